@@ -1,0 +1,1 @@
+"""Shared pieces of every mgrecs service: settings, schemas, storage, topics, clients."""

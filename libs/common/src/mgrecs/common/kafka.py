@@ -1,0 +1,48 @@
+"""Kafka plumbing shared by producers and consumers: topics, producer, dead letters."""
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from mgrecs.common import topics
+from mgrecs.common.schemas import DeadLetter
+from mgrecs.common.settings import Settings
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create the platform's topics if they are missing (idempotent)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(topics.topic(name, settings), topics.PARTITIONS[name], 1)
+            for name in topics.ALL_TOPICS
+            if topics.topic(name, settings) not in existing
+        ]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another process won the race
+    finally:
+        await admin.close()
+
+
+def make_producer(settings: Settings) -> AIOKafkaProducer:
+    """A producer that waits for the broker to own each write (acks=all)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+    )
+
+
+async def send_dead_letter(producer: AIOKafkaProducer, dlq_topic: str, letter: DeadLetter) -> None:
+    """Publish a message no consumer could handle, with the reason, keeping its key."""
+    await producer.send_and_wait(
+        dlq_topic,
+        value=letter.model_dump_json().encode(),
+        key=letter.key.encode() if letter.key else None,
+    )

@@ -1,0 +1,40 @@
+"""aioboto3 clients for Personalize: the self-hosted engine or AWS, same code path.
+
+When `personalize_endpoint_url` is set, the clients talk to the engine service (which checks
+SigV4 signatures with the configured keys); when it is empty they talk to AWS.
+"""
+
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import aioboto3
+from botocore.config import Config
+
+from mgrecs.common.settings import Settings
+
+
+def _session(settings: Settings) -> aioboto3.Session:
+    return aioboto3.Session(
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=settings.aws_secret_access_key,
+        region_name=settings.aws_region,
+    )
+
+
+def _client(settings: Settings, service: str) -> AbstractAsyncContextManager[Any]:
+    return _session(settings).client(  # type: ignore[no-any-return]
+        service,
+        endpoint_url=settings.personalize_endpoint_url or None,
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
+                      read_timeout=10),
+    )
+
+
+def events_client(settings: Settings) -> AbstractAsyncContextManager[Any]:
+    """`personalize-events` client (PutEvents)."""
+    return _client(settings, "personalize-events")
+
+
+def runtime_client(settings: Settings) -> AbstractAsyncContextManager[Any]:
+    """`personalize-runtime` client (GetRecommendations, GetPersonalizedRanking)."""
+    return _client(settings, "personalize-runtime")

@@ -1,0 +1,100 @@
+"""Messages on the Kafka topics. These pydantic models are the published contract.
+
+Every message is JSON, carries `schema_version`, and is keyed by customer id on `orders`.
+"""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+from uuid import uuid4
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Id = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^\S(.*\S)?$")]
+
+
+class OrderLine(BaseModel):
+    """One product line of an order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: Id
+    quantity: int = Field(gt=0, le=10_000)
+    price: Decimal = Field(ge=0, le=1_000_000, decimal_places=2)
+    product_name: str | None = Field(default=None, max_length=500)
+    category: str | None = Field(default=None, max_length=255)
+
+
+class Customer(BaseModel):
+    """What an order says about who placed it (all optional but the id)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: Id
+    age: int | None = Field(default=None, ge=0, le=130)
+    gender: Literal["F", "M", "X"] | None = None
+    city: str | None = Field(default=None, max_length=255)
+    region: str | None = Field(default=None, max_length=64)
+
+
+class OrderEvent(BaseModel):
+    """An order placed by a customer: the message on topic `orders` (schema version 1)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "schema_version": 1,
+                    "order_id": "o-1001",
+                    "ordered_at": "2026-11-20T10:15:00Z",
+                    "customer": {"customer_id": "c-42", "region": "north", "city": "Oslo"},
+                    "lines": [{"product_id": "p-7", "quantity": 2, "price": "9.90"}],
+                }
+            ]
+        },
+    )
+
+    schema_version: Literal[1] = 1
+    order_id: Id
+    ordered_at: datetime
+    customer: Customer
+    lines: list[OrderLine] = Field(min_length=1, max_length=500)
+
+    @field_validator("ordered_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("ordered_at needs a timezone (e.g. 2026-11-20T10:15:00Z)")
+        return value.astimezone(UTC)
+
+    @property
+    def key(self) -> bytes:
+        """The Kafka key: orders of one customer stay in order on one partition."""
+        return self.customer.customer_id.encode()
+
+
+TickKind = Literal["retrain", "infer"]
+
+
+class ScheduleTick(BaseModel):
+    """A request to the batch service, on topic `schedule-ticks`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1] = 1
+    tick_id: str = Field(default_factory=lambda: uuid4().hex)
+    kind: TickKind
+    requested_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class DeadLetter(BaseModel):
+    """A message no consumer could handle, with the reason, on `<topic>.dlq`."""
+
+    source_topic: str
+    partition: int
+    offset: int
+    key: str | None
+    reason: str
+    payload: str
+    failed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -1,0 +1,63 @@
+"""One settings object for every service, read from `MGRECS_*` environment variables.
+
+Each service reads only the fields it needs; keeping them in one place means an operator
+finds every knob, and its default, in this file.
+"""
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MGRECS_", env_file=".env", extra="ignore")
+
+    # Infrastructure
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    """Prepended to every topic name; lets tests and tenants share one broker."""
+
+    # Personalize (the self-hosted engine service by default, AWS when endpoint_url is empty)
+    personalize_endpoint_url: str | None = "http://127.0.0.1:8003"
+    aws_region: str = "us-east-1"
+    aws_access_key_id: str = "mgrecs"
+    aws_secret_access_key: str = "mgrecs-local-secret"
+    tracking_id: str = "mgrecs-tracking"
+    user_campaign_arn: str = "arn:aws:personalize:us-east-1:000000000000:campaign/mgrecs-user"
+    similar_campaign_arn: str = (
+        "arn:aws:personalize:us-east-1:000000000000:campaign/mgrecs-similar"
+    )
+    ranking_campaign_arn: str = (
+        "arn:aws:personalize:us-east-1:000000000000:campaign/mgrecs-ranking"
+    )
+
+    # Service listeners
+    host: str = "127.0.0.1"
+    ingest_port: int = 8001
+    api_port: int = 8002
+    engine_port: int = 8003
+    tracker_metrics_port: int = 9101
+    batch_metrics_port: int = 9102
+
+    # Engine service: which keys it accepts (comma-separated "key:secret" pairs)
+    engine_credentials: str = "mgrecs:mgrecs-local-secret"
+    engine_model_poll_seconds: float = 5.0
+
+    # Batch and API behaviour
+    artifact_dir: str = ".run/artifacts"
+    recommendations_per_user: int = 25
+    similar_per_product: int = 20
+    active_days: int = 90
+    region_sample_size: int = 50
+    region_window_hours: int = 6
+    max_request_orders: int = 1000
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

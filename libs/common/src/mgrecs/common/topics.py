@@ -1,0 +1,15 @@
+"""Kafka topic names: contracts shared with upstream teams and between services."""
+
+from mgrecs.common.settings import Settings
+
+ORDERS = "orders"
+ORDERS_DLQ = "orders.dlq"
+SCHEDULE_TICKS = "schedule-ticks"
+
+ALL_TOPICS = (ORDERS, ORDERS_DLQ, SCHEDULE_TICKS)
+PARTITIONS = {ORDERS: 6, ORDERS_DLQ: 1, SCHEDULE_TICKS: 1}
+
+
+def topic(name: str, settings: Settings) -> str:
+    """The physical topic name for a logical one (adds the configured prefix)."""
+    return f"{settings.topic_prefix}{name}"

