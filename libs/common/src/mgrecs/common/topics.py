@@ -5,9 +5,10 @@ from mgrecs.common.settings import Settings
 ORDERS = "orders"
 ORDERS_DLQ = "orders.dlq"
 SCHEDULE_TICKS = "schedule-ticks"
+SCHEDULE_TICKS_DLQ = "schedule-ticks.dlq"
 
-ALL_TOPICS = (ORDERS, ORDERS_DLQ, SCHEDULE_TICKS)
-PARTITIONS = {ORDERS: 6, ORDERS_DLQ: 1, SCHEDULE_TICKS: 1}
+ALL_TOPICS = (ORDERS, ORDERS_DLQ, SCHEDULE_TICKS, SCHEDULE_TICKS_DLQ)
+PARTITIONS = {ORDERS: 6, ORDERS_DLQ: 1, SCHEDULE_TICKS: 1, SCHEDULE_TICKS_DLQ: 1}
 
 
 def topic(name: str, settings: Settings) -> str:

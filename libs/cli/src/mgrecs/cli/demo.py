@@ -1,0 +1,266 @@
+"""`mgrecs demo` / `mgrecs smoke`: the whole pipeline on one machine, nothing to install.
+
+Starts the embedded PostgreSQL and broker, every service as its own process, sends the
+sample data through ingest, trains and fills the cache with ticks, then either waits for
+Ctrl-C (demo) or checks the region endpoint and exits (smoke).
+"""
+
+import asyncio
+import json
+import shutil
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from rich.console import Console
+
+from mgrecs.cli.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from mgrecs.cli.processes import ServiceProcess, wait_healthy
+from mgrecs.common.db import migrate
+from mgrecs.common.kafka import ensure_topics
+from mgrecs.common.sample_data import generate
+from mgrecs.common.settings import Settings
+
+RUN_DIR = Path(".run")
+INGEST_BATCH = 500
+console = Console()
+
+
+class SmokeFailure(Exception):
+    """The pipeline ran but its answer is wrong or missing."""
+
+
+@dataclass
+class DemoOptions:
+    customers: int
+    products: int
+    orders: int
+    seed: int
+    wait: bool
+
+
+def _port(preferred: int) -> int:
+    """The preferred port when it is free, otherwise any free one."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            return free_port()
+
+
+def _query(dsn: str, sql: str, *args: Any) -> Any:
+    async def run() -> Any:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await conn.fetchval(sql, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def _wait_until(what: str, check: Callable[[], bool], timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    with console.status(what):
+        while not check():
+            if time.monotonic() > deadline:
+                raise SmokeFailure(f"timed out after {timeout:.0f}s: {what}")
+            time.sleep(0.5)
+    console.print(f"[green]✓[/green] {what}")
+
+
+def _service_env(settings: Settings) -> dict[str, str]:
+    return {
+        "MGRECS_DATABASE_URL": settings.database_url,
+        "MGRECS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "MGRECS_INGEST_PORT": str(settings.ingest_port),
+        "MGRECS_API_PORT": str(settings.api_port),
+        "MGRECS_ENGINE_PORT": str(settings.engine_port),
+        "MGRECS_PERSONALIZE_ENDPOINT_URL": f"http://127.0.0.1:{settings.engine_port}",
+        "MGRECS_TRACKER_METRICS_PORT": str(settings.tracker_metrics_port),
+        "MGRECS_BATCH_METRICS_PORT": str(settings.batch_metrics_port),
+        "MGRECS_ARTIFACT_DIR": str((RUN_DIR / "artifacts").resolve()),
+        "MGRECS_ENGINE_MODEL_POLL_SECONDS": "1",
+    }
+
+
+def run_demo(options: DemoOptions) -> int:
+    """Run the pipeline; returns the process exit code."""
+    shutil.rmtree(RUN_DIR, ignore_errors=True)
+    RUN_DIR.mkdir(parents=True)
+    postgres = EmbeddedPostgres((RUN_DIR / "pg").resolve())
+    broker = EmbeddedBroker(log_path=RUN_DIR / "broker.log")
+    services: list[ServiceProcess] = []
+    try:
+        with console.status("starting embedded PostgreSQL and Kafka-protocol broker"):
+            postgres.start()
+            broker.start()
+        settings = Settings(
+            database_url=postgres.url,
+            kafka_bootstrap=broker.bootstrap,
+            ingest_port=_port(8001),
+            api_port=_port(8002),
+            engine_port=_port(8003),
+            tracker_metrics_port=_port(9101),
+            batch_metrics_port=_port(9102),
+        )
+        console.print(f"[green]✓[/green] PostgreSQL {postgres.url}  broker {broker.bootstrap}")
+        migrate(settings.database_url)
+        asyncio.run(ensure_topics(settings))
+        console.print("[green]✓[/green] schema migrated, topics created")
+        services = _start_services(settings)
+        _run_pipeline(settings, options)
+        if options.wait:
+            _print_usage(settings)
+            _wait_for_interrupt(services)
+        else:
+            _check_regions(settings)
+            console.print("[bold green]smoke passed[/bold green]")
+        return 0
+    except (SmokeFailure, RuntimeError, TimeoutError) as error:
+        console.print(f"[bold red]failed:[/bold red] {error}")
+        for service in services:
+            console.print(f"[dim]--- {service.name} log ({service.log_path}) ---[/dim]")
+            console.print(service.log_tail(15), markup=False, highlight=False)
+        return 1
+    finally:
+        with console.status("stopping services"):
+            for service in reversed(services):
+                service.stop()
+            broker.stop()
+            postgres.stop()
+
+
+def _start_services(settings: Settings) -> list[ServiceProcess]:
+    env = _service_env(settings)
+    logs = RUN_DIR / "logs"
+    specs = [
+        ("engine", ["mgrecs-engine"], f"http://127.0.0.1:{settings.engine_port}/healthz"),
+        ("ingest", ["mgrecs-ingest"], f"http://127.0.0.1:{settings.ingest_port}/healthz"),
+        ("api", ["mgrecs-api"], f"http://127.0.0.1:{settings.api_port}/healthz"),
+        ("tracker", ["mgrecs-tracker"], f"http://127.0.0.1:{settings.tracker_metrics_port}/"),
+        ("batch", ["mgrecs-batch"], f"http://127.0.0.1:{settings.batch_metrics_port}/"),
+    ]
+    services = []
+    for name, command, _ in specs:
+        service = ServiceProcess(name, command, env, logs / f"{name}.log")
+        service.start()
+        services.append(service)
+    for service, (_, _, health) in zip(services, specs, strict=True):
+        wait_healthy(health, service)
+        console.print(f"[green]✓[/green] {service.name} up (log: {service.log_path})")
+    return services
+
+
+def _run_pipeline(settings: Settings, options: DemoOptions) -> None:
+    anchor = datetime.now(UTC)
+    data = generate(seed=options.seed, customers=options.customers, products=options.products,
+                    orders=options.orders, anchor=anchor)
+    lines = sum(len(order.lines) for order in data.orders)
+    ingest = f"http://127.0.0.1:{settings.ingest_port}/v1/orders"
+    with httpx.Client(timeout=60) as client:
+        for start in range(0, len(data.orders), INGEST_BATCH):
+            batch = data.orders[start : start + INGEST_BATCH]
+            body = {"orders": [json.loads(order.model_dump_json()) for order in batch]}
+            response = client.post(ingest, json=body)
+            if response.status_code != 202:
+                raise SmokeFailure(f"ingest answered {response.status_code}: {response.text}")
+    console.print(f"[green]✓[/green] posted {len(data.orders)} orders ({lines} lines) to ingest")
+
+    dsn = settings.database_url
+    _wait_until(f"tracker wrote {lines} order lines to PostgreSQL",
+                lambda: _query(dsn, "SELECT count(*) FROM order_items") == lines)
+    engine_stats = f"http://127.0.0.1:{settings.engine_port}/stats"
+    _wait_until(f"engine received {lines} purchase events",
+                lambda: httpx.get(engine_stats).json()["events_received"] == lines)
+
+    from mgrecs.cli.main import publish_tick
+
+    for kind in ("retrain", "infer"):
+        sent = asyncio.run(publish_tick(kind))
+        _wait_until(
+            f"batch finished {kind}",
+            lambda tick_id=sent.tick_id: _query(  # type: ignore[misc]
+                dsn, "SELECT finished_at IS NOT NULL FROM processed_ticks WHERE tick_id = $1",
+                tick_id) is True,
+        )
+    users = _query(dsn, "SELECT count(*) FROM offline_user_recommendations")
+    similar = _query(dsn, "SELECT count(*) FROM offline_similar_items")
+    if not users or not similar:
+        raise SmokeFailure(f"cache is empty after infer ({users} users, {similar} products)")
+    console.print(f"[green]✓[/green] cache: {users} customers, {similar} products")
+
+
+def _check_regions(settings: Settings) -> None:
+    """The region endpoint must answer every region with plausible, consistent figures."""
+    dsn = settings.database_url
+    regions = json.loads(_query(dsn, "SELECT json_agg(DISTINCT region) FROM customers"))
+    api = f"http://127.0.0.1:{settings.api_port}"
+    for region in regions:
+        response = httpx.get(f"{api}/v1/regions/{region}/recommendations", timeout=10)
+        if response.status_code != 200:
+            raise SmokeFailure(f"region {region}: HTTP {response.status_code} {response.text}")
+        body = response.json()
+        items = body["items"]
+        if not items or not 0 < body["sample_size"] <= settings.region_sample_size:
+            raise SmokeFailure(f"region {region}: empty answer {body}")
+        rates = [item["match_rate"] for item in items]
+        if rates != sorted(rates, reverse=True):
+            raise SmokeFailure(f"region {region}: not sorted by match rate: {rates}")
+        for item in items:
+            expected = ("High" if item["match_rate"] >= 80
+                        else "Medium" if item["match_rate"] >= 40 else "Low")
+            if not (0 < item["match_rate"] <= 100 and 0 <= item["mean_score"] <= 1
+                    and item["affinity"] == expected):
+                raise SmokeFailure(f"region {region}: implausible item {item}")
+        top = items[0]
+        console.print(f"[green]✓[/green] region {region}: {len(items)} products, "
+                      f"top {top['product_id']} match {top['match_rate']}% ({top['affinity']})")
+    url = f"{api}/v1/regions/{regions[0]}/recommendations"
+    if httpx.get(url, timeout=10).json() != httpx.get(url, timeout=10).json():
+        raise SmokeFailure("two calls in one window gave different answers")
+
+
+def _print_usage(settings: Settings) -> None:
+    api = f"http://127.0.0.1:{settings.api_port}"
+    console.print(f"""
+[bold]mgrecs is running.[/bold]
+  API        {api}/docs
+  ingest     http://127.0.0.1:{settings.ingest_port}/docs
+  engine     http://127.0.0.1:{settings.engine_port}/stats
+  PostgreSQL {settings.database_url}
+  broker     {settings.kafka_bootstrap}
+  logs       {RUN_DIR / 'logs'}
+
+Try:
+  curl {api}/v1/regions/north/recommendations
+  curl {api}/v1/users/C00001/recommendations
+  curl {api}/v1/products/P0001/similar
+
+Ctrl-C stops everything.""")
+
+
+def _wait_for_interrupt(services: list[ServiceProcess]) -> None:
+    stop = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        while not stop:
+            dead = [service.name for service in services if not service.alive()]
+            if dead:
+                raise RuntimeError(f"service(s) exited: {', '.join(dead)}")
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,131 @@
+"""`mgrecs`: the operator's command line (migrations, topics, ticks, backfill, demo)."""
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from aiokafka import AIOKafkaProducer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mgrecs.common import topics
+from mgrecs.common.db import migrate as run_migrations
+from mgrecs.common.kafka import ensure_topics
+from mgrecs.common.schemas import ScheduleTick, TickKind
+from mgrecs.common.settings import get_settings
+
+app = typer.Typer(help="Operate mgrecs: schema, topics, ticks, backfills and the demo.",
+                  no_args_is_help=True)
+console = Console()
+
+
+@app.command()
+def migrate(revision: str = "head") -> None:
+    """Apply database migrations up to REVISION (default: the newest)."""
+    settings = get_settings()
+    run_migrations(settings.database_url, revision)
+    console.print(f"[green]schema at {revision}[/green]")
+
+
+@app.command("create-topics")
+def create_topics() -> None:
+    """Create the platform's Kafka topics if missing."""
+    settings = get_settings()
+    asyncio.run(ensure_topics(settings))
+    console.print("[green]topics ready:[/green] " + ", ".join(
+        topics.topic(name, settings) for name in topics.ALL_TOPICS))
+
+
+async def publish_tick(kind: TickKind) -> ScheduleTick:
+    """Publish one schedule tick; returns it (its id lets callers wait for the job)."""
+    settings = get_settings()
+    tick = ScheduleTick(kind=kind)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topics.topic(topics.SCHEDULE_TICKS, settings), tick.model_dump_json().encode(),
+            key=kind.encode(),
+        )
+    finally:
+        await producer.stop()
+    return tick
+
+
+@app.command()
+def tick(kind: Annotated[str, typer.Argument(help="retrain | infer")]) -> None:
+    """Ask the batch service to run a job now (publishes to `schedule-ticks`)."""
+    if kind not in ("retrain", "infer"):
+        raise typer.BadParameter("KIND must be 'retrain' or 'infer'")
+    sent = asyncio.run(publish_tick(kind))  # type: ignore[arg-type]
+    console.print(f"published {sent.kind} tick {sent.tick_id}")
+
+
+@app.command()
+def backfill(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Publish the orders of a flat order-lines CSV to `orders` (constant memory)."""
+    from mgrecs.ingest.backfill import backfill_file
+
+    settings = get_settings()
+    total = max(sum(1 for _ in file.open("rb")) - 1, 0)
+    with Progress(TextColumn("backfill"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("lines", total=total)
+        summary = asyncio.run(backfill_file(
+            file, settings, on_progress=lambda done: progress.update(task, completed=done)))
+    console.print(summary)
+    if summary.lines_rejected:
+        raise typer.Exit(code=1)
+
+
+@app.command("sample-data")
+def sample_data(
+    out: Path,
+    seed: int = 7,
+    customers: int = 500,
+    products: int = 200,
+    orders: int = 4000,
+) -> None:
+    """Write a deterministic sample data set as a flat order-lines CSV."""
+    from mgrecs.common.sample_data import generate
+
+    anchor = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    data = generate(seed=seed, customers=customers, products=products, orders=orders,
+                    anchor=anchor)
+    data.write_csv(out)
+    console.print(f"wrote {len(data.orders)} orders to {out}")
+
+
+@app.command()
+def asyncapi(out: Path = Path("docs/asyncapi.json")) -> None:
+    """Write the AsyncAPI document of the topics (the contract for upstream publishers)."""
+    from mgrecs.ingest.contract import write_asyncapi
+
+    write_asyncapi(out)
+    console.print(f"wrote {out}")
+
+
+@app.command()
+def demo(
+    customers: int = 500, products: int = 200, orders: int = 4000, seed: int = 7
+) -> None:
+    """Run the whole pipeline on the embedded stack with sample data; Ctrl-C stops it."""
+    from mgrecs.cli.demo import DemoOptions, run_demo
+
+    raise typer.Exit(run_demo(DemoOptions(customers, products, orders, seed, wait=True)))
+
+
+@app.command()
+def smoke(
+    customers: int = 300, products: int = 120, orders: int = 2000, seed: int = 7
+) -> None:
+    """Like `demo`, but check the region endpoint and exit (0 only when it is right)."""
+    from mgrecs.cli.demo import DemoOptions, run_demo
+
+    raise typer.Exit(run_demo(DemoOptions(customers, products, orders, seed, wait=False)))
+
+
+if __name__ == "__main__":
+    app()

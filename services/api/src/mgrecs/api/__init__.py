@@ -1,0 +1,1 @@
+"""The recommendations HTTP API the frontend calls (users, similar items, regions)."""

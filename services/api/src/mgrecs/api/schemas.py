@@ -1,0 +1,117 @@
+"""Response models of the API: the contract with the frontend (shown in OpenAPI)."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Source = Literal["cache", "realtime", "popular", "none"]
+Affinity = Literal["High", "Medium", "Low"]
+
+
+class RecommendedItem(BaseModel):
+    """One recommended product; scores are 0.0-1.0, higher is better."""
+
+    product_id: str
+    score: float
+    reason: str | None = None
+
+
+class UserRecommendations(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "C00001",
+                    "source": "cache",
+                    "updated_at": "2026-11-26T03:00:00",
+                    "items": [
+                        {"product_id": "P0007", "score": 0.93, "reason": "bought together"},
+                        {"product_id": "P0012", "score": 0.71},
+                    ],
+                }
+            ]
+        }
+    )
+
+    user_id: str
+    source: Source = Field(
+        description="cache: nightly batch; realtime: the engine; popular: regional fallback"
+    )
+    updated_at: datetime | None = Field(description="when the cached row was written (UTC)")
+    items: list[RecommendedItem]
+
+
+class SimilarProducts(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "product_id": "P0001",
+                    "source": "cache",
+                    "updated_at": "2026-11-26T03:00:00",
+                    "items": [{"product_id": "P0002", "score": 0.88}],
+                }
+            ]
+        }
+    )
+
+    product_id: str
+    source: Source = Field(description="cache, realtime (the engine) or none (engine down)")
+    updated_at: datetime | None = Field(description="when the cached row was written (UTC)")
+    items: list[RecommendedItem]
+
+
+class RegionItem(BaseModel):
+    """A product recommended to part of a region's sampled customers."""
+
+    product_id: str
+    product_name: str | None
+    category: str | None
+    match_rate: float = Field(description="% of sampled customers whose list contains it")
+    affinity: Affinity = Field(description="High >= 80 %, Medium 40-79.9 %, Low < 40 %")
+    mean_score: float = Field(description="mean score among the customers who got it")
+    users: int = Field(description="sampled customers whose list contains it")
+
+
+class RegionRecommendations(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "region": "north",
+                    "window_start": "2026-11-26T06:00:00+00:00",
+                    "sample_size": 50,
+                    "items": [
+                        {
+                            "product_id": "P0007",
+                            "product_name": "Oat milk 1l",
+                            "category": "dairy",
+                            "match_rate": 84.0,
+                            "affinity": "High",
+                            "mean_score": 0.8123,
+                            "users": 42,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    region: str
+    window_start: datetime = Field(description="start of the window the sample is fixed for")
+    sample_size: int = Field(description="active customers sampled (at most region_sample_size)")
+    items: list[RegionItem]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    detail: str | None = None
+
+
+class ErrorMessage(BaseModel):
+    """Every error answer: a human-readable message in `detail`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "unknown user C404"}]})
+
+    detail: str

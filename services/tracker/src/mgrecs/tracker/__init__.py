@@ -1,0 +1,1 @@
+"""Consumes `orders`: one consumer group writes PostgreSQL, another forwards PutEvents."""
