@@ -22,7 +22,8 @@ from mgrecs.common.db import create_pool, migrate_async
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.settings import Settings
 
-TEMPLATE_DB = "mgrecs_test_template"
+TEMPLATE_DB = f"mgrecs_template_{uuid.uuid4().hex[:8]}"
+"""Per session, so two test sessions on one server never drop each other's template."""
 
 
 def _docker_available() -> bool:
@@ -75,7 +76,7 @@ def kafka_bootstrap(_docker: bool) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def template_database(postgres_server_url: str) -> str:
+async def template_database(postgres_server_url: str) -> AsyncIterator[str]:
     """A database migrated to head once per session; each test copies it."""
     conn = await asyncpg.connect(postgres_server_url)
     try:
@@ -85,11 +86,18 @@ async def template_database(postgres_server_url: str) -> str:
         await conn.close()
     url = database_url(postgres_server_url, TEMPLATE_DB)
     await migrate_async(url)
-    return url
+    yield url
+    conn = await asyncpg.connect(postgres_server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
-async def database_url_for_test(postgres_server_url: str, template_database: str) -> AsyncIterator[str]:
+async def database_url_for_test(
+    postgres_server_url: str, template_database: str
+) -> AsyncIterator[str]:
     name = f"mgrecs_t_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(postgres_server_url)
     try:
@@ -105,9 +113,7 @@ async def database_url_for_test(postgres_server_url: str, template_database: str
 
 
 @pytest.fixture
-async def settings(
-    database_url_for_test: str, kafka_bootstrap: str, tmp_path: Path
-) -> Settings:
+async def settings(database_url_for_test: str, kafka_bootstrap: str, tmp_path: Path) -> Settings:
     """Settings for one test: its own database, topic prefix and artifact directory."""
     from mgrecs.cli.embedded import free_port
 

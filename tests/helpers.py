@@ -51,3 +51,28 @@ async def running(worker: Any) -> AsyncIterator[Any]:
     finally:
         await worker.stop()
         await asyncio.wait_for(task, timeout=30)
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[Any]:
+    """Every record on `topic` right now (all partitions, up to their end offsets).
+
+    Counting against the end offsets makes "exactly N messages" a check that cannot pass early.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetches the cluster metadata
+        numbers = sorted(consumer.partitions_for_topic(topic) or ())
+        partitions = [TopicPartition(topic, number) for number in numbers]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[Any] = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            batches = await consumer.getmany(*partitions, timeout_ms=1000)
+            records += [record for batch in batches.values() for record in batch]
+        return records
+    finally:
+        await consumer.stop()

@@ -32,7 +32,9 @@ async def test_broker_round_trip_on_prefixed_topic(settings: Settings) -> None:
     await producer.send_and_wait(name, b"hello", key=b"k")
     await producer.stop()
     consumer = AIOKafkaConsumer(
-        name, bootstrap_servers=settings.kafka_bootstrap, group_id="probe",
+        name,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id="probe",
         auto_offset_reset="earliest",
     )
     await consumer.start()

@@ -51,9 +51,9 @@ def _port(preferred: int) -> int:
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", preferred))
-            return preferred
         except OSError:
             return free_port()
+    return preferred
 
 
 def _query(dsn: str, sql: str, *args: Any) -> Any:
@@ -162,8 +162,13 @@ def _start_services(settings: Settings) -> list[ServiceProcess]:
 
 def _run_pipeline(settings: Settings, options: DemoOptions) -> None:
     anchor = datetime.now(UTC)
-    data = generate(seed=options.seed, customers=options.customers, products=options.products,
-                    orders=options.orders, anchor=anchor)
+    data = generate(
+        seed=options.seed,
+        customers=options.customers,
+        products=options.products,
+        orders=options.orders,
+        anchor=anchor,
+    )
     lines = sum(len(order.lines) for order in data.orders)
     ingest = f"http://127.0.0.1:{settings.ingest_port}/v1/orders"
     with httpx.Client(timeout=60) as client:
@@ -176,11 +181,15 @@ def _run_pipeline(settings: Settings, options: DemoOptions) -> None:
     console.print(f"[green]✓[/green] posted {len(data.orders)} orders ({lines} lines) to ingest")
 
     dsn = settings.database_url
-    _wait_until(f"tracker wrote {lines} order lines to PostgreSQL",
-                lambda: _query(dsn, "SELECT count(*) FROM order_items") == lines)
+    _wait_until(
+        f"tracker wrote {lines} order lines to PostgreSQL",
+        lambda: _query(dsn, "SELECT count(*) FROM order_items") == lines,
+    )
     engine_stats = f"http://127.0.0.1:{settings.engine_port}/stats"
-    _wait_until(f"engine received {lines} purchase events",
-                lambda: httpx.get(engine_stats).json()["events_received"] == lines)
+    _wait_until(
+        f"engine received {lines} purchase events",
+        lambda: httpx.get(engine_stats).json()["events_received"] == lines,
+    )
 
     from mgrecs.cli.main import publish_tick
 
@@ -188,9 +197,14 @@ def _run_pipeline(settings: Settings, options: DemoOptions) -> None:
         sent = asyncio.run(publish_tick(kind))
         _wait_until(
             f"batch finished {kind}",
-            lambda tick_id=sent.tick_id: _query(  # type: ignore[misc]
-                dsn, "SELECT finished_at IS NOT NULL FROM processed_ticks WHERE tick_id = $1",
-                tick_id) is True,
+            lambda tick_id=sent.tick_id: (
+                _query(  # type: ignore[misc]
+                    dsn,
+                    "SELECT finished_at IS NOT NULL FROM processed_ticks WHERE tick_id = $1",
+                    tick_id,
+                )
+                is True
+            ),
         )
     users = _query(dsn, "SELECT count(*) FROM offline_user_recommendations")
     similar = _query(dsn, "SELECT count(*) FROM offline_similar_items")
@@ -216,14 +230,24 @@ def _check_regions(settings: Settings) -> None:
         if rates != sorted(rates, reverse=True):
             raise SmokeFailure(f"region {region}: not sorted by match rate: {rates}")
         for item in items:
-            expected = ("High" if item["match_rate"] >= 80
-                        else "Medium" if item["match_rate"] >= 40 else "Low")
-            if not (0 < item["match_rate"] <= 100 and 0 <= item["mean_score"] <= 1
-                    and item["affinity"] == expected):
+            expected = (
+                "High"
+                if item["match_rate"] >= 80
+                else "Medium"
+                if item["match_rate"] >= 40
+                else "Low"
+            )
+            if not (
+                0 < item["match_rate"] <= 100
+                and 0 <= item["mean_score"] <= 1
+                and item["affinity"] == expected
+            ):
                 raise SmokeFailure(f"region {region}: implausible item {item}")
         top = items[0]
-        console.print(f"[green]✓[/green] region {region}: {len(items)} products, "
-                      f"top {top['product_id']} match {top['match_rate']}% ({top['affinity']})")
+        console.print(
+            f"[green]✓[/green] region {region}: {len(items)} products, "
+            f"top {top['product_id']} match {top['match_rate']}% ({top['affinity']})"
+        )
     url = f"{api}/v1/regions/{regions[0]}/recommendations"
     if httpx.get(url, timeout=10).json() != httpx.get(url, timeout=10).json():
         raise SmokeFailure("two calls in one window gave different answers")
@@ -238,7 +262,7 @@ def _print_usage(settings: Settings) -> None:
   engine     http://127.0.0.1:{settings.engine_port}/stats
   PostgreSQL {settings.database_url}
   broker     {settings.kafka_bootstrap}
-  logs       {RUN_DIR / 'logs'}
+  logs       {RUN_DIR / "logs"}
 
 Try:
   curl {api}/v1/regions/north/recommendations

@@ -77,11 +77,13 @@ class EmbeddedPostgres:
         return str(self.server.get_uri())
 
     def start(self) -> "EmbeddedPostgres":
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir.parent))
         import pgserver  # imported here: it is heavy and only the embedded mode needs it
 
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir.parent))
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        self.server = pgserver.get_server(  # type: ignore[attr-defined]
+            self.data_dir, cleanup_mode="stop"
+        )
         return self
 
     def stop(self) -> None:

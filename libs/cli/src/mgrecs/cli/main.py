@@ -16,8 +16,9 @@ from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.schemas import ScheduleTick, TickKind
 from mgrecs.common.settings import get_settings
 
-app = typer.Typer(help="Operate mgrecs: schema, topics, ticks, backfills and the demo.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Operate mgrecs: schema, topics, ticks, backfills and the demo.", no_args_is_help=True
+)
 console = Console()
 
 
@@ -34,8 +35,10 @@ def create_topics() -> None:
     """Create the platform's Kafka topics if missing."""
     settings = get_settings()
     asyncio.run(ensure_topics(settings))
-    console.print("[green]topics ready:[/green] " + ", ".join(
-        topics.topic(name, settings) for name in topics.ALL_TOPICS))
+    console.print(
+        "[green]topics ready:[/green] "
+        + ", ".join(topics.topic(name, settings) for name in topics.ALL_TOPICS)
+    )
 
 
 async def publish_tick(kind: TickKind) -> ScheduleTick:
@@ -46,7 +49,8 @@ async def publish_tick(kind: TickKind) -> ScheduleTick:
     await producer.start()
     try:
         await producer.send_and_wait(
-            topics.topic(topics.SCHEDULE_TICKS, settings), tick.model_dump_json().encode(),
+            topics.topic(topics.SCHEDULE_TICKS, settings),
+            tick.model_dump_json().encode(),
             key=kind.encode(),
         )
     finally:
@@ -70,11 +74,19 @@ def backfill(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)])
 
     settings = get_settings()
     total = max(sum(1 for _ in file.open("rb")) - 1, 0)
-    with Progress(TextColumn("backfill"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("backfill"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task("lines", total=total)
-        summary = asyncio.run(backfill_file(
-            file, settings, on_progress=lambda done: progress.update(task, completed=done)))
+        summary = asyncio.run(
+            backfill_file(
+                file, settings, on_progress=lambda done: progress.update(task, completed=done)
+            )
+        )
     console.print(summary)
     if summary.lines_rejected:
         raise typer.Exit(code=1)
@@ -92,8 +104,7 @@ def sample_data(
     from mgrecs.common.sample_data import generate
 
     anchor = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    data = generate(seed=seed, customers=customers, products=products, orders=orders,
-                    anchor=anchor)
+    data = generate(seed=seed, customers=customers, products=products, orders=orders, anchor=anchor)
     data.write_csv(out)
     console.print(f"wrote {len(data.orders)} orders to {out}")
 
@@ -108,9 +119,7 @@ def asyncapi(out: Path = Path("docs/asyncapi.json")) -> None:
 
 
 @app.command()
-def demo(
-    customers: int = 500, products: int = 200, orders: int = 4000, seed: int = 7
-) -> None:
+def demo(customers: int = 500, products: int = 200, orders: int = 4000, seed: int = 7) -> None:
     """Run the whole pipeline on the embedded stack with sample data; Ctrl-C stops it."""
     from mgrecs.cli.demo import DemoOptions, run_demo
 
@@ -118,9 +127,7 @@ def demo(
 
 
 @app.command()
-def smoke(
-    customers: int = 300, products: int = 120, orders: int = 2000, seed: int = 7
-) -> None:
+def smoke(customers: int = 300, products: int = 120, orders: int = 2000, seed: int = 7) -> None:
     """Like `demo`, but check the region endpoint and exit (0 only when it is right)."""
     from mgrecs.cli.demo import DemoOptions, run_demo
 

@@ -66,5 +66,6 @@ def wait_healthy(url: str, process: ServiceProcess, timeout: float = 60.0) -> No
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    raise TimeoutError(f"{process.name} not healthy at {url} after {timeout:.0f}s:\n"
-                       f"{process.log_tail()}")
+    raise TimeoutError(
+        f"{process.name} not healthy at {url} after {timeout:.0f}s:\n{process.log_tail()}"
+    )

@@ -1,5 +1,7 @@
 """Kafka plumbing shared by producers and consumers: topics, producer, dead letters."""
 
+import contextlib
+
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -21,10 +23,8 @@ async def ensure_topics(settings: Settings) -> None:
             if topics.topic(name, settings) not in existing
         ]
         if wanted:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
                 await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # another process won the race
     finally:
         await admin.close()
 

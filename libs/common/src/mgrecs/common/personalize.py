@@ -25,8 +25,9 @@ def _client(settings: Settings, service: str) -> AbstractAsyncContextManager[Any
     return _session(settings).client(  # type: ignore[no-any-return]
         service,
         endpoint_url=settings.personalize_endpoint_url or None,
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
-                      read_timeout=10),
+        config=Config(
+            retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=10
+        ),
     )
 
 

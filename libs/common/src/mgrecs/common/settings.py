@@ -25,12 +25,8 @@ class Settings(BaseSettings):
     aws_secret_access_key: str = "mgrecs-local-secret"
     tracking_id: str = "mgrecs-tracking"
     user_campaign_arn: str = "arn:aws:personalize:us-east-1:000000000000:campaign/mgrecs-user"
-    similar_campaign_arn: str = (
-        "arn:aws:personalize:us-east-1:000000000000:campaign/mgrecs-similar"
-    )
-    ranking_campaign_arn: str = (
-        "arn:aws:personalize:us-east-1:000000000000:campaign/mgrecs-ranking"
-    )
+    similar_campaign_arn: str = "arn:aws:personalize:us-east-1:000000000000:campaign/mgrecs-similar"
+    ranking_campaign_arn: str = "arn:aws:personalize:us-east-1:000000000000:campaign/mgrecs-ranking"
 
     # Service listeners
     host: str = "127.0.0.1"

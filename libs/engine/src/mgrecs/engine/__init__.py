@@ -1,1 +1,5 @@
 """The recommender: pure computation over interactions (no Kafka, no HTTP, no database)."""
+
+from mgrecs.engine.model import CooccurrenceModel, Interaction, Scored
+
+__all__ = ["CooccurrenceModel", "Interaction", "Scored"]

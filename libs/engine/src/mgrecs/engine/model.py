@@ -1,75 +1,380 @@
-"""INTERFACE STUB — to be implemented (popularity + item co-occurrence model)."""
+"""The co-occurrence recommender: popularity plus item-to-item co-purchase similarity.
 
-from dataclasses import dataclass
-from datetime import datetime
+Score scale, shared by every method so scores are comparable across users and calls:
+co-occurrence hits live in (0.1, 1] (0.1 + 0.9 x mean similarity to the history items) and
+popularity fill lives in [0, 0.1], so a filled slot never outranks a real co-purchase signal.
+"""
+
+import io
+import json
+import os
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
 
-@dataclass(frozen=True)
-class Interaction:
-    """One purchased order line, as the engine sees it."""
+from mgrecs.engine.cooccurrence import item_similarity
+from mgrecs.engine.dataset import NO_REGION, binarize, build_dataset
+from mgrecs.engine.popularity import Popularity, fit_popularity
+from mgrecs.engine.records import Interaction, Scored
 
-    customer_id: str
-    product_id: str
-    quantity: int
-    ordered_at: datetime
-    region: str | None
+__all__ = ["CooccurrenceModel", "Interaction", "Scored"]
 
+HIT_FLOOR = 0.1
+"""Boundary between the popularity band [0, HIT_FLOOR] and the co-occurrence band above."""
+REASON_ITEMS = 3
+"""How many of the history items that led to a recommendation its reason names."""
+CHUNK_CELLS = 8_000_000
+"""Dense users x items score cells per chunk in `recommend_all` (64 MB of float64)."""
+FORMAT_VERSION = 1
 
-@dataclass(frozen=True)
-class Scored:
-    """A recommended item: score in 0.0-1.0 (higher is better) and why."""
-
-    item_id: str
-    score: float
-    reason: str
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 
 
 class CooccurrenceModel:
     """Popularity (global and per region) plus item-to-item co-occurrence (cosine-damped)."""
 
+    def __init__(
+        self,
+        *,
+        customer_ids: list[str],
+        item_ids: list[str],
+        regions: list[str],
+        matrix: sparse.csr_matrix,
+        customer_region: IntArray,
+        popularity: Popularity,
+        similarity: sparse.csr_matrix,
+    ) -> None:
+        self._customer_ids = customer_ids
+        self._item_ids = item_ids
+        self._regions = regions
+        self._matrix = matrix
+        self._binary = binarize(matrix)
+        self._customer_region = customer_region
+        self._popularity = popularity
+        self._similarity = similarity
+        # Row j lists the items i with j among their neighbours: who "led to" j.
+        self._similarity_by_target = similarity.T.tocsr()
+        self._customer_index = {c: n for n, c in enumerate(customer_ids)}
+        self._item_index = {i: n for n, i in enumerate(item_ids)}
+        self._region_index = {r: n for n, r in enumerate(regions)}
+
+    # -- training and persistence -------------------------------------------------------
+
     @classmethod
-    def fit(cls, interactions: list[Interaction]) -> "CooccurrenceModel":
-        raise NotImplementedError
+    def fit(
+        cls,
+        interactions: Sequence[Interaction],
+        *,
+        neighbours: int = 100,
+        half_life_days: float = 30.0,
+    ) -> "CooccurrenceModel":
+        """Train on order lines: `neighbours` kept per item, popularity half-life in days."""
+        dataset = build_dataset(interactions)
+        return cls(
+            customer_ids=dataset.customer_ids,
+            item_ids=dataset.item_ids,
+            regions=dataset.regions,
+            matrix=dataset.matrix,
+            customer_region=dataset.customer_region,
+            popularity=fit_popularity(dataset, half_life_days),
+            similarity=item_similarity(binarize(dataset.matrix), neighbours),
+        )
 
     def save(self, path: Path) -> None:
-        raise NotImplementedError
+        """Write one .npz (arrays plus JSON id lists, no pickle); atomic rename at the end."""
+        meta = {
+            "format": FORMAT_VERSION,
+            "customer_ids": self._customer_ids,
+            "item_ids": self._item_ids,
+            "regions": self._regions,
+        }
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            matrix_data=self._matrix.data,
+            matrix_indices=self._matrix.indices,
+            matrix_indptr=self._matrix.indptr,
+            similarity_data=self._similarity.data,
+            similarity_indices=self._similarity.indices,
+            similarity_indptr=self._similarity.indptr,
+            customer_region=self._customer_region,
+            popularity_global=self._popularity.global_counts,
+            popularity_regional=self._popularity.regional_counts,
+        )
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A reader polling for new models must never see a half-written file.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(buffer.getbuffer())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(cls, path: Path) -> "CooccurrenceModel":
-        raise NotImplementedError
+        with np.load(Path(path), allow_pickle=False) as arrays:
+            meta = json.loads(arrays["meta"].tobytes())
+            if meta.get("format") != FORMAT_VERSION:
+                raise ValueError(f"unsupported model format {meta.get('format')!r} in {path}")
+            n_users, n_items = len(meta["customer_ids"]), len(meta["item_ids"])
+            matrix = sparse.csr_matrix(
+                (arrays["matrix_data"], arrays["matrix_indices"], arrays["matrix_indptr"]),
+                shape=(n_users, n_items),
+            )
+            similarity = sparse.csr_matrix(
+                (
+                    arrays["similarity_data"],
+                    arrays["similarity_indices"],
+                    arrays["similarity_indptr"],
+                ),
+                shape=(n_items, n_items),
+            )
+            return cls(
+                customer_ids=list(meta["customer_ids"]),
+                item_ids=list(meta["item_ids"]),
+                regions=list(meta["regions"]),
+                matrix=matrix,
+                customer_region=arrays["customer_region"],
+                popularity=Popularity(arrays["popularity_global"], arrays["popularity_regional"]),
+                similarity=similarity,
+            )
+
+    # -- lookups ------------------------------------------------------------------------
+
+    @property
+    def item_ids(self) -> list[str]:
+        return list(self._item_ids)
+
+    @property
+    def customer_ids(self) -> list[str]:
+        return list(self._customer_ids)
+
+    @property
+    def n_interactions(self) -> int:
+        """Distinct (customer, product) pairs the model was trained on."""
+        return int(self._matrix.nnz)
 
     def history(self, customer_id: str) -> list[str]:
         """Products the customer bought in the training data (empty when unknown)."""
-        raise NotImplementedError
+        row = self._customer_index.get(customer_id)
+        if row is None:
+            return []
+        return [self._item_ids[j] for j in self._history_of_row(row)]
 
     def region_of(self, customer_id: str) -> str | None:
-        raise NotImplementedError
+        """Region of the customer's most recent order that had one."""
+        row = self._customer_index.get(customer_id)
+        if row is None or self._customer_region[row] == NO_REGION:
+            return None
+        return self._regions[int(self._customer_region[row])]
+
+    # -- recommendations ----------------------------------------------------------------
 
     def recommend(
         self, history: list[str], region: str | None, k: int, exclude_purchased: bool = True
     ) -> list[Scored]:
         """Top-k for a customer with this purchase history; popularity in `region` fills up."""
-        raise NotImplementedError
+        if k <= 0 or not self._item_ids:
+            return []
+        rows = self._rows_for(self._known_items(history))
+        return self._recommend_rows(rows, [self._region_number(region)], exclude_purchased, k)[0]
 
-    def recommend_all(self, k: int, customer_ids: list[str] | None = None) -> dict[str, list[Scored]]:
-        """Vectorised top-k for many known customers at once (batch inference)."""
-        raise NotImplementedError
+    def recommend_all(
+        self, k: int, customer_ids: list[str] | None = None, *, exclude_purchased: bool = True
+    ) -> dict[str, list[Scored]]:
+        """Vectorised top-k for many known customers at once (batch inference).
+
+        Gives exactly what `recommend(history(c), region_of(c), k)` gives; unknown customer
+        ids are left out of the result.
+        """
+        if customer_ids is None:
+            rows = np.arange(len(self._customer_ids), dtype=np.int64)
+        else:
+            known = dict.fromkeys(c for c in customer_ids if c in self._customer_index)
+            rows = np.array([self._customer_index[c] for c in known], dtype=np.int64)
+        if k <= 0 or not self._item_ids:
+            return {self._customer_ids[r]: [] for r in rows}
+        result: dict[str, list[Scored]] = {}
+        chunk = max(1, CHUNK_CELLS // len(self._item_ids))
+        for start in range(0, rows.shape[0], chunk):
+            block = rows[start : start + chunk]
+            regions = self._customer_region[block].tolist()
+            answers = self._recommend_rows(self._binary[block], regions, exclude_purchased, k)
+            for row, answer in zip(block.tolist(), answers, strict=True):
+                result[self._customer_ids[row]] = answer
+        return result
 
     def similar_items(self, item_id: str, k: int) -> list[Scored]:
-        raise NotImplementedError
+        """Items most often bought by the same customers; global popularity fills up."""
+        item = self._item_index.get(item_id)
+        if item is None or k <= 0:
+            return []
+        lo, hi = self._similarity.indptr[item], self._similarity.indptr[item + 1]
+        columns = self._similarity.indices[lo:hi]
+        values = self._similarity.data[lo:hi]
+        chosen = columns[np.lexsort((columns, -values))[:k]]
+        similarity = dict(zip(columns.tolist(), values.tolist(), strict=True))
+        scored = [
+            Scored(
+                self._item_ids[j],
+                _hit_band(similarity[j]),
+                f"bought together with {item_id}",
+            )
+            for j in chosen.tolist()
+        ]
+        skip = {item, *chosen.tolist()}
+        return scored + self._fill(NO_REGION, k - len(scored), skip)
 
     def rank(self, history: list[str], region: str | None, item_ids: list[str]) -> list[Scored]:
         """Re-rank `item_ids` for a customer; unknown items go last, none is dropped."""
-        raise NotImplementedError
+        row = self._rows_for(self._known_items(history))
+        hits = self._hit_scores(row)[0] if self._item_ids else np.zeros(0)
+        region_number = self._region_number(region)
+        wanted = [self._item_index.get(item_id) for item_id in item_ids]
+        hit_items = {j for j in wanted if j is not None and hits[j] > 0}
+        reasons = self._hit_reasons(row, [np.array(sorted(hit_items), dtype=np.int64)])[0]
+        known: list[Scored] = []
+        unknown: list[Scored] = []
+        for item_id, j in zip(item_ids, wanted, strict=True):
+            if j is None:
+                unknown.append(Scored(item_id, 0.0, "unknown item"))
+            elif hits[j] > 0:
+                known.append(Scored(item_id, _hit_band(hits[j]), reasons[j]))
+            else:
+                known.append(self._popular_item(region_number, j))
+        known.sort(key=lambda s: -s.score)  # stable: ties keep the caller's order
+        return known + unknown
 
     def popular(self, region: str | None, k: int) -> list[Scored]:
-        raise NotImplementedError
+        """Most popular items in `region` (then globally), scores 0..1 with 1 the top item."""
+        region_number = self._region_number(region)
+        scores = self._popularity.scores(region_number)
+        return [
+            Scored(self._item_ids[j], float(scores[j]), self._popular_reason(region_number, j))
+            for j in self._popularity.order(region_number)[: max(k, 0)].tolist()
+        ]
 
-    @property
-    def item_ids(self) -> list[str]:
-        raise NotImplementedError
+    # -- internals ----------------------------------------------------------------------
 
-    @property
-    def customer_ids(self) -> list[str]:
-        raise NotImplementedError
+    def _region_number(self, region: str | None) -> int:
+        return NO_REGION if region is None else self._region_index.get(region, NO_REGION)
+
+    def _known_items(self, history: list[str]) -> IntArray:
+        """Sorted distinct indices of the history items the model knows."""
+        known = {self._item_index[i] for i in history if i in self._item_index}
+        return np.array(sorted(known), dtype=np.int64)
+
+    def _history_of_row(self, row: int) -> IntArray:
+        lo, hi = self._binary.indptr[row], self._binary.indptr[row + 1]
+        items: IntArray = self._binary.indices[lo:hi].astype(np.int64)
+        return items
+
+    def _rows_for(self, items: IntArray) -> sparse.csr_matrix:
+        """A one-customer binary row, built exactly like a row of the training matrix."""
+        return sparse.csr_matrix(
+            (np.ones(items.shape[0]), items, np.array([0, items.shape[0]])),
+            shape=(1, len(self._item_ids)),
+        )
+
+    def _hit_scores(self, rows: sparse.csr_matrix) -> FloatArray:
+        """Mean similarity of every item to each row's history: rows x items, in [0, 1]."""
+        sums = np.asarray((rows @ self._similarity).toarray())
+        counts = np.maximum(np.diff(rows.indptr), 1).astype(np.float64)
+        return sums / counts[:, None]  # type: ignore[no-any-return]
+
+    def _recommend_rows(
+        self, rows: sparse.csr_matrix, regions: list[int], exclude_purchased: bool, k: int
+    ) -> list[list[Scored]]:
+        """Top-k for each binary history row: the one code path of single and batch calls."""
+        hits = self._hit_scores(rows)
+        histories = [rows.indices[rows.indptr[r] : rows.indptr[r + 1]] for r in range(len(regions))]
+        chosen = [
+            _top_hits(hits[r], histories[r] if exclude_purchased else None, k)
+            for r in range(len(regions))
+        ]
+        reasons = self._hit_reasons(rows, chosen)
+        answers = []
+        for r, region in enumerate(regions):
+            answer = [
+                Scored(self._item_ids[j], _hit_band(hits[r, j]), reasons[r][j])
+                for j in chosen[r].tolist()
+            ]
+            skip = set(chosen[r].tolist())
+            if exclude_purchased:
+                skip.update(histories[r].tolist())
+            answers.append(answer + self._fill(region, k - len(answer), skip))
+        return answers
+
+    def _hit_reasons(self, rows: sparse.csr_matrix, chosen: list[IntArray]) -> list[dict[int, str]]:
+        """Per history row, for each chosen item, the history items most similar to it."""
+        n_items = len(self._item_ids)
+        # One entry per (row, history item, neighbour of that item) ...
+        owner = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+        neighbours = self._similarity[rows.indices]
+        fanout = np.diff(neighbours.indptr)
+        source = np.repeat(rows.indices, fanout)
+        key = np.repeat(owner, fanout) * n_items + neighbours.indices
+        weight = neighbours.data
+        # ... kept where the neighbour is one of that row's chosen items.
+        wanted = [r * n_items + items for r, items in enumerate(chosen)]
+        kept = np.isin(key, np.concatenate(wanted) if wanted else np.zeros(0, dtype=np.int64))
+        key, source, weight = key[kept], source[kept], weight[kept]
+        order = np.lexsort((source, -weight, key))
+        key, source = key[order], source[order]
+        _, starts, sizes = np.unique(key, return_index=True, return_counts=True)
+        rank = np.arange(key.shape[0]) - np.repeat(starts, sizes)
+        reasons: list[dict[int, list[str]]] = [{} for _ in chosen]
+        top = rank < REASON_ITEMS
+        for pair, i in zip(key[top].tolist(), source[top].tolist(), strict=True):
+            reasons[pair // n_items].setdefault(pair % n_items, []).append(self._item_ids[i])
+        return [{j: "bought " + ", ".join(names) for j, names in r.items()} for r in reasons]
+
+    def _fill(self, region: int, count: int, skip: set[int]) -> list[Scored]:
+        """`count` popular items (regional first) not in `skip`, in the popularity band."""
+        result: list[Scored] = []
+        if count <= 0:
+            return result
+        # At most len(skip) of the most popular items are skipped: no need to look further.
+        for j in self._popularity.order(region)[: count + len(skip)].tolist():
+            if j not in skip:
+                result.append(self._popular_item(region, j))
+                if len(result) == count:
+                    break
+        return result
+
+    def _popular_item(self, region: int, item: int) -> Scored:
+        score = HIT_FLOOR * float(self._popularity.scores(region)[item])
+        return Scored(self._item_ids[item], score, self._popular_reason(region, item))
+
+    def _popular_reason(self, region: int, item: int) -> str:
+        if self._popularity.in_region(region)[item]:
+            return f"popular in {self._regions[region]}"
+        return "popular"
+
+
+def _top_hits(hits: FloatArray, excluded: IntArray | None, k: int) -> IntArray:
+    """Indices of the k best positive scores, best first, ties by index (deterministic)."""
+    scores = hits.copy()
+    if excluded is not None:
+        scores[excluded] = 0.0
+    candidates = np.flatnonzero(scores > 0)
+    if candidates.shape[0] > k:
+        # Keep everything tied with the k-th best, so the exact sort below decides ties.
+        kth = np.partition(scores[candidates], candidates.shape[0] - k)[candidates.shape[0] - k]
+        candidates = candidates[scores[candidates] >= kth]
+    best: IntArray = candidates[np.lexsort((candidates, -scores[candidates]))[:k]]
+    return best
+
+
+def _hit_band(similarity: float) -> float:
+    """Map a mean similarity in (0, 1] into the co-occurrence band (HIT_FLOOR, 1]."""
+    return HIT_FLOOR + (1.0 - HIT_FLOOR) * float(similarity)

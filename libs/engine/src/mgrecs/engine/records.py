@@ -1,0 +1,24 @@
+"""The value types the engine takes and gives back."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """One purchased order line, as the engine sees it."""
+
+    customer_id: str
+    product_id: str
+    quantity: int
+    ordered_at: datetime
+    region: str | None
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A recommended item: score in 0.0-1.0 (higher is better) and why."""
+
+    item_id: str
+    score: float
+    reason: str

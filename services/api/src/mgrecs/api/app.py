@@ -1,0 +1,87 @@
+"""The API application: routes, error handling, metrics, and the process-wide resources."""
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import make_asgi_app
+
+from mgrecs.api.engine import Engine
+from mgrecs.api.metrics import MetricsMiddleware
+from mgrecs.api.repository import Repository
+from mgrecs.api.routes import health, products, regions, users
+from mgrecs.api.sampling import SampleMemo
+from mgrecs.common.db import create_pool
+from mgrecs.common.logging import get_logger
+from mgrecs.common.personalize import runtime_client
+from mgrecs.common.settings import Settings
+
+log = get_logger(__name__)
+
+DATABASE_DOWN = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
+"""Errors that mean the database could not be reached (503), not that a query was wrong."""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            # min_size=0: the API starts (and /healthz says 503) while the database is down.
+            pool = await create_pool(settings.database_url, min_size=0, max_size=20)
+            stack.push_async_callback(pool.close)
+            client = await stack.enter_async_context(runtime_client(settings))
+            app.state.settings = settings
+            app.state.repository = Repository(pool)
+            app.state.region_samples = SampleMemo()
+            app.state.engine = Engine(
+                client, settings.user_campaign_arn, settings.similar_campaign_arn
+            )
+            try:
+                await app.state.repository.ping()
+            except Exception as exc:
+                log.error("database_unreachable_at_start", error=str(exc))
+            log.info("api_started", port=settings.api_port)
+            yield
+
+    app = FastAPI(
+        title="mgrecs API",
+        version="1.0.0",
+        description="Product recommendations per customer, per product and per region.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(MetricsMiddleware)
+    for module in (users, products, regions, health):
+        app.include_router(module.router)
+    app.mount("/metrics", make_asgi_app())
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """4xx answers say what was wrong; nothing unexpected leaks a stack trace."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{k: v for k, v in error.items() if k != "ctx"} for error in exc.errors()]
+        message = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in errors
+        )
+        return JSONResponse(
+            status_code=422, content={"detail": message, "errors": jsonable_encoder(errors)}
+        )
+
+    async def database_down(request: Request, exc: Exception) -> JSONResponse:
+        log.error("database_unavailable", path=request.url.path, error=str(exc))
+        return JSONResponse(status_code=503, content={"detail": "database unavailable"})
+
+    for error_type in DATABASE_DOWN:
+        app.add_exception_handler(error_type, database_down)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", path=request.url.path)
+        return JSONResponse(status_code=500, content={"detail": "internal error"})

@@ -1,0 +1,36 @@
+"""FastAPI dependencies: the process-wide objects the lifespan put on `app.state`."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from mgrecs.api.engine import Engine
+from mgrecs.api.repository import Repository
+from mgrecs.api.sampling import SampleMemo
+from mgrecs.common.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_repository(request: Request) -> Repository:
+    repository: Repository = request.app.state.repository
+    return repository
+
+
+def get_sample_memo(request: Request) -> SampleMemo:
+    memo: SampleMemo = request.app.state.region_samples
+    return memo
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RepositoryDep = Annotated[Repository, Depends(get_repository)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SampleMemoDep = Annotated[SampleMemo, Depends(get_sample_memo)]

@@ -1,0 +1,78 @@
+"""Real-time answers from the recommendation engine (self-hosted engine or AWS Personalize).
+
+One `personalize-runtime` client lives for the whole process; every failure (unreachable,
+slow, an error answer) becomes `EngineUnavailable`, so callers can fall back. When the
+engine is down (unreachable, timing out, 5xx), calls are skipped for a cool-down so that
+requests do not each wait out the timeout.
+"""
+
+import asyncio
+import time
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mgrecs.api.schemas import RecommendedItem
+from mgrecs.common.logging import get_logger
+
+ENGINE_TIMEOUT_SECONDS = 2.0
+"""Budget for one real-time call, retries included: past it the frontend gets a fallback."""
+ENGINE_COOLDOWN_SECONDS = 15.0
+"""After the engine looked down, answer with the fallback at once for this long."""
+
+log = get_logger(__name__)
+
+
+class EngineUnavailable(Exception):
+    """The engine did not answer usefully; the caller should fall back."""
+
+
+class Engine:
+    """GetRecommendations for users and for similar items, through one aioboto3 client."""
+
+    def __init__(self, client: Any, user_campaign_arn: str, similar_campaign_arn: str) -> None:
+        self._client = client
+        self._user_campaign_arn = user_campaign_arn
+        self._similar_campaign_arn = similar_campaign_arn
+        self._down_until = 0.0
+
+    async def for_user(self, user_id: str, limit: int) -> list[RecommendedItem]:
+        return await self._recommendations(
+            campaignArn=self._user_campaign_arn, userId=user_id, numResults=limit
+        )
+
+    async def similar_to(self, product_id: str, limit: int) -> list[RecommendedItem]:
+        return await self._recommendations(
+            campaignArn=self._similar_campaign_arn, itemId=product_id, numResults=limit
+        )
+
+    async def _recommendations(self, **request: Any) -> list[RecommendedItem]:
+        if time.monotonic() < self._down_until:
+            raise EngineUnavailable("engine marked down, cooling off")
+        try:
+            async with asyncio.timeout(ENGINE_TIMEOUT_SECONDS):
+                response = await self._client.get_recommendations(**request)
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
+            if status >= 500:
+                self._mark_down()
+            log.warning("engine_error", error=str(exc), status=status)
+            raise EngineUnavailable(str(exc)) from exc
+        except (BotoCoreError, TimeoutError, OSError) as exc:
+            self._mark_down()
+            log.warning("engine_unreachable", error=str(exc), error_type=type(exc).__name__)
+            raise EngineUnavailable(str(exc)) from exc
+        return [_item(entry) for entry in response.get("itemList", [])]
+
+    def _mark_down(self) -> None:
+        self._down_until = time.monotonic() + ENGINE_COOLDOWN_SECONDS
+
+
+def _item(entry: dict[str, Any]) -> RecommendedItem:
+    """Personalize's item shape (`itemId`, optional `score` and `reason` list) to ours."""
+    reasons = entry.get("reason") or []
+    return RecommendedItem(
+        product_id=entry["itemId"],
+        score=float(entry.get("score", 0.0)),
+        reason="; ".join(reasons) if reasons else None,
+    )

@@ -1,0 +1,69 @@
+"""The SQL the API runs, in one place so it can be read and indexed as a whole."""
+
+USER_CACHE = """
+SELECT recommendations, updated_at
+FROM offline_user_recommendations
+WHERE user_id = $1
+"""
+
+SIMILAR_CACHE = """
+SELECT similar_products, updated_at
+FROM offline_similar_items
+WHERE product_id = $1
+"""
+
+CUSTOMER = """
+SELECT customer_id, region
+FROM customers
+WHERE customer_id = $1
+"""
+
+PRODUCT_EXISTS = "SELECT EXISTS (SELECT 1 FROM products WHERE product_id = $1)"
+
+REGION_EXISTS = "SELECT EXISTS (SELECT 1 FROM customers WHERE region = $1)"
+
+# Distinct recent buyers per product, in one region ($2) or everywhere ($2 NULL).
+POPULAR = """
+SELECT oi.product_id, count(DISTINCT o.customer_id) AS buyers
+FROM order_items oi
+JOIN orders o ON o.order_id = oi.order_id
+JOIN customers c ON c.customer_id = o.customer_id
+WHERE o.ordered_at >= $1 AND ($2::text IS NULL OR c.region = $2)
+GROUP BY oi.product_id
+ORDER BY buyers DESC, oi.product_id
+LIMIT $3
+"""
+
+# Active customers of a region in a deterministic pseudo-random order that changes only
+# with the window index ($3), so every request in one window samples the same customers.
+REGION_SAMPLE = """
+SELECT c.customer_id
+FROM customers c
+WHERE c.region = $1
+  AND EXISTS (
+      SELECT 1 FROM orders o WHERE o.customer_id = c.customer_id AND o.ordered_at >= $2
+  )
+ORDER BY md5(c.customer_id || ':' || $1 || ':' || $3::bigint::text), c.customer_id
+LIMIT $4
+"""
+
+# Per product: how many of the sampled users ($1) have it in their cached list, and its
+# mean score among them. A malformed (non-array) cache row counts as an empty list.
+REGION_AGGREGATE = """
+WITH got AS (
+    SELECT r.user_id, e ->> 'product_id' AS product_id, (e ->> 'score')::float8 AS score
+    FROM offline_user_recommendations r
+    CROSS JOIN LATERAL jsonb_array_elements(
+        CASE WHEN jsonb_typeof(r.recommendations) = 'array'
+             THEN r.recommendations ELSE '[]'::jsonb END
+    ) AS e
+    WHERE r.user_id = ANY($1::text[])
+)
+SELECT g.product_id, p.name AS product_name, p.category,
+       count(DISTINCT g.user_id) AS users, avg(g.score) AS mean_score
+FROM got g
+LEFT JOIN products p ON p.product_id = g.product_id
+GROUP BY g.product_id, p.name, p.category
+ORDER BY users DESC, mean_score DESC, g.product_id
+LIMIT $2
+"""

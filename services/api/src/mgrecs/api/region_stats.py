@@ -1,0 +1,42 @@
+"""The arithmetic of the region page: sampling windows, match rates, affinity buckets."""
+
+from datetime import UTC, datetime, timedelta
+
+from mgrecs.api.repository import ProductCount
+from mgrecs.api.schemas import Affinity, RegionItem
+
+
+def window_index(now: datetime, window_hours: int) -> int:
+    """Which fixed window `now` falls in: floor(epoch seconds / window length)."""
+    return int(now.timestamp() // (window_hours * 3600))
+
+
+def window_start(index: int, window_hours: int) -> datetime:
+    return datetime.fromtimestamp(index * window_hours * 3600, tz=UTC)
+
+
+def active_since(now: datetime, active_days: int) -> datetime:
+    """Customers with an order at or after this instant count as active."""
+    return now - timedelta(days=active_days)
+
+
+def affinity(match_rate: float) -> Affinity:
+    if match_rate >= 80:
+        return "High"
+    if match_rate >= 40:
+        return "Medium"
+    return "Low"
+
+
+def region_item(product: ProductCount, sample_size: int) -> RegionItem:
+    """One product's line on the region page, from its count among `sample_size` users."""
+    match_rate = round(product.count / sample_size * 100, 1)
+    return RegionItem(
+        product_id=product.product_id,
+        product_name=product.product_name,
+        category=product.category,
+        match_rate=match_rate,
+        affinity=affinity(match_rate),
+        mean_score=round(product.mean_score or 0.0, 4),
+        users=product.count,
+    )

@@ -1,0 +1,101 @@
+"""Data access for the API: every read the routes need, over one asyncpg pool."""
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from mgrecs.api import queries
+
+PING_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class CachedList:
+    """A cached recommendation list as the batch wrote it: `[{product_id, score}, ...]`."""
+
+    items: list[dict[str, Any]]
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Customer:
+    customer_id: str
+    region: str | None
+
+
+@dataclass(frozen=True)
+class ProductCount:
+    """A product and how many sampled users (or recent buyers) it has."""
+
+    product_id: str
+    count: int
+    product_name: str | None = None
+    category: str | None = None
+    mean_score: float | None = None
+
+
+def _as_list(value: Any) -> list[dict[str, Any]]:
+    """Tolerate cache rows written by other tools: anything but a list of objects is empty."""
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, dict) and "product_id" in item]
+
+
+class Repository:
+    """Reads of the cache and source tables; no HTTP knowledge here."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def ping(self) -> None:
+        """Raise unless the database answers within PING_TIMEOUT_SECONDS."""
+        async with asyncio.timeout(PING_TIMEOUT_SECONDS):
+            await self._pool.fetchval("SELECT 1")
+
+    async def user_cache(self, user_id: str) -> CachedList | None:
+        row = await self._pool.fetchrow(queries.USER_CACHE, user_id)
+        return None if row is None else CachedList(_as_list(row[0]), row[1])
+
+    async def similar_cache(self, product_id: str) -> CachedList | None:
+        row = await self._pool.fetchrow(queries.SIMILAR_CACHE, product_id)
+        return None if row is None else CachedList(_as_list(row[0]), row[1])
+
+    async def customer(self, customer_id: str) -> Customer | None:
+        row = await self._pool.fetchrow(queries.CUSTOMER, customer_id)
+        return None if row is None else Customer(row["customer_id"], row["region"])
+
+    async def product_exists(self, product_id: str) -> bool:
+        return bool(await self._pool.fetchval(queries.PRODUCT_EXISTS, product_id))
+
+    async def region_exists(self, region: str) -> bool:
+        return bool(await self._pool.fetchval(queries.REGION_EXISTS, region))
+
+    async def popular(self, since: datetime, region: str | None, limit: int) -> list[ProductCount]:
+        """Products with the most distinct buyers since `since` (in `region` when given)."""
+        rows = await self._pool.fetch(queries.POPULAR, since, region, limit)
+        return [ProductCount(row["product_id"], row["buyers"]) for row in rows]
+
+    async def region_sample(
+        self, region: str, active_since: datetime, window_index: int, size: int
+    ) -> list[str]:
+        rows = await self._pool.fetch(
+            queries.REGION_SAMPLE, region, active_since, window_index, size
+        )
+        return [row["customer_id"] for row in rows]
+
+    async def region_aggregate(self, user_ids: list[str], limit: int) -> list[ProductCount]:
+        """Per product: sampled users with it in their cached list, and its mean score."""
+        rows = await self._pool.fetch(queries.REGION_AGGREGATE, user_ids, limit)
+        return [
+            ProductCount(
+                row["product_id"],
+                row["users"],
+                product_name=row["product_name"],
+                category=row["category"],
+                mean_score=row["mean_score"],
+            )
+            for row in rows
+        ]

@@ -1,0 +1,43 @@
+"""Similar products: cache, then the engine in real time."""
+
+from fastapi import APIRouter, HTTPException
+
+from mgrecs.api.deps import EngineDep, RepositoryDep
+from mgrecs.api.engine import EngineUnavailable
+from mgrecs.api.metrics import SOURCES
+from mgrecs.api.recommendations import cached_items
+from mgrecs.api.routes.params import Limit, ProductId
+from mgrecs.api.schemas import ErrorMessage, SimilarProducts
+
+router = APIRouter(prefix="/v1/products", tags=["products"])
+
+
+@router.get(
+    "/{product_id}/similar",
+    response_model=SimilarProducts,
+    responses={404: {"model": ErrorMessage, "description": "unknown product"}},
+    summary="Products similar to one product",
+)
+async def similar_products(
+    product_id: ProductId, repository: RepositoryDep, engine: EngineDep, limit: Limit = 10
+) -> SimilarProducts:
+    """The nightly cached list; for products without one, the engine in real time (an
+    empty list with source `none` when the engine is down)."""
+    cached = await repository.similar_cache(product_id)
+    if cached is not None:
+        SOURCES.labels("similar", "cache").inc()
+        return SimilarProducts(
+            product_id=product_id,
+            source="cache",
+            updated_at=cached.updated_at,
+            items=cached_items(cached.items, limit),
+        )
+    if not await repository.product_exists(product_id):
+        raise HTTPException(status_code=404, detail=f"unknown product {product_id}")
+    try:
+        items = await engine.similar_to(product_id, limit)
+    except EngineUnavailable:
+        SOURCES.labels("similar", "none").inc()
+        return SimilarProducts(product_id=product_id, source="none", updated_at=None, items=[])
+    SOURCES.labels("similar", "realtime").inc()
+    return SimilarProducts(product_id=product_id, source="realtime", updated_at=None, items=items)

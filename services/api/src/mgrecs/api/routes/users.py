@@ -1,0 +1,55 @@
+"""Per-customer recommendations: cache, then the engine in real time, then popularity."""
+
+from fastapi import APIRouter, HTTPException
+
+from mgrecs.api.deps import EngineDep, RepositoryDep, SettingsDep
+from mgrecs.api.engine import EngineUnavailable
+from mgrecs.api.metrics import SOURCES
+from mgrecs.api.recommendations import cached_items, popular_items
+from mgrecs.api.routes.params import Limit, UserId
+from mgrecs.api.schemas import ErrorMessage, UserRecommendations
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+
+
+@router.get(
+    "/{user_id}/recommendations",
+    response_model=UserRecommendations,
+    responses={404: {"model": ErrorMessage, "description": "unknown customer"}},
+    summary="Recommendations for one customer",
+)
+async def user_recommendations(
+    user_id: UserId,
+    repository: RepositoryDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    limit: Limit = 10,
+) -> UserRecommendations:
+    """The nightly cached list; for customers without one, the engine answers in real time,
+    and when the engine is down, what is popular in the customer's region."""
+    cached = await repository.user_cache(user_id)
+    if cached is not None:
+        SOURCES.labels("users", "cache").inc()
+        return UserRecommendations(
+            user_id=user_id,
+            source="cache",
+            updated_at=cached.updated_at,
+            items=cached_items(cached.items, limit),
+        )
+    customer = await repository.customer(user_id)
+    if customer is None:
+        raise HTTPException(status_code=404, detail=f"unknown user {user_id}")
+    try:
+        items = await engine.for_user(user_id, limit)
+    except EngineUnavailable:
+        items = []
+    if items:
+        SOURCES.labels("users", "realtime").inc()
+        return UserRecommendations(user_id=user_id, source="realtime", updated_at=None, items=items)
+    SOURCES.labels("users", "popular").inc()
+    return UserRecommendations(
+        user_id=user_id,
+        source="popular",
+        updated_at=None,
+        items=await popular_items(repository, settings, customer.region, limit),
+    )

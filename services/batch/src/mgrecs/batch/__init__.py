@@ -1,0 +1,1 @@
+"""Batch jobs on schedule ticks: retrain the model, fill the recommendation cache tables."""

@@ -1,0 +1,50 @@
+"""What the jobs read from PostgreSQL: purchases as engine interactions, active customers."""
+
+from datetime import datetime
+
+import asyncpg
+
+from mgrecs.engine.model import Interaction
+
+# An order's own region wins; the customer's current region stands in when it has none.
+INTERACTIONS = """
+SELECT o.customer_id, oi.product_id, oi.quantity, o.ordered_at,
+       COALESCE(o.region, c.region) AS region
+FROM order_items oi
+JOIN orders o ON o.order_id = oi.order_id
+JOIN customers c ON c.customer_id = o.customer_id
+"""
+
+ACTIVE_CUSTOMERS = """
+SELECT DISTINCT customer_id FROM orders WHERE ordered_at >= $1 ORDER BY customer_id
+"""
+
+HISTORIES = """
+SELECT c.customer_id, c.region, array_agg(DISTINCT oi.product_id) AS products
+FROM customers c
+JOIN orders o ON o.customer_id = c.customer_id
+JOIN order_items oi ON oi.order_id = o.order_id
+WHERE c.customer_id = ANY($1::text[])
+GROUP BY c.customer_id, c.region
+"""
+
+
+async def load_interactions(pool: asyncpg.Pool) -> list[Interaction]:
+    """Every purchased order line (the model's whole training set)."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(INTERACTIONS)
+    return [Interaction(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
+
+async def active_customers(pool: asyncpg.Pool, since: datetime) -> list[str]:
+    """Customers with an order at or after `since`: the ones worth a cached list."""
+    rows = await pool.fetch(ACTIVE_CUSTOMERS, since)
+    return [row[0] for row in rows]
+
+
+async def purchase_histories(
+    pool: asyncpg.Pool, customer_ids: list[str]
+) -> dict[str, tuple[str | None, list[str]]]:
+    """Region and distinct purchased products of each customer (for ones the model lacks)."""
+    rows = await pool.fetch(HISTORIES, customer_ids)
+    return {row["customer_id"]: (row["region"], sorted(row["products"])) for row in rows}

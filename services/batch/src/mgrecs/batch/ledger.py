@@ -1,0 +1,38 @@
+"""`processed_ticks`: which ticks ran, when, and with what outcome (makes ticks idempotent)."""
+
+from typing import Any
+
+import asyncpg
+
+from mgrecs.common.schemas import ScheduleTick
+
+MAX_TICK_ID_LENGTH = 64
+"""The width of `processed_ticks.tick_id`; longer ids are rejected as invalid ticks."""
+
+
+async def is_finished(pool: asyncpg.Pool, tick_id: str) -> bool:
+    finished = await pool.fetchval(
+        "SELECT finished_at IS NOT NULL FROM processed_ticks WHERE tick_id = $1", tick_id
+    )
+    return bool(finished)
+
+
+async def start(pool: asyncpg.Pool, tick: ScheduleTick) -> None:
+    """Record that the tick's job starts (again, if a previous attempt died midway)."""
+    await pool.execute(
+        """
+        INSERT INTO processed_ticks (tick_id, kind, started_at, detail)
+        VALUES ($1, $2, now(), '{}'::jsonb)
+        ON CONFLICT (tick_id) DO UPDATE SET started_at = now(), kind = EXCLUDED.kind
+        """,
+        tick.tick_id,
+        tick.kind,
+    )
+
+
+async def finish(pool: asyncpg.Pool, tick_id: str, detail: dict[str, Any]) -> None:
+    await pool.execute(
+        "UPDATE processed_ticks SET finished_at = now(), detail = $2 WHERE tick_id = $1",
+        tick_id,
+        detail,
+    )

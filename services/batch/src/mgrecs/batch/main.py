@@ -1,0 +1,30 @@
+"""`mgrecs-batch`: run the batch worker until SIGTERM/SIGINT, with a metrics port."""
+
+import asyncio
+import signal
+
+from mgrecs.batch.worker import BatchWorker
+from mgrecs.common.logging import configure_logging
+from mgrecs.common.metrics import serve_metrics
+from mgrecs.common.settings import Settings, get_settings
+
+
+async def serve(settings: Settings) -> None:
+    """Run the worker; a signal lets the job in progress finish, then stops cleanly."""
+    worker = BatchWorker(settings)
+    loop = asyncio.get_running_loop()
+    stopping: set[asyncio.Task[None]] = set()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: stopping.add(loop.create_task(worker.stop())))
+    await worker.run()
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    serve_metrics(settings.batch_metrics_port, settings.host)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""Prometheus metrics of the batch service: job durations, rows written, ticks handled."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+JOB_SECONDS = Histogram(
+    "mgrecs_batch_job_seconds",
+    "Duration of a batch job",
+    ["job"],
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
+)
+ROWS_WRITTEN = Counter(
+    "mgrecs_batch_rows_written_total", "Cache rows upserted by batch inference", ["table"]
+)
+ROWS_DELETED = Counter(
+    "mgrecs_batch_rows_deleted_total", "Stale cache rows removed by batch inference", ["table"]
+)
+TICKS = Counter("mgrecs_batch_ticks_total", "Schedule ticks handled", ["kind", "outcome"])
+DEAD_LETTERS = Counter(
+    "mgrecs_batch_dead_letters_total", "Schedule ticks sent to the dead-letter topic"
+)
+MODEL_HIT_RATE = Gauge(
+    "mgrecs_batch_model_hit_rate",
+    "Hold-out hit rate@10 of the last trained model, and of popularity for comparison",
+    ["model"],
+)

@@ -1,0 +1,82 @@
+"""The retrain job: purchases from PostgreSQL -> fitted model artifact -> active version."""
+
+import asyncio
+import secrets
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+from mgrecs.batch.dataset import load_interactions
+from mgrecs.batch.evaluation import holdout_metrics
+from mgrecs.batch.metrics import JOB_SECONDS, MODEL_HIT_RATE
+from mgrecs.batch.registry import RECIPE, ModelVersion, register_active
+from mgrecs.common.logging import get_logger
+from mgrecs.common.settings import Settings
+from mgrecs.engine.model import CooccurrenceModel, Interaction
+
+log = get_logger(__name__)
+
+
+class NoTrainingData(Exception):
+    """There are no purchases to learn from yet."""
+
+
+def new_version() -> str:
+    """Sortable by time, unique across concurrent trainers: 20261126T030000Z-3f9a1c."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def _fit_and_save(
+    interactions: list[Interaction], path: Path
+) -> tuple[CooccurrenceModel, dict[str, object]]:
+    """CPU-bound part (runs in a thread): evaluate on a hold-out, fit on everything, save."""
+    metrics: dict[str, object] = {"holdout": holdout_metrics(interactions)}
+    model = CooccurrenceModel.fit(interactions)
+    model.save(path)
+    return model, metrics
+
+
+async def retrain(pool: asyncpg.Pool, settings: Settings) -> ModelVersion:
+    """Train a model on every purchase and make it the active one of its recipe."""
+    started = time.perf_counter()
+    with JOB_SECONDS.labels("retrain").time():
+        interactions = await load_interactions(pool)
+        log.info(
+            "retrain_loaded",
+            interactions=len(interactions),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        if not interactions:
+            raise NoTrainingData("no purchases in the database yet: nothing to train on")
+        version = new_version()
+        path = (Path(settings.artifact_dir) / f"{RECIPE}-{version}.npz").resolve()
+        model, metrics = await asyncio.to_thread(_fit_and_save, interactions, path)
+        registered = await register_active(
+            pool,
+            ModelVersion(
+                version=version,
+                recipe=RECIPE,
+                artifact_uri=str(path),
+                n_users=len(model.customer_ids),
+                n_items=len(model.item_ids),
+                n_interactions=len(interactions),
+                metrics=metrics,
+            ),
+        )
+    holdout = metrics["holdout"]
+    if isinstance(holdout, dict) and "hit_rate" in holdout:
+        MODEL_HIT_RATE.labels("cooccurrence").set(holdout["hit_rate"])
+        MODEL_HIT_RATE.labels("popularity").set(holdout["popularity_hit_rate"])
+    log.info(
+        "retrain_done",
+        version=version,
+        users=registered.n_users,
+        items=registered.n_items,
+        interactions=registered.n_interactions,
+        holdout=holdout,
+        artifact=str(path),
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    return registered

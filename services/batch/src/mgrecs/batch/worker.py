@@ -1,0 +1,145 @@
+"""The batch worker: consumes schedule ticks and runs the job each one asks for.
+
+A tick is recorded in `processed_ticks`; a tick already finished is skipped, so a
+redelivered tick never runs twice. The offset is committed only once the job (and its
+record) is durable. A failing job is recorded with its error and the worker moves on: the
+next tick retries, instead of the same tick crashing the worker in a loop.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
+
+from mgrecs.batch import ledger
+from mgrecs.batch.inference import infer
+from mgrecs.batch.metrics import DEAD_LETTERS, TICKS
+from mgrecs.batch.training import retrain
+from mgrecs.common import topics
+from mgrecs.common.db import create_pool
+from mgrecs.common.kafka import ensure_topics, make_producer, send_dead_letter
+from mgrecs.common.logging import get_logger
+from mgrecs.common.schemas import DeadLetter, ScheduleTick
+from mgrecs.common.settings import Settings
+
+CONSUMER_GROUP = "mgrecs-batch"
+"""The consumer group, after the topic prefix (tenants sharing a broker stay apart)."""
+MAX_JOB_MS = 6 * 3600 * 1000
+"""How long a job may keep the consumer from polling before the group evicts it."""
+
+Job = Callable[[asyncpg.Pool, Settings], Awaitable[Any]]
+JOBS: dict[str, Job] = {"retrain": retrain, "infer": infer}
+
+log = get_logger(__name__)
+
+
+class InvalidTick(Exception):
+    """The message is not a tick this worker can run."""
+
+
+def parse_tick(value: bytes | None) -> ScheduleTick:
+    if not value:
+        raise InvalidTick("empty message")
+    try:
+        tick = ScheduleTick.model_validate_json(value)
+    except ValidationError as exc:
+        raise InvalidTick(f"not a valid ScheduleTick: {exc}") from exc
+    if len(tick.tick_id) > ledger.MAX_TICK_ID_LENGTH:
+        raise InvalidTick(f"tick_id longer than {ledger.MAX_TICK_ID_LENGTH} characters")
+    return tick
+
+
+class BatchWorker:
+    """Consumes `schedule-ticks` (group `mgrecs-batch`) until `stop()` is called."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topic = topics.topic(topics.SCHEDULE_TICKS, settings)
+        self.dlq_topic = topics.topic(topics.SCHEDULE_TICKS_DLQ, settings)
+        self.group = f"{settings.topic_prefix}{CONSUMER_GROUP}"
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        await ensure_topics(self.settings)
+        pool = await create_pool(self.settings.database_url)
+        producer = make_producer(self.settings)
+        consumer = AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=MAX_JOB_MS,
+        )
+        try:
+            await producer.start()
+            await consumer.start()
+            log.info("batch_worker_started", topic=self.topic, group=self.group)
+            while not self._stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=500, max_records=1)
+                for partition, messages in batches.items():
+                    for message in messages:
+                        await self._handle(pool, producer, message)
+                        await consumer.commit({partition: message.offset + 1})
+        finally:
+            await consumer.stop()
+            await producer.stop()
+            await pool.close()
+            log.info("batch_worker_stopped")
+
+    async def stop(self) -> None:
+        """Finish the job in progress (if any), then leave the group and close."""
+        self._stopping.set()
+
+    async def _handle(
+        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, message: ConsumerRecord[Any, Any]
+    ) -> None:
+        try:
+            tick = parse_tick(message.value)
+        except InvalidTick as exc:
+            await self._dead_letter(producer, message, str(exc))
+            return
+        if await ledger.is_finished(pool, tick.tick_id):
+            log.info("tick_already_done", tick_id=tick.tick_id, kind=tick.kind)
+            TICKS.labels(tick.kind, "duplicate").inc()
+            return
+        await ledger.start(pool, tick)
+        log.info("tick_started", tick_id=tick.tick_id, kind=tick.kind)
+        started = time.perf_counter()
+        try:
+            result = await JOBS[tick.kind](pool, self.settings)
+        except Exception as exc:
+            log.exception("tick_failed", tick_id=tick.tick_id, kind=tick.kind)
+            detail: dict[str, Any] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            outcome = "failed"
+        else:
+            detail = {"status": "ok", **to_jsonable_python(asdict(result))}
+            outcome = "ok"
+        detail["seconds"] = round(time.perf_counter() - started, 3)
+        await ledger.finish(pool, tick.tick_id, detail)
+        TICKS.labels(tick.kind, outcome).inc()
+        log.info("tick_finished", tick_id=tick.tick_id, kind=tick.kind, **detail)
+
+    async def _dead_letter(
+        self, producer: AIOKafkaProducer, message: ConsumerRecord[Any, Any], reason: str
+    ) -> None:
+        log.warning("tick_dead_lettered", offset=message.offset, reason=reason)
+        await send_dead_letter(
+            producer,
+            self.dlq_topic,
+            DeadLetter(
+                source_topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key.decode(errors="replace") if message.key else None,
+                reason=reason,
+                payload=(message.value or b"").decode(errors="replace"),
+            ),
+        )
+        DEAD_LETTERS.inc()

@@ -1,0 +1,1 @@
+"""The self-hosted stand-in for AWS Personalize: its events and runtime HTTP APIs."""

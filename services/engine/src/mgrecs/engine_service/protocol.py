@@ -1,0 +1,90 @@
+"""Request bodies of the Personalize operations the engine serves, as botocore sends them.
+
+Field names and limits follow botocore's service models (personalize-events 2018-03-22,
+personalize-runtime 2018-05-22); unknown members are ignored like AWS ignores them.
+"""
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from mgrecs.engine_service.errors import invalid_input
+
+Id = Annotated[str, Field(min_length=1, max_length=256)]
+MAX_RESULTS = 500
+
+
+class _AwsShape(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Event(_AwsShape):
+    event_id: Id | None = None
+    event_type: Id
+    event_value: float | None = None
+    item_id: Id | None = None
+    properties: str | None = Field(default=None, max_length=1024)
+    sent_at: datetime
+
+    @field_validator("properties")
+    @classmethod
+    def _json_object(cls, value: str | None) -> str | None:
+        if value is not None and not isinstance(json.loads(value), dict):
+            raise ValueError("properties must be a JSON object")
+        return value
+
+    @property
+    def region(self) -> str | None:
+        """`properties.region` when the tracker sent one: where the customer shops."""
+        if self.properties is None:
+            return None
+        region = json.loads(self.properties).get("region")
+        return region if isinstance(region, str) and region else None
+
+
+class PutEventsRequest(_AwsShape):
+    tracking_id: Id
+    user_id: Id | None = None
+    session_id: Id
+    event_list: list[Event] = Field(min_length=1, max_length=10)
+
+
+class GetRecommendationsRequest(_AwsShape):
+    campaign_arn: str | None = None
+    recommender_arn: str | None = None
+    item_id: Id | None = None
+    user_id: Id | None = None
+    num_results: int = Field(default=25, ge=1, le=MAX_RESULTS)
+    context: dict[str, str] | None = None
+    filter_arn: str | None = None
+
+
+class GetPersonalizedRankingRequest(_AwsShape):
+    campaign_arn: str
+    input_list: list[Id] = Field(min_length=1, max_length=MAX_RESULTS)
+    user_id: Id
+    context: dict[str, str] | None = None
+    filter_arn: str | None = None
+
+
+Request = TypeVar("Request", bound=BaseModel)
+
+
+def parse(model: type[Request], body: bytes) -> Request:
+    """Validate a JSON body; anything wrong is AWS's InvalidInputException, never a 500."""
+    try:
+        return model.model_validate_json(body or b"{}")
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise invalid_input(problems) from exc
+
+
+def predicted_item(item_id: str, score: float, reason: str) -> dict[str, Any]:
+    """One `PredictedItem` of the response."""
+    return {"itemId": item_id, "score": score, "reason": [reason]}

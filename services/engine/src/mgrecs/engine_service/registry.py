@@ -1,0 +1,89 @@
+"""Which trained model the engine serves: polls `model_versions` and swaps atomically.
+
+The batch service registers each trained model (an .npz written by `CooccurrenceModel.save`)
+and marks one active. A request reads `registry.current` once and uses that object to the
+end, so a swap never mixes two models within one answer.
+"""
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import asyncpg
+
+from mgrecs.common.logging import get_logger
+from mgrecs.engine.model import CooccurrenceModel
+from mgrecs.engine_service import metrics
+
+RECIPE = "cooccurrence"
+ACTIVE_VERSION = """
+SELECT version, artifact_uri FROM model_versions
+WHERE active AND recipe = $1
+ORDER BY trained_at DESC
+LIMIT 1
+"""
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    version: str
+    model: CooccurrenceModel
+
+
+def artifact_path(uri: str) -> Path:
+    """A plain local path or a `file://` URI."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme and len(parsed.scheme) > 1:  # one letter would be a Windows drive
+        raise ValueError(f"unsupported artifact location {uri!r} (local paths only)")
+    return Path(uri)
+
+
+class ModelRegistry:
+    """Holds the served model; `refresh` loads a newly active version in a worker thread."""
+
+    def __init__(self) -> None:
+        self.current: ServedModel | None = None
+        self._failed: str | None = None
+
+    @property
+    def version(self) -> str | None:
+        current = self.current
+        return current.version if current else None
+
+    async def refresh(self, pool: asyncpg.Pool) -> bool:
+        """Swap in the active version if it changed; True when a new model now serves."""
+        row = await pool.fetchrow(ACTIVE_VERSION, RECIPE)
+        if row is None or row["version"] == self.version:
+            return False
+        version, uri = row["version"], row["artifact_uri"]
+        try:
+            model = await asyncio.to_thread(CooccurrenceModel.load, artifact_path(uri))
+        except Exception as exc:  # a bad artifact must not stop the poller or the old model
+            metrics.MODEL_LOADS.labels(result="failed").inc()
+            if self._failed != version:  # once per version, not on every poll
+                log.error("model_load_failed", version=version, artifact_uri=uri, error=str(exc))
+                self._failed = version
+            return False
+        self.current = ServedModel(version, model)  # one assignment: the atomic swap
+        metrics.MODEL_LOADS.labels(result="loaded").inc()
+        log.info(
+            "model_swapped",
+            version=version,
+            items=len(model.item_ids),
+            customers=len(model.customer_ids),
+        )
+        return True
+
+    async def poll(self, pool: asyncpg.Pool, interval: float) -> None:
+        """Refresh every `interval` seconds until cancelled; a failed poll keeps the old model."""
+        while True:
+            try:
+                await self.refresh(pool)
+            except Exception as exc:  # database away: keep serving, try again next round
+                log.warning("model_poll_failed", error=str(exc), error_type=type(exc).__name__)
+            await asyncio.sleep(interval)

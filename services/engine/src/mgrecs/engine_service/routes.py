@@ -1,0 +1,167 @@
+"""HTTP routes: the Personalize wire protocol (rest-json, SigV4) and the operator endpoints."""
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from mgrecs.engine.model import Scored
+from mgrecs.engine_service import answers, metrics
+from mgrecs.engine_service.errors import AwsError, invalid_input, not_found
+from mgrecs.engine_service.protocol import (
+    GetPersonalizedRankingRequest,
+    GetRecommendationsRequest,
+    PutEventsRequest,
+    parse,
+    predicted_item,
+)
+from mgrecs.engine_service.sigv4 import SignedRequest, verify
+from mgrecs.engine_service.state import EngineState
+
+HEALTH_TIMEOUT_SECONDS = 2.0
+
+router = APIRouter()
+
+
+def _state(request: Request) -> EngineState:
+    state: EngineState = request.app.state.engine
+    return state
+
+
+@contextmanager
+def _observed(operation: str) -> Iterator[None]:
+    """Count each operation by outcome (ok or AWS error code) and time it."""
+    start = time.perf_counter()
+    try:
+        yield
+    except AwsError as exc:
+        metrics.OPERATIONS.labels(operation, exc.code).inc()
+        raise
+    else:
+        metrics.OPERATIONS.labels(operation, "ok").inc()
+    finally:
+        metrics.LATENCY.labels(operation).observe(time.perf_counter() - start)
+
+
+async def _authenticated_body(request: Request) -> bytes:
+    """The request body, once its SigV4 signature checks out against a configured key."""
+    body = await request.body()
+    raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    signed = SignedRequest(
+        method=request.method,
+        raw_path=raw_path.decode("ascii", errors="replace"),
+        query=request.scope.get("query_string", b"").decode("ascii", errors="replace"),
+        headers=[
+            (name.decode("latin-1").lower(), value.decode("latin-1"))
+            for name, value in request.scope["headers"]
+        ],
+        body=body,
+    )
+    verify(signed, _state(request).secrets, datetime.now(UTC))
+    return body
+
+
+def _item_list(items: list[Scored]) -> list[dict[str, Any]]:
+    return [predicted_item(s.item_id, s.score, s.reason) for s in items]
+
+
+def _recommendation_id() -> str:
+    return f"RID-{uuid4()}"
+
+
+@router.post("/events")
+async def put_events(request: Request) -> Response:
+    """PutEvents: remember each new event; a repeated eventId is ignored."""
+    state = _state(request)
+    with _observed("PutEvents"):
+        body = parse(PutEventsRequest, await _authenticated_body(request))
+        if body.tracking_id != state.settings.tracking_id:
+            raise invalid_input(f"Tracking ID {body.tracking_id} is not known to this engine")
+        recorded = state.events.record(body.user_id or body.session_id, body.event_list)
+        metrics.EVENTS.labels(result="accepted").inc(recorded.accepted)
+        metrics.EVENTS.labels(result="duplicate").inc(recorded.duplicates)
+    return Response(status_code=200)
+
+
+@router.post("/recommendations")
+async def get_recommendations(request: Request) -> dict[str, Any]:
+    """GetRecommendations: per user (user campaign) or per item (similar-items campaign)."""
+    state = _state(request)
+    settings = state.settings
+    with _observed("GetRecommendations"):
+        body = parse(GetRecommendationsRequest, await _authenticated_body(request))
+        if body.filter_arn:
+            raise invalid_input("Filters are not supported by the self-hosted engine")
+        arn = body.campaign_arn or body.recommender_arn
+        if not arn:
+            raise invalid_input("campaignArn is required")
+        served = state.registry.current
+        if arn == settings.user_campaign_arn:
+            if not body.user_id:
+                raise invalid_input("userId is required for a user-personalization campaign")
+            items = answers.for_user(
+                served, state.events, body.user_id, body.context, body.num_results
+            )
+        elif arn == settings.similar_campaign_arn:
+            if not body.item_id:
+                raise invalid_input("itemId is required for a similar-items campaign")
+            items = answers.similar(served, body.item_id, body.num_results)
+        elif arn == settings.ranking_campaign_arn:
+            raise invalid_input(f"{arn} is a ranking campaign: use GetPersonalizedRanking")
+        else:
+            raise not_found(f"Resource {arn} does not exist.")
+    return {"itemList": _item_list(items), "recommendationId": _recommendation_id()}
+
+
+@router.post("/personalize-ranking")
+async def get_personalized_ranking(request: Request) -> dict[str, Any]:
+    """GetPersonalizedRanking: every input item back, best first, unknown ones last."""
+    state = _state(request)
+    settings = state.settings
+    with _observed("GetPersonalizedRanking"):
+        body = parse(GetPersonalizedRankingRequest, await _authenticated_body(request))
+        if body.filter_arn:
+            raise invalid_input("Filters are not supported by the self-hosted engine")
+        if body.campaign_arn in (settings.user_campaign_arn, settings.similar_campaign_arn):
+            raise invalid_input(f"{body.campaign_arn} is not a personalized-ranking campaign")
+        if body.campaign_arn != settings.ranking_campaign_arn:
+            raise not_found(f"Resource {body.campaign_arn} does not exist.")
+        items = answers.ranking(
+            state.registry.current, state.events, body.user_id, body.context, body.input_list
+        )
+    return {"personalizedRanking": _item_list(items), "recommendationId": _recommendation_id()}
+
+
+@router.get("/healthz")
+async def healthz(request: Request) -> JSONResponse:
+    """Ok when the model registry (PostgreSQL) answers; the served version either way."""
+    state = _state(request)
+    version = state.registry.version
+    try:
+        assert state.pool is not None, "not started"
+        async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
+            await state.pool.fetchval("SELECT 1")
+    except Exception as exc:  # whatever the cause, the answer is "database down"
+        return JSONResponse(
+            status_code=503,
+            content={"status": "unavailable", "model_version": version, "database": str(exc)},
+        )
+    return JSONResponse({"status": "ok", "model_version": version})
+
+
+@router.get("/stats")
+async def stats(request: Request) -> dict[str, Any]:
+    """What this process received: lets operators and end-to-end tests see PutEvents land."""
+    state = _state(request)
+    return {
+        "events_received": state.events.events_received,
+        "duplicate_events_ignored": state.events.duplicates_ignored,
+        "users_with_events": state.events.users,
+        "model_version": state.registry.version,
+    }

@@ -1,0 +1,108 @@
+"""The ingest HTTP service: upstream systems push orders, they land on topic `orders`."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import make_asgi_app
+from pydantic import BaseModel, Field
+
+from mgrecs.common.logging import get_logger
+from mgrecs.common.schemas import OrderEvent
+from mgrecs.common.settings import Settings
+from mgrecs.ingest.contract import asyncapi_document
+from mgrecs.ingest.metrics import ORDERS_ACCEPTED, PUBLISH_SECONDS, REQUESTS_REJECTED
+from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
+
+log = get_logger(__name__)
+
+
+class OrderBatch(BaseModel):
+    """Body of `POST /v1/orders`."""
+
+    orders: list[OrderEvent] = Field(min_length=1)
+
+
+class Accepted(BaseModel):
+    accepted: int
+    order_ids: list[str]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    publisher = OrderPublisher(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await publisher.start()
+        yield
+        await publisher.close()
+
+    app = FastAPI(
+        title="mgrecs ingest",
+        description="Push orders to the recommendation platform (they land on topic `orders`).",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.mount("/metrics", make_asgi_app())
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 with every problem; the echoed input is dropped (it can be the whole batch)."""
+        REQUESTS_REJECTED.labels("invalid").inc()
+        problems = [
+            {
+                "loc": list(error.get("loc", ())),
+                "msg": error.get("msg", ""),
+                "type": error.get("type", ""),
+            }
+            for error in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": problems})
+
+    @app.post("/v1/orders", status_code=202, response_model=Accepted)
+    async def post_orders(batch: OrderBatch) -> Any:
+        """Validate a batch of orders and publish them; 202 once the broker acked them all."""
+        if len(batch.orders) > settings.max_request_orders:
+            REQUESTS_REJECTED.labels("too_many").inc()
+            return JSONResponse(
+                status_code=422,
+                content={
+                    "detail": [
+                        {
+                            "loc": ["body", "orders"],
+                            "msg": f"at most {settings.max_request_orders} orders per request, "
+                            f"got {len(batch.orders)}",
+                            "type": "too_long",
+                        }
+                    ]
+                },
+            )
+        try:
+            with PUBLISH_SECONDS.time():
+                await publisher.publish(batch.orders)
+        except BrokerUnavailableError as exc:
+            log.warning("publish_failed", error=str(exc), orders=len(batch.orders))
+            REQUESTS_REJECTED.labels("broker_unavailable").inc()
+            return JSONResponse(
+                status_code=503,
+                content={"detail": "the order broker is unavailable, retry later"},
+                headers={"Retry-After": "5"},
+            )
+        ORDERS_ACCEPTED.labels("http").inc(len(batch.orders))
+        return Accepted(accepted=len(batch.orders), order_ids=[o.order_id for o in batch.orders])
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        if await publisher.healthy():
+            return JSONResponse({"status": "ok", "kafka": "ok"})
+        return JSONResponse({"status": "unavailable", "kafka": "unreachable"}, status_code=503)
+
+    @app.get("/asyncapi.json")
+    async def asyncapi() -> dict[str, Any]:
+        """The published contract of topic `orders` (AsyncAPI 3.0)."""
+        return asyncapi_document(settings.kafka_bootstrap)
+
+    return app

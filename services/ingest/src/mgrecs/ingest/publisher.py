@@ -1,0 +1,83 @@
+"""Publishing orders to Kafka and waiting for the broker's acks.
+
+The producer starts lazily and is replaced after a failed start, so the ingest service comes up
+(and answers 503) while the broker is down, and recovers by itself when it is back.
+"""
+
+import asyncio
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from mgrecs.common import topics
+from mgrecs.common.kafka import make_producer
+from mgrecs.common.logging import get_logger
+from mgrecs.common.schemas import OrderEvent
+from mgrecs.common.settings import Settings
+
+PUBLISH_TIMEOUT_SECONDS = 15.0
+log = get_logger(__name__)
+
+
+class BrokerUnavailableError(RuntimeError):
+    """The broker could not be reached or did not acknowledge the writes in time."""
+
+
+class OrderPublisher:
+    """The one producer of an ingest process, shared by all requests."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._topic = topics.topic(topics.ORDERS, settings)
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _ready_producer(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = make_producer(self._settings)
+                try:
+                    await asyncio.wait_for(producer.start(), PUBLISH_TIMEOUT_SECONDS)
+                except (KafkaError, OSError, TimeoutError) as exc:
+                    await producer.stop()
+                    raise BrokerUnavailableError(f"Kafka is unreachable: {exc!r}") from exc
+                self._producer = producer
+            return self._producer
+
+    async def start(self) -> None:
+        """Connect early when possible; a broker that is down now is retried on first use."""
+        try:
+            await self._ready_producer()
+        except BrokerUnavailableError as exc:
+            log.warning("kafka_unavailable_at_start", error=str(exc))
+
+    async def publish(self, orders: Sequence[OrderEvent]) -> None:
+        """Send every order keyed by customer id; return once the broker acked them all."""
+        producer = await self._ready_producer()
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+                acks = [
+                    await producer.send(
+                        self._topic, value=order.model_dump_json().encode(), key=order.key
+                    )
+                    for order in orders
+                ]
+                await asyncio.gather(*acks)
+        except (KafkaError, TimeoutError) as exc:
+            raise BrokerUnavailableError(f"Kafka did not acknowledge the orders: {exc!r}") from exc
+
+    async def healthy(self) -> bool:
+        """True when the cluster answers a metadata request."""
+        try:
+            producer = await self._ready_producer()
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), 5)
+        except (BrokerUnavailableError, KafkaError, TimeoutError):
+            return False
+        return True
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._producer is not None:
+                await self._producer.stop()
+                self._producer = None

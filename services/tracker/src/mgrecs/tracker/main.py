@@ -1,0 +1,55 @@
+"""`mgrecs-tracker [--sink db|events|all]`: run the sinks until SIGTERM/SIGINT."""
+
+import argparse
+import asyncio
+import signal
+
+from mgrecs.common.logging import configure_logging
+from mgrecs.common.metrics import serve_metrics
+from mgrecs.common.settings import Settings, get_settings
+from mgrecs.tracker.db_sink import DbSink
+from mgrecs.tracker.events_sink import EventsSink
+from mgrecs.tracker.worker import ConsumerWorker
+
+SINKS: dict[str, tuple[type[ConsumerWorker], ...]] = {
+    "db": (DbSink,),
+    "events": (EventsSink,),
+    "all": (DbSink, EventsSink),
+}
+
+
+async def run_sinks(settings: Settings, sink: str = "all") -> None:
+    """Run the chosen sinks as independent tasks until SIGTERM/SIGINT.
+
+    If one sink fails the others are stopped cleanly and the error ends the process, so the
+    orchestrator restarts it instead of leaving half a tracker running.
+    """
+    workers = [worker(settings) for worker in SINKS[sink]]
+
+    async def stop_all() -> None:
+        await asyncio.gather(*(worker.stop() for worker in workers))
+
+    loop = asyncio.get_running_loop()
+    stopping: set[asyncio.Task[None]] = set()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: stopping.add(loop.create_task(stop_all())))
+    tasks = [asyncio.create_task(worker.run()) for worker in workers]
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    await stop_all()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        task.result()  # re-raise a sink's failure
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="mgrecs-tracker", description=__doc__)
+    parser.add_argument("--sink", choices=sorted(SINKS), default="all")
+    args = parser.parse_args()
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    serve_metrics(settings.tracker_metrics_port, settings.host)
+    asyncio.run(run_sinks(settings, args.sink))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Prometheus metrics of the tracker, labelled by sink (`db` or `events`)."""
+
+from prometheus_client import Counter, Histogram
+
+CONSUMED = Counter("mgrecs_tracker_consumed_total", "Messages read from `orders`", ["sink"])
+WRITTEN = Counter("mgrecs_tracker_written_total", "Orders written to PostgreSQL", ["sink"])
+FORWARDED = Counter("mgrecs_tracker_forwarded_total", "Events accepted by PutEvents", ["sink"])
+DEAD_LETTERED = Counter(
+    "mgrecs_tracker_dead_lettered_total", "Messages sent to the dead-letter topic", ["sink"]
+)
+SKIPPED = Counter(
+    "mgrecs_tracker_skipped_total",
+    "Invalid messages skipped (dead-lettered by the db sink)",
+    ["sink"],
+)
+REJECTED = Counter(
+    "mgrecs_tracker_rejected_total", "Events the PutEvents target refused for good", ["sink"]
+)
+RETRIES = Counter(
+    "mgrecs_tracker_retries_total", "Batches retried after a failure of the target", ["sink"]
+)
+BATCH_SECONDS = Histogram(
+    "mgrecs_tracker_batch_seconds", "Time to make one batch durable", ["sink"]
+)

@@ -1,0 +1,39 @@
+"""Turning a Kafka record into an `OrderEvent`, or into the reason it is not one."""
+
+from aiokafka.structs import ConsumerRecord
+from pydantic import ValidationError
+
+from mgrecs.common.schemas import DeadLetter, OrderEvent
+
+MAX_REASON_ERRORS = 5
+
+
+def parse_order(record: ConsumerRecord[bytes, bytes]) -> OrderEvent | str:
+    """The order in `record`, or a one-line reason why there is none."""
+    if record.value is None:
+        return "empty message (no value)"
+    try:
+        return OrderEvent.model_validate_json(record.value)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            return f"not JSON: {errors[0]['msg']}"
+        reasons = [
+            f"{'.'.join(str(p) for p in error['loc']) or 'message'}: {error['msg']}"
+            for error in errors[:MAX_REASON_ERRORS]
+        ]
+        if len(errors) > MAX_REASON_ERRORS:
+            reasons.append(f"+{len(errors) - MAX_REASON_ERRORS} more")
+        return "invalid OrderEvent: " + "; ".join(reasons)
+
+
+def dead_letter(record: ConsumerRecord[bytes, bytes], reason: str) -> DeadLetter:
+    """A dead letter for `record`, keeping its key and payload (undecodable bytes replaced)."""
+    return DeadLetter(
+        source_topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key.decode(errors="replace") if record.key is not None else None,
+        reason=reason,
+        payload=(record.value or b"").decode(errors="replace"),
+    )

@@ -1,0 +1,307 @@
+"""Per-user and similar-items endpoints: cache, real-time engine, fallbacks, errors, health."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from helpers import serve
+from mgrecs.api.app import create_app
+from mgrecs.common.settings import Settings
+
+UPDATED_AT = datetime(2026, 11, 26, 3, 0, 0)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://api") as http,
+    ):
+        yield http
+
+
+@pytest.fixture
+async def shop(pool: asyncpg.Pool) -> None:
+    """Region north: c1 (cached), c2 and c3 (not cached); south: c9. Recent distinct buyers
+    in north: p1 3, p3 2, p2 1; p5 was bought in north only 200 days ago."""
+    await pool.executemany(
+        "INSERT INTO products (product_id, name) VALUES ($1, $2)",
+        [(f"p{i}", f"product {i}") for i in range(1, 6)],
+    )
+    await pool.executemany(
+        "INSERT INTO customers (customer_id, region) VALUES ($1, $2)",
+        [("c1", "north"), ("c2", "north"), ("c3", "north"), ("c9", "south")],
+    )
+    now = datetime.now(UTC)
+    orders = [
+        ("o1", "c1", 1, ["p1", "p2"]),
+        ("o2", "c2", 2, ["p1", "p3"]),
+        ("o3", "c3", 3, ["p1", "p3", "p3"]),
+        ("o4", "c3", 200, ["p5"]),
+        ("o5", "c9", 1, ["p4"]),
+    ]
+    for order_id, customer_id, days_ago, products in orders:
+        await pool.execute(
+            "INSERT INTO orders (order_id, customer_id, ordered_at) VALUES ($1, $2, $3)",
+            order_id,
+            customer_id,
+            now - timedelta(days=days_ago),
+        )
+        await pool.executemany(
+            "INSERT INTO order_items VALUES ($1, $2, $3, 1, 1.00)",
+            [(order_id, line, pid) for line, pid in enumerate(products)],
+        )
+    await pool.execute(
+        "INSERT INTO offline_user_recommendations VALUES ($1, $2, $3)",
+        "c1",
+        [
+            {"product_id": "p3", "score": 0.9, "reason": "bought together with p1"},
+            {"product_id": "p4", "score": 0.5},
+            {"product_id": "p5", "score": 0.25},
+        ],
+        UPDATED_AT,
+    )
+    await pool.execute(
+        "INSERT INTO offline_similar_items VALUES ($1, $2, $3)",
+        "p1",
+        [{"product_id": "p3", "score": 0.8}, {"product_id": "p2", "score": 0.4}],
+        UPDATED_AT,
+    )
+
+
+class FakeRuntime:
+    """A stand-in for the Personalize runtime endpoint (outside the system under test):
+    answers GetRecommendations in the botocore rest-json shape and records the requests."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.app = FastAPI()
+        self.app.post("/recommendations")(self.recommendations)
+
+    async def recommendations(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        self.requests.append(body)
+        if body.get("userId") == "c3":
+            return JSONResponse(
+                status_code=404,
+                content={"message": "no such campaign"},
+                headers={"x-amzn-ErrorType": "ResourceNotFoundException"},
+            )
+        seed = body.get("userId") or body.get("itemId")
+        items = [
+            {"itemId": f"rt-{seed}-{rank}", "score": round(1 - rank / 10, 2)}
+            for rank in range(body["numResults"])
+        ]
+        if items:
+            items[0]["reason"] = ["fresh"]
+        return JSONResponse({"itemList": items, "recommendationId": "RID-1"})
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[FakeRuntime]:
+    fake = FakeRuntime()
+    async with serve(fake.app, settings.engine_port):
+        yield fake
+
+
+async def test_cached_user_recommendations(shop: None, client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/users/c1/recommendations", params={"limit": 2})
+    assert response.status_code == 200
+    assert response.json() == {
+        "user_id": "c1",
+        "source": "cache",
+        "updated_at": UPDATED_AT.isoformat(),
+        "items": [
+            {"product_id": "p3", "score": 0.9, "reason": "bought together with p1"},
+            {"product_id": "p4", "score": 0.5, "reason": None},
+        ],
+    }
+
+
+async def test_user_without_cache_row_gets_the_engine_answer(
+    shop: None, client: httpx.AsyncClient, engine: FakeRuntime, settings: Settings
+) -> None:
+    response = await client.get("/v1/users/c2/recommendations", params={"limit": 3})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["source"] == "realtime"
+    assert body["updated_at"] is None
+    assert body["items"] == [
+        {"product_id": "rt-c2-0", "score": 1.0, "reason": "fresh"},
+        {"product_id": "rt-c2-1", "score": 0.9, "reason": None},
+        {"product_id": "rt-c2-2", "score": 0.8, "reason": None},
+    ]
+    assert engine.requests == [
+        {"campaignArn": settings.user_campaign_arn, "userId": "c2", "numResults": 3}
+    ]
+
+
+POPULAR_IN_NORTH = [
+    {"product_id": "p1", "score": 1.0, "reason": "popular in north"},
+    {"product_id": "p3", "score": round(2 / 3, 4), "reason": "popular in north"},
+    {"product_id": "p2", "score": round(1 / 3, 4), "reason": "popular in north"},
+]
+
+
+async def test_engine_down_falls_back_to_regional_popularity(
+    shop: None, client: httpx.AsyncClient
+) -> None:
+    response = await client.get("/v1/users/c2/recommendations")
+    assert response.status_code == 200
+    assert response.json()["source"] == "popular"
+    assert response.json()["items"] == POPULAR_IN_NORTH
+
+
+async def test_engine_error_falls_back_to_regional_popularity(
+    shop: None, client: httpx.AsyncClient, engine: FakeRuntime
+) -> None:
+    response = await client.get("/v1/users/c3/recommendations")
+    assert [r["userId"] for r in engine.requests] == ["c3"]
+    assert response.json()["source"] == "popular"
+    assert response.json()["items"] == POPULAR_IN_NORTH
+
+
+async def test_unknown_user_is_404(shop: None, client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/users/nobody/recommendations")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "unknown user nobody"}
+
+
+async def test_cached_similar_products(shop: None, client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/products/p1/similar")
+    assert response.status_code == 200
+    assert response.json() == {
+        "product_id": "p1",
+        "source": "cache",
+        "updated_at": UPDATED_AT.isoformat(),
+        "items": [
+            {"product_id": "p3", "score": 0.8, "reason": None},
+            {"product_id": "p2", "score": 0.4, "reason": None},
+        ],
+    }
+
+
+async def test_product_without_cache_row_gets_the_engine_answer(
+    shop: None, client: httpx.AsyncClient, engine: FakeRuntime, settings: Settings
+) -> None:
+    response = await client.get("/v1/products/p2/similar", params={"limit": 2})
+    body = response.json()
+    assert body["source"] == "realtime"
+    assert [item["product_id"] for item in body["items"]] == ["rt-p2-0", "rt-p2-1"]
+    assert engine.requests == [
+        {"campaignArn": settings.similar_campaign_arn, "itemId": "p2", "numResults": 2}
+    ]
+
+
+async def test_similar_with_engine_down_is_empty(shop: None, client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/products/p2/similar")
+    assert response.status_code == 200
+    assert response.json() == {
+        "product_id": "p2",
+        "source": "none",
+        "updated_at": None,
+        "items": [],
+    }
+
+
+async def test_unknown_product_is_404(shop: None, client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/products/p404/similar")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "unknown product p404"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/users/c1/recommendations?limit=0",
+        "/v1/users/c1/recommendations?limit=101",
+        "/v1/users/c1/recommendations?limit=ten",
+        "/v1/products/p1/similar?limit=-1",
+        "/v1/products/p1/similar?limit=1000",
+    ],
+)
+async def test_limit_is_validated(shop: None, client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("query.limit: ")
+
+
+async def test_too_long_id_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.get(f"/v1/users/{'x' * 256}/recommendations")
+    assert response.status_code == 422
+    assert "user_id" in response.json()["detail"]
+
+
+async def test_healthz_ok(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+async def test_database_down_is_503_without_a_stack_trace(settings: Settings) -> None:
+    from mgrecs.cli.embedded import free_port
+
+    down = settings.model_copy(
+        update={"database_url": f"postgresql://postgres@127.0.0.1:{free_port()}/none"}
+    )
+    app = create_app(down)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://api") as http,
+    ):
+        health = await http.get("/healthz")
+        users = await http.get("/v1/users/c1/recommendations")
+    assert health.status_code == 503
+    assert health.json()["status"] == "unavailable"
+    assert users.status_code == 503
+    assert users.json() == {"detail": "database unavailable"}
+
+
+async def test_metrics_count_requests_per_route(shop: None, client: httpx.AsyncClient) -> None:
+    def requests_to_users_route(text: str) -> float:
+        prefix = (
+            'mgrecs_api_requests_total{method="GET",'
+            'route="/v1/users/{user_id}/recommendations",status="200"} '
+        )
+        lines = [line for line in text.splitlines() if line.startswith(prefix)]
+        return float(lines[0].removeprefix(prefix)) if lines else 0.0
+
+    before = requests_to_users_route((await client.get("/metrics/")).text)
+    await client.get("/v1/users/c1/recommendations")
+    await client.get("/v1/users/c1/recommendations")
+    metrics = await client.get("/metrics/")
+    assert metrics.status_code == 200
+    assert requests_to_users_route(metrics.text) == before + 2
+    assert "mgrecs_api_request_seconds_bucket" in metrics.text
+
+
+async def test_openapi_documents_the_endpoints_with_examples(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert {
+        "/v1/users/{user_id}/recommendations",
+        "/v1/products/{product_id}/similar",
+        "/v1/regions/{region}/recommendations",
+        "/healthz",
+    } <= set(spec["paths"])
+    assert spec["components"]["schemas"]["RegionRecommendations"]["examples"]
+
+
+async def test_after_the_engine_looked_down_calls_skip_it_for_a_while(
+    shop: None, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A down engine costs its timeout once, not on every request of the cool-down."""
+    first = await client.get("/v1/users/c2/recommendations")
+    fake = FakeRuntime()
+    async with serve(fake.app, settings.engine_port):
+        second = await client.get("/v1/users/c2/recommendations")
+    assert first.json()["source"] == second.json()["source"] == "popular"
+    assert fake.requests == []

@@ -1,0 +1,291 @@
+"""Batch jobs: retrain and infer against the real database, and the tick worker on the
+real broker (idempotent ticks, dead letters, failures recorded)."""
+
+import asyncio
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from helpers import eventually, read_topic, running
+from mgrecs.batch.inference import infer
+from mgrecs.batch.registry import NoActiveModel
+from mgrecs.batch.training import retrain
+from mgrecs.batch.worker import BatchWorker
+from mgrecs.common import topics
+from mgrecs.common.schemas import DeadLetter, ScheduleTick
+from mgrecs.common.settings import Settings
+
+# (order id, customer, region, days ago, products). c6 only ordered long ago (inactive);
+# c7 never ordered; p7 was never bought.
+ORDERS: Sequence[tuple[str, str, str, int, list[str]]] = [
+    ("o1", "c1", "north", 10, ["p1", "p2"]),
+    ("o2", "c1", "north", 2, ["p3"]),
+    ("o3", "c2", "north", 8, ["p1", "p2", "p3"]),
+    ("o4", "c3", "north", 5, ["p2", "p3"]),
+    ("o5", "c4", "south", 7, ["p4", "p5"]),
+    ("o6", "c4", "south", 1, ["p6"]),
+    ("o7", "c5", "south", 3, ["p4", "p5", "p6"]),
+    ("o8", "c6", "south", 200, ["p1", "p4"]),
+]
+ACTIVE_CUSTOMERS = {"c1", "c2", "c3", "c4", "c5"}
+BOUGHT_PRODUCTS = {"p1", "p2", "p3", "p4", "p5", "p6"}
+
+
+@pytest.fixture
+async def purchases(pool: asyncpg.Pool) -> None:
+    await pool.executemany(
+        "INSERT INTO products (product_id, name) VALUES ($1, $2)",
+        [(f"p{i}", f"product {i}") for i in range(1, 8)],
+    )
+    customers = {(c, r) for _, c, r, _, _ in ORDERS} | {("c7", "north")}
+    await pool.executemany(
+        "INSERT INTO customers (customer_id, region) VALUES ($1, $2)", sorted(customers)
+    )
+    now = datetime.now(UTC)
+    for order_id, customer, region, days_ago, products in ORDERS:
+        await pool.execute(
+            "INSERT INTO orders (order_id, customer_id, ordered_at, region) VALUES ($1,$2,$3,$4)",
+            order_id,
+            customer,
+            now - timedelta(days=days_ago),
+            region,
+        )
+        await pool.executemany(
+            "INSERT INTO order_items VALUES ($1, $2, $3, $4, 2.50)",
+            [(order_id, n, p, 1 + n) for n, p in enumerate(products)],
+        )
+
+
+def check_cache_list(items: Any, k: int, known: set[str]) -> None:
+    """The old pipeline's shape: a list of {product_id, score[, reason]}, best first."""
+    assert isinstance(items, list) and 0 < len(items) <= k
+    for item in items:
+        assert set(item) in ({"product_id", "score"}, {"product_id", "score", "reason"})
+        assert item["product_id"] in known
+        assert 0.0 <= item["score"] <= 1.0
+    scores = [item["score"] for item in items]
+    assert scores == sorted(scores, reverse=True)
+    assert len({item["product_id"] for item in items}) == len(items)
+
+
+async def test_retrain_registers_one_active_model(
+    purchases: None, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    version = await retrain(pool, settings)
+
+    rows = await pool.fetch("SELECT * FROM model_versions")
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["version"] == version.version and row["active"] is True
+    assert row["recipe"] == "cooccurrence"
+    artifact = Path(row["artifact_uri"])
+    assert artifact.is_absolute() and await asyncio.to_thread(artifact.is_file)
+    assert artifact.name == f"cooccurrence-{version.version}.npz"
+    assert artifact.parent == await asyncio.to_thread(Path(settings.artifact_dir).resolve)
+    assert row["n_users"] == 6  # every customer who bought, active or not
+    assert row["n_items"] == len(BOUGHT_PRODUCTS)
+    assert row["n_interactions"] == sum(len(products) for *_, products in ORDERS)
+    holdout = row["metrics"]["holdout"]
+    assert set(holdout) >= {"k", "users", "hit_rate", "popularity_hit_rate"}
+    assert 0.0 <= holdout["hit_rate"] <= 1.0
+
+
+async def test_second_retrain_deactivates_the_first(
+    purchases: None, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    first = await retrain(pool, settings)
+    second = await retrain(pool, settings)
+    assert first.version != second.version
+    rows = await pool.fetch("SELECT version, active FROM model_versions ORDER BY trained_at")
+    assert [(r["version"], r["active"]) for r in rows] == [
+        (first.version, False),
+        (second.version, True),
+    ]
+
+
+async def test_infer_fills_exactly_the_active_customers_and_known_products(
+    purchases: None, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    settings.recommendations_per_user = 4
+    settings.similar_per_product = 3
+    stale = datetime(2020, 1, 1)
+    await pool.execute(
+        "INSERT INTO offline_user_recommendations VALUES ('c1', $1, $2), ('gone', $1, $2)",
+        [{"product_id": "p7", "score": 0.5}],
+        stale,
+    )
+    await pool.execute(
+        "INSERT INTO offline_similar_items VALUES ('p7', $1, $2)",
+        [{"product_id": "p1", "score": 0.5}],
+        stale,
+    )
+    await retrain(pool, settings)
+    before = datetime.now(UTC).replace(tzinfo=None)
+    summary = await infer(pool, settings)
+    after = datetime.now(UTC).replace(tzinfo=None)
+
+    users = {
+        r["user_id"]: r for r in await pool.fetch("SELECT * FROM offline_user_recommendations")
+    }
+    similar = {r["product_id"]: r for r in await pool.fetch("SELECT * FROM offline_similar_items")}
+    assert set(users) == ACTIVE_CUSTOMERS
+    assert set(similar) == BOUGHT_PRODUCTS
+    assert (summary.users, summary.products) == (len(ACTIVE_CUSTOMERS), len(BOUGHT_PRODUCTS))
+    assert (summary.user_rows_deleted, summary.product_rows_deleted) == (1, 1)
+    for row in users.values():
+        check_cache_list(row["recommendations"], 4, BOUGHT_PRODUCTS)
+        assert before <= row["updated_at"] <= after
+    for product_id, row in similar.items():
+        check_cache_list(row["similar_products"], 3, BOUGHT_PRODUCTS - {product_id})
+        assert before <= row["updated_at"] <= after
+    # The co-purchase structure shows: c3 (p2, p3) gets p1, bought with both by others.
+    assert users["c3"]["recommendations"][0]["product_id"] == "p1"
+    assert similar["p4"]["similar_products"][0]["product_id"] in {"p5", "p6"}
+
+
+async def test_infer_covers_customers_who_ordered_after_training(
+    purchases: None, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await retrain(pool, settings)
+    await pool.execute(
+        "INSERT INTO orders (order_id, customer_id, ordered_at) VALUES ('o9', 'c7', now())"
+    )
+    await pool.execute("INSERT INTO order_items VALUES ('o9', 0, 'p4', 1, 1.00)")
+    summary = await infer(pool, settings)
+    assert summary.users_unknown_to_model == 1
+    row = await pool.fetchval(
+        "SELECT recommendations FROM offline_user_recommendations WHERE user_id = 'c7'"
+    )
+    check_cache_list(row, settings.recommendations_per_user, BOUGHT_PRODUCTS)
+    assert row[0]["product_id"] in {"p5", "p6"}  # bought with p4 by others
+
+
+async def test_infer_without_a_model_is_a_clear_error(
+    purchases: None, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    with pytest.raises(NoActiveModel, match="no active cooccurrence model"):
+        await infer(pool, settings)
+
+
+# -- the worker on the real broker ------------------------------------------------------
+
+
+async def publish(settings: Settings, *values: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(topics.topic(topics.SCHEDULE_TICKS, settings), value)
+    finally:
+        await producer.stop()
+
+
+def tick(kind: str, tick_id: str | None = None) -> tuple[ScheduleTick, bytes]:
+    message = (
+        ScheduleTick(kind=kind) if tick_id is None else ScheduleTick(kind=kind, tick_id=tick_id)
+    )
+    return message, message.model_dump_json().encode()
+
+
+async def finished(pool: asyncpg.Pool, tick_id: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow(
+        "SELECT detail FROM processed_ticks WHERE tick_id = $1 AND finished_at IS NOT NULL",
+        tick_id,
+    )
+    return None if row is None else row["detail"]
+
+
+async def test_worker_runs_retrain_then_infer_ticks(
+    purchases: None, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    retrain_tick, retrain_bytes = tick("retrain")
+    infer_tick, infer_bytes = tick("infer")
+    await publish(settings, retrain_bytes, infer_bytes)
+    async with running(BatchWorker(settings)):
+        done = await eventually(lambda: finished(pool, infer_tick.tick_id), timeout=60)
+    assert done["status"] == "ok"
+    trained = await finished(pool, retrain_tick.tick_id)
+    assert trained is not None and trained["status"] == "ok"
+    assert done["version"] == trained["version"]
+    cached = await pool.fetch("SELECT user_id FROM offline_user_recommendations")
+    assert {r["user_id"] for r in cached} == ACTIVE_CUSTOMERS
+
+
+async def test_the_same_tick_twice_runs_once(
+    purchases: None, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    retrain_tick, retrain_bytes = tick("retrain", tick_id="nightly-2026-11-26")
+    marker, marker_bytes = tick("infer")
+    await publish(settings, retrain_bytes, retrain_bytes, marker_bytes)
+    async with running(BatchWorker(settings)):
+        await eventually(lambda: finished(pool, marker.tick_id), timeout=60)
+    # Ticks of one partition are handled in order: the duplicate came before the marker.
+    assert await pool.fetchval("SELECT count(*) FROM model_versions") == 1
+    assert await pool.fetchval("SELECT count(*) FROM processed_ticks") == 2
+
+
+async def test_a_tick_finished_before_a_restart_is_skipped(
+    purchases: None, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """The job finished but the worker died before committing: the redelivery is a no-op."""
+    done, done_bytes = tick("retrain")
+    await pool.execute(
+        "INSERT INTO processed_ticks (tick_id, kind, finished_at, detail)"
+        " VALUES ($1, 'retrain', now(), $2)",
+        done.tick_id,
+        {"status": "ok", "version": "earlier"},
+    )
+    marker, marker_bytes = tick("retrain")
+    await publish(settings, done_bytes, marker_bytes)
+    async with running(BatchWorker(settings)):
+        await eventually(lambda: finished(pool, marker.tick_id), timeout=60)
+    assert await pool.fetchval("SELECT count(*) FROM model_versions") == 1
+    assert await finished(pool, done.tick_id) == {"status": "ok", "version": "earlier"}
+
+
+async def test_a_failing_job_is_recorded_and_the_worker_goes_on(
+    purchases: None, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    infer_tick, infer_bytes = tick("infer")  # no model yet
+    retrain_tick, retrain_bytes = tick("retrain")
+    await publish(settings, infer_bytes, retrain_bytes)
+    async with running(BatchWorker(settings)):
+        trained = await eventually(lambda: finished(pool, retrain_tick.tick_id), timeout=60)
+    failed = await finished(pool, infer_tick.tick_id)
+    assert failed is not None and failed["status"] == "failed"
+    assert "no active cooccurrence model" in failed["error"]
+    assert trained["status"] == "ok"
+
+
+async def test_invalid_ticks_go_to_the_dead_letter_topic(
+    purchases: None, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    marker, marker_bytes = tick("retrain")
+    invalid = [
+        b"not json",
+        json.dumps({"kind": "explode"}).encode(),
+        json.dumps({"kind": "infer", "tick_id": "x" * 65}).encode(),
+    ]
+    await publish(settings, *invalid, marker_bytes)
+    async with running(BatchWorker(settings)):
+        await eventually(lambda: finished(pool, marker.tick_id), timeout=60)
+    # DLQ writes are awaited before the next tick is handled: all are there by now.
+    records = await read_topic(
+        settings.kafka_bootstrap, topics.topic(topics.SCHEDULE_TICKS_DLQ, settings)
+    )
+    letters = [DeadLetter.model_validate_json(record.value) for record in records]
+    assert [letter.payload.encode() for letter in letters] == invalid
+    assert all(
+        letter.source_topic == topics.topic(topics.SCHEDULE_TICKS, settings) for letter in letters
+    )
+    assert "not a valid ScheduleTick" in letters[0].reason
+    assert "kind" in letters[1].reason
+    assert "longer than 64" in letters[2].reason
+    assert [letter.offset for letter in letters] == [0, 1, 2]
+    assert await pool.fetchval("SELECT count(*) FROM processed_ticks") == 1
