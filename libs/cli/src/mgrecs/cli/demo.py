@@ -194,7 +194,7 @@ def _run_pipeline(settings: Settings, options: DemoOptions) -> None:
     from mgrecs.cli.main import publish_tick
 
     for kind in ("retrain", "infer"):
-        sent = asyncio.run(publish_tick(kind))
+        sent = asyncio.run(publish_tick(settings, kind))
         _wait_until(
             f"batch finished {kind}",
             lambda tick_id=sent.tick_id: (

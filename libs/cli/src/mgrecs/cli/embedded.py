@@ -77,7 +77,9 @@ class EmbeddedPostgres:
         return str(self.server.get_uri())
 
     def start(self) -> "EmbeddedPostgres":
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir.parent))
+        runtime_dir = self.data_dir.parent / "runtime"  # pgserver's platformdirs wants 0700
+        runtime_dir.mkdir(mode=0o700, exist_ok=True)
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
         import pgserver  # imported here: it is heavy and only the embedded mode needs it
 
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from mgrecs.common import topics
 from mgrecs.common.db import migrate as run_migrations
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.schemas import ScheduleTick, TickKind
-from mgrecs.common.settings import get_settings
+from mgrecs.common.settings import Settings, get_settings
 
 app = typer.Typer(
     help="Operate mgrecs: schema, topics, ticks, backfills and the demo.", no_args_is_help=True
@@ -41,9 +41,8 @@ def create_topics() -> None:
     )
 
 
-async def publish_tick(kind: TickKind) -> ScheduleTick:
+async def publish_tick(settings: Settings, kind: TickKind) -> ScheduleTick:
     """Publish one schedule tick; returns it (its id lets callers wait for the job)."""
-    settings = get_settings()
     tick = ScheduleTick(kind=kind)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await producer.start()
@@ -63,7 +62,7 @@ def tick(kind: Annotated[str, typer.Argument(help="retrain | infer")]) -> None:
     """Ask the batch service to run a job now (publishes to `schedule-ticks`)."""
     if kind not in ("retrain", "infer"):
         raise typer.BadParameter("KIND must be 'retrain' or 'infer'")
-    sent = asyncio.run(publish_tick(kind))  # type: ignore[arg-type]
+    sent = asyncio.run(publish_tick(get_settings(), kind))  # type: ignore[arg-type]
     console.print(f"published {sent.kind} tick {sent.tick_id}")
 
 
