@@ -195,22 +195,27 @@ def _run_pipeline(settings: Settings, options: DemoOptions) -> None:
 
     for kind in ("retrain", "infer"):
         sent = asyncio.run(publish_tick(settings, kind))
-        _wait_until(
-            f"batch finished {kind}",
-            lambda tick_id=sent.tick_id: (
-                _query(  # type: ignore[misc]
-                    dsn,
-                    "SELECT finished_at IS NOT NULL FROM processed_ticks WHERE tick_id = $1",
-                    tick_id,
-                )
-                is True
-            ),
-        )
+        _wait_until(f"batch finished {kind}", lambda t=sent.tick_id: _tick_done(dsn, t))
     users = _query(dsn, "SELECT count(*) FROM offline_user_recommendations")
     similar = _query(dsn, "SELECT count(*) FROM offline_similar_items")
     if not users or not similar:
         raise SmokeFailure(f"cache is empty after infer ({users} users, {similar} products)")
     console.print(f"[green]✓[/green] cache: {users} customers, {similar} products")
+
+
+def _tick_done(dsn: str, tick_id: str) -> bool:
+    """True once the batch service finished the tick; a failed job stops the run."""
+    detail = _query(
+        dsn,
+        "SELECT detail FROM processed_ticks WHERE tick_id = $1 AND finished_at IS NOT NULL",
+        tick_id,
+    )
+    if detail is None:
+        return False
+    outcome = json.loads(detail)
+    if outcome.get("status") == "failed":
+        raise SmokeFailure(f"batch job failed: {outcome.get('error')}")
+    return True
 
 
 def _check_regions(settings: Settings) -> None:
