@@ -6,6 +6,7 @@ Ctrl-C (demo) or checks the region endpoint and exits (smoke).
 """
 
 import asyncio
+import functools
 import json
 import shutil
 import signal
@@ -195,7 +196,7 @@ def _run_pipeline(settings: Settings, options: DemoOptions) -> None:
 
     for kind in ("retrain", "infer"):
         sent = asyncio.run(publish_tick(settings, kind))
-        _wait_until(f"batch finished {kind}", lambda t=sent.tick_id: _tick_done(dsn, t))
+        _wait_until(f"batch finished {kind}", functools.partial(_tick_done, dsn, sent.tick_id))
     users = _query(dsn, "SELECT count(*) FROM offline_user_recommendations")
     similar = _query(dsn, "SELECT count(*) FROM offline_similar_items")
     if not users or not similar:
