@@ -275,10 +275,10 @@ async def test_metrics_count_requests_per_route(shop: None, client: httpx.AsyncC
         lines = [line for line in text.splitlines() if line.startswith(prefix)]
         return float(lines[0].removeprefix(prefix)) if lines else 0.0
 
-    before = requests_to_users_route((await client.get("/metrics/")).text)
+    before = requests_to_users_route((await client.get("/metrics")).text)
     await client.get("/v1/users/c1/recommendations")
     await client.get("/v1/users/c1/recommendations")
-    metrics = await client.get("/metrics/")
+    metrics = await client.get("/metrics")
     assert metrics.status_code == 200
     assert requests_to_users_route(metrics.text) == before + 2
     assert "mgrecs_api_request_seconds_bucket" in metrics.text

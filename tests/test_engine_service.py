@@ -281,7 +281,7 @@ async def test_newly_active_model_is_swapped_in(
     )
     assert item_ids(response)[0] == "C"
     async with httpx.AsyncClient() as http:
-        metrics = (await http.get(f"{engine}/metrics/")).text
+        metrics = (await http.get(f"{engine}/metrics")).text
     assert 'mgrecs_engine_model_loads_total{result="loaded"}' in metrics
 
 

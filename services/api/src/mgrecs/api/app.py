@@ -8,7 +8,6 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import make_asgi_app
 
 from mgrecs.api.engine import Engine
 from mgrecs.api.metrics import MetricsMiddleware
@@ -17,6 +16,7 @@ from mgrecs.api.routes import health, products, regions, users
 from mgrecs.api.sampling import SampleMemo
 from mgrecs.common.db import create_pool
 from mgrecs.common.logging import get_logger
+from mgrecs.common.metrics import add_metrics_route
 from mgrecs.common.personalize import runtime_client
 from mgrecs.common.settings import Settings
 
@@ -56,7 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(MetricsMiddleware)
     for module in (users, products, regions, health):
         app.include_router(module.router)
-    app.mount("/metrics", make_asgi_app())
+    add_metrics_route(app)
     _install_error_handlers(app)
     return app
 

@@ -7,10 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from prometheus_client import make_asgi_app
 
 from mgrecs.common.db import create_pool
 from mgrecs.common.logging import get_logger
+from mgrecs.common.metrics import add_metrics_route
 from mgrecs.common.settings import Settings
 from mgrecs.engine_service.errors import AwsError, error_response, handle_aws_error
 from mgrecs.engine_service.routes import router
@@ -50,7 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.engine = state
     app.include_router(router)
-    app.mount("/metrics", make_asgi_app())
+    add_metrics_route(app)
     app.add_exception_handler(AwsError, handle_aws_error)
 
     @app.exception_handler(Exception)

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import make_asgi_app
 from pydantic import BaseModel, Field
 
 from mgrecs.common.logging import get_logger
+from mgrecs.common.metrics import add_metrics_route
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.contract import asyncapi_document
@@ -46,7 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
     )
-    app.mount("/metrics", make_asgi_app())
+    add_metrics_route(app)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
