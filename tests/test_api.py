@@ -240,6 +240,25 @@ async def test_too_long_id_is_422(client: httpx.AsyncClient) -> None:
     assert "user_id" in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("/v1/users/%00/recommendations", "user_id"),
+        ("/v1/users/a%0Ab/recommendations", "user_id"),
+        ("/v1/products/%00x/similar", "product_id"),
+        ("/v1/regions/%00/recommendations", "region"),
+        ("/v1/regions/%20north/recommendations", "region"),
+    ],
+)
+async def test_control_characters_in_ids_are_422(
+    shop: None, client: httpx.AsyncClient, path: str, parameter: str
+) -> None:
+    """PostgreSQL refuses NUL in text: such ids must be turned away before any query."""
+    response = await client.get(path)
+    assert response.status_code == 422
+    assert parameter in response.json()["detail"]
+
+
 async def test_healthz_ok(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200

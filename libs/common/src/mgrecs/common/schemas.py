@@ -10,7 +10,12 @@ from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Id = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^\S(.*\S)?$")]
+ID_PATTERN = r"^[^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
+"""An id: printable, no control characters, no leading or trailing blanks."""
+TEXT_PATTERN = r"^[^\x00]*$"
+"""Free text: anything PostgreSQL can store (it refuses NUL characters)."""
+
+Id = Annotated[str, Field(min_length=1, max_length=255, pattern=ID_PATTERN)]
 
 
 class OrderLine(BaseModel):
@@ -21,8 +26,8 @@ class OrderLine(BaseModel):
     product_id: Id
     quantity: int = Field(gt=0, le=10_000)
     price: Decimal = Field(ge=0, le=1_000_000, decimal_places=2)
-    product_name: str | None = Field(default=None, max_length=500)
-    category: str | None = Field(default=None, max_length=255)
+    product_name: str | None = Field(default=None, max_length=500, pattern=TEXT_PATTERN)
+    category: str | None = Field(default=None, max_length=255, pattern=TEXT_PATTERN)
 
 
 class Customer(BaseModel):
@@ -33,8 +38,8 @@ class Customer(BaseModel):
     customer_id: Id
     age: int | None = Field(default=None, ge=0, le=130)
     gender: Literal["F", "M", "X"] | None = None
-    city: str | None = Field(default=None, max_length=255)
-    region: str | None = Field(default=None, max_length=64)
+    city: str | None = Field(default=None, max_length=255, pattern=TEXT_PATTERN)
+    region: str | None = Field(default=None, max_length=64, pattern=ID_PATTERN)
 
 
 class OrderEvent(BaseModel):
