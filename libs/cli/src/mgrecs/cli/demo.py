@@ -23,7 +23,7 @@ import httpx
 from rich.console import Console
 
 from mgrecs.cli.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
-from mgrecs.cli.processes import ServiceProcess, wait_healthy
+from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common.db import migrate
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.sample_data import generate
@@ -134,8 +134,7 @@ def run_demo(options: DemoOptions) -> int:
         return 1
     finally:
         with console.status("stopping services"):
-            for service in reversed(services):
-                service.stop()
+            stop_all(services)
             broker.stop()
             postgres.stop()
 
@@ -279,18 +278,19 @@ Ctrl-C stops everything.""")
 
 
 def _wait_for_interrupt(services: list[ServiceProcess]) -> None:
+    """Block until Ctrl-C (SIGINT) or SIGTERM; fail if a service dies meanwhile."""
     stop = False
 
     def on_signal(*_: object) -> None:
         nonlocal stop
         stop = True
 
+    # Set both explicitly: a shell starts background jobs with SIGINT ignored.
+    signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    try:
-        while not stop:
-            dead = [service.name for service in services if not service.alive()]
-            if dead:
-                raise RuntimeError(f"service(s) exited: {', '.join(dead)}")
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
+    while not stop:
+        dead = [service.name for service in services if not service.alive()]
+        if dead:
+            raise RuntimeError(f"service(s) exited: {', '.join(dead)}")
+        time.sleep(0.5)
+    console.print("stopping…")

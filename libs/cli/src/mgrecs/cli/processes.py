@@ -36,12 +36,16 @@ class ServiceProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM, then SIGKILL if the service has not exited within `timeout`."""
-        if not self.alive():
+    def terminate(self) -> None:
+        """Ask the service to shut down (SIGTERM); it finishes what it is doing first."""
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 15.0) -> None:
+        """Wait for the exit; SIGKILL a service that has not exited within `timeout`."""
+        if self.process is None:
             return
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -52,6 +56,14 @@ class ServiceProcess:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def stop_all(services: list[ServiceProcess]) -> None:
+    """Terminate every service at once, then wait for each (shutdowns overlap)."""
+    for service in services:
+        service.terminate()
+    for service in services:
+        service.wait()
 
 
 def wait_healthy(url: str, process: ServiceProcess, timeout: float = 60.0) -> None:
