@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 MANIFESTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: install demo smoke test lint format clean
+.PHONY: install demo smoke test lint format clean bench-api
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -39,3 +39,6 @@ format: install
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .run
+
+bench-api: install  ## write/train/infer at scale, then API latency (figures in bench/RESULTS.md)
+	$(BIN)/python bench/api_latency.py $(BENCH_ARGS)
