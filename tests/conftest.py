@@ -17,7 +17,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from mgrecs.cli.embedded import EmbeddedBroker, EmbeddedPostgres, database_url
+from mgrecs.cli.embedded import (
+    EmbeddedBroker,
+    EmbeddedPostgres,
+    create_database,
+    drop_database,
+    free_port,
+)
 from mgrecs.common.db import create_pool, migrate_async
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.settings import Settings
@@ -78,20 +84,10 @@ def kafka_bootstrap(_docker: bool) -> Iterator[str]:
 @pytest.fixture(scope="session")
 async def template_database(postgres_server_url: str) -> AsyncIterator[str]:
     """A database migrated to head once per session; each test copies it."""
-    conn = await asyncpg.connect(postgres_server_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
-    finally:
-        await conn.close()
-    url = database_url(postgres_server_url, TEMPLATE_DB)
+    url = await create_database(postgres_server_url, TEMPLATE_DB)
     await migrate_async(url)
     yield url
-    conn = await asyncpg.connect(postgres_server_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await drop_database(postgres_server_url, TEMPLATE_DB)
 
 
 @pytest.fixture
@@ -99,24 +95,13 @@ async def database_url_for_test(
     postgres_server_url: str, template_database: str
 ) -> AsyncIterator[str]:
     name = f"mgrecs_t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(postgres_server_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
-    finally:
-        await conn.close()
-    yield database_url(postgres_server_url, name)
-    conn = await asyncpg.connect(postgres_server_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    yield await create_database(postgres_server_url, name, template=TEMPLATE_DB)
+    await drop_database(postgres_server_url, name)
 
 
 @pytest.fixture
 async def settings(database_url_for_test: str, kafka_bootstrap: str, tmp_path: Path) -> Settings:
     """Settings for one test: its own database, topic prefix and artifact directory."""
-    from mgrecs.cli.embedded import free_port
-
     test_settings = Settings(
         database_url=database_url_for_test,
         kafka_bootstrap=kafka_bootstrap,

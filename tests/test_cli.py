@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from helpers import read_topic
-from mgrecs.cli.embedded import database_url
+from mgrecs.cli.embedded import create_database, drop_database
 from mgrecs.cli.main import app
 from mgrecs.common import topics
 from mgrecs.common.sample_data import CSV_HEADER
@@ -40,14 +40,10 @@ def _records(settings: Settings, name: str) -> list[Any]:
     return asyncio.run(read_topic(settings.kafka_bootstrap, topics.topic(name, settings)))
 
 
-async def _execute(url: str, *statements: str) -> list[asyncpg.Record]:
-    """Run statements on their own connection; the rows of the last one."""
+async def _fetch(url: str, query: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(url)
     try:
-        rows: list[asyncpg.Record] = []
-        for statement in statements:
-            rows = await conn.fetch(statement)
-        return rows
+        return await conn.fetch(query)
     finally:
         await conn.close()
 
@@ -115,16 +111,14 @@ def test_migrate_builds_the_schema_on_an_empty_database(
     postgres_server_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     name = "mgrecs_cli_migrate"
-    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-    asyncio.run(_execute(postgres_server_url, drop, f'CREATE DATABASE "{name}"'))
-    url = database_url(postgres_server_url, name)
+    url = asyncio.run(create_database(postgres_server_url, name))
     monkeypatch.setenv("MGRECS_DATABASE_URL", url)
     get_settings.cache_clear()
     try:
         result = runner.invoke(app, ["migrate"])
         assert result.exit_code == 0, result.output
         query = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        tables = {row[0] for row in asyncio.run(_execute(url, query))}
+        tables = {row[0] for row in asyncio.run(_fetch(url, query))}
         assert {
             "customers",
             "products",
@@ -137,7 +131,7 @@ def test_migrate_builds_the_schema_on_an_empty_database(
         assert runner.invoke(app, ["migrate"]).exit_code == 0  # a second run is a no-op
     finally:
         get_settings.cache_clear()
-        asyncio.run(_execute(postgres_server_url, drop))
+        asyncio.run(drop_database(postgres_server_url, name))
 
 
 def test_asyncapi_command_writes_the_contract(tmp_path: Path) -> None:

@@ -22,7 +22,8 @@ from mgrecs.tracker.worker import ConsumerWorker, Record
 TRANSIENT_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 """Worth retrying: connection loss, restarts, deadlocks, timeouts."""
 REJECTED_BY_DB = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
-"""Deterministic: retrying the same order would fail forever (e.g. a constraint the schema does not know)."""
+"""Deterministic: retrying the same order would fail forever (e.g. a constraint the
+schema does not know)."""
 
 
 class DbSink(ConsumerWorker):
