@@ -1,0 +1,59 @@
+"""What every user-personalization recipe is: fit on a customer x product matrix, then score
+any customers' purchase rows against every product.
+
+Scoring takes purchase *rows* rather than customer indices, so the same call serves batch
+inference (rows of the training matrix), evaluation (rows of a train split) and real time
+(a row built from one customer's fresh events, no retrain).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a recipe may learn from. Rows and columns are indices fixed by the caller."""
+
+    matrix: sparse.csr_matrix
+    """customers x products, float32, one entry per (customer, product): its weight
+    (log1p of the quantity, optionally decayed by recency)."""
+    line_customer: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    line_item: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    line_time: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0, np.float64))
+    """Each order line as parallel arrays (epoch seconds); time-aware recipes use them."""
+    customer_region: npt.NDArray[np.int64] = field(
+        default_factory=lambda: np.zeros(0, np.int64)
+    )
+    """Region index per customer (-1 unknown); region-aware recipes use it."""
+    now: float = 0.0
+    """Epoch seconds of "now" for recency (the end of the training period)."""
+
+    @property
+    def n_items(self) -> int:
+        return int(self.matrix.shape[1])
+
+
+class Recipe(Protocol):
+    """A user-personalization recipe; one module per recipe under `mgrecs.engine.recipes`."""
+
+    name: ClassVar[str]
+
+    def fit(self, data: TrainingData) -> "Recipe":
+        """Learn from `data`; returns self."""
+        ...
+
+    def score(self, rows: sparse.csr_matrix) -> FloatArray:
+        """Dense (len(rows) x n_items) scores, higher is better, for customers whose
+        purchases are `rows` (same columns as the training matrix). Not filtered: callers
+        exclude purchased items and apply rules. Raw scale (not yet 0..1)."""
+        ...
+
+    def params(self) -> dict[str, Any]:
+        """Hyper-parameters, for reports and model metadata."""
+        ...
