@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mgrecs.cli.evaluate import evaluate
 from mgrecs.common import topics
 from mgrecs.common.db import migrate as run_migrations
 from mgrecs.common.kafka import ensure_topics
@@ -20,6 +21,7 @@ app = typer.Typer(
     help="Operate mgrecs: schema, topics, ticks, backfills and the demo.", no_args_is_help=True
 )
 console = Console()
+app.command()(evaluate)
 
 
 @app.command()

@@ -27,9 +27,7 @@ class TrainingData:
     line_item: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     line_time: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0, np.float64))
     """Each order line as parallel arrays (epoch seconds); time-aware recipes use them."""
-    customer_region: npt.NDArray[np.int64] = field(
-        default_factory=lambda: np.zeros(0, np.int64)
-    )
+    customer_region: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     """Region index per customer (-1 unknown); region-aware recipes use it."""
     now: float = 0.0
     """Epoch seconds of "now" for recency (the end of the training period)."""

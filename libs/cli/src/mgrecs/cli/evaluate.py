@@ -1,0 +1,201 @@
+"""`mgrecs evaluate ORDERS.csv`: every recipe and the popularity baselines on a time split.
+
+Output goes to stdout (a table, or JSON only with --json); progress, warnings and errors go
+to stderr so the JSON stays machine-readable. Bad input and too little data exit with
+code 2 and a message, never a traceback.
+"""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from mgrecs.engine.evaluation import EvaluationReport
+    from mgrecs.engine.orders_file import ReadSummary
+
+DEFAULT_TEST_DAYS = 14
+"""Test period when neither --test-from nor --test-days is given: the last two weeks."""
+BAD_INPUT = 2
+
+
+def _fail(err: Console, message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code=BAD_INPUT)
+
+
+def _parse_date(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in params.items()) or "-"
+
+
+def _table(report: "EvaluationReport") -> Table:
+    k = report.k
+    best = report.best.recipe
+    table = Table(title=f"Top-{k} on the test period ({report.split.users.size} customers)")
+    table.add_column("recipe", no_wrap=True)
+    table.add_column("params", overflow="fold", max_width=28)
+    metrics = (f"P@{k}", f"R@{k}", f"NDCG@{k}", "MRR", "coverage", "users", "train s", "infer s")
+    for header in metrics:
+        table.add_column(header, justify="right", no_wrap=True)
+    for result in report.results:
+        m = result.metrics
+        table.add_row(
+            result.recipe + (" *" if result.recipe == best else ""),
+            _params(result.params) + (" (budget hit)" if result.budget_exhausted else ""),
+            f"{m.precision:.4f}",
+            f"{m.recall:.4f}",
+            f"{m.ndcg:.4f}",
+            f"{m.mrr:.4f}",
+            f"{m.coverage:.3f}",
+            str(m.users),
+            f"{result.train_seconds:.2f}",
+            f"{result.inference_seconds:.2f}",
+            style="bold" if result.recipe == best else None,
+        )
+    return table
+
+
+def _verdict(report: "EvaluationReport") -> str:
+    best, k = report.best, report.k
+    base = report.result(report.baseline).metrics.ndcg
+    lift = report.lift_percent
+    versus = (
+        f"{lift:+.1f} % vs {report.baseline} ({base:.4f})"
+        if lift is not None
+        else f"{report.baseline} scored 0"
+    )
+    return f"best: {best.recipe} with NDCG@{k} {best.metrics.ndcg:.4f}, {versus}"
+
+
+def _read_warnings(err: Console, summary: "ReadSummary") -> None:
+    if summary.lines_skipped:
+        err.print(
+            f"[yellow]skipped {summary.lines_skipped} of {summary.lines_read} lines[/yellow] "
+            "(--strict to fail instead):",
+            highlight=False,
+        )
+        for example in summary.examples:
+            err.print(f"  {example}", highlight=False)
+    if summary.duplicates:
+        err.print(f"ignored {summary.duplicates} duplicate order lines", highlight=False)
+
+
+def evaluate(
+    orders: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="Flat order-lines CSV.")
+    ],
+    test_from: Annotated[
+        str | None, typer.Option(help="Test on orders on/after this ISO date (UTC if naive).")
+    ] = None,
+    test_days: Annotated[
+        int | None,
+        typer.Option(help=f"Test on the last N days (default {DEFAULT_TEST_DAYS}).", min=1),
+    ] = None,
+    repeat: Annotated[
+        bool, typer.Option(help="Count repeat purchases as hits; keep purchased items.")
+    ] = False,
+    k: Annotated[int, typer.Option(help="Cut-off of the top-k metrics.", min=1)] = 10,
+    recipes: Annotated[
+        str | None, typer.Option(help="Comma-separated recipes (default: all).")
+    ] = None,
+    budget_seconds: Annotated[
+        float, typer.Option(help="Hyper-parameter search budget per recipe.", min=0)
+    ] = 60.0,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print machine-readable JSON only.")
+    ] = False,
+    strict: Annotated[bool, typer.Option(help="Fail on the first bad line.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of randomised recipes.")] = 7,
+) -> None:
+    """Evaluate every recipe and the popularity baselines on ORDERS (time split)."""
+    from mgrecs.engine.evaluation import BASELINES, InsufficientData, default_catalog, evaluate_all
+    from mgrecs.engine.orders_file import OrdersFileError, read_orders
+
+    out, err = Console(), Console(stderr=True)
+    if not out.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
+        out = Console(width=160)
+    if test_from is not None and test_days is not None:
+        raise _fail(err, "give --test-from or --test-days, not both")
+    try:
+        boundary = _parse_date(test_from) if test_from is not None else None
+    except ValueError:
+        raise _fail(err, f"--test-from {test_from!r} is not an ISO-8601 date") from None
+    catalog = default_catalog()
+    chosen = (
+        [name.strip() for name in recipes.split(",") if name.strip()]
+        if recipes is not None
+        else [name for name in catalog.names if name not in BASELINES]
+    )
+    unknown = [name for name in chosen if name not in catalog.names]
+    if unknown:
+        raise _fail(
+            err, f"unknown recipe(s) {', '.join(unknown)}; known: {', '.join(catalog.names)}"
+        )
+
+    try:
+        with err.status(f"reading {orders}"):
+            data = read_orders(orders, strict=strict)
+    except OrdersFileError as error:
+        raise _fail(err, f"{orders}: {error}") from None
+    _read_warnings(err, data.summary)
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} recipes"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("evaluating", total=None)
+
+        def on_progress(done: int, total: int, what: str) -> None:
+            progress.update(task, completed=done, total=total, description=what)
+
+        try:
+            report = evaluate_all(
+                data.interactions,
+                chosen,
+                test_from=boundary,
+                test_days=None if boundary else (test_days or DEFAULT_TEST_DAYS),
+                repeat=repeat,
+                k=k,
+                budget_seconds=budget_seconds,
+                seed=seed,
+                catalog=catalog,
+                on_progress=on_progress,
+            )
+        except InsufficientData as error:
+            raise _fail(err, f"too little data: {error}") from None
+
+    if json_output:
+        document = report.to_dict()
+        document["input"] = {
+            "file": str(orders),
+            "lines_read": data.summary.lines_read,
+            "lines_skipped": data.summary.lines_skipped,
+            "duplicates": data.summary.duplicates,
+        }
+        typer.echo(json.dumps(document, indent=2))
+        return
+    split = report.split
+    validation = split.validation
+    out.print(
+        f"train {split.train_from:%Y-%m-%d} .. {split.test_from:%Y-%m-%d %H:%M} "
+        + (f"(validation from {validation.test_from:%Y-%m-%d %H:%M}) " if validation else "")
+        + f"| test until {split.test_to:%Y-%m-%d %H:%M} | "
+        + ("repeat purchases count" if split.repeat else "new products only"),
+        highlight=False,
+    )
+    out.print(_table(report))
+    out.print(_verdict(report), highlight=False)

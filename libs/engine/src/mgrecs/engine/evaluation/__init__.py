@@ -1,0 +1,31 @@
+"""Honest, repeatable offline evaluation: time split, tuning on validation, top-k metrics."""
+
+from mgrecs.engine.evaluation.evaluate import RecipeReport, Trial, evaluate_recipe
+from mgrecs.engine.evaluation.metrics import Metrics, ranking_metrics
+from mgrecs.engine.evaluation.report import (
+    BASELINES,
+    Catalog,
+    EvaluationReport,
+    default_catalog,
+    evaluate_all,
+)
+from mgrecs.engine.evaluation.split import InsufficientData, Split, time_split
+from mgrecs.engine.evaluation.tuning import Tuning, tune
+
+__all__ = [
+    "BASELINES",
+    "Catalog",
+    "EvaluationReport",
+    "InsufficientData",
+    "Metrics",
+    "RecipeReport",
+    "Split",
+    "Trial",
+    "Tuning",
+    "default_catalog",
+    "evaluate_all",
+    "evaluate_recipe",
+    "ranking_metrics",
+    "time_split",
+    "tune",
+]

@@ -1,0 +1,171 @@
+"""Time-based train/test split: train on the past, evaluate on what customers bought next.
+
+A random split would leak the future into training and flatter every recipe; a time split
+asks the question production asks. Hyper-parameters get their own validation split cut from
+the end of the training period, so the test period is never looked at before the final
+evaluation.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+
+from mgrecs.engine.dataset import build_dataset
+from mgrecs.engine.recipes.base import TrainingData
+from mgrecs.engine.records import Interaction
+
+MIN_CUSTOMERS = 25
+"""Fewer training customers with two or more products than this is too little to learn from."""
+VALIDATION_FRACTION = 0.15
+"""Share of the training time span, at its end, that becomes the validation period."""
+
+
+class InsufficientData(ValueError):
+    """The data cannot support the requested evaluation; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """Training data, and per evaluated customer the products that count as right answers."""
+
+    customer_ids: list[str]
+    """Row index -> customer id (customers seen in training)."""
+    item_ids: list[str]
+    """Column index -> product id (products seen in training): the catalogue ranked."""
+    regions: list[str]
+    train: TrainingData
+    users: npt.NDArray[np.int64]
+    """Rows of the evaluated customers: seen in training, with a non-empty truth."""
+    truth: sparse.csr_matrix
+    """len(users) x n_items, 1.0 where the product is a right answer for that customer."""
+    repeat: bool
+    """True: repeat purchases count as right answers and purchased items are not excluded."""
+    train_from: datetime
+    test_from: datetime
+    test_to: datetime
+    """Time of the first training line, the boundary, and the time of the last test line."""
+    validation: "Split | None"
+    """A split of the training period alone, for choosing hyper-parameters."""
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _from_timestamp(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def time_split(
+    interactions: Sequence[Interaction],
+    *,
+    test_from: datetime | None = None,
+    test_days: int | None = None,
+    repeat: bool = False,
+    validation_fraction: float = VALIDATION_FRACTION,
+    min_customers: int = MIN_CUSTOMERS,
+) -> Split:
+    """Train on lines strictly before `test_from` (or before the last `test_days` calendar
+    days, UTC), test on the rest; raises InsufficientData when that leaves too little."""
+    if (test_from is None) == (test_days is None):
+        raise ValueError("give exactly one of test_from and test_days")
+    if not interactions:
+        raise InsufficientData("there are no order lines")
+    times = np.fromiter((i.ordered_at.timestamp() for i in interactions), np.float64)
+    if test_days is not None:
+        if test_days < 1:
+            raise ValueError("test_days must be at least 1")
+        last_day = _from_timestamp(float(times.max())).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        test_from = last_day + timedelta(days=1 - test_days)
+    assert test_from is not None
+    boundary = _utc(test_from)
+    is_train = times < boundary.timestamp()
+    if not is_train.any():
+        raise InsufficientData(f"no order lines before {boundary.isoformat()} to train on")
+    if is_train.all():
+        raise InsufficientData(f"no order lines on or after {boundary.isoformat()} to test on")
+
+    train_lines = [line for line, keep in zip(interactions, is_train, strict=True) if keep]
+    dataset = build_dataset(train_lines)
+    matrix = dataset.matrix.astype(np.float32)
+    products_per_customer = np.diff(matrix.indptr)
+    active = int((products_per_customer >= 2).sum())
+    if active < min_customers:
+        raise InsufficientData(
+            f"only {active} customers bought two or more products before "
+            f"{boundary.isoformat()}; at least {min_customers} are needed"
+        )
+
+    n_items = len(dataset.item_ids)
+    customer_index = {c: n for n, c in enumerate(dataset.customer_ids)}
+    item_index = {p: n for n, p in enumerate(dataset.item_ids)}
+    keys = np.fromiter(
+        (
+            customer_index[line.customer_id] * n_items + item_index[line.product_id]
+            for line, train in zip(interactions, is_train, strict=True)
+            if not train and line.customer_id in customer_index and line.product_id in item_index
+        ),
+        np.int64,
+    )
+    keys = np.unique(keys)
+    if not repeat:  # only products new to the customer are right answers
+        rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), products_per_customer)
+        bought = rows * n_items + matrix.indices.astype(np.int64)
+        keys = keys[~np.isin(keys, bought)]
+    if keys.size == 0:
+        raise InsufficientData(
+            "no test customers: nobody seen in training bought a known"
+            + ("" if repeat else ", new to them,")
+            + f" product on or after {boundary.isoformat()}"
+        )
+    users, truth_rows = np.unique(keys // n_items, return_inverse=True)
+    truth = sparse.csr_matrix(
+        (np.ones(keys.size, np.float32), (truth_rows, keys % n_items)),
+        shape=(users.size, n_items),
+    )
+
+    train_from = _from_timestamp(float(times[is_train].min()))
+    validation = None
+    if validation_fraction > 0:
+        validation_from = boundary - (boundary - train_from) * validation_fraction
+        try:
+            validation = time_split(
+                train_lines,
+                test_from=validation_from,
+                repeat=repeat,
+                validation_fraction=0,
+                min_customers=min_customers,
+            )
+        except InsufficientData:
+            validation = None  # tuning then keeps each recipe's default parameters
+
+    return Split(
+        customer_ids=dataset.customer_ids,
+        item_ids=dataset.item_ids,
+        regions=dataset.regions,
+        train=TrainingData(
+            matrix=matrix,
+            line_customer=dataset.line_customer,
+            line_item=dataset.line_item,
+            line_time=dataset.line_time,
+            customer_region=dataset.customer_region,
+            now=boundary.timestamp(),
+        ),
+        users=users.astype(np.int64),
+        truth=truth,
+        repeat=repeat,
+        train_from=train_from,
+        test_from=boundary,
+        test_to=_from_timestamp(float(times[~is_train].max())),
+        validation=validation,
+    )

@@ -1,0 +1,73 @@
+"""User-personalization recipes, one module each, all behind the `Recipe` protocol.
+
+`RECIPES` names them, `make_recipe` builds one from its name and hyper-parameters, and
+`GRIDS` holds a small search grid per recipe for tuning on a validation slice (the first
+point of each grid is the recipe's default).
+"""
+
+from typing import Any
+
+from mgrecs.engine.recipes.als import ALSRecipe
+from mgrecs.engine.recipes.base import Recipe, TrainingData
+from mgrecs.engine.recipes.buy_again import BuyAgainRecipe
+from mgrecs.engine.recipes.ease import EASERecipe
+from mgrecs.engine.recipes.itemknn import ItemKNNRecipe
+from mgrecs.engine.recipes.popularity import PopularityRecipe
+from mgrecs.engine.recipes.rp3beta import RP3BetaRecipe
+from mgrecs.engine.recipes.trending import TrendingRecipe
+
+__all__ = [
+    "GRIDS",
+    "RECIPES",
+    "ALSRecipe",
+    "BuyAgainRecipe",
+    "EASERecipe",
+    "ItemKNNRecipe",
+    "PopularityRecipe",
+    "RP3BetaRecipe",
+    "Recipe",
+    "TrainingData",
+    "TrendingRecipe",
+    "make_recipe",
+]
+
+RECIPES: dict[str, type[Recipe]] = {
+    recipe.name: recipe
+    for recipe in (
+        PopularityRecipe,
+        TrendingRecipe,
+        EASERecipe,
+        ItemKNNRecipe,
+        RP3BetaRecipe,
+        ALSRecipe,
+        BuyAgainRecipe,
+    )
+}
+
+GRIDS: dict[str, list[dict[str, Any]]] = {
+    "popularity": [{}, {"half_life_days": 30.0}, {"half_life_days": 90.0}],
+    "trending": [{}, {"window_days": 14.0, "baseline_days": 56.0}, {"smoothing": 10.0}],
+    "ease": [{}, {"l2": 50.0}, {"l2": 500.0}, {"l2": 2000.0}],
+    "itemknn": [{}, {"shrink": 10.0}, {"shrink": 200.0}, {"neighbours": 200}],
+    "rp3beta": [{}, {"beta": 0.3}, {"beta": 0.7}, {"alpha": 0.7}],
+    "als": [
+        {},
+        {"regularization": 10.0},
+        {"regularization": 30.0, "alpha": 10.0},
+        {"factors": 32},
+        {"alpha": 10.0},
+    ],
+    "buy-again": [{}, {"repeat_weight": 0.0}, {"repeat_weight": 1.0}],
+}
+
+
+def make_recipe(name: str, **params: Any) -> Recipe:
+    """A new, unfitted recipe; unknown names and parameters are clear errors."""
+    try:
+        recipe = RECIPES[name]
+    except KeyError:
+        raise ValueError(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}") from None
+    try:
+        return recipe(**params)
+    except TypeError as error:
+        raise ValueError(f"bad parameters for recipe {name!r}: {error}") from None

@@ -1,0 +1,68 @@
+"""Small pieces every recipe needs: checking score rows, the fitted state, time decay.
+
+Kept apart from `base.py` (the fixed interface) so recipes share one definition of "a valid
+row" and of recency, and batch, evaluation and real time all see the same behaviour.
+"""
+
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+
+from mgrecs.engine.recipes.base import TrainingData
+
+SECONDS_PER_DAY = 86_400.0
+
+T = TypeVar("T")
+
+
+def fitted(state: T | None, recipe: str) -> T:
+    """The state `fit` produced, or a clear error if `score` comes first."""
+    if state is None:
+        raise RuntimeError(f"recipe {recipe!r} is not fitted: call fit(data) before score(rows)")
+    return state
+
+
+def as_rows(rows: sparse.csr_matrix, n_items: int) -> sparse.csr_matrix:
+    """`rows` as float32 CSR with sorted indices, checked against the trained catalogue."""
+    if rows.ndim != 2 or rows.shape[1] != n_items:
+        raise ValueError(f"rows have {rows.shape[1]} columns, the recipe was fitted on {n_items}")
+    checked = sparse.csr_matrix(rows, dtype=np.float32)
+    checked.sort_indices()
+    return checked
+
+
+def reference_time(data: TrainingData) -> float:
+    """`data.now`, or the newest order line when the caller left it unset (0)."""
+    if data.now:
+        return float(data.now)
+    return float(data.line_time.max()) if data.line_time.size else 0.0
+
+
+def decay(age_seconds: npt.NDArray[np.float64], half_life_days: float) -> npt.NDArray[np.float64]:
+    """Weight 1 now, 1/2 after one half-life; future times (clock skew) count as now."""
+    weights: npt.NDArray[np.float64] = np.power(
+        0.5, np.maximum(age_seconds, 0.0) / (half_life_days * SECONDS_PER_DAY)
+    )
+    return weights
+
+
+def distinct_pairs(
+    customer: npt.NDArray[np.int64],
+    item: npt.NDArray[np.int64],
+    time: npt.NDArray[np.float64],
+    n_items: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Each distinct (customer, item) pair of some order lines: its item, the time of its
+    latest line and how many distinct line times (orders) it has."""
+    if customer.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(0, np.int64)
+    key = customer * n_items + item
+    order = np.lexsort((time, key))  # by pair, then time ascending
+    key, time = key[order], time[order]
+    last = np.r_[key[1:] != key[:-1], True]  # last line of each pair
+    new_time = np.r_[True, (key[1:] != key[:-1]) | (time[1:] != time[:-1])]
+    pair_of_line = np.cumsum(np.r_[True, key[1:] != key[:-1]]) - 1
+    orders = np.bincount(pair_of_line, weights=new_time).astype(np.int64)
+    return key[last] % n_items, time[last], orders
