@@ -81,6 +81,15 @@ ZIPF_EXPONENT = 1.1
 BUNDLE_SHARE = 0.3
 """Probability that an order starts from a bundle of products bought together."""
 REPEAT_SHARE = 0.35
+PERSONAL_SHARE = 0.8
+"""Share of fresh picks drawn from the customer's own taste groups (their lasting, personal
+preferences, e.g. vegan, gardener, gamer), the rest from regional popularity: the structure
+that personalized recipes should find and popularity cannot."""
+TASTE_GROUP_SIZE = 12
+"""At most this many products of one category share a taste group."""
+TASTES_PER_CUSTOMER = 2
+REGIONAL_TASTE_SHARE = 0.7
+"""Probability that a taste group of a customer is in a category their region favours."""
 """Probability that a line re-buys something from the customer's earlier orders."""
 LINE_COUNT_WEIGHTS = (0.38, 0.28, 0.17, 0.11, 0.06)  # 1..5 lines per order
 QUANTITY_WEIGHTS = (0.62, 0.24, 0.09, 0.03, 0.02)  # quantity 1..5
@@ -217,6 +226,29 @@ def generate(
         )
         for region in REGIONS
     }
+    # Taste groups: small sets of products of one category (a gardener's, a gamer's); each
+    # customer loves a few, mostly in the categories their region favours.
+    members: list[list[int]] = []
+    for category in CATEGORIES:
+        indices = [i for i, p in enumerate(catalogue) if p.category == category.name]
+        rng.shuffle(indices)
+        for start in range(0, len(indices), TASTE_GROUP_SIZE):
+            members.append(indices[start : start + TASTE_GROUP_SIZE])
+    regional_groups = {
+        region: [
+            g for g, m in enumerate(members) if catalogue[m[0]].category in REGION_TASTES[region]
+        ]
+        for region in REGIONS
+    }
+    tastes = {
+        person.customer_id: [
+            rng.choice(regional_groups[person.region or REGIONS[0]] or range(len(members)))
+            if rng.random() < REGIONAL_TASTE_SHARE
+            else rng.randrange(len(members))
+            for _ in range(TASTES_PER_CUSTOMER)
+        ]
+        for person in people
+    }
     # Heavy-tailed activity: a few customers place many orders.
     activity = list(accumulate(rng.paretovariate(1.5) for _ in people))
     by_id = {p.product_id: p for p in catalogue}
@@ -238,6 +270,9 @@ def generate(
             attempts += 1
             if past and rng.random() < REPEAT_SHARE:
                 candidate = rng.choice(past)
+            elif rng.random() < PERSONAL_SHARE:
+                group = rng.choice(tastes[customer.customer_id])
+                candidate = catalogue[rng.choice(members[group])].product_id
             else:
                 pick = rng.choices(catalogue, cum_weights=cumulative_by_region[region])[0]
                 candidate = pick.product_id
