@@ -286,14 +286,14 @@ def hit_rate(
 def test_collaborative_recipes_beat_popularity_on_planted_structure(
     generated: tuple[TrainingData, npt.NDArray[np.int64], npt.NDArray[np.int64]],
 ) -> None:
-    """Measured (defaults): popularity 0.451; ease 0.690, itemknn 0.613, rp3beta 0.661,
-    als 0.663. Each must clear popularity by 0.10 absolute."""
+    """Measured (defaults, seed 7): popularity 0.197; ease 0.587, itemknn 0.435, rp3beta
+    0.568, als 0.637. Each must at least double popularity's hit rate."""
     data, users, targets = generated
     assert len(users) > 500
     baseline = hit_rate(PopularityRecipe().fit(data), data, users, targets)
-    assert 0.3 < baseline < 0.6
+    assert 0.1 < baseline < 0.3
     for name in COLLABORATIVE:
-        assert hit_rate(make_recipe(name).fit(data), data, users, targets) > baseline + 0.10, name
+        assert hit_rate(make_recipe(name).fit(data), data, users, targets) > 2 * baseline, name
 
 
 @pytest.mark.parametrize("name", sorted(GRIDS))
