@@ -20,6 +20,8 @@ from mgrecs.batch.worker import BatchWorker
 from mgrecs.common import topics
 from mgrecs.common.schemas import DeadLetter, ScheduleTick
 from mgrecs.common.settings import Settings
+from mgrecs.engine.model import CooccurrenceModel
+from mgrecs.engine.recipes import make_recipe
 
 # (order id, customer, region, days ago, products). c6 only ordered long ago (inactive);
 # c7 never ordered; p7 was never bought.
@@ -37,18 +39,21 @@ ACTIVE_CUSTOMERS = {"c1", "c2", "c3", "c4", "c5"}
 BOUGHT_PRODUCTS = {"p1", "p2", "p3", "p4", "p5", "p6"}
 
 
-@pytest.fixture
-async def purchases(pool: asyncpg.Pool) -> None:
+async def insert_orders(
+    pool: asyncpg.Pool,
+    orders: Sequence[tuple[str, str, str, float, list[str]]],
+    products: Sequence[str],
+    customers: set[tuple[str, str]],
+) -> None:
     await pool.executemany(
         "INSERT INTO products (product_id, name) VALUES ($1, $2)",
-        [(f"p{i}", f"product {i}") for i in range(1, 8)],
+        [(p, f"product {p}") for p in products],
     )
-    customers = {(c, r) for _, c, r, _, _ in ORDERS} | {("c7", "north")}
     await pool.executemany(
         "INSERT INTO customers (customer_id, region) VALUES ($1, $2)", sorted(customers)
     )
     now = datetime.now(UTC)
-    for order_id, customer, region, days_ago, products in ORDERS:
+    for order_id, customer, region, days_ago, products_bought in orders:
         await pool.execute(
             "INSERT INTO orders (order_id, customer_id, ordered_at, region) VALUES ($1,$2,$3,$4)",
             order_id,
@@ -58,8 +63,14 @@ async def purchases(pool: asyncpg.Pool) -> None:
         )
         await pool.executemany(
             "INSERT INTO order_items VALUES ($1, $2, $3, $4, 2.50)",
-            [(order_id, n, p, 1 + n) for n, p in enumerate(products)],
+            [(order_id, n, p, 1 + n) for n, p in enumerate(products_bought)],
         )
+
+
+@pytest.fixture
+async def purchases(pool: asyncpg.Pool) -> None:
+    customers = {(c, r) for _, c, r, _, _ in ORDERS} | {("c7", "north")}
+    await insert_orders(pool, ORDERS, [f"p{i}" for i in range(1, 8)], customers)
 
 
 def check_cache_list(items: Any, k: int, known: set[str]) -> None:
@@ -91,9 +102,47 @@ async def test_retrain_registers_one_active_model(
     assert row["n_users"] == 6  # every customer who bought, active or not
     assert row["n_items"] == len(BOUGHT_PRODUCTS)
     assert row["n_interactions"] == sum(len(products) for *_, products in ORDERS)
-    holdout = row["metrics"]["holdout"]
-    assert set(holdout) >= {"k", "users", "hit_rate", "popularity_hit_rate"}
-    assert 0.0 <= holdout["hit_rate"] <= 1.0
+    # Six customers are too few to hold out the latest purchases: the default recipe.
+    metrics = row["metrics"]
+    assert (metrics["recipe"], metrics["params"]) == ("rp3beta", make_recipe("rp3beta").params())
+    assert "customers" in metrics["selection"]["fallback"]
+    assert metrics["validation"] is None
+    model = await asyncio.to_thread(CooccurrenceModel.load, artifact)
+    assert model.recipe.name == "rp3beta"
+
+
+async def test_retrain_chooses_the_recipe_on_the_latest_purchases(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """Products come in pairs; 40 customers bought a pair long ago, 30 more bought one half
+    long ago and its partner in the last days: enough to validate on."""
+    orders = []
+    for c in range(40):
+        orders.append((f"f{c}", f"full{c}", "north", 100 - c, [f"a{c % 5}", f"b{c % 5}"]))
+    for c in range(30):
+        orders.append((f"l{c}a", f"late{c}", "south", 90 - c, [f"a{c % 5}"]))
+        orders.append((f"l{c}b", f"late{c}", "south", 1 + c / 100, [f"b{c % 5}"]))
+    customers = {(customer, region) for _, customer, region, _, _ in orders}
+    await insert_orders(pool, orders, [f"{x}{n}" for x in "ab" for n in range(5)], customers)
+    settings.train_recipes = "itemknn, rp3beta"
+    settings.train_budget_seconds = 5.0
+
+    version = await retrain(pool, settings)
+
+    metrics = await pool.fetchval(
+        "SELECT metrics FROM model_versions WHERE version = $1", version.version
+    )
+    assert metrics["selection"]["fallback"] is None
+    assert [c["recipe"] for c in metrics["selection"]["candidates"]] == ["itemknn", "rp3beta"]
+    assert metrics["recipe"] in ("itemknn", "rp3beta")
+    chosen, popularity = metrics["validation"]["chosen"], metrics["validation"]["popularity"]
+    expected = {"precision@10", "recall@10", "ndcg@10", "mrr", "coverage", "users"}
+    assert set(chosen) == set(popularity) == expected
+    assert chosen["users"] == popularity["users"] == 30
+    assert chosen["ndcg@10"] == 1.0 > popularity["ndcg@10"]  # b<i> is a<i>'s only partner
+    model = await asyncio.to_thread(CooccurrenceModel.load, Path(version.artifact_uri))
+    assert (model.recipe.name, model.recipe.params()) == (metrics["recipe"], metrics["params"])
+    assert model.recommend(["a3"], "south", 1)[0].item_id == "b3"
 
 
 async def test_second_retrain_deactivates_the_first(

@@ -1,13 +1,26 @@
-"""The co-occurrence recommender on small hand-built data whose right answers are known."""
+"""The recommender model (a user-personalization recipe, popularity, co-occurrence) on
+small hand-built data whose right answers are known."""
 
+import io
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from mgrecs.engine import model as model_module
-from mgrecs.engine.model import CooccurrenceModel, Interaction, Scored
+from mgrecs.engine.model import CooccurrenceModel, Interaction, RecommenderModel, Scored
+from mgrecs.engine.recipes import make_recipe
+
+COLLABORATIVE: dict[str, dict[str, Any]] = {
+    "rp3beta": {},
+    "itemknn": {"shrink": 1.0},
+    "ease": {"l2": 1.0},
+    "als": {"factors": 4, "regularization": 0.1, "iterations": 20},
+}
+"""The collaborative recipes, with parameters that suit a few dozen customers."""
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -178,8 +191,9 @@ def test_neighbours_are_pruned_to_top_n() -> None:
         assert len(hits) <= 2
 
 
-def test_recommend_all_equals_recommend(monkeypatch: pytest.MonkeyPatch) -> None:
-    model = CooccurrenceModel.fit(random_data())
+@pytest.mark.parametrize("name", COLLABORATIVE)
+def test_recommend_all_equals_recommend(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = CooccurrenceModel.fit(random_data(), recipe=make_recipe(name, **COLLABORATIVE[name]))
     monkeypatch.setattr(model_module, "CHUNK_CELLS", 40 * 7)  # several chunks of 7 customers
     sample = model.customer_ids[::5] + ["not-a-customer"]
     batch = model.recommend_all(6, sample)
@@ -188,6 +202,9 @@ def test_recommend_all_equals_recommend(monkeypatch: pytest.MonkeyPatch) -> None
         single = model.recommend(model.history(customer), model.region_of(customer), 6)
         assert batch[customer] == single
         assert_valid_scores(single)
+        for scored in single:  # personal hits above the popularity band, fill within it
+            popular = scored.reason.startswith("popular")
+            assert (scored.score <= model_module.HIT_FLOOR) == popular, scored
     everyone = model.recommend_all(6)
     assert len(everyone) == len(model.customer_ids)
     assert all(everyone[c] == batch[c] for c in batch)
@@ -226,3 +243,70 @@ def test_model_without_data_answers_empty() -> None:
     assert model.popular(None, 5) == []
     assert model.recommend_all(5) == {}
     assert model.rank([], None, ["A"]) == [Scored("A", 0.0, "unknown item")]
+
+
+@pytest.mark.parametrize("name", COLLABORATIVE)
+def test_every_collaborative_recipe_recommends_the_bundle_partner(name: str) -> None:
+    model = RecommenderModel.fit(bundle_data(), recipe=make_recipe(name, **COLLABORATIVE[name]))
+    assert model.recipe.name == name
+    recommended = model.recommend(["A"], "north", 3)
+    assert recommended[0] == Scored("B", recommended[0].score, "bought A")
+    assert recommended[0].score > model_module.HIT_FLOOR
+    assert "A" not in [s.item_id for s in recommended]
+    assert_valid_scores(recommended)
+    # A newcomer whose only purchase arrived after training folds in the same way.
+    assert model.recommend(["B"], None, 1)[0].item_id == "A"
+
+
+def test_default_recipe_is_used_when_none_is_given(bundle: CooccurrenceModel) -> None:
+    assert bundle.recipe.name == model_module.DEFAULT_RECIPE
+    assert bundle.recipe.params() == make_recipe(model_module.DEFAULT_RECIPE).params()
+
+
+def test_the_recipe_orders_hits_and_reasons_name_co_purchased_history() -> None:
+    """With popularity as the "personal" recipe every item is a hit, ranked by purchasers;
+    hits that co-occur with the history say which item, the others are just for you."""
+    model = RecommenderModel.fit(bundle_data(), recipe=make_recipe("popularity"))
+    recommended = model.recommend(["A"], "north", 4)
+    assert [(s.item_id, s.reason) for s in recommended] == [
+        ("B", "bought A"),  # 8 purchasers
+        ("N", "recommended for you"),  # 3, tie with S broken by id
+        ("S", "recommended for you"),
+        ("C", "bought A"),  # 1
+    ]
+    assert all(s.score > model_module.HIT_FLOOR for s in recommended)
+    assert_valid_scores(recommended)
+
+
+def test_one_score_scale_keeps_customers_comparable() -> None:
+    """Two customers' best items: the one with the stronger signal scores higher (a
+    per-customer maximum would give both 1.0)."""
+    model = RecommenderModel.fit(bundle_data(), recipe=make_recipe("popularity"))
+    strong = model.recommend(["C"], None, 1)[0]  # best left: A, 9 purchasers
+    weak = model.recommend(["A", "B"], None, 1)[0]  # best left: N, 3 purchasers
+    assert (strong.item_id, weak.item_id) == ("A", "N")
+    assert 1.0 > strong.score > weak.score > model_module.HIT_FLOOR
+
+
+@pytest.mark.parametrize("name", ["als", "ease"])
+def test_save_and_load_keep_the_recipe(name: str, tmp_path: Path) -> None:
+    model = RecommenderModel.fit(random_data(), recipe=make_recipe(name, **COLLABORATIVE[name]))
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = RecommenderModel.load(path)
+    assert (loaded.recipe.name, loaded.recipe.params()) == (name, model.recipe.params())
+    assert loaded.recommend_all(8) == model.recommend_all(8)
+    fresh = ["p1", "p7", "p30"]  # a history the model never saw
+    assert loaded.recommend(fresh, "west", 8) == model.recommend(fresh, "west", 8)
+    items = model.item_ids[:12]
+    assert loaded.rank(fresh, "west", items) == model.rank(fresh, "west", items)
+
+
+def test_a_model_file_of_the_old_format_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "old.npz"
+    buffer = io.BytesIO()
+    meta = {"format": 1, "customer_ids": [], "item_ids": [], "regions": []}
+    np.savez_compressed(buffer, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(ValueError, match="unsupported model format 1 .* retrain"):
+        RecommenderModel.load(path)

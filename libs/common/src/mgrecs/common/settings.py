@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     region_window_hours: int = 6
     max_request_orders: int = 1000
 
+    # Retraining: user-personalization recipes tried on the latest purchases (the one with
+    # the best validation NDCG@10 is trained), and the seconds their tuning may take.
+    train_recipes: str = "rp3beta,ease,als,itemknn"
+    train_budget_seconds: float = 60.0
+
     log_level: str = "INFO"
     log_json: bool = True
 

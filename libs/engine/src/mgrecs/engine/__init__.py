@@ -1,5 +1,5 @@
 """The recommender: pure computation over interactions (no Kafka, no HTTP, no database)."""
 
-from mgrecs.engine.model import CooccurrenceModel, Interaction, Scored
+from mgrecs.engine.model import CooccurrenceModel, Interaction, RecommenderModel, Scored
 
-__all__ = ["CooccurrenceModel", "Interaction", "Scored"]
+__all__ = ["CooccurrenceModel", "Interaction", "RecommenderModel", "Scored"]

@@ -1,8 +1,20 @@
-"""The co-occurrence recommender: popularity plus item-to-item co-purchase similarity.
+"""The recommender model: a user-personalization recipe, popularity, and co-occurrence.
 
-Score scale, shared by every method so scores are comparable across users and calls:
-co-occurrence hits live in (0.1, 1] (0.1 + 0.9 x mean similarity to the history items) and
-popularity fill lives in [0, 0.1], so a filled slot never outranks a real co-purchase signal.
+- Per customer (`recommend`, `recommend_all`, `rank`): the recipe scores the customer's
+  purchase row, built from the history the caller passes, so purchases made since training
+  fold in at once, without a retrain. Rows are binary (bought or not), in training and in
+  scoring alike, because a history arrives as a list of product ids.
+- Per product (`similar_items`) and for the reasons ("bought X"): item-to-item
+  co-occurrence, cosine-damped.
+- Popularity, per region then global, fills every list up and answers new customers.
+
+Score scale, shared by every method: personalised hits live in (0.1, 1) and popularity fill
+in [0, 0.1], so a filled slot never outranks a real personal signal. A hit with raw recipe
+score x > 0 scores 0.1 + 0.9 x / (x + scale), where `scale` is the median, over training
+customers, of their best raw score. One scale for everyone (rather than each row divided by
+its own maximum) keeps scores comparable across customers: a customer with a strong signal
+gets higher scores than one with a weak signal, a typical customer's best item scores about
+0.55, and the mapping is strictly increasing, so the order is the recipe's own.
 """
 
 import io
@@ -11,6 +23,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,24 +32,35 @@ from scipy import sparse
 from mgrecs.engine.cooccurrence import item_similarity
 from mgrecs.engine.dataset import NO_REGION, binarize, build_dataset
 from mgrecs.engine.popularity import Popularity, fit_popularity
+from mgrecs.engine.recipes import RECIPES, Recipe, TrainingData, make_recipe
 from mgrecs.engine.records import Interaction, Scored
 
-__all__ = ["CooccurrenceModel", "Interaction", "Scored"]
+__all__ = ["DEFAULT_RECIPE", "CooccurrenceModel", "Interaction", "RecommenderModel", "Scored"]
 
+DEFAULT_RECIPE = "rp3beta"
+"""User-personalization recipe of `fit` when none is given (with its default parameters)."""
 HIT_FLOOR = 0.1
-"""Boundary between the popularity band [0, HIT_FLOOR] and the co-occurrence band above."""
+"""Boundary between the popularity band [0, HIT_FLOOR] and the personalised band above."""
+PERSONAL_REASON = "recommended for you"
+"""Reason of a hit that no history item co-occurs with (a latent-factor or longer-path hit)."""
 REASON_ITEMS = 3
 """How many of the history items that led to a recommendation its reason names."""
 CHUNK_CELLS = 8_000_000
 """Dense users x items score cells per chunk in `recommend_all` (64 MB of float64)."""
-FORMAT_VERSION = 1
+SCALE_SAMPLE = 2_000
+"""Training customers (evenly spaced) whose best raw scores set the score scale."""
+FORMAT_VERSION = 2
+"""2: the model file stores the recipe (name, parameters, state). 1 (co-occurrence only) is
+not readable any more: the batch service retrains."""
+RECIPE_PREFIX = "recipe."
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 
-class CooccurrenceModel:
-    """Popularity (global and per region) plus item-to-item co-occurrence (cosine-damped)."""
+class RecommenderModel:
+    """A fitted user-personalization recipe, popularity (global and per region) and
+    item-to-item co-occurrence, with their id maps; saved and loaded as one .npz."""
 
     def __init__(
         self,
@@ -48,6 +72,8 @@ class CooccurrenceModel:
         customer_region: IntArray,
         popularity: Popularity,
         similarity: sparse.csr_matrix,
+        recipe: Recipe,
+        score_scale: float,
     ) -> None:
         self._customer_ids = customer_ids
         self._item_ids = item_ids
@@ -57,8 +83,8 @@ class CooccurrenceModel:
         self._customer_region = customer_region
         self._popularity = popularity
         self._similarity = similarity
-        # Row j lists the items i with j among their neighbours: who "led to" j.
-        self._similarity_by_target = similarity.T.tocsr()
+        self._recipe = recipe
+        self._score_scale = score_scale
         self._customer_index = {c: n for n, c in enumerate(customer_ids)}
         self._item_index = {i: n for n, i in enumerate(item_ids)}
         self._region_index = {r: n for n, r in enumerate(regions)}
@@ -70,11 +96,26 @@ class CooccurrenceModel:
         cls,
         interactions: Sequence[Interaction],
         *,
+        recipe: Recipe | None = None,
         neighbours: int = 100,
         half_life_days: float = 30.0,
-    ) -> "CooccurrenceModel":
-        """Train on order lines: `neighbours` kept per item, popularity half-life in days."""
+    ) -> "RecommenderModel":
+        """Train on order lines: `recipe` (unfitted; None: DEFAULT_RECIPE) is fitted on the
+        binary purchase matrix; `neighbours` co-occurring items kept per item; popularity
+        half-life in days."""
         dataset = build_dataset(interactions)
+        binary = binarize(dataset.matrix)
+        recipe = recipe if recipe is not None else make_recipe(DEFAULT_RECIPE)
+        recipe.fit(
+            TrainingData(
+                matrix=sparse.csr_matrix(binary, dtype=np.float32),
+                line_customer=dataset.line_customer,
+                line_item=dataset.line_item,
+                line_time=dataset.line_time,
+                customer_region=dataset.customer_region,
+                now=float(dataset.line_time.max()) if dataset.line_time.size else 0.0,
+            )
+        )
         return cls(
             customer_ids=dataset.customer_ids,
             item_ids=dataset.item_ids,
@@ -82,7 +123,9 @@ class CooccurrenceModel:
             matrix=dataset.matrix,
             customer_region=dataset.customer_region,
             popularity=fit_popularity(dataset, half_life_days),
-            similarity=item_similarity(binarize(dataset.matrix), neighbours),
+            similarity=item_similarity(binary, neighbours),
+            recipe=recipe,
+            score_scale=_score_scale(recipe, binary),
         )
 
     def save(self, path: Path) -> None:
@@ -92,21 +135,24 @@ class CooccurrenceModel:
             "customer_ids": self._customer_ids,
             "item_ids": self._item_ids,
             "regions": self._regions,
+            "recipe": {"name": self._recipe.name, "params": self._recipe.params()},
+            "score_scale": self._score_scale,
         }
+        arrays: dict[str, npt.NDArray[Any]] = {
+            "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            "matrix_data": self._matrix.data,
+            "matrix_indices": self._matrix.indices,
+            "matrix_indptr": self._matrix.indptr,
+            "similarity_data": self._similarity.data,
+            "similarity_indices": self._similarity.indices,
+            "similarity_indptr": self._similarity.indptr,
+            "customer_region": self._customer_region,
+            "popularity_global": self._popularity.global_counts,
+            "popularity_regional": self._popularity.regional_counts,
+        }
+        arrays.update((RECIPE_PREFIX + key, value) for key, value in self._recipe.state().items())
         buffer = io.BytesIO()
-        np.savez_compressed(
-            buffer,
-            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-            matrix_data=self._matrix.data,
-            matrix_indices=self._matrix.indices,
-            matrix_indptr=self._matrix.indptr,
-            similarity_data=self._similarity.data,
-            similarity_indices=self._similarity.indices,
-            similarity_indptr=self._similarity.indptr,
-            customer_region=self._customer_region,
-            popularity_global=self._popularity.global_counts,
-            popularity_regional=self._popularity.regional_counts,
-        )
+        np.savez_compressed(buffer, allow_pickle=False, **arrays)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         # A reader polling for new models must never see a half-written file.
@@ -120,11 +166,24 @@ class CooccurrenceModel:
             raise
 
     @classmethod
-    def load(cls, path: Path) -> "CooccurrenceModel":
+    def load(cls, path: Path) -> "RecommenderModel":
+        """Read a file `save` wrote; any other format version is a clear error."""
         with np.load(Path(path), allow_pickle=False) as arrays:
             meta = json.loads(arrays["meta"].tobytes())
             if meta.get("format") != FORMAT_VERSION:
-                raise ValueError(f"unsupported model format {meta.get('format')!r} in {path}")
+                raise ValueError(
+                    f"unsupported model format {meta.get('format')!r} in {path} "
+                    f"(this version reads format {FORMAT_VERSION}): retrain the model"
+                )
+            stored = meta["recipe"]
+            recipe = RECIPES[stored["name"]].from_state(
+                stored["params"],
+                {
+                    key.removeprefix(RECIPE_PREFIX): arrays[key]
+                    for key in arrays.files
+                    if key.startswith(RECIPE_PREFIX)
+                },
+            )
             n_users, n_items = len(meta["customer_ids"]), len(meta["item_ids"])
             matrix = sparse.csr_matrix(
                 (arrays["matrix_data"], arrays["matrix_indices"], arrays["matrix_indptr"]),
@@ -146,6 +205,8 @@ class CooccurrenceModel:
                 customer_region=arrays["customer_region"],
                 popularity=Popularity(arrays["popularity_global"], arrays["popularity_regional"]),
                 similarity=similarity,
+                recipe=recipe,
+                score_scale=float(meta["score_scale"]),
             )
 
     # -- lookups ------------------------------------------------------------------------
@@ -157,6 +218,11 @@ class CooccurrenceModel:
     @property
     def customer_ids(self) -> list[str]:
         return list(self._customer_ids)
+
+    @property
+    def recipe(self) -> Recipe:
+        """The fitted user-personalization recipe (its `name` and `params()` describe it)."""
+        return self._recipe
 
     @property
     def n_interactions(self) -> int:
@@ -226,7 +292,7 @@ class CooccurrenceModel:
         scored = [
             Scored(
                 self._item_ids[j],
-                _hit_band(similarity[j]),
+                _similarity_band(similarity[j]),
                 f"bought together with {item_id}",
             )
             for j in chosen.tolist()
@@ -237,7 +303,7 @@ class CooccurrenceModel:
     def rank(self, history: list[str], region: str | None, item_ids: list[str]) -> list[Scored]:
         """Re-rank `item_ids` for a customer; unknown items go last, none is dropped."""
         row = self._rows_for(self._known_items(history))
-        hits = self._hit_scores(row)[0] if self._item_ids else np.zeros(0)
+        hits = self._personal_scores(row)[0] if self._item_ids else np.zeros(0)
         region_number = self._region_number(region)
         wanted = [self._item_index.get(item_id) for item_id in item_ids]
         hit_items = {j for j in wanted if j is not None and hits[j] > 0}
@@ -248,7 +314,7 @@ class CooccurrenceModel:
             if j is None:
                 unknown.append(Scored(item_id, 0.0, "unknown item"))
             elif hits[j] > 0:
-                known.append(Scored(item_id, _hit_band(hits[j]), reasons[j]))
+                known.append(Scored(item_id, self._band(hits[j]), reasons.get(j, PERSONAL_REASON)))
             else:
                 known.append(self._popular_item(region_number, j))
         known.sort(key=lambda s: -s.score)  # stable: ties keep the caller's order
@@ -285,17 +351,19 @@ class CooccurrenceModel:
             shape=(1, len(self._item_ids)),
         )
 
-    def _hit_scores(self, rows: sparse.csr_matrix) -> FloatArray:
-        """Mean similarity of every item to each row's history: rows x items, in [0, 1]."""
-        sums = np.asarray((rows @ self._similarity).toarray())
-        counts = np.maximum(np.diff(rows.indptr), 1).astype(np.float64)
-        return sums / counts[:, None]  # type: ignore[no-any-return]
+    def _personal_scores(self, rows: sparse.csr_matrix) -> FloatArray:
+        """The recipe's raw scores of every item for each binary history row."""
+        return _raw_scores(self._recipe, rows)
+
+    def _band(self, raw: float) -> float:
+        """A positive raw recipe score in the personalised band (HIT_FLOOR, 1)."""
+        return HIT_FLOOR + (1.0 - HIT_FLOOR) * float(raw) / (float(raw) + self._score_scale)
 
     def _recommend_rows(
         self, rows: sparse.csr_matrix, regions: list[int], exclude_purchased: bool, k: int
     ) -> list[list[Scored]]:
         """Top-k for each binary history row: the one code path of single and batch calls."""
-        hits = self._hit_scores(rows)
+        hits = self._personal_scores(rows)
         histories = [rows.indices[rows.indptr[r] : rows.indptr[r + 1]] for r in range(len(regions))]
         chosen = [
             _top_hits(hits[r], histories[r] if exclude_purchased else None, k)
@@ -305,7 +373,11 @@ class CooccurrenceModel:
         answers = []
         for r, region in enumerate(regions):
             answer = [
-                Scored(self._item_ids[j], _hit_band(hits[r, j]), reasons[r][j])
+                Scored(
+                    self._item_ids[j],
+                    self._band(hits[r, j]),
+                    reasons[r].get(j, PERSONAL_REASON),
+                )
                 for j in chosen[r].tolist()
             ]
             skip = set(chosen[r].tolist())
@@ -315,7 +387,8 @@ class CooccurrenceModel:
         return answers
 
     def _hit_reasons(self, rows: sparse.csr_matrix, chosen: list[IntArray]) -> list[dict[int, str]]:
-        """Per history row, for each chosen item, the history items most similar to it."""
+        """Per history row, for each chosen item that co-occurs with the history, the
+        history items most similar to it ("bought X, Y")."""
         n_items = len(self._item_ids)
         # One entry per (row, history item, neighbour of that item) ...
         owner = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
@@ -375,6 +448,33 @@ def _top_hits(hits: FloatArray, excluded: IntArray | None, k: int) -> IntArray:
     return best
 
 
-def _hit_band(similarity: float) -> float:
-    """Map a mean similarity in (0, 1] into the co-occurrence band (HIT_FLOOR, 1]."""
+def _similarity_band(similarity: float) -> float:
+    """Map a co-occurrence similarity in (0, 1] into the band above popularity."""
     return HIT_FLOOR + (1.0 - HIT_FLOOR) * float(similarity)
+
+
+def _raw_scores(recipe: Recipe, rows: sparse.csr_matrix) -> FloatArray:
+    scores: FloatArray = np.asarray(recipe.score(rows), dtype=np.float64)
+    return scores
+
+
+def _score_scale(recipe: Recipe, binary: sparse.csr_matrix) -> float:
+    """Median best raw score of (up to SCALE_SAMPLE evenly spaced) training customers with
+    a positive score; 1.0 when there is none."""
+    n_users, n_items = binary.shape
+    if n_users == 0 or n_items == 0:
+        return 1.0
+    sample = np.unique(np.linspace(0, n_users - 1, min(n_users, SCALE_SAMPLE)).astype(np.int64))
+    chunk = max(1, CHUNK_CELLS // n_items)
+    best = np.concatenate(
+        [
+            _raw_scores(recipe, binary[sample[start : start + chunk]]).max(axis=1)
+            for start in range(0, sample.shape[0], chunk)
+        ]
+    )
+    positive = best[best > 0]
+    return float(np.median(positive)) if positive.size else 1.0
+
+
+CooccurrenceModel = RecommenderModel
+"""The name the batch and engine services (and older code) import."""

@@ -18,8 +18,9 @@ TICKS = Counter("mgrecs_batch_ticks_total", "Schedule ticks handled", ["kind", "
 DEAD_LETTERS = Counter(
     "mgrecs_batch_dead_letters_total", "Schedule ticks sent to the dead-letter topic"
 )
-MODEL_HIT_RATE = Gauge(
-    "mgrecs_batch_model_hit_rate",
-    "Hold-out hit rate@10 of the last trained model, and of popularity for comparison",
+MODEL_NDCG = Gauge(
+    "mgrecs_batch_model_validation_ndcg",
+    "Validation NDCG@10 of the last trained model's recipe, and of popularity on the same"
+    " period for comparison",
     ["model"],
 )

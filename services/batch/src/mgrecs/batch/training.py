@@ -1,16 +1,18 @@
-"""The retrain job: purchases from PostgreSQL -> fitted model artifact -> active version."""
+"""The retrain job: purchases from PostgreSQL -> recipe chosen on the latest purchases ->
+fitted model artifact -> active version."""
 
 import asyncio
 import secrets
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
 from mgrecs.batch.dataset import load_interactions
-from mgrecs.batch.evaluation import holdout_metrics
-from mgrecs.batch.metrics import JOB_SECONDS, MODEL_HIT_RATE
+from mgrecs.batch.evaluation import choose_recipe
+from mgrecs.batch.metrics import JOB_SECONDS, MODEL_NDCG
 from mgrecs.batch.registry import RECIPE, ModelVersion, register_active
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
@@ -29,13 +31,14 @@ def new_version() -> str:
 
 
 def _fit_and_save(
-    interactions: list[Interaction], path: Path
-) -> tuple[CooccurrenceModel, dict[str, object]]:
-    """CPU-bound part (runs in a thread): evaluate on a hold-out, fit on everything, save."""
-    metrics: dict[str, object] = {"holdout": holdout_metrics(interactions)}
-    model = CooccurrenceModel.fit(interactions)
+    interactions: list[Interaction], path: Path, settings: Settings
+) -> tuple[CooccurrenceModel, dict[str, Any]]:
+    """CPU-bound part (runs in a thread): choose the recipe on the latest purchases, fit
+    the model with it on everything, save."""
+    selection = choose_recipe(interactions, settings)
+    model = CooccurrenceModel.fit(interactions, recipe=selection.recipe)
     model.save(path)
-    return model, metrics
+    return model, selection.to_metrics()
 
 
 async def retrain(pool: asyncpg.Pool, settings: Settings) -> ModelVersion:
@@ -52,7 +55,7 @@ async def retrain(pool: asyncpg.Pool, settings: Settings) -> ModelVersion:
             raise NoTrainingData("no purchases in the database yet: nothing to train on")
         version = new_version()
         path = (Path(settings.artifact_dir) / f"{RECIPE}-{version}.npz").resolve()
-        model, metrics = await asyncio.to_thread(_fit_and_save, interactions, path)
+        model, metrics = await asyncio.to_thread(_fit_and_save, interactions, path, settings)
         registered = await register_active(
             pool,
             ModelVersion(
@@ -65,17 +68,20 @@ async def retrain(pool: asyncpg.Pool, settings: Settings) -> ModelVersion:
                 metrics=metrics,
             ),
         )
-    holdout = metrics["holdout"]
-    if isinstance(holdout, dict) and "hit_rate" in holdout:
-        MODEL_HIT_RATE.labels("cooccurrence").set(holdout["hit_rate"])
-        MODEL_HIT_RATE.labels("popularity").set(holdout["popularity_hit_rate"])
+    validation = metrics["validation"]
+    if validation is not None:
+        MODEL_NDCG.labels("chosen").set(validation["chosen"]["ndcg@10"])
+        MODEL_NDCG.labels("popularity").set(validation["popularity"]["ndcg@10"])
     log.info(
         "retrain_done",
         version=version,
         users=registered.n_users,
         items=registered.n_items,
         interactions=registered.n_interactions,
-        holdout=holdout,
+        recipe=metrics["recipe"],
+        params=metrics["params"],
+        validation=validation,
+        fallback=metrics["selection"]["fallback"],
         artifact=str(path),
         seconds=round(time.perf_counter() - started, 3),
     )

@@ -48,7 +48,14 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
     "popularity": [{}, {"half_life_days": 30.0}, {"half_life_days": 90.0}],
     "trending": [{}, {"window_days": 14.0, "baseline_days": 56.0}, {"smoothing": 10.0}],
     "ease": [{}, {"l2": 50.0}, {"l2": 500.0}, {"l2": 2000.0}],
-    "itemknn": [{}, {"shrink": 10.0}, {"shrink": 200.0}, {"neighbours": 200}],
+    "itemknn": [
+        {},
+        {"shrink": 10.0},
+        {"shrink": 200.0},
+        {"neighbours": 200},
+        {"neighbours": 10, "shrink": 10.0},
+        {"neighbours": 10, "shrink": 0.0},
+    ],
     "rp3beta": [{}, {"beta": 0.3}, {"beta": 0.7}, {"alpha": 0.7}],
     "als": [
         {},

@@ -14,14 +14,16 @@ customer rebuilt from events therefore score identically, and unseen customers f
 no retrain.
 """
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 from implicit.cpu.als import AlternatingLeastSquares
 from scipy import sparse
 from threadpoolctl import threadpool_limits
 
-from mgrecs.engine.recipes.base import FloatArray, TrainingData
+from mgrecs.engine.recipes.base import FloatArray, State, TrainingData
 from mgrecs.engine.recipes.support import as_rows, fitted
 
 
@@ -73,18 +75,21 @@ class ALSRecipe:
         # implicit asks for single-threaded BLAS (its own threads do the work); it also keeps
         # BLAS reductions in one fixed order, which keeps repeated fits bit-identical.
         with threadpool_limits(limits=1, user_api="blas"):
-            model = AlternatingLeastSquares(
-                factors=self.factors,
-                regularization=self.regularization,
-                alpha=1.0,
-                dtype=np.float32,
-                iterations=self.iterations,
-                num_threads=self.num_threads,
-                random_state=self.random_state,
-            )
+            model = self._implicit_model()
             model.fit(_confidence(data.matrix, self.alpha), show_progress=False)
         self._model = model
         return self
+
+    def _implicit_model(self) -> AlternatingLeastSquares:
+        return AlternatingLeastSquares(
+            factors=self.factors,
+            regularization=self.regularization,
+            alpha=1.0,
+            dtype=np.float32,
+            iterations=self.iterations,
+            num_threads=self.num_threads,
+            random_state=self.random_state,
+        )
 
     def score(self, rows: sparse.csr_matrix) -> FloatArray:
         """Factors solved from each row, times the item factors; an empty row scores 0."""
@@ -93,9 +98,29 @@ class ALSRecipe:
         checked = as_rows(rows, item_factors.shape[0])
         if checked.shape[0] == 0:
             return np.zeros((0, item_factors.shape[0]), dtype=np.float32)
+        scores = np.empty((checked.shape[0], item_factors.shape[0]), dtype=np.float32)
         with threadpool_limits(limits=1, user_api="blas"):
-            user_factors = model.recalculate_user(
-                np.arange(checked.shape[0]), _confidence(checked, self.alpha)
+            user_factors = np.asarray(
+                model.recalculate_user(
+                    np.arange(checked.shape[0]), _confidence(checked, self.alpha)
+                ),
+                dtype=np.float32,
             )
-        scores: FloatArray = np.asarray(user_factors, dtype=np.float32) @ item_factors.T
+            # One matrix-vector product per row, not one matrix product: BLAS blocks a
+            # matrix product by the number of rows, which changes a row's last bits, and
+            # a customer must score the same alone (real time) as in a batch.
+            for row, factors in enumerate(user_factors):
+                np.dot(item_factors, factors, out=scores[row])
         return scores
+
+    def state(self) -> dict[str, npt.NDArray[Any]]:
+        """The item factors: scoring solves each row's own factors from them."""
+        return {"item_factors": np.asarray(fitted(self._model, self.name).item_factors)}
+
+    @classmethod
+    def from_state(cls, params: Mapping[str, Any], arrays: State) -> "ALSRecipe":
+        recipe = cls(**params)
+        model = recipe._implicit_model()
+        model.item_factors = np.asarray(arrays["item_factors"], dtype=np.float32)
+        recipe._model = model
+        return recipe

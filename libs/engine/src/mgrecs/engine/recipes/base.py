@@ -6,6 +6,7 @@ inference (rows of the training matrix), evaluation (rows of a train split) and 
 (a row built from one customer's fresh events, no retrain).
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -14,6 +15,8 @@ import numpy.typing as npt
 from scipy import sparse
 
 FloatArray = npt.NDArray[np.float32]
+State = Mapping[str, npt.NDArray[Any]]
+"""A fitted recipe's state as named numpy arrays: storable in an .npz without pickle."""
 
 
 @dataclass(frozen=True)
@@ -54,4 +57,15 @@ class Recipe(Protocol):
 
     def params(self) -> dict[str, Any]:
         """Hyper-parameters, for reports and model metadata."""
+        ...
+
+    def state(self) -> dict[str, npt.NDArray[Any]]:
+        """The fitted state as arrays (sparse matrices as data/indices/indptr/shape), so a
+        model file can store the recipe; raises if not fitted."""
+        ...
+
+    @classmethod
+    def from_state(cls, params: Mapping[str, Any], arrays: State) -> "Recipe":
+        """A fitted recipe rebuilt from `params()` and `state()`, without refitting: it
+        scores exactly like the one that was saved."""
         ...

@@ -11,12 +11,14 @@ matrix was built with a half-life). Items outside a row score 0; an empty row sc
 everywhere (the caller falls back to popularity).
 """
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 from scipy import sparse
 
-from mgrecs.engine.recipes.base import FloatArray, TrainingData
+from mgrecs.engine.recipes.base import FloatArray, State, TrainingData
 from mgrecs.engine.recipes.support import as_rows, distinct_pairs, fitted
 
 PRIOR_PURCHASERS = 5.0
@@ -60,3 +62,12 @@ class BuyAgainRecipe:
         checked = as_rows(rows, multiplier.shape[0])
         scores: FloatArray = checked.multiply(multiplier[np.newaxis, :]).toarray()
         return scores.astype(np.float32, copy=False)
+
+    def state(self) -> dict[str, npt.NDArray[Any]]:
+        return {"multiplier": fitted(self._multiplier, self.name)}
+
+    @classmethod
+    def from_state(cls, params: Mapping[str, Any], arrays: State) -> "BuyAgainRecipe":
+        recipe = cls(**params)
+        recipe._multiplier = np.asarray(arrays["multiplier"], dtype=np.float32)
+        return recipe

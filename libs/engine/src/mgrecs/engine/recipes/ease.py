@@ -7,6 +7,7 @@ catalogues up to a few tens of thousands of products; `max_items` turns a too-la
 catalogue into a clear error instead of an out-of-memory kill.
 """
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy.typing as npt
 from scipy import sparse
 from scipy.linalg import lapack
 
-from mgrecs.engine.recipes.base import FloatArray, TrainingData
+from mgrecs.engine.recipes.base import FloatArray, State, TrainingData
 from mgrecs.engine.recipes.support import as_rows, fitted
 
 SYMMETRISE_BLOCK = 1024
@@ -77,3 +78,12 @@ class EASERecipe:
         weights = fitted(self._weights, self.name)
         scores: FloatArray = np.asarray(as_rows(rows, weights.shape[0]) @ weights)
         return scores
+
+    def state(self) -> dict[str, npt.NDArray[Any]]:
+        return {"weights": fitted(self._weights, self.name)}
+
+    @classmethod
+    def from_state(cls, params: Mapping[str, Any], arrays: State) -> "EASERecipe":
+        recipe = cls(**params)
+        recipe._weights = np.asarray(arrays["weights"], dtype=np.float32)
+        return recipe

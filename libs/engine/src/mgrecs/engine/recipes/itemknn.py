@@ -6,15 +6,16 @@ The shrink term damps similarities resting on few common purchasers, which on re
 tail would otherwise put obscure products at the top.
 """
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from mgrecs.engine.recipes.base import FloatArray, TrainingData
+from mgrecs.engine.recipes.base import FloatArray, State, TrainingData
 from mgrecs.engine.recipes.neighbours import neighbour_graph
-from mgrecs.engine.recipes.support import as_rows, fitted
+from mgrecs.engine.recipes.support import as_rows, csr_from_state, csr_state, fitted
 
 
 class ItemKNNRecipe:
@@ -46,8 +47,23 @@ class ItemKNNRecipe:
         self._similarity = neighbour_graph(matrix.T.tocsr(), matrix, self.neighbours, cosine)
         return self
 
-    def score(self, rows: sparse.csr_matrix) -> FloatArray:
-        """rows @ S; an empty row scores 0 everywhere."""
+    def score_sparse(self, rows: sparse.csr_matrix) -> sparse.csr_matrix:
+        """rows @ S kept sparse: only products reachable through the neighbour graph are
+        stored, so a 100,000-product catalogue is ranked from a few hundred candidates per
+        customer instead of a dense row (what batch inference over millions needs)."""
         similarity = fitted(self._similarity, self.name)
-        scores: FloatArray = (as_rows(rows, similarity.shape[0]) @ similarity).toarray()
+        return sparse.csr_matrix(as_rows(rows, similarity.shape[0]) @ similarity)
+
+    def score(self, rows: sparse.csr_matrix) -> FloatArray:
+        """rows @ S, dense; an empty row scores 0 everywhere."""
+        scores: FloatArray = self.score_sparse(rows).toarray()
         return scores
+
+    def state(self) -> dict[str, npt.NDArray[Any]]:
+        return csr_state(fitted(self._similarity, self.name), "similarity")
+
+    @classmethod
+    def from_state(cls, params: Mapping[str, Any], arrays: State) -> "ItemKNNRecipe":
+        recipe = cls(**params)
+        recipe._similarity = csr_from_state(arrays, "similarity")
+        return recipe

@@ -47,7 +47,7 @@ def neighbour_graph(
     n_items = left.shape[0]
     basket = np.diff(right.indptr).astype(np.float64)
     # Expected entries per product row: co-purchases spread over the catalogue.
-    per_row = min(float(n_items), max(1.0, float((basket**2).sum()) / max(1, n_items)))
+    per_row = max(1.0, min(float(n_items), float((basket**2).sum()) / max(1, n_items)))
     step = max(1, int(CHUNK_ENTRIES / per_row))
     rows: list[npt.NDArray[np.int64]] = []
     cols: list[npt.NDArray[np.int64]] = []

@@ -7,15 +7,16 @@ random walk naturally lands on) against long-tail relevance, which matters when
 recommendations should not all be the same top sellers.
 """
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from mgrecs.engine.recipes.base import FloatArray, TrainingData
+from mgrecs.engine.recipes.base import FloatArray, State, TrainingData
 from mgrecs.engine.recipes.neighbours import neighbour_graph
-from mgrecs.engine.recipes.support import as_rows, fitted
+from mgrecs.engine.recipes.support import as_rows, csr_from_state, csr_state, fitted
 
 
 def _row_stochastic(matrix: sparse.csr_matrix, alpha: float) -> sparse.csr_matrix:
@@ -61,8 +62,23 @@ class RP3BetaRecipe:
         self._weights = neighbour_graph(item_to_user, user_to_item, self.neighbours, damp)
         return self
 
-    def score(self, rows: sparse.csr_matrix) -> FloatArray:
-        """rows @ W; an empty row scores 0 everywhere."""
+    def score_sparse(self, rows: sparse.csr_matrix) -> sparse.csr_matrix:
+        """rows @ W kept sparse: only products reachable through the neighbour graph are
+        stored, so a 100,000-product catalogue is ranked from a few hundred candidates per
+        customer instead of a dense row (what batch inference over millions needs)."""
         weights = fitted(self._weights, self.name)
-        scores: FloatArray = (as_rows(rows, weights.shape[0]) @ weights).toarray()
+        return sparse.csr_matrix(as_rows(rows, weights.shape[0]) @ weights)
+
+    def score(self, rows: sparse.csr_matrix) -> FloatArray:
+        """rows @ W, dense; an empty row scores 0 everywhere."""
+        scores: FloatArray = self.score_sparse(rows).toarray()
         return scores
+
+    def state(self) -> dict[str, npt.NDArray[Any]]:
+        return csr_state(fitted(self._weights, self.name), "weights")
+
+    @classmethod
+    def from_state(cls, params: Mapping[str, Any], arrays: State) -> "RP3BetaRecipe":
+        recipe = cls(**params)
+        recipe._weights = csr_from_state(arrays, "weights")
+        return recipe

@@ -4,13 +4,13 @@ Kept apart from `base.py` (the fixed interface) so recipes share one definition 
 row" and of recency, and batch, evaluation and real time all see the same behaviour.
 """
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from mgrecs.engine.recipes.base import TrainingData
+from mgrecs.engine.recipes.base import State, TrainingData
 
 SECONDS_PER_DAY = 86_400.0
 
@@ -66,3 +66,22 @@ def distinct_pairs(
     pair_of_line = np.cumsum(np.r_[True, key[1:] != key[:-1]]) - 1
     orders = np.bincount(pair_of_line, weights=new_time).astype(np.int64)
     return key[last] % n_items, time[last], orders
+
+
+def csr_state(matrix: sparse.csr_matrix, name: str) -> dict[str, npt.NDArray[Any]]:
+    """A CSR matrix as the arrays `csr_from_state` rebuilds it from, keys prefixed `name.`."""
+    return {
+        f"{name}.data": matrix.data,
+        f"{name}.indices": matrix.indices,
+        f"{name}.indptr": matrix.indptr,
+        f"{name}.shape": np.asarray(matrix.shape, dtype=np.int64),
+    }
+
+
+def csr_from_state(arrays: State, name: str) -> sparse.csr_matrix:
+    """The CSR matrix `csr_state` stored, with the same dtype and index order."""
+    shape = arrays[f"{name}.shape"]
+    return sparse.csr_matrix(
+        (arrays[f"{name}.data"], arrays[f"{name}.indices"], arrays[f"{name}.indptr"]),
+        shape=(int(shape[0]), int(shape[1])),
+    )

@@ -6,12 +6,14 @@ above a steady best-seller. Counts are smoothed with a prior so that one or two 
 a rarely sold product do not top the list.
 """
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 from scipy import sparse
 
-from mgrecs.engine.recipes.base import FloatArray, TrainingData
+from mgrecs.engine.recipes.base import FloatArray, State, TrainingData
 from mgrecs.engine.recipes.support import SECONDS_PER_DAY, as_rows, fitted, reference_time
 
 
@@ -65,3 +67,12 @@ class TrendingRecipe:
         scores = fitted(self._scores, self.name)
         checked = as_rows(rows, scores.shape[0])
         return np.tile(scores, (checked.shape[0], 1))
+
+    def state(self) -> dict[str, npt.NDArray[Any]]:
+        return {"scores": fitted(self._scores, self.name)}
+
+    @classmethod
+    def from_state(cls, params: Mapping[str, Any], arrays: State) -> "TrendingRecipe":
+        recipe = cls(**params)
+        recipe._scores = np.asarray(arrays["scores"], dtype=np.float32)
+        return recipe
