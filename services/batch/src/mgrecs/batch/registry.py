@@ -1,4 +1,5 @@
-"""The model registry (`model_versions`): register a trained model, find the active one."""
+"""The model registry (`model_versions`): register trained versions, promote one to active,
+roll back, list them."""
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -25,10 +26,10 @@ class ModelVersion:
     trained_at: datetime | None = None
 
 
-ACTIVATE = """
+INSERT = """
 INSERT INTO model_versions
-    (version, recipe, artifact_uri, n_users, n_items, n_interactions, metrics, active)
-VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE)
+    (version, recipe, artifact_uri, n_users, n_items, n_interactions, metrics, decision)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 RETURNING trained_at
 """
 
@@ -38,18 +39,43 @@ FROM model_versions
 WHERE recipe = $1 AND active
 """
 
+VERSIONS = """
+SELECT version, trained_at, active, promoted_at, decision, metrics, n_users, n_items,
+       n_interactions
+FROM model_versions WHERE recipe = $1 ORDER BY trained_at DESC, version DESC LIMIT $2
+"""
 
-async def register_active(pool: asyncpg.Pool, model: ModelVersion) -> ModelVersion:
-    """Insert `model` as the only active version of its recipe, in one transaction."""
+
+class UnknownVersion(Exception):
+    """An operator named a version that does not exist (or cannot be rolled back to)."""
+
+
+async def _activate(conn: asyncpg.Connection, recipe: str, version: str, reason: str) -> None:
+    """Make `version` the only active one of `recipe` (caller holds a transaction)."""
+    # Serialise concurrent promotions of one recipe (the one-active index would otherwise
+    # make the slower one fail).
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"promote:{recipe}")
+    await conn.execute(
+        "UPDATE model_versions SET active = FALSE WHERE recipe = $1 AND active", recipe
+    )
+    updated = await conn.execute(
+        "UPDATE model_versions SET active = TRUE, promoted_at = now(), decision = $3 "
+        "WHERE recipe = $1 AND version = $2",
+        recipe,
+        version,
+        reason,
+    )
+    if updated == "UPDATE 0":
+        raise UnknownVersion(f"no {recipe} model version {version!r}")
+
+
+async def register(
+    pool: asyncpg.Pool, model: ModelVersion, *, promote: bool, reason: str
+) -> ModelVersion:
+    """Record a trained version; make it the active one when `promote` (one transaction)."""
     async with pool.acquire() as conn, conn.transaction():
-        # Serialise concurrent promotions of one recipe (the one-active index would
-        # otherwise make the slower one fail).
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"promote:{model.recipe}")
-        await conn.execute(
-            "UPDATE model_versions SET active = FALSE WHERE recipe = $1 AND active", model.recipe
-        )
         trained_at = await conn.fetchval(
-            ACTIVATE,
+            INSERT,
             model.version,
             model.recipe,
             model.artifact_uri,
@@ -57,8 +83,48 @@ async def register_active(pool: asyncpg.Pool, model: ModelVersion) -> ModelVersi
             model.n_items,
             model.n_interactions,
             model.metrics,
+            reason,
         )
+        if promote:
+            await _activate(conn, model.recipe, model.version, reason)
     return replace(model, trained_at=trained_at)
+
+
+async def promote(pool: asyncpg.Pool, version: str, reason: str, recipe: str = RECIPE) -> None:
+    """Make `version` the active one (an operator's decision or the gate's)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await _activate(conn, recipe, version, reason)
+
+
+async def rollback(pool: asyncpg.Pool, recipe: str = RECIPE) -> str:
+    """Re-activate the version that was active before the current one; returns it."""
+    previous = await pool.fetchval(
+        """
+        SELECT version FROM model_versions
+        WHERE recipe = $1 AND NOT active AND promoted_at IS NOT NULL
+        ORDER BY promoted_at DESC LIMIT 1
+        """,
+        recipe,
+    )
+    if previous is None:
+        raise UnknownVersion("no earlier active version to roll back to")
+    await promote(pool, previous, "rolled back by an operator", recipe)
+    return str(previous)
+
+
+async def versions(
+    pool: asyncpg.Pool, limit: int = 20, recipe: str = RECIPE
+) -> list[asyncpg.Record]:
+    """The newest versions with their status and metrics, newest first."""
+    return list(await pool.fetch(VERSIONS, recipe, limit))
+
+
+async def active_metrics(pool: asyncpg.Pool, recipe: str = RECIPE) -> dict[str, Any] | None:
+    """The active version's metrics, or None when no version is active."""
+    row = await pool.fetchrow(
+        "SELECT metrics FROM model_versions WHERE recipe = $1 AND active", recipe
+    )
+    return None if row is None else dict(row["metrics"])
 
 
 async def active_model(pool: asyncpg.Pool, recipe: str = RECIPE) -> ModelVersion:

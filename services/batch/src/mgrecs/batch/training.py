@@ -13,7 +13,8 @@ import asyncpg
 from mgrecs.batch.dataset import load_interactions
 from mgrecs.batch.evaluation import choose_recipe
 from mgrecs.batch.metrics import JOB_SECONDS, MODEL_NDCG
-from mgrecs.batch.registry import RECIPE, ModelVersion, register_active
+from mgrecs.batch.promotion import decide
+from mgrecs.batch.registry import RECIPE, ModelVersion, active_metrics, register
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
 from mgrecs.engine.model import CooccurrenceModel, Interaction
@@ -42,7 +43,8 @@ def _fit_and_save(
 
 
 async def retrain(pool: asyncpg.Pool, settings: Settings) -> ModelVersion:
-    """Train a model on every purchase and make it the active one of its recipe."""
+    """Train a model on every purchase; it becomes active if it passes the promotion gate,
+    otherwise it is kept as a candidate with the reason."""
     started = time.perf_counter()
     with JOB_SECONDS.labels("retrain").time():
         interactions = await load_interactions(pool)
@@ -56,7 +58,8 @@ async def retrain(pool: asyncpg.Pool, settings: Settings) -> ModelVersion:
         version = new_version()
         path = (Path(settings.artifact_dir) / f"{RECIPE}-{version}.npz").resolve()
         model, metrics = await asyncio.to_thread(_fit_and_save, interactions, path, settings)
-        registered = await register_active(
+        decision = decide(metrics, await active_metrics(pool))
+        registered = await register(
             pool,
             ModelVersion(
                 version=version,
@@ -67,6 +70,8 @@ async def retrain(pool: asyncpg.Pool, settings: Settings) -> ModelVersion:
                 n_interactions=len(interactions),
                 metrics=metrics,
             ),
+            promote=decision.promote,
+            reason=decision.reason,
         )
     validation = metrics["validation"]
     if validation is not None:
@@ -82,6 +87,8 @@ async def retrain(pool: asyncpg.Pool, settings: Settings) -> ModelVersion:
         params=metrics["params"],
         validation=validation,
         fallback=metrics["selection"]["fallback"],
+        promoted=decision.promote,
+        decision=decision.reason,
         artifact=str(path),
         seconds=round(time.perf_counter() - started, 3),
     )

@@ -1,0 +1,73 @@
+"""`mgrecs models`, `mgrecs promote`, `mgrecs rollback`: see and steer which model serves."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import asyncpg
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mgrecs.batch import registry
+from mgrecs.common.db import create_pool
+from mgrecs.common.settings import get_settings
+
+T = TypeVar("T")
+console = Console()
+
+
+def _with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    async def run() -> T:
+        pool = await create_pool(get_settings().database_url, max_size=2)
+        try:
+            return await work(pool)
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())
+
+
+def _ndcg(metrics: dict[str, Any], who: str) -> str:
+    validation = metrics.get("validation")
+    return "-" if validation is None else f"{validation[who]['ndcg@10']:.4f}"
+
+
+def models(limit: int = 20) -> None:
+    """List model versions: which serves, why, and their validation NDCG@10."""
+    rows = _with_pool(lambda pool: registry.versions(pool, limit))
+    table = Table(title="model versions (newest first)")
+    for column in ("version", "trained", "status", "recipe", "NDCG@10", "popularity", "why"):
+        table.add_column(column)
+    for row in rows:
+        metrics = dict(row["metrics"])
+        table.add_row(
+            row["version"],
+            f"{row['trained_at']:%Y-%m-%d %H:%M}",
+            "[green]active[/green]" if row["active"] else "candidate",
+            str(metrics.get("recipe", "-")),
+            _ndcg(metrics, "chosen"),
+            _ndcg(metrics, "popularity"),
+            row["decision"] or "",
+        )
+    console.print(table)
+
+
+def promote(version: Annotated[str, typer.Argument(help="a version from `mgrecs models`")]) -> None:
+    """Make VERSION the model that serves (the engine and the next infer pick it up)."""
+    try:
+        _with_pool(lambda pool: registry.promote(pool, version, "promoted by an operator"))
+    except registry.UnknownVersion as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(code=2) from error
+    console.print(f"[green]{version} is now active[/green]")
+
+
+def rollback() -> None:
+    """Re-activate the version that served before the current one."""
+    try:
+        version = _with_pool(registry.rollback)
+    except registry.UnknownVersion as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(code=2) from error
+    console.print(f"[green]rolled back: {version} is active again[/green]")
