@@ -6,24 +6,21 @@ keeps a few bulk buyers from making a product look popular, and a half-life of a
 favours what sells now over what sold last season.
 """
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-import numpy.typing as npt
 from scipy import sparse
 
-from mgrecs.engine.recipes.base import FloatArray, State, TrainingData
+from mgrecs.engine.recipes.base import FloatArray, TrainingData
 from mgrecs.engine.recipes.support import (
-    as_rows,
     decay,
     distinct_pairs,
-    fitted,
     reference_time,
 )
+from mgrecs.engine.recipes.uniform import UniformScores
 
 
-class PopularityRecipe:
+class PopularityRecipe(UniformScores):
     """Distinct purchasers per product; with `half_life_days`, each purchaser counts
     0.5 ** (age of their latest purchase of the product / half-life)."""
 
@@ -54,18 +51,3 @@ class PopularityRecipe:
             np.float32
         )
         return self
-
-    def score(self, rows: sparse.csr_matrix) -> FloatArray:
-        """The same popularity scores for every row (empty rows included)."""
-        scores = fitted(self._scores, self.name)
-        checked = as_rows(rows, scores.shape[0])
-        return np.tile(scores, (checked.shape[0], 1))
-
-    def state(self) -> dict[str, npt.NDArray[Any]]:
-        return {"scores": fitted(self._scores, self.name)}
-
-    @classmethod
-    def from_state(cls, params: Mapping[str, Any], arrays: State) -> "PopularityRecipe":
-        recipe = cls(**params)
-        recipe._scores = np.asarray(arrays["scores"], dtype=np.float32)
-        return recipe

@@ -6,18 +6,16 @@ above a steady best-seller. Counts are smoothed with a prior so that one or two 
 a rarely sold product do not top the list.
 """
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-import numpy.typing as npt
-from scipy import sparse
 
-from mgrecs.engine.recipes.base import FloatArray, State, TrainingData
-from mgrecs.engine.recipes.support import SECONDS_PER_DAY, as_rows, fitted, reference_time
+from mgrecs.engine.recipes.base import FloatArray, TrainingData
+from mgrecs.engine.recipes.support import SECONDS_PER_DAY, reference_time
+from mgrecs.engine.recipes.uniform import UniformScores
 
 
-class TrendingRecipe:
+class TrendingRecipe(UniformScores):
     """score = (recent + smoothing) / (expected + smoothing), where `recent` counts distinct
     purchasers in the last `window_days` and `expected` is the same-length share of the
     purchasers in the `baseline_days` before that. 1 is steady, above 1 rising."""
@@ -61,18 +59,3 @@ class TrendingRecipe:
         inside = (data.line_time >= start) & (data.line_time < stop)
         pairs = np.unique(data.line_customer[inside] * data.n_items + data.line_item[inside])
         return np.bincount(pairs % data.n_items, minlength=data.n_items).astype(np.float32)
-
-    def score(self, rows: sparse.csr_matrix) -> FloatArray:
-        """The same trend scores for every row (empty rows included)."""
-        scores = fitted(self._scores, self.name)
-        checked = as_rows(rows, scores.shape[0])
-        return np.tile(scores, (checked.shape[0], 1))
-
-    def state(self) -> dict[str, npt.NDArray[Any]]:
-        return {"scores": fitted(self._scores, self.name)}
-
-    @classmethod
-    def from_state(cls, params: Mapping[str, Any], arrays: State) -> "TrendingRecipe":
-        recipe = cls(**params)
-        recipe._scores = np.asarray(arrays["scores"], dtype=np.float32)
-        return recipe
