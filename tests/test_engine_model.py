@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from mgrecs.engine import model as model_module
-from mgrecs.engine.model import CooccurrenceModel, Interaction, RecommenderModel, Scored
+from mgrecs.engine.model import (
+    CooccurrenceModel,
+    Interaction,
+    ProductInfo,
+    RecommenderModel,
+    Scored,
+)
 from mgrecs.engine.recipes import make_recipe
 
 COLLABORATIVE: dict[str, dict[str, Any]] = {
@@ -302,11 +308,39 @@ def test_save_and_load_keep_the_recipe(name: str, tmp_path: Path) -> None:
     assert loaded.rank(fresh, "west", items) == model.rank(fresh, "west", items)
 
 
-def test_a_model_file_of_the_old_format_is_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_model_file_of_an_old_format_is_a_clear_error(version: int, tmp_path: Path) -> None:
     path = tmp_path / "old.npz"
     buffer = io.BytesIO()
-    meta = {"format": 1, "customer_ids": [], "item_ids": [], "regions": []}
+    meta = {"format": version, "customer_ids": [], "item_ids": [], "regions": []}
     np.savez_compressed(buffer, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
     path.write_bytes(buffer.getvalue())
-    with pytest.raises(ValueError, match="unsupported model format 1 .* retrain"):
+    with pytest.raises(ValueError, match=f"unsupported model format {version} .* retrain"):
         RecommenderModel.load(path)
+
+
+def test_catalogue_products_without_purchases_stay_out_of_the_matrix(
+    tmp_path: Path,
+) -> None:
+    products = [
+        ProductInfo("A", "Oat milk 1l", "dairy", 2.0),
+        ProductInfo("NEW", "Oat milk 2l", "dairy", 3.5),
+        ProductInfo("OLD", "Oat milk 1l", "dairy", 2.0, active=False),
+    ]
+    model = RecommenderModel.fit(bundle_data(), products=products)
+    assert model.item_ids == ["A", "B", "C", "N", "S"]  # NEW and OLD: catalogue only
+    assert [(s.item_id, s.reason) for s in model.similar_items("NEW", 2)] == [
+        ("A", "same category as NEW"),
+        ("B", "popular"),
+    ]
+    # A has 2 co-purchase neighbours (B, C): the dairy back-off adds NEW, never OLD.
+    assert [s.item_id for s in model.similar_items("A", 4)] == ["B", "C", "NEW", "N"]
+    path = tmp_path / "model.npz"
+    model.save(path)
+    assert RecommenderModel.load(path).similar_items("NEW", 2) == model.similar_items("NEW", 2)
+
+
+def test_without_a_catalogue_nothing_is_filtered_out(bundle: CooccurrenceModel) -> None:
+    assert len(bundle.popular(None, 10)) == len(bundle.item_ids)
+    assert bundle.recommend(["A"], None, 10, min_price=1.0) == []  # no price known: no match
+    assert bundle.similar_items("N", 2) == bundle.similar_items("N", 2, categories=None)

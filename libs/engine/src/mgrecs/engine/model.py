@@ -7,9 +7,15 @@
 - Per product (`similar_items`) and for the reasons ("bought X"): item-to-item
   co-occurrence, cosine-damped.
 - Popularity, per region then global, fills every list up and answers new customers.
+- Product metadata (`catalog`): similar items of a product with fewer than
+  CONTENT_MIN_NEIGHBOURS co-purchase neighbours (or none, never bought) back off to products
+  of the same category (`content`); the rules (`rules`: inactive products never,
+  category and price filters, promoted products) apply to every list the same way.
 
 Score scale, shared by every method: personalised hits live in (0.1, 1) and popularity fill
-in [0, 0.1], so a filled slot never outranks a real personal signal. A hit with raw recipe
+in [0, 0.1], so a filled slot never outranks a real personal signal. In similar items,
+content neighbours take (0.05, 0.1] and the popularity fill [0, 0.05]. A promoted product
+takes the score of the item it displaces (see `rules`). A hit with raw recipe
 score x > 0 scores 0.1 + 0.9 x / (x + scale), where `scale` is the median, over training
 customers, of their best raw score. One scale for everyone (rather than each row divided by
 its own maximum) keeps scores comparable across customers: a customer with a strong signal
@@ -29,18 +35,32 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
+from mgrecs.engine.catalog import Catalog, build_catalog
+from mgrecs.engine.content import content_neighbours
 from mgrecs.engine.cooccurrence import item_similarity
 from mgrecs.engine.dataset import NO_REGION, binarize, build_dataset
 from mgrecs.engine.popularity import Popularity, fit_popularity
 from mgrecs.engine.recipes import RECIPES, Recipe, TrainingData, make_recipe
-from mgrecs.engine.records import Interaction, Scored
+from mgrecs.engine.records import Interaction, ProductInfo, Scored
+from mgrecs.engine.rules import Rules, allowed_products, insert_promoted
 
-__all__ = ["DEFAULT_RECIPE", "CooccurrenceModel", "Interaction", "RecommenderModel", "Scored"]
+__all__ = [
+    "DEFAULT_RECIPE",
+    "CooccurrenceModel",
+    "Interaction",
+    "ProductInfo",
+    "RecommenderModel",
+    "Scored",
+]
 
 DEFAULT_RECIPE = "rp3beta"
 """User-personalization recipe of `fit` when none is given (with its default parameters)."""
 HIT_FLOOR = 0.1
 """Boundary between the popularity band [0, HIT_FLOOR] and the personalised band above."""
+CONTENT_FLOOR = 0.05
+"""In similar items: content neighbours in (CONTENT_FLOOR, HIT_FLOOR], popularity below."""
+CONTENT_MIN_NEIGHBOURS = 3
+"""Similar items of a product with fewer co-purchase neighbours add content neighbours."""
 PERSONAL_REASON = "recommended for you"
 """Reason of a hit that no history item co-occurs with (a latent-factor or longer-path hit)."""
 REASON_ITEMS = 3
@@ -49,18 +69,20 @@ CHUNK_CELLS = 8_000_000
 """Dense users x items score cells per chunk in `recommend_all` (64 MB of float64)."""
 SCALE_SAMPLE = 2_000
 """Training customers (evenly spaced) whose best raw scores set the score scale."""
-FORMAT_VERSION = 2
-"""2: the model file stores the recipe (name, parameters, state). 1 (co-occurrence only) is
-not readable any more: the batch service retrains."""
+FORMAT_VERSION = 3
+"""3: the model file stores the product catalogue too; 2 added the recipe (name, parameters,
+state). Older files are not readable any more: the batch service retrains."""
 RECIPE_PREFIX = "recipe."
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 class RecommenderModel:
-    """A fitted user-personalization recipe, popularity (global and per region) and
-    item-to-item co-occurrence, with their id maps; saved and loaded as one .npz."""
+    """A fitted user-personalization recipe, popularity (global and per region),
+    item-to-item co-occurrence and the product catalogue, with their id maps; saved and
+    loaded as one .npz."""
 
     def __init__(
         self,
@@ -74,6 +96,7 @@ class RecommenderModel:
         similarity: sparse.csr_matrix,
         recipe: Recipe,
         score_scale: float,
+        catalog: Catalog,
     ) -> None:
         self._customer_ids = customer_ids
         self._item_ids = item_ids
@@ -85,6 +108,7 @@ class RecommenderModel:
         self._similarity = similarity
         self._recipe = recipe
         self._score_scale = score_scale
+        self._catalog = catalog
         self._customer_index = {c: n for n, c in enumerate(customer_ids)}
         self._item_index = {i: n for n, i in enumerate(item_ids)}
         self._region_index = {r: n for n, r in enumerate(regions)}
@@ -99,10 +123,12 @@ class RecommenderModel:
         recipe: Recipe | None = None,
         neighbours: int = 100,
         half_life_days: float = 30.0,
+        products: Sequence[ProductInfo] | None = None,
     ) -> "RecommenderModel":
         """Train on order lines: `recipe` (unfitted; None: DEFAULT_RECIPE) is fitted on the
         binary purchase matrix; `neighbours` co-occurring items kept per item; popularity
-        half-life in days."""
+        half-life in days; `products`: catalogue metadata (products nobody bought included),
+        for the content back-off and the rules."""
         dataset = build_dataset(interactions)
         binary = binarize(dataset.matrix)
         recipe = recipe if recipe is not None else make_recipe(DEFAULT_RECIPE)
@@ -126,6 +152,7 @@ class RecommenderModel:
             similarity=item_similarity(binary, neighbours),
             recipe=recipe,
             score_scale=_score_scale(recipe, binary),
+            catalog=build_catalog(dataset.item_ids, products),
         )
 
     def save(self, path: Path) -> None:
@@ -137,6 +164,11 @@ class RecommenderModel:
             "regions": self._regions,
             "recipe": {"name": self._recipe.name, "params": self._recipe.params()},
             "score_scale": self._score_scale,
+            "catalog": {
+                "extra_ids": self._catalog.product_ids[len(self._item_ids) :],
+                "names": self._catalog.names,
+                "categories": self._catalog.categories,
+            },
         }
         arrays: dict[str, npt.NDArray[Any]] = {
             "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
@@ -149,6 +181,9 @@ class RecommenderModel:
             "customer_region": self._customer_region,
             "popularity_global": self._popularity.global_counts,
             "popularity_regional": self._popularity.regional_counts,
+            "catalog_category": self._catalog.category,
+            "catalog_price": self._catalog.price,
+            "catalog_active": self._catalog.active,
         }
         arrays.update((RECIPE_PREFIX + key, value) for key, value in self._recipe.state().items())
         buffer = io.BytesIO()
@@ -207,6 +242,14 @@ class RecommenderModel:
                 similarity=similarity,
                 recipe=recipe,
                 score_scale=float(meta["score_scale"]),
+                catalog=Catalog(
+                    product_ids=list(meta["item_ids"]) + list(meta["catalog"]["extra_ids"]),
+                    names=list(meta["catalog"]["names"]),
+                    categories=list(meta["catalog"]["categories"]),
+                    category=arrays["catalog_category"],
+                    price=arrays["catalog_price"],
+                    active=arrays["catalog_active"],
+                ),
             )
 
     # -- lookups ------------------------------------------------------------------------
@@ -244,23 +287,50 @@ class RecommenderModel:
         return self._regions[int(self._customer_region[row])]
 
     # -- recommendations ----------------------------------------------------------------
+    # Every list method takes the same rule keywords: `categories` (only these), `min_price`
+    # and `max_price` (inclusive), `promoted` ids with their `promoted_share` of the slots.
+    # Inactive products are never recommended.
 
     def recommend(
-        self, history: list[str], region: str | None, k: int, exclude_purchased: bool = True
+        self,
+        history: list[str],
+        region: str | None,
+        k: int,
+        exclude_purchased: bool = True,
+        *,
+        categories: set[str] | None = None,
+        min_price: float | None = None,
+        max_price: float | None = None,
+        promoted: Sequence[str] = (),
+        promoted_share: float = 0.0,
     ) -> list[Scored]:
         """Top-k for a customer with this purchase history; popularity in `region` fills up."""
         if k <= 0 or not self._item_ids:
             return []
+        rules = Rules(categories, min_price, max_price, promoted, promoted_share)
         rows = self._rows_for(self._known_items(history))
-        return self._recommend_rows(rows, [self._region_number(region)], exclude_purchased, k)[0]
+        allowed = allowed_products(self._catalog, rules)
+        region_number = self._region_number(region)
+        return self._recommend_rows(
+            rows, [region_number], exclude_purchased, k, rules, allowed, {}
+        )[0]
 
     def recommend_all(
-        self, k: int, customer_ids: list[str] | None = None, *, exclude_purchased: bool = True
+        self,
+        k: int,
+        customer_ids: list[str] | None = None,
+        *,
+        exclude_purchased: bool = True,
+        categories: set[str] | None = None,
+        min_price: float | None = None,
+        max_price: float | None = None,
+        promoted: Sequence[str] = (),
+        promoted_share: float = 0.0,
     ) -> dict[str, list[Scored]]:
         """Vectorised top-k for many known customers at once (batch inference).
 
-        Gives exactly what `recommend(history(c), region_of(c), k)` gives; unknown customer
-        ids are left out of the result.
+        Gives exactly what `recommend(history(c), region_of(c), k)` gives with the same
+        rules; unknown customer ids are left out of the result.
         """
         if customer_ids is None:
             rows = np.arange(len(self._customer_ids), dtype=np.int64)
@@ -269,64 +339,112 @@ class RecommenderModel:
             rows = np.array([self._customer_index[c] for c in known], dtype=np.int64)
         if k <= 0 or not self._item_ids:
             return {self._customer_ids[r]: [] for r in rows}
+        rules = Rules(categories, min_price, max_price, promoted, promoted_share)
+        allowed = allowed_products(self._catalog, rules)
+        orders: dict[int, IntArray] = {}  # filtered popularity orders, shared by the chunks
         result: dict[str, list[Scored]] = {}
         chunk = max(1, CHUNK_CELLS // len(self._item_ids))
         for start in range(0, rows.shape[0], chunk):
             block = rows[start : start + chunk]
             regions = self._customer_region[block].tolist()
-            answers = self._recommend_rows(self._binary[block], regions, exclude_purchased, k)
+            answers = self._recommend_rows(
+                self._binary[block], regions, exclude_purchased, k, rules, allowed, orders
+            )
             for row, answer in zip(block.tolist(), answers, strict=True):
                 result[self._customer_ids[row]] = answer
         return result
 
-    def similar_items(self, item_id: str, k: int) -> list[Scored]:
-        """Items most often bought by the same customers; global popularity fills up."""
-        item = self._item_index.get(item_id)
+    def similar_items(
+        self,
+        item_id: str,
+        k: int,
+        *,
+        categories: set[str] | None = None,
+        min_price: float | None = None,
+        max_price: float | None = None,
+        promoted: Sequence[str] = (),
+        promoted_share: float = 0.0,
+    ) -> list[Scored]:
+        """Items most often bought by the same customers; with fewer than
+        CONTENT_MIN_NEIGHBOURS of those, products of the same category (nearest price band,
+        then most similar name) follow; global popularity fills up. A catalogue product
+        nobody bought gets content neighbours; an unknown id gets nothing."""
+        item = self._catalog.index.get(item_id)
         if item is None or k <= 0:
             return []
-        lo, hi = self._similarity.indptr[item], self._similarity.indptr[item + 1]
-        columns = self._similarity.indices[lo:hi]
-        values = self._similarity.data[lo:hi]
-        chosen = columns[np.lexsort((columns, -values))[:k]]
-        similarity = dict(zip(columns.tolist(), values.tolist(), strict=True))
-        scored = [
-            Scored(
-                self._item_ids[j],
-                _similarity_band(similarity[j]),
-                f"bought together with {item_id}",
+        rules = Rules(categories, min_price, max_price, promoted, promoted_share)
+        allowed = allowed_products(self._catalog, rules)
+        scored: list[Scored] = []
+        chosen = np.zeros(0, dtype=np.int64)
+        if item < len(self._item_ids):
+            lo, hi = self._similarity.indptr[item], self._similarity.indptr[item + 1]
+            columns = self._similarity.indices[lo:hi]
+            values = self._similarity.data[lo:hi]
+            kept = allowed[columns]
+            columns, values = columns[kept], values[kept]
+            order = np.lexsort((columns, -values))[:k]
+            chosen = columns[order].astype(np.int64)
+            scored = [
+                Scored(self._item_ids[j], _similarity_band(v), f"bought together with {item_id}")
+                for j, v in zip(chosen.tolist(), values[order].tolist(), strict=True)
+            ]
+        if len(scored) < CONTENT_MIN_NEIGHBOURS:
+            candidates = allowed.copy()
+            candidates[chosen] = False
+            content, closeness = content_neighbours(
+                self._catalog, item, candidates, k - len(scored)
             )
-            for j in chosen.tolist()
-        ]
+            scored += [
+                Scored(
+                    self._catalog.product_ids[j],
+                    CONTENT_FLOOR + (HIT_FLOOR - CONTENT_FLOOR) * c,
+                    f"same category as {item_id}",
+                )
+                for j, c in zip(content.tolist(), closeness.tolist(), strict=True)
+            ]
+            chosen = np.concatenate([chosen, content])
         skip = {item, *chosen.tolist()}
-        return scored + self._fill(NO_REGION, k - len(scored), skip)
+        order = self._allowed_order(NO_REGION, allowed)
+        scored += self._fill(NO_REGION, k - len(scored), skip, order, CONTENT_FLOOR)
+        return insert_promoted(
+            scored, self._eligible_promoted(rules, allowed, [item]), k, rules.promoted_share
+        )
 
     def rank(self, history: list[str], region: str | None, item_ids: list[str]) -> list[Scored]:
-        """Re-rank `item_ids` for a customer; unknown items go last, none is dropped."""
+        """Re-rank `item_ids` for a customer; unknown items go last, inactive ones after
+        them (never recommended, but none is dropped)."""
         row = self._rows_for(self._known_items(history))
         hits = self._personal_scores(row)[0] if self._item_ids else np.zeros(0)
         region_number = self._region_number(region)
+        active = self._catalog.active
         wanted = [self._item_index.get(item_id) for item_id in item_ids]
-        hit_items = {j for j in wanted if j is not None and hits[j] > 0}
+        hit_items = {j for j in wanted if j is not None and hits[j] > 0 and active[j]}
         reasons = self._hit_reasons(row, [np.array(sorted(hit_items), dtype=np.int64)])[0]
         known: list[Scored] = []
         unknown: list[Scored] = []
+        inactive: list[Scored] = []
         for item_id, j in zip(item_ids, wanted, strict=True):
-            if j is None:
+            catalogued = self._catalog.index.get(item_id)
+            if catalogued is not None and not active[catalogued]:
+                inactive.append(Scored(item_id, 0.0, "inactive product"))
+            elif j is None:
                 unknown.append(Scored(item_id, 0.0, "unknown item"))
             elif hits[j] > 0:
                 known.append(Scored(item_id, self._band(hits[j]), reasons.get(j, PERSONAL_REASON)))
             else:
-                known.append(self._popular_item(region_number, j))
+                known.append(self._popular_item(region_number, j, HIT_FLOOR))
         known.sort(key=lambda s: -s.score)  # stable: ties keep the caller's order
-        return known + unknown
+        return known + unknown + inactive
 
     def popular(self, region: str | None, k: int) -> list[Scored]:
-        """Most popular items in `region` (then globally), scores 0..1 with 1 the top item."""
+        """Most popular active items in `region` (then globally), scores 0..1 with 1 the
+        top item."""
         region_number = self._region_number(region)
         scores = self._popularity.scores(region_number)
+        order = self._allowed_order(region_number, self._catalog.active)
         return [
             Scored(self._item_ids[j], float(scores[j]), self._popular_reason(region_number, j))
-            for j in self._popularity.order(region_number)[: max(k, 0)].tolist()
+            for j in order[: max(k, 0)].tolist()
         ]
 
     # -- internals ----------------------------------------------------------------------
@@ -360,16 +478,29 @@ class RecommenderModel:
         return HIT_FLOOR + (1.0 - HIT_FLOOR) * float(raw) / (float(raw) + self._score_scale)
 
     def _recommend_rows(
-        self, rows: sparse.csr_matrix, regions: list[int], exclude_purchased: bool, k: int
+        self,
+        rows: sparse.csr_matrix,
+        regions: list[int],
+        exclude_purchased: bool,
+        k: int,
+        rules: Rules,
+        allowed: BoolArray,
+        orders: dict[int, IntArray],
     ) -> list[list[Scored]]:
-        """Top-k for each binary history row: the one code path of single and batch calls."""
+        """Top-k for each binary history row: the one code path of single and batch calls.
+        `allowed`: `rules` as a catalogue mask; `orders`: a cache of `_allowed_order`."""
+        allowed_items = allowed[: len(self._item_ids)]
         hits = self._personal_scores(rows)
+        if not allowed_items.all():
+            hits = np.where(allowed_items, hits, 0.0)
         histories = [rows.indices[rows.indptr[r] : rows.indptr[r + 1]] for r in range(len(regions))]
         chosen = [
             _top_hits(hits[r], histories[r] if exclude_purchased else None, k)
             for r in range(len(regions))
         ]
         reasons = self._hit_reasons(rows, chosen)
+        for region in set(regions) - orders.keys():
+            orders[region] = self._allowed_order(region, allowed)
         answers = []
         for r, region in enumerate(regions):
             answer = [
@@ -383,7 +514,9 @@ class RecommenderModel:
             skip = set(chosen[r].tolist())
             if exclude_purchased:
                 skip.update(histories[r].tolist())
-            answers.append(answer + self._fill(region, k - len(answer), skip))
+            answer += self._fill(region, k - len(answer), skip, orders[region], HIT_FLOOR)
+            promoted = self._eligible_promoted(rules, allowed, histories[r].tolist())
+            answers.append(insert_promoted(answer, promoted, k, rules.promoted_share))
         return answers
 
     def _hit_reasons(self, rows: sparse.csr_matrix, chosen: list[IntArray]) -> list[dict[int, str]]:
@@ -411,21 +544,46 @@ class RecommenderModel:
             reasons[pair // n_items].setdefault(pair % n_items, []).append(self._item_ids[i])
         return [{j: "bought " + ", ".join(names) for j, names in r.items()} for r in reasons]
 
-    def _fill(self, region: int, count: int, skip: set[int]) -> list[Scored]:
-        """`count` popular items (regional first) not in `skip`, in the popularity band."""
+    def _allowed_order(self, region: int, allowed: BoolArray) -> IntArray:
+        """Items most popular first as seen from `region`, only the `allowed` ones."""
+        order = self._popularity.order(region)
+        kept: IntArray = order[allowed[: len(self._item_ids)][order]]
+        return kept
+
+    def _eligible_promoted(
+        self, rules: Rules, allowed: BoolArray, excluded: Sequence[int]
+    ) -> list[str]:
+        """Promoted ids the catalogue knows and the rules allow, without `excluded`
+        catalogue indices (the customer's purchases, the product itself), each once."""
+        if rules.promoted_share <= 0:
+            return []
+        index = self._catalog.index
+        out = set(excluded)
+        return list(
+            dict.fromkeys(
+                p
+                for p in rules.promoted
+                if p in index and allowed[index[p]] and index[p] not in out
+            )
+        )
+
+    def _fill(
+        self, region: int, count: int, skip: set[int], order: IntArray, ceiling: float
+    ) -> list[Scored]:
+        """`count` items of the popularity `order` not in `skip`, scored in [0, ceiling]."""
         result: list[Scored] = []
         if count <= 0:
             return result
         # At most len(skip) of the most popular items are skipped: no need to look further.
-        for j in self._popularity.order(region)[: count + len(skip)].tolist():
+        for j in order[: count + len(skip)].tolist():
             if j not in skip:
-                result.append(self._popular_item(region, j))
+                result.append(self._popular_item(region, j, ceiling))
                 if len(result) == count:
                     break
         return result
 
-    def _popular_item(self, region: int, item: int) -> Scored:
-        score = HIT_FLOOR * float(self._popularity.scores(region)[item])
+    def _popular_item(self, region: int, item: int, ceiling: float) -> Scored:
+        score = ceiling * float(self._popularity.scores(region)[item])
         return Scored(self._item_ids[item], score, self._popular_reason(region, item))
 
     def _popular_reason(self, region: int, item: int) -> str:

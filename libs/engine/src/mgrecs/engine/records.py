@@ -22,3 +22,14 @@ class Scored:
     item_id: str
     score: float
     reason: str
+
+
+@dataclass(frozen=True)
+class ProductInfo:
+    """A catalogue product: what the content back-off and the filters know about it."""
+
+    product_id: str
+    name: str | None = None
+    category: str | None = None
+    price: float | None = None
+    active: bool = True

@@ -1,10 +1,11 @@
-"""What the jobs read from PostgreSQL: purchases as engine interactions, active customers."""
+"""What the jobs read from PostgreSQL: purchases as engine interactions, the product
+catalogue, active customers."""
 
 from datetime import datetime
 
 import asyncpg
 
-from mgrecs.engine.model import Interaction
+from mgrecs.engine.model import Interaction, ProductInfo
 
 # An order's own region wins; the customer's current region stands in when it has none.
 INTERACTIONS = """
@@ -13,6 +14,10 @@ SELECT o.customer_id, oi.product_id, oi.quantity, o.ordered_at,
 FROM order_items oi
 JOIN orders o ON o.order_id = oi.order_id
 JOIN customers c ON c.customer_id = o.customer_id
+"""
+
+PRODUCTS = """
+SELECT product_id, name, category, price, active FROM products ORDER BY product_id
 """
 
 ACTIVE_CUSTOMERS = """
@@ -34,6 +39,21 @@ async def load_interactions(pool: asyncpg.Pool) -> list[Interaction]:
     async with pool.acquire() as conn:
         rows = await conn.fetch(INTERACTIONS)
     return [Interaction(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
+
+async def load_products(pool: asyncpg.Pool) -> list[ProductInfo]:
+    """Every catalogue product, bought or not (for the content back-off and the rules)."""
+    rows = await pool.fetch(PRODUCTS)
+    return [
+        ProductInfo(
+            row["product_id"],
+            row["name"],
+            row["category"],
+            None if row["price"] is None else float(row["price"]),
+            row["active"],
+        )
+        for row in rows
+    ]
 
 
 async def active_customers(pool: asyncpg.Pool, since: datetime) -> list[str]:

@@ -10,14 +10,14 @@ from typing import Any
 
 import asyncpg
 
-from mgrecs.batch.dataset import load_interactions
+from mgrecs.batch.dataset import load_interactions, load_products
 from mgrecs.batch.evaluation import choose_recipe
 from mgrecs.batch.metrics import JOB_SECONDS, MODEL_NDCG
 from mgrecs.batch.promotion import decide
 from mgrecs.batch.registry import RECIPE, ModelVersion, active_metrics, register
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
-from mgrecs.engine.model import CooccurrenceModel, Interaction
+from mgrecs.engine.model import CooccurrenceModel, Interaction, ProductInfo
 
 log = get_logger(__name__)
 
@@ -32,12 +32,15 @@ def new_version() -> str:
 
 
 def _fit_and_save(
-    interactions: list[Interaction], path: Path, settings: Settings
+    interactions: list[Interaction],
+    products: list[ProductInfo],
+    path: Path,
+    settings: Settings,
 ) -> tuple[CooccurrenceModel, dict[str, Any]]:
     """CPU-bound part (runs in a thread): choose the recipe on the latest purchases, fit
-    the model with it on everything, save."""
+    the model with it (and the catalogue) on everything, save."""
     selection = choose_recipe(interactions, settings)
-    model = CooccurrenceModel.fit(interactions, recipe=selection.recipe)
+    model = CooccurrenceModel.fit(interactions, recipe=selection.recipe, products=products)
     model.save(path)
     return model, selection.to_metrics()
 
@@ -48,16 +51,20 @@ async def retrain(pool: asyncpg.Pool, settings: Settings) -> ModelVersion:
     started = time.perf_counter()
     with JOB_SECONDS.labels("retrain").time():
         interactions = await load_interactions(pool)
+        products = await load_products(pool)
         log.info(
             "retrain_loaded",
             interactions=len(interactions),
+            products=len(products),
             seconds=round(time.perf_counter() - started, 3),
         )
         if not interactions:
             raise NoTrainingData("no purchases in the database yet: nothing to train on")
         version = new_version()
         path = (Path(settings.artifact_dir) / f"{RECIPE}-{version}.npz").resolve()
-        model, metrics = await asyncio.to_thread(_fit_and_save, interactions, path, settings)
+        model, metrics = await asyncio.to_thread(
+            _fit_and_save, interactions, products, path, settings
+        )
         decision = decide(metrics, await active_metrics(pool))
         registered = await register(
             pool,
