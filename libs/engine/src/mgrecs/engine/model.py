@@ -23,13 +23,8 @@ gets higher scores than one with a weak signal, a typical customer's best item s
 0.55, and the mapping is strictly increasing, so the order is the recipe's own.
 """
 
-import io
-import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,8 +34,9 @@ from mgrecs.engine.catalog import Catalog, build_catalog
 from mgrecs.engine.content import content_neighbours
 from mgrecs.engine.cooccurrence import item_similarity
 from mgrecs.engine.dataset import NO_REGION, binarize, build_dataset
+from mgrecs.engine.model_file import read_model, write_model
 from mgrecs.engine.popularity import Popularity, fit_popularity
-from mgrecs.engine.recipes import RECIPES, Recipe, TrainingData, make_recipe
+from mgrecs.engine.recipes import Recipe, TrainingData, make_recipe
 from mgrecs.engine.records import Interaction, ProductInfo, Scored
 from mgrecs.engine.rules import Rules, allowed_products, insert_promoted
 
@@ -69,10 +65,6 @@ CHUNK_CELLS = 8_000_000
 """Dense users x items score cells per chunk in `recommend_all` (64 MB of float64)."""
 SCALE_SAMPLE = 2_000
 """Training customers (evenly spaced) whose best raw scores set the score scale."""
-FORMAT_VERSION = 3
-"""3: the model file stores the product catalogue too; 2 added the recipe (name, parameters,
-state). Older files are not readable any more: the batch service retrains."""
-RECIPE_PREFIX = "recipe."
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -156,101 +148,27 @@ class RecommenderModel:
         )
 
     def save(self, path: Path) -> None:
-        """Write one .npz (arrays plus JSON id lists, no pickle); atomic rename at the end."""
-        meta = {
-            "format": FORMAT_VERSION,
-            "customer_ids": self._customer_ids,
-            "item_ids": self._item_ids,
-            "regions": self._regions,
-            "recipe": {"name": self._recipe.name, "params": self._recipe.params()},
-            "score_scale": self._score_scale,
-            "catalog": {
-                "extra_ids": self._catalog.product_ids[len(self._item_ids) :],
-                "names": self._catalog.names,
-                "categories": self._catalog.categories,
+        """Write one .npz (see `model_file`); a reader never sees a half-written file."""
+        write_model(
+            path,
+            {
+                "customer_ids": self._customer_ids,
+                "item_ids": self._item_ids,
+                "regions": self._regions,
+                "matrix": self._matrix,
+                "customer_region": self._customer_region,
+                "popularity": self._popularity,
+                "similarity": self._similarity,
+                "recipe": self._recipe,
+                "score_scale": self._score_scale,
+                "catalog": self._catalog,
             },
-        }
-        arrays: dict[str, npt.NDArray[Any]] = {
-            "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-            "matrix_data": self._matrix.data,
-            "matrix_indices": self._matrix.indices,
-            "matrix_indptr": self._matrix.indptr,
-            "similarity_data": self._similarity.data,
-            "similarity_indices": self._similarity.indices,
-            "similarity_indptr": self._similarity.indptr,
-            "customer_region": self._customer_region,
-            "popularity_global": self._popularity.global_counts,
-            "popularity_regional": self._popularity.regional_counts,
-            "catalog_category": self._catalog.category,
-            "catalog_price": self._catalog.price,
-            "catalog_active": self._catalog.active,
-        }
-        arrays.update((RECIPE_PREFIX + key, value) for key, value in self._recipe.state().items())
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, allow_pickle=False, **arrays)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # A reader polling for new models must never see a half-written file.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(buffer.getbuffer())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        )
 
     @classmethod
     def load(cls, path: Path) -> "RecommenderModel":
         """Read a file `save` wrote; any other format version is a clear error."""
-        with np.load(Path(path), allow_pickle=False) as arrays:
-            meta = json.loads(arrays["meta"].tobytes())
-            if meta.get("format") != FORMAT_VERSION:
-                raise ValueError(
-                    f"unsupported model format {meta.get('format')!r} in {path} "
-                    f"(this version reads format {FORMAT_VERSION}): retrain the model"
-                )
-            stored = meta["recipe"]
-            recipe = RECIPES[stored["name"]].from_state(
-                stored["params"],
-                {
-                    key.removeprefix(RECIPE_PREFIX): arrays[key]
-                    for key in arrays.files
-                    if key.startswith(RECIPE_PREFIX)
-                },
-            )
-            n_users, n_items = len(meta["customer_ids"]), len(meta["item_ids"])
-            matrix = sparse.csr_matrix(
-                (arrays["matrix_data"], arrays["matrix_indices"], arrays["matrix_indptr"]),
-                shape=(n_users, n_items),
-            )
-            similarity = sparse.csr_matrix(
-                (
-                    arrays["similarity_data"],
-                    arrays["similarity_indices"],
-                    arrays["similarity_indptr"],
-                ),
-                shape=(n_items, n_items),
-            )
-            return cls(
-                customer_ids=list(meta["customer_ids"]),
-                item_ids=list(meta["item_ids"]),
-                regions=list(meta["regions"]),
-                matrix=matrix,
-                customer_region=arrays["customer_region"],
-                popularity=Popularity(arrays["popularity_global"], arrays["popularity_regional"]),
-                similarity=similarity,
-                recipe=recipe,
-                score_scale=float(meta["score_scale"]),
-                catalog=Catalog(
-                    product_ids=list(meta["item_ids"]) + list(meta["catalog"]["extra_ids"]),
-                    names=list(meta["catalog"]["names"]),
-                    categories=list(meta["catalog"]["categories"]),
-                    category=arrays["catalog_category"],
-                    price=arrays["catalog_price"],
-                    active=arrays["catalog_active"],
-                ),
-            )
+        return cls(**read_model(path))
 
     # -- lookups ------------------------------------------------------------------------
 
