@@ -76,3 +76,16 @@ async def read_topic(bootstrap: str, topic: str) -> list[Any]:
         return records
     finally:
         await consumer.stop()
+
+
+@contextlib.asynccontextmanager
+async def asgi_client(app: Any) -> AsyncIterator[Any]:
+    """An httpx client calling `app` in-process, with the app's lifespan run around it."""
+    import httpx
+
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://api") as client,
+    ):
+        yield client

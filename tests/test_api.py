@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from helpers import serve
+from helpers import asgi_client, serve
 from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
 
@@ -19,12 +19,7 @@ UPDATED_AT = datetime(2026, 11, 26, 3, 0, 0)
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://api") as http,
-    ):
+    async with asgi_client(create_app(settings)) as http:
         yield http
 
 

@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
+from helpers import asgi_client
 from mgrecs.api import region_stats
 from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
@@ -16,12 +17,7 @@ from mgrecs.common.settings import Settings
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://api") as http,
-    ):
+    async with asgi_client(create_app(settings)) as http:
         yield http
 
 
