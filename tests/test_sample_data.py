@@ -136,3 +136,11 @@ def test_csv_has_the_flat_format_and_every_line(data, tmp_path: Path) -> None:
 def test_naive_anchor_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone"):
         generate(anchor=datetime(2026, 11, 26))
+
+
+def test_the_flat_format_has_one_header_everywhere() -> None:
+    """The generator writes and the evaluation reads the same flat order-lines format; the
+    engine stays free of `mgrecs.common`, so the two column lists are pinned here instead."""
+    from mgrecs.engine.orders_file import COLUMNS
+
+    assert tuple(CSV_HEADER) == COLUMNS
