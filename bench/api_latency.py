@@ -62,7 +62,7 @@ async def _load(
 
 
 def _report(label: str, latencies: list[float], wall: float) -> None:
-    cuts = statistics.quantiles(latencies, n=100)
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     print(
         f"{label:<34} n={len(latencies):>5}  p50={cuts[49]:6.1f} ms  p95={cuts[94]:6.1f} ms  "
         f"p99={cuts[98]:6.1f} ms  {len(latencies) / wall:7.0f} req/s"
