@@ -10,7 +10,6 @@ loopback with a bounded number of requests.
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
 import tempfile
@@ -19,12 +18,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+from support import migrated_database
 
 from mgrecs.batch.inference import infer
 from mgrecs.batch.training import retrain
-from mgrecs.cli.embedded import EmbeddedPostgres, create_database, free_port
+from mgrecs.cli.embedded import free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
-from mgrecs.common.db import create_pool, migrate_async
+from mgrecs.common.db import create_pool
 from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
 from mgrecs.tracker.store import write_orders
@@ -70,15 +70,13 @@ def _report(label: str, latencies: list[float], wall: float) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    server_url = os.environ.get("MGRECS_BENCH_DATABASE_URL")
-    embedded = None
-    if server_url is None:
-        embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="mgbench")) / "pg").start()
-        server_url = embedded.url
+    async with migrated_database("mgrecs_bench") as url:
+        await measure(args, url)
+
+
+async def measure(args: argparse.Namespace, url: str) -> None:
     services: list[ServiceProcess] = []
     try:
-        url = await create_database(server_url, "mgrecs_bench")
-        await migrate_async(url)
         settings = Settings(database_url=url, artifact_dir=tempfile.mkdtemp(prefix="mgart"))
         data = generate(
             seed=11, customers=args.customers, products=args.products, orders=args.orders
@@ -151,8 +149,6 @@ async def run(args: argparse.Namespace) -> None:
                 _report("  under load", *await _load(client, paths, args.concurrency))
     finally:
         stop_all(services)
-        if embedded is not None:
-            embedded.wipe()
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ Uses the embedded PostgreSQL unless MGRECS_BENCH_DATABASE_URL names a server.
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
 import tempfile
@@ -21,9 +20,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mgrecs.cli.embedded import EmbeddedPostgres, create_database, free_port
+from support import migrated_database
+
+from mgrecs.cli.embedded import free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
-from mgrecs.common.db import create_pool, migrate_async
+from mgrecs.common.db import create_pool
 from mgrecs.common.personalize import events_client, runtime_client
 from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
@@ -39,15 +40,13 @@ def _percentiles(label: str, millis: list[float]) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    server_url = os.environ.get("MGRECS_BENCH_DATABASE_URL")
-    embedded = None
-    if server_url is None:
-        embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="mgrt")) / "pg").start()
-        server_url = embedded.url
+    async with migrated_database("mgrecs_bench_realtime") as url:
+        await measure(args, url)
+
+
+async def measure(args: argparse.Namespace, url: str) -> None:
     services: list[ServiceProcess] = []
     try:
-        url = await create_database(server_url, "mgrecs_bench_realtime")
-        await migrate_async(url)
         data = generate(
             seed=5, customers=args.customers, products=args.products, orders=args.orders
         )
@@ -137,8 +136,6 @@ async def run(args: argparse.Namespace) -> None:
         print(f"answers reflecting the purchase: {reflected}/{args.users}")
     finally:
         stop_all(services)
-        if embedded is not None:
-            embedded.wipe()
 
 
 def main() -> None:
