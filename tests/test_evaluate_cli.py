@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from mgrecs.cli.main import app
 from mgrecs.common.sample_data import CSV_HEADER, generate
+from mgrecs.engine.evaluation import BASELINES
 from mgrecs.engine.recipes import RECIPES
 
 runner = CliRunner()
@@ -35,7 +36,8 @@ def test_table_shows_every_recipe_and_the_winner(orders: Path) -> None:
     assert set(RECIPES) <= rows | {name + " *" for name in rows}
     assert {"P@10", "R@10", "NDCG@10", "MRR", "coverage"} <= set(result.stdout.split())
     verdict = result.stdout.strip().splitlines()[-1]
-    assert verdict.startswith("best: ") and "% vs popularity" in verdict
+    assert verdict.startswith("best: ") and "% vs popularity (" in verdict
+    assert "% vs popularity-count (" in verdict
 
 
 def test_json_has_every_recipe_and_metric_and_repeats(orders: Path) -> None:
@@ -43,14 +45,22 @@ def test_json_has_every_recipe_and_metric_and_repeats(orders: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)  # stdout is JSON only; progress went to stderr
-    assert [r["recipe"] for r in document["results"]][:2] == ["popularity", "trending"]
+    assert [r["recipe"] for r in document["results"]][:3] == [
+        "popularity-count",
+        "popularity",
+        "trending",
+    ]
     assert {r["recipe"] for r in document["results"]} == set(RECIPES)
     for report in document["results"]:
         assert set(report["metrics"]) == METRICS
         assert 0.0 <= report["metrics"]["ndcg@10"] <= 1.0
         assert report["metrics"]["users"] == document["data"]["test_users"] > 25
     assert document["data"]["test_from"] == "2024-05-11T00:00:00+00:00"
-    assert document["best"] in RECIPES and document["best"] not in ("popularity", "trending")
+    assert document["best"] in RECIPES and document["best"] not in BASELINES
+    count = next(r for r in document["results"] if r["recipe"] == "popularity-count")
+    best = next(r for r in document["results"] if r["recipe"] == document["best"])
+    expected = (best["metrics"]["ndcg@10"] / count["metrics"]["ndcg@10"] - 1) * 100
+    assert document["best_vs_popularity_count_percent"] == pytest.approx(expected, abs=0.01)
     assert document["input"]["lines_skipped"] == 0
     als = next(r for r in document["results"] if r["recipe"] == "als")
     assert als["params"]["random_state"] == 3

@@ -294,6 +294,7 @@ def test_tuning_picks_the_better_grid_point_and_respects_the_budget(
 
 def _catalog() -> Catalog:
     recipes: dict[str, Any] = {
+        "popularity-count": SignedPopularity,
         "popularity": SignedPopularity,
         "trending": SignedPopularity,
         "signed": SignedPopularity,
@@ -319,14 +320,21 @@ def test_evaluate_all_reports_every_recipe_the_best_and_the_lift(
         catalog=_catalog(),
         on_progress=lambda done, total, what: steps.append(what),
     )
-    assert [r.recipe for r in report.results] == ["popularity", "trending", "signed", "history"]
+    assert [r.recipe for r in report.results] == [
+        "popularity-count",
+        "popularity",
+        "trending",
+        "signed",
+        "history",
+    ]
     assert report.result("signed").params == {"sign": 1.0}  # chosen on validation
     assert report.best.recipe == "signed"
     popularity = report.result("popularity").metrics.ndcg
     assert report.result("signed").metrics.ndcg == pytest.approx(popularity)
     assert report.result("trending").metrics.ndcg < popularity
     assert report.lift_percent == pytest.approx(0.0)
-    assert steps[0] == "popularity: tuning" and steps[-1] == "done"
+    assert report.lift_over("popularity-count") == pytest.approx(0.0)
+    assert steps[0] == "popularity-count: tuning" and steps[-1] == "done"
 
     document = json.loads(report.to_json())
     assert document["best"] == "signed"

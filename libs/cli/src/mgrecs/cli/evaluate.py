@@ -67,14 +67,18 @@ def _table(report: "EvaluationReport") -> Table:
 
 def _verdict(report: "EvaluationReport") -> str:
     best, k = report.best, report.k
-    base = report.result(report.baseline).metrics.ndcg
-    lift = report.lift_percent
-    versus = (
-        f"{lift:+.1f} % vs {report.baseline} ({base:.4f})"
-        if lift is not None
-        else f"{report.baseline} scored 0"
-    )
-    return f"best: {best.recipe} with NDCG@{k} {best.metrics.ndcg:.4f}, {versus}"
+    parts = []
+    for baseline in (report.baseline, "popularity-count"):
+        if not any(r.recipe == baseline for r in report.results):
+            continue
+        base = report.result(baseline).metrics.ndcg
+        lift = report.lift_over(baseline)
+        parts.append(
+            f"{lift:+.1f} % vs {baseline} ({base:.4f})"
+            if lift is not None
+            else f"{baseline} scored 0"
+        )
+    return f"best: {best.recipe} with NDCG@{k} {best.metrics.ndcg:.4f}, " + ", ".join(parts)
 
 
 def _read_warnings(err: Console, summary: "ReadSummary") -> None:

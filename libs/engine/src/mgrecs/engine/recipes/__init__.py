@@ -2,7 +2,9 @@
 
 `RECIPES` names them, `make_recipe` builds one from its name and hyper-parameters, and
 `GRIDS` holds a small search grid per recipe for tuning on a validation slice (the first
-point of each grid is the recipe's default).
+point of each grid is the recipe's default). The collaborative recipes take an optional
+`half_life_days` (recency decay of the training entries, `support.recency_weighted`): on
+data whose tastes drift it wins on validation, on steady data validation leaves it off.
 """
 
 from typing import Any
@@ -12,7 +14,7 @@ from mgrecs.engine.recipes.base import Recipe, TrainingData
 from mgrecs.engine.recipes.buy_again import BuyAgainRecipe
 from mgrecs.engine.recipes.ease import EASERecipe
 from mgrecs.engine.recipes.itemknn import ItemKNNRecipe
-from mgrecs.engine.recipes.popularity import PopularityRecipe
+from mgrecs.engine.recipes.popularity import PopularityCountRecipe, PopularityRecipe
 from mgrecs.engine.recipes.rp3beta import RP3BetaRecipe
 from mgrecs.engine.recipes.trending import TrendingRecipe
 
@@ -23,6 +25,7 @@ __all__ = [
     "BuyAgainRecipe",
     "EASERecipe",
     "ItemKNNRecipe",
+    "PopularityCountRecipe",
     "PopularityRecipe",
     "RP3BetaRecipe",
     "Recipe",
@@ -34,6 +37,7 @@ __all__ = [
 RECIPES: dict[str, type[Recipe]] = {
     recipe.name: recipe
     for recipe in (
+        PopularityCountRecipe,
         PopularityRecipe,
         TrendingRecipe,
         EASERecipe,
@@ -45,9 +49,17 @@ RECIPES: dict[str, type[Recipe]] = {
 }
 
 GRIDS: dict[str, list[dict[str, Any]]] = {
+    "popularity-count": [{}],
     "popularity": [{}, {"half_life_days": 30.0}, {"half_life_days": 90.0}],
     "trending": [{}, {"window_days": 14.0, "baseline_days": 56.0}, {"smoothing": 10.0}],
-    "ease": [{}, {"l2": 50.0}, {"l2": 500.0}, {"l2": 2000.0}],
+    "ease": [
+        {},
+        {"l2": 50.0},
+        {"l2": 500.0},
+        {"l2": 2000.0},
+        {"l2": 50.0, "half_life_days": 30.0},
+        {"l2": 50.0, "half_life_days": 14.0},
+    ],
     "itemknn": [
         {},
         {"shrink": 10.0},
@@ -55,14 +67,27 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
         {"neighbours": 200},
         {"neighbours": 10, "shrink": 10.0},
         {"neighbours": 10, "shrink": 0.0},
+        {"neighbours": 10, "shrink": 0.0, "half_life_days": 90.0},
+        {"half_life_days": 30.0},
+        {"half_life_days": 14.0},
     ],
-    "rp3beta": [{}, {"beta": 0.3}, {"beta": 0.7}, {"alpha": 0.7}],
+    "rp3beta": [
+        {},
+        {"beta": 0.3},
+        {"beta": 0.7},
+        {"alpha": 0.7},
+        {"half_life_days": 90.0},
+        {"beta": 0.3, "half_life_days": 30.0},
+        {"beta": 0.3, "half_life_days": 14.0},
+    ],
     "als": [
         {},
         {"regularization": 10.0},
         {"regularization": 30.0, "alpha": 10.0},
         {"factors": 32},
         {"alpha": 10.0},
+        {"factors": 64, "regularization": 50.0, "alpha": 40.0, "half_life_days": 14.0},
+        {"factors": 128, "regularization": 50.0, "alpha": 40.0, "half_life_days": 14.0},
     ],
     "buy-again": [{}, {"repeat_weight": 0.0}, {"repeat_weight": 1.0}],
 }

@@ -24,7 +24,7 @@ from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from mgrecs.engine.recipes.base import FloatArray, State, TrainingData
-from mgrecs.engine.recipes.support import as_rows, fitted
+from mgrecs.engine.recipes.support import as_rows, fitted, recency_weighted
 
 
 def _confidence(rows: sparse.csr_matrix, alpha: float) -> sparse.csr_matrix:
@@ -47,6 +47,7 @@ class ALSRecipe:
         regularization: float = 20.0,
         alpha: float = 5.0,
         iterations: int = 15,
+        half_life_days: float | None = None,
         random_state: int = 42,
         num_threads: int = 0,
     ) -> None:
@@ -54,6 +55,9 @@ class ALSRecipe:
         factors are solved independently, and BLAS runs single-threaded, so results match."""
         if factors < 1 or iterations < 1 or regularization <= 0 or alpha < 0:
             raise ValueError("factors, iterations >= 1; regularization > 0; alpha >= 0")
+        if half_life_days is not None and half_life_days <= 0:
+            raise ValueError("half_life_days must be positive (or None for no decay)")
+        self.half_life_days = half_life_days
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
@@ -68,6 +72,7 @@ class ALSRecipe:
             "regularization": self.regularization,
             "alpha": self.alpha,
             "iterations": self.iterations,
+            "half_life_days": self.half_life_days,
             "random_state": self.random_state,
         }
 
@@ -76,7 +81,8 @@ class ALSRecipe:
         # BLAS reductions in one fixed order, which keeps repeated fits bit-identical.
         with threadpool_limits(limits=1, user_api="blas"):
             model = self._implicit_model()
-            model.fit(_confidence(data.matrix, self.alpha), show_progress=False)
+            training = recency_weighted(data, self.half_life_days)
+            model.fit(_confidence(training, self.alpha), show_progress=False)
         self._model = model
         return self
 

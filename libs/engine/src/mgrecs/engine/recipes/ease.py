@@ -16,7 +16,7 @@ from scipy import sparse
 from scipy.linalg import lapack
 
 from mgrecs.engine.recipes.base import FloatArray, State, TrainingData
-from mgrecs.engine.recipes.support import as_rows, fitted
+from mgrecs.engine.recipes.support import as_rows, fitted, recency_weighted
 
 SYMMETRISE_BLOCK = 1024
 
@@ -46,15 +46,20 @@ class EASERecipe:
 
     name: ClassVar[str] = "ease"
 
-    def __init__(self, *, l2: float = 200.0, max_items: int = 20_000) -> None:
+    def __init__(
+        self, *, l2: float = 200.0, half_life_days: float | None = None, max_items: int = 20_000
+    ) -> None:
         if l2 <= 0:
             raise ValueError("l2 must be positive")
+        if half_life_days is not None and half_life_days <= 0:
+            raise ValueError("half_life_days must be positive (or None for no decay)")
         self.l2 = l2
+        self.half_life_days = half_life_days
         self.max_items = max_items
         self._weights: FloatArray | None = None
 
     def params(self) -> dict[str, Any]:
-        return {"l2": self.l2}
+        return {"l2": self.l2, "half_life_days": self.half_life_days}
 
     def fit(self, data: TrainingData) -> "EASERecipe":
         """Solve for B; refuses catalogues above `max_items` before allocating anything."""
@@ -64,7 +69,7 @@ class EASERecipe:
                 f"EASE needs a dense {n_items} x {n_items} matrix "
                 f"({n_items**2 * 8 / 2**30:.1f} GiB); the limit is max_items={self.max_items}"
             )
-        matrix = sparse.csr_matrix(data.matrix, dtype=np.float64)
+        matrix = sparse.csr_matrix(recency_weighted(data, self.half_life_days), dtype=np.float64)
         gram = (matrix.T @ matrix).toarray()
         gram[np.diag_indices(n_items)] += self.l2
         weights = _inverse_in_place(gram)

@@ -15,7 +15,13 @@ from scipy import sparse
 
 from mgrecs.engine.recipes.base import FloatArray, State, TrainingData
 from mgrecs.engine.recipes.neighbours import neighbour_graph
-from mgrecs.engine.recipes.support import as_rows, csr_from_state, csr_state, fitted
+from mgrecs.engine.recipes.support import (
+    as_rows,
+    csr_from_state,
+    csr_state,
+    fitted,
+    recency_weighted,
+)
 
 
 class ItemKNNRecipe:
@@ -24,18 +30,31 @@ class ItemKNNRecipe:
 
     name: ClassVar[str] = "itemknn"
 
-    def __init__(self, *, neighbours: int = 100, shrink: float = 50.0) -> None:
+    def __init__(
+        self,
+        *,
+        neighbours: int = 100,
+        shrink: float = 50.0,
+        half_life_days: float | None = None,
+    ) -> None:
         if neighbours < 1 or shrink < 0:
             raise ValueError("neighbours must be >= 1 and shrink >= 0")
+        if half_life_days is not None and half_life_days <= 0:
+            raise ValueError("half_life_days must be positive (or None for no decay)")
         self.neighbours = neighbours
         self.shrink = shrink
+        self.half_life_days = half_life_days
         self._similarity: sparse.csr_matrix | None = None
 
     def params(self) -> dict[str, Any]:
-        return {"neighbours": self.neighbours, "shrink": self.shrink}
+        return {
+            "neighbours": self.neighbours,
+            "shrink": self.shrink,
+            "half_life_days": self.half_life_days,
+        }
 
     def fit(self, data: TrainingData) -> "ItemKNNRecipe":
-        matrix = sparse.csr_matrix(data.matrix, dtype=np.float64)
+        matrix = sparse.csr_matrix(recency_weighted(data, self.half_life_days), dtype=np.float64)
         norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel())
 
         def cosine(

@@ -51,3 +51,19 @@ class PopularityRecipe(UniformScores):
             np.float32
         )
         return self
+
+
+class PopularityCountRecipe(PopularityRecipe):
+    """Popularity-Count as AWS Personalize defines it: distinct purchasers, however long ago.
+
+    The plain baseline the old pipeline had. `popularity` (with a half-life chosen on
+    validation) is the stricter baseline; evaluation reports lifts over both.
+    """
+
+    name: ClassVar[str] = "popularity-count"
+
+    def __init__(self) -> None:
+        super().__init__(half_life_days=None)
+
+    def params(self) -> dict[str, Any]:
+        return {}

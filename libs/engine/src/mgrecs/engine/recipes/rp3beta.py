@@ -16,7 +16,13 @@ from scipy import sparse
 
 from mgrecs.engine.recipes.base import FloatArray, State, TrainingData
 from mgrecs.engine.recipes.neighbours import neighbour_graph
-from mgrecs.engine.recipes.support import as_rows, csr_from_state, csr_state, fitted
+from mgrecs.engine.recipes.support import (
+    as_rows,
+    csr_from_state,
+    csr_state,
+    fitted,
+    recency_weighted,
+)
 
 
 def _row_stochastic(matrix: sparse.csr_matrix, alpha: float) -> sparse.csr_matrix:
@@ -35,19 +41,34 @@ class RP3BetaRecipe:
 
     name: ClassVar[str] = "rp3beta"
 
-    def __init__(self, *, alpha: float = 1.0, beta: float = 0.5, neighbours: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        alpha: float = 1.0,
+        beta: float = 0.5,
+        neighbours: int = 100,
+        half_life_days: float | None = None,
+    ) -> None:
         if alpha <= 0 or beta < 0 or neighbours < 1:
             raise ValueError("alpha must be > 0, beta >= 0 and neighbours >= 1")
+        if half_life_days is not None and half_life_days <= 0:
+            raise ValueError("half_life_days must be positive (or None for no decay)")
+        self.half_life_days = half_life_days
         self.alpha = alpha
         self.beta = beta
         self.neighbours = neighbours
         self._weights: sparse.csr_matrix | None = None
 
     def params(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "beta": self.beta, "neighbours": self.neighbours}
+        return {
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "neighbours": self.neighbours,
+            "half_life_days": self.half_life_days,
+        }
 
     def fit(self, data: TrainingData) -> "RP3BetaRecipe":
-        matrix = sparse.csr_matrix(data.matrix, dtype=np.float64)
+        matrix = sparse.csr_matrix(recency_weighted(data, self.half_life_days), dtype=np.float64)
         user_to_item = _row_stochastic(matrix, self.alpha)
         item_to_user = _row_stochastic(matrix.T.tocsr(), self.alpha)
         purchasers = np.diff(sparse.csc_matrix(matrix).indptr).astype(np.float64)
