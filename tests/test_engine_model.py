@@ -209,8 +209,8 @@ def test_recommend_all_equals_recommend(name: str, monkeypatch: pytest.MonkeyPat
         assert batch[customer] == single
         assert_valid_scores(single)
         for scored in single:  # personal hits above the popularity band, fill within it
-            popular = scored.reason.startswith("popular")
-            assert (scored.score <= model_module.HIT_FLOOR) == popular, scored
+            fill = scored.reason.startswith(("popular", "trending"))
+            assert (scored.score <= model_module.HIT_FLOOR) == fill, scored
     everyone = model.recommend_all(6)
     assert len(everyone) == len(model.customer_ids)
     assert all(everyone[c] == batch[c] for c in batch)
@@ -308,7 +308,7 @@ def test_save_and_load_keep_the_recipe(name: str, tmp_path: Path) -> None:
     assert loaded.rank(fresh, "west", items) == model.rank(fresh, "west", items)
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_a_model_file_of_an_old_format_is_a_clear_error(version: int, tmp_path: Path) -> None:
     path = tmp_path / "old.npz"
     buffer = io.BytesIO()

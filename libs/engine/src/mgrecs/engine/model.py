@@ -6,7 +6,11 @@
   scoring alike, because a history arrives as a list of product ids.
 - Per product (`similar_items`) and for the reasons ("bought X"): item-to-item
   co-occurrence, cosine-damped.
-- Popularity, per region then global, fills every list up and answers new customers.
+- Popularity, per region then global, fills every list up and answers new customers;
+  every TRENDING_EVERY-th fill slot goes to a product trending in the region (then
+  globally), rising in the last days (see `trending`), so new customers also see what
+  picks up now. Fill reasons: "popular in <region>" / "popular", "trending in <region>" /
+  "trending".
 - Product metadata (`catalog`): similar items of a product with fewer than
   CONTENT_MIN_NEIGHBOURS co-purchase neighbours (or none, never bought) back off to products
   of the same category (`content`); the rules (`rules`: inactive products never,
@@ -14,17 +18,21 @@
 
 Score scale, shared by every method: personalised hits live in (0.1, 1) and popularity fill
 in [0, 0.1], so a filled slot never outranks a real personal signal. In similar items,
-content neighbours take (0.05, 0.1] and the popularity fill [0, 0.05]. A promoted product
-takes the score of the item it displaces (see `rules`). A hit with raw recipe
-score x > 0 scores 0.1 + 0.9 x / (x + scale), where `scale` is the median, over training
-customers, of their best raw score. One scale for everyone (rather than each row divided by
-its own maximum) keeps scores comparable across customers: a customer with a strong signal
-gets higher scores than one with a weak signal, a typical customer's best item scores about
-0.55, and the mapping is strictly increasing, so the order is the recipe's own.
+content neighbours take (0.05, 0.1] and the popularity fill [0, 0.05]. In a fill, a popular
+product scores its popularity (`Popularity.scores`) times the band's ceiling, and a trending
+product the score of the fill item before it, so lists stay sorted; `popular` is that fill
+with the ceiling 1. A promoted product takes the score of the item it displaces (see
+`rules`). A hit with raw recipe score x > 0 scores 0.1 + 0.9 x / (x + scale), where `scale`
+is the median, over training customers, of their best raw score. One scale for everyone
+(rather than each row divided by its own maximum) keeps scores comparable across customers:
+a customer with a strong signal gets higher scores than one with a weak signal, a typical
+customer's best item scores about 0.55, and the mapping is strictly increasing, so the order
+is the recipe's own.
 """
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -65,10 +73,24 @@ CHUNK_CELLS = 8_000_000
 """Dense users x items score cells per chunk in `recommend_all` (64 MB of float64)."""
 SCALE_SAMPLE = 2_000
 """Training customers (evenly spaced) whose best raw scores set the score scale."""
+TRENDING_EVERY = 3
+"""Fill slots 3, 6, 9, ... (counted from the fill's start) go to the next trending product
+of the region, then of all regions, while one is left; the others to the next most popular
+product. At least 2: a trending slot takes the score of the popular slot before it."""
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+
+
+class FillOrder(NamedTuple):
+    """The products a popularity fill may use, as seen from one region, in the order it
+    uses them (only those the rules allow)."""
+
+    popular: IntArray
+    """Most popular first (`Popularity.order`)."""
+    trending: IntArray
+    """Trending in the region first, then globally (`Popularity.trending_order`)."""
 
 
 class RecommenderModel:
@@ -259,7 +281,7 @@ class RecommenderModel:
             return {self._customer_ids[r]: [] for r in rows}
         rules = Rules(categories, min_price, max_price, promoted, promoted_share)
         allowed = allowed_products(self._catalog, rules)
-        orders: dict[int, IntArray] = {}  # filtered popularity orders, shared by the chunks
+        orders: dict[int, FillOrder] = {}  # filtered fill orders, shared by the chunks
         result: dict[str, list[Scored]] = {}
         chunk = max(1, CHUNK_CELLS // len(self._item_ids))
         for start in range(0, rows.shape[0], chunk):
@@ -322,8 +344,8 @@ class RecommenderModel:
             ]
             chosen = np.concatenate([chosen, content])
         skip = {item, *chosen.tolist()}
-        order = self._allowed_order(NO_REGION, allowed)
-        scored += self._fill(NO_REGION, k - len(scored), skip, order, CONTENT_FLOOR)
+        fill_order = self._allowed_order(NO_REGION, allowed)
+        scored += self._fill(NO_REGION, k - len(scored), skip, fill_order, CONTENT_FLOOR)
         return insert_promoted(
             scored, self._eligible_promoted(rules, allowed, [item]), k, rules.promoted_share
         )
@@ -355,15 +377,11 @@ class RecommenderModel:
         return known + unknown + inactive
 
     def popular(self, region: str | None, k: int) -> list[Scored]:
-        """Most popular active items in `region` (then globally), scores 0..1 with 1 the
-        top item."""
+        """Most popular active items in `region` (then globally) with trending ones mixed
+        in, as in every fill: the cold-start list; scores 0..1 with 1 the top item."""
         region_number = self._region_number(region)
-        scores = self._popularity.scores(region_number)
         order = self._allowed_order(region_number, self._catalog.active)
-        return [
-            Scored(self._item_ids[j], float(scores[j]), self._popular_reason(region_number, j))
-            for j in order[: max(k, 0)].tolist()
-        ]
+        return self._fill(region_number, k, set(), order, 1.0)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -403,7 +421,7 @@ class RecommenderModel:
         k: int,
         rules: Rules,
         allowed: BoolArray,
-        orders: dict[int, IntArray],
+        orders: dict[int, FillOrder],
     ) -> list[list[Scored]]:
         """Top-k for each binary history row: the one code path of single and batch calls.
         `allowed`: `rules` as a catalogue mask; `orders`: a cache of `_allowed_order`."""
@@ -462,11 +480,12 @@ class RecommenderModel:
             reasons[pair // n_items].setdefault(pair % n_items, []).append(self._item_ids[i])
         return [{j: "bought " + ", ".join(names) for j, names in r.items()} for r in reasons]
 
-    def _allowed_order(self, region: int, allowed: BoolArray) -> IntArray:
-        """Items most popular first as seen from `region`, only the `allowed` ones."""
-        order = self._popularity.order(region)
-        kept: IntArray = order[allowed[: len(self._item_ids)][order]]
-        return kept
+    def _allowed_order(self, region: int, allowed: BoolArray) -> FillOrder:
+        """The fill order as seen from `region`, only the `allowed` items."""
+        mask = allowed[: len(self._item_ids)]
+        popular = self._popularity.order(region)
+        trending = self._popularity.trending_order(region)
+        return FillOrder(popular[mask[popular]], trending[mask[trending]])
 
     def _eligible_promoted(
         self, rules: Rules, allowed: BoolArray, excluded: Sequence[int]
@@ -486,18 +505,38 @@ class RecommenderModel:
         )
 
     def _fill(
-        self, region: int, count: int, skip: set[int], order: IntArray, ceiling: float
+        self, region: int, count: int, skip: set[int], order: FillOrder, ceiling: float
     ) -> list[Scored]:
-        """`count` items of the popularity `order` not in `skip`, scored in [0, ceiling]."""
+        """Up to `count` items of `order` not in `skip`, scored in [0, ceiling], best first:
+        every TRENDING_EVERY-th slot the next trending one (while any is left), the others
+        the next most popular one."""
         result: list[Scored] = []
         if count <= 0:
             return result
-        # At most len(skip) of the most popular items are skipped: no need to look further.
-        for j in order[: count + len(skip)].tolist():
-            if j not in skip:
-                result.append(self._popular_item(region, j, ceiling))
-                if len(result) == count:
-                    break
+        # An order is only passed over where an item is skipped or already chosen, so its
+        # first count + len(skip) items are all a fill can reach.
+        reach = count + len(skip)
+        popular, trending = order.popular[:reach].tolist(), order.trending[:reach].tolist()
+        taken = set(skip)
+        p = t = 0
+        while len(result) < count:
+            if (len(result) + 1) % TRENDING_EVERY == 0:
+                while t < len(trending) and trending[t] in taken:
+                    t += 1
+                if t < len(trending):
+                    j = trending[t]
+                    taken.add(j)
+                    result.append(
+                        Scored(self._item_ids[j], result[-1].score, self._trend_reason(region, j))
+                    )
+                    continue
+            while p < len(popular) and popular[p] in taken:
+                p += 1
+            if p == len(popular):
+                break
+            j = popular[p]
+            taken.add(j)
+            result.append(self._popular_item(region, j, ceiling))
         return result
 
     def _popular_item(self, region: int, item: int, ceiling: float) -> Scored:
@@ -508,6 +547,11 @@ class RecommenderModel:
         if self._popularity.in_region(region)[item]:
             return f"popular in {self._regions[region]}"
         return "popular"
+
+    def _trend_reason(self, region: int, item: int) -> str:
+        if self._popularity.is_trending_in(region, item):
+            return f"trending in {self._regions[region]}"
+        return "trending"
 
 
 def _top_hits(hits: FloatArray, excluded: IntArray | None, k: int) -> IntArray:

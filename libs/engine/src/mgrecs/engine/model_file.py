@@ -16,9 +16,10 @@ from mgrecs.engine.catalog import Catalog
 from mgrecs.engine.popularity import Popularity
 from mgrecs.engine.recipes import RECIPES, Recipe
 
-FORMAT_VERSION = 3
-"""3: the model file stores the product catalogue too; 2 added the recipe (name, parameters,
-state). Older files are not readable any more: the batch service retrains."""
+FORMAT_VERSION = 4
+"""4: the trend strengths (global and per region) too; 3 added the product catalogue; 2 the
+recipe (name, parameters, state). Older files are not readable any more: the batch service
+retrains."""
 RECIPE_PREFIX = "recipe."
 """Arrays of the recipe's state are stored under this prefix."""
 
@@ -54,6 +55,8 @@ def write_model(path: Path, parts: dict[str, Any]) -> None:
         "customer_region": parts["customer_region"],
         "popularity_global": popularity.global_counts,
         "popularity_regional": popularity.regional_counts,
+        "trend_global": popularity.global_trend,
+        "trend_regional": popularity.regional_trend,
         "catalog_category": catalog.category,
         "catalog_price": catalog.price,
         "catalog_active": catalog.active,
@@ -107,7 +110,12 @@ def read_model(path: Path) -> dict[str, Any]:
             "regions": list(meta["regions"]),
             "matrix": matrix,
             "customer_region": arrays["customer_region"],
-            "popularity": Popularity(arrays["popularity_global"], arrays["popularity_regional"]),
+            "popularity": Popularity(
+                global_counts=arrays["popularity_global"],
+                regional_counts=arrays["popularity_regional"],
+                global_trend=arrays["trend_global"],
+                regional_trend=arrays["trend_regional"],
+            ),
             "similarity": similarity,
             "recipe": recipe,
             "score_scale": float(meta["score_scale"]),

@@ -1,7 +1,9 @@
-"""Popularity: how many distinct customers bought each product, globally and per region.
+"""Popularity: how many distinct customers bought each product, globally and per region,
+and which products are trending (rising in the last days, see `trending`) there.
 
 Each purchaser counts once per product, weighted by how recent their latest purchase of it
-is (half-life decay), because recent popularity is the better cold-start answer for retail.
+is (half-life decay), because recent popularity is the better cold-start answer for retail;
+trending products are what a count over weeks is slow to show.
 """
 
 from dataclasses import dataclass, field
@@ -10,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mgrecs.engine.dataset import NO_REGION, Dataset
+from mgrecs.engine.trending import fit_trends
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -22,15 +25,21 @@ REGIONAL_BAND = 0.5
 
 @dataclass(frozen=True)
 class Popularity:
-    """Recency-weighted distinct-purchaser counts, and the rankings derived from them."""
+    """Recency-weighted distinct-purchaser counts and trend strengths, and the rankings
+    derived from them."""
 
     global_counts: npt.NDArray[np.float64]
     """(n_items,)"""
     regional_counts: npt.NDArray[np.float64]
     """(n_regions, n_items)"""
+    global_trend: npt.NDArray[np.float64]
+    """(n_items,) the rise ratio of products trending over all regions, 0 for the rest."""
+    regional_trend: npt.NDArray[np.float64]
+    """(n_regions, n_items) the same over each region's own order lines."""
     _bought_in: dict[int, npt.NDArray[np.bool_]] = field(default_factory=dict, compare=False)
     _scores: dict[int, npt.NDArray[np.float64]] = field(default_factory=dict, compare=False)
     _orders: dict[int, npt.NDArray[np.int64]] = field(default_factory=dict, compare=False)
+    _trending: dict[int, npt.NDArray[np.int64]] = field(default_factory=dict, compare=False)
 
     def in_region(self, region: int) -> npt.NDArray[np.bool_]:
         """Which items were bought in `region` (all False for NO_REGION), cached."""
@@ -65,14 +74,41 @@ class Popularity:
             self._orders[region] = np.lexsort((np.arange(scores.shape[0]), -scores))
         return self._orders[region]
 
+    def trending_order(self, region: int) -> npt.NDArray[np.int64]:
+        """The items trending in `region`, strongest rise first, then the other items
+        trending globally, strongest first (ties by index); NO_REGION: global only. Cached."""
+        if region not in self._trending:
+            local = (
+                np.zeros_like(self.global_trend)
+                if region == NO_REGION
+                else self.regional_trend[region]
+            )
+            self._trending[region] = np.concatenate(
+                [_strongest(local), _strongest(np.where(local > 0, 0.0, self.global_trend))]
+            )
+        return self._trending[region]
+
+    def is_trending_in(self, region: int, item: int) -> bool:
+        """Whether `item` is trending in `region` itself (never for NO_REGION)."""
+        return region != NO_REGION and bool(self.regional_trend[region, item] > 0)
+
+
+def _strongest(strength: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Indices of the positive entries, largest first, ties by index."""
+    positive = np.flatnonzero(strength > 0)
+    ranked: npt.NDArray[np.int64] = positive[np.lexsort((positive, -strength[positive]))]
+    return ranked
+
 
 def fit_popularity(dataset: Dataset, half_life_days: float) -> Popularity:
-    """Count each customer once per product (and region), decayed from the newest line."""
+    """Count each customer once per product (and region), decayed from the newest line;
+    trends with the defaults of `trending`."""
     n_items, n_regions = len(dataset.item_ids), len(dataset.regions)
     global_counts = np.zeros(n_items, dtype=np.float64)
     regional_counts = np.zeros((n_regions, n_items), dtype=np.float64)
+    global_trend, regional_trend = fit_trends(dataset)
     if dataset.line_time.size == 0:
-        return Popularity(global_counts, regional_counts)
+        return Popularity(global_counts, regional_counts, global_trend, regional_trend)
     now = dataset.line_time.max()
     n_customers = len(dataset.customer_ids)
 
@@ -104,4 +140,4 @@ def fit_popularity(dataset: Dataset, half_life_days: float) -> Popularity:
         (triples // (n_customers * n_items), triples % n_items),
         decay(triple_times),
     )
-    return Popularity(global_counts, regional_counts)
+    return Popularity(global_counts, regional_counts, global_trend, regional_trend)
