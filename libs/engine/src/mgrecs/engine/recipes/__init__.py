@@ -75,6 +75,7 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
         {},
         {"beta": 0.3},
         {"beta": 0.7},
+        {"beta": 0.0},
         {"alpha": 0.7},
         {"half_life_days": 90.0},
         {"beta": 0.3, "half_life_days": 30.0},
