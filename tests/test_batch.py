@@ -215,6 +215,29 @@ async def test_infer_covers_customers_who_ordered_after_training(
     assert row[0]["product_id"] in {"p5", "p6"}  # bought with p4 by others
 
 
+async def test_infer_keeps_purchases_in_when_told_to(
+    purchases: None, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """MGRECS_EXCLUDE_PURCHASED, for customers the model knows and for newcomers alike."""
+    await retrain(pool, settings)
+    await pool.execute(
+        "INSERT INTO orders (order_id, customer_id, ordered_at) VALUES ('o9', 'c7', now())"
+    )
+    await pool.execute("INSERT INTO order_items VALUES ('o9', 0, 'p4', 1, 1.00)")
+
+    async def cached() -> dict[str, set[str]]:
+        rows = await pool.fetch("SELECT user_id, recommendations FROM offline_user_recommendations")
+        return {r["user_id"]: {i["product_id"] for i in r["recommendations"]} for r in rows}
+
+    await infer(pool, settings)
+    excluded = await cached()
+    assert not {"p2", "p3"} & excluded["c3"] and "p4" not in excluded["c7"]
+    settings.exclude_purchased = False
+    await infer(pool, settings)
+    kept = await cached()
+    assert {"p2", "p3"} <= kept["c3"] and "p4" in kept["c7"]
+
+
 async def test_infer_without_a_model_is_a_clear_error(
     purchases: None, pool: asyncpg.Pool, settings: Settings
 ) -> None:

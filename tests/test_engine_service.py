@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from helpers import eventually, serve
 from mgrecs.common.personalize import events_client, runtime_client
 from mgrecs.common.settings import Settings
-from mgrecs.engine.model import CooccurrenceModel, Interaction
+from mgrecs.engine.model import CooccurrenceModel, Interaction, ProductInfo
 from mgrecs.engine_service import sigv4
 from mgrecs.engine_service.app import create_app
 from mgrecs.engine_service.errors import AwsError
@@ -41,10 +41,14 @@ def bundle_lines(partner: str = "B") -> list[Interaction]:
 
 
 async def register_model(
-    pool: asyncpg.Pool, settings: Settings, version: str, lines: list[Interaction]
+    pool: asyncpg.Pool,
+    settings: Settings,
+    version: str,
+    lines: list[Interaction],
+    products: list[ProductInfo] | None = None,
 ) -> None:
     """What the batch service does: save the artifact, make it the one active version."""
-    model = CooccurrenceModel.fit(lines)
+    model = CooccurrenceModel.fit(lines, products=products)
     path = Path(settings.artifact_dir) / f"{version}.npz"
     model.save(path)
     async with pool.acquire() as conn, conn.transaction():

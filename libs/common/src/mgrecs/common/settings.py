@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     user_campaign_arn: str = "arn:aws:personalize:us-east-1:000000000000:campaign/mgrecs-user"
     similar_campaign_arn: str = "arn:aws:personalize:us-east-1:000000000000:campaign/mgrecs-similar"
     ranking_campaign_arn: str = "arn:aws:personalize:us-east-1:000000000000:campaign/mgrecs-ranking"
+    category_filter_arn: str = "arn:aws:personalize:us-east-1:000000000000:filter/mgrecs-category"
+    """The filter the API's `category` parameter uses, with its values as `$CATEGORY`."""
 
     # Service listeners
     host: str = "127.0.0.1"
@@ -39,6 +41,16 @@ class Settings(BaseSettings):
     # Engine service: which keys it accepts (comma-separated "key:secret" pairs)
     engine_credentials: str = "mgrecs:mgrecs-local-secret"
     engine_model_poll_seconds: float = 5.0
+    # Engine filters: name -> Personalize filter expression (a JSON object in the
+    # environment), each served under the ARN filter_arn_prefix + name.
+    engine_filters: dict[str, str] = {
+        "mgrecs-category": "INCLUDE ItemID WHERE Items.CATEGORY IN ($CATEGORY)"
+        ' | EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")'
+    }
+    filter_arn_prefix: str = "arn:aws:personalize:us-east-1:000000000000:filter/"
+    exclude_purchased: bool = True
+    """Leave out what the customer bought, in the cache and in requests without a filter (a
+    request's filter decides for itself: see README, Filters)."""
 
     # Batch and API behaviour
     artifact_dir: str = ".run/artifacts"

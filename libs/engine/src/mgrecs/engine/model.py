@@ -46,7 +46,7 @@ from mgrecs.engine.model_file import read_model, write_model
 from mgrecs.engine.popularity import Popularity, fit_popularity
 from mgrecs.engine.recipes import Recipe, TrainingData, make_recipe
 from mgrecs.engine.records import Interaction, ProductInfo, Scored
-from mgrecs.engine.rules import Rules, allowed_products, insert_promoted
+from mgrecs.engine.rules import ProductCondition, Rules, allowed_products, insert_promoted
 
 __all__ = [
     "DEFAULT_RECIPE",
@@ -208,6 +208,11 @@ class RecommenderModel:
         return self._recipe
 
     @property
+    def catalog(self) -> Catalog:
+        """Product metadata, indexed like `item_ids` first (what filters are evaluated on)."""
+        return self._catalog
+
+    @property
     def n_interactions(self) -> int:
         """Distinct (customer, product) pairs the model was trained on."""
         return int(self._matrix.nnz)
@@ -228,8 +233,9 @@ class RecommenderModel:
 
     # -- recommendations ----------------------------------------------------------------
     # Every list method takes the same rule keywords: `categories` (only these), `min_price`
-    # and `max_price` (inclusive), `promoted` ids with their `promoted_share` of the slots.
-    # Inactive products are never recommended.
+    # and `max_price` (inclusive), `promoted` ids with their `promoted_share` of the slots,
+    # `where` (any further condition, e.g. a filter expression's). Inactive products are
+    # never recommended.
 
     def recommend(
         self,
@@ -243,11 +249,12 @@ class RecommenderModel:
         max_price: float | None = None,
         promoted: Sequence[str] = (),
         promoted_share: float = 0.0,
+        where: ProductCondition | None = None,
     ) -> list[Scored]:
         """Top-k for a customer with this purchase history; popularity in `region` fills up."""
         if k <= 0 or not self._item_ids:
             return []
-        rules = Rules(categories, min_price, max_price, promoted, promoted_share)
+        rules = Rules(categories, min_price, max_price, promoted, promoted_share, where)
         rows = self._rows_for(self._known_items(history))
         allowed = allowed_products(self._catalog, rules)
         region_number = self._region_number(region)
@@ -266,6 +273,7 @@ class RecommenderModel:
         max_price: float | None = None,
         promoted: Sequence[str] = (),
         promoted_share: float = 0.0,
+        where: ProductCondition | None = None,
     ) -> dict[str, list[Scored]]:
         """Vectorised top-k for many known customers at once (batch inference).
 
@@ -279,7 +287,7 @@ class RecommenderModel:
             rows = np.array([self._customer_index[c] for c in known], dtype=np.int64)
         if k <= 0 or not self._item_ids:
             return {self._customer_ids[r]: [] for r in rows}
-        rules = Rules(categories, min_price, max_price, promoted, promoted_share)
+        rules = Rules(categories, min_price, max_price, promoted, promoted_share, where)
         allowed = allowed_products(self._catalog, rules)
         orders: dict[int, FillOrder] = {}  # filtered fill orders, shared by the chunks
         result: dict[str, list[Scored]] = {}
@@ -304,6 +312,7 @@ class RecommenderModel:
         max_price: float | None = None,
         promoted: Sequence[str] = (),
         promoted_share: float = 0.0,
+        where: ProductCondition | None = None,
     ) -> list[Scored]:
         """Items most often bought by the same customers; with fewer than
         CONTENT_MIN_NEIGHBOURS of those, products of the same category (nearest price band,
@@ -312,7 +321,7 @@ class RecommenderModel:
         item = self._catalog.index.get(item_id)
         if item is None or k <= 0:
             return []
-        rules = Rules(categories, min_price, max_price, promoted, promoted_share)
+        rules = Rules(categories, min_price, max_price, promoted, promoted_share, where)
         allowed = allowed_products(self._catalog, rules)
         scored: list[Scored] = []
         chosen = np.zeros(0, dtype=np.int64)

@@ -1,6 +1,7 @@
 """Business rules on top of the ranking: filters (inactive products never, optional
-categories and price range) as one vectorised mask over the catalogue, and promoted
-products placed at a configured share of the slots.
+categories, price range and any further condition such as a filter expression's) as one
+vectorised mask over the catalogue, and promoted products placed at a configured share of
+the slots.
 
 Placement: a top-k list with share s gets n = round(k s) promoted slots (at least one when
 s > 0 and a promoted product is eligible, never more than eligible ones), evenly spaced at
@@ -11,7 +12,7 @@ the list stays sorted by score and a promoted slot never claims more than it pus
 """
 
 import math
-from collections.abc import Sequence, Set
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,8 @@ from mgrecs.engine.records import Scored
 PROMOTED_REASON = "promoted"
 
 BoolArray = npt.NDArray[np.bool_]
+ProductCondition = Callable[[Catalog], BoolArray]
+"""Per catalogue product: does it meet the condition (e.g. `filters.BoundFilter.mask`)?"""
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class Rules:
     promoted: Sequence[str] = ()
     """Promoted product ids, most wanted first."""
     promoted_share: float = 0.0
+    where: ProductCondition | None = None
+    """Any further condition on the products (None: none)."""
 
 
 def allowed_products(catalog: Catalog, rules: Rules) -> BoolArray:
@@ -52,6 +57,8 @@ def allowed_products(catalog: Catalog, rules: Rules) -> BoolArray:
         allowed &= catalog.price >= rules.min_price
     if rules.max_price is not None:
         allowed &= catalog.price <= rules.max_price
+    if rules.where is not None:
+        allowed &= rules.where(catalog)
     return allowed
 
 

@@ -38,7 +38,10 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.repository = Repository(pool)
             app.state.region_samples = SampleMemo()
             app.state.engine = Engine(
-                client, settings.user_campaign_arn, settings.similar_campaign_arn
+                client,
+                settings.user_campaign_arn,
+                settings.similar_campaign_arn,
+                settings.category_filter_arn,
             )
             try:
                 await app.state.repository.ping()

@@ -23,6 +23,16 @@ ENGINE_COOLDOWN_SECONDS = 15.0
 log = get_logger(__name__)
 
 
+CATEGORY_PARAMETER = "CATEGORY"
+"""The placeholder of the category filter (MGRECS_CATEGORY_FILTER_ARN) the API fills."""
+
+
+def filter_value(values: list[str]) -> str:
+    """Personalize's list form of a filter value: `"a","b"` (quotes and backslashes escaped)."""
+    escaped = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+    return ",".join(f'"{v}"' for v in escaped)
+
+
 class EngineUnavailable(Exception):
     """The engine did not answer usefully; the caller should fall back."""
 
@@ -30,16 +40,32 @@ class EngineUnavailable(Exception):
 class Engine:
     """GetRecommendations for users and for similar items, through one aioboto3 client."""
 
-    def __init__(self, client: Any, user_campaign_arn: str, similar_campaign_arn: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        user_campaign_arn: str,
+        similar_campaign_arn: str,
+        category_filter_arn: str,
+    ) -> None:
         self._client = client
         self._user_campaign_arn = user_campaign_arn
         self._similar_campaign_arn = similar_campaign_arn
+        self._category_filter_arn = category_filter_arn
         self._down_until = 0.0
 
-    async def for_user(self, user_id: str, limit: int) -> list[RecommendedItem]:
-        return await self._recommendations(
-            campaignArn=self._user_campaign_arn, userId=user_id, numResults=limit
-        )
+    async def for_user(
+        self, user_id: str, limit: int, categories: list[str] | None = None
+    ) -> list[RecommendedItem]:
+        """`categories`: only those, through the category filter (its `$CATEGORY`)."""
+        request: dict[str, Any] = {
+            "campaignArn": self._user_campaign_arn,
+            "userId": user_id,
+            "numResults": limit,
+        }
+        if categories:
+            request["filterArn"] = self._category_filter_arn
+            request["filterValues"] = {CATEGORY_PARAMETER: filter_value(categories)}
+        return await self._recommendations(**request)
 
     async def similar_to(self, product_id: str, limit: int) -> list[RecommendedItem]:
         return await self._recommendations(

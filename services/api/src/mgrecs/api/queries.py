@@ -20,15 +20,25 @@ WHERE customer_id = $1
 
 PRODUCT_EXISTS = "SELECT EXISTS (SELECT 1 FROM products WHERE product_id = $1)"
 
+# Which of these products ($1) are in one of these categories ($2).
+IN_CATEGORIES = """
+SELECT product_id FROM products
+WHERE product_id = ANY($1::text[]) AND category = ANY($2::text[])
+"""
+
 REGION_EXISTS = "SELECT EXISTS (SELECT 1 FROM customers WHERE region = $1)"
 
-# Distinct recent buyers per product, in one region ($2) or everywhere ($2 NULL).
+# Distinct recent buyers per product, in one region ($2) or everywhere ($2 NULL), of the
+# categories $4 (any when NULL).
 POPULAR = """
 SELECT oi.product_id, count(DISTINCT o.customer_id) AS buyers
 FROM order_items oi
 JOIN orders o ON o.order_id = oi.order_id
 JOIN customers c ON c.customer_id = o.customer_id
 WHERE o.ordered_at >= $1 AND ($2::text IS NULL OR c.region = $2)
+  AND ($4::text[] IS NULL OR oi.product_id IN (
+      SELECT product_id FROM products WHERE category = ANY($4::text[])
+  ))
 GROUP BY oi.product_id
 ORDER BY buyers DESC, oi.product_id
 LIMIT $3

@@ -8,30 +8,52 @@ from mgrecs.api.schemas import RecommendedItem
 from mgrecs.common.settings import Settings
 
 
-def cached_items(raw: list[dict[str, Any]], limit: int) -> list[RecommendedItem]:
-    """The first `limit` entries of a cached list (already ordered best first)."""
+def cached_items(
+    raw: list[dict[str, Any]], limit: int, only: set[str] | None = None
+) -> list[RecommendedItem]:
+    """The first `limit` entries of a cached list (already ordered best first); with `only`,
+    the first `limit` of those products."""
+    kept = raw if only is None else [e for e in raw if str(e["product_id"]) in only]
     return [
         RecommendedItem(
             product_id=str(entry["product_id"]),
             score=float(entry.get("score") or 0.0),
             reason=entry.get("reason"),
         )
-        for entry in raw[:limit]
+        for entry in kept[:limit]
     ]
 
 
-async def popular_items(
-    repository: Repository, settings: Settings, region: str | None, limit: int
+async def cached_in_categories(
+    repository: Repository, raw: list[dict[str, Any]], limit: int, categories: list[str] | None
 ) -> list[RecommendedItem]:
-    """Most-bought products of the last `active_days` in `region` (everywhere if it has none).
+    """`cached_items`, only of `categories` (by the products table) when given: a cached
+    list then yields fewer than `limit` items when fewer of its products are of them."""
+    if not categories:
+        return cached_items(raw, limit)
+    product_ids = [str(entry["product_id"]) for entry in raw]
+    return cached_items(raw, limit, await repository.in_categories(product_ids, categories))
+
+
+async def popular_items(
+    repository: Repository,
+    settings: Settings,
+    region: str | None,
+    limit: int,
+    categories: list[str] | None = None,
+) -> list[RecommendedItem]:
+    """Most-bought products of the last `active_days` in `region` (everywhere if it has none),
+    of `categories` when given.
 
     Scores are distinct buyers relative to the top product, so 1.0 is the most popular.
     """
     since = datetime.now(UTC) - timedelta(days=settings.active_days)
-    counts = await repository.popular(since, region, limit) if region is not None else []
+    counts = (
+        await repository.popular(since, region, limit, categories) if region is not None else []
+    )
     reason = f"popular in {region}"
     if not counts:
-        counts = await repository.popular(since, None, limit)
+        counts = await repository.popular(since, None, limit, categories)
         reason = "popular"
     if not counts:
         return []

@@ -73,9 +73,21 @@ class Repository:
     async def region_exists(self, region: str) -> bool:
         return bool(await self._pool.fetchval(queries.REGION_EXISTS, region))
 
-    async def popular(self, since: datetime, region: str | None, limit: int) -> list[ProductCount]:
-        """Products with the most distinct buyers since `since` (in `region` when given)."""
-        rows = await self._pool.fetch(queries.POPULAR, since, region, limit)
+    async def in_categories(self, product_ids: list[str], categories: list[str]) -> set[str]:
+        """The products among `product_ids` whose category is one of `categories`."""
+        rows = await self._pool.fetch(queries.IN_CATEGORIES, product_ids, categories)
+        return {row["product_id"] for row in rows}
+
+    async def popular(
+        self,
+        since: datetime,
+        region: str | None,
+        limit: int,
+        categories: list[str] | None = None,
+    ) -> list[ProductCount]:
+        """Products with the most distinct buyers since `since` (in `region` when given, of
+        `categories` when given)."""
+        rows = await self._pool.fetch(queries.POPULAR, since, region, limit, categories)
         return [ProductCount(row["product_id"], row["buyers"]) for row in rows]
 
     async def region_sample(

@@ -40,9 +40,10 @@ def _score(
     """CPU-bound part (runs in a thread). Customers who ordered after the model was trained
     are scored from their purchase history in the database."""
     k = settings.recommendations_per_user
-    users = model.recommend_all(k, customers)
+    exclude = settings.exclude_purchased
+    users = model.recommend_all(k, customers, exclude_purchased=exclude)
     for customer, (region, history) in newcomers.items():
-        users[customer] = model.recommend(history, region, k)
+        users[customer] = model.recommend(history, region, k, exclude)
     similar = {
         item: model.similar_items(item, settings.similar_per_product) for item in model.item_ids
     }

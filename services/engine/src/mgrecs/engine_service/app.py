@@ -33,7 +33,12 @@ def create_app(settings: Settings) -> FastAPI:
         poller = asyncio.create_task(
             state.registry.poll(state.pool, settings.engine_model_poll_seconds)
         )
-        log.info("engine_started", port=settings.engine_port, model=state.registry.version)
+        log.info(
+            "engine_started",
+            port=settings.engine_port,
+            model=state.registry.version,
+            filters=state.filters.arns,
+        )
         try:
             yield
         finally:

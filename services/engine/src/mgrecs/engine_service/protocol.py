@@ -14,6 +14,7 @@ from pydantic.alias_generators import to_camel
 from mgrecs.engine_service.errors import invalid_input
 
 Id = Annotated[str, Field(min_length=1, max_length=256)]
+NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*$"
 MAX_RESULTS = 500
 
 
@@ -52,6 +53,18 @@ class PutEventsRequest(_AwsShape):
     event_list: list[Event] = Field(min_length=1, max_length=10)
 
 
+FilterValues = Annotated[dict[str, Annotated[str, Field(max_length=1000)]], Field(max_length=25)]
+
+
+class Promotion(_AwsShape):
+    """Products matching `filter_arn` get `percent_promoted_items` % of the slots."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=63, pattern=NAME_PATTERN)
+    percent_promoted_items: int = Field(ge=1, le=100)
+    filter_arn: str
+    filter_values: FilterValues | None = None
+
+
 class GetRecommendationsRequest(_AwsShape):
     campaign_arn: str | None = None
     recommender_arn: str | None = None
@@ -60,6 +73,8 @@ class GetRecommendationsRequest(_AwsShape):
     num_results: int = Field(default=25, ge=1, le=MAX_RESULTS)
     context: dict[str, str] | None = None
     filter_arn: str | None = None
+    filter_values: FilterValues | None = None
+    promotions: list[Promotion] | None = Field(default=None, max_length=1)
 
 
 class GetPersonalizedRankingRequest(_AwsShape):
@@ -68,6 +83,7 @@ class GetPersonalizedRankingRequest(_AwsShape):
     user_id: Id
     context: dict[str, str] | None = None
     filter_arn: str | None = None
+    filter_values: FilterValues | None = None
 
 
 Request = TypeVar("Request", bound=BaseModel)
@@ -85,6 +101,11 @@ def parse(model: type[Request], body: bytes) -> Request:
         raise invalid_input(problems) from exc
 
 
-def predicted_item(item_id: str, score: float, reason: str) -> dict[str, Any]:
-    """One `PredictedItem` of the response."""
-    return {"itemId": item_id, "score": score, "reason": [reason]}
+def predicted_item(
+    item_id: str, score: float, reason: str, promotion_name: str | None = None
+) -> dict[str, Any]:
+    """One `PredictedItem` of the response (`promotionName` on a promoted item)."""
+    item: dict[str, Any] = {"itemId": item_id, "score": score, "reason": [reason]}
+    if promotion_name is not None:
+        item["promotionName"] = promotion_name
+    return item

@@ -6,7 +6,7 @@ end, so a swap never mixes two models within one answer.
 """
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -14,6 +14,7 @@ import asyncpg
 
 from mgrecs.common.logging import get_logger
 from mgrecs.engine.model import CooccurrenceModel
+from mgrecs.engine.promotion import IntArray, popularity_order
 from mgrecs.engine_service import metrics
 
 RECIPE = "cooccurrence"
@@ -24,6 +25,9 @@ ORDER BY trained_at DESC
 LIMIT 1
 """
 
+MAX_CACHED_ORDERS = 64
+"""Popularity orders (one per region asked for) kept per served model."""
+
 log = get_logger(__name__)
 
 
@@ -31,6 +35,16 @@ log = get_logger(__name__)
 class ServedModel:
     version: str
     model: CooccurrenceModel
+    _orders: dict[str | None, IntArray] = field(default_factory=dict, compare=False, repr=False)
+
+    def popularity_order(self, region: str | None) -> IntArray:
+        """`promotion.popularity_order`, computed once per region and model."""
+        order = self._orders.get(region)
+        if order is None:
+            if len(self._orders) >= MAX_CACHED_ORDERS:  # regions come from requests
+                self._orders.clear()
+            order = self._orders[region] = popularity_order(self.model, region)
+        return order
 
 
 def artifact_path(uri: str) -> Path:

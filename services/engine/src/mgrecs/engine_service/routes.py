@@ -12,8 +12,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from mgrecs.engine.model import Scored
+from mgrecs.engine.rules import PROMOTED_REASON
 from mgrecs.engine_service import answers, metrics
 from mgrecs.engine_service.errors import AwsError, invalid_input, not_found
+from mgrecs.engine_service.filtering import NOTHING_ASKED, Asked
 from mgrecs.engine_service.protocol import (
     GetPersonalizedRankingRequest,
     GetRecommendationsRequest,
@@ -67,8 +69,13 @@ async def _authenticated_body(request: Request) -> bytes:
     return body
 
 
-def _item_list(items: list[Scored]) -> list[dict[str, Any]]:
-    return [predicted_item(s.item_id, s.score, s.reason) for s in items]
+def _item_list(items: list[Scored], asked: Asked = NOTHING_ASKED) -> list[dict[str, Any]]:
+    """PredictedItems; a promoted one names its promotion (`promotionName`)."""
+    name = asked.promotion.name if asked.promotion else None
+    return [
+        predicted_item(s.item_id, s.score, s.reason, name if s.reason == PROMOTED_REASON else None)
+        for s in items
+    ]
 
 
 def _recommendation_id() -> str:
@@ -96,27 +103,34 @@ async def get_recommendations(request: Request) -> dict[str, Any]:
     settings = state.settings
     with _observed("GetRecommendations"):
         body = parse(GetRecommendationsRequest, await _authenticated_body(request))
-        if body.filter_arn:
-            raise invalid_input("Filters are not supported by the self-hosted engine")
         arn = body.campaign_arn or body.recommender_arn
         if not arn:
             raise invalid_input("campaignArn is required")
+        if arn == settings.ranking_campaign_arn:
+            raise invalid_input(f"{arn} is a ranking campaign: use GetPersonalizedRanking")
+        if arn not in (settings.user_campaign_arn, settings.similar_campaign_arn):
+            raise not_found(f"Resource {arn} does not exist.")
+        asked = state.filters.asked(body.filter_arn, body.filter_values, body.promotions)
         served = state.registry.current
         if arn == settings.user_campaign_arn:
             if not body.user_id:
                 raise invalid_input("userId is required for a user-personalization campaign")
             items = answers.for_user(
-                served, state.events, body.user_id, body.context, body.num_results
+                served,
+                state.events,
+                body.user_id,
+                body.context,
+                body.num_results,
+                asked,
+                settings.exclude_purchased,
             )
-        elif arn == settings.similar_campaign_arn:
+        else:
             if not body.item_id:
                 raise invalid_input("itemId is required for a similar-items campaign")
-            items = answers.similar(served, body.item_id, body.num_results)
-        elif arn == settings.ranking_campaign_arn:
-            raise invalid_input(f"{arn} is a ranking campaign: use GetPersonalizedRanking")
-        else:
-            raise not_found(f"Resource {arn} does not exist.")
-    return {"itemList": _item_list(items), "recommendationId": _recommendation_id()}
+            items = answers.similar(
+                served, state.events, body.item_id, body.user_id, body.num_results, asked
+            )
+    return {"itemList": _item_list(items, asked), "recommendationId": _recommendation_id()}
 
 
 @router.post("/personalize-ranking")
@@ -126,14 +140,18 @@ async def get_personalized_ranking(request: Request) -> dict[str, Any]:
     settings = state.settings
     with _observed("GetPersonalizedRanking"):
         body = parse(GetPersonalizedRankingRequest, await _authenticated_body(request))
-        if body.filter_arn:
-            raise invalid_input("Filters are not supported by the self-hosted engine")
         if body.campaign_arn in (settings.user_campaign_arn, settings.similar_campaign_arn):
             raise invalid_input(f"{body.campaign_arn} is not a personalized-ranking campaign")
         if body.campaign_arn != settings.ranking_campaign_arn:
             raise not_found(f"Resource {body.campaign_arn} does not exist.")
+        asked = state.filters.asked(body.filter_arn, body.filter_values)
         items = answers.ranking(
-            state.registry.current, state.events, body.user_id, body.context, body.input_list
+            state.registry.current,
+            state.events,
+            body.user_id,
+            body.context,
+            body.input_list,
+            asked,
         )
     return {"personalizedRanking": _item_list(items), "recommendationId": _recommendation_id()}
 

@@ -1,4 +1,5 @@
-"""What one engine process holds: its settings, accepted keys, events and served model."""
+"""What one engine process holds: its settings, accepted keys, filters, events and served
+model."""
 
 from dataclasses import dataclass, field
 
@@ -6,6 +7,7 @@ import asyncpg
 
 from mgrecs.common.settings import Settings
 from mgrecs.engine_service.events import EventStore
+from mgrecs.engine_service.filtering import Filters
 from mgrecs.engine_service.registry import ModelRegistry
 from mgrecs.engine_service.sigv4 import parse_credentials
 
@@ -16,8 +18,10 @@ class EngineState:
     secrets: dict[str, str] = field(init=False)
     events: EventStore = field(default_factory=EventStore)
     registry: ModelRegistry = field(default_factory=ModelRegistry)
+    filters: Filters = field(init=False)
     pool: asyncpg.Pool | None = None
 
     def __post_init__(self) -> None:
         # Parsed at start: a malformed MGRECS_ENGINE_CREDENTIALS stops the process early.
         self.secrets = parse_credentials(self.settings.engine_credentials)
+        self.filters = Filters(self.settings)

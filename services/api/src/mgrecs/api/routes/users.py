@@ -1,12 +1,13 @@
-"""Per-customer recommendations: cache, then the engine in real time, then popularity."""
+"""Per-customer recommendations: cache, then the engine in real time, then popularity;
+each of them only of the asked categories."""
 
 from fastapi import APIRouter, HTTPException
 
 from mgrecs.api.deps import EngineDep, RepositoryDep, SettingsDep
 from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.metrics import SOURCES
-from mgrecs.api.recommendations import cached_items, popular_items
-from mgrecs.api.routes.params import Limit, UserId
+from mgrecs.api.recommendations import cached_in_categories, popular_items
+from mgrecs.api.routes.params import Categories, Limit, UserId
 from mgrecs.api.schemas import ErrorMessage, UserRecommendations
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
@@ -24,9 +25,14 @@ async def user_recommendations(
     engine: EngineDep,
     settings: SettingsDep,
     limit: Limit = 10,
+    category: Categories = None,
 ) -> UserRecommendations:
     """The nightly cached list; for customers without one, the engine answers in real time,
-    and when the engine is down, what is popular in the customer's region."""
+    and when the engine is down, what is popular in the customer's region.
+
+    With `category`, only products of those categories: the cached list's (so it may hold
+    fewer than `limit`: it was cut at `recommendations_per_user` before filtering), the
+    engine's through its category filter, or the popular ones of those categories."""
     cached = await repository.user_cache(user_id)
     if cached is not None:
         SOURCES.labels("users", "cache").inc()
@@ -34,13 +40,13 @@ async def user_recommendations(
             user_id=user_id,
             source="cache",
             updated_at=cached.updated_at,
-            items=cached_items(cached.items, limit),
+            items=await cached_in_categories(repository, cached.items, limit, category),
         )
     customer = await repository.customer(user_id)
     if customer is None:
         raise HTTPException(status_code=404, detail=f"unknown user {user_id}")
     try:
-        items = await engine.for_user(user_id, limit)
+        items = await engine.for_user(user_id, limit, category)
     except EngineUnavailable:
         items = []
     if items:
@@ -51,5 +57,5 @@ async def user_recommendations(
         user_id=user_id,
         source="popular",
         updated_at=None,
-        items=await popular_items(repository, settings, customer.region, limit),
+        items=await popular_items(repository, settings, customer.region, limit, category),
     )
