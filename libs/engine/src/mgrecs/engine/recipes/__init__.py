@@ -8,7 +8,7 @@ point of each grid is the recipe's default).
 from typing import Any
 
 from mgrecs.engine.recipes.als import ALSRecipe
-from mgrecs.engine.recipes.base import Recipe, TrainingData
+from mgrecs.engine.recipes.base import Recipe, SparseScoring, TrainingData
 from mgrecs.engine.recipes.buy_again import BuyAgainRecipe
 from mgrecs.engine.recipes.ease import EASERecipe
 from mgrecs.engine.recipes.itemknn import ItemKNNRecipe
@@ -26,6 +26,7 @@ __all__ = [
     "PopularityRecipe",
     "RP3BetaRecipe",
     "Recipe",
+    "SparseScoring",
     "TrainingData",
     "TrendingRecipe",
     "make_recipe",
