@@ -3,7 +3,9 @@
 - Per customer (`recommend`, `recommend_all`, `rank`): the recipe scores the customer's
   purchase row, built from the history the caller passes, so purchases made since training
   fold in at once, without a retrain. Rows are binary (bought or not), in training and in
-  scoring alike, because a history arrives as a list of product ids.
+  scoring alike, because a history arrives as a list of product ids. A chunk of customers
+  is ranked at once (`topk`, `reasons`: no loop per customer until the lists are built),
+  from the recipe's stored candidates when it scores sparsely (`SparseScoring`).
 - Per product (`similar_items`) and for the reasons ("bought X"): item-to-item
   co-occurrence, cosine-damped.
 - Popularity, per region then global, fills every list up and answers new customers.
