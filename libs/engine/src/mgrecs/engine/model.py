@@ -3,7 +3,9 @@
 - Per customer (`recommend`, `recommend_all`, `rank`): the recipe scores the customer's
   purchase row, built from the history the caller passes, so purchases made since training
   fold in at once, without a retrain. Rows are binary (bought or not), in training and in
-  scoring alike, because a history arrives as a list of product ids.
+  scoring alike, because a history arrives as a list of product ids. A chunk of customers
+  is ranked at once (`topk`, `reasons`: no loop per customer until the lists are built),
+  from the recipe's stored candidates when it scores sparsely (`SparseScoring`).
 - Per product (`similar_items`) and for the reasons ("bought X"): item-to-item
   co-occurrence, cosine-damped.
 - Popularity, per region then global, fills every list up and answers new customers;
@@ -30,7 +32,10 @@ customer's best item scores about 0.55, and the mapping is strictly increasing, 
 is the recipe's own.
 """
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
 
@@ -41,12 +46,14 @@ from scipy import sparse
 from mgrecs.engine.catalog import Catalog, build_catalog
 from mgrecs.engine.content import content_neighbours
 from mgrecs.engine.cooccurrence import item_similarity
-from mgrecs.engine.dataset import NO_REGION, binarize, build_dataset
+from mgrecs.engine.dataset import NO_REGION, Dataset, binarize, build_dataset
 from mgrecs.engine.model_file import read_model, write_model
 from mgrecs.engine.popularity import Popularity, fit_popularity
-from mgrecs.engine.recipes import Recipe, TrainingData, make_recipe
+from mgrecs.engine.reasons import ReasonNames, hit_reasons
+from mgrecs.engine.recipes import Recipe, SparseScoring, TrainingData, make_recipe
 from mgrecs.engine.records import Interaction, ProductInfo, Scored
 from mgrecs.engine.rules import ProductCondition, Rules, allowed_products, insert_promoted
+from mgrecs.engine.topk import TopK, dense_top_k, sparse_top_k
 
 __all__ = [
     "DEFAULT_RECIPE",
@@ -71,6 +78,9 @@ REASON_ITEMS = 3
 """How many of the history items that led to a recommendation its reason names."""
 CHUNK_CELLS = 8_000_000
 """Dense users x items score cells per chunk in `recommend_all` (64 MB of float64)."""
+SPARSE_ROW_CELLS = 2_000
+"""Score cells a customer counts for in a chunk when the recipe scores sparsely: its
+candidates (basket size x neighbours per item), with room to spare."""
 SCALE_SAMPLE = 2_000
 """Training customers (evenly spaced) whose best raw scores set the score scale."""
 TRENDING_EVERY = 3
@@ -81,6 +91,7 @@ product. At least 2: a trending slot takes the score of the popular slot before 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+ObjectArray = npt.NDArray[np.object_]
 
 
 class FillOrder(NamedTuple):
@@ -143,7 +154,26 @@ class RecommenderModel:
         binary purchase matrix; `neighbours` co-occurring items kept per item; popularity
         half-life in days; `products`: catalogue metadata (products nobody bought included),
         for the content back-off and the rules."""
-        dataset = build_dataset(interactions)
+        return cls.fit_dataset(
+            build_dataset(interactions),
+            recipe=recipe,
+            neighbours=neighbours,
+            half_life_days=half_life_days,
+            products=products,
+        )
+
+    @classmethod
+    def fit_dataset(
+        cls,
+        dataset: Dataset,
+        *,
+        recipe: Recipe | None = None,
+        neighbours: int = 100,
+        half_life_days: float = 30.0,
+        products: Sequence[ProductInfo] | None = None,
+    ) -> "RecommenderModel":
+        """`fit` on order lines already indexed (a benchmark generates millions of them
+        straight into numpy, where Interaction objects would take longer than training)."""
         binary = binarize(dataset.matrix)
         recipe = recipe if recipe is not None else make_recipe(DEFAULT_RECIPE)
         recipe.fit(
@@ -291,15 +321,19 @@ class RecommenderModel:
         allowed = allowed_products(self._catalog, rules)
         orders: dict[int, FillOrder] = {}  # filtered fill orders, shared by the chunks
         result: dict[str, list[Scored]] = {}
-        chunk = max(1, CHUNK_CELLS // len(self._item_ids))
-        for start in range(0, rows.shape[0], chunk):
-            block = rows[start : start + chunk]
-            regions = self._customer_region[block].tolist()
-            answers = self._recommend_rows(
-                self._binary[block], regions, exclude_purchased, k, rules, allowed, orders
-            )
-            for row, answer in zip(block.tolist(), answers, strict=True):
-                result[self._customer_ids[row]] = answer
+        n_items = len(self._item_ids)
+        sparse_rows = isinstance(self._recipe, SparseScoring)
+        row_cells = min(n_items, SPARSE_ROW_CELLS) if sparse_rows else n_items
+        chunk = max(1, CHUNK_CELLS // row_cells)
+        with _collector_paused():
+            for start in range(0, rows.shape[0], chunk):
+                block = rows[start : start + chunk]
+                regions = self._customer_region[block].tolist()
+                answers = self._recommend_rows(
+                    self._binary[block], regions, exclude_purchased, k, rules, allowed, orders
+                )
+                for row, answer in zip(block.tolist(), answers, strict=True):
+                    result[self._customer_ids[row]] = answer
         return result
 
     def similar_items(
@@ -364,11 +398,18 @@ class RecommenderModel:
         them (never recommended, but none is dropped)."""
         row = self._rows_for(self._known_items(history))
         hits = self._personal_scores(row)[0] if self._item_ids else np.zeros(0)
+        bands = self._bands(hits)
         region_number = self._region_number(region)
         active = self._catalog.active
         wanted = [self._item_index.get(item_id) for item_id in item_ids]
-        hit_items = {j for j in wanted if j is not None and hits[j] > 0 and active[j]}
-        reasons = self._hit_reasons(row, [np.array(sorted(hit_items), dtype=np.int64)])[0]
+        hit_items = np.array(
+            sorted({j for j in wanted if j is not None and hits[j] > 0 and active[j]}),
+            dtype=np.int64,
+        )
+        owner = np.zeros(hit_items.shape[0], dtype=np.int64)
+        reasons = dict(
+            zip(hit_items.tolist(), self._hit_reasons(row, owner, hit_items), strict=True)
+        )
         known: list[Scored] = []
         unknown: list[Scored] = []
         inactive: list[Scored] = []
@@ -379,7 +420,7 @@ class RecommenderModel:
             elif j is None:
                 unknown.append(Scored(item_id, 0.0, "unknown item"))
             elif hits[j] > 0:
-                known.append(Scored(item_id, self._band(hits[j]), reasons.get(j, PERSONAL_REASON)))
+                known.append(Scored(item_id, float(bands[j]), reasons.get(j, PERSONAL_REASON)))
             else:
                 known.append(self._popular_item(region_number, j, HIT_FLOOR))
         known.sort(key=lambda s: -s.score)  # stable: ties keep the caller's order
@@ -418,9 +459,31 @@ class RecommenderModel:
         """The recipe's raw scores of every item for each binary history row."""
         return _raw_scores(self._recipe, rows)
 
-    def _band(self, raw: float) -> float:
-        """A positive raw recipe score in the personalised band (HIT_FLOOR, 1)."""
-        return HIT_FLOOR + (1.0 - HIT_FLOOR) * float(raw) / (float(raw) + self._score_scale)
+    @cached_property
+    def _item_names(self) -> ObjectArray:
+        """The item ids as an object array, to pick many of them at once."""
+        return np.array(self._item_ids, dtype=object)
+
+    @cached_property
+    def _reason_names(self) -> ReasonNames:
+        return ReasonNames.of(self._item_ids)
+
+    def _bands(self, raw: FloatArray) -> FloatArray:
+        """Positive raw recipe scores in the personalised band (HIT_FLOOR, 1)."""
+        bands: FloatArray = HIT_FLOOR + (1.0 - HIT_FLOOR) * raw / (raw + self._score_scale)
+        return bands
+
+    def _top_hits(
+        self, rows: sparse.csr_matrix, exclude_purchased: bool, k: int, allowed: BoolArray
+    ) -> TopK:
+        """Each history row's k best positive raw scores among `allowed` items (purchases
+        excluded or not), best first, ties by index. A recipe that scores sparsely is ranked
+        from its stored candidates, any other from its dense scores: same lists either way."""
+        excluded = rows if exclude_purchased else None
+        allowed_items = allowed[: len(self._item_ids)]
+        if isinstance(self._recipe, SparseScoring):
+            return sparse_top_k(self._recipe.score_sparse(rows), k, allowed_items, excluded)
+        return dense_top_k(self._personal_scores(rows), k, allowed_items, excluded)
 
     def _recommend_rows(
         self,
@@ -433,61 +496,50 @@ class RecommenderModel:
         orders: dict[int, FillOrder],
     ) -> list[list[Scored]]:
         """Top-k for each binary history row: the one code path of single and batch calls.
-        `allowed`: `rules` as a catalogue mask; `orders`: a cache of `_allowed_order`."""
-        allowed_items = allowed[: len(self._item_ids)]
-        hits = self._personal_scores(rows)
-        if not allowed_items.all():
-            hits = np.where(allowed_items, hits, 0.0)
-        histories = [rows.indices[rows.indptr[r] : rows.indptr[r + 1]] for r in range(len(regions))]
-        chosen = [
-            _top_hits(hits[r], histories[r] if exclude_purchased else None, k)
-            for r in range(len(regions))
-        ]
-        reasons = self._hit_reasons(rows, chosen)
+        `allowed`: `rules` as a catalogue mask; `orders`: a cache of `_allowed_order`.
+        The hits of all rows are built at once; only rows short of k hits (popularity
+        fill) or with promoted products get more per-row work."""
+        top = self._top_hits(rows, exclude_purchased, k, allowed)
+        hits = list(
+            map(
+                Scored,
+                self._item_names[top.items].tolist(),
+                self._bands(top.scores).tolist(),
+                self._hit_reasons(rows, top.owners(), top.items),
+            )
+        )
         for region in set(regions) - orders.keys():
             orders[region] = self._allowed_order(region, allowed)
+        promoting = rules.promoted_share > 0 and bool(rules.promoted)
+        bounds = top.indptr.tolist()
         answers = []
         for r, region in enumerate(regions):
-            answer = [
-                Scored(
-                    self._item_ids[j],
-                    self._band(hits[r, j]),
-                    reasons[r].get(j, PERSONAL_REASON),
-                )
-                for j in chosen[r].tolist()
-            ]
-            skip = set(chosen[r].tolist())
-            if exclude_purchased:
-                skip.update(histories[r].tolist())
-            answer += self._fill(region, k - len(answer), skip, orders[region], HIT_FLOOR)
-            promoted = self._eligible_promoted(rules, allowed, histories[r].tolist())
-            answers.append(insert_promoted(answer, promoted, k, rules.promoted_share))
+            answer = hits[bounds[r] : bounds[r + 1]]
+            if len(answer) < k or promoting:
+                history = rows.indices[rows.indptr[r] : rows.indptr[r + 1]].tolist()
+                if len(answer) < k:
+                    skip = set(top.items[bounds[r] : bounds[r + 1]].tolist())
+                    if exclude_purchased:
+                        skip.update(history)
+                    answer += self._fill(region, k - len(answer), skip, orders[region], HIT_FLOOR)
+                if promoting:
+                    promoted = self._eligible_promoted(rules, allowed, history)
+                    answer = insert_promoted(answer, promoted, k, rules.promoted_share)
+            answers.append(answer)
         return answers
 
-    def _hit_reasons(self, rows: sparse.csr_matrix, chosen: list[IntArray]) -> list[dict[int, str]]:
-        """Per history row, for each chosen item that co-occurs with the history, the
-        history items most similar to it ("bought X, Y")."""
-        n_items = len(self._item_ids)
-        # One entry per (row, history item, neighbour of that item) ...
-        owner = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
-        neighbours = self._similarity[rows.indices]
-        fanout = np.diff(neighbours.indptr)
-        source = np.repeat(rows.indices, fanout)
-        key = np.repeat(owner, fanout) * n_items + neighbours.indices
-        weight = neighbours.data
-        # ... kept where the neighbour is one of that row's chosen items.
-        wanted = [r * n_items + items for r, items in enumerate(chosen)]
-        kept = np.isin(key, np.concatenate(wanted) if wanted else np.zeros(0, dtype=np.int64))
-        key, source, weight = key[kept], source[kept], weight[kept]
-        order = np.lexsort((source, -weight, key))
-        key, source = key[order], source[order]
-        _, starts, sizes = np.unique(key, return_index=True, return_counts=True)
-        rank = np.arange(key.shape[0]) - np.repeat(starts, sizes)
-        reasons: list[dict[int, list[str]]] = [{} for _ in chosen]
-        top = rank < REASON_ITEMS
-        for pair, i in zip(key[top].tolist(), source[top].tolist(), strict=True):
-            reasons[pair // n_items].setdefault(pair % n_items, []).append(self._item_ids[i])
-        return [{j: "bought " + ", ".join(names) for j, names in r.items()} for r in reasons]
+    def _hit_reasons(self, rows: sparse.csr_matrix, owner: IntArray, items: IntArray) -> list[str]:
+        """The reason of each `items[n]` recommended to history row `owner[n]`: the history
+        items most similar to it ("bought X, Y"), PERSONAL_REASON when none co-occurs."""
+        return hit_reasons(
+            rows,
+            owner,
+            items,
+            self._similarity,
+            self._reason_names,
+            most=REASON_ITEMS,
+            default=PERSONAL_REASON,
+        )
 
     def _allowed_order(self, region: int, allowed: BoolArray) -> FillOrder:
         """The fill order as seen from `region`, only the `allowed` items."""
@@ -563,18 +615,18 @@ class RecommenderModel:
         return "trending"
 
 
-def _top_hits(hits: FloatArray, excluded: IntArray | None, k: int) -> IntArray:
-    """Indices of the k best positive scores, best first, ties by index (deterministic)."""
-    scores = hits.copy()
-    if excluded is not None:
-        scores[excluded] = 0.0
-    candidates = np.flatnonzero(scores > 0)
-    if candidates.shape[0] > k:
-        # Keep everything tied with the k-th best, so the exact sort below decides ties.
-        kth = np.partition(scores[candidates], candidates.shape[0] - k)[candidates.shape[0] - k]
-        candidates = candidates[scores[candidates] >= kth]
-    best: IntArray = candidates[np.lexsort((candidates, -scores[candidates]))[:k]]
-    return best
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: batch inference builds millions of small
+    acyclic objects (the Scored lists), and the collector, triggered by their count, would
+    walk the ones built before again and again (a quarter of the batch time, measured)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _similarity_band(similarity: float) -> float:

@@ -10,7 +10,7 @@ data whose tastes drift it wins on validation, on steady data validation leaves 
 from typing import Any
 
 from mgrecs.engine.recipes.als import ALSRecipe
-from mgrecs.engine.recipes.base import Recipe, TrainingData
+from mgrecs.engine.recipes.base import Recipe, SparseScoring, TrainingData
 from mgrecs.engine.recipes.buy_again import BuyAgainRecipe
 from mgrecs.engine.recipes.ease import EASERecipe
 from mgrecs.engine.recipes.itemknn import ItemKNNRecipe
@@ -29,6 +29,7 @@ __all__ = [
     "PopularityRecipe",
     "RP3BetaRecipe",
     "Recipe",
+    "SparseScoring",
     "TrainingData",
     "TrendingRecipe",
     "make_recipe",

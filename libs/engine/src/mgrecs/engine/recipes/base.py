@@ -8,7 +8,7 @@ inference (rows of the training matrix), evaluation (rows of a train split) and 
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -68,4 +68,15 @@ class Recipe(Protocol):
     def from_state(cls, params: Mapping[str, Any], arrays: State) -> "Recipe":
         """A fitted recipe rebuilt from `params()` and `state()`, without refitting: it
         scores exactly like the one that was saved."""
+        ...
+
+
+@runtime_checkable
+class SparseScoring(Protocol):
+    """A recipe whose scores are sparse (a neighbour graph): batch inference ranks each
+    customer's few hundred stored candidates instead of a dense row over the catalogue."""
+
+    def score_sparse(self, rows: sparse.csr_matrix) -> sparse.csr_matrix:
+        """`score(rows)` as CSR, at most one entry per (row, column) (as a sparse product
+        gives); every item not stored scores 0."""
         ...
