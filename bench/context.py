@@ -80,7 +80,7 @@ def run_case(case: Case, budget: float, seed: int) -> list[str]:
         f"{split.n_items:,} products"
     )
     header = (
-        f"{'context':<8} {'recipe':<17} {'params':<44} {'chosen':<14} {'val off':>8} "
+        f"{'context':<8} {'recipe':<17} {'params':<58} {'chosen':<14} {'val off':>8} "
         f"{'val ctx':>8} {'test off':>9} {'test ctx':>9} {'change':>8} {'ceiling':>8}"
     )
     print(header)
@@ -102,7 +102,7 @@ def run_case(case: Case, budget: float, seed: int) -> list[str]:
             val_off = report.validation.get(ContextPoint(0.0), float("nan"))
             val_ctx = report.validation.get(report.chosen, float("nan"))
             print(
-                f"{kind:<8} {name:<17} {(shown or '-')[:44]:<44} {_point(report.chosen):<14} "
+                f"{kind:<8} {name:<17} {(shown or '-')[:58]:<58} {_point(report.chosen):<14} "
                 f"{val_off:8.4f} {val_ctx:8.4f} {off:9.4f} {chosen:9.4f} "
                 f"{'' if gain is None else f'{gain:+.1f}%':>8} "
                 f"{'' if off == 0 else f'{(ceiling / off - 1) * 100:+.1f}%':>8}"
