@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 MANIFESTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: install demo smoke test lint format clean bench-api bench-quality bench-train bench-realtime
+.PHONY: install demo smoke test lint format clean bench-api bench-quality bench-context bench-train bench-realtime
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -57,6 +57,9 @@ $(BENCH_DATA)/.unpacked: $(VENV)/.installed
 
 bench-quality: install $(BENCH_DATA)/.unpacked  ## every recipe vs popularity: generator + real data
 	$(BIN)/python bench/quality.py --data-dir $(BENCH_DATA) $(BENCH_ARGS)
+
+bench-context: install $(BENCH_DATA)/.unpacked  ## does time of day / week help? same data sets
+	$(BIN)/python bench/context.py --data-dir $(BENCH_DATA) $(BENCH_ARGS)
 
 bench-train: install  ## fit the default recipe on 10M interactions, score top-25 for 1M customers
 	$(BIN)/python bench/train_scale.py $(BENCH_ARGS)

@@ -221,6 +221,19 @@ def test_test_days_starts_at_midnight_n_days_before_the_last_day(
     assert _truth(split) == {"A": {"p3"}, "E": {"p2"}}
 
 
+def test_request_time_is_each_customers_first_test_line(dated: list[Interaction]) -> None:
+    split = time_split(dated, test_from=datetime(2024, 1, 8), min_customers=1)
+    by_customer = {
+        split.customer_ids[user]: when
+        for user, when in zip(split.users, split.request_time, strict=True)
+    }
+    # A's first test line is a repeat (no right answer), yet it is when A comes back.
+    assert by_customer == {
+        "A": day(8).timestamp(),
+        "E": datetime(2024, 1, 8, tzinfo=UTC).timestamp(),
+    }
+
+
 def test_too_little_data_is_a_clear_error(dated: list[Interaction]) -> None:
     with pytest.raises(InsufficientData, match="only 1 customers bought two or more"):
         time_split(dated, test_days=2)
@@ -240,6 +253,9 @@ def test_validation_slice_is_the_end_of_training_only(generated_split: Split) ->
     assert validation.test_to < split.test_from  # never touches the test period
     assert validation.train.line_time.max() < validation.test_from.timestamp()
     assert validation.users.size > 25 and split.users.size > 25
+    assert validation.request_time.shape == validation.users.shape
+    assert validation.request_time.min() >= validation.test_from.timestamp()
+    assert validation.request_time.max() < split.test_from.timestamp()
 
 
 # ---------------------------------------------------------------- evaluate and tune

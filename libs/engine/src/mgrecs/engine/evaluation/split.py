@@ -42,6 +42,9 @@ class Split:
     """Rows of the evaluated customers: seen in training, with a non-empty truth."""
     truth: sparse.csr_matrix
     """len(users) x n_items, 1.0 where the product is a right answer for that customer."""
+    request_time: npt.NDArray[np.float64]
+    """Per evaluated customer, epoch seconds of their first order line in the test period:
+    the "now" production would know when asked for their recommendations (time context)."""
     repeat: bool
     """True: repeat purchases count as right answers and purchased items are not excluded."""
     train_from: datetime
@@ -134,6 +137,16 @@ def time_split(
         shape=(users.size, n_items),
     )
 
+    first_test = np.full(len(dataset.customer_ids), np.inf)
+    test_rows = [
+        (customer_index[line.customer_id], when)
+        for line, train, when in zip(interactions, is_train, times, strict=True)
+        if not train and line.customer_id in customer_index
+    ]
+    if test_rows:
+        rows_seen, when_seen = np.array(test_rows).T
+        np.minimum.at(first_test, rows_seen.astype(np.int64), when_seen)
+
     train_from = _from_timestamp(float(times[is_train].min()))
     validation = None
     if validation_fraction > 0:
@@ -163,6 +176,7 @@ def time_split(
         ),
         users=users.astype(np.int64),
         truth=truth,
+        request_time=first_test[users],
         repeat=repeat,
         train_from=train_from,
         test_from=boundary,
