@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 MANIFESTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: install demo smoke test lint format clean bench-api bench-quality bench-context bench-train bench-realtime
+.PHONY: install demo smoke test lint format clean bench-api bench-quality bench-context bench-train bench-realtime bench-ingest
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -45,6 +45,9 @@ bench-api: install  ## write/train/infer at scale, then API latency (figures in 
 
 bench-realtime: install  ## PutEvents -> GetRecommendations through the engine service
 	$(BIN)/python bench/realtime.py $(BENCH_ARGS)
+
+bench-ingest: install  ## validate, map and publish a 1M-line order file to the broker
+	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
 
 # Real data sets for bench-quality, read from inside two PyPI wheels (unpacked without their
 # dependencies, so recbole's torch never comes along): MovieLens-100k and an Instacart sample.

@@ -1,0 +1,124 @@
+"""`make bench-ingest`: validate, map and publish order lines to the broker, from a file of
+a million lines, and show that memory stays flat while it streams.
+
+The file is written first by `mgrecs sample-data` in a child process (so generating it does
+not count in this process's memory); then `backfill_file` — the code `mgrecs backfill`
+runs: read, group into orders, validate each `OrderEvent`, publish keyed by customer and
+wait for the broker's acks chunk by chunk — streams it to an embedded broker (Tansu, the
+one `make demo` runs). Resident memory is read from /proc at every progress step.
+
+Usage: python bench/ingest.py [--orders N] [--customers N] [--products N] [--keep FILE]
+"""
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mgrecs.cli.embedded import EmbeddedBroker
+from mgrecs.common.kafka import ensure_topics
+from mgrecs.common.settings import Settings
+from mgrecs.ingest.backfill import backfill_file
+
+TARGET_LINES_PER_SECOND = 20_000
+"""The issue's bar: 20 x the hosted PutEvents default of 1,000 requests per second."""
+PAGE_SIZE = 4096
+
+
+def resident_mib() -> float:
+    """This process's resident memory now (not the peak), from /proc/self/statm."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * PAGE_SIZE / 2**20
+
+
+def write_file(path: Path, orders: int, customers: int, products: int) -> int:
+    """Write the sample orders with `mgrecs sample-data`; returns the number of lines."""
+    mgrecs = Path(sys.executable).with_name("mgrecs")
+    subprocess.run(
+        [
+            str(mgrecs),
+            "sample-data",
+            str(path),
+            "--orders",
+            str(orders),
+            "--customers",
+            str(customers),
+            "--products",
+            str(products),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    with path.open("rb") as handle:
+        return sum(1 for _ in handle) - 1
+
+
+async def stream(path: Path, lines: int, bootstrap: str) -> None:
+    settings = Settings(kafka_bootstrap=bootstrap, topic_prefix="bench-ingest.")
+    await ensure_topics(settings)
+    samples: list[tuple[int, float]] = []
+    marks = iter([lines * share // 10 for share in range(1, 11)])
+    next_mark = next(marks)
+
+    def on_progress(done: int) -> None:
+        nonlocal next_mark
+        while done >= next_mark:
+            samples.append((done, resident_mib()))
+            next_mark = next(marks, lines + 1)
+
+    before = resident_mib()
+    started = time.perf_counter()
+    summary = await backfill_file(path, settings, on_progress)
+    seconds = time.perf_counter() - started
+    rate = summary.lines_read / seconds
+    print(
+        f"backfill: {summary.lines_read:,} lines, {summary.orders_published:,} orders published, "
+        f"{summary.lines_rejected:,} lines rejected, in {seconds:.1f} s"
+    )
+    print(
+        f"  = {rate:,.0f} order lines per second (target {TARGET_LINES_PER_SECOND:,}): "
+        f"{'yes' if rate >= TARGET_LINES_PER_SECOND else 'NO'}"
+    )
+    print(f"resident memory before the file: {before:.0f} MiB; while streaming:")
+    for done, mib in samples:
+        print(f"  after {done:>9,} lines  {mib:6.0f} MiB")
+    first, last = samples[0][1], samples[-1][1]
+    print(f"growth from 10 % to 100 % of the file: {last - first:+.0f} MiB")
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=420_000, help="about 2.4 lines each")
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--products", type=int, default=5_000)
+    parser.add_argument("--keep", type=Path, help="write (or reuse) the file here")
+    args = parser.parse_args(argv)
+
+    workdir = Path(tempfile.mkdtemp(prefix="mgbench-ingest"))
+    path = args.keep or workdir / "orders.csv"
+    started = time.perf_counter()
+    if path.exists():
+        with path.open("rb") as handle:
+            lines = sum(1 for _ in handle) - 1
+        print(f"file: {path} ({lines:,} lines, reused)")
+    else:
+        lines = write_file(path, args.orders, args.customers, args.products)
+        print(
+            f"file: {lines:,} order lines, {args.orders:,} orders, "
+            f"{path.stat().st_size / 2**20:.0f} MiB, "
+            f"written in {time.perf_counter() - started:.0f} s"
+        )
+    broker = EmbeddedBroker().start()
+    try:
+        asyncio.run(stream(path, lines, broker.bootstrap))
+    finally:
+        broker.stop()
+        if args.keep is None:
+            path.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
