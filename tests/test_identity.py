@@ -3,10 +3,15 @@
 import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
+from helpers import read_topic, serve
+from mgrecs.common import topics
 from mgrecs.common.db import create_pool
 from mgrecs.common.identity import (
     Alias,
@@ -21,6 +26,8 @@ from mgrecs.common.identity import (
 from mgrecs.common.identity_store import IdentityResolver
 from mgrecs.common.schemas import Customer, OrderEvent, OrderLine
 from mgrecs.common.settings import Settings
+from mgrecs.ingest.app import create_app
+from mgrecs.ingest.backfill import backfill_file
 from mgrecs.ingest.identity import unify
 
 RULES = IdentityRules(prefixes=["CUST-", "C"], merge_by=["email", "phone"], phone_region="GB")
@@ -226,3 +233,103 @@ async def test_unify_without_merges_only_standardizes() -> None:
     second = await unify(_order(Customer(customer_id="CUST-02", email="x@example.com")), resolver)
     assert (first.customer.customer_id, second.customer.customer_id) == ("1", "2")
     assert resolver.aliases == {}
+
+
+def _unifying(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "unify_customers": True,
+            "customer_id_prefixes": "CUST-",
+            "merge_customers_by": "email,phone",
+            "phone_default_region": "GB",
+        }
+    )
+
+
+async def _published(settings: Settings) -> dict[str, tuple[bytes | None, Customer]]:
+    records = await read_topic(settings.kafka_bootstrap, topics.topic(topics.ORDERS, settings))
+    orders = [(r.key, OrderEvent.model_validate_json(r.value)) for r in records]
+    return {order.order_id: (key, order.customer) for key, order in orders}
+
+
+def _document(order_id: str, customer: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "ordered_at": "2026-11-20T10:15:00Z",
+        "customer": customer,
+        "lines": [{"product_id": "p-7", "quantity": 1, "price": "9.90"}],
+    }
+
+
+async def test_posted_orders_land_under_the_unified_customer(settings: Settings) -> None:
+    settings = _unifying(settings)
+    body = {
+        "orders": [
+            _document("o-1", {"customer_id": "CUST-0001", "email": "Ann@example.com"}),
+            _document("o-2", {"customer_id": "77", "email": "ann@example.com "}),
+            _document("o-3", {"customer_id": "88", "phone": "020 7946 0958"}),
+            _document("o-4", {"customer_id": "99", "phone": "+44 20 7946 0958"}),
+        ]
+    }
+    async with (
+        serve(create_app(settings), settings.ingest_port) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
+        response = await client.post("/v1/orders", json=body)
+        assert response.status_code == 202, response.text
+        # Case folding lengthens "ß" to "ss": 200 of them no longer fit an id.
+        too_long = {"orders": [_document("o-5", {"customer_id": "ß" * 200})]}
+        refused = await client.post("/v1/orders", json=too_long)
+        assert refused.status_code == 422
+        assert refused.json()["detail"][0]["loc"] == [
+            "body",
+            "orders",
+            0,
+            "customer",
+            "customer_id",
+        ]
+        assert "at most 255" in refused.text
+    published = await _published(settings)
+    assert {order_id: (key, c.customer_id) for order_id, (key, c) in published.items()} == {
+        "o-1": (b"1", "1"),
+        "o-2": (b"1", "1"),
+        "o-3": (b"88", "88"),
+        "o-4": (b"88", "88"),
+    }
+    assert published["o-2"][1].source_customer_id == "77"
+    assert all(c.email is None and c.phone is None for _, c in published.values())
+
+
+async def test_orders_keep_their_customer_ids_when_unification_is_off(settings: Settings) -> None:
+    body = {"orders": [_document("o-1", {"customer_id": "CUST-01", "email": "a@example.com"})]}
+    async with (
+        serve(create_app(settings), settings.ingest_port) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
+        assert (await client.post("/v1/orders", json=body)).status_code == 202
+    (key, customer) = (await _published(settings))["o-1"]
+    assert (key, customer.customer_id, customer.source_customer_id) == (b"CUST-01", "CUST-01", None)
+
+
+CONTACT_CSV = """\
+order_id,customer_id,product_id,product_name,category,price,quantity,ordered_at,region,email,phone
+O1,CUST-007,P1,Mug,home,4.50,1,2026-11-01T10:00:00Z,north,bo@example.com,
+O2,x-9,P1,Mug,home,4.50,1,2026-11-02T10:00:00Z,north,BO@example.com,020 7946 0958
+O3,y-1,P2,Tea,beverages,3.20,1,2026-11-03T10:00:00Z,east,,+44 20 7946 0958
+O4,z-2,P2,Tea,beverages,3.20,1,2026-11-03T10:00:00Z,east,,
+"""
+
+
+async def test_backfill_unifies_customers(settings: Settings, tmp_path: Path) -> None:
+    settings = _unifying(settings)
+    path = tmp_path / "contacts.csv"
+    path.write_text(CONTACT_CSV)
+    summary = await backfill_file(path, settings)
+    assert (summary.orders_published, summary.orders_rejected) == (4, 0)
+    published = await _published(settings)
+    assert {order_id: c.customer_id for order_id, (_, c) in published.items()} == {
+        "O1": "7",
+        "O2": "7",
+        "O3": "7",
+        "O4": "z-2",
+    }

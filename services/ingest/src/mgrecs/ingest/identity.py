@@ -4,10 +4,15 @@ Every way in (POST /v1/orders, backfill, the pull connector) calls `unify`, so a
 under the same customer whichever way it came.
 """
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Protocol
 
-from mgrecs.common.identity import CustomerKeys, IdentityRules, customer_keys
+from mgrecs.common.db import create_pool
+from mgrecs.common.identity import CustomerKeys, IdentityRules, InMemoryResolver, customer_keys
+from mgrecs.common.identity_store import IdentityResolver
 from mgrecs.common.schemas import Customer, OrderEvent
+from mgrecs.common.settings import Settings
 
 
 class Resolver(Protocol):
@@ -39,3 +44,23 @@ async def unify(event: OrderEvent, resolver: Resolver) -> OrderEvent:
         }
     )
     return event.model_copy(update={"customer": updated})
+
+
+@asynccontextmanager
+async def open_resolver(settings: Settings) -> AsyncIterator[Resolver | None]:
+    """The configured resolver, None when unification is off (settings.unify_customers).
+
+    Only merging needs the PostgreSQL mapping; standardizing ids alone needs no database.
+    """
+    if not settings.unify_customers:
+        yield None
+        return
+    rules = IdentityRules.from_settings(settings)
+    if not rules.merge_by:
+        yield InMemoryResolver(rules)
+        return
+    pool = await create_pool(settings.database_url, max_size=4)
+    try:
+        yield IdentityResolver(pool, rules)
+    finally:
+        await pool.close()
