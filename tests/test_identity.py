@@ -317,15 +317,17 @@ O1,CUST-007,P1,Mug,home,4.50,1,2026-11-01T10:00:00Z,north,bo@example.com,
 O2,x-9,P1,Mug,home,4.50,1,2026-11-02T10:00:00Z,north,BO@example.com,020 7946 0958
 O3,y-1,P2,Tea,beverages,3.20,1,2026-11-03T10:00:00Z,east,,+44 20 7946 0958
 O4,z-2,P2,Tea,beverages,3.20,1,2026-11-03T10:00:00Z,east,,
+O5,{long_id},P2,Tea,beverages,3.20,1,2026-11-03T10:00:00Z,east,,
 """
 
 
 async def test_backfill_unifies_customers(settings: Settings, tmp_path: Path) -> None:
     settings = _unifying(settings)
     path = tmp_path / "contacts.csv"
-    path.write_text(CONTACT_CSV)
+    path.write_text(CONTACT_CSV.format(long_id="ß" * 200), encoding="utf-8")
     summary = await backfill_file(path, settings)
-    assert (summary.orders_published, summary.orders_rejected) == (4, 0)
+    assert (summary.orders_published, summary.orders_rejected) == (4, 1)
+    assert "at most 255" in summary.errors[0]  # "ß" folds to "ss": too long once standardized
     published = await _published(settings)
     assert {order_id: c.customer_id for order_id, (_, c) in published.items()} == {
         "O1": "7",
