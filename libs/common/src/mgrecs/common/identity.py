@@ -41,13 +41,15 @@ class IdentityRules(BaseModel):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "IdentityRules":
-        return cls(
-            prefixes=_split(settings.customer_id_prefixes),
-            case_fold=settings.customer_id_case_fold,
-            strip_leading_zeros=settings.customer_id_strip_leading_zeros,
-            merge_by=_split(settings.merge_customers_by),  # type: ignore[arg-type]
-            phone_region=settings.phone_default_region or None,
-            gmail_canonical=settings.email_gmail_canonical,
+        return cls.model_validate(
+            {
+                "prefixes": _split(settings.customer_id_prefixes),
+                "case_fold": settings.customer_id_case_fold,
+                "strip_leading_zeros": settings.customer_id_strip_leading_zeros,
+                "merge_by": _split(settings.merge_customers_by),
+                "phone_region": settings.phone_default_region or None,
+                "gmail_canonical": settings.email_gmail_canonical,
+            }
         )
 
 
