@@ -40,6 +40,12 @@ class Customer(BaseModel):
     gender: Literal["F", "M", "X"] | None = None
     city: str | None = Field(default=None, max_length=255, pattern=TEXT_PATTERN)
     region: str | None = Field(default=None, max_length=64, pattern=ID_PATTERN)
+    email: str | None = Field(default=None, max_length=320, pattern=TEXT_PATTERN)
+    """Only to merge customers (README, Customer identities); ingest drops it once used."""
+    phone: str | None = Field(default=None, max_length=64, pattern=TEXT_PATTERN)
+    """Only to merge customers, like `email`; any format, read with the default region."""
+    source_customer_id: Id | None = None
+    """The id upstream sent, when ingest replaced `customer_id` with the unified one."""
 
 
 class OrderEvent(BaseModel):

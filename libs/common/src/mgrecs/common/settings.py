@@ -66,6 +66,19 @@ class Settings(BaseSettings):
     train_recipes: str = "rp3beta,ease,als,itemknn"
     train_budget_seconds: float = 60.0
 
+    # Customer identities (README, Customer identities): off unless unify_customers is set.
+    unify_customers: bool = False
+    """Standardize customer ids (and merge by contact details) in ingest and backfill."""
+    customer_id_prefixes: str = ""
+    """Comma-separated known prefixes to strip, e.g. "CUST-,C"."""
+    customer_id_case_fold: bool = True
+    customer_id_strip_leading_zeros: bool = True
+    merge_customers_by: str = ""
+    """Comma-separated: "email", "phone" or both; empty merges nothing."""
+    phone_default_region: str = ""
+    """Region of numbers written without a country code, e.g. "GB"."""
+    email_gmail_canonical: bool = False
+
     log_level: str = "INFO"
     log_json: bool = True
 

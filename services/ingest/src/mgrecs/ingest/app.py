@@ -14,6 +14,7 @@ from mgrecs.common.metrics import add_metrics_route
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.contract import asyncapi_document
+from mgrecs.ingest.identity import Resolver, open_resolver, unify
 from mgrecs.ingest.metrics import ORDERS_ACCEPTED, PUBLISH_SECONDS, REQUESTS_REJECTED
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
 
@@ -33,12 +34,16 @@ class Accepted(BaseModel):
 
 def create_app(settings: Settings) -> FastAPI:
     publisher = OrderPublisher(settings)
+    resolver: Resolver | None = None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await publisher.start()
-        yield
-        await publisher.close()
+        nonlocal resolver
+        async with open_resolver(settings) as opened:
+            resolver = opened
+            await publisher.start()
+            yield
+            await publisher.close()
 
     app = FastAPI(
         title="mgrecs ingest",
@@ -80,9 +85,23 @@ def create_app(settings: Settings) -> FastAPI:
                     ]
                 },
             )
+        orders = batch.orders
+        if resolver is not None:
+            unified = []
+            for index, order in enumerate(orders):
+                try:
+                    unified.append(await unify(order, resolver))
+                except ValueError as exc:
+                    REQUESTS_REJECTED.labels("invalid").inc()
+                    loc = ["body", "orders", index, "customer", "customer_id"]
+                    return JSONResponse(
+                        status_code=422,
+                        content={"detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]},
+                    )
+            orders = unified
         try:
             with PUBLISH_SECONDS.time():
-                await publisher.publish(batch.orders)
+                await publisher.publish(orders)
         except BrokerUnavailableError as exc:
             log.warning("publish_failed", error=str(exc), orders=len(batch.orders))
             REQUESTS_REJECTED.labels("broker_unavailable").inc()
@@ -91,8 +110,8 @@ def create_app(settings: Settings) -> FastAPI:
                 content={"detail": "the order broker is unavailable, retry later"},
                 headers={"Retry-After": "5"},
             )
-        ORDERS_ACCEPTED.labels("http").inc(len(batch.orders))
-        return Accepted(accepted=len(batch.orders), order_ids=[o.order_id for o in batch.orders])
+        ORDERS_ACCEPTED.labels("http").inc(len(orders))
+        return Accepted(accepted=len(orders), order_ids=[o.order_id for o in orders])
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

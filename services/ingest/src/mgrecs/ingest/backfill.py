@@ -22,11 +22,14 @@ from mgrecs.common.kafka import make_producer, send_dead_letter
 from mgrecs.common.sample_data import CSV_HEADER, CUSTOMER_COLUMNS
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings
+from mgrecs.ingest.identity import Resolver, open_resolver, unify
 from mgrecs.ingest.metrics import BACKFILL_LINES_REJECTED, ORDERS_ACCEPTED
 
 CHUNK_ORDERS = 1000
 """Orders read and sent before waiting for their acks: bounds memory, keeps the pipe full."""
 MAX_EXAMPLE_ERRORS = 10
+CONTACT_COLUMNS = ("email", "phone")
+"""Optional columns, read only to merge customers (README, Customer identities)."""
 
 
 @dataclass
@@ -79,6 +82,7 @@ def _order_from_rows(rows: list[_Row]) -> OrderEvent:
             "customer_id": first["customer_id"],
             "region": _optional(first["region"]),
             **{name: _optional(first.get(name, "")) for name in CUSTOMER_COLUMNS},
+            **{name: _optional(first.get(name, "")) for name in CONTACT_COLUMNS},
         },
         "lines": [
             {
@@ -112,7 +116,9 @@ def _describe(error: Any, rows: list[_Row]) -> str:
 def _payload(rows: list[_Row]) -> str:
     """The rejected rows as CSV (with the header), ready to fix and backfill again."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=[*CSV_HEADER, *CUSTOMER_COLUMNS], extrasaction="ignore")
+    writer = csv.DictWriter(
+        out, fieldnames=[*CSV_HEADER, *CUSTOMER_COLUMNS, *CONTACT_COLUMNS], extrasaction="ignore"
+    )
     writer.writeheader()
     for row in rows:
         writer.writerow(row.values)
@@ -147,11 +153,14 @@ async def backfill_file(
         producer = make_producer(settings)
         await producer.start()
         try:
-            while chunk:
-                await _publish_chunk(producer, settings, Path(path).name, chunk, summary)
-                if on_progress:
-                    on_progress(summary.lines_read)
-                chunk = await asyncio.to_thread(_take, groups, CHUNK_ORDERS)
+            async with open_resolver(settings) as resolver:
+                while chunk:
+                    await _publish_chunk(
+                        producer, settings, Path(path).name, chunk, summary, resolver
+                    )
+                    if on_progress:
+                        on_progress(summary.lines_read)
+                    chunk = await asyncio.to_thread(_take, groups, CHUNK_ORDERS)
         finally:
             await producer.stop()
     finally:
@@ -165,6 +174,7 @@ async def _publish_chunk(
     source: str,
     chunk: list[list[_Row]],
     summary: BackfillSummary,
+    resolver: Resolver | None,
 ) -> None:
     orders_topic = topics.topic(topics.ORDERS, settings)
     dlq_topic = topics.topic(topics.ORDERS_DLQ, settings)
@@ -173,6 +183,8 @@ async def _publish_chunk(
         summary.lines_read += len(rows)
         try:
             order = _order_from_rows(rows)
+            if resolver is not None:
+                order = await unify(order, resolver)
         except ValueError as exc:
             await _reject(producer, dlq_topic, source, rows, str(exc), summary)
             continue

@@ -1,0 +1,93 @@
+"""The customer-identity mapping in PostgreSQL: durable across restarts and shared by processes.
+
+A known customer costs one read. Anything new (an alias never seen, or two customers found to be
+one) is decided under a transaction-scoped advisory lock, so concurrent resolvers, in one
+process or many, agree on a single unified id; `choose_unified` makes the decision.
+"""
+
+import asyncpg
+
+from mgrecs.common.identity import Alias, CustomerKeys, IdentityRules, choose_unified
+
+IDENTITY_LOCK = 0x6D67_7265_6373_0004
+"""Advisory lock key serialising changes to the mapping (reads never take it)."""
+
+_LOOKUP = """
+    SELECT a.alias_kind, a.alias_value, a.unified_customer_id, i.seq
+    FROM customer_aliases a
+    JOIN customer_identities i USING (unified_customer_id)
+    JOIN unnest($1::text[], $2::text[]) AS k(kind, value)
+      ON a.alias_kind = k.kind AND a.alias_value = k.value
+"""
+
+
+class IdentityResolver:
+    """Maps a customer's keys to its unified id, remembering every decision in PostgreSQL."""
+
+    def __init__(self, pool: asyncpg.Pool, rules: IdentityRules) -> None:
+        self._pool = pool
+        self.rules = rules
+
+    async def resolve(self, keys: CustomerKeys) -> str:
+        aliases = keys.aliases
+        kinds: list[str] = [alias.kind for alias in aliases]
+        values = [alias.value for alias in aliases]
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(_LOOKUP, kinds, values)
+            owners = {row["unified_customer_id"] for row in rows}
+            if len(rows) == len(aliases) and len(owners) == 1:
+                return str(owners.pop())
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", IDENTITY_LOCK)
+                return await self._decide(conn, keys, kinds, values)
+
+    async def _decide(
+        self, conn: asyncpg.Connection, keys: CustomerKeys, kinds: list[str], values: list[str]
+    ) -> str:
+        rows = await conn.fetch(_LOOKUP, kinds, values)
+        known = {
+            Alias(row["alias_kind"], row["alias_value"]): row["unified_customer_id"] for row in rows
+        }
+        first_seen = {row["unified_customer_id"]: row["seq"] for row in rows}
+        winner, merged = choose_unified(keys, known, first_seen)
+        await conn.execute(
+            "INSERT INTO customer_identities (unified_customer_id) VALUES ($1)"
+            " ON CONFLICT DO NOTHING",
+            winner,
+        )
+        if merged:
+            await conn.execute(
+                "UPDATE customer_aliases SET unified_customer_id = $1"
+                " WHERE unified_customer_id = ANY($2::text[])",
+                winner,
+                sorted(merged),
+            )
+            await conn.execute(
+                "UPDATE customer_identities SET merged_into = $1"
+                " WHERE unified_customer_id = ANY($2::text[])",
+                winner,
+                sorted(merged),
+            )
+        await conn.execute(
+            """
+            INSERT INTO customer_aliases (alias_kind, alias_value, unified_customer_id)
+            SELECT * FROM unnest($1::text[], $2::text[], array_fill($3::text, ARRAY[$4::int]))
+            ON CONFLICT (alias_kind, alias_value)
+            DO UPDATE SET unified_customer_id = EXCLUDED.unified_customer_id
+            """,
+            kinds,
+            values,
+            winner,
+            len(kinds),
+        )
+        return winner
+
+    async def members(self, unified: str) -> list[Alias]:
+        """Every alias of a unified customer (for the operator and the tests)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT alias_kind, alias_value FROM customer_aliases"
+                " WHERE unified_customer_id = $1 ORDER BY 1, 2",
+                unified,
+            )
+        return [Alias(row["alias_kind"], row["alias_value"]) for row in rows]

@@ -1,0 +1,66 @@
+"""Give each order its unified customer id before it is published (README, Customer identities).
+
+Every way in (POST /v1/orders, backfill, the pull connector) calls `unify`, so an order lands
+under the same customer whichever way it came.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+from mgrecs.common.db import create_pool
+from mgrecs.common.identity import CustomerKeys, IdentityRules, InMemoryResolver, customer_keys
+from mgrecs.common.identity_store import IdentityResolver
+from mgrecs.common.schemas import Customer, OrderEvent
+from mgrecs.common.settings import Settings
+
+
+class Resolver(Protocol):
+    """`IdentityResolver` (PostgreSQL) or `InMemoryResolver`: rules plus the mapping."""
+
+    rules: IdentityRules
+
+    async def resolve(self, keys: CustomerKeys) -> str: ...
+
+
+async def unify(event: OrderEvent, resolver: Resolver) -> OrderEvent:
+    """The event under its unified customer id, the upstream id kept in `source_customer_id`.
+
+    E-mail and phone are dropped once used: nothing downstream needs them, and personal data
+    should not travel further than it must. Raises ValueError when the id standardizes to
+    nothing.
+    """
+    customer = event.customer
+    rules = resolver.rules
+    keys = customer_keys(customer.customer_id, customer.email, customer.phone, rules)
+    unified = await resolver.resolve(keys) if rules.merge_by else keys.customer_id
+    updated = Customer.model_validate(
+        {
+            **customer.model_dump(),
+            "customer_id": unified,
+            "source_customer_id": customer.source_customer_id or customer.customer_id,
+            "email": None,
+            "phone": None,
+        }
+    )
+    return event.model_copy(update={"customer": updated})
+
+
+@asynccontextmanager
+async def open_resolver(settings: Settings) -> AsyncIterator[Resolver | None]:
+    """The configured resolver, None when unification is off (settings.unify_customers).
+
+    Only merging needs the PostgreSQL mapping; standardizing ids alone needs no database.
+    """
+    if not settings.unify_customers:
+        yield None
+        return
+    rules = IdentityRules.from_settings(settings)
+    if not rules.merge_by:
+        yield InMemoryResolver(rules)
+        return
+    pool = await create_pool(settings.database_url, max_size=4)
+    try:
+        yield IdentityResolver(pool, rules)
+    finally:
+        await pool.close()
