@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mgrecs.cli import models
 from mgrecs.cli.evaluate import evaluate
+from mgrecs.cli.quality import quality
 from mgrecs.common import topics
 from mgrecs.common.db import migrate as run_migrations
 from mgrecs.common.kafka import ensure_topics
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 console = Console()
 app.command()(evaluate)
+app.command()(quality)
 for command in (models.models, models.promote, models.rollback):
     app.command()(command)
 

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     train_recipes: str = "rp3beta,ease,als,itemknn"
     train_budget_seconds: float = 60.0
 
+    # Data quality: a sync or export whose share of bad lines (missing ids, duplicates,
+    # outliers) is above this stops instead of feeding a model (README, Data quality).
+    max_bad_record_rate: float = 0.05
+
     log_level: str = "INFO"
     log_json: bool = True
 
