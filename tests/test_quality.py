@@ -19,8 +19,10 @@ from mgrecs.cli.main import app as cli_app
 from mgrecs.common.db import create_pool
 from mgrecs.common.quality import QualityAccumulator, QualityReport, check_events
 from mgrecs.common.quality_store import latest_reports, save_report
+from mgrecs.common.sample_data import CSV_HEADER
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.ingest.backfill import backfill_file
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 CATALOGUE = [f"p{i}" for i in range(10)] + ["never1", "never2"]
@@ -223,3 +225,29 @@ async def test_a_retrain_on_clean_enough_data_trains_and_keeps_the_report(
     assert version.n_interactions == 200
     [(_, report)] = await latest_reports(pool, source="retrain")
     assert report.passed and report.checks["outlier_price"].count == 5
+
+
+async def test_a_backfill_stores_the_report_of_every_row(
+    pool: asyncpg.Pool, settings: Settings, tmp_path: Path
+) -> None:
+    lines = [",".join(CSV_HEADER)]
+    for n in range(100):
+        product = n % 5
+        lines.append(
+            f"o{n},c{n % 20},p{product},Name,cat,{product + 1}.50,1,2026-11-20T10:00:00Z,n"
+        )
+    lines.append("o-bad,c1,p1,Name,cat,1.00,-3,2026-11-20T10:00:00Z,n")  # invalid: rejected
+    lines.append("o-dup,c1,p2,Name,cat,3.50,1,2026-11-20T10:00:00Z,n")
+    lines.append("o-dup,c1,p2,Name,cat,3.50,1,2026-11-20T10:00:00Z,n")  # the row sent twice
+    lines.append("o-big,c2,p3,Name,cat,4.50,500,2026-11-20T10:00:00Z,n")  # 500x
+    path = tmp_path / "orders.csv"
+    await asyncio.to_thread(path.write_text, "\n".join(lines) + "\n")
+    summary = await backfill_file(path, settings)
+    assert summary.lines_rejected == 1
+    [(report_id, report)] = await latest_reports(pool)
+    assert report_id == summary.quality_report_id
+    assert report.source == "backfill:orders.csv" and report.lines == 104
+    counts = {name: check.count for name, check in report.checks.items() if check.count}
+    assert counts == {"invalid": 1, "duplicate": 1, "outlier_quantity": 1}
+    assert report.checks["invalid"].examples[0]["order_id"] == "o-bad"
+    assert report.bad_lines == 3 and report.passed

@@ -5,8 +5,8 @@ Lines are fed one by one to a `QualityAccumulator` (compact columns, so a backfi
 of lines stays small), and `report()` judges the whole batch at once with numpy. The checks:
 missing customer or product ids, duplicate events (the same product on the same order twice:
 an event sent twice), quantity and price outliers against each product's usual range in the
-batch, and coverage (catalogue products nobody bought, customers with a single order).
-Examples carry ids only, never personal data.
+batch, lines ingest rejected as invalid (when it says so), and coverage (catalogue products
+nobody bought, customers with a single order). Examples carry ids only, no personal data.
 """
 
 import hashlib
@@ -14,7 +14,7 @@ from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,17 +34,6 @@ bought once (MAD 0) does not flag a quantity of 2."""
 _MAD_SCALE = 1.4826
 _FLOOR = 0.01
 """Values below this (free items) are taken as this on the log scale."""
-
-Check = Literal[
-    "missing_customer_id", "missing_product_id", "duplicate", "outlier_quantity", "outlier_price"
-]
-CHECKS: tuple[Check, ...] = (
-    "missing_customer_id",
-    "missing_product_id",
-    "duplicate",
-    "outlier_quantity",
-    "outlier_price",
-)
 
 
 class CheckResult(BaseModel):
@@ -107,6 +96,7 @@ class QualityAccumulator:
         self.lines = 0
         self._missing_customer = _Examples([])
         self._missing_product = _Examples([])
+        self._invalid = _Examples([])
         self._product_index: dict[str, int] = {}
         self._product_ids: list[str] = []
         # One entry per line with a product id (the lines the other checks can judge).
@@ -129,12 +119,17 @@ class QualityAccumulator:
         product_id: str | None,
         quantity: float,
         price: float,
+        invalid: str | None = None,
     ) -> None:
-        """One order line; a missing id is an empty string or None."""
+        """One order line; a missing id is an empty string or None, an unreadable quantity or
+        price is NaN (not judged), and `invalid` is why ingest rejected the line, if it did."""
         number = self.lines
         self.lines += 1
-        if not customer_id or not product_id:
+        if not customer_id or not product_id or invalid:
             self._missing_lines.add(number)
+        if invalid:
+            self._invalid.add({"order_id": order_id, "reason": invalid})
+            quantity = price = float("nan")  # a rejected line says nothing of the usual range
         if not customer_id:
             self._missing_customer.add({"order_id": order_id, "product_id": product_id or None})
         else:
@@ -188,6 +183,7 @@ class QualityAccumulator:
         checks: dict[str, CheckResult] = {
             "missing_customer_id": self._result(self._missing_customer),
             "missing_product_id": self._result(self._missing_product),
+            "invalid": self._result(self._invalid),
             "duplicate": self._flagged(duplicate, product, None),
             "outlier_quantity": self._flagged(quantity_out, product, self._quantity),
             "outlier_price": self._flagged(price_out, product, self._price),
@@ -292,8 +288,17 @@ def _outliers(
     """Lines far from their product's usual range on the log scale: more than OUTLIER_MADS
     scaled MADs and at least OUTLIER_MIN_FACTOR away from the median. Products with fewer than
     MIN_OBSERVATIONS lines are not judged."""
-    if values.size == 0:
-        return np.zeros(0, dtype=bool)
+    flagged = np.zeros(values.size, dtype=bool)
+    judged = np.isfinite(values)
+    if not judged.any():
+        return flagged
+    flagged[judged] = _finite_outliers(product[judged], values[judged])
+    return flagged
+
+
+def _finite_outliers(
+    product: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+) -> npt.NDArray[np.bool_]:
     logs = np.log(np.maximum(values, _FLOOR))
     median = _group_median(product, logs)
     deviation = np.abs(logs - median)
