@@ -9,7 +9,6 @@ batch, lines ingest rejected as invalid (when it says so), and coverage (catalog
 nobody bought, customers with a single order). Examples carry ids only, no personal data.
 """
 
-import hashlib
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -83,12 +82,6 @@ class _Examples:
             self.items.append(example)
 
 
-def _key_hash(order_id: str, product_id: str) -> int:
-    """A 63-bit hash of (order, product): 8 bytes a line instead of a Python tuple."""
-    digest = hashlib.blake2b(f"{order_id}\x00{product_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
-
-
 class QualityAccumulator:
     """Collects order lines in compact columns; `report()` runs the checks on all of them."""
 
@@ -100,15 +93,16 @@ class QualityAccumulator:
         self._product_index: dict[str, int] = {}
         self._product_ids: list[str] = []
         # One entry per line with a product id (the lines the other checks can judge).
-        self._line_number = array("q")
-        self._product = array("q")
-        self._quantity = array("d")
+        self._product = array("i")
+        self._quantity = array("f")
         self._price = array("d")
         self._key = array("q")
         self._orders: list[str] = []
         """The order id per judged line; consecutive lines share one string object."""
-        self._missing_lines: set[int] = set()
-        """Line numbers lacking an id (bad records, so few in a healthy batch)."""
+        self._bad_unjudged = 0
+        """Bad lines without a product id (so not among the judged ones)."""
+        self._bad_judged: set[int] = set()
+        """Judged lines (by position) already bad for a missing customer id or as invalid."""
         # customer -> [last order id seen, distinct orders]; lines of an order are consecutive.
         self._customers: dict[str, list[Any]] = {}
 
@@ -123,10 +117,11 @@ class QualityAccumulator:
     ) -> None:
         """One order line; a missing id is an empty string or None, an unreadable quantity or
         price is NaN (not judged), and `invalid` is why ingest rejected the line, if it did."""
-        number = self.lines
         self.lines += 1
-        if not customer_id or not product_id or invalid:
-            self._missing_lines.add(number)
+        if not product_id:
+            self._bad_unjudged += 1
+        elif not customer_id or invalid:
+            self._bad_judged.add(len(self._product))
         if invalid:
             self._invalid.add({"order_id": order_id, "reason": invalid})
             quantity = price = float("nan")  # a rejected line says nothing of the usual range
@@ -146,11 +141,12 @@ class QualityAccumulator:
         if index is None:
             index = self._product_index[product_id] = len(self._product_ids)
             self._product_ids.append(product_id)
-        self._line_number.append(number)
         self._product.append(index)
         self._quantity.append(float(quantity))
         self._price.append(float(price))
-        self._key.append(_key_hash(order_id, product_id))
+        # Python's hash: salted per process, but one batch is judged in one process; a 64-bit
+        # collision among millions of lines is out of reach.
+        self._key.append(hash((order_id, product_id)))
         if self._orders and self._orders[-1] == order_id:
             order_id = self._orders[-1]
         self._orders.append(order_id)
@@ -173,8 +169,7 @@ class QualityAccumulator:
         catalogue: Iterable[str] = (),
     ) -> QualityReport:
         """Judge the batch: counts, rates, examples, coverage and the verdict."""
-        product = np.frombuffer(self._product, dtype=np.int64) if self._product else _ints()
-        numbers = np.frombuffer(self._line_number, dtype=np.int64) if self._line_number else _ints()
+        product = np.asarray(self._product, dtype=np.int64)
         keys = np.frombuffer(self._key, dtype=np.int64) if self._key else _ints()
         duplicate = _duplicates(keys)
         quantity_out = _outliers(product, np.asarray(self._quantity, dtype=np.float64))
@@ -189,9 +184,8 @@ class QualityAccumulator:
             "outlier_price": self._flagged(price_out, product, self._price),
         }
         # A line flagged by several checks is one bad record.
-        bad_lines = len(
-            set(numbers[duplicate | quantity_out | price_out].tolist()) | self._missing_lines
-        )
+        flagged = set(np.flatnonzero(duplicate | quantity_out | price_out).tolist())
+        bad_lines = len(flagged | self._bad_judged) + self._bad_unjudged
         bad_rate = bad_lines / self.lines if self.lines else 0.0
         passed = bad_rate <= max_bad_rate
         return QualityReport(
