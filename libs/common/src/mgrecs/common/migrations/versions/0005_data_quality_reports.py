@@ -8,7 +8,7 @@ Create Date: 2026-11-26
 from alembic import op
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
