@@ -86,7 +86,8 @@ def test_backfill_exits_non_zero_when_rows_are_rejected(cli_env: Settings, tmp_p
     )
     result = runner.invoke(app, ["backfill", str(out)])
     assert result.exit_code == 1
-    assert "lines_rejected=1" in result.output.replace(" ", "")
+    assert "orders rejected 1 (1 lines)" in result.output
+    assert "data quality FAILED" in result.output  # 1 of 2 lines invalid: above 5%
     published = [OrderEvent.model_validate_json(r.value) for r in _records(cli_env, topics.ORDERS)]
     assert [order.order_id for order in published] == ["o1"]
     assert len(_records(cli_env, topics.ORDERS_DLQ)) == 1

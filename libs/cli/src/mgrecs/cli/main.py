@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mgrecs.cli import models
 from mgrecs.cli.evaluate import evaluate
+from mgrecs.cli.quality import quality
 from mgrecs.common import topics
 from mgrecs.common.db import migrate as run_migrations
 from mgrecs.common.kafka import ensure_topics
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 console = Console()
 app.command()(evaluate)
+app.command()(quality)
 for command in (models.models, models.promote, models.rollback):
     app.command()(command)
 
@@ -91,8 +93,20 @@ def backfill(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)])
                 file, settings, on_progress=lambda done: progress.update(task, completed=done)
             )
         )
-    console.print(summary)
-    if summary.lines_rejected:
+    console.print(
+        f"lines read {summary.lines_read}, orders published {summary.orders_published}, "
+        f"orders rejected {summary.orders_rejected} ({summary.lines_rejected} lines)"
+    )
+    for error in summary.errors:
+        console.print(f"  rejected: {error}")
+    report = summary.quality
+    if report is not None:
+        verdict = "[green]passed[/green]" if report.passed else "[red]FAILED[/red]"
+        console.print(
+            f"data quality {verdict} (report {summary.quality_report_id}, `mgrecs quality`): "
+            f"{report.reason}"
+        )
+    if summary.lines_rejected or (report is not None and not report.passed):
         raise typer.Exit(code=1)
 
 

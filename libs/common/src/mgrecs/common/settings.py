@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     phone_default_region: str = ""
     """Region of numbers written without a country code, e.g. "GB"."""
     email_gmail_canonical: bool = False
+    # Data quality: a sync or export whose share of bad lines (missing ids, duplicates,
+    # outliers) is above this stops instead of feeding a model (README, Data quality).
+    max_bad_record_rate: float = 0.05
 
     log_level: str = "INFO"
     log_json: bool = True

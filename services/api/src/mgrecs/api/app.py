@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from mgrecs.api.engine import Engine
 from mgrecs.api.metrics import MetricsMiddleware
 from mgrecs.api.repository import Repository
-from mgrecs.api.routes import health, products, regions, users
+from mgrecs.api.routes import health, products, quality, regions, users
 from mgrecs.api.sampling import SampleMemo
 from mgrecs.common.db import create_pool
 from mgrecs.common.logging import get_logger
@@ -57,7 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(MetricsMiddleware)
-    for module in (users, products, regions, health):
+    for module in (users, products, regions, quality, health):
         app.include_router(module.router)
     add_metrics_route(app)
     _install_error_handlers(app)

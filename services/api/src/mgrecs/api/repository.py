@@ -8,6 +8,8 @@ from typing import Any
 import asyncpg
 
 from mgrecs.api import queries
+from mgrecs.common.quality import QualityReport
+from mgrecs.common.quality_store import latest_reports
 
 PING_TIMEOUT_SECONDS = 2.0
 
@@ -54,6 +56,10 @@ class Repository:
         """Raise unless the database answers within PING_TIMEOUT_SECONDS."""
         async with asyncio.timeout(PING_TIMEOUT_SECONDS):
             await self._pool.fetchval("SELECT 1")
+
+    async def quality_reports(self, limit: int) -> list[tuple[int, QualityReport]]:
+        """The newest data-quality reports, newest first."""
+        return await latest_reports(self._pool, limit)
 
     async def user_cache(self, user_id: str) -> CachedList | None:
         row = await self._pool.fetchrow(queries.USER_CACHE, user_id)

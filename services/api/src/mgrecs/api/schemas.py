@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mgrecs.common.quality import QualityReport
+
 Source = Literal["cache", "realtime", "popular", "none"]
 Affinity = Literal["High", "Medium", "Low"]
 
@@ -115,3 +117,20 @@ class ErrorMessage(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "unknown user C404"}]})
 
     detail: str
+
+
+class StoredQualityReport(BaseModel):
+    """A data-quality report of one sync, backfill or export, as stored."""
+
+    id: int
+    source: str
+    kind: str
+    created_at: datetime
+    passed: bool
+    report: QualityReport
+
+
+class QualityReports(BaseModel):
+    """The newest data-quality reports, newest first."""
+
+    items: list[StoredQualityReport]

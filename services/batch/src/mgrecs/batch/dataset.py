@@ -5,6 +5,7 @@ from datetime import datetime
 
 import asyncpg
 
+from mgrecs.common.quality import QualityAccumulator, QualityReport
 from mgrecs.engine.model import Interaction, ProductInfo
 
 # An order's own region wins; the customer's current region stands in when it has none.
@@ -18,6 +19,14 @@ JOIN customers c ON c.customer_id = o.customer_id
 
 PRODUCTS = """
 SELECT product_id, name, category, price, active FROM products ORDER BY product_id
+"""
+
+# Lines of one order are consecutive (the quality check counts a customer's orders so).
+ORDER_LINES = """
+SELECT o.order_id, o.customer_id, oi.product_id, oi.quantity, oi.price
+FROM order_items oi
+JOIN orders o ON o.order_id = oi.order_id
+ORDER BY o.order_id, oi.line_no
 """
 
 ACTIVE_CUSTOMERS = """
@@ -39,6 +48,17 @@ async def load_interactions(pool: asyncpg.Pool) -> list[Interaction]:
     async with pool.acquire() as conn:
         rows = await conn.fetch(INTERACTIONS)
     return [Interaction(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
+
+async def check_order_lines(
+    pool: asyncpg.Pool, max_bad_rate: float, catalogue: list[str]
+) -> QualityReport:
+    """The data-quality report of every order line the model would be trained on."""
+    accumulator = QualityAccumulator()
+    async with pool.acquire() as conn, conn.transaction():
+        async for row in conn.cursor(ORDER_LINES, prefetch=10_000):
+            accumulator.add(row[0], row[1], row[2], row[3], float(row[4]))
+    return accumulator.report("retrain", "export", max_bad_rate, catalogue)
 
 
 async def load_products(pool: asyncpg.Pool) -> list[ProductInfo]:

@@ -10,12 +10,13 @@ from typing import Any
 
 import asyncpg
 
-from mgrecs.batch.dataset import load_interactions, load_products
+from mgrecs.batch.dataset import check_order_lines, load_interactions, load_products
 from mgrecs.batch.evaluation import choose_recipe
 from mgrecs.batch.metrics import JOB_SECONDS, MODEL_NDCG
 from mgrecs.batch.promotion import decide
 from mgrecs.batch.registry import RECIPE, ModelVersion, active_metrics, register
 from mgrecs.common.logging import get_logger
+from mgrecs.common.quality_store import save_report
 from mgrecs.common.settings import Settings
 from mgrecs.engine.model import CooccurrenceModel, Interaction, ProductInfo
 
@@ -24,6 +25,10 @@ log = get_logger(__name__)
 
 class NoTrainingData(Exception):
     """There are no purchases to learn from yet."""
+
+
+class DataQualityFailed(Exception):
+    """Too many bad order lines to train on; the stored report says which and why."""
 
 
 def new_version() -> str:
@@ -45,6 +50,17 @@ def _fit_and_save(
     return model, selection.to_metrics()
 
 
+async def _check_quality(pool: asyncpg.Pool, settings: Settings, catalogue: list[str]) -> None:
+    """Store the report of the orders about to be trained on; stop above the bad-record rate."""
+    report = await check_order_lines(pool, settings.max_bad_record_rate, catalogue)
+    report_id = await save_report(pool, report)
+    log.info("retrain_quality", report_id=report_id, passed=report.passed, reason=report.reason)
+    if not report.passed:
+        raise DataQualityFailed(
+            f"retrain stopped, data-quality report {report_id}: {report.reason}"
+        )
+
+
 async def retrain(pool: asyncpg.Pool, settings: Settings) -> ModelVersion:
     """Train a model on every purchase; it becomes active if it passes the promotion gate,
     otherwise it is kept as a candidate with the reason."""
@@ -60,6 +76,7 @@ async def retrain(pool: asyncpg.Pool, settings: Settings) -> ModelVersion:
         )
         if not interactions:
             raise NoTrainingData("no purchases in the database yet: nothing to train on")
+        await _check_quality(pool, settings, [p.product_id for p in products])
         version = new_version()
         path = (Path(settings.artifact_dir) / f"{RECIPE}-{version}.npz").resolve()
         model, metrics = await asyncio.to_thread(

@@ -3,6 +3,7 @@
 Rows of one order are consecutive and share an order id; each group becomes one `OrderEvent`.
 An order any of whose rows is broken is not published at all (a partial order would put the
 wrong items at the wrong line numbers): its rows go to `orders.dlq` with the reason.
+Every row, published or not, also feeds the run's data-quality report, stored at the end.
 """
 
 import asyncio
@@ -18,7 +19,10 @@ from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from mgrecs.common import topics
+from mgrecs.common.db import create_pool
 from mgrecs.common.kafka import make_producer, send_dead_letter
+from mgrecs.common.quality import QualityAccumulator, QualityReport
+from mgrecs.common.quality_store import save_report
 from mgrecs.common.sample_data import CSV_HEADER, CUSTOMER_COLUMNS
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings
@@ -42,6 +46,9 @@ class BackfillSummary:
     lines_rejected: int = 0
     errors: list[str] = field(default_factory=list)
     """The first few rejection reasons, for the operator."""
+    quality: QualityReport | None = None
+    quality_report_id: int | None = None
+    """The stored data-quality report of the run (`mgrecs quality` shows it)."""
 
 
 @dataclass
@@ -146,6 +153,7 @@ async def backfill_file(
     the next is read: memory stays constant and the event loop is never blocked on disk.
     """
     summary = BackfillSummary()
+    accumulator = QualityAccumulator()
     handle = await asyncio.to_thread(Path(path).open, newline="", encoding="utf-8")
     try:
         groups = _order_groups(handle)
@@ -156,7 +164,7 @@ async def backfill_file(
             async with open_resolver(settings) as resolver:
                 while chunk:
                     await _publish_chunk(
-                        producer, settings, Path(path).name, chunk, summary, resolver
+                        producer, settings, Path(path).name, chunk, summary, resolver, accumulator
                     )
                     if on_progress:
                         on_progress(summary.lines_read)
@@ -165,7 +173,40 @@ async def backfill_file(
             await producer.stop()
     finally:
         handle.close()
+    summary.quality = accumulator.report(
+        f"backfill:{Path(path).name}", "backfill", settings.max_bad_record_rate
+    )
+    summary.quality_report_id = await _store(settings, summary.quality)
     return summary
+
+
+async def _store(settings: Settings, report: QualityReport) -> int:
+    pool = await create_pool(settings.database_url, max_size=1)
+    try:
+        return await save_report(pool, report)
+    finally:
+        await pool.close()
+
+
+def _number(text: str) -> float:
+    """A quantity or price as written, NaN when unreadable (validation says why)."""
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+def _observe(accumulator: QualityAccumulator, rows: list[_Row], invalid: str | None) -> None:
+    for row in rows:
+        values = row.values
+        accumulator.add(
+            values.get("order_id", ""),
+            values.get("customer_id"),
+            values.get("product_id"),
+            _number(values.get("quantity", "")),
+            _number(values.get("price", "")),
+            invalid,
+        )
 
 
 async def _publish_chunk(
@@ -175,6 +216,7 @@ async def _publish_chunk(
     chunk: list[list[_Row]],
     summary: BackfillSummary,
     resolver: Resolver | None,
+    accumulator: QualityAccumulator,
 ) -> None:
     orders_topic = topics.topic(topics.ORDERS, settings)
     dlq_topic = topics.topic(topics.ORDERS_DLQ, settings)
@@ -186,8 +228,10 @@ async def _publish_chunk(
             if resolver is not None:
                 order = await unify(order, resolver)
         except ValueError as exc:
+            _observe(accumulator, rows, str(exc))
             await _reject(producer, dlq_topic, source, rows, str(exc), summary)
             continue
+        _observe(accumulator, rows, None)
         value = order.model_dump_json().encode()
         acks.append(await producer.send(orders_topic, value=value, key=order.key))
     await asyncio.gather(*acks)
