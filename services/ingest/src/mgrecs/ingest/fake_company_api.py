@@ -44,6 +44,8 @@ class Faults:
     """Serve every record twice in its page."""
     change_after_reads: int | None = None
     """After this many page reads, touch an order already served, so later pages shift."""
+    stall_after_reads: int | None = None
+    """After this many page reads, hold every request until `FakeCompanyApi.release` is set."""
 
 
 @dataclass
@@ -54,8 +56,12 @@ class FakeCompanyApi:
     token: str = "company-secret"
     auth_kind: AuthKind = "bearer"
     faults: Faults = field(default_factory=Faults)
+    requests: int = 0
     page_reads: int = 0
     statuses: list[int] = field(default_factory=list)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    stalled: int = 0
+    """Requests held by `stall_after_reads`."""
     early_retries: int = 0
     """Requests that came back before a 429's Retry-After had passed."""
     _throttled_until: float = 0.0
@@ -149,6 +155,7 @@ def create_fake_api(api: FakeCompanyApi) -> FastAPI:
         per_page: int = 100,
     ) -> JSONResponse:
         faults = api.faults
+        api.requests += 1
         if not _authorised(api, request):
             return answer(401, {"error": "unauthorised"})
         now = time.monotonic()
@@ -162,13 +169,16 @@ def create_fake_api(api: FakeCompanyApi) -> FastAPI:
         if faults.fail_next > 0:
             faults.fail_next -= 1
             return answer(faults.fail_status, {"error": "upstream trouble"})
+        if faults.stall_after_reads is not None and api.page_reads >= faults.stall_after_reads:
+            api.stalled += 1
+            await api.release.wait()
         if faults.slow_next > 0:
             faults.slow_next -= 1
             await asyncio.sleep(faults.slow_seconds)
         selected = api.sorted_orders()
         if updated_since is not None:
-            since = updated_since.replace("+00:00", "Z")
-            selected = [o for o in selected if _utc(o["updated_at"]) >= _utc(since)]
+            since = _utc(updated_since)
+            selected = [o for o in selected if _at_or_after(o["updated_at"], since)]
         size = max(1, min(per_page, 500))
         if page is not None:
             start = (max(page, 1) - 1) * size
@@ -181,6 +191,7 @@ def create_fake_api(api: FakeCompanyApi) -> FastAPI:
             chunk = selected[:size]
             more = len(selected) > size
             body = {"next_cursor": _encode_cursor(chunk[-1]) if more else None}
+        chunk = json.loads(json.dumps(chunk))  # the page as read now, whatever changes next
         api.page_reads += 1
         if chunk and api.page_reads == faults.change_after_reads:
             api.touch(chunk[0]["id"])  # served now, updated before the next page is read
@@ -195,3 +206,11 @@ def create_fake_api(api: FakeCompanyApi) -> FastAPI:
 
 def _utc(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _at_or_after(stamp: str, since: datetime) -> bool:
+    """Whether a record is updated at or after `since`; broken stamps are always served."""
+    try:
+        return _utc(stamp) >= since
+    except ValueError:
+        return True
