@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     connector_backoff_seconds: float = 0.5
     connector_backoff_max_seconds: float = 30.0
     connector_mapping_file: str = "deploy/company-api-mapping.json"
+    connector_metrics_port: int = 9103
+    """Where `mgrecs sync --follow` serves /metrics."""
 
     log_level: str = "INFO"
     log_json: bool = True

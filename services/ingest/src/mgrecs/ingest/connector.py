@@ -192,3 +192,23 @@ class OrderConnector:
                 log.error("connector_sync_failed", source=self._source, error=str(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._settings.connector_poll_seconds)
+
+
+async def run_sync(settings: Settings, follow: bool = False) -> SyncReport | None:
+    """`mgrecs sync`: validate the mapping, then one pass (or poll until interrupted)."""
+    from mgrecs.common.db import create_pool
+    from mgrecs.ingest.mapping import load_mapping
+
+    mapping = load_mapping(settings.connector_mapping_file)  # refuse a bad file up front
+    pool = await create_pool(settings.database_url, max_size=2)
+    publisher = OrderPublisher(settings)
+    syncer = OrderConnector(settings, mapping, pool, publisher)
+    try:
+        if not follow:
+            return await syncer.sync_once()
+        await syncer.follow(asyncio.Event())  # until the process is interrupted
+        return None
+    finally:
+        await syncer.aclose()
+        await publisher.close()
+        await pool.close()
