@@ -278,3 +278,55 @@ def test_a_bad_mapping_file_names_the_field(tmp_path: Path) -> None:
         load_mapping(path)
     assert "line.quantity" in str(error.value)
     assert "customer.customer_id: Field required" in str(error.value)
+
+
+async def test_a_lost_watermark_write_resends_but_postgres_holds_each_order_once(
+    api_settings: Settings, api: FakeCompanyApi, mapping: FieldMapping, pool: asyncpg.Pool
+) -> None:
+    """A crash after the broker's ack but before the watermark write re-sends those pages;
+    the tracker's upserts by order id keep PostgreSQL exact."""
+    from helpers import running
+    from mgrecs.tracker.db_sink import DbSink
+
+    async with connector(api_settings, mapping, pool) as syncer:
+        await syncer.sync_once()
+        # Put the watermark back two pages, as if their watermark writes had been lost.
+        back = api.sorted_orders()[ORDERS - 2 * PAGE_SIZE - 1]
+        await pool.execute(
+            "UPDATE ingest_watermarks SET updated_at = $1, order_id = $2",
+            datetime.fromisoformat(back["updated_at"]),
+            back["id"],
+        )
+        resent = await syncer.sync_once()
+    assert resent.published == 2 * PAGE_SIZE
+    assert len(await published(api_settings)) == ORDERS + 2 * PAGE_SIZE
+
+    async with running(DbSink(api_settings)):
+        await eventually(lambda: _caught_up(api_settings))
+    assert await pool.fetchval("SELECT count(*) FROM orders") == ORDERS
+    lines = sum(len(order["items"]) for order in api.orders)
+    assert await pool.fetchval("SELECT count(*) FROM order_items") == lines
+
+
+async def _caught_up(settings: Settings) -> bool:
+    """True when the tracker's database sink committed every message on `orders`."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from mgrecs.tracker.db_sink import DbSink
+    from mgrecs.tracker.worker import group_id
+
+    name = topics.topic(topics.ORDERS, settings)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=group_id(DbSink.group, settings),
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
+        ends = await consumer.end_offsets(partitions)
+        # >=: the embedded broker may report a high watermark a batch behind the commits.
+        return all([(await consumer.committed(tp) or 0) >= end for tp, end in ends.items()])
+    finally:
+        await consumer.stop()
