@@ -210,6 +210,20 @@ async def test_429_retry_after_is_honoured(
     assert report.published == ORDERS
 
 
+async def test_requests_keep_to_the_configured_rate(
+    api_settings: Settings, api: FakeCompanyApi, mapping: FieldMapping, pool: asyncpg.Pool
+) -> None:
+    settings = api_settings.model_copy(update={"connector_requests_per_second": 5})
+    async with connector(settings, mapping, pool) as syncer:
+        await syncer.sync_once()
+    assert api.requests == ORDERS // PAGE_SIZE
+    # No one-second window holds more than the rate allows (+1 for the window's edge).
+    busiest = max(
+        sum(1 for t in api.arrivals if start <= t < start + 1.0) for start in api.arrivals
+    )
+    assert busiest <= 5 + 1
+
+
 async def test_slow_pages_time_out_and_are_retried(
     api_settings: Settings, api: FakeCompanyApi, mapping: FieldMapping, pool: asyncpg.Pool
 ) -> None:

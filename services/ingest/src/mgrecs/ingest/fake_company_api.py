@@ -57,6 +57,8 @@ class FakeCompanyApi:
     auth_kind: AuthKind = "bearer"
     faults: Faults = field(default_factory=Faults)
     requests: int = 0
+    arrivals: list[float] = field(default_factory=list)
+    """When each request came (monotonic seconds)."""
     page_reads: int = 0
     statuses: list[int] = field(default_factory=list)
     release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -156,6 +158,7 @@ def create_fake_api(api: FakeCompanyApi) -> FastAPI:
     ) -> JSONResponse:
         faults = api.faults
         api.requests += 1
+        api.arrivals.append(time.monotonic())
         if not _authorised(api, request):
             return answer(401, {"error": "unauthorised"})
         now = time.monotonic()
