@@ -19,7 +19,7 @@ from mgrecs.ingest.company_client import ApiUnavailableError
 from mgrecs.ingest.connector import OrderConnector
 from mgrecs.ingest.fake_company_api import FakeCompanyApi, create_fake_api, generate_orders
 from mgrecs.ingest.mapping import FieldMapping, MappingError, Position, load_mapping
-from mgrecs.ingest.publisher import OrderPublisher
+from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
 from mgrecs.ingest.watermark import load_watermark
 
 MAPPING_FILE = Path(__file__).parent.parent / "deploy" / "company-api-mapping.json"
@@ -166,6 +166,18 @@ async def _async(value: bool) -> bool:
 def _position(order: OrderEvent, api: FakeCompanyApi) -> Position:
     record = next(o for o in api.orders if o["id"] == order.order_id)
     return Position(datetime.fromisoformat(record["updated_at"]), record["id"])
+
+
+async def test_the_watermark_waits_for_the_broker(
+    api_settings: Settings, api: FakeCompanyApi, mapping: FieldMapping, pool: asyncpg.Pool
+) -> None:
+    """Pages the broker did not acknowledge are not marked as synced."""
+    unreachable = api_settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
+    async with connector(unreachable, mapping, pool) as syncer:
+        with pytest.raises(BrokerUnavailableError):
+            await syncer.sync_once()
+    assert api.page_reads == 1
+    assert await load_watermark(pool, api_settings.connector_source) is None
 
 
 async def test_5xx_burst_then_recovery(

@@ -107,6 +107,7 @@ def sync(
     from mgrecs.ingest.company_client import ApiUnavailableError
     from mgrecs.ingest.connector import run_sync
     from mgrecs.ingest.mapping import MappingError
+    from mgrecs.ingest.publisher import BrokerUnavailableError
 
     settings = get_settings()
     if follow:
@@ -116,7 +117,7 @@ def sync(
     except MappingError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(code=2) from exc
-    except ApiUnavailableError as exc:
+    except (ApiUnavailableError, BrokerUnavailableError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(code=1) from exc
     except KeyboardInterrupt:

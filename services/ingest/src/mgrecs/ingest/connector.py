@@ -35,7 +35,7 @@ from mgrecs.ingest.mapping import (
     position_of,
 )
 from mgrecs.ingest.metrics import CONNECTOR_LAST_SYNC, CONNECTOR_RECORDS, ORDERS_ACCEPTED
-from mgrecs.ingest.publisher import OrderPublisher
+from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
 from mgrecs.ingest.watermark import load_watermark, save_watermark
 
 log = get_logger(__name__)
@@ -188,7 +188,7 @@ class OrderConnector:
         while not stop.is_set():
             try:
                 await self.sync_once()
-            except ApiUnavailableError as exc:
+            except (ApiUnavailableError, BrokerUnavailableError) as exc:
                 log.error("connector_sync_failed", source=self._source, error=str(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._settings.connector_poll_seconds)
