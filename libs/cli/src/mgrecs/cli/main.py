@@ -110,6 +110,35 @@ def backfill(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)])
         raise typer.Exit(code=1)
 
 
+@app.command()
+def sync(
+    follow: Annotated[
+        bool, typer.Option("--follow", help="keep polling every MGRECS_CONNECTOR_POLL_SECONDS")
+    ] = False,
+) -> None:
+    """Pull new and updated orders from the company's order API onto `orders`."""
+    from mgrecs.common.metrics import serve_metrics
+    from mgrecs.ingest.company_client import ApiUnavailableError
+    from mgrecs.ingest.connector import run_sync
+    from mgrecs.ingest.mapping import MappingError
+    from mgrecs.ingest.publisher import BrokerUnavailableError
+
+    settings = get_settings()
+    if follow:
+        serve_metrics(settings.connector_metrics_port, settings.host)
+    try:
+        report = asyncio.run(run_sync(settings, follow=follow))
+    except MappingError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(code=2) from exc
+    except (ApiUnavailableError, BrokerUnavailableError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(code=1) from exc
+    except KeyboardInterrupt:
+        return
+    console.print(report)
+
+
 @app.command("sample-data")
 def sample_data(
     out: Path,

@@ -151,6 +151,12 @@ class QualityAccumulator:
             order_id = self._orders[-1]
         self._orders.append(order_id)
 
+    def add_rejected(self, customer_id: str | None, reason: str) -> None:
+        """A record rejected before it became order lines (e.g. unmappable): one bad line."""
+        self.lines += 1
+        self._bad_unjudged += 1
+        self._invalid.add({"customer_id": customer_id, "reason": reason})
+
     def add_event(self, event: OrderEvent) -> None:
         for line in event.lines:
             self.add(

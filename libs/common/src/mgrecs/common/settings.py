@@ -5,6 +5,7 @@ finds every knob, and its default, in this file.
 """
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -81,6 +82,26 @@ class Settings(BaseSettings):
     # Data quality: a sync or export whose share of bad lines (missing ids, duplicates,
     # outliers) is above this stops instead of feeding a model (README, Data quality).
     max_bad_record_rate: float = 0.05
+
+    # Pull connector: polls the company's order API (see README, "Pull connector")
+    connector_source: str = "company-api"
+    """Name of the upstream source; keys its watermark in `ingest_watermarks`."""
+    connector_base_url: str = "http://127.0.0.1:8010"
+    connector_auth: Literal["bearer", "api-key", "none"] = "bearer"
+    connector_token: str = ""
+    connector_api_key_header: str = "X-API-Key"
+    connector_pagination: Literal["cursor", "page"] = "cursor"
+    connector_page_size: int = 100
+    connector_poll_seconds: float = 60.0
+    connector_requests_per_second: float = 5.0
+    connector_timeout_seconds: float = 10.0
+    connector_max_attempts: int = 8
+    """Tries per request (timeouts, 5xx, 429) before the API counts as down."""
+    connector_backoff_seconds: float = 0.5
+    connector_backoff_max_seconds: float = 30.0
+    connector_mapping_file: str = "deploy/company-api-mapping.json"
+    connector_metrics_port: int = 9103
+    """Where `mgrecs sync --follow` serves /metrics."""
 
     log_level: str = "INFO"
     log_json: bool = True

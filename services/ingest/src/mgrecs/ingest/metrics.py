@@ -1,6 +1,6 @@
 """Prometheus metrics of the ingest service (HTTP push and CSV backfill)."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 ORDERS_ACCEPTED = Counter(
     "mgrecs_ingest_orders_accepted_total", "Orders published to Kafka", ["source"]
@@ -13,4 +13,16 @@ BACKFILL_LINES_REJECTED = Counter(
 )
 PUBLISH_SECONDS = Histogram(
     "mgrecs_ingest_publish_seconds", "Time from request to the broker's acks"
+)
+CONNECTOR_REQUESTS = Counter(
+    "mgrecs_connector_requests_total", "Requests to the company's order API", ["outcome"]
+)
+CONNECTOR_RECORDS = Counter(
+    "mgrecs_connector_records_total", "Company records handled by the connector", ["outcome"]
+)
+CONNECTOR_API_DOWN = Gauge(
+    "mgrecs_connector_api_down", "1 while the company's order API fails after every retry"
+)
+CONNECTOR_LAST_SYNC = Gauge(
+    "mgrecs_connector_last_success_timestamp_seconds", "When a sync pass last completed"
 )

@@ -11,9 +11,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from mgrecs.common import topics
-from mgrecs.common.kafka import make_producer
+from mgrecs.common.kafka import make_producer, send_dead_letter
 from mgrecs.common.logging import get_logger
-from mgrecs.common.schemas import OrderEvent
+from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings
 
 PUBLISH_TIMEOUT_SECONDS = 15.0
@@ -30,6 +30,7 @@ class OrderPublisher:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._topic = topics.topic(topics.ORDERS, settings)
+        self._dlq_topic = topics.topic(topics.ORDERS_DLQ, settings)
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
@@ -66,6 +67,18 @@ class OrderPublisher:
                 await asyncio.gather(*acks)
         except (KafkaError, TimeoutError) as exc:
             raise BrokerUnavailableError(f"Kafka did not acknowledge the orders: {exc!r}") from exc
+
+    async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        """Send records that could not become orders to `orders.dlq`; return once acked."""
+        producer = await self._ready_producer()
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+                for letter in letters:
+                    await send_dead_letter(producer, self._dlq_topic, letter)
+        except (KafkaError, TimeoutError) as exc:
+            raise BrokerUnavailableError(
+                f"Kafka did not acknowledge dead letters: {exc!r}"
+            ) from exc
 
     async def healthy(self) -> bool:
         """True when the cluster answers a metadata request."""

@@ -1,0 +1,219 @@
+"""A fake of the company's order API, with switches to inject the faults the real one has.
+
+Tests and the demo run the connector against it. Orders are deterministic from a seed. The API
+serves orders sorted by (updated_at, id), filtered by `updated_since` (inclusive, as many real
+APIs do), paged either by an opaque keyset cursor or by page number, behind a bearer token or an
+API-key header. The switches in `Faults` make it fail, throttle, stall, send broken or repeated
+records, and change its data between two page reads.
+"""
+
+import asyncio
+import base64
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+AuthKind = Literal["bearer", "api-key"]
+EPOCH = datetime(2026, 10, 1, tzinfo=UTC)
+REGIONS = ("north", "south", "east", "west")
+CATEGORIES = ("tools", "garden", "kitchen", "toys", "books")
+
+
+@dataclass
+class Faults:
+    """Fault switches; tests flip them while the API runs."""
+
+    fail_next: int = 0
+    """Answer the next N requests with `fail_status`."""
+    fail_status: int = 503
+    throttle_next: int = 0
+    """Answer the next N requests with 429 and `Retry-After: retry_after`."""
+    retry_after: int = 1
+    slow_next: int = 0
+    """Delay the next N responses by `slow_seconds`."""
+    slow_seconds: float = 0.0
+    malformed_ids: set[str] = field(default_factory=set)
+    """Orders served broken (no customer id, a negative quantity)."""
+    duplicate_records: bool = False
+    """Serve every record twice in its page."""
+    change_after_reads: int | None = None
+    """After this many page reads, touch an order already served, so later pages shift."""
+    stall_after_reads: int | None = None
+    """After this many page reads, hold every request until `FakeCompanyApi.release` is set."""
+
+
+@dataclass
+class FakeCompanyApi:
+    """The fake API's state: its orders, credentials, faults, and what it saw."""
+
+    orders: list[dict[str, Any]]
+    token: str = "company-secret"
+    auth_kind: AuthKind = "bearer"
+    faults: Faults = field(default_factory=Faults)
+    requests: int = 0
+    arrivals: list[float] = field(default_factory=list)
+    """When each request came (monotonic seconds)."""
+    page_reads: int = 0
+    statuses: list[int] = field(default_factory=list)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    stalled: int = 0
+    """Requests held by `stall_after_reads`."""
+    early_retries: int = 0
+    """Requests that came back before a 429's Retry-After had passed."""
+    _throttled_until: float = 0.0
+
+    def sorted_orders(self) -> list[dict[str, Any]]:
+        return sorted(self.orders, key=lambda o: (o["updated_at"], o["id"]))
+
+    def touch(self, order_id: str) -> None:
+        """Update an order: it moves to the end of the (updated_at, id) order."""
+        latest = max(o["updated_at"] for o in self.orders)
+        stamp = datetime.fromisoformat(latest) + timedelta(seconds=1)
+        for order in self.orders:
+            if order["id"] == order_id:
+                order["updated_at"] = stamp.isoformat().replace("+00:00", "Z")
+
+
+def generate_orders(count: int, seed: int = 7, customers: int = 50) -> list[dict[str, Any]]:
+    """Realistic orders in the company's own format (not ours: the mapping bridges them)."""
+    rng = random.Random(seed)
+    orders = []
+    for number in range(count):
+        created = EPOCH + timedelta(minutes=number * 7 + rng.randint(0, 5))
+        # Some orders share an update second, so the id is needed to order them.
+        updated = created + timedelta(minutes=rng.choice((0, 0, 3, 60)))
+        customer = rng.randrange(customers)
+        items = [
+            {
+                "sku": f"SKU-{rng.randrange(200):04d}",
+                "qty": rng.randint(1, 3),
+                "unit_price": f"{rng.randint(100, 9999) / 100:.2f}",
+                "title": f"Product {rng.randrange(200)}",
+                "category": rng.choice(CATEGORIES),
+            }
+            for _ in range(rng.randint(1, 4))
+        ]
+        orders.append(
+            {
+                "id": f"ORD-{number:06d}",
+                "created_at": created.isoformat().replace("+00:00", "Z"),
+                "updated_at": updated.replace(second=0).isoformat().replace("+00:00", "Z"),
+                "customer": {
+                    "id": f"CUST-{customer:05d}",
+                    "email": f"customer{customer}@example.com",
+                    "age": 18 + customer % 60,
+                    "address": {"city": f"City {customer % 9}", "region": REGIONS[customer % 4]},
+                },
+                "items": items,
+                "status": "paid",
+            }
+        )
+    return orders
+
+
+def _encode_cursor(order: dict[str, Any]) -> str:
+    position = json.dumps([order["updated_at"], order["id"]])
+    return base64.urlsafe_b64encode(position.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    updated_at, order_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    return str(updated_at), str(order_id)
+
+
+def _broken(order: dict[str, Any]) -> dict[str, Any]:
+    broken = json.loads(json.dumps(order))
+    broken["customer"]["id"] = None
+    broken["items"][0]["qty"] = -1
+    return broken
+
+
+def _authorised(api: FakeCompanyApi, request: Request) -> bool:
+    if api.auth_kind == "bearer":
+        return request.headers.get("authorization") == f"Bearer {api.token}"
+    return request.headers.get("x-api-key") == api.token
+
+
+def create_fake_api(api: FakeCompanyApi) -> FastAPI:
+    """The HTTP face of `api`: GET /orders."""
+    app = FastAPI(title="Fake company order API")
+
+    def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+        api.statuses.append(status)
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    @app.get("/orders")
+    async def orders(
+        request: Request,
+        updated_since: str | None = None,
+        cursor: str | None = None,
+        page: int | None = None,
+        per_page: int = 100,
+    ) -> JSONResponse:
+        faults = api.faults
+        api.requests += 1
+        api.arrivals.append(time.monotonic())
+        if not _authorised(api, request):
+            return answer(401, {"error": "unauthorised"})
+        now = time.monotonic()
+        if now < api._throttled_until:
+            api.early_retries += 1
+            return answer(429, {"error": "too early"}, {"Retry-After": str(faults.retry_after)})
+        if faults.throttle_next > 0:
+            faults.throttle_next -= 1
+            api._throttled_until = now + faults.retry_after
+            return answer(429, {"error": "slow down"}, {"Retry-After": str(faults.retry_after)})
+        if faults.fail_next > 0:
+            faults.fail_next -= 1
+            return answer(faults.fail_status, {"error": "upstream trouble"})
+        if faults.stall_after_reads is not None and api.page_reads >= faults.stall_after_reads:
+            api.stalled += 1
+            await api.release.wait()
+        if faults.slow_next > 0:
+            faults.slow_next -= 1
+            await asyncio.sleep(faults.slow_seconds)
+        selected = api.sorted_orders()
+        if updated_since is not None:
+            since = _utc(updated_since)
+            selected = [o for o in selected if _at_or_after(o["updated_at"], since)]
+        size = max(1, min(per_page, 500))
+        if page is not None:
+            start = (max(page, 1) - 1) * size
+            chunk = selected[start : start + size]
+            body: dict[str, Any] = {"page": page, "has_more": start + size < len(selected)}
+        else:
+            if cursor:
+                after = _decode_cursor(cursor)
+                selected = [o for o in selected if (o["updated_at"], o["id"]) > after]
+            chunk = selected[:size]
+            more = len(selected) > size
+            body = {"next_cursor": _encode_cursor(chunk[-1]) if more else None}
+        chunk = json.loads(json.dumps(chunk))  # the page as read now, whatever changes next
+        api.page_reads += 1
+        if chunk and api.page_reads == faults.change_after_reads:
+            api.touch(chunk[0]["id"])  # served now, updated before the next page is read
+        records = [_broken(o) if o["id"] in faults.malformed_ids else o for o in chunk]
+        if faults.duplicate_records:
+            records = [r for record in records for r in (record, record)]
+        body["orders"] = records
+        return answer(200, body)
+
+    return app
+
+
+def _utc(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _at_or_after(stamp: str, since: datetime) -> bool:
+    """Whether a record is updated at or after `since`; broken stamps are always served."""
+    try:
+        return _utc(stamp) >= since
+    except ValueError:
+        return True

@@ -1,0 +1,170 @@
+"""Declarative field mapping from the company's order records to `OrderEvent`.
+
+A new upstream format is a new mapping file, not new code. Paths are dotted (`customer.id`);
+the file is validated when the connector starts, and a bad file is refused with the name of
+the offending field. See README, "Pull connector".
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mgrecs.common.schemas import OrderEvent
+
+DOTTED = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
+
+
+class MappingError(ValueError):
+    """The mapping file is unreadable or invalid; the message names the bad field."""
+
+
+class CustomerFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str = Field(pattern=DOTTED)
+    age: str | None = Field(default=None, pattern=DOTTED)
+    gender: str | None = Field(default=None, pattern=DOTTED)
+    city: str | None = Field(default=None, pattern=DOTTED)
+    region: str | None = Field(default=None, pattern=DOTTED)
+
+
+class LineFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: str = Field(pattern=DOTTED)
+    quantity: str = Field(pattern=DOTTED)
+    price: str = Field(pattern=DOTTED)
+    product_name: str | None = Field(default=None, pattern=DOTTED)
+    category: str | None = Field(default=None, pattern=DOTTED)
+
+
+class QueryParams(BaseModel):
+    """Names of the query parameters the company's API takes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    updated_since: str = "updated_since"
+    cursor: str = "cursor"
+    page: str = "page"
+    page_size: str = "per_page"
+
+
+class ResponseFields(BaseModel):
+    """Where a response page keeps its records and its next cursor / has-more flag."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    records: str = Field(default="orders", pattern=DOTTED)
+    next_cursor: str = Field(default="next_cursor", pattern=DOTTED)
+    has_more: str = Field(default="has_more", pattern=DOTTED)
+
+
+class FieldMapping(BaseModel):
+    """The whole mapping file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    orders_path: str = "/orders"
+    query: QueryParams = QueryParams()
+    response: ResponseFields = ResponseFields()
+    order_id: str = Field(pattern=DOTTED)
+    updated_at: str = Field(pattern=DOTTED)
+    ordered_at: str = Field(pattern=DOTTED)
+    customer: CustomerFields
+    lines: str = Field(pattern=DOTTED)
+    """Path of the list of order lines; `line` paths are relative to one line."""
+    line: LineFields
+
+
+def load_mapping(path: str | Path) -> FieldMapping:
+    """Read and validate a mapping file, or say exactly what is wrong with it."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MappingError(f"mapping file {path}: cannot read it: {exc}") from exc
+    try:
+        return FieldMapping.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(top level)'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise MappingError(f"mapping file {path} is invalid: {problems}") from exc
+
+
+class MalformedRecordError(ValueError):
+    """A record that cannot become an `OrderEvent`; the message says why."""
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """Where a record sits in the API's (updated_at, order id) order: the watermark."""
+
+    updated_at: datetime
+    order_id: str
+
+
+def lookup(record: Any, path: str) -> Any:
+    """The value at a dotted path, or None when any step is missing."""
+    value = record
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _timestamp(value: Any, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise MalformedRecordError(f"{name} is missing or not a string: {value!r}")
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise MalformedRecordError(f"{name} is not an ISO timestamp: {value!r}") from exc
+    if stamp.tzinfo is None:
+        raise MalformedRecordError(f"{name} has no timezone: {value!r}")
+    return stamp.astimezone(UTC)
+
+
+def position_of(record: Any, mapping: FieldMapping) -> Position:
+    """The record's watermark position; malformed when it has no usable id or updated_at."""
+    order_id = lookup(record, mapping.order_id)
+    if not isinstance(order_id, str | int) or str(order_id) == "":
+        raise MalformedRecordError(f"order id ({mapping.order_id}) is missing: {order_id!r}")
+    return Position(
+        _timestamp(lookup(record, mapping.updated_at), mapping.updated_at), str(order_id)
+    )
+
+
+def _pick(record: Any, fields: BaseModel) -> dict[str, Any]:
+    picked = {name: lookup(record, path) for name, path in fields if path is not None}
+    return {name: value for name, value in picked.items() if value is not None}
+
+
+def map_record(record: Any, mapping: FieldMapping) -> OrderEvent:
+    """The `OrderEvent` a company record stands for, or MalformedRecordError with the reason."""
+    lines = lookup(record, mapping.lines)
+    if not isinstance(lines, list):
+        raise MalformedRecordError(f"order lines ({mapping.lines}) are missing or not a list")
+    customer = _pick(record, mapping.customer)
+    if isinstance(customer.get("customer_id"), int):
+        customer["customer_id"] = str(customer["customer_id"])
+    try:
+        return OrderEvent.model_validate(
+            {
+                "order_id": str(lookup(record, mapping.order_id)),
+                "ordered_at": _timestamp(lookup(record, mapping.ordered_at), mapping.ordered_at),
+                "customer": customer,
+                "lines": [_pick(line, mapping.line) for line in lines],
+            }
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise MalformedRecordError(problems) from exc
