@@ -1,11 +1,13 @@
 """`make bench-ingest`: validate, map and publish order lines to the broker, from a file of
-a million lines, and show that memory stays flat while it streams.
+a million lines, and show how memory behaves while it streams.
 
 The file is written first by `mgrecs sample-data` in a child process (so generating it does
 not count in this process's memory); then `backfill_file` — the code `mgrecs backfill`
 runs: read, group into orders, validate each `OrderEvent`, publish keyed by customer and
 wait for the broker's acks chunk by chunk — streams it to an embedded broker (Tansu, the
-one `make demo` runs). Resident memory is read from /proc at every progress step.
+one `make demo` runs), with its data-quality report stored in a migrated database
+(MGRECS_BENCH_DATABASE_URL, or an embedded PostgreSQL). Resident memory is read from /proc
+at every tenth of the file.
 
 Usage: python bench/ingest.py [--orders N] [--customers N] [--products N] [--keep FILE]
 """
@@ -17,6 +19,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from support import migrated_database
 
 from mgrecs.cli.embedded import EmbeddedBroker
 from mgrecs.common.kafka import ensure_topics
@@ -57,8 +61,15 @@ def write_file(path: Path, orders: int, customers: int, products: int) -> int:
 
 
 async def stream(path: Path, lines: int, bootstrap: str) -> None:
-    settings = Settings(kafka_bootstrap=bootstrap, topic_prefix="bench-ingest.")
-    await ensure_topics(settings)
+    async with migrated_database("mgrecs_bench_ingest") as database_url:
+        settings = Settings(
+            kafka_bootstrap=bootstrap, topic_prefix="bench-ingest.", database_url=database_url
+        )
+        await ensure_topics(settings)
+        await _stream(path, lines, settings)
+
+
+async def _stream(path: Path, lines: int, settings: Settings) -> None:
     samples: list[tuple[int, float]] = []
     marks = iter([lines * share // 10 for share in range(1, 11)])
     next_mark = next(marks)
@@ -87,6 +98,8 @@ async def stream(path: Path, lines: int, bootstrap: str) -> None:
         print(f"  after {done:>9,} lines  {mib:6.0f} MiB")
     first, last = samples[0][1], samples[-1][1]
     print(f"growth from 10 % to 100 % of the file: {last - first:+.0f} MiB")
+    if summary.quality is not None:
+        print(f"data-quality report: {summary.quality.reason}")
 
 
 def main(argv: list[str]) -> None:

@@ -18,6 +18,7 @@ from mgrecs.common.settings import Settings
 from mgrecs.ingest.company_client import ApiUnavailableError
 from mgrecs.ingest.connector import OrderConnector
 from mgrecs.ingest.fake_company_api import FakeCompanyApi, create_fake_api, generate_orders
+from mgrecs.ingest.identity import open_resolver
 from mgrecs.ingest.mapping import FieldMapping, MappingError, Position, load_mapping
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
 from mgrecs.ingest.watermark import load_watermark
@@ -356,3 +357,44 @@ async def _caught_up(settings: Settings) -> bool:
         return all([(await consumer.committed(tp) or 0) >= end for tp, end in ends.items()])
     finally:
         await consumer.stop()
+
+
+async def test_a_sync_unifies_customer_ids_and_stores_its_quality_report(
+    api_settings: Settings, api: FakeCompanyApi, mapping: FieldMapping, pool: asyncpg.Pool
+) -> None:
+    """Two upstream spellings of one customer (and a second id sharing their e-mail) come out
+    as one unified id; the pass stores a data-quality report counting the malformed record."""
+    first, second, third = api.sorted_orders()[:3]
+    first["customer"].update(id="CUST-00042", email="Ann@Example.com")
+    second["customer"].update(id="cust-0042", email=None)
+    third["customer"].update(id="CUST-00977", email="ann@example.com ")
+    api.faults.malformed_ids.add(api.sorted_orders()[5]["id"])
+    settings = api_settings.model_copy(
+        update={
+            "unify_customers": True,
+            "customer_id_prefixes": "CUST-",
+            "merge_customers_by": "email",
+            "database_url": api_settings.database_url,
+        }
+    )
+    async with open_resolver(settings) as resolver:
+        publisher = OrderPublisher(settings)
+        syncer = OrderConnector(settings, mapping, pool, publisher, resolver)
+        try:
+            report = await syncer.sync_once()
+        finally:
+            await syncer.aclose()
+            await publisher.close()
+    by_id = {o.order_id: o for o in await published(settings)}
+    customers = {by_id[o["id"]].customer.customer_id for o in (first, second, third)}
+    assert customers == {"42"}
+    assert by_id[third["id"]].customer.source_customer_id == "CUST-00977"
+    assert by_id[first["id"]].customer.email is None  # used for merging, not published
+    assert report.quality is not None and report.quality_report_id is not None
+    assert report.quality.checks["invalid"].count == 1 == report.dead_lettered
+    assert report.quality.lines >= ORDERS
+    stored = await pool.fetchval(
+        "SELECT report->>'source' FROM data_quality_reports WHERE id = $1",
+        report.quality_report_id,
+    )
+    assert stored == "connector:company-api"

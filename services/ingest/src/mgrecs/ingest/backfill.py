@@ -9,6 +9,7 @@ Every row, published or not, also feeds the run's data-quality report, stored at
 import asyncio
 import csv
 import io
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby, islice
@@ -30,7 +31,9 @@ from mgrecs.ingest.identity import Resolver, open_resolver, unify
 from mgrecs.ingest.metrics import BACKFILL_LINES_REJECTED, ORDERS_ACCEPTED
 
 CHUNK_ORDERS = 1000
-"""Orders read and sent before waiting for their acks: bounds memory, keeps the pipe full."""
+"""Orders read and sent as one chunk."""
+IN_FLIGHT_CHUNKS = 2
+"""Chunks sent and not yet acked (plus one being read): bounds memory, keeps the pipe full."""
 MAX_EXAMPLE_ERRORS = 10
 CONTACT_COLUMNS = ("email", "phone")
 """Optional columns, read only to merge customers (README, Customer identities)."""
@@ -149,8 +152,10 @@ async def backfill_file(
 ) -> BackfillSummary:
     """Publish every order of the CSV at `path`; reject broken ones to the dead-letter topic.
 
-    The file is read in chunks in a worker thread, and each chunk is acked by the broker before
-    the next is read: memory stays constant and the event loop is never blocked on disk.
+    The file is read in chunks in a worker thread, the next chunk while this one is sent, and
+    a chunk's acks are awaited once the following chunk is sent: at most IN_FLIGHT_CHUNKS are
+    held at once (memory stays constant), the broker's round trips overlap the reading and
+    validating, and the event loop is never blocked on disk.
     """
     summary = BackfillSummary()
     accumulator = QualityAccumulator()
@@ -162,13 +167,20 @@ async def backfill_file(
         await producer.start()
         try:
             async with open_resolver(settings) as resolver:
+                in_flight: deque[tuple[int, asyncio.Future[Any]]] = deque()
                 while chunk:
-                    await _publish_chunk(
+                    following = asyncio.ensure_future(
+                        asyncio.to_thread(_take, groups, CHUNK_ORDERS)
+                    )
+                    acks = await _publish_chunk(
                         producer, settings, Path(path).name, chunk, summary, resolver, accumulator
                     )
-                    if on_progress:
-                        on_progress(summary.lines_read)
-                    chunk = await asyncio.to_thread(_take, groups, CHUNK_ORDERS)
+                    in_flight.append((summary.lines_read, acks))
+                    if len(in_flight) >= IN_FLIGHT_CHUNKS:
+                        await _acked(in_flight.popleft(), summary, on_progress)
+                    chunk = await following
+                while in_flight:
+                    await _acked(in_flight.popleft(), summary, on_progress)
         finally:
             await producer.stop()
     finally:
@@ -178,6 +190,20 @@ async def backfill_file(
     )
     summary.quality_report_id = await _store(settings, summary.quality)
     return summary
+
+
+async def _acked(
+    sent: tuple[int, "asyncio.Future[Any]"],
+    summary: BackfillSummary,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    """Wait for one chunk's acks; count its orders as published and report progress."""
+    lines_read, acks = sent
+    published = len(await acks)
+    summary.orders_published += published
+    ORDERS_ACCEPTED.labels("backfill").inc(published)
+    if on_progress:
+        on_progress(lines_read)
 
 
 async def _store(settings: Settings, report: QualityReport) -> int:
@@ -217,7 +243,9 @@ async def _publish_chunk(
     summary: BackfillSummary,
     resolver: Resolver | None,
     accumulator: QualityAccumulator,
-) -> None:
+) -> "asyncio.Future[Any]":
+    """Send one chunk's orders (its broken ones to the dead-letter topic); returns the
+    future of the broker's acks, a list with one entry per published order."""
     orders_topic = topics.topic(topics.ORDERS, settings)
     dlq_topic = topics.topic(topics.ORDERS_DLQ, settings)
     acks = []
@@ -234,9 +262,7 @@ async def _publish_chunk(
         _observe(accumulator, rows, None)
         value = order.model_dump_json().encode()
         acks.append(await producer.send(orders_topic, value=value, key=order.key))
-    await asyncio.gather(*acks)
-    summary.orders_published += len(acks)
-    ORDERS_ACCEPTED.labels("backfill").inc(len(acks))
+    return asyncio.gather(*acks)
 
 
 async def _reject(

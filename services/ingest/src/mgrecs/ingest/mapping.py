@@ -30,6 +30,9 @@ class CustomerFields(BaseModel):
     gender: str | None = Field(default=None, pattern=DOTTED)
     city: str | None = Field(default=None, pattern=DOTTED)
     region: str | None = Field(default=None, pattern=DOTTED)
+    email: str | None = Field(default=None, pattern=DOTTED)
+    phone: str | None = Field(default=None, pattern=DOTTED)
+    """Contact details, only for merging customers (README, Customer identities)."""
 
 
 class LineFields(BaseModel):
