@@ -63,10 +63,7 @@ def recency_weighted(data: TrainingData, half_life_days: float | None) -> sparse
     if data.line_time.size == 0:
         raise ValueError("recency weighting needs the order lines (line_time)")
     n_items = data.n_items
-    key = data.line_customer * n_items + data.line_item
-    order = np.lexsort((data.line_time, key))  # by pair, then time ascending
-    key, time = key[order], data.line_time[order]
-    last = np.r_[key[1:] != key[:-1], True]  # each pair's latest line
+    key, time, last = _lines_by_pair(data.line_customer, data.line_item, data.line_time, n_items)
     weights = decay(reference_time(data) - time[last], half_life_days)
     factors = sparse.csr_matrix(
         (weights.astype(np.float32), (key[last] // n_items, key[last] % n_items)),
@@ -76,6 +73,20 @@ def recency_weighted(data: TrainingData, half_life_days: float | None) -> sparse
     weighted.eliminate_zeros()
     weighted.sort_indices()
     return weighted
+
+
+def _lines_by_pair(
+    customer: npt.NDArray[np.int64],
+    item: npt.NDArray[np.int64],
+    time: npt.NDArray[np.float64],
+    n_items: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Order lines sorted by (customer, item) pair, then time: the pair keys
+    (customer x n_items + item), the times, and a mask of each pair's latest line."""
+    key = customer * n_items + item
+    order = np.lexsort((time, key))
+    key, time = key[order], time[order]
+    return key, time, np.r_[key[1:] != key[:-1], True]
 
 
 def distinct_pairs(
@@ -88,10 +99,7 @@ def distinct_pairs(
     latest line and how many distinct line times (orders) it has."""
     if customer.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(0, np.int64)
-    key = customer * n_items + item
-    order = np.lexsort((time, key))  # by pair, then time ascending
-    key, time = key[order], time[order]
-    last = np.r_[key[1:] != key[:-1], True]  # last line of each pair
+    key, time, last = _lines_by_pair(customer, item, time, n_items)
     new_time = np.r_[True, (key[1:] != key[:-1]) | (time[1:] != time[:-1])]
     pair_of_line = np.cumsum(np.r_[True, key[1:] != key[:-1]]) - 1
     orders = np.bincount(pair_of_line, weights=new_time).astype(np.int64)
