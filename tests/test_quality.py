@@ -16,6 +16,7 @@ from helpers import asgi_client
 from mgrecs.api.app import create_app
 from mgrecs.batch.training import DataQualityFailed, retrain
 from mgrecs.cli.main import app as cli_app
+from mgrecs.common import quality
 from mgrecs.common.db import create_pool
 from mgrecs.common.quality import QualityAccumulator, QualityReport, check_events
 from mgrecs.common.quality_store import latest_reports, save_report
@@ -80,6 +81,44 @@ def test_each_check_finds_exactly_the_planted_records() -> None:
     assert report.lines == 209
     assert report.passed  # 5 / 209 = 2.4% <= 5%
     assert "duplicate 1" in report.reason
+
+
+def test_small_windows_judge_like_one_big_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines are judged a window at a time (flat memory): duplicates, repeat customers and the
+    usual ranges carry across windows, so the verdict does not depend on the window size."""
+
+    def planted() -> QualityAccumulator:
+        acc = _normal_batch()
+        acc.add("o5", "c5", "p5", 1, 60.0)  # o5 came 200 lines earlier
+        acc.add("twice", "c6", "p7", 1, 80.0)
+        acc.add("twice", "c6", "p7", 1, 80.0)  # the same product twice on one order
+        acc.add("huge-qty", "c2", "p4", 1000, 50.0)
+        return acc
+
+    whole = planted().report("t", "sync", 0.05, CATALOGUE)
+    monkeypatch.setattr(quality, "WINDOW_LINES", 7)
+    windowed = planted().report("t", "sync", 0.05, CATALOGUE)
+    assert windowed.checks == whole.checks
+    assert windowed.coverage == whole.coverage
+    assert (windowed.bad_lines, windowed.lines) == (whole.bad_lines, whole.lines) == (3, 206)
+    assert whole.checks["duplicate"].examples == [
+        {"order_id": "o5", "product_id": "p5"},
+        {"order_id": "twice", "product_id": "p7"},
+    ]
+
+
+def test_memory_stays_flat_over_a_long_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What is held between windows grows with distinct orders and customers (8 bytes each)
+    and the catalogue, never with the lines of an order or the batch's length."""
+    monkeypatch.setattr(quality, "WINDOW_LINES", 1000)
+    acc = QualityAccumulator()
+    for n in range(20_000):
+        acc.add(f"o{n // 4}", f"c{n // 4 % 500}", f"p{n % 50}", 1 + n % 3, 10.0 + n % 7)
+        assert len(acc._window) <= 1000 + 4
+    report = acc.report("t", "sync", 0.05)
+    assert acc._orders_seen.keys.size == 5000 and acc._customers_seen.keys.size == 500
+    assert acc._quantity_range.sample.shape[1] == quality.RESERVOIR
+    assert report.bad_lines == 0 and report.coverage.customers_with_one_order == 0
 
 
 def test_the_verdict_flips_at_the_configured_rate() -> None:

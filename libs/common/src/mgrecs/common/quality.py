@@ -1,14 +1,18 @@
 """Data-quality checks on a batch of order lines: what is wrong, how much, and whether a
 model may be fed from it.
 
-Lines are fed one by one to a `QualityAccumulator` (compact columns, so a backfill of millions
-of lines stays small), and `report()` judges the whole batch at once with numpy. The checks:
-missing customer or product ids, duplicate events (the same product on the same order twice:
-an event sent twice), quantity and price outliers against each product's usual range in the
-batch, lines ingest rejected as invalid (when it says so), and coverage (catalogue products
-nobody bought, customers with a single order). Examples carry ids only, no personal data.
+Lines are fed one by one to a `QualityAccumulator`, which judges them in windows of
+WINDOW_LINES with numpy, so memory stays flat however long the batch is: what it keeps beyond
+the window is 8 bytes per distinct order and customer and a bounded sample per product. The
+checks: missing customer or product ids, duplicate events (an order id seen again after other
+orders, or the same product twice on one order), quantity and price outliers against each
+product's usual range (a sample of up to RESERVOIR values of everything seen so far, the
+line's own window included), lines ingest rejected as invalid (when it says so), and coverage
+(catalogue products nobody bought, customers with a single order). Examples carry ids only,
+no personal data.
 """
 
+import math
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,12 +28,18 @@ from mgrecs.common.schemas import OrderEvent
 MAX_EXAMPLES = 5
 """Examples kept per check; the rest are only counted."""
 MIN_OBSERVATIONS = 5
-"""A product with fewer lines in the batch has no usual range yet and is not judged."""
+"""A product with fewer lines so far has no usual range yet and is not judged."""
 OUTLIER_MADS = 5.0
 """How many (scaled) median absolute deviations of log(value) make an outlier..."""
 OUTLIER_MIN_FACTOR = 10.0
 """...and at least this factor from the product's median, so that a product almost always
 bought once (MAD 0) does not flag a quantity of 2."""
+WINDOW_LINES = 65_536
+"""Lines held before they are judged together (a whole order stays in one window)."""
+RESERVOIR = 64
+"""Values kept per product and measure to estimate its usual range."""
+EXAMPLE_CUSTOMERS = 1_000
+"""Customer ids remembered to give examples of customers with one order."""
 _MAD_SCALE = 1.4826
 _FLOOR = 0.01
 """Values below this (free items) are taken as this on the log scale."""
@@ -82,29 +92,123 @@ class _Examples:
             self.items.append(example)
 
 
+class _KeySet:
+    """A set of 64-bit keys as one sorted numpy array: 8 bytes a key, merged a window at a
+    time."""
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, dtype=np.int64)
+
+    def contains(self, keys: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        if self.keys.size == 0:
+            return np.zeros(keys.size, dtype=bool)
+        where = np.minimum(np.searchsorted(self.keys, keys), self.keys.size - 1)
+        found: npt.NDArray[np.bool_] = self.keys[where] == keys
+        return found
+
+    def add(self, keys: npt.NDArray[np.int64]) -> None:
+        self.keys = np.union1d(self.keys, keys)
+
+
+class _UsualRange:
+    """Per product, a reservoir sample of log(value) to judge a line against."""
+
+    def __init__(self, seed: int) -> None:
+        self.sample = np.full((0, RESERVOIR), np.nan, dtype=np.float32)
+        self.seen = np.zeros(0, dtype=np.int64)
+        self._random = np.random.default_rng(seed)
+
+    def _grow(self, products: int) -> None:
+        if products > self.seen.size:
+            size = max(products, 2 * self.seen.size, 64)
+            sample = np.full((size, RESERVOIR), np.nan, dtype=np.float32)
+            sample[: self.seen.size] = self.sample
+            seen = np.zeros(size, dtype=np.int64)
+            seen[: self.seen.size] = self.seen
+            self.sample, self.seen = sample, seen
+
+    def outliers(
+        self, product: npt.NDArray[np.int64], values: npt.NDArray[np.float64], products: int
+    ) -> npt.NDArray[np.bool_]:
+        """Take a window's values into the sample, then flag those far from their product's
+        median: more than OUTLIER_MADS scaled MADs and at least OUTLIER_MIN_FACTOR away.
+        Products with fewer than MIN_OBSERVATIONS values so far are not judged."""
+        self._grow(products)
+        flagged = np.zeros(values.size, dtype=bool)
+        judged = np.flatnonzero(np.isfinite(values))
+        if judged.size == 0:
+            return flagged
+        owner = product[judged]
+        logs = np.log(np.maximum(values[judged], _FLOOR))
+        self._sample(owner, logs)
+        touched, local = np.unique(owner, return_inverse=True)
+        rows = self.sample[touched].astype(np.float64)
+        median = np.nanmedian(rows, axis=1)
+        mad = np.nanmedian(np.abs(rows - median[:, None]), axis=1) * _MAD_SCALE
+        threshold = np.maximum(OUTLIER_MADS * mad, np.log(OUTLIER_MIN_FACTOR))
+        deviation = np.abs(logs - median[local])
+        enough = self.seen[touched][local] >= MIN_OBSERVATIONS
+        flagged[judged] = enough & (deviation > threshold[local])
+        return flagged
+
+    def _sample(self, owner: npt.NDArray[np.int64], logs: npt.NDArray[np.float64]) -> None:
+        """Reservoir sampling, a window at a time: value k of a product (from 0) takes slot k
+        while there is one, then a random slot with probability RESERVOIR / (k + 1)."""
+        order = np.argsort(owner, kind="stable")
+        ordered = owner[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        sizes = np.diff(np.r_[starts, ordered.size])
+        rank = np.arange(ordered.size) - np.repeat(starts, sizes)
+        k = self.seen[ordered] + rank
+        slot = np.where(k < RESERVOIR, k, self._random.integers(0, k + 1))
+        kept = slot < RESERVOIR
+        self.sample[ordered[kept], slot[kept]] = logs[order][kept]
+        np.add.at(self.seen, ordered[starts], sizes)
+
+
+class _Window:
+    """The lines not judged yet, in columns; one entry per order (as it appeared) in `orders`."""
+
+    def __init__(self) -> None:
+        self.order = array("i")
+        """The line's order, an index into the window's orders."""
+        self.product = array("i")
+        self.quantity = array("d")
+        self.price = array("d")
+        self.bad = array("b")
+        """1 when the line is already bad (missing customer id, or invalid)."""
+        self.order_ids: list[str] = []
+        self.order_keys = array("q")
+        self.customer_keys = array("q")
+        """0 for an order without a customer id."""
+
+    def __len__(self) -> int:
+        return len(self.product)
+
+
 class QualityAccumulator:
-    """Collects order lines in compact columns; `report()` runs the checks on all of them."""
+    """Collects order lines and judges them a window at a time; `report()` gives the verdict."""
 
     def __init__(self) -> None:
         self.lines = 0
+        self.bad_lines = 0
         self._missing_customer = _Examples([])
         self._missing_product = _Examples([])
         self._invalid = _Examples([])
+        self._duplicate = _Examples([])
+        self._outlier_quantity = _Examples([])
+        self._outlier_price = _Examples([])
         self._product_index: dict[str, int] = {}
         self._product_ids: list[str] = []
-        # One entry per line with a product id (the lines the other checks can judge).
-        self._product = array("i")
-        self._quantity = array("f")
-        self._price = array("d")
-        self._key = array("q")
-        self._orders: list[str] = []
-        """The order id per judged line; consecutive lines share one string object."""
-        self._bad_unjudged = 0
-        """Bad lines without a product id (so not among the judged ones)."""
-        self._bad_judged: set[int] = set()
-        """Judged lines (by position) already bad for a missing customer id or as invalid."""
-        # customer -> [last order id seen, distinct orders]; lines of an order are consecutive.
-        self._customers: dict[str, list[Any]] = {}
+        self._quantity_range = _UsualRange(seed=1)
+        self._price_range = _UsualRange(seed=2)
+        self._orders_seen = _KeySet()
+        self._customers_seen = _KeySet()
+        self._customers_repeat = _KeySet()
+        self._example_customers: dict[int, str] = {}
+        self._window = _Window()
+        self._last_order: str | None = None
+        """The order id of the previous line: lines of one order are consecutive."""
 
     def add(
         self,
@@ -118,43 +222,46 @@ class QualityAccumulator:
         """One order line; a missing id is an empty string or None, an unreadable quantity or
         price is NaN (not judged), and `invalid` is why ingest rejected the line, if it did."""
         self.lines += 1
-        if not product_id:
-            self._bad_unjudged += 1
-        elif not customer_id or invalid:
-            self._bad_judged.add(len(self._product))
+        window = self._window
+        if order_id != self._last_order or not window.order_ids:
+            if len(window) >= WINDOW_LINES:
+                self._judge()
+            self._start_order(order_id, customer_id)
         if invalid:
             self._invalid.add({"order_id": order_id, "reason": invalid})
-            quantity = price = float("nan")  # a rejected line says nothing of the usual range
+            quantity = price = math.nan  # a rejected line says nothing of the usual range
         if not customer_id:
             self._missing_customer.add({"order_id": order_id, "product_id": product_id or None})
-        else:
-            seen = self._customers.get(customer_id)
-            if seen is None:
-                self._customers[customer_id] = [order_id, 1]
-            elif seen[0] != order_id:
-                seen[0] = order_id
-                seen[1] += 1
         if not product_id:
             self._missing_product.add({"order_id": order_id, "customer_id": customer_id or None})
+            self.bad_lines += 1
             return
         index = self._product_index.get(product_id)
         if index is None:
             index = self._product_index[product_id] = len(self._product_ids)
             self._product_ids.append(product_id)
-        self._product.append(index)
-        self._quantity.append(float(quantity))
-        self._price.append(float(price))
+        window.order.append(len(window.order_ids) - 1)
+        window.product.append(index)
+        window.quantity.append(quantity)
+        window.price.append(price)
+        window.bad.append(1 if invalid or not customer_id else 0)
+
+    def _start_order(self, order_id: str, customer_id: str | None) -> None:
         # Python's hash: salted per process, but one batch is judged in one process; a 64-bit
-        # collision among millions of lines is out of reach.
-        self._key.append(hash((order_id, product_id)))
-        if self._orders and self._orders[-1] == order_id:
-            order_id = self._orders[-1]
-        self._orders.append(order_id)
+        # collision among millions of orders is out of reach.
+        window = self._window
+        self._last_order = order_id
+        window.order_ids.append(order_id)
+        window.order_keys.append(hash(order_id))
+        customer_key = (hash(customer_id) or 1) if customer_id else 0
+        window.customer_keys.append(customer_key)
+        if customer_id and len(self._example_customers) < EXAMPLE_CUSTOMERS:
+            self._example_customers.setdefault(customer_key, customer_id)
 
     def add_rejected(self, customer_id: str | None, reason: str) -> None:
         """A record rejected before it became order lines (e.g. unmappable): one bad line."""
         self.lines += 1
-        self._bad_unjudged += 1
+        self.bad_lines += 1
         self._invalid.add({"customer_id": customer_id, "reason": reason})
 
     def add_event(self, event: OrderEvent) -> None:
@@ -167,6 +274,57 @@ class QualityAccumulator:
                 float(line.price),
             )
 
+    def _judge(self) -> None:
+        """Run the checks on the window's lines, count and keep examples, start a new window."""
+        window, self._window = self._window, _Window()
+        if not window.order_ids:
+            return
+        orders = np.frombuffer(window.order_keys, dtype=np.int64)
+        repeated = self._repeated_orders(orders)
+        self._count_customers(np.frombuffer(window.customer_keys, dtype=np.int64)[~repeated])
+        if not len(window):
+            return
+        order = np.frombuffer(window.order, dtype=np.int32).astype(np.int64)
+        product = np.frombuffer(window.product, dtype=np.int32).astype(np.int64)
+        quantity = np.frombuffer(window.quantity, dtype=np.float64)
+        price = np.frombuffer(window.price, dtype=np.float64)
+        products = len(self._product_ids)
+        duplicate = repeated[order] | _repeated_pairs(order, product)
+        quantity_out = self._quantity_range.outliers(product, quantity, products)
+        price_out = self._price_range.outliers(product, price, products)
+        for mask, examples, values in (
+            (duplicate, self._duplicate, None),
+            (quantity_out, self._outlier_quantity, quantity),
+            (price_out, self._outlier_price, price),
+        ):
+            for position in np.flatnonzero(mask).tolist():
+                example: dict[str, Any] = {
+                    "order_id": window.order_ids[order[position]],
+                    "product_id": self._product_ids[product[position]],
+                }
+                if values is not None:
+                    example["value"] = float(values[position])
+                examples.add(example)
+        already = np.frombuffer(window.bad, dtype=np.int8).astype(bool)
+        self.bad_lines += int(np.count_nonzero(already | duplicate | quantity_out | price_out))
+
+    def _repeated_orders(self, orders: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Orders seen before: in an earlier window, or earlier in this one."""
+        repeated = self._orders_seen.contains(orders)
+        _, first = np.unique(orders, return_index=True)
+        again = np.ones(orders.size, dtype=bool)
+        again[first] = False
+        self._orders_seen.add(orders)
+        return repeated | again
+
+    def _count_customers(self, customers: npt.NDArray[np.int64]) -> None:
+        """Remember who has ordered, and who more than once (for coverage)."""
+        customers = customers[customers != 0]
+        unique, counts = np.unique(customers, return_counts=True)
+        repeat = unique[(counts > 1) | self._customers_seen.contains(unique)]
+        self._customers_seen.add(unique)
+        self._customers_repeat.add(repeat)
+
     def report(
         self,
         source: str,
@@ -174,35 +332,27 @@ class QualityAccumulator:
         max_bad_rate: float,
         catalogue: Iterable[str] = (),
     ) -> QualityReport:
-        """Judge the batch: counts, rates, examples, coverage and the verdict."""
-        product = np.asarray(self._product, dtype=np.int64)
-        keys = np.frombuffer(self._key, dtype=np.int64) if self._key else _ints()
-        duplicate = _duplicates(keys)
-        quantity_out = _outliers(product, np.asarray(self._quantity, dtype=np.float64))
-        price_out = _outliers(product, np.asarray(self._price, dtype=np.float64))
-
+        """Judge what is left and give the verdict: counts, rates, examples, coverage."""
+        self._judge()
         checks: dict[str, CheckResult] = {
             "missing_customer_id": self._result(self._missing_customer),
             "missing_product_id": self._result(self._missing_product),
             "invalid": self._result(self._invalid),
-            "duplicate": self._flagged(duplicate, product, None),
-            "outlier_quantity": self._flagged(quantity_out, product, self._quantity),
-            "outlier_price": self._flagged(price_out, product, self._price),
+            "duplicate": self._result(self._duplicate),
+            "outlier_quantity": self._result(self._outlier_quantity),
+            "outlier_price": self._result(self._outlier_price),
         }
-        # A line flagged by several checks is one bad record.
-        flagged = set(np.flatnonzero(duplicate | quantity_out | price_out).tolist())
-        bad_lines = len(flagged | self._bad_judged) + self._bad_unjudged
-        bad_rate = bad_lines / self.lines if self.lines else 0.0
+        bad_rate = self.bad_lines / self.lines if self.lines else 0.0
         passed = bad_rate <= max_bad_rate
         return QualityReport(
             source=source,
             kind=kind,
             lines=self.lines,
-            bad_lines=bad_lines,
+            bad_lines=self.bad_lines,
             bad_rate=bad_rate,
             max_bad_rate=max_bad_rate,
             passed=passed,
-            reason=_reason(checks, bad_lines, self.lines, bad_rate, max_bad_rate, passed),
+            reason=_reason(checks, self.bad_lines, self.lines, bad_rate, max_bad_rate, passed),
             checks=checks,
             coverage=self._coverage(catalogue),
         )
@@ -214,98 +364,32 @@ class QualityAccumulator:
             examples=examples.items,
         )
 
-    def _flagged(
-        self,
-        mask: npt.NDArray[np.bool_],
-        product: npt.NDArray[np.int64],
-        values: "array[float] | None",
-    ) -> CheckResult:
-        where = np.flatnonzero(mask)
-        examples: list[dict[str, Any]] = []
-        for position in where[:MAX_EXAMPLES].tolist():
-            example: dict[str, Any] = {
-                "order_id": self._orders[position],
-                "product_id": self._product_ids[int(product[position])],
-            }
-            if values is not None:
-                example["value"] = values[position]
-            examples.append(example)
-        count = int(where.size)
-        return CheckResult(
-            count=count, rate=count / self.lines if self.lines else 0.0, examples=examples
-        )
-
     def _coverage(self, catalogue: Iterable[str]) -> Coverage:
         unbought = sorted(set(catalogue) - self._product_index.keys())
-        single = sorted(c for c, (_, orders) in self._customers.items() if orders == 1)
+        repeat = self._customers_repeat
+        known = np.fromiter(self._example_customers, dtype=np.int64)
+        single_known = known[~repeat.contains(known)] if known.size else known
+        single = sorted(self._example_customers[int(key)] for key in single_known)
+        customers = int(self._customers_seen.keys.size)
         return Coverage(
             products_without_purchases=len(unbought),
             products_without_purchases_examples=unbought[:MAX_EXAMPLES],
-            customers_with_one_order=len(single),
+            customers_with_one_order=customers - int(repeat.keys.size),
             customers_with_one_order_examples=single[:MAX_EXAMPLES],
-            customers=len(self._customers),
+            customers=customers,
             products_bought=len(self._product_ids),
         )
 
 
-def _ints() -> npt.NDArray[np.int64]:
-    return np.zeros(0, dtype=np.int64)
-
-
-def _duplicates(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-    """Every repeat of a key after its first occurrence (the first one is the event)."""
-    flagged = np.zeros(keys.size, dtype=bool)
-    if keys.size == 0:
-        return flagged
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    repeat = np.empty(keys.size, dtype=bool)
-    repeat[0] = False
-    repeat[1:] = ordered[1:] == ordered[:-1]
-    flagged[order[repeat]] = True
-    return flagged
-
-
-def _group_median(
-    groups: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
-    """The median of `values` within each group, returned per element (vectorised)."""
-    order = np.lexsort((values, groups))
-    sorted_groups = groups[order]
-    sorted_values = values[order]
-    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
-    sizes = np.diff(np.r_[starts, sorted_groups.size])
-    medians = (sorted_values[starts + (sizes - 1) // 2] + sorted_values[starts + sizes // 2]) / 2
-    per_group = np.repeat(medians, sizes)
-    result = np.empty_like(values)
-    result[order] = per_group
-    return result
-
-
-def _outliers(
-    product: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+def _repeated_pairs(
+    order: npt.NDArray[np.int64], product: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.bool_]:
-    """Lines far from their product's usual range on the log scale: more than OUTLIER_MADS
-    scaled MADs and at least OUTLIER_MIN_FACTOR away from the median. Products with fewer than
-    MIN_OBSERVATIONS lines are not judged."""
-    flagged = np.zeros(values.size, dtype=bool)
-    judged = np.isfinite(values)
-    if not judged.any():
-        return flagged
-    flagged[judged] = _finite_outliers(product[judged], values[judged])
-    return flagged
-
-
-def _finite_outliers(
-    product: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
-) -> npt.NDArray[np.bool_]:
-    logs = np.log(np.maximum(values, _FLOOR))
-    median = _group_median(product, logs)
-    deviation = np.abs(logs - median)
-    mad = _group_median(product, deviation) * _MAD_SCALE
-    threshold = np.maximum(OUTLIER_MADS * mad, np.log(OUTLIER_MIN_FACTOR))
-    counts = np.bincount(product)[product]
-    return (counts >= MIN_OBSERVATIONS) & (deviation > threshold)
+    """Lines whose product already appeared on the same order (the event sent twice)."""
+    pairs = order * (int(product.max()) + 1) + product
+    _, first = np.unique(pairs, return_index=True)
+    again = np.ones(pairs.size, dtype=bool)
+    again[first] = False
+    return again
 
 
 def _reason(
