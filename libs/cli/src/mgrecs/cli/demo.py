@@ -1,13 +1,15 @@
 """`mgrecs demo` / `mgrecs smoke`: the whole pipeline on one machine, nothing to install.
 
-Starts the embedded PostgreSQL and broker, every service as its own process, sends the
-sample data through ingest, trains and fills the cache with ticks, then either waits for
-Ctrl-C (demo) or checks the region endpoint and exits (smoke).
+Starts the embedded PostgreSQL and broker, every service as its own process, serves the sample
+data from the fake company API (its own process) and brings it in with the pull connector
+(`mgrecs sync --follow`), trains and fills the cache with ticks, then either waits for Ctrl-C
+(demo) or checks the region endpoint and exits (smoke).
 """
 
 import asyncio
 import functools
 import json
+import shlex
 import shutil
 import signal
 import socket
@@ -24,13 +26,14 @@ from rich.console import Console
 
 from mgrecs.cli.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
+from mgrecs.cli.upstream import SOURCE, Spec, upstream_env, upstream_settings, upstream_specs
 from mgrecs.common.db import migrate
 from mgrecs.common.kafka import ensure_topics
+from mgrecs.common.quality import QualityReport
 from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
 
 RUN_DIR = Path(".run")
-INGEST_BATCH = 500
 console = Console()
 
 
@@ -90,6 +93,7 @@ def _service_env(settings: Settings) -> dict[str, str]:
         "MGRECS_BATCH_METRICS_PORT": str(settings.batch_metrics_port),
         "MGRECS_ARTIFACT_DIR": str((RUN_DIR / "artifacts").resolve()),
         "MGRECS_ENGINE_MODEL_POLL_SECONDS": "1",
+        **upstream_env(settings),
     }
 
 
@@ -112,13 +116,14 @@ def run_demo(options: DemoOptions) -> int:
             engine_port=_port(8003),
             tracker_metrics_port=_port(9101),
             batch_metrics_port=_port(9102),
+            **upstream_settings(_port(8010), _port(9103)),
         )
         console.print(f"[green]✓[/green] PostgreSQL {postgres.url}  broker {broker.bootstrap}")
         migrate(settings.database_url)
         asyncio.run(ensure_topics(settings))
         console.print("[green]✓[/green] schema migrated, topics created")
-        services = _start_services(settings)
-        _run_pipeline(settings, options)
+        _start_services(settings, services)
+        _run_pipeline(settings, options, services)
         if options.wait:
             _print_usage(settings)
             _wait_for_interrupt(services)
@@ -139,28 +144,39 @@ def run_demo(options: DemoOptions) -> int:
             postgres.stop()
 
 
-def _start_services(settings: Settings) -> list[ServiceProcess]:
+def _start_services(settings: Settings, services: list[ServiceProcess]) -> None:
+    """Start the platform's services, appending each to `services` (so a failure stops it)."""
+    _start(
+        settings,
+        services,
+        [
+            Spec("engine", ["mgrecs-engine"], f"http://127.0.0.1:{settings.engine_port}/healthz"),
+            Spec("ingest", ["mgrecs-ingest"], f"http://127.0.0.1:{settings.ingest_port}/healthz"),
+            Spec("api", ["mgrecs-api"], f"http://127.0.0.1:{settings.api_port}/healthz"),
+            Spec(
+                "tracker", ["mgrecs-tracker"], f"http://127.0.0.1:{settings.tracker_metrics_port}/"
+            ),
+            Spec("batch", ["mgrecs-batch"], f"http://127.0.0.1:{settings.batch_metrics_port}/"),
+        ],
+    )
+
+
+def _start(settings: Settings, services: list[ServiceProcess], specs: list[Spec]) -> None:
     env = _service_env(settings)
-    logs = RUN_DIR / "logs"
-    specs = [
-        ("engine", ["mgrecs-engine"], f"http://127.0.0.1:{settings.engine_port}/healthz"),
-        ("ingest", ["mgrecs-ingest"], f"http://127.0.0.1:{settings.ingest_port}/healthz"),
-        ("api", ["mgrecs-api"], f"http://127.0.0.1:{settings.api_port}/healthz"),
-        ("tracker", ["mgrecs-tracker"], f"http://127.0.0.1:{settings.tracker_metrics_port}/"),
-        ("batch", ["mgrecs-batch"], f"http://127.0.0.1:{settings.batch_metrics_port}/"),
-    ]
-    services = []
-    for name, command, _ in specs:
-        service = ServiceProcess(name, command, env, logs / f"{name}.log")
+    started = []
+    for spec in specs:
+        service = ServiceProcess(
+            spec.name, spec.command, env, RUN_DIR / "logs" / f"{spec.name}.log"
+        )
         service.start()
         services.append(service)
-    for service, (_, _, health) in zip(services, specs, strict=True):
-        wait_healthy(health, service)
+        started.append(service)
+    for service, spec in zip(started, specs, strict=True):
+        wait_healthy(spec.health, service)
         console.print(f"[green]✓[/green] {service.name} up (log: {service.log_path})")
-    return services
 
 
-def _run_pipeline(settings: Settings, options: DemoOptions) -> None:
+def _run_pipeline(settings: Settings, options: DemoOptions, services: list[ServiceProcess]) -> None:
     anchor = datetime.now(UTC)
     data = generate(
         seed=options.seed,
@@ -170,21 +186,20 @@ def _run_pipeline(settings: Settings, options: DemoOptions) -> None:
         anchor=anchor,
     )
     lines = sum(len(order.lines) for order in data.orders)
-    ingest = f"http://127.0.0.1:{settings.ingest_port}/v1/orders"
-    with httpx.Client(timeout=60) as client:
-        for start in range(0, len(data.orders), INGEST_BATCH):
-            batch = data.orders[start : start + INGEST_BATCH]
-            body = {"orders": [json.loads(order.model_dump_json()) for order in batch]}
-            response = client.post(ingest, json=body)
-            if response.status_code != 202:
-                raise SmokeFailure(f"ingest answered {response.status_code}: {response.text}")
-    console.print(f"[green]✓[/green] posted {len(data.orders)} orders ({lines} lines) to ingest")
+    counts = (options.seed, options.customers, options.products, options.orders)
+    for spec in upstream_specs(settings, *counts, anchor):  # the API first, then its reader
+        _start(settings, services, [spec])
+    console.print(
+        f"[green]✓[/green] company API serves {len(data.orders)} orders ({lines} lines) at "
+        f"{settings.connector_base_url}; the connector pulls them"
+    )
 
     dsn = settings.database_url
     _wait_until(
         f"tracker wrote {lines} order lines to PostgreSQL",
         lambda: _query(dsn, "SELECT count(*) FROM order_items") == lines,
     )
+    _check_connector(dsn, lines)
     engine_stats = f"http://127.0.0.1:{settings.engine_port}/stats"
     _wait_until(
         f"engine received {lines} purchase events",
@@ -201,6 +216,30 @@ def _run_pipeline(settings: Settings, options: DemoOptions) -> None:
     if not users or not similar:
         raise SmokeFailure(f"cache is empty after infer ({users} users, {similar} products)")
     console.print(f"[green]✓[/green] cache: {users} customers, {similar} products")
+
+
+def _check_connector(dsn: str, lines: int) -> None:
+    """The connector's first sync read every line, passed data quality, left a watermark, and
+    unified the legacy customer ids (no CUST-... customer in PostgreSQL)."""
+    source = f"connector:{SOURCE}"
+    first = _query(
+        dsn, "SELECT report FROM data_quality_reports WHERE source = $1 ORDER BY id LIMIT 1", source
+    )
+    if first is None:
+        raise SmokeFailure(f"no data-quality report of {source}")
+    report = QualityReport.model_validate_json(first)
+    if not report.passed or report.lines != lines:
+        raise SmokeFailure(f"sync report: {report.lines}/{lines} lines, {report.reason}")
+    if _query(dsn, "SELECT count(*) FROM ingest_watermarks WHERE source = $1", SOURCE) != 1:
+        raise SmokeFailure(f"no watermark for {SOURCE}")
+    legacy = _query(dsn, "SELECT count(*) FROM customer_aliases WHERE alias_value LIKE 'CUST-%'")
+    leaked = _query(dsn, "SELECT count(*) FROM customers WHERE customer_id LIKE 'CUST-%'")
+    if not legacy or leaked:
+        raise SmokeFailure(f"unification: {legacy} legacy ids known, {leaked} left as customers")
+    console.print(
+        f"[green]✓[/green] connector: data quality passed on {report.lines} lines "
+        f"({report.reason}); {legacy} legacy customer ids (CUST-…) merged by e-mail"
+    )
 
 
 def _tick_done(dsn: str, tick_id: str) -> bool:
@@ -260,19 +299,25 @@ def _check_regions(settings: Settings) -> None:
 
 def _print_usage(settings: Settings) -> None:
     api = f"http://127.0.0.1:{settings.api_port}"
+    company = settings.connector_base_url
+    dsn = shlex.quote(settings.database_url)
     console.print(f"""
 [bold]mgrecs is running.[/bold]
-  API        {api}/docs
-  ingest     http://127.0.0.1:{settings.ingest_port}/docs
-  engine     http://127.0.0.1:{settings.engine_port}/stats
-  PostgreSQL {settings.database_url}
-  broker     {settings.kafka_bootstrap}
-  logs       {RUN_DIR / "logs"}
+  API         {api}/docs
+  ingest      http://127.0.0.1:{settings.ingest_port}/docs
+  engine      http://127.0.0.1:{settings.engine_port}/stats
+  company API {company}/orders (fake, token {settings.connector_token})
+  connector   mgrecs sync --follow: http://127.0.0.1:{settings.connector_metrics_port}/metrics
+  PostgreSQL  {settings.database_url}
+  broker      {settings.kafka_bootstrap}
+  logs        {RUN_DIR / "logs"}
 
 Try:
   curl {api}/v1/regions/north/recommendations
   curl {api}/v1/users/C00001/recommendations
   curl {api}/v1/products/P0001/similar
+  curl -H 'Authorization: Bearer {settings.connector_token}' '{company}/orders?per_page=2'
+  MGRECS_DATABASE_URL={dsn} .venv/bin/mgrecs quality   # the sync's data-quality report
 
 Ctrl-C stops everything.""")
 

@@ -1,23 +1,30 @@
 """A fake of the company's order API, with switches to inject the faults the real one has.
 
-Tests and the demo run the connector against it. Orders are deterministic from a seed. The API
+Tests and the demo run the connector against it. Orders are deterministic from a seed: small
+synthetic ones for tests (`generate_orders`) or the sample data set (`orders_from_sample`), which
+`python -m mgrecs.ingest.fake_company_api` serves on a port for the demo. The API
 serves orders sorted by (updated_at, id), filtered by `updated_since` (inclusive, as many real
 APIs do), paged either by an opaque keyset cursor or by page number, behind a bearer token or an
 API-key header. The switches in `Faults` make it fail, throttle, stall, send broken or repeated
 records, and change its data between two page reads.
 """
 
+import argparse
 import asyncio
 import base64
 import json
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from mgrecs.common.sample_data import SampleData, generate
 
 AuthKind = Literal["bearer", "api-key"]
 EPOCH = datetime(2026, 10, 1, tzinfo=UTC)
@@ -117,6 +124,65 @@ def generate_orders(count: int, seed: int = 7, customers: int = 50) -> list[dict
     return orders
 
 
+LEGACY_PREFIX = "CUST-"
+"""How the company's old shop system spelled customer ids (C00042 there is CUST-00042)."""
+
+
+def legacy_customer_id(customer_id: str) -> str:
+    return LEGACY_PREFIX + customer_id.removeprefix("C")
+
+
+def customer_email(customer_id: str) -> str:
+    return f"{customer_id.lower()}@example.com"
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def orders_from_sample(data: SampleData, legacy_every: int = 10) -> list[dict[str, Any]]:
+    """The sample data set's orders in the company's format (the demo's upstream).
+
+    Every `legacy_every`-th order, when its customer has ordered before, carries the customer's
+    legacy id with the same e-mail, as an old shop system would: merging by e-mail unifies the
+    two, so the recommendations see one customer. 0 turns that off.
+    """
+    seen: set[str] = set()
+    records = []
+    for number, order in enumerate(data.orders, start=1):
+        customer = order.customer
+        raw_id = customer.customer_id
+        if legacy_every and raw_id in seen and number % legacy_every == 0:
+            raw_id = legacy_customer_id(raw_id)
+        seen.add(customer.customer_id)
+        records.append(
+            {
+                "id": order.order_id,
+                "created_at": _stamp(order.ordered_at),
+                "updated_at": _stamp(order.ordered_at),
+                "customer": {
+                    "id": raw_id,
+                    "email": customer_email(customer.customer_id),
+                    "age": customer.age,
+                    "gender": customer.gender,
+                    "address": {"city": customer.city, "region": customer.region},
+                },
+                "items": [
+                    {
+                        "sku": line.product_id,
+                        "qty": line.quantity,
+                        "unit_price": f"{line.price:.2f}",
+                        "title": line.product_name,
+                        "category": line.category,
+                    }
+                    for line in order.lines
+                ],
+                "status": "paid",
+            }
+        )
+    return records
+
+
 def _encode_cursor(order: dict[str, Any]) -> str:
     position = json.dumps([order["updated_at"], order["id"]])
     return base64.urlsafe_b64encode(position.encode()).decode()
@@ -143,6 +209,11 @@ def _authorised(api: FakeCompanyApi, request: Request) -> bool:
 def create_fake_api(api: FakeCompanyApi) -> FastAPI:
     """The HTTP face of `api`: GET /orders."""
     app = FastAPI(title="Fake company order API")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Unauthenticated and uncounted: for whoever starts the API as a process."""
+        return {"status": "ok"}
 
     def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
         api.statuses.append(status)
@@ -217,3 +288,35 @@ def _at_or_after(stamp: str, since: datetime) -> bool:
         return _utc(stamp) >= since
     except ValueError:
         return True
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve the sample data set (`mgrecs.common.sample_data`) as the company's API; the demo
+    starts it as its own process and runs `mgrecs sync --follow` against it."""
+    parser = argparse.ArgumentParser(prog="python -m mgrecs.ingest.fake_company_api")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8010)
+    parser.add_argument("--orders", type=int, default=4000)
+    parser.add_argument("--customers", type=int, default=500)
+    parser.add_argument("--products", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--anchor", type=datetime.fromisoformat, default=None, help="ISO time")
+    parser.add_argument("--token", default="company-secret")
+    parser.add_argument("--auth", choices=("bearer", "api-key"), default="bearer")
+    parser.add_argument("--legacy-every", type=int, default=10, help="0: no legacy ids")
+    args = parser.parse_args(argv)
+    data = generate(
+        seed=args.seed,
+        customers=args.customers,
+        products=args.products,
+        orders=args.orders,
+        anchor=args.anchor,
+    )
+    api = FakeCompanyApi(
+        orders_from_sample(data, args.legacy_every), token=args.token, auth_kind=args.auth
+    )
+    uvicorn.run(create_fake_api(api), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
