@@ -74,12 +74,28 @@ def tick(kind: Annotated[str, typer.Argument(help="retrain | infer")]) -> None:
 
 
 @app.command()
-def backfill(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
-    """Publish the orders of a flat order-lines CSV to `orders` (constant memory)."""
+def backfill(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    file_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="csv or jsonl; by default JSON lines for .jsonl/.ndjson/.json, else CSV",
+        ),
+    ] = None,
+) -> None:
+    """Publish the orders of a CSV or JSON-lines file to `orders` (constant memory)."""
     from mgrecs.ingest.backfill import backfill_file
+    from mgrecs.ingest.order_files import detect_format
+
+    chosen = file_format or detect_format(file.name)
+    if chosen != "csv" and chosen != "jsonl":
+        console.print(f"[red]--format must be csv or jsonl, not {file_format!r}[/red]")
+        raise typer.Exit(code=2)
 
     settings = get_settings()
-    total = max(sum(1 for _ in file.open("rb")) - 1, 0)
+    with file.open("rb") as handle:
+        total = max(sum(1 for _ in handle) - (chosen == "csv"), 0)
     with Progress(
         TextColumn("backfill"),
         BarColumn(),
@@ -88,13 +104,21 @@ def backfill(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)])
         console=console,
     ) as progress:
         task = progress.add_task("lines", total=total)
-        summary = asyncio.run(
-            backfill_file(
-                file, settings, on_progress=lambda done: progress.update(task, completed=done)
+        try:
+            summary = asyncio.run(
+                backfill_file(
+                    file,
+                    settings,
+                    on_progress=lambda done: progress.update(task, completed=done),
+                    file_format=chosen,
+                )
             )
-        )
+        except (ValueError, UnicodeDecodeError) as exc:
+            console.print(f"[red]{file}: {exc}[/red]")
+            raise typer.Exit(code=2) from exc
     console.print(
-        f"lines read {summary.lines_read}, orders published {summary.orders_published}, "
+        f"lines read {summary.lines_read}, orders published {summary.orders_published} "
+        f"({summary.order_lines} order lines), "
         f"orders rejected {summary.orders_rejected} ({summary.lines_rejected} lines)"
     )
     for error in summary.errors:

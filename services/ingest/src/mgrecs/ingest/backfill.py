@@ -1,42 +1,42 @@
-"""CSV backfill: stream a flat order-lines file onto topic `orders`, in constant memory.
+"""Backfill: stream an order file (CSV or JSON lines) onto topic `orders`, in constant memory.
 
-Rows of one order are consecutive and share an order id; each group becomes one `OrderEvent`.
-An order any of whose rows is broken is not published at all (a partial order would put the
-wrong items at the wrong line numbers): its rows go to `orders.dlq` with the reason.
-Every row, published or not, also feeds the run's data-quality report, stored at the end.
+An order any of whose lines is broken is not published at all (a partial order would put the
+wrong items at the wrong line numbers): it goes to `orders.dlq` with the reason. Every line,
+published or not, also feeds the run's data-quality report, stored at the end.
+
+Speed: a worker thread reads, validates, serializes and partitions the next chunk of orders
+while the event loop sends this one as one record batch per partition (the same partition a
+keyed `send` would choose, so a customer's orders stay in order whichever way they came).
 """
 
 import asyncio
-import csv
-import io
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import groupby, islice
+from itertools import islice
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from pydantic import ValidationError
+from aiokafka.partitioner import DefaultPartitioner
 
 from mgrecs.common import topics
 from mgrecs.common.db import create_pool
-from mgrecs.common.kafka import make_producer, send_dead_letter
+from mgrecs.common.identity import CustomerKeys, IdentityRules
+from mgrecs.common.kafka import make_producer
 from mgrecs.common.quality import QualityAccumulator, QualityReport
 from mgrecs.common.quality_store import save_report
-from mgrecs.common.sample_data import CSV_HEADER, CUSTOMER_COLUMNS
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings
-from mgrecs.ingest.identity import Resolver, open_resolver, unify
+from mgrecs.ingest.identity import Resolver, event_keys, open_resolver, with_unified_id
 from mgrecs.ingest.metrics import BACKFILL_LINES_REJECTED, ORDERS_ACCEPTED
+from mgrecs.ingest.order_files import FileFormat, FileOrder, detect_format, read_orders
 
-CHUNK_ORDERS = 1000
+CHUNK_ORDERS = 2000
 """Orders read and sent as one chunk."""
 IN_FLIGHT_CHUNKS = 2
 """Chunks sent and not yet acked (plus one being read): bounds memory, keeps the pipe full."""
 MAX_EXAMPLE_ERRORS = 10
-CONTACT_COLUMNS = ("email", "phone")
-"""Optional columns, read only to merge customers (README, Customer identities)."""
 
 
 @dataclass
@@ -44,6 +44,9 @@ class BackfillSummary:
     """What a backfill did, for the operator (the CLI prints it)."""
 
     lines_read: int = 0
+    """File lines (a JSON `OrderEvent` line is one, whatever its order lines)."""
+    order_lines: int = 0
+    """Order lines published."""
     orders_published: int = 0
     orders_rejected: int = 0
     lines_rejected: int = 0
@@ -55,153 +58,216 @@ class BackfillSummary:
 
 
 @dataclass
-class _Row:
-    number: int
-    """Line number in the file (the header is line 1)."""
-    values: dict[str, str]
+class _Message:
+    partition: int
+    key: bytes
+    value: bytes
+    lines: int
 
 
-def _rows(handle: TextIO) -> Iterator[_Row]:
-    reader = csv.DictReader(handle, restval="")
-    missing = [name for name in CSV_HEADER if name not in (reader.fieldnames or ())]
-    if missing:
-        raise ValueError(f"CSV header lacks column(s): {', '.join(missing)}")
-    for row in reader:
-        values = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
-        if None in row:
-            values["__extra__"] = "yes"  # more fields than the header: the row is garbled
-        yield _Row(reader.line_num, values)
+@dataclass
+class _Chunk:
+    """One chunk, prepared off the event loop."""
+
+    file_lines: int = 0
+    ready: list[_Message] = field(default_factory=list)
+    to_resolve: list[tuple[FileOrder, OrderEvent, CustomerKeys]] = field(default_factory=list)
+    """Orders whose customer is merged through the database (resolved on the loop, and only
+    while no chunk is being prepared: the accumulator is not shared across threads)."""
+    rejected: list[tuple[FileOrder, str]] = field(default_factory=list)
 
 
-def _optional(value: str) -> str | None:
-    return value or None
+class _Preparer:
+    """Reads, validates, standardizes, serializes and partitions orders, a chunk per call;
+    runs in a worker thread, one call at a time (so the accumulator needs no lock)."""
 
+    def __init__(
+        self,
+        orders: Iterator[FileOrder],
+        partitions: list[int],
+        rules: IdentityRules | None,
+        accumulator: QualityAccumulator,
+    ) -> None:
+        self._orders = orders
+        self._partitions = partitions
+        self._partitioner = DefaultPartitioner()
+        self._rules = rules
+        self._accumulator = accumulator
 
-def _order_from_rows(rows: list[_Row]) -> OrderEvent:
-    """Build and validate one order; ValueError says what is wrong, with line numbers."""
-    first = rows[0].values
-    for row in rows:
-        if "__extra__" in row.values:
-            raise ValueError(f"line {row.number}: more fields than the header has")
-        if row.values["customer_id"] != first["customer_id"]:
-            raise ValueError(f"line {row.number}: customer_id differs from the order's first row")
-    document: dict[str, Any] = {
-        "order_id": first["order_id"],
-        "ordered_at": first["ordered_at"],
-        "customer": {
-            "customer_id": first["customer_id"],
-            "region": _optional(first["region"]),
-            **{name: _optional(first.get(name, "")) for name in CUSTOMER_COLUMNS},
-            **{name: _optional(first.get(name, "")) for name in CONTACT_COLUMNS},
-        },
-        "lines": [
-            {
-                "product_id": row.values["product_id"],
-                "product_name": _optional(row.values["product_name"]),
-                "category": _optional(row.values["category"]),
-                "price": row.values["price"],
-                "quantity": row.values["quantity"],
-            }
-            for row in rows
-        ],
-    }
-    try:
-        return OrderEvent.model_validate(document)
-    except ValidationError as exc:
-        raise ValueError("; ".join(_describe(error, rows) for error in exc.errors())) from exc
+    def message(self, order: OrderEvent) -> _Message:
+        key = order.key
+        return _Message(
+            self._partitioner(key, self._partitions, self._partitions),
+            key,
+            order.model_dump_json().encode(),
+            len(order.lines),
+        )
 
+    def __call__(self) -> _Chunk:
+        chunk = _Chunk()
+        for item in islice(self._orders, CHUNK_ORDERS):
+            chunk.file_lines += item.span
+            try:
+                order = item.to_order()
+                if self._rules is None:
+                    chunk.ready.append(self.message(order))
+                elif self._rules.merge_by:
+                    chunk.to_resolve.append((item, order, event_keys(order, self._rules)))
+                else:
+                    keys = event_keys(order, self._rules)
+                    chunk.ready.append(self.message(with_unified_id(order, keys.customer_id)))
+            except ValueError as exc:
+                self.reject(chunk, item, str(exc))
+                continue
+            self._accumulator.add_event(order)
+        return chunk
 
-def _describe(error: Any, rows: list[_Row]) -> str:
-    """'line 7: quantity: Input should be greater than 0' rather than 'lines.3.quantity'."""
-    loc = list(error["loc"])
-    where = f"line {rows[0].number}"
-    if len(loc) >= 2 and loc[0] == "lines" and isinstance(loc[1], int) and loc[1] < len(rows):
-        where = f"line {rows[loc[1]].number}"
-        loc = loc[2:]
-    elif loc and loc[0] == "customer":
-        loc = loc[1:]
-    return f"{where}: {'.'.join(str(part) for part in loc) or 'order'}: {error['msg']}"
-
-
-def _payload(rows: list[_Row]) -> str:
-    """The rejected rows as CSV (with the header), ready to fix and backfill again."""
-    out = io.StringIO()
-    writer = csv.DictWriter(
-        out, fieldnames=[*CSV_HEADER, *CUSTOMER_COLUMNS, *CONTACT_COLUMNS], extrasaction="ignore"
-    )
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(row.values)
-    return out.getvalue()
-
-
-def _order_groups(handle: TextIO) -> Iterator[list[_Row]]:
-    """Consecutive rows sharing an order id; a row without one stands alone."""
-    for _, group in groupby(_rows(handle), key=lambda r: r.values["order_id"] or f"#{r.number}"):
-        yield list(group)
-
-
-def _take(groups: Iterator[list[_Row]], count: int) -> list[list[_Row]]:
-    return list(islice(groups, count))
+    def reject(self, chunk: _Chunk, item: FileOrder, reason: str) -> None:
+        item.observe(self._accumulator, reason)
+        chunk.rejected.append((item, reason))
 
 
 async def backfill_file(
     path: Path,
     settings: Settings,
     on_progress: Callable[[int], None] | None = None,
+    file_format: FileFormat | None = None,
 ) -> BackfillSummary:
-    """Publish every order of the CSV at `path`; reject broken ones to the dead-letter topic.
+    """Publish every order of the file at `path`; reject broken ones to the dead-letter topic.
 
-    The file is read in chunks in a worker thread, the next chunk while this one is sent, and
-    a chunk's acks are awaited once the following chunk is sent: at most IN_FLIGHT_CHUNKS are
-    held at once (memory stays constant), the broker's round trips overlap the reading and
-    validating, and the event loop is never blocked on disk.
+    `file_format` defaults to the suffix's (JSON lines for .jsonl/.ndjson/.json, else CSV).
+    At most IN_FLIGHT_CHUNKS chunks are sent and not yet acked while the next is prepared,
+    so memory stays constant, the broker's round trips overlap the preparing, and the event
+    loop is never blocked on disk. `on_progress` gets the file lines done so far.
     """
+    path = Path(path)
     summary = BackfillSummary()
     accumulator = QualityAccumulator()
-    handle = await asyncio.to_thread(Path(path).open, newline="", encoding="utf-8")
+    handle = await asyncio.to_thread(path.open, newline="", encoding="utf-8")
     try:
-        groups = _order_groups(handle)
-        chunk = await asyncio.to_thread(_take, groups, CHUNK_ORDERS)  # checks the header first
+        orders = read_orders(handle, file_format or detect_format(path.name))
         producer = make_producer(settings)
         await producer.start()
         try:
             async with open_resolver(settings) as resolver:
+                topic = topics.topic(topics.ORDERS, settings)
+                partitions = sorted(await producer.partitions_for(topic))
+                prepare = _Preparer(
+                    orders, partitions, resolver.rules if resolver else None, accumulator
+                )
+                sender = _Sender(producer, settings, path.name, summary)
+                chunk = await asyncio.to_thread(prepare)  # checks a CSV header first
                 in_flight: deque[tuple[int, asyncio.Future[Any]]] = deque()
-                while chunk:
-                    following = asyncio.ensure_future(
-                        asyncio.to_thread(_take, groups, CHUNK_ORDERS)
-                    )
-                    acks = await _publish_chunk(
-                        producer, settings, Path(path).name, chunk, summary, resolver, accumulator
-                    )
+                while chunk.file_lines:
+                    if chunk.to_resolve and resolver is not None:
+                        await _resolve(chunk, resolver, prepare)
+                    following = asyncio.ensure_future(asyncio.to_thread(prepare))
+                    acks = await sender.send(chunk)
                     in_flight.append((summary.lines_read, acks))
                     if len(in_flight) >= IN_FLIGHT_CHUNKS:
-                        await _acked(in_flight.popleft(), summary, on_progress)
+                        await _acked(in_flight.popleft(), on_progress)
                     chunk = await following
                 while in_flight:
-                    await _acked(in_flight.popleft(), summary, on_progress)
+                    await _acked(in_flight.popleft(), on_progress)
         finally:
             await producer.stop()
     finally:
         handle.close()
     summary.quality = accumulator.report(
-        f"backfill:{Path(path).name}", "backfill", settings.max_bad_record_rate
+        f"backfill:{path.name}", "backfill", settings.max_bad_record_rate
     )
     summary.quality_report_id = await _store(settings, summary.quality)
     return summary
 
 
+async def _resolve(chunk: _Chunk, resolver: Resolver, prepare: _Preparer) -> None:
+    """Merge customers through the database mapping (README, Customer identities)."""
+    for item, order, keys in chunk.to_resolve:
+        unified = await resolver.resolve(keys)
+        try:
+            chunk.ready.append(prepare.message(with_unified_id(order, unified)))
+        except ValueError as exc:
+            prepare.reject(chunk, item, str(exc))
+
+
+class _Sender:
+    """Sends a chunk: one record batch per partition, rejects to the dead-letter topic."""
+
+    def __init__(
+        self, producer: AIOKafkaProducer, settings: Settings, source: str, summary: BackfillSummary
+    ) -> None:
+        self._producer = producer
+        self._topic = topics.topic(topics.ORDERS, settings)
+        self._dlq_topic = topics.topic(topics.ORDERS_DLQ, settings)
+        self._source = source
+        self._summary = summary
+
+    async def send(self, chunk: _Chunk) -> "asyncio.Future[Any]":
+        """Send the chunk; returns the future of all its acks (counted when it resolves)."""
+        summary = self._summary
+        summary.lines_read += chunk.file_lines
+        acks = [*await self._batches(chunk.ready), *await self._reject(chunk.rejected)]
+        orders, lines = len(chunk.ready), sum(message.lines for message in chunk.ready)
+
+        async def counted() -> None:
+            await asyncio.gather(*acks)
+            summary.orders_published += orders
+            summary.order_lines += lines
+            ORDERS_ACCEPTED.labels("backfill").inc(orders)
+
+        return asyncio.ensure_future(counted())
+
+    async def _batches(self, messages: list[_Message]) -> list["asyncio.Future[Any]"]:
+        producer = self._producer
+        batches: dict[int, Any] = {}
+        acks = []
+        for message in messages:
+            batch = batches.get(message.partition)
+            if batch is None:
+                batch = batches[message.partition] = producer.create_batch()
+            if batch.append(key=message.key, value=message.value, timestamp=None) is None:
+                acks.append(
+                    await producer.send_batch(batch, self._topic, partition=message.partition)
+                )
+                batch = batches[message.partition] = producer.create_batch()
+                batch.append(key=message.key, value=message.value, timestamp=None)
+        for partition, batch in batches.items():
+            acks.append(await producer.send_batch(batch, self._topic, partition=partition))
+        return acks
+
+    async def _reject(self, rejected: list[tuple[FileOrder, str]]) -> list["asyncio.Future[Any]"]:
+        acks = []
+        summary = self._summary
+        for item, reason in rejected:
+            letter = DeadLetter(
+                source_topic=f"backfill:{self._source}",
+                partition=-1,
+                offset=item.number,
+                key=item.customer_id,
+                reason=reason,
+                payload=item.payload(),
+            )
+            acks.append(
+                await self._producer.send(
+                    self._dlq_topic,
+                    value=letter.model_dump_json().encode(),
+                    key=letter.key.encode() if letter.key else None,
+                )
+            )
+            summary.orders_rejected += 1
+            summary.lines_rejected += item.span
+            BACKFILL_LINES_REJECTED.inc(item.span)
+            if len(summary.errors) < MAX_EXAMPLE_ERRORS:
+                summary.errors.append(reason)
+        return acks
+
+
 async def _acked(
-    sent: tuple[int, "asyncio.Future[Any]"],
-    summary: BackfillSummary,
-    on_progress: Callable[[int], None] | None,
+    sent: tuple[int, "asyncio.Future[Any]"], on_progress: Callable[[int], None] | None
 ) -> None:
-    """Wait for one chunk's acks; count its orders as published and report progress."""
+    """Wait for one chunk's acks, then report progress."""
     lines_read, acks = sent
-    published = len(await acks)
-    summary.orders_published += published
-    ORDERS_ACCEPTED.labels("backfill").inc(published)
+    await acks
     if on_progress:
         on_progress(lines_read)
 
@@ -212,78 +278,3 @@ async def _store(settings: Settings, report: QualityReport) -> int:
         return await save_report(pool, report)
     finally:
         await pool.close()
-
-
-def _number(text: str) -> float:
-    """A quantity or price as written, NaN when unreadable (validation says why)."""
-    try:
-        return float(text)
-    except ValueError:
-        return float("nan")
-
-
-def _observe(accumulator: QualityAccumulator, rows: list[_Row], invalid: str | None) -> None:
-    for row in rows:
-        values = row.values
-        accumulator.add(
-            values.get("order_id", ""),
-            values.get("customer_id"),
-            values.get("product_id"),
-            _number(values.get("quantity", "")),
-            _number(values.get("price", "")),
-            invalid,
-        )
-
-
-async def _publish_chunk(
-    producer: AIOKafkaProducer,
-    settings: Settings,
-    source: str,
-    chunk: list[list[_Row]],
-    summary: BackfillSummary,
-    resolver: Resolver | None,
-    accumulator: QualityAccumulator,
-) -> "asyncio.Future[Any]":
-    """Send one chunk's orders (its broken ones to the dead-letter topic); returns the
-    future of the broker's acks, a list with one entry per published order."""
-    orders_topic = topics.topic(topics.ORDERS, settings)
-    dlq_topic = topics.topic(topics.ORDERS_DLQ, settings)
-    acks = []
-    for rows in chunk:
-        summary.lines_read += len(rows)
-        try:
-            order = _order_from_rows(rows)
-            if resolver is not None:
-                order = await unify(order, resolver)
-        except ValueError as exc:
-            _observe(accumulator, rows, str(exc))
-            await _reject(producer, dlq_topic, source, rows, str(exc), summary)
-            continue
-        _observe(accumulator, rows, None)
-        value = order.model_dump_json().encode()
-        acks.append(await producer.send(orders_topic, value=value, key=order.key))
-    return asyncio.gather(*acks)
-
-
-async def _reject(
-    producer: AIOKafkaProducer,
-    dlq_topic: str,
-    source: str,
-    rows: list[_Row],
-    reason: str,
-    summary: BackfillSummary,
-) -> None:
-    letter = DeadLetter(
-        source_topic=f"backfill:{source}",
-        partition=-1,
-        offset=rows[0].number,
-        key=rows[0].values.get("customer_id") or None,
-        reason=reason,
-        payload=_payload(rows),
-    )
-    await send_dead_letter(producer, dlq_topic, letter)
-    summary.orders_rejected += 1
-    summary.lines_rejected += len(rows)
-    BACKFILL_LINES_REJECTED.inc(len(rows))
-    if len(summary.errors) < MAX_EXAMPLE_ERRORS:
-        summary.errors.append(reason)

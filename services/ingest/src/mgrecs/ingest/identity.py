@@ -26,14 +26,27 @@ class Resolver(Protocol):
 async def unify(event: OrderEvent, resolver: Resolver) -> OrderEvent:
     """The event under its unified customer id, the upstream id kept in `source_customer_id`.
 
+    Raises ValueError when the id standardizes to nothing.
+    """
+    keys = event_keys(event, resolver.rules)
+    unified = await resolver.resolve(keys) if resolver.rules.merge_by else keys.customer_id
+    return with_unified_id(event, unified)
+
+
+def event_keys(event: OrderEvent, rules: IdentityRules) -> CustomerKeys:
+    """The keys of the event's customer (no database needed); ValueError when the id
+    standardizes to nothing."""
+    customer = event.customer
+    return customer_keys(customer.customer_id, customer.email, customer.phone, rules)
+
+
+def with_unified_id(event: OrderEvent, unified: str) -> OrderEvent:
+    """The event under `unified`, the upstream id kept in `source_customer_id`.
+
     E-mail and phone are dropped once used: nothing downstream needs them, and personal data
-    should not travel further than it must. Raises ValueError when the id standardizes to
-    nothing.
+    should not travel further than it must.
     """
     customer = event.customer
-    rules = resolver.rules
-    keys = customer_keys(customer.customer_id, customer.email, customer.phone, rules)
-    unified = await resolver.resolve(keys) if rules.merge_by else keys.customer_id
     updated = Customer.model_validate(
         {
             **customer.model_dump(),
