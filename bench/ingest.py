@@ -84,9 +84,10 @@ async def _stream(path: Path, lines: int, settings: Settings) -> None:
     started = time.perf_counter()
     summary = await backfill_file(path, settings, on_progress)
     seconds = time.perf_counter() - started
-    rate = summary.lines_read / seconds
+    rate = summary.order_lines / seconds
     print(
-        f"backfill: {summary.lines_read:,} lines, {summary.orders_published:,} orders published, "
+        f"backfill: {summary.lines_read:,} lines, {summary.orders_published:,} orders "
+        f"({summary.order_lines:,} order lines) published, "
         f"{summary.lines_rejected:,} lines rejected, in {seconds:.1f} s"
     )
     print(
@@ -96,8 +97,9 @@ async def _stream(path: Path, lines: int, settings: Settings) -> None:
     print(f"resident memory before the file: {before:.0f} MiB; while streaming:")
     for done, mib in samples:
         print(f"  after {done:>9,} lines  {mib:6.0f} MiB")
-    first, last = samples[0][1], samples[-1][1]
+    first, middle, last = samples[0][1], samples[len(samples) // 2 - 1][1], samples[-1][1]
     print(f"growth from 10 % to 100 % of the file: {last - first:+.0f} MiB")
+    print(f"growth from 50 % to 100 % of the file: {last - middle:+.0f} MiB")
     if summary.quality is not None:
         print(f"data-quality report: {summary.quality.reason}")
 
