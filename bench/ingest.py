@@ -9,12 +9,18 @@ one `make demo` runs), with its data-quality report stored in a migrated databas
 (MGRECS_BENCH_DATABASE_URL, or an embedded PostgreSQL). Resident memory is read from /proc
 at every tenth of the file.
 
+Then the pull connector's path: the fake company API (its own process, serving the sample
+data set in the company's format) -> `mgrecs sync`'s code (fetch pages, map each record by the
+declarative mapping, validate, publish, save the watermark, the data-quality report).
+
 Usage: python bench/ingest.py [--orders N] [--customers N] [--products N] [--keep FILE]
+       [--sync-orders N]
 """
 
 import argparse
 import asyncio
 import subprocess
+import urllib.request
 import sys
 import tempfile
 import time
@@ -22,14 +28,16 @@ from pathlib import Path
 
 from support import migrated_database
 
-from mgrecs.cli.embedded import EmbeddedBroker
+from mgrecs.cli.embedded import EmbeddedBroker, free_port
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.backfill import backfill_file
+from mgrecs.ingest.connector import run_sync
 
 TARGET_LINES_PER_SECOND = 20_000
 """The issue's bar: 20 x the hosted PutEvents default of 1,000 requests per second."""
 PAGE_SIZE = 4096
+MAPPING_FILE = Path(__file__).resolve().parent.parent / "deploy" / "company-api-mapping.json"
 
 
 def resident_mib() -> float:
@@ -60,13 +68,64 @@ def write_file(path: Path, orders: int, customers: int, products: int) -> int:
         return sum(1 for _ in handle) - 1
 
 
-async def stream(path: Path, lines: int, bootstrap: str) -> None:
+async def stream(path: Path, lines: int, bootstrap: str, sync_orders: int) -> None:
     async with migrated_database("mgrecs_bench_ingest") as database_url:
         settings = Settings(
             kafka_bootstrap=bootstrap, topic_prefix="bench-ingest.", database_url=database_url
         )
         await ensure_topics(settings)
         await _stream(path, lines, settings)
+        if sync_orders:
+            await _sync(settings, sync_orders)
+
+
+async def _sync(settings: Settings, orders: int) -> None:
+    """One `mgrecs sync` pass over `orders` orders served by the fake company API."""
+    port = free_port()
+    api = subprocess.Popen(
+        [sys.executable, "-m", "mgrecs.ingest.fake_company_api", "--port", str(port)]
+        + ["--orders", str(orders), "--customers", str(orders // 4), "--products", "5000"]
+        + ["--token", "bench", "--legacy-every", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await asyncio.to_thread(_wait_healthy, f"http://127.0.0.1:{port}/healthz")
+        synced = settings.model_copy(
+            update={
+                "connector_base_url": f"http://127.0.0.1:{port}",
+                "connector_token": "bench",
+                "connector_page_size": 1000,
+                "connector_requests_per_second": 1000.0,
+                "connector_source": "bench",
+                "connector_mapping_file": str(MAPPING_FILE),
+            }
+        )
+        started = time.perf_counter()
+        report = await run_sync(synced)
+        seconds = time.perf_counter() - started
+    finally:
+        api.terminate()
+        api.wait()
+    assert report is not None and report.quality is not None
+    lines = report.quality.lines
+    print(
+        f"connector sync (fake company API, pages of 1,000): {report.published:,} orders, "
+        f"{lines:,} order lines, {report.pages} pages in {seconds:.1f} s "
+        f"= {lines / seconds:,.0f} order lines per second"
+    )
+
+
+def _wait_healthy(url: str, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 async def _stream(path: Path, lines: int, settings: Settings) -> None:
@@ -110,6 +169,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--products", type=int, default=5_000)
     parser.add_argument("--keep", type=Path, help="write (or reuse) the file here")
+    parser.add_argument(
+        "--sync-orders", type=int, default=100_000, help="orders for the connector run, 0: skip"
+    )
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="mgbench-ingest"))
@@ -128,7 +190,7 @@ def main(argv: list[str]) -> None:
         )
     broker = EmbeddedBroker().start()
     try:
-        asyncio.run(stream(path, lines, broker.bootstrap))
+        asyncio.run(stream(path, lines, broker.bootstrap, args.sync_orders))
     finally:
         broker.stop()
         if args.keep is None:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 
 from mgrecs.common import topics
 from mgrecs.common.db import create_pool
@@ -31,6 +30,7 @@ from mgrecs.common.settings import Settings
 from mgrecs.ingest.identity import Resolver, event_keys, open_resolver, with_unified_id
 from mgrecs.ingest.metrics import BACKFILL_LINES_REJECTED, ORDERS_ACCEPTED
 from mgrecs.ingest.order_files import FileFormat, FileOrder, detect_format, read_orders
+from mgrecs.ingest.publisher import Keyed, order_bytes, partition_of, send_batched
 
 CHUNK_ORDERS = 2000
 """Orders read and sent as one chunk."""
@@ -58,19 +58,13 @@ class BackfillSummary:
 
 
 @dataclass
-class _Message:
-    partition: int
-    key: bytes
-    value: bytes
-    lines: int
-
-
-@dataclass
 class _Chunk:
     """One chunk, prepared off the event loop."""
 
     file_lines: int = 0
-    ready: list[_Message] = field(default_factory=list)
+    order_lines: int = 0
+    """Order lines in `ready`."""
+    ready: list[Keyed] = field(default_factory=list)
     to_resolve: list[tuple[FileOrder, OrderEvent, CustomerKeys]] = field(default_factory=list)
     """Orders whose customer is merged through the database (resolved on the loop, and only
     while no chunk is being prepared: the accumulator is not shared across threads)."""
@@ -90,18 +84,14 @@ class _Preparer:
     ) -> None:
         self._orders = orders
         self._partitions = partitions
-        self._partitioner = DefaultPartitioner()
         self._rules = rules
         self._accumulator = accumulator
 
-    def message(self, order: OrderEvent) -> _Message:
+    def publish(self, chunk: "_Chunk", order: OrderEvent) -> None:
+        """Queue `order` in the chunk, ready to send."""
         key = order.key
-        return _Message(
-            self._partitioner(key, self._partitions, self._partitions),
-            key,
-            order.model_dump_json().encode(),
-            len(order.lines),
-        )
+        chunk.ready.append(Keyed(partition_of(key, self._partitions), key, order_bytes(order)))
+        chunk.order_lines += len(order.lines)
 
     def __call__(self) -> _Chunk:
         chunk = _Chunk()
@@ -110,12 +100,12 @@ class _Preparer:
             try:
                 order = item.to_order()
                 if self._rules is None:
-                    chunk.ready.append(self.message(order))
+                    self.publish(chunk, order)
                 elif self._rules.merge_by:
                     chunk.to_resolve.append((item, order, event_keys(order, self._rules)))
                 else:
                     keys = event_keys(order, self._rules)
-                    chunk.ready.append(self.message(with_unified_id(order, keys.customer_id)))
+                    self.publish(chunk, with_unified_id(order, keys.customer_id))
             except ValueError as exc:
                 self.reject(chunk, item, str(exc))
                 continue
@@ -185,7 +175,7 @@ async def _resolve(chunk: _Chunk, resolver: Resolver, prepare: _Preparer) -> Non
     for item, order, keys in chunk.to_resolve:
         unified = await resolver.resolve(keys)
         try:
-            chunk.ready.append(prepare.message(with_unified_id(order, unified)))
+            prepare.publish(chunk, with_unified_id(order, unified))
         except ValueError as exc:
             prepare.reject(chunk, item, str(exc))
 
@@ -206,8 +196,11 @@ class _Sender:
         """Send the chunk; returns the future of all its acks (counted when it resolves)."""
         summary = self._summary
         summary.lines_read += chunk.file_lines
-        acks = [*await self._batches(chunk.ready), *await self._reject(chunk.rejected)]
-        orders, lines = len(chunk.ready), sum(message.lines for message in chunk.ready)
+        acks = [
+            *await send_batched(self._producer, self._topic, chunk.ready),
+            *await self._reject(chunk.rejected),
+        ]
+        orders, lines = len(chunk.ready), chunk.order_lines
 
         async def counted() -> None:
             await asyncio.gather(*acks)
@@ -216,24 +209,6 @@ class _Sender:
             ORDERS_ACCEPTED.labels("backfill").inc(orders)
 
         return asyncio.ensure_future(counted())
-
-    async def _batches(self, messages: list[_Message]) -> list["asyncio.Future[Any]"]:
-        producer = self._producer
-        batches: dict[int, Any] = {}
-        acks = []
-        for message in messages:
-            batch = batches.get(message.partition)
-            if batch is None:
-                batch = batches[message.partition] = producer.create_batch()
-            if batch.append(key=message.key, value=message.value, timestamp=None) is None:
-                acks.append(
-                    await producer.send_batch(batch, self._topic, partition=message.partition)
-                )
-                batch = batches[message.partition] = producer.create_batch()
-                batch.append(key=message.key, value=message.value, timestamp=None)
-        for partition, batch in batches.items():
-            acks.append(await producer.send_batch(batch, self._topic, partition=partition))
-        return acks
 
     async def _reject(self, rejected: list[tuple[FileOrder, str]]) -> list["asyncio.Future[Any]"]:
         acks = []
