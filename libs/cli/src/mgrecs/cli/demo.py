@@ -8,6 +8,7 @@ Ctrl-C (demo) or checks the region endpoint and exits (smoke).
 import asyncio
 import functools
 import json
+import secrets
 import shutil
 import signal
 import socket
@@ -90,6 +91,7 @@ def _service_env(settings: Settings) -> dict[str, str]:
         "MGRECS_BATCH_METRICS_PORT": str(settings.batch_metrics_port),
         "MGRECS_ARTIFACT_DIR": str((RUN_DIR / "artifacts").resolve()),
         "MGRECS_ENGINE_MODEL_POLL_SECONDS": "1",
+        "MGRECS_INGEST_API_KEYS": settings.ingest_api_keys,
     }
 
 
@@ -112,6 +114,7 @@ def run_demo(options: DemoOptions) -> int:
             engine_port=_port(8003),
             tracker_metrics_port=_port(9101),
             batch_metrics_port=_port(9102),
+            ingest_api_keys=secrets.token_urlsafe(24),  # a key of this run only
         )
         console.print(f"[green]✓[/green] PostgreSQL {postgres.url}  broker {broker.bootstrap}")
         migrate(settings.database_url)
@@ -171,7 +174,7 @@ def _run_pipeline(settings: Settings, options: DemoOptions) -> None:
     )
     lines = sum(len(order.lines) for order in data.orders)
     ingest = f"http://127.0.0.1:{settings.ingest_port}/v1/orders"
-    with httpx.Client(timeout=60) as client:
+    with httpx.Client(timeout=60, headers={"X-API-Key": settings.ingest_api_keys}) as client:
         for start in range(0, len(data.orders), INGEST_BATCH):
             batch = data.orders[start : start + INGEST_BATCH]
             body = {"orders": [json.loads(order.model_dump_json()) for order in batch]}
@@ -273,6 +276,8 @@ Try:
   curl {api}/v1/regions/north/recommendations
   curl {api}/v1/users/C00001/recommendations
   curl {api}/v1/products/P0001/similar
+  curl -H 'X-API-Key: {settings.ingest_api_keys}' -H 'Content-Type: application/json' \\
+       -d @orders.json http://127.0.0.1:{settings.ingest_port}/v1/orders
 
 Ctrl-C stops everything.""")
 
