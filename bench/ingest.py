@@ -20,10 +20,10 @@ Usage: python bench/ingest.py [--orders N] [--customers N] [--products N] [--kee
 import argparse
 import asyncio
 import subprocess
-import urllib.request
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from support import migrated_database
@@ -82,15 +82,8 @@ async def stream(path: Path, lines: int, bootstrap: str, sync_orders: int) -> No
 async def _sync(settings: Settings, orders: int) -> None:
     """One `mgrecs sync` pass over `orders` orders served by the fake company API."""
     port = free_port()
-    api = subprocess.Popen(
-        [sys.executable, "-m", "mgrecs.ingest.fake_company_api", "--port", str(port)]
-        + ["--orders", str(orders), "--customers", str(orders // 4), "--products", "5000"]
-        + ["--token", "bench", "--legacy-every", "0"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    api = await asyncio.to_thread(_start_company_api, port, orders)
     try:
-        await asyncio.to_thread(_wait_healthy, f"http://127.0.0.1:{port}/healthz")
         synced = settings.model_copy(
             update={
                 "connector_base_url": f"http://127.0.0.1:{port}",
@@ -114,6 +107,19 @@ async def _sync(settings: Settings, orders: int) -> None:
         f"{lines:,} order lines, {report.pages} pages in {seconds:.1f} s "
         f"= {lines / seconds:,.0f} order lines per second"
     )
+
+
+def _start_company_api(port: int, orders: int) -> "subprocess.Popen[bytes]":
+    """The fake company API in its own process, once it answers."""
+    api = subprocess.Popen(
+        [sys.executable, "-m", "mgrecs.ingest.fake_company_api", "--port", str(port)]
+        + ["--orders", str(orders), "--customers", str(orders // 4), "--products", "5000"]
+        + ["--token", "bench", "--legacy-every", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _wait_healthy(f"http://127.0.0.1:{port}/healthz")
+    return api
 
 
 def _wait_healthy(url: str, timeout: float = 300.0) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from helpers import read_topic, serve
 from mgrecs.common import topics
@@ -57,6 +58,36 @@ def test_standardize_customer_id(raw: str, expected: str) -> None:
 def test_an_id_that_standardizes_to_nothing_is_refused(raw: str) -> None:
     with pytest.raises(ValueError, match="empty once standardized"):
         standardize_customer_id(raw, RULES)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(" C001 ", "C001"), ("\tC001\r\n", "C001"), ("\u00a0C 001\u3000", "C 001"), ("C001", "C001")],
+)
+def test_schema_ids_are_trimmed_before_validation(raw: str, expected: str) -> None:
+    """Every id of an order (and the region) is trimmed, so unification sees " C001 " as C001."""
+    order = OrderEvent(
+        order_id=raw,
+        ordered_at=datetime(2026, 11, 1, tzinfo=UTC),
+        customer=Customer(customer_id=raw, region=raw, source_customer_id=raw),
+        lines=[OrderLine(product_id=raw, quantity=1, price=Decimal("1.00"))],
+    )
+    customer = order.customer
+    assert {
+        order.order_id,
+        customer.customer_id,
+        customer.region,
+        customer.source_customer_id,
+        order.lines[0].product_id,
+    } == {expected}
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "\u3000", "C\x00 1", " C\x1f1 ", "C\x1f", "C\n1"])
+def test_schema_ids_with_control_characters_or_nothing_left_are_refused(raw: str) -> None:
+    with pytest.raises(ValidationError, match="customer_id"):
+        Customer(customer_id=raw)
+    with pytest.raises(ValidationError, match="product_id"):
+        OrderLine(product_id=raw, quantity=1, price=Decimal("1.00"))
 
 
 def test_rules_can_be_switched_off() -> None:

@@ -1,16 +1,19 @@
 """The ingest service: HTTP push and CSV backfill onto topic `orders`, and its contract."""
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+import structlog
+from prometheus_client import REGISTRY
 
-from helpers import read_topic, serve
+from helpers import eventually, read_topic, running, serve
 from mgrecs.cli.embedded import free_port
 from mgrecs.common import topics
 from mgrecs.common.sample_data import CSV_HEADER, generate
@@ -19,6 +22,7 @@ from mgrecs.common.settings import Settings
 from mgrecs.ingest.app import create_app
 from mgrecs.ingest.backfill import backfill_file
 from mgrecs.ingest.contract import write_asyncapi
+from mgrecs.tracker.db_sink import DbSink
 
 ANCHOR = datetime(2026, 11, 26, tzinfo=UTC)
 DOCS_ASYNCAPI = Path(__file__).parent.parent / "docs" / "asyncapi.json"
@@ -64,6 +68,7 @@ async def test_posted_orders_are_on_the_topic_keyed_by_customer(settings: Settin
     assert response.json() == {
         "accepted": 25,
         "order_ids": [order.order_id for order in sample.orders],
+        "duplicates": [],
     }
     records = await orders_on_topic(settings)
     assert len(records) == 25
@@ -72,6 +77,188 @@ async def test_posted_orders_are_on_the_topic_keyed_by_customer(settings: Settin
         record = published[order.order_id]
         assert record.key == order.customer.customer_id.encode()
         assert OrderEvent.model_validate_json(record.value) == order
+
+
+KEY = "push-key-0123456789"
+
+
+def _with_key(settings: Settings) -> Settings:
+    settings.ingest_api_keys = f"other-key, {KEY}"
+    return settings
+
+
+async def test_push_needs_a_configured_key_and_the_rest_stays_open(settings: Settings) -> None:
+    body = {"orders": [order_document()]}
+    with structlog.testing.capture_logs() as logs:
+        async with ingest(_with_key(settings)) as client:
+            missing = await client.post("/v1/orders", json=body)
+            wrong = await client.post("/v1/orders", json=body, headers={"X-API-Key": KEY + "x"})
+            wrong_bearer = await client.post(
+                "/v1/orders", json=body, headers={"Authorization": "Bearer nope"}
+            )
+            basic = await client.post("/v1/orders", json=body, headers={"Authorization": KEY})
+            open_paths = [await client.get(path) for path in ("/healthz", "/metrics")]
+            open_paths.append(await client.get("/asyncapi.json"))
+            metrics = (await client.get("/metrics")).text
+            with_header = await client.post("/v1/orders", json=body, headers={"X-API-Key": KEY})
+            bearer = await client.post(
+                "/v1/orders",
+                json={"orders": [order_document("o-2")]},
+                headers={"Authorization": f"bearer {KEY}"},
+            )
+    for response in (missing, wrong, wrong_bearer, basic):
+        assert response.status_code == 401, response.text
+        assert "API key" in response.json()["detail"]
+    assert missing.json()["detail"].startswith("missing")
+    assert wrong.json()["detail"].startswith("wrong")
+    assert [r.status_code for r in open_paths] == [200, 200, 200]
+    assert 'mgrecs_ingest_requests_rejected_total{reason="unauthorized"}' in metrics
+    assert with_header.status_code == 202, with_header.text
+    assert bearer.status_code == 202, bearer.text
+    published = [OrderEvent.model_validate_json(r.value) for r in await orders_on_topic(settings)]
+    assert sorted(o.order_id for o in published) == ["o-1", "o-2"]
+    assert [e for e in logs if e["event"] == "push_unauthorized"]
+    assert not [e for e in logs if e["event"] == "ingest_open"]
+    assert KEY not in repr(logs) and "nope" not in repr(logs), "a key was logged"
+
+
+async def test_without_a_configured_key_the_push_is_open_and_warned_about(
+    settings: Settings,
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        async with ingest(settings) as client:
+            response = await client.post("/v1/orders", json={"orders": [order_document()]})
+    assert response.status_code == 202, response.text
+    assert [e["log_level"] for e in logs if e["event"] == "ingest_open"] == ["warning"]
+
+
+def _body_of(size: int) -> bytes:
+    """A valid batch of at least `size` bytes (a long product name pads it)."""
+    order = order_document()
+    order["lines"][0]["product_name"] = "x" * 500
+    count = size // len(json.dumps(order)) + 1
+    orders = [{**order, "order_id": f"o-{n}"} for n in range(count)]
+    return json.dumps({"orders": orders}).encode()
+
+
+async def _chunks(body: bytes, size: int = 1000) -> AsyncIterator[bytes]:
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+async def test_a_body_over_the_byte_limit_is_refused_with_413(settings: Settings) -> None:
+    settings.max_request_bytes = 4000
+    big, small = _body_of(4001), _body_of(3000)
+    assert len(small) <= 4000 < len(big)
+    headers = {"content-type": "application/json"}
+    async with ingest(settings) as client:
+        declared = await client.post("/v1/orders", content=big, headers=headers)
+        chunked = await client.post("/v1/orders", content=_chunks(big), headers=headers)
+        chunked_small = await client.post("/v1/orders", content=_chunks(small), headers=headers)
+        health = await client.get("/healthz")
+    for refused in (declared, chunked):
+        assert refused.status_code == 413, refused.text
+        assert "4000 bytes" in refused.json()["detail"]
+    assert "content-length" not in chunked.request.headers
+    assert chunked.request.headers["transfer-encoding"] == "chunked"
+    assert chunked_small.status_code == 202, chunked_small.text
+    assert health.status_code == 200
+    published = await orders_on_topic(settings)
+    assert len(published) == len(json.loads(small)["orders"])
+
+
+async def test_the_key_is_checked_before_the_body_size(settings: Settings) -> None:
+    settings.max_request_bytes = 100
+    async with ingest(_with_key(settings)) as client:
+        response = await client.post("/v1/orders", json={"orders": [order_document()]})
+    assert response.status_code == 401
+
+
+async def test_identical_repeats_in_a_batch_are_published_once(settings: Settings) -> None:
+    first, second = order_document("o-1"), order_document("o-2")
+    padded = {**first, "order_id": " o-1 ", "ordered_at": "2026-11-20T11:15:00+01:00"}
+    async with ingest(settings) as client:
+        response = await client.post("/v1/orders", json={"orders": [first, second, padded, first]})
+    assert response.status_code == 202, response.text
+    assert response.json() == {
+        "accepted": 2,
+        "order_ids": ["o-1", "o-2"],
+        "duplicates": ["o-1", "o-1"],
+    }
+    published = [OrderEvent.model_validate_json(r.value) for r in await orders_on_topic(settings)]
+    assert sorted(o.order_id for o in published) == ["o-1", "o-2"]
+
+
+async def test_a_repeated_order_id_with_other_content_is_refused(settings: Settings) -> None:
+    changed = _with_line(order_document("o-1"), quantity=5)
+    batch = [order_document("o-1"), order_document("o-2"), changed]
+    async with ingest(settings) as client:
+        response = await client.post("/v1/orders", json={"orders": batch})
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["body", "orders", 2, "order_id"]
+    assert "indexes 0 and 2" in problem["msg"] and "'o-1'" in problem["msg"]
+    assert await orders_on_topic(settings) == []
+
+
+async def test_ids_with_surrounding_whitespace_are_trimmed(settings: Settings) -> None:
+    document = order_document(" o-9\t", " C001 ")
+    document["customer"]["region"] = " north "
+    document["lines"][0]["product_id"] = "\u00a0p-7 "
+    async with ingest(settings) as client:
+        response = await client.post("/v1/orders", json={"orders": [document]})
+        inner = order_document("o-10", "C\u0001 1")
+        refused = await client.post("/v1/orders", json={"orders": [inner]})
+    assert response.status_code == 202, response.text
+    assert response.json()["order_ids"] == ["o-9"]
+    (record,) = await orders_on_topic(settings)
+    order = OrderEvent.model_validate_json(record.value)
+    assert record.key == b"C001"
+    assert (order.order_id, order.customer.customer_id, order.customer.region) == (
+        "o-9",
+        "C001",
+        "north",
+    )
+    assert [line.product_id for line in order.lines] == ["p-7", "p-8"]
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "orders", 0, "customer", "customer_id"]
+
+
+def _written_by_db_sink() -> float:
+    return REGISTRY.get_sample_value("mgrecs_tracker_written_total", {"sink": "db"}) or 0.0
+
+
+async def _reached(value: Callable[[], float], target: float) -> bool:
+    return value() >= target
+
+
+async def test_posting_a_batch_twice_lands_once_in_postgresql(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    sample = generate(seed=2, customers=8, products=12, orders=15, anchor=ANCHOR)
+    body = {"orders": [json.loads(order.model_dump_json()) for order in sample.orders]}
+    async with ingest(_with_key(settings)) as client:
+        for _ in range(2):
+            response = await client.post("/v1/orders", json=body, headers={"X-API-Key": KEY})
+            assert response.status_code == 202, response.text
+    assert len(await orders_on_topic(settings)) == 30  # both copies reached the broker
+
+    written = _written_by_db_sink()
+    async with running(DbSink(settings)):
+        # the sink handled both copies (counting them), not just the first
+        await eventually(lambda: _reached(_written_by_db_sink, written + 30))
+
+    orders = await pool.fetch("SELECT order_id, count(*) AS n FROM orders GROUP BY order_id")
+    assert {row["order_id"]: row["n"] for row in orders} == {o.order_id: 1 for o in sample.orders}
+    items = await pool.fetch(
+        "SELECT order_id, line_no, product_id, quantity FROM order_items ORDER BY order_id, line_no"
+    )
+    assert [tuple(item) for item in items] == sorted(
+        (o.order_id, n, line.product_id, line.quantity)
+        for o in sample.orders
+        for n, line in enumerate(o.lines, start=1)
+    )
+    assert await dead_letters(settings) == []
 
 
 def _without(document: dict[str, Any], *path: str) -> dict[str, Any]:

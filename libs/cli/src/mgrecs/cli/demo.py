@@ -9,6 +9,7 @@ data from the fake company API (its own process) and brings it in with the pull 
 import asyncio
 import functools
 import json
+import secrets
 import shlex
 import shutil
 import signal
@@ -94,6 +95,7 @@ def _service_env(settings: Settings) -> dict[str, str]:
         "MGRECS_ARTIFACT_DIR": str((RUN_DIR / "artifacts").resolve()),
         "MGRECS_ENGINE_MODEL_POLL_SECONDS": "1",
         **upstream_env(settings),
+        "MGRECS_INGEST_API_KEYS": settings.ingest_api_keys,
     }
 
 
@@ -117,6 +119,7 @@ def run_demo(options: DemoOptions) -> int:
             tracker_metrics_port=_port(9101),
             batch_metrics_port=_port(9102),
             **upstream_settings(_port(8010), _port(9103)),
+            ingest_api_keys=secrets.token_urlsafe(24),  # a key of this run only
         )
         console.print(f"[green]✓[/green] PostgreSQL {postgres.url}  broker {broker.bootstrap}")
         migrate(settings.database_url)
@@ -318,6 +321,8 @@ Try:
   curl {api}/v1/products/P0001/similar
   curl -H 'Authorization: Bearer {settings.connector_token}' '{company}/orders?per_page=2'
   MGRECS_DATABASE_URL={dsn} .venv/bin/mgrecs quality   # the sync's data-quality report
+  curl -H 'X-API-Key: {settings.ingest_api_keys}' -H 'Content-Type: application/json' \\
+       -d @orders.json http://127.0.0.1:{settings.ingest_port}/v1/orders
 
 Ctrl-C stops everything.""")
 

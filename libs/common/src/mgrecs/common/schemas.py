@@ -8,14 +8,20 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 ID_PATTERN = r"^[^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
 """An id: printable, no control characters, no leading or trailing blanks."""
 TEXT_PATTERN = r"^[^\x00]*$"
 """Free text: anything PostgreSQL can store (it refuses NUL characters)."""
 
-Id = Annotated[str, Field(min_length=1, max_length=255, pattern=ID_PATTERN)]
+Id = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=ID_PATTERN),
+]
+"""An id, trimmed first: upstream systems pad ids (" C001 " means "C001"). What is left must
+match `ID_PATTERN`, so control characters (other than surrounding whitespace) are refused."""
+Region = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64, pattern=ID_PATTERN)]
 
 
 class OrderLine(BaseModel):
@@ -39,7 +45,7 @@ class Customer(BaseModel):
     age: int | None = Field(default=None, ge=0, le=130)
     gender: Literal["F", "M", "X"] | None = None
     city: str | None = Field(default=None, max_length=255, pattern=TEXT_PATTERN)
-    region: str | None = Field(default=None, max_length=64, pattern=ID_PATTERN)
+    region: Region | None = None
     email: str | None = Field(default=None, max_length=320, pattern=TEXT_PATTERN)
     """Only to merge customers (README, Customer identities); ingest drops it once used."""
     phone: str | None = Field(default=None, max_length=64, pattern=TEXT_PATTERN)

@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     region_sample_size: int = 50
     region_window_hours: int = 6
     max_request_orders: int = 1000
+    """Orders one `POST /v1/orders` may carry; more is a 422."""
+
+    # Ingest push endpoint (README, The API)
+    ingest_api_keys: str = ""
+    """Comma-separated keys `POST /v1/orders` accepts (`X-API-Key` or `Authorization: Bearer`);
+    empty leaves the endpoint open, which the service warns about at start."""
+    max_request_bytes: int = 5 * 1024 * 1024
+    """Largest body `POST /v1/orders` reads; a larger one is a 413 (5 MiB)."""
 
     # Retraining: user-personalization recipes tried on the latest purchases (the one with
     # the best validation NDCG@10 is trained), and the seconds their tuning may take.

@@ -14,6 +14,8 @@ from mgrecs.common.metrics import add_metrics_route
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.contract import asyncapi_document
+from mgrecs.ingest.dedup import drop_repeats
+from mgrecs.ingest.guard import PushGuard, api_keys
 from mgrecs.ingest.identity import Resolver, open_resolver, unify
 from mgrecs.ingest.metrics import ORDERS_ACCEPTED, PUBLISH_SECONDS, REQUESTS_REJECTED
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
@@ -30,6 +32,13 @@ class OrderBatch(BaseModel):
 class Accepted(BaseModel):
     accepted: int
     order_ids: list[str]
+    duplicates: list[str] = []
+    """Order ids dropped as identical repeats within the batch (one entry per copy dropped)."""
+
+
+def refused(problems: list[dict[str, Any]]) -> JSONResponse:
+    """422 in the shape FastAPI gives validation errors."""
+    return JSONResponse(status_code=422, content={"detail": problems})
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -39,6 +48,11 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         nonlocal resolver
+        if not api_keys(settings):
+            log.warning(
+                "ingest_open",
+                detail="MGRECS_INGEST_API_KEYS is empty: POST /v1/orders accepts any caller",
+            )
         async with open_resolver(settings) as opened:
             resolver = opened
             await publisher.start()
@@ -52,6 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     add_metrics_route(app)
+    app.add_middleware(PushGuard, settings=settings, paths=["/v1/orders"])
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -65,39 +80,51 @@ def create_app(settings: Settings) -> FastAPI:
             }
             for error in exc.errors()
         ]
-        return JSONResponse(status_code=422, content={"detail": problems})
+        return refused(problems)
 
-    @app.post("/v1/orders", status_code=202, response_model=Accepted)
+    @app.post(
+        "/v1/orders",
+        status_code=202,
+        response_model=Accepted,
+        responses={
+            401: {"description": "Missing or wrong API key (`X-API-Key` or Bearer)"},
+            413: {"description": "Body larger than `MGRECS_MAX_REQUEST_BYTES`"},
+            503: {"description": "The broker is unavailable; retry after `Retry-After`"},
+        },
+    )
     async def post_orders(batch: OrderBatch) -> Any:
-        """Validate a batch of orders and publish them; 202 once the broker acked them all."""
+        """Validate a batch of orders and publish them; 202 once the broker acked them all.
+
+        Idempotent by `order_id`: an identical repeat within the batch is published once (and
+        listed in `duplicates`), a repeat with other content is a 422; across requests the
+        consumers write each order id once, so re-sending a batch is harmless.
+        """
         if len(batch.orders) > settings.max_request_orders:
             REQUESTS_REJECTED.labels("too_many").inc()
-            return JSONResponse(
-                status_code=422,
-                content={
-                    "detail": [
-                        {
-                            "loc": ["body", "orders"],
-                            "msg": f"at most {settings.max_request_orders} orders per request, "
-                            f"got {len(batch.orders)}",
-                            "type": "too_long",
-                        }
-                    ]
-                },
+            return refused(
+                [
+                    {
+                        "loc": ["body", "orders"],
+                        "msg": f"at most {settings.max_request_orders} orders per request, "
+                        f"got {len(batch.orders)}",
+                        "type": "too_long",
+                    }
+                ]
             )
-        orders = batch.orders
+        deduplicated = drop_repeats(batch.orders)
+        if deduplicated.conflicts:
+            REQUESTS_REJECTED.labels("conflict").inc()
+            return refused(deduplicated.conflicts)
+        orders = deduplicated.orders
         if resolver is not None:
             unified = []
-            for index, order in enumerate(orders):
+            for index, order in zip(deduplicated.indexes, orders, strict=True):
                 try:
                     unified.append(await unify(order, resolver))
                 except ValueError as exc:
                     REQUESTS_REJECTED.labels("invalid").inc()
                     loc = ["body", "orders", index, "customer", "customer_id"]
-                    return JSONResponse(
-                        status_code=422,
-                        content={"detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]},
-                    )
+                    return refused([{"loc": loc, "msg": str(exc), "type": "value_error"}])
             orders = unified
         try:
             with PUBLISH_SECONDS.time():
@@ -111,7 +138,11 @@ def create_app(settings: Settings) -> FastAPI:
                 headers={"Retry-After": "5"},
             )
         ORDERS_ACCEPTED.labels("http").inc(len(orders))
-        return Accepted(accepted=len(orders), order_ids=[o.order_id for o in orders])
+        return Accepted(
+            accepted=len(orders),
+            order_ids=[o.order_id for o in orders],
+            duplicates=deduplicated.duplicates,
+        )
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
