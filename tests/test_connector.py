@@ -177,7 +177,7 @@ async def test_the_watermark_waits_for_the_broker(
     async with connector(unreachable, mapping, pool) as syncer:
         with pytest.raises(BrokerUnavailableError):
             await syncer.sync_once()
-    assert api.page_reads == 1
+    assert api.page_reads <= 2  # the first page, and at most the next one read ahead
     assert await load_watermark(pool, api_settings.connector_source) is None
 
 

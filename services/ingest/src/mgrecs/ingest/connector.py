@@ -123,7 +123,7 @@ class OrderConnector:
                 page.letters.append(self._letter(record, f"order {position.order_id}: {exc}"))
         return page
 
-    async def _handle(self, records: Any, report: SyncReport) -> bool:
+    async def handle_page(self, records: Any, report: SyncReport) -> bool:
         """Publish one page, then move the watermark; True when it moved."""
         if not isinstance(records, list):
             raise ApiUnavailableError(
@@ -181,18 +181,30 @@ class OrderConnector:
         query = self._mapping.query
         if self._settings.connector_pagination == "cursor":
             params = self._params(report.watermark)
+            body = await self._client.get(params)
             while True:
-                body = await self._client.get(params)
-                await self._handle(lookup(body, response.records), report)
+                # The next page downloads while this one is published: the cursor is known.
                 cursor = lookup(body, response.next_cursor)
-                if not cursor:
+                following = (
+                    asyncio.ensure_future(self._client.get({**params, query.cursor: cursor}))
+                    if cursor
+                    else None
+                )
+                try:
+                    await self.handle_page(lookup(body, response.records), report)
+                except BaseException:
+                    if following is not None:
+                        following.cancel()
+                        await asyncio.gather(following, return_exceptions=True)
+                    raise
+                if following is None:
                     break
-                params = {**params, query.cursor: cursor}
+                body = await following
         else:
             page = 1
             while True:
                 body = await self._client.get({**self._params(report.watermark), query.page: page})
-                moved = await self._handle(lookup(body, response.records), report)
+                moved = await self.handle_page(lookup(body, response.records), report)
                 if not lookup(body, response.has_more):
                     break
                 page = 1 if moved else page + 1
