@@ -107,7 +107,10 @@ class _KeySet:
         return found
 
     def add(self, keys: npt.NDArray[np.int64]) -> None:
-        self.keys = np.union1d(self.keys, keys)
+        """Insert the new ones in place of order: one new array, no sorting of the old."""
+        new = np.unique(keys)
+        new = new[~self.contains(new)]
+        self.keys = np.insert(self.keys, np.searchsorted(self.keys, new), new)
 
 
 class _UsualRange:

@@ -23,6 +23,7 @@ from mgrecs.common import topics
 from mgrecs.common.db import create_pool
 from mgrecs.common.identity import CustomerKeys, IdentityRules
 from mgrecs.common.kafka import make_producer
+from mgrecs.common.memory import return_big_blocks_on_free
 from mgrecs.common.quality import QualityAccumulator, QualityReport
 from mgrecs.common.quality_store import save_report
 from mgrecs.common.schemas import DeadLetter, OrderEvent
@@ -130,6 +131,7 @@ async def backfill_file(
     so memory stays constant, the broker's round trips overlap the preparing, and the event
     loop is never blocked on disk. `on_progress` gets the file lines done so far.
     """
+    return_big_blocks_on_free()
     path = Path(path)
     summary = BackfillSummary()
     accumulator = QualityAccumulator()
