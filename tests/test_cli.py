@@ -102,6 +102,16 @@ def test_tick_publishes_a_schedule_tick(cli_env: Settings) -> None:
     assert ticks[0].tick_id in result.output
 
 
+def test_tick_publishes_a_refresh_tick(cli_env: Settings) -> None:
+    result = runner.invoke(app, ["tick", "refresh"])
+    assert result.exit_code == 0, result.output
+    ticks = [
+        ScheduleTick.model_validate_json(record.value)
+        for record in _records(cli_env, topics.SCHEDULE_TICKS)
+    ]
+    assert [tick.kind for tick in ticks] == ["refresh"]
+
+
 def test_tick_rejects_an_unknown_kind() -> None:
     result = runner.invoke(app, ["tick", "dance"])
     assert result.exit_code == 2

@@ -12,7 +12,7 @@ from mgrecs.engine.evaluation import Catalog, default_catalog
 from mgrecs.engine.model import DEFAULT_RECIPE
 from mgrecs.engine.recipes import TrainingData, make_recipe
 from mgrecs.engine.records import Interaction
-from mgrecs.engine.selection import select_recipe
+from mgrecs.engine.selection import measure_recipe, select_recipe
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 PAIRS = 5
@@ -150,3 +150,17 @@ def test_same_data_same_seed_same_model() -> None:
         metrics["selection"]["seconds"] = 0.0  # the only thing allowed to differ
     assert first_metrics == second_metrics
     assert first_recs == second_recs
+
+
+def test_a_measured_recipe_keeps_its_parameters_and_is_validated_like_a_chosen_one() -> None:
+    """What a refresh does: the active recipe as it is (even a wrong shift), no search."""
+    measured = measure_recipe(pairs_data(), "partner", {"shift": 1}, catalog=toy_catalog())
+    assert measured.recipe.params() == {"shift": 1}
+    assert measured.candidates == [] and measured.fallback is None
+    validation = measured.validation
+    assert validation is not None and validation["users"] == 30
+    assert validation["chosen"]["ndcg@10"] < 1.0  # the wrong partner, measured as such
+    assert set(validation["popularity"]) == set(validation["chosen"])
+    few = measure_recipe(pairs_data()[:20], "rp3beta", {"beta": 0.3})
+    assert few.validation is None and few.fallback is not None
+    assert (few.recipe.name, few.recipe.params()["beta"]) == ("rp3beta", 0.3)

@@ -3,7 +3,7 @@
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 from aiokafka import AIOKafkaProducer
@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mgrecs.cli import models
 from mgrecs.cli.evaluate import evaluate
+from mgrecs.cli.jobs import jobs
 from mgrecs.cli.quality import quality
 from mgrecs.common import topics
 from mgrecs.common.db import migrate as run_migrations
@@ -23,8 +24,10 @@ app = typer.Typer(
     help="Operate mgrecs: schema, topics, ticks, backfills and the demo.", no_args_is_help=True
 )
 console = Console()
+TICK_KINDS: tuple[str, ...] = get_args(TickKind)
 app.command()(evaluate)
 app.command()(quality)
+app.command()(jobs)
 for command in (models.models, models.promote, models.rollback):
     app.command()(command)
 
@@ -65,10 +68,10 @@ async def publish_tick(settings: Settings, kind: TickKind) -> ScheduleTick:
 
 
 @app.command()
-def tick(kind: Annotated[str, typer.Argument(help="retrain | infer")]) -> None:
+def tick(kind: Annotated[str, typer.Argument(help="retrain | refresh | infer")]) -> None:
     """Ask the batch service to run a job now (publishes to `schedule-ticks`)."""
-    if kind not in ("retrain", "infer"):
-        raise typer.BadParameter("KIND must be 'retrain' or 'infer'")
+    if kind not in TICK_KINDS:
+        raise typer.BadParameter("KIND must be 'retrain', 'refresh' or 'infer'")
     sent = asyncio.run(publish_tick(get_settings(), kind))  # type: ignore[arg-type]
     console.print(f"published {sent.kind} tick {sent.tick_id}")
 

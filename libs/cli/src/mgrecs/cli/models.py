@@ -17,7 +17,9 @@ T = TypeVar("T")
 console = Console()
 
 
-def _with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+def with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    """Run `work` with a small pool of its own (a CLI command is one short session)."""
+
     async def run() -> T:
         pool = await create_pool(get_settings().database_url, max_size=2)
         try:
@@ -35,7 +37,7 @@ def _ndcg(metrics: dict[str, Any], who: str) -> str:
 
 def models(limit: int = 20) -> None:
     """List model versions: which serves, why, and their validation NDCG@10."""
-    rows = _with_pool(lambda pool: registry.versions(pool, limit))
+    rows = with_pool(lambda pool: registry.versions(pool, limit))
     table = Table(title="model versions (newest first)")
     for column in ("version", "trained", "status", "recipe", "NDCG@10", "popularity", "why"):
         table.add_column(column)
@@ -56,7 +58,7 @@ def models(limit: int = 20) -> None:
 def promote(version: Annotated[str, typer.Argument(help="a version from `mgrecs models`")]) -> None:
     """Make VERSION the model that serves (the engine and the next infer pick it up)."""
     try:
-        _with_pool(lambda pool: registry.promote(pool, version, "promoted by an operator"))
+        with_pool(lambda pool: registry.promote(pool, version, "promoted by an operator"))
     except registry.UnknownVersion as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error
@@ -66,7 +68,7 @@ def promote(version: Annotated[str, typer.Argument(help="a version from `mgrecs 
 def rollback() -> None:
     """Re-activate the version that served before the current one."""
     try:
-        version = _with_pool(registry.rollback)
+        version = with_pool(registry.rollback)
     except registry.UnknownVersion as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error

@@ -91,7 +91,7 @@ class OrderEvent(BaseModel):
         return self.customer.customer_id.encode()
 
 
-TickKind = Literal["retrain", "infer"]
+TickKind = Literal["retrain", "refresh", "infer"]
 
 
 class ScheduleTick(BaseModel):

@@ -75,6 +75,15 @@ class Settings(BaseSettings):
     train_recipes: str = "rp3beta,ease,als,itemknn"
     train_budget_seconds: float = 60.0
 
+    # Scheduler (`mgrecs-scheduler`): when each tick is published, as 5-field cron
+    # expressions in UTC; an empty one disables that tick.
+    schedule_retrain: str = "0 3 * * 0"
+    """The full retrain: recipe search, fit, gate (Sundays 03:00)."""
+    schedule_refresh: str = "0 4 * * *"
+    """New customers, products and purchases folded in with the active recipe (daily)."""
+    schedule_infer: str = "0 */6 * * *"
+    """The cache tables refilled from the active model (every 6 hours)."""
+
     # Customer identities (README, Customer identities): off unless unify_customers is set.
     unify_customers: bool = False
     """Standardize customer ids (and merge by contact details) in ingest and backfill."""

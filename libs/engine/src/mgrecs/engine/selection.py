@@ -141,21 +141,57 @@ def select_recipe(
         )
     best = max(tuned, key=lambda candidate: candidate.ndcg)  # max keeps the first of equals
 
-    chosen = evaluate_recipe(catalog.make(best.name, best.params, SEED), split, TUNING_K)
-    baseline = evaluate_recipe(catalog.make(BASELINE, {}, SEED), split, TUNING_K)
     return Selection(
         recipe=catalog.make(best.name, best.params, SEED),
         candidates=tuned,
-        validation={
-            "train_from": split.train_from.isoformat(),
-            "validation_from": split.test_from.isoformat(),
-            "validation_to": split.test_to.isoformat(),
-            "users": int(split.users.size),
-            "chosen": _metrics(chosen.metrics),
-            BASELINE: _metrics(baseline.metrics),
-        },
+        validation=_validation(catalog, best.name, best.params, split),
         seconds=time.perf_counter() - started,
     )
+
+
+def measure_recipe(
+    interactions: Sequence[Interaction],
+    name: str,
+    params: dict[str, Any],
+    *,
+    catalog: Catalog | None = None,
+) -> Selection:
+    """Recipe `name` with `params` as they are (no search), measured next to popularity on
+    the most recent purchases like a selected one: a refresh keeps the active recipe, and
+    the promotion gate still needs that evidence."""
+    catalog = catalog or default_catalog()
+    if name not in catalog.names:
+        raise ValueError(f"unknown recipe {name!r}")
+    started = time.perf_counter()
+    validation: dict[str, Any] | None = None
+    fallback: str | None = None
+    try:
+        validation = _validation(catalog, name, params, validation_split(interactions))
+    except InsufficientData as error:
+        fallback = str(error)
+    return Selection(
+        recipe=catalog.make(name, params, SEED),
+        candidates=[],
+        validation=validation,
+        fallback=fallback,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _validation(
+    catalog: Catalog, name: str, params: dict[str, Any], split: Split
+) -> dict[str, Any]:
+    """The validation period and the recipe's and popularity's metrics on it."""
+    chosen = evaluate_recipe(catalog.make(name, params, SEED), split, TUNING_K)
+    baseline = evaluate_recipe(catalog.make(BASELINE, {}, SEED), split, TUNING_K)
+    return {
+        "train_from": split.train_from.isoformat(),
+        "validation_from": split.test_from.isoformat(),
+        "validation_to": split.test_to.isoformat(),
+        "users": int(split.users.size),
+        "chosen": _metrics(chosen.metrics),
+        BASELINE: _metrics(baseline.metrics),
+    }
 
 
 def _metrics(metrics: Metrics) -> dict[str, float | int]:

@@ -13,6 +13,7 @@ from mgrecs.batch.cache import replace_cache
 from mgrecs.batch.dataset import active_customers, purchase_histories
 from mgrecs.batch.metrics import JOB_SECONDS
 from mgrecs.batch.registry import active_model
+from mgrecs.batch.steps import Steps
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
 from mgrecs.engine.model import CooccurrenceModel, Scored
@@ -50,28 +51,34 @@ def _score(
     return users, similar
 
 
-async def infer(pool: asyncpg.Pool, settings: Settings) -> InferenceSummary:
-    """Fill the cache tables from the active model (raises NoActiveModel when none)."""
+async def infer(
+    pool: asyncpg.Pool, settings: Settings, steps: Steps | None = None
+) -> InferenceSummary:
+    """Fill the cache tables from the active model (raises NoActiveModel when none); steps
+    score (load and rank) and write."""
+    steps = steps or Steps(pool)
     started = time.perf_counter()
     with JOB_SECONDS.labels("infer").time():
-        version = await active_model(pool)
-        model = await asyncio.to_thread(CooccurrenceModel.load, Path(version.artifact_uri))
-        now = datetime.now(UTC)
-        customers = await active_customers(pool, now - timedelta(days=settings.active_days))
-        known = set(model.customer_ids)
-        newcomers = await purchase_histories(pool, [c for c in customers if c not in known])
-        log.info(
-            "infer_loaded",
-            version=version.version,
-            active_customers=len(customers),
-            unknown_to_model=len(newcomers),
-            products=len(model.item_ids),
-        )
-        users, similar = await asyncio.to_thread(_score, model, customers, newcomers, settings)
-        scored_at = time.perf_counter()
-        user_rows, product_rows = await replace_cache(
-            pool, users, similar, updated_at=datetime.now(UTC).replace(tzinfo=None)
-        )
+        async with steps.step("score"):
+            version = await active_model(pool)
+            model = await asyncio.to_thread(CooccurrenceModel.load, Path(version.artifact_uri))
+            now = datetime.now(UTC)
+            customers = await active_customers(pool, now - timedelta(days=settings.active_days))
+            known = set(model.customer_ids)
+            newcomers = await purchase_histories(pool, [c for c in customers if c not in known])
+            log.info(
+                "infer_loaded",
+                version=version.version,
+                active_customers=len(customers),
+                unknown_to_model=len(newcomers),
+                products=len(model.item_ids),
+            )
+            users, similar = await asyncio.to_thread(_score, model, customers, newcomers, settings)
+            scored_at = time.perf_counter()
+        async with steps.step("write"):
+            user_rows, product_rows = await replace_cache(
+                pool, users, similar, updated_at=datetime.now(UTC).replace(tzinfo=None)
+            )
     summary = InferenceSummary(
         version=version.version,
         users=user_rows.upserted,

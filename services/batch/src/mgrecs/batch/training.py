@@ -1,24 +1,37 @@
-"""The retrain job: purchases from PostgreSQL -> recipe chosen on the latest purchases ->
-fitted model artifact -> active version."""
+"""The retrain and refresh jobs: purchases from PostgreSQL -> recipe (chosen on the latest
+purchases, or the active one's for a refresh) -> fitted model artifact -> active version if
+it passes the gate.
+
+Steps, recorded with their seconds (`Steps`): export (read the purchases and the catalogue),
+quality (the data-quality report), evaluate (the recipe measured next to popularity on the
+latest purchases; a retrain searches the candidates here), train (fit on everything, save),
+promote (the gate, the registry), and for a refresh infer. One of these jobs runs at a time
+across every batch instance (`exclusive`).
+"""
 
 import asyncio
 import secrets
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
 from mgrecs.batch.dataset import check_order_lines, load_interactions, load_products
 from mgrecs.batch.evaluation import choose_recipe
+from mgrecs.batch.exclusive import retrain_lock
+from mgrecs.batch.inference import InferenceSummary, infer
 from mgrecs.batch.metrics import JOB_SECONDS, MODEL_NDCG
 from mgrecs.batch.promotion import decide
-from mgrecs.batch.registry import RECIPE, ModelVersion, active_metrics, register
+from mgrecs.batch.registry import RECIPE, ModelVersion, active_metrics, active_model, register
+from mgrecs.batch.steps import Steps
 from mgrecs.common.logging import get_logger
 from mgrecs.common.quality_store import save_report
 from mgrecs.common.settings import Settings
 from mgrecs.engine.model import CooccurrenceModel, Interaction, ProductInfo
+from mgrecs.engine.selection import Selection, measure_recipe
 
 log = get_logger(__name__)
 
@@ -39,15 +52,14 @@ def new_version() -> str:
 def _fit_and_save(
     interactions: list[Interaction],
     products: list[ProductInfo],
+    selection: Selection,
     path: Path,
-    settings: Settings,
-) -> tuple[CooccurrenceModel, dict[str, Any]]:
-    """CPU-bound part (runs in a thread): choose the recipe on the latest purchases, fit
-    the model with it (and the catalogue) on everything, save."""
-    selection = choose_recipe(interactions, settings)
+) -> CooccurrenceModel:
+    """CPU-bound part (runs in a thread): fit the chosen recipe (and the catalogue) on
+    everything, save."""
     model = CooccurrenceModel.fit(interactions, recipe=selection.recipe, products=products)
     model.save(path)
-    return model, selection.to_metrics()
+    return model
 
 
 async def _check_quality(pool: asyncpg.Pool, settings: Settings, catalogue: list[str]) -> None:
@@ -61,49 +73,63 @@ async def _check_quality(pool: asyncpg.Pool, settings: Settings, catalogue: list
         )
 
 
-async def retrain(pool: asyncpg.Pool, settings: Settings) -> ModelVersion:
-    """Train a model on every purchase; it becomes active if it passes the promotion gate,
-    otherwise it is kept as a candidate with the reason."""
+Choose = Callable[[list[Interaction]], Selection]
+"""How a job picks its recipe from the purchases (CPU-bound: runs in a thread)."""
+
+
+async def _train(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    steps: Steps,
+    choose: Choose,
+    refresh_of: str | None = None,
+) -> ModelVersion:
+    """The steps both jobs share, export to promote (the caller holds the retrain lock)."""
+    job = "retrain" if refresh_of is None else "refresh"
     started = time.perf_counter()
-    with JOB_SECONDS.labels("retrain").time():
-        interactions = await load_interactions(pool)
-        products = await load_products(pool)
-        log.info(
-            "retrain_loaded",
-            interactions=len(interactions),
-            products=len(products),
-            seconds=round(time.perf_counter() - started, 3),
-        )
+    with JOB_SECONDS.labels(job).time():
+        async with steps.step("export"):
+            interactions = await load_interactions(pool)
+            products = await load_products(pool)
+        log.info(f"{job}_loaded", interactions=len(interactions), products=len(products))
         if not interactions:
             raise NoTrainingData("no purchases in the database yet: nothing to train on")
-        await _check_quality(pool, settings, [p.product_id for p in products])
+        async with steps.step("quality"):
+            await _check_quality(pool, settings, [p.product_id for p in products])
+        async with steps.step("evaluate"):
+            selection = await asyncio.to_thread(choose, interactions)
         version = new_version()
         path = (Path(settings.artifact_dir) / f"{RECIPE}-{version}.npz").resolve()
-        model, metrics = await asyncio.to_thread(
-            _fit_and_save, interactions, products, path, settings
-        )
-        decision = decide(metrics, await active_metrics(pool))
-        registered = await register(
-            pool,
-            ModelVersion(
-                version=version,
-                recipe=RECIPE,
-                artifact_uri=str(path),
-                n_users=len(model.customer_ids),
-                n_items=len(model.item_ids),
-                n_interactions=len(interactions),
-                metrics=metrics,
-            ),
-            promote=decision.promote,
-            reason=decision.reason,
-        )
+        async with steps.step("train"):
+            model = await asyncio.to_thread(_fit_and_save, interactions, products, selection, path)
+        metrics = selection.to_metrics()
+        if refresh_of is not None:
+            metrics["refresh_of"] = refresh_of
+        async with steps.step("promote"):
+            decision = decide(metrics, await active_metrics(pool))
+            reason = decision.reason if refresh_of is None else f"refresh: {decision.reason}"
+            registered = await register(
+                pool,
+                ModelVersion(
+                    version=version,
+                    recipe=RECIPE,
+                    artifact_uri=str(path),
+                    n_users=len(model.customer_ids),
+                    n_items=len(model.item_ids),
+                    n_interactions=len(interactions),
+                    metrics=metrics,
+                ),
+                promote=decision.promote,
+                reason=reason,
+            )
     validation = metrics["validation"]
     if validation is not None:
         MODEL_NDCG.labels("chosen").set(validation["chosen"]["ndcg@10"])
         MODEL_NDCG.labels("popularity").set(validation["popularity"]["ndcg@10"])
     log.info(
-        "retrain_done",
+        f"{job}_done",
         version=version,
+        refresh_of=refresh_of,
         users=registered.n_users,
         items=registered.n_items,
         interactions=registered.n_interactions,
@@ -114,6 +140,50 @@ async def retrain(pool: asyncpg.Pool, settings: Settings) -> ModelVersion:
         promoted=decision.promote,
         decision=decision.reason,
         artifact=str(path),
+        steps=steps.done,
         seconds=round(time.perf_counter() - started, 3),
     )
     return registered
+
+
+async def retrain(
+    pool: asyncpg.Pool, settings: Settings, steps: Steps | None = None
+) -> ModelVersion:
+    """Train a model on every purchase, with the recipe chosen on the latest ones; it becomes
+    active if it passes the promotion gate, otherwise it is kept as a candidate with the
+    reason. Raises AnotherRetrainRunning when a retrain or refresh runs elsewhere."""
+    async with retrain_lock(pool):
+        return await _train(
+            pool,
+            settings,
+            steps or Steps(pool),
+            lambda interactions: choose_recipe(interactions, settings),
+        )
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    model: ModelVersion
+    promoted: bool
+    inference: InferenceSummary
+
+
+async def refresh(pool: asyncpg.Pool, settings: Settings, steps: Steps | None = None) -> Refreshed:
+    """Fold new customers, products and purchases in without a full retrain: the active
+    version's recipe with its parameters (no search) fitted on every purchase, measured and
+    gated like a retrain, then an infer. Raises NoActiveModel before the first retrain."""
+    steps = steps or Steps(pool)
+    async with retrain_lock(pool):
+        active = await active_model(pool)
+        recipe, params = active.metrics["recipe"], active.metrics["params"]
+        model = await _train(
+            pool,
+            settings,
+            steps,
+            lambda interactions: measure_recipe(interactions, recipe, params),
+            refresh_of=active.version,
+        )
+        promoted = (await active_model(pool)).version == model.version
+    async with steps.step("infer"):
+        inference = await infer(pool, settings)
+    return Refreshed(model, promoted, inference)

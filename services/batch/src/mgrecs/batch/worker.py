@@ -1,9 +1,10 @@
 """The batch worker: consumes schedule ticks and runs the job each one asks for.
 
 A tick is recorded in `processed_ticks`; a tick already finished is skipped, so a
-redelivered tick never runs twice. The offset is committed only once the job (and its
-record) is durable. A failing job is recorded with its error and the worker moves on: the
-next tick retries, instead of the same tick crashing the worker in a loop.
+redelivered tick never runs twice. A retrain or refresh tick that finds another one running
+(on any instance) is recorded as skipped, not queued. The offset is committed only once the
+job (and its record) is durable. A failing job is recorded with its error and the worker
+moves on: the next tick retries, instead of the same tick crashing the worker in a loop.
 """
 
 import asyncio
@@ -18,9 +19,11 @@ from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from mgrecs.batch import ledger
+from mgrecs.batch.exclusive import AnotherRetrainRunning
 from mgrecs.batch.inference import infer
 from mgrecs.batch.metrics import DEAD_LETTERS, TICKS
-from mgrecs.batch.training import retrain
+from mgrecs.batch.steps import Steps
+from mgrecs.batch.training import refresh, retrain
 from mgrecs.common import topics
 from mgrecs.common.db import create_pool
 from mgrecs.common.kafka import ensure_topics, make_producer, send_dead_letter
@@ -33,8 +36,8 @@ CONSUMER_GROUP = "mgrecs-batch"
 MAX_JOB_MS = 6 * 3600 * 1000
 """How long a job may keep the consumer from polling before the group evicts it."""
 
-Job = Callable[[asyncpg.Pool, Settings], Awaitable[Any]]
-JOBS: dict[str, Job] = {"retrain": retrain, "infer": infer}
+Job = Callable[[asyncpg.Pool, Settings, Steps], Awaitable[Any]]
+JOBS: dict[str, Job] = {"retrain": retrain, "refresh": refresh, "infer": infer}
 
 log = get_logger(__name__)
 
@@ -113,10 +116,13 @@ class BatchWorker:
         log.info("tick_started", tick_id=tick.tick_id, kind=tick.kind)
         started = time.perf_counter()
         try:
-            result = await JOBS[tick.kind](pool, self.settings)
+            result = await JOBS[tick.kind](pool, self.settings, Steps(pool, tick.tick_id))
+        except AnotherRetrainRunning as exc:
+            detail: dict[str, Any] = {"status": "skipped", "reason": str(exc)}
+            outcome = "skipped"
         except Exception as exc:
             log.exception("tick_failed", tick_id=tick.tick_id, kind=tick.kind)
-            detail: dict[str, Any] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            detail = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
             outcome = "failed"
         else:
             detail = {"status": "ok", **to_jsonable_python(asdict(result))}

@@ -1,0 +1,95 @@
+"""`mgrecs-scheduler`: publishes `retrain`, `refresh` and `infer` ticks on the cron
+expressions of the settings (MGRECS_SCHEDULE_*), until SIGTERM/SIGINT.
+
+It needs only the broker. Replicas are safe (each slot's tick id is fixed, see `schedule`),
+so a second replica is a standby, not a second run of every job.
+"""
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+
+from mgrecs.batch.schedule import Schedule, due, next_slot, schedules
+from mgrecs.common import topics
+from mgrecs.common.kafka import ensure_topics, make_producer
+from mgrecs.common.logging import configure_logging, get_logger
+from mgrecs.common.schemas import ScheduleTick
+from mgrecs.common.settings import Settings, get_settings
+
+Clock = Callable[[], datetime]
+
+log = get_logger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Scheduler:
+    """Publishes each due tick to `schedule-ticks` (keyed by kind), then sleeps until the next
+    slot of any schedule, until `stop()` is called."""
+
+    def __init__(self, settings: Settings, clock: Clock = utc_now) -> None:
+        self.settings = settings
+        self.plan: list[Schedule] = schedules(settings)
+        self.topic = topics.topic(topics.SCHEDULE_TICKS, settings)
+        self._clock = clock
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        await ensure_topics(self.settings)
+        producer = make_producer(self.settings)
+        await producer.start()
+        log.info("scheduler_started", schedules={s.kind: s.expression for s in self.plan})
+        try:
+            since: datetime | None = None
+            while not self._stopping.is_set():
+                now = self._clock()
+                for tick in due(self.plan, now, since):
+                    await self._publish(producer, tick)
+                since = now
+                await self._sleep_until_next(now)
+        finally:
+            await producer.stop()
+            log.info("scheduler_stopped")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    async def _publish(self, producer: AIOKafkaProducer, tick: ScheduleTick) -> None:
+        await producer.send_and_wait(
+            self.topic, tick.model_dump_json().encode(), key=tick.kind.encode()
+        )
+        log.info("tick_published", tick_id=tick.tick_id, kind=tick.kind)
+
+    async def _sleep_until_next(self, now: datetime) -> None:
+        """Until the next slot of any schedule (or `stop()`; forever with none enabled)."""
+        timeout = None
+        if self.plan:
+            wake = min(next_slot(schedule.expression, now) for schedule in self.plan)
+            timeout = max(0.0, (wake - self._clock()).total_seconds())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout)
+
+
+async def serve(settings: Settings) -> None:
+    scheduler = Scheduler(settings)
+    loop = asyncio.get_running_loop()
+    stopping: set[asyncio.Task[None]] = set()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: stopping.add(loop.create_task(scheduler.stop())))
+    await scheduler.run()
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The steps of a job (export, quality, train, ...) with their seconds, written to the job's
+`processed_ticks` row as each one ends, so `mgrecs jobs` shows a running job's progress and
+where a failed one stopped."""
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+APPEND = "UPDATE processed_ticks SET steps = steps || $2::jsonb WHERE tick_id = $1"
+
+
+class Steps:
+    """Records the steps of one job; without a tick id (a job called directly, as in the
+    benchmarks) they are only kept in `done`."""
+
+    def __init__(self, pool: asyncpg.Pool, tick_id: str | None = None) -> None:
+        self._pool = pool
+        self._tick_id = tick_id
+        self.done: list[dict[str, Any]] = []
+
+    @asynccontextmanager
+    async def step(self, name: str) -> AsyncIterator[None]:
+        """Time the block as step `name`; a step that raises is recorded as failed."""
+        started = time.perf_counter()
+        status = "failed"
+        try:
+            yield
+            status = "ok"
+        finally:
+            await self._record(
+                {"step": name, "seconds": round(time.perf_counter() - started, 3), "status": status}
+            )
+
+    async def _record(self, step: dict[str, Any]) -> None:
+        self.done.append(step)
+        if self._tick_id is not None:
+            await self._pool.execute(APPEND, self._tick_id, [step])
