@@ -71,8 +71,10 @@ def sync_env(
 def test_sync_command_publishes_every_order(
     sync_env: Settings, fake_api: tuple[FakeCompanyApi, str]
 ) -> None:
-    result = runner.invoke(app, ["sync"])
+    result = runner.invoke(app, ["sync"], env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
+    assert "35 orders published, 0 dead-lettered" in result.output
+    assert "data quality passed" in result.output
     topic = topics.topic(topics.ORDERS, sync_env)
     records = asyncio.run(read_topic(sync_env.kafka_bootstrap, topic))
     ids = sorted(OrderEvent.model_validate_json(record.value).order_id for record in records)
@@ -91,3 +93,14 @@ def test_sync_command_refuses_a_bad_mapping_file(
     result = runner.invoke(app, ["sync"])
     assert result.exit_code == 2
     assert "customer.shoe_size" in result.output
+
+
+def test_sync_command_exits_1_when_the_data_quality_check_fails(
+    sync_env: Settings, fake_api: tuple[FakeCompanyApi, str]
+) -> None:
+    api = fake_api[0]
+    api.faults.malformed_ids = {order["id"] for order in api.orders[:5]}  # 5 of 35: 14 %
+    result = runner.invoke(app, ["sync"], env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    assert "30 orders published, 5 dead-lettered" in result.output
+    assert "data quality FAILED" in result.output and "above the limit" in result.output

@@ -163,7 +163,24 @@ def sync(
         raise typer.Exit(code=1) from exc
     except KeyboardInterrupt:
         return
-    console.print(report)
+    if report is None:
+        return
+    console.print(
+        f"synced {report.pages} pages: {report.published} orders published, "
+        f"{report.dead_lettered} dead-lettered, {report.skipped} skipped; "
+        f"watermark {report.watermark.updated_at.isoformat() if report.watermark else 'none'}"
+    )
+    for error in report.errors:
+        console.print(f"  dead-lettered: {error}", highlight=False)
+    quality = report.quality
+    if quality is not None:
+        verdict = "[green]passed[/green]" if quality.passed else "[red]FAILED[/red]"
+        console.print(
+            f"data quality {verdict} (report {report.quality_report_id}, `mgrecs quality`): "
+            f"{quality.reason}"
+        )
+        if not quality.passed:
+            raise typer.Exit(code=1)
 
 
 @app.command("sample-data")
