@@ -55,6 +55,11 @@ class Settings(BaseSettings):
 
     # Batch and API behaviour
     artifact_dir: str = ".run/artifacts"
+    artifact_store_url: str = ""
+    """Where retrains export their datasets: `file:///path`, a plain path, or
+    `s3://bucket/prefix` (through aioboto3); empty means `artifact_dir`."""
+    s3_endpoint_url: str | None = None
+    """An S3-compatible endpoint (MinIO, a moto server); None means AWS S3."""
     recommendations_per_user: int = 25
     similar_per_product: int = 20
     active_days: int = 90

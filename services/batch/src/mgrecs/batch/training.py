@@ -2,7 +2,8 @@
 purchases, or the active one's for a refresh) -> fitted model artifact -> active version if
 it passes the gate.
 
-Steps, recorded with their seconds (`Steps`): export (read the purchases and the catalogue),
+Steps, recorded with their seconds (`Steps`): export (read the purchases and the catalogue,
+and export the three Personalize datasets to the artifact store),
 quality (the data-quality report), evaluate (the recipe measured next to popularity on the
 latest purchases; a retrain searches the candidates here), train (fit on everything, save),
 promote (the gate, the registry), and for a refresh infer. One of these jobs runs at a time
@@ -13,7 +14,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,11 +23,13 @@ import asyncpg
 from mgrecs.batch.dataset import check_order_lines, load_interactions, load_products
 from mgrecs.batch.evaluation import choose_recipe
 from mgrecs.batch.exclusive import retrain_lock
+from mgrecs.batch.export import export_datasets
 from mgrecs.batch.inference import InferenceSummary, infer
 from mgrecs.batch.metrics import JOB_SECONDS, MODEL_NDCG
 from mgrecs.batch.promotion import decide
 from mgrecs.batch.registry import RECIPE, ModelVersion, active_metrics, active_model, register
 from mgrecs.batch.steps import Steps
+from mgrecs.common.artifacts import open_store
 from mgrecs.common.logging import get_logger
 from mgrecs.common.quality_store import save_report
 from mgrecs.common.settings import Settings
@@ -88,9 +91,11 @@ async def _train(
     job = "retrain" if refresh_of is None else "refresh"
     started = time.perf_counter()
     with JOB_SECONDS.labels(job).time():
+        version = new_version()
         async with steps.step("export"):
             interactions = await load_interactions(pool)
             products = await load_products(pool)
+            datasets = await export_datasets(pool, open_store(settings), version)
         log.info(f"{job}_loaded", interactions=len(interactions), products=len(products))
         if not interactions:
             raise NoTrainingData("no purchases in the database yet: nothing to train on")
@@ -98,11 +103,11 @@ async def _train(
             await _check_quality(pool, settings, [p.product_id for p in products])
         async with steps.step("evaluate"):
             selection = await asyncio.to_thread(choose, interactions)
-        version = new_version()
         path = (Path(settings.artifact_dir) / f"{RECIPE}-{version}.npz").resolve()
         async with steps.step("train"):
             model = await asyncio.to_thread(_fit_and_save, interactions, products, selection, path)
         metrics = selection.to_metrics()
+        metrics["datasets"] = {name: asdict(dataset) for name, dataset in datasets.items()}
         if refresh_of is not None:
             metrics["refresh_of"] = refresh_of
         async with steps.step("promote"):
