@@ -11,12 +11,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mgrecs.cli import models
+from mgrecs.cli.drift import drift
 from mgrecs.cli.evaluate import evaluate
 from mgrecs.cli.jobs import jobs
 from mgrecs.cli.quality import quality
 from mgrecs.common import topics
 from mgrecs.common.db import migrate as run_migrations
 from mgrecs.common.kafka import ensure_topics
+from mgrecs.common.logging import configure_logging
 from mgrecs.common.schemas import ScheduleTick, TickKind
 from mgrecs.common.settings import Settings, get_settings
 
@@ -24,10 +26,21 @@ app = typer.Typer(
     help="Operate mgrecs: schema, topics, ticks, backfills and the demo.", no_args_is_help=True
 )
 console = Console()
+
+
+@app.callback()
+def _log_to_stderr() -> None:
+    """Logs go to stderr (JSON or console, as MGRECS_LOG_JSON says), so what a command
+    prints (tables, --json) stays clean."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+
 TICK_KINDS: tuple[str, ...] = get_args(TickKind)
 app.command()(evaluate)
 app.command()(quality)
 app.command()(jobs)
+app.command()(drift)
 for command in (models.models, models.promote, models.rollback):
     app.command()(command)
 

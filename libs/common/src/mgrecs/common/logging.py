@@ -6,6 +6,17 @@ import sys
 import structlog
 
 
+class _Stderr:
+    """Whatever `sys.stderr` is when a line is written (a test runner swaps it, then closes
+    its stand-in: a logger holding the stand-in would fail on every later line)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
     """Route stdlib and structlog output through one structured renderer on stderr."""
     renderer: structlog.typing.Processor = (
@@ -20,10 +31,10 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=level, stream=_Stderr(), format="%(name)s %(levelname)s %(message)s")
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -60,6 +60,16 @@ class Settings(BaseSettings):
     `s3://bucket/prefix` (through aioboto3); empty means `artifact_dir`."""
     s3_endpoint_url: str | None = None
     """An S3-compatible endpoint (MinIO, a moto server); None means AWS S3."""
+    drift_min_lines: int = 200
+    """Recent order lines needed before drift is judged (fewer: no verdict)."""
+    drift_max_unseen_share: float = 0.3
+    """Share of recent order lines by customers, or of products, the model never saw."""
+    drift_max_popularity_shift: float = 0.4
+    """Total variation distance between recent and training product shares (0 to 1)."""
+    drift_max_ndcg_drop: float = 0.2
+    """Relative drop of the active version's validation NDCG@10 from its predecessors'."""
+    drift_retrain: bool = False
+    """Publish a retrain tick when drift is flagged."""
     recommendations_per_user: int = 25
     similar_per_product: int = 20
     active_days: int = 90

@@ -1,0 +1,199 @@
+"""Model health: do recent purchases still look like what the active model learned from?
+
+Checked after every batch job (and by `mgrecs drift`) from PostgreSQL alone. "Recent" is the
+order lines placed after the active version was trained; they are compared with the
+purchases before it:
+
+- unseen customers / products: the share of recent lines by customers, or of products, with
+  no purchase before training (the model can only answer them from popularity);
+- popularity shift: how much of their share the training period's TOP_PRODUCTS most bought
+  products (of its last POPULARITY_DAYS) lost: 0 when they sell as before, 1 when nobody
+  buys them any more (top products, not every product: with a few hundred recent lines over
+  thousands of products, a per-product distance is mostly sampling noise);
+- metrics over time: the active version's validation NDCG@10 against the median of the
+  versions before it.
+
+Each measure over its `drift_*` limit is a flag; any flag marks the report drifted, which the
+status shows and, with `drift_retrain`, publishes a retrain tick.
+"""
+
+import statistics
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from mgrecs.batch.registry import active_model
+from mgrecs.common import topics
+from mgrecs.common.kafka import make_producer
+from mgrecs.common.logging import get_logger
+from mgrecs.common.schemas import ScheduleTick
+from mgrecs.common.settings import Settings
+
+TOP_PRODUCTS = 100
+POPULARITY_DAYS = 90
+PREVIOUS_VERSIONS = 5
+
+log = get_logger(__name__)
+
+UNSEEN = """
+WITH recent AS (
+    SELECT o.customer_id, oi.product_id
+    FROM order_items oi JOIN orders o ON o.order_id = oi.order_id
+    WHERE o.ordered_at > $1
+)
+SELECT count(*) AS lines,
+       count(*) FILTER (WHERE known_customer.customer_id IS NULL) AS unseen_customer_lines,
+       count(*) FILTER (WHERE known_product.product_id IS NULL) AS unseen_product_lines
+FROM recent r
+LEFT JOIN (SELECT DISTINCT customer_id FROM orders WHERE ordered_at <= $1) known_customer
+       ON known_customer.customer_id = r.customer_id
+LEFT JOIN (SELECT DISTINCT oi.product_id FROM order_items oi
+           JOIN orders o ON o.order_id = oi.order_id WHERE o.ordered_at <= $1) known_product
+       ON known_product.product_id = r.product_id
+"""
+
+TOP_SHARES = """
+WITH lines AS (
+    SELECT oi.product_id, o.ordered_at > $1 AS recent
+    FROM order_items oi JOIN orders o ON o.order_id = oi.order_id
+    WHERE o.ordered_at > $1 - make_interval(days => $2)
+),
+top AS (
+    SELECT product_id FROM lines WHERE NOT recent
+    GROUP BY product_id ORDER BY count(*) DESC, product_id LIMIT $3
+)
+SELECT avg((top.product_id IS NOT NULL)::int) FILTER (WHERE NOT lines.recent) AS before,
+       avg((top.product_id IS NOT NULL)::int) FILTER (WHERE lines.recent) AS recent
+FROM lines LEFT JOIN top ON top.product_id = lines.product_id
+"""
+
+NDCG_HISTORY = """
+SELECT version, (metrics->'validation'->'chosen'->>'ndcg@10')::float8 AS ndcg
+FROM model_versions
+WHERE trained_at <= $1 AND metrics->'validation' IS NOT NULL
+  AND metrics->'validation' <> 'null'::jsonb
+ORDER BY trained_at DESC, version DESC
+LIMIT $2
+"""
+
+INSERT = """
+INSERT INTO drift_reports (model_version, drifted, report) VALUES ($1, $2, $3)
+RETURNING id, checked_at
+"""
+LATEST = "SELECT id, checked_at, report FROM drift_reports ORDER BY id DESC LIMIT $1"
+
+
+@dataclass
+class DriftReport:
+    model_version: str
+    trained_at: datetime
+    recent_lines: int
+    unseen_customer_share: float | None = None
+    unseen_product_share: float | None = None
+    popularity_shift: float | None = None
+    ndcg: float | None = None
+    previous_ndcg_median: float | None = None
+    flags: list[str] = field(default_factory=list)
+    judged: bool = True
+    """False when there were fewer than `drift_min_lines` recent lines."""
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.flags)
+
+    def as_json(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["trained_at"] = self.trained_at.isoformat()
+        document["drifted"] = self.drifted
+        return document
+
+
+async def measure_drift(pool: asyncpg.Pool, settings: Settings) -> DriftReport:
+    """Measure the active version against the purchases since it was trained (raises
+    NoActiveModel before the first retrain)."""
+    version = await active_model(pool)
+    assert version.trained_at is not None
+    since = version.trained_at
+    unseen = await pool.fetchrow(UNSEEN, since)
+    report = DriftReport(version.version, since, unseen["lines"])
+    history = await pool.fetch(NDCG_HISTORY, since, PREVIOUS_VERSIONS + 1)
+    _judge_metrics(report, [(row["version"], row["ndcg"]) for row in history], settings)
+    if report.recent_lines < settings.drift_min_lines:
+        report.judged = False
+        return report
+    lines = report.recent_lines
+    report.unseen_customer_share = unseen["unseen_customer_lines"] / lines
+    report.unseen_product_share = unseen["unseen_product_lines"] / lines
+    shares = await pool.fetchrow(TOP_SHARES, since, POPULARITY_DAYS, TOP_PRODUCTS)
+    if shares["before"]:
+        report.popularity_shift = max(0.0, 1.0 - float(shares["recent"]) / float(shares["before"]))
+    limit = settings.drift_max_unseen_share
+    for what, share in (
+        ("customers", report.unseen_customer_share),
+        ("products", report.unseen_product_share),
+    ):
+        if share > limit:
+            report.flags.append(
+                f"unseen {what}: {share:.0%} of recent order lines (limit {limit:.0%})"
+            )
+    shift = report.popularity_shift
+    if shift is not None and shift > settings.drift_max_popularity_shift:
+        report.flags.append(
+            f"popularity shift: the top {TOP_PRODUCTS} products lost {shift:.0%} of their share "
+            f"(limit {settings.drift_max_popularity_shift:.0%})"
+        )
+    return report
+
+
+def _judge_metrics(
+    report: DriftReport, history: list[tuple[str, float]], settings: Settings
+) -> None:
+    """Compare the active version's validation NDCG@10 with the median of those before."""
+    if not history or history[0][0] != report.model_version:
+        return  # the active version has no validation figure
+    report.ndcg = history[0][1]
+    previous = [ndcg for _, ndcg in history[1:]]
+    if not previous:
+        return
+    report.previous_ndcg_median = median = statistics.median(previous)
+    if median > 0 and report.ndcg < median * (1 - settings.drift_max_ndcg_drop):
+        report.flags.append(
+            f"validation NDCG@10 {report.ndcg:.4f} is {1 - report.ndcg / median:.0%} below the "
+            f"previous versions' median {median:.4f} (limit {settings.drift_max_ndcg_drop:.0%})"
+        )
+
+
+async def check_drift(pool: asyncpg.Pool, settings: Settings) -> tuple[int, DriftReport]:
+    """Measure, store the report, and ask for a retrain when drifted and configured to."""
+    report = await measure_drift(pool, settings)
+    row = await pool.fetchrow(INSERT, report.model_version, report.drifted, report.as_json())
+    if report.drifted:
+        log.warning("drift_flagged", version=report.model_version, flags=report.flags)
+        if settings.drift_retrain:
+            await _request_retrain(settings, row["id"])
+    return row["id"], report
+
+
+async def _request_retrain(settings: Settings, report_id: int) -> None:
+    """One retrain per drift report (its id is the tick's): a redelivery runs it once."""
+    tick = ScheduleTick(kind="retrain", tick_id=f"retrain-drift-{report_id}")
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topics.topic(topics.SCHEDULE_TICKS, settings), tick.model_dump_json().encode()
+        )
+    finally:
+        await producer.stop()
+    log.info("drift_retrain_requested", tick_id=tick.tick_id)
+
+
+async def latest_drift(pool: asyncpg.Pool, limit: int = 10) -> list[dict[str, Any]]:
+    """The newest drift reports, newest first (id, checked_at and the report)."""
+    rows = await pool.fetch(LATEST, limit)
+    return [
+        {"id": row["id"], "checked_at": row["checked_at"].isoformat(), **row["report"]}
+        for row in rows
+    ]
