@@ -22,7 +22,7 @@ from mgrecs.tracker.metrics import BATCH_SECONDS, CONSUMED, RETRIES
 T = TypeVar("T")
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 
-MAX_RECORDS = 500
+MAX_RECORDS = 2000
 POLL_TIMEOUT_MS = 500
 BACKOFF_START = 0.2
 BACKOFF_MAX = 30.0
