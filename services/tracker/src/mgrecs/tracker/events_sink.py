@@ -55,7 +55,13 @@ class EventsSink(ConsumerWorker):
         for call in put_events_calls(orders, self.settings.tracking_id):
             by_user.setdefault(call["userId"], []).append(call)
         slots = asyncio.Semaphore(CALLS_IN_FLIGHT)
-        await asyncio.gather(*(self._put_in_order(calls, slots) for calls in by_user.values()))
+        tasks = [asyncio.create_task(self._put_in_order(c, slots)) for c in by_user.values()]
+        try:
+            await asyncio.gather(*tasks)
+        finally:  # one failed (or the sink stops): leave no call running behind the batch
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _put_in_order(self, calls: list[dict[str, Any]], slots: asyncio.Semaphore) -> None:
         """One user's calls one after another (their events keep their order)."""

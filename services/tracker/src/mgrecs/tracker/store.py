@@ -30,11 +30,18 @@ CREATE TEMP TABLE IF NOT EXISTS stage_order_items (
 """
 """Per-connection staging tables: a batch is COPYed in (one round trip per table), then
 merged with one statement per table; `ON COMMIT DELETE ROWS` empties them for the next.
-A key twice in one batch: the first row wins, as it would across batches (DO NOTHING)."""
+A key twice in one batch: the first row wins, as it would across batches (DO NOTHING).
+Customers and products the batch would not change are left out before the upsert, so they
+are not even locked (every batch names the popular products again)."""
 
 UPSERT_CUSTOMERS = """
 INSERT INTO customers AS c (customer_id, age, gender, city, region)
-SELECT customer_id, age, gender, city, region FROM stage_customers ORDER BY customer_id
+SELECT s.customer_id, s.age, s.gender, s.city, s.region
+FROM stage_customers s LEFT JOIN customers e USING (customer_id)
+WHERE e.customer_id IS NULL OR (e.age, e.gender, e.city, e.region) IS DISTINCT FROM (
+    COALESCE(s.age, e.age), COALESCE(s.gender, e.gender), COALESCE(s.city, e.city),
+    COALESCE(s.region, e.region))
+ORDER BY s.customer_id
 ON CONFLICT (customer_id) DO UPDATE SET
     age = COALESCE(EXCLUDED.age, c.age),
     gender = COALESCE(EXCLUDED.gender, c.gender),
@@ -48,7 +55,11 @@ WHERE (c.age, c.gender, c.city, c.region) IS DISTINCT FROM (
 
 UPSERT_PRODUCTS = """
 INSERT INTO products AS p (product_id, name, category, price)
-SELECT product_id, name, category, price FROM stage_products ORDER BY product_id
+SELECT s.product_id, s.name, s.category, s.price
+FROM stage_products s LEFT JOIN products e USING (product_id)
+WHERE e.product_id IS NULL OR (e.name, e.category, e.price) IS DISTINCT FROM (
+    COALESCE(s.name, e.name), COALESCE(s.category, e.category), COALESCE(s.price, e.price))
+ORDER BY s.product_id
 ON CONFLICT (product_id) DO UPDATE SET
     name = COALESCE(EXCLUDED.name, p.name),
     category = COALESCE(EXCLUDED.category, p.category),
