@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 MANIFESTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: install demo smoke test lint format clean bench-api bench-quality bench-context bench-train bench-realtime bench-ingest
+.PHONY: install demo smoke test lint format clean bench-api bench-quality bench-context bench-train bench-realtime bench-ingest bench-tracker
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -48,6 +48,9 @@ bench-realtime: install  ## PutEvents -> GetRecommendations through the engine s
 
 bench-ingest: install  ## validate, map and publish a 1M-line order file to the broker
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
+
+bench-tracker: install  ## orders from the broker into PostgreSQL and the engine (both sinks)
+	$(BIN)/python bench/tracker.py $(BENCH_ARGS)
 
 # Real data sets for bench-quality, read from inside two PyPI wheels (unpacked without their
 # dependencies, so recbole's torch never comes along): MovieLens-100k and an Instacart sample.

@@ -21,6 +21,7 @@ from mgrecs.common.schemas import DeadLetter, OrderEvent, OrderLine
 from mgrecs.common.settings import Settings
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
+from mgrecs.tracker.parsing import MAX_DEAD_LETTER_PAYLOAD
 from mgrecs.tracker.worker import group_id
 
 ANCHOR = datetime(2026, 11, 26, tzinfo=UTC)
@@ -31,15 +32,26 @@ def sample_orders(count: int = 60) -> list[OrderEvent]:
     return generate(seed=3, customers=25, products=30, orders=count, anchor=ANCHOR).orders
 
 
+HUGE_LINES = 11_000
+"""About 960 KB of JSON: under the broker's 1 MB limit, over it once quoted in a letter."""
+
+
 def poison(orders: list[OrderEvent]) -> list[tuple[bytes | None, bytes, str]]:
     """(key, value, expected reason fragment) of messages no sink can use."""
     negative = json.loads(orders[0].model_dump_json())
     negative["order_id"] = "negative-quantity"
     negative["lines"][0]["quantity"] = -2
+    huge = json.loads(orders[0].model_dump_json())
+    huge["order_id"] = "huge"
+    huge["lines"] = [
+        {"product_id": f"PRODUCT-{i:06d}", "quantity": 1, "price": "1.00", "category": "huge"}
+        for i in range(HUGE_LINES)
+    ]
     return [
         (b"k1", b"{this is not json", "not JSON"),
         (b"k2", json.dumps({"hello": "world"}).encode(), "order_id: Field required"),
         (b"k3", json.dumps(negative).encode(), "lines.0.quantity"),
+        (b"k4", json.dumps(huge).encode(), "lines: List should have at most 500 items"),
     ]
 
 
@@ -104,7 +116,17 @@ async def test_db_sink_writes_orders_and_dead_letters_poison(
             "lines": [OrderLine(product_id="P-RECALLED", quantity=1, price=Decimal("1.00"))],
         }
     )
-    messages = as_messages(orders[:30]) + [(k, v) for k, v, _ in bad] + as_messages(orders[30:])
+    # a product no message described before is not poison: the order brings the product
+    unknown = orders[2].model_copy(
+        update={
+            "order_id": "unknown-product",
+            "lines": [OrderLine(product_id="P-NEVER-SEEN", quantity=3, price=Decimal("4.20"))],
+        }
+    )
+    orders.append(unknown)
+    good = as_messages(orders)
+    messages = [m for pair in zip(good, [(k, v) for k, v, _ in bad], strict=False) for m in pair]
+    messages += good[len(bad) :]
     await publish(settings, [*messages, *as_messages([refused])])
 
     async with running(DbSink(settings)):
@@ -123,7 +145,19 @@ async def test_db_sink_writes_orders_and_dead_letters_poison(
         for key, _, fragment in bad:
             assert fragment in reasons[key.decode()]
         assert "rejected by the database" in reasons[refused.customer.customer_id]
-        assert {letter.payload for letter in letters} >= {v.decode() for _, v, _ in bad}
+        payloads = {letter.key: letter.payload for letter in letters}
+        for key, value, _ in bad:
+            assert value.decode().startswith(payloads[key.decode()])
+        assert "payload cut to" in reasons["k4"]
+        assert len(payloads["k4"]) == MAX_DEAD_LETTER_PAYLOAD
+        unknown_line = await pool.fetchval(
+            "SELECT quantity FROM order_items WHERE order_id = 'unknown-product'"
+        )
+        assert unknown_line == 3
+        unknown_product = await pool.fetchrow(
+            "SELECT name, category FROM products WHERE product_id = 'P-NEVER-SEEN'"
+        )
+        assert tuple(unknown_product) == (None, None)
         assert {letter.source_topic for letter in letters} == {
             topics.topic(topics.ORDERS, settings)
         }

@@ -6,6 +6,9 @@ from pydantic import ValidationError
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 
 MAX_REASON_ERRORS = 5
+MAX_DEAD_LETTER_PAYLOAD = 64 * 1024
+"""Characters of a payload kept in its dead letter: a message near the broker's size limit
+would otherwise make a letter over it (JSON escaping grows it) that can never be sent."""
 
 
 def parse_order(record: ConsumerRecord[bytes, bytes]) -> OrderEvent | str:
@@ -28,12 +31,17 @@ def parse_order(record: ConsumerRecord[bytes, bytes]) -> OrderEvent | str:
 
 
 def dead_letter(record: ConsumerRecord[bytes, bytes], reason: str) -> DeadLetter:
-    """A dead letter for `record`, keeping its key and payload (undecodable bytes replaced)."""
+    """A dead letter for `record`, keeping its key and payload (undecodable bytes replaced;
+    a huge payload cut to its first MAX_DEAD_LETTER_PAYLOAD characters, as the reason says)."""
+    payload = (record.value or b"").decode(errors="replace")
+    if len(payload) > MAX_DEAD_LETTER_PAYLOAD:
+        reason += f" (payload cut to {MAX_DEAD_LETTER_PAYLOAD:,} of {len(payload):,} characters)"
+        payload = payload[:MAX_DEAD_LETTER_PAYLOAD]
     return DeadLetter(
         source_topic=record.topic,
         partition=record.partition,
         offset=record.offset,
         key=record.key.decode(errors="replace") if record.key is not None else None,
         reason=reason,
-        payload=(record.value or b"").decode(errors="replace"),
+        payload=payload,
     )

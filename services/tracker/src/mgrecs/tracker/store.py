@@ -1,5 +1,8 @@
 """Idempotent writes of orders to PostgreSQL: replaying a batch changes nothing.
 
+A batch is COPYed into temporary staging tables and merged from there with
+`INSERT ... SELECT ... ON CONFLICT`: a handful of round trips per batch, whatever its size.
+
 Customers and products are merged per batch (later non-null values win) and written sorted by
 id, so two tracker replicas touching the same products lock them in the same order.
 """
@@ -11,9 +14,34 @@ import asyncpg
 
 from mgrecs.common.schemas import OrderEvent
 
-UPSERT_CUSTOMER = """
+STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS stage_customers (
+    customer_id VARCHAR(255), age INTEGER, gender VARCHAR(8), city VARCHAR(255),
+    region VARCHAR(64)) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_products (
+    product_id VARCHAR(255), name VARCHAR(500), category VARCHAR(255),
+    price NUMERIC(12, 2)) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_orders (
+    order_id VARCHAR(255), customer_id VARCHAR(255), ordered_at TIMESTAMPTZ,
+    region VARCHAR(64)) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_order_items (
+    order_id VARCHAR(255), line_no INTEGER, product_id VARCHAR(255), quantity INTEGER,
+    price NUMERIC(12, 2)) ON COMMIT DELETE ROWS
+"""
+"""Per-connection staging tables: a batch is COPYed in (one round trip per table), then
+merged with one statement per table; `ON COMMIT DELETE ROWS` empties them for the next.
+A key twice in one batch: the first row wins, as it would across batches (DO NOTHING).
+Customers and products the batch would not change are left out before the upsert, so they
+are not even locked (every batch names the popular products again)."""
+
+UPSERT_CUSTOMERS = """
 INSERT INTO customers AS c (customer_id, age, gender, city, region)
-VALUES ($1, $2, $3, $4, $5)
+SELECT s.customer_id, s.age, s.gender, s.city, s.region
+FROM stage_customers s LEFT JOIN customers e USING (customer_id)
+WHERE e.customer_id IS NULL OR (e.age, e.gender, e.city, e.region) IS DISTINCT FROM (
+    COALESCE(s.age, e.age), COALESCE(s.gender, e.gender), COALESCE(s.city, e.city),
+    COALESCE(s.region, e.region))
+ORDER BY s.customer_id
 ON CONFLICT (customer_id) DO UPDATE SET
     age = COALESCE(EXCLUDED.age, c.age),
     gender = COALESCE(EXCLUDED.gender, c.gender),
@@ -25,9 +53,13 @@ WHERE (c.age, c.gender, c.city, c.region) IS DISTINCT FROM (
     COALESCE(EXCLUDED.city, c.city), COALESCE(EXCLUDED.region, c.region))
 """
 
-UPSERT_PRODUCT = """
+UPSERT_PRODUCTS = """
 INSERT INTO products AS p (product_id, name, category, price)
-VALUES ($1, $2, $3, $4)
+SELECT s.product_id, s.name, s.category, s.price
+FROM stage_products s LEFT JOIN products e USING (product_id)
+WHERE e.product_id IS NULL OR (e.name, e.category, e.price) IS DISTINCT FROM (
+    COALESCE(s.name, e.name), COALESCE(s.category, e.category), COALESCE(s.price, e.price))
+ORDER BY s.product_id
 ON CONFLICT (product_id) DO UPDATE SET
     name = COALESCE(EXCLUDED.name, p.name),
     category = COALESCE(EXCLUDED.category, p.category),
@@ -38,14 +70,15 @@ WHERE (p.name, p.category, p.price) IS DISTINCT FROM (
     COALESCE(EXCLUDED.price, p.price))
 """
 
-INSERT_ORDER = """
-INSERT INTO orders (order_id, customer_id, ordered_at, region) VALUES ($1, $2, $3, $4)
+INSERT_ORDERS = """
+INSERT INTO orders (order_id, customer_id, ordered_at, region)
+SELECT order_id, customer_id, ordered_at, region FROM stage_orders
 ON CONFLICT (order_id) DO NOTHING
 """
 
-INSERT_ITEM = """
+INSERT_ITEMS = """
 INSERT INTO order_items (order_id, line_no, product_id, quantity, price)
-VALUES ($1, $2, $3, $4, $5)
+SELECT order_id, line_no, product_id, quantity, price FROM stage_order_items
 ON CONFLICT (order_id, line_no) DO NOTHING
 """
 
@@ -83,7 +116,16 @@ async def write_orders(pool: asyncpg.Pool, orders: Sequence[OrderEvent]) -> None
         for line_no, line in enumerate(o.lines, start=1)
     ]
     async with pool.acquire() as conn, conn.transaction():
-        await conn.executemany(UPSERT_CUSTOMER, [customers[k] for k in sorted(customers)])
-        await conn.executemany(UPSERT_PRODUCT, [products[k] for k in sorted(products)])
-        await conn.executemany(INSERT_ORDER, order_rows)
-        await conn.executemany(INSERT_ITEM, item_rows)
+        await conn.execute(STAGING)
+        await conn.copy_records_to_table(
+            "stage_customers", records=[customers[k] for k in sorted(customers)]
+        )
+        await conn.copy_records_to_table(
+            "stage_products", records=[products[k] for k in sorted(products)]
+        )
+        await conn.copy_records_to_table("stage_orders", records=order_rows)
+        await conn.copy_records_to_table("stage_order_items", records=item_rows)
+        await conn.execute(UPSERT_CUSTOMERS)
+        await conn.execute(UPSERT_PRODUCTS)
+        await conn.execute(INSERT_ORDERS)
+        await conn.execute(INSERT_ITEMS)

@@ -1,18 +1,20 @@
 """The consume loop both sinks share: poll a batch, make it durable, then commit.
 
 Offsets are committed only after `handle` returned, so a crash or a stop in the middle of a
-batch means the batch is read again (the sinks' writes are idempotent).
+batch means the batch is read again (the sinks' writes are idempotent). The next batch is
+fetched while one is being handled; batches are handled one at a time, in order.
 """
 
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import TypeAlias, TypeVar
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from mgrecs.common import topics
 from mgrecs.common.logging import get_logger
@@ -22,10 +24,18 @@ from mgrecs.tracker.metrics import BATCH_SECONDS, CONSUMED, RETRIES
 T = TypeVar("T")
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 
-MAX_RECORDS = 500
+MAX_RECORDS = 2000
 POLL_TIMEOUT_MS = 500
 BACKOFF_START = 0.2
 BACKOFF_MAX = 30.0
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A batch being made durable, and the offsets to commit once it is."""
+
+    task: "asyncio.Task[None]"
+    offsets: dict[TopicPartition, int]
 
 
 class StoppedError(Exception):
@@ -70,30 +80,50 @@ class ConsumerWorker(ABC):
                 await consumer.start()
                 stack.push_async_callback(consumer.stop)
                 self.log.info("consuming", group=group_id(self.group, self.settings))
-                while not self._stopping.is_set():
-                    await self._poll_and_handle(consumer)
+                await self._consume(consumer)
         except StoppedError:
             pass  # stopped while a target was down: the uncommitted batch is read again
         self.log.info("stopped")
 
-    async def _poll_and_handle(self, consumer: AIOKafkaConsumer) -> None:
-        batches = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=MAX_RECORDS)
-        records = [record for batch in batches.values() for record in batch]
-        if records:
-            CONSUMED.labels(self.sink).inc(len(records))
-            with BATCH_SECONDS.labels(self.sink).time():
-                await self.handle(records)
-            await self._commit(consumer)
-
-    async def stop(self) -> None:
-        self._stopping.set()
-
-    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        """Poll the next batch while the previous one is made durable, then commit exactly
+        the previous batch's offsets: the broker round trip overlaps the sink's work."""
+        in_flight: InFlight | None = None
         try:
-            await consumer.commit()
+            while not self._stopping.is_set():
+                batches = await consumer.getmany(
+                    timeout_ms=POLL_TIMEOUT_MS, max_records=MAX_RECORDS
+                )
+                if in_flight is not None:
+                    await self._finish(consumer, in_flight)
+                    in_flight = None
+                records = [record for batch in batches.values() for record in batch]
+                if records:
+                    CONSUMED.labels(self.sink).inc(len(records))
+                    offsets = {tp: batch[-1].offset + 1 for tp, batch in batches.items() if batch}
+                    in_flight = InFlight(asyncio.create_task(self._handle_timed(records)), offsets)
+            if in_flight is not None:
+                await self._finish(consumer, in_flight)
+                in_flight = None
+        finally:
+            if in_flight is not None:  # an error while polling: drop the batch, read it again
+                in_flight.task.cancel()
+                await asyncio.gather(in_flight.task, return_exceptions=True)
+
+    async def _handle_timed(self, records: list[Record]) -> None:
+        with BATCH_SECONDS.labels(self.sink).time():
+            await self.handle(records)
+
+    async def _finish(self, consumer: AIOKafkaConsumer, in_flight: "InFlight") -> None:
+        await in_flight.task
+        try:
+            await consumer.commit(in_flight.offsets)
         except KafkaError as exc:
             # Typically a rebalance: the new owner reads the batch again, harmlessly.
             self.log.warning("commit_failed", error=repr(exc))
+
+    async def stop(self) -> None:
+        self._stopping.set()
 
     async def retrying(
         self,

@@ -1,0 +1,345 @@
+"""`make bench-tracker`: order lines from the broker into PostgreSQL and the engine, with
+both tracker sinks running (one `mgrecs-tracker --sink all` process, or with `--split` one
+process per sink).
+
+Generated orders (`mgrecs.common.sample_data`) are serialised first, then published to an
+embedded broker (Tansu, the one `make demo` runs) at `--rate` order lines per second (0: as
+fast as the producer goes) while the tracker consumes them; the engine service
+(`mgrecs-engine`, its own process) is the PutEvents target. One warm-up order goes first, so
+the clock starts with the consumer groups joined. Every half second the run samples the rows
+in `order_items` and each group's lag (offsets acknowledged to the producer minus the
+group's committed offsets). End-to-end latency is per order, from the moment it was handed
+to the producer to `orders.ingested_at` (set by PostgreSQL when the tracker's transaction
+began). Uses the embedded PostgreSQL unless MGRECS_BENCH_DATABASE_URL names a server.
+
+With `--backlog` every order is published before the trackers start: the drain rate, without
+the publisher competing for the machine's cores.
+
+Usage: python bench/tracker.py [--orders N] [--customers N] [--products N] [--rate LINES/S]
+       [--split] [--backlog]
+"""
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import RecordMetadata
+from support import migrated_database
+
+from mgrecs.cli.embedded import EmbeddedBroker, free_port
+from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
+from mgrecs.common import topics
+from mgrecs.common.kafka import ensure_topics
+from mgrecs.common.sample_data import generate
+from mgrecs.common.settings import Settings
+
+TARGET_LINES_PER_SECOND = 10_000
+"""The issue's bar, from the broker into PostgreSQL with both sinks running."""
+GROUPS = ("mgrecs-tracker-db", "mgrecs-tracker-events")
+SAMPLE_SECONDS = 0.5
+PUBLISH_TICK_SECONDS = 0.05
+TIMEOUT_SECONDS = 900.0
+
+
+@dataclass
+class Sample:
+    at: float
+    rows: int
+    lag: dict[str, int]
+
+
+@dataclass
+class Run:
+    messages: list[tuple[bytes, bytes, str, int]]
+    """(key, value, order id, lines) of every order, serialised before the clock starts."""
+    lines: int
+    warmup: tuple[bytes, bytes, str, int]
+    """Sent alone first: the clock starts once both consumer groups have handled it."""
+    published_at: dict[str, float] = field(default_factory=dict)
+    samples: list[Sample] = field(default_factory=list)
+    published: float = 0.0
+    """When the last order was acknowledged by the broker."""
+    started: float = 0.0
+    """The clock's origin: the first publish, or with --backlog the trackers' start."""
+    base: int = 0
+    """Lines in PostgreSQL and the engine before the clock started (the warm-up order)."""
+    ends: dict[int, int] = field(default_factory=dict)
+    """Partition -> offset after the last acknowledged message (the embedded broker's
+    ListOffsets answers per record batch, not per record, so the acks are the truth)."""
+
+
+def prepare(args: argparse.Namespace) -> Run:
+    started = time.perf_counter()
+    data = generate(seed=13, customers=args.customers, products=args.products, orders=args.orders)
+    messages = [
+        (o.key, o.model_dump_json().encode(), o.order_id, len(o.lines)) for o in data.orders
+    ]
+    warmup, messages = messages[0], messages[1:]
+    lines = sum(n for *_, n in messages)
+    print(
+        f"data: {len(messages):,} orders, {lines:,} lines, {args.customers:,} customers, "
+        f"{args.products:,} products, generated in {time.perf_counter() - started:.1f} s"
+    )
+    return Run(messages, lines, warmup)
+
+
+async def warm_up(run: Run, settings: Settings, pool: asyncpg.Pool, engine_url: str) -> None:
+    """Publish one order and wait until it is in PostgreSQL and the engine: the groups have
+    joined and every connection is open before the clock starts."""
+    key, value, _, lines = run.warmup
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        ack = await producer.send_and_wait(topics.topic(topics.ORDERS, settings), value, key=key)
+    finally:
+        await producer.stop()
+    acknowledge(run, [ack])
+    run.base = lines
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    async with httpx.AsyncClient(timeout=10) as client:
+        while time.monotonic() < deadline:
+            rows = await pool.fetchval("SELECT count(*) FROM order_items")
+            events = (await client.get(f"{engine_url}/stats")).json()["events_received"]
+            if rows == events == lines:
+                return
+            await asyncio.sleep(0.1)
+    raise TimeoutError("the warm-up order did not land")
+
+
+async def publish(run: Run, settings: Settings, rate: float) -> None:
+    """Send every order, paced to `rate` lines per second, recording when each was sent."""
+    topic = topics.topic(topics.ORDERS, settings)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=20,
+        max_batch_size=512 * 1024,
+    )
+    await producer.start()
+    try:
+        start = time.time()
+        sent_lines = 0
+        pending: list[asyncio.Future[RecordMetadata]] = []
+        for key, value, order_id, lines in run.messages:
+            if rate and sent_lines >= (time.time() - start) * rate:
+                acknowledge(run, await asyncio.gather(*pending))  # then wait for the schedule
+                pending.clear()
+                await asyncio.sleep(PUBLISH_TICK_SECONDS)
+            run.published_at[order_id] = time.time()
+            pending.append(await producer.send(topic, value, key=key))
+            sent_lines += lines
+        acknowledge(run, await asyncio.gather(*pending))
+        run.published = time.time()
+    finally:
+        await producer.stop()
+
+
+def acknowledge(run: Run, acks: list[RecordMetadata]) -> None:
+    for ack in acks:
+        run.ends[ack.partition] = max(run.ends.get(ack.partition, 0), ack.offset + 1)
+
+
+async def sample(run: Run, settings: Settings, pool: asyncpg.Pool, done: asyncio.Event) -> None:
+    """Rows in `order_items` and each group's lag, every SAMPLE_SECONDS until `done`."""
+    topic = topics.topic(topics.ORDERS, settings)
+    readers = {
+        group: AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=f"{settings.topic_prefix}{group}",
+            enable_auto_commit=False,
+        )
+        for group in GROUPS
+    }
+    for reader in readers.values():
+        await reader.start()
+    try:
+        any_reader = next(iter(readers.values()))
+        await any_reader.topics()
+        partitions = [
+            TopicPartition(topic, p) for p in any_reader.partitions_for_topic(topic) or ()
+        ]
+        while not done.is_set():
+            lag = {}
+            for group, reader in readers.items():
+                committed = [await reader.committed(tp) or 0 for tp in partitions]
+                lag[group] = sum(
+                    max(0, run.ends.get(tp.partition, 0) - c)
+                    for tp, c in zip(partitions, committed, strict=True)
+                )
+            rows = await pool.fetchval("SELECT count(*) FROM order_items") - run.base
+            run.samples.append(Sample(time.time(), rows, lag))
+            await asyncio.sleep(SAMPLE_SECONDS)
+    finally:
+        for reader in readers.values():
+            await reader.stop()
+
+
+async def wait_until_landed(run: Run, engine_url: str, trackers: list[ServiceProcess]) -> float:
+    """When every line is in PostgreSQL and every event in the engine; fails on a timeout."""
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    async with httpx.AsyncClient(timeout=10) as client:
+        while time.monotonic() < deadline:
+            for tracker in trackers:
+                if not tracker.alive():
+                    raise RuntimeError(f"{tracker.name} exited:\n{tracker.log_tail()}")
+            latest = run.samples[-1] if run.samples else None
+            if latest is not None and latest.rows >= run.lines and not any(latest.lag.values()):
+                stats = (await client.get(f"{engine_url}/stats")).json()
+                if stats["events_received"] >= run.lines + run.base:
+                    return time.time()
+            await asyncio.sleep(SAMPLE_SECONDS)
+    raise TimeoutError(f"not every line landed in {TIMEOUT_SECONDS:.0f} s")
+
+
+def percentiles(label: str, seconds: list[float]) -> None:
+    cuts = statistics.quantiles([s * 1000 for s in seconds], n=100, method="inclusive")
+    print(
+        f"{label:<34} p50={cuts[49]:8.1f} ms  p99={cuts[98]:8.1f} ms  "
+        f"max={max(seconds) * 1000:8.1f} ms"
+    )
+
+
+async def report(run: Run, pool: asyncpg.Pool, landed: float, engine_url: str) -> None:
+    first = run.started
+    sent = min(run.published_at.values())
+    print(
+        f"published: {run.lines:,} lines in {run.published - sent:.1f} s "
+        f"= {run.lines / (run.published - sent):,.0f} lines/s"
+        + (" (all before the trackers started)" if first > run.published else "")
+    )
+    rows_at = [(s.at, s.rows) for s in run.samples]
+    started = next((at for at, rows in rows_at if rows > 0), first)
+    in_db = next((at for at, rows in rows_at if rows >= run.lines), landed)
+    rate = run.lines / (in_db - first)
+    print(
+        f"into PostgreSQL: {run.lines:,} lines, start to last row {in_db - first:.1f} s "
+        f"= {rate:,.0f} lines/s (target {TARGET_LINES_PER_SECOND:,}): "
+        f"{'yes' if rate >= TARGET_LINES_PER_SECOND else 'NO'}"
+    )
+    low, high = run.lines // 10, run.lines * 9 // 10
+    t_low = next(at for at, rows in rows_at if rows >= low)
+    t_high = next((at for at, rows in rows_at if rows >= high), in_db)
+    if t_high > t_low:
+        print(f"  steady (10 % to 90 % of rows): {(high - low) / (t_high - t_low):,.0f} lines/s")
+    print(f"  first row {started - first:.1f} s after the start")
+    print(
+        f"into the engine (PutEvents): every line {landed - first:.1f} s after the start "
+        f"= {run.lines / (landed - first):,.0f} lines/s"
+    )
+    async with httpx.AsyncClient(timeout=10) as client:
+        stats = (await client.get(f"{engine_url}/stats")).json()
+    print(
+        f"engine: {stats['events_received'] - run.base:,} events accepted, "
+        f"{stats['duplicate_events_ignored']:,} duplicates ignored"
+    )
+    print("consumer lag (messages = orders) over the run:")
+    step = max(1, len(run.samples) // 12)
+    for s in run.samples[::step]:
+        lags = "  ".join(f"{g.removeprefix('mgrecs-tracker-')}={n:>7,}" for g, n in s.lag.items())
+        print(f"  t={s.at - first:6.1f} s  rows={s.rows:>9,}  lag {lags}")
+    for group in GROUPS:
+        print(f"  max lag {group}: {max(s.lag[group] for s in run.samples):,}")
+    ingested = await pool.fetch(
+        "SELECT order_id, extract(epoch FROM ingested_at) AS at FROM orders WHERE order_id <> $1",
+        run.warmup[2],
+    )
+    latencies = [float(r["at"]) - run.published_at[r["order_id"]] for r in ingested]
+    if first > run.published:
+        print("end to end: not meaningful with --backlog (every order waited for the start)")
+    else:
+        percentiles("end to end, publish -> row (orders)", latencies)
+
+
+async def bench(args: argparse.Namespace, run: Run, bootstrap: str, url: str) -> None:
+    settings = Settings(database_url=url, kafka_bootstrap=bootstrap, topic_prefix="bench-tracker.")
+    await ensure_topics(settings)
+    engine_port = free_port()
+    engine_url = f"http://127.0.0.1:{engine_port}"
+    env = {
+        "MGRECS_DATABASE_URL": url,
+        "MGRECS_KAFKA_BOOTSTRAP": bootstrap,
+        "MGRECS_TOPIC_PREFIX": settings.topic_prefix,
+        "MGRECS_ENGINE_PORT": str(engine_port),
+        "MGRECS_PERSONALIZE_ENDPOINT_URL": engine_url,
+        "MGRECS_LOG_LEVEL": "WARNING",
+    }
+    logs = Path(tempfile.mkdtemp(prefix="mgbench-tracker"))
+    engine = ServiceProcess("engine", ["mgrecs-engine"], env, logs / "engine.log")
+    trackers = [
+        ServiceProcess(
+            f"tracker-{sink}",
+            ["mgrecs-tracker", "--sink", sink],
+            {**env, "MGRECS_TRACKER_METRICS_PORT": str(free_port())},
+            logs / f"tracker-{sink}.log",
+        )
+        for sink in (("db", "events") if args.split else ("all",))
+    ]
+    services = [engine, *trackers]
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    try:
+        engine.start()
+        await asyncio.to_thread(wait_healthy, f"{engine_url}/healthz", engine)
+        if args.backlog:
+            await publish(run, settings, 0)
+            print(f"backlog of {run.lines:,} lines published; starting the tracker")
+        for tracker in trackers:
+            tracker.start()
+            port = tracker.env["MGRECS_TRACKER_METRICS_PORT"]
+            await asyncio.to_thread(wait_healthy, f"http://127.0.0.1:{port}/", tracker)
+        done = asyncio.Event()
+        if args.backlog:
+            run.started = time.time()
+            sampler = asyncio.create_task(sample(run, settings, pool, done))
+        else:
+            await warm_up(run, settings, pool, engine_url)
+            print(f"engine and tracker up (logs in {logs}); publishing at {args.rate} lines/s")
+            sampler = asyncio.create_task(sample(run, settings, pool, done))
+            run.started = time.time()
+            await publish(run, settings, args.rate)
+        landed = await wait_until_landed(run, engine_url, trackers)
+        done.set()
+        await sampler
+        await report(run, pool, landed, engine_url)
+    finally:
+        stop_all(services)
+        await pool.close()
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=85_000, help="about 2.4 lines each")
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--products", type=int, default=2_000)
+    parser.add_argument("--rate", type=float, default=12_000, help="lines/s; 0 = full speed")
+    parser.add_argument(
+        "--split", action="store_true", help="one tracker process per sink instead of --sink all"
+    )
+    parser.add_argument(
+        "--backlog",
+        action="store_true",
+        help="publish everything first, then start the tracker (drain rate, no publisher load)",
+    )
+    args = parser.parse_args(argv)
+    run = prepare(args)
+    broker = EmbeddedBroker().start()
+
+    async def go() -> None:
+        async with migrated_database("mgrecs_bench_tracker") as url:
+            await bench(args, run, broker.bootstrap, url)
+
+    try:
+        asyncio.run(go())
+    finally:
+        broker.stop()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
