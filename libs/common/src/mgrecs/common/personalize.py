@@ -21,19 +21,24 @@ def _session(settings: Settings) -> aioboto3.Session:
     )
 
 
-def _client(settings: Settings, service: str) -> AbstractAsyncContextManager[Any]:
+def _client(
+    settings: Settings, service: str, max_attempts: int = 3
+) -> AbstractAsyncContextManager[Any]:
     return _session(settings).client(  # type: ignore[no-any-return]
         service,
         endpoint_url=settings.personalize_endpoint_url or None,
         config=Config(
-            retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=10
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=10,
         ),
     )
 
 
 def events_client(settings: Settings) -> AbstractAsyncContextManager[Any]:
-    """`personalize-events` client (PutEvents)."""
-    return _client(settings, "personalize-events")
+    """`personalize-events` client (PutEvents), one try per call: the tracker retries
+    itself, with a circuit breaker and a dead-letter topic (README, Tracker)."""
+    return _client(settings, "personalize-events", max_attempts=1)
 
 
 def runtime_client(settings: Settings) -> AbstractAsyncContextManager[Any]:

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     api_port: int = 8002
     engine_port: int = 8003
     tracker_metrics_port: int = 9101
+    events_max_attempts: int = 5
+    """PutEvents attempts for one call while the target is up; then `orders.events.dlq`."""
+    events_breaker_failures: int = 5
+    """Consecutive PutEvents failures that open the circuit (the target is taken as down:
+    calls wait, spending no attempts, and a probe is sent after `events_breaker_seconds`)."""
+    events_breaker_seconds: float = 2.0
+    """First open period; it doubles while probes fail, up to 30 s."""
     batch_metrics_port: int = 9102
 
     # Engine service: which keys it accepts (comma-separated "key:secret" pairs)

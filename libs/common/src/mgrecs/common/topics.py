@@ -4,11 +4,19 @@ from mgrecs.common.settings import Settings
 
 ORDERS = "orders"
 ORDERS_DLQ = "orders.dlq"
+ORDERS_EVENTS_DLQ = "orders.events.dlq"
+"""Order lines PutEvents did not take after the bounded attempts, or refused."""
 SCHEDULE_TICKS = "schedule-ticks"
 SCHEDULE_TICKS_DLQ = "schedule-ticks.dlq"
 
-ALL_TOPICS = (ORDERS, ORDERS_DLQ, SCHEDULE_TICKS, SCHEDULE_TICKS_DLQ)
-PARTITIONS = {ORDERS: 6, ORDERS_DLQ: 1, SCHEDULE_TICKS: 1, SCHEDULE_TICKS_DLQ: 1}
+ALL_TOPICS = (ORDERS, ORDERS_DLQ, ORDERS_EVENTS_DLQ, SCHEDULE_TICKS, SCHEDULE_TICKS_DLQ)
+PARTITIONS = {
+    ORDERS: 6,
+    ORDERS_DLQ: 1,
+    ORDERS_EVENTS_DLQ: 1,
+    SCHEDULE_TICKS: 1,
+    SCHEDULE_TICKS_DLQ: 1,
+}
 
 
 def topic(name: str, settings: Settings) -> str:

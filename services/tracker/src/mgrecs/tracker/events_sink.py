@@ -1,24 +1,32 @@
 """The PutEvents sink: forwards every order line to the engine (or AWS Personalize).
 
 Invalid messages are skipped here (the db sink dead-letters them). Calls for different users
-run concurrently; failed calls are retried with backoff; offsets are committed only once
-every call of the batch succeeded.
+run concurrently. Failures trip a circuit breaker (calls wait while it is open, a probe tests
+the target). A target that is down or throttling (no connection, timeouts, 429/502/503/504)
+costs the events nothing: they wait, then the backlog drains. Any other failure (a 500, say)
+is the call's: after `events_max_attempts` of them, with backoff, the call goes to
+`orders.events.dlq` with the reason and its events, as does a call the target refuses.
+Offsets are committed once every call of the batch is settled.
 """
 
 import asyncio
+import json
 from contextlib import AsyncExitStack
-from functools import partial
 from typing import Any
 
 import aiohttp
-from botocore.exceptions import BotoCoreError, ClientError
+from aiokafka.errors import KafkaError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
+from mgrecs.common import topics
+from mgrecs.common.kafka import make_producer, send_dead_letter
 from mgrecs.common.personalize import events_client
-from mgrecs.common.schemas import OrderEvent
+from mgrecs.common.schemas import DeadLetter, OrderEvent
+from mgrecs.tracker.breaker import CircuitBreaker
 from mgrecs.tracker.events import put_events_calls
-from mgrecs.tracker.metrics import FORWARDED, REJECTED, SKIPPED
+from mgrecs.tracker.metrics import DEAD_LETTERED, FORWARDED, REJECTED, RETRIES, SKIPPED
 from mgrecs.tracker.parsing import parse_order
-from mgrecs.tracker.worker import ConsumerWorker, Record
+from mgrecs.tracker.worker import BACKOFF_MAX, BACKOFF_START, ConsumerWorker, Record, StoppedError
 
 TRANSIENT_ERRORS = (BotoCoreError, ClientError, aiohttp.ClientError, OSError, TimeoutError)
 CALLS_IN_FLIGHT = 10
@@ -26,6 +34,24 @@ CALLS_IN_FLIGHT = 10
 target's latency a tenth as often. Ten is botocore's connection pool."""
 REJECTED_CODES = {"InvalidInputException", "ValidationException"}
 """The target refuses these events for good: retrying would block the partition forever."""
+UNAVAILABLE_STATUS = {429, 502, 503, 504}
+UNAVAILABLE_CODES = {"ThrottlingException", "TooManyRequestsException", "ServiceUnavailable"}
+
+
+def _error_code(error: Exception) -> str | None:
+    if isinstance(error, ClientError):
+        code: str | None = error.response.get("Error", {}).get("Code")
+        return code
+    return None
+
+
+def _unavailable(error: Exception) -> bool:
+    """The target is down or throttling (no connection, a timeout, 429/502/503/504): not
+    this call's fault. Other errors (a 500, say) count against the call's attempts."""
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return status in UNAVAILABLE_STATUS or _error_code(error) in UNAVAILABLE_CODES
+    return not isinstance(error, ParamValidationError)
 
 
 class EventsSink(ConsumerWorker):
@@ -36,6 +62,13 @@ class EventsSink(ConsumerWorker):
 
     async def open(self, stack: AsyncExitStack) -> None:
         self._client: Any = await stack.enter_async_context(events_client(self.settings))
+        self._producer = make_producer(self.settings)
+        await self._producer.start()
+        stack.push_async_callback(self._producer.stop)
+        self._dlq = topics.topic(topics.ORDERS_EVENTS_DLQ, self.settings)
+        self._breaker = CircuitBreaker(
+            self.sink, self.settings.events_breaker_failures, self.settings.events_breaker_seconds
+        )
 
     async def handle(self, records: list[Record]) -> None:
         orders: list[OrderEvent] = []
@@ -67,15 +100,55 @@ class EventsSink(ConsumerWorker):
         """One user's calls one after another (their events keep their order)."""
         async with slots:
             for call in calls:
-                await self.retrying(partial(self._put, call), TRANSIENT_ERRORS, "put_events")
+                await self._deliver(call)
 
-    async def _put(self, call: dict[str, Any]) -> None:
-        try:
-            await self._client.put_events(**call)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in REJECTED_CODES:
-                raise
-            self.log.error("events_rejected", user_id=call["userId"], error=str(exc))
-            REJECTED.labels(self.sink).inc(len(call["eventList"]))
-            return
-        FORWARDED.labels(self.sink).inc(len(call["eventList"]))
+    async def _deliver(self, call: dict[str, Any]) -> None:
+        """Send one call until it is taken, refused, or out of attempts (then dead-lettered)."""
+        attempts, delay = 0, BACKOFF_START
+        while True:
+            if not await self._breaker.closed(self._stopping):
+                raise StoppedError
+            try:
+                await self._client.put_events(**call)
+            except TRANSIENT_ERRORS as exc:
+                error: Exception = exc
+            else:
+                self._breaker.success()
+                FORWARDED.labels(self.sink).inc(len(call["eventList"]))
+                return
+            if _error_code(error) in REJECTED_CODES:
+                self._breaker.success()  # the target answered: it is up
+                REJECTED.labels(self.sink).inc(len(call["eventList"]))
+                await self._dead_letter(call, f"refused by PutEvents: {error}")
+                return
+            RETRIES.labels(self.sink).inc()
+            self._breaker.failure()
+            if _unavailable(error):
+                continue  # the target is down or busy: wait for it, spending no attempt
+            attempts += 1
+            if attempts >= self.settings.events_max_attempts:
+                await self._dead_letter(call, f"PutEvents failed {attempts} times: {error}")
+                return
+            self.log.warning("put_events_retry", attempt=attempts, error=repr(error))
+            try:
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            except TimeoutError:
+                delay = min(delay * 2, BACKOFF_MAX)
+            else:
+                raise StoppedError
+
+    async def _dead_letter(self, call: dict[str, Any], reason: str) -> None:
+        """The call's events on `orders.events.dlq`, to replay once the cause is fixed."""
+        self.log.error("events_dead_lettered", events=len(call["eventList"]), reason=reason)
+        letter = DeadLetter(
+            source_topic=topics.topic(topics.ORDERS, self.settings),
+            partition=-1,
+            offset=-1,
+            key=call["userId"],
+            reason=reason,
+            payload=json.dumps(call, default=str),
+        )
+        await self.retrying(
+            lambda: send_dead_letter(self._producer, self._dlq, letter), (KafkaError,), "dlq"
+        )
+        DEAD_LETTERED.labels(self.sink).inc(len(call["eventList"]))

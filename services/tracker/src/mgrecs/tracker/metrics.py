@@ -1,6 +1,6 @@
 """Prometheus metrics of the tracker, labelled by sink (`db` or `events`)."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 CONSUMED = Counter("mgrecs_tracker_consumed_total", "Messages read from `orders`", ["sink"])
 WRITTEN = Counter("mgrecs_tracker_written_total", "Orders written to PostgreSQL", ["sink"])
@@ -21,4 +21,18 @@ RETRIES = Counter(
 )
 BATCH_SECONDS = Histogram(
     "mgrecs_tracker_batch_seconds", "Time to make one batch durable", ["sink"]
+)
+CIRCUIT_OPEN = Gauge(
+    "mgrecs_tracker_circuit_open", "1 while the PutEvents target is taken as down", ["sink"]
+)
+CONSUMER_LAG = Gauge(
+    "mgrecs_tracker_consumer_lag",
+    "Messages of `orders` not yet read by the sink's group (at its last poll)",
+    ["sink"],
+)
+END_TO_END_SECONDS = Histogram(
+    "mgrecs_tracker_end_to_end_seconds",
+    "From an order's publication to its batch being durable in the sink",
+    ["sink"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )

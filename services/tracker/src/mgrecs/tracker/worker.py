@@ -6,6 +6,7 @@ fetched while one is being handled; batches are handled one at a time, in order.
 """
 
 import asyncio
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -19,7 +20,13 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from mgrecs.common import topics
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
-from mgrecs.tracker.metrics import BATCH_SECONDS, CONSUMED, RETRIES
+from mgrecs.tracker.metrics import (
+    BATCH_SECONDS,
+    CONSUMED,
+    CONSUMER_LAG,
+    END_TO_END_SECONDS,
+    RETRIES,
+)
 
 T = TypeVar("T")
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
@@ -36,6 +43,8 @@ class InFlight:
 
     task: "asyncio.Task[None]"
     offsets: dict[TopicPartition, int]
+    published_ms: list[int]
+    """The records' broker timestamps (their producers' send time), for end-to-end latency."""
 
 
 class StoppedError(Exception):
@@ -101,7 +110,12 @@ class ConsumerWorker(ABC):
                 if records:
                     CONSUMED.labels(self.sink).inc(len(records))
                     offsets = {tp: batch[-1].offset + 1 for tp, batch in batches.items() if batch}
-                    in_flight = InFlight(asyncio.create_task(self._handle_timed(records)), offsets)
+                    self._observe_lag(consumer, offsets)
+                    in_flight = InFlight(
+                        asyncio.create_task(self._handle_timed(records)),
+                        offsets,
+                        [record.timestamp for record in records],
+                    )
             if in_flight is not None:
                 await self._finish(consumer, in_flight)
                 in_flight = None
@@ -114,8 +128,19 @@ class ConsumerWorker(ABC):
         with BATCH_SECONDS.labels(self.sink).time():
             await self.handle(records)
 
+    def _observe_lag(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        """Messages behind the partitions' ends, for the partitions this poll returned."""
+        ends = {tp: consumer.highwater(tp) for tp in offsets}
+        CONSUMER_LAG.labels(self.sink).set(
+            sum(max(end - offsets[tp], 0) for tp, end in ends.items() if end is not None)
+        )
+
     async def _finish(self, consumer: AIOKafkaConsumer, in_flight: "InFlight") -> None:
         await in_flight.task
+        now_ms = time.time() * 1000
+        histogram = END_TO_END_SECONDS.labels(self.sink)
+        for published_ms in in_flight.published_ms:
+            histogram.observe(max(now_ms - published_ms, 0) / 1000)
         try:
             await consumer.commit(in_flight.offsets)
         except KafkaError as exc:
