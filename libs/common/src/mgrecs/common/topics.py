@@ -6,9 +6,17 @@ ORDERS = "orders"
 ORDERS_DLQ = "orders.dlq"
 SCHEDULE_TICKS = "schedule-ticks"
 SCHEDULE_TICKS_DLQ = "schedule-ticks.dlq"
+INFER_SHARDS = "infer-shards"
+"""Shard tasks of an infer run (batch workers share them, one consumer group)."""
 
-ALL_TOPICS = (ORDERS, ORDERS_DLQ, SCHEDULE_TICKS, SCHEDULE_TICKS_DLQ)
-PARTITIONS = {ORDERS: 6, ORDERS_DLQ: 1, SCHEDULE_TICKS: 1, SCHEDULE_TICKS_DLQ: 1}
+ALL_TOPICS = (ORDERS, ORDERS_DLQ, SCHEDULE_TICKS, SCHEDULE_TICKS_DLQ, INFER_SHARDS)
+PARTITIONS = {
+    ORDERS: 6,
+    ORDERS_DLQ: 1,
+    SCHEDULE_TICKS: 1,
+    SCHEDULE_TICKS_DLQ: 1,
+    INFER_SHARDS: 6,
+}
 
 
 def topic(name: str, settings: Settings) -> str:
