@@ -21,13 +21,15 @@ from test_batch import (
 )
 from typer.testing import CliRunner
 
-from helpers import asgi_client, eventually, read_topic
+from helpers import asgi_client, eventually, read_topic, running
 from mgrecs.api.app import create_app
 from mgrecs.batch import generations
+from mgrecs.batch.generations import Generation
 from mgrecs.batch.inference import infer
 from mgrecs.batch.invalidation import invalidate
 from mgrecs.batch.shards import ModelCache, run_shard, shard_of
 from mgrecs.batch.training import retrain
+from mgrecs.batch.worker import BatchWorker
 from mgrecs.cli.embedded import free_port
 from mgrecs.cli.main import app
 from mgrecs.cli.processes import ServiceProcess
@@ -47,6 +49,12 @@ async def cached_users(pool: asyncpg.Pool) -> dict[str, Any]:
 async def current(pool: asyncpg.Pool) -> int | None:
     value = await pool.fetchval("SELECT current_cache_generation()")
     return None if value is None else int(value)
+
+
+async def generation_row(pool: asyncpg.Pool, number: int) -> Generation:
+    found = await generations.get(pool, number)
+    assert found is not None
+    return found
 
 
 async def partition_exists(pool: asyncpg.Pool, name: str) -> bool:
@@ -84,7 +92,7 @@ async def test_a_generation_becomes_current_only_after_its_last_shard(
         model_version=model["version"],
         artifact_uri=model["artifact_uri"],
         shards=3,
-        active_since=(await generations.get(pool, served)).active_since,  # type: ignore[union-attr]
+        active_since=(await generation_row(pool, served)).active_since,
     )
     number = building.generation
     models = ModelCache()
@@ -95,7 +103,7 @@ async def test_a_generation_becomes_current_only_after_its_last_shard(
         # A reader during the build sees the whole previous generation, nothing of this one.
         assert await current(pool) == served
         assert await cached_users(pool) == before
-    assert (await generations.get(pool, number)).state == "building"  # type: ignore[union-attr]
+    assert (await generation_row(pool, number)).state == "building"
     # A duplicate task of a written shard is skipped.
     assert not await run_shard(
         pool, settings, InferShard(generation=number, shard=0, shards=3), models
@@ -106,7 +114,7 @@ async def test_a_generation_becomes_current_only_after_its_last_shard(
     done = await generations.get(pool, number)
     assert done is not None and done.state == "current" and done.shards_done == 3
     assert (done.users, done.products) == (len(ACTIVE_CUSTOMERS), len(BOUGHT_PRODUCTS))
-    assert (await generations.get(pool, served)).state == "retired"  # type: ignore[union-attr]
+    assert (await generation_row(pool, served)).state == "retired"
     after = await cached_users(pool)
     assert set(after) == ACTIVE_CUSTOMERS
     assert all(after[user][1] > before[user][1] for user in after)
@@ -145,7 +153,7 @@ async def test_a_generation_left_building_too_long_is_failed_by_the_next_run(
         model_version=model["version"],
         artifact_uri=model["artifact_uri"],
         shards=3,
-        active_since=(await generations.get(pool, served)).active_since,  # type: ignore[union-attr]
+        active_since=(await generation_row(pool, served)).active_since,
     )
     await pool.execute(
         "UPDATE cache_generations SET created_at = now() - interval '7 hours'"
@@ -208,10 +216,11 @@ async def test_a_worker_killed_mid_shard_leaves_the_old_generation_serving_and_t
         # Scored and pausing before the write: mid-shard.
         await eventually(lambda: _log_has(first, "infer_shard_pausing"), timeout=60)
     finally:
-        first.process.kill()  # type: ignore[union-attr]
+        assert first.process is not None
+        first.process.kill()
         first.wait()
 
-    assert (await generations.get(pool, building.generation)).state == "building"  # type: ignore[union-attr]
+    assert (await generation_row(pool, building.generation)).state == "building"
     assert (
         await pool.fetchval(
             "SELECT count(*) FROM cache_shards WHERE generation = $1", building.generation
@@ -242,10 +251,34 @@ async def test_a_worker_killed_mid_shard_leaves_the_old_generation_serving_and_t
     assert done["status"] == "ok", done
     assert done["generation"] == building.generation
     assert await current(pool) == building.generation
-    assert (await generations.get(pool, served)).state == "retired"  # type: ignore[union-attr]
+    assert (await generation_row(pool, served)).state == "retired"
     after = await cached_users(pool)
     assert set(after) == ACTIVE_CUSTOMERS
     assert all(after[user][1] > before[user][1] for user in after)
+
+
+async def test_two_workers_share_the_shards_of_an_infer_tick(
+    served: int, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """Two batch workers in one consumer group: the tick's six shard tasks are spread over
+    them and each shard is written exactly once."""
+    settings.infer_shards = 6
+    infer_tick, infer_bytes = tick("infer")
+    async with running(BatchWorker(settings)), running(BatchWorker(settings)):
+        await publish(settings, infer_bytes)
+        done = await eventually(lambda: finished(pool, infer_tick.tick_id), timeout=120)
+    assert done["status"] == "ok", done
+    assert (done["shards"], done["users"], done["products"]) == (
+        6,
+        len(ACTIVE_CUSTOMERS),
+        len(BOUGHT_PRODUCTS),
+    )
+    shards = await pool.fetch(
+        "SELECT shard FROM cache_shards WHERE generation = $1 ORDER BY shard", done["generation"]
+    )
+    assert [r["shard"] for r in shards] == list(range(6))
+    assert await current(pool) == done["generation"] > served
+    assert set(await cached_users(pool)) == ACTIVE_CUSTOMERS
 
 
 async def _log_has(process: ServiceProcess, text: str) -> bool:

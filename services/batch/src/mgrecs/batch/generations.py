@@ -57,7 +57,7 @@ def _generation(row: asyncpg.Record | None) -> Generation | None:
     return None if row is None else Generation(**dict(row))
 
 
-async def get(pool: asyncpg.Pool | asyncpg.Connection, generation: int) -> Generation | None:
+async def get(pool: asyncpg.Pool, generation: int) -> Generation | None:
     row = await pool.fetchrow(
         f"SELECT {COLUMNS} FROM cache_generations WHERE generation = $1", generation
     )

@@ -29,6 +29,7 @@ from mgrecs.engine.model import CooccurrenceModel, Scored
 log = get_logger(__name__)
 
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+"""Recorded with each shard it writes (`cache_shards.worker`)."""
 
 
 def shard_of(key: str, shards: int) -> int:
@@ -100,7 +101,6 @@ async def run_shard(
     settings: Settings,
     task: InferShard,
     models: ModelCache,
-    worker: str = WORKER_NAME,
 ) -> bool:
     """Write one shard of a building generation; True when it was written (False: already
     done, or the generation is no longer building). The worker writing the last shard makes
@@ -129,7 +129,7 @@ async def run_shard(
             conn,
             task.generation,
             task.shard,
-            worker,
+            WORKER_NAME,
             ShardCounts(len(piece.users), piece.unknown, len(piece.similar)),
             round(time.perf_counter() - started, 3),
         )
