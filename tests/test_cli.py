@@ -128,7 +128,8 @@ def test_migrate_builds_the_schema_on_an_empty_database(
     try:
         result = runner.invoke(app, ["migrate"])
         assert result.exit_code == 0, result.output
-        query = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        # The cache tables are views of the current cache generation (migration 0007).
+        query = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
         tables = {row[0] for row in asyncio.run(_fetch(url, query))}
         assert {
             "customers",

@@ -149,7 +149,7 @@ async def test_retrain_steps_are_recorded_with_their_seconds_and_listed(
     steps = await steps_of(pool, retrain_id)
     assert [s["step"] for s in steps] == RETRAIN_STEPS
     assert all(s["status"] == "ok" and s["seconds"] >= 0 for s in steps)
-    assert [s["step"] for s in await steps_of(pool, infer_id)] == ["score", "write"]
+    assert [s["step"] for s in await steps_of(pool, infer_id)] == ["start", "shards", "drift"]
 
     monkeypatch.setenv("MGRECS_DATABASE_URL", settings.database_url)
     get_settings.cache_clear()

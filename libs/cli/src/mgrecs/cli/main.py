@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mgrecs.cli import models
+from mgrecs.cli import cache, models
 from mgrecs.cli.drift import drift
 from mgrecs.cli.evaluate import evaluate
 from mgrecs.cli.jobs import jobs
@@ -41,6 +41,7 @@ app.command()(evaluate)
 app.command()(quality)
 app.command()(jobs)
 app.command()(drift)
+app.add_typer(cache.app, name="cache")
 for command in (models.models, models.promote, models.rollback):
     app.command()(command)
 

@@ -105,6 +105,23 @@ class ScheduleTick(BaseModel):
     requested_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
+class InferShard(BaseModel):
+    """One shard of an infer run's cache generation, on topic `infer-shards`: the customers
+    and products whose stable hash modulo `shards` is `shard`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1] = 1
+    generation: int = Field(ge=1)
+    shard: int = Field(ge=0)
+    shards: int = Field(ge=1)
+
+    @property
+    def key(self) -> bytes:
+        """The Kafka key, `generation:shard` (spreads one run's shards over partitions)."""
+        return f"{self.generation}:{self.shard}".encode()
+
+
 class DeadLetter(BaseModel):
     """A message no consumer could handle, with the reason, on `<topic>.dlq`."""
 

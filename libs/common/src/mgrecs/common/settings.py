@@ -7,6 +7,7 @@ finds every knob, and its default, in this file.
 from functools import lru_cache
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -105,6 +106,18 @@ class Settings(BaseSettings):
     """New customers, products and purchases folded in with the active recipe (daily)."""
     schedule_infer: str = "0 */6 * * *"
     """The cache tables refilled from the active model (every 6 hours)."""
+
+    # Cache generations (README, The cache): an infer run is split into shards that any
+    # batch worker takes; the new generation serves once every shard is written.
+    infer_shards: int = Field(default=4, ge=1)
+    infer_timeout_hours: float = 6.0
+    """A generation still building after this long is failed (the previous one serves)."""
+    cache_ttl_hours: float = 6.0
+    """The API treats the cache as missing once its generation is this old; 0 never."""
+    cache_keep_generations: int = Field(default=2, ge=1)
+    """Generations whose rows are kept: the current one and the ones before it."""
+    infer_shard_pause_seconds: float = 0.0
+    """For tests and failure drills only: a pause before each shard is written."""
 
     # Customer identities (README, Customer identities): off unless unify_customers is set.
     unify_customers: bool = False

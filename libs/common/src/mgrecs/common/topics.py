@@ -8,14 +8,24 @@ ORDERS_EVENTS_DLQ = "orders.events.dlq"
 """Order lines PutEvents did not take after the bounded attempts, or refused."""
 SCHEDULE_TICKS = "schedule-ticks"
 SCHEDULE_TICKS_DLQ = "schedule-ticks.dlq"
+INFER_SHARDS = "infer-shards"
+"""Shard tasks of an infer run (batch workers share them, one consumer group)."""
 
-ALL_TOPICS = (ORDERS, ORDERS_DLQ, ORDERS_EVENTS_DLQ, SCHEDULE_TICKS, SCHEDULE_TICKS_DLQ)
+ALL_TOPICS = (
+    ORDERS,
+    ORDERS_DLQ,
+    ORDERS_EVENTS_DLQ,
+    SCHEDULE_TICKS,
+    SCHEDULE_TICKS_DLQ,
+    INFER_SHARDS,
+)
 PARTITIONS = {
     ORDERS: 6,
     ORDERS_DLQ: 1,
     ORDERS_EVENTS_DLQ: 1,
     SCHEDULE_TICKS: 1,
     SCHEDULE_TICKS_DLQ: 1,
+    INFER_SHARDS: 6,
 }
 
 

@@ -35,7 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(pool.close)
             client = await stack.enter_async_context(runtime_client(settings))
             app.state.settings = settings
-            app.state.repository = Repository(pool)
+            app.state.repository = Repository(pool, settings.cache_ttl_hours)
             app.state.region_samples = SampleMemo()
             app.state.engine = Engine(
                 client,

@@ -1,15 +1,23 @@
 """The SQL the API runs, in one place so it can be read and indexed as a whole."""
 
-USER_CACHE = """
+# The cache serves while its generation is younger than the TTL ($N seconds; 0 never
+# expires): past it, the rows count as missing (README, The cache).
+FRESH = """EXISTS (
+    SELECT 1 FROM cache_generations
+    WHERE state = 'current'
+      AND ({ttl}::float8 <= 0 OR completed_at >= now() - make_interval(secs => {ttl}::float8))
+)"""
+
+USER_CACHE = f"""
 SELECT recommendations, updated_at
 FROM offline_user_recommendations
-WHERE user_id = $1
+WHERE user_id = $1 AND {FRESH.format(ttl="$2")}
 """
 
-SIMILAR_CACHE = """
+SIMILAR_CACHE = f"""
 SELECT similar_products, updated_at
 FROM offline_similar_items
-WHERE product_id = $1
+WHERE product_id = $1 AND {FRESH.format(ttl="$2")}
 """
 
 CUSTOMER = """
@@ -59,7 +67,7 @@ LIMIT $4
 
 # Per product: how many of the sampled users ($1) have it in their cached list, and its
 # mean score among them. A malformed (non-array) cache row counts as an empty list.
-REGION_AGGREGATE = """
+REGION_AGGREGATE = f"""
 WITH got AS (
     SELECT r.user_id, e ->> 'product_id' AS product_id, (e ->> 'score')::float8 AS score
     FROM offline_user_recommendations r
@@ -67,7 +75,7 @@ WITH got AS (
         CASE WHEN jsonb_typeof(r.recommendations) = 'array'
              THEN r.recommendations ELSE '[]'::jsonb END
     ) AS e
-    WHERE r.user_id = ANY($1::text[])
+    WHERE r.user_id = ANY($1::text[]) AND {FRESH.format(ttl="$3")}
 )
 SELECT g.product_id, p.name AS product_name, p.category,
        count(DISTINCT g.user_id) AS users, avg(g.score) AS mean_score

@@ -49,8 +49,10 @@ def _as_list(value: Any) -> list[dict[str, Any]]:
 class Repository:
     """Reads of the cache and source tables; no HTTP knowledge here."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, cache_ttl_hours: float = 0.0) -> None:
         self._pool = pool
+        self._ttl_seconds = cache_ttl_hours * 3600
+        """Cached rows of an older generation count as missing (0: no expiry)."""
 
     async def ping(self) -> None:
         """Raise unless the database answers within PING_TIMEOUT_SECONDS."""
@@ -62,11 +64,11 @@ class Repository:
         return await latest_reports(self._pool, limit)
 
     async def user_cache(self, user_id: str) -> CachedList | None:
-        row = await self._pool.fetchrow(queries.USER_CACHE, user_id)
+        row = await self._pool.fetchrow(queries.USER_CACHE, user_id, self._ttl_seconds)
         return None if row is None else CachedList(_as_list(row[0]), row[1])
 
     async def similar_cache(self, product_id: str) -> CachedList | None:
-        row = await self._pool.fetchrow(queries.SIMILAR_CACHE, product_id)
+        row = await self._pool.fetchrow(queries.SIMILAR_CACHE, product_id, self._ttl_seconds)
         return None if row is None else CachedList(_as_list(row[0]), row[1])
 
     async def customer(self, customer_id: str) -> Customer | None:
@@ -106,7 +108,7 @@ class Repository:
 
     async def region_aggregate(self, user_ids: list[str], limit: int) -> list[ProductCount]:
         """Per product: sampled users with it in their cached list, and its mean score."""
-        rows = await self._pool.fetch(queries.REGION_AGGREGATE, user_ids, limit)
+        rows = await self._pool.fetch(queries.REGION_AGGREGATE, user_ids, limit, self._ttl_seconds)
         return [
             ProductCount(
                 row["product_id"],

@@ -1,8 +1,6 @@
-"""Replace both recommendation cache tables in one transaction (a generation swap).
-
-Rows are bulk-copied into staging tables, upserted, and rows this run did not produce are
-deleted, all before COMMIT: a reader sees the whole old cache or the whole new one.
-"""
+"""The cache rows of one generation: each generation has its own partition of each rows table
+(migration 0007), a shard's slice is bulk-copied into them, and dropping an old generation
+drops its partitions. The legacy table names are views of the current generation."""
 
 import json
 from collections.abc import Mapping, Sequence
@@ -11,7 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
-from mgrecs.batch.metrics import ROWS_DELETED, ROWS_WRITTEN
+from mgrecs.batch.metrics import ROWS_WRITTEN
 from mgrecs.engine.model import Scored
 
 CacheLists = Mapping[str, Sequence[Scored]]
@@ -19,19 +17,23 @@ CacheLists = Mapping[str, Sequence[Scored]]
 
 @dataclass(frozen=True)
 class Table:
-    name: str
+    view: str
+    """The name the readers use: a view of the current generation."""
     key: str
     payload: str
+
+    @property
+    def rows(self) -> str:
+        """The partitioned table holding every generation's rows."""
+        return f"{self.view}_rows"
+
+    def partition(self, generation: int) -> str:
+        return f"{self.view}_g{int(generation)}"
 
 
 USERS = Table("offline_user_recommendations", "user_id", "recommendations")
 SIMILAR = Table("offline_similar_items", "product_id", "similar_products")
-
-
-@dataclass(frozen=True)
-class Written:
-    upserted: int
-    deleted: int
+TABLES = (USERS, SIMILAR)
 
 
 def cache_json(scored: Sequence[Scored]) -> str:
@@ -41,15 +43,32 @@ def cache_json(scored: Sequence[Scored]) -> str:
     )
 
 
-def _count(status: str) -> int:
-    """Rows affected, from a command tag like `INSERT 0 12` or `DELETE 3`."""
-    return int(status.rsplit(" ", 1)[-1])
+async def create_partitions(conn: asyncpg.Connection, generation: int) -> None:
+    """Empty partitions for a new generation. Built apart and then attached: ATTACH takes a
+    lock that readers of the other generations do not wait for."""
+    for table in TABLES:
+        name = table.partition(generation)
+        await conn.execute(f"CREATE TABLE {name} (LIKE {table.rows} INCLUDING ALL)")
+        await conn.execute(
+            f"ALTER TABLE {table.rows} ATTACH PARTITION {name} FOR VALUES IN ({int(generation)})"
+        )
 
 
-async def _replace(
-    conn: asyncpg.Connection, table: Table, lists: CacheLists, updated_at: datetime
-) -> Written:
-    staging = f"staging_{table.name}"
+async def drop_partitions(conn: asyncpg.Connection, generation: int) -> None:
+    for table in TABLES:
+        await conn.execute(f"DROP TABLE IF EXISTS {table.partition(generation)}")
+
+
+async def _copy(
+    conn: asyncpg.Connection,
+    table: Table,
+    generation: int,
+    lists: CacheLists,
+    updated_at: datetime,
+) -> None:
+    """COPY into a text staging table (asyncpg has no binary JSONB encoder), then one INSERT
+    into the generation's partition."""
+    staging = f"staging_{table.view}"
     await conn.execute(
         f"CREATE TEMP TABLE {staging} (key TEXT PRIMARY KEY, payload TEXT) ON COMMIT DROP"
     )
@@ -58,35 +77,26 @@ async def _replace(
         records=[(key, cache_json(scored)) for key, scored in lists.items()],
         columns=["key", "payload"],
     )
-    upserted = await conn.execute(
+    await conn.execute(
         f"""
-        INSERT INTO {table.name} ({table.key}, {table.payload}, updated_at)
-        SELECT key, payload::jsonb, $1 FROM {staging}
-        ON CONFLICT ({table.key}) DO UPDATE
-        SET {table.payload} = EXCLUDED.{table.payload}, updated_at = EXCLUDED.updated_at
+        INSERT INTO {table.partition(generation)} (generation, {table.key}, {table.payload},
+                                                   updated_at)
+        SELECT $1, key, payload::jsonb, $2 FROM {staging}
         """,
+        generation,
         updated_at,
     )
-    deleted = await conn.execute(
-        f"""
-        DELETE FROM {table.name} t
-        WHERE NOT EXISTS (SELECT 1 FROM {staging} s WHERE s.key = t.{table.key})
-        """
-    )
-    written = Written(_count(upserted), _count(deleted))
-    ROWS_WRITTEN.labels(table.name).inc(written.upserted)
-    ROWS_DELETED.labels(table.name).inc(written.deleted)
-    return written
+    ROWS_WRITTEN.labels(table.view).inc(len(lists))
 
 
-async def replace_cache(
-    pool: asyncpg.Pool, users: CacheLists, similar: CacheLists, updated_at: datetime
-) -> tuple[Written, Written]:
-    """Make the cache tables hold exactly `users` and `similar`, atomically."""
-    async with pool.acquire() as conn, conn.transaction():
-        # One writer at a time: two overlapping runs would otherwise interleave deletes.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('mgrecs:cache'))")
-        return (
-            await _replace(conn, USERS, users, updated_at),
-            await _replace(conn, SIMILAR, similar, updated_at),
-        )
+async def write_slice(
+    conn: asyncpg.Connection,
+    generation: int,
+    users: CacheLists,
+    similar: CacheLists,
+    updated_at: datetime,
+) -> None:
+    """Add one shard's rows to the generation (inside the caller's transaction, which also
+    marks the shard done: a shard is written whole or not at all)."""
+    await _copy(conn, USERS, generation, users, updated_at)
+    await _copy(conn, SIMILAR, generation, similar, updated_at)

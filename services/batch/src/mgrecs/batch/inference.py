@@ -1,94 +1,136 @@
-"""The infer job: the active model scores every active customer and every product, and the
-results replace the cache tables the API (and the old pipeline's readers) serve from."""
+"""The infer job: the active model scores every active customer and every product into a new
+cache generation, which the API (and the old pipeline's readers) serve once it is whole.
 
-import asyncio
+The run is split into `infer_shards` shards. Given a `dispatch`, the shard tasks go to the
+`infer-shards` topic, where any batch worker takes them, and the job waits for the
+generation; without one (a job called directly) it writes the shards itself, one by one.
+A redelivered tick resumes the generation it started instead of starting another.
+"""
+
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
+from aiokafka.errors import KafkaError
 
-from mgrecs.batch.cache import replace_cache
-from mgrecs.batch.dataset import active_customers, purchase_histories
+from mgrecs.batch import generations
+from mgrecs.batch.drift import check_drift
+from mgrecs.batch.generations import Generation
 from mgrecs.batch.metrics import JOB_SECONDS
 from mgrecs.batch.registry import active_model
+from mgrecs.batch.shards import ModelCache, run_shard
 from mgrecs.batch.steps import Steps
 from mgrecs.common.logging import get_logger
+from mgrecs.common.schemas import InferShard
 from mgrecs.common.settings import Settings
-from mgrecs.engine.model import CooccurrenceModel, Scored
 
 log = get_logger(__name__)
+
+Dispatch = Callable[[list[InferShard]], Awaitable[None]]
+"""Publishes shard tasks for the batch workers."""
 
 
 @dataclass(frozen=True)
 class InferenceSummary:
     version: str
+    generation: int
+    shards: int
     users: int
     users_unknown_to_model: int
     products: int
     user_rows_deleted: int
+    """Customers the previous generation had and this one has not."""
     product_rows_deleted: int
     seconds: float
 
 
-def _score(
-    model: CooccurrenceModel,
-    customers: list[str],
-    newcomers: dict[str, tuple[str | None, list[str]]],
-    settings: Settings,
-) -> tuple[dict[str, list[Scored]], dict[str, list[Scored]]]:
-    """CPU-bound part (runs in a thread). Customers who ordered after the model was trained
-    are scored from their purchase history in the database."""
-    k = settings.recommendations_per_user
-    exclude = settings.exclude_purchased
-    users = model.recommend_all(k, customers, exclude_purchased=exclude)
-    for customer, (region, history) in newcomers.items():
-        users[customer] = model.recommend(history, region, k, exclude)
-    similar = {
-        item: model.similar_items(item, settings.similar_per_product) for item in model.item_ids
-    }
-    return users, similar
+async def _start(pool: asyncpg.Pool, settings: Settings, tick_id: str | None) -> Generation:
+    """The tick's generation still building, or a new one for the active model (raises
+    NoActiveModel when none). Generations abandoned for too long are failed first."""
+    if tick_id is not None:
+        resumed = await generations.building_for_tick(pool, tick_id)
+        if resumed is not None:
+            log.info("cache_generation_resumed", generation=resumed.generation, tick_id=tick_id)
+            return resumed
+    version = await active_model(pool)
+    await generations.fail_stale(pool, timedelta(hours=settings.infer_timeout_hours))
+    return await generations.create(
+        pool,
+        tick_id=tick_id,
+        model_version=version.version,
+        artifact_uri=version.artifact_uri,
+        shards=settings.infer_shards,
+        active_since=datetime.now(UTC) - timedelta(days=settings.active_days),
+    )
+
+
+async def _write_locally(
+    pool: asyncpg.Pool, settings: Settings, tasks: list[InferShard], generation: int
+) -> None:
+    models = ModelCache()
+    for task in tasks:
+        try:
+            await run_shard(pool, settings, task, models)
+        except Exception as exc:
+            await generations.fail(pool, generation, f"shard {task.shard}: {exc}")
+            raise
+
+
+async def _check_drift(pool: asyncpg.Pool, settings: Settings) -> None:
+    """Model health after each fill (README, Model health); a failure to measure it is
+    logged, not the fill's failure."""
+    try:
+        await check_drift(pool, settings)
+    except (asyncpg.PostgresError, KafkaError, OSError) as exc:
+        log.warning("drift_check_failed", error=repr(exc))
 
 
 async def infer(
-    pool: asyncpg.Pool, settings: Settings, steps: Steps | None = None
+    pool: asyncpg.Pool,
+    settings: Settings,
+    steps: Steps | None = None,
+    *,
+    tick_id: str | None = None,
+    dispatch: Dispatch | None = None,
 ) -> InferenceSummary:
-    """Fill the cache tables from the active model (raises NoActiveModel when none); steps
-    score (load and rank) and write."""
+    """Build a cache generation and wait until it is current; steps start (generation and
+    shard tasks), shards (until the last one is written and the generation flipped) and
+    drift (model health, measured once the new cache serves)."""
     steps = steps or Steps(pool)
     started = time.perf_counter()
     with JOB_SECONDS.labels("infer").time():
-        async with steps.step("score"):
-            version = await active_model(pool)
-            model = await asyncio.to_thread(CooccurrenceModel.load, Path(version.artifact_uri))
-            now = datetime.now(UTC)
-            customers = await active_customers(pool, now - timedelta(days=settings.active_days))
-            known = set(model.customer_ids)
-            newcomers = await purchase_histories(pool, [c for c in customers if c not in known])
-            log.info(
-                "infer_loaded",
-                version=version.version,
-                active_customers=len(customers),
-                unknown_to_model=len(newcomers),
-                products=len(model.item_ids),
+        async with steps.step("start"):
+            generation = await _start(pool, settings, tick_id)
+            done = await generations.done_shards(pool, generation.generation)
+            tasks = [
+                InferShard(generation=generation.generation, shard=shard, shards=generation.shards)
+                for shard in range(generation.shards)
+                if shard not in done
+            ]
+            if dispatch is not None:
+                await dispatch(tasks)
+        async with steps.step("shards"):
+            if dispatch is None:
+                await _write_locally(pool, settings, tasks, generation.generation)
+            timeout = timedelta(hours=settings.infer_timeout_hours)
+            left = generation.created_at + timeout - datetime.now(UTC)
+            built = await generations.wait(
+                pool, generation.generation, time.monotonic() + left.total_seconds()
             )
-            users, similar = await asyncio.to_thread(_score, model, customers, newcomers, settings)
-            scored_at = time.perf_counter()
-        async with steps.step("write"):
-            user_rows, product_rows = await replace_cache(
-                pool, users, similar, updated_at=datetime.now(UTC).replace(tzinfo=None)
-            )
+        async with steps.step("drift"):
+            await _check_drift(pool, settings)
     summary = InferenceSummary(
-        version=version.version,
-        users=user_rows.upserted,
-        users_unknown_to_model=len(newcomers),
-        products=product_rows.upserted,
-        user_rows_deleted=user_rows.deleted,
-        product_rows_deleted=product_rows.deleted,
+        version=built.model_version or "",
+        generation=built.generation,
+        shards=built.shards,
+        users=built.users,
+        users_unknown_to_model=built.users_unknown,
+        products=built.products,
+        user_rows_deleted=built.users_dropped,
+        product_rows_deleted=built.products_dropped,
         seconds=round(time.perf_counter() - started, 3),
     )
-    log.info(
-        "infer_done", write_seconds=round(time.perf_counter() - scored_at, 3), **asdict(summary)
-    )
+    log.info("infer_done", state=built.state, **asdict(summary))
     return summary

@@ -24,3 +24,8 @@ MODEL_NDCG = Gauge(
     " period for comparison",
     ["model"],
 )
+SHARDS = Counter(
+    "mgrecs_batch_infer_shards_total",
+    "Infer shard tasks handled: written, skipped (already done), failed, invalid",
+    ["outcome"],
+)

@@ -24,7 +24,7 @@ from mgrecs.batch.dataset import check_order_lines, load_interactions, load_prod
 from mgrecs.batch.evaluation import choose_recipe
 from mgrecs.batch.exclusive import retrain_lock
 from mgrecs.batch.export import export_datasets
-from mgrecs.batch.inference import InferenceSummary, infer
+from mgrecs.batch.inference import Dispatch, InferenceSummary, infer
 from mgrecs.batch.metrics import JOB_SECONDS, MODEL_NDCG
 from mgrecs.batch.promotion import decide
 from mgrecs.batch.registry import RECIPE, ModelVersion, active_metrics, active_model, register
@@ -173,10 +173,17 @@ class Refreshed:
     inference: InferenceSummary
 
 
-async def refresh(pool: asyncpg.Pool, settings: Settings, steps: Steps | None = None) -> Refreshed:
+async def refresh(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    steps: Steps | None = None,
+    *,
+    dispatch: Dispatch | None = None,
+) -> Refreshed:
     """Fold new customers, products and purchases in without a full retrain: the active
     version's recipe with its parameters (no search) fitted on every purchase, measured and
-    gated like a retrain, then an infer. Raises NoActiveModel before the first retrain."""
+    gated like a retrain, then an infer (sharded through `dispatch` when given). Raises
+    NoActiveModel before the first retrain."""
     steps = steps or Steps(pool)
     async with retrain_lock(pool):
         active = await active_model(pool)
@@ -190,5 +197,5 @@ async def refresh(pool: asyncpg.Pool, settings: Settings, steps: Steps | None = 
         )
         promoted = (await active_model(pool)).version == model.version
     async with steps.step("infer"):
-        inference = await infer(pool, settings)
+        inference = await infer(pool, settings, dispatch=dispatch)
     return Refreshed(model, promoted, inference)

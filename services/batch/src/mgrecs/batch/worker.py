@@ -5,9 +5,12 @@ redelivered tick never runs twice. A retrain or refresh tick that finds another 
 (on any instance) is recorded as skipped, not queued. The offset is committed only once the
 job (and its record) is durable. A failing job is recorded with its error and the worker
 moves on: the next tick retries, instead of the same tick crashing the worker in a loop.
+An infer tick publishes its shard tasks and waits until every shard is written (by this
+worker or others).
 """
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -22,22 +25,20 @@ from mgrecs.batch import ledger
 from mgrecs.batch.exclusive import AnotherRetrainRunning
 from mgrecs.batch.inference import infer
 from mgrecs.batch.metrics import DEAD_LETTERS, TICKS
+from mgrecs.batch.shard_worker import ShardWorker
 from mgrecs.batch.steps import Steps
 from mgrecs.batch.training import refresh, retrain
 from mgrecs.common import topics
 from mgrecs.common.db import create_pool
 from mgrecs.common.kafka import ensure_topics, make_producer, send_dead_letter
 from mgrecs.common.logging import get_logger
-from mgrecs.common.schemas import DeadLetter, ScheduleTick
+from mgrecs.common.schemas import DeadLetter, InferShard, ScheduleTick
 from mgrecs.common.settings import Settings
 
 CONSUMER_GROUP = "mgrecs-batch"
 """The consumer group, after the topic prefix (tenants sharing a broker stay apart)."""
 MAX_JOB_MS = 6 * 3600 * 1000
 """How long a job may keep the consumer from polling before the group evicts it."""
-
-Job = Callable[[asyncpg.Pool, Settings, Steps], Awaitable[Any]]
-JOBS: dict[str, Job] = {"retrain": retrain, "refresh": refresh, "infer": infer}
 
 log = get_logger(__name__)
 
@@ -65,12 +66,24 @@ class BatchWorker:
         self.settings = settings
         self.topic = topics.topic(topics.SCHEDULE_TICKS, settings)
         self.dlq_topic = topics.topic(topics.SCHEDULE_TICKS_DLQ, settings)
+        self.shards_topic = topics.topic(topics.INFER_SHARDS, settings)
         self.group = f"{settings.topic_prefix}{CONSUMER_GROUP}"
         self._stopping = asyncio.Event()
+        self._shard_worker: ShardWorker | None = None
 
     async def run(self) -> None:
+        """Both consumers until `stop()`; if one of them crashes, the other stops too."""
         await ensure_topics(self.settings)
         pool = await create_pool(self.settings.database_url)
+        self._shard_worker = ShardWorker(self.settings, pool)
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._consume_ticks(pool))
+                group.create_task(self._shard_worker.run())
+        finally:
+            await pool.close()
+
+    async def _consume_ticks(self, pool: asyncpg.Pool) -> None:
         producer = make_producer(self.settings)
         consumer = AIOKafkaConsumer(
             self.topic,
@@ -93,12 +106,36 @@ class BatchWorker:
         finally:
             await consumer.stop()
             await producer.stop()
-            await pool.close()
+            if self._shard_worker is not None:
+                self._shard_worker.stop()
             log.info("batch_worker_stopped")
 
     async def stop(self) -> None:
-        """Finish the job in progress (if any), then leave the group and close."""
+        """Finish the job and the shard in progress (if any), then leave the groups and close."""
         self._stopping.set()
+        if self._shard_worker is not None:
+            self._shard_worker.stop()
+
+    async def _dispatch(self, producer: AIOKafkaProducer, tasks: list[InferShard]) -> None:
+        """Publish an infer run's shard tasks, keyed `generation:shard`."""
+        sent = [
+            await producer.send(self.shards_topic, task.model_dump_json().encode(), key=task.key)
+            for task in tasks
+        ]
+        await asyncio.gather(*sent)
+
+    def _job(
+        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, tick: ScheduleTick
+    ) -> Callable[[], Awaitable[Any]]:
+        steps = Steps(pool, tick.tick_id)
+        dispatch = functools.partial(self._dispatch, producer)
+        if tick.kind == "retrain":
+            return functools.partial(retrain, pool, self.settings, steps)
+        if tick.kind == "refresh":
+            return functools.partial(refresh, pool, self.settings, steps, dispatch=dispatch)
+        return functools.partial(
+            infer, pool, self.settings, steps, tick_id=tick.tick_id, dispatch=dispatch
+        )
 
     async def _handle(
         self, pool: asyncpg.Pool, producer: AIOKafkaProducer, message: ConsumerRecord[Any, Any]
@@ -116,7 +153,7 @@ class BatchWorker:
         log.info("tick_started", tick_id=tick.tick_id, kind=tick.kind)
         started = time.perf_counter()
         try:
-            result = await JOBS[tick.kind](pool, self.settings, Steps(pool, tick.tick_id))
+            result = await self._job(pool, producer, tick)()
         except AnotherRetrainRunning as exc:
             detail: dict[str, Any] = {"status": "skipped", "reason": str(exc)}
             outcome = "skipped"

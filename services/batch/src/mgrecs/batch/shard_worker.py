@@ -1,0 +1,82 @@
+"""Consumes `infer-shards` (group `mgrecs-batch-shards`): every batch worker takes shards of
+the running infer, whoever published them.
+
+The offset is committed only after the shard is written (or found done), so a worker killed
+mid-shard leaves the task to be redelivered, to it after a restart or to another worker once
+the group rebalances. A shard that raises fails its generation (the previous one keeps
+serving) instead of being retried forever.
+"""
+
+import asyncio
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from pydantic import ValidationError
+
+from mgrecs.batch import generations
+from mgrecs.batch.metrics import SHARDS
+from mgrecs.batch.shards import ModelCache, run_shard
+from mgrecs.common import topics
+from mgrecs.common.logging import get_logger
+from mgrecs.common.schemas import InferShard
+from mgrecs.common.settings import Settings
+
+CONSUMER_GROUP = "mgrecs-batch-shards"
+MAX_SHARD_MS = 6 * 3600 * 1000
+"""How long one shard may keep the consumer from polling before the group evicts it."""
+
+log = get_logger(__name__)
+
+
+class ShardWorker:
+    """Runs shard tasks until `stop()`; shares the batch worker's pool."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.topic = topics.topic(topics.INFER_SHARDS, settings)
+        self.group = f"{settings.topic_prefix}{CONSUMER_GROUP}"
+        self.models = ModelCache()
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=MAX_SHARD_MS,
+        )
+        await consumer.start()
+        try:
+            log.info("shard_worker_started", topic=self.topic, group=self.group)
+            while not self._stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=500, max_records=1)
+                for partition, messages in batches.items():
+                    for message in messages:
+                        await self._handle(message)
+                        await consumer.commit({partition: message.offset + 1})
+        finally:
+            await consumer.stop()
+
+    def stop(self) -> None:
+        """Finish the shard in progress (if any), then leave the group."""
+        self._stopping.set()
+
+    async def _handle(self, message: ConsumerRecord[Any, Any]) -> None:
+        try:
+            task = InferShard.model_validate_json(message.value or b"")
+        except ValidationError as exc:
+            log.warning("shard_task_invalid", offset=message.offset, error=str(exc))
+            SHARDS.labels("invalid").inc()
+            return
+        try:
+            written = await run_shard(self.pool, self.settings, task, self.models)
+        except Exception as exc:
+            log.exception("shard_failed", generation=task.generation, shard=task.shard)
+            await generations.fail(self.pool, task.generation, f"shard {task.shard}: {exc}")
+            SHARDS.labels("failed").inc()
+            return
+        SHARDS.labels("written" if written else "skipped").inc()

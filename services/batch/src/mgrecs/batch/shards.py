@@ -1,0 +1,146 @@
+"""One shard of an infer run: score the generation's model for the shard's customers and
+products, and write the slice and the shard's completion in one transaction.
+
+A shard is every active customer (and every product) whose stable hash modulo the shard
+count is the shard's number; CRC-32, not Python's per-process salted `hash`, so every worker
+agrees. A shard is idempotent: a worker killed midway leaves nothing (its transaction never
+committed), and a shard already done is skipped.
+"""
+
+import asyncio
+import os
+import socket
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+from mgrecs.batch import cache, generations
+from mgrecs.batch.dataset import active_customers, purchase_histories
+from mgrecs.batch.generations import Generation, ShardCounts
+from mgrecs.common.logging import get_logger
+from mgrecs.common.schemas import InferShard
+from mgrecs.common.settings import Settings
+from mgrecs.engine.model import CooccurrenceModel, Scored
+
+log = get_logger(__name__)
+
+WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+"""Recorded with each shard it writes (`cache_shards.worker`)."""
+
+
+def shard_of(key: str, shards: int) -> int:
+    """The shard a customer or product id belongs to, the same in every process."""
+    return zlib.crc32(key.encode()) % shards
+
+
+class ModelCache:
+    """Keeps the last loaded model: the shards of one generation share it."""
+
+    def __init__(self) -> None:
+        self._uri: str | None = None
+        self._model: CooccurrenceModel | None = None
+
+    async def load(self, uri: str) -> CooccurrenceModel:
+        if self._model is None or self._uri != uri:
+            self._model = await asyncio.to_thread(CooccurrenceModel.load, Path(uri))
+            self._uri = uri
+        return self._model
+
+
+@dataclass(frozen=True)
+class Slice:
+    users: dict[str, list[Scored]]
+    similar: dict[str, list[Scored]]
+    unknown: int
+
+
+def _score(
+    model: CooccurrenceModel,
+    customers: list[str],
+    newcomers: dict[str, tuple[str | None, list[str]]],
+    products: list[str],
+    settings: Settings,
+) -> tuple[dict[str, list[Scored]], dict[str, list[Scored]]]:
+    """CPU-bound part (runs in a thread). Customers who ordered after the model was trained
+    are scored from their purchase history in the database."""
+    k = settings.recommendations_per_user
+    exclude = settings.exclude_purchased
+    users = model.recommend_all(k, customers, exclude_purchased=exclude)
+    for customer, (region, history) in newcomers.items():
+        users[customer] = model.recommend(history, region, k, exclude)
+    similar = {item: model.similar_items(item, settings.similar_per_product) for item in products}
+    return users, similar
+
+
+async def score_slice(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    generation: Generation,
+    shard: int,
+    models: ModelCache,
+) -> Slice:
+    assert generation.artifact_uri is not None and generation.active_since is not None
+    model = await models.load(generation.artifact_uri)
+    everyone = await active_customers(pool, generation.active_since)
+    customers = [c for c in everyone if shard_of(c, generation.shards) == shard]
+    known = set(model.customer_ids)
+    newcomers = await purchase_histories(pool, [c for c in customers if c not in known])
+    products = [p for p in model.item_ids if shard_of(p, generation.shards) == shard]
+    users, similar = await asyncio.to_thread(
+        _score, model, customers, newcomers, products, settings
+    )
+    return Slice(users, similar, len(newcomers))
+
+
+async def run_shard(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    task: InferShard,
+    models: ModelCache,
+) -> bool:
+    """Write one shard of a building generation; True when it was written (False: already
+    done, or the generation is no longer building). The worker writing the last shard makes
+    the generation current and then drops old generations."""
+    started = time.perf_counter()
+    generation = await generations.get(pool, task.generation)
+    if generation is None or generation.state != "building":
+        return False
+    if task.shard in await generations.done_shards(pool, task.generation):
+        return False
+    piece = await score_slice(pool, settings, generation, task.shard, models)
+    if settings.infer_shard_pause_seconds > 0:
+        log.info("infer_shard_pausing", generation=task.generation, shard=task.shard)
+        await asyncio.sleep(settings.infer_shard_pause_seconds)
+    async with pool.acquire() as conn, conn.transaction():
+        if not await generations.claim_shard(conn, task.generation, task.shard):
+            return False
+        await cache.write_slice(
+            conn,
+            task.generation,
+            piece.users,
+            piece.similar,
+            updated_at=datetime.now(UTC).replace(tzinfo=None),
+        )
+        completed = await generations.complete_shard(
+            conn,
+            task.generation,
+            task.shard,
+            WORKER_NAME,
+            ShardCounts(len(piece.users), piece.unknown, len(piece.similar)),
+            round(time.perf_counter() - started, 3),
+        )
+    log.info(
+        "cache_shard_done",
+        generation=task.generation,
+        shard=task.shard,
+        users=len(piece.users),
+        products=len(piece.similar),
+        completed=completed,
+    )
+    if completed:
+        await generations.clean(pool, settings.cache_keep_generations)
+    return True
