@@ -4,6 +4,8 @@ import argparse
 import asyncio
 import signal
 
+import uvloop
+
 from mgrecs.common.logging import configure_logging
 from mgrecs.common.metrics import serve_metrics
 from mgrecs.common.settings import Settings, get_settings
@@ -48,7 +50,7 @@ def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     serve_metrics(settings.tracker_metrics_port, settings.host)
-    asyncio.run(run_sinks(settings, args.sink))
+    uvloop.run(run_sinks(settings, args.sink))  # a faster event loop, same asyncio API
 
 
 if __name__ == "__main__":
