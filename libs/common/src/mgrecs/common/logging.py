@@ -32,7 +32,7 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=False,  # configuring again (a CLI, a test) takes effect
     )
     logging.basicConfig(level=level, stream=_Stderr(), format="%(name)s %(levelname)s %(message)s")
 
