@@ -14,13 +14,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from aiokafka import AIOKafkaProducer
 
 from helpers import eventually, read_topic, running, serve
 from mgrecs.api.app import create_app as create_api
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.common import topics
-from mgrecs.common.schemas import ScheduleTick
+from mgrecs.common.kafka import publish_tick
 from mgrecs.common.settings import Settings
 from mgrecs.engine_service.app import create_app as create_engine
 from mgrecs.ingest.app import create_app as create_ingest
@@ -89,19 +88,6 @@ async def pipeline(settings: Settings) -> AsyncIterator[dict[str, str]]:
         yield {"engine": engine, "ingest": ingest, "api": api}
 
 
-async def _publish_tick(settings: Settings, kind: str) -> str:
-    tick = ScheduleTick(kind=kind)  # type: ignore[arg-type]
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            topics.topic(topics.SCHEDULE_TICKS, settings), tick.model_dump_json().encode()
-        )
-    finally:
-        await producer.stop()
-    return tick.tick_id
-
-
 async def test_orders_travel_from_ingest_to_the_region_page(settings: Settings, pool) -> None:
     orders = _orders(datetime.now(UTC))
     lines = sum(len(order["lines"]) for order in orders)  # type: ignore[arg-type]
@@ -144,7 +130,7 @@ async def test_orders_travel_from_ingest_to_the_region_page(settings: Settings, 
         await eventually(lambda: _duplicates_seen(client, urls["engine"], first_four_lines))
 
         for kind in ("retrain", "infer"):
-            tick_id = await _publish_tick(settings, kind)
+            tick_id = (await publish_tick(settings, kind)).tick_id
             await eventually(
                 lambda tick_id=tick_id: pool.fetchval(
                     "SELECT finished_at IS NOT NULL FROM processed_ticks WHERE tick_id = $1",

@@ -58,7 +58,7 @@ def invalidate(
             f" of generation {done.generation}"
         )
     if refresh:
-        from mgrecs.cli.main import publish_tick  # main registers this command group
+        from mgrecs.common.kafka import publish_tick
 
         sent = asyncio.run(publish_tick(get_settings(), "infer"))
         console.print(f"published infer tick {sent.tick_id}")

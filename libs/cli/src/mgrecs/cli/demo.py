@@ -209,7 +209,7 @@ def _run_pipeline(settings: Settings, options: DemoOptions, services: list[Servi
         lambda: httpx.get(engine_stats).json()["events_received"] == lines,
     )
 
-    from mgrecs.cli.main import publish_tick
+    from mgrecs.common.kafka import publish_tick
 
     for kind in ("retrain", "infer"):
         sent = asyncio.run(publish_tick(settings, kind))

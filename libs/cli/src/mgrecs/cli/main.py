@@ -3,10 +3,9 @@
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, get_args
+from typing import TYPE_CHECKING, Annotated, get_args
 
 import typer
-from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -17,10 +16,13 @@ from mgrecs.cli.jobs import jobs
 from mgrecs.cli.quality import quality
 from mgrecs.common import topics
 from mgrecs.common.db import migrate as run_migrations
-from mgrecs.common.kafka import ensure_topics
+from mgrecs.common.kafka import ensure_topics, publish_tick
 from mgrecs.common.logging import configure_logging
-from mgrecs.common.schemas import ScheduleTick, TickKind
-from mgrecs.common.settings import Settings, get_settings
+from mgrecs.common.schemas import TickKind
+from mgrecs.common.settings import get_settings
+
+if TYPE_CHECKING:
+    from mgrecs.common.quality import QualityReport
 
 app = typer.Typer(
     help="Operate mgrecs: schema, topics, ticks, backfills and the demo.", no_args_is_help=True
@@ -63,22 +65,6 @@ def create_topics() -> None:
         "[green]topics ready:[/green] "
         + ", ".join(topics.topic(name, settings) for name in topics.ALL_TOPICS)
     )
-
-
-async def publish_tick(settings: Settings, kind: TickKind) -> ScheduleTick:
-    """Publish one schedule tick; returns it (its id lets callers wait for the job)."""
-    tick = ScheduleTick(kind=kind)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            topics.topic(topics.SCHEDULE_TICKS, settings),
-            tick.model_dump_json().encode(),
-            key=kind.encode(),
-        )
-    finally:
-        await producer.stop()
-    return tick
 
 
 @app.command()
@@ -142,13 +128,14 @@ def backfill(
         console.print(f"  rejected: {error}")
     report = summary.quality
     if report is not None:
-        verdict = "[green]passed[/green]" if report.passed else "[red]FAILED[/red]"
-        console.print(
-            f"data quality {verdict} (report {summary.quality_report_id}, `mgrecs quality`): "
-            f"{report.reason}"
-        )
+        _print_verdict(report, summary.quality_report_id)
     if summary.lines_rejected or (report is not None and not report.passed):
         raise typer.Exit(code=1)
+
+
+def _print_verdict(report: "QualityReport", report_id: int | None) -> None:
+    verdict = "[green]passed[/green]" if report.passed else "[red]FAILED[/red]"
+    console.print(f"data quality {verdict} (report {report_id}, `mgrecs quality`): {report.reason}")
 
 
 @app.command()
@@ -188,11 +175,7 @@ def sync(
         console.print(f"  dead-lettered: {error}", highlight=False)
     quality = report.quality
     if quality is not None:
-        verdict = "[green]passed[/green]" if quality.passed else "[red]FAILED[/red]"
-        console.print(
-            f"data quality {verdict} (report {report.quality_report_id}, `mgrecs quality`): "
-            f"{quality.reason}"
-        )
+        _print_verdict(quality, report.quality_report_id)
         if not quality.passed:
             raise typer.Exit(code=1)
 

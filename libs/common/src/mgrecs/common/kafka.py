@@ -1,4 +1,4 @@
-"""Kafka plumbing shared by producers and consumers: topics, producer, dead letters."""
+"""Kafka plumbing shared by producers and consumers: topics, producer, dead letters, ticks."""
 
 import contextlib
 
@@ -7,7 +7,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from mgrecs.common import topics
-from mgrecs.common.schemas import DeadLetter
+from mgrecs.common.schemas import DeadLetter, ScheduleTick, TickKind
 from mgrecs.common.settings import Settings
 
 
@@ -46,3 +46,20 @@ async def send_dead_letter(producer: AIOKafkaProducer, dlq_topic: str, letter: D
         value=letter.model_dump_json().encode(),
         key=letter.key.encode() if letter.key else None,
     )
+
+
+async def publish_tick(
+    settings: Settings, kind: TickKind, tick_id: str | None = None
+) -> ScheduleTick:
+    """Publish one schedule tick (a fresh id unless given); returns it, so callers can wait
+    for its job."""
+    tick = ScheduleTick(kind=kind) if tick_id is None else ScheduleTick(kind=kind, tick_id=tick_id)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topics.topic(topics.SCHEDULE_TICKS, settings), tick.model_dump_json().encode()
+        )
+    finally:
+        await producer.stop()
+    return tick

@@ -25,10 +25,8 @@ from typing import Any
 import asyncpg
 
 from mgrecs.batch.registry import active_model
-from mgrecs.common import topics
-from mgrecs.common.kafka import make_producer
+from mgrecs.common.kafka import publish_tick
 from mgrecs.common.logging import get_logger
-from mgrecs.common.schemas import ScheduleTick
 from mgrecs.common.settings import Settings
 
 TOP_PRODUCTS = 100
@@ -178,15 +176,7 @@ async def check_drift(pool: asyncpg.Pool, settings: Settings) -> tuple[int, Drif
 
 async def _request_retrain(settings: Settings, report_id: int) -> None:
     """One retrain per drift report (its id is the tick's): a redelivery runs it once."""
-    tick = ScheduleTick(kind="retrain", tick_id=f"retrain-drift-{report_id}")
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            topics.topic(topics.SCHEDULE_TICKS, settings), tick.model_dump_json().encode()
-        )
-    finally:
-        await producer.stop()
+    tick = await publish_tick(settings, "retrain", tick_id=f"retrain-drift-{report_id}")
     log.info("drift_retrain_requested", tick_id=tick.tick_id)
 
 

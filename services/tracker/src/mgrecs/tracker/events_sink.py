@@ -130,12 +130,8 @@ class EventsSink(ConsumerWorker):
                 await self._dead_letter(call, f"PutEvents failed {attempts} times: {error}")
                 return
             self.log.warning("put_events_retry", attempt=attempts, error=repr(error))
-            try:
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            except TimeoutError:
-                delay = min(delay * 2, BACKOFF_MAX)
-            else:
-                raise StoppedError
+            await self.pause(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
 
     async def _dead_letter(self, call: dict[str, Any], reason: str) -> None:
         """The call's events on `orders.events.dlq`, to replay once the cause is fixed."""

@@ -164,9 +164,13 @@ class ConsumerWorker(ABC):
             except retry_on as exc:
                 RETRIES.labels(self.sink).inc()
                 self.log.warning("retrying", what=what, error=repr(exc), in_seconds=delay)
-            try:
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            except TimeoutError:
-                delay = min(delay * 2, BACKOFF_MAX)
-            else:
-                raise StoppedError
+            await self.pause(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep `seconds`; raise StoppedError as soon as the worker is asked to stop."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return
+        raise StoppedError
