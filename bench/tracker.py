@@ -277,7 +277,11 @@ async def bench(args: argparse.Namespace, run: Run, bootstrap: str, url: str) ->
         ServiceProcess(
             f"tracker-{sink}",
             ["mgrecs-tracker", "--sink", sink],
-            {**env, "MGRECS_TRACKER_METRICS_PORT": str(free_port())},
+            {
+                **env,
+                "MGRECS_TRACKER_METRICS_PORT": str(free_port()),
+                "MGRECS_TRACKER_NICE": str(args.events_nice if sink == "events" else 0),
+            },
             logs / f"tracker-{sink}.log",
         )
         for sink in (("db", "events") if args.split else ("all",))
@@ -319,6 +323,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--products", type=int, default=2_000)
     parser.add_argument("--rate", type=float, default=12_000, help="lines/s; 0 = full speed")
+    parser.add_argument(
+        "--events-nice", type=int, default=0, help="with --split: the events process's niceness"
+    )
     parser.add_argument(
         "--split", action="store_true", help="one tracker process per sink instead of --sink all"
     )

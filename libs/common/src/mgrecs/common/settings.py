@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     api_port: int = 8002
     engine_port: int = 8003
     tracker_metrics_port: int = 9101
+    tracker_nice: int = 0
+    """Added to the tracker process's CPU niceness (0-19): run the events sink with, say, 10
+    so that on shared cores the database sink goes first and PutEvents uses what is left."""
     events_max_attempts: int = 5
     """PutEvents attempts for one call while the target is up; then `orders.events.dlq`."""
     events_breaker_failures: int = 5

@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import os
 import signal
 
 import uvloop
@@ -49,6 +50,8 @@ def main() -> None:
     args = parser.parse_args()
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
+    if settings.tracker_nice:
+        os.nice(settings.tracker_nice)
     serve_metrics(settings.tracker_metrics_port, settings.host)
     uvloop.run(run_sinks(settings, args.sink))  # a faster event loop, same asyncio API
 
