@@ -2,6 +2,7 @@
 Personalize control plane, which moto does not serve, is `fake_personalize` (it reads and
 writes the moto S3 like the real service); PostgreSQL and the broker are real."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +25,7 @@ from test_batch import (  # noqa: F401  (purchases: the fixture)
     tick,
 )
 from test_export import s3_endpoint  # noqa: F401  (the fixture)
+from typer.testing import CliRunner
 
 from helpers import eventually, running, serve
 from mgrecs.batch.aws import inference as aws_inference
@@ -31,7 +33,8 @@ from mgrecs.batch.aws import training as aws_training
 from mgrecs.batch.aws.control import AwsModeMisconfigured, PersonalizeJobFailed
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.cli.embedded import free_port
-from mgrecs.common.settings import Settings
+from mgrecs.cli.main import app
+from mgrecs.common.settings import Settings, get_settings
 
 GROUP = f"{ARN}:dataset-group/mgrecs"
 DATASET_ARNS = {
@@ -137,6 +140,7 @@ async def test_retrain_and_infer_round_trip_through_personalize(
     assert row["artifact_uri"] == trained[USER_SOLUTION].arn
     assert row["metrics"]["similar_solution_version_arn"] == trained[SIMILAR_SOLUTION].arn
     assert row["metrics"]["solution_metrics"]["coverage"] == 0.5
+    assert row["metrics"]["recipe"] == "aws-user-personalization"
     assert (row["n_users"], row["n_items"]) == (7, 7)
 
     summary = await aws_inference.infer(pool, settings)
@@ -209,6 +213,36 @@ async def test_a_refresh_updates_the_user_solution_and_refills_the_cache(
         c: output["recommendedItems"] for c, output in personal.items()
     }
     assert refreshed.inference.version == model.version
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+async def test_the_cli_lists_and_rolls_back_aws_versions(
+    purchases: None,  # noqa: F811
+    pool: asyncpg.Pool,
+    aws: tuple[Settings, FakePersonalize],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings, _ = aws
+    first = await aws_training.retrain(pool, settings)
+    second = await aws_training.retrain(pool, settings)
+    assert await pool.fetchval("SELECT version FROM model_versions WHERE active") == second.version
+    monkeypatch.setenv("MGRECS_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("MGRECS_BATCH_MODE", "aws")
+    get_settings.cache_clear()
+    try:
+        listed = await asyncio.to_thread(_cli, "models")
+        rolled = await asyncio.to_thread(_cli, "rollback")
+    finally:
+        get_settings.cache_clear()
+    assert listed.exit_code == 0, listed.output
+    # Only AWS versions exist: without the mode's recipe the table would be empty.
+    assert "active" in listed.output and "candidate" in listed.output
+    assert rolled.exit_code == 0, rolled.output
+    active = await pool.fetchrow("SELECT version, recipe FROM model_versions WHERE active")
+    assert (active["version"], active["recipe"]) == (first.version, "aws-personalize")
 
 
 async def test_the_worker_runs_aws_ticks_and_a_failed_job_keeps_the_cache_serving(

@@ -27,7 +27,7 @@ from mgrecs.batch.dataset import active_customers, load_products
 from mgrecs.batch.generations import Generation, GenerationFailed, ShardCounts
 from mgrecs.batch.inference import InferenceSummary
 from mgrecs.batch.metrics import JOB_SECONDS
-from mgrecs.batch.registry import ModelVersion, active_model
+from mgrecs.batch.registry import AWS_RECIPE, ModelVersion, active_model
 from mgrecs.batch.shards import WORKER_NAME
 from mgrecs.batch.steps import Steps
 from mgrecs.common.artifacts import S3Store
@@ -37,9 +37,6 @@ from mgrecs.common.settings import Settings
 from mgrecs.engine.model import PERSONAL_REASON, Scored
 
 log = get_logger(__name__)
-
-AWS_RECIPE = "aws-personalize"
-"""The `model_versions.recipe` of AWS-mode versions (their own active one)."""
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,12 @@ from mgrecs.batch.aws.control import (
     wait_import,
     wait_solution_version,
 )
-from mgrecs.batch.aws.inference import AWS_RECIPE, infer
+from mgrecs.batch.aws.inference import infer
 from mgrecs.batch.dataset import load_products
 from mgrecs.batch.exclusive import retrain_lock
 from mgrecs.batch.export import ExportedDataset, export_datasets
 from mgrecs.batch.metrics import JOB_SECONDS
-from mgrecs.batch.registry import ModelVersion, active_model, register
+from mgrecs.batch.registry import AWS_RECIPE, ModelVersion, active_model, register
 from mgrecs.batch.steps import Steps
 from mgrecs.batch.training import NoTrainingData, Refreshed, _check_quality, new_version
 from mgrecs.common.logging import get_logger
@@ -39,9 +39,11 @@ from mgrecs.common.settings import Settings
 log = get_logger(__name__)
 
 
-async def _check_solutions(client: Any, settings: Settings) -> None:
+async def _check_solutions(client: Any, settings: Settings) -> str:
     """Both solutions exist and train on the configured dataset group: a wrong ARN fails
-    here, before anything is imported or trained."""
+    here, before anything is imported or trained. Returns the user-personalization
+    solution's recipe (its name, e.g. aws-user-personalization)."""
+    recipes = []
     for setting in ("personalize_user_solution_arn", "personalize_similar_solution_arn"):
         arn = getattr(settings, setting)
         solution = (await client.describe_solution(solutionArn=arn))["solution"]
@@ -50,6 +52,8 @@ async def _check_solutions(client: Any, settings: Settings) -> None:
                 f"solution {arn} ({setting}) belongs to dataset group"
                 f" {solution.get('datasetGroupArn')}, not {settings.personalize_dataset_group_arn}"
             )
+        recipes.append(str(solution.get("recipeArn", "-")).rsplit("/", 1)[-1])
+    return recipes[0]
 
 
 async def _import(
@@ -88,7 +92,7 @@ async def _train(
     with JOB_SECONDS.labels(job).time():
         version = new_version()
         async with control_client(settings) as client:
-            await _check_solutions(client, settings)
+            recipe = await _check_solutions(client, settings)
             async with steps.step("export"):
                 datasets = await export_datasets(pool, store, version)
             if datasets["interactions"].rows == 0:
@@ -116,6 +120,7 @@ async def _train(
                 solution_metrics = await client.get_solution_metrics(solutionVersionArn=user_arn)
         metrics: dict[str, Any] = {
             "mode": "aws",
+            "recipe": recipe,
             "training_mode": "FULL" if refresh_of is None else "UPDATE",
             "user_solution_version_arn": user_arn,
             "similar_solution_version_arn": similar_arn,
