@@ -1,4 +1,5 @@
-"""`mgrecs models`, `mgrecs promote`, `mgrecs rollback`: see and steer which model serves."""
+"""`mgrecs models`, `mgrecs promote`, `mgrecs rollback`: see and steer which model serves
+(the self-hosted versions, or AWS Personalize's with `MGRECS_BATCH_MODE=aws`)."""
 
 import asyncio
 from collections.abc import Awaitable, Callable
@@ -37,7 +38,8 @@ def _ndcg(metrics: dict[str, Any], who: str) -> str:
 
 def models(limit: int = 20) -> None:
     """List model versions: which serves, why, and their validation NDCG@10."""
-    rows = with_pool(lambda pool: registry.versions(pool, limit))
+    recipe = registry.mode_recipe(get_settings())
+    rows = with_pool(lambda pool: registry.versions(pool, limit, recipe))
     table = Table(title="model versions (newest first)")
     for column in ("version", "trained", "status", "recipe", "NDCG@10", "popularity", "why"):
         table.add_column(column)
@@ -58,7 +60,8 @@ def models(limit: int = 20) -> None:
 def promote(version: Annotated[str, typer.Argument(help="a version from `mgrecs models`")]) -> None:
     """Make VERSION the model that serves (the engine and the next infer pick it up)."""
     try:
-        with_pool(lambda pool: registry.promote(pool, version, "promoted by an operator"))
+        recipe = registry.mode_recipe(get_settings())
+        with_pool(lambda pool: registry.promote(pool, version, "promoted by an operator", recipe))
     except registry.UnknownVersion as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error
@@ -68,7 +71,8 @@ def promote(version: Annotated[str, typer.Argument(help="a version from `mgrecs 
 def rollback() -> None:
     """Re-activate the version that served before the current one."""
     try:
-        version = with_pool(registry.rollback)
+        recipe = registry.mode_recipe(get_settings())
+        version = with_pool(lambda pool: registry.rollback(pool, recipe))
     except registry.UnknownVersion as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error

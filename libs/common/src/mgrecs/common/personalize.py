@@ -1,7 +1,8 @@
 """aioboto3 clients for Personalize: the self-hosted engine or AWS, same code path.
 
-When `personalize_endpoint_url` is set, the clients talk to the engine service (which checks
-SigV4 signatures with the configured keys); when it is empty they talk to AWS.
+When `personalize_endpoint_url` is set, the events and runtime clients talk to the engine
+service (which checks SigV4 signatures with the configured keys); when it is empty they talk
+to AWS. The control-plane client (AWS mode's batch jobs) has its own endpoint setting.
 """
 
 from contextlib import AbstractAsyncContextManager
@@ -22,11 +23,15 @@ def _session(settings: Settings) -> aioboto3.Session:
 
 
 def _client(
-    settings: Settings, service: str, max_attempts: int = 3, validate: bool = True
+    settings: Settings,
+    service: str,
+    endpoint_url: str | None,
+    max_attempts: int = 3,
+    validate: bool = True,
 ) -> AbstractAsyncContextManager[Any]:
     return _session(settings).client(  # type: ignore[no-any-return]
         service,
-        endpoint_url=settings.personalize_endpoint_url or None,
+        endpoint_url=endpoint_url or None,
         config=Config(
             retries={"max_attempts": max_attempts, "mode": "standard"},
             connect_timeout=5,
@@ -41,9 +46,21 @@ def events_client(settings: Settings) -> AbstractAsyncContextManager[Any]:
     itself, with a circuit breaker and a dead-letter topic (README, Tracker). Its calls are
     built from validated orders, so botocore's own parameter check (a tenth of a call's CPU)
     is skipped; the target still validates them."""
-    return _client(settings, "personalize-events", max_attempts=1, validate=False)
+    return _client(
+        settings,
+        "personalize-events",
+        settings.personalize_endpoint_url,
+        max_attempts=1,
+        validate=False,
+    )
 
 
 def runtime_client(settings: Settings) -> AbstractAsyncContextManager[Any]:
     """`personalize-runtime` client (GetRecommendations, GetPersonalizedRanking)."""
-    return _client(settings, "personalize-runtime")
+    return _client(settings, "personalize-runtime", settings.personalize_endpoint_url)
+
+
+def control_client(settings: Settings) -> AbstractAsyncContextManager[Any]:
+    """`personalize` client (import jobs, solution versions, batch inference jobs) for the
+    batch jobs' AWS mode, at `personalize_control_endpoint_url` (None: AWS)."""
+    return _client(settings, "personalize", settings.personalize_control_endpoint_url)

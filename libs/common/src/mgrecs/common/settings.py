@@ -32,6 +32,28 @@ class Settings(BaseSettings):
     category_filter_arn: str = "arn:aws:personalize:us-east-1:000000000000:filter/mgrecs-category"
     """The filter the API's `category` parameter uses, with its values as `$CATEGORY`."""
 
+    # AWS mode (README, AWS mode): the batch jobs drive AWS Personalize (dataset imports,
+    # solution versions, batch inference jobs) instead of training and scoring themselves.
+    batch_mode: Literal["self-hosted", "aws"] = "self-hosted"
+    personalize_control_endpoint_url: str | None = None
+    """The Personalize control plane (a fake in tests); None means AWS."""
+    personalize_role_arn: str = ""
+    """The IAM role Personalize assumes to read and write the artifact store's bucket."""
+    personalize_dataset_group_arn: str = ""
+    """The dataset group the solutions train on (checked on every solution version)."""
+    personalize_interactions_dataset_arn: str = ""
+    personalize_items_dataset_arn: str = ""
+    personalize_users_dataset_arn: str = ""
+    personalize_user_solution_arn: str = ""
+    """A user-personalization solution: its versions fill `offline_user_recommendations`."""
+    personalize_similar_solution_arn: str = ""
+    """A similar-items solution: its versions fill `offline_similar_items`."""
+    personalize_poll_seconds: float = 30.0
+    """First wait between two Describe calls; it doubles up to `personalize_poll_max_seconds`."""
+    personalize_poll_max_seconds: float = 300.0
+    personalize_job_timeout_hours: float = 24.0
+    """An import, training or batch job not done after this long fails the job."""
+
     # Service listeners
     host: str = "127.0.0.1"
     ingest_port: int = 8001

@@ -7,7 +7,16 @@ from typing import Any
 
 import asyncpg
 
+from mgrecs.common.settings import Settings
+
 RECIPE = "cooccurrence"
+AWS_RECIPE = "aws-personalize"
+"""The recipe of AWS-mode versions (README, AWS mode): their own active one."""
+
+
+def mode_recipe(settings: Settings) -> str:
+    """The recipe whose versions the batch mode trains and serves the cache from."""
+    return AWS_RECIPE if settings.batch_mode == "aws" else RECIPE
 
 
 class NoActiveModel(Exception):

@@ -22,6 +22,8 @@ from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from mgrecs.batch import ledger
+from mgrecs.batch.aws import inference as aws_inference
+from mgrecs.batch.aws import training as aws_training
 from mgrecs.batch.exclusive import AnotherRetrainRunning
 from mgrecs.batch.inference import infer
 from mgrecs.batch.metrics import DEAD_LETTERS, TICKS
@@ -129,12 +131,26 @@ class BatchWorker:
     ) -> Callable[[], Awaitable[Any]]:
         steps = Steps(pool, tick.tick_id)
         dispatch = functools.partial(self._dispatch, producer)
+        if self.settings.batch_mode == "aws":
+            return self._aws_job(pool, tick, steps)
         if tick.kind == "retrain":
             return functools.partial(retrain, pool, self.settings, steps)
         if tick.kind == "refresh":
             return functools.partial(refresh, pool, self.settings, steps, dispatch=dispatch)
         return functools.partial(
             infer, pool, self.settings, steps, tick_id=tick.tick_id, dispatch=dispatch
+        )
+
+    def _aws_job(
+        self, pool: asyncpg.Pool, tick: ScheduleTick, steps: Steps
+    ) -> Callable[[], Awaitable[Any]]:
+        """AWS mode (README, AWS mode): the jobs drive AWS Personalize."""
+        if tick.kind == "retrain":
+            return functools.partial(aws_training.retrain, pool, self.settings, steps)
+        if tick.kind == "refresh":
+            return functools.partial(aws_training.refresh, pool, self.settings, steps)
+        return functools.partial(
+            aws_inference.infer, pool, self.settings, steps, tick_id=tick.tick_id
         )
 
     async def _handle(

@@ -1,0 +1,178 @@
+"""AWS-mode retrain and refresh: the datasets exported to S3, imported into their Personalize
+datasets, a version of each solution trained (FULL for a retrain, UPDATE for a refresh), both
+registered as one model version in `model_versions` (recipe `aws-personalize`).
+
+Both solutions are checked first (they exist, in the configured dataset group), so a wrong
+ARN costs no export. Steps: export, quality (the same report as self-hosted), import (every
+import job ACTIVE), train (every solution version ACTIVE), promote, and for a refresh infer.
+A solution version that Personalize trained is promoted: Personalize has measured it
+already, and its metrics are recorded with it. One retrain or refresh at a time across
+instances (`exclusive`).
+"""
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+import asyncpg
+
+from mgrecs.batch.aws.control import (
+    DATASETS,
+    AwsModeMisconfigured,
+    s3_store,
+    together,
+    wait_import,
+    wait_solution_version,
+)
+from mgrecs.batch.aws.inference import infer
+from mgrecs.batch.dataset import load_products
+from mgrecs.batch.exclusive import retrain_lock
+from mgrecs.batch.export import ExportedDataset, export_datasets
+from mgrecs.batch.metrics import JOB_SECONDS
+from mgrecs.batch.registry import AWS_RECIPE, ModelVersion, active_model, register
+from mgrecs.batch.steps import Steps
+from mgrecs.batch.training import NoTrainingData, Refreshed, _check_quality, new_version
+from mgrecs.common.logging import get_logger
+from mgrecs.common.personalize import control_client
+from mgrecs.common.settings import Settings
+
+log = get_logger(__name__)
+
+
+async def _check_solutions(client: Any, settings: Settings) -> str:
+    """Both solutions exist and train on the configured dataset group: a wrong ARN fails
+    here, before anything is imported or trained. Returns the user-personalization
+    solution's recipe (its name, e.g. aws-user-personalization)."""
+    recipes = []
+    for setting in ("personalize_user_solution_arn", "personalize_similar_solution_arn"):
+        arn = getattr(settings, setting)
+        solution = (await client.describe_solution(solutionArn=arn))["solution"]
+        if solution.get("datasetGroupArn") != settings.personalize_dataset_group_arn:
+            raise AwsModeMisconfigured(
+                f"solution {arn} ({setting}) belongs to dataset group"
+                f" {solution.get('datasetGroupArn')}, not {settings.personalize_dataset_group_arn}"
+            )
+        recipes.append(str(solution.get("recipeArn", "-")).rsplit("/", 1)[-1])
+    return recipes[0]
+
+
+async def _import(
+    client: Any, settings: Settings, version: str, datasets: dict[str, ExportedDataset]
+) -> dict[str, str]:
+    """One import job per dataset (replacing its data), all waited for; their ARNs."""
+    jobs = {}
+    for name, setting in DATASETS.items():
+        created = await client.create_dataset_import_job(
+            jobName=f"mgrecs-{version}-{name}",
+            datasetArn=getattr(settings, setting),
+            dataSource={"dataLocation": datasets[name].uri},
+            roleArn=settings.personalize_role_arn,
+            importMode="FULL",
+        )
+        jobs[name] = str(created["datasetImportJobArn"])
+    await together(*(wait_import(client, arn, settings) for arn in jobs.values()))
+    return jobs
+
+
+async def _solution_version(client: Any, settings: Settings, solution_arn: str, mode: str) -> str:
+    created = await client.create_solution_version(solutionArn=solution_arn, trainingMode=mode)
+    arn = str(created["solutionVersionArn"])
+    await wait_solution_version(client, arn, settings)
+    return arn
+
+
+async def _train(
+    pool: asyncpg.Pool, settings: Settings, steps: Steps, refresh_of: ModelVersion | None
+) -> ModelVersion:
+    """Export to promote (the caller holds the retrain lock). A refresh updates the
+    user-personalization solution and keeps the active similar-items solution version."""
+    job = "retrain" if refresh_of is None else "refresh"
+    store = s3_store(settings)
+    started = time.perf_counter()
+    with JOB_SECONDS.labels(job).time():
+        version = new_version()
+        async with control_client(settings) as client:
+            recipe = await _check_solutions(client, settings)
+            async with steps.step("export"):
+                datasets = await export_datasets(pool, store, version)
+            if datasets["interactions"].rows == 0:
+                raise NoTrainingData("no purchases in the database yet: nothing to train on")
+            async with steps.step("quality"):
+                catalogue = [p.product_id for p in await load_products(pool)]
+                await _check_quality(pool, settings, catalogue)
+            async with steps.step("import"):
+                imports = await _import(client, settings, version, datasets)
+            async with steps.step("train"):
+                if refresh_of is None:
+                    user_arn, similar_arn = await together(
+                        _solution_version(
+                            client, settings, settings.personalize_user_solution_arn, "FULL"
+                        ),
+                        _solution_version(
+                            client, settings, settings.personalize_similar_solution_arn, "FULL"
+                        ),
+                    )
+                else:
+                    user_arn = await _solution_version(
+                        client, settings, settings.personalize_user_solution_arn, "UPDATE"
+                    )
+                    similar_arn = refresh_of.metrics["similar_solution_version_arn"]
+                solution_metrics = await client.get_solution_metrics(solutionVersionArn=user_arn)
+        metrics: dict[str, Any] = {
+            "mode": "aws",
+            "recipe": recipe,
+            "training_mode": "FULL" if refresh_of is None else "UPDATE",
+            "user_solution_version_arn": user_arn,
+            "similar_solution_version_arn": similar_arn,
+            "solution_metrics": solution_metrics.get("metrics", {}),
+            "dataset_group_arn": settings.personalize_dataset_group_arn,
+            "dataset_import_jobs": imports,
+            "datasets": {name: asdict(dataset) for name, dataset in datasets.items()},
+        }
+        if refresh_of is not None:
+            metrics["refresh_of"] = refresh_of.version
+        async with steps.step("promote"):
+            registered = await register(
+                pool,
+                ModelVersion(
+                    version=version,
+                    recipe=AWS_RECIPE,
+                    artifact_uri=user_arn,
+                    n_users=datasets["users"].rows,
+                    n_items=datasets["items"].rows,
+                    n_interactions=datasets["interactions"].rows,
+                    metrics=metrics,
+                ),
+                promote=True,
+                reason=f"{job}: AWS Personalize solution versions active",
+            )
+    log.info(
+        f"aws_{job}_done",
+        version=version,
+        user_solution_version=user_arn,
+        similar_solution_version=similar_arn,
+        steps=steps.done,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    return registered
+
+
+async def retrain(
+    pool: asyncpg.Pool, settings: Settings, steps: Steps | None = None
+) -> ModelVersion:
+    """Import everything and train both solutions anew (trainingMode FULL); the new version
+    becomes active. Raises AnotherRetrainRunning when a retrain or refresh runs elsewhere."""
+    async with retrain_lock(pool):
+        return await _train(pool, settings, steps or Steps(pool), None)
+
+
+async def refresh(pool: asyncpg.Pool, settings: Settings, steps: Steps | None = None) -> Refreshed:
+    """Import everything, update the active user-personalization solution with it
+    (trainingMode UPDATE), then an infer. Raises NoActiveModel before the first retrain."""
+    steps = steps or Steps(pool)
+    async with retrain_lock(pool):
+        active = await active_model(pool, AWS_RECIPE)
+        model = await _train(pool, settings, steps, active)
+    async with steps.step("infer"):
+        inference = await infer(pool, settings)
+    return Refreshed(model, True, inference)
