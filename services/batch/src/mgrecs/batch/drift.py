@@ -23,8 +23,9 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from aiokafka.errors import KafkaError
 
-from mgrecs.batch.registry import active_model
+from mgrecs.batch.registry import NoActiveModel, active_model, mode_recipe
 from mgrecs.common.kafka import publish_tick
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
@@ -70,7 +71,7 @@ FROM lines LEFT JOIN top ON top.product_id = lines.product_id
 NDCG_HISTORY = """
 SELECT version, (metrics->'validation'->'chosen'->>'ndcg@10')::float8 AS ndcg
 FROM model_versions
-WHERE trained_at <= $1 AND metrics->'validation' IS NOT NULL
+WHERE trained_at <= $1 AND recipe = $3 AND metrics->'validation' IS NOT NULL
   AND metrics->'validation' <> 'null'::jsonb
 ORDER BY trained_at DESC, version DESC
 LIMIT $2
@@ -111,12 +112,12 @@ class DriftReport:
 async def measure_drift(pool: asyncpg.Pool, settings: Settings) -> DriftReport:
     """Measure the active version against the purchases since it was trained (raises
     NoActiveModel before the first retrain)."""
-    version = await active_model(pool)
+    version = await active_model(pool, mode_recipe(settings))
     assert version.trained_at is not None
     since = version.trained_at
     unseen = await pool.fetchrow(UNSEEN, since)
     report = DriftReport(version.version, since, unseen["lines"])
-    history = await pool.fetch(NDCG_HISTORY, since, PREVIOUS_VERSIONS + 1)
+    history = await pool.fetch(NDCG_HISTORY, since, PREVIOUS_VERSIONS + 1, version.recipe)
     _judge_metrics(report, [(row["version"], row["ndcg"]) for row in history], settings)
     if report.recent_lines < settings.drift_min_lines:
         report.judged = False
@@ -172,6 +173,14 @@ async def check_drift(pool: asyncpg.Pool, settings: Settings) -> tuple[int, Drif
         if settings.drift_retrain:
             await _request_retrain(settings, row["id"])
     return row["id"], report
+
+
+async def check_drift_logged(pool: asyncpg.Pool, settings: Settings) -> None:
+    """`check_drift` after a cache fill: a failure to measure is logged, not the fill's."""
+    try:
+        await check_drift(pool, settings)
+    except (asyncpg.PostgresError, KafkaError, OSError, NoActiveModel) as exc:
+        log.warning("drift_check_failed", error=repr(exc))
 
 
 async def _request_retrain(settings: Settings, report_id: int) -> None:

@@ -13,10 +13,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from aiokafka.errors import KafkaError
 
 from mgrecs.batch import generations
-from mgrecs.batch.drift import check_drift
+from mgrecs.batch.drift import check_drift_logged
 from mgrecs.batch.generations import Generation
 from mgrecs.batch.metrics import JOB_SECONDS
 from mgrecs.batch.registry import active_model
@@ -78,15 +77,6 @@ async def _write_locally(
             raise
 
 
-async def _check_drift(pool: asyncpg.Pool, settings: Settings) -> None:
-    """Model health after each fill (README, Model health); a failure to measure it is
-    logged, not the fill's failure."""
-    try:
-        await check_drift(pool, settings)
-    except (asyncpg.PostgresError, KafkaError, OSError) as exc:
-        log.warning("drift_check_failed", error=repr(exc))
-
-
 async def infer(
     pool: asyncpg.Pool,
     settings: Settings,
@@ -120,7 +110,7 @@ async def infer(
                 pool, generation.generation, time.monotonic() + left.total_seconds()
             )
         async with steps.step("drift"):
-            await _check_drift(pool, settings)
+            await check_drift_logged(pool, settings)
     summary = InferenceSummary(
         version=built.model_version or "",
         generation=built.generation,

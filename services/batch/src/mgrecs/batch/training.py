@@ -65,7 +65,7 @@ def _fit_and_save(
     return model
 
 
-async def _check_quality(pool: asyncpg.Pool, settings: Settings, catalogue: list[str]) -> None:
+async def check_quality(pool: asyncpg.Pool, settings: Settings, catalogue: list[str]) -> None:
     """Store the report of the orders about to be trained on; stop above the bad-record rate."""
     report = await check_order_lines(pool, settings.max_bad_record_rate, catalogue)
     report_id = await save_report(pool, report)
@@ -100,7 +100,7 @@ async def _train(
         if not interactions:
             raise NoTrainingData("no purchases in the database yet: nothing to train on")
         async with steps.step("quality"):
-            await _check_quality(pool, settings, [p.product_id for p in products])
+            await check_quality(pool, settings, [p.product_id for p in products])
         async with steps.step("evaluate"):
             selection = await asyncio.to_thread(choose, interactions)
         path = (Path(settings.artifact_dir) / f"{RECIPE}-{version}.npz").resolve()

@@ -24,6 +24,7 @@ import asyncpg
 from mgrecs.batch import cache, generations
 from mgrecs.batch.aws.control import s3_store, together, wait_batch_job
 from mgrecs.batch.dataset import active_customers, load_products
+from mgrecs.batch.drift import check_drift_logged
 from mgrecs.batch.generations import Generation, GenerationFailed, ShardCounts
 from mgrecs.batch.inference import InferenceSummary
 from mgrecs.batch.metrics import JOB_SECONDS
@@ -201,7 +202,7 @@ async def infer(
     tick_id: str | None = None,
 ) -> InferenceSummary:
     """Fill a new cache generation from Personalize's batch inference jobs; steps start,
-    batch (the jobs) and write. Any failure fails the generation and is raised."""
+    batch (the jobs), write and drift. Any failure fails the generation and is raised."""
     steps = steps or Steps(pool)
     started = time.perf_counter()
     with JOB_SECONDS.labels("infer").time():
@@ -218,6 +219,8 @@ async def infer(
             await generations.fail(pool, generation.generation, f"{type(exc).__name__}: {exc}")
             raise
     await generations.clean(pool, settings.cache_keep_generations)
+    async with steps.step("drift"):
+        await check_drift_logged(pool, settings)
     built = await generations.get(pool, generation.generation)
     assert built is not None
     summary = InferenceSummary(

@@ -31,7 +31,7 @@ from mgrecs.batch.export import ExportedDataset, export_datasets
 from mgrecs.batch.metrics import JOB_SECONDS
 from mgrecs.batch.registry import AWS_RECIPE, ModelVersion, active_model, register
 from mgrecs.batch.steps import Steps
-from mgrecs.batch.training import NoTrainingData, Refreshed, _check_quality, new_version
+from mgrecs.batch.training import NoTrainingData, Refreshed, check_quality, new_version
 from mgrecs.common.logging import get_logger
 from mgrecs.common.personalize import control_client
 from mgrecs.common.settings import Settings
@@ -99,7 +99,7 @@ async def _train(
                 raise NoTrainingData("no purchases in the database yet: nothing to train on")
             async with steps.step("quality"):
                 catalogue = [p.product_id for p in await load_products(pool)]
-                await _check_quality(pool, settings, catalogue)
+                await check_quality(pool, settings, catalogue)
             async with steps.step("import"):
                 imports = await _import(client, settings, version, datasets)
             async with steps.step("train"):
