@@ -89,6 +89,8 @@ class EmbeddedPostgres:
         return self
 
     def stop(self) -> None:
+        """Stop the server (`pg_ctl stop`, fast: open connections are cut) and keep its data:
+        `start()` serves it again at the same URL."""
         if self.server is not None:
             self.server.cleanup()
 

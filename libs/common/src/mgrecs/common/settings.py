@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     """Consecutive PutEvents failures that open the circuit (the target is taken as down:
     calls wait, spending no attempts, and a probe is sent after `events_breaker_seconds`)."""
     events_breaker_seconds: float = 2.0
-    """First open period; it doubles while probes fail, up to 30 s."""
+    """First open period; it doubles while probes fail, up to 10 s."""
     batch_metrics_port: int = 9102
 
     # Engine service: which keys it accepts (comma-separated "key:secret" pairs)

@@ -12,7 +12,7 @@ import time
 
 from mgrecs.tracker.metrics import CIRCUIT_OPEN
 
-MAX_OPEN_SECONDS = 30.0
+MAX_OPEN_SECONDS = 10.0
 PROBE_POLL_SECONDS = 0.05
 
 

@@ -1,7 +1,8 @@
 """The PostgreSQL sink: every valid order lands in customers/products/orders/order_items.
 
 Invalid messages go to `orders.dlq` with the reason. A database that is down or blips makes the
-sink retry the same batch (nothing committed, nothing dead-lettered), so nothing is lost.
+sink retry the same batch (nothing committed, nothing dead-lettered), so nothing is lost, and
+the retry gets new connections: the process waits out a database restart instead of exiting.
 """
 
 from contextlib import AsyncExitStack
@@ -19,8 +20,16 @@ from mgrecs.tracker.parsing import dead_letter, parse_order
 from mgrecs.tracker.store import write_orders
 from mgrecs.tracker.worker import ConsumerWorker, Record
 
-TRANSIENT_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
-"""Worth retrying: connection loss, restarts, deadlocks, timeouts."""
+TRANSIENT_DB_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+"""Worth retrying: connection loss, restarts, deadlocks, timeouts. InternalClientError is what a
+pooled connection raises when the server shut down while it sat idle ("another operation is in
+progress")."""
 REJECTED_BY_DB = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 """Deterministic: retrying the same order would fail forever (e.g. a constraint the
 schema does not know)."""
@@ -51,8 +60,17 @@ class DbSink(ConsumerWorker):
             else:
                 await self._dead_letter(record, parsed)
         if valid:
-            await self.retrying(lambda: self._write(valid), TRANSIENT_DB_ERRORS, "write")
+            await self.retrying(lambda: self._write_fresh(valid), TRANSIENT_DB_ERRORS, "write")
             WRITTEN.labels(self.sink).inc(len(valid))
+
+    async def _write_fresh(self, valid: list[tuple[Record, OrderEvent]]) -> None:
+        """`_write`; when it fails, the next try opens new connections (a restarted server
+        leaves the pooled ones dead, or stuck waiting for the end of its shutdown notice)."""
+        try:
+            await self._write(valid)
+        except TRANSIENT_DB_ERRORS:
+            await self._pool.expire_connections()
+            raise
 
     async def _write(self, valid: list[tuple[Record, OrderEvent]]) -> None:
         """One transaction for the batch; if the database rejects it, find which orders."""
