@@ -7,9 +7,11 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from mgrecs.api.engine import Engine
+from mgrecs.api.guard import ApiGuard
 from mgrecs.api.metrics import MetricsMiddleware
 from mgrecs.api.repository import Repository
 from mgrecs.api.routes import health, products, quality, regions, users
@@ -56,7 +58,17 @@ def create_app(settings: Settings) -> FastAPI:
         description="Product recommendations per customer, per product and per region.",
         lifespan=lifespan,
     )
+    app.add_middleware(ApiGuard, settings=settings)
     app.add_middleware(MetricsMiddleware)
+    if origins := [o.strip() for o in settings.api_cors_origins.split(",") if o.strip()]:
+        # Outermost, so that preflights and refusals (401, 429) carry the CORS headers too.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+            expose_headers=["Retry-After"],
+        )
     for module in (users, products, regions, quality, health):
         app.include_router(module.router)
     add_metrics_route(app)
