@@ -85,3 +85,10 @@ GROUP BY g.product_id, p.name, p.category
 ORDER BY users DESC, mean_score DESC, g.product_id
 LIMIT $2
 """
+
+# Seconds since the current cache generation was completed (no row: none is current).
+CACHE_AGE = """
+SELECT extract(epoch FROM now() - completed_at)::float8
+FROM cache_generations
+WHERE state = 'current'
+"""

@@ -59,6 +59,12 @@ class Repository:
         async with asyncio.timeout(PING_TIMEOUT_SECONDS):
             await self._pool.fetchval("SELECT 1")
 
+    async def cache_age_seconds(self) -> float | None:
+        """How old the current cache generation is; None when no generation is current."""
+        async with asyncio.timeout(PING_TIMEOUT_SECONDS):
+            age = await self._pool.fetchval(queries.CACHE_AGE)
+        return None if age is None else float(age)
+
     async def quality_reports(self, limit: int) -> list[tuple[int, QualityReport]]:
         """The newest data-quality reports, newest first."""
         return await latest_reports(self._pool, limit)

@@ -111,6 +111,26 @@ class Health(BaseModel):
     detail: str | None = None
 
 
+class Readiness(BaseModel):
+    """Each check's verdict: `ok`, or what is wrong (the first failed one is in `detail`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "unavailable",
+                    "detail": "cache: generation 7 is 7.5 h old, older than cache_ttl_hours 6",
+                    "checks": {"database": "ok", "cache": "generation 7 is 7.5 h old, …"},
+                }
+            ]
+        }
+    )
+
+    status: Literal["ok", "unavailable"]
+    detail: str | None = None
+    checks: dict[str, str]
+
+
 class ErrorMessage(BaseModel):
     """Every error answer: a human-readable message in `detail`."""
 
