@@ -44,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
                 settings.user_campaign_arn,
                 settings.similar_campaign_arn,
                 settings.category_filter_arn,
+                settings.ranking_campaign_arn,
             )
             try:
                 await app.state.repository.ping()

@@ -104,6 +104,11 @@ class Repository:
         rows = await self._pool.fetch(queries.POPULAR, since, region, limit, categories)
         return [ProductCount(row["product_id"], row["buyers"]) for row in rows]
 
+    async def buyers_of(self, since: datetime, product_ids: list[str]) -> dict[str, int]:
+        """Distinct buyers since `since` per product of `product_ids` (absent: none)."""
+        rows = await self._pool.fetch(queries.BUYERS_OF, since, product_ids)
+        return {row["product_id"]: row["buyers"] for row in rows}
+
     async def region_sample(
         self, region: str, active_since: datetime, window_index: int, size: int
     ) -> list[str]:

@@ -1,11 +1,12 @@
 """Response models of the API: the contract with the frontend (shown in OpenAPI)."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from mgrecs.common.quality import QualityReport
+from mgrecs.common.schemas import ID_PATTERN
 
 Source = Literal["cache", "realtime", "popular", "none"]
 Affinity = Literal["High", "Medium", "Low"]
@@ -41,6 +42,41 @@ class UserRecommendations(BaseModel):
         description="cache: nightly batch; realtime: the engine; popular: regional fallback"
     )
     updated_at: datetime | None = Field(description="when the cached row was written (UTC)")
+    items: list[RecommendedItem]
+
+
+MAX_RANK_PRODUCTS = 500
+"""GetPersonalizedRanking's limit on one input list."""
+
+RankedProductId = Annotated[
+    str, StringConstraints(min_length=1, max_length=255, pattern=ID_PATTERN)
+]
+
+
+def _distinct(values: list[str]) -> list[str]:
+    """The product ids once each, in their first order."""
+    return list(dict.fromkeys(values))
+
+
+class RankRequest(BaseModel):
+    """The products to put in order for one customer."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"product_ids": ["P0007", "P0012"]}]}
+    )
+
+    product_ids: Annotated[
+        list[RankedProductId],
+        Field(min_length=1, max_length=MAX_RANK_PRODUCTS, description="1-500 product ids"),
+        AfterValidator(_distinct),
+    ]
+
+
+class UserRanking(BaseModel):
+    """The asked products, best first for the customer (every one of them, once)."""
+
+    user_id: str
+    source: Source = Field(description="realtime: the engine; popular: it was down")
     items: list[RecommendedItem]
 
 
