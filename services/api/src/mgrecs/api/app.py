@@ -14,7 +14,7 @@ from mgrecs.api.engine import Engine
 from mgrecs.api.guard import ApiGuard
 from mgrecs.api.metrics import MetricsMiddleware
 from mgrecs.api.repository import Repository
-from mgrecs.api.routes import health, products, quality, regions, users
+from mgrecs.api.routes import admin, health, products, quality, regions, users
 from mgrecs.api.sampling import SampleMemo
 from mgrecs.common.db import create_pool
 from mgrecs.common.logging import get_logger
@@ -37,6 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(pool.close)
             client = await stack.enter_async_context(runtime_client(settings))
             app.state.settings = settings
+            app.state.pool = pool
             app.state.repository = Repository(pool, settings.cache_ttl_hours)
             app.state.region_samples = SampleMemo()
             app.state.engine = Engine(
@@ -70,7 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
             expose_headers=["Retry-After"],
         )
-    for module in (users, products, regions, quality, health):
+    for module in (users, products, regions, quality, health, admin):
         app.include_router(module.router)
     add_metrics_route(app)
     _install_error_handlers(app)

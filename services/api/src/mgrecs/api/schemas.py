@@ -3,10 +3,17 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from mgrecs.common.quality import QualityReport
-from mgrecs.common.schemas import ID_PATTERN
+from mgrecs.common.schemas import ID_PATTERN, TickKind
 
 Source = Literal["cache", "realtime", "popular", "none"]
 Affinity = Literal["High", "Medium", "Low"]
@@ -48,9 +55,7 @@ class UserRecommendations(BaseModel):
 MAX_RANK_PRODUCTS = 500
 """GetPersonalizedRanking's limit on one input list."""
 
-RankedProductId = Annotated[
-    str, StringConstraints(min_length=1, max_length=255, pattern=ID_PATTERN)
-]
+CacheId = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=ID_PATTERN)]
 
 
 def _distinct(values: list[str]) -> list[str]:
@@ -66,7 +71,7 @@ class RankRequest(BaseModel):
     )
 
     product_ids: Annotated[
-        list[RankedProductId],
+        list[CacheId],
         Field(min_length=1, max_length=MAX_RANK_PRODUCTS, description="1-500 product ids"),
         AfterValidator(_distinct),
     ]
@@ -165,6 +170,37 @@ class Readiness(BaseModel):
     status: Literal["ok", "unavailable"]
     detail: str | None = None
     checks: dict[str, str]
+
+
+class InvalidateRequest(BaseModel):
+    """Exactly one of: the whole cache, one region's customers, one customer."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"all": True}, {"region": "north"}]}
+    )
+
+    all: bool = False
+    region: CacheId | None = None
+    customer: CacheId | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "InvalidateRequest":
+        if [self.all, self.region is not None, self.customer is not None].count(True) != 1:
+            raise ValueError("give exactly one of all (true), region, customer")
+        return self
+
+
+class Invalidation(BaseModel):
+    """What was invalidated; `generation` null when no generation was current."""
+
+    generation: int | None
+    users: int = Field(description="customer rows removed from the cache")
+    products: int = Field(description="product rows no longer served (all only)")
+
+
+class TickSent(BaseModel):
+    kind: TickKind
+    tick_id: str
 
 
 class ErrorMessage(BaseModel):
