@@ -26,7 +26,6 @@ from mgrecs.api.app import create_app
 from mgrecs.batch import generations
 from mgrecs.batch.generations import Generation
 from mgrecs.batch.inference import infer
-from mgrecs.batch.invalidation import invalidate
 from mgrecs.batch.shards import ModelCache, run_shard, shard_of
 from mgrecs.batch.training import retrain
 from mgrecs.batch.worker import BatchWorker
@@ -34,6 +33,7 @@ from mgrecs.cli.embedded import free_port
 from mgrecs.cli.main import app
 from mgrecs.cli.processes import ServiceProcess
 from mgrecs.common import topics
+from mgrecs.common.cache_invalidation import invalidate
 from mgrecs.common.schemas import InferShard, ScheduleTick
 from mgrecs.common.settings import Settings, get_settings
 

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from mgrecs.batch import generations
-from mgrecs.batch.invalidation import invalidate as invalidate_cache
 from mgrecs.cli.models import with_pool
+from mgrecs.common.cache_invalidation import invalidate as invalidate_cache
 from mgrecs.common.settings import get_settings
 
 app = typer.Typer(help="The recommendation cache: generations and invalidation.")

@@ -118,6 +118,17 @@ class Settings(BaseSettings):
     max_request_bytes: int = 5 * 1024 * 1024
     """Largest body `POST /v1/orders` reads; a larger one is a 413 (5 MiB)."""
 
+    # Recommendations API safety (README, The API: keys, rate limits, CORS)
+    api_read_keys: str = ""
+    """Comma-separated keys the `/v1/` read endpoints require; empty leaves reads open."""
+    api_admin_keys: str = ""
+    """Comma-separated keys of `/v1/admin/`; empty disables the admin endpoints (403)."""
+    api_rate_limit_per_second: float = 0.0
+    """Requests per second per key (per client IP while reads are open), bursts up to one
+    second's worth; over it a 429 with Retry-After. In memory, per API instance; 0: no limit."""
+    api_cors_origins: str = ""
+    """Comma-separated browser origins allowed to call the API (CORS); empty allows none."""
+
     # Retraining: user-personalization recipes tried on the latest purchases (the one with
     # the best validation NDCG@10 is trained), and the seconds their tuning may take.
     train_recipes: str = "rp3beta,ease,als,itemknn"

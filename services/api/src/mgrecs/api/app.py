@@ -7,12 +7,14 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from mgrecs.api.engine import Engine
+from mgrecs.api.guard import ApiGuard
 from mgrecs.api.metrics import MetricsMiddleware
 from mgrecs.api.repository import Repository
-from mgrecs.api.routes import health, products, quality, regions, users
+from mgrecs.api.routes import admin, health, products, quality, regions, users
 from mgrecs.api.sampling import SampleMemo
 from mgrecs.common.db import create_pool
 from mgrecs.common.logging import get_logger
@@ -35,6 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(pool.close)
             client = await stack.enter_async_context(runtime_client(settings))
             app.state.settings = settings
+            app.state.pool = pool
             app.state.repository = Repository(pool, settings.cache_ttl_hours)
             app.state.region_samples = SampleMemo()
             app.state.engine = Engine(
@@ -42,6 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
                 settings.user_campaign_arn,
                 settings.similar_campaign_arn,
                 settings.category_filter_arn,
+                settings.ranking_campaign_arn,
             )
             try:
                 await app.state.repository.ping()
@@ -56,8 +60,18 @@ def create_app(settings: Settings) -> FastAPI:
         description="Product recommendations per customer, per product and per region.",
         lifespan=lifespan,
     )
+    app.add_middleware(ApiGuard, settings=settings)
     app.add_middleware(MetricsMiddleware)
-    for module in (users, products, regions, quality, health):
+    if origins := [o.strip() for o in settings.api_cors_origins.split(",") if o.strip()]:
+        # Outermost, so that preflights and refusals (401, 429) carry the CORS headers too.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+            expose_headers=["Retry-After"],
+        )
+    for module in (users, products, regions, quality, health, admin):
         app.include_router(module.router)
     add_metrics_route(app)
     _install_error_handlers(app)

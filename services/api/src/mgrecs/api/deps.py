@@ -2,6 +2,7 @@
 
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Request
 
 from mgrecs.api.engine import Engine
@@ -20,6 +21,11 @@ def get_repository(request: Request) -> Repository:
     return repository
 
 
+def get_pool(request: Request) -> asyncpg.Pool:
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
 def get_sample_memo(request: Request) -> SampleMemo:
     memo: SampleMemo = request.app.state.region_samples
     return memo
@@ -34,3 +40,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 RepositoryDep = Annotated[Repository, Depends(get_repository)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SampleMemoDep = Annotated[SampleMemo, Depends(get_sample_memo)]
+PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]

@@ -38,7 +38,8 @@ class EngineUnavailable(Exception):
 
 
 class Engine:
-    """GetRecommendations for users and for similar items, through one aioboto3 client."""
+    """GetRecommendations for users and for similar items, and GetPersonalizedRanking, through
+    one aioboto3 client."""
 
     def __init__(
         self,
@@ -46,8 +47,10 @@ class Engine:
         user_campaign_arn: str,
         similar_campaign_arn: str,
         category_filter_arn: str,
+        ranking_campaign_arn: str = "",
     ) -> None:
         self._client = client
+        self._ranking_campaign_arn = ranking_campaign_arn
         self._user_campaign_arn = user_campaign_arn
         self._similar_campaign_arn = similar_campaign_arn
         self._category_filter_arn = category_filter_arn
@@ -72,12 +75,27 @@ class Engine:
             campaignArn=self._similar_campaign_arn, itemId=product_id, numResults=limit
         )
 
+    async def rank(self, user_id: str, product_ids: list[str]) -> list[RecommendedItem]:
+        """`product_ids` ordered for the customer, best first (GetPersonalizedRanking)."""
+        response = await self._call(
+            "get_personalized_ranking",
+            campaignArn=self._ranking_campaign_arn,
+            userId=user_id,
+            inputList=product_ids,
+        )
+        return [_item(entry) for entry in response.get("personalizedRanking", [])]
+
     async def _recommendations(self, **request: Any) -> list[RecommendedItem]:
+        response = await self._call("get_recommendations", **request)
+        return [_item(entry) for entry in response.get("itemList", [])]
+
+    async def _call(self, operation: str, **request: Any) -> dict[str, Any]:
+        """One runtime call; every failure is EngineUnavailable (and may mark it down)."""
         if time.monotonic() < self._down_until:
             raise EngineUnavailable("engine marked down, cooling off")
         try:
             async with asyncio.timeout(ENGINE_TIMEOUT_SECONDS):
-                response = await self._client.get_recommendations(**request)
+                response: dict[str, Any] = await getattr(self._client, operation)(**request)
         except ClientError as exc:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
             if status >= 500:
@@ -88,7 +106,7 @@ class Engine:
             self._mark_down()
             log.warning("engine_unreachable", error=str(exc), error_type=type(exc).__name__)
             raise EngineUnavailable(str(exc)) from exc
-        return [_item(entry) for entry in response.get("itemList", [])]
+        return response
 
     def _mark_down(self) -> None:
         self._down_until = time.monotonic() + ENGINE_COOLDOWN_SECONDS

@@ -85,3 +85,19 @@ GROUP BY g.product_id, p.name, p.category
 ORDER BY users DESC, mean_score DESC, g.product_id
 LIMIT $2
 """
+
+# Seconds since the current cache generation was completed (no row: none is current).
+CACHE_AGE = """
+SELECT extract(epoch FROM now() - completed_at)::float8
+FROM cache_generations
+WHERE state = 'current'
+"""
+
+# Distinct buyers since $1 of each of these products ($2); products nobody bought are absent.
+BUYERS_OF = """
+SELECT oi.product_id, count(DISTINCT o.customer_id) AS buyers
+FROM order_items oi
+JOIN orders o ON o.order_id = oi.order_id
+WHERE o.ordered_at >= $1 AND oi.product_id = ANY($2::text[])
+GROUP BY oi.product_id
+"""

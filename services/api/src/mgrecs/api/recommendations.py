@@ -62,3 +62,22 @@ async def popular_items(
         RecommendedItem(product_id=c.product_id, score=round(c.count / top, 4), reason=reason)
         for c in counts
     ]
+
+
+async def ranked_by_popularity(
+    repository: Repository, settings: Settings, product_ids: list[str]
+) -> list[RecommendedItem]:
+    """Every one of `product_ids`, most distinct buyers of the last `active_days` first
+    (ties and never-bought products keep their given order); scores relative to the top."""
+    since = datetime.now(UTC) - timedelta(days=settings.active_days)
+    buyers = await repository.buyers_of(since, product_ids)
+    ordered = sorted(product_ids, key=lambda pid: -buyers.get(pid, 0))
+    top = max(buyers.values(), default=0)
+    return [
+        RecommendedItem(
+            product_id=pid,
+            score=round(buyers.get(pid, 0) / top, 4) if top else 0.0,
+            reason="popular",
+        )
+        for pid in ordered
+    ]

@@ -59,6 +59,12 @@ class Repository:
         async with asyncio.timeout(PING_TIMEOUT_SECONDS):
             await self._pool.fetchval("SELECT 1")
 
+    async def cache_age_seconds(self) -> float | None:
+        """How old the current cache generation is; None when no generation is current."""
+        async with asyncio.timeout(PING_TIMEOUT_SECONDS):
+            age = await self._pool.fetchval(queries.CACHE_AGE)
+        return None if age is None else float(age)
+
     async def quality_reports(self, limit: int) -> list[tuple[int, QualityReport]]:
         """The newest data-quality reports, newest first."""
         return await latest_reports(self._pool, limit)
@@ -97,6 +103,11 @@ class Repository:
         `categories` when given)."""
         rows = await self._pool.fetch(queries.POPULAR, since, region, limit, categories)
         return [ProductCount(row["product_id"], row["buyers"]) for row in rows]
+
+    async def buyers_of(self, since: datetime, product_ids: list[str]) -> dict[str, int]:
+        """Distinct buyers since `since` per product of `product_ids` (absent: none)."""
+        rows = await self._pool.fetch(queries.BUYERS_OF, since, product_ids)
+        return {row["product_id"]: row["buyers"] for row in rows}
 
     async def region_sample(
         self, region: str, active_since: datetime, window_index: int, size: int

@@ -1,11 +1,19 @@
 """Response models of the API: the contract with the frontend (shown in OpenAPI)."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from mgrecs.common.quality import QualityReport
+from mgrecs.common.schemas import ID_PATTERN, TickKind
 
 Source = Literal["cache", "realtime", "popular", "none"]
 Affinity = Literal["High", "Medium", "Low"]
@@ -41,6 +49,39 @@ class UserRecommendations(BaseModel):
         description="cache: nightly batch; realtime: the engine; popular: regional fallback"
     )
     updated_at: datetime | None = Field(description="when the cached row was written (UTC)")
+    items: list[RecommendedItem]
+
+
+MAX_RANK_PRODUCTS = 500
+"""GetPersonalizedRanking's limit on one input list."""
+
+CacheId = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=ID_PATTERN)]
+
+
+def _distinct(values: list[str]) -> list[str]:
+    """The product ids once each, in their first order."""
+    return list(dict.fromkeys(values))
+
+
+class RankRequest(BaseModel):
+    """The products to put in order for one customer."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"product_ids": ["P0007", "P0012"]}]}
+    )
+
+    product_ids: Annotated[
+        list[CacheId],
+        Field(min_length=1, max_length=MAX_RANK_PRODUCTS, description="1-500 product ids"),
+        AfterValidator(_distinct),
+    ]
+
+
+class UserRanking(BaseModel):
+    """The asked products, best first for the customer (every one of them, once)."""
+
+    user_id: str
+    source: Source = Field(description="realtime: the engine; popular: it was down")
     items: list[RecommendedItem]
 
 
@@ -109,6 +150,57 @@ class RegionRecommendations(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     detail: str | None = None
+
+
+class Readiness(BaseModel):
+    """Each check's verdict: `ok`, or what is wrong (the first failed one is in `detail`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "unavailable",
+                    "detail": "cache: generation 7 is 7.5 h old, older than cache_ttl_hours 6",
+                    "checks": {"database": "ok", "cache": "generation 7 is 7.5 h old, …"},
+                }
+            ]
+        }
+    )
+
+    status: Literal["ok", "unavailable"]
+    detail: str | None = None
+    checks: dict[str, str]
+
+
+class InvalidateRequest(BaseModel):
+    """Exactly one of: the whole cache, one region's customers, one customer."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"all": True}, {"region": "north"}]}
+    )
+
+    all: bool = False
+    region: CacheId | None = None
+    customer: CacheId | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "InvalidateRequest":
+        if [self.all, self.region is not None, self.customer is not None].count(True) != 1:
+            raise ValueError("give exactly one of all (true), region, customer")
+        return self
+
+
+class Invalidation(BaseModel):
+    """What was invalidated; `generation` null when no generation was current."""
+
+    generation: int | None
+    users: int = Field(description="customer rows removed from the cache")
+    products: int = Field(description="product rows no longer served (all only)")
+
+
+class TickSent(BaseModel):
+    kind: TickKind
+    tick_id: str
 
 
 class ErrorMessage(BaseModel):

@@ -4,36 +4,15 @@ drops its partitions. The legacy table names are views of the current generation
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
 from mgrecs.batch.metrics import ROWS_WRITTEN
+from mgrecs.common.cache_tables import SIMILAR, TABLES, USERS, Table
 from mgrecs.engine.model import Scored
 
 CacheLists = Mapping[str, Sequence[Scored]]
-
-
-@dataclass(frozen=True)
-class Table:
-    view: str
-    """The name the readers use: a view of the current generation."""
-    key: str
-    payload: str
-
-    @property
-    def rows(self) -> str:
-        """The partitioned table holding every generation's rows."""
-        return f"{self.view}_rows"
-
-    def partition(self, generation: int) -> str:
-        return f"{self.view}_g{int(generation)}"
-
-
-USERS = Table("offline_user_recommendations", "user_id", "recommendations")
-SIMILAR = Table("offline_similar_items", "product_id", "similar_products")
-TABLES = (USERS, SIMILAR)
 
 
 def cache_json(scored: Sequence[Scored]) -> str:

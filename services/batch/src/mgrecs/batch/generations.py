@@ -15,11 +15,11 @@ import asyncpg
 
 from mgrecs.batch import cache
 from mgrecs.batch.metrics import ROWS_DELETED
+from mgrecs.common.cache_tables import FLIP_LOCK, SIMILAR, USERS, Table
 from mgrecs.common.logging import get_logger
 
 log = get_logger(__name__)
 
-FLIP_LOCK = "SELECT pg_advisory_xact_lock(hashtext('mgrecs:cache-flip'))"
 DROP_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '2s'"
 """A partition drop waits this long for readers, then is left for the next cleanup."""
 POLL_SECONDS = 0.5
@@ -212,7 +212,7 @@ async def complete_shard(
     return True
 
 
-async def _dropped(conn: asyncpg.Connection, table: cache.Table, old: int, new: int) -> int:
+async def _dropped(conn: asyncpg.Connection, table: Table, old: int, new: int) -> int:
     """Keys the old generation had that the new one lacks."""
     return int(
         await conn.fetchval(
@@ -245,8 +245,8 @@ async def _flip(conn: asyncpg.Connection, generation: int) -> None:
         return
     users_dropped = products_dropped = 0
     if current is not None:
-        users_dropped = await _dropped(conn, cache.USERS, current, generation)
-        products_dropped = await _dropped(conn, cache.SIMILAR, current, generation)
+        users_dropped = await _dropped(conn, USERS, current, generation)
+        products_dropped = await _dropped(conn, SIMILAR, current, generation)
         await conn.execute(
             "UPDATE cache_generations SET state = 'retired' WHERE generation = $1", current
         )
@@ -257,8 +257,8 @@ async def _flip(conn: asyncpg.Connection, generation: int) -> None:
         users_dropped,
         products_dropped,
     )
-    ROWS_DELETED.labels(cache.USERS.view).inc(users_dropped)
-    ROWS_DELETED.labels(cache.SIMILAR.view).inc(products_dropped)
+    ROWS_DELETED.labels(USERS.view).inc(users_dropped)
+    ROWS_DELETED.labels(SIMILAR.view).inc(products_dropped)
     log.info("cache_generation_current", generation=generation, previous=current)
 
 

@@ -6,13 +6,13 @@ its body being parsed, and a body over the limit gets 413 after at most the limi
 parser and memory stays bounded.
 """
 
-import hmac
 from collections.abc import Sequence
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mgrecs.common.api_keys import key_matches, parse_keys, presented_key
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.metrics import REQUESTS_REJECTED
@@ -24,27 +24,9 @@ class _ClientGoneError(Exception):
     """The client disconnected before its body was complete: nobody to answer."""
 
 
-def api_keys(settings: Settings) -> list[str]:
+def api_keys(settings: Settings) -> list[bytes]:
     """`settings.ingest_api_keys` as a list (comma-separated, blanks ignored)."""
-    return [key.strip() for key in settings.ingest_api_keys.split(",") if key.strip()]
-
-
-def presented_key(headers: Headers) -> bytes | None:
-    """The key a request carries: `X-API-Key`, else `Authorization: Bearer <key>`."""
-    if key := headers.get("x-api-key", "").strip():
-        return key.encode("latin-1")
-    scheme, _, credentials = headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip().encode("latin-1")
-    return None
-
-
-def key_matches(presented: bytes, keys: Sequence[bytes]) -> bool:
-    """Constant-time comparison against every key (no early exit reveals which one)."""
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(presented, key)
-    return matched
+    return parse_keys(settings.ingest_api_keys)
 
 
 class PushGuard:
@@ -53,7 +35,7 @@ class PushGuard:
     def __init__(self, app: ASGIApp, settings: Settings, paths: Sequence[str]) -> None:
         self.app = app
         self.paths = frozenset(paths)
-        self.keys = [key.encode() for key in api_keys(settings)]
+        self.keys = api_keys(settings)
         self.limit = settings.max_request_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

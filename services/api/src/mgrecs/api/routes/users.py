@@ -6,9 +6,13 @@ from fastapi import APIRouter, HTTPException
 from mgrecs.api.deps import EngineDep, RepositoryDep, SettingsDep
 from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.metrics import SOURCES
-from mgrecs.api.recommendations import cached_in_categories, popular_items
+from mgrecs.api.recommendations import (
+    cached_in_categories,
+    popular_items,
+    ranked_by_popularity,
+)
 from mgrecs.api.routes.params import Categories, Limit, UserId
-from mgrecs.api.schemas import ErrorMessage, UserRecommendations
+from mgrecs.api.schemas import ErrorMessage, RankRequest, UserRanking, UserRecommendations
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
@@ -59,3 +63,32 @@ async def user_recommendations(
         updated_at=None,
         items=await popular_items(repository, settings, customer.region, limit, category),
     )
+
+
+@router.post(
+    "/{user_id}/rank",
+    response_model=UserRanking,
+    responses={404: {"model": ErrorMessage, "description": "unknown customer"}},
+    summary="Put products in order for one customer",
+)
+async def rank_for_user(
+    user_id: UserId,
+    body: RankRequest,
+    repository: RepositoryDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> UserRanking:
+    """The engine's personalized ranking (GetPersonalizedRanking) of the given products; when
+    the engine is down, the same products by popularity (`source: popular`)."""
+    if await repository.customer(user_id) is None:
+        raise HTTPException(status_code=404, detail=f"unknown user {user_id}")
+    try:
+        items = await engine.rank(user_id, body.product_ids)
+    except EngineUnavailable:
+        items = []
+    if items:
+        SOURCES.labels("rank", "realtime").inc()
+        return UserRanking(user_id=user_id, source="realtime", items=items)
+    SOURCES.labels("rank", "popular").inc()
+    items = await ranked_by_popularity(repository, settings, body.product_ids)
+    return UserRanking(user_id=user_id, source="popular", items=items)

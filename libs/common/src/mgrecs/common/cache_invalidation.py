@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from mgrecs.batch import cache
-from mgrecs.batch.generations import FLIP_LOCK
+from mgrecs.common.cache_tables import FLIP_LOCK, SIMILAR, USERS
 
 
 @dataclass(frozen=True)
@@ -41,12 +40,10 @@ async def invalidate(
         )
         if current is None:
             return Invalidated(None, 0, 0)
-        users = cache.USERS.partition(current)
+        users = USERS.partition(current)
         if everything:
             user_rows = await conn.fetchval(f"SELECT count(*) FROM {users}")
-            product_rows = await conn.fetchval(
-                f"SELECT count(*) FROM {cache.SIMILAR.partition(current)}"
-            )
+            product_rows = await conn.fetchval(f"SELECT count(*) FROM {SIMILAR.partition(current)}")
             await conn.execute(
                 "UPDATE cache_generations SET state = 'retired',"
                 " error = 'invalidated by the operator' WHERE generation = $1",
