@@ -143,13 +143,13 @@ async def load(url: str, customers: int, products: int, interactions: int, seed:
             + ", ".join(f"{name} INTEGER" for name in STAGING_COLUMNS)
             + ")"
         )
-        path = Path(tempfile.mkdtemp(prefix="mgbench")) / "lines.bin"
-        path.write_bytes(payload)
-        del payload
-        await c.copy_to_table(
-            "bench_lines", source=path, columns=list(STAGING_COLUMNS), format="binary"
-        )
-        path.unlink()
+        with tempfile.TemporaryDirectory(prefix="mgbench") as workdir:
+            path = Path(workdir) / "lines.bin"
+            path.write_bytes(payload)
+            del payload
+            await c.copy_to_table(
+                "bench_lines", source=path, columns=list(STAGING_COLUMNS), format="binary"
+            )
         copied = time.perf_counter() - started
         async with c.transaction():
             await c.execute(LOAD_SQL[0])
