@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 MANIFESTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: install demo smoke test lint format clean bench-api bench-quality bench-context bench-train bench-realtime bench-ingest bench-tracker
+.PHONY: install demo smoke test lint format clean bench-api bench-quality bench-context bench-train bench-realtime bench-ingest bench-tracker bench-batch
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -69,3 +69,6 @@ bench-context: install $(BENCH_DATA)/.unpacked  ## does time of day / week help?
 
 bench-train: install  ## fit the default recipe on 10M interactions, score top-25 for 1M customers
 	$(BIN)/python bench/train_scale.py $(BENCH_ARGS)
+
+bench-batch: install  ## retrain + sharded infer + every row into PostgreSQL at 1M customers, 1 and 2 workers
+	$(BIN)/python bench/batch.py $(BENCH_ARGS)

@@ -20,9 +20,17 @@ class Table:
         return f"{self.view}_rows"
 
     def partition(self, generation: int) -> str:
-        return f"{self.view}_g{int(generation)}"
+        return partition(self.view, generation)
 
 
 USERS = Table("offline_user_recommendations", "user_id", "recommendations")
 SIMILAR = Table("offline_similar_items", "product_id", "similar_products")
 TABLES = (USERS, SIMILAR)
+AGGREGATES_VIEW = "region_product_aggregates"
+"""Per region and product, of the current generation (`mgrecs.batch.aggregates`)."""
+PARTITIONED = (*(table.view for table in TABLES), AGGREGATES_VIEW)
+"""Views whose `<view>_rows` table has one `<view>_g<generation>` partition per generation."""
+
+
+def partition(view: str, generation: int) -> str:
+    return f"{view}_g{int(generation)}"

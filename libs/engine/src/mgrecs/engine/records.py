@@ -4,9 +4,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Interaction:
-    """One purchased order line, as the engine sees it."""
+    """One purchased order line, as the engine sees it (slots: a retrain holds millions)."""
 
     customer_id: str
     product_id: str

@@ -29,8 +29,11 @@ JOIN orders o ON o.order_id = oi.order_id
 ORDER BY o.order_id, oi.line_no
 """
 
-ACTIVE_CUSTOMERS = """
-SELECT DISTINCT customer_id FROM orders WHERE ordered_at >= $1 ORDER BY customer_id
+# With their current region (None when unknown), for the per-region aggregates.
+ACTIVE_CUSTOMER_REGIONS = """
+SELECT c.customer_id, c.region FROM customers c
+WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.customer_id AND o.ordered_at >= $1)
+ORDER BY c.customer_id
 """
 
 HISTORIES = """
@@ -43,11 +46,30 @@ GROUP BY c.customer_id, c.region
 """
 
 
+FETCH_ROWS = 100_000
+"""Order lines read per round trip while loading the training set."""
+
+
 async def load_interactions(pool: asyncpg.Pool) -> list[Interaction]:
-    """Every purchased order line (the model's whole training set)."""
-    async with pool.acquire() as conn:
-        rows = await conn.fetch(INTERACTIONS)
-    return [Interaction(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+    """Every purchased order line (the model's whole training set), read in pieces: 10M lines
+    as fetched records would take GiBs at once. Each distinct id and region is kept once
+    (`names`), not once per line."""
+    names: dict[str, str] = {}
+    lines: list[Interaction] = []
+    async with pool.acquire() as conn, conn.transaction():
+        cursor = await conn.cursor(INTERACTIONS)
+        while rows := await cursor.fetch(FETCH_ROWS):
+            lines += [
+                Interaction(
+                    names.setdefault(row[0], row[0]),
+                    names.setdefault(row[1], row[1]),
+                    row[2],
+                    row[3],
+                    None if row[4] is None else names.setdefault(row[4], row[4]),
+                )
+                for row in rows
+            ]
+    return lines
 
 
 async def check_order_lines(
@@ -76,10 +98,11 @@ async def load_products(pool: asyncpg.Pool) -> list[ProductInfo]:
     ]
 
 
-async def active_customers(pool: asyncpg.Pool, since: datetime) -> list[str]:
-    """Customers with an order at or after `since`: the ones worth a cached list."""
-    rows = await pool.fetch(ACTIVE_CUSTOMERS, since)
-    return [row[0] for row in rows]
+async def active_customer_regions(pool: asyncpg.Pool, since: datetime) -> dict[str, str | None]:
+    """Customers with an order at or after `since` (the ones worth a cached list), each with
+    their region."""
+    rows = await pool.fetch(ACTIVE_CUSTOMER_REGIONS, since)
+    return {row[0]: row[1] for row in rows}
 
 
 async def purchase_histories(

@@ -8,12 +8,12 @@ and invalidation take one advisory lock, so two flips never race for `current`.
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import asyncpg
 
-from mgrecs.batch import cache
+from mgrecs.batch import aggregates, cache
 from mgrecs.batch.metrics import ROWS_DELETED
 from mgrecs.common.cache_tables import FLIP_LOCK, SIMILAR, USERS, Table
 from mgrecs.common.logging import get_logger
@@ -167,6 +167,8 @@ class ShardCounts:
     users: int
     users_unknown: int
     products: int
+    region_customers: dict[str, int] = field(default_factory=dict)
+    """The shard's active customers per region (`aggregates`)."""
 
 
 async def complete_shard(
@@ -182,7 +184,7 @@ async def complete_shard(
     Raises GenerationFailed when the generation stopped building meanwhile (rolls back)."""
     await conn.execute(
         "INSERT INTO cache_shards (generation, shard, worker, users, users_unknown, products,"
-        " seconds) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        " seconds, region_customers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         generation,
         shard,
         worker,
@@ -190,6 +192,7 @@ async def complete_shard(
         counts.users_unknown,
         counts.products,
         seconds,
+        counts.region_customers,
     )
     row = await conn.fetchrow(
         """
@@ -242,7 +245,9 @@ async def _flip(conn: asyncpg.Connection, generation: int) -> None:
             generation,
         )
         log.info("cache_generation_superseded", generation=generation, current=current)
+        await aggregates.discard_partials(conn, generation)
         return
+    await aggregates.merge(conn, generation)
     users_dropped = products_dropped = 0
     if current is not None:
         users_dropped = await _dropped(conn, USERS, current, generation)
@@ -284,6 +289,7 @@ async def clean(pool: asyncpg.Pool, keep: int) -> list[int]:
             async with pool.acquire() as conn, conn.transaction():
                 await conn.execute(DROP_LOCK_TIMEOUT)
                 await cache.drop_partitions(conn, generation)
+                await aggregates.discard_partials(conn, generation)
                 await conn.execute(
                     "UPDATE cache_generations SET dropped_at = now() WHERE generation = $1",
                     generation,

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import asyncpg
 
-from mgrecs.batch import cache, generations
-from mgrecs.batch.dataset import active_customers, purchase_histories
+from mgrecs.batch import aggregates, cache, generations
+from mgrecs.batch.aggregates import RegionTally
+from mgrecs.batch.dataset import active_customer_regions, purchase_histories
 from mgrecs.batch.generations import Generation, ShardCounts
 from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import InferShard
@@ -38,11 +39,14 @@ def shard_of(key: str, shards: int) -> int:
 
 
 class ModelCache:
-    """Keeps the last loaded model: the shards of one generation share it."""
+    """Keeps the last loaded model and the last generation's active customers: the shards of
+    one generation a worker takes share them (read once, not once per shard)."""
 
     def __init__(self) -> None:
         self._uri: str | None = None
         self._model: CooccurrenceModel | None = None
+        self._generation: int | None = None
+        self._active: dict[str, str | None] = {}
 
     async def load(self, uri: str) -> CooccurrenceModel:
         if self._model is None or self._uri != uri:
@@ -50,12 +54,22 @@ class ModelCache:
             self._uri = uri
         return self._model
 
+    async def active(self, pool: asyncpg.Pool, generation: Generation) -> dict[str, str | None]:
+        """The generation's active customers with their regions."""
+        if self._generation != generation.generation:
+            assert generation.active_since is not None
+            self._active = {}  # the previous generation's list goes before the next is read
+            self._active = await active_customer_regions(pool, generation.active_since)
+            self._generation = generation.generation
+        return self._active
+
 
 @dataclass(frozen=True)
 class Slice:
     users: dict[str, list[Scored]]
     similar: dict[str, list[Scored]]
     unknown: int
+    regions: RegionTally
 
 
 def _score(
@@ -83,17 +97,19 @@ async def score_slice(
     shard: int,
     models: ModelCache,
 ) -> Slice:
-    assert generation.artifact_uri is not None and generation.active_since is not None
+    assert generation.artifact_uri is not None
     model = await models.load(generation.artifact_uri)
-    everyone = await active_customers(pool, generation.active_since)
-    customers = [c for c in everyone if shard_of(c, generation.shards) == shard]
+    everyone = await models.active(pool, generation)
+    regions = {c: r for c, r in everyone.items() if shard_of(c, generation.shards) == shard}
+    customers = list(regions)
     known = set(model.customer_ids)
     newcomers = await purchase_histories(pool, [c for c in customers if c not in known])
     products = [p for p in model.item_ids if shard_of(p, generation.shards) == shard]
     users, similar = await asyncio.to_thread(
         _score, model, customers, newcomers, products, settings
     )
-    return Slice(users, similar, len(newcomers))
+    tallied = await asyncio.to_thread(aggregates.tally, regions, users)
+    return Slice(users, similar, len(newcomers), tallied)
 
 
 async def run_shard(
@@ -125,12 +141,18 @@ async def run_shard(
             piece.similar,
             updated_at=datetime.now(UTC).replace(tzinfo=None),
         )
+        await aggregates.write_partials(conn, task.generation, task.shard, piece.regions)
         completed = await generations.complete_shard(
             conn,
             task.generation,
             task.shard,
             WORKER_NAME,
-            ShardCounts(len(piece.users), piece.unknown, len(piece.similar)),
+            ShardCounts(
+                len(piece.users),
+                piece.unknown,
+                len(piece.similar),
+                dict(piece.regions.active),
+            ),
             round(time.perf_counter() - started, 3),
         )
     log.info(

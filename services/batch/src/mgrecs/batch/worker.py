@@ -119,9 +119,17 @@ class BatchWorker:
             self._shard_worker.stop()
 
     async def _dispatch(self, producer: AIOKafkaProducer, tasks: list[InferShard]) -> None:
-        """Publish an infer run's shard tasks, keyed `generation:shard`."""
+        """Publish an infer run's shard tasks, keyed `generation:shard`, shard n on partition
+        n mod the partitions: workers share the partitions, so they share the shards evenly
+        (hashing the keys could give one worker most of them)."""
+        partitions = sorted(await producer.partitions_for(self.shards_topic))
         sent = [
-            await producer.send(self.shards_topic, task.model_dump_json().encode(), key=task.key)
+            await producer.send(
+                self.shards_topic,
+                task.model_dump_json().encode(),
+                key=task.key,
+                partition=partitions[task.shard % len(partitions)],
+            )
             for task in tasks
         ]
         await asyncio.gather(*sent)

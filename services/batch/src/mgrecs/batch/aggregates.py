@@ -1,0 +1,93 @@
+"""Exact per-region aggregates of a cache generation (migration 0009): for each region and
+product, the region's active customers who got the product in their cached list, the
+region's active customers, the share and the mean score, so region questions can be
+answered without sampling.
+
+A shard tallies its own customers (`tally`) and writes the partial counts with its rows; the
+flip that makes the generation current merges the shards' partials (`merge`). A customer's
+region is `customers.region` (as the region page reads it); customers without one are left
+out, and scores are the cached (rounded) ones, so the table equals a direct computation
+from the cached rows.
+"""
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from mgrecs.batch import cache
+from mgrecs.engine.model import Scored
+
+SCORE_DIGITS = 6
+"""The cache's rounding of scores (`cache.cache_json`)."""
+
+
+@dataclass
+class RegionTally:
+    """One shard's partial aggregates."""
+
+    active: Counter[str] = field(default_factory=Counter)
+    """Active customers of the shard per region."""
+    customers: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(region, product) -> customers of the shard who got it."""
+    score_sums: defaultdict[tuple[str, str], float] = field(
+        default_factory=lambda: defaultdict(float)
+    )
+
+
+def tally(regions: Mapping[str, str | None], users: Mapping[str, Sequence[Scored]]) -> RegionTally:
+    """Partials of a shard: `regions` maps each of its active customers to their region,
+    `users` holds their lists (customers the model could not answer have none)."""
+    result = RegionTally(active=Counter(r for r in regions.values() if r is not None))
+    for customer, scored in users.items():
+        region = regions.get(customer)
+        if region is None:
+            continue
+        for item in scored:
+            key = (region, item.item_id)
+            result.customers[key] += 1
+            result.score_sums[key] += round(item.score, SCORE_DIGITS)
+    return result
+
+
+async def write_partials(
+    conn: asyncpg.Connection, generation: int, shard: int, result: RegionTally
+) -> None:
+    """Inside the shard's transaction."""
+    await conn.copy_records_to_table(
+        "region_aggregate_shards",
+        records=[
+            (generation, shard, region, product, count, result.score_sums[(region, product)])
+            for (region, product), count in result.customers.items()
+        ],
+        columns=["generation", "shard", "region", "product_id", "customers", "score_sum"],
+    )
+
+
+MERGE = """
+WITH active AS (
+    SELECT r.key AS region, sum(r.value::int) AS customers
+    FROM cache_shards s CROSS JOIN LATERAL jsonb_each_text(s.region_customers) r
+    WHERE s.generation = $1
+    GROUP BY r.key
+)
+INSERT INTO {partition} (generation, region, product_id, customers, active_customers, share,
+                         mean_score)
+SELECT $1, p.region, p.product_id, sum(p.customers), a.customers,
+       sum(p.customers)::float8 / a.customers, sum(p.score_sum) / sum(p.customers)
+FROM region_aggregate_shards p JOIN active a ON a.region = p.region
+WHERE p.generation = $1
+GROUP BY p.region, p.product_id, a.customers
+"""
+
+
+async def merge(conn: asyncpg.Connection, generation: int) -> None:
+    """Inside the flip's transaction: the shards' partials become the generation's rows."""
+    partition = cache.partition(cache.AGGREGATES_VIEW, generation)
+    await conn.execute(MERGE.format(partition=partition), generation)
+    await discard_partials(conn, generation)
+
+
+async def discard_partials(conn: asyncpg.Connection, generation: int) -> None:
+    await conn.execute("DELETE FROM region_aggregate_shards WHERE generation = $1", generation)
