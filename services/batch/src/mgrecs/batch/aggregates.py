@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from mgrecs.batch import cache
+from mgrecs.common import cache_tables
 from mgrecs.engine.model import Scored
 
 SCORE_DIGITS = 6
@@ -84,7 +84,7 @@ GROUP BY p.region, p.product_id, a.customers
 
 async def merge(conn: asyncpg.Connection, generation: int) -> None:
     """Inside the flip's transaction: the shards' partials become the generation's rows."""
-    partition = cache.partition(cache.AGGREGATES_VIEW, generation)
+    partition = cache_tables.partition(cache_tables.AGGREGATES_VIEW, generation)
     await conn.execute(MERGE.format(partition=partition), generation)
     await discard_partials(conn, generation)
 

@@ -23,7 +23,7 @@ import asyncpg
 
 from mgrecs.batch import cache, generations
 from mgrecs.batch.aws.control import s3_store, together, wait_batch_job
-from mgrecs.batch.dataset import active_customers, load_products
+from mgrecs.batch.dataset import active_customer_regions, load_products
 from mgrecs.batch.drift import check_drift_logged
 from mgrecs.batch.generations import Generation, GenerationFailed, ShardCounts
 from mgrecs.batch.inference import InferenceSummary
@@ -130,7 +130,7 @@ async def _score(
         "users",
         "userId",
         model.metrics["user_solution_version_arn"],
-        await active_customers(pool, generation.active_since),
+        sorted(await active_customer_regions(pool, generation.active_since)),
         settings.recommendations_per_user,
     )
     items = BatchJob(
