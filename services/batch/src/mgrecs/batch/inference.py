@@ -44,6 +44,21 @@ class InferenceSummary:
     product_rows_deleted: int
     seconds: float
 
+    @classmethod
+    def of(cls, built: Generation, version: str, seconds: float) -> "InferenceSummary":
+        """The summary of a finished generation."""
+        return cls(
+            version=version,
+            generation=built.generation,
+            shards=built.shards,
+            users=built.users,
+            users_unknown_to_model=built.users_unknown,
+            products=built.products,
+            user_rows_deleted=built.users_dropped,
+            product_rows_deleted=built.products_dropped,
+            seconds=round(seconds, 3),
+        )
+
 
 async def _start(pool: asyncpg.Pool, settings: Settings, tick_id: str | None) -> Generation:
     """The tick's generation still building, or a new one for the active model (raises
@@ -111,16 +126,6 @@ async def infer(
             )
         async with steps.step("drift"):
             await check_drift_logged(pool, settings)
-    summary = InferenceSummary(
-        version=built.model_version or "",
-        generation=built.generation,
-        shards=built.shards,
-        users=built.users,
-        users_unknown_to_model=built.users_unknown,
-        products=built.products,
-        user_rows_deleted=built.users_dropped,
-        product_rows_deleted=built.products_dropped,
-        seconds=round(time.perf_counter() - started, 3),
-    )
+    summary = InferenceSummary.of(built, built.model_version or "", time.perf_counter() - started)
     log.info("infer_done", state=built.state, **asdict(summary))
     return summary

@@ -223,16 +223,6 @@ async def infer(
         await check_drift_logged(pool, settings)
     built = await generations.get(pool, generation.generation)
     assert built is not None
-    summary = InferenceSummary(
-        version=model.version,
-        generation=built.generation,
-        shards=built.shards,
-        users=built.users,
-        users_unknown_to_model=built.users_unknown,
-        products=built.products,
-        user_rows_deleted=built.users_dropped,
-        product_rows_deleted=built.products_dropped,
-        seconds=round(time.perf_counter() - started, 3),
-    )
+    summary = InferenceSummary.of(built, model.version, time.perf_counter() - started)
     log.info("aws_infer_done", state=built.state, **asdict(summary))
     return summary
