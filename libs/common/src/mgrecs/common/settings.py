@@ -106,7 +106,10 @@ class Settings(BaseSettings):
     recommendations_per_user: int = 25
     similar_per_product: int = 20
     active_days: int = 90
-    region_sample_size: int = 50
+    region_sample_size: int = Field(default=50, ge=1)
+    """The region page's sample when the request names no `sample_size`."""
+    region_max_sample_size: int = Field(default=1000, ge=1)
+    """The largest `sample_size` a region request may ask for (more: 422)."""
     region_window_hours: int = 6
     max_request_orders: int = 1000
     """Orders one `POST /v1/orders` may carry; more is a 422."""

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
+from mgrecs.api.deps import Clock, utc_now
 from mgrecs.api.engine import Engine
 from mgrecs.api.guard import ApiGuard
 from mgrecs.api.metrics import MetricsMiddleware
@@ -28,7 +29,7 @@ DATABASE_DOWN = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.Postgres
 """Errors that mean the database could not be reached (503), not that a query was wrong."""
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
@@ -37,6 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(pool.close)
             client = await stack.enter_async_context(runtime_client(settings))
             app.state.settings = settings
+            app.state.clock = clock
             app.state.pool = pool
             app.state.repository = Repository(pool, settings.cache_ttl_hours)
             app.state.region_samples = SampleMemo()

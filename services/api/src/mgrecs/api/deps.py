@@ -1,5 +1,7 @@
 """FastAPI dependencies: the process-wide objects the lifespan put on `app.state`."""
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated
 
 import asyncpg
@@ -9,6 +11,18 @@ from mgrecs.api.engine import Engine
 from mgrecs.api.repository import Repository
 from mgrecs.api.sampling import SampleMemo
 from mgrecs.common.settings import Settings
+
+Clock = Callable[[], datetime]
+"""What time it is (UTC): the region page's windows follow it, so tests can move it."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
 
 
 def get_settings(request: Request) -> Settings:
@@ -41,3 +55,4 @@ RepositoryDep = Annotated[Repository, Depends(get_repository)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SampleMemoDep = Annotated[SampleMemo, Depends(get_sample_memo)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
+ClockDep = Annotated[Clock, Depends(get_clock)]

@@ -53,9 +53,10 @@ LIMIT $3
 """
 
 # Active customers of a region in a deterministic pseudo-random order that changes only
-# with the window index ($3), so every request in one window samples the same customers.
+# with the window index ($3), so every request in one window samples the same customers;
+# `population` counts them all (the window is over the rows before LIMIT).
 REGION_SAMPLE = """
-SELECT c.customer_id
+SELECT c.customer_id, count(*) OVER () AS population
 FROM customers c
 WHERE c.region = $1
   AND EXISTS (
@@ -66,7 +67,8 @@ LIMIT $4
 """
 
 # Per product: how many of the sampled users ($1) have it in their cached list, and its
-# mean score among them. A malformed (non-array) cache row counts as an empty list.
+# mean score among them, of the categories $4 (any when NULL). A malformed (non-array)
+# cache row counts as an empty list.
 REGION_AGGREGATE = f"""
 WITH got AS (
     SELECT r.user_id, e ->> 'product_id' AS product_id, (e ->> 'score')::float8 AS score
@@ -81,9 +83,45 @@ SELECT g.product_id, p.name AS product_name, p.category,
        count(DISTINCT g.user_id) AS users, avg(g.score) AS mean_score
 FROM got g
 LEFT JOIN products p ON p.product_id = g.product_id
+WHERE $4::text[] IS NULL OR p.category = ANY($4::text[])
 GROUP BY g.product_id, p.name, p.category
 ORDER BY users DESC, mean_score DESC, g.product_id
 LIMIT $2
+"""
+
+# The current generation (while younger than the TTL $2) and the region's ($1) active
+# customers in it, as its infer shards counted them.
+REGION_GENERATION = """
+SELECT g.generation, g.completed_at,
+       (SELECT coalesce(sum((s.region_customers ->> $1)::int), 0)
+        FROM cache_shards s WHERE s.generation = g.generation) AS population
+FROM cache_generations g
+WHERE g.state = 'current'
+  AND ($2::float8 <= 0 OR g.completed_at >= now() - make_interval(secs => $2::float8))
+"""
+
+# The batch's full-population counts of one region ($1) in generation $4 (the one
+# REGION_GENERATION found, so both describe the same generation), best first, of the
+# categories $3 (any when NULL).
+REGION_EXACT = """
+SELECT a.product_id, p.name AS product_name, p.category, a.customers AS users, a.mean_score
+FROM region_product_aggregates_rows a
+LEFT JOIN products p ON p.product_id = a.product_id
+WHERE a.generation = $4 AND a.region = $1
+  AND ($3::text[] IS NULL OR p.category = ANY($3::text[]))
+ORDER BY a.customers DESC, a.mean_score DESC, a.product_id
+LIMIT $2
+"""
+
+# Every region with customers: how many, and how many bought since $1.
+REGIONS = """
+SELECT c.region, count(*) AS customers, count(a.customer_id) AS active_customers
+FROM customers c
+LEFT JOIN (SELECT DISTINCT customer_id FROM orders WHERE ordered_at >= $1) a
+       ON a.customer_id = c.customer_id
+WHERE c.region IS NOT NULL
+GROUP BY c.region
+ORDER BY c.region
 """
 
 # Seconds since the current cache generation was completed (no row: none is current).
@@ -100,4 +138,33 @@ FROM order_items oi
 JOIN orders o ON o.order_id = oi.order_id
 WHERE o.ordered_at >= $1 AND oi.product_id = ANY($2::text[])
 GROUP BY oi.product_id
+"""
+
+# The status page (GET /v1/status).
+CURRENT_GENERATION = """
+SELECT generation, model_version, completed_at, users, products,
+       extract(epoch FROM now() - completed_at)::float8 AS age_seconds
+FROM cache_generations
+WHERE state = 'current'
+"""
+
+MODEL_VERSIONS = """
+SELECT version, recipe, trained_at, active, promoted_at, decision, metrics
+FROM model_versions
+ORDER BY trained_at DESC, version DESC
+LIMIT $1
+"""
+
+LATEST_DRIFT = """
+SELECT id, checked_at, model_version, drifted, report -> 'flags' AS flags
+FROM drift_reports
+ORDER BY id DESC
+LIMIT 1
+"""
+
+RECENT_JOBS = """
+SELECT tick_id, kind, started_at, finished_at, steps
+FROM processed_ticks
+ORDER BY started_at DESC
+LIMIT $1
 """

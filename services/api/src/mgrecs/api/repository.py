@@ -39,6 +39,31 @@ class ProductCount:
     mean_score: float | None = None
 
 
+@dataclass(frozen=True)
+class RegionSample:
+    """The first customers of a region's window order, and how many active ones it has."""
+
+    customers: list[str]
+    population: int
+
+
+@dataclass(frozen=True)
+class RegionGeneration:
+    """The current cache generation, as far as one region's exact figures go."""
+
+    generation: int
+    completed_at: datetime
+    population: int
+    """The region's active customers the generation's infer counted."""
+
+
+@dataclass(frozen=True)
+class RegionCounts:
+    region: str
+    customers: int
+    active_customers: int
+
+
 def _as_list(value: Any) -> list[dict[str, Any]]:
     """Tolerate cache rows written by other tools: anything but a list of objects is empty."""
     if not isinstance(value, list):
@@ -111,22 +136,49 @@ class Repository:
 
     async def region_sample(
         self, region: str, active_since: datetime, window_index: int, size: int
-    ) -> list[str]:
+    ) -> RegionSample:
         rows = await self._pool.fetch(
             queries.REGION_SAMPLE, region, active_since, window_index, size
         )
-        return [row["customer_id"] for row in rows]
+        return RegionSample(
+            [row["customer_id"] for row in rows], rows[0]["population"] if rows else 0
+        )
 
-    async def region_aggregate(self, user_ids: list[str], limit: int) -> list[ProductCount]:
+    async def region_aggregate(
+        self, user_ids: list[str], limit: int, categories: list[str] | None = None
+    ) -> list[ProductCount]:
         """Per product: sampled users with it in their cached list, and its mean score."""
-        rows = await self._pool.fetch(queries.REGION_AGGREGATE, user_ids, limit, self._ttl_seconds)
+        rows = await self._pool.fetch(
+            queries.REGION_AGGREGATE, user_ids, limit, self._ttl_seconds, categories
+        )
+        return [_product_count(row) for row in rows]
+
+    async def region_generation(self, region: str) -> RegionGeneration | None:
+        """The current generation while it is younger than the TTL (else None)."""
+        row = await self._pool.fetchrow(queries.REGION_GENERATION, region, self._ttl_seconds)
+        if row is None:
+            return None
+        return RegionGeneration(row["generation"], row["completed_at"], row["population"])
+
+    async def region_exact(
+        self, generation: int, region: str, limit: int, categories: list[str] | None = None
+    ) -> list[ProductCount]:
+        """Per product: the region's active customers who got it, from the batch's counts."""
+        rows = await self._pool.fetch(queries.REGION_EXACT, region, limit, categories, generation)
+        return [_product_count(row) for row in rows]
+
+    async def regions(self, active_since: datetime) -> list[RegionCounts]:
+        rows = await self._pool.fetch(queries.REGIONS, active_since)
         return [
-            ProductCount(
-                row["product_id"],
-                row["users"],
-                product_name=row["product_name"],
-                category=row["category"],
-                mean_score=row["mean_score"],
-            )
-            for row in rows
+            RegionCounts(row["region"], row["customers"], row["active_customers"]) for row in rows
         ]
+
+
+def _product_count(row: asyncpg.Record) -> ProductCount:
+    return ProductCount(
+        row["product_id"],
+        row["users"],
+        product_name=row["product_name"],
+        category=row["category"],
+        mean_score=row["mean_score"],
+    )

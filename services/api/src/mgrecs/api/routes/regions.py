@@ -1,51 +1,175 @@
-"""The region page: what a fixed sample of a region's active customers get recommended."""
+"""The region page: what a region's active customers get recommended, from a sample fixed
+per window (mode=sample) or from the batch's counts over all of them (mode=exact)."""
 
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
 
 from mgrecs.api import region_stats
-from mgrecs.api.deps import RepositoryDep, SampleMemoDep, SettingsDep
-from mgrecs.api.routes.params import Limit, Region
-from mgrecs.api.schemas import ErrorMessage, RegionRecommendations
+from mgrecs.api.deps import ClockDep, RepositoryDep, SampleMemoDep, SettingsDep
+from mgrecs.api.repository import ProductCount, Repository
+from mgrecs.api.routes.params import Categories, Limit, Region
+from mgrecs.api.sampling import SampleMemo
+from mgrecs.api.schemas import (
+    ErrorMessage,
+    RegionMode,
+    RegionRecommendations,
+    Regions,
+    RegionSummary,
+)
+from mgrecs.common.settings import Settings
 
 router = APIRouter(prefix="/v1/regions", tags=["regions"])
+
+SampleSize = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        description="customers to sample (default region_sample_size, 50; at most "
+        "region_max_sample_size, 1000); mode=sample only",
+        examples=[50],
+    ),
+]
+
+
+@router.get("", response_model=Regions, summary="The regions and their active customers")
+async def regions(repository: RepositoryDep, settings: SettingsDep, clock: ClockDep) -> Regions:
+    """Every region with customers; active ones bought within `active_days`."""
+    since = region_stats.active_since(clock(), settings.active_days)
+    counts = await repository.regions(since)
+    return Regions(
+        active_since=since,
+        regions=[RegionSummary(**vars(c)) for c in counts],
+    )
 
 
 @router.get(
     "/{region}/recommendations",
     response_model=RegionRecommendations,
     responses={404: {"model": ErrorMessage, "description": "no customer in this region"}},
-    summary="Products recommended across a region, with match rate and affinity",
+    summary="Products recommended across a region, with match rate, interval and affinity",
 )
 async def region_recommendations(
     region: Region,
     repository: RepositoryDep,
     samples: SampleMemoDep,
     settings: SettingsDep,
+    clock: ClockDep,
     limit: Limit = 20,
+    sample_size: SampleSize = None,
+    category: Categories = None,
+    mode: Annotated[
+        RegionMode, Query(description="sample: a sample fixed per window; exact: all")
+    ] = "sample",
 ) -> RegionRecommendations:
-    """Samples `region_sample_size` active customers of the region (the same ones for every
-    request in a `region_window_hours` window) and aggregates their cached lists: match rate
-    = sampled customers who got the product / customers sampled x 100."""
-    now = datetime.now(UTC)
-    index = region_stats.window_index(now, settings.region_window_hours)
-    sample = await samples.get(
-        region,
-        index,
-        lambda: repository.region_sample(
-            region,
-            region_stats.active_since(now, settings.active_days),
-            index,
-            settings.region_sample_size,
-        ),
+    """Match rate = customers who got the product / customers counted x 100, with its 95 %
+    Wilson interval. Sample mode counts `sample_size` active customers of the region (the
+    same ones for every request in a `region_window_hours` window) in the cache; exact mode
+    counts every active customer, as the batch tallied them for the current generation."""
+    size = _bounded_sample_size(
+        sample_size, settings.region_sample_size, settings.region_max_sample_size
     )
-    if not sample and not await repository.region_exists(region):
+    if mode == "exact":
+        answer = await _exact(repository, region, limit, category)
+    else:
+        answer = await _sample(
+            repository, samples, settings, clock(), region, size, limit, category
+        )
+    if answer.population == 0 and not await repository.region_exists(region):
         raise HTTPException(status_code=404, detail=f"unknown region {region}")
-    products = await repository.region_aggregate(sample, limit) if sample else []
+    return answer
+
+
+def _bounded_sample_size(asked: int | None, default: int, maximum: int) -> int:
+    """The asked size, or the default; over the configured maximum is a 422 like any other
+    invalid parameter (the bound is a setting, so not in the OpenAPI schema)."""
+    if asked is None:
+        return min(default, maximum)
+    if asked > maximum:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "less_than_equal",
+                    "loc": ("query", "sample_size"),
+                    "msg": f"Input should be less than or equal to {maximum}",
+                    "input": asked,
+                }
+            ]
+        )
+    return asked
+
+
+async def _sample(
+    repository: Repository,
+    samples: SampleMemo,
+    settings: Settings,
+    now: datetime,
+    region: str,
+    size: int,
+    limit: int,
+    categories: list[str] | None,
+) -> RegionRecommendations:
+    """The window's sample of the region's active customers, counted in the cache."""
+    index = region_stats.window_index(now, settings.region_window_hours)
+    since = region_stats.active_since(now, settings.active_days)
+    sample = await samples.get(
+        region, index, size, lambda n: repository.region_sample(region, since, index, n)
+    )
+    customers = sample.customers
+    products = await repository.region_aggregate(customers, limit, categories) if customers else []
+    return _answer(
+        region,
+        "sample",
+        products,
+        sample_size=len(customers),
+        population=sample.population,
+        window_start=region_stats.window_start(index, settings.region_window_hours),
+        window_end=region_stats.window_start(index + 1, settings.region_window_hours),
+    )
+
+
+async def _exact(
+    repository: Repository, region: str, limit: int, categories: list[str] | None
+) -> RegionRecommendations:
+    """The current generation's counts; none while no generation is current and fresh."""
+    current = await repository.region_generation(region)
+    if current is None:
+        return _answer(region, "exact", [], sample_size=0, population=0)
+    products = await repository.region_exact(current.generation, region, limit, categories)
+    return _answer(
+        region,
+        "exact",
+        products,
+        sample_size=current.population,
+        population=current.population,
+        generation=current.generation,
+        computed_at=current.completed_at,
+    )
+
+
+def _answer(
+    region: str,
+    mode: RegionMode,
+    products: list[ProductCount],
+    *,
+    sample_size: int,
+    population: int,
+    window_start: datetime | None = None,
+    window_end: datetime | None = None,
+    generation: int | None = None,
+    computed_at: datetime | None = None,
+) -> RegionRecommendations:
     return RegionRecommendations(
         region=region,
-        window_start=region_stats.window_start(index, settings.region_window_hours),
-        sample_size=len(sample),
-        items=[region_stats.region_item(product, len(sample)) for product in products],
+        mode=mode,
+        source="cache" if mode == "sample" else "aggregates",
+        window_start=window_start,
+        window_end=window_end,
+        generation=generation,
+        computed_at=computed_at,
+        population=population,
+        sample_size=sample_size,
+        items=[region_stats.region_item(product, sample_size) for product in products],
     )
