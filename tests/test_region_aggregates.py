@@ -1,6 +1,7 @@
 """Exact per-region aggregates of a cache generation, on the real database: after a sharded
 infer they equal a direct computation from the cached user lists and the active customers;
-a new generation brings its own, and its shards' partial counts do not outlive the flip."""
+a new generation brings its own, and its shards' partial counts do not outlive the flip.
+The region page's exact mode serves them, and agrees with a sample of the whole region."""
 
 from typing import Any
 
@@ -8,6 +9,9 @@ import asyncpg
 import pytest
 from test_batch import ORDERS, insert_orders
 
+from helpers import asgi_client
+from mgrecs.api.app import create_app
+from mgrecs.api.region_stats import wilson_interval
 from mgrecs.batch.aggregates import tally
 from mgrecs.batch.inference import infer
 from mgrecs.batch.training import retrain
@@ -109,3 +113,58 @@ def test_tally_counts_each_customer_in_their_region() -> None:
     assert result.active == {"north": 3}  # d has no list but is active; c has no region
     assert result.customers == {("north", "p1"): 2, ("north", "p2"): 1}
     assert result.score_sums[("north", "p1")] == pytest.approx(0.5 + 0.123457)
+
+
+async def test_the_region_page_exact_mode_serves_them(
+    trained: Settings, pool: asyncpg.Pool
+) -> None:
+    summary = await infer(pool, trained)
+    active_since = await pool.fetchval(
+        "SELECT active_since FROM cache_generations WHERE generation = $1", summary.generation
+    )
+    direct = {
+        product: row
+        for (region, product), row in by_key(await pool.fetch(DIRECT, active_since)).items()
+        if region == "north"
+    }
+    url = "/v1/regions/north/recommendations"
+    async with asgi_client(create_app(trained)) as http:
+        exact = (await http.get(url, params={"mode": "exact", "limit": 100})).json()
+        whole_sample = (await http.get(url, params={"sample_size": 100, "limit": 100})).json()
+
+    assert (exact["mode"], exact["source"]) == ("exact", "aggregates")
+    assert exact["generation"] == summary.generation and exact["computed_at"] is not None
+    assert exact["window_start"] is None
+    assert (exact["population"], exact["sample_size"]) == (3, 3)  # c1-c3
+    assert {item["product_id"]: item["users"] for item in exact["items"]} == {
+        product: row["customers"] for product, row in direct.items()
+    }
+    for item in exact["items"]:
+        low, high = wilson_interval(item["users"], 3)
+        assert item["match_rate"] == round(item["users"] / 3 * 100, 1)
+        assert (item["match_rate_low"], item["match_rate_high"]) == (
+            round(low * 100, 1),
+            round(high * 100, 1),
+        )
+        assert item["mean_score"] == round(direct[item["product_id"]]["mean_score"], 4)
+    # A sample holding every active customer counts what the batch counted.
+    assert (whole_sample["mode"], whole_sample["sample_size"]) == ("sample", 3)
+    assert whole_sample["items"] == exact["items"]
+
+
+async def test_exact_mode_filters_categories_and_ignores_an_expired_generation(
+    trained: Settings, pool: asyncpg.Pool
+) -> None:
+    await infer(pool, trained)
+    await pool.execute("UPDATE products SET category = 'odd' WHERE product_id IN ('p1', 'p3')")
+    url = "/v1/regions/north/recommendations"
+    params = {"mode": "exact", "limit": 100}
+    async with asgi_client(create_app(trained)) as http:
+        every = (await http.get(url, params=params)).json()
+        odd = (await http.get(url, params={**params, "category": "odd"})).json()
+        await pool.execute("UPDATE cache_generations SET completed_at = now() - interval '7 h'")
+        expired = (await http.get(url, params=params)).json()
+
+    assert [i for i in every["items"] if i["product_id"] in {"p1", "p3"}] == odd["items"]
+    assert odd["items"] and all(i["category"] == "odd" for i in odd["items"])
+    assert (expired["generation"], expired["population"], expired["items"]) == (None, 0, [])
