@@ -15,7 +15,7 @@ from mgrecs.api.engine import Engine
 from mgrecs.api.guard import ApiGuard
 from mgrecs.api.metrics import MetricsMiddleware
 from mgrecs.api.repository import Repository
-from mgrecs.api.routes import admin, health, products, quality, regions, users
+from mgrecs.api.routes import admin, health, products, quality, regions, status, users
 from mgrecs.api.sampling import SampleMemo
 from mgrecs.common.db import create_pool
 from mgrecs.common.logging import get_logger
@@ -73,7 +73,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
             expose_headers=["Retry-After"],
         )
-    for module in (users, products, regions, quality, health, admin):
+    for module in (users, products, regions, quality, health, admin, status):
         app.include_router(module.router)
     add_metrics_route(app)
     _install_error_handlers(app)

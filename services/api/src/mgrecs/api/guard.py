@@ -1,9 +1,10 @@
 """API keys and rate limits of the API, as one pure ASGI middleware.
 
-`/v1/admin/` always needs an admin key (403 while none is configured); the other `/v1/`
-paths need a read or admin key when `api_read_keys` is set. Health, readiness, metrics and
-the OpenAPI docs stay open. Each key (or client IP while reads are open) has a token bucket
-in this process's memory: with N API instances a caller may get up to N times the limit.
+`/v1/admin/` and `/v1/status` always need an admin key (403 while none is configured); the
+other `/v1/` paths need a read or admin key when `api_read_keys` is set. Health, readiness,
+metrics and the OpenAPI docs stay open. Each key (or client IP while reads are open) has a
+token bucket in this process's memory: with N API instances a caller may get up to N times
+the limit.
 """
 
 import hashlib
@@ -23,8 +24,14 @@ log = get_logger(__name__)
 
 GUARDED_PREFIX = "/v1/"
 ADMIN_PREFIX = "/v1/admin/"
+ADMIN_PATHS = ("/v1/status",)
+"""Admin pages outside ADMIN_PREFIX (names the issue gave)."""
 MAX_BUCKETS = 10_000
 """Callers remembered at once (least recently seen forgotten first): bounded memory."""
+
+
+def _is_admin(path: str) -> bool:
+    return path.startswith(ADMIN_PREFIX) or path.rstrip("/") in ADMIN_PATHS
 
 
 class TokenBuckets:
@@ -68,7 +75,7 @@ class ApiGuard:
         presented = presented_key(Headers(scope=scope))
         refusal = self._refusal(path, presented)
         if refusal is None and self.buckets is not None:
-            keyed = path.startswith(ADMIN_PREFIX) or bool(self.read_keys)
+            keyed = _is_admin(path) or bool(self.read_keys)
             refusal = self._rate_limited(scope, presented if keyed else None)
         if refusal is not None:
             await refusal(scope, receive, send)
@@ -77,7 +84,7 @@ class ApiGuard:
 
     def _refusal(self, path: str, presented: bytes | None) -> JSONResponse | None:
         """401/403 for a caller without the key `path` needs; None lets it through."""
-        if path.startswith(ADMIN_PREFIX):
+        if _is_admin(path):
             if not self.admin_keys:
                 message = "the admin endpoints are disabled: no api_admin_keys configured"
                 return JSONResponse({"detail": message}, status_code=403)

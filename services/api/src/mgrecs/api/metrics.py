@@ -2,7 +2,7 @@
 
 import time
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter(
@@ -19,6 +19,21 @@ SOURCES = Counter(
     "Recommendation answers by where they came from (cache misses show up here)",
     ["endpoint", "source"],
 )
+
+USER_SOURCES = ("cache", "realtime", "popular")
+
+
+def user_answers() -> dict[str, int]:
+    """This process's answers of the user endpoint by source (the cache's hits and misses)."""
+    return {
+        source: int(
+            REGISTRY.get_sample_value(
+                "mgrecs_api_answers_total", {"endpoint": "users", "source": source}
+            )
+            or 0
+        )
+        for source in USER_SOURCES
+    }
 
 
 class MetricsMiddleware:

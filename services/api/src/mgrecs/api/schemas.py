@@ -1,7 +1,7 @@
 """Response models of the API: the contract with the frontend (shown in OpenAPI)."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -304,3 +304,131 @@ class QualityReports(BaseModel):
     """The newest data-quality reports, newest first."""
 
     items: list[StoredQualityReport]
+
+
+class CacheStatus(BaseModel):
+    """The cache the API serves, and how often it answered the user endpoint."""
+
+    generation: int | None = Field(description="the current generation (null: none)")
+    model_version: str | None
+    completed_at: datetime | None
+    age_seconds: float | None
+    ttl_hours: float = Field(description="cache_ttl_hours (0: never expires)")
+    fresh: bool = Field(description="a generation is current and younger than the TTL")
+    users: int | None = Field(description="customers with a cached list in it")
+    products: int | None = Field(description="products with cached similar items in it")
+    answers: dict[str, int] = Field(
+        description="answers of GET /v1/users/{id}/recommendations by source, since this "
+        "API process started"
+    )
+    hit_rate: float | None = Field(description="cache answers / all answers (null: none yet)")
+
+
+class ModelVersionStatus(BaseModel):
+    version: str
+    recipe: str
+    trained_at: datetime
+    active: bool
+    promoted_at: datetime | None
+    decision: str | None = Field(description="why it is (or is not) active")
+    metrics: dict[str, Any]
+
+
+class DriftStatus(BaseModel):
+    """The newest drift report's verdict (README, Drift)."""
+
+    id: int
+    checked_at: datetime
+    model_version: str
+    drifted: bool
+    flags: list[str]
+
+
+class JobStatus(BaseModel):
+    """A batch job (one schedule tick) and its steps so far."""
+
+    tick_id: str
+    kind: str
+    started_at: datetime
+    finished_at: datetime | None
+    steps: list[dict[str, Any]] = Field(description="[{step, seconds, status}] in order")
+
+
+class GroupLagStatus(BaseModel):
+    group: str
+    lag: int = Field(description="records of topic orders not yet committed by the group")
+    committed: bool = Field(description="false: the group never committed (lag from start)")
+
+
+class ConsumerLag(BaseModel):
+    groups: list[GroupLagStatus]
+    error: str | None = Field(description="why the lag is unknown (broker unreachable)")
+
+
+class Status(BaseModel):
+    """What an operator checks first: is the cache fresh and used, which models serve and
+    how good they are, did the data or the model drift, did the jobs run, are the tracker's
+    consumers keeping up."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "cache": {
+                        "generation": 12,
+                        "model_version": "v20261126-0300",
+                        "completed_at": "2026-11-26T06:04:31+00:00",
+                        "age_seconds": 4210.5,
+                        "ttl_hours": 6.0,
+                        "fresh": True,
+                        "users": 10000,
+                        "products": 2000,
+                        "answers": {"cache": 9820, "realtime": 160, "popular": 20},
+                        "hit_rate": 0.982,
+                    },
+                    "models": [
+                        {
+                            "version": "v20261126-0300",
+                            "recipe": "cooccurrence",
+                            "trained_at": "2026-11-26T03:00:12+00:00",
+                            "active": True,
+                            "promoted_at": "2026-11-26T03:02:40+00:00",
+                            "decision": "ndcg@10 0.212 >= 0.205 of the active version",
+                            "metrics": {"ndcg@10": 0.212},
+                        }
+                    ],
+                    "quality": None,
+                    "drift": {
+                        "id": 31,
+                        "checked_at": "2026-11-26T06:05:00+00:00",
+                        "model_version": "v20261126-0300",
+                        "drifted": False,
+                        "flags": [],
+                    },
+                    "jobs": [
+                        {
+                            "tick_id": "infer-20261126T0600",
+                            "kind": "infer",
+                            "started_at": "2026-11-26T06:00:00+00:00",
+                            "finished_at": "2026-11-26T06:04:31+00:00",
+                            "steps": [{"step": "infer", "seconds": 270.2, "status": "ok"}],
+                        }
+                    ],
+                    "consumer_lag": {
+                        "groups": [
+                            {"group": "mgrecs-tracker-db", "lag": 0, "committed": True},
+                            {"group": "mgrecs-tracker-events", "lag": 12, "committed": True},
+                        ],
+                        "error": None,
+                    },
+                }
+            ]
+        }
+    )
+
+    cache: CacheStatus
+    models: list[ModelVersionStatus] = Field(description="the newest model versions")
+    quality: StoredQualityReport | None = Field(description="the newest data-quality report")
+    drift: DriftStatus | None = Field(description="the newest drift report")
+    jobs: list[JobStatus] = Field(description="the newest batch jobs, newest first")
+    consumer_lag: ConsumerLag

@@ -1,0 +1,81 @@
+"""`GET /v1/status`: the operator's overview, gathered from the database, this process's
+metrics and the broker. An empty table (no model yet, no report yet) is an empty part, and
+an unreachable broker is said in `consumer_lag.error`: the page answers either way."""
+
+import asyncio
+
+import asyncpg
+
+from mgrecs.api import queries
+from mgrecs.api.consumer_lag import tracker_lag
+from mgrecs.api.metrics import user_answers
+from mgrecs.api.schemas import (
+    CacheStatus,
+    ConsumerLag,
+    DriftStatus,
+    GroupLagStatus,
+    JobStatus,
+    ModelVersionStatus,
+    Status,
+    StoredQualityReport,
+)
+from mgrecs.common.quality_store import latest_reports
+from mgrecs.common.settings import Settings
+
+MODEL_VERSIONS = 10
+JOBS = 5
+
+
+async def gather(pool: asyncpg.Pool, settings: Settings) -> Status:
+    lag = asyncio.create_task(tracker_lag(settings))  # the broker round trips overlap
+    try:
+        cache = await _cache(pool, settings.cache_ttl_hours)
+        models = await pool.fetch(queries.MODEL_VERSIONS, MODEL_VERSIONS)
+        reports = await latest_reports(pool, 1)
+        drift = await pool.fetchrow(queries.LATEST_DRIFT)
+        jobs = await pool.fetch(queries.RECENT_JOBS, JOBS)
+    finally:
+        lags = await lag
+    quality = None
+    if reports:
+        report_id, report = reports[0]
+        quality = StoredQualityReport(
+            id=report_id,
+            source=report.source,
+            kind=report.kind,
+            created_at=report.created_at,
+            passed=report.passed,
+            report=report,
+        )
+    return Status(
+        cache=cache,
+        models=[ModelVersionStatus(**dict(row)) for row in models],
+        quality=quality,
+        drift=None if drift is None else DriftStatus(**{**drift, "flags": drift["flags"] or []}),
+        jobs=[JobStatus(**dict(row)) for row in jobs],
+        consumer_lag=ConsumerLag(
+            groups=[
+                GroupLagStatus(group=g.group, lag=g.lag, committed=g.committed) for g in lags.groups
+            ],
+            error=lags.error,
+        ),
+    )
+
+
+async def _cache(pool: asyncpg.Pool, ttl_hours: float) -> CacheStatus:
+    row = await pool.fetchrow(queries.CURRENT_GENERATION)
+    answers = user_answers()
+    total = sum(answers.values())
+    age = None if row is None else row["age_seconds"]
+    return CacheStatus(
+        generation=None if row is None else row["generation"],
+        model_version=None if row is None else row["model_version"],
+        completed_at=None if row is None else row["completed_at"],
+        age_seconds=age,
+        ttl_hours=ttl_hours,
+        fresh=age is not None and (ttl_hours <= 0 or age <= ttl_hours * 3600),
+        users=None if row is None else row["users"],
+        products=None if row is None else row["products"],
+        answers=answers,
+        hit_rate=round(answers["cache"] / total, 4) if total else None,
+    )
