@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     api_read_keys: str = ""
     """Comma-separated keys the `/v1/` read endpoints require; empty leaves reads open."""
     api_admin_keys: str = ""
-    """Comma-separated keys of `/v1/admin/`; empty disables the admin endpoints (403)."""
+    """Comma-separated keys of `/v1/admin/` and `/v1/status`; empty disables them (403)."""
     api_rate_limit_per_second: float = 0.0
     """Requests per second per key (per client IP while reads are open), bursts up to one
     second's worth; over it a 429 with Retry-After. In memory, per API instance; 0: no limit."""
