@@ -213,3 +213,10 @@ async def test_status_is_disabled_without_admin_keys(settings: Settings) -> None
 
 def test_the_lag_is_measured_for_the_tracker_sinks_groups() -> None:
     assert {DbSink.group, EventsSink.group} == set(TRACKER_GROUPS)
+
+
+async def test_openapi_documents_the_status(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert "/v1/status" in spec["paths"]
+    example = spec["components"]["schemas"]["Status"]["examples"][0]
+    assert {"cache", "models", "drift", "jobs", "consumer_lag"} <= set(example)

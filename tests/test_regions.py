@@ -452,3 +452,17 @@ def test_match_rate_and_interval_of_an_item() -> None:
     item = region_stats.region_item(ProductCount("P", 20, mean_score=0.123456), 50)
     assert (item.match_rate, item.match_rate_low, item.match_rate_high) == (40.0, 27.6, 53.8)
     assert (item.affinity, item.mean_score, item.users) == ("Medium", 0.1235, 20)
+
+
+async def test_openapi_documents_the_region_endpoints(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    parameters = {
+        p["name"]: p
+        for p in spec["paths"]["/v1/regions/{region}/recommendations"]["get"]["parameters"]
+    }
+    assert {"limit", "sample_size", "category", "mode"} <= set(parameters)
+    assert parameters["sample_size"]["schema"]["anyOf"][0]["minimum"] == 1
+    assert "/v1/regions" in spec["paths"]
+    schemas = spec["components"]["schemas"]
+    assert [e["mode"] for e in schemas["RegionRecommendations"]["examples"]] == ["sample", "exact"]
+    assert schemas["Regions"]["examples"]
