@@ -41,7 +41,12 @@ async def regions(repository: RepositoryDep, settings: SettingsDep, clock: Clock
     counts = await repository.regions(since)
     return Regions(
         active_since=since,
-        regions=[RegionSummary(**vars(c)) for c in counts],
+        regions=[
+            RegionSummary(
+                region=c.region, customers=c.customers, active_customers=c.active_customers
+            )
+            for c in counts
+        ],
     )
 
 
