@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mgrecs.common.experiments import Experiment
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MGRECS_", env_file=".env", extra="ignore")
@@ -128,6 +130,11 @@ class Settings(BaseSettings):
     second's worth; over it a 429 with Retry-After. In memory, per API instance; 0: no limit."""
     api_cors_origins: str = ""
     """Comma-separated browser origins allowed to call the API (CORS); empty allows none."""
+    max_feedback_events: int = Field(default=500, ge=1)
+    """Events one `POST /v1/feedback` may carry; more is a 422."""
+    experiments: list[Experiment] = []
+    """A/B splits of customers between model versions, as JSON (README, Experiments):
+    `[{"id": "...", "arms": [{"name": "...", "model_version": "...", "share": 0.5}, ...]}]`."""
 
     # Retraining: user-personalization recipes tried on the latest purchases (the one with
     # the best validation NDCG@10 is trained), and the seconds their tuning may take.

@@ -11,10 +11,20 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from mgrecs.api.engine import Engine
+from mgrecs.api.feedback import FeedbackPublisher
 from mgrecs.api.guard import ApiGuard
 from mgrecs.api.metrics import MetricsMiddleware
 from mgrecs.api.repository import Repository
-from mgrecs.api.routes import admin, health, products, quality, regions, users
+from mgrecs.api.routes import (
+    admin,
+    experiments,
+    feedback,
+    health,
+    products,
+    quality,
+    regions,
+    users,
+)
 from mgrecs.api.sampling import SampleMemo
 from mgrecs.common.db import create_pool
 from mgrecs.common.logging import get_logger
@@ -40,6 +50,8 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.pool = pool
             app.state.repository = Repository(pool, settings.cache_ttl_hours)
             app.state.region_samples = SampleMemo()
+            app.state.feedback = FeedbackPublisher(settings)
+            stack.push_async_callback(app.state.feedback.close)
             app.state.engine = Engine(
                 client,
                 settings.user_campaign_arn,
@@ -71,7 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
             expose_headers=["Retry-After"],
         )
-    for module in (users, products, regions, quality, health, admin):
+    for module in (users, products, regions, feedback, experiments, quality, health, admin):
         app.include_router(module.router)
     add_metrics_route(app)
     _install_error_handlers(app)

@@ -5,6 +5,7 @@ sink retry the same batch (nothing committed, nothing dead-lettered), so nothing
 the retry gets new connections: the process waits out a database restart instead of exiting.
 """
 
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
 import asyncpg
@@ -35,11 +36,11 @@ REJECTED_BY_DB = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 schema does not know)."""
 
 
-class DbSink(ConsumerWorker):
-    """Consumer group `mgrecs-tracker-db`: orders into PostgreSQL, poison to the DLQ."""
+class PostgresSink(ConsumerWorker):
+    """What the sinks writing PostgreSQL share: a pool that survives restarts of the
+    database, and a producer for the dead letters of `dlq`."""
 
-    sink = "db"
-    group = "mgrecs-tracker-db"
+    dlq: str
 
     async def open(self, stack: AsyncExitStack) -> None:
         self._pool: asyncpg.Pool = await self.retrying(
@@ -49,7 +50,39 @@ class DbSink(ConsumerWorker):
         self._producer: AIOKafkaProducer = make_producer(self.settings)
         await self._producer.start()
         stack.push_async_callback(self._producer.stop)
-        self._dlq = topics.topic(topics.ORDERS_DLQ, self.settings)
+        self._dlq = topics.topic(self.dlq, self.settings)
+
+    async def durably(self, write: Callable[[], Awaitable[None]]) -> None:
+        """Run `write` until it succeeds; after a failure, the next try opens new connections
+        (a restarted server leaves the pooled ones dead, or stuck waiting for the end of its
+        shutdown notice)."""
+
+        async def fresh() -> None:
+            try:
+                await write()
+            except TRANSIENT_DB_ERRORS:
+                await self._pool.expire_connections()
+                raise
+
+        await self.retrying(fresh, TRANSIENT_DB_ERRORS, "write")
+
+    async def _dead_letter(self, record: Record, reason: str) -> None:
+        self.log.warning(
+            "dead_letter", partition=record.partition, offset=record.offset, reason=reason
+        )
+        letter = dead_letter(record, reason)
+        await self.retrying(
+            lambda: send_dead_letter(self._producer, self._dlq, letter), (KafkaError,), "dlq"
+        )
+        DEAD_LETTERED.labels(self.sink).inc()
+
+
+class DbSink(PostgresSink):
+    """Consumer group `mgrecs-tracker-db`: orders into PostgreSQL, poison to the DLQ."""
+
+    sink = "db"
+    group = "mgrecs-tracker-db"
+    dlq = topics.ORDERS_DLQ
 
     async def handle(self, records: list[Record]) -> None:
         valid: list[tuple[Record, OrderEvent]] = []
@@ -60,17 +93,8 @@ class DbSink(ConsumerWorker):
             else:
                 await self._dead_letter(record, parsed)
         if valid:
-            await self.retrying(lambda: self._write_fresh(valid), TRANSIENT_DB_ERRORS, "write")
+            await self.durably(lambda: self._write(valid))
             WRITTEN.labels(self.sink).inc(len(valid))
-
-    async def _write_fresh(self, valid: list[tuple[Record, OrderEvent]]) -> None:
-        """`_write`; when it fails, the next try opens new connections (a restarted server
-        leaves the pooled ones dead, or stuck waiting for the end of its shutdown notice)."""
-        try:
-            await self._write(valid)
-        except TRANSIENT_DB_ERRORS:
-            await self._pool.expire_connections()
-            raise
 
     async def _write(self, valid: list[tuple[Record, OrderEvent]]) -> None:
         """One transaction for the batch; if the database rejects it, find which orders."""
@@ -82,13 +106,3 @@ class DbSink(ConsumerWorker):
                     await write_orders(self._pool, [order])
                 except REJECTED_BY_DB as exc:
                     await self._dead_letter(record, f"rejected by the database: {exc}")
-
-    async def _dead_letter(self, record: Record, reason: str) -> None:
-        self.log.warning(
-            "dead_letter", partition=record.partition, offset=record.offset, reason=reason
-        )
-        letter = dead_letter(record, reason)
-        await self.retrying(
-            lambda: send_dead_letter(self._producer, self._dlq, letter), (KafkaError,), "dlq"
-        )
-        DEAD_LETTERED.labels(self.sink).inc()
