@@ -188,4 +188,3 @@ async def test_feedback_with_the_broker_down_is_503(settings: Settings) -> None:
         response = await http.post("/v1/feedback", json={"events": [event()]})
     assert response.status_code == 503
     assert "send it again" in response.json()["detail"]
-
