@@ -232,7 +232,7 @@ async def engine_with_two_versions(
 
 
 async def test_the_engine_serves_a_pinned_version(
-    engine_with_two_versions: None, ab_settings: Settings
+    engine_with_two_versions: None, ab_settings: Settings, pool: asyncpg.Pool
 ) -> None:
     pinned = pinned_campaign_arn(ab_settings.user_campaign_arn, "v2")
     active = await recommend(ab_settings, userId="x0", numResults=2)
@@ -246,6 +246,17 @@ async def test_the_engine_serves_a_pinned_version(
             campaignArn=pinned_campaign_arn(ab_settings.user_campaign_arn, "v9"),
         )
     assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    await pool.execute(
+        """INSERT INTO model_versions (version, recipe, artifact_uri, n_users, n_items,
+               n_interactions) VALUES ('v3', 'cooccurrence', '/nowhere/v3.npz', 1, 1, 1)"""
+    )
+    with pytest.raises(ClientError) as unloadable:  # a client error: the engine is not down
+        await recommend(
+            ab_settings,
+            userId="x0",
+            campaignArn=pinned_campaign_arn(ab_settings.user_campaign_arn, "v3"),
+        )
+    assert unloadable.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
 async def test_each_arm_is_served_its_model_version(

@@ -62,6 +62,7 @@ async def row_count(pool: asyncpg.Pool) -> int:
         ({"events": [event(customer_id=None)]}, "events.0.customer_id"),
         ({"events": [{"product_id": "p1", "kind": "click", "occurred_at": AT}]}, "customer_id"),
         ({"events": [event(occurred_at="2026-11-26T10:15:00")]}, "events.0.occurred_at"),
+        ({"events": [event(occurred_at="0001-01-01T00:00:00+01:00")]}, "events.0.occurred_at"),
         ({"events": [event(kind="click", revenue="3.00")]}, "revenue: only a purchase"),
         ({"events": [event(kind="purchase", revenue="-1")]}, "events.0.revenue"),
         ({"events": [event(experiment_id="ab1")]}, "experiment_id and arm"),

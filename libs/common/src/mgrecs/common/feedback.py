@@ -6,13 +6,23 @@ revenue per model version and per arm (README, Feedback and experiments).
 """
 
 import hashlib
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from mgrecs.common.schemas import Id
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """The same instant in UTC (so equal instants give equal derived ids); one that UTC
+    cannot represent (year 1 with a positive offset) is refused."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("out of range once in UTC") from exc
+
 
 FeedbackKind = Literal["impression", "click", "add_to_cart", "purchase"]
 FeedbackSource = Literal["cache", "realtime", "popular"]
@@ -50,7 +60,9 @@ class FeedbackEvent(BaseModel):
     customer_id: Id
     product_id: Id
     kind: FeedbackKind
-    occurred_at: AwareDatetime = Field(description="when it happened, with a time zone")
+    occurred_at: Annotated[AwareDatetime, AfterValidator(_in_utc)] = Field(
+        description="when it happened, with a time zone (stored in UTC)"
+    )
     model_version: Id | None = Field(default=None, description="as the recommendation said")
     source: FeedbackSource | None = Field(default=None, description="as the recommendation said")
     experiment_id: Id | None = None
@@ -76,7 +88,7 @@ def derived_event_id(event: FeedbackEvent) -> str:
         event.customer_id,
         event.product_id,
         event.kind,
-        event.occurred_at.astimezone(UTC).isoformat(),
+        event.occurred_at.isoformat(),
         event.model_version or "",
         event.source or "",
         event.experiment_id or "",

@@ -74,6 +74,7 @@ class ModelRegistry:
         self._failed: str | None = None
         self._pinned: OrderedDict[str, ServedModel] = OrderedDict()
         self._loading = asyncio.Lock()
+        self._unloadable: set[str] = set()
 
     @property
     def version(self) -> str | None:
@@ -106,7 +107,8 @@ class ModelRegistry:
 
     async def pinned(self, pool: asyncpg.Pool, version: str) -> ServedModel | None:
         """Model `version` (active or not), loaded on first ask; None when no such version
-        is registered. A version whose artifact will not load raises (the caller's 5xx)."""
+        is registered or its artifact will not load (a client error, not the engine's: a
+        5xx would make the API take the whole engine for down)."""
         current = self.current
         if current is not None and current.version == version:
             return current
@@ -115,11 +117,17 @@ class ModelRegistry:
                 self._pinned.move_to_end(version)
                 return served
             row = await pool.fetchrow(VERSION, version, RECIPE)
-            if row is None:
+            if row is None or version in self._unloadable:
                 return None
-            model = await asyncio.to_thread(
-                CooccurrenceModel.load, artifact_path(row["artifact_uri"])
-            )
+            try:
+                model = await asyncio.to_thread(
+                    CooccurrenceModel.load, artifact_path(row["artifact_uri"])
+                )
+            except Exception as exc:  # a bad artifact: answered as unknown, not retried
+                metrics.MODEL_LOADS.labels(result="failed").inc()
+                log.error("pinned_model_load_failed", version=version, error=str(exc))
+                self._unloadable.add(version)
+                return None
             served = self._pinned[version] = ServedModel(version, model)
             if len(self._pinned) > MAX_PINNED:
                 self._pinned.popitem(last=False)

@@ -150,7 +150,8 @@ def pinned_version(arn: str, user_campaign_arn: str) -> str | None:
 
 
 async def _pinned(state: EngineState, version: str, arn: str) -> ServedModel:
-    """The served model of a pinned campaign; an unregistered version: ResourceNotFound."""
+    """The served model of a pinned campaign; an unregistered (or unloadable) version:
+    ResourceNotFound."""
     assert state.pool is not None, "not started"
     served = await state.registry.pinned(state.pool, version)
     if served is None:
