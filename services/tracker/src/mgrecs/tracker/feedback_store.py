@@ -17,8 +17,8 @@ ON CONFLICT (event_id) DO NOTHING
 earlier one, is skipped."""
 
 
-async def write_feedback(pool: asyncpg.Pool, events: Sequence[FeedbackEvent]) -> int:
-    """Insert the events not stored yet; returns how many were new."""
+async def write_feedback(pool: asyncpg.Pool, events: Sequence[FeedbackEvent]) -> None:
+    """Insert the events not stored yet."""
     columns: list[list[object]] = [[] for _ in range(10)]
     for event in events:
         row = (
@@ -35,5 +35,4 @@ async def write_feedback(pool: asyncpg.Pool, events: Sequence[FeedbackEvent]) ->
         )
         for column, value in zip(columns, row, strict=True):
             column.append(value)
-    status: str = await pool.execute(INSERT_FEEDBACK, *columns)
-    return int(status.rsplit(" ", 1)[-1])
+    await pool.execute(INSERT_FEEDBACK, *columns)
