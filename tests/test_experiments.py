@@ -88,6 +88,9 @@ def test_a_split_that_is_not_one_is_refused(arms: list[dict[str, object]]) -> No
 def test_experiments_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MGRECS_EXPERIMENTS", json.dumps([EXPERIMENT.model_dump()]))
     assert Settings().experiments == [EXPERIMENT]
+    monkeypatch.setenv("MGRECS_EXPERIMENTS", json.dumps([EXPERIMENT.model_dump()] * 2))
+    with pytest.raises(ValidationError, match="experiment ids must be distinct"):
+        Settings()
 
 
 # -- the report's arithmetic ------------------------------------------------------------------
