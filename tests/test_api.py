@@ -118,6 +118,8 @@ async def test_cached_user_recommendations(shop: None, client: httpx.AsyncClient
             {"product_id": "p3", "score": 0.9, "reason": "bought together with p1"},
             {"product_id": "p4", "score": 0.5, "reason": None},
         ],
+        "model_version": None,  # known for customers in an experiment (test_experiments.py)
+        "experiment": None,
     }
 
 

@@ -7,8 +7,10 @@ finds every knob, and its default, in this file.
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mgrecs.common.experiments import Experiment
 
 
 class Settings(BaseSettings):
@@ -131,6 +133,20 @@ class Settings(BaseSettings):
     second's worth; over it a 429 with Retry-After. In memory, per API instance; 0: no limit."""
     api_cors_origins: str = ""
     """Comma-separated browser origins allowed to call the API (CORS); empty allows none."""
+    max_feedback_events: int = Field(default=500, ge=1)
+    """Events one `POST /v1/feedback` may carry; more is a 422."""
+    experiments: list[Experiment] = []
+    """A/B splits of customers between model versions, as JSON (README, Feedback and
+    experiments): `[{"id": "...", "arms": [{"name": "...", "model_version": "...",
+    "share": 0.5}, ...]}]`; the first one serves."""
+
+    @field_validator("experiments")
+    @classmethod
+    def _distinct_experiments(cls, experiments: list[Experiment]) -> list[Experiment]:
+        ids = [experiment.id for experiment in experiments]
+        if len(set(ids)) != len(ids):
+            raise ValueError("experiment ids must be distinct")
+        return experiments
 
     # Retraining: user-personalization recipes tried on the latest purchases (the one with
     # the best validation NDCG@10 is trained), and the seconds their tuning may take.

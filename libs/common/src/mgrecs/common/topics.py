@@ -10,6 +10,9 @@ SCHEDULE_TICKS = "schedule-ticks"
 SCHEDULE_TICKS_DLQ = "schedule-ticks.dlq"
 INFER_SHARDS = "infer-shards"
 """Shard tasks of an infer run (batch workers share them, one consumer group)."""
+FEEDBACK = "feedback"
+"""Impressions, clicks, add-to-carts and purchases the frontend reports (`POST /v1/feedback`)."""
+FEEDBACK_DLQ = "feedback.dlq"
 
 ALL_TOPICS = (
     ORDERS,
@@ -18,6 +21,8 @@ ALL_TOPICS = (
     SCHEDULE_TICKS,
     SCHEDULE_TICKS_DLQ,
     INFER_SHARDS,
+    FEEDBACK,
+    FEEDBACK_DLQ,
 )
 PARTITIONS = {
     ORDERS: 6,
@@ -26,6 +31,8 @@ PARTITIONS = {
     SCHEDULE_TICKS: 1,
     SCHEDULE_TICKS_DLQ: 1,
     INFER_SHARDS: 6,
+    FEEDBACK: 6,
+    FEEDBACK_DLQ: 1,
 }
 
 

@@ -12,10 +12,21 @@ from fastapi.responses import JSONResponse
 
 from mgrecs.api.deps import Clock, utc_now
 from mgrecs.api.engine import Engine
+from mgrecs.api.feedback import FeedbackPublisher
 from mgrecs.api.guard import ApiGuard
 from mgrecs.api.metrics import MetricsMiddleware
 from mgrecs.api.repository import Repository
-from mgrecs.api.routes import admin, health, products, quality, regions, status, users
+from mgrecs.api.routes import (
+    admin,
+    experiments,
+    feedback,
+    health,
+    products,
+    quality,
+    regions,
+    status,
+    users,
+)
 from mgrecs.api.sampling import SampleMemo
 from mgrecs.common.db import create_pool
 from mgrecs.common.logging import get_logger
@@ -42,6 +53,8 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
             app.state.pool = pool
             app.state.repository = Repository(pool, settings.cache_ttl_hours)
             app.state.region_samples = SampleMemo()
+            app.state.feedback = FeedbackPublisher(settings)
+            stack.push_async_callback(app.state.feedback.close)
             app.state.engine = Engine(
                 client,
                 settings.user_campaign_arn,
@@ -73,7 +86,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
             expose_headers=["Retry-After"],
         )
-    for module in (users, products, regions, quality, health, admin, status):
+    for module in (users, products, regions, feedback, experiments, quality, health, admin, status):
         app.include_router(module.router)
     add_metrics_route(app)
     _install_error_handlers(app)

@@ -57,11 +57,16 @@ class Engine:
         self._down_until = 0.0
 
     async def for_user(
-        self, user_id: str, limit: int, categories: list[str] | None = None
+        self,
+        user_id: str,
+        limit: int,
+        categories: list[str] | None = None,
+        campaign_arn: str | None = None,
     ) -> list[RecommendedItem]:
-        """`categories`: only those, through the category filter (its `$CATEGORY`)."""
+        """`categories`: only those, through the category filter (its `$CATEGORY`);
+        `campaign_arn`: another user campaign than the configured one (an experiment arm's)."""
         request: dict[str, Any] = {
-            "campaignArn": self._user_campaign_arn,
+            "campaignArn": campaign_arn or self._user_campaign_arn,
             "userId": user_id,
             "numResults": limit,
         }

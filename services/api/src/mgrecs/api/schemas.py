@@ -12,6 +12,7 @@ from pydantic import (
     model_validator,
 )
 
+from mgrecs.api.experiment_schemas import ExperimentTag
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.schemas import ID_PATTERN, TickKind
 
@@ -50,6 +51,14 @@ class UserRecommendations(BaseModel):
     )
     updated_at: datetime | None = Field(description="when the cached row was written (UTC)")
     items: list[RecommendedItem]
+    model_version: str | None = Field(
+        default=None,
+        description="the model version that made the list, when known (customers in an "
+        "experiment): echo it in feedback",
+    )
+    experiment: ExperimentTag | None = Field(
+        default=None, description="the customer's experiment arm: echo it in feedback"
+    )
 
 
 MAX_RANK_PRODUCTS = 500

@@ -6,6 +6,7 @@ end, so a swap never mixes two models within one answer.
 """
 
 import asyncio
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -25,6 +26,14 @@ ORDER BY trained_at DESC
 LIMIT 1
 """
 
+VERSION = """
+SELECT version, artifact_uri FROM model_versions
+WHERE version = $1 AND recipe = $2
+"""
+
+MAX_PINNED = 4
+"""Non-active versions kept loaded for pinned campaigns (experiments' arms); more evicts the
+least recently asked."""
 MAX_CACHED_ORDERS = 64
 """Popularity orders (one per region asked for) kept per served model."""
 
@@ -63,6 +72,9 @@ class ModelRegistry:
     def __init__(self) -> None:
         self.current: ServedModel | None = None
         self._failed: str | None = None
+        self._pinned: OrderedDict[str, ServedModel] = OrderedDict()
+        self._loading = asyncio.Lock()
+        self._unloadable: set[str] = set()
 
     @property
     def version(self) -> str | None:
@@ -92,6 +104,35 @@ class ModelRegistry:
             customers=len(model.customer_ids),
         )
         return True
+
+    async def pinned(self, pool: asyncpg.Pool, version: str) -> ServedModel | None:
+        """Model `version` (active or not), loaded on first ask; None when no such version
+        is registered or its artifact will not load (a client error, not the engine's: a
+        5xx would make the API take the whole engine for down)."""
+        current = self.current
+        if current is not None and current.version == version:
+            return current
+        async with self._loading:  # one load per version, however many ask at once
+            if (served := self._pinned.get(version)) is not None:
+                self._pinned.move_to_end(version)
+                return served
+            row = await pool.fetchrow(VERSION, version, RECIPE)
+            if row is None or version in self._unloadable:
+                return None
+            try:
+                model = await asyncio.to_thread(
+                    CooccurrenceModel.load, artifact_path(row["artifact_uri"])
+                )
+            except Exception as exc:  # a bad artifact: answered as unknown, not retried
+                metrics.MODEL_LOADS.labels(result="failed").inc()
+                log.error("pinned_model_load_failed", version=version, error=str(exc))
+                self._unloadable.add(version)
+                return None
+            served = self._pinned[version] = ServedModel(version, model)
+            if len(self._pinned) > MAX_PINNED:
+                self._pinned.popitem(last=False)
+            log.info("model_pinned", version=version)
+            return served
 
     async def poll(self, pool: asyncpg.Pool, interval: float) -> None:
         """Refresh every `interval` seconds until cancelled; a failed poll keeps the old model."""

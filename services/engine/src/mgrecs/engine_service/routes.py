@@ -23,6 +23,7 @@ from mgrecs.engine_service.protocol import (
     parse,
     predicted_item,
 )
+from mgrecs.engine_service.registry import ServedModel
 from mgrecs.engine_service.sigv4 import SignedRequest, verify
 from mgrecs.engine_service.state import EngineState
 
@@ -108,11 +109,17 @@ async def get_recommendations(request: Request) -> dict[str, Any]:
             raise invalid_input("campaignArn is required")
         if arn == settings.ranking_campaign_arn:
             raise invalid_input(f"{arn} is a ranking campaign: use GetPersonalizedRanking")
-        if arn not in (settings.user_campaign_arn, settings.similar_campaign_arn):
+        version = pinned_version(arn, settings.user_campaign_arn)
+        if version is None and arn not in (
+            settings.user_campaign_arn,
+            settings.similar_campaign_arn,
+        ):
             raise not_found(f"Resource {arn} does not exist.")
         asked = state.filters.asked(body.filter_arn, body.filter_values, body.promotions)
         served = state.registry.current
-        if arn == settings.user_campaign_arn:
+        if version is not None:
+            served = await _pinned(state, version, arn)
+        if arn == settings.user_campaign_arn or version is not None:
             if not body.user_id:
                 raise invalid_input("userId is required for a user-personalization campaign")
             items = answers.for_user(
@@ -131,6 +138,25 @@ async def get_recommendations(request: Request) -> dict[str, Any]:
                 served, state.events, body.item_id, body.user_id, body.num_results, asked
             )
     return {"itemList": _item_list(items, asked), "recommendationId": _recommendation_id()}
+
+
+def pinned_version(arn: str, user_campaign_arn: str) -> str | None:
+    """The model version of a pinned user campaign (`<user campaign ARN>/<version>`, what an
+    experiment's arm asks for), None for any other ARN."""
+    prefix = f"{user_campaign_arn}/"
+    if arn.startswith(prefix) and len(arn) > len(prefix):
+        return arn[len(prefix) :]
+    return None
+
+
+async def _pinned(state: EngineState, version: str, arn: str) -> ServedModel:
+    """The served model of a pinned campaign; an unregistered (or unloadable) version:
+    ResourceNotFound."""
+    assert state.pool is not None, "not started"
+    served = await state.registry.pinned(state.pool, version)
+    if served is None:
+        raise not_found(f"Resource {arn} does not exist (no model version {version}).")
+    return served
 
 
 @router.post("/personalize-ranking")

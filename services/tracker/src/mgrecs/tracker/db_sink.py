@@ -5,20 +5,25 @@ sink retry the same batch (nothing committed, nothing dead-lettered), so nothing
 the retry gets new connections: the process waits out a database restart instead of exiting.
 """
 
+from abc import abstractmethod
 from contextlib import AsyncExitStack
+from typing import Generic, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from pydantic import BaseModel
 
 from mgrecs.common import topics
 from mgrecs.common.db import create_pool
 from mgrecs.common.kafka import make_producer, send_dead_letter
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.tracker.metrics import DEAD_LETTERED, WRITTEN
-from mgrecs.tracker.parsing import dead_letter, parse_order
+from mgrecs.tracker.parsing import dead_letter, parse_message
 from mgrecs.tracker.store import write_orders
 from mgrecs.tracker.worker import ConsumerWorker, Record
+
+M = TypeVar("M", bound=BaseModel)
 
 TRANSIENT_DB_ERRORS = (
     asyncpg.PostgresError,
@@ -35,11 +40,17 @@ REJECTED_BY_DB = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 schema does not know)."""
 
 
-class DbSink(ConsumerWorker):
-    """Consumer group `mgrecs-tracker-db`: orders into PostgreSQL, poison to the DLQ."""
+class PostgresSink(ConsumerWorker, Generic[M]):
+    """A sink of `message` messages into PostgreSQL: valid ones written by `write` (in one
+    statement or transaction per batch, idempotently), the others dead-lettered to `dlq`
+    with the reason. Its pool survives restarts of the database."""
 
-    sink = "db"
-    group = "mgrecs-tracker-db"
+    message: type[M]
+    dlq: str
+
+    @abstractmethod
+    async def write(self, messages: list[M]) -> None:
+        """Make `messages` durable; writing one twice must change nothing."""
 
     async def open(self, stack: AsyncExitStack) -> None:
         self._pool: asyncpg.Pool = await self.retrying(
@@ -49,21 +60,21 @@ class DbSink(ConsumerWorker):
         self._producer: AIOKafkaProducer = make_producer(self.settings)
         await self._producer.start()
         stack.push_async_callback(self._producer.stop)
-        self._dlq = topics.topic(topics.ORDERS_DLQ, self.settings)
+        self._dlq = topics.topic(self.dlq, self.settings)
 
     async def handle(self, records: list[Record]) -> None:
-        valid: list[tuple[Record, OrderEvent]] = []
+        valid: list[tuple[Record, M]] = []
         for record in records:
-            parsed = parse_order(record)
-            if isinstance(parsed, OrderEvent):
-                valid.append((record, parsed))
-            else:
+            parsed = parse_message(record, self.message)
+            if isinstance(parsed, str):
                 await self._dead_letter(record, parsed)
+            else:
+                valid.append((record, parsed))
         if valid:
             await self.retrying(lambda: self._write_fresh(valid), TRANSIENT_DB_ERRORS, "write")
             WRITTEN.labels(self.sink).inc(len(valid))
 
-    async def _write_fresh(self, valid: list[tuple[Record, OrderEvent]]) -> None:
+    async def _write_fresh(self, valid: list[tuple[Record, M]]) -> None:
         """`_write`; when it fails, the next try opens new connections (a restarted server
         leaves the pooled ones dead, or stuck waiting for the end of its shutdown notice)."""
         try:
@@ -72,14 +83,14 @@ class DbSink(ConsumerWorker):
             await self._pool.expire_connections()
             raise
 
-    async def _write(self, valid: list[tuple[Record, OrderEvent]]) -> None:
-        """One transaction for the batch; if the database rejects it, find which orders."""
+    async def _write(self, valid: list[tuple[Record, M]]) -> None:
+        """One write for the batch; if the database rejects it, find which messages."""
         try:
-            await write_orders(self._pool, [order for _, order in valid])
+            await self.write([message for _, message in valid])
         except REJECTED_BY_DB:
-            for record, order in valid:
+            for record, message in valid:
                 try:
-                    await write_orders(self._pool, [order])
+                    await self.write([message])
                 except REJECTED_BY_DB as exc:
                     await self._dead_letter(record, f"rejected by the database: {exc}")
 
@@ -92,3 +103,15 @@ class DbSink(ConsumerWorker):
             lambda: send_dead_letter(self._producer, self._dlq, letter), (KafkaError,), "dlq"
         )
         DEAD_LETTERED.labels(self.sink).inc()
+
+
+class DbSink(PostgresSink[OrderEvent]):
+    """Consumer group `mgrecs-tracker-db`: orders into PostgreSQL, poison to `orders.dlq`."""
+
+    sink = "db"
+    group = "mgrecs-tracker-db"
+    message = OrderEvent
+    dlq = topics.ORDERS_DLQ
+
+    async def write(self, messages: list[OrderEvent]) -> None:
+        await write_orders(self._pool, messages)

@@ -1,4 +1,4 @@
-"""`mgrecs-tracker [--sink db|events|all]`: run the sinks until SIGTERM/SIGINT."""
+"""`mgrecs-tracker [--sink db|events|feedback|all]`: run the sinks until SIGTERM/SIGINT."""
 
 import argparse
 import asyncio
@@ -12,12 +12,14 @@ from mgrecs.common.metrics import serve_metrics
 from mgrecs.common.settings import Settings, get_settings
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
+from mgrecs.tracker.feedback_sink import FeedbackSink
 from mgrecs.tracker.worker import ConsumerWorker
 
 SINKS: dict[str, tuple[type[ConsumerWorker], ...]] = {
     "db": (DbSink,),
     "events": (EventsSink,),
-    "all": (DbSink, EventsSink),
+    "feedback": (FeedbackSink,),
+    "all": (DbSink, EventsSink, FeedbackSink),
 }
 
 

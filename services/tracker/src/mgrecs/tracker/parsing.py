@@ -1,9 +1,14 @@
-"""Turning a Kafka record into an `OrderEvent`, or into the reason it is not one."""
+"""Turning a Kafka record into a message (an `OrderEvent`, a `FeedbackEvent`), or into the
+reason it is not one."""
+
+from typing import TypeVar
 
 from aiokafka.structs import ConsumerRecord
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mgrecs.common.schemas import DeadLetter, OrderEvent
+
+M = TypeVar("M", bound=BaseModel)
 
 MAX_REASON_ERRORS = 5
 MAX_DEAD_LETTER_PAYLOAD = 64 * 1024
@@ -13,10 +18,15 @@ would otherwise make a letter over it (JSON escaping grows it) that can never be
 
 def parse_order(record: ConsumerRecord[bytes, bytes]) -> OrderEvent | str:
     """The order in `record`, or a one-line reason why there is none."""
+    return parse_message(record, OrderEvent)
+
+
+def parse_message(record: ConsumerRecord[bytes, bytes], model: type[M]) -> M | str:
+    """The `model` message in `record`, or a one-line reason why there is none."""
     if record.value is None:
         return "empty message (no value)"
     try:
-        return OrderEvent.model_validate_json(record.value)
+        return model.model_validate_json(record.value)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         if errors and errors[0]["type"] == "json_invalid":
@@ -27,7 +37,7 @@ def parse_order(record: ConsumerRecord[bytes, bytes]) -> OrderEvent | str:
         ]
         if len(errors) > MAX_REASON_ERRORS:
             reasons.append(f"+{len(errors) - MAX_REASON_ERRORS} more")
-        return "invalid OrderEvent: " + "; ".join(reasons)
+        return f"invalid {model.__name__}: " + "; ".join(reasons)
 
 
 def dead_letter(record: ConsumerRecord[bytes, bytes], reason: str) -> DeadLetter:

@@ -57,10 +57,11 @@ def group_id(name: str, settings: Settings) -> str:
 
 
 class ConsumerWorker(ABC):
-    """Consumes topic `orders` in group `group`; subclasses say what a batch does."""
+    """Consumes `topic` in group `group`; subclasses say what a batch does."""
 
     sink: str
     group: str
+    topic: str = topics.ORDERS
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -77,7 +78,7 @@ class ConsumerWorker(ABC):
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
-            topics.topic(topics.ORDERS, self.settings),
+            topics.topic(self.topic, self.settings),
             bootstrap_servers=self.settings.kafka_bootstrap,
             group_id=group_id(self.group, self.settings),
             enable_auto_commit=False,

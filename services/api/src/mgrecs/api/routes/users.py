@@ -1,18 +1,22 @@
 """Per-customer recommendations: cache, then the engine in real time, then popularity;
-each of them only of the asked categories."""
+each of them only of the asked categories (and of the customer's experiment arm's model)."""
 
 from fastapi import APIRouter, HTTPException
 
-from mgrecs.api.deps import EngineDep, RepositoryDep, SettingsDep
-from mgrecs.api.engine import EngineUnavailable
+from mgrecs.api.deps import EngineDep, PoolDep, RepositoryDep, SettingsDep
+from mgrecs.api.engine import Engine, EngineUnavailable
+from mgrecs.api.experiment_schemas import ExperimentTag
+from mgrecs.api.experiment_serving import arm_campaign, cache_model_version, serving_arm
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.recommendations import (
     cached_in_categories,
     popular_items,
     ranked_by_popularity,
 )
+from mgrecs.api.repository import Repository
 from mgrecs.api.routes.params import Categories, Limit, UserId
 from mgrecs.api.schemas import ErrorMessage, RankRequest, UserRanking, UserRecommendations
+from mgrecs.common.settings import Settings
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
@@ -28,6 +32,7 @@ async def user_recommendations(
     repository: RepositoryDep,
     engine: EngineDep,
     settings: SettingsDep,
+    pool: PoolDep,
     limit: Limit = 10,
     category: Categories = None,
 ) -> UserRecommendations:
@@ -36,8 +41,48 @@ async def user_recommendations(
 
     With `category`, only products of those categories: the cached list's (so it may hold
     fewer than `limit`: it was cut at `recommendations_per_user` before filtering), the
-    engine's through its category filter, or the popular ones of those categories."""
-    cached = await repository.user_cache(user_id)
+    engine's through its category filter, or the popular ones of those categories.
+
+    A customer in an experiment gets its arm's model version: the cache when the cache was
+    scored with it, else the engine in real time from the arm's campaign; the answer names
+    the experiment and arm (`experiment`), to be echoed in feedback."""
+    assigned = serving_arm(settings, user_id)
+    if assigned is None:
+        return await _recommendations(user_id, repository, engine, settings, limit, category)
+    experiment, arm = assigned
+    cache_version = await cache_model_version(pool)
+    answer = await _recommendations(
+        user_id,
+        repository,
+        engine,
+        settings,
+        limit,
+        category,
+        campaign_arn=arm_campaign(arm, settings),
+        serve_cache=arm.model_version == cache_version,
+    )
+    served_by = {"cache": cache_version, "realtime": arm.model_version}
+    return answer.model_copy(
+        update={
+            "model_version": served_by.get(answer.source),
+            "experiment": ExperimentTag(experiment_id=experiment.id, arm=arm.name),
+        }
+    )
+
+
+async def _recommendations(
+    user_id: str,
+    repository: Repository,
+    engine: Engine,
+    settings: Settings,
+    limit: int,
+    category: list[str] | None,
+    campaign_arn: str | None = None,
+    serve_cache: bool = True,
+) -> UserRecommendations:
+    """Cache (unless `serve_cache` is off), engine (`campaign_arn`, else the user campaign),
+    popularity: the first that has an answer."""
+    cached = await repository.user_cache(user_id) if serve_cache else None
     if cached is not None:
         SOURCES.labels("users", "cache").inc()
         return UserRecommendations(
@@ -50,7 +95,7 @@ async def user_recommendations(
     if customer is None:
         raise HTTPException(status_code=404, detail=f"unknown user {user_id}")
     try:
-        items = await engine.for_user(user_id, limit, category)
+        items = await engine.for_user(user_id, limit, category, campaign_arn)
     except EngineUnavailable:
         items = []
     if items:

@@ -1,0 +1,70 @@
+"""A/B experiments between model versions: their configuration and the customers' split.
+
+A customer's arm depends only on the experiment id and the customer id (a stable hash), so
+every API instance, on every request, puts a customer in the same arm without storing it.
+"""
+
+import hashlib
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from mgrecs.common.schemas import ID_PATTERN
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
+SHARE_TOLERANCE = 1e-6
+
+
+class Arm(BaseModel):
+    """One group of customers and the model version that serves them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    model_version: Name
+    share: float = Field(gt=0, le=1, description="fraction of the customers in this arm")
+    campaign_arn: str | None = None
+    """Where the engine serves `model_version` in real time; by default the user campaign
+    pinned to it (`<user_campaign_arn>/<model_version>`, which the self-hosted engine takes)."""
+
+
+class Experiment(BaseModel):
+    """An experiment: its arms' shares add up to 1."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Name
+    arms: list[Arm] = Field(min_length=2, max_length=10)
+
+    @model_validator(mode="after")
+    def _valid_split(self) -> "Experiment":
+        if abs(sum(arm.share for arm in self.arms) - 1) > SHARE_TOLERANCE:
+            raise ValueError(f"experiment {self.id}: the arms' shares must add up to 1")
+        if len({arm.name for arm in self.arms}) != len(self.arms):
+            raise ValueError(f"experiment {self.id}: arm names must be distinct")
+        return self
+
+    def arm(self, name: str) -> Arm | None:
+        return next((arm for arm in self.arms if arm.name == name), None)
+
+    def assign(self, customer_id: str) -> Arm:
+        """The customer's arm: the one whose cumulative share range holds its bucket."""
+        point = bucket(self.id, customer_id)
+        upper = 0.0
+        for arm in self.arms:
+            upper += arm.share
+            if point < upper:
+                return arm
+        return self.arms[-1]  # shares summing to 1 - tolerance: the gap goes to the last
+
+
+def bucket(experiment_id: str, customer_id: str) -> float:
+    """A point in [0, 1), uniform over customers, fixed per experiment and customer (and
+    different per experiment, so two experiments split the customers independently)."""
+    digest = hashlib.blake2b(f"{experiment_id}\x1f{customer_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def pinned_campaign_arn(user_campaign_arn: str, model_version: str) -> str:
+    """The user campaign's ARN pinned to one model version (the self-hosted engine's form)."""
+    return f"{user_campaign_arn}/{model_version}"

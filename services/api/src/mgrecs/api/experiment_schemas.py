@@ -1,0 +1,124 @@
+"""Request and response models of feedback and experiments (shown in OpenAPI)."""
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mgrecs.common.feedback import FeedbackEvent
+
+
+class FeedbackBatch(BaseModel):
+    """Events the frontend reports, in one request (a page's impressions, say)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": [
+                        {
+                            "customer_id": "C00001",
+                            "product_id": "P0007",
+                            "kind": "impression",
+                            "occurred_at": "2026-11-26T10:15:00Z",
+                            "model_version": "v20261126-0300",
+                            "source": "cache",
+                            "experiment_id": "ease-vs-als",
+                            "arm": "treatment",
+                        },
+                        {
+                            "event_id": "web-7f3a",
+                            "customer_id": "C00001",
+                            "product_id": "P0007",
+                            "kind": "click",
+                            "occurred_at": "2026-11-26T10:15:09Z",
+                            "experiment_id": "ease-vs-als",
+                            "arm": "treatment",
+                        },
+                    ]
+                }
+            ]
+        },
+    )
+
+    events: list[FeedbackEvent] = Field(min_length=1, description="1 to max_feedback_events")
+
+
+class FeedbackAccepted(BaseModel):
+    """The events are on topic `feedback`; their ids, in the order given."""
+
+    accepted: int
+    event_ids: list[str]
+
+
+class ExperimentTag(BaseModel):
+    """The experiment arm a customer is in: echo both in feedback (`experiment_id`, `arm`)."""
+
+    experiment_id: str
+    arm: str
+
+
+class Estimate(BaseModel):
+    """A measured rate and its 95 % confidence interval."""
+
+    value: float
+    low: float
+    high: float
+
+
+class ArmReport(BaseModel):
+    arm: str
+    model_version: str
+    share: float = Field(description="configured fraction of the customers")
+    offline_metrics: dict[str, Any] | None = Field(
+        description="the model version's offline evaluation (model_versions), null if unknown"
+    )
+    customers: int = Field(description="distinct customers with feedback in this arm")
+    impressions: int
+    clicks: int
+    add_to_carts: int
+    purchases: int
+    revenue: float
+    ctr: Estimate | None = Field(description="clicks / impressions (Wilson); null: none")
+    conversion: Estimate | None = Field(
+        description="purchases / impressions (Wilson); null without impressions"
+    )
+    revenue_per_impression: Estimate | None = Field(
+        description="revenue / impressions (normal approximation); null without impressions"
+    )
+
+
+class ExperimentReport(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "experiment_id": "ease-vs-als",
+                    "arms": [
+                        {
+                            "arm": "control",
+                            "model_version": "v20261119-0300",
+                            "share": 0.5,
+                            "offline_metrics": {"ndcg@10": 0.21},
+                            "customers": 812,
+                            "impressions": 9000,
+                            "clicks": 450,
+                            "add_to_carts": 120,
+                            "purchases": 90,
+                            "revenue": 1780.5,
+                            "ctr": {"value": 0.05, "low": 0.0457, "high": 0.0547},
+                            "conversion": {"value": 0.01, "low": 0.0081, "high": 0.0123},
+                            "revenue_per_impression": {
+                                "value": 0.1978,
+                                "low": 0.157,
+                                "high": 0.2386,
+                            },
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    experiment_id: str
+    arms: list[ArmReport]

@@ -1,0 +1,61 @@
+"""`POST /v1/feedback`: what customers did with recommendations, onto topic `feedback`."""
+
+from fastapi import APIRouter, HTTPException, Request
+
+from mgrecs.api.deps import SettingsDep
+from mgrecs.api.experiment_schemas import FeedbackAccepted, FeedbackBatch
+from mgrecs.api.feedback import FeedbackPublisher, FeedbackUnavailable
+from mgrecs.api.schemas import ErrorMessage
+from mgrecs.common.logging import get_logger
+from mgrecs.common.settings import Settings
+
+router = APIRouter(prefix="/v1", tags=["feedback"])
+log = get_logger(__name__)
+
+
+def _unknown_arms(batch: FeedbackBatch, settings: Settings) -> list[str]:
+    """Problems with events naming an experiment or arm that is not configured."""
+    experiments = {experiment.id: experiment for experiment in settings.experiments}
+    problems = []
+    for index, event in enumerate(batch.events):
+        if event.experiment_id is None or event.arm is None:
+            continue
+        experiment = experiments.get(event.experiment_id)
+        if experiment is None:
+            problems.append(f"events.{index}.experiment_id: unknown experiment")
+        elif experiment.arm(event.arm) is None:
+            problems.append(f"events.{index}.arm: no arm {event.arm} in {experiment.id}")
+    return problems
+
+
+@router.post(
+    "/feedback",
+    response_model=FeedbackAccepted,
+    status_code=202,
+    responses={503: {"model": ErrorMessage, "description": "the broker is unreachable"}},
+    summary="Report impressions, clicks, add-to-carts and purchases",
+)
+async def post_feedback(
+    batch: FeedbackBatch, request: Request, settings: SettingsDep
+) -> FeedbackAccepted:
+    """Publish the events to topic `feedback` (the tracker writes them to `feedback_events`).
+
+    Echo `model_version`, `source` and, for customers in an experiment, `experiment_id` and
+    `arm` from the recommendation answer. Sending an event again is harmless: its
+    `event_id` (the client's, else derived from the event) makes the write idempotent."""
+    problems = []
+    if len(batch.events) > settings.max_feedback_events:
+        problems.append(f"events: at most {settings.max_feedback_events} events per request")
+    problems += _unknown_arms(batch, settings)
+    if problems:
+        raise HTTPException(status_code=422, detail="; ".join(problems))
+    publisher: FeedbackPublisher = request.app.state.feedback
+    try:
+        await publisher.publish(batch.events)
+    except FeedbackUnavailable as exc:
+        log.error("feedback_not_published", events=len(batch.events), error=str(exc))
+        raise HTTPException(
+            status_code=503, detail="broker unavailable: feedback not accepted, send it again"
+        ) from exc
+    ids = [str(event.event_id) for event in batch.events]
+    return FeedbackAccepted(accepted=len(ids), event_ids=ids)

@@ -1,0 +1,25 @@
+"""The feedback sink: events the frontend reported (topic `feedback`) into `feedback_events`.
+
+Same contract as the orders' database sink: the batch is written before its offsets are
+committed, a replay is a no-op (event ids are the key), and a message that is not a valid
+`FeedbackEvent` goes to `feedback.dlq` with the reason.
+"""
+
+from mgrecs.common import topics
+from mgrecs.common.feedback import FeedbackEvent
+from mgrecs.tracker.db_sink import PostgresSink
+from mgrecs.tracker.feedback_store import write_feedback
+
+
+class FeedbackSink(PostgresSink[FeedbackEvent]):
+    """Consumer group `mgrecs-tracker-feedback`: feedback into PostgreSQL, poison to
+    `feedback.dlq`."""
+
+    sink = "feedback"
+    group = "mgrecs-tracker-feedback"
+    topic = topics.FEEDBACK
+    message = FeedbackEvent
+    dlq = topics.FEEDBACK_DLQ
+
+    async def write(self, messages: list[FeedbackEvent]) -> None:
+        await write_feedback(self._pool, messages)
