@@ -11,7 +11,7 @@ from test_batch import ORDERS, insert_orders
 
 from helpers import asgi_client
 from mgrecs.api.app import create_app
-from mgrecs.api.region_stats import wilson_interval
+from mgrecs.api.intervals import wilson
 from mgrecs.batch.aggregates import tally
 from mgrecs.batch.inference import infer
 from mgrecs.batch.training import retrain
@@ -140,7 +140,9 @@ async def test_the_region_page_exact_mode_serves_them(
         product: row["customers"] for product, row in direct.items()
     }
     for item in exact["items"]:
-        low, high = wilson_interval(item["users"], 3)
+        interval = wilson(item["users"], 3)
+        assert interval is not None
+        low, high = interval.low, interval.high
         assert item["match_rate"] == round(item["users"] / 3 * 100, 1)
         assert (item["match_rate_low"], item["match_rate_high"]) == (
             round(low * 100, 1),

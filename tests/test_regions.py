@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from helpers import asgi_client
-from mgrecs.api import region_stats
+from mgrecs.api import intervals, region_stats
 from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
 
@@ -427,7 +427,9 @@ def test_affinity_buckets(rate: float, bucket: str) -> None:
     ],
 )
 def test_wilson_interval_known_values(successes: int, trials: int, low: float, high: float) -> None:
-    assert region_stats.wilson_interval(successes, trials) == (
+    interval = intervals.wilson(successes, trials)
+    assert interval is not None
+    assert (interval.low, interval.high) == (
         pytest.approx(low, abs=1e-7),
         pytest.approx(high, abs=1e-7),
     )
@@ -439,8 +441,9 @@ def test_wilson_interval_equals_scipys(trials: int) -> None:
 
     for successes in range(0, trials + 1, max(1, trials // 17)):
         expected = binomtest(successes, trials).proportion_ci(0.95, method="wilson")
-        low, high = region_stats.wilson_interval(successes, trials)
-        assert (low, high) == (
+        interval = intervals.wilson(successes, trials)
+        assert interval is not None
+        assert (interval.low, interval.high) == (
             pytest.approx(expected.low, abs=1e-9),
             pytest.approx(expected.high, abs=1e-9),
         )

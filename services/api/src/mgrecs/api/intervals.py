@@ -1,4 +1,4 @@
-"""95 % confidence intervals for the experiment report."""
+"""95 % confidence intervals: match rates on the region page, the experiment report's rates."""
 
 import math
 from dataclasses import dataclass
@@ -16,8 +16,13 @@ class Interval:
 
 
 def wilson(successes: int, trials: int, z: float = Z95) -> Interval | None:
-    """The proportion `successes / trials` with its Wilson score interval (good near 0 and 1
-    and for small samples, unlike the normal approximation); None without trials."""
+    """The proportion `successes / trials` with its Wilson score interval (E. B. Wilson,
+    "Probable inference, the law of succession, and statistical inference", JASA 22, 1927):
+    unlike the normal approximation it stays inside [0, 1] and is not empty at 0 or n
+    successes, which matters for small samples. None without trials. Written out rather than
+    taken from SciPy: it runs for every item of every region request, and
+    `binomtest(...).proportion_ci` (the same interval; the tests compare them) also computes
+    a p-value."""
     if trials <= 0:
         return None
     if not 0 <= successes <= trials:
