@@ -21,6 +21,7 @@ Usage: python bench/tracker.py [--orders N] [--customers N] [--products N] [--ra
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -30,8 +31,8 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.structs import RecordMetadata
 from support import migrated_database
 
 from mgrecs.cli.embedded import EmbeddedBroker, free_port
@@ -40,12 +41,14 @@ from mgrecs.common import topics
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
+from mgrecs.ingest.publisher import Keyed, partition_of, send_batched
 
 TARGET_LINES_PER_SECOND = 10_000
 """The issue's bar, from the broker into PostgreSQL with both sinks running."""
 GROUPS = ("mgrecs-tracker-db", "mgrecs-tracker-events")
 SAMPLE_SECONDS = 0.5
 PUBLISH_TICK_SECONDS = 0.05
+MAX_TICK_MESSAGES = 5_000
 TIMEOUT_SECONDS = 900.0
 
 
@@ -54,6 +57,66 @@ class Sample:
     at: float
     rows: int
     lag: dict[str, int]
+
+
+class CpuMeter:
+    """CPU seconds each part of the run used since `start`: who takes the cores while the
+    sinks work. PostgreSQL's figure is the backends connected to the bench's database; the
+    server's other processes (WAL writer, checkpointer, other databases' backends) are
+    counted apart, as they may be busy for others on a shared server."""
+
+    def __init__(self, parts: dict[str, int], pool: asyncpg.Pool) -> None:
+        self._names = {pid: name for name, pid in parts.items()}
+        self._pool = pool
+        self._start: dict[int, float] = {}
+        self._started = 0.0
+
+    async def _read(self) -> dict[int, tuple[str, float]]:
+        ours = {
+            row["pid"]
+            for row in await self._pool.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            )
+        }
+        seconds = {}
+        for process in psutil.process_iter(["name"]):
+            if process.pid in self._names:
+                part = self._names[process.pid]
+            elif process.info["name"] == "postgres":
+                part = "postgresql" if process.pid in ours else "postgresql, other"
+            else:
+                continue
+            try:
+                times = process.cpu_times()
+            except psutil.Error:  # gone meanwhile
+                continue
+            seconds[process.pid] = (part, times.user + times.system)
+        return seconds
+
+    async def start(self) -> None:
+        self._start = {pid: used for pid, (_, used) in (await self._read()).items()}
+        self._started = time.time()
+
+    async def used(self) -> "CpuReading":
+        by_part: dict[str, float] = {}
+        for pid, (part, seconds) in (await self._read()).items():
+            by_part[part] = by_part.get(part, 0.0) + seconds - self._start.get(pid, 0.0)
+        return CpuReading(time.time() - self._started, by_part)
+
+
+@dataclass
+class CpuReading:
+    wall: float
+    by_part: dict[str, float]
+
+    def show(self, label: str, lines: int) -> None:
+        total = sum(self.by_part.values())
+        print(
+            f"CPU {label}: {total:.1f} s in {self.wall:.1f} s wall "
+            f"({total / self.wall:.2f} cores busy), per 1,000 lines:"
+        )
+        for part, seconds in sorted(self.by_part.items(), key=lambda item: -item[1]):
+            print(f"  {part:<16} {seconds:7.1f} s  {seconds / lines * 1000:6.3f} s")
 
 
 @dataclass
@@ -71,6 +134,12 @@ class Run:
     """The clock's origin: the first publish, or with --backlog the trackers' start."""
     base: int = 0
     """Lines in PostgreSQL and the engine before the clock started (the warm-up order)."""
+    cpu_in_db: CpuReading | None = None
+    """CPU used from the start until every line was in PostgreSQL."""
+    cpu_landed: CpuReading | None = None
+    """... until every event was in the engine too."""
+    partitions: list[int] = field(default_factory=list)
+    """Each message's partition, computed before the clock starts (as ingest's threads do)."""
     ends: dict[int, int] = field(default_factory=dict)
     """Partition -> offset after the last acknowledged message (the embedded broker's
     ListOffsets answers per record batch, not per record, so the acks are the truth)."""
@@ -83,12 +152,15 @@ def prepare(args: argparse.Namespace) -> Run:
         (o.key, o.model_dump_json().encode(), o.order_id, len(o.lines)) for o in data.orders
     ]
     warmup, messages = messages[0], messages[1:]
+    partitions = list(range(topics.PARTITIONS[topics.ORDERS]))
     lines = sum(n for *_, n in messages)
     print(
         f"data: {len(messages):,} orders, {lines:,} lines, {args.customers:,} customers, "
         f"{args.products:,} products, generated in {time.perf_counter() - started:.1f} s"
     )
-    return Run(messages, lines, warmup)
+    return Run(
+        messages, lines, warmup, partitions=[partition_of(key, partitions) for key, *_ in messages]
+    )
 
 
 async def warm_up(run: Run, settings: Settings, pool: asyncpg.Pool, engine_url: str) -> None:
@@ -101,7 +173,7 @@ async def warm_up(run: Run, settings: Settings, pool: asyncpg.Pool, engine_url: 
         ack = await producer.send_and_wait(topics.topic(topics.ORDERS, settings), value, key=key)
     finally:
         await producer.stop()
-    acknowledge(run, [ack])
+    run.ends[ack.partition] = ack.offset + 1
     run.base = lines
     deadline = time.monotonic() + TIMEOUT_SECONDS
     async with httpx.AsyncClient(timeout=10) as client:
@@ -115,39 +187,43 @@ async def warm_up(run: Run, settings: Settings, pool: asyncpg.Pool, engine_url: 
 
 
 async def publish(run: Run, settings: Settings, rate: float) -> None:
-    """Send every order, paced to `rate` lines per second, recording when each was sent."""
+    """Send every order, paced to `rate` lines per second, recording when each was sent.
+
+    Each tick's orders go out as one record batch per partition (`send_batched`, as ingest
+    publishes), so the publisher takes little of the cores the tracker is measured on."""
     topic = topics.topic(topics.ORDERS, settings)
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        acks="all",
-        linger_ms=20,
-        max_batch_size=512 * 1024,
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", max_batch_size=512 * 1024
     )
     await producer.start()
     try:
         start = time.time()
-        sent_lines = 0
-        pending: list[asyncio.Future[RecordMetadata]] = []
-        for key, value, order_id, lines in run.messages:
-            if rate and sent_lines >= (time.time() - start) * rate:
-                acknowledge(run, await asyncio.gather(*pending))  # then wait for the schedule
-                pending.clear()
+        sent_lines, next_message = 0, 0
+        while next_message < len(run.messages):
+            due = (time.time() - start) * rate if rate else float("inf")
+            tick: list[Keyed] = []
+            while next_message < len(run.messages) and sent_lines <= due:
+                key, value, order_id, lines = run.messages[next_message]
+                run.published_at[order_id] = time.time()
+                tick.append(Keyed(run.partitions[next_message], key, value))
+                sent_lines += lines
+                next_message += 1
+                if len(tick) >= MAX_TICK_MESSAGES:
+                    break
+            if tick:
+                await asyncio.gather(*await send_batched(producer, topic, tick))
+                for message in tick:
+                    run.ends[message.partition] = run.ends.get(message.partition, 0) + 1
+            if rate and sent_lines > (time.time() - start) * rate:
                 await asyncio.sleep(PUBLISH_TICK_SECONDS)
-            run.published_at[order_id] = time.time()
-            pending.append(await producer.send(topic, value, key=key))
-            sent_lines += lines
-        acknowledge(run, await asyncio.gather(*pending))
         run.published = time.time()
     finally:
         await producer.stop()
 
 
-def acknowledge(run: Run, acks: list[RecordMetadata]) -> None:
-    for ack in acks:
-        run.ends[ack.partition] = max(run.ends.get(ack.partition, 0), ack.offset + 1)
-
-
-async def sample(run: Run, settings: Settings, pool: asyncpg.Pool, done: asyncio.Event) -> None:
+async def sample(
+    run: Run, settings: Settings, pool: asyncpg.Pool, meter: CpuMeter, done: asyncio.Event
+) -> None:
     """Rows in `order_items` and each group's lag, every SAMPLE_SECONDS until `done`."""
     topic = topics.topic(topics.ORDERS, settings)
     readers = {
@@ -176,6 +252,8 @@ async def sample(run: Run, settings: Settings, pool: asyncpg.Pool, done: asyncio
                 )
             rows = await pool.fetchval("SELECT count(*) FROM order_items") - run.base
             run.samples.append(Sample(time.time(), rows, lag))
+            if rows >= run.lines and run.cpu_in_db is None:
+                run.cpu_in_db = await meter.used()
             await asyncio.sleep(SAMPLE_SECONDS)
     finally:
         for reader in readers.values():
@@ -240,6 +318,10 @@ async def report(run: Run, pool: asyncpg.Pool, landed: float, engine_url: str) -
         f"engine: {stats['events_received'] - run.base:,} events accepted, "
         f"{stats['duplicate_events_ignored']:,} duplicates ignored"
     )
+    if run.cpu_in_db is not None:
+        run.cpu_in_db.show("until every line was in PostgreSQL", run.lines)
+    if run.cpu_landed is not None:
+        run.cpu_landed.show("until every event was in the engine too", run.lines)
     print("consumer lag (messages = orders) over the run:")
     step = max(1, len(run.samples) // 12)
     for s in run.samples[::step]:
@@ -258,14 +340,16 @@ async def report(run: Run, pool: asyncpg.Pool, landed: float, engine_url: str) -
         percentiles("end to end, publish -> row (orders)", latencies)
 
 
-async def bench(args: argparse.Namespace, run: Run, bootstrap: str, url: str) -> None:
-    settings = Settings(database_url=url, kafka_bootstrap=bootstrap, topic_prefix="bench-tracker.")
+async def bench(args: argparse.Namespace, run: Run, broker: EmbeddedBroker, url: str) -> None:
+    settings = Settings(
+        database_url=url, kafka_bootstrap=broker.bootstrap, topic_prefix="bench-tracker."
+    )
     await ensure_topics(settings)
     engine_port = free_port()
     engine_url = f"http://127.0.0.1:{engine_port}"
     env = {
         "MGRECS_DATABASE_URL": url,
-        "MGRECS_KAFKA_BOOTSTRAP": bootstrap,
+        "MGRECS_KAFKA_BOOTSTRAP": broker.bootstrap,
         "MGRECS_TOPIC_PREFIX": settings.topic_prefix,
         "MGRECS_ENGINE_PORT": str(engine_port),
         "MGRECS_PERSONALIZE_ENDPOINT_URL": engine_url,
@@ -281,6 +365,7 @@ async def bench(args: argparse.Namespace, run: Run, bootstrap: str, url: str) ->
                 **env,
                 "MGRECS_TRACKER_METRICS_PORT": str(free_port()),
                 "MGRECS_TRACKER_NICE": str(args.events_nice if sink == "events" else 0),
+                "MGRECS_TRACKER_DB_CONSUMERS": str(args.db_consumers),
             },
             logs / f"tracker-{sink}.log",
         )
@@ -299,16 +384,27 @@ async def bench(args: argparse.Namespace, run: Run, bootstrap: str, url: str) ->
             port = tracker.env["MGRECS_TRACKER_METRICS_PORT"]
             await asyncio.to_thread(wait_healthy, f"http://127.0.0.1:{port}/", tracker)
         done = asyncio.Event()
+        meter = CpuMeter(
+            {
+                **{s.name: s.process.pid for s in services if s.process is not None},
+                "broker": broker.process.pid if broker.process is not None else -1,
+                "bench (publisher)": os.getpid(),
+            },
+            pool,
+        )
         if args.backlog:
             run.started = time.time()
-            sampler = asyncio.create_task(sample(run, settings, pool, done))
+            await meter.start()
+            sampler = asyncio.create_task(sample(run, settings, pool, meter, done))
         else:
             await warm_up(run, settings, pool, engine_url)
             print(f"engine and tracker up (logs in {logs}); publishing at {args.rate} lines/s")
-            sampler = asyncio.create_task(sample(run, settings, pool, done))
+            sampler = asyncio.create_task(sample(run, settings, pool, meter, done))
             run.started = time.time()
+            await meter.start()
             await publish(run, settings, args.rate)
         landed = await wait_until_landed(run, engine_url, trackers)
+        run.cpu_landed = await meter.used()
         done.set()
         await sampler
         await report(run, pool, landed, engine_url)
@@ -327,6 +423,12 @@ def main(argv: list[str]) -> None:
         "--events-nice", type=int, default=0, help="with --split: the events process's niceness"
     )
     parser.add_argument(
+        "--db-consumers",
+        type=int,
+        default=Settings().tracker_db_consumers,
+        help="consumers of the database sink in its process (MGRECS_TRACKER_DB_CONSUMERS)",
+    )
+    parser.add_argument(
         "--split", action="store_true", help="one tracker process per sink instead of --sink all"
     )
     parser.add_argument(
@@ -340,7 +442,7 @@ def main(argv: list[str]) -> None:
 
     async def go() -> None:
         async with migrated_database("mgrecs_bench_tracker") as url:
-            await bench(args, run, broker.bootstrap, url)
+            await bench(args, run, broker, url)
 
     try:
         asyncio.run(go())

@@ -364,7 +364,7 @@ async def test_two_trackers_one_killed_during_a_rebalance_land_every_line_exactl
         assert second.alive(), second.log_tail()
         return await tracker_metric(second, "mgrecs_tracker_consumed_total", "db") > 0
 
-    await eventually(second_consuming, timeout=30, interval=0.1)
+    await eventually(second_consuming, timeout=60, interval=0.1)
     assert first.process is not None
     first.process.kill()  # mid-rebalance or right after: its batches are uncommitted
     first.process.wait()
@@ -377,7 +377,7 @@ async def test_two_trackers_one_killed_during_a_rebalance_land_every_line_exactl
         rows = await pool.fetchval("SELECT count(*) FROM order_items")
         return bool(rows >= lines and (await engine_stats(engine))["events_received"] >= lines)
 
-    await eventually(all_landed, timeout=90, interval=0.5)
+    await eventually(all_landed, timeout=180, interval=0.5)
     await asyncio.sleep(2)  # anything still in flight would show now
     await assert_exactly_in_postgres(pool, orders)
     stats = await engine_stats(engine)

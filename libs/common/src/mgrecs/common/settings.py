@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     tracker_nice: int = 0
     """Added to the tracker process's CPU niceness (0-19): run the events sink with, say, 10
     so that on shared cores the database sink goes first and PutEvents uses what is left."""
+    tracker_db_consumers: int = Field(default=2, ge=1, le=64)
+    """Consumers of the database sink in one tracker process (members of its group, each
+    with its own partitions and connection): while one waits on PostgreSQL another writes,
+    so the server's work runs on more than one core."""
     events_max_attempts: int = 5
     """PutEvents attempts for one call while the target is up; then `orders.events.dlq`."""
     events_breaker_failures: int = 5

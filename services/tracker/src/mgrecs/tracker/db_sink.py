@@ -7,6 +7,7 @@ the retry gets new connections: the process waits out a database restart instead
 
 from abc import abstractmethod
 from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import asyncpg
@@ -40,7 +41,15 @@ REJECTED_BY_DB = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 schema does not know)."""
 
 
-class PostgresSink(ConsumerWorker, Generic[M]):
+@dataclass
+class Parsed(Generic[M]):
+    """A batch's records parsed: the valid messages, and the others with the reason."""
+
+    valid: list[tuple[Record, M]] = field(default_factory=list)
+    invalid: list[tuple[Record, str]] = field(default_factory=list)
+
+
+class PostgresSink(ConsumerWorker[Parsed[M]], Generic[M]):
     """A sink of `message` messages into PostgreSQL: valid ones written by `write` (in one
     statement or transaction per batch, idempotently), the others dead-lettered to `dlq`
     with the reason. Its pool survives restarts of the database."""
@@ -62,14 +71,20 @@ class PostgresSink(ConsumerWorker, Generic[M]):
         stack.push_async_callback(self._producer.stop)
         self._dlq = topics.topic(self.dlq, self.settings)
 
-    async def handle(self, records: list[Record]) -> None:
-        valid: list[tuple[Record, M]] = []
+    def prepare(self, records: list[Record]) -> "Parsed[M]":
+        parsed = Parsed[M]()
         for record in records:
-            parsed = parse_message(record, self.message)
-            if isinstance(parsed, str):
-                await self._dead_letter(record, parsed)
+            message = parse_message(record, self.message)
+            if isinstance(message, str):
+                parsed.invalid.append((record, message))
             else:
-                valid.append((record, parsed))
+                parsed.valid.append((record, message))
+        return parsed
+
+    async def handle(self, batch: "Parsed[M]") -> None:
+        for record, reason in batch.invalid:
+            await self._dead_letter(record, reason)
+        valid = batch.valid
         if valid:
             await self.retrying(lambda: self._write_fresh(valid), TRANSIENT_DB_ERRORS, "write")
             WRITTEN.labels(self.sink).inc(len(valid))

@@ -54,7 +54,7 @@ def _unavailable(error: Exception) -> bool:
     return not isinstance(error, ParamValidationError)
 
 
-class EventsSink(ConsumerWorker):
+class EventsSink(ConsumerWorker[list[list[dict[str, Any]]]]):
     """Consumer group `mgrecs-tracker-events`: order lines to PutEvents."""
 
     sink = "events"
@@ -70,7 +70,8 @@ class EventsSink(ConsumerWorker):
             self.sink, self.settings.events_breaker_failures, self.settings.events_breaker_seconds
         )
 
-    async def handle(self, records: list[Record]) -> None:
+    def prepare(self, records: list[Record]) -> list[list[dict[str, Any]]]:
+        """The batch's PutEvents calls, grouped by user (each user's in order)."""
         orders: list[OrderEvent] = []
         for record in records:
             parsed = parse_order(record)
@@ -87,8 +88,11 @@ class EventsSink(ConsumerWorker):
         by_user: dict[str, list[dict[str, Any]]] = {}
         for call in put_events_calls(orders, self.settings.tracking_id):
             by_user.setdefault(call["userId"], []).append(call)
+        return list(by_user.values())
+
+    async def handle(self, batch: list[list[dict[str, Any]]]) -> None:
         slots = asyncio.Semaphore(CALLS_IN_FLIGHT)
-        tasks = [asyncio.create_task(self._put_in_order(c, slots)) for c in by_user.values()]
+        tasks = [asyncio.create_task(self._put_in_order(calls, slots)) for calls in batch]
         try:
             await asyncio.gather(*tasks)
         finally:  # one failed (or the sink stops): leave no call running behind the batch

@@ -29,7 +29,11 @@ async def run_sinks(settings: Settings, sink: str = "all") -> None:
     If one sink fails the others are stopped cleanly and the error ends the process, so the
     orchestrator restarts it instead of leaving half a tracker running.
     """
-    workers = [worker(settings) for worker in SINKS[sink]]
+    workers = [
+        worker(settings)
+        for worker in SINKS[sink]
+        for _ in range(settings.tracker_db_consumers if worker is DbSink else 1)
+    ]
 
     async def stop_all() -> None:
         await asyncio.gather(*(worker.stop() for worker in workers))

@@ -88,7 +88,7 @@ def _merge(rows: dict[str, tuple[Any, ...]], key: str, values: tuple[Any, ...]) 
     earlier = rows.get(key)
     if earlier is None:
         rows[key] = values
-    else:
+    elif earlier != values:  # the popular products come again and again, mostly unchanged
         rows[key] = tuple(
             new if new is not None else old for new, old in zip(values, earlier, strict=True)
         )

@@ -1,8 +1,9 @@
-"""The consume loop both sinks share: poll a batch, make it durable, then commit.
+"""The consume loop the sinks share: poll a batch, make it durable, then commit.
 
 Offsets are committed only after `handle` returned, so a crash or a stop in the middle of a
 batch means the batch is read again (the sinks' writes are idempotent). The next batch is
-fetched while one is being handled; batches are handled one at a time, in order.
+fetched and prepared (parsed) while one is being handled; batches are handled one at a time,
+in order.
 """
 
 import asyncio
@@ -11,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import TypeAlias, TypeVar
+from typing import Generic, TypeAlias, TypeVar
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
@@ -29,6 +30,7 @@ from mgrecs.tracker.metrics import (
 )
 
 T = TypeVar("T")
+B = TypeVar("B")
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 
 MAX_RECORDS = 2000
@@ -47,6 +49,10 @@ class InFlight:
     """The records' broker timestamps (their producers' send time), for end-to-end latency."""
 
 
+_LAGS: dict[str, dict[int, int]] = {}
+"""Sink -> consumer (id of its worker) -> lag at its last poll."""
+
+
 class StoppedError(Exception):
     """The worker was asked to stop while it was waiting to retry."""
 
@@ -56,8 +62,9 @@ def group_id(name: str, settings: Settings) -> str:
     return f"{settings.topic_prefix}{name}"
 
 
-class ConsumerWorker(ABC):
-    """Consumes `topic` in group `group`; subclasses say what a batch does."""
+class ConsumerWorker(ABC, Generic[B]):
+    """Consumes `topic` in group `group`; subclasses say how a batch of records becomes a
+    `B` (`prepare`: CPU only, no I/O) and what a prepared batch does (`handle`)."""
 
     sink: str
     group: str
@@ -73,8 +80,13 @@ class ConsumerWorker(ABC):
         """Open what `handle` needs (pools, clients); `stack` closes them at the end."""
 
     @abstractmethod
-    async def handle(self, records: list[Record]) -> None:
-        """Make the effect of `records` durable; raise StoppedError when stopped first."""
+    def prepare(self, records: list[Record]) -> B:
+        """Parse `records`. Runs while the previous batch's `handle` waits on its target, so
+        the parsing overlaps the writing; it must not touch the target itself."""
+
+    @abstractmethod
+    async def handle(self, batch: B) -> None:
+        """Make the effect of `batch` durable; raise StoppedError when stopped first."""
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -96,24 +108,27 @@ class ConsumerWorker(ABC):
         self.log.info("stopped")
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
-        """Poll the next batch while the previous one is made durable, then commit exactly
-        the previous batch's offsets: the broker round trip overlaps the sink's work."""
+        """Poll and prepare the next batch while the previous one is made durable, then commit
+        exactly the previous batch's offsets: the broker round trip and the parsing overlap
+        the sink's writes."""
         in_flight: InFlight | None = None
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(
                     timeout_ms=POLL_TIMEOUT_MS, max_records=MAX_RECORDS
                 )
+                records = [record for batch in batches.values() for record in batch]
+                if records:
+                    prepared = self.prepare(records)  # while the previous batch is written
                 if in_flight is not None:
                     await self._finish(consumer, in_flight)
                     in_flight = None
-                records = [record for batch in batches.values() for record in batch]
                 if records:
                     CONSUMED.labels(self.sink).inc(len(records))
                     offsets = {tp: batch[-1].offset + 1 for tp, batch in batches.items() if batch}
                     self._observe_lag(consumer, offsets)
                     in_flight = InFlight(
-                        asyncio.create_task(self._handle_timed(records)),
+                        asyncio.create_task(self._handle_timed(prepared)),
                         offsets,
                         [record.timestamp for record in records],
                     )
@@ -125,16 +140,19 @@ class ConsumerWorker(ABC):
                 in_flight.task.cancel()
                 await asyncio.gather(in_flight.task, return_exceptions=True)
 
-    async def _handle_timed(self, records: list[Record]) -> None:
+    async def _handle_timed(self, batch: B) -> None:
         with BATCH_SECONDS.labels(self.sink).time():
-            await self.handle(records)
+            await self.handle(batch)
 
     def _observe_lag(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
-        """Messages behind the partitions' ends, for the partitions this poll returned."""
+        """Messages behind the partitions' ends, for the partitions this poll returned,
+        summed over the sink's consumers in this process."""
         ends = {tp: consumer.highwater(tp) for tp in offsets}
-        CONSUMER_LAG.labels(self.sink).set(
-            sum(max(end - offsets[tp], 0) for tp, end in ends.items() if end is not None)
+        lags = _LAGS.setdefault(self.sink, {})
+        lags[id(self)] = sum(
+            max(end - offsets[tp], 0) for tp, end in ends.items() if end is not None
         )
+        CONSUMER_LAG.labels(self.sink).set(sum(lags.values()))
 
     async def _finish(self, consumer: AIOKafkaConsumer, in_flight: "InFlight") -> None:
         await in_flight.task
