@@ -2,8 +2,6 @@
 (console scripts, CLI commands, settings, services). No Docker engine here: static checks."""
 
 import pytest
-from jsonschema import Draft201909Validator, ValidationError
-
 from deploy_files import (
     DEPLOY,
     cli_commands,
@@ -16,6 +14,7 @@ from deploy_files import (
     load_yaml_all,
     setting_env_names,
 )
+from jsonschema import Draft201909Validator, ValidationError
 
 SERVICE_TARGETS = {"api", "ingest", "tracker", "batch", "scheduler", "engine"}
 INFRA = {"kafka", "postgres", "prometheus", "grafana"}
