@@ -51,6 +51,14 @@ def cli_commands() -> dict[str, set[str]]:
     }
 
 
+def cli_options(command: str, sub: str) -> set[str]:
+    """The options `mgrecs COMMAND [SUB]` takes (a subcommand's when it has subcommands)."""
+    found = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
+    if sub in getattr(found, "commands", {}):
+        found = found.commands[sub]
+    return {opt for param in found.params for opt in [*param.opts, *param.secondary_opts]}
+
+
 def setting_env_names() -> set[str]:
     return {f"MGRECS_{name.upper()}" for name in Settings.model_fields}
 

@@ -3,12 +3,13 @@ symptom comes with commands and metrics that exist."""
 
 import re
 
-from deploy_files import ROOT, cli_commands, defined_metrics, metrics_in
+from deploy_files import ROOT, cli_commands, cli_options, defined_metrics, metrics_in
 from test_deploy_monitoring import PENDING
 
 GUIDE = ROOT / "docs" / "operations.md"
 SYMPTOMS = ("Empty recommendations", "Low match rates", "Missing products", "High latency")
-COMMAND = re.compile(r"(?<!-n )(?<![\w=-])mgrecs ([a-z][\w-]*)(?: ([a-z][\w-]*))?")
+COMMAND = re.compile(r"(?<!-n )(?<![\w=-])mgrecs ([a-z][\w-]*)(?: ([a-z][\w-]*))?([^\n`]*)")
+OPTION = re.compile(r"(?<!\S)--[a-z][\w-]*")
 
 
 def code(text: str) -> str:
@@ -18,8 +19,9 @@ def code(text: str) -> str:
     return "\n".join(blocks + spans)
 
 
-def named_commands(text: str) -> list[tuple[str, str]]:
-    return COMMAND.findall(code(text))
+def named_commands(text: str) -> list[tuple[str, str, set[str]]]:
+    """(command, its first word after it, the options on its line) for each use."""
+    return [(c, sub, set(OPTION.findall(rest))) for c, sub, rest in COMMAND.findall(code(text))]
 
 
 def section(text: str, title: str) -> str:
@@ -32,18 +34,20 @@ def test_every_mgrecs_command_in_the_guide_exists() -> None:
     commands = cli_commands()
     named = named_commands(GUIDE.read_text())
     assert len(named) > 20
-    for command, sub in named:
+    for command, sub, options in named:
         assert command in commands, command
         if commands[command]:
             assert sub in commands[command], f"mgrecs {command} {sub}"
+        assert options <= cli_options(command, sub), f"mgrecs {command} {sub} {options}"
 
 
 def test_the_check_finds_a_command_that_does_not_exist() -> None:
-    assert named_commands("run `mgrecs cache purge` then `mgrecs jobs`") == [
-        ("cache", "purge"),
-        ("jobs", ""),
+    assert named_commands("run `mgrecs cache purge` then `mgrecs jobs --since 1h`") == [
+        ("cache", "purge", set()),
+        ("jobs", "", {"--since"}),
     ]
     assert "purge" not in cli_commands()["cache"]
+    assert "--since" not in cli_options("jobs", "")
 
 
 def test_each_symptom_has_commands_and_real_metrics() -> None:
