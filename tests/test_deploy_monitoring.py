@@ -2,13 +2,29 @@
 issue 8, and only metric names the code registers."""
 
 import json
+import subprocess
 
-from deploy_files import DEPLOY, compose, defined_metrics, load_yaml, metrics_in
+from deploy_files import DEPLOY, ROOT, compose, defined_metrics, load_yaml, metrics_in
 
 from mgrecs.common.settings import Settings
 
 PENDING = {"mgrecs_cache_age_seconds", "mgrecs_drift_flagged", "mgrecs_model_version_info"}
 """Agreed with the observability work of issue 8 (branch observe), which registers them."""
+
+
+PROMTOOL = ROOT / ".tools" / "prometheus" / "usr" / "bin" / "promtool"
+"""Unpacked from Debian's prometheus package by `make test` (Makefile, PROMTOOL)."""
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    assert PROMTOOL.exists(), f"{PROMTOOL} missing: `make test` (or `make {PROMTOOL}`) unpacks it"
+    return subprocess.run(
+        [str(PROMTOOL), *args],
+        cwd=DEPLOY / "prometheus",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def scrape_targets() -> dict[str, tuple[set[str], int]]:
@@ -81,3 +97,17 @@ def test_dashboard_covers_the_pipeline_with_real_metrics() -> None:
     mounts = compose()["services"]["grafana"]["volumes"]
     (provider,) = provisioning["providers"]
     assert f"./grafana/dashboards:{provider['options']['path']}:ro" in mounts
+
+
+def test_promtool_accepts_the_config_and_its_rules() -> None:
+    result = promtool("check", "config", "prometheus.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 5 rules found" in result.stdout
+
+
+def test_every_alert_fires_when_it_should_and_not_before() -> None:
+    cases = load_yaml(DEPLOY / "prometheus" / "alerts.test.yml")["tests"]
+    tested = {case["alertname"] for test in cases for case in test["alert_rule_test"]}
+    assert tested == set(alert_rules())
+    result = promtool("test", "rules", "alerts.test.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
