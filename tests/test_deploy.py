@@ -1,6 +1,7 @@
 """deploy/compose.yml, deploy/Dockerfile and deploy/k8s: valid, and naming only real things
 (console scripts, CLI commands, settings, services). No Docker engine here: static checks."""
 
+import kubernetes_validate
 import pytest
 from deploy_files import (
     DEPLOY,
@@ -24,11 +25,15 @@ def test_compose_file_validates_against_the_compose_specification() -> None:
     Draft201909Validator(compose_schema()).validate(compose())
 
 
-def test_the_schema_check_catches_a_broken_file() -> None:
+def test_the_schema_checks_catch_broken_files() -> None:
     broken = compose()
     broken["services"]["api"]["deploy"] = {"replicas": "two"}
     with pytest.raises(ValidationError, match="two"):
         Draft201909Validator(compose_schema()).validate(broken)
+    deployment = next(o for o in kubernetes_objects() if o["kind"] == "Deployment")
+    deployment["spec"]["replica"] = 2
+    with pytest.raises(kubernetes_validate.ValidationError, match="replica"):
+        kubernetes_validate.validate(deployment, kubernetes_validate.latest_version(), strict=True)
 
 
 def test_compose_has_every_service_with_its_replicas() -> None:
@@ -94,12 +99,13 @@ def kubernetes_objects() -> list[dict]:  # type: ignore[type-arg]
     return [doc for path in sorted((DEPLOY / "k8s").glob("*.yml")) for doc in load_yaml_all(path)]
 
 
-def test_kubernetes_manifests_are_well_formed_and_listed() -> None:
+def test_kubernetes_manifests_validate_against_the_kubernetes_schemas() -> None:
     objects = kubernetes_objects()
     kustomization = next(o for o in objects if o["kind"] == "Kustomization")
+    version = kubernetes_validate.latest_version()
     for obj in objects:
-        if obj is not kustomization:
-            assert obj["apiVersion"] and obj["kind"] and obj["metadata"]["name"], obj
+        if obj is not kustomization:  # a kustomize file, not an API object
+            kubernetes_validate.validate(obj, version, strict=True)
     listed = set(kustomization["resources"])
     assert listed == {p.name for p in (DEPLOY / "k8s").glob("*.yml")} - {"kustomization.yml"}
 
