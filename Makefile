@@ -25,7 +25,18 @@ demo: install  ## the whole pipeline on the embedded stack; Ctrl-C stops it
 smoke: install  ## same as demo, exits 0 once the region endpoint answers correctly
 	$(BIN)/mgrecs smoke
 
-test: install  ## the whole suite (real PostgreSQL and Kafka-protocol broker)
+# promtool from Debian's prometheus package, unpacked into .tools (nothing is installed or
+# started): the deploy tests check the Prometheus config and unit-test the alert rules with it.
+PROMTOOL := $(TOOLS)/prometheus/usr/bin/promtool
+
+$(PROMTOOL):
+	rm -rf $(TOOLS)/deb && mkdir -p $(TOOLS)/deb
+	cd $(TOOLS)/deb && { apt-get download prometheus || { apt-get update -qq && apt-get download prometheus; }; }
+	dpkg -x $(TOOLS)/deb/prometheus_*.deb $(TOOLS)/prometheus
+	rm -rf $(TOOLS)/deb
+	touch $@
+
+test: install $(PROMTOOL)  ## the whole suite (real PostgreSQL and Kafka-protocol broker)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

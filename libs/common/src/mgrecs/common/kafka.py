@@ -12,13 +12,19 @@ from mgrecs.common.settings import Settings
 
 
 async def ensure_topics(settings: Settings) -> None:
-    """Create the platform's topics if they are missing (idempotent)."""
+    """Create the platform's topics if they are missing, with their partitions and retention
+    (idempotent)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(topics.topic(name, settings), topics.PARTITIONS[name], 1)
+            NewTopic(
+                topics.topic(name, settings),
+                topics.PARTITIONS[name],
+                1,
+                topic_configs={"retention.ms": str(topics.RETENTION_MS[name])},
+            )
             for name in topics.ALL_TOPICS
             if topics.topic(name, settings) not in existing
         ]

@@ -34,6 +34,18 @@ PARTITIONS = {
     FEEDBACK: 6,
     FEEDBACK_DLQ: 1,
 }
+_DAY_MS = 24 * 3600 * 1000
+RETENTION_MS = {
+    ORDERS: 7 * _DAY_MS,  # a week to replay into a rebuilt sink; PostgreSQL is the record
+    ORDERS_DLQ: 30 * _DAY_MS,  # dead letters wait for a person: a month
+    ORDERS_EVENTS_DLQ: 30 * _DAY_MS,
+    SCHEDULE_TICKS: _DAY_MS,  # a tick older than a day is past its slot anyway
+    SCHEDULE_TICKS_DLQ: 30 * _DAY_MS,
+    INFER_SHARDS: _DAY_MS,  # an infer run times out after MGRECS_INFER_TIMEOUT_HOURS
+    FEEDBACK: 7 * _DAY_MS,
+    FEEDBACK_DLQ: 30 * _DAY_MS,
+}
+"""How long the broker keeps each topic's messages (`retention.ms`, set on creation)."""
 
 
 def topic(name: str, settings: Settings) -> str:

@@ -1,0 +1,119 @@
+"""What the deploy tests read: the files under deploy/ and what the project really offers
+(console scripts, settings, CLI commands, Prometheus metric names)."""
+
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer.main
+import yaml
+
+from mgrecs.cli.main import app
+from mgrecs.common.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def load_yaml_all(path: Path) -> list[Any]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+def compose() -> dict[str, Any]:
+    return load_yaml(DEPLOY / "compose.yml")  # type: ignore[no-any-return]
+
+
+def compose_schema() -> dict[str, Any]:
+    return json.loads((DEPLOY / "schemas" / "compose-spec.json").read_text())  # type: ignore[no-any-return]
+
+
+def console_scripts() -> set[str]:
+    """Every executable the workspace's pyproject files install."""
+    names: set[str] = set()
+    for pyproject in ROOT.glob("*/*/pyproject.toml"):
+        names |= set(tomllib.loads(pyproject.read_text()).get("project", {}).get("scripts", {}))
+    return names
+
+
+def cli_commands() -> dict[str, set[str]]:
+    """`mgrecs` subcommands, each with its own subcommands (empty for a plain command)."""
+    group = typer.main.get_command(app)
+    return {
+        name: set(getattr(command, "commands", {}))
+        for name, command in group.commands.items()  # type: ignore[attr-defined]
+    }
+
+
+def cli_options(command: str, sub: str) -> set[str]:
+    """The options `mgrecs COMMAND [SUB]` takes (a subcommand's when it has subcommands)."""
+    found = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
+    if sub in getattr(found, "commands", {}):
+        found = found.commands[sub]
+    return {opt for param in found.params for opt in [*param.opts, *param.secondary_opts]}
+
+
+def setting_env_names() -> set[str]:
+    return {f"MGRECS_{name.upper()}" for name in Settings.model_fields}
+
+
+def env_file_names(path: Path) -> set[str]:
+    lines = path.read_text().splitlines()
+    return {line.split("=", 1)[0] for line in lines if line and not line.startswith("#")}
+
+
+def defined_metrics() -> set[str]:
+    """Metric names the code registers with prometheus_client (counters also as *_total)."""
+    pattern = re.compile(r"(Counter|Gauge|Histogram|Summary)\(\s*\"(mgrecs_[a-z0-9_]+)\"", re.S)
+    names: set[str] = set()
+    for source in [*ROOT.glob("libs/*/src/**/*.py"), *ROOT.glob("services/*/src/**/*.py")]:
+        for kind, name in pattern.findall(source.read_text()):
+            names.add(name)
+            if kind == "Histogram":
+                names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+    return names
+
+
+def metrics_in(expr: str) -> set[str]:
+    return set(re.findall(r"\bmgrecs_[a-z0-9_]+", expr))
+
+
+@dataclass
+class Stage:
+    """One stage of a Dockerfile: its base and its instructions (continuations joined)."""
+
+    name: str
+    base: str
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def last(self, keyword: str) -> str | None:
+        values = [args for key, args in self.instructions if key == keyword]
+        return values[-1] if values else None
+
+
+def dockerfile_stages(path: Path) -> dict[str, Stage]:
+    text = re.sub(r"\\\n", " ", path.read_text())
+    stages: dict[str, Stage] = {}
+    current: Stage | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, args = line.partition(" ")
+        if keyword.upper() == "FROM":
+            parts = args.split()
+            name = parts[2] if len(parts) == 3 and parts[1].upper() == "AS" else f"#{len(stages)}"
+            current = stages[name] = Stage(name, parts[0])
+        elif current is not None:
+            current.instructions.append((keyword.upper(), args.strip()))
+    return stages
+
+
+def exec_form(args: str) -> list[str]:
+    return json.loads(args)  # type: ignore[no-any-return]
