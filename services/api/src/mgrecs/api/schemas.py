@@ -308,6 +308,17 @@ class StoredQualityReport(BaseModel):
     passed: bool
     report: QualityReport
 
+    @classmethod
+    def of(cls, report_id: int, report: QualityReport) -> "StoredQualityReport":
+        return cls(
+            id=report_id,
+            source=report.source,
+            kind=report.kind,
+            created_at=report.created_at,
+            passed=report.passed,
+            report=report,
+        )
+
 
 class QualityReports(BaseModel):
     """The newest data-quality reports, newest first."""

@@ -38,15 +38,7 @@ async def gather(pool: asyncpg.Pool, settings: Settings) -> Status:
         lags = await lag
     quality = None
     if reports:
-        report_id, report = reports[0]
-        quality = StoredQualityReport(
-            id=report_id,
-            source=report.source,
-            kind=report.kind,
-            created_at=report.created_at,
-            passed=report.passed,
-            report=report,
-        )
+        quality = StoredQualityReport.of(*reports[0])
     return Status(
         cache=cache,
         models=[ModelVersionStatus(**dict(row)) for row in models],

@@ -22,15 +22,5 @@ async def quality_reports(
     """Newest first; a report that did not pass says why in `report.reason`."""
     stored = await repository.quality_reports(limit)
     return QualityReports(
-        items=[
-            StoredQualityReport(
-                id=report_id,
-                source=report.source,
-                kind=report.kind,
-                created_at=report.created_at,
-                passed=report.passed,
-                report=report,
-            )
-            for report_id, report in stored
-        ]
+        items=[StoredQualityReport.of(report_id, report) for report_id, report in stored]
     )
