@@ -1,6 +1,8 @@
 """Prometheus metrics of the engine: operations answered, events taken in, model swaps."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+
+from mgrecs.common.metrics import http_metrics
 
 OPERATIONS = Counter(
     "mgrecs_engine_operations_total",
@@ -19,3 +21,7 @@ EVENTS = Counter(
 MODEL_LOADS = Counter(
     "mgrecs_engine_model_loads_total", "Attempts to load a newly active model", ["result"]
 )
+MODEL_VERSION = Gauge(
+    "mgrecs_model_version_info", "1 for the model version this engine serves", ["version"]
+)
+HTTP = http_metrics("engine")

@@ -97,6 +97,8 @@ class ModelRegistry:
             return False
         self.current = ServedModel(version, model)  # one assignment: the atomic swap
         metrics.MODEL_LOADS.labels(result="loaded").inc()
+        metrics.MODEL_VERSION.clear()
+        metrics.MODEL_VERSION.labels(version).set(1)
         log.info(
             "model_swapped",
             version=version,

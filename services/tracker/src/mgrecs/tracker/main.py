@@ -8,7 +8,7 @@ import signal
 import uvloop
 
 from mgrecs.common.logging import configure_logging
-from mgrecs.common.metrics import serve_metrics
+from mgrecs.common.probes import serving_probes
 from mgrecs.common.settings import Settings, get_settings
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
@@ -24,12 +24,19 @@ SINKS: dict[str, tuple[type[ConsumerWorker], ...]] = {
 
 
 async def run_sinks(settings: Settings, sink: str = "all") -> None:
-    """Run the chosen sinks as independent tasks until SIGTERM/SIGINT.
+    """Run the chosen sinks as independent tasks until SIGTERM/SIGINT, serving `/metrics`,
+    `/healthz` and `/readyz` (each sink's consumer and target) on the tracker metrics port.
 
     If one sink fails the others are stopped cleanly and the error ends the process, so the
     orchestrator restarts it instead of leaving half a tracker running.
     """
     workers = [worker(settings) for worker in SINKS[sink]]
+    checks = {worker.sink: worker.ready for worker in workers}
+    async with serving_probes(settings.host, settings.tracker_metrics_port, checks):
+        await _run(workers)
+
+
+async def _run(workers: list[ConsumerWorker]) -> None:
 
     async def stop_all() -> None:
         await asyncio.gather(*(worker.stop() for worker in workers))
@@ -54,7 +61,6 @@ def main() -> None:
     configure_logging(settings.log_level, settings.log_json)
     if settings.tracker_nice:
         os.nice(settings.tracker_nice)
-    serve_metrics(settings.tracker_metrics_port, settings.host)
     uvloop.run(run_sinks(settings, args.sink))  # a faster event loop, same asyncio API
 
 

@@ -16,8 +16,10 @@ from typing import TypeAlias, TypeVar
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
+from structlog.contextvars import bound_contextvars
 
 from mgrecs.common import topics
+from mgrecs.common.correlation import message_ids
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
 from mgrecs.tracker.metrics import (
@@ -67,6 +69,14 @@ class ConsumerWorker(ABC):
         self.settings = settings
         self.log = get_logger(f"mgrecs.tracker.{self.sink}").bind(sink=self.sink)
         self._stopping = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def ready(self) -> str:
+        """`ok` once the consumer runs and the broker answers it (for `/readyz`)."""
+        if self._consumer is None:
+            return "not consuming yet"
+        await self._consumer.topics()  # a metadata request to the cluster
+        return "ok"
 
     @abstractmethod
     async def open(self, stack: AsyncExitStack) -> None:
@@ -89,6 +99,8 @@ class ConsumerWorker(ABC):
                 await self.open(stack)
                 await consumer.start()
                 stack.push_async_callback(consumer.stop)
+                self._consumer = consumer
+                stack.callback(setattr, self, "_consumer", None)
                 self.log.info("consuming", group=group_id(self.group, self.settings))
                 await self._consume(consumer)
         except StoppedError:
@@ -126,8 +138,12 @@ class ConsumerWorker(ABC):
                 await asyncio.gather(in_flight.task, return_exceptions=True)
 
     async def _handle_timed(self, records: list[Record]) -> None:
-        with BATCH_SECONDS.labels(self.sink).time():
-            await self.handle(records)
+        """`handle`, timed, with the batch's message ids in the log context: the request ids
+        its producers sent (else topic/partition/offset), so a request can be followed."""
+        with bound_contextvars(message_ids=message_ids(records)):
+            with BATCH_SECONDS.labels(self.sink).time():
+                await self.handle(records)
+            self.log.info("batch_handled", records=len(records))
 
     def _observe_lag(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         """Messages behind the partitions' ends, for the partitions this poll returned."""
