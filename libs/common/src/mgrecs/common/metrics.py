@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     start_http_server,
@@ -21,6 +22,22 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
 DEAD_LETTERS = Counter(
     "mgrecs_dead_letters_total", "Messages sent to a dead-letter topic", ["topic"]
 )
+MODEL_VERSION = Gauge(
+    "mgrecs_model_version_info",
+    "1 for the model version a service serves (the api: its cache generation's)",
+    ["service", "version"],
+)
+_served: dict[str, str] = {}
+
+
+def set_model_version(service: str, version: str | None) -> None:
+    """Report `version` as the one `service` serves (none: no series for the service)."""
+    previous = _served.pop(service, None)
+    if previous is not None and previous != version:
+        MODEL_VERSION.remove(service, previous)
+    if version is not None:
+        MODEL_VERSION.labels(service, version).set(1)
+        _served[service] = version
 
 
 def serve_metrics(port: int, host: str = "127.0.0.1") -> None:

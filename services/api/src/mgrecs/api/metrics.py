@@ -7,7 +7,7 @@ import asyncpg
 from prometheus_client import REGISTRY, Counter, Gauge
 
 from mgrecs.api import queries
-from mgrecs.common.metrics import http_metrics
+from mgrecs.common.metrics import http_metrics, set_model_version
 
 HTTP = http_metrics("api")
 SOURCES = Counter(
@@ -36,11 +36,6 @@ CACHE_AGE = Gauge(
     "mgrecs_cache_age_seconds",
     "Age of the current cache generation (read at each scrape; NaN while none is current)",
 )
-MODEL_VERSION = Gauge(
-    "mgrecs_model_version_info",
-    "1 for the model version whose recommendations are served",
-    ["version"],
-)
 SCRAPE_QUERY_TIMEOUT_SECONDS = 2.0
 
 
@@ -54,9 +49,7 @@ async def refresh_serving_gauges(pool: asyncpg.Pool) -> None:
         return
     if row is None:
         CACHE_AGE.set(float("nan"))
-        MODEL_VERSION.clear()
+        set_model_version("api", None)
         return
     CACHE_AGE.set(row["age_seconds"])
-    if row["model_version"] is not None:
-        MODEL_VERSION.clear()
-        MODEL_VERSION.labels(row["model_version"]).set(1)
+    set_model_version("api", row["model_version"])

@@ -1,6 +1,6 @@
 """Prometheus metrics of the engine: operations answered, events taken in, model swaps."""
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
 from mgrecs.common.metrics import http_metrics
 
@@ -20,8 +20,5 @@ EVENTS = Counter(
 )
 MODEL_LOADS = Counter(
     "mgrecs_engine_model_loads_total", "Attempts to load a newly active model", ["result"]
-)
-MODEL_VERSION = Gauge(
-    "mgrecs_model_version_info", "1 for the model version this engine serves", ["version"]
 )
 HTTP = http_metrics("engine")
