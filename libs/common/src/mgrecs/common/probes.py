@@ -61,7 +61,13 @@ class _EmbeddedServer(uvicorn.Server):
 async def serving_probes(host: str, port: int, checks: Mapping[str, Check]) -> AsyncIterator[None]:
     """Serve the probes on host:port for the duration of the block."""
     config = uvicorn.Config(
-        probe_app(checks), host=host, port=port, log_config=None, access_log=False, lifespan="off"
+        probe_app(checks),
+        host=host,
+        port=port,
+        log_config=None,  # the worker's logging
+        log_level="warning",  # no lines per probe, nor uvicorn's banner
+        access_log=False,
+        lifespan="off",
     )
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve())
