@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 from typer.testing import CliRunner
 
 from helpers import read_topic
@@ -105,6 +106,7 @@ async def test_new_customers_and_products_are_flagged_and_ask_for_a_retrain(
     ]
     [stored] = await latest_drift(pool)
     assert stored["id"] == report_id and stored["drifted"] and stored["model_version"] == "v1"
+    assert REGISTRY.get_sample_value("mgrecs_drift_flagged") == 1.0
     records = await read_topic(
         settings.kafka_bootstrap, topics.topic(topics.SCHEDULE_TICKS, settings)
     )

@@ -157,9 +157,13 @@ def _start_services(settings: Settings, services: list[ServiceProcess]) -> None:
             Spec("ingest", ["mgrecs-ingest"], f"http://127.0.0.1:{settings.ingest_port}/healthz"),
             Spec("api", ["mgrecs-api"], f"http://127.0.0.1:{settings.api_port}/healthz"),
             Spec(
-                "tracker", ["mgrecs-tracker"], f"http://127.0.0.1:{settings.tracker_metrics_port}/"
+                "tracker",
+                ["mgrecs-tracker"],
+                f"http://127.0.0.1:{settings.tracker_metrics_port}/healthz",
             ),
-            Spec("batch", ["mgrecs-batch"], f"http://127.0.0.1:{settings.batch_metrics_port}/"),
+            Spec(
+                "batch", ["mgrecs-batch"], f"http://127.0.0.1:{settings.batch_metrics_port}/healthz"
+            ),
         ],
     )
 

@@ -7,6 +7,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from mgrecs.common import topics
+from mgrecs.common.metrics import DEAD_LETTERS
 from mgrecs.common.schemas import DeadLetter, ScheduleTick, TickKind
 from mgrecs.common.settings import Settings
 
@@ -52,6 +53,7 @@ async def send_dead_letter(producer: AIOKafkaProducer, dlq_topic: str, letter: D
         value=letter.model_dump_json().encode(),
         key=letter.key.encode() if letter.key else None,
     )
+    DEAD_LETTERS.labels(dlq_topic).inc()
 
 
 async def publish_tick(

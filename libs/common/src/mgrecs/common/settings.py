@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     events_breaker_seconds: float = 2.0
     """First open period; it doubles while probes fail, up to 10 s."""
     batch_metrics_port: int = 9102
+    scheduler_metrics_port: int = 9104
+    """Where `mgrecs-scheduler` serves `/metrics`, `/healthz` and `/readyz`."""
 
     # Engine service: which keys it accepts (comma-separated "key:secret" pairs)
     engine_credentials: str = "mgrecs:mgrecs-local-secret"

@@ -14,7 +14,7 @@ from mgrecs.api.deps import Clock, utc_now
 from mgrecs.api.engine import Engine
 from mgrecs.api.feedback import FeedbackPublisher
 from mgrecs.api.guard import ApiGuard
-from mgrecs.api.metrics import MetricsMiddleware
+from mgrecs.api.metrics import HTTP, refresh_serving_gauges
 from mgrecs.api.repository import Repository
 from mgrecs.api.routes import (
     admin,
@@ -28,9 +28,10 @@ from mgrecs.api.routes import (
     users,
 )
 from mgrecs.api.sampling import SampleMemo
+from mgrecs.common.correlation import RequestIdMiddleware
 from mgrecs.common.db import create_pool
 from mgrecs.common.logging import get_logger
-from mgrecs.common.metrics import add_metrics_route
+from mgrecs.common.metrics import MetricsMiddleware, add_metrics_route
 from mgrecs.common.personalize import runtime_client
 from mgrecs.common.settings import Settings
 
@@ -76,19 +77,20 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(ApiGuard, settings=settings)
-    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=HTTP)
+    app.add_middleware(RequestIdMiddleware)
     if origins := [o.strip() for o in settings.api_cors_origins.split(",") if o.strip()]:
         # Outermost, so that preflights and refusals (401, 429) carry the CORS headers too.
         app.add_middleware(
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
-            expose_headers=["Retry-After"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+            expose_headers=["Retry-After", "X-Request-ID"],
         )
     for module in (users, products, regions, feedback, experiments, quality, health, admin, status):
         app.include_router(module.router)
-    add_metrics_route(app)
+    add_metrics_route(app, lambda: refresh_serving_gauges(app.state.pool))
     _install_error_handlers(app)
     return app
 

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from mgrecs.common import topics
+from mgrecs.common.correlation import kafka_headers
 from mgrecs.common.feedback import FeedbackEvent
 from mgrecs.common.kafka import make_producer
 from mgrecs.common.settings import Settings
@@ -38,11 +39,13 @@ class FeedbackPublisher:
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
                 producer = await self._started()
+                headers = kafka_headers()  # the feedback sink logs the request's id
                 sent = [
                     await producer.send(
                         self._topic,
                         value=event.model_dump_json().encode(),
                         key=event.customer_id.encode(),
+                        headers=headers,
                     )
                     for event in events
                 ]

@@ -1,19 +1,15 @@
-"""Prometheus metrics of the API: requests and latency per route, answer sources."""
+"""Prometheus metrics of the API: requests and latency per route, answer sources, the served
+cache's age and model version."""
 
-import time
+import asyncio
 
-from prometheus_client import REGISTRY, Counter, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+import asyncpg
+from prometheus_client import REGISTRY, Counter, Gauge
 
-REQUESTS = Counter(
-    "mgrecs_api_requests_total", "HTTP requests answered", ["method", "route", "status"]
-)
-LATENCY = Histogram(
-    "mgrecs_api_request_seconds",
-    "HTTP request latency",
-    ["method", "route"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0),
-)
+from mgrecs.api import queries
+from mgrecs.common.metrics import http_metrics, set_model_version
+
+HTTP = http_metrics("api")
 SOURCES = Counter(
     "mgrecs_api_answers_total",
     "Recommendation answers by where they came from (cache misses show up here)",
@@ -36,29 +32,24 @@ def user_answers() -> dict[str, int]:
     }
 
 
-class MetricsMiddleware:
-    """Counts and times every HTTP request, labelled by route template (bounded labels)."""
+CACHE_AGE = Gauge(
+    "mgrecs_cache_age_seconds",
+    "Age of the current cache generation (read at each scrape; NaN while none is current)",
+)
+SCRAPE_QUERY_TIMEOUT_SECONDS = 2.0
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            method = scope["method"]
-            REQUESTS.labels(method, route, str(status)).inc()
-            LATENCY.labels(method, route).observe(time.perf_counter() - start)
+async def refresh_serving_gauges(pool: asyncpg.Pool) -> None:
+    """Set the cache age and served model version from the current generation (one indexed
+    row, read at scrape time); a database that does not answer leaves them as they were."""
+    try:
+        async with asyncio.timeout(SCRAPE_QUERY_TIMEOUT_SECONDS):
+            row = await pool.fetchrow(queries.CURRENT_GENERATION)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return
+    if row is None:
+        CACHE_AGE.set(float("nan"))
+        set_model_version("api", None)
+        return
+    CACHE_AGE.set(row["age_seconds"])
+    set_model_version("api", row["model_version"])

@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 from aiokafka.errors import KafkaError
 
+from mgrecs.batch.metrics import DRIFT_FLAGGED
 from mgrecs.batch.registry import NoActiveModel, active_model, mode_recipe
 from mgrecs.common.kafka import publish_tick
 from mgrecs.common.logging import get_logger
@@ -168,6 +169,7 @@ async def check_drift(pool: asyncpg.Pool, settings: Settings) -> tuple[int, Drif
     """Measure, store the report, and ask for a retrain when drifted and configured to."""
     report = await measure_drift(pool, settings)
     row = await pool.fetchrow(INSERT, report.model_version, report.drifted, report.as_json())
+    DRIFT_FLAGGED.set(1 if report.drifted else 0)
     if report.drifted:
         log.warning("drift_flagged", version=report.model_version, flags=report.flags)
         if settings.drift_retrain:

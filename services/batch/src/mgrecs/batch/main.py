@@ -1,11 +1,12 @@
-"""`mgrecs-batch`: run the batch worker until SIGTERM/SIGINT, with a metrics port."""
+"""`mgrecs-batch`: run the batch worker until SIGTERM/SIGINT, serving `/metrics`, `/healthz` and
+`/readyz` (broker and database) on the batch metrics port."""
 
 import asyncio
 import signal
 
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.common.logging import configure_logging
-from mgrecs.common.metrics import serve_metrics
+from mgrecs.common.probes import database_check, serving_probes
 from mgrecs.common.settings import Settings, get_settings
 
 
@@ -16,13 +17,14 @@ async def serve(settings: Settings) -> None:
     stopping: set[asyncio.Task[None]] = set()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: stopping.add(loop.create_task(worker.stop())))
-    await worker.run()
+    checks = {"kafka": worker.ready, "database": database_check(settings.database_url)}
+    async with serving_probes(settings.host, settings.batch_metrics_port, checks):
+        await worker.run()
 
 
 def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    serve_metrics(settings.batch_metrics_port, settings.host)
     asyncio.run(serve(settings))
 
 

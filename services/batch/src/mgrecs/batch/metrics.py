@@ -29,3 +29,15 @@ SHARDS = Counter(
     "Infer shard tasks handled: written, skipped (already done), failed, invalid",
     ["outcome"],
 )
+STEP_SECONDS = Histogram(
+    "mgrecs_batch_step_seconds",
+    "Duration of one step of a batch job, by the tick's kind",
+    ["kind", "step"],
+    buckets=(0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+)
+DRIFT_FLAGGED = Gauge(
+    "mgrecs_drift_flagged", "1 when the last drift check flagged the active model, else 0"
+)
+TICKS_PUBLISHED = Counter(
+    "mgrecs_scheduler_ticks_published_total", "Schedule ticks the scheduler published", ["kind"]
+)

@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 
+from mgrecs.batch.metrics import TICKS_PUBLISHED
 from mgrecs.batch.schedule import Schedule, due, next_slot, schedules
 from mgrecs.common import topics
 from mgrecs.common.kafka import ensure_topics, make_producer
 from mgrecs.common.logging import configure_logging, get_logger
+from mgrecs.common.probes import serving_probes
 from mgrecs.common.schemas import ScheduleTick
 from mgrecs.common.settings import Settings, get_settings
 
@@ -39,11 +41,20 @@ class Scheduler:
         self.topic = topics.topic(topics.SCHEDULE_TICKS, settings)
         self._clock = clock
         self._stopping = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+
+    async def ready(self) -> str:
+        """`ok` once the producer runs and the broker answers it (for `/readyz`)."""
+        if self._producer is None:
+            return "not connected yet"
+        await self._producer.client.fetch_all_metadata()
+        return "ok"
 
     async def run(self) -> None:
         await ensure_topics(self.settings)
         producer = make_producer(self.settings)
         await producer.start()
+        self._producer = producer
         log.info("scheduler_started", schedules={s.kind: s.expression for s in self.plan})
         try:
             since: datetime | None = None
@@ -54,6 +65,7 @@ class Scheduler:
                 since = now
                 await self._sleep_until_next(now)
         finally:
+            self._producer = None
             await producer.stop()
             log.info("scheduler_stopped")
 
@@ -64,6 +76,7 @@ class Scheduler:
         await producer.send_and_wait(
             self.topic, tick.model_dump_json().encode(), key=tick.kind.encode()
         )
+        TICKS_PUBLISHED.labels(tick.kind).inc()
         log.info("tick_published", tick_id=tick.tick_id, kind=tick.kind)
 
     async def _sleep_until_next(self, now: datetime) -> None:
@@ -77,12 +90,17 @@ class Scheduler:
 
 
 async def serve(settings: Settings) -> None:
+    """Run the scheduler, serving `/metrics`, `/healthz` and `/readyz` (the broker) on the
+    scheduler metrics port."""
     scheduler = Scheduler(settings)
     loop = asyncio.get_running_loop()
     stopping: set[asyncio.Task[None]] = set()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: stopping.add(loop.create_task(scheduler.stop())))
-    await scheduler.run()
+    async with serving_probes(
+        settings.host, settings.scheduler_metrics_port, {"kafka": scheduler.ready}
+    ):
+        await scheduler.run()
 
 
 def main() -> None:

@@ -9,16 +9,22 @@ from typing import Any
 
 import asyncpg
 
+from mgrecs.batch.metrics import STEP_SECONDS
+
 APPEND = "UPDATE processed_ticks SET steps = steps || $2::jsonb WHERE tick_id = $1"
 
 
 class Steps:
     """Records the steps of one job; without a tick id (a job called directly, as in the
-    benchmarks) they are only kept in `done`."""
+    benchmarks) they are only kept in `done`. Each step is timed in `STEP_SECONDS` under the
+    tick's kind (`direct` without a tick)."""
 
-    def __init__(self, pool: asyncpg.Pool, tick_id: str | None = None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, tick_id: str | None = None, kind: str = "direct"
+    ) -> None:
         self._pool = pool
         self._tick_id = tick_id
+        self._kind = kind
         self.done: list[dict[str, Any]] = []
 
     @asynccontextmanager
@@ -30,9 +36,9 @@ class Steps:
             yield
             status = "ok"
         finally:
-            await self._record(
-                {"step": name, "seconds": round(time.perf_counter() - started, 3), "status": status}
-            )
+            seconds = time.perf_counter() - started
+            STEP_SECONDS.labels(self._kind, name).observe(seconds)
+            await self._record({"step": name, "seconds": round(seconds, 3), "status": status})
 
     async def _record(self, step: dict[str, Any]) -> None:
         self.done.append(step)

@@ -20,6 +20,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
+from structlog.contextvars import bound_contextvars
 
 from mgrecs.batch import ledger
 from mgrecs.batch.aws import inference as aws_inference
@@ -72,6 +73,14 @@ class BatchWorker:
         self.group = f"{settings.topic_prefix}{CONSUMER_GROUP}"
         self._stopping = asyncio.Event()
         self._shard_worker: ShardWorker | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def ready(self) -> str:
+        """`ok` once the tick consumer runs and the broker answers it (for `/readyz`)."""
+        if self._consumer is None:
+            return "not consuming yet"
+        await self._consumer.topics()  # a metadata request to the cluster
+        return "ok"
 
     async def run(self) -> None:
         """Both consumers until `stop()`; if one of them crashes, the other stops too."""
@@ -98,6 +107,7 @@ class BatchWorker:
         try:
             await producer.start()
             await consumer.start()
+            self._consumer = consumer
             log.info("batch_worker_started", topic=self.topic, group=self.group)
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=1)
@@ -106,6 +116,7 @@ class BatchWorker:
                         await self._handle(pool, producer, message)
                         await consumer.commit({partition: message.offset + 1})
         finally:
+            self._consumer = None
             await consumer.stop()
             await producer.stop()
             if self._shard_worker is not None:
@@ -137,7 +148,7 @@ class BatchWorker:
     def _job(
         self, pool: asyncpg.Pool, producer: AIOKafkaProducer, tick: ScheduleTick
     ) -> Callable[[], Awaitable[Any]]:
-        steps = Steps(pool, tick.tick_id)
+        steps = Steps(pool, tick.tick_id, tick.kind)
         dispatch = functools.partial(self._dispatch, producer)
         if self.settings.batch_mode == "aws":
             return self._aws_job(pool, tick, steps)
@@ -169,6 +180,13 @@ class BatchWorker:
         except InvalidTick as exc:
             await self._dead_letter(producer, message, str(exc))
             return
+        with bound_contextvars(tick_id=tick.tick_id, kind=tick.kind):
+            await self._run_tick(pool, producer, tick)
+
+    async def _run_tick(
+        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, tick: ScheduleTick
+    ) -> None:
+        """Run the tick's job once, recording its outcome (logs carry its tick id)."""
         if await ledger.is_finished(pool, tick.tick_id):
             log.info("tick_already_done", tick_id=tick.tick_id, kind=tick.kind)
             TICKS.labels(tick.kind, "duplicate").inc()

@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from mgrecs.common.correlation import RequestIdMiddleware
 from mgrecs.common.db import create_pool
 from mgrecs.common.logging import get_logger
-from mgrecs.common.metrics import add_metrics_route
+from mgrecs.common.metrics import MetricsMiddleware, add_metrics_route
 from mgrecs.common.settings import Settings
+from mgrecs.engine_service import metrics
 from mgrecs.engine_service.errors import AwsError, error_response, handle_aws_error
 from mgrecs.engine_service.routes import router
 from mgrecs.engine_service.state import EngineState
@@ -56,6 +58,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = state
     app.include_router(router)
     add_metrics_route(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics.HTTP)
+    app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(AwsError, handle_aws_error)
 
     @app.exception_handler(Exception)

@@ -2,6 +2,8 @@
 
 from prometheus_client import Counter, Histogram
 
+from mgrecs.common.metrics import http_metrics
+
 OPERATIONS = Counter(
     "mgrecs_engine_operations_total",
     "Personalize operations answered, by outcome (ok or the AWS error code)",
@@ -19,3 +21,4 @@ EVENTS = Counter(
 MODEL_LOADS = Counter(
     "mgrecs_engine_model_loads_total", "Attempts to load a newly active model", ["result"]
 )
+HTTP = http_metrics("engine")

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlparse
 import asyncpg
 
 from mgrecs.common.logging import get_logger
+from mgrecs.common.metrics import set_model_version
 from mgrecs.engine.model import CooccurrenceModel
 from mgrecs.engine.promotion import IntArray, popularity_order
 from mgrecs.engine_service import metrics
@@ -97,6 +98,7 @@ class ModelRegistry:
             return False
         self.current = ServedModel(version, model)  # one assignment: the atomic swap
         metrics.MODEL_LOADS.labels(result="loaded").inc()
+        set_model_version("engine", version)
         log.info(
             "model_swapped",
             version=version,

@@ -185,6 +185,16 @@ async def get_personalized_ranking(request: Request) -> dict[str, Any]:
 @router.get("/healthz")
 async def healthz(request: Request) -> JSONResponse:
     """Ok when the model registry (PostgreSQL) answers; the served version either way."""
+    return await _database_answers(request)
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Ready while the model registry (PostgreSQL) answers: events and models need it."""
+    return await _database_answers(request)
+
+
+async def _database_answers(request: Request) -> JSONResponse:
     state = _state(request)
     version = state.registry.version
     try:

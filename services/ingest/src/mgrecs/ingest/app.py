@@ -9,15 +9,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from mgrecs.common.correlation import RequestIdMiddleware
 from mgrecs.common.logging import get_logger
-from mgrecs.common.metrics import add_metrics_route
+from mgrecs.common.metrics import MetricsMiddleware, add_metrics_route
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.contract import asyncapi_document
 from mgrecs.ingest.dedup import drop_repeats
 from mgrecs.ingest.guard import PushGuard, api_keys
 from mgrecs.ingest.identity import Resolver, open_resolver, unify
-from mgrecs.ingest.metrics import ORDERS_ACCEPTED, PUBLISH_SECONDS, REQUESTS_REJECTED
+from mgrecs.ingest.metrics import HTTP, ORDERS_ACCEPTED, PUBLISH_SECONDS, REQUESTS_REJECTED
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
 
 log = get_logger(__name__)
@@ -67,6 +68,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     add_metrics_route(app)
     app.add_middleware(PushGuard, settings=settings, paths=["/v1/orders"])
+    app.add_middleware(MetricsMiddleware, metrics=HTTP)
+    app.add_middleware(RequestIdMiddleware)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -146,6 +149,15 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
+        """Ok while the broker answers (orders cannot be taken without it)."""
+        return await broker_answers()
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Ready while the broker answers: a balancer sends pushes elsewhere meanwhile."""
+        return await broker_answers()
+
+    async def broker_answers() -> JSONResponse:
         if await publisher.healthy():
             return JSONResponse({"status": "ok", "kafka": "ok"})
         return JSONResponse({"status": "unavailable", "kafka": "unreachable"}, status_code=503)

@@ -2,6 +2,8 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from mgrecs.common.metrics import http_metrics
+
 ORDERS_ACCEPTED = Counter(
     "mgrecs_ingest_orders_accepted_total", "Orders published to Kafka", ["source"]
 )
@@ -26,3 +28,4 @@ CONNECTOR_API_DOWN = Gauge(
 CONNECTOR_LAST_SYNC = Gauge(
     "mgrecs_connector_last_success_timestamp_seconds", "When a sync pass last completed"
 )
+HTTP = http_metrics("ingest")

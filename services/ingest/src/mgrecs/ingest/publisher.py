@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from mgrecs.common import topics
+from mgrecs.common.correlation import kafka_headers
 from mgrecs.common.kafka import make_producer, send_dead_letter
 from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import DeadLetter, OrderEvent
@@ -49,17 +50,22 @@ async def send_batched(
     producer: AIOKafkaProducer, topic: str, messages: Iterable[Keyed]
 ) -> list["asyncio.Future[Any]"]:
     """Send `messages` as one record batch per partition (a new one when a batch is full):
-    far less work per message than one `send` each. Returns the batches' ack futures."""
+    far less work per message than one `send` each. Returns the batches' ack futures. Each
+    message carries the current request's id as a header (the consumers log it)."""
+    headers = kafka_headers()
     batches: dict[int, Any] = {}
     acks = []
     for message in messages:
         batch = batches.get(message.partition)
         if batch is None:
             batch = batches[message.partition] = producer.create_batch()
-        if batch.append(key=message.key, value=message.value, timestamp=None) is None:
+        if (
+            batch.append(key=message.key, value=message.value, timestamp=None, headers=headers)
+            is None
+        ):
             acks.append(await producer.send_batch(batch, topic, partition=message.partition))
             batch = batches[message.partition] = producer.create_batch()
-            batch.append(key=message.key, value=message.value, timestamp=None)
+            batch.append(key=message.key, value=message.value, timestamp=None, headers=headers)
     for partition, batch in batches.items():
         acks.append(await producer.send_batch(batch, topic, partition=partition))
     return acks

@@ -16,8 +16,10 @@ from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 
 from mgrecs.common import topics
+from mgrecs.common.correlation import message_id
 from mgrecs.common.db import create_pool
 from mgrecs.common.kafka import make_producer, send_dead_letter
+from mgrecs.common.probes import database_check
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.tracker.metrics import DEAD_LETTERED, WRITTEN
 from mgrecs.tracker.parsing import dead_letter, parse_message
@@ -60,6 +62,11 @@ class PostgresSink(ConsumerWorker[Parsed[M]], Generic[M]):
     @abstractmethod
     async def write(self, messages: list[M]) -> None:
         """Make `messages` durable; writing one twice must change nothing."""
+
+    async def ready(self) -> str:
+        """Also the database: orders cannot be made durable without it."""
+        broker = await super().ready()
+        return broker if broker != "ok" else await database_check(self.settings.database_url)()
 
     async def open(self, stack: AsyncExitStack) -> None:
         self._pool: asyncpg.Pool = await self.retrying(
@@ -111,7 +118,11 @@ class PostgresSink(ConsumerWorker[Parsed[M]], Generic[M]):
 
     async def _dead_letter(self, record: Record, reason: str) -> None:
         self.log.warning(
-            "dead_letter", partition=record.partition, offset=record.offset, reason=reason
+            "dead_letter",
+            message_id=message_id(record),
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
         )
         letter = dead_letter(record, reason)
         await self.retrying(

@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from mgrecs.common import topics
+from mgrecs.common.correlation import message_id
 from mgrecs.common.kafka import make_producer, send_dead_letter
 from mgrecs.common.personalize import events_client
 from mgrecs.common.schemas import DeadLetter, OrderEvent
@@ -70,6 +71,13 @@ class EventsSink(ConsumerWorker[list[list[dict[str, Any]]]]):
             self.sink, self.settings.events_breaker_failures, self.settings.events_breaker_seconds
         )
 
+    async def ready(self) -> str:
+        """Also the PutEvents target: not ready while the circuit breaker holds it as down."""
+        broker = await super().ready()
+        if broker == "ok" and self._breaker.is_open:
+            return "PutEvents target down (circuit open)"
+        return broker
+
     def prepare(self, records: list[Record]) -> list[list[dict[str, Any]]]:
         """The batch's PutEvents calls, grouped by user (each user's in order)."""
         orders: list[OrderEvent] = []
@@ -81,6 +89,7 @@ class EventsSink(ConsumerWorker[list[list[dict[str, Any]]]]):
                 SKIPPED.labels(self.sink).inc()
                 self.log.info(
                     "skipped_invalid",
+                    message_id=message_id(record),
                     partition=record.partition,
                     offset=record.offset,
                     reason=parsed,

@@ -8,7 +8,7 @@ import signal
 import uvloop
 
 from mgrecs.common.logging import configure_logging
-from mgrecs.common.metrics import serve_metrics
+from mgrecs.common.probes import Check, serving_probes
 from mgrecs.common.settings import Settings, get_settings
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
@@ -24,7 +24,8 @@ SINKS: dict[str, tuple[type[ConsumerWorker], ...]] = {
 
 
 async def run_sinks(settings: Settings, sink: str = "all") -> None:
-    """Run the chosen sinks as independent tasks until SIGTERM/SIGINT.
+    """Run the chosen sinks as independent tasks until SIGTERM/SIGINT, serving `/metrics`,
+    `/healthz` and `/readyz` (each sink's consumer and target) on the tracker metrics port.
 
     If one sink fails the others are stopped cleanly and the error ends the process, so the
     orchestrator restarts it instead of leaving half a tracker running.
@@ -34,6 +35,30 @@ async def run_sinks(settings: Settings, sink: str = "all") -> None:
         for worker in SINKS[sink]
         for _ in range(settings.tracker_db_consumers if worker is DbSink else 1)
     ]
+    async with serving_probes(settings.host, settings.tracker_metrics_port, _checks(workers)):
+        await _run(workers)
+
+
+def _checks(workers: list[ConsumerWorker]) -> dict[str, Check]:
+    """One readiness check per sink: ready when each of its consumers is."""
+    by_sink: dict[str, list[ConsumerWorker]] = {}
+    for worker in workers:
+        by_sink.setdefault(worker.sink, []).append(worker)
+
+    def every(members: list[ConsumerWorker]) -> Check:
+        async def check() -> str:
+            for member in members:
+                verdict = await member.ready()
+                if verdict != "ok":
+                    return verdict
+            return "ok"
+
+        return check
+
+    return {sink: every(members) for sink, members in by_sink.items()}
+
+
+async def _run(workers: list[ConsumerWorker]) -> None:
 
     async def stop_all() -> None:
         await asyncio.gather(*(worker.stop() for worker in workers))
@@ -58,7 +83,6 @@ def main() -> None:
     configure_logging(settings.log_level, settings.log_json)
     if settings.tracker_nice:
         os.nice(settings.tracker_nice)
-    serve_metrics(settings.tracker_metrics_port, settings.host)
     uvloop.run(run_sinks(settings, args.sink))  # a faster event loop, same asyncio API
 
 

@@ -17,8 +17,10 @@ from typing import Generic, TypeAlias, TypeVar
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
+from structlog.contextvars import bound_contextvars
 
 from mgrecs.common import topics
+from mgrecs.common.correlation import message_ids
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
 from mgrecs.tracker.metrics import (
@@ -74,6 +76,14 @@ class ConsumerWorker(ABC, Generic[B]):
         self.settings = settings
         self.log = get_logger(f"mgrecs.tracker.{self.sink}").bind(sink=self.sink)
         self._stopping = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def ready(self) -> str:
+        """`ok` once the consumer runs and the broker answers it (for `/readyz`)."""
+        if self._consumer is None:
+            return "not consuming yet"
+        await self._consumer.topics()  # a metadata request to the cluster
+        return "ok"
 
     @abstractmethod
     async def open(self, stack: AsyncExitStack) -> None:
@@ -101,6 +111,8 @@ class ConsumerWorker(ABC, Generic[B]):
                 await self.open(stack)
                 await consumer.start()
                 stack.push_async_callback(consumer.stop)
+                self._consumer = consumer
+                stack.callback(setattr, self, "_consumer", None)
                 self.log.info("consuming", group=group_id(self.group, self.settings))
                 await self._consume(consumer)
         except StoppedError:
@@ -128,7 +140,7 @@ class ConsumerWorker(ABC, Generic[B]):
                     offsets = {tp: batch[-1].offset + 1 for tp, batch in batches.items() if batch}
                     self._observe_lag(consumer, offsets)
                     in_flight = InFlight(
-                        asyncio.create_task(self._handle_timed(prepared)),
+                        asyncio.create_task(self._handle_timed(records, prepared)),
                         offsets,
                         [record.timestamp for record in records],
                     )
@@ -140,9 +152,13 @@ class ConsumerWorker(ABC, Generic[B]):
                 in_flight.task.cancel()
                 await asyncio.gather(in_flight.task, return_exceptions=True)
 
-    async def _handle_timed(self, batch: B) -> None:
-        with BATCH_SECONDS.labels(self.sink).time():
-            await self.handle(batch)
+    async def _handle_timed(self, records: list[Record], batch: B) -> None:
+        """`handle`, timed, with the batch's message ids in the log context: the request ids
+        its producers sent (else topic/partition/offset), so a request can be followed."""
+        with bound_contextvars(message_ids=message_ids(records)):
+            with BATCH_SECONDS.labels(self.sink).time():
+                await self.handle(batch)
+            self.log.info("batch_handled", records=len(records))
 
     def _observe_lag(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         """Messages behind the partitions' ends, for the partitions this poll returned,
