@@ -8,10 +8,6 @@ from deploy_files import DEPLOY, ROOT, compose, defined_metrics, load_yaml, metr
 
 from mgrecs.common.settings import Settings
 
-PENDING = {"mgrecs_cache_age_seconds", "mgrecs_drift_flagged", "mgrecs_model_version_info"}
-"""Agreed with the observability work of issue 8 (branch observe), which registers them."""
-
-
 PROMTOOL = ROOT / ".tools" / "prometheus" / "usr" / "bin" / "promtool"
 """Unpacked from Debian's prometheus package by `make test` (Makefile, PROMTOOL)."""
 
@@ -75,7 +71,7 @@ def test_alert_rules_cover_issue_8_with_real_metrics() -> None:
         "ApiLatencyP99High",
         "DriftFlagged",
     }
-    known = defined_metrics() | PENDING
+    known = defined_metrics()
     for name, expr in rules.items():
         assert metrics_in(expr) and metrics_in(expr) <= known, name
     assert "0.2" in rules["ApiLatencyP99High"] and "0.99" in rules["ApiLatencyP99High"]
@@ -89,7 +85,7 @@ def test_dashboard_covers_the_pipeline_with_real_metrics() -> None:
     dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "mgrecs.json").read_text())
     panels = [p for p in dashboard["panels"] if p["type"] != "row"]
     used = set().union(*(metrics_in(t["expr"]) for p in panels for t in p["targets"]))
-    assert used <= defined_metrics() | PENDING
+    assert used <= defined_metrics()
     prefixes = {name.split("_")[1] for name in used}
     assert {"ingest", "tracker", "batch", "api", "cache", "model", "drift"} <= prefixes
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
