@@ -71,12 +71,22 @@ def env_file_names(path: Path) -> set[str]:
 def defined_metrics() -> set[str]:
     """Metric names the code registers with prometheus_client (counters also as *_total)."""
     pattern = re.compile(r"(Counter|Gauge|Histogram|Summary)\(\s*\"(mgrecs_[a-z0-9_]+)\"", re.S)
-    names: set[str] = set()
+    http = re.compile(r"\bhttp_metrics\(\s*\"([a-z]+)\"")
+    """A service's HTTP metrics, named after it (mgrecs.common.metrics.http_metrics)."""
+    found: list[tuple[str, str]] = []
     for source in [*ROOT.glob("libs/*/src/**/*.py"), *ROOT.glob("services/*/src/**/*.py")]:
-        for kind, name in pattern.findall(source.read_text()):
-            names.add(name)
-            if kind == "Histogram":
-                names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+        text = source.read_text()
+        found += pattern.findall(text)
+        for service in http.findall(text):
+            found += [
+                ("Counter", f"mgrecs_{service}_requests_total"),
+                ("Histogram", f"mgrecs_{service}_request_seconds"),
+            ]
+    names: set[str] = set()
+    for kind, name in found:
+        names.add(name)
+        if kind == "Histogram":
+            names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
     return names
 
 
