@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from mgrecs.api.engine import Engine
 from mgrecs.api.guard import ApiGuard
+from mgrecs.api import openapi
 from mgrecs.api.metrics import MetricsMiddleware
 from mgrecs.api.repository import Repository
 from mgrecs.api.routes import admin, health, products, quality, regions, users
@@ -75,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     add_metrics_route(app)
     _install_error_handlers(app)
+    openapi.install(app)
     return app
 
 
