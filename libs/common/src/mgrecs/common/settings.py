@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     second's worth; over it a 429 with Retry-After. In memory, per API instance; 0: no limit."""
     api_cors_origins: str = ""
     """Comma-separated browser origins allowed to call the API (CORS); empty allows none."""
+    api_answer_cache_seconds: float = 5.0
+    """How long an API process reuses an answer that is fixed by design (the region page for
+    a region, its parameters, window and cache generation) before computing it again; 0 turns
+    the in-process answer cache off. A new cache generation is seen within a second."""
 
     # Retraining: user-personalization recipes tried on the latest purchases (the one with
     # the best validation NDCG@10 is trained), and the seconds their tuning may take.

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from mgrecs.api.engine import Engine
 from mgrecs.api.guard import ApiGuard
 from mgrecs.api import openapi
+from mgrecs.api.answer_cache import AnswerCache
 from mgrecs.api.metrics import MetricsMiddleware
 from mgrecs.api.repository import Repository
 from mgrecs.api.routes import admin, health, products, quality, regions, users
@@ -41,6 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.pool = pool
             app.state.repository = Repository(pool, settings.cache_ttl_hours)
             app.state.region_samples = SampleMemo()
+            app.state.answers = AnswerCache(pool, settings.api_answer_cache_seconds)
             app.state.engine = Engine(
                 client,
                 settings.user_campaign_arn,

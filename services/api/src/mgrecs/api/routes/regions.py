@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, HTTPException
 
 from mgrecs.api import region_stats
-from mgrecs.api.deps import RepositoryDep, SampleMemoDep, SettingsDep
+from mgrecs.api.deps import AnswerCacheDep, RepositoryDep, SampleMemoDep, SettingsDep
 from mgrecs.api.routes.params import Limit, Region
 from mgrecs.api.schemas import ErrorMessage, RegionRecommendations
 
@@ -23,6 +23,7 @@ async def region_recommendations(
     repository: RepositoryDep,
     samples: SampleMemoDep,
     settings: SettingsDep,
+    answers: AnswerCacheDep,
     limit: Limit = 20,
 ) -> RegionRecommendations:
     """Samples `region_sample_size` active customers of the region (the same ones for every
@@ -30,6 +31,23 @@ async def region_recommendations(
     = sampled customers who got the product / customers sampled x 100."""
     now = datetime.now(UTC)
     index = region_stats.window_index(now, settings.region_window_hours)
+    answer: RegionRecommendations = await answers.get(
+        "region",
+        (region, limit, index),
+        lambda: _region_answer(region, limit, now, index, repository, samples, settings),
+    )
+    return answer
+
+
+async def _region_answer(
+    region: str,
+    limit: int,
+    now: datetime,
+    index: int,
+    repository: RepositoryDep,
+    samples: SampleMemoDep,
+    settings: SettingsDep,
+) -> RegionRecommendations:
     sample = await samples.get(
         region,
         index,
