@@ -16,8 +16,8 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import cast
+from urllib.parse import urlsplit
 
 import httptools
 import uvloop
@@ -75,7 +75,9 @@ class _Connection(asyncio.Protocol):
             self.lost.set_result(None)
 
 
-async def load(host: str, port: int, paths: list[str], rate: float, seconds: float) -> dict[str, object]:
+async def load(
+    host: str, port: int, paths: list[str], rate: float, seconds: float
+) -> dict[str, object]:
     """Offer `rate` requests a second for `seconds`, cycling through `paths`."""
     loop = asyncio.get_running_loop()
     total = int(rate * seconds)
@@ -97,7 +99,9 @@ async def load(host: str, port: int, paths: list[str], rate: float, seconds: flo
             idle.pop().send(request, due)
             return
         try:
-            _, connection = await loop.create_connection(lambda: _Connection(idle, done), host, port)
+            _, connection = await loop.create_connection(
+                lambda: _Connection(idle, done), host, port
+            )
         except OSError as exc:
             latencies.append((time.perf_counter() - due) * 1000)
             statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
@@ -105,9 +109,7 @@ async def load(host: str, port: int, paths: list[str], rate: float, seconds: flo
         opened.append(connection)
         connection.send(request, due)
 
-    requests = [
-        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode() for path in paths
-    ]
+    requests = [f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode() for path in paths]
     start = time.perf_counter() + 0.05
     for i in range(total):
         due = start + i / rate

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import pytest
 import schemathesis
 import uvicorn
@@ -139,8 +138,12 @@ schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_no_server_error_and_answers_match_the_schema(api_url: str, case: schemathesis.Case) -> None:
+def test_no_server_error_and_answers_match_the_schema(
+    api_url: str, case: schemathesis.Case
+) -> None:
     case.call_and_validate(
         base_url=api_url,
-        headers=ADMIN, checks=[not_a_server_error, response_schema_conformance], timeout=30
+        headers=ADMIN,
+        checks=[not_a_server_error, response_schema_conformance],
+        timeout=30,
     )

@@ -39,10 +39,15 @@ class _Entry:
 
 class AnswerCache:
     def __init__(
-        self, pool: asyncpg.Pool, ttl_seconds: float, max_entries: int = MAX_ENTRIES
+        self,
+        pool: asyncpg.Pool,
+        ttl_seconds: float,
+        max_entries: int = MAX_ENTRIES,
+        generation_refresh_seconds: float = GENERATION_REFRESH_SECONDS,
     ) -> None:
         self._pool = pool
         self._ttl = ttl_seconds
+        self._generation_refresh = generation_refresh_seconds
         self._max_entries = max_entries
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._computing: dict[Hashable, asyncio.Task[Any]] = {}
@@ -101,10 +106,10 @@ class AnswerCache:
             task.exception()
 
     async def _current_generation(self) -> int | None:
-        if time.monotonic() - self._generation_read < GENERATION_REFRESH_SECONDS:
+        if time.monotonic() - self._generation_read < self._generation_refresh:
             return self._generation
         async with self._generation_lock:
-            if time.monotonic() - self._generation_read >= GENERATION_REFRESH_SECONDS:
+            if time.monotonic() - self._generation_read >= self._generation_refresh:
                 generation = await self._pool.fetchval(CURRENT_GENERATION)
                 if generation != self._generation:
                     self._entries.clear()

@@ -10,10 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from mgrecs.api.engine import Engine
-from mgrecs.api.guard import ApiGuard
 from mgrecs.api import openapi
 from mgrecs.api.answer_cache import AnswerCache
+from mgrecs.api.engine import Engine
+from mgrecs.api.guard import ApiGuard
 from mgrecs.api.metrics import MetricsMiddleware
 from mgrecs.api.repository import Repository
 from mgrecs.api.routes import admin, health, products, quality, regions, users
