@@ -3,9 +3,9 @@
     make bench-api                                   # 10,000 customers, the targets below
     .venv/bin/python bench/api_latency.py --compare-with 4c7c574   # and an older API, same run
 
-Writes, trains and infers a generated shop (so every customer has a cached list), starts the
-API as its own process (`mgrecs-api`, one uvicorn worker, as deployed), then offers load from
-a separate process (bench/loadgen.py: open loop at a fixed rate over loopback):
+Writes, trains and infers a generated shop (customers who bought get a cached list), starts the
+API as its own process (`mgrecs-api` as deployed; with 1, then 2 uvicorn workers), then
+offers load from a separate process (bench/loadgen.py: open loop at a fixed rate over loopback):
 - the generator's own ceiling, against a near-free server;
 - the targets: the region endpoint at 1,000 requests/s (p99 <= 20 ms), the user endpoint at
   the same rate (p99 <= 10 ms), zero errors, cache hit rate >= 95 %;
@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 TARGET_RATE = 1000
 TARGET_P99_MS = {"region": 20.0, "user": 10.0}
 CEILING_P99_MS = 50.0
-RAMP = (500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000)
+RAMP = (100, 250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000, 4000, 5000, 6000)
 GENERATOR_RAMP = (2000, 4000, 6000, 8000)
 
 
@@ -68,6 +68,8 @@ def _offer(base: str, paths: Path, rate: float, seconds: float) -> dict[str, obj
         check=True,
     )
     result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    # An overloaded server still has queued requests: the next step starts after them.
+    httpx.get(f"{base}/healthz", timeout=120)
     return result
 
 
@@ -103,7 +105,7 @@ def _ramp(label: str, base: str, paths: Path, rates: tuple[int, ...], seconds: f
 
 def _counters(base: str) -> dict[tuple[str, ...], float]:
     """The API's answer-source and answer-cache counters, by their labels."""
-    text = httpx.get(f"{base}/metrics", timeout=10).text
+    text = httpx.get(f"{base}/metrics", timeout=120).text
     found: dict[tuple[str, ...], float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -158,12 +160,19 @@ def api_source(revision: str) -> Path:
 
 
 def measure_api(
-    label: str, url: str, paths: dict[str, Path], args: argparse.Namespace, source: Path | None
+    label: str,
+    url: str,
+    paths: dict[str, Path],
+    args: argparse.Namespace,
+    source: Path | None,
+    workers: int = 1,
 ) -> None:
     port = free_port()
     env = {"MGRECS_DATABASE_URL": url, "MGRECS_API_PORT": str(port), "MGRECS_LOG_LEVEL": "WARNING"}
     if source is not None:
         env["PYTHONPATH"] = str(source)
+    if workers > 1:
+        env["MGRECS_API_WORKERS"] = str(workers)
     api = ServiceProcess("api", ["mgrecs-api"], env, Path(tempfile.mkdtemp(prefix="mgapi")) / "log")
     api.start()
     try:
@@ -254,7 +263,9 @@ async def run(args: argparse.Namespace) -> None:
                 args,
                 api_source(args.compare_with),
             )
-        await asyncio.to_thread(measure_api, "this checkout", url, paths, args, None)
+        for workers in args.workers:
+            label = f"this checkout, {workers} worker{'s' if workers > 1 else ''}"
+            await asyncio.to_thread(measure_api, label, url, paths, args, None, workers)
 
 
 def main() -> None:
@@ -264,6 +275,12 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=50_000)
     parser.add_argument("--seconds", type=float, default=10, help="per target check")
     parser.add_argument("--step-seconds", type=float, default=4, help="per ramp step")
+    parser.add_argument(
+        "--workers",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 2],
+        help="uvicorn worker counts to measure this checkout's API with (comma separated)",
+    )
     parser.add_argument("--compare-with", metavar="REV", help="also measure this revision's API")
     asyncio.run(run(parser.parse_args()))
 

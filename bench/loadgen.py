@@ -14,6 +14,7 @@ import asyncio
 import json
 import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
@@ -47,8 +48,14 @@ class _Connection(asyncio.Protocol):
     answers (aiohttp's per-request cost, about 0.5 ms, would cap the generator near the
     rates we measure)."""
 
-    def __init__(self, idle: list["_Connection"], done: Callable[[int, float], None]) -> None:
+    def __init__(
+        self,
+        idle: list["_Connection"],
+        backlog: deque[tuple[bytes, float]],
+        done: Callable[[int, float], None],
+    ) -> None:
         self.idle = idle
+        self.backlog = backlog
         self.done = done
         self.parser = httptools.HttpResponseParser(self)
         self.due = 0.0
@@ -66,7 +73,10 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.done(self.parser.get_status_code(), self.due)
-        self.idle.append(self)
+        if self.backlog:
+            self.send(*self.backlog.popleft())
+        else:
+            self.idle.append(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self in self.idle:
@@ -76,9 +86,10 @@ class _Connection(asyncio.Protocol):
 
 
 async def load(
-    host: str, port: int, paths: list[str], rate: float, seconds: float
+    host: str, port: int, paths: list[str], rate: float, seconds: float, max_connections: int
 ) -> dict[str, object]:
-    """Offer `rate` requests a second for `seconds`, cycling through `paths`."""
+    """Offer `rate` requests a second for `seconds`, cycling through `paths`, over at most
+    `max_connections` (past that, due requests wait here, their wait counted as latency)."""
     loop = asyncio.get_running_loop()
     total = int(rate * seconds)
     latencies: list[float] = []
@@ -86,6 +97,8 @@ async def load(
     finished = loop.create_future()
     idle: list[_Connection] = []
     opened: list[_Connection] = []
+    backlog: deque[tuple[bytes, float]] = deque()
+    connecting = 0
     lag = 0.0
 
     def done(status: int, due: float) -> None:
@@ -94,20 +107,29 @@ async def load(
         if len(latencies) == total and not finished.done():
             finished.set_result(None)
 
-    async def fire(request: bytes, due: float) -> None:
-        if idle:
-            idle.pop().send(request, due)
-            return
+    async def connect(request: bytes, due: float) -> None:
+        nonlocal connecting
+        connecting += 1
         try:
             _, connection = await loop.create_connection(
-                lambda: _Connection(idle, done), host, port
+                lambda: _Connection(idle, backlog, done), host, port
             )
         except OSError as exc:
             latencies.append((time.perf_counter() - due) * 1000)
             statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
             return
+        finally:
+            connecting -= 1
         opened.append(connection)
         connection.send(request, due)
+
+    def fire(request: bytes, due: float) -> None:
+        if idle:
+            idle.pop().send(request, due)
+        elif len(opened) + connecting < max_connections:
+            loop.create_task(connect(request, due))
+        else:
+            backlog.append((request, due))
 
     requests = [f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode() for path in paths]
     start = time.perf_counter() + 0.05
@@ -118,12 +140,9 @@ async def load(
             await asyncio.sleep(delay)
         else:
             lag = max(lag, -delay)
-        if idle:
-            idle.pop().send(requests[i % len(requests)], due)
-        else:
-            loop.create_task(fire(requests[i % len(requests)], due))
+        fire(requests[i % len(requests)], due)
     try:
-        await asyncio.wait_for(finished, timeout=30)
+        await asyncio.wait_for(finished, timeout=seconds + 10)
     except TimeoutError:
         statuses["timeout"] = total - len(latencies)
     wall = time.perf_counter() - start
@@ -149,6 +168,7 @@ def main() -> None:
     parser.add_argument("--paths-file", type=Path)
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--max-connections", type=int, default=256)
     parser.add_argument("--serve-trivial", type=int, metavar="PORT")
     args = parser.parse_args()
     if args.serve_trivial:
@@ -157,7 +177,11 @@ def main() -> None:
     paths = args.paths_file.read_text().split()
     base = urlsplit(args.base)
     host, port = base.hostname or "127.0.0.1", base.port or 80
-    print(json.dumps(uvloop.run(load(host, port, paths, args.rate, args.seconds))))
+    print(
+        json.dumps(
+            uvloop.run(load(host, port, paths, args.rate, args.seconds, args.max_connections))
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     second's worth; over it a 429 with Retry-After. In memory, per API instance; 0: no limit."""
     api_cors_origins: str = ""
     """Comma-separated browser origins allowed to call the API (CORS); empty allows none."""
+    api_workers: int = 1
+    """uvicorn worker processes of `mgrecs-api` (one per core is the usual choice); each
+    keeps its own answer cache and rate-limit buckets."""
     api_answer_cache_seconds: float = 5.0
     """How long an API process reuses an answer that is fixed by design (the region page for
     a region, its parameters, window and cache generation) before computing it again; 0 turns
