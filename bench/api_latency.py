@@ -92,13 +92,17 @@ def _holds(step: dict[str, object], limit_ms: float) -> bool:
 
 def _ramp(label: str, base: str, paths: Path, rates: tuple[int, ...], seconds: float) -> int:
     """Step the offered rate up until p99 reaches CEILING_P99_MS (or errors, or the rate is
-    not kept up with); the highest rate that held."""
+    not kept up with), a failed step tried once more (the machine is shared: one burst of
+    someone else's work should not end the ramp); the highest rate that held."""
     best = 0
     for rate in rates:
-        step = _offer(base, paths, rate, seconds)
-        _line(f"  {label}", step)
-        if not _holds(step, CEILING_P99_MS):
-            break
+        for attempt in ("", " (again)"):
+            step = _offer(base, paths, rate, seconds)
+            _line(f"  {label}{attempt}", step)
+            if _holds(step, CEILING_P99_MS):
+                break
+        else:
+            return best
         best = rate
     return best
 

@@ -1,5 +1,6 @@
 """The API application: routes, error handling, metrics, and the process-wide resources."""
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -58,6 +59,11 @@ def create_app(settings: Settings) -> FastAPI:
                 await app.state.repository.ping()
             except Exception as exc:
                 log.error("database_unreachable_at_start", error=str(exc))
+            # What exists now lives as long as the process: kept out of the collector's
+            # sight, a full collection (about 100 ms over the ~150,000 objects of the loaded
+            # libraries) no longer stalls the requests that happen to trigger one.
+            gc.collect()
+            gc.freeze()
             log.info("api_started", port=settings.api_port)
             yield
 
