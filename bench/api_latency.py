@@ -19,6 +19,7 @@ Uses the embedded PostgreSQL unless MGRECS_BENCH_DATABASE_URL names a server.
 import argparse
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -76,7 +77,8 @@ def _offer(base: str, paths: Path, rate: float, seconds: float) -> dict[str, obj
 def _line(label: str, step: dict[str, object], extra: str = "") -> None:
     print(
         f"{label:<30} offered {step['offered']:>6.0f}/s  rps {step['rps']:>7.1f}  "
-        f"p50 {step['p50']:>6.2f} ms  p99 {step['p99']:>7.2f} ms  errors {step['errors']}{extra}",
+        f"p50 {step['p50']:>6.2f} ms  p99 {step['p99']:>7.2f} ms  errors {step['errors']}  "
+        f"load {os.getloadavg()[0]:.1f}{extra}",
         flush=True,
     )
 
@@ -237,6 +239,7 @@ async def prepare(args: argparse.Namespace, url: str, paths_dir: Path) -> dict[s
     finally:
         await pool.close()
     print(f"cached lists: {len(users)} customers; regions: {len(regions)}")
+    print("(`load` below: the machine's 1-minute load average after each step; 2 cores)")
     random.Random(3).shuffle(users)
     files = {
         "user": [f"/v1/users/{user}/recommendations" for user in users],
