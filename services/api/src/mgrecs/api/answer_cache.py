@@ -2,12 +2,13 @@
 
 Some answers are fixed for a while by design: the region page is the same for a region and
 its parameters within one sampling window and one cache generation, yet costs a few
-database round trips and an aggregation. Routes ask `AnswerCache.get(key, compute)` with a
-key naming everything the answer depends on (window included); the current cache generation
-is added to the key here, read at most every `GENERATION_REFRESH_SECONDS`, so a new or
-retired generation is picked up within that. An entry older than the TTL is recomputed: once
-(callers meanwhile get the previous answer of the same generation, so a recompute never
-shows in their latency); the memory holds at most `max_entries` answers.
+database round trips and an aggregation. Routes ask `AnswerCache.get(kind, key, compute)`
+with a key naming everything the answer depends on (window included); the current cache
+generation is added to the key here, read at most every `GENERATION_REFRESH_SECONDS`, so a
+new or retired generation is picked up within that. An entry older than the TTL is
+recomputed once, in the background (callers meanwhile get the previous answer of the same
+generation, so a recompute never shows in their latency); errors are never remembered; the
+memory holds at most `max_entries` answers.
 """
 
 import asyncio
