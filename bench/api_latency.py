@@ -1,23 +1,35 @@
-"""Benchmark: write, train and infer at catalogue scale, then the API's latency on the cache.
+"""Benchmark: the API's latency under open-loop load on cached data (issue 7's targets).
 
-    make bench-api                      # defaults below; figures go to bench/RESULTS.md by hand
-    .venv/bin/python bench/api_latency.py --customers 50000 --orders 250000
+    make bench-api                                   # 10,000 customers, the targets below
+    .venv/bin/python bench/api_latency.py --compare-with 4c7c574   # and an older API, same run
 
-Uses the embedded PostgreSQL unless MGRECS_BENCH_DATABASE_URL names a server. The API runs
-as its own process (`mgrecs-api`), as deployed; the load comes from this process over
-loopback with a bounded number of requests.
+Writes, trains and infers a generated shop (customers who bought get a cached list), starts the
+API as its own process (`mgrecs-api` as deployed; with 1, then 2 uvicorn workers), then
+offers load from a separate process (bench/loadgen.py: open loop at a fixed rate over loopback):
+- the generator's own ceiling, against a near-free server;
+- the targets: the region endpoint at 1,000 requests/s (p99 <= 20 ms), the user endpoint at
+  the same rate (p99 <= 10 ms), zero errors, cache hit rate >= 95 %;
+- each endpoint's highest rate with p99 under 50 ms, the offered rate stepped up.
+With `--compare-with REV` the API code of git revision REV (services/api/src only, same
+dependencies and data) is measured first, in the same run.
+
+Uses the embedded PostgreSQL unless MGRECS_BENCH_DATABASE_URL names a server.
 """
 
 import argparse
 import asyncio
+import json
+import os
 import random
-import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from support import migrated_database
 
 from mgrecs.batch.inference import infer
@@ -30,6 +42,13 @@ from mgrecs.common.settings import Settings
 from mgrecs.tracker.store import write_orders
 
 WRITE_CHUNK = 500
+LOADGEN = Path(__file__).with_name("loadgen.py")
+REPO = Path(__file__).resolve().parent.parent
+TARGET_RATE = 1000
+TARGET_P99_MS = {"region": 20.0, "user": 10.0}
+CEILING_P99_MS = 50.0
+RAMP = (100, 250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000, 4000, 5000, 6000)
+GENERATOR_RAMP = (2000, 4000, 6000, 8000)
 
 
 async def _timed(label: str, step: Callable[[], Awaitable[object]]) -> float:
@@ -40,124 +59,236 @@ async def _timed(label: str, step: Callable[[], Awaitable[object]]) -> float:
     return seconds
 
 
-async def _load(
-    client: httpx.AsyncClient, paths: list[str], concurrency: int
-) -> tuple[list[float], float]:
-    """Request every path with `concurrency` in flight; latencies (ms) and wall time (s)."""
-    queue = list(reversed(paths))
-    latencies: list[float] = []
-
-    async def worker() -> None:
-        while queue:
-            path = queue.pop()
-            started = time.perf_counter()
-            response = await client.get(path)
-            latencies.append((time.perf_counter() - started) * 1000)
-            if response.status_code != 200:
-                raise RuntimeError(f"{path}: HTTP {response.status_code} {response.text}")
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, time.perf_counter() - started
+def _offer(base: str, paths: Path, rate: float, seconds: float) -> dict[str, object]:
+    """One step of load from a separate process; its figures."""
+    out = subprocess.run(
+        [sys.executable, str(LOADGEN), "--base", base, "--paths-file", str(paths)]
+        + ["--rate", str(rate), "--seconds", str(seconds)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    # An overloaded server still has queued requests: the next step starts after them.
+    httpx.get(f"{base}/healthz", timeout=120)
+    return result
 
 
-def _report(label: str, latencies: list[float], wall: float) -> None:
-    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+def _line(label: str, step: dict[str, object], extra: str = "") -> None:
     print(
-        f"{label:<34} n={len(latencies):>5}  p50={cuts[49]:6.1f} ms  p95={cuts[94]:6.1f} ms  "
-        f"p99={cuts[98]:6.1f} ms  {len(latencies) / wall:7.0f} req/s"
+        f"{label:<30} offered {step['offered']:>6.0f}/s  rps {step['rps']:>7.1f}  "
+        f"p50 {step['p50']:>6.2f} ms  p99 {step['p99']:>7.2f} ms  errors {step['errors']}  "
+        f"load {os.getloadavg()[0]:.1f}{extra}",
+        flush=True,
     )
 
 
-async def run(args: argparse.Namespace) -> None:
-    async with migrated_database("mgrecs_bench") as url:
-        await measure(args, url)
+def _holds(step: dict[str, object], limit_ms: float) -> bool:
+    offered = float(step["offered"])  # type: ignore[arg-type]
+    return (
+        step["errors"] == 0
+        and float(step["p99"]) < limit_ms  # type: ignore[arg-type]
+        and float(step["rps"]) >= 0.95 * offered  # type: ignore[arg-type]
+    )
 
 
-async def measure(args: argparse.Namespace, url: str) -> None:
-    services: list[ServiceProcess] = []
+def _ramp(label: str, base: str, paths: Path, rates: tuple[int, ...], seconds: float) -> int:
+    """Step the offered rate up until p99 reaches CEILING_P99_MS (or errors, or the rate is
+    not kept up with), a failed step tried once more (the machine is shared: one burst of
+    someone else's work should not end the ramp); the highest rate that held."""
+    best = 0
+    for rate in rates:
+        for attempt in ("", " (again)"):
+            step = _offer(base, paths, rate, seconds)
+            _line(f"  {label}{attempt}", step)
+            if _holds(step, CEILING_P99_MS):
+                break
+        else:
+            return best
+        best = rate
+    return best
+
+
+def _counters(base: str) -> dict[tuple[str, ...], float]:
+    """The API's answer-source and answer-cache counters, by their labels."""
+    text = httpx.get(f"{base}/metrics", timeout=120).text
+    found: dict[tuple[str, ...], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "mgrecs_api_answers_total":
+                found[("source", sample.labels["endpoint"], sample.labels["source"])] = sample.value
+            elif sample.name == "mgrecs_api_answer_cache_total":
+                found[("answer", sample.labels["kind"], sample.labels["result"])] = sample.value
+    return found
+
+
+def _hit_rate(
+    before: dict[tuple[str, ...], float],
+    after: dict[tuple[str, ...], float],
+    group: str,
+    name: str,
+    hits: set[str],
+) -> str:
+    delta = {k[2]: v - before.get(k, 0.0) for k, v in after.items() if k[:2] == (group, name)}
+    total = sum(delta.values())
+    if total == 0:
+        return "n/a (not counted)"
+    return f"{100 * sum(v for k, v in delta.items() if k in hits) / total:.1f} %"
+
+
+def generator_ceiling(paths_dir: Path, seconds: float) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(LOADGEN), "--serve-trivial", str(port)], stderr=subprocess.DEVNULL
+    )
     try:
-        settings = Settings(database_url=url, artifact_dir=tempfile.mkdtemp(prefix="mgart"))
-        data = generate(
-            seed=11, customers=args.customers, products=args.products, orders=args.orders
-        )
-        lines = sum(len(order.lines) for order in data.orders)
+        time.sleep(1.0)
+        trivial = paths_dir / "trivial.txt"
+        trivial.write_text("/\n")
+        print("load generator alone (a near-free server answering `ok`):")
+        best = _ramp("trivial", f"http://127.0.0.1:{port}", trivial, GENERATOR_RAMP, seconds)
+        print(f"  = generator ceiling: >= {best} requests/s with p99 < {CEILING_P99_MS:g} ms")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def api_source(revision: str) -> Path:
+    """services/api/src of `revision`, unpacked into a temporary directory."""
+    target = Path(tempfile.mkdtemp(prefix="mgapi-rev"))
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", revision, "services/api/src"],
+        capture_output=True,
+        check=True,
+    )
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target / "services" / "api" / "src"
+
+
+def measure_api(
+    label: str,
+    url: str,
+    paths: dict[str, Path],
+    args: argparse.Namespace,
+    source: Path | None,
+    workers: int = 1,
+) -> None:
+    port = free_port()
+    env = {"MGRECS_DATABASE_URL": url, "MGRECS_API_PORT": str(port), "MGRECS_LOG_LEVEL": "WARNING"}
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
+    if workers > 1:
+        env["MGRECS_API_WORKERS"] = str(workers)
+    api = ServiceProcess("api", ["mgrecs-api"], env, Path(tempfile.mkdtemp(prefix="mgapi")) / "log")
+    api.start()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(f"{base}/healthz", api)
+        print(f"\n== API: {label}")
+        first = paths["region"].read_text().split()
+        started = time.perf_counter()
+        for path in first:
+            httpx.get(base + path, timeout=30).raise_for_status()
         print(
-            f"data: {args.customers} customers, {args.products} products, "
-            f"{len(data.orders)} orders, {lines} lines"
+            f"first call of every region path (draws the samples): "
+            f"{(time.perf_counter() - started) * 1000 / len(first):.1f} ms each on average"
         )
-        pool = await create_pool(url)
+        _offer(base, paths["user"], 500, 2)  # warm-up: connections, prepared statements
+        for endpoint, group, name, hits in (
+            ("region", "answer", "region", {"hit", "stale"}),
+            ("user", "source", "users", {"cache"}),
+        ):
+            before = _counters(base)
+            step = _offer(base, paths[endpoint], TARGET_RATE, args.seconds)
+            rate = _hit_rate(before, _counters(base), group, name, hits)
+            verdict = "meets" if _holds(step, TARGET_P99_MS[endpoint] + 1e-9) else "MISSES"
+            _line(
+                f"{endpoint} @ target",
+                step,
+                f"  cache hits {rate}  -> {verdict} p99 <= {TARGET_P99_MS[endpoint]:g} ms",
+            )
+        for endpoint in ("region", "user"):
+            print(f"{endpoint}: stepping the rate up, {args.step_seconds:g} s per step")
+            best = _ramp(endpoint, base, paths[endpoint], RAMP, args.step_seconds)
+            print(f"  = {endpoint} sustains {best} requests/s with p99 < {CEILING_P99_MS:g} ms")
+    finally:
+        stop_all([api])
+
+
+async def prepare(args: argparse.Namespace, url: str, paths_dir: Path) -> dict[str, Path]:
+    """Orders written, a model trained, both cache tables filled; the paths to request."""
+    settings = Settings(database_url=url, artifact_dir=tempfile.mkdtemp(prefix="mgart"))
+    data = generate(seed=11, customers=args.customers, products=args.products, orders=args.orders)
+    lines = sum(len(order.lines) for order in data.orders)
+    print(
+        f"data: {args.customers} customers, {args.products} products, "
+        f"{len(data.orders)} orders, {lines} lines"
+    )
+    pool = await create_pool(url)
+    try:
 
         async def write_all() -> None:
             for start in range(0, len(data.orders), WRITE_CHUNK):
                 await write_orders(pool, data.orders[start : start + WRITE_CHUNK])
 
-        seconds = await _timed("write orders (tracker store)", write_all)
-        print(f"{'  = order lines per second':<34} {lines / seconds:8.0f}")
+        await _timed("write orders (tracker store)", write_all)
         await _timed("retrain (batch)", lambda: retrain(pool, settings))
         await _timed("infer: fill both cache tables", lambda: infer(pool, settings))
         users = [r[0] for r in await pool.fetch("SELECT user_id FROM offline_user_recommendations")]
-        products = [r[0] for r in await pool.fetch("SELECT product_id FROM offline_similar_items")]
         regions = [r[0] for r in await pool.fetch("SELECT DISTINCT region FROM customers")]
-        await pool.close()
-
-        port = free_port()
-        api = ServiceProcess(
-            "api",
-            ["mgrecs-api"],
-            {
-                "MGRECS_DATABASE_URL": url,
-                "MGRECS_API_PORT": str(port),
-                "MGRECS_LOG_LEVEL": "WARNING",
-            },
-            Path(tempfile.mkdtemp(prefix="mgapi")) / "api.log",
-        )
-        api.start()
-        services.append(api)
-        base = f"http://127.0.0.1:{port}"
-        await asyncio.to_thread(wait_healthy, f"{base}/healthz", api)
-
-        rng = random.Random(3)
-        n = args.requests
-        limits = httpx.Limits(max_connections=args.concurrency)
-        async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
-            first = [f"/v1/regions/{region}/recommendations" for region in regions]
-            latencies, _ = await _load(client, first, 1)
-            print(
-                f"{'region, first call in its window':<34} max={max(latencies):6.1f} ms "
-                f"over {len(first)} regions (draws the sample)"
-            )
-            print(
-                f"then {n} requests per endpoint: one at a time, then {args.concurrency} in flight"
-            )
-            for label, paths in (
-                (
-                    "GET /v1/users/{id}/recommendations",
-                    [f"/v1/users/{rng.choice(users)}/recommendations" for _ in range(n)],
-                ),
-                (
-                    "GET /v1/products/{id}/similar",
-                    [f"/v1/products/{rng.choice(products)}/similar" for _ in range(n)],
-                ),
-                (
-                    "GET /v1/regions/{r}/recommendations",
-                    [f"/v1/regions/{rng.choice(regions)}/recommendations" for _ in range(n)],
-                ),
-            ):
-                await _load(client, paths[: n // 10], args.concurrency)  # warm-up
-                _report(label, *await _load(client, paths, 1))
-                _report("  under load", *await _load(client, paths, args.concurrency))
     finally:
-        stop_all(services)
+        await pool.close()
+    print(f"cached lists: {len(users)} customers; regions: {len(regions)}")
+    print("(`load` below: the machine's 1-minute load average after each step; 2 cores)")
+    random.Random(3).shuffle(users)
+    files = {
+        "user": [f"/v1/users/{user}/recommendations" for user in users],
+        "region": [
+            f"/v1/regions/{region}/recommendations?limit={limit}"
+            for region in sorted(regions)
+            for limit in (10, 20)
+        ],
+    }
+    written = {}
+    for name, lines_ in files.items():
+        written[name] = paths_dir / f"{name}.txt"
+        written[name].write_text("\n".join(lines_) + "\n")
+    return written
+
+
+async def run(args: argparse.Namespace) -> None:
+    paths_dir = Path(tempfile.mkdtemp(prefix="mgload"))
+    async with migrated_database("mgrecs_bench") as url:
+        paths = await prepare(args, url, paths_dir)
+        generator_ceiling(paths_dir, args.step_seconds)
+        if args.compare_with:
+            await asyncio.to_thread(
+                measure_api,
+                f"before ({args.compare_with})",
+                url,
+                paths,
+                args,
+                api_source(args.compare_with),
+            )
+        for workers in args.workers:
+            label = f"this checkout, {workers} worker{'s' if workers > 1 else ''}"
+            await asyncio.to_thread(measure_api, label, url, paths, args, None, workers)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--products", type=int, default=2_000)
-    parser.add_argument("--orders", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=2_000)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--orders", type=int, default=50_000)
+    parser.add_argument("--seconds", type=float, default=10, help="per target check")
+    parser.add_argument("--step-seconds", type=float, default=4, help="per ramp step")
+    parser.add_argument(
+        "--workers",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 2],
+        help="uvicorn worker counts to measure this checkout's API with (comma separated)",
+    )
+    parser.add_argument("--compare-with", metavar="REV", help="also measure this revision's API")
     asyncio.run(run(parser.parse_args()))
 
 

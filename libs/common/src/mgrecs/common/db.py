@@ -20,9 +20,22 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
-async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """No reset query on release (an open transaction is still rolled back by asyncpg)."""
+
+
+async def create_pool(
+    dsn: str, min_size: int = 1, max_size: int = 10, reset_sessions: bool = True
+) -> asyncpg.Pool:
+    """`reset_sessions=False` skips asyncpg's reset query (advisory unlocks, `RESET ALL`,
+    ...) when a connection returns to the pool: a second round trip per query, pointless
+    for a pool whose users never change session state (the API's reads)."""
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=None if reset_sessions else _keep_session,
     )
     assert pool is not None
     return pool

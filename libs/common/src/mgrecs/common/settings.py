@@ -154,6 +154,14 @@ class Settings(BaseSettings):
             raise ValueError("experiment ids must be distinct")
         return experiments
 
+    api_workers: int = 1
+    """uvicorn worker processes of `mgrecs-api` (one per core is the usual choice); each
+    keeps its own answer cache and rate-limit buckets."""
+    api_answer_cache_seconds: float = 5.0
+    """How long an API process reuses an answer that is fixed by design (the region page for
+    a region, its parameters, window and cache generation) before computing it again; 0 turns
+    the in-process answer cache off. A new cache generation is seen within a second."""
+
     # Retraining: user-personalization recipes tried on the latest purchases (the one with
     # the best validation NDCG@10 is trained), and the seconds their tuning may take.
     train_recipes: str = "rp3beta,ease,als,itemknn"

@@ -1,4 +1,7 @@
-"""FastAPI dependencies: the process-wide objects the lifespan put on `app.state`."""
+"""FastAPI dependencies: the process-wide objects the lifespan put on `app.state`.
+
+Async on purpose: FastAPI runs plain `def` dependencies in its thread pool, a thread hop per
+dependency per request for what is an attribute read."""
 
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -7,6 +10,7 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Request
 
+from mgrecs.api.answer_cache import AnswerCache
 from mgrecs.api.engine import Engine
 from mgrecs.api.repository import Repository
 from mgrecs.api.sampling import SampleMemo
@@ -20,34 +24,39 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_repository(request: Request) -> Repository:
+async def get_repository(request: Request) -> Repository:
     repository: Repository = request.app.state.repository
     return repository
 
 
-def get_pool(request: Request) -> asyncpg.Pool:
+async def get_pool(request: Request) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.app.state.pool
     return pool
 
 
-def get_sample_memo(request: Request) -> SampleMemo:
+async def get_sample_memo(request: Request) -> SampleMemo:
     memo: SampleMemo = request.app.state.region_samples
     return memo
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
+
+
+async def get_answers(request: Request) -> AnswerCache:
+    answers: AnswerCache = request.app.state.answers
+    return answers
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -56,3 +65,4 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 SampleMemoDep = Annotated[SampleMemo, Depends(get_sample_memo)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+AnswerCacheDep = Annotated[AnswerCache, Depends(get_answers)]

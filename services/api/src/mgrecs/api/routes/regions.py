@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 
 from mgrecs.api import region_stats
-from mgrecs.api.deps import ClockDep, RepositoryDep, SampleMemoDep, SettingsDep
+from mgrecs.api.deps import AnswerCacheDep, ClockDep, RepositoryDep, SampleMemoDep, SettingsDep
 from mgrecs.api.repository import ProductCount, Repository
 from mgrecs.api.routes.params import Categories, Limit, Region
 from mgrecs.api.sampling import SampleMemo
@@ -62,6 +62,7 @@ async def region_recommendations(
     samples: SampleMemoDep,
     settings: SettingsDep,
     clock: ClockDep,
+    answers: AnswerCacheDep,
     limit: Limit = 20,
     sample_size: SampleSize = None,
     category: Categories = None,
@@ -76,14 +77,24 @@ async def region_recommendations(
     size = _bounded_sample_size(
         sample_size, settings.region_sample_size, settings.region_max_sample_size
     )
-    if mode == "exact":
-        answer = await _exact(repository, region, limit, category)
-    else:
-        answer = await _sample(
-            repository, samples, settings, clock(), region, size, limit, category
-        )
-    if answer.population == 0 and not await repository.region_exists(region):
-        raise HTTPException(status_code=404, detail=f"unknown region {region}")
+    now = clock()
+    window = region_stats.window_index(now, settings.region_window_hours)
+
+    async def compute() -> RegionRecommendations:
+        if mode == "exact":
+            answer = await _exact(repository, region, limit, category)
+        else:
+            answer = await _sample(
+                repository, samples, settings, now, region, size, limit, category
+            )
+        if answer.population == 0 and not await repository.region_exists(region):
+            raise HTTPException(status_code=404, detail=f"unknown region {region}")
+        return answer
+
+    # Fixed by design for a window and a cache generation (the cache adds the generation):
+    # computed once per API process, not per request.
+    key = (region, mode, size, tuple(category or ()), limit, window)
+    answer: RegionRecommendations = await answers.get("region", key, compute)
     return answer
 
 
