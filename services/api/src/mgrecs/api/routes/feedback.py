@@ -1,6 +1,9 @@
 """`POST /v1/feedback`: what customers did with recommendations, onto topic `feedback`."""
 
+from typing import Any
+
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 
 from mgrecs.api.deps import SettingsDep
 from mgrecs.api.experiment_schemas import FeedbackAccepted, FeedbackBatch
@@ -13,7 +16,12 @@ router = APIRouter(prefix="/v1", tags=["feedback"])
 log = get_logger(__name__)
 
 
-def _unknown_arms(batch: FeedbackBatch, settings: Settings) -> list[str]:
+def _problem(loc: tuple[str | int, ...], message: str, value: object) -> dict[str, Any]:
+    """A validation error shaped as pydantic's, so the 422 reads like any other."""
+    return {"type": "value_error", "loc": ("body", *loc), "msg": message, "input": value}
+
+
+def _unknown_arms(batch: FeedbackBatch, settings: Settings) -> list[dict[str, Any]]:
     """Problems with events naming an experiment or arm that is not configured."""
     experiments = {experiment.id: experiment for experiment in settings.experiments}
     problems = []
@@ -22,9 +30,17 @@ def _unknown_arms(batch: FeedbackBatch, settings: Settings) -> list[str]:
             continue
         experiment = experiments.get(event.experiment_id)
         if experiment is None:
-            problems.append(f"events.{index}.experiment_id: unknown experiment")
+            problems.append(
+                _problem(
+                    ("events", index, "experiment_id"), "unknown experiment", event.experiment_id
+                )
+            )
         elif experiment.arm(event.arm) is None:
-            problems.append(f"events.{index}.arm: no arm {event.arm} in {experiment.id}")
+            problems.append(
+                _problem(
+                    ("events", index, "arm"), f"no arm {event.arm} in {experiment.id}", event.arm
+                )
+            )
     return problems
 
 
@@ -45,10 +61,11 @@ async def post_feedback(
     `event_id` (the client's, else derived from the event) makes the write idempotent."""
     problems = []
     if len(batch.events) > settings.max_feedback_events:
-        problems.append(f"events: at most {settings.max_feedback_events} events per request")
+        message = f"at most {settings.max_feedback_events} events per request"
+        problems.append(_problem(("events",), message, len(batch.events)))
     problems += _unknown_arms(batch, settings)
     if problems:
-        raise HTTPException(status_code=422, detail="; ".join(problems))
+        raise RequestValidationError(problems)
     publisher: FeedbackPublisher = request.app.state.feedback
     try:
         await publisher.publish(batch.events)
