@@ -18,6 +18,7 @@ from mgrecs.api.metrics import MetricsMiddleware
 from mgrecs.api.repository import Repository
 from mgrecs.api.routes import (
     admin,
+    dashboard,
     experiments,
     feedback,
     health,
@@ -88,6 +89,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         )
     for module in (users, products, regions, feedback, experiments, quality, health, admin, status):
         app.include_router(module.router)
+    dashboard.mount(app)
     add_metrics_route(app)
     _install_error_handlers(app)
     return app
