@@ -17,6 +17,7 @@ from mgrecs.api.app import create_app
 from mgrecs.batch.inference import infer
 from mgrecs.batch.training import retrain
 from mgrecs.cli.embedded import free_port
+from mgrecs.common.experiments import Arm, Experiment
 from mgrecs.common.settings import Settings
 
 CHROMIUM = "/usr/bin/chromium"
@@ -30,9 +31,28 @@ async def stack(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[str]:
     """test_batch's purchases, a trained model and an inferred cache; the API on a port."""
     customers = {(c, r) for _, c, r, _, _ in ORDERS}
     await insert_orders(pool, ORDERS, [f"p{i}" for i in range(1, 8)], customers)
+    await pool.execute(
+        "INSERT INTO model_versions (version, recipe, artifact_uri, trained_at, n_users,"
+        " n_items, n_interactions, metrics, active, decision) VALUES"
+        " ('v-old', 'popularity', 'file:///v1', now() - interval '2 days', 10, 5, 40,"
+        '  \'{"precision@10": 0.11, "recall@10": 0.32, "ndcg@10": 0.21,'
+        "    \"coverage\": 0.4}', false, 'replaced'),"
+        " ('v-mid', 'cooccurrence', 'file:///v2', now() - interval '1 day', 12, 6, 50,"
+        '  \'{"precision@10": 0.14, "recall@10": 0.41, "ndcg@10": 0.27,'
+        "    \"coverage\": 0.55}', false, 'replaced by a fresher model')"
+    )
     await retrain(pool, settings)
     await infer(pool, settings)
     settings.api_admin_keys = ADMIN_KEY
+    settings.experiments = [
+        Experiment(
+            id="old-vs-mid",
+            arms=[
+                Arm(name="control", model_version="v-old", share=0.5),
+                Arm(name="candidate", model_version="v-mid", share=0.5),
+            ],
+        )
+    ]
     async with serve(create_app(settings), free_port()) as base:
         yield base
 
@@ -118,12 +138,20 @@ async def test_the_dashboard_shows_what_the_api_answers(stack: str) -> None:
             "cs => cs.map(c => [c.dataset.version, c.dataset.metric, c.dataset.value])",
         )
         assert sorted(points) == sorted(
-            [m["version"], key, str(m["metrics"].get(key, ""))]
+            [m["version"], key, str(m["metrics"][key])]
             for m in status["models"]
             for key in ("precision@10", "recall@10", "ndcg@10", "coverage")
+            if key in m["metrics"]
         )
+        assert len(points) >= 8  # v-old and v-mid, four metrics each
         await page.wait_for_selector("#card-cache-age")
         assert "(fresh)" in (await page.text_content("#card-cache-age") or "")
+        await page.wait_for_selector("#experiments table.experiment tbody tr")
+        arms = await page.eval_on_selector_all(
+            "#experiments table.experiment tbody tr",
+            "trs => trs.map(tr => [tr.cells[0].textContent, tr.cells[1].textContent])",
+        )
+        assert arms == [["control", "v-old"], ["candidate", "v-mid"]]
         await page.screenshot(path=ARTIFACTS / "dashboard-sample.png", full_page=True)
 
         await page.select_option("#region-mode", "exact")

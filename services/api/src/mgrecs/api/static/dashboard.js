@@ -106,21 +106,23 @@ async function showProduct() {
 function modelsChart(models) {
   const versions = [...models].sort((a, b) => a.trained_at.localeCompare(b.trained_at));
   const width = 640, height = 220, left = 40, bottom = 40, top = 10;
-  const values = versions.flatMap((m) => METRICS.map(([k]) => Number(m.metrics[k] ?? 0)));
+  const values = versions.flatMap((m) => METRICS.map(([k]) => m.metrics[k]).filter((v) => typeof v === "number"));
   const ymax = Math.max(0.05, ...values) * 1.1;
-  const x = (i) => left + (versions.length === 1 ? (width - left) / 2 : (i * (width - left - 20)) / (versions.length - 1));
+  const x = (i) => left + 20 + (versions.length === 1 ? (width - left - 80) / 2 : (i * (width - left - 80)) / (versions.length - 1));
   const y = (v) => top + (1 - v / ymax) * (height - top - bottom);
   const svg = el("svg:svg", { width, height, id: "models-svg", role: "img", "aria-label": "offline metrics per model version" });
   for (let t = 0; t <= 4; t++) {
     const v = (ymax * t) / 4;
     svg.append(el("svg:line", { x1: left, x2: width, y1: y(v), y2: y(v), stroke: "#e3e5ea" }),
-      el("svg:text", { x: 2, y: y(v) + 4, "font-size": 10, fill: "#556" }, v.toFixed(2)));
+      el("svg:text", { x: 2, y: y(v) + 4, "font-size": 10, fill: "#556" }, v.toFixed(3)));
   }
   versions.forEach((m, i) => svg.append(el("svg:text", { x: x(i), y: height - bottom + 16, "font-size": 10, "text-anchor": "middle", fill: m.active ? "#11602a" : "#556", "font-weight": m.active ? 700 : 400 }, m.version)));
   for (const [key, colour] of METRICS) {
-    const points = versions.map((m, i) => [x(i), y(Number(m.metrics[key] ?? 0))]);
+    // A version without this metric (not evaluated) has no point rather than a false zero.
+    const measured = versions.map((m, i) => [m, i]).filter(([m]) => typeof m.metrics[key] === "number");
+    const points = measured.map(([m, i]) => [x(i), y(m.metrics[key])]);
     svg.append(el("svg:polyline", { points: points.map((p) => p.join(",")).join(" "), fill: "none", stroke: colour, "stroke-width": 2 }));
-    versions.forEach((m, i) => svg.append(el("svg:circle", { class: "point", cx: points[i][0], cy: points[i][1], r: 3.5, fill: colour, "data-version": m.version, "data-metric": key, "data-value": m.metrics[key] ?? "" },
+    measured.forEach(([m], j) => svg.append(el("svg:circle", { class: "point", cx: points[j][0], cy: points[j][1], r: 3.5, fill: colour, "data-version": m.version, "data-metric": key, "data-value": m.metrics[key] },
       el("svg:title", {}, `${m.version} ${key}: ${fmt(m.metrics[key])}`))));
   }
   const legend = el("div", { class: "legend" }, ...METRICS.map(([k, c]) => el("span", {}, el("i", { style: `background:${c}` }), k)));
