@@ -108,6 +108,7 @@ async def test_the_dashboard_shows_what_the_api_answers(stack: str) -> None:
         exact = (await api.get(url, params={"mode": "exact"})).json()
         status = (await api.get("/v1/status", headers={"X-API-Key": ADMIN_KEY})).json()
     assert sample["items"] and exact["items"] and status["models"]
+    assert len(status["consumer_lag"]["dead_letters"]) == 4
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM)
@@ -146,6 +147,9 @@ async def test_the_dashboard_shows_what_the_api_answers(stack: str) -> None:
         assert len(points) >= 8  # v-old and v-mid, four metrics each
         await page.wait_for_selector("#card-cache-age")
         assert "(fresh)" in (await page.text_content("#card-cache-age") or "")
+        dead_letters = await page.text_content("#card-dlq") or ""
+        for topic, count in status["consumer_lag"]["dead_letters"].items():
+            assert f"{topic}: {count}" in dead_letters
         await page.wait_for_selector("#experiments table.experiment tbody tr")
         arms = await page.eval_on_selector_all(
             "#experiments table.experiment tbody tr",

@@ -170,8 +170,8 @@ function showHealth(status) {
     card("Drift", status.drift ? (status.drift.drifted ? `DRIFT: ${status.drift.flags.join(", ")}` : `none (${when(status.drift.checked_at)})`) : "no report", "card-drift"),
     card("Data quality", status.quality ? `${status.quality.passed ? "passed" : "FAILED"} · ${status.quality.source}/${status.quality.kind}` : "no report", "card-quality"),
   ];
-  if (status.dead_letters) {
-    cards.push(card("Dead letters", Object.entries(status.dead_letters).map(([t, n]) => `${t}: ${n}`).join(" · ") || "0", "card-dlq"));
+  if (!lag.error) {
+    cards.push(card("Dead letters", Object.entries(lag.dead_letters).map(([t, n]) => `${t}: ${n}`).join(" · "), "card-dlq"));
   }
   $("health-cards").replaceChildren(...cards);
   $("jobs-table").tBodies[0].replaceChildren(...status.jobs.map((job) => {
