@@ -80,6 +80,13 @@ async def rows(page: Page) -> list[dict[str, Any]]:
     return result
 
 
+async def table(page: Page, selector: str) -> list[list[str]]:
+    cells: list[list[str]] = await page.eval_on_selector_all(
+        f"{selector} tbody tr", "trs => trs.map(tr => [...tr.cells].map(td => td.textContent))"
+    )
+    return cells
+
+
 def expected(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
@@ -107,7 +114,10 @@ async def test_the_dashboard_shows_what_the_api_answers(stack: str) -> None:
         sample = (await api.get(url, params={"mode": "sample"})).json()
         exact = (await api.get(url, params={"mode": "exact"})).json()
         status = (await api.get("/v1/status", headers={"X-API-Key": ADMIN_KEY})).json()
+        user = (await api.get("/v1/users/c1/recommendations")).json()
+        similar = (await api.get("/v1/products/p1/similar")).json()
     assert sample["items"] and exact["items"] and status["models"]
+    assert user["items"] and similar["items"]
     assert len(status["consumer_lag"]["dead_letters"]) == 4
 
     async with async_playwright() as playwright:
@@ -150,6 +160,22 @@ async def test_the_dashboard_shows_what_the_api_answers(stack: str) -> None:
         dead_letters = await page.text_content("#card-dlq") or ""
         for topic, count in status["consumer_lag"]["dead_letters"].items():
             assert f"{topic}: {count}" in dead_letters
+        await page.fill("#user-id", "c1")
+        await page.click("#user-form button")
+        await page.fill("#product-id", "p1")
+        await page.click("#product-form button")
+        await page.wait_for_function(
+            "document.getElementById('user-meta').textContent"
+            " && document.getElementById('product-meta').textContent"
+        )
+        assert await table(page, "#user-table") == [
+            [item["product_id"], f"{item['score']:.3f}", item["reason"] or "–"]
+            for item in user["items"]
+        ]
+        assert await table(page, "#product-table") == [
+            [item["product_id"], f"{item['score']:.3f}"] for item in similar["items"]
+        ]
+        assert f"source: {user['source']}" in (await page.text_content("#user-meta") or "")
         await page.wait_for_selector("#experiments table.experiment tbody tr")
         arms = await page.eval_on_selector_all(
             "#experiments table.experiment tbody tr",

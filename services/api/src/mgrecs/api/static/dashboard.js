@@ -116,7 +116,7 @@ function modelsChart(models) {
     svg.append(el("svg:line", { x1: left, x2: width, y1: y(v), y2: y(v), stroke: "#e3e5ea" }),
       el("svg:text", { x: 2, y: y(v) + 4, "font-size": 10, fill: "#556" }, v.toFixed(3)));
   }
-  versions.forEach((m, i) => svg.append(el("svg:text", { x: x(i), y: height - bottom + 16, "font-size": 10, "text-anchor": "middle", fill: m.active ? "#11602a" : "#556", "font-weight": m.active ? 700 : 400 }, m.version)));
+  versions.forEach((m, i) => svg.append(el("svg:text", { x: x(i), y: height - bottom + 16, "font-size": 10, "text-anchor": i === versions.length - 1 && i > 0 ? "end" : "middle", fill: m.active ? "#11602a" : "#556", "font-weight": m.active ? 700 : 400 }, m.version)));
   for (const [key, colour] of METRICS) {
     // A version without this metric (not evaluated) has no point rather than a false zero.
     const measured = versions.map((m, i) => [m, i]).filter(([m]) => typeof m.metrics[key] === "number");
