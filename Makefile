@@ -5,9 +5,11 @@ TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
 VENV   := .venv
 BIN    := $(VENV)/bin
+CHROMIUM  := /usr/bin/chromium
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MANIFESTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: install demo smoke test lint format clean bench-api bench-quality bench-context bench-train bench-realtime bench-ingest bench-tracker bench-batch
+.PHONY: install browser demo smoke test lint format clean bench-api bench-quality bench-context bench-train bench-realtime bench-ingest bench-tracker bench-batch
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -18,6 +20,13 @@ $(VENV)/.installed: $(UV) $(MANIFESTS)
 	touch $@
 
 install: $(VENV)/.installed
+
+# The dashboard's browser test drives Debian's headless Chromium (never a downloaded one).
+$(CHROMIUM):
+	$(SUDO) apt-get install -y --no-install-recommends chromium || \
+		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
+
+browser: $(CHROMIUM)
 
 demo: install  ## the whole pipeline on the embedded stack; Ctrl-C stops it
 	$(BIN)/mgrecs demo
@@ -36,7 +45,7 @@ $(PROMTOOL):
 	rm -rf $(TOOLS)/deb
 	touch $@
 
-test: install $(PROMTOOL)  ## the whole suite (real PostgreSQL and Kafka-protocol broker)
+test: install browser $(PROMTOOL)  ## the whole suite (real PostgreSQL and Kafka-protocol broker)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

@@ -150,13 +150,15 @@ async def test_consumer_lag_of_the_tracker_groups(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
     """Five orders on partition 0; the db sink's group committed 2 of them, the events
-    sink's group never committed: 3 and 5 behind."""
+    sink's group never committed: 3 and 5 behind. One dead letter on orders.dlq."""
     topic = topics.topic(topics.ORDERS, settings)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
     await producer.start()
     try:
         for n in range(5):
             await producer.send_and_wait(topic, f"order {n}".encode(), partition=0)
+        dlq = topics.topic(topics.ORDERS_DLQ, settings)
+        await producer.send_and_wait(dlq, b"not an order")
     finally:
         await producer.stop()
     db_group = f"{settings.topic_prefix}mgrecs-tracker-db"
@@ -177,6 +179,12 @@ async def test_consumer_lag_of_the_tracker_groups(
             {"group": "mgrecs-tracker-db", "lag": 3, "committed": True},
             {"group": "mgrecs-tracker-events", "lag": 5, "committed": False},
         ],
+        "dead_letters": {
+            "orders.dlq": 1,
+            "orders.events.dlq": 0,
+            "schedule-ticks.dlq": 0,
+            "feedback.dlq": 0,
+        },
         "error": None,
     }
 
@@ -187,6 +195,7 @@ async def test_an_unreachable_broker_is_reported_not_failed(settings: Settings) 
     async with asgi_client(create_app(settings)) as http:
         body = await status(http)
     assert body["consumer_lag"]["groups"] == []
+    assert body["consumer_lag"]["dead_letters"] == {}
     assert body["consumer_lag"]["error"].startswith(
         f"broker {settings.kafka_bootstrap} unreachable"
     )

@@ -142,7 +142,7 @@ def test_arm_report_on_constructed_counts() -> None:
     assert (empty.ctr, empty.conversion, empty.revenue_per_impression) == (None, None, None)
 
 
-# -- GET /v1/experiments/{id} ---------------------------------------------------------------
+# -- GET /v1/experiments[/{id}] -----------------------------------------------------------
 
 
 @pytest.fixture
@@ -211,6 +211,20 @@ async def test_experiment_report_per_arm(client: httpx.AsyncClient, pool: asyncp
     assert treatment["ctr"] == {"value": 0.1, "low": 0.055229, "high": 0.174366}
     assert treatment["conversion"]["value"] == 0.02
     assert treatment["revenue_per_impression"]["value"] == 0.5
+
+
+async def test_the_configured_experiments_are_listed(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/experiments")
+    assert response.status_code == 200
+    assert response.json() == [
+        {
+            "id": "ab1",
+            "arms": [
+                {"name": arm.name, "model_version": arm.model_version, "share": arm.share}
+                for arm in EXPERIMENT.arms
+            ],
+        }
+    ]
 
 
 async def test_unknown_experiment_is_404(client: httpx.AsyncClient) -> None:

@@ -21,6 +21,7 @@ from mgrecs.api.metrics import HTTP, refresh_serving_gauges
 from mgrecs.api.repository import Repository
 from mgrecs.api.routes import (
     admin,
+    dashboard,
     experiments,
     feedback,
     health,
@@ -103,6 +104,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         )
     for module in (users, products, regions, feedback, experiments, quality, health, admin, status):
         app.include_router(module.router)
+    dashboard.mount(app)
     add_metrics_route(app, lambda: refresh_serving_gauges(app.state.pool))
     _install_error_handlers(app)
     openapi.install(app)

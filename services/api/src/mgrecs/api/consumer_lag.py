@@ -1,5 +1,7 @@
 """Consumer lag of the tracker's groups: the orders each sink has yet to take, from the
-groups' committed offsets against the end offsets of topic `orders`. Asked of the broker on
+groups' committed offsets against the end offsets of topic `orders`; and the records held by
+each dead-letter topic (end minus beginning offsets: retention may have dropped older ones).
+Asked of the broker on
 each status request (admin only, so rare) under a timeout: an unreachable broker is
 reported in the answer, never raised."""
 
@@ -15,6 +17,12 @@ from mgrecs.common.settings import Settings
 
 TRACKER_GROUPS = ("mgrecs-tracker-db", "mgrecs-tracker-events")
 """The tracker sinks' consumer groups (`ConsumerWorker.group`; a test keeps them equal)."""
+DEAD_LETTER_TOPICS = (
+    topics.ORDERS_DLQ,
+    topics.ORDERS_EVENTS_DLQ,
+    topics.SCHEDULE_TICKS_DLQ,
+    topics.FEEDBACK_DLQ,
+)
 TIMEOUT_SECONDS = 3.0
 
 
@@ -30,6 +38,8 @@ class GroupLag:
 @dataclass(frozen=True)
 class LagReport:
     groups: list[GroupLag]
+    dead_letters: dict[str, int]
+    """Records on each dead-letter topic (by its unprefixed name)."""
     error: str | None = None
     """Why no figures could be had (the broker unreachable), else None."""
 
@@ -37,35 +47,50 @@ class LagReport:
 async def tracker_lag(settings: Settings, timeout: float = TIMEOUT_SECONDS) -> LagReport:
     try:
         async with asyncio.timeout(timeout):
-            return LagReport(await _measure(settings))
+            return await _measure(settings)
     except (KafkaError, OSError, TimeoutError) as exc:
-        return LagReport([], f"broker {settings.kafka_bootstrap} unreachable: {exc!r}")
+        return LagReport([], {}, f"broker {settings.kafka_bootstrap} unreachable: {exc!r}")
 
 
-async def _measure(settings: Settings) -> list[GroupLag]:
+async def _measure(settings: Settings) -> LagReport:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
     try:
         await admin.start()
         await consumer.start()
-        topic = topics.topic(topics.ORDERS, settings)
         await consumer.topics()  # fetches the cluster metadata
-        partitions = [
-            TopicPartition(topic, number)
-            for number in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
-            return []
-        starts = await consumer.beginning_offsets(partitions)
-        ends = await consumer.end_offsets(partitions)
+        partitions = _partitions(consumer, topics.topic(topics.ORDERS, settings))
         lags = []
-        for name in TRACKER_GROUPS:
-            group = f"{settings.topic_prefix}{name}"
-            offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
-            committed = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
-            lag = sum(max(0, ends[tp] - committed.get(tp, starts[tp])) for tp in partitions)
-            lags.append(GroupLag(name, lag, bool(committed)))
-        return lags
+        if partitions:
+            starts = await consumer.beginning_offsets(partitions)
+            ends = await consumer.end_offsets(partitions)
+            for name in TRACKER_GROUPS:
+                group = f"{settings.topic_prefix}{name}"
+                offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
+                committed = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+                lag = sum(max(0, ends[tp] - committed.get(tp, starts[tp])) for tp in partitions)
+                lags.append(GroupLag(name, lag, bool(committed)))
+        return LagReport(lags, await _dead_letters(consumer, settings))
     finally:
         await consumer.stop()
         await admin.close()
+
+
+def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    return [
+        TopicPartition(topic, number)
+        for number in sorted(consumer.partitions_for_topic(topic) or ())
+    ]
+
+
+async def _dead_letters(consumer: AIOKafkaConsumer, settings: Settings) -> dict[str, int]:
+    counts = {}
+    for name in DEAD_LETTER_TOPICS:
+        partitions = _partitions(consumer, topics.topic(name, settings))
+        if not partitions:
+            counts[name] = 0
+            continue
+        starts = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+        counts[name] = sum(ends[tp] - starts[tp] for tp in partitions)
+    return counts

@@ -4,6 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mgrecs.common.experiments import Experiment
 from mgrecs.common.feedback import FeedbackEvent
 
 
@@ -122,3 +123,26 @@ class ExperimentReport(BaseModel):
 
     experiment_id: str
     arms: list[ArmReport]
+
+
+class ArmSummary(BaseModel):
+    name: str
+    model_version: str
+    share: float
+
+
+class ExperimentSummary(BaseModel):
+    """A configured experiment and its split (without the engine's campaign ARNs)."""
+
+    id: str
+    arms: list[ArmSummary]
+
+    @classmethod
+    def of(cls, experiment: Experiment) -> "ExperimentSummary":
+        return cls(
+            id=experiment.id,
+            arms=[
+                ArmSummary(name=a.name, model_version=a.model_version, share=a.share)
+                for a in experiment.arms
+            ],
+        )

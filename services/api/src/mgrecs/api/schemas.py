@@ -382,6 +382,9 @@ class GroupLagStatus(BaseModel):
 
 class ConsumerLag(BaseModel):
     groups: list[GroupLagStatus]
+    dead_letters: dict[str, int] = Field(
+        description="records held by each dead-letter topic (empty: broker unreachable)"
+    )
     error: str | None = Field(description="why the lag is unknown (broker unreachable)")
 
 
@@ -439,6 +442,12 @@ class Status(BaseModel):
                             {"group": "mgrecs-tracker-db", "lag": 0, "committed": True},
                             {"group": "mgrecs-tracker-events", "lag": 12, "committed": True},
                         ],
+                        "dead_letters": {
+                            "orders.dlq": 3,
+                            "orders.events.dlq": 0,
+                            "schedule-ticks.dlq": 0,
+                            "feedback.dlq": 0,
+                        },
                         "error": None,
                     },
                 }

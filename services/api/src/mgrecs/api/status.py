@@ -49,6 +49,7 @@ async def gather(pool: asyncpg.Pool, settings: Settings) -> Status:
             groups=[
                 GroupLagStatus(group=g.group, lag=g.lag, committed=g.committed) for g in lags.groups
             ],
+            dead_letters=lags.dead_letters,
             error=lags.error,
         ),
     )

@@ -1,4 +1,5 @@
-"""`GET /v1/experiments/{id}`: an A/B experiment's arms, offline and online side by side."""
+"""`GET /v1/experiments`: the configured experiments; `GET /v1/experiments/{id}`: an A/B
+experiment's arms, offline and online side by side."""
 
 from typing import Annotated
 
@@ -6,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Path
 
 from mgrecs.api.deps import PoolDep, SettingsDep
 from mgrecs.api.experiment_report import experiment_report
-from mgrecs.api.experiment_schemas import ExperimentReport
+from mgrecs.api.experiment_schemas import ExperimentReport, ExperimentSummary
 from mgrecs.api.schemas import ErrorMessage
 from mgrecs.common.schemas import ID_PATTERN
 
@@ -15,6 +16,12 @@ router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 ExperimentId = Annotated[
     str, Path(min_length=1, max_length=64, pattern=ID_PATTERN, examples=["ease-vs-als"])
 ]
+
+
+@router.get("", response_model=list[ExperimentSummary], summary="The configured experiments")
+async def list_experiments(settings: SettingsDep) -> list[ExperimentSummary]:
+    """From the `experiments` setting, in its order: what the dashboard lists."""
+    return [ExperimentSummary.of(experiment) for experiment in settings.experiments]
 
 
 @router.get(

@@ -1,0 +1,214 @@
+// The mgrecs dashboard: plain JS and SVG drawn here (no CDN, no library), calling the API's
+// own JSON endpoints. The API key (if any) stays in this tab's sessionStorage.
+"use strict";
+
+const KEY_STORE = "mgrecs-api-key";
+const SVG_NS = "http://www.w3.org/2000/svg";
+const BAR_WIDTH = 220;
+const METRICS = [
+  ["precision@10", "#2f6fde"], ["recall@10", "#19a463"], ["ndcg@10", "#d9822b"], ["coverage", "#8e44ad"],
+];
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs = {}, ...children) {
+  const node = tag.startsWith("svg:")
+    ? document.createElementNS(SVG_NS, tag.slice(4)) : document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+  for (const child of children) node.append(child instanceof Node ? child : String(child));
+  return node;
+}
+
+async function api(path) {
+  const key = sessionStorage.getItem(KEY_STORE);
+  const response = await fetch(path, { headers: key ? { "X-API-Key": key } : {} });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(`${response.status}: ${body.detail || response.statusText}`);
+  return body;
+}
+
+async function guarded(errorId, work) {
+  $(errorId).textContent = "";
+  try { await work(); } catch (error) { $(errorId).textContent = error.message; }
+}
+
+const fmt = (value, digits = 3) => (value === null || value === undefined ? "–" : Number(value).toFixed(digits));
+const when = (iso) => (iso ? new Date(iso).toISOString().replace("T", " ").slice(0, 16) + " UTC" : "–");
+const duration = (seconds) => (seconds === null || seconds === undefined ? "–"
+  : seconds < 120 ? `${seconds.toFixed(1)} s` : seconds < 7200 ? `${(seconds / 60).toFixed(1)} min` : `${(seconds / 3600).toFixed(1)} h`);
+
+// A horizontal bar for a match rate (0-100 %) with its Wilson interval drawn across it.
+function matchBar(item) {
+  const x = (pct) => (pct / 100) * BAR_WIDTH;
+  const svg = el("svg:svg", {
+    width: BAR_WIDTH, height: 16, class: "match-bar", role: "img",
+    "aria-label": `match rate ${item.match_rate} %, 95 % interval ${item.match_rate_low}-${item.match_rate_high} %`,
+    "data-match-rate": item.match_rate, "data-low": item.match_rate_low, "data-high": item.match_rate_high,
+  });
+  svg.append(
+    el("svg:rect", { x: 0, y: 2, width: BAR_WIDTH, height: 12, fill: "#eef0f4" }),
+    el("svg:rect", { class: "rate", x: 0, y: 2, width: x(item.match_rate).toFixed(2), height: 12, fill: "#2f6fde" }),
+    el("svg:line", { class: "interval", x1: x(item.match_rate_low).toFixed(2), x2: x(item.match_rate_high).toFixed(2), y1: 8, y2: 8, stroke: "#1d2330", "stroke-width": 2 }),
+    el("svg:line", { x1: x(item.match_rate_low).toFixed(2), x2: x(item.match_rate_low).toFixed(2), y1: 4, y2: 12, stroke: "#1d2330", "stroke-width": 2 }),
+    el("svg:line", { x1: x(item.match_rate_high).toFixed(2), x2: x(item.match_rate_high).toFixed(2), y1: 4, y2: 12, stroke: "#1d2330", "stroke-width": 2 }),
+  );
+  return el("div", { class: "bar" }, svg,
+    el("span", {}, `${fmt(item.match_rate, 1)} % (${fmt(item.match_rate_low, 1)}–${fmt(item.match_rate_high, 1)})`));
+}
+
+async function loadRegions() {
+  const body = await api("/v1/regions");
+  const select = $("region-select");
+  select.replaceChildren(...body.regions.map((r) =>
+    el("option", { value: r.region }, `${r.region} (${r.active_customers} active / ${r.customers})`)));
+}
+
+async function showRegion() {
+  const region = $("region-select").value;
+  if (!region) return;
+  const params = new URLSearchParams({ mode: $("region-mode").value });
+  if ($("region-category").value.trim()) params.set("category", $("region-category").value.trim());
+  if ($("region-sample-size").value) params.set("sample_size", $("region-sample-size").value);
+  const body = await api(`/v1/regions/${encodeURIComponent(region)}/recommendations?${params}`);
+  const basis = body.mode === "sample"
+    ? `sample of ${body.sample_size} of ${body.population} active customers, window ${when(body.window_start)} → ${when(body.window_end)}`
+    : `all ${body.population} active customers, cache generation ${body.generation} (counted ${when(body.computed_at)})`;
+  $("region-meta").textContent = `${body.region} · ${body.mode} mode (${body.source}) · ${basis}`;
+  $("region-table").tBodies[0].replaceChildren(...body.items.map((item, i) => el("tr", {},
+    el("td", {}, i + 1),
+    el("td", {}, el("strong", {}, item.product_name || item.product_id), el("br"), el("small", {}, item.product_id)),
+    el("td", {}, item.category || "–"),
+    el("td", {}, matchBar(item)),
+    el("td", {}, el("span", { class: `badge ${item.affinity}` }, item.affinity)),
+    el("td", {}, fmt(item.mean_score, 4)),
+    el("td", {}, item.users))));
+  if (!body.items.length) $("region-meta").textContent += " · no recommendations";
+}
+
+async function showUser() {
+  const id = $("user-id").value.trim();
+  const body = await api(`/v1/users/${encodeURIComponent(id)}/recommendations`);
+  const extra = [body.model_version && `model ${body.model_version}`, body.experiment && `experiment ${body.experiment.experiment_id}/${body.experiment.arm}`].filter(Boolean);
+  $("user-meta").textContent = [`source: ${body.source}`, `updated ${when(body.updated_at)}`, ...extra].join(" · ");
+  $("user-table").tBodies[0].replaceChildren(...body.items.map((item) =>
+    el("tr", {}, el("td", {}, item.product_id), el("td", {}, fmt(item.score)), el("td", {}, item.reason || "–"))));
+}
+
+async function showProduct() {
+  const id = $("product-id").value.trim();
+  const body = await api(`/v1/products/${encodeURIComponent(id)}/similar`);
+  $("product-meta").textContent = `source: ${body.source} · updated ${when(body.updated_at)}`;
+  $("product-table").tBodies[0].replaceChildren(...body.items.map((item) =>
+    el("tr", {}, el("td", {}, item.product_id), el("td", {}, fmt(item.score)))));
+}
+
+// Model versions over time: one line per offline metric, oldest version on the left.
+function modelsChart(models) {
+  const versions = [...models].sort((a, b) => a.trained_at.localeCompare(b.trained_at));
+  const width = 640, height = 220, left = 40, bottom = 40, top = 10;
+  const values = versions.flatMap((m) => METRICS.map(([k]) => m.metrics[k]).filter((v) => typeof v === "number"));
+  const ymax = Math.max(0.05, ...values) * 1.1;
+  const x = (i) => left + 20 + (versions.length === 1 ? (width - left - 80) / 2 : (i * (width - left - 80)) / (versions.length - 1));
+  const y = (v) => top + (1 - v / ymax) * (height - top - bottom);
+  const svg = el("svg:svg", { width, height, id: "models-svg", role: "img", "aria-label": "offline metrics per model version" });
+  for (let t = 0; t <= 4; t++) {
+    const v = (ymax * t) / 4;
+    svg.append(el("svg:line", { x1: left, x2: width, y1: y(v), y2: y(v), stroke: "#e3e5ea" }),
+      el("svg:text", { x: 2, y: y(v) + 4, "font-size": 10, fill: "#556" }, v.toFixed(3)));
+  }
+  versions.forEach((m, i) => svg.append(el("svg:text", { x: x(i), y: height - bottom + 16, "font-size": 10, "text-anchor": i === versions.length - 1 && i > 0 ? "end" : "middle", fill: m.active ? "#11602a" : "#556", "font-weight": m.active ? 700 : 400 }, m.version)));
+  for (const [key, colour] of METRICS) {
+    // A version without this metric (not evaluated) has no point rather than a false zero.
+    const measured = versions.map((m, i) => [m, i]).filter(([m]) => typeof m.metrics[key] === "number");
+    const points = measured.map(([m, i]) => [x(i), y(m.metrics[key])]);
+    svg.append(el("svg:polyline", { points: points.map((p) => p.join(",")).join(" "), fill: "none", stroke: colour, "stroke-width": 2 }));
+    measured.forEach(([m], j) => svg.append(el("svg:circle", { class: "point", cx: points[j][0], cy: points[j][1], r: 3.5, fill: colour, "data-version": m.version, "data-metric": key, "data-value": m.metrics[key] },
+      el("svg:title", {}, `${m.version} ${key}: ${fmt(m.metrics[key])}`))));
+  }
+  const legend = el("div", { class: "legend" }, ...METRICS.map(([k, c]) => el("span", {}, el("i", { style: `background:${c}` }), k)));
+  return el("div", {}, svg, legend);
+}
+
+function showModels(models) {
+  $("models-chart").replaceChildren(models.length ? modelsChart(models) : el("p", { class: "meta" }, "no model version yet"));
+  $("models-table").tBodies[0].replaceChildren(...models.map((m) => el("tr", {},
+    el("td", {}, m.version), el("td", {}, m.recipe), el("td", {}, when(m.trained_at)),
+    el("td", {}, el("span", { class: `badge ${m.active ? "on" : "off"}` }, m.active ? "active" : "no")),
+    el("td", {}, m.decision || "–"),
+    ...METRICS.map(([k]) => el("td", {}, fmt(m.metrics[k]))))));
+}
+
+async function showExperiments() {
+  const experiments = await api("/v1/experiments");
+  if (!experiments.length) { $("experiments").replaceChildren(el("p", { class: "meta" }, "no experiment configured")); return; }
+  const reports = await Promise.all(experiments.map((e) => api(`/v1/experiments/${encodeURIComponent(e.id)}`)));
+  $("experiments").replaceChildren(...reports.map((report) => el("div", {},
+    el("h4", {}, report.experiment_id),
+    el("table", { class: "experiment" },
+      el("thead", {}, el("tr", {}, ...["Arm", "Model", "Share", "Customers", "Impressions", "CTR", "Conversion", "NDCG@10 (offline)"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, ...report.arms.map((a) => el("tr", {},
+        el("td", {}, a.arm), el("td", {}, a.model_version), el("td", {}, `${(a.share * 100).toFixed(0)} %`),
+        el("td", {}, a.customers), el("td", {}, a.impressions),
+        el("td", {}, estimate(a.ctr)), el("td", {}, estimate(a.conversion)),
+        el("td", {}, fmt(a.offline_metrics && a.offline_metrics["ndcg@10"])))))))));
+}
+
+const estimate = (e) => (e ? `${fmt(e.value)} (${fmt(e.low)}–${fmt(e.high)})` : "–");
+
+function card(label, value, id) {
+  return el("div", { class: "card", id }, el("div", { class: "label" }, label), el("div", { class: "value" }, value));
+}
+
+function showHealth(status) {
+  const cache = status.cache;
+  const lag = status.consumer_lag;
+  const cards = [
+    card("Cache age", `${duration(cache.age_seconds)} ${cache.fresh ? "(fresh)" : "(STALE)"}`, "card-cache-age"),
+    card("Cache generation", `${cache.generation ?? "–"} · ${cache.users ?? 0} customers · ${cache.products ?? 0} products`),
+    card("Cache hit rate", cache.hit_rate === null ? "–" : `${(cache.hit_rate * 100).toFixed(1)} %`),
+    card("Consumer lag", lag.error ? `unknown: ${lag.error}` : lag.groups.map((g) => `${g.group}: ${g.lag}`).join(" · ") || "no group", "card-lag"),
+    card("Drift", status.drift ? (status.drift.drifted ? `DRIFT: ${status.drift.flags.join(", ")}` : `none (${when(status.drift.checked_at)})`) : "no report", "card-drift"),
+    card("Data quality", status.quality ? `${status.quality.passed ? "passed" : "FAILED"} · ${status.quality.source}/${status.quality.kind}` : "no report", "card-quality"),
+  ];
+  if (!lag.error) {
+    cards.push(card("Dead letters", Object.entries(lag.dead_letters).map(([t, n]) => `${t}: ${n}`).join(" · "), "card-dlq"));
+  }
+  $("health-cards").replaceChildren(...cards);
+  $("jobs-table").tBodies[0].replaceChildren(...status.jobs.map((job) => {
+    const total = job.finished_at ? (new Date(job.finished_at) - new Date(job.started_at)) / 1000 : null;
+    return el("tr", {}, el("td", {}, job.tick_id), el("td", {}, job.kind), el("td", {}, when(job.started_at)),
+      el("td", {}, job.finished_at ? duration(total) : "running"),
+      el("td", {}, job.steps.map((s) => `${s.step} ${duration(s.seconds)} ${s.status}`).join(" · ")));
+  }));
+  $("quality-report").textContent = status.quality ? JSON.stringify(status.quality.report, null, 2) : "no report yet";
+}
+
+async function loadStatus() {
+  const status = await api("/v1/status");
+  showModels(status.models);
+  showHealth(status);
+}
+
+function loadAll() {
+  guarded("region-error", async () => { await loadRegions(); await showRegion(); });
+  guarded("models-error", loadStatus).then(() => { $("health-error").textContent = $("models-error").textContent; });
+  guarded("experiments-error", showExperiments);
+}
+
+function on(formId, errorId, work) {
+  $(formId).addEventListener("submit", (event) => { event.preventDefault(); guarded(errorId, work); });
+}
+
+$("api-key").value = sessionStorage.getItem(KEY_STORE) || "";
+$("key-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const key = $("api-key").value.trim();
+  if (key) sessionStorage.setItem(KEY_STORE, key); else sessionStorage.removeItem(KEY_STORE);
+  loadAll();
+});
+on("region-form", "region-error", showRegion);
+$("region-select").addEventListener("change", () => guarded("region-error", showRegion));
+$("region-mode").addEventListener("change", () => guarded("region-error", showRegion));
+on("user-form", "user-error", showUser);
+on("product-form", "product-error", showProduct);
+loadAll();
