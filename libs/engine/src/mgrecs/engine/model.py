@@ -46,7 +46,7 @@ from scipy import sparse
 from mgrecs.engine.catalog import Catalog, build_catalog
 from mgrecs.engine.content import content_neighbours
 from mgrecs.engine.cooccurrence import item_similarity
-from mgrecs.engine.dataset import NO_REGION, Dataset, binarize, build_dataset
+from mgrecs.engine.dataset import NO_REGION, Dataset, Lines, binarize, build_dataset
 from mgrecs.engine.model_file import read_model, write_model
 from mgrecs.engine.popularity import Popularity, fit_popularity
 from mgrecs.engine.reasons import ReasonNames, hit_reasons
@@ -143,7 +143,7 @@ class RecommenderModel:
     @classmethod
     def fit(
         cls,
-        interactions: Sequence[Interaction],
+        interactions: Sequence[Interaction] | Lines,
         *,
         recipe: Recipe | None = None,
         neighbours: int = 100,
