@@ -94,9 +94,12 @@ async def _train(
     with JOB_SECONDS.labels(job).time():
         version = new_version()
         async with steps.step("export"):
-            lines = await load_lines(pool)
-            products = await load_products(pool)
-            datasets = await export_datasets(pool, open_store(settings), version)
+            # Side by side: the export is PostgreSQL's work (sorting, CSV), the load Python's.
+            lines, products, datasets = await asyncio.gather(
+                load_lines(pool),
+                load_products(pool),
+                export_datasets(pool, open_store(settings), version),
+            )
         log.info(f"{job}_loaded", interactions=len(lines), products=len(products))
         if not len(lines):
             raise NoTrainingData("no purchases in the database yet: nothing to train on")
