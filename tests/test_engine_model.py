@@ -216,6 +216,18 @@ def test_recommend_all_equals_recommend(name: str, monkeypatch: pytest.MonkeyPat
     assert all(everyone[c] == batch[c] for c in batch)
 
 
+def test_similar_all_equals_similar_items() -> None:
+    products = [ProductInfo("never-bought", category="c1"), ProductInfo("p3", category="c1")]
+    model = CooccurrenceModel.fit(random_data(), products=products)
+    wanted = [*model.item_ids, "never-bought", "not-a-product"]
+    batch = model.similar_all(wanted, 6)
+    assert list(batch) == wanted
+    assert batch["not-a-product"] == []
+    assert batch["never-bought"]  # content neighbours
+    for item in wanted:
+        assert batch[item] == model.similar_items(item, 6)
+
+
 def test_save_and_load_round_trip_gives_identical_results(tmp_path: Path) -> None:
     model = CooccurrenceModel.fit(random_data())
     path = tmp_path / "nested" / "model.npz"

@@ -16,6 +16,7 @@ import pytest
 from scipy import sparse
 
 from mgrecs.common.sample_data import generate
+from mgrecs.engine.dataset import Lines, build_dataset
 from mgrecs.engine.evaluation import (
     Catalog,
     InsufficientData,
@@ -450,3 +451,24 @@ def test_missing_columns_are_named(tmp_path: Path) -> None:
     header = ",".join(c for c in COLUMNS if c not in ("quantity", "ordered_at"))
     with pytest.raises(OrdersFileError, match="lacks column.*quantity, ordered_at"):
         read_orders(_write(tmp_path / "orders.csv", header, "o1,c1,p1,x,y,1,north"))
+
+
+def test_lines_kept_by_a_mask_are_numbered_as_if_read_alone(
+    generated: list[Interaction],
+) -> None:
+    """The split keeps its training lines with `Lines.where` instead of rebuilding them from
+    objects: ids, numbering and columns are those of the kept lines read on their own."""
+    everything = Lines.of(generated)
+    assert everything.customer_ids == sorted({i.customer_id for i in generated})
+    keep = np.array([i.ordered_at.day % 3 == 0 for i in generated])
+    kept = everything.where(keep)
+    alone = Lines.of([i for i, k in zip(generated, keep, strict=True) if k])
+    assert (kept.customer_ids, kept.item_ids, kept.regions) == (
+        alone.customer_ids,
+        alone.item_ids,
+        alone.regions,
+    )
+    for column in ("customer", "item", "region", "quantity", "time"):
+        assert np.array_equal(getattr(kept, column), getattr(alone, column)), column
+    assert Lines.of(everything) is everything
+    assert (build_dataset(everything).matrix != build_dataset(generated).matrix).nnz == 0

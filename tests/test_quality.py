@@ -107,6 +107,56 @@ def test_small_windows_judge_like_one_big_window(monkeypatch: pytest.MonkeyPatch
     ]
 
 
+def test_the_first_line_of_a_new_window_is_judged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The line that starts a window belongs to it: its order's second copy of the same
+    product is found (it once went to the window just judged and was never looked at)."""
+    monkeypatch.setattr(quality, "WINDOW_LINES", 2)
+    acc = QualityAccumulator()
+    acc.add("o1", "c1", "p1", 1, 10.0)
+    acc.add("o2", "c2", "p2", 1, 10.0)
+    acc.add("o3", "c3", "p3", 1, 10.0)  # the window is full: judged, o3 starts the next
+    acc.add("o3", "c3", "p3", 1, 10.0)
+    report = acc.report("t", "sync", 0.5)
+    assert report.checks["duplicate"].examples == [{"order_id": "o3", "product_id": "p3"}]
+    assert report.bad_lines == 1
+
+
+@pytest.mark.parametrize("piece", [1, 3, 5, 500])
+def test_lines_added_in_columns_are_judged_like_lines_one_by_one(
+    piece: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`add_lines` (a retrain's columnar check) gives `add`'s report, whatever the pieces and
+    windows: orders cut across pieces, a window ending mid-piece, a missing id in a piece."""
+    monkeypatch.setattr(quality, "WINDOW_LINES", 7)
+    lines = [
+        (f"o{n // 3}", f"c{n % 40}", f"p{n % 10}", 1 + n % 3, 10.0 * (n % 10 + 1) + n % 4)
+        for n in range(300)
+    ]
+    lines += [
+        ("o5", "c5", "p5", 1, 60.0),  # o5 came long before
+        ("twice", "c6", "p7", 1, 80.0),
+        ("twice", "c6", "p7", 1, 80.0),
+        ("huge-qty", "c2", "p4", 1000, 50.0),
+        ("no-customer", "", "p3", 1, 40.0),
+        ("huge-price", "c3", "p6", 1, 7000.0),
+    ]
+    one_by_one = QualityAccumulator()
+    for order_id, customer_id, product_id, quantity, price in lines:
+        one_by_one.add(order_id, customer_id, product_id, quantity, price)
+    in_columns = QualityAccumulator()
+    for start in range(0, len(lines), piece):
+        order_ids, customer_ids, product_ids, quantities, prices = zip(
+            *lines[start : start + piece], strict=True
+        )
+        in_columns.add_lines(order_ids, customer_ids, product_ids, quantities, prices)
+    expected = one_by_one.report("t", "export", 0.05, CATALOGUE)
+    got = in_columns.report("t", "export", 0.05, CATALOGUE)
+    assert got.model_dump(exclude={"created_at"}) == expected.model_dump(exclude={"created_at"})
+    assert (got.lines, got.checks["duplicate"].count) == (306, 2)
+    assert got.checks["missing_customer_id"].count == 1
+    assert got.checks["outlier_quantity"].count >= 1
+
+
 def test_memory_stays_flat_over_a_long_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     """What is held between windows grows with distinct orders and customers (8 bytes each)
     and the catalogue, never with the lines of an order or the batch's length."""

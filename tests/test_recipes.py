@@ -22,6 +22,7 @@ from mgrecs.engine.recipes import (
     TrainingData,
     TrendingRecipe,
     make_recipe,
+    neighbours,
 )
 from mgrecs.engine.recipes.support import recency_weighted
 from mgrecs.engine.records import Interaction
@@ -354,3 +355,21 @@ def test_every_grid_point_fits_and_is_deterministic(
         assert first.shape == (100, data.n_items) and first.dtype == np.float32
         assert np.isfinite(first).all()
         assert np.array_equal(first, second), point
+
+
+def test_neighbour_pruning_keeps_each_rows_k_best_ties_to_the_lower_column() -> None:
+    """`_top_k` sorts only the entries that can still make a row's top k; what it keeps is
+    what sorting every entry keeps (brute force here), ties and non-positive values included."""
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        sizes = rng.integers(0, 50, int(rng.integers(1, 20)))
+        row = np.repeat(np.arange(sizes.size), sizes).astype(np.int64)
+        col = np.concatenate([rng.permutation(80)[:n] for n in sizes] or [[]]).astype(np.int64)
+        val = rng.integers(-1, int(rng.integers(1, 6)), row.size).astype(np.float64)
+        k = int(rng.integers(0, 10))
+        expected = np.zeros(row.size, dtype=bool)
+        for r in range(sizes.size):
+            entries = [n for n in np.flatnonzero(row == r) if val[n] > 0]
+            entries.sort(key=lambda n: (-val[n], col[n]))
+            expected[entries[:k]] = True
+        assert np.array_equal(neighbours._top_k(row, col, val, k), expected)

@@ -9,10 +9,12 @@ import numpy as np
 from scipy import sparse
 
 from mgrecs.engine.evaluation import Catalog, default_catalog
+from mgrecs.engine.evaluation.evaluate import evaluate_recipe
+from mgrecs.engine.evaluation.tuning import TUNING_K
 from mgrecs.engine.model import DEFAULT_RECIPE
 from mgrecs.engine.recipes import TrainingData, make_recipe
 from mgrecs.engine.records import Interaction
-from mgrecs.engine.selection import measure_recipe, select_recipe
+from mgrecs.engine.selection import measure_recipe, select_recipe, validation_split
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 PAIRS = 5
@@ -164,3 +166,20 @@ def test_a_measured_recipe_keeps_its_parameters_and_is_validated_like_a_chosen_o
     few = measure_recipe(pairs_data()[:20], "rp3beta", {"beta": 0.3})
     assert few.validation is None and few.fallback is not None
     assert (few.recipe.name, few.recipe.params()["beta"]) == ("rp3beta", 0.3)
+
+
+def test_the_chosen_recipes_validation_is_its_tuning_measurement() -> None:
+    """The chosen recipe is not fitted again to report it: its tuning trial's metrics are
+    those a fresh fit on the validation period gives (and the same for a measured one)."""
+    data = pairs_data()
+    selection = select_recipe(data, ["partner", DEFAULT_RECIPE], 60, catalog=toy_catalog())
+    assert selection.validation is not None
+    assert selection.recipe.params() == {"shift": 0}
+    for recipe in (PartnerRecipe(shift=0), make_recipe(DEFAULT_RECIPE)):
+        fresh = evaluate_recipe(recipe, validation_split(data), TUNING_K).metrics
+        measured = measure_recipe(data, recipe.name, recipe.params(), catalog=toy_catalog())
+        assert measured.validation is not None
+        expected = {name: round(value, 6) for name, value in fresh.as_dict().items()}
+        assert measured.validation["chosen"] == expected
+        if recipe.name == "partner":
+            assert selection.validation["chosen"] == expected

@@ -4,14 +4,17 @@ Everything downstream works on integer indices; this module is the only place th
 ids to them, so training and scoring always agree on which row and column is which.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
 from mgrecs.engine.records import Interaction
+
+IntArray = npt.NDArray[np.int64]
 
 NO_REGION = -1
 """Region index of a customer (or order line) whose region is unknown."""
@@ -35,12 +38,6 @@ class Dataset:
     """Epoch seconds of each order line."""
 
 
-def _index(values: Sequence[str]) -> tuple[list[str], npt.NDArray[np.int64]]:
-    """Sorted distinct values and the index of each input value among them."""
-    uniques, inverse = np.unique(np.asarray(values, dtype=object), return_inverse=True)
-    return [str(v) for v in uniques], inverse.astype(np.int64)
-
-
 def _latest_region(
     customer: npt.NDArray[np.int64],
     region: npt.NDArray[np.int64],
@@ -56,9 +53,136 @@ def _latest_region(
     return result
 
 
-def build_dataset(interactions: Sequence[Interaction]) -> Dataset:
+class LinesBuilder:
+    """Collects order lines a chunk of columns at a time (as a database cursor gives them)
+    and numbers each distinct id once with a dict: 10M lines never become 10M objects, and
+    only the distinct ids are sorted."""
+
+    def __init__(self) -> None:
+        self._customers: dict[str, int] = {}
+        self._items: dict[str, int] = {}
+        self._regions: dict[str | None, int] = {}
+        self._customer: list[npt.NDArray[np.int64]] = []
+        self._item: list[npt.NDArray[np.int64]] = []
+        self._region: list[npt.NDArray[np.int64]] = []
+        self._quantity: list[npt.NDArray[np.float64]] = []
+        self._time: list[npt.NDArray[np.float64]] = []
+
+    def add(
+        self,
+        customer_ids: Sequence[str],
+        product_ids: Sequence[str],
+        quantities: Iterable[float],
+        times: Iterable[float],
+        regions: Sequence[str | None],
+    ) -> None:
+        """One chunk of lines as parallel columns; `times` in epoch seconds."""
+        n = len(customer_ids)
+        self._customer.append(_numbered(self._customers, customer_ids))
+        self._item.append(_numbered(self._items, product_ids))
+        self._region.append(_numbered(self._regions, regions))
+        self._quantity.append(np.fromiter(quantities, np.float64, count=n))
+        self._time.append(np.fromiter(times, np.float64, count=n))
+
+    def build(self) -> "Lines":
+        """The lines with ids numbered in sorted order (what `np.unique` would give)."""
+        customer_ids, customer_rank = _sorted_ranks(list(self._customers))
+        item_ids, item_rank = _sorted_ranks(list(self._items))
+        seen_regions = list(self._regions)
+        regions = sorted(r for r in seen_regions if r is not None)
+        region_index = {name: n for n, name in enumerate(regions)}
+        region_rank = np.array(
+            [NO_REGION if r is None else region_index[r] for r in seen_regions], dtype=np.int64
+        )
+        return Lines(
+            customer_ids=customer_ids,
+            item_ids=item_ids,
+            regions=regions,
+            customer=customer_rank[_joined(self._customer, np.int64)],
+            item=item_rank[_joined(self._item, np.int64)],
+            region=region_rank[_joined(self._region, np.int64)],
+            quantity=_joined(self._quantity, np.float64),
+            time=_joined(self._time, np.float64),
+        )
+
+
+def _numbered(numbers: dict[str, int] | dict[str | None, int], values: Sequence[Any]) -> IntArray:
+    """Each value's number in order of first appearance (new values are added)."""
+    return np.fromiter(
+        (numbers.setdefault(value, len(numbers)) for value in values), np.int64, count=len(values)
+    )
+
+
+def _sorted_ranks(values: list[str]) -> tuple[list[str], IntArray]:
+    """The values sorted, and each value's (by first appearance) index among them."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    rank = np.empty(len(values), dtype=np.int64)
+    rank[order] = np.arange(len(values), dtype=np.int64)
+    return [values[n] for n in order], rank
+
+
+def _joined(parts: list[Any], dtype: type) -> Any:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Order lines as parallel index arrays over sorted distinct ids: the form the split and
+    the fit work on, built once per job instead of from Interaction objects at every step."""
+
+    customer_ids: list[str]
+    item_ids: list[str]
+    regions: list[str]
+    customer: IntArray
+    item: IntArray
+    region: IntArray
+    """Region index of the line, or NO_REGION."""
+    quantity: npt.NDArray[np.float64]
+    time: npt.NDArray[np.float64]
+    """Epoch seconds."""
+
+    def __len__(self) -> int:
+        return int(self.customer.size)
+
+    @classmethod
+    def of(cls, interactions: "Sequence[Interaction] | Lines") -> "Lines":
+        """`interactions` in columns (as they are when they already are)."""
+        if isinstance(interactions, Lines):
+            return interactions
+        builder = LinesBuilder()
+        builder.add(
+            [i.customer_id for i in interactions],
+            [i.product_id for i in interactions],
+            (i.quantity for i in interactions),
+            (i.ordered_at.timestamp() for i in interactions),
+            [i.region for i in interactions],
+        )
+        return builder.build()
+
+    def where(self, keep: npt.NDArray[np.bool_]) -> "Lines":
+        """The kept lines, renumbered among themselves (ids no kept line has are dropped)."""
+        used_customers, customer = np.unique(self.customer[keep], return_inverse=True)
+        used_items, item = np.unique(self.item[keep], return_inverse=True)
+        region = self.region[keep]
+        used_regions = np.unique(region[region != NO_REGION])
+        region_rank = np.full(len(self.regions) + 1, NO_REGION, dtype=np.int64)
+        region_rank[used_regions] = np.arange(used_regions.size)
+        return Lines(
+            customer_ids=[self.customer_ids[n] for n in used_customers.tolist()],
+            item_ids=[self.item_ids[n] for n in used_items.tolist()],
+            regions=[self.regions[n] for n in used_regions.tolist()],
+            customer=customer.astype(np.int64).ravel(),
+            item=item.astype(np.int64).ravel(),
+            region=region_rank[region],  # NO_REGION (-1) picks the last slot: NO_REGION
+            quantity=self.quantity[keep],
+            time=self.time[keep],
+        )
+
+
+def build_dataset(interactions: "Sequence[Interaction] | Lines") -> Dataset:
     """Index the interactions; repeated lines of one (customer, product) make one entry."""
-    if not interactions:
+    lines = Lines.of(interactions)
+    if not len(lines):
         empty_i = np.zeros(0, dtype=np.int64)
         return Dataset(
             customer_ids=[],
@@ -71,16 +195,9 @@ def build_dataset(interactions: Sequence[Interaction]) -> Dataset:
             line_region=empty_i,
             line_time=np.zeros(0, dtype=np.float64),
         )
-    customer_ids, customer = _index([i.customer_id for i in interactions])
-    item_ids, item = _index([i.product_id for i in interactions])
-    regions = sorted({i.region for i in interactions if i.region is not None})
-    region_index = {name: n for n, name in enumerate(regions)}
-    region = np.array(
-        [NO_REGION if i.region is None else region_index[i.region] for i in interactions],
-        dtype=np.int64,
-    )
-    time = np.array([i.ordered_at.timestamp() for i in interactions], dtype=np.float64)
-    quantity = np.array([i.quantity for i in interactions], dtype=np.float64)
+    customer_ids, item_ids, regions = lines.customer_ids, lines.item_ids, lines.regions
+    customer, item, region = lines.customer, lines.item, lines.region
+    time, quantity = lines.time, lines.quantity
 
     # COO -> CSR sums duplicate (customer, product) pairs into one entry.
     totals = sparse.csr_matrix(

@@ -46,7 +46,7 @@ from scipy import sparse
 from mgrecs.engine.catalog import Catalog, build_catalog
 from mgrecs.engine.content import content_neighbours
 from mgrecs.engine.cooccurrence import item_similarity
-from mgrecs.engine.dataset import NO_REGION, Dataset, binarize, build_dataset
+from mgrecs.engine.dataset import NO_REGION, Dataset, Lines, binarize, build_dataset
 from mgrecs.engine.model_file import read_model, write_model
 from mgrecs.engine.popularity import Popularity, fit_popularity
 from mgrecs.engine.reasons import ReasonNames, hit_reasons
@@ -143,7 +143,7 @@ class RecommenderModel:
     @classmethod
     def fit(
         cls,
-        interactions: Sequence[Interaction],
+        interactions: Sequence[Interaction] | Lines,
         *,
         recipe: Recipe | None = None,
         neighbours: int = 100,
@@ -352,11 +352,30 @@ class RecommenderModel:
         CONTENT_MIN_NEIGHBOURS of those, products of the same category (nearest price band,
         then most similar name) follow; global popularity fills up. A catalogue product
         nobody bought gets content neighbours; an unknown id gets nothing."""
-        item = self._catalog.index.get(item_id)
-        if item is None or k <= 0:
+        if item_id not in self._catalog.index or k <= 0:
             return []
         rules = Rules(categories, min_price, max_price, promoted, promoted_share, where)
         allowed = allowed_products(self._catalog, rules)
+        return self._similar(item_id, k, rules, allowed, self._allowed_order(NO_REGION, allowed))
+
+    def similar_all(self, item_ids: Sequence[str], k: int) -> dict[str, list[Scored]]:
+        """`similar_items(i, k)` (no rules) of each of `item_ids` (batch inference): the
+        catalogue mask and the fill order are worked out once, not once per product."""
+        rules = Rules()
+        allowed = allowed_products(self._catalog, rules)
+        fill_order = self._allowed_order(NO_REGION, allowed)
+        return {
+            item_id: self._similar(item_id, k, rules, allowed, fill_order)
+            if item_id in self._catalog.index and k > 0
+            else []
+            for item_id in item_ids
+        }
+
+    def _similar(
+        self, item_id: str, k: int, rules: Rules, allowed: BoolArray, fill_order: FillOrder
+    ) -> list[Scored]:
+        """`similar_items` of a catalogue product with the rules' mask and fill order."""
+        item = self._catalog.index[item_id]
         scored: list[Scored] = []
         chosen = np.zeros(0, dtype=np.int64)
         if item < len(self._item_ids):
@@ -387,7 +406,6 @@ class RecommenderModel:
             ]
             chosen = np.concatenate([chosen, content])
         skip = {item, *chosen.tolist()}
-        fill_order = self._allowed_order(NO_REGION, allowed)
         scored += self._fill(NO_REGION, k - len(scored), skip, fill_order, CONTENT_FLOOR)
         return insert_promoted(
             scored, self._eligible_promoted(rules, allowed, [item]), k, rules.promoted_share

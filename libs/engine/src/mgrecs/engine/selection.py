@@ -10,13 +10,13 @@ scores them. With too little data for a validation period the default recipe is 
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from mgrecs.engine.dataset import binarize
+from mgrecs.engine.dataset import Lines, binarize
 from mgrecs.engine.evaluation.evaluate import evaluate_recipe
 from mgrecs.engine.evaluation.metrics import Metrics
 from mgrecs.engine.evaluation.report import Catalog, default_catalog
@@ -41,6 +41,8 @@ class Candidate:
     ndcg: float
     trials: int
     budget_exhausted: bool
+    metrics: Metrics | None = field(default=None, repr=False)
+    """Its full metrics on the validation period, kept to report the chosen one unfitted."""
 
 
 @dataclass(frozen=True)
@@ -79,21 +81,21 @@ class Selection:
         }
 
 
-def validation_split(interactions: Sequence[Interaction]) -> Split:
+def validation_split(interactions: Sequence[Interaction] | Lines) -> Split:
     """The last VALIDATION_FRACTION of the time span as truth, the rest as training (binary
     rows); raises InsufficientData when that leaves too little."""
-    if not interactions:
+    if not len(interactions):
         raise InsufficientData("there are no order lines")
-    times = np.fromiter((i.ordered_at.timestamp() for i in interactions), np.float64)
-    first, last = float(times.min()), float(times.max())
+    lines = Lines.of(interactions)
+    first, last = float(lines.time.min()), float(lines.time.max())
     boundary = datetime.fromtimestamp(last - (last - first) * VALIDATION_FRACTION, tz=UTC)
-    split = time_split(interactions, test_from=boundary, validation_fraction=0)
+    split = time_split(lines, test_from=boundary, validation_fraction=0)
     binary = binarize(split.train.matrix).astype(np.float32)
     return replace(split, train=replace(split.train, matrix=binary))
 
 
 def select_recipe(
-    interactions: Sequence[Interaction],
+    interactions: Sequence[Interaction] | Lines,
     candidates: Sequence[str],
     budget_seconds: float,
     *,
@@ -132,25 +134,31 @@ def select_recipe(
             return catalog.make(name, params, SEED)
 
         tuning = tune(make, catalog.grids.get(name, [{}]), split, share)
-        if tuning.trials:
-            ndcg = max(trial.ndcg for trial in tuning.trials)
-        else:  # one grid point: tune took it without measuring
-            ndcg = evaluate_recipe(make(tuning.params), split, TUNING_K).metrics.ndcg
+        metrics = tuning.metrics
+        if metrics is None:  # one grid point: tune took it without measuring
+            metrics = evaluate_recipe(make(tuning.params), split, TUNING_K).metrics
         tuned.append(
-            Candidate(name, tuning.params, ndcg, len(tuning.trials), tuning.budget_exhausted)
+            Candidate(
+                name,
+                tuning.params,
+                metrics.ndcg,
+                len(tuning.trials),
+                tuning.budget_exhausted,
+                metrics,
+            )
         )
     best = max(tuned, key=lambda candidate: candidate.ndcg)  # max keeps the first of equals
 
     return Selection(
         recipe=catalog.make(best.name, best.params, SEED),
         candidates=tuned,
-        validation=_validation(catalog, best.name, best.params, split),
+        validation=_validation(catalog, best.name, best.params, split, best.metrics),
         seconds=time.perf_counter() - started,
     )
 
 
 def measure_recipe(
-    interactions: Sequence[Interaction],
+    interactions: Sequence[Interaction] | Lines,
     name: str,
     params: dict[str, Any],
     *,
@@ -179,17 +187,24 @@ def measure_recipe(
 
 
 def _validation(
-    catalog: Catalog, name: str, params: dict[str, Any], split: Split
+    catalog: Catalog,
+    name: str,
+    params: dict[str, Any],
+    split: Split,
+    chosen: Metrics | None = None,
 ) -> dict[str, Any]:
-    """The validation period and the recipe's and popularity's metrics on it."""
-    chosen = evaluate_recipe(catalog.make(name, params, SEED), split, TUNING_K)
+    """The validation period and the recipe's and popularity's metrics on it (`chosen`: the
+    recipe's, when its tuning already measured them: recipes are seeded, so a second fit
+    would give the same)."""
+    if chosen is None:
+        chosen = evaluate_recipe(catalog.make(name, params, SEED), split, TUNING_K).metrics
     baseline = evaluate_recipe(catalog.make(BASELINE, {}, SEED), split, TUNING_K)
     return {
         "train_from": split.train_from.isoformat(),
         "validation_from": split.test_from.isoformat(),
         "validation_to": split.test_to.isoformat(),
         "users": int(split.users.size),
-        "chosen": _metrics(chosen.metrics),
+        "chosen": _metrics(chosen),
         BASELINE: _metrics(baseline.metrics),
     }
 

@@ -2,11 +2,11 @@
 (migration 0007), a shard's slice is bulk-copied into them, and dropping an old generation
 drops its partitions. The legacy table names are views of the current generation."""
 
-import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 
 import asyncpg
+import orjson
 
 from mgrecs.batch.metrics import ROWS_WRITTEN
 from mgrecs.common.cache_tables import (
@@ -24,10 +24,11 @@ COPY_CHUNK = 10_000
 
 
 def cache_json(scored: Sequence[Scored]) -> str:
-    """The cache's JSON shape `[{product_id, score, reason}]`, best first as given."""
-    return json.dumps(
+    """The cache's JSON shape `[{product_id, score, reason}]`, best first as given (orjson:
+    json.dumps was half the time of writing a shard)."""
+    return orjson.dumps(
         [{"product_id": s.item_id, "score": round(s.score, 6), "reason": s.reason} for s in scored]
-    )
+    ).decode()
 
 
 def _csv_field(text: str) -> str:

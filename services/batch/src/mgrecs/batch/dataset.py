@@ -6,11 +6,15 @@ from datetime import datetime
 import asyncpg
 
 from mgrecs.common.quality import QualityAccumulator, QualityReport
-from mgrecs.engine.model import Interaction, ProductInfo
+from mgrecs.engine.dataset import Lines, LinesBuilder
+from mgrecs.engine.model import ProductInfo
 
 # An order's own region wins; the customer's current region stands in when it has none.
+# The time as whole epoch microseconds: exact, and divided by 10**6 it is the float
+# datetime.timestamp() gives.
 INTERACTIONS = """
-SELECT o.customer_id, oi.product_id, oi.quantity, o.ordered_at,
+SELECT o.customer_id, oi.product_id, oi.quantity,
+       (extract(epoch FROM o.ordered_at) * 1000000)::bigint AS micros,
        COALESCE(o.region, c.region) AS region
 FROM order_items oi
 JOIN orders o ON o.order_id = oi.order_id
@@ -23,7 +27,7 @@ SELECT product_id, name, category, price, active FROM products ORDER BY product_
 
 # Lines of one order are consecutive (the quality check counts a customer's orders so).
 ORDER_LINES = """
-SELECT o.order_id, o.customer_id, oi.product_id, oi.quantity, oi.price
+SELECT o.order_id, o.customer_id, oi.product_id, oi.quantity, oi.price::float8
 FROM order_items oi
 JOIN orders o ON o.order_id = oi.order_id
 ORDER BY o.order_id, oi.line_no
@@ -50,26 +54,21 @@ FETCH_ROWS = 100_000
 """Order lines read per round trip while loading the training set."""
 
 
-async def load_interactions(pool: asyncpg.Pool) -> list[Interaction]:
-    """Every purchased order line (the model's whole training set), read in pieces: 10M lines
-    as fetched records would take GiBs at once. Each distinct id and region is kept once
-    (`names`), not once per line."""
-    names: dict[str, str] = {}
-    lines: list[Interaction] = []
+async def load_lines(pool: asyncpg.Pool) -> Lines:
+    """Every purchased order line (the model's whole training set) in columns, read in
+    pieces: 10M lines as fetched records or Interaction objects would take GiBs at once."""
+    builder = LinesBuilder()
     async with pool.acquire() as conn, conn.transaction():
         cursor = await conn.cursor(INTERACTIONS)
         while rows := await cursor.fetch(FETCH_ROWS):
-            lines += [
-                Interaction(
-                    names.setdefault(row[0], row[0]),
-                    names.setdefault(row[1], row[1]),
-                    row[2],
-                    row[3],
-                    None if row[4] is None else names.setdefault(row[4], row[4]),
-                )
-                for row in rows
-            ]
-    return lines
+            builder.add(
+                [row[0] for row in rows],
+                [row[1] for row in rows],
+                (row[2] for row in rows),
+                (row[3] / 1_000_000 for row in rows),
+                [row[4] for row in rows],
+            )
+    return builder.build()
 
 
 async def check_order_lines(
@@ -78,8 +77,9 @@ async def check_order_lines(
     """The data-quality report of every order line the model would be trained on."""
     accumulator = QualityAccumulator()
     async with pool.acquire() as conn, conn.transaction():
-        async for row in conn.cursor(ORDER_LINES, prefetch=10_000):
-            accumulator.add(row[0], row[1], row[2], row[3], float(row[4]))
+        cursor = await conn.cursor(ORDER_LINES)
+        while rows := await cursor.fetch(FETCH_ROWS):
+            accumulator.add_lines(*(list(column) for column in zip(*rows, strict=True)))
     return accumulator.report("retrain", "export", max_bad_rate, catalogue)
 
 

@@ -2,7 +2,7 @@
 settings, compared on the most recent purchases (see `mgrecs.engine.selection`)."""
 
 from mgrecs.common.settings import Settings
-from mgrecs.engine.model import Interaction
+from mgrecs.engine.dataset import Lines
 from mgrecs.engine.selection import Selection, select_recipe
 
 
@@ -11,7 +11,7 @@ def candidates(settings: Settings) -> list[str]:
     return [name.strip() for name in settings.train_recipes.split(",") if name.strip()]
 
 
-def choose_recipe(interactions: list[Interaction], settings: Settings) -> Selection:
+def choose_recipe(lines: Lines, settings: Settings) -> Selection:
     """The candidate with the best validation NDCG@10, or the default recipe when the data
     are too few to hold out a validation period."""
-    return select_recipe(interactions, candidates(settings), settings.train_budget_seconds)
+    return select_recipe(lines, candidates(settings), settings.train_budget_seconds)

@@ -86,7 +86,7 @@ def _score(
     users = model.recommend_all(k, customers, exclude_purchased=exclude)
     for customer, (region, history) in newcomers.items():
         users[customer] = model.recommend(history, region, k, exclude)
-    similar = {item: model.similar_items(item, settings.similar_per_product) for item in products}
+    similar = model.similar_all(products, settings.similar_per_product)
     return users, similar
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import asyncpg
 
-from mgrecs.batch.dataset import check_order_lines, load_interactions, load_products
+from mgrecs.batch.dataset import check_order_lines, load_lines, load_products
 from mgrecs.batch.evaluation import choose_recipe
 from mgrecs.batch.exclusive import retrain_lock
 from mgrecs.batch.export import export_datasets
@@ -33,7 +33,8 @@ from mgrecs.common.artifacts import open_store
 from mgrecs.common.logging import get_logger
 from mgrecs.common.quality_store import save_report
 from mgrecs.common.settings import Settings
-from mgrecs.engine.model import CooccurrenceModel, Interaction, ProductInfo
+from mgrecs.engine.dataset import Lines
+from mgrecs.engine.model import CooccurrenceModel, ProductInfo
 from mgrecs.engine.selection import Selection, measure_recipe
 
 log = get_logger(__name__)
@@ -53,14 +54,14 @@ def new_version() -> str:
 
 
 def _fit_and_save(
-    interactions: list[Interaction],
+    lines: Lines,
     products: list[ProductInfo],
     selection: Selection,
     path: Path,
 ) -> CooccurrenceModel:
     """CPU-bound part (runs in a thread): fit the chosen recipe (and the catalogue) on
     everything, save."""
-    model = CooccurrenceModel.fit(interactions, recipe=selection.recipe, products=products)
+    model = CooccurrenceModel.fit(lines, recipe=selection.recipe, products=products)
     model.save(path)
     return model
 
@@ -76,7 +77,7 @@ async def check_quality(pool: asyncpg.Pool, settings: Settings, catalogue: list[
         )
 
 
-Choose = Callable[[list[Interaction]], Selection]
+Choose = Callable[[Lines], Selection]
 """How a job picks its recipe from the purchases (CPU-bound: runs in a thread)."""
 
 
@@ -93,19 +94,22 @@ async def _train(
     with JOB_SECONDS.labels(job).time():
         version = new_version()
         async with steps.step("export"):
-            interactions = await load_interactions(pool)
-            products = await load_products(pool)
-            datasets = await export_datasets(pool, open_store(settings), version)
-        log.info(f"{job}_loaded", interactions=len(interactions), products=len(products))
-        if not interactions:
+            # Side by side: the export is PostgreSQL's work (sorting, CSV), the load Python's.
+            lines, products, datasets = await asyncio.gather(
+                load_lines(pool),
+                load_products(pool),
+                export_datasets(pool, open_store(settings), version),
+            )
+        log.info(f"{job}_loaded", interactions=len(lines), products=len(products))
+        if not len(lines):
             raise NoTrainingData("no purchases in the database yet: nothing to train on")
         async with steps.step("quality"):
             await check_quality(pool, settings, [p.product_id for p in products])
         async with steps.step("evaluate"):
-            selection = await asyncio.to_thread(choose, interactions)
+            selection = await asyncio.to_thread(choose, lines)
         path = (Path(settings.artifact_dir) / f"{RECIPE}-{version}.npz").resolve()
         async with steps.step("train"):
-            model = await asyncio.to_thread(_fit_and_save, interactions, products, selection, path)
+            model = await asyncio.to_thread(_fit_and_save, lines, products, selection, path)
         metrics = selection.to_metrics()
         metrics["datasets"] = {name: asdict(dataset) for name, dataset in datasets.items()}
         if refresh_of is not None:
@@ -121,7 +125,7 @@ async def _train(
                     artifact_uri=str(path),
                     n_users=len(model.customer_ids),
                     n_items=len(model.item_ids),
-                    n_interactions=len(interactions),
+                    n_interactions=len(lines),
                     metrics=metrics,
                 ),
                 promote=decision.promote,
@@ -162,7 +166,7 @@ async def retrain(
             pool,
             settings,
             steps or Steps(pool),
-            lambda interactions: choose_recipe(interactions, settings),
+            lambda lines: choose_recipe(lines, settings),
         )
 
 
@@ -192,7 +196,7 @@ async def refresh(
             pool,
             settings,
             steps,
-            lambda interactions: measure_recipe(interactions, recipe, params),
+            lambda lines: measure_recipe(lines, recipe, params),
             refresh_of=active.version,
         )
         promoted = (await active_model(pool)).version == model.version

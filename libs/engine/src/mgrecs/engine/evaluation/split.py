@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from mgrecs.engine.dataset import build_dataset
+from mgrecs.engine.dataset import Lines, build_dataset
 from mgrecs.engine.recipes.base import TrainingData
 from mgrecs.engine.records import Interaction
 
@@ -63,12 +63,20 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _positions(used: npt.NDArray[np.int64], size: int) -> npt.NDArray[np.int64]:
+    """For each of `size` ids, its index among the distinct `used` ones (sorted), or -1."""
+    distinct = np.unique(used)
+    position = np.full(size, -1, dtype=np.int64)
+    position[distinct] = np.arange(distinct.size, dtype=np.int64)
+    return position
+
+
 def _from_timestamp(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def time_split(
-    interactions: Sequence[Interaction],
+    interactions: Sequence[Interaction] | Lines,
     *,
     test_from: datetime | None = None,
     test_days: int | None = None,
@@ -80,9 +88,10 @@ def time_split(
     days, UTC), test on the rest; raises InsufficientData when that leaves too little."""
     if (test_from is None) == (test_days is None):
         raise ValueError("give exactly one of test_from and test_days")
-    if not interactions:
+    if not len(interactions):
         raise InsufficientData("there are no order lines")
-    times = np.fromiter((i.ordered_at.timestamp() for i in interactions), np.float64)
+    lines = Lines.of(interactions)
+    times = lines.time
     if test_days is not None:
         if test_days < 1:
             raise ValueError("test_days must be at least 1")
@@ -98,7 +107,7 @@ def time_split(
     if is_train.all():
         raise InsufficientData(f"no order lines on or after {boundary.isoformat()} to test on")
 
-    train_lines = [line for line, keep in zip(interactions, is_train, strict=True) if keep]
+    train_lines = lines.where(is_train)
     dataset = build_dataset(train_lines)
     matrix = dataset.matrix.astype(np.float32)
     products_per_customer = np.diff(matrix.indptr)
@@ -110,17 +119,14 @@ def time_split(
         )
 
     n_items = len(dataset.item_ids)
-    customer_index = {c: n for n, c in enumerate(dataset.customer_ids)}
-    item_index = {p: n for n, p in enumerate(dataset.item_ids)}
-    keys = np.fromiter(
-        (
-            customer_index[line.customer_id] * n_items + item_index[line.product_id]
-            for line, train in zip(interactions, is_train, strict=True)
-            if not train and line.customer_id in customer_index and line.product_id in item_index
-        ),
-        np.int64,
-    )
-    keys = np.unique(keys)
+    # Row (column) of each of the lines' customers (products) in training, -1 if unseen there.
+    customer_row = _positions(lines.customer[is_train], len(lines.customer_ids))
+    item_column = _positions(lines.item[is_train], len(lines.item_ids))
+    is_test = ~is_train
+    test_row = customer_row[lines.customer[is_test]]
+    test_column = item_column[lines.item[is_test]]
+    known = (test_row >= 0) & (test_column >= 0)
+    keys = np.unique(test_row[known] * n_items + test_column[known])
     if not repeat:  # only products new to the customer are right answers
         rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), products_per_customer)
         bought = rows * n_items + matrix.indices.astype(np.int64)
@@ -133,19 +139,13 @@ def time_split(
         )
     users, truth_rows = np.unique(keys // n_items, return_inverse=True)
     truth = sparse.csr_matrix(
-        (np.ones(keys.size, np.float32), (truth_rows, keys % n_items)),
+        (np.ones(keys.size, np.float32), (truth_rows.ravel(), keys % n_items)),
         shape=(users.size, n_items),
     )
 
     first_test = np.full(len(dataset.customer_ids), np.inf)
-    test_rows = [
-        (customer_index[line.customer_id], when)
-        for line, train, when in zip(interactions, is_train, times, strict=True)
-        if not train and line.customer_id in customer_index
-    ]
-    if test_rows:
-        rows_seen, when_seen = np.array(test_rows).T
-        np.minimum.at(first_test, rows_seen.astype(np.int64), when_seen)
+    seen = test_row >= 0
+    np.minimum.at(first_test, test_row[seen], times[is_test][seen])
 
     train_from = _from_timestamp(float(times[is_train].min()))
     validation = None

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mgrecs.engine.evaluation.evaluate import Trial, evaluate_recipe
+from mgrecs.engine.evaluation.metrics import Metrics
 from mgrecs.engine.evaluation.split import Split
 from mgrecs.engine.recipes.base import Recipe
 
@@ -26,6 +27,9 @@ class Tuning:
     params: dict[str, Any]
     trials: list[Trial] = field(default_factory=list)
     budget_exhausted: bool = False
+    metrics: Metrics | None = None
+    """The chosen point's full metrics on the validation split (None when nothing was
+    fitted), so the caller need not fit it again to report them."""
 
 
 def tune(
@@ -44,6 +48,7 @@ def tune(
         return Tuning(points[0])
     started = time.perf_counter()
     trials: list[Trial] = []
+    metrics: list[Metrics] = []
     exhausted = False
     for point in points:
         if trials and time.perf_counter() - started > budget_seconds:
@@ -52,5 +57,6 @@ def tune(
         trial_started = time.perf_counter()
         report = evaluate_recipe(make(point), validation, TUNING_K)
         trials.append(Trial(point, report.metrics.ndcg, time.perf_counter() - trial_started))
-    best = max(trials, key=lambda trial: trial.ndcg)  # max keeps the first of equals
-    return Tuning(best.params, trials, exhausted)
+        metrics.append(report.metrics)
+    best = max(range(len(trials)), key=lambda n: trials[n].ndcg)  # max keeps the first of equals
+    return Tuning(trials[best].params, trials, exhausted, metrics[best])

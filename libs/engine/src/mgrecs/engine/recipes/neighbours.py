@@ -28,13 +28,41 @@ def _top_k(
     val: npt.NDArray[np.float64],
     k: int,
 ) -> npt.NDArray[np.bool_]:
-    """Mask of the `k` largest positive values per row (ties: lower column first)."""
+    """Mask of the `k` largest positive values per row (ties: lower column first). Entries
+    come grouped by row, rows ascending (as from a CSR product)."""
+    keep = np.zeros(row.size, dtype=bool)
+    candidates = np.flatnonzero((val > 0) & (val >= _floor(row, val, k)))
+    row, col, val = row[candidates], col[candidates], val[candidates]
     order = np.lexsort((col, -val, row))
     sorted_row = row[order]
     rank = np.arange(order.size) - np.searchsorted(sorted_row, sorted_row, side="left")
-    keep = np.zeros(order.size, dtype=bool)
-    keep[order[(rank < k) & (val[order] > 0)]] = True
+    keep[candidates[order[rank < k]]] = True
     return keep
+
+
+def _floor(
+    row: npt.NDArray[np.int64], val: npt.NDArray[np.float64], k: int
+) -> npt.NDArray[np.float64]:
+    """Per entry, a value its row's k-th largest is at least (-inf for rows of at most k
+    entries): the smallest of the maxima of k disjoint pieces of the row. Entries below it
+    cannot make the top k, so only the rest are sorted (a row has thousands of entries)."""
+    floor = np.full(row.size, -np.inf)
+    if row.size == 0 or k <= 0:
+        return floor
+    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+    sizes = np.diff(np.r_[starts, row.size])
+    long = sizes > k
+    if not long.any():
+        return floor
+    first, size = starts[long], sizes[long]
+    # k non-empty pieces per long row, then its end (a piece start whose maximum is unused).
+    bounds = first[:, None] + (np.arange(k + 1)[None, :] * size[:, None]) // k
+    maxima = np.maximum.reduceat(np.append(val, -np.inf), bounds.ravel())
+    lowest = maxima.reshape(-1, k + 1)[:, :k].min(axis=1)
+    per_row = np.full(starts.size, -np.inf)
+    per_row[long] = lowest
+    floor[:] = np.repeat(per_row, sizes)
+    return floor
 
 
 def neighbour_graph(
