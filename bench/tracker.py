@@ -189,15 +189,17 @@ async def warm_up(run: Run, settings: Settings, pool: asyncpg.Pool, engine_url: 
 async def publish(run: Run, settings: Settings, rate: float) -> None:
     """Send every order, paced to `rate` lines per second, recording when each was sent.
 
-    Each tick's orders go out as one record batch per partition (`send_batched`, as ingest
-    publishes), so the publisher takes little of the cores the tracker is measured on."""
+    Every PUBLISH_TICK_SECONDS the orders due go out as one record batch per partition
+    (`send_batched`, as ingest publishes), so the publisher takes little of the cores the
+    tracker is measured on (a batch per message would cost the broker and the publisher
+    several times more)."""
     topic = topics.topic(topics.ORDERS, settings)
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", max_batch_size=512 * 1024
     )
     await producer.start()
     try:
-        start = time.time()
+        start = next_tick = time.time()
         sent_lines, next_message = 0, 0
         while next_message < len(run.messages):
             due = (time.time() - start) * rate if rate else float("inf")
@@ -214,8 +216,9 @@ async def publish(run: Run, settings: Settings, rate: float) -> None:
                 await asyncio.gather(*await send_batched(producer, topic, tick))
                 for message in tick:
                     run.ends[message.partition] = run.ends.get(message.partition, 0) + 1
-            if rate and sent_lines > (time.time() - start) * rate:
-                await asyncio.sleep(PUBLISH_TICK_SECONDS)
+            if rate:
+                next_tick += PUBLISH_TICK_SECONDS
+                await asyncio.sleep(max(0.0, next_tick - time.time()))
         run.published = time.time()
     finally:
         await producer.stop()
@@ -382,7 +385,7 @@ async def bench(args: argparse.Namespace, run: Run, broker: EmbeddedBroker, url:
         for tracker in trackers:
             tracker.start()
             port = tracker.env["MGRECS_TRACKER_METRICS_PORT"]
-            await asyncio.to_thread(wait_healthy, f"http://127.0.0.1:{port}/", tracker)
+            await asyncio.to_thread(wait_healthy, f"http://127.0.0.1:{port}/healthz", tracker)
         done = asyncio.Event()
         meter = CpuMeter(
             {

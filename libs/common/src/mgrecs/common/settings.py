@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     tracker_nice: int = 0
     """Added to the tracker process's CPU niceness (0-19): run the events sink with, say, 10
     so that on shared cores the database sink goes first and PutEvents uses what is left."""
-    tracker_db_consumers: int = Field(default=2, ge=1, le=64)
+    tracker_db_consumers: int = Field(default=3, ge=1, le=64)
     """Consumers of the database sink in one tracker process (members of its group, each
     with its own partitions and connection): while one waits on PostgreSQL another writes,
     so the server's work runs on more than one core."""

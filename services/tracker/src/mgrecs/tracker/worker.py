@@ -37,6 +37,11 @@ Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 
 MAX_RECORDS = 2000
 POLL_TIMEOUT_MS = 500
+FETCH_MIN_BYTES = 256 * 1024
+FETCH_MAX_WAIT_MS = 100
+"""A fetch waits for 256 KiB (about 700 orders) or 100 ms, whichever comes first: under load
+fewer, fuller fetches (less work per order for the broker and the consumer), at most 0.1 s
+more latency when the stream is quiet."""
 BACKOFF_START = 0.2
 BACKOFF_MAX = 30.0
 
@@ -105,6 +110,8 @@ class ConsumerWorker(ABC, Generic[B]):
             group_id=group_id(self.group, self.settings),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            fetch_min_bytes=FETCH_MIN_BYTES,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         try:
             async with AsyncExitStack() as stack:
