@@ -1,6 +1,6 @@
 """`make bench-tracker`: order lines from the broker into PostgreSQL and the engine, with
-both tracker sinks running (one `mgrecs-tracker --sink all` process, or with `--split` one
-process per sink).
+both tracker sinks running as `deploy/compose.yml` runs them: one process per sink, the
+events process at niceness 10 (`--one-process`: a single `mgrecs-tracker --sink all`).
 
 Generated orders (`mgrecs.common.sample_data`) are serialised first, then published to an
 embedded broker (Tansu, the one `make demo` runs) at `--rate` order lines per second (0: as
@@ -16,7 +16,7 @@ With `--backlog` every order is published before the trackers start: the drain r
 the publisher competing for the machine's cores.
 
 Usage: python bench/tracker.py [--orders N] [--customers N] [--products N] [--rate LINES/S]
-       [--split] [--backlog]
+       [--one-process] [--events-nice N] [--db-consumers N] [--backlog]
 """
 
 import argparse
@@ -372,7 +372,7 @@ async def bench(args: argparse.Namespace, run: Run, broker: EmbeddedBroker, url:
             },
             logs / f"tracker-{sink}.log",
         )
-        for sink in (("db", "events") if args.split else ("all",))
+        for sink in (("all",) if args.one_process else ("db", "events"))
     ]
     services = [engine, *trackers]
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
@@ -423,7 +423,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--products", type=int, default=2_000)
     parser.add_argument("--rate", type=float, default=12_000, help="lines/s; 0 = full speed")
     parser.add_argument(
-        "--events-nice", type=int, default=0, help="with --split: the events process's niceness"
+        "--events-nice", type=int, default=10, help="the events process's niceness (as deployed)"
     )
     parser.add_argument(
         "--db-consumers",
@@ -432,8 +432,9 @@ def main(argv: list[str]) -> None:
         help="consumers of the database sink in its process (MGRECS_TRACKER_DB_CONSUMERS)",
     )
     parser.add_argument(
-        "--split", action="store_true", help="one tracker process per sink instead of --sink all"
+        "--one-process", action="store_true", help="one `--sink all` process for both sinks"
     )
+    parser.add_argument("--split", action="store_true", help="one process per sink (the default)")
     parser.add_argument(
         "--backlog",
         action="store_true",
