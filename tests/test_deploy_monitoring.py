@@ -42,6 +42,7 @@ def test_every_service_with_metrics_is_scraped_on_its_port() -> None:
             ("engine", "port"),
             ("tracker", "metrics_port"),
             ("batch", "metrics_port"),
+            ("scheduler", "metrics_port"),
         ]
     }
     targets = scrape_targets()
