@@ -14,7 +14,9 @@ from helpers import asgi_client, serve
 from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
 
-UPDATED_AT = datetime(2026, 11, 26, 3, 0, 0)
+UPDATED_AT = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(hours=1)
+"""When the cached rows were written (UTC, as the batch writes it): after every order of the
+shop, which reached the database when it was placed."""
 
 
 @pytest.fixture
@@ -45,7 +47,8 @@ async def shop(pool: asyncpg.Pool) -> None:
     ]
     for order_id, customer_id, days_ago, products in orders:
         await pool.execute(
-            "INSERT INTO orders (order_id, customer_id, ordered_at) VALUES ($1, $2, $3)",
+            "INSERT INTO orders (order_id, customer_id, ordered_at, ingested_at)"
+            " VALUES ($1, $2, $3, $3)",
             order_id,
             customer_id,
             now - timedelta(days=days_ago),
@@ -164,6 +167,55 @@ async def test_engine_error_falls_back_to_regional_popularity(
     assert [r["userId"] for r in engine.requests] == ["c3"]
     assert response.json()["source"] == "popular"
     assert response.json()["items"] == POPULAR_IN_NORTH
+
+
+async def _order_after_the_cache(pool: asyncpg.Pool, customer_id: str) -> None:
+    """An order that reached the database after the customer's cached row was written."""
+    await pool.execute(
+        "INSERT INTO orders (order_id, customer_id, ordered_at) VALUES ('o-new', $1, now())",
+        customer_id,
+    )
+    await pool.execute("INSERT INTO order_items VALUES ('o-new', 0, 'p4', 1, 1.00)")
+
+
+async def test_cache_row_older_than_an_order_yields_to_the_engine(
+    shop: None, client: httpx.AsyncClient, engine: FakeRuntime, pool: asyncpg.Pool
+) -> None:
+    before = (await client.get("/v1/users/c1/recommendations", params={"limit": 2})).json()
+    await _order_after_the_cache(pool, "c1")
+    after = (await client.get("/v1/users/c1/recommendations", params={"limit": 2})).json()
+    assert before["source"] == "cache"
+    assert after["source"] == "realtime"
+    assert after["updated_at"] is None
+    assert [item["product_id"] for item in after["items"]] == ["rt-c1-0", "rt-c1-1"]
+    assert [r["userId"] for r in engine.requests] == ["c1"]
+
+
+async def test_cache_row_older_than_an_order_still_serves_when_the_engine_is_down(
+    shop: None, client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    await _order_after_the_cache(pool, "c1")
+    body = (await client.get("/v1/users/c1/recommendations", params={"limit": 2})).json()
+    assert body["source"] == "cache"
+    assert body["updated_at"] == UPDATED_AT.isoformat()
+    assert [item["product_id"] for item in body["items"]] == ["p3", "p4"]
+
+
+async def test_answers_name_the_model_version_that_made_them(
+    shop: None, client: httpx.AsyncClient, engine: FakeRuntime, pool: asyncpg.Pool
+) -> None:
+    await pool.execute(
+        "UPDATE cache_generations SET model_version = 'v-cache' WHERE state = 'current'"
+    )
+    await pool.execute(
+        "INSERT INTO model_versions (version, recipe, artifact_uri, n_users, n_items,"
+        " n_interactions, metrics, active, promoted_at)"
+        " VALUES ('v-active', 'cooccurrence', 'file:///nowhere', 0, 0, 0, '{}', true, now())"
+    )
+    cached = (await client.get("/v1/users/c1/recommendations")).json()
+    realtime = (await client.get("/v1/users/c2/recommendations")).json()
+    assert (cached["source"], cached["model_version"]) == ("cache", "v-cache")
+    assert (realtime["source"], realtime["model_version"]) == ("realtime", "v-active")
 
 
 async def test_unknown_user_is_404(shop: None, client: httpx.AsyncClient) -> None:

@@ -8,10 +8,23 @@ FRESH = """EXISTS (
       AND ({ttl}::float8 <= 0 OR completed_at >= now() - make_interval(secs => {ttl}::float8))
 )"""
 
-USER_CACHE = f"""
-SELECT recommendations, updated_at
-FROM offline_user_recommendations
-WHERE user_id = $1 AND {FRESH.format(ttl="$2")}
+# With the model version the generation was scored with, and whether an order of the
+# customer reached the database after the row was written (the list does not know it).
+USER_CACHE = """
+SELECT r.recommendations, r.updated_at, g.model_version,
+       EXISTS (
+           SELECT 1 FROM orders o
+           WHERE o.customer_id = $1 AND o.ingested_at > r.updated_at AT TIME ZONE 'UTC'
+       ) AS outdated
+FROM offline_user_recommendations r
+CROSS JOIN cache_generations g
+WHERE r.user_id = $1 AND g.state = 'current'
+  AND ($2::float8 <= 0 OR g.completed_at >= now() - make_interval(secs => $2::float8))
+"""
+
+# The version the engine serves in real time (the active one).
+ACTIVE_MODEL_VERSION = """
+SELECT version FROM model_versions WHERE active ORDER BY promoted_at DESC NULLS LAST LIMIT 1
 """
 
 SIMILAR_CACHE = f"""

@@ -20,6 +20,10 @@ class CachedList:
 
     items: list[dict[str, Any]]
     updated_at: datetime | None
+    model_version: str | None = None
+    """The model version the cache generation was scored with (when recorded)."""
+    outdated: bool = False
+    """The customer has orders that reached the database after the row was written."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,14 @@ class Repository:
 
     async def user_cache(self, user_id: str) -> CachedList | None:
         row = await self._pool.fetchrow(queries.USER_CACHE, user_id, self._ttl_seconds)
-        return None if row is None else CachedList(_as_list(row[0]), row[1])
+        if row is None:
+            return None
+        return CachedList(_as_list(row[0]), row[1], row["model_version"], row["outdated"])
+
+    async def active_model_version(self) -> str | None:
+        """The version the engine serves in real time (None before the first retrain)."""
+        version: str | None = await self._pool.fetchval(queries.ACTIVE_MODEL_VERSION)
+        return version
 
     async def similar_cache(self, product_id: str) -> CachedList | None:
         row = await self._pool.fetchrow(queries.SIMILAR_CACHE, product_id, self._ttl_seconds)

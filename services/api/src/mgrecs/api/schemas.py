@@ -40,6 +40,7 @@ class UserRecommendations(BaseModel):
                         {"product_id": "P0007", "score": 0.93, "reason": "bought together"},
                         {"product_id": "P0012", "score": 0.71},
                     ],
+                    "model_version": "20261122T030000Z-3f9a1c",
                 }
             ]
         }
@@ -53,8 +54,9 @@ class UserRecommendations(BaseModel):
     items: list[RecommendedItem]
     model_version: str | None = Field(
         default=None,
-        description="the model version that made the list, when known (customers in an "
-        "experiment): echo it in feedback",
+        description="the model version that made the list: the one the cache generation was "
+        "scored with, or the one the engine serves (the customer's arm's in an experiment); "
+        "null for popularity: echo it in feedback",
     )
     experiment: ExperimentTag | None = Field(
         default=None, description="the customer's experiment arm: echo it in feedback"

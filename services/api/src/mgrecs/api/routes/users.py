@@ -13,7 +13,7 @@ from mgrecs.api.recommendations import (
     popular_items,
     ranked_by_popularity,
 )
-from mgrecs.api.repository import Repository
+from mgrecs.api.repository import CachedList, Repository
 from mgrecs.api.routes.params import Categories, Limit, UserId
 from mgrecs.api.schemas import ErrorMessage, RankRequest, UserRanking, UserRecommendations
 from mgrecs.common.settings import Settings
@@ -81,18 +81,14 @@ async def _recommendations(
     serve_cache: bool = True,
 ) -> UserRecommendations:
     """Cache (unless `serve_cache` is off), engine (`campaign_arn`, else the user campaign),
-    popularity: the first that has an answer."""
+    popularity: the first that has an answer. A cached list older than one of the customer's
+    orders yields to the engine, which knows the order (the tracker sent it); it still
+    serves, as the best there is, when the engine has no answer."""
     cached = await repository.user_cache(user_id) if serve_cache else None
-    if cached is not None:
-        SOURCES.labels("users", "cache").inc()
-        return UserRecommendations(
-            user_id=user_id,
-            source="cache",
-            updated_at=cached.updated_at,
-            items=await cached_in_categories(repository, cached.items, limit, category),
-        )
+    if cached is not None and not cached.outdated:
+        return await _cached_answer(user_id, cached, repository, limit, category)
     customer = await repository.customer(user_id)
-    if customer is None:
+    if customer is None and cached is None:
         raise HTTPException(status_code=404, detail=f"unknown user {user_id}")
     try:
         items = await engine.for_user(user_id, limit, category, campaign_arn)
@@ -100,13 +96,39 @@ async def _recommendations(
         items = []
     if items:
         SOURCES.labels("users", "realtime").inc()
-        return UserRecommendations(user_id=user_id, source="realtime", updated_at=None, items=items)
+        return UserRecommendations(
+            user_id=user_id,
+            source="realtime",
+            updated_at=None,
+            items=items,
+            model_version=await repository.active_model_version(),
+        )
+    if cached is not None:
+        return await _cached_answer(user_id, cached, repository, limit, category)
     SOURCES.labels("users", "popular").inc()
+    region = customer.region if customer is not None else None
     return UserRecommendations(
         user_id=user_id,
         source="popular",
         updated_at=None,
-        items=await popular_items(repository, settings, customer.region, limit, category),
+        items=await popular_items(repository, settings, region, limit, category),
+    )
+
+
+async def _cached_answer(
+    user_id: str,
+    cached: CachedList,
+    repository: Repository,
+    limit: int,
+    category: list[str] | None,
+) -> UserRecommendations:
+    SOURCES.labels("users", "cache").inc()
+    return UserRecommendations(
+        user_id=user_id,
+        source="cache",
+        updated_at=cached.updated_at,
+        items=await cached_in_categories(repository, cached.items, limit, category),
+        model_version=cached.model_version,
     )
 
 
