@@ -16,6 +16,9 @@ from mgrecs.common.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
+GUIDE = ROOT / "docs" / "operations.md"
+COMMAND = re.compile(r"(?<!-n )(?<![\w=-])mgrecs ([a-z][\w-]*)(?: ([a-z][\w-]*))?([^\n`]*)")
+"""An `mgrecs` command in the operations guide (not kubectl's `-n mgrecs`, not `-U mgrecs`)."""
 
 
 def load_yaml(path: Path) -> Any:
@@ -127,3 +130,10 @@ def dockerfile_stages(path: Path) -> dict[str, Stage]:
 
 def exec_form(args: str) -> list[str]:
     return json.loads(args)  # type: ignore[no-any-return]
+
+
+def code(text: str) -> str:
+    """The guide's code: fenced blocks and `inline spans`, where commands are written."""
+    blocks = re.findall(r"```.*?```", text, re.S)
+    spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+    return "\n".join(blocks + spans)

@@ -1,6 +1,9 @@
 """The API's keys, rate limits and CORS: who gets in, who is slowed down, which origins."""
 
+import pytest
+
 from helpers import asgi_client
+from mgrecs.api import guard
 from mgrecs.api.app import create_app
 from mgrecs.api.guard import TokenBuckets
 from mgrecs.common.settings import Settings
@@ -59,7 +62,16 @@ async def test_admin_endpoints_need_a_configured_admin_key(settings: Settings) -
     assert read_key.status_code == 401
 
 
-async def test_rate_limit_per_key_answers_429_with_retry_after(settings: Settings) -> None:
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard's clock stands still: no token refills between a test's requests, however
+    slow a loaded machine makes them."""
+    monkeypatch.setattr(guard, "monotonic", lambda: 1000.0)
+
+
+async def test_rate_limit_per_key_answers_429_with_retry_after(
+    settings: Settings, frozen_clock: None
+) -> None:
     settings.api_read_keys = "k1,k2"
     settings.api_rate_limit_per_second = 2
     async with asgi_client(create_app(settings)) as client:
@@ -76,7 +88,9 @@ async def test_rate_limit_per_key_answers_429_with_retry_after(settings: Setting
     assert health.status_code == 200
 
 
-async def test_rate_limit_per_client_ip_while_reads_are_open(settings: Settings) -> None:
+async def test_rate_limit_per_client_ip_while_reads_are_open(
+    settings: Settings, frozen_clock: None
+) -> None:
     settings.api_rate_limit_per_second = 1
     async with asgi_client(create_app(settings)) as client:
         codes = [

@@ -118,6 +118,11 @@ async def test_cache_freshness_against_the_ttl(
     assert fresh["age_seconds"] < 6 * 3600
     assert (stale["generation"], stale["fresh"]) == (1, False)
     assert stale["age_seconds"] >= 7 * 3600
+    assert [table["table"] for table in stale["tables"]] == [
+        "offline_user_recommendations",
+        "offline_similar_items",
+    ]
+    assert all(table["age_seconds"] >= 7 * 3600 for table in stale["tables"])
 
 
 async def test_hit_rate_counts_the_user_endpoint_answers(

@@ -157,6 +157,10 @@ async def test_the_dashboard_shows_what_the_api_answers(stack: str) -> None:
         assert len(points) >= 8  # v-old and v-mid, four metrics each
         await page.wait_for_selector("#card-cache-age")
         assert "(fresh)" in (await page.text_content("#card-cache-age") or "")
+        tables = await table(page, "#cache-tables")
+        assert [(name, rows) for name, rows, _ in tables] == [
+            (t["table"], str(t["rows"])) for t in status["cache"]["tables"]
+        ]
         dead_letters = await page.text_content("#card-dlq") or ""
         for topic, count in status["consumer_lag"]["dead_letters"].items():
             assert f"{topic}: {count}" in dead_letters

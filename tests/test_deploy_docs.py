@@ -3,19 +3,19 @@ symptom comes with commands and metrics that exist."""
 
 import re
 
-from deploy_files import ROOT, cli_commands, cli_options, defined_metrics, metrics_in
+from deploy_files import (
+    COMMAND,
+    GUIDE,
+    ROOT,
+    cli_commands,
+    cli_options,
+    code,
+    defined_metrics,
+    metrics_in,
+)
 
-GUIDE = ROOT / "docs" / "operations.md"
 SYMPTOMS = ("Empty recommendations", "Low match rates", "Missing products", "High latency")
-COMMAND = re.compile(r"(?<!-n )(?<![\w=-])mgrecs ([a-z][\w-]*)(?: ([a-z][\w-]*))?([^\n`]*)")
 OPTION = re.compile(r"(?<!\S)--[a-z][\w-]*")
-
-
-def code(text: str) -> str:
-    """The guide's code: fenced blocks and `inline spans`, where commands are written."""
-    blocks = re.findall(r"```.*?```", text, re.S)
-    spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
-    return "\n".join(blocks + spans)
 
 
 def named_commands(text: str) -> list[tuple[str, str, set[str]]]:

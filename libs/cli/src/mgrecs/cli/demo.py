@@ -35,6 +35,7 @@ from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
 
 RUN_DIR = Path(".run")
+"""Where a run keeps its database, logs and models (wiped when the next run starts)."""
 console = Console()
 
 
@@ -49,6 +50,7 @@ class DemoOptions:
     orders: int
     seed: int
     wait: bool
+    run_dir: Path = RUN_DIR
 
 
 def _port(preferred: int) -> int:
@@ -82,7 +84,7 @@ def _wait_until(what: str, check: Callable[[], bool], timeout: float = 300.0) ->
     console.print(f"[green]✓[/green] {what}")
 
 
-def _service_env(settings: Settings) -> dict[str, str]:
+def _service_env(settings: Settings, run_dir: Path) -> dict[str, str]:
     return {
         "MGRECS_DATABASE_URL": settings.database_url,
         "MGRECS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
@@ -92,19 +94,21 @@ def _service_env(settings: Settings) -> dict[str, str]:
         "MGRECS_PERSONALIZE_ENDPOINT_URL": f"http://127.0.0.1:{settings.engine_port}",
         "MGRECS_TRACKER_METRICS_PORT": str(settings.tracker_metrics_port),
         "MGRECS_BATCH_METRICS_PORT": str(settings.batch_metrics_port),
-        "MGRECS_ARTIFACT_DIR": str((RUN_DIR / "artifacts").resolve()),
+        "MGRECS_ARTIFACT_DIR": str((run_dir / "artifacts").resolve()),
         "MGRECS_ENGINE_MODEL_POLL_SECONDS": "1",
         **upstream_env(settings),
         "MGRECS_INGEST_API_KEYS": settings.ingest_api_keys,
+        "MGRECS_API_ADMIN_KEYS": settings.api_admin_keys,
     }
 
 
 def run_demo(options: DemoOptions) -> int:
     """Run the pipeline; returns the process exit code."""
-    shutil.rmtree(RUN_DIR, ignore_errors=True)
-    RUN_DIR.mkdir(parents=True)
-    postgres = EmbeddedPostgres((RUN_DIR / "pg").resolve())
-    broker = EmbeddedBroker(log_path=RUN_DIR / "broker.log")
+    run_dir = options.run_dir
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    postgres = EmbeddedPostgres((run_dir / "pg").resolve())
+    broker = EmbeddedBroker(log_path=run_dir / "broker.log")
     services: list[ServiceProcess] = []
     try:
         with console.status("starting embedded PostgreSQL and Kafka-protocol broker"):
@@ -119,16 +123,17 @@ def run_demo(options: DemoOptions) -> int:
             tracker_metrics_port=_port(9101),
             batch_metrics_port=_port(9102),
             **upstream_settings(_port(8010), _port(9103)),
-            ingest_api_keys=secrets.token_urlsafe(24),  # a key of this run only
+            ingest_api_keys=secrets.token_urlsafe(24),  # keys of this run only
+            api_admin_keys=secrets.token_urlsafe(24),
         )
         console.print(f"[green]✓[/green] PostgreSQL {postgres.url}  broker {broker.bootstrap}")
         migrate(settings.database_url)
         asyncio.run(ensure_topics(settings))
         console.print("[green]✓[/green] schema migrated, topics created")
-        _start_services(settings, services)
+        _start_services(settings, services, run_dir)
         _run_pipeline(settings, options, services)
         if options.wait:
-            _print_usage(settings)
+            _print_usage(settings, run_dir)
             _wait_for_interrupt(services)
         else:
             _check_regions(settings)
@@ -147,7 +152,7 @@ def run_demo(options: DemoOptions) -> int:
             postgres.stop()
 
 
-def _start_services(settings: Settings, services: list[ServiceProcess]) -> None:
+def _start_services(settings: Settings, services: list[ServiceProcess], run_dir: Path) -> None:
     """Start the platform's services, appending each to `services` (so a failure stops it)."""
     _start(
         settings,
@@ -165,15 +170,18 @@ def _start_services(settings: Settings, services: list[ServiceProcess]) -> None:
                 "batch", ["mgrecs-batch"], f"http://127.0.0.1:{settings.batch_metrics_port}/healthz"
             ),
         ],
+        run_dir,
     )
 
 
-def _start(settings: Settings, services: list[ServiceProcess], specs: list[Spec]) -> None:
-    env = _service_env(settings)
+def _start(
+    settings: Settings, services: list[ServiceProcess], specs: list[Spec], run_dir: Path
+) -> None:
+    env = _service_env(settings, run_dir)
     started = []
     for spec in specs:
         service = ServiceProcess(
-            spec.name, spec.command, env, RUN_DIR / "logs" / f"{spec.name}.log"
+            spec.name, spec.command, env, run_dir / "logs" / f"{spec.name}.log"
         )
         service.start()
         services.append(service)
@@ -195,7 +203,7 @@ def _run_pipeline(settings: Settings, options: DemoOptions, services: list[Servi
     lines = sum(len(order.lines) for order in data.orders)
     counts = (options.seed, options.customers, options.products, options.orders)
     for spec in upstream_specs(settings, *counts, anchor):  # the API first, then its reader
-        _start(settings, services, [spec])
+        _start(settings, services, [spec], options.run_dir)
     console.print(
         f"[green]✓[/green] company API serves {len(data.orders)} orders ({lines} lines) at "
         f"{settings.connector_base_url}; the connector pulls them"
@@ -304,20 +312,24 @@ def _check_regions(settings: Settings) -> None:
         raise SmokeFailure("two calls in one window gave different answers")
 
 
-def _print_usage(settings: Settings) -> None:
+def _print_usage(settings: Settings, run_dir: Path) -> None:
     api = f"http://127.0.0.1:{settings.api_port}"
     company = settings.connector_base_url
     dsn = shlex.quote(settings.database_url)
     console.print(f"""
 [bold]mgrecs is running.[/bold]
   API         {api}/docs
+  dashboard   {api}/dashboard (paste the admin key for models and pipeline health)
   ingest      http://127.0.0.1:{settings.ingest_port}/docs
   engine      http://127.0.0.1:{settings.engine_port}/stats
+  tracker     http://127.0.0.1:{settings.tracker_metrics_port}/metrics
+  batch       http://127.0.0.1:{settings.batch_metrics_port}/metrics
+  admin key   {settings.api_admin_keys} (X-API-Key for /v1/status and /v1/admin/…)
   company API {company}/orders (fake, token {settings.connector_token})
   connector   mgrecs sync --follow: http://127.0.0.1:{settings.connector_metrics_port}/metrics
   PostgreSQL  {settings.database_url}
   broker      {settings.kafka_bootstrap}
-  logs        {RUN_DIR / "logs"}
+  logs        {run_dir / "logs"}
 
 Try:
   curl {api}/v1/regions/north/recommendations

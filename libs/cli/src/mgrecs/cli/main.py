@@ -207,11 +207,20 @@ def asyncapi(out: Path = Path("docs/asyncapi.json")) -> None:
 
 
 @app.command()
-def demo(customers: int = 500, products: int = 200, orders: int = 4000, seed: int = 7) -> None:
+def demo(
+    customers: int = 500,
+    products: int = 200,
+    orders: int = 4000,
+    seed: int = 7,
+    run_dir: Annotated[
+        Path, typer.Option(help="database, logs and models of the run (wiped at the start)")
+    ] = Path(".run"),
+) -> None:
     """Run the whole pipeline on the embedded stack with sample data; Ctrl-C stops it."""
     from mgrecs.cli.demo import DemoOptions, run_demo
 
-    raise typer.Exit(run_demo(DemoOptions(customers, products, orders, seed, wait=True)))
+    options = DemoOptions(customers, products, orders, seed, wait=True, run_dir=run_dir)
+    raise typer.Exit(run_demo(options))
 
 
 @app.command()

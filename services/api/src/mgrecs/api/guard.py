@@ -9,8 +9,8 @@ the limit.
 
 import hashlib
 import math
-import time
 from collections import OrderedDict
+from time import monotonic
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
@@ -111,7 +111,7 @@ class ApiGuard:
         else:
             client = scope.get("client")
             caller = "ip:" + (client[0] if client else "unknown")
-        wait = self.buckets.take(caller, time.monotonic())
+        wait = self.buckets.take(caller, monotonic())
         if wait <= 0:
             return None
         limit = self.buckets.rate

@@ -328,6 +328,17 @@ class QualityReports(BaseModel):
     items: list[StoredQualityReport]
 
 
+class CacheTableStatus(BaseModel):
+    """One table the old readers read, as the current generation has it."""
+
+    table: str
+    rows: int | None
+    age_seconds: float | None = Field(
+        description="since its rows were made current (a generation's tables become current "
+        "together, in one transaction)"
+    )
+
+
 class CacheStatus(BaseModel):
     """The cache the API serves, and how often it answered the user endpoint."""
 
@@ -344,6 +355,9 @@ class CacheStatus(BaseModel):
         "API process started"
     )
     hit_rate: float | None = Field(description="cache answers / all answers (null: none yet)")
+    tables: list[CacheTableStatus] = Field(
+        default_factory=list, description="each cache table with its rows and age"
+    )
 
 
 class ModelVersionStatus(BaseModel):

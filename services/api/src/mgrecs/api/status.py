@@ -11,6 +11,7 @@ from mgrecs.api.consumer_lag import tracker_lag
 from mgrecs.api.metrics import user_answers
 from mgrecs.api.schemas import (
     CacheStatus,
+    CacheTableStatus,
     ConsumerLag,
     DriftStatus,
     GroupLagStatus,
@@ -23,6 +24,8 @@ from mgrecs.common.quality_store import latest_reports
 from mgrecs.common.settings import Settings
 
 MODEL_VERSIONS = 10
+CACHE_TABLES = (("offline_user_recommendations", "users"), ("offline_similar_items", "products"))
+"""The cache tables the old readers read, with the generation's count of their rows."""
 JOBS = 5
 
 
@@ -71,4 +74,8 @@ async def _cache(pool: asyncpg.Pool, ttl_hours: float) -> CacheStatus:
         products=None if row is None else row["products"],
         answers=answers,
         hit_rate=round(answers["cache"] / total, 4) if total else None,
+        tables=[
+            CacheTableStatus(table=table, rows=None if row is None else row[rows], age_seconds=age)
+            for table, rows in CACHE_TABLES
+        ],
     )

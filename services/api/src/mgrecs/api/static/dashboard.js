@@ -174,6 +174,9 @@ function showHealth(status) {
     cards.push(card("Dead letters", Object.entries(lag.dead_letters).map(([t, n]) => `${t}: ${n}`).join(" · "), "card-dlq"));
   }
   $("health-cards").replaceChildren(...cards);
+  $("cache-tables").tBodies[0].replaceChildren(...cache.tables.map((table) =>
+    el("tr", {}, el("td", {}, table.table), el("td", {}, table.rows ?? "–"),
+      el("td", {}, table.age_seconds === null ? "–" : duration(table.age_seconds)))));
   $("jobs-table").tBodies[0].replaceChildren(...status.jobs.map((job) => {
     const total = job.finished_at ? (new Date(job.finished_at) - new Date(job.started_at)) / 1000 : null;
     return el("tr", {}, el("td", {}, job.tick_id), el("td", {}, job.kind), el("td", {}, when(job.started_at)),
