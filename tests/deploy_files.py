@@ -33,6 +33,13 @@ def compose() -> dict[str, Any]:
     return load_yaml(DEPLOY / "compose.yml")  # type: ignore[no-any-return]
 
 
+def image_of(service: dict) -> str | None:  # type: ignore[type-arg]
+    """The image a compose service builds (its Dockerfile's name), None for a pulled one."""
+    if "build" not in service:
+        return None
+    return Path(service["build"]["dockerfile"]).name.removesuffix(".Dockerfile")
+
+
 def compose_schema() -> dict[str, Any]:
     return json.loads((DEPLOY / "schemas" / "compose-spec.json").read_text())  # type: ignore[no-any-return]
 

@@ -1,10 +1,11 @@
-"""deploy/compose.yml, deploy/Dockerfile and deploy/k8s: valid, and naming only real things
+"""deploy/compose.yml, deploy/docker/*.Dockerfile and deploy/k8s: valid, and naming only real things
 (console scripts, CLI commands, settings, services). No Docker engine here: static checks."""
 
 import kubernetes_validate
 import pytest
 from deploy_files import (
     DEPLOY,
+    ROOT,
     cli_commands,
     compose,
     compose_schema,
@@ -12,13 +13,15 @@ from deploy_files import (
     dockerfile_stages,
     env_file_names,
     exec_form,
+    image_of,
     load_yaml_all,
     setting_env_names,
 )
 from jsonschema import Draft201909Validator, ValidationError
 
-SERVICE_TARGETS = {"api", "ingest", "tracker", "batch", "scheduler", "engine"}
+SERVICE_IMAGES = {"api", "ingest", "tracker", "batch", "scheduler", "engine"}
 INFRA = {"kafka", "postgres", "prometheus", "grafana"}
+DOCKERFILES = DEPLOY / "docker"
 
 
 def test_compose_file_validates_against_the_compose_specification() -> None:
@@ -39,8 +42,9 @@ def test_the_schema_checks_catch_broken_files() -> None:
 def test_compose_has_every_service_with_its_replicas() -> None:
     services = compose()["services"]
     assert INFRA | {"migrate", "topics", "scheduler"} <= set(services)
-    targets = {s["build"]["target"] for s in services.values() if "build" in s}
-    assert targets == SERVICE_TARGETS | {"cli"}
+    images = {image_of(s) for s in services.values() if "build" in s}
+    assert images == SERVICE_IMAGES | {"cli"}
+    assert images == {path.name.removesuffix(".Dockerfile") for path in DOCKERFILES.iterdir()}
     replicas = {name: s.get("deploy", {}).get("replicas", 1) for name, s in services.items()}
     assert replicas["api"] >= 2
     assert replicas["tracker-db"] >= 2 and replicas["tracker-events"] >= 2
@@ -50,18 +54,17 @@ def test_compose_depends_on_existing_services_and_waits_for_the_jobs() -> None:
     services = compose()["services"]
     for name, service in services.items():
         assert set(service.get("depends_on", [])) <= set(services), name
-        if service.get("build", {}).get("target") in SERVICE_TARGETS:
+        if image_of(service) in SERVICE_IMAGES:
             assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
             assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully"
 
 
 def test_compose_commands_are_real_executables_and_cli_commands() -> None:
-    stages = dockerfile_stages(DEPLOY / "Dockerfile")
     scripts, commands = console_scripts(), cli_commands()
     for name, service in compose()["services"].items():
         if "build" not in service:
             continue
-        target = stages[service["build"]["target"]]
+        target = dockerfile_stages(ROOT / service["build"]["dockerfile"])["runtime"]
         command = service.get("command") or exec_form(target.last("CMD") or "[]")
         entrypoint = exec_form(target.last("ENTRYPOINT") or "[]")
         argv = entrypoint + command
@@ -79,20 +82,21 @@ def test_compose_environment_names_are_settings() -> None:
 
 
 def test_every_service_image_is_multi_stage_non_root_and_checks_its_health() -> None:
-    stages = dockerfile_stages(DEPLOY / "Dockerfile")
-    for target in SERVICE_TARGETS | {"cli"}:
-        stage = stages[target]
-        copies = [args for key, args in stage.instructions if key == "COPY"]
-        assert any(args.startswith("--from=build-") for args in copies), target
-        user = stage.last("USER")
-        assert user is not None and user.split(":")[0] not in {"root", "0"}, target
-        healthcheck = stage.last("HEALTHCHECK")
-        assert healthcheck is not None, target
-        if target != "cli":  # a one-shot job has nothing to check
-            assert "CMD" in healthcheck, target
-    assert stages["build"].last("RUN") is not None
-    assert stages["runtime"].base == stages["build"].base  # the runtime has no uv nor sources
-    assert not any("uv" in args for key, args in stages["runtime"].instructions if key == "RUN")
+    for image in SERVICE_IMAGES | {"cli"}:
+        stages = dockerfile_stages(DOCKERFILES / f"{image}.Dockerfile")
+        assert list(stages) == ["build", "runtime"], image
+        build, runtime = stages["build"], stages["runtime"]
+        assert "uv sync --frozen --no-dev" in (build.last("RUN") or ""), image
+        copies = [args for key, args in runtime.instructions if key == "COPY"]
+        assert "--from=build /app/.venv /app/.venv" in copies, image
+        assert runtime.base == build.base, image  # the runtime has no uv nor sources
+        assert not any("uv" in args for key, args in runtime.instructions if key == "RUN"), image
+        user = runtime.last("USER")
+        assert user is not None and user.split(":")[0] not in {"root", "0"}, image
+        healthcheck = runtime.last("HEALTHCHECK")
+        assert healthcheck is not None, image
+        if image != "cli":  # a one-shot job has nothing to check
+            assert "CMD" in healthcheck, image
 
 
 def kubernetes_objects() -> list[dict]:  # type: ignore[type-arg]
@@ -114,7 +118,7 @@ def test_kubernetes_runs_the_compose_services_with_the_same_commands() -> None:
     objects = kubernetes_objects()
     deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
     services = compose()["services"]
-    built = {name for name, s in services.items() if s.get("build", {}).get("target") != "cli"}
+    built = {name for name, s in services.items() if image_of(s) != "cli"}
     assert set(deployments) == built - INFRA
     known = setting_env_names()
     config = {

@@ -11,7 +11,6 @@ import pytest
 from deploy_files import DEPLOY
 
 from mgrecs.cli.embedded import free_port
-from mgrecs.common.settings import Settings
 
 
 class Health(BaseHTTPRequestHandler):
@@ -44,8 +43,3 @@ def test_healthy_only_when_the_endpoint_answers_200(server: str) -> None:
     assert check(f"{server}/healthz") == 0
     assert check(f"{server}/readyz") != 0  # 503
     assert check(f"http://127.0.0.1:{free_port()}/healthz") != 0  # nothing listens
-
-
-def test_broker_mode_checks_the_configured_bootstrap(settings: Settings) -> None:
-    assert check("broker", MGRECS_KAFKA_BOOTSTRAP=settings.kafka_bootstrap) == 0
-    assert check("broker", MGRECS_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}") != 0

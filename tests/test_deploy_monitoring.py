@@ -4,7 +4,7 @@ issue 8, and only metric names the code registers."""
 import json
 import subprocess
 
-from deploy_files import DEPLOY, ROOT, compose, defined_metrics, load_yaml, metrics_in
+from deploy_files import DEPLOY, ROOT, compose, defined_metrics, image_of, load_yaml, metrics_in
 
 from mgrecs.common.settings import Settings
 
@@ -50,9 +50,7 @@ def test_every_service_with_metrics_is_scraped_on_its_port() -> None:
     scraped = set().union(*(names for names, _ in targets.values()))
     services = compose()["services"]
     with_metrics = {
-        name
-        for name, s in services.items()
-        if s.get("build", {}).get("target") in ports or name.startswith("tracker-")
+        name for name, s in services.items() if image_of(s) in ports or name.startswith("tracker-")
     }
     assert scraped == with_metrics
 
