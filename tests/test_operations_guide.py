@@ -24,6 +24,9 @@ import pytest
 from deploy_files import COMMAND, GUIDE, ROOT, code, metrics_in
 from prometheus_client.parser import text_string_to_metric_families
 
+from mgrecs.cli.demo import check_regions
+from mgrecs.common.settings import Settings
+
 MGRECS = str(Path(sys.executable).with_name("mgrecs"))
 STARTUP_SECONDS = 420
 USAGE = re.compile(
@@ -208,6 +211,13 @@ def test_the_guides_commands_work_against_the_demo_stack(demo: Demo) -> None:
     assert "current" in step("mgrecs cache status")
 
     assert seen == guide, f"the guide's commands this test does not run: {guide - seen}"
+
+
+def test_the_demo_answers_every_region_as_the_smoke_run_checks(demo: Demo) -> None:
+    """`make smoke`'s check of the region page (every region answers, sorted by match rate,
+    affinities and scores consistent, the same answer twice in a window), on this stack."""
+    port = int(demo.api.rsplit(":", 1)[1])
+    check_regions(Settings(database_url=demo.database_url, api_port=port))
 
 
 def test_the_metrics_the_guide_names_are_served(demo: Demo) -> None:

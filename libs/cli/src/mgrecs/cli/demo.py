@@ -136,7 +136,7 @@ def run_demo(options: DemoOptions) -> int:
             _print_usage(settings, run_dir)
             _wait_for_interrupt(services)
         else:
-            _check_regions(settings)
+            check_regions(settings)
             console.print("[bold green]smoke passed[/bold green]")
         return 0
     except (SmokeFailure, RuntimeError, TimeoutError) as error:
@@ -272,7 +272,7 @@ def _tick_done(dsn: str, tick_id: str) -> bool:
     return True
 
 
-def _check_regions(settings: Settings) -> None:
+def check_regions(settings: Settings) -> None:
     """The region endpoint must answer every region with plausible, consistent figures."""
     dsn = settings.database_url
     regions = json.loads(_query(dsn, "SELECT json_agg(DISTINCT region) FROM customers"))
