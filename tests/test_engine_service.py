@@ -152,9 +152,52 @@ async def test_duplicate_event_id_is_counted_once(engine: str, engine_settings: 
     assert await stats(engine) == {
         "events_received": 2,
         "duplicate_events_ignored": 1,
+        "lines_replayed": 0,
         "users_with_events": 1,
         "model_version": "v1",
     }
+
+
+async def _order(pool: asyncpg.Pool, order_id: str, customer: str, item: str, age: str) -> None:
+    """An order line that reached the database `age` ago (as the tracker writes it)."""
+    await pool.execute(
+        "INSERT INTO customers (customer_id, region) VALUES ($1, 'north') ON CONFLICT DO NOTHING",
+        customer,
+    )
+    await pool.execute(
+        "INSERT INTO orders (order_id, customer_id, ordered_at, ingested_at)"
+        " VALUES ($1, $2, now() - $3::text::interval, now() - $3::text::interval)",
+        order_id,
+        customer,
+        age,
+    )
+    await pool.execute("INSERT INTO products (product_id) VALUES ($1) ON CONFLICT DO NOTHING", item)
+    await pool.execute("INSERT INTO order_items VALUES ($1, 1, $2, 1, 1.00)", order_id, item)
+
+
+@pytest.mark.parametrize("replay", [True, False])
+async def test_a_restarted_engine_reads_back_the_purchases_since_its_model(
+    engine_settings: Settings, pool: asyncpg.Pool, replay: bool
+) -> None:
+    """What PutEvents had told the engine before a restart comes back from PostgreSQL, under
+    the tracker's event ids (a line sent again counts once); off, the engine starts blank."""
+    await register_model(pool, engine_settings, "v1", bundle_lines())
+    await pool.execute("UPDATE model_versions SET trained_at = now() - interval '1 hour'")
+    await _order(pool, "o-old", "before", "A", "2 hours")  # in the model's data already
+    await _order(pool, "o-new", "newcomer", "A", "1 minute")
+    settings = engine_settings.model_copy(update={"engine_replay_on_start": replay})
+    async with serve(create_app(settings), settings.engine_port) as url:
+        answer = await recommend(settings, userId="newcomer", numResults=3)
+        await put_purchase(settings, "newcomer", "A", "o-new#1")  # the tracker, again
+        counts = await stats(url)
+    if replay:
+        assert item_ids(answer)[0] == "B"
+        assert answer["itemList"][0]["reason"] == ["bought A"]
+        assert (counts["lines_replayed"], counts["events_received"]) == (1, 0)
+        assert counts["duplicate_events_ignored"] == 1
+    else:
+        assert item_ids(answer)[0] == "X"  # unknown to it: popularity
+        assert (counts["lines_replayed"], counts["events_received"]) == (0, 1)
 
 
 async def test_unknown_user_gets_popularity_of_the_region_in_context(

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # Engine service: which keys it accepts (comma-separated "key:secret" pairs)
     engine_credentials: str = "mgrecs:mgrecs-local-secret"
     engine_model_poll_seconds: float = 5.0
+    engine_replay_on_start: bool = True
+    """Read back, on start, the order lines that reached PostgreSQL since the served model was
+    trained: a restarted engine keeps the real-time history PutEvents had given it."""
     # Engine filters: name -> Personalize filter expression (a JSON object in the
     # environment), each served under the ARN filter_arn_prefix + name.
     engine_filters: dict[str, str] = {

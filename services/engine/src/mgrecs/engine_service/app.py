@@ -15,6 +15,7 @@ from mgrecs.common.metrics import MetricsMiddleware, add_metrics_route
 from mgrecs.common.settings import Settings
 from mgrecs.engine_service import metrics
 from mgrecs.engine_service.errors import AwsError, error_response, handle_aws_error
+from mgrecs.engine_service.replay import replay_since_training
 from mgrecs.engine_service.routes import router
 from mgrecs.engine_service.state import EngineState
 
@@ -32,6 +33,11 @@ def create_app(settings: Settings) -> FastAPI:
             await state.registry.refresh(state.pool)  # serve the active model from the start
         except Exception as exc:
             log.error("model_registry_unreachable_at_start", error=str(exc))
+        if settings.engine_replay_on_start:
+            try:
+                await replay_since_training(state, state.pool)
+            except Exception as exc:  # the database away: start with what PutEvents brings
+                log.error("events_replay_failed", error=str(exc))
         poller = asyncio.create_task(
             state.registry.poll(state.pool, settings.engine_model_poll_seconds)
         )

@@ -2,9 +2,11 @@
 
 Kept in memory per engine process: a PutEvents changes that user's next answer at once,
 without retraining. Event ids already seen are ignored, so redelivered events count once.
+A restarted engine reads the order lines back from PostgreSQL first (`replay`).
 """
 
 from collections import Counter, OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mgrecs.engine_service.protocol import Event
@@ -31,27 +33,43 @@ class EventStore:
         self._users: set[str] = set()
         self.events_received = 0
         self.duplicates_ignored = 0
+        self.lines_replayed = 0
 
     def record(self, user_id: str, events: list[Event]) -> Recorded:
         accepted = duplicates = 0
         for event in events:
-            if event.event_id is not None:
-                if event.event_id in self._seen:
-                    duplicates += 1
-                    continue
-                self._remember(event.event_id)
-            accepted += 1
-            self._users.add(user_id)
-            if event.region is not None:
-                self._regions[user_id] = event.region
-            if event.item_id is not None:
-                items = self._items.setdefault(user_id, {})
-                if event.item_id not in items:
-                    items[event.item_id] = None
-                    self._item_users[event.item_id] += 1
+            if self._add(user_id, event.event_id, event.item_id, event.region):
+                accepted += 1
+            else:
+                duplicates += 1
         self.events_received += accepted
         self.duplicates_ignored += duplicates
         return Recorded(accepted, duplicates)
+
+    def replay(self, lines: Iterable[tuple[str, str, str, str | None]]) -> int:
+        """Order lines read back from the database (user, event id, item, region), remembered
+        as their events would be but not counted as received; how many were new."""
+        added = sum(self._add(*line) for line in lines)
+        self.lines_replayed += added
+        return added
+
+    def _add(
+        self, user_id: str, event_id: str | None, item_id: str | None, region: str | None
+    ) -> bool:
+        """Fold one event in; False when its id was seen before."""
+        if event_id is not None:
+            if event_id in self._seen:
+                return False
+            self._remember(event_id)
+        self._users.add(user_id)
+        if region is not None:
+            self._regions[user_id] = region
+        if item_id is not None:
+            items = self._items.setdefault(user_id, {})
+            if item_id not in items:
+                items[item_id] = None
+                self._item_users[item_id] += 1
+        return True
 
     def _remember(self, event_id: str) -> None:
         self._seen[event_id] = None

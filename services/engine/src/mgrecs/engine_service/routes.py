@@ -216,6 +216,7 @@ async def stats(request: Request) -> dict[str, Any]:
     return {
         "events_received": state.events.events_received,
         "duplicate_events_ignored": state.events.duplicates_ignored,
+        "lines_replayed": state.events.lines_replayed,
         "users_with_events": state.events.users,
         "model_version": state.registry.version,
     }

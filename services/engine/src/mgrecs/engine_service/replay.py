@@ -1,0 +1,53 @@
+"""A restarted engine still knows what PutEvents had told it.
+
+PutEvents history lives in the engine's memory (`events`), and the tracker has committed
+what it sent: after a restart nobody would send it again. The same purchases are in
+PostgreSQL, so on start the engine reads back the order lines that reached the database
+after the served model was trained (the last `active_days` days when no model serves yet)
+under the tracker's event ids (`<order_id>#<line_no>`, see mgrecs.tracker.events): a line the
+tracker sends again later still counts once.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from mgrecs.common.logging import get_logger
+from mgrecs.engine_service.state import EngineState
+
+log = get_logger(__name__)
+
+TRAINED_AT = "SELECT trained_at FROM model_versions WHERE version = $1"
+
+# The customer's region as the tracker reports it: the order's, else the customer's.
+LINES_SINCE = """
+SELECT o.customer_id, o.order_id || '#' || oi.line_no, oi.product_id,
+       COALESCE(o.region, c.region)
+FROM orders o
+JOIN order_items oi ON oi.order_id = o.order_id
+LEFT JOIN customers c ON c.customer_id = o.customer_id
+WHERE o.ingested_at >= $1
+ORDER BY o.ingested_at, o.order_id, oi.line_no
+"""
+
+FETCH_ROWS = 10_000
+
+
+async def replay_since_training(state: EngineState, pool: asyncpg.Pool) -> int:
+    """Fold in the order lines since the served model's training; how many were new."""
+    since = await _since(state, pool)
+    replayed = 0
+    async with pool.acquire() as conn, conn.transaction():
+        cursor = await conn.cursor(LINES_SINCE, since)
+        while rows := await cursor.fetch(FETCH_ROWS):
+            replayed += state.events.replay(tuple(row) for row in rows)
+    log.info("events_replayed", lines=replayed, since=since.isoformat())
+    return replayed
+
+
+async def _since(state: EngineState, pool: asyncpg.Pool) -> datetime:
+    version = state.registry.version
+    trained_at: datetime | None = None
+    if version is not None:
+        trained_at = await pool.fetchval(TRAINED_AT, version)
+    return trained_at or datetime.now(UTC) - timedelta(days=state.settings.active_days)
