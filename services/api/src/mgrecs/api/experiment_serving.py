@@ -9,10 +9,9 @@ kept for their report).
 
 import asyncpg
 
+from mgrecs.api.queries import CACHE_MODEL_VERSION
 from mgrecs.common.experiments import Arm, Experiment, pinned_campaign_arn
 from mgrecs.common.settings import Settings
-
-CACHE_MODEL_VERSION = "SELECT model_version FROM cache_generations WHERE state = 'current'"
 
 
 def serving_arm(settings: Settings, customer_id: str) -> tuple[Experiment, Arm] | None:

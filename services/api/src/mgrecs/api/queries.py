@@ -8,18 +8,19 @@ FRESH = """EXISTS (
       AND ({ttl}::float8 <= 0 OR completed_at >= now() - make_interval(secs => {ttl}::float8))
 )"""
 
+CACHE_MODEL_VERSION = "SELECT model_version FROM cache_generations WHERE state = 'current'"
+
 # With the model version the generation was scored with, and whether an order of the
 # customer reached the database after the row was written (the list does not know it).
-USER_CACHE = """
-SELECT r.recommendations, r.updated_at, g.model_version,
+USER_CACHE = f"""
+SELECT r.recommendations, r.updated_at,
+       ({CACHE_MODEL_VERSION}) AS model_version,
        EXISTS (
            SELECT 1 FROM orders o
            WHERE o.customer_id = $1 AND o.ingested_at > r.updated_at AT TIME ZONE 'UTC'
        ) AS outdated
 FROM offline_user_recommendations r
-CROSS JOIN cache_generations g
-WHERE r.user_id = $1 AND g.state = 'current'
-  AND ($2::float8 <= 0 OR g.completed_at >= now() - make_interval(secs => $2::float8))
+WHERE r.user_id = $1 AND {FRESH.format(ttl="$2")}
 """
 
 # The version the engine serves in real time (the active one).

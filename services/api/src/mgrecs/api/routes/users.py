@@ -59,15 +59,11 @@ async def user_recommendations(
         limit,
         category,
         campaign_arn=arm_campaign(arm, settings),
+        realtime_version=arm.model_version,
         serve_cache=arm.model_version == cache_version,
     )
-    served_by = {"cache": cache_version, "realtime": arm.model_version}
-    return answer.model_copy(
-        update={
-            "model_version": served_by.get(answer.source),
-            "experiment": ExperimentTag(experiment_id=experiment.id, arm=arm.name),
-        }
-    )
+    tag = ExperimentTag(experiment_id=experiment.id, arm=arm.name)
+    return answer.model_copy(update={"experiment": tag})
 
 
 async def _recommendations(
@@ -78,10 +74,12 @@ async def _recommendations(
     limit: int,
     category: list[str] | None,
     campaign_arn: str | None = None,
+    realtime_version: str | None = None,
     serve_cache: bool = True,
 ) -> UserRecommendations:
-    """Cache (unless `serve_cache` is off), engine (`campaign_arn`, else the user campaign),
-    popularity: the first that has an answer. A cached list older than one of the customer's
+    """Cache (unless `serve_cache` is off), engine (`campaign_arn` serving `realtime_version`,
+    else the user campaign serving the active version), popularity: the first that has an
+    answer. A cached list older than one of the customer's
     orders yields to the engine, which knows the order (the tracker sent it); it still
     serves, as the best there is, when the engine has no answer."""
     cached = await repository.user_cache(user_id) if serve_cache else None
@@ -101,17 +99,17 @@ async def _recommendations(
             source="realtime",
             updated_at=None,
             items=items,
-            model_version=await repository.active_model_version(),
+            model_version=realtime_version or await repository.active_model_version(),
         )
     if cached is not None:
         return await _cached_answer(user_id, cached, repository, limit, category)
+    assert customer is not None  # no cached row either: the 404 above
     SOURCES.labels("users", "popular").inc()
-    region = customer.region if customer is not None else None
     return UserRecommendations(
         user_id=user_id,
         source="popular",
         updated_at=None,
-        items=await popular_items(repository, settings, region, limit, category),
+        items=await popular_items(repository, settings, customer.region, limit, category),
     )
 
 
