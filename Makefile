@@ -9,7 +9,7 @@ CHROMIUM  := /usr/bin/chromium
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MANIFESTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: install browser demo smoke test lint format clean bench-api bench-quality bench-context bench-train bench-realtime bench-ingest bench-tracker bench-batch
+.PHONY: install browser demo smoke test lint format clean bench-api bench-quality bench-context bench-train bench-realtime bench-ingest bench-tracker bench-batch drill
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -92,3 +92,6 @@ bench-train: install  ## fit the default recipe on 10M interactions, score top-2
 
 bench-batch: install  ## retrain + sharded infer + every row into PostgreSQL at 1M customers, 1 and 2 workers
 	$(BIN)/python bench/batch.py $(BENCH_ARGS)
+
+drill: install  ## hostile input, restarts, a late batch, HTTP fuzzing, order corrections (figures in bench/RESULTS.md)
+	$(BIN)/python bench/drill.py $(BENCH_ARGS)

