@@ -12,13 +12,6 @@ from collections.abc import Callable, Iterator
 import asyncpg
 import pytest
 from aiokafka.errors import KafkaError
-
-from helpers import eventually
-from mgrecs.cli.embedded import EmbeddedBroker, ObjectStore
-from mgrecs.cli.processes import ServiceProcess
-from mgrecs.common.kafka import ensure_topics
-from mgrecs.common.schemas import OrderEvent
-from mgrecs.common.settings import Settings
 from test_tracker_faults import (
     assert_exactly_in_postgres,
     engine_stats,
@@ -29,6 +22,13 @@ from test_tracker_faults import (
     split_lines,
     start_engine,
 )
+
+from helpers import eventually
+from mgrecs.cli.embedded import EmbeddedBroker, ObjectStore
+from mgrecs.cli.processes import ServiceProcess
+from mgrecs.common.kafka import ensure_topics
+from mgrecs.common.schemas import OrderEvent
+from mgrecs.common.settings import Settings
 
 LINES = 10_000
 
