@@ -113,7 +113,9 @@ async def engine(settings: Settings) -> AsyncIterator[FakeRuntime]:
 async def test_cached_user_recommendations(shop: None, client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/users/c1/recommendations", params={"limit": 2})
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    assert body.pop("cache_age_seconds") >= 0  # the generation's age
+    assert body == {
         "user_id": "c1",
         "source": "cache",
         "updated_at": UPDATED_AT.isoformat(),
@@ -123,6 +125,7 @@ async def test_cached_user_recommendations(shop: None, client: httpx.AsyncClient
         ],
         "model_version": None,  # known for customers in an experiment (test_experiments.py)
         "experiment": None,
+        "stale": False,
     }
 
 
@@ -227,7 +230,9 @@ async def test_unknown_user_is_404(shop: None, client: httpx.AsyncClient) -> Non
 async def test_cached_similar_products(shop: None, client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/products/p1/similar")
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    assert body.pop("cache_age_seconds") >= 0
+    assert body == {
         "product_id": "p1",
         "source": "cache",
         "updated_at": UPDATED_AT.isoformat(),
@@ -235,6 +240,7 @@ async def test_cached_similar_products(shop: None, client: httpx.AsyncClient) ->
             {"product_id": "p3", "score": 0.8, "reason": None},
             {"product_id": "p2", "score": 0.4, "reason": None},
         ],
+        "stale": False,
     }
 
 
@@ -258,6 +264,8 @@ async def test_similar_with_engine_down_is_empty(shop: None, client: httpx.Async
         "source": "none",
         "updated_at": None,
         "items": [],
+        "stale": False,
+        "cache_age_seconds": None,
     }
 
 
@@ -327,9 +335,11 @@ async def test_database_down_is_503_without_a_stack_trace(settings: Settings) ->
         httpx.AsyncClient(transport=transport, base_url="http://api") as http,
     ):
         health = await http.get("/healthz")
+        ready = await http.get("/readyz")
         users = await http.get("/v1/users/c1/recommendations")
-    assert health.status_code == 503
-    assert health.json()["status"] == "unavailable"
+    assert health.status_code == 200  # alive: a restart would not bring the database back
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "unavailable"
     assert users.status_code == 503
     assert users.json() == {"detail": "database unavailable"}
 
