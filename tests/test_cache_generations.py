@@ -21,7 +21,9 @@ from test_batch import (
 )
 from typer.testing import CliRunner
 
-from helpers import asgi_client, eventually, read_topic, running
+from test_api import FakeRuntime
+
+from helpers import asgi_client, eventually, read_topic, running, serve
 from mgrecs.api.app import create_app
 from mgrecs.batch import generations
 from mgrecs.batch.generations import Generation
@@ -350,22 +352,71 @@ async def test_invalidate_command_and_refresh(
     assert status.exit_code == 0 and "current" in status.output and "3/3" in status.output
 
 
-async def test_the_api_treats_an_expired_generation_as_missing(
+TWO_TTLS_LATE = "UPDATE cache_generations SET completed_at = now() - interval '13 hours'"
+"""The drill "infer stopped for longer than two TTLs" (cache_ttl_hours 6), at once."""
+
+
+async def _answers(settings: Settings) -> dict[str, dict[str, Any]]:
+    """What the API says, once ready, about a cached customer and product and a region."""
+    async with asgi_client(create_app(settings)) as client:
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        paths = {
+            "user": "/v1/users/c1/recommendations",
+            "similar": "/v1/products/p1/similar",
+            "sample": "/v1/regions/north/recommendations",
+            "exact": "/v1/regions/north/recommendations?mode=exact",
+        }
+        responses = {name: await client.get(path) for name, path in paths.items()}
+    assert all(r.status_code == 200 for r in responses.values()), responses
+    return {name: r.json() for name, r in responses.items()}
+
+
+async def test_infer_late_by_two_ttls_the_api_stays_ready_and_serves_the_cache_marked_stale(
     served: int, pool: asyncpg.Pool, settings: Settings
 ) -> None:
-    async def sources(ttl_hours: float) -> tuple[str, str]:
-        settings.cache_ttl_hours = ttl_hours
-        async with asgi_client(create_app(settings)) as client:
-            user = (await client.get("/v1/users/c1/recommendations")).json()
-            similar = (await client.get("/v1/products/p1/similar")).json()
-        return user["source"], similar["source"]
+    fresh = await _answers(settings)
+    assert all(not answer["stale"] for answer in fresh.values())
+    await pool.execute(TWO_TTLS_LATE)
+    late = await _answers(settings)  # the engine is down: nothing fresher answers
+    for name, answer in late.items():
+        assert answer["stale"] is True, name
+        assert answer["cache_age_seconds"] >= 12 * 3600, name
+        assert answer["items"], name
+        assert answer["items"] == fresh[name]["items"], name  # the same generation's lists
+    assert [late[name]["source"] for name in late] == ["cache", "cache", "cache", "aggregates"]
+    assert late["exact"]["generation"] == served
 
-    assert await sources(6) == ("cache", "cache")
-    await pool.execute(
-        "UPDATE cache_generations SET completed_at = now() - interval '7 hours'"
-        " WHERE generation = $1",
-        served,
-    )
-    user_source, similar_source = await sources(6)
-    assert user_source != "cache" and similar_source != "cache"
-    assert await sources(0) == ("cache", "cache")  # 0: never expires
+    settings.cache_ttl_hours = 0  # never expires
+    assert all(not answer["stale"] for answer in (await _answers(settings)).values())
+
+
+async def test_a_stale_row_yields_to_the_engine_when_it_answers(
+    served: int, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await pool.execute(TWO_TTLS_LATE)
+    fake = FakeRuntime()
+    async with serve(fake.app, settings.engine_port):
+        answers = await _answers(settings)
+    for name in ("user", "similar"):
+        assert answers[name]["source"] == "realtime", name
+        assert answers[name]["stale"] is False and answers[name]["cache_age_seconds"] is None
+    assert answers["user"]["items"][0]["product_id"] == "rt-c1-0"
+    assert [r.get("userId") or r.get("itemId") for r in fake.requests] == ["c1", "p1"]
+
+
+async def test_after_invalidating_everything_the_region_page_answers_from_popularity(
+    served: int, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await invalidate(pool, everything=True)
+    answers = await _answers(settings)
+    assert answers["user"]["source"] == "popular" and answers["user"]["items"]
+    assert answers["similar"]["source"] == "none"  # the engine is down too
+    # north's active customers c1, c2, c3 (test_batch.ORDERS) bought p2 and p3 all three,
+    # p1 two of them.
+    for mode in ("sample", "exact"):
+        page = answers[mode]
+        assert page["source"] == "popular" and page["stale"] is False, mode
+        assert page["population"] == page["sample_size"] == 3, mode
+        lines = [(item["product_id"], item["users"], item["match_rate"]) for item in page["items"]]
+        assert lines == [("p2", 3, 100.0), ("p3", 3, 100.0), ("p1", 2, 66.7)], mode

@@ -64,7 +64,7 @@ def alert_rules() -> dict[str, str]:
 def test_alert_rules_cover_issue_8_with_real_metrics() -> None:
     rules = alert_rules()
     assert set(rules) == {
-        "RecommendationCacheStale",
+        "CacheStale",
         "ConsumerLagGrowing",
         "DeadLettersAppearing",
         "ApiLatencyP99High",
@@ -76,7 +76,7 @@ def test_alert_rules_cover_issue_8_with_real_metrics() -> None:
     assert "0.2" in rules["ApiLatencyP99High"] and "0.99" in rules["ApiLatencyP99High"]
     assert (
         str(Settings.model_fields["cache_ttl_hours"].default).removesuffix(".0")
-        in rules["RecommendationCacheStale"]
+        in rules["CacheStale"]
     )
 
 
