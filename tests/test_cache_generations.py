@@ -26,6 +26,7 @@ from test_api import FakeRuntime
 from helpers import asgi_client, eventually, read_topic, running, serve
 from mgrecs.api.app import create_app
 from mgrecs.batch import generations
+from mgrecs.batch.cache import DETACH_STATE
 from mgrecs.batch.generations import Generation
 from mgrecs.batch.inference import infer
 from mgrecs.batch.shards import ModelCache, run_shard, shard_of
@@ -36,6 +37,7 @@ from mgrecs.cli.main import app
 from mgrecs.cli.processes import ServiceProcess
 from mgrecs.common import topics
 from mgrecs.common.cache_invalidation import invalidate
+from mgrecs.common.cache_tables import AGGREGATES_VIEW, PARTITIONED, USERS, partition
 from mgrecs.common.schemas import InferShard, ScheduleTick
 from mgrecs.common.settings import Settings, get_settings
 
@@ -188,6 +190,72 @@ async def test_old_generations_are_dropped_and_the_previous_one_kept(
         ]
     rows = await pool.fetchval("SELECT count(*) FROM offline_user_recommendations_rows")
     assert rows == 2 * len(ACTIVE_CUSTOMERS)
+
+
+async def _waiting_on_a_lock(pool: asyncpg.Pool) -> bool:
+    return bool(
+        await pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+    )
+
+
+async def test_removing_an_old_generation_never_blocks_cache_readers(
+    served: int, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """A reader holds a transaction that read the cache (its locks on the tables and the old
+    partitions) while the old generation is removed: the removal waits for it, and a new
+    read on another connection, allowed 1 s for any lock, completes meanwhile (a plain DROP
+    of a partition locks its parent ACCESS EXCLUSIVE: this read would queue behind it)."""
+    newer = await infer(pool, settings)  # `served` retired; its partitions are to go
+    reads = [
+        f"SELECT count(*) FROM {view}"
+        for view in ("offline_user_recommendations", "offline_similar_items", AGGREGATES_VIEW)
+    ]
+    async with pool.acquire() as holder, pool.acquire() as reader:
+        await reader.execute("SET lock_timeout = '1s'")
+        async with holder.transaction(isolation="repeatable_read"):
+            for read in reads:
+                await holder.fetchval(read)
+            removal = asyncio.create_task(generations.clean(pool, keep=1))
+            await eventually(lambda: _waiting_on_a_lock(pool))
+            assert not removal.done()
+            counts = [await reader.fetchval(read) for read in reads]
+            served_rows = await reader.fetchval(
+                "SELECT count(*) FROM offline_user_recommendations_rows WHERE generation = $1",
+                served,
+            )
+        assert await removal == [served]
+        await reader.execute("RESET lock_timeout")
+    assert counts[0] == len(ACTIVE_CUSTOMERS) and counts[1] == len(BOUGHT_PRODUCTS)
+    assert counts[2] > 0
+    assert served_rows == 0  # readers no longer see the generation being removed
+    for view in PARTITIONED:
+        assert not await partition_exists(pool, partition(view, served)), view
+        assert await partition_exists(pool, partition(view, newer.generation)), view
+    assert (await generation_row(pool, served)).state == "retired"
+    assert await pool.fetchval(
+        "SELECT dropped_at IS NOT NULL FROM cache_generations WHERE generation = $1", served
+    )
+
+
+async def test_a_detach_left_pending_is_finalized_by_the_next_clean(
+    served: int, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await infer(pool, settings)
+    users = USERS.partition(served)
+    async with pool.acquire() as holder, pool.acquire() as remover:
+        await remover.execute("SET lock_timeout = '200ms'")
+        async with holder.transaction():
+            await holder.fetchval("SELECT count(*) FROM offline_user_recommendations")
+            with pytest.raises(asyncpg.LockNotAvailableError):
+                await remover.execute(
+                    f"ALTER TABLE {USERS.rows} DETACH PARTITION {users} CONCURRENTLY"
+                )
+    assert await pool.fetchval(DETACH_STATE, users, USERS.rows) is True  # pending
+    assert await generations.clean(pool, keep=1) == [served]
+    assert not await partition_exists(pool, users)
 
 
 async def test_a_worker_killed_mid_shard_leaves_the_old_generation_serving_and_the_retry_completes(
