@@ -190,9 +190,7 @@ async def _popular(
     products, population = await repository.region_popular(region, since, limit, categories)
     if not products:
         return None
-    return _answer(
-        region, mode, "popular", products, sample_size=population, population=population
-    )
+    return _answer(region, mode, "popular", products, sample_size=population, population=population)
 
 
 def _answer(
