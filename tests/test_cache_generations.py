@@ -1,8 +1,9 @@
 """Sharded infer into cache generations, on the real database and broker: the generation
 becomes current only once every shard is written, readers see the previous one until then,
 a batch worker killed mid-shard (a real process, SIGKILL) leaves the previous generation
-serving and its restart completes the new one; old generations are dropped; the operator's
-invalidation (one customer, a region, everything) and the cache TTL."""
+serving and its restart completes the new one; old generations are dropped without blocking
+readers; the operator's invalidation (one customer, a region, everything) and a cache past
+its TTL (still served, marked stale; the api stays ready)."""
 
 import asyncio
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from test_api import FakeRuntime
 from test_batch import (
     ACTIVE_CUSTOMERS,
     BOUGHT_PRODUCTS,
@@ -20,8 +22,6 @@ from test_batch import (
     tick,
 )
 from typer.testing import CliRunner
-
-from test_api import FakeRuntime
 
 from helpers import asgi_client, eventually, read_topic, running, serve
 from mgrecs.api.app import create_app
