@@ -9,6 +9,8 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from hypothesis import HealthCheck, given, strategies
+from hypothesis import settings as hypothesis_settings
 
 from helpers import asgi_client, serve
 from mgrecs.api.app import create_app
@@ -219,6 +221,29 @@ async def test_answers_name_the_model_version_that_made_them(
     realtime = (await client.get("/v1/users/c2/recommendations")).json()
     assert (cached["source"], cached["model_version"]) == ("cache", "v-cache")
     assert (realtime["source"], realtime["model_version"]) == ("realtime", "v-active")
+
+
+@hypothesis_settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # each example sets the age
+)
+@given(hours=strategies.floats(min_value=0, max_value=24 * 30))
+async def test_whatever_the_cache_age_it_serves_and_says_whether_it_is_stale(
+    shop: None, client: httpx.AsyncClient, pool: asyncpg.Pool, hours: float
+) -> None:
+    """The engine is down: the cached row answers at any age, stale past the TTL (6 h)."""
+    await pool.execute(
+        "UPDATE cache_generations SET completed_at = now() - make_interval(secs => $1)",
+        hours * 3600,
+    )
+    ready = await client.get("/readyz")
+    body = (await client.get("/v1/users/c1/recommendations")).json()
+    assert ready.status_code == 200
+    assert body["source"] == "cache" and body["items"]
+    assert hours * 3600 - 0.1 <= body["cache_age_seconds"] <= hours * 3600 + 60
+    if abs(hours - 6) > 0.01:  # the age moves on while the request runs
+        assert body["stale"] is (hours > 6)
 
 
 async def test_unknown_user_is_404(shop: None, client: httpx.AsyncClient) -> None:
