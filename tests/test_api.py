@@ -9,6 +9,8 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from hypothesis import HealthCheck, given, strategies
+from hypothesis import settings as hypothesis_settings
 
 from helpers import asgi_client, serve
 from mgrecs.api.app import create_app
@@ -113,7 +115,9 @@ async def engine(settings: Settings) -> AsyncIterator[FakeRuntime]:
 async def test_cached_user_recommendations(shop: None, client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/users/c1/recommendations", params={"limit": 2})
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    assert body.pop("cache_age_seconds") >= 0  # the generation's age
+    assert body == {
         "user_id": "c1",
         "source": "cache",
         "updated_at": UPDATED_AT.isoformat(),
@@ -123,6 +127,7 @@ async def test_cached_user_recommendations(shop: None, client: httpx.AsyncClient
         ],
         "model_version": None,  # known for customers in an experiment (test_experiments.py)
         "experiment": None,
+        "stale": False,
     }
 
 
@@ -218,6 +223,29 @@ async def test_answers_name_the_model_version_that_made_them(
     assert (realtime["source"], realtime["model_version"]) == ("realtime", "v-active")
 
 
+@hypothesis_settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # each example sets the age
+)
+@given(hours=strategies.floats(min_value=0, max_value=24 * 30))
+async def test_whatever_the_cache_age_it_serves_and_says_whether_it_is_stale(
+    shop: None, client: httpx.AsyncClient, pool: asyncpg.Pool, hours: float
+) -> None:
+    """The engine is down: the cached row answers at any age, stale past the TTL (6 h)."""
+    await pool.execute(
+        "UPDATE cache_generations SET completed_at = now() - make_interval(secs => $1)",
+        hours * 3600,
+    )
+    ready = await client.get("/readyz")
+    body = (await client.get("/v1/users/c1/recommendations")).json()
+    assert ready.status_code == 200
+    assert body["source"] == "cache" and body["items"]
+    assert hours * 3600 - 0.1 <= body["cache_age_seconds"] <= hours * 3600 + 60
+    if abs(hours - 6) > 0.01:  # the age moves on while the request runs
+        assert body["stale"] is (hours > 6)
+
+
 async def test_unknown_user_is_404(shop: None, client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/users/nobody/recommendations")
     assert response.status_code == 404
@@ -227,7 +255,9 @@ async def test_unknown_user_is_404(shop: None, client: httpx.AsyncClient) -> Non
 async def test_cached_similar_products(shop: None, client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/products/p1/similar")
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    assert body.pop("cache_age_seconds") >= 0
+    assert body == {
         "product_id": "p1",
         "source": "cache",
         "updated_at": UPDATED_AT.isoformat(),
@@ -235,6 +265,7 @@ async def test_cached_similar_products(shop: None, client: httpx.AsyncClient) ->
             {"product_id": "p3", "score": 0.8, "reason": None},
             {"product_id": "p2", "score": 0.4, "reason": None},
         ],
+        "stale": False,
     }
 
 
@@ -258,6 +289,8 @@ async def test_similar_with_engine_down_is_empty(shop: None, client: httpx.Async
         "source": "none",
         "updated_at": None,
         "items": [],
+        "stale": False,
+        "cache_age_seconds": None,
     }
 
 
@@ -327,9 +360,11 @@ async def test_database_down_is_503_without_a_stack_trace(settings: Settings) ->
         httpx.AsyncClient(transport=transport, base_url="http://api") as http,
     ):
         health = await http.get("/healthz")
+        ready = await http.get("/readyz")
         users = await http.get("/v1/users/c1/recommendations")
-    assert health.status_code == 503
-    assert health.json()["status"] == "unavailable"
+    assert health.status_code == 200  # alive: a restart would not bring the database back
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "unavailable"
     assert users.status_code == 503
     assert users.json() == {"detail": "database unavailable"}
 

@@ -1,8 +1,9 @@
 """Sharded infer into cache generations, on the real database and broker: the generation
 becomes current only once every shard is written, readers see the previous one until then,
 a batch worker killed mid-shard (a real process, SIGKILL) leaves the previous generation
-serving and its restart completes the new one; old generations are dropped; the operator's
-invalidation (one customer, a region, everything) and the cache TTL."""
+serving and its restart completes the new one; old generations are dropped without blocking
+readers; the operator's invalidation (one customer, a region, everything) and a cache past
+its TTL (still served, marked stale; the api stays ready)."""
 
 import asyncio
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from test_api import FakeRuntime
 from test_batch import (
     ACTIVE_CUSTOMERS,
     BOUGHT_PRODUCTS,
@@ -21,9 +23,10 @@ from test_batch import (
 )
 from typer.testing import CliRunner
 
-from helpers import asgi_client, eventually, read_topic, running
+from helpers import asgi_client, eventually, read_topic, running, serve
 from mgrecs.api.app import create_app
 from mgrecs.batch import generations
+from mgrecs.batch.cache import DETACH_STATE
 from mgrecs.batch.generations import Generation
 from mgrecs.batch.inference import infer
 from mgrecs.batch.shards import ModelCache, run_shard, shard_of
@@ -34,6 +37,7 @@ from mgrecs.cli.main import app
 from mgrecs.cli.processes import ServiceProcess
 from mgrecs.common import topics
 from mgrecs.common.cache_invalidation import invalidate
+from mgrecs.common.cache_tables import AGGREGATES_VIEW, PARTITIONED, USERS, partition
 from mgrecs.common.schemas import InferShard, ScheduleTick
 from mgrecs.common.settings import Settings, get_settings
 
@@ -186,6 +190,72 @@ async def test_old_generations_are_dropped_and_the_previous_one_kept(
         ]
     rows = await pool.fetchval("SELECT count(*) FROM offline_user_recommendations_rows")
     assert rows == 2 * len(ACTIVE_CUSTOMERS)
+
+
+async def _waiting_on_a_lock(pool: asyncpg.Pool) -> bool:
+    return bool(
+        await pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+    )
+
+
+async def test_removing_an_old_generation_never_blocks_cache_readers(
+    served: int, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """A reader holds a transaction that read the cache (its locks on the tables and the old
+    partitions) while the old generation is removed: the removal waits for it, and a new
+    read on another connection, allowed 1 s for any lock, completes meanwhile (a plain DROP
+    of a partition locks its parent ACCESS EXCLUSIVE: this read would queue behind it)."""
+    newer = await infer(pool, settings)  # `served` retired; its partitions are to go
+    reads = [
+        f"SELECT count(*) FROM {view}"
+        for view in ("offline_user_recommendations", "offline_similar_items", AGGREGATES_VIEW)
+    ]
+    async with pool.acquire() as holder, pool.acquire() as reader:
+        await reader.execute("SET lock_timeout = '1s'")
+        async with holder.transaction(isolation="repeatable_read"):
+            for read in reads:
+                await holder.fetchval(read)
+            removal = asyncio.create_task(generations.clean(pool, keep=1))
+            await eventually(lambda: _waiting_on_a_lock(pool))
+            assert not removal.done()
+            counts = [await reader.fetchval(read) for read in reads]
+            served_rows = await reader.fetchval(
+                "SELECT count(*) FROM offline_user_recommendations_rows WHERE generation = $1",
+                served,
+            )
+        assert await removal == [served]
+        await reader.execute("RESET lock_timeout")
+    assert counts[0] == len(ACTIVE_CUSTOMERS) and counts[1] == len(BOUGHT_PRODUCTS)
+    assert counts[2] > 0
+    assert served_rows == 0  # readers no longer see the generation being removed
+    for view in PARTITIONED:
+        assert not await partition_exists(pool, partition(view, served)), view
+        assert await partition_exists(pool, partition(view, newer.generation)), view
+    assert (await generation_row(pool, served)).state == "retired"
+    assert await pool.fetchval(
+        "SELECT dropped_at IS NOT NULL FROM cache_generations WHERE generation = $1", served
+    )
+
+
+async def test_a_detach_left_pending_is_finalized_by_the_next_clean(
+    served: int, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await infer(pool, settings)
+    users = USERS.partition(served)
+    async with pool.acquire() as holder, pool.acquire() as remover:
+        await remover.execute("SET lock_timeout = '200ms'")
+        async with holder.transaction():
+            await holder.fetchval("SELECT count(*) FROM offline_user_recommendations")
+            with pytest.raises(asyncpg.LockNotAvailableError):
+                await remover.execute(
+                    f"ALTER TABLE {USERS.rows} DETACH PARTITION {users} CONCURRENTLY"
+                )
+    assert await pool.fetchval(DETACH_STATE, users, USERS.rows) is True  # pending
+    assert await generations.clean(pool, keep=1) == [served]
+    assert not await partition_exists(pool, users)
 
 
 async def test_a_worker_killed_mid_shard_leaves_the_old_generation_serving_and_the_retry_completes(
@@ -350,22 +420,71 @@ async def test_invalidate_command_and_refresh(
     assert status.exit_code == 0 and "current" in status.output and "3/3" in status.output
 
 
-async def test_the_api_treats_an_expired_generation_as_missing(
+TWO_TTLS_LATE = "UPDATE cache_generations SET completed_at = now() - interval '13 hours'"
+"""The drill "infer stopped for longer than two TTLs" (cache_ttl_hours 6), at once."""
+
+
+async def _answers(settings: Settings) -> dict[str, dict[str, Any]]:
+    """What the API says, once ready, about a cached customer and product and a region."""
+    async with asgi_client(create_app(settings)) as client:
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        paths = {
+            "user": "/v1/users/c1/recommendations",
+            "similar": "/v1/products/p1/similar",
+            "sample": "/v1/regions/north/recommendations",
+            "exact": "/v1/regions/north/recommendations?mode=exact",
+        }
+        responses = {name: await client.get(path) for name, path in paths.items()}
+    assert all(r.status_code == 200 for r in responses.values()), responses
+    return {name: r.json() for name, r in responses.items()}
+
+
+async def test_infer_late_by_two_ttls_the_api_stays_ready_and_serves_the_cache_marked_stale(
     served: int, pool: asyncpg.Pool, settings: Settings
 ) -> None:
-    async def sources(ttl_hours: float) -> tuple[str, str]:
-        settings.cache_ttl_hours = ttl_hours
-        async with asgi_client(create_app(settings)) as client:
-            user = (await client.get("/v1/users/c1/recommendations")).json()
-            similar = (await client.get("/v1/products/p1/similar")).json()
-        return user["source"], similar["source"]
+    fresh = await _answers(settings)
+    assert all(not answer["stale"] for answer in fresh.values())
+    await pool.execute(TWO_TTLS_LATE)
+    late = await _answers(settings)  # the engine is down: nothing fresher answers
+    for name, answer in late.items():
+        assert answer["stale"] is True, name
+        assert answer["cache_age_seconds"] >= 12 * 3600, name
+        assert answer["items"], name
+        assert answer["items"] == fresh[name]["items"], name  # the same generation's lists
+    assert [late[name]["source"] for name in late] == ["cache", "cache", "cache", "aggregates"]
+    assert late["exact"]["generation"] == served
 
-    assert await sources(6) == ("cache", "cache")
-    await pool.execute(
-        "UPDATE cache_generations SET completed_at = now() - interval '7 hours'"
-        " WHERE generation = $1",
-        served,
-    )
-    user_source, similar_source = await sources(6)
-    assert user_source != "cache" and similar_source != "cache"
-    assert await sources(0) == ("cache", "cache")  # 0: never expires
+    settings.cache_ttl_hours = 0  # never expires
+    assert all(not answer["stale"] for answer in (await _answers(settings)).values())
+
+
+async def test_a_stale_row_yields_to_the_engine_when_it_answers(
+    served: int, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await pool.execute(TWO_TTLS_LATE)
+    fake = FakeRuntime()
+    async with serve(fake.app, settings.engine_port):
+        answers = await _answers(settings)
+    for name in ("user", "similar"):
+        assert answers[name]["source"] == "realtime", name
+        assert answers[name]["stale"] is False and answers[name]["cache_age_seconds"] is None
+    assert answers["user"]["items"][0]["product_id"] == "rt-c1-0"
+    assert [r.get("userId") or r.get("itemId") for r in fake.requests] == ["c1", "p1"]
+
+
+async def test_after_invalidating_everything_the_region_page_answers_from_popularity(
+    served: int, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await invalidate(pool, everything=True)
+    answers = await _answers(settings)
+    assert answers["user"]["source"] == "popular" and answers["user"]["items"]
+    assert answers["similar"]["source"] == "none"  # the engine is down too
+    # north's active customers c1, c2, c3 (test_batch.ORDERS) bought p2 and p3 all three,
+    # p1 two of them.
+    for mode in ("sample", "exact"):
+        page = answers[mode]
+        assert page["source"] == "popular" and page["stale"] is False, mode
+        assert page["population"] == page["sample_size"] == 3, mode
+        lines = [(item["product_id"], item["users"], item["match_rate"]) for item in page["items"]]
+        assert lines == [("p2", 3, 100.0), ("p3", 3, 100.0), ("p1", 2, 66.7)], mode

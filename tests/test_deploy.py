@@ -97,6 +97,8 @@ def test_every_service_image_is_multi_stage_non_root_and_checks_its_health() -> 
         assert healthcheck is not None, image
         if image != "cli":  # a one-shot job has nothing to check
             assert "CMD" in healthcheck, image
+            # liveness only: a database or broker outage must not restart the containers
+            assert exec_form(healthcheck.split("CMD", 1)[1])[-1].endswith("/healthz"), image
 
 
 def kubernetes_objects() -> list[dict]:  # type: ignore[type-arg]
@@ -136,7 +138,10 @@ def test_kubernetes_runs_the_compose_services_with_the_same_commands() -> None:
         assert container.get("command", services[name].get("command")) == services[name].get(
             "command"
         ), name
-        assert "livenessProbe" in container, name
+        # Liveness asks the process only (a database outage must not become a restart
+        # storm); readiness asks whether it can answer (its database or broker).
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
         for source in container["envFrom"]:
             ref = source.get("configMapRef") or source["secretRef"]
             assert ref["name"] in config

@@ -1,5 +1,5 @@
 """deploy/prometheus and deploy/grafana: every service scraped on its real port, the alerts of
-issue 8, and only metric names the code registers."""
+issues 8 and 15, and only metric names the code registers."""
 
 import json
 import subprocess
@@ -64,11 +64,12 @@ def alert_rules() -> dict[str, str]:
 def test_alert_rules_cover_issue_8_with_real_metrics() -> None:
     rules = alert_rules()
     assert set(rules) == {
-        "RecommendationCacheStale",
+        "CacheStale",
         "ConsumerLagGrowing",
         "DeadLettersAppearing",
         "ApiLatencyP99High",
         "DriftFlagged",
+        "EventsAuthFailing",
     }
     known = defined_metrics()
     for name, expr in rules.items():
@@ -76,7 +77,7 @@ def test_alert_rules_cover_issue_8_with_real_metrics() -> None:
     assert "0.2" in rules["ApiLatencyP99High"] and "0.99" in rules["ApiLatencyP99High"]
     assert (
         str(Settings.model_fields["cache_ttl_hours"].default).removesuffix(".0")
-        in rules["RecommendationCacheStale"]
+        in rules["CacheStale"]
     )
 
 
@@ -97,7 +98,7 @@ def test_dashboard_covers_the_pipeline_with_real_metrics() -> None:
 def test_promtool_accepts_the_config_and_its_rules() -> None:
     result = promtool("check", "config", "prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 5 rules found" in result.stdout
+    assert "SUCCESS: 6 rules found" in result.stdout
 
 
 def test_every_alert_fires_when_it_should_and_not_before() -> None:

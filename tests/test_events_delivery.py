@@ -1,19 +1,22 @@
 """The PutEvents sink under target faults: an outage opens the circuit (calls wait, nothing is
-dead-lettered, the backlog drains after), while a call the target keeps failing, or refuses,
-lands on `orders.events.dlq` with its events and the sink goes on. The target is a fake of
-the PutEvents API (AWS is outside the system), reached through the real aioboto3 client."""
+dead-lettered, the backlog drains after), and so does a target refusing our credentials (403),
+while a call the target keeps failing, or refuses, lands on `orders.events.dlq` with its
+events and the sink goes on. The target is a fake of the PutEvents API (AWS is outside the
+system), or the real engine service, reached through the real aioboto3 client."""
 
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import REGISTRY
+from test_engine_service import bundle_lines, register_model
 from test_tracker import as_messages, caught_up, publish
 
 from helpers import eventually, read_topic, running, serve
@@ -21,6 +24,7 @@ from mgrecs.common import topics
 from mgrecs.common.sample_data import generate
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings
+from mgrecs.engine_service.app import create_app as create_engine_app
 from mgrecs.tracker.events_sink import EventsSink
 
 ANCHOR = datetime(2026, 11, 26, tzinfo=UTC)
@@ -94,6 +98,10 @@ async def _opened() -> bool:
     return _circuit_open() == 1
 
 
+async def _at_least(value: Callable[[], float], minimum: float) -> bool:
+    return value() >= minimum
+
+
 async def test_an_outage_opens_the_circuit_and_the_backlog_drains_after(
     fast_settings: Settings, target: FlakyPutEvents
 ) -> None:
@@ -150,3 +158,49 @@ async def test_a_call_that_keeps_failing_or_is_refused_is_dead_lettered(
     assert lettered == _event_ids(mine)
     dead_after = REGISTRY.get_sample_value("mgrecs_tracker_dead_lettered_total", {"sink": "events"})
     assert dead_after == dead_before + len(lettered)
+
+
+async def test_a_refused_key_is_an_outage_and_everything_lands_once_the_secret_is_fixed(
+    fast_settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """The real engine checks SigV4: while it holds another secret for our key, the sink's
+    calls get 403s, which open the circuit and count as auth failures; nothing is
+    dead-lettered. Once the engine is restarted with the sink's secret, every event lands,
+    once, without restarting the sink."""
+    orders = _orders()
+    # One attempt: any failure counted against the calls would dead-letter them at once.
+    fast_settings.events_max_attempts = 1
+    key = fast_settings.aws_access_key_id
+    rotated = fast_settings.model_copy(
+        update={"engine_model_poll_seconds": 0.2, "engine_credentials": f"{key}:rotated-secret"}
+    )
+    fixed = rotated.model_copy(
+        update={"engine_credentials": f"{key}:{fast_settings.aws_secret_access_key}"}
+    )
+    await register_model(pool, rotated, "v1", bundle_lines())
+    await publish(fast_settings, as_messages(orders))
+
+    def auth_failures() -> float:
+        return (
+            REGISTRY.get_sample_value("mgrecs_tracker_auth_failures_total", {"sink": "events"})
+            or 0.0
+        )
+
+    before = auth_failures()
+    async with running(EventsSink(fast_settings)):
+        refusing = create_engine_app(rotated)
+        async with serve(refusing, rotated.engine_port):
+            await eventually(lambda: _at_least(auth_failures, before + 3))
+            assert _circuit_open() == 1
+            await asyncio.sleep(2)  # far longer than 3 attempts with backoff would take
+            assert not await caught_up(fast_settings, EventsSink.group)
+        assert await _letters(fast_settings) == []
+        assert refusing.state.engine.events.events_received == 0
+
+        accepting = create_engine_app(fixed)
+        async with serve(accepting, fixed.engine_port):
+            await eventually(lambda: caught_up(fast_settings, EventsSink.group))
+    events = accepting.state.engine.events
+    assert (events.events_received, events.duplicates_ignored) == (len(_event_ids(orders)), 0)
+    assert await _letters(fast_settings) == []
+    assert _circuit_open() == 0

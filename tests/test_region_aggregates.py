@@ -154,7 +154,7 @@ async def test_the_region_page_exact_mode_serves_them(
     assert whole_sample["items"] == exact["items"]
 
 
-async def test_exact_mode_filters_categories_and_ignores_an_expired_generation(
+async def test_exact_mode_filters_categories_and_serves_an_expired_generation_marked_stale(
     trained: Settings, pool: asyncpg.Pool
 ) -> None:
     await infer(pool, trained)
@@ -171,4 +171,6 @@ async def test_exact_mode_filters_categories_and_ignores_an_expired_generation(
 
     assert [i for i in every["items"] if i["product_id"] in {"p1", "p3"}] == odd["items"]
     assert odd["items"] and all(i["category"] == "odd" for i in odd["items"])
-    assert (expired["generation"], expired["population"], expired["items"]) == (None, 0, [])
+    assert expired["items"] == every["items"] and expired["generation"] == every["generation"]
+    assert (every["stale"], expired["stale"]) == (False, True)
+    assert expired["cache_age_seconds"] >= 7 * 3600

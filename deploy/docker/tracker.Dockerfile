@@ -22,5 +22,5 @@ COPY deploy/healthcheck.py /app/healthcheck.py
 COPY --from=build /app/.venv /app/.venv
 USER 10001
 EXPOSE 9101
-HEALTHCHECK --interval=10s --timeout=5s --retries=3 CMD ["python", "/app/healthcheck.py", "http://127.0.0.1:9101/metrics"]
+HEALTHCHECK --interval=10s --timeout=5s --retries=3 CMD ["python", "/app/healthcheck.py", "http://127.0.0.1:9101/healthz"]
 CMD ["mgrecs-tracker", "--sink", "db"]

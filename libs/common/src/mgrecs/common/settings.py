@@ -185,7 +185,8 @@ class Settings(BaseSettings):
     infer_timeout_hours: float = 6.0
     """A generation still building after this long is failed (the previous one serves)."""
     cache_ttl_hours: float = 6.0
-    """The API treats the cache as missing once its generation is this old; 0 never."""
+    """A generation this old is stale: the API still serves it, marked stale, preferring the
+    engine in real time where it has one; 0 never."""
     cache_keep_generations: int = Field(default=2, ge=1)
     """Generations whose rows are kept: the current one and the ones before it."""
     infer_shard_pause_seconds: float = 0.0

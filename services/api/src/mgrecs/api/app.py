@@ -49,7 +49,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            # min_size=0: the API starts (and /healthz says 503) while the database is down.
+            # min_size=0: the API starts (and /readyz says 503) while the database is down.
             # No session reset on release: the API never changes session state (only reads,
             # and transaction-scoped locks in invalidation), so it saves a round trip a query.
             pool = await create_pool(

@@ -1,26 +1,25 @@
 """The SQL the API runs, in one place so it can be read and indexed as a whole."""
 
-# The cache serves while its generation is younger than the TTL ($N seconds; 0 never
-# expires): past it, the rows count as missing (README, The cache).
-FRESH = """EXISTS (
-    SELECT 1 FROM cache_generations
-    WHERE state = 'current'
-      AND ({ttl}::float8 <= 0 OR completed_at >= now() - make_interval(secs => {ttl}::float8))
+# The current generation: what the cache serves, however old (past the TTL, answers say
+# `stale`: README, The cache), with its age in seconds.
+CURRENT = """(
+    SELECT generation, model_version, completed_at,
+           extract(epoch FROM now() - completed_at)::float8 AS age_seconds
+    FROM cache_generations WHERE state = 'current'
 )"""
 
 CACHE_MODEL_VERSION = "SELECT model_version FROM cache_generations WHERE state = 'current'"
 
-# With the model version the generation was scored with, and whether an order of the
-# customer reached the database after the row was written (the list does not know it).
+# With the generation's model version and age, and whether an order of the customer
+# reached the database after the row was written (the list does not know it).
 USER_CACHE = f"""
-SELECT r.recommendations, r.updated_at,
-       ({CACHE_MODEL_VERSION}) AS model_version,
+SELECT r.recommendations, r.updated_at, g.model_version, g.age_seconds,
        EXISTS (
            SELECT 1 FROM orders o
            WHERE o.customer_id = $1 AND o.ingested_at > r.updated_at AT TIME ZONE 'UTC'
        ) AS outdated
-FROM offline_user_recommendations r
-WHERE r.user_id = $1 AND {FRESH.format(ttl="$2")}
+FROM offline_user_recommendations r CROSS JOIN {CURRENT} g
+WHERE r.user_id = $1
 """
 
 # The version the engine serves in real time (the active one).
@@ -29,9 +28,9 @@ SELECT version FROM model_versions WHERE active ORDER BY promoted_at DESC NULLS 
 """
 
 SIMILAR_CACHE = f"""
-SELECT similar_products, updated_at
-FROM offline_similar_items
-WHERE product_id = $1 AND {FRESH.format(ttl="$2")}
+SELECT s.similar_products, s.updated_at, g.age_seconds
+FROM offline_similar_items s CROSS JOIN {CURRENT} g
+WHERE s.product_id = $1
 """
 
 CUSTOMER = """
@@ -66,6 +65,29 @@ ORDER BY buyers DESC, oi.product_id
 LIMIT $3
 """
 
+# The region page without cached lists (README, The cache): the products with the most
+# distinct buyers since $2 among the region's ($1) customers, of the categories $4 (any when
+# NULL), as region page lines (`users`: buyers; `mean_score`: buyers relative to the top),
+# with the region's active customers (`population`, the rates' denominator).
+REGION_POPULAR = """
+SELECT oi.product_id, p.name AS product_name, p.category,
+       (SELECT count(DISTINCT a.customer_id) FROM orders a
+        JOIN customers ac ON ac.customer_id = a.customer_id
+        WHERE ac.region = $1 AND a.ordered_at >= $2) AS population,
+       count(DISTINCT o.customer_id) AS users,
+       count(DISTINCT o.customer_id)::float8
+           / max(count(DISTINCT o.customer_id)) OVER () AS mean_score
+FROM order_items oi
+JOIN orders o ON o.order_id = oi.order_id
+JOIN customers c ON c.customer_id = o.customer_id
+LEFT JOIN products p ON p.product_id = oi.product_id
+WHERE c.region = $1 AND o.ordered_at >= $2
+  AND ($4::text[] IS NULL OR p.category = ANY($4::text[]))
+GROUP BY oi.product_id, p.name, p.category
+ORDER BY users DESC, oi.product_id
+LIMIT $3
+"""
+
 # Active customers of a region in a deterministic pseudo-random order that changes only
 # with the window index ($3), so every request in one window samples the same customers;
 # `population` counts them all (the window is over the rows before LIMIT).
@@ -81,9 +103,9 @@ LIMIT $4
 """
 
 # Per product: how many of the sampled users ($1) have it in their cached list, and its
-# mean score among them, of the categories $4 (any when NULL). A malformed (non-array)
+# mean score among them, of the categories $3 (any when NULL). A malformed (non-array)
 # cache row counts as an empty list.
-REGION_AGGREGATE = f"""
+REGION_AGGREGATE = """
 WITH got AS (
     SELECT r.user_id, e ->> 'product_id' AS product_id, (e ->> 'score')::float8 AS score
     FROM offline_user_recommendations r
@@ -91,27 +113,25 @@ WITH got AS (
         CASE WHEN jsonb_typeof(r.recommendations) = 'array'
              THEN r.recommendations ELSE '[]'::jsonb END
     ) AS e
-    WHERE r.user_id = ANY($1::text[]) AND {FRESH.format(ttl="$3")}
+    WHERE r.user_id = ANY($1::text[])
 )
 SELECT g.product_id, p.name AS product_name, p.category,
        count(DISTINCT g.user_id) AS users, avg(g.score) AS mean_score
 FROM got g
 LEFT JOIN products p ON p.product_id = g.product_id
-WHERE $4::text[] IS NULL OR p.category = ANY($4::text[])
+WHERE $3::text[] IS NULL OR p.category = ANY($3::text[])
 GROUP BY g.product_id, p.name, p.category
 ORDER BY users DESC, mean_score DESC, g.product_id
 LIMIT $2
 """
 
-# The current generation (while younger than the TTL $2) and the region's ($1) active
-# customers in it, as its infer shards counted them.
-REGION_GENERATION = """
-SELECT g.generation, g.completed_at,
+# The current generation with its age, and the region's ($1) active customers in it, as
+# its infer shards counted them.
+REGION_GENERATION = f"""
+SELECT g.generation, g.completed_at, g.age_seconds,
        (SELECT coalesce(sum((s.region_customers ->> $1)::int), 0)
         FROM cache_shards s WHERE s.generation = g.generation) AS population
-FROM cache_generations g
-WHERE g.state = 'current'
-  AND ($2::float8 <= 0 OR g.completed_at >= now() - make_interval(secs => $2::float8))
+FROM {CURRENT} g
 """
 
 # The batch's full-population counts of one region ($1) in generation $4 (the one

@@ -3,9 +3,16 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mgrecs.api.repository import Repository
+from mgrecs.api.repository import CacheAge, Repository
 from mgrecs.api.schemas import RecommendedItem
 from mgrecs.common.settings import Settings
+
+
+def freshness(age: CacheAge | None) -> dict[str, Any]:
+    """The `stale` and `cache_age_seconds` fields of an answer from a generation this old."""
+    if age is None:
+        return {}
+    return {"stale": age.stale, "cache_age_seconds": round(age.seconds, 1)}
 
 
 def cached_items(

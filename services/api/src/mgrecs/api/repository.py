@@ -15,6 +15,15 @@ PING_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
+class CacheAge:
+    """How old the current cache generation is, and whether that is past `cache_ttl_hours`
+    (it still serves then, marked stale: the infer is late or failed)."""
+
+    seconds: float
+    stale: bool
+
+
+@dataclass(frozen=True)
 class CachedList:
     """A cached recommendation list as the batch wrote it: `[{product_id, score}, ...]`."""
 
@@ -24,6 +33,8 @@ class CachedList:
     """The model version the cache generation was scored with (when recorded)."""
     outdated: bool = False
     """The customer has orders that reached the database after the row was written."""
+    age: CacheAge | None = None
+    """How old the generation the row belongs to is."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,7 @@ class RegionGeneration:
     completed_at: datetime
     population: int
     """The region's active customers the generation's infer counted."""
+    age: CacheAge
 
 
 @dataclass(frozen=True)
@@ -81,28 +93,36 @@ class Repository:
     def __init__(self, pool: asyncpg.Pool, cache_ttl_hours: float = 0.0) -> None:
         self._pool = pool
         self._ttl_seconds = cache_ttl_hours * 3600
-        """Cached rows of an older generation count as missing (0: no expiry)."""
+        """A generation older than this is stale (0: never)."""
 
     async def ping(self) -> None:
         """Raise unless the database answers within PING_TIMEOUT_SECONDS."""
         async with asyncio.timeout(PING_TIMEOUT_SECONDS):
             await self._pool.fetchval("SELECT 1")
 
-    async def cache_age_seconds(self) -> float | None:
+    def _age(self, seconds: float) -> CacheAge:
+        return CacheAge(seconds, stale=0 < self._ttl_seconds < seconds)
+
+    async def cache_age(self) -> CacheAge | None:
         """How old the current cache generation is; None when no generation is current."""
-        async with asyncio.timeout(PING_TIMEOUT_SECONDS):
-            age = await self._pool.fetchval(queries.CACHE_AGE)
-        return None if age is None else float(age)
+        seconds = await self._pool.fetchval(queries.CACHE_AGE)
+        return None if seconds is None else self._age(float(seconds))
 
     async def quality_reports(self, limit: int) -> list[tuple[int, QualityReport]]:
         """The newest data-quality reports, newest first."""
         return await latest_reports(self._pool, limit)
 
     async def user_cache(self, user_id: str) -> CachedList | None:
-        row = await self._pool.fetchrow(queries.USER_CACHE, user_id, self._ttl_seconds)
+        row = await self._pool.fetchrow(queries.USER_CACHE, user_id)
         if row is None:
             return None
-        return CachedList(_as_list(row[0]), row[1], row["model_version"], row["outdated"])
+        return CachedList(
+            _as_list(row[0]),
+            row[1],
+            row["model_version"],
+            row["outdated"],
+            self._age(row["age_seconds"]),
+        )
 
     async def active_model_version(self) -> str | None:
         """The version the engine serves in real time (None before the first retrain)."""
@@ -110,8 +130,10 @@ class Repository:
         return version
 
     async def similar_cache(self, product_id: str) -> CachedList | None:
-        row = await self._pool.fetchrow(queries.SIMILAR_CACHE, product_id, self._ttl_seconds)
-        return None if row is None else CachedList(_as_list(row[0]), row[1])
+        row = await self._pool.fetchrow(queries.SIMILAR_CACHE, product_id)
+        if row is None:
+            return None
+        return CachedList(_as_list(row[0]), row[1], age=self._age(row["age_seconds"]))
 
     async def customer(self, customer_id: str) -> Customer | None:
         row = await self._pool.fetchrow(queries.CUSTOMER, customer_id)
@@ -159,17 +181,28 @@ class Repository:
         self, user_ids: list[str], limit: int, categories: list[str] | None = None
     ) -> list[ProductCount]:
         """Per product: sampled users with it in their cached list, and its mean score."""
-        rows = await self._pool.fetch(
-            queries.REGION_AGGREGATE, user_ids, limit, self._ttl_seconds, categories
-        )
+        rows = await self._pool.fetch(queries.REGION_AGGREGATE, user_ids, limit, categories)
         return [_product_count(row) for row in rows]
 
+    async def region_popular(
+        self, region: str, since: datetime, limit: int, categories: list[str] | None = None
+    ) -> tuple[list[ProductCount], int]:
+        """Per product: the region's customers who bought it since `since` (the region page
+        when no cached list answers), and how many customers bought anything (0: none)."""
+        rows = await self._pool.fetch(queries.REGION_POPULAR, region, since, limit, categories)
+        return [_product_count(row) for row in rows], rows[0]["population"] if rows else 0
+
     async def region_generation(self, region: str) -> RegionGeneration | None:
-        """The current generation while it is younger than the TTL (else None)."""
-        row = await self._pool.fetchrow(queries.REGION_GENERATION, region, self._ttl_seconds)
+        """The current generation, however old (None when none is current)."""
+        row = await self._pool.fetchrow(queries.REGION_GENERATION, region)
         if row is None:
             return None
-        return RegionGeneration(row["generation"], row["completed_at"], row["population"])
+        return RegionGeneration(
+            row["generation"],
+            row["completed_at"],
+            row["population"],
+            self._age(row["age_seconds"]),
+        )
 
     async def region_exact(
         self, generation: int, region: str, limit: int, categories: list[str] | None = None

@@ -28,7 +28,22 @@ class RecommendedItem(BaseModel):
     reason: str | None = None
 
 
-class UserRecommendations(BaseModel):
+class CacheFreshness(BaseModel):
+    """How old the cache behind an answer is: a generation past `cache_ttl_hours` (the infer
+    is late or failed) still serves, marked stale, when nothing fresher answers."""
+
+    stale: bool = Field(
+        default=False,
+        description="true: from a cache generation older than cache_ttl_hours (the infer is "
+        "late); served because nothing fresher answered",
+    )
+    cache_age_seconds: float | None = Field(
+        default=None,
+        description="age of the cache generation the answer came from (null: not from the cache)",
+    )
+
+
+class UserRecommendations(CacheFreshness):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -41,6 +56,8 @@ class UserRecommendations(BaseModel):
                         {"product_id": "P0012", "score": 0.71},
                     ],
                     "model_version": "20261122T030000Z-3f9a1c",
+                    "stale": False,
+                    "cache_age_seconds": 4210.5,
                 }
             ]
         }
@@ -96,7 +113,7 @@ class UserRanking(BaseModel):
     items: list[RecommendedItem]
 
 
-class SimilarProducts(BaseModel):
+class SimilarProducts(CacheFreshness):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -105,6 +122,8 @@ class SimilarProducts(BaseModel):
                     "source": "cache",
                     "updated_at": "2026-11-26T03:00:00",
                     "items": [{"product_id": "P0002", "score": 0.88}],
+                    "stale": True,
+                    "cache_age_seconds": 26510.0,
                 }
             ]
         }
@@ -131,9 +150,10 @@ class RegionItem(BaseModel):
 
 
 RegionMode = Literal["sample", "exact"]
+RegionSource = Literal["cache", "aggregates", "popular"]
 
 
-class RegionRecommendations(BaseModel):
+class RegionRecommendations(CacheFreshness):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -191,9 +211,11 @@ class RegionRecommendations(BaseModel):
 
     region: str
     mode: RegionMode = Field(description="sample: a fixed sample; exact: every active customer")
-    source: Literal["cache", "aggregates"] = Field(
+    source: RegionSource = Field(
         description="cache: the sampled customers' cached lists; aggregates: the batch's "
-        "per-region counts of the current cache generation"
+        "per-region counts of the current cache generation; popular: no cached list answers "
+        "(the cache was invalidated), so the region's recent purchases: `users` bought the "
+        "product, rates are over the region's active customers"
     )
     window_start: datetime | None = Field(
         description="sample: start of the window the sample is fixed for; exact: null"
@@ -249,8 +271,8 @@ class Readiness(BaseModel):
             "examples": [
                 {
                     "status": "unavailable",
-                    "detail": "cache: generation 7 is 7.5 h old, older than cache_ttl_hours 6",
-                    "checks": {"database": "ok", "cache": "generation 7 is 7.5 h old, …"},
+                    "detail": "database: unreachable",
+                    "checks": {"database": "unreachable"},
                 }
             ]
         }

@@ -1,6 +1,7 @@
 """The cache rows of one generation: each generation has its own partition of each rows table
-(migration 0007), a shard's slice is bulk-copied into them, and dropping an old generation
-drops its partitions. The legacy table names are views of the current generation."""
+(migration 0007), a shard's slice is bulk-copied into them, and removing an old generation
+detaches its partitions concurrently, then drops them. The legacy table names are views of
+the current generation."""
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
@@ -63,9 +64,28 @@ async def create_partitions(conn: asyncpg.Connection, generation: int) -> None:
         )
 
 
-async def drop_partitions(conn: asyncpg.Connection, generation: int) -> None:
+DETACH_STATE = """
+SELECT i.inhdetachpending FROM pg_inherits i
+WHERE i.inhrelid = to_regclass($1) AND i.inhparent = to_regclass($2)
+"""
+"""Whether the partition $1 is attached to $2: false; pending detach: true; no row: neither."""
+
+
+async def remove_partitions(conn: asyncpg.Connection, generation: int) -> None:
+    """Detach the generation's partitions CONCURRENTLY, then drop them: the parent tables
+    only ever take SHARE UPDATE EXCLUSIVE locks, so cache reads never wait (a plain DROP of
+    a partition locks its parent ACCESS EXCLUSIVE, queueing every reader behind it).
+
+    Outside any transaction (CONCURRENTLY cannot run in one). A detach waits for the
+    transactions that read the parent before it, within the connection's lock_timeout; one
+    interrupted there stays pending and is finalized by the next call."""
     for view in PARTITIONED:
-        await conn.execute(f"DROP TABLE IF EXISTS {partition(view, generation)}")
+        name, parent = partition(view, generation), f"{view}_rows"
+        pending = await conn.fetchval(DETACH_STATE, name, parent)
+        if pending is not None:
+            mode = "FINALIZE" if pending else "CONCURRENTLY"
+            await conn.execute(f"ALTER TABLE {parent} DETACH PARTITION {name} {mode}")
+        await conn.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 async def _copy(

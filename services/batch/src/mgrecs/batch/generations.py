@@ -20,8 +20,14 @@ from mgrecs.common.logging import get_logger
 
 log = get_logger(__name__)
 
-DROP_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '2s'"
-"""A partition drop waits this long for readers, then is left for the next cleanup."""
+REMOVE_LOCK_TIMEOUT_SECONDS = 30.0
+"""A partition's detach waits this long for the transactions reading the cache before it
+(it blocks none of them), then is left for the next cleanup."""
+POSTPONED = (
+    asyncpg.LockNotAvailableError,
+    asyncpg.ObjectNotInPrerequisiteStateError,  # another cleanup is detaching it
+    asyncpg.UndefinedTableError,  # another cleanup detached it meanwhile
+)
 POLL_SECONDS = 0.5
 
 COLUMNS = """generation, tick_id, model_version, artifact_uri, shards, shards_done, state,
@@ -269,8 +275,9 @@ async def _flip(conn: asyncpg.Connection, generation: int) -> None:
 
 async def clean(pool: asyncpg.Pool, keep: int) -> list[int]:
     """Drop the rows of generations no longer needed: every failed one, and retired ones
-    beyond the newest `keep - 1` (the current generation counts as one kept). Returns the
-    generations dropped; one a reader holds is left for the next clean."""
+    beyond the newest `keep - 1` (the current generation counts as one kept), without ever
+    blocking cache readers (`cache.remove_partitions`). Returns the generations dropped; one
+    whose detach outwaits REMOVE_LOCK_TIMEOUT_SECONDS is left for the next clean."""
     candidates = await pool.fetch(
         """
         SELECT generation, state FROM cache_generations
@@ -284,20 +291,27 @@ async def clean(pool: asyncpg.Pool, keep: int) -> list[int]:
         + retired[max(keep - 1, 0) :]
     )
     dropped = []
-    for generation in doomed:
+    async with pool.acquire() as conn:
+        timeout = f"{REMOVE_LOCK_TIMEOUT_SECONDS * 1000:.0f}ms"
+        await conn.execute(f"SET lock_timeout = '{timeout}'")
         try:
-            async with pool.acquire() as conn, conn.transaction():
-                await conn.execute(DROP_LOCK_TIMEOUT)
-                await cache.drop_partitions(conn, generation)
-                await aggregates.discard_partials(conn, generation)
-                await conn.execute(
-                    "UPDATE cache_generations SET dropped_at = now() WHERE generation = $1",
-                    generation,
-                )
-        except asyncpg.LockNotAvailableError:
-            log.info("cache_generation_drop_postponed", generation=generation)
-            continue
-        dropped.append(generation)
+            for generation in doomed:
+                try:
+                    await cache.remove_partitions(conn, generation)
+                except POSTPONED as exc:
+                    log.info(
+                        "cache_generation_drop_postponed", generation=generation, error=str(exc)
+                    )
+                    continue
+                async with conn.transaction():
+                    await aggregates.discard_partials(conn, generation)
+                    await conn.execute(
+                        "UPDATE cache_generations SET dropped_at = now() WHERE generation = $1",
+                        generation,
+                    )
+                dropped.append(generation)
+        finally:
+            await conn.execute("RESET lock_timeout")
     if dropped:
         log.info("cache_generations_dropped", generations=dropped)
     return dropped

@@ -184,8 +184,9 @@ async def get_personalized_ranking(request: Request) -> dict[str, Any]:
 
 @router.get("/healthz")
 async def healthz(request: Request) -> JSONResponse:
-    """Ok when the model registry (PostgreSQL) answers; the served version either way."""
-    return await _database_answers(request)
+    """The process answers (liveness: a database outage must not restart the engine, whose
+    model and real-time history are in memory); with the served version."""
+    return JSONResponse({"status": "ok", "model_version": _state(request).registry.version})
 
 
 @router.get("/readyz")

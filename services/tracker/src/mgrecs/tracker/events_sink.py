@@ -2,8 +2,10 @@
 
 Invalid messages are skipped here (the db sink dead-letters them). Calls for different users
 run concurrently. Failures trip a circuit breaker (calls wait while it is open, a probe tests
-the target). A target that is down or throttling (no connection, timeouts, 429/502/503/504)
-costs the events nothing: they wait, then the backlog drains. Any other failure (a 500, say)
+the target). A target that is down or throttling (no connection, timeouts, 429/502/503/504),
+or that refuses our credentials (403: a wrong key or secret, a skewed clock; counted in
+`mgrecs_tracker_auth_failures_total`, alert EventsAuthFailing), costs the events nothing: they
+wait, then the backlog drains once it is fixed. Any other failure (a 500, say)
 is the call's: after `events_max_attempts` of them, with backoff, the call goes to
 `orders.events.dlq` with the reason and its events, as does a call the target refuses.
 Offsets are committed once every call of the batch is settled.
@@ -25,7 +27,14 @@ from mgrecs.common.personalize import events_client
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.tracker.breaker import CircuitBreaker
 from mgrecs.tracker.events import put_events_calls
-from mgrecs.tracker.metrics import DEAD_LETTERED, FORWARDED, REJECTED, RETRIES, SKIPPED
+from mgrecs.tracker.metrics import (
+    AUTH_FAILURES,
+    DEAD_LETTERED,
+    FORWARDED,
+    REJECTED,
+    RETRIES,
+    SKIPPED,
+)
 from mgrecs.tracker.parsing import parse_order
 from mgrecs.tracker.worker import BACKOFF_MAX, BACKOFF_START, ConsumerWorker, Record, StoppedError
 
@@ -37,6 +46,20 @@ REJECTED_CODES = {"InvalidInputException", "ValidationException"}
 """The target refuses these events for good: retrying would block the partition forever."""
 UNAVAILABLE_STATUS = {429, 502, 503, 504}
 UNAVAILABLE_CODES = {"ThrottlingException", "TooManyRequestsException", "ServiceUnavailable"}
+AUTH_STATUS = {401, 403}
+AUTH_CODES = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "ExpiredTokenException",
+    "IncompleteSignatureException",
+    "InvalidClientTokenId",
+    "InvalidSignatureException",
+    "MissingAuthenticationTokenException",
+    "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+}
+"""The target refuses our credentials or signature (a wrong key or secret, a skewed clock):
+an outage of ours to fix, never the events' fault."""
 
 
 def _error_code(error: Exception) -> str | None:
@@ -46,12 +69,28 @@ def _error_code(error: Exception) -> str | None:
     return None
 
 
+def _status(error: ClientError) -> int | None:
+    status: int | None = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status
+
+
+def _auth_failure(error: Exception) -> bool:
+    """The target refused who we are (401/403, or an authentication error code)."""
+    if not isinstance(error, ClientError):
+        return False
+    return _status(error) in AUTH_STATUS or _error_code(error) in AUTH_CODES
+
+
 def _unavailable(error: Exception) -> bool:
-    """The target is down or throttling (no connection, a timeout, 429/502/503/504): not
-    this call's fault. Other errors (a 500, say) count against the call's attempts."""
+    """The target is down, throttling (no connection, a timeout, 429/502/503/504) or refuses
+    our credentials: not this call's fault. Other errors (a 500, say) count against the
+    call's attempts."""
     if isinstance(error, ClientError):
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return status in UNAVAILABLE_STATUS or _error_code(error) in UNAVAILABLE_CODES
+        return (
+            _status(error) in UNAVAILABLE_STATUS
+            or _error_code(error) in UNAVAILABLE_CODES
+            or _auth_failure(error)
+        )
     return not isinstance(error, ParamValidationError)
 
 
@@ -136,6 +175,9 @@ class EventsSink(ConsumerWorker[list[list[dict[str, Any]]]]):
                 return
             RETRIES.labels(self.sink).inc()
             self._breaker.failure()
+            if _auth_failure(error):
+                AUTH_FAILURES.labels(self.sink).inc()
+                self.log.error("put_events_auth_failed", error=str(error))
             if _unavailable(error):
                 continue  # the target is down or busy: wait for it, spending no attempt
             attempts += 1

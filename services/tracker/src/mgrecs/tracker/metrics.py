@@ -16,6 +16,11 @@ SKIPPED = Counter(
 REJECTED = Counter(
     "mgrecs_tracker_rejected_total", "Events the PutEvents target refused for good", ["sink"]
 )
+AUTH_FAILURES = Counter(
+    "mgrecs_tracker_auth_failures_total",
+    "Calls the PutEvents target refused for our credentials (403: wrong key, skewed clock)",
+    ["sink"],
+)
 RETRIES = Counter(
     "mgrecs_tracker_retries_total", "Batches retried after a failure of the target", ["sink"]
 )

@@ -5,7 +5,8 @@ from fastapi import APIRouter, HTTPException
 from mgrecs.api.deps import EngineDep, RepositoryDep
 from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.metrics import SOURCES
-from mgrecs.api.recommendations import cached_items
+from mgrecs.api.recommendations import cached_items, freshness
+from mgrecs.api.repository import CachedList
 from mgrecs.api.routes.params import Limit, ProductId
 from mgrecs.api.schemas import ErrorMessage, SimilarProducts
 
@@ -21,23 +22,33 @@ router = APIRouter(prefix="/v1/products", tags=["products"])
 async def similar_products(
     product_id: ProductId, repository: RepositoryDep, engine: EngineDep, limit: Limit = 10
 ) -> SimilarProducts:
-    """The nightly cached list; for products without one, the engine in real time (an
-    empty list with source `none` when the engine is down)."""
+    """The nightly cached list; for products without one, or when the cache is stale (past
+    `cache_ttl_hours`), the engine in real time. When the engine is down: the stale cached
+    list (`stale: true`), else an empty list with source `none`."""
     cached = await repository.similar_cache(product_id)
-    if cached is not None:
-        SOURCES.labels("similar", "cache").inc()
-        return SimilarProducts(
-            product_id=product_id,
-            source="cache",
-            updated_at=cached.updated_at,
-            items=cached_items(cached.items, limit),
-        )
-    if not await repository.product_exists(product_id):
+    if cached is not None and not (cached.age and cached.age.stale):
+        return _cached_answer(product_id, cached, limit)
+    if cached is None and not await repository.product_exists(product_id):
         raise HTTPException(status_code=404, detail=f"unknown product {product_id}")
     try:
         items = await engine.similar_to(product_id, limit)
     except EngineUnavailable:
+        if cached is not None:
+            return _cached_answer(product_id, cached, limit)
         SOURCES.labels("similar", "none").inc()
         return SimilarProducts(product_id=product_id, source="none", updated_at=None, items=[])
+    if not items and cached is not None:
+        return _cached_answer(product_id, cached, limit)
     SOURCES.labels("similar", "realtime").inc()
     return SimilarProducts(product_id=product_id, source="realtime", updated_at=None, items=items)
+
+
+def _cached_answer(product_id: str, cached: CachedList, limit: int) -> SimilarProducts:
+    SOURCES.labels("similar", "cache").inc()
+    return SimilarProducts(
+        product_id=product_id,
+        source="cache",
+        updated_at=cached.updated_at,
+        items=cached_items(cached.items, limit),
+        **freshness(cached.age),
+    )

@@ -9,7 +9,8 @@ from fastapi.exceptions import RequestValidationError
 
 from mgrecs.api import region_stats
 from mgrecs.api.deps import AnswerCacheDep, ClockDep, RepositoryDep, SampleMemoDep, SettingsDep
-from mgrecs.api.repository import ProductCount, Repository
+from mgrecs.api.recommendations import freshness
+from mgrecs.api.repository import CacheAge, ProductCount, Repository
 from mgrecs.api.routes.params import Categories, Limit, Region
 from mgrecs.api.sampling import SampleMemo
 from mgrecs.api.schemas import (
@@ -17,6 +18,7 @@ from mgrecs.api.schemas import (
     RegionMode,
     RegionRecommendations,
     Regions,
+    RegionSource,
     RegionSummary,
 )
 from mgrecs.common.settings import Settings
@@ -73,7 +75,11 @@ async def region_recommendations(
     """Match rate = customers who got the product / customers counted x 100, with its 95 %
     Wilson interval. Sample mode counts `sample_size` active customers of the region (the
     same ones for every request in a `region_window_hours` window) in the cache; exact mode
-    counts every active customer, as the batch tallied them for the current generation."""
+    counts every active customer, as the batch tallied them for the current generation.
+
+    A generation past `cache_ttl_hours` still answers, marked `stale`; with no cached list to
+    count (the cache was invalidated), the page shows what the region's active customers
+    bought (`source: popular`), never an empty list while they bought anything."""
     size = _bounded_sample_size(
         sample_size, settings.region_sample_size, settings.region_max_sample_size
     )
@@ -87,6 +93,9 @@ async def region_recommendations(
             answer = await _sample(
                 repository, samples, settings, now, region, size, limit, category
             )
+        if not answer.items:
+            since = region_stats.active_since(now, settings.active_days)
+            answer = await _popular(repository, region, mode, since, limit, category) or answer
         if answer.population == 0 and not await repository.region_exists(region):
             raise HTTPException(status_code=404, detail=f"unknown region {region}")
         return answer
@@ -138,36 +147,56 @@ async def _sample(
     return _answer(
         region,
         "sample",
+        "cache",
         products,
         sample_size=len(customers),
         population=sample.population,
         window_start=region_stats.window_start(index, settings.region_window_hours),
         window_end=region_stats.window_start(index + 1, settings.region_window_hours),
+        age=await repository.cache_age() if products else None,
     )
 
 
 async def _exact(
     repository: Repository, region: str, limit: int, categories: list[str] | None
 ) -> RegionRecommendations:
-    """The current generation's counts; none while no generation is current and fresh."""
+    """The current generation's counts, however old; none while no generation is current."""
     current = await repository.region_generation(region)
     if current is None:
-        return _answer(region, "exact", [], sample_size=0, population=0)
+        return _answer(region, "exact", "aggregates", [], sample_size=0, population=0)
     products = await repository.region_exact(current.generation, region, limit, categories)
     return _answer(
         region,
         "exact",
+        "aggregates",
         products,
         sample_size=current.population,
         population=current.population,
         generation=current.generation,
         computed_at=current.completed_at,
+        age=current.age,
     )
+
+
+async def _popular(
+    repository: Repository,
+    region: str,
+    mode: RegionMode,
+    since: datetime,
+    limit: int,
+    categories: list[str] | None,
+) -> RegionRecommendations | None:
+    """What the region's active customers bought, over all of them; None if nothing."""
+    products, population = await repository.region_popular(region, since, limit, categories)
+    if not products:
+        return None
+    return _answer(region, mode, "popular", products, sample_size=population, population=population)
 
 
 def _answer(
     region: str,
     mode: RegionMode,
+    source: RegionSource,
     products: list[ProductCount],
     *,
     sample_size: int,
@@ -176,11 +205,12 @@ def _answer(
     window_end: datetime | None = None,
     generation: int | None = None,
     computed_at: datetime | None = None,
+    age: CacheAge | None = None,
 ) -> RegionRecommendations:
     return RegionRecommendations(
         region=region,
         mode=mode,
-        source="cache" if mode == "sample" else "aggregates",
+        source=source,
         window_start=window_start,
         window_end=window_end,
         generation=generation,
@@ -188,4 +218,5 @@ def _answer(
         population=population,
         sample_size=sample_size,
         items=[region_stats.region_item(product, sample_size) for product in products],
+        **freshness(age),
     )

@@ -10,6 +10,7 @@ from mgrecs.api.experiment_serving import arm_campaign, cache_model_version, ser
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.recommendations import (
     cached_in_categories,
+    freshness,
     popular_items,
     ranked_by_popularity,
 )
@@ -79,11 +80,11 @@ async def _recommendations(
 ) -> UserRecommendations:
     """Cache (unless `serve_cache` is off), engine (`campaign_arn` serving `realtime_version`,
     else the user campaign serving the active version), popularity: the first that has an
-    answer. A cached list older than one of the customer's
-    orders yields to the engine, which knows the order (the tracker sent it); it still
-    serves, as the best there is, when the engine has no answer."""
+    answer. A cached list older than one of the customer's orders, or of a stale generation
+    (past `cache_ttl_hours`), yields to the engine, which knows the order (the tracker sent
+    it); it still serves, as the best there is, when the engine has no answer."""
     cached = await repository.user_cache(user_id) if serve_cache else None
-    if cached is not None and not cached.outdated:
+    if cached is not None and not cached.outdated and not (cached.age and cached.age.stale):
         return await _cached_answer(user_id, cached, repository, limit, category)
     customer = await repository.customer(user_id)
     if customer is None and cached is None:
@@ -127,6 +128,7 @@ async def _cached_answer(
         updated_at=cached.updated_at,
         items=await cached_in_categories(repository, cached.items, limit, category),
         model_version=cached.model_version,
+        **freshness(cached.age),
     )
 
 
