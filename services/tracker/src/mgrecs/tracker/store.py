@@ -77,7 +77,8 @@ WHERE (p.name, p.category, p.price) IS DISTINCT FROM (
 """
 
 # New orders and newer versions go in; the rest (older or the same version) is left out
-# of RETURNING, so their staged lines are not written. `revised_at` tells a replaced order
+# of RETURNING, so their staged lines are not written (a stored `updated_at` NULL means
+# `ordered_at`, see migration 0011). `revised_at` tells a replaced order
 # (its old lines go) from a new one.
 UPSERT_ORDERS = """
 INSERT INTO orders AS o (
@@ -93,7 +94,8 @@ ON CONFLICT (order_id) DO UPDATE SET
     updated_at = EXCLUDED.updated_at,
     content_hash = EXCLUDED.content_hash,
     revised_at = now()
-WHERE (EXCLUDED.updated_at, EXCLUDED.content_hash) > (o.updated_at, o.content_hash)
+WHERE (EXCLUDED.updated_at, EXCLUDED.content_hash)
+    > (COALESCE(o.updated_at, o.ordered_at), o.content_hash)
 RETURNING order_id, revised_at IS NOT NULL AS revised
 """
 

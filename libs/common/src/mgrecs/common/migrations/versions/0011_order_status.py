@@ -1,11 +1,11 @@
 """Order versions: an order's status and the upstream time of the version stored.
 
 `updated_at` and `content_hash` say which version of an order is stored (the newest wins,
-see `mgrecs.common.schemas.OrderVersion`); `revised_at` is when a newer version last replaced
-the stored one (NULL while the first version stands). `order_items` holds the lines that count
-(none for a cancelled or returned order). Existing orders become their first version:
-placed, updated when they were ordered, with an empty hash (any message about them is newer
-or the same).
+see `mgrecs.common.schemas.OrderVersion`); `updated_at` NULL means `ordered_at` (rows written
+before, or by hand), so adding the column rewrites no row. `revised_at` is when a newer version
+last replaced the stored one (NULL while the first version stands). `order_items` holds the
+lines that count (none for a cancelled or returned order). Existing orders stay placed, with an
+empty hash: any message about them is the same version or a newer one.
 
 Revision ID: 0011
 Revises: 0010
@@ -28,8 +28,6 @@ UPGRADE = [
         ADD COLUMN content_hash VARCHAR(64) COLLATE "C" NOT NULL DEFAULT '',
         ADD COLUMN revised_at TIMESTAMPTZ
     """,
-    "UPDATE orders SET updated_at = ordered_at",
-    "ALTER TABLE orders ALTER COLUMN updated_at SET NOT NULL",
     "CREATE INDEX orders_revised_at_idx ON orders (revised_at) WHERE revised_at IS NOT NULL",
 ]
 
