@@ -206,9 +206,15 @@ def thousand_orders(seed: int = 15) -> list[OrderEvent]:
                 revised[0] = (*lines[0], "returned")
             updated = number + 1 + revision
             messages.append(
-                order(f"o{number}", revised, customer=customer, status=status,
-                      updated=updated, ordered=number)
-            )  # fmt: skip
+                order(
+                    f"o{number}",
+                    revised,
+                    customer=customer,
+                    status=status,
+                    updated=updated,
+                    ordered=number,
+                )
+            )
     return messages
 
 
