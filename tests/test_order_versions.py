@@ -2,6 +2,7 @@
 tracker into the real PostgreSQL. The newest version of an order wins whatever the arrival
 order and batching, and only the lines that count reach the training data."""
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from mgrecs.batch.dataset import INTERACTIONS, load_lines
 from mgrecs.batch.export import QUERIES
 from mgrecs.common.schemas import OrderEvent, OrderStatus
+from mgrecs.tracker.events import put_events_calls
 from mgrecs.tracker.store import write_orders
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -328,3 +330,27 @@ async def test_an_order_stored_before_versions_is_replaced_by_any_message(
     await write_orders(pool, [order("o1", [("p1", 1)], status="returned")])
     assert await pool.fetchval("SELECT status FROM orders") == "returned"
     assert await items(pool, "o1") == []
+
+
+def test_put_events_name_the_order_version_and_aws_gets_no_cancels() -> None:
+    """A version without lines that count is one `cancel` event for the engine; AWS cannot
+    take a sent event back, so it gets none."""
+    partly = order("o1", [("p1", 1, "returned"), ("p2", 2)], updated=3)
+    cancelled = order("o2", [("p1", 1)], status="cancelled", updated=4)
+    engine_calls = put_events_calls([partly, cancelled], "tracking")
+    events = [event for call in engine_calls for event in call["eventList"]]
+    assert [(e["eventId"], e["eventType"], e.get("itemId")) for e in events] == [
+        ("o1#2", "purchase", "p2"),
+        ("o2#cancel", "cancel", None),
+    ]
+    assert json.loads(events[0]["properties"])["orderVersion"] == partly.version.token
+    assert json.loads(events[1]["properties"])["orderId"] == "o2"
+    aws_calls = put_events_calls([partly, cancelled], "tracking", cancels=False)
+    assert [e["eventId"] for call in aws_calls for e in call["eventList"]] == ["o1#2"]
+    assert put_events_calls([cancelled], "tracking", cancels=False) == []
+
+
+def test_a_version_token_sorts_like_the_version() -> None:
+    times = [None, 0, 1, 1, 59, 60 * 24 * 400]
+    versions = [order("o1", [(p, 1)], updated=t).version for t in times for p in ("p1", "p2")]
+    assert sorted(versions) == sorted(versions, key=lambda v: v.token)

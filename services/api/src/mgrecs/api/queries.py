@@ -11,13 +11,15 @@ FRESH = """EXISTS (
 CACHE_MODEL_VERSION = "SELECT model_version FROM cache_generations WHERE state = 'current'"
 
 # With the model version the generation was scored with, and whether an order of the
-# customer reached the database after the row was written (the list does not know it).
+# customer reached the database, or was corrected or cancelled, after the row was written
+# (the list does not know it).
 USER_CACHE = f"""
 SELECT r.recommendations, r.updated_at,
        ({CACHE_MODEL_VERSION}) AS model_version,
        EXISTS (
            SELECT 1 FROM orders o
-           WHERE o.customer_id = $1 AND o.ingested_at > r.updated_at AT TIME ZONE 'UTC'
+           WHERE o.customer_id = $1
+             AND GREATEST(o.ingested_at, o.revised_at) > r.updated_at AT TIME ZONE 'UTC'
        ) AS outdated
 FROM offline_user_recommendations r
 WHERE r.user_id = $1 AND {FRESH.format(ttl="$2")}
