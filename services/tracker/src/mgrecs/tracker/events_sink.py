@@ -97,7 +97,7 @@ class EventsSink(ConsumerWorker[list[list[dict[str, Any]]]]):
                 )
         by_user: dict[str, list[dict[str, Any]]] = {}
         # AWS (no endpoint URL) cannot take a removal back: it gets the purchases only.
-        cancels = self.settings.personalize_endpoint_url is not None
+        cancels = bool(self.settings.personalize_endpoint_url)
         for call in put_events_calls(orders, self.settings.tracking_id, cancels):
             by_user.setdefault(call["userId"], []).append(call)
         return list(by_user.values())
