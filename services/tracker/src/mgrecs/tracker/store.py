@@ -101,10 +101,11 @@ RETURNING order_id, revised_at IS NOT NULL AS revised
 
 DELETE_REPLACED_ITEMS = "DELETE FROM order_items WHERE order_id = ANY($1::varchar[])"
 
+# A join, not `= ANY($1)`: that compares every staged line with every written order id.
 INSERT_ITEMS = """
 INSERT INTO order_items (order_id, line_no, product_id, quantity, price)
-SELECT order_id, line_no, product_id, quantity, price FROM stage_order_items
-WHERE order_id = ANY($1::varchar[])
+SELECT s.order_id, s.line_no, s.product_id, s.quantity, s.price
+FROM stage_order_items s JOIN unnest($1::varchar[]) AS w (order_id) USING (order_id)
 """
 
 
