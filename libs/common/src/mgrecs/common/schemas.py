@@ -61,6 +61,10 @@ class Customer(BaseModel):
     """The id upstream sent, when ingest replaced `customer_id` with the unified one."""
 
 
+CONTENT_HASH_CHARS = 32
+"""Hex digits of the content hash kept (128 bits): it only breaks ties of `updated_at`."""
+
+
 @dataclass(frozen=True, order=True)
 class OrderVersion:
     """Which of two messages about one order is the newer: the later `updated_at`, and on a
@@ -144,10 +148,6 @@ class OrderEvent(BaseModel):
     def key(self) -> bytes:
         """The Kafka key: orders of one customer stay in order on one partition."""
         return self.customer.customer_id.encode()
-
-
-CONTENT_HASH_CHARS = 32
-"""Hex digits of the content hash kept (128 bits): it only breaks ties of `updated_at`."""
 
 
 TickKind = Literal["retrain", "refresh", "infer"]
