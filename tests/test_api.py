@@ -196,6 +196,19 @@ async def test_cache_row_older_than_an_order_yields_to_the_engine(
     assert [r["userId"] for r in engine.requests] == ["c1"]
 
 
+async def test_cache_row_older_than_a_cancellation_yields_to_the_engine(
+    shop: None, client: httpx.AsyncClient, engine: FakeRuntime, pool: asyncpg.Pool
+) -> None:
+    """The engine already forgot the cancelled purchase; the cached list has not."""
+    before = (await client.get("/v1/users/c1/recommendations", params={"limit": 2})).json()
+    await pool.execute(
+        "UPDATE orders SET status = 'cancelled', revised_at = now() WHERE order_id ="
+        " (SELECT min(order_id) FROM orders WHERE customer_id = 'c1')"
+    )
+    after = (await client.get("/v1/users/c1/recommendations", params={"limit": 2})).json()
+    assert (before["source"], after["source"]) == ("cache", "realtime")
+
+
 async def test_cache_row_older_than_an_order_still_serves_when_the_engine_is_down(
     shop: None, client: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:

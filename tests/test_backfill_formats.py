@@ -1,6 +1,7 @@
 """Backfill from JSON lines (whole `OrderEvent`s or flat lines), the CLI's --format, and the
 partition each order lands on (the one a keyed send would choose)."""
 
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from mgrecs.common.sample_data import CSV_HEADER, generate
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings, get_settings
 from mgrecs.ingest.backfill import backfill_file
+from mgrecs.ingest.order_files import read_orders
 
 ANCHOR = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -148,3 +150,23 @@ def test_the_cli_reads_json_lines_by_suffix_or_by_format(
     wrong = runner.invoke(cli_app, ["backfill", str(path), "--format", "xml"])
     assert wrong.exit_code == 2 and "csv or jsonl" in wrong.output
     get_settings.cache_clear()
+
+
+def test_optional_status_and_updated_at_columns_make_a_version() -> None:
+    """A flat file may say where an order stands: `status` per line (every line cancelled is
+    the order cancelled) and the order's `updated_at`; files without them are placed orders."""
+    header = ",".join([*CSV_HEADER, "status", "updated_at"])
+    base = "c1,p{n},,,1.00,1,2026-11-20T10:00:00Z,north"
+    rows = [
+        f"o1,{base.format(n=1)},returned,2026-11-21T08:00:00Z",
+        f"o1,{base.format(n=2)},,",
+        f"o2,{base.format(n=3)},cancelled,",
+        f"o2,{base.format(n=4)},cancelled,",
+    ]
+    text = "\n".join([header, *rows]) + "\n"
+    partly, cancelled = (item.to_order() for item in read_orders(io.StringIO(text), "csv"))
+    assert [line.status for line in partly.lines] == ["returned", "placed"]
+    assert partly.status == "placed"
+    assert partly.updated_at == datetime(2026, 11, 21, 8, tzinfo=UTC)
+    assert [n for n, _ in partly.live_lines()] == [2]
+    assert (cancelled.status, cancelled.updated_at) == ("cancelled", None)

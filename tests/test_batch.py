@@ -18,10 +18,11 @@ from mgrecs.batch.registry import NoActiveModel
 from mgrecs.batch.training import retrain
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.common import topics
-from mgrecs.common.schemas import DeadLetter, ScheduleTick
+from mgrecs.common.schemas import DeadLetter, OrderEvent, ScheduleTick
 from mgrecs.common.settings import Settings
 from mgrecs.engine.model import CooccurrenceModel
 from mgrecs.engine.recipes import make_recipe
+from mgrecs.tracker.store import write_orders
 
 # (order id, customer, region, days ago, products). c6 only ordered long ago (inactive);
 # c7 never ordered; p7 was never bought.
@@ -213,6 +214,34 @@ async def test_infer_covers_customers_who_ordered_after_training(
     )
     check_cache_list(row, settings.recommendations_per_user, BOUGHT_PRODUCTS)
     assert row[0]["product_id"] in {"p5", "p6"}  # bought with p4 by others
+
+
+async def test_infer_forgets_purchases_cancelled_after_training(
+    purchases: None, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """c3's only order is cancelled after the model was trained: the next generation scores
+    c3 from the lines that count (none), not from the model's memory of p2 and p3."""
+    await retrain(pool, settings)
+    await infer(pool, settings)
+    query = "SELECT recommendations FROM offline_user_recommendations WHERE user_id = 'c3'"
+    before = [item["product_id"] for item in await pool.fetchval(query)]
+    assert not {"p2", "p3"} & set(before)
+    cancelled = OrderEvent.model_validate(
+        {
+            "order_id": "o4",
+            "ordered_at": datetime.now(UTC) - timedelta(days=5),
+            "updated_at": datetime.now(UTC),
+            "status": "cancelled",
+            "customer": {"customer_id": "c3", "region": "north"},
+            "lines": [{"product_id": p, "quantity": 1, "price": "2.50"} for p in ("p2", "p3")],
+        }
+    )
+    await write_orders(pool, [cancelled])
+    summary = await infer(pool, settings)
+    after = await pool.fetchval(query)
+    assert {"p2", "p3"} & {item["product_id"] for item in after}  # no longer excluded
+    assert not any(item.get("reason", "").startswith("bought") for item in after)
+    assert summary.users_unknown_to_model == 0
 
 
 async def test_infer_keeps_purchases_in_when_told_to(

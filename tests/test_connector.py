@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -19,7 +19,13 @@ from mgrecs.ingest.company_client import ApiUnavailableError
 from mgrecs.ingest.connector import OrderConnector
 from mgrecs.ingest.fake_company_api import FakeCompanyApi, create_fake_api, generate_orders
 from mgrecs.ingest.identity import open_resolver
-from mgrecs.ingest.mapping import FieldMapping, MappingError, Position, load_mapping
+from mgrecs.ingest.mapping import (
+    FieldMapping,
+    MappingError,
+    Position,
+    load_mapping,
+    map_record,
+)
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
 from mgrecs.ingest.watermark import load_watermark
 
@@ -398,3 +404,53 @@ async def test_a_sync_unifies_customer_ids_and_stores_its_quality_report(
         report.quality_report_id,
     )
     assert stored == "connector:company-api"
+
+
+def test_the_mapping_reads_status_and_updated_at(mapping: FieldMapping) -> None:
+    record = generate_orders(1)[0]
+    assert map_record(record, mapping).status == "placed"  # "paid": not a listed value
+    record["updated_at"] = "2026-10-02T09:00:00+02:00"
+    record["status"] = "Refunded"
+    record["items"][0]["status"] = "cancelled"
+    order = map_record(record, mapping)
+    assert (order.status, order.lines[0].status) == ("returned", "cancelled")
+    assert order.updated_at == datetime(2026, 10, 2, 7, tzinfo=UTC)
+    assert order.live_lines() == []
+
+
+async def test_corrections_and_cancellations_upstream_reach_postgres(
+    api_settings: Settings, api: FakeCompanyApi, mapping: FieldMapping, pool: asyncpg.Pool
+) -> None:
+    """Orders corrected, cancelled and partly returned after a first sync come again as newer
+    versions; the tracker keeps the newest: only the lines that still count are stored."""
+    from helpers import running
+    from mgrecs.tracker.db_sink import DbSink
+
+    by_id = {order["id"]: order for order in api.orders}
+    corrected, cancelled, returned = "ORD-000003", "ORD-000004", "ORD-000005"
+    async with connector(api_settings, mapping, pool) as syncer:
+        await syncer.sync_once()
+        kept = {**by_id[corrected]["items"][0], "qty": 9}
+        api.touch(corrected, items=[kept])
+        api.touch(cancelled, status="cancelled")
+        items = by_id[returned]["items"]
+        api.touch(returned, items=[{**items[0], "status": "returned"}, *items[1:]])
+        again = await syncer.sync_once()
+    assert again.published == 3
+    async with running(DbSink(api_settings)):
+        await eventually(lambda: _caught_up(api_settings))
+
+    async def lines(order_id: str) -> list[tuple[str, int]]:
+        rows = await pool.fetch(
+            "SELECT product_id, quantity FROM order_items WHERE order_id = $1 ORDER BY line_no",
+            order_id,
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    assert await lines(corrected) == [(kept["sku"], 9)]
+    assert await lines(cancelled) == []
+    assert await lines(returned) == [(item["sku"], item["qty"]) for item in items[1:]]
+    statuses = dict(await pool.fetch("SELECT order_id, status FROM orders"))
+    assert statuses[cancelled] == "cancelled" and statuses[returned] == "placed"
+    total = sum(len(o["items"]) for o in api.orders if o["status"] != "cancelled") - 1
+    assert await pool.fetchval("SELECT count(*) FROM order_items") == total

@@ -17,11 +17,14 @@ from botocore.exceptions import ClientError
 
 from helpers import eventually, serve
 from mgrecs.common.personalize import events_client, runtime_client
+from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.engine.model import CooccurrenceModel, Interaction, ProductInfo
 from mgrecs.engine_service import sigv4
 from mgrecs.engine_service.app import create_app
 from mgrecs.engine_service.errors import AwsError
+from mgrecs.tracker.events import put_events_calls
+from mgrecs.tracker.store import write_orders
 
 NOW = datetime.now(UTC)
 
@@ -450,3 +453,80 @@ def test_credentials_spec_is_parsed() -> None:
     assert sigv4.parse_credentials("a:1, b:two:parts ,") == {"a": "1", "b": "two:parts"}
     with pytest.raises(ValueError):
         sigv4.parse_credentials("no-secret")
+
+
+# -- order corrections, cancellations and returns -------------------------------------------
+
+
+def _order_version(lines: list[str], status: str = "placed", minutes: int = 0) -> OrderEvent:
+    """Order `o-c` of customer `changer`, as of `minutes` after it was placed."""
+    return OrderEvent.model_validate(
+        {
+            "order_id": "o-c",
+            "ordered_at": NOW - timedelta(minutes=30),
+            "updated_at": NOW - timedelta(minutes=30 - minutes),
+            "status": status,
+            "customer": {"customer_id": "changer", "region": "north"},
+            "lines": [{"product_id": item, "quantity": 1, "price": "1.00"} for item in lines],
+        }
+    )
+
+
+async def send_as_tracker(settings: Settings, order: OrderEvent) -> None:
+    """The PutEvents calls the tracker's events sink makes for `order`."""
+    async with events_client(settings) as client:
+        for call in put_events_calls([order], settings.tracking_id):
+            await client.put_events(**call)
+
+
+async def test_a_cancelled_purchase_leaves_the_real_time_history(
+    engine: str, engine_settings: Settings
+) -> None:
+    placed = _order_version(["A"])
+    await send_as_tracker(engine_settings, placed)
+    bought = await recommend(engine_settings, userId="changer", numResults=3)
+    assert item_ids(bought)[0] == "B" and "A" not in item_ids(bought)
+
+    await send_as_tracker(engine_settings, _order_version(["A"], "cancelled", minutes=5))
+    await send_as_tracker(engine_settings, placed)  # the older version, late: ignored
+    cancelled = await recommend(engine_settings, userId="changer", numResults=3)
+    assert item_ids(cancelled) == ["X", "A", "B"]  # popularity; A no longer excluded
+
+    await send_as_tracker(engine_settings, _order_version(["S", "A"], minutes=9))  # re-placed
+    corrected = await recommend(engine_settings, userId="changer", numResults=3)
+    assert corrected["itemList"][0]["reason"] == ["bought A"]
+    assert not {"A", "S"} & set(item_ids(corrected))
+    counts = await stats(engine)
+    assert counts["duplicate_events_ignored"] == 1  # the late line of the first version
+
+
+async def test_a_restarted_engine_reads_back_only_the_lines_that_count(
+    engine_settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """The tracker stored a cancelled order and one with a returned line: read back on start,
+    neither purchase is in the real-time history, and the tracker's late events for the
+    older versions change nothing."""
+    await register_model(pool, engine_settings, "v1", bundle_lines())
+    await pool.execute("UPDATE model_versions SET trained_at = now() - interval '1 hour'")
+    placed = _order_version(["A"])
+    returned = placed.model_copy(update={"order_id": "o-r", "customer": placed.customer})
+    await write_orders(pool, [placed, returned])
+    await write_orders(
+        pool,
+        [
+            _order_version(["A"], "cancelled", minutes=5),
+            returned.model_copy(
+                update={
+                    "updated_at": NOW,
+                    "lines": [placed.lines[0].model_copy(update={"status": "returned"})],
+                }
+            ),
+        ],
+    )
+    async with serve(create_app(engine_settings), engine_settings.engine_port) as url:
+        await send_as_tracker(engine_settings, placed)
+        await send_as_tracker(engine_settings, returned)
+        answer = await recommend(engine_settings, userId="changer", numResults=3)
+        counts = await stats(url)
+    assert item_ids(answer) == ["X", "A", "B"]
+    assert (counts["lines_replayed"], counts["events_received"]) == (0, 0)

@@ -201,6 +201,18 @@ async def test_a_repeated_order_id_with_other_content_is_refused(settings: Setti
     assert await orders_on_topic(settings) == []
 
 
+async def test_two_versions_of_an_order_in_a_batch_are_both_published(
+    settings: Settings,
+) -> None:
+    first = {**order_document("o-1"), "updated_at": "2026-11-20T10:15:00Z"}
+    cancelled = {**first, "status": "cancelled", "updated_at": "2026-11-21T08:00:00Z"}
+    async with ingest(settings) as client:
+        response = await client.post("/v1/orders", json={"orders": [cancelled, first]})
+    assert response.status_code == 202, response.text
+    published = [OrderEvent.model_validate_json(r.value) for r in await orders_on_topic(settings)]
+    assert sorted(o.status for o in published) == ["cancelled", "placed"]
+
+
 async def test_ids_with_surrounding_whitespace_are_trimmed(settings: Settings) -> None:
     document = order_document(" o-9\t", " C001 ")
     document["customer"]["region"] = " north "

@@ -3,6 +3,8 @@
 Every message is JSON, carries `schema_version`, and is keyed by customer id on `orders`.
 """
 
+import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -22,6 +24,9 @@ Id = Annotated[
 """An id, trimmed first: upstream systems pad ids (" C001 " means "C001"). What is left must
 match `ID_PATTERN`, so control characters (other than surrounding whitespace) are refused."""
 Region = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64, pattern=ID_PATTERN)]
+OrderStatus = Literal["placed", "cancelled", "returned"]
+"""Where an order (or one of its lines) stands upstream; only `placed` ones count as purchases."""
+PLACED: OrderStatus = "placed"
 
 
 class OrderLine(BaseModel):
@@ -34,6 +39,8 @@ class OrderLine(BaseModel):
     price: Decimal = Field(ge=0, le=1_000_000, decimal_places=2)
     product_name: str | None = Field(default=None, max_length=500, pattern=TEXT_PATTERN)
     category: str | None = Field(default=None, max_length=255, pattern=TEXT_PATTERN)
+    status: OrderStatus = PLACED
+    """A line cancelled or returned on its own (the rest of the order stands)."""
 
 
 class Customer(BaseModel):
@@ -54,8 +61,41 @@ class Customer(BaseModel):
     """The id upstream sent, when ingest replaced `customer_id` with the unified one."""
 
 
+CONTENT_HASH_CHARS = 32
+"""Hex digits of the content hash kept (128 bits): it only breaks ties of `updated_at`."""
+
+
+@dataclass(frozen=True, order=True)
+class OrderVersion:
+    """Which of two messages about one order is the newer: the later `updated_at`, and on a
+    tie the greater content hash, so that any two different messages compare the same way
+    wherever they are compared (tracker, engine) and in whatever order they arrive."""
+
+    updated_at: datetime
+    content_hash: str
+
+    @property
+    def token(self) -> str:
+        """The version as text that sorts like the version (fixed-width UTC time, then hash):
+        how it travels in PutEvents properties."""
+        return version_token(self.updated_at, self.content_hash)
+
+
+def version_token(updated_at: datetime, content_hash: str) -> str:
+    """`OrderVersion.token` from its parts (the engine builds it from database rows too)."""
+    moment = updated_at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+    return f"{moment}/{content_hash}"
+
+
 class OrderEvent(BaseModel):
-    """An order placed by a customer: the message on topic `orders` (schema version 1)."""
+    """An order placed by a customer, as it stands now: the message on topic `orders`
+    (schema version 1).
+
+    Upstream may send an order again, corrected, cancelled or returned: each message is the
+    whole order as the company now keeps it, and the newest (`version`) replaces the others.
+    `status` and `updated_at` are optional; without `updated_at` the version's time is
+    `ordered_at`.
+    """
 
     model_config = ConfigDict(
         extra="forbid",
@@ -77,13 +117,32 @@ class OrderEvent(BaseModel):
     ordered_at: datetime
     customer: Customer
     lines: list[OrderLine] = Field(min_length=1, max_length=500)
+    status: OrderStatus = PLACED
+    """`cancelled` or `returned`: none of the order's lines counts any more."""
+    updated_at: datetime | None = None
+    """When upstream last changed the order: the newest version of an order wins."""
 
-    @field_validator("ordered_at")
+    @field_validator("ordered_at", "updated_at")
     @classmethod
-    def _aware(cls, value: datetime) -> datetime:
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
         if value.tzinfo is None:
-            raise ValueError("ordered_at needs a timezone (e.g. 2026-11-20T10:15:00Z)")
+            raise ValueError("needs a timezone (e.g. 2026-11-20T10:15:00Z)")
         return value.astimezone(UTC)
+
+    @property
+    def version(self) -> OrderVersion:
+        """This message's place among the versions of its order (see `OrderVersion`)."""
+        digest = hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:CONTENT_HASH_CHARS]
+        return OrderVersion(self.updated_at or self.ordered_at, digest)
+
+    def live_lines(self) -> list[tuple[int, OrderLine]]:
+        """The lines that count as purchases, with their line numbers (1-based, positions in
+        `lines`): none when the order is cancelled or returned."""
+        if self.status != PLACED:
+            return []
+        return [(n, line) for n, line in enumerate(self.lines, start=1) if line.status == PLACED]
 
     @property
     def key(self) -> bytes:

@@ -10,13 +10,15 @@ CURRENT = """(
 
 CACHE_MODEL_VERSION = "SELECT model_version FROM cache_generations WHERE state = 'current'"
 
-# With the generation's model version and age, and whether an order of the customer
-# reached the database after the row was written (the list does not know it).
+# With the generation's model version and age, and whether an order of the customer reached
+# the database, or was corrected or cancelled, after the row was written (the list does not
+# know it).
 USER_CACHE = f"""
 SELECT r.recommendations, r.updated_at, g.model_version, g.age_seconds,
        EXISTS (
            SELECT 1 FROM orders o
-           WHERE o.customer_id = $1 AND o.ingested_at > r.updated_at AT TIME ZONE 'UTC'
+           WHERE o.customer_id = $1
+             AND GREATEST(o.ingested_at, o.revised_at) > r.updated_at AT TIME ZONE 'UTC'
        ) AS outdated
 FROM offline_user_recommendations r CROSS JOIN {CURRENT} g
 WHERE r.user_id = $1

@@ -1,5 +1,8 @@
 """What the jobs read from PostgreSQL: purchases as engine interactions, the product
-catalogue, active customers."""
+catalogue, active customers.
+
+Purchases are the rows of `order_items`: the tracker keeps there only the lines that count
+(cancelled and returned ones are not there, mgrecs.tracker.store)."""
 
 from datetime import datetime
 
@@ -47,6 +50,14 @@ JOIN orders o ON o.customer_id = c.customer_id
 JOIN order_items oi ON oi.order_id = o.order_id
 WHERE c.customer_id = ANY($1::text[])
 GROUP BY c.customer_id, c.region
+"""
+
+# Customers (of $2) with an order corrected, cancelled or returned since model version $1 was
+# trained: what the model remembers of them is out of date.
+REVISED_CUSTOMERS = """
+SELECT DISTINCT o.customer_id FROM orders o
+WHERE o.revised_at >= (SELECT trained_at FROM model_versions WHERE version = $1)
+  AND o.customer_id = ANY($2::text[])
 """
 
 
@@ -111,3 +122,11 @@ async def purchase_histories(
     """Region and distinct purchased products of each customer (for ones the model lacks)."""
     rows = await pool.fetch(HISTORIES, customer_ids)
     return {row["customer_id"]: (row["region"], sorted(row["products"])) for row in rows}
+
+
+async def revised_customers(
+    pool: asyncpg.Pool, model_version: str, customer_ids: list[str]
+) -> set[str]:
+    """Those of `customer_ids` with an order revised since `model_version` was trained."""
+    rows = await pool.fetch(REVISED_CUSTOMERS, model_version, customer_ids)
+    return {row[0] for row in rows}

@@ -20,7 +20,7 @@ import asyncpg
 
 from mgrecs.batch import aggregates, cache, generations
 from mgrecs.batch.aggregates import RegionTally
-from mgrecs.batch.dataset import active_customer_regions, purchase_histories
+from mgrecs.batch.dataset import active_customer_regions, purchase_histories, revised_customers
 from mgrecs.batch.generations import Generation, ShardCounts
 from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import InferShard
@@ -79,11 +79,13 @@ def _score(
     products: list[str],
     settings: Settings,
 ) -> tuple[dict[str, list[Scored]], dict[str, list[Scored]]]:
-    """CPU-bound part (runs in a thread). Customers who ordered after the model was trained
-    are scored from their purchase history in the database."""
+    """CPU-bound part (runs in a thread). Customers who ordered after the model was trained,
+    or whose orders were revised since, are scored from their purchase history in the
+    database (`newcomers`)."""
     k = settings.recommendations_per_user
     exclude = settings.exclude_purchased
-    users = model.recommend_all(k, customers, exclude_purchased=exclude)
+    known = [c for c in customers if c not in newcomers]
+    users = model.recommend_all(k, known, exclude_purchased=exclude)
     for customer, (region, history) in newcomers.items():
         users[customer] = model.recommend(history, region, k, exclude)
     similar = model.similar_all(products, settings.similar_per_product)
@@ -103,13 +105,21 @@ async def score_slice(
     regions = {c: r for c, r in everyone.items() if shard_of(c, generation.shards) == shard}
     customers = list(regions)
     known = set(model.customer_ids)
-    newcomers = await purchase_histories(pool, [c for c in customers if c not in known])
+    unknown = [c for c in customers if c not in known]
+    revised: list[str] = []  # known, but their history in the model is out of date
+    if generation.model_version is not None:
+        changed = await revised_customers(pool, generation.model_version, customers)
+        revised = sorted(changed & known)
+    newcomers = await purchase_histories(pool, unknown + revised)
+    scored_unknown = sum(c in newcomers for c in unknown)
+    for customer in revised:  # every line of theirs cancelled: an empty history
+        newcomers.setdefault(customer, (regions[customer], []))
     products = [p for p in model.item_ids if shard_of(p, generation.shards) == shard]
     users, similar = await asyncio.to_thread(
         _score, model, customers, newcomers, products, settings
     )
     tallied = await asyncio.to_thread(aggregates.tally, regions, users)
-    return Slice(users, similar, len(newcomers), tallied)
+    return Slice(users, similar, scored_unknown, tallied)
 
 
 async def run_shard(

@@ -37,13 +37,23 @@ class Event(_AwsShape):
             raise ValueError("properties must be a JSON object")
         return value
 
+    def _property(self, name: str) -> str | None:
+        """A non-empty text member of `properties`, else None."""
+        if self.properties is None:
+            return None
+        value = json.loads(self.properties).get(name)
+        return value if isinstance(value, str) and value else None
+
     @property
     def region(self) -> str | None:
         """`properties.region` when the tracker sent one: where the customer shops."""
-        if self.properties is None:
-            return None
-        region = json.loads(self.properties).get("region")
-        return region if isinstance(region, str) and region else None
+        return self._property("region")
+
+    @property
+    def order(self) -> tuple[str | None, str | None]:
+        """`properties.orderId` and `orderVersion` when the tracker sent them: the order
+        version this event is a line of (mgrecs.engine_service.events)."""
+        return self._property("orderId"), self._property("orderVersion")
 
 
 class PutEventsRequest(_AwsShape):

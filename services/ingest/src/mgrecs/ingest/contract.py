@@ -14,7 +14,7 @@ from faststream.specification import AsyncAPI
 from mgrecs.common import topics
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 
-CONTRACT_VERSION = "1.0.0"
+CONTRACT_VERSION = "1.1.0"
 DEFAULT_BOOTSTRAP = "kafka:9092"
 
 DESCRIPTION = """\
@@ -29,6 +29,11 @@ How to publish:
   decimals with at most 2 places; quantities are positive; an order has 1-500 lines.
 * Produce with `acks=all`. Delivery may be at-least-once: `order_id` is the idempotency key
   (and `order_id` + line position for each line), so re-sending an order is harmless.
+* Corrections, cancellations and returns: send the whole order again as it now stands, with
+  a later `updated_at` (timezone required; without it, `ordered_at` counts). The newest
+  version replaces the order and all its lines, whatever the arrival order; an older one
+  arriving late is ignored. `status` `cancelled` or `returned` (of the order, or of one line)
+  takes those lines out of the purchases the models learn from.
 * Messages that cannot be parsed or validated are not dropped: they go to `orders.dlq` as a
   `DeadLetter` with the reason and the original payload. Watch it after a schema change.
 * Teams that cannot produce to Kafka can `POST /v1/orders` on the ingest service instead

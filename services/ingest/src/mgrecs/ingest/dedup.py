@@ -2,11 +2,14 @@
 
 `order_id` is the idempotency key: the same order twice in a batch (a retrying upstream that
 concatenates) is published once; the same id with different content is a conflict the caller
-must resolve, since either version could be the wrong one.
+must resolve, since either version could be the wrong one. Unless their `updated_at` differ:
+then they are two versions of the order (a correction), both published, and the newer wins
+downstream.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from mgrecs.common.schemas import OrderEvent
@@ -24,15 +27,17 @@ class Deduplicated:
 
 
 def drop_repeats(orders: Sequence[OrderEvent]) -> Deduplicated:
-    """Keep the first of each order id; an identical repeat is dropped, a different one listed.
+    """Keep the first of each order id (and version time); an identical repeat is dropped, a
+    different one listed.
 
     Orders are compared once validated, so spellings that mean the same (ids with surrounding
     blanks, `+01:00` against `Z`) count as identical.
     """
     result = Deduplicated()
-    first_index: dict[str, int] = {}
+    first_index: dict[tuple[str, datetime], int] = {}
     for index, order in enumerate(orders):
-        earlier = first_index.setdefault(order.order_id, index)
+        version_time = order.updated_at or order.ordered_at
+        earlier = first_index.setdefault((order.order_id, version_time), index)
         if earlier == index:
             result.orders.append(order)
             result.indexes.append(index)

@@ -6,7 +6,8 @@ synthetic ones for tests (`generate_orders`) or the sample data set (`orders_fro
 serves orders sorted by (updated_at, id), filtered by `updated_since` (inclusive, as many real
 APIs do), paged either by an opaque keyset cursor or by page number, behind a bearer token or an
 API-key header. The switches in `Faults` make it fail, throttle, stall, send broken or repeated
-records, and change its data between two page reads.
+records, and change its data between two page reads. `touch` corrects, cancels or returns an
+order upstream, as the company does: the order comes again with a later `updated_at`.
 """
 
 import argparse
@@ -78,12 +79,14 @@ class FakeCompanyApi:
     def sorted_orders(self) -> list[dict[str, Any]]:
         return sorted(self.orders, key=lambda o: (o["updated_at"], o["id"]))
 
-    def touch(self, order_id: str) -> None:
-        """Update an order: it moves to the end of the (updated_at, id) order."""
+    def touch(self, order_id: str, **changes: Any) -> None:
+        """Update an order (with `changes` to its fields, e.g. `status="cancelled"` or new
+        `items`): it moves to the end of the (updated_at, id) order."""
         latest = max(o["updated_at"] for o in self.orders)
         stamp = datetime.fromisoformat(latest) + timedelta(seconds=1)
         for order in self.orders:
             if order["id"] == order_id:
+                order.update(changes)
                 order["updated_at"] = stamp.isoformat().replace("+00:00", "Z")
 
 

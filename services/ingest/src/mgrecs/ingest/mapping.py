@@ -2,7 +2,8 @@
 
 A new upstream format is a new mapping file, not new code. Paths are dotted (`customer.id`);
 the file is validated when the connector starts, and a bad file is refused with the name of
-the offending field. See README, "Pull connector".
+the offending field. An order's (and a line's) status is a path too, with the company's words
+for cancelled and returned in `status_values`. See README, "Pull connector".
 """
 
 import json
@@ -15,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mgrecs.common.schemas import OrderEvent
+from mgrecs.common.schemas import OrderEvent, OrderStatus
 
 DOTTED = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
 
@@ -45,6 +46,8 @@ class LineFields(BaseModel):
     price: str = Field(pattern=DOTTED)
     product_name: str | None = Field(default=None, pattern=DOTTED)
     category: str | None = Field(default=None, pattern=DOTTED)
+    status: str | None = Field(default=None, pattern=DOTTED)
+    """A line's own status (a line returned alone), read through `status_values`."""
 
 
 class QueryParams(BaseModel):
@@ -102,6 +105,8 @@ class _Plan:
     updated_at: Getter
     ordered_at: Getter
     lines: Getter
+    status: Getter | None
+    line_status: Getter | None
     customer: list[tuple[str, Getter]]
     line: list[tuple[str, Getter]]
 
@@ -117,6 +122,11 @@ class FieldMapping(BaseModel):
     order_id: str = Field(pattern=DOTTED)
     updated_at: str = Field(pattern=DOTTED)
     ordered_at: str = Field(pattern=DOTTED)
+    status: str | None = Field(default=None, pattern=DOTTED)
+    """Where the order's status is; without it every order is `placed`."""
+    status_values: dict[str, OrderStatus] = {}
+    """The company's status values that mean `cancelled` or `returned` (or `placed`),
+    compared without case; any other value (paid, shipped...) is `placed`."""
     customer: CustomerFields
     lines: str = Field(pattern=DOTTED)
     """Path of the list of order lines; `line` paths are relative to one line."""
@@ -129,9 +139,22 @@ class FieldMapping(BaseModel):
             updated_at=getter(self.updated_at),
             ordered_at=getter(self.ordered_at),
             lines=getter(self.lines),
+            status=getter(self.status) if self.status else None,
+            line_status=getter(self.line.status) if self.line.status else None,
             customer=_getters(self.customer),
-            line=_getters(self.line),
+            line=_getters(self.line.model_copy(update={"status": None})),
         )
+
+    @cached_property
+    def statuses(self) -> dict[str, OrderStatus]:
+        """`status_values` with case folded."""
+        return {value.casefold(): status for value, status in self.status_values.items()}
+
+    def status_of(self, value: Any) -> OrderStatus:
+        """Our status for a company status value (`placed` unless listed)."""
+        if not isinstance(value, str):
+            return "placed"
+        return self.statuses.get(value.strip().casefold(), "placed")
 
 
 def load_mapping(path: str | Path) -> FieldMapping:
@@ -197,6 +220,13 @@ def _pick(record: Any, getters: list[tuple[str, Getter]]) -> dict[str, Any]:
     return {name: value for name, get in getters if (value := get(record)) is not None}
 
 
+def _line(line: Any, mapping: FieldMapping) -> dict[str, Any]:
+    fields = _pick(line, mapping.plan.line)
+    if mapping.plan.line_status is not None:
+        fields["status"] = mapping.status_of(mapping.plan.line_status(line))
+    return fields
+
+
 def map_record(record: Any, mapping: FieldMapping) -> OrderEvent:
     """The `OrderEvent` a company record stands for, or MalformedRecordError with the reason."""
     plan = mapping.plan
@@ -206,13 +236,16 @@ def map_record(record: Any, mapping: FieldMapping) -> OrderEvent:
     customer = _pick(record, plan.customer)
     if isinstance(customer.get("customer_id"), int):
         customer["customer_id"] = str(customer["customer_id"])
+    status = mapping.status_of(plan.status(record)) if plan.status is not None else "placed"
     try:
         return OrderEvent.model_validate(
             {
                 "order_id": str(plan.order_id(record)),
                 "ordered_at": _timestamp(plan.ordered_at(record), mapping.ordered_at),
+                "updated_at": _timestamp(plan.updated_at(record), mapping.updated_at),
+                "status": status,
                 "customer": customer,
-                "lines": [_pick(line, plan.line) for line in lines],
+                "lines": [_line(line, mapping) for line in lines],
             }
         )
     except ValidationError as exc:

@@ -2,7 +2,9 @@
 
 - CSV: flat order lines with a header, the format `mgrecs sample-data` writes and
   `mgrecs evaluate` reads (`order_id,customer_id,product_id,product_name,category,price,
-  quantity,ordered_at,region`, optionally `city,age,gender,email,phone`).
+  quantity,ordered_at,region`, optionally `city,age,gender,email,phone`, and `status`
+  (the line's: placed, cancelled, returned) and `updated_at` (the order's version time, see
+  OrderEvent)).
 - JSON lines (`.jsonl`, `.ndjson`): one JSON object per line, either a whole `OrderEvent` (the
   message of topic `orders`) or one flat order line with the CSV's column names.
 
@@ -27,6 +29,9 @@ from mgrecs.common.schemas import OrderEvent
 FileFormat = Literal["csv", "jsonl"]
 CONTACT_COLUMNS = ("email", "phone")
 """Optional columns, read only to merge customers (README, Customer identities)."""
+VERSION_COLUMNS = ("updated_at", "status")
+"""Optional columns of an order's version: `updated_at` from its first row like `ordered_at`,
+`status` per line."""
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 EXTRA = "__extra__"
 """Marks a CSV row with more fields than the header: the row is garbled."""
@@ -88,7 +93,7 @@ class FileOrder:
         out = io.StringIO()
         writer = csv.DictWriter(
             out,
-            fieldnames=[*CSV_HEADER, *CUSTOMER_COLUMNS, *CONTACT_COLUMNS],
+            fieldnames=[*CSV_HEADER, *CUSTOMER_COLUMNS, *CONTACT_COLUMNS, *VERSION_COLUMNS],
             extrasaction="ignore",
         )
         writer.writeheader()
@@ -218,9 +223,13 @@ def _order_from_rows(rows: list[Row]) -> OrderEvent:
             raise ValueError(f"line {row.number}: more fields than the header has")
         if row.values["customer_id"] != first["customer_id"]:
             raise ValueError(f"line {row.number}: customer_id differs from the order's first row")
+    statuses = {row.values.get("status") or "placed" for row in rows}
     document: dict[str, Any] = {
         "order_id": first["order_id"],
         "ordered_at": first["ordered_at"],
+        # Every line cancelled (or returned) is the whole order cancelled (or returned).
+        "status": statuses.pop() if len(statuses) == 1 else "placed",
+        "updated_at": _optional(first.get("updated_at", "")),
         "customer": {
             "customer_id": first["customer_id"],
             "region": _optional(first["region"]),
@@ -234,6 +243,7 @@ def _order_from_rows(rows: list[Row]) -> OrderEvent:
                 "category": _optional(row.values["category"]),
                 "price": row.values["price"],
                 "quantity": row.values["quantity"],
+                "status": row.values.get("status") or "placed",
             }
             for row in rows
         ],

@@ -1,4 +1,5 @@
-"""The PutEvents sink: forwards every order line to the engine (or AWS Personalize).
+"""The PutEvents sink: forwards every order line to the engine (or AWS Personalize), and
+the cancellations to the engine (mgrecs.tracker.events).
 
 Invalid messages are skipped here (the db sink dead-letters them). Calls for different users
 run concurrently. Failures trip a circuit breaker (calls wait while it is open, a probe tests
@@ -134,7 +135,9 @@ class EventsSink(ConsumerWorker[list[list[dict[str, Any]]]]):
                     reason=parsed,
                 )
         by_user: dict[str, list[dict[str, Any]]] = {}
-        for call in put_events_calls(orders, self.settings.tracking_id):
+        # AWS (no endpoint URL) cannot take a removal back: it gets the purchases only.
+        cancels = bool(self.settings.personalize_endpoint_url)
+        for call in put_events_calls(orders, self.settings.tracking_id, cancels):
             by_user.setdefault(call["userId"], []).append(call)
         return list(by_user.values())
 

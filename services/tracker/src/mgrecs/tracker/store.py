@@ -3,6 +3,11 @@
 A batch is COPYed into temporary staging tables and merged from there with
 `INSERT ... SELECT ... ON CONFLICT`: a handful of round trips per batch, whatever its size.
 
+Orders are versioned (`OrderEvent.version`): the newest version of an order replaces the stored
+order and all its lines; an older or the same version changes nothing. So the tables end up the
+same whatever order the versions arrive in, and however they are batched. `order_items` holds
+the lines that count (`OrderEvent.live_lines`): none for a cancelled or returned order.
+
 Customers and products are merged per batch (later non-null values win) and written sorted by
 id, so two tracker replicas touching the same products lock them in the same order.
 """
@@ -12,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from mgrecs.common.schemas import OrderEvent
+from mgrecs.common.schemas import OrderEvent, OrderVersion
 
 STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS stage_customers (
@@ -21,16 +26,17 @@ CREATE TEMP TABLE IF NOT EXISTS stage_customers (
 CREATE TEMP TABLE IF NOT EXISTS stage_products (
     product_id VARCHAR(255), name VARCHAR(500), category VARCHAR(255),
     price NUMERIC(12, 2)) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_orders (
+CREATE TEMP TABLE IF NOT EXISTS stage_order_versions (
     order_id VARCHAR(255), customer_id VARCHAR(255), ordered_at TIMESTAMPTZ,
-    region VARCHAR(64)) ON COMMIT DELETE ROWS;
+    region VARCHAR(64), status VARCHAR(16), updated_at TIMESTAMPTZ,
+    content_hash VARCHAR(64) COLLATE "C") ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_order_items (
     order_id VARCHAR(255), line_no INTEGER, product_id VARCHAR(255), quantity INTEGER,
     price NUMERIC(12, 2)) ON COMMIT DELETE ROWS
 """
 """Per-connection staging tables: a batch is COPYed in (one round trip per table), then
 merged with one statement per table; `ON COMMIT DELETE ROWS` empties them for the next.
-A key twice in one batch: the first row wins, as it would across batches (DO NOTHING).
+An order twice in one batch is staged once, in its newest version.
 Customers and products the batch would not change are left out before the upsert, so they
 are not even locked (every batch names the popular products again)."""
 
@@ -70,16 +76,36 @@ WHERE (p.name, p.category, p.price) IS DISTINCT FROM (
     COALESCE(EXCLUDED.price, p.price))
 """
 
-INSERT_ORDERS = """
-INSERT INTO orders (order_id, customer_id, ordered_at, region)
-SELECT order_id, customer_id, ordered_at, region FROM stage_orders
-ON CONFLICT (order_id) DO NOTHING
+# New orders and newer versions go in; the rest (older or the same version) is left out
+# of RETURNING, so their staged lines are not written (a stored `updated_at` NULL means
+# `ordered_at`, see migration 0011). `revised_at` tells a replaced order
+# (its old lines go) from a new one.
+UPSERT_ORDERS = """
+INSERT INTO orders AS o (
+    order_id, customer_id, ordered_at, region, status, updated_at, content_hash)
+SELECT order_id, customer_id, ordered_at, region, status, updated_at, content_hash
+FROM stage_order_versions
+ORDER BY order_id
+ON CONFLICT (order_id) DO UPDATE SET
+    customer_id = EXCLUDED.customer_id,
+    ordered_at = EXCLUDED.ordered_at,
+    region = EXCLUDED.region,
+    status = EXCLUDED.status,
+    updated_at = EXCLUDED.updated_at,
+    content_hash = EXCLUDED.content_hash,
+    revised_at = now()
+WHERE (EXCLUDED.updated_at, EXCLUDED.content_hash)
+    > (COALESCE(o.updated_at, o.ordered_at), o.content_hash)
+RETURNING order_id, revised_at IS NOT NULL AS revised
 """
 
+DELETE_REPLACED_ITEMS = "DELETE FROM order_items WHERE order_id = ANY($1::varchar[])"
+
+# A join, not `= ANY($1)`: that compares every staged line with every written order id.
 INSERT_ITEMS = """
 INSERT INTO order_items (order_id, line_no, product_id, quantity, price)
-SELECT order_id, line_no, product_id, quantity, price FROM stage_order_items
-ON CONFLICT (order_id, line_no) DO NOTHING
+SELECT s.order_id, s.line_no, s.product_id, s.quantity, s.price
+FROM stage_order_items s JOIN unnest($1::varchar[]) AS w (order_id) USING (order_id)
 """
 
 
@@ -94,8 +120,20 @@ def _merge(rows: dict[str, tuple[Any, ...]], key: str, values: tuple[Any, ...]) 
         )
 
 
+def newest_versions(orders: Sequence[OrderEvent]) -> list[tuple[OrderEvent, OrderVersion]]:
+    """Each order once, in its newest version among `orders`."""
+    newest: dict[str, tuple[OrderEvent, OrderVersion]] = {}
+    for order in orders:
+        version = order.version
+        known = newest.get(order.order_id)
+        if known is None or version > known[1]:
+            newest[order.order_id] = (order, version)
+    return list(newest.values())
+
+
 async def write_orders(pool: asyncpg.Pool, orders: Sequence[OrderEvent]) -> None:
-    """Write `orders` with their customers, products and lines in one transaction."""
+    """Write `orders` with their customers, products and lines in one transaction; an order
+    already stored in a newer or the same version is left as it is."""
     customers: dict[str, tuple[Any, ...]] = {}
     products: dict[str, tuple[Any, ...]] = {}
     for order in orders:
@@ -107,13 +145,23 @@ async def write_orders(pool: asyncpg.Pool, orders: Sequence[OrderEvent]) -> None
                 line.product_id,
                 (line.product_id, line.product_name, line.category, line.price),
             )
+    versions = newest_versions(orders)
     order_rows = [
-        (o.order_id, o.customer.customer_id, o.ordered_at, o.customer.region) for o in orders
+        (
+            o.order_id,
+            o.customer.customer_id,
+            o.ordered_at,
+            o.customer.region,
+            o.status,
+            v.updated_at,
+            v.content_hash,
+        )
+        for o, v in versions
     ]
     item_rows = [
         (o.order_id, line_no, line.product_id, line.quantity, line.price)
-        for o in orders
-        for line_no, line in enumerate(o.lines, start=1)
+        for o, _ in versions
+        for line_no, line in o.live_lines()
     ]
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(STAGING)
@@ -123,9 +171,12 @@ async def write_orders(pool: asyncpg.Pool, orders: Sequence[OrderEvent]) -> None
         await conn.copy_records_to_table(
             "stage_products", records=[products[k] for k in sorted(products)]
         )
-        await conn.copy_records_to_table("stage_orders", records=order_rows)
+        await conn.copy_records_to_table("stage_order_versions", records=order_rows)
         await conn.copy_records_to_table("stage_order_items", records=item_rows)
         await conn.execute(UPSERT_CUSTOMERS)
         await conn.execute(UPSERT_PRODUCTS)
-        await conn.execute(INSERT_ORDERS)
-        await conn.execute(INSERT_ITEMS)
+        written = await conn.fetch(UPSERT_ORDERS)
+        replaced = [row["order_id"] for row in written if row["revised"]]
+        if replaced:
+            await conn.execute(DELETE_REPLACED_ITEMS, replaced)
+        await conn.execute(INSERT_ITEMS, [row["order_id"] for row in written])
