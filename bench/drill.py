@@ -599,7 +599,11 @@ async def main(args: argparse.Namespace) -> int:
         if "corrections" in wanted:
             from corrections import drill_corrections
 
-            say(await drill_corrections(stack.postgres.url, stack.settings, args.corrections))
+            say(
+                await drill_corrections(
+                    stack.postgres.url, stack.settings, args.corrections, stack.root / "logs"
+                )
+            )
         return 0
     except (RuntimeError, TimeoutError) as error:
         say(f"drill failed: {error}")
