@@ -180,7 +180,7 @@ async def warm_up(run: Run, settings: Settings, pool: asyncpg.Pool, engine_url: 
     async with httpx.AsyncClient(timeout=10) as client:
         while time.monotonic() < deadline:
             rows = await pool.fetchval("SELECT count(*) FROM order_items")
-            events = (await engine_stats(client, settings, engine_url))["events_received"]
+            events = (await engine_stats(client, engine_url))["events_received"]
             if rows == events == lines:
                 return
             await asyncio.sleep(0.1)
@@ -274,7 +274,7 @@ async def wait_until_landed(run: Run, engine_url: str, trackers: list[ServicePro
                     raise RuntimeError(f"{tracker.name} exited:\n{tracker.log_tail()}")
             latest = run.samples[-1] if run.samples else None
             if latest is not None and latest.rows >= run.lines and not any(latest.lag.values()):
-                stats = await engine_stats(client, settings, engine_url)
+                stats = await engine_stats(client, engine_url)
                 if stats["events_received"] >= run.lines + run.base:
                     return time.time()
             await asyncio.sleep(SAMPLE_SECONDS)
@@ -317,7 +317,7 @@ async def report(run: Run, pool: asyncpg.Pool, landed: float, engine_url: str) -
         f"= {run.lines / (landed - first):,.0f} lines/s"
     )
     async with httpx.AsyncClient(timeout=10) as client:
-        stats = await engine_stats(client, settings, engine_url)
+        stats = await engine_stats(client, engine_url)
     print(
         f"engine: {stats['events_received'] - run.base:,} events accepted, "
         f"{stats['duplicate_events_ignored']:,} duplicates ignored"
@@ -344,11 +344,10 @@ async def report(run: Run, pool: asyncpg.Pool, landed: float, engine_url: str) -
         percentiles("end to end, publish -> row (orders)", latencies)
 
 
-async def engine_stats(
-    client: httpx.AsyncClient, settings: Settings, engine_url: str
-) -> dict[str, int]:
-    """The engine's `/stats` (a signed request: it needs the engine's key)."""
+async def engine_stats(client: httpx.AsyncClient, engine_url: str) -> dict[str, int]:
+    """The engine's `/stats`, signed with the default key the bench's engine runs with."""
     url = f"{engine_url}/stats"
+    settings = Settings()
     stats: dict[str, int] = (
         await client.get(url, headers=signed_headers(settings, "GET", url))
     ).json()

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from helpers import eventually, read_topic, running, serve
+from helpers import engine_stats, eventually, read_topic, running, serve
 from mgrecs.api.app import create_app as create_api
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.common import topics
@@ -120,7 +120,7 @@ async def test_orders_travel_from_ingest_to_the_region_page(settings: Settings, 
         assert await eventually(rows) == (12, 5, 12, 25)
 
         async def engine_stats() -> dict[str, int] | None:
-            stats = (await client.get(f"{urls['engine']}/stats")).json()
+            stats = await engine_stats(urls["engine"])
             return stats if stats["events_received"] >= lines else None
 
         stats = await eventually(engine_stats)
@@ -174,5 +174,5 @@ async def test_orders_travel_from_ingest_to_the_region_page(settings: Settings, 
 
 
 async def _duplicates_seen(client: httpx.AsyncClient, engine: str, expected: int) -> bool:
-    stats = (await client.get(f"{engine}/stats")).json()
+    stats = await engine_stats(engine)
     return bool(stats["duplicate_events_ignored"] == expected and stats["events_received"] == 25)

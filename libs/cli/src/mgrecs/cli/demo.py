@@ -30,8 +30,8 @@ from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.cli.upstream import SOURCE, Spec, upstream_env, upstream_settings, upstream_specs
 from mgrecs.common.db import migrate
 from mgrecs.common.kafka import ensure_topics
-from mgrecs.common.quality import QualityReport
 from mgrecs.common.personalize import signed_headers
+from mgrecs.common.quality import QualityReport
 from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
 

@@ -32,6 +32,7 @@ from mgrecs.api.routes import (
     users,
 )
 from mgrecs.api.sampling import SampleMemo
+from mgrecs.common.body_limit import BodyLimit
 from mgrecs.common.correlation import RequestIdMiddleware
 from mgrecs.common.db import create_pool
 from mgrecs.common.logging import get_logger
@@ -90,6 +91,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         description="Product recommendations per customer, per product and per region.",
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(ApiGuard, settings=settings)
     app.add_middleware(MetricsMiddleware, metrics=HTTP)
     app.add_middleware(RequestIdMiddleware)
