@@ -119,11 +119,11 @@ async def test_orders_travel_from_ingest_to_the_region_page(settings: Settings, 
 
         assert await eventually(rows) == (12, 5, 12, 25)
 
-        async def engine_stats() -> dict[str, int] | None:
+        async def every_event_received() -> dict[str, int] | None:
             stats = await engine_stats(urls["engine"])
             return stats if stats["events_received"] >= lines else None
 
-        stats = await eventually(engine_stats)
+        stats = await eventually(every_event_received)
         assert stats["events_received"] == 25
         assert stats["users_with_events"] == 12
         first_four_lines = sum(len(order["lines"]) for order in orders[:4])  # type: ignore[arg-type]
