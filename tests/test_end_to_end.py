@@ -127,7 +127,7 @@ async def test_orders_travel_from_ingest_to_the_region_page(settings: Settings, 
         assert stats["events_received"] == 25
         assert stats["users_with_events"] == 12
         first_four_lines = sum(len(order["lines"]) for order in orders[:4])  # type: ignore[arg-type]
-        await eventually(lambda: _duplicates_seen(client, urls["engine"], first_four_lines))
+        await eventually(lambda: _duplicates_seen(urls["engine"], first_four_lines))
 
         for kind in ("retrain", "infer"):
             tick_id = (await publish_tick(settings, kind)).tick_id
@@ -173,6 +173,6 @@ async def test_orders_travel_from_ingest_to_the_region_page(settings: Settings, 
     )
 
 
-async def _duplicates_seen(client: httpx.AsyncClient, engine: str, expected: int) -> bool:
+async def _duplicates_seen(engine: str, expected: int) -> bool:
     stats = await engine_stats(engine)
     return bool(stats["duplicate_events_ignored"] == expected and stats["events_received"] == 25)
