@@ -174,7 +174,12 @@ def measure_api(
     workers: int = 1,
 ) -> None:
     port = free_port()
-    env = {"MGRECS_DATABASE_URL": url, "MGRECS_API_PORT": str(port), "MGRECS_LOG_LEVEL": "WARNING"}
+    env = {
+        "MGRECS_ENV": "development",
+        "MGRECS_DATABASE_URL": url,
+        "MGRECS_API_PORT": str(port),
+        "MGRECS_LOG_LEVEL": "WARNING",
+    }
     if source is not None:
         env["PYTHONPATH"] = str(source)
     if workers > 1:

@@ -343,6 +343,7 @@ async def bench(args: argparse.Namespace) -> None:
     try:
         async with migrated_database("mgrecs_bench_batch") as url:
             env = {
+                "MGRECS_ENV": "development",  # unsecured, on this machine
                 "MGRECS_DATABASE_URL": url,
                 "MGRECS_KAFKA_BOOTSTRAP": broker.bootstrap,
                 "MGRECS_TOPIC_PREFIX": "bench-batch.",

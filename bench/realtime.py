@@ -85,6 +85,7 @@ async def measure(args: argparse.Namespace, url: str) -> None:
             "engine",
             ["mgrecs-engine"],
             {
+                "MGRECS_ENV": "development",  # unsecured, on this machine
                 "MGRECS_DATABASE_URL": url,
                 "MGRECS_ENGINE_PORT": str(port),
                 "MGRECS_LOG_LEVEL": "WARNING",

@@ -39,6 +39,7 @@ from mgrecs.cli.embedded import EmbeddedBroker, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common import topics
 from mgrecs.common.kafka import ensure_topics
+from mgrecs.common.personalize import signed_headers
 from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.publisher import Keyed, partition_of, send_batched
@@ -179,7 +180,7 @@ async def warm_up(run: Run, settings: Settings, pool: asyncpg.Pool, engine_url: 
     async with httpx.AsyncClient(timeout=10) as client:
         while time.monotonic() < deadline:
             rows = await pool.fetchval("SELECT count(*) FROM order_items")
-            events = (await client.get(f"{engine_url}/stats")).json()["events_received"]
+            events = (await engine_stats(client, engine_url))["events_received"]
             if rows == events == lines:
                 return
             await asyncio.sleep(0.1)
@@ -273,7 +274,7 @@ async def wait_until_landed(run: Run, engine_url: str, trackers: list[ServicePro
                     raise RuntimeError(f"{tracker.name} exited:\n{tracker.log_tail()}")
             latest = run.samples[-1] if run.samples else None
             if latest is not None and latest.rows >= run.lines and not any(latest.lag.values()):
-                stats = (await client.get(f"{engine_url}/stats")).json()
+                stats = await engine_stats(client, engine_url)
                 if stats["events_received"] >= run.lines + run.base:
                     return time.time()
             await asyncio.sleep(SAMPLE_SECONDS)
@@ -316,7 +317,7 @@ async def report(run: Run, pool: asyncpg.Pool, landed: float, engine_url: str) -
         f"= {run.lines / (landed - first):,.0f} lines/s"
     )
     async with httpx.AsyncClient(timeout=10) as client:
-        stats = (await client.get(f"{engine_url}/stats")).json()
+        stats = await engine_stats(client, engine_url)
     print(
         f"engine: {stats['events_received'] - run.base:,} events accepted, "
         f"{stats['duplicate_events_ignored']:,} duplicates ignored"
@@ -343,6 +344,16 @@ async def report(run: Run, pool: asyncpg.Pool, landed: float, engine_url: str) -
         percentiles("end to end, publish -> row (orders)", latencies)
 
 
+async def engine_stats(client: httpx.AsyncClient, engine_url: str) -> dict[str, int]:
+    """The engine's `/stats`, signed with the default key the bench's engine runs with."""
+    url = f"{engine_url}/stats"
+    settings = Settings()
+    stats: dict[str, int] = (
+        await client.get(url, headers=signed_headers(settings, "GET", url))
+    ).json()
+    return stats
+
+
 async def bench(args: argparse.Namespace, run: Run, broker: EmbeddedBroker, url: str) -> None:
     settings = Settings(
         database_url=url, kafka_bootstrap=broker.bootstrap, topic_prefix="bench-tracker."
@@ -351,6 +362,7 @@ async def bench(args: argparse.Namespace, run: Run, broker: EmbeddedBroker, url:
     engine_port = free_port()
     engine_url = f"http://127.0.0.1:{engine_port}"
     env = {
+        "MGRECS_ENV": "development",  # unsecured, on this machine
         "MGRECS_DATABASE_URL": url,
         "MGRECS_KAFKA_BOOTSTRAP": broker.bootstrap,
         "MGRECS_TOPIC_PREFIX": settings.topic_prefix,

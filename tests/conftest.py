@@ -28,6 +28,10 @@ from mgrecs.common.db import create_pool, migrate_async
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.settings import Settings
 
+os.environ.setdefault("MGRECS_ENV", "development")
+"""Services the tests start as processes inherit it: open reads and the default engine key
+are fine here (the secrets checks have their own tests, which set `production`)."""
+
 TEMPLATE_DB = f"mgrecs_template_{uuid.uuid4().hex[:8]}"
 """Per session, so two test sessions on one server never drop each other's template."""
 

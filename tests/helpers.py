@@ -6,7 +6,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+import httpx
 import uvicorn
+
+from mgrecs.common.personalize import signed_headers
+from mgrecs.common.settings import Settings
 
 T = TypeVar("T")
 
@@ -89,3 +93,14 @@ async def asgi_client(app: Any) -> AsyncIterator[Any]:
         httpx.AsyncClient(transport=transport, base_url="http://api") as client,
     ):
         yield client
+
+
+async def engine_stats(url: str) -> dict[str, Any]:
+    """The engine's `/stats` at `url`, signed with the default key the tests' engines take."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.get(
+            f"{url}/stats", headers=signed_headers(Settings(), "GET", f"{url}/stats")
+        )
+        response.raise_for_status()
+        stats: dict[str, Any] = response.json()
+        return stats

@@ -1,5 +1,7 @@
 """The API's keys, rate limits and CORS: who gets in, who is slowed down, which origins."""
 
+import re
+
 import pytest
 
 from helpers import asgi_client
@@ -141,3 +143,61 @@ async def test_no_cors_headers_without_configured_origins(settings: Settings) ->
     async with asgi_client(create_app(settings)) as client:
         response = await client.get("/healthz", headers={"Origin": "https://shop.example"})
     assert "access-control-allow-origin" not in response.headers
+
+
+async def test_every_answer_carries_the_security_headers(settings: Settings) -> None:
+    settings.api_read_keys = READ_KEY
+    async with asgi_client(create_app(settings)) as client:
+        answers = [
+            await client.get("/dashboard"),
+            await client.get("/dashboard/static/dashboard.js"),
+            await client.get("/v1/users/nobody/recommendations"),  # a 401
+            await client.get("/healthz"),
+        ]
+    for answer in answers:
+        csp = answer.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, answer.url
+        assert "unsafe-inline" not in csp
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert answer.headers["referrer-policy"] == "no-referrer"
+
+
+async def test_the_dashboard_has_no_inline_script_or_style() -> None:
+    """The CSP allows the API's own files only: the page must not need more."""
+    from mgrecs.api.routes.dashboard import STATIC_DIR
+
+    page = (STATIC_DIR / "dashboard.html").read_text()
+    assert "<style" not in page and " style=" not in page
+    assert all('src="/' in tag for tag in re.findall(r"<script[^>]*>", page))
+    script = (STATIC_DIR / "dashboard.js").read_text()
+    assert 'setAttribute("style"' not in script and "style:" not in script
+
+
+async def test_the_docs_page_is_served_from_the_api_itself(settings: Settings) -> None:
+    async with asgi_client(create_app(settings)) as client:
+        page = await client.get("/docs")
+        assert page.status_code == 200
+        assert "cdn" not in page.text.lower() and "http" not in page.text
+        assets = re.findall(r'(?:src|href)="(/[^"]+)"', page.text)
+        assert len(assets) == 4
+        for asset in assets:
+            assert (await client.get(asset)).status_code == 200, asset
+        assert "<script>" not in page.text  # no inline code: the CSP holds for it too
+        assert (await client.get("/openapi.json")).status_code == 200
+
+
+async def test_a_body_over_the_limit_is_413_and_a_422_echoes_no_large_input(
+    settings: Settings,
+) -> None:
+    settings.max_request_bytes = 2000
+    settings.max_feedback_events = 1000
+    big = {"events": [{"customer_id": "c" * 50}] * 100}
+    small = {"events": [{"customer_id": "x" * 90, "product_id": ["a" * 300]}]}
+    async with asgi_client(create_app(settings)) as client:
+        refused = await client.post("/v1/feedback", json=big)
+        invalid = await client.post("/v1/feedback", json=small)
+    assert refused.status_code == 413 and "2000 bytes" in refused.json()["detail"]
+    assert invalid.status_code == 422
+    assert "a" * 300 not in invalid.text
+    assert "events.0.product_id" in invalid.json()["detail"]

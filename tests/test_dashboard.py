@@ -2,6 +2,8 @@
 a seeded stack: real PostgreSQL, a model trained and a cache generation inferred by the
 batch, the API served by uvicorn. The page must show what the API answers."""
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,15 @@ async def stack(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[str]:
     ]
     async with serve(create_app(settings), free_port()) as base:
         yield base
+
+
+async def wait_until(page: Page, expression: str, timeout: float = 30.0) -> None:
+    """Poll a JS expression until it is truthy. Not `page.wait_for_function`: that evaluates
+    its predicate with `eval` inside the page, which the API's CSP (rightly) refuses."""
+    deadline = time.monotonic() + timeout
+    while not await page.evaluate(expression):
+        assert time.monotonic() < deadline, f"never true: {expression}"
+        await asyncio.sleep(0.1)
 
 
 async def rows(page: Page) -> list[dict[str, Any]]:
@@ -125,19 +136,28 @@ async def test_the_dashboard_shows_what_the_api_answers(stack: str) -> None:
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
+        # The API's Content-Security-Policy allows its own files only: a blocked script,
+        # style or request is reported on the console.
+        page.on(
+            "console",
+            lambda message: (
+                errors.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
         await page.goto(f"{stack}/dashboard")
         # Without a key the status is refused, and the page says so.
-        await page.wait_for_function("document.getElementById('models-error').textContent")
+        await wait_until(page, "document.getElementById('models-error').textContent")
         assert "403" in await page.text_content("#models-error") or "401" in (
             await page.text_content("#models-error") or ""
         )
         await page.fill("#api-key", ADMIN_KEY)
         await page.click("#key-form button")
         await page.select_option("#region-select", "north")
-        await page.wait_for_function(
+        await wait_until(
+            page,
             "document.querySelectorAll('#region-table tbody tr').length === "
             f"{len(sample['items'])} && document.getElementById('region-meta')"
-            ".textContent.startsWith('north · sample')"
+            ".textContent.startsWith('north · sample')",
         )
         assert await rows(page) == expected(sample["items"])
         meta = await page.text_content("#region-meta") or ""
@@ -168,9 +188,10 @@ async def test_the_dashboard_shows_what_the_api_answers(stack: str) -> None:
         await page.click("#user-form button")
         await page.fill("#product-id", "p1")
         await page.click("#product-form button")
-        await page.wait_for_function(
+        await wait_until(
+            page,
             "document.getElementById('user-meta').textContent"
-            " && document.getElementById('product-meta').textContent"
+            " && document.getElementById('product-meta').textContent",
         )
         assert await table(page, "#user-table") == [
             [item["product_id"], f"{item['score']:.3f}", item["reason"] or "–"]
@@ -189,14 +210,24 @@ async def test_the_dashboard_shows_what_the_api_answers(stack: str) -> None:
         await page.screenshot(path=ARTIFACTS / "dashboard-sample.png", full_page=True)
 
         await page.select_option("#region-mode", "exact")
-        await page.wait_for_function(
-            "document.getElementById('region-meta').textContent.startsWith('north · exact')"
+        await wait_until(
+            page, "document.getElementById('region-meta').textContent.startsWith('north · exact')"
         )
         assert await rows(page) == expected(exact["items"])
         assert f"cache generation {exact['generation']}" in (
             await page.text_content("#region-meta") or ""
         )
         await page.screenshot(path=ARTIFACTS / "dashboard-exact.png", full_page=True)
+        swatch = await page.eval_on_selector(
+            ".legend i", "i => getComputedStyle(i).backgroundColor"
+        )
+        assert swatch not in ("", "rgba(0, 0, 0, 0)")  # styled under the CSP
+
+        # The OpenAPI page: swagger-ui from the API itself, under the same policy.
+        await page.goto(f"{stack}/docs")
+        await page.wait_for_selector(".swagger-ui .info .title")
+        assert "mgrecs API" in (await page.text_content(".swagger-ui .info .title") or "")
+        await page.wait_for_selector(".opblock-summary-path")
         await browser.close()
     assert errors == []
     print(f"screenshots in {ARTIFACTS}")

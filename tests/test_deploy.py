@@ -160,3 +160,78 @@ def test_api_and_trackers_scale_horizontally() -> None:
     assert {"api", "tracker-db", "tracker-events"} <= set(scaled) <= deployments
     for spec in scaled.values():
         assert 2 <= spec["minReplicas"] < spec["maxReplicas"]
+
+
+def test_every_pod_runs_read_only_without_privileges() -> None:
+    """Deployments and Jobs: non-root, read-only root file system, no privilege escalation,
+    every capability dropped; a service that writes has an emptyDir at /tmp."""
+    pods = {
+        o["metadata"]["name"]: o["spec"]["template"]["spec"]
+        for o in kubernetes_objects()
+        if o["kind"] in {"Deployment", "Job"}
+    }
+    assert {"api", "engine", "batch", "migrate", "topics"} <= set(pods)
+    for name, pod in pods.items():
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+        if name not in {"migrate", "topics"}:
+            volumes = {v["name"]: v for v in pod["volumes"]}
+            (container,) = pod["containers"]
+            tmp = next(m for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
+            assert "emptyDir" in volumes[tmp["name"]], name
+
+
+def _allowed_from(policy: dict) -> set[str]:  # type: ignore[type-arg]
+    """The `app` labels a policy lets in (every one of them: "*" when it has no `from`)."""
+    apps: set[str] = set()
+    for rule in policy["spec"]["ingress"]:
+        if "from" not in rule:
+            return {"*"}
+        for peer in rule["from"]:
+            selector = peer.get("podSelector", {})
+            apps |= set(selector.get("matchLabels", {}).values())
+            for expression in selector.get("matchExpressions", []):
+                apps |= set(expression["values"])
+    return apps
+
+
+def test_network_policies_deny_by_default_and_allow_only_the_callers() -> None:
+    objects = kubernetes_objects()
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    default = [p for p in policies if p["spec"]["podSelector"] == {} and "ingress" not in p["spec"]]
+    assert default and default[0]["spec"]["policyTypes"] == ["Ingress"]
+    by_target: dict[str, set[str]] = {}
+    for policy in policies:
+        target = policy["spec"]["podSelector"].get("matchLabels", {}).get("app")
+        if target is not None:
+            by_target.setdefault(target, set()).update(_allowed_from(policy))
+    services = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
+    assert by_target["api"] == by_target["ingest"] == {"*"}
+    assert by_target["engine"] == {"api", "tracker-events", "batch"}
+    assert by_target["postgres"] == services | {"migrate"}
+    assert by_target["kafka"] == services | {"topics"}
+    labelled = {
+        o["spec"]["template"]["metadata"]["labels"]["app"]
+        for o in objects
+        if o["kind"] in {"Deployment", "StatefulSet", "Job"}
+    }
+    assert set(by_target) | by_target["postgres"] | by_target["kafka"] <= labelled
+
+
+def test_deployed_configs_need_keys_and_have_no_working_default_secret() -> None:
+    services = compose()["services"]
+    assert ":?" in services["api"]["environment"]["MGRECS_API_READ_KEYS"]
+    grafana = services["grafana"]["environment"]
+    assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert ":?" in grafana["GF_SECURITY_ADMIN_PASSWORD"]
+    assert "MGRECS_API_READ_KEYS" in env_file_names(DEPLOY / "example.env")
+    (secret,) = [o for o in kubernetes_objects() if o["kind"] == "Secret"]
+    values = secret["stringData"]
+    assert "MGRECS_API_READ_KEYS" in values
+    for name, value in values.items():
+        if name != "MGRECS_AWS_ACCESS_KEY_ID":  # a key id, not a secret
+            assert "change-me" in value, name

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from helpers import eventually, read_topic, running, serve
+from helpers import engine_stats, eventually, read_topic, running, serve
 from mgrecs.api.app import create_app as create_api
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.common import topics
@@ -119,15 +119,15 @@ async def test_orders_travel_from_ingest_to_the_region_page(settings: Settings, 
 
         assert await eventually(rows) == (12, 5, 12, 25)
 
-        async def engine_stats() -> dict[str, int] | None:
-            stats = (await client.get(f"{urls['engine']}/stats")).json()
+        async def every_event_received() -> dict[str, int] | None:
+            stats = await engine_stats(urls["engine"])
             return stats if stats["events_received"] >= lines else None
 
-        stats = await eventually(engine_stats)
+        stats = await eventually(every_event_received)
         assert stats["events_received"] == 25
         assert stats["users_with_events"] == 12
         first_four_lines = sum(len(order["lines"]) for order in orders[:4])  # type: ignore[arg-type]
-        await eventually(lambda: _duplicates_seen(client, urls["engine"], first_four_lines))
+        await eventually(lambda: _duplicates_seen(urls["engine"], first_four_lines))
 
         for kind in ("retrain", "infer"):
             tick_id = (await publish_tick(settings, kind)).tick_id
@@ -173,6 +173,6 @@ async def test_orders_travel_from_ingest_to_the_region_page(settings: Settings, 
     )
 
 
-async def _duplicates_seen(client: httpx.AsyncClient, engine: str, expected: int) -> bool:
-    stats = (await client.get(f"{engine}/stats")).json()
+async def _duplicates_seen(engine: str, expected: int) -> bool:
+    stats = await engine_stats(engine)
     return bool(stats["duplicate_events_ignored"] == expected and stats["events_received"] == 25)

@@ -14,8 +14,11 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
-from helpers import eventually, serve
+from helpers import engine_stats, eventually, serve
 from mgrecs.common.personalize import events_client, runtime_client
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
@@ -83,13 +86,6 @@ async def engine(engine_settings: Settings, pool: asyncpg.Pool) -> AsyncIterator
         yield url
 
 
-async def stats(url: str) -> dict[str, Any]:
-    async with httpx.AsyncClient() as http:
-        response = await http.get(f"{url}/stats")
-        response.raise_for_status()
-        return response.json()  # type: ignore[no-any-return]
-
-
 async def recommend(settings: Settings, **request: Any) -> dict[str, Any]:
     async with runtime_client(settings) as client:
         request.setdefault("campaignArn", settings.user_campaign_arn)
@@ -152,7 +148,7 @@ async def test_duplicate_event_id_is_counted_once(engine: str, engine_settings: 
     await put_purchase(engine_settings, "dup-user", "A", "evt-same")
     await put_purchase(engine_settings, "dup-user", "A", "evt-same")
     await put_purchase(engine_settings, "dup-user", "S", "evt-other")
-    assert await stats(engine) == {
+    assert await engine_stats(engine) == {
         "events_received": 2,
         "duplicate_events_ignored": 1,
         "lines_replayed": 0,
@@ -192,7 +188,7 @@ async def test_a_restarted_engine_reads_back_the_purchases_since_its_model(
     async with serve(create_app(settings), settings.engine_port) as url:
         answer = await recommend(settings, userId="newcomer", numResults=3)
         await put_purchase(settings, "newcomer", "A", "o-new#1")  # the tracker, again
-        counts = await stats(url)
+        counts = await engine_stats(url)
     if replay:
         assert item_ids(answer)[0] == "B"
         assert answer["itemList"][0]["reason"] == ["bought A"]
@@ -281,7 +277,7 @@ async def test_bad_input_is_invalid_input(engine: str, engine_settings: Settings
                 eventList=[{"eventType": "purchase", "itemId": "A", "sentAt": NOW}],
             )
     assert raised.value.response["Error"]["Code"] == "InvalidInputException"
-    assert (await stats(engine))["events_received"] == 0
+    assert (await engine_stats(engine))["events_received"] == 0
 
 
 async def test_wrong_secret_is_rejected(engine: str, engine_settings: Settings) -> None:
@@ -293,7 +289,7 @@ async def test_wrong_secret_is_rejected(engine: str, engine_settings: Settings) 
     with pytest.raises(ClientError) as raised:
         await put_purchase(wrong, "intruder", "A", "evt-intruder")
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
-    assert (await stats(engine))["events_received"] == 0
+    assert (await engine_stats(engine))["events_received"] == 0
 
 
 async def test_unknown_key_is_rejected(engine: str, engine_settings: Settings) -> None:
@@ -323,7 +319,7 @@ async def test_newly_active_model_is_swapped_in(
     await register_model(pool, engine_settings, "v2", bundle_lines(partner="C"))
 
     async def swapped() -> bool:
-        return (await stats(engine))["model_version"] == "v2"
+        return (await engine_stats(engine))["model_version"] == "v2"
 
     await eventually(swapped)
     response = await recommend(
@@ -341,7 +337,7 @@ async def test_before_any_model_the_engine_answers_from_events(
     async with serve(create_app(engine_settings), engine_settings.engine_port) as url:
         empty = await recommend(engine_settings, userId="early")
         assert empty["itemList"] == []
-        assert (await stats(url))["model_version"] is None
+        assert (await engine_stats(url))["model_version"] is None
         await put_purchase(engine_settings, "u1", "P", "e1")
         await put_purchase(engine_settings, "u2", "P", "e2")
         await put_purchase(engine_settings, "u2", "Q", "e3")
@@ -447,6 +443,73 @@ def test_sigv4_rejects_missing_or_malformed_authorization() -> None:
     garbled = [*bare, ("authorization", "AWS4-HMAC-SHA256 Credential=good-key/x")]
     malformed = rejected(sigv4.SignedRequest("POST", "/recommendations", "", garbled, b""))
     assert malformed.code == "IncompleteSignatureException"
+
+
+def test_sigv4_garbage_is_a_403_never_a_crash() -> None:
+    """A non-ASCII signature, a broken credential scope or a bad date is refused like any
+    wrong signature."""
+    request = signed()
+    auth = request.header("authorization") or ""
+    signature = auth.rsplit("Signature=", 1)[1]
+    for garbage in (
+        auth.replace(signature, "é" * len(signature)),
+        auth.replace(signature, "\u202e" + signature[1:]),
+        auth.replace("Credential=good-key/", "Credential=good-key/\x00/"),
+        "AWS4-HMAC-SHA256 Credential=ü/ö/ä/personalize/aws4_request, SignedHeaders=host, "
+        "Signature=ß",
+    ):
+        headers = [(n, garbage if n == "authorization" else v) for n, v in request.headers]
+        error = rejected(sigv4.SignedRequest("POST", request.raw_path, "", headers, request.body))
+        assert error.status == 403, garbage
+    bad_date = [(n, "99999999T999999Z" if n == "x-amz-date" else v) for n, v in request.headers]
+    error = rejected(sigv4.SignedRequest("POST", request.raw_path, "", bad_date, request.body))
+    assert error.status == 403
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(
+    authorization=st.text(max_size=300),
+    amz_date=st.text(max_size=30),
+    host=st.text(max_size=40),
+)
+def test_sigv4_answers_arbitrary_headers_with_403(
+    authorization: str, amz_date: str, host: str
+) -> None:
+    latin = [value.encode("utf-8", "replace").decode("latin-1") for value in (authorization, host)]
+    for auth in (authorization, latin[0], f"{sigv4.ALGORITHM} {authorization}"):
+        headers = [("authorization", auth), ("x-amz-date", amz_date), ("host", latin[1])]
+        request = sigv4.SignedRequest("POST", "/recommendations", "", headers, b"{}")
+        assert rejected(request).status == 403
+
+
+async def test_stats_needs_a_signed_request(engine: str) -> None:
+    async with httpx.AsyncClient() as http:
+        anonymous = await http.get(f"{engine}/stats")
+    assert anonymous.status_code == 403
+    assert anonymous.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert (await engine_stats(engine))["model_version"] == "v1"
+
+
+async def test_a_body_over_the_limit_is_refused_before_its_signature_is_checked(
+    engine_settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """413 by Content-Length up front, and while a chunked body streams in; a body under the
+    limit still meets the signature check (403 unsigned)."""
+    small = engine_settings.model_copy(update={"max_request_bytes": 1000})
+
+    async def chunks(size: int) -> AsyncIterator[bytes]:
+        for _ in range(size // 100):
+            yield b"x" * 100
+
+    async with serve(create_app(small), small.engine_port) as url, httpx.AsyncClient() as http:
+        declared = await http.post(f"{url}/events", content=b"x" * 1001)
+        streamed = await http.post(f"{url}/events", content=chunks(5000))
+        under = await http.post(f"{url}/events", content=chunks(500))
+    for refused in (declared, streamed):
+        assert refused.status_code == 413, refused.text
+        assert refused.headers["x-amzn-ErrorType"] == "RequestEntityTooLargeException"
+    assert "transfer-encoding" in streamed.request.headers
+    assert under.status_code == 403
 
 
 def test_credentials_spec_is_parsed() -> None:

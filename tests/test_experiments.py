@@ -145,15 +145,31 @@ def test_arm_report_on_constructed_counts() -> None:
 # -- GET /v1/experiments[/{id}] -----------------------------------------------------------
 
 
+ADMIN_KEY = "admin-key"
+
+
 @pytest.fixture
 def ab_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"experiments": [EXPERIMENT]})
+    return settings.model_copy(update={"experiments": [EXPERIMENT], "api_admin_keys": ADMIN_KEY})
 
 
 @pytest.fixture
 async def client(ab_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The dashboard's view: every request with the admin key."""
     async with asgi_client(create_app(ab_settings)) as http:
+        http.headers["X-API-Key"] = ADMIN_KEY
         yield http
+
+
+async def test_a_report_needs_the_admin_key_the_list_a_read_key(ab_settings: Settings) -> None:
+    ab_settings.api_read_keys = "read-key"
+    async with asgi_client(create_app(ab_settings)) as http:
+        anonymous = await http.get("/v1/experiments/ab1")
+        as_reader = await http.get("/v1/experiments/ab1", headers={"X-API-Key": "read-key"})
+        listed = await http.get("/v1/experiments", headers={"X-API-Key": "read-key"})
+        unlisted = await http.get("/v1/experiments")
+    assert anonymous.status_code == as_reader.status_code == 401
+    assert listed.status_code == 200 and unlisted.status_code == 401
 
 
 async def add_feedback(

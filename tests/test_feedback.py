@@ -68,6 +68,10 @@ async def row_count(pool: asyncpg.Pool) -> int:
         ({"events": [event(experiment_id="ab1")]}, "experiment_id and arm"),
         ({"events": [event(experiment_id="ab1", arm="nope")]}, "events.0.arm: no arm nope"),
         ({"events": [event(experiment_id="zz", arm="control")]}, "events.0.experiment_id"),
+        (  # c1 is in control: a forged result
+            {"events": [event(experiment_id="ab1", arm="treatment")]},
+            "events.0.arm: customer c1 is in arm control of ab1",
+        ),
         ({"events": [event(product_id="bad\nid")]}, "events.0.product_id"),
         ({"events": [event(colour="red")]}, "events.0.colour"),
         ({"events": []}, "events"),
@@ -80,6 +84,19 @@ async def test_invalid_feedback_is_422_naming_the_field(
     response = await client.post("/v1/feedback", json=body)
     assert response.status_code == 422
     assert named in response.json()["detail"]
+
+
+async def test_feedback_needs_a_read_key_once_keys_are_configured(
+    feedback_settings: Settings,
+) -> None:
+    feedback_settings.api_read_keys = "read-key"
+    body = {"events": [event()]}
+    async with asgi_client(create_app(feedback_settings)) as http:
+        anonymous = await http.post("/v1/feedback", json=body)
+        wrong = await http.post("/v1/feedback", json=body, headers={"X-API-Key": "guess"})
+        keyed = await http.post("/v1/feedback", json=body, headers={"X-API-Key": "read-key"})
+    assert anonymous.status_code == wrong.status_code == 401
+    assert keyed.status_code == 202, keyed.text
 
 
 def test_derived_event_id_is_stable_and_content_bound() -> None:

@@ -171,7 +171,12 @@ def test_the_guides_commands_work_against_the_demo_stack(demo: Demo) -> None:
     regions = json.loads(step("curl http://<api>/v1/regions", **{"<api>": api}))
     assert sum(region["active_customers"] for region in regions["regions"]) > 0
     assert f"model {first_version}: " in step("mgrecs drift")
-    reports = json.loads(step("curl http://<api>/v1/quality/reports", **{"<api>": api}))
+    reports = json.loads(
+        step(
+            "curl -H 'X-API-Key: <admin key>' http://<api>/v1/quality/reports",
+            **{"<admin key>": demo.admin_key, "<api>": api},
+        )
+    )
     assert reports["items"][0]["report"]["passed"]
     similar = json.loads(step("curl http://<api>/v1/products/P0001/similar", **{"<api>": api}))
     assert similar["product_id"] == "P0001" and similar["items"]

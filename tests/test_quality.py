@@ -214,7 +214,11 @@ async def test_a_report_round_trips_through_postgres(pool: asyncpg.Pool) -> None
 async def test_the_api_lists_the_latest_reports(pool: asyncpg.Pool, settings: Settings) -> None:
     await save_report(pool, _normal_batch().report("retrain", "export", 0.05))
     await save_report(pool, _normal_batch().report("backfill:b.csv", "backfill", 0.05))
+    settings.api_admin_keys = "admin-key"
     async with asgi_client(create_app(settings)) as http:
+        anonymous = await http.get("/v1/quality/reports", params={"limit": 1})
+        assert anonymous.status_code == 401  # a report is the operators': the admin key
+        http.headers["X-API-Key"] = "admin-key"
         answer = await http.get("/v1/quality/reports", params={"limit": 1})
         assert answer.status_code == 200, answer.text
         body = answer.json()

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from helpers import eventually, read_topic
+from helpers import engine_stats, eventually, read_topic
 from mgrecs.cli.embedded import EmbeddedPostgres, create_database, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common import topics
@@ -152,12 +152,6 @@ async def start_engine(
 async def engine(settings: Settings, service: Callable[..., ServiceProcess]) -> AsyncIterator[str]:
     _, url = await start_engine(settings, service)
     yield url
-
-
-async def engine_stats(url: str) -> dict[str, int]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        stats: dict[str, int] = (await client.get(f"{url}/stats")).json()
-        return stats
 
 
 async def tracker_metric(process: ServiceProcess, name: str, sink: str) -> float:

@@ -30,6 +30,7 @@ from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.cli.upstream import SOURCE, Spec, upstream_env, upstream_settings, upstream_specs
 from mgrecs.common.db import migrate
 from mgrecs.common.kafka import ensure_topics
+from mgrecs.common.personalize import signed_headers
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
@@ -37,6 +38,7 @@ from mgrecs.common.settings import Settings
 RUN_DIR = Path(".run")
 """Where a run keeps its database, logs and models (wiped when the next run starts)."""
 console = Console()
+DEMO_ACCESS_KEY = "mgrecs-demo"
 
 
 class SmokeFailure(Exception):
@@ -99,6 +101,10 @@ def _service_env(settings: Settings, run_dir: Path) -> dict[str, str]:
         **upstream_env(settings),
         "MGRECS_INGEST_API_KEYS": settings.ingest_api_keys,
         "MGRECS_API_ADMIN_KEYS": settings.api_admin_keys,
+        "MGRECS_AWS_ACCESS_KEY_ID": settings.aws_access_key_id,
+        "MGRECS_AWS_SECRET_ACCESS_KEY": settings.aws_secret_access_key,
+        "MGRECS_ENGINE_CREDENTIALS": settings.engine_credentials,
+        "MGRECS_ENV": settings.env,  # reads open on this machine (README, Security)
     }
 
 
@@ -114,6 +120,7 @@ def run_demo(options: DemoOptions) -> int:
         with console.status("starting embedded PostgreSQL and Kafka-protocol broker"):
             postgres.start()
             broker.start()
+        engine_secret = secrets.token_urlsafe(24)
         settings = Settings(
             database_url=postgres.url,
             kafka_bootstrap=broker.bootstrap,
@@ -125,6 +132,10 @@ def run_demo(options: DemoOptions) -> int:
             **upstream_settings(_port(8010), _port(9103)),
             ingest_api_keys=secrets.token_urlsafe(24),  # keys of this run only
             api_admin_keys=secrets.token_urlsafe(24),
+            aws_access_key_id=DEMO_ACCESS_KEY,  # the engine's key, with a secret of this run
+            aws_secret_access_key=engine_secret,
+            engine_credentials=f"{DEMO_ACCESS_KEY}:{engine_secret}",
+            env="development",
         )
         console.print(f"[green]✓[/green] PostgreSQL {postgres.url}  broker {broker.bootstrap}")
         migrate(settings.database_url)
@@ -215,10 +226,9 @@ def _run_pipeline(settings: Settings, options: DemoOptions, services: list[Servi
         lambda: _query(dsn, "SELECT count(*) FROM order_items") == lines,
     )
     _check_connector(dsn, lines)
-    engine_stats = f"http://127.0.0.1:{settings.engine_port}/stats"
     _wait_until(
         f"engine received {lines} purchase events",
-        lambda: httpx.get(engine_stats).json()["events_received"] == lines,
+        lambda: engine_stats(settings)["events_received"] == lines,
     )
 
     from mgrecs.common.kafka import publish_tick
@@ -231,6 +241,13 @@ def _run_pipeline(settings: Settings, options: DemoOptions, services: list[Servi
     if not users or not similar:
         raise SmokeFailure(f"cache is empty after infer ({users} users, {similar} products)")
     console.print(f"[green]✓[/green] cache: {users} customers, {similar} products")
+
+
+def engine_stats(settings: Settings) -> dict[str, Any]:
+    """The engine's `/stats`, asked with a signed request (it needs the engine's key)."""
+    url = f"http://127.0.0.1:{settings.engine_port}/stats"
+    stats: dict[str, Any] = httpx.get(url, headers=signed_headers(settings, "GET", url)).json()
+    return stats
 
 
 def _check_connector(dsn: str, lines: int) -> None:
@@ -335,6 +352,10 @@ Try:
   curl {api}/v1/regions/north/recommendations
   curl {api}/v1/users/C00001/recommendations
   curl {api}/v1/products/P0001/similar
+  curl -H 'X-API-Key: {settings.api_admin_keys}' {api}/v1/quality/reports
+  curl --aws-sigv4 aws:amz:{settings.aws_region}:personalize \\
+       --user '{settings.aws_access_key_id}:{settings.aws_secret_access_key}' \\
+       http://127.0.0.1:{settings.engine_port}/stats
   curl -H 'Authorization: Bearer {settings.connector_token}' '{company}/orders?per_page=2'
   MGRECS_DATABASE_URL={dsn} .venv/bin/mgrecs quality   # the sync's data-quality report
   curl -H 'X-API-Key: {settings.ingest_api_keys}' -H 'Content-Type: application/json' \\

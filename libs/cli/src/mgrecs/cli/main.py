@@ -20,6 +20,7 @@ from mgrecs.common.kafka import ensure_topics, publish_tick
 from mgrecs.common.logging import configure_logging
 from mgrecs.common.schemas import TickKind
 from mgrecs.common.settings import get_settings
+from mgrecs.common.startup_secrets import require_secrets
 
 if TYPE_CHECKING:
     from mgrecs.common.quality import QualityReport
@@ -152,6 +153,8 @@ def sync(
     from mgrecs.ingest.publisher import BrokerUnavailableError
 
     settings = get_settings()
+    token = ["connector_token"] if settings.connector_auth != "none" else []
+    require_secrets(settings, *token, service="mgrecs sync")
     if follow:
         serve_metrics(settings.connector_metrics_port, settings.host)
     try:

@@ -1,10 +1,16 @@
-"""Kafka plumbing shared by producers and consumers: topics, producer, dead letters, ticks."""
+"""Kafka plumbing shared by producers and consumers: topics, producer, dead letters, ticks.
+
+Every aiokafka client is made here (`make_producer`, `make_consumer`, `make_admin`), so each
+connects the same way: TLS and SASL (PLAIN, SCRAM-SHA-256/512) as the settings say.
+"""
 
 import contextlib
+from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from mgrecs.common import topics
 from mgrecs.common.metrics import DEAD_LETTERS
@@ -12,10 +18,39 @@ from mgrecs.common.schemas import DeadLetter, ScheduleTick, TickKind
 from mgrecs.common.settings import Settings
 
 
+def connection_options(settings: Settings) -> dict[str, Any]:
+    """Where the brokers are and how to talk to them, as every aiokafka client takes it."""
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "security_protocol": protocol,
+    }
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = create_ssl_context(
+            cafile=settings.kafka_ssl_cafile or None,
+            certfile=settings.kafka_ssl_certfile or None,
+            keyfile=settings.kafka_ssl_keyfile or None,
+        )
+    if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = settings.kafka_sasl_password
+    return options
+
+
+def make_consumer(settings: Settings, *topic_names: str, **options: Any) -> AIOKafkaConsumer:
+    """A consumer of `topic_names` (none: assigned or subscribed later) with `options`."""
+    return AIOKafkaConsumer(*topic_names, **connection_options(settings), **options)
+
+
+def make_admin(settings: Settings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**connection_options(settings))
+
+
 async def ensure_topics(settings: Settings) -> None:
-    """Create the platform's topics if they are missing, with their partitions and retention
-    (idempotent)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    """Create the platform's topics if they are missing, with their partitions, retention and
+    `topic_replication_factor` (idempotent)."""
+    admin = make_admin(settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -23,7 +58,7 @@ async def ensure_topics(settings: Settings) -> None:
             NewTopic(
                 topics.topic(name, settings),
                 topics.PARTITIONS[name],
-                1,
+                settings.topic_replication_factor,
                 topic_configs={"retention.ms": str(topics.RETENTION_MS[name])},
             )
             for name in topics.ALL_TOPICS
@@ -39,7 +74,7 @@ async def ensure_topics(settings: Settings) -> None:
 def make_producer(settings: Settings) -> AIOKafkaProducer:
     """A producer that waits for the broker to own each write (acks=all)."""
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **connection_options(settings),
         acks="all",
         linger_ms=5,
         max_batch_size=256 * 1024,

@@ -9,7 +9,10 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import aioboto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from mgrecs.common.settings import Settings
 
@@ -64,3 +67,12 @@ def control_client(settings: Settings) -> AbstractAsyncContextManager[Any]:
     """`personalize` client (import jobs, solution versions, batch inference jobs) for the
     batch jobs' AWS mode, at `personalize_control_endpoint_url` (None: AWS)."""
     return _client(settings, "personalize", settings.personalize_control_endpoint_url)
+
+
+def signed_headers(settings: Settings, method: str, url: str, body: bytes = b"") -> dict[str, str]:
+    """SigV4 headers for a plain HTTP call to the engine (its `/stats`), signed with the
+    key the clients above use: what `curl --aws-sigv4 aws:amz:<region>:personalize` sends."""
+    request = AWSRequest(method=method, url=url, data=body)
+    credentials = Credentials(settings.aws_access_key_id, settings.aws_secret_access_key)
+    SigV4Auth(credentials, "personalize", settings.aws_region).add_auth(request)
+    return dict(request.headers.items())

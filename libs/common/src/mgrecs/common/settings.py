@@ -16,11 +16,29 @@ from mgrecs.common.experiments import Experiment
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MGRECS_", env_file=".env", extra="ignore")
 
+    env: Literal["production", "development"] = "production"
+    """`development` lets a service start with open reads and known placeholder secrets (the
+    demo, tests); in `production` each service refuses to start without real secrets."""
+
     # Infrastructure
     database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = ""
     """Prepended to every topic name; lets tests and tenants share one broker."""
+    topic_replication_factor: int = Field(default=1, ge=1)
+    """Replicas of each topic `create-topics` makes (3 on a production cluster)."""
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How every Kafka client connects (README, Security): SSL / SASL_SSL for TLS."""
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    """Used with SASL_PLAINTEXT / SASL_SSL."""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_ssl_cafile: str = ""
+    """CA bundle that signed the brokers' certificates; empty: the system's CAs."""
+    kafka_ssl_certfile: str = ""
+    """Client certificate (mutual TLS); empty: none."""
+    kafka_ssl_keyfile: str = ""
+    """Private key of `kafka_ssl_certfile`."""
 
     # Personalize (the self-hosted engine service by default, AWS when endpoint_url is empty)
     personalize_endpoint_url: str | None = "http://127.0.0.1:8003"
@@ -128,13 +146,14 @@ class Settings(BaseSettings):
     # Ingest push endpoint (README, The API)
     ingest_api_keys: str = ""
     """Comma-separated keys `POST /v1/orders` accepts (`X-API-Key` or `Authorization: Bearer`);
-    empty leaves the endpoint open, which the service warns about at start."""
+    empty leaves the endpoint open, which only `env=development` allows."""
     max_request_bytes: int = 5 * 1024 * 1024
-    """Largest body `POST /v1/orders` reads; a larger one is a 413 (5 MiB)."""
+    """Largest request body the api, ingest and engine read; a larger one is a 413 (5 MiB)."""
 
     # Recommendations API safety (README, The API: keys, rate limits, CORS)
     api_read_keys: str = ""
-    """Comma-separated keys the `/v1/` read endpoints require; empty leaves reads open."""
+    """Comma-separated keys the `/v1/` read endpoints and feedback require; empty leaves them
+    open, which only `env=development` allows (README, Security)."""
     api_admin_keys: str = ""
     """Comma-separated keys of `/v1/admin/` and `/v1/status`; empty disables them (403)."""
     api_rate_limit_per_second: float = 0.0

@@ -3,6 +3,7 @@
 import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -22,6 +23,7 @@ from mgrecs.api.repository import Repository
 from mgrecs.api.routes import (
     admin,
     dashboard,
+    docs,
     experiments,
     feedback,
     health,
@@ -32,6 +34,8 @@ from mgrecs.api.routes import (
     users,
 )
 from mgrecs.api.sampling import SampleMemo
+from mgrecs.api.security_headers import SecurityHeaders
+from mgrecs.common.body_limit import BodyLimit
 from mgrecs.common.correlation import RequestIdMiddleware
 from mgrecs.common.db import create_pool
 from mgrecs.common.logging import get_logger
@@ -89,10 +93,14 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         version="1.0.0",
         description="Product recommendations per customer, per product and per region.",
         lifespan=lifespan,
+        docs_url=None,  # routes/docs.py serves it without a CDN
+        redoc_url=None,
     )
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(ApiGuard, settings=settings)
     app.add_middleware(MetricsMiddleware, metrics=HTTP)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeaders)
     if origins := [o.strip() for o in settings.api_cors_origins.split(",") if o.strip()]:
         # Outermost, so that preflights and refusals (401, 429) carry the CORS headers too.
         app.add_middleware(
@@ -105,10 +113,25 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     for module in (users, products, regions, feedback, experiments, quality, health, admin, status):
         app.include_router(module.router)
     dashboard.mount(app)
+    docs.mount(app)
     add_metrics_route(app, lambda: refresh_serving_gauges(app.state.pool))
     _install_error_handlers(app)
     openapi.install(app)
     return app
+
+
+ECHO_LIMIT = 100
+"""Longest input (as text) a 422 echoes back; a larger one (a body, a list) is left out."""
+
+
+def _without_large_input(error: dict[str, Any]) -> dict[str, Any]:
+    """A validation error without its `ctx`, and without its `input` unless that is a short
+    scalar: a 422 must not hand a whole request body back."""
+    kept = {k: v for k, v in error.items() if k not in ("ctx", "input")}
+    value = error.get("input")
+    if isinstance(value, str | int | float | bool) and len(str(value)) <= ECHO_LIMIT:
+        kept["input"] = value
+    return kept
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -116,7 +139,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{k: v for k, v in error.items() if k != "ctx"} for error in exc.errors()]
+        errors = [_without_large_input(error) for error in exc.errors()]
         message = "; ".join(
             f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in errors
         )

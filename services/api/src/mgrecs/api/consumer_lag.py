@@ -9,10 +9,10 @@ import asyncio
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from mgrecs.common import topics
+from mgrecs.common.kafka import make_admin, make_consumer
 from mgrecs.common.settings import Settings
 
 TRACKER_GROUPS = ("mgrecs-tracker-db", "mgrecs-tracker-events")
@@ -53,8 +53,8 @@ async def tracker_lag(settings: Settings, timeout: float = TIMEOUT_SECONDS) -> L
 
 
 async def _measure(settings: Settings) -> LagReport:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    admin = make_admin(settings)
+    consumer = make_consumer(settings)
     try:
         await admin.start()
         await consumer.start()

@@ -1,7 +1,9 @@
 """API keys and rate limits of the API, as one pure ASGI middleware.
 
-`/v1/admin/` and `/v1/status` always need an admin key (403 while none is configured); the
-other `/v1/` paths need a read or admin key when `api_read_keys` is set. Health, readiness,
+`/v1/admin/`, `/v1/status` and the reports (`/v1/quality/`, `/v1/experiments/{id}`) always
+need an admin key (403 while none is configured); the other `/v1/` paths, feedback included,
+need a read or admin key when `api_read_keys` is set (always, outside `env=development`: the
+API does not start without read keys there). Health, readiness,
 metrics and the OpenAPI docs stay open. Each key (or client IP while reads are open) has a
 token bucket in this process's memory: with N API instances a caller may get up to N times
 the limit.
@@ -23,15 +25,17 @@ from mgrecs.common.settings import Settings
 log = get_logger(__name__)
 
 GUARDED_PREFIX = "/v1/"
-ADMIN_PREFIX = "/v1/admin/"
+ADMIN_PREFIXES = ("/v1/admin/", "/v1/quality/", "/v1/experiments/")
+"""Administration, and the reports (data quality, an experiment's results): operators'
+pages, never the frontend's. The list of experiments (`/v1/experiments`) is a read."""
 ADMIN_PATHS = ("/v1/status",)
-"""Admin pages outside ADMIN_PREFIX (names the issue gave)."""
+"""Admin pages outside ADMIN_PREFIXES (names the issue gave)."""
 MAX_BUCKETS = 10_000
 """Callers remembered at once (least recently seen forgotten first): bounded memory."""
 
 
 def _is_admin(path: str) -> bool:
-    return path.startswith(ADMIN_PREFIX) or path.rstrip("/") in ADMIN_PATHS
+    return path.startswith(ADMIN_PREFIXES) or path.rstrip("/") in ADMIN_PATHS
 
 
 class TokenBuckets:

@@ -8,6 +8,7 @@ from mgrecs.batch.worker import BatchWorker
 from mgrecs.common.logging import configure_logging
 from mgrecs.common.probes import database_check, serving_probes
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.common.startup_secrets import require_secrets
 
 
 async def serve(settings: Settings) -> None:
@@ -24,6 +25,8 @@ async def serve(settings: Settings) -> None:
 
 def main() -> None:
     settings = get_settings()
+    aws = ["aws_secret_access_key"] if settings.batch_mode == "aws" else []
+    require_secrets(settings, *aws, service="mgrecs-batch")
     configure_logging(settings.log_level, settings.log_json)
     asyncio.run(serve(settings))
 

@@ -21,6 +21,7 @@ from mgrecs.common.logging import configure_logging, get_logger
 from mgrecs.common.probes import serving_probes
 from mgrecs.common.schemas import ScheduleTick
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.common.startup_secrets import require_secrets
 
 Clock = Callable[[], datetime]
 
@@ -105,6 +106,7 @@ async def serve(settings: Settings) -> None:
 
 def main() -> None:
     settings = get_settings()
+    require_secrets(settings, service="mgrecs-scheduler")  # the Kafka password, with SASL
     configure_logging(settings.log_level, settings.log_json)
     asyncio.run(serve(settings))
 

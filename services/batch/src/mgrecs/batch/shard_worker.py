@@ -11,13 +11,14 @@ import asyncio
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from mgrecs.batch import generations
 from mgrecs.batch.metrics import SHARDS
 from mgrecs.batch.shards import ModelCache, run_shard
 from mgrecs.common import topics
+from mgrecs.common.kafka import make_consumer
 from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import InferShard
 from mgrecs.common.settings import Settings
@@ -41,9 +42,9 @@ class ShardWorker:
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        consumer = AIOKafkaConsumer(
+        consumer = make_consumer(
+            self.settings,
             self.topic,
-            bootstrap_servers=self.settings.kafka_bootstrap,
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -33,7 +33,7 @@ from mgrecs.batch.steps import Steps
 from mgrecs.batch.training import refresh, retrain
 from mgrecs.common import topics
 from mgrecs.common.db import create_pool
-from mgrecs.common.kafka import ensure_topics, make_producer, send_dead_letter
+from mgrecs.common.kafka import ensure_topics, make_consumer, make_producer, send_dead_letter
 from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import DeadLetter, InferShard, ScheduleTick
 from mgrecs.common.settings import Settings
@@ -96,9 +96,9 @@ class BatchWorker:
 
     async def _consume_ticks(self, pool: asyncpg.Pool) -> None:
         producer = make_producer(self.settings)
-        consumer = AIOKafkaConsumer(
+        consumer = make_consumer(
+            self.settings,
             self.topic,
-            bootstrap_servers=self.settings.kafka_bootstrap,
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

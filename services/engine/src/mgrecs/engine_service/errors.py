@@ -22,6 +22,12 @@ def not_found(message: str) -> AwsError:
     return AwsError(404, "ResourceNotFoundException", message)
 
 
+def too_large(limit: int) -> JSONResponse:
+    """A body over MGRECS_MAX_REQUEST_BYTES (mgrecs.common.body_limit), refused unread."""
+    message = f"Request body larger than {limit} bytes (MGRECS_MAX_REQUEST_BYTES)"
+    return error_response(AwsError(413, "RequestEntityTooLargeException", message))
+
+
 def error_response(error: AwsError) -> JSONResponse:
     """botocore reads the code from `x-amzn-ErrorType` and the text from `message`."""
     return JSONResponse(

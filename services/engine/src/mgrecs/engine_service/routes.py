@@ -53,7 +53,8 @@ def _observed(operation: str) -> Iterator[None]:
 
 
 async def _authenticated_body(request: Request) -> bytes:
-    """The request body, once its SigV4 signature checks out against a configured key."""
+    """The request body, once its SigV4 signature checks out against a configured key (the
+    body limit, mgrecs.common.body_limit, refused an oversized one before it was read)."""
     body = await request.body()
     raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
     signed = SignedRequest(
@@ -212,7 +213,10 @@ async def _database_answers(request: Request) -> JSONResponse:
 
 @router.get("/stats")
 async def stats(request: Request) -> dict[str, Any]:
-    """What this process received: lets operators and end-to-end tests see PutEvents land."""
+    """What this process received: lets operators and end-to-end tests see PutEvents land.
+    Signed like every Personalize call (e.g. `curl --aws-sigv4 aws:amz:<region>:personalize
+    --user key:secret`): it tells who is active."""
+    await _authenticated_body(request)
     state = _state(request)
     return {
         "events_received": state.events.events_received,

@@ -53,7 +53,9 @@ def parse_credentials(spec: str) -> dict[str, str]:
 
 
 def _incomplete(message: str) -> AwsError:
-    return AwsError(400, "IncompleteSignatureException", message)
+    """A malformed signature: 403 like every refusal here (a garbled header is no less a
+    stranger than a wrong one), with the code AWS gives it."""
+    return AwsError(403, "IncompleteSignatureException", message)
 
 
 def _invalid(message: str) -> AwsError:
@@ -95,7 +97,17 @@ def _check_payload_hash(request: SignedRequest) -> None:
 
 
 def verify(request: SignedRequest, secrets: Mapping[str, str], now: datetime) -> str:
-    """Check the SigV4 signature; return the access key, or raise the AWS error for it."""
+    """Check the SigV4 signature; return the access key, or raise the AWS error for it (a
+    403, whatever the headers hold: nothing here raises anything else)."""
+    try:
+        return _verify(request, secrets, now)
+    except (ValueError, TypeError, UnicodeError, OverflowError) as exc:
+        raise _invalid(
+            f"The request signature could not be verified: {type(exc).__name__}"
+        ) from exc
+
+
+def _verify(request: SignedRequest, secrets: Mapping[str, str], now: datetime) -> str:
     authorization = request.header("authorization")
     if not authorization:
         raise AwsError(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
@@ -136,7 +148,8 @@ def verify(request: SignedRequest, secrets: Mapping[str, str], now: datetime) ->
     rebuilt.context["timestamp"] = amz_date
     string_to_sign = signer.string_to_sign(rebuilt, signer.canonical_request(rebuilt))
     expected = signer.signature(string_to_sign, rebuilt)
-    if not hmac.compare_digest(expected, fields["Signature"]):
+    presented = fields["Signature"].encode("utf-8", "replace")  # any text, compared as bytes
+    if not hmac.compare_digest(expected.encode(), presented):
         raise _invalid(
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method."

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from mgrecs.common.body_limit import BodyLimit
 from mgrecs.common.correlation import RequestIdMiddleware
 from mgrecs.common.logging import get_logger
 from mgrecs.common.metrics import MetricsMiddleware, add_metrics_route
@@ -16,7 +17,7 @@ from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.contract import asyncapi_document
 from mgrecs.ingest.dedup import drop_repeats
-from mgrecs.ingest.guard import PushGuard, api_keys
+from mgrecs.ingest.guard import PushGuard, api_keys, too_large
 from mgrecs.ingest.identity import Resolver, open_resolver, unify
 from mgrecs.ingest.metrics import HTTP, ORDERS_ACCEPTED, PUBLISH_SECONDS, REQUESTS_REJECTED
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
@@ -67,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     add_metrics_route(app)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes, refuse=too_large)
     app.add_middleware(PushGuard, settings=settings, paths=["/v1/orders"])
     app.add_middleware(MetricsMiddleware, metrics=HTTP)
     app.add_middleware(RequestIdMiddleware)

@@ -1,27 +1,23 @@
-"""API-key auth and the body size limit of the push endpoint, as one pure ASGI middleware.
+"""API-key auth of the push endpoint, as one pure ASGI middleware, outside the body limit.
 
-Both are decided before the app reads the body: an unknown caller gets 401 without a byte of
-its body being parsed, and a body over the limit gets 413 after at most the limit was read
-(by Content-Length up front, or while a chunked body arrives), so it never reaches the JSON
-parser and memory stays bounded.
+Decided before the app reads the body: an unknown caller gets 401 without a byte of its body
+being read; a known one's body then meets the limit every HTTP service has
+(mgrecs.common.body_limit).
 """
 
 from collections.abc import Sequence
 
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mgrecs.common import body_limit
 from mgrecs.common.api_keys import key_matches, parse_keys, presented_key
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.metrics import REQUESTS_REJECTED
 
 log = get_logger(__name__)
-
-
-class _ClientGoneError(Exception):
-    """The client disconnected before its body was complete: nobody to answer."""
 
 
 def api_keys(settings: Settings) -> list[bytes]:
@@ -36,7 +32,6 @@ class PushGuard:
         self.app = app
         self.paths = frozenset(paths)
         self.keys = api_keys(settings)
-        self.limit = settings.max_request_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths:
@@ -54,46 +49,10 @@ class PushGuard:
                 response.headers["WWW-Authenticate"] = "Bearer"
                 await response(scope, receive, send)
                 return
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.limit:
-            await self._too_large(scope, receive, send)
-            return
-        try:
-            body = await self._read_body(receive)
-        except _ClientGoneError:
-            return
-        if body is None:
-            await self._too_large(scope, receive, send)
-            return
-        replayed = False
+        await self.app(scope, receive, send)
 
-        async def replay() -> Message:
-            """The body read above once, then the client's own messages (e.g. disconnect)."""
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replay, send)
-
-    async def _read_body(self, receive: Receive) -> bytes | None:
-        """The whole body, or None as soon as it grows past the limit (the rest stays unread)."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                raise _ClientGoneError
-            chunk: bytes = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
-
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        REQUESTS_REJECTED.labels("too_large").inc()
-        message = f"the request body is larger than {self.limit} bytes (max_request_bytes)"
-        await JSONResponse({"detail": message}, status_code=413)(scope, receive, send)
+def too_large(limit: int) -> Response:
+    """The body limit's refusal (mgrecs.common.body_limit), counted."""
+    REQUESTS_REJECTED.labels("too_large").inc()
+    return body_limit.too_large(limit)

@@ -10,6 +10,7 @@ import uvloop
 from mgrecs.common.logging import configure_logging
 from mgrecs.common.probes import Check, serving_probes
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.common.startup_secrets import require_secrets
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
 from mgrecs.tracker.feedback_sink import FeedbackSink
@@ -80,6 +81,10 @@ def main() -> None:
     parser.add_argument("--sink", choices=sorted(SINKS), default="all")
     args = parser.parse_args()
     settings = get_settings()
+    if args.sink in ("events", "all"):  # PutEvents are signed with it
+        require_secrets(settings, "aws_secret_access_key", service="mgrecs-tracker")
+    else:
+        require_secrets(settings, service="mgrecs-tracker")
     configure_logging(settings.log_level, settings.log_json)
     if settings.tracker_nice:
         os.nice(settings.tracker_nice)

@@ -21,6 +21,7 @@ from structlog.contextvars import bound_contextvars
 
 from mgrecs.common import topics
 from mgrecs.common.correlation import message_ids
+from mgrecs.common.kafka import make_consumer
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
 from mgrecs.tracker.metrics import (
@@ -104,9 +105,9 @@ class ConsumerWorker(ABC, Generic[B]):
         """Make the effect of `batch` durable; raise StoppedError when stopped first."""
 
     async def run(self) -> None:
-        consumer = AIOKafkaConsumer(
+        consumer = make_consumer(
+            self.settings,
             topics.topic(self.topic, self.settings),
-            bootstrap_servers=self.settings.kafka_bootstrap,
             group_id=group_id(self.group, self.settings),
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -21,8 +21,10 @@ def _problem(loc: tuple[str | int, ...], message: str, value: object) -> dict[st
     return {"type": "value_error", "loc": ("body", *loc), "msg": message, "input": value}
 
 
-def _unknown_arms(batch: FeedbackBatch, settings: Settings) -> list[dict[str, Any]]:
-    """Problems with events naming an experiment or arm that is not configured."""
+def _wrong_arms(batch: FeedbackBatch, settings: Settings) -> list[dict[str, Any]]:
+    """Problems with events naming an experiment that is not configured, or an arm that is not
+    the customer's (the split is a stable hash: the arm a customer was served is known, so
+    results cannot be forged by naming another)."""
     experiments = {experiment.id: experiment for experiment in settings.experiments}
     problems = []
     for index, event in enumerate(batch.events):
@@ -41,6 +43,9 @@ def _unknown_arms(batch: FeedbackBatch, settings: Settings) -> list[dict[str, An
                     ("events", index, "arm"), f"no arm {event.arm} in {experiment.id}", event.arm
                 )
             )
+        elif (assigned := experiment.assign(event.customer_id).name) != event.arm:
+            message = f"customer {event.customer_id} is in arm {assigned} of {experiment.id}"
+            problems.append(_problem(("events", index, "arm"), message, event.arm))
     return problems
 
 
@@ -57,13 +62,14 @@ async def post_feedback(
     """Publish the events to topic `feedback` (the tracker writes them to `feedback_events`).
 
     Echo `model_version`, `source` and, for customers in an experiment, `experiment_id` and
-    `arm` from the recommendation answer. Sending an event again is harmless: its
+    `arm` from the recommendation answer (an arm that is not the customer's is a 422). Needs
+    a read key (README, Security). Sending an event again is harmless: its
     `event_id` (the client's, else derived from the event) makes the write idempotent."""
     problems = []
     if len(batch.events) > settings.max_feedback_events:
         message = f"at most {settings.max_feedback_events} events per request"
         problems.append(_problem(("events",), message, len(batch.events)))
-    problems += _unknown_arms(batch, settings)
+    problems += _wrong_arms(batch, settings)
     if problems:
         raise RequestValidationError(problems)
     publisher: FeedbackPublisher = request.app.state.feedback

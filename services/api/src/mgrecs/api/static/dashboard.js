@@ -19,6 +19,14 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// A legend's colour square, styled through the CSSOM (a style attribute would need
+// 'unsafe-inline' in the Content-Security-Policy).
+function swatch(colour) {
+  const node = el("i");
+  node.style.background = colour;
+  return node;
+}
+
 async function api(path) {
   const key = sessionStorage.getItem(KEY_STORE);
   const response = await fetch(path, { headers: key ? { "X-API-Key": key } : {} });
@@ -125,7 +133,7 @@ function modelsChart(models) {
     measured.forEach(([m], j) => svg.append(el("svg:circle", { class: "point", cx: points[j][0], cy: points[j][1], r: 3.5, fill: colour, "data-version": m.version, "data-metric": key, "data-value": m.metrics[key] },
       el("svg:title", {}, `${m.version} ${key}: ${fmt(m.metrics[key])}`))));
   }
-  const legend = el("div", { class: "legend" }, ...METRICS.map(([k, c]) => el("span", {}, el("i", { style: `background:${c}` }), k)));
+  const legend = el("div", { class: "legend" }, ...METRICS.map(([k, c]) => el("span", {}, swatch(c), k)));
   return el("div", {}, svg, legend);
 }
 
