@@ -559,7 +559,7 @@ async def test_a_cancelled_purchase_leaves_the_real_time_history(
     corrected = await recommend(engine_settings, userId="changer", numResults=3)
     assert corrected["itemList"][0]["reason"] == ["bought A"]
     assert not {"A", "S"} & set(item_ids(corrected))
-    counts = await stats(engine)
+    counts = await engine_stats(engine)
     assert counts["duplicate_events_ignored"] == 1  # the late line of the first version
 
 
@@ -590,6 +590,6 @@ async def test_a_restarted_engine_reads_back_only_the_lines_that_count(
         await send_as_tracker(engine_settings, placed)
         await send_as_tracker(engine_settings, returned)
         answer = await recommend(engine_settings, userId="changer", numResults=3)
-        counts = await stats(url)
+        counts = await engine_stats(url)
     assert item_ids(answer) == ["X", "A", "B"]
     assert (counts["lines_replayed"], counts["events_received"]) == (0, 0)
