@@ -56,6 +56,7 @@ from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common import topics
 from mgrecs.common.db import migrate_async
 from mgrecs.common.kafka import ensure_topics, make_producer, publish_tick
+from mgrecs.common.personalize import signed_headers
 from mgrecs.common.sample_data import generate
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
@@ -222,10 +223,9 @@ def expected_digest(orders: list[OrderEvent]) -> tuple[int, str]:
 
 async def engine_known_lines(stack: Stack) -> int:
     """Lines the engine holds: received through PutEvents plus read back on its start."""
+    url = f"{stack.url('engine')}/stats"
     async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.get(
-            f"{stack.url('engine')}/stats", headers={"X-API-Key": stack.keys["admin"]}
-        )
+        response = await client.get(url, headers=signed_headers(stack.settings, "GET", url))
     stats = response.json()
     return int(stats["events_received"]) + int(stats.get("lines_replayed", 0))
 
