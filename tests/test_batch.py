@@ -356,7 +356,7 @@ async def test_invalid_ticks_go_to_the_dead_letter_topic(
     assert all(
         letter.source_topic == topics.topic(topics.SCHEDULE_TICKS, settings) for letter in letters
     )
-    assert "not a valid ScheduleTick" in letters[0].reason
+    assert "not JSON" in letters[0].reason
     assert "kind" in letters[1].reason
     assert "longer than 64" in letters[2].reason
     assert [letter.offset for letter in letters] == [0, 1, 2]

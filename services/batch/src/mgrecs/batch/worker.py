@@ -18,7 +18,6 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
-from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 from structlog.contextvars import bound_contextvars
 
@@ -35,7 +34,8 @@ from mgrecs.common import topics
 from mgrecs.common.db import create_pool
 from mgrecs.common.kafka import ensure_topics, make_producer, send_dead_letter
 from mgrecs.common.logging import get_logger
-from mgrecs.common.schemas import DeadLetter, InferShard, ScheduleTick
+from mgrecs.common.records import dead_letter, read_message
+from mgrecs.common.schemas import InferShard, ScheduleTick
 from mgrecs.common.settings import Settings
 
 CONSUMER_GROUP = "mgrecs-batch"
@@ -44,22 +44,6 @@ MAX_JOB_MS = 6 * 3600 * 1000
 """How long a job may keep the consumer from polling before the group evicts it."""
 
 log = get_logger(__name__)
-
-
-class InvalidTick(Exception):
-    """The message is not a tick this worker can run."""
-
-
-def parse_tick(value: bytes | None) -> ScheduleTick:
-    if not value:
-        raise InvalidTick("empty message")
-    try:
-        tick = ScheduleTick.model_validate_json(value)
-    except ValidationError as exc:
-        raise InvalidTick(f"not a valid ScheduleTick: {exc}") from exc
-    if len(tick.tick_id) > ledger.MAX_TICK_ID_LENGTH:
-        raise InvalidTick(f"tick_id longer than {ledger.MAX_TICK_ID_LENGTH} characters")
-    return tick
 
 
 class BatchWorker:
@@ -175,10 +159,9 @@ class BatchWorker:
     async def _handle(
         self, pool: asyncpg.Pool, producer: AIOKafkaProducer, message: ConsumerRecord[Any, Any]
     ) -> None:
-        try:
-            tick = parse_tick(message.value)
-        except InvalidTick as exc:
-            await self._dead_letter(producer, message, str(exc))
+        tick = read_message(message, ScheduleTick)
+        if isinstance(tick, str):
+            await self._dead_letter(producer, message, tick)
             return
         with bound_contextvars(tick_id=tick.tick_id, kind=tick.kind):
             await self._run_tick(pool, producer, tick)
@@ -215,16 +198,5 @@ class BatchWorker:
         self, producer: AIOKafkaProducer, message: ConsumerRecord[Any, Any], reason: str
     ) -> None:
         log.warning("tick_dead_lettered", offset=message.offset, reason=reason)
-        await send_dead_letter(
-            producer,
-            self.dlq_topic,
-            DeadLetter(
-                source_topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=message.key.decode(errors="replace") if message.key else None,
-                reason=reason,
-                payload=(message.value or b"").decode(errors="replace"),
-            ),
-        )
+        await send_dead_letter(producer, self.dlq_topic, dead_letter(message, reason))
         DEAD_LETTERS.inc()
