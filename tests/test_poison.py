@@ -13,6 +13,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from poison_inputs import UNSEEN_CHARACTERS, raw_documents
 from pydantic import BaseModel, ValidationError
 
 from mgrecs.common.feedback import FeedbackEvent
@@ -25,7 +26,6 @@ from mgrecs.common.schemas import (
     OrderEvent,
     ScheduleTick,
 )
-from poison_inputs import UNSEEN_CHARACTERS, raw_documents
 
 EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     OrderEvent: {
