@@ -116,7 +116,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{k: v for k, v in error.items() if k != "ctx"} for error in exc.errors()]
+        """422 naming each field and what is wrong with it; the input is not echoed (it
+        can be large, and NaN or bytes in it cannot be written as JSON)."""
+        errors = [
+            {k: v for k, v in error.items() if k not in ("ctx", "input")} for error in exc.errors()
+        ]
         message = "; ".join(
             f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in errors
         )
