@@ -11,8 +11,9 @@ from typing import Literal, TypeVar
 
 from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
-from mgrecs.common.schemas import DeadLetter
+from mgrecs.common.schemas import ID_PATTERN, DeadLetter
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -42,12 +43,19 @@ def _validation_reason(exc: ValidationError, model: type[BaseModel]) -> str:
     if errors and errors[0]["type"] == "json_invalid":
         return f"not JSON: {errors[0]['msg']}"
     reasons = [
-        f"{'.'.join(str(p) for p in error['loc']) or 'message'}: {error['msg']}"
+        f"{'.'.join(str(p) for p in error['loc']) or 'message'}: {_message(error)}"
         for error in errors[:MAX_REASON_ERRORS]
     ]
     if len(errors) > MAX_REASON_ERRORS:
         reasons.append(f"+{len(errors) - MAX_REASON_ERRORS} more")
     return f"invalid {model.__name__}: " + "; ".join(reasons)
+
+
+def _message(error: ErrorDetails) -> str:
+    """The error's message; for an id, what is wrong rather than the (long) pattern."""
+    if error.get("ctx", {}).get("pattern") == ID_PATTERN:
+        return "not a valid id (a control, bidi or zero-width character, or blank)"
+    return error["msg"]
 
 
 def _cut(reason: str) -> str:
