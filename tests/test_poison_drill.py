@@ -1,6 +1,6 @@
 """The poison drill's mechanism, small: malformed and absurd records interleaved with good
-ones on `orders`, `feedback` and `schedule-ticks`, read by the tracker's sinks and the batch
-tick consumer on the real broker and database. No worker dies; every good line is in
+ones on `orders`, `feedback` and `schedule-ticks` (and bad shard tasks on `infer-shards`),
+read by the tracker's sinks and the batch worker on the real broker and database. No worker dies; every good line is in
 PostgreSQL (and forwarded to PutEvents) once; every bad record is in its dead-letter topic
 with a reason and its exact bytes. `make drill` runs the same at full size."""
 
@@ -162,6 +162,10 @@ async def test_poison_is_dead_lettered_and_every_good_line_lands_once(
         settings, topics.SCHEDULE_TICKS, [*bad_ticks, (None, marker.model_dump_json().encode())]
     )
 
+    shard_example = {"generation": 1, "shard": 0, "shards": 2}
+    bad_shards = poison(shard_example, ("generation",), ("shards",), "shard")
+    await publish(settings, topics.INFER_SHARDS, bad_shards)
+
     fake_engine = FakePutEvents(failures=0)
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(serve(fake_engine.app, settings.engine_port))
@@ -210,6 +214,11 @@ async def test_poison_is_dead_lettered_and_every_good_line_lands_once(
         assert_all_dead_lettered(
             await letters(settings, topics.SCHEDULE_TICKS_DLQ), bad_ticks, topics.SCHEDULE_TICKS
         )
+        await eventually(lambda: _count(settings, topics.INFER_SHARDS_DLQ, len(bad_shards)))
+        assert_all_dead_lettered(
+            await letters(settings, topics.INFER_SHARDS_DLQ), bad_shards, topics.INFER_SHARDS
+        )
+        assert not [task for task in tasks if task.done()], "a worker died"
 
 
 async def _count(settings: Settings, dlq: str, expected: int) -> bool:
