@@ -15,7 +15,9 @@ UNSEEN_CHARACTERS = (
 nasty_text = st.one_of(
     st.text(max_size=40),
     st.text(alphabet=st.sampled_from(list("aZ09-_ .é" + UNSEEN_CHARACTERS)), max_size=12),
-    st.sampled_from(["", " ", "c1\u202e", "\u200bc1", "c\x001", "\ufeffP0007", "x" * 300]),
+    st.sampled_from(
+        ["", " ", "c1\u202e", "\u200bc1", "c\x001", "\ufeffP0007", "c\ud800", "x" * 300]
+    ),
 )
 """Any text, and text made of the characters that fool people reading ids."""
 

@@ -1,8 +1,9 @@
 """The poison drill's mechanism, small: malformed and absurd records interleaved with good
 ones on `orders`, `feedback` and `schedule-ticks` (and bad shard tasks on `infer-shards`),
-read by the tracker's sinks and the batch worker on the real broker and database. No worker dies; every good line is in
-PostgreSQL (and forwarded to PutEvents) once; every bad record is in its dead-letter topic
-with a reason and its exact bytes. `make drill` runs the same at full size."""
+read by the tracker's sinks and the batch worker on the real broker and database. No worker
+dies; every good line is in PostgreSQL (and forwarded to PutEvents) once; every bad record is
+in its dead-letter topic with a reason and its exact bytes. `make drill` runs the same at
+full size."""
 
 import asyncio
 import base64

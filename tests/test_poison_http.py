@@ -115,7 +115,8 @@ async def test_api_feedback_never_answers_5xx(api: httpx.AsyncClient, body: byte
     body=raw_documents({"product_ids": ["P0007", "P0012"]}),
 )
 async def test_api_rank_never_answers_5xx(api: httpx.AsyncClient, user: str, body: bytes) -> None:
-    response = await _post(api, f"/v1/users/{quote(user, safe='')}/rank", body)
+    path = quote(user.encode("utf-8", "surrogatepass"), safe="")  # a lone surrogate: bad UTF-8
+    response = await _post(api, f"/v1/users/{path}/rank", body)
     _assert_answered(response)
 
 
