@@ -37,7 +37,13 @@ PROPERTIES = settings(
 ORDER = {
     "order_id": "o-1001",
     "ordered_at": "2026-11-20T10:15:00Z",
-    "customer": {"customer_id": "c1", "region": "north", "city": "Oslo"},
+    "customer": {
+        "customer_id": "CUST-0042",
+        "region": "north",
+        "city": "Oslo",
+        "email": "Some.One+news@gmail.com",
+        "phone": "020 7946 0018",
+    },
     "lines": [{"product_id": "p-7", "quantity": 2, "price": "9.90", "category": "toys"}],
 }
 FEEDBACK = {
@@ -63,8 +69,17 @@ async def _post(client: httpx.AsyncClient, path: str, body: bytes) -> httpx.Resp
     return await client.post(path, content=body, headers=headers)
 
 
-@pytest.fixture
-async def ingest(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+@pytest.fixture(params=["as sent", "unified"])
+async def ingest(
+    settings: Settings, request: pytest.FixtureRequest
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Ingest as configured by default, and unifying customers (merged by email and phone)."""
+    if request.param == "unified":
+        settings.unify_customers = True
+        settings.customer_id_prefixes = "CUST-,C"
+        settings.merge_customers_by = "email,phone"
+        settings.phone_default_region = "GB"
+        settings.email_gmail_canonical = True
     async with asgi_client(create_ingest(settings)) as client:
         yield client
 
