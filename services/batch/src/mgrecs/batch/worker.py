@@ -4,12 +4,15 @@ A tick is recorded in `processed_ticks`; a tick already finished is skipped, so 
 redelivered tick never runs twice. A retrain or refresh tick that finds another one running
 (on any instance) is recorded as skipped, not queued. The offset is committed only once the
 job (and its record) is durable. A failing job is recorded with its error and the worker
-moves on: the next tick retries, instead of the same tick crashing the worker in a loop.
+moves on: the next tick retries, instead of the same tick crashing the worker in a loop. A
+record that is not a valid tick, whatever the reason, goes to `schedule-ticks.dlq`; a
+database that is unreachable pauses the worker, which retries the same tick.
 An infer tick publishes its shard tasks and waits until every shard is written (by this
 worker or others).
 """
 
 import asyncio
+import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable
@@ -31,7 +34,7 @@ from mgrecs.batch.shard_worker import ShardWorker
 from mgrecs.batch.steps import Steps
 from mgrecs.batch.training import refresh, retrain
 from mgrecs.common import topics
-from mgrecs.common.db import create_pool
+from mgrecs.common.db import TRANSIENT_DB_ERRORS, create_pool
 from mgrecs.common.kafka import ensure_topics, make_producer, send_dead_letter
 from mgrecs.common.logging import get_logger
 from mgrecs.common.records import dead_letter, read_message
@@ -42,6 +45,9 @@ CONSUMER_GROUP = "mgrecs-batch"
 """The consumer group, after the topic prefix (tenants sharing a broker stay apart)."""
 MAX_JOB_MS = 6 * 3600 * 1000
 """How long a job may keep the consumer from polling before the group evicts it."""
+BACKOFF_START = 0.2
+BACKOFF_MAX = 30.0
+"""Seconds between tries while the database is unreachable (doubling up to the max)."""
 
 log = get_logger(__name__)
 
@@ -97,7 +103,8 @@ class BatchWorker:
                 batches = await consumer.getmany(timeout_ms=500, max_records=1)
                 for partition, messages in batches.items():
                     for message in messages:
-                        await self._handle(pool, producer, message)
+                        if not await self._until_handled(pool, producer, message):
+                            return  # stopped while the database was down: read it again
                         await consumer.commit({partition: message.offset + 1})
         finally:
             self._consumer = None
@@ -155,6 +162,24 @@ class BatchWorker:
         return functools.partial(
             aws_inference.infer, pool, self.settings, steps, tick_id=tick.tick_id
         )
+
+    async def _until_handled(
+        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, message: ConsumerRecord[Any, Any]
+    ) -> bool:
+        """`_handle` the message, pausing and retrying while the database is unreachable (the
+        tick is not committed meanwhile); False when asked to stop first."""
+        delay = BACKOFF_START
+        while True:
+            try:
+                await self._handle(pool, producer, message)
+                return True
+            except TRANSIENT_DB_ERRORS as exc:
+                log.warning("tick_retrying", offset=message.offset, error=repr(exc), delay=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                return False
+            delay = min(delay * 2, BACKOFF_MAX)
 
     async def _handle(
         self, pool: asyncpg.Pool, producer: AIOKafkaProducer, message: ConsumerRecord[Any, Any]

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from mgrecs.common import topics
 from mgrecs.common.correlation import message_id
-from mgrecs.common.db import create_pool
+from mgrecs.common.db import TRANSIENT_DB_ERRORS, create_pool
 from mgrecs.common.kafka import make_producer, send_dead_letter
 from mgrecs.common.probes import database_check
 from mgrecs.common.records import dead_letter, read_message
@@ -29,16 +29,6 @@ from mgrecs.tracker.worker import ConsumerWorker, Record
 
 M = TypeVar("M", bound=BaseModel)
 
-TRANSIENT_DB_ERRORS = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    OSError,
-    TimeoutError,
-)
-"""Worth retrying: connection loss, restarts, deadlocks, timeouts. InternalClientError is what a
-pooled connection raises when the server shut down while it sat idle ("another operation is in
-progress")."""
 REJECTED_BY_DB = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 """Deterministic: retrying the same order would fail forever (e.g. a constraint the
 schema does not know)."""
