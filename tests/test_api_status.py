@@ -188,6 +188,7 @@ async def test_consumer_lag_of_the_tracker_groups(
             "orders.dlq": 1,
             "orders.events.dlq": 0,
             "schedule-ticks.dlq": 0,
+            "infer-shards.dlq": 0,
             "feedback.dlq": 0,
         },
         "error": None,

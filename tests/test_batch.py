@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import structlog
 from aiokafka import AIOKafkaProducer
 
 from helpers import eventually, read_topic, running
@@ -385,8 +386,37 @@ async def test_invalid_ticks_go_to_the_dead_letter_topic(
     assert all(
         letter.source_topic == topics.topic(topics.SCHEDULE_TICKS, settings) for letter in letters
     )
-    assert "not a valid ScheduleTick" in letters[0].reason
+    assert "not JSON" in letters[0].reason
     assert "kind" in letters[1].reason
-    assert "longer than 64" in letters[2].reason
+    assert "tick_id: String should have at most 64 characters" in letters[2].reason
     assert [letter.offset for letter in letters] == [0, 1, 2]
     assert await pool.fetchval("SELECT count(*) FROM processed_ticks") == 1
+
+
+async def test_an_unreachable_database_pauses_the_worker_which_retries_the_tick(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await pool.execute("ALTER TABLE processed_ticks RENAME TO processed_ticks_away")
+    waiting, waiting_bytes = tick("infer")
+    await publish(settings, waiting_bytes)
+    worker = BatchWorker(settings)
+    with structlog.testing.capture_logs() as logs:
+        task = asyncio.create_task(worker.run())
+
+        async def retried_twice() -> bool:
+            return [entry["event"] for entry in logs].count("tick_retrying") >= 2
+
+        try:
+            await eventually(retried_twice)
+            assert not task.done(), "the worker died on a database error"
+            await pool.execute("ALTER TABLE processed_ticks_away RENAME TO processed_ticks")
+            done = await eventually(lambda: finished(pool, waiting.tick_id), timeout=60)
+            assert done["status"] == "failed"  # no model yet: recorded, the worker goes on
+            assert not task.done()
+        finally:
+            await worker.stop()
+            await asyncio.wait_for(task, timeout=30)
+    records = await read_topic(
+        settings.kafka_bootstrap, topics.topic(topics.SCHEDULE_TICKS_DLQ, settings)
+    )
+    assert records == []

@@ -10,6 +10,16 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+TRANSIENT_DB_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+"""Worth retrying: connection loss, restarts, deadlocks, timeouts. InternalClientError is what a
+pooled connection raises when the server shut down while it sat idle ("another operation is in
+progress"). A consumer pauses on these and retries the same record, never dead-letters it."""
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

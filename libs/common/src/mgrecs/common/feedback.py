@@ -6,36 +6,24 @@ revenue per model version and per arm (README, Feedback and experiments).
 """
 
 import hashlib
-from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from mgrecs.common.schemas import Id
-
-
-def _in_utc(moment: datetime) -> datetime:
-    """The same instant in UTC (so equal instants give equal derived ids); one that UTC
-    cannot represent (year 1 with a positive offset) is refused."""
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError("out of range once in UTC") from exc
-
+from mgrecs.common.schemas import Id, Message, SaneTimestamp
 
 FeedbackKind = Literal["impression", "click", "add_to_cart", "purchase"]
 FeedbackSource = Literal["cache", "realtime", "popular"]
 
 
-class FeedbackEvent(BaseModel):
+class FeedbackEvent(Message):
     """One thing a customer did with a recommended product (schema version 1).
 
     `event_id` makes writes idempotent: a client that retries sends the same id; without one,
     the id is derived from the event's content, so a resent copy of it is the same event."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -60,8 +48,9 @@ class FeedbackEvent(BaseModel):
     customer_id: Id
     product_id: Id
     kind: FeedbackKind
-    occurred_at: Annotated[AwareDatetime, AfterValidator(_in_utc)] = Field(
-        description="when it happened, with a time zone (stored in UTC)"
+    occurred_at: SaneTimestamp = Field(
+        description="when it happened, with a time zone (stored in UTC, so equal instants "
+        "give equal derived ids), from 2000 to a day ahead"
     )
     model_version: Id | None = Field(default=None, description="as the recommendation said")
     source: FeedbackSource | None = Field(default=None, description="as the recommendation said")

@@ -1,19 +1,39 @@
 """Messages on the Kafka topics. These pydantic models are the published contract.
 
 Every message is JSON, carries `schema_version`, and is keyed by customer id on `orders`.
+Messages refuse what is absurd (a time before 2000 or more than a day ahead, NaN or
+infinite numbers, ids with invisible characters) with a validation error, never another
+exception: a consumer dead-letters them like any other invalid message.
 """
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
-ID_PATTERN = r"^[^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
-"""An id: printable, no control characters, no leading or trailing blanks."""
+UNSEEN = (
+    r"\x00-\x1f\x7f-\x9f"  # C0 and C1 control characters, DEL
+    r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidirectional marks and overrides
+    r"\u200b-\u200d\u2060\ufeff"  # zero-width spaces and joiners, the byte-order mark
+)
+"""Characters an id must not contain: they are invisible, or reorder what is shown, so two
+ids that look the same would differ (regex escapes that Python and pydantic's Rust engine
+both read)."""
+ID_PATTERN = rf"^[^\s{UNSEEN}]([^{UNSEEN}]*[^\s{UNSEEN}])?$"
+"""An id: printable, no control, bidi or zero-width characters, no leading or trailing
+blanks."""
 TEXT_PATTERN = r"^[^\x00]*$"
 """Free text: anything PostgreSQL can store (it refuses NUL characters)."""
 
@@ -28,11 +48,39 @@ OrderStatus = Literal["placed", "cancelled", "returned"]
 """Where an order (or one of its lines) stands upstream; only `placed` ones count as purchases."""
 PLACED: OrderStatus = "placed"
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+"""No message of this system happened before this instant."""
+MAX_AHEAD = timedelta(days=1)
+"""How far ahead of this machine's clock a time may be (clock skew, not the year 9999)."""
 
-class OrderLine(BaseModel):
+
+def _sane(moment: datetime) -> datetime:
+    """`moment` in UTC, if it is between EARLIEST and a day from now; otherwise a
+    ValueError (never the OverflowError of a time UTC cannot represent)."""
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("out of range once in UTC (year 9999 or year 1?)") from exc
+    if utc < EARLIEST:
+        raise ValueError(f"before {EARLIEST:%Y-%m-%d}: not a time this system can have seen")
+    if utc > datetime.now(UTC) + MAX_AHEAD:
+        raise ValueError("more than a day in the future: check the sender's clock and year")
+    return utc
+
+
+SaneTimestamp = Annotated[AwareDatetime, AfterValidator(_sane)]
+"""A time of a message: with a time zone, stored in UTC (equal instants compare equal), from
+2000-01-01 up to a day ahead of now. Every timestamp on a topic is one."""
+
+
+class Message(BaseModel):
+    """Base of every message: unknown fields and NaN/Infinity numbers are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class OrderLine(Message):
     """One product line of an order."""
-
-    model_config = ConfigDict(extra="forbid")
 
     product_id: Id
     quantity: int = Field(gt=0, le=10_000)
@@ -43,10 +91,8 @@ class OrderLine(BaseModel):
     """A line cancelled or returned on its own (the rest of the order stands)."""
 
 
-class Customer(BaseModel):
+class Customer(Message):
     """What an order says about who placed it (all optional but the id)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     customer_id: Id
     age: int | None = Field(default=None, ge=0, le=130)
@@ -87,7 +133,7 @@ def version_token(updated_at: datetime, content_hash: str) -> str:
     return f"{moment}/{content_hash}"
 
 
-class OrderEvent(BaseModel):
+class OrderEvent(Message):
     """An order placed by a customer, as it stands now: the message on topic `orders`
     (schema version 1).
 
@@ -98,7 +144,6 @@ class OrderEvent(BaseModel):
     """
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -114,22 +159,13 @@ class OrderEvent(BaseModel):
 
     schema_version: Literal[1] = 1
     order_id: Id
-    ordered_at: datetime
+    ordered_at: SaneTimestamp
     customer: Customer
     lines: list[OrderLine] = Field(min_length=1, max_length=500)
     status: OrderStatus = PLACED
     """`cancelled` or `returned`: none of the order's lines counts any more."""
-    updated_at: datetime | None = None
+    updated_at: SaneTimestamp | None = None
     """When upstream last changed the order: the newest version of an order wins."""
-
-    @field_validator("ordered_at", "updated_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("needs a timezone (e.g. 2026-11-20T10:15:00Z)")
-        return value.astimezone(UTC)
 
     @property
     def version(self) -> OrderVersion:
@@ -153,27 +189,36 @@ class OrderEvent(BaseModel):
 TickKind = Literal["retrain", "refresh", "infer"]
 
 
-class ScheduleTick(BaseModel):
+MAX_TICK_ID_LENGTH = 64
+"""The width of `processed_ticks.tick_id`: a longer id makes the tick invalid."""
+
+
+class ScheduleTick(Message):
     """A request to the batch service, on topic `schedule-ticks`."""
 
-    model_config = ConfigDict(extra="forbid")
-
     schema_version: Literal[1] = 1
-    tick_id: str = Field(default_factory=lambda: uuid4().hex)
+    tick_id: Annotated[Id, StringConstraints(max_length=MAX_TICK_ID_LENGTH)] = Field(
+        default_factory=lambda: uuid4().hex
+    )
     kind: TickKind
-    requested_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    requested_at: SaneTimestamp = Field(default_factory=lambda: datetime.now(UTC))
 
 
-class InferShard(BaseModel):
+class InferShard(Message):
     """One shard of an infer run's cache generation, on topic `infer-shards`: the customers
     and products whose stable hash modulo `shards` is `shard`."""
 
-    model_config = ConfigDict(extra="forbid")
-
     schema_version: Literal[1] = 1
-    generation: int = Field(ge=1)
+    generation: int = Field(ge=1, le=2**63 - 1)
+    """A `cache_generations` id (BIGSERIAL)."""
     shard: int = Field(ge=0)
-    shards: int = Field(ge=1)
+    shards: int = Field(ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _within(self) -> "InferShard":
+        if self.shard >= self.shards:
+            raise ValueError(f"shard: {self.shard} is not below shards ({self.shards})")
+        return self
 
     @property
     def key(self) -> bytes:
@@ -190,4 +235,7 @@ class DeadLetter(BaseModel):
     key: str | None
     reason: str
     payload: str
+    """The message as it came: its text, or (see `payload_encoding`) its bytes in base64."""
+    payload_encoding: Literal["utf-8", "base64"] = "utf-8"
+    """`base64` when the message was not UTF-8 text: the letter keeps its exact bytes."""
     failed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -10,6 +10,7 @@ SCHEDULE_TICKS = "schedule-ticks"
 SCHEDULE_TICKS_DLQ = "schedule-ticks.dlq"
 INFER_SHARDS = "infer-shards"
 """Shard tasks of an infer run (batch workers share them, one consumer group)."""
+INFER_SHARDS_DLQ = "infer-shards.dlq"
 FEEDBACK = "feedback"
 """Impressions, clicks, add-to-carts and purchases the frontend reports (`POST /v1/feedback`)."""
 FEEDBACK_DLQ = "feedback.dlq"
@@ -21,6 +22,7 @@ ALL_TOPICS = (
     SCHEDULE_TICKS,
     SCHEDULE_TICKS_DLQ,
     INFER_SHARDS,
+    INFER_SHARDS_DLQ,
     FEEDBACK,
     FEEDBACK_DLQ,
 )
@@ -31,6 +33,7 @@ PARTITIONS = {
     SCHEDULE_TICKS: 1,
     SCHEDULE_TICKS_DLQ: 1,
     INFER_SHARDS: 6,
+    INFER_SHARDS_DLQ: 1,
     FEEDBACK: 6,
     FEEDBACK_DLQ: 1,
 }
@@ -42,6 +45,7 @@ RETENTION_MS = {
     SCHEDULE_TICKS: _DAY_MS,  # a tick older than a day is past its slot anyway
     SCHEDULE_TICKS_DLQ: 30 * _DAY_MS,
     INFER_SHARDS: _DAY_MS,  # an infer run times out after MGRECS_INFER_TIMEOUT_HOURS
+    INFER_SHARDS_DLQ: 30 * _DAY_MS,
     FEEDBACK: 7 * _DAY_MS,
     FEEDBACK_DLQ: 30 * _DAY_MS,
 }

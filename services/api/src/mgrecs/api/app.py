@@ -3,7 +3,6 @@
 import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -120,26 +119,16 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     return app
 
 
-ECHO_LIMIT = 100
-"""Longest input (as text) a 422 echoes back; a larger one (a body, a list) is left out."""
-
-
-def _without_large_input(error: dict[str, Any]) -> dict[str, Any]:
-    """A validation error without its `ctx`, and without its `input` unless that is a short
-    scalar: a 422 must not hand a whole request body back."""
-    kept = {k: v for k, v in error.items() if k not in ("ctx", "input")}
-    value = error.get("input")
-    if isinstance(value, str | int | float | bool) and len(str(value)) <= ECHO_LIMIT:
-        kept["input"] = value
-    return kept
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     """4xx answers say what was wrong; nothing unexpected leaks a stack trace."""
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [_without_large_input(error) for error in exc.errors()]
+        """422 naming each field and what is wrong with it; the input is not echoed (it
+        can be large, and NaN or bytes in it cannot be written as JSON)."""
+        errors = [
+            {k: v for k, v in error.items() if k not in ("ctx", "input")} for error in exc.errors()
+        ]
         message = "; ".join(
             f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in errors
         )

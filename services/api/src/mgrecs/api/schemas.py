@@ -484,6 +484,7 @@ class Status(BaseModel):
                             "orders.dlq": 3,
                             "orders.events.dlq": 0,
                             "schedule-ticks.dlq": 0,
+                            "infer-shards.dlq": 0,
                             "feedback.dlq": 0,
                         },
                         "error": None,

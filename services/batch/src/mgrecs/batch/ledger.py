@@ -6,9 +6,6 @@ import asyncpg
 
 from mgrecs.common.schemas import ScheduleTick
 
-MAX_TICK_ID_LENGTH = 64
-"""The width of `processed_ticks.tick_id`; longer ids are rejected as invalid ticks."""
-
 
 async def is_finished(pool: asyncpg.Pool, tick_id: str) -> bool:
     finished = await pool.fetchval(

@@ -4,22 +4,23 @@ the running infer, whoever published them.
 The offset is committed only after the shard is written (or found done), so a worker killed
 mid-shard leaves the task to be redelivered, to it after a restart or to another worker once
 the group rebalances. A shard that raises fails its generation (the previous one keeps
-serving) instead of being retried forever.
+serving) instead of being retried forever; a record that is not a valid task, whatever the
+reason, goes to `infer-shards.dlq` with the reason.
 """
 
 import asyncio
 from typing import Any
 
 import asyncpg
-from aiokafka import ConsumerRecord
-from pydantic import ValidationError
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from mgrecs.batch import generations
 from mgrecs.batch.metrics import SHARDS
 from mgrecs.batch.shards import ModelCache, run_shard
 from mgrecs.common import topics
-from mgrecs.common.kafka import make_consumer
+from mgrecs.common.kafka import make_consumer, make_producer, send_dead_letter
 from mgrecs.common.logging import get_logger
+from mgrecs.common.records import dead_letter, read_message
 from mgrecs.common.schemas import InferShard
 from mgrecs.common.settings import Settings
 
@@ -37,6 +38,7 @@ class ShardWorker:
         self.settings = settings
         self.pool = pool
         self.topic = topics.topic(topics.INFER_SHARDS, settings)
+        self.dlq_topic = topics.topic(topics.INFER_SHARDS_DLQ, settings)
         self.group = f"{settings.topic_prefix}{CONSUMER_GROUP}"
         self.models = ModelCache()
         self._stopping = asyncio.Event()
@@ -50,27 +52,30 @@ class ShardWorker:
             auto_offset_reset="earliest",
             max_poll_interval_ms=MAX_SHARD_MS,
         )
-        await consumer.start()
+        producer = make_producer(self.settings)
+        await producer.start()
         try:
+            await consumer.start()
             log.info("shard_worker_started", topic=self.topic, group=self.group)
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=1)
                 for partition, messages in batches.items():
                     for message in messages:
-                        await self._handle(message)
+                        await self._handle(producer, message)
                         await consumer.commit({partition: message.offset + 1})
         finally:
             await consumer.stop()
+            await producer.stop()
 
     def stop(self) -> None:
         """Finish the shard in progress (if any), then leave the group."""
         self._stopping.set()
 
-    async def _handle(self, message: ConsumerRecord[Any, Any]) -> None:
-        try:
-            task = InferShard.model_validate_json(message.value or b"")
-        except ValidationError as exc:
-            log.warning("shard_task_invalid", offset=message.offset, error=str(exc))
+    async def _handle(self, producer: AIOKafkaProducer, message: ConsumerRecord[Any, Any]) -> None:
+        task = read_message(message, InferShard)
+        if isinstance(task, str):
+            log.warning("shard_task_invalid", offset=message.offset, reason=task)
+            await send_dead_letter(producer, self.dlq_topic, dead_letter(message, task))
             SHARDS.labels("invalid").inc()
             return
         try:

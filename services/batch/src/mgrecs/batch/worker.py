@@ -4,12 +4,15 @@ A tick is recorded in `processed_ticks`; a tick already finished is skipped, so 
 redelivered tick never runs twice. A retrain or refresh tick that finds another one running
 (on any instance) is recorded as skipped, not queued. The offset is committed only once the
 job (and its record) is durable. A failing job is recorded with its error and the worker
-moves on: the next tick retries, instead of the same tick crashing the worker in a loop.
+moves on: the next tick retries, instead of the same tick crashing the worker in a loop. A
+record that is not a valid tick, whatever the reason, goes to `schedule-ticks.dlq`; a
+database that is unreachable pauses the worker, which retries the same tick.
 An infer tick publishes its shard tasks and waits until every shard is written (by this
 worker or others).
 """
 
 import asyncio
+import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable
@@ -18,7 +21,6 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
-from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 from structlog.contextvars import bound_contextvars
 
@@ -32,34 +34,22 @@ from mgrecs.batch.shard_worker import ShardWorker
 from mgrecs.batch.steps import Steps
 from mgrecs.batch.training import refresh, retrain
 from mgrecs.common import topics
-from mgrecs.common.db import create_pool
+from mgrecs.common.db import TRANSIENT_DB_ERRORS, create_pool
 from mgrecs.common.kafka import ensure_topics, make_consumer, make_producer, send_dead_letter
 from mgrecs.common.logging import get_logger
-from mgrecs.common.schemas import DeadLetter, InferShard, ScheduleTick
+from mgrecs.common.records import dead_letter, read_message
+from mgrecs.common.schemas import InferShard, ScheduleTick
 from mgrecs.common.settings import Settings
 
 CONSUMER_GROUP = "mgrecs-batch"
 """The consumer group, after the topic prefix (tenants sharing a broker stay apart)."""
 MAX_JOB_MS = 6 * 3600 * 1000
 """How long a job may keep the consumer from polling before the group evicts it."""
+BACKOFF_START = 0.2
+BACKOFF_MAX = 30.0
+"""Seconds between tries while the database is unreachable (doubling up to the max)."""
 
 log = get_logger(__name__)
-
-
-class InvalidTick(Exception):
-    """The message is not a tick this worker can run."""
-
-
-def parse_tick(value: bytes | None) -> ScheduleTick:
-    if not value:
-        raise InvalidTick("empty message")
-    try:
-        tick = ScheduleTick.model_validate_json(value)
-    except ValidationError as exc:
-        raise InvalidTick(f"not a valid ScheduleTick: {exc}") from exc
-    if len(tick.tick_id) > ledger.MAX_TICK_ID_LENGTH:
-        raise InvalidTick(f"tick_id longer than {ledger.MAX_TICK_ID_LENGTH} characters")
-    return tick
 
 
 class BatchWorker:
@@ -113,7 +103,8 @@ class BatchWorker:
                 batches = await consumer.getmany(timeout_ms=500, max_records=1)
                 for partition, messages in batches.items():
                     for message in messages:
-                        await self._handle(pool, producer, message)
+                        if not await self._until_handled(pool, producer, message):
+                            return  # stopped while the database was down: read it again
                         await consumer.commit({partition: message.offset + 1})
         finally:
             self._consumer = None
@@ -172,13 +163,30 @@ class BatchWorker:
             aws_inference.infer, pool, self.settings, steps, tick_id=tick.tick_id
         )
 
+    async def _until_handled(
+        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, message: ConsumerRecord[Any, Any]
+    ) -> bool:
+        """`_handle` the message, pausing and retrying while the database is unreachable (the
+        tick is not committed meanwhile); False when asked to stop first."""
+        delay = BACKOFF_START
+        while True:
+            try:
+                await self._handle(pool, producer, message)
+                return True
+            except TRANSIENT_DB_ERRORS as exc:
+                log.warning("tick_retrying", offset=message.offset, error=repr(exc), delay=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                return False
+            delay = min(delay * 2, BACKOFF_MAX)
+
     async def _handle(
         self, pool: asyncpg.Pool, producer: AIOKafkaProducer, message: ConsumerRecord[Any, Any]
     ) -> None:
-        try:
-            tick = parse_tick(message.value)
-        except InvalidTick as exc:
-            await self._dead_letter(producer, message, str(exc))
+        tick = read_message(message, ScheduleTick)
+        if isinstance(tick, str):
+            await self._dead_letter(producer, message, tick)
             return
         with bound_contextvars(tick_id=tick.tick_id, kind=tick.kind):
             await self._run_tick(pool, producer, tick)
@@ -215,16 +223,5 @@ class BatchWorker:
         self, producer: AIOKafkaProducer, message: ConsumerRecord[Any, Any], reason: str
     ) -> None:
         log.warning("tick_dead_lettered", offset=message.offset, reason=reason)
-        await send_dead_letter(
-            producer,
-            self.dlq_topic,
-            DeadLetter(
-                source_topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=message.key.decode(errors="replace") if message.key else None,
-                reason=reason,
-                payload=(message.value or b"").decode(errors="replace"),
-            ),
-        )
+        await send_dead_letter(producer, self.dlq_topic, dead_letter(message, reason))
         DEAD_LETTERS.inc()

@@ -5,12 +5,12 @@ personalize-runtime 2018-05-22); unknown members are ignored like AWS ignores th
 """
 
 import json
-from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from mgrecs.common.schemas import SaneTimestamp
 from mgrecs.engine_service.errors import invalid_input
 
 Id = Annotated[str, Field(min_length=1, max_length=256)]
@@ -19,7 +19,9 @@ MAX_RESULTS = 500
 
 
 class _AwsShape(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", allow_inf_nan=False
+    )
 
 
 class Event(_AwsShape):
@@ -28,7 +30,8 @@ class Event(_AwsShape):
     event_value: float | None = None
     item_id: Id | None = None
     properties: str | None = Field(default=None, max_length=1024)
-    sent_at: datetime
+    sent_at: SaneTimestamp
+    """From 2000 to a day ahead: a time in year 9999 would skew every recency weight."""
 
     @field_validator("properties")
     @classmethod
@@ -100,15 +103,18 @@ Request = TypeVar("Request", bound=BaseModel)
 
 
 def parse(model: type[Request], body: bytes) -> Request:
-    """Validate a JSON body; anything wrong is AWS's InvalidInputException, never a 500."""
+    """Validate a JSON body; anything wrong, whatever the exception, is AWS's
+    InvalidInputException (400), never a 500."""
     try:
         return model.model_validate_json(body or b"{}")
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
-            for error in exc.errors()
+            for error in exc.errors(include_url=False, include_input=False)
         )
         raise invalid_input(problems) from exc
+    except Exception as exc:  # noqa: BLE001 - a body that cannot be read is the caller's
+        raise invalid_input(f"body: {type(exc).__name__}: {exc}") from exc
 
 
 def predicted_item(

@@ -1,6 +1,7 @@
 """The PostgreSQL sink: every valid order lands in customers/products/orders/order_items.
 
-Invalid messages go to `orders.dlq` with the reason. A database that is down or blips makes the
+A message that cannot be read as a valid order, whatever the reason, goes to `orders.dlq` with
+the reason and its bytes. A database that is down or blips makes the
 sink retry the same batch (nothing committed, nothing dead-lettered), so nothing is lost, and
 the retry gets new connections: the process waits out a database restart instead of exiting.
 """
@@ -17,27 +18,17 @@ from pydantic import BaseModel
 
 from mgrecs.common import topics
 from mgrecs.common.correlation import message_id
-from mgrecs.common.db import create_pool
+from mgrecs.common.db import TRANSIENT_DB_ERRORS, create_pool
 from mgrecs.common.kafka import make_producer, send_dead_letter
 from mgrecs.common.probes import database_check
+from mgrecs.common.records import dead_letter, read_message
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.tracker.metrics import DEAD_LETTERED, WRITTEN
-from mgrecs.tracker.parsing import dead_letter, parse_message
 from mgrecs.tracker.store import write_orders
 from mgrecs.tracker.worker import ConsumerWorker, Record
 
 M = TypeVar("M", bound=BaseModel)
 
-TRANSIENT_DB_ERRORS = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    OSError,
-    TimeoutError,
-)
-"""Worth retrying: connection loss, restarts, deadlocks, timeouts. InternalClientError is what a
-pooled connection raises when the server shut down while it sat idle ("another operation is in
-progress")."""
 REJECTED_BY_DB = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 """Deterministic: retrying the same order would fail forever (e.g. a constraint the
 schema does not know)."""
@@ -81,7 +72,7 @@ class PostgresSink(ConsumerWorker[Parsed[M]], Generic[M]):
     def prepare(self, records: list[Record]) -> "Parsed[M]":
         parsed = Parsed[M]()
         for record in records:
-            message = parse_message(record, self.message)
+            message = read_message(record, self.message)
             if isinstance(message, str):
                 parsed.invalid.append((record, message))
             else:

@@ -25,6 +25,7 @@ from mgrecs.common import topics
 from mgrecs.common.correlation import message_id
 from mgrecs.common.kafka import make_producer, send_dead_letter
 from mgrecs.common.personalize import events_client
+from mgrecs.common.records import read_message
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.tracker.breaker import CircuitBreaker
 from mgrecs.tracker.events import put_events_calls
@@ -36,7 +37,6 @@ from mgrecs.tracker.metrics import (
     RETRIES,
     SKIPPED,
 )
-from mgrecs.tracker.parsing import parse_order
 from mgrecs.tracker.worker import BACKOFF_MAX, BACKOFF_START, ConsumerWorker, Record, StoppedError
 
 TRANSIENT_ERRORS = (BotoCoreError, ClientError, aiohttp.ClientError, OSError, TimeoutError)
@@ -122,7 +122,7 @@ class EventsSink(ConsumerWorker[list[list[dict[str, Any]]]]):
         """The batch's PutEvents calls, grouped by user (each user's in order)."""
         orders: list[OrderEvent] = []
         for record in records:
-            parsed = parse_order(record)
+            parsed = read_message(record, OrderEvent)
             if isinstance(parsed, OrderEvent):
                 orders.append(parsed)
             else:
