@@ -452,3 +452,16 @@ async def test_backfill_refuses_a_file_without_the_flat_header(
     path.write_text(",".join(h for h in CSV_HEADER if h != "price") + "\n")
     with pytest.raises(ValueError, match="price"):
         await backfill_file(path, settings)
+
+
+async def test_the_docs_page_serves_swagger_ui_itself_no_cdn(settings: Settings) -> None:
+    async with ingest(settings) as client:
+        page = await client.get("/docs")
+        assets = [
+            await client.get(f"/static-offline-docs/{name}")
+            for name in ("swagger-ui-bundle.js", "swagger-ui.css")
+        ]
+    assert page.status_code == 200
+    assert "/static-offline-docs/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+    assert [asset.status_code for asset in assets] == [200, 200]

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 
 from mgrecs.common.body_limit import BodyLimit
@@ -61,7 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
             await publisher.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs from swagger-ui files it ships: no CDN
         title="mgrecs ingest",
         description="Push orders to the recommendation platform (they land on topic `orders`).",
         version="1.0.0",
