@@ -36,10 +36,30 @@ def test_every_secret_in_the_example_env_is_a_placeholder() -> None:
     assert values["MGRECS_ENV"] == "production"
     names = ["api_read_keys", "api_admin_keys", "ingest_api_keys", "aws_secret_access_key"]
     names.append("engine_credentials")
-    settings = Settings(**{name: values[f"MGRECS_{name.upper()}"] for name in names})
+    settings = Settings(
+        database_url=values["MGRECS_DATABASE_URL"],
+        **{name: values[f"MGRECS_{name.upper()}"] for name in names},
+    )
     assert insecure_secrets(settings, names) == [
-        f"MGRECS_{name.upper()} holds a placeholder value" for name in names
+        "MGRECS_DATABASE_URL holds a placeholder password",
+        *(f"MGRECS_{name.upper()} holds a placeholder value" for name in names),
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("postgresql://mgrecs:mgrecs@postgres:5432/mgrecs", True),
+        ("postgresql://mgrecs:change-me-db-password@db/mgrecs", True),
+        ("postgresql://mgrecs:@db/mgrecs", True),
+        (f"postgresql://mgrecs:{REAL}@db/mgrecs", False),
+        ("postgresql://postgres@127.0.0.1:5432/postgres", False),  # no password: peer/trust
+        ("postgresql:///mgrecs?host=/run/postgresql", False),
+    ],
+)
+def test_a_placeholder_database_password_is_refused(url: str, refused: bool) -> None:
+    problems = insecure_secrets(Settings(database_url=url), [])
+    assert problems == (["MGRECS_DATABASE_URL holds a placeholder password"] if refused else [])
 
 
 def test_each_entry_of_a_list_must_be_real() -> None:

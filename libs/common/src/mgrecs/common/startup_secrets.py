@@ -7,10 +7,13 @@ it opens a port or a connection.
 """
 
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from mgrecs.common.settings import Settings
 
-PLACEHOLDERS = frozenset({"mgrecs-local-secret", "change-me", "changeme", "secret", "password"})
+PLACEHOLDERS = frozenset(
+    {"mgrecs-local-secret", "change-me", "changeme", "secret", "password", "mgrecs", "postgres"}
+)
 """Values shipped as defaults or examples; a value containing `change-me` / `changeme` (as in
 deploy/example.env and deploy/k8s/config.yml) counts as one too."""
 KEY_LISTS = frozenset({"api_read_keys", "api_admin_keys", "ingest_api_keys"})
@@ -48,7 +51,7 @@ def insecure_secrets(
     wanted = [*names, *optional]
     if settings.kafka_security_protocol in SASL_PROTOCOLS:
         wanted.append("kafka_sasl_password")
-    problems = []
+    problems = _database_password(settings.database_url)
     for name in dict.fromkeys(wanted):
         raw = str(getattr(settings, name))
         if name in optional and not raw.strip():
@@ -59,6 +62,18 @@ def insecure_secrets(
         elif any(is_placeholder(value) for value in values):
             problems.append(f"MGRECS_{name.upper()} holds a placeholder value")
     return problems
+
+
+def _database_password(url: str) -> list[str]:
+    """Every service connects to PostgreSQL: a password in its URL must be real too (a URL
+    without one, e.g. a local socket with peer or trust authentication, is left alone)."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return []  # not a URL this check can read: asyncpg will say what is wrong with it
+    if password is not None and is_placeholder(password):
+        return ["MGRECS_DATABASE_URL holds a placeholder password"]
+    return []
 
 
 def require_secrets(
