@@ -8,9 +8,11 @@ its TTL (still served, marked stale; the api stays ready)."""
 import asyncio
 from pathlib import Path
 from typing import Any
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+import structlog
 from test_api import FakeRuntime
 from test_batch import (
     ACTIVE_CUSTOMERS,
@@ -23,7 +25,7 @@ from test_batch import (
 )
 from typer.testing import CliRunner
 
-from helpers import asgi_client, eventually, read_topic, running, serve
+from helpers import TcpProxy, asgi_client, eventually, read_topic, running, serve
 from mgrecs.api.app import create_app
 from mgrecs.batch import generations
 from mgrecs.batch.cache import DETACH_STATE
@@ -488,3 +490,41 @@ async def test_after_invalidating_everything_the_region_page_answers_from_popula
         assert page["population"] == page["sample_size"] == 3, mode
         lines = [(item["product_id"], item["users"], item["match_rate"]) for item in page["items"]]
         assert lines == [("p2", 3, 100.0), ("p3", 3, 100.0), ("p1", 2, 66.7)], mode
+
+
+async def test_a_shard_whose_database_goes_away_waits_and_completes(
+    served: int, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """The database goes away (connections cut, new ones refused for 3 s) while a shard is
+    between scoring and writing, as a restart looks to the worker: the shard waits and runs
+    again, and the generation completes instead of failing."""
+    target = urlsplit(settings.database_url)
+    proxy = await TcpProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
+    through_proxy = settings.model_copy(
+        update={"database_url": urlunsplit(target._replace(netloc=_netloc(target, proxy.port)))}
+    )
+    through_proxy.infer_shards = 2
+    through_proxy.infer_shard_pause_seconds = 1.5
+    infer_tick, infer_bytes = tick("infer")
+    with structlog.testing.capture_logs() as logs:
+        async with running(BatchWorker(through_proxy)):
+            await publish(settings, infer_bytes)
+
+            async def pausing() -> bool:
+                return any(e["event"] == "infer_shard_pausing" for e in logs)
+
+            await eventually(pausing, timeout=90, interval=0.05)
+            await proxy.cut()
+            await asyncio.sleep(3)
+            await proxy.restore()
+            done = await eventually(lambda: finished(pool, infer_tick.tick_id), timeout=120)
+    await proxy.cut()
+    assert done["status"] == "ok", done
+    assert any(e["event"] == "shard_waiting_for_database" for e in logs)
+    assert await current(pool) == done["generation"] > served
+
+
+def _netloc(url: SplitResult, port: int) -> str:
+    """`url`'s user and password at 127.0.0.1:`port`."""
+    credentials = url.netloc.rpartition("@")[0]
+    return f"{credentials}@127.0.0.1:{port}" if credentials else f"127.0.0.1:{port}"

@@ -21,6 +21,18 @@ TRANSIENT_DB_ERRORS = (
 pooled connection raises when the server shut down while it sat idle ("another operation is in
 progress"). A consumer pauses on these and retries the same record, never dead-letters it."""
 
+DATABASE_UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+"""The database could not be reached or went away (a restart, a shutdown, no connection):
+not an error of the statement, which a retry later would repeat. The API answers 503 on
+these; the shard worker waits and runs the shard again instead of failing its generation."""
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     """Decode JSON/JSONB columns to Python objects and back."""

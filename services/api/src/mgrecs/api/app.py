@@ -4,7 +4,6 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -36,16 +35,13 @@ from mgrecs.api.sampling import SampleMemo
 from mgrecs.api.security_headers import SecurityHeaders
 from mgrecs.common.body_limit import BodyLimit
 from mgrecs.common.correlation import RequestIdMiddleware
-from mgrecs.common.db import create_pool
+from mgrecs.common.db import DATABASE_UNREACHABLE, create_pool
 from mgrecs.common.logging import get_logger
 from mgrecs.common.metrics import MetricsMiddleware, add_metrics_route
 from mgrecs.common.personalize import runtime_client
 from mgrecs.common.settings import Settings
 
 log = get_logger(__name__)
-
-DATABASE_DOWN = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
-"""Errors that mean the database could not be reached (503), not that a query was wrong."""
 
 
 def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
@@ -140,7 +136,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.error("database_unavailable", path=request.url.path, error=str(exc))
         return JSONResponse(status_code=503, content={"detail": "database unavailable"})
 
-    for error_type in DATABASE_DOWN:
+    for error_type in DATABASE_UNREACHABLE:
         app.add_exception_handler(error_type, database_down)
 
     @app.exception_handler(Exception)
