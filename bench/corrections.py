@@ -143,6 +143,7 @@ async def drill_corrections(server_url: str, base: Settings, count: int, logs: P
                 "MGRECS_TOPIC_PREFIX": settings.topic_prefix,
                 "MGRECS_TRACKER_METRICS_PORT": str(free_port()),
                 "MGRECS_LOG_LEVEL": "WARNING",
+                "MGRECS_ENV": "development",  # pgserver's fixed password (see drill.py)
             }
             tracker = ServiceProcess(
                 f"tracker-{name}",

@@ -1,15 +1,16 @@
 """`make drill`: the production-safety drills at full size, one printed line each.
 
-Starts the embedded stack the way a deployment runs it (PostgreSQL from pgserver; the Tansu
-broker keeping its topics in an in-memory S3 server, so it can really be restarted; every
-service its own process, each tracker sink its own process), then:
+Starts the embedded stack the way a deployment runs it (PostgreSQL from pgserver, the Tansu
+broker, every service its own process, each tracker sink its own process), then:
 
 1. poison: bad records (not JSON, not UTF-8, absurd dates, NaN, bidi ids, wrong types, deep
    nesting, no value) spread over `orders`, `feedback` and `schedule-ticks`, interleaved with
    good order lines: processes that died, good lines in PostgreSQL and in the engine (once
    each), bad records in their dead-letter topic with a reason;
 2. restarts: PostgreSQL restarted, the broker restarted and the engine killed, each while
-   orders stream in: lines lost and doubled, in PostgreSQL and in the engine;
+   orders stream in: lines lost and doubled, in PostgreSQL and in the engine (on a stack of
+   its own whose broker keeps its topics in an in-memory S3 server, so that its restart is
+   real and loses nothing a Kafka restart would keep);
 3. stale: a model trained and the cache filled, then no infer for longer than two TTLs: the
    api's readiness, the stale marks, the region page (and after `cache invalidate --all`);
 4. http: generated requests against every HTTP operation of api, ingest and engine: 5xx;
@@ -83,6 +84,9 @@ FEEDBACK_EXAMPLE = {
 TICK_EXAMPLE = {"schema_version": 1, "tick_id": "t1", "kind": "refresh"}
 
 
+ALL_SERVICES = ("engine", "db", "events", "feedback", "batch", "api", "ingest")
+
+
 def say(line: str) -> None:
     print(line, flush=True)
 
@@ -92,12 +96,16 @@ def say(line: str) -> None:
 
 @dataclass
 class Stack:
-    """The embedded infrastructure and every service, each its own process."""
+    """The embedded infrastructure and the named services, each its own process. A durable
+    stack's broker keeps its topics in an S3 server (moto), so it can be restarted; it is
+    slower (the S3 server's CPU), so only the restart drill uses one."""
 
     root: Path
     ttl_seconds: float
+    names: tuple[str, ...] = ALL_SERVICES
+    durable: bool = False
     postgres: EmbeddedPostgres = field(init=False)
-    store: ObjectStore = field(init=False)
+    store: ObjectStore | None = None
     broker: EmbeddedBroker = field(init=False)
     settings: Settings = field(init=False)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
@@ -105,8 +113,9 @@ class Stack:
     ports: dict[str, int] = field(default_factory=dict)
 
     async def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
         self.postgres = EmbeddedPostgres(self.root / "pg").start()
-        self.store = ObjectStore().start()
+        self.store = ObjectStore().start() if self.durable else None
         self.broker = EmbeddedBroker(log_path=self.root / "broker.log", store=self.store).start()
         url = await create_database(self.postgres.url, "mgrecs")
         await migrate_async(url)
@@ -127,7 +136,7 @@ class Stack:
             engine_credentials=f"mgrecs:{self.keys['engine_secret']}",
         )
         await ensure_topics(self.settings)
-        for name in ("engine", "db", "events", "feedback", "batch", "api", "ingest"):
+        for name in self.names:
             self.start_service(name)
         for name in self.services:
             await asyncio.to_thread(wait_healthy, self.health_url(name), self.services[name])
@@ -151,6 +160,9 @@ class Stack:
             "MGRECS_CACHE_TTL_HOURS": str(self.ttl_seconds / 3600),
             "MGRECS_TRAIN_BUDGET_SECONDS": "20",
             "MGRECS_LOG_LEVEL": "WARNING",
+            # The embedded PostgreSQL has pgserver's fixed password, which production refuses;
+            # every other secret is a real random one, and reads need the keys all the same.
+            "MGRECS_ENV": "development",
         }
 
     def start_service(self, name: str) -> ServiceProcess:
@@ -185,7 +197,8 @@ class Stack:
     def stop(self) -> None:
         stop_all(list(self.services.values()))
         self.broker.stop()
-        self.store.stop()
+        if self.store is not None:
+            self.store.stop()
         self.postgres.wipe()
 
 
@@ -406,7 +419,17 @@ async def drill_poison(stack: Stack, lines: int, bad: int) -> None:
 # --- 2. restarts ----------------------------------------------------------------------------
 
 
-async def drill_restarts(stack: Stack, lines: int, already: list[OrderEvent]) -> None:
+async def drill_restarts(root: Path, lines: int) -> None:
+    """On a stack of its own (a durable broker; the tracker's sinks and the engine)."""
+    stack = Stack(root, ttl_seconds=3600, names=("engine", "db", "events"), durable=True)
+    try:
+        await stack.start()
+        await _restarts(stack, lines)
+    finally:
+        stack.stop()
+
+
+async def _restarts(stack: Stack, lines: int) -> None:
     orders = orders_of(lines, seed=152, prefix="R-")
     per_second = len(orders) / STREAM_SECONDS
     publisher = asyncio.create_task(publish(stack, order_messages(orders), per_second))
@@ -429,7 +452,7 @@ async def drill_restarts(stack: Stack, lines: int, already: list[OrderEvent]) ->
     await asyncio.to_thread(wait_healthy, stack.health_url("engine"), stack.services["engine"])
     events.append("engine killed (-9) and started")
     await publisher
-    everything = already + orders
+    everything = orders
     total = sum(len(o.lines) for o in everything)
 
     async def done() -> bool:
@@ -591,7 +614,7 @@ async def main(args: argparse.Namespace) -> int:
         else:
             await publish(stack, order_messages(good))
         if "restarts" in wanted:
-            await drill_restarts(stack, args.restart_lines, good)
+            await drill_restarts(root / "restarts", args.restart_lines)
         if "stale" in wanted:
             await drill_stale(stack, args.ttl_seconds)
         if "http" in wanted:
