@@ -579,13 +579,16 @@ async def drill_http(stack: Stack, per_operation: int) -> None:
         )
     operations = sum(r.operations for r in results)
     requests = sum(r.requests for r in results)
+    unsent = sum(r.unsent for r in results)
     errors = sum(r.server_errors for r in results)
     say(
         f"http: {per_operation:,} generated requests per operation, {operations} operations "
-        f"({', '.join(f'{r.service} {r.operations}' for r in results)}), {requests:,} requests: "
-        f"5xx {errors}"
+        f"({', '.join(f'{r.service} {r.operations}' for r in results)}), {requests:,} requests "
+        f"answered ({unsent} the client would not send): 5xx {errors}"
     )
     for result in results:
+        for where, count in result.where.most_common():
+            say(f"  5xx ({result.service}): {where} x{count}")
         for sample in result.samples:
             say(f"  5xx sample ({result.service}): {sample}")
 

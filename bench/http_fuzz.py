@@ -9,6 +9,7 @@ body is parsed, not refused at the door), plus unsigned and garbled-signature re
 import asyncio
 import json
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +21,16 @@ from botocore.credentials import Credentials
 from hostile import GARBAGE, WEIRD_TEXT, example_of, mutate, weird_value
 
 CONCURRENCY = 16
+BAD_DATES: list[str | bytes] = [
+    "now",
+    "20261345T250000Z",
+    "99999999T999999Z",
+    "20000101T000000Z",
+    "2026-12-04T10:00:00Z",
+    "\u00e9".encode(),
+    "0" * 300,
+]
+"""X-Amz-Date values a server must refuse with a 4xx (all legal as HTTP header values)."""
 MAX_SAMPLES = 5
 ENGINE_OPERATIONS = {
     "/events": {
@@ -48,8 +59,12 @@ class FuzzResult:
     service: str
     operations: int = 0
     requests: int = 0
+    unsent: int = 0
+    """Requests the HTTP client itself refused to send (not the server's doing)."""
     server_errors: int = 0
     samples: list[str] = field(default_factory=list)
+    where: Counter[str] = field(default_factory=Counter)
+    """5xx answers by operation and status."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +163,7 @@ def _signed(request: dict[str, Any], base: str, secret: str, rng: random.Random)
     elif roll < 0.15:
         headers.pop("Authorization")
     elif roll < 0.2:
-        headers["X-Amz-Date"] = rng.choice(WEIRD_TEXT).encode("utf-8")
+        headers["X-Amz-Date"] = rng.choice(BAD_DATES)
     return {**request, "headers": headers, "params": {}}
 
 
@@ -171,10 +186,13 @@ async def fuzz_service(
         result.operations = len(operations)
         gate = asyncio.Semaphore(CONCURRENCY)
 
-        async def send(request: dict[str, Any]) -> None:
+        async def send(operation: Operation, request: dict[str, Any]) -> None:
             async with gate:
                 try:
                     response = await client.request(**request)
+                except httpx.LocalProtocolError:
+                    result.unsent += 1
+                    return
                 except httpx.HTTPError as exc:  # a dropped connection counts as a failure
                     status, text = 599, repr(exc)
                 else:
@@ -182,6 +200,7 @@ async def fuzz_service(
             result.requests += 1
             if status >= 500:
                 result.server_errors += 1
+                result.where[f"{operation.method} {operation.path} -> {status}"] += 1
                 if len(result.samples) < MAX_SAMPLES:
                     shown = {k: v for k, v in request.items() if k != "content"}
                     body = (request["content"] or b"")[:200]
@@ -191,5 +210,5 @@ async def fuzz_service(
             requests = [_request(operation, key, ids, rng) for _ in range(per_operation)]
             if service == "engine":
                 requests = [_signed(r, base, key, rng) for r in requests]
-            await asyncio.gather(*(send(r) for r in requests))
+            await asyncio.gather(*(send(operation, r) for r in requests))
     return result
