@@ -56,10 +56,11 @@ from mgrecs.cli.embedded import (
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common import topics
 from mgrecs.common.db import migrate_async
+from mgrecs.common.feedback import FeedbackEvent
 from mgrecs.common.kafka import ensure_topics, make_producer, publish_tick
 from mgrecs.common.personalize import signed_headers
 from mgrecs.common.sample_data import generate
-from mgrecs.common.schemas import OrderEvent
+from mgrecs.common.schemas import OrderEvent, ScheduleTick
 from mgrecs.common.settings import Settings
 
 WAIT_SECONDS = 900.0
@@ -72,15 +73,8 @@ DLQ_OF = {
     topics.FEEDBACK: topics.FEEDBACK_DLQ,
     topics.SCHEDULE_TICKS: topics.SCHEDULE_TICKS_DLQ,
 }
-FEEDBACK_EXAMPLE = {
-    "customer_id": "C00001",
-    "product_id": "P0007",
-    "kind": "purchase",
-    "occurred_at": "2026-11-26T10:15:00Z",
-    "model_version": "v1",
-    "source": "cache",
-    "revenue": "19.80",
-}
+FEEDBACK_EXAMPLE = FeedbackEvent.model_json_schema()["examples"][0]
+"""The schema's own example: the mutations start from a valid event."""
 TICK_EXAMPLE = {"schema_version": 1, "tick_id": "t1", "kind": "refresh"}
 
 
@@ -334,9 +328,6 @@ def order_messages(orders: list[OrderEvent]) -> list[Message]:
 
 def bad_records(count: int, rng: random.Random, valid_order: dict[str, Any]) -> list[Message]:
     """`count` records no schema accepts, spread over the topics by BAD_SHARES."""
-    from mgrecs.common.feedback import FeedbackEvent
-    from mgrecs.common.schemas import ScheduleTick
-
     valid_order = {**valid_order, "order_id": "X-hostile"}  # never one of the good orders
     models = {topics.ORDERS: OrderEvent, topics.FEEDBACK: FeedbackEvent}
     models[topics.SCHEDULE_TICKS] = ScheduleTick  # type: ignore[assignment]
