@@ -14,7 +14,6 @@ import pytest
 from aiokafka.errors import KafkaError
 from test_tracker_faults import (
     assert_exactly_in_postgres,
-    engine_stats,
     line_count,
     orders_of,
     publish_fast,
@@ -23,7 +22,7 @@ from test_tracker_faults import (
     start_engine,
 )
 
-from helpers import eventually
+from helpers import engine_stats, eventually
 from mgrecs.cli.embedded import EmbeddedBroker, ObjectStore
 from mgrecs.cli.processes import ServiceProcess
 from mgrecs.common.kafka import ensure_topics
