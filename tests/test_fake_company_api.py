@@ -11,9 +11,11 @@ import httpx
 import pytest
 
 from mgrecs.cli.embedded import free_port
+from mgrecs.cli.upstream import upstream_settings, upstream_specs
 from mgrecs.common.identity import IdentityRules, InMemoryResolver
 from mgrecs.common.sample_data import generate
-from mgrecs.ingest.fake_company_api import legacy_customer_id, orders_from_sample
+from mgrecs.common.settings import Settings
+from mgrecs.ingest.fake_company_api import legacy_customer_id, orders_from_sample, parse_args
 from mgrecs.ingest.identity import unify
 from mgrecs.ingest.mapping import load_mapping, map_record
 
@@ -86,3 +88,13 @@ async def test_legacy_customer_ids_unify_back_by_email() -> None:
         event = by_id[record["id"]]
         assert record["customer"]["id"] == legacy_customer_id(event.customer.customer_id)
         assert event.customer.source_customer_id == record["customer"]["id"]
+
+
+@pytest.mark.parametrize("token", ["-starts-with-a-dash", "--looks-like-a-flag", "plain"])
+def test_the_demo_passes_any_generated_token_to_the_fake_api(token: str) -> None:
+    """The demo's token is random (`secrets.token_urlsafe`), so it may start with "-": the
+    command line the demo builds must still hand it over whole."""
+    settings = Settings(**upstream_settings(company_port=8010, metrics_port=9310))
+    settings = settings.model_copy(update={"connector_token": token})
+    fake_api = next(spec for spec in upstream_specs(settings, 7, 5, 5, 5, ANCHOR))
+    assert parse_args(fake_api.command[3:]).token == token

@@ -69,7 +69,9 @@ def upstream_specs(
         "mgrecs.ingest.fake_company_api",
         *("--port", port, "--seed", str(seed), "--customers", str(customers)),
         *("--products", str(products), "--orders", str(orders)),
-        *("--anchor", anchor.isoformat(), "--token", settings.connector_token),
+        "--anchor",
+        anchor.isoformat(),
+        f"--token={settings.connector_token}",  # a random token may start with "-"
     ]
     return [
         Spec("company-api", fake_api, f"{settings.connector_base_url}/healthz"),

@@ -293,9 +293,8 @@ def _at_or_after(stamp: str, since: datetime) -> bool:
         return True
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Serve the sample data set (`mgrecs.common.sample_data`) as the company's API; the demo
-    starts it as its own process and runs `mgrecs sync --follow` against it."""
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line of `python -m mgrecs.ingest.fake_company_api`."""
     parser = argparse.ArgumentParser(prog="python -m mgrecs.ingest.fake_company_api")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8010)
@@ -307,7 +306,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--token", default="company-secret")
     parser.add_argument("--auth", choices=("bearer", "api-key"), default="bearer")
     parser.add_argument("--legacy-every", type=int, default=10, help="0: no legacy ids")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve the sample data set (`mgrecs.common.sample_data`) as the company's API; the demo
+    starts it as its own process and runs `mgrecs sync --follow` against it."""
+    args = parse_args(argv)
     data = generate(
         seed=args.seed,
         customers=args.customers,
