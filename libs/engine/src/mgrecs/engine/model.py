@@ -51,6 +51,8 @@ from mgrecs.engine.model_file import read_model, write_model
 from mgrecs.engine.popularity import Popularity, fit_popularity
 from mgrecs.engine.reasons import ReasonNames, hit_reasons
 from mgrecs.engine.recipes import Recipe, SparseScoring, TrainingData, make_recipe
+from mgrecs.engine.recipes.base import ScoringContext
+from mgrecs.engine.recipes.support import score_rows
 from mgrecs.engine.records import Interaction, ProductInfo, Scored
 from mgrecs.engine.rules import ProductCondition, Rules, allowed_products, insert_promoted
 from mgrecs.engine.topk import TopK, dense_top_k, sparse_top_k
@@ -415,9 +417,10 @@ class RecommenderModel:
         """Re-rank `item_ids` for a customer; unknown items go last, inactive ones after
         them (never recommended, but none is dropped)."""
         row = self._rows_for(self._known_items(history))
-        hits = self._personal_scores(row)[0] if self._item_ids else np.zeros(0)
-        bands = self._bands(hits)
         region_number = self._region_number(region)
+        regions = np.array([region_number], dtype=np.int64)
+        hits = self._personal_scores(row, regions)[0] if self._item_ids else np.zeros(0)
+        bands = self._bands(hits)
         active = self._catalog.active
         wanted = [self._item_index.get(item_id) for item_id in item_ids]
         hit_items = np.array(
@@ -473,9 +476,10 @@ class RecommenderModel:
             shape=(1, len(self._item_ids)),
         )
 
-    def _personal_scores(self, rows: sparse.csr_matrix) -> FloatArray:
-        """The recipe's raw scores of every item for each binary history row."""
-        return _raw_scores(self._recipe, rows)
+    def _personal_scores(self, rows: sparse.csr_matrix, regions: IntArray) -> FloatArray:
+        """The recipe's raw scores of every item for each binary history row (in `regions`:
+        a region-aware recipe such as a blend with regional popularity uses them)."""
+        return _raw_scores(self._recipe, rows, ScoringContext(regions=regions))
 
     @cached_property
     def _item_names(self) -> ObjectArray:
@@ -492,7 +496,12 @@ class RecommenderModel:
         return bands
 
     def _top_hits(
-        self, rows: sparse.csr_matrix, exclude_purchased: bool, k: int, allowed: BoolArray
+        self,
+        rows: sparse.csr_matrix,
+        regions: IntArray,
+        exclude_purchased: bool,
+        k: int,
+        allowed: BoolArray,
     ) -> TopK:
         """Each history row's k best positive raw scores among `allowed` items (purchases
         excluded or not), best first, ties by index. A recipe that scores sparsely is ranked
@@ -501,7 +510,7 @@ class RecommenderModel:
         allowed_items = allowed[: len(self._item_ids)]
         if isinstance(self._recipe, SparseScoring):
             return sparse_top_k(self._recipe.score_sparse(rows), k, allowed_items, excluded)
-        return dense_top_k(self._personal_scores(rows), k, allowed_items, excluded)
+        return dense_top_k(self._personal_scores(rows, regions), k, allowed_items, excluded)
 
     def _recommend_rows(
         self,
@@ -517,7 +526,7 @@ class RecommenderModel:
         `allowed`: `rules` as a catalogue mask; `orders`: a cache of `_allowed_order`.
         The hits of all rows are built at once; only rows short of k hits (popularity
         fill) or with promoted products get more per-row work."""
-        top = self._top_hits(rows, exclude_purchased, k, allowed)
+        top = self._top_hits(rows, np.array(regions, dtype=np.int64), exclude_purchased, k, allowed)
         hits = list(
             map(
                 Scored,
@@ -652,8 +661,10 @@ def _similarity_band(similarity: float) -> float:
     return HIT_FLOOR + (1.0 - HIT_FLOOR) * float(similarity)
 
 
-def _raw_scores(recipe: Recipe, rows: sparse.csr_matrix) -> FloatArray:
-    scores: FloatArray = np.asarray(recipe.score(rows), dtype=np.float64)
+def _raw_scores(
+    recipe: Recipe, rows: sparse.csr_matrix, context: ScoringContext | None = None
+) -> FloatArray:
+    scores: FloatArray = np.asarray(score_rows(recipe, rows, context), dtype=np.float64)
     return scores
 
 

@@ -10,7 +10,8 @@ from scipy import sparse
 
 from mgrecs.engine.evaluation.metrics import Metrics, ranking_metrics
 from mgrecs.engine.evaluation.split import Split
-from mgrecs.engine.recipes.base import Recipe
+from mgrecs.engine.recipes.base import ContextScoring, Recipe
+from mgrecs.engine.recipes.support import history_context, score_rows
 
 IntArray = npt.NDArray[np.int64]
 SCORE_CELLS = 1 << 25
@@ -85,13 +86,18 @@ def top_k(scores: npt.NDArray[np.float32], k: int, exclude: sparse.csr_matrix | 
 
 
 def recommend(recipe: Recipe, split: Split, k: int) -> IntArray:
-    """Top-k for every evaluated user of `split`, scored in memory-bounded chunks."""
+    """Top-k for every evaluated user of `split`, scored in memory-bounded chunks, with what
+    production knows of them at the boundary (`history_context`) for recipes that use it."""
     rows_all = split.train.matrix[split.users]
+    context = (
+        history_context(split.train, split.users) if isinstance(recipe, ContextScoring) else None
+    )
     chunk = max(1, SCORE_CELLS // max(split.n_items, 1))
     parts = []
     for start in range(0, split.users.size, chunk):
         rows = rows_all[start : start + chunk]
-        scores = np.asarray(recipe.score(rows), dtype=np.float32)
+        chunk_context = None if context is None else context.take(start, start + chunk)
+        scores = np.asarray(score_rows(recipe, rows, chunk_context), dtype=np.float32)
         parts.append(top_k(scores, k, None if split.repeat else rows))
     return np.vstack(parts) if parts else np.zeros((0, k), dtype=np.int64)
 

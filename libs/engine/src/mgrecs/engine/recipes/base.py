@@ -15,6 +15,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
 State = Mapping[str, npt.NDArray[Any]]
 """A fitted recipe's state as named numpy arrays: storable in an .npz without pickle."""
 
@@ -79,4 +80,40 @@ class SparseScoring(Protocol):
     def score_sparse(self, rows: sparse.csr_matrix) -> sparse.csr_matrix:
         """`score(rows)` as CSR, at most one entry per (row, column) (as a sparse product
         gives); every item not stored scores 0."""
+        ...
+
+
+@dataclass(frozen=True)
+class ScoringContext:
+    """What a caller may know of the customers it scores beyond their binary purchase rows,
+    one entry per row. Recipes that implement `ContextScoring` use it (regional popularity
+    the regions, buy-again the order counts and dates); every other recipe ignores it.
+    Evaluation builds it from the training lines, the model from what it stores."""
+
+    regions: IntArray | None = None
+    """Region index per row (-1 unknown)."""
+    orders: sparse.csr_matrix | None = None
+    """Per (row, product): how many distinct orders contained it."""
+    last_bought: sparse.csr_matrix | None = None
+    """Per (row, product): epoch seconds of its latest purchase (same pattern as `orders`)."""
+    now: float = 0.0
+    """Epoch seconds of the request: what "how long ago" is measured from."""
+
+    def take(self, start: int, stop: int) -> "ScoringContext":
+        """The context of rows start..stop (a chunk of the rows it was built for)."""
+        return ScoringContext(
+            regions=None if self.regions is None else self.regions[start:stop],
+            orders=None if self.orders is None else self.orders[start:stop],
+            last_bought=None if self.last_bought is None else self.last_bought[start:stop],
+            now=self.now,
+        )
+
+
+@runtime_checkable
+class ContextScoring(Protocol):
+    """A recipe whose scores use more than the purchase rows (see `ScoringContext`). Its
+    plain `score(rows)` still works, with what the rows alone tell."""
+
+    def score_context(self, rows: sparse.csr_matrix, context: ScoringContext) -> FloatArray:
+        """`score(rows)`, knowing `context` (one entry per row)."""
         ...

@@ -10,7 +10,14 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from mgrecs.engine.recipes.base import State, TrainingData
+from mgrecs.engine.recipes.base import (
+    ContextScoring,
+    FloatArray,
+    Recipe,
+    ScoringContext,
+    State,
+    TrainingData,
+)
 
 SECONDS_PER_DAY = 86_400.0
 
@@ -122,4 +129,47 @@ def csr_from_state(arrays: State, name: str) -> sparse.csr_matrix:
     return sparse.csr_matrix(
         (arrays[f"{name}.data"], arrays[f"{name}.indices"], arrays[f"{name}.indptr"]),
         shape=(int(shape[0]), int(shape[1])),
+    )
+
+
+def score_rows(
+    recipe: Recipe, rows: sparse.csr_matrix, context: ScoringContext | None
+) -> FloatArray:
+    """The recipe's scores of `rows`, with `context` when the recipe uses one: the one call
+    evaluation, batch and real time score through."""
+    if context is not None and isinstance(recipe, ContextScoring):
+        return recipe.score_context(rows, context)
+    return recipe.score(rows)
+
+
+def purchase_history(data: TrainingData) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    """From the order lines, per (customer, product) of the training matrix: how many
+    distinct orders (line times) contained it, and the epoch seconds of the latest."""
+    shape = data.matrix.shape
+    if data.line_time.size == 0:
+        empty = sparse.csr_matrix(shape, dtype=np.float64)
+        return empty, empty.copy()
+    n_items = data.n_items
+    key, time, last = _lines_by_pair(data.line_customer, data.line_item, data.line_time, n_items)
+    new_time = np.r_[True, (key[1:] != key[:-1]) | (time[1:] != time[:-1])]
+    pair_of_line = np.cumsum(np.r_[True, key[1:] != key[:-1]]) - 1
+    orders = np.bincount(pair_of_line, weights=new_time)
+    rows, cols = key[last] // n_items, key[last] % n_items
+    counts = sparse.csr_matrix((orders, (rows, cols)), shape=shape, dtype=np.float64)
+    latest = sparse.csr_matrix((time[last], (rows, cols)), shape=shape, dtype=np.float64)
+    counts.sort_indices()
+    latest.sort_indices()
+    return counts, latest
+
+
+def history_context(data: TrainingData, customers: npt.NDArray[np.int64]) -> ScoringContext:
+    """The scoring context of training customers (rows of `data.matrix`) as of `data.now`:
+    their regions, and their order counts and latest purchase dates per product."""
+    counts, latest = purchase_history(data)
+    regions = data.customer_region[customers] if data.customer_region.size else None
+    return ScoringContext(
+        regions=regions,
+        orders=counts[customers],
+        last_bought=latest[customers],
+        now=reference_time(data),
     )
