@@ -15,7 +15,6 @@ from mgrecs.engine.recipes import (
     GRIDS,
     RECIPES,
     ALSRecipe,
-    BuyAgainRecipe,
     EASERecipe,
     PopularityRecipe,
     Recipe,
@@ -113,7 +112,7 @@ def test_neighbourhoods_keep_only_the_strongest_neighbours(name: str) -> None:
     assert all(int(np.argmax(scores[i])) // 3 == i // 3 for i in range(6))
 
 
-@pytest.mark.parametrize("name", COLLABORATIVE + ("buy-again",))
+@pytest.mark.parametrize("name", COLLABORATIVE)
 def test_an_empty_row_scores_zero(name: str) -> None:
     recipe = make_recipe(name, **SMALL.get(name, {})).fit(bundles())
     empty = sparse.csr_matrix((2, 7), dtype=np.float32)
@@ -204,28 +203,6 @@ def test_trending_ranks_a_jump_above_a_steady_seller_and_a_one_off() -> None:
     assert list(np.argsort(-scores)) == [1, 2, 0, 3]
 
 
-def test_buy_again_ranks_the_most_often_bought_item_first() -> None:
-    """Customer 0 bought item 0 in three orders, items 1 and 2 once; item 3 never."""
-    lines = [(0, 0, 30.0, 1), (0, 0, 20.0, 1), (0, 0, 2.0, 1), (0, 1, 2.0, 1), (0, 2, 9.0, 1)]
-    data = training_data(lines, n_customers=1, n_items=4)
-    scores = BuyAgainRecipe().fit(data).score(data.matrix)[0]
-    assert scores[0] > max(scores[1], scores[2]) > 0
-    assert scores[3] == 0.0
-
-
-def test_buy_again_prefers_products_people_re_buy() -> None:
-    """Item 0 is re-bought by every purchaser (coffee), item 1 by none (a television): equal
-    history weights rank item 0 first unless repeat_weight is 0."""
-    lines = [(c, 0, d, 1) for c in range(8) for d in (5.0, 40.0)]
-    lines += [(c, 1, 5.0, 1) for c in range(8, 16)]
-    data = training_data(lines, n_customers=16, n_items=2)
-    history = row(2, {0: 1.0, 1: 1.0})
-    scores = BuyAgainRecipe(repeat_weight=1.0).fit(data).score(history)[0]
-    assert scores[0] > 2 * scores[1] > 0
-    flat = BuyAgainRecipe(repeat_weight=0.0).fit(data).score(history)[0]
-    assert flat.tolist() == [1.0, 1.0]
-
-
 def test_ease_matches_the_closed_form() -> None:
     """B = I - P diag(1/diag(P)), P = (XᵀX + l2 I)⁻¹, diag(B) = 0, against numpy's inverse."""
     x = sparse.random(40, 9, density=0.3, random_state=np.random.default_rng(3), dtype=np.float32)
@@ -264,6 +241,7 @@ def test_the_registry_names_every_recipe_and_rejects_unknown_ones() -> None:
             "rp3beta",
             "als",
             "buy-again",
+            "buy-again-count",
         }
     )
     assert all(cls.name == name for name, cls in RECIPES.items())
@@ -346,7 +324,8 @@ def test_every_grid_point_fits_and_is_deterministic(
 ) -> None:
     data, users, _ = generated
     rows = data.matrix[users[:100]]
-    assert (1 if name == "popularity-count" else 2) <= len(GRIDS[name]) <= 9  # small grids
+    baseline = name in ("popularity-count", "buy-again-count")
+    assert (1 if baseline else 2) <= len(GRIDS[name]) <= 9  # small grids
     for point in GRIDS[name]:
         recipe = make_recipe(name, **point)
         assert point.items() <= recipe.params().items()

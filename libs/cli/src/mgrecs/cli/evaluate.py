@@ -38,17 +38,30 @@ def _params(params: dict[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in params.items()) or "-"
 
 
+def _lift(percent: float | None) -> str:
+    return "-" if percent is None else f"{percent:+.1f}%"
+
+
 def _table(report: "EvaluationReport") -> Table:
+    from mgrecs.engine.evaluation import REPEAT_BASELINE, baselines
+
     k = report.k
     best = report.best.recipe
+    repeat = report.split.repeat
     table = Table(title=f"Top-{k} on the test period ({report.split.users.size} customers)")
     table.add_column("recipe", no_wrap=True)
     table.add_column("params", overflow="fold", max_width=28)
     metrics = (f"P@{k}", f"R@{k}", f"NDCG@{k}", "MRR", "coverage", "users", "train s", "infer s")
     for header in metrics:
         table.add_column(header, justify="right", no_wrap=True)
+    if repeat:
+        table.add_column(f"vs {REPEAT_BASELINE}", justify="right", no_wrap=True)
     for result in report.results:
         m = result.metrics
+        lift: list[str] = []
+        if repeat:
+            personal = result.recipe not in baselines(repeat)
+            lift = [_lift(report.lift_over(REPEAT_BASELINE, result.recipe)) if personal else ""]
         table.add_row(
             result.recipe + (" *" if result.recipe == best else ""),
             _params(result.params) + (" (budget hit)" if result.budget_exhausted else ""),
@@ -60,15 +73,18 @@ def _table(report: "EvaluationReport") -> Table:
             str(m.users),
             f"{result.train_seconds:.2f}",
             f"{result.inference_seconds:.2f}",
+            *lift,
             style="bold" if result.recipe == best else None,
         )
     return table
 
 
 def _verdict(report: "EvaluationReport") -> str:
+    from mgrecs.engine.evaluation import REPEAT_BASELINE
+
     best, k = report.best, report.k
     parts = []
-    for baseline in (report.baseline, "popularity-count"):
+    for baseline in (report.baseline, "popularity-count", REPEAT_BASELINE):
         if not any(r.recipe == baseline for r in report.results):
             continue
         base = report.result(baseline).metrics.ndcg
@@ -122,7 +138,13 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed of randomised recipes.")] = 7,
 ) -> None:
     """Evaluate every recipe and the popularity baselines on ORDERS (time split)."""
-    from mgrecs.engine.evaluation import BASELINES, InsufficientData, default_catalog, evaluate_all
+    from mgrecs.engine.evaluation import (
+        BASELINES,
+        REPEAT_BASELINE,
+        InsufficientData,
+        default_catalog,
+        evaluate_all,
+    )
     from mgrecs.engine.orders_file import OrdersFileError, read_orders
 
     out, err = Console(), Console(stderr=True)
@@ -138,7 +160,7 @@ def evaluate(
     chosen = (
         [name.strip() for name in recipes.split(",") if name.strip()]
         if recipes is not None
-        else [name for name in catalog.names if name not in BASELINES]
+        else [name for name in catalog.names if name not in (*BASELINES, REPEAT_BASELINE)]
     )
     unknown = [name for name in chosen if name not in catalog.names]
     if unknown:

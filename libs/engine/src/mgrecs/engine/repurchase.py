@@ -42,7 +42,7 @@ class BuyAgainParams:
 
     half_life_days: float | None = 90.0
     repeat_weight: float = 0.5
-    due_weight: float = 0.5
+    due_weight: float = 0.0
     frequency_power: float = 1.0
 
     def __post_init__(self) -> None:

@@ -4,8 +4,10 @@ from mgrecs.engine.evaluation.evaluate import RecipeReport, Trial, evaluate_reci
 from mgrecs.engine.evaluation.metrics import Metrics, ranking_metrics
 from mgrecs.engine.evaluation.report import (
     BASELINES,
+    REPEAT_BASELINE,
     Catalog,
     EvaluationReport,
+    baselines,
     default_catalog,
     evaluate_all,
 )
@@ -14,6 +16,7 @@ from mgrecs.engine.evaluation.tuning import Tuning, tune
 
 __all__ = [
     "BASELINES",
+    "REPEAT_BASELINE",
     "Catalog",
     "EvaluationReport",
     "InsufficientData",
@@ -22,6 +25,7 @@ __all__ = [
     "Split",
     "Trial",
     "Tuning",
+    "baselines",
     "default_catalog",
     "evaluate_all",
     "evaluate_recipe",

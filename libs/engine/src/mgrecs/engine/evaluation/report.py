@@ -23,6 +23,16 @@ BASELINES = ("popularity-count", "popularity", "trending")
 half-life tuned on validation, so at least as good on recent purchases) the stricter one
 that the report's lift is measured against."""
 COUNT_BASELINE = "popularity-count"
+REPEAT_BASELINE = "buy-again-count"
+"""Also evaluated in repeat mode (only there: with purchases excluded it is popularity): a
+customer's own products by distinct orders, then recent popularity. Every recipe's lift
+over it is reported, so a buy-again formula has to beat counting orders."""
+
+
+def baselines(repeat: bool) -> tuple[str, ...]:
+    """The baselines evaluated in a mode, first in every report."""
+    return (*BASELINES, REPEAT_BASELINE) if repeat else BASELINES
+
 
 ProgressFn = Callable[[int, int, str], None]
 """(recipes done, recipes in all, what is running now)."""
@@ -66,7 +76,8 @@ class EvaluationReport:
     @property
     def best(self) -> RecipeReport:
         """Highest NDCG@k among the personalised recipes (all recipes if there are none)."""
-        personal = [r for r in self.results if r.recipe not in BASELINES] or self.results
+        skip = baselines(self.split.repeat)
+        personal = [r for r in self.results if r.recipe not in skip] or self.results
         return max(personal, key=lambda r: r.metrics.ndcg)
 
     @property
@@ -87,7 +98,7 @@ class EvaluationReport:
         validation = split.validation
         lift = self.lift_percent
         count_lift = self.lift_over(COUNT_BASELINE)
-        return {
+        document = {
             "k": self.k,
             "repeat": split.repeat,
             "seed": self.seed,
@@ -103,17 +114,30 @@ class EvaluationReport:
                 "test_users": int(split.users.size),
                 "validation_users": int(validation.users.size) if validation else 0,
             },
-            "results": [r.to_dict() for r in self.results],
+            "results": [self._result_dict(r) for r in self.results],
             "baseline": self.baseline,
             "best": self.best.recipe,
             "best_vs_baseline_percent": None if lift is None else round(lift, 2),
-            "best_vs_popularity_count_percent": None
-            if count_lift is None
-            else round(count_lift, 2),
+            "best_vs_popularity_count_percent": _rounded(count_lift),
         }
+        if split.repeat:
+            document["best_vs_buy_again_count_percent"] = _rounded(self.lift_over(REPEAT_BASELINE))
+        return document
+
+    def _result_dict(self, result: RecipeReport) -> dict[str, Any]:
+        """A recipe's figures, with its lift over `buy-again-count` in repeat mode."""
+        document = result.to_dict()
+        if self.split.repeat:
+            lift = self.lift_over(REPEAT_BASELINE, result.recipe)
+            document["vs_buy_again_count_percent"] = _rounded(lift)
+        return document
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+
+def _rounded(percent: float | None) -> float | None:
+    return None if percent is None else round(percent, 2)
 
 
 def evaluate_all(
@@ -129,12 +153,17 @@ def evaluate_all(
     catalog: Catalog | None = None,
     on_progress: ProgressFn | None = None,
 ) -> EvaluationReport:
-    """Split by time, tune and test the baselines and then `recipes` (budget per recipe).
+    """Split by time, tune and test the baselines (`baselines(repeat)`) and then `recipes`
+    (budget per recipe); `buy-again-count` is left out when purchases are excluded.
 
     Raises InsufficientData when the split leaves too little, KeyError for unknown recipes.
     """
     catalog = catalog or default_catalog()
-    names = [*BASELINES, *(name for name in recipes if name not in BASELINES)]
+    first = baselines(repeat)
+    names = [
+        *first,
+        *(name for name in recipes if name not in first and name != REPEAT_BASELINE),
+    ]
     unknown = [name for name in names if name not in catalog.names]
     if unknown:
         raise KeyError(

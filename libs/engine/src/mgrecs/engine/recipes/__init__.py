@@ -12,6 +12,7 @@ from typing import Any
 from mgrecs.engine.recipes.als import ALSRecipe
 from mgrecs.engine.recipes.base import Recipe, SparseScoring, TrainingData
 from mgrecs.engine.recipes.buy_again import BuyAgainRecipe
+from mgrecs.engine.recipes.buy_again_count import BuyAgainCountRecipe
 from mgrecs.engine.recipes.ease import EASERecipe
 from mgrecs.engine.recipes.itemknn import ItemKNNRecipe
 from mgrecs.engine.recipes.popularity import PopularityCountRecipe, PopularityRecipe
@@ -22,6 +23,7 @@ __all__ = [
     "GRIDS",
     "RECIPES",
     "ALSRecipe",
+    "BuyAgainCountRecipe",
     "BuyAgainRecipe",
     "EASERecipe",
     "ItemKNNRecipe",
@@ -46,6 +48,7 @@ RECIPES: dict[str, type[Recipe]] = {
         RP3BetaRecipe,
         ALSRecipe,
         BuyAgainRecipe,
+        BuyAgainCountRecipe,
     )
 }
 
@@ -91,7 +94,17 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
         {"factors": 64, "regularization": 50.0, "alpha": 40.0, "half_life_days": 14.0},
         {"factors": 128, "regularization": 50.0, "alpha": 40.0, "half_life_days": 14.0},
     ],
-    "buy-again": [{}, {"repeat_weight": 0.0}, {"repeat_weight": 1.0}],
+    "buy-again": [
+        {},
+        {"half_life_days": 30.0},
+        {"half_life_days": 14.0},
+        {"half_life_days": 180.0},
+        {"half_life_days": None},
+        {"repeat_weight": 0.0},
+        {"repeat_weight": 1.0},
+        {"due_weight": 0.5},
+    ],
+    "buy-again-count": [{}],
 }
 
 
