@@ -28,6 +28,7 @@ from mgrecs.engine.recipes import (
     BuyAgainCountRecipe,
     BuyAgainRecipe,
     TrainingData,
+    make_recipe,
 )
 from mgrecs.engine.recipes.base import ContextScoring, ScoringContext
 from mgrecs.engine.recipes.history import HistoryFirst
@@ -90,7 +91,7 @@ def test_recency_decays_with_the_half_life() -> None:
     data = training_data(lines, n_customers=2, n_items=3)
     flat = {"repeat_weight": 0.0, "due_weight": 0.0}
     decayed = context_scores(BuyAgainRecipe(half_life_days=30.0, **flat).fit(data), data)[0]
-    tie = BuyAgainRecipe.TIE * np.array(BuyAgainRecipe(**flat).fit(data).state()["completion"])
+    tie = BuyAgainRecipe.TIE * np.array(BuyAgainRecipe(**flat).fit(data).state()["popularity"])
     np.testing.assert_allclose(
         decayed[:2] - 1.0 - tie[:2], [0.5 ** (10 / 30), 0.5 ** (70 / 30)], rtol=1e-5
     )
@@ -140,7 +141,7 @@ def test_without_context_rows_tell_only_what_was_bought() -> None:
     plain = recipe.score(data.matrix)
     assert plain[0, 0] == pytest.approx(plain[1, 0])  # dates unknown: due or not, alike
     assert plain[0, 0] > plain[0, 1] > 1.0 > plain[0, 2] == 0.0  # item 2: nobody bought it
-    completion = recipe.state()["completion"]
+    completion = recipe.state()["popularity"]
     empty = recipe.score(sparse.csr_matrix((1, 3), dtype=np.float32))
     np.testing.assert_array_equal(empty[0], completion)
     assert isinstance(recipe, ContextScoring) and isinstance(BuyAgainCountRecipe(), ContextScoring)
@@ -255,15 +256,55 @@ def test_a_product_the_context_does_not_know_scores_as_without_context() -> None
     assert scores[0] == pytest.approx(recipe.score_context(fresh, known)[0, 0])
 
 
+def bundle_buyers() -> list[Line]:
+    """Items 0-2 are a bundle (30 customers bought all three, twice); customer 0 bought
+    items 0 and 1 often, item 3 once long ago and never the bundle's item 2."""
+    lines = [(c, i, d, 1) for c in range(1, 31) for i in (0, 1, 2) for d in (20.0, 50.0)]
+    lines += [(0, i, d, 1) for i in (0, 1) for d in (5.0, 12.0, 19.0, 26.0, 33.0)]
+    lines += [(0, 3, 150.0, 1), (31, 3, 150.0, 1)]
+    return lines
+
+
+def test_a_discovery_recipe_mixed_in_can_pass_a_weak_history_product() -> None:
+    data = training_data(bundle_buyers(), n_customers=32, n_items=5)
+    first = context_scores(BuyAgainRecipe().fit(data), data)[0]
+    assert ranking(first)[:3] == [0, 1, 3]  # history first, however weak
+    mixed = BuyAgainRecipe(completion="itemknn", completion_weight=0.3).fit(data)
+    scores = context_scores(mixed, data)[0]
+    assert ranking(scores)[:4] == [0, 1, 2, 3]  # the bundle's third item before item 3
+    # Each history product's share of the history, plus the weighted discovery score over
+    # the customer's best one (and the popularity tie-break): the shares add up to 1.
+    discovery = make_recipe("itemknn").fit(data).score(data.matrix[:1])[0]
+    tie = BuyAgainRecipe.TIE * np.array(mixed.state()["popularity"])
+    shares = scores - 0.3 * discovery / discovery.max() - tie
+    assert shares[[0, 1, 3]].sum() == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(shares[[2, 4]], 0.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3])
+def test_a_mixed_recipe_survives_its_state(weight: float) -> None:
+    data = training_data(bundle_buyers(), n_customers=32, n_items=5)
+    recipe = BuyAgainRecipe(completion="itemknn", completion_weight=weight).fit(data)
+    arrays = {key: np.array(value) for key, value in recipe.state().items()}
+    assert any(key.startswith("completion.") for key in arrays) == (weight > 0)
+    restored = BuyAgainRecipe.from_state(recipe.params(), arrays)
+    np.testing.assert_array_equal(context_scores(restored, data), context_scores(recipe, data))
+
+
 # ---------------------------------------------------------------- registry and choice
 
 
 def test_the_grid_starts_at_the_defaults_and_both_recipes_are_registered() -> None:
     assert GRIDS["buy-again"][0] == {} and 6 <= len(GRIDS["buy-again"]) <= 10
     assert RECIPES["buy-again-count"] is BuyAgainCountRecipe
-    assert BuyAgainRecipe().params() == BuyAgainParams().as_dict()
+    defaults = BuyAgainRecipe().params()
+    assert defaults == {
+        **BuyAgainParams().as_dict(),
+        "completion": "rp3beta",
+        "completion_weight": 0,
+    }
     for point in GRIDS["buy-again"]:
-        BuyAgainParams(**point)  # every point is a valid parameter set
+        assert point.items() <= BuyAgainRecipe(**point).params().items()
 
 
 @pytest.fixture(scope="module")

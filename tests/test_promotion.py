@@ -79,7 +79,7 @@ async def test_a_model_that_loses_to_popularity_stays_a_candidate(
     settings.train_budget_seconds = 5.0
     settings.train_recipes = "itemknn"
     good = await retrain(pool, settings)
-    settings.train_recipes = "buy-again"  # scores only what was bought: useless for new items
+    settings.train_recipes = "trending"  # what rises lately: the pairs are what matters here
     weak = await retrain(pool, settings)
 
     assert await states(pool) == [(good.version, True), (weak.version, False)]
@@ -90,8 +90,9 @@ async def test_a_model_that_loses_to_popularity_stays_a_candidate(
 
 
 async def cli(*args: str) -> Any:
-    """Run the CLI in a thread: its commands start their own event loop."""
-    return await asyncio.to_thread(runner.invoke, app, list(args))
+    """Run the CLI in a thread (its commands start their own event loop), on a console wide
+    enough that no status is cut short."""
+    return await asyncio.to_thread(runner.invoke, app, list(args), env={"COLUMNS": "200"})
 
 
 async def test_operator_promotes_and_rolls_back(
@@ -101,7 +102,7 @@ async def test_operator_promotes_and_rolls_back(
     settings.train_budget_seconds = 5.0
     settings.train_recipes = "itemknn"
     first = (await retrain(pool, settings)).version
-    settings.train_recipes = "buy-again"
+    settings.train_recipes = "trending"
     second = (await retrain(pool, settings)).version
 
     listed = await cli("models")

@@ -66,7 +66,11 @@ def select_buy_again(
     interactions: Sequence[Interaction] | Lines, budget_seconds: float = BUDGET_SECONDS
 ) -> BuyAgainChoice:
     """Parameters from `GRIDS["buy-again"]` by validation NDCG@10 (the defaults, first, win
-    ties), statistics from all lines; the defaults when there is too little data."""
+    ties), statistics from all lines; the defaults when there is too little data.
+
+    Only the formula's own points are tried: the api list is the history alone (what
+    completes it is the served model's business), so a discovery recipe mixed in has no
+    place there."""
     if not len(interactions):
         return BuyAgainChoice(
             BuyAgainParams(),
@@ -83,7 +87,9 @@ def select_buy_again(
     except InsufficientData as error:
         return BuyAgainChoice(BuyAgainParams(), stats, lines.item_ids, None, None, str(error))
 
-    tuning = tune(lambda p: BuyAgainRecipe(**p), GRIDS[BuyAgainRecipe.name], split, budget_seconds)
+    fields = set(BuyAgainParams().as_dict())
+    grid = [point for point in GRIDS[BuyAgainRecipe.name] if set(point) <= fields]
+    tuning = tune(lambda p: BuyAgainRecipe(**p), grid, split, budget_seconds)
     chosen = BuyAgainParams(**{**BuyAgainParams().as_dict(), **tuning.params})
     ndcg = (
         tuning.metrics.ndcg

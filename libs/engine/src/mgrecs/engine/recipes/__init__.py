@@ -98,11 +98,12 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
         {},
         {"half_life_days": 30.0},
         {"half_life_days": 14.0},
-        {"half_life_days": 180.0},
         {"half_life_days": None},
         {"repeat_weight": 0.0},
         {"repeat_weight": 1.0},
         {"due_weight": 0.5},
+        {"completion_weight": 0.05},
+        {"completion_weight": 0.1},
     ],
     "buy-again-count": [{}],
 }

@@ -26,7 +26,7 @@ class BuyAgainCountRecipe(HistoryFirst):
         return {}
 
     def fit(self, data: TrainingData) -> "BuyAgainCountRecipe":
-        self._fit_completion(data)
+        self._fit_popularity(data)
         return self
 
     def _plain(self, rows: sparse.csr_matrix) -> npt.NDArray[np.float64]:

@@ -11,6 +11,7 @@ alone (binary, no dates: real time without stored history) and from a `ScoringCo
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -55,11 +56,12 @@ class HistoryFirst(ABC):
     TIE: ClassVar[float]
     """Weight of popularity among history entries: 1 where history scores are whole
     numbers (popularity only breaks ties), small where they are continuous."""
-    _completion: FloatArray | None = None
+    _popularity: FloatArray | None = None
+    """Recent popularity as a share below 1 (the top product's count / (that count + 1))."""
 
-    def _fit_completion(self, data: TrainingData) -> None:
+    def _fit_popularity(self, data: TrainingData) -> None:
         popularity = recent_popularity(data, COMPLETION_HALF_LIFE_DAYS)
-        self._completion = (popularity / (popularity.max(initial=0.0) + 1.0)).astype(np.float32)
+        self._popularity = (popularity / (popularity.max(initial=0.0) + 1.0)).astype(np.float32)
 
     @abstractmethod
     def _plain(self, rows: sparse.csr_matrix) -> npt.NDArray[np.float64]:
@@ -76,42 +78,64 @@ class HistoryFirst(ABC):
 
     def score(self, rows: sparse.csr_matrix) -> FloatArray:
         """History from the rows alone: every product in a row bought once, date unknown."""
-        completion = fitted(self._completion, self.name)
-        checked = as_rows(rows, completion.shape[0])
-        scores = np.tile(completion, (checked.shape[0], 1))
-        self._place(scores, checked, self._plain(checked))
-        return scores
+        checked = as_rows(rows, fitted(self._popularity, self.name).shape[0])
+        return self._ranked(checked, History.of(checked, self._plain(checked)))
 
     def score_context(self, rows: sparse.csr_matrix, context: ScoringContext) -> FloatArray:
         """History from `context` (orders and dates); products in a row that the context
         does not know score as in `score`."""
-        scores = self.score(rows)
-        if context.orders is None or context.last_bought is None:
-            return scores
-        orders = sparse.csr_matrix(context.orders, dtype=np.float64)
-        latest = sparse.csr_matrix(context.last_bought, dtype=np.float64)
-        orders.sort_indices()
-        latest.sort_indices()
-        if orders.shape != scores.shape or latest.nnz != orders.nnz:
-            raise ValueError("context orders and last_bought must match the rows")
-        days = (context.now - latest.data) / SECONDS_PER_DAY
-        self._place(scores, orders, self._known(orders.data, days, orders.indices))
+        checked = as_rows(rows, fitted(self._popularity, self.name).shape[0])
+        history = History.of(checked, self._plain(checked))
+        if context.orders is not None and context.last_bought is not None:
+            orders = sparse.csr_matrix(context.orders, dtype=np.float64)
+            latest = sparse.csr_matrix(context.last_bought, dtype=np.float64)
+            orders.sort_indices()
+            latest.sort_indices()
+            if orders.shape != checked.shape or latest.nnz != orders.nnz:
+                raise ValueError("context orders and last_bought must match the rows")
+            days = (context.now - latest.data) / SECONDS_PER_DAY
+            known = History.of(orders, self._known(orders.data, days, orders.indices))
+            history = history.updated(known, checked.shape[1])
+        return self._ranked(checked, history)
+
+    def _ranked(self, rows: sparse.csr_matrix, history: "History") -> FloatArray:
+        """Dense scores of `rows`: history entries at 1 + their value, popularity behind."""
+        popularity = fitted(self._popularity, self.name)
+        scores = np.tile(popularity, (rows.shape[0], 1))
+        cols = history.cols
+        scores[history.rows, cols] = 1.0 + history.values + self.TIE * popularity[cols]
         return scores
 
-    def _place(
-        self, scores: FloatArray, pattern: sparse.csr_matrix, values: npt.NDArray[np.float64]
-    ) -> None:
-        """Put history `values` (one per stored entry of `pattern`) above the completion."""
-        rows = np.repeat(np.arange(pattern.shape[0]), np.diff(pattern.indptr))
-        cols = pattern.indices
-        completion = fitted(self._completion, self.name)
-        scores[rows, cols] = (1.0 + values + self.TIE * completion[cols]).astype(np.float32)
-
     def state(self) -> dict[str, npt.NDArray[Any]]:
-        return {"completion": fitted(self._completion, self.name)}
+        return {"popularity": fitted(self._popularity, self.name)}
 
     @classmethod
     def from_state(cls, params: Mapping[str, Any], arrays: State) -> Self:
         recipe = cls(**params)
-        recipe._completion = np.asarray(arrays["completion"], dtype=np.float32)
+        recipe._popularity = np.asarray(arrays["popularity"], dtype=np.float32)
         return recipe
+
+
+@dataclass(frozen=True)
+class History:
+    """Scored history entries as parallel arrays (kept apart from sparse arithmetic, which
+    would drop an entry whose score is 0)."""
+
+    rows: IntArray
+    cols: IntArray
+    values: npt.NDArray[np.float64]
+
+    @classmethod
+    def of(cls, pattern: sparse.csr_matrix, values: npt.NDArray[np.float64]) -> "History":
+        """The stored entries of a CSR `pattern`, holding `values` (one per entry, in order)."""
+        rows = np.repeat(np.arange(pattern.shape[0], dtype=np.int64), np.diff(pattern.indptr))
+        return cls(rows, pattern.indices.astype(np.int64), np.asarray(values, np.float64))
+
+    def updated(self, newer: "History", n_cols: int) -> "History":
+        """These entries with `newer`'s values where it has the same (row, column)."""
+        keep = ~np.isin(self.rows * n_cols + self.cols, newer.rows * n_cols + newer.cols)
+        return History(
+            np.concatenate([self.rows[keep], newer.rows]),
+            np.concatenate([self.cols[keep], newer.cols]),
+            np.concatenate([self.values[keep], newer.values]),
+        )
