@@ -28,7 +28,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mgrecs.common.sample_data import generate
-from mgrecs.engine.evaluation import BASELINES, EvaluationReport, default_catalog, evaluate_all
+from mgrecs.engine.evaluation import (
+    BASELINES,
+    REPEAT_BASELINE,
+    EvaluationReport,
+    baselines,
+    default_catalog,
+    evaluate_all,
+)
 from mgrecs.engine.orders_file import ReadSummary, iter_order_lines
 from mgrecs.engine.records import Interaction
 
@@ -153,6 +160,7 @@ def print_report(case: Case, report: EvaluationReport, read_seconds: float) -> l
     header = (
         f"{'recipe':<16} {'params':<60} {'P@10':>7} {'R@10':>7} {'NDCG@10':>8} "
         f"{'MRR':>7} {'cover':>6} {'train s':>8} {'vs count':>9} {'vs pop':>8}"
+        + (f" {'vs again':>9}" if case.repeat else "")
     )
     print(header)
     print("-" * len(header))
@@ -160,21 +168,25 @@ def print_report(case: Case, report: EvaluationReport, read_seconds: float) -> l
     for result in report.results:
         m = result.metrics
         params = ", ".join(f"{k}={v}" for k, v in result.params.items() if k != "random_state")
-        personal = result.recipe not in BASELINES
+        personal = result.recipe not in baselines(case.repeat)
         gains = []
         for baseline in (COUNT, POPULARITY):
             gain = report.lift_over(baseline, result.recipe)
             gains.append(f"{gain:+.1f}%" if personal and gain is not None else "")
             if personal and (gain is None or gain < BAR_PERCENT):
                 below[baseline].append(result.recipe)
-        print(
+        line = (
             f"{result.recipe:<16} {(params or '-')[:60]:<60} {m.precision:7.4f} {m.recall:7.4f} "
             f"{m.ndcg:8.4f} {m.mrr:7.4f} {m.coverage:6.3f} {result.train_seconds:8.2f} "
             f"{gains[0]:>9} {gains[1]:>8}"
         )
+        if case.repeat:  # the lift over buy-again-count
+            again = report.lift_over(REPEAT_BASELINE, result.recipe)
+            line += f" {f'{again:+.1f}%' if personal and again is not None else '':>9}"
+        print(line)
     best = report.best
     runner_up = max(
-        (r for r in report.results if r.recipe not in BASELINES and r is not best),
+        (r for r in report.results if r.recipe not in baselines(case.repeat) and r is not best),
         key=lambda r: r.metrics.ndcg,
         default=None,
     )
@@ -186,7 +198,7 @@ def print_report(case: Case, report: EvaluationReport, read_seconds: float) -> l
     )
     lifts = ", ".join(
         f"{gain:+.1f} % vs {baseline}"
-        for baseline in (COUNT, POPULARITY)
+        for baseline in (COUNT, POPULARITY, REPEAT_BASELINE)
         if (gain := report.lift_over(baseline)) is not None
     )
     print(f"best: {best.recipe}, NDCG@10 {best.metrics.ndcg:.4f}, {lifts}{margin}")
@@ -208,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     catalog = default_catalog()
-    recipes = [name for name in catalog.names if name not in BASELINES]
+    recipes = [name for name in catalog.names if name not in (*BASELINES, REPEAT_BASELINE)]
     wanted = [word.strip().lower() for word in args.only.split(",") if word.strip()]
     chosen = [
         c for c in cases(args.data_dir) if not wanted or any(w in c.name.lower() for w in wanted)
@@ -233,8 +245,10 @@ def main(argv: list[str] | None = None) -> None:
         )
         below = print_report(case, report, read_seconds)
         gain, count_gain = report.lift_percent, report.lift_over(COUNT)
+        again_gain = report.lift_over(REPEAT_BASELINE) if case.repeat else None
         summary.append(
             f"{case.name}: best {report.best.recipe} "
+            + (f"{again_gain:+.1f} % vs {REPEAT_BASELINE}, " if again_gain is not None else "")
             + (f"{count_gain:+.1f} % vs count, " if count_gain is not None else "")
             + (f"{gain:+.1f} % vs popularity" if gain is not None else "(popularity 0)")
             + (f"; below +{BAR_PERCENT:.0f} % over count: {', '.join(below)}" if below else "")
