@@ -36,10 +36,8 @@ def recent_popularity(data: TrainingData, half_life_days: float) -> npt.NDArray[
     """Distinct purchasers per product, each decayed by the age of their latest purchase of
     it; the matrix's purchaser counts when there are no order lines."""
     if data.line_time.size == 0:
-        counts: npt.NDArray[np.float64] = np.diff(sparse.csc_matrix(data.matrix).indptr).astype(
-            np.float64
-        )
-        return counts
+        purchasers = np.diff(sparse.csc_matrix(data.matrix).indptr)
+        return np.asarray(purchasers, dtype=np.float64)
     items, latest, _ = distinct_pairs(
         data.line_customer, data.line_item, data.line_time, data.n_items
     )
@@ -49,7 +47,7 @@ def recent_popularity(data: TrainingData, half_life_days: float) -> npt.NDArray[
 
 class HistoryFirst(ABC):
     """Subclasses say how a history entry scores (`_plain`, `_known`), both >= 0; this
-    class puts history entries at 1 + that score (+ a tie-break below `TIE` x 1), and
+    class puts history entries at 1 + that score + `TIE` x popularity (the tie-break), and
     every other product at its popularity share in [0, 1)."""
 
     name: ClassVar[str]
