@@ -30,6 +30,7 @@ from pathlib import Path
 from mgrecs.common.sample_data import generate
 from mgrecs.engine.evaluation import BASELINES, EvaluationReport, default_catalog, evaluate_all
 from mgrecs.engine.orders_file import ReadSummary, iter_order_lines
+from mgrecs.engine.recipes.blend import describe
 from mgrecs.engine.records import Interaction
 
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
@@ -159,7 +160,11 @@ def print_report(case: Case, report: EvaluationReport, read_seconds: float) -> l
     below: dict[str, list[str]] = {COUNT: [], POPULARITY: []}
     for result in report.results:
         m = result.metrics
-        params = ", ".join(f"{k}={v}" for k, v in result.params.items() if k != "random_state")
+        params = (
+            describe(result.params["components"])
+            if "components" in result.params
+            else ", ".join(f"{k}={v}" for k, v in result.params.items() if k != "random_state")
+        )
         personal = result.recipe not in BASELINES
         gains = []
         for baseline in (COUNT, POPULARITY):

@@ -5,16 +5,20 @@
 point of each grid is the recipe's default). The collaborative recipes take an optional
 `half_life_days` (recency decay of the training entries, `support.recency_weighted`): on
 data whose tastes drift it wins on validation, on steady data validation leaves it off.
+A `blend` has no grid of its own: its weights are searched on validation by
+`mgrecs.engine.evaluation.blending.tune_blend` over already tuned components.
 """
 
 from typing import Any
 
 from mgrecs.engine.recipes.als import ALSRecipe
 from mgrecs.engine.recipes.base import Recipe, SparseScoring, TrainingData
+from mgrecs.engine.recipes.blend import BlendRecipe
 from mgrecs.engine.recipes.buy_again import BuyAgainRecipe
 from mgrecs.engine.recipes.ease import EASERecipe
 from mgrecs.engine.recipes.itemknn import ItemKNNRecipe
 from mgrecs.engine.recipes.popularity import PopularityCountRecipe, PopularityRecipe
+from mgrecs.engine.recipes.regional import RegionalPopularityRecipe
 from mgrecs.engine.recipes.rp3beta import RP3BetaRecipe
 from mgrecs.engine.recipes.trending import TrendingRecipe
 
@@ -22,6 +26,7 @@ __all__ = [
     "GRIDS",
     "RECIPES",
     "ALSRecipe",
+    "BlendRecipe",
     "BuyAgainRecipe",
     "EASERecipe",
     "ItemKNNRecipe",
@@ -29,6 +34,7 @@ __all__ = [
     "PopularityRecipe",
     "RP3BetaRecipe",
     "Recipe",
+    "RegionalPopularityRecipe",
     "SparseScoring",
     "TrainingData",
     "TrendingRecipe",
@@ -41,11 +47,13 @@ RECIPES: dict[str, type[Recipe]] = {
         PopularityCountRecipe,
         PopularityRecipe,
         TrendingRecipe,
+        RegionalPopularityRecipe,
         EASERecipe,
         ItemKNNRecipe,
         RP3BetaRecipe,
         ALSRecipe,
         BuyAgainRecipe,
+        BlendRecipe,
     )
 }
 
@@ -53,6 +61,12 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
     "popularity-count": [{}],
     "popularity": [{}, {"half_life_days": 30.0}, {"half_life_days": 90.0}],
     "trending": [{}, {"window_days": 14.0, "baseline_days": 56.0}, {"smoothing": 10.0}],
+    "regional-popularity": [
+        {},
+        {"smoothing": 10.0},
+        {"smoothing": 1000.0},
+        {"half_life_days": 30.0},
+    ],
     "ease": [
         {},
         {"l2": 50.0},
@@ -92,6 +106,7 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
         {"factors": 128, "regularization": 50.0, "alpha": 40.0, "half_life_days": 14.0},
     ],
     "buy-again": [{}, {"repeat_weight": 0.0}, {"repeat_weight": 1.0}],
+    "blend": [{}],
 }
 
 
