@@ -42,9 +42,11 @@ from mgrecs.engine.recipes.support import (
 
 DEFAULT_COMPONENTS: tuple[Mapping[str, Any], ...] = (
     {"recipe": "rp3beta", "params": {}, "weight": 1.0},
-    {"recipe": "popularity", "params": {}, "weight": 0.25},
+    {"recipe": "popularity", "params": {}, "weight": 0.1},
+    {"recipe": "regional-popularity", "params": {}, "weight": 0.25},
 )
-"""A collaborative recipe with a little popularity: what `make_recipe("blend")` gives."""
+"""A collaborative recipe with a little popularity, overall and regional (weights of the
+order validation chose on generated data): what `make_recipe("blend")` gives."""
 TABLE_CANDIDATES = 300
 """Top products of each table line (popularity, regional popularity) a sparse blend adds
 to each customer's candidates."""
@@ -97,18 +99,32 @@ def _sparse_capable(components: Sequence[Component]) -> bool:
     )
 
 
-def component_scale(recipe: Recipe, data: TrainingData) -> float:
-    """Mean best score of (up to SCALE_SAMPLE evenly spaced) training customers, with
-    what evaluation knows of them (`history_context`), over customers with a positive best;
-    1.0 when there is none. The fitted `recipe` is scored, not changed."""
-    n_customers = data.matrix.shape[0]
-    if n_customers == 0 or data.n_items == 0:
+@dataclass(frozen=True)
+class ScaleSample:
+    """The training customers a component's scale is measured on, with their context."""
+
+    rows: sparse.csr_matrix
+    context: ScoringContext
+
+    @classmethod
+    def of(cls, data: TrainingData) -> "ScaleSample":
+        """Up to SCALE_SAMPLE evenly spaced training customers, with what evaluation knows
+        of them (`history_context`)."""
+        n_customers = data.matrix.shape[0]
+        sample = np.unique(
+            np.linspace(0, max(n_customers - 1, 0), min(n_customers, SCALE_SAMPLE)).astype(np.int64)
+        )
+        rows = sparse.csr_matrix(data.matrix[sample], dtype=np.float32)
+        return cls(rows, history_context(data, sample))
+
+
+def component_scale(recipe: Recipe, sample: ScaleSample) -> float:
+    """Mean best score of the `sample` customers, over those with a positive best; 1.0 when
+    there is none. The fitted `recipe` is scored, not changed."""
+    rows, context = sample.rows, sample.context
+    n_rows, n_items = rows.shape
+    if n_rows == 0 or n_items == 0:
         return 1.0
-    sample = np.unique(
-        np.linspace(0, n_customers - 1, min(n_customers, SCALE_SAMPLE)).astype(np.int64)
-    )
-    rows = sparse.csr_matrix(data.matrix[sample], dtype=np.float32)
-    context = history_context(data, sample)
     if isinstance(recipe, TableScoring):
         table, line = recipe.score_table(rows, context)
         best = table.max(axis=1, initial=0.0)[line]
@@ -116,13 +132,13 @@ def component_scale(recipe: Recipe, data: TrainingData) -> float:
         scores = sparse_scores(recipe, rows, context)
         best = np.asarray(scores.max(axis=1).todense()).ravel()
     else:
-        chunk = max(1, SCALE_CELLS // data.n_items)
+        chunk = max(1, SCALE_CELLS // n_items)
         best = np.concatenate(
             [
                 score_rows(recipe, rows[start : start + chunk], context.take(start, start + chunk))
                 .max(axis=1)
                 .astype(np.float64)
-                for start in range(0, sample.size, chunk)
+                for start in range(0, n_rows, chunk)
             ]
         )
     positive = best[best > 0]
@@ -170,9 +186,10 @@ class BlendRecipe:
     def fit(self, data: TrainingData) -> "BlendRecipe":
         """Fit every component, then measure its scale on the training customers."""
         scales = []
+        sample = ScaleSample.of(data)
         for part in self._parts:
             part.fit(data)
-            scales.append(component_scale(part, data))
+            scales.append(component_scale(part, sample))
         self._scales = np.asarray(scales, dtype=np.float32)
         self._n_items = data.n_items
         return self
