@@ -157,7 +157,7 @@ def test_sparse_blend_scores_are_the_dense_ones_on_its_candidates(data: Training
     dense = recipe.score_context(data.matrix[rows], context)
     owner, column = candidates.nonzero()
     stored = np.asarray(candidates[owner, column]).ravel()
-    np.testing.assert_array_equal(stored, dense[owner, column])
+    np.testing.assert_allclose(stored, dense[owner, column], rtol=1e-5)
     # Every row holds at least the top products of popularity; and the best products of the
     # dense scores are all among the stored candidates.
     assert (np.diff(candidates.indptr) >= min(TABLE_CANDIDATES, data.n_items)).all()

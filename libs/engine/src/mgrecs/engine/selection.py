@@ -129,9 +129,10 @@ def select_recipe(
     products stay in the lists (the model's exclude-purchased setting off), so re-buying
     counts and `buy-again` may join the blend.
 
-    `budget_seconds` is shared equally by the candidates, the baselines and the blend; each
-    one tries at least its first grid point (its defaults), so a slow recipe can overrun its
-    share once.
+    `budget_seconds` is shared equally by the candidates and the blend (the baselines take a
+    share each too, but fit in well under a second); each recipe tries at least its first
+    grid point (its defaults), so a slow recipe can overrun its share once, and the blend
+    fits each of its components once whatever its share.
     """
     catalog = catalog or default_catalog()
     unknown = [name for name in [*candidates, default, BASELINE] if name not in catalog.names]
@@ -155,7 +156,7 @@ def select_recipe(
     names = list(dict.fromkeys(candidates))
     baselines = [n for n in SELECTION_BASELINES if n in catalog.names and n not in names]
     blending = BLEND in catalog.names and BLEND not in names
-    share = budget_seconds / (len(names) + len(baselines) + int(blending))
+    share = budget_seconds / (len(names) + int(blending))
     tuned = [_tuned(catalog, name, split, share) for name in names]
     floor = [_tuned(catalog, name, split, share) for name in baselines]
     best = max(tuned, key=lambda candidate: candidate.ndcg)  # max keeps the first of equals

@@ -9,9 +9,10 @@ learned at fit: the mean, over training customers, of their best score (a typica
 customer's best item scores 1 in every component).
 
 When every component scores sparsely (a neighbour graph) or from a small table (popularity
-and the like: their top TABLE_CANDIDATES products per line join the candidates), the blend
-scores sparsely too, so batch inference over a million customers ranks a few hundred
-candidates each; on the stored candidates its scores are exactly the dense ones.
+and the like: the top TABLE_CANDIDATES products of their weighted sum join the candidates),
+the blend scores sparsely too, so batch inference over a million customers ranks a few
+hundred candidates each, as fast as the neighbour graph alone; on the stored candidates its
+scores are the dense ones (up to float rounding).
 """
 
 from collections.abc import Mapping, Sequence
@@ -242,7 +243,9 @@ class BlendRecipe:
 
 class SparseBlendRecipe(BlendRecipe):
     """A blend of sparse and table components: scores only its candidates (the sparse
-    components' stored entries, each table line's top TABLE_CANDIDATES products)."""
+    components' stored entries, and the top TABLE_CANDIDATES products of the table
+    components' weighted sum as seen from the row's region). Sparse components' scores are
+    non-negative (neighbour graphs), which lets one merge take the union."""
 
     def score_sparse(self, rows: sparse.csr_matrix) -> sparse.csr_matrix:
         return self._sparse(rows, None)
@@ -253,76 +256,56 @@ class SparseBlendRecipe(BlendRecipe):
         return self._sparse(rows, context)
 
     def _sparse(self, rows: sparse.csr_matrix, context: ScoringContext | None) -> sparse.csr_matrix:
-        """The dense blend's values at the union of every component's candidates."""
-        factors = self._factors()
+        """The dense blend's values (up to float rounding: the sum runs in another order) at
+        the union of the candidates: the weighted sparse components, plus at every stored
+        entry the weighted table components of the row's table line."""
         n_items = fitted(self._n_items, self.name)
         rows = as_rows(rows, n_items)
         n_rows = rows.shape[0]
-        terms: list[sparse.csr_matrix | tuple[FloatArray, IntArray]] = []
-        pattern = sparse.csr_matrix((n_rows, n_items), dtype=np.float32)
-        for part in self._parts:
+        personal = sparse.csr_matrix((n_rows, n_items), dtype=np.float32)
+        tables: list[tuple[np.float32, FloatArray, IntArray]] = []
+        for part, factor in zip(self._parts, self._factors(), strict=True):
             if isinstance(part, TableScoring):
                 table, line = part.score_table(rows, context)
-                terms.append((table, line))
-                pattern = pattern + _table_candidates(table, line, n_items)
+                tables.append((factor, table, line))
             else:
                 assert isinstance(part, SparseScoring)
-                scores = sparse.csr_matrix(sparse_scores(part, rows, context))
-                scores.sum_duplicates()
-                terms.append(scores)
-                pattern = pattern + _ones(scores)
-        pattern = sparse.csr_matrix(pattern)
-        pattern.sum_duplicates()
-        owner = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(pattern.indptr))
-        column = pattern.indices.astype(np.int64)
-        values = np.zeros(column.size, dtype=np.float32)
-        for term, factor in zip(terms, factors, strict=True):
-            if isinstance(term, tuple):
-                table, line = term
-                stored = np.asarray(table[line[owner], column], dtype=np.float32)
-            else:
-                stored = _values_at(term, owner, column)
-            values = values + factor * stored
-        return sparse.csr_matrix(
-            (values, pattern.indices.copy(), pattern.indptr.copy()), shape=(n_rows, n_items)
-        )
+                scores = sparse.csr_matrix(sparse_scores(part, rows, context), dtype=np.float32)
+                personal = personal + scores * factor
+        personal = sparse.csr_matrix(personal)
+        if not tables:
+            return personal
+        combined, group = _combined_tables(tables, n_rows, n_items)
+        owner = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(personal.indptr))
+        personal.data = personal.data + combined[group[owner], personal.indices]
+        popular = _table_candidates(combined, group, n_items)
+        # Where both have an entry, the personal one (>= the table part alone) is the sum.
+        return sparse.csr_matrix(personal.maximum(popular), dtype=np.float32)
 
 
-def _ones(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
-    """The pattern of `matrix` (every stored entry 1)."""
-    return sparse.csr_matrix(
-        (np.ones(matrix.indices.size, np.float32), matrix.indices, matrix.indptr),
-        shape=matrix.shape,
-    )
+def _combined_tables(
+    tables: list[tuple[np.float32, FloatArray, IntArray]], n_rows: int, n_items: int
+) -> tuple[FloatArray, IntArray]:
+    """The weighted sum of the table components, one line per distinct combination of
+    their lines among the rows (a region, mostly), and each row's line of it."""
+    lines = np.column_stack([line for _, _, line in tables])
+    distinct, group = np.unique(lines.astype(np.int64), axis=0, return_inverse=True)
+    combined = np.zeros((distinct.shape[0], n_items), dtype=np.float32)
+    for n, (factor, table, _) in enumerate(tables):
+        combined += factor * table[distinct[:, n]]
+    return combined, group.ravel().astype(np.int64)
 
 
 def _table_candidates(table: FloatArray, line: IntArray, n_items: int) -> sparse.csr_matrix:
-    """Each row's TABLE_CANDIDATES best products of its table line, as a 0/1 pattern."""
+    """Each row's TABLE_CANDIDATES best products of its table line, with their values."""
     keep = min(TABLE_CANDIDATES, n_items)
     if keep == 0 or line.size == 0:
         return sparse.csr_matrix((line.size, n_items), dtype=np.float32)
-    tops = np.argpartition(-table, keep - 1, axis=1)[:, :keep] if keep < n_items else None
-    columns = (np.tile(np.arange(n_items), (line.size, 1)) if tops is None else tops[line]).astype(
-        np.int64
-    )
+    tops = np.argpartition(-table, keep - 1, axis=1)[:, :keep]
+    tops.sort(axis=1)
+    columns = tops[line]
+    values = table[line[:, np.newaxis], columns]
     indptr = np.arange(0, (line.size + 1) * keep, keep, dtype=np.int64)
     return sparse.csr_matrix(
-        (np.ones(columns.size, np.float32), columns.ravel(), indptr), shape=(line.size, n_items)
+        (values.ravel().astype(np.float32), columns.ravel(), indptr), shape=(line.size, n_items)
     )
-
-
-def _values_at(matrix: sparse.csr_matrix, owner: IntArray, column: IntArray) -> FloatArray:
-    """matrix[owner[n], column[n]] for each n (0 where nothing is stored); `matrix` has
-    sorted indices and one entry per cell."""
-    n_items = matrix.shape[1]
-    matrix.sort_indices()
-    stored_rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
-    keys = stored_rows * n_items + matrix.indices.astype(np.int64)
-    wanted = owner * n_items + column
-    values = np.zeros(wanted.size, dtype=np.float32)
-    if keys.size == 0:
-        return values
-    found = np.searchsorted(keys, wanted).clip(max=keys.size - 1)
-    hit = keys[found] == wanted
-    values[hit] = matrix.data[found[hit]]
-    return values
