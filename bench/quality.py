@@ -152,7 +152,7 @@ def print_report(case: Case, report: EvaluationReport, read_seconds: float) -> l
         f"read {read_seconds:.1f} s"
     )
     header = (
-        f"{'recipe':<16} {'params':<60} {'P@10':>7} {'R@10':>7} {'NDCG@10':>8} "
+        f"{'recipe':<19} {'params':<60} {'P@10':>7} {'R@10':>7} {'NDCG@10':>8} "
         f"{'MRR':>7} {'cover':>6} {'train s':>8} {'vs count':>9} {'vs pop':>8}"
     )
     print(header)
@@ -173,7 +173,7 @@ def print_report(case: Case, report: EvaluationReport, read_seconds: float) -> l
             if personal and (gain is None or gain < BAR_PERCENT):
                 below[baseline].append(result.recipe)
         print(
-            f"{result.recipe:<16} {(params or '-')[:60]:<60} {m.precision:7.4f} {m.recall:7.4f} "
+            f"{result.recipe:<19} {(params or '-')[:60]:<60} {m.precision:7.4f} {m.recall:7.4f} "
             f"{m.ndcg:8.4f} {m.mrr:7.4f} {m.coverage:6.3f} {result.train_seconds:8.2f} "
             f"{gains[0]:>9} {gains[1]:>8}"
         )
