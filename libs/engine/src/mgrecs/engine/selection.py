@@ -169,7 +169,7 @@ def select_recipe(
     )
     if blending and len(pool) > 1:
         blend = _blend(catalog, pool, split, share)
-        if blend.ndcg > best.ndcg:
+        if blend.ndcg > best.ndcg and len(blend.params["components"]) > 1:
             chosen, reason = blend, f"the blend beats the best candidate, {best.name}"
     popularity = next(c for c in [*tuned, *floor] if c.name == BASELINE)
     if chosen.ndcg < popularity.ndcg:
@@ -207,13 +207,16 @@ def _blend(
     catalog: Catalog, pool: list[tuple[str, dict[str, Any]]], split: Split, budget_seconds: float
 ) -> Candidate:
     """The blend of `pool` with weights tuned on the validation split, then fitted and
-    measured there in full like any candidate (the weights' search works on cached scores)."""
+    measured there in full like any candidate (the weights' search works on cached scores).
+    A blend of one component ranks as that component does: its cached figures stand."""
 
     def make(name: str, params: dict[str, Any]) -> Recipe:
         return catalog.make(name, params, SEED)
 
     tuning = tune_blend(pool, split, make, budget_seconds=budget_seconds, seed=SEED)
-    metrics = evaluate_recipe(catalog.make(BLEND, tuning.params, SEED), split, TUNING_K).metrics
+    metrics = tuning.metrics
+    if len(tuning.params["components"]) > 1:
+        metrics = evaluate_recipe(catalog.make(BLEND, tuning.params, SEED), split, TUNING_K).metrics
     return Candidate(
         BLEND, tuning.params, metrics.ndcg, len(tuning.trials), tuning.budget_exhausted, metrics
     )

@@ -43,8 +43,9 @@ WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 """Relative weights tried for each component (the best single one starts at 1)."""
 CANDIDATES = 100
 """Products cached per customer and component."""
-MAX_USERS = 20_000
-"""Validation customers measured at most (a seeded sample beyond): bounds the cache."""
+MAX_USERS = 10_000
+"""Validation customers measured at most (a seeded sample beyond): bounds the cache (a few
+hundred MB at most: candidates x components per customer)."""
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
