@@ -275,7 +275,7 @@ class SparseBlendRecipe(BlendRecipe):
         personal = sparse.csr_matrix(personal)
         if not tables:
             return personal
-        combined, group = _combined_tables(tables, n_rows, n_items)
+        combined, group = _combined_tables(tables, n_items)
         owner = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(personal.indptr))
         personal.data = personal.data + combined[group[owner], personal.indices]
         popular = _table_candidates(combined, group, n_items)
@@ -284,7 +284,7 @@ class SparseBlendRecipe(BlendRecipe):
 
 
 def _combined_tables(
-    tables: list[tuple[np.float32, FloatArray, IntArray]], n_rows: int, n_items: int
+    tables: list[tuple[np.float32, FloatArray, IntArray]], n_items: int
 ) -> tuple[FloatArray, IntArray]:
     """The weighted sum of the table components, one line per distinct combination of
     their lines among the rows (a region, mostly), and each row's line of it."""
