@@ -37,6 +37,7 @@ from mgrecs.engine.evaluation import (
     evaluate_all,
 )
 from mgrecs.engine.orders_file import ReadSummary, iter_order_lines
+from mgrecs.engine.recipes.blend import describe
 from mgrecs.engine.records import Interaction
 
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
@@ -158,7 +159,7 @@ def print_report(case: Case, report: EvaluationReport, read_seconds: float) -> l
         f"read {read_seconds:.1f} s"
     )
     header = (
-        f"{'recipe':<16} {'params':<60} {'P@10':>7} {'R@10':>7} {'NDCG@10':>8} "
+        f"{'recipe':<19} {'params':<60} {'P@10':>7} {'R@10':>7} {'NDCG@10':>8} "
         f"{'MRR':>7} {'cover':>6} {'train s':>8} {'vs count':>9} {'vs pop':>8}"
         + (f" {'vs again':>9}" if case.repeat else "")
     )
@@ -167,7 +168,11 @@ def print_report(case: Case, report: EvaluationReport, read_seconds: float) -> l
     below: dict[str, list[str]] = {COUNT: [], POPULARITY: []}
     for result in report.results:
         m = result.metrics
-        params = ", ".join(f"{k}={v}" for k, v in result.params.items() if k != "random_state")
+        params = (
+            describe(result.params["components"])
+            if "components" in result.params
+            else ", ".join(f"{k}={v}" for k, v in result.params.items() if k != "random_state")
+        )
         personal = result.recipe not in baselines(case.repeat)
         gains = []
         for baseline in (COUNT, POPULARITY):
@@ -176,7 +181,7 @@ def print_report(case: Case, report: EvaluationReport, read_seconds: float) -> l
             if personal and (gain is None or gain < BAR_PERCENT):
                 below[baseline].append(result.recipe)
         line = (
-            f"{result.recipe:<16} {(params or '-')[:60]:<60} {m.precision:7.4f} {m.recall:7.4f} "
+            f"{result.recipe:<19} {(params or '-')[:60]:<60} {m.precision:7.4f} {m.recall:7.4f} "
             f"{m.ndcg:8.4f} {m.mrr:7.4f} {m.coverage:6.3f} {result.train_seconds:8.2f} "
             f"{gains[0]:>9} {gains[1]:>8}"
         )

@@ -18,7 +18,7 @@ from mgrecs.cli.main import app
 from mgrecs.common.sample_data import generate
 from mgrecs.engine.buy_again_choice import repeat_validation_split, select_buy_again
 from mgrecs.engine.dataset import Lines
-from mgrecs.engine.evaluation import REPEAT_BASELINE
+from mgrecs.engine.evaluation import BASELINES, REPEAT_BASELINE
 from mgrecs.engine.evaluation.evaluate import evaluate_recipe
 from mgrecs.engine.evaluation.tuning import TUNING_K
 from mgrecs.engine.orders_file import read_orders
@@ -358,15 +358,16 @@ def test_evaluate_repeat_reports_the_lift_over_buy_again_count(orders_file: Path
     args = ["evaluate", str(orders_file), "--test-days", "21", "--recipes", "buy-again"]
     repeat = json.loads(runner.invoke(app, [*args, "--json", "--repeat"]).stdout)
     names = [r["recipe"] for r in repeat["results"]]
-    assert names == ["popularity-count", "popularity", "trending", REPEAT_BASELINE, "buy-again"]
+    assert names == [*BASELINES, REPEAT_BASELINE, "buy-again"]
     assert repeat["best"] == "buy-again"
-    base = repeat["results"][3]["metrics"]["ndcg@10"]
+    by_name = {r["recipe"]: r for r in repeat["results"]}
+    base = by_name[REPEAT_BASELINE]["metrics"]["ndcg@10"]
     for result in repeat["results"]:
         expected = (result["metrics"]["ndcg@10"] / base - 1) * 100
         assert result["vs_buy_again_count_percent"] == pytest.approx(expected, abs=0.01)
     assert (
         repeat["best_vs_buy_again_count_percent"]
-        == repeat["results"][4]["vs_buy_again_count_percent"]
+        == by_name["buy-again"]["vs_buy_again_count_percent"]
     )
     assert {"best_vs_baseline_percent", "best_vs_popularity_count_percent"} <= set(repeat)
 

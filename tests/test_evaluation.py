@@ -314,6 +314,7 @@ def _catalog() -> Catalog:
         "popularity-count": SignedPopularity,
         "popularity": SignedPopularity,
         "trending": SignedPopularity,
+        "regional-popularity": SignedPopularity,
         "signed": SignedPopularity,
         "history": History,
     }
@@ -341,6 +342,7 @@ def test_evaluate_all_reports_every_recipe_the_best_and_the_lift(
         "popularity-count",
         "popularity",
         "trending",
+        "regional-popularity",
         "signed",
         "history",
     ]

@@ -29,6 +29,12 @@ def metrics(chosen: float | None, popularity: float = 0.2) -> dict[str, Any]:
         (metrics(0.3), None, True, "beats popularity: NDCG@10 0.3000 vs popularity 0.2000"),
         (metrics(0.3), metrics(0.9), True, "beats popularity"),
         (metrics(0.1), None, True, "first model, although it does not beat popularity"),
+        (
+            {**metrics(0.2), "recipe": "popularity"},  # retrain's floor: nothing beat it
+            None,
+            True,
+            "first model: popularity, no recipe beat it: NDCG@10 0.2000 vs popularity 0.2000",
+        ),
         (metrics(0.2), metrics(0.3), False, "does not beat popularity"),
         (metrics(None), None, True, "the freshest model serves"),
         (metrics(None), metrics(None), True, "the freshest model serves"),

@@ -35,6 +35,10 @@ def _parse_date(text: str) -> datetime:
 
 
 def _params(params: dict[str, Any]) -> str:
+    from mgrecs.engine.recipes.blend import describe
+
+    if "components" in params:
+        return describe(params["components"])
     return ", ".join(f"{key}={value}" for key, value in params.items()) or "-"
 
 

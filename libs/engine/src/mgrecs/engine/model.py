@@ -52,7 +52,7 @@ from mgrecs.engine.popularity import Popularity, fit_popularity
 from mgrecs.engine.reasons import ReasonNames, hit_reasons
 from mgrecs.engine.recipes import Recipe, SparseScoring, TrainingData, make_recipe
 from mgrecs.engine.recipes.base import ScoringContext
-from mgrecs.engine.recipes.support import score_rows
+from mgrecs.engine.recipes.support import score_rows, sparse_scores
 from mgrecs.engine.records import Interaction, ProductInfo, Scored
 from mgrecs.engine.rules import ProductCondition, Rules, allowed_products, insert_promoted
 from mgrecs.engine.topk import TopK, dense_top_k, sparse_top_k
@@ -509,7 +509,8 @@ class RecommenderModel:
         excluded = rows if exclude_purchased else None
         allowed_items = allowed[: len(self._item_ids)]
         if isinstance(self._recipe, SparseScoring):
-            return sparse_top_k(self._recipe.score_sparse(rows), k, allowed_items, excluded)
+            scores = sparse_scores(self._recipe, rows, ScoringContext(regions=regions))
+            return sparse_top_k(scores, k, allowed_items, excluded)
         return dense_top_k(self._personal_scores(rows, regions), k, allowed_items, excluded)
 
     def _recommend_rows(

@@ -1,11 +1,16 @@
 """Choose the user-personalization recipe of a new model: the candidate (and hyper-parameters)
-with the best NDCG@10 on the most recent purchases.
+with the best NDCG@10 on the most recent purchases, a blend when that is strictly better,
+and never a recipe that does worse than popularity there.
 
 The validation period is the end of the data the model will be trained on (the last
 VALIDATION_FRACTION of its time span): each candidate's grid is tuned on it (the evaluation
-package's `tune`), the best candidate is measured once more in full next to popularity on
-the same period, and the model is then fitted on everything. Rows are binary, as the model
-scores them. With too little data for a validation period the default recipe is taken as is.
+package's `tune`), and so are the non-personal baselines (popularity, trending, regional
+popularity). A blend of the best candidates with the baselines then gets its weights on the
+same period (`blending.tune_blend`) and is measured in full; it serves only when it beats
+the best candidate. Whatever wins must reach tuned popularity's NDCG@10, or popularity
+serves: a new model never loses to the simplest baseline on the latest purchases. The model
+is then fitted on everything. Rows are binary, as the model scores them. With too little
+data for a validation period the default recipe is taken as is.
 """
 
 import time
@@ -17,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from mgrecs.engine.dataset import Lines, binarize
+from mgrecs.engine.evaluation.blending import BLEND, blend_pool, tune_blend
 from mgrecs.engine.evaluation.evaluate import evaluate_recipe
 from mgrecs.engine.evaluation.metrics import Metrics
 from mgrecs.engine.evaluation.report import Catalog, default_catalog
@@ -27,7 +33,10 @@ from mgrecs.engine.recipes.base import Recipe
 from mgrecs.engine.records import Interaction
 
 BASELINE = "popularity"
-"""Measured on the same validation period, for the promotion gate to compare against."""
+"""Measured on the same validation period, for the promotion gate to compare against; the
+floor the served recipe must reach."""
+SELECTION_BASELINES = ("popularity", "trending", "regional-popularity")
+"""Tuned at every selection next to the candidates: the floor, and what a blend may add."""
 SEED = 42
 """Seed of the seeded recipes (ALS), so a retrain on the same data gives the same model."""
 
@@ -57,6 +66,12 @@ class Selection:
     fallback: str | None = None
     """Why no selection was run (the InsufficientData message), or None."""
     seconds: float = 0.0
+    baselines: list[Candidate] = field(default_factory=list)
+    """The non-personal recipes tuned next to the candidates (popularity: the floor)."""
+    blend: Candidate | None = None
+    """The blend tuned over the best candidates and the baselines, measured in full."""
+    reason: str = ""
+    """Why the served recipe serves, in a sentence."""
 
     def to_metrics(self) -> dict[str, Any]:
         """JSON for `model_versions.metrics`."""
@@ -66,30 +81,35 @@ class Selection:
             "selection": {
                 "fallback": self.fallback,
                 "seconds": round(self.seconds, 3),
-                "candidates": [
-                    {
-                        "recipe": c.name,
-                        "params": c.params,
-                        "validation_ndcg@10": c.ndcg,
-                        "trials": c.trials,
-                        "budget_exhausted": c.budget_exhausted,
-                    }
-                    for c in self.candidates
-                ],
+                "candidates": [_candidate(c) for c in self.candidates],
+                "baselines": [_candidate(c) for c in self.baselines],
+                "blend": None if self.blend is None else _candidate(self.blend),
+                "reason": self.reason,
             },
             "validation": self.validation,
         }
 
 
-def validation_split(interactions: Sequence[Interaction] | Lines) -> Split:
+def _candidate(candidate: Candidate) -> dict[str, Any]:
+    return {
+        "recipe": candidate.name,
+        "params": candidate.params,
+        "validation_ndcg@10": candidate.ndcg,
+        "trials": candidate.trials,
+        "budget_exhausted": candidate.budget_exhausted,
+    }
+
+
+def validation_split(interactions: Sequence[Interaction] | Lines, repeat: bool = False) -> Split:
     """The last VALIDATION_FRACTION of the time span as truth, the rest as training (binary
-    rows); raises InsufficientData when that leaves too little."""
+    rows; `repeat`: re-bought products count as right answers); raises InsufficientData when
+    that leaves too little."""
     if not len(interactions):
         raise InsufficientData("there are no order lines")
     lines = Lines.of(interactions)
     first, last = float(lines.time.min()), float(lines.time.max())
     boundary = datetime.fromtimestamp(last - (last - first) * VALIDATION_FRACTION, tz=UTC)
-    split = time_split(lines, test_from=boundary, validation_fraction=0)
+    split = time_split(lines, test_from=boundary, validation_fraction=0, repeat=repeat)
     binary = binarize(split.train.matrix).astype(np.float32)
     return replace(split, train=replace(split.train, matrix=binary))
 
@@ -101,12 +121,18 @@ def select_recipe(
     *,
     default: str = DEFAULT_RECIPE,
     catalog: Catalog | None = None,
+    repeat: bool = False,
 ) -> Selection:
-    """The candidate with the best validation NDCG@10 (earliest on ties), or `default` with
-    its default parameters when there is too little data for a validation period.
+    """The candidate with the best validation NDCG@10 (earliest on ties), the blend when it
+    is strictly better, popularity when either is below it; `default` with its default
+    parameters when there is too little data for a validation period. `repeat`: purchased
+    products stay in the lists (the model's exclude-purchased setting off), so re-buying
+    counts and `buy-again` may join the blend.
 
-    `budget_seconds` is shared equally by the candidates; each one tries at least its first
-    grid point (its defaults), so a slow recipe can overrun its share once.
+    `budget_seconds` is shared equally by the candidates and the blend (the baselines take a
+    share each too, but fit in well under a second); each recipe tries at least its first
+    grid point (its defaults), so a slow recipe can overrun its share once, and the blend
+    fits each of its components once whatever its share.
     """
     catalog = catalog or default_catalog()
     unknown = [name for name in [*candidates, default, BASELINE] if name not in catalog.names]
@@ -116,7 +142,7 @@ def select_recipe(
         )
     started = time.perf_counter()
     try:
-        split = validation_split(interactions)
+        split = validation_split(interactions, repeat)
     except InsufficientData as error:
         return Selection(
             recipe=catalog.make(default, {}, SEED),
@@ -124,36 +150,75 @@ def select_recipe(
             validation=None,
             fallback=str(error),
             seconds=time.perf_counter() - started,
+            reason="too little data for a validation period: the default recipe",
         )
 
-    share = budget_seconds / len(candidates)
-    tuned: list[Candidate] = []
-    for name in dict.fromkeys(candidates):
-
-        def make(params: dict[str, Any], name: str = name) -> Recipe:
-            return catalog.make(name, params, SEED)
-
-        tuning = tune(make, catalog.grids.get(name, [{}]), split, share)
-        metrics = tuning.metrics
-        if metrics is None:  # one grid point: tune took it without measuring
-            metrics = evaluate_recipe(make(tuning.params), split, TUNING_K).metrics
-        tuned.append(
-            Candidate(
-                name,
-                tuning.params,
-                metrics.ndcg,
-                len(tuning.trials),
-                tuning.budget_exhausted,
-                metrics,
-            )
-        )
+    names = list(dict.fromkeys(candidates))
+    baselines = [n for n in SELECTION_BASELINES if n in catalog.names and n not in names]
+    blending = BLEND in catalog.names and BLEND not in names
+    share = budget_seconds / (len(names) + int(blending))
+    tuned = [_tuned(catalog, name, split, share) for name in names]
+    floor = [_tuned(catalog, name, split, share) for name in baselines]
     best = max(tuned, key=lambda candidate: candidate.ndcg)  # max keeps the first of equals
+    chosen, reason = best, "the best candidate on validation"
+
+    blend = None
+    pool = blend_pool(
+        [(c.name, catalog.make(c.name, c.params, SEED).params(), c.ndcg) for c in [*tuned, *floor]],
+        repeat,
+    )
+    if blending and len(pool) > 1:
+        blend = _blend(catalog, pool, split, share)
+        if blend.ndcg > best.ndcg and len(blend.params["components"]) > 1:
+            chosen, reason = blend, f"the blend beats the best candidate, {best.name}"
+    popularity = next(c for c in [*tuned, *floor] if c.name == BASELINE)
+    if chosen.ndcg < popularity.ndcg:
+        chosen, reason = popularity, f"{chosen.name} is below popularity on validation"
 
     return Selection(
-        recipe=catalog.make(best.name, best.params, SEED),
+        recipe=catalog.make(chosen.name, chosen.params, SEED),
         candidates=tuned,
-        validation=_validation(catalog, best.name, best.params, split, best.metrics),
+        validation=_validation(
+            catalog, chosen.name, chosen.params, split, chosen.metrics, popularity
+        ),
         seconds=time.perf_counter() - started,
+        baselines=floor,
+        blend=blend,
+        reason=reason,
+    )
+
+
+def _tuned(catalog: Catalog, name: str, split: Split, budget_seconds: float) -> Candidate:
+    """Recipe `name` with its grid tuned on the validation split, and its metrics there."""
+
+    def make(params: dict[str, Any]) -> Recipe:
+        return catalog.make(name, params, SEED)
+
+    tuning = tune(make, catalog.grids.get(name, [{}]), split, budget_seconds)
+    metrics = tuning.metrics
+    if metrics is None:  # one grid point: tune took it without measuring
+        metrics = evaluate_recipe(make(tuning.params), split, TUNING_K).metrics
+    return Candidate(
+        name, tuning.params, metrics.ndcg, len(tuning.trials), tuning.budget_exhausted, metrics
+    )
+
+
+def _blend(
+    catalog: Catalog, pool: list[tuple[str, dict[str, Any]]], split: Split, budget_seconds: float
+) -> Candidate:
+    """The blend of `pool` with weights tuned on the validation split, then fitted and
+    measured there in full like any candidate (the weights' search works on cached scores).
+    A blend of one component ranks as that component does: its cached figures stand."""
+
+    def make(name: str, params: dict[str, Any]) -> Recipe:
+        return catalog.make(name, params, SEED)
+
+    tuning = tune_blend(pool, split, make, budget_seconds=budget_seconds, seed=SEED)
+    metrics = tuning.metrics
+    if len(tuning.params["components"]) > 1:
+        metrics = evaluate_recipe(catalog.make(BLEND, tuning.params, SEED), split, TUNING_K).metrics
+    return Candidate(
+        BLEND, tuning.params, metrics.ndcg, len(tuning.trials), tuning.budget_exhausted, metrics
     )
 
 
@@ -192,20 +257,26 @@ def _validation(
     params: dict[str, Any],
     split: Split,
     chosen: Metrics | None = None,
+    popularity: Candidate | None = None,
 ) -> dict[str, Any]:
     """The validation period and the recipe's and popularity's metrics on it (`chosen`: the
     recipe's, when its tuning already measured them: recipes are seeded, so a second fit
-    would give the same)."""
+    would give the same; `popularity`: tuned popularity, else its defaults are measured)."""
     if chosen is None:
         chosen = evaluate_recipe(catalog.make(name, params, SEED), split, TUNING_K).metrics
-    baseline = evaluate_recipe(catalog.make(BASELINE, {}, SEED), split, TUNING_K)
+    if popularity is None or popularity.metrics is None:
+        baseline = evaluate_recipe(catalog.make(BASELINE, {}, SEED), split, TUNING_K).metrics
+        baseline_params: dict[str, Any] = {}
+    else:
+        baseline, baseline_params = popularity.metrics, popularity.params
     return {
         "train_from": split.train_from.isoformat(),
         "validation_from": split.test_from.isoformat(),
         "validation_to": split.test_to.isoformat(),
         "users": int(split.users.size),
         "chosen": _metrics(chosen),
-        BASELINE: _metrics(baseline.metrics),
+        BASELINE: _metrics(baseline),
+        f"{BASELINE}_params": baseline_params,
     }
 
 

@@ -12,6 +12,13 @@ def candidates(settings: Settings) -> list[str]:
 
 
 def choose_recipe(lines: Lines, settings: Settings) -> Selection:
-    """The candidate with the best validation NDCG@10, or the default recipe when the data
-    are too few to hold out a validation period."""
-    return select_recipe(lines, candidates(settings), settings.train_budget_seconds)
+    """The candidate with the best validation NDCG@10 (or a blend, or popularity: see
+    `select_recipe`), or the default recipe when the data are too few to hold out a
+    validation period. Validated as the model will serve: re-bought products count when
+    purchased products are not excluded."""
+    return select_recipe(
+        lines,
+        candidates(settings),
+        settings.train_budget_seconds,
+        repeat=not settings.exclude_purchased,
+    )

@@ -37,6 +37,8 @@ def decide(metrics: dict[str, Any], active: dict[str, Any] | None) -> Decision:
     figures = f"NDCG@10 {chosen:.4f} vs popularity {baseline:.4f}"
     if chosen > baseline:
         return Decision(True, f"beats popularity: {figures}")
+    if active is None and metrics.get("recipe") == "popularity":
+        return Decision(True, f"first model: popularity, no recipe beat it: {figures}")
     if active is None:
         return Decision(True, f"first model, although it does not beat popularity: {figures}")
     return Decision(False, f"does not beat popularity: {figures}; the active version stays")

@@ -2,7 +2,9 @@
 
 Each recipe's hyper-parameters are chosen on the validation split (end of the training
 period), then it is refitted on the whole training period and measured once on the test
-period, so the reported figures are what a newly trained model would do next.
+period, so the reported figures are what a newly trained model would do next. A `blend`
+comes last: its components are the other recipes as tuned (`blending.blend_pool`), its
+weights are chosen on the same validation split, and it is refitted and tested like them.
 """
 
 import inspect
@@ -12,16 +14,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from mgrecs.engine.evaluation.evaluate import RecipeReport, evaluate_recipe
+from mgrecs.engine.evaluation.blending import BLEND, blend_pool, tune_blend
+from mgrecs.engine.evaluation.evaluate import RecipeReport, Trial, evaluate_recipe
 from mgrecs.engine.evaluation.split import Split, time_split
 from mgrecs.engine.evaluation.tuning import tune
 from mgrecs.engine.recipes.base import Recipe
 from mgrecs.engine.records import Interaction
 
-BASELINES = ("popularity-count", "popularity", "trending")
-"""Always evaluated. `popularity-count` is the old pipeline's baseline; `popularity` (its
-half-life tuned on validation, so at least as good on recent purchases) the stricter one
-that the report's lift is measured against."""
+BASELINES = ("popularity-count", "popularity", "trending", "regional-popularity")
+"""Always evaluated, never the report's `best` (none is personal). `popularity-count` is the
+old pipeline's baseline; `popularity` (its half-life tuned on validation, so at least as
+good on recent purchases) the stricter one that the report's lift is measured against."""
 COUNT_BASELINE = "popularity-count"
 REPEAT_BASELINE = "buy-again-count"
 """Also evaluated in repeat mode (only there: with purchases excluded it is popularity): a
@@ -154,7 +157,8 @@ def evaluate_all(
     on_progress: ProgressFn | None = None,
 ) -> EvaluationReport:
     """Split by time, tune and test the baselines (`baselines(repeat)`) and then `recipes`
-    (budget per recipe); `buy-again-count` is left out when purchases are excluded.
+    (budget per recipe), `blend` last whatever its place in `recipes`; `buy-again-count` is
+    left out when purchases are excluded.
 
     Raises InsufficientData when the split leaves too little, KeyError for unknown recipes.
     """
@@ -162,15 +166,17 @@ def evaluate_all(
     first = baselines(repeat)
     names = [
         *first,
-        *(name for name in recipes if name not in first and name != REPEAT_BASELINE),
+        *(name for name in recipes if name not in (*first, REPEAT_BASELINE, BLEND)),
     ]
+    names += [BLEND] if BLEND in recipes else []  # last: it blends the others
     unknown = [name for name in names if name not in catalog.names]
     if unknown:
         raise KeyError(
             f"unknown recipe(s): {', '.join(unknown)}; known: {', '.join(catalog.names)}"
         )
     split = time_split(interactions, test_from=test_from, test_days=test_days, repeat=repeat)
-    results = []
+    results: list[RecipeReport] = []
+    scored: list[tuple[str, dict[str, Any], float]] = []
     for done, name in enumerate(names):
         if on_progress:
             on_progress(done, len(names), f"{name}: tuning")
@@ -178,18 +184,42 @@ def evaluate_all(
         def make(params: dict[str, Any], name: str = name) -> Recipe:
             return catalog.make(name, params, seed)
 
-        tuning = tune(make, catalog.grids.get(name, [{}]), split.validation, budget_seconds)
+        ndcg = 0.0
+        if name == BLEND:
+            params, trials, exhausted = _tune_blend(catalog, split, scored, budget_seconds, seed)
+        else:
+            tuning = tune(make, catalog.grids.get(name, [{}]), split.validation, budget_seconds)
+            params, trials, exhausted = tuning.params, tuning.trials, tuning.budget_exhausted
+            ndcg = tuning.metrics.ndcg if tuning.metrics is not None else 0.0
         if on_progress:
             on_progress(done, len(names), f"{name}: test")
-        report = evaluate_recipe(make(tuning.params), split, k)
-        results.append(
-            replace(
-                report,
-                recipe=name,
-                trials=tuning.trials,
-                budget_exhausted=tuning.budget_exhausted,
-            )
-        )
+        report = evaluate_recipe(make(params), split, k)
+        if name != BLEND:  # with its full parameters (a seed included) for the blend
+            scored.append((name, report.params, ndcg))
+        results.append(replace(report, recipe=name, trials=trials, budget_exhausted=exhausted))
     if on_progress:
         on_progress(len(names), len(names), "done")
     return EvaluationReport(split, results, k, seed, budget_seconds)
+
+
+def _tune_blend(
+    catalog: Catalog,
+    split: Split,
+    scored: list[tuple[str, dict[str, Any], float]],
+    budget_seconds: float,
+    seed: int,
+) -> tuple[dict[str, Any], list[Trial], bool]:
+    """The blend's parameters, tuned on the validation split over the recipes tuned before
+    it; without a validation split, the best of them (by its first grid point) alone."""
+    pool = blend_pool(scored, split.repeat)
+    if not pool:
+        raise ValueError("a blend needs other recipes to blend: none was evaluated")
+    if split.validation is None:
+        name, params = pool[0]
+        return {"components": [{"recipe": name, "params": params, "weight": 1.0}]}, [], False
+
+    def make(name: str, params: dict[str, Any]) -> Recipe:
+        return catalog.make(name, params, seed)
+
+    tuning = tune_blend(pool, split.validation, make, budget_seconds=budget_seconds, seed=seed)
+    return tuning.params, tuning.trials, tuning.budget_exhausted

@@ -5,17 +5,21 @@
 point of each grid is the recipe's default). The collaborative recipes take an optional
 `half_life_days` (recency decay of the training entries, `support.recency_weighted`): on
 data whose tastes drift it wins on validation, on steady data validation leaves it off.
+A `blend` has no grid of its own: its weights are searched on validation by
+`mgrecs.engine.evaluation.blending.tune_blend` over already tuned components.
 """
 
 from typing import Any
 
 from mgrecs.engine.recipes.als import ALSRecipe
 from mgrecs.engine.recipes.base import Recipe, SparseScoring, TrainingData
+from mgrecs.engine.recipes.blend import BlendRecipe
 from mgrecs.engine.recipes.buy_again import BuyAgainRecipe
 from mgrecs.engine.recipes.buy_again_count import BuyAgainCountRecipe
 from mgrecs.engine.recipes.ease import EASERecipe
 from mgrecs.engine.recipes.itemknn import ItemKNNRecipe
 from mgrecs.engine.recipes.popularity import PopularityCountRecipe, PopularityRecipe
+from mgrecs.engine.recipes.regional import RegionalPopularityRecipe
 from mgrecs.engine.recipes.rp3beta import RP3BetaRecipe
 from mgrecs.engine.recipes.trending import TrendingRecipe
 
@@ -24,6 +28,7 @@ __all__ = [
     "RECIPES",
     "ALSRecipe",
     "BuyAgainCountRecipe",
+    "BlendRecipe",
     "BuyAgainRecipe",
     "EASERecipe",
     "ItemKNNRecipe",
@@ -31,6 +36,7 @@ __all__ = [
     "PopularityRecipe",
     "RP3BetaRecipe",
     "Recipe",
+    "RegionalPopularityRecipe",
     "SparseScoring",
     "TrainingData",
     "TrendingRecipe",
@@ -43,12 +49,14 @@ RECIPES: dict[str, type[Recipe]] = {
         PopularityCountRecipe,
         PopularityRecipe,
         TrendingRecipe,
+        RegionalPopularityRecipe,
         EASERecipe,
         ItemKNNRecipe,
         RP3BetaRecipe,
         ALSRecipe,
         BuyAgainRecipe,
         BuyAgainCountRecipe,
+        BlendRecipe,
     )
 }
 
@@ -56,6 +64,12 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
     "popularity-count": [{}],
     "popularity": [{}, {"half_life_days": 30.0}, {"half_life_days": 90.0}],
     "trending": [{}, {"window_days": 14.0, "baseline_days": 56.0}, {"smoothing": 10.0}],
+    "regional-popularity": [
+        {},
+        {"smoothing": 10.0},
+        {"smoothing": 1000.0},
+        {"half_life_days": 30.0},
+    ],
     "ease": [
         {},
         {"l2": 50.0},
@@ -106,6 +120,7 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
         {"completion_weight": 0.1},
     ],
     "buy-again-count": [{}],
+    "blend": [{}],
 }
 
 

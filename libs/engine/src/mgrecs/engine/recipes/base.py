@@ -117,3 +117,27 @@ class ContextScoring(Protocol):
     def score_context(self, rows: sparse.csr_matrix, context: ScoringContext) -> FloatArray:
         """`score(rows)`, knowing `context` (one entry per row)."""
         ...
+
+
+@runtime_checkable
+class TableScoring(Protocol):
+    """A non-personalised recipe: every row's scores are one line of a small table (one
+    line for all, or one per region). A blend takes a few hundred top products of each line
+    as candidates, so it can still score sparsely."""
+
+    def score_table(
+        self, rows: sparse.csr_matrix, context: ScoringContext | None
+    ) -> tuple[FloatArray, IntArray]:
+        """(lines x n_items table, the line of each row): `score` is table[line]."""
+        ...
+
+
+@runtime_checkable
+class ContextSparseScoring(Protocol):
+    """A `SparseScoring` recipe whose sparse scores also use a `ScoringContext`."""
+
+    def score_sparse_context(
+        self, rows: sparse.csr_matrix, context: ScoringContext
+    ) -> sparse.csr_matrix:
+        """`score_sparse(rows)`, knowing `context` (one entry per row)."""
+        ...

@@ -12,9 +12,11 @@ from scipy import sparse
 
 from mgrecs.engine.recipes.base import (
     ContextScoring,
+    ContextSparseScoring,
     FloatArray,
     Recipe,
     ScoringContext,
+    SparseScoring,
     State,
     TrainingData,
 )
@@ -140,6 +142,15 @@ def score_rows(
     if context is not None and isinstance(recipe, ContextScoring):
         return recipe.score_context(rows, context)
     return recipe.score(rows)
+
+
+def sparse_scores(
+    recipe: SparseScoring, rows: sparse.csr_matrix, context: ScoringContext | None
+) -> sparse.csr_matrix:
+    """`score_rows` of a recipe that scores sparsely, as CSR (its stored candidates)."""
+    if context is not None and isinstance(recipe, ContextSparseScoring):
+        return recipe.score_sparse_context(rows, context)
+    return recipe.score_sparse(rows)
 
 
 def purchase_history(data: TrainingData) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from mgrecs.engine.recipes.base import FloatArray, State
+from mgrecs.engine.recipes.base import FloatArray, IntArray, ScoringContext, State
 from mgrecs.engine.recipes.support import as_rows, fitted
 
 
@@ -23,6 +23,14 @@ class UniformScores:
         scores = fitted(self._scores, self.name)
         checked = as_rows(rows, scores.shape[0])
         return np.tile(scores, (checked.shape[0], 1))
+
+    def score_table(
+        self, rows: sparse.csr_matrix, context: ScoringContext | None
+    ) -> tuple[FloatArray, IntArray]:
+        """One line, every row's (see `TableScoring`)."""
+        scores = fitted(self._scores, self.name)
+        n_rows = as_rows(rows, scores.shape[0]).shape[0]
+        return scores[np.newaxis, :], np.zeros(n_rows, dtype=np.int64)
 
     def state(self) -> dict[str, npt.NDArray[Any]]:
         return {"scores": fitted(self._scores, self.name)}

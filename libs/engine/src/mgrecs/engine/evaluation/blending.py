@@ -1,0 +1,233 @@
+"""Choose a blend's weights on the validation split, without refitting anything per trial.
+
+Each component (a recipe with parameters already tuned) is fitted once on the validation
+split's training part; its scores of the validation customers, divided by its scale (as
+`BlendRecipe` divides them), are cached as each customer's CANDIDATES best products. A
+trial of weights is then a weighted sum of cached arrays and a top-10, milliseconds each,
+so a coordinate search over a small grid of relative weights fits in any tuning budget. The
+search starts from the best single component and only moves to strictly better points, so
+the blend it returns is never below its best component on validation.
+
+The cached figures treat a product outside a component's CANDIDATES best as scoring 0 in
+it: a close approximation of the blend's full scores (exact for a single component whose
+10th best score is positive), cheap enough for catalogues of any size.
+"""
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mgrecs.engine.evaluation.evaluate import SCORE_CELLS, Trial, top_k
+from mgrecs.engine.evaluation.metrics import Metrics, ranking_metrics
+from mgrecs.engine.evaluation.split import Split
+from mgrecs.engine.evaluation.tuning import TUNING_K
+from mgrecs.engine.recipes.base import ContextScoring, Recipe
+from mgrecs.engine.recipes.blend import Component, ScaleSample, component_scale
+from mgrecs.engine.recipes.support import history_context, score_rows
+
+BLEND = "blend"
+BLEND_BASELINES = ("popularity", "trending", "regional-popularity")
+"""The non-personal recipes a blend may take: what sells, what rises, what sells here."""
+BLEND_PERSONAL = 4
+"""How many of the best personal recipes (by validation NDCG@10) a blend may take: on the
+generator, all four default candidates blended better on validation (and test) than the
+best two or three."""
+REPEAT_ONLY = ("buy-again",)
+"""Personal recipes that join a blend only when repeat purchases count, whatever their rank."""
+NOT_BLENDED = ("popularity-count", "buy-again-count", BLEND)
+WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
+"""Relative weights tried for each component (the best single one starts at 1)."""
+CANDIDATES = 100
+"""Products cached per customer and component."""
+MAX_USERS = 10_000
+"""Validation customers measured at most (a seeded sample beyond): bounds the cache (a few
+hundred MB at most: candidates x components per customer)."""
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class BlendTuning:
+    """The chosen blend and how it was found."""
+
+    params: dict[str, Any]
+    """The blend's parameters: `{"components": [...]}`, components of weight 0 dropped."""
+    metrics: Metrics
+    """Its validation metrics (from the cached scores)."""
+    singles: list[float]
+    """Each pool member's own validation NDCG@10, in pool order (same measure)."""
+    trials: list[Trial] = field(default_factory=list)
+    budget_exhausted: bool = False
+
+
+@dataclass(frozen=True)
+class _Cache:
+    """Per validation customer, the union of the components' candidates (columns ascending,
+    -1 padding) and each component's normalised score there (0 where it has none)."""
+
+    columns: IntArray
+    values: list[FloatArray]
+    padding: npt.NDArray[np.bool_]
+
+
+def blend_pool(
+    scored: Sequence[tuple[str, dict[str, Any], float]], repeat: bool
+) -> list[tuple[str, dict[str, Any]]]:
+    """The components a blend is tuned over, from tuned recipes (name, params, validation
+    NDCG@10): the BLEND_PERSONAL best personal ones, `buy-again` as well when `repeat`, and
+    the BLEND_BASELINES among them."""
+    personal = [s for s in scored if s[0] not in (*BLEND_BASELINES, *NOT_BLENDED, *REPEAT_ONLY)]
+    best = sorted(personal, key=lambda s: -s[2])[:BLEND_PERSONAL]  # stable: first of equals
+    again = [s for s in scored if repeat and s[0] in REPEAT_ONLY]
+    rest = [s for s in scored if s[0] in BLEND_BASELINES]
+    return [(name, dict(params)) for name, params, _ in [*best, *again, *rest]]
+
+
+def tune_blend(
+    pool: Sequence[tuple[str, dict[str, Any]]],
+    validation: Split,
+    make: Callable[[str, dict[str, Any]], Recipe],
+    *,
+    budget_seconds: float = 60.0,
+    seed: int = 7,
+    weights: Sequence[float] = WEIGHTS,
+) -> BlendTuning:
+    """The weights of the `pool`'s components (name, tuned params) with the best validation
+    NDCG@10, by steepest ascent from the best single component (each round tries every
+    component at every weight and keeps the best change), within the budget (each component
+    is fitted once whatever the budget). `seed` orders the tries (which of equal changes
+    wins) and samples the customers when there are more than MAX_USERS."""
+    if not pool:
+        raise ValueError("a blend needs at least one component")
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    users = np.arange(validation.users.size)
+    if users.size > MAX_USERS:
+        users = np.sort(rng.choice(users, MAX_USERS, replace=False))
+    truth = validation.truth[users]
+    cache = _cache([make(name, params) for name, params in pool], validation, users)
+
+    def measure(point: npt.NDArray[np.float64]) -> Metrics:
+        return _metrics(cache, point, truth, validation.n_items)
+
+    trials: list[Trial] = []
+
+    def trial(point: npt.NDArray[np.float64]) -> Metrics:
+        began = time.perf_counter()
+        metrics = measure(point)
+        trials.append(Trial(_params(pool, point), metrics.ndcg, time.perf_counter() - began))
+        return metrics
+
+    single_metrics = [trial(np.eye(len(pool))[n]) for n in range(len(pool))]
+    singles = [m.ndcg for m in single_metrics]
+    first = int(np.argmax(singles))  # the first of equals
+    best, best_metrics = np.eye(len(pool))[first], single_metrics[first]
+    exhausted = False
+    improved = len(pool) > 1
+    while improved and not exhausted:  # steepest ascent: the best single change per round
+        improved = False
+        step, step_metrics = best, best_metrics
+        for component in rng.permutation(len(pool)).tolist():
+            for weight in weights:
+                if time.perf_counter() - started > budget_seconds:
+                    exhausted = True
+                    break
+                point = best.copy()
+                point[component] = weight
+                if np.array_equal(point, best) or not point.any():
+                    continue
+                metrics = trial(point)
+                if metrics.ndcg > step_metrics.ndcg:
+                    step, step_metrics, improved = point, metrics, True
+            if exhausted:
+                break
+        best, best_metrics = step, step_metrics
+    return BlendTuning(_params(pool, best), best_metrics, singles, trials, exhausted)
+
+
+def _params(
+    pool: Sequence[tuple[str, dict[str, Any]]], point: npt.NDArray[np.float64]
+) -> dict[str, Any]:
+    """Blend parameters of the weights `point`, components of weight 0 left out."""
+    return {
+        "components": [
+            Component(name, dict(params), float(weight)).as_dict()
+            for (name, params), weight in zip(pool, point.tolist(), strict=True)
+            if weight > 0
+        ]
+    }
+
+
+def _cache(recipes: list[Recipe], validation: Split, users: IntArray) -> _Cache:
+    """Fit each recipe on the validation split's training part; keep its CANDIDATES best
+    (normalised) scores per customer, purchases excluded unless repeats count."""
+    train = validation.train
+    customers = validation.users[users]
+    rows_all = train.matrix[customers]
+    context = history_context(train, customers)
+    chunk = max(1, SCORE_CELLS // max(validation.n_items, 1))
+    tops: list[tuple[IntArray, FloatArray]] = []
+    sample = ScaleSample.of(train)
+    for recipe in recipes:
+        recipe.fit(train)
+        scale = np.float32(component_scale(recipe, sample))
+        columns, values = [], []
+        for start in range(0, customers.size, chunk):
+            rows = rows_all[start : start + chunk]
+            part = (
+                context.take(start, start + chunk) if isinstance(recipe, ContextScoring) else None
+            )
+            scores = np.asarray(score_rows(recipe, rows, part), dtype=np.float32) / scale
+            best = top_k(scores.copy(), CANDIDATES, None if validation.repeat else rows)
+            columns.append(best)
+            values.append(np.take_along_axis(scores, np.maximum(best, 0), axis=1))
+        tops.append((np.vstack(columns), np.vstack(values)))
+    return _align(tops, customers.size)
+
+
+def _align(tops: list[tuple[IntArray, FloatArray]], n_rows: int) -> _Cache:
+    """The union of the components' candidate columns per row, padded to one width, and each
+    component's values on it."""
+    every = np.hstack([columns for columns, _ in tops])
+    every = np.where(every < 0, np.iinfo(np.int64).max, every)
+    every.sort(axis=1)
+    fresh = np.ones_like(every, dtype=bool)
+    fresh[:, 1:] = every[:, 1:] != every[:, :-1]
+    fresh &= every != np.iinfo(np.int64).max
+    width = int(fresh.sum(axis=1).max(initial=0))
+    columns = np.full((n_rows, max(width, 1)), -1, dtype=np.int64)
+    rank = np.cumsum(fresh, axis=1) - 1
+    row_index = np.broadcast_to(np.arange(n_rows)[:, None], every.shape)
+    columns[row_index[fresh], rank[fresh]] = every[fresh]
+    values = []
+    for top, scores in tops:
+        aligned = np.zeros(columns.shape, dtype=np.float32)
+        valid = top >= 0
+        # position of each candidate among its row's union columns (both ascending)
+        rows = np.broadcast_to(np.arange(n_rows)[:, None], top.shape)[valid]
+        keys = rows * (columns.max(initial=0) + 2) + top[valid]
+        union_keys = np.arange(n_rows)[:, None] * (columns.max(initial=0) + 2) + columns
+        flat = union_keys.ravel()
+        order = np.argsort(flat, kind="stable")
+        at = order[np.searchsorted(flat[order], keys)]
+        aligned.ravel()[at] = scores[valid]
+        values.append(aligned)
+    return _Cache(columns, values, columns < 0)
+
+
+def _metrics(cache: _Cache, point: npt.NDArray[np.float64], truth: Any, n_items: int) -> Metrics:
+    """Validation metrics of the blend with weights `point`, from the cache."""
+    total = np.zeros(cache.columns.shape, dtype=np.float32)
+    for value, weight in zip(cache.values, point.tolist(), strict=True):
+        if weight:
+            total += np.float32(weight) * value
+    total[cache.padding] = -np.inf
+    positions = top_k(total, TUNING_K, None)
+    chosen = np.take_along_axis(cache.columns, np.maximum(positions, 0), axis=1)
+    chosen[positions < 0] = -1
+    return ranking_metrics(chosen, truth, n_items)

@@ -1,0 +1,311 @@
+"""Blend: a weighted sum of several recipes' scores, each on a common scale.
+
+Recipes make different mistakes: a collaborative recipe knows what goes with a basket,
+popularity, trending and regional popularity know what sells now and where. Summing their
+scores (weights chosen on the validation slice, `mgrecs.engine.evaluation.blending`) is the
+classic way to gain over the best of them. Raw scales differ wildly (a random walk's
+probabilities, purchaser counts, rise ratios), so each component is divided by its `scale`,
+learned at fit: the mean, over training customers, of their best score (a typical
+customer's best item scores 1 in every component).
+
+When every component scores sparsely (a neighbour graph) or from a small table (popularity
+and the like: the top TABLE_CANDIDATES products of their weighted sum join the candidates),
+the blend scores sparsely too, so batch inference over a million customers ranks a few
+hundred candidates each, as fast as the neighbour graph alone; on the stored candidates its
+scores are the dense ones (up to float rounding).
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+
+from mgrecs.engine.recipes.base import (
+    FloatArray,
+    IntArray,
+    Recipe,
+    ScoringContext,
+    SparseScoring,
+    State,
+    TableScoring,
+    TrainingData,
+)
+from mgrecs.engine.recipes.support import (
+    as_rows,
+    fitted,
+    history_context,
+    score_rows,
+    sparse_scores,
+)
+
+DEFAULT_COMPONENTS: tuple[Mapping[str, Any], ...] = (
+    {"recipe": "rp3beta", "params": {}, "weight": 1.0},
+    {"recipe": "popularity", "params": {}, "weight": 0.1},
+    {"recipe": "regional-popularity", "params": {}, "weight": 0.25},
+)
+"""A collaborative recipe with a little popularity, overall and regional (weights of the
+order validation chose on generated data): what `make_recipe("blend")` gives."""
+TABLE_CANDIDATES = 300
+"""Top products of each table line (popularity, regional popularity) a sparse blend adds
+to each customer's candidates."""
+SCALE_SAMPLE = 2_000
+"""Training customers (evenly spaced) whose best scores set each component's scale."""
+SCALE_CELLS = 8_000_000
+"""Dense score cells computed at once while measuring a scale."""
+
+
+@dataclass(frozen=True)
+class Component:
+    """One recipe of a blend: its name, hyper-parameters and weight (> 0)."""
+
+    recipe: str
+    params: dict[str, Any]
+    weight: float
+
+    @classmethod
+    def of(cls, spec: Mapping[str, Any]) -> "Component":
+        """From `{"recipe": name, "params": {...}, "weight": w}` (params optional)."""
+        unknown = set(spec) - {"recipe", "params", "weight"}
+        if unknown or "recipe" not in spec or "weight" not in spec:
+            raise ValueError(
+                'a blend component is {"recipe": name, "params": {...}, "weight": w}; '
+                f"got {dict(spec)!r}"
+            )
+        weight = float(spec["weight"])
+        if not np.isfinite(weight) or weight <= 0:
+            raise ValueError(f"a blend component's weight must be positive, got {weight}")
+        if spec["recipe"] == BlendRecipe.name:
+            raise ValueError("a blend cannot contain a blend")
+        return cls(str(spec["recipe"]), dict(spec.get("params") or {}), weight)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"recipe": self.recipe, "params": self.params, "weight": self.weight}
+
+
+def describe(components: Sequence[Mapping[str, Any]]) -> str:
+    """A blend's components in a table cell: "rp3beta x1 + popularity x0.5"."""
+    return " + ".join(f"{c['recipe']} x{float(c['weight']):g}" for c in components)
+
+
+def _sparse_capable(components: Sequence[Component]) -> bool:
+    from mgrecs.engine.recipes import RECIPES
+
+    return all(
+        issubclass(RECIPES[c.recipe], (SparseScoring, TableScoring))
+        for c in components
+        if c.recipe in RECIPES
+    )
+
+
+@dataclass(frozen=True)
+class ScaleSample:
+    """The training customers a component's scale is measured on, with their context."""
+
+    rows: sparse.csr_matrix
+    context: ScoringContext
+
+    @classmethod
+    def of(cls, data: TrainingData) -> "ScaleSample":
+        """Up to SCALE_SAMPLE evenly spaced training customers, with what evaluation knows
+        of them (`history_context`)."""
+        n_customers = data.matrix.shape[0]
+        sample = np.unique(
+            np.linspace(0, max(n_customers - 1, 0), min(n_customers, SCALE_SAMPLE)).astype(np.int64)
+        )
+        rows = sparse.csr_matrix(data.matrix[sample], dtype=np.float32)
+        return cls(rows, history_context(data, sample))
+
+
+def component_scale(recipe: Recipe, sample: ScaleSample) -> float:
+    """Mean best score of the `sample` customers, over those with a positive best; 1.0 when
+    there is none. The fitted `recipe` is scored, not changed."""
+    rows, context = sample.rows, sample.context
+    n_rows, n_items = rows.shape
+    if n_rows == 0 or n_items == 0:
+        return 1.0
+    if isinstance(recipe, TableScoring):
+        table, line = recipe.score_table(rows, context)
+        best = table.max(axis=1, initial=0.0)[line]
+    elif isinstance(recipe, SparseScoring):
+        scores = sparse_scores(recipe, rows, context)
+        best = np.asarray(scores.max(axis=1).todense()).ravel()
+    else:
+        chunk = max(1, SCALE_CELLS // n_items)
+        best = np.concatenate(
+            [
+                score_rows(recipe, rows[start : start + chunk], context.take(start, start + chunk))
+                .max(axis=1)
+                .astype(np.float64)
+                for start in range(0, n_rows, chunk)
+            ]
+        )
+    positive = best[best > 0]
+    return float(positive.mean()) if positive.size else 1.0
+
+
+class BlendRecipe:
+    """scores = sum over components of weight x component scores / component scale.
+
+    Built from `components` (JSON-able dicts, as model metadata stores them). An instance is
+    a `SparseBlendRecipe` when every component can score sparsely."""
+
+    name: ClassVar[str] = "blend"
+
+    def __new__(cls, *, components: Sequence[Mapping[str, Any]] = DEFAULT_COMPONENTS) -> Any:
+        parsed = [Component.of(spec) for spec in components]
+        if cls is BlendRecipe and parsed and _sparse_capable(parsed):
+            return super().__new__(SparseBlendRecipe)
+        return super().__new__(cls)
+
+    def __init__(self, *, components: Sequence[Mapping[str, Any]] = DEFAULT_COMPONENTS) -> None:
+        from mgrecs.engine.recipes import make_recipe
+
+        parsed = [Component.of(spec) for spec in components]
+        if not parsed:
+            raise ValueError("a blend needs at least one component")
+        self._parts: list[Recipe] = [make_recipe(c.recipe, **c.params) for c in parsed]
+        self._weights = [c.weight for c in parsed]
+        self._scales: FloatArray | None = None
+        self._n_items: int | None = None
+
+    @property
+    def parts(self) -> list[Recipe]:
+        """The component recipes, in order."""
+        return list(self._parts)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "components": [
+                Component(part.name, dict(part.params()), weight).as_dict()
+                for part, weight in zip(self._parts, self._weights, strict=True)
+            ]
+        }
+
+    def fit(self, data: TrainingData) -> "BlendRecipe":
+        """Fit every component, then measure its scale on the training customers."""
+        scales = []
+        sample = ScaleSample.of(data)
+        for part in self._parts:
+            part.fit(data)
+            scales.append(component_scale(part, sample))
+        self._scales = np.asarray(scales, dtype=np.float32)
+        self._n_items = data.n_items
+        return self
+
+    def _factors(self) -> list[np.float32]:
+        """weight / scale of each component, as the float32 both score paths multiply by."""
+        scales = fitted(self._scales, self.name)
+        return [np.float32(w / s) for w, s in zip(self._weights, scales.tolist(), strict=True)]
+
+    def score_context(self, rows: sparse.csr_matrix, context: ScoringContext) -> FloatArray:
+        return self._dense(rows, context)
+
+    def score(self, rows: sparse.csr_matrix) -> FloatArray:
+        """Dense scores; a regional component scores globally (no region known)."""
+        return self._dense(rows, None)
+
+    def _dense(self, rows: sparse.csr_matrix, context: ScoringContext | None) -> FloatArray:
+        factors = self._factors()
+        total: FloatArray | None = None
+        for part, factor in zip(self._parts, factors, strict=True):
+            term = factor * np.asarray(score_rows(part, rows, context), dtype=np.float32)
+            total = term if total is None else total + term
+        assert total is not None
+        return total
+
+    def state(self) -> dict[str, npt.NDArray[Any]]:
+        arrays: dict[str, npt.NDArray[Any]] = {
+            "scales": fitted(self._scales, self.name),
+            "n_items": np.array([fitted(self._n_items, self.name)], dtype=np.int64),
+        }
+        for n, part in enumerate(self._parts):
+            arrays.update((f"{n}.{key}", value) for key, value in part.state().items())
+        return arrays
+
+    @classmethod
+    def from_state(cls, params: Mapping[str, Any], arrays: State) -> "BlendRecipe":
+        from mgrecs.engine.recipes import RECIPES
+
+        recipe = cls(**params)
+        parts = []
+        for n, part in enumerate(recipe._parts):
+            prefix = f"{n}."
+            own = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+            parts.append(RECIPES[part.name].from_state(part.params(), own))
+        recipe._parts = parts
+        recipe._scales = np.asarray(arrays["scales"], dtype=np.float32)
+        recipe._n_items = int(arrays["n_items"][0])
+        return recipe
+
+
+class SparseBlendRecipe(BlendRecipe):
+    """A blend of sparse and table components: scores only its candidates (the sparse
+    components' stored entries, and the top TABLE_CANDIDATES products of the table
+    components' weighted sum as seen from the row's region). Sparse components' scores are
+    non-negative (neighbour graphs), which lets one merge take the union."""
+
+    def score_sparse(self, rows: sparse.csr_matrix) -> sparse.csr_matrix:
+        return self._sparse(rows, None)
+
+    def score_sparse_context(
+        self, rows: sparse.csr_matrix, context: ScoringContext
+    ) -> sparse.csr_matrix:
+        return self._sparse(rows, context)
+
+    def _sparse(self, rows: sparse.csr_matrix, context: ScoringContext | None) -> sparse.csr_matrix:
+        """The dense blend's values (up to float rounding: the sum runs in another order) at
+        the union of the candidates: the weighted sparse components, plus at every stored
+        entry the weighted table components of the row's table line."""
+        n_items = fitted(self._n_items, self.name)
+        rows = as_rows(rows, n_items)
+        n_rows = rows.shape[0]
+        personal = sparse.csr_matrix((n_rows, n_items), dtype=np.float32)
+        tables: list[tuple[np.float32, FloatArray, IntArray]] = []
+        for part, factor in zip(self._parts, self._factors(), strict=True):
+            if isinstance(part, TableScoring):
+                table, line = part.score_table(rows, context)
+                tables.append((factor, table, line))
+            else:
+                assert isinstance(part, SparseScoring)
+                scores = sparse.csr_matrix(sparse_scores(part, rows, context), dtype=np.float32)
+                personal = personal + scores * factor
+        personal = sparse.csr_matrix(personal)
+        if not tables:
+            return personal
+        combined, group = _combined_tables(tables, n_items)
+        owner = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(personal.indptr))
+        personal.data = personal.data + combined[group[owner], personal.indices]
+        popular = _table_candidates(combined, group, n_items)
+        # Where both have an entry, the personal one (>= the table part alone) is the sum.
+        return sparse.csr_matrix(personal.maximum(popular), dtype=np.float32)
+
+
+def _combined_tables(
+    tables: list[tuple[np.float32, FloatArray, IntArray]], n_items: int
+) -> tuple[FloatArray, IntArray]:
+    """The weighted sum of the table components, one line per distinct combination of
+    their lines among the rows (a region, mostly), and each row's line of it."""
+    lines = np.column_stack([line for _, _, line in tables])
+    distinct, group = np.unique(lines.astype(np.int64), axis=0, return_inverse=True)
+    combined = np.zeros((distinct.shape[0], n_items), dtype=np.float32)
+    for n, (factor, table, _) in enumerate(tables):
+        combined += factor * table[distinct[:, n]]
+    return combined, group.ravel().astype(np.int64)
+
+
+def _table_candidates(table: FloatArray, line: IntArray, n_items: int) -> sparse.csr_matrix:
+    """Each row's TABLE_CANDIDATES best products of its table line, with their values."""
+    keep = min(TABLE_CANDIDATES, n_items)
+    if keep == 0 or line.size == 0:
+        return sparse.csr_matrix((line.size, n_items), dtype=np.float32)
+    tops = np.argpartition(-table, keep - 1, axis=1)[:, :keep]
+    tops.sort(axis=1)
+    columns = tops[line]
+    values = table[line[:, np.newaxis], columns]
+    indptr = np.arange(0, (line.size + 1) * keep, keep, dtype=np.int64)
+    return sparse.csr_matrix(
+        (values.ravel().astype(np.float32), columns.ravel(), indptr), shape=(line.size, n_items)
+    )
