@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 
 from helpers import asgi_client
 from mgrecs.api.app import create_app
+from mgrecs.api.buy_again import ranked_purchases
+from mgrecs.api.repository import Purchased, PurchaseHistory
 from mgrecs.batch.buy_again import BuyAgainFit, save_buy_again
 from mgrecs.common.schemas import OrderEvent, OrderStatus
 from mgrecs.common.settings import Settings
@@ -286,3 +288,39 @@ async def test_no_user_or_limit_gets_a_5xx(
         body = response.json()
         ids = [i["product_id"] for i in body["items"]]
         assert len(ids) == len(set(ids)) and 0 < len(ids) <= int(limit)
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(
+    purchases=st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=500),
+            st.floats(min_value=-2, max_value=5000),
+            st.floats(min_value=0, max_value=1),
+            st.floats(min_value=0, max_value=400),
+        ),
+        max_size=40,
+    ),
+    half_life=st.one_of(st.none(), st.floats(min_value=0.01, max_value=1000)),
+    limit=st.integers(min_value=1, max_value=100),
+)
+def test_any_history_ranks_into_a_valid_list(
+    purchases: list[tuple[int, float, float, float]], half_life: float | None, limit: int
+) -> None:
+    """Whatever the orders, ages (a clock behind an order included), rates and intervals:
+    at most `limit` distinct products, best first, scores in [0, 1], each with its reason."""
+    history = PurchaseHistory(
+        [
+            Purchased(f"p{n}", orders, NOW - timedelta(days=days), rate, interval)
+            for n, (orders, days, rate, interval) in enumerate(purchases)
+        ],
+        BuyAgainParams(half_life_days=half_life),
+        None,
+    )
+    items = ranked_purchases(history, NOW, limit)
+    assert len(items) == min(limit, len(purchases))
+    assert len({i.product_id for i in items}) == len(items)
+    scores = [i.score for i in items]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 <= score <= 1.0 for score in scores)
+    assert all(i.reason and i.reason.startswith("bought ") for i in items)
