@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import numpy as np
 import pytest
 import structlog
 from aiokafka import AIOKafkaProducer
 
 from helpers import eventually, read_topic, running
+from mgrecs.batch.buy_again import KEEP_VERSIONS, BuyAgainFit, save_buy_again
+from mgrecs.batch.dataset import load_lines
 from mgrecs.batch.inference import infer
 from mgrecs.batch.registry import NoActiveModel
 from mgrecs.batch.training import retrain
@@ -23,6 +26,7 @@ from mgrecs.common.schemas import DeadLetter, OrderEvent, ScheduleTick
 from mgrecs.common.settings import Settings
 from mgrecs.engine.model import CooccurrenceModel
 from mgrecs.engine.recipes import make_recipe
+from mgrecs.engine.repurchase import BuyAgainParams, RepurchaseStats, fit_repurchase
 from mgrecs.tracker.store import write_orders
 
 # (order id, customer, region, days ago, products). c6 only ordered long ago (inactive);
@@ -111,6 +115,74 @@ async def test_retrain_registers_one_active_model(
     assert metrics["validation"] is None
     model = await asyncio.to_thread(CooccurrenceModel.load, artifact)
     assert model.recipe.name == "rp3beta"
+
+
+async def test_retrain_stores_the_buy_again_statistics_and_parameters(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """c1 bought p1 every 10 days; c2 p1 once and p2 30 days apart; c3 p2 and p3 once. The
+    new version's repurchase parameters and per-product statistics are stored with it, as
+    the engine fits them on the lines that count."""
+    orders = [
+        ("r1", "c1", "north", 30, ["p1"]),
+        ("r2", "c1", "north", 20, ["p1"]),
+        ("r3", "c1", "north", 10, ["p1"]),
+        ("r4", "c2", "north", 40, ["p1", "p2"]),
+        ("r5", "c2", "north", 10, ["p2"]),
+        ("r6", "c3", "south", 5, ["p2", "p3"]),
+    ]
+    customers = {(c, r) for _, c, r, _, _ in orders}
+    await insert_orders(pool, orders, ["p1", "p2", "p3", "p4"], customers)
+
+    version = await retrain(pool, settings)
+
+    params = await pool.fetchrow(
+        "SELECT * FROM repurchase_params WHERE model_version = $1", version.version
+    )
+    assert params["params"] == BuyAgainParams().as_dict()
+    assert params["products"] == 3  # the bought ones
+    rows = await pool.fetch(
+        "SELECT product_id, repeat_rate, interval_days FROM repurchase_stats"
+        " WHERE model_version = $1 ORDER BY product_id",
+        version.version,
+    )
+    stored = {r["product_id"]: (r["repeat_rate"], r["interval_days"]) for r in rows}
+    lines = await load_lines(pool)
+    fitted = fit_repurchase(lines.customer, lines.item, lines.time, len(lines.item_ids))
+    assert stored == {
+        product: (pytest.approx(rate), pytest.approx(interval))
+        for product, rate, interval in zip(
+            lines.item_ids, fitted.repeat_rate, fitted.interval_days, strict=True
+        )
+    }
+    assert stored["p1"][0] > stored["p3"][0]  # re-bought by one of its two buyers, p3 never
+    assert stored["p1"][1] == pytest.approx(10.0)  # every 10 days
+    assert params["default_interval_days"] == pytest.approx(float(np.median(fitted.interval_days)))
+
+
+async def test_buy_again_statistics_are_kept_for_recent_and_active_versions_only(
+    pool: asyncpg.Pool,
+) -> None:
+    versions = [f"v{n:02d}" for n in range(KEEP_VERSIONS + 3)]
+    for n, version in enumerate(versions):
+        await pool.execute(
+            "INSERT INTO model_versions (version, recipe, artifact_uri, n_users, n_items,"
+            " n_interactions, active, promoted_at) VALUES ($1, 'cooccurrence', 'x', 1, 1, 1,"
+            " $2, CASE WHEN $2 THEN now() END)",
+            version,
+            n == 0,  # the oldest is still the active one
+        )
+    fit = BuyAgainFit(BuyAgainParams(), RepurchaseStats(np.ones(2), np.ones(2)), ["a", "b"])
+    async with pool.acquire() as conn:
+        for version in versions:
+            await save_buy_again(conn, version, fit)
+        await save_buy_again(conn, versions[-1], fit)  # again: replaced, not doubled
+    kept = [r[0] for r in await pool.fetch("SELECT model_version FROM repurchase_params")]
+    assert sorted(kept) == [versions[0], *versions[-KEEP_VERSIONS:]]
+    counts = await pool.fetch(
+        "SELECT model_version, count(*) FROM repurchase_stats GROUP BY model_version"
+    )
+    assert {r[0]: r[1] for r in counts} == dict.fromkeys(kept, 2)
 
 
 async def test_retrain_chooses_the_recipe_on_the_latest_purchases(

@@ -155,11 +155,25 @@ async def test_orders_travel_from_ingest_to_the_region_page(settings: Settings, 
         assert user["source"] == "cache"
         assert {item["product_id"] for item in user["items"]} == {"P1", "P2", "P3", "P6"}
 
+        # c8's own order first (placed 9 days ago), scored with the statistics the retrain
+        # stored for the active version; then its cached discovery list
+        again = await client.get(f"{urls['api']}/v1/users/c8/buy-again", params={"limit": 5})
+        assert again.status_code == 200, again.text
+        items = again.json()["items"]
+        assert [(i["product_id"], i["slot"], i["reason"]) for i in items][:1] == [
+            ("P4", "buy-again", "bought once, 9 days ago")
+        ]
+        assert [i["slot"] for i in items[1:]] == ["cache"] * 4
+        assert {i["product_id"] for i in items[1:]} == {"P1", "P2", "P3", "P6"}
+        active = await pool.fetchval("SELECT version FROM model_versions WHERE active")
+        assert again.json()["repurchase_version"] == active
+
         similar = (await client.get(f"{urls['api']}/v1/products/P2/similar")).json()
         assert similar["items"][0]["product_id"] == "P3"  # bought together by 5 customers
 
         for missing in (
             "/v1/users/nobody/recommendations",
+            "/v1/users/nobody/buy-again",
             "/v1/products/nothing/similar",
             "/v1/regions/atlantis/recommendations",
         ):

@@ -19,7 +19,7 @@ from mgrecs.cli.main import app
 from mgrecs.common.db import create_pool
 from mgrecs.common.settings import Settings, get_settings
 
-RETRAIN_STEPS = ["export", "quality", "evaluate", "train", "promote"]
+RETRAIN_STEPS = ["export", "quality", "evaluate", "train", "promote", "buy-again"]
 
 
 async def purchases(pool: asyncpg.Pool) -> None:

@@ -4,6 +4,7 @@ Async on purpose: FastAPI runs plain `def` dependencies in its thread pool, a th
 dependency per request for what is an attribute read."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -54,6 +55,21 @@ async def get_engine(request: Request) -> Engine:
     return engine
 
 
+@dataclass(frozen=True)
+class Serving:
+    """What a customer's list is served from (the per-customer routes need all four)."""
+
+    repository: Repository
+    engine: Engine
+    settings: Settings
+    pool: asyncpg.Pool
+
+
+async def get_serving(request: Request) -> Serving:
+    state = request.app.state
+    return Serving(state.repository, state.engine, state.settings, state.pool)
+
+
 async def get_answers(request: Request) -> AnswerCache:
     answers: AnswerCache = request.app.state.answers
     return answers
@@ -66,3 +82,4 @@ SampleMemoDep = Annotated[SampleMemo, Depends(get_sample_memo)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 AnswerCacheDep = Annotated[AnswerCache, Depends(get_answers)]
+ServingDep = Annotated[Serving, Depends(get_serving)]

@@ -1,7 +1,7 @@
 """Data access for the API: every read the routes need, over one asyncpg pool."""
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +10,7 @@ import asyncpg
 from mgrecs.api import queries
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.quality_store import latest_reports
+from mgrecs.engine.repurchase import DEFAULT_INTERVAL_DAYS, BuyAgainParams
 
 PING_TIMEOUT_SECONDS = 2.0
 
@@ -41,6 +42,33 @@ class CachedList:
 class Customer:
     customer_id: str
     region: str | None
+
+
+@dataclass(frozen=True)
+class Purchased:
+    """A product a customer bought: in how many distinct orders, when last, and its
+    repurchase statistics (the version's, or the assumed ones when it never saw it)."""
+
+    product_id: str
+    orders: int
+    last_at: datetime
+    repeat_rate: float
+    interval_days: float
+
+
+@dataclass(frozen=True)
+class PurchaseHistory:
+    """A customer's purchases of products on sale, and how to score them."""
+
+    purchases: list[Purchased]
+    params: BuyAgainParams
+    version: str | None
+    """The model version that stored the statistics and parameters (None: the defaults)."""
+
+
+NO_STATS_REPEAT_RATE = 1.0
+"""Without stored statistics every product counts as re-buyable (as fit_repurchase says of
+an empty history), and due after DEFAULT_INTERVAL_DAYS."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +157,23 @@ class Repository:
         version: str | None = await self._pool.fetchval(queries.ACTIVE_MODEL_VERSION)
         return version
 
+    async def purchase_history(self, user_id: str) -> PurchaseHistory:
+        """Everything the buy-again list needs, in one round trip."""
+        rows = await self._pool.fetch(queries.BUY_AGAIN_HISTORY, user_id)
+        first = rows[0] if rows else None
+        if first is None or first["model_version"] is None:
+            return PurchaseHistory(
+                [_purchased(row, NO_STATS_REPEAT_RATE, DEFAULT_INTERVAL_DAYS) for row in rows],
+                BuyAgainParams(),
+                None,
+            )
+        rate, interval = first["default_repeat_rate"], first["default_interval_days"]
+        return PurchaseHistory(
+            [_purchased(row, rate, interval) for row in rows],
+            _params(first["params"]),
+            first["model_version"],
+        )
+
     async def similar_cache(self, product_id: str) -> CachedList | None:
         row = await self._pool.fetchrow(queries.SIMILAR_CACHE, product_id)
         if row is None:
@@ -216,6 +261,28 @@ class Repository:
         return [
             RegionCounts(row["region"], row["customers"], row["active_customers"]) for row in rows
         ]
+
+
+def _purchased(row: asyncpg.Record, repeat_rate: float, interval_days: float) -> Purchased:
+    """`row`'s purchase, with these statistics when the version has none of its own."""
+    return Purchased(
+        row["product_id"],
+        row["orders"],
+        row["last_at"],
+        repeat_rate if row["repeat_rate"] is None else row["repeat_rate"],
+        interval_days if row["interval_days"] is None else row["interval_days"],
+    )
+
+
+def _params(stored: Any) -> BuyAgainParams:
+    """Stored parameters (`BuyAgainParams.as_dict()`); unknown or unreadable ones: defaults."""
+    known = {field.name for field in fields(BuyAgainParams)}
+    if not isinstance(stored, dict):
+        return BuyAgainParams()
+    try:
+        return BuyAgainParams(**{k: v for k, v in stored.items() if k in known})
+    except (TypeError, ValueError):
+        return BuyAgainParams()
 
 
 def _product_count(row: asyncpg.Record) -> ProductCount:

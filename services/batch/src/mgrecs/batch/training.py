@@ -6,8 +6,9 @@ Steps, recorded with their seconds (`Steps`): export (read the purchases and the
 and export the three Personalize datasets to the artifact store),
 quality (the data-quality report), evaluate (the recipe measured next to popularity on the
 latest purchases; a retrain searches the candidates here), train (fit on everything, save),
-promote (the gate, the registry), and for a refresh infer. One of these jobs runs at a time
-across every batch instance (`exclusive`).
+promote (the gate, the registry), buy-again (repurchase parameters and per-product statistics
+stored with the version, for the api's buy-again list), and for a refresh infer. One of these
+jobs runs at a time across every batch instance (`exclusive`).
 """
 
 import asyncio
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import asyncpg
 
+from mgrecs.batch.buy_again import fit_buy_again, save_buy_again
 from mgrecs.batch.dataset import check_order_lines, load_lines, load_products
 from mgrecs.batch.evaluation import choose_recipe
 from mgrecs.batch.exclusive import retrain_lock
@@ -131,6 +133,10 @@ async def _train(
                 promote=decision.promote,
                 reason=reason,
             )
+        async with steps.step("buy-again"):
+            fitted = await asyncio.to_thread(fit_buy_again, lines)
+            async with pool.acquire() as conn:
+                await save_buy_again(conn, version, fitted)
     validation = metrics["validation"]
     if validation is not None:
         MODEL_NDCG.labels("chosen").set(validation["chosen"]["ndcg@10"])

@@ -1,23 +1,17 @@
-"""Per-customer recommendations: cache, then the engine in real time, then popularity;
-each of them only of the asked categories (and of the customer's experiment arm's model)."""
+"""Per-customer lists: discovery (cache, then the engine in real time, then popularity; of
+the asked categories and the customer's experiment arm's model), buy again, ranking."""
 
 from fastapi import APIRouter, HTTPException
 
-from mgrecs.api.deps import EngineDep, PoolDep, RepositoryDep, SettingsDep
-from mgrecs.api.engine import Engine, EngineUnavailable
-from mgrecs.api.experiment_schemas import ExperimentTag
-from mgrecs.api.experiment_serving import arm_campaign, cache_model_version, serving_arm
+from mgrecs.api.buy_again import buy_again
+from mgrecs.api.buy_again_schemas import BuyAgainList
+from mgrecs.api.deps import ClockDep, EngineDep, RepositoryDep, ServingDep, SettingsDep
+from mgrecs.api.discovery import discovery
+from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.metrics import SOURCES
-from mgrecs.api.recommendations import (
-    cached_in_categories,
-    freshness,
-    popular_items,
-    ranked_by_popularity,
-)
-from mgrecs.api.repository import CachedList, Repository
+from mgrecs.api.recommendations import ranked_by_popularity
 from mgrecs.api.routes.params import Categories, Limit, UserId
 from mgrecs.api.schemas import ErrorMessage, RankRequest, UserRanking, UserRecommendations
-from mgrecs.common.settings import Settings
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
@@ -30,10 +24,7 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
 )
 async def user_recommendations(
     user_id: UserId,
-    repository: RepositoryDep,
-    engine: EngineDep,
-    settings: SettingsDep,
-    pool: PoolDep,
+    serving: ServingDep,
     limit: Limit = 10,
     category: Categories = None,
 ) -> UserRecommendations:
@@ -47,89 +38,27 @@ async def user_recommendations(
     A customer in an experiment gets its arm's model version: the cache when the cache was
     scored with it, else the engine in real time from the arm's campaign; the answer names
     the experiment and arm (`experiment`), to be echoed in feedback."""
-    assigned = serving_arm(settings, user_id)
-    if assigned is None:
-        return await _recommendations(user_id, repository, engine, settings, limit, category)
-    experiment, arm = assigned
-    cache_version = await cache_model_version(pool)
-    answer = await _recommendations(
-        user_id,
-        repository,
-        engine,
-        settings,
-        limit,
-        category,
-        campaign_arn=arm_campaign(arm, settings),
-        realtime_version=arm.model_version,
-        serve_cache=arm.model_version == cache_version,
-    )
-    tag = ExperimentTag(experiment_id=experiment.id, arm=arm.name)
-    return answer.model_copy(update={"experiment": tag})
+    return await discovery(serving, user_id, limit, category)
 
 
-async def _recommendations(
-    user_id: str,
-    repository: Repository,
-    engine: Engine,
-    settings: Settings,
-    limit: int,
-    category: list[str] | None,
-    campaign_arn: str | None = None,
-    realtime_version: str | None = None,
-    serve_cache: bool = True,
-) -> UserRecommendations:
-    """Cache (unless `serve_cache` is off), engine (`campaign_arn` serving `realtime_version`,
-    else the user campaign serving the active version), popularity: the first that has an
-    answer. A cached list older than one of the customer's orders, or of a stale generation
-    (past `cache_ttl_hours`), yields to the engine, which knows the order (the tracker sent
-    it); it still serves, as the best there is, when the engine has no answer."""
-    cached = await repository.user_cache(user_id) if serve_cache else None
-    if cached is not None and not cached.outdated and not (cached.age and cached.age.stale):
-        return await _cached_answer(user_id, cached, repository, limit, category)
-    customer = await repository.customer(user_id)
-    if customer is None and cached is None:
-        raise HTTPException(status_code=404, detail=f"unknown user {user_id}")
-    try:
-        items = await engine.for_user(user_id, limit, category, campaign_arn)
-    except EngineUnavailable:
-        items = []
-    if items:
-        SOURCES.labels("users", "realtime").inc()
-        return UserRecommendations(
-            user_id=user_id,
-            source="realtime",
-            updated_at=None,
-            items=items,
-            model_version=realtime_version or await repository.active_model_version(),
-        )
-    if cached is not None:
-        return await _cached_answer(user_id, cached, repository, limit, category)
-    assert customer is not None  # no cached row either: the 404 above
-    SOURCES.labels("users", "popular").inc()
-    return UserRecommendations(
-        user_id=user_id,
-        source="popular",
-        updated_at=None,
-        items=await popular_items(repository, settings, customer.region, limit, category),
-    )
-
-
-async def _cached_answer(
-    user_id: str,
-    cached: CachedList,
-    repository: Repository,
-    limit: int,
-    category: list[str] | None,
-) -> UserRecommendations:
-    SOURCES.labels("users", "cache").inc()
-    return UserRecommendations(
-        user_id=user_id,
-        source="cache",
-        updated_at=cached.updated_at,
-        items=await cached_in_categories(repository, cached.items, limit, category),
-        model_version=cached.model_version,
-        **freshness(cached.age),
-    )
+@router.get(
+    "/{user_id}/buy-again",
+    response_model=BuyAgainList,
+    responses={404: {"model": ErrorMessage, "description": "unknown customer"}},
+    summary="What one customer is likely to buy again, then discovery",
+)
+async def user_buy_again(
+    user_id: UserId, serving: ServingDep, clock: ClockDep, limit: Limit = 10
+) -> BuyAgainList:
+    """The customer's own products (bought in orders not cancelled or returned, still on
+    sale), likeliest re-buy first: more distinct orders, more recent, a product people buy
+    again, due by its usual interval (the active model version's repeat rates, intervals and
+    parameters, stored by its retrain; defaults before the first). Each says why (`bought 5
+    times, last 3 weeks ago`). When they are fewer than `limit`, the customer's discovery
+    list (as `/recommendations` answers it, products already listed left out) fills the rest;
+    `slot` says which part each item comes from. Unknown customer: 404, as
+    `/recommendations`."""
+    return await buy_again(serving, user_id, limit, clock())
 
 
 @router.post(

@@ -1,0 +1,108 @@
+"""A customer's discovery list (what they have not bought): the cache, then the engine in real
+time, then popularity; of the asked categories and of the customer's experiment arm's model.
+Served as `/v1/users/{id}/recommendations`, and completes the buy-again list."""
+
+from fastapi import HTTPException
+
+from mgrecs.api.deps import Serving
+from mgrecs.api.engine import EngineUnavailable
+from mgrecs.api.experiment_schemas import ExperimentTag
+from mgrecs.api.experiment_serving import arm_campaign, cache_model_version, serving_arm
+from mgrecs.api.metrics import SOURCES
+from mgrecs.api.recommendations import cached_in_categories, freshness, popular_items
+from mgrecs.api.repository import CachedList
+from mgrecs.api.schemas import UserRecommendations
+
+
+async def discovery(
+    serving: Serving,
+    user_id: str,
+    limit: int,
+    category: list[str] | None,
+    endpoint: str = "users",
+) -> UserRecommendations:
+    """The list of `/v1/users/{id}/recommendations` (its docstring says what serves when);
+    answers are counted in `SOURCES` under `endpoint`. Unknown customer: HTTP 404."""
+    assigned = serving_arm(serving.settings, user_id)
+    if assigned is None:
+        return await _recommendations(serving, user_id, limit, category, endpoint)
+    experiment, arm = assigned
+    cache_version = await cache_model_version(serving.pool)
+    answer = await _recommendations(
+        serving,
+        user_id,
+        limit,
+        category,
+        endpoint,
+        campaign_arn=arm_campaign(arm, serving.settings),
+        realtime_version=arm.model_version,
+        serve_cache=arm.model_version == cache_version,
+    )
+    tag = ExperimentTag(experiment_id=experiment.id, arm=arm.name)
+    return answer.model_copy(update={"experiment": tag})
+
+
+async def _recommendations(
+    serving: Serving,
+    user_id: str,
+    limit: int,
+    category: list[str] | None,
+    endpoint: str,
+    campaign_arn: str | None = None,
+    realtime_version: str | None = None,
+    serve_cache: bool = True,
+) -> UserRecommendations:
+    """Cache (unless `serve_cache` is off), engine (`campaign_arn` serving `realtime_version`,
+    else the user campaign serving the active version), popularity: the first that has an
+    answer. A cached list older than one of the customer's orders, or of a stale generation
+    (past `cache_ttl_hours`), yields to the engine, which knows the order (the tracker sent
+    it); it still serves, as the best there is, when the engine has no answer."""
+    repository = serving.repository
+    cached = await repository.user_cache(user_id) if serve_cache else None
+    if cached is not None and not cached.outdated and not (cached.age and cached.age.stale):
+        return await _cached_answer(serving, user_id, cached, limit, category, endpoint)
+    customer = await repository.customer(user_id)
+    if customer is None and cached is None:
+        raise HTTPException(status_code=404, detail=f"unknown user {user_id}")
+    try:
+        items = await serving.engine.for_user(user_id, limit, category, campaign_arn)
+    except EngineUnavailable:
+        items = []
+    if items:
+        SOURCES.labels(endpoint, "realtime").inc()
+        return UserRecommendations(
+            user_id=user_id,
+            source="realtime",
+            updated_at=None,
+            items=items,
+            model_version=realtime_version or await repository.active_model_version(),
+        )
+    if cached is not None:
+        return await _cached_answer(serving, user_id, cached, limit, category, endpoint)
+    assert customer is not None  # no cached row either: the 404 above
+    SOURCES.labels(endpoint, "popular").inc()
+    return UserRecommendations(
+        user_id=user_id,
+        source="popular",
+        updated_at=None,
+        items=await popular_items(repository, serving.settings, customer.region, limit, category),
+    )
+
+
+async def _cached_answer(
+    serving: Serving,
+    user_id: str,
+    cached: CachedList,
+    limit: int,
+    category: list[str] | None,
+    endpoint: str,
+) -> UserRecommendations:
+    SOURCES.labels(endpoint, "cache").inc()
+    return UserRecommendations(
+        user_id=user_id,
+        source="cache",
+        updated_at=cached.updated_at,
+        items=await cached_in_categories(serving.repository, cached.items, limit, category),
+        model_version=cached.model_version,
+        **freshness(cached.age),
+    )
