@@ -5,18 +5,19 @@ The api reads them for the active version (`repurchase_params`, `repurchase_stat
 migration 0012); the batch keeps those of the active and recent versions only.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import numpy as np
 
+from mgrecs.engine.buy_again_choice import select_buy_again
 from mgrecs.engine.dataset import Lines
 from mgrecs.engine.repurchase import (
     DEFAULT_INTERVAL_DAYS,
     BuyAgainParams,
     FloatArray,
     RepurchaseStats,
-    fit_repurchase,
 )
 
 KEEP_VERSIONS = 5
@@ -55,13 +56,16 @@ class BuyAgainFit:
     stats: RepurchaseStats
     product_ids: list[str]
     """Indexed like the stats' arrays."""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    """How the parameters were chosen (`BuyAgainChoice.to_metrics`), for the retrain's log."""
 
 
 def fit_buy_again(lines: Lines) -> BuyAgainFit:
-    """Parameters and per-product statistics from every purchase (CPU-bound: run in a
-    thread). The parameters are the defaults until they are chosen on validation."""
-    stats = fit_repurchase(lines.customer, lines.item, lines.time, len(lines.item_ids))
-    return BuyAgainFit(BuyAgainParams(), stats, lines.item_ids)
+    """Parameters chosen on the validation slice (`select_buy_again`: the defaults when
+    there is too little data) and per-product statistics from every purchase (CPU-bound:
+    run in a thread)."""
+    choice = select_buy_again(lines)
+    return BuyAgainFit(choice.params, choice.stats, choice.product_ids, choice.to_metrics())
 
 
 async def save_buy_again(conn: asyncpg.Connection, version: str, fit: BuyAgainFit) -> None:

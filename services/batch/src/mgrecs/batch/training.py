@@ -137,6 +137,7 @@ async def _train(
             fitted = await asyncio.to_thread(fit_buy_again, lines)
             async with pool.acquire() as conn:
                 await save_buy_again(conn, version, fitted)
+            log.info("buy_again_fitted", version=version, **fitted.evidence)
     validation = metrics["validation"]
     if validation is not None:
         MODEL_NDCG.labels("chosen").set(validation["chosen"]["ndcg@10"])
