@@ -249,6 +249,16 @@ def main(argv: list[str] | None = None) -> None:
             catalog=catalog,
         )
         below = print_report(case, report, read_seconds)
+        served, single = report.served, report.best_single
+        versus = report.lift_over(single.recipe, served.recipe)
+        served_line = (
+            f"served (best on validation): {served.recipe}, NDCG@10 {served.metrics.ndcg:.4f}, "
+            f"{versus:+.1f} % vs the best single recipe ({single.recipe} "
+            f"{single.metrics.ndcg:.4f})"
+            if versus is not None
+            else f"served (best on validation): {served.recipe}"
+        )
+        print(served_line)
         gain, count_gain = report.lift_percent, report.lift_over(COUNT)
         again_gain = report.lift_over(REPEAT_BASELINE) if case.repeat else None
         summary.append(
@@ -257,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
             + (f"{count_gain:+.1f} % vs count, " if count_gain is not None else "")
             + (f"{gain:+.1f} % vs popularity" if gain is not None else "(popularity 0)")
             + (f"; below +{BAR_PERCENT:.0f} % over count: {', '.join(below)}" if below else "")
+            + f"; {served_line}"
         )
     print("\n## Summary (NDCG@10 of the best personalised recipe vs the baselines)")
     for line in summary:

@@ -311,6 +311,21 @@ def test_evaluate_reports_the_blend_last_tuned_on_validation_and_tested(
     assert report.best.recipe not in BASELINES
     assert report.to_dict()["best"] in ("rp3beta", "ease", "blend")
 
+    def validation(name: str) -> float:
+        return max(t.ndcg for t in report.result(name).trials)
+
+    served = report.served.recipe  # what retrain would serve: the best on validation
+    considered = [*BASELINES[1:], "rp3beta", "ease", "blend"]
+    assert validation(served) == max(validation(name) for name in considered)
+    assert served != "blend" or validation("blend") > max(
+        validation(name) for name in considered[:-1]
+    )
+    assert report.best_single.recipe in ("rp3beta", "ease")
+    document = report.to_dict()
+    assert document["served"] == served and document["best_single"] == report.best_single.recipe
+    expected = (report.served.metrics.ndcg / report.best_single.metrics.ndcg - 1) * 100
+    assert document["served_vs_best_single_percent"] == pytest.approx(expected, abs=0.01)
+
 
 def test_the_blend_pool_takes_buy_again_only_when_repeats_count() -> None:
     scored = [

@@ -38,6 +38,8 @@ def test_table_shows_every_recipe_and_the_winner(orders: Path) -> None:
     verdict = result.stdout.strip().splitlines()[-1]
     assert verdict.startswith("best: ") and "% vs popularity (" in verdict
     assert "% vs popularity-count (" in verdict
+    served = result.stdout.strip().splitlines()[-2]
+    assert served.startswith("a retrain would serve ") and served.split()[4] in RECIPES
 
 
 def test_json_has_every_recipe_and_metric_and_repeats(orders: Path) -> None:

@@ -228,4 +228,10 @@ def evaluate(
         highlight=False,
     )
     out.print(_table(report))
+    served = report.served
+    out.print(
+        f"a retrain would serve {served.recipe} (the best on validation; "
+        f"NDCG@{report.k} {served.metrics.ndcg:.4f} on test)",
+        highlight=False,
+    )
     out.print(_verdict(report), highlight=False)

@@ -84,6 +84,22 @@ class EvaluationReport:
         return max(personal, key=lambda r: r.metrics.ndcg)
 
     @property
+    def served(self) -> RecipeReport:
+        """What a retrain on the training period would serve: the best validation NDCG@k
+        among the recipes retrain considers (the count baselines are not among them), the
+        earlier of equals (so a blend, last, only when strictly better)."""
+        considered = [r for r in self.results if r.recipe not in (COUNT_BASELINE, REPEAT_BASELINE)]
+        measured = [r for r in considered if r.trials] or considered or self.results
+        return max(measured, key=lambda r: max((t.ndcg for t in r.trials), default=0.0))
+
+    @property
+    def best_single(self) -> RecipeReport:
+        """Highest NDCG@k among the personalised recipes other than the blend."""
+        skip = (*baselines(self.split.repeat), BLEND)
+        singles = [r for r in self.results if r.recipe not in skip] or self.results
+        return max(singles, key=lambda r: r.metrics.ndcg)
+
+    @property
     def lift_percent(self) -> float | None:
         """How much better the best recipe's NDCG@k is than the baseline's, in %."""
         return self.lift_over(self.baseline)
@@ -122,6 +138,11 @@ class EvaluationReport:
             "best": self.best.recipe,
             "best_vs_baseline_percent": None if lift is None else round(lift, 2),
             "best_vs_popularity_count_percent": _rounded(count_lift),
+            "served": self.served.recipe,
+            "best_single": self.best_single.recipe,
+            "served_vs_best_single_percent": _rounded(
+                self.lift_over(self.best_single.recipe, self.served.recipe)
+            ),
         }
         if split.repeat:
             document["best_vs_buy_again_count_percent"] = _rounded(self.lift_over(REPEAT_BASELINE))
