@@ -33,6 +33,7 @@ from scipy import sparse
 
 from mgrecs.engine.dataset import binarize
 from mgrecs.engine.evaluation import Split, default_catalog, evaluate_recipe, time_split, tune
+from mgrecs.engine.evaluation.blending import BLEND, blend_pool, tune_blend
 from mgrecs.engine.recipes import Recipe
 
 RECIPES = ("rp3beta", "itemknn", "als", "ease")
@@ -115,6 +116,61 @@ def quantity_section(case: Case, budget: float, seed: int) -> list[str]:
     return helped
 
 
+REGIONAL = "regional-popularity"
+BLEND_POOL = ("rp3beta", "itemknn", "als", "popularity", "trending", REGIONAL)
+"""The blend's candidates here (EASE left out for Instacart's catalogue, see MAX_ITEMS_EASE)."""
+
+
+def region_section(case: Case, budget: float, seed: int) -> bool:
+    """Print the blend chosen on validation with and without `regional-popularity` among
+    its components; returns whether the region helped on validation."""
+    started = time.perf_counter()
+    split = time_split(case.load(), test_days=case.test_days, repeat=case.repeat)
+    split = reweighted(split, WEIGHTINGS["binary"])
+    validation = split.validation
+    regions = int(np.unique(split.train.customer_region[split.train.customer_region >= 0]).size)
+    print(f"\n### region: {case.name} ({regions} regions known)")
+    if validation is None:
+        print("no validation slice")
+        return False
+    catalog = default_catalog()
+
+    def make(name: str, params: dict[str, Any]) -> Recipe:
+        return catalog.make(name, params, seed)
+
+    scored = []
+    for name in BLEND_POOL:
+        tuning = tune(
+            lambda p, name=name: make(name, p), catalog.grids.get(name, [{}]), validation, budget
+        )
+        ndcg = tuning.metrics.ndcg if tuning.metrics is not None else 0.0
+        scored.append((name, tuning.params, ndcg))
+    header = f"{'blend':<22} {'val NDCG':>9} {'vs without':>11} {'test NDCG':>10}  components"
+    print(header)
+    print("-" * len(header))
+    figures = {}
+    for label, pool_scored in (
+        ("without region", [s for s in scored if s[0] != REGIONAL]),
+        ("with region", scored),
+    ):
+        pool = blend_pool(pool_scored, split.repeat)
+        tuned = tune_blend(pool, validation, make, budget_seconds=budget, seed=seed)
+        test = evaluate_recipe(make(BLEND, tuned.params), split).metrics.ndcg
+        figures[label] = tuned.metrics.ndcg
+        gain = (tuned.metrics.ndcg / figures["without region"] - 1) * 100
+        components = " + ".join(
+            f"{c['recipe']} x{c['weight']:g}" for c in tuned.params["components"]
+        )
+        print(
+            f"{label:<22} {tuned.metrics.ndcg:9.4f} "
+            f"{'' if label.startswith('without') else f'{gain:+.1f}%':>11} {test:10.4f}  "
+            f"{components}"
+        )
+    print(f"({time.perf_counter() - started:.0f} s)")
+    base = figures["without region"]
+    return base > 0 and (figures["with region"] / base - 1) * 100 >= HELPS_PERCENT
+
+
 def data_set(case: Case) -> str:
     """The data set behind a case: the generator's seeds and modes count as one."""
     return "generator" if case.generated else case.name.split(" (")[0].split(",")[0]
@@ -148,6 +204,29 @@ def main(argv: list[str] | None = None) -> None:
             " -> kept (weights from quantity)"
             if len(sources) > 1
             else " -> not kept: the served model stays on binary rows"
+        )
+    )
+
+    print("\n## Signals: the customer's region (a blend with and without regional popularity)")
+    region_helped = set()
+    for case in chosen:
+        if case.repeat:
+            continue
+        try:
+            if region_section(case, args.budget, args.seed):
+                region_helped.add(data_set(case))
+        except FileNotFoundError as error:
+            print(f"\n### {case.name}\nskipped: {error} (run `make bench-quality`)")
+    print(
+        f"\nregion helped on validation (>= +{HELPS_PERCENT:g} %) on "
+        f"{len(region_helped)} data set(s): {', '.join(sorted(region_helped)) or 'none'}"
+        + (
+            " -> kept: regional-popularity stays a blend candidate (its weight is chosen on "
+            "each data set's validation slice)"
+            if len(region_helped) > 1
+            else " -> only the generator's orders carry regions: regional-popularity stays a "
+            "blend candidate whose weight validation sets per deployment (0 where it does "
+            "not help), no per-region model"
         )
     )
 
