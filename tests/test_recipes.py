@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import sparse
 
 from mgrecs.common.sample_data import generate
@@ -166,6 +168,42 @@ def test_recency_weighting_decays_each_entry_by_its_latest_purchase() -> None:
     np.testing.assert_array_equal(recency_weighted(data, None).toarray(), data.matrix.toarray())
     with pytest.raises(ValueError, match="line_time"):
         recency_weighted(TrainingData(matrix=data.matrix), 10.0)
+
+
+def best_seller_and_niche() -> TrainingData:
+    """Item 0 a best-seller (12 purchasers, 6 of them with item 1), item 2 a niche product
+    (2 purchasers, both with item 3)."""
+    lines = [(c, i, 5.0, 1) for c in range(6) for i in (0, 1)]
+    lines += [(c, 0, 5.0, 1) for c in range(6, 12)]
+    lines += [(c, i, 5.0, 1) for c in (12, 13) for i in (2, 3)]
+    return training_data(lines, n_customers=14, n_items=4)
+
+
+def test_history_idf_lets_a_niche_purchase_outweigh_a_big_best_seller_purchase() -> None:
+    """Bought 20 of the best-seller and 1 of the niche product: quantity favours the
+    best-seller's partner; weighing the history by purchasers favours the niche one's."""
+    data = best_seller_and_niche()
+    history = row(4, {0: float(np.log1p(20)), 2: float(np.log1p(1))})
+    plain = make_recipe("rp3beta").fit(data).score(history)[0]
+    weighed = make_recipe("rp3beta", history_idf=0.5).fit(data).score(history)[0]
+    assert plain[1] > plain[3]
+    assert weighed[3] > weighed[1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.01, 100.0), min_size=4, max_size=4), st.floats(0.0, 2.0))
+def test_history_idf_scores_the_products_bought_whatever_the_quantities(
+    values: list[float], idf: float
+) -> None:
+    """With history_idf a row is its distinct products: the quantities do not matter, and
+    the scores of a product alone are its neighbours' weights (the row sums to 1)."""
+    data = best_seller_and_niche()
+    recipe = make_recipe("rp3beta", history_idf=idf).fit(data)
+    bought = recipe.score(row(4, dict(enumerate(values))))
+    ones = recipe.score(row(4, dict.fromkeys(range(4), 1.0)))
+    np.testing.assert_allclose(bought, ones, rtol=1e-6)
+    alone = recipe.score(row(4, {2: values[0]}))
+    np.testing.assert_allclose(alone, make_recipe("rp3beta").fit(data).score(row(4, {2: 1.0})))
 
 
 @pytest.mark.parametrize("name", COLLABORATIVE)

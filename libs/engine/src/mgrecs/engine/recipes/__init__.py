@@ -92,12 +92,12 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
     "rp3beta": [
         {},
         {"beta": 0.3},
-        {"beta": 0.7},
         {"beta": 0.0},
-        {"alpha": 0.7},
         {"half_life_days": 90.0},
         {"beta": 0.3, "half_life_days": 30.0},
         {"beta": 0.3, "half_life_days": 14.0},
+        {"history_idf": 0.25},
+        {"history_idf": 0.5},
     ],
     "als": [
         {},

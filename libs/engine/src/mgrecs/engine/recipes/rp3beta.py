@@ -5,6 +5,12 @@ In Dacrema et al.'s reproducibility study it matched or beat most neural recomme
 retail data its `beta` is the useful knob: it trades the pull of best-sellers (which a
 random walk naturally lands on) against long-tail relevance, which matters when
 recommendations should not all be the same top sellers.
+
+`history_idf` applies the same idea to the customer's side: a purchase of a best-seller says
+little about someone's own taste (everybody buys it), one of a niche product says much. With
+it, the customer's row is their distinct products, each weighted purchasers^-history_idf and
+summing to 1, so the scores are a distribution of the same size for every customer (which
+also lets a blend mix them with popularity in a fixed proportion). Validation decides.
 """
 
 from collections.abc import Mapping
@@ -48,16 +54,21 @@ class RP3BetaRecipe:
         beta: float = 0.5,
         neighbours: int = 100,
         half_life_days: float | None = None,
+        history_idf: float | None = None,
     ) -> None:
         if alpha <= 0 or beta < 0 or neighbours < 1:
             raise ValueError("alpha must be > 0, beta >= 0 and neighbours >= 1")
+        if history_idf is not None and history_idf < 0:
+            raise ValueError("history_idf must be >= 0 (or None for the rows as they are)")
         if half_life_days is not None and half_life_days <= 0:
             raise ValueError("half_life_days must be positive (or None for no decay)")
         self.half_life_days = half_life_days
         self.alpha = alpha
         self.beta = beta
         self.neighbours = neighbours
+        self.history_idf = history_idf
         self._weights: sparse.csr_matrix | None = None
+        self._row_weights: FloatArray | None = None
 
     def params(self) -> dict[str, Any]:
         return {
@@ -65,6 +76,7 @@ class RP3BetaRecipe:
             "beta": self.beta,
             "neighbours": self.neighbours,
             "half_life_days": self.half_life_days,
+            "history_idf": self.history_idf,
         }
 
     def fit(self, data: TrainingData) -> "RP3BetaRecipe":
@@ -81,14 +93,30 @@ class RP3BetaRecipe:
             return damped
 
         self._weights = neighbour_graph(item_to_user, user_to_item, self.neighbours, damp)
+        self._row_weights = (
+            None
+            if self.history_idf is None
+            else np.power(np.maximum(purchasers, 1.0), -self.history_idf).astype(np.float32)
+        )
         return self
+
+    def _history(self, rows: sparse.csr_matrix) -> sparse.csr_matrix:
+        """The rows as scored: as given, or (`history_idf`) distinct products weighted by
+        purchasers^-history_idf, each row summing to 1."""
+        if self._row_weights is None:
+            return rows
+        history = sparse.csr_matrix(rows, copy=True)
+        history.data = (history.data != 0).astype(np.float32) * self._row_weights[history.indices]
+        sums = np.asarray(history.sum(axis=1), dtype=np.float32).ravel()
+        inverse = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)
+        return sparse.csr_matrix(sparse.diags(inverse) @ history, dtype=np.float32)
 
     def score_sparse(self, rows: sparse.csr_matrix) -> sparse.csr_matrix:
         """rows @ W kept sparse: only products reachable through the neighbour graph are
         stored, so a 100,000-product catalogue is ranked from a few hundred candidates per
         customer instead of a dense row (what batch inference over millions needs)."""
         weights = fitted(self._weights, self.name)
-        return sparse.csr_matrix(as_rows(rows, weights.shape[0]) @ weights)
+        return sparse.csr_matrix(self._history(as_rows(rows, weights.shape[0])) @ weights)
 
     def score(self, rows: sparse.csr_matrix) -> FloatArray:
         """rows @ W, dense; an empty row scores 0 everywhere."""
@@ -96,10 +124,15 @@ class RP3BetaRecipe:
         return scores
 
     def state(self) -> dict[str, npt.NDArray[Any]]:
-        return csr_state(fitted(self._weights, self.name), "weights")
+        arrays = csr_state(fitted(self._weights, self.name), "weights")
+        if self._row_weights is not None:
+            arrays["row_weights"] = self._row_weights
+        return arrays
 
     @classmethod
     def from_state(cls, params: Mapping[str, Any], arrays: State) -> "RP3BetaRecipe":
         recipe = cls(**params)
         recipe._weights = csr_from_state(arrays, "weights")
+        if recipe.history_idf is not None:
+            recipe._row_weights = np.asarray(arrays["row_weights"], dtype=np.float32)
         return recipe
