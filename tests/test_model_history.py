@@ -106,3 +106,17 @@ def test_each_mention_beyond_the_stored_purchase_is_one_more_order_now(
         assert context.orders[0, item] == before + fresh
         assert context.last_bought[0, item] == (now if fresh else at)
     assert context.now == now
+
+
+def test_batch_gives_what_recommend_gives_each_known_customer() -> None:
+    model = RecommenderModel.fit(repeat_lines(), recipe=make_recipe("blend", **BLEND))
+    batch = model.recommend_all(4, exclude_purchased=False)
+    for customer in model.customer_ids:
+        single = model.recommend(
+            model.history(customer),
+            model.region_of(customer),
+            4,
+            exclude_purchased=False,
+            customer_id=customer,
+        )
+        assert batch[customer] == single, customer
