@@ -27,8 +27,9 @@ RECIPE_PREFIX = "recipe."
 """Arrays of the recipe's state are stored under this prefix."""
 HISTORY_ORDERS = "history.orders"
 HISTORY_LAST_BOUGHT = "history.last_bought"
-"""Names of the order history's two CSR matrices (`csr_state`), stored only when the model
-keeps them, so a discovery model's file does not grow."""
+HISTORY_NOW = "history.now"
+"""Names of the order history's two CSR matrices (`csr_state`) and its reference time,
+stored only when the model keeps them, so a discovery model's file does not grow."""
 
 
 def write_model(path: Path, parts: dict[str, Any]) -> None:
@@ -51,7 +52,6 @@ def write_model(path: Path, parts: dict[str, Any]) -> None:
             "names": catalog.names,
             "categories": catalog.categories,
         },
-        "history_now": None if history is None else history.now,
     }
     arrays: dict[str, npt.NDArray[Any]] = {
         "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
@@ -74,6 +74,7 @@ def write_model(path: Path, parts: dict[str, Any]) -> None:
     if history is not None:
         arrays.update(csr_state(history.orders, HISTORY_ORDERS))
         arrays.update(csr_state(history.last_bought, HISTORY_LAST_BOUGHT))
+        arrays[HISTORY_NOW] = np.array([history.now], dtype=np.float64)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, allow_pickle=False, **arrays)
     path = Path(path)
@@ -117,11 +118,11 @@ def read_model(path: Path) -> dict[str, Any]:
             shape=(n_items, n_items),
         )
         history = None
-        if meta.get("history_now") is not None:
+        if HISTORY_NOW in arrays.files:
             history = OrderHistory(
                 orders=csr_from_state(arrays, HISTORY_ORDERS),
                 last_bought=csr_from_state(arrays, HISTORY_LAST_BOUGHT),
-                now=float(meta["history_now"]),
+                now=float(arrays[HISTORY_NOW][0]),
             )
         return {
             "customer_ids": list(meta["customer_ids"]),
