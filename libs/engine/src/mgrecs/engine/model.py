@@ -5,7 +5,10 @@
   fold in at once, without a retrain. Rows are binary (bought or not), in training and in
   scoring alike, because a history arrives as a list of product ids. A chunk of customers
   is ranked at once (`topk`, `reasons`: no loop per customer until the lists are built),
-  from the recipe's stored candidates when it scores sparsely (`SparseScoring`).
+  from the recipe's stored candidates when it scores sparsely (`SparseScoring`). A repeat
+  recipe (`uses_history`: buy-again, a blend with it) also needs how many orders held each
+  product and when: the model keeps the training customers' (`OrderHistory`) and scores a
+  known customer with them, as evaluation did when it chose the recipe.
 - Per product (`similar_items`) and for the reasons ("bought X"): item-to-item
   co-occurrence, cosine-damped.
 - Popularity, per region then global, fills every list up and answers new customers;
@@ -33,6 +36,7 @@ is the recipe's own.
 """
 
 import gc
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -48,11 +52,12 @@ from mgrecs.engine.content import content_neighbours
 from mgrecs.engine.cooccurrence import item_similarity
 from mgrecs.engine.dataset import NO_REGION, Dataset, Lines, binarize, build_dataset
 from mgrecs.engine.model_file import read_model, write_model
+from mgrecs.engine.order_history import OrderHistory
 from mgrecs.engine.popularity import Popularity, fit_popularity
 from mgrecs.engine.reasons import ReasonNames, hit_reasons
 from mgrecs.engine.recipes import Recipe, SparseScoring, TrainingData, make_recipe
 from mgrecs.engine.recipes.base import ScoringContext
-from mgrecs.engine.recipes.support import score_rows, sparse_scores
+from mgrecs.engine.recipes.support import score_rows, sparse_scores, uses_history
 from mgrecs.engine.records import Interaction, ProductInfo, Scored
 from mgrecs.engine.rules import ProductCondition, Rules, allowed_products, insert_promoted
 from mgrecs.engine.topk import TopK, dense_top_k, sparse_top_k
@@ -124,6 +129,7 @@ class RecommenderModel:
         recipe: Recipe,
         score_scale: float,
         catalog: Catalog,
+        order_history: OrderHistory | None = None,
     ) -> None:
         self._customer_ids = customer_ids
         self._item_ids = item_ids
@@ -136,6 +142,7 @@ class RecommenderModel:
         self._recipe = recipe
         self._score_scale = score_scale
         self._catalog = catalog
+        self._order_history = order_history
         self._customer_index = {c: n for n, c in enumerate(customer_ids)}
         self._item_index = {i: n for n, i in enumerate(item_ids)}
         self._region_index = {r: n for n, r in enumerate(regions)}
@@ -155,7 +162,8 @@ class RecommenderModel:
         """Train on order lines: `recipe` (unfitted; None: DEFAULT_RECIPE) is fitted on the
         binary purchase matrix; `neighbours` co-occurring items kept per item; popularity
         half-life in days; `products`: catalogue metadata (products nobody bought included),
-        for the content back-off and the rules."""
+        for the content back-off and the rules. The customers' order history is kept when
+        the recipe `uses_history`."""
         return cls.fit_dataset(
             build_dataset(interactions),
             recipe=recipe,
@@ -178,16 +186,16 @@ class RecommenderModel:
         straight into numpy, where Interaction objects would take longer than training)."""
         binary = binarize(dataset.matrix)
         recipe = recipe if recipe is not None else make_recipe(DEFAULT_RECIPE)
-        recipe.fit(
-            TrainingData(
-                matrix=sparse.csr_matrix(binary, dtype=np.float32),
-                line_customer=dataset.line_customer,
-                line_item=dataset.line_item,
-                line_time=dataset.line_time,
-                customer_region=dataset.customer_region,
-                now=float(dataset.line_time.max()) if dataset.line_time.size else 0.0,
-            )
+        data = TrainingData(
+            matrix=sparse.csr_matrix(binary, dtype=np.float32),
+            line_customer=dataset.line_customer,
+            line_item=dataset.line_item,
+            line_time=dataset.line_time,
+            customer_region=dataset.customer_region,
+            now=float(dataset.line_time.max()) if dataset.line_time.size else 0.0,
         )
+        recipe.fit(data)
+        history = OrderHistory.of(data) if uses_history(recipe) else None
         return cls(
             customer_ids=dataset.customer_ids,
             item_ids=dataset.item_ids,
@@ -197,8 +205,9 @@ class RecommenderModel:
             popularity=fit_popularity(dataset, half_life_days),
             similarity=item_similarity(binary, neighbours),
             recipe=recipe,
-            score_scale=_score_scale(recipe, binary),
+            score_scale=_score_scale(recipe, binary, history),
             catalog=build_catalog(dataset.item_ids, products),
+            order_history=history,
         )
 
     def save(self, path: Path) -> None:
@@ -216,6 +225,7 @@ class RecommenderModel:
                 "recipe": self._recipe,
                 "score_scale": self._score_scale,
                 "catalog": self._catalog,
+                "order_history": self._order_history,
             },
         )
 
@@ -282,17 +292,22 @@ class RecommenderModel:
         promoted: Sequence[str] = (),
         promoted_share: float = 0.0,
         where: ProductCondition | None = None,
+        customer_id: str | None = None,
+        now: float | None = None,
     ) -> list[Scored]:
-        """Top-k for a customer with this purchase history; popularity in `region` fills up."""
+        """Top-k for a customer with this purchase history; popularity in `region` fills up.
+        `customer_id` names a training customer, whose stored order counts and dates a
+        recipe that `uses_history` scores with (see `_request_context`; `now`: the request
+        time, epoch seconds; None: the training data's end)."""
         if k <= 0 or not self._item_ids:
             return []
         rules = Rules(categories, min_price, max_price, promoted, promoted_share, where)
-        rows = self._rows_for(self._known_items(history))
+        items = self._known_items(history)
+        rows = self._rows_for(items)
         allowed = allowed_products(self._catalog, rules)
         region_number = self._region_number(region)
-        return self._recommend_rows(
-            rows, [region_number], exclude_purchased, k, rules, allowed, {}
-        )[0]
+        context = self._request_context(history, items, region_number, customer_id, now)
+        return self._recommend_rows(rows, context, exclude_purchased, k, rules, allowed, {})[0]
 
     def recommend_all(
         self,
@@ -309,8 +324,8 @@ class RecommenderModel:
     ) -> dict[str, list[Scored]]:
         """Vectorised top-k for many known customers at once (batch inference).
 
-        Gives exactly what `recommend(history(c), region_of(c), k)` gives with the same
-        rules; unknown customer ids are left out of the result.
+        Gives exactly what `recommend(history(c), region_of(c), k, customer_id=c)` gives with
+        the same rules; unknown customer ids are left out of the result.
         """
         if customer_ids is None:
             rows = np.arange(len(self._customer_ids), dtype=np.int64)
@@ -330,9 +345,9 @@ class RecommenderModel:
         with _collector_paused():
             for start in range(0, rows.shape[0], chunk):
                 block = rows[start : start + chunk]
-                regions = self._customer_region[block].tolist()
+                context = self._stored_context(block)
                 answers = self._recommend_rows(
-                    self._binary[block], regions, exclude_purchased, k, rules, allowed, orders
+                    self._binary[block], context, exclude_purchased, k, rules, allowed, orders
                 )
                 for row, answer in zip(block.tolist(), answers, strict=True):
                     result[self._customer_ids[row]] = answer
@@ -413,13 +428,23 @@ class RecommenderModel:
             scored, self._eligible_promoted(rules, allowed, [item]), k, rules.promoted_share
         )
 
-    def rank(self, history: list[str], region: str | None, item_ids: list[str]) -> list[Scored]:
-        """Re-rank `item_ids` for a customer; unknown items go last, inactive ones after
-        them (never recommended, but none is dropped)."""
-        row = self._rows_for(self._known_items(history))
+    def rank(
+        self,
+        history: list[str],
+        region: str | None,
+        item_ids: list[str],
+        *,
+        customer_id: str | None = None,
+        now: float | None = None,
+    ) -> list[Scored]:
+        """Re-rank `item_ids` for a customer (`customer_id`, `now`: as in `recommend`);
+        unknown items go last, inactive ones after them (never recommended, but none is
+        dropped)."""
+        items = self._known_items(history)
+        row = self._rows_for(items)
         region_number = self._region_number(region)
-        regions = np.array([region_number], dtype=np.int64)
-        hits = self._personal_scores(row, regions)[0] if self._item_ids else np.zeros(0)
+        context = self._request_context(history, items, region_number, customer_id, now)
+        hits = self._personal_scores(row, context)[0] if self._item_ids else np.zeros(0)
         bands = self._bands(hits)
         active = self._catalog.active
         wanted = [self._item_index.get(item_id) for item_id in item_ids]
@@ -476,10 +501,39 @@ class RecommenderModel:
             shape=(1, len(self._item_ids)),
         )
 
-    def _personal_scores(self, rows: sparse.csr_matrix, regions: IntArray) -> FloatArray:
-        """The recipe's raw scores of every item for each binary history row (in `regions`:
-        a region-aware recipe such as a blend with regional popularity uses them)."""
-        return _raw_scores(self._recipe, rows, ScoringContext(regions=regions))
+    def _stored_context(self, customers: IntArray) -> ScoringContext:
+        """The scoring context of training customers' rows: their regions, and their order
+        counts and dates when the model keeps them (`OrderHistory`)."""
+        regions = self._customer_region[customers]
+        if self._order_history is None:
+            return ScoringContext(regions=regions)
+        return self._order_history.context(customers, regions)
+
+    def _request_context(
+        self,
+        history: list[str],
+        items: IntArray,
+        region: int,
+        customer_id: str | None,
+        now: float | None,
+    ) -> ScoringContext:
+        """The scoring context of one row of `items` built from `history`: its region; for
+        a training customer of a model that keeps the order history, their stored orders
+        and dates, and each further mention of a product in `history` (an event since
+        training) as one more order at `now`. Anyone else's row is scored from the row
+        alone (one order per product, no date)."""
+        regions = np.array([region], dtype=np.int64)
+        row = None if customer_id is None else self._customer_index.get(customer_id)
+        if self._order_history is None or row is None:
+            return ScoringContext(regions=regions)
+        named = Counter(history)
+        mentions = np.array([named[self._item_ids[j]] for j in items.tolist()], dtype=np.int64)
+        return self._order_history.customer_context(row, items, mentions, region, now)
+
+    def _personal_scores(self, rows: sparse.csr_matrix, context: ScoringContext) -> FloatArray:
+        """The recipe's raw scores of every item for each binary history row, knowing
+        `context` (regions for a region-aware recipe, orders and dates for a repeat one)."""
+        return _raw_scores(self._recipe, rows, context)
 
     @cached_property
     def _item_names(self) -> ObjectArray:
@@ -498,7 +552,7 @@ class RecommenderModel:
     def _top_hits(
         self,
         rows: sparse.csr_matrix,
-        regions: IntArray,
+        context: ScoringContext,
         exclude_purchased: bool,
         k: int,
         allowed: BoolArray,
@@ -509,14 +563,14 @@ class RecommenderModel:
         excluded = rows if exclude_purchased else None
         allowed_items = allowed[: len(self._item_ids)]
         if isinstance(self._recipe, SparseScoring):
-            scores = sparse_scores(self._recipe, rows, ScoringContext(regions=regions))
+            scores = sparse_scores(self._recipe, rows, context)
             return sparse_top_k(scores, k, allowed_items, excluded)
-        return dense_top_k(self._personal_scores(rows, regions), k, allowed_items, excluded)
+        return dense_top_k(self._personal_scores(rows, context), k, allowed_items, excluded)
 
     def _recommend_rows(
         self,
         rows: sparse.csr_matrix,
-        regions: list[int],
+        context: ScoringContext,
         exclude_purchased: bool,
         k: int,
         rules: Rules,
@@ -524,10 +578,13 @@ class RecommenderModel:
         orders: dict[int, FillOrder],
     ) -> list[list[Scored]]:
         """Top-k for each binary history row: the one code path of single and batch calls.
-        `allowed`: `rules` as a catalogue mask; `orders`: a cache of `_allowed_order`.
-        The hits of all rows are built at once; only rows short of k hits (popularity
-        fill) or with promoted products get more per-row work."""
-        top = self._top_hits(rows, np.array(regions, dtype=np.int64), exclude_purchased, k, allowed)
+        `context`: the rows' regions (and what else is known of them); `allowed`: `rules`
+        as a catalogue mask; `orders`: a cache of `_allowed_order`. The hits of all rows
+        are built at once; only rows short of k hits (popularity fill) or with promoted
+        products get more per-row work."""
+        assert context.regions is not None  # every context the model builds has them
+        regions: list[int] = context.regions.tolist()
+        top = self._top_hits(rows, context, exclude_purchased, k, allowed)
         hits = list(
             map(
                 Scored,
@@ -669,9 +726,12 @@ def _raw_scores(
     return scores
 
 
-def _score_scale(recipe: Recipe, binary: sparse.csr_matrix) -> float:
+def _score_scale(
+    recipe: Recipe, binary: sparse.csr_matrix, history: OrderHistory | None = None
+) -> float:
     """Median best raw score of (up to SCALE_SAMPLE evenly spaced) training customers with
-    a positive score; 1.0 when there is none."""
+    a positive score, scored with their `history` when the model keeps it; 1.0 when there
+    is none."""
     n_users, n_items = binary.shape
     if n_users == 0 or n_items == 0:
         return 1.0
@@ -679,7 +739,11 @@ def _score_scale(recipe: Recipe, binary: sparse.csr_matrix) -> float:
     chunk = max(1, CHUNK_CELLS // n_items)
     best = np.concatenate(
         [
-            _raw_scores(recipe, binary[sample[start : start + chunk]]).max(axis=1)
+            _raw_scores(
+                recipe,
+                binary[sample[start : start + chunk]],
+                None if history is None else history.context(sample[start : start + chunk]),
+            ).max(axis=1)
             for start in range(0, sample.shape[0], chunk)
         ]
     )

@@ -13,15 +13,23 @@ import numpy.typing as npt
 from scipy import sparse
 
 from mgrecs.engine.catalog import Catalog
+from mgrecs.engine.order_history import OrderHistory
 from mgrecs.engine.popularity import Popularity
 from mgrecs.engine.recipes import RECIPES, Recipe
+from mgrecs.engine.recipes.support import csr_from_state, csr_state
 
 FORMAT_VERSION = 4
 """4: the trend strengths (global and per region) too; 3 added the product catalogue; 2 the
 recipe (name, parameters, state). Older files are not readable any more: the batch service
-retrains."""
+retrains. The order history (`OrderHistory`) is optional within format 4: a file without it
+is a model whose recipe does not use it."""
 RECIPE_PREFIX = "recipe."
 """Arrays of the recipe's state are stored under this prefix."""
+HISTORY_ORDERS = "history.orders"
+HISTORY_LAST_BOUGHT = "history.last_bought"
+HISTORY_NOW = "history.now"
+"""Names of the order history's two CSR matrices (`csr_state`) and its reference time,
+stored only when the model keeps them, so a discovery model's file does not grow."""
 
 
 def write_model(path: Path, parts: dict[str, Any]) -> None:
@@ -31,6 +39,7 @@ def write_model(path: Path, parts: dict[str, Any]) -> None:
     recipe: Recipe = parts["recipe"]
     catalog: Catalog = parts["catalog"]
     popularity: Popularity = parts["popularity"]
+    history: OrderHistory | None = parts["order_history"]
     meta = {
         "format": FORMAT_VERSION,
         "customer_ids": parts["customer_ids"],
@@ -62,6 +71,10 @@ def write_model(path: Path, parts: dict[str, Any]) -> None:
         "catalog_active": catalog.active,
     }
     arrays.update((RECIPE_PREFIX + key, value) for key, value in recipe.state().items())
+    if history is not None:
+        arrays.update(csr_state(history.orders, HISTORY_ORDERS))
+        arrays.update(csr_state(history.last_bought, HISTORY_LAST_BOUGHT))
+        arrays[HISTORY_NOW] = np.array([history.now], dtype=np.float64)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, allow_pickle=False, **arrays)
     path = Path(path)
@@ -104,6 +117,13 @@ def read_model(path: Path) -> dict[str, Any]:
             (arrays["similarity_data"], arrays["similarity_indices"], arrays["similarity_indptr"]),
             shape=(n_items, n_items),
         )
+        history = None
+        if HISTORY_NOW in arrays.files:
+            history = OrderHistory(
+                orders=csr_from_state(arrays, HISTORY_ORDERS),
+                last_bought=csr_from_state(arrays, HISTORY_LAST_BOUGHT),
+                now=float(arrays[HISTORY_NOW][0]),
+            )
         return {
             "customer_ids": list(meta["customer_ids"]),
             "item_ids": list(meta["item_ids"]),
@@ -127,4 +147,5 @@ def read_model(path: Path) -> dict[str, Any]:
                 price=arrays["catalog_price"],
                 active=arrays["catalog_active"],
             ),
+            "order_history": history,
         }

@@ -5,8 +5,13 @@ Before any model is trained the engine still answers: from what PutEvents brough
 (items many users had events for), or with an empty list, never with an error. Nothing is
 known then about the products themselves, so a filter treats each as having no category and
 no price.
+
+A known customer is scored with their stored order history when the model keeps it (a
+repeat recipe): the products of events since training each count as one more order at the
+request time (`RecommenderModel.recommend`'s `customer_id`, `now`).
 """
 
+import time
 from collections.abc import Sequence
 
 from mgrecs.engine.catalog import Catalog
@@ -109,6 +114,8 @@ def for_user(
         where=_condition(asked.filter, ()),
         promoted=promoted,
         promoted_share=share,
+        customer_id=user_id,
+        now=time.time(),
     )
 
 
@@ -176,4 +183,4 @@ def ranking(
         known.sort(key=lambda s: -s.score)
         return known + [Scored(i, 0.0, "unknown item") for i in item_ids if i not in popular]
     region = _region(served, events, user_id, context)
-    return served.model.rank(history, region, item_ids)
+    return served.model.rank(history, region, item_ids, customer_id=user_id, now=time.time())

@@ -39,6 +39,7 @@ from mgrecs.engine.recipes.support import (
     history_context,
     score_rows,
     sparse_scores,
+    uses_history,
 )
 
 DEFAULT_COMPONENTS: tuple[Mapping[str, Any], ...] = (
@@ -175,6 +176,11 @@ class BlendRecipe:
     def parts(self) -> list[Recipe]:
         """The component recipes, in order."""
         return list(self._parts)
+
+    @property
+    def uses_history(self) -> bool:
+        """Whether any component scores with the order history (`support.uses_history`)."""
+        return any(uses_history(part) for part in self._parts)
 
     def params(self) -> dict[str, Any]:
         return {

@@ -51,6 +51,8 @@ class HistoryFirst(ABC):
     every other product at its popularity share in [0, 1)."""
 
     name: ClassVar[str]
+    uses_history: ClassVar[bool] = True
+    """Scores better with the customers' order counts and dates (`support.uses_history`)."""
     TIE: ClassVar[float]
     """Weight of popularity among history entries: 1 where history scores are whole
     numbers (popularity only breaks ties), small where they are continuous."""

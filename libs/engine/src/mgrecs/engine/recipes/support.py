@@ -153,6 +153,13 @@ def sparse_scores(
     return recipe.score_sparse(rows)
 
 
+def uses_history(recipe: Recipe) -> bool:
+    """Whether `recipe` scores better with the customers' order counts and dates in its
+    `ScoringContext` (a recipe says so with a true `uses_history` attribute: the repeat
+    recipes, a blend with one of them), so the served model must keep them."""
+    return bool(getattr(recipe, "uses_history", False))
+
+
 def purchase_history(data: TrainingData) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
     """From the order lines, per (customer, product) of the training matrix: how many
     distinct orders (line times) contained it, and the epoch seconds of the latest."""
