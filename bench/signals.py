@@ -43,6 +43,9 @@ fits of this section would take most of its time, so it runs on the smaller cata
 HELPS_PERCENT = 1.0
 """Validation NDCG@10 gain that counts as "helps" for the decision."""
 CAP_UNITS = 3.0
+MIN_ABOVE_ONE_PERCENT = 1.0
+"""A data set whose pairs are (almost) all one unit carries no quantity: left out of the
+decision (its "quantity" rows are the binary ones times log1p(1))."""
 
 Weighting = Callable[[sparse.csr_matrix], sparse.csr_matrix]
 
@@ -77,9 +80,10 @@ def quantity_section(case: Case, budget: float, seed: int) -> list[str]:
     started = time.perf_counter()
     split = time_split(case.load(), test_days=case.test_days, repeat=case.repeat)
     values = split.train.matrix.data
+    above_one = float(np.mean(values > np.log1p(1.0) + 1e-6)) * 100
     print(
         f"\n### quantity: {case.name} ({split.n_items:,} products; "
-        f"{float(np.mean(values > np.log1p(1.0) + 1e-6)) * 100:.1f} % of pairs above one unit)"
+        f"{above_one:.1f} % of pairs above one unit)"
     )
     header = f"{'recipe':<10} {'rows':<10} {'val NDCG':>9} {'vs binary':>10} {'test NDCG':>10}"
     print(header)
@@ -113,6 +117,9 @@ def quantity_section(case: Case, budget: float, seed: int) -> list[str]:
             if variant != "binary" and gain >= HELPS_PERCENT:
                 helped.append(f"{name}/{variant}")
     print(f"({time.perf_counter() - started:.0f} s)")
+    if above_one < MIN_ABOVE_ONE_PERCENT:
+        print("(no quantity here: every pair is one unit, so a gain is only a scale effect)")
+        return []
     return helped
 
 
@@ -194,18 +201,20 @@ def main(argv: list[str] | None = None) -> None:
             helped[case.name] = quantity_section(case, args.budget, args.seed)
         except FileNotFoundError as error:
             print(f"\n### {case.name}\nskipped: {error} (run `make bench-quality`)")
-    sets = [name for name, gains in helped.items() if gains]
-    sources = {data_set(case) for case in chosen if helped.get(case.name)}
-    print(
-        f"\nquantity helped on validation (>= +{HELPS_PERCENT:g} %) on "
-        f"{len(sets)} of {len(helped)} data sets"
-        + (": " + "; ".join(f"{name}: {', '.join(helped[name])}" for name in sets) if sets else "")
-        + (
-            " -> kept (weights from quantity)"
-            if len(sources) > 1
-            else " -> not kept: the served model stays on binary rows"
+    for repeat, mode in ((False, "discovery (purchases excluded)"), (True, "repeat")):
+        in_mode = [c for c in chosen if c.repeat == repeat and c.name in helped]
+        sources = sorted({data_set(c) for c in in_mode if helped[c.name]})
+        print(
+            f"\n{mode}: quantity helped on validation (>= +{HELPS_PERCENT:g} %) on "
+            f"{len(sources)} data set(s)"
+            + (f" ({', '.join(sources)})" if sources else "")
+            + "".join(f"; {c.name}: {', '.join(helped[c.name])}" for c in in_mode if helped[c.name])
+            + (
+                " -> meets the rule for keeping it (helps on more than one data set)"
+                if len(sources) > 1
+                else " -> not kept: the served model stays on binary rows"
+            )
         )
-    )
 
     print("\n## Signals: the customer's region (a blend with and without regional popularity)")
     region_helped = set()
