@@ -7,10 +7,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
+import numpy as np
 import uvicorn
+from scipy import sparse
 
 from mgrecs.common.personalize import signed_headers
 from mgrecs.common.settings import Settings
+from mgrecs.engine.recipes.base import TrainingData
 
 T = TypeVar("T")
 
@@ -151,3 +154,29 @@ class TcpProxy:
     async def restore(self) -> None:
         """Listen again on the same port."""
         await self.start()
+
+
+DAY = 86_400.0
+NOW = 1_780_000_000.0
+""""Now" of the recipe tests' hand-written lines (a fixed moment: the same data every run)."""
+
+
+def training_data(
+    lines: list[tuple[int, int, float, int]], n_customers: int, n_items: int
+) -> TrainingData:
+    """From (customer, item, days ago, quantity) lines: weights log1p(total quantity), as
+    the dataset builds them."""
+    customer = np.array([c for c, _, _, _ in lines], dtype=np.int64)
+    item = np.array([i for _, i, _, _ in lines], dtype=np.int64)
+    time = np.array([NOW - d * DAY for _, _, d, _ in lines], dtype=np.float64)
+    quantity = np.array([q for _, _, _, q in lines], dtype=np.float32)
+    matrix = sparse.csr_matrix((quantity, (customer, item)), shape=(n_customers, n_items))
+    matrix.sum_duplicates()
+    matrix.data = np.log1p(matrix.data)
+    return TrainingData(
+        matrix=matrix.astype(np.float32),
+        line_customer=customer,
+        line_item=item,
+        line_time=time,
+        now=NOW,
+    )

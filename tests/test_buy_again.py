@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from scipy import sparse
 from typer.testing import CliRunner
 
+from helpers import NOW, training_data
 from mgrecs.cli.main import app
 from mgrecs.common.sample_data import generate
 from mgrecs.engine.buy_again_choice import repeat_validation_split, select_buy_again
@@ -36,30 +37,10 @@ from mgrecs.engine.recipes.support import history_context
 from mgrecs.engine.records import Interaction
 from mgrecs.engine.repurchase import BuyAgainParams, buy_again_scores
 
-DAY = 86_400.0
-NOW = 1_780_000_000.0
 ANCHOR = datetime(2024, 6, 1, tzinfo=UTC)
 Line = tuple[int, int, float, int]
 """(customer, product, days ago, quantity): one order line; equal days ago of one customer
 are one order."""
-
-
-def training_data(lines: list[Line], n_customers: int, n_items: int) -> TrainingData:
-    """Weights log1p(total quantity), as the dataset builds them."""
-    customer = np.array([c for c, _, _, _ in lines], dtype=np.int64)
-    item = np.array([i for _, i, _, _ in lines], dtype=np.int64)
-    time = np.array([NOW - d * DAY for _, _, d, _ in lines], dtype=np.float64)
-    quantity = np.array([q for _, _, _, q in lines], dtype=np.float32)
-    matrix = sparse.csr_matrix((quantity, (customer, item)), shape=(n_customers, n_items))
-    matrix.sum_duplicates()
-    matrix.data = np.log1p(matrix.data)
-    return TrainingData(
-        matrix=matrix.astype(np.float32),
-        line_customer=customer,
-        line_item=item,
-        line_time=time,
-        now=NOW,
-    )
 
 
 def context_scores(recipe: HistoryFirst, data: TrainingData) -> np.ndarray:

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 
+from helpers import training_data
 from mgrecs.common.sample_data import generate
 from mgrecs.engine.dataset import build_dataset
 from mgrecs.engine.recipes import (
@@ -28,8 +29,6 @@ from mgrecs.engine.recipes import (
 from mgrecs.engine.recipes.support import recency_weighted
 from mgrecs.engine.records import Interaction
 
-DAY = 86_400.0
-NOW = 1_780_000_000.0
 COLLABORATIVE = ("ease", "itemknn", "rp3beta", "als")
 SMALL: dict[str, dict[str, Any]] = {
     "ease": {"l2": 1.0},
@@ -38,26 +37,6 @@ SMALL: dict[str, dict[str, Any]] = {
     "als": {"factors": 4, "regularization": 0.1, "iterations": 20},
 }
 """Hyper-parameters that suit a dozen customers (the defaults are for real catalogues)."""
-
-
-def training_data(
-    lines: list[tuple[int, int, float, int]], n_customers: int, n_items: int
-) -> TrainingData:
-    """From (customer, item, days ago, quantity) lines: weights log1p(total quantity)."""
-    customer = np.array([c for c, _, _, _ in lines], dtype=np.int64)
-    item = np.array([i for _, i, _, _ in lines], dtype=np.int64)
-    time = np.array([NOW - d * DAY for _, _, d, _ in lines], dtype=np.float64)
-    quantity = np.array([q for _, _, _, q in lines], dtype=np.float32)
-    matrix = sparse.csr_matrix((quantity, (customer, item)), shape=(n_customers, n_items))
-    matrix.sum_duplicates()
-    matrix.data = np.log1p(matrix.data)
-    return TrainingData(
-        matrix=matrix.astype(np.float32),
-        line_customer=customer,
-        line_item=item,
-        line_time=time,
-        now=NOW,
-    )
 
 
 def row(n_items: int, values: dict[int, float]) -> sparse.csr_matrix:
