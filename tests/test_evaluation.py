@@ -338,6 +338,11 @@ def test_evaluate_all_reports_every_recipe_the_best_and_the_lift(
         catalog=_catalog(),
         on_progress=lambda done, total, what: steps.append(what),
     )
+    # measured on the rows the served model uses: who bought what, whatever the quantity
+    assert set(time_split(generated, test_days=21).train.matrix.data.tolist()) != {1.0}
+    assert set(report.split.train.matrix.data.tolist()) == {1.0}
+    assert report.split.validation is not None
+    assert set(report.split.validation.train.matrix.data.tolist()) == {1.0}
     assert [r.recipe for r in report.results] == [
         "popularity-count",
         "popularity",

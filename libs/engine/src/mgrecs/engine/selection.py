@@ -15,18 +15,22 @@ data for a validation period the default recipe is taken as is.
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-
-from mgrecs.engine.dataset import Lines, binarize
+from mgrecs.engine.dataset import Lines
 from mgrecs.engine.evaluation.blending import BLEND, blend_pool, tune_blend
 from mgrecs.engine.evaluation.evaluate import evaluate_recipe
 from mgrecs.engine.evaluation.metrics import Metrics
 from mgrecs.engine.evaluation.report import Catalog, default_catalog
-from mgrecs.engine.evaluation.split import VALIDATION_FRACTION, InsufficientData, Split, time_split
+from mgrecs.engine.evaluation.split import (
+    VALIDATION_FRACTION,
+    InsufficientData,
+    Split,
+    time_split,
+    with_binary_rows,
+)
 from mgrecs.engine.evaluation.tuning import TUNING_K, tune
 from mgrecs.engine.model import DEFAULT_RECIPE
 from mgrecs.engine.recipes.base import Recipe
@@ -109,9 +113,9 @@ def validation_split(interactions: Sequence[Interaction] | Lines, repeat: bool =
     lines = Lines.of(interactions)
     first, last = float(lines.time.min()), float(lines.time.max())
     boundary = datetime.fromtimestamp(last - (last - first) * VALIDATION_FRACTION, tz=UTC)
-    split = time_split(lines, test_from=boundary, validation_fraction=0, repeat=repeat)
-    binary = binarize(split.train.matrix).astype(np.float32)
-    return replace(split, train=replace(split.train, matrix=binary))
+    return with_binary_rows(
+        time_split(lines, test_from=boundary, validation_fraction=0, repeat=repeat)
+    )
 
 
 def select_recipe(

@@ -16,7 +16,7 @@ from typing import Any
 
 from mgrecs.engine.evaluation.blending import BLEND, blend_pool, tune_blend
 from mgrecs.engine.evaluation.evaluate import RecipeReport, Trial, evaluate_recipe
-from mgrecs.engine.evaluation.split import Split, time_split
+from mgrecs.engine.evaluation.split import Split, time_split, with_binary_rows
 from mgrecs.engine.evaluation.tuning import tune
 from mgrecs.engine.recipes.base import Recipe
 from mgrecs.engine.records import Interaction
@@ -195,7 +195,9 @@ def evaluate_all(
         raise KeyError(
             f"unknown recipe(s): {', '.join(unknown)}; known: {', '.join(catalog.names)}"
         )
-    split = time_split(interactions, test_from=test_from, test_days=test_days, repeat=repeat)
+    split = with_binary_rows(
+        time_split(interactions, test_from=test_from, test_days=test_days, repeat=repeat)
+    )
     results: list[RecipeReport] = []
     scored: list[tuple[str, dict[str, Any], float]] = []
     for done, name in enumerate(names):

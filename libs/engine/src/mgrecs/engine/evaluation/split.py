@@ -7,14 +7,14 @@ evaluation.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from mgrecs.engine.dataset import Lines, build_dataset
+from mgrecs.engine.dataset import Lines, binarize, build_dataset
 from mgrecs.engine.recipes.base import TrainingData
 from mgrecs.engine.records import Interaction
 
@@ -183,3 +183,13 @@ def time_split(
         test_to=_from_timestamp(float(times[~is_train].max())),
         validation=validation,
     )
+
+
+def with_binary_rows(split: Split) -> Split:
+    """`split` (and its validation slice) with binary training rows: who bought what, the
+    rows the served model is fitted on and scores, so evaluation measures what serves.
+    (Quantity as a weight is a signal `make bench-quality` measures apart.)"""
+    validation = None if split.validation is None else with_binary_rows(split.validation)
+    matrix = sparse.csr_matrix(binarize(split.train.matrix), dtype=np.float32)
+    train = replace(split.train, matrix=matrix)
+    return replace(split, train=train, validation=validation)
