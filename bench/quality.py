@@ -161,7 +161,7 @@ def print_report(case: Case, report: EvaluationReport, read_seconds: float) -> l
         f"read {read_seconds:.1f} s"
     )
     header = (
-        f"{'recipe':<19} {'params':<60} {'P@10':>7} {'R@10':>7} {'NDCG@10':>8} "
+        f"{'recipe':<19} {'params':<60} {'val NDCG':>8} {'P@10':>7} {'R@10':>7} {'NDCG@10':>8} "
         f"{'MRR':>7} {'cover':>6} {'train s':>8} {'vs count':>9} {'vs pop':>8}"
         + (f" {'vs again':>9}" if case.repeat else "")
     )
@@ -176,6 +176,8 @@ def print_report(case: Case, report: EvaluationReport, read_seconds: float) -> l
             else ", ".join(f"{k}={v}" for k, v in result.params.items() if k != "random_state")
         )
         personal = result.recipe not in baselines(case.repeat)
+        tried = [t.ndcg for t in result.trials]
+        validation = f"{max(tried):.4f}" if tried else ""  # the chosen point's, as retrain sees
         gains = []
         for baseline in (COUNT, POPULARITY):
             gain = report.lift_over(baseline, result.recipe)
@@ -183,7 +185,8 @@ def print_report(case: Case, report: EvaluationReport, read_seconds: float) -> l
             if personal and (gain is None or gain < BAR_PERCENT):
                 below[baseline].append(result.recipe)
         line = (
-            f"{result.recipe:<19} {(params or '-')[:60]:<60} {m.precision:7.4f} {m.recall:7.4f} "
+            f"{result.recipe:<19} {(params or '-')[:60]:<60} {validation:>8} "
+            f"{m.precision:7.4f} {m.recall:7.4f} "
             f"{m.ndcg:8.4f} {m.mrr:7.4f} {m.coverage:6.3f} {result.train_seconds:8.2f} "
             f"{gains[0]:>9} {gains[1]:>8}"
         )

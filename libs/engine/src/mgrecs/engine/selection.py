@@ -1,5 +1,5 @@
 """Choose the user-personalization recipe of a new model: the candidate (and hyper-parameters)
-with the best NDCG@10 on the most recent purchases, a blend when that is strictly better,
+with the best NDCG@10 on the most recent purchases, a blend when that is clearly better,
 and never a recipe that does worse than popularity there.
 
 The validation period is the end of the data the model will be trained on (the last
@@ -7,9 +7,10 @@ VALIDATION_FRACTION of its time span): each candidate's grid is tuned on it (the
 package's `tune`), and so are the non-personal baselines (popularity, trending, regional
 popularity). A blend of the best candidates with the baselines then gets its weights on the
 same period (`blending.tune_blend`) and is measured in full; it serves only when it beats
-the best candidate. Whatever wins must reach tuned popularity's NDCG@10, or popularity
-serves: a new model never loses to the simplest baseline on the latest purchases. The model
-is then fitted on everything. Rows are binary, as the model scores them. With too little
+the better of the best candidate and popularity by `blending.MIN_GAIN`. Whatever wins
+must reach tuned popularity's NDCG@10, or popularity serves: a new model never loses to
+the simplest baseline on the latest purchases. The model is then fitted on everything.
+Rows are binary, as the model scores them. With too little
 data for a validation period the default recipe is taken as is.
 """
 
@@ -20,7 +21,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mgrecs.engine.dataset import Lines
-from mgrecs.engine.evaluation.blending import BLEND, blend_pool, tune_blend
+from mgrecs.engine.evaluation.blending import (
+    BLEND,
+    MIN_GAIN,
+    blend_pool,
+    blend_wins,
+    tune_blend,
+)
 from mgrecs.engine.evaluation.evaluate import evaluate_recipe
 from mgrecs.engine.evaluation.metrics import Metrics
 from mgrecs.engine.evaluation.report import Catalog, default_catalog
@@ -127,8 +134,8 @@ def select_recipe(
     catalog: Catalog | None = None,
     repeat: bool = False,
 ) -> Selection:
-    """The candidate with the best validation NDCG@10 (earliest on ties), the blend when it
-    is strictly better, popularity when either is below it; `default` with its default
+    """The candidate with the best validation NDCG@10 (earliest on ties), popularity when
+    that is below it, the blend when it beats either by `MIN_GAIN`; `default` with its default
     parameters when there is too little data for a validation period. `repeat`: purchased
     products stay in the lists (the model's exclude-purchased setting off), so re-buying
     counts and `buy-again` may join the blend.
@@ -173,11 +180,15 @@ def select_recipe(
     )
     if blending and len(pool) > 1:
         blend = _blend(catalog, pool, split, share)
-        if blend.ndcg > best.ndcg and len(blend.params["components"]) > 1:
-            chosen, reason = blend, f"the blend beats the best candidate, {best.name}"
     popularity = next(c for c in [*tuned, *floor] if c.name == BASELINE)
     if chosen.ndcg < popularity.ndcg:
         chosen, reason = popularity, f"{chosen.name} is below popularity on validation"
+    if (
+        blend is not None
+        and len(blend.params["components"]) > 1
+        and blend_wins(blend.ndcg, chosen.ndcg)
+    ):
+        chosen, reason = blend, f"the blend beats {chosen.name} by {MIN_GAIN:.0%} or more"
 
     return Selection(
         recipe=catalog.make(chosen.name, chosen.params, SEED),

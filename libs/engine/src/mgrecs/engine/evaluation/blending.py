@@ -39,6 +39,17 @@ best two or three."""
 REPEAT_ONLY = ("buy-again",)
 """Personal recipes that join a blend only when repeat purchases count, whatever their rank."""
 NOT_BLENDED = ("popularity-count", "buy-again-count", BLEND)
+MIN_GAIN = 0.02
+"""A blend serves only when its validation NDCG@10 beats the best single recipe's by this
+share: it costs more to fit, store and explain, and on one validation slice smaller gains
+are within the noise (one seed's figure moves by about 2.5 % by chance: bench/RESULTS.md)."""
+
+
+def blend_wins(blend_ndcg: float, best_single_ndcg: float) -> bool:
+    """Whether a blend earns its place over the best single recipe (MIN_GAIN)."""
+    return blend_ndcg >= best_single_ndcg * (1.0 + MIN_GAIN) and blend_ndcg > best_single_ndcg
+
+
 WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 """Relative weights tried for each component (the best single one starts at 1)."""
 CANDIDATES = 100

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from mgrecs.engine.evaluation.blending import BLEND, blend_pool, tune_blend
+from mgrecs.engine.evaluation.blending import BLEND, blend_pool, blend_wins, tune_blend
 from mgrecs.engine.evaluation.evaluate import RecipeReport, Trial, evaluate_recipe
 from mgrecs.engine.evaluation.split import Split, time_split, with_binary_rows
 from mgrecs.engine.evaluation.tuning import tune
@@ -86,11 +86,20 @@ class EvaluationReport:
     @property
     def served(self) -> RecipeReport:
         """What a retrain on the training period would serve: the best validation NDCG@k
-        among the recipes retrain considers (the count baselines are not among them), the
-        earlier of equals (so a blend, last, only when strictly better)."""
-        considered = [r for r in self.results if r.recipe not in (COUNT_BASELINE, REPEAT_BASELINE)]
-        measured = [r for r in considered if r.trials] or considered or self.results
-        return max(measured, key=lambda r: max((t.ndcg for t in r.trials), default=0.0))
+        among the recipes retrain considers (not the count baselines; the earlier of
+        equals), the blend only when it beats that by `blending.MIN_GAIN`."""
+        considered = [
+            r
+            for r in self.results
+            if r.recipe not in (COUNT_BASELINE, REPEAT_BASELINE, BLEND) and r.trials
+        ]
+        if not considered:
+            return self.best
+        single = max(considered, key=_validation_ndcg)
+        blends = [r for r in self.results if r.recipe == BLEND and r.trials]
+        if blends and blend_wins(_validation_ndcg(blends[0]), _validation_ndcg(single)):
+            return blends[0]
+        return single
 
     @property
     def best_single(self) -> RecipeReport:
@@ -246,3 +255,8 @@ def _tune_blend(
 
     tuning = tune_blend(pool, split.validation, make, budget_seconds=budget_seconds, seed=seed)
     return tuning.params, tuning.trials, tuning.budget_exhausted
+
+
+def _validation_ndcg(result: RecipeReport) -> float:
+    """The NDCG of a recipe's chosen point on the validation slice (its best trial)."""
+    return max((t.ndcg for t in result.trials), default=0.0)
