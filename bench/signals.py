@@ -124,7 +124,54 @@ def quantity_section(case: Case, budget: float, seed: int) -> list[str]:
 
 
 REGIONAL = "regional-popularity"
+SERVED_REPEAT_POOL = ("buy-again", "rp3beta", "als", "itemknn", "popularity", REGIONAL)
+"""What a repeat-mode blend is tuned over here: buy-again, which counts distinct orders
+itself, with the collaborative recipes that quantity rows help and the baselines."""
+
+
+def served_quantity_section(case: Case, budget: float, seed: int) -> bool:
+    """Repeat mode: the blend chosen on validation (what serves there) with binary against
+    quantity rows; returns whether quantity helped it on validation."""
+    base = time_split(case.load(), test_days=case.test_days, repeat=True)
+    catalog = default_catalog()
+
+    def make(name: str, params: dict[str, Any]) -> Recipe:
+        return catalog.make(name, params, seed)
+
+    print(f"\n### quantity in the served blend: {case.name}")
+    figures = {}
+    for label in ("binary", "quantity"):
+        split = reweighted(base, WEIGHTINGS[label])
+        validation = split.validation
+        if validation is None:
+            print("no validation slice")
+            return False
+        scored = []
+        for name in SERVED_REPEAT_POOL:
+            tuning = tune(
+                lambda p, name=name: make(name, p),
+                catalog.grids.get(name, [{}]),
+                validation,
+                budget,
+            )
+            scored.append((name, tuning.params, tuning.metrics.ndcg if tuning.metrics else 0.0))
+        tuned = tune_blend(
+            blend_pool(scored, True), validation, make, budget_seconds=budget, seed=seed
+        )
+        test = evaluate_recipe(make(BLEND, tuned.params), split).metrics.ndcg
+        figures[label] = tuned.metrics.ndcg
+        gain = (tuned.metrics.ndcg / figures["binary"] - 1) * 100 if figures["binary"] else 0.0
+        print(
+            f"{label:<10} val {tuned.metrics.ndcg:.4f} "
+            f"{'' if label == 'binary' else f'({gain:+.1f}%)'} test {test:.4f}"
+        )
+    return figures["binary"] > 0 and (figures["quantity"] / figures["binary"] - 1) * 100 >= (
+        HELPS_PERCENT
+    )
+
+
 BLEND_POOL = ("rp3beta", "itemknn", "als", "popularity", "trending", REGIONAL)
+
 """The blend's candidates here (EASE left out for Instacart's catalogue, see MAX_ITEMS_EASE)."""
 
 
@@ -215,6 +262,24 @@ def main(argv: list[str] | None = None) -> None:
                 else " -> not kept: the served model stays on binary rows"
             )
         )
+
+    served = sorted(
+        {
+            data_set(c)
+            for c in chosen
+            if c.repeat and c.name in helped and served_quantity_section(c, args.budget, args.seed)
+        }
+    )
+    print(
+        f"\nrepeat, the served blend (buy-again counts distinct orders itself): quantity rows "
+        f"helped it on validation (>= +{HELPS_PERCENT:g} %) on {len(served)} data set(s)"
+        + (f" ({', '.join(served)})" if served else "")
+        + (
+            " -> kept"
+            if len(served) > 1
+            else " -> not kept: what quantity adds to single recipes, buy-again already gives"
+        )
+    )
 
     print("\n## Signals: the customer's region (a blend with and without regional popularity)")
     region_helped = set()
