@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from helpers import NOW, training_data
 from mgrecs.cli.main import app
 from mgrecs.common.sample_data import generate
-from mgrecs.engine.buy_again_choice import repeat_validation_split, select_buy_again
+from mgrecs.engine.buy_again_choice import select_buy_again
 from mgrecs.engine.dataset import Lines
 from mgrecs.engine.evaluation import BASELINES, REPEAT_BASELINE
 from mgrecs.engine.evaluation.evaluate import evaluate_recipe
@@ -36,6 +36,7 @@ from mgrecs.engine.recipes.history import HistoryFirst
 from mgrecs.engine.recipes.support import history_context
 from mgrecs.engine.records import Interaction
 from mgrecs.engine.repurchase import BuyAgainParams, buy_again_scores
+from mgrecs.engine.selection import validation_split
 
 ANCHOR = datetime(2024, 6, 1, tzinfo=UTC)
 Line = tuple[int, int, float, int]
@@ -307,7 +308,7 @@ def test_select_buy_again_is_at_least_as_good_as_the_defaults(
     assert choice.fallback is None and choice.buy_again_ndcg is not None
     lines = Lines.of(generated)
     assert lines.item_ids == choice.product_ids
-    split = repeat_validation_split(lines)
+    split = validation_split(lines, repeat=True)
     defaults = evaluate_recipe(BuyAgainRecipe(), split, TUNING_K).metrics.ndcg
     assert choice.buy_again_ndcg >= defaults
     assert choice.buy_again_ndcg == pytest.approx(

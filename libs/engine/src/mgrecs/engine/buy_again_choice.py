@@ -12,18 +12,18 @@ so the stored evidence says whether the formula beats counting orders.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from mgrecs.engine.dataset import Lines
 from mgrecs.engine.evaluation.evaluate import evaluate_recipe
-from mgrecs.engine.evaluation.split import VALIDATION_FRACTION, InsufficientData, Split, time_split
+from mgrecs.engine.evaluation.split import InsufficientData
 from mgrecs.engine.evaluation.tuning import TUNING_K, tune
 from mgrecs.engine.recipes import GRIDS, BuyAgainCountRecipe, BuyAgainRecipe
 from mgrecs.engine.records import Interaction
 from mgrecs.engine.repurchase import BuyAgainParams, RepurchaseStats, fit_repurchase
+from mgrecs.engine.selection import validation_split
 
 BUDGET_SECONDS = 60.0
 """Tuning time; the grid is small and each point takes well under a second per 100k lines."""
@@ -54,14 +54,6 @@ class BuyAgainChoice:
         }
 
 
-def repeat_validation_split(lines: Lines) -> Split:
-    """The last VALIDATION_FRACTION of the time span as truth, repeats included; raises
-    InsufficientData when that leaves too little."""
-    first, last = float(lines.time.min()), float(lines.time.max())
-    boundary = datetime.fromtimestamp(last - (last - first) * VALIDATION_FRACTION, tz=UTC)
-    return time_split(lines, test_from=boundary, repeat=True, validation_fraction=0)
-
-
 def select_buy_again(
     interactions: Sequence[Interaction] | Lines, budget_seconds: float = BUDGET_SECONDS
 ) -> BuyAgainChoice:
@@ -83,7 +75,7 @@ def select_buy_again(
     lines = Lines.of(interactions)
     stats = fit_repurchase(lines.customer, lines.item, lines.time, len(lines.item_ids))
     try:
-        split = repeat_validation_split(lines)
+        split = validation_split(lines, repeat=True)
     except InsufficientData as error:
         return BuyAgainChoice(BuyAgainParams(), stats, lines.item_ids, None, None, str(error))
 
