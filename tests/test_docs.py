@@ -12,10 +12,11 @@ from markdown_it.token import Token
 
 from mgrecs.common import settings_doc
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "uv.lock").exists())
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md"), ROOT / "bench" / "RESULTS.md"])
 CODE_DIRS = ("libs", "services", "bench", "tests", "deploy", ".ci")
-CODE_SUFFIXES = {".py", ".yml", ".yaml", ".toml", ".sh", ".js", ".html", ".css", ".md", ""}
+CODE_SUFFIXES = {".py", ".yml", ".toml", ".env", ".Dockerfile", ".js", ".html", ".css", ".md", ""}
+"""Files with comments: sources, configuration, Dockerfiles, scripts (`.ci/run`: no suffix)."""
 SKIP_DIRS = {"__pycache__", "node_modules", "static-offline-docs"}
 
 MD = MarkdownIt("commonmark").enable("table")
