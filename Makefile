@@ -9,7 +9,7 @@ CHROMIUM  := /usr/bin/chromium
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MANIFESTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: install browser demo smoke test lint format clean bench-api bench-quality bench-context bench-train bench-realtime bench-ingest bench-tracker bench-batch drill
+.PHONY: install browser demo smoke test lint format docs clean bench-api bench-quality bench-context bench-train bench-realtime bench-ingest bench-tracker bench-batch drill
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -56,6 +56,10 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+docs: install  ## regenerate the generated docs: docs/settings.md (from Settings), docs/asyncapi.json
+	$(BIN)/python -m mgrecs.common.settings_doc docs/settings.md
+	$(BIN)/mgrecs asyncapi --out docs/asyncapi.json
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .run .cache

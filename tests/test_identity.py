@@ -1,4 +1,5 @@
-"""Customer identities: each rule of README "Customer identities", and the durable resolver."""
+"""Customer identities: each rule of docs/concepts.md, "Customer identities", and the
+durable resolver."""
 
 import asyncio
 from datetime import UTC, datetime

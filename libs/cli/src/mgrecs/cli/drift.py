@@ -18,8 +18,8 @@ console = Console()
 def drift(
     as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
 ) -> None:
-    """Check now whether recent purchases drifted from the active model's (stored; README,
-    Model health)."""
+    """Check now whether recent purchases drifted from the active model's (stored;
+    docs/concepts.md, Model health (drift))."""
     settings = get_settings()
 
     async def run() -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Impressions, clicks, add-to-carts and purchases, each tagged with the model version (and the
 experiment arm) that produced the recommendation, feed click-through rate, conversion and
-revenue per model version and per arm (README, Feedback and experiments).
+revenue per model version and per arm (docs/concepts.md, Feedback and
+experiments).
 """
 
 import hashlib

@@ -1,4 +1,5 @@
-"""Customer identities: one customer id however upstream spells it (README, Customer identities).
+"""Customer identities: one customer id however upstream spells it (docs/concepts.md,
+Customer identities).
 
 Pure rules: standardize a raw customer id, normalise e-mail and phone, and decide how the keys
 of an order join existing customers. The PostgreSQL store that remembers the decisions lives in

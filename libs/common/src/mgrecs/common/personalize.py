@@ -46,9 +46,9 @@ def _client(
 
 def events_client(settings: Settings) -> AbstractAsyncContextManager[Any]:
     """`personalize-events` client (PutEvents), one try per call: the tracker retries
-    itself, with a circuit breaker and a dead-letter topic (README, Tracker). Its calls are
-    built from validated orders, so botocore's own parameter check (a tenth of a call's CPU)
-    is skipped; the target still validates them."""
+    itself, with a circuit breaker and a dead-letter topic (docs/guarantees.md, The tracker).
+    Its calls are built from validated orders, so botocore's own parameter check (a tenth of a
+    call's CPU) is skipped; the target still validates them."""
     return _client(
         settings,
         "personalize-events",

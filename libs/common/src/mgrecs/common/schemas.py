@@ -100,7 +100,8 @@ class Customer(Message):
     city: str | None = Field(default=None, max_length=255, pattern=TEXT_PATTERN)
     region: Region | None = None
     email: str | None = Field(default=None, max_length=320, pattern=TEXT_PATTERN)
-    """Only to merge customers (README, Customer identities); ingest drops it once used."""
+    """Only to merge customers (docs/concepts.md, Customer identities); ingest drops it once
+    used."""
     phone: str | None = Field(default=None, max_length=64, pattern=TEXT_PATTERN)
     """Only to merge customers, like `email`; any format, read with the default region."""
     source_customer_id: Id | None = None

@@ -14,7 +14,13 @@ from mgrecs.common.experiments import Experiment
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MGRECS_", env_file=".env", extra="ignore")
+    """Every `MGRECS_*` setting. A field's docstring is its description, from which
+    docs/settings.md is generated (`make docs`), so a new setting is documented where it is
+    declared."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MGRECS_", env_file=".env", extra="ignore", use_attribute_docstrings=True
+    )
 
     env: Literal["production", "development"] = "production"
     """`development` lets a service start with open reads and known placeholder secrets (the
@@ -22,7 +28,9 @@ class Settings(BaseSettings):
 
     # Infrastructure
     database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    """PostgreSQL, as a libpq URL."""
     kafka_bootstrap: str = "127.0.0.1:9092"
+    """Kafka bootstrap servers, comma separated."""
     topic_prefix: str = ""
     """Prepended to every topic name; lets tests and tenants share one broker."""
     topic_replication_factor: int = Field(default=1, ge=1)
@@ -32,7 +40,9 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
     """Used with SASL_PLAINTEXT / SASL_SSL."""
     kafka_sasl_username: str = ""
+    """SASL user of every Kafka client."""
     kafka_sasl_password: str = ""
+    """SASL password of every Kafka client (a secret)."""
     kafka_ssl_cafile: str = ""
     """CA bundle that signed the brokers' certificates; empty: the system's CAs."""
     kafka_ssl_certfile: str = ""
@@ -42,28 +52,41 @@ class Settings(BaseSettings):
 
     # Personalize (the self-hosted engine service by default, AWS when endpoint_url is empty)
     personalize_endpoint_url: str | None = "http://127.0.0.1:8003"
+    """Where the Personalize clients send their calls: the engine service; empty means AWS
+    Personalize."""
     aws_region: str = "us-east-1"
+    """Region the Personalize and S3 clients sign for."""
     aws_access_key_id: str = "mgrecs"
+    """Key id the clients sign with (one of the engine's `engine_credentials` when self-hosted)."""
     aws_secret_access_key: str = "mgrecs-local-secret"
+    """Secret the clients sign with."""
     tracking_id: str = "mgrecs-tracking"
+    """The Personalize event tracker PutEvents names."""
     user_campaign_arn: str = "arn:aws:personalize:us-east-1:000000000000:campaign/mgrecs-user"
+    """The user-personalization campaign (GetRecommendations by user)."""
     similar_campaign_arn: str = "arn:aws:personalize:us-east-1:000000000000:campaign/mgrecs-similar"
+    """The similar-items campaign (GetRecommendations by item)."""
     ranking_campaign_arn: str = "arn:aws:personalize:us-east-1:000000000000:campaign/mgrecs-ranking"
+    """The personalized-ranking campaign (GetPersonalizedRanking)."""
     category_filter_arn: str = "arn:aws:personalize:us-east-1:000000000000:filter/mgrecs-category"
     """The filter the API's `category` parameter uses, with its values as `$CATEGORY`."""
 
-    # AWS mode (README, AWS mode): the batch jobs drive AWS Personalize (dataset imports,
+    # AWS mode (docs/aws.md): the batch jobs drive AWS Personalize (dataset imports,
     # solution versions, batch inference jobs) instead of training and scoring themselves.
     batch_mode: Literal["self-hosted", "aws"] = "self-hosted"
+    """`aws`: the batch jobs drive AWS Personalize instead of training and scoring themselves."""
     personalize_control_endpoint_url: str | None = None
-    """The Personalize control plane (a fake in tests); None means AWS."""
+    """The Personalize control plane (a fake in tests); empty means AWS."""
     personalize_role_arn: str = ""
     """The IAM role Personalize assumes to read and write the artifact store's bucket."""
     personalize_dataset_group_arn: str = ""
     """The dataset group the solutions train on (checked on every solution version)."""
     personalize_interactions_dataset_arn: str = ""
+    """AWS mode: where the exported interactions are imported."""
     personalize_items_dataset_arn: str = ""
+    """AWS mode: where the exported items are imported."""
     personalize_users_dataset_arn: str = ""
+    """AWS mode: where the exported users are imported."""
     personalize_user_solution_arn: str = ""
     """A user-personalization solution: its versions fill `offline_user_recommendations`."""
     personalize_similar_solution_arn: str = ""
@@ -71,15 +94,21 @@ class Settings(BaseSettings):
     personalize_poll_seconds: float = 30.0
     """First wait between two Describe calls; it doubles up to `personalize_poll_max_seconds`."""
     personalize_poll_max_seconds: float = 300.0
+    """Longest wait between two Describe calls of a Personalize job."""
     personalize_job_timeout_hours: float = 24.0
     """An import, training or batch job not done after this long fails the job."""
 
     # Service listeners
     host: str = "127.0.0.1"
+    """Address the HTTP services listen on."""
     ingest_port: int = 8001
+    """Port of `mgrecs-ingest`."""
     api_port: int = 8002
+    """Port of `mgrecs-api`."""
     engine_port: int = 8003
+    """Port of `mgrecs-engine`."""
     tracker_metrics_port: int = 9101
+    """Where `mgrecs-tracker` serves `/metrics`, `/healthz` and `/readyz`."""
     tracker_nice: int = 0
     """Added to the tracker process's CPU niceness (0-19): run the events sink with, say, 10
     so that on shared cores the database sink goes first and PutEvents uses what is left."""
@@ -95,33 +124,39 @@ class Settings(BaseSettings):
     events_breaker_seconds: float = 2.0
     """First open period; it doubles while probes fail, up to 10 s."""
     batch_metrics_port: int = 9102
+    """Where `mgrecs-batch` serves `/metrics`, `/healthz` and `/readyz`."""
     scheduler_metrics_port: int = 9104
     """Where `mgrecs-scheduler` serves `/metrics`, `/healthz` and `/readyz`."""
 
     # Engine service: which keys it accepts (comma-separated "key:secret" pairs)
     engine_credentials: str = "mgrecs:mgrecs-local-secret"
+    """`key:secret` pairs the engine accepts in SigV4 signatures, comma separated."""
     engine_model_poll_seconds: float = 5.0
+    """How often the engine looks for a newly promoted model version."""
     engine_replay_on_start: bool = True
     """Read back, on start, the order lines that reached PostgreSQL since the served model was
     trained: a restarted engine keeps the real-time history PutEvents had given it."""
-    # Engine filters: name -> Personalize filter expression (a JSON object in the
-    # environment), each served under the ARN filter_arn_prefix + name.
     engine_filters: dict[str, str] = {
         "mgrecs-category": "INCLUDE ItemID WHERE Items.CATEGORY IN ($CATEGORY)"
         ' | EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")'
     }
+    """The engine's filters, a JSON object of name -> Personalize filter expression, each
+    served under the ARN `filter_arn_prefix` + name. Setting it replaces the default: keep
+    `mgrecs-category` for the API's `category`."""
     filter_arn_prefix: str = "arn:aws:personalize:us-east-1:000000000000:filter/"
+    """A filter's ARN is this prefix followed by its name."""
     exclude_purchased: bool = True
     """Leave out what the customer bought, in the cache and in requests without a filter (a
-    request's filter decides for itself: see README, Filters)."""
+    request's filter decides for itself: docs/api.md, Filters and promotions)."""
 
     # Batch and API behaviour
     artifact_dir: str = ".run/artifacts"
+    """Where trained models are written."""
     artifact_store_url: str = ""
     """Where retrains export their datasets: `file:///path`, a plain path, or
     `s3://bucket/prefix` (through aioboto3); empty means `artifact_dir`."""
     s3_endpoint_url: str | None = None
-    """An S3-compatible endpoint (MinIO, a moto server); None means AWS S3."""
+    """An S3-compatible endpoint (MinIO, a moto server); empty means AWS S3."""
     drift_min_lines: int = 200
     """Recent order lines needed before drift is judged (fewer: no verdict)."""
     drift_max_unseen_share: float = 0.3
@@ -133,24 +168,28 @@ class Settings(BaseSettings):
     drift_retrain: bool = False
     """Publish a retrain tick when drift is flagged."""
     recommendations_per_user: int = 25
+    """Length of a customer's cached list."""
     similar_per_product: int = 20
+    """Length of a product's cached similar items."""
     active_days: int = 90
+    """A customer is active with an order in this many days."""
     region_sample_size: int = Field(default=50, ge=1)
     """The region page's sample when the request names no `sample_size`."""
     region_max_sample_size: int = Field(default=1000, ge=1)
     """The largest `sample_size` a region request may ask for (more: 422)."""
     region_window_hours: int = 6
+    """How long the region page's sample stays fixed."""
     max_request_orders: int = 1000
     """Orders one `POST /v1/orders` may carry; more is a 422."""
 
-    # Ingest push endpoint (README, The API)
+    # Ingest push endpoint (docs/api.md, Ingest API)
     ingest_api_keys: str = ""
     """Comma-separated keys `POST /v1/orders` accepts (`X-API-Key` or `Authorization: Bearer`);
     empty leaves the endpoint open, which only `env=development` allows."""
     max_request_bytes: int = 5 * 1024 * 1024
     """Largest request body the api, ingest and engine read; a larger one is a 413 (5 MiB)."""
 
-    # Recommendations API safety (README, The API: keys, rate limits, CORS)
+    # Recommendations API safety (docs/api.md, Keys, rate limits and CORS)
     api_read_keys: str = ""
     """Comma-separated keys the `/v1/` read endpoints and feedback require; empty leaves them
     open, which only `env=development` allows (README, Security)."""
@@ -164,8 +203,8 @@ class Settings(BaseSettings):
     max_feedback_events: int = Field(default=500, ge=1)
     """Events one `POST /v1/feedback` may carry; more is a 422."""
     experiments: list[Experiment] = []
-    """A/B splits of customers between model versions, as JSON (README, Feedback and
-    experiments): `[{"id": "...", "arms": [{"name": "...", "model_version": "...",
+    """A/B splits of customers between model versions, as JSON (docs/concepts.md, Feedback
+    and experiments): `[{"id": "...", "arms": [{"name": "...", "model_version": "...",
     "share": 0.5}, ...]}]`; the first one serves."""
 
     @field_validator("experiments")
@@ -184,10 +223,11 @@ class Settings(BaseSettings):
     a region, its parameters, window and cache generation) before computing it again; 0 turns
     the in-process answer cache off. A new cache generation is seen within a second."""
 
-    # Retraining: user-personalization recipes tried on the latest purchases (the one with
-    # the best validation NDCG@10 is trained), and the seconds their tuning may take.
     train_recipes: str = "rp3beta,ease,als,itemknn"
+    """User-personalization recipes a retrain compares on the latest purchases, comma
+    separated (docs/recipes.md, Which recipe serves)."""
     train_budget_seconds: float = 60.0
+    """Seconds the retrain's tuning of those recipes may take."""
 
     # Scheduler (`mgrecs-scheduler`): when each tick is published, as 5-field cron
     # expressions in UTC; an empty one disables that tick.
@@ -198,9 +238,10 @@ class Settings(BaseSettings):
     schedule_infer: str = "0 */6 * * *"
     """The cache tables refilled from the active model (every 6 hours)."""
 
-    # Cache generations (README, The cache): an infer run is split into shards that any
-    # batch worker takes; the new generation serves once every shard is written.
+    # Cache generations (docs/concepts.md, The cache): an infer run is split into shards that
+    # any batch worker takes; the new generation serves once every shard is written.
     infer_shards: int = Field(default=4, ge=1)
+    """Shards of an infer run (tasks on `infer-shards`, taken by any batch worker)."""
     infer_timeout_hours: float = 6.0
     """A generation still building after this long is failed (the previous one serves)."""
     cache_ttl_hours: float = 6.0
@@ -211,44 +252,63 @@ class Settings(BaseSettings):
     infer_shard_pause_seconds: float = 0.0
     """For tests and failure drills only: a pause before each shard is written."""
 
-    # Customer identities (README, Customer identities): off unless unify_customers is set.
+    # Customer identities (docs/concepts.md, Customer identities): off unless
+    # unify_customers is set.
     unify_customers: bool = False
     """Standardize customer ids (and merge by contact details) in ingest and backfill."""
     customer_id_prefixes: str = ""
     """Comma-separated known prefixes to strip, e.g. "CUST-,C"."""
     customer_id_case_fold: bool = True
+    """Case-fold customer ids when unifying them."""
     customer_id_strip_leading_zeros: bool = True
+    """Strip leading zeros of all-digit customer ids when unifying them."""
     merge_customers_by: str = ""
     """Comma-separated: "email", "phone" or both; empty merges nothing."""
     phone_default_region: str = ""
     """Region of numbers written without a country code, e.g. "GB"."""
     email_gmail_canonical: bool = False
-    # Data quality: a sync or export whose share of bad lines (missing ids, duplicates,
-    # outliers) is above this stops instead of feeding a model (README, Data quality).
+    """Ignore dots and `+tag` in Gmail addresses when merging by e-mail."""
     max_bad_record_rate: float = 0.05
+    """Share of bad order lines (missing ids, duplicates, outliers) above which a retrain
+    stops instead of feeding a model, and a backfill exits 1 (docs/concepts.md, Data
+    quality)."""
 
-    # Pull connector: polls the company's order API (see README, "Pull connector")
+    # Pull connector: polls the company's order API (docs/connector.md)
     connector_source: str = "company-api"
     """Name of the upstream source; keys its watermark in `ingest_watermarks`."""
     connector_base_url: str = "http://127.0.0.1:8010"
+    """The company's order API."""
     connector_auth: Literal["bearer", "api-key", "none"] = "bearer"
+    """`bearer` (Authorization header), `api-key` (`connector_api_key_header`) or `none`."""
     connector_token: str = ""
+    """The token or key the company API takes (a secret)."""
     connector_api_key_header: str = "X-API-Key"
+    """The header that carries the key with `connector_auth=api-key`."""
     connector_pagination: Literal["cursor", "page"] = "cursor"
+    """`cursor` follows the API's keyset cursor; `page` asks for numbered pages."""
     connector_page_size: int = 100
+    """Records asked for per page."""
     connector_poll_seconds: float = 60.0
+    """Interval of `mgrecs sync --follow`."""
     connector_requests_per_second: float = 5.0
+    """Request rate towards the company API; 0: unlimited."""
     connector_timeout_seconds: float = 10.0
+    """Timeout of one request to the company API."""
     connector_max_attempts: int = 8
     """Tries per request (timeouts, 5xx, 429) before the API counts as down."""
     connector_backoff_seconds: float = 0.5
+    """First wait between tries (exponential backoff with jitter)."""
     connector_backoff_max_seconds: float = 30.0
+    """Longest wait between tries."""
     connector_mapping_file: str = "deploy/company-api-mapping.json"
+    """The field mapping from the company's records to `OrderEvent` (JSON)."""
     connector_metrics_port: int = 9103
     """Where `mgrecs sync --follow` serves /metrics."""
 
     log_level: str = "INFO"
+    """Level of the structured logs."""
     log_json: bool = True
+    """JSON lines on stderr; false: console output."""
 
 
 @lru_cache

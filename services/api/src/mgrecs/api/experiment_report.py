@@ -1,11 +1,11 @@
 """The report of one experiment: per arm, its model version's offline metrics next to what
 customers did (from `feedback_events`), each rate with a 95 % confidence interval.
 
-Definitions (README, Experiments): CTR = clicks / impressions; conversion = purchases /
-impressions (a purchase of a recommended product per recommendation shown); revenue per
-impression = purchase revenue / impressions, every impression counting as one observation
-(0 for those not followed by a purchase). Rates use events reported with the arm's tag;
-counts above impressions (odd reports) are capped at them for the interval.
+Definitions (docs/concepts.md, Feedback and experiments): CTR = clicks / impressions;
+conversion = purchases / impressions (a purchase of a recommended product per recommendation
+shown); revenue per impression = purchase revenue / impressions, every impression counting as
+one observation (0 for those not followed by a purchase). Rates use events reported with the
+arm's tag; counts above impressions (odd reports) are capped at them for the interval.
 """
 
 from dataclasses import dataclass

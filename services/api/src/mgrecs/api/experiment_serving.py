@@ -1,4 +1,5 @@
-"""Which model version serves a customer in an experiment (README, Experiments).
+"""Which model version serves a customer in an experiment (docs/concepts.md,
+Feedback and experiments).
 
 The first configured experiment serves: its arm for the customer decides the model version.
 When that is the version the current cache generation was scored with, the cache serves as

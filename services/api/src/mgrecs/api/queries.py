@@ -1,7 +1,7 @@
 """The SQL the API runs, in one place so it can be read and indexed as a whole."""
 
 # The current generation: what the cache serves, however old (past the TTL, answers say
-# `stale`: README, The cache), with its age in seconds.
+# `stale`: docs/concepts.md, The cache), with its age in seconds.
 CURRENT = """(
     SELECT generation, model_version, completed_at,
            extract(epoch FROM now() - completed_at)::float8 AS age_seconds
@@ -93,7 +93,7 @@ ORDER BY buyers DESC, oi.product_id
 LIMIT $3
 """
 
-# The region page without cached lists (README, The cache): the products with the most
+# The region page without cached lists (docs/concepts.md, The cache): the products with the most
 # distinct buyers since $2 among the region's ($1) customers, of the categories $4 (any when
 # NULL), as region page lines (`users`: buyers; `mean_score`: buyers relative to the top),
 # with the region's active customers (`population`, the rates' denominator).

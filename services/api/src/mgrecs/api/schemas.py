@@ -393,7 +393,7 @@ class ModelVersionStatus(BaseModel):
 
 
 class DriftStatus(BaseModel):
-    """The newest drift report's verdict (README, Drift)."""
+    """The newest drift report's verdict (docs/concepts.md, Model health (drift))."""
 
     id: int
     checked_at: datetime

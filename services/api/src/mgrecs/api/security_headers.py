@@ -1,6 +1,6 @@
 """The browser-facing headers of every API answer: a Content-Security-Policy that lets the
 dashboard and the docs page load only the API's own files, no framing, no MIME sniffing, no
-referrer leaving the site (README, Security)."""
+referrer leaving the site (docs/api.md, Body limits and headers)."""
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

@@ -11,7 +11,7 @@ from mgrecs.common.settings import Settings
 
 RECIPE = "cooccurrence"
 AWS_RECIPE = "aws-personalize"
-"""The recipe of AWS-mode versions (README, AWS mode): their own active one."""
+"""The recipe of AWS-mode versions (docs/aws.md): their own active one."""
 
 
 def mode_recipe(settings: Settings) -> str:

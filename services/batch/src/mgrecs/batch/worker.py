@@ -154,7 +154,7 @@ class BatchWorker:
     def _aws_job(
         self, pool: asyncpg.Pool, tick: ScheduleTick, steps: Steps
     ) -> Callable[[], Awaitable[Any]]:
-        """AWS mode (README, AWS mode): the jobs drive AWS Personalize."""
+        """AWS mode (docs/aws.md): the jobs drive AWS Personalize."""
         if tick.kind == "retrain":
             return functools.partial(aws_training.retrain, pool, self.settings, steps)
         if tick.kind == "refresh":

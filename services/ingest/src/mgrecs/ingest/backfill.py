@@ -173,7 +173,7 @@ async def backfill_file(
 
 
 async def _resolve(chunk: _Chunk, resolver: Resolver, prepare: _Preparer) -> None:
-    """Merge customers through the database mapping (README, Customer identities)."""
+    """Merge customers through the database mapping (docs/concepts.md, Customer identities)."""
     for item, order, keys in chunk.to_resolve:
         unified = await resolver.resolve(keys)
         try:

@@ -80,7 +80,8 @@ class OrderConnector:
         publisher: OrderPublisher,
         resolver: Resolver | None = None,
     ) -> None:
-        """`resolver`: customer-id unification (README, Customer identities), None for off."""
+        """`resolver`: customer-id unification (docs/concepts.md, Customer identities), None
+        for off."""
         self._settings = settings
         self._mapping = mapping
         self._pool = pool

@@ -1,4 +1,5 @@
-"""Give each order its unified customer id before it is published (README, Customer identities).
+"""Give each order its unified customer id before it is published (docs/concepts.md,
+Customer identities).
 
 Every way in (POST /v1/orders, backfill, the pull connector) calls `unify`, so an order lands
 under the same customer whichever way it came.

@@ -3,7 +3,7 @@
 A new upstream format is a new mapping file, not new code. Paths are dotted (`customer.id`);
 the file is validated when the connector starts, and a bad file is refused with the name of
 the offending field. An order's (and a line's) status is a path too, with the company's words
-for cancelled and returned in `status_values`. See README, "Pull connector".
+for cancelled and returned in `status_values`. See docs/connector.md, Field mapping.
 """
 
 import json
@@ -35,7 +35,7 @@ class CustomerFields(BaseModel):
     region: str | None = Field(default=None, pattern=DOTTED)
     email: str | None = Field(default=None, pattern=DOTTED)
     phone: str | None = Field(default=None, pattern=DOTTED)
-    """Contact details, only for merging customers (README, Customer identities)."""
+    """Contact details, only for merging customers (docs/concepts.md, Customer identities)."""
 
 
 class LineFields(BaseModel):

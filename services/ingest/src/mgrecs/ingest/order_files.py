@@ -28,7 +28,7 @@ from mgrecs.common.schemas import OrderEvent
 
 FileFormat = Literal["csv", "jsonl"]
 CONTACT_COLUMNS = ("email", "phone")
-"""Optional columns, read only to merge customers (README, Customer identities)."""
+"""Optional columns, read only to merge customers (docs/concepts.md, Customer identities)."""
 VERSION_COLUMNS = ("updated_at", "status")
 """Optional columns of an order's version: `updated_at` from its first row like `ordered_at`,
 `status` per line."""

@@ -8,7 +8,7 @@ an order's newest version only, so a correction replaces the order's purchases i
 real-time history. A version with no line that counts (cancelled, returned, every line gone)
 is one `cancel` event, which the engine reads as "this order has no purchases any more". AWS
 cannot delete a sent event, so AWS gets no `cancel` events (docs/operations.md, Order
-corrections).
+corrections, cancellations and returns).
 """
 
 import json

@@ -1,6 +1,6 @@
 """Liveness and readiness: alive while the process answers, ready while its database does.
-The cache's age makes nobody unready: a stale cache still serves, marked stale (README, The
-cache), so a late infer never takes every API instance out of the balancer at once."""
+The cache's age makes nobody unready: a stale cache still serves, marked stale (docs/concepts.md,
+The cache), so a late infer never takes every API instance out of the balancer at once."""
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse

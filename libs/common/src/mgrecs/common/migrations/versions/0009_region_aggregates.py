@@ -1,6 +1,6 @@
 """Exact per-region aggregates of each cache generation: for every region and product, how
 many of the region's active customers got the product in their cached list, and its mean
-score among them (README, The cache).
+score among them (docs/concepts.md, The cache).
 
 Each infer shard adds its partial counts to `region_aggregate_shards` and its active
 customers per region to `cache_shards.region_customers`; the flip that makes a generation

@@ -1,4 +1,5 @@
-"""Feedback events: what customers did with recommended products (README, Feedback).
+"""Feedback events: what customers did with recommended products (docs/concepts.md,
+Feedback and experiments).
 
 One row per event, keyed by its event id, so a replayed message is written once. No foreign
 keys to customers or products: feedback may arrive before the order data that names them.
