@@ -90,12 +90,13 @@ def backfill(
 ) -> None:
     """Publish the orders of a CSV or JSON-lines file to `orders` (constant memory)."""
     from mgrecs.ingest.backfill import backfill_file
-    from mgrecs.ingest.order_files import detect_format
+    from mgrecs.ingest.order_files import FileFormat, detect_format
 
-    chosen = file_format or detect_format(file.name)
-    if chosen != "csv" and chosen != "jsonl":
+    given = file_format or detect_format(file.name)
+    if given not in ("csv", "jsonl"):
         console.print(f"[red]--format must be csv or jsonl, not {file_format!r}[/red]")
         raise typer.Exit(code=2)
+    chosen: FileFormat = "csv" if given == "csv" else "jsonl"
 
     settings = get_settings()
     with file.open("rb") as handle:

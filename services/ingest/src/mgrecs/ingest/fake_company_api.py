@@ -197,7 +197,7 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
 
 
 def _broken(order: dict[str, Any]) -> dict[str, Any]:
-    broken = json.loads(json.dumps(order))
+    broken: dict[str, Any] = json.loads(json.dumps(order))
     broken["customer"]["id"] = None
     broken["items"][0]["qty"] = -1
     return broken

@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import os
 import signal
+from typing import Any
 
 import uvloop
 
@@ -16,7 +17,7 @@ from mgrecs.tracker.events_sink import EventsSink
 from mgrecs.tracker.feedback_sink import FeedbackSink
 from mgrecs.tracker.worker import ConsumerWorker
 
-SINKS: dict[str, tuple[type[ConsumerWorker], ...]] = {
+SINKS: dict[str, tuple[type[ConsumerWorker[Any]], ...]] = {
     "db": (DbSink,),
     "events": (EventsSink,),
     "feedback": (FeedbackSink,),
@@ -40,13 +41,13 @@ async def run_sinks(settings: Settings, sink: str = "all") -> None:
         await _run(workers)
 
 
-def _checks(workers: list[ConsumerWorker]) -> dict[str, Check]:
+def _checks(workers: list[ConsumerWorker[Any]]) -> dict[str, Check]:
     """One readiness check per sink: ready when each of its consumers is."""
-    by_sink: dict[str, list[ConsumerWorker]] = {}
+    by_sink: dict[str, list[ConsumerWorker[Any]]] = {}
     for worker in workers:
         by_sink.setdefault(worker.sink, []).append(worker)
 
-    def every(members: list[ConsumerWorker]) -> Check:
+    def every(members: list[ConsumerWorker[Any]]) -> Check:
         async def check() -> str:
             for member in members:
                 verdict = await member.ready()
@@ -59,7 +60,7 @@ def _checks(workers: list[ConsumerWorker]) -> dict[str, Check]:
     return {sink: every(members) for sink, members in by_sink.items()}
 
 
-async def _run(workers: list[ConsumerWorker]) -> None:
+async def _run(workers: list[ConsumerWorker[Any]]) -> None:
 
     async def stop_all() -> None:
         await asyncio.gather(*(worker.stop() for worker in workers))
