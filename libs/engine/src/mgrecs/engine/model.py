@@ -44,9 +44,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import numpy.typing as npt
 from scipy import sparse
 
+from mgrecs.engine.arrays import BoolArray, Float64Array, IntArray, ObjectArray
 from mgrecs.engine.catalog import Catalog, build_catalog
 from mgrecs.engine.content import content_neighbours
 from mgrecs.engine.cooccurrence import item_similarity
@@ -94,11 +94,6 @@ TRENDING_EVERY = 3
 """Fill slots 3, 6, 9, ... (counted from the fill's start) go to the next trending product
 of the region, then of all regions, while one is left; the others to the next most popular
 product. At least 2: a trending slot takes the score of the popular slot before it."""
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
-ObjectArray = npt.NDArray[np.object_]
 
 
 class FillOrder(NamedTuple):
@@ -530,7 +525,7 @@ class RecommenderModel:
         mentions = np.array([named[self._item_ids[j]] for j in items.tolist()], dtype=np.int64)
         return self._order_history.customer_context(row, items, mentions, region, now)
 
-    def _personal_scores(self, rows: sparse.csr_matrix, context: ScoringContext) -> FloatArray:
+    def _personal_scores(self, rows: sparse.csr_matrix, context: ScoringContext) -> Float64Array:
         """The recipe's raw scores of every item for each binary history row, knowing
         `context` (regions for a region-aware recipe, orders and dates for a repeat one)."""
         return _raw_scores(self._recipe, rows, context)
@@ -544,9 +539,9 @@ class RecommenderModel:
     def _reason_names(self) -> ReasonNames:
         return ReasonNames.of(self._item_ids)
 
-    def _bands(self, raw: FloatArray) -> FloatArray:
+    def _bands(self, raw: Float64Array) -> Float64Array:
         """Positive raw recipe scores in the personalised band (HIT_FLOOR, 1)."""
-        bands: FloatArray = HIT_FLOOR + (1.0 - HIT_FLOOR) * raw / (raw + self._score_scale)
+        bands: Float64Array = HIT_FLOOR + (1.0 - HIT_FLOOR) * raw / (raw + self._score_scale)
         return bands
 
     def _top_hits(
@@ -721,8 +716,8 @@ def _similarity_band(similarity: float) -> float:
 
 def _raw_scores(
     recipe: Recipe, rows: sparse.csr_matrix, context: ScoringContext | None = None
-) -> FloatArray:
-    scores: FloatArray = np.asarray(score_rows(recipe, rows, context), dtype=np.float64)
+) -> Float64Array:
+    scores: Float64Array = np.asarray(score_rows(recipe, rows, context), dtype=np.float64)
     return scores
 
 

@@ -16,14 +16,13 @@ from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from mgrecs.engine.arrays import BoolArray
 from mgrecs.engine.catalog import Catalog
 from mgrecs.engine.records import Scored
 
 PROMOTED_REASON = "promoted"
 
-BoolArray = npt.NDArray[np.bool_]
 ProductCondition = Callable[[Catalog], BoolArray]
 """Per catalogue product: does it meet the condition (e.g. `filters.BoundFilter.mask`)?"""
 

@@ -14,10 +14,11 @@ request time (`RecommenderModel.recommend`'s `customer_id`, `now`).
 import time
 from collections.abc import Sequence
 
+from mgrecs.engine.arrays import BoolArray
 from mgrecs.engine.catalog import Catalog
 from mgrecs.engine.filters import BoundFilter
 from mgrecs.engine.model import HIT_FLOOR, Scored
-from mgrecs.engine.promotion import BoolArray, promoted_products
+from mgrecs.engine.promotion import promoted_products
 from mgrecs.engine.rules import ProductCondition
 from mgrecs.engine_service.events import EventStore
 from mgrecs.engine_service.filtering import Asked

@@ -15,8 +15,9 @@ import asyncpg
 
 from mgrecs.common.logging import get_logger
 from mgrecs.common.metrics import set_model_version
+from mgrecs.engine.arrays import IntArray
 from mgrecs.engine.model import CooccurrenceModel
-from mgrecs.engine.promotion import IntArray, popularity_order
+from mgrecs.engine.promotion import popularity_order
 from mgrecs.engine_service import metrics
 
 RECIPE = "cooccurrence"
