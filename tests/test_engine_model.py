@@ -10,15 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mgrecs.engine import model as model_module
-from mgrecs.engine.model import (
-    CooccurrenceModel,
-    Interaction,
-    ProductInfo,
-    RecommenderModel,
-    Scored,
-)
+from mgrecs.engine import bands, user_lists
+from mgrecs.engine.model import DEFAULT_RECIPE, CooccurrenceModel, RecommenderModel
 from mgrecs.engine.recipes import make_recipe
+from mgrecs.engine.records import Interaction, ProductInfo, Scored
+from mgrecs.engine.rules import Rules
 
 COLLABORATIVE: dict[str, dict[str, Any]] = {
     "rp3beta": {},
@@ -98,7 +94,7 @@ def test_item_without_co_purchases_gets_global_popularity_with_low_scores(
     assert [s.item_id for s in similar] == [
         p.item_id for p in bundle.popular(None, 4) if p.item_id != "N"
     ][:3]
-    assert all(s.reason == "popular" and s.score <= model_module.HIT_FLOOR for s in similar)
+    assert all(s.reason == "popular" and s.score <= bands.HIT_FLOOR for s in similar)
 
 
 def test_history_recommends_the_bundle_partner_and_says_why(bundle: CooccurrenceModel) -> None:
@@ -133,7 +129,7 @@ def test_empty_history_gets_regional_popularity(bundle: CooccurrenceModel) -> No
         expected = [p.item_id for p in bundle.popular(region, 4)]
         got = bundle.recommend([], region, 4)
         assert [s.item_id for s in got] == expected
-        assert all(s.score <= model_module.HIT_FLOOR for s in got)
+        assert all(s.score <= bands.HIT_FLOOR for s in got)
 
 
 def test_exclude_purchased_can_be_switched_off(bundle: CooccurrenceModel) -> None:
@@ -200,7 +196,7 @@ def test_neighbours_are_pruned_to_top_n() -> None:
 @pytest.mark.parametrize("name", COLLABORATIVE)
 def test_recommend_all_equals_recommend(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     model = CooccurrenceModel.fit(random_data(), recipe=make_recipe(name, **COLLABORATIVE[name]))
-    monkeypatch.setattr(model_module, "CHUNK_CELLS", 40 * 7)  # several chunks of 7 customers
+    monkeypatch.setattr(user_lists, "CHUNK_CELLS", 40 * 7)  # several chunks of 7 customers
     sample = model.customer_ids[::5] + ["not-a-customer"]
     batch = model.recommend_all(6, sample)
     assert set(batch) == set(sample) - {"not-a-customer"}
@@ -210,7 +206,7 @@ def test_recommend_all_equals_recommend(name: str, monkeypatch: pytest.MonkeyPat
         assert_valid_scores(single)
         for scored in single:  # personal hits above the popularity band, fill within it
             fill = scored.reason.startswith(("popular", "trending"))
-            assert (scored.score <= model_module.HIT_FLOOR) == fill, scored
+            assert (scored.score <= bands.HIT_FLOOR) == fill, scored
     everyone = model.recommend_all(6)
     assert len(everyone) == len(model.customer_ids)
     assert all(everyone[c] == batch[c] for c in batch)
@@ -269,7 +265,7 @@ def test_every_collaborative_recipe_recommends_the_bundle_partner(name: str) -> 
     assert model.recipe.name == name
     recommended = model.recommend(["A"], "north", 3)
     assert recommended[0] == Scored("B", recommended[0].score, "bought A")
-    assert recommended[0].score > model_module.HIT_FLOOR
+    assert recommended[0].score > bands.HIT_FLOOR
     assert "A" not in [s.item_id for s in recommended]
     assert_valid_scores(recommended)
     # A newcomer whose only purchase arrived after training folds in the same way.
@@ -277,8 +273,8 @@ def test_every_collaborative_recipe_recommends_the_bundle_partner(name: str) -> 
 
 
 def test_default_recipe_is_used_when_none_is_given(bundle: CooccurrenceModel) -> None:
-    assert bundle.recipe.name == model_module.DEFAULT_RECIPE
-    assert bundle.recipe.params() == make_recipe(model_module.DEFAULT_RECIPE).params()
+    assert bundle.recipe.name == DEFAULT_RECIPE
+    assert bundle.recipe.params() == make_recipe(DEFAULT_RECIPE).params()
 
 
 def test_the_recipe_orders_hits_and_reasons_name_co_purchased_history() -> None:
@@ -292,7 +288,7 @@ def test_the_recipe_orders_hits_and_reasons_name_co_purchased_history() -> None:
         ("S", "recommended for you"),
         ("C", "bought A"),  # 1
     ]
-    assert all(s.score > model_module.HIT_FLOOR for s in recommended)
+    assert all(s.score > bands.HIT_FLOOR for s in recommended)
     assert_valid_scores(recommended)
 
 
@@ -303,7 +299,7 @@ def test_one_score_scale_keeps_customers_comparable() -> None:
     strong = model.recommend(["C"], None, 1)[0]  # best left: A, 9 purchasers
     weak = model.recommend(["A", "B"], None, 1)[0]  # best left: N, 3 purchasers
     assert (strong.item_id, weak.item_id) == ("A", "N")
-    assert 1.0 > strong.score > weak.score > model_module.HIT_FLOOR
+    assert 1.0 > strong.score > weak.score > bands.HIT_FLOOR
 
 
 @pytest.mark.parametrize("name", ["als", "ease"])
@@ -354,5 +350,8 @@ def test_catalogue_products_without_purchases_stay_out_of_the_matrix(
 
 def test_without_a_catalogue_nothing_is_filtered_out(bundle: CooccurrenceModel) -> None:
     assert len(bundle.popular(None, 10)) == len(bundle.item_ids)
-    assert bundle.recommend(["A"], None, 10, min_price=1.0) == []  # no price known: no match
-    assert bundle.similar_items("N", 2) == bundle.similar_items("N", 2, categories=None)
+    no_price_known = Rules(min_price=1.0)  # no price known: no product matches
+    assert bundle.recommend(["A"], None, 10, rules=no_price_known) == []
+    assert bundle.similar_items("N", 2) == bundle.similar_items(
+        "N", 2, rules=Rules(categories=None)
+    )

@@ -22,7 +22,8 @@ from helpers import engine_stats, eventually, serve
 from mgrecs.common.personalize import events_client, runtime_client
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
-from mgrecs.engine.model import CooccurrenceModel, Interaction, ProductInfo
+from mgrecs.engine.model import CooccurrenceModel
+from mgrecs.engine.records import Interaction, ProductInfo
 from mgrecs.engine_service import sigv4
 from mgrecs.engine_service.app import create_app
 from mgrecs.engine_service.errors import AwsError

@@ -25,7 +25,8 @@ from mgrecs.batch.generations import Generation, ShardCounts
 from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import InferShard
 from mgrecs.common.settings import Settings
-from mgrecs.engine.model import CooccurrenceModel, Scored
+from mgrecs.engine.model import CooccurrenceModel
+from mgrecs.engine.records import Scored
 
 log = get_logger(__name__)
 

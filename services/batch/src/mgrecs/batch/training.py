@@ -36,7 +36,8 @@ from mgrecs.common.logging import get_logger
 from mgrecs.common.quality_store import save_report
 from mgrecs.common.settings import Settings
 from mgrecs.engine.dataset import Lines
-from mgrecs.engine.model import CooccurrenceModel, ProductInfo
+from mgrecs.engine.model import CooccurrenceModel
+from mgrecs.engine.records import ProductInfo
 from mgrecs.engine.selection import Selection, measure_recipe
 
 log = get_logger(__name__)
