@@ -279,7 +279,3 @@ class RecommenderModel:
         """Most popular active items in `region` (then globally) with trending ones mixed
         in, as in every fill: the cold-start list; scores 0..1 with 1 the top item."""
         return self._fill.popular(self._ids.region_number(region), k, self._catalog.active)
-
-
-CooccurrenceModel = RecommenderModel
-"""The name the batch and engine services (and older code) import."""
