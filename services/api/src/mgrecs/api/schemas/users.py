@@ -1,13 +1,83 @@
-"""Response model of `GET /v1/users/{id}/buy-again`: the customer's own products likeliest to
-be bought again, then their discovery list (shown in OpenAPI)."""
+"""The answers of `routes.users`: a customer's recommendations, the ranking of the products
+asked, and buy-again (the customer's own products likeliest to be bought again, then their
+discovery list)."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from mgrecs.api.experiment_schemas import ExperimentTag
-from mgrecs.api.schemas import CacheFreshness, Source
+from mgrecs.api.schemas.experiments import ExperimentTag
+from mgrecs.api.schemas.shared import CacheFreshness, CacheId, RecommendedItem, Source
+
+
+class UserRecommendations(CacheFreshness):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "C00001",
+                    "source": "cache",
+                    "updated_at": "2026-11-26T03:00:00",
+                    "items": [
+                        {"product_id": "P0007", "score": 0.93, "reason": "bought together"},
+                        {"product_id": "P0012", "score": 0.71},
+                    ],
+                    "model_version": "20261122T030000Z-3f9a1c",
+                    "stale": False,
+                    "cache_age_seconds": 4210.5,
+                }
+            ]
+        }
+    )
+
+    user_id: str
+    source: Source = Field(
+        description="cache: nightly batch; realtime: the engine; popular: regional fallback"
+    )
+    updated_at: datetime | None = Field(description="when the cached row was written (UTC)")
+    items: list[RecommendedItem]
+    model_version: str | None = Field(
+        default=None,
+        description="the model version that made the list: the one the cache generation was "
+        "scored with, or the one the engine serves (the customer's arm's in an experiment); "
+        "null for popularity: echo it in feedback",
+    )
+    experiment: ExperimentTag | None = Field(
+        default=None, description="the customer's experiment arm: echo it in feedback"
+    )
+
+
+MAX_RANK_PRODUCTS = 500
+"""GetPersonalizedRanking's limit on one input list."""
+
+
+def _distinct(values: list[str]) -> list[str]:
+    """The product ids once each, in their first order."""
+    return list(dict.fromkeys(values))
+
+
+class RankRequest(BaseModel):
+    """The products to put in order for one customer."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"product_ids": ["P0007", "P0012"]}]}
+    )
+
+    product_ids: Annotated[
+        list[CacheId],
+        Field(min_length=1, max_length=MAX_RANK_PRODUCTS, description="1-500 product ids"),
+        AfterValidator(_distinct),
+    ]
+
+
+class UserRanking(BaseModel):
+    """The asked products, best first for the customer (every one of them, once)."""
+
+    user_id: str
+    source: Source = Field(description="realtime: the engine; popular: it was down")
+    items: list[RecommendedItem]
+
 
 Slot = Literal["buy-again", "cache", "realtime", "popular"]
 
