@@ -8,7 +8,8 @@ from datetime import datetime
 
 import asyncpg
 
-from mgrecs.common.quality import QualityAccumulator, QualityReport
+from mgrecs.common.quality import QualityReport
+from mgrecs.common.quality_checks import QualityAccumulator
 from mgrecs.engine.dataset import Lines, LinesBuilder
 from mgrecs.engine.records import ProductInfo
 
