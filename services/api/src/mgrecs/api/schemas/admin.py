@@ -1,17 +1,15 @@
 """The requests and answers of `routes.admin`: cache invalidation and schedule ticks."""
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from mgrecs.api.schemas.shared import CacheId
+from mgrecs.api.schemas.shared import CacheId, with_examples
 from mgrecs.common.schemas import TickKind
 
 
 class InvalidateRequest(BaseModel):
     """Exactly one of: the whole cache, one region's customers, one customer."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"all": True}, {"region": "north"}]}
-    )
+    model_config = with_examples({"all": True}, {"region": "north"}, forbid_extra=True)
 
     all: bool = False
     region: CacheId | None = None

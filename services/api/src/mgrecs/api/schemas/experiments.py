@@ -3,8 +3,9 @@ carries (`ExperimentTag`)."""
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from mgrecs.api.schemas.shared import with_examples
 from mgrecs.common.experiments import Experiment
 
 
@@ -46,34 +47,30 @@ class ArmReport(BaseModel):
 
 
 class ExperimentReport(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = with_examples(
+        {
+            "experiment_id": "ease-vs-als",
+            "arms": [
                 {
-                    "experiment_id": "ease-vs-als",
-                    "arms": [
-                        {
-                            "arm": "control",
-                            "model_version": "v20261119-0300",
-                            "share": 0.5,
-                            "offline_metrics": {"ndcg@10": 0.21},
-                            "customers": 812,
-                            "impressions": 9000,
-                            "clicks": 450,
-                            "add_to_carts": 120,
-                            "purchases": 90,
-                            "revenue": 1780.5,
-                            "ctr": {"value": 0.05, "low": 0.0457, "high": 0.0547},
-                            "conversion": {"value": 0.01, "low": 0.0081, "high": 0.0123},
-                            "revenue_per_impression": {
-                                "value": 0.1978,
-                                "low": 0.157,
-                                "high": 0.2386,
-                            },
-                        }
-                    ],
+                    "arm": "control",
+                    "model_version": "v20261119-0300",
+                    "share": 0.5,
+                    "offline_metrics": {"ndcg@10": 0.21},
+                    "customers": 812,
+                    "impressions": 9000,
+                    "clicks": 450,
+                    "add_to_carts": 120,
+                    "purchases": 90,
+                    "revenue": 1780.5,
+                    "ctr": {"value": 0.05, "low": 0.0457, "high": 0.0547},
+                    "conversion": {"value": 0.01, "low": 0.0081, "high": 0.0123},
+                    "revenue_per_impression": {
+                        "value": 0.1978,
+                        "low": 0.157,
+                        "high": 0.2386,
+                    },
                 }
-            ]
+            ],
         }
     )
 

@@ -2,7 +2,9 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
+
+from mgrecs.api.schemas.shared import with_examples
 
 
 class Health(BaseModel):
@@ -13,15 +15,11 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     """Each check's verdict: `ok`, or what is wrong (the first failed one is in `detail`)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "status": "unavailable",
-                    "detail": "database: unreachable",
-                    "checks": {"database": "unreachable"},
-                }
-            ]
+    model_config = with_examples(
+        {
+            "status": "unavailable",
+            "detail": "database: unreachable",
+            "checks": {"database": "unreachable"},
         }
     )
 

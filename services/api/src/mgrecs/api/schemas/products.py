@@ -2,24 +2,20 @@
 
 from datetime import datetime
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
-from mgrecs.api.schemas.shared import CacheFreshness, RecommendedItem, Source
+from mgrecs.api.schemas.shared import CacheFreshness, RecommendedItem, Source, with_examples
 
 
 class SimilarProducts(CacheFreshness):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "product_id": "P0001",
-                    "source": "cache",
-                    "updated_at": "2026-11-26T03:00:00",
-                    "items": [{"product_id": "P0002", "score": 0.88}],
-                    "stale": True,
-                    "cache_age_seconds": 26510.0,
-                }
-            ]
+    model_config = with_examples(
+        {
+            "product_id": "P0001",
+            "source": "cache",
+            "updated_at": "2026-11-26T03:00:00",
+            "items": [{"product_id": "P0002", "score": 0.88}],
+            "stale": True,
+            "cache_age_seconds": 26510.0,
         }
     )
 

@@ -4,9 +4,9 @@ affinity, and the list of regions."""
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from mgrecs.api.schemas.shared import CacheFreshness
+from mgrecs.api.schemas.shared import CacheFreshness, with_examples
 
 Affinity = Literal["High", "Medium", "Low"]
 
@@ -32,59 +32,55 @@ RegionSource = Literal["cache", "aggregates", "popular"]
 
 
 class RegionRecommendations(CacheFreshness):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = with_examples(
+        {
+            "region": "north",
+            "mode": "sample",
+            "source": "cache",
+            "window_start": "2026-11-26T06:00:00+00:00",
+            "window_end": "2026-11-26T12:00:00+00:00",
+            "generation": None,
+            "computed_at": None,
+            "population": 1874,
+            "sample_size": 50,
+            "items": [
                 {
-                    "region": "north",
-                    "mode": "sample",
-                    "source": "cache",
-                    "window_start": "2026-11-26T06:00:00+00:00",
-                    "window_end": "2026-11-26T12:00:00+00:00",
-                    "generation": None,
-                    "computed_at": None,
-                    "population": 1874,
-                    "sample_size": 50,
-                    "items": [
-                        {
-                            "product_id": "P0007",
-                            "product_name": "Oat milk 1l",
-                            "category": "dairy",
-                            "match_rate": 84.0,
-                            "match_rate_low": 71.5,
-                            "match_rate_high": 91.7,
-                            "affinity": "High",
-                            "mean_score": 0.8123,
-                            "users": 42,
-                        }
-                    ],
-                },
+                    "product_id": "P0007",
+                    "product_name": "Oat milk 1l",
+                    "category": "dairy",
+                    "match_rate": 84.0,
+                    "match_rate_low": 71.5,
+                    "match_rate_high": 91.7,
+                    "affinity": "High",
+                    "mean_score": 0.8123,
+                    "users": 42,
+                }
+            ],
+        },
+        {
+            "region": "north",
+            "mode": "exact",
+            "source": "aggregates",
+            "window_start": None,
+            "window_end": None,
+            "generation": 12,
+            "computed_at": "2026-11-26T06:04:31+00:00",
+            "population": 1874,
+            "sample_size": 1874,
+            "items": [
                 {
-                    "region": "north",
-                    "mode": "exact",
-                    "source": "aggregates",
-                    "window_start": None,
-                    "window_end": None,
-                    "generation": 12,
-                    "computed_at": "2026-11-26T06:04:31+00:00",
-                    "population": 1874,
-                    "sample_size": 1874,
-                    "items": [
-                        {
-                            "product_id": "P0007",
-                            "product_name": "Oat milk 1l",
-                            "category": "dairy",
-                            "match_rate": 81.3,
-                            "match_rate_low": 79.5,
-                            "match_rate_high": 83.0,
-                            "affinity": "High",
-                            "mean_score": 0.8071,
-                            "users": 1524,
-                        }
-                    ],
-                },
-            ]
-        }
+                    "product_id": "P0007",
+                    "product_name": "Oat milk 1l",
+                    "category": "dairy",
+                    "match_rate": 81.3,
+                    "match_rate_low": 79.5,
+                    "match_rate_high": 83.0,
+                    "affinity": "High",
+                    "mean_score": 0.8071,
+                    "users": 1524,
+                }
+            ],
+        },
     )
 
     region: str
@@ -118,17 +114,13 @@ class RegionSummary(BaseModel):
 class Regions(BaseModel):
     """Every region that has customers, by name."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "active_since": "2026-08-28T19:50:00+00:00",
-                    "regions": [
-                        {"region": "north", "customers": 2410, "active_customers": 1874},
-                        {"region": "south", "customers": 1980, "active_customers": 1503},
-                    ],
-                }
-            ]
+    model_config = with_examples(
+        {
+            "active_since": "2026-08-28T19:50:00+00:00",
+            "regions": [
+                {"region": "north", "customers": 2410, "active_customers": 1874},
+                {"region": "south", "customers": 1980, "active_customers": 1503},
+            ],
         }
     )
 

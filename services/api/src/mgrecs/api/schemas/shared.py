@@ -1,13 +1,21 @@
 """What several answers share: a recommended item, the cache's freshness, where a list
 came from, an error message and the id of a cached row."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mgrecs.common.schemas import ID_PATTERN
 
 Source = Literal["cache", "realtime", "popular", "none"]
+
+
+def with_examples(*examples: dict[str, Any], forbid_extra: bool = False) -> ConfigDict:
+    """A model config whose OpenAPI schema shows `examples`; `forbid_extra`: a request
+    body with an unknown field is refused."""
+    if forbid_extra:
+        return ConfigDict(extra="forbid", json_schema_extra={"examples": list(examples)})
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
 
 
 class RecommendedItem(BaseModel):
@@ -39,6 +47,6 @@ CacheId = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern
 class ErrorMessage(BaseModel):
     """Every error answer: a human-readable message in `detail`."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "unknown user C404"}]})
+    model_config = with_examples({"detail": "unknown user C404"})
 
     detail: str

@@ -4,9 +4,10 @@ jobs, consumer lag)."""
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from mgrecs.api.schemas.quality import StoredQualityReport
+from mgrecs.api.schemas.shared import with_examples
 
 
 class CacheTableStatus(BaseModel):
@@ -90,66 +91,62 @@ class Status(BaseModel):
     how good they are, did the data or the model drift, did the jobs run, are the tracker's
     consumers keeping up."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = with_examples(
+        {
+            "cache": {
+                "generation": 12,
+                "model_version": "v20261126-0300",
+                "completed_at": "2026-11-26T06:04:31+00:00",
+                "age_seconds": 4210.5,
+                "ttl_hours": 6.0,
+                "fresh": True,
+                "users": 10000,
+                "products": 2000,
+                "answers": {"cache": 9820, "realtime": 160, "popular": 20},
+                "hit_rate": 0.982,
+            },
+            "models": [
                 {
-                    "cache": {
-                        "generation": 12,
-                        "model_version": "v20261126-0300",
-                        "completed_at": "2026-11-26T06:04:31+00:00",
-                        "age_seconds": 4210.5,
-                        "ttl_hours": 6.0,
-                        "fresh": True,
-                        "users": 10000,
-                        "products": 2000,
-                        "answers": {"cache": 9820, "realtime": 160, "popular": 20},
-                        "hit_rate": 0.982,
-                    },
-                    "models": [
-                        {
-                            "version": "v20261126-0300",
-                            "recipe": "cooccurrence",
-                            "trained_at": "2026-11-26T03:00:12+00:00",
-                            "active": True,
-                            "promoted_at": "2026-11-26T03:02:40+00:00",
-                            "decision": "ndcg@10 0.212 >= 0.205 of the active version",
-                            "metrics": {"ndcg@10": 0.212},
-                        }
-                    ],
-                    "quality": None,
-                    "drift": {
-                        "id": 31,
-                        "checked_at": "2026-11-26T06:05:00+00:00",
-                        "model_version": "v20261126-0300",
-                        "drifted": False,
-                        "flags": [],
-                    },
-                    "jobs": [
-                        {
-                            "tick_id": "infer-20261126T0600",
-                            "kind": "infer",
-                            "started_at": "2026-11-26T06:00:00+00:00",
-                            "finished_at": "2026-11-26T06:04:31+00:00",
-                            "steps": [{"step": "infer", "seconds": 270.2, "status": "ok"}],
-                        }
-                    ],
-                    "consumer_lag": {
-                        "groups": [
-                            {"group": "mgrecs-tracker-db", "lag": 0, "committed": True},
-                            {"group": "mgrecs-tracker-events", "lag": 12, "committed": True},
-                        ],
-                        "dead_letters": {
-                            "orders.dlq": 3,
-                            "orders.events.dlq": 0,
-                            "schedule-ticks.dlq": 0,
-                            "infer-shards.dlq": 0,
-                            "feedback.dlq": 0,
-                        },
-                        "error": None,
-                    },
+                    "version": "v20261126-0300",
+                    "recipe": "cooccurrence",
+                    "trained_at": "2026-11-26T03:00:12+00:00",
+                    "active": True,
+                    "promoted_at": "2026-11-26T03:02:40+00:00",
+                    "decision": "ndcg@10 0.212 >= 0.205 of the active version",
+                    "metrics": {"ndcg@10": 0.212},
                 }
-            ]
+            ],
+            "quality": None,
+            "drift": {
+                "id": 31,
+                "checked_at": "2026-11-26T06:05:00+00:00",
+                "model_version": "v20261126-0300",
+                "drifted": False,
+                "flags": [],
+            },
+            "jobs": [
+                {
+                    "tick_id": "infer-20261126T0600",
+                    "kind": "infer",
+                    "started_at": "2026-11-26T06:00:00+00:00",
+                    "finished_at": "2026-11-26T06:04:31+00:00",
+                    "steps": [{"step": "infer", "seconds": 270.2, "status": "ok"}],
+                }
+            ],
+            "consumer_lag": {
+                "groups": [
+                    {"group": "mgrecs-tracker-db", "lag": 0, "committed": True},
+                    {"group": "mgrecs-tracker-events", "lag": 12, "committed": True},
+                ],
+                "dead_letters": {
+                    "orders.dlq": 3,
+                    "orders.events.dlq": 0,
+                    "schedule-ticks.dlq": 0,
+                    "infer-shards.dlq": 0,
+                    "feedback.dlq": 0,
+                },
+                "error": None,
+            },
         }
     )
 

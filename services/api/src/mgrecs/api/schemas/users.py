@@ -5,29 +5,31 @@ discovery list)."""
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from mgrecs.api.schemas.experiments import ExperimentTag
-from mgrecs.api.schemas.shared import CacheFreshness, CacheId, RecommendedItem, Source
+from mgrecs.api.schemas.shared import (
+    CacheFreshness,
+    CacheId,
+    RecommendedItem,
+    Source,
+    with_examples,
+)
 
 
 class UserRecommendations(CacheFreshness):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "user_id": "C00001",
-                    "source": "cache",
-                    "updated_at": "2026-11-26T03:00:00",
-                    "items": [
-                        {"product_id": "P0007", "score": 0.93, "reason": "bought together"},
-                        {"product_id": "P0012", "score": 0.71},
-                    ],
-                    "model_version": "20261122T030000Z-3f9a1c",
-                    "stale": False,
-                    "cache_age_seconds": 4210.5,
-                }
-            ]
+    model_config = with_examples(
+        {
+            "user_id": "C00001",
+            "source": "cache",
+            "updated_at": "2026-11-26T03:00:00",
+            "items": [
+                {"product_id": "P0007", "score": 0.93, "reason": "bought together"},
+                {"product_id": "P0012", "score": 0.71},
+            ],
+            "model_version": "20261122T030000Z-3f9a1c",
+            "stale": False,
+            "cache_age_seconds": 4210.5,
         }
     )
 
@@ -60,9 +62,7 @@ def _distinct(values: list[str]) -> list[str]:
 class RankRequest(BaseModel):
     """The products to put in order for one customer."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"product_ids": ["P0007", "P0012"]}]}
-    )
+    model_config = with_examples({"product_ids": ["P0007", "P0012"]}, forbid_extra=True)
 
     product_ids: Annotated[
         list[CacheId],
@@ -106,37 +106,33 @@ class BuyAgainItem(BaseModel):
 class BuyAgainList(CacheFreshness):
     """Buy-again items first (best first), then the discovery list's, each product once."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = with_examples(
+        {
+            "user_id": "C00001",
+            "items": [
                 {
-                    "user_id": "C00001",
-                    "items": [
-                        {
-                            "product_id": "P0042",
-                            "score": 1.0,
-                            "reason": "bought 5 times, last 3 weeks ago",
-                            "slot": "buy-again",
-                            "orders": 5,
-                            "last_ordered_at": "2026-11-15T09:12:00Z",
-                        },
-                        {
-                            "product_id": "P0007",
-                            "score": 0.93,
-                            "reason": "bought together with P0042",
-                            "slot": "cache",
-                            "orders": None,
-                            "last_ordered_at": None,
-                        },
-                    ],
-                    "repurchase_version": "20261122T030000Z-3f9a1c",
-                    "discovery_source": "cache",
-                    "model_version": "20261122T030000Z-3f9a1c",
-                    "experiment": None,
-                    "stale": False,
-                    "cache_age_seconds": 4210.5,
-                }
-            ]
+                    "product_id": "P0042",
+                    "score": 1.0,
+                    "reason": "bought 5 times, last 3 weeks ago",
+                    "slot": "buy-again",
+                    "orders": 5,
+                    "last_ordered_at": "2026-11-15T09:12:00Z",
+                },
+                {
+                    "product_id": "P0007",
+                    "score": 0.93,
+                    "reason": "bought together with P0042",
+                    "slot": "cache",
+                    "orders": None,
+                    "last_ordered_at": None,
+                },
+            ],
+            "repurchase_version": "20261122T030000Z-3f9a1c",
+            "discovery_source": "cache",
+            "model_version": "20261122T030000Z-3f9a1c",
+            "experiment": None,
+            "stale": False,
+            "cache_age_seconds": 4210.5,
         }
     )
 
