@@ -28,7 +28,8 @@ from mgrecs.common.db import create_pool
 from mgrecs.common.personalize import events_client, runtime_client
 from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
-from mgrecs.engine.model import Interaction, RecommenderModel
+from mgrecs.engine.model import RecommenderModel
+from mgrecs.engine.records import Interaction
 
 
 def _percentiles(label: str, millis: list[float]) -> None:

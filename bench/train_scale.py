@@ -27,8 +27,9 @@ import numpy.typing as npt
 from scipy import sparse
 
 from mgrecs.engine.dataset import Dataset
-from mgrecs.engine.model import ProductInfo, RecommenderModel
+from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.recipes import TrainingData, make_recipe
+from mgrecs.engine.records import ProductInfo
 
 IntArray = npt.NDArray[np.int64]
 T = TypeVar("T")

@@ -13,7 +13,7 @@ from test_engine_service import register_model
 from helpers import asgi_client, serve
 from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
-from mgrecs.engine.model import Interaction, ProductInfo
+from mgrecs.engine.records import Interaction, ProductInfo
 from mgrecs.engine_service.app import create_app as create_engine_app
 
 CATEGORIES = {"p1": "tea", "p2": "tea", "p3": "snacks", "p4": "tea", "p5": "snacks"}

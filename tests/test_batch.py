@@ -24,7 +24,7 @@ from mgrecs.batch.worker import BatchWorker
 from mgrecs.common import topics
 from mgrecs.common.schemas import DeadLetter, OrderEvent, ScheduleTick
 from mgrecs.common.settings import Settings
-from mgrecs.engine.model import CooccurrenceModel
+from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.recipes import make_recipe
 from mgrecs.engine.repurchase import BuyAgainParams, RepurchaseStats, fit_repurchase
 from mgrecs.tracker.store import write_orders
@@ -113,7 +113,7 @@ async def test_retrain_registers_one_active_model(
     assert (metrics["recipe"], metrics["params"]) == ("rp3beta", make_recipe("rp3beta").params())
     assert "customers" in metrics["selection"]["fallback"]
     assert metrics["validation"] is None
-    model = await asyncio.to_thread(CooccurrenceModel.load, artifact)
+    model = await asyncio.to_thread(RecommenderModel.load, artifact)
     assert model.recipe.name == "rp3beta"
 
 
@@ -214,7 +214,7 @@ async def test_retrain_chooses_the_recipe_on_the_latest_purchases(
     assert set(chosen) == set(popularity) == expected
     assert chosen["users"] == popularity["users"] == 30
     assert chosen["ndcg@10"] == 1.0 > popularity["ndcg@10"]  # b<i> is a<i>'s only partner
-    model = await asyncio.to_thread(CooccurrenceModel.load, Path(version.artifact_uri))
+    model = await asyncio.to_thread(RecommenderModel.load, Path(version.artifact_uri))
     assert (model.recipe.name, model.recipe.params()) == (metrics["recipe"], metrics["params"])
     assert model.recommend(["a3"], "south", 1)[0].item_id == "b3"
 

@@ -13,13 +13,14 @@ from hypothesis import strategies as st
 from scipy import sparse
 
 from mgrecs.common.sample_data import generate
+from mgrecs.engine.bands import HIT_FLOOR
 from mgrecs.engine.dataset import build_dataset
 from mgrecs.engine.evaluation import BASELINES, default_catalog, evaluate_all
 from mgrecs.engine.evaluation.blending import MIN_GAIN, blend_pool, blend_wins, tune_blend
 from mgrecs.engine.evaluation.evaluate import evaluate_recipe
 from mgrecs.engine.evaluation.split import Split
 from mgrecs.engine.evaluation.tuning import TUNING_K
-from mgrecs.engine.model import HIT_FLOOR, RecommenderModel
+from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.recipes import RECIPES, Recipe, SparseScoring, TrainingData, make_recipe
 from mgrecs.engine.recipes.base import ScoringContext
 from mgrecs.engine.recipes.blend import TABLE_CANDIDATES, BlendRecipe

@@ -14,7 +14,7 @@ from test_engine_service import item_ids, put_purchase, recommend, register_mode
 from helpers import serve
 from mgrecs.common.personalize import runtime_client
 from mgrecs.common.settings import Settings
-from mgrecs.engine.model import Interaction, ProductInfo
+from mgrecs.engine.records import Interaction, ProductInfo
 from mgrecs.engine_service.app import create_app
 
 NOW = datetime.now(UTC)

@@ -10,15 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mgrecs.engine import model as model_module
-from mgrecs.engine.model import (
-    CooccurrenceModel,
-    Interaction,
-    ProductInfo,
-    RecommenderModel,
-    Scored,
-)
+from mgrecs.engine import bands, user_lists
+from mgrecs.engine.model import DEFAULT_RECIPE, RecommenderModel
 from mgrecs.engine.recipes import make_recipe
+from mgrecs.engine.records import Interaction, ProductInfo, Scored
+from mgrecs.engine.rules import Rules
 
 COLLABORATIVE: dict[str, dict[str, Any]] = {
     "rp3beta": {},
@@ -55,8 +51,8 @@ def bundle_data() -> list[Interaction]:
 
 
 @pytest.fixture(scope="module")
-def bundle() -> CooccurrenceModel:
-    return CooccurrenceModel.fit(bundle_data())
+def bundle() -> RecommenderModel:
+    return RecommenderModel.fit(bundle_data())
 
 
 def random_data(seed: int = 7) -> list[Interaction]:
@@ -78,7 +74,7 @@ def assert_valid_scores(items: list[Scored]) -> None:
     assert scores == sorted(scores, reverse=True), scores
 
 
-def test_bundle_partner_is_the_most_similar_item(bundle: CooccurrenceModel) -> None:
+def test_bundle_partner_is_the_most_similar_item(bundle: RecommenderModel) -> None:
     similar = bundle.similar_items("A", 3)
     assert similar[0].item_id == "B"
     assert similar[0].reason == "bought together with A"
@@ -87,28 +83,28 @@ def test_bundle_partner_is_the_most_similar_item(bundle: CooccurrenceModel) -> N
     assert_valid_scores(similar)
 
 
-def test_similar_items_of_unknown_item_is_empty(bundle: CooccurrenceModel) -> None:
+def test_similar_items_of_unknown_item_is_empty(bundle: RecommenderModel) -> None:
     assert bundle.similar_items("no-such-product", 5) == []
 
 
 def test_item_without_co_purchases_gets_global_popularity_with_low_scores(
-    bundle: CooccurrenceModel,
+    bundle: RecommenderModel,
 ) -> None:
     similar = bundle.similar_items("N", 3)  # N buyers bought nothing else
     assert [s.item_id for s in similar] == [
         p.item_id for p in bundle.popular(None, 4) if p.item_id != "N"
     ][:3]
-    assert all(s.reason == "popular" and s.score <= model_module.HIT_FLOOR for s in similar)
+    assert all(s.reason == "popular" and s.score <= bands.HIT_FLOOR for s in similar)
 
 
-def test_history_recommends_the_bundle_partner_and_says_why(bundle: CooccurrenceModel) -> None:
+def test_history_recommends_the_bundle_partner_and_says_why(bundle: RecommenderModel) -> None:
     recommended = bundle.recommend(["A"], "north", 3)
     assert recommended[0] == Scored("B", recommended[0].score, "bought A")
     assert "A" not in [s.item_id for s in recommended]
     assert_valid_scores(recommended)
 
 
-def test_popularity_fill_scores_below_every_co_occurrence_hit(bundle: CooccurrenceModel) -> None:
+def test_popularity_fill_scores_below_every_co_occurrence_hit(bundle: RecommenderModel) -> None:
     recommended = bundle.recommend(["A"], "south", 10)
     hits = [s for s in recommended if s.reason.startswith("bought ")]
     fill = [s for s in recommended if not s.reason.startswith("bought ")]
@@ -119,7 +115,7 @@ def test_popularity_fill_scores_below_every_co_occurrence_hit(bundle: Cooccurren
     assert_valid_scores(recommended)
 
 
-def test_regional_popularity_differs_by_region(bundle: CooccurrenceModel) -> None:
+def test_regional_popularity_differs_by_region(bundle: RecommenderModel) -> None:
     north = [s.item_id for s in bundle.popular("north", 5)]
     south = [s.item_id for s in bundle.popular("south", 5)]
     assert north.index("N") < north.index("S")
@@ -128,28 +124,28 @@ def test_regional_popularity_differs_by_region(bundle: CooccurrenceModel) -> Non
     assert_valid_scores(bundle.popular("north", 5))
 
 
-def test_empty_history_gets_regional_popularity(bundle: CooccurrenceModel) -> None:
+def test_empty_history_gets_regional_popularity(bundle: RecommenderModel) -> None:
     for region in ("north", "south", None, "unknown-region"):
         expected = [p.item_id for p in bundle.popular(region, 4)]
         got = bundle.recommend([], region, 4)
         assert [s.item_id for s in got] == expected
-        assert all(s.score <= model_module.HIT_FLOOR for s in got)
+        assert all(s.score <= bands.HIT_FLOOR for s in got)
 
 
-def test_exclude_purchased_can_be_switched_off(bundle: CooccurrenceModel) -> None:
+def test_exclude_purchased_can_be_switched_off(bundle: RecommenderModel) -> None:
     excluded = [s.item_id for s in bundle.recommend(["A", "B"], None, 5)]
     included = [s.item_id for s in bundle.recommend(["A", "B"], None, 5, exclude_purchased=False)]
     assert "A" not in excluded and "B" not in excluded
     assert included[:2] == ["A", "B"] or included[:2] == ["B", "A"]
 
 
-def test_unknown_history_items_are_ignored(bundle: CooccurrenceModel) -> None:
+def test_unknown_history_items_are_ignored(bundle: RecommenderModel) -> None:
     assert bundle.recommend(["A", "ghost"], "north", 4) == bundle.recommend(["A"], "north", 4)
     assert bundle.recommend(["ghost"], "north", 4) == bundle.recommend([], "north", 4)
 
 
 def test_rank_orders_known_items_and_keeps_unknown_ones_last_in_order(
-    bundle: CooccurrenceModel,
+    bundle: RecommenderModel,
 ) -> None:
     ranked = bundle.rank(["A"], "north", ["zz", "N", "yy", "B", "S", "zz"])
     assert [s.item_id for s in ranked] == ["B", "N", "S", "zz", "yy", "zz"]
@@ -162,7 +158,7 @@ def test_rank_orders_known_items_and_keeps_unknown_ones_last_in_order(
 def test_one_purchaser_buying_often_counts_once() -> None:
     lines = [line("loyal", "P", quantity=3) for _ in range(10)]
     lines += [line("one", "Q"), line("two", "Q")]
-    model = CooccurrenceModel.fit(lines)
+    model = RecommenderModel.fit(lines)
     assert [s.item_id for s in model.popular(None, 2)] == ["Q", "P"]
     assert model.n_interactions == 3
 
@@ -170,12 +166,12 @@ def test_one_purchaser_buying_often_counts_once() -> None:
 def test_recent_purchases_outweigh_old_ones() -> None:
     lines = [line(f"old{n}", "OLD", days_ago=365) for n in range(3)]
     lines += [line(f"new{n}", "NEW", days_ago=2) for n in range(2)]
-    model = CooccurrenceModel.fit(lines)
+    model = RecommenderModel.fit(lines)
     assert [s.item_id for s in model.popular(None, 2)] == ["NEW", "OLD"]
 
 
 def test_region_is_that_of_the_most_recent_order() -> None:
-    model = CooccurrenceModel.fit(
+    model = RecommenderModel.fit(
         [
             line("c", "A", "north", days_ago=30),
             line("c", "B", "south", days_ago=3),
@@ -191,7 +187,7 @@ def test_region_is_that_of_the_most_recent_order() -> None:
 
 
 def test_neighbours_are_pruned_to_top_n() -> None:
-    model = CooccurrenceModel.fit(random_data(), neighbours=2)
+    model = RecommenderModel.fit(random_data(), neighbours=2)
     for item in model.item_ids:
         hits = [s for s in model.similar_items(item, 10) if s.reason.startswith("bought")]
         assert len(hits) <= 2
@@ -199,8 +195,8 @@ def test_neighbours_are_pruned_to_top_n() -> None:
 
 @pytest.mark.parametrize("name", COLLABORATIVE)
 def test_recommend_all_equals_recommend(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    model = CooccurrenceModel.fit(random_data(), recipe=make_recipe(name, **COLLABORATIVE[name]))
-    monkeypatch.setattr(model_module, "CHUNK_CELLS", 40 * 7)  # several chunks of 7 customers
+    model = RecommenderModel.fit(random_data(), recipe=make_recipe(name, **COLLABORATIVE[name]))
+    monkeypatch.setattr(user_lists, "CHUNK_CELLS", 40 * 7)  # several chunks of 7 customers
     sample = model.customer_ids[::5] + ["not-a-customer"]
     batch = model.recommend_all(6, sample)
     assert set(batch) == set(sample) - {"not-a-customer"}
@@ -210,7 +206,7 @@ def test_recommend_all_equals_recommend(name: str, monkeypatch: pytest.MonkeyPat
         assert_valid_scores(single)
         for scored in single:  # personal hits above the popularity band, fill within it
             fill = scored.reason.startswith(("popular", "trending"))
-            assert (scored.score <= model_module.HIT_FLOOR) == fill, scored
+            assert (scored.score <= bands.HIT_FLOOR) == fill, scored
     everyone = model.recommend_all(6)
     assert len(everyone) == len(model.customer_ids)
     assert all(everyone[c] == batch[c] for c in batch)
@@ -218,7 +214,7 @@ def test_recommend_all_equals_recommend(name: str, monkeypatch: pytest.MonkeyPat
 
 def test_similar_all_equals_similar_items() -> None:
     products = [ProductInfo("never-bought", category="c1"), ProductInfo("p3", category="c1")]
-    model = CooccurrenceModel.fit(random_data(), products=products)
+    model = RecommenderModel.fit(random_data(), products=products)
     wanted = [*model.item_ids, "never-bought", "not-a-product"]
     batch = model.similar_all(wanted, 6)
     assert list(batch) == wanted
@@ -229,11 +225,11 @@ def test_similar_all_equals_similar_items() -> None:
 
 
 def test_save_and_load_round_trip_gives_identical_results(tmp_path: Path) -> None:
-    model = CooccurrenceModel.fit(random_data())
+    model = RecommenderModel.fit(random_data())
     path = tmp_path / "nested" / "model.npz"
     model.save(path)
     assert [p.name for p in path.parent.iterdir()] == ["model.npz"]  # no temp file left
-    loaded = CooccurrenceModel.load(path)
+    loaded = RecommenderModel.load(path)
     assert loaded.customer_ids == model.customer_ids
     assert loaded.item_ids == model.item_ids
     assert loaded.recommend_all(5) == model.recommend_all(5)
@@ -247,7 +243,7 @@ def test_save_and_load_round_trip_gives_identical_results(tmp_path: Path) -> Non
 
 
 def test_all_scores_are_within_zero_and_one_on_random_data() -> None:
-    model = CooccurrenceModel.fit(random_data(seed=3))
+    model = RecommenderModel.fit(random_data(seed=3))
     for customer, items in model.recommend_all(40).items():
         assert len(items) == min(40, len(model.item_ids) - len(model.history(customer)))
         assert_valid_scores(items)
@@ -256,7 +252,7 @@ def test_all_scores_are_within_zero_and_one_on_random_data() -> None:
 
 
 def test_model_without_data_answers_empty() -> None:
-    model = CooccurrenceModel.fit([])
+    model = RecommenderModel.fit([])
     assert model.recommend(["A"], "north", 5) == []
     assert model.popular(None, 5) == []
     assert model.recommend_all(5) == {}
@@ -269,16 +265,16 @@ def test_every_collaborative_recipe_recommends_the_bundle_partner(name: str) -> 
     assert model.recipe.name == name
     recommended = model.recommend(["A"], "north", 3)
     assert recommended[0] == Scored("B", recommended[0].score, "bought A")
-    assert recommended[0].score > model_module.HIT_FLOOR
+    assert recommended[0].score > bands.HIT_FLOOR
     assert "A" not in [s.item_id for s in recommended]
     assert_valid_scores(recommended)
     # A newcomer whose only purchase arrived after training folds in the same way.
     assert model.recommend(["B"], None, 1)[0].item_id == "A"
 
 
-def test_default_recipe_is_used_when_none_is_given(bundle: CooccurrenceModel) -> None:
-    assert bundle.recipe.name == model_module.DEFAULT_RECIPE
-    assert bundle.recipe.params() == make_recipe(model_module.DEFAULT_RECIPE).params()
+def test_default_recipe_is_used_when_none_is_given(bundle: RecommenderModel) -> None:
+    assert bundle.recipe.name == DEFAULT_RECIPE
+    assert bundle.recipe.params() == make_recipe(DEFAULT_RECIPE).params()
 
 
 def test_the_recipe_orders_hits_and_reasons_name_co_purchased_history() -> None:
@@ -292,7 +288,7 @@ def test_the_recipe_orders_hits_and_reasons_name_co_purchased_history() -> None:
         ("S", "recommended for you"),
         ("C", "bought A"),  # 1
     ]
-    assert all(s.score > model_module.HIT_FLOOR for s in recommended)
+    assert all(s.score > bands.HIT_FLOOR for s in recommended)
     assert_valid_scores(recommended)
 
 
@@ -303,7 +299,7 @@ def test_one_score_scale_keeps_customers_comparable() -> None:
     strong = model.recommend(["C"], None, 1)[0]  # best left: A, 9 purchasers
     weak = model.recommend(["A", "B"], None, 1)[0]  # best left: N, 3 purchasers
     assert (strong.item_id, weak.item_id) == ("A", "N")
-    assert 1.0 > strong.score > weak.score > model_module.HIT_FLOOR
+    assert 1.0 > strong.score > weak.score > bands.HIT_FLOOR
 
 
 @pytest.mark.parametrize("name", ["als", "ease"])
@@ -352,7 +348,10 @@ def test_catalogue_products_without_purchases_stay_out_of_the_matrix(
     assert RecommenderModel.load(path).similar_items("NEW", 2) == model.similar_items("NEW", 2)
 
 
-def test_without_a_catalogue_nothing_is_filtered_out(bundle: CooccurrenceModel) -> None:
+def test_without_a_catalogue_nothing_is_filtered_out(bundle: RecommenderModel) -> None:
     assert len(bundle.popular(None, 10)) == len(bundle.item_ids)
-    assert bundle.recommend(["A"], None, 10, min_price=1.0) == []  # no price known: no match
-    assert bundle.similar_items("N", 2) == bundle.similar_items("N", 2, categories=None)
+    no_price_known = Rules(min_price=1.0)  # no price known: no product matches
+    assert bundle.recommend(["A"], None, 10, rules=no_price_known) == []
+    assert bundle.similar_items("N", 2) == bundle.similar_items(
+        "N", 2, rules=Rules(categories=None)
+    )

@@ -22,7 +22,8 @@ from helpers import engine_stats, eventually, serve
 from mgrecs.common.personalize import events_client, runtime_client
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
-from mgrecs.engine.model import CooccurrenceModel, Interaction, ProductInfo
+from mgrecs.engine.model import RecommenderModel
+from mgrecs.engine.records import Interaction, ProductInfo
 from mgrecs.engine_service import sigv4
 from mgrecs.engine_service.app import create_app
 from mgrecs.engine_service.errors import AwsError
@@ -54,7 +55,7 @@ async def register_model(
     products: list[ProductInfo] | None = None,
 ) -> None:
     """What the batch service does: save the artifact, make it the one active version."""
-    model = CooccurrenceModel.fit(lines, products=products)
+    model = RecommenderModel.fit(lines, products=products)
     path = Path(settings.artifact_dir) / f"{version}.npz"
     model.save(path)
     async with pool.acquire() as conn, conn.transaction():

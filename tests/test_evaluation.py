@@ -16,6 +16,7 @@ import pytest
 from scipy import sparse
 
 from mgrecs.common.sample_data import generate
+from mgrecs.engine.arrays import Float32Array
 from mgrecs.engine.dataset import Lines, build_dataset
 from mgrecs.engine.evaluation import (
     Catalog,
@@ -29,7 +30,7 @@ from mgrecs.engine.evaluation import (
 )
 from mgrecs.engine.evaluation.evaluate import recommend, top_k
 from mgrecs.engine.orders_file import COLUMNS, OrdersFileError, read_orders
-from mgrecs.engine.recipes.base import FloatArray, Recipe, TrainingData
+from mgrecs.engine.recipes.base import Recipe, TrainingData
 from mgrecs.engine.records import Interaction
 
 ANCHOR = datetime(2024, 6, 1, tzinfo=UTC)
@@ -56,7 +57,7 @@ class SignedPopularity:
         self._scores = self.sign * purchasers
         return self
 
-    def score(self, rows: sparse.csr_matrix) -> FloatArray:
+    def score(self, rows: sparse.csr_matrix) -> Float32Array:
         return np.tile(self._scores, (rows.shape[0], 1))
 
 
@@ -79,7 +80,7 @@ class Oracle:
         self._next = 0
         return self
 
-    def score(self, rows: sparse.csr_matrix) -> FloatArray:
+    def score(self, rows: sparse.csr_matrix) -> Float32Array:
         truth = self.split.truth[self._next : self._next + rows.shape[0]].toarray()
         self._next += rows.shape[0]
         return (self.sign * truth).astype(np.float32)
@@ -96,7 +97,7 @@ class History:
     def fit(self, data: TrainingData) -> "History":
         return self
 
-    def score(self, rows: sparse.csr_matrix) -> FloatArray:
+    def score(self, rows: sparse.csr_matrix) -> Float32Array:
         return np.asarray(rows.toarray(), dtype=np.float32)
 
 

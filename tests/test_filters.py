@@ -18,8 +18,10 @@ from mgrecs.engine.filters import (
     bind,
     parse_filter,
 )
-from mgrecs.engine.model import Interaction, ProductInfo, RecommenderModel, Scored
+from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.promotion import popularity_order, promoted_products
+from mgrecs.engine.records import Interaction, ProductInfo, Scored
+from mgrecs.engine.rules import Rules
 
 PRODUCTS = [
     ProductInfo("shoe1", "Runner", "shoes", 50.0),
@@ -282,22 +284,27 @@ def test_the_model_applies_a_filter_to_every_list(model: RecommenderModel) -> No
     no_bags = bind(parse_filter('EXCLUDE ItemID WHERE Items.CATEGORY IN ("bags")'), None)
     assert item_ids(model.recommend(["shoe1"], None, 4)) == ["bag1", "hat", "odd", "wine"]
     # The price-less, category-less "odd" stays; never-bought shoe2 and bag2 are not popular.
-    assert item_ids(model.recommend(["shoe1"], None, 4, where=no_bags.mask)) == [
+    assert item_ids(model.recommend(["shoe1"], None, 4, rules=Rules(where=no_bags.mask))) == [
         "hat",
         "odd",
         "wine",
     ]
     shoes = bind(parse_filter("INCLUDE ItemID WHERE Items.CATEGORY IN ($C)"), {"C": '"shoes"'})
-    assert item_ids(model.recommend(["bag1"], None, 4, where=shoes.mask)) == ["shoe1"]
+    assert item_ids(model.recommend(["bag1"], None, 4, rules=Rules(where=shoes.mask))) == ["shoe1"]
     # Same answer as the `categories` rule it stands for, in single and batch calls.
     for customer in model.customer_ids:
         history = model.history(customer)
-        assert model.recommend(history, None, 5, where=shoes.mask) == model.recommend(
-            history, None, 5, categories={"shoes"}
+        assert model.recommend(history, None, 5, rules=Rules(where=shoes.mask)) == model.recommend(
+            history, None, 5, rules=Rules(categories={"shoes"})
         )
-    assert model.recommend_all(5, where=shoes.mask) == model.recommend_all(5, categories={"shoes"})
+    assert model.recommend_all(5, rules=Rules(where=shoes.mask)) == model.recommend_all(
+        5, rules=Rules(categories={"shoes"})
+    )
     cheap = bind(parse_filter("INCLUDE ItemID WHERE Items.PRICE < $MAX"), {"MAX": "30"})
-    assert item_ids(model.similar_items("shoe1", 3, where=cheap.mask)) == ["hat", "wine"]
+    assert item_ids(model.similar_items("shoe1", 3, rules=Rules(where=cheap.mask))) == [
+        "hat",
+        "wine",
+    ]
     assert model.catalog.product_ids[: len(model.item_ids)] == model.item_ids
 
 

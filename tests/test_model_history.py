@@ -13,10 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 
-from mgrecs.engine.model import Interaction, RecommenderModel
+from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.model_file import HISTORY_ORDERS
 from mgrecs.engine.order_history import OrderHistory
 from mgrecs.engine.recipes import make_recipe
+from mgrecs.engine.records import Interaction
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 BLEND = {

@@ -16,9 +16,10 @@ from helpers import asgi_client
 from mgrecs.api.app import create_app
 from mgrecs.batch.training import DataQualityFailed, retrain
 from mgrecs.cli.main import app as cli_app
-from mgrecs.common import quality
+from mgrecs.common import quality_checks
 from mgrecs.common.db import create_pool
-from mgrecs.common.quality import QualityAccumulator, QualityReport, check_events
+from mgrecs.common.quality import QualityReport
+from mgrecs.common.quality_checks import QualityAccumulator, check_events
 from mgrecs.common.quality_store import latest_reports, save_report
 from mgrecs.common.sample_data import CSV_HEADER
 from mgrecs.common.schemas import OrderEvent
@@ -96,7 +97,7 @@ def test_small_windows_judge_like_one_big_window(monkeypatch: pytest.MonkeyPatch
         return acc
 
     whole = planted().report("t", "sync", 0.05, CATALOGUE)
-    monkeypatch.setattr(quality, "WINDOW_LINES", 7)
+    monkeypatch.setattr(quality_checks, "WINDOW_LINES", 7)
     windowed = planted().report("t", "sync", 0.05, CATALOGUE)
     assert windowed.checks == whole.checks
     assert windowed.coverage == whole.coverage
@@ -110,7 +111,7 @@ def test_small_windows_judge_like_one_big_window(monkeypatch: pytest.MonkeyPatch
 def test_the_first_line_of_a_new_window_is_judged(monkeypatch: pytest.MonkeyPatch) -> None:
     """The line that starts a window belongs to it: its order's second copy of the same
     product is found (it once went to the window just judged and was never looked at)."""
-    monkeypatch.setattr(quality, "WINDOW_LINES", 2)
+    monkeypatch.setattr(quality_checks, "WINDOW_LINES", 2)
     acc = QualityAccumulator()
     acc.add("o1", "c1", "p1", 1, 10.0)
     acc.add("o2", "c2", "p2", 1, 10.0)
@@ -127,7 +128,7 @@ def test_lines_added_in_columns_are_judged_like_lines_one_by_one(
 ) -> None:
     """`add_lines` (a retrain's columnar check) gives `add`'s report, whatever the pieces and
     windows: orders cut across pieces, a window ending mid-piece, a missing id in a piece."""
-    monkeypatch.setattr(quality, "WINDOW_LINES", 7)
+    monkeypatch.setattr(quality_checks, "WINDOW_LINES", 7)
     lines = [
         (f"o{n // 3}", f"c{n % 40}", f"p{n % 10}", 1 + n % 3, 10.0 * (n % 10 + 1) + n % 4)
         for n in range(300)
@@ -160,14 +161,14 @@ def test_lines_added_in_columns_are_judged_like_lines_one_by_one(
 def test_memory_stays_flat_over_a_long_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     """What is held between windows grows with distinct orders and customers (8 bytes each)
     and the catalogue, never with the lines of an order or the batch's length."""
-    monkeypatch.setattr(quality, "WINDOW_LINES", 1000)
+    monkeypatch.setattr(quality_checks, "WINDOW_LINES", 1000)
     acc = QualityAccumulator()
     for n in range(20_000):
         acc.add(f"o{n // 4}", f"c{n // 4 % 500}", f"p{n % 50}", 1 + n % 3, 10.0 + n % 7)
         assert len(acc._window) <= 1000 + 4
     report = acc.report("t", "sync", 0.05)
     assert acc._orders_seen.keys.size == 5000 and acc._customers_seen.keys.size == 500
-    assert acc._quantity_range.sample.shape[1] == quality.RESERVOIR
+    assert acc._quantity_range.sample.shape[1] == quality_checks.RESERVOIR
     assert report.bad_lines == 0 and report.coverage.customers_with_one_order == 0
 
 

@@ -16,7 +16,7 @@ from mgrecs.batch.aggregates import tally
 from mgrecs.batch.inference import infer
 from mgrecs.batch.training import retrain
 from mgrecs.common.settings import Settings
-from mgrecs.engine.model import Scored
+from mgrecs.engine.records import Scored
 
 # The region page's reading of the cache, over every active customer instead of a sample.
 DIRECT = """

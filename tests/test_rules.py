@@ -1,15 +1,17 @@
 """Product metadata in the model: filters (inactive, category, price), promoted products and
 the content back-off of similar items, on a small hand-built shop whose answers are known."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mgrecs.engine import model as model_module
-from mgrecs.engine.model import Interaction, ProductInfo, RecommenderModel, Scored
-from mgrecs.engine.rules import insert_promoted, promotion_slots
+from mgrecs.engine import bands, user_lists
+from mgrecs.engine.model import RecommenderModel
+from mgrecs.engine.records import Interaction, ProductInfo, Scored
+from mgrecs.engine.rules import Rules, insert_promoted, promotion_slots
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -71,7 +73,9 @@ def test_the_inactive_product_is_never_recommended_anywhere(shop: RecommenderMod
         assert "X" not in ids(answer)
     for item in [*shop.item_ids, "T1", "T2"]:
         assert "X" not in ids(shop.similar_items(item, 10))
-    assert "X" not in ids(shop.recommend(["B"], None, 10, promoted=["X"], promoted_share=0.5))
+    assert "X" not in ids(
+        shop.recommend(["B"], None, 10, rules=Rules(promoted=["X"], promoted_share=0.5))
+    )
     ranked = shop.rank(["A"], "north", ["X", "B", "ghost"])
     assert ranked == [ranked[0], Scored("ghost", 0.0, "unknown item")] + [
         Scored("X", 0.0, "inactive product")
@@ -82,19 +86,24 @@ def test_the_inactive_product_is_never_recommended_anywhere(shop: RecommenderMod
 def test_category_filter_keeps_only_that_category(shop: RecommenderModel) -> None:
     # A's partners (B, C) are tea: only the snacks are left, regional popularity first.
     assert [
-        (s.item_id, s.reason) for s in shop.recommend(["A"], "north", 5, categories={"snacks"})
+        (s.item_id, s.reason)
+        for s in shop.recommend(["A"], "north", 5, rules=Rules(categories={"snacks"}))
     ] == [
         ("N", "popular in north"),
         ("S", "popular"),
     ]
-    assert ids(shop.recommend(["N"], "north", 5, categories={"tea"})) == ["A", "B", "C"]
-    assert shop.recommend(["A"], None, 5, categories={"no-such-category"}) == []
+    assert ids(shop.recommend(["N"], "north", 5, rules=Rules(categories={"tea"}))) == [
+        "A",
+        "B",
+        "C",
+    ]
+    assert shop.recommend(["A"], None, 5, rules=Rules(categories={"no-such-category"})) == []
 
 
 def test_price_filter_keeps_only_that_price_range(shop: RecommenderModel) -> None:
-    assert ids(shop.recommend(["A"], "north", 5, min_price=5, max_price=20)) == ["C"]
-    assert ids(shop.recommend(["A"], "north", 5, min_price=25)) == ["B", "S"]
-    assert ids(shop.recommend([], "north", 5, max_price=3.5)) == ["N"]
+    assert ids(shop.recommend(["A"], "north", 5, rules=Rules(min_price=5, max_price=20))) == ["C"]
+    assert ids(shop.recommend(["A"], "north", 5, rules=Rules(min_price=25))) == ["B", "S"]
+    assert ids(shop.recommend([], "north", 5, rules=Rules(max_price=3.5))) == ["N"]
     assert ids(shop.popular("north", 10)) == ["A", "B", "N", "C", "S"]  # all but X
 
 
@@ -104,7 +113,7 @@ def test_promoted_products_take_their_share_at_fixed_positions(shop: Recommender
     # A is bought, X inactive, "ghost" unknown: S and T1 are eligible. k=5, share 0.4 ->
     # 2 slots, positions 2 and 5 (1-based); S leaves its organic place for its slot.
     promoted = shop.recommend(
-        ["A"], "north", 5, promoted=["A", "X", "ghost", "S", "T1"], promoted_share=0.4
+        ["A"], "north", 5, rules=Rules(promoted=["A", "X", "ghost", "S", "T1"], promoted_share=0.4)
     )
     assert [(s.item_id, s.reason) for s in promoted] == [
         ("B", organic[0].reason),
@@ -117,10 +126,10 @@ def test_promoted_products_take_their_share_at_fixed_positions(shop: Recommender
     assert promoted[4].score == promoted[3].score == organic[2].score  # nothing after: N's
     assert_sorted_in_range(promoted)
     # A share that rounds to no slot still gets one, at the end.
-    one = shop.recommend(["A"], "north", 4, promoted=["T2"], promoted_share=0.05)
+    one = shop.recommend(["A"], "north", 4, rules=Rules(promoted=["T2"], promoted_share=0.05))
     assert ids(one) == ["B", "C", "N", "T2"] and one[3].reason == "promoted"
     # Promotion applies to similar items too (never the product itself): 1 slot of 3.
-    similar = shop.similar_items("A", 3, promoted=["A", "T2"], promoted_share=0.34)
+    similar = shop.similar_items("A", 3, rules=Rules(promoted=["A", "T2"], promoted_share=0.34))
     assert ids(similar) == ["B", "C", "T2"] and similar[2].reason == "promoted"
 
 
@@ -161,7 +170,7 @@ def test_content_back_off_for_a_product_nobody_bought(shop: RecommenderModel) ->
     assert ids(similar) == ["C", "T2", "A", "B", "N"]
     assert [s.reason for s in similar[:4]] == ["same category as T1"] * 4
     assert similar[4].reason == "popular"
-    assert all(s.score <= model_module.HIT_FLOOR for s in similar)
+    assert all(s.score <= bands.HIT_FLOOR for s in similar)
     assert similar[0].score == similar[1].score > similar[2].score > similar[3].score
     assert_sorted_in_range(similar)
     assert shop.similar_items("no-such-product", 5) == []
@@ -179,16 +188,16 @@ def test_content_back_off_after_a_single_co_purchase_neighbour(shop: Recommender
         ("N", "popular"),
         ("S", "popular"),
     ]
-    assert similar[0].score > model_module.HIT_FLOOR >= similar[1].score
-    assert similar[3].score > model_module.CONTENT_FLOOR >= similar[4].score
+    assert similar[0].score > bands.HIT_FLOOR >= similar[1].score
+    assert similar[3].score > bands.CONTENT_FLOOR >= similar[4].score
     assert_sorted_in_range(similar)
 
 
 def test_similar_items_with_filters(shop: RecommenderModel) -> None:
     # A's partners: B (30.00) is out of range, X inactive: only C, then tea in range.
-    similar = shop.similar_items("A", 5, max_price=20)
+    similar = shop.similar_items("A", 5, rules=Rules(max_price=20))
     assert ids(similar) == ["C", "T1", "T2", "N"]
-    assert ids(shop.similar_items("A", 5, categories={"snacks"})) == ["N", "S"]
+    assert ids(shop.similar_items("A", 5, rules=Rules(categories={"snacks"}))) == ["N", "S"]
 
 
 def test_save_and_load_keep_the_catalogue(shop: RecommenderModel, tmp_path: Path) -> None:
@@ -202,10 +211,7 @@ def test_save_and_load_keep_the_catalogue(shop: RecommenderModel, tmp_path: Path
             ["N"],
             "north",
             4,
-            categories={"tea"},
-            max_price=20.0,
-            promoted=["T2"],
-            promoted_share=0.3,
+            rules=Rules(categories={"tea"}, max_price=20.0, promoted=["T2"], promoted_share=0.3),
         )
         assert answer == [
             Scored("A", answer[0].score, "popular in north"),
@@ -233,23 +239,24 @@ def random_catalogue_data(seed: int = 5) -> tuple[list[Interaction], list[Produc
 def test_recommend_all_equals_recommend_under_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     lines, products = random_catalogue_data()
     model = RecommenderModel.fit(lines, products=products)
-    monkeypatch.setattr(model_module, "CHUNK_CELLS", 30 * 9)  # several chunks
+    monkeypatch.setattr(user_lists, "CHUNK_CELLS", 30 * 9)  # several chunks
     inactive = {p.product_id for p in products if not p.active}
     sample = model.customer_ids[::4]
-    filters = {"categories": {"a", "b"}, "min_price": 3.0, "max_price": 25.0}
-    promotion = {"promoted": ["p33", "p3", "p14", "p7"], "promoted_share": 0.25}
-    for rules in ({}, filters, promotion, filters | promotion):
-        batch = model.recommend_all(8, sample, **rules)  # type: ignore[arg-type]
+    filters = Rules(categories={"a", "b"}, min_price=3.0, max_price=25.0)
+    promotion = Rules(promoted=["p33", "p3", "p14", "p7"], promoted_share=0.25)
+    both = replace(filters, promoted=promotion.promoted, promoted_share=promotion.promoted_share)
+    for rules in (Rules(), filters, promotion, both):
+        batch = model.recommend_all(8, sample, rules=rules)
         for customer in sample:
             history, region = model.history(customer), model.region_of(customer)
-            single = model.recommend(history, region, 8, **rules)  # type: ignore[arg-type]
+            single = model.recommend(history, region, 8, rules=rules)
             assert batch[customer] == single
             assert not inactive & set(ids(single))
             assert_sorted_in_range(single)
     # One eligible promoted product, share 0.25 of 8: one slot, the last, with the score of
     # the organic item it pushes off the list.
     organic = model.recommend_all(8, sample)
-    promoted = model.recommend_all(8, sample, promoted=["p33"], promoted_share=0.25)
+    promoted = model.recommend_all(8, sample, rules=Rules(promoted=["p33"], promoted_share=0.25))
     for customer, answer in promoted.items():
         assert answer[:7] == organic[customer][:7]
         assert answer[7] == Scored("p33", organic[customer][7].score, "promoted")

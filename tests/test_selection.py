@@ -131,7 +131,7 @@ def test_same_data_same_seed_same_model() -> None:
     """Two retrains on the same purchases (the generator's, with ALS among the candidates:
     it is the seeded one) choose the same recipe and give identical recommendations."""
     from mgrecs.common.sample_data import generate
-    from mgrecs.engine.model import CooccurrenceModel
+    from mgrecs.engine.model import RecommenderModel
 
     data = generate(seed=3, customers=300, products=80, orders=2500, anchor=START)
     interactions = [
@@ -144,7 +144,7 @@ def test_same_data_same_seed_same_model() -> None:
     runs = []
     for _ in range(2):
         selection = select_recipe(interactions, ["als", "rp3beta"], budget_seconds=600)
-        model = CooccurrenceModel.fit(interactions, recipe=selection.recipe)
+        model = RecommenderModel.fit(interactions, recipe=selection.recipe)
         runs.append((selection.to_metrics(), model.recommend_all(10)))
     (first_metrics, first_recs), (second_metrics, second_recs) = runs
     assert first_metrics["selection"]["fallback"] is None

@@ -1,6 +1,7 @@
 """Batch ranking: the vectorised per-row top-k against a plain per-row sort, and the model's
 sparse path (a recipe with `score_sparse`) against its dense path, list for list."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,9 +10,11 @@ import numpy.typing as npt
 import pytest
 from scipy import sparse
 
-from mgrecs.engine import model as model_module
-from mgrecs.engine.model import Interaction, ProductInfo, RecommenderModel
+from mgrecs.engine import user_lists
+from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.recipes import Recipe, SparseScoring, TrainingData, make_recipe
+from mgrecs.engine.records import Interaction, ProductInfo
+from mgrecs.engine.rules import Rules
 from mgrecs.engine.topk import TopK, dense_top_k, sparse_top_k
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -151,15 +154,16 @@ def test_sparse_and_dense_scoring_give_the_same_lists(
     )
     assert isinstance(sparse_model.recipe, SparseScoring)
     assert not isinstance(dense_model.recipe, SparseScoring)
-    monkeypatch.setattr(model_module, "CHUNK_CELLS", 50 * 11)  # several chunks each
-    filters = {"categories": {"a", "b"}, "min_price": 2.0, "max_price": 30.0}
-    promotion = {"promoted": ["p40", "twin3", "p5"], "promoted_share": 0.3}
+    monkeypatch.setattr(user_lists, "CHUNK_CELLS", 50 * 11)  # several chunks each
+    filters = Rules(categories={"a", "b"}, min_price=2.0, max_price=30.0)
+    promotion = Rules(promoted=["p40", "twin3", "p5"], promoted_share=0.3)
+    both = replace(filters, promoted=promotion.promoted, promoted_share=promotion.promoted_share)
     tied = 0
-    for rules in ({}, filters, promotion, filters | promotion):
+    for rules in (Rules(), filters, promotion, both):
         for k in (3, 8, 60):
             for exclude in (True, False):
-                expected = dense_model.recommend_all(k, exclude_purchased=exclude, **rules)  # type: ignore[arg-type]
-                got = sparse_model.recommend_all(k, exclude_purchased=exclude, **rules)  # type: ignore[arg-type]
+                expected = dense_model.recommend_all(k, exclude_purchased=exclude, rules=rules)
+                got = sparse_model.recommend_all(k, exclude_purchased=exclude, rules=rules)
                 assert got == expected
                 tied += sum(
                     a.score == b.score and not a.reason.startswith(("popular", "promoted"))
@@ -169,8 +173,8 @@ def test_sparse_and_dense_scoring_give_the_same_lists(
     assert tied, "the twins should give tied hits"
     for customer in sparse_model.customer_ids[::20]:
         history, region = sparse_model.history(customer), sparse_model.region_of(customer)
-        single = sparse_model.recommend(history, region, 8, **filters)  # type: ignore[arg-type]
-        assert single == dense_model.recommend(history, region, 8, **filters)  # type: ignore[arg-type]
+        single = sparse_model.recommend(history, region, 8, rules=filters)
+        assert single == dense_model.recommend(history, region, 8, rules=filters)
         wanted = sparse_model.item_ids
         assert sparse_model.rank(history, region, wanted) == dense_model.rank(
             history, region, wanted

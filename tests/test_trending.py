@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mgrecs.engine import model as model_module
-from mgrecs.engine.model import Interaction, RecommenderModel, Scored
+from mgrecs.engine import bands, user_lists
+from mgrecs.engine.model import RecommenderModel
+from mgrecs.engine.records import Interaction, Scored
 from mgrecs.engine.trending import measure_rise, trend_strength
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -79,7 +80,7 @@ def test_a_new_customer_of_the_rising_region_sees_it_trending_there(
         ("O", "popular in A"),  # one recent sale is no trend
     ]
     assert answer[2].score == answer[1].score and answer[5].score == answer[4].score
-    assert_sorted_in_band(answer, model_module.HIT_FLOOR)
+    assert_sorted_in_band(answer, bands.HIT_FLOOR)
 
 
 def test_the_product_rising_in_one_region_is_not_trending_in_another(
@@ -96,7 +97,7 @@ def test_the_product_rising_in_one_region_is_not_trending_in_another(
         ("U", "trending"),
         ("O", "popular"),
     ]
-    assert_sorted_in_band(answer, model_module.HIT_FLOOR)
+    assert_sorted_in_band(answer, bands.HIT_FLOOR)
 
 
 def test_without_a_region_only_trends_over_all_customers_count(shop: RecommenderModel) -> None:
@@ -119,7 +120,7 @@ def test_popular_gives_the_same_mix_scaled_to_one(shop: RecommenderModel) -> Non
         assert reasons(popular) == reasons(fill)
         assert popular[0].score == 1.0
         assert [s.score for s in popular] == pytest.approx(
-            [s.score / model_module.HIT_FLOOR for s in fill]
+            [s.score / bands.HIT_FLOOR for s in fill]
         )
         assert_sorted_in_band(popular, 1.0)
     assert shop.popular("A", 0) == [] and shop.popular("A", -1) == []
@@ -144,13 +145,13 @@ def test_batch_inference_mixes_trending_products_like_single_calls(
     """Customers of A get two trending slots (R or G in A, then U), the others one: the
     only trending products left for them are G and U, and one of those sits in a popular
     slot or was bought."""
-    monkeypatch.setattr(model_module, "CHUNK_CELLS", 7 * 5)  # several chunks of 5 customers
+    monkeypatch.setattr(user_lists, "CHUNK_CELLS", 7 * 5)  # several chunks of 5 customers
     everyone = shop.recommend_all(6)
     assert len(everyone) == len(shop.customer_ids)
     for customer, answer in everyone.items():
         history, region = shop.history(customer), shop.region_of(customer)
         assert answer == shop.recommend(history, region, 6)
-        assert_sorted_in_band(answer, model_module.HIT_FLOOR)
+        assert_sorted_in_band(answer, bands.HIT_FLOOR)
         trending = [s.reason for s in answer if s.reason.startswith("trending")]
         assert trending == (["trending in A", "trending"] if region == "A" else ["trending"])
 

@@ -1,5 +1,6 @@
 """The recommender: pure computation over interactions (no Kafka, no HTTP, no database)."""
 
-from mgrecs.engine.model import CooccurrenceModel, Interaction, RecommenderModel, Scored
+from mgrecs.engine.model import RecommenderModel
+from mgrecs.engine.records import Interaction, Scored
 
-__all__ = ["CooccurrenceModel", "Interaction", "RecommenderModel", "Scored"]
+__all__ = ["Interaction", "RecommenderModel", "Scored"]

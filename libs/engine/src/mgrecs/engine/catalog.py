@@ -12,18 +12,14 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import numpy.typing as npt
 from scipy import sparse
 
+from mgrecs.engine.arrays import BoolArray, Float64Array, IntArray
 from mgrecs.engine.records import ProductInfo
 
 NO_CATEGORY = -1
 """Category index of a product whose category is unknown."""
 TOKEN = re.compile(r"\w+")
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -35,7 +31,7 @@ class Catalog:
     categories: list[str]
     """Distinct category names; `category` indexes them."""
     category: IntArray
-    price: FloatArray
+    price: Float64Array
     active: BoolArray
 
     @cached_property

@@ -8,19 +8,15 @@ deterministic: no learned embedding to retrain or explain.
 """
 
 import numpy as np
-import numpy.typing as npt
 
+from mgrecs.engine.arrays import BoolArray, Float64Array, IntArray
 from mgrecs.engine.catalog import NO_CATEGORY, Catalog
 
 UNKNOWN_BAND_DISTANCE = 64
 """Band distance when either price is unknown (or not positive): after every known one."""
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
 
-
-def price_bands(price: FloatArray) -> FloatArray:
+def price_bands(price: Float64Array) -> Float64Array:
     """floor(log2(price)); NaN where the price is unknown or not positive."""
     bands = np.full(price.shape[0], np.nan)
     known = price > 0  # False for NaN
@@ -30,7 +26,7 @@ def price_bands(price: FloatArray) -> FloatArray:
 
 def content_neighbours(
     catalog: Catalog, item: int, allowed: BoolArray, count: int
-) -> tuple[IntArray, FloatArray]:
+) -> tuple[IntArray, Float64Array]:
     """Up to `count` products like catalogue product `item` among `allowed` (never `item`
     itself), best first, with a closeness in (0, 1] that never increases down the list:
     2^-band distance x (1 + Jaccard) / 2."""
@@ -48,6 +44,6 @@ def content_neighbours(
     union = sizes[candidates] + sizes[item] - overlap
     jaccard = np.divide(overlap, union, out=np.zeros(overlap.shape[0]), where=union > 0)
     order = np.lexsort((candidates, -jaccard, distance))[:count]
-    closeness: FloatArray = np.power(0.5, distance[order]) * (1.0 + jaccard[order]) / 2.0
+    closeness: Float64Array = np.power(0.5, distance[order]) * (1.0 + jaccard[order]) / 2.0
     chosen: IntArray = candidates[order].astype(np.int64)
     return chosen, closeness

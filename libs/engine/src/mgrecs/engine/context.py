@@ -20,11 +20,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-ScoreArray = npt.NDArray[np.float32]
+from mgrecs.engine.arrays import Float32Array, Float64Array, IntArray
 
 ContextKind = Literal["hour", "weekday"]
 HOURS_PER_BUCKET = 4
@@ -36,21 +33,21 @@ EPOCH_WEEKDAY = 3
 DEFAULT_SMOOTHING = 10.0
 
 
-def hour_bucket(times: FloatArray) -> IntArray:
+def hour_bucket(times: Float64Array) -> IntArray:
     """Four-hour bucket (0..5) of each epoch-second time."""
     hours = np.floor_divide(times, SECONDS_PER_HOUR).astype(np.int64) % 24
     buckets: IntArray = hours // HOURS_PER_BUCKET
     return buckets
 
 
-def weekday_bucket(times: FloatArray) -> IntArray:
+def weekday_bucket(times: Float64Array) -> IntArray:
     """0 on Monday to Friday, 1 on Saturday and Sunday."""
     days = np.floor_divide(times, SECONDS_PER_DAY).astype(np.int64)
     weekend: IntArray = ((days + EPOCH_WEEKDAY) % 7 >= 5).astype(np.int64)
     return weekend
 
 
-BUCKETS: dict[str, tuple[Callable[[FloatArray], IntArray], int]] = {
+BUCKETS: dict[str, tuple[Callable[[Float64Array], IntArray], int]] = {
     "hour": (hour_bucket, 24 // HOURS_PER_BUCKET),
     "weekday": (weekday_bucket, 2),
 }
@@ -62,23 +59,23 @@ class ContextProfile:
     """Per time bucket and product, log(P(bucket | product) / P(bucket))."""
 
     kind: str
-    log_lift: FloatArray
+    log_lift: Float64Array
     """n_buckets x n_items."""
 
     @property
     def n_items(self) -> int:
         return int(self.log_lift.shape[1])
 
-    def buckets(self, times: FloatArray) -> IntArray:
+    def buckets(self, times: Float64Array) -> IntArray:
         """The bucket of each epoch-second time."""
         return BUCKETS[self.kind][0](np.asarray(times, dtype=np.float64))
 
-    def lift(self, times: FloatArray, gamma: float) -> FloatArray:
+    def lift(self, times: Float64Array, gamma: float) -> Float64Array:
         """(len(times) x n_items) factors (P(bucket | item) / P(bucket)) ** gamma."""
-        factors: FloatArray = np.exp(gamma * self.log_lift[self.buckets(times)])
+        factors: Float64Array = np.exp(gamma * self.log_lift[self.buckets(times)])
         return factors
 
-    def reweight(self, scores: ScoreArray, times: FloatArray, gamma: float) -> ScoreArray:
+    def reweight(self, scores: Float32Array, times: Float64Array, gamma: float) -> Float32Array:
         """A new array: row r of `scores` re-weighted for a request at `times[r]`.
 
         A factor above 1 moves a score up whatever its sign (negative scores, which EASE
@@ -90,7 +87,7 @@ class ContextProfile:
         if gamma == 0:
             return np.array(scores, dtype=np.float32)
         factors = self.lift(times, gamma)
-        out: ScoreArray = np.where(scores >= 0, scores * factors, scores / factors).astype(
+        out: Float32Array = np.where(scores >= 0, scores * factors, scores / factors).astype(
             np.float32
         )
         return out
@@ -98,7 +95,7 @@ class ContextProfile:
 
 def fit_context(
     line_item: IntArray,
-    line_time: FloatArray,
+    line_time: Float64Array,
     n_items: int,
     kind: ContextKind = "hour",
     smoothing: float = DEFAULT_SMOOTHING,

@@ -10,13 +10,15 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
+from mgrecs.engine.arrays import Float64Array
+
 CHUNK_ENTRIES = 4_000_000
 """Upper bound on co-occurrence entries materialised at once while computing similarity."""
 
 
 def _top_n(
-    columns: npt.NDArray[np.int32], values: npt.NDArray[np.float64], n: int
-) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+    columns: npt.NDArray[np.int32], values: Float64Array, n: int
+) -> tuple[npt.NDArray[np.int32], Float64Array]:
     """The `n` largest values of one row (ties by column), returned sorted by column."""
     if values.shape[0] > n:
         keep = np.lexsort((columns, -values))[:n]
@@ -33,7 +35,7 @@ def item_similarity(binary: sparse.csr_matrix, neighbours: int) -> sparse.csr_ma
     norm = np.sqrt(purchasers)
     indptr = [0]
     indices: list[npt.NDArray[np.int32]] = []
-    data: list[npt.NDArray[np.float64]] = []
+    data: list[Float64Array] = []
     # Rows per chunk so that chunk x items co-occurrences stay bounded in memory.
     basket_sizes = np.diff(binary.indptr).astype(np.float64)
     per_row = max(1.0, float((basket_sizes**2).sum()) / max(1, n_items))

@@ -9,12 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from scipy import sparse
 
+from mgrecs.engine.arrays import BoolArray, Float64Array, IntArray
 from mgrecs.engine.records import Interaction
-
-IntArray = npt.NDArray[np.int64]
 
 NO_REGION = -1
 """Region index of a customer (or order line) whose region is unknown."""
@@ -29,21 +27,21 @@ class Dataset:
     regions: list[str]
     matrix: sparse.csr_matrix
     """customers x items, one entry per (customer, product): log1p(total quantity)."""
-    customer_region: npt.NDArray[np.int64]
+    customer_region: IntArray
     """Region index of each customer's most recent order with a region, or NO_REGION."""
-    line_customer: npt.NDArray[np.int64]
-    line_item: npt.NDArray[np.int64]
-    line_region: npt.NDArray[np.int64]
-    line_time: npt.NDArray[np.float64]
+    line_customer: IntArray
+    line_item: IntArray
+    line_region: IntArray
+    line_time: Float64Array
     """Epoch seconds of each order line."""
 
 
 def _latest_region(
-    customer: npt.NDArray[np.int64],
-    region: npt.NDArray[np.int64],
-    time: npt.NDArray[np.float64],
+    customer: IntArray,
+    region: IntArray,
+    time: Float64Array,
     n_customers: int,
-) -> npt.NDArray[np.int64]:
+) -> IntArray:
     """Per customer, the region of the latest order line that has one."""
     result = np.full(n_customers, NO_REGION, dtype=np.int64)
     known = region != NO_REGION
@@ -62,11 +60,11 @@ class LinesBuilder:
         self._customers: dict[str, int] = {}
         self._items: dict[str, int] = {}
         self._regions: dict[str | None, int] = {}
-        self._customer: list[npt.NDArray[np.int64]] = []
-        self._item: list[npt.NDArray[np.int64]] = []
-        self._region: list[npt.NDArray[np.int64]] = []
-        self._quantity: list[npt.NDArray[np.float64]] = []
-        self._time: list[npt.NDArray[np.float64]] = []
+        self._customer: list[IntArray] = []
+        self._item: list[IntArray] = []
+        self._region: list[IntArray] = []
+        self._quantity: list[Float64Array] = []
+        self._time: list[Float64Array] = []
 
     def add(
         self,
@@ -137,8 +135,8 @@ class Lines:
     item: IntArray
     region: IntArray
     """Region index of the line, or NO_REGION."""
-    quantity: npt.NDArray[np.float64]
-    time: npt.NDArray[np.float64]
+    quantity: Float64Array
+    time: Float64Array
     """Epoch seconds."""
 
     def __len__(self) -> int:
@@ -159,7 +157,7 @@ class Lines:
         )
         return builder.build()
 
-    def where(self, keep: npt.NDArray[np.bool_]) -> "Lines":
+    def where(self, keep: BoolArray) -> "Lines":
         """The kept lines, renumbered among themselves (ids no kept line has are dropped)."""
         used_customers, customer = np.unique(self.customer[keep], return_inverse=True)
         used_items, item = np.unique(self.item[keep], return_inverse=True)

@@ -30,8 +30,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from mgrecs.engine.arrays import BoolArray, Float64Array, IntArray
 from mgrecs.engine.catalog import NO_CATEGORY, Catalog
 
 PURCHASE_EVENT_TYPE = "purchase"
@@ -40,11 +40,8 @@ ANY_EVENT_TYPE = "*"
 MAX_EXPRESSION_LENGTH = 2500
 """Personalize's limit on a filter expression."""
 
-BoolArray = npt.NDArray[np.bool_]
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 
-COMPARISONS: dict[str, Callable[[FloatArray, float], BoolArray]] = {
+COMPARISONS: dict[str, Callable[[Float64Array, float], BoolArray]] = {
     "=": operator.eq,
     "!=": operator.ne,
     "<": operator.lt,
@@ -362,7 +359,7 @@ class _PriceTest:
     operator: str
     value: float
 
-    def matches(self, price: FloatArray) -> BoolArray:
+    def matches(self, price: Float64Array) -> BoolArray:
         # NaN (unknown price) compares False except with !=, so ask for a known price.
         result: BoolArray = ~np.isnan(price) & COMPARISONS[self.operator](price, self.value)
         return result
@@ -398,7 +395,7 @@ class BoundFilter:
         return bool(self._evaluate({}, category, np.array([np.nan]))[0])
 
     def _evaluate(
-        self, category_index: Mapping[str, int], category: IntArray, price: FloatArray
+        self, category_index: Mapping[str, int], category: IntArray, price: Float64Array
     ) -> BoolArray:
         allowed = np.ones(category.shape[0], dtype=bool)
         for expression in self.items:

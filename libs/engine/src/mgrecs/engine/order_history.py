@@ -10,13 +10,11 @@ customers' rows with them, in batch and in real time alike.
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 from scipy import sparse
 
+from mgrecs.engine.arrays import IntArray
 from mgrecs.engine.recipes.base import ScoringContext, TrainingData
 from mgrecs.engine.recipes.support import purchase_history, reference_time
-
-IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from mgrecs.engine.records import Interaction
+from mgrecs.engine.records import Interaction, ProductInfo
 
 COLUMNS = (
     "order_id",
@@ -36,15 +36,6 @@ class OrdersFileError(ValueError):
     """The file cannot be read as order lines (missing columns, or a bad line when strict)."""
 
 
-@dataclass(frozen=True)
-class ProductInfo:
-    """What the file says about a product (its latest line wins), for content back-off."""
-
-    name: str
-    category: str | None
-    price: float | None
-
-
 @dataclass
 class ReadSummary:
     """How the read went, for the operator."""
@@ -63,6 +54,7 @@ class OrdersFile:
 
     interactions: list[Interaction]
     products: dict[str, ProductInfo]
+    """What the file says about each product (its latest line wins), by product id."""
     summary: ReadSummary
 
 
@@ -171,7 +163,9 @@ def read_orders(path: Path | str, strict: bool = False) -> OrdersFile:
         except (csv.Error, UnicodeDecodeError) as error:
             raise OrdersFileError(f"{path} is not a readable CSV file: {error}") from None
     infos = {
-        product_id: ProductInfo(name.strip(), category.strip() or None, _parse_price(price.strip()))
+        product_id: ProductInfo(
+            product_id, name.strip(), category.strip() or None, _parse_price(price.strip())
+        )
         for product_id, (name, category, price) in products.items()
     }
     return OrdersFile(interactions, infos, summary)

@@ -9,13 +9,10 @@ trending products are what a count over weeks is slow to show.
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 
+from mgrecs.engine.arrays import BoolArray, Float64Array, IntArray
 from mgrecs.engine.dataset import NO_REGION, Dataset
 from mgrecs.engine.trending import fit_trends
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 
 SECONDS_PER_DAY = 86_400.0
 REGIONAL_BAND = 0.5
@@ -28,20 +25,20 @@ class Popularity:
     """Recency-weighted distinct-purchaser counts and trend strengths, and the rankings
     derived from them."""
 
-    global_counts: npt.NDArray[np.float64]
+    global_counts: Float64Array
     """(n_items,)"""
-    regional_counts: npt.NDArray[np.float64]
+    regional_counts: Float64Array
     """(n_regions, n_items)"""
-    global_trend: npt.NDArray[np.float64]
+    global_trend: Float64Array
     """(n_items,) the rise ratio of products trending over all regions, 0 for the rest."""
-    regional_trend: npt.NDArray[np.float64]
+    regional_trend: Float64Array
     """(n_regions, n_items) the same over each region's own order lines."""
-    _bought_in: dict[int, npt.NDArray[np.bool_]] = field(default_factory=dict, compare=False)
-    _scores: dict[int, npt.NDArray[np.float64]] = field(default_factory=dict, compare=False)
-    _orders: dict[int, npt.NDArray[np.int64]] = field(default_factory=dict, compare=False)
-    _trending: dict[int, npt.NDArray[np.int64]] = field(default_factory=dict, compare=False)
+    _bought_in: dict[int, BoolArray] = field(default_factory=dict, compare=False)
+    _scores: dict[int, Float64Array] = field(default_factory=dict, compare=False)
+    _orders: dict[int, IntArray] = field(default_factory=dict, compare=False)
+    _trending: dict[int, IntArray] = field(default_factory=dict, compare=False)
 
-    def in_region(self, region: int) -> npt.NDArray[np.bool_]:
+    def in_region(self, region: int) -> BoolArray:
         """Which items were bought in `region` (all False for NO_REGION), cached."""
         if region not in self._bought_in:
             self._bought_in[region] = (
@@ -51,13 +48,13 @@ class Popularity:
             )
         return self._bought_in[region]
 
-    def scores(self, region: int) -> npt.NDArray[np.float64]:
+    def scores(self, region: int) -> Float64Array:
         """Popularity in 0..1 as seen from `region` (NO_REGION: global only), cached."""
         if region not in self._scores:
             self._scores[region] = self._compute_scores(region)
         return self._scores[region]
 
-    def _compute_scores(self, region: int) -> npt.NDArray[np.float64]:
+    def _compute_scores(self, region: int) -> Float64Array:
         top = self.global_counts.max(initial=0.0)
         global_part = self.global_counts / top if top > 0 else np.zeros_like(self.global_counts)
         if region == NO_REGION:
@@ -67,14 +64,14 @@ class Popularity:
         regional_part = REGIONAL_BAND + REGIONAL_BAND * regional / regional.max(initial=1.0)
         return np.where(bought_here, regional_part, REGIONAL_BAND * global_part)
 
-    def order(self, region: int) -> npt.NDArray[np.int64]:
+    def order(self, region: int) -> IntArray:
         """All item indices, most popular first as seen from `region` (ties by index)."""
         if region not in self._orders:
             scores = self.scores(region)
             self._orders[region] = np.lexsort((np.arange(scores.shape[0]), -scores))
         return self._orders[region]
 
-    def trending_order(self, region: int) -> npt.NDArray[np.int64]:
+    def trending_order(self, region: int) -> IntArray:
         """The items trending in `region`, strongest rise first, then the other items
         trending globally, strongest first (ties by index); NO_REGION: global only. Cached."""
         if region not in self._trending:
@@ -93,10 +90,10 @@ class Popularity:
         return region != NO_REGION and bool(self.regional_trend[region, item] > 0)
 
 
-def _strongest(strength: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+def _strongest(strength: Float64Array) -> IntArray:
     """Indices of the positive entries, largest first, ties by index."""
     positive = np.flatnonzero(strength > 0)
-    ranked: npt.NDArray[np.int64] = positive[np.lexsort((positive, -strength[positive]))]
+    ranked: IntArray = positive[np.lexsort((positive, -strength[positive]))]
     return ranked
 
 
@@ -113,18 +110,16 @@ def fit_popularity(dataset: Dataset, half_life_days: float) -> Popularity:
     n_customers = len(dataset.customer_ids)
 
     def latest(
-        keys: npt.NDArray[np.int64],
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        keys: IntArray,
+    ) -> tuple[IntArray, Float64Array]:
         """Distinct keys and the latest line time of each."""
         uniques, inverse = np.unique(keys, return_inverse=True)
         times = np.full(uniques.shape[0], -np.inf)
         np.maximum.at(times, inverse, dataset.line_time)
         return uniques, times
 
-    def decay(times: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        weights: npt.NDArray[np.float64] = np.power(
-            0.5, (now - times) / (half_life_days * SECONDS_PER_DAY)
-        )
+    def decay(times: Float64Array) -> Float64Array:
+        weights: Float64Array = np.power(0.5, (now - times) / (half_life_days * SECONDS_PER_DAY))
         return weights
 
     pairs, pair_times = latest(dataset.line_customer * n_items + dataset.line_item)

@@ -5,12 +5,9 @@ request's), most popular first, never one the customer bought or the product ask
 from collections.abc import Iterable
 
 import numpy as np
-import numpy.typing as npt
 
+from mgrecs.engine.arrays import BoolArray, IntArray
 from mgrecs.engine.model import RecommenderModel
-
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 
 def popularity_order(model: RecommenderModel, region: str | None) -> IntArray:

@@ -10,12 +10,9 @@ customer.
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 from scipy import sparse
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-ObjectArray = npt.NDArray[np.object_]
+from mgrecs.engine.arrays import Float64Array, IntArray, ObjectArray
 
 
 @dataclass(frozen=True)
@@ -60,7 +57,7 @@ def hit_reasons(
 
 def _links(
     history: sparse.csr_matrix, owner: IntArray, items: IntArray, similarity: sparse.csr_matrix
-) -> tuple[IntArray, IntArray, FloatArray]:
+) -> tuple[IntArray, IntArray, Float64Array]:
     """(recommendation, history item, similarity) of every history item similar to a
     recommendation of its row, grouped by recommendation, history items ascending."""
     n_rows, n_items = history.shape
@@ -85,7 +82,7 @@ def _links(
 
 
 def _best_per_hit(
-    hit: IntArray, source: IntArray, weight: FloatArray, most: int
+    hit: IntArray, source: IntArray, weight: Float64Array, most: int
 ) -> list[tuple[IntArray, IntArray]]:
     """Per place 0..most-1, the (hit, source) pairs holding that place: the highest weight
     of the hit's remaining entries, the first (lowest source) among equals."""

@@ -20,10 +20,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
+from mgrecs.engine.arrays import Float64Array, IntArray
 
 SECONDS_PER_DAY = 86_400.0
 PRIOR_PURCHASERS = 5.0
@@ -61,14 +59,14 @@ class BuyAgainParams:
 class RepurchaseStats:
     """Per product (indexed like the training catalogue): its repeat rate and interval."""
 
-    repeat_rate: FloatArray
+    repeat_rate: Float64Array
     """Smoothed share of its purchasers who bought it in two or more orders."""
-    interval_days: FloatArray
+    interval_days: Float64Array
     """Smoothed median days between two consecutive orders of it by one customer."""
 
 
 def fit_repurchase(
-    line_customer: IntArray, line_item: IntArray, line_time: FloatArray, n_items: int
+    line_customer: IntArray, line_item: IntArray, line_time: Float64Array, n_items: int
 ) -> RepurchaseStats:
     """Repeat rates and intervals from order lines (an order is a distinct line time of a
     customer; several lines of one product in one order count once)."""
@@ -106,12 +104,12 @@ def fit_repurchase(
 
 
 def buy_again_scores(
-    orders: FloatArray,
-    days_since: FloatArray,
-    repeat_rate: FloatArray,
-    interval_days: FloatArray,
+    orders: Float64Array,
+    days_since: Float64Array,
+    repeat_rate: Float64Array,
+    interval_days: Float64Array,
     params: BuyAgainParams,
-) -> FloatArray:
+) -> Float64Array:
     """Score of each (customer, product) entry, all arrays aligned; higher is likelier:
 
     orders ** frequency_power
@@ -125,7 +123,7 @@ def buy_again_scores(
     if params.half_life_days is not None:
         scores = scores * np.power(0.5, days / params.half_life_days)
     due = np.minimum(days / np.maximum(interval_days, MIN_INTERVAL_DAYS), 1.0)
-    result: FloatArray = scores * (1.0 - params.due_weight + params.due_weight * due)
+    result: Float64Array = scores * (1.0 - params.due_weight + params.due_weight * due)
     return result
 
 
@@ -151,8 +149,8 @@ def _ago(days: float) -> str:
 
 
 def _median_by_group(
-    group: IntArray, values: FloatArray, n_groups: int, default: float
-) -> FloatArray:
+    group: IntArray, values: Float64Array, n_groups: int, default: float
+) -> Float64Array:
     """Median of `values` per group (the lower middle of an even count); `default` for a
     group with no value."""
     order = np.lexsort((values, group))

@@ -16,14 +16,13 @@ from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from mgrecs.engine.arrays import BoolArray
 from mgrecs.engine.catalog import Catalog
 from mgrecs.engine.records import Scored
 
 PROMOTED_REASON = "promoted"
 
-BoolArray = npt.NDArray[np.bool_]
 ProductCondition = Callable[[Catalog], BoolArray]
 """Per catalogue product: does it meet the condition (e.g. `filters.BoundFilter.mask`)?"""
 
@@ -44,6 +43,10 @@ class Rules:
     """Any further condition on the products (None: none)."""
 
 
+NO_RULES = Rules()
+"""The rules of a request that asks for nothing more than the ranking."""
+
+
 def allowed_products(catalog: Catalog, rules: Rules) -> BoolArray:
     """Per catalogue product: may it be recommended under `rules`? Inactive ones never."""
     allowed = catalog.active.copy()
@@ -60,6 +63,23 @@ def allowed_products(catalog: Catalog, rules: Rules) -> BoolArray:
     if rules.where is not None:
         allowed &= rules.where(catalog)
     return allowed
+
+
+def eligible_promoted(
+    catalog: Catalog, rules: Rules, allowed: BoolArray, excluded: Sequence[int]
+) -> list[str]:
+    """Promoted ids the catalogue knows and `allowed` (the rules' mask) lets through,
+    without `excluded` catalogue indices (the customer's purchases, the product itself),
+    each once."""
+    if rules.promoted_share <= 0:
+        return []
+    index = catalog.index
+    out = set(excluded)
+    return list(
+        dict.fromkeys(
+            p for p in rules.promoted if p in index and allowed[index[p]] and index[p] not in out
+        )
+    )
 
 
 def promotion_slots(k: int, share: float, available: int) -> list[int]:

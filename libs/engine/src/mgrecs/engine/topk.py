@@ -14,10 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
-KeyArray = npt.NDArray[np.uint64]
+from mgrecs.engine.arrays import BoolArray, Float64Array, IntArray, UIntArray
 
 _LOW_BITS = np.uint64(0xFFFF_FFFF)
 _ROW_SHIFT = np.uint64(32)
@@ -29,7 +26,7 @@ class TopK:
 
     indptr: IntArray
     items: IntArray
-    scores: FloatArray
+    scores: Float64Array
     """The raw score of each of `items`."""
 
     def owners(self) -> IntArray:
@@ -51,7 +48,7 @@ def sparse_top_k(
     # float's bits order like the float, and rounding never reverses an order.
     row_keys = (np.arange(n_rows, dtype=np.uint64) << _ROW_SHIFT) + _LOW_BITS
     bits = np.asarray(val, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    key: KeyArray = np.repeat(row_keys, np.diff(scores.indptr)) - bits
+    key: UIntArray = np.repeat(row_keys, np.diff(scores.indptr)) - bits
     wanted = val > 0
     if not allowed.all():
         wanted &= allowed[col]
@@ -71,7 +68,7 @@ def sparse_top_k(
 
 
 def dense_top_k(
-    scores: FloatArray, k: int, allowed: BoolArray, excluded: sparse.csr_matrix | None
+    scores: Float64Array, k: int, allowed: BoolArray, excluded: sparse.csr_matrix | None
 ) -> TopK:
     """`sparse_top_k` of a dense block of scores (every item scored)."""
     scores = np.where(allowed & (scores > 0), scores, 0.0)  # NaN and negatives: no hit
@@ -87,8 +84,8 @@ def dense_top_k(
 
 
 def _near_top(
-    key: KeyArray, col: npt.NDArray[np.int32], val: npt.NDArray[np.floating], limit: IntArray
-) -> tuple[KeyArray, npt.NDArray[np.int32], npt.NDArray[np.floating]]:
+    key: UIntArray, col: npt.NDArray[np.int32], val: npt.NDArray[np.floating], limit: IntArray
+) -> tuple[UIntArray, npt.NDArray[np.int32], npt.NDArray[np.floating]]:
     """The entries (grouped by row, as in CSR) whose key is within their row's `limit`
     best keys, ties included: the exact `limit` best values with theirs, since the exact
     limit-th value rounds to the limit-th rounded value and nothing below that is close.
@@ -106,7 +103,7 @@ def _near_top(
     return key[kept], col[kept], val[kept]
 
 
-def _rank(row: IntArray, col: IntArray, val: FloatArray, n_rows: int, k: int) -> TopK:
+def _rank(row: IntArray, col: IntArray, val: Float64Array, n_rows: int, k: int) -> TopK:
     """Each row's k best of a few candidate entries (positive values, grouped or not)."""
     order = np.lexsort((col, -val, row))
     row, col, val = row[order], col[order], val[order]

@@ -8,12 +8,9 @@ the cold-start fill and its "trending" reasons.
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from mgrecs.engine.arrays import BoolArray, Float64Array, IntArray
 from mgrecs.engine.dataset import Dataset
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 SECONDS_PER_DAY = 86_400.0
 WINDOW_DAYS = 7.0
@@ -35,8 +32,8 @@ smoothing: one sale is not a trend."""
 class Rise:
     """Per product: the smoothed rise ratio (1 steady, above 1 rising) and its inputs."""
 
-    ratio: FloatArray
-    recent: FloatArray
+    ratio: Float64Array
+    recent: Float64Array
     """Distinct purchasers in the window."""
     has_past: bool
     """Whether any order line fell in the baseline period: without a past, nothing can be
@@ -46,7 +43,7 @@ class Rise:
 def measure_rise(
     customer: IntArray,
     item: IntArray,
-    time: FloatArray,
+    time: Float64Array,
     n_items: int,
     now: float,
     *,
@@ -72,17 +69,17 @@ def trend_strength(
     *,
     threshold: float = TREND_RATIO,
     min_recent: float = MIN_RECENT_PURCHASERS,
-) -> FloatArray:
+) -> Float64Array:
     """The ratio of each trending product (ratio >= `threshold`, at least `min_recent`
     recent purchasers, a past to compare with), 0 for every other product."""
     if not rise.has_past:
         return np.zeros_like(rise.ratio)
     trending = (rise.ratio >= threshold) & (rise.recent >= min_recent)
-    strength: FloatArray = np.where(trending, rise.ratio, 0.0)
+    strength: Float64Array = np.where(trending, rise.ratio, 0.0)
     return strength
 
 
-def fit_trends(dataset: Dataset) -> tuple[FloatArray, FloatArray]:
+def fit_trends(dataset: Dataset) -> tuple[Float64Array, Float64Array]:
     """Trend strengths (see `trend_strength`) over all order lines (n_items,) and over each
     region's own lines (n_regions, n_items), measured at the newest line. A product rising
     in one region only is trending there, not in the others."""
@@ -92,7 +89,7 @@ def fit_trends(dataset: Dataset) -> tuple[FloatArray, FloatArray]:
         return np.zeros(n_items, dtype=np.float64), regional
     now = float(dataset.line_time.max())
 
-    def strength(lines: npt.NDArray[np.bool_] | slice) -> FloatArray:
+    def strength(lines: BoolArray | slice) -> Float64Array:
         rise = measure_rise(
             dataset.line_customer[lines],
             dataset.line_item[lines],
@@ -109,9 +106,9 @@ def fit_trends(dataset: Dataset) -> tuple[FloatArray, FloatArray]:
 
 
 def _purchasers(
-    customer: IntArray, item: IntArray, inside: npt.NDArray[np.bool_], n_items: int
-) -> FloatArray:
+    customer: IntArray, item: IntArray, inside: BoolArray, n_items: int
+) -> Float64Array:
     """Distinct customers per product among the lines marked `inside`."""
     pairs = np.unique(customer[inside] * n_items + item[inside])
-    counts: FloatArray = np.bincount(pairs % n_items, minlength=n_items).astype(np.float64)
+    counts: Float64Array = np.bincount(pairs % n_items, minlength=n_items).astype(np.float64)
     return counts

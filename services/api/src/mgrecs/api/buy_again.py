@@ -6,12 +6,12 @@ from datetime import datetime
 
 import numpy as np
 
-from mgrecs.api.buy_again_schemas import BuyAgainItem, BuyAgainList, Slot
 from mgrecs.api.deps import Serving
 from mgrecs.api.discovery import discovery
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.repository import PurchaseHistory
-from mgrecs.api.schemas import Source
+from mgrecs.api.schemas.shared import Source
+from mgrecs.api.schemas.users import BuyAgainItem, BuyAgainList, Slot
 from mgrecs.engine.repurchase import SECONDS_PER_DAY, bought_reason, buy_again_scores
 
 ENDPOINT = "buy-again"

@@ -6,12 +6,12 @@ from fastapi import HTTPException
 
 from mgrecs.api.deps import Serving
 from mgrecs.api.engine import EngineUnavailable
-from mgrecs.api.experiment_schemas import ExperimentTag
 from mgrecs.api.experiment_serving import arm_campaign, cache_model_version, serving_arm
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.recommendations import cached_in_categories, freshness, popular_items
 from mgrecs.api.repository import CachedList
-from mgrecs.api.schemas import UserRecommendations
+from mgrecs.api.schemas.experiments import ExperimentTag
+from mgrecs.api.schemas.users import UserRecommendations
 
 
 async def discovery(

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mgrecs.api.schemas import RecommendedItem
+from mgrecs.api.schemas.shared import RecommendedItem
 from mgrecs.common.logging import get_logger
 
 ENGINE_TIMEOUT_SECONDS = 2.0

@@ -13,8 +13,8 @@ from typing import Any
 
 import asyncpg
 
-from mgrecs.api.experiment_schemas import ArmReport, Estimate, ExperimentReport
 from mgrecs.api.intervals import Interval, mean_interval, wilson
+from mgrecs.api.schemas.experiments import ArmReport, Estimate, ExperimentReport
 from mgrecs.common.experiments import Experiment
 
 ARM_TOTALS = """

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mgrecs.api.repository import CacheAge, Repository
-from mgrecs.api.schemas import RecommendedItem
+from mgrecs.api.schemas.shared import RecommendedItem
 from mgrecs.common.settings import Settings
 
 

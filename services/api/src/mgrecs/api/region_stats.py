@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from mgrecs.api import intervals
 from mgrecs.api.repository import ProductCount
-from mgrecs.api.schemas import Affinity, RegionItem
+from mgrecs.api.schemas.regions import Affinity, RegionItem
 
 
 def window_index(now: datetime, window_hours: int) -> int:

@@ -9,7 +9,8 @@ import asyncpg
 from mgrecs.api import queries
 from mgrecs.api.consumer_lag import tracker_lag
 from mgrecs.api.metrics import user_answers
-from mgrecs.api.schemas import (
+from mgrecs.api.schemas.quality import StoredQualityReport
+from mgrecs.api.schemas.status import (
     CacheStatus,
     CacheTableStatus,
     ConsumerLag,
@@ -18,7 +19,6 @@ from mgrecs.api.schemas import (
     JobStatus,
     ModelVersionStatus,
     Status,
-    StoredQualityReport,
 )
 from mgrecs.common.quality_store import latest_reports
 from mgrecs.common.settings import Settings

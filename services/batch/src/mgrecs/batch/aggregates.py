@@ -18,7 +18,7 @@ import asyncpg
 import numpy as np
 
 from mgrecs.common import cache_tables
-from mgrecs.engine.model import Scored
+from mgrecs.engine.records import Scored
 
 SCORE_DIGITS = 6
 """The cache's rounding of scores (`cache.cache_json`)."""

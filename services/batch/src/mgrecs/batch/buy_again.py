@@ -11,12 +11,12 @@ from typing import Any
 import asyncpg
 import numpy as np
 
+from mgrecs.engine.arrays import Float64Array
 from mgrecs.engine.buy_again_choice import select_buy_again
 from mgrecs.engine.dataset import Lines
 from mgrecs.engine.repurchase import (
     DEFAULT_INTERVAL_DAYS,
     BuyAgainParams,
-    FloatArray,
     RepurchaseStats,
 )
 
@@ -93,6 +93,6 @@ async def save_buy_again(conn: asyncpg.Connection, version: str, fit: BuyAgainFi
         await conn.execute(PRUNE, KEEP_VERSIONS)
 
 
-def _median(values: FloatArray, default: float) -> float:
+def _median(values: Float64Array, default: float) -> float:
     """What a product the version never saw is assumed to have: the median product's."""
     return float(np.median(values)) if values.size else default

@@ -17,7 +17,7 @@ from mgrecs.common.cache_tables import (
     Table,
     partition,
 )
-from mgrecs.engine.model import Scored
+from mgrecs.engine.records import Scored
 
 CacheLists = Mapping[str, Sequence[Scored]]
 COPY_CHUNK = 10_000

@@ -8,9 +8,10 @@ from datetime import datetime
 
 import asyncpg
 
-from mgrecs.common.quality import QualityAccumulator, QualityReport
+from mgrecs.common.quality import QualityReport
+from mgrecs.common.quality_checks import QualityAccumulator
 from mgrecs.engine.dataset import Lines, LinesBuilder
-from mgrecs.engine.model import ProductInfo
+from mgrecs.engine.records import ProductInfo
 
 # An order's own region wins; the customer's current region stands in when it has none.
 # The time as whole epoch microseconds: exact, and divided by 10**6 it is the float

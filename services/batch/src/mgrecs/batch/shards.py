@@ -25,7 +25,8 @@ from mgrecs.batch.generations import Generation, ShardCounts
 from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import InferShard
 from mgrecs.common.settings import Settings
-from mgrecs.engine.model import CooccurrenceModel, Scored
+from mgrecs.engine.model import RecommenderModel
+from mgrecs.engine.records import Scored
 
 log = get_logger(__name__)
 
@@ -44,13 +45,13 @@ class ModelCache:
 
     def __init__(self) -> None:
         self._uri: str | None = None
-        self._model: CooccurrenceModel | None = None
+        self._model: RecommenderModel | None = None
         self._generation: int | None = None
         self._active: dict[str, str | None] = {}
 
-    async def load(self, uri: str) -> CooccurrenceModel:
+    async def load(self, uri: str) -> RecommenderModel:
         if self._model is None or self._uri != uri:
-            self._model = await asyncio.to_thread(CooccurrenceModel.load, Path(uri))
+            self._model = await asyncio.to_thread(RecommenderModel.load, Path(uri))
             self._uri = uri
         return self._model
 
@@ -73,7 +74,7 @@ class Slice:
 
 
 def _score(
-    model: CooccurrenceModel,
+    model: RecommenderModel,
     customers: list[str],
     newcomers: dict[str, tuple[str | None, list[str]]],
     products: list[str],

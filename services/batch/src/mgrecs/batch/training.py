@@ -36,7 +36,8 @@ from mgrecs.common.logging import get_logger
 from mgrecs.common.quality_store import save_report
 from mgrecs.common.settings import Settings
 from mgrecs.engine.dataset import Lines
-from mgrecs.engine.model import CooccurrenceModel, ProductInfo
+from mgrecs.engine.model import RecommenderModel
+from mgrecs.engine.records import ProductInfo
 from mgrecs.engine.selection import Selection, measure_recipe
 
 log = get_logger(__name__)
@@ -60,10 +61,10 @@ def _fit_and_save(
     products: list[ProductInfo],
     selection: Selection,
     path: Path,
-) -> CooccurrenceModel:
+) -> RecommenderModel:
     """CPU-bound part (runs in a thread): fit the chosen recipe (and the catalogue) on
     everything, save."""
-    model = CooccurrenceModel.fit(lines, recipe=selection.recipe, products=products)
+    model = RecommenderModel.fit(lines, recipe=selection.recipe, products=products)
     model.save(path)
     return model
 

@@ -14,11 +14,13 @@ request time (`RecommenderModel.recommend`'s `customer_id`, `now`).
 import time
 from collections.abc import Sequence
 
+from mgrecs.engine.arrays import BoolArray
+from mgrecs.engine.bands import HIT_FLOOR
 from mgrecs.engine.catalog import Catalog
 from mgrecs.engine.filters import BoundFilter
-from mgrecs.engine.model import HIT_FLOOR, Scored
-from mgrecs.engine.promotion import BoolArray, promoted_products
-from mgrecs.engine.rules import ProductCondition
+from mgrecs.engine.promotion import promoted_products
+from mgrecs.engine.records import Scored
+from mgrecs.engine.rules import ProductCondition, Rules
 from mgrecs.engine_service.events import EventStore
 from mgrecs.engine_service.filtering import Asked
 from mgrecs.engine_service.registry import ServedModel
@@ -111,9 +113,7 @@ def for_user(
         region,
         k,
         exclude,
-        where=_condition(asked.filter, ()),
-        promoted=promoted,
-        promoted_share=share,
+        rules=Rules(where=_condition(asked.filter, ()), promoted=promoted, promoted_share=share),
         customer_id=user_id,
         now=time.time(),
     )
@@ -137,9 +137,9 @@ def similar(
     return served.model.similar_items(
         item_id,
         k,
-        where=_condition(asked.filter, excluded),
-        promoted=promoted,
-        promoted_share=share,
+        rules=Rules(
+            where=_condition(asked.filter, excluded), promoted=promoted, promoted_share=share
+        ),
     )
 
 

@@ -1,6 +1,6 @@
 """Which trained model the engine serves: polls `model_versions` and swaps atomically.
 
-The batch service registers each trained model (an .npz written by `CooccurrenceModel.save`)
+The batch service registers each trained model (an .npz written by `RecommenderModel.save`)
 and marks one active. A request reads `registry.current` once and uses that object to the
 end, so a swap never mixes two models within one answer.
 """
@@ -15,8 +15,9 @@ import asyncpg
 
 from mgrecs.common.logging import get_logger
 from mgrecs.common.metrics import set_model_version
-from mgrecs.engine.model import CooccurrenceModel
-from mgrecs.engine.promotion import IntArray, popularity_order
+from mgrecs.engine.arrays import IntArray
+from mgrecs.engine.model import RecommenderModel
+from mgrecs.engine.promotion import popularity_order
 from mgrecs.engine_service import metrics
 
 RECIPE = "cooccurrence"
@@ -44,7 +45,7 @@ log = get_logger(__name__)
 @dataclass(frozen=True)
 class ServedModel:
     version: str
-    model: CooccurrenceModel
+    model: RecommenderModel
     _orders: dict[str | None, IntArray] = field(default_factory=dict, compare=False, repr=False)
 
     def popularity_order(self, region: str | None) -> IntArray:
@@ -89,7 +90,7 @@ class ModelRegistry:
             return False
         version, uri = row["version"], row["artifact_uri"]
         try:
-            model = await asyncio.to_thread(CooccurrenceModel.load, artifact_path(uri))
+            model = await asyncio.to_thread(RecommenderModel.load, artifact_path(uri))
         except Exception as exc:  # a bad artifact must not stop the poller or the old model
             metrics.MODEL_LOADS.labels(result="failed").inc()
             if self._failed != version:  # once per version, not on every poll
@@ -123,7 +124,7 @@ class ModelRegistry:
                 return None
             try:
                 model = await asyncio.to_thread(
-                    CooccurrenceModel.load, artifact_path(row["artifact_uri"])
+                    RecommenderModel.load, artifact_path(row["artifact_uri"])
                 )
             except Exception as exc:  # a bad artifact: answered as unknown, not retried
                 metrics.MODEL_LOADS.labels(result="failed").inc()

@@ -11,7 +11,7 @@ from uuid import uuid4
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from mgrecs.engine.model import Scored
+from mgrecs.engine.records import Scored
 from mgrecs.engine.rules import PROMOTED_REASON
 from mgrecs.engine_service import answers, metrics
 from mgrecs.engine_service.errors import AwsError, invalid_input, not_found

@@ -24,7 +24,8 @@ from mgrecs.common.db import create_pool
 from mgrecs.common.identity import CustomerKeys, IdentityRules
 from mgrecs.common.kafka import make_producer
 from mgrecs.common.memory import return_big_blocks_on_free
-from mgrecs.common.quality import QualityAccumulator, QualityReport
+from mgrecs.common.quality import QualityReport
+from mgrecs.common.quality_checks import QualityAccumulator
 from mgrecs.common.quality_store import save_report
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings

@@ -23,7 +23,8 @@ from typing import Any
 import asyncpg
 
 from mgrecs.common.logging import get_logger
-from mgrecs.common.quality import QualityAccumulator, QualityReport
+from mgrecs.common.quality import QualityReport
+from mgrecs.common.quality_checks import QualityAccumulator
 from mgrecs.common.quality_store import save_report
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings

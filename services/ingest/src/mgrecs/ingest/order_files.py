@@ -22,7 +22,7 @@ from typing import Any, Literal, TextIO
 
 from pydantic import ValidationError
 
-from mgrecs.common.quality import QualityAccumulator
+from mgrecs.common.quality_checks import QualityAccumulator
 from mgrecs.common.sample_data import CSV_HEADER, CUSTOMER_COLUMNS
 from mgrecs.common.schemas import OrderEvent
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from mgrecs.engine.arrays import BoolArray, Float32Array, Float64Array, IntArray
 from mgrecs.engine.evaluation.evaluate import SCORE_CELLS, Trial, top_k
 from mgrecs.engine.evaluation.metrics import Metrics, ranking_metrics
 from mgrecs.engine.evaluation.split import Split
@@ -58,9 +58,6 @@ MAX_USERS = 10_000
 """Validation customers measured at most (a seeded sample beyond): bounds the cache (a few
 hundred MB at most: candidates x components per customer)."""
 
-FloatArray = npt.NDArray[np.float32]
-IntArray = npt.NDArray[np.int64]
-
 
 @dataclass(frozen=True)
 class BlendTuning:
@@ -82,8 +79,8 @@ class _Cache:
     -1 padding) and each component's normalised score there (0 where it has none)."""
 
     columns: IntArray
-    values: list[FloatArray]
-    padding: npt.NDArray[np.bool_]
+    values: list[Float32Array]
+    padding: BoolArray
 
 
 def blend_pool(
@@ -123,12 +120,12 @@ def tune_blend(
     truth = validation.truth[users]
     cache = _cache([make(name, params) for name, params in pool], validation, users)
 
-    def measure(point: npt.NDArray[np.float64]) -> Metrics:
+    def measure(point: Float64Array) -> Metrics:
         return _metrics(cache, point, truth, validation.n_items)
 
     trials: list[Trial] = []
 
-    def trial(point: npt.NDArray[np.float64]) -> Metrics:
+    def trial(point: Float64Array) -> Metrics:
         began = time.perf_counter()
         metrics = measure(point)
         trials.append(Trial(_params(pool, point), metrics.ndcg, time.perf_counter() - began))
@@ -161,9 +158,7 @@ def tune_blend(
     return BlendTuning(_params(pool, best), best_metrics, singles, trials, exhausted)
 
 
-def _params(
-    pool: Sequence[tuple[str, dict[str, Any]]], point: npt.NDArray[np.float64]
-) -> dict[str, Any]:
+def _params(pool: Sequence[tuple[str, dict[str, Any]]], point: Float64Array) -> dict[str, Any]:
     """Blend parameters of the weights `point`, components of weight 0 left out."""
     return {
         "components": [
@@ -182,7 +177,7 @@ def _cache(recipes: list[Recipe], validation: Split, users: IntArray) -> _Cache:
     rows_all = train.matrix[customers]
     context = history_context(train, customers)
     chunk = max(1, SCORE_CELLS // max(validation.n_items, 1))
-    tops: list[tuple[IntArray, FloatArray]] = []
+    tops: list[tuple[IntArray, Float32Array]] = []
     sample = ScaleSample.of(train)
     for recipe in recipes:
         recipe.fit(train)
@@ -201,7 +196,7 @@ def _cache(recipes: list[Recipe], validation: Split, users: IntArray) -> _Cache:
     return _align(tops, customers.size)
 
 
-def _align(tops: list[tuple[IntArray, FloatArray]], n_rows: int) -> _Cache:
+def _align(tops: list[tuple[IntArray, Float32Array]], n_rows: int) -> _Cache:
     """The union of the components' candidate columns per row, padded to one width, and each
     component's values on it."""
     every = np.hstack([columns for columns, _ in tops])
@@ -231,7 +226,7 @@ def _align(tops: list[tuple[IntArray, FloatArray]], n_rows: int) -> _Cache:
     return _Cache(columns, values, columns < 0)
 
 
-def _metrics(cache: _Cache, point: npt.NDArray[np.float64], truth: Any, n_items: int) -> Metrics:
+def _metrics(cache: _Cache, point: Float64Array, truth: Any, n_items: int) -> Metrics:
     """Validation metrics of the blend with weights `point`, from the cache."""
     total = np.zeros(cache.columns.shape, dtype=np.float32)
     for value, weight in zip(cache.values, point.tolist(), strict=True):

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mgrecs.engine.arrays import IntArray
 from mgrecs.engine.context import DEFAULT_SMOOTHING, ContextKind, fit_context
-from mgrecs.engine.evaluation.evaluate import SCORE_CELLS, IntArray, top_k
+from mgrecs.engine.evaluation.evaluate import SCORE_CELLS, top_k
 from mgrecs.engine.evaluation.metrics import Metrics, ranking_metrics
 from mgrecs.engine.evaluation.split import Split
 from mgrecs.engine.evaluation.tuning import TUNING_K

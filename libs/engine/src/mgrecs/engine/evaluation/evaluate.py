@@ -5,15 +5,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from scipy import sparse
 
+from mgrecs.engine.arrays import Float32Array, IntArray
 from mgrecs.engine.evaluation.metrics import Metrics, ranking_metrics
 from mgrecs.engine.evaluation.split import Split
 from mgrecs.engine.recipes.base import ContextScoring, Recipe
 from mgrecs.engine.recipes.support import history_context, score_rows
 
-IntArray = npt.NDArray[np.int64]
 SCORE_CELLS = 1 << 25
 """Scores held at once (users x items of one chunk, float32: 128 MiB) bounds memory."""
 
@@ -61,7 +60,7 @@ class RecipeReport:
         }
 
 
-def top_k(scores: npt.NDArray[np.float32], k: int, exclude: sparse.csr_matrix | None) -> IntArray:
+def top_k(scores: Float32Array, k: int, exclude: sparse.csr_matrix | None) -> IntArray:
     """Indices of each row's k best items, best first (-1 where fewer are left).
 
     `exclude` (same shape, e.g. the users' purchases) marks items that may not be shown;

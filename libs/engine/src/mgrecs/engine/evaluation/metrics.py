@@ -7,11 +7,9 @@ fewer than k items could be recommended; truth is a sparse (users x items) 0/1 m
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import numpy.typing as npt
 from scipy import sparse
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
+from mgrecs.engine.arrays import BoolArray, Float64Array, IntArray
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,7 @@ class Metrics:
         }
 
 
-def hit_matrix(top: IntArray, truth: sparse.csr_matrix) -> npt.NDArray[np.bool_]:
+def hit_matrix(top: IntArray, truth: sparse.csr_matrix) -> BoolArray:
     """(users x k) True where the recommended item is in that user's truth."""
     n_users, n_items = truth.shape
     csr = sparse.csr_matrix(truth)
@@ -48,11 +46,11 @@ def hit_matrix(top: IntArray, truth: sparse.csr_matrix) -> npt.NDArray[np.bool_]
     top_keys = np.arange(n_users, dtype=np.int64)[:, None] * n_items + top
     found = np.searchsorted(truth_keys, top_keys).clip(max=truth_keys.size - 1)
     # top == -1 (no item) would alias the previous user's last item: mask it out.
-    hits: npt.NDArray[np.bool_] = (truth_keys[found] == top_keys) & (top >= 0)
+    hits: BoolArray = (truth_keys[found] == top_keys) & (top >= 0)
     return hits
 
 
-def per_user(top: IntArray, truth: sparse.csr_matrix) -> dict[str, FloatArray]:
+def per_user(top: IntArray, truth: sparse.csr_matrix) -> dict[str, Float64Array]:
     """precision, recall, ndcg and reciprocal rank of each user (binary relevance)."""
     k = top.shape[1]
     hits = hit_matrix(top, truth).astype(np.float64)

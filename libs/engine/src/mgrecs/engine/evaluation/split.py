@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import numpy.typing as npt
 from scipy import sparse
 
+from mgrecs.engine.arrays import Float64Array, IntArray
 from mgrecs.engine.dataset import Lines, binarize, build_dataset
 from mgrecs.engine.recipes.base import TrainingData
 from mgrecs.engine.records import Interaction
@@ -38,11 +38,11 @@ class Split:
     """Column index -> product id (products seen in training): the catalogue ranked."""
     regions: list[str]
     train: TrainingData
-    users: npt.NDArray[np.int64]
+    users: IntArray
     """Rows of the evaluated customers: seen in training, with a non-empty truth."""
     truth: sparse.csr_matrix
     """len(users) x n_items, 1.0 where the product is a right answer for that customer."""
-    request_time: npt.NDArray[np.float64]
+    request_time: Float64Array
     """Per evaluated customer, epoch seconds of their first order line in the test period:
     the "now" production would know when asked for their recommendations (time context)."""
     repeat: bool
@@ -63,7 +63,7 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _positions(used: npt.NDArray[np.int64], size: int) -> npt.NDArray[np.int64]:
+def _positions(used: IntArray, size: int) -> IntArray:
     """For each of `size` ids, its index among the distinct `used` ones (sorted), or -1."""
     distinct = np.unique(used)
     position = np.full(size, -1, dtype=np.int64)

@@ -23,7 +23,8 @@ from implicit.cpu.als import AlternatingLeastSquares
 from scipy import sparse
 from threadpoolctl import threadpool_limits
 
-from mgrecs.engine.recipes.base import FloatArray, State, TrainingData
+from mgrecs.engine.arrays import Float32Array
+from mgrecs.engine.recipes.base import State, TrainingData
 from mgrecs.engine.recipes.support import as_rows, fitted, recency_weighted
 
 
@@ -97,7 +98,7 @@ class ALSRecipe:
             random_state=self.random_state,
         )
 
-    def score(self, rows: sparse.csr_matrix) -> FloatArray:
+    def score(self, rows: sparse.csr_matrix) -> Float32Array:
         """Factors solved from each row, times the item factors; an empty row scores 0."""
         model = fitted(self._model, self.name)
         item_factors = np.asarray(model.item_factors, dtype=np.float32)

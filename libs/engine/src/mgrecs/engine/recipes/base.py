@@ -14,8 +14,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-FloatArray = npt.NDArray[np.float32]
-IntArray = npt.NDArray[np.int64]
+from mgrecs.engine.arrays import Float32Array, Float64Array, IntArray
+
+FloatArray = Float32Array
+"""The old name of `arrays.Float32Array`, kept only while `recipes/rp3beta.py` imports it."""
 State = Mapping[str, npt.NDArray[Any]]
 """A fitted recipe's state as named numpy arrays: storable in an .npz without pickle."""
 
@@ -27,11 +29,11 @@ class TrainingData:
     matrix: sparse.csr_matrix
     """customers x products, float32, one entry per (customer, product): its weight
     (log1p of the quantity, optionally decayed by recency)."""
-    line_customer: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
-    line_item: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
-    line_time: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0, np.float64))
+    line_customer: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    line_item: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    line_time: Float64Array = field(default_factory=lambda: np.zeros(0, np.float64))
     """Each order line as parallel arrays (epoch seconds); time-aware recipes use them."""
-    customer_region: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    customer_region: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
     """Region index per customer (-1 unknown); region-aware recipes use it."""
     now: float = 0.0
     """Epoch seconds of "now" for recency (the end of the training period)."""
@@ -50,7 +52,7 @@ class Recipe(Protocol):
         """Learn from `data`; returns self."""
         ...
 
-    def score(self, rows: sparse.csr_matrix) -> FloatArray:
+    def score(self, rows: sparse.csr_matrix) -> Float32Array:
         """Dense (len(rows) x n_items) scores, higher is better, for customers whose
         purchases are `rows` (same columns as the training matrix). Not filtered: callers
         exclude purchased items and apply rules. Raw scale (not yet 0..1)."""
@@ -114,7 +116,7 @@ class ContextScoring(Protocol):
     """A recipe whose scores use more than the purchase rows (see `ScoringContext`). Its
     plain `score(rows)` still works, with what the rows alone tell."""
 
-    def score_context(self, rows: sparse.csr_matrix, context: ScoringContext) -> FloatArray:
+    def score_context(self, rows: sparse.csr_matrix, context: ScoringContext) -> Float32Array:
         """`score(rows)`, knowing `context` (one entry per row)."""
         ...
 
@@ -127,7 +129,7 @@ class TableScoring(Protocol):
 
     def score_table(
         self, rows: sparse.csr_matrix, context: ScoringContext | None
-    ) -> tuple[FloatArray, IntArray]:
+    ) -> tuple[Float32Array, IntArray]:
         """(lines x n_items table, the line of each row): `score` is table[line]."""
         ...
 

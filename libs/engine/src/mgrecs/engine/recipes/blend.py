@@ -23,9 +23,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
+from mgrecs.engine.arrays import Float32Array, IntArray
 from mgrecs.engine.recipes.base import (
-    FloatArray,
-    IntArray,
     Recipe,
     ScoringContext,
     SparseScoring,
@@ -169,7 +168,7 @@ class BlendRecipe:
             raise ValueError("a blend needs at least one component")
         self._parts: list[Recipe] = [make_recipe(c.recipe, **c.params) for c in parsed]
         self._weights = [c.weight for c in parsed]
-        self._scales: FloatArray | None = None
+        self._scales: Float32Array | None = None
         self._n_items: int | None = None
 
     @property
@@ -206,16 +205,16 @@ class BlendRecipe:
         scales = fitted(self._scales, self.name)
         return [np.float32(w / s) for w, s in zip(self._weights, scales.tolist(), strict=True)]
 
-    def score_context(self, rows: sparse.csr_matrix, context: ScoringContext) -> FloatArray:
+    def score_context(self, rows: sparse.csr_matrix, context: ScoringContext) -> Float32Array:
         return self._dense(rows, context)
 
-    def score(self, rows: sparse.csr_matrix) -> FloatArray:
+    def score(self, rows: sparse.csr_matrix) -> Float32Array:
         """Dense scores; a regional component scores globally (no region known)."""
         return self._dense(rows, None)
 
-    def _dense(self, rows: sparse.csr_matrix, context: ScoringContext | None) -> FloatArray:
+    def _dense(self, rows: sparse.csr_matrix, context: ScoringContext | None) -> Float32Array:
         factors = self._factors()
-        total: FloatArray | None = None
+        total: Float32Array | None = None
         for part, factor in zip(self._parts, factors, strict=True):
             term = factor * np.asarray(score_rows(part, rows, context), dtype=np.float32)
             total = term if total is None else total + term
@@ -269,7 +268,7 @@ class SparseBlendRecipe(BlendRecipe):
         rows = as_rows(rows, n_items)
         n_rows = rows.shape[0]
         personal = sparse.csr_matrix((n_rows, n_items), dtype=np.float32)
-        tables: list[tuple[np.float32, FloatArray, IntArray]] = []
+        tables: list[tuple[np.float32, Float32Array, IntArray]] = []
         for part, factor in zip(self._parts, self._factors(), strict=True):
             if isinstance(part, TableScoring):
                 table, line = part.score_table(rows, context)
@@ -290,8 +289,8 @@ class SparseBlendRecipe(BlendRecipe):
 
 
 def _combined_tables(
-    tables: list[tuple[np.float32, FloatArray, IntArray]], n_items: int
-) -> tuple[FloatArray, IntArray]:
+    tables: list[tuple[np.float32, Float32Array, IntArray]], n_items: int
+) -> tuple[Float32Array, IntArray]:
     """The weighted sum of the table components, one line per distinct combination of
     their lines among the rows (a region, mostly), and each row's line of it."""
     lines = np.column_stack([line for _, _, line in tables])
@@ -302,7 +301,7 @@ def _combined_tables(
     return combined, group.ravel().astype(np.int64)
 
 
-def _table_candidates(table: FloatArray, line: IntArray, n_items: int) -> sparse.csr_matrix:
+def _table_candidates(table: Float32Array, line: IntArray, n_items: int) -> sparse.csr_matrix:
     """Each row's TABLE_CANDIDATES best products of its table line, with their values."""
     keep = min(TABLE_CANDIDATES, n_items)
     if keep == 0 or line.size == 0:

@@ -28,7 +28,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from mgrecs.engine.recipes.base import FloatArray, IntArray, Recipe, State, TrainingData
+from mgrecs.engine.arrays import Float32Array, Float64Array, IntArray
+from mgrecs.engine.recipes.base import Recipe, State, TrainingData
 from mgrecs.engine.recipes.history import History, HistoryFirst
 from mgrecs.engine.recipes.support import fitted
 from mgrecs.engine.repurchase import (
@@ -92,7 +93,7 @@ class BuyAgainRecipe(HistoryFirst):
             self._discovery = make_recipe(self.completion).fit(data)
         return self
 
-    def _plain(self, rows: sparse.csr_matrix) -> npt.NDArray[np.float64]:
+    def _plain(self, rows: sparse.csr_matrix) -> Float64Array:
         stats = fitted(self._stats, self.name)
         undated = BuyAgainParams(None, self.settings.repeat_weight, 0.0, 1.0)
         items = rows.indices
@@ -106,10 +107,10 @@ class BuyAgainRecipe(HistoryFirst):
 
     def _known(
         self,
-        orders: npt.NDArray[np.float64],
-        days_since: npt.NDArray[np.float64],
+        orders: Float64Array,
+        days_since: Float64Array,
         items: IntArray,
-    ) -> npt.NDArray[np.float64]:
+    ) -> Float64Array:
         stats = fitted(self._stats, self.name)
         return buy_again_scores(
             orders,
@@ -119,7 +120,7 @@ class BuyAgainRecipe(HistoryFirst):
             self.settings,
         )
 
-    def _ranked(self, rows: sparse.csr_matrix, history: History) -> FloatArray:
+    def _ranked(self, rows: sparse.csr_matrix, history: History) -> Float32Array:
         """History first, or (mixed) each history entry's share of its row's history total
         plus `completion_weight` x the discovery score over the row's best one."""
         if self.completion_weight == 0:

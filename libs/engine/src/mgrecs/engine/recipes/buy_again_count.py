@@ -9,10 +9,10 @@ counting orders is not worth its parameters.
 from typing import Any, ClassVar
 
 import numpy as np
-import numpy.typing as npt
 from scipy import sparse
 
-from mgrecs.engine.recipes.base import IntArray, TrainingData
+from mgrecs.engine.arrays import Float64Array, IntArray
+from mgrecs.engine.recipes.base import TrainingData
 from mgrecs.engine.recipes.history import HistoryFirst
 
 
@@ -29,13 +29,13 @@ class BuyAgainCountRecipe(HistoryFirst):
         self._fit_popularity(data)
         return self
 
-    def _plain(self, rows: sparse.csr_matrix) -> npt.NDArray[np.float64]:
+    def _plain(self, rows: sparse.csr_matrix) -> Float64Array:
         return np.zeros(rows.nnz)
 
     def _known(
         self,
-        orders: npt.NDArray[np.float64],
-        days_since: npt.NDArray[np.float64],
+        orders: Float64Array,
+        days_since: Float64Array,
         items: IntArray,
-    ) -> npt.NDArray[np.float64]:
+    ) -> Float64Array:
         return orders - 1.0  # `_place` adds the 1: orders + popularity share

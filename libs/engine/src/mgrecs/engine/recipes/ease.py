@@ -15,13 +15,14 @@ import numpy.typing as npt
 from scipy import sparse
 from scipy.linalg import lapack
 
-from mgrecs.engine.recipes.base import FloatArray, State, TrainingData
+from mgrecs.engine.arrays import Float32Array, Float64Array
+from mgrecs.engine.recipes.base import State, TrainingData
 from mgrecs.engine.recipes.support import as_rows, fitted, recency_weighted
 
 SYMMETRISE_BLOCK = 1024
 
 
-def _inverse_in_place(gram: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def _inverse_in_place(gram: Float64Array) -> Float64Array:
     """Inverse of a symmetric positive definite matrix in its own memory (LAPACK Cholesky:
     potrf, then potri), so fitting holds one dense float64 copy rather than three."""
     # The transpose of a symmetric C-ordered array is the same matrix in Fortran order,
@@ -31,7 +32,7 @@ def _inverse_in_place(gram: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         factor, info = lapack.dpotri(factor, lower=0, overwrite_c=1)
     if info != 0:
         raise ValueError(f"EASE Gram matrix is not positive definite (LAPACK info {info})")
-    inverse: npt.NDArray[np.float64] = factor
+    inverse: Float64Array = factor
     # potri fills the upper triangle; mirror it into the lower one block by block.
     for start in range(0, inverse.shape[0], SYMMETRISE_BLOCK):
         stop = start + SYMMETRISE_BLOCK
@@ -56,7 +57,7 @@ class EASERecipe:
         self.l2 = l2
         self.half_life_days = half_life_days
         self.max_items = max_items
-        self._weights: FloatArray | None = None
+        self._weights: Float32Array | None = None
 
     def params(self) -> dict[str, Any]:
         return {"l2": self.l2, "half_life_days": self.half_life_days}
@@ -78,10 +79,10 @@ class EASERecipe:
         self._weights = weights.astype(np.float32)
         return self
 
-    def score(self, rows: sparse.csr_matrix) -> FloatArray:
+    def score(self, rows: sparse.csr_matrix) -> Float32Array:
         """rows @ B; an empty row scores 0 everywhere."""
         weights = fitted(self._weights, self.name)
-        scores: FloatArray = np.asarray(as_rows(rows, weights.shape[0]) @ weights)
+        scores: Float32Array = np.asarray(as_rows(rows, weights.shape[0]) @ weights)
         return scores
 
     def state(self) -> dict[str, npt.NDArray[Any]]:

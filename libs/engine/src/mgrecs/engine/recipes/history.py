@@ -18,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from mgrecs.engine.recipes.base import FloatArray, IntArray, ScoringContext, State, TrainingData
+from mgrecs.engine.arrays import Float32Array, Float64Array, IntArray
+from mgrecs.engine.recipes.base import ScoringContext, State, TrainingData
 from mgrecs.engine.recipes.support import (
     SECONDS_PER_DAY,
     as_rows,
@@ -32,7 +33,7 @@ COMPLETION_HALF_LIFE_DAYS = 30.0
 """Recency of the popularity that completes the list: what sells now."""
 
 
-def recent_popularity(data: TrainingData, half_life_days: float) -> npt.NDArray[np.float64]:
+def recent_popularity(data: TrainingData, half_life_days: float) -> Float64Array:
     """Distinct purchasers per product, each decayed by the age of their latest purchase of
     it; the matrix's purchaser counts when there are no order lines."""
     if data.line_time.size == 0:
@@ -56,7 +57,7 @@ class HistoryFirst(ABC):
     TIE: ClassVar[float]
     """Weight of popularity among history entries: 1 where history scores are whole
     numbers (popularity only breaks ties), small where they are continuous."""
-    _popularity: FloatArray | None = None
+    _popularity: Float32Array | None = None
     """Recent popularity as a share below 1 (the top product's count / (that count + 1))."""
 
     def _fit_popularity(self, data: TrainingData) -> None:
@@ -64,24 +65,24 @@ class HistoryFirst(ABC):
         self._popularity = (popularity / (popularity.max(initial=0.0) + 1.0)).astype(np.float32)
 
     @abstractmethod
-    def _plain(self, rows: sparse.csr_matrix) -> npt.NDArray[np.float64]:
+    def _plain(self, rows: sparse.csr_matrix) -> Float64Array:
         """Score of each stored entry of `rows` (in their order), from the rows alone."""
 
     @abstractmethod
     def _known(
         self,
-        orders: npt.NDArray[np.float64],
-        days_since: npt.NDArray[np.float64],
+        orders: Float64Array,
+        days_since: Float64Array,
         items: IntArray,
-    ) -> npt.NDArray[np.float64]:
+    ) -> Float64Array:
         """Score of history entries from their distinct orders and days since the latest."""
 
-    def score(self, rows: sparse.csr_matrix) -> FloatArray:
+    def score(self, rows: sparse.csr_matrix) -> Float32Array:
         """History from the rows alone: every product in a row bought once, date unknown."""
         checked = as_rows(rows, fitted(self._popularity, self.name).shape[0])
         return self._ranked(checked, History.of(checked, self._plain(checked)))
 
-    def score_context(self, rows: sparse.csr_matrix, context: ScoringContext) -> FloatArray:
+    def score_context(self, rows: sparse.csr_matrix, context: ScoringContext) -> Float32Array:
         """History from `context` (orders and dates); products in a row that the context
         does not know score as in `score`."""
         checked = as_rows(rows, fitted(self._popularity, self.name).shape[0])
@@ -98,7 +99,7 @@ class HistoryFirst(ABC):
             history = history.updated(known, checked.shape[1])
         return self._ranked(checked, history)
 
-    def _ranked(self, rows: sparse.csr_matrix, history: "History") -> FloatArray:
+    def _ranked(self, rows: sparse.csr_matrix, history: "History") -> Float32Array:
         """Dense scores of `rows`: history entries at 1 + their value, popularity behind."""
         popularity = fitted(self._popularity, self.name)
         scores = np.tile(popularity, (rows.shape[0], 1))
@@ -123,10 +124,10 @@ class History:
 
     rows: IntArray
     cols: IntArray
-    values: npt.NDArray[np.float64]
+    values: Float64Array
 
     @classmethod
-    def of(cls, pattern: sparse.csr_matrix, values: npt.NDArray[np.float64]) -> "History":
+    def of(cls, pattern: sparse.csr_matrix, values: Float64Array) -> "History":
         """The stored entries of a CSR `pattern`, holding `values` (one per entry, in order)."""
         rows = np.repeat(np.arange(pattern.shape[0], dtype=np.int64), np.diff(pattern.indptr))
         return cls(rows, pattern.indices.astype(np.int64), np.asarray(values, np.float64))

@@ -13,7 +13,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from mgrecs.engine.recipes.base import FloatArray, State, TrainingData
+from mgrecs.engine.arrays import Float32Array, Float64Array, IntArray
+from mgrecs.engine.recipes.base import State, TrainingData
 from mgrecs.engine.recipes.neighbours import neighbour_graph
 from mgrecs.engine.recipes.support import (
     as_rows,
@@ -57,10 +58,8 @@ class ItemKNNRecipe:
         matrix = sparse.csr_matrix(recency_weighted(data, self.half_life_days), dtype=np.float64)
         norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel())
 
-        def cosine(
-            row: npt.NDArray[np.int64], col: npt.NDArray[np.int64], val: npt.NDArray[np.float64]
-        ) -> npt.NDArray[np.float64]:
-            shrunk: npt.NDArray[np.float64] = val / (norms[row] * norms[col] + self.shrink)
+        def cosine(row: IntArray, col: IntArray, val: Float64Array) -> Float64Array:
+            shrunk: Float64Array = val / (norms[row] * norms[col] + self.shrink)
             return shrunk
 
         self._similarity = neighbour_graph(matrix.T.tocsr(), matrix, self.neighbours, cosine)
@@ -73,9 +72,9 @@ class ItemKNNRecipe:
         similarity = fitted(self._similarity, self.name)
         return sparse.csr_matrix(as_rows(rows, similarity.shape[0]) @ similarity)
 
-    def score(self, rows: sparse.csr_matrix) -> FloatArray:
+    def score(self, rows: sparse.csr_matrix) -> Float32Array:
         """rows @ S, dense; an empty row scores 0 everywhere."""
-        scores: FloatArray = self.score_sparse(rows).toarray()
+        scores: Float32Array = self.score_sparse(rows).toarray()
         return scores
 
     def state(self) -> dict[str, npt.NDArray[Any]]:

@@ -9,25 +9,26 @@ time and pruned before the next block.
 from collections.abc import Callable
 
 import numpy as np
-import numpy.typing as npt
 from scipy import sparse
+
+from mgrecs.engine.arrays import BoolArray, Float64Array, IntArray
 
 CHUNK_ENTRIES = 4_000_000
 """Upper bound (estimated) on product entries materialised at once."""
 
 Weigh = Callable[
-    [npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]],
-    npt.NDArray[np.float64],
+    [IntArray, IntArray, Float64Array],
+    Float64Array,
 ]
 """(row, column, value) arrays of product entries -> their new values."""
 
 
 def _top_k(
-    row: npt.NDArray[np.int64],
-    col: npt.NDArray[np.int64],
-    val: npt.NDArray[np.float64],
+    row: IntArray,
+    col: IntArray,
+    val: Float64Array,
     k: int,
-) -> npt.NDArray[np.bool_]:
+) -> BoolArray:
     """Mask of the `k` largest positive values per row (ties: lower column first). Entries
     come grouped by row, rows ascending (as from a CSR product)."""
     keep = np.zeros(row.size, dtype=bool)
@@ -40,9 +41,7 @@ def _top_k(
     return keep
 
 
-def _floor(
-    row: npt.NDArray[np.int64], val: npt.NDArray[np.float64], k: int
-) -> npt.NDArray[np.float64]:
+def _floor(row: IntArray, val: Float64Array, k: int) -> Float64Array:
     """Per entry, a value its row's k-th largest is at least (-inf for rows of at most k
     entries): the smallest of the maxima of k disjoint pieces of the row. Entries below it
     cannot make the top k, so only the rest are sorted (a row has thousands of entries)."""
@@ -77,9 +76,9 @@ def neighbour_graph(
     # Expected entries per product row: co-purchases spread over the catalogue.
     per_row = max(1.0, min(float(n_items), float((basket**2).sum()) / max(1, n_items)))
     step = max(1, int(CHUNK_ENTRIES / per_row))
-    rows: list[npt.NDArray[np.int64]] = []
-    cols: list[npt.NDArray[np.int64]] = []
-    vals: list[npt.NDArray[np.float64]] = []
+    rows: list[IntArray] = []
+    cols: list[IntArray] = []
+    vals: list[Float64Array] = []
     for start in range(0, n_items, step):
         block = (left[start : start + step] @ right).tocoo()
         row = block.row.astype(np.int64) + start

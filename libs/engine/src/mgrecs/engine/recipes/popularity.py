@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import sparse
 
-from mgrecs.engine.recipes.base import FloatArray, TrainingData
+from mgrecs.engine.arrays import Float32Array
+from mgrecs.engine.recipes.base import TrainingData
 from mgrecs.engine.recipes.support import (
     decay,
     distinct_pairs,
@@ -30,7 +31,7 @@ class PopularityRecipe(UniformScores):
         if half_life_days is not None and half_life_days <= 0:
             raise ValueError("half_life_days must be positive (or None for no decay)")
         self.half_life_days = half_life_days
-        self._scores: FloatArray | None = None
+        self._scores: Float32Array | None = None
 
     def params(self) -> dict[str, Any]:
         return {"half_life_days": self.half_life_days}

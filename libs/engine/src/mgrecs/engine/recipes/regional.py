@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from mgrecs.engine.recipes.base import FloatArray, IntArray, ScoringContext, State, TrainingData
+from mgrecs.engine.arrays import Float32Array, IntArray
+from mgrecs.engine.recipes.base import ScoringContext, State, TrainingData
 from mgrecs.engine.recipes.support import (
     as_rows,
     decay,
@@ -40,7 +41,7 @@ class RegionalPopularityRecipe:
             raise ValueError("half_life_days must be positive (or None for no decay)")
         self.smoothing = smoothing
         self.half_life_days = half_life_days
-        self._table: FloatArray | None = None
+        self._table: Float32Array | None = None
 
     def params(self) -> dict[str, Any]:
         return {"smoothing": self.smoothing, "half_life_days": self.half_life_days}
@@ -75,7 +76,7 @@ class RegionalPopularityRecipe:
 
     def score_table(
         self, rows: sparse.csr_matrix, context: ScoringContext | None
-    ) -> tuple[FloatArray, IntArray]:
+    ) -> tuple[Float32Array, IntArray]:
         """The table of every region's scores (global last) and each row's line of it:
         its region's, the global one for an unknown region (or no context)."""
         table = fitted(self._table, self.name)
@@ -87,11 +88,11 @@ class RegionalPopularityRecipe:
             line[mine] = regions[mine]
         return table, line
 
-    def score_context(self, rows: sparse.csr_matrix, context: ScoringContext) -> FloatArray:
+    def score_context(self, rows: sparse.csr_matrix, context: ScoringContext) -> Float32Array:
         table, line = self.score_table(rows, context)
         return table[line]
 
-    def score(self, rows: sparse.csr_matrix) -> FloatArray:
+    def score(self, rows: sparse.csr_matrix) -> Float32Array:
         """Global popularity shares for every row (no region known)."""
         table, line = self.score_table(rows, None)
         return table[line]

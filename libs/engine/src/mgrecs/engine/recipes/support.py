@@ -10,10 +10,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
+from mgrecs.engine.arrays import BoolArray, Float32Array, Float64Array, IntArray
 from mgrecs.engine.recipes.base import (
     ContextScoring,
     ContextSparseScoring,
-    FloatArray,
     Recipe,
     ScoringContext,
     SparseScoring,
@@ -49,9 +49,9 @@ def reference_time(data: TrainingData) -> float:
     return float(data.line_time.max()) if data.line_time.size else 0.0
 
 
-def decay(age_seconds: npt.NDArray[np.float64], half_life_days: float) -> npt.NDArray[np.float64]:
+def decay(age_seconds: Float64Array, half_life_days: float) -> Float64Array:
     """Weight 1 now, 1/2 after one half-life; future times (clock skew) count as now."""
-    weights: npt.NDArray[np.float64] = np.power(
+    weights: Float64Array = np.power(
         0.5, np.maximum(age_seconds, 0.0) / (half_life_days * SECONDS_PER_DAY)
     )
     return weights
@@ -85,11 +85,11 @@ def recency_weighted(data: TrainingData, half_life_days: float | None) -> sparse
 
 
 def _lines_by_pair(
-    customer: npt.NDArray[np.int64],
-    item: npt.NDArray[np.int64],
-    time: npt.NDArray[np.float64],
+    customer: IntArray,
+    item: IntArray,
+    time: Float64Array,
     n_items: int,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+) -> tuple[IntArray, Float64Array, BoolArray]:
     """Order lines sorted by (customer, item) pair, then time: the pair keys
     (customer x n_items + item), the times, and a mask of each pair's latest line."""
     key = customer * n_items + item
@@ -99,11 +99,11 @@ def _lines_by_pair(
 
 
 def distinct_pairs(
-    customer: npt.NDArray[np.int64],
-    item: npt.NDArray[np.int64],
-    time: npt.NDArray[np.float64],
+    customer: IntArray,
+    item: IntArray,
+    time: Float64Array,
     n_items: int,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+) -> tuple[IntArray, Float64Array, IntArray]:
     """Each distinct (customer, item) pair of some order lines: its item, the time of its
     latest line and how many distinct line times (orders) it has."""
     if customer.size == 0:
@@ -136,7 +136,7 @@ def csr_from_state(arrays: State, name: str) -> sparse.csr_matrix:
 
 def score_rows(
     recipe: Recipe, rows: sparse.csr_matrix, context: ScoringContext | None
-) -> FloatArray:
+) -> Float32Array:
     """The recipe's scores of `rows`, with `context` when the recipe uses one: the one call
     evaluation, batch and real time score through."""
     if context is not None and isinstance(recipe, ContextScoring):
@@ -180,7 +180,7 @@ def purchase_history(data: TrainingData) -> tuple[sparse.csr_matrix, sparse.csr_
     return counts, latest
 
 
-def history_context(data: TrainingData, customers: npt.NDArray[np.int64]) -> ScoringContext:
+def history_context(data: TrainingData, customers: IntArray) -> ScoringContext:
     """The scoring context of training customers (rows of `data.matrix`) as of `data.now`:
     their regions, and their order counts and latest purchase dates per product."""
     counts, latest = purchase_history(data)

@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mgrecs.engine.recipes.base import FloatArray, TrainingData
+from mgrecs.engine.arrays import Float32Array
+from mgrecs.engine.recipes.base import TrainingData
 from mgrecs.engine.recipes.support import reference_time
 from mgrecs.engine.recipes.uniform import UniformScores
 from mgrecs.engine.trending import BASELINE_DAYS, SMOOTHING, WINDOW_DAYS, measure_rise
@@ -37,7 +38,7 @@ class TrendingRecipe(UniformScores):
         self.window_days = window_days
         self.baseline_days = baseline_days
         self.smoothing = smoothing
-        self._scores: FloatArray | None = None
+        self._scores: Float32Array | None = None
 
     def params(self) -> dict[str, Any]:
         return {

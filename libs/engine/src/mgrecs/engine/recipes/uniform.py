@@ -8,7 +8,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from mgrecs.engine.recipes.base import FloatArray, IntArray, ScoringContext, State
+from mgrecs.engine.arrays import Float32Array, IntArray
+from mgrecs.engine.recipes.base import ScoringContext, State
 from mgrecs.engine.recipes.support import as_rows, fitted
 
 
@@ -16,9 +17,9 @@ class UniformScores:
     """Subclasses set `self._scores` in `fit` and take their params as keyword arguments."""
 
     name: ClassVar[str]
-    _scores: FloatArray | None = None
+    _scores: Float32Array | None = None
 
-    def score(self, rows: sparse.csr_matrix) -> FloatArray:
+    def score(self, rows: sparse.csr_matrix) -> Float32Array:
         """The same scores for every row (empty rows included)."""
         scores = fitted(self._scores, self.name)
         checked = as_rows(rows, scores.shape[0])
@@ -26,7 +27,7 @@ class UniformScores:
 
     def score_table(
         self, rows: sparse.csr_matrix, context: ScoringContext | None
-    ) -> tuple[FloatArray, IntArray]:
+    ) -> tuple[Float32Array, IntArray]:
         """One line, every row's (see `TableScoring`)."""
         scores = fitted(self._scores, self.name)
         n_rows = as_rows(rows, scores.shape[0]).shape[0]

@@ -5,7 +5,8 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, HTTPException
 
 from mgrecs.api.deps import PoolDep, SettingsDep
-from mgrecs.api.schemas import ErrorMessage, InvalidateRequest, Invalidation, TickSent
+from mgrecs.api.schemas.admin import InvalidateRequest, Invalidation, TickSent
+from mgrecs.api.schemas.shared import ErrorMessage
 from mgrecs.common.cache_invalidation import invalidate
 from mgrecs.common.kafka import publish_tick
 from mgrecs.common.logging import get_logger

@@ -7,8 +7,8 @@ from fastapi import APIRouter, HTTPException, Path
 
 from mgrecs.api.deps import PoolDep, SettingsDep
 from mgrecs.api.experiment_report import experiment_report
-from mgrecs.api.experiment_schemas import ExperimentReport, ExperimentSummary
-from mgrecs.api.schemas import ErrorMessage
+from mgrecs.api.schemas.experiments import ExperimentReport, ExperimentSummary
+from mgrecs.api.schemas.shared import ErrorMessage
 from mgrecs.common.schemas import ID_PATTERN
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])

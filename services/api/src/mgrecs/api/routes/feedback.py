@@ -6,9 +6,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 
 from mgrecs.api.deps import SettingsDep
-from mgrecs.api.experiment_schemas import FeedbackAccepted, FeedbackBatch
 from mgrecs.api.feedback import FeedbackPublisher, FeedbackUnavailable
-from mgrecs.api.schemas import ErrorMessage
+from mgrecs.api.schemas.feedback import FeedbackAccepted, FeedbackBatch
+from mgrecs.api.schemas.shared import ErrorMessage
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from mgrecs.api.deps import RepositoryDep
-from mgrecs.api.schemas import Health, Readiness
+from mgrecs.api.schemas.health import Health, Readiness
 from mgrecs.common.logging import get_logger
 
 router = APIRouter(tags=["health"])

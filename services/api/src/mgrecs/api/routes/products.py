@@ -8,7 +8,8 @@ from mgrecs.api.metrics import SOURCES
 from mgrecs.api.recommendations import cached_items, freshness
 from mgrecs.api.repository import CachedList
 from mgrecs.api.routes.params import Limit, ProductId
-from mgrecs.api.schemas import ErrorMessage, SimilarProducts
+from mgrecs.api.schemas.products import SimilarProducts
+from mgrecs.api.schemas.shared import ErrorMessage
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
 

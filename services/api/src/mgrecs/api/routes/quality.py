@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from mgrecs.api.deps import RepositoryDep
-from mgrecs.api.schemas import QualityReports, StoredQualityReport
+from mgrecs.api.schemas.quality import QualityReports, StoredQualityReport
 
 router = APIRouter(prefix="/v1/quality", tags=["quality"])
 

@@ -13,14 +13,14 @@ from mgrecs.api.recommendations import freshness
 from mgrecs.api.repository import CacheAge, ProductCount, Repository
 from mgrecs.api.routes.params import Categories, Limit, Region
 from mgrecs.api.sampling import SampleMemo
-from mgrecs.api.schemas import (
-    ErrorMessage,
+from mgrecs.api.schemas.regions import (
     RegionMode,
     RegionRecommendations,
     Regions,
     RegionSource,
     RegionSummary,
 )
+from mgrecs.api.schemas.shared import ErrorMessage
 from mgrecs.common.settings import Settings
 
 router = APIRouter(prefix="/v1/regions", tags=["regions"])

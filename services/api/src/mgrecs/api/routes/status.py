@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from mgrecs.api import status
 from mgrecs.api.deps import PoolDep, SettingsDep
-from mgrecs.api.schemas import Status
+from mgrecs.api.schemas.status import Status
 
 router = APIRouter(tags=["admin"])
 

@@ -4,14 +4,14 @@ the asked categories and the customer's experiment arm's model), buy again, rank
 from fastapi import APIRouter, HTTPException
 
 from mgrecs.api.buy_again import buy_again
-from mgrecs.api.buy_again_schemas import BuyAgainList
 from mgrecs.api.deps import ClockDep, EngineDep, RepositoryDep, ServingDep, SettingsDep
 from mgrecs.api.discovery import discovery
 from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.recommendations import ranked_by_popularity
 from mgrecs.api.routes.params import Categories, Limit, UserId
-from mgrecs.api.schemas import ErrorMessage, RankRequest, UserRanking, UserRecommendations
+from mgrecs.api.schemas.shared import ErrorMessage
+from mgrecs.api.schemas.users import BuyAgainList, RankRequest, UserRanking, UserRecommendations
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 

@@ -35,7 +35,8 @@ from mgrecs.common.artifacts import S3Store
 from mgrecs.common.logging import get_logger
 from mgrecs.common.personalize import control_client
 from mgrecs.common.settings import Settings
-from mgrecs.engine.model import PERSONAL_REASON, Scored
+from mgrecs.engine.records import Scored
+from mgrecs.engine.user_lists import PERSONAL_REASON
 
 log = get_logger(__name__)
 
