@@ -1,4 +1,4 @@
-"""Kafka plumbing shared by producers and consumers: topics, producer, dead letters, ticks.
+"""Kafka plumbing shared by producers and consumers: topics, clients, ticks.
 
 Every aiokafka client is made here (`make_producer`, `make_consumer`, `make_admin`), so each
 connects the same way: TLS and SASL (PLAIN, SCRAM-SHA-256/512) as the settings say.
@@ -13,8 +13,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
 from mgrecs.common import topics
-from mgrecs.common.metrics import DEAD_LETTERS
-from mgrecs.common.schemas import DeadLetter, ScheduleTick, TickKind
+from mgrecs.common.schemas import ScheduleTick, TickKind
 from mgrecs.common.settings import Settings
 
 
@@ -79,16 +78,6 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
         linger_ms=5,
         max_batch_size=256 * 1024,
     )
-
-
-async def send_dead_letter(producer: AIOKafkaProducer, dlq_topic: str, letter: DeadLetter) -> None:
-    """Publish a message no consumer could handle, with the reason, keeping its key."""
-    await producer.send_and_wait(
-        dlq_topic,
-        value=letter.model_dump_json().encode(),
-        key=letter.key.encode() if letter.key else None,
-    )
-    DEAD_LETTERS.labels(dlq_topic).inc()
 
 
 async def publish_tick(

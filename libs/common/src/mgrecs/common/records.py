@@ -2,17 +2,21 @@
 
 Every consumer reads its records here, so a record that cannot become a valid message is a
 reason, whatever went wrong (bad JSON, bytes that are not UTF-8, nesting too deep, a value
-that overflows, a bug in a validator): it is dead-lettered and the consumer goes on. Only
-the consumer's own infrastructure (database, broker, engine) may make it stop and retry.
+that overflows, a bug in a validator): it is dead-lettered (`send_dead_letter`, the one way
+every consumer does it) and the consumer goes on. Only the consumer's own infrastructure
+(database, broker, engine) may make it stop and retry.
 """
 
 import base64
-from typing import Literal, TypeVar
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Literal, Protocol, TypeVar
 
 from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from mgrecs.common.metrics import DEAD_LETTERS
 from mgrecs.common.schemas import ID_PATTERN, DeadLetter
 
 M = TypeVar("M", bound=BaseModel)
@@ -62,11 +66,46 @@ def _cut(reason: str) -> str:
     return reason if len(reason) <= MAX_REASON_CHARS else reason[:MAX_REASON_CHARS] + "…"
 
 
-def dead_letter(record: ConsumerRecord[bytes, bytes], reason: str) -> DeadLetter:
-    """A dead letter for `record`, keeping its key and payload: as text when it is UTF-8,
+class Source(Protocol):
+    """What a dead letter keeps of the message it stands for: a consumed `ConsumerRecord`,
+    or an `Unsent` message."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+@dataclass(frozen=True)
+class Unsent:
+    """A message derived from consumed ones that its target refused (a PutEvents call): it
+    was never on a partition, so its letter says -1."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    partition: int = -1
+    offset: int = -1
+
+
+class Send(Protocol):
+    """Publishes `value` keyed `key` on the dead-letter topic (an aiokafka producer's
+    `send_and_wait` bound to the topic, or a FastStream publisher's `publish`)."""
+
+    def __call__(self, value: bytes, *, key: bytes | None) -> Awaitable[object]: ...
+
+
+def dead_letter(source: Source, reason: str) -> DeadLetter:
+    """A dead letter for `source`, keeping its key and payload: as text when it is UTF-8,
     else its exact bytes in base64 (`payload_encoding`); a huge payload is cut to its first
     MAX_DEAD_LETTER_PAYLOAD characters, as the reason then says."""
-    raw = record.value or b""
+    raw = source.value or b""
     encoding: Literal["utf-8", "base64"] = "utf-8"
     try:
         payload = raw.decode()
@@ -76,11 +115,26 @@ def dead_letter(record: ConsumerRecord[bytes, bytes], reason: str) -> DeadLetter
         reason += f" (payload cut to {MAX_DEAD_LETTER_PAYLOAD:,} of {len(payload):,} characters)"
         payload = payload[:MAX_DEAD_LETTER_PAYLOAD]
     return DeadLetter(
-        source_topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key.decode(errors="replace") if record.key is not None else None,
+        source_topic=source.topic,
+        partition=source.partition,
+        offset=source.offset,
+        key=source.key.decode(errors="replace") if source.key is not None else None,
         reason=reason,
         payload=payload,
         payload_encoding=encoding,
     )
+
+
+async def send_dead_letter(
+    send: Send, dlq_topic: str, letter_or_source: DeadLetter | Source, reason: str = ""
+) -> DeadLetter:
+    """Publish the dead letter of `letter_or_source` (built here with `reason` unless it is one
+    already) through `send` to `dlq_topic`, keeping its key; counted per topic."""
+    letter = (
+        letter_or_source
+        if isinstance(letter_or_source, DeadLetter)
+        else dead_letter(letter_or_source, reason)
+    )
+    await send(letter.model_dump_json().encode(), key=letter.key.encode() if letter.key else None)
+    DEAD_LETTERS.labels(dlq_topic).inc()
+    return letter

@@ -2,25 +2,22 @@
 `/readyz` (broker and database) on the batch metrics port."""
 
 import asyncio
-import signal
 
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.common.logging import configure_logging
 from mgrecs.common.probes import database_check, serving_probes
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.common.signals import stop_on_signals
 from mgrecs.common.startup_secrets import require_secrets
 
 
 async def serve(settings: Settings) -> None:
     """Run the worker; a signal lets the job in progress finish, then stops cleanly."""
     worker = BatchWorker(settings)
-    loop = asyncio.get_running_loop()
-    stopping: set[asyncio.Task[None]] = set()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: stopping.add(loop.create_task(worker.stop())))
     checks = {"kafka": worker.ready, "database": database_check(settings.database_url)}
-    async with serving_probes(settings.host, settings.batch_metrics_port, checks):
-        await worker.run()
+    with stop_on_signals(worker.stop):
+        async with serving_probes(settings.host, settings.batch_metrics_port, checks):
+            await worker.run()
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ so a second replica is a standby, not a second run of every job.
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -21,6 +20,7 @@ from mgrecs.common.logging import configure_logging, get_logger
 from mgrecs.common.probes import serving_probes
 from mgrecs.common.schemas import ScheduleTick
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.common.signals import stop_on_signals
 from mgrecs.common.startup_secrets import require_secrets
 
 Clock = Callable[[], datetime]
@@ -94,14 +94,11 @@ async def serve(settings: Settings) -> None:
     """Run the scheduler, serving `/metrics`, `/healthz` and `/readyz` (the broker) on the
     scheduler metrics port."""
     scheduler = Scheduler(settings)
-    loop = asyncio.get_running_loop()
-    stopping: set[asyncio.Task[None]] = set()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: stopping.add(loop.create_task(scheduler.stop())))
-    async with serving_probes(
-        settings.host, settings.scheduler_metrics_port, {"kafka": scheduler.ready}
-    ):
-        await scheduler.run()
+    with stop_on_signals(scheduler.stop):
+        async with serving_probes(
+            settings.host, settings.scheduler_metrics_port, {"kafka": scheduler.ready}
+        ):
+            await scheduler.run()
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ is not a valid task, whatever the reason, goes to `infer-shards.dlq` with the re
 
 import asyncio
 import contextlib
+import functools
 from typing import Any
 
 import asyncpg
@@ -21,9 +22,9 @@ from mgrecs.batch.metrics import SHARDS
 from mgrecs.batch.shards import ModelCache, run_shard
 from mgrecs.common import topics
 from mgrecs.common.db import DATABASE_UNREACHABLE
-from mgrecs.common.kafka import make_consumer, make_producer, send_dead_letter
+from mgrecs.common.kafka import make_consumer, make_producer
 from mgrecs.common.logging import get_logger
-from mgrecs.common.records import dead_letter, read_message
+from mgrecs.common.records import read_message, send_dead_letter
 from mgrecs.common.schemas import InferShard
 from mgrecs.common.settings import Settings
 
@@ -83,7 +84,8 @@ class ShardWorker:
         task = read_message(message, InferShard)
         if isinstance(task, str):
             log.warning("shard_task_invalid", offset=message.offset, reason=task)
-            await send_dead_letter(producer, self.dlq_topic, dead_letter(message, task))
+            send = functools.partial(producer.send_and_wait, self.dlq_topic)
+            await send_dead_letter(send, self.dlq_topic, message, task)
             SHARDS.labels("invalid").inc()
             return True
         delay = BACKOFF_START

@@ -35,9 +35,9 @@ from mgrecs.batch.steps import Steps
 from mgrecs.batch.training import refresh, retrain
 from mgrecs.common import topics
 from mgrecs.common.db import TRANSIENT_DB_ERRORS, create_pool
-from mgrecs.common.kafka import ensure_topics, make_consumer, make_producer, send_dead_letter
+from mgrecs.common.kafka import ensure_topics, make_consumer, make_producer
 from mgrecs.common.logging import get_logger
-from mgrecs.common.records import dead_letter, read_message
+from mgrecs.common.records import read_message, send_dead_letter
 from mgrecs.common.schemas import InferShard, ScheduleTick
 from mgrecs.common.settings import Settings
 
@@ -223,5 +223,6 @@ class BatchWorker:
         self, producer: AIOKafkaProducer, message: ConsumerRecord[Any, Any], reason: str
     ) -> None:
         log.warning("tick_dead_lettered", offset=message.offset, reason=reason)
-        await send_dead_letter(producer, self.dlq_topic, dead_letter(message, reason))
+        send = functools.partial(producer.send_and_wait, self.dlq_topic)
+        await send_dead_letter(send, self.dlq_topic, message, reason)
         DEAD_LETTERS.inc()

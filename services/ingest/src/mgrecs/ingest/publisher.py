@@ -5,6 +5,7 @@ The producer starts lazily and is replaced after a failed start, so the ingest s
 """
 
 import asyncio
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +16,9 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from mgrecs.common import topics
 from mgrecs.common.correlation import kafka_headers
-from mgrecs.common.kafka import make_producer, send_dead_letter
+from mgrecs.common.kafka import make_producer
 from mgrecs.common.logging import get_logger
+from mgrecs.common.records import send_dead_letter
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings
 
@@ -124,7 +126,8 @@ class OrderPublisher:
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
                 for letter in letters:
-                    await send_dead_letter(producer, self._dlq_topic, letter)
+                    send = functools.partial(producer.send_and_wait, self._dlq_topic)
+                    await send_dead_letter(send, self._dlq_topic, letter)
         except (KafkaError, TimeoutError) as exc:
             raise BrokerUnavailableError(
                 f"Kafka did not acknowledge dead letters: {exc!r}"

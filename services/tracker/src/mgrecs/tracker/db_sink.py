@@ -6,6 +6,7 @@ sink retry the same batch (nothing committed, nothing dead-lettered), so nothing
 the retry gets new connections: the process waits out a database restart instead of exiting.
 """
 
+import functools
 from abc import abstractmethod
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -19,9 +20,9 @@ from pydantic import BaseModel
 from mgrecs.common import topics
 from mgrecs.common.correlation import message_id
 from mgrecs.common.db import TRANSIENT_DB_ERRORS, create_pool
-from mgrecs.common.kafka import make_producer, send_dead_letter
+from mgrecs.common.kafka import make_producer
 from mgrecs.common.probes import database_check
-from mgrecs.common.records import dead_letter, read_message
+from mgrecs.common.records import read_message, send_dead_letter
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.tracker.metrics import DEAD_LETTERED, WRITTEN
 from mgrecs.tracker.store import write_orders
@@ -115,9 +116,9 @@ class PostgresSink(ConsumerWorker[Parsed[M]], Generic[M]):
             offset=record.offset,
             reason=reason,
         )
-        letter = dead_letter(record, reason)
+        send = functools.partial(self._producer.send_and_wait, self._dlq)
         await self.retrying(
-            lambda: send_dead_letter(self._producer, self._dlq, letter), (KafkaError,), "dlq"
+            lambda: send_dead_letter(send, self._dlq, record, reason), (KafkaError,), "dlq"
         )
         DEAD_LETTERED.labels(self.sink).inc()
 

@@ -13,6 +13,7 @@ Offsets are committed once every call of the batch is settled.
 """
 
 import asyncio
+import functools
 import json
 from contextlib import AsyncExitStack
 from typing import Any
@@ -23,10 +24,10 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from mgrecs.common import topics
 from mgrecs.common.correlation import message_id
-from mgrecs.common.kafka import make_producer, send_dead_letter
+from mgrecs.common.kafka import make_producer
 from mgrecs.common.personalize import events_client
-from mgrecs.common.records import read_message
-from mgrecs.common.schemas import DeadLetter, OrderEvent
+from mgrecs.common.records import Unsent, read_message, send_dead_letter
+from mgrecs.common.schemas import OrderEvent
 from mgrecs.tracker.breaker import CircuitBreaker
 from mgrecs.tracker.events import put_events_calls
 from mgrecs.tracker.metrics import (
@@ -194,15 +195,13 @@ class EventsSink(ConsumerWorker[list[list[dict[str, Any]]]]):
     async def _dead_letter(self, call: dict[str, Any], reason: str) -> None:
         """The call's events on `orders.events.dlq`, to replay once the cause is fixed."""
         self.log.error("events_dead_lettered", events=len(call["eventList"]), reason=reason)
-        letter = DeadLetter(
-            source_topic=topics.topic(topics.ORDERS, self.settings),
-            partition=-1,
-            offset=-1,
-            key=call["userId"],
-            reason=reason,
-            payload=json.dumps(call, default=str),
+        unsent = Unsent(
+            topic=topics.topic(topics.ORDERS, self.settings),
+            key=call["userId"].encode(),
+            value=json.dumps(call, default=str).encode(),
         )
+        send = functools.partial(self._producer.send_and_wait, self._dlq)
         await self.retrying(
-            lambda: send_dead_letter(self._producer, self._dlq, letter), (KafkaError,), "dlq"
+            lambda: send_dead_letter(send, self._dlq, unsent, reason), (KafkaError,), "dlq"
         )
         DEAD_LETTERED.labels(self.sink).inc(len(call["eventList"]))

@@ -3,7 +3,6 @@
 import argparse
 import asyncio
 import os
-import signal
 from typing import Any
 
 import uvloop
@@ -11,6 +10,7 @@ import uvloop
 from mgrecs.common.logging import configure_logging
 from mgrecs.common.probes import Check, serving_probes
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.common.signals import stop_on_signals
 from mgrecs.common.startup_secrets import require_secrets
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
@@ -65,14 +65,11 @@ async def _run(workers: list[ConsumerWorker[Any]]) -> None:
     async def stop_all() -> None:
         await asyncio.gather(*(worker.stop() for worker in workers))
 
-    loop = asyncio.get_running_loop()
-    stopping: set[asyncio.Task[None]] = set()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: stopping.add(loop.create_task(stop_all())))
-    tasks = [asyncio.create_task(worker.run()) for worker in workers]
-    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    await stop_all()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    with stop_on_signals(stop_all):
+        tasks = [asyncio.create_task(worker.run()) for worker in workers]
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        await stop_all()
+        await asyncio.gather(*tasks, return_exceptions=True)
     for task in done:
         task.result()  # re-raise a sink's failure
 
