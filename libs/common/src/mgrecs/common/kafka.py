@@ -70,6 +70,17 @@ async def ensure_topics(settings: Settings) -> None:
         await admin.close()
 
 
+async def partitions_of(settings: Settings, topic: str) -> list[int]:
+    """The partition numbers of physical `topic`, in order."""
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(partition["partition"] for partition in described["partitions"])
+
+
 def make_producer(settings: Settings) -> AIOKafkaProducer:
     """A producer that waits for the broker to own each write (acks=all)."""
     return AIOKafkaProducer(

@@ -8,9 +8,9 @@ every consumer does it) and the consumer goes on. Only the consumer's own infras
 """
 
 import base64
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, Protocol, TypeAlias, TypeVar
 
 from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel, ValidationError
@@ -94,11 +94,9 @@ class Unsent:
     offset: int = -1
 
 
-class Send(Protocol):
-    """Publishes `value` keyed `key` on the dead-letter topic (an aiokafka producer's
-    `send_and_wait` bound to the topic, or a FastStream publisher's `publish`)."""
-
-    def __call__(self, value: bytes, *, key: bytes | None) -> Awaitable[object]: ...
+Send: TypeAlias = Callable[..., Awaitable[object]]
+"""Publishes on the dead-letter topic as `send(value, key=key)`: an aiokafka producer's
+`send_and_wait` bound to the topic, or a FastStream publisher's `publish`."""
 
 
 def dead_letter(source: Source, reason: str) -> DeadLetter:

@@ -1,7 +1,7 @@
 """Consumes `infer-shards` (group `mgrecs-batch-shards`): every batch worker takes shards of
 the running infer, whoever published them.
 
-The offset is committed only after the shard is written (or found done), so a worker killed
+A task is acknowledged only after the shard is written (or found done), so a worker killed
 mid-shard leaves the task to be redelivered, to it after a restart or to another worker once
 the group rebalances. While the database is unreachable the worker waits and runs the shard
 again (writing a shard twice changes nothing); a shard that raises anything else fails its
@@ -9,23 +9,19 @@ generation (the previous one keeps serving) instead of being retried forever; a 
 is not a valid task, whatever the reason, goes to `infer-shards.dlq` with the reason.
 """
 
-import asyncio
-import contextlib
-import functools
-from typing import Any
-
 import asyncpg
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord
+from faststream.kafka.annotations import KafkaMessage
 
 from mgrecs.batch import generations
 from mgrecs.batch.metrics import SHARDS
 from mgrecs.batch.shards import ModelCache, run_shard
 from mgrecs.common import topics
+from mgrecs.common.consume import Stopping, make_broker, subscribe
 from mgrecs.common.db import DATABASE_UNREACHABLE
-from mgrecs.common.kafka import make_consumer, make_producer
 from mgrecs.common.logging import get_logger
 from mgrecs.common.records import read_message, send_dead_letter
-from mgrecs.common.schemas import InferShard
+from mgrecs.common.schemas import DeadLetter, InferShard
 from mgrecs.common.settings import Settings
 
 CONSUMER_GROUP = "mgrecs-batch-shards"
@@ -39,53 +35,57 @@ log = get_logger(__name__)
 
 
 class ShardWorker:
-    """Runs shard tasks until `stop()`; shares the batch worker's pool."""
+    """Runs shard tasks with the batch worker's pool (set before `broker` starts) and stop.
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
+    It has a broker of its own, which the batch worker starts with its own, side by side:
+    each consumer joins its group meanwhile (a broker starts its subscribers one by one)."""
+
+    def __init__(self, settings: Settings, stopping: Stopping) -> None:
         self.settings = settings
-        self.pool = pool
-        self.topic = topics.topic(topics.INFER_SHARDS, settings)
-        self.dlq_topic = topics.topic(topics.INFER_SHARDS_DLQ, settings)
-        self.group = f"{settings.topic_prefix}{CONSUMER_GROUP}"
+        self.stopping = stopping
+        self.pool: asyncpg.Pool | None = None
         self.models = ModelCache()
-        self._stopping = asyncio.Event()
-
-    async def run(self) -> None:
-        consumer = make_consumer(
-            self.settings,
-            self.topic,
-            group_id=self.group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
+        self.broker = make_broker(settings, graceful_timeout=MAX_SHARD_MS / 1000)
+        self.subscriber = subscribe(
+            self.broker,
+            settings,
+            topics.INFER_SHARDS,
+            CONSUMER_GROUP,
+            "Scores and writes one shard of an infer run; acknowledged once it is written.",
             max_poll_interval_ms=MAX_SHARD_MS,
         )
-        producer = make_producer(self.settings)
-        await producer.start()
+        self.subscriber(self._on_task)
+        self.dlq_topic = topics.topic(topics.INFER_SHARDS_DLQ, settings)
+        self._dead_letters = self.broker.publisher(
+            self.dlq_topic,
+            title=topics.INFER_SHARDS_DLQ,
+            description="Shard tasks the batch worker could not read, with the reason.",
+            schema=DeadLetter,
+        )
+
+    async def _on_task(self, body: bytes, message: KafkaMessage) -> None:
+        """Acknowledge the task once it is done; not when stopped first (it is read again)
+        nor when handling it failed (that stops the worker)."""
+        record: ConsumerRecord[bytes, bytes] = message.raw_message
+        if self.stopping.is_set():
+            await message.nack()
+            return
         try:
-            await consumer.start()
-            log.info("shard_worker_started", topic=self.topic, group=self.group)
-            while not self._stopping.is_set():
-                batches = await consumer.getmany(timeout_ms=500, max_records=1)
-                for partition, messages in batches.items():
-                    for message in messages:
-                        if not await self._handle(producer, message):
-                            return  # stopped while waiting for the database: not committed
-                        await consumer.commit({partition: message.offset + 1})
-        finally:
-            await consumer.stop()
-            await producer.stop()
+            done = await self._handle(record)
+        except Exception as exc:
+            log.exception("shard_handler_failed", offset=record.offset)
+            await message.nack()
+            self.stopping.fail(exc)
+            return
+        await (message.ack() if done else message.nack())
 
-    def stop(self) -> None:
-        """Finish the shard in progress (if any), then leave the group."""
-        self._stopping.set()
-
-    async def _handle(self, producer: AIOKafkaProducer, message: ConsumerRecord[Any, Any]) -> bool:
-        """Run the shard task in `message`; False when stopped before it could be done."""
-        task = read_message(message, InferShard)
+    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        """Run the shard task in `record`; False when stopped before it could be done."""
+        assert self.pool is not None
+        task = read_message(record, InferShard)
         if isinstance(task, str):
-            log.warning("shard_task_invalid", offset=message.offset, reason=task)
-            send = functools.partial(producer.send_and_wait, self.dlq_topic)
-            await send_dead_letter(send, self.dlq_topic, message, task)
+            log.warning("shard_task_invalid", offset=record.offset, reason=task)
+            await send_dead_letter(self._dead_letters.publish, self.dlq_topic, record, task)
             SHARDS.labels("invalid").inc()
             return True
         delay = BACKOFF_START
@@ -101,9 +101,7 @@ class ShardWorker:
                 await generations.fail(self.pool, task.generation, f"shard {task.shard}: {exc}")
                 SHARDS.labels("failed").inc()
                 return True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            if self._stopping.is_set():
+            if await self.stopping.pause(delay):
                 return False
             delay = min(delay * 2, BACKOFF_MAX)
         SHARDS.labels("written" if written else "skipped").inc()

@@ -2,17 +2,17 @@
 
 A tick is recorded in `processed_ticks`; a tick already finished is skipped, so a
 redelivered tick never runs twice. A retrain or refresh tick that finds another one running
-(on any instance) is recorded as skipped, not queued. The offset is committed only once the
-job (and its record) is durable. A failing job is recorded with its error and the worker
-moves on: the next tick retries, instead of the same tick crashing the worker in a loop. A
-record that is not a valid tick, whatever the reason, goes to `schedule-ticks.dlq`; a
-database that is unreachable pauses the worker, which retries the same tick.
+(on any instance) is recorded as skipped, not queued. The tick is acknowledged (its offset
+committed) only once the job (and its record) is durable. A failing job is recorded with its
+error and the worker moves on: the next tick retries, instead of the same tick crashing the
+worker in a loop. A record that is not a valid tick, whatever the reason, goes to
+`schedule-ticks.dlq`; a database that is unreachable pauses the worker, which retries the
+same tick.
 An infer tick publishes its shard tasks and waits until every shard is written (by this
 worker or others).
 """
 
 import asyncio
-import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +20,8 @@ from dataclasses import asdict
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord
+from faststream.kafka.annotations import KafkaMessage
 from pydantic_core import to_jsonable_python
 from structlog.contextvars import bound_contextvars
 
@@ -34,17 +35,19 @@ from mgrecs.batch.shard_worker import ShardWorker
 from mgrecs.batch.steps import Steps
 from mgrecs.batch.training import refresh, retrain
 from mgrecs.common import topics
+from mgrecs.common.consume import Stopping, consuming, make_broker, subscribe
 from mgrecs.common.db import TRANSIENT_DB_ERRORS, create_pool
-from mgrecs.common.kafka import ensure_topics, make_consumer, make_producer
+from mgrecs.common.kafka import ensure_topics, partitions_of
 from mgrecs.common.logging import get_logger
 from mgrecs.common.records import read_message, send_dead_letter
-from mgrecs.common.schemas import InferShard, ScheduleTick
+from mgrecs.common.schemas import DeadLetter, InferShard, ScheduleTick
 from mgrecs.common.settings import Settings
 
 CONSUMER_GROUP = "mgrecs-batch"
 """The consumer group, after the topic prefix (tenants sharing a broker stay apart)."""
 MAX_JOB_MS = 6 * 3600 * 1000
-"""How long a job may keep the consumer from polling before the group evicts it."""
+"""How long a job may keep the consumer from polling before the group evicts it (and how
+long a stop waits for the job in progress)."""
 BACKOFF_START = 0.2
 BACKOFF_MAX = 30.0
 """Seconds between tries while the database is unreachable (doubling up to the max)."""
@@ -53,94 +56,100 @@ log = get_logger(__name__)
 
 
 class BatchWorker:
-    """Consumes `schedule-ticks` (group `mgrecs-batch`) until `stop()` is called."""
+    """Consumes `schedule-ticks` (group `mgrecs-batch`) and `infer-shards` until `stop()`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.topic = topics.topic(topics.SCHEDULE_TICKS, settings)
+        self.stopping = Stopping()
+        self.broker = make_broker(settings, graceful_timeout=MAX_JOB_MS / 1000)
+        self._ticks = subscribe(
+            self.broker,
+            settings,
+            topics.SCHEDULE_TICKS,
+            CONSUMER_GROUP,
+            "Runs the job each tick asks for, once; acknowledged once the job is recorded.",
+            max_poll_interval_ms=MAX_JOB_MS,
+        )
+        self._ticks(self._on_tick)
         self.dlq_topic = topics.topic(topics.SCHEDULE_TICKS_DLQ, settings)
+        self._dead_letters = self.broker.publisher(
+            self.dlq_topic,
+            title=topics.SCHEDULE_TICKS_DLQ,
+            description="Schedule ticks the batch worker could not read, with the reason.",
+            schema=DeadLetter,
+        )
         self.shards_topic = topics.topic(topics.INFER_SHARDS, settings)
-        self.group = f"{settings.topic_prefix}{CONSUMER_GROUP}"
-        self._stopping = asyncio.Event()
-        self._shard_worker: ShardWorker | None = None
-        self._consumer: AIOKafkaConsumer | None = None
+        self._shard_tasks = self.broker.publisher(
+            self.shards_topic,
+            title=topics.INFER_SHARDS,
+            description="Shard tasks of an infer run, keyed `generation:shard`.",
+            schema=InferShard,
+        )
+        self._shards = ShardWorker(settings, self.stopping)
+        self._pool: asyncpg.Pool | None = None
 
     async def ready(self) -> str:
         """`ok` once the tick consumer runs and the broker answers it (for `/readyz`)."""
-        if self._consumer is None:
-            return "not consuming yet"
-        await self._consumer.topics()  # a metadata request to the cluster
-        return "ok"
+        return await consuming(self._ticks)
 
     async def run(self) -> None:
-        """Both consumers until `stop()`; if one of them crashes, the other stops too."""
+        """Both subscribers until `stop()`; if one of them fails, the other stops too and the
+        error ends the run."""
         await ensure_topics(self.settings)
-        pool = await create_pool(self.settings.database_url)
-        self._shard_worker = ShardWorker(self.settings, pool)
+        self._pool = await create_pool(self.settings.database_url)
+        self._shards.pool = self._pool
+        brokers = (self.broker, self._shards.broker)
         try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._consume_ticks(pool))
-                group.create_task(self._shard_worker.run())
+            await asyncio.gather(*(broker.start() for broker in brokers))
+            log.info("batch_worker_started", topic=self._ticks.topic_names)
+            await self.stopping.wait()
         finally:
-            await pool.close()
-
-    async def _consume_ticks(self, pool: asyncpg.Pool) -> None:
-        producer = make_producer(self.settings)
-        consumer = make_consumer(
-            self.settings,
-            self.topic,
-            group_id=self.group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_interval_ms=MAX_JOB_MS,
-        )
-        try:
-            await producer.start()
-            await consumer.start()
-            self._consumer = consumer
-            log.info("batch_worker_started", topic=self.topic, group=self.group)
-            while not self._stopping.is_set():
-                batches = await consumer.getmany(timeout_ms=500, max_records=1)
-                for partition, messages in batches.items():
-                    for message in messages:
-                        if not await self._until_handled(pool, producer, message):
-                            return  # stopped while the database was down: read it again
-                        await consumer.commit({partition: message.offset + 1})
-        finally:
-            self._consumer = None
-            await consumer.stop()
-            await producer.stop()
-            if self._shard_worker is not None:
-                self._shard_worker.stop()
+            # each lets its message in progress (the job, the shard) finish
+            await asyncio.gather(*(broker.stop() for broker in brokers))
+            await self._pool.close()
             log.info("batch_worker_stopped")
+        if self.stopping.error is not None:
+            raise self.stopping.error
 
     async def stop(self) -> None:
         """Finish the job and the shard in progress (if any), then leave the groups and close."""
-        self._stopping.set()
-        if self._shard_worker is not None:
-            self._shard_worker.stop()
+        self.stopping.stop()
 
-    async def _dispatch(self, producer: AIOKafkaProducer, tasks: list[InferShard]) -> None:
+    async def _on_tick(self, body: bytes, message: KafkaMessage) -> None:
+        """Acknowledge the tick once its job is durable; not when stopped first (it is read
+        again) nor when handling it failed (that stops the worker)."""
+        record: ConsumerRecord[bytes, bytes] = message.raw_message
+        if self.stopping.is_set():
+            await message.nack()
+            return
+        try:
+            handled = await self._until_handled(record)
+        except Exception as exc:
+            log.exception("tick_handler_failed", offset=record.offset)
+            await message.nack()
+            self.stopping.fail(exc)
+            return
+        await (message.ack() if handled else message.nack())
+
+    async def _dispatch(self, tasks: list[InferShard]) -> None:
         """Publish an infer run's shard tasks, keyed `generation:shard`, shard n on partition
         n mod the partitions: workers share the partitions, so they share the shards evenly
         (hashing the keys could give one worker most of them)."""
-        partitions = sorted(await producer.partitions_for(self.shards_topic))
+        partitions = await partitions_of(self.settings, self.shards_topic)
         sent = [
-            await producer.send(
-                self.shards_topic,
+            await self._shard_tasks.publish(
                 task.model_dump_json().encode(),
                 key=task.key,
                 partition=partitions[task.shard % len(partitions)],
+                no_confirm=True,
             )
             for task in tasks
         ]
         await asyncio.gather(*sent)
 
-    def _job(
-        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, tick: ScheduleTick
-    ) -> Callable[[], Awaitable[Any]]:
+    def _job(self, pool: asyncpg.Pool, tick: ScheduleTick) -> Callable[[], Awaitable[Any]]:
         steps = Steps(pool, tick.tick_id, tick.kind)
-        dispatch = functools.partial(self._dispatch, producer)
+        dispatch = self._dispatch
         if self.settings.batch_mode == "aws":
             return self._aws_job(pool, tick, steps)
         if tick.kind == "retrain":
@@ -163,37 +172,32 @@ class BatchWorker:
             aws_inference.infer, pool, self.settings, steps, tick_id=tick.tick_id
         )
 
-    async def _until_handled(
-        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, message: ConsumerRecord[Any, Any]
-    ) -> bool:
-        """`_handle` the message, pausing and retrying while the database is unreachable (the
-        tick is not committed meanwhile); False when asked to stop first."""
+    async def _until_handled(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        """`_handle` the record, pausing and retrying while the database is unreachable (the
+        tick is not acknowledged meanwhile); False when asked to stop first."""
+        assert self._pool is not None
         delay = BACKOFF_START
         while True:
             try:
-                await self._handle(pool, producer, message)
+                await self._handle(self._pool, record)
                 return True
             except TRANSIENT_DB_ERRORS as exc:
-                log.warning("tick_retrying", offset=message.offset, error=repr(exc), delay=delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            if self._stopping.is_set():
+                log.warning("tick_retrying", offset=record.offset, error=repr(exc), delay=delay)
+            if await self.stopping.pause(delay):
                 return False
             delay = min(delay * 2, BACKOFF_MAX)
 
-    async def _handle(
-        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, message: ConsumerRecord[Any, Any]
-    ) -> None:
-        tick = read_message(message, ScheduleTick)
+    async def _handle(self, pool: asyncpg.Pool, record: ConsumerRecord[bytes, bytes]) -> None:
+        tick = read_message(record, ScheduleTick)
         if isinstance(tick, str):
-            await self._dead_letter(producer, message, tick)
+            log.warning("tick_dead_lettered", offset=record.offset, reason=tick)
+            await send_dead_letter(self._dead_letters.publish, self.dlq_topic, record, tick)
+            DEAD_LETTERS.inc()
             return
         with bound_contextvars(tick_id=tick.tick_id, kind=tick.kind):
-            await self._run_tick(pool, producer, tick)
+            await self._run_tick(pool, tick)
 
-    async def _run_tick(
-        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, tick: ScheduleTick
-    ) -> None:
+    async def _run_tick(self, pool: asyncpg.Pool, tick: ScheduleTick) -> None:
         """Run the tick's job once, recording its outcome (logs carry its tick id)."""
         if await ledger.is_finished(pool, tick.tick_id):
             log.info("tick_already_done", tick_id=tick.tick_id, kind=tick.kind)
@@ -203,7 +207,7 @@ class BatchWorker:
         log.info("tick_started", tick_id=tick.tick_id, kind=tick.kind)
         started = time.perf_counter()
         try:
-            result = await self._job(pool, producer, tick)()
+            result = await self._job(pool, tick)()
         except AnotherRetrainRunning as exc:
             detail: dict[str, Any] = {"status": "skipped", "reason": str(exc)}
             outcome = "skipped"
@@ -218,11 +222,3 @@ class BatchWorker:
         await ledger.finish(pool, tick.tick_id, detail)
         TICKS.labels(tick.kind, outcome).inc()
         log.info("tick_finished", tick_id=tick.tick_id, kind=tick.kind, **detail)
-
-    async def _dead_letter(
-        self, producer: AIOKafkaProducer, message: ConsumerRecord[Any, Any], reason: str
-    ) -> None:
-        log.warning("tick_dead_lettered", offset=message.offset, reason=reason)
-        send = functools.partial(producer.send_and_wait, self.dlq_topic)
-        await send_dead_letter(send, self.dlq_topic, message, reason)
-        DEAD_LETTERS.inc()

@@ -1,0 +1,138 @@
+"""One way to consume: FastStream subscribers on a Kafka broker (over aiokafka) that
+acknowledge a message by hand, only once its effect is durable.
+
+A service builds its broker here (`make_broker`: the settings' TLS and SASL, acks=all), declares
+its subscribers with `subscribe` (manual acknowledgement, the raw bytes handed over so that
+`records.read_message` decides what is poison) and its publishers on the broker, runs until a
+`Stopping` is set (by `signals.stop_on_signals`, a test, or a handler that failed) and stops
+the broker, which lets the messages in progress finish first.
+"""
+
+import asyncio
+import logging
+from typing import Any
+
+from aiokafka.helpers import create_ssl_context
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.subscriber.usecase import LogicSubscriber
+from faststream.message import StreamMessage
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+from mgrecs.common import topics
+from mgrecs.common.settings import Settings
+
+SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+BROKER_DESCRIPTION = "The retail group's Kafka cluster"
+
+
+def group_id(name: str, settings: Settings) -> str:
+    """Consumer groups get the topic prefix too, so tenants sharing a broker stay apart."""
+    return f"{settings.topic_prefix}{name}"
+
+
+def security(settings: Settings) -> BaseSecurity | None:
+    """The settings' TLS and SASL, as FastStream takes them (as `kafka.connection_options`
+    gives them to the plain aiokafka clients)."""
+    protocol = settings.kafka_security_protocol
+    tls = protocol in ("SSL", "SASL_SSL")
+    context = (
+        create_ssl_context(
+            cafile=settings.kafka_ssl_cafile or None,
+            certfile=settings.kafka_ssl_certfile or None,
+            keyfile=settings.kafka_ssl_keyfile or None,
+        )
+        if tls
+        else None
+    )
+    if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        return SASL[settings.kafka_sasl_mechanism](
+            settings.kafka_sasl_username,
+            settings.kafka_sasl_password,
+            ssl_context=context,
+            use_ssl=tls,
+        )
+    return BaseSecurity(ssl_context=context, use_ssl=True) if tls else None
+
+
+def make_broker(settings: Settings, *, graceful_timeout: float | None = 15.0) -> KafkaBroker:
+    """A broker whose `stop()` waits up to `graceful_timeout` seconds for the messages being
+    handled; its publishers wait for the broker to own each write (acks=all). FastStream's
+    per-message log lines are debug: the handlers log what matters."""
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        security=security(settings),
+        acks="all",
+        allow_auto_create_topics=False,  # `kafka.ensure_topics` makes them, as configured
+        graceful_timeout=graceful_timeout,
+        log_level=logging.DEBUG,
+        description=BROKER_DESCRIPTION,
+    )
+
+
+async def raw_body(message: StreamMessage[Any]) -> Any:
+    """The message's bytes as they are (a list of them for a batch): FastStream's default
+    would try them as JSON first, work `read_message` does, poison-proof."""
+    return message.body
+
+
+def subscribe(
+    broker: KafkaBroker,
+    settings: Settings,
+    topic: str,
+    group: str,
+    description: str,
+    **options: Any,
+) -> LogicSubscriber[Any]:
+    """A subscriber of logical `topic` in consumer group `group` (both prefixed), from the
+    earliest offset, acknowledging by hand; `options` go to `broker.subscriber`."""
+    subscriber: LogicSubscriber[Any] = broker.subscriber(
+        topics.topic(topic, settings),
+        group_id=group_id(group, settings),
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.MANUAL,
+        decoder=raw_body,
+        title=f"{topic}:{group}",
+        description=description,
+        **options,
+    )
+    return subscriber
+
+
+async def consuming(subscriber: LogicSubscriber[Any]) -> str:
+    """`ok` once `subscriber`'s consumer runs and the broker answers it (for `/readyz`)."""
+    consumer = subscriber.consumer
+    if consumer is None or not subscriber.running:
+        return "not consuming yet"
+    await consumer.topics()  # a metadata request to the cluster
+    return "ok"
+
+
+class Stopping:
+    """A service's stop: asked for (`stop`), or caused by a handler that failed (`fail`: its
+    error then ends the run, so the orchestrator restarts the service)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self.error: BaseException | None = None
+
+    def stop(self) -> None:
+        self._event.set()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = self.error or error
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+    async def pause(self, seconds: float) -> bool:
+        """Sleep `seconds`; True if the stop came first (then at once)."""
+        try:
+            await asyncio.wait_for(self._event.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
