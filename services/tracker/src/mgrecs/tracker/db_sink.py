@@ -6,23 +6,19 @@ sink retry the same batch (nothing committed, nothing dead-lettered), so nothing
 the retry gets new connections: the process waits out a database restart instead of exiting.
 """
 
-import functools
 from abc import abstractmethod
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 
 from mgrecs.common import topics
 from mgrecs.common.correlation import message_id
 from mgrecs.common.db import TRANSIENT_DB_ERRORS, create_pool
-from mgrecs.common.kafka import make_producer
 from mgrecs.common.probes import database_check
-from mgrecs.common.records import read_message, send_dead_letter
+from mgrecs.common.records import read_message
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.tracker.metrics import DEAD_LETTERED, WRITTEN
 from mgrecs.tracker.store import write_orders
@@ -49,7 +45,6 @@ class PostgresSink(ConsumerWorker[Parsed[M]], Generic[M]):
     with the reason. Its pool survives restarts of the database."""
 
     message: type[M]
-    dlq: str
 
     @abstractmethod
     async def write(self, messages: list[M]) -> None:
@@ -65,10 +60,6 @@ class PostgresSink(ConsumerWorker[Parsed[M]], Generic[M]):
             lambda: create_pool(self.settings.database_url), TRANSIENT_DB_ERRORS, "connect"
         )
         stack.push_async_callback(self._pool.close)
-        self._producer: AIOKafkaProducer = make_producer(self.settings)
-        await self._producer.start()
-        stack.push_async_callback(self._producer.stop)
-        self._dlq = topics.topic(self.dlq, self.settings)
 
     def prepare(self, records: list[Record]) -> "Parsed[M]":
         parsed = Parsed[M]()
@@ -116,10 +107,7 @@ class PostgresSink(ConsumerWorker[Parsed[M]], Generic[M]):
             offset=record.offset,
             reason=reason,
         )
-        send = functools.partial(self._producer.send_and_wait, self._dlq)
-        await self.retrying(
-            lambda: send_dead_letter(send, self._dlq, record, reason), (KafkaError,), "dlq"
-        )
+        await self.dead_letter(record, reason)
         DEAD_LETTERED.labels(self.sink).inc()
 
 
@@ -128,8 +116,11 @@ class DbSink(PostgresSink[OrderEvent]):
 
     sink = "db"
     group = "mgrecs-tracker-db"
+    description = "Writes each valid order into PostgreSQL (the record of purchases)."
     message = OrderEvent
     dlq = topics.ORDERS_DLQ
+    dlq_description = "Orders no consumer could parse or validate, with the reason."
+    pipelined = True
 
     async def write(self, messages: list[OrderEvent]) -> None:
         await write_orders(self._pool, messages)

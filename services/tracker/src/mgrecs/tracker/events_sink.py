@@ -13,20 +13,17 @@ Offsets are committed once every call of the batch is settled.
 """
 
 import asyncio
-import functools
 import json
 from contextlib import AsyncExitStack
 from typing import Any
 
 import aiohttp
-from aiokafka.errors import KafkaError
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from mgrecs.common import topics
 from mgrecs.common.correlation import message_id
-from mgrecs.common.kafka import make_producer
 from mgrecs.common.personalize import events_client
-from mgrecs.common.records import Unsent, read_message, send_dead_letter
+from mgrecs.common.records import Unsent, read_message
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.tracker.breaker import CircuitBreaker
 from mgrecs.tracker.events import put_events_calls
@@ -101,13 +98,13 @@ class EventsSink(ConsumerWorker[list[list[dict[str, Any]]]]):
 
     sink = "events"
     group = "mgrecs-tracker-events"
+    description = "Forwards each valid order's lines to the PutEvents target (the engine)."
+    dlq = topics.ORDERS_EVENTS_DLQ
+    dlq_description = "Order lines PutEvents did not take after the bounded attempts, or refused."
+    pipelined = True
 
     async def open(self, stack: AsyncExitStack) -> None:
         self._client: Any = await stack.enter_async_context(events_client(self.settings))
-        self._producer = make_producer(self.settings)
-        await self._producer.start()
-        stack.push_async_callback(self._producer.stop)
-        self._dlq = topics.topic(topics.ORDERS_EVENTS_DLQ, self.settings)
         self._breaker = CircuitBreaker(
             self.sink, self.settings.events_breaker_failures, self.settings.events_breaker_seconds
         )
@@ -200,8 +197,5 @@ class EventsSink(ConsumerWorker[list[list[dict[str, Any]]]]):
             key=call["userId"].encode(),
             value=json.dumps(call, default=str).encode(),
         )
-        send = functools.partial(self._producer.send_and_wait, self._dlq)
-        await self.retrying(
-            lambda: send_dead_letter(send, self._dlq, unsent, reason), (KafkaError,), "dlq"
-        )
+        await self.dead_letter(unsent, reason)
         DEAD_LETTERED.labels(self.sink).inc(len(call["eventList"]))

@@ -18,8 +18,10 @@ class FeedbackSink(PostgresSink[FeedbackEvent]):
     sink = "feedback"
     group = "mgrecs-tracker-feedback"
     topic = topics.FEEDBACK
+    description = "Writes each valid feedback event into PostgreSQL (`feedback_events`)."
     message = FeedbackEvent
     dlq = topics.FEEDBACK_DLQ
+    dlq_description = "Feedback events no consumer could parse or validate, with the reason."
 
     async def write(self, messages: list[FeedbackEvent]) -> None:
         await write_feedback(self._pool, messages)

@@ -1,9 +1,12 @@
-"""The consume loop the sinks share: poll a batch, make it durable, then commit.
+"""How the sinks consume: a batch at a time, made durable, then committed.
 
 Offsets are committed only after `handle` returned, so a crash or a stop in the middle of a
-batch means the batch is read again (the sinks' writes are idempotent). The next batch is
-fetched and prepared (parsed) while one is being handled; batches are handled one at a time,
-in order.
+batch means the batch is read again (the sinks' writes are idempotent); batches are handled
+one at a time, in order. A sink consumes through a FastStream batch subscriber that
+acknowledges by hand after the write, unless it is `pipelined`: the orders' hot path keeps a
+plain aiokafka loop that fetches and prepares (parses) the next batch while one is being
+handled, because `make bench-tracker` measured FastStream's sequential batches costing more
+than 10 % of its throughput (bench/RESULTS.md).
 """
 
 import asyncio
@@ -12,17 +15,22 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Generic, TypeAlias, TypeVar
+from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.subscriber.usecase import LogicSubscriber
 from structlog.contextvars import bound_contextvars
 
 from mgrecs.common import topics
+from mgrecs.common.consume import consuming, group_id, make_broker, subscribe
 from mgrecs.common.correlation import message_ids
 from mgrecs.common.kafka import make_consumer
 from mgrecs.common.logging import get_logger
+from mgrecs.common.records import Source, send_dead_letter
+from mgrecs.common.schemas import DeadLetter
 from mgrecs.common.settings import Settings
 from mgrecs.tracker.metrics import (
     BATCH_SECONDS,
@@ -45,6 +53,8 @@ fewer, fuller fetches (less work per order for the broker and the consumer), at 
 more latency when the stream is quiet."""
 BACKOFF_START = 0.2
 BACKOFF_MAX = 30.0
+STOP_TIMEOUT_SECONDS = 60.0
+"""How long a stop waits for the batch being written (a retry stops at once)."""
 
 
 @dataclass(frozen=True)
@@ -65,11 +75,6 @@ class StoppedError(Exception):
     """The worker was asked to stop while it was waiting to retry."""
 
 
-def group_id(name: str, settings: Settings) -> str:
-    """Consumer groups get the topic prefix too, so tenants sharing a broker stay apart."""
-    return f"{settings.topic_prefix}{name}"
-
-
 class ConsumerWorker(ABC, Generic[B]):
     """Consumes `topic` in group `group`; subclasses say how a batch of records becomes a
     `B` (`prepare`: CPU only, no I/O) and what a prepared batch does (`handle`)."""
@@ -77,15 +82,43 @@ class ConsumerWorker(ABC, Generic[B]):
     sink: str
     group: str
     topic: str = topics.ORDERS
+    description: str
+    """What the sink does with the topic, for the AsyncAPI document."""
+    dlq: str
+    dlq_description: str
+    pipelined: ClassVar[bool] = False
+    """Consume with the plain aiokafka loop that overlaps parsing and writing (hot path)
+    instead of starting the subscriber (which the AsyncAPI document shows all the same)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.log = get_logger(f"mgrecs.tracker.{self.sink}").bind(sink=self.sink)
         self._stopping = asyncio.Event()
+        self._failure: BaseException | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self.broker = make_broker(settings, graceful_timeout=STOP_TIMEOUT_SECONDS)
+        self.subscriber: LogicSubscriber[Any] = subscribe(
+            self.broker,
+            settings,
+            self.topic,
+            self.group,
+            self.description,
+            batch=True,
+            max_records=MAX_RECORDS,
+            batch_timeout_ms=POLL_TIMEOUT_MS,
+            fetch_min_bytes=FETCH_MIN_BYTES,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        )
+        self.subscriber(self._on_batch)
+        self.dlq_topic = topics.topic(self.dlq, settings)
+        self._dead_letters = self.broker.publisher(
+            self.dlq_topic, title=self.dlq, description=self.dlq_description, schema=DeadLetter
+        )
 
     async def ready(self) -> str:
         """`ok` once the consumer runs and the broker answers it (for `/readyz`)."""
+        if not self.pipelined:
+            return await consuming(self.subscriber)
         if self._consumer is None:
             return "not consuming yet"
         await self._consumer.topics()  # a metadata request to the cluster
@@ -105,6 +138,54 @@ class ConsumerWorker(ABC, Generic[B]):
         """Make the effect of `batch` durable; raise StoppedError when stopped first."""
 
     async def run(self) -> None:
+        """Consume until `stop()`; a batch that fails (not a target that is down: that is
+        retried) ends the run with its error."""
+        if self.pipelined:
+            await self._run_pipelined()
+            return
+        async with AsyncExitStack() as stack:
+            await self.open(stack)
+            await self.broker.start()
+            stack.push_async_callback(self.broker.stop)  # lets the batch being written finish
+            self.log.info("consuming", group=group_id(self.group, self.settings))
+            await self._stopping.wait()
+        self.log.info("stopped")
+        if self._failure is not None:
+            raise self._failure
+
+    async def _on_batch(self, message: KafkaMessage) -> None:
+        """Prepare and handle one batch, then acknowledge it (commit its offsets); not when
+        stopped first (it is read again) nor when handling it failed (that ends the run)."""
+        records: list[Record] = list(message.raw_message)
+        consumer = self.subscriber.consumer
+        if self._stopping.is_set() or not records or consumer is None:
+            await message.nack()
+            return
+        prepared = self.prepare(records)
+        CONSUMED.labels(self.sink).inc(len(records))
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        self._observe_lag(consumer, offsets)
+        try:
+            await self._handle_timed(records, prepared)
+        except StoppedError:
+            await message.nack()
+            return
+        except Exception as exc:
+            self.log.exception("batch_failed", records=len(records))
+            await message.nack()
+            self._failure = exc
+            self._stopping.set()
+            return
+        self._observe_end_to_end([record.timestamp for record in records])
+        try:
+            await message.ack()
+        except KafkaError as exc:
+            # Typically a rebalance: the new owner reads the batch again, harmlessly.
+            self.log.warning("commit_failed", error=repr(exc))
+
+    async def _run_pipelined(self) -> None:
         consumer = make_consumer(
             self.settings,
             topics.topic(self.topic, self.settings),
@@ -117,6 +198,8 @@ class ConsumerWorker(ABC, Generic[B]):
         try:
             async with AsyncExitStack() as stack:
                 await self.open(stack)
+                await self.broker.connect()  # its publishers only: this loop consumes
+                stack.push_async_callback(self.broker.stop)
                 await consumer.start()
                 stack.push_async_callback(consumer.stop)
                 self._consumer = consumer
@@ -178,12 +261,15 @@ class ConsumerWorker(ABC, Generic[B]):
         )
         CONSUMER_LAG.labels(self.sink).set(sum(lags.values()))
 
-    async def _finish(self, consumer: AIOKafkaConsumer, in_flight: "InFlight") -> None:
-        await in_flight.task
+    def _observe_end_to_end(self, published_ms: list[int]) -> None:
         now_ms = time.time() * 1000
         histogram = END_TO_END_SECONDS.labels(self.sink)
-        for published_ms in in_flight.published_ms:
-            histogram.observe(max(now_ms - published_ms, 0) / 1000)
+        for published in published_ms:
+            histogram.observe(max(now_ms - published, 0) / 1000)
+
+    async def _finish(self, consumer: AIOKafkaConsumer, in_flight: "InFlight") -> None:
+        await in_flight.task
+        self._observe_end_to_end(in_flight.published_ms)
         try:
             await consumer.commit(in_flight.offsets)
         except KafkaError as exc:
@@ -192,6 +278,15 @@ class ConsumerWorker(ABC, Generic[B]):
 
     async def stop(self) -> None:
         self._stopping.set()
+
+    async def dead_letter(self, source: Source, reason: str) -> None:
+        """Publish `source`'s dead letter to the sink's `dlq`, retrying while the broker is
+        unavailable."""
+        await self.retrying(
+            lambda: send_dead_letter(self._dead_letters.publish, self.dlq_topic, source, reason),
+            (KafkaError,),
+            "dlq",
+        )
 
     async def retrying(
         self,
