@@ -120,7 +120,6 @@ class DbSink(PostgresSink[OrderEvent]):
     message = OrderEvent
     dlq = topics.ORDERS_DLQ
     dlq_description = "Orders no consumer could parse or validate, with the reason."
-    pipelined = True
 
     async def write(self, messages: list[OrderEvent]) -> None:
         await write_orders(self._pool, messages)

@@ -101,7 +101,6 @@ class EventsSink(ConsumerWorker[list[list[dict[str, Any]]]]):
     description = "Forwards each valid order's lines to the PutEvents target (the engine)."
     dlq = topics.ORDERS_EVENTS_DLQ
     dlq_description = "Order lines PutEvents did not take after the bounded attempts, or refused."
-    pipelined = True
 
     async def open(self, stack: AsyncExitStack) -> None:
         self._client: Any = await stack.enter_async_context(events_client(self.settings))

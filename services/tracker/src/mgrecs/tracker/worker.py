@@ -1,12 +1,10 @@
-"""How the sinks consume: a batch at a time, made durable, then committed.
+"""How the sinks consume: a FastStream batch subscriber that makes each batch durable, then
+acknowledges it (commits its offsets).
 
 Offsets are committed only after `handle` returned, so a crash or a stop in the middle of a
 batch means the batch is read again (the sinks' writes are idempotent); batches are handled
-one at a time, in order. A sink consumes through a FastStream batch subscriber that
-acknowledges by hand after the write, unless it is `pipelined`: the orders' hot path keeps a
-plain aiokafka loop that fetches and prepares (parses) the next batch while one is being
-handled, because `make bench-tracker` measured FastStream's sequential batches costing more
-than 10 % of its throughput (bench/RESULTS.md).
+one at a time, in order. (A plain aiokafka loop that parsed the next batch while writing one
+measured no faster in `make bench-tracker`: bench/RESULTS.md.)
 """
 
 import asyncio
@@ -14,8 +12,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
@@ -27,7 +24,6 @@ from structlog.contextvars import bound_contextvars
 from mgrecs.common import topics
 from mgrecs.common.consume import consuming, group_id, make_broker, subscribe
 from mgrecs.common.correlation import message_ids
-from mgrecs.common.kafka import make_consumer
 from mgrecs.common.logging import get_logger
 from mgrecs.common.records import Source, send_dead_letter
 from mgrecs.common.schemas import DeadLetter
@@ -56,17 +52,6 @@ BACKOFF_MAX = 30.0
 STOP_TIMEOUT_SECONDS = 60.0
 """How long a stop waits for the batch being written (a retry stops at once)."""
 
-
-@dataclass(frozen=True)
-class InFlight:
-    """A batch being made durable, and the offsets to commit once it is."""
-
-    task: "asyncio.Task[None]"
-    offsets: dict[TopicPartition, int]
-    published_ms: list[int]
-    """The records' broker timestamps (their producers' send time), for end-to-end latency."""
-
-
 _LAGS: dict[str, dict[int, int]] = {}
 """Sink -> consumer (id of its worker) -> lag at its last poll."""
 
@@ -77,7 +62,8 @@ class StoppedError(Exception):
 
 class ConsumerWorker(ABC, Generic[B]):
     """Consumes `topic` in group `group`; subclasses say how a batch of records becomes a
-    `B` (`prepare`: CPU only, no I/O) and what a prepared batch does (`handle`)."""
+    `B` (`prepare`: CPU only, no I/O) and what a prepared batch does (`handle`). Each has
+    its broker, with the subscriber and the `dlq` publisher the AsyncAPI document shows."""
 
     sink: str
     group: str
@@ -86,16 +72,12 @@ class ConsumerWorker(ABC, Generic[B]):
     """What the sink does with the topic, for the AsyncAPI document."""
     dlq: str
     dlq_description: str
-    pipelined: ClassVar[bool] = False
-    """Consume with the plain aiokafka loop that overlaps parsing and writing (hot path)
-    instead of starting the subscriber (which the AsyncAPI document shows all the same)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.log = get_logger(f"mgrecs.tracker.{self.sink}").bind(sink=self.sink)
         self._stopping = asyncio.Event()
         self._failure: BaseException | None = None
-        self._consumer: AIOKafkaConsumer | None = None
         self.broker = make_broker(settings, graceful_timeout=STOP_TIMEOUT_SECONDS)
         self.subscriber: LogicSubscriber[Any] = subscribe(
             self.broker,
@@ -117,12 +99,7 @@ class ConsumerWorker(ABC, Generic[B]):
 
     async def ready(self) -> str:
         """`ok` once the consumer runs and the broker answers it (for `/readyz`)."""
-        if not self.pipelined:
-            return await consuming(self.subscriber)
-        if self._consumer is None:
-            return "not consuming yet"
-        await self._consumer.topics()  # a metadata request to the cluster
-        return "ok"
+        return await consuming(self.subscriber)
 
     @abstractmethod
     async def open(self, stack: AsyncExitStack) -> None:
@@ -130,8 +107,7 @@ class ConsumerWorker(ABC, Generic[B]):
 
     @abstractmethod
     def prepare(self, records: list[Record]) -> B:
-        """Parse `records`. Runs while the previous batch's `handle` waits on its target, so
-        the parsing overlaps the writing; it must not touch the target itself."""
+        """Parse `records` (CPU only: it must not touch the target itself)."""
 
     @abstractmethod
     async def handle(self, batch: B) -> None:
@@ -140,9 +116,6 @@ class ConsumerWorker(ABC, Generic[B]):
     async def run(self) -> None:
         """Consume until `stop()`; a batch that fails (not a target that is down: that is
         retried) ends the run with its error."""
-        if self.pipelined:
-            await self._run_pipelined()
-            return
         async with AsyncExitStack() as stack:
             await self.open(stack)
             await self.broker.start()
@@ -163,14 +136,12 @@ class ConsumerWorker(ABC, Generic[B]):
             return
         prepared = self.prepare(records)
         CONSUMED.labels(self.sink).inc(len(records))
-        offsets: dict[TopicPartition, int] = {}
-        for record in records:
-            offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        offsets = {TopicPartition(r.topic, r.partition): r.offset + 1 for r in records}
         self._observe_lag(consumer, offsets)
         try:
             await self._handle_timed(records, prepared)
         except StoppedError:
-            await message.nack()
+            await message.nack()  # stopped while a target was down: the batch is read again
             return
         except Exception as exc:
             self.log.exception("batch_failed", records=len(records))
@@ -184,64 +155,6 @@ class ConsumerWorker(ABC, Generic[B]):
         except KafkaError as exc:
             # Typically a rebalance: the new owner reads the batch again, harmlessly.
             self.log.warning("commit_failed", error=repr(exc))
-
-    async def _run_pipelined(self) -> None:
-        consumer = make_consumer(
-            self.settings,
-            topics.topic(self.topic, self.settings),
-            group_id=group_id(self.group, self.settings),
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_min_bytes=FETCH_MIN_BYTES,
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        )
-        try:
-            async with AsyncExitStack() as stack:
-                await self.open(stack)
-                await self.broker.connect()  # its publishers only: this loop consumes
-                stack.push_async_callback(self.broker.stop)
-                await consumer.start()
-                stack.push_async_callback(consumer.stop)
-                self._consumer = consumer
-                stack.callback(setattr, self, "_consumer", None)
-                self.log.info("consuming", group=group_id(self.group, self.settings))
-                await self._consume(consumer)
-        except StoppedError:
-            pass  # stopped while a target was down: the uncommitted batch is read again
-        self.log.info("stopped")
-
-    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
-        """Poll and prepare the next batch while the previous one is made durable, then commit
-        exactly the previous batch's offsets: the broker round trip and the parsing overlap
-        the sink's writes."""
-        in_flight: InFlight | None = None
-        try:
-            while not self._stopping.is_set():
-                batches = await consumer.getmany(
-                    timeout_ms=POLL_TIMEOUT_MS, max_records=MAX_RECORDS
-                )
-                records = [record for batch in batches.values() for record in batch]
-                if records:
-                    prepared = self.prepare(records)  # while the previous batch is written
-                if in_flight is not None:
-                    await self._finish(consumer, in_flight)
-                    in_flight = None
-                if records:
-                    CONSUMED.labels(self.sink).inc(len(records))
-                    offsets = {tp: batch[-1].offset + 1 for tp, batch in batches.items() if batch}
-                    self._observe_lag(consumer, offsets)
-                    in_flight = InFlight(
-                        asyncio.create_task(self._handle_timed(records, prepared)),
-                        offsets,
-                        [record.timestamp for record in records],
-                    )
-            if in_flight is not None:
-                await self._finish(consumer, in_flight)
-                in_flight = None
-        finally:
-            if in_flight is not None:  # an error while polling: drop the batch, read it again
-                in_flight.task.cancel()
-                await asyncio.gather(in_flight.task, return_exceptions=True)
 
     async def _handle_timed(self, records: list[Record], batch: B) -> None:
         """`handle`, timed, with the batch's message ids in the log context: the request ids
@@ -262,19 +175,11 @@ class ConsumerWorker(ABC, Generic[B]):
         CONSUMER_LAG.labels(self.sink).set(sum(lags.values()))
 
     def _observe_end_to_end(self, published_ms: list[int]) -> None:
+        """Seconds from each record's broker timestamp (its producer's send time) to now."""
         now_ms = time.time() * 1000
         histogram = END_TO_END_SECONDS.labels(self.sink)
         for published in published_ms:
             histogram.observe(max(now_ms - published, 0) / 1000)
-
-    async def _finish(self, consumer: AIOKafkaConsumer, in_flight: "InFlight") -> None:
-        await in_flight.task
-        self._observe_end_to_end(in_flight.published_ms)
-        try:
-            await consumer.commit(in_flight.offsets)
-        except KafkaError as exc:
-            # Typically a rebalance: the new owner reads the batch again, harmlessly.
-            self.log.warning("commit_failed", error=repr(exc))
 
     async def stop(self) -> None:
         self._stopping.set()
