@@ -21,8 +21,10 @@ from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.app import create_app
 from mgrecs.ingest.backfill import backfill_file
-from mgrecs.ingest.contract import write_asyncapi
+from mgrecs.ingest.contract import asyncapi_document, write_asyncapi
 from mgrecs.tracker.db_sink import DbSink
+from mgrecs.tracker.events_sink import EventsSink
+from mgrecs.tracker.feedback_sink import FeedbackSink
 
 ANCHOR = datetime(2026, 11, 26, tzinfo=UTC)
 DOCS_ASYNCAPI = Path(__file__).parent.parent / "docs" / "asyncapi.json"
@@ -366,6 +368,17 @@ async def test_health_metrics_and_contract(settings: Settings) -> None:
     assert schemas["OrderEvent"]["required"] == ["order_id", "ordered_at", "customer", "lines"]
     assert "DeadLetter" in schemas
     assert "Key: the customer id" in document["info"]["description"]
+
+
+def test_the_contract_shows_every_topic_with_its_consumer_groups() -> None:
+    document = asyncapi_document()
+    channels = document["channels"].values()
+    assert {channel["address"] for channel in channels} == set(topics.ALL_TOPICS)
+    operations = document["operations"].items()
+    received = {name for name, operation in operations if operation["action"] == "receive"}
+    sinks = {f"{sink.channel.topic}:{sink.group}" for sink in (DbSink, EventsSink, FeedbackSink)}
+    batch = {"schedule-ticks:mgrecs-batch", "infer-shards:mgrecs-batch-shards"}
+    assert received == sinks | batch
 
 
 def test_committed_asyncapi_document_is_up_to_date(tmp_path: Path) -> None:

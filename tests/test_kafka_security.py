@@ -11,7 +11,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from faststream.kafka.security import parse_security
 
+from mgrecs.common.consume import security
 from mgrecs.common.kafka import connection_options, make_admin, make_consumer, make_producer
 from mgrecs.common.settings import Settings
 
@@ -85,6 +87,31 @@ def test_ssl_without_sasl_and_sasl_without_ssl(tmp_path: Path) -> None:
         Settings(kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_password="pw")
     )
     assert "ssl_context" not in sasl and sasl["sasl_plain_password"] == "pw"
+
+
+@pytest.mark.parametrize(
+    "protocol", ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"], ids=str.lower
+)
+def test_faststream_brokers_connect_as_the_plain_clients(tmp_path: Path, protocol: str) -> None:
+    cert, key = self_signed(tmp_path)
+    settings = Settings(
+        kafka_security_protocol=protocol,
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="mgrecs",
+        kafka_sasl_password="s3cret",
+        kafka_ssl_cafile=str(cert),
+        kafka_ssl_certfile=str(cert),
+        kafka_ssl_keyfile=str(key),
+    )
+    plain = connection_options(settings)
+    del plain["bootstrap_servers"]
+    brokers = parse_security(security(settings)) or {"security_protocol": "PLAINTEXT"}
+    if brokers.get("ssl_context") is None:
+        brokers.pop("ssl_context", None)
+    assert brokers.keys() == plain.keys()
+    assert {k: v for k, v in brokers.items() if k != "ssl_context"} == {
+        k: v for k, v in plain.items() if k != "ssl_context"
+    }
 
 
 async def test_every_client_is_built_with_the_security_settings() -> None:

@@ -1,25 +1,22 @@
 """One way to consume: FastStream subscribers on a Kafka broker (over aiokafka) that
 acknowledge a message by hand, only once its effect is durable.
 
-A service builds its broker here (`make_broker`: the settings' TLS and SASL, acks=all), declares
-its subscribers with `subscribe` (manual acknowledgement, the raw bytes handed over so that
-`records.read_message` decides what is poison) and its publishers on the broker, runs until a
-`Stopping` is set (by `signals.stop_on_signals`, a test, or a handler that failed) and stops
-the broker, which lets the messages in progress finish first.
+A service builds its broker here (`make_broker`: the settings' TLS and SASL, acks=all),
+declares its subscribers and publishers on it (`channels`), runs until a `Stopping` is set
+(by `signals.stop_on_signals`, a test, or a handler that failed) and stops the broker, which
+lets the messages in progress finish first.
 """
 
 import asyncio
 import logging
 from typing import Any
 
-from aiokafka.helpers import create_ssl_context
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.subscriber.usecase import LogicSubscriber
 from faststream.message import StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from mgrecs.common import topics
+from mgrecs.common.kafka import tls_context
 from mgrecs.common.settings import Settings
 
 SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
@@ -36,15 +33,7 @@ def security(settings: Settings) -> BaseSecurity | None:
     gives them to the plain aiokafka clients)."""
     protocol = settings.kafka_security_protocol
     tls = protocol in ("SSL", "SASL_SSL")
-    context = (
-        create_ssl_context(
-            cafile=settings.kafka_ssl_cafile or None,
-            certfile=settings.kafka_ssl_certfile or None,
-            keyfile=settings.kafka_ssl_keyfile or None,
-        )
-        if tls
-        else None
-    )
+    context = tls_context(settings)
     if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
         return SASL[settings.kafka_sasl_mechanism](
             settings.kafka_sasl_username,
@@ -74,29 +63,6 @@ async def raw_body(message: StreamMessage[Any]) -> Any:
     """The message's bytes as they are (a list of them for a batch): FastStream's default
     would try them as JSON first, work `read_message` does, poison-proof."""
     return message.body
-
-
-def subscribe(
-    broker: KafkaBroker,
-    settings: Settings,
-    topic: str,
-    group: str,
-    description: str,
-    **options: Any,
-) -> LogicSubscriber[Any]:
-    """A subscriber of logical `topic` in consumer group `group` (both prefixed), from the
-    earliest offset, acknowledging by hand; `options` go to `broker.subscriber`."""
-    subscriber: LogicSubscriber[Any] = broker.subscriber(
-        topics.topic(topic, settings),
-        group_id=group_id(group, settings),
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.MANUAL,
-        decoder=raw_body,
-        title=f"{topic}:{group}",
-        description=description,
-        **options,
-    )
-    return subscriber
 
 
 async def consuming(subscriber: LogicSubscriber[Any]) -> str:

@@ -5,6 +5,7 @@ connects the same way: TLS and SASL (PLAIN, SCRAM-SHA-256/512) as the settings s
 """
 
 import contextlib
+import ssl
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -24,17 +25,26 @@ def connection_options(settings: Settings) -> dict[str, Any]:
         "bootstrap_servers": settings.kafka_bootstrap,
         "security_protocol": protocol,
     }
-    if protocol in ("SSL", "SASL_SSL"):
-        options["ssl_context"] = create_ssl_context(
-            cafile=settings.kafka_ssl_cafile or None,
-            certfile=settings.kafka_ssl_certfile or None,
-            keyfile=settings.kafka_ssl_keyfile or None,
-        )
+    context = tls_context(settings)
+    if context is not None:
+        options["ssl_context"] = context
     if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
         options["sasl_mechanism"] = settings.kafka_sasl_mechanism
         options["sasl_plain_username"] = settings.kafka_sasl_username
         options["sasl_plain_password"] = settings.kafka_sasl_password
     return options
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context of the settings' certificates, when the protocol is SSL or SASL_SSL."""
+    if settings.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    context: ssl.SSLContext = create_ssl_context(
+        cafile=settings.kafka_ssl_cafile or None,
+        certfile=settings.kafka_ssl_certfile or None,
+        keyfile=settings.kafka_ssl_keyfile or None,
+    )
+    return context
 
 
 def make_consumer(settings: Settings, *topic_names: str, **options: Any) -> AIOKafkaConsumer:

@@ -16,15 +16,14 @@ from faststream.kafka.annotations import KafkaMessage
 from mgrecs.batch import generations
 from mgrecs.batch.metrics import SHARDS
 from mgrecs.batch.shards import ModelCache, run_shard
-from mgrecs.common import topics
-from mgrecs.common.consume import Stopping, make_broker, subscribe
+from mgrecs.common import channels, topics
+from mgrecs.common.consume import Stopping, make_broker
 from mgrecs.common.db import DATABASE_UNREACHABLE
 from mgrecs.common.logging import get_logger
 from mgrecs.common.records import read_message, send_dead_letter
-from mgrecs.common.schemas import DeadLetter, InferShard
+from mgrecs.common.schemas import InferShard
 from mgrecs.common.settings import Settings
 
-CONSUMER_GROUP = "mgrecs-batch-shards"
 MAX_SHARD_MS = 6 * 3600 * 1000
 """How long one shard may keep the consumer from polling before the group evicts it."""
 BACKOFF_START = 0.5
@@ -46,22 +45,15 @@ class ShardWorker:
         self.pool: asyncpg.Pool | None = None
         self.models = ModelCache()
         self.broker = make_broker(settings, graceful_timeout=MAX_SHARD_MS / 1000)
-        self.subscriber = subscribe(
+        self.subscriber = channels.subscribe(
             self.broker,
             settings,
-            topics.INFER_SHARDS,
-            CONSUMER_GROUP,
-            "Scores and writes one shard of an infer run; acknowledged once it is written.",
+            channels.BATCH_SHARDS,
+            self._on_task,
             max_poll_interval_ms=MAX_SHARD_MS,
         )
-        self.subscriber(self._on_task)
-        self.dlq_topic = topics.topic(topics.INFER_SHARDS_DLQ, settings)
-        self._dead_letters = self.broker.publisher(
-            self.dlq_topic,
-            title=topics.INFER_SHARDS_DLQ,
-            description="Shard tasks the batch worker could not read, with the reason.",
-            schema=DeadLetter,
-        )
+        self.dlq_topic = topics.topic(channels.BATCH_SHARDS.dlq, settings)
+        self._dead_letters = channels.dead_letters(self.broker, settings, channels.BATCH_SHARDS)
 
     async def _on_task(self, body: bytes, message: KafkaMessage) -> None:
         """Acknowledge the task once it is done; not when stopped first (it is read again)

@@ -34,17 +34,15 @@ from mgrecs.batch.metrics import DEAD_LETTERS, TICKS
 from mgrecs.batch.shard_worker import ShardWorker
 from mgrecs.batch.steps import Steps
 from mgrecs.batch.training import refresh, retrain
-from mgrecs.common import topics
-from mgrecs.common.consume import Stopping, consuming, make_broker, subscribe
+from mgrecs.common import channels, topics
+from mgrecs.common.consume import Stopping, consuming, make_broker
 from mgrecs.common.db import TRANSIENT_DB_ERRORS, create_pool
 from mgrecs.common.kafka import ensure_topics, partitions_of
 from mgrecs.common.logging import get_logger
 from mgrecs.common.records import read_message, send_dead_letter
-from mgrecs.common.schemas import DeadLetter, InferShard, ScheduleTick
+from mgrecs.common.schemas import InferShard, ScheduleTick
 from mgrecs.common.settings import Settings
 
-CONSUMER_GROUP = "mgrecs-batch"
-"""The consumer group, after the topic prefix (tenants sharing a broker stay apart)."""
 MAX_JOB_MS = 6 * 3600 * 1000
 """How long a job may keep the consumer from polling before the group evicts it (and how
 long a stop waits for the job in progress)."""
@@ -62,29 +60,17 @@ class BatchWorker:
         self.settings = settings
         self.stopping = Stopping()
         self.broker = make_broker(settings, graceful_timeout=MAX_JOB_MS / 1000)
-        self._ticks = subscribe(
+        self._ticks = channels.subscribe(
             self.broker,
             settings,
-            topics.SCHEDULE_TICKS,
-            CONSUMER_GROUP,
-            "Runs the job each tick asks for, once; acknowledged once the job is recorded.",
+            channels.BATCH_TICKS,
+            self._on_tick,
             max_poll_interval_ms=MAX_JOB_MS,
         )
-        self._ticks(self._on_tick)
-        self.dlq_topic = topics.topic(topics.SCHEDULE_TICKS_DLQ, settings)
-        self._dead_letters = self.broker.publisher(
-            self.dlq_topic,
-            title=topics.SCHEDULE_TICKS_DLQ,
-            description="Schedule ticks the batch worker could not read, with the reason.",
-            schema=DeadLetter,
-        )
+        self.dlq_topic = topics.topic(channels.BATCH_TICKS.dlq, settings)
+        self._dead_letters = channels.dead_letters(self.broker, settings, channels.BATCH_TICKS)
         self.shards_topic = topics.topic(topics.INFER_SHARDS, settings)
-        self._shard_tasks = self.broker.publisher(
-            self.shards_topic,
-            title=topics.INFER_SHARDS,
-            description="Shard tasks of an infer run, keyed `generation:shard`.",
-            schema=InferShard,
-        )
+        self._shard_tasks = channels.publisher(self.broker, settings, channels.INFER_SHARDS)
         self._shards = ShardWorker(settings, self.stopping)
         self._pool: asyncpg.Pool | None = None
 

@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 import asyncpg
 from pydantic import BaseModel
 
-from mgrecs.common import topics
+from mgrecs.common import channels
 from mgrecs.common.correlation import message_id
 from mgrecs.common.db import TRANSIENT_DB_ERRORS, create_pool
 from mgrecs.common.probes import database_check
@@ -115,11 +115,9 @@ class DbSink(PostgresSink[OrderEvent]):
     """Consumer group `mgrecs-tracker-db`: orders into PostgreSQL, poison to `orders.dlq`."""
 
     sink = "db"
-    group = "mgrecs-tracker-db"
-    description = "Writes each valid order into PostgreSQL (the record of purchases)."
+    channel = channels.TRACKER_DB
+    group = channel.group
     message = OrderEvent
-    dlq = topics.ORDERS_DLQ
-    dlq_description = "Orders no consumer could parse or validate, with the reason."
 
     async def write(self, messages: list[OrderEvent]) -> None:
         await write_orders(self._pool, messages)

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from mgrecs.common import topics
+from mgrecs.common import channels, topics
 from mgrecs.common.correlation import message_id
 from mgrecs.common.personalize import events_client
 from mgrecs.common.records import Unsent, read_message
@@ -97,10 +97,8 @@ class EventsSink(ConsumerWorker[list[list[dict[str, Any]]]]):
     """Consumer group `mgrecs-tracker-events`: order lines to PutEvents."""
 
     sink = "events"
-    group = "mgrecs-tracker-events"
-    description = "Forwards each valid order's lines to the PutEvents target (the engine)."
-    dlq = topics.ORDERS_EVENTS_DLQ
-    dlq_description = "Order lines PutEvents did not take after the bounded attempts, or refused."
+    channel = channels.TRACKER_EVENTS
+    group = channel.group
 
     async def open(self, stack: AsyncExitStack) -> None:
         self._client: Any = await stack.enter_async_context(events_client(self.settings))

@@ -5,7 +5,7 @@ committed, a replay is a no-op (event ids are the key), and a message that is no
 `FeedbackEvent` goes to `feedback.dlq` with the reason.
 """
 
-from mgrecs.common import topics
+from mgrecs.common import channels
 from mgrecs.common.feedback import FeedbackEvent
 from mgrecs.tracker.db_sink import PostgresSink
 from mgrecs.tracker.feedback_store import write_feedback
@@ -16,12 +16,9 @@ class FeedbackSink(PostgresSink[FeedbackEvent]):
     `feedback.dlq`."""
 
     sink = "feedback"
-    group = "mgrecs-tracker-feedback"
-    topic = topics.FEEDBACK
-    description = "Writes each valid feedback event into PostgreSQL (`feedback_events`)."
+    channel = channels.TRACKER_FEEDBACK
+    group = channel.group
     message = FeedbackEvent
-    dlq = topics.FEEDBACK_DLQ
-    dlq_description = "Feedback events no consumer could parse or validate, with the reason."
 
     async def write(self, messages: list[FeedbackEvent]) -> None:
         await write_feedback(self._pool, messages)

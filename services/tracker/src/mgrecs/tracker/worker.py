@@ -21,12 +21,11 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.subscriber.usecase import LogicSubscriber
 from structlog.contextvars import bound_contextvars
 
-from mgrecs.common import topics
-from mgrecs.common.consume import consuming, group_id, make_broker, subscribe
+from mgrecs.common import channels, topics
+from mgrecs.common.consume import consuming, group_id, make_broker
 from mgrecs.common.correlation import message_ids
 from mgrecs.common.logging import get_logger
 from mgrecs.common.records import Source, send_dead_letter
-from mgrecs.common.schemas import DeadLetter
 from mgrecs.common.settings import Settings
 from mgrecs.tracker.metrics import (
     BATCH_SECONDS,
@@ -63,15 +62,11 @@ class StoppedError(Exception):
 class ConsumerWorker(ABC, Generic[B]):
     """Consumes `topic` in group `group`; subclasses say how a batch of records becomes a
     `B` (`prepare`: CPU only, no I/O) and what a prepared batch does (`handle`). Each has
-    its broker, with the subscriber and the `dlq` publisher the AsyncAPI document shows."""
+    its broker, with its channel's subscriber and dead-letter publisher."""
 
     sink: str
-    group: str
-    topic: str = topics.ORDERS
-    description: str
-    """What the sink does with the topic, for the AsyncAPI document."""
-    dlq: str
-    dlq_description: str
+    channel: channels.Consumer
+    """Its group, topic and dead-letter topic, as the AsyncAPI document shows them."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -79,23 +74,19 @@ class ConsumerWorker(ABC, Generic[B]):
         self._stopping = asyncio.Event()
         self._failure: BaseException | None = None
         self.broker = make_broker(settings, graceful_timeout=STOP_TIMEOUT_SECONDS)
-        self.subscriber: LogicSubscriber[Any] = subscribe(
+        self.subscriber: LogicSubscriber[Any] = channels.subscribe(
             self.broker,
             settings,
-            self.topic,
-            self.group,
-            self.description,
+            self.channel,
+            self._on_batch,
             batch=True,
             max_records=MAX_RECORDS,
             batch_timeout_ms=POLL_TIMEOUT_MS,
             fetch_min_bytes=FETCH_MIN_BYTES,
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
-        self.subscriber(self._on_batch)
-        self.dlq_topic = topics.topic(self.dlq, settings)
-        self._dead_letters = self.broker.publisher(
-            self.dlq_topic, title=self.dlq, description=self.dlq_description, schema=DeadLetter
-        )
+        self.dlq_topic = topics.topic(self.channel.dlq, settings)
+        self._dead_letters = channels.dead_letters(self.broker, settings, self.channel)
 
     async def ready(self) -> str:
         """`ok` once the consumer runs and the broker answers it (for `/readyz`)."""
@@ -120,7 +111,7 @@ class ConsumerWorker(ABC, Generic[B]):
             await self.open(stack)
             await self.broker.start()
             stack.push_async_callback(self.broker.stop)  # lets the batch being written finish
-            self.log.info("consuming", group=group_id(self.group, self.settings))
+            self.log.info("consuming", group=group_id(self.channel.group, self.settings))
             await self._stopping.wait()
         self.log.info("stopped")
         if self._failure is not None:
