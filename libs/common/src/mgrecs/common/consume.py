@@ -2,25 +2,32 @@
 acknowledge a message by hand, only once its effect is durable.
 
 A service builds its broker here (`make_broker`: the settings' TLS and SASL, acks=all),
-declares its subscribers and publishers on it (`channels`), runs until a `Stopping` is set
-(by `signals.stop_on_signals`, a test, or a handler that failed) and stops the broker, which
-lets the messages in progress finish first.
+declares its subscribers and publishers on it (`channels`), acknowledges each message with
+`acknowledge_after`, runs until a `Stopping` is set (by `signals.stop_on_signals`, a test,
+or a handler that failed) and stops the broker, which lets the messages in progress finish
+first.
 """
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
 from faststream.kafka.subscriber.usecase import LogicSubscriber
 from faststream.message import StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from mgrecs.common.kafka import tls_context
+from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
 
 SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
 BROKER_DESCRIPTION = "The retail group's Kafka cluster"
+
+log = get_logger(__name__)
 
 
 def group_id(name: str, settings: Settings) -> str:
@@ -63,6 +70,40 @@ async def raw_body(message: StreamMessage[Any]) -> Any:
     """The message's bytes as they are (a list of them for a batch): FastStream's default
     would try them as JSON first, work `read_message` does, poison-proof."""
     return message.body
+
+
+async def acknowledge_after(
+    message: KafkaMessage, stopping: "Stopping", work: Callable[[], Awaitable[bool]]
+) -> None:
+    """Run `work` for `message` and acknowledge the message (commit its offsets) once `work`
+    says its effect is durable (True). Otherwise it is read again (nack): when the service is
+    stopping before or during `work` (False), or when `work` raised, which stops the service
+    with that error (the orchestrator restarts it) instead of skipping the message."""
+    if stopping.is_set():
+        await message.nack()
+        return
+    try:
+        done = await work()
+    except Exception as exc:
+        log.exception("message_failed", **_position(message))
+        await message.nack()
+        stopping.fail(exc)
+        return
+    if not done:
+        await message.nack()
+        return
+    try:
+        await message.ack()
+    except KafkaError as exc:
+        # Typically a rebalance: the new owner reads the message again, harmlessly.
+        log.warning("commit_failed", error=repr(exc), **_position(message))
+
+
+def _position(message: KafkaMessage) -> dict[str, Any]:
+    """Where the message (the first of a batch) was on the broker, for the logs."""
+    raw = message.raw_message
+    first = raw[0] if isinstance(raw, tuple) else raw
+    return {"topic": first.topic, "partition": first.partition, "offset": first.offset}
 
 
 async def consuming(subscriber: LogicSubscriber[Any]) -> str:

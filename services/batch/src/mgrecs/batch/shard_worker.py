@@ -17,7 +17,7 @@ from mgrecs.batch import generations
 from mgrecs.batch.metrics import SHARDS
 from mgrecs.batch.shards import ModelCache, run_shard
 from mgrecs.common import channels, topics
-from mgrecs.common.consume import Stopping, make_broker
+from mgrecs.common.consume import Stopping, acknowledge_after, make_broker
 from mgrecs.common.db import DATABASE_UNREACHABLE
 from mgrecs.common.logging import get_logger
 from mgrecs.common.records import read_message, send_dead_letter
@@ -59,17 +59,7 @@ class ShardWorker:
         """Acknowledge the task once it is done; not when stopped first (it is read again)
         nor when handling it failed (that stops the worker)."""
         record: ConsumerRecord[bytes, bytes] = message.raw_message
-        if self.stopping.is_set():
-            await message.nack()
-            return
-        try:
-            done = await self._handle(record)
-        except Exception as exc:
-            log.exception("shard_handler_failed", offset=record.offset)
-            await message.nack()
-            self.stopping.fail(exc)
-            return
-        await (message.ack() if done else message.nack())
+        await acknowledge_after(message, self.stopping, lambda: self._handle(record))
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         """Run the shard task in `record`; False when stopped before it could be done."""

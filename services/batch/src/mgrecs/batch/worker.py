@@ -35,7 +35,7 @@ from mgrecs.batch.shard_worker import ShardWorker
 from mgrecs.batch.steps import Steps
 from mgrecs.batch.training import refresh, retrain
 from mgrecs.common import channels, topics
-from mgrecs.common.consume import Stopping, consuming, make_broker
+from mgrecs.common.consume import Stopping, acknowledge_after, consuming, make_broker
 from mgrecs.common.db import TRANSIENT_DB_ERRORS, create_pool
 from mgrecs.common.kafka import ensure_topics, partitions_of
 from mgrecs.common.logging import get_logger
@@ -105,17 +105,7 @@ class BatchWorker:
         """Acknowledge the tick once its job is durable; not when stopped first (it is read
         again) nor when handling it failed (that stops the worker)."""
         record: ConsumerRecord[bytes, bytes] = message.raw_message
-        if self.stopping.is_set():
-            await message.nack()
-            return
-        try:
-            handled = await self._until_handled(record)
-        except Exception as exc:
-            log.exception("tick_handler_failed", offset=record.offset)
-            await message.nack()
-            self.stopping.fail(exc)
-            return
-        await (message.ack() if handled else message.nack())
+        await acknowledge_after(message, self.stopping, lambda: self._until_handled(record))
 
     async def _dispatch(self, tasks: list[InferShard]) -> None:
         """Publish an infer run's shard tasks, keyed `generation:shard`, shard n on partition

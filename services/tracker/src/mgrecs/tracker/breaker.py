@@ -10,6 +10,7 @@ circuit, a failure opens it again for twice as long (up to MAX_OPEN_SECONDS).
 import asyncio
 import time
 
+from mgrecs.common.consume import Stopping
 from mgrecs.tracker.metrics import CIRCUIT_OPEN
 
 MAX_OPEN_SECONDS = 10.0
@@ -50,7 +51,7 @@ class CircuitBreaker:
             self._gauge.set(1)
         return True
 
-    async def closed(self, stopping: asyncio.Event) -> bool:
+    async def closed(self, stopping: Stopping) -> bool:
         """Wait while the circuit is open or another call is the probe; False when `stopping`
         was set meanwhile."""
         while True:

@@ -156,7 +156,7 @@ class EventsSink(ConsumerWorker[list[list[dict[str, Any]]]]):
         """Send one call until it is taken, refused, or out of attempts (then dead-lettered)."""
         attempts, delay = 0, BACKOFF_START
         while True:
-            if not await self._breaker.closed(self._stopping):
+            if not await self._breaker.closed(self.stopping):
                 raise StoppedError
             try:
                 await self._client.put_events(**call)

@@ -7,7 +7,6 @@ one at a time, in order. (A plain aiokafka loop that parsed the next batch while
 measured no faster in `make bench-tracker`: bench/RESULTS.md.)
 """
 
-import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -22,7 +21,7 @@ from faststream.kafka.subscriber.usecase import LogicSubscriber
 from structlog.contextvars import bound_contextvars
 
 from mgrecs.common import channels, topics
-from mgrecs.common.consume import consuming, group_id, make_broker
+from mgrecs.common.consume import Stopping, acknowledge_after, consuming, group_id, make_broker
 from mgrecs.common.correlation import message_ids
 from mgrecs.common.logging import get_logger
 from mgrecs.common.records import Source, send_dead_letter
@@ -71,8 +70,7 @@ class ConsumerWorker(ABC, Generic[B]):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.log = get_logger(f"mgrecs.tracker.{self.sink}").bind(sink=self.sink)
-        self._stopping = asyncio.Event()
-        self._failure: BaseException | None = None
+        self.stopping = Stopping()
         self.broker = make_broker(settings, graceful_timeout=STOP_TIMEOUT_SECONDS)
         self.subscriber: LogicSubscriber[Any] = channels.subscribe(
             self.broker,
@@ -112,19 +110,22 @@ class ConsumerWorker(ABC, Generic[B]):
             await self.broker.start()
             stack.push_async_callback(self.broker.stop)  # lets the batch being written finish
             self.log.info("consuming", group=group_id(self.channel.group, self.settings))
-            await self._stopping.wait()
+            await self.stopping.wait()
         self.log.info("stopped")
-        if self._failure is not None:
-            raise self._failure
+        if self.stopping.error is not None:
+            raise self.stopping.error
 
     async def _on_batch(self, message: KafkaMessage) -> None:
         """Prepare and handle one batch, then acknowledge it (commit its offsets); not when
         stopped first (it is read again) nor when handling it failed (that ends the run)."""
         records: list[Record] = list(message.raw_message)
+        await acknowledge_after(message, self.stopping, lambda: self._consume(records))
+
+    async def _consume(self, records: list[Record]) -> bool:
+        """Prepare and handle `records`; False when stopped while a target was down."""
         consumer = self.subscriber.consumer
-        if self._stopping.is_set() or not records or consumer is None:
-            await message.nack()
-            return
+        if not records or consumer is None:
+            return False
         prepared = self.prepare(records)
         CONSUMED.labels(self.sink).inc(len(records))
         offsets = {TopicPartition(r.topic, r.partition): r.offset + 1 for r in records}
@@ -132,20 +133,9 @@ class ConsumerWorker(ABC, Generic[B]):
         try:
             await self._handle_timed(records, prepared)
         except StoppedError:
-            await message.nack()  # stopped while a target was down: the batch is read again
-            return
-        except Exception as exc:
-            self.log.exception("batch_failed", records=len(records))
-            await message.nack()
-            self._failure = exc
-            self._stopping.set()
-            return
+            return False
         self._observe_end_to_end([record.timestamp for record in records])
-        try:
-            await message.ack()
-        except KafkaError as exc:
-            # Typically a rebalance: the new owner reads the batch again, harmlessly.
-            self.log.warning("commit_failed", error=repr(exc))
+        return True
 
     async def _handle_timed(self, records: list[Record], batch: B) -> None:
         """`handle`, timed, with the batch's message ids in the log context: the request ids
@@ -173,7 +163,7 @@ class ConsumerWorker(ABC, Generic[B]):
             histogram.observe(max(now_ms - published, 0) / 1000)
 
     async def stop(self) -> None:
-        self._stopping.set()
+        self.stopping.stop()
 
     async def dead_letter(self, source: Source, reason: str) -> None:
         """Publish `source`'s dead letter to the sink's `dlq`, retrying while the broker is
@@ -203,8 +193,5 @@ class ConsumerWorker(ABC, Generic[B]):
 
     async def pause(self, seconds: float) -> None:
         """Sleep `seconds`; raise StoppedError as soon as the worker is asked to stop."""
-        try:
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        except TimeoutError:
-            return
-        raise StoppedError
+        if await self.stopping.pause(seconds):
+            raise StoppedError
