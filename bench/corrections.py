@@ -22,11 +22,11 @@ from mgrecs.batch.export import QUERIES
 from mgrecs.cli.embedded import create_database, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all
 from mgrecs.common import topics
-from mgrecs.common.db import migrate_async
 from mgrecs.common.kafka import ensure_topics, make_producer
 from mgrecs.common.sample_data import generate
 from mgrecs.common.schemas import OrderEvent, OrderLine, OrderStatus
 from mgrecs.common.settings import Settings
+from mgrecs.store.schema import migrate_async
 
 WAIT_SECONDS = 600.0
 SNAPSHOT = {

@@ -28,12 +28,12 @@ from rich.console import Console
 from mgrecs.cli.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.cli.upstream import SOURCE, Spec, upstream_env, upstream_settings, upstream_specs
-from mgrecs.common.db import migrate
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.personalize import signed_headers
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
+from mgrecs.store.schema import migrate
 
 RUN_DIR = Path(".run")
 """Where a run keeps its database, logs and models (wiped when the next run starts)."""
