@@ -24,7 +24,7 @@ from mgrecs.batch.buy_again import BuyAgainFit, save_buy_again
 from mgrecs.common.schemas import OrderEvent, OrderStatus
 from mgrecs.common.settings import Settings
 from mgrecs.engine.repurchase import BuyAgainParams, RepurchaseStats
-from mgrecs.tracker.store import write_orders
+from mgrecs.store.orders import write_orders
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 """The api's clock in these tests; orders are placed days before it."""

@@ -12,7 +12,6 @@ from aiokafka.structs import OffsetAndMetadata
 
 from helpers import asgi_client
 from mgrecs.api.app import create_app
-from mgrecs.api.consumer_lag import TRACKER_GROUPS
 from mgrecs.cli.embedded import free_port
 from mgrecs.common import topics
 from mgrecs.common.quality import Coverage, QualityReport
@@ -227,7 +226,7 @@ async def test_status_is_disabled_without_admin_keys(settings: Settings) -> None
 
 
 def test_the_lag_is_measured_for_the_tracker_sinks_groups() -> None:
-    assert {DbSink.group, EventsSink.group} == set(TRACKER_GROUPS)
+    assert {DbSink.group, EventsSink.group} == set(topics.TRACKER_ORDER_GROUPS)
 
 
 async def test_openapi_documents_the_status(client: httpx.AsyncClient) -> None:

@@ -27,7 +27,7 @@ from mgrecs.common.settings import Settings
 from mgrecs.engine.model import CooccurrenceModel
 from mgrecs.engine.recipes import make_recipe
 from mgrecs.engine.repurchase import BuyAgainParams, RepurchaseStats, fit_repurchase
-from mgrecs.tracker.store import write_orders
+from mgrecs.store.orders import write_orders
 
 # (order id, customer, region, days ago, products). c6 only ordered long ago (inactive);
 # c7 never ordered; p7 was never bought.

@@ -27,7 +27,7 @@ from mgrecs.ingest.mapping import (
     map_record,
 )
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
-from mgrecs.ingest.watermark import load_watermark
+from mgrecs.store.watermarks import load_watermark
 
 MAPPING_FILE = Path(__file__).parent.parent / "deploy" / "company-api-mapping.json"
 ORDERS = 120

@@ -26,8 +26,8 @@ from mgrecs.engine.model import CooccurrenceModel, Interaction, ProductInfo
 from mgrecs.engine_service import sigv4
 from mgrecs.engine_service.app import create_app
 from mgrecs.engine_service.errors import AwsError
+from mgrecs.store.orders import write_orders
 from mgrecs.tracker.events import put_events_calls
-from mgrecs.tracker.store import write_orders
 
 NOW = datetime.now(UTC)
 

@@ -12,11 +12,10 @@ import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mgrecs.batch.dataset import INTERACTIONS, load_lines
-from mgrecs.batch.export import QUERIES
+from mgrecs.batch.dataset import load_lines
 from mgrecs.common.schemas import OrderEvent, OrderStatus
+from mgrecs.store.orders import INTERACTIONS, INTERACTIONS_CSV, write_orders
 from mgrecs.tracker.events import put_events_calls
-from mgrecs.tracker.store import write_orders
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 CUSTOMERS = [(f"c{n}", ("north", "south", None)[n % 3]) for n in range(8)]
@@ -99,7 +98,7 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, Any]:
             )
         ],
         "interactions": sorted(tuple(row) for row in await pool.fetch(INTERACTIONS)),
-        "export": [tuple(row) for row in await pool.fetch(QUERIES["interactions"])],
+        "export": [tuple(row) for row in await pool.fetch(INTERACTIONS_CSV)],
         "training": training,
     }
 

@@ -23,7 +23,7 @@ import asyncpg
 
 from mgrecs.batch import cache, generations
 from mgrecs.batch.aws.control import s3_store, together, wait_batch_job
-from mgrecs.batch.dataset import active_customer_regions, load_products
+from mgrecs.batch.dataset import load_products
 from mgrecs.batch.drift import check_drift_logged
 from mgrecs.batch.generations import Generation, GenerationFailed, ShardCounts
 from mgrecs.batch.inference import InferenceSummary
@@ -36,6 +36,7 @@ from mgrecs.common.logging import get_logger
 from mgrecs.common.personalize import control_client
 from mgrecs.common.settings import Settings
 from mgrecs.engine.model import PERSONAL_REASON, Scored
+from mgrecs.store.customers import active_customer_regions
 
 log = get_logger(__name__)
 
