@@ -443,6 +443,57 @@ async def buyers_of(pool: asyncpg.Pool, since: datetime, product_ids: list[str])
     return {row["product_id"]: row["buyers"] for row in rows}
 
 
+# Drift: the lines placed after $1 (the active version's training), and how many of them are
+# by customers, or of products, with no line before.
+UNSEEN = """
+WITH recent AS (
+    SELECT o.customer_id, oi.product_id
+    FROM order_items oi JOIN orders o ON o.order_id = oi.order_id
+    WHERE o.ordered_at > $1
+)
+SELECT count(*) AS lines,
+       count(*) FILTER (WHERE known_customer.customer_id IS NULL) AS unseen_customer_lines,
+       count(*) FILTER (WHERE known_product.product_id IS NULL) AS unseen_product_lines
+FROM recent r
+LEFT JOIN (SELECT DISTINCT customer_id FROM orders WHERE ordered_at <= $1) known_customer
+       ON known_customer.customer_id = r.customer_id
+LEFT JOIN (SELECT DISTINCT oi.product_id FROM order_items oi
+           JOIN orders o ON o.order_id = oi.order_id WHERE o.ordered_at <= $1) known_product
+       ON known_product.product_id = r.product_id
+"""
+
+
+async def unseen_lines(pool: asyncpg.Pool, since: datetime) -> asyncpg.Record:
+    """(lines, unseen_customer_lines, unseen_product_lines) of the lines placed after `since`."""
+    return await pool.fetchrow(UNSEEN, since)
+
+
+# Drift: the share of lines of the $3 most bought products of the $2 days up to $1, in those
+# days (`before`) and after $1 (`recent`); NULL when there were no lines.
+TOP_SHARES = """
+WITH lines AS (
+    SELECT oi.product_id, o.ordered_at > $1 AS recent
+    FROM order_items oi JOIN orders o ON o.order_id = oi.order_id
+    WHERE o.ordered_at > $1 - make_interval(days => $2)
+),
+top AS (
+    SELECT product_id FROM lines WHERE NOT recent
+    GROUP BY product_id ORDER BY count(*) DESC, product_id LIMIT $3
+)
+SELECT avg((top.product_id IS NOT NULL)::int) FILTER (WHERE NOT lines.recent) AS before,
+       avg((top.product_id IS NOT NULL)::int) FILTER (WHERE lines.recent) AS recent
+FROM lines LEFT JOIN top ON top.product_id = lines.product_id
+"""
+
+
+async def top_product_shares(
+    pool: asyncpg.Pool, since: datetime, days: int, top: int
+) -> asyncpg.Record:
+    """(before, recent): the share of order lines the `top` products most bought in the `days`
+    days up to `since` had then, and have had since."""
+    return await pool.fetchrow(TOP_SHARES, since, days, top)
+
+
 async def count_lines(pool: asyncpg.Pool) -> int:
     """How many order lines are stored."""
     count: int = await pool.fetchval("SELECT count(*) FROM order_items")
