@@ -17,6 +17,7 @@ from mgrecs.common import topics
 from mgrecs.common.quality import Coverage, QualityReport
 from mgrecs.common.quality_store import save_report
 from mgrecs.common.settings import Settings
+from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
 
@@ -129,9 +130,7 @@ async def test_hit_rate_counts_the_user_endpoint_answers(
 ) -> None:
     """The counters are this process's (other tests add to them): compare before and after.
     c1 has a cached list; c2 none, and no engine runs, so it gets regional popularity."""
-    await pool.executemany(
-        "INSERT INTO customers (customer_id, region) VALUES ($1, 'north')", [("c1",), ("c2",)]
-    )
+    await insert_customers(pool, [StoredCustomer("c1", "north"), StoredCustomer("c2", "north")])
     await pool.execute(
         "INSERT INTO offline_user_recommendations (user_id, recommendations, updated_at)"
         ' VALUES (\'c1\', \'[{"product_id": "p1", "score": 0.5}]\', now())'
