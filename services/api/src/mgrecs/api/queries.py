@@ -1,4 +1,5 @@
-"""The SQL the API runs, in one place so it can be read and indexed as a whole."""
+"""The SQL the API still runs itself (reads of customers, orders and products are
+`mgrecs.store`'s), in one place so it can be read and indexed as a whole."""
 
 # The current generation: what the cache serves, however old (past the TTL, answers say
 # `stale`: README, The cache), with its age in seconds.
