@@ -13,6 +13,7 @@ from pydantic import (
 )
 
 from mgrecs.api.experiment_schemas import ExperimentTag
+from mgrecs.common import topics
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.schemas import ID_PATTERN, TickKind
 
@@ -477,15 +478,15 @@ class Status(BaseModel):
                     ],
                     "consumer_lag": {
                         "groups": [
-                            {"group": "mgrecs-tracker-db", "lag": 0, "committed": True},
-                            {"group": "mgrecs-tracker-events", "lag": 12, "committed": True},
+                            {"group": topics.TRACKER_DB_GROUP, "lag": 0, "committed": True},
+                            {"group": topics.TRACKER_EVENTS_GROUP, "lag": 12, "committed": True},
                         ],
                         "dead_letters": {
-                            "orders.dlq": 3,
-                            "orders.events.dlq": 0,
-                            "schedule-ticks.dlq": 0,
-                            "infer-shards.dlq": 0,
-                            "feedback.dlq": 0,
+                            topics.ORDERS_DLQ: 3,
+                            topics.ORDERS_EVENTS_DLQ: 0,
+                            topics.SCHEDULE_TICKS_DLQ: 0,
+                            topics.INFER_SHARDS_DLQ: 0,
+                            topics.FEEDBACK_DLQ: 0,
                         },
                         "error": None,
                     },
