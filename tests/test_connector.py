@@ -345,8 +345,8 @@ async def _caught_up(settings: Settings) -> bool:
     """True when the tracker's database sink committed every message on `orders`."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
+    from mgrecs.common.topics import group_id
     from mgrecs.tracker.db_sink import DbSink
-    from mgrecs.tracker.worker import group_id
 
     name = topics.topic(topics.ORDERS, settings)
     consumer = AIOKafkaConsumer(

@@ -69,3 +69,9 @@ RETENTION_MS = {
 def topic(name: str, settings: Settings) -> str:
     """The physical topic name for a logical one (adds the configured prefix)."""
     return f"{settings.topic_prefix}{name}"
+
+
+def group_id(name: str, settings: Settings) -> str:
+    """The consumer group id for a logical group name: groups get the topic prefix too, so
+    tenants sharing a broker stay apart."""
+    return f"{settings.topic_prefix}{name}"

@@ -64,7 +64,7 @@ async def _measure(settings: Settings) -> LagReport:
             starts = await consumer.beginning_offsets(partitions)
             ends = await consumer.end_offsets(partitions)
             for name in topics.TRACKER_ORDER_GROUPS:
-                group = f"{settings.topic_prefix}{name}"
+                group = topics.group_id(name, settings)
                 offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
                 committed = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
                 lag = sum(max(0, ends[tp] - committed.get(tp, starts[tp])) for tp in partitions)

@@ -44,7 +44,7 @@ class ShardWorker:
         self.pool = pool
         self.topic = topics.topic(topics.INFER_SHARDS, settings)
         self.dlq_topic = topics.topic(topics.INFER_SHARDS_DLQ, settings)
-        self.group = f"{settings.topic_prefix}{topics.BATCH_SHARDS_GROUP}"
+        self.group = topics.group_id(topics.BATCH_SHARDS_GROUP, settings)
         self.models = ModelCache()
         self._stopping = asyncio.Event()
 

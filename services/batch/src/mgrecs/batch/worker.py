@@ -59,7 +59,7 @@ class BatchWorker:
         self.topic = topics.topic(topics.SCHEDULE_TICKS, settings)
         self.dlq_topic = topics.topic(topics.SCHEDULE_TICKS_DLQ, settings)
         self.shards_topic = topics.topic(topics.INFER_SHARDS, settings)
-        self.group = f"{settings.topic_prefix}{topics.BATCH_GROUP}"
+        self.group = topics.group_id(topics.BATCH_GROUP, settings)
         self._stopping = asyncio.Event()
         self._shard_worker: ShardWorker | None = None
         self._consumer: AIOKafkaConsumer | None = None
