@@ -252,7 +252,8 @@ async def insert_orders(pool: asyncpg.Pool, orders: Sequence[StoredOrder]) -> No
 async def _in_batches(
     pool: asyncpg.Pool, query: str, rows: int, *args: Any
 ) -> AsyncIterator[list[asyncpg.Record]]:
-    """`query`'s rows, `rows` per round trip, from a cursor in one transaction."""
+    """`query`'s rows, `rows` per round trip, from a cursor in one transaction (close it with
+    `contextlib.aclosing`, so a reader that stops early gives the connection back at once)."""
     async with pool.acquire() as conn, conn.transaction():
         cursor = await conn.cursor(query, *args)
         while batch := await cursor.fetch(rows):

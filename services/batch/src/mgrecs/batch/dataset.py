@@ -4,6 +4,8 @@ interactions, the product catalogue, the order lines' quality report.
 Purchases are the rows of `order_items`: the tracker keeps there only the lines that count
 (cancelled and returned ones are not there, mgrecs.store.orders)."""
 
+from contextlib import aclosing
+
 import asyncpg
 
 from mgrecs.common.quality import QualityAccumulator, QualityReport
@@ -19,14 +21,15 @@ async def load_lines(pool: asyncpg.Pool) -> Lines:
     """Every purchased order line (the model's whole training set) in columns, read in
     pieces: 10M lines as fetched records or Interaction objects would take GiBs at once."""
     builder = LinesBuilder()
-    async for rows in orders.interactions(pool, FETCH_ROWS):
-        builder.add(
-            [row[0] for row in rows],
-            [row[1] for row in rows],
-            (row[2] for row in rows),
-            (row[3] / 1_000_000 for row in rows),
-            [row[4] for row in rows],
-        )
+    async with aclosing(orders.interactions(pool, FETCH_ROWS)) as batches:
+        async for rows in batches:
+            builder.add(
+                [row[0] for row in rows],
+                [row[1] for row in rows],
+                (row[2] for row in rows),
+                (row[3] / 1_000_000 for row in rows),
+                [row[4] for row in rows],
+            )
     return builder.build()
 
 
@@ -35,8 +38,9 @@ async def check_order_lines(
 ) -> QualityReport:
     """The data-quality report of every order line the model would be trained on."""
     accumulator = QualityAccumulator()
-    async for rows in orders.order_lines(pool, FETCH_ROWS):
-        accumulator.add_lines(*(list(column) for column in zip(*rows, strict=True)))
+    async with aclosing(orders.order_lines(pool, FETCH_ROWS)) as batches:
+        async for rows in batches:
+            accumulator.add_lines(*(list(column) for column in zip(*rows, strict=True)))
     return accumulator.report("retrain", "export", max_bad_rate, catalogue)
 
 

@@ -10,6 +10,7 @@ cancelled or returned since then are read back too, in the version stored: only 
 that count.
 """
 
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -31,10 +32,11 @@ async def replay_since_training(state: EngineState, pool: asyncpg.Pool) -> int:
     """Fold in the order lines since the served model's training; how many were new."""
     since = await _since(state, pool)
     replayed = 0
-    async for rows in lines_since(pool, since, FETCH_ROWS):
-        replayed += state.events.replay(
-            Line(*row[:5], version_token(row[5], row[6])) for row in rows
-        )
+    async with aclosing(lines_since(pool, since, FETCH_ROWS)) as batches:
+        async for rows in batches:
+            replayed += state.events.replay(
+                Line(*row[:5], version_token(row[5], row[6])) for row in rows
+            )
     log.info("events_replayed", lines=replayed, since=since.isoformat())
     return replayed
 
