@@ -42,7 +42,7 @@ from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common.db import create_pool
 from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
-from mgrecs.tracker.store import write_orders
+from mgrecs.store.orders import write_orders
 
 WRITE_CHUNK = 500
 LOADGEN = Path(__file__).with_name("loadgen.py")

@@ -55,13 +55,13 @@ from mgrecs.cli.embedded import (
 )
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common import topics
-from mgrecs.common.db import migrate_async
 from mgrecs.common.feedback import FeedbackEvent
 from mgrecs.common.kafka import ensure_topics, make_producer, publish_tick
 from mgrecs.common.personalize import signed_headers
 from mgrecs.common.sample_data import generate
 from mgrecs.common.schemas import OrderEvent, ScheduleTick
 from mgrecs.common.settings import Settings
+from mgrecs.store.schema import migrate_async
 
 WAIT_SECONDS = 900.0
 STREAM_SECONDS = 60.0

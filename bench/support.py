@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from mgrecs.cli.embedded import EmbeddedPostgres, create_database
-from mgrecs.common.db import migrate_async
+from mgrecs.store.schema import migrate_async
 
 
 @contextlib.asynccontextmanager

@@ -24,9 +24,10 @@ from mgrecs.cli.embedded import (
     drop_database,
     free_port,
 )
-from mgrecs.common.db import create_pool, migrate_async
+from mgrecs.common.db import create_pool
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.settings import Settings
+from mgrecs.store.schema import migrate_async
 
 os.environ.setdefault("MGRECS_ENV", "development")
 """Services the tests start as processes inherit it: open reads and the default engine key

@@ -15,6 +15,9 @@ from hypothesis import settings as hypothesis_settings
 from helpers import asgi_client, serve
 from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
+from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
+from mgrecs.store.products import StoredProduct, insert_products
 
 UPDATED_AT = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(hours=1)
 """When the cached rows were written (UTC, as the batch writes it): after every order of the
@@ -31,14 +34,9 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 async def shop(pool: asyncpg.Pool) -> None:
     """Region north: c1 (cached), c2 and c3 (not cached); south: c9. Recent distinct buyers
     in north: p1 3, p3 2, p2 1; p5 was bought in north only 200 days ago."""
-    await pool.executemany(
-        "INSERT INTO products (product_id, name) VALUES ($1, $2)",
-        [(f"p{i}", f"product {i}") for i in range(1, 6)],
-    )
-    await pool.executemany(
-        "INSERT INTO customers (customer_id, region) VALUES ($1, $2)",
-        [("c1", "north"), ("c2", "north"), ("c3", "north"), ("c9", "south")],
-    )
+    await insert_products(pool, [StoredProduct(f"p{i}", f"product {i}") for i in range(1, 6)])
+    regions = {"c1": "north", "c2": "north", "c3": "north", "c9": "south"}
+    await insert_customers(pool, [StoredCustomer(c, r) for c, r in regions.items()])
     now = datetime.now(UTC)
     orders = [
         ("o1", "c1", 1, ["p1", "p2"]),
@@ -47,18 +45,19 @@ async def shop(pool: asyncpg.Pool) -> None:
         ("o4", "c3", 200, ["p5"]),
         ("o5", "c9", 1, ["p4"]),
     ]
-    for order_id, customer_id, days_ago, products in orders:
-        await pool.execute(
-            "INSERT INTO orders (order_id, customer_id, ordered_at, ingested_at)"
-            " VALUES ($1, $2, $3, $3)",
-            order_id,
-            customer_id,
-            now - timedelta(days=days_ago),
-        )
-        await pool.executemany(
-            "INSERT INTO order_items VALUES ($1, $2, $3, 1, 1.00)",
-            [(order_id, line, pid) for line, pid in enumerate(products)],
-        )
+    await insert_orders(
+        pool,
+        [
+            StoredOrder(
+                order_id,
+                customer_id,
+                now - timedelta(days=days_ago),
+                [StoredLine(line, pid) for line, pid in enumerate(products)],
+                ingested_at=now - timedelta(days=days_ago),
+            )
+            for order_id, customer_id, days_ago, products in orders
+        ],
+    )
     await pool.execute(
         "INSERT INTO offline_user_recommendations VALUES ($1, $2, $3)",
         "c1",
@@ -176,11 +175,8 @@ async def test_engine_error_falls_back_to_regional_popularity(
 
 async def _order_after_the_cache(pool: asyncpg.Pool, customer_id: str) -> None:
     """An order that reached the database after the customer's cached row was written."""
-    await pool.execute(
-        "INSERT INTO orders (order_id, customer_id, ordered_at) VALUES ('o-new', $1, now())",
-        customer_id,
-    )
-    await pool.execute("INSERT INTO order_items VALUES ('o-new', 0, 'p4', 1, 1.00)")
+    order = StoredOrder("o-new", customer_id, datetime.now(UTC), [StoredLine(0, "p4")])
+    await insert_orders(pool, [order])
 
 
 async def test_cache_row_older_than_an_order_yields_to_the_engine(

@@ -12,6 +12,7 @@ from mgrecs.api.app import create_app
 from mgrecs.common import topics
 from mgrecs.common.schemas import ScheduleTick
 from mgrecs.common.settings import Settings
+from mgrecs.store.customers import StoredCustomer, insert_customers
 
 ADMIN = {"X-API-Key": "admin-secret"}
 
@@ -26,10 +27,8 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def cached(pool: asyncpg.Pool) -> None:
     """c1, c2 in north and c9 in south, each with a cached list in the current generation."""
-    await pool.executemany(
-        "INSERT INTO customers (customer_id, region) VALUES ($1, $2)",
-        [("c1", "north"), ("c2", "north"), ("c9", "south")],
-    )
+    regions = {"c1": "north", "c2": "north", "c9": "south"}
+    await insert_customers(pool, [StoredCustomer(c, r) for c, r in regions.items()])
     await pool.executemany(
         "INSERT INTO offline_user_recommendations (user_id, recommendations, updated_at)"
         " VALUES ($1, $2, now())",

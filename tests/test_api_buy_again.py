@@ -24,7 +24,8 @@ from mgrecs.batch.buy_again import BuyAgainFit, save_buy_again
 from mgrecs.common.schemas import OrderEvent, OrderStatus
 from mgrecs.common.settings import Settings
 from mgrecs.engine.repurchase import BuyAgainParams, RepurchaseStats
-from mgrecs.tracker.store import write_orders
+from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.orders import write_orders
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 """The api's clock in these tests; orders are placed days before it."""
@@ -79,7 +80,7 @@ async def shop(pool: asyncpg.Pool) -> None:
         ],
     )
     await pool.execute("UPDATE products SET active = FALSE WHERE product_id = 'p8'")
-    await pool.execute("INSERT INTO customers (customer_id, region) VALUES ('c7', 'north')")
+    await insert_customers(pool, [StoredCustomer("c7", "north")])
     # Written after the orders reached the database, so the row is not outdated.
     await pool.execute(
         "INSERT INTO offline_user_recommendations VALUES ($1, $2, now() AT TIME ZONE 'UTC')",

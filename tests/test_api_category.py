@@ -15,6 +15,9 @@ from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
 from mgrecs.engine.records import Interaction, ProductInfo
 from mgrecs.engine_service.app import create_app as create_engine_app
+from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
+from mgrecs.store.products import StoredProduct, insert_products
 
 CATEGORIES = {"p1": "tea", "p2": "tea", "p3": "snacks", "p4": "tea", "p5": "snacks"}
 ORDERS = {"c1": ["p1", "p2"], "c2": ["p1", "p3"], "c3": ["p1", "p4", "p5"]}
@@ -31,26 +34,23 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def shop(pool: asyncpg.Pool) -> None:
     """The orders above; c1 has a cached list p3, p4, p5, p2 (best first)."""
-    await pool.executemany(
-        "INSERT INTO products (product_id, name, category) VALUES ($1, $2, $3)",
-        [(p, f"product {p}", c) for p, c in CATEGORIES.items()],
+    await insert_products(
+        pool, [StoredProduct(p, f"product {p}", c) for p, c in CATEGORIES.items()]
     )
-    await pool.executemany(
-        "INSERT INTO customers (customer_id, region) VALUES ($1, 'north')", [(c,) for c in ORDERS]
+    await insert_customers(pool, [StoredCustomer(c, "north") for c in ORDERS])
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    await insert_orders(
+        pool,
+        [
+            StoredOrder(
+                f"o-{customer}",
+                customer,
+                yesterday,
+                [StoredLine(line, p) for line, p in enumerate(products)],
+            )
+            for customer, products in ORDERS.items()
+        ],
     )
-    now = datetime.now(UTC)
-    for customer, products in ORDERS.items():
-        order_id = f"o-{customer}"
-        await pool.execute(
-            "INSERT INTO orders (order_id, customer_id, ordered_at) VALUES ($1, $2, $3)",
-            order_id,
-            customer,
-            now - timedelta(days=1),
-        )
-        await pool.executemany(
-            "INSERT INTO order_items VALUES ($1, $2, $3, 1, 1.00)",
-            [(order_id, line, p) for line, p in enumerate(products)],
-        )
     cached = [("p3", 0.9), ("p4", 0.5), ("p5", 0.25), ("p2", 0.2)]
     await pool.execute(
         "INSERT INTO offline_user_recommendations VALUES ($1, $2, $3)",

@@ -13,6 +13,9 @@ from fastapi.responses import JSONResponse
 from helpers import asgi_client, serve
 from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
+from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
+from mgrecs.store.products import StoredProduct, insert_products
 
 
 class FakeRanking:
@@ -41,26 +44,18 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def shop(pool: asyncpg.Pool) -> None:
     """Customers c1, c2, c3; recent distinct buyers: p3 3, p1 1, p2 none (200 days ago)."""
-    await pool.executemany(
-        "INSERT INTO products (product_id, name) VALUES ($1, $1)", [("p1",), ("p2",), ("p3",)]
-    )
-    await pool.executemany(
-        "INSERT INTO customers (customer_id, region) VALUES ($1, 'north')",
-        [("c1",), ("c2",), ("c3",)],
-    )
+    await insert_products(pool, [StoredProduct(p, p) for p in ("p1", "p2", "p3")])
+    await insert_customers(pool, [StoredCustomer(c, "north") for c in ("c1", "c2", "c3")])
     now = datetime.now(UTC)
     orders = [("o1", "c1", 1, "p3"), ("o2", "c2", 2, "p3"), ("o3", "c3", 3, "p3")]
     orders += [("o4", "c1", 4, "p1"), ("o5", "c2", 200, "p2")]
-    for order_id, customer_id, days_ago, product_id in orders:
-        await pool.execute(
-            "INSERT INTO orders (order_id, customer_id, ordered_at) VALUES ($1, $2, $3)",
-            order_id,
-            customer_id,
-            now - timedelta(days=days_ago),
-        )
-        await pool.execute(
-            "INSERT INTO order_items VALUES ($1, 0, $2, 1, 1.00)", order_id, product_id
-        )
+    await insert_orders(
+        pool,
+        [
+            StoredOrder(order_id, customer_id, now - timedelta(days=days_ago), [StoredLine(0, pid)])
+            for order_id, customer_id, days_ago, pid in orders
+        ],
+    )
 
 
 async def test_rank_through_the_engine(

@@ -26,6 +26,9 @@ from mgrecs.cli.embedded import create_database, drop_database, free_port
 from mgrecs.common.db import create_pool
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.settings import Settings
+from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
+from mgrecs.store.products import StoredProduct, insert_products
 
 ADMIN = {"X-API-Key": "admin-secret"}
 MAX_EXAMPLES = 25
@@ -36,29 +39,29 @@ async def _seed(url: str) -> None:
     """north: c1 (cached) and c2 (no cache row), both recently active; south: c9."""
     pool = await create_pool(url)
     try:
-        await pool.executemany(
-            "INSERT INTO products (product_id, name, category) VALUES ($1, $2, $3)",
-            [(f"p{i}", f"product {i}", "dairy" if i % 2 else "bakery") for i in range(1, 6)],
+        await insert_products(
+            pool,
+            [
+                StoredProduct(f"p{i}", f"product {i}", "dairy" if i % 2 else "bakery")
+                for i in range(1, 6)
+            ],
         )
-        await pool.executemany(
-            "INSERT INTO customers (customer_id, region) VALUES ($1, $2)",
-            [("c1", "north"), ("c2", "north"), ("c9", "south")],
-        )
+        regions = {"c1": "north", "c2": "north", "c9": "south"}
+        await insert_customers(pool, [StoredCustomer(c, r) for c, r in regions.items()])
         now = datetime.now(UTC)
-        for n, (customer, products) in enumerate(
-            [("c1", ["p1", "p2"]), ("c2", ["p1", "p3"]), ("c9", ["p4"])]
-        ):
-            order_id = f"o{n}"
-            await pool.execute(
-                "INSERT INTO orders (order_id, customer_id, ordered_at) VALUES ($1, $2, $3)",
-                order_id,
-                customer,
-                now - timedelta(days=n + 1),
-            )
-            await pool.executemany(
-                "INSERT INTO order_items VALUES ($1, $2, $3, 1, 1.00)",
-                [(order_id, line, pid) for line, pid in enumerate(products)],
-            )
+        bought = [("c1", ["p1", "p2"]), ("c2", ["p1", "p3"]), ("c9", ["p4"])]
+        await insert_orders(
+            pool,
+            [
+                StoredOrder(
+                    f"o{n}",
+                    customer,
+                    now - timedelta(days=n + 1),
+                    [StoredLine(line, pid) for line, pid in enumerate(products)],
+                )
+                for n, (customer, products) in enumerate(bought)
+            ],
+        )
         await pool.execute(
             "INSERT INTO offline_user_recommendations VALUES ($1, $2, now())",
             "c1",

@@ -12,12 +12,12 @@ from aiokafka.structs import OffsetAndMetadata
 
 from helpers import asgi_client
 from mgrecs.api.app import create_app
-from mgrecs.api.consumer_lag import TRACKER_GROUPS
 from mgrecs.cli.embedded import free_port
 from mgrecs.common import topics
 from mgrecs.common.quality import Coverage, QualityReport
 from mgrecs.common.quality_store import save_report
 from mgrecs.common.settings import Settings
+from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
 
@@ -130,9 +130,7 @@ async def test_hit_rate_counts_the_user_endpoint_answers(
 ) -> None:
     """The counters are this process's (other tests add to them): compare before and after.
     c1 has a cached list; c2 none, and no engine runs, so it gets regional popularity."""
-    await pool.executemany(
-        "INSERT INTO customers (customer_id, region) VALUES ($1, 'north')", [("c1",), ("c2",)]
-    )
+    await insert_customers(pool, [StoredCustomer("c1", "north"), StoredCustomer("c2", "north")])
     await pool.execute(
         "INSERT INTO offline_user_recommendations (user_id, recommendations, updated_at)"
         ' VALUES (\'c1\', \'[{"product_id": "p1", "score": 0.5}]\', now())'
@@ -227,7 +225,7 @@ async def test_status_is_disabled_without_admin_keys(settings: Settings) -> None
 
 
 def test_the_lag_is_measured_for_the_tracker_sinks_groups() -> None:
-    assert {DbSink.group, EventsSink.group} == set(TRACKER_GROUPS)
+    assert {DbSink.group, EventsSink.group} == set(topics.TRACKER_ORDER_GROUPS)
 
 
 async def test_openapi_documents_the_status(client: httpx.AsyncClient) -> None:

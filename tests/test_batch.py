@@ -27,7 +27,10 @@ from mgrecs.common.settings import Settings
 from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.recipes import make_recipe
 from mgrecs.engine.repurchase import BuyAgainParams, RepurchaseStats, fit_repurchase
-from mgrecs.tracker.store import write_orders
+from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.orders import StoredLine, StoredOrder, write_orders
+from mgrecs.store.orders import insert_orders as store_orders
+from mgrecs.store.products import StoredProduct, insert_products
 
 # (order id, customer, region, days ago, products). c6 only ordered long ago (inactive);
 # c7 never ordered; p7 was never bought.
@@ -51,26 +54,22 @@ async def insert_orders(
     products: Sequence[str],
     customers: set[tuple[str, str]],
 ) -> None:
-    await pool.executemany(
-        "INSERT INTO products (product_id, name) VALUES ($1, $2)",
-        [(p, f"product {p}") for p in products],
-    )
-    await pool.executemany(
-        "INSERT INTO customers (customer_id, region) VALUES ($1, $2)", sorted(customers)
-    )
+    await insert_products(pool, [StoredProduct(p, f"product {p}") for p in products])
+    await insert_customers(pool, [StoredCustomer(c, r) for c, r in sorted(customers)])
     now = datetime.now(UTC)
-    for order_id, customer, region, days_ago, products_bought in orders:
-        await pool.execute(
-            "INSERT INTO orders (order_id, customer_id, ordered_at, region) VALUES ($1,$2,$3,$4)",
-            order_id,
-            customer,
-            now - timedelta(days=days_ago),
-            region,
-        )
-        await pool.executemany(
-            "INSERT INTO order_items VALUES ($1, $2, $3, $4, 2.50)",
-            [(order_id, n, p, 1 + n) for n, p in enumerate(products_bought)],
-        )
+    await store_orders(
+        pool,
+        [
+            StoredOrder(
+                order_id,
+                customer,
+                now - timedelta(days=days_ago),
+                [StoredLine(n, p, 1 + n, 2.50) for n, p in enumerate(products_bought)],
+                region,
+            )
+            for order_id, customer, region, days_ago, products_bought in orders
+        ],
+    )
 
 
 @pytest.fixture
@@ -276,10 +275,7 @@ async def test_infer_covers_customers_who_ordered_after_training(
     purchases: None, pool: asyncpg.Pool, settings: Settings
 ) -> None:
     await retrain(pool, settings)
-    await pool.execute(
-        "INSERT INTO orders (order_id, customer_id, ordered_at) VALUES ('o9', 'c7', now())"
-    )
-    await pool.execute("INSERT INTO order_items VALUES ('o9', 0, 'p4', 1, 1.00)")
+    await store_orders(pool, [StoredOrder("o9", "c7", datetime.now(UTC), [StoredLine(0, "p4")])])
     summary = await infer(pool, settings)
     assert summary.users_unknown_to_model == 1
     row = await pool.fetchval(
@@ -322,10 +318,7 @@ async def test_infer_keeps_purchases_in_when_told_to(
 ) -> None:
     """MGRECS_EXCLUDE_PURCHASED, for customers the model knows and for newcomers alike."""
     await retrain(pool, settings)
-    await pool.execute(
-        "INSERT INTO orders (order_id, customer_id, ordered_at) VALUES ('o9', 'c7', now())"
-    )
-    await pool.execute("INSERT INTO order_items VALUES ('o9', 0, 'p4', 1, 1.00)")
+    await store_orders(pool, [StoredOrder("o9", "c7", datetime.now(UTC), [StoredLine(0, "p4")])])
 
     async def cached() -> dict[str, set[str]]:
         rows = await pool.fetch("SELECT user_id, recommendations FROM offline_user_recommendations")

@@ -27,7 +27,7 @@ from mgrecs.ingest.mapping import (
     map_record,
 )
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
-from mgrecs.ingest.watermark import load_watermark
+from mgrecs.store.watermarks import load_watermark
 
 MAPPING_FILE = Path(__file__).parent.parent / "deploy" / "company-api-mapping.json"
 ORDERS = 120
@@ -345,8 +345,8 @@ async def _caught_up(settings: Settings) -> bool:
     """True when the tracker's database sink committed every message on `orders`."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
+    from mgrecs.common.topics import group_id
     from mgrecs.tracker.db_sink import DbSink
-    from mgrecs.tracker.worker import group_id
 
     name = topics.topic(topics.ORDERS, settings)
     consumer = AIOKafkaConsumer(

@@ -17,6 +17,9 @@ from mgrecs.common import topics
 from mgrecs.common.db import create_pool
 from mgrecs.common.schemas import ScheduleTick
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
+from mgrecs.store.products import StoredProduct, insert_products
 
 NOW = datetime.now(UTC)
 
@@ -25,24 +28,16 @@ async def _orders(
     pool: asyncpg.Pool, prefix: str, days_ago: float, customers: list[str], products: list[str]
 ) -> None:
     """One single-line order per (customer, product) pair, `days_ago` days back."""
-    await pool.executemany(
-        "INSERT INTO customers (customer_id, region) VALUES ($1, 'north') ON CONFLICT DO NOTHING",
-        [(c,) for c in customers],
-    )
-    await pool.executemany(
-        "INSERT INTO products (product_id, name) VALUES ($1, $1) ON CONFLICT DO NOTHING",
-        [(p,) for p in products],
-    )
+    await insert_customers(pool, [StoredCustomer(c, "north") for c in customers])
+    await insert_products(pool, [StoredProduct(p, p) for p in products])
     pairs = [(c, p) for c in customers for p in products]
-    orders = [(f"{prefix}{n}", c, NOW - timedelta(days=days_ago)) for n, (c, _) in enumerate(pairs)]
-    await pool.executemany(
-        "INSERT INTO orders (order_id, customer_id, ordered_at, region) "
-        "VALUES ($1, $2, $3, 'north')",
-        orders,
-    )
-    await pool.executemany(
-        "INSERT INTO order_items VALUES ($1, 0, $2, 1, 1.00)",
-        [(f"{prefix}{n}", p) for n, (_, p) in enumerate(pairs)],
+    at = NOW - timedelta(days=days_ago)
+    await insert_orders(
+        pool,
+        [
+            StoredOrder(f"{prefix}{n}", c, at, [StoredLine(0, p)], "north")
+            for n, (c, p) in enumerate(pairs)
+        ],
     )
 
 

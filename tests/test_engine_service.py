@@ -27,8 +27,16 @@ from mgrecs.engine.records import Interaction, ProductInfo
 from mgrecs.engine_service import sigv4
 from mgrecs.engine_service.app import create_app
 from mgrecs.engine_service.errors import AwsError
+from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.orders import (
+    StoredLine,
+    StoredOrder,
+    insert_orders,
+    line_event_id,
+    write_orders,
+)
+from mgrecs.store.products import StoredProduct, insert_products
 from mgrecs.tracker.events import put_events_calls
-from mgrecs.tracker.store import write_orders
 
 NOW = datetime.now(UTC)
 
@@ -158,21 +166,16 @@ async def test_duplicate_event_id_is_counted_once(engine: str, engine_settings: 
     }
 
 
-async def _order(pool: asyncpg.Pool, order_id: str, customer: str, item: str, age: str) -> None:
+async def _order(
+    pool: asyncpg.Pool, order_id: str, customer: str, item: str, age: timedelta
+) -> None:
     """An order line that reached the database `age` ago (as the tracker writes it)."""
-    await pool.execute(
-        "INSERT INTO customers (customer_id, region) VALUES ($1, 'north') ON CONFLICT DO NOTHING",
-        customer,
+    await insert_customers(pool, [StoredCustomer(customer, "north")])
+    await insert_products(pool, [StoredProduct(item)])
+    at = datetime.now(UTC) - age
+    await insert_orders(
+        pool, [StoredOrder(order_id, customer, at, [StoredLine(1, item)], ingested_at=at)]
     )
-    await pool.execute(
-        "INSERT INTO orders (order_id, customer_id, ordered_at, ingested_at)"
-        " VALUES ($1, $2, now() - $3::text::interval, now() - $3::text::interval)",
-        order_id,
-        customer,
-        age,
-    )
-    await pool.execute("INSERT INTO products (product_id) VALUES ($1) ON CONFLICT DO NOTHING", item)
-    await pool.execute("INSERT INTO order_items VALUES ($1, 1, $2, 1, 1.00)", order_id, item)
 
 
 @pytest.mark.parametrize("replay", [True, False])
@@ -183,12 +186,12 @@ async def test_a_restarted_engine_reads_back_the_purchases_since_its_model(
     the tracker's event ids (a line sent again counts once); off, the engine starts blank."""
     await register_model(pool, engine_settings, "v1", bundle_lines())
     await pool.execute("UPDATE model_versions SET trained_at = now() - interval '1 hour'")
-    await _order(pool, "o-old", "before", "A", "2 hours")  # in the model's data already
-    await _order(pool, "o-new", "newcomer", "A", "1 minute")
+    await _order(pool, "o-old", "before", "A", timedelta(hours=2))  # in the model's data already
+    await _order(pool, "o-new", "newcomer", "A", timedelta(minutes=1))
     settings = engine_settings.model_copy(update={"engine_replay_on_start": replay})
     async with serve(create_app(settings), settings.engine_port) as url:
         answer = await recommend(settings, userId="newcomer", numResults=3)
-        await put_purchase(settings, "newcomer", "A", "o-new#1")  # the tracker, again
+        await put_purchase(settings, "newcomer", "A", line_event_id("o-new", 1))  # the tracker
         counts = await engine_stats(url)
     if replay:
         assert item_ids(answer)[0] == "B"

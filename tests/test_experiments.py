@@ -19,8 +19,11 @@ from mgrecs.api.app import create_app
 from mgrecs.api.experiment_report import ArmTotals, arm_report
 from mgrecs.api.intervals import mean_interval, wilson
 from mgrecs.common.experiments import Arm, Experiment, bucket, pinned_campaign_arn
+from mgrecs.common.feedback import FeedbackEvent, FeedbackKind
 from mgrecs.common.settings import Settings
 from mgrecs.engine_service.app import create_app as create_engine_app
+from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.feedback import write_feedback
 
 EXPERIMENT = Experiment(
     id="ab1",
@@ -173,21 +176,21 @@ async def test_a_report_needs_the_admin_key_the_list_a_read_key(ab_settings: Set
 
 
 async def add_feedback(
-    pool: asyncpg.Pool, arm: str, kind: str, count: int, revenue: str | None = None
+    pool: asyncpg.Pool, arm: str, kind: FeedbackKind, count: int, revenue: str | None = None
 ) -> None:
-    await pool.executemany(
-        """INSERT INTO feedback_events (event_id, customer_id, product_id, kind, occurred_at,
-               model_version, experiment_id, arm, revenue)
-           VALUES ($1, $2, 'p1', $3, $4, $5, 'ab1', $6, $7)""",
+    await write_feedback(
+        pool,
         [
-            (
-                f"{arm}-{kind}-{n}",
-                f"{arm}-c{n % 3}",
-                kind,
-                datetime(2026, 11, 26, tzinfo=UTC),
-                EXPERIMENT.arm(arm).model_version,  # type: ignore[union-attr]
-                arm,
-                None if revenue is None else Decimal(revenue),
+            FeedbackEvent(
+                event_id=f"{arm}-{kind}-{n}",
+                customer_id=f"{arm}-c{n % 3}",
+                product_id="p1",
+                kind=kind,
+                occurred_at=datetime(2026, 11, 26, tzinfo=UTC),
+                model_version=EXPERIMENT.arm(arm).model_version,  # type: ignore[union-attr]
+                experiment_id="ab1",
+                arm=arm,
+                revenue=None if revenue is None else Decimal(revenue),
             )
             for n in range(count)
         ],
@@ -300,9 +303,8 @@ async def test_each_arm_is_served_its_model_version(
     by_arm = {EXPERIMENT.assign(f"x{n}").name: f"x{n}" for n in range(10)}
     control, treatment = by_arm["control"], by_arm["treatment"]
     await pool.execute("UPDATE cache_generations SET model_version = 'v1' WHERE state = 'current'")
-    await pool.executemany(
-        "INSERT INTO customers (customer_id, region) VALUES ($1, 'north')",
-        [(control,), (treatment,)],
+    await insert_customers(
+        pool, [StoredCustomer(control, "north"), StoredCustomer(treatment, "north")]
     )
     await pool.executemany(
         "INSERT INTO offline_user_recommendations VALUES ($1, $2, now())",

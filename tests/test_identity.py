@@ -25,12 +25,12 @@ from mgrecs.common.identity import (
     normalize_phone,
     standardize_customer_id,
 )
-from mgrecs.common.identity_store import IdentityResolver
 from mgrecs.common.schemas import Customer, OrderEvent, OrderLine
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.app import create_app
 from mgrecs.ingest.backfill import backfill_file
 from mgrecs.ingest.identity import unify
+from mgrecs.store.identities import IdentityResolver
 
 RULES = IdentityRules(prefixes=["CUST-", "C"], merge_by=["email", "phone"], phone_region="GB")
 

@@ -3,6 +3,7 @@ retrain at a time across instances (an advisory lock on the real database), and 
 steps with their seconds in `processed_ticks` and `mgrecs jobs`."""
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -18,6 +19,8 @@ from mgrecs.batch.worker import BatchWorker
 from mgrecs.cli.main import app
 from mgrecs.common.db import create_pool
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.store.orders import StoredLine, StoredOrder
+from mgrecs.store.orders import insert_orders as store_orders
 
 RETRAIN_STEPS = ["export", "quality", "evaluate", "train", "promote", "buy-again"]
 
@@ -59,12 +62,13 @@ async def test_a_refresh_tick_gives_a_new_customer_personal_recommendations(
     after a refresh the model does, and c8 gets what c1 bought with it."""
     await purchases(pool)
     first = await retrain(pool, settings)
-    await pool.execute(
-        "INSERT INTO orders (order_id, customer_id, ordered_at, region)"
-        " VALUES ('o9', 'c8', now(), 'north'), ('o10', 'c1', now(), 'north')"
-    )
-    await pool.execute(
-        "INSERT INTO order_items VALUES ('o9', 0, 'p7', 1, 1.00), ('o10', 0, 'p7', 1, 1.00)"
+    now = datetime.now(UTC)
+    await store_orders(
+        pool,
+        [
+            StoredOrder(order_id, customer, now, [StoredLine(0, "p7")], "north")
+            for order_id, customer in (("o9", "c8"), ("o10", "c1"))
+        ],
     )
     await infer(pool, settings)
     before = await cached_for(pool, "c8")

@@ -12,11 +12,16 @@ import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mgrecs.batch.dataset import INTERACTIONS, load_lines
-from mgrecs.batch.export import QUERIES
+from mgrecs.batch.dataset import load_lines
 from mgrecs.common.schemas import OrderEvent, OrderStatus
+from mgrecs.store.orders import (
+    INTERACTIONS,
+    INTERACTIONS_CSV,
+    line_event_id,
+    lines_since,
+    write_orders,
+)
 from mgrecs.tracker.events import put_events_calls
-from mgrecs.tracker.store import write_orders
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 CUSTOMERS = [(f"c{n}", ("north", "south", None)[n % 3]) for n in range(8)]
@@ -99,7 +104,7 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, Any]:
             )
         ],
         "interactions": sorted(tuple(row) for row in await pool.fetch(INTERACTIONS)),
-        "export": [tuple(row) for row in await pool.fetch(QUERIES["interactions"])],
+        "export": [tuple(row) for row in await pool.fetch(INTERACTIONS_CSV)],
         "training": training,
     }
 
@@ -348,6 +353,19 @@ def test_put_events_name_the_order_version_and_aws_gets_no_cancels() -> None:
     aws_calls = put_events_calls([partly, cancelled], "tracking", cancels=False)
     assert [e["eventId"] for call in aws_calls for e in call["eventList"]] == ["o1#2"]
     assert put_events_calls([cancelled], "tracking", cancels=False) == []
+
+
+async def test_the_replay_reads_back_the_event_ids_the_tracker_sends(pool: asyncpg.Pool) -> None:
+    """`LINE_EVENT_ID` (the engine's replay) and `line_event_id` (the tracker) agree on every
+    line that counts, so a line the engine replayed and is sent again counts once."""
+    messages = [
+        order("o1", [("p1", 1, "returned"), ("p2", 2), ("p3", 1)], updated=3),
+        order("o2", [("p4", 1)], customer=1),
+    ]
+    await write_orders(pool, messages)
+    replayed = [row[1] async for rows in lines_since(pool, START, 100) for row in rows]
+    sent = [e["eventId"] for call in put_events_calls(messages, "t") for e in call["eventList"]]
+    assert sorted(replayed) == sorted(sent) == [line_event_id("o1", 2), "o1#3", "o2#1"]
 
 
 def test_a_version_token_sorts_like_the_version() -> None:

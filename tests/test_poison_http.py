@@ -25,6 +25,7 @@ from mgrecs.api.app import create_app as create_api
 from mgrecs.common.settings import Settings
 from mgrecs.engine_service.app import create_app as create_engine
 from mgrecs.ingest.app import create_app as create_ingest
+from mgrecs.store.customers import StoredCustomer, insert_customers
 
 ADMIN = {"X-API-Key": "admin-secret"}
 PROPERTIES = settings(
@@ -86,7 +87,7 @@ async def ingest(
 
 @pytest.fixture
 async def api(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    await pool.execute("INSERT INTO customers (customer_id, region) VALUES ('c1', 'north')")
+    await insert_customers(pool, [StoredCustomer("c1", "north")])
     settings.api_admin_keys = ADMIN["X-API-Key"]
     async with asgi_client(create_api(settings)) as client:
         yield client

@@ -25,6 +25,9 @@ from mgrecs.common.sample_data import CSV_HEADER
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings, get_settings
 from mgrecs.ingest.backfill import backfill_file
+from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
+from mgrecs.store.products import StoredProduct, insert_products
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 CATALOGUE = [f"p{i}" for i in range(10)] + ["never1", "never2"]
@@ -269,27 +272,26 @@ def test_the_cli_prints_the_latest_reports(cli_env: Settings) -> None:
 
 async def _insert_shop(pool: asyncpg.Pool, outliers: int) -> None:
     """40 customers x 5 orders of p0..p9 at their usual price; `outliers` lines at 100x."""
-    await pool.executemany(
-        "INSERT INTO products (product_id, name) VALUES ($1, $2)",
-        [(p, p) for p in CATALOGUE],
-    )
-    await pool.executemany(
-        "INSERT INTO customers (customer_id, region) VALUES ($1, 'north')",
-        [(f"c{n}",) for n in range(40)],
-    )
+    await insert_products(pool, [StoredProduct(p, p) for p in CATALOGUE])
+    await insert_customers(pool, [StoredCustomer(f"c{n}", "north") for n in range(40)])
     start = datetime.now(UTC) - timedelta(days=30)
-    for n in range(200):
-        await pool.execute(
-            "INSERT INTO orders (order_id, customer_id, ordered_at, region) "
-            "VALUES ($1, $2, $3, 'north')",
-            f"o{n}",
-            f"c{n % 40}",
-            start + timedelta(hours=n),
-        )
-        price = 10.0 * (n % 10 + 1) * (100 if n < outliers else 1)
-        await pool.execute(
-            "INSERT INTO order_items VALUES ($1, 0, $2, 1, $3)", f"o{n}", f"p{n % 10}", price
-        )
+    await insert_orders(
+        pool,
+        [
+            StoredOrder(
+                f"o{n}",
+                f"c{n % 40}",
+                start + timedelta(hours=n),
+                [
+                    StoredLine(
+                        0, f"p{n % 10}", 1, 10.0 * (n % 10 + 1) * (100 if n < outliers else 1)
+                    )
+                ],
+                "north",
+            )
+            for n in range(200)
+        ],
+    )
 
 
 def _artifacts(settings: Settings) -> list[Path]:

@@ -15,6 +15,9 @@ from helpers import asgi_client
 from mgrecs.api import intervals, region_stats
 from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
+from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.orders import StoredOrder, insert_orders
+from mgrecs.store.products import StoredProduct, insert_products
 
 
 class MovableClock:
@@ -47,24 +50,15 @@ async def add_customer(
     pool: asyncpg.Pool, customer_id: str, region: str, days_ago: float | None
 ) -> None:
     """A customer of `region`, with one order `days_ago` days back (none when None)."""
-    await pool.execute(
-        "INSERT INTO customers (customer_id, region) VALUES ($1, $2)", customer_id, region
-    )
+    await insert_customers(pool, [StoredCustomer(customer_id, region)])
     if days_ago is not None:
-        await pool.execute(
-            "INSERT INTO orders (order_id, customer_id, ordered_at, region)"
-            " VALUES ($1, $2, $3, $4)",
-            f"o-{customer_id}",
-            customer_id,
-            datetime.now(UTC) - timedelta(days=days_ago),
-            region,
-        )
+        at = datetime.now(UTC) - timedelta(days=days_ago)
+        await insert_orders(pool, [StoredOrder(f"o-{customer_id}", customer_id, at, region=region)])
 
 
 async def add_products(pool: asyncpg.Pool, *product_ids: str) -> None:
-    await pool.executemany(
-        "INSERT INTO products (product_id, name, category) VALUES ($1, $2, $3)",
-        [(pid, f"name of {pid}", f"cat-{pid}") for pid in product_ids],
+    await insert_products(
+        pool, [StoredProduct(pid, f"name of {pid}", f"cat-{pid}") for pid in product_ids]
     )
 
 

@@ -20,9 +20,9 @@ from mgrecs.common.records import MAX_DEAD_LETTER_PAYLOAD
 from mgrecs.common.sample_data import generate
 from mgrecs.common.schemas import DeadLetter, OrderEvent, OrderLine
 from mgrecs.common.settings import Settings
+from mgrecs.common.topics import group_id
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
-from mgrecs.tracker.worker import group_id
 
 ANCHOR = datetime(2026, 11, 26, tzinfo=UTC)
 TABLES = ("customers", "products", "orders", "order_items")

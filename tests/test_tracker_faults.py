@@ -23,10 +23,10 @@ from helpers import engine_stats, eventually, read_topic
 from mgrecs.cli.embedded import EmbeddedPostgres, create_database, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common import topics
-from mgrecs.common.db import migrate_async
 from mgrecs.common.sample_data import generate
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
+from mgrecs.store.schema import migrate_async
 
 LINES = 100_000
 """Order lines sent (the issue's figure); the orders are cut so the total is exact."""

@@ -15,7 +15,7 @@ import shutil
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,12 +28,15 @@ from rich.console import Console
 from mgrecs.cli.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.cli.upstream import SOURCE, Spec, upstream_env, upstream_settings, upstream_specs
-from mgrecs.common.db import migrate
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.personalize import signed_headers
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
+from mgrecs.store import customers, orders
+from mgrecs.store.identities import count_aliases_like
+from mgrecs.store.schema import migrate
+from mgrecs.store.watermarks import load_watermark
 
 RUN_DIR = Path(".run")
 """Where a run keeps its database, logs and models (wiped when the next run starts)."""
@@ -72,6 +75,16 @@ def _query(dsn: str, sql: str, *args: Any) -> Any:
             return await conn.fetchval(sql, *args)
         finally:
             await conn.close()
+
+    return asyncio.run(run())
+
+
+def _read(dsn: str, read: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """What the store function `read` returns, over a pool of one connection."""
+
+    async def run() -> Any:
+        async with asyncpg.create_pool(dsn, min_size=1, max_size=1) as pool:
+            return await read(pool, *args)
 
     return asyncio.run(run())
 
@@ -223,7 +236,7 @@ def _run_pipeline(settings: Settings, options: DemoOptions, services: list[Servi
     dsn = settings.database_url
     _wait_until(
         f"tracker wrote {lines} order lines to PostgreSQL",
-        lambda: _query(dsn, "SELECT count(*) FROM order_items") == lines,
+        lambda: _read(dsn, orders.count_lines) == lines,
     )
     _check_connector(dsn, lines)
     _wait_until(
@@ -262,10 +275,10 @@ def _check_connector(dsn: str, lines: int) -> None:
     report = QualityReport.model_validate_json(first)
     if not report.passed or report.lines != lines:
         raise SmokeFailure(f"sync report: {report.lines}/{lines} lines, {report.reason}")
-    if _query(dsn, "SELECT count(*) FROM ingest_watermarks WHERE source = $1", SOURCE) != 1:
+    if _read(dsn, load_watermark, SOURCE) is None:
         raise SmokeFailure(f"no watermark for {SOURCE}")
-    legacy = _query(dsn, "SELECT count(*) FROM customer_aliases WHERE alias_value LIKE 'CUST-%'")
-    leaked = _query(dsn, "SELECT count(*) FROM customers WHERE customer_id LIKE 'CUST-%'")
+    legacy = _read(dsn, count_aliases_like, "CUST-%")
+    leaked = _read(dsn, customers.count_customers_like, "CUST-%")
     if not legacy or leaked:
         raise SmokeFailure(f"unification: {legacy} legacy ids known, {leaked} left as customers")
     console.print(
@@ -292,7 +305,7 @@ def _tick_done(dsn: str, tick_id: str) -> bool:
 def check_regions(settings: Settings) -> None:
     """The region endpoint must answer every region with plausible, consistent figures."""
     dsn = settings.database_url
-    regions = json.loads(_query(dsn, "SELECT json_agg(DISTINCT region) FROM customers"))
+    regions = _read(dsn, customers.regions)
     api = f"http://127.0.0.1:{settings.api_port}"
     for region in regions:
         response = httpx.get(f"{api}/v1/regions/{region}/recommendations", timeout=10)

@@ -15,12 +15,12 @@ from mgrecs.cli.evaluate import evaluate
 from mgrecs.cli.jobs import jobs
 from mgrecs.cli.quality import quality
 from mgrecs.common import topics
-from mgrecs.common.db import migrate as run_migrations
 from mgrecs.common.kafka import ensure_topics, publish_tick
 from mgrecs.common.logging import configure_logging
 from mgrecs.common.schemas import TickKind
 from mgrecs.common.settings import get_settings
 from mgrecs.common.startup_secrets import require_secrets
+from mgrecs.store.schema import migrate as run_migrations
 
 if TYPE_CHECKING:
     from mgrecs.common.quality import QualityReport

@@ -3,7 +3,7 @@ Customer identities).
 
 Pure rules: standardize a raw customer id, normalise e-mail and phone, and decide how the keys
 of an order join existing customers. The PostgreSQL store that remembers the decisions lives in
-`identity_store.py`; `InMemoryResolver` here applies the same decisions to dictionaries.
+`mgrecs.store.identities`; `InMemoryResolver` here applies the same decisions to dictionaries.
 """
 
 import unicodedata

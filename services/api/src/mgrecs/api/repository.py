@@ -11,6 +11,7 @@ from mgrecs.api import queries
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.quality_store import latest_reports
 from mgrecs.engine.repurchase import DEFAULT_INTERVAL_DAYS, BuyAgainParams
+from mgrecs.store import customers, orders, products
 
 PING_TIMEOUT_SECONDS = 2.0
 
@@ -181,19 +182,18 @@ class Repository:
         return CachedList(_as_list(row[0]), row[1], age=self._age(row["age_seconds"]))
 
     async def customer(self, customer_id: str) -> Customer | None:
-        row = await self._pool.fetchrow(queries.CUSTOMER, customer_id)
+        row = await customers.customer(self._pool, customer_id)
         return None if row is None else Customer(row["customer_id"], row["region"])
 
     async def product_exists(self, product_id: str) -> bool:
-        return bool(await self._pool.fetchval(queries.PRODUCT_EXISTS, product_id))
+        return await products.product_exists(self._pool, product_id)
 
     async def region_exists(self, region: str) -> bool:
-        return bool(await self._pool.fetchval(queries.REGION_EXISTS, region))
+        return await customers.region_exists(self._pool, region)
 
     async def in_categories(self, product_ids: list[str], categories: list[str]) -> set[str]:
         """The products among `product_ids` whose category is one of `categories`."""
-        rows = await self._pool.fetch(queries.IN_CATEGORIES, product_ids, categories)
-        return {row["product_id"] for row in rows}
+        return await products.in_categories(self._pool, product_ids, categories)
 
     async def popular(
         self,
@@ -204,20 +204,17 @@ class Repository:
     ) -> list[ProductCount]:
         """Products with the most distinct buyers since `since` (in `region` when given, of
         `categories` when given)."""
-        rows = await self._pool.fetch(queries.POPULAR, since, region, limit, categories)
+        rows = await orders.popular(self._pool, since, region, limit, categories)
         return [ProductCount(row["product_id"], row["buyers"]) for row in rows]
 
     async def buyers_of(self, since: datetime, product_ids: list[str]) -> dict[str, int]:
         """Distinct buyers since `since` per product of `product_ids` (absent: none)."""
-        rows = await self._pool.fetch(queries.BUYERS_OF, since, product_ids)
-        return {row["product_id"]: row["buyers"] for row in rows}
+        return await orders.buyers_of(self._pool, since, product_ids)
 
     async def region_sample(
         self, region: str, active_since: datetime, window_index: int, size: int
     ) -> RegionSample:
-        rows = await self._pool.fetch(
-            queries.REGION_SAMPLE, region, active_since, window_index, size
-        )
+        rows = await customers.region_sample(self._pool, region, active_since, window_index, size)
         return RegionSample(
             [row["customer_id"] for row in rows], rows[0]["population"] if rows else 0
         )
@@ -234,7 +231,7 @@ class Repository:
     ) -> tuple[list[ProductCount], int]:
         """Per product: the region's customers who bought it since `since` (the region page
         when no cached list answers), and how many customers bought anything (0: none)."""
-        rows = await self._pool.fetch(queries.REGION_POPULAR, region, since, limit, categories)
+        rows = await orders.region_popular(self._pool, region, since, limit, categories)
         return [_product_count(row) for row in rows], rows[0]["population"] if rows else 0
 
     async def region_generation(self, region: str) -> RegionGeneration | None:
@@ -257,7 +254,7 @@ class Repository:
         return [_product_count(row) for row in rows]
 
     async def regions(self, active_since: datetime) -> list[RegionCounts]:
-        rows = await self._pool.fetch(queries.REGIONS, active_since)
+        rows = await customers.region_counts(self._pool, active_since)
         return [
             RegionCounts(row["region"], row["customers"], row["active_customers"]) for row in rows
         ]

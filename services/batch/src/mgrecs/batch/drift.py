@@ -30,44 +30,13 @@ from mgrecs.batch.registry import NoActiveModel, active_model, mode_recipe
 from mgrecs.common.kafka import publish_tick
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
+from mgrecs.store import orders
 
 TOP_PRODUCTS = 100
 POPULARITY_DAYS = 90
 PREVIOUS_VERSIONS = 5
 
 log = get_logger(__name__)
-
-UNSEEN = """
-WITH recent AS (
-    SELECT o.customer_id, oi.product_id
-    FROM order_items oi JOIN orders o ON o.order_id = oi.order_id
-    WHERE o.ordered_at > $1
-)
-SELECT count(*) AS lines,
-       count(*) FILTER (WHERE known_customer.customer_id IS NULL) AS unseen_customer_lines,
-       count(*) FILTER (WHERE known_product.product_id IS NULL) AS unseen_product_lines
-FROM recent r
-LEFT JOIN (SELECT DISTINCT customer_id FROM orders WHERE ordered_at <= $1) known_customer
-       ON known_customer.customer_id = r.customer_id
-LEFT JOIN (SELECT DISTINCT oi.product_id FROM order_items oi
-           JOIN orders o ON o.order_id = oi.order_id WHERE o.ordered_at <= $1) known_product
-       ON known_product.product_id = r.product_id
-"""
-
-TOP_SHARES = """
-WITH lines AS (
-    SELECT oi.product_id, o.ordered_at > $1 AS recent
-    FROM order_items oi JOIN orders o ON o.order_id = oi.order_id
-    WHERE o.ordered_at > $1 - make_interval(days => $2)
-),
-top AS (
-    SELECT product_id FROM lines WHERE NOT recent
-    GROUP BY product_id ORDER BY count(*) DESC, product_id LIMIT $3
-)
-SELECT avg((top.product_id IS NOT NULL)::int) FILTER (WHERE NOT lines.recent) AS before,
-       avg((top.product_id IS NOT NULL)::int) FILTER (WHERE lines.recent) AS recent
-FROM lines LEFT JOIN top ON top.product_id = lines.product_id
-"""
 
 NDCG_HISTORY = """
 SELECT version, (metrics->'validation'->'chosen'->>'ndcg@10')::float8 AS ndcg
@@ -116,7 +85,7 @@ async def measure_drift(pool: asyncpg.Pool, settings: Settings) -> DriftReport:
     version = await active_model(pool, mode_recipe(settings))
     assert version.trained_at is not None
     since = version.trained_at
-    unseen = await pool.fetchrow(UNSEEN, since)
+    unseen = await orders.unseen_lines(pool, since)
     report = DriftReport(version.version, since, unseen["lines"])
     history = await pool.fetch(NDCG_HISTORY, since, PREVIOUS_VERSIONS + 1, version.recipe)
     _judge_metrics(report, [(row["version"], row["ndcg"]) for row in history], settings)
@@ -126,7 +95,7 @@ async def measure_drift(pool: asyncpg.Pool, settings: Settings) -> DriftReport:
     lines = report.recent_lines
     report.unseen_customer_share = unseen["unseen_customer_lines"] / lines
     report.unseen_product_share = unseen["unseen_product_lines"] / lines
-    shares = await pool.fetchrow(TOP_SHARES, since, POPULARITY_DAYS, TOP_PRODUCTS)
+    shares = await orders.top_product_shares(pool, since, POPULARITY_DAYS, TOP_PRODUCTS)
     if shares["before"]:
         report.popularity_shift = max(0.0, 1.0 - float(shares["recent"]) / float(shares["before"]))
     limit = settings.drift_max_unseen_share

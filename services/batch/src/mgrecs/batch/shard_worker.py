@@ -27,7 +27,6 @@ from mgrecs.common.records import dead_letter, read_message
 from mgrecs.common.schemas import InferShard
 from mgrecs.common.settings import Settings
 
-CONSUMER_GROUP = "mgrecs-batch-shards"
 MAX_SHARD_MS = 6 * 3600 * 1000
 """How long one shard may keep the consumer from polling before the group evicts it."""
 BACKOFF_START = 0.5
@@ -45,7 +44,7 @@ class ShardWorker:
         self.pool = pool
         self.topic = topics.topic(topics.INFER_SHARDS, settings)
         self.dlq_topic = topics.topic(topics.INFER_SHARDS_DLQ, settings)
-        self.group = f"{settings.topic_prefix}{CONSUMER_GROUP}"
+        self.group = topics.group_id(topics.BATCH_SHARDS_GROUP, settings)
         self.models = ModelCache()
         self._stopping = asyncio.Event()
 

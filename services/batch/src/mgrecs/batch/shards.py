@@ -20,13 +20,14 @@ import asyncpg
 
 from mgrecs.batch import aggregates, cache, generations
 from mgrecs.batch.aggregates import RegionTally
-from mgrecs.batch.dataset import active_customer_regions, purchase_histories, revised_customers
 from mgrecs.batch.generations import Generation, ShardCounts
 from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import InferShard
 from mgrecs.common.settings import Settings
 from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.records import Scored
+from mgrecs.store.customers import active_customer_regions
+from mgrecs.store.orders import purchase_histories, revised_customers
 
 log = get_logger(__name__)
 

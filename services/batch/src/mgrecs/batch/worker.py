@@ -41,7 +41,6 @@ from mgrecs.common.records import dead_letter, read_message
 from mgrecs.common.schemas import InferShard, ScheduleTick
 from mgrecs.common.settings import Settings
 
-CONSUMER_GROUP = "mgrecs-batch"
 """The consumer group, after the topic prefix (tenants sharing a broker stay apart)."""
 MAX_JOB_MS = 6 * 3600 * 1000
 """How long a job may keep the consumer from polling before the group evicts it."""
@@ -60,7 +59,7 @@ class BatchWorker:
         self.topic = topics.topic(topics.SCHEDULE_TICKS, settings)
         self.dlq_topic = topics.topic(topics.SCHEDULE_TICKS_DLQ, settings)
         self.shards_topic = topics.topic(topics.INFER_SHARDS, settings)
-        self.group = f"{settings.topic_prefix}{CONSUMER_GROUP}"
+        self.group = topics.group_id(topics.BATCH_GROUP, settings)
         self._stopping = asyncio.Event()
         self._shard_worker: ShardWorker | None = None
         self._consumer: AIOKafkaConsumer | None = None

@@ -40,7 +40,7 @@ from mgrecs.ingest.mapping import (
 )
 from mgrecs.ingest.metrics import CONNECTOR_LAST_SYNC, CONNECTOR_RECORDS, ORDERS_ACCEPTED
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
-from mgrecs.ingest.watermark import load_watermark, save_watermark
+from mgrecs.store.watermarks import load_watermark, save_watermark
 
 log = get_logger(__name__)
 MAX_EXAMPLE_ERRORS = 10

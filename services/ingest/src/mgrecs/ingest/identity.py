@@ -11,9 +11,9 @@ from typing import Protocol
 
 from mgrecs.common.db import create_pool
 from mgrecs.common.identity import CustomerKeys, IdentityRules, InMemoryResolver, customer_keys
-from mgrecs.common.identity_store import IdentityResolver
 from mgrecs.common.schemas import Customer, OrderEvent
 from mgrecs.common.settings import Settings
+from mgrecs.store.identities import IdentityResolver
 
 
 class Resolver(Protocol):

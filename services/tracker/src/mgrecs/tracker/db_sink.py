@@ -23,8 +23,8 @@ from mgrecs.common.kafka import make_producer, send_dead_letter
 from mgrecs.common.probes import database_check
 from mgrecs.common.records import dead_letter, read_message
 from mgrecs.common.schemas import OrderEvent
+from mgrecs.store.orders import write_orders
 from mgrecs.tracker.metrics import DEAD_LETTERED, WRITTEN
-from mgrecs.tracker.store import write_orders
 from mgrecs.tracker.worker import ConsumerWorker, Record
 
 M = TypeVar("M", bound=BaseModel)
@@ -126,7 +126,7 @@ class DbSink(PostgresSink[OrderEvent]):
     """Consumer group `mgrecs-tracker-db`: orders into PostgreSQL, poison to `orders.dlq`."""
 
     sink = "db"
-    group = "mgrecs-tracker-db"
+    group = topics.TRACKER_DB_GROUP
     message = OrderEvent
     dlq = topics.ORDERS_DLQ
 

@@ -99,7 +99,7 @@ class EventsSink(ConsumerWorker[list[list[dict[str, Any]]]]):
     """Consumer group `mgrecs-tracker-events`: order lines to PutEvents."""
 
     sink = "events"
-    group = "mgrecs-tracker-events"
+    group = topics.TRACKER_EVENTS_GROUP
 
     async def open(self, stack: AsyncExitStack) -> None:
         self._client: Any = await stack.enter_async_context(events_client(self.settings))

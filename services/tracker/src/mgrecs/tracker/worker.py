@@ -65,11 +65,6 @@ class StoppedError(Exception):
     """The worker was asked to stop while it was waiting to retry."""
 
 
-def group_id(name: str, settings: Settings) -> str:
-    """Consumer groups get the topic prefix too, so tenants sharing a broker stay apart."""
-    return f"{settings.topic_prefix}{name}"
-
-
 class ConsumerWorker(ABC, Generic[B]):
     """Consumes `topic` in group `group`; subclasses say how a batch of records becomes a
     `B` (`prepare`: CPU only, no I/O) and what a prepared batch does (`handle`)."""
@@ -108,7 +103,7 @@ class ConsumerWorker(ABC, Generic[B]):
         consumer = make_consumer(
             self.settings,
             topics.topic(self.topic, self.settings),
-            group_id=group_id(self.group, self.settings),
+            group_id=topics.group_id(self.group, self.settings),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_min_bytes=FETCH_MIN_BYTES,
@@ -121,7 +116,7 @@ class ConsumerWorker(ABC, Generic[B]):
                 stack.push_async_callback(consumer.stop)
                 self._consumer = consumer
                 stack.callback(setattr, self, "_consumer", None)
-                self.log.info("consuming", group=group_id(self.group, self.settings))
+                self.log.info("consuming", group=topics.group_id(self.group, self.settings))
                 await self._consume(consumer)
         except StoppedError:
             pass  # stopped while a target was down: the uncommitted batch is read again

@@ -23,7 +23,7 @@ import asyncpg
 
 from mgrecs.batch import cache, generations
 from mgrecs.batch.aws.control import s3_store, together, wait_batch_job
-from mgrecs.batch.dataset import active_customer_regions, load_products
+from mgrecs.batch.dataset import load_products
 from mgrecs.batch.drift import check_drift_logged
 from mgrecs.batch.generations import Generation, GenerationFailed, ShardCounts
 from mgrecs.batch.inference import InferenceSummary
@@ -37,6 +37,7 @@ from mgrecs.common.personalize import control_client
 from mgrecs.common.settings import Settings
 from mgrecs.engine.records import Scored
 from mgrecs.engine.user_lists import PERSONAL_REASON
+from mgrecs.store.customers import active_customer_regions
 
 log = get_logger(__name__)
 

@@ -1,4 +1,5 @@
-"""The customer-identity mapping in PostgreSQL: durable across restarts and shared by processes.
+"""The customer-identity mapping (`customer_identities`, `customer_aliases`): durable across
+restarts and shared by processes.
 
 A known customer costs one read. Anything new (an alias never seen, or two customers found to be
 one) is decided under a transaction-scoped advisory lock, so concurrent resolvers, in one
@@ -91,3 +92,11 @@ class IdentityResolver:
                 unified,
             )
         return [Alias(row["alias_kind"], row["alias_value"]) for row in rows]
+
+
+async def count_aliases_like(pool: asyncpg.Pool, pattern: str) -> int:
+    """How many known aliases have a value matching the LIKE `pattern`."""
+    count: int = await pool.fetchval(
+        "SELECT count(*) FROM customer_aliases WHERE alias_value LIKE $1", pattern
+    )
+    return count

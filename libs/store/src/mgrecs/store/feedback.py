@@ -1,4 +1,7 @@
-"""Idempotent writes of feedback events: one row per event id, a replay changes nothing."""
+"""Feedback events (`feedback_events`): what customers did with recommended products, and
+the experiments' per-arm totals over them.
+
+Writes are idempotent: one row per event id, a replay changes nothing."""
 
 from collections.abc import Sequence
 
@@ -36,3 +39,26 @@ async def write_feedback(pool: asyncpg.Pool, events: Sequence[FeedbackEvent]) ->
         for column, value in zip(columns, row, strict=True):
             column.append(value)
     await pool.execute(INSERT_FEEDBACK, *columns)
+
+
+ARM_TOTALS = """
+SELECT arm,
+       count(DISTINCT customer_id) AS customers,
+       count(*) FILTER (WHERE kind = 'impression') AS impressions,
+       count(*) FILTER (WHERE kind = 'click') AS clicks,
+       count(*) FILTER (WHERE kind = 'add_to_cart') AS add_to_carts,
+       count(*) FILTER (WHERE kind = 'purchase') AS purchases,
+       coalesce(sum(revenue) FILTER (WHERE kind = 'purchase'), 0)::float8 AS revenue,
+       coalesce(sum(revenue * revenue) FILTER (WHERE kind = 'purchase'), 0)::float8
+           AS revenue_squares
+FROM feedback_events
+WHERE experiment_id = $1
+GROUP BY arm
+"""
+
+
+async def arm_totals(pool: asyncpg.Pool, experiment_id: str) -> list[asyncpg.Record]:
+    """Per arm of the experiment with feedback: (arm, customers, impressions, clicks,
+    add_to_carts, purchases, revenue, revenue_squares)."""
+    rows: list[asyncpg.Record] = await pool.fetch(ARM_TOTALS, experiment_id)
+    return rows

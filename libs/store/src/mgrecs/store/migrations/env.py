@@ -1,6 +1,6 @@
 """Alembic environment: runs migrations over an asyncpg connection.
 
-The DSN comes from `config.attributes["dsn"]` (set by `mgrecs.common.db.migrate`) or from
+The DSN comes from `config.attributes["dsn"]` (set by `mgrecs.store.schema.migrate`) or from
 `MGRECS_DATABASE_URL`. asyncpg parses it itself, so unix-socket DSNs work too.
 """
 
