@@ -14,7 +14,7 @@ Customers and products are merged per batch (later non-null values win) and writ
 id, so two tracker replicas touching the same products lock them in the same order.
 """
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -251,7 +251,7 @@ async def insert_orders(pool: asyncpg.Pool, orders: Sequence[StoredOrder]) -> No
 
 async def _in_batches(
     pool: asyncpg.Pool, query: str, rows: int, *args: Any
-) -> AsyncIterator[list[asyncpg.Record]]:
+) -> AsyncGenerator[list[asyncpg.Record], None]:
     """`query`'s rows, `rows` per round trip, from a cursor in one transaction (close it with
     `contextlib.aclosing`, so a reader that stops early gives the connection back at once)."""
     async with pool.acquire() as conn, conn.transaction():
@@ -277,7 +277,7 @@ ORDER BY o.ingested_at, o.order_id, oi.line_no
 
 def lines_since(
     pool: asyncpg.Pool, since: datetime, rows: int
-) -> AsyncIterator[list[asyncpg.Record]]:
+) -> AsyncGenerator[list[asyncpg.Record], None]:
     """Order lines that reached the database (or were revised) at or after `since`, as
     (customer, event id, product, region, order, updated_at, content hash), `rows` at a time;
     an order without lines is one row with a NULL line."""
@@ -297,7 +297,7 @@ JOIN customers c ON c.customer_id = o.customer_id
 """
 
 
-def interactions(pool: asyncpg.Pool, rows: int) -> AsyncIterator[list[asyncpg.Record]]:
+def interactions(pool: asyncpg.Pool, rows: int) -> AsyncGenerator[list[asyncpg.Record], None]:
     """Every purchased line as (customer, product, quantity, epoch micros, region), `rows` at a
     time (the training set)."""
     return _in_batches(pool, INTERACTIONS, rows)
@@ -312,7 +312,7 @@ ORDER BY o.order_id, oi.line_no
 """
 
 
-def order_lines(pool: asyncpg.Pool, rows: int) -> AsyncIterator[list[asyncpg.Record]]:
+def order_lines(pool: asyncpg.Pool, rows: int) -> AsyncGenerator[list[asyncpg.Record], None]:
     """Every line as (order, customer, product, quantity, price), an order's lines together,
     `rows` at a time (the data-quality check)."""
     return _in_batches(pool, ORDER_LINES, rows)

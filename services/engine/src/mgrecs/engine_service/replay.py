@@ -35,7 +35,8 @@ async def replay_since_training(state: EngineState, pool: asyncpg.Pool) -> int:
     async with aclosing(lines_since(pool, since, FETCH_ROWS)) as batches:
         async for rows in batches:
             replayed += state.events.replay(
-                Line(*row[:5], version_token(row[5], row[6])) for row in rows
+                Line(row[0], row[1], row[2], row[3], row[4], version_token(row[5], row[6]))
+                for row in rows
             )
     log.info("events_replayed", lines=replayed, since=since.isoformat())
     return replayed

@@ -33,14 +33,13 @@ from mgrecs.ingest.identity import Resolver, open_resolver, unify
 from mgrecs.ingest.mapping import (
     FieldMapping,
     MalformedRecordError,
-    Position,
     lookup,
     map_record,
     position_of,
 )
 from mgrecs.ingest.metrics import CONNECTOR_LAST_SYNC, CONNECTOR_RECORDS, ORDERS_ACCEPTED
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
-from mgrecs.store.watermarks import load_watermark, save_watermark
+from mgrecs.store.watermarks import Position, load_watermark, save_watermark
 
 log = get_logger(__name__)
 MAX_EXAMPLE_ERRORS = 10
