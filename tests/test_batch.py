@@ -18,7 +18,6 @@ from helpers import eventually, read_topic, running
 from mgrecs.batch.buy_again import KEEP_VERSIONS, BuyAgainFit, save_buy_again
 from mgrecs.batch.dataset import load_lines
 from mgrecs.batch.inference import infer
-from mgrecs.batch.registry import NoActiveModel
 from mgrecs.batch.training import retrain
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.common import topics
@@ -27,6 +26,7 @@ from mgrecs.common.settings import Settings
 from mgrecs.engine.model import CooccurrenceModel
 from mgrecs.engine.recipes import make_recipe
 from mgrecs.engine.repurchase import BuyAgainParams, RepurchaseStats, fit_repurchase
+from mgrecs.store.model_versions import NoActiveModel
 from mgrecs.tracker.store import write_orders
 
 # (order id, customer, region, days ago, products). c6 only ordered long ago (inactive);

@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 from helpers import eventually, running
 from mgrecs.batch.exclusive import RETRAIN_LOCK, AnotherRetrainRunning
 from mgrecs.batch.inference import infer
-from mgrecs.batch.registry import ModelVersion
 from mgrecs.batch.training import retrain
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.cli.main import app
 from mgrecs.common.db import create_pool
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.store.model_versions import ModelVersion
 
 RETRAIN_STEPS = ["export", "quality", "evaluate", "train", "promote", "buy-again"]
 

@@ -16,6 +16,7 @@ import asyncpg
 from mgrecs.api.experiment_schemas import ArmReport, Estimate, ExperimentReport
 from mgrecs.api.intervals import Interval, mean_interval, wilson
 from mgrecs.common.experiments import Experiment
+from mgrecs.store import model_versions
 
 ARM_TOTALS = """
 SELECT arm,
@@ -31,8 +32,6 @@ FROM feedback_events
 WHERE experiment_id = $1
 GROUP BY arm
 """
-
-OFFLINE_METRICS = "SELECT version, metrics FROM model_versions WHERE version = ANY($1::text[])"
 
 
 @dataclass(frozen=True)
@@ -90,9 +89,7 @@ async def experiment_report(pool: asyncpg.Pool, experiment: Experiment) -> Exper
     rows = await pool.fetch(ARM_TOTALS, experiment.id)
     totals = {row["arm"]: ArmTotals(**{k: v for k, v in row.items() if k != "arm"}) for row in rows}
     versions = [arm.model_version for arm in experiment.arms]
-    metrics = {
-        row["version"]: row["metrics"] for row in await pool.fetch(OFFLINE_METRICS, versions)
-    }
+    metrics = await model_versions.metrics_of(pool, versions)
     return ExperimentReport(
         experiment_id=experiment.id,
         arms=[

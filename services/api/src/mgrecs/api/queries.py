@@ -24,37 +24,6 @@ FROM offline_user_recommendations r CROSS JOIN {CURRENT} g
 WHERE r.user_id = $1
 """
 
-# The version the engine serves in real time (the active one).
-ACTIVE_MODEL_VERSION = """
-SELECT version FROM model_versions WHERE active ORDER BY promoted_at DESC NULLS LAST LIMIT 1
-"""
-
-# The customer's ($1) purchases of each product still on sale: in how many distinct orders,
-# and when last; with the repurchase statistics and parameters the active model version
-# stored (all NULL when it stored none: the defaults serve). Cancelled and returned lines
-# are not in order_items (the tracker removes them), as for every other reader.
-BUY_AGAIN_HISTORY = f"""
-WITH params AS (
-    SELECT p.model_version, p.params, p.default_repeat_rate, p.default_interval_days
-    FROM repurchase_params p
-    WHERE p.model_version = ({ACTIVE_MODEL_VERSION.strip()})
-),
-bought AS (
-    SELECT oi.product_id, count(DISTINCT o.order_id) AS orders, max(o.ordered_at) AS last_at
-    FROM orders o
-    JOIN order_items oi ON oi.order_id = o.order_id
-    WHERE o.customer_id = $1
-    GROUP BY oi.product_id
-)
-SELECT b.product_id, b.orders, b.last_at, s.repeat_rate, s.interval_days,
-       p.model_version, p.params, p.default_repeat_rate, p.default_interval_days
-FROM bought b
-JOIN products pr ON pr.product_id = b.product_id AND pr.active
-LEFT JOIN params p ON TRUE
-LEFT JOIN repurchase_stats s
-       ON s.model_version = p.model_version AND s.product_id = b.product_id
-"""
-
 SIMILAR_CACHE = f"""
 SELECT s.similar_products, s.updated_at, g.age_seconds
 FROM offline_similar_items s CROSS JOIN {CURRENT} g
@@ -208,13 +177,6 @@ SELECT generation, model_version, completed_at, users, products,
        extract(epoch FROM now() - completed_at)::float8 AS age_seconds
 FROM cache_generations
 WHERE state = 'current'
-"""
-
-MODEL_VERSIONS = """
-SELECT version, recipe, trained_at, active, promoted_at, decision, metrics
-FROM model_versions
-ORDER BY trained_at DESC, version DESC
-LIMIT $1
 """
 
 LATEST_DRIFT = """

@@ -11,6 +11,7 @@ from mgrecs.api import queries
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.quality_store import latest_reports
 from mgrecs.engine.repurchase import DEFAULT_INTERVAL_DAYS, BuyAgainParams
+from mgrecs.store import model_versions, repurchase
 
 PING_TIMEOUT_SECONDS = 2.0
 
@@ -154,12 +155,11 @@ class Repository:
 
     async def active_model_version(self) -> str | None:
         """The version the engine serves in real time (None before the first retrain)."""
-        version: str | None = await self._pool.fetchval(queries.ACTIVE_MODEL_VERSION)
-        return version
+        return await model_versions.served_version(self._pool)
 
     async def purchase_history(self, user_id: str) -> PurchaseHistory:
         """Everything the buy-again list needs, in one round trip."""
-        rows = await self._pool.fetch(queries.BUY_AGAIN_HISTORY, user_id)
+        rows = await repurchase.purchase_history(self._pool, user_id)
         first = rows[0] if rows else None
         if first is None or first["model_version"] is None:
             return PurchaseHistory(

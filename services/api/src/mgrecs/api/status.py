@@ -22,6 +22,7 @@ from mgrecs.api.schemas import (
 )
 from mgrecs.common.quality_store import latest_reports
 from mgrecs.common.settings import Settings
+from mgrecs.store import model_versions
 
 MODEL_VERSIONS = 10
 CACHE_TABLES = (("offline_user_recommendations", "users"), ("offline_similar_items", "products"))
@@ -33,7 +34,7 @@ async def gather(pool: asyncpg.Pool, settings: Settings) -> Status:
     lag = asyncio.create_task(tracker_lag(settings))  # the broker round trips overlap
     try:
         cache = await _cache(pool, settings.cache_ttl_hours)
-        models = await pool.fetch(queries.MODEL_VERSIONS, MODEL_VERSIONS)
+        models = await model_versions.every_recipe(pool, MODEL_VERSIONS)
         reports = await latest_reports(pool, 1)
         drift = await pool.fetchrow(queries.LATEST_DRIFT)
         jobs = await pool.fetch(queries.RECENT_JOBS, JOBS)

@@ -26,10 +26,10 @@ import asyncpg
 from aiokafka.errors import KafkaError
 
 from mgrecs.batch.metrics import DRIFT_FLAGGED
-from mgrecs.batch.registry import NoActiveModel, active_model, mode_recipe
 from mgrecs.common.kafka import publish_tick
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
+from mgrecs.store.model_versions import NoActiveModel, active_model, mode_recipe, ndcg_history
 
 TOP_PRODUCTS = 100
 POPULARITY_DAYS = 90
@@ -67,15 +67,6 @@ top AS (
 SELECT avg((top.product_id IS NOT NULL)::int) FILTER (WHERE NOT lines.recent) AS before,
        avg((top.product_id IS NOT NULL)::int) FILTER (WHERE lines.recent) AS recent
 FROM lines LEFT JOIN top ON top.product_id = lines.product_id
-"""
-
-NDCG_HISTORY = """
-SELECT version, (metrics->'validation'->'chosen'->>'ndcg@10')::float8 AS ndcg
-FROM model_versions
-WHERE trained_at <= $1 AND recipe = $3 AND metrics->'validation' IS NOT NULL
-  AND metrics->'validation' <> 'null'::jsonb
-ORDER BY trained_at DESC, version DESC
-LIMIT $2
 """
 
 INSERT = """
@@ -118,8 +109,8 @@ async def measure_drift(pool: asyncpg.Pool, settings: Settings) -> DriftReport:
     since = version.trained_at
     unseen = await pool.fetchrow(UNSEEN, since)
     report = DriftReport(version.version, since, unseen["lines"])
-    history = await pool.fetch(NDCG_HISTORY, since, PREVIOUS_VERSIONS + 1, version.recipe)
-    _judge_metrics(report, [(row["version"], row["ndcg"]) for row in history], settings)
+    history = await ndcg_history(pool, since, PREVIOUS_VERSIONS + 1, version.recipe)
+    _judge_metrics(report, history, settings)
     if report.recent_lines < settings.drift_min_lines:
         report.judged = False
         return report

@@ -18,12 +18,12 @@ from mgrecs.batch import generations
 from mgrecs.batch.drift import check_drift_logged
 from mgrecs.batch.generations import Generation
 from mgrecs.batch.metrics import JOB_SECONDS
-from mgrecs.batch.registry import active_model
 from mgrecs.batch.shards import ModelCache, run_shard
 from mgrecs.batch.steps import Steps
 from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import InferShard
 from mgrecs.common.settings import Settings
+from mgrecs.store.model_versions import active_model
 
 log = get_logger(__name__)
 

@@ -29,7 +29,6 @@ from mgrecs.batch.export import export_datasets
 from mgrecs.batch.inference import Dispatch, InferenceSummary, infer
 from mgrecs.batch.metrics import JOB_SECONDS, MODEL_NDCG
 from mgrecs.batch.promotion import decide
-from mgrecs.batch.registry import RECIPE, ModelVersion, active_metrics, active_model, register
 from mgrecs.batch.steps import Steps
 from mgrecs.common.artifacts import open_store
 from mgrecs.common.logging import get_logger
@@ -38,6 +37,7 @@ from mgrecs.common.settings import Settings
 from mgrecs.engine.dataset import Lines
 from mgrecs.engine.model import CooccurrenceModel, ProductInfo
 from mgrecs.engine.selection import Selection, measure_recipe
+from mgrecs.store.model_versions import RECIPE, ModelVersion, active_metrics, active_model, register
 
 log = get_logger(__name__)
 

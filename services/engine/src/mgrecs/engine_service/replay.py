@@ -18,10 +18,9 @@ from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import version_token
 from mgrecs.engine_service.events import Line
 from mgrecs.engine_service.state import EngineState
+from mgrecs.store import model_versions
 
 log = get_logger(__name__)
-
-TRAINED_AT = "SELECT trained_at FROM model_versions WHERE version = $1"
 
 # The customer's region as the tracker reports it: the order's, else the customer's. An order
 # without lines (cancelled or returned) comes as one row without a line, so its version is
@@ -58,5 +57,5 @@ async def _since(state: EngineState, pool: asyncpg.Pool) -> datetime:
     version = state.registry.version
     trained_at: datetime | None = None
     if version is not None:
-        trained_at = await pool.fetchval(TRAINED_AT, version)
+        trained_at = await model_versions.trained_at(pool, version)
     return trained_at or datetime.now(UTC) - timedelta(days=state.settings.active_days)

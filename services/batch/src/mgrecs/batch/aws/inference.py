@@ -28,7 +28,6 @@ from mgrecs.batch.drift import check_drift_logged
 from mgrecs.batch.generations import Generation, GenerationFailed, ShardCounts
 from mgrecs.batch.inference import InferenceSummary
 from mgrecs.batch.metrics import JOB_SECONDS
-from mgrecs.batch.registry import AWS_RECIPE, ModelVersion, active_model
 from mgrecs.batch.shards import WORKER_NAME
 from mgrecs.batch.steps import Steps
 from mgrecs.common.artifacts import S3Store
@@ -36,6 +35,7 @@ from mgrecs.common.logging import get_logger
 from mgrecs.common.personalize import control_client
 from mgrecs.common.settings import Settings
 from mgrecs.engine.model import PERSONAL_REASON, Scored
+from mgrecs.store.model_versions import AWS_RECIPE, ModelVersion, active_model
 
 log = get_logger(__name__)
 

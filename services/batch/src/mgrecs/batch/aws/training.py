@@ -29,12 +29,12 @@ from mgrecs.batch.dataset import load_products
 from mgrecs.batch.exclusive import retrain_lock
 from mgrecs.batch.export import ExportedDataset, export_datasets
 from mgrecs.batch.metrics import JOB_SECONDS
-from mgrecs.batch.registry import AWS_RECIPE, ModelVersion, active_model, register
 from mgrecs.batch.steps import Steps
 from mgrecs.batch.training import NoTrainingData, Refreshed, check_quality, new_version
 from mgrecs.common.logging import get_logger
 from mgrecs.common.personalize import control_client
 from mgrecs.common.settings import Settings
+from mgrecs.store.model_versions import AWS_RECIPE, ModelVersion, active_model, register
 
 log = get_logger(__name__)
 
