@@ -11,7 +11,7 @@ from mgrecs.api import queries
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.quality_store import latest_reports
 from mgrecs.engine.repurchase import DEFAULT_INTERVAL_DAYS, BuyAgainParams
-from mgrecs.store import model_versions, repurchase
+from mgrecs.store import cache, model_versions, repurchase
 
 PING_TIMEOUT_SECONDS = 2.0
 
@@ -134,15 +134,15 @@ class Repository:
 
     async def cache_age(self) -> CacheAge | None:
         """How old the current cache generation is; None when no generation is current."""
-        seconds = await self._pool.fetchval(queries.CACHE_AGE)
-        return None if seconds is None else self._age(float(seconds))
+        seconds = await cache.current_age(self._pool)
+        return None if seconds is None else self._age(seconds)
 
     async def quality_reports(self, limit: int) -> list[tuple[int, QualityReport]]:
         """The newest data-quality reports, newest first."""
         return await latest_reports(self._pool, limit)
 
     async def user_cache(self, user_id: str) -> CachedList | None:
-        row = await self._pool.fetchrow(queries.USER_CACHE, user_id)
+        row = await cache.user_list(self._pool, user_id)
         if row is None:
             return None
         return CachedList(
@@ -175,7 +175,7 @@ class Repository:
         )
 
     async def similar_cache(self, product_id: str) -> CachedList | None:
-        row = await self._pool.fetchrow(queries.SIMILAR_CACHE, product_id)
+        row = await cache.similar_list(self._pool, product_id)
         if row is None:
             return None
         return CachedList(_as_list(row[0]), row[1], age=self._age(row["age_seconds"]))
@@ -226,7 +226,7 @@ class Repository:
         self, user_ids: list[str], limit: int, categories: list[str] | None = None
     ) -> list[ProductCount]:
         """Per product: sampled users with it in their cached list, and its mean score."""
-        rows = await self._pool.fetch(queries.REGION_AGGREGATE, user_ids, limit, categories)
+        rows = await cache.sampled_lists(self._pool, user_ids, limit, categories)
         return [_product_count(row) for row in rows]
 
     async def region_popular(
@@ -239,7 +239,7 @@ class Repository:
 
     async def region_generation(self, region: str) -> RegionGeneration | None:
         """The current generation, however old (None when none is current)."""
-        row = await self._pool.fetchrow(queries.REGION_GENERATION, region)
+        row = await cache.region_generation(self._pool, region)
         if row is None:
             return None
         return RegionGeneration(
@@ -253,7 +253,7 @@ class Repository:
         self, generation: int, region: str, limit: int, categories: list[str] | None = None
     ) -> list[ProductCount]:
         """Per product: the region's active customers who got it, from the batch's counts."""
-        rows = await self._pool.fetch(queries.REGION_EXACT, region, limit, categories, generation)
+        rows = await cache.region_exact(self._pool, generation, region, limit, categories)
         return [_product_count(row) for row in rows]
 
     async def regions(self, active_since: datetime) -> list[RegionCounts]:

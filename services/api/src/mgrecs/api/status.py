@@ -23,6 +23,7 @@ from mgrecs.api.schemas import (
 from mgrecs.common.quality_store import latest_reports
 from mgrecs.common.settings import Settings
 from mgrecs.store import model_versions
+from mgrecs.store.cache import current_summary
 
 MODEL_VERSIONS = 10
 CACHE_TABLES = (("offline_user_recommendations", "users"), ("offline_similar_items", "products"))
@@ -60,7 +61,7 @@ async def gather(pool: asyncpg.Pool, settings: Settings) -> Status:
 
 
 async def _cache(pool: asyncpg.Pool, ttl_hours: float) -> CacheStatus:
-    row = await pool.fetchrow(queries.CURRENT_GENERATION)
+    row = await current_summary(pool)
     answers = user_answers()
     total = sum(answers.values())
     age = None if row is None else row["age_seconds"]

@@ -6,10 +6,10 @@ from fastapi import APIRouter, HTTPException
 
 from mgrecs.api.deps import PoolDep, SettingsDep
 from mgrecs.api.schemas import ErrorMessage, InvalidateRequest, Invalidation, TickSent
-from mgrecs.common.cache_invalidation import invalidate
 from mgrecs.common.kafka import publish_tick
 from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import TickKind
+from mgrecs.store.cache import invalidate
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 log = get_logger(__name__)
