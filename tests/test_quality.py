@@ -19,11 +19,11 @@ from mgrecs.cli.main import app as cli_app
 from mgrecs.common import quality
 from mgrecs.common.db import create_pool
 from mgrecs.common.quality import QualityAccumulator, QualityReport, check_events
-from mgrecs.common.quality_store import latest_reports, save_report
 from mgrecs.common.sample_data import CSV_HEADER
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings, get_settings
 from mgrecs.ingest.backfill import backfill_file
+from mgrecs.store.reports import latest_reports, save_report
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 CATALOGUE = [f"p{i}" for i in range(10)] + ["never1", "never2"]

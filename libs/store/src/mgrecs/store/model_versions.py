@@ -49,8 +49,9 @@ class ModelVersion:
 
 INSERT = """
 INSERT INTO model_versions
-    (version, recipe, artifact_uri, n_users, n_items, n_interactions, metrics, decision)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    (version, recipe, artifact_uri, n_users, n_items, n_interactions, metrics, decision,
+     trained_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, now()))
 RETURNING trained_at
 """
 
@@ -119,7 +120,8 @@ async def _activate(conn: asyncpg.Connection, recipe: str, version: str, reason:
 async def register(
     pool: asyncpg.Pool, model: ModelVersion, *, promote: bool, reason: str
 ) -> ModelVersion:
-    """Record a trained version; make it the active one when `promote` (one transaction)."""
+    """Record a trained version (trained now, unless `model.trained_at` says when); make it
+    the active one when `promote` (one transaction)."""
     async with pool.acquire() as conn, conn.transaction():
         trained_at = await conn.fetchval(
             INSERT,
@@ -131,6 +133,7 @@ async def register(
             model.n_interactions,
             model.metrics,
             reason,
+            model.trained_at,
         )
         if promote:
             await _activate(conn, model.recipe, model.version, reason)

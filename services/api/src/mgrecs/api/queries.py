@@ -88,17 +88,3 @@ JOIN orders o ON o.order_id = oi.order_id
 WHERE o.ordered_at >= $1 AND oi.product_id = ANY($2::text[])
 GROUP BY oi.product_id
 """
-
-LATEST_DRIFT = """
-SELECT id, checked_at, model_version, drifted, report -> 'flags' AS flags
-FROM drift_reports
-ORDER BY id DESC
-LIMIT 1
-"""
-
-RECENT_JOBS = """
-SELECT tick_id, kind, started_at, finished_at, steps
-FROM processed_ticks
-ORDER BY started_at DESC
-LIMIT $1
-"""

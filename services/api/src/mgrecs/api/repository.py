@@ -9,9 +9,9 @@ import asyncpg
 
 from mgrecs.api import queries
 from mgrecs.common.quality import QualityReport
-from mgrecs.common.quality_store import latest_reports
 from mgrecs.engine.repurchase import DEFAULT_INTERVAL_DAYS, BuyAgainParams
 from mgrecs.store import cache, model_versions, repurchase
+from mgrecs.store.reports import latest_reports
 
 PING_TIMEOUT_SECONDS = 2.0
 

@@ -6,7 +6,6 @@ import asyncio
 
 import asyncpg
 
-from mgrecs.api import queries
 from mgrecs.api.consumer_lag import tracker_lag
 from mgrecs.api.metrics import user_answers
 from mgrecs.api.schemas import (
@@ -20,10 +19,11 @@ from mgrecs.api.schemas import (
     Status,
     StoredQualityReport,
 )
-from mgrecs.common.quality_store import latest_reports
 from mgrecs.common.settings import Settings
 from mgrecs.store import model_versions
 from mgrecs.store.cache import current_summary
+from mgrecs.store.jobs import recent as recent_jobs
+from mgrecs.store.reports import latest_drift_flags, latest_reports
 
 MODEL_VERSIONS = 10
 CACHE_TABLES = (("offline_user_recommendations", "users"), ("offline_similar_items", "products"))
@@ -37,8 +37,8 @@ async def gather(pool: asyncpg.Pool, settings: Settings) -> Status:
         cache = await _cache(pool, settings.cache_ttl_hours)
         models = await model_versions.every_recipe(pool, MODEL_VERSIONS)
         reports = await latest_reports(pool, 1)
-        drift = await pool.fetchrow(queries.LATEST_DRIFT)
-        jobs = await pool.fetch(queries.RECENT_JOBS, JOBS)
+        drift = await latest_drift_flags(pool)
+        jobs = await recent_jobs(pool, JOBS)
     finally:
         lags = await lag
     quality = None

@@ -24,7 +24,6 @@ import asyncpg
 
 from mgrecs.common.logging import get_logger
 from mgrecs.common.quality import QualityAccumulator, QualityReport
-from mgrecs.common.quality_store import save_report
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.company_client import ApiUnavailableError, CompanyClient
@@ -40,6 +39,7 @@ from mgrecs.ingest.mapping import (
 from mgrecs.ingest.metrics import CONNECTOR_LAST_SYNC, CONNECTOR_RECORDS, ORDERS_ACCEPTED
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
 from mgrecs.ingest.watermark import load_watermark, save_watermark
+from mgrecs.store.reports import save_report
 
 log = get_logger(__name__)
 MAX_EXAMPLE_ERRORS = 10

@@ -1,0 +1,117 @@
+"""Reports: data-quality reports (`data_quality_reports`, one per sync, backfill and export)
+and drift reports (`drift_reports`, one per check), with the order-line measures a drift
+check reads."""
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from mgrecs.common.quality import QualityReport
+
+INSERT_QUALITY = """
+INSERT INTO data_quality_reports (source, kind, created_at, report, passed)
+VALUES ($1, $2, $3, $4, $5) RETURNING id
+"""
+LATEST_QUALITY = """
+SELECT id, report FROM data_quality_reports
+WHERE $1::text IS NULL OR source = $1
+ORDER BY id DESC LIMIT $2
+"""
+
+INSERT_DRIFT = """
+INSERT INTO drift_reports (model_version, drifted, report) VALUES ($1, $2, $3)
+RETURNING id, checked_at
+"""
+LATEST_DRIFT = "SELECT id, checked_at, report FROM drift_reports ORDER BY id DESC LIMIT $1"
+LATEST_DRIFT_FLAGS = """
+SELECT id, checked_at, model_version, drifted, report -> 'flags' AS flags
+FROM drift_reports
+ORDER BY id DESC
+LIMIT 1
+"""
+
+# Order lines since $1, and how many of them are of a customer, or of a product, never seen
+# in an order until $1.
+UNSEEN = """
+WITH recent AS (
+    SELECT o.customer_id, oi.product_id
+    FROM order_items oi JOIN orders o ON o.order_id = oi.order_id
+    WHERE o.ordered_at > $1
+)
+SELECT count(*) AS lines,
+       count(*) FILTER (WHERE known_customer.customer_id IS NULL) AS unseen_customer_lines,
+       count(*) FILTER (WHERE known_product.product_id IS NULL) AS unseen_product_lines
+FROM recent r
+LEFT JOIN (SELECT DISTINCT customer_id FROM orders WHERE ordered_at <= $1) known_customer
+       ON known_customer.customer_id = r.customer_id
+LEFT JOIN (SELECT DISTINCT oi.product_id FROM order_items oi
+           JOIN orders o ON o.order_id = oi.order_id WHERE o.ordered_at <= $1) known_product
+       ON known_product.product_id = r.product_id
+"""
+
+# The share of order lines that are of the top $3 products of the $2 days before $1: in
+# those days (`before`) and since $1 (`recent`).
+TOP_SHARES = """
+WITH lines AS (
+    SELECT oi.product_id, o.ordered_at > $1 AS recent
+    FROM order_items oi JOIN orders o ON o.order_id = oi.order_id
+    WHERE o.ordered_at > $1 - make_interval(days => $2)
+),
+top AS (
+    SELECT product_id FROM lines WHERE NOT recent
+    GROUP BY product_id ORDER BY count(*) DESC, product_id LIMIT $3
+)
+SELECT avg((top.product_id IS NOT NULL)::int) FILTER (WHERE NOT lines.recent) AS before,
+       avg((top.product_id IS NOT NULL)::int) FILTER (WHERE lines.recent) AS recent
+FROM lines LEFT JOIN top ON top.product_id = lines.product_id
+"""
+
+
+async def save_report(pool: asyncpg.Pool, report: QualityReport) -> int:
+    """Store one data-quality report; returns its id."""
+    document = report.model_dump(mode="json")
+    report_id: int = await pool.fetchval(
+        INSERT_QUALITY, report.source, report.kind, report.created_at, document, report.passed
+    )
+    return report_id
+
+
+async def latest_reports(
+    pool: asyncpg.Pool, limit: int = 20, source: str | None = None
+) -> list[tuple[int, QualityReport]]:
+    """The newest `limit` data-quality reports (of one source when given), newest first,
+    with their ids."""
+    rows: list[Any] = await pool.fetch(LATEST_QUALITY, source, limit)
+    return [(row["id"], QualityReport.model_validate(row["report"])) for row in rows]
+
+
+async def save_drift(
+    pool: asyncpg.Pool, model_version: str, drifted: bool, report: dict[str, Any]
+) -> asyncpg.Record:
+    """Store one drift report; returns its id and checked_at."""
+    row: asyncpg.Record = await pool.fetchrow(INSERT_DRIFT, model_version, drifted, report)
+    return row
+
+
+async def latest_drift(pool: asyncpg.Pool, limit: int = 10) -> list[asyncpg.Record]:
+    """The newest drift reports, newest first (id, checked_at, report)."""
+    return list(await pool.fetch(LATEST_DRIFT, limit))
+
+
+async def latest_drift_flags(pool: asyncpg.Pool) -> asyncpg.Record | None:
+    """The newest drift report's id, time, version, verdict and flags (the status page)."""
+    row: asyncpg.Record | None = await pool.fetchrow(LATEST_DRIFT_FLAGS)
+    return row
+
+
+async def unseen_lines(pool: asyncpg.Pool, since: datetime) -> asyncpg.Record:
+    """`UNSEEN` since `since`."""
+    row: asyncpg.Record = await pool.fetchrow(UNSEEN, since)
+    return row
+
+
+async def top_shares(pool: asyncpg.Pool, since: datetime, days: int, top: int) -> asyncpg.Record:
+    """`TOP_SHARES` around `since`."""
+    row: asyncpg.Record = await pool.fetchrow(TOP_SHARES, since, days, top)
+    return row
