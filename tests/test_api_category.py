@@ -15,6 +15,7 @@ from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
 from mgrecs.engine.model import Interaction, ProductInfo
 from mgrecs.engine_service.app import create_app as create_engine_app
+from mgrecs.store.cache import USERS, put_current
 
 CATEGORIES = {"p1": "tea", "p2": "tea", "p3": "snacks", "p4": "tea", "p5": "snacks"}
 ORDERS = {"c1": ["p1", "p2"], "c2": ["p1", "p3"], "c3": ["p1", "p4", "p5"]}
@@ -52,11 +53,8 @@ async def shop(pool: asyncpg.Pool) -> None:
             [(order_id, line, p) for line, p in enumerate(products)],
         )
     cached = [("p3", 0.9), ("p4", 0.5), ("p5", 0.25), ("p2", 0.2)]
-    await pool.execute(
-        "INSERT INTO offline_user_recommendations VALUES ($1, $2, $3)",
-        "c1",
-        [{"product_id": p, "score": s} for p, s in cached],
-        UPDATED_AT,
+    await put_current(
+        pool, USERS, "c1", [{"product_id": p, "score": s} for p, s in cached], UPDATED_AT
     )
 
 

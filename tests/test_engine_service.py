@@ -19,6 +19,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from helpers import engine_stats, eventually, serve
+from mgrecs.api.repository import Repository
 from mgrecs.common.personalize import events_client, runtime_client
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
@@ -26,6 +27,8 @@ from mgrecs.engine.model import CooccurrenceModel, Interaction, ProductInfo
 from mgrecs.engine_service import sigv4
 from mgrecs.engine_service.app import create_app
 from mgrecs.engine_service.errors import AwsError
+from mgrecs.engine_service.registry import ModelRegistry
+from mgrecs.store.model_versions import AWS_RECIPE, RECIPE, ModelVersion, register
 from mgrecs.tracker.events import put_events_calls
 from mgrecs.tracker.store import write_orders
 
@@ -57,20 +60,30 @@ async def register_model(
     model = CooccurrenceModel.fit(lines, products=products)
     path = Path(settings.artifact_dir) / f"{version}.npz"
     model.save(path)
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "UPDATE model_versions SET active = FALSE WHERE recipe = 'cooccurrence' AND active"
-        )
-        await conn.execute(
-            """INSERT INTO model_versions
-               (version, recipe, artifact_uri, n_users, n_items, n_interactions, active)
-               VALUES ($1, 'cooccurrence', $2, $3, $4, $5, TRUE)""",
-            version,
-            str(path),
-            len(model.customer_ids),
-            len(model.item_ids),
-            model.n_interactions,
-        )
+    registered = ModelVersion(
+        version,
+        RECIPE,
+        str(path),
+        len(model.customer_ids),
+        len(model.item_ids),
+        model.n_interactions,
+    )
+    await register(pool, registered, promote=True, reason="registered by the test")
+
+
+async def test_the_api_names_the_version_the_engine_serves(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """Two lineages with an active version each (the trainer's and AWS mode's, promoted
+    later): the api's realtime answers name the version the engine serves, not the newest
+    promotion (`mgrecs.store.model_versions`, the one definition of the active model)."""
+    await register_model(pool, settings, "v-served", bundle_lines())
+    aws = ModelVersion("v-aws", AWS_RECIPE, "arn:aws:personalize:solution/v-aws", 1, 1, 1)
+    await register(pool, aws, promote=True, reason="the AWS lineage's own")
+    registry = ModelRegistry()
+    assert await registry.refresh(pool)
+    assert registry.version == "v-served"
+    assert await Repository(pool).active_model_version() == "v-served"
 
 
 @pytest.fixture

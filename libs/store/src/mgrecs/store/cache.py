@@ -626,12 +626,14 @@ async def invalidate(
 
 
 async def put_current(
-    pool: asyncpg.Pool, table: Table, key: str, payload: Any, updated_at: datetime | None
+    pool: asyncpg.Pool, table: Table, key: str, payload: Any, updated_at: datetime | None = None
 ) -> None:
-    """Write one cached row straight into the current generation (through the view): how a
-    test or a tool seeds the cache without an infer run."""
+    """Write one cached row straight into the current generation (through the view), written
+    at `updated_at` (UTC; default: now): how a test or a tool seeds the cache without an
+    infer run."""
     await pool.execute(
-        f"INSERT INTO {table.view} ({table.key}, {table.payload}, updated_at) VALUES ($1, $2, $3)",
+        f"INSERT INTO {table.view} ({table.key}, {table.payload}, updated_at)"
+        " VALUES ($1, $2, coalesce($3, now() AT TIME ZONE 'UTC'))",
         key,
         payload,
         updated_at,
