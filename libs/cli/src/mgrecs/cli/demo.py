@@ -15,11 +15,11 @@ import shutil
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -28,16 +28,18 @@ from rich.console import Console
 from mgrecs.cli.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.cli.upstream import SOURCE, Spec, upstream_env, upstream_settings, upstream_specs
+from mgrecs.common.db import create_pool
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.personalize import signed_headers
-from mgrecs.common.quality import QualityReport
 from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
+from mgrecs.store import cache, jobs, reports
 from mgrecs.store.schema import migrate
 
 RUN_DIR = Path(".run")
 """Where a run keeps its database, logs and models (wiped when the next run starts)."""
 console = Console()
+T = TypeVar("T")
 DEMO_ACCESS_KEY = "mgrecs-demo"
 
 
@@ -72,6 +74,19 @@ def _query(dsn: str, sql: str, *args: Any) -> Any:
             return await conn.fetchval(sql, *args)
         finally:
             await conn.close()
+
+    return asyncio.run(run())
+
+
+def _read(dsn: str, read: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    """One read through the store, on a pool of its own (the store's JSON codecs)."""
+
+    async def run() -> T:
+        pool = await create_pool(dsn, min_size=1, max_size=1)
+        try:
+            return await read(pool)
+        finally:
+            await pool.close()
 
     return asyncio.run(run())
 
@@ -236,8 +251,7 @@ def _run_pipeline(settings: Settings, options: DemoOptions, services: list[Servi
     for kind in ("retrain", "infer"):
         sent = asyncio.run(publish_tick(settings, kind))
         _wait_until(f"batch finished {kind}", functools.partial(_tick_done, dsn, sent.tick_id))
-    users = _query(dsn, "SELECT count(*) FROM offline_user_recommendations")
-    similar = _query(dsn, "SELECT count(*) FROM offline_similar_items")
+    users, similar = _read(dsn, cache.current_rows)
     if not users or not similar:
         raise SmokeFailure(f"cache is empty after infer ({users} users, {similar} products)")
     console.print(f"[green]✓[/green] cache: {users} customers, {similar} products")
@@ -254,12 +268,9 @@ def _check_connector(dsn: str, lines: int) -> None:
     """The connector's first sync read every line, passed data quality, left a watermark, and
     unified the legacy customer ids (no CUST-... customer in PostgreSQL)."""
     source = f"connector:{SOURCE}"
-    first = _query(
-        dsn, "SELECT report FROM data_quality_reports WHERE source = $1 ORDER BY id LIMIT 1", source
-    )
-    if first is None:
+    report = _read(dsn, lambda pool: reports.first_report(pool, source))
+    if report is None:
         raise SmokeFailure(f"no data-quality report of {source}")
-    report = QualityReport.model_validate_json(first)
     if not report.passed or report.lines != lines:
         raise SmokeFailure(f"sync report: {report.lines}/{lines} lines, {report.reason}")
     if _query(dsn, "SELECT count(*) FROM ingest_watermarks WHERE source = $1", SOURCE) != 1:
@@ -276,14 +287,9 @@ def _check_connector(dsn: str, lines: int) -> None:
 
 def _tick_done(dsn: str, tick_id: str) -> bool:
     """True once the batch service finished the tick; a failed job stops the run."""
-    detail = _query(
-        dsn,
-        "SELECT detail FROM processed_ticks WHERE tick_id = $1 AND finished_at IS NOT NULL",
-        tick_id,
-    )
-    if detail is None:
+    outcome = _read(dsn, lambda pool: jobs.outcome(pool, tick_id))
+    if outcome is None:
         return False
-    outcome = json.loads(detail)
     if outcome.get("status") == "failed":
         raise SmokeFailure(f"batch job failed: {outcome.get('error')}")
     return True

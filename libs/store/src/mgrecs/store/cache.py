@@ -91,6 +91,15 @@ async def current_age(pool: asyncpg.Pool) -> float | None:
     return None if seconds is None else float(seconds)
 
 
+async def current_rows(pool: asyncpg.Pool) -> tuple[int, int]:
+    """How many customers and products the cache serves (the views' rows)."""
+    row = await pool.fetchrow(
+        "SELECT (SELECT count(*) FROM offline_user_recommendations) AS users,"
+        " (SELECT count(*) FROM offline_similar_items) AS products"
+    )
+    return int(row["users"]), int(row["products"])
+
+
 async def current_model_version(pool: asyncpg.Pool) -> str | None:
     """The model version the current generation was scored with (None: none current)."""
     version: str | None = await pool.fetchval(MODEL_VERSION)

@@ -62,6 +62,15 @@ async def finish(pool: asyncpg.Pool, tick_id: str, detail: dict[str, Any]) -> No
     )
 
 
+async def outcome(pool: asyncpg.Pool, tick_id: str) -> dict[str, Any] | None:
+    """The finished tick's detail (its outcome); None while it has not finished."""
+    detail: dict[str, Any] | None = await pool.fetchval(
+        "SELECT detail FROM processed_ticks WHERE tick_id = $1 AND finished_at IS NOT NULL",
+        tick_id,
+    )
+    return detail
+
+
 async def recent(pool: asyncpg.Pool, limit: int = 20) -> list[asyncpg.Record]:
     """The newest jobs, newest first: id, kind, start, end, outcome and steps."""
     return list(await pool.fetch(RECENT, limit))

@@ -86,6 +86,14 @@ async def latest_reports(
     return [(row["id"], QualityReport.model_validate(row["report"])) for row in rows]
 
 
+async def first_report(pool: asyncpg.Pool, source: str) -> QualityReport | None:
+    """The oldest data-quality report of `source` (its first sync), if any."""
+    report = await pool.fetchval(
+        "SELECT report FROM data_quality_reports WHERE source = $1 ORDER BY id LIMIT 1", source
+    )
+    return None if report is None else QualityReport.model_validate(report)
+
+
 async def save_drift(
     pool: asyncpg.Pool, model_version: str, drifted: bool, report: dict[str, Any]
 ) -> asyncpg.Record:
