@@ -11,6 +11,7 @@ from mgrecs.api import queries
 from mgrecs.common.quality import QualityReport
 from mgrecs.engine.repurchase import DEFAULT_INTERVAL_DAYS, BuyAgainParams
 from mgrecs.store import cache, model_versions, repurchase
+from mgrecs.store.health import ping
 from mgrecs.store.reports import latest_reports
 
 PING_TIMEOUT_SECONDS = 2.0
@@ -127,7 +128,7 @@ class Repository:
     async def ping(self) -> None:
         """Raise unless the database answers within PING_TIMEOUT_SECONDS."""
         async with asyncio.timeout(PING_TIMEOUT_SECONDS):
-            await self._pool.fetchval("SELECT 1")
+            await ping(self._pool)
 
     def _age(self, seconds: float) -> CacheAge:
         return CacheAge(seconds, stale=0 < self._ttl_seconds < seconds)

@@ -21,12 +21,12 @@ from mgrecs.api.schemas import (
 )
 from mgrecs.common.settings import Settings
 from mgrecs.store import model_versions
-from mgrecs.store.cache import current_summary
+from mgrecs.store.cache import SIMILAR, USERS, current_summary
 from mgrecs.store.jobs import recent as recent_jobs
 from mgrecs.store.reports import latest_drift_flags, latest_reports
 
 MODEL_VERSIONS = 10
-CACHE_TABLES = (("offline_user_recommendations", "users"), ("offline_similar_items", "products"))
+CACHE_TABLES = ((USERS.view, "users"), (SIMILAR.view, "products"))
 """The cache tables the old readers read, with the generation's count of their rows."""
 JOBS = 5
 
