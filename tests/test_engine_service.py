@@ -55,6 +55,7 @@ async def register_model(
     version: str,
     lines: list[Interaction],
     products: list[ProductInfo] | None = None,
+    trained_at: datetime | None = None,
 ) -> None:
     """What the batch service does: save the artifact, make it the one active version."""
     model = CooccurrenceModel.fit(lines, products=products)
@@ -67,6 +68,7 @@ async def register_model(
         len(model.customer_ids),
         len(model.item_ids),
         model.n_interactions,
+        trained_at=trained_at,
     )
     await register(pool, registered, promote=True, reason="registered by the test")
 
@@ -193,8 +195,8 @@ async def test_a_restarted_engine_reads_back_the_purchases_since_its_model(
 ) -> None:
     """What PutEvents had told the engine before a restart comes back from PostgreSQL, under
     the tracker's event ids (a line sent again counts once); off, the engine starts blank."""
-    await register_model(pool, engine_settings, "v1", bundle_lines())
-    await pool.execute("UPDATE model_versions SET trained_at = now() - interval '1 hour'")
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    await register_model(pool, engine_settings, "v1", bundle_lines(), trained_at=an_hour_ago)
     await _order(pool, "o-old", "before", "A", "2 hours")  # in the model's data already
     await _order(pool, "o-new", "newcomer", "A", "1 minute")
     settings = engine_settings.model_copy(update={"engine_replay_on_start": replay})
@@ -582,8 +584,8 @@ async def test_a_restarted_engine_reads_back_only_the_lines_that_count(
     """The tracker stored a cancelled order and one with a returned line: read back on start,
     neither purchase is in the real-time history, and the tracker's late events for the
     older versions change nothing."""
-    await register_model(pool, engine_settings, "v1", bundle_lines())
-    await pool.execute("UPDATE model_versions SET trained_at = now() - interval '1 hour'")
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    await register_model(pool, engine_settings, "v1", bundle_lines(), trained_at=an_hour_ago)
     placed = _order_version(["A"])
     returned = placed.model_copy(update={"order_id": "o-r", "customer": placed.customer})
     await write_orders(pool, [placed, returned])
