@@ -10,6 +10,7 @@ from rich.table import Table
 from mgrecs.cli.models import with_pool
 from mgrecs.common.settings import get_settings
 from mgrecs.store import cache as cache_store
+from mgrecs.store.cache_generations import recent
 
 app = typer.Typer(help="The recommendation cache: generations and invalidation.")
 console = Console()
@@ -18,7 +19,7 @@ console = Console()
 @app.command()
 def status(limit: int = 10) -> None:
     """List the newest cache generations: state, shards done, rows, model version."""
-    rows = with_pool(lambda pool: cache_store.recent(pool, limit))
+    rows = with_pool(lambda pool: recent(pool, limit))
     table = Table(title="cache generations (newest first)")
     for column in ("generation", "state", "shards", "users", "products", "model", "created"):
         table.add_column(column)

@@ -4,10 +4,10 @@ region's active customers, the share and the mean score, so region questions can
 answered without sampling.
 
 A shard tallies its own customers (`tally`) and writes the partial counts with its rows; the
-flip that makes the generation current merges the shards' partials (`mgrecs.store.cache`).
-A customer's region is `customers.region` (as the region page reads it); customers without
-one are left out, and scores are the cached (rounded) ones, so the table equals a direct computation
-from the cached rows.
+flip that makes the generation current merges the shards' partials
+(`mgrecs.store.cache_generations`). A customer's region is `customers.region` (as the region
+page reads it); customers without one are left out, and scores are the cached (rounded)
+ones, so the table equals a direct computation from the cached rows.
 """
 
 from collections import Counter, defaultdict
@@ -18,7 +18,7 @@ import asyncpg
 import numpy as np
 
 from mgrecs.engine.model import Scored
-from mgrecs.store import cache
+from mgrecs.store.cache_generations import write_region_partials
 
 SCORE_DIGITS = 6
 """The cache's rounding of scores (`cache.cache_json`)."""
@@ -63,8 +63,8 @@ def tally(regions: Mapping[str, str | None], users: Mapping[str, Sequence[Scored
 async def write_partials(
     conn: asyncpg.Connection, generation: int, shard: int, result: RegionTally
 ) -> None:
-    """Inside the shard's transaction; the flip merges them (`mgrecs.store.cache`)."""
-    await cache.write_region_partials(
+    """Inside the shard's transaction; the flip merges them (`cache_generations`)."""
+    await write_region_partials(
         conn,
         generation,
         shard,

@@ -1,5 +1,6 @@
 """A shard's cached lists as the cache stores them: JSON `[{product_id, score, reason}]` per
-key, bulk-copied as CSV into the generation's partitions (`mgrecs.store.cache`)."""
+key, bulk-copied as CSV into the generation's partitions
+(`mgrecs.store.cache_generations.copy_rows`)."""
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
@@ -9,8 +10,8 @@ import orjson
 
 from mgrecs.batch.metrics import ROWS_WRITTEN
 from mgrecs.engine.model import Scored
-from mgrecs.store import cache as cache_store
 from mgrecs.store.cache import SIMILAR, USERS, Table
+from mgrecs.store.cache_generations import copy_rows
 
 CacheLists = Mapping[str, Sequence[Scored]]
 COPY_CHUNK = 10_000
@@ -53,7 +54,7 @@ async def _copy(
     lists: CacheLists,
     updated_at: datetime,
 ) -> None:
-    await cache_store.copy_rows(conn, table, generation, _csv_chunks(generation, lists, updated_at))
+    await copy_rows(conn, table, generation, _csv_chunks(generation, lists, updated_at))
     ROWS_WRITTEN.labels(table.view).inc(len(lists))
 
 

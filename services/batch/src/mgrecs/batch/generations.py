@@ -1,8 +1,8 @@
-"""The batch's side of cache generations (`mgrecs.store.cache`): one per infer run, building
-until every shard is written, then current in the same transaction as its last shard. A run
-that fails or is abandoned never becomes current, so the previous generation keeps serving.
-Here: the logging and metrics of each step, waiting for a generation, and which old ones
-to drop.
+"""The batch's side of cache generations (`mgrecs.store.cache_generations`): one per infer
+run, building until every shard is written, then current in the same transaction as its last
+shard. A run that fails or is abandoned never becomes current, so the previous generation
+keeps serving. Here: the logging and metrics of each step, waiting for a generation, and
+which old ones to drop.
 """
 
 import asyncio
@@ -13,8 +13,9 @@ import asyncpg
 
 from mgrecs.batch.metrics import ROWS_DELETED
 from mgrecs.common.logging import get_logger
-from mgrecs.store import cache
-from mgrecs.store.cache import Generation, GenerationFailed, ShardCounts
+from mgrecs.store import cache_generations
+from mgrecs.store.cache import SIMILAR, USERS
+from mgrecs.store.cache_generations import Generation, GenerationFailed, ShardCounts
 
 log = get_logger(__name__)
 
@@ -34,7 +35,7 @@ async def create(
     active_since: datetime,
 ) -> Generation:
     """A new building generation with its (empty) partitions."""
-    generation = await cache.create(
+    generation = await cache_generations.create(
         pool,
         tick_id=tick_id,
         model_version=model_version,
@@ -48,13 +49,13 @@ async def create(
 
 async def fail(pool: asyncpg.Pool, generation: int, error: str) -> None:
     """Mark the generation failed, if it is still building."""
-    if await cache.fail(pool, generation, error):
+    if await cache_generations.fail(pool, generation, error):
         log.warning("cache_generation_failed", generation=generation, error=error)
 
 
 async def fail_stale(pool: asyncpg.Pool, timeout: timedelta) -> None:
     """Fail generations building for longer than `timeout` (their worker is gone)."""
-    count = await cache.fail_stale(pool, timeout.total_seconds())
+    count = await cache_generations.fail_stale(pool, timeout.total_seconds())
     if count:
         log.warning("cache_generations_stale_failed", count=count)
 
@@ -70,14 +71,14 @@ async def complete_shard(
     """Inside the shard's transaction, after its rows: record it done, and flip the generation
     to current when it was the last. Returns whether this shard completed the generation.
     Raises GenerationFailed when the generation stopped building meanwhile (rolls back)."""
-    flip = await cache.complete_shard(conn, generation, shard, worker, counts, seconds)
+    flip = await cache_generations.complete_shard(conn, generation, shard, worker, counts, seconds)
     if flip is None:
         return False
     if flip.superseded:
         log.info("cache_generation_superseded", generation=generation, current=flip.previous)
         return True
-    ROWS_DELETED.labels(cache.USERS.view).inc(flip.users_dropped)
-    ROWS_DELETED.labels(cache.SIMILAR.view).inc(flip.products_dropped)
+    ROWS_DELETED.labels(USERS.view).inc(flip.users_dropped)
+    ROWS_DELETED.labels(SIMILAR.view).inc(flip.products_dropped)
     log.info("cache_generation_current", generation=generation, previous=flip.previous)
     return True
 
@@ -85,20 +86,21 @@ async def complete_shard(
 async def clean(pool: asyncpg.Pool, keep: int) -> list[int]:
     """Drop the rows of generations no longer needed: every failed one, and retired ones
     beyond the newest `keep - 1` (the current generation counts as one kept), without ever
-    blocking cache readers (`cache.drop_rows`). Returns the generations dropped; one whose
-    detach outwaits REMOVE_LOCK_TIMEOUT_SECONDS is left for the next clean."""
-    candidates = await cache.droppable(pool)
+    blocking cache readers (`cache_generations.drop_rows`). Returns the generations dropped;
+    one whose detach outwaits REMOVE_LOCK_TIMEOUT_SECONDS is left for the next clean."""
+    candidates = await cache_generations.droppable(pool)
     retired = [row["generation"] for row in candidates if row["state"] == "retired"]
     doomed = sorted(
         [row["generation"] for row in candidates if row["state"] == "failed"]
         + retired[max(keep - 1, 0) :]
     )
     dropped = []
+    lock_timeout_ms = round(REMOVE_LOCK_TIMEOUT_SECONDS * 1000)
     async with pool.acquire() as conn:
         for generation in doomed:
             try:
-                await cache.drop_rows(conn, generation, round(REMOVE_LOCK_TIMEOUT_SECONDS * 1000))
-            except cache.REMOVE_POSTPONED as exc:
+                await cache_generations.drop_rows(conn, generation, lock_timeout_ms)
+            except cache_generations.REMOVE_POSTPONED as exc:
                 log.info("cache_generation_drop_postponed", generation=generation, error=str(exc))
                 continue
             dropped.append(generation)
@@ -112,7 +114,7 @@ async def wait(pool: asyncpg.Pool, generation: int, deadline: float) -> Generati
     Returns it once current (or retired: superseded by a newer one); raises GenerationFailed
     when it failed."""
     while True:
-        found = await cache.get(pool, generation)
+        found = await cache_generations.get(pool, generation)
         if found is None:
             raise GenerationFailed(f"generation {generation} is gone")
         if found.state == "failed":

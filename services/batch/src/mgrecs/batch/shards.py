@@ -25,8 +25,8 @@ from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import InferShard
 from mgrecs.common.settings import Settings
 from mgrecs.engine.model import CooccurrenceModel, Scored
-from mgrecs.store import cache as cache_store
-from mgrecs.store.cache import Generation, ShardCounts
+from mgrecs.store import cache_generations
+from mgrecs.store.cache_generations import Generation, ShardCounts
 
 log = get_logger(__name__)
 
@@ -133,17 +133,17 @@ async def run_shard(
     done, or the generation is no longer building). The worker writing the last shard makes
     the generation current and then drops old generations."""
     started = time.perf_counter()
-    generation = await cache_store.get(pool, task.generation)
+    generation = await cache_generations.get(pool, task.generation)
     if generation is None or generation.state != "building":
         return False
-    if task.shard in await cache_store.done_shards(pool, task.generation):
+    if task.shard in await cache_generations.done_shards(pool, task.generation):
         return False
     piece = await score_slice(pool, settings, generation, task.shard, models)
     if settings.infer_shard_pause_seconds > 0:
         log.info("infer_shard_pausing", generation=task.generation, shard=task.shard)
         await asyncio.sleep(settings.infer_shard_pause_seconds)
     async with pool.acquire() as conn, conn.transaction():
-        if not await cache_store.claim_shard(conn, task.generation, task.shard):
+        if not await cache_generations.claim_shard(conn, task.generation, task.shard):
             return False
         await cache.write_slice(
             conn,
