@@ -15,7 +15,9 @@ from hypothesis import settings as hypothesis_settings
 from helpers import asgi_client, serve
 from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
+from mgrecs.store.cache import SIMILAR, USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.model_versions import RECIPE, ModelVersion, register
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
 
@@ -58,8 +60,9 @@ async def shop(pool: asyncpg.Pool) -> None:
             for order_id, customer_id, days_ago, products in orders
         ],
     )
-    await pool.execute(
-        "INSERT INTO offline_user_recommendations VALUES ($1, $2, $3)",
+    await put_current(
+        pool,
+        USERS,
         "c1",
         [
             {"product_id": "p3", "score": 0.9, "reason": "bought together with p1"},
@@ -68,8 +71,9 @@ async def shop(pool: asyncpg.Pool) -> None:
         ],
         UPDATED_AT,
     )
-    await pool.execute(
-        "INSERT INTO offline_similar_items VALUES ($1, $2, $3)",
+    await put_current(
+        pool,
+        SIMILAR,
         "p1",
         [{"product_id": "p3", "score": 0.8}, {"product_id": "p2", "score": 0.4}],
         UPDATED_AT,
@@ -221,10 +225,8 @@ async def test_answers_name_the_model_version_that_made_them(
     await pool.execute(
         "UPDATE cache_generations SET model_version = 'v-cache' WHERE state = 'current'"
     )
-    await pool.execute(
-        "INSERT INTO model_versions (version, recipe, artifact_uri, n_users, n_items,"
-        " n_interactions, metrics, active, promoted_at)"
-        " VALUES ('v-active', 'cooccurrence', 'file:///nowhere', 0, 0, 0, '{}', true, now())"
+    await register(
+        pool, ModelVersion("v-active", RECIPE, "file:///nowhere", 0, 0, 0), promote=True, reason=""
     )
     cached = (await client.get("/v1/users/c1/recommendations")).json()
     realtime = (await client.get("/v1/users/c2/recommendations")).json()

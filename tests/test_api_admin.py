@@ -12,6 +12,7 @@ from mgrecs.api.app import create_app
 from mgrecs.common import topics
 from mgrecs.common.schemas import ScheduleTick
 from mgrecs.common.settings import Settings
+from mgrecs.store.cache import USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
 
 ADMIN = {"X-API-Key": "admin-secret"}
@@ -29,11 +30,8 @@ async def cached(pool: asyncpg.Pool) -> None:
     """c1, c2 in north and c9 in south, each with a cached list in the current generation."""
     regions = {"c1": "north", "c2": "north", "c9": "south"}
     await insert_customers(pool, [StoredCustomer(c, r) for c, r in regions.items()])
-    await pool.executemany(
-        "INSERT INTO offline_user_recommendations (user_id, recommendations, updated_at)"
-        " VALUES ($1, $2, now())",
-        [(user, [{"product_id": "p1", "score": 0.5}]) for user in ("c1", "c2", "c9")],
-    )
+    for user in ("c1", "c2", "c9"):
+        await put_current(pool, USERS, user, [{"product_id": "p1", "score": 0.5}])
 
 
 async def cached_users(pool: asyncpg.Pool) -> set[str]:

@@ -24,7 +24,9 @@ from mgrecs.batch.buy_again import BuyAgainFit, save_buy_again
 from mgrecs.common.schemas import OrderEvent, OrderStatus
 from mgrecs.common.settings import Settings
 from mgrecs.engine.repurchase import BuyAgainParams, RepurchaseStats
+from mgrecs.store.cache import USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.model_versions import RECIPE, ModelVersion, register
 from mgrecs.store.orders import write_orders
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -82,8 +84,9 @@ async def shop(pool: asyncpg.Pool) -> None:
     await pool.execute("UPDATE products SET active = FALSE WHERE product_id = 'p8'")
     await insert_customers(pool, [StoredCustomer("c7", "north")])
     # Written after the orders reached the database, so the row is not outdated.
-    await pool.execute(
-        "INSERT INTO offline_user_recommendations VALUES ($1, $2, now() AT TIME ZONE 'UTC')",
+    await put_current(
+        pool,
+        USERS,
         "c1",
         [
             {"product_id": "p3", "score": 0.9, "reason": "bought together with p1"},
@@ -175,13 +178,7 @@ async def test_the_active_versions_statistics_and_parameters_score_the_history(
     """The active version says p2 is re-bought by everyone every day and p1 by nobody, and
     decays fast: yesterday's p2 goes first. A newer inactive version's say nothing."""
     for version, active in (("v-active", True), ("v-candidate", False)):
-        await pool.execute(
-            "INSERT INTO model_versions (version, recipe, artifact_uri, n_users, n_items,"
-            " n_interactions, active, promoted_at) VALUES ($1, 'cooccurrence', 'x', 1, 1, 1,"
-            " $2, CASE WHEN $2 THEN now() END)",
-            version,
-            active,
-        )
+        await register(pool, ModelVersion(version, RECIPE, "x", 1, 1, 1), promote=active, reason="")
     products = ["p1", "p2", "p3", "p4"]
     async with pool.acquire() as conn:
         await save_buy_again(

@@ -15,6 +15,7 @@ from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
 from mgrecs.engine.records import Interaction, ProductInfo
 from mgrecs.engine_service.app import create_app as create_engine_app
+from mgrecs.store.cache import USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
@@ -52,11 +53,8 @@ async def shop(pool: asyncpg.Pool) -> None:
         ],
     )
     cached = [("p3", 0.9), ("p4", 0.5), ("p5", 0.25), ("p2", 0.2)]
-    await pool.execute(
-        "INSERT INTO offline_user_recommendations VALUES ($1, $2, $3)",
-        "c1",
-        [{"product_id": p, "score": s} for p, s in cached],
-        UPDATED_AT,
+    await put_current(
+        pool, USERS, "c1", [{"product_id": p, "score": s} for p, s in cached], UPDATED_AT
     )
 
 

@@ -26,6 +26,7 @@ from mgrecs.cli.embedded import create_database, drop_database, free_port
 from mgrecs.common.db import create_pool
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.settings import Settings
+from mgrecs.store.cache import SIMILAR, USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
@@ -62,16 +63,13 @@ async def _seed(url: str) -> None:
                 for n, (customer, products) in enumerate(bought)
             ],
         )
-        await pool.execute(
-            "INSERT INTO offline_user_recommendations VALUES ($1, $2, now())",
+        await put_current(
+            pool,
+            USERS,
             "c1",
             [{"product_id": "p3", "score": 0.9, "reason": "bought with p1"}, {"product_id": "p4"}],
         )
-        await pool.execute(
-            "INSERT INTO offline_similar_items VALUES ($1, $2, now())",
-            "p1",
-            [{"product_id": "p3", "score": 0.8}],
-        )
+        await put_current(pool, SIMILAR, "p1", [{"product_id": "p3", "score": 0.8}])
     finally:
         await pool.close()
 

@@ -2,6 +2,7 @@
 API's own answer counters and the real broker (or what went wrong reaching it)."""
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -15,9 +16,13 @@ from mgrecs.api.app import create_app
 from mgrecs.cli.embedded import free_port
 from mgrecs.common import topics
 from mgrecs.common.quality import Coverage, QualityReport
-from mgrecs.common.quality_store import save_report
+from mgrecs.common.schemas import ScheduleTick
 from mgrecs.common.settings import Settings
+from mgrecs.store import jobs
+from mgrecs.store.cache import USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.model_versions import RECIPE, ModelVersion, register
+from mgrecs.store.reports import save_drift, save_report
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
 
@@ -42,14 +47,20 @@ async def status(client: httpx.AsyncClient) -> dict[str, Any]:
 @pytest.fixture
 async def history(pool: asyncpg.Pool) -> None:
     """Two model versions, a quality report, two drift reports, two jobs with steps."""
-    await pool.execute(
-        "INSERT INTO model_versions (version, recipe, artifact_uri, trained_at, n_users,"
-        " n_items, n_interactions, metrics, active, decision) VALUES"
-        " ('v1', 'cooccurrence', 'file:///v1', now() - interval '2 days', 10, 5, 40,"
-        "  '{\"ndcg@10\": 0.2}', false, 'replaced'),"
-        " ('v2', 'cooccurrence', 'file:///v2', now() - interval '1 day', 12, 6, 50,"
-        "  '{\"ndcg@10\": 0.25}', true, 'better than v1')"
-    )
+    now = datetime.now(UTC)
+    for version, days_ago, size, ndcg, active, decision in (
+        ("v1", 2, (10, 5, 40), 0.2, False, "replaced"),
+        ("v2", 1, (12, 6, 50), 0.25, True, "better than v1"),
+    ):
+        model = ModelVersion(
+            version,
+            RECIPE,
+            f"file:///{version}",
+            *size,
+            {"ndcg@10": ndcg},
+            now - timedelta(days=days_ago),
+        )
+        await register(pool, model, promote=active, reason=decision)
     await save_report(
         pool,
         QualityReport(
@@ -65,18 +76,13 @@ async def history(pool: asyncpg.Pool) -> None:
             coverage=Coverage(),
         ),
     )
-    await pool.execute(
-        "INSERT INTO drift_reports (model_version, drifted, report, checked_at) VALUES"
-        " ('v1', false, '{\"flags\": []}', now() - interval '1 day'),"
-        " ('v2', true, '{\"flags\": [\"unseen customers: 40% of recent order lines\"]}', now())"
-    )
-    await pool.execute(
-        "INSERT INTO processed_ticks (tick_id, kind, started_at, finished_at, steps) VALUES"
-        " ('t-old', 'retrain', now() - interval '1 hour', now(),"
-        '  \'[{"step": "export", "seconds": 1.5, "status": "ok"}]\'),'
-        " ('t-new', 'infer', now(), NULL,"
-        '  \'[{"step": "infer", "seconds": 0.2, "status": "failed"}]\')'
-    )
+    await save_drift(pool, "v1", False, {"flags": []})
+    await save_drift(pool, "v2", True, {"flags": ["unseen customers: 40% of recent order lines"]})
+    await jobs.start(pool, ScheduleTick(kind="retrain", tick_id="t-old"))
+    await jobs.append_step(pool, "t-old", {"step": "export", "seconds": 1.5, "status": "ok"})
+    await jobs.finish(pool, "t-old", {})
+    await jobs.start(pool, ScheduleTick(kind="infer", tick_id="t-new"))
+    await jobs.append_step(pool, "t-new", {"step": "infer", "seconds": 0.2, "status": "failed"})
 
 
 async def test_status_reports_models_quality_drift_and_jobs(
@@ -131,9 +137,12 @@ async def test_hit_rate_counts_the_user_endpoint_answers(
     """The counters are this process's (other tests add to them): compare before and after.
     c1 has a cached list; c2 none, and no engine runs, so it gets regional popularity."""
     await insert_customers(pool, [StoredCustomer("c1", "north"), StoredCustomer("c2", "north")])
-    await pool.execute(
-        "INSERT INTO offline_user_recommendations (user_id, recommendations, updated_at)"
-        ' VALUES (\'c1\', \'[{"product_id": "p1", "score": 0.5}]\', now())'
+    await put_current(
+        pool,
+        USERS,
+        "c1",
+        [{"product_id": "p1", "score": 0.5}],
+        datetime.now(UTC).replace(tzinfo=None),
     )
     before = (await status(client))["cache"]["answers"]
     read = {"X-API-Key": "read-secret"}

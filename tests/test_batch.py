@@ -18,7 +18,6 @@ from helpers import eventually, read_topic, running
 from mgrecs.batch.buy_again import KEEP_VERSIONS, BuyAgainFit, save_buy_again
 from mgrecs.batch.dataset import load_lines
 from mgrecs.batch.inference import infer
-from mgrecs.batch.registry import NoActiveModel
 from mgrecs.batch.training import retrain
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.common import topics
@@ -27,7 +26,10 @@ from mgrecs.common.settings import Settings
 from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.recipes import make_recipe
 from mgrecs.engine.repurchase import BuyAgainParams, RepurchaseStats, fit_repurchase
+from mgrecs.store import jobs
+from mgrecs.store.cache import SIMILAR, USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.model_versions import RECIPE, ModelVersion, NoActiveModel, register
 from mgrecs.store.orders import StoredLine, StoredOrder, write_orders
 from mgrecs.store.orders import insert_orders as store_orders
 from mgrecs.store.products import StoredProduct, insert_products
@@ -164,13 +166,8 @@ async def test_buy_again_statistics_are_kept_for_recent_and_active_versions_only
 ) -> None:
     versions = [f"v{n:02d}" for n in range(KEEP_VERSIONS + 3)]
     for n, version in enumerate(versions):
-        await pool.execute(
-            "INSERT INTO model_versions (version, recipe, artifact_uri, n_users, n_items,"
-            " n_interactions, active, promoted_at) VALUES ($1, 'cooccurrence', 'x', 1, 1, 1,"
-            " $2, CASE WHEN $2 THEN now() END)",
-            version,
-            n == 0,  # the oldest is still the active one
-        )
+        model = ModelVersion(version, RECIPE, "x", 1, 1, 1)
+        await register(pool, model, promote=n == 0, reason="")  # the oldest is still active
     fit = BuyAgainFit(BuyAgainParams(), RepurchaseStats(np.ones(2), np.ones(2)), ["a", "b"])
     async with pool.acquire() as conn:
         for version in versions:
@@ -237,16 +234,9 @@ async def test_infer_fills_exactly_the_active_customers_and_known_products(
     settings.recommendations_per_user = 4
     settings.similar_per_product = 3
     stale = datetime(2020, 1, 1)
-    await pool.execute(
-        "INSERT INTO offline_user_recommendations VALUES ('c1', $1, $2), ('gone', $1, $2)",
-        [{"product_id": "p7", "score": 0.5}],
-        stale,
-    )
-    await pool.execute(
-        "INSERT INTO offline_similar_items VALUES ('p7', $1, $2)",
-        [{"product_id": "p1", "score": 0.5}],
-        stale,
-    )
+    for user in ("c1", "gone"):
+        await put_current(pool, USERS, user, [{"product_id": "p7", "score": 0.5}], stale)
+    await put_current(pool, SIMILAR, "p7", [{"product_id": "p1", "score": 0.5}], stale)
     await retrain(pool, settings)
     before = datetime.now(UTC).replace(tzinfo=None)
     summary = await infer(pool, settings)
@@ -402,12 +392,8 @@ async def test_a_tick_finished_before_a_restart_is_skipped(
 ) -> None:
     """The job finished but the worker died before committing: the redelivery is a no-op."""
     done, done_bytes = tick("retrain")
-    await pool.execute(
-        "INSERT INTO processed_ticks (tick_id, kind, finished_at, detail)"
-        " VALUES ($1, 'retrain', now(), $2)",
-        done.tick_id,
-        {"status": "ok", "version": "earlier"},
-    )
+    await jobs.start(pool, done)
+    await jobs.finish(pool, done.tick_id, {"status": "ok", "version": "earlier"})
     marker, marker_bytes = tick("retrain")
     await publish(settings, done_bytes, marker_bytes)
     async with running(BatchWorker(settings)):

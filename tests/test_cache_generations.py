@@ -28,8 +28,6 @@ from typer.testing import CliRunner
 from helpers import TcpProxy, asgi_client, eventually, read_topic, running, serve
 from mgrecs.api.app import create_app
 from mgrecs.batch import generations
-from mgrecs.batch.cache import DETACH_STATE
-from mgrecs.batch.generations import Generation
 from mgrecs.batch.inference import infer
 from mgrecs.batch.shards import ModelCache, run_shard, shard_of
 from mgrecs.batch.training import retrain
@@ -38,10 +36,11 @@ from mgrecs.cli.embedded import free_port
 from mgrecs.cli.main import app
 from mgrecs.cli.processes import ServiceProcess
 from mgrecs.common import topics
-from mgrecs.common.cache_invalidation import invalidate
-from mgrecs.common.cache_tables import AGGREGATES_VIEW, PARTITIONED, USERS, partition
 from mgrecs.common.schemas import InferShard, ScheduleTick
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.store import cache_generations
+from mgrecs.store.cache import AGGREGATES_VIEW, PARTITIONED, USERS, invalidate, partition
+from mgrecs.store.cache_generations import DETACH_STATE, Generation
 
 USERS_VIEW = "SELECT user_id, recommendations, updated_at FROM offline_user_recommendations"
 
@@ -58,7 +57,7 @@ async def current(pool: asyncpg.Pool) -> int | None:
 
 
 async def generation_row(pool: asyncpg.Pool, number: int) -> Generation:
-    found = await generations.get(pool, number)
+    found = await cache_generations.get(pool, number)
     assert found is not None
     return found
 
@@ -117,7 +116,7 @@ async def test_a_generation_becomes_current_only_after_its_last_shard(
 
     assert await run_shard(pool, settings, InferShard(generation=number, shard=1, shards=3), models)
 
-    done = await generations.get(pool, number)
+    done = await cache_generations.get(pool, number)
     assert done is not None and done.state == "current" and done.shards_done == 3
     assert (done.users, done.products) == (len(ACTIVE_CUSTOMERS), len(BOUGHT_PRODUCTS))
     assert (await generation_row(pool, served)).state == "retired"
@@ -143,7 +142,7 @@ async def test_a_failing_shard_leaves_the_previous_generation_serving(
     with pytest.raises(FileNotFoundError):
         await infer(pool, settings)
 
-    failed = (await generations.recent(pool, 1))[0]
+    failed = (await cache_generations.recent(pool, 1))[0]
     assert failed.state == "failed" and "shard 0" in (failed.error or "")
     assert await current(pool) == served
     assert await cached_users(pool) == before
@@ -167,7 +166,7 @@ async def test_a_generation_left_building_too_long_is_failed_by_the_next_run(
         abandoned.generation,
     )
     summary = await infer(pool, settings)
-    left = await generations.get(pool, abandoned.generation)
+    left = await cache_generations.get(pool, abandoned.generation)
     assert left is not None and left.state == "failed" and "still building" in (left.error or "")
     assert await current(pool) == summary.generation > abandoned.generation
     # The failed generation's rows are dropped with the old ones.
@@ -181,7 +180,7 @@ async def test_old_generations_are_dropped_and_the_previous_one_kept(
     settings.cache_keep_generations = 2
     numbers = [(await infer(pool, settings)).generation for _ in range(2)]
     assert numbers == [3, 4]
-    states = {g.generation: g.state for g in await generations.recent(pool)}
+    states = {g.generation: g.state for g in await cache_generations.recent(pool)}
     assert states == {1: "retired", 2: "retired", 3: "retired", 4: "current"}
     for table in ("offline_user_recommendations", "offline_similar_items"):
         assert [await partition_exists(pool, f"{table}_g{n}") for n in (1, 2, 3, 4)] == [
@@ -283,7 +282,7 @@ async def test_a_worker_killed_mid_shard_leaves_the_old_generation_serving_and_t
     first.start()
     try:
         building = await eventually(
-            lambda: generations.building_for_tick(pool, infer_tick.tick_id), timeout=90
+            lambda: cache_generations.building_for_tick(pool, infer_tick.tick_id), timeout=90
         )
         # Scored and pausing before the write: mid-shard.
         await eventually(lambda: _log_has(first, "infer_shard_pausing"), timeout=60)

@@ -5,6 +5,7 @@ batch, the API served by uvicorn. The page must show what the API answers."""
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from mgrecs.batch.training import retrain
 from mgrecs.cli.embedded import free_port
 from mgrecs.common.experiments import Arm, Experiment
 from mgrecs.common.settings import Settings
+from mgrecs.store.model_versions import RECIPE, ModelVersion, register
 
 CHROMIUM = "/usr/bin/chromium"
 ADMIN_KEY = "dashboard-admin-key"
@@ -33,16 +35,22 @@ async def stack(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[str]:
     """test_batch's purchases, a trained model and an inferred cache; the API on a port."""
     customers = {(c, r) for _, c, r, _, _ in ORDERS}
     await insert_orders(pool, ORDERS, [f"p{i}" for i in range(1, 8)], customers)
-    await pool.execute(
-        "INSERT INTO model_versions (version, recipe, artifact_uri, trained_at, n_users,"
-        " n_items, n_interactions, metrics, active, decision) VALUES"
-        " ('v-old', 'popularity', 'file:///v1', now() - interval '2 days', 10, 5, 40,"
-        '  \'{"precision@10": 0.11, "recall@10": 0.32, "ndcg@10": 0.21,'
-        "    \"coverage\": 0.4}', false, 'replaced'),"
-        " ('v-mid', 'cooccurrence', 'file:///v2', now() - interval '1 day', 12, 6, 50,"
-        '  \'{"precision@10": 0.14, "recall@10": 0.41, "ndcg@10": 0.27,'
-        "    \"coverage\": 0.55}', false, 'replaced by a fresher model')"
-    )
+    now = datetime.now(UTC)
+    old = {"precision@10": 0.11, "recall@10": 0.32, "ndcg@10": 0.21, "coverage": 0.4}
+    mid = {"precision@10": 0.14, "recall@10": 0.41, "ndcg@10": 0.27, "coverage": 0.55}
+    for model, decision in (
+        (
+            ModelVersion(
+                "v-old", "popularity", "file:///v1", 10, 5, 40, old, now - timedelta(days=2)
+            ),
+            "replaced",
+        ),
+        (
+            ModelVersion("v-mid", RECIPE, "file:///v2", 12, 6, 50, mid, now - timedelta(days=1)),
+            "replaced by a fresher model",
+        ),
+    ):
+        await register(pool, model, promote=False, reason=decision)
     await retrain(pool, settings)
     await infer(pool, settings)
     settings.api_admin_keys = ADMIN_KEY

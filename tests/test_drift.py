@@ -18,6 +18,7 @@ from mgrecs.common.db import create_pool
 from mgrecs.common.schemas import ScheduleTick
 from mgrecs.common.settings import Settings, get_settings
 from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.model_versions import RECIPE, ModelVersion, promote, register
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
 
@@ -45,14 +46,9 @@ async def _version(
     pool: asyncpg.Pool, version: str, days_ago: float, ndcg: float | None, active: bool
 ) -> None:
     validation = None if ndcg is None else {"chosen": {"ndcg@10": ndcg}}
-    await pool.execute(
-        "INSERT INTO model_versions (version, recipe, artifact_uri, trained_at, n_users, n_items, "
-        "n_interactions, metrics, active) VALUES ($1, 'cooccurrence', 'x', $2, 1, 1, 1, $3, $4)",
-        version,
-        NOW - timedelta(days=days_ago),
-        {"validation": validation},
-        active,
-    )
+    trained_at = NOW - timedelta(days=days_ago)
+    model = ModelVersion(version, RECIPE, "x", 1, 1, 1, {"validation": validation}, trained_at)
+    await register(pool, model, promote=active, reason="")
 
 
 CUSTOMERS = [f"c{n}" for n in range(20)]
@@ -134,8 +130,7 @@ async def test_a_validation_ndcg_well_below_the_previous_versions_is_flagged(
 
     assert report.previous_ndcg_median == pytest.approx(0.31)
     assert len(report.flags) == 1 and report.flags[0].startswith("validation NDCG@10 0.2000")
-    await pool.execute("UPDATE model_versions SET active = false")
-    await pool.execute("UPDATE model_versions SET active = true WHERE version = 'v3'")
+    await promote(pool, "v3", "rolled back")
     assert (await measure_drift(pool, drift_settings)).flags == []
 
 

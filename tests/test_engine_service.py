@@ -19,6 +19,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from helpers import engine_stats, eventually, serve
+from mgrecs.api.repository import Repository
 from mgrecs.common.personalize import events_client, runtime_client
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
@@ -27,7 +28,9 @@ from mgrecs.engine.records import Interaction, ProductInfo
 from mgrecs.engine_service import sigv4
 from mgrecs.engine_service.app import create_app
 from mgrecs.engine_service.errors import AwsError
+from mgrecs.engine_service.registry import ModelRegistry
 from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.model_versions import AWS_RECIPE, RECIPE, ModelVersion, register
 from mgrecs.store.orders import (
     StoredLine,
     StoredOrder,
@@ -61,25 +64,37 @@ async def register_model(
     version: str,
     lines: list[Interaction],
     products: list[ProductInfo] | None = None,
+    trained_at: datetime | None = None,
 ) -> None:
     """What the batch service does: save the artifact, make it the one active version."""
     model = RecommenderModel.fit(lines, products=products)
     path = Path(settings.artifact_dir) / f"{version}.npz"
     model.save(path)
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "UPDATE model_versions SET active = FALSE WHERE recipe = 'cooccurrence' AND active"
-        )
-        await conn.execute(
-            """INSERT INTO model_versions
-               (version, recipe, artifact_uri, n_users, n_items, n_interactions, active)
-               VALUES ($1, 'cooccurrence', $2, $3, $4, $5, TRUE)""",
-            version,
-            str(path),
-            len(model.customer_ids),
-            len(model.item_ids),
-            model.n_interactions,
-        )
+    registered = ModelVersion(
+        version,
+        RECIPE,
+        str(path),
+        len(model.customer_ids),
+        len(model.item_ids),
+        model.n_interactions,
+        trained_at=trained_at,
+    )
+    await register(pool, registered, promote=True, reason="registered by the test")
+
+
+async def test_the_api_names_the_version_the_engine_serves(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """Two lineages with an active version each (the trainer's and AWS mode's, promoted
+    later): the api's realtime answers name the version the engine serves, not the newest
+    promotion (`mgrecs.store.model_versions`, the one definition of the active model)."""
+    await register_model(pool, settings, "v-served", bundle_lines())
+    aws = ModelVersion("v-aws", AWS_RECIPE, "arn:aws:personalize:solution/v-aws", 1, 1, 1)
+    await register(pool, aws, promote=True, reason="the AWS lineage's own")
+    registry = ModelRegistry()
+    assert await registry.refresh(pool)
+    assert registry.version == "v-served"
+    assert await Repository(pool).active_model_version() == "v-served"
 
 
 @pytest.fixture
@@ -184,8 +199,8 @@ async def test_a_restarted_engine_reads_back_the_purchases_since_its_model(
 ) -> None:
     """What PutEvents had told the engine before a restart comes back from PostgreSQL, under
     the tracker's event ids (a line sent again counts once); off, the engine starts blank."""
-    await register_model(pool, engine_settings, "v1", bundle_lines())
-    await pool.execute("UPDATE model_versions SET trained_at = now() - interval '1 hour'")
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    await register_model(pool, engine_settings, "v1", bundle_lines(), trained_at=an_hour_ago)
     await _order(pool, "o-old", "before", "A", timedelta(hours=2))  # in the model's data already
     await _order(pool, "o-new", "newcomer", "A", timedelta(minutes=1))
     settings = engine_settings.model_copy(update={"engine_replay_on_start": replay})
@@ -573,8 +588,8 @@ async def test_a_restarted_engine_reads_back_only_the_lines_that_count(
     """The tracker stored a cancelled order and one with a returned line: read back on start,
     neither purchase is in the real-time history, and the tracker's late events for the
     older versions change nothing."""
-    await register_model(pool, engine_settings, "v1", bundle_lines())
-    await pool.execute("UPDATE model_versions SET trained_at = now() - interval '1 hour'")
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    await register_model(pool, engine_settings, "v1", bundle_lines(), trained_at=an_hour_ago)
     placed = _order_version(["A"])
     returned = placed.model_copy(update={"order_id": "o-r", "customer": placed.customer})
     await write_orders(pool, [placed, returned])

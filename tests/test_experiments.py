@@ -22,8 +22,10 @@ from mgrecs.common.experiments import Arm, Experiment, bucket, pinned_campaign_a
 from mgrecs.common.feedback import FeedbackEvent, FeedbackKind
 from mgrecs.common.settings import Settings
 from mgrecs.engine_service.app import create_app as create_engine_app
+from mgrecs.store.cache import USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.feedback import write_feedback
+from mgrecs.store.model_versions import RECIPE, ModelVersion, register
 
 EXPERIMENT = Experiment(
     id="ab1",
@@ -198,11 +200,8 @@ async def add_feedback(
 
 
 async def test_experiment_report_per_arm(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
-    await pool.execute(
-        """INSERT INTO model_versions (version, recipe, artifact_uri, n_users, n_items,
-               n_interactions, metrics) VALUES ('v1', 'cooccurrence', 'x', 1, 1, 1, $1)""",
-        {"ndcg@10": 0.25},
-    )
+    model = ModelVersion("v1", RECIPE, "x", 1, 1, 1, {"ndcg@10": 0.25})
+    await register(pool, model, promote=False, reason="")
     await add_feedback(pool, "treatment", "impression", 100)
     await add_feedback(pool, "treatment", "click", 10)
     await add_feedback(pool, "treatment", "add_to_cart", 4)
@@ -282,10 +281,8 @@ async def test_the_engine_serves_a_pinned_version(
             campaignArn=pinned_campaign_arn(ab_settings.user_campaign_arn, "v9"),
         )
     assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
-    await pool.execute(
-        """INSERT INTO model_versions (version, recipe, artifact_uri, n_users, n_items,
-               n_interactions) VALUES ('v3', 'cooccurrence', '/nowhere/v3.npz', 1, 1, 1)"""
-    )
+    model = ModelVersion("v3", RECIPE, "/nowhere/v3.npz", 1, 1, 1)
+    await register(pool, model, promote=False, reason="")
     with pytest.raises(ClientError) as unloadable:  # a client error: the engine is not down
         await recommend(
             ab_settings,
@@ -306,10 +303,8 @@ async def test_each_arm_is_served_its_model_version(
     await insert_customers(
         pool, [StoredCustomer(control, "north"), StoredCustomer(treatment, "north")]
     )
-    await pool.executemany(
-        "INSERT INTO offline_user_recommendations VALUES ($1, $2, now())",
-        [(customer, [{"product_id": "cached", "score": 0.5}]) for customer in by_arm.values()],
-    )
+    for customer in by_arm.values():
+        await put_current(pool, USERS, customer, [{"product_id": "cached", "score": 0.5}])
     served = (await client.get(f"/v1/users/{control}/recommendations")).json()
     assert (served["source"], served["model_version"]) == ("cache", "v1")
     assert served["experiment"] == {"experiment_id": "ab1", "arm": "control"}

@@ -11,14 +11,14 @@ from test_batch import ORDERS, finished, insert_orders, publish, tick
 from typer.testing import CliRunner
 
 from helpers import eventually, running
-from mgrecs.batch.exclusive import RETRAIN_LOCK, AnotherRetrainRunning
 from mgrecs.batch.inference import infer
-from mgrecs.batch.registry import ModelVersion
 from mgrecs.batch.training import retrain
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.cli.main import app
 from mgrecs.common.db import create_pool
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.store.jobs import AnotherRetrainRunning, retrain_lock
+from mgrecs.store.model_versions import ModelVersion
 from mgrecs.store.orders import StoredLine, StoredOrder
 from mgrecs.store.orders import insert_orders as store_orders
 
@@ -131,12 +131,8 @@ async def test_a_retrain_tick_during_another_retrain_is_recorded_as_skipped(
     pool: asyncpg.Pool, settings: Settings
 ) -> None:
     await purchases(pool)
-    async with pool.acquire() as holder:  # another instance's retrain holds the lock
-        await holder.execute("SELECT pg_advisory_lock(hashtext($1))", RETRAIN_LOCK)
-        try:
-            retrain_id, refresh_id = await run_ticks(pool, settings, "retrain", "refresh")
-        finally:
-            await holder.execute("SELECT pg_advisory_unlock(hashtext($1))", RETRAIN_LOCK)
+    async with retrain_lock(pool):  # another instance's retrain holds the lock
+        retrain_id, refresh_id = await run_ticks(pool, settings, "retrain", "refresh")
     for tick_id in (retrain_id, refresh_id):
         detail = await finished(pool, tick_id)
         assert detail is not None

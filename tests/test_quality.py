@@ -20,7 +20,6 @@ from mgrecs.common import quality_checks
 from mgrecs.common.db import create_pool
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.quality_checks import QualityAccumulator, check_events
-from mgrecs.common.quality_store import latest_reports, save_report
 from mgrecs.common.sample_data import CSV_HEADER
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings, get_settings
@@ -28,6 +27,7 @@ from mgrecs.ingest.backfill import backfill_file
 from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
+from mgrecs.store.reports import latest_reports, save_report
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 CATALOGUE = [f"p{i}" for i in range(10)] + ["never1", "never2"]

@@ -15,6 +15,7 @@ from helpers import asgi_client
 from mgrecs.api import intervals, region_stats
 from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
+from mgrecs.store.cache import USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.orders import StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
@@ -68,12 +69,7 @@ async def cache(pool: asyncpg.Pool, user_id: str, scored: dict[str, float]) -> N
         {"product_id": pid, "score": score}
         for pid, score in sorted(scored.items(), key=lambda kv: -kv[1])
     ]
-    await pool.execute(
-        "INSERT INTO offline_user_recommendations VALUES ($1, $2, $3)",
-        user_id,
-        items,
-        datetime.now(UTC).replace(tzinfo=None),
-    )
+    await put_current(pool, USERS, user_id, items, datetime.now(UTC).replace(tzinfo=None))
 
 
 A_SCORES = [0.91, 0.82, 0.73, 0.64, 0.55, 0.46, 0.37, 0.28, 0.19]

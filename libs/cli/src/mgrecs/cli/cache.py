@@ -7,10 +7,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mgrecs.batch import generations
 from mgrecs.cli.models import with_pool
-from mgrecs.common.cache_invalidation import invalidate as invalidate_cache
 from mgrecs.common.settings import get_settings
+from mgrecs.store import cache as cache_store
+from mgrecs.store.cache_generations import recent
 
 app = typer.Typer(help="The recommendation cache: generations and invalidation.")
 console = Console()
@@ -19,7 +19,7 @@ console = Console()
 @app.command()
 def status(limit: int = 10) -> None:
     """List the newest cache generations: state, shards done, rows, model version."""
-    rows = with_pool(lambda pool: generations.recent(pool, limit))
+    rows = with_pool(lambda pool: recent(pool, limit))
     table = Table(title="cache generations (newest first)")
     for column in ("generation", "state", "shards", "users", "products", "model", "created"):
         table.add_column(column)
@@ -48,7 +48,9 @@ def invalidate(
     if [everything, region is not None, customer is not None].count(True) != 1:
         raise typer.BadParameter("give exactly one of --all, --region, --customer")
     done = with_pool(
-        lambda pool: invalidate_cache(pool, everything=everything, region=region, customer=customer)
+        lambda pool: cache_store.invalidate(
+            pool, everything=everything, region=region, customer=customer
+        )
     )
     if done.generation is None:
         console.print("no cache generation is current: nothing to invalidate")

@@ -8,7 +8,6 @@ data from the fake company API (its own process) and brings it in with the pull 
 
 import asyncio
 import functools
-import json
 import secrets
 import shlex
 import shutil
@@ -19,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -28,12 +27,12 @@ from rich.console import Console
 from mgrecs.cli.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.cli.upstream import SOURCE, Spec, upstream_env, upstream_settings, upstream_specs
+from mgrecs.common.db import create_pool
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.personalize import signed_headers
-from mgrecs.common.quality import QualityReport
 from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
-from mgrecs.store import customers, orders
+from mgrecs.store import cache, customers, jobs, orders, reports
 from mgrecs.store.identities import count_aliases_like
 from mgrecs.store.schema import migrate
 from mgrecs.store.watermarks import load_watermark
@@ -41,6 +40,7 @@ from mgrecs.store.watermarks import load_watermark
 RUN_DIR = Path(".run")
 """Where a run keeps its database, logs and models (wiped when the next run starts)."""
 console = Console()
+T = TypeVar("T")
 DEMO_ACCESS_KEY = "mgrecs-demo"
 
 
@@ -79,12 +79,16 @@ def _query(dsn: str, sql: str, *args: Any) -> Any:
     return asyncio.run(run())
 
 
-def _read(dsn: str, read: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-    """What the store function `read` returns, over a pool of one connection."""
+def _read(dsn: str, read: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """What the store function `read` returns, on a pool of one connection of its own (the
+    store's JSON codecs)."""
 
-    async def run() -> Any:
-        async with asyncpg.create_pool(dsn, min_size=1, max_size=1) as pool:
+    async def run() -> T:
+        pool = await create_pool(dsn, min_size=1, max_size=1)
+        try:
             return await read(pool, *args)
+        finally:
+            await pool.close()
 
     return asyncio.run(run())
 
@@ -249,8 +253,7 @@ def _run_pipeline(settings: Settings, options: DemoOptions, services: list[Servi
     for kind in ("retrain", "infer"):
         sent = asyncio.run(publish_tick(settings, kind))
         _wait_until(f"batch finished {kind}", functools.partial(_tick_done, dsn, sent.tick_id))
-    users = _query(dsn, "SELECT count(*) FROM offline_user_recommendations")
-    similar = _query(dsn, "SELECT count(*) FROM offline_similar_items")
+    users, similar = _read(dsn, cache.current_rows)
     if not users or not similar:
         raise SmokeFailure(f"cache is empty after infer ({users} users, {similar} products)")
     console.print(f"[green]✓[/green] cache: {users} customers, {similar} products")
@@ -267,12 +270,9 @@ def _check_connector(dsn: str, lines: int) -> None:
     """The connector's first sync read every line, passed data quality, left a watermark, and
     unified the legacy customer ids (no CUST-... customer in PostgreSQL)."""
     source = f"connector:{SOURCE}"
-    first = _query(
-        dsn, "SELECT report FROM data_quality_reports WHERE source = $1 ORDER BY id LIMIT 1", source
-    )
-    if first is None:
+    report = _read(dsn, lambda pool: reports.first_report(pool, source))
+    if report is None:
         raise SmokeFailure(f"no data-quality report of {source}")
-    report = QualityReport.model_validate_json(first)
     if not report.passed or report.lines != lines:
         raise SmokeFailure(f"sync report: {report.lines}/{lines} lines, {report.reason}")
     if _read(dsn, load_watermark, SOURCE) is None:
@@ -289,14 +289,9 @@ def _check_connector(dsn: str, lines: int) -> None:
 
 def _tick_done(dsn: str, tick_id: str) -> bool:
     """True once the batch service finished the tick; a failed job stops the run."""
-    detail = _query(
-        dsn,
-        "SELECT detail FROM processed_ticks WHERE tick_id = $1 AND finished_at IS NOT NULL",
-        tick_id,
-    )
-    if detail is None:
+    outcome = _read(dsn, lambda pool: jobs.outcome(pool, tick_id))
+    if outcome is None:
         return False
-    outcome = json.loads(detail)
     if outcome.get("status") == "failed":
         raise SmokeFailure(f"batch job failed: {outcome.get('error')}")
     return True

@@ -8,9 +8,9 @@ import typer
 from rich.console import Console
 
 from mgrecs.batch.drift import check_drift
-from mgrecs.batch.registry import NoActiveModel
 from mgrecs.common.db import create_pool
 from mgrecs.common.settings import get_settings
+from mgrecs.store.model_versions import NoActiveModel
 
 console = Console()
 

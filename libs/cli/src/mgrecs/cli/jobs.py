@@ -6,8 +6,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from mgrecs.batch import ledger
 from mgrecs.cli.models import with_pool
+from mgrecs.store.jobs import recent
 
 console = Console()
 STATUS_STYLE = {"ok": "green", "failed": "red", "skipped": "yellow"}
@@ -38,7 +38,7 @@ def _outcome(detail: dict[str, Any]) -> str:
 
 def jobs(limit: int = 20) -> None:
     """List the latest batch jobs (one per tick): status, seconds and the steps' seconds."""
-    rows = with_pool(lambda pool: ledger.recent(pool, limit))
+    rows = with_pool(lambda pool: recent(pool, limit))
     table = Table(title="batch jobs (newest first)")
     for column in ("tick", "kind", "started", "status", "seconds", "steps", "outcome"):
         table.add_column(column)

@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mgrecs.batch import registry
 from mgrecs.common.db import create_pool
 from mgrecs.common.settings import get_settings
+from mgrecs.store import model_versions
 
 T = TypeVar("T")
 console = Console()
@@ -38,8 +38,8 @@ def _ndcg(metrics: dict[str, Any], who: str) -> str:
 
 def models(limit: int = 20) -> None:
     """List model versions: which serves, why, and their validation NDCG@10."""
-    recipe = registry.mode_recipe(get_settings())
-    rows = with_pool(lambda pool: registry.versions(pool, limit, recipe))
+    recipe = model_versions.mode_recipe(get_settings())
+    rows = with_pool(lambda pool: model_versions.versions(pool, limit, recipe))
     table = Table(title="model versions (newest first)")
     for column in ("version", "trained", "status", "recipe", "NDCG@10", "popularity", "why"):
         table.add_column(column)
@@ -60,9 +60,11 @@ def models(limit: int = 20) -> None:
 def promote(version: Annotated[str, typer.Argument(help="a version from `mgrecs models`")]) -> None:
     """Make VERSION the model that serves (the engine and the next infer pick it up)."""
     try:
-        recipe = registry.mode_recipe(get_settings())
-        with_pool(lambda pool: registry.promote(pool, version, "promoted by an operator", recipe))
-    except registry.UnknownVersion as error:
+        recipe = model_versions.mode_recipe(get_settings())
+        with_pool(
+            lambda pool: model_versions.promote(pool, version, "promoted by an operator", recipe)
+        )
+    except model_versions.UnknownVersion as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error
     console.print(f"[green]{version} is now active[/green]")
@@ -71,9 +73,9 @@ def promote(version: Annotated[str, typer.Argument(help="a version from `mgrecs 
 def rollback() -> None:
     """Re-activate the version that served before the current one."""
     try:
-        recipe = registry.mode_recipe(get_settings())
-        version = with_pool(lambda pool: registry.rollback(pool, recipe))
-    except registry.UnknownVersion as error:
+        recipe = model_versions.mode_recipe(get_settings())
+        version = with_pool(lambda pool: model_versions.rollback(pool, recipe))
+    except model_versions.UnknownVersion as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error
     console.print(f"[green]rolled back: {version} is active again[/green]")

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from mgrecs.common.db import create_pool
 from mgrecs.common.quality import QualityReport
-from mgrecs.common.quality_store import latest_reports
 from mgrecs.common.settings import get_settings
+from mgrecs.store.reports import latest_reports
 
 console = Console()
 

@@ -16,9 +16,8 @@ import asyncpg
 from mgrecs.api.intervals import Interval, mean_interval, wilson
 from mgrecs.api.schemas.experiments import ArmReport, Estimate, ExperimentReport
 from mgrecs.common.experiments import Experiment
+from mgrecs.store import model_versions
 from mgrecs.store.feedback import arm_totals
-
-OFFLINE_METRICS = "SELECT version, metrics FROM model_versions WHERE version = ANY($1::text[])"
 
 
 @dataclass(frozen=True)
@@ -76,9 +75,7 @@ async def experiment_report(pool: asyncpg.Pool, experiment: Experiment) -> Exper
     rows = await arm_totals(pool, experiment.id)
     totals = {row["arm"]: ArmTotals(**{k: v for k, v in row.items() if k != "arm"}) for row in rows}
     versions = [arm.model_version for arm in experiment.arms]
-    metrics = {
-        row["version"]: row["metrics"] for row in await pool.fetch(OFFLINE_METRICS, versions)
-    }
+    metrics = await model_versions.metrics_of(pool, versions)
     return ExperimentReport(
         experiment_id=experiment.id,
         arms=[

@@ -10,9 +10,9 @@ kept for their report).
 
 import asyncpg
 
-from mgrecs.api.queries import CACHE_MODEL_VERSION
 from mgrecs.common.experiments import Arm, Experiment, pinned_campaign_arn
 from mgrecs.common.settings import Settings
+from mgrecs.store import cache
 
 
 def serving_arm(settings: Settings, customer_id: str) -> tuple[Experiment, Arm] | None:
@@ -30,5 +30,4 @@ def arm_campaign(arm: Arm, settings: Settings) -> str:
 
 async def cache_model_version(pool: asyncpg.Pool) -> str | None:
     """The model version the current cache generation was scored with (None: none current)."""
-    version: str | None = await pool.fetchval(CACHE_MODEL_VERSION)
-    return version
+    return await cache.current_model_version(pool)

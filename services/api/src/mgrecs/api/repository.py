@@ -7,11 +7,11 @@ from typing import Any
 
 import asyncpg
 
-from mgrecs.api import queries
 from mgrecs.common.quality import QualityReport
-from mgrecs.common.quality_store import latest_reports
 from mgrecs.engine.repurchase import DEFAULT_INTERVAL_DAYS, BuyAgainParams
-from mgrecs.store import customers, orders, products
+from mgrecs.store import cache, customers, model_versions, orders, products, repurchase
+from mgrecs.store.health import ping
+from mgrecs.store.reports import latest_reports
 
 PING_TIMEOUT_SECONDS = 2.0
 
@@ -127,22 +127,22 @@ class Repository:
     async def ping(self) -> None:
         """Raise unless the database answers within PING_TIMEOUT_SECONDS."""
         async with asyncio.timeout(PING_TIMEOUT_SECONDS):
-            await self._pool.fetchval("SELECT 1")
+            await ping(self._pool)
 
     def _age(self, seconds: float) -> CacheAge:
         return CacheAge(seconds, stale=0 < self._ttl_seconds < seconds)
 
     async def cache_age(self) -> CacheAge | None:
         """How old the current cache generation is; None when no generation is current."""
-        seconds = await self._pool.fetchval(queries.CACHE_AGE)
-        return None if seconds is None else self._age(float(seconds))
+        seconds = await cache.current_age(self._pool)
+        return None if seconds is None else self._age(seconds)
 
     async def quality_reports(self, limit: int) -> list[tuple[int, QualityReport]]:
         """The newest data-quality reports, newest first."""
         return await latest_reports(self._pool, limit)
 
     async def user_cache(self, user_id: str) -> CachedList | None:
-        row = await self._pool.fetchrow(queries.USER_CACHE, user_id)
+        row = await cache.user_list(self._pool, user_id)
         if row is None:
             return None
         return CachedList(
@@ -155,12 +155,11 @@ class Repository:
 
     async def active_model_version(self) -> str | None:
         """The version the engine serves in real time (None before the first retrain)."""
-        version: str | None = await self._pool.fetchval(queries.ACTIVE_MODEL_VERSION)
-        return version
+        return await model_versions.served_version(self._pool)
 
     async def purchase_history(self, user_id: str) -> PurchaseHistory:
         """Everything the buy-again list needs, in one round trip."""
-        rows = await self._pool.fetch(queries.BUY_AGAIN_HISTORY, user_id)
+        rows = await repurchase.purchase_history(self._pool, user_id)
         first = rows[0] if rows else None
         if first is None or first["model_version"] is None:
             return PurchaseHistory(
@@ -176,7 +175,7 @@ class Repository:
         )
 
     async def similar_cache(self, product_id: str) -> CachedList | None:
-        row = await self._pool.fetchrow(queries.SIMILAR_CACHE, product_id)
+        row = await cache.similar_list(self._pool, product_id)
         if row is None:
             return None
         return CachedList(_as_list(row[0]), row[1], age=self._age(row["age_seconds"]))
@@ -223,7 +222,7 @@ class Repository:
         self, user_ids: list[str], limit: int, categories: list[str] | None = None
     ) -> list[ProductCount]:
         """Per product: sampled users with it in their cached list, and its mean score."""
-        rows = await self._pool.fetch(queries.REGION_AGGREGATE, user_ids, limit, categories)
+        rows = await cache.sampled_lists(self._pool, user_ids, limit, categories)
         return [_product_count(row) for row in rows]
 
     async def region_popular(
@@ -236,7 +235,7 @@ class Repository:
 
     async def region_generation(self, region: str) -> RegionGeneration | None:
         """The current generation, however old (None when none is current)."""
-        row = await self._pool.fetchrow(queries.REGION_GENERATION, region)
+        row = await cache.region_generation(self._pool, region)
         if row is None:
             return None
         return RegionGeneration(
@@ -250,7 +249,7 @@ class Repository:
         self, generation: int, region: str, limit: int, categories: list[str] | None = None
     ) -> list[ProductCount]:
         """Per product: the region's active customers who got it, from the batch's counts."""
-        rows = await self._pool.fetch(queries.REGION_EXACT, region, limit, categories, generation)
+        rows = await cache.region_exact(self._pool, generation, region, limit, categories)
         return [_product_count(row) for row in rows]
 
     async def regions(self, active_since: datetime) -> list[RegionCounts]:

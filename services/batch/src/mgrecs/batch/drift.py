@@ -26,32 +26,17 @@ import asyncpg
 from aiokafka.errors import KafkaError
 
 from mgrecs.batch.metrics import DRIFT_FLAGGED
-from mgrecs.batch.registry import NoActiveModel, active_model, mode_recipe
 from mgrecs.common.kafka import publish_tick
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
-from mgrecs.store import orders
+from mgrecs.store import orders, reports
+from mgrecs.store.model_versions import NoActiveModel, active_model, mode_recipe, ndcg_history
 
 TOP_PRODUCTS = 100
 POPULARITY_DAYS = 90
 PREVIOUS_VERSIONS = 5
 
 log = get_logger(__name__)
-
-NDCG_HISTORY = """
-SELECT version, (metrics->'validation'->'chosen'->>'ndcg@10')::float8 AS ndcg
-FROM model_versions
-WHERE trained_at <= $1 AND recipe = $3 AND metrics->'validation' IS NOT NULL
-  AND metrics->'validation' <> 'null'::jsonb
-ORDER BY trained_at DESC, version DESC
-LIMIT $2
-"""
-
-INSERT = """
-INSERT INTO drift_reports (model_version, drifted, report) VALUES ($1, $2, $3)
-RETURNING id, checked_at
-"""
-LATEST = "SELECT id, checked_at, report FROM drift_reports ORDER BY id DESC LIMIT $1"
 
 
 @dataclass
@@ -87,8 +72,8 @@ async def measure_drift(pool: asyncpg.Pool, settings: Settings) -> DriftReport:
     since = version.trained_at
     unseen = await orders.unseen_lines(pool, since)
     report = DriftReport(version.version, since, unseen["lines"])
-    history = await pool.fetch(NDCG_HISTORY, since, PREVIOUS_VERSIONS + 1, version.recipe)
-    _judge_metrics(report, [(row["version"], row["ndcg"]) for row in history], settings)
+    history = await ndcg_history(pool, since, PREVIOUS_VERSIONS + 1, version.recipe)
+    _judge_metrics(report, history, settings)
     if report.recent_lines < settings.drift_min_lines:
         report.judged = False
         return report
@@ -137,7 +122,7 @@ def _judge_metrics(
 async def check_drift(pool: asyncpg.Pool, settings: Settings) -> tuple[int, DriftReport]:
     """Measure, store the report, and ask for a retrain when drifted and configured to."""
     report = await measure_drift(pool, settings)
-    row = await pool.fetchrow(INSERT, report.model_version, report.drifted, report.as_json())
+    row = await reports.save_drift(pool, report.model_version, report.drifted, report.as_json())
     DRIFT_FLAGGED.set(1 if report.drifted else 0)
     if report.drifted:
         log.warning("drift_flagged", version=report.model_version, flags=report.flags)
@@ -162,7 +147,7 @@ async def _request_retrain(settings: Settings, report_id: int) -> None:
 
 async def latest_drift(pool: asyncpg.Pool, limit: int = 10) -> list[dict[str, Any]]:
     """The newest drift reports, newest first (id, checked_at and the report)."""
-    rows = await pool.fetch(LATEST, limit)
+    rows = await reports.latest_drift(pool, limit)
     return [
         {"id": row["id"], "checked_at": row["checked_at"].isoformat(), **row["report"]}
         for row in rows

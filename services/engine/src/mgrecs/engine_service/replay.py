@@ -19,11 +19,10 @@ from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import version_token
 from mgrecs.engine_service.events import Line
 from mgrecs.engine_service.state import EngineState
+from mgrecs.store import model_versions
 from mgrecs.store.orders import lines_since
 
 log = get_logger(__name__)
-
-TRAINED_AT = "SELECT trained_at FROM model_versions WHERE version = $1"
 
 FETCH_ROWS = 10_000
 
@@ -46,5 +45,5 @@ async def _since(state: EngineState, pool: asyncpg.Pool) -> datetime:
     version = state.registry.version
     trained_at: datetime | None = None
     if version is not None:
-        trained_at = await pool.fetchval(TRAINED_AT, version)
+        trained_at = await model_versions.trained_at(pool, version)
     return trained_at or datetime.now(UTC) - timedelta(days=state.settings.active_days)

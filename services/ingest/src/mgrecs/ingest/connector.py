@@ -25,7 +25,6 @@ import asyncpg
 from mgrecs.common.logging import get_logger
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.quality_checks import QualityAccumulator
-from mgrecs.common.quality_store import save_report
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.company_client import ApiUnavailableError, CompanyClient
@@ -39,6 +38,7 @@ from mgrecs.ingest.mapping import (
 )
 from mgrecs.ingest.metrics import CONNECTOR_LAST_SYNC, CONNECTOR_RECORDS, ORDERS_ACCEPTED
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
+from mgrecs.store.reports import save_report
 from mgrecs.store.watermarks import Position, load_watermark, save_watermark
 
 log = get_logger(__name__)

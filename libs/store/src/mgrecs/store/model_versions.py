@@ -1,5 +1,12 @@
-"""The model registry (`model_versions`): register trained versions, promote one to active,
-roll back, list them."""
+"""`model_versions`: register trained versions, promote one to active, roll back, list them;
+and the one definition of the active (served) version that the batch, the engine and the
+api all read.
+
+`recipe` names a lineage of versions, not the algorithm: every version the trainer makes is
+stored as RECIPE ("cooccurrence") whatever recipe it chose (that one is in
+`metrics["recipe"]`); AWS mode's versions are AWS_RECIPE. Each lineage has at most one
+active version (index `model_versions_one_active`).
+"""
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -10,6 +17,7 @@ import asyncpg
 from mgrecs.common.settings import Settings
 
 RECIPE = "cooccurrence"
+"""The lineage the trainer registers and the engine serves."""
 AWS_RECIPE = "aws-personalize"
 """The recipe of AWS-mode versions (docs/aws.md): their own active one."""
 
@@ -21,6 +29,10 @@ def mode_recipe(settings: Settings) -> str:
 
 class NoActiveModel(Exception):
     """Inference was asked for before any model was trained and activated."""
+
+
+class UnknownVersion(Exception):
+    """An operator named a version that does not exist (or cannot be rolled back to)."""
 
 
 @dataclass(frozen=True)
@@ -37,8 +49,9 @@ class ModelVersion:
 
 INSERT = """
 INSERT INTO model_versions
-    (version, recipe, artifact_uri, n_users, n_items, n_interactions, metrics, decision)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    (version, recipe, artifact_uri, n_users, n_items, n_interactions, metrics, decision,
+     trained_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, now()))
 RETURNING trained_at
 """
 
@@ -47,6 +60,16 @@ SELECT version, recipe, artifact_uri, n_users, n_items, n_interactions, metrics,
 FROM model_versions
 WHERE recipe = $1 AND active
 """
+"""The active version of recipe $1: the only definition of "the active model"."""
+
+SERVED_VERSION = f"SELECT version FROM model_versions WHERE recipe = '{RECIPE}' AND active"
+"""The version the engine serves (ACTIVE's of RECIPE), as a subquery for other statements."""
+
+VERSION = """
+SELECT version, recipe, artifact_uri, n_users, n_items, n_interactions, metrics, trained_at
+FROM model_versions
+WHERE version = $1 AND recipe = $2
+"""
 
 VERSIONS = """
 SELECT version, trained_at, active, promoted_at, decision, metrics, n_users, n_items,
@@ -54,9 +77,25 @@ SELECT version, trained_at, active, promoted_at, decision, metrics, n_users, n_i
 FROM model_versions WHERE recipe = $1 ORDER BY trained_at DESC, version DESC LIMIT $2
 """
 
+EVERY_RECIPE = """
+SELECT version, recipe, trained_at, active, promoted_at, decision, metrics
+FROM model_versions
+ORDER BY trained_at DESC, version DESC
+LIMIT $1
+"""
 
-class UnknownVersion(Exception):
-    """An operator named a version that does not exist (or cannot be rolled back to)."""
+METRICS_OF = "SELECT version, metrics FROM model_versions WHERE version = ANY($1::text[])"
+
+TRAINED_AT = "SELECT trained_at FROM model_versions WHERE version = $1"
+
+NDCG_HISTORY = """
+SELECT version, (metrics->'validation'->'chosen'->>'ndcg@10')::float8 AS ndcg
+FROM model_versions
+WHERE trained_at <= $1 AND recipe = $3 AND metrics->'validation' IS NOT NULL
+  AND metrics->'validation' <> 'null'::jsonb
+ORDER BY trained_at DESC, version DESC
+LIMIT $2
+"""
 
 
 async def _activate(conn: asyncpg.Connection, recipe: str, version: str, reason: str) -> None:
@@ -81,7 +120,8 @@ async def _activate(conn: asyncpg.Connection, recipe: str, version: str, reason:
 async def register(
     pool: asyncpg.Pool, model: ModelVersion, *, promote: bool, reason: str
 ) -> ModelVersion:
-    """Record a trained version; make it the active one when `promote` (one transaction)."""
+    """Record a trained version (trained now, unless `model.trained_at` says when); make it
+    the active one when `promote` (one transaction)."""
     async with pool.acquire() as conn, conn.transaction():
         trained_at = await conn.fetchval(
             INSERT,
@@ -93,6 +133,7 @@ async def register(
             model.n_interactions,
             model.metrics,
             reason,
+            model.trained_at,
         )
         if promote:
             await _activate(conn, model.recipe, model.version, reason)
@@ -128,6 +169,11 @@ async def versions(
     return list(await pool.fetch(VERSIONS, recipe, limit))
 
 
+async def every_recipe(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]:
+    """The newest versions of every recipe, newest first (the status page)."""
+    return list(await pool.fetch(EVERY_RECIPE, limit))
+
+
 async def active_metrics(pool: asyncpg.Pool, recipe: str = RECIPE) -> dict[str, Any] | None:
     """The active version's metrics, or None when no version is active."""
     row = await pool.fetchrow(
@@ -136,8 +182,48 @@ async def active_metrics(pool: asyncpg.Pool, recipe: str = RECIPE) -> dict[str, 
     return None if row is None else dict(row["metrics"])
 
 
-async def active_model(pool: asyncpg.Pool, recipe: str = RECIPE) -> ModelVersion:
+async def find_active(pool: asyncpg.Pool, recipe: str = RECIPE) -> ModelVersion | None:
+    """The active version of `recipe` (RECIPE: the one the engine serves), if any."""
     row = await pool.fetchrow(ACTIVE, recipe)
-    if row is None:
+    return None if row is None else ModelVersion(**dict(row))
+
+
+async def active_model(pool: asyncpg.Pool, recipe: str = RECIPE) -> ModelVersion:
+    """`find_active`, raising NoActiveModel before the first retrain."""
+    model = await find_active(pool, recipe)
+    if model is None:
         raise NoActiveModel(f"no active {recipe} model: run a retrain tick first")
-    return ModelVersion(**dict(row))
+    return model
+
+
+async def served_version(pool: asyncpg.Pool) -> str | None:
+    """The version the engine serves in real time (None before the first retrain)."""
+    version: str | None = await pool.fetchval(SERVED_VERSION)
+    return version
+
+
+async def find(pool: asyncpg.Pool, version: str, recipe: str = RECIPE) -> ModelVersion | None:
+    """Version `version` of `recipe`, active or not."""
+    row = await pool.fetchrow(VERSION, version, recipe)
+    return None if row is None else ModelVersion(**dict(row))
+
+
+async def trained_at(pool: asyncpg.Pool, version: str) -> datetime | None:
+    """When `version` was trained (None: no such version)."""
+    value: datetime | None = await pool.fetchval(TRAINED_AT, version)
+    return value
+
+
+async def metrics_of(pool: asyncpg.Pool, versions: list[str]) -> dict[str, dict[str, Any]]:
+    """The stored metrics of each of `versions` that exists."""
+    rows = await pool.fetch(METRICS_OF, versions)
+    return {row["version"]: row["metrics"] for row in rows}
+
+
+async def ndcg_history(
+    pool: asyncpg.Pool, until: datetime, limit: int, recipe: str
+) -> list[tuple[str, float]]:
+    """Validation NDCG@10 of the newest `limit` versions of `recipe` trained by `until`
+    (newest first; versions without a validation figure are left out)."""
+    rows = await pool.fetch(NDCG_HISTORY, until, limit, recipe)
+    return [(row["version"], row["ndcg"]) for row in rows]
