@@ -46,13 +46,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from hostile import hand_picked, hostile_payload
 
-from mgrecs.cli.embedded import (
-    EmbeddedBroker,
-    EmbeddedPostgres,
-    ObjectStore,
-    create_database,
-    free_port,
-)
+from mgrecs.cli.embedded import EmbeddedBroker, EmbeddedPostgres, ObjectStore, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common import topics
 from mgrecs.common.feedback import FeedbackEvent
@@ -61,6 +55,7 @@ from mgrecs.common.personalize import signed_headers
 from mgrecs.common.sample_data import generate
 from mgrecs.common.schemas import OrderEvent, ScheduleTick
 from mgrecs.common.settings import Settings
+from mgrecs.store.databases import create_database
 from mgrecs.store.schema import migrate_async
 
 WAIT_SECONDS = 900.0

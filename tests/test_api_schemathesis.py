@@ -22,12 +22,13 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from mgrecs.api.app import create_app
-from mgrecs.cli.embedded import create_database, drop_database, free_port
+from mgrecs.cli.embedded import free_port
 from mgrecs.common.db import create_pool
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.settings import Settings
 from mgrecs.store.cache import SIMILAR, USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.databases import create_database, drop_database
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
 

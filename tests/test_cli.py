@@ -15,12 +15,12 @@ import pytest
 from typer.testing import CliRunner
 
 from helpers import read_topic
-from mgrecs.cli.embedded import create_database, drop_database
 from mgrecs.cli.main import app
 from mgrecs.common import topics
 from mgrecs.common.sample_data import CSV_HEADER
 from mgrecs.common.schemas import OrderEvent, ScheduleTick
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.store.databases import create_database, drop_database
 
 runner = CliRunner()
 

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import asyncpg
 import httpx
 from rich.console import Console
 
@@ -66,17 +65,6 @@ def _port(preferred: int) -> int:
         except OSError:
             return free_port()
     return preferred
-
-
-def _query(dsn: str, sql: str, *args: Any) -> Any:
-    async def run() -> Any:
-        conn = await asyncpg.connect(dsn)
-        try:
-            return await conn.fetchval(sql, *args)
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 def _read(dsn: str, read: Callable[..., Awaitable[T]], *args: Any) -> T:

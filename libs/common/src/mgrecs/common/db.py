@@ -3,7 +3,6 @@
 The schema and every statement live in `mgrecs.store`."""
 
 import json
-from typing import Any
 
 import asyncpg
 
@@ -58,8 +57,3 @@ async def create_pool(
     )
     assert pool is not None
     return pool
-
-
-async def fetch_scalar(pool: asyncpg.Pool, query: str, *args: Any) -> Any:
-    async with pool.acquire() as conn:
-        return await conn.fetchval(query, *args)

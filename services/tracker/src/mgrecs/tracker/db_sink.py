@@ -20,9 +20,9 @@ from mgrecs.common import topics
 from mgrecs.common.correlation import message_id
 from mgrecs.common.db import TRANSIENT_DB_ERRORS, create_pool
 from mgrecs.common.kafka import make_producer, send_dead_letter
-from mgrecs.common.probes import database_check
 from mgrecs.common.records import dead_letter, read_message
 from mgrecs.common.schemas import OrderEvent
+from mgrecs.store.health import database_check
 from mgrecs.store.orders import write_orders
 from mgrecs.tracker.metrics import DEAD_LETTERED, WRITTEN
 from mgrecs.tracker.worker import ConsumerWorker, Record
