@@ -17,7 +17,7 @@ SMALL_PARAMS = {
     "ease": {"l2": 50.0},
     "als": {"factors": 8, "iterations": 5},
     "popularity": {"half_life_days": 30.0},  # the time-decayed variant keeps the most state
-    "rp3beta": {"history_idf": 0.5},  # so does the one that weighs the customer's history
+    "rp3beta": {"history_idf": 0.5, "profile_weight": 1.0},  # history weights, W with profiles
 }
 
 

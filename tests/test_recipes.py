@@ -185,6 +185,52 @@ def test_history_idf_scores_the_products_bought_whatever_the_quantities(
     np.testing.assert_allclose(alone, make_recipe("rp3beta").fit(data).score(row(4, {2: 1.0})))
 
 
+def shared_partners() -> TrainingData:
+    """Items 0 and 1 are never bought together but each goes with items 2 and 3 (a customer
+    per pair); item 4 goes with item 2 only."""
+    pairs = [(0, 2), (0, 3), (1, 2), (1, 3), (2, 3), (4, 2)]
+    lines = [(c, i, 5.0, 1) for c, pair in enumerate(pairs) for i in pair]
+    return training_data(lines, n_customers=len(pairs), n_items=5)
+
+
+def test_profile_weight_links_products_that_share_their_neighbours() -> None:
+    """No customer bought 0 and 1 together, so plain RP3beta never offers 1 to a buyer of 0;
+    with neighbour profiles it does, above item 4 (which shares only one neighbour)."""
+    data = shared_partners()
+    plain = make_recipe("rp3beta").fit(data).score(row(5, {0: 1.0}))[0]
+    profiled = make_recipe("rp3beta", profile_weight=1.0).fit(data).score(row(5, {0: 1.0}))[0]
+    assert plain[1] == 0.0
+    assert profiled[1] > profiled[4] > 0.0
+
+
+@pytest.mark.parametrize("weight", (0.0, 0.5, 2.0))
+def test_profile_weight_adds_the_scaled_cosine_of_the_columns(weight: float) -> None:
+    """W' = W + weight x (cosine of W's columns, no diagonal), each row rescaled to the row
+    sum of W: recomputed densely from the plain recipe's W (a product's row scores its own
+    similarities); weight 0 is plain RP3beta exactly."""
+    data = shared_partners()
+    identity = sparse.identity(5, dtype=np.float32, format="csr")
+    w = make_recipe("rp3beta").fit(data).score(identity).astype(np.float64)
+    norms = np.linalg.norm(w, axis=0)
+    unit = w / np.where(norms > 0, norms, 1.0)
+    cosine = unit.T @ unit
+    np.fill_diagonal(cosine, 0.0)
+    cosine *= (w.sum(axis=1) / cosine.sum(axis=1))[:, None]
+    profiled = make_recipe("rp3beta", profile_weight=weight).fit(data).score(identity)
+    np.testing.assert_allclose(profiled, w + weight * cosine, rtol=1e-5, atol=1e-7)
+
+
+def test_profile_neighbours_keeps_only_the_most_similar_profiles() -> None:
+    """With one profile neighbour per product, a row gains a single new entry at most."""
+    data = shared_partners()
+    identity = sparse.identity(5, dtype=np.float32, format="csr")
+    plain = make_recipe("rp3beta").fit(data).score(identity)
+    one = make_recipe("rp3beta", profile_weight=1.0, profile_neighbours=1).fit(data)
+    added = one.score(identity) - plain
+    assert ((added > 1e-9).sum(axis=1) <= 1).all()
+    assert added[0].argmax() == 1  # 0's closest profile is 1's: both follow 2 and 3
+
+
 @pytest.mark.parametrize("name", COLLABORATIVE)
 def test_half_life_lets_a_recent_pairing_beat_an_older_bigger_one(name: str) -> None:
     """Item 0 went with item 1 for four customers 300 days ago and with item 2 for three
