@@ -28,7 +28,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from mgrecs.engine.recipes.base import FloatArray, State, TrainingData
+from mgrecs.engine.arrays import Float32Array
+from mgrecs.engine.recipes.base import State, TrainingData
 from mgrecs.engine.recipes.neighbours import neighbour_graph
 from mgrecs.engine.recipes.support import (
     as_rows,
@@ -99,7 +100,7 @@ class RP3BetaRecipe:
         self.profile_weight = profile_weight
         self.profile_neighbours = profile_neighbours
         self._weights: sparse.csr_matrix | None = None
-        self._row_weights: FloatArray | None = None
+        self._row_weights: Float32Array | None = None
 
     def params(self) -> dict[str, Any]:
         return {
@@ -155,9 +156,9 @@ class RP3BetaRecipe:
         weights = fitted(self._weights, self.name)
         return sparse.csr_matrix(self._history(as_rows(rows, weights.shape[0])) @ weights)
 
-    def score(self, rows: sparse.csr_matrix) -> FloatArray:
+    def score(self, rows: sparse.csr_matrix) -> Float32Array:
         """rows @ W, dense; an empty row scores 0 everywhere."""
-        scores: FloatArray = self.score_sparse(rows).toarray()
+        scores: Float32Array = self.score_sparse(rows).toarray()
         return scores
 
     def state(self) -> dict[str, npt.NDArray[Any]]:
