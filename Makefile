@@ -51,7 +51,7 @@ test: install browser $(PROMTOOL)  ## the whole suite (real PostgreSQL and Kafka
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs
+	$(BIN)/mypy libs services
 
 format: install
 	$(BIN)/ruff format .
