@@ -40,8 +40,8 @@ from mgrecs.batch.training import retrain
 from mgrecs.cli.embedded import free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common.db import create_pool
-from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
+from mgrecs.ingest.sample_data import generate
 from mgrecs.store.orders import write_orders
 
 WRITE_CHUNK = 500

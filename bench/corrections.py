@@ -21,9 +21,9 @@ from mgrecs.cli.embedded import free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all
 from mgrecs.common import topics
 from mgrecs.common.kafka import ensure_topics, make_producer
-from mgrecs.common.sample_data import generate
 from mgrecs.common.schemas import OrderEvent, OrderLine, OrderStatus
 from mgrecs.common.settings import Settings
+from mgrecs.ingest.sample_data import generate
 from mgrecs.store.databases import create_database
 from mgrecs.store.orders import INTERACTIONS, INTERACTIONS_CSV
 from mgrecs.store.schema import migrate_async

@@ -52,9 +52,9 @@ from mgrecs.common import topics
 from mgrecs.common.feedback import FeedbackEvent
 from mgrecs.common.kafka import ensure_topics, make_producer, publish_tick
 from mgrecs.common.personalize import signed_headers
-from mgrecs.common.sample_data import generate
 from mgrecs.common.schemas import OrderEvent, ScheduleTick
 from mgrecs.common.settings import Settings
+from mgrecs.ingest.sample_data import generate
 from mgrecs.store.databases import create_database
 from mgrecs.store.schema import migrate_async
 

@@ -26,10 +26,10 @@ from mgrecs.cli.embedded import free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common.db import create_pool
 from mgrecs.common.personalize import events_client, runtime_client
-from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
 from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.records import Interaction
+from mgrecs.ingest.sample_data import generate
 from mgrecs.store.model_versions import RECIPE, ModelVersion, register
 
 

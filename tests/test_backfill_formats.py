@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 from helpers import read_topic
 from mgrecs.cli.main import app as cli_app
 from mgrecs.common import topics
-from mgrecs.common.sample_data import CSV_HEADER, generate
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings, get_settings
 from mgrecs.ingest.backfill import backfill_file
 from mgrecs.ingest.order_files import read_orders
+from mgrecs.ingest.sample_data import CSV_HEADER, generate
 
 ANCHOR = datetime(2026, 11, 26, tzinfo=UTC)
 

@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 
-from mgrecs.common.sample_data import generate
 from mgrecs.engine.bands import HIT_FLOOR
 from mgrecs.engine.dataset import build_dataset
 from mgrecs.engine.evaluation import BASELINES, default_catalog, evaluate_all
@@ -26,6 +25,7 @@ from mgrecs.engine.recipes.base import ScoringContext
 from mgrecs.engine.recipes.blend import TABLE_CANDIDATES, BlendRecipe
 from mgrecs.engine.records import Interaction
 from mgrecs.engine.selection import SEED, select_recipe, validation_split
+from mgrecs.ingest.sample_data import generate
 
 ANCHOR = datetime(2026, 6, 1, tzinfo=UTC)
 SPARSE_BLEND = [

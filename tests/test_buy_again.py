@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 
 from helpers import NOW, training_data
 from mgrecs.cli.main import app
-from mgrecs.common.sample_data import generate
 from mgrecs.engine.buy_again_choice import select_buy_again
 from mgrecs.engine.dataset import Lines
 from mgrecs.engine.evaluation import BASELINES, REPEAT_BASELINE
@@ -37,6 +36,7 @@ from mgrecs.engine.recipes.support import history_context
 from mgrecs.engine.records import Interaction
 from mgrecs.engine.repurchase import BuyAgainParams, buy_again_scores
 from mgrecs.engine.selection import validation_split
+from mgrecs.ingest.sample_data import generate
 
 ANCHOR = datetime(2024, 6, 1, tzinfo=UTC)
 Line = tuple[int, int, float, int]

@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 from helpers import read_topic
 from mgrecs.cli.main import app
 from mgrecs.common import topics
-from mgrecs.common.sample_data import CSV_HEADER
 from mgrecs.common.schemas import OrderEvent, ScheduleTick
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.ingest.sample_data import CSV_HEADER
 from mgrecs.store.databases import create_database, drop_database
 
 runner = CliRunner()

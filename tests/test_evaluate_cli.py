@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from mgrecs.cli.main import app
-from mgrecs.common.sample_data import CSV_HEADER, generate
 from mgrecs.engine.evaluation import BASELINES, REPEAT_BASELINE
 from mgrecs.engine.recipes import RECIPES
+from mgrecs.ingest.sample_data import CSV_HEADER, generate
 
 runner = CliRunner()
 METRICS = {"precision@10", "recall@10", "ndcg@10", "mrr", "coverage", "users"}

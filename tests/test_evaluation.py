@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from mgrecs.common.sample_data import generate
 from mgrecs.engine.arrays import Float32Array
 from mgrecs.engine.dataset import Lines, build_dataset
 from mgrecs.engine.evaluation import (
@@ -32,6 +31,7 @@ from mgrecs.engine.evaluation.evaluate import recommend, top_k
 from mgrecs.engine.orders_file import COLUMNS, OrdersFileError, read_orders
 from mgrecs.engine.recipes.base import Recipe, TrainingData
 from mgrecs.engine.records import Interaction
+from mgrecs.ingest.sample_data import generate
 
 ANCHOR = datetime(2024, 6, 1, tzinfo=UTC)
 HEADER = ",".join(COLUMNS)

@@ -21,10 +21,10 @@ from test_tracker import as_messages, caught_up, publish
 
 from helpers import eventually, read_topic, running, serve
 from mgrecs.common import topics
-from mgrecs.common.sample_data import generate
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.engine_service.app import create_app as create_engine_app
+from mgrecs.ingest.sample_data import generate
 from mgrecs.tracker.events_sink import EventsSink
 
 ANCHOR = datetime(2026, 11, 26, tzinfo=UTC)

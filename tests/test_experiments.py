@@ -17,8 +17,9 @@ from test_engine_service import bundle_lines, recommend, register_model
 from helpers import asgi_client, serve
 from mgrecs.api.app import create_app
 from mgrecs.api.experiment_report import ArmTotals, arm_report
+from mgrecs.api.experiment_serving import assign, bucket, pinned_campaign_arn
 from mgrecs.api.intervals import mean_interval, wilson
-from mgrecs.common.experiments import Arm, Experiment, bucket, pinned_campaign_arn
+from mgrecs.common.experiments import Arm, Experiment
 from mgrecs.common.feedback import FeedbackEvent, FeedbackKind
 from mgrecs.common.settings import Settings
 from mgrecs.engine_service.app import create_app as create_engine_app
@@ -43,8 +44,8 @@ def test_a_customer_always_lands_in_the_same_arm() -> None:
     again = Experiment.model_validate(EXPERIMENT.model_dump())
     for n in range(200):
         customer = f"C{n:05d}"
-        assert EXPERIMENT.assign(customer) == again.assign(customer)
-        assert EXPERIMENT.assign(customer) == EXPERIMENT.assign(customer)
+        assert assign(EXPERIMENT, customer) == assign(again, customer)
+        assert assign(EXPERIMENT, customer) == assign(EXPERIMENT, customer)
 
 
 def test_the_split_follows_the_shares_on_many_customers() -> None:
@@ -57,7 +58,7 @@ def test_the_split_follows_the_shares_on_many_customers() -> None:
         ],
     )
     customers = 20_000
-    counts = Counter(uneven.assign(f"C{n:06d}").name for n in range(customers))
+    counts = Counter(assign(uneven, f"C{n:06d}").name for n in range(customers))
     for arm in uneven.arms:  # 4 standard deviations of a binomial share: about 0.014
         assert abs(counts[arm.name] / customers - arm.share) < 0.015, counts
 
@@ -297,7 +298,7 @@ async def test_each_arm_is_served_its_model_version(
 ) -> None:
     """The cache was scored with v1: the control arm gets it, the treatment arm gets v2 from
     the engine in real time, though it has a cached row too."""
-    by_arm = {EXPERIMENT.assign(f"x{n}").name: f"x{n}" for n in range(10)}
+    by_arm = {assign(EXPERIMENT, f"x{n}").name: f"x{n}" for n in range(10)}
     control, treatment = by_arm["control"], by_arm["treatment"]
     await pool.execute("UPDATE cache_generations SET model_version = 'v1' WHERE state = 'current'")
     await insert_customers(

@@ -13,10 +13,10 @@ import pytest
 from moto.server import ThreadedMotoServer
 from test_batch import ORDERS, purchases  # noqa: F401  (the fixture)
 
+from mgrecs.batch.artifacts import S3Store, open_store
 from mgrecs.batch.export import SCHEMAS, export_datasets
 from mgrecs.batch.training import retrain
 from mgrecs.cli.embedded import free_port
-from mgrecs.common.artifacts import S3Store, open_store
 from mgrecs.common.settings import Settings
 
 LINES = sum(len(products) for *_, products in ORDERS)

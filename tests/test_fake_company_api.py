@@ -12,12 +12,12 @@ import pytest
 
 from mgrecs.cli.embedded import free_port
 from mgrecs.cli.upstream import upstream_settings, upstream_specs
-from mgrecs.common.identity import IdentityRules, InMemoryResolver
-from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.fake_company_api import legacy_customer_id, orders_from_sample, parse_args
 from mgrecs.ingest.identity import unify
+from mgrecs.ingest.identity_rules import IdentityRules, InMemoryResolver
 from mgrecs.ingest.mapping import load_mapping, map_record
+from mgrecs.ingest.sample_data import generate
 
 MAPPING = load_mapping(Path(__file__).parent.parent / "deploy" / "company-api-mapping.json")
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)

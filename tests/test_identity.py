@@ -15,9 +15,12 @@ from pydantic import ValidationError
 from helpers import read_topic, serve
 from mgrecs.common import topics
 from mgrecs.common.db import create_pool
-from mgrecs.common.identity import (
-    Alias,
-    CustomerKeys,
+from mgrecs.common.schemas import Customer, OrderEvent, OrderLine
+from mgrecs.common.settings import Settings
+from mgrecs.ingest.app import create_app
+from mgrecs.ingest.backfill import backfill_file
+from mgrecs.ingest.identity import unify
+from mgrecs.ingest.identity_rules import (
     IdentityRules,
     InMemoryResolver,
     customer_keys,
@@ -25,12 +28,7 @@ from mgrecs.common.identity import (
     normalize_phone,
     standardize_customer_id,
 )
-from mgrecs.common.schemas import Customer, OrderEvent, OrderLine
-from mgrecs.common.settings import Settings
-from mgrecs.ingest.app import create_app
-from mgrecs.ingest.backfill import backfill_file
-from mgrecs.ingest.identity import unify
-from mgrecs.store.identities import IdentityResolver
+from mgrecs.store.identities import Alias, CustomerKeys, IdentityResolver
 
 RULES = IdentityRules(prefixes=["CUST-", "C"], merge_by=["email", "phone"], phone_region="GB")
 
@@ -186,7 +184,7 @@ async def test_postgres_resolver_makes_the_same_decisions(pool: asyncpg.Pool) ->
         memory.resolve_now(_keys("CUST-0007", email="seven@example.com")),
     ]
     assert (
-        await _pg_resolve_all(IdentityResolver(pool, RULES))
+        await _pg_resolve_all(IdentityResolver(pool))
         == expected
         == [
             "a",
@@ -196,19 +194,19 @@ async def test_postgres_resolver_makes_the_same_decisions(pool: asyncpg.Pool) ->
             "7",
         ]
     )
-    assert await IdentityResolver(pool, RULES).members("a") == memory.members("a")
+    assert await IdentityResolver(pool).members("a") == memory.members("a")
 
 
 async def test_mapping_survives_a_restart(settings: Settings) -> None:
     """Two resolvers on their own pools (as two processes, or before and after a restart)."""
     first_pool = await create_pool(settings.database_url)
     try:
-        assert await IdentityResolver(first_pool, RULES).resolve(_keys("1", "a@example.com")) == "1"
+        assert await IdentityResolver(first_pool).resolve(_keys("1", "a@example.com")) == "1"
     finally:
         await first_pool.close()
     second_pool = await create_pool(settings.database_url)
     try:
-        second = IdentityResolver(second_pool, RULES)
+        second = IdentityResolver(second_pool)
         assert await second.resolve(_keys("2", "A@EXAMPLE.COM")) == "1"
         assert await second.members("1") == [
             Alias("email", "a@example.com"),
@@ -223,7 +221,7 @@ async def test_concurrent_resolvers_agree_on_one_unified_id(settings: Settings) 
     """Twenty new customers with one e-mail, on separate pools at once: one customer."""
     pools = [await create_pool(settings.database_url, max_size=2) for _ in range(4)]
     try:
-        resolvers = [IdentityResolver(pool, RULES) for pool in pools]
+        resolvers = [IdentityResolver(pool) for pool in pools]
         results = await asyncio.gather(
             *(
                 resolvers[n % len(resolvers)].resolve(_keys(f"id-{n}", "shared@example.com"))

@@ -16,12 +16,12 @@ from prometheus_client import REGISTRY
 from helpers import eventually, read_topic, running, serve
 from mgrecs.cli.embedded import free_port
 from mgrecs.common import topics
-from mgrecs.common.sample_data import CSV_HEADER, generate
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.app import create_app
 from mgrecs.ingest.backfill import backfill_file
 from mgrecs.ingest.contract import write_asyncapi
+from mgrecs.ingest.sample_data import CSV_HEADER, generate
 from mgrecs.tracker.db_sink import DbSink
 
 ANCHOR = datetime(2026, 11, 26, tzinfo=UTC)

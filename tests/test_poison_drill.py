@@ -22,9 +22,9 @@ from helpers import eventually, read_topic, serve
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.common import topics
 from mgrecs.common.feedback import FeedbackEvent
-from mgrecs.common.sample_data import generate
 from mgrecs.common.schemas import DeadLetter, ScheduleTick
 from mgrecs.common.settings import Settings
+from mgrecs.ingest.sample_data import generate
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
 from mgrecs.tracker.feedback_sink import FeedbackSink

@@ -20,10 +20,10 @@ from mgrecs.common import quality_checks
 from mgrecs.common.db import create_pool
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.quality_checks import QualityAccumulator, check_events
-from mgrecs.common.sample_data import CSV_HEADER
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings, get_settings
 from mgrecs.ingest.backfill import backfill_file
+from mgrecs.ingest.sample_data import CSV_HEADER
 from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from mgrecs.common.sample_data import generate
 from mgrecs.engine.dataset import build_dataset
 from mgrecs.engine.recipes import RECIPES, Recipe, TrainingData, make_recipe
 from mgrecs.engine.records import Interaction
+from mgrecs.ingest.sample_data import generate
 
 SMALL_PARAMS = {
     "ease": {"l2": 50.0},

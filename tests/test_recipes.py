@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from scipy import sparse
 
 from helpers import training_data
-from mgrecs.common.sample_data import generate
 from mgrecs.engine.dataset import build_dataset
 from mgrecs.engine.recipes import (
     GRIDS,
@@ -28,6 +27,7 @@ from mgrecs.engine.recipes import (
 )
 from mgrecs.engine.recipes.support import recency_weighted
 from mgrecs.engine.records import Interaction
+from mgrecs.ingest.sample_data import generate
 
 COLLABORATIVE = ("ease", "itemknn", "rp3beta", "als")
 SMALL: dict[str, dict[str, Any]] = {

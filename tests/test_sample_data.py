@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mgrecs.common.sample_data import CSV_HEADER, HISTORY_DAYS, REGION_TASTES, generate
 from mgrecs.common.schemas import OrderEvent
+from mgrecs.ingest.sample_data import CSV_HEADER, HISTORY_DAYS, REGION_TASTES, generate
 
 ANCHOR = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -130,8 +130,8 @@ def test_unknown_candidates_are_refused() -> None:
 def test_same_data_same_seed_same_model() -> None:
     """Two retrains on the same purchases (the generator's, with ALS among the candidates:
     it is the seeded one) choose the same recipe and give identical recommendations."""
-    from mgrecs.common.sample_data import generate
     from mgrecs.engine.model import RecommenderModel
+    from mgrecs.ingest.sample_data import generate
 
     data = generate(seed=3, customers=300, products=80, orders=2500, anchor=START)
     interactions = [

@@ -17,10 +17,10 @@ from prometheus_client import REGISTRY
 from helpers import eventually, read_topic, running, serve
 from mgrecs.common import topics
 from mgrecs.common.records import MAX_DEAD_LETTER_PAYLOAD
-from mgrecs.common.sample_data import generate
 from mgrecs.common.schemas import DeadLetter, OrderEvent, OrderLine
 from mgrecs.common.settings import Settings
 from mgrecs.common.topics import group_id
+from mgrecs.ingest.sample_data import generate
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
 

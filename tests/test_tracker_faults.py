@@ -23,9 +23,9 @@ from helpers import engine_stats, eventually, read_topic
 from mgrecs.cli.embedded import EmbeddedPostgres, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common import topics
-from mgrecs.common.sample_data import generate
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
+from mgrecs.ingest.sample_data import generate
 from mgrecs.store.databases import create_database
 from mgrecs.store.schema import migrate_async
 

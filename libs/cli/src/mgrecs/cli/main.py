@@ -193,7 +193,7 @@ def sample_data(
     orders: int = 4000,
 ) -> None:
     """Write a deterministic sample data set as a flat order-lines CSV."""
-    from mgrecs.common.sample_data import generate
+    from mgrecs.ingest.sample_data import generate
 
     anchor = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     data = generate(seed=seed, customers=customers, products=products, orders=orders, anchor=anchor)

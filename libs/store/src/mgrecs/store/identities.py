@@ -6,9 +6,13 @@ one) is decided under a transaction-scoped advisory lock, so concurrent resolver
 process or many, agree on a single unified id; `choose_unified` makes the decision.
 """
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
 import asyncpg
 
-from mgrecs.common.identity import Alias, CustomerKeys, IdentityRules, choose_unified
+AliasKind = Literal["id", "email", "phone"]
 
 IDENTITY_LOCK = 0x6D67_7265_6373_0004
 """Advisory lock key serialising changes to the mapping (reads never take it)."""
@@ -22,12 +26,52 @@ _LOOKUP = """
 """
 
 
+@dataclass(frozen=True, order=True)
+class Alias:
+    """One key a customer is known by: its standardized id, an e-mail or a phone number."""
+
+    kind: AliasKind
+    value: str
+
+
+@dataclass(frozen=True)
+class CustomerKeys:
+    """The standardized id and the normalised contact details the rules say to merge by."""
+
+    customer_id: str
+    email: str | None = None
+    phone: str | None = None
+
+    @property
+    def aliases(self) -> list[Alias]:
+        found = [Alias("id", self.customer_id)]
+        if self.email:
+            found.append(Alias("email", self.email))
+        if self.phone:
+            found.append(Alias("phone", self.phone))
+        return found
+
+
+def choose_unified(
+    keys: CustomerKeys, known: Mapping[Alias, str], first_seen: Mapping[str, int]
+) -> tuple[str, set[str]]:
+    """The unified id for `keys`, and the other customers it joins (to be merged into it).
+
+    `known` maps aliases already seen to their unified id; `first_seen` orders unified ids by
+    creation. A new customer is its own id; otherwise the earliest customer reached wins.
+    """
+    reached = {known[alias] for alias in keys.aliases if alias in known}
+    if not reached:
+        return keys.customer_id, set()
+    winner = min(reached, key=lambda unified: (first_seen.get(unified, 0), unified))
+    return winner, reached - {winner}
+
+
 class IdentityResolver:
     """Maps a customer's keys to its unified id, remembering every decision in PostgreSQL."""
 
-    def __init__(self, pool: asyncpg.Pool, rules: IdentityRules) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self.rules = rules
 
     async def resolve(self, keys: CustomerKeys) -> str:
         aliases = keys.aliases

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import asyncpg
 
+from mgrecs.batch.artifacts import open_store
 from mgrecs.batch.buy_again import fit_buy_again, save_buy_again
 from mgrecs.batch.dataset import check_order_lines, load_lines, load_products
 from mgrecs.batch.evaluation import choose_recipe
@@ -29,7 +30,6 @@ from mgrecs.batch.inference import Dispatch, InferenceSummary, infer
 from mgrecs.batch.metrics import JOB_SECONDS, MODEL_NDCG
 from mgrecs.batch.promotion import decide
 from mgrecs.batch.steps import Steps
-from mgrecs.common.artifacts import open_store
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
 from mgrecs.engine.dataset import Lines

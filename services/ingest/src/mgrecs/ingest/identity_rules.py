@@ -1,23 +1,23 @@
 """Customer identities: one customer id however upstream spells it (docs/concepts.md,
 Customer identities).
 
-Pure rules: standardize a raw customer id, normalise e-mail and phone, and decide how the keys
-of an order join existing customers. The PostgreSQL store that remembers the decisions lives in
-`mgrecs.store.identities`; `InMemoryResolver` here applies the same decisions to dictionaries.
+Pure rules: standardize a raw customer id and normalise e-mail and phone into the keys of an
+order's customer. How keys join existing customers (`choose_unified`) and the PostgreSQL mapping
+that remembers the decisions live in `mgrecs.store.identities`; `InMemoryResolver` here applies
+the same decisions to dictionaries.
 """
 
 import unicodedata
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Literal
 
 import phonenumbers
 from pydantic import BaseModel, Field, field_validator
 
 from mgrecs.common.settings import Settings
+from mgrecs.store.identities import Alias, CustomerKeys, choose_unified
 
 MergeKey = Literal["email", "phone"]
-AliasKind = Literal["id", "email", "phone"]
 GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 
 
@@ -106,32 +106,6 @@ def normalize_phone(raw: str | None, rules: IdentityRules) -> str | None:
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
-@dataclass(frozen=True, order=True)
-class Alias:
-    """One key a customer is known by: its standardized id, an e-mail or a phone number."""
-
-    kind: AliasKind
-    value: str
-
-
-@dataclass(frozen=True)
-class CustomerKeys:
-    """The standardized id and the normalised contact details the rules say to merge by."""
-
-    customer_id: str
-    email: str | None = None
-    phone: str | None = None
-
-    @property
-    def aliases(self) -> list[Alias]:
-        found = [Alias("id", self.customer_id)]
-        if self.email:
-            found.append(Alias("email", self.email))
-        if self.phone:
-            found.append(Alias("phone", self.phone))
-        return found
-
-
 def customer_keys(
     raw_id: str, email: str | None, phone: str | None, rules: IdentityRules
 ) -> CustomerKeys:
@@ -141,21 +115,6 @@ def customer_keys(
         email=normalize_email(email, rules) if "email" in rules.merge_by else None,
         phone=normalize_phone(phone, rules) if "phone" in rules.merge_by else None,
     )
-
-
-def choose_unified(
-    keys: CustomerKeys, known: Mapping[Alias, str], first_seen: Mapping[str, int]
-) -> tuple[str, set[str]]:
-    """The unified id for `keys`, and the other customers it joins (to be merged into it).
-
-    `known` maps aliases already seen to their unified id; `first_seen` orders unified ids by
-    creation. A new customer is its own id; otherwise the earliest customer reached wins.
-    """
-    reached = {known[alias] for alias in keys.aliases if alias in known}
-    if not reached:
-        return keys.customer_id, set()
-    winner = min(reached, key=lambda unified: (first_seen.get(unified, 0), unified))
-    return winner, reached - {winner}
 
 
 class InMemoryResolver:
