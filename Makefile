@@ -58,7 +58,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 docs: install  ## regenerate the generated docs: docs/settings.md (from Settings), docs/asyncapi.json
-	$(BIN)/python -m mgrecs.common.settings_doc docs/settings.md
+	$(BIN)/python -m mgrecs.cli.settings_doc docs/settings.md
 	$(BIN)/mgrecs asyncapi --out docs/asyncapi.json
 
 clean:

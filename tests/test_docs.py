@@ -10,7 +10,7 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from mgrecs.common import settings_doc
+from mgrecs.cli import settings_doc
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "uv.lock").exists())
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md"), ROOT / "bench" / "RESULTS.md"])

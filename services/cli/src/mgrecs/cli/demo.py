@@ -30,7 +30,7 @@ from mgrecs.common.db import create_pool
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.personalize import signed_headers
 from mgrecs.common.settings import Settings
-from mgrecs.ingest.sample_data import generate
+from mgrecs.ingest.public import generate
 from mgrecs.store import cache, customers, jobs, orders, reports
 from mgrecs.store.identities import count_aliases_like
 from mgrecs.store.schema import migrate

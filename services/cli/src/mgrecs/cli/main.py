@@ -89,8 +89,7 @@ def backfill(
     ] = None,
 ) -> None:
     """Publish the orders of a CSV or JSON-lines file to `orders` (constant memory)."""
-    from mgrecs.ingest.backfill import backfill_file
-    from mgrecs.ingest.order_files import FileFormat, detect_format
+    from mgrecs.ingest.public import FileFormat, backfill_file, detect_format
 
     given = file_format or detect_format(file.name)
     if given not in ("csv", "jsonl"):
@@ -148,10 +147,12 @@ def sync(
 ) -> None:
     """Pull new and updated orders from the company's order API onto `orders`."""
     from mgrecs.common.metrics import serve_metrics
-    from mgrecs.ingest.company_client import ApiUnavailableError
-    from mgrecs.ingest.connector import run_sync
-    from mgrecs.ingest.mapping import MappingError
-    from mgrecs.ingest.publisher import BrokerUnavailableError
+    from mgrecs.ingest.public import (
+        ApiUnavailableError,
+        BrokerUnavailableError,
+        MappingError,
+        run_sync,
+    )
 
     settings = get_settings()
     token = ["connector_token"] if settings.connector_auth != "none" else []
@@ -193,7 +194,7 @@ def sample_data(
     orders: int = 4000,
 ) -> None:
     """Write a deterministic sample data set as a flat order-lines CSV."""
-    from mgrecs.ingest.sample_data import generate
+    from mgrecs.ingest.public import generate
 
     anchor = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     data = generate(seed=seed, customers=customers, products=products, orders=orders, anchor=anchor)
@@ -204,7 +205,7 @@ def sample_data(
 @app.command()
 def asyncapi(out: Path = Path("docs/asyncapi.json")) -> None:
     """Write the AsyncAPI document of the topics (the contract for upstream publishers)."""
-    from mgrecs.ingest.contract import write_asyncapi
+    from mgrecs.ingest.public import write_asyncapi
 
     write_asyncapi(out)
     console.print(f"wrote {out}")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from mgrecs.common.settings import Settings
+from mgrecs.ingest.public import FAKE_COMPANY_API
 
 MAPPING_FILE = Path("deploy/company-api-mapping.json")
 SOURCE = "company-api"
@@ -66,7 +67,7 @@ def upstream_specs(
     fake_api = [
         "python",
         "-m",
-        "mgrecs.ingest.fake_company_api",
+        FAKE_COMPANY_API,
         *("--port", port, "--seed", str(seed), "--customers", str(customers)),
         *("--products", str(products), "--orders", str(orders)),
         "--anchor",

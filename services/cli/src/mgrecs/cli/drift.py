@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from mgrecs.batch.drift import check_drift
+from mgrecs.batch.public import check_drift
 from mgrecs.common.db import create_pool
 from mgrecs.common.settings import get_settings
 from mgrecs.store.model_versions import NoActiveModel

@@ -1,5 +1,5 @@
 """docs/settings.md is generated from `Settings`, so the settings reference cannot drift
-from the code: `python -m mgrecs.common.settings_doc [OUT]` (or `make docs`) writes it."""
+from the code: `python -m mgrecs.cli.settings_doc [OUT]` (or `make docs`) writes it."""
 
 import json
 import re
