@@ -30,7 +30,7 @@ from mgrecs.engine_service.app import create_app
 from mgrecs.engine_service.errors import AwsError
 from mgrecs.engine_service.registry import ModelRegistry
 from mgrecs.store.customers import StoredCustomer, insert_customers
-from mgrecs.store.model_versions import AWS_RECIPE, RECIPE, ModelVersion, register
+from mgrecs.store.model_versions import AWS_RECIPE, RECIPE, ModelVersion, mode_recipe, register
 from mgrecs.store.orders import (
     StoredLine,
     StoredOrder,
@@ -95,6 +95,9 @@ async def test_the_api_names_the_version_the_engine_serves(
     assert await registry.refresh(pool)
     assert registry.version == "v-served"
     assert await Repository(pool).active_model_version() == "v-served"
+    # In AWS mode the campaigns serve the AWS lineage: the api names its version instead.
+    aws_mode = Settings(batch_mode="aws")
+    assert await Repository(pool, 0.0, mode_recipe(aws_mode)).active_model_version() == "v-aws"
 
 
 @pytest.fixture

@@ -196,10 +196,11 @@ async def active_model(pool: asyncpg.Pool, recipe: str = RECIPE) -> ModelVersion
     return model
 
 
-async def served_version(pool: asyncpg.Pool) -> str | None:
-    """The version the engine serves in real time (None before the first retrain)."""
-    version: str | None = await pool.fetchval(SERVED_VERSION)
-    return version
+async def served_version(pool: asyncpg.Pool, recipe: str = RECIPE) -> str | None:
+    """The version real-time answers come from: the active one of `recipe` (the engine's by
+    default; AWS mode's campaigns serve AWS_RECIPE's). None before the first retrain."""
+    row = await pool.fetchrow(ACTIVE, recipe)
+    return None if row is None else str(row["version"])
 
 
 async def find(pool: asyncpg.Pool, version: str, recipe: str = RECIPE) -> ModelVersion | None:

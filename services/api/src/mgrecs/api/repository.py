@@ -11,6 +11,7 @@ from mgrecs.common.quality import QualityReport
 from mgrecs.engine.repurchase import DEFAULT_INTERVAL_DAYS, BuyAgainParams
 from mgrecs.store import cache, customers, model_versions, orders, products, repurchase
 from mgrecs.store.health import ping
+from mgrecs.store.model_versions import RECIPE
 from mgrecs.store.reports import latest_reports
 
 PING_TIMEOUT_SECONDS = 2.0
@@ -119,8 +120,12 @@ def _as_list(value: Any) -> list[dict[str, Any]]:
 class Repository:
     """Reads of the cache and source tables; no HTTP knowledge here."""
 
-    def __init__(self, pool: asyncpg.Pool, cache_ttl_hours: float = 0.0) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, cache_ttl_hours: float = 0.0, served_recipe: str = RECIPE
+    ) -> None:
         self._pool = pool
+        self._served_recipe = served_recipe
+        """The lineage real-time answers come from (`model_versions.mode_recipe`)."""
         self._ttl_seconds = cache_ttl_hours * 3600
         """A generation older than this is stale (0: never)."""
 
@@ -154,8 +159,8 @@ class Repository:
         )
 
     async def active_model_version(self) -> str | None:
-        """The version the engine serves in real time (None before the first retrain)."""
-        return await model_versions.served_version(self._pool)
+        """The version real-time answers come from (None before the first retrain)."""
+        return await model_versions.served_version(self._pool, self._served_recipe)
 
     async def purchase_history(self, user_id: str) -> PurchaseHistory:
         """Everything the buy-again list needs, in one round trip."""
