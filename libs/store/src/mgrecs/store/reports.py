@@ -1,6 +1,5 @@
 """Reports: data-quality reports (`data_quality_reports`, one per sync, backfill and export)
-and drift reports (`drift_reports`, one per check), with the order-line measures a drift
-check reads."""
+and drift reports (`drift_reports`, one per check)."""
 
 from typing import Any
 
