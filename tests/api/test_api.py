@@ -19,17 +19,11 @@ from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.model_versions import RECIPE, ModelVersion, register
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
-from support.helpers import asgi_client, serve
+from support.helpers import serve
 
 UPDATED_AT = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(hours=1)
 """When the cached rows were written (UTC, as the batch writes it): after every order of the
 shop, which reached the database when it was placed."""
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(create_app(settings)) as http:
-        yield http
 
 
 @pytest.fixture

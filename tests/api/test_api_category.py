@@ -1,7 +1,6 @@
 """`GET /v1/users/{id}/recommendations?category=...`: every source (cache, the engine's
 category filter, popularity) keeps only products of the asked categories."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -10,7 +9,6 @@ import pytest
 from engine_service.test_engine_service import register_model
 
 from api.test_api import FakeRuntime
-from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
 from mgrecs.engine.records import Interaction, ProductInfo
 from mgrecs.engine_service.app import create_app as create_engine_app
@@ -18,18 +16,12 @@ from mgrecs.store.cache import USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
-from support.helpers import asgi_client, serve
+from support.helpers import serve
 
 CATEGORIES = {"p1": "tea", "p2": "tea", "p3": "snacks", "p4": "tea", "p5": "snacks"}
 ORDERS = {"c1": ["p1", "p2"], "c2": ["p1", "p3"], "c3": ["p1", "p4", "p5"]}
 """All in the north, all recent: distinct buyers p1 3, the others 1 each."""
 UPDATED_AT = datetime(2026, 11, 26, 3, 0, 0)
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(create_app(settings)) as http:
-        yield http
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """`POST /v1/users/{id}/rank`: the engine's personalized ranking, popularity when it is down."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,12 +9,11 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
 from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
-from support.helpers import asgi_client, serve
+from support.helpers import serve
 
 
 class FakeRanking:
@@ -33,12 +31,6 @@ class FakeRanking:
         ranked = list(reversed(body["inputList"]))
         items = [{"itemId": pid, "score": round(1 - n / 10, 2)} for n, pid in enumerate(ranked)]
         return JSONResponse({"personalizedRanking": items, "recommendationId": "RID-2"})
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(create_app(settings)) as http:
-        yield http
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from batch.test_batch import (  # noqa: F401  (purchases: the fixture)
     purchases,
     tick,
 )
-from batch.test_export import s3_endpoint  # noqa: F401  (the fixture)
 from mgrecs.batch.aws import inference as aws_inference
 from mgrecs.batch.aws import training as aws_training
 from mgrecs.batch.aws.control import AwsModeMisconfigured, PersonalizeJobFailed

@@ -4,19 +4,16 @@ default, S3 through aioboto3 (against a moto server, the S3 API's fake)."""
 import asyncio
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import aioboto3
 import asyncpg
 import pytest
-from moto.server import ThreadedMotoServer
 
 from batch.test_batch import ORDERS, purchases  # noqa: F401  (the fixture)
 from mgrecs.batch.artifacts import S3Store, open_store
 from mgrecs.batch.export import SCHEMAS, export_datasets
 from mgrecs.batch.training import retrain
-from mgrecs.cli.embedded import free_port
 from mgrecs.common.settings import Settings
 
 LINES = sum(len(products) for *_, products in ORDERS)
@@ -65,15 +62,6 @@ async def test_a_retrain_exports_the_datasets_to_the_directory_store(
     files = {name: await asyncio.to_thread(_read, folder / f"{name}.csv") for name in SCHEMAS}
     _check(files)
     assert json.loads((folder / "schemas.json").read_text()) == SCHEMAS
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 async def test_the_datasets_go_to_s3_through_aioboto3(
