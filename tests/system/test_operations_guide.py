@@ -4,7 +4,7 @@ guide run there and answer what the guide says they answer, and every metric the
 is served by a running service.
 
 The guide's docker, kubectl and pg_dump commands need a container engine or a cluster, which
-this machine has not: the files they use are validated in test_deploy.py instead.
+this machine has not: the files they use are validated in deploy/test_deploy.py instead.
 """
 
 import json
