@@ -33,7 +33,6 @@ from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from support import migrated_database
 
 from mgrecs.batch.inference import infer
 from mgrecs.batch.training import retrain
@@ -43,6 +42,7 @@ from mgrecs.common.db import create_pool
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.sample_data import generate
 from mgrecs.store.orders import write_orders
+from support import migrated_database
 
 WRITE_CHUNK = 500
 LOADGEN = Path(__file__).with_name("loadgen.py")

@@ -17,8 +17,10 @@ broker, every service its own process, each tracker sink its own process), then:
 5. corrections: the same orders with corrections and cancellations delivered in two
    different orders into two databases: tables and training data compared.
 
-The fast tests of each mechanism are in `make test` (tests/test_poison*.py,
-tests/test_tracker_faults.py, tests/test_stale*.py, tests/test_order_versions*.py).
+The fast tests of each mechanism are in `make test` (tests/common/test_poison.py,
+tests/system/test_poison_*.py, tests/tracker/test_tracker_faults.py,
+tests/system/test_broker_restart.py, tests/batch/test_cache_generations.py,
+tests/store/test_order_versions.py).
 
 Usage: python bench/drill.py [--lines N] [--bad N] [--requests N] [--restart-lines N]
        [--ttl-seconds S] [--corrections N] [--only NAME ...]

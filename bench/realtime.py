@@ -20,8 +20,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from support import migrated_database
-
 from mgrecs.cli.embedded import free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common.db import create_pool
@@ -31,6 +29,7 @@ from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.records import Interaction
 from mgrecs.ingest.sample_data import generate
 from mgrecs.store.model_versions import RECIPE, ModelVersion, register
+from support import migrated_database
 
 
 def _percentiles(label: str, millis: list[float]) -> None:

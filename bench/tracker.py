@@ -33,7 +33,6 @@ import asyncpg
 import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from support import migrated_database
 
 from mgrecs.cli.embedded import EmbeddedBroker, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
@@ -43,6 +42,7 @@ from mgrecs.common.personalize import signed_headers
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.publisher import Keyed, partition_of, send_batched
 from mgrecs.ingest.sample_data import generate
+from support import migrated_database
 
 TARGET_LINES_PER_SECOND = 10_000
 """The issue's bar, from the broker into PostgreSQL with both sinks running."""

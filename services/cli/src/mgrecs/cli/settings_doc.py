@@ -18,7 +18,7 @@ HEADER = """\
 # Settings
 
 <!-- Generated from mgrecs.common.settings.Settings by `make docs`: edit the field's
-docstring there, not this file (tests/test_docs.py fails when they differ). -->
+docstring there, not this file (tests/docs/test_docs.py fails when they differ). -->
 
 Every service reads its settings from `MGRECS_*` environment variables (or a `.env` file in
 its working directory) and uses only the ones it needs. Deployments set them in
