@@ -51,14 +51,14 @@ test: install browser $(PROMTOOL)  ## the whole suite (real PostgreSQL and Kafka
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs
+	$(BIN)/mypy libs services
 
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 docs: install  ## regenerate the generated docs: docs/settings.md (from Settings), docs/asyncapi.json
-	$(BIN)/python -m mgrecs.common.settings_doc docs/settings.md
+	$(BIN)/python -m mgrecs.cli.settings_doc docs/settings.md
 	$(BIN)/mgrecs asyncapi --out docs/asyncapi.json
 
 clean:

@@ -33,16 +33,16 @@ from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from support import migrated_database
 
 from mgrecs.batch.inference import infer
 from mgrecs.batch.training import retrain
 from mgrecs.cli.embedded import free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common.db import create_pool
-from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
-from mgrecs.tracker.store import write_orders
+from mgrecs.ingest.sample_data import generate
+from mgrecs.store.orders import write_orders
+from support import migrated_database
 
 WRITE_CHUNK = 500
 LOADGEN = Path(__file__).with_name("loadgen.py")

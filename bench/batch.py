@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from support import migrated_database
 from train_scale import generate
 
 from mgrecs.batch import training
@@ -52,6 +51,7 @@ from mgrecs.common import topics
 from mgrecs.common.db import create_pool
 from mgrecs.common.kafka import ensure_topics, make_producer
 from mgrecs.common.settings import Settings
+from support import migrated_database
 
 TARGET_SECONDS = 15 * 60
 TARGET_GIB = 8.0

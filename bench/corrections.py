@@ -17,16 +17,16 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from mgrecs.batch.dataset import INTERACTIONS
-from mgrecs.batch.export import QUERIES
-from mgrecs.cli.embedded import create_database, free_port
+from mgrecs.cli.embedded import free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all
 from mgrecs.common import topics
-from mgrecs.common.db import migrate_async
 from mgrecs.common.kafka import ensure_topics, make_producer
-from mgrecs.common.sample_data import generate
 from mgrecs.common.schemas import OrderEvent, OrderLine, OrderStatus
 from mgrecs.common.settings import Settings
+from mgrecs.ingest.sample_data import generate
+from mgrecs.store.databases import create_database
+from mgrecs.store.orders import INTERACTIONS, INTERACTIONS_CSV
+from mgrecs.store.schema import migrate_async
 
 WAIT_SECONDS = 600.0
 SNAPSHOT = {
@@ -35,7 +35,7 @@ SNAPSHOT = {
     "order lines": "SELECT order_id, line_no, product_id, quantity, price FROM order_items"
     " ORDER BY order_id, line_no",
     "training data": f"SELECT * FROM ({INTERACTIONS}) t ORDER BY 1, 2, 4, 3",
-    "export": QUERIES["interactions"],
+    "export": INTERACTIONS_CSV,
 }
 """What must be identical after the two deliveries, each as a query."""
 

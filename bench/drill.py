@@ -17,8 +17,10 @@ broker, every service its own process, each tracker sink its own process), then:
 5. corrections: the same orders with corrections and cancellations delivered in two
    different orders into two databases: tables and training data compared.
 
-The fast tests of each mechanism are in `make test` (tests/test_poison*.py,
-tests/test_tracker_faults.py, tests/test_stale*.py, tests/test_order_versions*.py).
+The fast tests of each mechanism are in `make test` (tests/common/test_poison.py,
+tests/system/test_poison_*.py, tests/tracker/test_tracker_faults.py,
+tests/system/test_broker_restart.py, tests/batch/test_cache_generations.py,
+tests/store/test_order_versions.py).
 
 Usage: python bench/drill.py [--lines N] [--bad N] [--requests N] [--restart-lines N]
        [--ttl-seconds S] [--corrections N] [--only NAME ...]
@@ -46,22 +48,17 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from hostile import hand_picked, hostile_payload
 
-from mgrecs.cli.embedded import (
-    EmbeddedBroker,
-    EmbeddedPostgres,
-    ObjectStore,
-    create_database,
-    free_port,
-)
+from mgrecs.cli.embedded import EmbeddedBroker, EmbeddedPostgres, ObjectStore, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common import topics
-from mgrecs.common.db import migrate_async
 from mgrecs.common.feedback import FeedbackEvent
 from mgrecs.common.kafka import ensure_topics, make_producer, publish_tick
 from mgrecs.common.personalize import signed_headers
-from mgrecs.common.sample_data import generate
 from mgrecs.common.schemas import OrderEvent, ScheduleTick
 from mgrecs.common.settings import Settings
+from mgrecs.ingest.sample_data import generate
+from mgrecs.store.databases import create_database
+from mgrecs.store.schema import migrate_async
 
 WAIT_SECONDS = 900.0
 STREAM_SECONDS = 60.0

@@ -26,18 +26,17 @@ import time
 import urllib.request
 from pathlib import Path
 
-from support import migrated_database
-
 from mgrecs.cli.embedded import EmbeddedBroker, free_port
 from mgrecs.common.db import create_pool
 from mgrecs.common.kafka import ensure_topics
-from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.backfill import backfill_file
 from mgrecs.ingest.connector import OrderConnector, SyncReport, run_sync
 from mgrecs.ingest.fake_company_api import orders_from_sample
 from mgrecs.ingest.mapping import load_mapping
 from mgrecs.ingest.publisher import OrderPublisher
+from mgrecs.ingest.sample_data import generate
+from support import migrated_database
 
 TARGET_LINES_PER_SECOND = 20_000
 """The issue's bar: 20 x the hosted PutEvents default of 1,000 requests per second."""

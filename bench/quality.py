@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mgrecs.common.sample_data import generate
 from mgrecs.engine.evaluation import (
     BASELINES,
     REPEAT_BASELINE,
@@ -39,6 +38,7 @@ from mgrecs.engine.evaluation import (
 from mgrecs.engine.orders_file import ReadSummary, iter_order_lines
 from mgrecs.engine.recipes.blend import describe
 from mgrecs.engine.records import Interaction
+from mgrecs.ingest.sample_data import generate
 
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
 """End of the generated history (fixed, so every run sees the same orders)."""

@@ -20,16 +20,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from support import migrated_database
-
 from mgrecs.cli.embedded import free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common.db import create_pool
 from mgrecs.common.personalize import events_client, runtime_client
-from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
 from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.records import Interaction
+from mgrecs.ingest.sample_data import generate
+from mgrecs.store.model_versions import RECIPE, ModelVersion, register
+from support import migrated_database
 
 
 def _percentiles(label: str, millis: list[float]) -> None:
@@ -71,11 +71,8 @@ async def measure(args: argparse.Namespace, url: str) -> None:
             f"{len(interactions)} lines, fitted in {time.perf_counter() - started:.1f} s"
         )
         pool = await create_pool(url)
-        await pool.execute(
-            "INSERT INTO model_versions (version, recipe, artifact_uri, n_users, n_items, "
-            "n_interactions, active) VALUES ('bench', 'cooccurrence', $1, 0, 0, 0, TRUE)",
-            str(artifact),
-        )
+        bench = ModelVersion("bench", RECIPE, str(artifact), 0, 0, 0)
+        await register(pool, bench, promote=True, reason="the benchmark's")
         await pool.close()
 
         port = free_port()

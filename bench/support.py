@@ -6,8 +6,9 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from mgrecs.cli.embedded import EmbeddedPostgres, create_database
-from mgrecs.common.db import migrate_async
+from mgrecs.cli.embedded import EmbeddedPostgres
+from mgrecs.store.databases import create_database
+from mgrecs.store.schema import migrate_async
 
 
 @contextlib.asynccontextmanager

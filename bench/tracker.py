@@ -2,7 +2,7 @@
 both tracker sinks running as `deploy/compose.yml` runs them: one process per sink, the
 events process at niceness 10 (`--one-process`: a single `mgrecs-tracker --sink all`).
 
-Generated orders (`mgrecs.common.sample_data`) are serialised first, then published to an
+Generated orders (`mgrecs.ingest.sample_data`) are serialised first, then published to an
 embedded broker (Tansu, the one `make demo` runs) at `--rate` order lines per second (0: as
 fast as the producer goes) while the tracker consumes them; the engine service
 (`mgrecs-engine`, its own process) is the PutEvents target. One warm-up order goes first, so
@@ -33,16 +33,16 @@ import asyncpg
 import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from support import migrated_database
 
 from mgrecs.cli.embedded import EmbeddedBroker, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common import topics
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.personalize import signed_headers
-from mgrecs.common.sample_data import generate
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.publisher import Keyed, partition_of, send_batched
+from mgrecs.ingest.sample_data import generate
+from support import migrated_database
 
 TARGET_LINES_PER_SECOND = 10_000
 """The issue's bar, from the broker into PostgreSQL with both sinks running."""

@@ -17,16 +17,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from mgrecs.cli.embedded import (
-    EmbeddedBroker,
-    EmbeddedPostgres,
-    create_database,
-    drop_database,
-    free_port,
-)
-from mgrecs.common.db import create_pool, migrate_async
+from mgrecs.cli.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from mgrecs.common.db import create_pool
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.settings import Settings
+from mgrecs.store.databases import create_database, drop_database
+from mgrecs.store.schema import migrate_async
 
 os.environ.setdefault("MGRECS_ENV", "development")
 """Services the tests start as processes inherit it: open reads and the default engine key

@@ -17,7 +17,7 @@ from faststream.kafka.subscriber.usecase import LogicSubscriber
 from pydantic import BaseModel
 
 from mgrecs.common import topics
-from mgrecs.common.consume import group_id, raw_body
+from mgrecs.common.consume import raw_body
 from mgrecs.common.feedback import FeedbackEvent
 from mgrecs.common.schemas import DeadLetter, InferShard, OrderEvent, ScheduleTick
 from mgrecs.common.settings import Settings
@@ -46,7 +46,7 @@ class Producer:
 
 
 TRACKER_DB = Consumer(
-    "mgrecs-tracker-db",
+    topics.TRACKER_DB_GROUP,
     topics.ORDERS,
     OrderEvent,
     "The tracker writes each valid order into PostgreSQL, then acknowledges the batch.",
@@ -54,7 +54,7 @@ TRACKER_DB = Consumer(
     "Orders no consumer could parse or validate, with the reason.",
 )
 TRACKER_EVENTS = Consumer(
-    "mgrecs-tracker-events",
+    topics.TRACKER_EVENTS_GROUP,
     topics.ORDERS,
     OrderEvent,
     "The tracker forwards each valid order's lines to PutEvents (the engine), then "
@@ -63,7 +63,7 @@ TRACKER_EVENTS = Consumer(
     "Order lines PutEvents did not take after the bounded attempts, or refused.",
 )
 TRACKER_FEEDBACK = Consumer(
-    "mgrecs-tracker-feedback",
+    topics.TRACKER_FEEDBACK_GROUP,
     topics.FEEDBACK,
     FeedbackEvent,
     "The tracker writes each valid feedback event into PostgreSQL, then acknowledges the batch.",
@@ -71,7 +71,7 @@ TRACKER_FEEDBACK = Consumer(
     "Feedback events no consumer could parse or validate, with the reason.",
 )
 BATCH_TICKS = Consumer(
-    "mgrecs-batch",
+    topics.BATCH_GROUP,
     topics.SCHEDULE_TICKS,
     ScheduleTick,
     "The batch worker runs the job each tick asks for, once; acknowledged once the job is "
@@ -80,7 +80,7 @@ BATCH_TICKS = Consumer(
     "Schedule ticks the batch worker could not read, with the reason.",
 )
 BATCH_SHARDS = Consumer(
-    "mgrecs-batch-shards",
+    topics.BATCH_SHARDS_GROUP,
     topics.INFER_SHARDS,
     InferShard,
     "Batch workers score and write one shard of an infer run each; acknowledged once it is "
@@ -127,7 +127,7 @@ def subscribe(
     decides what is poison); `options` go to `broker.subscriber`."""
     subscriber: LogicSubscriber[Any] = broker.subscriber(
         topics.topic(consumer.topic, settings),
-        group_id=group_id(consumer.group, settings),
+        group_id=topics.group_id(consumer.group, settings),
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
         decoder=raw_body,

@@ -30,11 +30,6 @@ BROKER_DESCRIPTION = "The retail group's Kafka cluster"
 log = get_logger(__name__)
 
 
-def group_id(name: str, settings: Settings) -> str:
-    """Consumer groups get the topic prefix too, so tenants sharing a broker stay apart."""
-    return f"{settings.topic_prefix}{name}"
-
-
 def security(settings: Settings) -> BaseSecurity | None:
     """The settings' TLS and SASL, as FastStream takes them (as `kafka.connection_options`
     gives them to the plain aiokafka clients)."""

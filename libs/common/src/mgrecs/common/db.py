@@ -1,15 +1,11 @@
-"""PostgreSQL access: the asyncpg pool every service uses, and schema migrations."""
+"""PostgreSQL plumbing: the asyncpg pool every service uses and the errors worth retrying.
 
-import asyncio
+The schema and every statement live in `mgrecs.store`."""
+
 import json
-from pathlib import Path
-from typing import Any
 
 import asyncpg
-from alembic import command
-from alembic.config import Config
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 TRANSIENT_DB_ERRORS = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
@@ -61,25 +57,3 @@ async def create_pool(
     )
     assert pool is not None
     return pool
-
-
-def alembic_config(dsn: str) -> Config:
-    """Alembic configured in code, so no alembic.ini has to sit next to a deployment."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["dsn"] = dsn
-    return config
-
-
-def migrate(dsn: str, revision: str = "head") -> None:
-    """Bring the schema to `revision` (idempotent: safe on every start)."""
-    command.upgrade(alembic_config(dsn), revision)
-
-
-async def migrate_async(dsn: str, revision: str = "head") -> None:
-    await asyncio.to_thread(migrate, dsn, revision)
-
-
-async def fetch_scalar(pool: asyncpg.Pool, query: str, *args: Any) -> Any:
-    async with pool.acquire() as conn:
-        return await conn.fetchval(query, *args)

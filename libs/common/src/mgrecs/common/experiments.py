@@ -1,10 +1,8 @@
-"""A/B experiments between model versions: their configuration and the customers' split.
-
-A customer's arm depends only on the experiment id and the customer id (a stable hash), so
-every API instance, on every request, puts a customer in the same arm without storing it.
+"""A/B experiments between model versions: their configuration, as `Settings.experiments`
+parses and validates it (so it lives beside the settings; the API's `experiment_serving`
+splits customers between the arms).
 """
 
-import hashlib
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -46,25 +44,3 @@ class Experiment(BaseModel):
 
     def arm(self, name: str) -> Arm | None:
         return next((arm for arm in self.arms if arm.name == name), None)
-
-    def assign(self, customer_id: str) -> Arm:
-        """The customer's arm: the one whose cumulative share range holds its bucket."""
-        point = bucket(self.id, customer_id)
-        upper = 0.0
-        for arm in self.arms:
-            upper += arm.share
-            if point < upper:
-                return arm
-        return self.arms[-1]  # shares summing to 1 - tolerance: the gap goes to the last
-
-
-def bucket(experiment_id: str, customer_id: str) -> float:
-    """A point in [0, 1), uniform over customers, fixed per experiment and customer (and
-    different per experiment, so two experiments split the customers independently)."""
-    digest = hashlib.blake2b(f"{experiment_id}\x1f{customer_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
-def pinned_campaign_arn(user_campaign_arn: str, model_version: str) -> str:
-    """The user campaign's ARN pinned to one model version (the self-hosted engine's form)."""
-    return f"{user_campaign_arn}/{model_version}"

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager, suppress
 
-import asyncpg
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -77,18 +76,3 @@ async def serving_probes(host: str, port: int, checks: Mapping[str, Check]) -> A
         server.should_exit = True
         with suppress(asyncio.CancelledError):
             await task
-
-
-def database_check(database_url: str) -> Check:
-    """Ok when a new connection to the database answers (independent of the worker's pool,
-    which may not exist yet while the worker waits for the database)."""
-
-    async def check() -> str:
-        connection = await asyncpg.connect(database_url, timeout=CHECK_TIMEOUT_SECONDS)
-        try:
-            await connection.fetchval("SELECT 1")
-        finally:
-            await connection.close()
-        return "ok"
-
-    return check

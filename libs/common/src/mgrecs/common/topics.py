@@ -1,4 +1,5 @@
-"""Kafka topic names: contracts shared with upstream teams and between services."""
+"""Kafka topic and consumer-group names: contracts shared with upstream teams and between
+services (consumer groups unprefixed: `topic_prefix` goes before both)."""
 
 from mgrecs.common.settings import Settings
 
@@ -14,6 +15,19 @@ INFER_SHARDS_DLQ = "infer-shards.dlq"
 FEEDBACK = "feedback"
 """Impressions, clicks, add-to-carts and purchases the frontend reports (`POST /v1/feedback`)."""
 FEEDBACK_DLQ = "feedback.dlq"
+
+TRACKER_DB_GROUP = "mgrecs-tracker-db"
+"""Consumer group of the tracker's sink writing `orders` to PostgreSQL."""
+TRACKER_EVENTS_GROUP = "mgrecs-tracker-events"
+"""Consumer group of the tracker's sink sending `orders` lines to PutEvents."""
+TRACKER_FEEDBACK_GROUP = "mgrecs-tracker-feedback"
+"""Consumer group of the tracker's sink writing `feedback` to PostgreSQL."""
+TRACKER_ORDER_GROUPS = (TRACKER_DB_GROUP, TRACKER_EVENTS_GROUP)
+"""The groups consuming `orders` (their lag is what the status page shows)."""
+BATCH_GROUP = "mgrecs-batch"
+"""Consumer group of the batch workers taking `schedule-ticks`."""
+BATCH_SHARDS_GROUP = "mgrecs-batch-shards"
+"""Consumer group of the batch workers sharing `infer-shards`."""
 
 ALL_TOPICS = (
     ORDERS,
@@ -54,4 +68,10 @@ RETENTION_MS = {
 
 def topic(name: str, settings: Settings) -> str:
     """The physical topic name for a logical one (adds the configured prefix)."""
+    return f"{settings.topic_prefix}{name}"
+
+
+def group_id(name: str, settings: Settings) -> str:
+    """The consumer group id for a logical group name: groups get the topic prefix too, so
+    tenants sharing a broker stay apart."""
     return f"{settings.topic_prefix}{name}"

@@ -1,6 +1,6 @@
 """Read a flat order-lines CSV into engine records, line by line.
 
-The format is the one `mgrecs.common.sample_data` writes and backfill reads:
+The format is the one `mgrecs.ingest.sample_data` writes and backfill reads:
 `order_id,customer_id,product_id,product_name,category,price,quantity,ordered_at,region`.
 Offline tools (evaluation, benchmarks) must accept files of millions of lines, so this uses
 the csv module and plain parsing rather than a validating model per line; a bad line is

@@ -21,9 +21,10 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter
 
+from mgrecs.store.cache import current_generation
+
 GENERATION_REFRESH_SECONDS = 1.0
 MAX_ENTRIES = 4096
-CURRENT_GENERATION = "SELECT generation FROM cache_generations WHERE state = 'current'"
 
 LOOKUPS = Counter(
     "mgrecs_api_answer_cache_total",
@@ -111,7 +112,7 @@ class AnswerCache:
             return self._generation
         async with self._generation_lock:
             if time.monotonic() - self._generation_read >= self._generation_refresh:
-                generation = await self._pool.fetchval(CURRENT_GENERATION)
+                generation = await current_generation(self._pool)
                 if generation != self._generation:
                     self._entries.clear()
                 self._generation = generation

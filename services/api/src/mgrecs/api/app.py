@@ -40,6 +40,7 @@ from mgrecs.common.logging import get_logger
 from mgrecs.common.metrics import MetricsMiddleware, add_metrics_route
 from mgrecs.common.personalize import runtime_client
 from mgrecs.common.settings import Settings
+from mgrecs.store import model_versions
 
 log = get_logger(__name__)
 
@@ -59,7 +60,9 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
             app.state.settings = settings
             app.state.clock = clock
             app.state.pool = pool
-            app.state.repository = Repository(pool, settings.cache_ttl_hours)
+            app.state.repository = Repository(
+                pool, settings.cache_ttl_hours, model_versions.mode_recipe(settings)
+            )
             app.state.region_samples = SampleMemo()
             app.state.feedback = FeedbackPublisher(settings)
             stack.push_async_callback(app.state.feedback.close)

@@ -15,8 +15,6 @@ from mgrecs.common import topics
 from mgrecs.common.kafka import make_admin, make_consumer
 from mgrecs.common.settings import Settings
 
-TRACKER_GROUPS = ("mgrecs-tracker-db", "mgrecs-tracker-events")
-"""The tracker sinks' consumer groups (`ConsumerWorker.group`; a test keeps them equal)."""
 DEAD_LETTER_TOPICS = (
     topics.ORDERS_DLQ,
     topics.ORDERS_EVENTS_DLQ,
@@ -65,8 +63,8 @@ async def _measure(settings: Settings) -> LagReport:
         if partitions:
             starts = await consumer.beginning_offsets(partitions)
             ends = await consumer.end_offsets(partitions)
-            for name in TRACKER_GROUPS:
-                group = f"{settings.topic_prefix}{name}"
+            for name in topics.TRACKER_ORDER_GROUPS:
+                group = topics.group_id(name, settings)
                 offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
                 committed = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
                 lag = sum(max(0, ends[tp] - committed.get(tp, starts[tp])) for tp in partitions)

@@ -16,23 +16,8 @@ import asyncpg
 from mgrecs.api.intervals import Interval, mean_interval, wilson
 from mgrecs.api.schemas.experiments import ArmReport, Estimate, ExperimentReport
 from mgrecs.common.experiments import Experiment
-
-ARM_TOTALS = """
-SELECT arm,
-       count(DISTINCT customer_id) AS customers,
-       count(*) FILTER (WHERE kind = 'impression') AS impressions,
-       count(*) FILTER (WHERE kind = 'click') AS clicks,
-       count(*) FILTER (WHERE kind = 'add_to_cart') AS add_to_carts,
-       count(*) FILTER (WHERE kind = 'purchase') AS purchases,
-       coalesce(sum(revenue) FILTER (WHERE kind = 'purchase'), 0)::float8 AS revenue,
-       coalesce(sum(revenue * revenue) FILTER (WHERE kind = 'purchase'), 0)::float8
-           AS revenue_squares
-FROM feedback_events
-WHERE experiment_id = $1
-GROUP BY arm
-"""
-
-OFFLINE_METRICS = "SELECT version, metrics FROM model_versions WHERE version = ANY($1::text[])"
+from mgrecs.store import model_versions
+from mgrecs.store.feedback import arm_totals
 
 
 @dataclass(frozen=True)
@@ -87,12 +72,10 @@ def arm_report(
 
 async def experiment_report(pool: asyncpg.Pool, experiment: Experiment) -> ExperimentReport:
     """Every configured arm, in configuration order (arms without feedback show zeros)."""
-    rows = await pool.fetch(ARM_TOTALS, experiment.id)
+    rows = await arm_totals(pool, experiment.id)
     totals = {row["arm"]: ArmTotals(**{k: v for k, v in row.items() if k != "arm"}) for row in rows}
     versions = [arm.model_version for arm in experiment.arms]
-    metrics = {
-        row["version"]: row["metrics"] for row in await pool.fetch(OFFLINE_METRICS, versions)
-    }
+    metrics = await model_versions.metrics_of(pool, versions)
     return ExperimentReport(
         experiment_id=experiment.id,
         arms=[

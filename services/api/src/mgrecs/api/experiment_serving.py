@@ -6,13 +6,18 @@ When that is the version the current cache generation was scored with, the cache
 usual; otherwise the engine answers in real time from the arm's campaign (the user campaign
 pinned to the version). Later experiments in the list are only reported (finished ones
 kept for their report).
+
+A customer's arm depends only on the experiment id and the customer id (a stable hash), so
+every API instance, on every request, puts a customer in the same arm without storing it.
 """
+
+import hashlib
 
 import asyncpg
 
-from mgrecs.api.queries import CACHE_MODEL_VERSION
-from mgrecs.common.experiments import Arm, Experiment, pinned_campaign_arn
+from mgrecs.common.experiments import Arm, Experiment
 from mgrecs.common.settings import Settings
+from mgrecs.store import cache
 
 
 def serving_arm(settings: Settings, customer_id: str) -> tuple[Experiment, Arm] | None:
@@ -20,7 +25,30 @@ def serving_arm(settings: Settings, customer_id: str) -> tuple[Experiment, Arm] 
     if not settings.experiments:
         return None
     experiment = settings.experiments[0]
-    return experiment, experiment.assign(customer_id)
+    return experiment, assign(experiment, customer_id)
+
+
+def assign(experiment: Experiment, customer_id: str) -> Arm:
+    """The customer's arm: the one whose cumulative share range holds its bucket."""
+    point = bucket(experiment.id, customer_id)
+    upper = 0.0
+    for arm in experiment.arms:
+        upper += arm.share
+        if point < upper:
+            return arm
+    return experiment.arms[-1]  # shares summing to 1 - tolerance: the gap goes to the last
+
+
+def bucket(experiment_id: str, customer_id: str) -> float:
+    """A point in [0, 1), uniform over customers, fixed per experiment and customer (and
+    different per experiment, so two experiments split the customers independently)."""
+    digest = hashlib.blake2b(f"{experiment_id}\x1f{customer_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def pinned_campaign_arn(user_campaign_arn: str, model_version: str) -> str:
+    """The user campaign's ARN pinned to one model version (the self-hosted engine's form)."""
+    return f"{user_campaign_arn}/{model_version}"
 
 
 def arm_campaign(arm: Arm, settings: Settings) -> str:
@@ -30,5 +58,4 @@ def arm_campaign(arm: Arm, settings: Settings) -> str:
 
 async def cache_model_version(pool: asyncpg.Pool) -> str | None:
     """The model version the current cache generation was scored with (None: none current)."""
-    version: str | None = await pool.fetchval(CACHE_MODEL_VERSION)
-    return version
+    return await cache.current_model_version(pool)

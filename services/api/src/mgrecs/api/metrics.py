@@ -6,8 +6,8 @@ import asyncio
 import asyncpg
 from prometheus_client import REGISTRY, Counter, Gauge
 
-from mgrecs.api import queries
 from mgrecs.common.metrics import http_metrics, set_model_version
+from mgrecs.store import cache
 
 HTTP = http_metrics("api")
 SOURCES = Counter(
@@ -44,7 +44,7 @@ async def refresh_serving_gauges(pool: asyncpg.Pool) -> None:
     row, read at scrape time); a database that does not answer leaves them as they were."""
     try:
         async with asyncio.timeout(SCRAPE_QUERY_TIMEOUT_SECONDS):
-            row = await pool.fetchrow(queries.CURRENT_GENERATION)
+            row = await cache.current_summary(pool)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
         return
     if row is None:

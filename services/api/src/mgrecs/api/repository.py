@@ -7,10 +7,12 @@ from typing import Any
 
 import asyncpg
 
-from mgrecs.api import queries
 from mgrecs.common.quality import QualityReport
-from mgrecs.common.quality_store import latest_reports
 from mgrecs.engine.repurchase import DEFAULT_INTERVAL_DAYS, BuyAgainParams
+from mgrecs.store import cache, customers, model_versions, orders, products, repurchase
+from mgrecs.store.health import ping
+from mgrecs.store.model_versions import RECIPE
+from mgrecs.store.reports import latest_reports
 
 PING_TIMEOUT_SECONDS = 2.0
 
@@ -118,30 +120,34 @@ def _as_list(value: Any) -> list[dict[str, Any]]:
 class Repository:
     """Reads of the cache and source tables; no HTTP knowledge here."""
 
-    def __init__(self, pool: asyncpg.Pool, cache_ttl_hours: float = 0.0) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, cache_ttl_hours: float = 0.0, served_recipe: str = RECIPE
+    ) -> None:
         self._pool = pool
+        self._served_recipe = served_recipe
+        """The lineage real-time answers come from (`model_versions.mode_recipe`)."""
         self._ttl_seconds = cache_ttl_hours * 3600
         """A generation older than this is stale (0: never)."""
 
     async def ping(self) -> None:
         """Raise unless the database answers within PING_TIMEOUT_SECONDS."""
         async with asyncio.timeout(PING_TIMEOUT_SECONDS):
-            await self._pool.fetchval("SELECT 1")
+            await ping(self._pool)
 
     def _age(self, seconds: float) -> CacheAge:
         return CacheAge(seconds, stale=0 < self._ttl_seconds < seconds)
 
     async def cache_age(self) -> CacheAge | None:
         """How old the current cache generation is; None when no generation is current."""
-        seconds = await self._pool.fetchval(queries.CACHE_AGE)
-        return None if seconds is None else self._age(float(seconds))
+        seconds = await cache.current_age(self._pool)
+        return None if seconds is None else self._age(seconds)
 
     async def quality_reports(self, limit: int) -> list[tuple[int, QualityReport]]:
         """The newest data-quality reports, newest first."""
         return await latest_reports(self._pool, limit)
 
     async def user_cache(self, user_id: str) -> CachedList | None:
-        row = await self._pool.fetchrow(queries.USER_CACHE, user_id)
+        row = await cache.user_list(self._pool, user_id)
         if row is None:
             return None
         return CachedList(
@@ -153,13 +159,12 @@ class Repository:
         )
 
     async def active_model_version(self) -> str | None:
-        """The version the engine serves in real time (None before the first retrain)."""
-        version: str | None = await self._pool.fetchval(queries.ACTIVE_MODEL_VERSION)
-        return version
+        """The version real-time answers come from (None before the first retrain)."""
+        return await model_versions.served_version(self._pool, self._served_recipe)
 
     async def purchase_history(self, user_id: str) -> PurchaseHistory:
         """Everything the buy-again list needs, in one round trip."""
-        rows = await self._pool.fetch(queries.BUY_AGAIN_HISTORY, user_id)
+        rows = await repurchase.purchase_history(self._pool, user_id)
         first = rows[0] if rows else None
         if first is None or first["model_version"] is None:
             return PurchaseHistory(
@@ -175,25 +180,24 @@ class Repository:
         )
 
     async def similar_cache(self, product_id: str) -> CachedList | None:
-        row = await self._pool.fetchrow(queries.SIMILAR_CACHE, product_id)
+        row = await cache.similar_list(self._pool, product_id)
         if row is None:
             return None
         return CachedList(_as_list(row[0]), row[1], age=self._age(row["age_seconds"]))
 
     async def customer(self, customer_id: str) -> Customer | None:
-        row = await self._pool.fetchrow(queries.CUSTOMER, customer_id)
+        row = await customers.customer(self._pool, customer_id)
         return None if row is None else Customer(row["customer_id"], row["region"])
 
     async def product_exists(self, product_id: str) -> bool:
-        return bool(await self._pool.fetchval(queries.PRODUCT_EXISTS, product_id))
+        return await products.product_exists(self._pool, product_id)
 
     async def region_exists(self, region: str) -> bool:
-        return bool(await self._pool.fetchval(queries.REGION_EXISTS, region))
+        return await customers.region_exists(self._pool, region)
 
     async def in_categories(self, product_ids: list[str], categories: list[str]) -> set[str]:
         """The products among `product_ids` whose category is one of `categories`."""
-        rows = await self._pool.fetch(queries.IN_CATEGORIES, product_ids, categories)
-        return {row["product_id"] for row in rows}
+        return await products.in_categories(self._pool, product_ids, categories)
 
     async def popular(
         self,
@@ -204,20 +208,17 @@ class Repository:
     ) -> list[ProductCount]:
         """Products with the most distinct buyers since `since` (in `region` when given, of
         `categories` when given)."""
-        rows = await self._pool.fetch(queries.POPULAR, since, region, limit, categories)
+        rows = await orders.popular(self._pool, since, region, limit, categories)
         return [ProductCount(row["product_id"], row["buyers"]) for row in rows]
 
     async def buyers_of(self, since: datetime, product_ids: list[str]) -> dict[str, int]:
         """Distinct buyers since `since` per product of `product_ids` (absent: none)."""
-        rows = await self._pool.fetch(queries.BUYERS_OF, since, product_ids)
-        return {row["product_id"]: row["buyers"] for row in rows}
+        return await orders.buyers_of(self._pool, since, product_ids)
 
     async def region_sample(
         self, region: str, active_since: datetime, window_index: int, size: int
     ) -> RegionSample:
-        rows = await self._pool.fetch(
-            queries.REGION_SAMPLE, region, active_since, window_index, size
-        )
+        rows = await customers.region_sample(self._pool, region, active_since, window_index, size)
         return RegionSample(
             [row["customer_id"] for row in rows], rows[0]["population"] if rows else 0
         )
@@ -226,7 +227,7 @@ class Repository:
         self, user_ids: list[str], limit: int, categories: list[str] | None = None
     ) -> list[ProductCount]:
         """Per product: sampled users with it in their cached list, and its mean score."""
-        rows = await self._pool.fetch(queries.REGION_AGGREGATE, user_ids, limit, categories)
+        rows = await cache.sampled_lists(self._pool, user_ids, limit, categories)
         return [_product_count(row) for row in rows]
 
     async def region_popular(
@@ -234,12 +235,12 @@ class Repository:
     ) -> tuple[list[ProductCount], int]:
         """Per product: the region's customers who bought it since `since` (the region page
         when no cached list answers), and how many customers bought anything (0: none)."""
-        rows = await self._pool.fetch(queries.REGION_POPULAR, region, since, limit, categories)
+        rows = await orders.region_popular(self._pool, region, since, limit, categories)
         return [_product_count(row) for row in rows], rows[0]["population"] if rows else 0
 
     async def region_generation(self, region: str) -> RegionGeneration | None:
         """The current generation, however old (None when none is current)."""
-        row = await self._pool.fetchrow(queries.REGION_GENERATION, region)
+        row = await cache.region_generation(self._pool, region)
         if row is None:
             return None
         return RegionGeneration(
@@ -253,11 +254,11 @@ class Repository:
         self, generation: int, region: str, limit: int, categories: list[str] | None = None
     ) -> list[ProductCount]:
         """Per product: the region's active customers who got it, from the batch's counts."""
-        rows = await self._pool.fetch(queries.REGION_EXACT, region, limit, categories, generation)
+        rows = await cache.region_exact(self._pool, generation, region, limit, categories)
         return [_product_count(row) for row in rows]
 
     async def regions(self, active_since: datetime) -> list[RegionCounts]:
-        rows = await self._pool.fetch(queries.REGIONS, active_since)
+        rows = await customers.region_counts(self._pool, active_since)
         return [
             RegionCounts(row["region"], row["customers"], row["active_customers"]) for row in rows
         ]

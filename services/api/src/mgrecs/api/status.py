@@ -6,7 +6,6 @@ import asyncio
 
 import asyncpg
 
-from mgrecs.api import queries
 from mgrecs.api.consumer_lag import tracker_lag
 from mgrecs.api.metrics import user_answers
 from mgrecs.api.schemas.quality import StoredQualityReport
@@ -20,11 +19,14 @@ from mgrecs.api.schemas.status import (
     ModelVersionStatus,
     Status,
 )
-from mgrecs.common.quality_store import latest_reports
 from mgrecs.common.settings import Settings
+from mgrecs.store import model_versions
+from mgrecs.store.cache import SIMILAR, USERS, current_summary
+from mgrecs.store.jobs import recent as recent_jobs
+from mgrecs.store.reports import latest_drift_flags, latest_reports
 
 MODEL_VERSIONS = 10
-CACHE_TABLES = (("offline_user_recommendations", "users"), ("offline_similar_items", "products"))
+CACHE_TABLES = ((USERS.view, "users"), (SIMILAR.view, "products"))
 """The cache tables the old readers read, with the generation's count of their rows."""
 JOBS = 5
 
@@ -33,10 +35,10 @@ async def gather(pool: asyncpg.Pool, settings: Settings) -> Status:
     lag = asyncio.create_task(tracker_lag(settings))  # the broker round trips overlap
     try:
         cache = await _cache(pool, settings.cache_ttl_hours)
-        models = await pool.fetch(queries.MODEL_VERSIONS, MODEL_VERSIONS)
+        models = await model_versions.every_recipe(pool, MODEL_VERSIONS)
         reports = await latest_reports(pool, 1)
-        drift = await pool.fetchrow(queries.LATEST_DRIFT)
-        jobs = await pool.fetch(queries.RECENT_JOBS, JOBS)
+        drift = await latest_drift_flags(pool)
+        jobs = await recent_jobs(pool, JOBS)
     finally:
         lags = await lag
     quality = None
@@ -59,7 +61,7 @@ async def gather(pool: asyncpg.Pool, settings: Settings) -> Status:
 
 
 async def _cache(pool: asyncpg.Pool, ttl_hours: float) -> CacheStatus:
-    row = await pool.fetchrow(queries.CURRENT_GENERATION)
+    row = await current_summary(pool)
     answers = user_answers()
     total = sum(answers.values())
     age = None if row is None else row["age_seconds"]

@@ -4,10 +4,10 @@ region's active customers, the share and the mean score, so region questions can
 answered without sampling.
 
 A shard tallies its own customers (`tally`) and writes the partial counts with its rows; the
-flip that makes the generation current merges the shards' partials (`merge`). A customer's
-region is `customers.region` (as the region page reads it); customers without one are left
-out, and scores are the cached (rounded) ones, so the table equals a direct computation
-from the cached rows.
+flip that makes the generation current merges the shards' partials
+(`mgrecs.store.cache_generations`). A customer's region is `customers.region` (as the region
+page reads it); customers without one are left out, and scores are the cached (rounded)
+ones, so the table equals a direct computation from the cached rows.
 """
 
 from collections import Counter, defaultdict
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import asyncpg
 import numpy as np
 
-from mgrecs.common import cache_tables
 from mgrecs.engine.records import Scored
+from mgrecs.store.cache_generations import write_region_partials
 
 SCORE_DIGITS = 6
 """The cache's rounding of scores (`cache.cache_json`)."""
@@ -63,40 +63,13 @@ def tally(regions: Mapping[str, str | None], users: Mapping[str, Sequence[Scored
 async def write_partials(
     conn: asyncpg.Connection, generation: int, shard: int, result: RegionTally
 ) -> None:
-    """Inside the shard's transaction."""
-    await conn.copy_records_to_table(
-        "region_aggregate_shards",
-        records=[
-            (generation, shard, region, product, count, result.score_sums[(region, product)])
+    """Inside the shard's transaction; the flip merges them (`cache_generations`)."""
+    await write_region_partials(
+        conn,
+        generation,
+        shard,
+        [
+            (region, product, count, result.score_sums[(region, product)])
             for (region, product), count in result.customers.items()
         ],
-        columns=["generation", "shard", "region", "product_id", "customers", "score_sum"],
     )
-
-
-MERGE = """
-WITH active AS (
-    SELECT r.key AS region, sum(r.value::int) AS customers
-    FROM cache_shards s CROSS JOIN LATERAL jsonb_each_text(s.region_customers) r
-    WHERE s.generation = $1
-    GROUP BY r.key
-)
-INSERT INTO {partition} (generation, region, product_id, customers, active_customers, share,
-                         mean_score)
-SELECT $1, p.region, p.product_id, sum(p.customers), a.customers,
-       sum(p.customers)::float8 / a.customers, sum(p.score_sum) / sum(p.customers)
-FROM region_aggregate_shards p JOIN active a ON a.region = p.region
-WHERE p.generation = $1
-GROUP BY p.region, p.product_id, a.customers
-"""
-
-
-async def merge(conn: asyncpg.Connection, generation: int) -> None:
-    """Inside the flip's transaction: the shards' partials become the generation's rows."""
-    partition = cache_tables.partition(cache_tables.AGGREGATES_VIEW, generation)
-    await conn.execute(MERGE.format(partition=partition), generation)
-    await discard_partials(conn, generation)
-
-
-async def discard_partials(conn: asyncpg.Connection, generation: int) -> None:
-    await conn.execute("DELETE FROM region_aggregate_shards WHERE generation = $1", generation)

@@ -19,33 +19,10 @@ from mgrecs.engine.repurchase import (
     BuyAgainParams,
     RepurchaseStats,
 )
+from mgrecs.store import repurchase
 
 KEEP_VERSIONS = 5
 """Besides the active ones: the newest fitted and the most recently promoted (rollbacks)."""
-
-INSERT_PARAMS = """
-INSERT INTO repurchase_params
-    (model_version, params, default_repeat_rate, default_interval_days, products)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (model_version) DO UPDATE SET
-    params = EXCLUDED.params,
-    default_repeat_rate = EXCLUDED.default_repeat_rate,
-    default_interval_days = EXCLUDED.default_interval_days,
-    products = EXCLUDED.products,
-    fitted_at = now()
-"""
-
-PRUNE = """
-DELETE FROM repurchase_params
-WHERE model_version NOT IN (
-    SELECT version FROM model_versions WHERE active
-    UNION ALL
-    (SELECT version FROM model_versions WHERE promoted_at IS NOT NULL
-     ORDER BY promoted_at DESC LIMIT $1)
-    UNION ALL
-    (SELECT model_version FROM repurchase_params ORDER BY fitted_at DESC LIMIT $1)
-)
-"""
 
 
 @dataclass(frozen=True)
@@ -72,25 +49,14 @@ async def save_buy_again(conn: asyncpg.Connection, version: str, fit: BuyAgainFi
     """Store `fit` as model version `version`'s (replacing any), and forget the statistics
     of versions no longer worth keeping; one transaction."""
     stats = fit.stats
-    records = zip(
-        fit.product_ids, stats.repeat_rate.tolist(), stats.interval_days.tolist(), strict=True
+    await repurchase.save(
+        conn,
+        version,
+        fit.params.as_dict(),
+        (_median(stats.repeat_rate, 1.0), _median(stats.interval_days, DEFAULT_INTERVAL_DAYS)),
+        zip(fit.product_ids, stats.repeat_rate.tolist(), stats.interval_days.tolist(), strict=True),
+        KEEP_VERSIONS,
     )
-    async with conn.transaction():
-        await conn.execute(
-            INSERT_PARAMS,
-            version,
-            fit.params.as_dict(),
-            _median(stats.repeat_rate, 1.0),
-            _median(stats.interval_days, DEFAULT_INTERVAL_DAYS),
-            len(fit.product_ids),
-        )
-        await conn.execute("DELETE FROM repurchase_stats WHERE model_version = $1", version)
-        await conn.copy_records_to_table(
-            "repurchase_stats",
-            records=[(version, *record) for record in records],
-            columns=["model_version", "product_id", "repeat_rate", "interval_days"],
-        )
-        await conn.execute(PRUNE, KEEP_VERSIONS)
 
 
 def _median(values: Float64Array, default: float) -> float:

@@ -1,7 +1,6 @@
-"""The cache rows of one generation: each generation has its own partition of each rows table
-(migration 0007), a shard's slice is bulk-copied into them, and removing an old generation
-detaches its partitions concurrently, then drops them. The legacy table names are views of
-the current generation."""
+"""A shard's cached lists as the cache stores them: JSON `[{product_id, score, reason}]` per
+key, bulk-copied as CSV into the generation's partitions
+(`mgrecs.store.cache_generations.copy_rows`)."""
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
@@ -10,14 +9,9 @@ import asyncpg
 import orjson
 
 from mgrecs.batch.metrics import ROWS_WRITTEN
-from mgrecs.common.cache_tables import (
-    PARTITIONED,
-    SIMILAR,
-    USERS,
-    Table,
-    partition,
-)
 from mgrecs.engine.records import Scored
+from mgrecs.store.cache import SIMILAR, USERS, Table
+from mgrecs.store.cache_generations import copy_rows
 
 CacheLists = Mapping[str, Sequence[Scored]]
 COPY_CHUNK = 10_000
@@ -53,41 +47,6 @@ async def _csv_chunks(
         yield "".join(lines).encode()
 
 
-async def create_partitions(conn: asyncpg.Connection, generation: int) -> None:
-    """Empty partitions for a new generation. Built apart and then attached: ATTACH takes a
-    lock that readers of the other generations do not wait for."""
-    for view in PARTITIONED:
-        name = partition(view, generation)
-        await conn.execute(f"CREATE TABLE {name} (LIKE {view}_rows INCLUDING ALL)")
-        await conn.execute(
-            f"ALTER TABLE {view}_rows ATTACH PARTITION {name} FOR VALUES IN ({int(generation)})"
-        )
-
-
-DETACH_STATE = """
-SELECT i.inhdetachpending FROM pg_inherits i
-WHERE i.inhrelid = to_regclass($1) AND i.inhparent = to_regclass($2)
-"""
-"""Whether the partition $1 is attached to $2: false; pending detach: true; no row: neither."""
-
-
-async def remove_partitions(conn: asyncpg.Connection, generation: int) -> None:
-    """Detach the generation's partitions CONCURRENTLY, then drop them: the parent tables
-    only ever take SHARE UPDATE EXCLUSIVE locks, so cache reads never wait (a plain DROP of
-    a partition locks its parent ACCESS EXCLUSIVE, queueing every reader behind it).
-
-    Outside any transaction (CONCURRENTLY cannot run in one). A detach waits for the
-    transactions that read the parent before it, within the connection's lock_timeout; one
-    interrupted there stays pending and is finalized by the next call."""
-    for view in PARTITIONED:
-        name, parent = partition(view, generation), f"{view}_rows"
-        pending = await conn.fetchval(DETACH_STATE, name, parent)
-        if pending is not None:
-            mode = "FINALIZE" if pending else "CONCURRENTLY"
-            await conn.execute(f"ALTER TABLE {parent} DETACH PARTITION {name} {mode}")
-        await conn.execute(f"DROP TABLE IF EXISTS {name}")
-
-
 async def _copy(
     conn: asyncpg.Connection,
     table: Table,
@@ -95,14 +54,7 @@ async def _copy(
     lists: CacheLists,
     updated_at: datetime,
 ) -> None:
-    """COPY straight into the generation's partition, as CSV (asyncpg has no binary JSONB
-    encoder; PostgreSQL parses the JSON text as it copies)."""
-    await conn.copy_to_table(
-        table.partition(generation),
-        source=_csv_chunks(generation, lists, updated_at),
-        columns=["generation", table.key, table.payload, "updated_at"],
-        format="csv",
-    )
+    await copy_rows(conn, table, generation, _csv_chunks(generation, lists, updated_at))
     ROWS_WRITTEN.labels(table.view).inc(len(lists))
 
 

@@ -26,63 +26,17 @@ import asyncpg
 from aiokafka.errors import KafkaError
 
 from mgrecs.batch.metrics import DRIFT_FLAGGED
-from mgrecs.batch.registry import NoActiveModel, active_model, mode_recipe
 from mgrecs.common.kafka import publish_tick
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
+from mgrecs.store import orders, reports
+from mgrecs.store.model_versions import NoActiveModel, active_model, mode_recipe, ndcg_history
 
 TOP_PRODUCTS = 100
 POPULARITY_DAYS = 90
 PREVIOUS_VERSIONS = 5
 
 log = get_logger(__name__)
-
-UNSEEN = """
-WITH recent AS (
-    SELECT o.customer_id, oi.product_id
-    FROM order_items oi JOIN orders o ON o.order_id = oi.order_id
-    WHERE o.ordered_at > $1
-)
-SELECT count(*) AS lines,
-       count(*) FILTER (WHERE known_customer.customer_id IS NULL) AS unseen_customer_lines,
-       count(*) FILTER (WHERE known_product.product_id IS NULL) AS unseen_product_lines
-FROM recent r
-LEFT JOIN (SELECT DISTINCT customer_id FROM orders WHERE ordered_at <= $1) known_customer
-       ON known_customer.customer_id = r.customer_id
-LEFT JOIN (SELECT DISTINCT oi.product_id FROM order_items oi
-           JOIN orders o ON o.order_id = oi.order_id WHERE o.ordered_at <= $1) known_product
-       ON known_product.product_id = r.product_id
-"""
-
-TOP_SHARES = """
-WITH lines AS (
-    SELECT oi.product_id, o.ordered_at > $1 AS recent
-    FROM order_items oi JOIN orders o ON o.order_id = oi.order_id
-    WHERE o.ordered_at > $1 - make_interval(days => $2)
-),
-top AS (
-    SELECT product_id FROM lines WHERE NOT recent
-    GROUP BY product_id ORDER BY count(*) DESC, product_id LIMIT $3
-)
-SELECT avg((top.product_id IS NOT NULL)::int) FILTER (WHERE NOT lines.recent) AS before,
-       avg((top.product_id IS NOT NULL)::int) FILTER (WHERE lines.recent) AS recent
-FROM lines LEFT JOIN top ON top.product_id = lines.product_id
-"""
-
-NDCG_HISTORY = """
-SELECT version, (metrics->'validation'->'chosen'->>'ndcg@10')::float8 AS ndcg
-FROM model_versions
-WHERE trained_at <= $1 AND recipe = $3 AND metrics->'validation' IS NOT NULL
-  AND metrics->'validation' <> 'null'::jsonb
-ORDER BY trained_at DESC, version DESC
-LIMIT $2
-"""
-
-INSERT = """
-INSERT INTO drift_reports (model_version, drifted, report) VALUES ($1, $2, $3)
-RETURNING id, checked_at
-"""
-LATEST = "SELECT id, checked_at, report FROM drift_reports ORDER BY id DESC LIMIT $1"
 
 
 @dataclass
@@ -116,17 +70,17 @@ async def measure_drift(pool: asyncpg.Pool, settings: Settings) -> DriftReport:
     version = await active_model(pool, mode_recipe(settings))
     assert version.trained_at is not None
     since = version.trained_at
-    unseen = await pool.fetchrow(UNSEEN, since)
+    unseen = await orders.unseen_lines(pool, since)
     report = DriftReport(version.version, since, unseen["lines"])
-    history = await pool.fetch(NDCG_HISTORY, since, PREVIOUS_VERSIONS + 1, version.recipe)
-    _judge_metrics(report, [(row["version"], row["ndcg"]) for row in history], settings)
+    history = await ndcg_history(pool, since, PREVIOUS_VERSIONS + 1, version.recipe)
+    _judge_metrics(report, history, settings)
     if report.recent_lines < settings.drift_min_lines:
         report.judged = False
         return report
     lines = report.recent_lines
     report.unseen_customer_share = unseen["unseen_customer_lines"] / lines
     report.unseen_product_share = unseen["unseen_product_lines"] / lines
-    shares = await pool.fetchrow(TOP_SHARES, since, POPULARITY_DAYS, TOP_PRODUCTS)
+    shares = await orders.top_product_shares(pool, since, POPULARITY_DAYS, TOP_PRODUCTS)
     if shares["before"]:
         report.popularity_shift = max(0.0, 1.0 - float(shares["recent"]) / float(shares["before"]))
     limit = settings.drift_max_unseen_share
@@ -168,7 +122,7 @@ def _judge_metrics(
 async def check_drift(pool: asyncpg.Pool, settings: Settings) -> tuple[int, DriftReport]:
     """Measure, store the report, and ask for a retrain when drifted and configured to."""
     report = await measure_drift(pool, settings)
-    row = await pool.fetchrow(INSERT, report.model_version, report.drifted, report.as_json())
+    row = await reports.save_drift(pool, report.model_version, report.drifted, report.as_json())
     DRIFT_FLAGGED.set(1 if report.drifted else 0)
     if report.drifted:
         log.warning("drift_flagged", version=report.model_version, flags=report.flags)
@@ -193,7 +147,7 @@ async def _request_retrain(settings: Settings, report_id: int) -> None:
 
 async def latest_drift(pool: asyncpg.Pool, limit: int = 10) -> list[dict[str, Any]]:
     """The newest drift reports, newest first (id, checked_at and the report)."""
-    rows = await pool.fetch(LATEST, limit)
+    rows = await reports.latest_drift(pool, limit)
     return [
         {"id": row["id"], "checked_at": row["checked_at"].isoformat(), **row["report"]}
         for row in rows

@@ -3,18 +3,20 @@
 Interactions, items and users, as CSV with a header and exactly the columns of the
 Personalize schemas the old pipeline imported (`SCHEMAS`, Avro, stored next to them as
 `schemas.json`), so an AWS-mode deployment can import them as they are and an operator can
-see what a model was trained on. PostgreSQL streams each file with COPY: constant memory.
+see what a model was trained on. The store streams each file with COPY: constant memory.
 """
 
 import json
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from mgrecs.common.artifacts import ArtifactStore
+from mgrecs.batch.artifacts import ArtifactStore
+from mgrecs.store import customers, orders, products
 
 SCHEMA_NAMESPACE = "com.amazonaws.personalize.schema"
 
@@ -58,19 +60,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
 }
 
-QUERIES = {
-    "interactions": """
-        SELECT o.customer_id AS "USER_ID", oi.product_id AS "ITEM_ID", 'purchase' AS "EVENT_TYPE",
-               floor(extract(epoch FROM o.ordered_at))::bigint AS "TIMESTAMP"
-        FROM order_items oi JOIN orders o ON o.order_id = oi.order_id
-        ORDER BY o.ordered_at, o.order_id, oi.line_no""",
-    "items": """
-        SELECT product_id AS "ITEM_ID", category AS "CATEGORY", price AS "PRICE"
-        FROM products ORDER BY product_id""",
-    "users": """
-        SELECT customer_id AS "USER_ID", age AS "AGE", gender AS "GENDER", region AS "REGION"
-        FROM customers ORDER BY customer_id""",
+EXPORTS: dict[str, Callable[[asyncpg.Pool, Path], Awaitable[int]]] = {
+    "interactions": orders.export_interactions,
+    "items": products.export_items,
+    "users": customers.export_users,
 }
+"""Each dataset's writer: the store COPYs it to a CSV file."""
 
 
 @dataclass(frozen=True)
@@ -85,12 +80,11 @@ async def export_datasets(
     """Write `datasets/<run>/{interactions,items,users}.csv` and `schemas.json` to `store`."""
     exported: dict[str, ExportedDataset] = {}
     with tempfile.TemporaryDirectory(prefix="mgrecs-export") as workdir:
-        for name, query in QUERIES.items():
+        for name, export in EXPORTS.items():
             local = Path(workdir) / f"{name}.csv"
-            async with pool.acquire() as conn:
-                status = await conn.copy_from_query(query, output=local, format="csv", header=True)
+            rows = await export(pool, local)
             uri = await store.put(local, f"datasets/{run}/{name}.csv")
-            exported[name] = ExportedDataset(uri, int(status.rsplit(" ", 1)[-1]))
+            exported[name] = ExportedDataset(uri, rows)
         schemas = Path(workdir) / "schemas.json"
         schemas.write_text(json.dumps(SCHEMAS, indent=2))
         await store.put(schemas, f"datasets/{run}/schemas.json")

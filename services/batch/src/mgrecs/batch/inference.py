@@ -16,14 +16,15 @@ import asyncpg
 
 from mgrecs.batch import generations
 from mgrecs.batch.drift import check_drift_logged
-from mgrecs.batch.generations import Generation
 from mgrecs.batch.metrics import JOB_SECONDS
-from mgrecs.batch.registry import active_model
 from mgrecs.batch.shards import ModelCache, run_shard
 from mgrecs.batch.steps import Steps
 from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import InferShard
 from mgrecs.common.settings import Settings
+from mgrecs.store import cache_generations
+from mgrecs.store.cache_generations import Generation
+from mgrecs.store.model_versions import active_model
 
 log = get_logger(__name__)
 
@@ -64,7 +65,7 @@ async def _start(pool: asyncpg.Pool, settings: Settings, tick_id: str | None) ->
     """The tick's generation still building, or a new one for the active model (raises
     NoActiveModel when none). Generations abandoned for too long are failed first."""
     if tick_id is not None:
-        resumed = await generations.building_for_tick(pool, tick_id)
+        resumed = await cache_generations.building_for_tick(pool, tick_id)
         if resumed is not None:
             log.info("cache_generation_resumed", generation=resumed.generation, tick_id=tick_id)
             return resumed
@@ -108,7 +109,7 @@ async def infer(
     with JOB_SECONDS.labels("infer").time():
         async with steps.step("start"):
             generation = await _start(pool, settings, tick_id)
-            done = await generations.done_shards(pool, generation.generation)
+            done = await cache_generations.done_shards(pool, generation.generation)
             tasks = [
                 InferShard(generation=generation.generation, shard=shard, shards=generation.shards)
                 for shard in range(generation.shards)

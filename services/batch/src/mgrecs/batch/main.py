@@ -5,10 +5,11 @@ import asyncio
 
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.common.logging import configure_logging
-from mgrecs.common.probes import database_check, serving_probes
+from mgrecs.common.probes import serving_probes
 from mgrecs.common.settings import Settings, get_settings
 from mgrecs.common.signals import stop_on_signals
 from mgrecs.common.startup_secrets import require_secrets
+from mgrecs.store.health import database_check
 
 
 async def serve(settings: Settings) -> None:

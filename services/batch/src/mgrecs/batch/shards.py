@@ -20,13 +20,15 @@ import asyncpg
 
 from mgrecs.batch import aggregates, cache, generations
 from mgrecs.batch.aggregates import RegionTally
-from mgrecs.batch.dataset import active_customer_regions, purchase_histories, revised_customers
-from mgrecs.batch.generations import Generation, ShardCounts
 from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import InferShard
 from mgrecs.common.settings import Settings
 from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.records import Scored
+from mgrecs.store import cache_generations
+from mgrecs.store.cache_generations import Generation, ShardCounts
+from mgrecs.store.customers import active_customer_regions
+from mgrecs.store.orders import purchase_histories, revised_customers
 
 log = get_logger(__name__)
 
@@ -133,17 +135,17 @@ async def run_shard(
     done, or the generation is no longer building). The worker writing the last shard makes
     the generation current and then drops old generations."""
     started = time.perf_counter()
-    generation = await generations.get(pool, task.generation)
+    generation = await cache_generations.get(pool, task.generation)
     if generation is None or generation.state != "building":
         return False
-    if task.shard in await generations.done_shards(pool, task.generation):
+    if task.shard in await cache_generations.done_shards(pool, task.generation):
         return False
     piece = await score_slice(pool, settings, generation, task.shard, models)
     if settings.infer_shard_pause_seconds > 0:
         log.info("infer_shard_pausing", generation=task.generation, shard=task.shard)
         await asyncio.sleep(settings.infer_shard_pause_seconds)
     async with pool.acquire() as conn, conn.transaction():
-        if not await generations.claim_shard(conn, task.generation, task.shard):
+        if not await cache_generations.claim_shard(conn, task.generation, task.shard):
             return False
         await cache.write_slice(
             conn,

@@ -10,8 +10,7 @@ from typing import Any
 import asyncpg
 
 from mgrecs.batch.metrics import STEP_SECONDS
-
-APPEND = "UPDATE processed_ticks SET steps = steps || $2::jsonb WHERE tick_id = $1"
+from mgrecs.store import jobs
 
 
 class Steps:
@@ -43,4 +42,4 @@ class Steps:
     async def _record(self, step: dict[str, Any]) -> None:
         self.done.append(step)
         if self._tick_id is not None:
-            await self._pool.execute(APPEND, self._tick_id, [step])
+            await jobs.append_step(self._pool, self._tick_id, step)

@@ -8,7 +8,7 @@ quality (the data-quality report), evaluate (the recipe measured next to popular
 latest purchases; a retrain searches the candidates here), train (fit on everything, save),
 promote (the gate, the registry), buy-again (repurchase parameters and per-product statistics
 stored with the version, for the api's buy-again list), and for a refresh infer. One of these
-jobs runs at a time across every batch instance (`exclusive`).
+jobs runs at a time across every batch instance (`mgrecs.store.jobs.retrain_lock`).
 """
 
 import asyncio
@@ -21,24 +21,24 @@ from pathlib import Path
 
 import asyncpg
 
+from mgrecs.batch.artifacts import open_store
 from mgrecs.batch.buy_again import fit_buy_again, save_buy_again
 from mgrecs.batch.dataset import check_order_lines, load_lines, load_products
 from mgrecs.batch.evaluation import choose_recipe
-from mgrecs.batch.exclusive import retrain_lock
 from mgrecs.batch.export import export_datasets
 from mgrecs.batch.inference import Dispatch, InferenceSummary, infer
 from mgrecs.batch.metrics import JOB_SECONDS, MODEL_NDCG
 from mgrecs.batch.promotion import decide
-from mgrecs.batch.registry import RECIPE, ModelVersion, active_metrics, active_model, register
 from mgrecs.batch.steps import Steps
-from mgrecs.common.artifacts import open_store
 from mgrecs.common.logging import get_logger
-from mgrecs.common.quality_store import save_report
 from mgrecs.common.settings import Settings
 from mgrecs.engine.dataset import Lines
 from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.records import ProductInfo
 from mgrecs.engine.selection import Selection, measure_recipe
+from mgrecs.store.jobs import retrain_lock
+from mgrecs.store.model_versions import RECIPE, ModelVersion, active_metrics, active_model, register
+from mgrecs.store.reports import save_report
 
 log = get_logger(__name__)
 

@@ -25,10 +25,8 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic_core import to_jsonable_python
 from structlog.contextvars import bound_contextvars
 
-from mgrecs.batch import ledger
 from mgrecs.batch.aws import inference as aws_inference
 from mgrecs.batch.aws import training as aws_training
-from mgrecs.batch.exclusive import AnotherRetrainRunning
 from mgrecs.batch.inference import infer
 from mgrecs.batch.metrics import DEAD_LETTERS, TICKS
 from mgrecs.batch.shard_worker import ShardWorker
@@ -42,6 +40,8 @@ from mgrecs.common.logging import get_logger
 from mgrecs.common.records import read_message, send_dead_letter
 from mgrecs.common.schemas import InferShard, ScheduleTick
 from mgrecs.common.settings import Settings
+from mgrecs.store import jobs
+from mgrecs.store.jobs import AnotherRetrainRunning
 
 MAX_JOB_MS = 6 * 3600 * 1000
 """How long a job may keep the consumer from polling before the group evicts it (and how
@@ -175,11 +175,11 @@ class BatchWorker:
 
     async def _run_tick(self, pool: asyncpg.Pool, tick: ScheduleTick) -> None:
         """Run the tick's job once, recording its outcome (logs carry its tick id)."""
-        if await ledger.is_finished(pool, tick.tick_id):
+        if await jobs.is_finished(pool, tick.tick_id):
             log.info("tick_already_done", tick_id=tick.tick_id, kind=tick.kind)
             TICKS.labels(tick.kind, "duplicate").inc()
             return
-        await ledger.start(pool, tick)
+        await jobs.start(pool, tick)
         log.info("tick_started", tick_id=tick.tick_id, kind=tick.kind)
         started = time.perf_counter()
         try:
@@ -195,6 +195,6 @@ class BatchWorker:
             detail = {"status": "ok", **to_jsonable_python(asdict(result))}
             outcome = "ok"
         detail["seconds"] = round(time.perf_counter() - started, 3)
-        await ledger.finish(pool, tick.tick_id, detail)
+        await jobs.finish(pool, tick.tick_id, detail)
         TICKS.labels(tick.kind, outcome).inc()
         log.info("tick_finished", tick_id=tick.tick_id, kind=tick.kind, **detail)

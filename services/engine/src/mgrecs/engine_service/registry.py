@@ -1,4 +1,5 @@
-"""Which trained model the engine serves: polls `model_versions` and swaps atomically.
+"""Which trained model the engine serves: polls the active version (`mgrecs.store.model_versions`)
+and swaps atomically.
 
 The batch service registers each trained model (an .npz written by `RecommenderModel.save`)
 and marks one active. A request reads `registry.current` once and uses that object to the
@@ -19,19 +20,7 @@ from mgrecs.engine.arrays import IntArray
 from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.promotion import popularity_order
 from mgrecs.engine_service import metrics
-
-RECIPE = "cooccurrence"
-ACTIVE_VERSION = """
-SELECT version, artifact_uri FROM model_versions
-WHERE active AND recipe = $1
-ORDER BY trained_at DESC
-LIMIT 1
-"""
-
-VERSION = """
-SELECT version, artifact_uri FROM model_versions
-WHERE version = $1 AND recipe = $2
-"""
+from mgrecs.store import model_versions
 
 MAX_PINNED = 4
 """Non-active versions kept loaded for pinned campaigns (experiments' arms); more evicts the
@@ -85,10 +74,10 @@ class ModelRegistry:
 
     async def refresh(self, pool: asyncpg.Pool) -> bool:
         """Swap in the active version if it changed; True when a new model now serves."""
-        row = await pool.fetchrow(ACTIVE_VERSION, RECIPE)
-        if row is None or row["version"] == self.version:
+        active = await model_versions.find_active(pool, model_versions.RECIPE)
+        if active is None or active.version == self.version:
             return False
-        version, uri = row["version"], row["artifact_uri"]
+        version, uri = active.version, active.artifact_uri
         try:
             model = await asyncio.to_thread(RecommenderModel.load, artifact_path(uri))
         except Exception as exc:  # a bad artifact must not stop the poller or the old model
@@ -119,12 +108,12 @@ class ModelRegistry:
             if (served := self._pinned.get(version)) is not None:
                 self._pinned.move_to_end(version)
                 return served
-            row = await pool.fetchrow(VERSION, version, RECIPE)
-            if row is None or version in self._unloadable:
+            found = await model_versions.find(pool, version, model_versions.RECIPE)
+            if found is None or version in self._unloadable:
                 return None
             try:
                 model = await asyncio.to_thread(
-                    RecommenderModel.load, artifact_path(row["artifact_uri"])
+                    RecommenderModel.load, artifact_path(found.artifact_uri)
                 )
             except Exception as exc:  # a bad artifact: answered as unknown, not retried
                 metrics.MODEL_LOADS.labels(result="failed").inc()

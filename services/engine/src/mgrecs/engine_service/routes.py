@@ -26,6 +26,7 @@ from mgrecs.engine_service.protocol import (
 from mgrecs.engine_service.registry import ServedModel
 from mgrecs.engine_service.sigv4 import SignedRequest, verify
 from mgrecs.engine_service.state import EngineState
+from mgrecs.store.health import ping
 
 HEALTH_TIMEOUT_SECONDS = 2.0
 
@@ -202,7 +203,7 @@ async def _database_answers(request: Request) -> JSONResponse:
     try:
         assert state.pool is not None, "not started"
         async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
-            await state.pool.fetchval("SELECT 1")
+            await ping(state.pool)
     except Exception as exc:  # whatever the cause, the answer is "database down"
         return JSONResponse(
             status_code=503,

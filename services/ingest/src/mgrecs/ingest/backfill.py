@@ -21,18 +21,19 @@ from aiokafka import AIOKafkaProducer
 
 from mgrecs.common import topics
 from mgrecs.common.db import create_pool
-from mgrecs.common.identity import CustomerKeys, IdentityRules
 from mgrecs.common.kafka import make_producer
-from mgrecs.common.memory import return_big_blocks_on_free
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.quality_checks import QualityAccumulator
-from mgrecs.common.quality_store import save_report
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.identity import Resolver, event_keys, open_resolver, with_unified_id
+from mgrecs.ingest.identity_rules import IdentityRules
+from mgrecs.ingest.memory import return_big_blocks_on_free
 from mgrecs.ingest.metrics import BACKFILL_LINES_REJECTED, ORDERS_ACCEPTED
 from mgrecs.ingest.order_files import FileFormat, FileOrder, detect_format, read_orders
 from mgrecs.ingest.publisher import Keyed, order_bytes, partition_of, send_batched
+from mgrecs.store.identities import CustomerKeys
+from mgrecs.store.reports import save_report
 
 CHUNK_ORDERS = 2000
 """Orders read and sent as one chunk."""

@@ -25,7 +25,6 @@ import asyncpg
 from mgrecs.common.logging import get_logger
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.quality_checks import QualityAccumulator
-from mgrecs.common.quality_store import save_report
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.company_client import ApiUnavailableError, CompanyClient
@@ -33,14 +32,14 @@ from mgrecs.ingest.identity import Resolver, open_resolver, unify
 from mgrecs.ingest.mapping import (
     FieldMapping,
     MalformedRecordError,
-    Position,
     lookup,
     map_record,
     position_of,
 )
 from mgrecs.ingest.metrics import CONNECTOR_LAST_SYNC, CONNECTOR_RECORDS, ORDERS_ACCEPTED
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
-from mgrecs.ingest.watermark import load_watermark, save_watermark
+from mgrecs.store.reports import save_report
+from mgrecs.store.watermarks import Position, load_watermark, save_watermark
 
 log = get_logger(__name__)
 MAX_EXAMPLE_ERRORS = 10

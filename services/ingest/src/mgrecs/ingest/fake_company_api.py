@@ -25,7 +25,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from mgrecs.common.sample_data import SampleData, generate
+from mgrecs.ingest.sample_data import SampleData, generate
 
 AuthKind = Literal["bearer", "api-key"]
 EPOCH = datetime(2026, 10, 1, tzinfo=UTC)
@@ -310,7 +310,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Serve the sample data set (`mgrecs.common.sample_data`) as the company's API; the demo
+    """Serve the sample data set (`mgrecs.ingest.sample_data`) as the company's API; the demo
     starts it as its own process and runs `mgrecs sync --follow` against it."""
     args = parse_args(argv)
     data = generate(

@@ -9,19 +9,32 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
 
+import asyncpg
+
 from mgrecs.common.db import create_pool
-from mgrecs.common.identity import CustomerKeys, IdentityRules, InMemoryResolver, customer_keys
-from mgrecs.common.identity_store import IdentityResolver
 from mgrecs.common.schemas import Customer, OrderEvent
 from mgrecs.common.settings import Settings
+from mgrecs.ingest.identity_rules import IdentityRules, InMemoryResolver, customer_keys
+from mgrecs.store.identities import CustomerKeys, IdentityResolver
 
 
 class Resolver(Protocol):
-    """`IdentityResolver` (PostgreSQL) or `InMemoryResolver`: rules plus the mapping."""
+    """`StoredResolver` (PostgreSQL) or `InMemoryResolver`: rules plus the mapping."""
 
     rules: IdentityRules
 
     async def resolve(self, keys: CustomerKeys) -> str: ...
+
+
+class StoredResolver:
+    """The rules plus the PostgreSQL mapping (`mgrecs.store.identities`), which knows no rules."""
+
+    def __init__(self, pool: asyncpg.Pool, rules: IdentityRules) -> None:
+        self.rules = rules
+        self._mapping = IdentityResolver(pool)
+
+    async def resolve(self, keys: CustomerKeys) -> str:
+        return await self._mapping.resolve(keys)
 
 
 async def unify(event: OrderEvent, resolver: Resolver) -> OrderEvent:
@@ -75,6 +88,6 @@ async def open_resolver(settings: Settings) -> AsyncIterator[Resolver | None]:
         return
     pool = await create_pool(settings.database_url, max_size=4)
     try:
-        yield IdentityResolver(pool, rules)
+        yield StoredResolver(pool, rules)
     finally:
         await pool.close()

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mgrecs.common.schemas import OrderEvent, OrderStatus
+from mgrecs.store.watermarks import Position
 
 DOTTED = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
 
@@ -175,14 +176,6 @@ def load_mapping(path: str | Path) -> FieldMapping:
 
 class MalformedRecordError(ValueError):
     """A record that cannot become an `OrderEvent`; the message says why."""
-
-
-@dataclass(frozen=True, order=True)
-class Position:
-    """Where a record sits in the API's (updated_at, order id) order: the watermark."""
-
-    updated_at: datetime
-    order_id: str
 
 
 def lookup(record: Any, path: str) -> Any:

@@ -23,8 +23,8 @@ from typing import Any, Literal, TextIO
 from pydantic import ValidationError
 
 from mgrecs.common.quality_checks import QualityAccumulator
-from mgrecs.common.sample_data import CSV_HEADER, CUSTOMER_COLUMNS
 from mgrecs.common.schemas import OrderEvent
+from mgrecs.ingest.sample_data import CSV_HEADER, CUSTOMER_COLUMNS
 
 FileFormat = Literal["csv", "jsonl"]
 CONTACT_COLUMNS = ("email", "phone")

@@ -17,11 +17,11 @@ from pydantic import BaseModel
 from mgrecs.common import channels
 from mgrecs.common.correlation import message_id
 from mgrecs.common.db import TRANSIENT_DB_ERRORS, create_pool
-from mgrecs.common.probes import database_check
 from mgrecs.common.records import read_message
 from mgrecs.common.schemas import OrderEvent
+from mgrecs.store.health import database_check
+from mgrecs.store.orders import write_orders
 from mgrecs.tracker.metrics import DEAD_LETTERED, WRITTEN
-from mgrecs.tracker.store import write_orders
 from mgrecs.tracker.worker import ConsumerWorker, Record
 
 M = TypeVar("M", bound=BaseModel)

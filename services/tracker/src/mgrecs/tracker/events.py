@@ -1,14 +1,14 @@
 """From orders to PutEvents calls: one `purchase` event per line that counts, at most 10 per
 call.
 
-Event ids are `<order_id>#<line_no>`, stable across replays, so the engine (or AWS) counts a
-line once however often the tracker forwards it. Every event names its order and the order's
-version (`orderId`, `orderVersion` in `properties`): the self-hosted engine keeps the lines of
-an order's newest version only, so a correction replaces the order's purchases in its
-real-time history. A version with no line that counts (cancelled, returned, every line gone)
-is one `cancel` event, which the engine reads as "this order has no purchases any more". AWS
-cannot delete a sent event, so AWS gets no `cancel` events (docs/operations.md, Order
-corrections, cancellations and returns).
+Event ids are `<order_id>#<line_no>` (`mgrecs.store.orders.line_event_id`), stable across
+replays, so the engine (or AWS) counts a line once however often the tracker forwards it.
+Every event names its order and the order's version (`orderId`, `orderVersion` in
+`properties`): the self-hosted engine keeps the lines of an order's newest version only, so a
+correction replaces the order's purchases in its real-time history. A version with no line
+that counts (cancelled, returned, every line gone) is one `cancel` event, which the engine
+reads as "this order has no purchases any more". AWS cannot delete a sent event, so AWS gets
+no `cancel` events (docs/operations.md, Order corrections, cancellations and returns).
 """
 
 import json
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mgrecs.common.schemas import OrderEvent
+from mgrecs.store.orders import line_event_id
 
 MAX_EVENTS_PER_CALL = 10
 """PutEvents' limit on `eventList`."""
@@ -50,7 +51,7 @@ def line_events(order: OrderEvent, cancels: bool = True) -> list[dict[str, Any]]
         ]
     return [
         {
-            "eventId": f"{order.order_id}#{line_no}",
+            "eventId": line_event_id(order.order_id, line_no),
             "eventType": EVENT_TYPE,
             "itemId": line.product_id,
             "sentAt": order.ordered_at,

@@ -7,8 +7,8 @@ committed, a replay is a no-op (event ids are the key), and a message that is no
 
 from mgrecs.common import channels
 from mgrecs.common.feedback import FeedbackEvent
+from mgrecs.store.feedback import write_feedback
 from mgrecs.tracker.db_sink import PostgresSink
-from mgrecs.tracker.feedback_store import write_feedback
 
 
 class FeedbackSink(PostgresSink[FeedbackEvent]):

@@ -21,7 +21,7 @@ from faststream.kafka.subscriber.usecase import LogicSubscriber
 from structlog.contextvars import bound_contextvars
 
 from mgrecs.common import channels, topics
-from mgrecs.common.consume import Stopping, acknowledge_after, consuming, group_id, make_broker
+from mgrecs.common.consume import Stopping, acknowledge_after, consuming, make_broker
 from mgrecs.common.correlation import message_ids
 from mgrecs.common.logging import get_logger
 from mgrecs.common.records import Source, send_dead_letter
@@ -109,7 +109,7 @@ class ConsumerWorker(ABC, Generic[B]):
             await self.open(stack)
             await self.broker.start()
             stack.push_async_callback(self.broker.stop)  # lets the batch being written finish
-            self.log.info("consuming", group=group_id(self.channel.group, self.settings))
+            self.log.info("consuming", group=topics.group_id(self.channel.group, self.settings))
             await self.stopping.wait()
         self.log.info("stopped")
         if self.stopping.error is not None:

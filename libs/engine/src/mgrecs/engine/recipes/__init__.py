@@ -98,6 +98,7 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
         {"beta": 0.3, "half_life_days": 14.0},
         {"history_idf": 0.25},
         {"history_idf": 0.5},
+        {"history_idf": 0.25, "neighbours": 50, "profile_weight": 1.0, "profile_neighbours": 300},
     ],
     "als": [
         {},

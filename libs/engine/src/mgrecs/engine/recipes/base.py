@@ -16,8 +16,6 @@ from scipy import sparse
 
 from mgrecs.engine.arrays import Float32Array, Float64Array, IntArray
 
-FloatArray = Float32Array
-"""The old name of `arrays.Float32Array`, kept only while `recipes/rp3beta.py` imports it."""
 State = Mapping[str, npt.NDArray[Any]]
 """A fitted recipe's state as named numpy arrays: storable in an .npz without pickle."""
 

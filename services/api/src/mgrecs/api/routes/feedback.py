@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 
 from mgrecs.api.deps import SettingsDep
+from mgrecs.api.experiment_serving import assign
 from mgrecs.api.feedback import FeedbackPublisher, FeedbackUnavailable
 from mgrecs.api.schemas.feedback import FeedbackAccepted, FeedbackBatch
 from mgrecs.api.schemas.shared import ErrorMessage
@@ -43,7 +44,7 @@ def _wrong_arms(batch: FeedbackBatch, settings: Settings) -> list[dict[str, Any]
                     ("events", index, "arm"), f"no arm {event.arm} in {experiment.id}", event.arm
                 )
             )
-        elif (assigned := experiment.assign(event.customer_id).name) != event.arm:
+        elif (assigned := assign(experiment, event.customer_id).name) != event.arm:
             message = f"customer {event.customer_id} is in arm {assigned} of {experiment.id}"
             problems.append(_problem(("events", index, "arm"), message, event.arm))
     return problems

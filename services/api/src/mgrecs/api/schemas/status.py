@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from mgrecs.api.schemas.quality import StoredQualityReport
 from mgrecs.api.schemas.shared import with_examples
+from mgrecs.common import topics
 
 
 class CacheTableStatus(BaseModel):
@@ -135,15 +136,15 @@ class Status(BaseModel):
             ],
             "consumer_lag": {
                 "groups": [
-                    {"group": "mgrecs-tracker-db", "lag": 0, "committed": True},
-                    {"group": "mgrecs-tracker-events", "lag": 12, "committed": True},
+                    {"group": topics.TRACKER_DB_GROUP, "lag": 0, "committed": True},
+                    {"group": topics.TRACKER_EVENTS_GROUP, "lag": 12, "committed": True},
                 ],
                 "dead_letters": {
-                    "orders.dlq": 3,
-                    "orders.events.dlq": 0,
-                    "schedule-ticks.dlq": 0,
-                    "infer-shards.dlq": 0,
-                    "feedback.dlq": 0,
+                    topics.ORDERS_DLQ: 3,
+                    topics.ORDERS_EVENTS_DLQ: 0,
+                    topics.SCHEDULE_TICKS_DLQ: 0,
+                    topics.INFER_SHARDS_DLQ: 0,
+                    topics.FEEDBACK_DLQ: 0,
                 },
                 "error": None,
             },

@@ -22,21 +22,23 @@ from typing import Any
 import asyncpg
 
 from mgrecs.batch import cache, generations
+from mgrecs.batch.artifacts import S3Store
 from mgrecs.batch.aws.control import s3_store, together, wait_batch_job
-from mgrecs.batch.dataset import active_customer_regions, load_products
+from mgrecs.batch.dataset import load_products
 from mgrecs.batch.drift import check_drift_logged
-from mgrecs.batch.generations import Generation, GenerationFailed, ShardCounts
 from mgrecs.batch.inference import InferenceSummary
 from mgrecs.batch.metrics import JOB_SECONDS
-from mgrecs.batch.registry import AWS_RECIPE, ModelVersion, active_model
 from mgrecs.batch.shards import WORKER_NAME
 from mgrecs.batch.steps import Steps
-from mgrecs.common.artifacts import S3Store
 from mgrecs.common.logging import get_logger
 from mgrecs.common.personalize import control_client
 from mgrecs.common.settings import Settings
 from mgrecs.engine.records import Scored
 from mgrecs.engine.user_lists import PERSONAL_REASON
+from mgrecs.store import cache_generations
+from mgrecs.store.cache_generations import Generation, GenerationFailed, ShardCounts
+from mgrecs.store.customers import active_customer_regions
+from mgrecs.store.model_versions import AWS_RECIPE, ModelVersion, active_model
 
 log = get_logger(__name__)
 
@@ -154,7 +156,7 @@ async def _write(
 ) -> None:
     """The whole generation in one transaction, which makes it current."""
     async with pool.acquire() as conn, conn.transaction():
-        if not await generations.claim_shard(conn, generation, 0):
+        if not await cache_generations.claim_shard(conn, generation, 0):
             raise GenerationFailed(f"generation {generation} is no longer building")
         await cache.write_slice(
             conn,
@@ -180,7 +182,7 @@ async def _start(
     none); one a redelivered tick had left building is failed (its jobs are not resumed)."""
     model = await active_model(pool, AWS_RECIPE)
     if tick_id is not None:
-        leftover = await generations.building_for_tick(pool, tick_id)
+        leftover = await cache_generations.building_for_tick(pool, tick_id)
         if leftover is not None:
             await generations.fail(pool, leftover.generation, "superseded by the tick's retry")
     await generations.fail_stale(pool, timedelta(hours=settings.infer_timeout_hours))
@@ -222,7 +224,7 @@ async def infer(
     await generations.clean(pool, settings.cache_keep_generations)
     async with steps.step("drift"):
         await check_drift_logged(pool, settings)
-    built = await generations.get(pool, generation.generation)
+    built = await cache_generations.get(pool, generation.generation)
     assert built is not None
     summary = InferenceSummary.of(built, model.version, time.perf_counter() - started)
     log.info("aws_infer_done", state=built.state, **asdict(summary))

@@ -7,7 +7,7 @@ ARN costs no export. Steps: export, quality (the same report as self-hosted), im
 import job ACTIVE), train (every solution version ACTIVE), promote, and for a refresh infer.
 A solution version that Personalize trained is promoted: Personalize has measured it
 already, and its metrics are recorded with it. One retrain or refresh at a time across
-instances (`exclusive`).
+instances (`mgrecs.store.jobs.retrain_lock`).
 """
 
 import time
@@ -26,15 +26,15 @@ from mgrecs.batch.aws.control import (
 )
 from mgrecs.batch.aws.inference import infer
 from mgrecs.batch.dataset import load_products
-from mgrecs.batch.exclusive import retrain_lock
 from mgrecs.batch.export import ExportedDataset, export_datasets
 from mgrecs.batch.metrics import JOB_SECONDS
-from mgrecs.batch.registry import AWS_RECIPE, ModelVersion, active_model, register
 from mgrecs.batch.steps import Steps
 from mgrecs.batch.training import NoTrainingData, Refreshed, check_quality, new_version
 from mgrecs.common.logging import get_logger
 from mgrecs.common.personalize import control_client
 from mgrecs.common.settings import Settings
+from mgrecs.store.jobs import retrain_lock
+from mgrecs.store.model_versions import AWS_RECIPE, ModelVersion, active_model, register
 
 log = get_logger(__name__)
 

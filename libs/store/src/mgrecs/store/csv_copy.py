@@ -1,0 +1,12 @@
+"""COPY a query's rows to a CSV file: PostgreSQL streams it, in constant memory."""
+
+from pathlib import Path
+
+import asyncpg
+
+
+async def copy_csv(pool: asyncpg.Pool, query: str, output: Path) -> int:
+    """Write `query`'s rows to `output` as CSV with a header; how many rows."""
+    async with pool.acquire() as conn:
+        status: str = await conn.copy_from_query(query, output=output, format="csv", header=True)
+    return int(status.rsplit(" ", 1)[-1])

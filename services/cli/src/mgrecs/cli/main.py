@@ -1,0 +1,240 @@
+"""`mgrecs`: the operator's command line (migrations, topics, ticks, backfill, demo)."""
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, get_args
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mgrecs.cli import cache, models
+from mgrecs.cli.drift import drift
+from mgrecs.cli.evaluate import evaluate
+from mgrecs.cli.jobs import jobs
+from mgrecs.cli.quality import quality
+from mgrecs.common import topics
+from mgrecs.common.kafka import ensure_topics, publish_tick
+from mgrecs.common.logging import configure_logging
+from mgrecs.common.schemas import TickKind
+from mgrecs.common.settings import get_settings
+from mgrecs.common.startup_secrets import require_secrets
+from mgrecs.store.schema import migrate as run_migrations
+
+if TYPE_CHECKING:
+    from mgrecs.common.quality import QualityReport
+
+app = typer.Typer(
+    help="Operate mgrecs: schema, topics, ticks, backfills and the demo.", no_args_is_help=True
+)
+console = Console()
+
+
+@app.callback()
+def _log_to_stderr() -> None:
+    """Logs go to stderr (JSON or console, as MGRECS_LOG_JSON says), so what a command
+    prints (tables, --json) stays clean."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+
+TICK_KINDS: tuple[str, ...] = get_args(TickKind)
+app.command()(evaluate)
+app.command()(quality)
+app.command()(jobs)
+app.command()(drift)
+app.add_typer(cache.app, name="cache")
+for command in (models.models, models.promote, models.rollback):
+    app.command()(command)
+
+
+@app.command()
+def migrate(revision: str = "head") -> None:
+    """Apply database migrations up to REVISION (default: the newest)."""
+    settings = get_settings()
+    run_migrations(settings.database_url, revision)
+    console.print(f"[green]schema at {revision}[/green]")
+
+
+@app.command("create-topics")
+def create_topics() -> None:
+    """Create the platform's Kafka topics if missing."""
+    settings = get_settings()
+    asyncio.run(ensure_topics(settings))
+    console.print(
+        "[green]topics ready:[/green] "
+        + ", ".join(topics.topic(name, settings) for name in topics.ALL_TOPICS)
+    )
+
+
+@app.command()
+def tick(kind: Annotated[str, typer.Argument(help="retrain | refresh | infer")]) -> None:
+    """Ask the batch service to run a job now (publishes to `schedule-ticks`)."""
+    if kind not in TICK_KINDS:
+        raise typer.BadParameter("KIND must be 'retrain', 'refresh' or 'infer'")
+    sent = asyncio.run(publish_tick(get_settings(), kind))  # type: ignore[arg-type]
+    console.print(f"published {sent.kind} tick {sent.tick_id}")
+
+
+@app.command()
+def backfill(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    file_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="csv or jsonl; by default JSON lines for .jsonl/.ndjson/.json, else CSV",
+        ),
+    ] = None,
+) -> None:
+    """Publish the orders of a CSV or JSON-lines file to `orders` (constant memory)."""
+    from mgrecs.ingest.public import FileFormat, backfill_file, detect_format
+
+    given = file_format or detect_format(file.name)
+    if given not in ("csv", "jsonl"):
+        console.print(f"[red]--format must be csv or jsonl, not {file_format!r}[/red]")
+        raise typer.Exit(code=2)
+    chosen: FileFormat = "csv" if given == "csv" else "jsonl"
+
+    settings = get_settings()
+    with file.open("rb") as handle:
+        total = max(sum(1 for _ in handle) - (chosen == "csv"), 0)
+    with Progress(
+        TextColumn("backfill"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("lines", total=total)
+        try:
+            summary = asyncio.run(
+                backfill_file(
+                    file,
+                    settings,
+                    on_progress=lambda done: progress.update(task, completed=done),
+                    file_format=chosen,
+                )
+            )
+        except (ValueError, UnicodeDecodeError) as exc:
+            console.print(f"[red]{file}: {exc}[/red]")
+            raise typer.Exit(code=2) from exc
+    console.print(
+        f"lines read {summary.lines_read}, orders published {summary.orders_published} "
+        f"({summary.order_lines} order lines), "
+        f"orders rejected {summary.orders_rejected} ({summary.lines_rejected} lines)"
+    )
+    for error in summary.errors:
+        console.print(f"  rejected: {error}")
+    report = summary.quality
+    if report is not None:
+        _print_verdict(report, summary.quality_report_id)
+    if summary.lines_rejected or (report is not None and not report.passed):
+        raise typer.Exit(code=1)
+
+
+def _print_verdict(report: "QualityReport", report_id: int | None) -> None:
+    verdict = "[green]passed[/green]" if report.passed else "[red]FAILED[/red]"
+    console.print(f"data quality {verdict} (report {report_id}, `mgrecs quality`): {report.reason}")
+
+
+@app.command()
+def sync(
+    follow: Annotated[
+        bool, typer.Option("--follow", help="keep polling every MGRECS_CONNECTOR_POLL_SECONDS")
+    ] = False,
+) -> None:
+    """Pull new and updated orders from the company's order API onto `orders`."""
+    from mgrecs.common.metrics import serve_metrics
+    from mgrecs.ingest.public import (
+        ApiUnavailableError,
+        BrokerUnavailableError,
+        MappingError,
+        run_sync,
+    )
+
+    settings = get_settings()
+    token = ["connector_token"] if settings.connector_auth != "none" else []
+    require_secrets(settings, *token, service="mgrecs sync")
+    if follow:
+        serve_metrics(settings.connector_metrics_port, settings.host)
+    try:
+        report = asyncio.run(run_sync(settings, follow=follow))
+    except MappingError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(code=2) from exc
+    except (ApiUnavailableError, BrokerUnavailableError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(code=1) from exc
+    except KeyboardInterrupt:
+        return
+    if report is None:
+        return
+    console.print(
+        f"synced {report.pages} pages: {report.published} orders published, "
+        f"{report.dead_lettered} dead-lettered, {report.skipped} skipped; "
+        f"watermark {report.watermark.updated_at.isoformat() if report.watermark else 'none'}"
+    )
+    for error in report.errors:
+        console.print(f"  dead-lettered: {error}", highlight=False)
+    quality = report.quality
+    if quality is not None:
+        _print_verdict(quality, report.quality_report_id)
+        if not quality.passed:
+            raise typer.Exit(code=1)
+
+
+@app.command("sample-data")
+def sample_data(
+    out: Path,
+    seed: int = 7,
+    customers: int = 500,
+    products: int = 200,
+    orders: int = 4000,
+) -> None:
+    """Write a deterministic sample data set as a flat order-lines CSV."""
+    from mgrecs.ingest.public import generate
+
+    anchor = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    data = generate(seed=seed, customers=customers, products=products, orders=orders, anchor=anchor)
+    data.write_csv(out)
+    console.print(f"wrote {len(data.orders)} orders to {out}")
+
+
+@app.command()
+def asyncapi(out: Path = Path("docs/asyncapi.json")) -> None:
+    """Write the AsyncAPI document of the topics (the contract for upstream publishers)."""
+    from mgrecs.ingest.public import write_asyncapi
+
+    write_asyncapi(out)
+    console.print(f"wrote {out}")
+
+
+@app.command()
+def demo(
+    customers: int = 500,
+    products: int = 200,
+    orders: int = 4000,
+    seed: int = 7,
+    run_dir: Annotated[
+        Path, typer.Option(help="database, logs and models of the run (wiped at the start)")
+    ] = Path(".run"),
+) -> None:
+    """Run the whole pipeline on the embedded stack with sample data; Ctrl-C stops it."""
+    from mgrecs.cli.demo import DemoOptions, run_demo
+
+    options = DemoOptions(customers, products, orders, seed, wait=True, run_dir=run_dir)
+    raise typer.Exit(run_demo(options))
+
+
+@app.command()
+def smoke(customers: int = 300, products: int = 120, orders: int = 2000, seed: int = 7) -> None:
+    """Like `demo`, but check the region endpoint and exit (0 only when it is right)."""
+    from mgrecs.cli.demo import DemoOptions, run_demo
+
+    raise typer.Exit(run_demo(DemoOptions(customers, products, orders, seed, wait=False)))
+
+
+if __name__ == "__main__":
+    app()

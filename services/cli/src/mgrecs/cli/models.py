@@ -1,0 +1,81 @@
+"""`mgrecs models`, `mgrecs promote`, `mgrecs rollback`: see and steer which model serves
+(the self-hosted versions, or AWS Personalize's with `MGRECS_BATCH_MODE=aws`)."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import asyncpg
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mgrecs.common.db import create_pool
+from mgrecs.common.settings import get_settings
+from mgrecs.store import model_versions
+
+T = TypeVar("T")
+console = Console()
+
+
+def with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    """Run `work` with a small pool of its own (a CLI command is one short session)."""
+
+    async def run() -> T:
+        pool = await create_pool(get_settings().database_url, max_size=2)
+        try:
+            return await work(pool)
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())
+
+
+def _ndcg(metrics: dict[str, Any], who: str) -> str:
+    validation = metrics.get("validation")
+    return "-" if validation is None else f"{validation[who]['ndcg@10']:.4f}"
+
+
+def models(limit: int = 20) -> None:
+    """List model versions: which serves, why, and their validation NDCG@10."""
+    recipe = model_versions.mode_recipe(get_settings())
+    rows = with_pool(lambda pool: model_versions.versions(pool, limit, recipe))
+    table = Table(title="model versions (newest first)")
+    for column in ("version", "trained", "status", "recipe", "NDCG@10", "popularity", "why"):
+        table.add_column(column)
+    for row in rows:
+        metrics = dict(row["metrics"])
+        table.add_row(
+            row["version"],
+            f"{row['trained_at']:%Y-%m-%d %H:%M}",
+            "[green]active[/green]" if row["active"] else "candidate",
+            str(metrics.get("recipe", "-")),
+            _ndcg(metrics, "chosen"),
+            _ndcg(metrics, "popularity"),
+            row["decision"] or "",
+        )
+    console.print(table)
+
+
+def promote(version: Annotated[str, typer.Argument(help="a version from `mgrecs models`")]) -> None:
+    """Make VERSION the model that serves (the engine and the next infer pick it up)."""
+    try:
+        recipe = model_versions.mode_recipe(get_settings())
+        with_pool(
+            lambda pool: model_versions.promote(pool, version, "promoted by an operator", recipe)
+        )
+    except model_versions.UnknownVersion as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(code=2) from error
+    console.print(f"[green]{version} is now active[/green]")
+
+
+def rollback() -> None:
+    """Re-activate the version that served before the current one."""
+    try:
+        recipe = model_versions.mode_recipe(get_settings())
+        version = with_pool(lambda pool: model_versions.rollback(pool, recipe))
+    except model_versions.UnknownVersion as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(code=2) from error
+    console.print(f"[green]rolled back: {version} is active again[/green]")

@@ -1,0 +1,1 @@
+"""Tests of the batch service (services/batch, mgrecs.batch): retrain, infer, jobs and ticks."""

@@ -1,0 +1,304 @@
+"""AWS mode: retrain, refresh and infer driving Personalize. S3 is a moto server; the
+Personalize control plane, which moto does not serve, is `fake_personalize` (it reads and
+writes the moto S3 like the real service); PostgreSQL and the broker are real."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aioboto3
+import asyncpg
+import pytest
+from typer.testing import CliRunner
+
+from batch.test_batch import (  # noqa: F401  (purchases: the fixture)
+    ACTIVE_CUSTOMERS,
+    check_cache_list,
+    finished,
+    publish,
+    purchases,
+    tick,
+)
+from mgrecs.batch.aws import inference as aws_inference
+from mgrecs.batch.aws import training as aws_training
+from mgrecs.batch.aws.control import AwsModeMisconfigured, PersonalizeJobFailed
+from mgrecs.batch.worker import BatchWorker
+from mgrecs.cli.embedded import free_port
+from mgrecs.cli.main import app
+from mgrecs.common.settings import Settings, get_settings
+from support.fake_personalize import (
+    ARN,
+    SIMILAR_ITEMS_RECIPE,
+    USER_PERSONALIZATION_RECIPE,
+    FakePersonalize,
+)
+from support.helpers import eventually, running, serve
+
+GROUP = f"{ARN}:dataset-group/mgrecs"
+DATASET_ARNS = {
+    name: f"{ARN}:dataset/mgrecs/{name.upper()}" for name in ("interactions", "items", "users")
+}
+USER_SOLUTION = f"{ARN}:solution/mgrecs-user"
+SIMILAR_SOLUTION = f"{ARN}:solution/mgrecs-similar"
+ROLE = "arn:aws:iam::000000000000:role/mgrecs-personalize"
+PRODUCTS = [f"p{i}" for i in range(1, 8)]
+
+
+@pytest.fixture
+async def aws(
+    settings: Settings,
+    s3_endpoint: str,  # noqa: F811
+) -> AsyncIterator[tuple[Settings, FakePersonalize]]:
+    """AWS-mode settings (an S3 bucket of its own) and the fake Personalize, serving."""
+    bucket = f"mgrecs-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    settings = settings.model_copy(
+        update={
+            "batch_mode": "aws",
+            "artifact_store_url": f"s3://{bucket}/prod",
+            "s3_endpoint_url": s3_endpoint,
+            "personalize_control_endpoint_url": f"http://127.0.0.1:{port}",
+            "personalize_role_arn": ROLE,
+            "personalize_dataset_group_arn": GROUP,
+            "personalize_interactions_dataset_arn": DATASET_ARNS["interactions"],
+            "personalize_items_dataset_arn": DATASET_ARNS["items"],
+            "personalize_users_dataset_arn": DATASET_ARNS["users"],
+            "personalize_user_solution_arn": USER_SOLUTION,
+            "personalize_similar_solution_arn": SIMILAR_SOLUTION,
+            "personalize_poll_seconds": 0.01,
+            "personalize_poll_max_seconds": 0.05,
+        }
+    )
+    session = aioboto3.Session(
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=settings.aws_secret_access_key,
+        region_name=settings.aws_region,
+    )
+    async with session.client("s3", endpoint_url=s3_endpoint) as s3:
+        await s3.create_bucket(Bucket=bucket)
+    fake = FakePersonalize(
+        settings,
+        {
+            USER_SOLUTION: (GROUP, USER_PERSONALIZATION_RECIPE),
+            SIMILAR_SOLUTION: (GROUP, SIMILAR_ITEMS_RECIPE),
+        },
+    )
+    async with serve(fake.app, port):
+        yield settings, fake
+
+
+async def cache(pool: asyncpg.Pool) -> tuple[dict[str, Any], dict[str, Any]]:
+    users = await pool.fetch("SELECT user_id, recommendations FROM offline_user_recommendations")
+    similar = await pool.fetch("SELECT product_id, similar_products FROM offline_similar_items")
+    return (
+        {row["user_id"]: row["recommendations"] for row in users},
+        {row["product_id"]: row["similar_products"] for row in similar},
+    )
+
+
+def fake_output(fake: FakePersonalize, solution_version_arn: str) -> dict[str, Any]:
+    """What the fake's last batch job on that solution version wrote, by input id."""
+    arn = [
+        job.arn
+        for job in fake.batch_jobs.values()
+        if job.request["solutionVersionArn"] == solution_version_arn
+    ][-1]
+    return {
+        line["input"].get("userId", line["input"].get("itemId")): line["output"]
+        for line in fake.outputs[arn]
+    }
+
+
+async def test_retrain_and_infer_round_trip_through_personalize(
+    purchases: None,  # noqa: F811
+    pool: asyncpg.Pool,
+    aws: tuple[Settings, FakePersonalize],
+) -> None:
+    settings, fake = aws
+    version = await aws_training.retrain(pool, settings)
+
+    # The three exported datasets were imported from where the export put them.
+    bucket = settings.artifact_store_url.removeprefix("s3://").split("/")[0]
+    folder = f"s3://{bucket}/prod/datasets/{version.version}"
+    assert {
+        job.request["datasetArn"]: job.request["dataSource"]["dataLocation"]
+        for job in fake.imports.values()
+    } == {arn: f"{folder}/{name}.csv" for name, arn in DATASET_ARNS.items()}
+    assert {job.status for job in fake.imports.values()} == {"ACTIVE"}
+    assert {job.request["roleArn"] for job in fake.imports.values()} == {ROLE}
+    assert version.metrics["datasets"]["interactions"]["uri"] == f"{folder}/interactions.csv"
+    assert len(fake.interactions) == version.n_interactions == 16
+
+    # One version of each solution, trained FULL, registered as the active AWS version.
+    trained = {job.request["solutionArn"]: job for job in fake.solution_versions.values()}
+    assert set(trained) == {USER_SOLUTION, SIMILAR_SOLUTION}
+    assert {job.request["trainingMode"] for job in trained.values()} == {"FULL"}
+    row = await pool.fetchrow("SELECT * FROM model_versions WHERE active")
+    assert (row["version"], row["recipe"]) == (version.version, "aws-personalize")
+    assert row["artifact_uri"] == trained[USER_SOLUTION].arn
+    assert row["metrics"]["similar_solution_version_arn"] == trained[SIMILAR_SOLUTION].arn
+    assert row["metrics"]["solution_metrics"]["coverage"] == 0.5
+    assert row["metrics"]["recipe"] == "aws-user-personalization"
+    assert (row["n_users"], row["n_items"]) == (7, 7)
+
+    summary = await aws_inference.infer(pool, settings)
+
+    jobs = list(fake.batch_jobs.values())
+    assert len(jobs) == 2 and {job.status for job in jobs} == {"ACTIVE"}
+    assert {job.request["numResults"] for job in jobs} == {
+        settings.recommendations_per_user,
+        settings.similar_per_product,
+    }
+    users, similar = await cache(pool)
+    personal = fake_output(fake, trained[USER_SOLUTION].arn)
+    assert set(personal) == set(users) == ACTIVE_CUSTOMERS
+    for customer, items in users.items():
+        check_cache_list(items, settings.recommendations_per_user, set(PRODUCTS))
+        assert [i["product_id"] for i in items] == personal[customer]["recommendedItems"]
+        assert [i["score"] for i in items] == personal[customer]["scores"]
+    # c1 bought p1-p3: the most bought of the rest (p4 three times, p5 and p6 twice).
+    assert [i["product_id"] for i in users["c1"]] == ["p4", "p5", "p6"]
+    neighbours = fake_output(fake, trained[SIMILAR_SOLUTION].arn)
+    assert set(neighbours) == set(similar) == set(PRODUCTS)
+    for product, items in similar.items():
+        assert [i["product_id"] for i in items] == neighbours[product]["recommendedItems"]
+    assert similar["p7"] == []  # never bought: Personalize had nothing for it
+    # p4's buyers (c4, c5, c6) also bought p5 and p6 twice and p1 once; no scores from
+    # similar-items, so they fall with the rank.
+    assert [(i["product_id"], i["score"]) for i in similar["p4"]] == [
+        ("p5", 1.0),
+        ("p6", 0.666667),
+        ("p1", 0.333333),
+    ]
+    generation = await pool.fetchrow(
+        "SELECT generation, model_version, shards FROM cache_generations WHERE state = 'current'"
+    )
+    assert (generation["generation"], generation["model_version"]) == (
+        summary.generation,
+        version.version,
+    )
+    assert (summary.users, summary.products, summary.shards) == (5, 7, 1)
+
+
+async def test_a_refresh_updates_the_user_solution_and_refills_the_cache(
+    purchases: None,  # noqa: F811
+    pool: asyncpg.Pool,
+    aws: tuple[Settings, FakePersonalize],
+) -> None:
+    settings, fake = aws
+    first = await aws_training.retrain(pool, settings)
+    refreshed = await aws_training.refresh(pool, settings)
+
+    assert len(fake.imports) == 6
+    update = list(fake.solution_versions.values())[-1]
+    assert (update.request["solutionArn"], update.request["trainingMode"]) == (
+        USER_SOLUTION,
+        "UPDATE",
+    )
+    assert len(fake.solution_versions) == 3  # the similar-items version is kept
+    model = refreshed.model
+    assert model.metrics["refresh_of"] == first.version
+    assert model.artifact_uri == update.arn
+    assert (
+        model.metrics["similar_solution_version_arn"]
+        == (first.metrics["similar_solution_version_arn"])
+    )
+    active = await pool.fetchval("SELECT version FROM model_versions WHERE active")
+    assert active == model.version and refreshed.promoted
+    users, _ = await cache(pool)
+    personal = fake_output(fake, update.arn)
+    assert {c: [i["product_id"] for i in items] for c, items in users.items()} == {
+        c: output["recommendedItems"] for c, output in personal.items()
+    }
+    assert refreshed.inference.version == model.version
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+async def test_the_cli_lists_and_rolls_back_aws_versions(
+    purchases: None,  # noqa: F811
+    pool: asyncpg.Pool,
+    aws: tuple[Settings, FakePersonalize],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings, _ = aws
+    first = await aws_training.retrain(pool, settings)
+    second = await aws_training.retrain(pool, settings)
+    assert await pool.fetchval("SELECT version FROM model_versions WHERE active") == second.version
+    monkeypatch.setenv("MGRECS_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("MGRECS_BATCH_MODE", "aws")
+    get_settings.cache_clear()
+    try:
+        listed = await asyncio.to_thread(_cli, "models")
+        rolled = await asyncio.to_thread(_cli, "rollback")
+    finally:
+        get_settings.cache_clear()
+    assert listed.exit_code == 0, listed.output
+    # Only AWS versions exist: without the mode's recipe the table would be empty.
+    assert "active" in listed.output and "candidate" in listed.output
+    assert rolled.exit_code == 0, rolled.output
+    active = await pool.fetchrow("SELECT version, recipe FROM model_versions WHERE active")
+    assert (active["version"], active["recipe"]) == (first.version, "aws-personalize")
+
+
+async def test_the_worker_runs_aws_ticks_and_a_failed_job_keeps_the_cache_serving(
+    purchases: None,  # noqa: F811
+    pool: asyncpg.Pool,
+    aws: tuple[Settings, FakePersonalize],
+) -> None:
+    settings, fake = aws
+    retrain_tick, retrain_bytes = tick("retrain")
+    infer_tick, infer_bytes = tick("infer")
+    failing_tick, failing_bytes = tick("infer")
+    await publish(settings, retrain_bytes, infer_bytes)
+    async with running(BatchWorker(settings)):
+        done = await eventually(lambda: finished(pool, infer_tick.tick_id), timeout=60)
+        assert done["status"] == "ok", done
+        trained = await finished(pool, retrain_tick.tick_id)
+        assert trained is not None and trained["recipe"] == "aws-personalize"
+        before = await cache(pool)
+        assert set(before[0]) == ACTIVE_CUSTOMERS
+
+        fake.fail["CreateBatchInferenceJob"] = "Insufficient privileges to write to s3://x"
+        await publish(settings, failing_bytes)
+        failed = await eventually(lambda: finished(pool, failing_tick.tick_id), timeout=60)
+
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith("PersonalizeJobFailed: batch inference job ")
+    assert "ended CREATE FAILED: Insufficient privileges to write to s3://x" in failed["error"]
+    assert await cache(pool) == before
+    states = await pool.fetch(
+        "SELECT generation, state, error FROM cache_generations ORDER BY generation"
+    )
+    assert states[-2]["generation"] == done["generation"] and states[-2]["state"] == "current"
+    assert states[-1]["state"] == "failed" and "Insufficient privileges" in states[-1]["error"]
+
+
+async def test_a_failed_training_registers_nothing(
+    purchases: None,  # noqa: F811
+    pool: asyncpg.Pool,
+    aws: tuple[Settings, FakePersonalize],
+) -> None:
+    settings, fake = aws
+    fake.fail["CreateSolutionVersion"] = "Not enough interactions"
+    with pytest.raises(PersonalizeJobFailed, match="ended CREATE FAILED: Not enough interactions"):
+        await aws_training.retrain(pool, settings)
+    assert await pool.fetchval("SELECT count(*) FROM model_versions") == 0
+
+
+async def test_aws_mode_refuses_missing_settings_a_local_store_and_another_group(
+    pool: asyncpg.Pool, aws: tuple[Settings, FakePersonalize]
+) -> None:
+    settings, fake = aws
+    with pytest.raises(AwsModeMisconfigured, match="MGRECS_PERSONALIZE_ROLE_ARN"):
+        await aws_training.retrain(pool, settings.model_copy(update={"personalize_role_arn": ""}))
+    local = settings.model_copy(update={"artifact_store_url": "/tmp/mgrecs-store"})
+    with pytest.raises(AwsModeMisconfigured, match="s3:// artifact store"):
+        await aws_training.retrain(pool, local)
+    other_group = settings.model_copy(update={"personalize_dataset_group_arn": f"{GROUP}-other"})
+    with pytest.raises(AwsModeMisconfigured, match="belongs to dataset group"):
+        await aws_training.retrain(pool, other_group)
+    assert not fake.imports and not fake.solution_versions  # checked before any work

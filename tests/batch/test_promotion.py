@@ -1,0 +1,129 @@
+"""The promotion gate and the operator's promote / rollback, on a real database."""
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+from typer.testing import CliRunner
+
+from batch.test_batch import insert_orders
+from mgrecs.batch.promotion import decide
+from mgrecs.batch.training import retrain
+from mgrecs.cli.main import app
+from mgrecs.common.settings import Settings, get_settings
+
+runner = CliRunner()
+
+
+def metrics(chosen: float | None, popularity: float = 0.2) -> dict[str, Any]:
+    if chosen is None:
+        return {"validation": None, "selection": {"fallback": "too few customers"}}
+    return {"validation": {"chosen": {"ndcg@10": chosen}, "popularity": {"ndcg@10": popularity}}}
+
+
+@pytest.mark.parametrize(
+    ("new", "active", "promote", "says"),
+    [
+        (metrics(0.3), None, True, "beats popularity: NDCG@10 0.3000 vs popularity 0.2000"),
+        (metrics(0.3), metrics(0.9), True, "beats popularity"),
+        (metrics(0.1), None, True, "first model, although it does not beat popularity"),
+        (
+            {**metrics(0.2), "recipe": "popularity"},  # retrain's floor: nothing beat it
+            None,
+            True,
+            "first model: popularity, no recipe beat it: NDCG@10 0.2000 vs popularity 0.2000",
+        ),
+        (metrics(0.2), metrics(0.3), False, "does not beat popularity"),
+        (metrics(None), None, True, "the freshest model serves"),
+        (metrics(None), metrics(None), True, "the freshest model serves"),
+        (metrics(None), metrics(0.3), False, "the validated active one stays"),
+    ],
+)
+def test_decide(
+    new: dict[str, Any], active: dict[str, Any] | None, promote: bool, says: str
+) -> None:
+    decision = decide(new, active)
+    assert decision.promote is promote
+    assert says in decision.reason
+
+
+async def paired_purchases(pool: asyncpg.Pool) -> None:
+    """Products come in pairs bought one after the other (enough to validate on), plus
+    filler products that sort first and that a recipe scoring nothing would rank first."""
+    orders = []
+    for c in range(40):
+        orders.append((f"f{c}", f"full{c}", "north", 100 - c, [f"a{c % 5}", f"b{c % 5}"]))
+    for c in range(30):
+        orders.append((f"l{c}a", f"late{c}", "south", 90 - c, [f"a{c % 5}"]))
+        orders.append((f"l{c}b", f"late{c}", "south", 1 + c / 100, [f"b{c % 5}"]))
+    for c in range(12):
+        orders.append((f"x{c}", f"filler{c}", "north", 95 - c, [f"0f{c:02d}"]))
+    products = [f"{x}{n}" for x in "ab" for n in range(5)] + [f"0f{c:02d}" for c in range(12)]
+    customers = {(customer, region) for _, customer, region, _, _ in orders}
+    await insert_orders(pool, orders, products, customers)
+
+
+async def states(pool: asyncpg.Pool) -> list[tuple[str, bool]]:
+    rows = await pool.fetch("SELECT version, active FROM model_versions ORDER BY trained_at")
+    return [(row["version"], row["active"]) for row in rows]
+
+
+@pytest.fixture
+def cli_database(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("MGRECS_DATABASE_URL", settings.database_url)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+async def test_a_model_that_loses_to_popularity_stays_a_candidate(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await paired_purchases(pool)
+    settings.train_budget_seconds = 5.0
+    settings.train_recipes = "itemknn"
+    good = await retrain(pool, settings)
+    settings.train_recipes = "trending"  # what rises lately: the pairs are what matters here
+    weak = await retrain(pool, settings)
+
+    assert await states(pool) == [(good.version, True), (weak.version, False)]
+    decision = await pool.fetchval(
+        "SELECT decision FROM model_versions WHERE version = $1", weak.version
+    )
+    assert decision.startswith("does not beat popularity")
+
+
+async def cli(*args: str) -> Any:
+    """Run the CLI in a thread (its commands start their own event loop), on a console wide
+    enough that no status is cut short."""
+    return await asyncio.to_thread(runner.invoke, app, list(args), env={"COLUMNS": "200"})
+
+
+async def test_operator_promotes_and_rolls_back(
+    cli_database: None, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await paired_purchases(pool)
+    settings.train_budget_seconds = 5.0
+    settings.train_recipes = "itemknn"
+    first = (await retrain(pool, settings)).version
+    settings.train_recipes = "trending"
+    second = (await retrain(pool, settings)).version
+
+    listed = await cli("models")
+    assert listed.exit_code == 0, listed.output
+    assert "active" in listed.output and "candidate" in listed.output
+
+    promoted = await cli("promote", second)
+    assert promoted.exit_code == 0, promoted.output
+    assert await states(pool) == [(first, False), (second, True)]
+
+    rolled = await cli("rollback")
+    assert rolled.exit_code == 0, rolled.output
+    assert first in rolled.output
+    assert await states(pool) == [(first, True), (second, False)]
+
+    unknown = await cli("promote", "no-such-version")
+    assert unknown.exit_code == 2
+    assert "no-such-version" in unknown.output

@@ -1,0 +1,1 @@
+"""Tests of the shared infrastructure library (libs/common, mgrecs.common)."""

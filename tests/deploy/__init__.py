@@ -1,0 +1,1 @@
+"""Static checks of deploy/: compose, Dockerfiles, Kubernetes, healthcheck and monitoring."""

@@ -1,0 +1,238 @@
+"""deploy/compose.yml, deploy/docker/*.Dockerfile and deploy/k8s: valid, and naming only real things
+(console scripts, CLI commands, settings, services). No Docker engine here: static checks."""
+
+import kubernetes_validate
+import pytest
+from jsonschema import Draft201909Validator, ValidationError
+
+from support.deploy_files import (
+    DEPLOY,
+    REPO_ROOT,
+    cli_commands,
+    compose,
+    compose_schema,
+    console_scripts,
+    dockerfile_stages,
+    env_file_names,
+    exec_form,
+    image_of,
+    load_yaml_all,
+    setting_env_names,
+)
+
+SERVICE_IMAGES = {"api", "ingest", "tracker", "batch", "scheduler", "engine"}
+INFRA = {"kafka", "postgres", "prometheus", "grafana"}
+DOCKERFILES = DEPLOY / "docker"
+
+
+def test_compose_file_validates_against_the_compose_specification() -> None:
+    Draft201909Validator(compose_schema()).validate(compose())
+
+
+def test_the_schema_checks_catch_broken_files() -> None:
+    broken = compose()
+    broken["services"]["api"]["deploy"] = {"replicas": "two"}
+    with pytest.raises(ValidationError, match="two"):
+        Draft201909Validator(compose_schema()).validate(broken)
+    deployment = next(o for o in kubernetes_objects() if o["kind"] == "Deployment")
+    deployment["spec"]["replica"] = 2
+    with pytest.raises(kubernetes_validate.ValidationError, match="replica"):
+        kubernetes_validate.validate(deployment, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_compose_has_every_service_with_its_replicas() -> None:
+    services = compose()["services"]
+    assert INFRA | {"migrate", "topics", "scheduler"} <= set(services)
+    images = {image_of(s) for s in services.values() if "build" in s}
+    assert images == SERVICE_IMAGES | {"cli"}
+    assert images == {path.name.removesuffix(".Dockerfile") for path in DOCKERFILES.iterdir()}
+    replicas = {name: s.get("deploy", {}).get("replicas", 1) for name, s in services.items()}
+    assert replicas["api"] >= 2
+    assert replicas["tracker-db"] >= 2 and replicas["tracker-events"] >= 2
+
+
+def test_compose_depends_on_existing_services_and_waits_for_the_jobs() -> None:
+    services = compose()["services"]
+    for name, service in services.items():
+        assert set(service.get("depends_on", [])) <= set(services), name
+        if image_of(service) in SERVICE_IMAGES:
+            assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+            assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+
+
+def test_compose_commands_are_real_executables_and_cli_commands() -> None:
+    scripts, commands = console_scripts(), cli_commands()
+    for name, service in compose()["services"].items():
+        if "build" not in service:
+            continue
+        target = dockerfile_stages(REPO_ROOT / service["build"]["dockerfile"])["runtime"]
+        command = service.get("command") or exec_form(target.last("CMD") or "[]")
+        entrypoint = exec_form(target.last("ENTRYPOINT") or "[]")
+        argv = entrypoint + command
+        assert argv[0] in scripts, name
+        if argv[0] == "mgrecs":
+            assert argv[1] in commands, name
+
+
+def test_compose_environment_names_are_settings() -> None:
+    known = setting_env_names()
+    assert env_file_names(DEPLOY / "example.env") <= known
+    for name, service in compose()["services"].items():
+        if "build" in service:
+            assert set(service.get("environment", {})) <= known, name
+
+
+def test_every_service_image_is_multi_stage_non_root_and_checks_its_health() -> None:
+    for image in SERVICE_IMAGES | {"cli"}:
+        stages = dockerfile_stages(DOCKERFILES / f"{image}.Dockerfile")
+        assert list(stages) == ["build", "runtime"], image
+        build, runtime = stages["build"], stages["runtime"]
+        assert "uv sync --frozen --no-dev" in (build.last("RUN") or ""), image
+        copies = [args for key, args in runtime.instructions if key == "COPY"]
+        assert "--from=build /app/.venv /app/.venv" in copies, image
+        assert runtime.base == build.base, image  # the runtime has no uv nor sources
+        assert not any("uv" in args for key, args in runtime.instructions if key == "RUN"), image
+        user = runtime.last("USER")
+        assert user is not None and user.split(":")[0] not in {"root", "0"}, image
+        healthcheck = runtime.last("HEALTHCHECK")
+        assert healthcheck is not None, image
+        if image != "cli":  # a one-shot job has nothing to check
+            assert "CMD" in healthcheck, image
+            # liveness only: a database or broker outage must not restart the containers
+            assert exec_form(healthcheck.split("CMD", 1)[1])[-1].endswith("/healthz"), image
+
+
+def kubernetes_objects() -> list[dict]:  # type: ignore[type-arg]
+    return [doc for path in sorted((DEPLOY / "k8s").glob("*.yml")) for doc in load_yaml_all(path)]
+
+
+def test_kubernetes_manifests_validate_against_the_kubernetes_schemas() -> None:
+    objects = kubernetes_objects()
+    kustomization = next(o for o in objects if o["kind"] == "Kustomization")
+    version = kubernetes_validate.latest_version()
+    for obj in objects:
+        if obj is not kustomization:  # a kustomize file, not an API object
+            kubernetes_validate.validate(obj, version, strict=True)
+    listed = set(kustomization["resources"])
+    assert listed == {p.name for p in (DEPLOY / "k8s").glob("*.yml")} - {"kustomization.yml"}
+
+
+def test_kubernetes_runs_the_compose_services_with_the_same_commands() -> None:
+    objects = kubernetes_objects()
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    services = compose()["services"]
+    built = {name for name, s in services.items() if image_of(s) != "cli"}
+    assert set(deployments) == built - INFRA
+    known = setting_env_names()
+    config = {
+        o["metadata"]["name"]: set(o.get("data") or o.get("stringData"))
+        for o in objects
+        if o["kind"] in {"ConfigMap", "Secret"}
+    }
+    for name, deployment in deployments.items():
+        spec = deployment["spec"]
+        assert spec["replicas"] == services[name].get("deploy", {}).get("replicas", 1), name
+        pod = spec["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        (container,) = pod["containers"]
+        assert container["image"].split(":")[0] == services[name]["image"], name
+        assert container.get("command", services[name].get("command")) == services[name].get(
+            "command"
+        ), name
+        # Liveness asks the process only (a database outage must not become a restart
+        # storm); readiness asks whether it can answer (its database or broker).
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
+        for source in container["envFrom"]:
+            ref = source.get("configMapRef") or source["secretRef"]
+            assert ref["name"] in config
+    assert config["mgrecs-config"] <= known
+    assert config["mgrecs-secrets"] - {"POSTGRES_PASSWORD"} <= known
+
+
+def test_api_and_trackers_scale_horizontally() -> None:
+    objects = kubernetes_objects()
+    deployments = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
+    scaled = {
+        o["spec"]["scaleTargetRef"]["name"]: o["spec"]
+        for o in objects
+        if o["kind"] == "HorizontalPodAutoscaler"
+    }
+    assert {"api", "tracker-db", "tracker-events"} <= set(scaled) <= deployments
+    for spec in scaled.values():
+        assert 2 <= spec["minReplicas"] < spec["maxReplicas"]
+
+
+def test_every_pod_runs_read_only_without_privileges() -> None:
+    """Deployments and Jobs: non-root, read-only root file system, no privilege escalation,
+    every capability dropped; a service that writes has an emptyDir at /tmp."""
+    pods = {
+        o["metadata"]["name"]: o["spec"]["template"]["spec"]
+        for o in kubernetes_objects()
+        if o["kind"] in {"Deployment", "Job"}
+    }
+    assert {"api", "engine", "batch", "migrate", "topics"} <= set(pods)
+    for name, pod in pods.items():
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+        if name not in {"migrate", "topics"}:
+            volumes = {v["name"]: v for v in pod["volumes"]}
+            (container,) = pod["containers"]
+            tmp = next(m for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
+            assert "emptyDir" in volumes[tmp["name"]], name
+
+
+def _allowed_from(policy: dict) -> set[str]:  # type: ignore[type-arg]
+    """The `app` labels a policy lets in (every one of them: "*" when it has no `from`)."""
+    apps: set[str] = set()
+    for rule in policy["spec"]["ingress"]:
+        if "from" not in rule:
+            return {"*"}
+        for peer in rule["from"]:
+            selector = peer.get("podSelector", {})
+            apps |= set(selector.get("matchLabels", {}).values())
+            for expression in selector.get("matchExpressions", []):
+                apps |= set(expression["values"])
+    return apps
+
+
+def test_network_policies_deny_by_default_and_allow_only_the_callers() -> None:
+    objects = kubernetes_objects()
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    default = [p for p in policies if p["spec"]["podSelector"] == {} and "ingress" not in p["spec"]]
+    assert default and default[0]["spec"]["policyTypes"] == ["Ingress"]
+    by_target: dict[str, set[str]] = {}
+    for policy in policies:
+        target = policy["spec"]["podSelector"].get("matchLabels", {}).get("app")
+        if target is not None:
+            by_target.setdefault(target, set()).update(_allowed_from(policy))
+    services = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
+    assert by_target["api"] == by_target["ingest"] == {"*"}
+    assert by_target["engine"] == {"api", "tracker-events", "batch"}
+    assert by_target["postgres"] == services | {"migrate"}
+    assert by_target["kafka"] == services | {"topics"}
+    labelled = {
+        o["spec"]["template"]["metadata"]["labels"]["app"]
+        for o in objects
+        if o["kind"] in {"Deployment", "StatefulSet", "Job"}
+    }
+    assert set(by_target) | by_target["postgres"] | by_target["kafka"] <= labelled
+
+
+def test_deployed_configs_need_keys_and_have_no_working_default_secret() -> None:
+    services = compose()["services"]
+    assert ":?" in services["api"]["environment"]["MGRECS_API_READ_KEYS"]
+    grafana = services["grafana"]["environment"]
+    assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert ":?" in grafana["GF_SECURITY_ADMIN_PASSWORD"]
+    assert "MGRECS_API_READ_KEYS" in env_file_names(DEPLOY / "example.env")
+    (secret,) = [o for o in kubernetes_objects() if o["kind"] == "Secret"]
+    values = secret["stringData"]
+    assert "MGRECS_API_READ_KEYS" in values
+    for name, value in values.items():
+        if name != "MGRECS_AWS_ACCESS_KEY_ID":  # a key id, not a secret
+            assert "change-me" in value, name

@@ -1,0 +1,1 @@
+"""Checks that README.md and docs/ hold together with the code they describe."""

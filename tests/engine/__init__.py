@@ -1,0 +1,1 @@
+"""Tests of the recommender library (libs/engine, mgrecs.engine) on data whose answers are known."""

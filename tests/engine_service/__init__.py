@@ -1,0 +1,1 @@
+"""Tests of the engine service (services/engine, mgrecs.engine_service)."""

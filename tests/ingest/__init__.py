@@ -1,0 +1,1 @@
+"""Tests of the ingest service (services/ingest, mgrecs.ingest): push, backfill, connector."""

@@ -1,0 +1,1 @@
+"""Tests of the storage layer (libs/store, mgrecs.store) on the real PostgreSQL."""

@@ -1,0 +1,1 @@
+"""Cross-cutting tests: end-to-end journeys, drills, package boundaries, infrastructure."""

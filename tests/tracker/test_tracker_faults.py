@@ -1,0 +1,383 @@
+"""Fault tests of the tracker as a real process: `kill -9` in the middle of the stream,
+PostgreSQL stopped and started again, the engine down for 30 s, a tracker killed during a
+rebalance.
+
+The tracker (`mgrecs-tracker`) and the engine (`mgrecs-engine`) run as their own processes
+against the test's broker and PostgreSQL, the way a deployment runs them.
+"""
+
+import asyncio
+import hashlib
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from mgrecs.cli.embedded import EmbeddedPostgres, free_port
+from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
+from mgrecs.common import topics
+from mgrecs.common.schemas import OrderEvent
+from mgrecs.common.settings import Settings
+from mgrecs.ingest.sample_data import generate
+from mgrecs.store.databases import create_database
+from mgrecs.store.schema import migrate_async
+from support.helpers import engine_stats, eventually, read_topic
+
+LINES = 100_000
+"""Order lines sent (the issue's figure); the orders are cut so the total is exact."""
+
+
+def orders_of(lines: int) -> list[OrderEvent]:
+    """Generated orders holding exactly `lines` lines (the last one trimmed)."""
+    data = generate(
+        seed=21, customers=8_000, products=1_500, orders=lines // 2, anchor=datetime.now(UTC)
+    )
+    orders: list[OrderEvent] = []
+    total = 0
+    for order in data.orders:
+        take = min(len(order.lines), lines - total)
+        orders.append(order.model_copy(update={"lines": order.lines[:take]}))
+        total += take
+        if total == lines:
+            return orders
+    raise AssertionError(f"generated only {total} lines")
+
+
+def split_lines(orders: list[OrderEvent], lines: int) -> tuple[list[OrderEvent], list[OrderEvent]]:
+    """The first orders holding at least `lines` lines, and the rest."""
+    total = 0
+    for index, order in enumerate(orders):
+        total += len(order.lines)
+        if total >= lines:
+            return orders[: index + 1], orders[index + 1 :]
+    return orders, []
+
+
+def line_count(orders: Sequence[OrderEvent]) -> int:
+    """Lines, not orders: what PostgreSQL's order_items and the engine's events count."""
+    return sum(len(order.lines) for order in orders)
+
+
+def pairs_digest(pairs: list[tuple[str, int, str]]) -> str:
+    """One hash of every (order, line, product), in key order: equal digests, equal rows."""
+    text = "\n".join(f"{o}\t{n}\t{p}" for o, n, p in sorted(pairs))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def publish_fast(settings: Settings, orders: list[OrderEvent]) -> None:
+    """Send everything with producer batching (not one round trip per message)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=20,
+        max_batch_size=512 * 1024,
+    )
+    await producer.start()
+    try:
+        topic = topics.topic(topics.ORDERS, settings)
+        pending = [
+            await producer.send(topic, order.model_dump_json().encode(), key=order.key)
+            for order in orders
+        ]
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def assert_exactly_in_postgres(
+    conn: asyncpg.Pool | asyncpg.Connection, orders: list[OrderEvent]
+) -> None:
+    """PostgreSQL holds each line of `orders` once, and nothing else: count, digest, sums."""
+    expected = [
+        (o.order_id, n, line.product_id) for o in orders for n, line in enumerate(o.lines, 1)
+    ]
+    rows = await conn.fetch("SELECT order_id, line_no, product_id FROM order_items")
+    assert len(rows) == len(expected)
+    assert pairs_digest([tuple(row) for row in rows]) == pairs_digest(expected)
+    assert await conn.fetchval("SELECT count(*) FROM orders") == len(orders)
+    assert await conn.fetchval("SELECT sum(quantity) FROM order_items") == sum(
+        line.quantity for o in orders for line in o.lines
+    )
+
+
+@pytest.fixture
+def service(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
+    """Start a console script with the test's settings (`env` overrides some); each one is
+    stopped at the end."""
+    base_env = {
+        "MGRECS_DATABASE_URL": settings.database_url,
+        "MGRECS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "MGRECS_TOPIC_PREFIX": settings.topic_prefix,
+        "MGRECS_ENGINE_PORT": str(settings.engine_port),
+        "MGRECS_PERSONALIZE_ENDPOINT_URL": f"http://127.0.0.1:{settings.engine_port}",
+        "MGRECS_LOG_LEVEL": "WARNING",
+        # The engine counts what the tracker sends; reading the database back on a restart
+        # (tests/engine_service/test_engine_service.py) would hide a lost or repeated event here.
+        "MGRECS_ENGINE_REPLAY_ON_START": "false",
+    }
+    started: list[ServiceProcess] = []
+
+    def start(name: str, *command: str, env: dict[str, str] | None = None) -> ServiceProcess:
+        port = str(free_port())
+        process = ServiceProcess(
+            name,
+            list(command),
+            {**base_env, "MGRECS_TRACKER_METRICS_PORT": port, **(env or {})},
+            tmp_path / f"{name}-{len(started)}.log",
+        )
+        process.start()
+        started.append(process)
+        return process
+
+    yield start
+    stop_all(started)
+
+
+async def start_engine(
+    settings: Settings, service: Callable[..., ServiceProcess]
+) -> tuple[ServiceProcess, str]:
+    """The engine on the test's engine port, once it answers; its process and URL."""
+    process = service("engine", "mgrecs-engine")
+    url = f"http://127.0.0.1:{settings.engine_port}"
+    await asyncio.to_thread(wait_healthy, f"{url}/healthz", process)
+    return process, url
+
+
+@pytest.fixture
+async def engine(settings: Settings, service: Callable[..., ServiceProcess]) -> AsyncIterator[str]:
+    _, url = await start_engine(settings, service)
+    yield url
+
+
+async def tracker_metric(process: ServiceProcess, name: str, sink: str) -> float:
+    """A sample of the tracker process's /metrics (0 while it does not answer yet)."""
+    url = f"http://127.0.0.1:{process.env['MGRECS_TRACKER_METRICS_PORT']}/metrics"
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            text = (await client.get(url)).text
+    except httpx.HTTPError:
+        return 0.0
+    prefix = f'{name}{{sink="{sink}"}} '
+    return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
+
+
+async def test_kill_9_mid_stream_then_restart_lands_every_line_exactly_once(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    service: Callable[..., ServiceProcess],
+    engine: str,
+) -> None:
+    orders = orders_of(LINES)
+    assert line_count(orders) == LINES
+    tracker = service("tracker", "mgrecs-tracker", "--sink", "all")
+    await publish_fast(settings, orders)
+
+    async def some_rows() -> int:
+        rows: int = await pool.fetchval("SELECT count(*) FROM order_items")
+        return rows if rows >= LINES // 20 else 0
+
+    await eventually(some_rows, timeout=120, interval=0.05)
+    assert tracker.process is not None
+    tracker.process.kill()  # SIGKILL: no shutdown, a batch may be half written
+    tracker.process.wait()
+    rows_at_kill = await pool.fetchval("SELECT count(*) FROM order_items")
+    events_at_kill = (await engine_stats(engine))["events_received"]
+    assert 0 < rows_at_kill < LINES
+    assert events_at_kill < LINES
+
+    restarted = service("tracker", "mgrecs-tracker", "--sink", "all")
+
+    async def all_landed() -> bool:
+        assert restarted.alive(), restarted.log_tail()
+        rows = await pool.fetchval("SELECT count(*) FROM order_items")
+        stats = await engine_stats(engine)
+        return bool(rows >= LINES and stats["events_received"] >= LINES)
+
+    await eventually(all_landed, timeout=240, interval=0.5)
+    await asyncio.sleep(2)  # anything still in flight would show now
+
+    await assert_exactly_in_postgres(pool, orders)
+    stats = await engine_stats(engine)
+    # the engine counts an event id once: LINES accepted means each line's event exactly once
+    assert stats["events_received"] == LINES
+    assert stats["users_with_events"] == len({o.customer.customer_id for o in orders})
+
+
+@pytest.fixture
+async def stoppable_postgres() -> AsyncIterator[tuple[EmbeddedPostgres, str]]:
+    """A migrated PostgreSQL of the test's own, to stop and start (the machine's one is shared
+    and must keep running); its server and the URL of its database."""
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="mgpg"))).start()
+    url = await create_database(server.url, "mgrecs")
+    await migrate_async(url)
+    yield server, url
+    server.wipe()
+
+
+async def count_lines(url: str) -> int:
+    """Lines in PostgreSQL, over a fresh connection (the server restarts under the test)."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows: int = await conn.fetchval("SELECT count(*) FROM order_items")
+        return rows
+    finally:
+        await conn.close()
+
+
+async def test_postgres_down_mid_stream_then_back_loses_and_doubles_nothing(
+    settings: Settings,
+    service: Callable[..., ServiceProcess],
+    stoppable_postgres: tuple[EmbeddedPostgres, str],
+) -> None:
+    server, url = stoppable_postgres
+    lines = 30_000
+    orders = orders_of(lines)
+    before, during = split_lines(orders, lines // 2)
+    tracker = service("tracker", "mgrecs-tracker", "--sink", "db", env={"MGRECS_DATABASE_URL": url})
+    await publish_fast(settings, before)
+
+    async def some_rows() -> bool:
+        return await count_lines(url) >= 2_000
+
+    await eventually(some_rows, timeout=60, interval=0.05)
+    await asyncio.to_thread(server.stop)  # pg_ctl stop (fast): open connections are cut
+    await publish_fast(settings, during)
+    await asyncio.sleep(12)
+    assert tracker.alive(), tracker.log_tail()  # it waits for the database, it does not exit
+    with pytest.raises(OSError):
+        await count_lines(url)  # still down: nothing could have landed meanwhile
+    await asyncio.to_thread(server.start)  # same data directory, same socket
+
+    async def all_landed() -> bool:
+        assert tracker.alive(), tracker.log_tail()
+        return await count_lines(url) >= lines
+
+    await eventually(all_landed, timeout=60, interval=0.5)
+    await asyncio.sleep(2)  # a doubled batch would show now
+    assert await tracker_metric(tracker, "mgrecs_tracker_retries_total", "db") > 0
+    conn = await asyncpg.connect(url)
+    try:
+        await assert_exactly_in_postgres(conn, orders)
+    finally:
+        await conn.close()
+
+
+ENGINE_DOWN_SECONDS = 30
+
+
+async def test_engine_down_30_s_db_sink_unaffected_then_events_drain_exactly_once(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    service: Callable[..., ServiceProcess],
+) -> None:
+    orders = orders_of(20_000)
+    before, during = split_lines(orders, 4_000)
+    first_engine = service("engine", "mgrecs-engine")
+    # the default breaker probes 2, 6, 14, 24, 34 s into the outage: the backlog starts
+    # draining at most 10 s after the engine is back
+    tracker = service("tracker", "mgrecs-tracker", "--sink", "all")
+    url = f"http://127.0.0.1:{settings.engine_port}"
+    await asyncio.to_thread(wait_healthy, f"{url}/healthz", first_engine)  # both boot at once
+    await publish_fast(settings, before)
+
+    async def before_landed() -> bool:
+        rows = await pool.fetchval("SELECT count(*) FROM order_items")
+        events = (await engine_stats(url))["events_received"]
+        return bool(rows >= line_count(before) and events >= line_count(before))
+
+    await eventually(before_landed, timeout=60, interval=0.2)
+    await asyncio.sleep(1.5)  # the last batch's offsets are committed after the next poll
+    assert (await engine_stats(url))["events_received"] == line_count(before)
+
+    assert first_engine.process is not None
+    first_engine.process.kill()  # its in-memory events go with it: the next one counts anew
+    first_engine.process.wait()
+    down_at = time.monotonic()
+    await publish_fast(settings, during)
+
+    async def all_rows() -> bool:
+        assert tracker.alive(), tracker.log_tail()
+        rows: int = await pool.fetchval("SELECT count(*) FROM order_items")
+        return rows >= line_count(orders)
+
+    await eventually(all_rows, timeout=ENGINE_DOWN_SECONDS - 5, interval=0.2)
+    assert time.monotonic() - down_at < ENGINE_DOWN_SECONDS  # landed while the engine was down
+    await assert_exactly_in_postgres(pool, orders)
+    dlq = topics.topic(topics.ORDERS_EVENTS_DLQ, settings)
+    assert await read_topic(settings.kafka_bootstrap, dlq) == []
+    assert await tracker_metric(tracker, "mgrecs_tracker_circuit_open", "events") == 1
+
+    await asyncio.sleep(ENGINE_DOWN_SECONDS - (time.monotonic() - down_at))
+    _, url = await start_engine(settings, service)
+
+    async def drained() -> bool:
+        assert tracker.alive(), tracker.log_tail()
+        return (await engine_stats(url))["events_received"] >= line_count(during)
+
+    await eventually(drained, timeout=45, interval=0.5)
+    await asyncio.sleep(2)  # anything still in flight would show now
+    stats = await engine_stats(url)
+    # exactly the outage's events: none lost, and none of the committed ones sent again
+    assert stats["events_received"] == line_count(during)
+    assert stats["users_with_events"] == len({o.customer.customer_id for o in during})
+    assert await read_topic(settings.kafka_bootstrap, dlq) == []
+    await assert_exactly_in_postgres(pool, orders)
+
+
+async def publish_steadily(
+    settings: Settings, orders: list[OrderEvent], chunk_lines: int, pause: float
+) -> None:
+    """Publish in chunks of about `chunk_lines` lines, `pause` s apart: a stream, not a burst."""
+    rest = orders
+    while rest:
+        chunk, rest = split_lines(rest, chunk_lines)
+        await publish_fast(settings, chunk)
+        await asyncio.sleep(pause)
+
+
+async def test_two_trackers_one_killed_during_a_rebalance_land_every_line_exactly_once(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    service: Callable[..., ServiceProcess],
+    engine: str,
+) -> None:
+    lines = 30_000
+    orders = orders_of(lines)  # over about 30 s: B joins, and A dies, mid-stream
+    first = service("tracker", "mgrecs-tracker", "--sink", "all")
+    publishing = asyncio.create_task(publish_steadily(settings, orders, 500, 0.4))
+
+    async def some_rows() -> bool:
+        return bool(await pool.fetchval("SELECT count(*) FROM order_items") >= 2_000)
+
+    await eventually(some_rows, timeout=60, interval=0.1)
+    second = service("tracker", "mgrecs-tracker", "--sink", "all")  # joins: a rebalance
+
+    async def second_consuming() -> bool:
+        assert second.alive(), second.log_tail()
+        return await tracker_metric(second, "mgrecs_tracker_consumed_total", "db") > 0
+
+    await eventually(second_consuming, timeout=60, interval=0.1)
+    assert first.process is not None
+    first.process.kill()  # mid-rebalance or right after: its batches are uncommitted
+    first.process.wait()
+    rows_at_kill = await pool.fetchval("SELECT count(*) FROM order_items")
+    assert rows_at_kill < lines
+    await publishing
+
+    async def all_landed() -> bool:
+        assert second.alive(), second.log_tail()
+        rows = await pool.fetchval("SELECT count(*) FROM order_items")
+        return bool(rows >= lines and (await engine_stats(engine))["events_received"] >= lines)
+
+    await eventually(all_landed, timeout=180, interval=0.5)
+    await asyncio.sleep(2)  # anything still in flight would show now
+    await assert_exactly_in_postgres(pool, orders)
+    stats = await engine_stats(engine)
+    assert stats["events_received"] == lines
+    assert stats["users_with_events"] == len({o.customer.customer_id for o in orders})
