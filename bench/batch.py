@@ -25,7 +25,6 @@ Usage: python bench/batch.py [--customers N] [--products N] [--interactions N]
 
 import argparse
 import asyncio
-import functools
 import json
 import os
 import resource
@@ -49,7 +48,7 @@ from mgrecs.batch.worker import BatchWorker
 from mgrecs.cli.embedded import EmbeddedBroker, free_port
 from mgrecs.common import topics
 from mgrecs.common.db import create_pool
-from mgrecs.common.kafka import ensure_topics, make_producer
+from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.settings import Settings
 from support import migrated_database
 
@@ -294,9 +293,9 @@ FROM cache_shards WHERE generation = $1 GROUP BY worker ORDER BY worker
 async def infer_with(settings: Settings, workers: Workers) -> dict[str, Any]:
     """One infer run (as an infer tick runs it) with these workers taking the shards."""
     pool = await create_pool(settings.database_url)
-    producer = make_producer(settings)
-    await producer.start()
-    dispatch = functools.partial(BatchWorker(settings)._dispatch, producer)  # a tick's own
+    tick_worker = BatchWorker(settings)
+    await tick_worker.broker.connect()  # its publisher only: no subscriber starts
+    dispatch = tick_worker._dispatch  # a tick's own
     try:
         started = time.perf_counter()
         steps = Steps(pool)
@@ -309,7 +308,7 @@ async def infer_with(settings: Settings, workers: Workers) -> dict[str, Any]:
             summary.generation,
         )
     finally:
-        await producer.stop()
+        await tick_worker.broker.stop()
         await pool.close()
         peaks = workers.stop()  # also when the run failed: no worker outlives the bench
     return {
