@@ -18,11 +18,16 @@ from hypothesis import strategies as st
 
 from mgrecs.api.app import create_app
 from mgrecs.api.buy_again import ranked_purchases
-from mgrecs.api.repository import Purchased, PurchaseHistory
+from mgrecs.api.repository import PurchaseHistory
 from mgrecs.batch.buy_again import BuyAgainFit, save_buy_again
 from mgrecs.common.schemas import OrderEvent, OrderStatus
 from mgrecs.common.settings import Settings
-from mgrecs.engine.repurchase import BuyAgainParams, RepurchaseStats
+from mgrecs.engine.repurchase import (
+    SECONDS_PER_DAY,
+    BuyAgainParams,
+    RepurchaseStats,
+    buy_again_scores,
+)
 from mgrecs.store.cache import USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.model_versions import RECIPE, ModelVersion, register
@@ -306,16 +311,19 @@ def test_any_history_ranks_into_a_valid_list(
     purchases: list[tuple[int, float, float, float]], half_life: float | None, limit: int
 ) -> None:
     """Whatever the orders, ages (a clock behind an order included), rates and intervals:
-    at most `limit` distinct products, best first, scores in [0, 1], each with its reason."""
+    at most `limit` distinct products, best first (ties: more orders, more recent, by id),
+    scores in [0, 1], each with its reason."""
+    ids = [f"p{n}" for n in range(len(purchases))]
+    columns = np.array(purchases, dtype=np.float64).reshape(-1, 4).T
+    orders, days, rates, intervals = columns
+    params = BuyAgainParams(half_life_days=half_life)
     history = PurchaseHistory(
-        [
-            Purchased(f"p{n}", orders, NOW - timedelta(days=days), rate, interval)
-            for n, (orders, days, rate, interval) in enumerate(purchases)
-        ],
-        BuyAgainParams(half_life_days=half_life),
-        None,
+        ids, orders, NOW.timestamp() - days * SECONDS_PER_DAY, rates, intervals, params, None
     )
     items = ranked_purchases(history, NOW, limit)
+    raw = buy_again_scores(orders, days, rates, intervals, params)
+    expected = sorted(range(len(ids)), key=lambda n: (-raw[n], -orders[n], days[n], ids[n]))
+    assert [i.product_id for i in items] == [ids[n] for n in expected[:limit]]
     assert len(items) == min(limit, len(purchases))
     assert len({i.product_id for i in items}) == len(items)
     scores = [i.score for i in items]

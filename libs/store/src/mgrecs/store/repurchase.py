@@ -1,12 +1,13 @@
 """`repurchase_params` and `repurchase_stats` (migration 0012): the buy-again parameters and
-per-product statistics each model version was fitted with, and the purchase history the
-api scores with those of the served version."""
+per-product statistics each model version was fitted with, and the buy-again list's inputs
+(a customer's purchase history, scored with those of the served version)."""
 
 from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
 
+from mgrecs.store.cache import USER_LIST
 from mgrecs.store.model_versions import SERVED_VERSION
 
 INSERT_PARAMS = """
@@ -33,30 +34,52 @@ WHERE model_version NOT IN (
 )
 """
 
-# The customer's ($1) purchases of each product still on sale: in how many distinct orders,
-# and when last; with the repurchase statistics and parameters the served model version
-# stored (all NULL when it stored none: the defaults serve). Cancelled and returned lines
-# are not in order_items (the tracker removes them), as for every other reader.
-HISTORY = f"""
+# Everything the buy-again list of customer $1 needs, in one row (one round trip): their
+# purchases of each product still on sale as aligned arrays (in how many distinct orders, when
+# last in epoch seconds, and the repurchase statistics of the served model version, NULL
+# where it stored none: the defaults serve), that version's parameters (NULL before the
+# first), and their cached discovery list (cache.USER_LIST, `cached` NULL without one), which
+# completes a short list. Cancelled and returned lines are not in order_items (the tracker
+# removes them), as for every other reader. The product and statistics lookups are LATERAL
+# with LIMIT so that they stay index probes of the few products one customer bought, never
+# a scan of the products or statistics tables.
+BUY_AGAIN = f"""
 WITH params AS (
     SELECT p.model_version, p.params, p.default_repeat_rate, p.default_interval_days
     FROM repurchase_params p
     WHERE p.model_version = ({SERVED_VERSION})
 ),
 bought AS (
-    SELECT oi.product_id, count(DISTINCT o.order_id) AS orders, max(o.ordered_at) AS last_at
+    SELECT oi.product_id, count(DISTINCT o.order_id)::int AS orders, max(o.ordered_at) AS last_at
     FROM orders o
     JOIN order_items oi ON oi.order_id = o.order_id
     WHERE o.customer_id = $1
     GROUP BY oi.product_id
+),
+history AS (
+    SELECT array_agg(b.product_id) AS product_ids,
+           array_agg(b.orders) AS orders,
+           array_agg(extract(epoch FROM b.last_at)::float8) AS last_at,
+           array_agg(s.repeat_rate) AS repeat_rates,
+           array_agg(s.interval_days) AS interval_days
+    FROM bought b
+    CROSS JOIN LATERAL (
+        SELECT 1 FROM products pr WHERE pr.product_id = b.product_id AND pr.active LIMIT 1
+    ) on_sale
+    LEFT JOIN LATERAL (
+        SELECT st.repeat_rate, st.interval_days
+        FROM repurchase_stats st JOIN params p ON st.model_version = p.model_version
+        WHERE st.product_id = b.product_id
+        LIMIT 1
+    ) s ON TRUE
 )
-SELECT b.product_id, b.orders, b.last_at, s.repeat_rate, s.interval_days,
-       p.model_version, p.params, p.default_repeat_rate, p.default_interval_days
-FROM bought b
-JOIN products pr ON pr.product_id = b.product_id AND pr.active
+SELECT h.product_ids, h.orders, h.last_at, h.repeat_rates, h.interval_days,
+       p.model_version, p.params, p.default_repeat_rate, p.default_interval_days,
+       c.cached, c.recommendations, c.updated_at, c.model_version AS cache_model_version,
+       c.age_seconds, c.outdated
+FROM history h
 LEFT JOIN params p ON TRUE
-LEFT JOIN repurchase_stats s
-       ON s.model_version = p.model_version AND s.product_id = b.product_id
+LEFT JOIN (SELECT TRUE AS cached, u.* FROM ({USER_LIST}) u) c ON TRUE
 """
 
 
@@ -85,6 +108,7 @@ async def save(
         await conn.execute(PRUNE, keep_versions)
 
 
-async def purchase_history(pool: asyncpg.Pool, customer_id: str) -> list[asyncpg.Record]:
-    """`HISTORY`'s rows for one customer, in one round trip."""
-    return list(await pool.fetch(HISTORY, customer_id))
+async def buy_again(pool: asyncpg.Pool, customer_id: str) -> asyncpg.Record:
+    """`BUY_AGAIN`'s row for one customer (always one: empty arrays are NULL)."""
+    row: asyncpg.Record = await pool.fetchrow(BUY_AGAIN, customer_id)
+    return row

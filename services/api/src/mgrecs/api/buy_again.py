@@ -2,7 +2,7 @@
 (the one the `buy-again` recipe is measured with) with the reason, completed up to the limit
 by their discovery list, so the frontend always gets a full row."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -27,30 +27,24 @@ DISCOVERY_SLOTS: dict[Source, Slot] = {
 def ranked_purchases(history: PurchaseHistory, now: datetime, limit: int) -> list[BuyAgainItem]:
     """The `limit` likeliest re-buys, best first (ties: more orders, more recent, by id);
     scores relative to the first."""
-    purchases = history.purchases
-    if not purchases:
+    if not history.product_ids:
         return []
-    days = np.array([(now - p.last_at).total_seconds() / SECONDS_PER_DAY for p in purchases])
+    days = (now.timestamp() - history.last_at) / SECONDS_PER_DAY
     scores = buy_again_scores(
-        np.array([float(p.orders) for p in purchases]),
-        days,
-        np.array([p.repeat_rate for p in purchases]),
-        np.array([p.interval_days for p in purchases]),
-        history.params,
+        history.orders, days, history.repeat_rates, history.interval_days, history.params
     )
-    order = sorted(
-        range(len(purchases)),
-        key=lambda n: (-scores[n], -purchases[n].orders, days[n], purchases[n].product_id),
-    )[:limit]
+    ids = np.array(history.product_ids)
+    # lexsort's last key sorts first.
+    order = np.lexsort((ids, days, -history.orders, -scores))[:limit]
     top = float(scores[order[0]])
     return [
         BuyAgainItem(
-            product_id=purchases[n].product_id,
+            product_id=history.product_ids[n],
             score=round(float(scores[n]) / top, 4) if top > 0 else 0.0,
-            reason=bought_reason(purchases[n].orders, float(days[n])),
+            reason=bought_reason(int(history.orders[n]), float(days[n])),
             slot="buy-again",
-            orders=purchases[n].orders,
-            last_ordered_at=purchases[n].last_at,
+            orders=int(history.orders[n]),
+            last_ordered_at=datetime.fromtimestamp(float(history.last_at[n]), UTC),
         )
         for n in order
     ]
@@ -59,7 +53,7 @@ def ranked_purchases(history: PurchaseHistory, now: datetime, limit: int) -> lis
 async def buy_again(serving: Serving, user_id: str, limit: int, now: datetime) -> BuyAgainList:
     """The customer's re-buys, then their discovery list's products (those not already in
     it) up to `limit`. Unknown customer: what discovery says (HTTP 404)."""
-    history = await serving.repository.purchase_history(user_id)
+    history, cached = await serving.repository.buy_again_inputs(user_id)
     items = ranked_purchases(history, now, limit)
     if len(items) >= limit:
         SOURCES.labels(ENDPOINT, "history").inc()
@@ -70,7 +64,7 @@ async def buy_again(serving: Serving, user_id: str, limit: int, now: datetime) -
             discovery_source=None,
         )
     # Asking for `limit` is enough: at most len(items) of them are already in the list.
-    found = await discovery(serving, user_id, limit, None, endpoint=ENDPOINT)
+    found = await discovery(serving, user_id, limit, None, endpoint=ENDPOINT, cached=cached)
     listed = {item.product_id for item in items}
     slot = DISCOVERY_SLOTS.get(found.source)
     for item in found.items:

@@ -2,6 +2,8 @@
 time, then popularity; of the asked categories and of the customer's experiment arm's model.
 Served as `/v1/users/{id}/recommendations`, and completes the buy-again list."""
 
+import enum
+
 from fastapi import HTTPException
 
 from mgrecs.api.deps import Serving
@@ -14,18 +16,29 @@ from mgrecs.api.schemas.experiments import ExperimentTag
 from mgrecs.api.schemas.users import UserRecommendations
 
 
+class NotFetched(enum.Enum):
+    """The cached list was not read yet (None means: read, and there is none)."""
+
+    TOKEN = 0
+
+
+NOT_FETCHED = NotFetched.TOKEN
+
+
 async def discovery(
     serving: Serving,
     user_id: str,
     limit: int,
     category: list[str] | None,
     endpoint: str = "users",
+    cached: CachedList | None | NotFetched = NOT_FETCHED,
 ) -> UserRecommendations:
     """The list of `/v1/users/{id}/recommendations` (its docstring says what serves when);
-    answers are counted in `SOURCES` under `endpoint`. Unknown customer: HTTP 404."""
+    answers are counted in `SOURCES` under `endpoint`. Unknown customer: HTTP 404. `cached`:
+    the customer's cached list when the caller already read it (`repository.user_cache`)."""
     assigned = serving_arm(serving.settings, user_id)
     if assigned is None:
-        return await _recommendations(serving, user_id, limit, category, endpoint)
+        return await _recommendations(serving, user_id, limit, category, endpoint, cached)
     experiment, arm = assigned
     cache_version = await cache_model_version(serving.pool)
     answer = await _recommendations(
@@ -34,6 +47,7 @@ async def discovery(
         limit,
         category,
         endpoint,
+        cached,
         campaign_arn=arm_campaign(arm, serving.settings),
         realtime_version=arm.model_version,
         serve_cache=arm.model_version == cache_version,
@@ -48,6 +62,7 @@ async def _recommendations(
     limit: int,
     category: list[str] | None,
     endpoint: str,
+    cached: CachedList | None | NotFetched,
     campaign_arn: str | None = None,
     realtime_version: str | None = None,
     serve_cache: bool = True,
@@ -58,7 +73,10 @@ async def _recommendations(
     (past `cache_ttl_hours`), yields to the engine, which knows the order (the tracker sent
     it); it still serves, as the best there is, when the engine has no answer."""
     repository = serving.repository
-    cached = await repository.user_cache(user_id) if serve_cache else None
+    if not serve_cache:
+        cached = None
+    elif isinstance(cached, NotFetched):
+        cached = await repository.user_cache(user_id)
     if cached is not None and not cached.outdated and not (cached.age and cached.age.stale):
         return await _cached_answer(serving, user_id, cached, limit, category, endpoint)
     customer = await repository.customer(user_id)

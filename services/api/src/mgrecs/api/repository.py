@@ -6,8 +6,10 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import numpy as np
 
 from mgrecs.common.quality import QualityReport
+from mgrecs.engine.arrays import Float64Array
 from mgrecs.engine.repurchase import DEFAULT_INTERVAL_DAYS, BuyAgainParams
 from mgrecs.store import cache, customers, model_versions, orders, products, repurchase
 from mgrecs.store.health import ping
@@ -47,22 +49,16 @@ class Customer:
 
 
 @dataclass(frozen=True)
-class Purchased:
-    """A product a customer bought: in how many distinct orders, when last, and its
-    repurchase statistics (the version's, or the assumed ones when it never saw it)."""
-
-    product_id: str
-    orders: int
-    last_at: datetime
-    repeat_rate: float
-    interval_days: float
-
-
-@dataclass(frozen=True)
 class PurchaseHistory:
-    """A customer's purchases of products on sale, and how to score them."""
+    """A customer's purchases of products on sale, one entry per product in aligned arrays
+    (in how many distinct orders, when last in epoch seconds, and the repurchase statistics:
+    the version's, or the assumed ones when it never saw the product), and how to score them."""
 
-    purchases: list[Purchased]
+    product_ids: list[str]
+    orders: Float64Array
+    last_at: Float64Array
+    repeat_rates: Float64Array
+    interval_days: Float64Array
     params: BuyAgainParams
     version: str | None
     """The model version that stored the statistics and parameters (None: the defaults)."""
@@ -151,8 +147,8 @@ class Repository:
         if row is None:
             return None
         return CachedList(
-            _as_list(row[0]),
-            row[1],
+            _as_list(row["recommendations"]),
+            row["updated_at"],
             row["model_version"],
             row["outdated"],
             self._age(row["age_seconds"]),
@@ -162,22 +158,19 @@ class Repository:
         """The version real-time answers come from (None before the first retrain)."""
         return await model_versions.served_version(self._pool, self._served_recipe)
 
-    async def purchase_history(self, user_id: str) -> PurchaseHistory:
-        """Everything the buy-again list needs, in one round trip."""
-        rows = await repurchase.purchase_history(self._pool, user_id)
-        first = rows[0] if rows else None
-        if first is None or first["model_version"] is None:
-            return PurchaseHistory(
-                [_purchased(row, NO_STATS_REPEAT_RATE, DEFAULT_INTERVAL_DAYS) for row in rows],
-                BuyAgainParams(),
-                None,
+    async def buy_again_inputs(self, user_id: str) -> tuple[PurchaseHistory, CachedList | None]:
+        """The customer's purchase history and their cached list, in one round trip."""
+        row = await repurchase.buy_again(self._pool, user_id)
+        cached = None
+        if row["cached"]:
+            cached = CachedList(
+                _as_list(row["recommendations"]),
+                row["updated_at"],
+                row["cache_model_version"],
+                row["outdated"],
+                self._age(row["age_seconds"]),
             )
-        rate, interval = first["default_repeat_rate"], first["default_interval_days"]
-        return PurchaseHistory(
-            [_purchased(row, rate, interval) for row in rows],
-            _params(first["params"]),
-            first["model_version"],
-        )
+        return _history(row), cached
 
     async def similar_cache(self, product_id: str) -> CachedList | None:
         row = await cache.similar_list(self._pool, product_id)
@@ -264,15 +257,27 @@ class Repository:
         ]
 
 
-def _purchased(row: asyncpg.Record, repeat_rate: float, interval_days: float) -> Purchased:
-    """`row`'s purchase, with these statistics when the version has none of its own."""
-    return Purchased(
-        row["product_id"],
-        row["orders"],
-        row["last_at"],
-        repeat_rate if row["repeat_rate"] is None else row["repeat_rate"],
-        interval_days if row["interval_days"] is None else row["interval_days"],
+def _history(row: asyncpg.Record) -> PurchaseHistory:
+    """`repurchase.BUY_AGAIN`'s purchases; statistics the version lacks (or, without a
+    version, all of them) are its defaults (or the assumed ones)."""
+    stored = row["model_version"] is not None
+    rate = row["default_repeat_rate"] if stored else NO_STATS_REPEAT_RATE
+    interval = row["default_interval_days"] if stored else DEFAULT_INTERVAL_DAYS
+    return PurchaseHistory(
+        row["product_ids"] or [],
+        np.array(row["orders"] or [], dtype=np.float64),
+        np.array(row["last_at"] or [], dtype=np.float64),
+        _filled(row["repeat_rates"], rate),
+        _filled(row["interval_days"], interval),
+        _params(row["params"]) if stored else BuyAgainParams(),
+        row["model_version"],
     )
+
+
+def _filled(values: list[float | None] | None, default: float) -> Float64Array:
+    """`values` as an array, NULLs (no statistics for that product) replaced by `default`."""
+    array = np.array(values or [], dtype=np.float64)  # None -> nan
+    return np.where(np.isnan(array), default, array)
 
 
 def _params(stored: Any) -> BuyAgainParams:
