@@ -1,6 +1,7 @@
 """`mgrecs-connector` as deployed: two replicas as real processes against the fake company
 API, the test's PostgreSQL and broker. One pulls, the other stands by; when the leader is
-killed the standby takes over from the watermark, and every order reaches `orders` once."""
+killed the standby takes over from the watermark, and every order reaches `orders` once.
+Then the readiness of each role, in process."""
 
 import asyncio
 import contextlib
@@ -13,14 +14,18 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from mgrecs.cli.embedded import free_port
 from mgrecs.cli.processes import ServiceProcess
 from mgrecs.common import topics
+from mgrecs.common.probes import Check
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
+from mgrecs.ingest.connector_service import ConnectorService
 from mgrecs.ingest.fake_company_api import FakeCompanyApi, create_fake_api, generate_orders
+from mgrecs.ingest.mapping import load_mapping
 from mgrecs.store.locks import connector_lock, lock_holder, try_lock, unlock
 from mgrecs.store.watermarks import Position, load_watermark
 from support.helpers import eventually, read_topic, serve
@@ -192,3 +197,55 @@ async def test_the_lock_has_one_holder_and_is_freed_with_its_session(
 
 async def _free(pool: asyncpg.Pool, name: str) -> bool:
     return await lock_holder(pool, name) is None
+
+
+async def test_readiness_a_standby_is_ready_a_leader_that_cannot_pull_is_not(
+    settings: Settings, pool: asyncpg.Pool, api: tuple[FakeCompanyApi, str]
+) -> None:
+    fake, url = api
+    service = ConnectorService(
+        settings.model_copy(
+            update={
+                "connector_base_url": url,
+                "connector_token": fake.token,
+                "connector_requests_per_second": 0,
+                "connector_max_attempts": 1,
+                "connector_poll_seconds": 0.2,
+                "connector_lock_retry_seconds": 0.2,
+            }
+        ),
+        load_mapping(MAPPING_FILE),
+    )
+    checks = service.checks()
+    name = connector_lock(settings.connector_source)
+    other = await asyncpg.connect(settings.database_url)  # another replica leads
+    assert await try_lock(other, name)
+    fake.faults.fail_next = 10_000
+    task = asyncio.create_task(service.run())
+    try:
+        await eventually(lambda: _says(checks["database"], "ok"))
+        assert await checks["puller"]() == "ok"  # a standby: ready to take over
+        assert REGISTRY.get_sample_value("mgrecs_connector_leader") == 0
+        assert fake.requests == 0
+
+        await other.close()  # the leader goes: this one leads, and its pulls fail
+        verdict = await eventually(lambda: _failing(checks["puller"]))
+        assert verdict.startswith("last pass failed: api: ")
+        assert REGISTRY.get_sample_value("mgrecs_connector_leader") == 1
+
+        fake.faults.fail_next = 0  # the API is back: ready again
+        await eventually(lambda: _says(checks["puller"], "ok"))
+    finally:
+        await service.stop()
+        await asyncio.wait_for(task, timeout=30)
+    assert REGISTRY.get_sample_value("mgrecs_connector_leader") == 0
+    assert await lock_holder(pool, name) is None  # given back on stop
+
+
+async def _says(check: Check, verdict: str) -> bool:
+    return await check() == verdict
+
+
+async def _failing(check: Check) -> str | None:
+    verdict = await check()
+    return None if verdict == "ok" else verdict
