@@ -249,3 +249,48 @@ async def _says(check: Check, verdict: str) -> bool:
 async def _failing(check: Check) -> str | None:
     verdict = await check()
     return None if verdict == "ok" else verdict
+
+
+async def test_a_leader_whose_lock_session_ends_steps_down_and_leads_again(
+    settings: Settings, pool: asyncpg.Pool, api: tuple[FakeCompanyApi, str]
+) -> None:
+    """An administrator's pg_terminate_backend (or a server restart) ends the lock's session:
+    the leader stops pulling, counts a `lock` error, and takes the free lock again."""
+    fake, url = api
+    service = ConnectorService(
+        settings.model_copy(
+            update={
+                "connector_base_url": url,
+                "connector_token": fake.token,
+                "connector_requests_per_second": 0,
+                "connector_poll_seconds": 0.2,
+                "connector_lock_retry_seconds": 0.2,
+            }
+        ),
+        load_mapping(MAPPING_FILE),
+    )
+    name = connector_lock(settings.connector_source)
+    lost = {"error": "lock"}
+    before = REGISTRY.get_sample_value("mgrecs_connector_sync_errors_total", lost) or 0
+    task = asyncio.create_task(service.run())
+    try:
+        first = await eventually(lambda: lock_holder(pool, name))
+        await pool.execute("SELECT pg_terminate_backend($1)", first)
+        second = await eventually(lambda: _other_holder(pool, name, first))
+        assert second != first
+        after = REGISTRY.get_sample_value("mgrecs_connector_sync_errors_total", lost)
+        assert after == before + 1
+        await eventually(lambda: _gauge("mgrecs_connector_leader", 1))
+    finally:
+        await service.stop()
+        await asyncio.wait_for(task, timeout=30)
+    assert await lock_holder(pool, name) is None
+
+
+async def _other_holder(pool: asyncpg.Pool, name: str, first: int) -> int | None:
+    holder = await lock_holder(pool, name)
+    return holder if holder not in (None, first) else None
+
+
+async def _gauge(name: str, value: float) -> bool:
+    return REGISTRY.get_sample_value(name) == value
