@@ -108,8 +108,8 @@ class ConnectorService:
                 await asyncio.wait({following}, timeout=STOP_GRACE_SECONDS)
                 following.cancel()
             await asyncio.gather(following, return_exceptions=True)
-            if not following.cancelled() and following.exception() is not None:
-                raise following.exception()  # type: ignore[misc]
+            if not following.cancelled():
+                following.result()  # re-raise what `follow` does not survive: the process ends
         finally:
             self._puller = None
             CONNECTOR_LEADER.set(0)
