@@ -4,9 +4,10 @@ It is a PostgreSQL session-level advisory lock (mgrecs.store.locks) on a connect
 own, so it lasts exactly as long as that session: a leader that crashes or is killed frees it
 at once, and one cut off from the database frees it when the server's TCP keepalives give up
 (about 25 s, `KEEPALIVES`). The leader pings its connection every
-`connector_lock_retry_seconds` and steps down when the ping fails, before the server lets a
-standby in, so two pullers overlap at most by a page (the watermark only moves forward and
-the tracker writes each order id once, so an overlap repeats records, it loses none).
+`connector_lock_retry_seconds` and steps down when the ping fails: cut off, before the server
+lets a standby in; when its session is ended under it (pg_terminate_backend, a restart), within
+one interval. An overlap repeats records, it loses none: the watermark only moves forward and
+the tracker writes each order id once.
 """
 
 import asyncio
