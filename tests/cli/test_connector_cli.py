@@ -10,12 +10,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from typer.testing import CliRunner
 
 from mgrecs.cli.embedded import free_port
 from mgrecs.cli.main import app
+from mgrecs.cli.processes import ServiceProcess, wait_healthy
 from mgrecs.common import topics
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings, get_settings
@@ -105,3 +107,27 @@ def test_sync_command_exits_1_when_the_data_quality_check_fails(
     assert result.exit_code == 1, result.output
     assert "30 orders published, 5 dead-lettered" in result.output
     assert "data quality FAILED" in result.output and "above the limit" in result.output
+
+
+def test_sync_follow_runs_the_connector_service_until_sigterm(
+    sync_env: Settings, fake_api: tuple[FakeCompanyApi, str], tmp_path: Path
+) -> None:
+    """`mgrecs sync --follow` is `mgrecs-connector` in the foreground: it takes the puller
+    lock, serves the probes, pulls every order, and exits 0 on SIGTERM."""
+    port = free_port()
+    env = {"MGRECS_CONNECTOR_METRICS_PORT": str(port), "MGRECS_CONNECTOR_POLL_SECONDS": "0.5"}
+    follow = ServiceProcess("sync", ["mgrecs", "sync", "--follow"], env, tmp_path / "sync.log")
+    follow.start()
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/readyz", follow)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert "mgrecs_connector_leader 1.0" in metrics
+        topic = topics.topic(topics.ORDERS, sync_env)
+        deadline = time.monotonic() + 60
+        while len(asyncio.run(read_topic(sync_env.kafka_bootstrap, topic))) < 35:
+            assert time.monotonic() < deadline, follow.log_tail()
+            time.sleep(0.5)
+    finally:
+        follow.terminate()
+        follow.wait(timeout=30)
+    assert follow.process is not None and follow.process.returncode == 0, follow.log_tail()

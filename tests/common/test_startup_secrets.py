@@ -112,7 +112,11 @@ def _run(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(
     ("command", "variable"),
-    [("mgrecs-engine", "MGRECS_ENGINE_CREDENTIALS"), ("mgrecs-api", "MGRECS_API_READ_KEYS")],
+    [
+        ("mgrecs-engine", "MGRECS_ENGINE_CREDENTIALS"),
+        ("mgrecs-api", "MGRECS_API_READ_KEYS"),
+        ("mgrecs-connector", "MGRECS_CONNECTOR_TOKEN"),
+    ],
 )
 def test_a_service_with_a_placeholder_secret_exits_with_a_clear_message(
     command: str, variable: str

@@ -5,6 +5,7 @@ import kubernetes_validate
 import pytest
 from jsonschema import Draft201909Validator, ValidationError
 
+from mgrecs.common.settings import Settings
 from support.deploy_files import (
     DEPLOY,
     REPO_ROOT,
@@ -20,7 +21,7 @@ from support.deploy_files import (
     setting_env_names,
 )
 
-SERVICE_IMAGES = {"api", "ingest", "tracker", "batch", "scheduler", "engine"}
+SERVICE_IMAGES = {"api", "ingest", "connector", "tracker", "batch", "scheduler", "engine"}
 INFRA = {"kafka", "postgres", "prometheus", "grafana"}
 DOCKERFILES = DEPLOY / "docker"
 
@@ -49,6 +50,25 @@ def test_compose_has_every_service_with_its_replicas() -> None:
     replicas = {name: s.get("deploy", {}).get("replicas", 1) for name, s in services.items()}
     assert replicas["api"] >= 2
     assert replicas["tracker-db"] >= 2 and replicas["tracker-events"] >= 2
+    assert replicas["connector"] >= 2  # one pulls, one stands by
+
+
+def test_the_connector_image_carries_the_mapping_it_reads() -> None:
+    runtime = dockerfile_stages(DOCKERFILES / "connector.Dockerfile")["runtime"]
+    env = dict(
+        pair.split("=", 1)
+        for key, args in runtime.instructions
+        if key == "ENV"
+        for pair in args.split()
+    )
+    mapping = env["MGRECS_CONNECTOR_MAPPING_FILE"]
+    copies = [args for key, args in runtime.instructions if key == "COPY"]
+    assert f"deploy/company-api-mapping.json {mapping}" in copies
+    assert exec_form(runtime.last("CMD") or "[]") == ["mgrecs-connector"]
+    port = Settings.model_fields["connector_metrics_port"].default
+    assert runtime.last("EXPOSE") == str(port)
+    check = compose()["services"]["connector"]["healthcheck"]["test"]
+    assert check[-1] == f"http://127.0.0.1:{port}/healthz"
 
 
 def test_compose_depends_on_existing_services_and_waits_for_the_jobs() -> None:
@@ -226,6 +246,7 @@ def test_network_policies_deny_by_default_and_allow_only_the_callers() -> None:
 def test_deployed_configs_need_keys_and_have_no_working_default_secret() -> None:
     services = compose()["services"]
     assert ":?" in services["api"]["environment"]["MGRECS_API_READ_KEYS"]
+    assert ":?" in services["connector"]["environment"]["MGRECS_CONNECTOR_TOKEN"]
     grafana = services["grafana"]["environment"]
     assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
     assert ":?" in grafana["GF_SECURITY_ADMIN_PASSWORD"]
@@ -233,6 +254,7 @@ def test_deployed_configs_need_keys_and_have_no_working_default_secret() -> None
     (secret,) = [o for o in kubernetes_objects() if o["kind"] == "Secret"]
     values = secret["stringData"]
     assert "MGRECS_API_READ_KEYS" in values
+    assert "MGRECS_CONNECTOR_TOKEN" in values
     for name, value in values.items():
         if name != "MGRECS_AWS_ACCESS_KEY_ID":  # a key id, not a secret
             assert "change-me" in value, name

@@ -1,5 +1,5 @@
 """deploy/prometheus and deploy/grafana: every service scraped on its real port, the alerts of
-issues 8 and 15, and only metric names the code registers."""
+issues 8, 15 and 18, and only metric names the code registers."""
 
 import json
 import subprocess
@@ -45,6 +45,7 @@ def test_every_service_with_metrics_is_scraped_on_its_port() -> None:
         job: fields[f"{job}_{suffix}"].default
         for job, suffix in [
             ("ingest", "port"),
+            ("connector", "metrics_port"),
             ("api", "port"),
             ("engine", "port"),
             ("tracker", "metrics_port"),
@@ -77,6 +78,8 @@ def test_alert_rules_cover_issue_8_with_real_metrics() -> None:
         "ApiLatencyP99High",
         "DriftFlagged",
         "EventsAuthFailing",
+        "ConnectorDown",
+        "ConnectorWatermarkStalled",
     }
     known = defined_metrics()
     for name, expr in rules.items():
@@ -94,7 +97,7 @@ def test_dashboard_covers_the_pipeline_with_real_metrics() -> None:
     used = set().union(*(metrics_in(t["expr"]) for p in panels for t in p["targets"]))
     assert used <= defined_metrics()
     prefixes = {name.split("_")[1] for name in used}
-    assert {"ingest", "tracker", "batch", "api", "cache", "model", "drift"} <= prefixes
+    assert {"ingest", "connector", "tracker", "batch", "api", "cache", "model", "drift"} <= prefixes
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
     provisioning = load_yaml(DEPLOY / "grafana" / "provisioning" / "dashboards" / "mgrecs.yml")
     mounts = compose()["services"]["grafana"]["volumes"]
@@ -105,7 +108,7 @@ def test_dashboard_covers_the_pipeline_with_real_metrics() -> None:
 def test_promtool_accepts_the_config_and_its_rules() -> None:
     result = promtool("check", "config", "prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 6 rules found" in result.stdout
+    assert "SUCCESS: 8 rules found" in result.stdout
 
 
 def test_every_alert_fires_when_it_should_and_not_before() -> None:

@@ -455,3 +455,25 @@ async def test_corrections_and_cancellations_upstream_reach_postgres(
     assert statuses[cancelled] == "cancelled" and statuses[returned] == "placed"
     total = sum(len(o["items"]) for o in api.orders if o["status"] != "cancelled") - 1
     assert await pool.fetchval("SELECT count(*) FROM order_items") == total
+
+
+@pytest.mark.parametrize("pagination", ["cursor", "page"])
+async def test_a_stop_ends_the_pass_after_the_page_being_published(
+    api_settings: Settings,
+    api: FakeCompanyApi,
+    mapping: FieldMapping,
+    pool: asyncpg.Pool,
+    pagination: str,
+) -> None:
+    """A SIGTERM mid-backlog: the page in hand is published and its watermark saved, no more."""
+    settings = api_settings.model_copy(update={"connector_pagination": pagination})
+    stop = asyncio.Event()
+    stop.set()
+    async with connector(settings, mapping, pool) as syncer:
+        report = await syncer.sync_once(stop)
+    assert (report.pages, report.published, api.page_reads) == (1, PAGE_SIZE, 1)
+    tenth = api.sorted_orders()[PAGE_SIZE - 1]
+    assert await load_watermark(pool, settings.connector_source) == Position(
+        datetime.fromisoformat(tenth["updated_at"]), tenth["id"]
+    )
+    assert len(await published(settings)) == PAGE_SIZE

@@ -30,7 +30,8 @@ from support.deploy_files import COMMAND, GUIDE, REPO_ROOT, code, metrics_in
 MGRECS = str(Path(sys.executable).with_name("mgrecs"))
 STARTUP_SECONDS = 420
 USAGE = re.compile(
-    r"^\s{2}(API|PostgreSQL|broker|ingest|tracker|batch|engine|admin key)\s+(\S+)", re.M
+    r"^\s{2}(API|PostgreSQL|broker|ingest|connector|tracker|batch|engine|admin key)\s+(\S+)",
+    re.M,
 )
 
 
@@ -94,6 +95,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
                 usage["tracker"],
                 usage["batch"],
                 usage["engine"].removesuffix("/stats") + "/metrics",
+                usage["connector"],
             ],
             workdir=workdir,
         )
@@ -178,6 +180,14 @@ def test_the_guides_commands_work_against_the_demo_stack(demo: Demo) -> None:
         )
     )
     assert reports["items"][0]["report"]["passed"]
+    connector = demo.metrics_urls[-1].removeprefix("http://").removesuffix("/metrics")
+    ready = json.loads(step("curl http://<connector>/readyz", **{"<connector>": connector}))
+    assert ready["checks"] == {"database": "ok", "puller": "ok"}
+    watermarks = step(
+        'psql "$MGRECS_DATABASE_URL" -c "SELECT source, updated_at, order_id, synced_at FROM '
+        'ingest_watermarks"'
+    )
+    assert "company-api" in watermarks
     similar = json.loads(step("curl http://<api>/v1/products/P0001/similar", **{"<api>": api}))
     assert similar["product_id"] == "P0001" and similar["items"]
     assert "P0001" in step(

@@ -289,7 +289,7 @@ class Settings(BaseSettings):
     connector_page_size: int = 100
     """Records asked for per page."""
     connector_poll_seconds: float = 60.0
-    """Interval of `mgrecs sync --follow`."""
+    """Interval between the passes of `mgrecs-connector` (and `mgrecs sync --follow`)."""
     connector_requests_per_second: float = 5.0
     """Request rate towards the company API; 0: unlimited."""
     connector_timeout_seconds: float = 10.0
@@ -303,7 +303,11 @@ class Settings(BaseSettings):
     connector_mapping_file: str = "deploy/company-api-mapping.json"
     """The field mapping from the company's records to `OrderEvent` (JSON)."""
     connector_metrics_port: int = 9103
-    """Where `mgrecs sync --follow` serves /metrics."""
+    """Where `mgrecs-connector` (and `mgrecs sync --follow`) serves /metrics, /healthz and
+    /readyz."""
+    connector_lock_retry_seconds: float = 5.0
+    """How often a standby connector tries to take the puller lock, and the leader checks
+    that its lock connection still answers (docs/connector.md, One puller)."""
 
     log_level: str = "INFO"
     """Level of the structured logs."""

@@ -2,7 +2,7 @@
 
 Starts the embedded PostgreSQL and broker, every service as its own process, serves the sample
 data from the fake company API (its own process) and brings it in with the pull connector
-(`mgrecs sync --follow`), trains and fills the cache with ticks, then either waits for Ctrl-C
+(`mgrecs-connector`), trains and fills the cache with ticks, then either waits for Ctrl-C
 (demo) or checks the region endpoint and exits (smoke).
 """
 
@@ -339,7 +339,7 @@ def _print_usage(settings: Settings, run_dir: Path) -> None:
   batch       http://127.0.0.1:{settings.batch_metrics_port}/metrics
   admin key   {settings.api_admin_keys} (X-API-Key for /v1/status and /v1/admin/…)
   company API {company}/orders (fake, token {settings.connector_token})
-  connector   mgrecs sync --follow: http://127.0.0.1:{settings.connector_metrics_port}/metrics
+  connector   http://127.0.0.1:{settings.connector_metrics_port}/metrics (mgrecs-connector)
   PostgreSQL  {settings.database_url}
   broker      {settings.kafka_bootstrap}
   logs        {run_dir / "logs"}

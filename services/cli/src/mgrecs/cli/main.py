@@ -19,7 +19,6 @@ from mgrecs.common.kafka import ensure_topics, publish_tick
 from mgrecs.common.logging import configure_logging
 from mgrecs.common.schemas import TickKind
 from mgrecs.common.settings import get_settings
-from mgrecs.common.startup_secrets import require_secrets
 from mgrecs.store.schema import migrate as run_migrations
 
 if TYPE_CHECKING:
@@ -142,35 +141,36 @@ def _print_verdict(report: "QualityReport", report_id: int | None) -> None:
 @app.command()
 def sync(
     follow: Annotated[
-        bool, typer.Option("--follow", help="keep polling every MGRECS_CONNECTOR_POLL_SECONDS")
+        bool,
+        typer.Option(
+            "--follow",
+            help="keep polling every MGRECS_CONNECTOR_POLL_SECONDS, as `mgrecs-connector` does",
+        ),
     ] = False,
 ) -> None:
     """Pull new and updated orders from the company's order API onto `orders`."""
-    from mgrecs.common.metrics import serve_metrics
     from mgrecs.ingest.public import (
         ApiUnavailableError,
         BrokerUnavailableError,
         MappingError,
+        require_connector_secrets,
+        run_connector,
         run_sync,
     )
 
     settings = get_settings()
-    token = ["connector_token"] if settings.connector_auth != "none" else []
-    require_secrets(settings, *token, service="mgrecs sync")
-    if follow:
-        serve_metrics(settings.connector_metrics_port, settings.host)
+    require_connector_secrets(settings, "mgrecs sync")
     try:
-        report = asyncio.run(run_sync(settings, follow=follow))
+        if follow:  # the service itself: the puller lock, probes and metrics, SIGTERM
+            asyncio.run(run_connector(settings))
+            return
+        report = asyncio.run(run_sync(settings))
     except MappingError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(code=2) from exc
     except (ApiUnavailableError, BrokerUnavailableError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(code=1) from exc
-    except KeyboardInterrupt:
-        return
-    if report is None:
-        return
     console.print(
         f"synced {report.pages} pages: {report.published} orders published, "
         f"{report.dead_lettered} dead-lettered, {report.skipped} skipped; "

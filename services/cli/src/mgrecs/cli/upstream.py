@@ -1,5 +1,5 @@
 """The demo's upstream: the fake company API as its own process, and the pull connector
-(`mgrecs sync --follow`) that brings its orders onto `orders` the way production does.
+(`mgrecs-connector`) that brings its orders onto `orders` the way production does.
 """
 
 import secrets
@@ -78,7 +78,7 @@ def upstream_specs(
         Spec("company-api", fake_api, f"{settings.connector_base_url}/healthz"),
         Spec(
             "connector",
-            ["mgrecs", "sync", "--follow"],
-            f"http://127.0.0.1:{settings.connector_metrics_port}/",
+            ["mgrecs-connector"],
+            f"http://127.0.0.1:{settings.connector_metrics_port}/healthz",
         ),
     ]

@@ -12,16 +12,21 @@ Pagination re-anchors on the watermark: cursor mode follows the API's keyset cur
 `updated_since=<watermark>`; page mode asks for page 1 from the watermark again after every
 page that moved it (a page number alone skips records when the data shifts between reads).
 Records at or before the watermark, and repeats within a page, are skipped.
+
+`follow` polls for ever; `mgrecs-connector` (connector_service) runs it as a service on the
+replica holding the puller lock.
 """
 
 import asyncio
 import contextlib
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
+from mgrecs.common.db import DATABASE_UNREACHABLE
 from mgrecs.common.logging import get_logger
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.quality_checks import QualityAccumulator
@@ -36,13 +41,25 @@ from mgrecs.ingest.mapping import (
     map_record,
     position_of,
 )
-from mgrecs.ingest.metrics import CONNECTOR_LAST_SYNC, CONNECTOR_RECORDS, ORDERS_ACCEPTED
+from mgrecs.ingest.metrics import (
+    CONNECTOR_LAST_SYNC,
+    CONNECTOR_RECORDS,
+    CONNECTOR_SYNC_ERRORS,
+    CONNECTOR_WATERMARK,
+    ORDERS_ACCEPTED,
+)
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
 from mgrecs.store.reports import save_report
 from mgrecs.store.watermarks import Position, load_watermark, save_watermark
 
 log = get_logger(__name__)
 MAX_EXAMPLE_ERRORS = 10
+SYNC_FAILURES: tuple[tuple[str, tuple[type[BaseException], ...]], ...] = (
+    ("api", (ApiUnavailableError,)),
+    ("broker", (BrokerUnavailableError,)),
+    ("database", DATABASE_UNREACHABLE),
+)
+"""What `follow` survives (logged, counted by kind, tried again at the next poll)."""
 
 
 @dataclass
@@ -89,6 +106,10 @@ class OrderConnector:
         self._resolver = resolver
         self._client = CompanyClient(settings, mapping.orders_path)
         self._source = settings.connector_source
+        self.last_success = time.time()
+        """When a page or a pass last succeeded (epoch seconds): readiness reads it."""
+        self.failure: str | None = None
+        """Why the last pass failed; None once a page or a pass succeeds again."""
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -148,9 +169,11 @@ class OrderConnector:
         CONNECTOR_RECORDS.labels("dead_lettered").inc(len(page.letters))
         for letter in page.letters[: MAX_EXAMPLE_ERRORS - len(report.errors)]:
             report.errors.append(letter.reason)
+        self.last_success, self.failure = time.time(), None
         if page.top is not None and page.top != before:
             await save_watermark(self._pool, self._source, page.top)
             report.watermark = page.top
+            CONNECTOR_WATERMARK.set(page.top.updated_at.timestamp())
             return True
         return False
 
@@ -175,9 +198,13 @@ class OrderConnector:
             params[query.updated_since] = watermark.updated_at.isoformat()
         return params
 
-    async def sync_once(self) -> SyncReport:
-        """Read everything past the watermark; return when the API has no more."""
+    async def sync_once(self, stop: asyncio.Event | None = None) -> SyncReport:
+        """Read everything past the watermark; return when the API has no more, or after the
+        page being published once `stop` is set (a graceful shutdown mid-backlog)."""
         report = SyncReport(watermark=await load_watermark(self._pool, self._source))
+        if report.watermark is not None:
+            CONNECTOR_WATERMARK.set(report.watermark.updated_at.timestamp())
+        stopping = stop.is_set if stop is not None else lambda: False
         response = self._mapping.response
         query = self._mapping.query
         if self._settings.connector_pagination == "cursor":
@@ -185,7 +212,7 @@ class OrderConnector:
             body = await self._client.get(params)
             while True:
                 # The next page downloads while this one is published: the cursor is known.
-                cursor = lookup(body, response.next_cursor)
+                cursor = None if stopping() else lookup(body, response.next_cursor)
                 following = (
                     asyncio.ensure_future(self._client.get({**params, query.cursor: cursor}))
                     if cursor
@@ -206,10 +233,11 @@ class OrderConnector:
             while True:
                 body = await self._client.get({**self._params(report.watermark), query.page: page})
                 moved = await self.handle_page(lookup(body, response.records), report)
-                if not lookup(body, response.has_more):
+                if not lookup(body, response.has_more) or stopping():
                     break
                 page = 1 if moved else page + 1
         CONNECTOR_LAST_SYNC.set_to_current_time()
+        self.last_success, self.failure = time.time(), None
         report.quality = report.lines.report(
             f"connector:{self._source}", "sync", self._settings.max_bad_record_rate
         )
@@ -229,18 +257,25 @@ class OrderConnector:
         return report
 
     async def follow(self, stop: asyncio.Event) -> None:
-        """Sync every `connector_poll_seconds` until `stop` is set; outages are logged."""
+        """Sync every `connector_poll_seconds` until `stop` is set (the page being published
+        finishes first); an outage of the API, the broker or the database is logged, counted
+        and tried again at the next poll."""
         while not stop.is_set():
             try:
-                await self.sync_once()
-            except (ApiUnavailableError, BrokerUnavailableError) as exc:
-                log.error("connector_sync_failed", source=self._source, error=str(exc))
+                await self.sync_once(stop)
+            except Exception as exc:
+                kind = next((k for k, errors in SYNC_FAILURES if isinstance(exc, errors)), None)
+                if kind is None:
+                    raise
+                self.failure = f"{kind}: {exc}"
+                CONNECTOR_SYNC_ERRORS.labels(kind).inc()
+                log.error("connector_sync_failed", source=self._source, error=self.failure)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._settings.connector_poll_seconds)
 
 
-async def run_sync(settings: Settings, follow: bool = False) -> SyncReport | None:
-    """`mgrecs sync`: validate the mapping, then one pass (or poll until interrupted)."""
+async def run_sync(settings: Settings) -> SyncReport:
+    """`mgrecs sync`: validate the mapping, then one pass."""
     from mgrecs.common.db import create_pool
     from mgrecs.ingest.mapping import load_mapping
 
@@ -251,10 +286,7 @@ async def run_sync(settings: Settings, follow: bool = False) -> SyncReport | Non
         async with open_resolver(settings) as resolver:
             syncer = OrderConnector(settings, mapping, pool, publisher, resolver)
             try:
-                if not follow:
-                    return await syncer.sync_once()
-                await syncer.follow(asyncio.Event())  # until the process is interrupted
-                return None
+                return await syncer.sync_once()
             finally:
                 await syncer.aclose()
     finally:

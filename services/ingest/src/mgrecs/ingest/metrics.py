@@ -1,4 +1,5 @@
-"""Prometheus metrics of the ingest service (HTTP push and CSV backfill)."""
+"""Prometheus metrics of the ingest service (HTTP push and CSV backfill) and of the pull
+connector (`mgrecs-connector`)."""
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -27,5 +28,18 @@ CONNECTOR_API_DOWN = Gauge(
 )
 CONNECTOR_LAST_SYNC = Gauge(
     "mgrecs_connector_last_success_timestamp_seconds", "When a sync pass last completed"
+)
+CONNECTOR_WATERMARK = Gauge(
+    "mgrecs_connector_watermark_timestamp_seconds",
+    "The company's updated_at of the last order synced (the watermark), on the leader",
+)
+CONNECTOR_SYNC_ERRORS = Counter(
+    "mgrecs_connector_sync_errors_total",
+    "Sync passes cut short, by what failed (api, broker, database, lock)",
+    ["error"],
+)
+CONNECTOR_LEADER = Gauge(
+    "mgrecs_connector_leader",
+    "1 on the connector replica holding the puller lock (the one pulling), 0 on a standby",
 )
 HTTP = http_metrics("ingest")

@@ -5,6 +5,7 @@ import. Everything else in `mgrecs.ingest` is internal and may change without no
 from mgrecs.ingest.backfill import backfill_file
 from mgrecs.ingest.company_client import ApiUnavailableError
 from mgrecs.ingest.connector import run_sync
+from mgrecs.ingest.connector_service import require_connector_secrets, run_connector
 from mgrecs.ingest.contract import write_asyncapi
 from mgrecs.ingest.mapping import MappingError
 from mgrecs.ingest.order_files import FileFormat, detect_format
@@ -23,6 +24,8 @@ __all__ = [
     "backfill_file",
     "detect_format",
     "generate",
+    "require_connector_secrets",
+    "run_connector",
     "run_sync",
     "write_asyncapi",
 ]
