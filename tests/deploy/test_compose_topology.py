@@ -144,6 +144,16 @@ def test_every_compose_service_listens_where_its_image_and_compose_say() -> None
     assert checked == set(PORT_SETTINGS)
 
 
+def test_env_file_dollars_are_quoted_against_compose_interpolation() -> None:
+    """Compose interpolates `$NAME` in unquoted and double-quoted env-file values (a filter's
+    `$CATEGORY` would become empty); only single-quoted values are taken as written."""
+    for line in (DEPLOY / "example.env").read_text().splitlines():
+        name, _, value = line.partition("=")
+        if line.startswith("#") or "$" not in value:
+            continue
+        assert value.startswith("'") and value.endswith("'"), name
+
+
 def test_kubernetes_probes_and_ports_are_where_the_compose_services_listen() -> None:
     """Each Deployment's container port, probes and Service target the port its compose
     twin listens on (the image's health check port: the previous test ties it to the
