@@ -100,7 +100,7 @@ async def test_a_generation_becomes_current_only_after_its_last_shard(
         active_since=(await generation_row(pool, served)).active_since,
     )
     number = building.generation
-    models = ModelCache()
+    models = ModelCache(settings)
     for shard in (2, 0):
         assert await run_shard(
             pool, settings, InferShard(generation=number, shard=shard, shards=3), models

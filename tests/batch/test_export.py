@@ -11,10 +11,12 @@ import asyncpg
 import pytest
 
 from batch.test_batch import ORDERS, purchases  # noqa: F401  (the fixture)
-from mgrecs.batch.artifacts import S3Store, open_store
 from mgrecs.batch.export import SCHEMAS, export_datasets
+from mgrecs.batch.shards import ModelCache
 from mgrecs.batch.training import retrain
+from mgrecs.common.artifacts import MODEL_CACHE, S3Store, open_store
 from mgrecs.common.settings import Settings
+from mgrecs.engine_service.registry import ModelRegistry
 
 LINES = sum(len(products) for *_, products in ORDERS)
 
@@ -106,3 +108,44 @@ def test_unknown_store_schemes_are_refused(settings: Settings) -> None:
         open_store(settings.model_copy(update={"artifact_store_url": "gs://bucket"}))
     with pytest.raises(ValueError, match="names no bucket"):
         open_store(settings.model_copy(update={"artifact_store_url": "s3:///prefix"}))
+
+
+async def test_models_go_to_s3_and_engines_and_workers_load_them_from_there(
+    purchases: None,  # noqa: F811
+    pool: asyncpg.Pool,
+    settings: Settings,
+    s3_endpoint: str,
+    tmp_path: Path,
+) -> None:
+    """With an s3:// artifact store the model version names the store's copy, and a process
+    on another machine (another artifact_dir, the trainer's file gone) loads it from there:
+    the engine's registry and a batch worker's model cache alike."""
+    settings = settings.model_copy(
+        update={"artifact_store_url": "s3://mgrecs-models/prod", "s3_endpoint_url": s3_endpoint}
+    )
+    session = aioboto3.Session(
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=settings.aws_secret_access_key,
+        region_name=settings.aws_region,
+    )
+    async with session.client("s3", endpoint_url=s3_endpoint) as s3:
+        await s3.create_bucket(Bucket="mgrecs-models")
+
+    version = await retrain(pool, settings)
+
+    assert version.artifact_uri.startswith("s3://mgrecs-models/prod/models/")
+    await asyncio.to_thread(_remove_models, Path(settings.artifact_dir))
+    elsewhere = settings.model_copy(update={"artifact_dir": str(tmp_path / "elsewhere")})
+    registry = ModelRegistry(elsewhere)
+    assert await registry.refresh(pool)
+    assert registry.version == version.version
+    worker_model = await ModelCache(elsewhere).load(version.artifact_uri)
+    assert worker_model.item_ids == registry.current.model.item_ids  # type: ignore[union-attr]
+    copies = await asyncio.to_thread(list, (tmp_path / "elsewhere" / MODEL_CACHE).rglob("*.npz"))
+    assert len(copies) == 1  # downloaded once, both read the copy
+
+
+def _remove_models(directory: Path) -> None:
+    """The trainer's local model files: the engine's machine does not have them."""
+    for trained in directory.glob("*.npz"):
+        trained.unlink()

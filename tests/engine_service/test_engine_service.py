@@ -91,7 +91,7 @@ async def test_the_api_names_the_version_the_engine_serves(
     await register_model(pool, settings, "v-served", bundle_lines())
     aws = ModelVersion("v-aws", AWS_RECIPE, "arn:aws:personalize:solution/v-aws", 1, 1, 1)
     await register(pool, aws, promote=True, reason="the AWS lineage's own")
-    registry = ModelRegistry()
+    registry = ModelRegistry(settings)
     assert await registry.refresh(pool)
     assert registry.version == "v-served"
     assert await Repository(pool).active_model_version() == "v-served"

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from mgrecs.batch.artifacts import ArtifactStore
+from mgrecs.common.artifacts import ArtifactStore
 from mgrecs.store import customers, orders, products
 
 SCHEMA_NAMESPACE = "com.amazonaws.personalize.schema"

@@ -84,7 +84,7 @@ async def _start(pool: asyncpg.Pool, settings: Settings, tick_id: str | None) ->
 async def _write_locally(
     pool: asyncpg.Pool, settings: Settings, tasks: list[InferShard], generation: int
 ) -> None:
-    models = ModelCache()
+    models = ModelCache(settings)
     for task in tasks:
         try:
             await run_shard(pool, settings, task, models)

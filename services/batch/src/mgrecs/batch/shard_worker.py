@@ -43,7 +43,7 @@ class ShardWorker:
         self.settings = settings
         self.stopping = stopping
         self.pool: asyncpg.Pool | None = None
-        self.models = ModelCache()
+        self.models = ModelCache(settings)
         self.broker = make_broker(settings, graceful_timeout=MAX_SHARD_MS / 1000)
         self.subscriber = channels.subscribe(
             self.broker,

@@ -14,12 +14,12 @@ import time
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 
 from mgrecs.batch import aggregates, cache, generations
 from mgrecs.batch.aggregates import RegionTally
+from mgrecs.common.artifacts import local_copy
 from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import InferShard
 from mgrecs.common.settings import Settings
@@ -45,7 +45,8 @@ class ModelCache:
     """Keeps the last loaded model and the last generation's active customers: the shards of
     one generation a worker takes share them (read once, not once per shard)."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         self._uri: str | None = None
         self._model: RecommenderModel | None = None
         self._generation: int | None = None
@@ -53,7 +54,8 @@ class ModelCache:
 
     async def load(self, uri: str) -> RecommenderModel:
         if self._model is None or self._uri != uri:
-            self._model = await asyncio.to_thread(RecommenderModel.load, Path(uri))
+            path = await local_copy(uri, self._settings)
+            self._model = await asyncio.to_thread(RecommenderModel.load, path)
             self._uri = uri
         return self._model
 

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import asyncpg
 
-from mgrecs.batch.artifacts import open_store
 from mgrecs.batch.buy_again import fit_buy_again, save_buy_again
 from mgrecs.batch.dataset import check_order_lines, load_lines, load_products
 from mgrecs.batch.evaluation import choose_recipe
@@ -30,6 +29,7 @@ from mgrecs.batch.inference import Dispatch, InferenceSummary, infer
 from mgrecs.batch.metrics import JOB_SECONDS, MODEL_NDCG
 from mgrecs.batch.promotion import decide
 from mgrecs.batch.steps import Steps
+from mgrecs.common.artifacts import FileStore, open_store
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
 from mgrecs.engine.dataset import Lines
@@ -67,6 +67,16 @@ def _fit_and_save(
     model = RecommenderModel.fit(lines, recipe=selection.recipe, products=products)
     model.save(path)
     return model
+
+
+async def shared_copy(settings: Settings, path: Path) -> str:
+    """Where engines and batch workers load the model saved at `path` from: the artifact
+    store's copy when it is S3 (they may run on other machines), else the path itself
+    (`artifact_dir`, a volume they share)."""
+    store = open_store(settings)
+    if isinstance(store, FileStore):
+        return str(path)
+    return await store.put(path, f"models/{path.name}")
 
 
 async def check_quality(pool: asyncpg.Pool, settings: Settings, catalogue: list[str]) -> None:
@@ -113,6 +123,7 @@ async def _train(
         path = (Path(settings.artifact_dir) / f"{RECIPE}-{version}.npz").resolve()
         async with steps.step("train"):
             model = await asyncio.to_thread(_fit_and_save, lines, products, selection, path)
+            artifact_uri = await shared_copy(settings, path)
         metrics = selection.to_metrics()
         metrics["datasets"] = {name: asdict(dataset) for name, dataset in datasets.items()}
         if refresh_of is not None:
@@ -125,7 +136,7 @@ async def _train(
                 ModelVersion(
                     version=version,
                     recipe=RECIPE,
-                    artifact_uri=str(path),
+                    artifact_uri=artifact_uri,
                     n_users=len(model.customer_ids),
                     n_items=len(model.item_ids),
                     n_interactions=len(lines),

@@ -9,13 +9,13 @@ end, so a swap never mixes two models within one answer.
 import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import asyncpg
 
+from mgrecs.common.artifacts import local_copy
 from mgrecs.common.logging import get_logger
 from mgrecs.common.metrics import set_model_version
+from mgrecs.common.settings import Settings
 from mgrecs.engine.arrays import IntArray
 from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.promotion import popularity_order
@@ -47,20 +47,11 @@ class ServedModel:
         return order
 
 
-def artifact_path(uri: str) -> Path:
-    """A plain local path or a `file://` URI."""
-    parsed = urlparse(uri)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme and len(parsed.scheme) > 1:  # one letter would be a Windows drive
-        raise ValueError(f"unsupported artifact location {uri!r} (local paths only)")
-    return Path(uri)
-
-
 class ModelRegistry:
     """Holds the served model; `refresh` loads a newly active version in a worker thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         self.current: ServedModel | None = None
         self._failed: str | None = None
         self._pinned: OrderedDict[str, ServedModel] = OrderedDict()
@@ -79,7 +70,7 @@ class ModelRegistry:
             return False
         version, uri = active.version, active.artifact_uri
         try:
-            model = await asyncio.to_thread(RecommenderModel.load, artifact_path(uri))
+            model = await self._load(uri)
         except Exception as exc:  # a bad artifact must not stop the poller or the old model
             metrics.MODEL_LOADS.labels(result="failed").inc()
             if self._failed != version:  # once per version, not on every poll
@@ -112,9 +103,7 @@ class ModelRegistry:
             if found is None or version in self._unloadable:
                 return None
             try:
-                model = await asyncio.to_thread(
-                    RecommenderModel.load, artifact_path(found.artifact_uri)
-                )
+                model = await self._load(found.artifact_uri)
             except Exception as exc:  # a bad artifact: answered as unknown, not retried
                 metrics.MODEL_LOADS.labels(result="failed").inc()
                 log.error("pinned_model_load_failed", version=version, error=str(exc))
@@ -125,6 +114,11 @@ class ModelRegistry:
                 self._pinned.popitem(last=False)
             log.info("model_pinned", version=version)
             return served
+
+    async def _load(self, uri: str) -> RecommenderModel:
+        """The model at `uri` (a path, `file://` or `s3://`: the artifact store's)."""
+        path = await local_copy(uri, self._settings)
+        return await asyncio.to_thread(RecommenderModel.load, path)
 
     async def poll(self, pool: asyncpg.Pool, interval: float) -> None:
         """Refresh every `interval` seconds until cancelled; a failed poll keeps the old model."""

@@ -17,7 +17,7 @@ class EngineState:
     settings: Settings
     secrets: dict[str, str] = field(init=False)
     events: EventStore = field(default_factory=EventStore)
-    registry: ModelRegistry = field(default_factory=ModelRegistry)
+    registry: ModelRegistry = field(init=False)
     filters: Filters = field(init=False)
     pool: asyncpg.Pool | None = None
 
@@ -25,3 +25,4 @@ class EngineState:
         # Parsed at start: a malformed MGRECS_ENGINE_CREDENTIALS stops the process early.
         self.secrets = parse_credentials(self.settings.engine_credentials)
         self.filters = Filters(self.settings)
+        self.registry = ModelRegistry(self.settings)

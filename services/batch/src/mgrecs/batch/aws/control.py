@@ -6,7 +6,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from mgrecs.batch.artifacts import ArtifactStore, S3Store, open_store
+from mgrecs.common.artifacts import ArtifactStore, S3Store, open_store
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
 

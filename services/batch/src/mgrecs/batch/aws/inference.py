@@ -22,7 +22,6 @@ from typing import Any
 import asyncpg
 
 from mgrecs.batch import cache, generations
-from mgrecs.batch.artifacts import S3Store
 from mgrecs.batch.aws.control import s3_store, together, wait_batch_job
 from mgrecs.batch.dataset import load_products
 from mgrecs.batch.drift import check_drift_logged
@@ -30,6 +29,7 @@ from mgrecs.batch.inference import InferenceSummary
 from mgrecs.batch.metrics import JOB_SECONDS
 from mgrecs.batch.shards import WORKER_NAME
 from mgrecs.batch.steps import Steps
+from mgrecs.common.artifacts import S3Store
 from mgrecs.common.logging import get_logger
 from mgrecs.common.personalize import control_client
 from mgrecs.common.settings import Settings

@@ -1,15 +1,18 @@
-"""The artifact store: where retrains leave their exported datasets, behind one interface.
+"""The artifact store: where retrains leave their exported datasets and models, behind one
+interface, and where the engine and the batch workers read models back.
 
 `file://` (or a plain path) is a directory on this machine, the default; `s3://bucket/prefix`
 is S3 or an S3-compatible service through aioboto3 (multipart uploads, streamed from disk), so
-AWS Personalize's import jobs can read what a retrain exported.
+AWS Personalize's import jobs can read what a retrain exported and engines and workers on
+other machines can load the models it trained.
 """
 
 import asyncio
+import secrets
 import shutil
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import aioboto3
 
@@ -92,3 +95,27 @@ def open_store(settings: Settings) -> ArtifactStore:
     if parsed.scheme:
         raise ValueError(f"artifact store {url!r}: only file:// and s3:// are supported")
     return FileStore(Path(url))
+
+
+MODEL_CACHE = "store-cache"
+"""Under `artifact_dir`: the s3:// objects this process downloaded, by bucket and key."""
+
+
+async def local_copy(uri: str, settings: Settings) -> Path:
+    """The artifact at `uri` as a file on this machine: a plain path or `file://` URI as it
+    is; an `s3://bucket/key` object downloaded once into `artifact_dir`/MODEL_CACHE (a model
+    version's name is unique and its object never rewritten, so a copy never goes stale)."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "s3":
+        key = parsed.path.lstrip("/")
+        target = Path(settings.artifact_dir) / MODEL_CACHE / parsed.netloc / key
+        if not target.exists():
+            partial = target.with_name(f"{target.name}.{secrets.token_hex(4)}.part")
+            await S3Store(parsed.netloc, "", settings).get(key, partial)
+            partial.replace(target)  # whole or absent, also with two processes at once
+        return target
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme and len(parsed.scheme) > 1:  # one letter would be a Windows drive
+        raise ValueError(f"unsupported artifact location {uri!r} (a path, file:// or s3://)")
+    return Path(uri)
