@@ -307,6 +307,7 @@ def test_ease_leaves_the_rarely_bought_products_out_of_its_model() -> None:
     np.testing.assert_array_equal(restored.score(x), scores)
     old = EASERecipe.from_state({"l2": 4.0}, {"weights": ease_closed_form(dense, 4.0)})
     np.testing.assert_allclose(old.score(x), dense @ ease_closed_form(dense, 4.0), rtol=1e-4)
+    assert old.params()["min_purchasers"] == 1  # a refresh refits it as it served
 
 
 def test_ease_refuses_a_catalogue_too_large_for_a_dense_matrix() -> None:

@@ -129,10 +129,12 @@ class EASERecipe:
     @classmethod
     def from_state(cls, params: Mapping[str, Any], arrays: State) -> "EASERecipe":
         """A fitted recipe; model files from before `min_purchasers` hold B over every
-        product and no `items`."""
+        product and no `items`: such a model is min_purchasers=1 (and refits as one)."""
         recipe = cls(**params)
         recipe._weights = np.asarray(arrays["weights"], dtype=np.float32)
         size = recipe._weights.shape[0]
+        if "items" not in arrays:
+            recipe.min_purchasers = 1
         recipe._items = np.asarray(arrays.get("items", np.arange(size)), dtype=np.int64)
         recipe._n_items = int(arrays["n_items"][0]) if "n_items" in arrays else size
         return recipe
