@@ -352,7 +352,11 @@ def test_the_registry_names_every_recipe_and_rejects_unknown_ones() -> None:
         }
     )
     assert all(cls.name == name for name, cls in RECIPES.items())
-    assert make_recipe("ease", l2=5.0).params() == {"l2": 5.0, "half_life_days": None}
+    assert make_recipe("ease", l2=5.0).params() == {
+        "l2": 5.0,
+        "half_life_days": None,
+        "min_purchasers": 3,
+    }
     with pytest.raises(ValueError, match="unknown recipe 'svd'.*als"):
         make_recipe("svd")
     with pytest.raises(ValueError, match="bad parameters for recipe 'ease'"):
