@@ -310,6 +310,12 @@ def test_ease_leaves_the_rarely_bought_products_out_of_its_model() -> None:
     assert old.params()["min_purchasers"] == 1  # a refresh refits it as it served
 
 
+def test_ease_with_nothing_bought_often_enough_scores_zero() -> None:
+    x = sparse.csr_matrix(np.eye(4, dtype=np.float32))
+    recipe = EASERecipe(min_purchasers=3).fit(TrainingData(matrix=x))
+    np.testing.assert_array_equal(recipe.score(x), np.zeros((4, 4)))
+
+
 def test_ease_refuses_a_catalogue_too_large_for_a_dense_matrix() -> None:
     """The limit counts the products in the model: 50 bought by 3 customers is too many for
     max_items=40, the same catalogue with 10 of them bought by 3 is not."""

@@ -98,6 +98,10 @@ class EASERecipe:
                 f"EASE needs a dense {size} x {size} matrix "
                 f"({size**2 * 8 / 2**30:.1f} GiB); the limit is max_items={self.max_items}"
             )
+        self._items, self._n_items = items, data.n_items
+        if size == 0:  # nothing bought often enough to model: every product scores 0
+            self._weights = np.zeros((0, 0), dtype=np.float32)
+            return self
         kept = matrix[:, items].tocsr()
         gram = (kept.T @ kept).toarray()
         gram[np.diag_indices(size)] += self.l2
@@ -105,7 +109,6 @@ class EASERecipe:
         weights /= -np.diag(weights)
         weights[np.diag_indices(size)] = 0.0
         self._weights = weights.astype(np.float32)
-        self._items, self._n_items = items, data.n_items
         return self
 
     def score(self, rows: sparse.csr_matrix) -> Float32Array:
