@@ -9,10 +9,10 @@ too-large catalogue into a clear error instead of an out-of-memory kill.
 `min_purchasers` leaves out of the model the products fewer customers bought: their
 co-purchase evidence is a handful of baskets, and on real grocery data most of the
 catalogue is such a tail (Instacart's sample: 3,460 of 11,704 products have 3 or more
-purchasers), so the inverse costs a fraction (a 30th there) for validation NDCG@10 as good or
-better. Left-out products score 0 (no evidence either way) and add nothing to a customer's
-scores; 1 keeps every product ever bought, which is the plain model (a product nobody bought
-has a zero column of XᵀX, hence of B).
+purchasers), so the inverse takes about 40 times fewer operations there (3,460³ against
+11,704³) for about the same validation NDCG@10. Left-out products score 0 (no evidence
+either way) and add nothing to a customer's scores; 1 keeps every product ever bought, which
+is the plain model (a product nobody bought has a zero column of XᵀX, hence of B).
 """
 
 from collections.abc import Mapping
