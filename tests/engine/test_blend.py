@@ -2,6 +2,7 @@
 reload exactly, score sparsely as they score densely, are chosen on validation only when
 they win there, and never let retrain serve a model below popularity."""
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from scipy import sparse
 
 from mgrecs.engine.bands import HIT_FLOOR
 from mgrecs.engine.dataset import build_dataset
-from mgrecs.engine.evaluation import BASELINES, default_catalog, evaluate_all
+from mgrecs.engine.evaluation import BASELINES, blending, default_catalog, evaluate_all
 from mgrecs.engine.evaluation.blending import MIN_GAIN, blend_pool, blend_wins, tune_blend
 from mgrecs.engine.evaluation.evaluate import evaluate_recipe
 from mgrecs.engine.evaluation.split import Split
@@ -23,6 +24,7 @@ from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.recipes import RECIPES, Recipe, SparseScoring, TrainingData, make_recipe
 from mgrecs.engine.recipes.base import ScoringContext
 from mgrecs.engine.recipes.blend import TABLE_CANDIDATES, BlendRecipe
+from mgrecs.engine.recipes.rp3beta import RP3BetaRecipe
 from mgrecs.engine.records import Interaction
 from mgrecs.engine.selection import SEED, select_recipe, validation_split
 from mgrecs.ingest.sample_data import generate
@@ -360,3 +362,39 @@ def test_a_blend_serves_only_when_it_clearly_beats_the_best_single_recipe() -> N
     assert not blend_wins(0.1019, 0.1)  # within the noise of one validation slice
     assert not blend_wins(0.1, 0.1) and not blend_wins(0.0, 0.0)
     assert blend_wins(0.01, 0.0)  # anything beats nothing
+
+
+class SlowRP3Beta(RP3BetaRecipe):
+    """RP3beta whose fit takes a second longer: what EASE on a large catalogue, or any recipe
+    on a busy machine, does to the weight search's budget."""
+
+    def fit(self, data: TrainingData) -> "SlowRP3Beta":
+        time.sleep(1.0)
+        super().fit(data)
+        return self
+
+
+def test_a_slow_component_fit_leaves_the_weight_search_its_budget(split: Split) -> None:
+    """The budget starts once the components are fitted: a fit longer than the whole budget
+    gives the same blend as a quick one (before, the search stopped at the best single)."""
+    pool = [("rp3beta", {}), ("popularity", {}), ("regional-popularity", {})]
+
+    def slow(name: str, params: dict[str, Any]) -> Recipe:
+        return SlowRP3Beta(**params) if name == "rp3beta" else make(name, params)
+
+    quick = tune_blend(pool, split, make, budget_seconds=30, seed=3)
+    tuning = tune_blend(pool, split, slow, budget_seconds=0.5, seed=3)
+    assert not tuning.budget_exhausted
+    assert len(tuning.trials) == len(quick.trials) > len(pool)
+    assert tuning.params == quick.params
+
+
+def test_the_weight_search_stops_at_max_trials(
+    split: Split, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = [("rp3beta", {}), ("popularity", {}), ("regional-popularity", {})]
+    monkeypatch.setattr(blending, "MAX_TRIALS", 5)
+    tuning = tune_blend(pool, split, make, budget_seconds=30, seed=3)
+    assert tuning.budget_exhausted
+    assert len(tuning.trials) == 5
+    assert tuning.metrics.ndcg >= max(tuning.singles)

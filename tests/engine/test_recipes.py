@@ -266,21 +266,69 @@ def test_trending_ranks_a_jump_above_a_steady_seller_and_a_one_off() -> None:
     assert list(np.argsort(-scores)) == [1, 2, 0, 3]
 
 
+def ease_closed_form(dense: npt.NDArray[np.float64], l2: float) -> npt.NDArray[np.float64]:
+    """B = I - P diag(1/diag(P)), P = (XᵀX + l2 I)⁻¹, diag(B) = 0, with numpy's inverse."""
+    p = np.linalg.inv(dense.T @ dense + l2 * np.eye(dense.shape[1]))
+    b = np.eye(dense.shape[1]) - p / np.diag(p)
+    np.fill_diagonal(b, 0.0)
+    return b
+
+
 def test_ease_matches_the_closed_form() -> None:
-    """B = I - P diag(1/diag(P)), P = (XᵀX + l2 I)⁻¹, diag(B) = 0, against numpy's inverse."""
     x = sparse.random(40, 9, density=0.3, random_state=np.random.default_rng(3), dtype=np.float32)
     dense = x.toarray().astype(np.float64)
-    p = np.linalg.inv(dense.T @ dense + 4.0 * np.eye(9))
-    b = np.eye(9) - p / np.diag(p)
-    np.fill_diagonal(b, 0.0)
-    recipe = EASERecipe(l2=4.0).fit(TrainingData(matrix=x.tocsr()))
-    np.testing.assert_allclose(recipe.score(x.tocsr()), dense @ b, rtol=1e-4, atol=1e-5)
+    recipe = EASERecipe(l2=4.0, min_purchasers=1).fit(TrainingData(matrix=x.tocsr()))
+    np.testing.assert_allclose(
+        recipe.score(x.tocsr()), dense @ ease_closed_form(dense, 4.0), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_ease_leaves_the_rarely_bought_products_out_of_its_model() -> None:
+    """Products 0-5 have 3 or more purchasers, 6-8 one or two: with min_purchasers=3 the model
+    is the closed form over 0-5 alone, 6-8 score 0 and add nothing to anyone's scores."""
+    rng = np.random.default_rng(5)
+    dense = (rng.random((30, 9)) < 0.4).astype(np.float64)
+    dense[:, 6:] = 0.0
+    dense[[0, 1], 6] = dense[2, 7] = dense[[3, 4], 8] = 1.0
+    assert (dense[:, :6].sum(axis=0) >= 3).all()
+    x = sparse.csr_matrix(dense, dtype=np.float32)
+    recipe = EASERecipe(l2=4.0, min_purchasers=3).fit(TrainingData(matrix=x))
+    scores = recipe.score(x)
+    np.testing.assert_array_equal(scores[:, 6:], 0.0)
+    kept = dense[:, :6] @ ease_closed_form(dense[:, :6], 4.0)
+    np.testing.assert_allclose(scores[:, :6], kept, rtol=1e-4, atol=1e-5)
+    # The plain model differs: the rare products are in it.
+    plain = EASERecipe(l2=4.0, min_purchasers=1).fit(TrainingData(matrix=x)).score(x)
+    assert np.abs(plain[:, 6:]).max() > 0.01
+    # A restored model scores the same; a model file from before min_purchasers (B over every
+    # product, no `items`) still loads.
+    state = recipe.state()
+    restored = EASERecipe.from_state(recipe.params(), state)
+    np.testing.assert_array_equal(restored.score(x), scores)
+    old = EASERecipe.from_state({"l2": 4.0}, {"weights": ease_closed_form(dense, 4.0)})
+    np.testing.assert_allclose(old.score(x), dense @ ease_closed_form(dense, 4.0), rtol=1e-4)
+    assert old.params()["min_purchasers"] == 1  # a refresh refits it as it served
+
+
+def test_ease_with_nothing_bought_often_enough_scores_zero() -> None:
+    x = sparse.csr_matrix(np.eye(4, dtype=np.float32))
+    recipe = EASERecipe(min_purchasers=3).fit(TrainingData(matrix=x))
+    np.testing.assert_array_equal(recipe.score(x), np.zeros((4, 4)))
 
 
 def test_ease_refuses_a_catalogue_too_large_for_a_dense_matrix() -> None:
-    data = TrainingData(matrix=sparse.csr_matrix((3, 50), dtype=np.float32))
+    """The limit counts the products in the model: 50 bought by 3 customers is too many for
+    max_items=40, the same catalogue with 10 of them bought by 3 is not."""
+    bought = np.ones((3, 50), dtype=np.float32)
     with pytest.raises(ValueError, match="max_items=40"):
-        EASERecipe(max_items=40).fit(data)
+        EASERecipe(max_items=40, min_purchasers=3).fit(
+            TrainingData(matrix=sparse.csr_matrix(bought))
+        )
+    bought[1:, 10:] = 0.0
+    recipe = EASERecipe(max_items=40, min_purchasers=3).fit(
+        TrainingData(matrix=sparse.csr_matrix(bought))
+    )
+    assert recipe.state()["weights"].shape == (10, 10)
 
 
 def test_scoring_checks_its_input() -> None:
@@ -310,7 +358,11 @@ def test_the_registry_names_every_recipe_and_rejects_unknown_ones() -> None:
         }
     )
     assert all(cls.name == name for name, cls in RECIPES.items())
-    assert make_recipe("ease", l2=5.0).params() == {"l2": 5.0, "half_life_days": None}
+    assert make_recipe("ease", l2=5.0).params() == {
+        "l2": 5.0,
+        "half_life_days": None,
+        "min_purchasers": 3,
+    }
     with pytest.raises(ValueError, match="unknown recipe 'svd'.*als"):
         make_recipe("svd")
     with pytest.raises(ValueError, match="bad parameters for recipe 'ease'"):

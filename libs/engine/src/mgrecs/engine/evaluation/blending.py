@@ -6,7 +6,9 @@ split's training part; its scores of the validation customers, divided by its sc
 trial of weights is then a weighted sum of cached arrays and a top-10, milliseconds each,
 so a coordinate search over a small grid of relative weights fits in any tuning budget. The
 search starts from the best single component and only moves to strictly better points, so
-the blend it returns is never below its best component on validation.
+the blend it returns is never below its best component on validation. The budget counts
+from the end of the components' fits: a slow component (EASE on a large catalogue) used to
+eat it, so the same data gave a different blend on a busy machine than on a quiet one.
 
 The cached figures treat a product outside a component's CANDIDATES best as scoring 0 in
 it: a close approximation of the blend's full scores (exact for a single component whose
@@ -54,6 +56,9 @@ WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 """Relative weights tried for each component (the best single one starts at 1)."""
 CANDIDATES = 100
 """Products cached per customer and component."""
+MAX_TRIALS = 2_000
+"""Weight trials at most, whatever the budget: the search's own bound, which does not depend
+on the machine's load (each trial is a weighted sum and a top-10 over the cache)."""
 MAX_USERS = 10_000
 """Validation customers measured at most (a seeded sample beyond): bounds the cache (a few
 hundred MB at most: candidates x components per customer)."""
@@ -107,18 +112,19 @@ def tune_blend(
 ) -> BlendTuning:
     """The weights of the `pool`'s components (name, tuned params) with the best validation
     NDCG@10, by steepest ascent from the best single component (each round tries every
-    component at every weight and keeps the best change), within the budget (each component
-    is fitted once whatever the budget). `seed` orders the tries (which of equal changes
-    wins) and samples the customers when there are more than MAX_USERS."""
+    component at every weight and keeps the best change), within MAX_TRIALS and the budget,
+    which starts once every component is fitted (each is fitted once whatever the budget).
+    `seed` orders the tries (which of equal changes wins) and samples the customers when
+    there are more than MAX_USERS."""
     if not pool:
         raise ValueError("a blend needs at least one component")
-    started = time.perf_counter()
     rng = np.random.default_rng(seed)
     users = np.arange(validation.users.size)
     if users.size > MAX_USERS:
         users = np.sort(rng.choice(users, MAX_USERS, replace=False))
     truth = validation.truth[users]
     cache = _cache([make(name, params) for name, params in pool], validation, users)
+    started = time.perf_counter()
 
     def measure(point: Float64Array) -> Metrics:
         return _metrics(cache, point, truth, validation.n_items)
@@ -142,7 +148,7 @@ def tune_blend(
         step, step_metrics = best, best_metrics
         for component in rng.permutation(len(pool)).tolist():
             for weight in weights:
-                if time.perf_counter() - started > budget_seconds:
+                if len(trials) >= MAX_TRIALS or time.perf_counter() - started > budget_seconds:
                     exhausted = True
                     break
                 point = best.copy()
