@@ -170,6 +170,27 @@ def test_kubernetes_runs_the_compose_services_with_the_same_commands() -> None:
     assert config["mgrecs-secrets"] - {"POSTGRES_PASSWORD"} <= known
 
 
+MEASURED_PEAK_GIB = {"engine": 3.0, "batch": 3.33}
+"""Peak resident memory at full size (1M customers, 10M interactions; bench/RESULTS.md,
+`make bench-batch` and `make bench-train`): the batch's retrain, the engine's loaded model."""
+HEADROOM = 1.2
+
+
+def _gib(quantity: str) -> float:
+    units = {"Mi": 1 / 1024, "Gi": 1.0}
+    return float(quantity[:-2]) * units[quantity[-2:]]
+
+
+def test_memory_limits_sit_above_the_measured_peaks() -> None:
+    deployments = {
+        o["metadata"]["name"]: o for o in kubernetes_objects() if o["kind"] == "Deployment"
+    }
+    for name, peak in MEASURED_PEAK_GIB.items():
+        (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
+        limit = _gib(container["resources"]["limits"]["memory"])
+        assert limit >= HEADROOM * peak, (name, limit, peak)
+
+
 def test_api_and_trackers_scale_horizontally() -> None:
     objects = kubernetes_objects()
     deployments = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
