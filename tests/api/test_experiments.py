@@ -11,7 +11,6 @@ import asyncpg
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from engine_service.test_engine_service import bundle_lines, recommend, register_model
 from pydantic import ValidationError
 
 from mgrecs.api.app import create_app
@@ -26,6 +25,7 @@ from mgrecs.store.cache import USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.feedback import write_feedback
 from mgrecs.store.model_versions import RECIPE, ModelVersion, register
+from support.engine import bundle_lines, recommend, register_model
 from support.helpers import asgi_client, serve
 
 EXPERIMENT = Experiment(

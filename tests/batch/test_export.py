@@ -10,11 +10,11 @@ import aioboto3
 import asyncpg
 import pytest
 
-from batch.test_batch import ORDERS, purchases  # noqa: F401  (the fixture)
 from mgrecs.batch.artifacts import S3Store, open_store
 from mgrecs.batch.export import SCHEMAS, export_datasets
 from mgrecs.batch.training import retrain
 from mgrecs.common.settings import Settings
+from support.shop import ORDERS
 
 LINES = sum(len(products) for *_, products in ORDERS)
 
@@ -42,7 +42,7 @@ def _check(files: dict[str, list[dict[str, str]]]) -> None:
 
 
 async def test_a_retrain_exports_the_datasets_to_the_directory_store(
-    purchases: None,  # noqa: F811
+    purchases: None,
     pool: asyncpg.Pool,
     settings: Settings,
     tmp_path: Path,
@@ -65,7 +65,7 @@ async def test_a_retrain_exports_the_datasets_to_the_directory_store(
 
 
 async def test_the_datasets_go_to_s3_through_aioboto3(
-    purchases: None,  # noqa: F811
+    purchases: None,
     pool: asyncpg.Pool,
     settings: Settings,
     s3_endpoint: str,

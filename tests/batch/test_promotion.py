@@ -1,18 +1,17 @@
 """The promotion gate and the operator's promote / rollback, on a real database."""
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
 import pytest
 from typer.testing import CliRunner
 
-from batch.test_batch import insert_orders
 from mgrecs.batch.promotion import decide
 from mgrecs.batch.training import retrain
 from mgrecs.cli.main import app
-from mgrecs.common.settings import Settings, get_settings
+from mgrecs.common.settings import Settings
+from support.shop import insert_orders
 
 runner = CliRunner()
 
@@ -70,14 +69,6 @@ async def states(pool: asyncpg.Pool) -> list[tuple[str, bool]]:
     return [(row["version"], row["active"]) for row in rows]
 
 
-@pytest.fixture
-def cli_database(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MGRECS_DATABASE_URL", settings.database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
 async def test_a_model_that_loses_to_popularity_stays_a_candidate(
     pool: asyncpg.Pool, settings: Settings
 ) -> None:
@@ -102,7 +93,7 @@ async def cli(*args: str) -> Any:
 
 
 async def test_operator_promotes_and_rolls_back(
-    cli_database: None, pool: asyncpg.Pool, settings: Settings
+    cli_env: Settings, pool: asyncpg.Pool, settings: Settings
 ) -> None:
     await paired_purchases(pool)
     settings.train_budget_seconds = 5.0

@@ -6,7 +6,6 @@ These tests are synchronous because the commands run their own event loop.
 import asyncio
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +22,6 @@ from mgrecs.store.databases import create_database, drop_database
 from support.helpers import read_topic
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """Point the CLI (which reads the environment) at the test's database and topics."""
-    monkeypatch.setenv("MGRECS_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("MGRECS_KAFKA_BOOTSTRAP", settings.kafka_bootstrap)
-    monkeypatch.setenv("MGRECS_TOPIC_PREFIX", settings.topic_prefix)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
 
 
 def _records(settings: Settings, name: str) -> list[Any]:

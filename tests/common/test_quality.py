@@ -4,7 +4,6 @@ a retrain fed bad data."""
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from mgrecs.common.db import create_pool
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.quality_checks import QualityAccumulator, check_events
 from mgrecs.common.schemas import OrderEvent
-from mgrecs.common.settings import Settings, get_settings
+from mgrecs.common.settings import Settings
 from mgrecs.ingest.backfill import backfill_file
 from mgrecs.ingest.sample_data import CSV_HEADER
 from mgrecs.store.customers import StoredCustomer, insert_customers
@@ -229,14 +228,6 @@ async def test_the_api_lists_the_latest_reports(pool: asyncpg.Pool, settings: Se
         assert [item["source"] for item in body["items"]] == ["backfill:b.csv"]
         assert body["items"][0]["report"]["lines"] == 202
         assert (await http.get("/v1/quality/reports", params={"limit": 0})).status_code == 422
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("MGRECS_DATABASE_URL", settings.database_url)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
 
 
 def _store(settings: Settings, report: QualityReport) -> None:

@@ -355,7 +355,7 @@ def holdout() -> tuple[TrainingData, npt.NDArray[np.int64], npt.NDArray[np.int64
 
 
 @pytest.fixture(scope="module")
-def generated() -> tuple[TrainingData, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def held_out() -> tuple[TrainingData, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     return holdout()
 
 
@@ -371,11 +371,11 @@ def hit_rate(
 
 
 def test_collaborative_recipes_beat_popularity_on_planted_structure(
-    generated: tuple[TrainingData, npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    held_out: tuple[TrainingData, npt.NDArray[np.int64], npt.NDArray[np.int64]],
 ) -> None:
     """Measured (defaults, seed 7): popularity 0.197; ease 0.587, itemknn 0.435, rp3beta
     0.568, als 0.637. Each must at least double popularity's hit rate."""
-    data, users, targets = generated
+    data, users, targets = held_out
     assert len(users) > 500
     baseline = hit_rate(PopularityRecipe().fit(data), data, users, targets)
     assert 0.1 < baseline < 0.3
@@ -385,9 +385,9 @@ def test_collaborative_recipes_beat_popularity_on_planted_structure(
 
 @pytest.mark.parametrize("name", sorted(GRIDS))
 def test_every_grid_point_fits_and_is_deterministic(
-    name: str, generated: tuple[TrainingData, npt.NDArray[np.int64], npt.NDArray[np.int64]]
+    name: str, held_out: tuple[TrainingData, npt.NDArray[np.int64], npt.NDArray[np.int64]]
 ) -> None:
-    data, users, _ = generated
+    data, users, _ = held_out
     rows = data.matrix[users[:100]]
     # small grids; a blend's weights are tuned by `tune_blend`, not by a grid
     single = name in ("popularity-count", "buy-again-count", "blend")

@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from typer.testing import CliRunner
 
@@ -122,21 +121,7 @@ async def test_broken_json_lines_go_to_the_dead_letter_topic_with_their_line(
     assert summary.quality.checks["invalid"].count == 6  # 1 + 1 + both lines of J4 and J6
 
 
-@pytest.fixture
-def cli_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name, value in {
-        "MGRECS_DATABASE_URL": settings.database_url,
-        "MGRECS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "MGRECS_TOPIC_PREFIX": settings.topic_prefix,
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    return settings
-
-
-def test_the_cli_reads_json_lines_by_suffix_or_by_format(
-    cli_settings: Settings, tmp_path: Path
-) -> None:
+def test_the_cli_reads_json_lines_by_suffix_or_by_format(cli_env: Settings, tmp_path: Path) -> None:
     sample = generate(seed=6, customers=10, products=10, orders=20, anchor=ANCHOR)
     path = tmp_path / "orders.txt"
     path.write_text("".join(order.model_dump_json() + "\n" for order in sample.orders))

@@ -12,7 +12,7 @@ import pytest
 
 from mgrecs.cli.embedded import free_port
 from mgrecs.common import topics
-from mgrecs.common.schemas import DeadLetter, OrderEvent
+from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.company_client import ApiUnavailableError
 from mgrecs.ingest.connector import OrderConnector
@@ -28,6 +28,7 @@ from mgrecs.ingest.mapping import (
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
 from mgrecs.store.watermarks import load_watermark
 from support.helpers import eventually, read_topic, serve
+from support.orders_topic import dead_letters
 from support.paths import REPO_ROOT
 
 MAPPING_FILE = REPO_ROOT / "deploy" / "company-api-mapping.json"
@@ -80,12 +81,6 @@ async def connector(
 async def published(settings: Settings) -> list[OrderEvent]:
     records = await read_topic(settings.kafka_bootstrap, topics.topic(topics.ORDERS, settings))
     return [OrderEvent.model_validate_json(record.value) for record in records]
-
-
-async def dead_letters(settings: Settings) -> list[DeadLetter]:
-    topic = topics.topic(topics.ORDERS_DLQ, settings)
-    records = await read_topic(settings.kafka_bootstrap, topic)
-    return [DeadLetter.model_validate_json(record.value) for record in records]
 
 
 def all_ids(api: FakeCompanyApi) -> set[str]:

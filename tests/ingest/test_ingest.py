@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 
 from mgrecs.cli.embedded import free_port
 from mgrecs.common import topics
-from mgrecs.common.schemas import DeadLetter, OrderEvent
+from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.app import create_app
 from mgrecs.ingest.backfill import backfill_file
@@ -25,6 +25,7 @@ from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
 from mgrecs.tracker.feedback_sink import FeedbackSink
 from support.helpers import eventually, read_topic, running, serve
+from support.orders_topic import dead_letters
 from support.paths import REPO_ROOT
 
 ANCHOR = datetime(2026, 11, 26, tzinfo=UTC)
@@ -55,11 +56,6 @@ async def ingest(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 async def orders_on_topic(settings: Settings) -> list[Any]:
     return await read_topic(settings.kafka_bootstrap, topics.topic(topics.ORDERS, settings))
-
-
-async def dead_letters(settings: Settings) -> list[DeadLetter]:
-    records = await read_topic(settings.kafka_bootstrap, topics.topic(topics.ORDERS_DLQ, settings))
-    return [DeadLetter.model_validate_json(record.value) for record in records]
 
 
 async def test_posted_orders_are_on_the_topic_keyed_by_customer(settings: Settings) -> None:

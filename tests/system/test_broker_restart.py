@@ -12,21 +12,20 @@ from collections.abc import Callable, Iterator
 import asyncpg
 import pytest
 from aiokafka.errors import KafkaError
-from tracker.test_tracker_faults import (
-    assert_exactly_in_postgres,
-    line_count,
-    orders_of,
-    publish_fast,
-    service,  # noqa: F401 - the fixture, shared with the other fault tests
-    split_lines,
-    start_engine,
-)
 
 from mgrecs.cli.embedded import EmbeddedBroker, ObjectStore
 from mgrecs.cli.processes import ServiceProcess
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
+from support.faults import (
+    assert_exactly_in_postgres,
+    line_count,
+    orders_of,
+    publish_fast,
+    split_lines,
+    start_engine,
+)
 from support.helpers import engine_stats, eventually
 
 LINES = 10_000
@@ -69,7 +68,7 @@ async def test_broker_restart_mid_stream_loses_and_doubles_nothing(
     broker_settings: Settings,
     durable_broker: EmbeddedBroker,
     pool: asyncpg.Pool,
-    service: Callable[..., ServiceProcess],  # noqa: F811 - the imported fixture
+    service: Callable[..., ServiceProcess],
 ) -> None:
     orders = orders_of(LINES)
     before, after = split_lines(orders, LINES // 2)
