@@ -20,8 +20,8 @@ from mgrecs.common.quality import QualityReport
 from mgrecs.common.quality_checks import QualityAccumulator, check_events
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
+from mgrecs.engine.order_lines import COLUMNS
 from mgrecs.ingest.backfill import backfill_file
-from mgrecs.ingest.sample_data import CSV_HEADER
 from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
@@ -317,7 +317,7 @@ async def test_a_retrain_on_clean_enough_data_trains_and_keeps_the_report(
 async def test_a_backfill_stores_the_report_of_every_row(
     pool: asyncpg.Pool, settings: Settings, tmp_path: Path
 ) -> None:
-    lines = [",".join(CSV_HEADER)]
+    lines = [",".join(COLUMNS)]
     for n in range(100):
         product = n % 5
         lines.append(

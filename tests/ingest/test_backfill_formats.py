@@ -13,9 +13,10 @@ from mgrecs.cli.main import app as cli_app
 from mgrecs.common import topics
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.engine.order_lines import COLUMNS
 from mgrecs.ingest.backfill import backfill_file
 from mgrecs.ingest.order_files import read_orders
-from mgrecs.ingest.sample_data import CSV_HEADER, generate
+from mgrecs.ingest.sample_data import generate
 from support.helpers import read_topic
 
 ANCHOR = datetime(2026, 11, 26, tzinfo=UTC)
@@ -66,7 +67,7 @@ async def test_flat_json_lines_read_like_the_csv(settings: Settings, tmp_path: P
     path = tmp_path / "orders.ndjson"
     with path.open("w") as out:
         for row in rows:
-            values = dict(zip(CSV_HEADER, row.split(","), strict=True))
+            values = dict(zip(COLUMNS, row.split(","), strict=True))
             document: dict[str, object] = {**values, "quantity": int(values["quantity"])}
             document["price"] = float(values["price"])
             out.write(json.dumps(document) + "\n")
@@ -140,7 +141,7 @@ def test_the_cli_reads_json_lines_by_suffix_or_by_format(cli_env: Settings, tmp_
 def test_optional_status_and_updated_at_columns_make_a_version() -> None:
     """A flat file may say where an order stands: `status` per line (every line cancelled is
     the order cancelled) and the order's `updated_at`; files without them are placed orders."""
-    header = ",".join([*CSV_HEADER, "status", "updated_at"])
+    header = ",".join([*COLUMNS, "status", "updated_at"])
     base = "c1,p{n},,,1.00,1,2026-11-20T10:00:00Z,north"
     rows = [
         f"o1,{base.format(n=1)},returned,2026-11-21T08:00:00Z",

@@ -17,10 +17,11 @@ from mgrecs.cli.embedded import free_port
 from mgrecs.common import topics
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
+from mgrecs.engine.order_lines import COLUMNS
 from mgrecs.ingest.app import create_app
 from mgrecs.ingest.backfill import backfill_file
 from mgrecs.ingest.contract import asyncapi_document, write_asyncapi
-from mgrecs.ingest.sample_data import CSV_HEADER, generate
+from mgrecs.ingest.sample_data import generate
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
 from mgrecs.tracker.feedback_sink import FeedbackSink
@@ -459,7 +460,7 @@ async def test_backfill_refuses_a_file_without_the_flat_header(
     settings: Settings, tmp_path: Path
 ) -> None:
     path = tmp_path / "wrong.csv"
-    path.write_text(",".join(h for h in CSV_HEADER if h != "price") + "\n")
+    path.write_text(",".join(h for h in COLUMNS if h != "price") + "\n")
     with pytest.raises(ValueError, match="price"):
         await backfill_file(path, settings)
 
