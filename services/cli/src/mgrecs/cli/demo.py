@@ -31,7 +31,7 @@ from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.personalize import signed_headers
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.public import generate
-from mgrecs.store import cache, customers, jobs, orders, reports
+from mgrecs.store import cache, customers, jobs, order_reads, reports
 from mgrecs.store.identities import count_aliases_like
 from mgrecs.store.schema import migrate
 from mgrecs.store.watermarks import load_watermark
@@ -236,7 +236,7 @@ def _run_pipeline(
 
     _wait_until(
         f"tracker wrote {lines} order lines to PostgreSQL",
-        lambda: store.read(orders.count_lines) == lines,
+        lambda: store.read(order_reads.count_lines) == lines,
     )
     _check_connector(store, lines)
     _wait_until(
