@@ -28,7 +28,14 @@ from mgrecs.store.model_versions import RECIPE, ModelVersion, NoActiveModel, reg
 from mgrecs.store.orders import StoredLine, StoredOrder, write_orders
 from mgrecs.store.orders import insert_orders as store_orders
 from support.helpers import eventually, read_topic, running
-from support.shop import ACTIVE_CUSTOMERS, BOUGHT_PRODUCTS, ORDERS, check_cache_list, insert_orders
+from support.shop import (
+    ACTIVE_CUSTOMERS,
+    BOUGHT_PRODUCTS,
+    ORDERS,
+    check_cache_list,
+    insert_orders,
+    insert_pairs,
+)
 from support.ticks import finished, publish, tick
 
 
@@ -124,16 +131,8 @@ async def test_buy_again_statistics_are_kept_for_recent_and_active_versions_only
 async def test_retrain_chooses_the_recipe_on_the_latest_purchases(
     pool: asyncpg.Pool, settings: Settings
 ) -> None:
-    """Products come in pairs; 40 customers bought a pair long ago, 30 more bought one half
-    long ago and its partner in the last days: enough to validate on."""
-    orders = []
-    for c in range(40):
-        orders.append((f"f{c}", f"full{c}", "north", 100 - c, [f"a{c % 5}", f"b{c % 5}"]))
-    for c in range(30):
-        orders.append((f"l{c}a", f"late{c}", "south", 90 - c, [f"a{c % 5}"]))
-        orders.append((f"l{c}b", f"late{c}", "south", 1 + c / 100, [f"b{c % 5}"]))
-    customers = {(customer, region) for _, customer, region, _, _ in orders}
-    await insert_orders(pool, orders, [f"{x}{n}" for x in "ab" for n in range(5)], customers)
+    """`support.shop.insert_pairs`: enough purchases to validate on."""
+    await insert_pairs(pool)
     settings.train_recipes = "itemknn, rp3beta"
     settings.train_budget_seconds = 5.0
 

@@ -73,3 +73,21 @@ def check_cache_list(items: Any, k: int, known: set[str]) -> None:
     scores = [item["score"] for item in items]
     assert scores == sorted(scores, reverse=True)
     assert len({item["product_id"] for item in items}) == len(items)
+
+
+async def insert_pairs(pool: asyncpg.Pool, fillers: int = 0) -> None:
+    """Products a0..a4 and b0..b4 come in pairs: 40 customers (north) bought a pair long ago,
+    30 more (south) one half long ago and its partner in the last days: enough to validate
+    on. Plus `fillers` customers (north) who each bought one filler product (0f00, ...): they
+    sort first, so a recipe scoring nothing would rank them first."""
+    orders: list[tuple[str, str, str, float, list[str]]] = []
+    for c in range(40):
+        orders.append((f"f{c}", f"full{c}", "north", 100 - c, [f"a{c % 5}", f"b{c % 5}"]))
+    for c in range(30):
+        orders.append((f"l{c}a", f"late{c}", "south", 90 - c, [f"a{c % 5}"]))
+        orders.append((f"l{c}b", f"late{c}", "south", 1 + c / 100, [f"b{c % 5}"]))
+    for c in range(fillers):
+        orders.append((f"x{c}", f"filler{c}", "north", 95 - c, [f"0f{c:02d}"]))
+    products = [f"{x}{n}" for x in "ab" for n in range(5)] + [f"0f{c:02d}" for c in range(fillers)]
+    customers = {(customer, region) for _, customer, region, _, _ in orders}
+    await insert_orders(pool, orders, products, customers)
