@@ -26,16 +26,8 @@ from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.feedback import write_feedback
 from mgrecs.store.model_versions import RECIPE, ModelVersion, register
 from support.engine import bundle_lines, recommend, register_model
+from support.experiments import EXPERIMENT
 from support.helpers import asgi_client, serve
-
-EXPERIMENT = Experiment(
-    id="ab1",
-    arms=[
-        Arm(name="control", model_version="v1", share=0.5),
-        Arm(name="treatment", model_version="v2", share=0.5),
-    ],
-)
-
 
 # -- the split ------------------------------------------------------------------------------
 
