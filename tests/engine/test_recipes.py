@@ -1,7 +1,6 @@
 """User-personalization recipes on data whose right answers are known: hand-built matrices
 (bundles, rising products, re-bought items) and the generator's planted structure."""
 
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -25,9 +24,8 @@ from mgrecs.engine.recipes import (
     neighbours,
 )
 from mgrecs.engine.recipes.support import recency_weighted
-from mgrecs.engine.records import Interaction
-from mgrecs.ingest.sample_data import generate
 from support.helpers import training_data
+from support.samples import sample_lines
 
 COLLABORATIVE = ("ease", "itemknn", "rp3beta", "als")
 SMALL: dict[str, dict[str, Any]] = {
@@ -323,15 +321,7 @@ def test_the_registry_names_every_recipe_and_rejects_unknown_ones() -> None:
 def holdout() -> tuple[TrainingData, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Leave-last-out: each customer with two or more products loses every line of the
     product of their latest order line; training keeps the rest."""
-    sample = generate(
-        seed=7, customers=600, products=150, orders=5000, anchor=datetime(2026, 6, 1, tzinfo=UTC)
-    )
-    lines = [
-        Interaction(o.customer.customer_id, li.product_id, li.quantity, o.ordered_at, None)
-        for o in sample.orders
-        for li in o.lines
-    ]
-    dataset = build_dataset(lines)
+    dataset = build_dataset(sample_lines(seed=7, customers=600, products=150, orders=5000))
     n_items = len(dataset.item_ids)
     customer, item = dataset.line_customer, dataset.line_item
     order = np.lexsort((np.arange(customer.size), dataset.line_time, customer))
