@@ -37,7 +37,8 @@ async def caught_up(settings: Settings, group: str) -> bool:
         await consumer.topics()
         partitions = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
         ends = await consumer.end_offsets(partitions)
-        return all([(await consumer.committed(tp) or 0) == end for tp, end in ends.items()])
+        # >=: the embedded broker may report a high watermark a batch behind the commits.
+        return all([(await consumer.committed(tp) or 0) >= end for tp, end in ends.items()])
     finally:
         await consumer.stop()
 
