@@ -25,7 +25,7 @@ from mgrecs.common.schemas import OrderEvent, OrderLine, OrderStatus
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.sample_data import generate
 from mgrecs.store.databases import create_database
-from mgrecs.store.orders import INTERACTIONS, INTERACTIONS_CSV
+from mgrecs.store.order_reads import INTERACTIONS, INTERACTIONS_CSV
 from mgrecs.store.schema import migrate_async
 
 WAIT_SECONDS = 600.0

@@ -2,13 +2,10 @@
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from hypothesis import HealthCheck, given, strategies
 from hypothesis import settings as hypothesis_settings
 
@@ -19,6 +16,7 @@ from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.model_versions import RECIPE, ModelVersion, register
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
+from support.fake_runtime import FakeRuntime
 from support.helpers import serve
 
 UPDATED_AT = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(hours=1)
@@ -72,34 +70,6 @@ async def shop(pool: asyncpg.Pool) -> None:
         [{"product_id": "p3", "score": 0.8}, {"product_id": "p2", "score": 0.4}],
         UPDATED_AT,
     )
-
-
-class FakeRuntime:
-    """A stand-in for the Personalize runtime endpoint (outside the system under test):
-    answers GetRecommendations in the botocore rest-json shape and records the requests."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.app = FastAPI()
-        self.app.post("/recommendations")(self.recommendations)
-
-    async def recommendations(self, request: Request) -> JSONResponse:
-        body = await request.json()
-        self.requests.append(body)
-        if body.get("userId") == "c3":
-            return JSONResponse(
-                status_code=404,
-                content={"message": "no such campaign"},
-                headers={"x-amzn-ErrorType": "ResourceNotFoundException"},
-            )
-        seed = body.get("userId") or body.get("itemId")
-        items = [
-            {"itemId": f"rt-{seed}-{rank}", "score": round(1 - rank / 10, 2)}
-            for rank in range(body["numResults"])
-        ]
-        if items:
-            items[0]["reason"] = ["fresh"]
-        return JSONResponse({"itemList": items, "recommendationId": "RID-1"})
 
 
 @pytest.fixture

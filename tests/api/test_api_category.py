@@ -6,9 +6,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
-from engine_service.test_engine_service import register_model
 
-from api.test_api import FakeRuntime
 from mgrecs.common.settings import Settings
 from mgrecs.engine.records import Interaction, ProductInfo
 from mgrecs.engine_service.app import create_app as create_engine_app
@@ -16,6 +14,8 @@ from mgrecs.store.cache import USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
+from support.engine import register_model
+from support.fake_runtime import FakeRuntime
 from support.helpers import serve
 
 CATEGORIES = {"p1": "tea", "p2": "tea", "p3": "snacks", "p4": "tea", "p5": "snacks"}

@@ -11,7 +11,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from batch.test_batch import ORDERS, insert_orders
 from playwright.async_api import Page, async_playwright
 
 from mgrecs.api.app import create_app
@@ -23,6 +22,7 @@ from mgrecs.common.settings import Settings
 from mgrecs.store.model_versions import RECIPE, ModelVersion, register
 from support.helpers import asgi_client, serve
 from support.paths import REPO_ROOT
+from support.shop import insert_shop
 
 CHROMIUM = "/usr/bin/chromium"
 ADMIN_KEY = "dashboard-admin-key"
@@ -32,9 +32,8 @@ BAR_WIDTH = 220  # dashboard.js draws a 100 % match rate this wide
 
 @pytest.fixture
 async def stack(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[str]:
-    """test_batch's purchases, a trained model and an inferred cache; the API on a port."""
-    customers = {(c, r) for _, c, r, _, _ in ORDERS}
-    await insert_orders(pool, ORDERS, [f"p{i}" for i in range(1, 8)], customers)
+    """`support.shop`'s purchases, a trained model and an inferred cache; the API on a port."""
+    await insert_shop(pool)
     now = datetime.now(UTC)
     old = {"precision@10": 0.11, "recall@10": 0.32, "ndcg@10": 0.21, "coverage": 0.4}
     mid = {"precision@10": 0.14, "recall@10": 0.41, "ndcg@10": 0.27, "coverage": 0.55}

@@ -11,7 +11,6 @@ import asyncpg
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from engine_service.test_engine_service import bundle_lines, recommend, register_model
 from pydantic import ValidationError
 
 from mgrecs.api.app import create_app
@@ -26,16 +25,9 @@ from mgrecs.store.cache import USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.feedback import write_feedback
 from mgrecs.store.model_versions import RECIPE, ModelVersion, register
+from support.engine import bundle_lines, recommend, register_model
+from support.experiments import EXPERIMENT
 from support.helpers import asgi_client, serve
-
-EXPERIMENT = Experiment(
-    id="ab1",
-    arms=[
-        Arm(name="control", model_version="v1", share=0.5),
-        Arm(name="treatment", model_version="v2", share=0.5),
-    ],
-)
-
 
 # -- the split ------------------------------------------------------------------------------
 

@@ -13,21 +13,14 @@ from aiokafka import AIOKafkaProducer
 
 from mgrecs.api.app import create_app
 from mgrecs.common import topics
-from mgrecs.common.experiments import Arm, Experiment
 from mgrecs.common.feedback import FeedbackEvent
 from mgrecs.common.schemas import DeadLetter
 from mgrecs.common.settings import Settings
 from mgrecs.tracker.feedback_sink import FeedbackSink
+from support.experiments import EXPERIMENT
 from support.helpers import asgi_client, eventually, read_topic, running
 
 AT = "2026-11-26T10:15:00Z"
-EXPERIMENT = Experiment(
-    id="ab1",
-    arms=[
-        Arm(name="control", model_version="v1", share=0.5),
-        Arm(name="treatment", model_version="v2", share=0.5),
-    ],
-)
 
 
 def event(**fields: Any) -> dict[str, Any]:

@@ -1,11 +1,21 @@
-"""Fixtures of the batch tests: an S3 API (moto's server) for the artifact store."""
+"""Fixtures of the batch tests: the shop's purchases, an S3 API (moto's server) for the
+artifact store, and the CLI pointed at the test's settings."""
 
 from collections.abc import Iterator
 
+import asyncpg
 import pytest
 from moto.server import ThreadedMotoServer
 
 from mgrecs.cli.embedded import free_port
+from support.cli_env import cli_env  # noqa: F401  (the fixture)
+from support.shop import insert_shop
+
+
+@pytest.fixture
+async def purchases(pool: asyncpg.Pool) -> None:
+    """`support.shop.ORDERS`, and c7 (north), a customer who never ordered."""
+    await insert_shop(pool, [("c7", "north")])
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,6 @@ import asyncpg
 import pytest
 from typer.testing import CliRunner
 
-from batch.test_batch import (  # noqa: F401  (purchases: the fixture)
-    ACTIVE_CUSTOMERS,
-    check_cache_list,
-    finished,
-    publish,
-    purchases,
-    tick,
-)
 from mgrecs.batch.aws import inference as aws_inference
 from mgrecs.batch.aws import training as aws_training
 from mgrecs.batch.aws.control import AwsModeMisconfigured, PersonalizeJobFailed
@@ -34,6 +26,8 @@ from support.fake_personalize import (
     FakePersonalize,
 )
 from support.helpers import eventually, running, serve
+from support.shop import ACTIVE_CUSTOMERS, check_cache_list
+from support.ticks import finished, publish, tick
 
 GROUP = f"{ARN}:dataset-group/mgrecs"
 DATASET_ARNS = {
@@ -48,7 +42,7 @@ PRODUCTS = [f"p{i}" for i in range(1, 8)]
 @pytest.fixture
 async def aws(
     settings: Settings,
-    s3_endpoint: str,  # noqa: F811
+    s3_endpoint: str,
 ) -> AsyncIterator[tuple[Settings, FakePersonalize]]:
     """AWS-mode settings (an S3 bucket of its own) and the fake Personalize, serving."""
     bucket = f"mgrecs-{uuid.uuid4().hex[:8]}"
@@ -111,7 +105,7 @@ def fake_output(fake: FakePersonalize, solution_version_arn: str) -> dict[str, A
 
 
 async def test_retrain_and_infer_round_trip_through_personalize(
-    purchases: None,  # noqa: F811
+    purchases: None,
     pool: asyncpg.Pool,
     aws: tuple[Settings, FakePersonalize],
 ) -> None:
@@ -182,7 +176,7 @@ async def test_retrain_and_infer_round_trip_through_personalize(
 
 
 async def test_a_refresh_updates_the_user_solution_and_refills_the_cache(
-    purchases: None,  # noqa: F811
+    purchases: None,
     pool: asyncpg.Pool,
     aws: tuple[Settings, FakePersonalize],
 ) -> None:
@@ -219,7 +213,7 @@ def _cli(*args: str) -> Any:
 
 
 async def test_the_cli_lists_and_rolls_back_aws_versions(
-    purchases: None,  # noqa: F811
+    purchases: None,
     pool: asyncpg.Pool,
     aws: tuple[Settings, FakePersonalize],
     monkeypatch: pytest.MonkeyPatch,
@@ -245,7 +239,7 @@ async def test_the_cli_lists_and_rolls_back_aws_versions(
 
 
 async def test_the_worker_runs_aws_ticks_and_a_failed_job_keeps_the_cache_serving(
-    purchases: None,  # noqa: F811
+    purchases: None,
     pool: asyncpg.Pool,
     aws: tuple[Settings, FakePersonalize],
 ) -> None:
@@ -278,7 +272,7 @@ async def test_the_worker_runs_aws_ticks_and_a_failed_job_keeps_the_cache_servin
 
 
 async def test_a_failed_training_registers_nothing(
-    purchases: None,  # noqa: F811
+    purchases: None,
     pool: asyncpg.Pool,
     aws: tuple[Settings, FakePersonalize],
 ) -> None:

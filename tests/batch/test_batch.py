@@ -3,16 +3,13 @@ real broker (idempotent ticks, dead letters, failures recorded)."""
 
 import asyncio
 import json
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import numpy as np
 import pytest
 import structlog
-from aiokafka import AIOKafkaProducer
 
 from mgrecs.batch.buy_again import KEEP_VERSIONS, BuyAgainFit, save_buy_again
 from mgrecs.batch.dataset import load_lines
@@ -20,76 +17,26 @@ from mgrecs.batch.inference import infer
 from mgrecs.batch.training import retrain
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.common import topics
-from mgrecs.common.schemas import DeadLetter, OrderEvent, ScheduleTick
+from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.recipes import make_recipe
 from mgrecs.engine.repurchase import BuyAgainParams, RepurchaseStats, fit_repurchase
 from mgrecs.store import jobs
 from mgrecs.store.cache import SIMILAR, USERS, put_current
-from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.model_versions import RECIPE, ModelVersion, NoActiveModel, register
 from mgrecs.store.orders import StoredLine, StoredOrder, write_orders
 from mgrecs.store.orders import insert_orders as store_orders
-from mgrecs.store.products import StoredProduct, insert_products
 from support.helpers import eventually, read_topic, running
-
-# (order id, customer, region, days ago, products). c6 only ordered long ago (inactive);
-# c7 never ordered; p7 was never bought.
-ORDERS: Sequence[tuple[str, str, str, int, list[str]]] = [
-    ("o1", "c1", "north", 10, ["p1", "p2"]),
-    ("o2", "c1", "north", 2, ["p3"]),
-    ("o3", "c2", "north", 8, ["p1", "p2", "p3"]),
-    ("o4", "c3", "north", 5, ["p2", "p3"]),
-    ("o5", "c4", "south", 7, ["p4", "p5"]),
-    ("o6", "c4", "south", 1, ["p6"]),
-    ("o7", "c5", "south", 3, ["p4", "p5", "p6"]),
-    ("o8", "c6", "south", 200, ["p1", "p4"]),
-]
-ACTIVE_CUSTOMERS = {"c1", "c2", "c3", "c4", "c5"}
-BOUGHT_PRODUCTS = {"p1", "p2", "p3", "p4", "p5", "p6"}
-
-
-async def insert_orders(
-    pool: asyncpg.Pool,
-    orders: Sequence[tuple[str, str, str, float, list[str]]],
-    products: Sequence[str],
-    customers: set[tuple[str, str]],
-) -> None:
-    await insert_products(pool, [StoredProduct(p, f"product {p}") for p in products])
-    await insert_customers(pool, [StoredCustomer(c, r) for c, r in sorted(customers)])
-    now = datetime.now(UTC)
-    await store_orders(
-        pool,
-        [
-            StoredOrder(
-                order_id,
-                customer,
-                now - timedelta(days=days_ago),
-                [StoredLine(n, p, 1 + n, 2.50) for n, p in enumerate(products_bought)],
-                region,
-            )
-            for order_id, customer, region, days_ago, products_bought in orders
-        ],
-    )
-
-
-@pytest.fixture
-async def purchases(pool: asyncpg.Pool) -> None:
-    customers = {(c, r) for _, c, r, _, _ in ORDERS} | {("c7", "north")}
-    await insert_orders(pool, ORDERS, [f"p{i}" for i in range(1, 8)], customers)
-
-
-def check_cache_list(items: Any, k: int, known: set[str]) -> None:
-    """The old pipeline's shape: a list of {product_id, score[, reason]}, best first."""
-    assert isinstance(items, list) and 0 < len(items) <= k
-    for item in items:
-        assert set(item) in ({"product_id", "score"}, {"product_id", "score", "reason"})
-        assert item["product_id"] in known
-        assert 0.0 <= item["score"] <= 1.0
-    scores = [item["score"] for item in items]
-    assert scores == sorted(scores, reverse=True)
-    assert len({item["product_id"] for item in items}) == len(items)
+from support.shop import (
+    ACTIVE_CUSTOMERS,
+    BOUGHT_PRODUCTS,
+    ORDERS,
+    check_cache_list,
+    insert_orders,
+    insert_pairs,
+)
+from support.ticks import finished, publish, tick
 
 
 async def test_retrain_registers_one_active_model(
@@ -184,16 +131,8 @@ async def test_buy_again_statistics_are_kept_for_recent_and_active_versions_only
 async def test_retrain_chooses_the_recipe_on_the_latest_purchases(
     pool: asyncpg.Pool, settings: Settings
 ) -> None:
-    """Products come in pairs; 40 customers bought a pair long ago, 30 more bought one half
-    long ago and its partner in the last days: enough to validate on."""
-    orders = []
-    for c in range(40):
-        orders.append((f"f{c}", f"full{c}", "north", 100 - c, [f"a{c % 5}", f"b{c % 5}"]))
-    for c in range(30):
-        orders.append((f"l{c}a", f"late{c}", "south", 90 - c, [f"a{c % 5}"]))
-        orders.append((f"l{c}b", f"late{c}", "south", 1 + c / 100, [f"b{c % 5}"]))
-    customers = {(customer, region) for _, customer, region, _, _ in orders}
-    await insert_orders(pool, orders, [f"{x}{n}" for x in "ab" for n in range(5)], customers)
+    """`support.shop.insert_pairs`: enough purchases to validate on."""
+    await insert_pairs(pool)
     settings.train_recipes = "itemknn, rp3beta"
     settings.train_budget_seconds = 5.0
 
@@ -331,31 +270,6 @@ async def test_infer_without_a_model_is_a_clear_error(
 
 
 # -- the worker on the real broker ------------------------------------------------------
-
-
-async def publish(settings: Settings, *values: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-    await producer.start()
-    try:
-        for value in values:
-            await producer.send_and_wait(topics.topic(topics.SCHEDULE_TICKS, settings), value)
-    finally:
-        await producer.stop()
-
-
-def tick(kind: str, tick_id: str | None = None) -> tuple[ScheduleTick, bytes]:
-    message = (
-        ScheduleTick(kind=kind) if tick_id is None else ScheduleTick(kind=kind, tick_id=tick_id)
-    )
-    return message, message.model_dump_json().encode()
-
-
-async def finished(pool: asyncpg.Pool, tick_id: str) -> dict[str, Any] | None:
-    row = await pool.fetchrow(
-        "SELECT detail FROM processed_ticks WHERE tick_id = $1 AND finished_at IS NOT NULL",
-        tick_id,
-    )
-    return None if row is None else row["detail"]
 
 
 async def test_worker_runs_retrain_then_infer_ticks(

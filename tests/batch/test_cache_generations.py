@@ -13,18 +13,8 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 import asyncpg
 import pytest
 import structlog
-from api.test_api import FakeRuntime
 from typer.testing import CliRunner
 
-from batch.test_batch import (
-    ACTIVE_CUSTOMERS,
-    BOUGHT_PRODUCTS,
-    ORDERS,
-    finished,
-    insert_orders,
-    publish,
-    tick,
-)
 from mgrecs.api.app import create_app
 from mgrecs.batch import generations
 from mgrecs.batch.inference import infer
@@ -40,7 +30,10 @@ from mgrecs.common.settings import Settings, get_settings
 from mgrecs.store import cache_generations
 from mgrecs.store.cache import AGGREGATES_VIEW, PARTITIONED, USERS, invalidate, partition
 from mgrecs.store.cache_generations import DETACH_STATE, Generation
+from support.fake_runtime import FakeRuntime
 from support.helpers import TcpProxy, asgi_client, eventually, read_topic, running, serve
+from support.shop import ACTIVE_CUSTOMERS, BOUGHT_PRODUCTS, insert_shop
+from support.ticks import finished, publish, tick
 
 USERS_VIEW = "SELECT user_id, recommendations, updated_at FROM offline_user_recommendations"
 
@@ -68,10 +61,9 @@ async def partition_exists(pool: asyncpg.Pool, name: str) -> bool:
 
 @pytest.fixture
 async def served(pool: asyncpg.Pool, settings: Settings) -> int:
-    """test_batch's purchases, a trained model and a first generation built from it
+    """`support.shop`'s purchases, a trained model and a first generation built from it
     (in-process); its number."""
-    customers = {(c, r) for _, c, r, _, _ in ORDERS}
-    await insert_orders(pool, ORDERS, [f"p{i}" for i in range(1, 8)], customers)
+    await insert_shop(pool)
     settings.infer_shards = 3
     await retrain(pool, settings)
     return (await infer(pool, settings)).generation
@@ -362,7 +354,7 @@ async def _log_has(process: ServiceProcess, text: str) -> bool:
 async def test_invalidating_one_customer_a_region_or_everything(
     served: int, pool: asyncpg.Pool, settings: Settings
 ) -> None:
-    # c1, c2, c3 are in north; c4, c5 in south (test_batch.ORDERS).
+    # c1, c2, c3 are in north; c4, c5 in south (support.shop.ORDERS).
     one = await invalidate(pool, customer="c1")
     assert (one.generation, one.users) == (served, 1)
     assert set(await cached_users(pool)) == ACTIVE_CUSTOMERS - {"c1"}
@@ -481,7 +473,7 @@ async def test_after_invalidating_everything_the_region_page_answers_from_popula
     answers = await _answers(settings)
     assert answers["user"]["source"] == "popular" and answers["user"]["items"]
     assert answers["similar"]["source"] == "none"  # the engine is down too
-    # north's active customers c1, c2, c3 (test_batch.ORDERS) bought p2 and p3 all three,
+    # north's active customers c1, c2, c3 (support.shop.ORDERS) bought p2 and p3 all three,
     # p1 two of them.
     for mode in ("sample", "exact"):
         page = answers[mode]

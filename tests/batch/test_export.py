@@ -10,13 +10,13 @@ import aioboto3
 import asyncpg
 import pytest
 
-from batch.test_batch import ORDERS, purchases  # noqa: F401  (the fixture)
 from mgrecs.batch.export import SCHEMAS, export_datasets
 from mgrecs.batch.shards import ModelCache
 from mgrecs.batch.training import retrain
 from mgrecs.common.artifacts import MODEL_CACHE, S3Store, open_store
 from mgrecs.common.settings import Settings
 from mgrecs.engine_service.registry import ModelRegistry
+from support.shop import ORDERS
 
 LINES = sum(len(products) for *_, products in ORDERS)
 
@@ -44,7 +44,7 @@ def _check(files: dict[str, list[dict[str, str]]]) -> None:
 
 
 async def test_a_retrain_exports_the_datasets_to_the_directory_store(
-    purchases: None,  # noqa: F811
+    purchases: None,
     pool: asyncpg.Pool,
     settings: Settings,
     tmp_path: Path,
@@ -67,7 +67,7 @@ async def test_a_retrain_exports_the_datasets_to_the_directory_store(
 
 
 async def test_the_datasets_go_to_s3_through_aioboto3(
-    purchases: None,  # noqa: F811
+    purchases: None,
     pool: asyncpg.Pool,
     settings: Settings,
     s3_endpoint: str,
@@ -111,7 +111,7 @@ def test_unknown_store_schemes_are_refused(settings: Settings) -> None:
 
 
 async def test_models_go_to_s3_and_engines_and_workers_load_them_from_there(
-    purchases: None,  # noqa: F811
+    purchases: None,
     pool: asyncpg.Pool,
     settings: Settings,
     s3_endpoint: str,

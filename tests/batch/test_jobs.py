@@ -9,7 +9,6 @@ from typing import Any
 import asyncpg
 from typer.testing import CliRunner
 
-from batch.test_batch import ORDERS, finished, insert_orders, publish, tick
 from mgrecs.batch.inference import infer
 from mgrecs.batch.training import retrain
 from mgrecs.batch.worker import BatchWorker
@@ -21,13 +20,14 @@ from mgrecs.store.model_versions import ModelVersion
 from mgrecs.store.orders import StoredLine, StoredOrder
 from mgrecs.store.orders import insert_orders as store_orders
 from support.helpers import eventually, running
+from support.shop import insert_shop
+from support.ticks import finished, publish, tick
 
 RETRAIN_STEPS = ["export", "quality", "evaluate", "train", "promote", "buy-again"]
 
 
 async def purchases(pool: asyncpg.Pool) -> None:
-    customers = {(c, r) for _, c, r, _, _ in ORDERS} | {("c8", "north")}
-    await insert_orders(pool, ORDERS, [f"p{i}" for i in range(1, 8)], customers)
+    await insert_shop(pool, [("c8", "north")])
 
 
 async def cached_for(pool: asyncpg.Pool, user_id: str) -> list[dict[str, Any]]:

@@ -1,18 +1,17 @@
 """The promotion gate and the operator's promote / rollback, on a real database."""
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
 import pytest
 from typer.testing import CliRunner
 
-from batch.test_batch import insert_orders
 from mgrecs.batch.promotion import decide
 from mgrecs.batch.training import retrain
 from mgrecs.cli.main import app
-from mgrecs.common.settings import Settings, get_settings
+from mgrecs.common.settings import Settings
+from support.shop import insert_pairs
 
 runner = CliRunner()
 
@@ -49,39 +48,15 @@ def test_decide(
     assert says in decision.reason
 
 
-async def paired_purchases(pool: asyncpg.Pool) -> None:
-    """Products come in pairs bought one after the other (enough to validate on), plus
-    filler products that sort first and that a recipe scoring nothing would rank first."""
-    orders = []
-    for c in range(40):
-        orders.append((f"f{c}", f"full{c}", "north", 100 - c, [f"a{c % 5}", f"b{c % 5}"]))
-    for c in range(30):
-        orders.append((f"l{c}a", f"late{c}", "south", 90 - c, [f"a{c % 5}"]))
-        orders.append((f"l{c}b", f"late{c}", "south", 1 + c / 100, [f"b{c % 5}"]))
-    for c in range(12):
-        orders.append((f"x{c}", f"filler{c}", "north", 95 - c, [f"0f{c:02d}"]))
-    products = [f"{x}{n}" for x in "ab" for n in range(5)] + [f"0f{c:02d}" for c in range(12)]
-    customers = {(customer, region) for _, customer, region, _, _ in orders}
-    await insert_orders(pool, orders, products, customers)
-
-
 async def states(pool: asyncpg.Pool) -> list[tuple[str, bool]]:
     rows = await pool.fetch("SELECT version, active FROM model_versions ORDER BY trained_at")
     return [(row["version"], row["active"]) for row in rows]
 
 
-@pytest.fixture
-def cli_database(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MGRECS_DATABASE_URL", settings.database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
 async def test_a_model_that_loses_to_popularity_stays_a_candidate(
     pool: asyncpg.Pool, settings: Settings
 ) -> None:
-    await paired_purchases(pool)
+    await insert_pairs(pool, fillers=12)
     settings.train_budget_seconds = 5.0
     settings.train_recipes = "itemknn"
     good = await retrain(pool, settings)
@@ -102,9 +77,9 @@ async def cli(*args: str) -> Any:
 
 
 async def test_operator_promotes_and_rolls_back(
-    cli_database: None, pool: asyncpg.Pool, settings: Settings
+    cli_env: Settings, pool: asyncpg.Pool, settings: Settings
 ) -> None:
-    await paired_purchases(pool)
+    await insert_pairs(pool, fillers=12)
     settings.train_budget_seconds = 5.0
     settings.train_recipes = "itemknn"
     first = (await retrain(pool, settings)).version

@@ -8,7 +8,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-from batch.test_batch import ORDERS, insert_orders
 from mgrecs.api.app import create_app
 from mgrecs.api.intervals import wilson
 from mgrecs.batch.aggregates import tally
@@ -17,6 +16,7 @@ from mgrecs.batch.training import retrain
 from mgrecs.common.settings import Settings
 from mgrecs.engine.records import Scored
 from support.helpers import asgi_client
+from support.shop import insert_shop
 
 # The region page's reading of the cache, over every active customer instead of a sample.
 DIRECT = """
@@ -49,9 +49,8 @@ def by_key(rows: list[asyncpg.Record]) -> dict[tuple[str, str], dict[str, Any]]:
 
 @pytest.fixture
 async def trained(pool: asyncpg.Pool, settings: Settings) -> Settings:
-    """test_batch's purchases (north: c1-c3, south: c4, c5 active and c6 not) and a model."""
-    customers = {(c, r) for _, c, r, _, _ in ORDERS}
-    await insert_orders(pool, ORDERS, [f"p{i}" for i in range(1, 8)], customers)
+    """`support.shop`'s purchases (north: c1-c3, south: c4, c5 active and c6 not) and a model."""
+    await insert_shop(pool)
     settings.infer_shards = 3
     await retrain(pool, settings)
     return settings

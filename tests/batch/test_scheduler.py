@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from batch.test_batch import ORDERS, finished, insert_orders, publish, tick
 from mgrecs.batch.schedule import (
     InvalidSchedule,
     Schedule,
@@ -23,6 +22,8 @@ from mgrecs.common import topics
 from mgrecs.common.schemas import ScheduleTick
 from mgrecs.common.settings import Settings
 from support.helpers import eventually, read_topic, running
+from support.shop import insert_shop
+from support.ticks import finished, publish, tick
 
 SUNDAY_3AM = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 DEFAULTS = [
@@ -99,8 +100,7 @@ async def published(settings: Settings) -> list[ScheduleTick]:
 async def test_a_slot_published_twice_runs_its_job_once(
     pool: asyncpg.Pool, settings: Settings
 ) -> None:
-    customers = {(c, r) for _, c, r, _, _ in ORDERS}
-    await insert_orders(pool, ORDERS, [f"p{i}" for i in range(1, 7)], customers)
+    await insert_shop(pool, products=6)
     settings.schedule_refresh = settings.schedule_infer = ""
     clock = SUNDAY_3AM + timedelta(seconds=20)
     slot_id = "retrain-2026-11-29T03:00:00+00:00"

@@ -6,7 +6,6 @@ These tests are synchronous because the commands run their own event loop.
 import asyncio
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +17,11 @@ from mgrecs.cli.main import app
 from mgrecs.common import topics
 from mgrecs.common.schemas import OrderEvent, ScheduleTick
 from mgrecs.common.settings import Settings, get_settings
-from mgrecs.ingest.sample_data import CSV_HEADER
+from mgrecs.engine.order_lines import COLUMNS
 from mgrecs.store.databases import create_database, drop_database
 from support.helpers import read_topic
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """Point the CLI (which reads the environment) at the test's database and topics."""
-    monkeypatch.setenv("MGRECS_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("MGRECS_KAFKA_BOOTSTRAP", settings.kafka_bootstrap)
-    monkeypatch.setenv("MGRECS_TOPIC_PREFIX", settings.topic_prefix)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
 
 
 def _records(settings: Settings, name: str) -> list[Any]:
@@ -62,7 +50,7 @@ def test_sample_data_is_deterministic_and_in_the_flat_format(tmp_path: Path) -> 
     assert first.read_text() == second.read_text()
     with first.open() as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == list(CSV_HEADER)
+    assert list(rows[0]) == list(COLUMNS)
     assert len({row["order_id"] for row in rows}) == 100
 
 
@@ -80,7 +68,7 @@ def test_backfill_publishes_every_order_of_the_file(cli_env: Settings, tmp_path:
 def test_backfill_exits_non_zero_when_rows_are_rejected(cli_env: Settings, tmp_path: Path) -> None:
     out = tmp_path / "bad.csv"
     out.write_text(
-        ",".join(CSV_HEADER) + "\n"
+        ",".join(COLUMNS) + "\n"
         "o1,c1,p1,Milk,dairy,1.20,2,2026-11-20T10:00:00Z,north\n"
         "o2,c2,p2,Bread,bakery,2.10,-3,2026-11-20T10:00:00Z,north\n"
     )

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from mgrecs.cli.main import app
 from mgrecs.engine.evaluation import BASELINES, REPEAT_BASELINE
+from mgrecs.engine.order_lines import COLUMNS
 from mgrecs.engine.recipes import RECIPES
-from mgrecs.ingest.sample_data import CSV_HEADER, generate
+from mgrecs.ingest.sample_data import generate
 
 runner = CliRunner()
 METRICS = {"precision@10", "recall@10", "ndcg@10", "mrr", "coverage", "users"}
@@ -94,7 +95,7 @@ def test_repeat_mode_counts_repeat_purchases(orders: Path) -> None:
 
 def _broken(tmp_path: Path, orders: Path) -> Path:
     rows = list(csv.reader(orders.open()))
-    rows[5][CSV_HEADER.index("quantity")] = "-1"  # line 6
+    rows[5][COLUMNS.index("quantity")] = "-1"  # line 6
     path = tmp_path / "broken.csv"
     with path.open("w", newline="") as handle:
         csv.writer(handle).writerows(rows)
@@ -124,7 +125,7 @@ def test_strict_fails_on_a_bad_line_with_its_number(orders: Path, tmp_path: Path
     [
         ("order_id,customer_id,product_id\no1,c1,p1\n", "lacks column(s): product_name"),
         (
-            ",".join(CSV_HEADER)
+            ",".join(COLUMNS)
             + "\no1,c1,p1,Tea,,1.0,1,2024-01-01,north\no2,c1,p2,Tea,,1.0,1,2024-01-05,\n",
             "too little data: only 0 customers",
         ),

@@ -4,7 +4,6 @@ a retrain fed bad data."""
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,9 +19,9 @@ from mgrecs.common.db import create_pool
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.quality_checks import QualityAccumulator, check_events
 from mgrecs.common.schemas import OrderEvent
-from mgrecs.common.settings import Settings, get_settings
+from mgrecs.common.settings import Settings
+from mgrecs.engine.order_lines import COLUMNS
 from mgrecs.ingest.backfill import backfill_file
-from mgrecs.ingest.sample_data import CSV_HEADER
 from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
@@ -231,14 +230,6 @@ async def test_the_api_lists_the_latest_reports(pool: asyncpg.Pool, settings: Se
         assert (await http.get("/v1/quality/reports", params={"limit": 0})).status_code == 422
 
 
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("MGRECS_DATABASE_URL", settings.database_url)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
-
-
 def _store(settings: Settings, report: QualityReport) -> None:
     async def run() -> None:
         db_pool = await create_pool(settings.database_url, max_size=1)
@@ -326,7 +317,7 @@ async def test_a_retrain_on_clean_enough_data_trains_and_keeps_the_report(
 async def test_a_backfill_stores_the_report_of_every_row(
     pool: asyncpg.Pool, settings: Settings, tmp_path: Path
 ) -> None:
-    lines = [",".join(CSV_HEADER)]
+    lines = [",".join(COLUMNS)]
     for n in range(100):
         product = n % 5
         lines.append(

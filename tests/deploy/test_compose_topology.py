@@ -23,7 +23,7 @@ from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common.db import create_pool
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.public import FAKE_COMPANY_API, generate
-from mgrecs.store import customers, jobs, orders
+from mgrecs.store import customers, jobs, order_reads
 from mgrecs.store.databases import create_database, drop_database
 from support.compose_run import (
     PORT_SETTINGS,
@@ -237,7 +237,7 @@ def test_compose_topology_pulls_orders_and_serves_them(
         lines = sum(len(order.lines) for order in generate(**DATA, anchor=anchor).orders)
         wait_for(
             f"the connector's {lines} order lines in PostgreSQL",
-            lambda: query(empty_database, orders.count_lines) == lines,
+            lambda: query(empty_database, order_reads.count_lines) == lines,
         )
         for kind in ("retrain", "infer"):
             printed = run_job(cli, "tick", kind)

@@ -4,7 +4,6 @@
 arbitrary ones (Hypothesis) for what must always hold."""
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,6 @@ from mgrecs.engine.dataset import Lines
 from mgrecs.engine.evaluation import BASELINES, REPEAT_BASELINE
 from mgrecs.engine.evaluation.evaluate import evaluate_recipe
 from mgrecs.engine.evaluation.tuning import TUNING_K
-from mgrecs.engine.orders_file import read_orders
 from mgrecs.engine.recipes import (
     GRIDS,
     RECIPES,
@@ -35,10 +33,8 @@ from mgrecs.engine.recipes.support import history_context
 from mgrecs.engine.records import Interaction
 from mgrecs.engine.repurchase import BuyAgainParams, buy_again_scores
 from mgrecs.engine.selection import validation_split
-from mgrecs.ingest.sample_data import generate
 from support.helpers import NOW, training_data
 
-ANCHOR = datetime(2024, 6, 1, tzinfo=UTC)
 Line = tuple[int, int, float, int]
 """(customer, product, days ago, quantity): one order line; equal days ago of one customer
 are one order."""
@@ -287,18 +283,6 @@ def test_the_grid_starts_at_the_defaults_and_both_recipes_are_registered() -> No
     }
     for point in GRIDS["buy-again"]:
         assert point.items() <= BuyAgainRecipe(**point).params().items()
-
-
-@pytest.fixture(scope="module")
-def orders_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("orders") / "orders.csv"
-    generate(seed=7, customers=400, products=120, orders=4000, anchor=ANCHOR).write_csv(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def generated(orders_file: Path) -> list[Interaction]:
-    return read_orders(orders_file).interactions
 
 
 def test_select_buy_again_is_at_least_as_good_as_the_defaults(

@@ -31,9 +31,7 @@ from mgrecs.engine.evaluation.evaluate import recommend, top_k
 from mgrecs.engine.orders_file import COLUMNS, OrdersFileError, read_orders
 from mgrecs.engine.recipes.base import Recipe, TrainingData
 from mgrecs.engine.records import Interaction
-from mgrecs.ingest.sample_data import generate
 
-ANCHOR = datetime(2024, 6, 1, tzinfo=UTC)
 HEADER = ",".join(COLUMNS)
 
 
@@ -110,13 +108,6 @@ def line(customer: str, product: str, when: datetime, quantity: int = 1) -> Inte
 
 def day(n: int, hour: int = 12) -> datetime:
     return datetime(2024, 1, n, hour, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> list[Interaction]:
-    path = tmp_path_factory.mktemp("orders") / "orders.csv"
-    generate(seed=7, customers=400, products=120, orders=4000, anchor=ANCHOR).write_csv(path)
-    return read_orders(path).interactions
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Every recipe's fitted state survives a trip through an .npz (no pickle) and scores
 exactly as before, without refitting."""
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +9,7 @@ from scipy import sparse
 
 from mgrecs.engine.dataset import build_dataset
 from mgrecs.engine.recipes import RECIPES, Recipe, TrainingData, make_recipe
-from mgrecs.engine.records import Interaction
-from mgrecs.ingest.sample_data import generate
+from support.samples import sample_lines
 
 SMALL_PARAMS = {
     "ease": {"l2": 50.0},
@@ -23,15 +21,7 @@ SMALL_PARAMS = {
 
 @pytest.fixture(scope="module")
 def data() -> TrainingData:
-    sample = generate(
-        seed=3, customers=150, products=60, orders=900, anchor=datetime(2026, 6, 1, tzinfo=UTC)
-    )
-    lines = [
-        Interaction(o.customer.customer_id, li.product_id, li.quantity, o.ordered_at, None)
-        for o in sample.orders
-        for li in o.lines
-    ]
-    dataset = build_dataset(lines)
+    dataset = build_dataset(sample_lines(seed=3, customers=150, products=60, orders=900))
     return TrainingData(
         matrix=dataset.matrix.astype(np.float32),
         line_customer=dataset.line_customer,

@@ -1,7 +1,6 @@
 """User-personalization recipes on data whose right answers are known: hand-built matrices
 (bundles, rising products, re-bought items) and the generator's planted structure."""
 
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -25,9 +24,8 @@ from mgrecs.engine.recipes import (
     neighbours,
 )
 from mgrecs.engine.recipes.support import recency_weighted
-from mgrecs.engine.records import Interaction
-from mgrecs.ingest.sample_data import generate
 from support.helpers import training_data
+from support.samples import sample_lines
 
 COLLABORATIVE = ("ease", "itemknn", "rp3beta", "als")
 SMALL: dict[str, dict[str, Any]] = {
@@ -375,15 +373,7 @@ def test_the_registry_names_every_recipe_and_rejects_unknown_ones() -> None:
 def holdout() -> tuple[TrainingData, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Leave-last-out: each customer with two or more products loses every line of the
     product of their latest order line; training keeps the rest."""
-    sample = generate(
-        seed=7, customers=600, products=150, orders=5000, anchor=datetime(2026, 6, 1, tzinfo=UTC)
-    )
-    lines = [
-        Interaction(o.customer.customer_id, li.product_id, li.quantity, o.ordered_at, None)
-        for o in sample.orders
-        for li in o.lines
-    ]
-    dataset = build_dataset(lines)
+    dataset = build_dataset(sample_lines(seed=7, customers=600, products=150, orders=5000))
     n_items = len(dataset.item_ids)
     customer, item = dataset.line_customer, dataset.line_item
     order = np.lexsort((np.arange(customer.size), dataset.line_time, customer))
@@ -407,7 +397,7 @@ def holdout() -> tuple[TrainingData, npt.NDArray[np.int64], npt.NDArray[np.int64
 
 
 @pytest.fixture(scope="module")
-def generated() -> tuple[TrainingData, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def held_out() -> tuple[TrainingData, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     return holdout()
 
 
@@ -423,11 +413,11 @@ def hit_rate(
 
 
 def test_collaborative_recipes_beat_popularity_on_planted_structure(
-    generated: tuple[TrainingData, npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    held_out: tuple[TrainingData, npt.NDArray[np.int64], npt.NDArray[np.int64]],
 ) -> None:
     """Measured (defaults, seed 7): popularity 0.197; ease 0.587, itemknn 0.435, rp3beta
     0.568, als 0.637. Each must at least double popularity's hit rate."""
-    data, users, targets = generated
+    data, users, targets = held_out
     assert len(users) > 500
     baseline = hit_rate(PopularityRecipe().fit(data), data, users, targets)
     assert 0.1 < baseline < 0.3
@@ -437,9 +427,9 @@ def test_collaborative_recipes_beat_popularity_on_planted_structure(
 
 @pytest.mark.parametrize("name", sorted(GRIDS))
 def test_every_grid_point_fits_and_is_deterministic(
-    name: str, generated: tuple[TrainingData, npt.NDArray[np.int64], npt.NDArray[np.int64]]
+    name: str, held_out: tuple[TrainingData, npt.NDArray[np.int64], npt.NDArray[np.int64]]
 ) -> None:
-    data, users, _ = generated
+    data, users, _ = held_out
     rows = data.matrix[users[:100]]
     # small grids; a blend's weights are tuned by `tune_blend`, not by a grid
     single = name in ("popularity-count", "buy-again-count", "blend")

@@ -10,11 +10,11 @@ import asyncpg
 import pytest
 from botocore.exceptions import ClientError
 
-from engine_service.test_engine_service import item_ids, put_purchase, recommend, register_model
 from mgrecs.common.personalize import runtime_client
 from mgrecs.common.settings import Settings
 from mgrecs.engine.records import Interaction, ProductInfo
 from mgrecs.engine_service.app import create_app
+from support.engine import item_ids, put_purchase, recommend, register_model
 from support.helpers import serve
 
 NOW = datetime.now(UTC)

@@ -1,10 +1,7 @@
 """The self-hosted Personalize stand-in, driven by the real aioboto3 clients over HTTP."""
 
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -22,14 +19,12 @@ from mgrecs.api.repository import Repository
 from mgrecs.common.personalize import events_client, runtime_client
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
-from mgrecs.engine.model import RecommenderModel
-from mgrecs.engine.records import Interaction, ProductInfo
 from mgrecs.engine_service import sigv4
 from mgrecs.engine_service.app import create_app
 from mgrecs.engine_service.errors import AwsError
 from mgrecs.engine_service.registry import ModelRegistry
 from mgrecs.store.customers import StoredCustomer, insert_customers
-from mgrecs.store.model_versions import AWS_RECIPE, RECIPE, ModelVersion, mode_recipe, register
+from mgrecs.store.model_versions import AWS_RECIPE, ModelVersion, mode_recipe, register
 from mgrecs.store.orders import (
     StoredLine,
     StoredOrder,
@@ -39,47 +34,10 @@ from mgrecs.store.orders import (
 )
 from mgrecs.store.products import StoredProduct, insert_products
 from mgrecs.tracker.events import put_events_calls
+from support.engine import bundle_lines, item_ids, put_purchase, recommend, register_model
 from support.helpers import engine_stats, eventually, serve
 
 NOW = datetime.now(UTC)
-
-
-def bundle_lines(partner: str = "B") -> list[Interaction]:
-    """A+partner bought together by 6 northern customers; X bought alone by 10 (most popular);
-    S popular in the south only."""
-    lines = []
-    for n in range(6):
-        lines.append(Interaction(f"ab{n}", "A", 1, NOW - timedelta(days=2), "north"))
-        lines.append(Interaction(f"ab{n}", partner, 1, NOW - timedelta(days=2), "north"))
-    for n in range(10):
-        lines.append(Interaction(f"x{n}", "X", 1, NOW - timedelta(days=1), "north"))
-    for n in range(3):
-        lines.append(Interaction(f"s{n}", "S", 1, NOW - timedelta(days=1), "south"))
-    return lines
-
-
-async def register_model(
-    pool: asyncpg.Pool,
-    settings: Settings,
-    version: str,
-    lines: list[Interaction],
-    products: list[ProductInfo] | None = None,
-    trained_at: datetime | None = None,
-) -> None:
-    """What the batch service does: save the artifact, make it the one active version."""
-    model = RecommenderModel.fit(lines, products=products)
-    path = Path(settings.artifact_dir) / f"{version}.npz"
-    model.save(path)
-    registered = ModelVersion(
-        version,
-        RECIPE,
-        str(path),
-        len(model.customer_ids),
-        len(model.item_ids),
-        model.n_interactions,
-        trained_at=trained_at,
-    )
-    await register(pool, registered, promote=True, reason="registered by the test")
 
 
 async def test_the_api_names_the_version_the_engine_serves(
@@ -111,36 +69,6 @@ async def engine(engine_settings: Settings, pool: asyncpg.Pool) -> AsyncIterator
     await register_model(pool, engine_settings, "v1", bundle_lines())
     async with serve(create_app(engine_settings), engine_settings.engine_port) as url:
         yield url
-
-
-async def recommend(settings: Settings, **request: Any) -> dict[str, Any]:
-    async with runtime_client(settings) as client:
-        request.setdefault("campaignArn", settings.user_campaign_arn)
-        return await client.get_recommendations(**request)  # type: ignore[no-any-return]
-
-
-async def put_purchase(
-    settings: Settings, user_id: str, item_id: str, event_id: str, region: str = "north"
-) -> None:
-    async with events_client(settings) as client:
-        await client.put_events(
-            trackingId=settings.tracking_id,
-            userId=user_id,
-            sessionId=f"session-{user_id}",
-            eventList=[
-                {
-                    "eventId": event_id,
-                    "eventType": "purchase",
-                    "itemId": item_id,
-                    "sentAt": datetime.now(UTC),
-                    "properties": json.dumps({"region": region}),
-                }
-            ],
-        )
-
-
-def item_ids(response: dict[str, Any], key: str = "itemList") -> list[str]:
-    return [item["itemId"] for item in response[key]]
 
 
 # -- the wire protocol through the real clients ---------------------------------------------

@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from typer.testing import CliRunner
 
@@ -14,9 +13,10 @@ from mgrecs.cli.main import app as cli_app
 from mgrecs.common import topics
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.engine.order_lines import COLUMNS
 from mgrecs.ingest.backfill import backfill_file
 from mgrecs.ingest.order_files import read_orders
-from mgrecs.ingest.sample_data import CSV_HEADER, generate
+from mgrecs.ingest.sample_data import generate
 from support.helpers import read_topic
 
 ANCHOR = datetime(2026, 11, 26, tzinfo=UTC)
@@ -67,7 +67,7 @@ async def test_flat_json_lines_read_like_the_csv(settings: Settings, tmp_path: P
     path = tmp_path / "orders.ndjson"
     with path.open("w") as out:
         for row in rows:
-            values = dict(zip(CSV_HEADER, row.split(","), strict=True))
+            values = dict(zip(COLUMNS, row.split(","), strict=True))
             document: dict[str, object] = {**values, "quantity": int(values["quantity"])}
             document["price"] = float(values["price"])
             out.write(json.dumps(document) + "\n")
@@ -122,21 +122,7 @@ async def test_broken_json_lines_go_to_the_dead_letter_topic_with_their_line(
     assert summary.quality.checks["invalid"].count == 6  # 1 + 1 + both lines of J4 and J6
 
 
-@pytest.fixture
-def cli_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name, value in {
-        "MGRECS_DATABASE_URL": settings.database_url,
-        "MGRECS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "MGRECS_TOPIC_PREFIX": settings.topic_prefix,
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    return settings
-
-
-def test_the_cli_reads_json_lines_by_suffix_or_by_format(
-    cli_settings: Settings, tmp_path: Path
-) -> None:
+def test_the_cli_reads_json_lines_by_suffix_or_by_format(cli_env: Settings, tmp_path: Path) -> None:
     sample = generate(seed=6, customers=10, products=10, orders=20, anchor=ANCHOR)
     path = tmp_path / "orders.txt"
     path.write_text("".join(order.model_dump_json() + "\n" for order in sample.orders))
@@ -155,7 +141,7 @@ def test_the_cli_reads_json_lines_by_suffix_or_by_format(
 def test_optional_status_and_updated_at_columns_make_a_version() -> None:
     """A flat file may say where an order stands: `status` per line (every line cancelled is
     the order cancelled) and the order's `updated_at`; files without them are placed orders."""
-    header = ",".join([*CSV_HEADER, "status", "updated_at"])
+    header = ",".join([*COLUMNS, "status", "updated_at"])
     base = "c1,p{n},,,1.00,1,2026-11-20T10:00:00Z,north"
     rows = [
         f"o1,{base.format(n=1)},returned,2026-11-21T08:00:00Z",

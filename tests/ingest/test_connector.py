@@ -12,7 +12,7 @@ import pytest
 
 from mgrecs.cli.embedded import free_port
 from mgrecs.common import topics
-from mgrecs.common.schemas import DeadLetter, OrderEvent
+from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.company_client import ApiUnavailableError
 from mgrecs.ingest.connector import OrderConnector
@@ -28,6 +28,7 @@ from mgrecs.ingest.mapping import (
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
 from mgrecs.store.watermarks import load_watermark
 from support.helpers import eventually, read_topic, serve
+from support.orders_topic import caught_up, dead_letters
 from support.paths import REPO_ROOT
 
 MAPPING_FILE = REPO_ROOT / "deploy" / "company-api-mapping.json"
@@ -80,12 +81,6 @@ async def connector(
 async def published(settings: Settings) -> list[OrderEvent]:
     records = await read_topic(settings.kafka_bootstrap, topics.topic(topics.ORDERS, settings))
     return [OrderEvent.model_validate_json(record.value) for record in records]
-
-
-async def dead_letters(settings: Settings) -> list[DeadLetter]:
-    topic = topics.topic(topics.ORDERS_DLQ, settings)
-    records = await read_topic(settings.kafka_bootstrap, topic)
-    return [DeadLetter.model_validate_json(record.value) for record in records]
 
 
 def all_ids(api: FakeCompanyApi) -> set[str]:
@@ -336,34 +331,10 @@ async def test_a_lost_watermark_write_resends_but_postgres_holds_each_order_once
     assert len(await published(api_settings)) == ORDERS + 2 * PAGE_SIZE
 
     async with running(DbSink(api_settings)):
-        await eventually(lambda: _caught_up(api_settings))
+        await eventually(lambda: caught_up(api_settings, DbSink.group))
     assert await pool.fetchval("SELECT count(*) FROM orders") == ORDERS
     lines = sum(len(order["items"]) for order in api.orders)
     assert await pool.fetchval("SELECT count(*) FROM order_items") == lines
-
-
-async def _caught_up(settings: Settings) -> bool:
-    """True when the tracker's database sink committed every message on `orders`."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    from mgrecs.common.topics import group_id
-    from mgrecs.tracker.db_sink import DbSink
-
-    name = topics.topic(topics.ORDERS, settings)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=group_id(DbSink.group, settings),
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
-        ends = await consumer.end_offsets(partitions)
-        # >=: the embedded broker may report a high watermark a batch behind the commits.
-        return all([(await consumer.committed(tp) or 0) >= end for tp, end in ends.items()])
-    finally:
-        await consumer.stop()
 
 
 async def test_a_sync_unifies_customer_ids_and_stores_its_quality_report(
@@ -439,7 +410,7 @@ async def test_corrections_and_cancellations_upstream_reach_postgres(
         again = await syncer.sync_once()
     assert again.published == 3
     async with running(DbSink(api_settings)):
-        await eventually(lambda: _caught_up(api_settings))
+        await eventually(lambda: caught_up(api_settings, DbSink.group))
 
     async def lines(order_id: str) -> list[tuple[str, int]]:
         rows = await pool.fetch(

@@ -15,16 +15,18 @@ from prometheus_client import REGISTRY
 
 from mgrecs.cli.embedded import free_port
 from mgrecs.common import topics
-from mgrecs.common.schemas import DeadLetter, OrderEvent
+from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
+from mgrecs.engine.order_lines import COLUMNS
 from mgrecs.ingest.app import create_app
 from mgrecs.ingest.backfill import backfill_file
 from mgrecs.ingest.contract import asyncapi_document, write_asyncapi
-from mgrecs.ingest.sample_data import CSV_HEADER, generate
+from mgrecs.ingest.sample_data import generate
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
 from mgrecs.tracker.feedback_sink import FeedbackSink
 from support.helpers import eventually, read_topic, running, serve
+from support.orders_topic import dead_letters
 from support.paths import REPO_ROOT
 
 ANCHOR = datetime(2026, 11, 26, tzinfo=UTC)
@@ -55,11 +57,6 @@ async def ingest(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 async def orders_on_topic(settings: Settings) -> list[Any]:
     return await read_topic(settings.kafka_bootstrap, topics.topic(topics.ORDERS, settings))
-
-
-async def dead_letters(settings: Settings) -> list[DeadLetter]:
-    records = await read_topic(settings.kafka_bootstrap, topics.topic(topics.ORDERS_DLQ, settings))
-    return [DeadLetter.model_validate_json(record.value) for record in records]
 
 
 async def test_posted_orders_are_on_the_topic_keyed_by_customer(settings: Settings) -> None:
@@ -463,7 +460,7 @@ async def test_backfill_refuses_a_file_without_the_flat_header(
     settings: Settings, tmp_path: Path
 ) -> None:
     path = tmp_path / "wrong.csv"
-    path.write_text(",".join(h for h in CSV_HEADER if h != "price") + "\n")
+    path.write_text(",".join(h for h in COLUMNS if h != "price") + "\n")
     with pytest.raises(ValueError, match="price"):
         await backfill_file(path, settings)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from mgrecs.common.schemas import OrderEvent
-from mgrecs.ingest.sample_data import CSV_HEADER, HISTORY_DAYS, REGION_TASTES, generate
+from mgrecs.engine.order_lines import COLUMNS
+from mgrecs.ingest.sample_data import HISTORY_DAYS, REGION_TASTES, generate
 
 ANCHOR = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -121,7 +122,7 @@ def test_csv_has_the_flat_format_and_every_line(data, tmp_path: Path) -> None:
     written = data.write_csv(path)
     with path.open(newline="") as handle:
         rows = list(csv.reader(handle))
-    assert tuple(rows[0]) == CSV_HEADER
+    assert tuple(rows[0]) == COLUMNS
     lines = [(o, line) for o in data.orders for line in o.lines]
     assert written == len(rows) - 1 == len(lines)
     first_order, first_line = lines[0]
@@ -138,9 +139,18 @@ def test_naive_anchor_is_refused() -> None:
         generate(anchor=datetime(2026, 11, 26))
 
 
-def test_the_flat_format_has_one_header_everywhere() -> None:
-    """The generator writes and the evaluation reads the same flat order-lines format; the
-    engine stays free of `mgrecs.common`, so the two column lists are pinned here instead."""
-    from mgrecs.engine.orders_file import COLUMNS
+def test_both_readers_read_every_line_the_generator_writes(data, tmp_path: Path) -> None:
+    """One format (`mgrecs.engine.order_lines`): the generator writes it, backfill reads it
+    into orders and evaluation into interactions, and neither skips a line."""
+    from mgrecs.engine.orders_file import read_orders as read_interactions
+    from mgrecs.ingest.order_files import read_orders as read_file_orders
 
-    assert tuple(CSV_HEADER) == COLUMNS
+    path = tmp_path / "orders.csv"
+    written = data.write_csv(path)
+    with path.open(newline="") as handle:
+        orders = [order.to_order() for order in read_file_orders(handle, "csv")]
+    assert sum(len(order.lines) for order in orders) == written
+    assert [o.order_id for o in orders] == [o.order_id for o in data.orders]
+    interactions = read_interactions(path, strict=True)
+    assert interactions.summary.lines_read == written
+    assert interactions.summary.lines_skipped == 0

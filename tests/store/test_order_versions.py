@@ -14,13 +14,8 @@ from hypothesis import strategies as st
 
 from mgrecs.batch.dataset import load_lines
 from mgrecs.common.schemas import OrderEvent, OrderStatus
-from mgrecs.store.orders import (
-    INTERACTIONS,
-    INTERACTIONS_CSV,
-    line_event_id,
-    lines_since,
-    write_orders,
-)
+from mgrecs.store.order_reads import INTERACTIONS, INTERACTIONS_CSV, lines_since
+from mgrecs.store.orders import line_event_id, write_orders
 from mgrecs.tracker.events import put_events_calls
 
 START = datetime(2026, 11, 1, tzinfo=UTC)

@@ -12,21 +12,13 @@ from collections.abc import Callable, Iterator
 import asyncpg
 import pytest
 from aiokafka.errors import KafkaError
-from tracker.test_tracker_faults import (
-    assert_exactly_in_postgres,
-    line_count,
-    orders_of,
-    publish_fast,
-    service,  # noqa: F401 - the fixture, shared with the other fault tests
-    split_lines,
-    start_engine,
-)
 
 from mgrecs.cli.embedded import EmbeddedBroker, ObjectStore
 from mgrecs.cli.processes import ServiceProcess
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
+from support import faults
 from support.helpers import engine_stats, eventually
 
 LINES = 10_000
@@ -58,7 +50,7 @@ async def publish_until_acknowledged(settings: Settings, orders: list[OrderEvent
     """Publish, trying again while the broker is coming back (a resent order is harmless)."""
     for _ in range(60):
         try:
-            await publish_fast(settings, orders)
+            await faults.publish_fast(settings, orders)
             return
         except KafkaError:
             await asyncio.sleep(1)
@@ -69,15 +61,15 @@ async def test_broker_restart_mid_stream_loses_and_doubles_nothing(
     broker_settings: Settings,
     durable_broker: EmbeddedBroker,
     pool: asyncpg.Pool,
-    service: Callable[..., ServiceProcess],  # noqa: F811 - the imported fixture
+    service: Callable[..., ServiceProcess],
 ) -> None:
-    orders = orders_of(LINES)
-    before, after = split_lines(orders, LINES // 2)
+    orders = faults.orders_of(LINES)
+    before, after = faults.split_lines(orders, LINES // 2)
     env = {"MGRECS_KAFKA_BOOTSTRAP": broker_settings.kafka_bootstrap}
     env["MGRECS_TOPIC_PREFIX"] = broker_settings.topic_prefix
-    _, engine = await start_engine(broker_settings, service)
+    _, engine = await faults.start_engine(broker_settings, service)
     tracker = service("tracker", "mgrecs-tracker", "--sink", "all", env=env)
-    await publish_fast(broker_settings, before)
+    await faults.publish_fast(broker_settings, before)
 
     async def some_rows() -> bool:
         return bool(await pool.fetchval("SELECT count(*) FROM order_items") >= 1_000)
@@ -94,6 +86,6 @@ async def test_broker_restart_mid_stream_loses_and_doubles_nothing(
 
     await eventually(all_landed, timeout=240, interval=0.5)
     await asyncio.sleep(2)  # a doubled batch would show now
-    assert line_count(orders) == LINES
-    await assert_exactly_in_postgres(pool, orders)
+    assert faults.line_count(orders) == LINES
+    await faults.assert_exactly_in_postgres(pool, orders)
     assert (await engine_stats(engine))["events_received"] == LINES

@@ -16,7 +16,6 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from tracker.test_tracker import FakePutEvents, caught_up
 
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.common import topics
@@ -27,7 +26,9 @@ from mgrecs.ingest.sample_data import generate
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
 from mgrecs.tracker.feedback_sink import FeedbackSink
+from support.fake_put_events import FakePutEvents
 from support.helpers import eventually, read_topic, serve
+from support.orders_topic import caught_up
 
 NOW = datetime.now(UTC)
 Poison = list[tuple[bytes, bytes | None]]

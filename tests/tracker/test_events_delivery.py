@@ -13,7 +13,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from engine_service.test_engine_service import bundle_lines, register_model
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import REGISTRY
@@ -24,8 +23,9 @@ from mgrecs.common.settings import Settings
 from mgrecs.engine_service.app import create_app as create_engine_app
 from mgrecs.ingest.sample_data import generate
 from mgrecs.tracker.events_sink import EventsSink
+from support.engine import bundle_lines, register_model
 from support.helpers import eventually, read_topic, running, serve
-from tracker.test_tracker import as_messages, caught_up, publish
+from support.orders_topic import as_messages, caught_up, publish
 
 ANCHOR = datetime(2026, 11, 26, tzinfo=UTC)
 

@@ -5,24 +5,21 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from prometheus_client import REGISTRY
 
 from mgrecs.common import topics
 from mgrecs.common.records import MAX_DEAD_LETTER_PAYLOAD
-from mgrecs.common.schemas import DeadLetter, OrderEvent, OrderLine
+from mgrecs.common.schemas import OrderEvent, OrderLine
 from mgrecs.common.settings import Settings
-from mgrecs.common.topics import group_id
 from mgrecs.ingest.sample_data import generate
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
-from support.helpers import eventually, read_topic, running, serve
+from support.fake_put_events import FakePutEvents
+from support.helpers import eventually, running, serve
+from support.orders_topic import as_messages, caught_up, dead_letters, publish
 
 ANCHOR = datetime(2026, 11, 26, tzinfo=UTC)
 TABLES = ("customers", "products", "orders", "order_items")
@@ -55,45 +52,8 @@ def poison(orders: list[OrderEvent]) -> list[tuple[bytes | None, bytes, str]]:
     ]
 
 
-async def publish(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        for key, value in messages:
-            await producer.send_and_wait(topics.topic(topics.ORDERS, settings), value, key=key)
-    finally:
-        await producer.stop()
-
-
-def as_messages(orders: list[OrderEvent]) -> list[tuple[bytes | None, bytes]]:
-    return [(order.key, order.model_dump_json().encode()) for order in orders]
-
-
-async def caught_up(settings: Settings, group: str) -> bool:
-    """True when the group committed offsets up to the end of every partition of `orders`."""
-    name = topics.topic(topics.ORDERS, settings)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=group_id(group, settings),
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
-        ends = await consumer.end_offsets(partitions)
-        return all([(await consumer.committed(tp) or 0) == end for tp, end in ends.items()])
-    finally:
-        await consumer.stop()
-
-
 async def counts(pool: asyncpg.Pool) -> dict[str, int]:
     return {table: await pool.fetchval(f"SELECT count(*) FROM {table}") for table in TABLES}
-
-
-async def dead_letters(settings: Settings) -> list[DeadLetter]:
-    records = await read_topic(settings.kafka_bootstrap, topics.topic(topics.ORDERS_DLQ, settings))
-    return [DeadLetter.model_validate_json(record.value) for record in records]
 
 
 def metric(name: str, sink: str) -> float:
@@ -248,23 +208,6 @@ async def test_db_sink_retries_while_the_database_fails_and_loses_nothing(
 
 async def _above(value: float, floor: float) -> bool:
     return value > floor
-
-
-class FakePutEvents:
-    """Stands in for AWS / the engine: records PutEvents bodies, fails the first few calls."""
-
-    def __init__(self, failures: int) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self.failures = failures
-        self.app = FastAPI()
-        self.app.post("/events")(self.put_events)
-
-    async def put_events(self, request: Request) -> JSONResponse:
-        if self.failures > 0:
-            self.failures -= 1
-            return JSONResponse({"message": "try again"}, status_code=503)
-        self.calls.append(json.loads(await request.body()))
-        return JSONResponse({})
 
 
 @pytest.fixture

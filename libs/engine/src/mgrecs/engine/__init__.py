@@ -1,6 +1,5 @@
-"""The recommender: pure computation over interactions (no Kafka, no HTTP, no database)."""
+"""The recommender: pure computation over interactions (no Kafka, no HTTP, no database).
 
-from mgrecs.engine.model import RecommenderModel
-from mgrecs.engine.records import Interaction, Scored
-
-__all__ = ["Interaction", "RecommenderModel", "Scored"]
+Import its modules (`mgrecs.engine.model`, `mgrecs.engine.records`, ...); the package itself
+imports nothing, so a service reading only the order-lines format (`order_lines`) does not
+load numpy, scipy and implicit."""

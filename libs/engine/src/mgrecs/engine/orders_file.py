@@ -1,7 +1,7 @@
 """Read a flat order-lines CSV into engine records, line by line.
 
-The format is the one `mgrecs.ingest.sample_data` writes and backfill reads:
-`order_id,customer_id,product_id,product_name,category,price,quantity,ordered_at,region`.
+The format (`mgrecs.engine.order_lines`) is the one `mgrecs sample-data` writes and backfill
+reads; its reader hands the rows over, this module parses them into interactions.
 Offline tools (evaluation, benchmarks) must accept files of millions of lines, so this uses
 the csv module and plain parsing rather than a validating model per line; a bad line is
 skipped and counted (or, strictly, reported with its line number) instead of aborting a long
@@ -15,19 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from mgrecs.engine.order_lines import COLUMNS, MissingColumns, OrderLines
 from mgrecs.engine.records import Interaction, ProductInfo
 
-COLUMNS = (
-    "order_id",
-    "customer_id",
-    "product_id",
-    "product_name",
-    "category",
-    "price",
-    "quantity",
-    "ordered_at",
-    "region",
-)
 MAX_EXAMPLES = 5
 """Bad lines quoted in the summary; the rest are only counted."""
 
@@ -99,12 +89,12 @@ def iter_order_lines(
     Fills `products` (when given) with each product's latest raw (name, category, price).
     Repeated ids and regions share one string object, which keeps millions of records small.
     """
-    reader = csv.reader(handle)
-    header = [name.strip() for name in next(reader, [])]
-    missing = [name for name in COLUMNS if name not in header]
-    if missing:
-        raise OrdersFileError(f"the header lacks column(s): {', '.join(missing)}")
-    at = {name: header.index(name) for name in COLUMNS}
+    try:
+        lines = OrderLines(handle)
+    except MissingColumns as error:
+        raise OrdersFileError(str(error)) from None
+    header = lines.header
+    at = {name: lines.index(name) for name in COLUMNS}
     width = max(at.values()) + 1
     i_order, i_customer, i_product = at["order_id"], at["customer_id"], at["product_id"]
     i_quantity, i_time, i_region = at["quantity"], at["ordered_at"], at["region"]
@@ -113,9 +103,7 @@ def iter_order_lines(
     strings: dict[str, str] = {}
     share = strings.setdefault
     last_text, last_time = "", datetime.min
-    for row in reader:
-        if not row:
-            continue  # blank line
+    for row in lines:
         summary.lines_read += 1
         try:
             if len(row) < width:
@@ -129,7 +117,7 @@ def iter_order_lines(
             if text != last_text:  # lines of one order share a time: parse it once
                 last_time, last_text = _parse_time(text), text
         except _BadLine as error:
-            message = f"line {reader.line_num}: {error}"
+            message = f"line {lines.line_number}: {error}"
             if strict:
                 raise OrdersFileError(message) from None
             summary.lines_skipped += 1

@@ -55,14 +55,18 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, now()))
 RETURNING trained_at
 """
 
-ACTIVE = """
+ACTIVE_OF = "recipe = {recipe} AND active"
+"""The only definition of "the active model": the condition on `model_versions` its row
+meets, for the lineage `{recipe}` (a placeholder such as `$1`, or a quoted literal)."""
+
+ACTIVE = f"""
 SELECT version, recipe, artifact_uri, n_users, n_items, n_interactions, metrics, trained_at
 FROM model_versions
-WHERE recipe = $1 AND active
+WHERE {ACTIVE_OF.format(recipe="$1")}
 """
-"""The active version of recipe $1: the only definition of "the active model"."""
+"""The active version of recipe $1."""
 
-SERVED_VERSION = f"SELECT version FROM model_versions WHERE recipe = '{RECIPE}' AND active"
+SERVED_VERSION = f"SELECT version FROM model_versions WHERE {ACTIVE_OF.format(recipe=repr(RECIPE))}"
 """The version the engine serves (ACTIVE's of RECIPE), as a subquery for other statements."""
 
 VERSION = """
@@ -104,7 +108,7 @@ async def _activate(conn: asyncpg.Connection, recipe: str, version: str, reason:
     # make the slower one fail).
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"promote:{recipe}")
     await conn.execute(
-        "UPDATE model_versions SET active = FALSE WHERE recipe = $1 AND active", recipe
+        f"UPDATE model_versions SET active = FALSE WHERE {ACTIVE_OF.format(recipe='$1')}", recipe
     )
     updated = await conn.execute(
         "UPDATE model_versions SET active = TRUE, promoted_at = now(), decision = $3 "
@@ -176,9 +180,7 @@ async def every_recipe(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]:
 
 async def active_metrics(pool: asyncpg.Pool, recipe: str = RECIPE) -> dict[str, Any] | None:
     """The active version's metrics, or None when no version is active."""
-    row = await pool.fetchrow(
-        "SELECT metrics FROM model_versions WHERE recipe = $1 AND active", recipe
-    )
+    row = await pool.fetchrow(ACTIVE, recipe)
     return None if row is None else dict(row["metrics"])
 
 

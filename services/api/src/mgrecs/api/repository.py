@@ -11,7 +11,7 @@ import numpy as np
 from mgrecs.common.quality import QualityReport
 from mgrecs.engine.arrays import Float64Array
 from mgrecs.engine.repurchase import DEFAULT_INTERVAL_DAYS, BuyAgainParams
-from mgrecs.store import cache, customers, model_versions, orders, products, repurchase
+from mgrecs.store import cache, customers, model_versions, order_reads, products, repurchase
 from mgrecs.store.health import ping
 from mgrecs.store.model_versions import RECIPE
 from mgrecs.store.reports import latest_reports
@@ -201,12 +201,12 @@ class Repository:
     ) -> list[ProductCount]:
         """Products with the most distinct buyers since `since` (in `region` when given, of
         `categories` when given)."""
-        rows = await orders.popular(self._pool, since, region, limit, categories)
+        rows = await order_reads.popular(self._pool, since, region, limit, categories)
         return [ProductCount(row["product_id"], row["buyers"]) for row in rows]
 
     async def buyers_of(self, since: datetime, product_ids: list[str]) -> dict[str, int]:
         """Distinct buyers since `since` per product of `product_ids` (absent: none)."""
-        return await orders.buyers_of(self._pool, since, product_ids)
+        return await order_reads.buyers_of(self._pool, since, product_ids)
 
     async def region_sample(
         self, region: str, active_since: datetime, window_index: int, size: int
@@ -228,7 +228,7 @@ class Repository:
     ) -> tuple[list[ProductCount], int]:
         """Per product: the region's customers who bought it since `since` (the region page
         when no cached list answers), and how many customers bought anything (0: none)."""
-        rows = await orders.region_popular(self._pool, region, since, limit, categories)
+        rows = await order_reads.region_popular(self._pool, region, since, limit, categories)
         return [_product_count(row) for row in rows], rows[0]["population"] if rows else 0
 
     async def region_generation(self, region: str) -> RegionGeneration | None:

@@ -12,7 +12,7 @@ from mgrecs.common.quality import QualityReport
 from mgrecs.common.quality_checks import QualityAccumulator
 from mgrecs.engine.dataset import Lines, LinesBuilder
 from mgrecs.engine.records import ProductInfo
-from mgrecs.store import orders, products
+from mgrecs.store import order_reads, products
 
 FETCH_ROWS = 100_000
 """Order lines read per round trip while loading the training set."""
@@ -22,7 +22,7 @@ async def load_lines(pool: asyncpg.Pool) -> Lines:
     """Every purchased order line (the model's whole training set) in columns, read in
     pieces: 10M lines as fetched records or Interaction objects would take GiBs at once."""
     builder = LinesBuilder()
-    async with aclosing(orders.interactions(pool, FETCH_ROWS)) as batches:
+    async with aclosing(order_reads.interactions(pool, FETCH_ROWS)) as batches:
         async for rows in batches:
             builder.add(
                 [row[0] for row in rows],
@@ -39,7 +39,7 @@ async def check_order_lines(
 ) -> QualityReport:
     """The data-quality report of every order line the model would be trained on."""
     accumulator = QualityAccumulator()
-    async with aclosing(orders.order_lines(pool, FETCH_ROWS)) as batches:
+    async with aclosing(order_reads.order_lines(pool, FETCH_ROWS)) as batches:
         async for rows in batches:
             accumulator.add_lines(*(list(column) for column in zip(*rows, strict=True)))
     return accumulator.report("retrain", "export", max_bad_rate, catalogue)

@@ -29,7 +29,7 @@ from mgrecs.batch.metrics import DRIFT_FLAGGED
 from mgrecs.common.kafka import publish_tick
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
-from mgrecs.store import orders, reports
+from mgrecs.store import order_reads, reports
 from mgrecs.store.model_versions import NoActiveModel, active_model, mode_recipe, ndcg_history
 
 TOP_PRODUCTS = 100
@@ -70,7 +70,7 @@ async def measure_drift(pool: asyncpg.Pool, settings: Settings) -> DriftReport:
     version = await active_model(pool, mode_recipe(settings))
     assert version.trained_at is not None
     since = version.trained_at
-    unseen = await orders.unseen_lines(pool, since)
+    unseen = await order_reads.unseen_lines(pool, since)
     report = DriftReport(version.version, since, unseen["lines"])
     history = await ndcg_history(pool, since, PREVIOUS_VERSIONS + 1, version.recipe)
     _judge_metrics(report, history, settings)
@@ -80,7 +80,7 @@ async def measure_drift(pool: asyncpg.Pool, settings: Settings) -> DriftReport:
     lines = report.recent_lines
     report.unseen_customer_share = unseen["unseen_customer_lines"] / lines
     report.unseen_product_share = unseen["unseen_product_lines"] / lines
-    shares = await orders.top_product_shares(pool, since, POPULARITY_DAYS, TOP_PRODUCTS)
+    shares = await order_reads.top_product_shares(pool, since, POPULARITY_DAYS, TOP_PRODUCTS)
     if shares["before"]:
         report.popularity_shift = max(0.0, 1.0 - float(shares["recent"]) / float(shares["before"]))
     limit = settings.drift_max_unseen_share

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from mgrecs.common.artifacts import ArtifactStore
-from mgrecs.store import customers, orders, products
+from mgrecs.store import customers, order_reads, products
 
 SCHEMA_NAMESPACE = "com.amazonaws.personalize.schema"
 
@@ -61,7 +61,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 EXPORTS: dict[str, Callable[[asyncpg.Pool, Path], Awaitable[int]]] = {
-    "interactions": orders.export_interactions,
+    "interactions": order_reads.export_interactions,
     "items": products.export_items,
     "users": customers.export_users,
 }

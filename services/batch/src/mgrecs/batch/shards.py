@@ -28,7 +28,7 @@ from mgrecs.engine.records import Scored
 from mgrecs.store import cache_generations
 from mgrecs.store.cache_generations import Generation, ShardCounts
 from mgrecs.store.customers import active_customer_regions
-from mgrecs.store.orders import purchase_histories, revised_customers
+from mgrecs.store.order_reads import purchase_histories, revised_customers
 
 log = get_logger(__name__)
 

@@ -14,7 +14,7 @@ import shutil
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.personalize import signed_headers
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.public import generate
-from mgrecs.store import cache, customers, jobs, orders, reports
+from mgrecs.store import cache, customers, jobs, order_reads, reports
 from mgrecs.store.identities import count_aliases_like
 from mgrecs.store.schema import migrate
 from mgrecs.store.watermarks import load_watermark
@@ -67,18 +67,24 @@ def _port(preferred: int) -> int:
     return preferred
 
 
-def _read(dsn: str, read: Callable[..., Awaitable[T]], *args: Any) -> T:
-    """What the store function `read` returns, on a pool of one connection of its own (the
-    store's JSON codecs)."""
+class StoreReader:
+    """The run's reads of the store, on one pool of one connection (the store's JSON codecs)
+    that lives on an event loop of its own across the synchronous steps of the run."""
 
-    async def run() -> T:
-        pool = await create_pool(dsn, min_size=1, max_size=1)
-        try:
-            return await read(pool, *args)
-        finally:
-            await pool.close()
+    def __init__(self, dsn: str) -> None:
+        self._runner = asyncio.Runner()
+        self._pool = self._runner.run(create_pool(dsn, min_size=1, max_size=1))
 
-    return asyncio.run(run())
+    def read(self, read: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+        """What the store function `read` returns, called with the pool and `args`."""
+        return self._runner.run(read(self._pool, *args))
+
+    def __enter__(self) -> "StoreReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._runner.run(self._pool.close())
+        self._runner.close()
 
 
 def _wait_until(what: str, check: Callable[[], bool], timeout: float = 300.0) -> None:
@@ -147,7 +153,8 @@ def run_demo(options: DemoOptions) -> int:
         asyncio.run(ensure_topics(settings))
         console.print("[green]✓[/green] schema migrated, topics created")
         _start_services(settings, services, run_dir)
-        _run_pipeline(settings, options, services)
+        with StoreReader(settings.database_url) as store:
+            _run_pipeline(settings, options, services, store)
         if options.wait:
             _print_usage(settings, run_dir)
             _wait_for_interrupt(services)
@@ -207,7 +214,9 @@ def _start(
         console.print(f"[green]✓[/green] {service.name} up (log: {service.log_path})")
 
 
-def _run_pipeline(settings: Settings, options: DemoOptions, services: list[ServiceProcess]) -> None:
+def _run_pipeline(
+    settings: Settings, options: DemoOptions, services: list[ServiceProcess], store: StoreReader
+) -> None:
     anchor = datetime.now(UTC)
     data = generate(
         seed=options.seed,
@@ -225,12 +234,11 @@ def _run_pipeline(settings: Settings, options: DemoOptions, services: list[Servi
         f"{settings.connector_base_url}; the connector pulls them"
     )
 
-    dsn = settings.database_url
     _wait_until(
         f"tracker wrote {lines} order lines to PostgreSQL",
-        lambda: _read(dsn, orders.count_lines) == lines,
+        lambda: store.read(order_reads.count_lines) == lines,
     )
-    _check_connector(dsn, lines)
+    _check_connector(store, lines)
     _wait_until(
         f"engine received {lines} purchase events",
         lambda: engine_stats(settings)["events_received"] == lines,
@@ -240,8 +248,8 @@ def _run_pipeline(settings: Settings, options: DemoOptions, services: list[Servi
 
     for kind in ("retrain", "infer"):
         sent = asyncio.run(publish_tick(settings, kind))
-        _wait_until(f"batch finished {kind}", functools.partial(_tick_done, dsn, sent.tick_id))
-    users, similar = _read(dsn, cache.current_rows)
+        _wait_until(f"batch finished {kind}", functools.partial(_tick_done, store, sent.tick_id))
+    users, similar = store.read(cache.current_rows)
     if not users or not similar:
         raise SmokeFailure(f"cache is empty after infer ({users} users, {similar} products)")
     console.print(f"[green]✓[/green] cache: {users} customers, {similar} products")
@@ -254,19 +262,19 @@ def engine_stats(settings: Settings) -> dict[str, Any]:
     return stats
 
 
-def _check_connector(dsn: str, lines: int) -> None:
+def _check_connector(store: StoreReader, lines: int) -> None:
     """The connector's first sync read every line, passed data quality, left a watermark, and
     unified the legacy customer ids (no CUST-... customer in PostgreSQL)."""
     source = f"connector:{SOURCE}"
-    report = _read(dsn, lambda pool: reports.first_report(pool, source))
+    report = store.read(reports.first_report, source)
     if report is None:
         raise SmokeFailure(f"no data-quality report of {source}")
     if not report.passed or report.lines != lines:
         raise SmokeFailure(f"sync report: {report.lines}/{lines} lines, {report.reason}")
-    if _read(dsn, load_watermark, SOURCE) is None:
+    if store.read(load_watermark, SOURCE) is None:
         raise SmokeFailure(f"no watermark for {SOURCE}")
-    legacy = _read(dsn, count_aliases_like, "CUST-%")
-    leaked = _read(dsn, customers.count_customers_like, "CUST-%")
+    legacy = store.read(count_aliases_like, "CUST-%")
+    leaked = store.read(customers.count_customers_like, "CUST-%")
     if not legacy or leaked:
         raise SmokeFailure(f"unification: {legacy} legacy ids known, {leaked} left as customers")
     console.print(
@@ -275,9 +283,9 @@ def _check_connector(dsn: str, lines: int) -> None:
     )
 
 
-def _tick_done(dsn: str, tick_id: str) -> bool:
+def _tick_done(store: StoreReader, tick_id: str) -> bool:
     """True once the batch service finished the tick; a failed job stops the run."""
-    outcome = _read(dsn, lambda pool: jobs.outcome(pool, tick_id))
+    outcome = store.read(jobs.outcome, tick_id)
     if outcome is None:
         return False
     if outcome.get("status") == "failed":
@@ -287,8 +295,8 @@ def _tick_done(dsn: str, tick_id: str) -> bool:
 
 def check_regions(settings: Settings) -> None:
     """The region endpoint must answer every region with plausible, consistent figures."""
-    dsn = settings.database_url
-    regions = _read(dsn, customers.regions)
+    with StoreReader(settings.database_url) as store:
+        regions = store.read(customers.regions)
     api = f"http://127.0.0.1:{settings.api_port}"
     for region in regions:
         response = httpx.get(f"{api}/v1/regions/{region}/recommendations", timeout=10)

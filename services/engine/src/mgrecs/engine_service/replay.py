@@ -20,7 +20,7 @@ from mgrecs.common.schemas import version_token
 from mgrecs.engine_service.events import Line
 from mgrecs.engine_service.state import EngineState
 from mgrecs.store import model_versions
-from mgrecs.store.orders import lines_since
+from mgrecs.store.order_reads import lines_since
 
 log = get_logger(__name__)
 

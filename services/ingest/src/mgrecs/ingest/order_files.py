@@ -1,10 +1,9 @@
 """Order files for backfill, read one order at a time: CSV or JSON lines.
 
 - CSV: flat order lines with a header, the format `mgrecs sample-data` writes and
-  `mgrecs evaluate` reads (`order_id,customer_id,product_id,product_name,category,price,
-  quantity,ordered_at,region`, optionally `city,age,gender,email,phone`, and `status`
-  (the line's: placed, cancelled, returned) and `updated_at` (the order's version time, see
-  OrderEvent)).
+  `mgrecs evaluate` reads (`mgrecs.engine.order_lines`: its columns and its one reader; the
+  optional `status` is the line's: placed, cancelled, returned, and `updated_at` the order's
+  version time, see OrderEvent).
 - JSON lines (`.jsonl`, `.ndjson`): one JSON object per line, either a whole `OrderEvent` (the
   message of topic `orders`) or one flat order line with the CSV's column names.
 
@@ -24,14 +23,15 @@ from pydantic import ValidationError
 
 from mgrecs.common.quality_checks import QualityAccumulator
 from mgrecs.common.schemas import OrderEvent
-from mgrecs.ingest.sample_data import CSV_HEADER, CUSTOMER_COLUMNS
+from mgrecs.engine.order_lines import (
+    ALL_COLUMNS,
+    COLUMNS,
+    CONTACT_COLUMNS,
+    CUSTOMER_COLUMNS,
+    OrderLines,
+)
 
 FileFormat = Literal["csv", "jsonl"]
-CONTACT_COLUMNS = ("email", "phone")
-"""Optional columns, read only to merge customers (docs/concepts.md, Customer identities)."""
-VERSION_COLUMNS = ("updated_at", "status")
-"""Optional columns of an order's version: `updated_at` from its first row like `ordered_at`,
-`status` per line."""
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 EXTRA = "__extra__"
 """Marks a CSV row with more fields than the header: the row is garbled."""
@@ -93,7 +93,7 @@ class FileOrder:
         out = io.StringIO()
         writer = csv.DictWriter(
             out,
-            fieldnames=[*CSV_HEADER, *CUSTOMER_COLUMNS, *CONTACT_COLUMNS, *VERSION_COLUMNS],
+            fieldnames=ALL_COLUMNS,
             extrasaction="ignore",
         )
         writer.writeheader()
@@ -138,15 +138,13 @@ def _group_key(item: "Row | FileOrder") -> str:
 
 
 def _csv_rows(handle: TextIO) -> Iterator[Row]:
-    reader = csv.DictReader(handle, restval="")
-    missing = [name for name in CSV_HEADER if name not in (reader.fieldnames or ())]
-    if missing:
-        raise ValueError(f"CSV header lacks column(s): {', '.join(missing)}")
-    for row in reader:
-        values = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
-        if None in row:
+    lines = OrderLines(handle)
+    width = len(lines.header)
+    for row in lines:
+        values = lines.values(row)
+        if len(row) > width:
             values[EXTRA] = "yes"
-        yield Row(reader.line_num, values)
+        yield Row(lines.line_number, values)
 
 
 def _json_rows(handle: TextIO) -> Iterator["Row | FileOrder"]:
@@ -165,7 +163,7 @@ def _json_rows(handle: TextIO) -> Iterator["Row | FileOrder"]:
             yield FileOrder(number, text=text)
         else:
             values = {key: _text(value) or "" for key, value in document.items()}
-            yield Row(number, {name: values.get(name, "") for name in CSV_HEADER} | values)
+            yield Row(number, {name: values.get(name, "") for name in COLUMNS} | values)
 
 
 def _text(value: Any) -> str | None:

@@ -17,22 +17,7 @@ from itertools import accumulate
 from pathlib import Path
 
 from mgrecs.common.schemas import Customer, OrderEvent, OrderLine
-
-CSV_HEADER = (
-    "order_id",
-    "customer_id",
-    "product_id",
-    "product_name",
-    "category",
-    "price",
-    "quantity",
-    "ordered_at",
-    "region",
-)
-"""The flat order-lines format: one row per order line, rows of one order consecutive."""
-
-CUSTOMER_COLUMNS = ("city", "age", "gender")
-"""Optional extra columns of the flat format."""
+from mgrecs.engine.order_lines import COLUMNS, CUSTOMER_COLUMNS
 
 HISTORY_DAYS = 120
 REGIONS = ("north", "south", "east", "west", "central")
@@ -116,7 +101,7 @@ class SampleData:
 
     def iter_csv_rows(self, customer_columns: bool = False) -> Iterator[list[str]]:
         """Rows of the flat order-lines format (header first); optionally city, age, gender."""
-        yield [*CSV_HEADER, *(CUSTOMER_COLUMNS if customer_columns else ())]
+        yield [*COLUMNS, *(CUSTOMER_COLUMNS if customer_columns else ())]
         for order in self.orders:
             customer = order.customer
             for line in order.lines:
