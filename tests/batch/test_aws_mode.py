@@ -14,26 +14,32 @@ from typer.testing import CliRunner
 
 from batch.test_batch import (  # noqa: F401  (purchases: the fixture)
     ACTIVE_CUSTOMERS,
+    BOUGHT_PRODUCTS,
     check_cache_list,
     finished,
     publish,
     purchases,
     tick,
 )
+from mgrecs.api.app import create_app
+from mgrecs.api.repository import Repository
 from mgrecs.batch.aws import inference as aws_inference
 from mgrecs.batch.aws import training as aws_training
 from mgrecs.batch.aws.control import AwsModeMisconfigured, PersonalizeJobFailed
+from mgrecs.batch.buy_again import fit_buy_again
+from mgrecs.batch.dataset import load_lines
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.cli.embedded import free_port
 from mgrecs.cli.main import app
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.store.model_versions import AWS_RECIPE
 from support.fake_personalize import (
     ARN,
     SIMILAR_ITEMS_RECIPE,
     USER_PERSONALIZATION_RECIPE,
     FakePersonalize,
 )
-from support.helpers import eventually, running, serve
+from support.helpers import asgi_client, eventually, running, serve
 
 GROUP = f"{ARN}:dataset-group/mgrecs"
 DATASET_ARNS = {
@@ -181,6 +187,53 @@ async def test_retrain_and_infer_round_trip_through_personalize(
     assert (summary.users, summary.products, summary.shards) == (5, 7, 1)
 
 
+async def test_an_aws_retrain_stores_the_buy_again_statistics_the_api_scores_with(
+    purchases: None,  # noqa: F811
+    pool: asyncpg.Pool,
+    aws: tuple[Settings, FakePersonalize],
+) -> None:
+    """Personalize trains the model; the retrain's buy-again step stores the repurchase
+    parameters and statistics of the same purchases with the AWS version, as self-hosted, and
+    the api in AWS mode scores the history with them (self-hosted mode has none: defaults)."""
+    settings, _ = aws
+    version = await aws_training.retrain(pool, settings)
+
+    params = await pool.fetchrow(
+        "SELECT * FROM repurchase_params WHERE model_version = $1", version.version
+    )
+    fitted = fit_buy_again(await load_lines(pool))
+    assert params["params"] == fitted.params.as_dict()
+    assert params["products"] == len(BOUGHT_PRODUCTS)
+    rows = await pool.fetch(
+        "SELECT product_id, repeat_rate, interval_days FROM repurchase_stats"
+        " WHERE model_version = $1",
+        version.version,
+    )
+    assert {r["product_id"]: (r["repeat_rate"], r["interval_days"]) for r in rows} == {
+        product: (pytest.approx(rate), pytest.approx(interval))
+        for product, rate, interval in zip(
+            fitted.product_ids,
+            fitted.stats.repeat_rate,
+            fitted.stats.interval_days,
+            strict=True,
+        )
+    }
+
+    history = await Repository(pool, served_recipe=AWS_RECIPE).purchase_history("c1")
+    assert history.version == version.version
+    rates = dict(zip(fitted.product_ids, fitted.stats.repeat_rate.tolist(), strict=True))
+    assert {p.product_id: p.repeat_rate for p in history.purchases} == {
+        product: pytest.approx(rates[product]) for product in ("p1", "p2", "p3")
+    }
+    async with asgi_client(create_app(settings)) as client:
+        answer = await client.get("/v1/users/c1/buy-again", params={"limit": 3})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["repurchase_version"] == version.version
+    assert {i["product_id"] for i in body["items"]} == {"p1", "p2", "p3"}
+    assert (await Repository(pool).purchase_history("c1")).version is None
+
+
 async def test_a_refresh_updates_the_user_solution_and_refills_the_cache(
     purchases: None,  # noqa: F811
     pool: asyncpg.Pool,
@@ -212,6 +265,8 @@ async def test_a_refresh_updates_the_user_solution_and_refills_the_cache(
         c: output["recommendedItems"] for c, output in personal.items()
     }
     assert refreshed.inference.version == model.version
+    stored = await pool.fetch("SELECT model_version FROM repurchase_params")
+    assert {r["model_version"] for r in stored} == {first.version, model.version}
 
 
 def _cli(*args: str) -> Any:

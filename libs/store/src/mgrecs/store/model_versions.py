@@ -62,8 +62,10 @@ WHERE recipe = $1 AND active
 """
 """The active version of recipe $1: the only definition of "the active model"."""
 
-SERVED_VERSION = f"SELECT version FROM model_versions WHERE recipe = '{RECIPE}' AND active"
-"""The version the engine serves (ACTIVE's of RECIPE), as a subquery for other statements."""
+SERVED_VERSION = "SELECT version FROM model_versions WHERE recipe = {recipe} AND active"
+"""The version real-time answers come from (ACTIVE's of a recipe: RECIPE's, or AWS_RECIPE's
+in AWS mode), as a subquery for other statements: `{recipe}` is the statement's parameter
+holding the recipe (`SERVED_VERSION.format(recipe="$2")`)."""
 
 VERSION = """
 SELECT version, recipe, artifact_uri, n_users, n_items, n_interactions, metrics, trained_at

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from mgrecs.store.model_versions import SERVED_VERSION
+from mgrecs.store.model_versions import RECIPE, SERVED_VERSION
 
 INSERT_PARAMS = """
 INSERT INTO repurchase_params
@@ -34,14 +34,14 @@ WHERE model_version NOT IN (
 """
 
 # The customer's ($1) purchases of each product still on sale: in how many distinct orders,
-# and when last; with the repurchase statistics and parameters the served model version
-# stored (all NULL when it stored none: the defaults serve). Cancelled and returned lines
+# and when last; with the repurchase statistics and parameters the served model version of
+# recipe $2 stored (all NULL when it stored none: the defaults serve). Cancelled and returned lines
 # are not in order_items (the tracker removes them), as for every other reader.
 HISTORY = f"""
 WITH params AS (
     SELECT p.model_version, p.params, p.default_repeat_rate, p.default_interval_days
     FROM repurchase_params p
-    WHERE p.model_version = ({SERVED_VERSION})
+    WHERE p.model_version = ({SERVED_VERSION.format(recipe="$2")})
 ),
 bought AS (
     SELECT oi.product_id, count(DISTINCT o.order_id) AS orders, max(o.ordered_at) AS last_at
@@ -85,6 +85,9 @@ async def save(
         await conn.execute(PRUNE, keep_versions)
 
 
-async def purchase_history(pool: asyncpg.Pool, customer_id: str) -> list[asyncpg.Record]:
-    """`HISTORY`'s rows for one customer, in one round trip."""
-    return list(await pool.fetch(HISTORY, customer_id))
+async def purchase_history(
+    pool: asyncpg.Pool, customer_id: str, recipe: str = RECIPE
+) -> list[asyncpg.Record]:
+    """`HISTORY`'s rows for one customer, with the statistics of `recipe`'s active version
+    (the engine's, or AWS mode's: `model_versions.mode_recipe`), in one round trip."""
+    return list(await pool.fetch(HISTORY, customer_id, recipe))

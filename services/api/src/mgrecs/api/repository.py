@@ -164,7 +164,7 @@ class Repository:
 
     async def purchase_history(self, user_id: str) -> PurchaseHistory:
         """Everything the buy-again list needs, in one round trip."""
-        rows = await repurchase.purchase_history(self._pool, user_id)
+        rows = await repurchase.purchase_history(self._pool, user_id, self._served_recipe)
         first = rows[0] if rows else None
         if first is None or first["model_version"] is None:
             return PurchaseHistory(
