@@ -20,7 +20,7 @@ Stages, each measured in its own process (peak RSS is the process's VmHWM / ru_m
   (shards, rows, seconds per worker) is read back from `cache_shards`.
 
 Usage: python bench/batch.py [--customers N] [--products N] [--interactions N]
-       [--shards N] [--recipes NAMES] [--budget SECONDS] [--workers 1,2]
+       [--shards N] [--recipes NAMES] [--budget SECONDS] [--workers 1,2] [--retrain-only]
 """
 
 import argparse
@@ -67,6 +67,13 @@ BENCH = Path(__file__).resolve().parent
 def peak_gib() -> float:
     """This process's peak resident memory (Linux: ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def cpu_seconds() -> float:
+    """This process's user + system CPU seconds, every thread (steadier than wall-clock
+    seconds on a machine shared with other work)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def hwm_gib(pid: int) -> float:
@@ -179,13 +186,14 @@ async def retrain(url: str) -> None:
     """The retrain job in this process (settings from the environment)."""
     settings = Settings(database_url=url)
     pool = await create_pool(url)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     steps = Steps(pool)
     version = await training.retrain(pool, settings, steps)
     await pool.close()
     report(
         {
             "seconds": time.perf_counter() - started,
+            "cpu_seconds": cpu_seconds() - cpu,
             "version": version.version,
             "recipe": version.metrics["recipe"],
             "params": version.metrics["params"],
@@ -378,8 +386,11 @@ async def run(args: argparse.Namespace, url: str, env: dict[str, str], logs: Pat
         f"retrain: {trained['recipe']} {trained['params']}",
         trained["seconds"],
         trained["peak_gib"],
+        f"CPU {trained['cpu_seconds']:.0f} s (PostgreSQL's not counted)",
     )
     print(f"  steps {trained['steps']}", flush=True)
+    if args.retrain_only:
+        return
     settings = Settings.model_validate(
         {key.removeprefix("MGRECS_").lower(): value for key, value in env.items()}
     )
@@ -437,6 +448,9 @@ def main(argv: list[str]) -> None:
         type=lambda text: [int(n) for n in text.split(",")],
         default=[1, 2],
         help="worker counts to run the infer with, in order",
+    )
+    parser.add_argument(
+        "--retrain-only", action="store_true", help="stop after the retrain (no infer runs)"
     )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)

@@ -12,9 +12,12 @@ import asyncpg
 import pytest
 from typer.testing import CliRunner
 
+from mgrecs.api.app import create_app
 from mgrecs.batch.aws import inference as aws_inference
 from mgrecs.batch.aws import training as aws_training
 from mgrecs.batch.aws.control import AwsModeMisconfigured, PersonalizeJobFailed
+from mgrecs.batch.buy_again import fit_buy_again
+from mgrecs.batch.dataset import load_lines
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.cli.embedded import free_port
 from mgrecs.cli.main import app
@@ -25,8 +28,8 @@ from support.fake_personalize import (
     USER_PERSONALIZATION_RECIPE,
     FakePersonalize,
 )
-from support.helpers import eventually, running, serve
-from support.shop import ACTIVE_CUSTOMERS, check_cache_list
+from support.helpers import asgi_client, eventually, running, serve
+from support.shop import ACTIVE_CUSTOMERS, BOUGHT_PRODUCTS, check_cache_list
 from support.ticks import finished, publish, tick
 
 GROUP = f"{ARN}:dataset-group/mgrecs"
@@ -175,6 +178,49 @@ async def test_retrain_and_infer_round_trip_through_personalize(
     assert (summary.users, summary.products, summary.shards) == (5, 7, 1)
 
 
+async def test_an_aws_retrain_stores_the_buy_again_statistics_the_api_scores_with(
+    purchases: None,
+    pool: asyncpg.Pool,
+    aws: tuple[Settings, FakePersonalize],
+) -> None:
+    """Personalize trains the model; the retrain's buy-again step stores the repurchase
+    parameters and statistics of the same purchases with the AWS version, as self-hosted, and
+    the api in AWS mode scores the history with them (self-hosted mode has none: defaults)."""
+    settings, _ = aws
+    version = await aws_training.retrain(pool, settings)
+
+    params = await pool.fetchrow(
+        "SELECT * FROM repurchase_params WHERE model_version = $1", version.version
+    )
+    fitted = fit_buy_again(await load_lines(pool))
+    assert params["params"] == fitted.params.as_dict()
+    assert params["products"] == len(BOUGHT_PRODUCTS)
+    rows = await pool.fetch(
+        "SELECT product_id, repeat_rate, interval_days FROM repurchase_stats"
+        " WHERE model_version = $1",
+        version.version,
+    )
+    assert {r["product_id"]: (r["repeat_rate"], r["interval_days"]) for r in rows} == {
+        product: (pytest.approx(rate), pytest.approx(interval))
+        for product, rate, interval in zip(
+            fitted.product_ids,
+            fitted.stats.repeat_rate,
+            fitted.stats.interval_days,
+            strict=True,
+        )
+    }
+
+    # The api in AWS mode scores c1's history (p1-p3) with them; self-hosted has none.
+    for mode, scored_with in (("aws", version.version), ("self-hosted", None)):
+        app = create_app(settings.model_copy(update={"batch_mode": mode}))
+        async with asgi_client(app) as client:
+            answer = await client.get("/v1/users/c1/buy-again", params={"limit": 3})
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["repurchase_version"] == scored_with
+        assert {i["product_id"] for i in body["items"]} == {"p1", "p2", "p3"}
+
+
 async def test_a_refresh_updates_the_user_solution_and_refills_the_cache(
     purchases: None,
     pool: asyncpg.Pool,
@@ -206,6 +252,8 @@ async def test_a_refresh_updates_the_user_solution_and_refills_the_cache(
         c: output["recommendedItems"] for c, output in personal.items()
     }
     assert refreshed.inference.version == model.version
+    stored = await pool.fetch("SELECT model_version FROM repurchase_params")
+    assert {r["model_version"] for r in stored} == {first.version, model.version}
 
 
 def _cli(*args: str) -> Any:

@@ -81,7 +81,8 @@ def select_buy_again(
 
     fields = set(BuyAgainParams().as_dict())
     grid = [point for point in GRIDS[BuyAgainRecipe.name] if set(point) <= fields]
-    tuning = tune(lambda p: BuyAgainRecipe(**p), grid, split, budget_seconds)
+    fitted = BuyAgainRecipe().fit(split.train)  # what the points share: fitted once
+    tuning = tune(lambda p: fitted.with_formula(**p), grid, split, budget_seconds, fitted=True)
     chosen = BuyAgainParams(**{**BuyAgainParams().as_dict(), **tuning.params})
     ndcg = (
         tuning.metrics.ndcg

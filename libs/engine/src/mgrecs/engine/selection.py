@@ -16,7 +16,7 @@ data for a validation period the default recipe is taken as is.
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +41,7 @@ from mgrecs.engine.evaluation.split import (
 from mgrecs.engine.evaluation.tuning import TUNING_K, tune
 from mgrecs.engine.model import DEFAULT_RECIPE
 from mgrecs.engine.recipes.base import Recipe
+from mgrecs.engine.recipes.blend import BlendRecipe
 from mgrecs.engine.records import Interaction
 
 BASELINE = "popularity"
@@ -63,6 +64,8 @@ class Candidate:
     budget_exhausted: bool
     metrics: Metrics | None = field(default=None, repr=False)
     """Its full metrics on the validation period, kept to report the chosen one unfitted."""
+    fitted: Recipe | None = field(default=None, repr=False, compare=False)
+    """Its tuned recipe as fitted on the validation split's training part, for the blend."""
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,8 @@ def select_recipe(
         repeat,
     )
     if blending and len(pool) > 1:
-        blend = _blend(catalog, pool, split, share)
+        fitted = {c.name: c.fitted for c in [*tuned, *floor]}
+        blend = _blend(catalog, pool, [fitted.get(name) for name, _ in pool], split, share)
     popularity = next(c for c in [*tuned, *floor] if c.name == BASELINE)
     if chosen.ndcg < popularity.ndcg:
         chosen, reason = popularity, f"{chosen.name} is below popularity on validation"
@@ -192,12 +196,12 @@ def select_recipe(
 
     return Selection(
         recipe=catalog.make(chosen.name, chosen.params, SEED),
-        candidates=tuned,
+        candidates=[replace(c, fitted=None) for c in tuned],  # not kept through the final fit
         validation=_validation(
             catalog, chosen.name, chosen.params, split, chosen.metrics, popularity
         ),
         seconds=time.perf_counter() - started,
-        baselines=floor,
+        baselines=[replace(c, fitted=None) for c in floor],
         blend=blend,
         reason=reason,
     )
@@ -210,28 +214,47 @@ def _tuned(catalog: Catalog, name: str, split: Split, budget_seconds: float) -> 
         return catalog.make(name, params, SEED)
 
     tuning = tune(make, catalog.grids.get(name, [{}]), split, budget_seconds)
-    metrics = tuning.metrics
-    if metrics is None:  # one grid point: tune took it without measuring
-        metrics = evaluate_recipe(make(tuning.params), split, TUNING_K).metrics
+    metrics, recipe = tuning.metrics, tuning.recipe
+    if metrics is None or recipe is None:  # one grid point: tune took it without measuring
+        recipe = make(tuning.params)
+        metrics = evaluate_recipe(recipe, split, TUNING_K).metrics
     return Candidate(
-        name, tuning.params, metrics.ndcg, len(tuning.trials), tuning.budget_exhausted, metrics
+        name,
+        tuning.params,
+        metrics.ndcg,
+        len(tuning.trials),
+        tuning.budget_exhausted,
+        metrics,
+        recipe,
     )
 
 
 def _blend(
-    catalog: Catalog, pool: list[tuple[str, dict[str, Any]]], split: Split, budget_seconds: float
+    catalog: Catalog,
+    pool: list[tuple[str, dict[str, Any]]],
+    fitted: list[Recipe | None],
+    split: Split,
+    budget_seconds: float,
 ) -> Candidate:
-    """The blend of `pool` with weights tuned on the validation split, then fitted and
-    measured there in full like any candidate (the weights' search works on cached scores).
-    A blend of one component ranks as that component does: its cached figures stand."""
+    """The blend of `pool` with weights tuned on the validation split, then measured there
+    in full like any candidate (the weights' search works on cached scores). The components
+    are fitted once: as their tuning left them (`fitted`, per pool member), else by the
+    weights' search. A blend of one component ranks as that component does: its cached
+    figures stand."""
 
     def make(name: str, params: dict[str, Any]) -> Recipe:
         return catalog.make(name, params, SEED)
 
-    tuning = tune_blend(pool, split, make, budget_seconds=budget_seconds, seed=SEED)
+    tuning = tune_blend(pool, split, make, budget_seconds=budget_seconds, seed=SEED, fitted=fitted)
     metrics = tuning.metrics
     if len(tuning.params["components"]) > 1:
-        metrics = evaluate_recipe(catalog.make(BLEND, tuning.params, SEED), split, TUNING_K).metrics
+        kept = [n for n, weight in enumerate(tuning.weights) if weight > 0]
+        blend = catalog.make(BLEND, tuning.params, SEED)
+        assert isinstance(blend, BlendRecipe)
+        blend.with_fitted(
+            [tuning.recipes[n] for n in kept], [tuning.scales[n] for n in kept], split.train.n_items
+        )
+        metrics = evaluate_recipe(blend, split, TUNING_K, fitted=True).metrics
     return Candidate(
         BLEND, tuning.params, metrics.ndcg, len(tuning.trials), tuning.budget_exhausted, metrics
     )

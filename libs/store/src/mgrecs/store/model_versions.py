@@ -66,8 +66,10 @@ WHERE {ACTIVE_OF.format(recipe="$1")}
 """
 """The active version of recipe $1."""
 
-SERVED_VERSION = f"SELECT version FROM model_versions WHERE {ACTIVE_OF.format(recipe=repr(RECIPE))}"
-"""The version the engine serves (ACTIVE's of RECIPE), as a subquery for other statements."""
+SERVED_VERSION = "SELECT version FROM model_versions WHERE " + ACTIVE_OF
+"""The version real-time answers come from (ACTIVE's of a recipe: RECIPE's, or AWS_RECIPE's
+in AWS mode), as a subquery for other statements: `{recipe}` is the statement's parameter
+holding the recipe (`SERVED_VERSION.format(recipe="$2")`)."""
 
 VERSION = """
 SELECT version, recipe, artifact_uri, n_users, n_items, n_interactions, metrics, trained_at

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from mgrecs.store.cache import USER_LIST
-from mgrecs.store.model_versions import SERVED_VERSION
+from mgrecs.store.model_versions import RECIPE, SERVED_VERSION
 
 INSERT_PARAMS = """
 INSERT INTO repurchase_params
@@ -34,7 +34,8 @@ WHERE model_version NOT IN (
 )
 """
 
-# Everything the buy-again list of customer $1 needs, in one row (one round trip): their
+# Everything the buy-again list of customer $1 needs (statistics of recipe $2's active
+# version), in one row (one round trip): their
 # purchases of each product still on sale as aligned arrays (in how many distinct orders, when
 # last in epoch seconds, and the repurchase statistics of the served model version, NULL
 # where it stored none: the defaults serve), that version's parameters (NULL before the
@@ -47,7 +48,7 @@ BUY_AGAIN = f"""
 WITH params AS (
     SELECT p.model_version, p.params, p.default_repeat_rate, p.default_interval_days
     FROM repurchase_params p
-    WHERE p.model_version = ({SERVED_VERSION})
+    WHERE p.model_version = ({SERVED_VERSION.format(recipe="$2")})
 ),
 bought AS (
     SELECT oi.product_id, count(DISTINCT o.order_id)::int AS orders, max(o.ordered_at) AS last_at
@@ -108,7 +109,9 @@ async def save(
         await conn.execute(PRUNE, keep_versions)
 
 
-async def buy_again(pool: asyncpg.Pool, customer_id: str) -> asyncpg.Record:
-    """`BUY_AGAIN`'s row for one customer (always one: empty arrays are NULL)."""
-    row: asyncpg.Record = await pool.fetchrow(BUY_AGAIN, customer_id)
+async def buy_again(pool: asyncpg.Pool, customer_id: str, recipe: str = RECIPE) -> asyncpg.Record:
+    """`BUY_AGAIN`'s row for one customer (always one: empty arrays are NULL), with the
+    statistics of `recipe`'s active version (the engine's, or AWS mode's:
+    `model_versions.mode_recipe`)."""
+    row: asyncpg.Record = await pool.fetchrow(BUY_AGAIN, customer_id, recipe)
     return row

@@ -160,7 +160,7 @@ class Repository:
 
     async def buy_again_inputs(self, user_id: str) -> tuple[PurchaseHistory, CachedList | None]:
         """The customer's purchase history and their cached list, in one round trip."""
-        row = await repurchase.buy_again(self._pool, user_id)
+        row = await repurchase.buy_again(self._pool, user_id, self._served_recipe)
         cached = None
         if row["cached"]:
             cached = CachedList(

@@ -1,16 +1,21 @@
 """The retrain's `buy-again` step: repurchase parameters and per-product statistics fitted on
 the purchases and stored with the model version, for the api's `/v1/users/{id}/buy-again`.
 
-The api reads them for the active version (`repurchase_params`, `repurchase_stats`,
-migration 0012); the batch keeps those of the active and recent versions only.
+Both modes run it on the purchases their retrain (or refresh) read: the self-hosted one's,
+and AWS mode's (Personalize trains the model, this step the repurchase statistics), so the
+list scores the same way in both. The api reads them for the active version of the mode's
+lineage (`repurchase_params`, `repurchase_stats`, migration 0012); the batch keeps those of
+the active and recent versions only.
 """
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import numpy as np
 
+from mgrecs.common.logging import get_logger
 from mgrecs.engine.arrays import Float64Array
 from mgrecs.engine.buy_again_choice import select_buy_again
 from mgrecs.engine.dataset import Lines
@@ -20,6 +25,8 @@ from mgrecs.engine.repurchase import (
     RepurchaseStats,
 )
 from mgrecs.store import repurchase
+
+log = get_logger(__name__)
 
 KEEP_VERSIONS = 5
 """Besides the active ones: the newest fitted and the most recently promoted (rollbacks)."""
@@ -57,6 +64,15 @@ async def save_buy_again(conn: asyncpg.Connection, version: str, fit: BuyAgainFi
         zip(fit.product_ids, stats.repeat_rate.tolist(), stats.interval_days.tolist(), strict=True),
         KEEP_VERSIONS,
     )
+
+
+async def store_buy_again(pool: asyncpg.Pool, version: str, lines: Lines) -> BuyAgainFit:
+    """The job's `buy-again` step: fit on `lines` (in a thread) and store as `version`'s."""
+    fitted = await asyncio.to_thread(fit_buy_again, lines)
+    async with pool.acquire() as conn:
+        await save_buy_again(conn, version, fitted)
+    log.info("buy_again_fitted", version=version, **fitted.evidence)
+    return fitted
 
 
 def _median(values: Float64Array, default: float) -> float:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import asyncpg
 
-from mgrecs.batch.buy_again import fit_buy_again, save_buy_again
+from mgrecs.batch.buy_again import store_buy_again
 from mgrecs.batch.dataset import check_order_lines, load_lines, load_products
 from mgrecs.batch.evaluation import choose_recipe
 from mgrecs.batch.export import export_datasets
@@ -146,10 +146,7 @@ async def _train(
                 reason=reason,
             )
         async with steps.step("buy-again"):
-            fitted = await asyncio.to_thread(fit_buy_again, lines)
-            async with pool.acquire() as conn:
-                await save_buy_again(conn, version, fitted)
-            log.info("buy_again_fitted", version=version, **fitted.evidence)
+            await store_buy_again(pool, version, lines)
     validation = metrics["validation"]
     if validation is not None:
         MODEL_NDCG.labels("chosen").set(validation["chosen"]["ndcg@10"])

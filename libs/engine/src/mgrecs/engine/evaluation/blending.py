@@ -76,6 +76,13 @@ class BlendTuning:
     """Each pool member's own validation NDCG@10, in pool order (same measure)."""
     trials: list[Trial] = field(default_factory=list)
     budget_exhausted: bool = False
+    weights: list[float] = field(default_factory=list)
+    """The chosen weight of each pool member, in pool order (0: left out)."""
+    recipes: list[Recipe] = field(default_factory=list, repr=False)
+    """Each pool member fitted on the validation split's training part, in pool order."""
+    scales: list[float] = field(default_factory=list)
+    """Each pool member's scale there (`component_scale`), in pool order: with `recipes`,
+    the blend as its `fit` on that data would leave it (`BlendRecipe.with_fitted`)."""
 
 
 @dataclass(frozen=True)
@@ -109,13 +116,16 @@ def tune_blend(
     budget_seconds: float = 60.0,
     seed: int = 7,
     weights: Sequence[float] = WEIGHTS,
+    fitted: Sequence[Recipe | None] = (),
 ) -> BlendTuning:
     """The weights of the `pool`'s components (name, tuned params) with the best validation
     NDCG@10, by steepest ascent from the best single component (each round tries every
     component at every weight and keeps the best change), within MAX_TRIALS and the budget,
-    which starts once every component is fitted (each is fitted once whatever the budget).
-    `seed` orders the tries (which of equal changes wins) and samples the customers when
-    there are more than MAX_USERS."""
+    which starts once every component is fitted (each is fitted once whatever the budget,
+    unless `fitted` gives it: the pool member's recipe already fitted on the validation
+    split's training part, as its tuning left it). `seed`
+    orders the tries (which of equal changes wins) and samples the customers when there are
+    more than MAX_USERS."""
     if not pool:
         raise ValueError("a blend needs at least one component")
     rng = np.random.default_rng(seed)
@@ -123,7 +133,12 @@ def tune_blend(
     if users.size > MAX_USERS:
         users = np.sort(rng.choice(users, MAX_USERS, replace=False))
     truth = validation.truth[users]
-    cache = _cache([make(name, params) for name, params in pool], validation, users)
+    given = list(fitted) + [None] * (len(pool) - len(fitted))
+    recipes = [
+        make(name, params) if recipe is None else recipe
+        for (name, params), recipe in zip(pool, given, strict=True)
+    ]
+    cache, scales = _cache(recipes, [r is None for r in given], validation, users)
     started = time.perf_counter()
 
     def measure(point: Float64Array) -> Metrics:
@@ -161,7 +176,16 @@ def tune_blend(
             if exhausted:
                 break
         best, best_metrics = step, step_metrics
-    return BlendTuning(_params(pool, best), best_metrics, singles, trials, exhausted)
+    return BlendTuning(
+        _params(pool, best),
+        best_metrics,
+        singles,
+        trials,
+        exhausted,
+        best.tolist(),
+        recipes,
+        scales,
+    )
 
 
 def _params(pool: Sequence[tuple[str, dict[str, Any]]], point: Float64Array) -> dict[str, Any]:
@@ -175,9 +199,12 @@ def _params(pool: Sequence[tuple[str, dict[str, Any]]], point: Float64Array) -> 
     }
 
 
-def _cache(recipes: list[Recipe], validation: Split, users: IntArray) -> _Cache:
-    """Fit each recipe on the validation split's training part; keep its CANDIDATES best
-    (normalised) scores per customer, purchases excluded unless repeats count."""
+def _cache(
+    recipes: list[Recipe], to_fit: list[bool], validation: Split, users: IntArray
+) -> tuple[_Cache, list[float]]:
+    """Fit each recipe of `to_fit` on the validation split's training part; keep every
+    recipe's CANDIDATES best (normalised) scores per customer, purchases excluded unless
+    repeats count. Also gives each recipe's scale."""
     train = validation.train
     customers = validation.users[users]
     rows_all = train.matrix[customers]
@@ -185,9 +212,12 @@ def _cache(recipes: list[Recipe], validation: Split, users: IntArray) -> _Cache:
     chunk = max(1, SCORE_CELLS // max(validation.n_items, 1))
     tops: list[tuple[IntArray, Float32Array]] = []
     sample = ScaleSample.of(train)
-    for recipe in recipes:
-        recipe.fit(train)
-        scale = np.float32(component_scale(recipe, sample))
+    scales = []
+    for recipe, fit in zip(recipes, to_fit, strict=True):
+        if fit:
+            recipe.fit(train)
+        scales.append(component_scale(recipe, sample))
+        scale = np.float32(scales[-1])
         columns, values = [], []
         for start in range(0, customers.size, chunk):
             rows = rows_all[start : start + chunk]
@@ -199,7 +229,7 @@ def _cache(recipes: list[Recipe], validation: Split, users: IntArray) -> _Cache:
             columns.append(best)
             values.append(np.take_along_axis(scores, np.maximum(best, 0), axis=1))
         tops.append((np.vstack(columns), np.vstack(values)))
-    return _align(tops, customers.size)
+    return _align(tops, customers.size), scales
 
 
 def _align(tops: list[tuple[IntArray, Float32Array]], n_rows: int) -> _Cache:

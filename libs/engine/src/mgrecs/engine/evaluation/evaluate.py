@@ -10,7 +10,7 @@ from scipy import sparse
 from mgrecs.engine.arrays import Float32Array, IntArray
 from mgrecs.engine.evaluation.metrics import Metrics, ranking_metrics
 from mgrecs.engine.evaluation.split import Split
-from mgrecs.engine.recipes.base import ContextScoring, Recipe
+from mgrecs.engine.recipes.base import ContextScoring, Recipe, ScoringContext
 from mgrecs.engine.recipes.support import history_context, score_rows
 
 SCORE_CELLS = 1 << 25
@@ -84,13 +84,17 @@ def top_k(scores: Float32Array, k: int, exclude: sparse.csr_matrix | None) -> In
     return top
 
 
-def recommend(recipe: Recipe, split: Split, k: int) -> IntArray:
+def recommend(
+    recipe: Recipe, split: Split, k: int, context: ScoringContext | None = None
+) -> IntArray:
     """Top-k for every evaluated user of `split`, scored in memory-bounded chunks, with what
-    production knows of them at the boundary (`history_context`) for recipes that use it."""
+    production knows of them at the boundary (`history_context`, or `context` when the
+    caller computed it already) for recipes that use it."""
     rows_all = split.train.matrix[split.users]
-    context = (
-        history_context(split.train, split.users) if isinstance(recipe, ContextScoring) else None
-    )
+    if not isinstance(recipe, ContextScoring):
+        context = None
+    elif context is None:
+        context = history_context(split.train, split.users)
     chunk = max(1, SCORE_CELLS // max(split.n_items, 1))
     parts = []
     for start in range(0, split.users.size, chunk):
@@ -101,15 +105,26 @@ def recommend(recipe: Recipe, split: Split, k: int) -> IntArray:
     return np.vstack(parts) if parts else np.zeros((0, k), dtype=np.int64)
 
 
-def evaluate_recipe(recipe: Recipe, split: Split, k: int = 10) -> RecipeReport:
+def evaluate_recipe(
+    recipe: Recipe,
+    split: Split,
+    k: int = 10,
+    *,
+    fitted: bool = False,
+    context: ScoringContext | None = None,
+) -> RecipeReport:
     """Fit `recipe` on the training period, rank for the evaluated users, score the ranking.
 
     Training purchases are excluded from the ranking unless the split counts repeats.
+    `fitted`: the recipe is already fitted on `split.train` and is measured as it is (a
+    second fit would give the same: recipes are seeded); `context`: `history_context` of
+    the split's users, when the caller measures several recipes on it.
     """
     started = time.perf_counter()
-    recipe.fit(split.train)
+    if not fitted:
+        recipe.fit(split.train)
     trained = time.perf_counter()
-    top = recommend(recipe, split, k)
+    top = recommend(recipe, split, k, context)
     inferred = time.perf_counter()
     return RecipeReport(
         recipe=recipe.name,

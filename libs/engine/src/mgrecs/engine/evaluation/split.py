@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from scipy import sparse
 
-from mgrecs.engine.arrays import Float64Array, IntArray
+from mgrecs.engine.arrays import BoolArray, Float64Array, IntArray
 from mgrecs.engine.dataset import Lines, binarize, build_dataset
 from mgrecs.engine.recipes.base import TrainingData
 from mgrecs.engine.records import Interaction
@@ -69,6 +69,25 @@ def _positions(used: IntArray, size: int) -> IntArray:
     position = np.full(size, -1, dtype=np.int64)
     position[distinct] = np.arange(distinct.size, dtype=np.int64)
     return position
+
+
+def _sorted_keys(matrix: sparse.csr_matrix, per_row: IntArray, n_items: int) -> IntArray:
+    """row x n_items + column of every stored entry, ascending (as CSR stores them when
+    its columns are sorted, as built)."""
+    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), per_row)
+    keys: IntArray = rows * n_items + np.asarray(matrix.indices, dtype=np.int64)
+    if not matrix.has_sorted_indices:
+        keys.sort()
+    return keys
+
+
+def _contains(ascending: IntArray, values: IntArray) -> BoolArray:
+    """Which of `values` are in `ascending` (sorted): what np.isin says, by binary search
+    instead of sorting both (isin took 2.8 s of a retrain's evaluate at 1M order lines)."""
+    if ascending.size == 0:
+        return np.zeros(values.shape, dtype=bool)
+    at = np.minimum(np.searchsorted(ascending, values), ascending.size - 1)
+    return np.asarray(ascending[at] == values)
 
 
 def _from_timestamp(seconds: float) -> datetime:
@@ -128,9 +147,7 @@ def time_split(
     known = (test_row >= 0) & (test_column >= 0)
     keys = np.unique(test_row[known] * n_items + test_column[known])
     if not repeat:  # only products new to the customer are right answers
-        rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), products_per_customer)
-        bought = rows * n_items + matrix.indices.astype(np.int64)
-        keys = keys[~np.isin(keys, bought)]
+        keys = keys[~_contains(_sorted_keys(matrix, products_per_customer, n_items), keys)]
     if keys.size == 0:
         raise InsufficientData(
             "no test customers: nobody seen in training bought a known"

@@ -17,7 +17,7 @@ scores are the dense ones (up to float rounding).
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -198,6 +198,17 @@ class BlendRecipe:
             scales.append(component_scale(part, sample))
         self._scales = np.asarray(scales, dtype=np.float32)
         self._n_items = data.n_items
+        return self
+
+    def with_fitted(self, parts: Sequence[Recipe], scales: Sequence[float], n_items: int) -> Self:
+        """This blend as `fit` would leave it, from its components already fitted on the
+        same data and their scales measured there (`component_scale`): selection measures
+        a tuned blend without fitting its components a third time."""
+        if [(p.name, p.params()) for p in parts] != [(p.name, p.params()) for p in self._parts]:
+            raise ValueError("the fitted parts must be this blend's components, in order")
+        self._parts = list(parts)
+        self._scales = np.asarray(scales, dtype=np.float32)
+        self._n_items = n_items
         return self
 
     def _factors(self) -> list[np.float32]:

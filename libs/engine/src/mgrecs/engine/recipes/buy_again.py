@@ -93,6 +93,19 @@ class BuyAgainRecipe(HistoryFirst):
             self._discovery = make_recipe(self.completion).fit(data)
         return self
 
+    def with_formula(self, **params: Any) -> "BuyAgainRecipe":
+        """This fitted recipe with other formula parameters (`BuyAgainParams` fields): the
+        repeat rates, intervals, popularity and discovery recipe do not depend on them, so
+        tuning the formula fits once for the whole grid."""
+        unknown = set(params) - set(BuyAgainParams().as_dict())
+        if unknown:
+            raise ValueError(f"not formula parameters: {', '.join(sorted(unknown))}")
+        recipe = BuyAgainRecipe(**{**self.params(), **params})
+        recipe._stats = fitted(self._stats, self.name)
+        recipe._popularity = self._popularity
+        recipe._discovery = self._discovery
+        return recipe
+
     def _plain(self, rows: sparse.csr_matrix) -> Float64Array:
         stats = fitted(self._stats, self.name)
         undated = BuyAgainParams(None, self.settings.repeat_weight, 0.0, 1.0)

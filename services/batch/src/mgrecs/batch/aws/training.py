@@ -3,13 +3,17 @@ datasets, a version of each solution trained (FULL for a retrain, UPDATE for a r
 registered as one model version in `model_versions` (recipe `aws-personalize`).
 
 Both solutions are checked first (they exist, in the configured dataset group), so a wrong
-ARN costs no export. Steps: export, quality (the same report as self-hosted), import (every
-import job ACTIVE), train (every solution version ACTIVE), promote, and for a refresh infer.
+ARN costs no export. Steps: export (the datasets written to S3 while the purchases are read,
+as self-hosted), quality (the same report as self-hosted), import (every import job ACTIVE),
+train (every solution version ACTIVE), promote, buy-again (the repurchase parameters and
+per-product statistics of the same purchases stored with the version, as self-hosted: the
+api's buy-again list scores alike in both modes), and for a refresh infer.
 A solution version that Personalize trained is promoted: Personalize has measured it
 already, and its metrics are recorded with it. One retrain or refresh at a time across
 instances (`mgrecs.store.jobs.retrain_lock`).
 """
 
+import asyncio
 import time
 from dataclasses import asdict
 from typing import Any
@@ -25,7 +29,8 @@ from mgrecs.batch.aws.control import (
     wait_solution_version,
 )
 from mgrecs.batch.aws.inference import infer
-from mgrecs.batch.dataset import load_products
+from mgrecs.batch.buy_again import store_buy_again
+from mgrecs.batch.dataset import load_lines, load_products
 from mgrecs.batch.export import ExportedDataset, export_datasets
 from mgrecs.batch.metrics import JOB_SECONDS
 from mgrecs.batch.steps import Steps
@@ -94,7 +99,9 @@ async def _train(
         async with control_client(settings) as client:
             recipe = await _check_solutions(client, settings)
             async with steps.step("export"):
-                datasets = await export_datasets(pool, store, version)
+                datasets, lines = await asyncio.gather(
+                    export_datasets(pool, store, version), load_lines(pool)
+                )
             if datasets["interactions"].rows == 0:
                 raise NoTrainingData("no purchases in the database yet: nothing to train on")
             async with steps.step("quality"):
@@ -146,6 +153,8 @@ async def _train(
                 promote=True,
                 reason=f"{job}: AWS Personalize solution versions active",
             )
+        async with steps.step("buy-again"):
+            await store_buy_again(pool, version, lines)
     log.info(
         f"aws_{job}_done",
         version=version,
