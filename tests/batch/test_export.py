@@ -18,6 +18,19 @@ from mgrecs.common.settings import Settings
 from mgrecs.engine_service.registry import ModelRegistry
 from support.shop import ORDERS
 
+
+async def s3_bucket(settings: Settings, endpoint: str, bucket: str) -> aioboto3.Session:
+    """A session with the settings' keys, after creating `bucket` on the S3 API."""
+    session = aioboto3.Session(
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=settings.aws_secret_access_key,
+        region_name=settings.aws_region,
+    )
+    async with session.client("s3", endpoint_url=endpoint) as s3:
+        await s3.create_bucket(Bucket=bucket)
+    return session
+
+
 LINES = sum(len(products) for *_, products in ORDERS)
 
 
@@ -76,13 +89,7 @@ async def test_the_datasets_go_to_s3_through_aioboto3(
     settings = settings.model_copy(
         update={"artifact_store_url": "s3://mgrecs-artifacts/prod", "s3_endpoint_url": s3_endpoint}
     )
-    session = aioboto3.Session(
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=settings.aws_secret_access_key,
-        region_name=settings.aws_region,
-    )
-    async with session.client("s3", endpoint_url=s3_endpoint) as s3:
-        await s3.create_bucket(Bucket="mgrecs-artifacts")
+    session = await s3_bucket(settings, s3_endpoint, "mgrecs-artifacts")
     store = open_store(settings)
     assert isinstance(store, S3Store)
 
@@ -123,13 +130,7 @@ async def test_models_go_to_s3_and_engines_and_workers_load_them_from_there(
     settings = settings.model_copy(
         update={"artifact_store_url": "s3://mgrecs-models/prod", "s3_endpoint_url": s3_endpoint}
     )
-    session = aioboto3.Session(
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=settings.aws_secret_access_key,
-        region_name=settings.aws_region,
-    )
-    async with session.client("s3", endpoint_url=s3_endpoint) as s3:
-        await s3.create_bucket(Bucket="mgrecs-models")
+    await s3_bucket(settings, s3_endpoint, "mgrecs-models")
 
     version = await retrain(pool, settings)
 
