@@ -7,7 +7,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aioboto3
 import asyncpg
 import pytest
 from typer.testing import CliRunner
@@ -29,6 +28,7 @@ from support.fake_personalize import (
     FakePersonalize,
 )
 from support.helpers import asgi_client, eventually, running, serve
+from support.s3 import s3_bucket
 from support.shop import ACTIVE_CUSTOMERS, BOUGHT_PRODUCTS, check_cache_list
 from support.ticks import finished, publish, tick
 
@@ -67,13 +67,7 @@ async def aws(
             "personalize_poll_max_seconds": 0.05,
         }
     )
-    session = aioboto3.Session(
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=settings.aws_secret_access_key,
-        region_name=settings.aws_region,
-    )
-    async with session.client("s3", endpoint_url=s3_endpoint) as s3:
-        await s3.create_bucket(Bucket=bucket)
+    await s3_bucket(settings, s3_endpoint, bucket)
     fake = FakePersonalize(
         settings,
         {

@@ -6,7 +6,6 @@ import csv
 import json
 from pathlib import Path
 
-import aioboto3
 import asyncpg
 import pytest
 
@@ -16,20 +15,8 @@ from mgrecs.batch.training import retrain
 from mgrecs.common.artifacts import MODEL_CACHE, S3Store, open_store
 from mgrecs.common.settings import Settings
 from mgrecs.engine_service.registry import ModelRegistry
+from support.s3 import s3_bucket
 from support.shop import ORDERS
-
-
-async def s3_bucket(settings: Settings, endpoint: str, bucket: str) -> aioboto3.Session:
-    """A session with the settings' keys, after creating `bucket` on the S3 API."""
-    session = aioboto3.Session(
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=settings.aws_secret_access_key,
-        region_name=settings.aws_region,
-    )
-    async with session.client("s3", endpoint_url=endpoint) as s3:
-        await s3.create_bucket(Bucket=bucket)
-    return session
-
 
 LINES = sum(len(products) for *_, products in ORDERS)
 

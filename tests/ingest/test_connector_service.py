@@ -199,23 +199,26 @@ async def _free(pool: asyncpg.Pool, name: str) -> bool:
     return await lock_holder(pool, name) is None
 
 
+def in_process(
+    settings: Settings, fake: FakeCompanyApi, url: str, **extra: object
+) -> ConnectorService:
+    """A connector service in this process against `fake`, unthrottled, quick to retry."""
+    update = {
+        "connector_base_url": url,
+        "connector_token": fake.token,
+        "connector_requests_per_second": 0,
+        "connector_poll_seconds": 0.2,
+        "connector_lock_retry_seconds": 0.2,
+        **extra,
+    }
+    return ConnectorService(settings.model_copy(update=update), load_mapping(MAPPING_FILE))
+
+
 async def test_readiness_a_standby_is_ready_a_leader_that_cannot_pull_is_not(
     settings: Settings, pool: asyncpg.Pool, api: tuple[FakeCompanyApi, str]
 ) -> None:
     fake, url = api
-    service = ConnectorService(
-        settings.model_copy(
-            update={
-                "connector_base_url": url,
-                "connector_token": fake.token,
-                "connector_requests_per_second": 0,
-                "connector_max_attempts": 1,
-                "connector_poll_seconds": 0.2,
-                "connector_lock_retry_seconds": 0.2,
-            }
-        ),
-        load_mapping(MAPPING_FILE),
-    )
+    service = in_process(settings, fake, url, connector_max_attempts=1)
     checks = service.checks()
     name = connector_lock(settings.connector_source)
     other = await asyncpg.connect(settings.database_url)  # another replica leads
@@ -257,18 +260,7 @@ async def test_a_leader_whose_lock_session_ends_steps_down_and_leads_again(
     """An administrator's pg_terminate_backend (or a server restart) ends the lock's session:
     the leader stops pulling, counts a `lock` error, and takes the free lock again."""
     fake, url = api
-    service = ConnectorService(
-        settings.model_copy(
-            update={
-                "connector_base_url": url,
-                "connector_token": fake.token,
-                "connector_requests_per_second": 0,
-                "connector_poll_seconds": 0.2,
-                "connector_lock_retry_seconds": 0.2,
-            }
-        ),
-        load_mapping(MAPPING_FILE),
-    )
+    service = in_process(settings, fake, url)
     name = connector_lock(settings.connector_source)
     lost = {"error": "lock"}
     before = REGISTRY.get_sample_value("mgrecs_connector_sync_errors_total", lost) or 0
