@@ -36,12 +36,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from mgrecs.cli.embedded import EmbeddedBroker, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
-from mgrecs.common import channels, topics
-from mgrecs.common.consume import make_broker
+from mgrecs.common import topics
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.personalize import signed_headers
 from mgrecs.common.settings import Settings
-from mgrecs.ingest.publisher import Keyed, partition_of, publish_batched
+from mgrecs.ingest.publisher import Keyed, partition_of, send_batched
 from mgrecs.ingest.sample_data import generate
 from support import migrated_database
 
@@ -192,12 +191,14 @@ async def publish(run: Run, settings: Settings, rate: float) -> None:
     """Send every order, paced to `rate` lines per second, recording when each was sent.
 
     Every PUBLISH_TICK_SECONDS the orders due go out as one record batch per partition
-    (`publish_batched` on the orders publisher, as ingest publishes), so the publisher takes
-    little of the cores the tracker is measured on (a batch per message would cost the broker
-    and the publisher several times more)."""
-    broker = make_broker(settings, batching=True)
-    orders = channels.batch_publisher(broker, settings, channels.ORDERS)
-    await broker.start()
+    (`send_batched`, as ingest publishes), so the publisher takes little of the cores the
+    tracker is measured on (a batch per message would cost the broker and the publisher
+    several times more)."""
+    topic = topics.topic(topics.ORDERS, settings)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", max_batch_size=512 * 1024
+    )
+    await producer.start()
     try:
         start = next_tick = time.time()
         sent_lines, next_message = 0, 0
@@ -213,7 +214,7 @@ async def publish(run: Run, settings: Settings, rate: float) -> None:
                 if len(tick) >= MAX_TICK_MESSAGES:
                     break
             if tick:
-                await asyncio.gather(*await publish_batched(orders, tick))
+                await asyncio.gather(*await send_batched(producer, topic, tick))
                 for message in tick:
                     run.ends[message.partition] = run.ends.get(message.partition, 0) + 1
             if rate:
@@ -221,7 +222,7 @@ async def publish(run: Run, settings: Settings, rate: float) -> None:
                 await asyncio.sleep(max(0.0, next_tick - time.time()))
         run.published = time.time()
     finally:
-        await broker.stop()
+        await producer.stop()
 
 
 async def sample(

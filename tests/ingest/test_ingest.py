@@ -15,12 +15,13 @@ from prometheus_client import REGISTRY
 
 from mgrecs.cli.embedded import free_port
 from mgrecs.common import topics
+from mgrecs.common.kafka import BATCHING
 from mgrecs.common.schemas import DeadLetter, OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.app import create_app
 from mgrecs.ingest.backfill import backfill_file
 from mgrecs.ingest.contract import asyncapi_document, write_asyncapi
-from mgrecs.ingest.publisher import BATCH_BYTES, OrderPublisher
+from mgrecs.ingest.publisher import OrderPublisher
 from mgrecs.ingest.sample_data import CSV_HEADER, generate
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
@@ -498,7 +499,7 @@ async def test_orders_beyond_one_record_batch_land_in_order_per_customer(
     finally:
         await publisher.close()
     records = await orders_on_topic(settings)
-    assert sum(len(r.value) for r in records) > 3 * BATCH_BYTES
+    assert sum(len(r.value) for r in records) > 3 * BATCHING["max_batch_size"]
     by_customer: dict[bytes, list[Any]] = {}
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
         by_customer.setdefault(record.key, []).append(record)

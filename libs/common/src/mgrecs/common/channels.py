@@ -12,7 +12,7 @@ from typing import Any
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.kafka.publisher.usecase import BatchPublisher, DefaultPublisher
+from faststream.kafka.publisher.usecase import DefaultPublisher
 from faststream.kafka.subscriber.usecase import LogicSubscriber
 from pydantic import BaseModel
 
@@ -148,19 +148,6 @@ def publisher(broker: KafkaBroker, settings: Settings, producer: Producer) -> De
     """`producer`'s publisher on `broker`."""
     declared: DefaultPublisher = broker.publisher(
         topics.topic(producer.topic, settings),
-        title=producer.topic,
-        description=producer.description,
-        schema=producer.message,
-    )
-    return declared
-
-
-def batch_publisher(broker: KafkaBroker, settings: Settings, producer: Producer) -> BatchPublisher:
-    """`producer`'s publisher on `broker` for many messages at a time: each `publish` sends
-    its messages as one record batch to one partition."""
-    declared: BatchPublisher = broker.publisher(
-        topics.topic(producer.topic, settings),
-        batch=True,
         title=producer.topic,
         description=producer.description,
         schema=producer.message,

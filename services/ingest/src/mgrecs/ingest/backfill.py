@@ -7,7 +7,7 @@ published or not, also feeds the run's data-quality report, stored at the end.
 Speed: a worker thread reads, validates, serializes and partitions the next chunk of orders
 while the event loop sends this one as one record batch per partition (the same partition a
 keyed `send` would choose, so a customer's orders stay in order whichever way they came),
-through the FastStream publishers `channels` declares for `orders` and `orders.dlq`.
+with the plain aiokafka producer of `publisher` (why not FastStream: its docstring).
 """
 
 import asyncio
@@ -18,13 +18,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from faststream.kafka import KafkaBroker
-from faststream.kafka.publisher.usecase import BatchPublisher, DefaultPublisher
+from aiokafka import AIOKafkaProducer
 
-from mgrecs.common import channels, topics
-from mgrecs.common.consume import make_broker
+from mgrecs.common import topics
 from mgrecs.common.db import create_pool
-from mgrecs.common.kafka import partitions_of
+from mgrecs.common.kafka import make_producer
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.quality_checks import QualityAccumulator
 from mgrecs.common.schemas import DeadLetter, OrderEvent
@@ -34,7 +32,7 @@ from mgrecs.ingest.identity_rules import IdentityRules
 from mgrecs.ingest.memory import return_big_blocks_on_free
 from mgrecs.ingest.metrics import BACKFILL_LINES_REJECTED, ORDERS_ACCEPTED
 from mgrecs.ingest.order_files import FileFormat, FileOrder, detect_format, read_orders
-from mgrecs.ingest.publisher import Keyed, order_bytes, partition_of, publish_batched
+from mgrecs.ingest.publisher import Keyed, order_bytes, partition_of, send_batched
 from mgrecs.store.identities import CustomerKeys
 from mgrecs.store.reports import save_report
 
@@ -143,15 +141,16 @@ async def backfill_file(
     handle = await asyncio.to_thread(path.open, newline="", encoding="utf-8")
     try:
         orders = read_orders(handle, file_format or detect_format(path.name))
-        broker = make_broker(settings, batching=True)
-        sender = _Sender(broker, settings, path.name, summary)
-        await broker.start()
+        producer = make_producer(settings)
+        await producer.start()
         try:
             async with open_resolver(settings) as resolver:
-                partitions = await partitions_of(settings, topics.topic(topics.ORDERS, settings))
+                topic = topics.topic(topics.ORDERS, settings)
+                partitions = sorted(await producer.partitions_for(topic))
                 prepare = _Preparer(
                     orders, partitions, resolver.rules if resolver else None, accumulator
                 )
+                sender = _Sender(producer, settings, path.name, summary)
                 chunk = await asyncio.to_thread(prepare)  # checks a CSV header first
                 in_flight: deque[tuple[int, asyncio.Future[Any]]] = deque()
                 while chunk.file_lines:
@@ -166,7 +165,7 @@ async def backfill_file(
                 while in_flight:
                     await _acked(in_flight.popleft(), on_progress)
         finally:
-            await broker.stop()
+            await producer.stop()
     finally:
         handle.close()
     summary.quality = accumulator.report(
@@ -190,12 +189,11 @@ class _Sender:
     """Sends a chunk: one record batch per partition, rejects to the dead-letter topic."""
 
     def __init__(
-        self, broker: KafkaBroker, settings: Settings, source: str, summary: BackfillSummary
+        self, producer: AIOKafkaProducer, settings: Settings, source: str, summary: BackfillSummary
     ) -> None:
-        self._orders: BatchPublisher = channels.batch_publisher(broker, settings, channels.ORDERS)
-        self._dead_letters: DefaultPublisher = channels.dead_letters(
-            broker, settings, channels.TRACKER_DB
-        )
+        self._producer = producer
+        self._topic = topics.topic(topics.ORDERS, settings)
+        self._dlq_topic = topics.topic(topics.ORDERS_DLQ, settings)
         self._source = source
         self._summary = summary
 
@@ -204,7 +202,7 @@ class _Sender:
         summary = self._summary
         summary.lines_read += chunk.file_lines
         acks = [
-            *await publish_batched(self._orders, chunk.ready),
+            *await send_batched(self._producer, self._topic, chunk.ready),
             *await self._reject(chunk.rejected),
         ]
         orders, lines = len(chunk.ready), chunk.order_lines
@@ -230,10 +228,10 @@ class _Sender:
                 payload=item.payload(),
             )
             acks.append(
-                await self._dead_letters.publish(
-                    letter.model_dump_json().encode(),
+                await self._producer.send(
+                    self._dlq_topic,
+                    value=letter.model_dump_json().encode(),
                     key=letter.key.encode() if letter.key else None,
-                    no_confirm=True,
                 )
             )
             summary.orders_rejected += 1
