@@ -199,3 +199,18 @@ async def test_feedback_with_the_broker_down_is_503(settings: Settings) -> None:
         response = await http.post("/v1/feedback", json={"events": [event()]})
     assert response.status_code == 503
     assert "send it again" in response.json()["detail"]
+
+
+async def test_published_feedback_is_keyed_by_customer_and_carries_the_request_id(
+    client: httpx.AsyncClient, feedback_settings: Settings
+) -> None:
+    batch = {"events": [event(), event(customer_id="c2", product_id="p2")]}
+    response = await client.post("/v1/feedback", json=batch, headers={"X-Request-ID": "req-42"})
+    assert response.status_code == 202
+    records = await read_topic(
+        feedback_settings.kafka_bootstrap, topics.topic(topics.FEEDBACK, feedback_settings)
+    )
+    assert sorted(r.key for r in records) == [b"c1", b"c2"]
+    assert all(("request_id", b"req-42") in r.headers for r in records)
+    published = [FeedbackEvent.model_validate_json(r.value).event_id for r in records]
+    assert sorted(published) == sorted(response.json()["event_ids"])

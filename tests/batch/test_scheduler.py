@@ -134,3 +134,17 @@ async def test_the_scheduler_stops_promptly_while_waiting(settings: Settings) ->
     await scheduler.stop()
     await asyncio.wait_for(task, timeout=5)
     assert {t.kind for t in await published(settings)} == {"retrain", "refresh", "infer"}
+
+
+async def test_the_scheduler_is_ready_only_while_connected(settings: Settings) -> None:
+    scheduler = Scheduler(settings)
+    assert await scheduler.ready() == "not connected yet"
+    task = asyncio.create_task(scheduler.run())
+    assert await eventually(lambda: _ready(scheduler), timeout=30)
+    await scheduler.stop()
+    await asyncio.wait_for(task, timeout=5)
+    assert await scheduler.ready() == "not connected yet"
+
+
+async def _ready(scheduler: Scheduler) -> bool:
+    return await scheduler.ready() == "ok"

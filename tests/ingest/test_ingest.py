@@ -15,12 +15,14 @@ from prometheus_client import REGISTRY
 
 from mgrecs.cli.embedded import free_port
 from mgrecs.common import topics
+from mgrecs.common.kafka import BATCHING
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.engine.order_lines import COLUMNS
 from mgrecs.ingest.app import create_app
 from mgrecs.ingest.backfill import backfill_file
 from mgrecs.ingest.contract import asyncapi_document, write_asyncapi
+from mgrecs.ingest.publisher import OrderPublisher
 from mgrecs.ingest.sample_data import generate
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
@@ -476,3 +478,30 @@ async def test_the_docs_page_serves_swagger_ui_itself_no_cdn(settings: Settings)
     assert "/static-offline-docs/swagger-ui-bundle.js" in page.text
     assert "cdn" not in page.text.lower() and "https://" not in page.text
     assert [asset.status_code for asset in assets] == [200, 200]
+
+
+async def test_orders_beyond_one_record_batch_land_in_order_per_customer(
+    settings: Settings,
+) -> None:
+    """Three customers' 600 orders of 3 KiB: several full batches per partition, none lost,
+    each customer's orders on one partition in the order they were published."""
+    lines = [{"product_id": f"p-{n}", "quantity": 1, "price": "1.00"} for n in range(40)]
+    orders = [
+        OrderEvent.model_validate(order_document(f"o-{n}", f"c-{n % 3}") | {"lines": lines})
+        for n in range(600)
+    ]
+    publisher = OrderPublisher(settings)
+    try:
+        await publisher.publish(orders)
+    finally:
+        await publisher.close()
+    records = await orders_on_topic(settings)
+    assert sum(len(r.value) for r in records) > 3 * BATCHING["max_batch_size"]
+    by_customer: dict[bytes, list[Any]] = {}
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        by_customer.setdefault(record.key, []).append(record)
+    for customer, published in by_customer.items():
+        assert len({r.partition for r in published}) == 1
+        ids = [OrderEvent.model_validate_json(r.value).order_id for r in published]
+        assert ids == [o.order_id for o in orders if o.key == customer]
+    assert sum(len(p) for p in by_customer.values()) == 600

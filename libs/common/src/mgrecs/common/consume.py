@@ -20,12 +20,15 @@ from faststream.kafka.subscriber.usecase import LogicSubscriber
 from faststream.message import StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from mgrecs.common.kafka import tls_context
+from mgrecs.common.kafka import BATCHING, Batching, tls_context
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
 
 SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
 BROKER_DESCRIPTION = "The retail group's Kafka cluster"
+
+UNBATCHED = Batching(linger_ms=0, max_batch_size=16 * 1024)
+"""aiokafka's defaults: each write leaves at once."""
 
 log = get_logger(__name__)
 
@@ -46,10 +49,13 @@ def security(settings: Settings) -> BaseSecurity | None:
     return BaseSecurity(ssl_context=context, use_ssl=True) if tls else None
 
 
-def make_broker(settings: Settings, *, graceful_timeout: float | None = 15.0) -> KafkaBroker:
+def make_broker(
+    settings: Settings, *, graceful_timeout: float | None = 15.0, batching: bool = False
+) -> KafkaBroker:
     """A broker whose `stop()` waits up to `graceful_timeout` seconds for the messages being
-    handled; its publishers wait for the broker to own each write (acks=all). FastStream's
-    per-message log lines are debug: the handlers log what matters."""
+    handled; its publishers wait for the broker to own each write (acks=all) and, with
+    `batching`, gather writes as `kafka.BATCHING` says (the producers of many messages at a
+    time). FastStream's per-message log lines are debug: the handlers log what matters."""
     return KafkaBroker(
         settings.kafka_bootstrap,
         security=security(settings),
@@ -58,6 +64,7 @@ def make_broker(settings: Settings, *, graceful_timeout: float | None = 15.0) ->
         graceful_timeout=graceful_timeout,
         log_level=logging.DEBUG,
         description=BROKER_DESCRIPTION,
+        **(BATCHING if batching else UNBATCHED),
     )
 
 
@@ -107,6 +114,15 @@ async def consuming(subscriber: LogicSubscriber[Any]) -> str:
     if consumer is None or not subscriber.running:
         return "not consuming yet"
     await consumer.topics()  # a metadata request to the cluster
+    return "ok"
+
+
+async def answering(broker: KafkaBroker) -> str:
+    """`ok` once `broker` is connected and the cluster answers a metadata request (for
+    `/readyz` of a service that only publishes)."""
+    if not broker.running:
+        return "not connected yet"
+    await broker.config.admin_client.describe_cluster()
     return "ok"
 
 

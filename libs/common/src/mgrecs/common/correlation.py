@@ -25,6 +25,12 @@ def kafka_headers() -> list[tuple[str, bytes]]:
     return [] if current is None else [(KAFKA_HEADER, current.encode())]
 
 
+def publish_headers() -> dict[str, str]:
+    """`kafka_headers` as a FastStream publisher takes them."""
+    current = request_id.get()
+    return {} if current is None else {KAFKA_HEADER: current}
+
+
 def message_id(record: ConsumerRecord[bytes, bytes]) -> str:
     """The request id a producer put on `record`, else where it sits: topic/partition/offset."""
     for name, value in record.headers or ():

@@ -6,7 +6,7 @@ connects the same way: TLS and SASL (PLAIN, SCRAM-SHA-256/512) as the settings s
 
 import contextlib
 import ssl
-from typing import Any
+from typing import Any, TypedDict
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -91,14 +91,19 @@ async def partitions_of(settings: Settings, topic: str) -> list[int]:
     return sorted(partition["partition"] for partition in described["partitions"])
 
 
+class Batching(TypedDict):
+    linger_ms: int
+    max_batch_size: int
+
+
+BATCHING = Batching(linger_ms=5, max_batch_size=256 * 1024)
+"""How a producer of many messages at a time (orders, feedback) gathers them: up to 5 ms and
+256 KiB a record batch."""
+
+
 def make_producer(settings: Settings) -> AIOKafkaProducer:
     """A producer that waits for the broker to own each write (acks=all)."""
-    return AIOKafkaProducer(
-        **connection_options(settings),
-        acks="all",
-        linger_ms=5,
-        max_batch_size=256 * 1024,
-    )
+    return AIOKafkaProducer(**connection_options(settings), acks="all", **BATCHING)
 
 
 async def publish_tick(

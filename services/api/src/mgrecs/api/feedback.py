@@ -1,20 +1,21 @@
 """Publishing the frontend's feedback to topic `feedback` (the tracker's feedback sink lands
 it in PostgreSQL).
 
-The producer starts on the first feedback request, not with the API: the recommendation
+The broker connects on the first feedback request, not with the API: the recommendation
 endpoints must serve while the broker is away, and only `POST /v1/feedback` answers 503 then.
+It publishes through the FastStream publisher `channels` declares for `feedback` (the AsyncAPI
+document's).
 """
 
 import asyncio
 from collections.abc import Sequence
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from mgrecs.common import topics
-from mgrecs.common.correlation import kafka_headers
+from mgrecs.common import channels
+from mgrecs.common.consume import make_broker
+from mgrecs.common.correlation import publish_headers
 from mgrecs.common.feedback import FeedbackEvent
-from mgrecs.common.kafka import make_producer
 from mgrecs.common.settings import Settings
 
 PUBLISH_TIMEOUT_SECONDS = 10.0
@@ -26,26 +27,26 @@ class FeedbackUnavailable(Exception):
 
 
 class FeedbackPublisher:
-    """One producer per API process, started on first use and stopped with the app."""
+    """One broker connection per API process, made on first use and closed with the app."""
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._topic = topics.topic(topics.FEEDBACK, settings)
-        self._producer: AIOKafkaProducer | None = None
+        self._broker = make_broker(settings, batching=True)
+        self._events = channels.publisher(self._broker, settings, channels.FEEDBACK)
+        self._connected = False
         self._starting = asyncio.Lock()
 
     async def publish(self, events: Sequence[FeedbackEvent]) -> None:
         """Every event on the topic (acks=all), keyed by customer id, or FeedbackUnavailable."""
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
-                producer = await self._started()
-                headers = kafka_headers()  # the feedback sink logs the request's id
+                await self._connect()
+                headers = publish_headers()  # the feedback sink logs the request's id
                 sent = [
-                    await producer.send(
-                        self._topic,
-                        value=event.model_dump_json().encode(),
+                    await self._events.publish(
+                        event.model_dump_json().encode(),
                         key=event.customer_id.encode(),
                         headers=headers,
+                        no_confirm=True,
                     )
                     for event in events
                 ]
@@ -53,18 +54,18 @@ class FeedbackPublisher:
         except (KafkaError, TimeoutError, OSError) as exc:
             raise FeedbackUnavailable(str(exc) or type(exc).__name__) from exc
 
-    async def _started(self) -> AIOKafkaProducer:
+    async def _connect(self) -> None:
+        """Connect the broker once; a failed attempt is undone, so the next request retries."""
         async with self._starting:
-            if self._producer is None:
-                producer = make_producer(self._settings)
+            if not self._connected:
                 try:
-                    await producer.start()
+                    await self._broker.start()
                 except BaseException:
-                    await producer.stop()
+                    await self._broker.stop()
                     raise
-                self._producer = producer
-            return self._producer
+                self._connected = True
 
     async def close(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
+        if self._connected:
+            await self._broker.stop()
+            self._connected = False

@@ -1,8 +1,9 @@
 """`mgrecs-scheduler`: publishes `retrain`, `refresh` and `infer` ticks on the cron
 expressions of the settings (MGRECS_SCHEDULE_*), until SIGTERM/SIGINT.
 
-It needs only the broker. Replicas are safe (each slot's tick id is fixed, see `schedule`),
-so a second replica is a standby, not a second run of every job.
+It needs only the broker, and publishes through the FastStream publisher `channels` declares
+for `schedule-ticks` (the AsyncAPI document's). Replicas are safe (each slot's tick id is
+fixed, see `schedule`), so a second replica is a standby, not a second run of every job.
 """
 
 import asyncio
@@ -10,12 +11,11 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer
-
 from mgrecs.batch.metrics import TICKS_PUBLISHED
 from mgrecs.batch.schedule import Schedule, due, next_slot, schedules
-from mgrecs.common import topics
-from mgrecs.common.kafka import ensure_topics, make_producer
+from mgrecs.common import channels
+from mgrecs.common.consume import answering, make_broker
+from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.logging import configure_logging, get_logger
 from mgrecs.common.probes import serving_probes
 from mgrecs.common.schemas import ScheduleTick
@@ -39,44 +39,36 @@ class Scheduler:
     def __init__(self, settings: Settings, clock: Clock = utc_now) -> None:
         self.settings = settings
         self.plan: list[Schedule] = schedules(settings)
-        self.topic = topics.topic(topics.SCHEDULE_TICKS, settings)
         self._clock = clock
         self._stopping = asyncio.Event()
-        self._producer: AIOKafkaProducer | None = None
+        self.broker = make_broker(settings)
+        self._ticks = channels.publisher(self.broker, settings, channels.SCHEDULE_TICKS)
 
     async def ready(self) -> str:
-        """`ok` once the producer runs and the broker answers it (for `/readyz`)."""
-        if self._producer is None:
-            return "not connected yet"
-        await self._producer.client.fetch_all_metadata()
-        return "ok"
+        """`ok` once the broker is connected and answers (for `/readyz`)."""
+        return await answering(self.broker)
 
     async def run(self) -> None:
         await ensure_topics(self.settings)
-        producer = make_producer(self.settings)
-        await producer.start()
-        self._producer = producer
+        await self.broker.start()
         log.info("scheduler_started", schedules={s.kind: s.expression for s in self.plan})
         try:
             since: datetime | None = None
             while not self._stopping.is_set():
                 now = self._clock()
                 for tick in due(self.plan, now, since):
-                    await self._publish(producer, tick)
+                    await self._publish(tick)
                 since = now
                 await self._sleep_until_next(now)
         finally:
-            self._producer = None
-            await producer.stop()
+            await self.broker.stop()
             log.info("scheduler_stopped")
 
     async def stop(self) -> None:
         self._stopping.set()
 
-    async def _publish(self, producer: AIOKafkaProducer, tick: ScheduleTick) -> None:
-        await producer.send_and_wait(
-            self.topic, tick.model_dump_json().encode(), key=tick.kind.encode()
-        )
+    async def _publish(self, tick: ScheduleTick) -> None:
+        await self._ticks.publish(tick.model_dump_json().encode(), key=tick.kind.encode())
         TICKS_PUBLISHED.labels(tick.kind).inc()
         log.info("tick_published", tick_id=tick.tick_id, kind=tick.kind)
 

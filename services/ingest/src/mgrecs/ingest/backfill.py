@@ -6,7 +6,8 @@ published or not, also feeds the run's data-quality report, stored at the end.
 
 Speed: a worker thread reads, validates, serializes and partitions the next chunk of orders
 while the event loop sends this one as one record batch per partition (the same partition a
-keyed `send` would choose, so a customer's orders stay in order whichever way they came).
+keyed `send` would choose, so a customer's orders stay in order whichever way they came),
+with the plain aiokafka producer of `publisher` (why not FastStream: its docstring).
 """
 
 import asyncio

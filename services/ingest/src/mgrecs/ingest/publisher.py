@@ -1,5 +1,10 @@
 """Publishing orders to Kafka and waiting for the broker's acks.
 
+Ingest's hot path, so a plain aiokafka producer (as `kafka.make_producer` builds it), the one
+exception to publishing through FastStream: a FastStream batch publisher cost about 11 % of
+`make bench-ingest`'s backfill throughput (bench/RESULTS.md, "2026-12-06, issue 17"). Topic
+`orders` is declared in the AsyncAPI document all the same (`channels.ORDERS`).
+
 The producer starts lazily and is replaced after a failed start, so the ingest service comes up
 (and answers 503) while the broker is down, and recovers by itself when it is back.
 """
