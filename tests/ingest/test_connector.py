@@ -142,8 +142,17 @@ async def test_resume_after_a_crash_mid_sync_leaves_no_gap(
     api.faults.stall_after_reads = 4
     async with connector(settings, mapping, pool) as syncer:
         task = asyncio.create_task(syncer.sync_once())
-        # The fifth request hangs, sent after page four was published and its watermark saved.
+        # The fifth request hangs. In cursor mode it is sent while page four is published
+        # (the next page downloads meanwhile), so wait until what was published and the
+        # watermark agree: while the request hangs nothing more can arrive.
         await eventually(lambda: _async(api.stalled == 1))
+
+        async def settled() -> bool:
+            so_far = await published(settings)
+            mark = await load_watermark(pool, source)
+            return bool(so_far) and mark == max(_position(order, api) for order in so_far)
+
+        await eventually(settled)
         at_crash = await load_watermark(pool, source)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
