@@ -315,12 +315,13 @@ def test_any_history_ranks_into_a_valid_list(
     scores in [0, 1], each with its reason."""
     ids = [f"p{n}" for n in range(len(purchases))]
     columns = np.array(purchases, dtype=np.float64).reshape(-1, 4).T
-    orders, days, rates, intervals = columns
+    orders, ages, rates, intervals = columns
     params = BuyAgainParams(half_life_days=half_life)
-    history = PurchaseHistory(
-        ids, orders, NOW.timestamp() - days * SECONDS_PER_DAY, rates, intervals, params, None
-    )
+    last_at = NOW.timestamp() - ages * SECONDS_PER_DAY
+    history = PurchaseHistory(ids, orders, last_at, rates, intervals, params, None)
     items = ranked_purchases(history, NOW, limit)
+    # The ages as the ranking sees them: read back from the timestamps (float rounding).
+    days = (NOW.timestamp() - last_at) / SECONDS_PER_DAY
     raw = buy_again_scores(orders, days, rates, intervals, params)
     expected = sorted(range(len(ids)), key=lambda n: (-raw[n], -orders[n], days[n], ids[n]))
     assert [i.product_id for i in items] == [ids[n] for n in expected[:limit]]
