@@ -36,6 +36,7 @@ from support.compose_run import (
     is_job,
     replicas,
     runtime_stage,
+    volume_mounts,
 )
 from support.deploy_files import DEPLOY, compose, load_yaml_all
 
@@ -191,9 +192,10 @@ def test_compose_topology_pulls_orders_and_serves_them(
     shell = {"MGRECS_ENV_FILE": str(env_file)} | {
         name: env_value(env_file, name) for name in SHELL_SECRETS
     }
-    network = Network(empty_database, kafka_bootstrap, {"artifacts": tmp_path / "artifacts"})
     (tmp_path / "artifacts").mkdir()
-    everything = replicas(shell, network, tmp_path)
+    mounts = volume_mounts(compose()["services"], {"artifacts": tmp_path / "artifacts"})
+    network = Network(empty_database, kafka_bootstrap, mounts)
+    everything = replicas(shell, network)
     counts = {r.service for r in everything}
     assert {"migrate", "topics", "connector", "api", "engine", "batch"} <= counts
 

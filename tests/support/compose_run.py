@@ -64,8 +64,9 @@ class Network:
 
     database_url: str
     kafka_bootstrap: str
-    volumes: dict[str, Path]
-    """Named volume -> a local directory."""
+    mounts: dict[str, Path]
+    """A container path where a named volume is mounted -> the local directory for it
+    (`volume_mounts`)."""
 
 
 def runtime_stage(service: dict[str, Any]) -> Stage:
@@ -141,25 +142,24 @@ def localized(value: str, network: Network, copies: dict[str, Path], engine: str
     for destination, source in copies.items():
         if value == destination:
             return str(source)
-    for volume, directory in network.volumes.items():
-        for mount in _mounts_of(volume):
-            if value == mount or value.startswith(mount + "/"):
-                return str(directory) + value[len(mount) :]
+    for mount, directory in network.mounts.items():
+        if value == mount or value.startswith(mount + "/"):
+            return str(directory) + value[len(mount) :]
     return value
 
 
-def _mounts_of(volume: str) -> set[str]:
-    """Where services mount named volume `volume`."""
-    found = set()
-    for service in compose()["services"].values():
+def volume_mounts(services: dict[str, Any], volumes: dict[str, Path]) -> dict[str, Path]:
+    """Where services mount each named volume -> the local directory standing for it."""
+    found = {}
+    for service in services.values():
         for entry in service.get("volumes", []):
             name, _, rest = entry.partition(":")
-            if name == volume:
-                found.add(rest.split(":")[0])
+            if name in volumes:
+                found[rest.split(":")[0]] = volumes[name]
     return found
 
 
-def replicas(shell: dict[str, str], network: Network, run_dir: Path) -> list[Replica]:
+def replicas(shell: dict[str, str], network: Network) -> list[Replica]:
     """Every process compose would start for the project's own images, jobs first (in file
     order), each replica with its own listening port."""
     services = compose()["services"]
@@ -188,7 +188,6 @@ def replicas(shell: dict[str, str], network: Network, run_dir: Path) -> list[Rep
                 if url and container_port:
                     url = url.replace(f":{container_port}/", f":{port}/")
             found.append(Replica(name, index, argv(service, stage), env, url))
-    run_dir.mkdir(parents=True, exist_ok=True)
     return found
 
 

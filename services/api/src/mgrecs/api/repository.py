@@ -144,12 +144,15 @@ class Repository:
 
     async def user_cache(self, user_id: str) -> CachedList | None:
         row = await cache.user_list(self._pool, user_id)
-        if row is None:
-            return None
+        return None if row is None else self._user_list(row, "model_version")
+
+    def _user_list(self, row: asyncpg.Record, version_column: str) -> CachedList:
+        """A customer's cached list from a row with `cache.USER_LIST`'s columns (the
+        generation's model version under `version_column`)."""
         return CachedList(
             _as_list(row["recommendations"]),
             row["updated_at"],
-            row["model_version"],
+            row[version_column],
             row["outdated"],
             self._age(row["age_seconds"]),
         )
@@ -161,15 +164,7 @@ class Repository:
     async def buy_again_inputs(self, user_id: str) -> tuple[PurchaseHistory, CachedList | None]:
         """The customer's purchase history and their cached list, in one round trip."""
         row = await repurchase.buy_again(self._pool, user_id, self._served_recipe)
-        cached = None
-        if row["cached"]:
-            cached = CachedList(
-                _as_list(row["recommendations"]),
-                row["updated_at"],
-                row["cache_model_version"],
-                row["outdated"],
-                self._age(row["age_seconds"]),
-            )
+        cached = self._user_list(row, "cache_model_version") if row["cached"] else None
         return _history(row), cached
 
     async def similar_cache(self, product_id: str) -> CachedList | None:
