@@ -26,4 +26,4 @@ async def test_topics_are_created_with_their_partitions_and_retention(settings: 
         for resource in response.resources
     }
     for physical, name in names.items():
-        assert retention[physical]["retention.ms"] == str(topics.RETENTION_MS[name])
+        assert retention[physical]["retention.ms"] == str(topics.retention_ms(name, settings))

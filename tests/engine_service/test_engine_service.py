@@ -106,7 +106,7 @@ async def test_duplicate_event_id_is_counted_once(engine: str, engine_settings: 
     assert await engine_stats(engine) == {
         "events_received": 2,
         "duplicate_events_ignored": 1,
-        "lines_replayed": 0,
+        "events_followed": 0,
         "users_with_events": 1,
         "model_version": "v1",
     }

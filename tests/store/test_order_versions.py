@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from mgrecs.batch.dataset import load_lines
 from mgrecs.common.schemas import OrderEvent, OrderStatus
-from mgrecs.store.order_reads import INTERACTIONS, INTERACTIONS_CSV, lines_since
-from mgrecs.store.orders import line_event_id, write_orders
+from mgrecs.store.order_reads import INTERACTIONS, INTERACTIONS_CSV
+from mgrecs.store.orders import write_orders
 from mgrecs.tracker.events import put_events_calls
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -348,19 +348,6 @@ def test_put_events_name_the_order_version_and_aws_gets_no_cancels() -> None:
     aws_calls = put_events_calls([partly, cancelled], "tracking", cancels=False)
     assert [e["eventId"] for call in aws_calls for e in call["eventList"]] == ["o1#2"]
     assert put_events_calls([cancelled], "tracking", cancels=False) == []
-
-
-async def test_the_replay_reads_back_the_event_ids_the_tracker_sends(pool: asyncpg.Pool) -> None:
-    """`LINE_EVENT_ID` (the engine's replay) and `line_event_id` (the tracker) agree on every
-    line that counts, so a line the engine replayed and is sent again counts once."""
-    messages = [
-        order("o1", [("p1", 1, "returned"), ("p2", 2), ("p3", 1)], updated=3),
-        order("o2", [("p4", 1)], customer=1),
-    ]
-    await write_orders(pool, messages)
-    replayed = [row[1] async for rows in lines_since(pool, START, 100) for row in rows]
-    sent = [e["eventId"] for call in put_events_calls(messages, "t") for e in call["eventList"]]
-    assert sorted(replayed) == sorted(sent) == [line_event_id("o1", 2), "o1#3", "o2#1"]
 
 
 def test_a_version_token_sorts_like_the_version() -> None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from mgrecs.common import topics
 from mgrecs.common.consume import raw_body
+from mgrecs.common.engine_events import AcceptedEvents
 from mgrecs.common.feedback import FeedbackEvent
 from mgrecs.common.schemas import DeadLetter, InferShard, OrderEvent, ScheduleTick
 from mgrecs.common.settings import Settings
@@ -114,7 +115,14 @@ INFER_SHARDS = Producer(
     "Shard tasks of an infer run, keyed `generation:shard`, published by the batch worker "
     "running it.",
 )
-PRODUCERS = (ORDERS, FEEDBACK, SCHEDULE_TICKS, INFER_SHARDS)
+ENGINE_EVENTS = Producer(
+    topics.ENGINE_EVENTS,
+    AcceptedEvents,
+    "The events an engine replica's PutEvents accepted, one message per request, published "
+    "before it answers. Every engine replica reads all partitions without a consumer group "
+    "(from its served model's training time on) into its real-time history.",
+)
+PRODUCERS = (ORDERS, FEEDBACK, SCHEDULE_TICKS, INFER_SHARDS, ENGINE_EVENTS)
 
 Handler = Callable[..., Coroutine[Any, Any, None]]
 

@@ -68,7 +68,7 @@ async def ensure_topics(settings: Settings) -> None:
                 topics.topic(name, settings),
                 topics.PARTITIONS[name],
                 settings.topic_replication_factor,
-                topic_configs={"retention.ms": str(topics.RETENTION_MS[name])},
+                topic_configs={"retention.ms": str(topics.retention_ms(name, settings))},
             )
             for name in topics.ALL_TOPICS
             if topics.topic(name, settings) not in existing

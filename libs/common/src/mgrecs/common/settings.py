@@ -133,9 +133,13 @@ class Settings(BaseSettings):
     """`key:secret` pairs the engine accepts in SigV4 signatures, comma separated."""
     engine_model_poll_seconds: float = 5.0
     """How often the engine looks for a newly promoted model version."""
-    engine_replay_on_start: bool = True
-    """Read back, on start, the order lines that reached PostgreSQL since the served model was
-    trained: a restarted engine keeps the real-time history PutEvents had given it."""
+    engine_events_retention_days: int = Field(default=14, ge=1)
+    """How long topic `engine-events` keeps what PutEvents accepted (set when the topic is
+    created): longer than the time between retrains, since a restarted engine reads it back
+    from the served model's training on."""
+    engine_publish_timeout_seconds: float = Field(default=5.0, gt=0)
+    """How long PutEvents waits for the broker to take its events before answering 503
+    (the tracker then sends them again)."""
     engine_filters: dict[str, str] = {
         "mgrecs-category": "INCLUDE ItemID WHERE Items.CATEGORY IN ($CATEGORY)"
         ' | EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")'

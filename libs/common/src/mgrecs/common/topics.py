@@ -15,6 +15,8 @@ INFER_SHARDS_DLQ = "infer-shards.dlq"
 FEEDBACK = "feedback"
 """Impressions, clicks, add-to-carts and purchases the frontend reports (`POST /v1/feedback`)."""
 FEEDBACK_DLQ = "feedback.dlq"
+ENGINE_EVENTS = "engine-events"
+"""Events any engine replica's PutEvents accepted; every replica reads all of it (no group)."""
 
 TRACKER_DB_GROUP = "mgrecs-tracker-db"
 """Consumer group of the tracker's sink writing `orders` to PostgreSQL."""
@@ -39,6 +41,7 @@ ALL_TOPICS = (
     INFER_SHARDS_DLQ,
     FEEDBACK,
     FEEDBACK_DLQ,
+    ENGINE_EVENTS,
 )
 PARTITIONS = {
     ORDERS: 6,
@@ -50,6 +53,7 @@ PARTITIONS = {
     INFER_SHARDS_DLQ: 1,
     FEEDBACK: 6,
     FEEDBACK_DLQ: 1,
+    ENGINE_EVENTS: 6,
 }
 _DAY_MS = 24 * 3600 * 1000
 RETENTION_MS = {
@@ -63,7 +67,16 @@ RETENTION_MS = {
     FEEDBACK: 7 * _DAY_MS,
     FEEDBACK_DLQ: 30 * _DAY_MS,
 }
-"""How long the broker keeps each topic's messages (`retention.ms`, set on creation)."""
+"""How long the broker keeps each topic's messages (`retention.ms`, set on creation);
+`engine-events` is a setting (`retention_ms`)."""
+
+
+def retention_ms(name: str, settings: Settings) -> int:
+    """`retention.ms` of topic `name`: `engine-events` must cover the time since the last
+    retrain (a restarted engine reads it back from the served model's training on)."""
+    if name == ENGINE_EVENTS:
+        return settings.engine_events_retention_days * _DAY_MS
+    return RETENTION_MS[name]
 
 
 def topic(name: str, settings: Settings) -> str:

@@ -92,8 +92,6 @@ LIMIT $1
 
 METRICS_OF = "SELECT version, metrics FROM model_versions WHERE version = ANY($1::text[])"
 
-TRAINED_AT = "SELECT trained_at FROM model_versions WHERE version = $1"
-
 NDCG_HISTORY = """
 SELECT version, (metrics->'validation'->'chosen'->>'ndcg@10')::float8 AS ndcg
 FROM model_versions
@@ -211,12 +209,6 @@ async def find(pool: asyncpg.Pool, version: str, recipe: str = RECIPE) -> ModelV
     """Version `version` of `recipe`, active or not."""
     row = await pool.fetchrow(VERSION, version, recipe)
     return None if row is None else ModelVersion(**dict(row))
-
-
-async def trained_at(pool: asyncpg.Pool, version: str) -> datetime | None:
-    """When `version` was trained (None: no such version)."""
-    value: datetime | None = await pool.fetchval(TRAINED_AT, version)
-    return value
 
 
 async def metrics_of(pool: asyncpg.Pool, versions: list[str]) -> dict[str, dict[str, Any]]:

@@ -1,7 +1,6 @@
 """Every read of order lines (`orders`, `order_items`; `mgrecs.store.orders` writes them):
-the training set and the data-quality check, the Personalize export, the engine's replay, the
-purchase histories and revisions the sharded infer needs, the api's popularity counts and the
-drift report's.
+the training set and the data-quality check, the Personalize export, the purchase histories
+and revisions the sharded infer needs, the api's popularity counts and the drift report's.
 
 `order_items` holds only the lines that count (a cancelled or returned order has none), so
 every read here sees purchases only.
@@ -15,7 +14,6 @@ from typing import Any
 import asyncpg
 
 from mgrecs.store.csv_copy import copy_csv
-from mgrecs.store.orders import LINE_EVENT_ID
 
 
 async def _in_batches(
@@ -27,30 +25,6 @@ async def _in_batches(
         cursor = await conn.cursor(query, *args)
         while batch := await cursor.fetch(rows):
             yield batch
-
-
-# The engine's replay. The customer's region as the tracker reports it: the order's, else the
-# customer's. An order without lines (cancelled or returned) comes as one row without a line,
-# so its version is known and an older version sent later is ignored.
-LINES_SINCE = f"""
-SELECT o.customer_id, {LINE_EVENT_ID}, oi.product_id,
-       COALESCE(o.region, c.region), o.order_id,
-       COALESCE(o.updated_at, o.ordered_at), o.content_hash
-FROM orders o
-LEFT JOIN order_items oi ON oi.order_id = o.order_id
-LEFT JOIN customers c ON c.customer_id = o.customer_id
-WHERE o.ingested_at >= $1 OR o.revised_at >= $1
-ORDER BY o.ingested_at, o.order_id, oi.line_no
-"""
-
-
-def lines_since(
-    pool: asyncpg.Pool, since: datetime, rows: int
-) -> AsyncGenerator[list[asyncpg.Record], None]:
-    """Order lines that reached the database (or were revised) at or after `since`, as
-    (customer, event id, product, region, order, updated_at, content hash), `rows` at a time;
-    an order without lines is one row with a NULL line."""
-    return _in_batches(pool, LINES_SINCE, rows, since)
 
 
 # An order's own region wins; the customer's current region stands in when it has none.

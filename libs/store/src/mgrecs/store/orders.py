@@ -30,9 +30,6 @@ def line_event_id(order_id: str, line_no: int) -> str:
     return f"{order_id}#{line_no}"
 
 
-LINE_EVENT_ID = "o.order_id || '#' || oi.line_no"
-"""`line_event_id` in SQL, over `orders o` and `order_items oi`."""
-
 STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS stage_customers (
     customer_id VARCHAR(255), age INTEGER, gender VARCHAR(8), city VARCHAR(255),

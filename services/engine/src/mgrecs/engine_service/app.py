@@ -2,8 +2,9 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -16,31 +17,43 @@ from mgrecs.common.metrics import MetricsMiddleware, add_metrics_route
 from mgrecs.common.settings import Settings
 from mgrecs.engine_service import metrics
 from mgrecs.engine_service.errors import AwsError, error_response, handle_aws_error, too_large
-from mgrecs.engine_service.replay import replay_since_training
+from mgrecs.engine_service.registry import ServedModel
 from mgrecs.engine_service.routes import router
 from mgrecs.engine_service.state import EngineState
 
 log = get_logger(__name__)
 
+CONNECT_WAIT_SECONDS = 10.0
+"""How long the start waits for the broker before serving anyway (PutEvents answering 503
+until it comes)."""
+
 
 def create_app(settings: Settings) -> FastAPI:
     state = EngineState(settings)
+
+    def swapped(served: ServedModel) -> None:
+        """A newer model learnt what PutEvents brought before its training: drop that."""
+        if served.trained_at is None:
+            return
+        dropped = state.events.prune(int(served.trained_at.timestamp() * 1000))
+        metrics.PRUNED.inc(dropped)
+        log.info("events_pruned", lines=dropped, version=served.version, held=state.events.users)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # min_size=0: the engine starts (and answers) while the database is down.
         state.pool = await create_pool(settings.database_url, min_size=0, max_size=4)
         try:
-            await state.registry.refresh(state.pool)  # serve the active model from the start
+            if await state.registry.refresh(state.pool) and state.registry.current:
+                swapped(state.registry.current)  # serve the active model from the start
         except Exception as exc:
             log.error("model_registry_unreachable_at_start", error=str(exc))
-        if settings.engine_replay_on_start:
-            try:
-                await replay_since_training(state, state.pool)
-            except Exception as exc:  # the database away: start with what PutEvents brings
-                log.error("events_replay_failed", error=str(exc))
+        # History from the served model's training on (the database away: from the start).
+        feed = asyncio.create_task(state.feed.run(_trained_at(state)))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(state.feed.connected.wait(), CONNECT_WAIT_SECONDS)
         poller = asyncio.create_task(
-            state.registry.poll(state.pool, settings.engine_model_poll_seconds)
+            state.registry.poll(state.pool, settings.engine_model_poll_seconds, swapped)
         )
         log.info(
             "engine_started",
@@ -51,9 +64,10 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+            for task in (poller, feed):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await state.pool.close()
 
     app = FastAPI(
@@ -76,3 +90,13 @@ def create_app(settings: Settings) -> FastAPI:
         return error_response(AwsError(500, "InternalFailure", "internal error"))
 
     return app
+
+
+def _trained_at(state: EngineState) -> Callable[[], datetime | None]:
+    """When the model served now was trained (None: no model yet)."""
+
+    def trained_at() -> datetime | None:
+        current = state.registry.current
+        return current.trained_at if current else None
+
+    return trained_at

@@ -2,7 +2,13 @@
 
 Kept in memory per engine process: a PutEvents changes that user's next answer at once,
 without retraining. Event ids already seen are ignored, so redelivered events count once.
-A restarted engine reads the order lines back from PostgreSQL first (`replay`).
+Every replica also folds in what any replica accepted (`follow`, from the `engine-events`
+topic: mgrecs.engine_service.feed), so its own events come back harmlessly.
+
+Each held line carries the time an engine accepted it (epoch ms, the topic record's
+timestamp): `prune` drops the lines accepted before a newly served model was trained, which
+that model learnt from PostgreSQL, so memory stays bounded and a long-running replica holds
+what a restarted one reads back from the topic.
 
 Events of an order (the tracker's carry `orderId` and `orderVersion`) are kept per order, in
 its newest version only: events of a newer version replace the order's earlier lines (a
@@ -11,11 +17,9 @@ version are ignored. So the history is the same whatever order the versions arri
 """
 
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
-
-from mgrecs.engine_service.protocol import Event
 
 MAX_REMEMBERED_EVENT_IDS = 1_000_000
 """Bound on the duplicate-detection memory (event ids, and orders); the oldest are forgotten
@@ -30,7 +34,7 @@ class Recorded:
 
 
 class Line(NamedTuple):
-    """One event (or order line read back) as the store folds it in."""
+    """One event as the store folds it in (and as `engine-events` carries it)."""
 
     user_id: str
     event_id: str | None
@@ -46,7 +50,18 @@ class _Order:
 
     version: str
     user_id: str
+    at: int
+    """When an engine accepted this version's first line (epoch ms)."""
     lines: dict[str, str | None] = field(default_factory=dict)
+
+
+class _Loose(NamedTuple):
+    """A held event outside any order, with when it was accepted (epoch ms)."""
+
+    at: int
+    user_id: str
+    event_id: str | None
+    item_id: str | None
 
 
 class EventStore:
@@ -60,49 +75,55 @@ class EventStore:
         """Per user, each item with the number of held events naming it."""
         self._regions: dict[str, str] = {}
         self._item_users: Counter[str] = Counter()
-        self._users: set[str] = set()
+        self._loose: list[_Loose] = []
+        self._user_at: dict[str, int] = {}
+        """Per user, when their newest held line was accepted (epoch ms)."""
+        self.cutoff = 0
+        """Lines accepted before this (epoch ms) are dropped: the served model has them."""
         self.events_received = 0
         self.duplicates_ignored = 0
-        self.lines_replayed = 0
+        self.events_followed = 0
 
-    def record(self, user_id: str, events: list[Event]) -> Recorded:
-        accepted = duplicates = 0
-        for event in events:
-            order_id, version = event.order
-            line = Line(user_id, event.event_id, event.item_id, event.region, order_id, version)
-            if self._add(line):
-                accepted += 1
-            else:
-                duplicates += 1
+    def record(self, lines: Sequence[Line], at: int) -> Recorded:
+        """The events of this process's PutEvents calls, accepted at `at` (epoch ms)."""
+        accepted = sum(self._add(line, at) for line in lines)
+        duplicates = len(lines) - accepted
         self.events_received += accepted
         self.duplicates_ignored += duplicates
         return Recorded(accepted, duplicates)
 
-    def replay(self, lines: Iterable[Line]) -> int:
-        """Order lines read back from the database, remembered as their events would be but
-        not counted as received; how many were new (a line-less order counts none)."""
-        added = sum(self._add(line) and line.item_id is not None for line in lines)
-        self.lines_replayed += added
+    def follow(self, lines: Iterable[Line], at: int) -> int:
+        """Events another call accepted (read from `engine-events`), remembered as their
+        events would be but not counted as received here; how many were new."""
+        added = sum(self._add(line, at) for line in lines)
+        self.events_followed += added
         return added
 
-    def _add(self, line: Line) -> bool:
-        """Fold one event in; False when it was seen before (or its order version is old)."""
+    def _add(self, line: Line, at: int) -> bool:
+        """Fold one event in; False when it was seen before, its order version is old, or it
+        was accepted before the cutoff."""
+        if at < self.cutoff:
+            return False
         if line.order_id is not None and line.order_version is not None:
-            if not self._add_to_order(line, line.order_id, line.order_version):
+            if not self._add_to_order(line, line.order_id, line.order_version, at):
                 return False
         elif line.event_id is not None:
             if line.event_id in self._seen:
                 return False
             self._remember(line.event_id)
-            self._hold(line.user_id, line.item_id)
+            self._hold_loose(line, at)
         else:
-            self._hold(line.user_id, line.item_id)
-        self._users.add(line.user_id)
+            self._hold_loose(line, at)
+        self._user_at[line.user_id] = max(at, self._user_at.get(line.user_id, at))
         if line.region is not None:
             self._regions[line.user_id] = line.region
         return True
 
-    def _add_to_order(self, line: Line, order_id: str, version: str) -> bool:
+    def _hold_loose(self, line: Line, at: int) -> None:
+        self._loose.append(_Loose(at, line.user_id, line.event_id, line.item_id))
+        self._hold(line.user_id, line.item_id)
+
+    def _add_to_order(self, line: Line, order_id: str, version: str, at: int) -> bool:
         """Hold the line in its order's version; False when that version is older than the
         held one, or already has the line."""
         order = self._orders.get(order_id)
@@ -112,7 +133,7 @@ class EventStore:
         if order is None or version > order.version:
             if order is not None:
                 self._release_all(order)
-            order = self._orders[order_id] = _Order(version, line.user_id)
+            order = self._orders[order_id] = _Order(version, line.user_id, at)
             if len(self._orders) > self._max_event_ids:
                 self._orders.popitem(last=False)
         if line.item_id is None:
@@ -137,16 +158,50 @@ class EventStore:
 
     def _release_all(self, order: _Order) -> None:
         """The order's lines leave its user's history (a newer version replaces them)."""
-        items = self._items.get(order.user_id, {})
         for item_id in order.lines.values():
-            if item_id is None or item_id not in items:
+            self._release(order.user_id, item_id)
+
+    def _release(self, user_id: str, item_id: str | None) -> None:
+        items = self._items.get(user_id, {})
+        if item_id is None or item_id not in items:
+            return
+        items[item_id] -= 1
+        if items[item_id] == 0:
+            del items[item_id]
+            self._item_users[item_id] -= 1
+            if self._item_users[item_id] == 0:
+                del self._item_users[item_id]
+
+    def prune(self, cutoff: int) -> int:
+        """Drop every line accepted before `cutoff` (epoch ms; it only moves forward) and
+        forget their event ids, orders and users, as a replica started now never saw them;
+        how many lines went."""
+        if cutoff <= self.cutoff:
+            return 0
+        self.cutoff = cutoff
+        dropped = 0
+        kept: list[_Loose] = []
+        for loose in self._loose:
+            if loose.at >= cutoff:
+                kept.append(loose)
                 continue
-            items[item_id] -= 1
-            if items[item_id] == 0:
-                del items[item_id]
-                self._item_users[item_id] -= 1
-                if self._item_users[item_id] == 0:
-                    del self._item_users[item_id]
+            self._release(loose.user_id, loose.item_id)
+            if loose.event_id is not None:
+                self._seen.pop(loose.event_id, None)
+            dropped += 1
+        self._loose = kept
+        for order_id in [key for key, order in self._orders.items() if order.at < cutoff]:
+            order = self._orders.pop(order_id)
+            self._release_all(order)
+            for key in order.lines:
+                self._seen.pop(key, None)
+            dropped += len(order.lines)
+        for user_id in [user for user, at in self._user_at.items() if at < cutoff]:
+            del self._user_at[user_id]
+            self._regions.pop(user_id, None)
+            if not self._items.get(user_id, True):
+                del self._items[user_id]
+        return dropped
 
     def _remember(self, event_id: str) -> None:
         self._seen[event_id] = None
@@ -166,5 +221,10 @@ class EventStore:
 
     @property
     def users(self) -> int:
-        """How many users sent at least one (non-duplicate) event."""
-        return len(self._users)
+        """How many users have at least one held (non-duplicate) event."""
+        return len(self._user_at)
+
+    @property
+    def lines_held(self) -> int:
+        """Events held (outside orders, and order lines): what memory grows with."""
+        return len(self._loose) + sum(len(order.lines) for order in self._orders.values())

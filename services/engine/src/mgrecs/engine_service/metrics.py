@@ -22,3 +22,12 @@ MODEL_LOADS = Counter(
     "mgrecs_engine_model_loads_total", "Attempts to load a newly active model", ["result"]
 )
 HTTP = http_metrics("engine")
+FOLLOWED = Counter(
+    "mgrecs_engine_followed_total",
+    "Messages read from engine-events, by outcome (folded, own, unreadable)",
+    ["result"],
+)
+PRUNED = Counter(
+    "mgrecs_engine_pruned_lines_total",
+    "Real-time history lines dropped because a newer model was trained on them",
+)

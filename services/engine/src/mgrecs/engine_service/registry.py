@@ -8,7 +8,9 @@ end, so a swap never mixes two models within one answer.
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import asyncpg
 
@@ -35,6 +37,8 @@ log = get_logger(__name__)
 class ServedModel:
     version: str
     model: RecommenderModel
+    trained_at: datetime | None = None
+    """When its training read the orders: real-time history before it is in the model."""
     _orders: dict[str | None, IntArray] = field(default_factory=dict, compare=False, repr=False)
 
     def popularity_order(self, region: str | None) -> IntArray:
@@ -77,7 +81,7 @@ class ModelRegistry:
                 log.error("model_load_failed", version=version, artifact_uri=uri, error=str(exc))
                 self._failed = version
             return False
-        self.current = ServedModel(version, model)  # one assignment: the atomic swap
+        self.current = ServedModel(version, model, active.trained_at)  # the atomic swap
         metrics.MODEL_LOADS.labels(result="loaded").inc()
         set_model_version("engine", version)
         log.info(
@@ -109,7 +113,7 @@ class ModelRegistry:
                 log.error("pinned_model_load_failed", version=version, error=str(exc))
                 self._unloadable.add(version)
                 return None
-            served = self._pinned[version] = ServedModel(version, model)
+            served = self._pinned[version] = ServedModel(version, model, found.trained_at)
             if len(self._pinned) > MAX_PINNED:
                 self._pinned.popitem(last=False)
             log.info("model_pinned", version=version)
@@ -120,11 +124,15 @@ class ModelRegistry:
         path = await local_copy(uri, self._settings)
         return await asyncio.to_thread(RecommenderModel.load, path)
 
-    async def poll(self, pool: asyncpg.Pool, interval: float) -> None:
-        """Refresh every `interval` seconds until cancelled; a failed poll keeps the old model."""
+    async def poll(
+        self, pool: asyncpg.Pool, interval: float, swapped: Callable[[ServedModel], None]
+    ) -> None:
+        """Refresh every `interval` seconds until cancelled, calling `swapped` with each newly
+        served model; a failed poll keeps the old model."""
         while True:
             try:
-                await self.refresh(pool)
+                if await self.refresh(pool) and self.current is not None:
+                    swapped(self.current)
             except Exception as exc:  # database away: keep serving, try again next round
                 log.warning("model_poll_failed", error=str(exc), error_type=type(exc).__name__)
             await asyncio.sleep(interval)

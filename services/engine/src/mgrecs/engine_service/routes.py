@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from mgrecs.engine.records import Scored
 from mgrecs.engine.rules import PROMOTED_REASON
 from mgrecs.engine_service import answers, metrics
+from mgrecs.engine_service.accept import accept
 from mgrecs.engine_service.errors import AwsError, invalid_input, not_found
 from mgrecs.engine_service.filtering import NOTHING_ASKED, Asked
 from mgrecs.engine_service.protocol import (
@@ -87,13 +88,14 @@ def _recommendation_id() -> str:
 
 @router.post("/events")
 async def put_events(request: Request) -> Response:
-    """PutEvents: remember each new event; a repeated eventId is ignored."""
+    """PutEvents: every replica remembers each new event (`accept`); a repeated eventId is
+    ignored."""
     state = _state(request)
     with _observed("PutEvents"):
         body = parse(PutEventsRequest, await _authenticated_body(request))
         if body.tracking_id != state.settings.tracking_id:
             raise invalid_input(f"Tracking ID {body.tracking_id} is not known to this engine")
-        recorded = state.events.record(body.user_id or body.session_id, body.event_list)
+        recorded = await accept(state, [(body.user_id or body.session_id, body.event_list)])
         metrics.EVENTS.labels(result="accepted").inc(recorded.accepted)
         metrics.EVENTS.labels(result="duplicate").inc(recorded.duplicates)
     return Response(status_code=200)
@@ -193,23 +195,29 @@ async def healthz(request: Request) -> JSONResponse:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Ready while the model registry (PostgreSQL) answers: events and models need it."""
-    return await _database_answers(request)
-
-
-async def _database_answers(request: Request) -> JSONResponse:
+    """Ready while the model registry (PostgreSQL) answers, and once the real-time history
+    has caught up with `engine-events` (a replica that just started would answer as if
+    recent purchases had not happened)."""
     state = _state(request)
     version = state.registry.version
+    database = "ok"
     try:
         assert state.pool is not None, "not started"
         async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
             await ping(state.pool)
     except Exception as exc:  # whatever the cause, the answer is "database down"
-        return JSONResponse(
-            status_code=503,
-            content={"status": "unavailable", "model_version": version, "database": str(exc)},
-        )
-    return JSONResponse({"status": "ok", "model_version": version})
+        database = str(exc)
+    events = state.feed.ready()
+    ready = database == "ok" and events == "ok"
+    return JSONResponse(
+        status_code=200 if ready else 503,
+        content={
+            "status": "ok" if ready else "unavailable",
+            "model_version": version,
+            "database": database,
+            "events": events,
+        },
+    )
 
 
 @router.get("/stats")
@@ -222,7 +230,7 @@ async def stats(request: Request) -> dict[str, Any]:
     return {
         "events_received": state.events.events_received,
         "duplicate_events_ignored": state.events.duplicates_ignored,
-        "lines_replayed": state.events.lines_replayed,
+        "events_followed": state.events.events_followed,
         "users_with_events": state.events.users,
         "model_version": state.registry.version,
     }

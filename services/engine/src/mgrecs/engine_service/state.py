@@ -1,5 +1,5 @@
-"""What one engine process holds: its settings, accepted keys, filters, events and served
-model."""
+"""What one engine process holds: its settings, accepted keys, filters, events (and their
+feed through Kafka) and served model."""
 
 from dataclasses import dataclass, field
 
@@ -7,6 +7,7 @@ import asyncpg
 
 from mgrecs.common.settings import Settings
 from mgrecs.engine_service.events import EventStore
+from mgrecs.engine_service.feed import Feed
 from mgrecs.engine_service.filtering import Filters
 from mgrecs.engine_service.registry import ModelRegistry
 from mgrecs.engine_service.sigv4 import parse_credentials
@@ -19,6 +20,7 @@ class EngineState:
     events: EventStore = field(default_factory=EventStore)
     registry: ModelRegistry = field(init=False)
     filters: Filters = field(init=False)
+    feed: Feed = field(init=False)
     pool: asyncpg.Pool | None = None
 
     def __post_init__(self) -> None:
@@ -26,3 +28,4 @@ class EngineState:
         self.secrets = parse_credentials(self.settings.engine_credentials)
         self.filters = Filters(self.settings)
         self.registry = ModelRegistry(self.settings)
+        self.feed = Feed(self.settings, self.events)

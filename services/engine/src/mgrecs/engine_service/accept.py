@@ -1,0 +1,35 @@
+"""Taking in PutEvents events: on the shared topic first, then in this replica's history.
+
+The one path every PutEvents request's events take (one call per user, or many users' calls
+at once): published to `engine-events` before the request is answered (mgrecs.engine_service
+.feed), so every replica gets them and a restarted one reads them back; recorded here at
+once, so the caller's next answer reflects them whatever the follower's lag. A broker that
+does not take them makes the request fail with 503 `ServiceUnavailable`: the tracker waits
+and sends them again, and their event ids make the second copy count once.
+"""
+
+import time
+from collections.abc import Sequence
+
+from mgrecs.engine_service.errors import AwsError
+from mgrecs.engine_service.events import Line, Recorded
+from mgrecs.engine_service.feed import Unavailable
+from mgrecs.engine_service.protocol import Event
+from mgrecs.engine_service.state import EngineState
+
+
+def lines_of(user_id: str, events: Sequence[Event]) -> list[Line]:
+    """What the history keeps of `user_id`'s events."""
+    return [Line(user_id, e.event_id, e.item_id, e.region, *e.order) for e in events]
+
+
+async def accept(state: EngineState, calls: Sequence[tuple[str, list[Event]]]) -> Recorded:
+    """Publish then record the events of `calls` (user id, that user's events), all in one
+    message; AwsError 503 when the broker does not take them (nothing is recorded then)."""
+    lines = [line for user_id, events in calls for line in lines_of(user_id, events)]
+    at = int(time.time() * 1000)
+    try:
+        await state.feed.publish(lines, at)
+    except Unavailable as exc:
+        raise AwsError(503, "ServiceUnavailable", f"events not taken, send again: {exc}") from exc
+    return state.events.record(lines, at)

@@ -1,0 +1,189 @@
+"""Real-time history shared by every engine replica through topic `engine-events`.
+
+PutEvents publishes what it accepts and waits for the broker to own it before answering
+(`publish`), so an accepted event is never only in one process. Every replica follows the
+whole topic (all partitions assigned, no consumer group: each one reads everything) and
+folds each message into its `EventStore`; its own messages it already holds, and skips. A
+replica starts reading at the served model's training time (`offsets_for_times`; from the
+beginning without a model): what came before, the model learnt from PostgreSQL. It is ready
+once it has read up to the end offsets it saw on start (`ready`).
+"""
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from uuid import uuid4
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+
+from mgrecs.common import topics
+from mgrecs.common.engine_events import AcceptedEvents
+from mgrecs.common.kafka import make_consumer, make_producer
+from mgrecs.common.logging import get_logger
+from mgrecs.common.settings import Settings
+from mgrecs.engine_service import metrics
+from mgrecs.engine_service.events import EventStore, Line
+
+RETRY_SECONDS = (0.5, 5.0)
+"""First and longest wait between attempts to reach the broker."""
+FETCH_MS = 500
+
+log = get_logger(__name__)
+
+
+class Unavailable(Exception):
+    """The broker did not take the events (down, or slower than the publish timeout)."""
+
+
+def encode(message_id: str, lines: Sequence[Line]) -> bytes:
+    """An `AcceptedEvents` message, compact, without the members that are None."""
+    events = [{k: v for k, v in line._asdict().items() if v is not None} for line in lines]
+    return json.dumps({"id": message_id, "events": events}, separators=(",", ":")).encode()
+
+
+def decode(value: bytes) -> tuple[str, list[Line]]:
+    """The id and lines of an `AcceptedEvents` message (ValidationError when it is not one)."""
+    message = AcceptedEvents.model_validate_json(value)
+    return message.id, [Line(**event.model_dump()) for event in message.events]
+
+
+class Feed:
+    """This replica's producer on, and follower of, `engine-events`."""
+
+    def __init__(self, settings: Settings, events: EventStore) -> None:
+        self._settings = settings
+        self._events = events
+        self._topic = topics.topic(topics.ENGINE_EVENTS, settings)
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._own: set[str] = set()
+        """Ids of the messages this process published and holds already."""
+        self._ends: dict[TopicPartition, int] | None = None
+        self.connected = asyncio.Event()
+        """Set once PutEvents can publish."""
+        self.caught_up = False
+        self._problem = "not connected to the broker yet"
+
+    async def publish(self, lines: Sequence[Line], at: int) -> None:
+        """Put `lines` on the topic as accepted at `at` (epoch ms), once the broker owns them
+        (acks=all); Unavailable when it does not within the publish timeout. Then the caller
+        records them itself: following, this replica will skip the message."""
+        producer = self._producer
+        if producer is None:
+            raise Unavailable(self._problem)
+        message_id = uuid4().hex
+        self._own.add(message_id)
+        try:
+            async with asyncio.timeout(self._settings.engine_publish_timeout_seconds):
+                await producer.send_and_wait(
+                    self._topic, encode(message_id, lines), timestamp_ms=at
+                )
+        except (KafkaError, TimeoutError) as exc:
+            # Perhaps written after all: then this replica folds it in when it comes by.
+            self._own.discard(message_id)
+            raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    def ready(self) -> str:
+        """`ok` once the history holds what the topic held when this replica started."""
+        return "ok" if self.caught_up else self._problem
+
+    async def run(self, trained_at: Callable[[], datetime | None]) -> None:
+        """Connect (trying again while the broker is away), then follow until cancelled;
+        `trained_at` says where reading starts."""
+        delay = RETRY_SECONDS[0]
+        try:
+            while True:
+                try:
+                    await self._connect(trained_at())
+                    break
+                except (KafkaError, OSError, LookupError) as exc:
+                    self._problem = f"broker unreachable: {type(exc).__name__}: {exc}"
+                    log.warning("engine_events_connect_failed", error=repr(exc), retry_in=delay)
+                    await self._close()
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_SECONDS[1])
+            await self._follow()
+        finally:
+            await self._close()
+
+    async def _connect(self, since: datetime | None) -> None:
+        consumer = self._consumer = make_consumer(
+            self._settings, enable_auto_commit=False, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        await consumer.topics()  # the cluster's metadata
+        numbers = consumer.partitions_for_topic(self._topic)
+        if not numbers:
+            raise LookupError(f"topic {self._topic} does not exist (mgrecs create-topics)")
+        partitions = [TopicPartition(self._topic, number) for number in sorted(numbers)]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        if since is None:
+            await consumer.seek_to_beginning(*partitions)
+        else:
+            at = int(since.timestamp() * 1000)
+            found = await consumer.offsets_for_times(dict.fromkeys(partitions, at))
+            for partition in partitions:
+                offset = found.get(partition)
+                consumer.seek(partition, ends[partition] if offset is None else offset.offset)
+        self._ends = ends
+        producer = make_producer(self._settings)
+        await producer.start()
+        self._producer = producer  # publishing only now: the follower reads what it writes
+        self.connected.set()
+        self._problem = "reading engine-events back"
+        log.info("engine_events_following", since=since.isoformat() if since else "beginning")
+
+    async def _follow(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None and self._ends is not None
+        while True:
+            try:
+                batches = await consumer.getmany(timeout_ms=FETCH_MS)
+            except KafkaError as exc:
+                log.warning("engine_events_fetch_failed", error=repr(exc))
+                await asyncio.sleep(RETRY_SECONDS[0])
+                continue
+            for records in batches.values():
+                for record in records:
+                    self._fold(record.value, record.timestamp)
+            if not self.caught_up:
+                await self._check_caught_up(consumer, self._ends)
+
+    async def _check_caught_up(
+        self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]
+    ) -> None:
+        for partition, end in ends.items():
+            if await consumer.position(partition) < end:
+                return
+        self.caught_up = True
+        self._problem = "ok"
+        log.info("engine_events_caught_up", users=self._events.users)
+
+    def _fold(self, value: bytes | None, at: int) -> None:
+        try:
+            message_id, lines = decode(value or b"")
+        except ValidationError as exc:  # only engines write here: a bug, not a reason to stop
+            metrics.FOLLOWED.labels("unreadable").inc()
+            log.error("engine_event_unreadable", error=str(exc)[:500])
+            return
+        if message_id in self._own:
+            self._own.discard(message_id)
+            metrics.FOLLOWED.labels("own").inc()
+            return
+        self._events.follow(lines, at)
+        metrics.FOLLOWED.labels("folded").inc()
+
+    async def _close(self) -> None:
+        producer, consumer = self._producer, self._consumer
+        self._producer = self._consumer = None
+        with contextlib.suppress(Exception):  # stopping: what failed no longer matters
+            if producer is not None:
+                await producer.stop()
+        with contextlib.suppress(Exception):
+            if consumer is not None:
+                await consumer.stop()
