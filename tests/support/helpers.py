@@ -109,6 +109,12 @@ async def engine_stats(url: str) -> dict[str, Any]:
         return stats
 
 
+async def ready(url: str) -> bool:
+    """Whether the service at `url` says it is ready (`/readyz` answers 200)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        return (await client.get(f"{url}/readyz")).status_code == 200
+
+
 class TcpProxy:
     """A TCP forwarder to `target` on a local port that can be cut (every connection closed,
     new ones refused) and restored: a server outage as its clients see it, without stopping
