@@ -226,12 +226,13 @@ def expected_digest(orders: list[OrderEvent]) -> tuple[int, str]:
 
 
 async def engine_known_lines(stack: Stack) -> int:
-    """Lines the engine holds: received through PutEvents plus read back on its start."""
+    """Lines the engine holds: received through its PutEvents plus read back from
+    `engine-events` (on its start: what the killed process had accepted)."""
     url = f"{stack.url('engine')}/stats"
     async with httpx.AsyncClient(timeout=10) as client:
         response = await client.get(url, headers=signed_headers(stack.settings, "GET", url))
     stats = response.json()
-    return int(stats["events_received"]) + int(stats.get("lines_replayed", 0))
+    return int(stats["events_received"]) + int(stats["events_followed"])
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[Any]:

