@@ -48,7 +48,7 @@ def test_compose_has_every_service_with_its_replicas() -> None:
     assert images == SERVICE_IMAGES | {"cli"}
     assert images == {path.name.removesuffix(".Dockerfile") for path in DOCKERFILES.iterdir()}
     replicas = {name: s.get("deploy", {}).get("replicas", 1) for name, s in services.items()}
-    assert replicas["api"] >= 2
+    assert replicas["api"] >= 2 and replicas["engine"] >= 2
     assert replicas["tracker-db"] >= 2 and replicas["tracker-events"] >= 2
     assert replicas["connector"] >= 2  # one pulls, one stands by
 
@@ -191,7 +191,7 @@ def test_memory_limits_sit_above_the_measured_peaks() -> None:
         assert limit >= HEADROOM * peak, (name, limit, peak)
 
 
-def test_api_and_trackers_scale_horizontally() -> None:
+def test_api_engine_and_trackers_scale_horizontally() -> None:
     objects = kubernetes_objects()
     deployments = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
     scaled = {
@@ -199,7 +199,7 @@ def test_api_and_trackers_scale_horizontally() -> None:
         for o in objects
         if o["kind"] == "HorizontalPodAutoscaler"
     }
-    assert {"api", "tracker-db", "tracker-events"} <= set(scaled) <= deployments
+    assert {"api", "engine", "tracker-db", "tracker-events"} <= set(scaled) <= deployments
     for spec in scaled.values():
         assert 2 <= spec["minReplicas"] < spec["maxReplicas"]
 

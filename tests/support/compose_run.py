@@ -182,7 +182,8 @@ def replicas(shell: dict[str, str], network: Network) -> list[Replica]:
             env = dict(environment)
             url = health_url(service, stage)
             if image in PORT_SETTINGS:
-                port = engine_port if image == "engine" else free_port()
+                # the clients' `engine:8003` is the first replica (compose's DNS: any of them)
+                port = engine_port if image == "engine" and index == 0 else free_port()
                 container_port = _port_of(url) if url else None
                 env[PORT_SETTINGS[image]] = str(port)
                 if url and container_port:
