@@ -31,6 +31,9 @@ from mgrecs.engine_service.events import EventStore, Line
 RETRY_SECONDS = (0.5, 5.0)
 """First and longest wait between attempts to reach the broker."""
 FETCH_MS = 500
+FETCH_WAIT_MS = 100
+"""Longest a fetch waits on the broker for new messages: a broker that answers only then (the
+embedded Tansu does) still brings another replica's events within it."""
 
 log = get_logger(__name__)
 
@@ -112,7 +115,10 @@ class Feed:
 
     async def _connect(self, since: datetime | None) -> None:
         consumer = self._consumer = make_consumer(
-            self._settings, enable_auto_commit=False, auto_offset_reset="earliest"
+            self._settings,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=FETCH_WAIT_MS,
         )
         await consumer.start()
         await consumer.topics()  # the cluster's metadata
@@ -137,6 +143,7 @@ class Feed:
         self.connected.set()
         self._problem = "reading engine-events back"
         log.info("engine_events_following", since=since.isoformat() if since else "beginning")
+        await self._check_caught_up(consumer, ends)  # nothing to read back: ready at once
 
     async def _follow(self) -> None:
         consumer = self._consumer
