@@ -2,6 +2,9 @@
 through topic `engine-events`, a restarted replica reads it back, and a newer model drops the
 history it was trained on. Each replica is an app with its own state on its own port."""
 
+import asyncio
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +13,8 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from mgrecs.cli.embedded import free_port
+from mgrecs.cli.embedded import EmbeddedBroker, ObjectStore, free_port
+from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.settings import Settings
 from mgrecs.engine_service.app import create_app
 from support.engine import bundle_lines, item_ids, put_purchase, recommend, register_model
@@ -132,3 +136,62 @@ async def test_a_newer_model_drops_the_history_it_was_trained_on(
         await eventually(lambda: ready(url))
         again = [await first_item(restarted, user) for user in ("early", "late")]
     assert again == ["X", "B"]
+
+
+@pytest.fixture
+def durable_broker() -> Iterator[EmbeddedBroker]:
+    """A broker of the test's own that keeps its topics across `stop` and `start`."""
+    store = ObjectStore().start()
+    broker = EmbeddedBroker(store=store).start()
+    yield broker
+    broker.stop()
+    store.stop()
+
+
+async def test_a_broker_outage_refuses_put_events_and_the_retry_counts_once(
+    engine_settings: Settings, pool: asyncpg.Pool, durable_broker: EmbeddedBroker
+) -> None:
+    """While the broker is down PutEvents answers 503 (the tracker sends the call again); the
+    call sent again once it is back counts once on every replica, even if the refused copy
+    reached the topic after all."""
+    a = engine_settings.model_copy(
+        update={
+            "kafka_bootstrap": durable_broker.bootstrap,
+            "topic_prefix": f"o{uuid.uuid4().hex[:8]}-",
+            "engine_publish_timeout_seconds": 2.0,
+        }
+    )
+    b = replica(a)
+    await ensure_topics(a)
+    await register_model(pool, a, "v1", bundle_lines())
+    async with (
+        serve(create_app(a), a.engine_port) as url_a,
+        serve(create_app(b), b.engine_port) as url_b,
+    ):
+        await put_purchase(a, "before", "A", "evt-before")
+        await asyncio.to_thread(durable_broker.stop)
+        with pytest.raises(ClientError) as refused:
+            await put_purchase(a, "during", "A", "evt-during")
+        await asyncio.to_thread(durable_broker.start)
+
+        async def sent_again() -> bool:
+            try:
+                await put_purchase(a, "during", "A", "evt-during")
+            except ClientError:
+                return False
+            return True
+
+        await eventually(sent_again, timeout=120, interval=1.0)
+
+        async def both_on_b() -> bool:
+            counts = await engine_stats(url_b)
+            return bool(counts["events_followed"] >= 2)
+
+        await eventually(both_on_b, timeout=60)
+        await asyncio.sleep(1)  # a second copy of the refused call would be folded by now
+        counts_a, counts_b = await engine_stats(url_a), await engine_stats(url_b)
+        answer = await first_item(b, "during")
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert answer == "B"
+    assert counts_b["events_followed"] == 2 and counts_b["users_with_events"] == 2
+    assert counts_a["events_received"] + counts_a["events_followed"] == 2
