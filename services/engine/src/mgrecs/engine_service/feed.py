@@ -96,20 +96,22 @@ class Feed:
 
     async def run(self, trained_at: Callable[[], datetime | None]) -> None:
         """Connect (trying again while the broker is away), then follow until cancelled;
-        `trained_at` says where reading starts."""
+        `trained_at` says where reading starts. Should following fail, it starts over from
+        there (what is read twice counts once)."""
         delay = RETRY_SECONDS[0]
         try:
             while True:
                 try:
                     await self._connect(trained_at())
-                    break
-                except (KafkaError, OSError, LookupError) as exc:
+                    delay = RETRY_SECONDS[0]
+                    await self._follow()
+                except Exception as exc:  # noqa: BLE001 - stopping to follow would go unseen
                     self._problem = f"broker unreachable: {type(exc).__name__}: {exc}"
+                    self.caught_up = False
                     log.warning("engine_events_connect_failed", error=repr(exc), retry_in=delay)
                     await self._close()
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, RETRY_SECONDS[1])
-            await self._follow()
         finally:
             await self._close()
 
