@@ -51,8 +51,9 @@ from hostile import hand_picked, hostile_payload
 from mgrecs.cli.embedded import EmbeddedBroker, EmbeddedPostgres, ObjectStore, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common import topics
+from mgrecs.common.channels import publish_tick
 from mgrecs.common.feedback import FeedbackEvent
-from mgrecs.common.kafka import ensure_topics, make_producer, publish_tick
+from mgrecs.common.kafka import ensure_topics, make_producer
 from mgrecs.common.personalize import signed_headers
 from mgrecs.common.schemas import OrderEvent, ScheduleTick
 from mgrecs.common.settings import Settings

@@ -78,7 +78,9 @@ async def test_invalidate_needs_the_admin_key(cached: None, client: httpx.AsyncC
     assert response.status_code == 401
 
 
-async def test_tick_is_published_with_its_id(client: httpx.AsyncClient, settings: Settings) -> None:
+async def test_tick_is_published_with_its_id_keyed_by_kind(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
     response = await client.post("/v1/admin/ticks/infer", headers=ADMIN)
     assert response.status_code == 202
     sent = response.json()
@@ -88,6 +90,7 @@ async def test_tick_is_published_with_its_id(client: httpx.AsyncClient, settings
     )
     ticks = [ScheduleTick.model_validate_json(record.value) for record in records]
     assert [(t.kind, t.tick_id) for t in ticks] == [("infer", sent["tick_id"])]
+    assert [record.key for record in records] == [b"infer"]  # as the scheduler keys its own
 
 
 async def test_unknown_tick_kind_is_422(client: httpx.AsyncClient) -> None:

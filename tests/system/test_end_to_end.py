@@ -18,7 +18,7 @@ import httpx
 from mgrecs.api.app import create_app as create_api
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.common import topics
-from mgrecs.common.kafka import publish_tick
+from mgrecs.common.channels import publish_tick
 from mgrecs.common.settings import Settings
 from mgrecs.engine_service.app import create_app as create_engine
 from mgrecs.ingest.app import create_app as create_ingest

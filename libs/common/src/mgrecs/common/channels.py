@@ -17,10 +17,10 @@ from faststream.kafka.subscriber.usecase import LogicSubscriber
 from pydantic import BaseModel
 
 from mgrecs.common import topics
-from mgrecs.common.consume import raw_body
+from mgrecs.common.consume import make_broker, raw_body
 from mgrecs.common.engine_events import AcceptedEvents
 from mgrecs.common.feedback import FeedbackEvent
-from mgrecs.common.schemas import DeadLetter, InferShard, OrderEvent, ScheduleTick
+from mgrecs.common.schemas import DeadLetter, InferShard, OrderEvent, ScheduleTick, TickKind
 from mgrecs.common.settings import Settings
 
 
@@ -187,3 +187,16 @@ def _reads(message: type[BaseModel]) -> Handler:
 
     reads.__annotations__["body"] = message
     return reads
+
+
+async def publish_tick(
+    settings: Settings, kind: TickKind, tick_id: str | None = None
+) -> ScheduleTick:
+    """Publish one schedule tick (a fresh id unless given), keyed by kind as the scheduler
+    keys its own; returns it, so callers can wait for its job."""
+    tick = ScheduleTick(kind=kind) if tick_id is None else ScheduleTick(kind=kind, tick_id=tick_id)
+    broker = make_broker(settings, graceful_timeout=None)
+    ticks = publisher(broker, settings, SCHEDULE_TICKS)
+    async with broker:
+        await ticks.publish(tick.model_dump_json().encode(), key=kind.encode())
+    return tick

@@ -1,4 +1,4 @@
-"""Kafka plumbing shared by producers and consumers: topics, clients, ticks.
+"""Kafka plumbing shared by producers and consumers: topics and clients.
 
 Every aiokafka client is made here (`make_producer`, `make_consumer`, `make_admin`), so each
 connects the same way: TLS and SASL (PLAIN, SCRAM-SHA-256/512) as the settings say.
@@ -14,7 +14,6 @@ from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
 from mgrecs.common import topics
-from mgrecs.common.schemas import ScheduleTick, TickKind
 from mgrecs.common.settings import Settings
 
 
@@ -104,20 +103,3 @@ BATCHING = Batching(linger_ms=5, max_batch_size=256 * 1024)
 def make_producer(settings: Settings) -> AIOKafkaProducer:
     """A producer that waits for the broker to own each write (acks=all)."""
     return AIOKafkaProducer(**connection_options(settings), acks="all", **BATCHING)
-
-
-async def publish_tick(
-    settings: Settings, kind: TickKind, tick_id: str | None = None
-) -> ScheduleTick:
-    """Publish one schedule tick (a fresh id unless given); returns it, so callers can wait
-    for its job."""
-    tick = ScheduleTick(kind=kind) if tick_id is None else ScheduleTick(kind=kind, tick_id=tick_id)
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            topics.topic(topics.SCHEDULE_TICKS, settings), tick.model_dump_json().encode()
-        )
-    finally:
-        await producer.stop()
-    return tick

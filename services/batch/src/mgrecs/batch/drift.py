@@ -26,7 +26,7 @@ import asyncpg
 from aiokafka.errors import KafkaError
 
 from mgrecs.batch.metrics import DRIFT_FLAGGED
-from mgrecs.common.kafka import publish_tick
+from mgrecs.common.channels import publish_tick
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
 from mgrecs.store import order_reads, reports

@@ -60,7 +60,7 @@ def invalidate(
             f" of generation {done.generation}"
         )
     if refresh:
-        from mgrecs.common.kafka import publish_tick
+        from mgrecs.common.channels import publish_tick
 
         sent = asyncio.run(publish_tick(get_settings(), "infer"))
         console.print(f"published infer tick {sent.tick_id}")

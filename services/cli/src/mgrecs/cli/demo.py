@@ -244,7 +244,7 @@ def _run_pipeline(
         lambda: engine_stats(settings)["events_received"] == lines,
     )
 
-    from mgrecs.common.kafka import publish_tick
+    from mgrecs.common.channels import publish_tick
 
     for kind in ("retrain", "infer"):
         sent = asyncio.run(publish_tick(settings, kind))

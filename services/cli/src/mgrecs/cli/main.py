@@ -15,7 +15,8 @@ from mgrecs.cli.evaluate import evaluate
 from mgrecs.cli.jobs import jobs
 from mgrecs.cli.quality import quality
 from mgrecs.common import topics
-from mgrecs.common.kafka import ensure_topics, publish_tick
+from mgrecs.common.channels import publish_tick
+from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.logging import configure_logging
 from mgrecs.common.schemas import TickKind
 from mgrecs.common.settings import get_settings

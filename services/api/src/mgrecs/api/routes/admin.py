@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException
 from mgrecs.api.deps import PoolDep, SettingsDep
 from mgrecs.api.schemas.admin import InvalidateRequest, Invalidation, TickSent
 from mgrecs.api.schemas.shared import ErrorMessage
-from mgrecs.common.kafka import publish_tick
+from mgrecs.common.channels import publish_tick
 from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import TickKind
 from mgrecs.store.cache import invalidate
