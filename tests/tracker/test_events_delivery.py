@@ -105,6 +105,7 @@ async def _at_least(value: Callable[[], float], minimum: float) -> bool:
 async def test_an_outage_opens_the_circuit_and_the_backlog_drains_after(
     fast_settings: Settings, target: FlakyPutEvents
 ) -> None:
+    fast_settings.events_bulk = False  # PutEvents calls only, as to AWS (the fake's API)
     orders = _orders()
     target.down = True
     await publish(fast_settings, as_messages(orders))
@@ -127,6 +128,7 @@ async def test_an_outage_opens_the_circuit_and_the_backlog_drains_after(
 async def test_a_call_that_keeps_failing_or_is_refused_is_dead_lettered(
     fast_settings: Settings, target: FlakyPutEvents
 ) -> None:
+    fast_settings.events_bulk = False  # PutEvents calls only, as to AWS (the fake's API)
     orders = _orders()
     failing, refused = orders[0].customer.customer_id, orders[1].customer.customer_id
     assert failing != refused

@@ -68,8 +68,10 @@ class EventStore:
     def record(self, user_id: str, events: list[Event]) -> Recorded:
         accepted = duplicates = 0
         for event in events:
-            order_id, version = event.order
-            line = Line(user_id, event.event_id, event.item_id, event.region, order_id, version)
+            tags = event.tags()
+            line = Line(
+                user_id, event.event_id, event.item_id, tags.region, tags.orderId, tags.orderVersion
+            )
             if self._add(line):
                 accepted += 1
             else:
