@@ -7,7 +7,6 @@ personalize-runtime 2018-05-22); unknown members are ignored like AWS ignores th
 from typing import Annotated, Any, NamedTuple, TypeVar
 
 import orjson
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
