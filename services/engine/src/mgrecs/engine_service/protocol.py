@@ -63,7 +63,11 @@ class Event(_AwsShape):
         if self.properties is None:
             return NO_TAGS
         members = orjson.loads(self.properties)
-        return Tags(*(_text(members.get(name)) for name in Tags._fields))
+        return Tags(
+            _text(members.get("region")),
+            _text(members.get("orderId")),
+            _text(members.get("orderVersion")),
+        )
 
     @property
     def region(self) -> str | None:
