@@ -26,6 +26,9 @@ CONNECT_SECONDS = 5.0
 READ_SECONDS = 30.0
 """A bulk of MAX_BULK_EVENTS takes the engine tens of milliseconds; far longer is a hang."""
 OPERATION = "PutEventsBulk"
+UNKNOWN_OPERATION = "UnknownOperationException"
+"""AWS's code for an operation the service does not have: what a 404 from an engine without
+`/events/bulk` (one not yet upgraded) becomes, so the sink sends that bulk's calls one by one."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ class BulkClient:
                 return
             text = await response.text(errors="replace")
             code = response.headers.get("x-amzn-ErrorType", "").split(":")[0]
+            if not code and response.status == 404:  # an engine from before the bulk path
+                code = UNKNOWN_OPERATION
             raise ClientError(
                 {
                     "Error": {"Code": code or str(response.status), "Message": _message(text)},

@@ -34,7 +34,7 @@ from mgrecs.common.personalize import events_client
 from mgrecs.common.records import Unsent, read_message
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.tracker.breaker import CircuitBreaker
-from mgrecs.tracker.bulk import Bulk, BulkClient, bulks
+from mgrecs.tracker.bulk import UNKNOWN_OPERATION, Bulk, BulkClient, bulks
 from mgrecs.tracker.events import put_events_calls
 from mgrecs.tracker.metrics import (
     AUTH_FAILURES,
@@ -54,8 +54,10 @@ REJECTED_CODES = {
     "InvalidInputException",
     "ValidationException",
     "RequestEntityTooLargeException",
+    UNKNOWN_OPERATION,
 }
-"""The target refuses these events for good: retrying would block the partition forever."""
+"""The target refuses these events for good: retrying would block the partition forever (a
+refused bulk's calls are then sent one by one)."""
 UNAVAILABLE_STATUS = {429, 502, 503, 504}
 UNAVAILABLE_CODES = {"ThrottlingException", "TooManyRequestsException", "ServiceUnavailable"}
 AUTH_STATUS = {401, 403}
