@@ -15,8 +15,11 @@ from botocore.exceptions import ClientError
 
 from mgrecs.cli.embedded import EmbeddedBroker, ObjectStore, free_port
 from mgrecs.common.kafka import ensure_topics
+from mgrecs.common.personalize import MAX_BULK_EVENTS
 from mgrecs.common.settings import Settings
 from mgrecs.engine_service.app import create_app
+from mgrecs.engine_service.feed import MESSAGE_EVENTS
+from mgrecs.tracker.bulk import BulkClient, bulks
 from support.engine import bundle_lines, item_ids, put_purchase, recommend, register_model
 from support.helpers import engine_stats, eventually, ready, serve
 
@@ -195,3 +198,45 @@ async def test_a_broker_outage_refuses_put_events_and_the_retry_counts_once(
     assert answer == "B"
     assert counts_b["events_followed"] == 2 and counts_b["users_with_events"] == 2
     assert counts_a["events_received"] + counts_a["events_followed"] == 2
+
+
+async def test_a_full_bulk_reaches_another_replica_whole(
+    engine_settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """A bulk of `MAX_BULK_EVENTS` events goes out in several `engine-events` messages (one
+    would pass the broker's message limit); the other replica holds every event."""
+    await register_model(pool, engine_settings, "v1", bundle_lines())
+    calls = [
+        {
+            "trackingId": engine_settings.tracking_id,
+            "userId": f"bulk-{n}",
+            "sessionId": f"bulk-{n}",
+            "eventList": [
+                {
+                    "eventId": f"order-{n}#{line}",
+                    "eventType": "purchase",
+                    "itemId": f"P{line}",
+                    "sentAt": datetime.now(UTC),
+                }
+                for line in range(10)
+            ],
+        }
+        for n in range(MAX_BULK_EVENTS // 10)
+    ]
+    (bulk,) = bulks(calls)
+    assert len(bulk.body) > MESSAGE_EVENTS * 100  # more than one message's worth
+    a, b = engine_settings, replica(engine_settings)
+    async with (
+        serve(create_app(a), a.engine_port),
+        serve(create_app(b), b.engine_port) as url_b,
+    ):
+        await eventually(lambda: ready(url_b))
+        async with BulkClient.session() as session:
+            await BulkClient(a, session).send(bulk)
+
+        async def all_followed() -> dict[str, Any] | None:
+            counts = await engine_stats(url_b)
+            return counts if counts["events_followed"] == MAX_BULK_EVENTS else None
+
+        counts = await eventually(all_followed)
+    assert counts["users_with_events"] == len(calls)

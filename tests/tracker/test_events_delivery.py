@@ -105,6 +105,7 @@ async def _at_least(value: Callable[[], float], minimum: float) -> bool:
 async def test_an_outage_opens_the_circuit_and_the_backlog_drains_after(
     fast_settings: Settings, target: FlakyPutEvents
 ) -> None:
+    fast_settings.events_bulk = False  # PutEvents calls only, as to AWS (the fake's API)
     orders = _orders()
     target.down = True
     await publish(fast_settings, as_messages(orders))
@@ -124,9 +125,13 @@ async def test_an_outage_opens_the_circuit_and_the_backlog_drains_after(
     assert await _letters(fast_settings) == []
 
 
+@pytest.mark.parametrize("bulk", [False, True], ids=["put-events", "target-without-bulk"])
 async def test_a_call_that_keeps_failing_or_is_refused_is_dead_lettered(
-    fast_settings: Settings, target: FlakyPutEvents
+    fast_settings: Settings, target: FlakyPutEvents, bulk: bool
 ) -> None:
+    """With the bulk path on, the fake (like an engine not yet upgraded) answers each bulk
+    404: its calls go one by one, with the same outcome."""
+    fast_settings.events_bulk = bulk
     orders = _orders()
     failing, refused = orders[0].customer.customer_id, orders[1].customer.customer_id
     assert failing != refused

@@ -217,9 +217,13 @@ async def fake_events(settings: Settings) -> AsyncIterator[FakePutEvents]:
         yield fake
 
 
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "put-events-only"])
 async def test_events_sink_forwards_every_line_once(
-    settings: Settings, fake_events: FakePutEvents
+    settings: Settings, fake_events: FakePutEvents, bulk: bool
 ) -> None:
+    """With the bulk path (the self-hosted engine) or without it (AWS): every line once, in
+    PutEvents calls of at most 10 events, whichever way they travel."""
+    settings.events_bulk = bulk
     orders = sample_orders(80)
     big = orders[0].model_copy(
         update={
@@ -247,6 +251,7 @@ async def test_events_sink_forwards_every_line_once(
     assert set(ids) == set(expected)
     assert max(ids.values()) == 1
     assert all(1 <= len(call["eventList"]) <= 10 for call in calls)
+    assert (fake_events.bulk_requests > 0) == bulk
     for call, event in events:
         order, line = expected[event["eventId"]]
         assert call["trackingId"] == settings.tracking_id

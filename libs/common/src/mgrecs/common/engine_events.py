@@ -1,8 +1,8 @@
 """What engine replicas tell each other: the message on topic `engine-events`.
 
-A replica's PutEvents publishes the events it accepts (one message per accepted request) and
-every replica folds each message into its real-time history, so all of them answer the same
-(mgrecs.engine_service.feed). The record's timestamp is when the events were accepted.
+A replica's PutEvents publishes the events it accepts (one message per accepted request, or
+per 1,000 of its events) and every replica folds each message into its real-time history, so
+all of them answer the same (mgrecs.engine_service.feed). The record's timestamp is when the events were accepted.
 """
 
 from pydantic import Field
@@ -24,7 +24,7 @@ class AcceptedEvent(Message):
 
 
 class AcceptedEvents(Message):
-    """The events one PutEvents request had accepted (schema version 1)."""
+    """Events one PutEvents request had accepted, all or 1,000 of them (schema version 1)."""
 
     id: str = Field(
         min_length=1,

@@ -16,6 +16,14 @@ from botocore.credentials import Credentials
 
 from mgrecs.common.settings import Settings
 
+BULK_EVENTS_PATH = "/events/bulk"
+"""The self-hosted engine's own operation (AWS has none like it): many PutEvents calls in one
+SigV4-signed request, `{"calls": [<PutEvents body>, ...]}`, validated whole (a refused bulk
+records nothing). The tracker's events sink sends it (mgrecs.tracker.bulk)."""
+MAX_BULK_EVENTS = 5_000
+"""Events in one bulk request at most (the engine refuses more): about 1.3 MB of the
+tracker's events, well under the engine's `max_request_bytes` (5 MiB)."""
+
 
 def _session(settings: Settings) -> aioboto3.Session:
     return aioboto3.Session(

@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     """Consumers of the database sink in one tracker process (members of its group, each
     with its own partitions and connection): while one waits on PostgreSQL another writes,
     so the server's work runs on more than one core."""
+    events_bulk: bool = True
+    """With the self-hosted engine (`personalize_endpoint_url` set): the events sink sends
+    each batch's events in a few signed bulk requests to the engine's `/events/bulk`, not one
+    PutEvents call per customer and ten events; off, it sends PutEvents calls only (what AWS
+    takes, and any target that speaks PutEvents alone)."""
     events_max_attempts: int = 5
     """PutEvents attempts for one call while the target is up; then `orders.events.dlq`."""
     events_breaker_failures: int = 5

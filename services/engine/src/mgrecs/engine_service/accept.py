@@ -20,7 +20,15 @@ from mgrecs.engine_service.state import EngineState
 
 def lines_of(user_id: str, events: Sequence[Event]) -> list[Line]:
     """What the history keeps of `user_id`'s events."""
-    return [Line(user_id, e.event_id, e.item_id, e.region, *e.order) for e in events]
+    lines = []
+    for event in events:
+        tags = event.tags()  # `properties` parsed once per event
+        lines.append(
+            Line(
+                user_id, event.event_id, event.item_id, tags.region, tags.orderId, tags.orderVersion
+            )
+        )
+    return lines
 
 
 async def accept(state: EngineState, calls: Sequence[tuple[str, list[Event]]]) -> Recorded:

@@ -1,6 +1,7 @@
 """Real-time history shared by every engine replica through topic `engine-events`.
 
-PutEvents publishes what it accepts and waits for the broker to own it before answering
+PutEvents publishes what it accepts (`MESSAGE_EVENTS` a message at most) and waits for the
+broker to own it before answering
 (`publish`), so an accepted event is never only in one process. Every replica follows the
 whole topic (all partitions assigned, no consumer group: each one reads everything) and
 folds each message into its `EventStore`; its own messages it already holds, and skips. A
@@ -30,6 +31,9 @@ from mgrecs.engine_service.events import EventStore, Line
 
 RETRY_SECONDS = (0.5, 5.0)
 """First and longest wait between attempts to reach the broker."""
+MESSAGE_EVENTS = 1_000
+"""Events per message at most: a bulk request's 5,000 stay well under the broker's 1 MiB
+message limit (an event is about 200 bytes)."""
 FETCH_MS = 500
 FETCH_WAIT_MS = 100
 """Longest a fetch waits on the broker for new messages: a broker that answers only then (the
@@ -78,16 +82,21 @@ class Feed:
         producer = self._producer
         if producer is None:
             raise Unavailable(self._problem)
-        message_id = uuid4().hex
-        self._own.add(message_id)
+        chunks = {
+            uuid4().hex: lines[start : start + MESSAGE_EVENTS]
+            for start in range(0, len(lines), MESSAGE_EVENTS)
+        }
+        self._own.update(chunks)
         try:
             async with asyncio.timeout(self._settings.engine_publish_timeout_seconds):
-                await producer.send_and_wait(
-                    self._topic, encode(message_id, lines), timestamp_ms=at
-                )
+                sent = [
+                    await producer.send(self._topic, encode(message_id, chunk), timestamp_ms=at)
+                    for message_id, chunk in chunks.items()
+                ]
+                await asyncio.gather(*sent)
         except (KafkaError, TimeoutError) as exc:
             # Perhaps written after all: then this replica folds it in when it comes by.
-            self._own.discard(message_id)
+            self._own.difference_update(chunks)
             raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
 
     def ready(self) -> str:

@@ -4,12 +4,13 @@ Field names and limits follow botocore's service models (personalize-events 2018
 personalize-runtime 2018-05-22); unknown members are ignored like AWS ignores them.
 """
 
-import json
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from mgrecs.common.personalize import MAX_BULK_EVENTS
 from mgrecs.common.schemas import SaneTimestamp
 from mgrecs.engine_service.errors import invalid_input
 
@@ -24,6 +25,22 @@ class _AwsShape(BaseModel):
     )
 
 
+class Tags(NamedTuple):
+    """Members of an event's `properties` the engine reads (named as the tracker sends them)."""
+
+    region: str | None
+    orderId: str | None  # noqa: N815 - the member's name in `properties`
+    orderVersion: str | None  # noqa: N815
+
+
+NO_TAGS = Tags(None, None, None)
+
+
+def _text(value: Any) -> str | None:
+    """A non-empty text member, else None."""
+    return value if isinstance(value, str) and value else None
+
+
 class Event(_AwsShape):
     event_id: Id | None = None
     event_type: Id
@@ -36,27 +53,32 @@ class Event(_AwsShape):
     @field_validator("properties")
     @classmethod
     def _json_object(cls, value: str | None) -> str | None:
-        if value is not None and not isinstance(json.loads(value), dict):
+        if value is not None and not isinstance(orjson.loads(value), dict):
             raise ValueError("properties must be a JSON object")
         return value
 
-    def _property(self, name: str) -> str | None:
-        """A non-empty text member of `properties`, else None."""
+    def tags(self) -> Tags:
+        """What the tracker put in `properties` (one parse for all of it): the customer's
+        region, and the order version this event is a line of (mgrecs.engine_service.events)."""
         if self.properties is None:
-            return None
-        value = json.loads(self.properties).get(name)
-        return value if isinstance(value, str) and value else None
+            return NO_TAGS
+        members = orjson.loads(self.properties)
+        return Tags(
+            _text(members.get("region")),
+            _text(members.get("orderId")),
+            _text(members.get("orderVersion")),
+        )
 
     @property
     def region(self) -> str | None:
         """`properties.region` when the tracker sent one: where the customer shops."""
-        return self._property("region")
+        return self.tags().region
 
     @property
     def order(self) -> tuple[str | None, str | None]:
-        """`properties.orderId` and `orderVersion` when the tracker sent them: the order
-        version this event is a line of (mgrecs.engine_service.events)."""
-        return self._property("orderId"), self._property("orderVersion")
+        """`properties.orderId` and `orderVersion` when the tracker sent them."""
+        tags = self.tags()
+        return tags.orderId, tags.orderVersion
 
 
 class PutEventsRequest(_AwsShape):
@@ -64,6 +86,21 @@ class PutEventsRequest(_AwsShape):
     user_id: Id | None = None
     session_id: Id
     event_list: list[Event] = Field(min_length=1, max_length=10)
+
+
+class BulkPutEventsRequest(_AwsShape):
+    """The tracker's bulk (mgrecs.common.personalize.BULK_EVENTS_PATH): PutEvents calls,
+    each with PutEvents' own limits, and at most MAX_BULK_EVENTS events in all."""
+
+    calls: list[PutEventsRequest] = Field(min_length=1)
+
+    @field_validator("calls")
+    @classmethod
+    def _bounded(cls, calls: list[PutEventsRequest]) -> list[PutEventsRequest]:
+        events = sum(len(call.event_list) for call in calls)
+        if events > MAX_BULK_EVENTS:
+            raise ValueError(f"{events} events, more than {MAX_BULK_EVENTS} in one bulk")
+        return calls
 
 
 FilterValues = Annotated[dict[str, Annotated[str, Field(max_length=1000)]], Field(max_length=25)]
@@ -102,16 +139,24 @@ class GetPersonalizedRankingRequest(_AwsShape):
 Request = TypeVar("Request", bound=BaseModel)
 
 
+MAX_PROBLEMS = 10
+"""Problems named in one error message at most: a bulk of 5,000 bad events gets a readable
+answer (and dead letter), not a 200 KB one."""
+
+
 def parse(model: type[Request], body: bytes) -> Request:
     """Validate a JSON body; anything wrong, whatever the exception, is AWS's
     InvalidInputException (400), never a 500."""
     try:
         return model.model_validate_json(body or b"{}")
     except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
-            for error in exc.errors(include_url=False, include_input=False)
+            for error in errors[:MAX_PROBLEMS]
         )
+        if len(errors) > MAX_PROBLEMS:
+            problems += f"; and {len(errors) - MAX_PROBLEMS} more"
         raise invalid_input(problems) from exc
     except Exception as exc:  # noqa: BLE001 - a body that cannot be read is the caller's
         raise invalid_input(f"body: {type(exc).__name__}: {exc}") from exc

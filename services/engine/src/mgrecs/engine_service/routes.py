@@ -11,13 +11,16 @@ from uuid import uuid4
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from mgrecs.common.personalize import BULK_EVENTS_PATH
 from mgrecs.engine.records import Scored
 from mgrecs.engine.rules import PROMOTED_REASON
 from mgrecs.engine_service import answers, metrics
 from mgrecs.engine_service.accept import accept
 from mgrecs.engine_service.errors import AwsError, invalid_input, not_found
+from mgrecs.engine_service.events import Recorded
 from mgrecs.engine_service.filtering import NOTHING_ASKED, Asked
 from mgrecs.engine_service.protocol import (
+    BulkPutEventsRequest,
     GetPersonalizedRankingRequest,
     GetRecommendationsRequest,
     PutEventsRequest,
@@ -88,17 +91,38 @@ def _recommendation_id() -> str:
 
 @router.post("/events")
 async def put_events(request: Request) -> Response:
-    """PutEvents: every replica remembers each new event (`accept`); a repeated eventId is
-    ignored."""
+    """PutEvents: remember each new event; a repeated eventId is ignored."""
     state = _state(request)
     with _observed("PutEvents"):
         body = parse(PutEventsRequest, await _authenticated_body(request))
-        if body.tracking_id != state.settings.tracking_id:
-            raise invalid_input(f"Tracking ID {body.tracking_id} is not known to this engine")
-        recorded = await accept(state, [(body.user_id or body.session_id, body.event_list)])
-        metrics.EVENTS.labels(result="accepted").inc(recorded.accepted)
-        metrics.EVENTS.labels(result="duplicate").inc(recorded.duplicates)
+        _check_tracking_id(state, body.tracking_id)
+        _count(await accept(state, [(body.user_id or body.session_id, body.event_list)]))
     return Response(status_code=200)
+
+
+@router.post(BULK_EVENTS_PATH)
+async def put_events_bulk(request: Request) -> Response:
+    """The tracker's bulk of PutEvents calls (self-hosted only): one signature check and one
+    parse for thousands of events. Validated whole before anything is recorded, so a
+    refused bulk leaves no trace and the tracker can send its calls one by one."""
+    state = _state(request)
+    with _observed("PutEventsBulk"):
+        body = parse(BulkPutEventsRequest, await _authenticated_body(request))
+        for number, call in enumerate(body.calls):
+            _check_tracking_id(state, call.tracking_id, f"calls.{number}: ")
+        calls = [(call.user_id or call.session_id, call.event_list) for call in body.calls]
+        _count(await accept(state, calls))
+    return Response(status_code=200)
+
+
+def _check_tracking_id(state: EngineState, tracking_id: str, where: str = "") -> None:
+    if tracking_id != state.settings.tracking_id:
+        raise invalid_input(f"{where}Tracking ID {tracking_id} is not known to this engine")
+
+
+def _count(recorded: Recorded) -> None:
+    metrics.EVENTS.labels(result="accepted").inc(recorded.accepted)
+    metrics.EVENTS.labels(result="duplicate").inc(recorded.duplicates)
 
 
 @router.post("/recommendations")

@@ -11,9 +11,10 @@ reads as "this order has no purchases any more". AWS cannot delete a sent event,
 no `cancel` events (docs/operations.md, Order corrections, cancellations and returns).
 """
 
-import json
 from collections.abc import Sequence
 from typing import Any
+
+import orjson
 
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.store.orders import line_event_id
@@ -26,8 +27,9 @@ CANCEL_EVENT_TYPE = "cancel"
 
 
 def _json(properties: dict[str, Any]) -> str:
-    """Unescaped: `properties` may be 1,024 characters, and ids may be any language's."""
-    return json.dumps(properties, ensure_ascii=False)
+    """Compact and unescaped: `properties` may be 1,024 characters, and ids may be any
+    language's."""
+    return orjson.dumps(properties).decode()
 
 
 def line_events(order: OrderEvent, cancels: bool = True) -> list[dict[str, Any]]:
