@@ -2,7 +2,8 @@
 
 A replica's PutEvents publishes the events it accepts (one message per accepted request, or
 per 1,000 of its events) and every replica folds each message into its real-time history, so
-all of them answer the same (mgrecs.engine_service.feed). The record's timestamp is when the events were accepted.
+all of them answer the same (mgrecs.engine_service.feed). The record's timestamp is when the
+events were accepted.
 """
 
 from pydantic import Field
