@@ -8,10 +8,10 @@ from contextvars import ContextVar
 
 import structlog
 from aiokafka.structs import ConsumerRecord
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = "X-Request-ID"
+HEADER_NAME = HEADER.lower().encode()
 KAFKA_HEADER = "request_id"
 VALID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 """What an incoming id may look like: anything else (log injection, huge) gets a new uuid."""
@@ -62,19 +62,23 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _header(scope["headers"], HEADER.lower().encode())
+        incoming = _header(scope["headers"], HEADER_NAME)
         current = incoming if incoming and VALID.fullmatch(incoming) else uuid.uuid4().hex
+        echoed = (HEADER_NAME, current.encode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[HEADER] = current
+                message["headers"] = _with_header(message["headers"], echoed)
             await send(message)
 
         token = request_id.set(current)
+        # Tokens, not `bound_contextvars`: that one copies the whole context to save what it
+        # replaces, on every request; a token restores the same.
+        bound = structlog.contextvars.bind_contextvars(request_id=current)
         try:
-            with structlog.contextvars.bound_contextvars(request_id=current):
-                await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id)
         finally:
+            structlog.contextvars.reset_contextvars(**bound)
             request_id.reset(token)
 
 
@@ -83,3 +87,16 @@ def _header(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+def _with_header(
+    headers: Sequence[tuple[bytes, bytes]], header: tuple[bytes, bytes]
+) -> list[tuple[bytes, bytes]]:
+    """`headers` with `header` set, as starlette's `MutableHeaders` sets one (in the place
+    of the first of that name, the others dropped; else last), without its copies."""
+    kept = [item for item in headers if item[0] != header[0]]
+    if len(kept) == len(headers):
+        kept.append(header)
+    else:
+        kept.insert(next(n for n, item in enumerate(headers) if item[0] == header[0]), header)
+    return kept

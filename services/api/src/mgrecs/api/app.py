@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from mgrecs.api import openapi
 from mgrecs.api.answer_cache import AnswerCache
-from mgrecs.api.deps import Clock, utc_now
+from mgrecs.api.deps import Clock, Serving, utc_now
 from mgrecs.api.engine import Engine
 from mgrecs.api.feedback import FeedbackPublisher
 from mgrecs.api.guard import ApiGuard
@@ -73,6 +73,9 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                 settings.similar_campaign_arn,
                 settings.category_filter_arn,
                 settings.ranking_campaign_arn,
+            )
+            app.state.serving = Serving(
+                app.state.repository, app.state.engine, settings, pool, clock
             )
             try:
                 await app.state.repository.ping()

@@ -35,16 +35,20 @@ def ranked_purchases(history: PurchaseHistory, now: datetime, limit: int) -> lis
     )
     ids = np.array(history.product_ids)
     # lexsort's last key sorts first.
-    order = np.lexsort((ids, days, -history.orders, -scores))[:limit]
-    top = float(scores[order[0]])
+    order = np.lexsort((ids, days, -history.orders, -scores))[:limit].tolist()
+    # Python floats from here: indexing an array makes a numpy scalar per read.
+    score, orders, ago, last_at = (
+        a.tolist() for a in (scores, history.orders, days, history.last_at)
+    )
+    top = score[order[0]]
     return [
         BuyAgainItem(
             product_id=history.product_ids[n],
-            score=round(float(scores[n]) / top, 4) if top > 0 else 0.0,
-            reason=bought_reason(int(history.orders[n]), float(days[n])),
+            score=round(score[n] / top, 4) if top > 0 else 0.0,
+            reason=bought_reason(int(orders[n]), ago[n]),
             slot="buy-again",
-            orders=int(history.orders[n]),
-            last_ordered_at=datetime.fromtimestamp(float(history.last_at[n]), UTC),
+            orders=int(orders[n]),
+            last_ordered_at=datetime.fromtimestamp(last_at[n], UTC),
         )
         for n in order
     ]

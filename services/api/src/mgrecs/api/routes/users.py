@@ -1,10 +1,10 @@
 """Per-customer lists: discovery (cache, then the engine in real time, then popularity; of
 the asked categories and the customer's experiment arm's model), buy again, ranking."""
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 
 from mgrecs.api.buy_again import buy_again
-from mgrecs.api.deps import ClockDep, EngineDep, RepositoryDep, ServingDep, SettingsDep
+from mgrecs.api.deps import EngineDep, RepositoryDep, SettingsDep, serving
 from mgrecs.api.discovery import discovery
 from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.metrics import SOURCES
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
 )
 async def user_recommendations(
     user_id: UserId,
-    serving: ServingDep,
+    request: Request,
     limit: Limit = 10,
     category: Categories = None,
 ) -> UserRecommendations:
@@ -38,7 +38,7 @@ async def user_recommendations(
     A customer in an experiment gets its arm's model version: the cache when the cache was
     scored with it, else the engine in real time from the arm's campaign; the answer names
     the experiment and arm (`experiment`), to be echoed in feedback."""
-    return await discovery(serving, user_id, limit, category)
+    return await discovery(serving(request), user_id, limit, category)
 
 
 @router.get(
@@ -47,9 +47,7 @@ async def user_recommendations(
     responses={404: {"model": ErrorMessage, "description": "unknown customer"}},
     summary="What one customer is likely to buy again, then discovery",
 )
-async def user_buy_again(
-    user_id: UserId, serving: ServingDep, clock: ClockDep, limit: Limit = 10
-) -> BuyAgainList:
+async def user_buy_again(user_id: UserId, request: Request, limit: Limit = 10) -> BuyAgainList:
     """The customer's own products (bought in orders not cancelled or returned, still on
     sale), likeliest re-buy first: more distinct orders, more recent, a product people buy
     again, due by its usual interval (the active model version's repeat rates, intervals and
@@ -58,7 +56,8 @@ async def user_buy_again(
     list (as `/recommendations` answers it, products already listed left out) fills the rest;
     `slot` says which part each item comes from. Unknown customer: 404, as
     `/recommendations`."""
-    return await buy_again(serving, user_id, limit, clock())
+    found = serving(request)
+    return await buy_again(found, user_id, limit, found.clock())
 
 
 @router.post(
