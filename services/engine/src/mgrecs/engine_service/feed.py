@@ -8,6 +8,12 @@ folds each message into its `EventStore`; its own messages it already holds, and
 replica starts reading at the served model's training time (`offsets_for_times`; from the
 beginning without a model): what came before, the model learnt from PostgreSQL. It is ready
 once it has read up to the end offsets it saw on start (`ready`).
+
+Plain aiokafka clients (`kafka.make_producer`, `make_consumer`), not a FastStream subscriber
+(`mgrecs.common.consume`): this is no consumer group acknowledging work but each replica
+reading the whole log from a point in time (offsets by timestamp, seeks, end offsets for
+readiness), which FastStream's subscribers do not offer. The topic is still declared in
+`channels`, so the AsyncAPI document covers it.
 """
 
 import asyncio
