@@ -63,7 +63,26 @@ TARGET_P99_MS = {"region": 20.0, "user": 10.0, "buy-again": 10.0}
 CEILING_P99_MS = 50.0
 RAMP = (100, 250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000, 4000, 5000, 6000)
 GENERATOR_RAMP = (2000, 4000, 6000, 8000)
-MISS_RAMP = (50, 100, 150, 200, 250, 300, 400, 500, 600, 750, 1000, 1250, 1500, 2000, 2500)
+MISS_RAMP = (
+    10,
+    25,
+    50,
+    75,
+    100,
+    150,
+    200,
+    250,
+    300,
+    400,
+    500,
+    600,
+    750,
+    1000,
+    1250,
+    1500,
+    2000,
+    2500,
+)
 """Finer steps for the user endpoint with cache misses: each miss is an engine call."""
 
 
@@ -241,16 +260,20 @@ def measure_api(
         stop_all([api])
 
 
-def _engine_calls(base: str) -> float:
-    """GetRecommendations an engine replica answered (its `/metrics`)."""
+def _engine_calls(base: str) -> tuple[float, float]:
+    """GetRecommendations an engine replica answered, and the seconds it spent on them (its
+    `/metrics`)."""
     text = httpx.get(f"{base}/metrics", timeout=120).text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "mgrecs_engine_operations_total"
-        and "ecommendations" in sample.labels["operation"]
-    )
+    found = {"_count": 0.0, "_sum": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.startswith("mgrecs_engine_operation_seconds_") and (
+                sample.labels["operation"] == "GetRecommendations"
+            ):
+                suffix = sample.name.removeprefix("mgrecs_engine_operation_seconds")
+                if suffix in found:
+                    found[suffix] += sample.value
+    return found["_count"], found["_sum"]
 
 
 def _start_engines(
@@ -315,8 +338,15 @@ def measure_engine_misses(
         }
         total = sum(sources.values()) or 1.0
         shares = ", ".join(f"{k} {100 * v / total:.1f} %" for k, v in sorted(sources.items()))
-        spread = [int(_engine_calls(b) - c) for (_, b), c in zip(replicas, calls, strict=True)]
-        print(f"  answers by source over the ramp: {shares}; engine calls by replica: {spread}")
+        print(f"  answers by source over the ramp: {shares}")
+        for (_, engine_base), (count, seconds) in zip(replicas, calls, strict=True):
+            now_count, now_seconds = _engine_calls(engine_base)
+            done = now_count - count
+            mean = 1000 * (now_seconds - seconds) / done if done else 0.0
+            print(
+                f"  engine {engine_base}: {done:.0f} GetRecommendations, "
+                f"{mean:.2f} ms each on average (the engine's own time)"
+            )
         print(
             f"  = user ({args.engine_misses:.0%} engine misses, {engines} engine(s)) sustains "
             f"{best} requests/s with p99 < {CEILING_P99_MS:g} ms"
