@@ -16,6 +16,16 @@ offers load from a separate process (bench/loadgen.py: open loop at a fixed rate
 (services/api/src only, same dependencies and data) is measured first, in the same run (an
 endpoint it does not have is skipped).
 
+    make bench-api BENCH_ARGS="--engine-misses 0.5 --engines 1,2"   # issue 18's figure
+
+With `--engine-misses F` that share of the customers asked for loses its cached row, so the
+user endpoint asks the engine in real time for them; for each count in `--engines`, that many
+engine replicas (`mgrecs-engine`, serving the model just trained, sharing history through
+topic `engine-events` on an embedded broker) are started and named to the API, comma
+separated (it calls them round robin, as a service name spreads connections when deployed),
+and only the user endpoint's rate is stepped up (with the answers' sources and each
+replica's calls). The default run (no misses) is unchanged.
+
 Uses the embedded PostgreSQL unless MGRECS_BENCH_DATABASE_URL names a server.
 """
 
@@ -36,9 +46,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mgrecs.batch.inference import infer
 from mgrecs.batch.training import retrain
-from mgrecs.cli.embedded import free_port
+from mgrecs.cli.embedded import EmbeddedBroker, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common.db import create_pool
+from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.sample_data import generate
 from mgrecs.store.orders import write_orders
@@ -52,6 +63,27 @@ TARGET_P99_MS = {"region": 20.0, "user": 10.0, "buy-again": 10.0}
 CEILING_P99_MS = 50.0
 RAMP = (100, 250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000, 4000, 5000, 6000)
 GENERATOR_RAMP = (2000, 4000, 6000, 8000)
+MISS_RAMP = (
+    10,
+    25,
+    50,
+    75,
+    100,
+    150,
+    200,
+    250,
+    300,
+    400,
+    500,
+    600,
+    750,
+    1000,
+    1250,
+    1500,
+    2000,
+    2500,
+)
+"""Finer steps for the user endpoint with cache misses: each miss is an engine call."""
 
 
 async def _timed(label: str, step: Callable[[], Awaitable[object]]) -> float:
@@ -228,9 +260,107 @@ def measure_api(
         stop_all([api])
 
 
-async def prepare(args: argparse.Namespace, url: str, paths_dir: Path) -> dict[str, Path]:
-    """Orders written, a model trained, both cache tables filled; the paths to request."""
-    settings = Settings(database_url=url, artifact_dir=tempfile.mkdtemp(prefix="mgart"))
+def _engine_calls(base: str) -> tuple[float, float]:
+    """GetRecommendations an engine replica answered, and the seconds it spent on them (its
+    `/metrics`)."""
+    text = httpx.get(f"{base}/metrics", timeout=120).text
+    found = {"_count": 0.0, "_sum": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.startswith("mgrecs_engine_operation_seconds_") and (
+                sample.labels["operation"] == "GetRecommendations"
+            ):
+                suffix = sample.name.removeprefix("mgrecs_engine_operation_seconds")
+                if suffix in found:
+                    found[suffix] += sample.value
+    return found["_count"], found["_sum"]
+
+
+def _start_engines(
+    count: int, url: str, bootstrap: str, artifact_dir: str, logs: Path
+) -> list[tuple[ServiceProcess, str]]:
+    """`count` engine replicas on the broker, each ready (history caught up with the topic)."""
+    engines = []
+    for n in range(count):
+        port = free_port()
+        env = {
+            "MGRECS_ENV": "development",  # unsecured, on this machine
+            "MGRECS_DATABASE_URL": url,
+            "MGRECS_KAFKA_BOOTSTRAP": bootstrap,
+            "MGRECS_ARTIFACT_DIR": artifact_dir,
+            "MGRECS_ENGINE_PORT": str(port),
+            "MGRECS_LOG_LEVEL": "WARNING",
+        }
+        engine = ServiceProcess(f"engine-{n}", ["mgrecs-engine"], env, logs / f"engine-{n}.log")
+        engine.start()
+        base = f"http://127.0.0.1:{port}"
+        engines.append((engine, base))
+        wait_healthy(f"{base}/healthz", engine)
+    for _, base in engines:
+        for _ in range(600):
+            if httpx.get(f"{base}/readyz", timeout=30).status_code == 200:
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"{base} not ready within a minute")
+    return engines
+
+
+def measure_engine_misses(
+    url: str, paths: dict[str, Path], args: argparse.Namespace, engines: int, bootstrap: str
+) -> None:
+    """The user endpoint's highest rate with `engines` replicas answering the cache misses."""
+    logs = Path(tempfile.mkdtemp(prefix="mgapieng"))
+    replicas = _start_engines(engines, url, bootstrap, args.artifact_dir, logs)
+    port = free_port()
+    env = {
+        "MGRECS_ENV": "development",
+        "MGRECS_DATABASE_URL": url,
+        "MGRECS_KAFKA_BOOTSTRAP": bootstrap,
+        "MGRECS_API_PORT": str(port),
+        "MGRECS_LOG_LEVEL": "WARNING",
+        "MGRECS_PERSONALIZE_ENDPOINT_URL": ",".join(base for _, base in replicas),
+    }
+    api = ServiceProcess("api", ["mgrecs-api"], env, logs / "api.log")
+    api.start()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(f"{base}/healthz", api)
+        print(f"\n== API (1 worker), {engines} engine replica{'s' if engines > 1 else ''}")
+        _offer(base, paths["user"], 100, 2)  # warm-up: connections, prepared statements
+        before = _counters(base)
+        calls = [_engine_calls(b) for _, b in replicas]
+        print(f"user: stepping the rate up, {args.step_seconds:g} s per step")
+        best = _ramp("user", base, paths["user"], MISS_RAMP, args.step_seconds)
+        after = _counters(base)
+        sources = {
+            k[2]: v - before.get(k, 0.0) for k, v in after.items() if k[:2] == ("source", "users")
+        }
+        total = sum(sources.values()) or 1.0
+        shares = ", ".join(f"{k} {100 * v / total:.1f} %" for k, v in sorted(sources.items()))
+        print(f"  answers by source over the ramp: {shares}")
+        for (_, engine_base), (count, seconds) in zip(replicas, calls, strict=True):
+            now_count, now_seconds = _engine_calls(engine_base)
+            done = now_count - count
+            mean = 1000 * (now_seconds - seconds) / done if done else 0.0
+            print(
+                f"  engine {engine_base}: {done:.0f} GetRecommendations, "
+                f"{mean:.2f} ms each on average (the engine's own time)"
+            )
+        print(
+            f"  = user ({args.engine_misses:.0%} engine misses, {engines} engine(s)) sustains "
+            f"{best} requests/s with p99 < {CEILING_P99_MS:g} ms"
+        )
+    finally:
+        stop_all([api] + [engine for engine, _ in replicas])
+
+
+async def prepare(
+    args: argparse.Namespace, url: str, paths_dir: Path, artifact_dir: str
+) -> dict[str, Path]:
+    """Orders written, a model trained, both cache tables filled (but for the
+    `--engine-misses` share of the customers); the paths to request."""
+    settings = Settings(database_url=url, artifact_dir=artifact_dir)
     data = generate(seed=11, customers=args.customers, products=args.products, orders=args.orders)
     lines = sum(len(order.lines) for order in data.orders)
     print(
@@ -247,14 +377,21 @@ async def prepare(args: argparse.Namespace, url: str, paths_dir: Path) -> dict[s
         await _timed("write orders (tracker store)", write_all)
         await _timed("retrain (batch)", lambda: retrain(pool, settings))
         await _timed("infer: fill both cache tables", lambda: infer(pool, settings))
+        users = [r[0] for r in await pool.fetch("SELECT user_id FROM offline_user_recommendations")]
+        if args.engine_misses > 0:
+            random.Random(7).shuffle(users)
+            missing = users[: round(len(users) * args.engine_misses)]
+            await pool.execute(
+                "DELETE FROM offline_user_recommendations WHERE user_id = ANY($1)", missing
+            )
+            print(f"cached rows deleted (engine misses): {len(missing)} of {len(users)} customers")
         # Steady state, as a serving database is between jobs: without this, autovacuum
         # wakes on the freshly written tables in the middle of the measurements.
         await _timed("VACUUM ANALYZE", lambda: pool.execute("VACUUM ANALYZE"))
-        users = [r[0] for r in await pool.fetch("SELECT user_id FROM offline_user_recommendations")]
         regions = [r[0] for r in await pool.fetch("SELECT DISTINCT region FROM customers")]
     finally:
         await pool.close()
-    print(f"cached lists: {len(users)} customers; regions: {len(regions)}")
+    print(f"customers asked for: {len(users)}; regions: {len(regions)}")
     print("(`load` below: the machine's 1-minute load average after each step; 2 cores)")
     random.Random(3).shuffle(users)
     files = {
@@ -275,8 +412,20 @@ async def prepare(args: argparse.Namespace, url: str, paths_dir: Path) -> dict[s
 
 async def run(args: argparse.Namespace) -> None:
     paths_dir = Path(tempfile.mkdtemp(prefix="mgload"))
+    args.artifact_dir = tempfile.mkdtemp(prefix="mgart")
     async with migrated_database("mgrecs_bench") as url:
-        paths = await prepare(args, url, paths_dir)
+        paths = await prepare(args, url, paths_dir, args.artifact_dir)
+        if args.engine_misses > 0:
+            broker = EmbeddedBroker().start()
+            try:
+                await ensure_topics(Settings(database_url=url, kafka_bootstrap=broker.bootstrap))
+                for engines in args.engines:
+                    await asyncio.to_thread(
+                        measure_engine_misses, url, paths, args, engines, broker.bootstrap
+                    )
+            finally:
+                broker.stop()
+            return
         if not args.no_ceilings:
             generator_ceiling(paths_dir, args.step_seconds)
         if args.compare_with:
@@ -311,6 +460,19 @@ def main() -> None:
         help="uvicorn worker counts to measure this checkout's API with (comma separated)",
     )
     parser.add_argument("--compare-with", metavar="REV", help="also measure this revision's API")
+    parser.add_argument(
+        "--engine-misses",
+        type=float,
+        default=0.0,
+        help="share of the customers asked for without a cached row (the engine answers them); "
+        "when above 0, only the user endpoint's ceiling is measured, per --engines",
+    )
+    parser.add_argument(
+        "--engines",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1],
+        help="engine replica counts to measure with --engine-misses (comma separated)",
+    )
     asyncio.run(run(parser.parse_args()))
 
 

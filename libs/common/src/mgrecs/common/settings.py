@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     # Personalize (the self-hosted engine service by default, AWS when endpoint_url is empty)
     personalize_endpoint_url: str | None = "http://127.0.0.1:8003"
     """Where the Personalize clients send their calls: the engine service; empty means AWS
-    Personalize."""
+    Personalize. The api alone takes several engine replicas, comma separated, and spreads
+    its calls over them (`mgrecs.api.engine_replicas`)."""
     aws_region: str = "us-east-1"
     """Region the Personalize and S3 clients sign for."""
     aws_access_key_id: str = "mgrecs"

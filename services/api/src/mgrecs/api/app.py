@@ -14,6 +14,7 @@ from mgrecs.api import openapi
 from mgrecs.api.answer_cache import AnswerCache
 from mgrecs.api.deps import Clock, Serving, utc_now
 from mgrecs.api.engine import Engine
+from mgrecs.api.engine_replicas import runtime_clients
 from mgrecs.api.feedback import FeedbackPublisher
 from mgrecs.api.guard import ApiGuard
 from mgrecs.api.metrics import HTTP, refresh_serving_gauges
@@ -38,7 +39,6 @@ from mgrecs.common.correlation import RequestIdMiddleware
 from mgrecs.common.db import DATABASE_UNREACHABLE, create_pool
 from mgrecs.common.logging import get_logger
 from mgrecs.common.metrics import MetricsMiddleware, add_metrics_route
-from mgrecs.common.personalize import runtime_client
 from mgrecs.common.settings import Settings
 from mgrecs.store import model_versions
 
@@ -56,7 +56,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                 settings.database_url, min_size=0, max_size=20, reset_sessions=False
             )
             stack.push_async_callback(pool.close)
-            client = await stack.enter_async_context(runtime_client(settings))
+            client = await stack.enter_async_context(runtime_clients(settings))
             app.state.settings = settings
             app.state.clock = clock
             app.state.pool = pool
