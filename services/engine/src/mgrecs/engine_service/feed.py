@@ -18,11 +18,11 @@ readiness), which FastStream's subscribers do not offer. The topic is still decl
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import uuid4
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
@@ -54,14 +54,20 @@ class Unavailable(Exception):
 
 def encode(message_id: str, lines: Sequence[Line]) -> bytes:
     """An `AcceptedEvents` message, compact, without the members that are None."""
-    events = [{k: v for k, v in line._asdict().items() if v is not None} for line in lines]
-    return json.dumps({"id": message_id, "events": events}, separators=(",", ":")).encode()
+    events = [
+        {name: value for name, value in zip(Line._fields, line, strict=True) if value is not None}
+        for line in lines
+    ]
+    return orjson.dumps({"id": message_id, "events": events})
 
 
-def decode(value: bytes) -> tuple[str, list[Line]]:
-    """The id and lines of an `AcceptedEvents` message (ValidationError when it is not one)."""
+def decode(value: bytes) -> list[Line]:
+    """The lines of an `AcceptedEvents` message (ValidationError when it is not one)."""
     message = AcceptedEvents.model_validate_json(value)
-    return message.id, [Line(**event.model_dump()) for event in message.events]
+    return [
+        Line(e.user_id, e.event_id, e.item_id, e.region, e.order_id, e.order_version)
+        for e in message.events
+    ]
 
 
 class Feed:
@@ -96,7 +102,12 @@ class Feed:
         try:
             async with asyncio.timeout(self._settings.engine_publish_timeout_seconds):
                 sent = [
-                    await producer.send(self._topic, encode(message_id, chunk), timestamp_ms=at)
+                    await producer.send(
+                        self._topic,
+                        encode(message_id, chunk),
+                        key=message_id.encode(),  # the follower skips its own unread
+                        timestamp_ms=at,
+                    )
                     for message_id, chunk in chunks.items()
                 ]
                 await asyncio.gather(*sent)
@@ -174,7 +185,7 @@ class Feed:
                 continue
             for records in batches.values():
                 for record in records:
-                    self._fold(record.value, record.timestamp)
+                    self._fold(record.key, record.value, record.timestamp)
             if not self.caught_up:
                 await self._check_caught_up(consumer, self._ends)
 
@@ -188,16 +199,19 @@ class Feed:
         self._problem = "ok"
         log.info("engine_events_caught_up", users=self._events.users)
 
-    def _fold(self, value: bytes | None, at: int) -> None:
+    def _fold(self, key: bytes | None, value: bytes | None, at: int) -> None:
+        """Fold in another replica's message; this replica's own (its id is the record's key)
+        it holds already and skips without reading."""
+        own = key.decode(errors="replace") if key is not None else None
+        if own in self._own:
+            self._own.discard(own)
+            metrics.FOLLOWED.labels("own").inc()
+            return
         try:
-            message_id, lines = decode(value or b"")
+            lines = decode(value or b"")
         except ValidationError as exc:  # only engines write here: a bug, not a reason to stop
             metrics.FOLLOWED.labels("unreadable").inc()
             log.error("engine_event_unreadable", error=str(exc)[:500])
-            return
-        if message_id in self._own:
-            self._own.discard(message_id)
-            metrics.FOLLOWED.labels("own").inc()
             return
         self._events.follow(lines, at)
         metrics.FOLLOWED.labels("folded").inc()

@@ -69,17 +69,6 @@ class Event(_AwsShape):
             _text(members.get("orderVersion")),
         )
 
-    @property
-    def region(self) -> str | None:
-        """`properties.region` when the tracker sent one: where the customer shops."""
-        return self.tags().region
-
-    @property
-    def order(self) -> tuple[str | None, str | None]:
-        """`properties.orderId` and `orderVersion` when the tracker sent them."""
-        tags = self.tags()
-        return tags.orderId, tags.orderVersion
-
 
 class PutEventsRequest(_AwsShape):
     tracking_id: Id
