@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from mgrecs.cli.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from mgrecs.cli.embedded import EmbeddedBroker, EmbeddedPostgres, ObjectStore, free_port
 from mgrecs.common.db import create_pool
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.settings import Settings
@@ -79,6 +79,17 @@ def kafka_bootstrap(_docker: bool) -> Iterator[str]:
         broker = EmbeddedBroker().start()
         yield broker.bootstrap
         broker.stop()
+
+
+@pytest.fixture
+def durable_broker() -> Iterator[EmbeddedBroker]:
+    """A broker of the test's own that keeps its topics across `stop` and `start` (restart
+    tests; the session's broker is shared and must stay up)."""
+    store = ObjectStore().start()
+    broker = EmbeddedBroker(store=store).start()
+    yield broker
+    broker.stop()
+    store.stop()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ history it was trained on. Each replica is an app with its own state on its own 
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +12,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from mgrecs.cli.embedded import EmbeddedBroker, ObjectStore, free_port
+from mgrecs.cli.embedded import EmbeddedBroker, free_port
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.personalize import MAX_BULK_EVENTS
 from mgrecs.common.settings import Settings
@@ -139,16 +138,6 @@ async def test_a_newer_model_drops_the_history_it_was_trained_on(
         await eventually(lambda: ready(url))
         again = [await first_item(restarted, user) for user in ("early", "late")]
     assert again == ["X", "B"]
-
-
-@pytest.fixture
-def durable_broker() -> Iterator[EmbeddedBroker]:
-    """A broker of the test's own that keeps its topics across `stop` and `start`."""
-    store = ObjectStore().start()
-    broker = EmbeddedBroker(store=store).start()
-    yield broker
-    broker.stop()
-    store.stop()
 
 
 async def test_a_broker_outage_refuses_put_events_and_the_retry_counts_once(

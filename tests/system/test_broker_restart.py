@@ -7,13 +7,13 @@ restart is a real one that keeps the data, as Apache Kafka's would.
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import asyncpg
 import pytest
 from aiokafka.errors import KafkaError
 
-from mgrecs.cli.embedded import EmbeddedBroker, ObjectStore
+from mgrecs.cli.embedded import EmbeddedBroker
 from mgrecs.cli.processes import ServiceProcess
 from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.schemas import OrderEvent
@@ -22,15 +22,6 @@ from support import faults
 from support.helpers import engine_stats, eventually
 
 LINES = 10_000
-
-
-@pytest.fixture
-def durable_broker() -> Iterator[EmbeddedBroker]:
-    store = ObjectStore().start()
-    broker = EmbeddedBroker(store=store).start()
-    yield broker
-    broker.stop()
-    store.stop()
 
 
 @pytest.fixture
