@@ -32,8 +32,9 @@ def lines_of(user_id: str, events: Sequence[Event]) -> list[Line]:
 
 
 async def accept(state: EngineState, calls: Sequence[tuple[str, list[Event]]]) -> Recorded:
-    """Publish then record the events of `calls` (user id, that user's events), all in one
-    message; AwsError 503 when the broker does not take them (nothing is recorded then)."""
+    """Publish then record the events of `calls` (user id, that user's events), in as few
+    messages as `feed.MESSAGE_EVENTS` allows; AwsError 503 when the broker does not take
+    them (nothing is recorded then)."""
     lines = [line for user_id, events in calls for line in lines_of(user_id, events)]
     at = int(time.time() * 1000)
     try:
