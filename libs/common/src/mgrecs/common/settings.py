@@ -189,6 +189,15 @@ class Settings(BaseSettings):
     """The largest `sample_size` a region request may ask for (more: 422)."""
     region_window_hours: int = 6
     """How long the region page's sample stays fixed."""
+    new_items_share: float = Field(default=0.1, ge=0.0, le=1.0)
+    """Share of the slots of a customer's list (and of a product's similar items) given to
+    products launched since the last retrain (docs/concepts.md, New products): "new in your
+    categories", reason `new in <category>`. 0 turns the slot off."""
+    new_items_days: int = Field(default=30, ge=1)
+    """Before the first retrain, a product launched within this many days counts as new."""
+    visitor_trending_share: float = Field(default=0.3, ge=0.0, le=1.0)
+    """Share of a visitor's list (`/v1/visitors/recommendations`) given to products trending
+    in the region; the rest is its most popular products."""
     max_request_orders: int = 1000
     """Orders one `POST /v1/orders` may carry; more is a 422."""
 

@@ -6,11 +6,13 @@ orders; `insert_products` writes known rows as they are (fixtures, backfills).
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
 
 from mgrecs.store.csv_copy import copy_csv
+from mgrecs.store.model_versions import ACTIVE_OF
 
 
 @dataclass(frozen=True)
@@ -77,3 +79,106 @@ FROM products ORDER BY product_id"""
 async def export_items(pool: asyncpg.Pool, output: Path) -> int:
     """Every product as a Personalize item, CSV at `output`; how many."""
     return await copy_csv(pool, ITEMS_CSV, output)
+
+
+# "New" products (docs/concepts.md, New products): launched after the active model of
+# lineage $2 was trained (before any: within the last $3 days before $4, the request time),
+# and not after $4; on sale and in stock. `buyers`: distinct customers since launch.
+NEW_SINCE = f"""
+since AS (
+    SELECT coalesce(
+        (SELECT max(trained_at) FROM model_versions WHERE {ACTIVE_OF.format(recipe="$2")}),
+        $4::timestamptz - make_interval(days => $3::int)
+    ) AS t
+),
+new AS (
+    SELECT p.product_id, p.category, p.attributes,
+           extract(epoch FROM p.launched_at)::float8 AS launched_at
+    FROM products p
+    WHERE p.launched_at > (SELECT t FROM since) AND p.launched_at <= $4::timestamptz
+      AND p.active AND p.in_stock
+)"""
+
+# The new products in the categories of customer $1's purchases (of the categories $5 when
+# given), not bought by them, with the customer's `weight` of their category (products
+# bought in it); the best $6 by the order of `new_items.new_for_customer`.
+NEW_FOR_CUSTOMER = f"""
+WITH {NEW_SINCE},
+bought AS (
+    SELECT DISTINCT oi.product_id
+    FROM orders o JOIN order_items oi ON oi.order_id = o.order_id
+    WHERE o.customer_id = $1
+),
+weights AS (
+    SELECT p.category, count(*)::int AS weight
+    FROM bought b JOIN products p ON p.product_id = b.product_id
+    WHERE p.category IS NOT NULL
+    GROUP BY p.category
+),
+candidates AS (
+    SELECT n.*, w.weight,
+           (SELECT count(DISTINCT o.customer_id) FROM order_items oi
+            JOIN orders o ON o.order_id = oi.order_id
+            WHERE oi.product_id = n.product_id)::int AS buyers
+    FROM new n JOIN weights w ON w.category = n.category
+    WHERE ($5::text[] IS NULL OR n.category = ANY($5::text[]))
+      AND n.product_id NOT IN (SELECT product_id FROM bought)
+)
+SELECT product_id, category, attributes, launched_at, weight, buyers, 0 AS bought_with
+FROM candidates
+ORDER BY weight DESC, buyers DESC, launched_at DESC, product_id
+LIMIT $6
+"""
+
+# The new products like product $1: bought together with it (`bought_with`: orders holding
+# both) or of its category; with its category and attributes (`of_category`,
+# `of_attributes`, on every row). At most $5, those bought with it and of its category first.
+NEW_LIKE = f"""
+WITH {NEW_SINCE},
+asked AS (SELECT category, attributes FROM products WHERE product_id = $1),
+candidates AS (
+    SELECT n.*,
+           (SELECT count(DISTINCT o.customer_id) FROM order_items oi
+            JOIN orders o ON o.order_id = oi.order_id
+            WHERE oi.product_id = n.product_id)::int AS buyers,
+           (SELECT count(DISTINCT a.order_id) FROM order_items a
+            JOIN order_items b ON b.order_id = a.order_id
+            WHERE a.product_id = n.product_id AND b.product_id = $1)::int AS bought_with
+    FROM new n
+    WHERE n.product_id <> $1
+)
+SELECT c.product_id, c.category, c.attributes, c.launched_at, c.buyers, c.bought_with,
+       0 AS weight, a.category AS of_category, a.attributes AS of_attributes
+FROM candidates c CROSS JOIN asked a
+WHERE c.bought_with > 0 OR c.category = a.category
+ORDER BY c.bought_with DESC, c.buyers DESC, c.launched_at DESC, c.product_id
+LIMIT $5
+"""
+
+
+async def new_for_customer(
+    pool: asyncpg.Pool,
+    customer_id: str,
+    recipe: str,
+    max_days: int,
+    now: datetime,
+    categories: list[str] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """(product_id, category, attributes, launched_at, weight, buyers, bought_with) of the
+    new products in `customer_id`'s categories (see NEW_SINCE, NEW_FOR_CUSTOMER)."""
+    rows: list[asyncpg.Record] = await pool.fetch(
+        NEW_FOR_CUSTOMER, customer_id, recipe, max_days, now, categories, limit
+    )
+    return rows
+
+
+async def new_like(
+    pool: asyncpg.Pool, product_id: str, recipe: str, max_days: int, now: datetime, limit: int
+) -> list[asyncpg.Record]:
+    """(product_id, category, attributes, launched_at, buyers, bought_with, of_category,
+    of_attributes) of the new products like `product_id` (see NEW_SINCE, NEW_LIKE)."""
+    rows: list[asyncpg.Record] = await pool.fetch(
+        NEW_LIKE, product_id, recipe, max_days, now, limit
+    )
+    return rows

@@ -10,6 +10,7 @@ from mgrecs.api.deps import Serving
 from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.experiment_serving import arm_campaign, cache_model_version, serving_arm
 from mgrecs.api.metrics import SOURCES
+from mgrecs.api.new_items import customer_items_with_new
 from mgrecs.api.recommendations import cached_in_categories, freshness, popular_items
 from mgrecs.api.repository import CachedList
 from mgrecs.api.schemas.experiments import ExperimentTag
@@ -38,7 +39,8 @@ async def discovery(
     the customer's cached list when the caller already read it (`repository.user_cache`)."""
     assigned = serving_arm(serving.settings, user_id)
     if assigned is None:
-        return await _recommendations(serving, user_id, limit, category, endpoint, cached)
+        answer = await _recommendations(serving, user_id, limit, category, endpoint, cached)
+        return await _finalised(serving, user_id, answer, limit, category)
     experiment, arm = assigned
     cache_version = await cache_model_version(serving.pool)
     answer = await _recommendations(
@@ -53,7 +55,28 @@ async def discovery(
         serve_cache=arm.model_version == cache_version,
     )
     tag = ExperimentTag(experiment_id=experiment.id, arm=arm.name)
+    answer = await _finalised(serving, user_id, answer, limit, category)
     return answer.model_copy(update={"experiment": tag})
+
+
+async def _finalised(
+    serving: Serving,
+    user_id: str,
+    answer: UserRecommendations,
+    limit: int,
+    category: list[str] | None,
+) -> UserRecommendations:
+    """The list as served, whatever its source: with the "new in your categories" slot."""
+    items = await customer_items_with_new(
+        serving.repository,
+        serving.settings,
+        serving.clock(),
+        user_id,
+        answer.items,
+        limit,
+        category,
+    )
+    return answer if items is answer.items else answer.model_copy(update={"items": items})
 
 
 async def _recommendations(

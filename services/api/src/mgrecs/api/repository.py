@@ -10,6 +10,7 @@ import numpy as np
 
 from mgrecs.common.quality import QualityReport
 from mgrecs.engine.arrays import Float64Array
+from mgrecs.engine.new_items import NewProduct
 from mgrecs.engine.repurchase import DEFAULT_INTERVAL_DAYS, BuyAgainParams
 from mgrecs.store import cache, customers, model_versions, order_reads, products, repurchase
 from mgrecs.store.health import ping
@@ -199,6 +200,39 @@ class Repository:
         rows = await order_reads.popular(self._pool, since, region, limit, categories)
         return [ProductCount(row["product_id"], row["buyers"]) for row in rows]
 
+    async def new_for_customer(
+        self,
+        customer_id: str,
+        now: datetime,
+        max_days: int,
+        categories: list[str] | None,
+        limit: int,
+    ) -> tuple[list[NewProduct], dict[str, int]]:
+        """Products launched since the served model was trained in `customer_id`'s
+        categories (of `categories` when given), not bought by them, best first, and the
+        customer's weight of each of their categories (`new_items.new_for_customer`)."""
+        rows = await products.new_for_customer(
+            self._pool, customer_id, self._served_recipe, max_days, now, categories, limit
+        )
+        return [_new_product(row) for row in rows], {r["category"]: r["weight"] for r in rows}
+
+    async def new_like(
+        self, product_id: str, now: datetime, max_days: int, limit: int
+    ) -> tuple[list[NewProduct], str | None, dict[str, Any]]:
+        """Products launched since the served model was trained bought with `product_id`
+        or of its category, and its category and attributes (`new_items.new_like`)."""
+        rows = await products.new_like(
+            self._pool, product_id, self._served_recipe, max_days, now, limit
+        )
+        if not rows:
+            return [], None, {}
+        attributes = rows[0]["of_attributes"]
+        return (
+            [_new_product(row) for row in rows],
+            rows[0]["of_category"],
+            attributes if isinstance(attributes, dict) else {},
+        )
+
     async def buyers_of(self, since: datetime, product_ids: list[str]) -> dict[str, int]:
         """Distinct buyers since `since` per product of `product_ids` (absent: none)."""
         return await order_reads.buyers_of(self._pool, since, product_ids)
@@ -293,4 +327,16 @@ def _product_count(row: asyncpg.Record) -> ProductCount:
         product_name=row["product_name"],
         category=row["category"],
         mean_score=row["mean_score"],
+    )
+
+
+def _new_product(row: asyncpg.Record) -> NewProduct:
+    attributes = row["attributes"]
+    return NewProduct(
+        row["product_id"],
+        row["category"],
+        row["launched_at"],
+        buyers=row["buyers"],
+        attributes=attributes if isinstance(attributes, dict) else {},
+        bought_with=row["bought_with"],
     )

@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter, HTTPException
 
-from mgrecs.api.deps import EngineDep, RepositoryDep
-from mgrecs.api.engine import EngineUnavailable
+from mgrecs.api.deps import ClockDep, EngineDep, RepositoryDep, SettingsDep
+from mgrecs.api.engine import Engine, EngineUnavailable
 from mgrecs.api.metrics import SOURCES
+from mgrecs.api.new_items import similar_items_with_new
 from mgrecs.api.recommendations import cached_items, freshness
-from mgrecs.api.repository import CachedList
+from mgrecs.api.repository import CachedList, Repository
 from mgrecs.api.routes.params import Limit, ProductId
 from mgrecs.api.schemas.products import SimilarProducts
 from mgrecs.api.schemas.shared import ErrorMessage
@@ -21,11 +22,31 @@ router = APIRouter(prefix="/v1/products", tags=["products"])
     summary="Products similar to one product",
 )
 async def similar_products(
-    product_id: ProductId, repository: RepositoryDep, engine: EngineDep, limit: Limit = 10
+    product_id: ProductId,
+    repository: RepositoryDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    limit: Limit = 10,
 ) -> SimilarProducts:
     """The nightly cached list; for products without one, or when the cache is stale (past
     `cache_ttl_hours`), the engine in real time. When the engine is down: the stale cached
-    list (`stale: true`), else an empty list with source `none`."""
+    list (`stale: true`), else an empty list with source `none`.
+
+    Products launched since the last retrain take `new_items_share` of the slots: those
+    first bought together with this product, then those of its category sharing most of its
+    attributes (docs/concepts.md, New products)."""
+    answer = await _similar(product_id, repository, engine, limit)
+    items = await similar_items_with_new(
+        repository, settings, clock(), product_id, answer.items, limit
+    )
+    return answer if items is answer.items else answer.model_copy(update={"items": items})
+
+
+async def _similar(
+    product_id: str, repository: Repository, engine: Engine, limit: int
+) -> SimilarProducts:
+    """The similar items of the cache or the engine (see `similar_products`)."""
     cached = await repository.similar_cache(product_id)
     if cached is not None and not (cached.age and cached.age.stale):
         return _cached_answer(product_id, cached, limit)
