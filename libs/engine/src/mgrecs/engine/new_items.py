@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mgrecs.engine.records import Scored
-from mgrecs.engine.rules import promotion_slots
+from mgrecs.engine.slots import place_at_share, slot_count
 
 DEFAULT_NEW_ITEMS_SHARE = 0.1
 """The share of a list's slots for new products when nothing else is said: one in ten."""
@@ -122,27 +122,13 @@ def new_like(
 
 def new_slot_count(k: int, share: float, available: int) -> int:
     """How many of a top-k list's slots new products take (see `rules.promotion_slots`)."""
-    return len(promotion_slots(k, share, available))
+    return slot_count(k, share, available)
 
 
 def place_new(
     organic: Sequence[Scored], new: Sequence[Scored], k: int, share: float
 ) -> list[Scored]:
-    """`organic` (best first) cut to `k` with the first of `new` at their slots (as the
-    promoted slots are placed: `rules.promotion_slots`); an organic item that is also new
-    moves to its slot. A new item takes the score of the organic item it displaces (the one
-    before it when none follows), so the list stays sorted by score; organic items keep
-    their order and reasons, new ones keep theirs."""
-    slots = set(promotion_slots(k, share, len(new)))
-    chosen = list(new[: len(slots)])
-    taken = {s.item_id for s in chosen}
-    rest = [s for s in organic if s.item_id not in taken]
-    result: list[Scored] = []
-    while len(result) < k and (rest or chosen):
-        if chosen and (len(result) in slots or not rest):
-            score = rest[0].score if rest else (result[-1].score if result else 0.0)
-            item = chosen.pop(0)
-            result.append(Scored(item.item_id, score, item.reason))
-        else:
-            result.append(rest.pop(0))
-    return result
+    """`organic` (best first) cut to `k` with the first of `new` at their slots, as the
+    promoted slots are placed (`slots.place_at_share`): the list stays sorted by score,
+    organic items keep their order and reasons, new ones keep theirs."""
+    return place_at_share(organic, new, k, share)

@@ -59,9 +59,30 @@ def measure_rise(
     recent = _purchasers(customer, item, time >= window_start, n_items)
     in_baseline = (time >= baseline_start) & (time < window_start)
     baseline = _purchasers(customer, item, in_baseline, n_items)
+    return rise_of_counts(
+        recent,
+        baseline,
+        bool(in_baseline.any()),
+        window_days=window_days,
+        baseline_days=baseline_days,
+        smoothing=smoothing,
+    )
+
+
+def rise_of_counts(
+    recent: Float64Array,
+    baseline: Float64Array,
+    has_past: bool,
+    *,
+    window_days: float = WINDOW_DAYS,
+    baseline_days: float = BASELINE_DAYS,
+    smoothing: float = SMOOTHING,
+) -> Rise:
+    """The `Rise` of products with `recent` distinct purchasers in the window and `baseline`
+    in the period before it (counted elsewhere, e.g. by the database for the api)."""
     expected = baseline * (window_days / baseline_days)
     ratio = (recent + smoothing) / (expected + smoothing)
-    return Rise(ratio=ratio, recent=recent, has_past=bool(in_baseline.any()))
+    return Rise(ratio=ratio, recent=recent, has_past=has_past)
 
 
 def trend_strength(

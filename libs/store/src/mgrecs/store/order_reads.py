@@ -171,6 +171,70 @@ async def region_popular(
     return rows
 
 
+# A visitor's list (`mgrecs.engine.visitors`): per active product bought in region $1 (any
+# when NULL) between $5 and $2, of the categories $6 (any when NULL), its distinct buyers
+# since $3 (`buyers`), since $4 (`recent`: the trending window) and from $5 to $4
+# (`baseline`); the $7 most bought, and any other with at least $8 recent buyers (a
+# trending candidate); `has_past`: any line in the baseline period at all.
+REGION_ACTIVITY = """
+WITH lines AS (
+    SELECT oi.product_id, o.customer_id, o.ordered_at
+    FROM order_items oi
+    JOIN orders o ON o.order_id = oi.order_id
+    JOIN customers c ON c.customer_id = o.customer_id
+    JOIN products p ON p.product_id = oi.product_id
+    WHERE o.ordered_at >= least($3::timestamptz, $5::timestamptz)
+      AND o.ordered_at <= $2::timestamptz
+      AND ($1::text IS NULL OR c.region = $1)
+      AND p.active
+      AND ($6::text[] IS NULL OR p.category = ANY($6::text[]))
+),
+counts AS (
+    SELECT product_id,
+           count(DISTINCT customer_id) FILTER (WHERE ordered_at >= $3) AS buyers,
+           count(DISTINCT customer_id) FILTER (WHERE ordered_at >= $4) AS recent,
+           count(DISTINCT customer_id)
+               FILTER (WHERE ordered_at >= $5 AND ordered_at < $4) AS baseline
+    FROM lines
+    GROUP BY product_id
+),
+ranked AS (
+    SELECT *, row_number() OVER (ORDER BY buyers DESC, product_id) AS place FROM counts
+)
+SELECT product_id, buyers::int, recent::int, baseline::int,
+       EXISTS (SELECT 1 FROM lines WHERE ordered_at >= $5 AND ordered_at < $4) AS has_past
+FROM ranked
+WHERE place <= $7 OR recent >= $8
+ORDER BY place
+"""
+
+
+async def region_activity(
+    pool: asyncpg.Pool,
+    region: str | None,
+    now: datetime,
+    active_since: datetime,
+    window_start: datetime,
+    baseline_start: datetime,
+    categories: list[str] | None,
+    limit: int,
+    min_recent: int,
+) -> list[asyncpg.Record]:
+    """(product_id, buyers, recent, baseline, has_past) rows of REGION_ACTIVITY."""
+    rows: list[asyncpg.Record] = await pool.fetch(
+        REGION_ACTIVITY,
+        region,
+        now,
+        active_since,
+        window_start,
+        baseline_start,
+        categories,
+        limit,
+        min_recent,
+    )
+    return rows
+
+
 # Distinct buyers since $1 of each of these products ($2); products nobody bought are absent.
 BUYERS_OF = """
 SELECT oi.product_id, count(DISTINCT o.customer_id) AS buyers

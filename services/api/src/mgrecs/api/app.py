@@ -31,6 +31,7 @@ from mgrecs.api.routes import (
     regions,
     status,
     users,
+    visitors,
 )
 from mgrecs.api.sampling import SampleMemo
 from mgrecs.api.security_headers import SecurityHeaders
@@ -111,7 +112,18 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
             expose_headers=["Retry-After", "X-Request-ID"],
         )
-    for module in (users, products, regions, feedback, experiments, quality, health, admin, status):
+    for module in (
+        users,
+        visitors,
+        products,
+        regions,
+        feedback,
+        experiments,
+        quality,
+        health,
+        admin,
+        status,
+    ):
         app.include_router(module.router)
     dashboard.mount(app)
     docs.mount(app)

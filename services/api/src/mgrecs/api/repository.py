@@ -12,6 +12,7 @@ from mgrecs.common.quality import QualityReport
 from mgrecs.engine.arrays import Float64Array
 from mgrecs.engine.new_items import NewProduct
 from mgrecs.engine.repurchase import DEFAULT_INTERVAL_DAYS, BuyAgainParams
+from mgrecs.engine.visitors import ProductActivity
 from mgrecs.store import cache, customers, model_versions, order_reads, products, repurchase
 from mgrecs.store.health import ping
 from mgrecs.store.model_versions import RECIPE
@@ -232,6 +233,36 @@ class Repository:
             rows[0]["of_category"],
             attributes if isinstance(attributes, dict) else {},
         )
+
+    async def region_activity(
+        self,
+        region: str | None,
+        now: datetime,
+        active_since: datetime,
+        window_start: datetime,
+        baseline_start: datetime,
+        categories: list[str] | None,
+        limit: int,
+        min_recent: int,
+    ) -> tuple[list[ProductActivity], bool]:
+        """The products bought in `region` (everywhere: None), most buyers since
+        `active_since` first, with their buyers in the trending window and before it (see
+        `order_reads.REGION_ACTIVITY`), and whether any line fell before the window."""
+        rows = await order_reads.region_activity(
+            self._pool,
+            region,
+            now,
+            active_since,
+            window_start,
+            baseline_start,
+            categories,
+            limit,
+            min_recent,
+        )
+        activity = [
+            ProductActivity(r["product_id"], r["buyers"], r["recent"], r["baseline"]) for r in rows
+        ]
+        return activity, bool(rows and rows[0]["has_past"])
 
     async def buyers_of(self, since: datetime, product_ids: list[str]) -> dict[str, int]:
         """Distinct buyers since `since` per product of `product_ids` (absent: none)."""
