@@ -17,8 +17,11 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from mgrecs.engine.evaluation import EvaluationReport
+    from mgrecs.engine.evaluation.cold_start import ColdStartReport
     from mgrecs.engine.orders_file import ReadSummary
 
+DEFAULT_NEW_ITEMS_SHARE = 0.1
+"""The cold-start report's share of new-product slots: `new_items_share`'s default."""
 DEFAULT_TEST_DAYS = 14
 """Test period when neither --test-from nor --test-days is given: the last two weeks."""
 BAD_INPUT = 2
@@ -101,6 +104,23 @@ def _verdict(report: "EvaluationReport") -> str:
     return f"best: {best.recipe} with NDCG@{k} {best.metrics.ndcg:.4f}, " + ", ".join(parts)
 
 
+def _cold_start_table(cold: "ColdStartReport") -> Table:
+    k = cold.k
+    table = Table(
+        title=f"Cold start: {cold.new_products} products first sold in the test period, "
+        f"bought by {cold.customers} known customers ({cold.recipe}'s lists)"
+    )
+    table.add_column("served lists", no_wrap=True)
+    table.add_column(f"hit rate@{k}", justify="right", no_wrap=True)
+    table.add_column(f"NDCG@{k}", justify="right", no_wrap=True)
+    for label, figures in (
+        ("without the new-items slot", cold.without_slot),
+        (f"with the slot (share {cold.share:g})", cold.with_slot),
+    ):
+        table.add_row(label, f"{figures.hit_rate:.4f}", f"{figures.ndcg:.4f}")
+    return table
+
+
 def _read_warnings(err: Console, summary: "ReadSummary") -> None:
     if summary.lines_skipped:
         err.print(
@@ -140,6 +160,15 @@ def evaluate(
     ] = False,
     strict: Annotated[bool, typer.Option(help="Fail on the first bad line.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of randomised recipes.")] = 7,
+    new_items_share: Annotated[
+        float,
+        typer.Option(
+            help="Share of the slots the cold-start report gives new products "
+            "(MGRECS_NEW_ITEMS_SHARE in serving).",
+            min=0.0,
+            max=1.0,
+        ),
+    ] = DEFAULT_NEW_ITEMS_SHARE,
 ) -> None:
     """Evaluate every recipe and the popularity baselines on ORDERS (time split)."""
     from mgrecs.engine.evaluation import (
@@ -208,8 +237,23 @@ def evaluate(
         except InsufficientData as error:
             raise _fail(err, f"too little data: {error}") from None
 
+    from mgrecs.engine.dataset import Lines
+    from mgrecs.engine.evaluation.cold_start import cold_start_report
+
+    served = report.served
+    assert served.top is not None  # evaluate_all keeps each recipe's lists
+    cold = cold_start_report(
+        Lines.of(data.interactions),
+        report.split,
+        served.recipe,
+        served.top,
+        data.products,
+        k,
+        new_items_share,
+    )
     if json_output:
         document = report.to_dict()
+        document["cold_start"] = cold.to_dict()
         document["input"] = {
             "file": str(orders),
             "lines_read": data.summary.lines_read,
@@ -228,6 +272,7 @@ def evaluate(
         highlight=False,
     )
     out.print(_table(report))
+    out.print(_cold_start_table(cold))
     served = report.served
     out.print(
         f"a retrain would serve {served.recipe} (the best on validation; "

@@ -38,6 +38,9 @@ class RecipeReport:
     trials: list[Trial] = field(default_factory=list)
     budget_exhausted: bool = False
     """The tuning time budget ran out before the whole grid was tried."""
+    top: IntArray | None = field(default=None, repr=False, compare=False)
+    """The lists measured: (test users x k) item indices, best first, -1 past the end (the
+    cold-start report places new products in the served recipe's)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -132,4 +135,5 @@ def evaluate_recipe(
         metrics=ranking_metrics(top, split.truth, split.n_items),
         train_seconds=trained - started,
         inference_seconds=inferred - trained,
+        top=top,
     )
