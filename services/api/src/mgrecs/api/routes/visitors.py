@@ -46,10 +46,11 @@ async def visitor_recommendations_route(
     before, `trending in <region>`) at `visitor_trending_share` of the slots. A region with
     no purchase in that time gets everywhere's (`popular`, `trending`); with `category`,
     only products of those categories. A region no customer lives in: 404."""
-    if region is not None and not await repository.region_exists(region):
-        raise HTTPException(status_code=404, detail=f"unknown region {region}")
 
     async def compute() -> VisitorRecommendations:
+        # In here, so a remembered answer costs no query (an error is never remembered).
+        if region is not None and not await repository.region_exists(region):
+            raise HTTPException(status_code=404, detail=f"unknown region {region}")
         return await visitor_recommendations(repository, settings, clock(), region, limit, category)
 
     answer: VisitorRecommendations = await answers.get(
