@@ -133,25 +133,35 @@ LIMIT $6
 # The new products like product $1: bought together with it (`bought_with`: orders holding
 # both) or of its category; with its category and attributes (`of_category`,
 # `of_attributes`, on every row). At most $5, those bought with it and of its category first.
+# Counted from the new products' own lines (few: they are new), never from $1's (a best
+# seller has thousands).
 NEW_LIKE = f"""
 WITH {NEW_SINCE},
 asked AS (SELECT category, attributes FROM products WHERE product_id = $1),
-candidates AS (
-    SELECT n.*,
-           (SELECT count(DISTINCT o.customer_id) FROM order_items oi
-            JOIN orders o ON o.order_id = oi.order_id
-            WHERE oi.product_id = n.product_id)::int AS buyers,
-           (SELECT count(DISTINCT a.order_id) FROM order_items a
-            JOIN order_items b ON b.order_id = a.order_id
-            WHERE a.product_id = n.product_id AND b.product_id = $1)::int AS bought_with
+new_lines AS (
+    SELECT oi.product_id, oi.order_id, o.customer_id
     FROM new n
+    JOIN order_items oi ON oi.product_id = n.product_id
+    JOIN orders o ON o.order_id = oi.order_id
     WHERE n.product_id <> $1
+),
+counts AS (
+    SELECT l.product_id,
+           count(DISTINCT l.customer_id)::int AS buyers,
+           (count(DISTINCT l.order_id) FILTER (WHERE EXISTS (
+               SELECT 1 FROM order_items b WHERE b.order_id = l.order_id AND b.product_id = $1
+           )))::int AS bought_with
+    FROM new_lines l
+    GROUP BY l.product_id
 )
-SELECT c.product_id, c.category, c.attributes, c.launched_at, c.buyers, c.bought_with,
+SELECT n.product_id, n.category, n.attributes, n.launched_at,
+       coalesce(c.buyers, 0) AS buyers, coalesce(c.bought_with, 0) AS bought_with,
        0 AS weight, a.category AS of_category, a.attributes AS of_attributes
-FROM candidates c CROSS JOIN asked a
-WHERE c.bought_with > 0 OR c.category = a.category
-ORDER BY c.bought_with DESC, c.buyers DESC, c.launched_at DESC, c.product_id
+FROM new n
+CROSS JOIN asked a
+LEFT JOIN counts c ON c.product_id = n.product_id
+WHERE n.product_id <> $1 AND (coalesce(c.bought_with, 0) > 0 OR n.category = a.category)
+ORDER BY bought_with DESC, buyers DESC, n.launched_at DESC, n.product_id
 LIMIT $5
 """
 
