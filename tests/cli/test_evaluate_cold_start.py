@@ -24,7 +24,7 @@ CATEGORIES = ("tea", "snacks", "dairy")
 TEST_FROM = START + timedelta(days=60)
 
 
-def write_shop(path: Path) -> None:
+def write_shop(path: Path, new: bool = True) -> None:
     """90 customers each loyal to a category (three quarters of their purchases) over 60
     days; in the last 14 days they buy on, and the customers of each category buy its one
     new product N-<category>, never sold before."""
@@ -57,7 +57,7 @@ def write_shop(path: Path) -> None:
             when = START + timedelta(days=rng.uniform(0, 59))
             line(customer, rng.choice(old[category]), category, when)
         line(customer, rng.choice(old[home]), home, TEST_FROM + timedelta(days=rng.uniform(0, 5)))
-        if n % 2 == 0:
+        if new and n % 2 == 0:
             when = TEST_FROM + timedelta(days=rng.uniform(1, 13))
             line(customer, f"N-{home}", home, when)
     with path.open("w", newline="") as handle:
@@ -118,3 +118,13 @@ def test_a_larger_share_never_lowers_the_hit_rate(shop: Path) -> None:
         assert 0 <= cold.with_slot.ndcg <= 1
         rates.append(cold.with_slot.hit_rate)
     assert rates == sorted(rates) and rates[0] == 0.0 and rates[-1] == 1.0
+
+
+def test_no_new_product_gives_an_empty_report(tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    write_shop(path, new=False)
+    result = runner.invoke(app, ["evaluate", str(path), *ARGS, "--json"])
+    assert result.exit_code == 0, result.output
+    cold = json.loads(result.stdout)["cold_start"]
+    assert (cold["new_products"], cold["customers"]) == (0, 0)
+    assert cold["with_slot"] == cold["without_slot"] == {"hit_rate": 0.0, "ndcg@10": 0.0}
