@@ -14,7 +14,8 @@ Text = str | None
 
 
 class AcceptedEvent(Message):
-    """One event as the engine holds it (what answers need of a PutEvents event)."""
+    """One event as the engine holds it (what answers need of a PutEvents event); a member
+    without a value is null or left out."""
 
     user_id: str = Field(min_length=1, max_length=256)
     event_id: Text = None

@@ -12,33 +12,20 @@ import time
 from collections.abc import Sequence
 
 from mgrecs.engine_service.errors import AwsError
-from mgrecs.engine_service.events import Line, Recorded
+from mgrecs.engine_service.events import Line, Recorded, collector_paused
 from mgrecs.engine_service.feed import Unavailable
-from mgrecs.engine_service.protocol import Event
 from mgrecs.engine_service.state import EngineState
 
 
-def lines_of(user_id: str, events: Sequence[Event]) -> list[Line]:
-    """What the history keeps of `user_id`'s events."""
-    lines = []
-    for event in events:
-        tags = event.tags()  # `properties` parsed once per event
-        lines.append(
-            Line(
-                user_id, event.event_id, event.item_id, tags.region, tags.orderId, tags.orderVersion
-            )
-        )
-    return lines
-
-
-async def accept(state: EngineState, calls: Sequence[tuple[str, list[Event]]]) -> Recorded:
-    """Publish then record the events of `calls` (user id, that user's events), in as few
-    messages as `feed.MESSAGE_EVENTS` allows; AwsError 503 when the broker does not take
-    them (nothing is recorded then)."""
-    lines = [line for user_id, events in calls for line in lines_of(user_id, events)]
+async def accept(state: EngineState, lines: Sequence[Line]) -> Recorded:
+    """Publish then record `lines` (the events of one or many PutEvents calls, as the
+    history keeps them: mgrecs.engine_service.protocol.lines_of, .bulk.read_bulk), in as
+    few messages as `feed.MESSAGE_EVENTS` allows; AwsError 503 when the broker does not
+    take them (nothing is recorded then)."""
     at = int(time.time() * 1000)
     try:
         await state.feed.publish(lines, at)
     except Unavailable as exc:
         raise AwsError(503, "ServiceUnavailable", f"events not taken, send again: {exc}") from exc
-    return state.events.record(lines, at)
+    with collector_paused():
+        return state.events.record(lines, at)

@@ -16,14 +16,33 @@ correction), an item-less one leaves it none (a cancellation or return), events 
 version are ignored. So the history is the same whatever order the versions arrive in.
 """
 
-from collections import Counter, OrderedDict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import gc
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import NamedTuple
 
 MAX_REMEMBERED_EVENT_IDS = 1_000_000
 """Bound on the duplicate-detection memory (event ids, and orders); the oldest are forgotten
 first. A forgotten order's lines stay in the history for good."""
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector held off while a bulk's thousands of events are
+    read and folded in (synchronous code, milliseconds): it would otherwise run tens of
+    times over the young objects, each still alive, and cost as much as the reading
+    (bench/RESULTS.md, issue 18 item 4: engine side). Nothing else runs meanwhile; the
+    next allocation after it collects as usual."""
+    if not gc.isenabled():  # held off already (an enclosing pause): leave it so
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @dataclass(frozen=True)
@@ -33,8 +52,10 @@ class Recorded:
     """Events seen before, or of an order version older than the one held."""
 
 
-class Line(NamedTuple):
-    """One event as the store folds it in (and as `engine-events` carries it)."""
+@dataclass(slots=True)
+class Line:
+    """One event as the store folds it in (and as `engine-events` carries it: orjson writes
+    it as an `AcceptedEvent` without Python code per line)."""
 
     user_id: str
     event_id: str | None
@@ -44,7 +65,7 @@ class Line(NamedTuple):
     order_version: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Order:
     """The held version of an order: its user and its lines (event id to item)."""
 
@@ -52,7 +73,7 @@ class _Order:
     user_id: str
     at: int
     """When an engine accepted this version's first line (epoch ms)."""
-    lines: dict[str, str | None] = field(default_factory=dict)
+    lines: dict[str, str | None]
 
 
 class _Loose(NamedTuple):
@@ -74,7 +95,7 @@ class EventStore:
         self._items: dict[str, dict[str, int]] = {}
         """Per user, each item with the number of held events naming it."""
         self._regions: dict[str, str] = {}
-        self._item_users: Counter[str] = Counter()
+        self._item_users: dict[str, int] = {}
         self._loose: list[_Loose] = []
         self._user_at: dict[str, int] = {}
         """Per user, when their newest held line was accepted (epoch ms)."""
@@ -86,7 +107,7 @@ class EventStore:
 
     def record(self, lines: Sequence[Line], at: int) -> Recorded:
         """The events of this process's PutEvents calls, accepted at `at` (epoch ms)."""
-        accepted = sum(self._add(line, at) for line in lines)
+        accepted = self._fold(lines, at)
         duplicates = len(lines) - accepted
         self.events_received += accepted
         self.duplicates_ignored += duplicates
@@ -95,66 +116,78 @@ class EventStore:
     def follow(self, lines: Iterable[Line], at: int) -> int:
         """Events another call accepted (read from `engine-events`), remembered as their
         events would be but not counted as received here; how many were new."""
-        added = sum(self._add(line, at) for line in lines)
+        added = self._fold(lines, at)
         self.events_followed += added
         return added
 
-    def _add(self, line: Line, at: int) -> bool:
-        """Fold one event in; False when it was seen before, its order version is old, or it
-        was accepted before the cutoff."""
+    def _fold(self, lines: Iterable[Line], at: int) -> int:
+        """Fold the lines in, one after the other; how many were new. A line is not when it
+        was seen before, its order version is old, or it was accepted before the cutoff.
+        One loop with the store's parts at hand: thousands of lines come in a call."""
         if at < self.cutoff:
-            return False
-        if line.order_id is not None and line.order_version is not None:
-            if not self._add_to_order(line, line.order_id, line.order_version, at):
-                return False
-        elif line.event_id is not None:
-            if line.event_id in self._seen:
-                return False
-            self._remember(line.event_id)
-            self._hold_loose(line, at)
+            return 0
+        added = 0
+        seen, orders, user_at, regions = self._seen, self._orders, self._user_at, self._regions
+        bound = self._max_event_ids
+        for line in lines:
+            user_id, event_id, item_id = line.user_id, line.event_id, line.item_id
+            order_id, version = line.order_id, line.order_version
+            if order_id is not None and version is not None:
+                # Held in its order's version; not when that version is older than the held
+                # one, or already has the line.
+                order = orders.get(order_id)
+                if order is None or version > order.version:
+                    if order is not None:
+                        self._release_all(order)
+                    order = orders[order_id] = _Order(version, user_id, at, {})
+                    if len(orders) > bound:
+                        orders.popitem(last=False)
+                    newer = True
+                elif version < order.version:
+                    continue
+                else:
+                    newer = False
+                if item_id is None:
+                    if not newer:  # a version without purchases (a cancellation)
+                        continue
+                else:
+                    key = event_id if event_id is not None else f"item:{item_id}"
+                    held = order.lines
+                    if key in held:
+                        continue
+                    held[key] = item_id
+                    if event_id is not None:  # the same event sent without its order: once
+                        seen[event_id] = None
+                        if len(seen) > bound:
+                            seen.popitem(last=False)
+                    self._hold(order.user_id, item_id)
+            else:
+                if event_id is not None:
+                    if event_id in seen:
+                        continue
+                    seen[event_id] = None
+                    if len(seen) > bound:
+                        seen.popitem(last=False)
+                self._loose.append(_Loose(at, user_id, event_id, item_id))
+                if item_id is not None:
+                    self._hold(user_id, item_id)
+            if user_at.get(user_id, at) <= at:
+                user_at[user_id] = at
+            if line.region is not None:
+                regions[user_id] = line.region
+            added += 1
+        return added
+
+    def _hold(self, user_id: str, item_id: str) -> None:
+        items = self._items.get(user_id)
+        if items is None:
+            items = self._items[user_id] = {}
+        count = items.get(item_id)
+        if count is None:
+            items[item_id] = 1
+            self._item_users[item_id] = self._item_users.get(item_id, 0) + 1
         else:
-            self._hold_loose(line, at)
-        self._user_at[line.user_id] = max(at, self._user_at.get(line.user_id, at))
-        if line.region is not None:
-            self._regions[line.user_id] = line.region
-        return True
-
-    def _hold_loose(self, line: Line, at: int) -> None:
-        self._loose.append(_Loose(at, line.user_id, line.event_id, line.item_id))
-        self._hold(line.user_id, line.item_id)
-
-    def _add_to_order(self, line: Line, order_id: str, version: str, at: int) -> bool:
-        """Hold the line in its order's version; False when that version is older than the
-        held one, or already has the line."""
-        order = self._orders.get(order_id)
-        if order is not None and version < order.version:
-            return False
-        newer = order is None or version > order.version
-        if order is None or version > order.version:
-            if order is not None:
-                self._release_all(order)
-            order = self._orders[order_id] = _Order(version, line.user_id, at)
-            if len(self._orders) > self._max_event_ids:
-                self._orders.popitem(last=False)
-        if line.item_id is None:
-            return newer  # a version without purchases (a cancellation): nothing to hold
-        key = line.event_id if line.event_id is not None else f"item:{line.item_id}"
-        if key in order.lines:
-            return False
-        order.lines[key] = line.item_id
-        if line.event_id is not None:  # the same event sent without its order counts once
-            self._remember(line.event_id)
-        self._hold(order.user_id, line.item_id)
-        return True
-
-    def _hold(self, user_id: str, item_id: str | None) -> None:
-        if item_id is None:
-            return
-        items = self._items.setdefault(user_id, {})
-        if item_id not in items:
-            items[item_id] = 0
-            self._item_users[item_id] += 1
-        items[item_id] += 1
+            items[item_id] = count + 1
 
     def _release_all(self, order: _Order) -> None:
         """The order's lines leave its user's history (a newer version replaces them)."""
@@ -202,11 +235,6 @@ class EventStore:
             if not self._items.get(user_id, True):
                 del self._items[user_id]
         return dropped
-
-    def _remember(self, event_id: str) -> None:
-        self._seen[event_id] = None
-        if len(self._seen) > self._max_event_ids:
-            self._seen.popitem(last=False)
 
     def items(self, user_id: str) -> list[str]:
         """Items of the user's held events, first seen first."""

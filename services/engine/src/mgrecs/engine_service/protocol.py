@@ -4,6 +4,7 @@ Field names and limits follow botocore's service models (personalize-events 2018
 personalize-runtime 2018-05-22); unknown members are ignored like AWS ignores them.
 """
 
+from collections.abc import Sequence
 from typing import Annotated, Any, NamedTuple, TypeVar
 
 import orjson
@@ -13,8 +14,14 @@ from pydantic.alias_generators import to_camel
 from mgrecs.common.personalize import MAX_BULK_EVENTS
 from mgrecs.common.schemas import SaneTimestamp
 from mgrecs.engine_service.errors import invalid_input
+from mgrecs.engine_service.events import Line
 
-Id = Annotated[str, Field(min_length=1, max_length=256)]
+MAX_ID = 256
+MAX_CALL_EVENTS = 10
+"""PutEvents' limit on `eventList`."""
+MAX_PROPERTIES = 1024
+"""PutEvents' limit on an event's `properties` (characters)."""
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9\-_]*$"
 MAX_RESULTS = 500
 
@@ -46,7 +53,7 @@ class Event(_AwsShape):
     event_type: Id
     event_value: float | None = None
     item_id: Id | None = None
-    properties: str | None = Field(default=None, max_length=1024)
+    properties: str | None = Field(default=None, max_length=MAX_PROPERTIES)
     sent_at: SaneTimestamp
     """From 2000 to a day ahead: a time in year 9999 would skew every recency weight."""
 
@@ -70,11 +77,24 @@ class Event(_AwsShape):
         )
 
 
+def lines_of(user_id: str, events: Sequence[Event]) -> list[Line]:
+    """What the history keeps of `user_id`'s events."""
+    lines = []
+    for event in events:
+        tags = event.tags()  # `properties` parsed once per event
+        lines.append(
+            Line(
+                user_id, event.event_id, event.item_id, tags.region, tags.orderId, tags.orderVersion
+            )
+        )
+    return lines
+
+
 class PutEventsRequest(_AwsShape):
     tracking_id: Id
     user_id: Id | None = None
     session_id: Id
-    event_list: list[Event] = Field(min_length=1, max_length=10)
+    event_list: list[Event] = Field(min_length=1, max_length=MAX_CALL_EVENTS)
 
 
 class BulkPutEventsRequest(_AwsShape):

@@ -16,14 +16,15 @@ from mgrecs.engine.records import Scored
 from mgrecs.engine.rules import PROMOTED_REASON
 from mgrecs.engine_service import answers, metrics
 from mgrecs.engine_service.accept import accept
+from mgrecs.engine_service.bulk import read_bulk
 from mgrecs.engine_service.errors import AwsError, invalid_input, not_found
 from mgrecs.engine_service.events import Recorded
 from mgrecs.engine_service.filtering import NOTHING_ASKED, Asked
 from mgrecs.engine_service.protocol import (
-    BulkPutEventsRequest,
     GetPersonalizedRankingRequest,
     GetRecommendationsRequest,
     PutEventsRequest,
+    lines_of,
     parse,
     predicted_item,
 )
@@ -96,7 +97,7 @@ async def put_events(request: Request) -> Response:
     with _observed("PutEvents"):
         body = parse(PutEventsRequest, await _authenticated_body(request))
         _check_tracking_id(state, body.tracking_id)
-        _count(await accept(state, [(body.user_id or body.session_id, body.event_list)]))
+        _count(await accept(state, lines_of(body.user_id or body.session_id, body.event_list)))
     return Response(status_code=200)
 
 
@@ -107,11 +108,10 @@ async def put_events_bulk(request: Request) -> Response:
     refused bulk leaves no trace and the tracker can send its calls one by one."""
     state = _state(request)
     with _observed("PutEventsBulk"):
-        body = parse(BulkPutEventsRequest, await _authenticated_body(request))
-        for number, call in enumerate(body.calls):
-            _check_tracking_id(state, call.tracking_id, f"calls.{number}: ")
-        calls = [(call.user_id or call.session_id, call.event_list) for call in body.calls]
-        _count(await accept(state, calls))
+        bulk = read_bulk(await _authenticated_body(request))
+        for number, tracking_id in enumerate(bulk.tracking_ids):
+            _check_tracking_id(state, tracking_id, f"calls.{number}: ")
+        _count(await accept(state, bulk.lines))
     return Response(status_code=200)
 
 
