@@ -2,12 +2,13 @@
 
 from fastapi import APIRouter, HTTPException
 
-from mgrecs.api.deps import EngineDep, RepositoryDep
+from mgrecs.api.deps import ClockDep, EngineDep, RepositoryDep, RulesDep, SettingsDep
 from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.recommendations import cached_items, freshness
 from mgrecs.api.repository import CachedList
 from mgrecs.api.routes.params import Limit, ProductId
+from mgrecs.api.rule_book import apply_items
 from mgrecs.api.schemas.products import SimilarProducts
 from mgrecs.api.schemas.shared import ErrorMessage
 
@@ -21,11 +22,30 @@ router = APIRouter(prefix="/v1/products", tags=["products"])
     summary="Products similar to one product",
 )
 async def similar_products(
-    product_id: ProductId, repository: RepositoryDep, engine: EngineDep, limit: Limit = 10
+    product_id: ProductId,
+    repository: RepositoryDep,
+    engine: EngineDep,
+    keeper: RulesDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    limit: Limit = 10,
 ) -> SimilarProducts:
     """The nightly cached list; for products without one, or when the cache is stale (past
     `cache_ttl_hours`), the engine in real time. When the engine is down: the stale cached
-    list (`stale: true`), else an empty list with source `none`."""
+    list (`stale: true`), else an empty list with source `none`. The business rules not
+    scoped to a region apply (never inserting the product itself)."""
+    rules = keeper.applicable(None, clock())
+    asked = rules.candidates(limit, settings.rules_extra_candidates)
+    answer = await _similar(product_id, repository, engine, asked)
+    if rules.empty and asked == limit:
+        return answer
+    items = apply_items(answer.items, limit, rules, exclude=(product_id,))
+    return answer.model_copy(update={"items": items})
+
+
+async def _similar(
+    product_id: str, repository: RepositoryDep, engine: EngineDep, limit: int
+) -> SimilarProducts:
     cached = await repository.similar_cache(product_id)
     if cached is not None and not (cached.age and cached.age.stale):
         return _cached_answer(product_id, cached, limit)

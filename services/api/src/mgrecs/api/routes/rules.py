@@ -1,0 +1,162 @@
+"""Business rules over HTTP (admin key only, see guard.py): create, list, change, disable,
+and a preview of one customer's and one region's list before and after them. The same as
+`mgrecs rules`; every list the API serves obeys a change within `rules_refresh_seconds`."""
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from mgrecs.api.deps import PoolDep
+from mgrecs.api.schemas.rules import Rule, RuleFields, RuleList, RulePatch
+from mgrecs.api.schemas.shared import ErrorMessage
+from mgrecs.common.api_keys import presented_key
+from mgrecs.common.logging import get_logger
+from mgrecs.store import rules as store
+
+router = APIRouter(prefix="/v1/admin/rules", tags=["admin"])
+log = get_logger(__name__)
+
+ACTOR_HEADER = "X-Actor"
+"""Who makes the change (a person's name or e-mail), recorded as created_by / updated_by;
+without it, the admin key's fingerprint."""
+
+Actor = Annotated[
+    str | None,
+    Header(
+        alias=ACTOR_HEADER,
+        max_length=255,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="who makes the change (recorded); default: the admin key's fingerprint",
+    ),
+]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorMessage, "description": "no such rule"}
+}
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorMessage, "description": "a field is invalid (named)"}
+}
+
+
+def _actor(request: Request, named: str | None) -> str:
+    if named and named.strip():
+        return named.strip()
+    key = presented_key(request.headers) or b""
+    return "key:" + hashlib.sha256(key).hexdigest()[:12]
+
+
+def _answer(stored: store.StoredRule) -> Rule:
+    f = stored.fields
+    return Rule(
+        rule_id=stored.rule_id,
+        kind=f.kind,  # type: ignore[arg-type]
+        name=f.name,
+        region=f.region,
+        target=dict(f.target),  # type: ignore[arg-type]
+        factor=f.factor,
+        slot=f.slot,
+        share=f.share,
+        starts_at=f.starts_at,
+        ends_at=f.ends_at,
+        enabled=f.enabled,
+        created_by=stored.created_by,
+        created_at=stored.created_at,
+        updated_by=stored.updated_by,
+        updated_at=stored.updated_at,
+    )
+
+
+async def _checked(pool: PoolDep, body: RuleFields) -> store.RuleFields:
+    """The body as stored; 422 naming the field when it names products or categories the
+    catalogue does not know."""
+    target = body.target
+    if unknown := await store.unknown_products(pool, target.products or []):
+        raise HTTPException(
+            status_code=422, detail=f"target.products: unknown products {', '.join(unknown[:10])}"
+        )
+    if unknown := await store.unknown_categories(pool, target.categories or []):
+        raise HTTPException(
+            status_code=422,
+            detail=f"target.categories: unknown categories {', '.join(unknown[:10])}",
+        )
+    return store.RuleFields(
+        kind=body.kind,
+        name=body.name,
+        region=body.region,
+        target=target.model_dump(mode="json", exclude_defaults=True),
+        factor=body.factor,
+        slot=body.slot,
+        share=body.share,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        enabled=body.enabled,
+    )
+
+
+@router.post("", response_model=Rule, status_code=201, responses=INVALID)
+async def create_rule(
+    body: RuleFields, request: Request, pool: PoolDep, actor: Actor = None
+) -> Rule:
+    """Store a rule; it applies to every list served within `rules_refresh_seconds`."""
+    stored = await store.create_rule(pool, await _checked(pool, body), _actor(request, actor))
+    log.info("rule_created", rule_id=stored.rule_id, kind=body.kind, by=stored.created_by)
+    return _answer(stored)
+
+
+@router.get("", response_model=RuleList)
+async def list_rules(
+    pool: PoolDep,
+    include_disabled: Annotated[bool, Query(description="disabled rules too")] = True,
+) -> RuleList:
+    """Every rule, oldest first."""
+    return RuleList(rules=[_answer(r) for r in await store.rules(pool, include_disabled)])
+
+
+@router.get("/{rule_id}", response_model=Rule, responses=NOT_FOUND)
+async def get_rule(rule_id: int, pool: PoolDep) -> Rule:
+    found = await store.rule(pool, rule_id) if 1 <= rule_id <= 2**62 else None
+    if found is None:
+        raise HTTPException(status_code=404, detail=f"no rule {rule_id}")
+    return _answer(found)
+
+
+@router.patch("/{rule_id}", response_model=Rule, responses={**NOT_FOUND, **INVALID})
+async def update_rule(
+    rule_id: int, body: RulePatch, request: Request, pool: PoolDep, actor: Actor = None
+) -> Rule:
+    """Change the given fields (the rule must stay valid as a whole)."""
+    found = await store.rule(pool, rule_id) if 1 <= rule_id <= 2**62 else None
+    if found is None:
+        raise HTTPException(status_code=404, detail=f"no rule {rule_id}")
+    merged = _answer(found).model_dump(include=set(RuleFields.model_fields))
+    merged.update(body.model_dump(exclude_unset=True))
+    try:
+        fields = RuleFields.model_validate(merged)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        ) from exc
+    stored = await store.update_rule(
+        pool, rule_id, await _checked(pool, fields), _actor(request, actor)
+    )
+    if stored is None:
+        raise HTTPException(status_code=404, detail=f"no rule {rule_id}")
+    log.info("rule_updated", rule_id=rule_id, by=stored.updated_by)
+    return _answer(stored)
+
+
+@router.post("/{rule_id}/disable", response_model=Rule, responses=NOT_FOUND)
+async def disable_rule(rule_id: int, request: Request, pool: PoolDep, actor: Actor = None) -> Rule:
+    """Stop applying the rule (kept, with who disabled it and when; PATCH `enabled: true`
+    applies it again)."""
+    found = await store.rule(pool, rule_id) if 1 <= rule_id <= 2**62 else None
+    if found is None:
+        raise HTTPException(status_code=404, detail=f"no rule {rule_id}")
+    fields = found.fields
+    disabled = store.RuleFields(**{**fields.__dict__, "enabled": False})
+    stored = await store.update_rule(pool, rule_id, disabled, _actor(request, actor))
+    assert stored is not None
+    log.info("rule_disabled", rule_id=rule_id, by=stored.updated_by)
+    return _answer(stored)
