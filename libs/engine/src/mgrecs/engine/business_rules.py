@@ -14,9 +14,10 @@ Order of application, on a list of candidates best first:
    that matches it (> 1 boosts, < 1 buries), and the list is sorted again (stable);
 3. promotions: the promoted products of the rules in force (in rule order, each once, not
    excluded) take `round(k x share)` evenly spaced slots (shares add up, at most 1);
-4. pins: each pinned product (not excluded) sits at its slot, the other items keep their
-   order around it; two pins on one slot: the older rule wins, the other is not placed; a
-   slot past the end of a shorter list puts the product last;
+4. pins: each pinned product (not excluded) sits at its slot, promoted items keep theirs
+   (unless a pin took it), the other items keep their order around them; two pins on one
+   slot: the older rule wins, the other is not placed; a slot past the end of a shorter
+   list puts the product last;
 5. the first k are served. Scores stay in 0.0-1.0 (a boost past 1.0 is shown as 1.0, the
    order is the boosted one); an inserted item takes the score of the item it displaces.
 
@@ -184,7 +185,15 @@ def apply(
         promoted = [p for p in rules.promoted if p not in never]
         kept = insert_promoted(kept, promoted, k, rules.share)
     if rules.pins:
-        kept = _pin(kept, [(s, p) for s, p in rules.pins if p not in never], k)
+        pins = [(s, p) for s, p in rules.pins if p not in never]
+        # Promoted items keep their slots too (unless a pin took it): pinned after the pins.
+        taken = {s for s, _ in pins} | {p for _, p in pins}
+        pins += [
+            (slot, s.item_id)
+            for slot, s in enumerate(kept[:k])
+            if s.reason == PROMOTED_REASON and slot not in taken and s.item_id not in taken
+        ]
+        kept = _pin(kept, pins, k)
     return kept[:k]
 
 
