@@ -17,6 +17,8 @@ from typing import Any
 
 import asyncpg
 
+from mgrecs.common import rules as written
+
 TARGET_KEYS = ("products", "categories", "min_price", "max_price", "out_of_stock", "inactive")
 """Target conditions besides `attributes`."""
 
@@ -243,3 +245,44 @@ async def resolved_rules(pool: asyncpg.Pool) -> list[ResolvedRule]:
             )
         )
     return resolved
+
+
+async def catalogue_problem(pool: asyncpg.Pool, target: written.Target) -> str | None:
+    """What the catalogue says against a target: `field: unknown ...` (None: nothing)."""
+    if unknown := await unknown_products(pool, target.products or []):
+        return f"target.products: unknown products {', '.join(unknown[:10])}"
+    if unknown := await unknown_categories(pool, target.categories or []):
+        return f"target.categories: unknown categories {', '.join(unknown[:10])}"
+    return None
+
+
+def fields_of(rule: written.RuleFields) -> RuleFields:
+    """A validated rule as stored (the target without its defaults)."""
+    return RuleFields(
+        kind=rule.kind,
+        name=rule.name,
+        region=rule.region,
+        target=rule.target.model_dump(mode="json", exclude_defaults=True),
+        factor=rule.factor,
+        slot=rule.slot,
+        share=rule.share,
+        starts_at=rule.starts_at,
+        ends_at=rule.ends_at,
+        enabled=rule.enabled,
+    )
+
+
+def written_of(fields: RuleFields) -> dict[str, Any]:
+    """A stored rule's fields as written (to validate a change against the whole)."""
+    return {
+        "kind": fields.kind,
+        "name": fields.name,
+        "region": fields.region,
+        "target": dict(fields.target),
+        "factor": fields.factor,
+        "slot": fields.slot,
+        "share": fields.share,
+        "starts_at": fields.starts_at,
+        "ends_at": fields.ends_at,
+        "enabled": fields.enabled,
+    }

@@ -71,28 +71,9 @@ def _answer(stored: store.StoredRule) -> Rule:
 async def _checked(pool: PoolDep, body: RuleFields) -> store.RuleFields:
     """The body as stored; 422 naming the field when it names products or categories the
     catalogue does not know."""
-    target = body.target
-    if unknown := await store.unknown_products(pool, target.products or []):
-        raise HTTPException(
-            status_code=422, detail=f"target.products: unknown products {', '.join(unknown[:10])}"
-        )
-    if unknown := await store.unknown_categories(pool, target.categories or []):
-        raise HTTPException(
-            status_code=422,
-            detail=f"target.categories: unknown categories {', '.join(unknown[:10])}",
-        )
-    return store.RuleFields(
-        kind=body.kind,
-        name=body.name,
-        region=body.region,
-        target=target.model_dump(mode="json", exclude_defaults=True),
-        factor=body.factor,
-        slot=body.slot,
-        share=body.share,
-        starts_at=body.starts_at,
-        ends_at=body.ends_at,
-        enabled=body.enabled,
-    )
+    if problem := await store.catalogue_problem(pool, body.target):
+        raise HTTPException(status_code=422, detail=problem)
+    return store.fields_of(body)
 
 
 @router.post("", response_model=Rule, status_code=201, responses=INVALID)
@@ -130,7 +111,7 @@ async def update_rule(
     found = await store.rule(pool, rule_id) if 1 <= rule_id <= 2**62 else None
     if found is None:
         raise HTTPException(status_code=404, detail=f"no rule {rule_id}")
-    merged = _answer(found).model_dump(include=set(RuleFields.model_fields))
+    merged = store.written_of(found.fields)
     merged.update(body.model_dump(exclude_unset=True))
     try:
         fields = RuleFields.model_validate(merged)
