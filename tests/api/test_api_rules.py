@@ -371,3 +371,31 @@ async def test_any_body_is_answered_with_2xx_or_a_4xx_message(
         assert changed.json().get("detail") if changed.status_code == 422 else True
     served = await client.get("/v1/users/c1/recommendations")
     assert served.status_code == 200
+
+
+async def test_preview_shows_a_customer_and_a_region_before_and_after(
+    shop: None, client: httpx.AsyncClient
+) -> None:
+    await create(client, {"kind": "filter", "target": {"products": ["p1"]}})
+    await until(lambda: _filtered_for_c1(client, "p1"))
+    # Without a draft: no rules, then the rules in force.
+    body = {"customer": "c1", "region": "north", "limit": 3}
+    plain = (await client.post(f"{URL}/preview", json=body, headers=ADMIN)).json()
+    assert [i["product_id"] for i in plain["customer"]["before"]] == ["p1", "p2", "p3"]
+    assert [i["product_id"] for i in plain["customer"]["after"]] == ["p2", "p3", "p4"]
+    assert plain["customer"]["source"] == "cache"
+    assert "p1" not in [i["product_id"] for i in plain["region"]["after"]]
+    # With a draft pin: the rules in force, then with the pin too; nothing stored.
+    draft = {**body, "rule": {"kind": "pin", "target": {"products": ["p8"]}, "slot": 1}}
+    drafted = (await client.post(f"{URL}/preview", json=draft, headers=ADMIN)).json()
+    assert [i["product_id"] for i in drafted["customer"]["before"]] == ["p2", "p3", "p4"]
+    assert [i["product_id"] for i in drafted["customer"]["after"]] == ["p8", "p2", "p3"]
+    assert drafted["region"]["after"][0] == {"product_id": "p8", "score": 0.0, "reason": "pinned"}
+    assert len((await client.get(URL, headers=ADMIN)).json()["rules"]) == 1
+    unknown = {"customer": "c1", "rule": {"kind": "pin", "target": {"products": ["x"]}, "slot": 1}}
+    refused = await client.post(f"{URL}/preview", json=unknown, headers=ADMIN)
+    assert refused.status_code == 422 and "target.products" in refused.json()["detail"]
+
+
+async def _filtered_for_c1(client: httpx.AsyncClient, product: str) -> bool:
+    return product not in await ids(client, "/v1/users/c1/recommendations", limit=3)

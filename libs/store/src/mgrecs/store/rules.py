@@ -219,32 +219,34 @@ async def matching_products(pool: asyncpg.Pool, target: Mapping[str, Any]) -> fr
     return frozenset(row[0] for row in rows)
 
 
+async def resolve(pool: asyncpg.Pool, rule_id: int, f: RuleFields) -> ResolvedRule:
+    """A rule as serving applies it: filters' and boosts' targets resolved in the catalogue."""
+    named = tuple(dict.fromkeys(f.target.get("products") or ()))
+    products = (
+        frozenset(named)
+        if f.kind in ("pin", "promotion")
+        else await matching_products(pool, f.target)
+    )
+    return ResolvedRule(
+        rule_id=rule_id,
+        kind=f.kind,
+        products=products,
+        ordered=named,
+        region=f.region,
+        starts_at=f.starts_at,
+        ends_at=f.ends_at,
+        factor=f.factor if f.factor is not None else 1.0,
+        slot=f.slot if f.slot is not None else 1,
+        share=f.share if f.share is not None else 0.0,
+    )
+
+
 async def resolved_rules(pool: asyncpg.Pool) -> list[ResolvedRule]:
-    """Every enabled rule, filters' and boosts' targets resolved against the catalogue."""
-    resolved = []
-    for stored in await rules(pool, include_disabled=False):
-        f = stored.fields
-        named = tuple(dict.fromkeys(f.target.get("products") or ()))
-        products = (
-            frozenset(named)
-            if f.kind in ("pin", "promotion")
-            else await matching_products(pool, f.target)
-        )
-        resolved.append(
-            ResolvedRule(
-                rule_id=stored.rule_id,
-                kind=f.kind,
-                products=products,
-                ordered=named,
-                region=f.region,
-                starts_at=f.starts_at,
-                ends_at=f.ends_at,
-                factor=f.factor if f.factor is not None else 1.0,
-                slot=f.slot if f.slot is not None else 1,
-                share=f.share if f.share is not None else 0.0,
-            )
-        )
-    return resolved
+    """Every enabled rule, resolved (`resolve`)."""
+    return [
+        await resolve(pool, stored.rule_id, stored.fields)
+        for stored in await rules(pool, include_disabled=False)
+    ]
 
 
 async def catalogue_problem(pool: asyncpg.Pool, target: written.Target) -> str | None:

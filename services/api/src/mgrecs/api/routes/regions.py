@@ -104,27 +104,43 @@ async def region_recommendations(
     rules = keeper.applicable(region, now)
     if category:
         rules = dataclasses.replace(rules, promoted=(), share=0.0, pins=())
-    asked = rules.candidates(limit, settings.rules_extra_candidates)
 
     async def compute() -> RegionRecommendations:
-        if mode == "exact":
-            answer = await _exact(repository, region, asked, category)
-        else:
-            answer = await _sample(
-                repository, samples, settings, now, region, size, asked, category
-            )
-        if not answer.items:
-            since = region_stats.active_since(now, settings.active_days)
-            answer = await _popular(repository, region, mode, since, asked, category) or answer
-        if answer.population == 0 and not await repository.region_exists(region):
-            raise HTTPException(status_code=404, detail=f"unknown region {region}")
-        return _ruled(answer, limit, rules)
+        return await region_list(
+            repository, samples, settings, now, region, mode, size, limit, category, rules
+        )
 
     # Fixed by design for a window, a cache generation (the cache adds the generation) and
     # the rules: computed once per API process, not per request.
     key = (region, mode, size, tuple(category or ()), limit, window, keeper.book.version, rules.key)
     answer: RegionRecommendations = await answers.get("region", key, compute)
     return answer
+
+
+async def region_list(
+    repository: Repository,
+    samples: SampleMemo,
+    settings: Settings,
+    now: datetime,
+    region: str,
+    mode: RegionMode,
+    size: int,
+    limit: int,
+    category: list[str] | None,
+    rules: Applicable,
+) -> RegionRecommendations:
+    """The region page's answer under `rules` (`region_recommendations` says how)."""
+    asked = rules.candidates(limit, settings.rules_extra_candidates)
+    if mode == "exact":
+        answer = await _exact(repository, region, asked, category)
+    else:
+        answer = await _sample(repository, samples, settings, now, region, size, asked, category)
+    if not answer.items:
+        since = region_stats.active_since(now, settings.active_days)
+        answer = await _popular(repository, region, mode, since, asked, category) or answer
+    if answer.population == 0 and not await repository.region_exists(region):
+        raise HTTPException(status_code=404, detail=f"unknown region {region}")
+    return _ruled(answer, limit, rules)
 
 
 def _ruled(answer: RegionRecommendations, limit: int, rules: Applicable) -> RegionRecommendations:

@@ -2,6 +2,7 @@
 and a preview of one customer's and one region's list before and after them. The same as
 `mgrecs rules`; every list the API serves obeys a change within `rules_refresh_seconds`."""
 
+import dataclasses
 import hashlib
 from typing import Annotated, Any
 
@@ -9,11 +10,24 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from mgrecs.api.deps import PoolDep
-from mgrecs.api.schemas.rules import Rule, RuleFields, RuleList, RulePatch
+from mgrecs.api.deps import PoolDep, serving
+from mgrecs.api.discovery import discovery
+from mgrecs.api.routes.regions import region_list
+from mgrecs.api.schemas.regions import RegionItem
+from mgrecs.api.schemas.rules import (
+    Preview,
+    PreviewItem,
+    PreviewList,
+    PreviewRequest,
+    Rule,
+    RuleFields,
+    RuleList,
+    RulePatch,
+)
 from mgrecs.api.schemas.shared import ErrorMessage
 from mgrecs.common.api_keys import presented_key
 from mgrecs.common.logging import get_logger
+from mgrecs.engine.business_rules import BusinessRule, RuleBook
 from mgrecs.store import rules as store
 
 router = APIRouter(prefix="/v1/admin/rules", tags=["admin"])
@@ -32,6 +46,8 @@ Actor = Annotated[
         description="who makes the change (recorded); default: the admin key's fingerprint",
     ),
 ]
+DRAFT_ID = 2**62
+"""The id a draft rule takes in a preview: after every stored rule."""
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorMessage, "description": "no such rule"}
 }
@@ -141,3 +157,76 @@ async def disable_rule(rule_id: int, request: Request, pool: PoolDep, actor: Act
     assert stored is not None
     log.info("rule_disabled", rule_id=rule_id, by=stored.updated_by)
     return _answer(stored)
+
+
+@router.post(
+    "/preview",
+    response_model=Preview,
+    responses={**INVALID, 404: {"model": ErrorMessage, "description": "unknown customer"}},
+)
+async def preview(body: PreviewRequest, request: Request) -> Preview:
+    """A customer's list and a region's page before and after: without a draft `rule`, with
+    no rules and with the rules in force; with one, with the rules in force and with the
+    draft too (nothing is stored)."""
+    found = serving(request)
+    keeper = found.rules
+    now = found.clock()
+    rules = list(keeper.book.rules)
+    if body.rule is None:
+        before_book, after_book = RuleBook(), RuleBook(rules)
+    else:
+        if problem := await store.catalogue_problem(found.pool, body.rule.target):
+            raise HTTPException(status_code=422, detail=problem)
+        draft = await store.resolve(found.pool, DRAFT_ID, store.fields_of(body.rule))
+        before_book = RuleBook(rules)
+        after_book = RuleBook([*rules, BusinessRule(**dataclasses.asdict(draft))])
+    answer = Preview()
+    if body.customer is not None:
+        region = None
+        if any(r.region is not None for r in after_book.rules):
+            customer = await found.repository.customer(body.customer)
+            region = customer.region if customer else None
+        lists = [
+            await discovery(
+                found,
+                body.customer,
+                body.limit,
+                None,
+                "preview",
+                rules=book.applicable(region, now),
+            )
+            for book in (before_book, after_book)
+        ]
+        answer.customer = PreviewList(
+            source=lists[1].source,
+            before=[PreviewItem(**i.model_dump()) for i in lists[0].items],
+            after=[PreviewItem(**i.model_dump()) for i in lists[1].items],
+        )
+    if body.region is not None:
+        settings = found.settings
+        size = min(settings.region_sample_size, settings.region_max_sample_size)
+        pages = [
+            await region_list(
+                found.repository,
+                request.app.state.region_samples,
+                settings,
+                now,
+                body.region,
+                "sample",
+                size,
+                body.limit,
+                None,
+                book.applicable(body.region, now),
+            )
+            for book in (before_book, after_book)
+        ]
+        answer.region = PreviewList(
+            source=pages[1].source,
+            before=[_region_item(i) for i in pages[0].items],
+            after=[_region_item(i) for i in pages[1].items],
+        )
+    return answer
+
+
+def _region_item(item: RegionItem) -> PreviewItem:
+    return PreviewItem(product_id=item.product_id, score=item.match_rate / 100, reason=item.reason)
