@@ -27,11 +27,11 @@ function swatch(colour) {
   return node;
 }
 
-async function api(path, body = undefined, extraHeaders = {}) {
+async function api(path, payload = undefined, extraHeaders = {}) {
   const key = sessionStorage.getItem(KEY_STORE);
   const headers = { ...(key ? { "X-API-Key": key } : {}), ...extraHeaders };
-  const init = body === undefined ? { headers }
-    : { method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: JSON.stringify(body) };
+  const init = payload === undefined ? { headers }
+    : { method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: JSON.stringify(payload) };
   const response = await fetch(path, init);
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(`${response.status}: ${body.detail || response.statusText}`);
