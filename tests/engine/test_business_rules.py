@@ -179,3 +179,39 @@ def test_without_pins_or_promotions_the_list_is_sorted_by_boosted_score(
     scores = [s.score for s in out]
     assert scores == sorted(scores, reverse=True)
     assert isinstance(merged, Applicable)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([None, "north", "south"]),
+            st.integers(0, 10),
+            st.integers(1, 10),
+        ),
+        max_size=6,
+    ),
+    st.lists(
+        st.tuples(st.sampled_from([None, "north", "south"]), st.integers(-2, 24)), max_size=12
+    ),
+)
+def test_the_remembered_rules_are_those_in_force_whatever_the_order_of_asking(
+    windows: list[tuple[str | None, int, int]], asks: list[tuple[str | None, int]]
+) -> None:
+    """`RuleBook.applicable` remembers per region until a window starts or ends: asked in
+    any order of time, it answers what is in force then."""
+    rules = [
+        BusinessRule(
+            n,
+            "filter",
+            frozenset({f"p{n}"}),
+            region=region,
+            starts_at=NOW + timedelta(hours=start),
+            ends_at=NOW + timedelta(hours=start + length),
+        )
+        for n, (region, start, length) in enumerate(windows, start=1)
+    ]
+    book = RuleBook(rules)
+    for region, hour in asks:
+        at = NOW + timedelta(hours=hour)
+        expected = {p for r in rules if r.in_force(region, at) for p in r.products}
+        assert book.applicable(region, at).excluded == expected

@@ -27,7 +27,7 @@ region is None or the list's region, and `now` is in its window [starts_at, ends
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from mgrecs.engine.records import Scored
@@ -141,24 +141,46 @@ class RuleBook:
         self.rules = tuple(sorted(rules, key=lambda r: r.rule_id))
         self.version = version
         self._merged: dict[tuple[int, ...], Applicable] = {}
+        self._by_region: dict[str | None, tuple[datetime, datetime, Applicable]] = {}
+        self._boundaries = sorted(
+            {t for r in self.rules for t in (r.starts_at, r.ends_at) if t is not None}
+        )
 
     def __len__(self) -> int:
         return len(self.rules)
 
     def applicable(self, region: str | None, now: datetime) -> Applicable:
-        """The rules in force for a list of `region` served at `now`, merged."""
+        """The rules in force for a list of `region` served at `now`, merged (remembered per
+        region until the next start or end of a rule's window)."""
         if not self.rules:
             return NOTHING
+        known = self._by_region.get(region)
+        if known is not None and known[0] <= now < known[1]:
+            return known[2]
         in_force = tuple(r.rule_id for r in self.rules if r.in_force(region, now))
-        if not in_force:
-            return NOTHING
-        merged = self._merged.get(in_force)
-        if merged is None:
-            ids = set(in_force)
-            merged = merge(r for r in self.rules if r.rule_id in ids)
-            if len(self._merged) < 1024:
-                self._merged[in_force] = merged
+        merged = NOTHING
+        if in_force:
+            found = self._merged.get(in_force)
+            if found is None:
+                ids = set(in_force)
+                found = merge(r for r in self.rules if r.rule_id in ids)
+                if len(self._merged) < 1024:
+                    self._merged[in_force] = found
+            merged = found
+        since, until = self._stretch(now)
+        if len(self._by_region) < 4096:
+            self._by_region[region] = (since, until, merged)
         return merged
+
+    def _stretch(self, now: datetime) -> tuple[datetime, datetime]:
+        """The stretch of time around `now` in which no rule's window starts or ends."""
+        since, until = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+        for instant in self._boundaries:
+            if instant <= now:
+                since = max(since, instant)
+            else:
+                until = min(until, instant)
+        return since, until
 
 
 EMPTY_BOOK = RuleBook()
@@ -178,7 +200,7 @@ def apply(
         rescored = [(s.score * factors.get(s.item_id, 1.0), s) for s in kept]
         rescored.sort(key=lambda pair: -pair[0])
         kept = [
-            s if boosted == s.score else replace(s, score=min(1.0, max(0.0, boosted)))
+            s if boosted == s.score else Scored(s.item_id, min(1.0, max(0.0, boosted)), s.reason)
             for boosted, s in rescored
         ]
     if rules.promoted and rules.share > 0:
