@@ -6,14 +6,11 @@ count is the shard's number; CRC-32, not Python's per-process salted `hash`, so 
 agrees. A shard is idempotent: a worker killed midway leaves nothing (its transaction never
 committed), and a shard already done is skipped.
 
-The business rules' filters in force when the shard is scored apply to what it writes (each
-customer's region's; similar items the unscoped ones), the model asked for extra candidates
-so that the lists keep their length. Boosts, pins and promotions apply when a list is served
-(the API applies every rule to every answer; a boost applied here too would count twice).
+The business rules' filters in force when the shard is scored apply to what it writes
+(`mgrecs.batch.rules`).
 """
 
 import asyncio
-import dataclasses
 import os
 import socket
 import time
@@ -25,18 +22,17 @@ import asyncpg
 
 from mgrecs.batch import aggregates, cache, generations
 from mgrecs.batch.aggregates import RegionTally
+from mgrecs.batch.rules import Filters, current_filters
 from mgrecs.common.artifacts import local_copy
 from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import InferShard
 from mgrecs.common.settings import Settings
-from mgrecs.engine.business_rules import BusinessRule, RuleBook
 from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.records import Scored
 from mgrecs.store import cache_generations
 from mgrecs.store.cache_generations import Generation, ShardCounts
 from mgrecs.store.customers import active_customer_regions
 from mgrecs.store.order_reads import purchase_histories, revised_customers
-from mgrecs.store.rules import resolved_rules
 
 log = get_logger(__name__)
 
@@ -91,44 +87,25 @@ def _score(
     newcomers: dict[str, tuple[str | None, list[str]]],
     products: list[str],
     settings: Settings,
-    filters: "Filters | None" = None,
+    filters: Filters | None = None,
 ) -> tuple[dict[str, list[Scored]], dict[str, list[Scored]]]:
     """CPU-bound part (runs in a thread). Customers who ordered after the model was trained,
     or whose orders were revised since, are scored from their purchase history in the
     database (`newcomers`). `filters`: the business rules' filters in force."""
     k = settings.recommendations_per_user
     n_similar = settings.similar_per_product
-    if filters is not None and filters.any:
-        extra = 1.0 + settings.rules_extra_candidates
-        k, n_similar = round(k * extra), round(n_similar * extra)
+    if filters is not None:
+        k, n_similar = filters.candidates(k), filters.candidates(n_similar)
     exclude = settings.exclude_purchased
     known = [c for c in customers if c not in newcomers]
     users = model.recommend_all(k, known, exclude_purchased=exclude)
     for customer, (region, history) in newcomers.items():
         users[customer] = model.recommend(history, region, k, exclude)
     similar = model.similar_all(products, n_similar)
-    if filters is not None and filters.any:
-        k, n_similar = settings.recommendations_per_user, settings.similar_per_product
-        users = {c: filters.apply(items, filters.regions.get(c), k) for c, items in users.items()}
-        similar = {p: filters.apply(items, None, n_similar) for p, items in similar.items()}
+    if filters is not None:
+        users = filters.users(users, settings.recommendations_per_user)
+        similar = filters.similar(similar, settings.similar_per_product)
     return users, similar
-
-
-@dataclasses.dataclass
-class Filters:
-    """The business rules' filters in force at `now`, per customer region."""
-
-    book: RuleBook
-    regions: dict[str, str | None]
-    now: datetime
-
-    @property
-    def any(self) -> bool:
-        return any(rule.kind == "filter" for rule in self.book.rules)
-
-    def apply(self, items: list[Scored], region: str | None, k: int) -> list[Scored]:
-        excluded = self.book.applicable(region, self.now).excluded
-        return [s for s in items if s.item_id not in excluded][:k]
 
 
 async def score_slice(
@@ -154,8 +131,7 @@ async def score_slice(
     for customer in revised:  # every line of theirs cancelled: an empty history
         newcomers.setdefault(customer, (regions[customer], []))
     products = [p for p in model.item_ids if shard_of(p, generation.shards) == shard]
-    book = RuleBook([BusinessRule(**dataclasses.asdict(r)) for r in await resolved_rules(pool)])
-    filters = Filters(book, regions, datetime.now(UTC))
+    filters = await current_filters(pool, regions, settings.rules_extra_candidates)
     users, similar = await asyncio.to_thread(
         _score, model, customers, newcomers, products, settings, filters
     )
