@@ -254,3 +254,50 @@ async def test_the_page_and_its_scripts_are_served_but_not_in_the_schema(
     assert missing.status_code == 404
     assert not [path for path in schema["paths"] if path.startswith("/dashboard")]
     assert "/v1/experiments" in schema["paths"]
+
+
+async def test_a_merchandiser_previews_and_creates_a_rule_and_sees_it_served(stack: str) -> None:
+    """The rules panel: a draft filter previewed (c1's list and north's page, before and
+    after), then created; c1's answer leaves the product out within 10 s; then disabled."""
+    async with httpx.AsyncClient(base_url=stack) as api:
+        user = (await api.get("/v1/users/c1/recommendations")).json()
+    first = user["items"][0]["product_id"]
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{stack}/dashboard")
+        await page.fill("#api-key", ADMIN_KEY)
+        await page.click("#key-form button")
+        await page.select_option("#rule-kind", "filter")
+        await page.fill("#rule-products", first)
+        await page.fill("#rule-by", "ann")
+        await page.fill("#preview-customer", "c1")
+        await page.fill("#preview-region", "north")
+        await page.click("#rule-preview")
+        await wait_until(page, "document.querySelectorAll('#preview .preview-list').length === 2")
+        columns = await page.eval_on_selector_all(
+            "#preview .preview-list:first-child tbody tr",
+            "trs => trs.map(tr => [tr.cells[1].textContent, tr.cells[2].textContent.trim()])",
+        )
+        assert columns[0][0] == first and first not in [after for _, after in columns]
+        await page.click("#rule-create")
+        await wait_until(page, "document.querySelectorAll('#rules-table tbody tr').length === 1")
+        listed = await table(page, "#rules-table")
+        assert listed[0][1] == "filter" and listed[0][7].endswith("by ann")
+        await page.screenshot(path=ARTIFACTS / "dashboard-rules.png", full_page=True)
+
+        async with httpx.AsyncClient(base_url=stack) as api:
+            deadline = time.monotonic() + 10
+            while True:
+                served = (await api.get("/v1/users/c1/recommendations")).json()["items"]
+                if first not in [i["product_id"] for i in served] or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
+        assert first not in [i["product_id"] for i in served]
+
+        await page.click("#rules-table button.rule-disable")
+        await wait_until(page, "document.querySelectorAll('#rules-table tbody tr').length === 0")
+        await browser.close()
+    assert errors == []

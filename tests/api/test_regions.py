@@ -119,6 +119,7 @@ async def test_match_rate_affinity_and_mean_score_are_exact(
             "affinity": "High",
             "mean_score": round(mean(A_SCORES), 4),
             "users": 9,
+            "reason": None,  # no business rule placed it
         },
         {
             "product_id": "B",
@@ -130,6 +131,7 @@ async def test_match_rate_affinity_and_mean_score_are_exact(
             "affinity": "Medium",
             "mean_score": round(mean(B_SCORES), 4),
             "users": 5,
+            "reason": None,  # no business rule placed it
         },
         {
             "product_id": "C",
@@ -141,6 +143,7 @@ async def test_match_rate_affinity_and_mean_score_are_exact(
             "affinity": "Low",
             "mean_score": 0.77,
             "users": 1,
+            "reason": None,  # no business rule placed it
         },
     ]
     assert datetime.fromisoformat(body["window_start"]) == NOW

@@ -21,6 +21,7 @@ from mgrecs.batch.worker import BatchWorker
 from mgrecs.cli.embedded import free_port
 from mgrecs.cli.main import app
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.store import rules
 from support.fake_personalize import (
     ARN,
     SIMILAR_ITEMS_RECIPE,
@@ -338,3 +339,28 @@ async def test_aws_mode_refuses_missing_settings_a_local_store_and_another_group
     with pytest.raises(AwsModeMisconfigured, match="belongs to dataset group"):
         await aws_training.retrain(pool, other_group)
     assert not fake.imports and not fake.solution_versions  # checked before any work
+
+
+async def test_an_aws_infer_leaves_the_filtered_products_out(
+    purchases: None,
+    pool: asyncpg.Pool,
+    aws: tuple[Settings, FakePersonalize],
+) -> None:
+    """The business rules' filters in force when the run writes apply as in self-hosted mode:
+    Personalize is asked for extra candidates, the filtered product is in no cached list."""
+    settings, fake = aws
+    await aws_training.retrain(pool, settings)
+    await rules.create_rule(pool, rules.RuleFields("filter", target={"products": ["p4"]}), "t")
+    await aws_inference.infer(pool, settings)
+    asked = {job.request["numResults"] for job in fake.batch_jobs.values()}
+    extra = 1 + settings.rules_extra_candidates
+    assert asked == {
+        round(settings.recommendations_per_user * extra),
+        round(settings.similar_per_product * extra),
+    }
+    users, similar = await cache(pool)
+    assert set(users) == ACTIVE_CUSTOMERS
+    for items in [*users.values(), *similar.values()]:
+        assert "p4" not in [i["product_id"] for i in items]
+        assert len(items) <= settings.recommendations_per_user
+    assert [i["product_id"] for i in users["c1"]][:2] == ["p5", "p6"]

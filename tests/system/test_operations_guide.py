@@ -225,6 +225,15 @@ def test_the_guides_commands_work_against_the_demo_stack(demo: Demo) -> None:
     _wait_for_tick(demo, "infer", infers + 1)
     assert "current" in step("mgrecs cache status")
 
+    # Merchandising rules: a filter added, listed, disabled.
+    added = step("mgrecs rules add filter --out-of-stock --by ops")
+    rule_id = re.search(r"rule (\d+) created", added)
+    assert rule_id is not None, added
+    assert "filter" in step("mgrecs rules list")
+    assert f"rule {rule_id.group(1)} disabled" in step(
+        "mgrecs rules disable ID", ID=rule_id.group(1)
+    )
+
     assert seen == guide, f"the guide's commands this test does not run: {guide - seen}"
 
 

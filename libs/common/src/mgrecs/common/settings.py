@@ -241,6 +241,16 @@ class Settings(BaseSettings):
     """How long an API process reuses an answer that is fixed by design (the region page for
     a region, its parameters, window and cache generation) before computing it again; 0 turns
     the in-process answer cache off. A new cache generation is seen within a second."""
+    rules_refresh_seconds: float = Field(default=2.0, gt=0, le=10)
+    """How often an API process reads the business rules again (docs/concepts.md,
+    Merchandising): a created, changed or disabled rule shows in every list it serves
+    within this (plus the answer cache's seconds for the region page at most)."""
+    rules_catalogue_refresh_seconds: float = Field(default=60.0, gt=0)
+    """How often the API resolves the rules' targets against the catalogue again even when
+    no rule changed (a product out of stock, a new product of a filtered category)."""
+    rules_extra_candidates: float = Field(default=1.0, ge=0, le=10)
+    """While a filter or a boost is in force, a list of N asks its source (the engine, the
+    popular products) for N x (1 + this) candidates, so that filters do not shorten it."""
 
     train_recipes: str = "rp3beta,ease,als,itemknn"
     """User-personalization recipes a retrain compares on the latest purchases, comma

@@ -1,5 +1,7 @@
 """The API application: routes, error handling, metrics, and the process-wide resources."""
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -29,10 +31,12 @@ from mgrecs.api.routes import (
     products,
     quality,
     regions,
+    rules,
     status,
     users,
     visitors,
 )
+from mgrecs.api.rule_book import RuleKeeper
 from mgrecs.api.sampling import SampleMemo
 from mgrecs.api.security_headers import SecurityHeaders
 from mgrecs.common.body_limit import BodyLimit
@@ -75,13 +79,19 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                 settings.category_filter_arn,
                 settings.ranking_campaign_arn,
             )
+            app.state.rules = RuleKeeper(
+                pool, settings.rules_refresh_seconds, settings.rules_catalogue_refresh_seconds
+            )
             app.state.serving = Serving(
-                app.state.repository, app.state.engine, settings, pool, clock
+                app.state.repository, app.state.engine, settings, pool, clock, app.state.rules
             )
             try:
                 await app.state.repository.ping()
+                await app.state.rules.refresh()
             except Exception as exc:
                 log.error("database_unreachable_at_start", error=str(exc))
+            refresher = asyncio.create_task(app.state.rules.run())
+            stack.push_async_callback(_cancelled, refresher)
             # What exists now lives as long as the process: kept out of the collector's
             # sight, a full collection (about 100 ms over the ~150,000 objects of the loaded
             # libraries) no longer stalls the requests that happen to trigger one.
@@ -122,6 +132,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         quality,
         health,
         admin,
+        rules,
         status,
     ):
         app.include_router(module.router)
@@ -131,6 +142,13 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     _install_error_handlers(app)
     openapi.install(app)
     return app
+
+
+async def _cancelled(task: "asyncio.Task[None]") -> None:
+    """Cancel a background task and wait for it to end."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _install_error_handlers(app: FastAPI) -> None:

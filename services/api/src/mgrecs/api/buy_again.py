@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from mgrecs.api.deps import Serving
-from mgrecs.api.discovery import discovery
+from mgrecs.api.discovery import discovery, rules_for_customer
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.repository import PurchaseHistory
 from mgrecs.api.schemas.shared import Source
@@ -58,7 +58,12 @@ async def buy_again(serving: Serving, user_id: str, limit: int, now: datetime) -
     """The customer's re-buys, then their discovery list's products (those not already in
     it) up to `limit`. Unknown customer: what discovery says (HTTP 404)."""
     history, cached = await serving.repository.buy_again_inputs(user_id)
-    items = ranked_purchases(history, now, limit)
+    rules = await rules_for_customer(serving, user_id)
+    if rules.excluded:  # the business rules' filters apply to the customer's own products
+        ranked = ranked_purchases(history, now, len(history.product_ids))
+        items = [i for i in ranked if i.product_id not in rules.excluded][:limit]
+    else:
+        items = ranked_purchases(history, now, limit)
     if len(items) >= limit:
         SOURCES.labels(ENDPOINT, "history").inc()
         return BuyAgainList(
@@ -68,7 +73,9 @@ async def buy_again(serving: Serving, user_id: str, limit: int, now: datetime) -
             discovery_source=None,
         )
     # Asking for `limit` is enough: at most len(items) of them are already in the list.
-    found = await discovery(serving, user_id, limit, None, endpoint=ENDPOINT, cached=cached)
+    found = await discovery(
+        serving, user_id, limit, None, endpoint=ENDPOINT, cached=cached, rules=rules
+    )
     listed = {item.product_id for item in items}
     slot = DISCOVERY_SLOTS.get(found.source)
     for item in found.items:

@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from mgrecs.api.answer_cache import AnswerCache
 from mgrecs.api.engine import Engine
 from mgrecs.api.repository import Repository
+from mgrecs.api.rule_book import RuleKeeper
 from mgrecs.api.sampling import SampleMemo
 from mgrecs.common.settings import Settings
 
@@ -67,6 +68,7 @@ class Serving:
     settings: Settings
     pool: asyncpg.Pool
     clock: Clock
+    rules: RuleKeeper
 
 
 def serving(request: Request) -> Serving:
@@ -80,6 +82,11 @@ async def get_answers(request: Request) -> AnswerCache:
     return answers
 
 
+async def get_rules(request: Request) -> RuleKeeper:
+    keeper: RuleKeeper = request.app.state.rules
+    return keeper
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RepositoryDep = Annotated[Repository, Depends(get_repository)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -87,3 +94,4 @@ SampleMemoDep = Annotated[SampleMemo, Depends(get_sample_memo)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 AnswerCacheDep = Annotated[AnswerCache, Depends(get_answers)]
+RulesDep = Annotated[RuleKeeper, Depends(get_rules)]

@@ -2,6 +2,7 @@
 time, then popularity; of the asked categories and of the customer's experiment arm's model.
 Served as `/v1/users/{id}/recommendations`, and completes the buy-again list."""
 
+import dataclasses
 import enum
 
 from fastapi import HTTPException
@@ -13,8 +14,10 @@ from mgrecs.api.metrics import SOURCES
 from mgrecs.api.new_items import customer_items_with_new
 from mgrecs.api.recommendations import cached_in_categories, freshness, popular_items
 from mgrecs.api.repository import CachedList
+from mgrecs.api.rule_book import apply_items
 from mgrecs.api.schemas.experiments import ExperimentTag
 from mgrecs.api.schemas.users import UserRecommendations
+from mgrecs.engine.business_rules import Applicable
 
 
 class NotFetched(enum.Enum):
@@ -33,10 +36,46 @@ async def discovery(
     category: list[str] | None,
     endpoint: str = "users",
     cached: CachedList | None | NotFetched = NOT_FETCHED,
+    rules: Applicable | None = None,
 ) -> UserRecommendations:
     """The list of `/v1/users/{id}/recommendations` (its docstring says what serves when);
     answers are counted in `SOURCES` under `endpoint`. Unknown customer: HTTP 404. `cached`:
-    the customer's cached list when the caller already read it (`repository.user_cache`)."""
+    the customer's cached list when the caller already read it (`repository.user_cache`).
+
+    The business rules in force for the customer's region (`rules` instead, when given) apply
+    to whichever list answers; the source is asked for extra candidates while a filter or a
+    boost is in force, so that the list keeps its length. With `category`, only filters and
+    boosts apply (a pinned or promoted product may be of another category)."""
+    if rules is None:
+        rules = await rules_for_customer(serving, user_id)
+    if category:
+        rules = dataclasses.replace(rules, promoted=(), share=0.0, pins=())
+    asked = rules.candidates(limit, serving.settings.rules_extra_candidates)
+    answer = await _arm_answer(serving, user_id, asked, category, endpoint, cached)
+    if rules.empty and asked == limit:
+        return answer
+    return answer.model_copy(update={"items": apply_items(answer.items, limit, rules)})
+
+
+async def rules_for_customer(serving: Serving, user_id: str) -> Applicable:
+    """The business rules in force now for a customer's lists (their region's, when a rule
+    is scoped to a region: then the customer is looked up)."""
+    region = None
+    if serving.rules.scoped:
+        customer = await serving.repository.customer(user_id)
+        region = customer.region if customer else None
+    return serving.rules.applicable(region, serving.clock())
+
+
+async def _arm_answer(
+    serving: Serving,
+    user_id: str,
+    limit: int,
+    category: list[str] | None,
+    endpoint: str,
+    cached: CachedList | None | NotFetched,
+) -> UserRecommendations:
+    """The list before the business rules: of the customer's experiment arm, if any."""
     assigned = serving_arm(serving.settings, user_id)
     if assigned is None:
         answer = await _recommendations(serving, user_id, limit, category, endpoint, cached)

@@ -7,9 +7,11 @@ makes the list; a region that bought nothing in `active_days` gets everywhere's.
 from datetime import datetime, timedelta
 
 from mgrecs.api.repository import Repository
+from mgrecs.api.rule_book import apply_items
 from mgrecs.api.schemas.shared import RecommendedItem
 from mgrecs.api.schemas.visitors import VisitorRecommendations
 from mgrecs.common.settings import Settings
+from mgrecs.engine.business_rules import Applicable
 from mgrecs.engine.trending import BASELINE_DAYS, MIN_RECENT_PURCHASERS, WINDOW_DAYS
 from mgrecs.engine.visitors import visitor_list
 
@@ -49,10 +51,9 @@ async def visitor_recommendations(
     return VisitorRecommendations(region=region, source="popular" if items else "none", items=items)
 
 
-async def finalise_visitor_list(
-    repository: Repository, answer: VisitorRecommendations, limit: int
+def finalise_visitor_list(
+    answer: VisitorRecommendations, limit: int, rules: Applicable
 ) -> VisitorRecommendations:
-    """The visitor's list as served: where whatever applies to every list served (the
-    business rules of issue 19) is applied, after the in-process answer cache, so a change
-    shows at the next request. Today: the list as it is, cut to `limit`."""
-    return answer.model_copy(update={"items": answer.items[:limit]})
+    """The visitor's list as served: the business rules in force for the region applied,
+    after the in-process answer cache, so a rule change shows at the next request."""
+    return answer.model_copy(update={"items": apply_items(answer.items, limit, rules)})

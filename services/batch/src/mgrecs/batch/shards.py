@@ -5,6 +5,9 @@ A shard is every active customer (and every product) whose stable hash modulo th
 count is the shard's number; CRC-32, not Python's per-process salted `hash`, so every worker
 agrees. A shard is idempotent: a worker killed midway leaves nothing (its transaction never
 committed), and a shard already done is skipped.
+
+The business rules' filters in force when the shard is scored apply to what it writes
+(`mgrecs.batch.rules`).
 """
 
 import asyncio
@@ -19,6 +22,7 @@ import asyncpg
 
 from mgrecs.batch import aggregates, cache, generations
 from mgrecs.batch.aggregates import RegionTally
+from mgrecs.batch.rules import Filters, current_filters
 from mgrecs.common.artifacts import local_copy
 from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import InferShard
@@ -83,17 +87,24 @@ def _score(
     newcomers: dict[str, tuple[str | None, list[str]]],
     products: list[str],
     settings: Settings,
+    filters: Filters | None = None,
 ) -> tuple[dict[str, list[Scored]], dict[str, list[Scored]]]:
     """CPU-bound part (runs in a thread). Customers who ordered after the model was trained,
     or whose orders were revised since, are scored from their purchase history in the
-    database (`newcomers`)."""
+    database (`newcomers`). `filters`: the business rules' filters in force."""
     k = settings.recommendations_per_user
+    n_similar = settings.similar_per_product
+    if filters is not None:
+        k, n_similar = filters.candidates(k), filters.candidates(n_similar)
     exclude = settings.exclude_purchased
     known = [c for c in customers if c not in newcomers]
     users = model.recommend_all(k, known, exclude_purchased=exclude)
     for customer, (region, history) in newcomers.items():
         users[customer] = model.recommend(history, region, k, exclude)
-    similar = model.similar_all(products, settings.similar_per_product)
+    similar = model.similar_all(products, n_similar)
+    if filters is not None:
+        users = filters.users(users, settings.recommendations_per_user)
+        similar = filters.similar(similar, settings.similar_per_product)
     return users, similar
 
 
@@ -120,8 +131,9 @@ async def score_slice(
     for customer in revised:  # every line of theirs cancelled: an empty history
         newcomers.setdefault(customer, (regions[customer], []))
     products = [p for p in model.item_ids if shard_of(p, generation.shards) == shard]
+    filters = await current_filters(pool, regions, settings.rules_extra_candidates)
     users, similar = await asyncio.to_thread(
-        _score, model, customers, newcomers, products, settings
+        _score, model, customers, newcomers, products, settings, filters
     )
     tallied = await asyncio.to_thread(aggregates.tally, regions, users)
     return Slice(users, similar, scored_unknown, tallied)

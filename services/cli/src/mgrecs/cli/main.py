@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mgrecs.cli import cache, models
+from mgrecs.cli import cache, models, rules
 from mgrecs.cli.drift import drift
 from mgrecs.cli.evaluate import evaluate
 from mgrecs.cli.jobs import jobs
@@ -45,6 +45,7 @@ app.command()(quality)
 app.command()(jobs)
 app.command()(drift)
 app.add_typer(cache.app, name="cache")
+app.add_typer(rules.app, name="rules")
 for command in (models.models, models.promote, models.rollback):
     app.command()(command)
 

@@ -2,13 +2,14 @@
 
 from fastapi import APIRouter, HTTPException
 
-from mgrecs.api.deps import ClockDep, EngineDep, RepositoryDep, SettingsDep
+from mgrecs.api.deps import ClockDep, EngineDep, RepositoryDep, RulesDep, SettingsDep
 from mgrecs.api.engine import Engine, EngineUnavailable
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.new_items import similar_items_with_new
 from mgrecs.api.recommendations import cached_items, freshness
 from mgrecs.api.repository import CachedList, Repository
 from mgrecs.api.routes.params import Limit, ProductId
+from mgrecs.api.rule_book import apply_items
 from mgrecs.api.schemas.products import SimilarProducts
 from mgrecs.api.schemas.shared import ErrorMessage
 
@@ -25,6 +26,7 @@ async def similar_products(
     product_id: ProductId,
     repository: RepositoryDep,
     engine: EngineDep,
+    keeper: RulesDep,
     settings: SettingsDep,
     clock: ClockDep,
     limit: Limit = 10,
@@ -35,11 +37,16 @@ async def similar_products(
 
     Products launched since the last retrain take `new_items_share` of the slots: those
     first bought together with this product, then those of its category sharing most of its
-    attributes (docs/concepts.md, New products)."""
-    answer = await _similar(product_id, repository, engine, limit)
+    attributes (docs/concepts.md, New products). The business rules not scoped to a region
+    apply (never inserting the product itself)."""
+    rules = keeper.applicable(None, clock())
+    asked = rules.candidates(limit, settings.rules_extra_candidates)
+    answer = await _similar(product_id, repository, engine, asked)
     items = await similar_items_with_new(
-        repository, settings, clock(), product_id, answer.items, limit
+        repository, settings, clock(), product_id, answer.items, asked
     )
+    if not (rules.empty and asked == limit):
+        items = apply_items(items, limit, rules, exclude=(product_id,))
     return answer if items is answer.items else answer.model_copy(update={"items": items})
 
 

@@ -1,6 +1,7 @@
 """The region page: what a region's active customers get recommended, from a sample fixed
 per window (mode=sample) or from the batch's counts over all of them (mode=exact)."""
 
+import dataclasses
 from datetime import datetime
 from typing import Annotated
 
@@ -8,12 +9,20 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 
 from mgrecs.api import region_stats
-from mgrecs.api.deps import AnswerCacheDep, ClockDep, RepositoryDep, SampleMemoDep, SettingsDep
+from mgrecs.api.deps import (
+    AnswerCacheDep,
+    ClockDep,
+    RepositoryDep,
+    RulesDep,
+    SampleMemoDep,
+    SettingsDep,
+)
 from mgrecs.api.recommendations import freshness
 from mgrecs.api.repository import CacheAge, ProductCount, Repository
 from mgrecs.api.routes.params import Categories, Limit, Region
 from mgrecs.api.sampling import SampleMemo
 from mgrecs.api.schemas.regions import (
+    RegionItem,
     RegionMode,
     RegionRecommendations,
     Regions,
@@ -22,6 +31,8 @@ from mgrecs.api.schemas.regions import (
 )
 from mgrecs.api.schemas.shared import ErrorMessage
 from mgrecs.common.settings import Settings
+from mgrecs.engine.business_rules import Applicable, apply
+from mgrecs.engine.records import Scored
 
 router = APIRouter(prefix="/v1/regions", tags=["regions"])
 
@@ -65,6 +76,7 @@ async def region_recommendations(
     settings: SettingsDep,
     clock: ClockDep,
     answers: AnswerCacheDep,
+    keeper: RulesDep,
     limit: Limit = 20,
     sample_size: SampleSize = None,
     category: Categories = None,
@@ -79,32 +91,83 @@ async def region_recommendations(
 
     A generation past `cache_ttl_hours` still answers, marked `stale`; with no cached list to
     count (the cache was invalidated), the page shows what the region's active customers
-    bought (`source: popular`), never an empty list while they bought anything."""
+    bought (`source: popular`), never an empty list while they bought anything.
+
+    The business rules in force for the region apply (match rate is the score boosts
+    multiply; a pinned or promoted product the customers did not get shows with 0 %, its
+    `reason` saying why); with `category`, only filters and boosts."""
     size = _bounded_sample_size(
         sample_size, settings.region_sample_size, settings.region_max_sample_size
     )
     now = clock()
     window = region_stats.window_index(now, settings.region_window_hours)
+    rules = keeper.applicable(region, now)
+    if category:
+        rules = dataclasses.replace(rules, promoted=(), share=0.0, pins=())
 
     async def compute() -> RegionRecommendations:
-        if mode == "exact":
-            answer = await _exact(repository, region, limit, category)
-        else:
-            answer = await _sample(
-                repository, samples, settings, now, region, size, limit, category
-            )
-        if not answer.items:
-            since = region_stats.active_since(now, settings.active_days)
-            answer = await _popular(repository, region, mode, since, limit, category) or answer
-        if answer.population == 0 and not await repository.region_exists(region):
-            raise HTTPException(status_code=404, detail=f"unknown region {region}")
-        return answer
+        return await region_list(
+            repository, samples, settings, now, region, mode, size, limit, category, rules
+        )
 
-    # Fixed by design for a window and a cache generation (the cache adds the generation):
-    # computed once per API process, not per request.
-    key = (region, mode, size, tuple(category or ()), limit, window)
+    # Fixed by design for a window, a cache generation (the cache adds the generation) and
+    # the rules: computed once per API process, not per request.
+    key = (region, mode, size, tuple(category or ()), limit, window, keeper.book.version, rules.key)
     answer: RegionRecommendations = await answers.get("region", key, compute)
     return answer
+
+
+async def region_list(
+    repository: Repository,
+    samples: SampleMemo,
+    settings: Settings,
+    now: datetime,
+    region: str,
+    mode: RegionMode,
+    size: int,
+    limit: int,
+    category: list[str] | None,
+    rules: Applicable,
+) -> RegionRecommendations:
+    """The region page's answer under `rules` (`region_recommendations` says how)."""
+    asked = rules.candidates(limit, settings.rules_extra_candidates)
+    if mode == "exact":
+        answer = await _exact(repository, region, asked, category)
+    else:
+        answer = await _sample(repository, samples, settings, now, region, size, asked, category)
+    if not answer.items:
+        since = region_stats.active_since(now, settings.active_days)
+        answer = await _popular(repository, region, mode, since, asked, category) or answer
+    if answer.population == 0 and not await repository.region_exists(region):
+        raise HTTPException(status_code=404, detail=f"unknown region {region}")
+    return _ruled(answer, limit, rules)
+
+
+def _ruled(answer: RegionRecommendations, limit: int, rules: Applicable) -> RegionRecommendations:
+    """The region's items under the business rules (match rate as the score)."""
+    if rules.empty and len(answer.items) <= limit:
+        return answer
+    counted = {item.product_id: item for item in answer.items}
+    scored = [Scored(i.product_id, i.match_rate / 100, "") for i in answer.items]
+    items = []
+    for s in apply(scored, limit, rules):
+        item = counted.get(s.item_id)
+        if item is None:
+            item = RegionItem(
+                product_id=s.item_id,
+                product_name=None,
+                category=None,
+                match_rate=0.0,
+                match_rate_low=0.0,
+                match_rate_high=0.0,
+                affinity="Low",
+                mean_score=0.0,
+                users=0,
+            )
+        if s.reason:
+            item = item.model_copy(update={"reason": s.reason})
+        items.append(item)
+    return answer.model_copy(update={"items": items})
 
 
 def _bounded_sample_size(asked: int | None, default: int, maximum: int) -> int:

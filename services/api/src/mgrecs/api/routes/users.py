@@ -1,15 +1,18 @@
 """Per-customer lists: discovery (cache, then the engine in real time, then popularity; of
 the asked categories and the customer's experiment arm's model), buy again, ranking."""
 
+import dataclasses
+
 from fastapi import APIRouter, HTTPException, Request
 
 from mgrecs.api.buy_again import buy_again
-from mgrecs.api.deps import EngineDep, RepositoryDep, SettingsDep, serving
+from mgrecs.api.deps import ClockDep, EngineDep, RepositoryDep, RulesDep, SettingsDep, serving
 from mgrecs.api.discovery import discovery
 from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.recommendations import ranked_by_popularity
 from mgrecs.api.routes.params import Categories, Limit, UserId
+from mgrecs.api.rule_book import apply_items
 from mgrecs.api.schemas.shared import ErrorMessage
 from mgrecs.api.schemas.users import BuyAgainList, RankRequest, UserRanking, UserRecommendations
 
@@ -72,18 +75,33 @@ async def rank_for_user(
     repository: RepositoryDep,
     engine: EngineDep,
     settings: SettingsDep,
+    keeper: RulesDep,
+    clock: ClockDep,
 ) -> UserRanking:
     """The engine's personalized ranking (GetPersonalizedRanking) of the given products; when
-    the engine is down, the same products by popularity (`source: popular`)."""
-    if await repository.customer(user_id) is None:
+    the engine is down, the same products by popularity (`source: popular`). The business
+    rules in force for the customer's region apply: filtered products leave the ranking,
+    boosts and buries move the others, pins and promotions of asked products place them."""
+    customer = await repository.customer(user_id)
+    if customer is None:
         raise HTTPException(status_code=404, detail=f"unknown user {user_id}")
+    rules = keeper.applicable(customer.region, clock())
+    if not rules.empty:
+        asked = set(body.product_ids)
+        rules = dataclasses.replace(
+            rules,
+            promoted=tuple(p for p in rules.promoted if p in asked),
+            pins=tuple((s, p) for s, p in rules.pins if p in asked),
+        )
     try:
         items = await engine.rank(user_id, body.product_ids)
     except EngineUnavailable:
         items = []
     if items:
         SOURCES.labels("rank", "realtime").inc()
+        items = apply_items(items, len(items), rules)
         return UserRanking(user_id=user_id, source="realtime", items=items)
     SOURCES.labels("rank", "popular").inc()
     items = await ranked_by_popularity(repository, settings, body.product_ids)
+    items = apply_items(items, len(items), rules)
     return UserRanking(user_id=user_id, source="popular", items=items)

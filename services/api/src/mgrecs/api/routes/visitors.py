@@ -1,11 +1,12 @@
 """Visitors (no customer id): the region's popular and trending products. The frontend asks
 here when the per-customer endpoint answers 404 (an unknown customer)."""
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from mgrecs.api.deps import AnswerCacheDep, ClockDep, RepositoryDep, SettingsDep
+from mgrecs.api.deps import AnswerCacheDep, ClockDep, RepositoryDep, RulesDep, SettingsDep
 from mgrecs.api.routes.params import Categories, Limit
 from mgrecs.api.schemas.shared import ErrorMessage
 from mgrecs.api.schemas.visitors import VisitorRecommendations
@@ -37,6 +38,7 @@ async def visitor_recommendations_route(
     settings: SettingsDep,
     clock: ClockDep,
     answers: AnswerCacheDep,
+    keeper: RulesDep,
     region: VisitorRegion = None,
     limit: Limit = 10,
     category: Categories = None,
@@ -45,15 +47,20 @@ async def visitor_recommendations_route(
     with the products trending there (purchases rising in the last week against the four
     before, `trending in <region>`) at `visitor_trending_share` of the slots. A region with
     no purchase in that time gets everywhere's (`popular`, `trending`); with `category`,
-    only products of those categories. A region no customer lives in: 404."""
+    only products of those categories. A region no customer lives in: 404. The business
+    rules in force for the region apply (with `category`, only filters and boosts)."""
+    rules = keeper.applicable(region, clock())
+    if category:
+        rules = dataclasses.replace(rules, promoted=(), share=0.0, pins=())
+    asked = rules.candidates(limit, settings.rules_extra_candidates)
 
     async def compute() -> VisitorRecommendations:
         # In here, so a remembered answer costs no query (an error is never remembered).
         if region is not None and not await repository.region_exists(region):
             raise HTTPException(status_code=404, detail=f"unknown region {region}")
-        return await visitor_recommendations(repository, settings, clock(), region, limit, category)
+        return await visitor_recommendations(repository, settings, clock(), region, asked, category)
 
     answer: VisitorRecommendations = await answers.get(
-        "visitors", (region, tuple(category or ()), limit), compute
+        "visitors", (region, tuple(category or ()), asked), compute
     )
-    return await finalise_visitor_list(repository, answer, limit)
+    return finalise_visitor_list(answer, limit, rules)

@@ -23,6 +23,10 @@ class RegionItem(BaseModel):
     affinity: Affinity = Field(description="High >= 80 %, Medium 40-79.9 %, Low < 40 %")
     mean_score: float = Field(description="mean score among the customers who got it")
     users: int = Field(description="customers whose list contains it")
+    reason: str | None = Field(
+        default=None,
+        description="why a business rule put it there: promoted, pinned (null: counted)",
+    )
 
 
 RegionMode = Literal["sample", "exact"]

@@ -27,9 +27,12 @@ function swatch(colour) {
   return node;
 }
 
-async function api(path) {
+async function api(path, payload = undefined, extraHeaders = {}) {
   const key = sessionStorage.getItem(KEY_STORE);
-  const response = await fetch(path, { headers: key ? { "X-API-Key": key } : {} });
+  const headers = { ...(key ? { "X-API-Key": key } : {}), ...extraHeaders };
+  const init = payload === undefined ? { headers }
+    : { method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: JSON.stringify(payload) };
+  const response = await fetch(path, init);
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(`${response.status}: ${body.detail || response.statusText}`);
   return body;
@@ -200,7 +203,81 @@ async function loadStatus() {
   showHealth(status);
 }
 
+// Business rules: the list (disable), a form to create one, and a preview of one customer's
+// and one region's list before and after (the draft in the form, or the rules in force).
+const csv = (value) => value.split(",").map((v) => v.trim()).filter(Boolean);
+
+function draftRule() {
+  const target = {};
+  if (csv($("rule-products").value).length) target.products = csv($("rule-products").value);
+  if (csv($("rule-categories").value).length) target.categories = csv($("rule-categories").value);
+  if ($("rule-min-price").value) target.min_price = Number($("rule-min-price").value);
+  if ($("rule-max-price").value) target.max_price = Number($("rule-max-price").value);
+  if ($("rule-out-of-stock").checked) target.out_of_stock = true;
+  if ($("rule-inactive").checked) target.inactive = true;
+  const attributes = Object.fromEntries(csv($("rule-attributes").value).map((pair) => pair.split("=").map((p) => p.trim())));
+  if (Object.keys(attributes).length) target.attributes = attributes;
+  const rule = { kind: $("rule-kind").value, target };
+  for (const [field, id] of [["factor", "rule-factor"], ["slot", "rule-slot"], ["share", "rule-share"]]) {
+    if ($(id).value) rule[field] = Number($(id).value);
+  }
+  if ($("rule-region").value.trim()) rule.region = $("rule-region").value.trim();
+  if ($("rule-name").value.trim()) rule.name = $("rule-name").value.trim();
+  if ($("rule-starts").value) rule.starts_at = new Date($("rule-starts").value).toISOString();
+  if ($("rule-ends").value) rule.ends_at = new Date($("rule-ends").value).toISOString();
+  return rule;
+}
+
+const actor = () => ($("rule-by").value.trim() ? { "X-Actor": $("rule-by").value.trim() } : {});
+
+function ruleValue(rule) {
+  return { boost: `× ${rule.factor}`, pin: `slot ${rule.slot}`, promotion: `${(rule.share * 100).toFixed(0)} % of slots` }[rule.kind] || "";
+}
+
+async function showRules() {
+  const body = await api("/v1/admin/rules?include_disabled=false");
+  $("rules-table").tBodies[0].replaceChildren(...body.rules.map((rule) => {
+    const disable = el("button", { type: "button", class: "rule-disable", "data-rule": rule.rule_id }, "Disable");
+    disable.addEventListener("click", () => guarded("rules-error", async () => {
+      await api(`/v1/admin/rules/${rule.rule_id}/disable`, {}, actor());
+      await showRules();
+    }));
+    return el("tr", { "data-rule": rule.rule_id }, el("td", {}, rule.rule_id), el("td", {}, rule.kind), el("td", {}, rule.name || "–"),
+      el("td", {}, rule.region || "all"), el("td", {}, JSON.stringify(rule.target)), el("td", {}, ruleValue(rule)),
+      el("td", {}, rule.starts_at || rule.ends_at ? `${when(rule.starts_at)} → ${when(rule.ends_at)}` : "always"),
+      el("td", {}, `${when(rule.updated_at)} by ${rule.updated_by}`), el("td", {}, disable));
+  }));
+}
+
+function previewTable(title, list) {
+  const names = (items) => items.map((i) => i.product_id);
+  const before = names(list.before);
+  const after = names(list.after);
+  const rows = Array.from({ length: Math.max(before.length, after.length) }, (_, i) => el("tr", {},
+    el("td", {}, i + 1), el("td", {}, before[i] || ""),
+    el("td", { class: before[i] === after[i] ? "" : "changed" }, after[i] || "", list.after[i] && list.after[i].reason ? el("small", {}, ` ${list.after[i].reason}`) : "")));
+  return el("div", { class: "preview-list" }, el("h4", {}, `${title} (${list.source})`),
+    el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "#"), el("th", {}, "before"), el("th", {}, "after"))), el("tbody", {}, ...rows)));
+}
+
+async function showPreview(withDraft) {
+  const request = { limit: 10 };
+  if ($("preview-customer").value.trim()) request.customer = $("preview-customer").value.trim();
+  if ($("preview-region").value.trim()) request.region = $("preview-region").value.trim();
+  if (withDraft) request.rule = draftRule();
+  const body = await api("/v1/admin/rules/preview", request);
+  $("preview").replaceChildren(...[["Customer", body.customer], ["Region", body.region]]
+    .filter(([, list]) => list).map(([title, list]) => previewTable(title, list)));
+}
+
+async function createRule() {
+  await api("/v1/admin/rules", draftRule(), actor());
+  await showRules();
+  await showPreview(false);
+}
+
 function loadAll() {
+  guarded("rules-error", showRules);
   guarded("region-error", async () => { await loadRegions(); await showRegion(); });
   guarded("models-error", loadStatus).then(() => { $("health-error").textContent = $("models-error").textContent; });
   guarded("experiments-error", showExperiments);
@@ -222,4 +299,7 @@ $("region-select").addEventListener("change", () => guarded("region-error", show
 $("region-mode").addEventListener("change", () => guarded("region-error", showRegion));
 on("user-form", "user-error", showUser);
 on("product-form", "product-error", showProduct);
+on("rule-form", "rules-error", createRule);
+on("preview-form", "rules-error", () => showPreview(false));
+$("rule-preview").addEventListener("click", () => guarded("rules-error", () => showPreview(true)));
 loadAll();

@@ -27,6 +27,7 @@ from mgrecs.batch.dataset import load_products
 from mgrecs.batch.drift import check_drift_logged
 from mgrecs.batch.inference import InferenceSummary
 from mgrecs.batch.metrics import JOB_SECONDS
+from mgrecs.batch.rules import current_filters
 from mgrecs.batch.shards import WORKER_NAME
 from mgrecs.batch.steps import Steps
 from mgrecs.common.artifacts import S3Store
@@ -129,26 +130,34 @@ async def _score(
     """Both batch inference jobs, side by side."""
     store = s3_store(settings)
     assert generation.active_since is not None
+    regions = await active_customer_regions(pool, generation.active_since)
+    filters = await current_filters(pool, regions, settings.rules_extra_candidates)
     users = BatchJob(
         "users",
         "userId",
         model.metrics["user_solution_version_arn"],
-        sorted(await active_customer_regions(pool, generation.active_since)),
-        settings.recommendations_per_user,
+        sorted(regions),
+        filters.candidates(settings.recommendations_per_user),
     )
     items = BatchJob(
         "items",
         "itemId",
         model.metrics["similar_solution_version_arn"],
         [product.product_id for product in await load_products(pool)],
-        settings.similar_per_product,
+        filters.candidates(settings.similar_per_product),
     )
     async with control_client(settings) as client:
         found = await together(
             _run(client, store, settings, generation.generation, users),
             _run(client, store, settings, generation.generation, items),
         )
-    return found[0], found[1]
+    # The business rules' filters in force now (mgrecs.batch.rules), as the self-hosted run.
+    return (
+        BatchOutput(
+            filters.users(found[0].lists, settings.recommendations_per_user), found[0].errors
+        ),
+        BatchOutput(filters.similar(found[1].lists, settings.similar_per_product), found[1].errors),
+    )
 
 
 async def _write(
