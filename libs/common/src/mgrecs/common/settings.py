@@ -191,6 +191,8 @@ class Settings(BaseSettings):
     """How long the region page's sample stays fixed."""
     max_request_orders: int = 1000
     """Orders one `POST /v1/orders` may carry; more is a 422."""
+    max_request_products: int = 1000
+    """Catalogue records one `POST /v1/products` may carry; more is a 422."""
 
     # Ingest push endpoint (docs/api.md, Ingest API)
     ingest_api_keys: str = ""
