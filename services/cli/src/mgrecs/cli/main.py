@@ -134,6 +134,43 @@ def backfill(
         raise typer.Exit(code=1)
 
 
+@app.command("backfill-products")
+def backfill_products(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    file_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="csv or jsonl; by default JSON lines for .jsonl/.ndjson/.json, else CSV",
+        ),
+    ] = None,
+) -> None:
+    """Publish the catalogue records of a CSV or JSON-lines file to `products`."""
+    from mgrecs.ingest.public import backfill_catalogue, detect_format
+
+    given = file_format or detect_format(file.name)
+    if given not in ("csv", "jsonl"):
+        console.print(f"[red]--format must be csv or jsonl, not {file_format!r}[/red]")
+        raise typer.Exit(code=2)
+    try:
+        summary = asyncio.run(
+            backfill_catalogue(
+                file, get_settings(), file_format="csv" if given == "csv" else "jsonl"
+            )
+        )
+    except (ValueError, UnicodeDecodeError) as exc:
+        console.print(f"[red]{file}: {exc}[/red]")
+        raise typer.Exit(code=2) from exc
+    console.print(
+        f"lines read {summary.lines_read}, products published {summary.published}, "
+        f"rejected {summary.rejected} (to products.dlq)"
+    )
+    for error in summary.errors:
+        console.print(f"  rejected: {error}", highlight=False)
+    if summary.rejected:
+        raise typer.Exit(code=1)
+
+
 def _print_verdict(report: "QualityReport", report_id: int | None) -> None:
     verdict = "[green]passed[/green]" if report.passed else "[red]FAILED[/red]"
     console.print(f"data quality {verdict} (report {report_id}, `mgrecs quality`): {report.reason}")
