@@ -186,7 +186,8 @@ def sync(
         ),
     ] = False,
 ) -> None:
-    """Pull new and updated orders from the company's order API onto `orders`."""
+    """Pull new and updated orders from the company's order API onto `orders` (and its
+    catalogue onto `products`, when the mapping file has a `products` section)."""
     from mgrecs.ingest.public import (
         ApiUnavailableError,
         BrokerUnavailableError,
@@ -216,6 +217,14 @@ def sync(
     )
     for error in report.errors:
         console.print(f"  dead-lettered: {error}", highlight=False)
+    if report.products is not None:
+        catalogue = report.products
+        console.print(
+            f"catalogue: {catalogue.pages} pages, {catalogue.published} products published, "
+            f"{catalogue.dead_lettered} dead-lettered, {catalogue.skipped} skipped"
+        )
+        for error in catalogue.errors:
+            console.print(f"  dead-lettered: {error}", highlight=False)
     quality = report.quality
     if quality is not None:
         _print_verdict(quality, report.quality_report_id)
