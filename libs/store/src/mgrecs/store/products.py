@@ -8,6 +8,7 @@ which never clobbers the catalogue's fields); `insert_products` writes known row
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -154,7 +155,7 @@ class FoundProduct:
     price: float | None
     in_stock: bool
     active: bool
-    launched_at: object
+    launched_at: datetime | None
     attributes: dict[str, object]
     sold: bool
     """Whether any order counts it (a product that never sold is listed all the same)."""
@@ -162,14 +163,14 @@ class FoundProduct:
 
 MAX_SEARCH_RESULTS = 100
 
-# $1: the text searched (NULL: any), as a LIKE pattern already escaped; $2: the exact id
-# searched first; $3: categories (NULL: any); $4: limit.
-SEARCH = r"""
+# $1: the text searched (NULL: any) as a LIKE pattern, escaped with backslashes (LIKE's
+# default escape); $2: the exact id, listed first; $3: categories (NULL: any); $4: limit.
+SEARCH = """
 SELECT p.product_id, p.name, p.category, p.price::float8 AS price, p.in_stock, p.active,
        p.launched_at, p.attributes,
        EXISTS (SELECT 1 FROM order_items i WHERE i.product_id = p.product_id) AS sold
 FROM products p
-WHERE ($1::text IS NULL OR p.product_id ILIKE $1 ESCAPE '' OR p.name ILIKE $1 ESCAPE '')
+WHERE ($1::text IS NULL OR p.product_id ILIKE $1 OR p.name ILIKE $1)
   AND ($3::text[] IS NULL OR p.category = ANY($3::text[]))
 ORDER BY p.product_id = $2 DESC, p.name NULLS LAST, p.product_id
 LIMIT $4
