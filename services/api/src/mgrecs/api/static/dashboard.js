@@ -129,7 +129,7 @@ async function showCatalogue() {
       el("td", {}, item.active ? "active" : "inactive"),
       el("td", {}, when(item.launched_at)),
       el("td", {}, item.sold ? "yes" : "never"),
-      el("td", {}, Object.entries(item.attributes).map(([k, v]) => `${k}: ${v}`).join(", ") || "–"))));
+      el("td", {}, Object.entries(item.attributes).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}: ${v}`).join(", ") || "–"))));
 }
 
 // Model versions over time: one line per offline metric, oldest version on the left.
