@@ -49,6 +49,14 @@ async def catalogue(pool: asyncpg.Pool) -> list[asyncpg.Record]:
     return rows
 
 
+CATALOGUE_COUNT = "SELECT count(*) FROM products WHERE source_updated_at IS NOT NULL"
+
+
+async def count_catalogue(pool: asyncpg.Pool) -> int:
+    """Products the company's catalogue has described (sold or not)."""
+    return int(await pool.fetchval(CATALOGUE_COUNT))
+
+
 PRODUCT_EXISTS = "SELECT EXISTS (SELECT 1 FROM products WHERE product_id = $1)"
 
 

@@ -31,7 +31,7 @@ from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.personalize import signed_headers
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.public import generate
-from mgrecs.store import cache, customers, jobs, order_reads, reports
+from mgrecs.store import cache, customers, jobs, order_reads, products, reports
 from mgrecs.store.identities import count_aliases_like
 from mgrecs.store.schema import migrate
 from mgrecs.store.watermarks import load_watermark
@@ -239,6 +239,11 @@ def _run_pipeline(
         lambda: store.read(order_reads.count_lines) == lines,
     )
     _check_connector(store, lines)
+    _wait_until(
+        f"tracker wrote the catalogue's {len(data.catalogue)} products "
+        f"({len(data.unsold)} never sold)",
+        lambda: store.read(products.count_catalogue) == len(data.catalogue),
+    )
     _wait_until(
         f"engine received {lines} purchase events",
         lambda: engine_stats(settings)["events_received"] == lines,
