@@ -65,7 +65,7 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     },
 }
 """A valid document of each message on a topic (DeadLetter is written, never consumed)."""
-FREE_TEXT = {"product_name", "name", "category", "city", "email", "phone", "brand"}
+FREE_TEXT = {"product_name", "name", "category", "city", "email", "phone"} | {"brand", "size"}
 """Fields of free text (a product name may be Arabic): the only strings that may hold bidi
 marks."""
 PROPERTIES = settings(max_examples=150, deadline=None)
