@@ -65,9 +65,9 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     },
 }
 """A valid document of each message on a topic (DeadLetter is written, never consumed)."""
-FREE_TEXT = {"product_name", "name", "category", "city", "email", "phone"} | {"brand", "size"}
-"""Fields of free text (a product name may be Arabic): the only strings that may hold bidi
-marks."""
+FREE_TEXT = {"product_name", "name", "category", "city", "email", "phone", "attributes"}
+"""Fields of free text (a product name may be Arabic; a product's attributes, all of them):
+the only strings that may hold bidi marks."""
 PROPERTIES = settings(max_examples=150, deadline=None)
 
 
@@ -82,7 +82,7 @@ def _assert_sane(value: Any, field: str = "") -> None:
         _assert_sane(value.model_dump())
     elif isinstance(value, dict):
         for key, child in value.items():
-            _assert_sane(child, key)
+            _assert_sane(child, field if field in FREE_TEXT else key)
     elif isinstance(value, list):
         for child in value:
             _assert_sane(child, field)
