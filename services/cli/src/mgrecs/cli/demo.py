@@ -361,6 +361,7 @@ Try:
   curl {api}/v1/regions/north/recommendations
   curl {api}/v1/users/C00001/recommendations
   curl {api}/v1/products/P0001/similar
+  curl '{api}/v1/products?q=lamp'   # the catalogue, products nobody bought included
   curl -H 'X-API-Key: {settings.api_admin_keys}' {api}/v1/quality/reports
   curl --aws-sigv4 aws:amz:{settings.aws_region}:personalize \\
        --user '{settings.aws_access_key_id}:{settings.aws_secret_access_key}' \\
