@@ -114,6 +114,22 @@ class _Plan:
     line: list[tuple[str, Getter]]
 
 
+PRODUCT_FIELDS = (
+    "product_id",
+    "updated_at",
+    "name",
+    "category",
+    "price",
+    "cost",
+    "margin",
+    "in_stock",
+    "active",
+    "launched_at",
+    "attributes",
+)
+"""The fields of a `ProductEvent` a mapping file may point at."""
+
+
 class ProductFields(BaseModel):
     """The `products` section: where the company's catalogue is and how its records read.
     Paths are relative to one product record; the same query parameters as orders."""
@@ -140,9 +156,8 @@ class ProductFields(BaseModel):
 
     @cached_property
     def getters(self) -> list[tuple[str, Getter]]:
-        """The product fields as getters (path and response left out)."""
-        fields = self.model_copy(update={"path": "", "response": None})
-        return [(n, getter(p)) for n, p in vars(fields).items() if isinstance(p, str) and p]
+        """The `ProductEvent` fields the file maps, as getters."""
+        return [(name, getter(path)) for name in PRODUCT_FIELDS if (path := getattr(self, name))]
 
 
 class FieldMapping(BaseModel):
