@@ -197,6 +197,7 @@ async def test_consumer_lag_of_the_tracker_groups(
             "schedule-ticks.dlq": 0,
             "infer-shards.dlq": 0,
             "feedback.dlq": 0,
+            "products.dlq": 0,
         },
         "error": None,
     }

@@ -21,7 +21,12 @@ from mgrecs.cli.processes import ServiceProcess, wait_healthy
 from mgrecs.common import topics
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings, get_settings
-from mgrecs.ingest.fake_company_api import FakeCompanyApi, create_fake_api, generate_orders
+from mgrecs.ingest.fake_company_api import (
+    FakeCompanyApi,
+    create_fake_api,
+    generate_orders,
+    generate_products,
+)
 from support.helpers import read_topic
 from support.paths import REPO_ROOT
 
@@ -31,7 +36,9 @@ MAPPING_FILE = REPO_ROOT / "deploy" / "company-api-mapping.json"
 
 @pytest.fixture
 def fake_api() -> Iterator[tuple[FakeCompanyApi, str]]:
-    api = FakeCompanyApi(generate_orders(35, seed=3), auth_kind="api-key")
+    api = FakeCompanyApi(
+        generate_orders(35, seed=3), auth_kind="api-key", products=generate_products(12)
+    )
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_fake_api(api), host="127.0.0.1", port=port, log_level="warning")
@@ -77,6 +84,7 @@ def test_sync_command_publishes_every_order(
     result = runner.invoke(app, ["sync"], env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
     assert "35 orders published, 0 dead-lettered" in result.output
+    assert "12 products published, 0 dead-lettered" in result.output
     assert "data quality passed" in result.output
     topic = topics.topic(topics.ORDERS, sync_env)
     records = asyncio.run(read_topic(sync_env.kafka_bootstrap, topic))

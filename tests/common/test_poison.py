@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
+from mgrecs.common.catalogue import ProductEvent
 from mgrecs.common.feedback import FeedbackEvent
 from mgrecs.common.records import MAX_DEAD_LETTER_PAYLOAD, dead_letter, read_message
 from mgrecs.common.schemas import (
@@ -51,11 +52,22 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     },
     ScheduleTick: {"kind": "infer", "tick_id": "t-1", "requested_at": "2026-11-26T03:00:00Z"},
     InferShard: {"generation": 7, "shard": 1, "shards": 4},
+    ProductEvent: {
+        "product_id": "P0201",
+        "name": "Eco Lamp 201",
+        "category": "home-garden",
+        "price": "39.90",
+        "margin": "18.40",
+        "in_stock": False,
+        "launched_at": "2026-11-01T00:00:00Z",
+        "attributes": {"brand": "Lumo", "size": 3, "dimmable": True, "watts": 7.5},
+        "updated_at": "2026-11-20T10:15:00+01:00",
+    },
 }
 """A valid document of each message on a topic (DeadLetter is written, never consumed)."""
-FREE_TEXT = {"product_name", "category", "city", "email", "phone"}
-"""Fields of free text (a product name may be Arabic): the only strings that may hold bidi
-marks."""
+FREE_TEXT = {"product_name", "name", "category", "city", "email", "phone", "attributes"}
+"""Fields of free text (a product name may be Arabic; a product's attributes, all of them):
+the only strings that may hold bidi marks."""
 PROPERTIES = settings(max_examples=150, deadline=None)
 
 
@@ -70,7 +82,7 @@ def _assert_sane(value: Any, field: str = "") -> None:
         _assert_sane(value.model_dump())
     elif isinstance(value, dict):
         for key, child in value.items():
-            _assert_sane(child, key)
+            _assert_sane(child, field if field in FREE_TEXT else key)
     elif isinstance(value, list):
         for child in value:
             _assert_sane(child, field)

@@ -38,7 +38,8 @@ PAGE_SIZE = 10
 
 @pytest.fixture
 def mapping() -> FieldMapping:
-    return load_mapping(MAPPING_FILE)
+    """The deployed mapping, orders only (the catalogue's pull: test_products_connector.py)."""
+    return load_mapping(MAPPING_FILE).model_copy(update={"products": None})
 
 
 @pytest.fixture

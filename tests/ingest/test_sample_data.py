@@ -154,3 +154,26 @@ def test_both_readers_read_every_line_the_generator_writes(data, tmp_path: Path)
     interactions = read_interactions(path, strict=True)
     assert interactions.summary.lines_read == written
     assert interactions.summary.lines_skipped == 0
+
+
+def test_the_catalogue_describes_every_product_and_some_nobody_bought() -> None:
+    sample = generate(seed=4, customers=60, products=50, orders=300, anchor=ANCHOR)
+    without = generate(seed=4, customers=60, products=50, orders=300, anchor=ANCHOR, new_products=0)
+    # the catalogue has its own random stream: the orders do not depend on it
+    assert [o.model_dump_json() for o in sample.orders] == [
+        o.model_dump_json() for o in without.orders
+    ]
+    ids = [p.product_id for p in sample.catalogue]
+    assert ids[:50] == [p.product_id for p in sample.products] and len(ids) == 55
+    sold = {line.product_id for order in sample.orders for line in order.lines}
+    new = sample.catalogue[50:]
+    assert {p.product_id for p in new} <= {p.product_id for p in sample.unsold}
+    assert not {p.product_id for p in new} & sold
+    first_order = min(order.ordered_at for order in sample.orders)
+    for product in sample.catalogue:
+        assert Decimal(0) < product.cost < product.price
+        assert dict(product.attributes).keys() == {"brand", "size"}
+        if product in new:
+            assert ANCHOR - timedelta(days=14) <= product.launched_at <= ANCHOR
+        else:
+            assert product.launched_at < first_order

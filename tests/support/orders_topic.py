@@ -24,9 +24,9 @@ def as_messages(orders: list[OrderEvent]) -> list[tuple[bytes | None, bytes]]:
     return [(order.key, order.model_dump_json().encode()) for order in orders]
 
 
-async def caught_up(settings: Settings, group: str) -> bool:
-    """True when the group committed offsets up to the end of every partition of `orders`."""
-    name = topics.topic(topics.ORDERS, settings)
+async def caught_up(settings: Settings, group: str, topic: str = topics.ORDERS) -> bool:
+    """True when the group committed offsets up to the end of every partition of `topic`."""
+    name = topics.topic(topic, settings)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=group_id(group, settings),

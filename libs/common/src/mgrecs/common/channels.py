@@ -17,6 +17,7 @@ from faststream.kafka.subscriber.usecase import LogicSubscriber
 from pydantic import BaseModel
 
 from mgrecs.common import topics
+from mgrecs.common.catalogue import ProductEvent
 from mgrecs.common.consume import make_broker, raw_body
 from mgrecs.common.engine_events import AcceptedEvents
 from mgrecs.common.feedback import FeedbackEvent
@@ -71,6 +72,15 @@ TRACKER_FEEDBACK = Consumer(
     topics.FEEDBACK_DLQ,
     "Feedback events no consumer could parse or validate, with the reason.",
 )
+TRACKER_PRODUCTS = Consumer(
+    topics.TRACKER_PRODUCTS_GROUP,
+    topics.PRODUCTS,
+    ProductEvent,
+    "The tracker writes each valid catalogue record into PostgreSQL (a version older than "
+    "the stored one changes nothing), then acknowledges the batch.",
+    topics.PRODUCTS_DLQ,
+    "Catalogue records no consumer could parse or validate, with the reason.",
+)
 BATCH_TICKS = Consumer(
     topics.BATCH_GROUP,
     topics.SCHEDULE_TICKS,
@@ -89,13 +99,27 @@ BATCH_SHARDS = Consumer(
     topics.INFER_SHARDS_DLQ,
     "Shard tasks the batch worker could not read, with the reason.",
 )
-CONSUMERS = (TRACKER_DB, TRACKER_EVENTS, TRACKER_FEEDBACK, BATCH_TICKS, BATCH_SHARDS)
+CONSUMERS = (
+    TRACKER_DB,
+    TRACKER_EVENTS,
+    TRACKER_FEEDBACK,
+    TRACKER_PRODUCTS,
+    BATCH_TICKS,
+    BATCH_SHARDS,
+)
 
 ORDERS = Producer(
     topics.ORDERS,
     OrderEvent,
     "Orders, keyed by customer id, from upstream teams and the ingest service. Consumed by "
     "the mgrecs tracker.",
+)
+PRODUCTS = Producer(
+    topics.PRODUCTS,
+    ProductEvent,
+    "The product catalogue, keyed by product id: from the company API (the connector), "
+    "`POST /v1/products` on ingest and `mgrecs backfill-products`. Consumed by the mgrecs "
+    "tracker.",
 )
 FEEDBACK = Producer(
     topics.FEEDBACK,
@@ -122,7 +146,7 @@ ENGINE_EVENTS = Producer(
     "before it answers. Every engine replica reads all partitions without a consumer group "
     "(from its served model's training time on) into its real-time history.",
 )
-PRODUCERS = (ORDERS, FEEDBACK, SCHEDULE_TICKS, INFER_SHARDS, ENGINE_EVENTS)
+PRODUCERS = (ORDERS, PRODUCTS, FEEDBACK, SCHEDULE_TICKS, INFER_SHARDS, ENGINE_EVENTS)
 
 Handler = Callable[..., Coroutine[Any, Any, None]]
 

@@ -200,6 +200,8 @@ class Settings(BaseSettings):
     in the region; the rest is its most popular products."""
     max_request_orders: int = 1000
     """Orders one `POST /v1/orders` may carry; more is a 422."""
+    max_request_products: int = 1000
+    """Catalogue records one `POST /v1/products` may carry; more is a 422."""
 
     # Ingest push endpoint (docs/api.md, Ingest API)
     ingest_api_keys: str = ""

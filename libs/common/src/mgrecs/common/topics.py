@@ -16,6 +16,9 @@ FEEDBACK = "feedback"
 """Impressions, clicks, add-to-carts and purchases the frontend reports (`POST /v1/feedback`)."""
 FEEDBACK_DLQ = "feedback.dlq"
 ENGINE_EVENTS = "engine-events"
+PRODUCTS = "products"
+"""The product catalogue from the company (`ProductEvent`, keyed by product id)."""
+PRODUCTS_DLQ = "products.dlq"
 """Events any engine replica's PutEvents accepted; every replica reads all of it (no group)."""
 
 TRACKER_DB_GROUP = "mgrecs-tracker-db"
@@ -24,6 +27,8 @@ TRACKER_EVENTS_GROUP = "mgrecs-tracker-events"
 """Consumer group of the tracker's sink sending `orders` lines to PutEvents."""
 TRACKER_FEEDBACK_GROUP = "mgrecs-tracker-feedback"
 """Consumer group of the tracker's sink writing `feedback` to PostgreSQL."""
+TRACKER_PRODUCTS_GROUP = "mgrecs-tracker-products"
+"""Consumer group of the tracker's sink writing `products` (the catalogue) to PostgreSQL."""
 TRACKER_ORDER_GROUPS = (TRACKER_DB_GROUP, TRACKER_EVENTS_GROUP)
 """The groups consuming `orders` (their lag is what the status page shows)."""
 BATCH_GROUP = "mgrecs-batch"
@@ -42,6 +47,8 @@ ALL_TOPICS = (
     FEEDBACK,
     FEEDBACK_DLQ,
     ENGINE_EVENTS,
+    PRODUCTS,
+    PRODUCTS_DLQ,
 )
 PARTITIONS = {
     ORDERS: 6,
@@ -54,6 +61,8 @@ PARTITIONS = {
     FEEDBACK: 6,
     FEEDBACK_DLQ: 1,
     ENGINE_EVENTS: 6,
+    PRODUCTS: 3,
+    PRODUCTS_DLQ: 1,
 }
 _DAY_MS = 24 * 3600 * 1000
 RETENTION_MS = {
@@ -66,6 +75,8 @@ RETENTION_MS = {
     INFER_SHARDS_DLQ: 30 * _DAY_MS,
     FEEDBACK: 7 * _DAY_MS,
     FEEDBACK_DLQ: 30 * _DAY_MS,
+    PRODUCTS: 7 * _DAY_MS,  # like orders: PostgreSQL is the record
+    PRODUCTS_DLQ: 30 * _DAY_MS,
 }
 """How long the broker keeps each topic's messages (`retention.ms`, set on creation);
 `engine-events` is a setting (`retention_ms`)."""

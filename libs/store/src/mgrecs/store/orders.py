@@ -70,22 +70,32 @@ WHERE (c.age, c.gender, c.city, c.region) IS DISTINCT FROM (
     COALESCE(EXCLUDED.city, c.city), COALESCE(EXCLUDED.region, c.region))
 """
 
-UPSERT_PRODUCTS = """
+
+def _order_fills(new: str, old: str) -> str:
+    """Name, category and price as an order line leaves them: an order's value replaces
+    the stored one until the catalogue has described the product (`source_updated_at` set);
+    then the catalogue's values stay and an order only fills what it left empty."""
+    return ", ".join(
+        f"CASE WHEN {old}.source_updated_at IS NULL THEN COALESCE({new}.{c}, {old}.{c}) "
+        f"ELSE COALESCE({old}.{c}, {new}.{c}) END"
+        for c in ("name", "category", "price")
+    )
+
+
+UPSERT_PRODUCTS = f"""
 INSERT INTO products AS p (product_id, name, category, price)
 SELECT s.product_id, s.name, s.category, s.price
 FROM stage_products s LEFT JOIN products e USING (product_id)
-WHERE e.product_id IS NULL OR (e.name, e.category, e.price) IS DISTINCT FROM (
-    COALESCE(s.name, e.name), COALESCE(s.category, e.category), COALESCE(s.price, e.price))
+WHERE e.product_id IS NULL
+    OR (e.name, e.category, e.price) IS DISTINCT FROM ({_order_fills("s", "e")})
 ORDER BY s.product_id
 ON CONFLICT (product_id) DO UPDATE SET
-    name = COALESCE(EXCLUDED.name, p.name),
-    category = COALESCE(EXCLUDED.category, p.category),
-    price = COALESCE(EXCLUDED.price, p.price),
+    (name, category, price) = ROW({_order_fills("EXCLUDED", "p")}),
     updated_at = now()
-WHERE (p.name, p.category, p.price) IS DISTINCT FROM (
-    COALESCE(EXCLUDED.name, p.name), COALESCE(EXCLUDED.category, p.category),
-    COALESCE(EXCLUDED.price, p.price))
+WHERE (p.name, p.category, p.price) IS DISTINCT FROM ({_order_fills("EXCLUDED", "p")})
 """
+"""Products the orders name: new ones are created from the order lines; the catalogue's
+fields (`mgrecs.store.products.write_catalogue`) are never clobbered by an order."""
 
 # New orders and newer versions go in; the rest (older or the same version) is left out
 # of RETURNING, so their staged lines are not written (a stored `updated_at` NULL means

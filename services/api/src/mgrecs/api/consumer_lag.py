@@ -21,6 +21,7 @@ DEAD_LETTER_TOPICS = (
     topics.SCHEDULE_TICKS_DLQ,
     topics.INFER_SHARDS_DLQ,
     topics.FEEDBACK_DLQ,
+    topics.PRODUCTS_DLQ,
 )
 TIMEOUT_SECONDS = 3.0
 

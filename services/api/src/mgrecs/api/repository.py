@@ -182,6 +182,12 @@ class Repository:
     async def product_exists(self, product_id: str) -> bool:
         return await products.product_exists(self._pool, product_id)
 
+    async def search_products(
+        self, query: str | None, categories: list[str] | None, limit: int
+    ) -> list[products.FoundProduct]:
+        """Catalogue products by id or name (`mgrecs.store.products.search_products`)."""
+        return await products.search_products(self._pool, query, categories, limit)
+
     async def region_exists(self, region: str) -> bool:
         return await customers.region_exists(self._pool, region)
 

@@ -31,7 +31,7 @@ from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.personalize import signed_headers
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.public import generate
-from mgrecs.store import cache, customers, jobs, order_reads, reports
+from mgrecs.store import cache, customers, jobs, order_reads, products, reports
 from mgrecs.store.identities import count_aliases_like
 from mgrecs.store.schema import migrate
 from mgrecs.store.watermarks import load_watermark
@@ -240,6 +240,11 @@ def _run_pipeline(
     )
     _check_connector(store, lines)
     _wait_until(
+        f"tracker wrote the catalogue's {len(data.catalogue)} products "
+        f"({len(data.unsold)} never sold)",
+        lambda: store.read(products.count_catalogue) == len(data.catalogue),
+    )
+    _wait_until(
         f"engine received {lines} purchase events",
         lambda: engine_stats(settings)["events_received"] == lines,
     )
@@ -356,6 +361,7 @@ Try:
   curl {api}/v1/regions/north/recommendations
   curl {api}/v1/users/C00001/recommendations
   curl {api}/v1/products/P0001/similar
+  curl '{api}/v1/products?q=lamp'   # the catalogue, products nobody bought included
   curl -H 'X-API-Key: {settings.api_admin_keys}' {api}/v1/quality/reports
   curl --aws-sigv4 aws:amz:{settings.aws_region}:personalize \\
        --user '{settings.aws_access_key_id}:{settings.aws_secret_access_key}' \\

@@ -135,6 +135,43 @@ def backfill(
         raise typer.Exit(code=1)
 
 
+@app.command("backfill-products")
+def backfill_products(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    file_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="csv or jsonl; by default JSON lines for .jsonl/.ndjson/.json, else CSV",
+        ),
+    ] = None,
+) -> None:
+    """Publish the catalogue records of a CSV or JSON-lines file to `products`."""
+    from mgrecs.ingest.public import backfill_catalogue, detect_format
+
+    given = file_format or detect_format(file.name)
+    if given not in ("csv", "jsonl"):
+        console.print(f"[red]--format must be csv or jsonl, not {file_format!r}[/red]")
+        raise typer.Exit(code=2)
+    try:
+        summary = asyncio.run(
+            backfill_catalogue(
+                file, get_settings(), file_format="csv" if given == "csv" else "jsonl"
+            )
+        )
+    except (ValueError, UnicodeDecodeError) as exc:
+        console.print(f"[red]{file}: {exc}[/red]")
+        raise typer.Exit(code=2) from exc
+    console.print(
+        f"lines read {summary.lines_read}, products published {summary.published}, "
+        f"rejected {summary.rejected} (to products.dlq)"
+    )
+    for error in summary.errors:
+        console.print(f"  rejected: {error}", highlight=False)
+    if summary.rejected:
+        raise typer.Exit(code=1)
+
+
 def _print_verdict(report: "QualityReport", report_id: int | None) -> None:
     verdict = "[green]passed[/green]" if report.passed else "[red]FAILED[/red]"
     console.print(f"data quality {verdict} (report {report_id}, `mgrecs quality`): {report.reason}")
@@ -150,7 +187,8 @@ def sync(
         ),
     ] = False,
 ) -> None:
-    """Pull new and updated orders from the company's order API onto `orders`."""
+    """Pull new and updated orders from the company's order API onto `orders` (and its
+    catalogue onto `products`, when the mapping file has a `products` section)."""
     from mgrecs.ingest.public import (
         ApiUnavailableError,
         BrokerUnavailableError,
@@ -180,6 +218,14 @@ def sync(
     )
     for error in report.errors:
         console.print(f"  dead-lettered: {error}", highlight=False)
+    if report.products is not None:
+        catalogue = report.products
+        console.print(
+            f"catalogue: {catalogue.pages} pages, {catalogue.published} products published, "
+            f"{catalogue.dead_lettered} dead-lettered, {catalogue.skipped} skipped"
+        )
+        for error in catalogue.errors:
+            console.print(f"  dead-lettered: {error}", highlight=False)
     quality = report.quality
     if quality is not None:
         _print_verdict(quality, report.quality_report_id)

@@ -1,4 +1,5 @@
-"""The ingest HTTP service: upstream systems push orders, they land on topic `orders`."""
+"""The ingest HTTP service: upstream systems push orders (they land on topic `orders`) and
+catalogue records (topic `products`)."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 
 from mgrecs.common.body_limit import BodyLimit
+from mgrecs.common.catalogue import ProductEvent
 from mgrecs.common.correlation import RequestIdMiddleware
 from mgrecs.common.logging import get_logger
 from mgrecs.common.metrics import MetricsMiddleware, add_metrics_route
@@ -20,7 +22,13 @@ from mgrecs.ingest.contract import asyncapi_document
 from mgrecs.ingest.dedup import drop_repeats
 from mgrecs.ingest.guard import PushGuard, api_keys, too_large
 from mgrecs.ingest.identity import Resolver, open_resolver, unify
-from mgrecs.ingest.metrics import HTTP, ORDERS_ACCEPTED, PUBLISH_SECONDS, REQUESTS_REJECTED
+from mgrecs.ingest.metrics import (
+    HTTP,
+    ORDERS_ACCEPTED,
+    PRODUCTS_ACCEPTED,
+    PUBLISH_SECONDS,
+    REQUESTS_REJECTED,
+)
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
 
 log = get_logger(__name__)
@@ -39,6 +47,34 @@ class Accepted(BaseModel):
     """Order ids dropped as identical repeats within the batch (one entry per copy dropped)."""
 
 
+class ProductBatch(BaseModel):
+    """Body of `POST /v1/products`."""
+
+    products: list[ProductEvent] = Field(min_length=1)
+
+
+class ProductsAccepted(BaseModel):
+    accepted: int
+    product_ids: list[str]
+
+
+PUSH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or wrong API key (`X-API-Key` or Bearer)"},
+    413: {"description": "Body larger than `MGRECS_MAX_REQUEST_BYTES`"},
+    503: {"description": "The broker is unavailable; retry after `Retry-After`"},
+}
+
+
+def broker_unavailable() -> JSONResponse:
+    """503: the writes were not acknowledged; the caller retries."""
+    REQUESTS_REJECTED.labels("broker_unavailable").inc()
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "the broker is unavailable, retry later"},
+        headers={"Retry-After": "5"},
+    )
+
+
 def refused(problems: list[dict[str, Any]]) -> JSONResponse:
     """422 in the shape FastAPI gives validation errors."""
     return JSONResponse(status_code=422, content={"detail": problems})
@@ -54,7 +90,8 @@ def create_app(settings: Settings) -> FastAPI:
         if not api_keys(settings):
             log.warning(
                 "ingest_open",
-                detail="MGRECS_INGEST_API_KEYS is empty: POST /v1/orders accepts any caller",
+                detail="MGRECS_INGEST_API_KEYS is empty: POST /v1/orders and /v1/products "
+                "accept any caller",
             )
         async with open_resolver(settings) as opened:
             resolver = opened
@@ -64,13 +101,14 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPIOffline(  # /docs from swagger-ui files it ships: no CDN
         title="mgrecs ingest",
-        description="Push orders to the recommendation platform (they land on topic `orders`).",
+        description="Push orders and catalogue records to the recommendation platform (they "
+        "land on topics `orders` and `products`).",
         version="1.0.0",
         lifespan=lifespan,
     )
     add_metrics_route(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes, refuse=too_large)
-    app.add_middleware(PushGuard, settings=settings, paths=["/v1/orders"])
+    app.add_middleware(PushGuard, settings=settings, paths=["/v1/orders", "/v1/products"])
     app.add_middleware(MetricsMiddleware, metrics=HTTP)
     app.add_middleware(RequestIdMiddleware)
 
@@ -88,16 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
         ]
         return refused(problems)
 
-    @app.post(
-        "/v1/orders",
-        status_code=202,
-        response_model=Accepted,
-        responses={
-            401: {"description": "Missing or wrong API key (`X-API-Key` or Bearer)"},
-            413: {"description": "Body larger than `MGRECS_MAX_REQUEST_BYTES`"},
-            503: {"description": "The broker is unavailable; retry after `Retry-After`"},
-        },
-    )
+    @app.post("/v1/orders", status_code=202, response_model=Accepted, responses=PUSH_RESPONSES)
     async def post_orders(batch: OrderBatch) -> Any:
         """Validate a batch of orders and publish them; 202 once the broker acked them all.
 
@@ -137,17 +166,47 @@ def create_app(settings: Settings) -> FastAPI:
                 await publisher.publish(orders)
         except BrokerUnavailableError as exc:
             log.warning("publish_failed", error=str(exc), orders=len(batch.orders))
-            REQUESTS_REJECTED.labels("broker_unavailable").inc()
-            return JSONResponse(
-                status_code=503,
-                content={"detail": "the order broker is unavailable, retry later"},
-                headers={"Retry-After": "5"},
-            )
+            return broker_unavailable()
         ORDERS_ACCEPTED.labels("http").inc(len(orders))
         return Accepted(
             accepted=len(orders),
             order_ids=[o.order_id for o in orders],
             duplicates=deduplicated.duplicates,
+        )
+
+    @app.post(
+        "/v1/products",
+        status_code=202,
+        response_model=ProductsAccepted,
+        responses=PUSH_RESPONSES,
+    )
+    async def post_products(batch: ProductBatch) -> Any:
+        """Validate a batch of catalogue records and publish them to topic `products`; 202
+        once the broker acked them all.
+
+        Each record is the whole product as the company now keeps it; the newest `updated_at`
+        wins (without it, the time of this request counts), so re-sending is harmless."""
+        if len(batch.products) > settings.max_request_products:
+            REQUESTS_REJECTED.labels("too_many").inc()
+            return refused(
+                [
+                    {
+                        "loc": ["body", "products"],
+                        "msg": f"at most {settings.max_request_products} products per request, "
+                        f"got {len(batch.products)}",
+                        "type": "too_long",
+                    }
+                ]
+            )
+        try:
+            with PUBLISH_SECONDS.time():
+                await publisher.publish_products(batch.products)
+        except BrokerUnavailableError as exc:
+            log.warning("publish_failed", error=str(exc), products=len(batch.products))
+            return broker_unavailable()
+        PRODUCTS_ACCEPTED.labels("http").inc(len(batch.products))
+        return ProductsAccepted(
+            accepted=len(batch.products), product_ids=[p.product_id for p in batch.products]
         )
 
     @app.get("/healthz")

@@ -13,6 +13,11 @@ Pagination re-anchors on the watermark: cursor mode follows the API's keyset cur
 page that moved it (a page number alone skips records when the data shifts between reads).
 Records at or before the watermark, and repeats within a page, are skipped.
 
+When the mapping file has a `products` section, each pass then pulls the company's catalogue
+the same way (`ProductConnector`): its own path, its own watermark (source
+`<connector_source>:products`), pages published to `products` keyed by product id, malformed
+records to `products.dlq`.
+
 `follow` polls for ever; `mgrecs-connector` (connector_service) runs it as a service on the
 replica holding the puller lock.
 """
@@ -26,6 +31,7 @@ from typing import Any
 
 import asyncpg
 
+from mgrecs.common.catalogue import ProductEvent
 from mgrecs.common.db import DATABASE_UNREACHABLE
 from mgrecs.common.logging import get_logger
 from mgrecs.common.quality import QualityReport
@@ -37,9 +43,14 @@ from mgrecs.ingest.identity import Resolver, open_resolver, unify
 from mgrecs.ingest.mapping import (
     FieldMapping,
     MalformedRecordError,
+    ProductFields,
+    QueryParams,
+    ResponseFields,
     lookup,
+    map_product,
     map_record,
     position_of,
+    product_position,
 )
 from mgrecs.ingest.metrics import (
     CONNECTOR_LAST_SYNC,
@@ -47,6 +58,7 @@ from mgrecs.ingest.metrics import (
     CONNECTOR_SYNC_ERRORS,
     CONNECTOR_WATERMARK,
     ORDERS_ACCEPTED,
+    PRODUCTS_ACCEPTED,
 )
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
 from mgrecs.store.reports import save_report
@@ -77,6 +89,8 @@ class SyncReport:
     """The data-quality report of the orders this pass read (stored in PostgreSQL)."""
     quality_report_id: int | None = None
     lines: QualityAccumulator = field(default_factory=QualityAccumulator, repr=False)
+    products: "SyncReport | None" = None
+    """The catalogue's pass (when the mapping has a `products` section)."""
 
 
 @dataclass
@@ -86,8 +100,123 @@ class _Page:
     top: Position | None = None
 
 
-class OrderConnector:
-    """Syncs one upstream source onto `orders`."""
+class _Puller:
+    """Pages through one path of the company's API past a watermark: the pagination both
+    connectors share; `handle_page` says what a page does."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        publisher: OrderPublisher,
+        path: str,
+        source: str,
+        query: QueryParams,
+        response: ResponseFields,
+    ) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._publisher = publisher
+        self._client = CompanyClient(settings, path)
+        self._source = source
+        self._query = query
+        self._response = response
+        self.last_success = time.time()
+        """When a page or a pass last succeeded (epoch seconds): readiness reads it."""
+        self.failure: str | None = None
+        """Why the last pass failed; None once a page or a pass succeeds again."""
+
+    shows_watermark = True
+    """Whether the watermark gauge (`mgrecs_connector_watermark_timestamp`) follows this one."""
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def handle_page(self, records: Any, report: SyncReport) -> bool:
+        """Publish one page, then move the watermark; True when it moved."""
+        raise NotImplementedError
+
+    async def _finish(self, report: SyncReport) -> None:
+        """After a pass: log it (and whatever else the records need)."""
+        log.info(
+            "connector_synced",
+            source=self._source,
+            pages=report.pages,
+            published=report.published,
+            dead_lettered=report.dead_lettered,
+            skipped=report.skipped,
+        )
+
+    async def _move(
+        self, page_top: Position | None, before: Position | None, report: SyncReport
+    ) -> bool:
+        """Save the watermark when the page moved it."""
+        self.last_success, self.failure = time.time(), None
+        if page_top is not None and page_top != before:
+            await save_watermark(self._pool, self._source, page_top)
+            report.watermark = page_top
+            if self.shows_watermark:
+                CONNECTOR_WATERMARK.set(page_top.updated_at.timestamp())
+            return True
+        return False
+
+    def _params(self, watermark: Position | None) -> dict[str, Any]:
+        params: dict[str, Any] = {self._query.page_size: self._settings.connector_page_size}
+        if watermark is not None:
+            params[self._query.updated_since] = watermark.updated_at.isoformat()
+        return params
+
+    async def sync_once(self, stop: asyncio.Event | None = None) -> SyncReport:
+        """Read everything past the watermark; return when the API has no more, or after the
+        page being published once `stop` is set (a graceful shutdown mid-backlog)."""
+        report = SyncReport(watermark=await load_watermark(self._pool, self._source))
+        if report.watermark is not None and self.shows_watermark:
+            CONNECTOR_WATERMARK.set(report.watermark.updated_at.timestamp())
+        stopping = stop.is_set if stop is not None else lambda: False
+        response = self._response
+        query = self._query
+        if self._settings.connector_pagination == "cursor":
+            params = self._params(report.watermark)
+            body = await self._client.get(params)
+            while True:
+                # The next page downloads while this one is published: the cursor is known.
+                cursor = None if stopping() else lookup(body, response.next_cursor)
+                following = (
+                    asyncio.ensure_future(self._client.get({**params, query.cursor: cursor}))
+                    if cursor
+                    else None
+                )
+                try:
+                    await self.handle_page(lookup(body, response.records), report)
+                except BaseException:
+                    if following is not None:
+                        following.cancel()
+                        await asyncio.gather(following, return_exceptions=True)
+                    raise
+                if following is None:
+                    break
+                body = await following
+        else:
+            page = 1
+            while True:
+                body = await self._client.get({**self._params(report.watermark), query.page: page})
+                moved = await self.handle_page(lookup(body, response.records), report)
+                if not lookup(body, response.has_more) or stopping():
+                    break
+                page = 1 if moved else page + 1
+        CONNECTOR_LAST_SYNC.set_to_current_time()
+        self.last_success, self.failure = time.time(), None
+        await self._finish(report)
+        return report
+
+    def _no_list(self, records: Any) -> None:
+        if not isinstance(records, list):
+            raise ApiUnavailableError(f"response has no record list at {self._response.records!r}")
+
+
+class OrderConnector(_Puller):
+    """Syncs one upstream source onto `orders` (and its catalogue onto `products`, when the
+    mapping has a `products` section)."""
 
     def __init__(
         self,
@@ -99,20 +228,28 @@ class OrderConnector:
     ) -> None:
         """`resolver`: customer-id unification (docs/concepts.md, Customer identities), None
         for off."""
-        self._settings = settings
+        super().__init__(
+            settings,
+            pool,
+            publisher,
+            mapping.orders_path,
+            settings.connector_source,
+            mapping.query,
+            mapping.response,
+        )
         self._mapping = mapping
-        self._pool = pool
-        self._publisher = publisher
         self._resolver = resolver
-        self._client = CompanyClient(settings, mapping.orders_path)
-        self._source = settings.connector_source
-        self.last_success = time.time()
-        """When a page or a pass last succeeded (epoch seconds): readiness reads it."""
-        self.failure: str | None = None
-        """Why the last pass failed; None once a page or a pass succeeds again."""
+        self.products = (
+            ProductConnector(settings, mapping.products, mapping.query, pool, publisher)
+            if mapping.products is not None
+            else None
+        )
+        """The catalogue's connector, None when the mapping has no `products` section."""
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await super().aclose()
+        if self.products is not None:
+            await self.products.aclose()
 
     def _letter(self, record: Any, reason: str) -> DeadLetter:
         key = lookup(record, self._mapping.customer.customer_id)
@@ -147,10 +284,7 @@ class OrderConnector:
 
     async def handle_page(self, records: Any, report: SyncReport) -> bool:
         """Publish one page, then move the watermark; True when it moved."""
-        if not isinstance(records, list):
-            raise ApiUnavailableError(
-                f"response has no record list at {self._mapping.response.records!r}"
-            )
+        self._no_list(records)
         before = report.watermark
         page = self._sort(records, before, report)
         if self._resolver is not None:
@@ -169,13 +303,7 @@ class OrderConnector:
         CONNECTOR_RECORDS.labels("dead_lettered").inc(len(page.letters))
         for letter in page.letters[: MAX_EXAMPLE_ERRORS - len(report.errors)]:
             report.errors.append(letter.reason)
-        self.last_success, self.failure = time.time(), None
-        if page.top is not None and page.top != before:
-            await save_watermark(self._pool, self._source, page.top)
-            report.watermark = page.top
-            CONNECTOR_WATERMARK.set(page.top.updated_at.timestamp())
-            return True
-        return False
+        return await self._move(page.top, before, report)
 
     async def _unify(self, page: _Page) -> list[OrderEvent]:
         """The page's orders under unified customer ids; an id that standardizes to nothing
@@ -191,53 +319,17 @@ class OrderConnector:
                 )
         return unified
 
-    def _params(self, watermark: Position | None) -> dict[str, Any]:
-        query = self._mapping.query
-        params: dict[str, Any] = {query.page_size: self._settings.connector_page_size}
-        if watermark is not None:
-            params[query.updated_since] = watermark.updated_at.isoformat()
-        return params
-
     async def sync_once(self, stop: asyncio.Event | None = None) -> SyncReport:
-        """Read everything past the watermark; return when the API has no more, or after the
-        page being published once `stop` is set (a graceful shutdown mid-backlog)."""
-        report = SyncReport(watermark=await load_watermark(self._pool, self._source))
-        if report.watermark is not None:
-            CONNECTOR_WATERMARK.set(report.watermark.updated_at.timestamp())
-        stopping = stop.is_set if stop is not None else lambda: False
-        response = self._mapping.response
-        query = self._mapping.query
-        if self._settings.connector_pagination == "cursor":
-            params = self._params(report.watermark)
-            body = await self._client.get(params)
-            while True:
-                # The next page downloads while this one is published: the cursor is known.
-                cursor = None if stopping() else lookup(body, response.next_cursor)
-                following = (
-                    asyncio.ensure_future(self._client.get({**params, query.cursor: cursor}))
-                    if cursor
-                    else None
-                )
-                try:
-                    await self.handle_page(lookup(body, response.records), report)
-                except BaseException:
-                    if following is not None:
-                        following.cancel()
-                        await asyncio.gather(following, return_exceptions=True)
-                    raise
-                if following is None:
-                    break
-                body = await following
-        else:
-            page = 1
-            while True:
-                body = await self._client.get({**self._params(report.watermark), query.page: page})
-                moved = await self.handle_page(lookup(body, response.records), report)
-                if not lookup(body, response.has_more) or stopping():
-                    break
-                page = 1 if moved else page + 1
-        CONNECTOR_LAST_SYNC.set_to_current_time()
-        self.last_success, self.failure = time.time(), None
+        """The orders past their watermark, then (with a `products` section) the catalogue
+        past its own; the catalogue's report is `products` of the orders' one."""
+        report = await super().sync_once(stop)
+        if self.products is not None and not (stop is not None and stop.is_set()):
+            report.products = await self.products.sync_once(stop)
+            self.last_success, self.failure = time.time(), None
+        return report
+
+    async def _finish(self, report: SyncReport) -> None:
+        """The data-quality report of the orders read, stored; then the log line."""
         report.quality = report.lines.report(
             f"connector:{self._source}", "sync", self._settings.max_bad_record_rate
         )
@@ -246,15 +338,7 @@ class OrderConnector:
             log.error(
                 "connector_data_quality_failed", source=self._source, reason=report.quality.reason
             )
-        log.info(
-            "connector_synced",
-            source=self._source,
-            pages=report.pages,
-            published=report.published,
-            dead_lettered=report.dead_lettered,
-            skipped=report.skipped,
-        )
-        return report
+        await super()._finish(report)
 
     async def follow(self, stop: asyncio.Event) -> None:
         """Sync every `connector_poll_seconds` until `stop` is set (the page being published
@@ -272,6 +356,81 @@ class OrderConnector:
                 log.error("connector_sync_failed", source=self._source, error=self.failure)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._settings.connector_poll_seconds)
+
+
+PRODUCTS_SOURCE_SUFFIX = ":products"
+"""The catalogue's watermark is kept under `<connector_source>:products`."""
+
+
+class ProductConnector(_Puller):
+    """Syncs the company's catalogue onto `products`, past its own watermark."""
+
+    shows_watermark = False  # the gauge is the orders' (their freshness is what alerts)
+
+    def __init__(
+        self,
+        settings: Settings,
+        fields: ProductFields,
+        query: QueryParams,
+        pool: asyncpg.Pool,
+        publisher: OrderPublisher,
+    ) -> None:
+        super().__init__(
+            settings,
+            pool,
+            publisher,
+            fields.path,
+            settings.connector_source + PRODUCTS_SOURCE_SUFFIX,
+            query,
+            fields.response,
+        )
+        self._fields = fields
+
+    def _letter(self, record: Any, reason: str) -> DeadLetter:
+        key = lookup(record, self._fields.product_id)
+        return DeadLetter(
+            source_topic=f"connector:{self._source}",
+            partition=-1,
+            offset=-1,
+            key=str(key) if key is not None else None,
+            reason=reason,
+            payload=json.dumps(record, default=str),
+        )
+
+    async def handle_page(self, records: Any, report: SyncReport) -> bool:
+        """Publish one page of products, then move the watermark; True when it moved."""
+        self._no_list(records)
+        before = report.watermark
+        top = before
+        seen: set[Position] = set()
+        products: list[ProductEvent] = []
+        letters: list[DeadLetter] = []
+        for record in records:
+            try:
+                position = product_position(record, self._fields)
+            except MalformedRecordError as exc:
+                letters.append(self._letter(record, str(exc)))
+                continue
+            if (before is not None and position <= before) or position in seen:
+                report.skipped += 1
+                continue
+            seen.add(position)
+            top = position if top is None else max(top, position)
+            try:
+                products.append(map_product(record, self._fields))
+            except MalformedRecordError as exc:
+                letters.append(self._letter(record, f"product {position.order_id}: {exc}"))
+        await self._publisher.publish_products(products)
+        await self._publisher.dead_letter(letters, products=True)
+        report.pages += 1
+        report.published += len(products)
+        report.dead_lettered += len(letters)
+        PRODUCTS_ACCEPTED.labels("connector").inc(len(products))
+        CONNECTOR_RECORDS.labels("published").inc(len(products))
+        CONNECTOR_RECORDS.labels("dead_lettered").inc(len(letters))
+        for letter in letters[: MAX_EXAMPLE_ERRORS - len(report.errors)]:
+            report.errors.append(letter.reason)
+        return await self._move(top, before, report)
 
 
 async def run_sync(settings: Settings) -> SyncReport:

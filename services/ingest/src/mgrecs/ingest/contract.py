@@ -16,7 +16,7 @@ from faststream.specification import AsyncAPI
 from mgrecs.common import channels
 from mgrecs.common.consume import BROKER_DESCRIPTION
 
-CONTRACT_VERSION = "1.2.0"
+CONTRACT_VERSION = "1.3.0"
 DEFAULT_BOOTSTRAP = "kafka:9092"
 
 DESCRIPTION = """\
@@ -40,6 +40,13 @@ How to publish:
   `DeadLetter` with the reason and the original payload. Watch it after a schema change.
 * Teams that cannot produce to Kafka can `POST /v1/orders` on the ingest service instead
   (`{"orders": [OrderEvent, ...]}`), or backfill a CSV with `mgrecs backfill`.
+
+The company's catalogue goes to topic `products`: one `ProductEvent` per product (key: the
+product id), the whole product as it stands now (name, category, price, cost or margin, in
+stock, active, launched at, free attributes) with the company's `updated_at`: the newest
+version wins, an older one arriving late is ignored. Invalid records go to `products.dlq`.
+Teams can also `POST /v1/products` on ingest or backfill a file with
+`mgrecs backfill-products`.
 
 The other topics are the platform's own (feedback, schedule ticks, infer shards and the
 dead letters of each consumer): each channel says who publishes it or which consumer group

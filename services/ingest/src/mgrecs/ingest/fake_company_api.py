@@ -1,4 +1,5 @@
-"""A fake of the company's order API, with switches to inject the faults the real one has.
+"""A fake of the company's order API (and its catalogue, `GET /products`), with switches to
+inject the faults the real one has.
 
 Tests and the demo run the connector against it. Orders are deterministic from a seed: small
 synthetic ones for tests (`generate_orders`) or the sample data set (`orders_from_sample`), which
@@ -8,6 +9,8 @@ APIs do), paged either by an opaque keyset cursor or by page number, behind a be
 API-key header. The switches in `Faults` make it fail, throttle, stall, send broken or repeated
 records, and change its data between two page reads. `touch` corrects, cancels or returns an
 order upstream, as the company does: the order comes again with a later `updated_at`.
+`/products` serves the catalogue (`generate_products`, `products_from_sample`) the same way,
+behind the same credentials and faults; `touch_product` changes a product upstream.
 """
 
 import argparse
@@ -47,7 +50,8 @@ class Faults:
     """Delay the next N responses by `slow_seconds`."""
     slow_seconds: float = 0.0
     malformed_ids: set[str] = field(default_factory=set)
-    """Orders served broken (no customer id, a negative quantity)."""
+    """Orders served broken (no customer id, a negative quantity), and products (a negative
+    price, no name)."""
     duplicate_records: bool = False
     """Serve every record twice in its page."""
     change_after_reads: int | None = None
@@ -62,6 +66,8 @@ class FakeCompanyApi:
 
     orders: list[dict[str, Any]]
     token: str = "company-secret"
+    products: list[dict[str, Any]] = field(default_factory=list)
+    """The catalogue, in the company's format (`GET /products`)."""
     auth_kind: AuthKind = "bearer"
     faults: Faults = field(default_factory=Faults)
     requests: int = 0
@@ -82,12 +88,21 @@ class FakeCompanyApi:
     def touch(self, order_id: str, **changes: Any) -> None:
         """Update an order (with `changes` to its fields, e.g. `status="cancelled"` or new
         `items`): it moves to the end of the (updated_at, id) order."""
-        latest = max(o["updated_at"] for o in self.orders)
-        stamp = datetime.fromisoformat(latest) + timedelta(seconds=1)
-        for order in self.orders:
-            if order["id"] == order_id:
-                order.update(changes)
-                order["updated_at"] = stamp.isoformat().replace("+00:00", "Z")
+        _touch(self.orders, "id", order_id, changes)
+
+    def touch_product(self, sku: str, **changes: Any) -> None:
+        """Update a product (e.g. `price="9.99"`, `stock=0`): it comes again with a later
+        `updated_at`."""
+        _touch(self.products, "sku", sku, changes)
+
+
+def _touch(records: list[dict[str, Any]], id_field: str, record_id: str, changes: Any) -> None:
+    latest = max(r["updated_at"] for r in records)
+    stamp = datetime.fromisoformat(latest) + timedelta(seconds=1)
+    for record in records:
+        if record[id_field] == record_id:
+            record.update(changes)
+            record["updated_at"] = stamp.isoformat().replace("+00:00", "Z")
 
 
 def generate_orders(count: int, seed: int = 7, customers: int = 50) -> list[dict[str, Any]]:
@@ -186,8 +201,54 @@ def orders_from_sample(data: SampleData, legacy_every: int = 10) -> list[dict[st
     return records
 
 
-def _encode_cursor(order: dict[str, Any]) -> str:
-    position = json.dumps([order["updated_at"], order["id"]])
+BRANDS = ("Lumo", "Northwind", "Acme", "Brite", "Oakhill")
+
+
+def generate_products(count: int, seed: int = 7) -> list[dict[str, Any]]:
+    """A catalogue in the company's own format (SKU-0000... as `generate_orders` names them)."""
+    rng = random.Random(seed)
+    products = []
+    for number in range(count):
+        price = rng.randint(100, 9999) / 100
+        updated = EPOCH + timedelta(minutes=number * 3 + rng.randint(0, 2))
+        products.append(
+            {
+                "sku": f"SKU-{number:04d}",
+                "title": f"Product {number}",
+                "category": rng.choice(CATEGORIES),
+                "price": f"{price:.2f}",
+                "cost": f"{price * rng.uniform(0.4, 0.8):.2f}",
+                "stock": rng.choice((0, 3, 12, 40)),
+                "active": rng.random() > 0.05,
+                "launched": _stamp(updated - timedelta(days=rng.randint(0, 300))),
+                "updated_at": updated.replace(second=0).isoformat().replace("+00:00", "Z"),
+                "specs": {"brand": rng.choice(BRANDS), "size": rng.choice(("S", "M", "L"))},
+            }
+        )
+    return products
+
+
+def products_from_sample(data: SampleData) -> list[dict[str, Any]]:
+    """The sample data set's catalogue (never-sold products included) in the company's format."""
+    return [
+        {
+            "sku": product.product_id,
+            "title": product.name,
+            "category": product.category,
+            "price": f"{product.price:.2f}",
+            "cost": f"{product.cost:.2f}",
+            "stock": product.stock,
+            "active": True,
+            "launched": _stamp(product.launched_at),
+            "updated_at": _stamp(product.launched_at),
+            "specs": dict(product.attributes),
+        }
+        for product in data.catalogue
+    ]
+
+
+def _encode_cursor(record: dict[str, Any], id_field: str = "id") -> str:
+    position = json.dumps([record["updated_at"], record[id_field]])
     return base64.urlsafe_b64encode(position.encode()).decode()
 
 
@@ -203,6 +264,13 @@ def _broken(order: dict[str, Any]) -> dict[str, Any]:
     return broken
 
 
+def _broken_product(product: dict[str, Any]) -> dict[str, Any]:
+    broken: dict[str, Any] = json.loads(json.dumps(product))
+    broken["price"] = "-1.00"
+    broken["title"] = None
+    return broken
+
+
 def _authorised(api: FakeCompanyApi, request: Request) -> bool:
     if api.auth_kind == "bearer":
         return request.headers.get("authorization") == f"Bearer {api.token}"
@@ -210,7 +278,7 @@ def _authorised(api: FakeCompanyApi, request: Request) -> bool:
 
 
 def create_fake_api(api: FakeCompanyApi) -> FastAPI:
-    """The HTTP face of `api`: GET /orders."""
+    """The HTTP face of `api`: GET /orders and GET /products."""
     app = FastAPI(title="Fake company order API")
 
     @app.get("/healthz")
@@ -222,14 +290,20 @@ def create_fake_api(api: FakeCompanyApi) -> FastAPI:
         api.statuses.append(status)
         return JSONResponse(body, status_code=status, headers=headers)
 
-    @app.get("/orders")
-    async def orders(
+    async def serve_page(
         request: Request,
-        updated_since: str | None = None,
-        cursor: str | None = None,
-        page: int | None = None,
-        per_page: int = 100,
+        records: list[dict[str, Any]],
+        id_field: str,
+        key: str,
+        broken: Any,
+        touch: Any,
+        updated_since: str | None,
+        cursor: str | None,
+        page: int | None,
+        per_page: int,
     ) -> JSONResponse:
+        """One page of `records` (sorted by updated_at then `id_field`) under `key`, after
+        the auth and fault switches every path shares."""
         faults = api.faults
         api.requests += 1
         api.arrivals.append(time.monotonic())
@@ -252,7 +326,7 @@ def create_fake_api(api: FakeCompanyApi) -> FastAPI:
         if faults.slow_next > 0:
             faults.slow_next -= 1
             await asyncio.sleep(faults.slow_seconds)
-        selected = api.sorted_orders()
+        selected = sorted(records, key=lambda r: (r["updated_at"], r[id_field]))
         if updated_since is not None:
             since = _utc(updated_since)
             selected = [o for o in selected if _at_or_after(o["updated_at"], since)]
@@ -264,19 +338,61 @@ def create_fake_api(api: FakeCompanyApi) -> FastAPI:
         else:
             if cursor:
                 after = _decode_cursor(cursor)
-                selected = [o for o in selected if (o["updated_at"], o["id"]) > after]
+                selected = [o for o in selected if (o["updated_at"], o[id_field]) > after]
             chunk = selected[:size]
             more = len(selected) > size
-            body = {"next_cursor": _encode_cursor(chunk[-1]) if more else None}
+            body = {"next_cursor": _encode_cursor(chunk[-1], id_field) if more else None}
         chunk = json.loads(json.dumps(chunk))  # the page as read now, whatever changes next
         api.page_reads += 1
         if chunk and api.page_reads == faults.change_after_reads:
-            api.touch(chunk[0]["id"])  # served now, updated before the next page is read
-        records = [_broken(o) if o["id"] in faults.malformed_ids else o for o in chunk]
+            touch(chunk[0][id_field])  # served now, updated before the next page is read
+        served = [broken(o) if o[id_field] in faults.malformed_ids else o for o in chunk]
         if faults.duplicate_records:
-            records = [r for record in records for r in (record, record)]
-        body["orders"] = records
+            served = [r for record in served for r in (record, record)]
+        body[key] = served
         return answer(200, body)
+
+    @app.get("/orders")
+    async def orders(
+        request: Request,
+        updated_since: str | None = None,
+        cursor: str | None = None,
+        page: int | None = None,
+        per_page: int = 100,
+    ) -> JSONResponse:
+        return await serve_page(
+            request,
+            api.orders,
+            "id",
+            "orders",
+            _broken,
+            api.touch,
+            updated_since,
+            cursor,
+            page,
+            per_page,
+        )
+
+    @app.get("/products")
+    async def products(
+        request: Request,
+        updated_since: str | None = None,
+        cursor: str | None = None,
+        page: int | None = None,
+        per_page: int = 100,
+    ) -> JSONResponse:
+        return await serve_page(
+            request,
+            api.products,
+            "sku",
+            "products",
+            _broken_product,
+            api.touch_product,
+            updated_since,
+            cursor,
+            page,
+            per_page,
+        )
 
     return app
 
@@ -321,7 +437,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         anchor=args.anchor,
     )
     api = FakeCompanyApi(
-        orders_from_sample(data, args.legacy_every), token=args.token, auth_kind=args.auth
+        orders_from_sample(data, args.legacy_every),
+        token=args.token,
+        auth_kind=args.auth,
+        products=products_from_sample(data),
     )
     uvicorn.run(create_fake_api(api), host=args.host, port=args.port, log_level="warning")
 

@@ -1,4 +1,5 @@
-"""Declarative field mapping from the company's order records to `OrderEvent`.
+"""Declarative field mapping from the company's order records to `OrderEvent` (and, when the
+file has a `products` section, from its product records to `ProductEvent`).
 
 A new upstream format is a new mapping file, not new code. Paths are dotted (`customer.id`);
 the file is validated when the connector starts, and a bad file is refused with the name of
@@ -16,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mgrecs.common.catalogue import ProductEvent
 from mgrecs.common.schemas import OrderEvent, OrderStatus
 from mgrecs.store.watermarks import Position
 
@@ -112,6 +114,52 @@ class _Plan:
     line: list[tuple[str, Getter]]
 
 
+PRODUCT_FIELDS = (
+    "product_id",
+    "updated_at",
+    "name",
+    "category",
+    "price",
+    "cost",
+    "margin",
+    "in_stock",
+    "active",
+    "launched_at",
+    "attributes",
+)
+"""The fields of a `ProductEvent` a mapping file may point at."""
+
+
+class ProductFields(BaseModel):
+    """The `products` section: where the company's catalogue is and how its records read.
+    Paths are relative to one product record; the same query parameters as orders."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = "/products"
+    response: ResponseFields = ResponseFields(records="products")
+    product_id: str = Field(pattern=DOTTED)
+    updated_at: str = Field(pattern=DOTTED)
+    """The company's last change of the product: the watermark, and the newest version wins."""
+    name: str | None = Field(default=None, pattern=DOTTED)
+    category: str | None = Field(default=None, pattern=DOTTED)
+    price: str | None = Field(default=None, pattern=DOTTED)
+    cost: str | None = Field(default=None, pattern=DOTTED)
+    margin: str | None = Field(default=None, pattern=DOTTED)
+    """price - cost, for a company that keeps margins rather than costs."""
+    in_stock: str | None = Field(default=None, pattern=DOTTED)
+    """A boolean, or a quantity (in stock when above 0)."""
+    active: str | None = Field(default=None, pattern=DOTTED)
+    launched_at: str | None = Field(default=None, pattern=DOTTED)
+    attributes: str | None = Field(default=None, pattern=DOTTED)
+    """A JSON object of free attributes (brand, size...)."""
+
+    @cached_property
+    def getters(self) -> list[tuple[str, Getter]]:
+        """The `ProductEvent` fields the file maps, as getters."""
+        return [(name, getter(path)) for name in PRODUCT_FIELDS if (path := getattr(self, name))]
+
+
 class FieldMapping(BaseModel):
     """The whole mapping file."""
 
@@ -132,6 +180,8 @@ class FieldMapping(BaseModel):
     lines: str = Field(pattern=DOTTED)
     """Path of the list of order lines; `line` paths are relative to one line."""
     line: LineFields
+    products: ProductFields | None = None
+    """The company's catalogue; without it the connector pulls orders only."""
 
     @cached_property
     def plan(self) -> _Plan:
@@ -245,5 +295,35 @@ def map_record(record: Any, mapping: FieldMapping) -> OrderEvent:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
             for error in exc.errors()
+        )
+        raise MalformedRecordError(problems) from exc
+
+
+def product_position(record: Any, fields: ProductFields) -> Position:
+    """A product record's watermark position (updated_at, product id); malformed when it has
+    no usable id or updated_at."""
+    product_id = getter(fields.product_id)(record)
+    if not isinstance(product_id, str | int) or str(product_id) == "":
+        raise MalformedRecordError(f"product id ({fields.product_id}) is missing: {product_id!r}")
+    return Position(
+        _timestamp(getter(fields.updated_at)(record), fields.updated_at), str(product_id)
+    )
+
+
+def map_product(record: Any, fields: ProductFields) -> ProductEvent:
+    """The `ProductEvent` a company product record stands for, or MalformedRecordError."""
+    values = _pick(record, fields.getters)
+    if isinstance(values.get("product_id"), int):
+        values["product_id"] = str(values["product_id"])
+    stock = values.get("in_stock")
+    if isinstance(stock, int | float) and not isinstance(stock, bool):
+        values["in_stock"] = stock > 0
+    values["updated_at"] = _timestamp(values.get("updated_at"), fields.updated_at)
+    try:
+        return ProductEvent.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'product'}: {error['msg']}"
+            for error in exc.errors()[:5]
         )
         raise MalformedRecordError(problems) from exc

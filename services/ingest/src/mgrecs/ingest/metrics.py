@@ -8,6 +8,9 @@ from mgrecs.common.metrics import http_metrics
 ORDERS_ACCEPTED = Counter(
     "mgrecs_ingest_orders_accepted_total", "Orders published to Kafka", ["source"]
 )
+PRODUCTS_ACCEPTED = Counter(
+    "mgrecs_ingest_products_accepted_total", "Catalogue records published to Kafka", ["source"]
+)
 REQUESTS_REJECTED = Counter(
     "mgrecs_ingest_requests_rejected_total", "HTTP pushes refused", ["reason"]
 )

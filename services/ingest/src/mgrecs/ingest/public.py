@@ -9,6 +9,7 @@ from mgrecs.ingest.connector_service import require_connector_secrets, run_conne
 from mgrecs.ingest.contract import write_asyncapi
 from mgrecs.ingest.mapping import MappingError
 from mgrecs.ingest.order_files import FileFormat, detect_format
+from mgrecs.ingest.product_files import backfill_products as backfill_catalogue
 from mgrecs.ingest.publisher import BrokerUnavailableError
 from mgrecs.ingest.sample_data import generate
 
@@ -21,6 +22,7 @@ __all__ = [
     "BrokerUnavailableError",
     "FileFormat",
     "MappingError",
+    "backfill_catalogue",
     "backfill_file",
     "detect_format",
     "generate",

@@ -5,6 +5,10 @@ structure real retail orders have: a popular head and a long tail of products (Z
 regions that favour some categories, bundles of products bought together, customers who buy
 the same things again, and customers who order far more often than others. The same seed
 (and anchor) always gives the same data.
+
+The catalogue (`SampleData.catalogue`) describes every product as the company would (cost,
+stock, launch date, brand and size), plus products launched in the last two weeks that
+nobody has bought yet: they exist before they sell.
 """
 
 import csv
@@ -90,6 +94,22 @@ class Product:
     price: Decimal
 
 
+BRANDS = ("Lumo", "Northwind", "Acme", "Brite", "Oakhill", "Verde")
+SIZES = ("S", "M", "L", "XL")
+NEW_PRODUCT_DAYS = 14
+"""Never-sold products were launched within this many days before the anchor."""
+
+
+@dataclass(frozen=True)
+class CatalogueProduct(Product):
+    """A product as the company's catalogue describes it."""
+
+    cost: Decimal = Decimal(0)
+    stock: int = 0
+    launched_at: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass
 class SampleData:
     """The generated catalogue, customers and orders (orders sorted by time)."""
@@ -98,6 +118,15 @@ class SampleData:
     customers: list[Customer]
     orders: list[OrderEvent]
     bundles: list[tuple[str, ...]] = field(default_factory=list)
+    catalogue: list[CatalogueProduct] = field(default_factory=list)
+    """Every product of `products` and the new ones nobody bought (`unsold`), as the
+    company's catalogue has them."""
+
+    @property
+    def unsold(self) -> list[CatalogueProduct]:
+        """Catalogue products no order names."""
+        sold = {line.product_id for order in self.orders for line in order.lines}
+        return [product for product in self.catalogue if product.product_id not in sold]
 
     def iter_csv_rows(self, customer_columns: bool = False) -> Iterator[list[str]]:
         """Rows of the flat order-lines format (header first); optionally city, age, gender."""
@@ -173,14 +202,51 @@ def _bundles(rng: random.Random, products: Sequence[Product]) -> list[tuple[str,
     return bundles
 
 
+def _catalogue(
+    seed: int, products: Sequence[Product], new_products: int, end: datetime
+) -> list[CatalogueProduct]:
+    """The catalogue: `products` (launched before the orders begin) and `new_products` more,
+    launched in the last NEW_PRODUCT_DAYS days. Its own random stream, so the orders stay the
+    same whatever the catalogue holds."""
+    rng = random.Random(seed * 7919 + 1)
+    first_order = end - timedelta(days=HISTORY_DAYS)
+    count = len(products)
+    extra = _products(rng, count + new_products)[count:]
+    entries = []
+    for index, product in enumerate([*products, *extra]):
+        new = index >= count
+        launched = (
+            end - timedelta(seconds=rng.randrange(NEW_PRODUCT_DAYS * 24 * 3600))
+            if new
+            else first_order - timedelta(days=rng.randint(1, 400))
+        )
+        entries.append(
+            CatalogueProduct(
+                product_id=product.product_id,
+                name=product.name,
+                category=product.category,
+                price=product.price,
+                cost=(product.price * Decimal(str(rng.uniform(0.45, 0.8)))).quantize(
+                    Decimal("0.01")
+                ),
+                stock=0 if rng.random() < 0.05 else rng.randint(1, 200),
+                launched_at=launched,
+                attributes=(("brand", rng.choice(BRANDS)), ("size", rng.choice(SIZES))),
+            )
+        )
+    return entries
+
+
 def generate(
     seed: int = 7,
     customers: int = 500,
     products: int = 200,
     orders: int = 4000,
     anchor: datetime | None = None,
+    new_products: int | None = None,
 ) -> SampleData:
-    """Generate `orders` orders of `customers` customers over `products` products.
+    """Generate `orders` orders of `customers` customers over `products` products, and the
+    catalogue with `new_products` more that nobody bought yet (default: a tenth as many).
 
     Order times are spread over the 120 days before `anchor` (default: now), so "active in the
     last 90 days" means something relative to it.
@@ -279,4 +345,11 @@ def generate(
                 order_id=f"O{number:07d}", ordered_at=ordered_at, customer=customer, lines=lines
             )
         )
-    return SampleData(products=catalogue, customers=people, orders=events, bundles=bundles)
+    unsold = max(1, products // 10) if new_products is None else new_products
+    return SampleData(
+        products=catalogue,
+        customers=people,
+        orders=events,
+        bundles=bundles,
+        catalogue=_catalogue(seed, catalogue, unsold, end),
+    )

@@ -1,4 +1,4 @@
-"""`mgrecs-tracker [--sink db|events|feedback|all]`: run the sinks until SIGTERM/SIGINT."""
+"""`mgrecs-tracker [--sink db|events|feedback|products|all]`: run the sinks until SIGTERM/SIGINT."""
 
 import argparse
 import asyncio
@@ -15,13 +15,15 @@ from mgrecs.common.startup_secrets import require_secrets
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
 from mgrecs.tracker.feedback_sink import FeedbackSink
+from mgrecs.tracker.products_sink import ProductsSink
 from mgrecs.tracker.worker import ConsumerWorker
 
 SINKS: dict[str, tuple[type[ConsumerWorker[Any]], ...]] = {
     "db": (DbSink,),
     "events": (EventsSink,),
     "feedback": (FeedbackSink,),
-    "all": (DbSink, EventsSink, FeedbackSink),
+    "products": (ProductsSink,),
+    "all": (DbSink, EventsSink, FeedbackSink, ProductsSink),
 }
 
 

@@ -1,6 +1,10 @@
-"""Similar products: cache, then the engine in real time."""
+"""Products: the catalogue search, and similar products (cache, then the engine in real
+time)."""
 
-from fastapi import APIRouter, HTTPException
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
 
 from mgrecs.api.deps import ClockDep, EngineDep, RepositoryDep, RulesDep, SettingsDep
 from mgrecs.api.engine import Engine, EngineUnavailable
@@ -8,12 +12,35 @@ from mgrecs.api.metrics import SOURCES
 from mgrecs.api.new_items import similar_items_with_new
 from mgrecs.api.recommendations import cached_items, freshness
 from mgrecs.api.repository import CachedList, Repository
-from mgrecs.api.routes.params import Limit, ProductId
+from mgrecs.api.routes.params import Categories, Limit, ProductId
 from mgrecs.api.rule_book import apply_items
-from mgrecs.api.schemas.products import SimilarProducts
+from mgrecs.api.schemas.products import CatalogueProduct, ProductSearch, SimilarProducts
 from mgrecs.api.schemas.shared import ErrorMessage
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
+
+SearchText = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        pattern=r"^[^\x00]*$",
+        description="part of the id or name, any case (empty: every product)",
+        examples=["lamp"],
+    ),
+]
+
+
+@router.get("", response_model=ProductSearch, summary="Search the catalogue by id or name")
+async def search_products(
+    repository: RepositoryDep,
+    q: SearchText = None,
+    category: Categories = None,
+    limit: Limit = 20,
+) -> ProductSearch:
+    """Products whose id or name contains `q`, sold or not (a product the catalogue
+    announced is found before anyone buys it): the exact id first, then by name."""
+    found = await repository.search_products(q, category, limit)
+    return ProductSearch(query=q, items=[CatalogueProduct(**asdict(p)) for p in found])
 
 
 @router.get(

@@ -1,8 +1,9 @@
-"""The answer of `routes.products`: the similar items of a product."""
+"""The answers of `routes.products`: the similar items of a product, a catalogue search."""
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from mgrecs.api.schemas.shared import CacheFreshness, RecommendedItem, Source, with_examples
 
@@ -23,3 +24,41 @@ class SimilarProducts(CacheFreshness):
     source: Source = Field(description="cache, realtime (the engine) or none (engine down)")
     updated_at: datetime | None = Field(description="when the cached row was written (UTC)")
     items: list[RecommendedItem]
+
+
+class CatalogueProduct(BaseModel):
+    """A product as the catalogue has it (sold or not)."""
+
+    product_id: str
+    name: str | None
+    category: str | None
+    price: float | None
+    in_stock: bool
+    active: bool = Field(description="false: never recommended")
+    launched_at: datetime | None
+    attributes: dict[str, Any] = Field(description="free attributes (brand, size...)")
+    sold: bool = Field(description="whether any order counts it")
+
+
+class ProductSearch(BaseModel):
+    model_config = with_examples(
+        {
+            "query": "lamp",
+            "items": [
+                {
+                    "product_id": "P0201",
+                    "name": "Eco Lamp 201",
+                    "category": "home-garden",
+                    "price": 39.9,
+                    "in_stock": True,
+                    "active": True,
+                    "launched_at": "2026-12-01T00:00:00Z",
+                    "attributes": {"brand": "Lumo"},
+                    "sold": False,
+                }
+            ],
+        }
+    )
+
+    query: str | None
+    items: list[CatalogueProduct]

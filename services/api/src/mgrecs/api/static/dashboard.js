@@ -113,6 +113,28 @@ async function showProduct() {
     el("tr", {}, el("td", {}, item.product_id), el("td", {}, fmt(item.score)))));
 }
 
+// The catalogue: products by name or id, sold or not (a product the company announced is
+// there before anyone buys it). Names first, the id below in small print.
+async function showCatalogue() {
+  const params = new URLSearchParams({ limit: "50" });
+  const q = $("catalogue-q").value.trim();
+  const category = $("catalogue-category").value.trim();
+  if (q) params.set("q", q);
+  if (category) params.set("category", category);
+  const body = await api(`/v1/products?${params}`);
+  $("catalogue-meta").textContent = `${body.items.length} product${body.items.length === 1 ? "" : "s"}${q ? ` matching “${q}”` : ""}`;
+  $("catalogue-table").tBodies[0].replaceChildren(...body.items.map((item) =>
+    el("tr", {},
+      el("td", { title: item.product_id }, item.name || item.product_id, el("br"), el("small", {}, item.product_id)),
+      el("td", {}, item.category || "–"),
+      el("td", {}, item.price === null ? "–" : Number(item.price).toFixed(2)),
+      el("td", {}, item.in_stock ? "in stock" : "out of stock"),
+      el("td", {}, item.active ? "active" : "inactive"),
+      el("td", {}, when(item.launched_at)),
+      el("td", {}, item.sold ? "yes" : "never"),
+      el("td", {}, Object.entries(item.attributes).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}: ${v}`).join(", ") || "–"))));
+}
+
 // Model versions over time: one line per offline metric, oldest version on the left.
 function modelsChart(models) {
   const versions = [...models].sort((a, b) => a.trained_at.localeCompare(b.trained_at));
@@ -302,4 +324,5 @@ on("product-form", "product-error", showProduct);
 on("rule-form", "rules-error", createRule);
 on("preview-form", "rules-error", () => showPreview(false));
 $("rule-preview").addEventListener("click", () => guarded("rules-error", () => showPreview(true)));
+on("catalogue-form", "catalogue-error", showCatalogue);
 loadAll();

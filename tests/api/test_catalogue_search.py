@@ -1,0 +1,115 @@
+"""The catalogue search (`GET /v1/products`) and the dashboard's search box: products that
+never sold are found by name or id, behind the read key."""
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+from playwright.async_api import async_playwright
+
+from mgrecs.api.app import create_app
+from mgrecs.cli.embedded import free_port
+from mgrecs.common.catalogue import ProductEvent
+from mgrecs.common.settings import Settings
+from mgrecs.store.products import write_catalogue
+from support.helpers import asgi_client, serve
+from support.shop import insert_shop
+
+CHROMIUM = "/usr/bin/chromium"
+READ_KEY = "catalogue-read-key"
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+async def seed(pool: asyncpg.Pool) -> None:
+    """The shop (p1..p6 sold, p7 never), and a catalogue: a new lamp nobody bought, p1
+    described by the company, and names with LIKE's wildcards."""
+    await insert_shop(pool)
+    await write_catalogue(
+        pool,
+        [
+            ProductEvent(
+                product_id="N-LAMP",
+                name="Eco Lamp 201",
+                category="home-garden",
+                price=Decimal("39.90"),
+                cost=Decimal("20.00"),
+                launched_at=NOW - timedelta(days=2),
+                attributes={"brand": "Lumo", "size": "M"},
+                updated_at=NOW,
+            ),
+            ProductEvent(
+                product_id="p1",
+                name="Desk Lamp",
+                category="home-garden",
+                price=Decimal("12.00"),
+                in_stock=False,
+                updated_at=NOW,
+            ),
+            ProductEvent(product_id="N-PCT", name="100% cotton_tee", category="apparel"),
+        ],
+    )
+
+
+async def test_search_finds_never_sold_products_by_name_or_id(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    await seed(pool)
+    settings.api_read_keys = READ_KEY
+    key = {"X-API-Key": READ_KEY}
+    async with asgi_client(create_app(settings)) as api:
+        refused = await api.get("/v1/products", params={"q": "lamp"})
+        lamps = (await api.get("/v1/products", params={"q": "LAMP"}, headers=key)).json()
+        by_id = (await api.get("/v1/products", params={"q": "p1"}, headers=key)).json()
+        apparel = await api.get("/v1/products", params={"category": "apparel"}, headers=key)
+        percent = (await api.get("/v1/products", params={"q": "0%"}, headers=key)).json()
+        underscore = (await api.get("/v1/products", params={"q": "p_"}, headers=key)).json()
+        everything = (await api.get("/v1/products", params={"limit": 3}, headers=key)).json()
+        nul = await api.get("/v1/products", params={"q": "a\x00b"}, headers=key)
+        too_many = await api.get("/v1/products", params={"limit": 1000}, headers=key)
+    assert refused.status_code == 401
+    assert [item["product_id"] for item in lamps["items"]] == ["p1", "N-LAMP"]  # by name
+    lamp = lamps["items"][1]
+    assert lamp["sold"] is False and lamp["attributes"] == {"brand": "Lumo", "size": "M"}
+    assert "cost" not in lamp  # the cost is the company's, not the frontend's
+    assert lamps["items"][0]["sold"] is True and lamps["items"][0]["in_stock"] is False
+    assert by_id["items"][0]["product_id"] == "p1"  # the exact id first
+    assert [item["product_id"] for item in apparel.json()["items"]] == ["N-PCT"]
+    assert [item["product_id"] for item in percent["items"]] == ["N-PCT"]
+    assert underscore["items"] == []  # `_` is not a wildcard
+    assert len(everything["items"]) == 3
+    assert nul.status_code == 422 and too_many.status_code == 422
+
+
+async def test_the_dashboard_search_box_shows_the_catalogue(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    await seed(pool)
+    async with (
+        serve(create_app(settings), free_port()) as base,
+        async_playwright() as playwright,
+    ):
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
+        page = await browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{base}/dashboard")
+        await page.fill("#catalogue-q", "lamp")
+        await page.click("#catalogue-form button")
+        deadline = time.monotonic() + 30
+        while (
+            await page.evaluate("document.querySelectorAll('#catalogue-table tbody tr').length")
+            != 2
+        ):
+            assert time.monotonic() < deadline, await page.text_content("#catalogue-error")
+            await asyncio.sleep(0.1)
+        cells = await page.eval_on_selector_all(
+            "#catalogue-table tbody tr",
+            "trs => trs.map(tr => [...tr.cells].map(td => td.textContent))",
+        )
+        await browser.close()
+    assert errors == []
+    assert cells[1][0] == "Eco Lamp 201N-LAMP"  # the name, the id below it
+    assert cells[1][6] == "never" and cells[1][7] == "brand: Lumo, size: M"
+    assert cells[0][3] == "out of stock"
