@@ -55,12 +55,21 @@ _LAGS: dict[str, dict[int, int]] = {}
 """Sink -> consumer (id of its worker) -> lag at its last poll."""
 
 
+GC_THRESHOLDS = (50_000, 20, 20)
+"""Allocations between young collections (Python's default: 700), and collections between
+older ones. A batch's messages live until it is written, so with the default they outlived
+a few collections and reached the oldest generation, which full collections walked again
+and again: 13 % of the database sink's CPU (bench/RESULTS.md, 2026-12-07, issue 18 item 4:
+tracker side). Now they are gone before the young collection that would promote them."""
+
+
 def _freeze_startup() -> None:
     """What exists once a consumer runs (the loaded libraries, botocore's service models)
     lives as long as the process: kept out of the collector's sight, so that the
     collections the batches trigger walk the batches' objects, not the whole heap."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 @contextmanager
