@@ -4,7 +4,7 @@ order and batching, and only the lines that count reach the training data."""
 
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mgrecs.batch.dataset import load_lines
-from mgrecs.common.schemas import OrderEvent, OrderStatus
+from mgrecs.common.schemas import OrderEvent, OrderStatus, version_token
 from mgrecs.store.order_reads import INTERACTIONS, INTERACTIONS_CSV
 from mgrecs.store.orders import write_orders
 from mgrecs.tracker.events import put_events_calls
@@ -354,3 +354,22 @@ def test_a_version_token_sorts_like_the_version() -> None:
     times = [None, 0, 1, 1, 59, 60 * 24 * 30]  # a month on: still in the past
     versions = [order("o1", [(p, 1)], updated=t).version for t in times for p in ("p1", "p2")]
     assert sorted(versions) == sorted(versions, key=lambda v: v.token)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=11))]
+        ),
+    ),
+    st.text(alphabet="0123456789abcdef", max_size=32),
+)
+def test_a_version_token_is_the_utc_time_to_the_microsecond(
+    updated_at: datetime, content_hash: str
+) -> None:
+    """Whatever the zone and microseconds: the fixed-width UTC time, then the hash."""
+    utc = updated_at.astimezone(UTC).replace(tzinfo=None)
+    expected = f"{utc.isoformat(timespec='microseconds')}/{content_hash}"
+    assert version_token(updated_at, content_hash) == expected

@@ -129,9 +129,16 @@ class OrderVersion:
 
 
 def version_token(updated_at: datetime, content_hash: str) -> str:
-    """`OrderVersion.token` from its parts (the engine builds it from database rows too)."""
-    moment = updated_at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
-    return f"{moment}/{content_hash}"
+    """`OrderVersion.token` from its parts (the engine builds it from database rows too):
+    `YYYY-MM-DDTHH:MM:SS.ffffff/<hash>`, the time in UTC. (Built from `isoformat()`, which
+    leaves out zero microseconds: a third of the cost of `isoformat(timespec=...)` on every
+    event the tracker sends.)"""
+    if updated_at.tzinfo is not UTC:
+        updated_at = updated_at.astimezone(UTC)
+    moment = updated_at.isoformat()[:-6]  # without its "+00:00"
+    if updated_at.microsecond:
+        return f"{moment}/{content_hash}"
+    return f"{moment}.000000/{content_hash}"
 
 
 class OrderEvent(Message):

@@ -49,12 +49,16 @@ CREATE TEMP TABLE IF NOT EXISTS stage_order_items (
 merged with one statement per table; `ON COMMIT DELETE ROWS` empties them for the next.
 An order twice in one batch is staged once, in its newest version.
 Customers and products the batch would not change are left out before the upsert, so they
-are not even locked (every batch names the popular products again)."""
+are not even locked (every batch names the popular products again). Each staged row looks its
+stored one up by key (`LATERAL ... LIMIT 1`, which the planner keeps as a loop over the
+batch): a plain join let the planner hash the whole table once per batch, work that grew
+with the table (bench/RESULTS.md, 2026-12-07, issue 18 item 4: tracker side)."""
 
 UPSERT_CUSTOMERS = """
 INSERT INTO customers AS c (customer_id, age, gender, city, region)
 SELECT s.customer_id, s.age, s.gender, s.city, s.region
-FROM stage_customers s LEFT JOIN customers e USING (customer_id)
+FROM stage_customers s LEFT JOIN LATERAL (
+    SELECT * FROM customers WHERE customer_id = s.customer_id LIMIT 1) e ON true
 WHERE e.customer_id IS NULL OR (e.age, e.gender, e.city, e.region) IS DISTINCT FROM (
     COALESCE(s.age, e.age), COALESCE(s.gender, e.gender), COALESCE(s.city, e.city),
     COALESCE(s.region, e.region))
@@ -85,7 +89,8 @@ def _order_fills(new: str, old: str) -> str:
 UPSERT_PRODUCTS = f"""
 INSERT INTO products AS p (product_id, name, category, price)
 SELECT s.product_id, s.name, s.category, s.price
-FROM stage_products s LEFT JOIN products e USING (product_id)
+FROM stage_products s LEFT JOIN LATERAL (
+    SELECT * FROM products WHERE product_id = s.product_id LIMIT 1) e ON true
 WHERE e.product_id IS NULL
     OR (e.name, e.category, e.price) IS DISTINCT FROM ({_order_fills("s", "e")})
 ORDER BY s.product_id

@@ -7,10 +7,11 @@ one at a time, in order. (A plain aiokafka loop that parsed the next batch while
 measured no faster in `make bench-tracker`: bench/RESULTS.md.)
 """
 
+import gc
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from typing import Any, Generic, TypeAlias, TypeVar
 
 from aiokafka import AIOKafkaConsumer
@@ -52,6 +53,37 @@ STOP_TIMEOUT_SECONDS = 60.0
 
 _LAGS: dict[str, dict[int, int]] = {}
 """Sink -> consumer (id of its worker) -> lag at its last poll."""
+
+
+GC_THRESHOLDS = (50_000, 20, 20)
+"""Allocations between young collections (Python's default: 700), and collections between
+older ones. A batch's messages live until it is written, so with the default they outlived
+a few collections and reached the oldest generation, which full collections walked again
+and again: 13 % of the database sink's CPU (bench/RESULTS.md, 2026-12-07, issue 18 item 4:
+tracker side). Now they are gone before the young collection that would promote them."""
+
+
+def _freeze_startup() -> None:
+    """What exists once a consumer runs (the loaded libraries, botocore's service models)
+    lives as long as the process: kept out of the collector's sight, so that the
+    collections the batches trigger walk the batches' objects, not the whole heap."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: parsing a batch builds thousands of small
+    acyclic objects (the messages), and the collector, triggered by their count, would walk
+    the ones built before again and again. The next allocation after it collects once."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class StoppedError(Exception):
@@ -109,6 +141,7 @@ class ConsumerWorker(ABC, Generic[B]):
             await self.open(stack)
             await self.broker.start()
             stack.push_async_callback(self.broker.stop)  # lets the batch being written finish
+            _freeze_startup()
             self.log.info("consuming", group=topics.group_id(self.channel.group, self.settings))
             await self.stopping.wait()
         self.log.info("stopped")
@@ -126,7 +159,8 @@ class ConsumerWorker(ABC, Generic[B]):
         consumer = self.subscriber.consumer
         if not records or consumer is None:
             return False
-        prepared = self.prepare(records)
+        with collector_paused():
+            prepared = self.prepare(records)
         CONSUMED.labels(self.sink).inc(len(records))
         offsets = {TopicPartition(r.topic, r.partition): r.offset + 1 for r in records}
         self._observe_lag(consumer, offsets)
