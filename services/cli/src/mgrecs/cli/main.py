@@ -24,6 +24,7 @@ from mgrecs.store.schema import migrate as run_migrations
 
 if TYPE_CHECKING:
     from mgrecs.common.quality import QualityReport
+    from mgrecs.ingest.public import FileFormat
 
 app = typer.Typer(
     help="Operate mgrecs: schema, topics, ticks, backfills and the demo.", no_args_is_help=True
@@ -78,25 +79,34 @@ def tick(kind: Annotated[str, typer.Argument(help="retrain | refresh | infer")])
     console.print(f"published {sent.kind} tick {sent.tick_id}")
 
 
-@app.command()
-def backfill(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
-    file_format: Annotated[
-        str | None,
-        typer.Option(
-            "--format",
-            help="csv or jsonl; by default JSON lines for .jsonl/.ndjson/.json, else CSV",
-        ),
-    ] = None,
-) -> None:
-    """Publish the orders of a CSV or JSON-lines file to `orders` (constant memory)."""
-    from mgrecs.ingest.public import FileFormat, backfill_file, detect_format
+FormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format", help="csv or jsonl; by default JSON lines for .jsonl/.ndjson/.json, else CSV"
+    ),
+]
+
+
+def _file_format(file: Path, file_format: str | None) -> "FileFormat":
+    """The format asked for, else the one the file's name says; exit 2 on any other."""
+    from mgrecs.ingest.public import detect_format
 
     given = file_format or detect_format(file.name)
     if given not in ("csv", "jsonl"):
         console.print(f"[red]--format must be csv or jsonl, not {file_format!r}[/red]")
         raise typer.Exit(code=2)
-    chosen: FileFormat = "csv" if given == "csv" else "jsonl"
+    return "csv" if given == "csv" else "jsonl"
+
+
+@app.command()
+def backfill(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    file_format: FormatOption = None,
+) -> None:
+    """Publish the orders of a CSV or JSON-lines file to `orders` (constant memory)."""
+    from mgrecs.ingest.public import backfill_file
+
+    chosen = _file_format(file, file_format)
 
     settings = get_settings()
     with file.open("rb") as handle:
@@ -138,27 +148,14 @@ def backfill(
 @app.command("backfill-products")
 def backfill_products(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
-    file_format: Annotated[
-        str | None,
-        typer.Option(
-            "--format",
-            help="csv or jsonl; by default JSON lines for .jsonl/.ndjson/.json, else CSV",
-        ),
-    ] = None,
+    file_format: FormatOption = None,
 ) -> None:
     """Publish the catalogue records of a CSV or JSON-lines file to `products`."""
-    from mgrecs.ingest.public import backfill_catalogue, detect_format
+    from mgrecs.ingest.public import backfill_catalogue
 
-    given = file_format or detect_format(file.name)
-    if given not in ("csv", "jsonl"):
-        console.print(f"[red]--format must be csv or jsonl, not {file_format!r}[/red]")
-        raise typer.Exit(code=2)
+    chosen = _file_format(file, file_format)
     try:
-        summary = asyncio.run(
-            backfill_catalogue(
-                file, get_settings(), file_format="csv" if given == "csv" else "jsonl"
-            )
-        )
+        summary = asyncio.run(backfill_catalogue(file, get_settings(), file_format=chosen))
     except (ValueError, UnicodeDecodeError) as exc:
         console.print(f"[red]{file}: {exc}[/red]")
         raise typer.Exit(code=2) from exc
