@@ -119,3 +119,26 @@ def test_margin_comes_after_filters_and_before_pins() -> None:
     )
     items = [Scored(p, 1.0 - n / 10, "m") for n, p in enumerate("abcd")]
     assert ids(apply(items, 3, book.applicable(None, NOW))) == ["a", "d", "b"]
+
+
+def test_a_retrain_selection_measures_the_chosen_recipes_curve_when_margins_are_known() -> None:
+    """Pairs of products (a<i>, b<i>): customers buy a<i> early and b<i> late."""
+    from datetime import timedelta
+
+    from mgrecs.engine.records import Interaction
+    from mgrecs.engine.selection import select_recipe
+
+    lines = []
+    for c in range(60):
+        pair, bought = c % 5, NOW - timedelta(days=100 - c)
+        late = bought if c < 40 else NOW - timedelta(hours=c)
+        lines += [
+            Interaction(f"c{c}", f"a{pair}", 1, bought, "north"),
+            Interaction(f"c{c}", f"b{pair}", 1, late, "north"),
+        ]
+    margins = {f"{side}{i}": float(i) for side in "ab" for i in range(5)}
+    with_curve = select_recipe(lines, ["itemknn"], 5.0, margins=margins).to_metrics()
+    curve = with_curve["margin_curve"]
+    assert [p["weight"] for p in curve["points"]] == list(WEIGHTS)
+    assert curve["recipe"] == with_curve["recipe"] and curve["products_with_margin"] == 10
+    assert "margin_curve" not in select_recipe(lines, ["itemknn"], 5.0).to_metrics()

@@ -132,6 +132,20 @@ def margin_curve(
 ) -> MarginCurve:
     """Fit `recipe` on the training period and measure its lists re-ordered at each weight."""
     recipe.fit(split.train)
+    return curve_of_fitted(recipe, split, margins, k, extra, weights, name=name)
+
+
+def curve_of_fitted(
+    recipe: Recipe,
+    split: Split,
+    margins: Mapping[str, float],
+    k: int = 10,
+    extra: float = 1.0,
+    weights: Sequence[float] = WEIGHTS,
+    *,
+    name: str | None = None,
+) -> MarginCurve:
+    """`margin_curve` of a recipe already fitted on `split.train` (a retrain's chosen one)."""
     n = max(k + 1, round(k * (1.0 + extra)))
     top, scores = candidates_with_scores(recipe, split, n)
     per_item = margin_array(split.item_ids, margins)
@@ -155,6 +169,7 @@ __all__ = [
     "MarginFileError",
     "MarginPoint",
     "candidates_with_scores",
+    "curve_of_fitted",
     "margin_array",
     "margin_curve",
     "read_margins",
