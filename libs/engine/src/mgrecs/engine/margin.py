@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from mgrecs.engine.arrays import Float64Array, IntArray
+from mgrecs.engine.arrays import BoolArray, Float64Array, IntArray
 from mgrecs.engine.records import Scored
 
 WEIGHTS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
@@ -57,22 +57,42 @@ def rerank(items: Sequence[Scored], margins: Mapping[str, float], weight: float)
     return [items[i] for i in order]
 
 
+def _scaled_rows(values: Float64Array, valid: BoolArray) -> Float64Array:
+    """Per row, min-max over the valid cells (all equal: 0); invalid cells 0."""
+    low = np.where(valid, values, np.inf).min(axis=1, keepdims=True)
+    high = np.where(valid, values, -np.inf).max(axis=1, keepdims=True)
+    span = high - low
+    spread = np.isfinite(span) & (span > 0)
+    safe = np.where(spread, span, 1.0)
+    scaled = np.where(spread & valid, (values - np.where(spread, low, 0.0)) / safe, 0.0)
+    return np.asarray(scaled, dtype=np.float64)
+
+
 def rerank_rows(
     top: IntArray, scores: Float64Array, margins: Float64Array, weight: float, k: int
 ) -> IntArray:
-    """Evaluation's batch form: per row of `top` (item indices, best first, -1 = none) with
-    their `scores`, the first `k` in blended order; `margins` per item index (NaN: unknown)."""
+    """Evaluation's batch form of `rerank`: per row of `top` (item indices, best first, -1 =
+    none, after the valid ones) with their `scores`, the first `k` in blended order;
+    `margins` per item index (NaN: unknown)."""
     rows = np.full((top.shape[0], k), -1, dtype=np.int64)
-    for row in range(top.shape[0]):
-        valid = top[row] >= 0
-        items = top[row][valid]
-        known = margins[items]
-        order = blend_order(
-            scores[row][valid].tolist(),
-            [None if np.isnan(m) else float(m) for m in known],
-            weight,
-        )[:k]
-        rows[row, : len(order)] = items[order]
+    width = min(k, top.shape[1])
+    if weight <= 0.0 or top.shape[1] < 2:
+        rows[:, :width] = top[:, :width]
+        return rows
+    valid = top >= 0
+    raw = np.where(valid, margins[np.maximum(top, 0)], np.nan)
+    known = valid & ~np.isnan(raw)
+    floor = np.where(known, raw, np.inf).min(axis=1, keepdims=True)
+    floor = np.where(np.isfinite(floor), floor, 0.0)
+    raw = np.where(known, raw, floor)
+    if weight >= 1.0:
+        key = np.where(valid, -raw, np.inf)
+    else:
+        relevance = _scaled_rows(np.asarray(scores, dtype=np.float64), valid)
+        blended = (1.0 - weight) * relevance + weight * _scaled_rows(raw, valid)
+        key = np.where(valid, -blended, np.inf)
+    order = np.argsort(key, axis=1, kind="stable")[:, :width]
+    rows[:, :width] = np.take_along_axis(top, order, axis=1)
     return rows
 
 
