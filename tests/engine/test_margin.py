@@ -142,3 +142,26 @@ def test_a_retrain_selection_measures_the_chosen_recipes_curve_when_margins_are_
     assert [p["weight"] for p in curve["points"]] == list(WEIGHTS)
     assert curve["recipe"] == with_curve["recipe"] and curve["products_with_margin"] == 10
     assert "margin_curve" not in select_recipe(lines, ["itemknn"], 5.0).to_metrics()
+
+
+@given(
+    lists(),
+    st.floats(min_value=0.0, max_value=1.0),
+    st.integers(min_value=1, max_value=12),
+    st.sets(st.integers(min_value=0, max_value=25), max_size=5),
+)
+def test_with_rules_a_margin_list_keeps_their_promises(
+    case: tuple[list[Scored], dict[str, float]], weight: float, k: int, dropped: set[int]
+) -> None:
+    """Filtered products stay out, each product once, at most k, pins at their slot."""
+    items, margins = case
+    excluded = frozenset(f"p{i}" for i in dropped)
+    book = RuleBook(
+        [BusinessRule(1, "filter", excluded), BusinessRule(2, "pin", frozenset({"x"}), ("x",))],
+        margins=margins,
+        margin_weight=weight,
+    )
+    served = apply(items, k, book.applicable(None, NOW))
+    assert not excluded & set(ids(served))
+    assert len(served) == len(set(ids(served))) <= k
+    assert served[0].item_id == "x"
