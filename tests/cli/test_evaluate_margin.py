@@ -1,6 +1,7 @@
 """`mgrecs evaluate --objective margin --catalogue FILE`: the trade-off of margin against
 relevance, as a table and as JSON, and its refusals with a message."""
 
+import asyncio
 import csv
 import json
 from datetime import UTC, datetime
@@ -12,9 +13,12 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mgrecs.cli.main import app
+from mgrecs.common.db import create_pool
+from mgrecs.common.settings import get_settings
 from mgrecs.engine.evaluation.margin_curve import MarginFileError, read_margins
 from mgrecs.engine.margin import WEIGHTS
 from mgrecs.ingest.sample_data import generate
+from mgrecs.store.products import StoredProduct, insert_products
 
 runner = CliRunner()
 FAST = ["--recipes", "itemknn", "--budget-seconds", "1", "--test-days", "21"]
@@ -68,11 +72,56 @@ def test_the_table_shows_the_curve(shop: tuple[Path, Path]) -> None:
     assert weights[-11:] == [f"{w:g}" for w in WEIGHTS]
 
 
-def test_margin_without_a_catalogue_is_refused(shop: tuple[Path, Path]) -> None:
+def test_without_a_catalogue_the_margins_come_from_the_database(
+    shop: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No database reachable: refused with a message naming both ways."""
     orders, _ = shop
-    result = runner.invoke(app, ["evaluate", str(orders), "--objective", "margin"])
-    assert result.exit_code == 2
-    assert "--catalogue" in result.stderr
+    monkeypatch.setenv("MGRECS_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["evaluate", str(orders), *FAST, "--objective", "margin"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2, result.output
+    assert "--catalogue" in result.stderr and "MGRECS_DATABASE_URL" in result.stderr
+
+
+def test_the_database_catalogue_gives_the_curve(
+    shop: tuple[Path, Path], database_url_for_test: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orders, catalogue = shop
+    rows = list(csv.DictReader(catalogue.open()))
+
+    async def store() -> None:
+        pool = await create_pool(database_url_for_test, max_size=1)
+        try:
+            await insert_products(
+                pool,
+                [StoredProduct(r["product_id"], r["name"], None, float(r["price"])) for r in rows],
+            )
+            await pool.executemany(
+                "UPDATE products SET cost = $2 WHERE product_id = $1",
+                [(r["product_id"], float(r["cost"])) for r in rows],
+            )
+        finally:
+            await pool.close()
+
+    asyncio.run(store())
+    monkeypatch.setenv("MGRECS_DATABASE_URL", database_url_for_test)
+    get_settings.cache_clear()
+    try:
+        args = ["evaluate", str(orders), *FAST, "--objective", "margin", "--json"]
+        from_db = runner.invoke(app, args)
+    finally:
+        get_settings.cache_clear()
+    assert from_db.exit_code == 0, from_db.output
+    from_file = runner.invoke(app, [*args, "--catalogue", str(catalogue)])
+    db_curve, file_curve = (json.loads(r.stdout)["margin"] for r in (from_db, from_file))
+    assert db_curve["products_with_margin"] == file_curve["products_with_margin"]
+    # price - cost in numeric or in float: the same lists up to rounding.
+    for db_point, file_point in zip(db_curve["points"], file_curve["points"], strict=True):
+        assert db_point == pytest.approx(file_point, abs=1e-3)
 
 
 def test_a_catalogue_without_costs_is_refused(shop: tuple[Path, Path], tmp_path: Path) -> None:

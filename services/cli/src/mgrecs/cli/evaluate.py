@@ -134,6 +134,14 @@ def _cold_start_table(cold: "ColdStartReport") -> Table:
     return table
 
 
+def _stored_margins() -> dict[str, float]:
+    """The catalogue's margins in the database (MGRECS_DATABASE_URL)."""
+    from mgrecs.cli.models import with_pool
+    from mgrecs.store.products import margins
+
+    return with_pool(margins)
+
+
 def _margin_table(curve: "MarginCurve") -> Table:
     k = curve.k
     table = Table(
@@ -241,16 +249,23 @@ def evaluate(
         raise _fail(err, "give --test-from or --test-days, not both")
     margins: dict[str, float] | None = None
     if objective is Objective.margin:
+        import asyncpg
+
         from mgrecs.engine.evaluation.margin_curve import MarginFileError, read_margins
 
-        if catalogue is None:
-            raise _fail(err, "--objective margin needs --catalogue FILE (product_id, price, cost)")
+        source = str(catalogue) if catalogue is not None else "the database"
         try:
-            margins = read_margins(catalogue)
+            margins = read_margins(catalogue) if catalogue is not None else _stored_margins()
         except (MarginFileError, UnicodeDecodeError) as error:
             raise _fail(err, f"{catalogue}: {error}") from None
+        except (OSError, asyncpg.PostgresError) as error:
+            raise _fail(
+                err,
+                f"--objective margin reads the products' margins from the database "
+                f"(MGRECS_DATABASE_URL) without --catalogue FILE, and it failed: {error}",
+            ) from None
         if not margins:
-            raise _fail(err, f"{catalogue}: no product with a price and a cost")
+            raise _fail(err, f"{source}: no product with a price and a cost")
     try:
         boundary = _parse_date(test_from) if test_from is not None else None
     except ValueError:
