@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+from pydantic import ValidationError
 
 from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
@@ -65,3 +66,9 @@ async def test_a_middle_weight_lifts_high_margin_products_part_way(
     scaled to 0-1 over the candidates, blended half and half."""
     items = [i["product_id"] for i in await served(settings, 0.5, 5)]
     assert items == ["p6", "p5", "p1", "p4", "p2"]
+
+
+@pytest.mark.parametrize("weight", [-0.1, 1.5])
+def test_a_weight_outside_0_to_1_is_refused(weight: float) -> None:
+    with pytest.raises(ValidationError, match="margin_weight"):
+        Settings(margin_weight=weight)
