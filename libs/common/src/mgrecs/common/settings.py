@@ -253,6 +253,11 @@ class Settings(BaseSettings):
     rules_extra_candidates: float = Field(default=1.0, ge=0, le=10)
     """While a filter or a boost is in force, a list of N asks its source (the engine, the
     popular products) for N x (1 + this) candidates, so that filters do not shorten it."""
+    margin_weight: float = Field(default=0.0, ge=0, le=1)
+    """How much the products' expected margin (price - cost) weighs against relevance in
+    every list the API serves (docs/concepts.md, Merchandising): 0 relevance only, 1 by
+    margin alone. `mgrecs evaluate --objective margin` shows what each weight costs in
+    NDCG@10 and brings in margin; above 0, lists ask for candidates as a filter does."""
 
     train_recipes: str = "rp3beta,ease,als,itemknn"
     """User-personalization recipes a retrain compares on the latest purchases, comma

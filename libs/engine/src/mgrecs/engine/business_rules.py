@@ -12,6 +12,8 @@ Order of application, on a list of candidates best first:
 1. filters: every product a rule in force excludes leaves the list;
 2. boosts and buries: a product's score is multiplied by the factor of every rule in force
    that matches it (> 1 boosts, < 1 buries), and the list is sorted again (stable);
+2b. margin: with a margin weight above 0 (setting `margin_weight`), the list is re-ordered
+   by relevance blended with the products' margin (`mgrecs.engine.margin`);
 3. promotions: the promoted products of the rules in force (in rule order, each once, not
    excluded) take `round(k x share)` evenly spaced slots (shares add up, at most 1);
 4. pins: each pinned product (not excluded) sits at its slot, promoted items keep theirs
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
+from mgrecs.engine.margin import rerank
 from mgrecs.engine.records import Scored
 from mgrecs.engine.rules import PROMOTED_REASON, insert_promoted
 
@@ -82,16 +85,22 @@ class Applicable:
     """(0-based slot, product), one per slot, by slot."""
     key: tuple[int, ...] = ()
     """The ids of the rules merged (within one `RuleBook`, the same rules give the same key)."""
+    margins: Mapping[str, float] = field(default_factory=dict)
+    """Per product, its margin (price - cost), when `margin_weight` > 0."""
+    margin_weight: float = 0.0
+    """How much margin weighs against relevance (0: relevance only)."""
 
     @property
     def empty(self) -> bool:
-        return not (self.excluded or self.factors or self.promoted or self.pins)
+        return not (
+            self.excluded or self.factors or self.promoted or self.pins or self.margin_weight
+        )
 
     def candidates(self, limit: int, extra: float) -> int:
         """How many candidates to ask a source for so that `limit` survive the filters and
-        boosts can lift an item from further down: `limit` while no rule is in force,
-        else `limit x (1 + extra)` (at least one more)."""
-        if not (self.excluded or self.factors):
+        boosts (or margin) can lift an item from further down: `limit` while no rule is in
+        force, else `limit x (1 + extra)` (at least one more)."""
+        if not (self.excluded or self.factors or self.margin_weight):
             return limit
         return max(limit + 1, round(limit * (1.0 + extra)))
 
@@ -137,9 +146,21 @@ class RuleBook:
     """The enabled rules at one moment (`version` names it: a changed rule set is a new
     book), with the merged rules of each (region, rules in force) remembered."""
 
-    def __init__(self, rules: Sequence[BusinessRule] = (), version: Hashable = None) -> None:
+    def __init__(
+        self,
+        rules: Sequence[BusinessRule] = (),
+        version: Hashable = None,
+        margins: Mapping[str, float] | None = None,
+        margin_weight: float = 0.0,
+    ) -> None:
         self.rules = tuple(sorted(rules, key=lambda r: r.rule_id))
         self.version = version
+        self._margin = (
+            Applicable(margins=dict(margins or {}), margin_weight=margin_weight)
+            if margin_weight > 0
+            else NOTHING
+        )
+        """What every list gets when no rule is in force: margin, or nothing."""
         self._merged: dict[tuple[int, ...], Applicable] = {}
         self._by_region: dict[str | None, tuple[datetime, datetime, Applicable]] = {}
         self._boundaries = sorted(
@@ -153,17 +174,23 @@ class RuleBook:
         """The rules in force for a list of `region` served at `now`, merged (remembered per
         region until the next start or end of a rule's window)."""
         if not self.rules:
-            return NOTHING
+            return self._margin
         known = self._by_region.get(region)
         if known is not None and known[0] <= now < known[1]:
             return known[2]
         in_force = tuple(r.rule_id for r in self.rules if r.in_force(region, now))
-        merged = NOTHING
+        merged = self._margin
         if in_force:
             found = self._merged.get(in_force)
             if found is None:
                 ids = set(in_force)
                 found = merge(r for r in self.rules if r.rule_id in ids)
+                if self._margin.margin_weight:
+                    found = replace(
+                        found,
+                        margins=self._margin.margins,
+                        margin_weight=self._margin.margin_weight,
+                    )
                 if len(self._merged) < 1024:
                     self._merged[in_force] = found
             merged = found
@@ -203,6 +230,8 @@ def apply(
             s if boosted == s.score else Scored(s.item_id, min(1.0, max(0.0, boosted)), s.reason)
             for boosted, s in rescored
         ]
+    if rules.margin_weight > 0:
+        kept = rerank(kept, rules.margins, rules.margin_weight)
     if rules.promoted and rules.share > 0:
         promoted = [p for p in rules.promoted if p not in never]
         kept = insert_promoted(kept, promoted, k, rules.share)

@@ -15,7 +15,7 @@ data for a validation period the default recipe is taken as is.
 """
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +29,7 @@ from mgrecs.engine.evaluation.blending import (
     tune_blend,
 )
 from mgrecs.engine.evaluation.evaluate import evaluate_recipe
+from mgrecs.engine.evaluation.margin_curve import curve_of_fitted
 from mgrecs.engine.evaluation.metrics import Metrics
 from mgrecs.engine.evaluation.report import Catalog, default_catalog
 from mgrecs.engine.evaluation.split import (
@@ -86,6 +87,9 @@ class Selection:
     """The blend tuned over the best candidates and the baselines, measured in full."""
     reason: str = ""
     """Why the served recipe serves, in a sentence."""
+    margin_curve: dict[str, Any] | None = None
+    """The chosen recipe's margin against relevance on the validation period
+    (`mgrecs.engine.evaluation.margin_curve`), when margins were given."""
 
     def to_metrics(self) -> dict[str, Any]:
         """JSON for `model_versions.metrics`."""
@@ -101,6 +105,7 @@ class Selection:
                 "reason": self.reason,
             },
             "validation": self.validation,
+            **({"margin_curve": self.margin_curve} if self.margin_curve is not None else {}),
         }
 
 
@@ -136,12 +141,14 @@ def select_recipe(
     default: str = DEFAULT_RECIPE,
     catalog: Catalog | None = None,
     repeat: bool = False,
+    margins: Mapping[str, float] | None = None,
 ) -> Selection:
     """The candidate with the best validation NDCG@10 (earliest on ties), popularity when
     that is below it, the blend when it beats either by `MIN_GAIN`; `default` with its default
     parameters when there is too little data for a validation period. `repeat`: purchased
     products stay in the lists (the model's exclude-purchased setting off), so re-buying
-    counts and `buy-again` may join the blend.
+    counts and `buy-again` may join the blend. `margins` (per product, price - cost): the
+    chosen recipe's margin curve is measured on the validation period too.
 
     `budget_seconds` is shared equally by the candidates and the blend (the baselines take a
     share each too, but fit in well under a second); each recipe tries at least its first
@@ -194,8 +201,16 @@ def select_recipe(
     ):
         chosen, reason = blend, f"the blend beats {chosen.name} by {MIN_GAIN:.0%} or more"
 
+    curve = None
+    if margins:
+        measured = chosen.fitted
+        if measured is None:
+            measured = catalog.make(chosen.name, chosen.params, SEED)
+            measured.fit(split.train)
+        curve = curve_of_fitted(measured, split, margins, TUNING_K, name=chosen.name).to_dict()
     return Selection(
         recipe=catalog.make(chosen.name, chosen.params, SEED),
+        margin_curve=curve,
         candidates=[replace(c, fitted=None) for c in tuned],  # not kept through the final fit
         validation=_validation(
             catalog, chosen.name, chosen.params, split, chosen.metrics, popularity

@@ -332,3 +332,16 @@ async def search_products(
         )
         for row in rows
     ]
+
+
+MARGINS = """
+SELECT product_id, (price - cost)::float8 AS margin
+FROM products WHERE price IS NOT NULL AND cost IS NOT NULL
+"""
+
+
+async def margins(pool: asyncpg.Pool) -> dict[str, float]:
+    """Per product of known price and cost, its margin (price - cost): what the api weighs
+    against relevance when `margin_weight` > 0."""
+    rows = await pool.fetch(MARGINS)
+    return {row["product_id"]: row["margin"] for row in rows}

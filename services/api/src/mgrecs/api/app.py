@@ -80,7 +80,10 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                 settings.ranking_campaign_arn,
             )
             app.state.rules = RuleKeeper(
-                pool, settings.rules_refresh_seconds, settings.rules_catalogue_refresh_seconds
+                pool,
+                settings.rules_refresh_seconds,
+                settings.rules_catalogue_refresh_seconds,
+                settings.margin_weight,
             )
             app.state.serving = Serving(
                 app.state.repository, app.state.engine, settings, pool, clock, app.state.rules

@@ -5,7 +5,9 @@ Personalize obeys them as the self-hosted engine's answers do).
 `RuleKeeper.refresh` compares a cheap version of the enabled rules (count, latest change)
 every `rules_refresh_seconds` and resolves their targets again when it moved, or every
 `rules_catalogue_refresh_seconds` for the catalogue's changes. A failed read keeps the
-rules it had (logged): serving never waits on a rule read.
+rules it had (logged): serving never waits on a rule read. With `margin_weight` above 0 the
+products' margins are read with the rules (one query) and every list is re-ordered by
+relevance blended with margin (`mgrecs.engine.margin`), rules in force or not.
 """
 
 import asyncio
@@ -21,34 +23,45 @@ from mgrecs.api.schemas.shared import RecommendedItem
 from mgrecs.common.logging import get_logger
 from mgrecs.engine.business_rules import (
     EMPTY_BOOK,
-    NOTHING,
     Applicable,
     BusinessRule,
     RuleBook,
     apply,
 )
 from mgrecs.engine.records import Scored
+from mgrecs.store import products as product_store
 from mgrecs.store import rules as rule_store
 
 log = get_logger(__name__)
 
 
-async def load_book(pool: asyncpg.Pool, version: Any = None) -> RuleBook:
+async def load_book(
+    pool: asyncpg.Pool, version: Any = None, margin_weight: float = 0.0
+) -> RuleBook:
     """The enabled rules now, resolved against the catalogue (batch inference's too);
-    `version` names the book (default: the rules' version)."""
+    `version` names the book (default: the rules' version); `margin_weight` > 0: with the
+    products' margins."""
     if version is None:
         version = await rule_store.version(pool)
     resolved = await rule_store.resolved_rules(pool)
-    return RuleBook([BusinessRule(**dataclasses.asdict(r)) for r in resolved], version)
+    margins = await product_store.margins(pool) if margin_weight > 0 else None
+    return RuleBook(
+        [BusinessRule(**dataclasses.asdict(r)) for r in resolved], version, margins, margin_weight
+    )
 
 
 class RuleKeeper:
     """The current `RuleBook` (`book`), kept fresh by `run` (a task of the lifespan)."""
 
     def __init__(
-        self, pool: asyncpg.Pool, refresh_seconds: float, catalogue_refresh_seconds: float
+        self,
+        pool: asyncpg.Pool,
+        refresh_seconds: float,
+        catalogue_refresh_seconds: float,
+        margin_weight: float = 0.0,
     ) -> None:
         self._pool = pool
+        self._margin_weight = margin_weight
         self._refresh = refresh_seconds
         self._catalogue_refresh = catalogue_refresh_seconds
         self._resolved_at = float("-inf")
@@ -66,7 +79,7 @@ class RuleKeeper:
         if version == self._version and not due:
             return False
         self._reads += 1
-        book = await load_book(self._pool, (version, self._reads))
+        book = await load_book(self._pool, (version, self._reads), self._margin_weight)
         self.book = book
         self.scoped = any(r.region is not None for r in book.rules)
         self._version = version
@@ -84,7 +97,7 @@ class RuleKeeper:
             await asyncio.sleep(self._refresh)
 
     def applicable(self, region: str | None, now: datetime) -> Applicable:
-        return self.book.applicable(region, now) if len(self.book) else NOTHING
+        return self.book.applicable(region, now)
 
 
 def apply_items(

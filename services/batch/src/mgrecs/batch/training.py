@@ -36,6 +36,7 @@ from mgrecs.engine.dataset import Lines
 from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.records import ProductInfo
 from mgrecs.engine.selection import Selection, measure_recipe
+from mgrecs.store import products as product_store
 from mgrecs.store.jobs import retrain_lock
 from mgrecs.store.model_versions import RECIPE, ModelVersion, active_metrics, active_model, register
 from mgrecs.store.reports import save_report
@@ -178,11 +179,12 @@ async def retrain(
     active if it passes the promotion gate, otherwise it is kept as a candidate with the
     reason. Raises AnotherRetrainRunning when a retrain or refresh runs elsewhere."""
     async with retrain_lock(pool):
+        margins = await product_store.margins(pool)
         return await _train(
             pool,
             settings,
             steps or Steps(pool),
-            lambda lines: choose_recipe(lines, settings),
+            lambda lines: choose_recipe(lines, settings, margins),
         )
 
 

@@ -1,5 +1,9 @@
 """`mgrecs evaluate ORDERS.csv`: every recipe and the popularity baselines on a time split.
 
+With `--objective margin --catalogue FILE` it adds the trade-off of margin against relevance
+(the served recipe's lists re-ordered at weights 0, 0.1, ..., 1: NDCG@k and the mean margin
+of the top k), to choose `MGRECS_MARGIN_WEIGHT` knowingly.
+
 Output goes to stdout (a table, or JSON only with --json); progress, warnings and errors go
 to stderr so the JSON stays machine-readable. Bad input and too little data exit with
 code 2 and a message, never a traceback.
@@ -7,6 +11,7 @@ code 2 and a message, never a traceback.
 
 import json
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,6 +23,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from mgrecs.engine.evaluation import EvaluationReport
     from mgrecs.engine.evaluation.cold_start import ColdStartReport
+    from mgrecs.engine.evaluation.margin_curve import MarginCurve
     from mgrecs.engine.orders_file import ReadSummary
 
 DEFAULT_NEW_ITEMS_SHARE = 0.1
@@ -25,6 +31,13 @@ DEFAULT_NEW_ITEMS_SHARE = 0.1
 DEFAULT_TEST_DAYS = 14
 """Test period when neither --test-from nor --test-days is given: the last two weeks."""
 BAD_INPUT = 2
+
+
+class Objective(StrEnum):
+    """What `mgrecs evaluate` weighs: relevance alone, or also margin against it."""
+
+    relevance = "relevance"
+    margin = "margin"
 
 
 def _fail(err: Console, message: str) -> typer.Exit:
@@ -121,6 +134,42 @@ def _cold_start_table(cold: "ColdStartReport") -> Table:
     return table
 
 
+def _stored_margins() -> dict[str, float]:
+    """The catalogue's margins in the database (MGRECS_DATABASE_URL)."""
+    from mgrecs.cli.models import with_pool
+    from mgrecs.store.products import margins
+
+    return with_pool(margins)
+
+
+def _margin_table(curve: "MarginCurve") -> Table:
+    k = curve.k
+    table = Table(
+        title=f"Margin against relevance: {curve.recipe}'s lists re-ordered from its best "
+        f"{curve.candidates} ({curve.products_with_margin} products with a margin; "
+        "MGRECS_MARGIN_WEIGHT)"
+    )
+    table.add_column("weight", justify="right", no_wrap=True)
+    table.add_column(f"NDCG@{k}", justify="right", no_wrap=True)
+    table.add_column("vs 0", justify="right", no_wrap=True)
+    table.add_column(f"mean margin top-{k}", justify="right", no_wrap=True)
+    table.add_column("vs 0", justify="right", no_wrap=True)
+    base = curve.points[0]
+    for point in curve.points:
+        ndcg_lift = (point.ndcg / base.ndcg - 1) * 100 if base.ndcg else None
+        margin_lift = (
+            (point.mean_margin / base.mean_margin - 1) * 100 if base.mean_margin > 0 else None
+        )
+        table.add_row(
+            f"{point.weight:g}",
+            f"{point.ndcg:.4f}",
+            _lift(ndcg_lift),
+            f"{point.mean_margin:.2f}",
+            _lift(margin_lift),
+        )
+    return table
+
+
 def _read_warnings(err: Console, summary: "ReadSummary") -> None:
     if summary.lines_skipped:
         err.print(
@@ -169,6 +218,19 @@ def evaluate(
             max=1.0,
         ),
     ] = DEFAULT_NEW_ITEMS_SHARE,
+    objective: Annotated[
+        Objective,
+        typer.Option(help="margin: also the trade-off of margin against relevance."),
+    ] = Objective.relevance,
+    catalogue: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Catalogue CSV with product_id and price, cost (or margin): the margins "
+            "of --objective margin.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate every recipe and the popularity baselines on ORDERS (time split)."""
     from mgrecs.engine.evaluation import (
@@ -185,6 +247,25 @@ def evaluate(
         out = Console(width=160)
     if test_from is not None and test_days is not None:
         raise _fail(err, "give --test-from or --test-days, not both")
+    margins: dict[str, float] | None = None
+    if objective is Objective.margin:
+        import asyncpg
+
+        from mgrecs.engine.evaluation.margin_curve import MarginFileError, read_margins
+
+        source = str(catalogue) if catalogue is not None else "the database"
+        try:
+            margins = read_margins(catalogue) if catalogue is not None else _stored_margins()
+        except (MarginFileError, UnicodeDecodeError) as error:
+            raise _fail(err, f"{catalogue}: {error}") from None
+        except (OSError, asyncpg.PostgresError) as error:
+            raise _fail(
+                err,
+                f"--objective margin reads the products' margins from the database "
+                f"(MGRECS_DATABASE_URL) without --catalogue FILE, and it failed: {error}",
+            ) from None
+        if not margins:
+            raise _fail(err, f"{source}: no product with a price and a cost")
     try:
         boundary = _parse_date(test_from) if test_from is not None else None
     except ValueError:
@@ -251,9 +332,23 @@ def evaluate(
         k,
         new_items_share,
     )
+    curve = None
+    if margins is not None:
+        from mgrecs.engine.evaluation.margin_curve import margin_curve
+
+        with err.status(f"margin against relevance ({served.recipe})"):
+            curve = margin_curve(
+                catalog.make(served.recipe, dict(served.params), seed),
+                report.split,
+                margins,
+                k,
+                name=served.recipe,
+            )
     if json_output:
         document = report.to_dict()
         document["cold_start"] = cold.to_dict()
+        if curve is not None:
+            document["margin"] = curve.to_dict()
         document["input"] = {
             "file": str(orders),
             "lines_read": data.summary.lines_read,
@@ -273,6 +368,8 @@ def evaluate(
     )
     out.print(_table(report))
     out.print(_cold_start_table(cold))
+    if curve is not None:
+        out.print(_margin_table(curve))
     served = report.served
     out.print(
         f"a retrain would serve {served.recipe} (the best on validation; "

@@ -219,9 +219,46 @@ function showHealth(status) {
   $("quality-report").textContent = status.quality ? JSON.stringify(status.quality.report, null, 2) : "no report yet";
 }
 
+// The active model's margin curve (metrics.margin_curve, measured at its retrain): mean
+// margin of the top 10 across, NDCG@10 up, one point per weight.
+function marginChart(curve) {
+  const points = curve.points;
+  const width = 640, height = 240, left = 50, bottom = 40, top = 14, right = 20;
+  const margins = points.map((p) => p.mean_margin), ndcgs = points.map((p) => p.ndcg);
+  const [xmin, xmax] = [Math.min(...margins), Math.max(...margins)];
+  const ymax = Math.max(0.01, ...ndcgs) * 1.1;
+  const x = (v) => left + (xmax > xmin ? ((v - xmin) / (xmax - xmin)) * (width - left - right) : (width - left - right) / 2);
+  const y = (v) => top + (1 - v / ymax) * (height - top - bottom);
+  const svg = el("svg:svg", { width, height, id: "margin-svg", role: "img", "aria-label": "NDCG@10 against mean margin per weight" });
+  for (let t = 0; t <= 4; t++) {
+    const v = (ymax * t) / 4;
+    svg.append(el("svg:line", { x1: left, x2: width - right, y1: y(v), y2: y(v), stroke: "#e3e5ea" }),
+      el("svg:text", { x: 2, y: y(v) + 4, "font-size": 10, fill: "#556" }, v.toFixed(3)));
+  }
+  svg.append(el("svg:text", { x: left, y: height - 8, "font-size": 10, fill: "#556" }, `mean margin of the top 10: ${fmt(xmin, 2)} … ${fmt(xmax, 2)}`));
+  svg.append(el("svg:polyline", { points: points.map((p) => `${x(p.mean_margin)},${y(p.ndcg)}`).join(" "), fill: "none", stroke: "#3366cc", "stroke-width": 2 }));
+  points.forEach((p) => svg.append(
+    el("svg:circle", { class: "point", cx: x(p.mean_margin), cy: y(p.ndcg), r: 3.5, fill: "#3366cc", "data-weight": p.weight, "data-ndcg": p.ndcg, "data-margin": p.mean_margin },
+      el("svg:title", {}, `weight ${p.weight}: NDCG@10 ${fmt(p.ndcg, 4)}, mean margin ${fmt(p.mean_margin, 2)}`)),
+    el("svg:text", { x: x(p.mean_margin) + 4, y: y(p.ndcg) - 6, "font-size": 9, fill: "#556" }, String(p.weight))));
+  return svg;
+}
+
+function showMargin(models) {
+  const active = models.find((m) => m.active && m.metrics && m.metrics.margin_curve);
+  const curve = active && active.metrics.margin_curve;
+  $("margin-meta").textContent = curve
+    ? `${active.version} (${curve.recipe}): ${curve.users} customers, ${curve.products_with_margin} products with a price and a cost, the best ${curve.candidates} re-ordered`
+    : "no curve: the active model was trained without products' costs (or before margins were measured)";
+  $("margin-chart").replaceChildren(...(curve ? [marginChart(curve)] : []));
+  $("margin-table").tBodies[0].replaceChildren(...(curve ? curve.points : []).map((p) => el("tr", {},
+    el("td", {}, String(p.weight)), el("td", {}, fmt(p.ndcg, 4)), el("td", {}, fmt(p.mean_margin, 2)))));
+}
+
 async function loadStatus() {
   const status = await api("/v1/status");
   showModels(status.models);
+  showMargin(status.models);
   showHealth(status);
 }
 
