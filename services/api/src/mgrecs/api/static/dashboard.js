@@ -139,7 +139,7 @@ async function showCatalogue() {
 function modelsChart(models) {
   const versions = [...models].sort((a, b) => a.trained_at.localeCompare(b.trained_at));
   const width = 640, height = 220, left = 40, bottom = 40, top = 10;
-  const values = versions.flatMap((m) => METRICS.map(([k]) => m.metrics[k]).filter((v) => typeof v === "number"));
+  const values = versions.flatMap((m) => METRICS.map(([k]) => m.figures[k]).filter((v) => typeof v === "number"));
   const ymax = Math.max(0.05, ...values) * 1.1;
   const x = (i) => left + 20 + (versions.length === 1 ? (width - left - 80) / 2 : (i * (width - left - 80)) / (versions.length - 1));
   const y = (v) => top + (1 - v / ymax) * (height - top - bottom);
@@ -152,11 +152,11 @@ function modelsChart(models) {
   versions.forEach((m, i) => svg.append(el("svg:text", { x: x(i), y: height - bottom + 16, "font-size": 10, "text-anchor": i === versions.length - 1 && i > 0 ? "end" : "middle", fill: m.active ? "#11602a" : "#556", "font-weight": m.active ? 700 : 400 }, m.version)));
   for (const [key, colour] of METRICS) {
     // A version without this metric (not evaluated) has no point rather than a false zero.
-    const measured = versions.map((m, i) => [m, i]).filter(([m]) => typeof m.metrics[key] === "number");
-    const points = measured.map(([m, i]) => [x(i), y(m.metrics[key])]);
+    const measured = versions.map((m, i) => [m, i]).filter(([m]) => typeof m.figures[key] === "number");
+    const points = measured.map(([m, i]) => [x(i), y(m.figures[key])]);
     svg.append(el("svg:polyline", { points: points.map((p) => p.join(",")).join(" "), fill: "none", stroke: colour, "stroke-width": 2 }));
-    measured.forEach(([m], j) => svg.append(el("svg:circle", { class: "point", cx: points[j][0], cy: points[j][1], r: 3.5, fill: colour, "data-version": m.version, "data-metric": key, "data-value": m.metrics[key] },
-      el("svg:title", {}, `${m.version} ${key}: ${fmt(m.metrics[key])}`))));
+    measured.forEach(([m], j) => svg.append(el("svg:circle", { class: "point", cx: points[j][0], cy: points[j][1], r: 3.5, fill: colour, "data-version": m.version, "data-metric": key, "data-value": m.figures[key] },
+      el("svg:title", {}, `${m.version} ${key}: ${fmt(m.figures[key])}`))));
   }
   const legend = el("div", { class: "legend" }, ...METRICS.map(([k, c]) => el("span", {}, swatch(c), k)));
   return el("div", {}, svg, legend);
@@ -168,7 +168,7 @@ function showModels(models) {
     el("td", {}, m.version), el("td", {}, m.recipe), el("td", {}, when(m.trained_at)),
     el("td", {}, el("span", { class: `badge ${m.active ? "on" : "off"}` }, m.active ? "active" : "no")),
     el("td", {}, m.decision || "–"),
-    ...METRICS.map(([k]) => el("td", {}, fmt(m.metrics[k]))))));
+    ...METRICS.map(([k]) => el("td", {}, fmt(m.figures[k]))))));
 }
 
 async function showExperiments() {
@@ -183,7 +183,7 @@ async function showExperiments() {
         el("td", {}, a.arm), el("td", {}, a.model_version), el("td", {}, `${(a.share * 100).toFixed(0)} %`),
         el("td", {}, a.customers), el("td", {}, a.impressions),
         el("td", {}, estimate(a.ctr)), el("td", {}, estimate(a.conversion)),
-        el("td", {}, fmt(a.offline_metrics && a.offline_metrics["ndcg@10"])))))))));
+        el("td", {}, fmt(a.offline_figures["ndcg@10"])))))))));
 }
 
 const estimate = (e) => (e ? `${fmt(e.value)} (${fmt(e.low)}–${fmt(e.high)})` : "–");
@@ -216,7 +216,37 @@ function showHealth(status) {
       el("td", {}, job.finished_at ? duration(total) : "running"),
       el("td", {}, job.steps.map((s) => `${s.step} ${duration(s.seconds)} ${s.status}`).join(" · ")));
   }));
-  $("quality-report").textContent = status.quality ? JSON.stringify(status.quality.report, null, 2) : "no report yet";
+  $("quality-report").replaceChildren(...(status.quality ? qualitySummary(status.quality.report) : [el("p", { class: "meta" }, "no report yet")]));
+}
+
+// The data-quality report in words: the verdict, each check with its count, share and a few
+// of the lines it flagged, the coverage with its example ids; the stored JSON folded below.
+const percent = (rate) => `${(rate * 100).toFixed(rate && rate < 0.001 ? 3 : 1)} %`;
+const example = (line) => Object.entries(line).map(([k, v]) => `${k}: ${v === null ? "–" : typeof v === "object" ? JSON.stringify(v) : v}`).join(", ");
+const examples = (items) => (!items.length ? "–" : items.every((i) => typeof i !== "object") ? items.join(", ")
+  : el("ul", { class: "examples" }, ...items.map((i) => el("li", {}, example(i)))));
+
+function qualitySummary(report) {
+  const checks = Object.entries(report.checks).sort(([, a], [, b]) => b.count - a.count);
+  const cov = report.coverage;
+  return [
+    el("p", { id: "quality-verdict", class: report.passed ? "verdict passed" : "verdict failed" },
+      el("strong", {}, report.passed ? "Passed" : "FAILED"),
+      ` · ${report.source} ${report.kind} of ${when(report.created_at)} · ${report.lines} lines, ${report.bad_lines} bad (${percent(report.bad_rate)}, at most ${percent(report.max_bad_rate)} allowed) · ${report.reason}`),
+    el("table", { id: "quality-checks" },
+      el("thead", {}, el("tr", {}, ...["Check", "Lines flagged", "Share", "Examples"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, ...(checks.length ? checks.map(([name, check]) => el("tr", { class: check.count ? "flagged" : "" },
+        el("td", {}, name.replaceAll("_", " ")), el("td", {}, check.count), el("td", {}, percent(check.rate)), el("td", {}, examples(check.examples))))
+        : [el("tr", {}, el("td", { colspan: 4 }, "no check ran"))]))),
+    el("table", { id: "quality-coverage" },
+      el("thead", {}, el("tr", {}, el("th", {}, "Coverage"), el("th", {}, "Count"), el("th", {}, "Examples"))),
+      el("tbody", {},
+        el("tr", {}, el("td", {}, "customers"), el("td", {}, cov.customers), el("td", {}, "")),
+        el("tr", {}, el("td", {}, "products bought"), el("td", {}, cov.products_bought), el("td", {}, "")),
+        el("tr", {}, el("td", {}, "products without purchases"), el("td", {}, cov.products_without_purchases), el("td", {}, examples(cov.products_without_purchases_examples))),
+        el("tr", {}, el("td", {}, "customers with one order"), el("td", {}, cov.customers_with_one_order), el("td", {}, examples(cov.customers_with_one_order_examples))))),
+    el("details", {}, el("summary", {}, "stored report (JSON)"), el("pre", {}, JSON.stringify(report, null, 2))),
+  ];
 }
 
 async function loadStatus() {
