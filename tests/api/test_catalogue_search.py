@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
+from hypothesis import HealthCheck, given, strategies
+from hypothesis import settings as hypothesis_settings
 from playwright.async_api import async_playwright
 
 from mgrecs.api.app import create_app
+from mgrecs.api.routes.params import ID
 from mgrecs.cli.embedded import free_port
 from mgrecs.common.catalogue import ProductEvent
 from mgrecs.common.settings import Settings
@@ -113,3 +116,79 @@ async def test_the_dashboard_search_box_shows_the_catalogue(
     assert cells[1][0] == "Eco Lamp 201N-LAMP"  # the name, the id below it
     assert cells[1][6] == "never" and cells[1][7] == "brand: Lumo, size: M"
     assert cells[0][3] == "out of stock"
+
+
+# -- GET /v1/products/names: the dashboard names the products of an answer ----------------
+
+
+async def test_the_names_of_the_products_asked_for(settings: Settings, pool: asyncpg.Pool) -> None:
+    await seed(pool)
+    await write_catalogue(pool, [ProductEvent(product_id="N-BLANK", name="")])
+    settings.api_read_keys = READ_KEY
+    key = {"X-API-Key": READ_KEY}
+    url = "/v1/products/names"
+    async with asgi_client(create_app(settings)) as api:
+        refused = await api.get(url, params={"id": "p1"})
+        names = await api.get(
+            url,
+            params=[
+                ("id", "p1"),
+                ("id", "N-LAMP"),
+                ("id", "nope"),
+                ("id", "p1"),
+                ("id", "N-BLANK"),
+                ("id", "p,2"),
+            ],
+            headers=key,
+        )
+        none = await api.get(url, headers=key)
+        too_many = await api.get(url, params=[("id", f"p{i}") for i in range(101)], headers=key)
+        blank = await api.get(url, params={"id": " p1"}, headers=key)
+        hundred = await api.get(url, params=[("id", f"p{i}") for i in range(100)], headers=key)
+    assert refused.status_code == 401
+    assert names.status_code == 200
+    # Unknown and unnamed products are left out: the dashboard shows their id.
+    assert names.json() == {"names": {"p1": "Desk Lamp", "N-LAMP": "Eco Lamp 201"}}
+    assert none.status_code == 422 and too_many.status_code == 422 and blank.status_code == 422
+    assert hundred.status_code == 200
+    assert hundred.json()["names"] == {
+        "p1": "Desk Lamp",
+        **{f"p{i}": f"product p{i}" for i in range(2, 8)},
+    }
+
+
+product_ids = strategies.text(
+    alphabet=strategies.characters(codec="utf-8", exclude_categories=("Cs",)),
+    min_size=1,
+    max_size=20,
+)
+
+
+@hypothesis_settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    asked=strategies.lists(
+        strategies.sampled_from(["p1", "p2", "p7", "N-LAMP"]) | product_ids, max_size=8
+    )
+)
+async def test_any_ids_are_named_or_refused_never_failed(
+    settings: Settings, pool: asyncpg.Pool, asked: list[str]
+) -> None:
+    """Whatever ids are asked for: a 200 naming exactly the named catalogue products among
+    them, or a 422 for an id that is not one (blank-edged, control characters...)."""
+    if not await pool.fetchval("SELECT count(*) FROM products"):
+        await seed(pool)
+    catalogue = {
+        r["product_id"]: r["name"]
+        for r in await pool.fetch("SELECT product_id, name FROM products")
+    }
+    async with asgi_client(create_app(settings)) as api:
+        response = await api.get("/v1/products/names", params=[("id", a) for a in asked])
+    if not asked or not all(ID.match(a) for a in asked):
+        assert response.status_code == 422
+        return
+    assert response.status_code == 200
+    assert response.json()["names"] == {a: catalogue[a] for a in asked if catalogue.get(a)}

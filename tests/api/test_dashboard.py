@@ -115,6 +115,16 @@ async def table(page: Page, selector: str) -> list[list[str]]:
     return cells
 
 
+async def named(page: Page, selector: str) -> list[list[str]]:
+    """Each row's product cell as [name, id in small print, id on hover]."""
+    cells: list[list[str]] = await page.eval_on_selector_all(
+        f"{selector} tbody td.product",
+        "tds => tds.map(td => [td.querySelector('strong').textContent,"
+        " td.querySelector('small').textContent, td.title])",
+    )
+    return cells
+
+
 def expected(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
@@ -232,13 +242,22 @@ async def test_the_dashboard_shows_what_the_api_answers(stack: str) -> None:
             "document.getElementById('user-meta').textContent"
             " && document.getElementById('product-meta').textContent",
         )
-        assert await table(page, "#user-table") == [
-            [item["product_id"], f"{item['score']:.3f}", item["reason"] or "–"]
+        # Products by name (the catalogue's), the id below and on hover.
+        assert [row[1:] for row in await table(page, "#user-table")] == [
+            [f"{item['score']:.3f}", item["reason"] or "–"] for item in user["items"]
+        ]
+        assert await named(page, "#user-table") == [
+            [f"product {item['product_id']}", item["product_id"], item["product_id"]]
             for item in user["items"]
         ]
-        assert await table(page, "#product-table") == [
-            [item["product_id"], f"{item['score']:.3f}"] for item in similar["items"]
+        assert [row[1:] for row in await table(page, "#product-table")] == [
+            [f"{item['score']:.3f}"] for item in similar["items"]
         ]
+        assert await named(page, "#product-table") == [
+            [f"product {item['product_id']}", item["product_id"], item["product_id"]]
+            for item in similar["items"]
+        ]
+        assert (await page.text_content("#product-meta") or "").startswith("product p1 (p1)")
         assert f"source: {user['source']}" in (await page.text_content("#user-meta") or "")
         await page.wait_for_selector("#experiments table.experiment tbody tr")
         arms = await page.eval_on_selector_all(
@@ -316,9 +335,11 @@ async def test_a_merchandiser_previews_and_creates_a_rule_and_sees_it_served(sta
         await wait_until(page, "document.querySelectorAll('#preview .preview-list').length === 2")
         columns = await page.eval_on_selector_all(
             "#preview .preview-list:first-child tbody tr",
-            "trs => trs.map(tr => [tr.cells[1].textContent, tr.cells[2].textContent.trim()])",
+            "trs => trs.map(tr => [tr.cells[1].querySelector('span').dataset.product,"
+            " tr.cells[1].textContent, tr.cells[2].querySelector('span')?.dataset.product])",
         )
-        assert columns[0][0] == first and first not in [after for _, after in columns]
+        assert columns[0][:2] == [first, f"product {first}"]  # named, the id on hover
+        assert first not in [after for _, _, after in columns]
         await page.click("#rule-create")
         await wait_until(page, "document.querySelectorAll('#rules-table tbody tr').length === 1")
         listed = await table(page, "#rules-table")

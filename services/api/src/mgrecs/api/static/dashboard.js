@@ -96,21 +96,47 @@ async function showRegion() {
   if (!body.items.length) $("region-meta").textContent += " · no recommendations";
 }
 
+// Product names, looked up once per product (GET /v1/products/names, 100 ids a request):
+// the recommendation answers carry ids only, people read names.
+const NAMES = new Map();
+
+async function nameProducts(ids) {
+  const missing = [...new Set(ids)].filter((id) => !NAMES.has(id));
+  for (let i = 0; i < missing.length; i += 100) {
+    const chunk = missing.slice(i, i + 100);
+    const params = new URLSearchParams(chunk.map((id) => ["id", id]));
+    try {
+      const body = await api(`/v1/products/names?${params}`);
+      for (const id of chunk) NAMES.set(id, body.names[id] || null);
+    } catch { return; } // no names (yet): the ids still say which product
+  }
+}
+
+// A product as a person reads it: its name, the id below in small print (and on hover).
+function productCell(id, ...extra) {
+  const name = NAMES.get(id);
+  return el("td", { class: "product", title: id, "data-product": id },
+    ...(name ? [el("strong", {}, name), el("br"), el("small", {}, id)] : [id]), ...extra);
+}
+
 async function showUser() {
   const id = $("user-id").value.trim();
   const body = await api(`/v1/users/${encodeURIComponent(id)}/recommendations`);
   const extra = [body.model_version && `model ${body.model_version}`, body.experiment && `experiment ${body.experiment.experiment_id}/${body.experiment.arm}`].filter(Boolean);
   $("user-meta").textContent = [`source: ${body.source}`, `updated ${when(body.updated_at)}`, ...extra].join(" · ");
+  await nameProducts(body.items.map((item) => item.product_id));
   $("user-table").tBodies[0].replaceChildren(...body.items.map((item) =>
-    el("tr", {}, el("td", {}, item.product_id), el("td", {}, fmt(item.score)), el("td", {}, item.reason || "–"))));
+    el("tr", {}, productCell(item.product_id), el("td", {}, fmt(item.score)), el("td", {}, item.reason || "–"))));
 }
 
 async function showProduct() {
   const id = $("product-id").value.trim();
   const body = await api(`/v1/products/${encodeURIComponent(id)}/similar`);
-  $("product-meta").textContent = `source: ${body.source} · updated ${when(body.updated_at)}`;
+  await nameProducts([id, ...body.items.map((item) => item.product_id)]);
+  const asked = NAMES.get(id);
+  $("product-meta").textContent = `${asked ? `${asked} (${id})` : id} · source: ${body.source} · updated ${when(body.updated_at)}`;
   $("product-table").tBodies[0].replaceChildren(...body.items.map((item) =>
-    el("tr", {}, el("td", {}, item.product_id), el("td", {}, fmt(item.score)))));
+    el("tr", {}, productCell(item.product_id), el("td", {}, fmt(item.score)))));
 }
 
 // The catalogue: products by name or id, sold or not (a product the company announced is
@@ -302,12 +328,13 @@ async function showRules() {
 }
 
 function previewTable(title, list) {
-  const names = (items) => items.map((i) => i.product_id);
-  const before = names(list.before);
-  const after = names(list.after);
+  const ids = (items) => items.map((i) => i.product_id);
+  const before = ids(list.before);
+  const after = ids(list.after);
+  const named = (id) => (id && NAMES.get(id) ? el("span", { title: id, "data-product": id }, NAMES.get(id)) : id || "");
   const rows = Array.from({ length: Math.max(before.length, after.length) }, (_, i) => el("tr", {},
-    el("td", {}, i + 1), el("td", {}, before[i] || ""),
-    el("td", { class: before[i] === after[i] ? "" : "changed" }, after[i] || "", list.after[i] && list.after[i].reason ? el("small", {}, ` ${list.after[i].reason}`) : "")));
+    el("td", {}, i + 1), el("td", {}, named(before[i])),
+    el("td", { class: before[i] === after[i] ? "" : "changed" }, named(after[i]), list.after[i] && list.after[i].reason ? el("small", {}, ` ${list.after[i].reason}`) : "")));
   return el("div", { class: "preview-list" }, el("h4", {}, `${title} (${list.source})`),
     el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "#"), el("th", {}, "before"), el("th", {}, "after"))), el("tbody", {}, ...rows)));
 }
@@ -318,6 +345,7 @@ async function showPreview(withDraft) {
   if ($("preview-region").value.trim()) request.region = $("preview-region").value.trim();
   if (withDraft) request.rule = draftRule();
   const body = await api("/v1/admin/rules/preview", request);
+  await nameProducts([body.customer, body.region].filter(Boolean).flatMap((list) => [...list.before, ...list.after].map((i) => i.product_id)));
   $("preview").replaceChildren(...[["Customer", body.customer], ["Region", body.region]]
     .filter(([, list]) => list).map(([title, list]) => previewTable(title, list)));
 }
