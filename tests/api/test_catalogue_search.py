@@ -16,6 +16,7 @@ from mgrecs.api.routes.params import ID
 from mgrecs.cli.embedded import free_port
 from mgrecs.common.catalogue import ProductEvent
 from mgrecs.common.settings import Settings
+from mgrecs.store.cache import USERS, put_current
 from mgrecs.store.products import write_catalogue
 from support.helpers import asgi_client, serve
 from support.shop import insert_shop
@@ -23,6 +24,11 @@ from support.shop import insert_shop
 CHROMIUM = "/usr/bin/chromium"
 READ_KEY = "catalogue-read-key"
 NOW = datetime.now(UTC).replace(microsecond=0)
+C1_LIST = [
+    {"product_id": "N-LAMP", "score": 0.9, "reason": "bought p1, p2"},
+    {"product_id": "p4", "score": 0.5, "reason": "bought together with p1"},
+    {"product_id": "N-NONAME", "score": 0.4, "reason": "bought an unknown, p1"},
+]
 
 
 async def seed(pool: asyncpg.Pool) -> None:
@@ -89,6 +95,10 @@ async def test_the_dashboard_search_box_shows_the_catalogue(
     settings: Settings, pool: asyncpg.Pool
 ) -> None:
     await seed(pool)
+    # c1's cached list explains itself by what c1 bought (as the recipes' reasons do); a
+    # product without a name keeps its id.
+    await write_catalogue(pool, [ProductEvent(product_id="N-NONAME")])
+    await put_current(pool, USERS, "c1", C1_LIST, datetime.now(UTC).replace(tzinfo=None))
     async with (
         serve(create_app(settings), free_port()) as base,
         async_playwright() as playwright,
@@ -111,8 +121,25 @@ async def test_the_dashboard_search_box_shows_the_catalogue(
             "#catalogue-table tbody tr",
             "trs => trs.map(tr => [...tr.cells].map(td => td.textContent))",
         )
+        # A customer's list: the products and the products its reasons cite, by name.
+        await page.fill("#user-id", "c1")
+        await page.click("#user-form button")
+        while not await page.text_content("#user-meta"):
+            assert time.monotonic() < deadline, await page.text_content("#user-error")
+            await asyncio.sleep(0.1)
+        listed = await page.eval_on_selector_all(
+            "#user-table tbody tr",
+            "trs => trs.map(tr => [tr.cells[0].title, tr.cells[0].querySelector('strong')"
+            "?.textContent ?? null, tr.cells[2].textContent,"
+            " [...tr.cells[2].querySelectorAll('.named')].map(s => s.title)])",
+        )
         await browser.close()
     assert errors == []
+    assert listed == [
+        ["N-LAMP", "Eco Lamp 201", "bought Desk Lamp, product p2", ["p1", "p2"]],
+        ["p4", "product p4", "bought together with Desk Lamp", ["p1"]],
+        ["N-NONAME", None, "bought an unknown, Desk Lamp", ["p1"]],
+    ]
     assert cells[1][0] == "Eco Lamp 201N-LAMP"  # the name, the id below it
     assert cells[1][6] == "never" and cells[1][7] == "brand: Lumo, size: M"
     assert cells[0][3] == "out of stock"

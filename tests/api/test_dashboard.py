@@ -243,6 +243,7 @@ async def test_the_dashboard_shows_what_the_api_answers(stack: str) -> None:
             " && document.getElementById('product-meta').textContent",
         )
         # Products by name (the catalogue's), the id below and on hover.
+        # (reasons naming products: test_catalogue_search.py, without an experiment)
         assert [row[1:] for row in await table(page, "#user-table")] == [
             [f"{item['score']:.3f}", item["reason"] or "–"] for item in user["items"]
         ]

@@ -119,14 +119,24 @@ function productCell(id, ...extra) {
     ...(name ? [el("strong", {}, name), el("br"), el("small", {}, id)] : [id]), ...extra);
 }
 
+// A reason's words that may be product ids ("bought P0015, P0039", "bought together with
+// P0042"): looked up with the products, named where the catalogue names them.
+const reasonWords = (items) => items.flatMap((item) => (item.reason ? item.reason.split(/[\s,]+/).filter(Boolean) : []));
+
+function reasonText(reason) {
+  if (!reason) return "–";
+  return el("span", { class: "reason" }, ...reason.split(/([\s,]+)/).map((part) => (NAMES.get(part)
+    ? el("span", { class: "named", title: part, "data-product": part }, NAMES.get(part)) : part)));
+}
+
 async function showUser() {
   const id = $("user-id").value.trim();
   const body = await api(`/v1/users/${encodeURIComponent(id)}/recommendations`);
   const extra = [body.model_version && `model ${body.model_version}`, body.experiment && `experiment ${body.experiment.experiment_id}/${body.experiment.arm}`].filter(Boolean);
   $("user-meta").textContent = [`source: ${body.source}`, `updated ${when(body.updated_at)}`, ...extra].join(" · ");
-  await nameProducts(body.items.map((item) => item.product_id));
+  await nameProducts([...body.items.map((item) => item.product_id), ...reasonWords(body.items)]);
   $("user-table").tBodies[0].replaceChildren(...body.items.map((item) =>
-    el("tr", {}, productCell(item.product_id), el("td", {}, fmt(item.score)), el("td", {}, item.reason || "–"))));
+    el("tr", {}, productCell(item.product_id), el("td", {}, fmt(item.score)), el("td", {}, reasonText(item.reason)))));
 }
 
 async function showProduct() {
@@ -334,7 +344,7 @@ function previewTable(title, list) {
   const named = (id) => (id && NAMES.get(id) ? el("span", { title: id, "data-product": id }, NAMES.get(id)) : id || "");
   const rows = Array.from({ length: Math.max(before.length, after.length) }, (_, i) => el("tr", {},
     el("td", {}, i + 1), el("td", {}, named(before[i])),
-    el("td", { class: before[i] === after[i] ? "" : "changed" }, named(after[i]), list.after[i] && list.after[i].reason ? el("small", {}, ` ${list.after[i].reason}`) : "")));
+    el("td", { class: before[i] === after[i] ? "" : "changed" }, named(after[i]), list.after[i] && list.after[i].reason ? el("small", {}, " ", reasonText(list.after[i].reason)) : "")));
   return el("div", { class: "preview-list" }, el("h4", {}, `${title} (${list.source})`),
     el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "#"), el("th", {}, "before"), el("th", {}, "after"))), el("tbody", {}, ...rows)));
 }
@@ -345,7 +355,9 @@ async function showPreview(withDraft) {
   if ($("preview-region").value.trim()) request.region = $("preview-region").value.trim();
   if (withDraft) request.rule = draftRule();
   const body = await api("/v1/admin/rules/preview", request);
-  await nameProducts([body.customer, body.region].filter(Boolean).flatMap((list) => [...list.before, ...list.after].map((i) => i.product_id)));
+  const lists = [body.customer, body.region].filter(Boolean);
+  await nameProducts(lists.flatMap((list) => [...list.before, ...list.after].map((i) => i.product_id))
+    .concat(lists.flatMap((list) => reasonWords(list.after))));
   $("preview").replaceChildren(...[["Customer", body.customer], ["Region", body.region]]
     .filter(([, list]) => list).map(([title, list]) => previewTable(title, list)));
 }
