@@ -224,6 +224,12 @@ async def test_the_dashboard_shows_what_the_api_answers(stack: str) -> None:
         for row in checks:
             check = quality["checks"][row[0].replace(" ", "_")]
             assert row[1] == str(check["count"])
+        coverage = {row[0]: row[1:] for row in await table(page, "#quality-coverage")}
+        unsold = quality["coverage"]["products_without_purchases_examples"]
+        assert unsold and coverage["products without purchases"] == [
+            str(quality["coverage"]["products_without_purchases"]),
+            ", ".join(f"product {p}" for p in unsold),  # by name, the id on hover
+        ]
         await page.wait_for_selector("#card-cache-age")
         assert "(fresh)" in (await page.text_content("#card-cache-age") or "")
         tables = await table(page, "#cache-tables")

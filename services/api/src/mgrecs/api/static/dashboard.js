@@ -279,7 +279,8 @@ function qualitySummary(report) {
       el("tbody", {},
         el("tr", {}, el("td", {}, "customers"), el("td", {}, cov.customers), el("td", {}, "")),
         el("tr", {}, el("td", {}, "products bought"), el("td", {}, cov.products_bought), el("td", {}, "")),
-        el("tr", {}, el("td", {}, "products without purchases"), el("td", {}, cov.products_without_purchases), el("td", {}, examples(cov.products_without_purchases_examples))),
+        el("tr", {}, el("td", {}, "products without purchases"), el("td", {}, cov.products_without_purchases),
+          el("td", { class: "products" }, ...(cov.products_without_purchases_examples.length ? cov.products_without_purchases_examples.flatMap((id, i) => [i ? ", " : "", NAMES.get(id) ? el("span", { class: "named", title: id, "data-product": id }, NAMES.get(id)) : id]) : ["–"]))),
         el("tr", {}, el("td", {}, "customers with one order"), el("td", {}, cov.customers_with_one_order), el("td", {}, examples(cov.customers_with_one_order_examples))))),
     el("details", {}, el("summary", {}, "stored report (JSON)"), el("pre", {}, JSON.stringify(report, null, 2))),
   ];
@@ -287,6 +288,7 @@ function qualitySummary(report) {
 
 async function loadStatus() {
   const status = await api("/v1/status");
+  if (status.quality) await nameProducts(status.quality.report.coverage.products_without_purchases_examples);
   showModels(status.models);
   showHealth(status);
 }
