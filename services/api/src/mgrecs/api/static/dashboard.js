@@ -121,7 +121,10 @@ function productCell(id, ...extra) {
 
 // A reason's words that may be product ids ("bought P0015, P0039", "bought together with
 // P0042"): looked up with the products, named where the catalogue names them.
-const reasonWords = (items) => items.flatMap((item) => (item.reason ? item.reason.split(/[\s,]+/).filter(Boolean) : []));
+// Only words that can be ids (GET /v1/products/names refuses the whole request otherwise).
+const UNSEEN = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u200b-\u200d\u2060\ufeff]/;
+const reasonWords = (items) => items.flatMap((item) => (item.reason ? item.reason.split(/[\s,]+/)
+  .filter((word) => word && word.length <= 255 && !UNSEEN.test(word)) : []));
 
 function reasonText(reason) {
   if (!reason) return "–";
@@ -133,8 +136,8 @@ async function showUser() {
   const id = $("user-id").value.trim();
   const body = await api(`/v1/users/${encodeURIComponent(id)}/recommendations`);
   const extra = [body.model_version && `model ${body.model_version}`, body.experiment && `experiment ${body.experiment.experiment_id}/${body.experiment.arm}`].filter(Boolean);
-  $("user-meta").textContent = [`source: ${body.source}`, `updated ${when(body.updated_at)}`, ...extra].join(" · ");
   await nameProducts([...body.items.map((item) => item.product_id), ...reasonWords(body.items)]);
+  $("user-meta").textContent = [`source: ${body.source}`, `updated ${when(body.updated_at)}`, ...extra].join(" · ");
   $("user-table").tBodies[0].replaceChildren(...body.items.map((item) =>
     el("tr", {}, productCell(item.product_id), el("td", {}, fmt(item.score)), el("td", {}, reasonText(item.reason)))));
 }
