@@ -44,20 +44,30 @@ async def status(client: httpx.AsyncClient) -> dict[str, Any]:
     return body
 
 
+V1_METRICS: dict[str, Any] = {"ndcg@10": 0.2}  # an older row: flat figures
+V2_METRICS: dict[str, Any] = {  # as retrain stores them: the chosen recipe on validation
+    "recipe": "cooccurrence",
+    "validation": {
+        "chosen": {"precision@10": 0.1, "recall@10": 0.3, "ndcg@10": 0.25, "coverage": 0.5},
+        "popularity": {"precision@10": 0.05, "ndcg@10": 0.12},
+    },
+}
+
+
 @pytest.fixture
 async def history(pool: asyncpg.Pool) -> None:
     """Two model versions, a quality report, two drift reports, two jobs with steps."""
     now = datetime.now(UTC)
-    for version, days_ago, size, ndcg, active, decision in (
-        ("v1", 2, (10, 5, 40), 0.2, False, "replaced"),
-        ("v2", 1, (12, 6, 50), 0.25, True, "better than v1"),
+    for version, days_ago, size, metrics, active, decision in (
+        ("v1", 2, (10, 5, 40), V1_METRICS, False, "replaced"),
+        ("v2", 1, (12, 6, 50), V2_METRICS, True, "better than v1"),
     ):
         model = ModelVersion(
             version,
             RECIPE,
             f"file:///{version}",
             *size,
-            {"ndcg@10": ndcg},
+            metrics,
             now - timedelta(days=days_ago),
         )
         await register(pool, model, promote=active, reason=decision)
@@ -90,8 +100,13 @@ async def test_status_reports_models_quality_drift_and_jobs(
 ) -> None:
     body = await status(client)
     assert [(m["version"], m["active"], m["metrics"]) for m in body["models"]] == [
-        ("v2", True, {"ndcg@10": 0.25}),
-        ("v1", False, {"ndcg@10": 0.2}),
+        ("v2", True, V2_METRICS),
+        ("v1", False, V1_METRICS),
+    ]
+    # The headline figures the dashboard draws, whichever shape the metrics were stored in.
+    assert [m["figures"] for m in body["models"]] == [
+        {"precision@10": 0.1, "recall@10": 0.3, "ndcg@10": 0.25, "coverage": 0.5},
+        {"ndcg@10": 0.2},
     ]
     assert body["models"][0]["decision"] == "better than v1"
     quality = body["quality"]

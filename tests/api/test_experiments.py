@@ -211,7 +211,9 @@ async def test_experiment_report_per_arm(client: httpx.AsyncClient, pool: asyncp
         3,
     )
     assert control["ctr"] == {"value": 0.0, "low": 0.0, "high": round(wilson(0, 3).high, 6)}  # type: ignore[union-attr]
+    assert control["offline_figures"] == {"ndcg@10": 0.25}
     assert treatment["offline_metrics"] is None  # v2 is not registered
+    assert treatment["offline_figures"] == {}
     assert {k: treatment[k] for k in ("customers", "clicks", "add_to_carts", "purchases")} == {
         "customers": 3,
         "clicks": 10,

@@ -66,6 +66,18 @@ async def product_exists(pool: asyncpg.Pool, product_id: str) -> bool:
     return bool(await pool.fetchval(PRODUCT_EXISTS, product_id))
 
 
+PRODUCT_NAMES = """
+SELECT product_id, name FROM products
+WHERE product_id = ANY($1::text[]) AND name IS NOT NULL AND name <> ''
+"""
+
+
+async def product_names(pool: asyncpg.Pool, product_ids: list[str]) -> dict[str, str]:
+    """The catalogue names of those of `product_ids` that have one (one query)."""
+    rows = await pool.fetch(PRODUCT_NAMES, product_ids)
+    return {row["product_id"]: row["name"] for row in rows}
+
+
 # Which of these products ($1) are in one of these categories ($2).
 IN_CATEGORIES = """
 SELECT product_id FROM products

@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from mgrecs.api.intervals import Interval, mean_interval, wilson
+from mgrecs.api.model_figures import offline_figures
 from mgrecs.api.schemas.experiments import ArmReport, Estimate, ExperimentReport
 from mgrecs.common.experiments import Experiment
 from mgrecs.store import model_versions
@@ -56,6 +57,7 @@ def arm_report(
         model_version=model_version,
         share=share,
         offline_metrics=offline_metrics,
+        offline_figures=offline_figures(offline_metrics),
         customers=totals.customers,
         impressions=shown,
         clicks=totals.clicks,

@@ -188,6 +188,10 @@ class Repository:
         """Catalogue products by id or name (`mgrecs.store.products.search_products`)."""
         return await products.search_products(self._pool, query, categories, limit)
 
+    async def product_names(self, product_ids: list[str]) -> dict[str, str]:
+        """The names of those of `product_ids` the catalogue names."""
+        return await products.product_names(self._pool, product_ids)
+
     async def region_exists(self, region: str) -> bool:
         return await customers.region_exists(self._pool, region)
 

@@ -8,6 +8,7 @@ import asyncpg
 
 from mgrecs.api.consumer_lag import tracker_lag
 from mgrecs.api.metrics import user_answers
+from mgrecs.api.model_figures import offline_figures
 from mgrecs.api.schemas.quality import StoredQualityReport
 from mgrecs.api.schemas.status import (
     CacheStatus,
@@ -46,7 +47,10 @@ async def gather(pool: asyncpg.Pool, settings: Settings) -> Status:
         quality = StoredQualityReport.of(*reports[0])
     return Status(
         cache=cache,
-        models=[ModelVersionStatus(**dict(row)) for row in models],
+        models=[
+            ModelVersionStatus(**dict(row), figures=offline_figures(row["metrics"]))
+            for row in models
+        ],
         quality=quality,
         drift=None if drift is None else DriftStatus(**{**drift, "flags": drift["flags"] or []}),
         jobs=[JobStatus(**dict(row)) for row in jobs],

@@ -50,3 +50,29 @@ Categories = Annotated[
     ),
     AfterValidator(_categories),
 ]
+
+
+MAX_PRODUCT_IDS = 100
+ID = re.compile(ID_PATTERN)
+
+
+def _product_ids(values: list[str]) -> list[str]:
+    """Distinct ids, in order, each a valid id, at most MAX_PRODUCT_IDS."""
+    ids = list(dict.fromkeys(values))
+    for value in ids:
+        if not 1 <= len(value) <= 255 or not ID.match(value):
+            raise ValueError(f"{value!r} is not a product id")
+    if len(ids) > MAX_PRODUCT_IDS:
+        raise ValueError(f"at most {MAX_PRODUCT_IDS} product ids")
+    return ids
+
+
+ProductIds = Annotated[
+    list[str],
+    Query(
+        alias="id",
+        description=f"a product id: repeat the parameter (at most {MAX_PRODUCT_IDS})",
+        examples=["P0015"],
+    ),
+    AfterValidator(_product_ids),
+]

@@ -12,9 +12,14 @@ from mgrecs.api.metrics import SOURCES
 from mgrecs.api.new_items import similar_items_with_new
 from mgrecs.api.recommendations import cached_items, freshness
 from mgrecs.api.repository import CachedList, Repository
-from mgrecs.api.routes.params import Categories, Limit, ProductId
+from mgrecs.api.routes.params import Categories, Limit, ProductId, ProductIds
 from mgrecs.api.rule_book import apply_items
-from mgrecs.api.schemas.products import CatalogueProduct, ProductSearch, SimilarProducts
+from mgrecs.api.schemas.products import (
+    CatalogueProduct,
+    ProductNames,
+    ProductSearch,
+    SimilarProducts,
+)
 from mgrecs.api.schemas.shared import ErrorMessage
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
@@ -41,6 +46,13 @@ async def search_products(
     announced is found before anyone buys it): the exact id first, then by name."""
     found = await repository.search_products(q, category, limit)
     return ProductSearch(query=q, items=[CatalogueProduct(**asdict(p)) for p in found])
+
+
+@router.get("/names", response_model=ProductNames, summary="The names of some products")
+async def product_names(repository: RepositoryDep, ids: ProductIds) -> ProductNames:
+    """`?id=P0015&id=P0039`: each product's catalogue name, in one query (the dashboard
+    names the products of an answer with it; the recommendation answers stay ids only)."""
+    return ProductNames(names=await repository.product_names(ids))
 
 
 @router.get(

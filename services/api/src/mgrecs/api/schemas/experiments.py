@@ -31,6 +31,11 @@ class ArmReport(BaseModel):
     offline_metrics: dict[str, Any] | None = Field(
         description="the model version's offline evaluation (model_versions), null if unknown"
     )
+    offline_figures: dict[str, float] = Field(
+        default_factory=dict,
+        description="its headline figures (precision@10, recall@10, ndcg@10, mrr, coverage: "
+        "those it has), as GET /v1/status shows them",
+    )
     customers: int = Field(description="distinct customers with feedback in this arm")
     impressions: int
     clicks: int
@@ -56,6 +61,7 @@ class ExperimentReport(BaseModel):
                     "model_version": "v20261119-0300",
                     "share": 0.5,
                     "offline_metrics": {"ndcg@10": 0.21},
+                    "offline_figures": {"ndcg@10": 0.21},
                     "customers": 812,
                     "impressions": 9000,
                     "clicks": 450,

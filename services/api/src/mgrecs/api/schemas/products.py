@@ -62,3 +62,12 @@ class ProductSearch(BaseModel):
 
     query: str | None
     items: list[CatalogueProduct]
+
+
+class ProductNames(BaseModel):
+    """The catalogue names of the products asked for (a product without a name, or unknown,
+    is left out: show its id)."""
+
+    model_config = with_examples({"names": {"P0015": "Family Cushion 95", "P0039": "Eco Lamp"}})
+
+    names: dict[str, str]

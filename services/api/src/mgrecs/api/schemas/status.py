@@ -50,7 +50,12 @@ class ModelVersionStatus(BaseModel):
     active: bool
     promoted_at: datetime | None
     decision: str | None = Field(description="why it is (or is not) active")
-    metrics: dict[str, Any]
+    metrics: dict[str, Any] = Field(description="as stored by the training (model_versions)")
+    figures: dict[str, float] = Field(
+        default_factory=dict,
+        description="its offline precision@10, recall@10, ndcg@10, mrr and coverage, those it "
+        "has (a trained version's validation.chosen, an AWS version's solution metrics)",
+    )
 
 
 class DriftStatus(BaseModel):
@@ -114,7 +119,8 @@ class Status(BaseModel):
                     "active": True,
                     "promoted_at": "2026-11-26T03:02:40+00:00",
                     "decision": "ndcg@10 0.212 >= 0.205 of the active version",
-                    "metrics": {"ndcg@10": 0.212},
+                    "metrics": {"validation": {"chosen": {"ndcg@10": 0.212}}},
+                    "figures": {"ndcg@10": 0.212},
                 }
             ],
             "quality": None,

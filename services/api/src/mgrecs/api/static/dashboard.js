@@ -96,21 +96,60 @@ async function showRegion() {
   if (!body.items.length) $("region-meta").textContent += " · no recommendations";
 }
 
+// Product names, looked up once per product (GET /v1/products/names, 100 ids a request):
+// the recommendation answers carry ids only, people read names.
+const NAMES = new Map();
+
+async function nameProducts(ids) {
+  const missing = [...new Set(ids)].filter((id) => !NAMES.has(id));
+  for (let i = 0; i < missing.length; i += 100) {
+    const chunk = missing.slice(i, i + 100);
+    const params = new URLSearchParams(chunk.map((id) => ["id", id]));
+    try {
+      const body = await api(`/v1/products/names?${params}`);
+      for (const id of chunk) NAMES.set(id, body.names[id] || null);
+    } catch { return; } // no names (yet): the ids still say which product
+  }
+}
+
+// A product as a person reads it: its name, the id below in small print (and on hover).
+function productCell(id, ...extra) {
+  const name = NAMES.get(id);
+  return el("td", { class: "product", title: id, "data-product": id },
+    ...(name ? [el("strong", {}, name), el("br"), el("small", {}, id)] : [id]), ...extra);
+}
+
+// A reason's words that may be product ids ("bought P0015, P0039", "bought together with
+// P0042"): looked up with the products, named where the catalogue names them.
+// Only words that can be ids (GET /v1/products/names refuses the whole request otherwise).
+const UNSEEN = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u200b-\u200d\u2060\ufeff]/;
+const reasonWords = (items) => items.flatMap((item) => (item.reason ? item.reason.split(/[\s,]+/)
+  .filter((word) => word && word.length <= 255 && !UNSEEN.test(word)) : []));
+
+function reasonText(reason) {
+  if (!reason) return "–";
+  return el("span", { class: "reason" }, ...reason.split(/([\s,]+)/).map((part) => (NAMES.get(part)
+    ? el("span", { class: "named", title: part, "data-product": part }, NAMES.get(part)) : part)));
+}
+
 async function showUser() {
   const id = $("user-id").value.trim();
   const body = await api(`/v1/users/${encodeURIComponent(id)}/recommendations`);
   const extra = [body.model_version && `model ${body.model_version}`, body.experiment && `experiment ${body.experiment.experiment_id}/${body.experiment.arm}`].filter(Boolean);
+  await nameProducts([...body.items.map((item) => item.product_id), ...reasonWords(body.items)]);
   $("user-meta").textContent = [`source: ${body.source}`, `updated ${when(body.updated_at)}`, ...extra].join(" · ");
   $("user-table").tBodies[0].replaceChildren(...body.items.map((item) =>
-    el("tr", {}, el("td", {}, item.product_id), el("td", {}, fmt(item.score)), el("td", {}, item.reason || "–"))));
+    el("tr", {}, productCell(item.product_id), el("td", {}, fmt(item.score)), el("td", {}, reasonText(item.reason)))));
 }
 
 async function showProduct() {
   const id = $("product-id").value.trim();
   const body = await api(`/v1/products/${encodeURIComponent(id)}/similar`);
-  $("product-meta").textContent = `source: ${body.source} · updated ${when(body.updated_at)}`;
+  await nameProducts([id, ...body.items.map((item) => item.product_id)]);
+  const asked = NAMES.get(id);
+  $("product-meta").textContent = `${asked ? `${asked} (${id})` : id} · source: ${body.source} · updated ${when(body.updated_at)}`;
   $("product-table").tBodies[0].replaceChildren(...body.items.map((item) =>
-    el("tr", {}, el("td", {}, item.product_id), el("td", {}, fmt(item.score)))));
+    el("tr", {}, productCell(item.product_id), el("td", {}, fmt(item.score)))));
 }
 
 // The catalogue: products by name or id, sold or not (a product the company announced is
@@ -139,7 +178,7 @@ async function showCatalogue() {
 function modelsChart(models) {
   const versions = [...models].sort((a, b) => a.trained_at.localeCompare(b.trained_at));
   const width = 640, height = 220, left = 40, bottom = 40, top = 10;
-  const values = versions.flatMap((m) => METRICS.map(([k]) => m.metrics[k]).filter((v) => typeof v === "number"));
+  const values = versions.flatMap((m) => METRICS.map(([k]) => m.figures[k]).filter((v) => typeof v === "number"));
   const ymax = Math.max(0.05, ...values) * 1.1;
   const x = (i) => left + 20 + (versions.length === 1 ? (width - left - 80) / 2 : (i * (width - left - 80)) / (versions.length - 1));
   const y = (v) => top + (1 - v / ymax) * (height - top - bottom);
@@ -152,11 +191,11 @@ function modelsChart(models) {
   versions.forEach((m, i) => svg.append(el("svg:text", { x: x(i), y: height - bottom + 16, "font-size": 10, "text-anchor": i === versions.length - 1 && i > 0 ? "end" : "middle", fill: m.active ? "#11602a" : "#556", "font-weight": m.active ? 700 : 400 }, m.version)));
   for (const [key, colour] of METRICS) {
     // A version without this metric (not evaluated) has no point rather than a false zero.
-    const measured = versions.map((m, i) => [m, i]).filter(([m]) => typeof m.metrics[key] === "number");
-    const points = measured.map(([m, i]) => [x(i), y(m.metrics[key])]);
+    const measured = versions.map((m, i) => [m, i]).filter(([m]) => typeof m.figures[key] === "number");
+    const points = measured.map(([m, i]) => [x(i), y(m.figures[key])]);
     svg.append(el("svg:polyline", { points: points.map((p) => p.join(",")).join(" "), fill: "none", stroke: colour, "stroke-width": 2 }));
-    measured.forEach(([m], j) => svg.append(el("svg:circle", { class: "point", cx: points[j][0], cy: points[j][1], r: 3.5, fill: colour, "data-version": m.version, "data-metric": key, "data-value": m.metrics[key] },
-      el("svg:title", {}, `${m.version} ${key}: ${fmt(m.metrics[key])}`))));
+    measured.forEach(([m], j) => svg.append(el("svg:circle", { class: "point", cx: points[j][0], cy: points[j][1], r: 3.5, fill: colour, "data-version": m.version, "data-metric": key, "data-value": m.figures[key] },
+      el("svg:title", {}, `${m.version} ${key}: ${fmt(m.figures[key])}`))));
   }
   const legend = el("div", { class: "legend" }, ...METRICS.map(([k, c]) => el("span", {}, swatch(c), k)));
   return el("div", {}, svg, legend);
@@ -168,7 +207,7 @@ function showModels(models) {
     el("td", {}, m.version), el("td", {}, m.recipe), el("td", {}, when(m.trained_at)),
     el("td", {}, el("span", { class: `badge ${m.active ? "on" : "off"}` }, m.active ? "active" : "no")),
     el("td", {}, m.decision || "–"),
-    ...METRICS.map(([k]) => el("td", {}, fmt(m.metrics[k]))))));
+    ...METRICS.map(([k]) => el("td", {}, fmt(m.figures[k]))))));
 }
 
 async function showExperiments() {
@@ -183,7 +222,7 @@ async function showExperiments() {
         el("td", {}, a.arm), el("td", {}, a.model_version), el("td", {}, `${(a.share * 100).toFixed(0)} %`),
         el("td", {}, a.customers), el("td", {}, a.impressions),
         el("td", {}, estimate(a.ctr)), el("td", {}, estimate(a.conversion)),
-        el("td", {}, fmt(a.offline_metrics && a.offline_metrics["ndcg@10"])))))))));
+        el("td", {}, fmt(a.offline_figures["ndcg@10"])))))))));
 }
 
 const estimate = (e) => (e ? `${fmt(e.value)} (${fmt(e.low)}–${fmt(e.high)})` : "–");
@@ -216,7 +255,38 @@ function showHealth(status) {
       el("td", {}, job.finished_at ? duration(total) : "running"),
       el("td", {}, job.steps.map((s) => `${s.step} ${duration(s.seconds)} ${s.status}`).join(" · ")));
   }));
-  $("quality-report").textContent = status.quality ? JSON.stringify(status.quality.report, null, 2) : "no report yet";
+  $("quality-report").replaceChildren(...(status.quality ? qualitySummary(status.quality.report) : [el("p", { class: "meta" }, "no report yet")]));
+}
+
+// The data-quality report in words: the verdict, each check with its count, share and a few
+// of the lines it flagged, the coverage with its example ids; the stored JSON folded below.
+const percent = (rate) => `${(rate * 100).toFixed(rate && rate < 0.001 ? 3 : 1)} %`;
+const example = (line) => Object.entries(line).map(([k, v]) => `${k}: ${v === null ? "–" : typeof v === "object" ? JSON.stringify(v) : v}`).join(", ");
+const examples = (items) => (!items.length ? "–" : items.every((i) => typeof i !== "object") ? items.join(", ")
+  : el("ul", { class: "examples" }, ...items.map((i) => el("li", {}, example(i)))));
+
+function qualitySummary(report) {
+  const checks = Object.entries(report.checks).sort(([, a], [, b]) => b.count - a.count);
+  const cov = report.coverage;
+  return [
+    el("p", { id: "quality-verdict", class: report.passed ? "verdict passed" : "verdict failed" },
+      el("strong", {}, report.passed ? "Passed" : "FAILED"),
+      ` · ${report.source} ${report.kind} of ${when(report.created_at)} · ${report.lines} lines, ${report.bad_lines} bad (${percent(report.bad_rate)}, at most ${percent(report.max_bad_rate)} allowed) · ${report.reason}`),
+    el("table", { id: "quality-checks" },
+      el("thead", {}, el("tr", {}, ...["Check", "Lines flagged", "Share", "Examples"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, ...(checks.length ? checks.map(([name, check]) => el("tr", { class: check.count ? "flagged" : "" },
+        el("td", {}, name.replaceAll("_", " ")), el("td", {}, check.count), el("td", {}, percent(check.rate)), el("td", {}, examples(check.examples))))
+        : [el("tr", {}, el("td", { colspan: 4 }, "no check ran"))]))),
+    el("table", { id: "quality-coverage" },
+      el("thead", {}, el("tr", {}, el("th", {}, "Coverage"), el("th", {}, "Count"), el("th", {}, "Examples"))),
+      el("tbody", {},
+        el("tr", {}, el("td", {}, "customers"), el("td", {}, cov.customers), el("td", {}, "")),
+        el("tr", {}, el("td", {}, "products bought"), el("td", {}, cov.products_bought), el("td", {}, "")),
+        el("tr", {}, el("td", {}, "products without purchases"), el("td", {}, cov.products_without_purchases),
+          el("td", { class: "products" }, ...(cov.products_without_purchases_examples.length ? cov.products_without_purchases_examples.flatMap((id, i) => [i ? ", " : "", NAMES.get(id) ? el("span", { class: "named", title: id, "data-product": id }, NAMES.get(id)) : id]) : ["–"]))),
+        el("tr", {}, el("td", {}, "customers with one order"), el("td", {}, cov.customers_with_one_order), el("td", {}, examples(cov.customers_with_one_order_examples))))),
+    el("details", {}, el("summary", {}, "stored report (JSON)"), el("pre", {}, JSON.stringify(report, null, 2))),
+  ];
 }
 
 // The active model's margin curve (metrics.margin_curve, measured at its retrain): mean
@@ -257,6 +327,7 @@ function showMargin(models) {
 
 async function loadStatus() {
   const status = await api("/v1/status");
+  if (status.quality) await nameProducts(status.quality.report.coverage.products_without_purchases_examples);
   showModels(status.models);
   showMargin(status.models);
   showHealth(status);
@@ -309,12 +380,13 @@ async function showRules() {
 }
 
 function previewTable(title, list) {
-  const names = (items) => items.map((i) => i.product_id);
-  const before = names(list.before);
-  const after = names(list.after);
+  const ids = (items) => items.map((i) => i.product_id);
+  const before = ids(list.before);
+  const after = ids(list.after);
+  const named = (id) => (id && NAMES.get(id) ? el("span", { title: id, "data-product": id }, NAMES.get(id)) : id || "");
   const rows = Array.from({ length: Math.max(before.length, after.length) }, (_, i) => el("tr", {},
-    el("td", {}, i + 1), el("td", {}, before[i] || ""),
-    el("td", { class: before[i] === after[i] ? "" : "changed" }, after[i] || "", list.after[i] && list.after[i].reason ? el("small", {}, ` ${list.after[i].reason}`) : "")));
+    el("td", {}, i + 1), el("td", {}, named(before[i])),
+    el("td", { class: before[i] === after[i] ? "" : "changed" }, named(after[i]), list.after[i] && list.after[i].reason ? el("small", {}, " ", reasonText(list.after[i].reason)) : "")));
   return el("div", { class: "preview-list" }, el("h4", {}, `${title} (${list.source})`),
     el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "#"), el("th", {}, "before"), el("th", {}, "after"))), el("tbody", {}, ...rows)));
 }
@@ -325,6 +397,9 @@ async function showPreview(withDraft) {
   if ($("preview-region").value.trim()) request.region = $("preview-region").value.trim();
   if (withDraft) request.rule = draftRule();
   const body = await api("/v1/admin/rules/preview", request);
+  const lists = [body.customer, body.region].filter(Boolean);
+  await nameProducts(lists.flatMap((list) => [...list.before, ...list.after].map((i) => i.product_id))
+    .concat(lists.flatMap((list) => reasonWords(list.after))));
   $("preview").replaceChildren(...[["Customer", body.customer], ["Region", body.region]]
     .filter(([, list]) => list).map(([title, list]) => previewTable(title, list)));
 }
