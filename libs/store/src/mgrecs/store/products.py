@@ -205,6 +205,69 @@ async def new_like(
     return rows
 
 
+# The catalogue's products like product $1 when no model knows it (docs/concepts.md, New
+# products): on sale and in stock, bought together with it (`bought_with`: orders holding
+# both, counted in its latest $4 orders only, so a best seller costs no more than a new
+# product) or of its category, with `shared` (attributes of the same value), `buyers`
+# (distinct customers since $2) and its category and attributes (`of_category`,
+# `of_attributes`, on every row). The best $3 by the order of `content.catalogue_like`.
+CATALOGUE_LIKE = """
+WITH asked AS (SELECT category, attributes FROM products WHERE product_id = $1),
+asked_orders AS (
+    SELECT oi.order_id
+    FROM order_items oi JOIN orders o ON o.order_id = oi.order_id
+    WHERE oi.product_id = $1
+    ORDER BY o.ordered_at DESC
+    LIMIT $4
+),
+together AS (
+    SELECT oi.product_id, count(DISTINCT oi.order_id)::int AS bought_with
+    FROM asked_orders a JOIN order_items oi ON oi.order_id = a.order_id
+    WHERE oi.product_id <> $1
+    GROUP BY oi.product_id
+),
+candidates AS (
+    SELECT p.product_id, p.category, p.attributes, coalesce(t.bought_with, 0) AS bought_with,
+           (SELECT count(*) FROM jsonb_each(a.attributes) e
+            WHERE p.attributes -> e.key = e.value)::int AS shared
+    FROM products p
+    CROSS JOIN asked a
+    LEFT JOIN together t ON t.product_id = p.product_id
+    WHERE p.product_id <> $1 AND p.active AND p.in_stock
+      AND (p.category = a.category OR t.product_id IS NOT NULL)
+),
+buyers AS (
+    SELECT oi.product_id, count(DISTINCT o.customer_id)::int AS buyers
+    FROM candidates c
+    JOIN order_items oi ON oi.product_id = c.product_id
+    JOIN orders o ON o.order_id = oi.order_id
+    WHERE o.ordered_at >= $2
+    GROUP BY oi.product_id
+)
+SELECT c.product_id, c.category, c.attributes, c.bought_with,
+       coalesce(b.buyers, 0) AS buyers, a.category AS of_category, a.attributes AS of_attributes
+FROM candidates c
+CROSS JOIN asked a
+LEFT JOIN buyers b ON b.product_id = c.product_id
+ORDER BY c.bought_with DESC, c.shared DESC, buyers DESC, c.product_id
+LIMIT $3
+"""
+
+LIKE_ORDERS = 1_000
+"""The asked product's latest orders its co-purchases are counted in (`CATALOGUE_LIKE`)."""
+
+
+async def catalogue_like(
+    pool: asyncpg.Pool, product_id: str, since: datetime, limit: int
+) -> list[asyncpg.Record]:
+    """(product_id, category, attributes, bought_with, buyers, of_category, of_attributes)
+    of the catalogue's products like `product_id` (see CATALOGUE_LIKE)."""
+    rows: list[asyncpg.Record] = await pool.fetch(
+        CATALOGUE_LIKE, product_id, since, limit, LIKE_ORDERS
+    )
+    return rows
+
+
 _VERSIONED = "name, category, price, cost, in_stock, active, launched_at, attributes"
 
 

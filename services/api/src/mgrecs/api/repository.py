@@ -10,6 +10,7 @@ import numpy as np
 
 from mgrecs.common.quality import QualityReport
 from mgrecs.engine.arrays import Float64Array
+from mgrecs.engine.content import CatalogueCandidate
 from mgrecs.engine.new_items import NewProduct
 from mgrecs.engine.repurchase import DEFAULT_INTERVAL_DAYS, BuyAgainParams
 from mgrecs.engine.visitors import ProductActivity
@@ -233,11 +234,34 @@ class Repository:
         )
         if not rows:
             return [], None, {}
-        attributes = rows[0]["of_attributes"]
         return (
             [_new_product(row) for row in rows],
             rows[0]["of_category"],
-            attributes if isinstance(attributes, dict) else {},
+            _attributes(rows[0]["of_attributes"]),
+        )
+
+    async def catalogue_like(
+        self, product_id: str, since: datetime, limit: int
+    ) -> tuple[list[CatalogueCandidate], str | None, dict[str, Any]]:
+        """Catalogue products on sale bought with `product_id` or of its category (buyers
+        counted since `since`), best first, and its category and attributes
+        (`content.catalogue_like`)."""
+        rows = await products.catalogue_like(self._pool, product_id, since, limit)
+        if not rows:
+            return [], None, {}
+        return (
+            [
+                CatalogueCandidate(
+                    row["product_id"],
+                    row["category"],
+                    _attributes(row["attributes"]),
+                    buyers=row["buyers"],
+                    bought_with=row["bought_with"],
+                )
+                for row in rows
+            ],
+            rows[0]["of_category"],
+            _attributes(rows[0]["of_attributes"]),
         )
 
     async def region_activity(
@@ -367,13 +391,17 @@ def _product_count(row: asyncpg.Record) -> ProductCount:
     )
 
 
+def _attributes(value: Any) -> dict[str, Any]:
+    """A product's stored attributes; anything but a JSON object is none."""
+    return value if isinstance(value, dict) else {}
+
+
 def _new_product(row: asyncpg.Record) -> NewProduct:
-    attributes = row["attributes"]
     return NewProduct(
         row["product_id"],
         row["category"],
         row["launched_at"],
         buyers=row["buyers"],
-        attributes=attributes if isinstance(attributes, dict) else {},
+        attributes=_attributes(row["attributes"]),
         bought_with=row["bought_with"],
     )

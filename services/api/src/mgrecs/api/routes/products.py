@@ -1,7 +1,8 @@
 """Products: the catalogue search, and similar products (cache, then the engine in real
-time)."""
+time, then the catalogue)."""
 
 from dataclasses import asdict
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
@@ -14,8 +15,15 @@ from mgrecs.api.recommendations import cached_items, freshness
 from mgrecs.api.repository import CachedList, Repository
 from mgrecs.api.routes.params import Categories, Limit, ProductId
 from mgrecs.api.rule_book import apply_items
-from mgrecs.api.schemas.products import CatalogueProduct, ProductSearch, SimilarProducts
-from mgrecs.api.schemas.shared import ErrorMessage
+from mgrecs.api.schemas.products import (
+    CatalogueProduct,
+    ProductSearch,
+    SimilarProducts,
+    SimilarSource,
+)
+from mgrecs.api.schemas.shared import ErrorMessage, RecommendedItem
+from mgrecs.common.settings import Settings
+from mgrecs.engine.content import catalogue_like
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
 
@@ -60,27 +68,35 @@ async def similar_products(
 ) -> SimilarProducts:
     """The nightly cached list; for products without one, or when the cache is stale (past
     `cache_ttl_hours`), the engine in real time. When the engine is down: the stale cached
-    list (`stale: true`), else an empty list with source `none`.
+    list (`stale: true`). A product with no cached list that the engine has nothing for
+    (never sold, launched since the last retrain, or the engine down) is answered from the
+    catalogue (source `catalogue`): the products first bought together with it, then those
+    of its category sharing most of its attributes, then the most bought of them; else an
+    empty list with source `none`.
 
     Products launched since the last retrain take `new_items_share` of the slots: those
     first bought together with this product, then those of its category sharing most of its
     attributes (docs/concepts.md, New products). The business rules not scoped to a region
     apply (never inserting the product itself)."""
-    rules = keeper.applicable(None, clock())
+    now = clock()
+    rules = keeper.applicable(None, now)
     asked = rules.candidates(limit, settings.rules_extra_candidates)
-    answer = await _similar(product_id, repository, engine, asked)
-    items = await similar_items_with_new(
-        repository, settings, clock(), product_id, answer.items, asked
-    )
+    answer = await _similar(product_id, repository, engine, settings, now, asked)
+    items = await similar_items_with_new(repository, settings, now, product_id, answer.items, asked)
     if not (rules.empty and asked == limit):
         items = apply_items(items, limit, rules, exclude=(product_id,))
     return answer if items is answer.items else answer.model_copy(update={"items": items})
 
 
 async def _similar(
-    product_id: str, repository: Repository, engine: Engine, limit: int
+    product_id: str,
+    repository: Repository,
+    engine: Engine,
+    settings: Settings,
+    now: datetime,
+    limit: int,
 ) -> SimilarProducts:
-    """The similar items of the cache or the engine (see `similar_products`)."""
+    """The similar items of the cache, the engine or the catalogue (see `similar_products`)."""
     cached = await repository.similar_cache(product_id)
     if cached is not None and not (cached.age and cached.age.stale):
         return _cached_answer(product_id, cached, limit)
@@ -91,10 +107,11 @@ async def _similar(
     except EngineUnavailable:
         if cached is not None:
             return _cached_answer(product_id, cached, limit)
-        SOURCES.labels("similar", "none").inc()
-        return SimilarProducts(product_id=product_id, source="none", updated_at=None, items=[])
+        return await _catalogue_answer(product_id, repository, settings, now, limit)
     if not items and cached is not None:
         return _cached_answer(product_id, cached, limit)
+    if not items:
+        return await _catalogue_answer(product_id, repository, settings, now, limit)
     SOURCES.labels("similar", "realtime").inc()
     return SimilarProducts(product_id=product_id, source="realtime", updated_at=None, items=items)
 
@@ -107,4 +124,26 @@ def _cached_answer(product_id: str, cached: CachedList, limit: int) -> SimilarPr
         updated_at=cached.updated_at,
         items=cached_items(cached.items, limit),
         **freshness(cached.age),
+    )
+
+
+async def _catalogue_answer(
+    product_id: str, repository: Repository, settings: Settings, now: datetime, limit: int
+) -> SimilarProducts:
+    """The products like `product_id` from the catalogue (`content.catalogue_like`; buyers
+    counted over `active_days`), source `catalogue`; an empty list with source `none` when
+    there is none."""
+    since = now - timedelta(days=settings.active_days)
+    candidates, category, attributes = await repository.catalogue_like(product_id, since, limit)
+    like = catalogue_like(product_id, category, attributes, candidates, limit)
+    source: SimilarSource = "catalogue" if like else "none"
+    SOURCES.labels("similar", source).inc()
+    return SimilarProducts(
+        product_id=product_id,
+        source=source,
+        updated_at=None,
+        items=[
+            RecommendedItem(product_id=s.item_id, score=s.score, reason=s.reason or None)
+            for s in like
+        ],
     )
