@@ -1,7 +1,7 @@
 """Similar items of products no model knows (never sold, or launched since the last
 retrain): with no cached list and nothing from the engine, the catalogue answers, on the
 real database: first co-purchases, then the same category by shared attributes, then the
-most bought; never an inactive or out-of-stock product."""
+most sold; never an inactive or out-of-stock product."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -126,9 +126,9 @@ async def test_never_sold_product_gets_its_category_by_shared_attributes(
     assert [(i["product_id"], i["reason"]) for i in body["items"]] == [
         ("t-both", "same brand, size as asked"),
         ("t-brand", "same brand as asked"),
-        ("t-popular", "same category as asked"),  # two buyers
-        ("n-first", "same category as asked"),  # one
-        ("t-quiet", "same category as asked"),  # one, and a later id
+        ("t-popular", "same category as asked"),  # sold twice
+        ("n-first", "same category as asked"),  # once
+        ("t-quiet", "same category as asked"),  # once, and a later id
     ]
     scores = [i["score"] for i in body["items"]]
     assert scores == sorted(scores, reverse=True) and all(0 < s <= 0.1 for s in scores)
@@ -150,7 +150,7 @@ async def test_first_co_purchases_come_first(
     assert [(i["product_id"], i["reason"]) for i in body["items"]] == [
         ("s-snack", "bought together with n-first"),  # another category, bought with it
         ("t-popular", "same brand as n-first"),
-        ("t-quiet", "same category as n-first"),  # a buyer, before those without
+        ("t-quiet", "same category as n-first"),  # sold once, before those never sold
     ]
 
 

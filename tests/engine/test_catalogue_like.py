@@ -10,15 +10,15 @@ from mgrecs.engine.content import CatalogueCandidate, catalogue_like, shared_att
 ASKED = {"brand": "Leaf", "size": "100g"}
 
 
-def test_co_purchases_then_shared_attributes_then_buyers() -> None:
+def test_co_purchases_then_shared_attributes_then_most_sold() -> None:
     candidates = [
         CatalogueCandidate("quiet", "tea"),
-        CatalogueCandidate("popular", "tea", {"brand": "Other"}, buyers=5),
+        CatalogueCandidate("popular", "tea", {"brand": "Other"}, sold=5),
         CatalogueCandidate("brand", "tea", {"brand": "Leaf"}),
         CatalogueCandidate("both", "tea", {"size": "100g", "brand": "Leaf"}),
-        CatalogueCandidate("snack", "snacks", ASKED, buyers=99),
+        CatalogueCandidate("snack", "snacks", ASKED, sold=99),
         CatalogueCandidate("bought", "snacks", {}, bought_with=1),
-        CatalogueCandidate("p", "tea", ASKED, buyers=99),
+        CatalogueCandidate("p", "tea", ASKED, sold=99),
     ]
     chosen = catalogue_like("p", "tea", ASKED, candidates, 10)
     assert [(s.item_id, s.reason) for s in chosen] == [
@@ -52,7 +52,7 @@ candidate = st.builds(
     st.sampled_from([f"p{n}" for n in range(12)]),
     st.sampled_from([None, "tea", "snacks"]),
     attributes,
-    buyers=st.integers(0, 5),
+    sold=st.integers(0, 5),
     bought_with=st.integers(0, 2),
 )
 
@@ -96,7 +96,7 @@ def test_properties_of_any_catalogue(
         worst = (
             -last[ids[-1]].bought_with,
             -len(shared_attributes(asked, last[ids[-1]].attributes)),
-            -last[ids[-1]].buyers,
+            -last[ids[-1]].sold,
             ids[-1],
         )
         for p in eligible - set(ids):
@@ -104,7 +104,7 @@ def test_properties_of_any_catalogue(
             assert (
                 -c.bought_with,
                 -len(shared_attributes(asked, c.attributes)),
-                -c.buyers,
+                -c.sold,
                 p,
             ) > worst
     # The order of the candidates does not matter (once each).

@@ -9,7 +9,7 @@ the catalogue index. Simple and deterministic: no learned embedding to retrain o
 From the catalogue (`catalogue_like`): the similar items of a product no model knows (never
 sold, or launched since the last retrain), which the API reads from the database: its first
 co-purchases, then the products of its category sharing most of its attributes (brand,
-size...), then the most bought of them.
+size...), then the most sold of them.
 """
 
 from collections.abc import Mapping, Sequence
@@ -68,8 +68,8 @@ class CatalogueCandidate:
     category: str | None
     attributes: Mapping[str, Any] = field(default_factory=dict)
     """Free attributes (brand, size...), as the catalogue gives them."""
-    buyers: int = 0
-    """Distinct recent buyers (its popularity in its category)."""
+    sold: int = 0
+    """Order lines naming it: its popularity in its category."""
     bought_with: int = 0
     """Orders holding both it and the asked product."""
 
@@ -98,7 +98,7 @@ def catalogue_like(
 ) -> list[Scored]:
     """Up to `count` of `candidates` like `product_id` (of `category`, with `attributes`),
     never itself: those bought together with it (most orders first), then those of its
-    category, most shared attributes first; then the most buyers, the lowest id (a
+    category, most shared attributes first; then the most sold, the lowest id (a
     candidate listed twice counts once, its last entry). Scores fall down the list in the
     content band (`bands.content_band`), never above a co-purchase of a trained model."""
     if count <= 0:
@@ -110,7 +110,7 @@ def catalogue_like(
         and (c.bought_with > 0 or (category is not None and c.category == category))
     ]
     shared = {c.product_id: shared_attributes(attributes, c.attributes) for c in kept}
-    kept.sort(key=lambda c: (-c.bought_with, -len(shared[c.product_id]), -c.buyers, c.product_id))
+    kept.sort(key=lambda c: (-c.bought_with, -len(shared[c.product_id]), -c.sold, c.product_id))
     chosen = kept[:count]
     return [
         Scored(

@@ -207,10 +207,11 @@ async def new_like(
 
 # The catalogue's products like product $1 when no model knows it (docs/concepts.md, New
 # products): on sale and in stock, bought together with it (`bought_with`: orders holding
-# both, counted in its latest $4 orders only, so a best seller costs no more than a new
-# product) or of its category, with `shared` (attributes of the same value), `buyers`
-# (distinct customers since $2) and its category and attributes (`of_category`,
-# `of_attributes`, on every row). The best $3 by the order of `content.catalogue_like`.
+# both, counted in its latest $3 orders only, so a best seller costs no more than a new
+# product) or of its category, with `sold` (its order lines, an index-only count: no scan
+# of the orders) and the asked product's category and attributes (`of_category`,
+# `of_attributes`, on every row). The best $2 by the order of `content.catalogue_like`
+# (attributes shared: same name, same value).
 CATALOGUE_LIKE = """
 WITH asked AS (SELECT category, attributes FROM products WHERE product_id = $1),
 asked_orders AS (
@@ -218,7 +219,7 @@ asked_orders AS (
     FROM order_items oi JOIN orders o ON o.order_id = oi.order_id
     WHERE oi.product_id = $1
     ORDER BY o.ordered_at DESC
-    LIMIT $4
+    LIMIT $3
 ),
 together AS (
     SELECT oi.product_id, count(DISTINCT oi.order_id)::int AS bought_with
@@ -226,45 +227,36 @@ together AS (
     WHERE oi.product_id <> $1
     GROUP BY oi.product_id
 ),
-candidates AS (
-    SELECT p.product_id, p.category, p.attributes, coalesce(t.bought_with, 0) AS bought_with,
-           (SELECT count(*) FROM jsonb_each(a.attributes) e
-            WHERE p.attributes -> e.key = e.value)::int AS shared
-    FROM products p
-    CROSS JOIN asked a
-    LEFT JOIN together t ON t.product_id = p.product_id
-    WHERE p.product_id <> $1 AND p.active AND p.in_stock
-      AND (p.category = a.category OR t.product_id IS NOT NULL)
-),
-buyers AS (
-    SELECT oi.product_id, count(DISTINCT o.customer_id)::int AS buyers
-    FROM candidates c
-    JOIN order_items oi ON oi.product_id = c.product_id
-    JOIN orders o ON o.order_id = oi.order_id
-    WHERE o.ordered_at >= $2
-    GROUP BY oi.product_id
+related AS (
+    SELECT p.product_id FROM products p, asked a WHERE p.category = a.category
+    UNION
+    SELECT product_id FROM together
 )
-SELECT c.product_id, c.category, c.attributes, c.bought_with,
-       coalesce(b.buyers, 0) AS buyers, a.category AS of_category, a.attributes AS of_attributes
-FROM candidates c
+SELECT p.product_id, p.category, p.attributes, coalesce(t.bought_with, 0) AS bought_with,
+       b.sold, a.category AS of_category, a.attributes AS of_attributes
+FROM related r
+JOIN products p ON p.product_id = r.product_id
 CROSS JOIN asked a
-LEFT JOIN buyers b ON b.product_id = c.product_id
-ORDER BY c.bought_with DESC, c.shared DESC, buyers DESC, c.product_id
-LIMIT $3
+LEFT JOIN together t ON t.product_id = p.product_id
+CROSS JOIN LATERAL (
+    SELECT count(*)::int AS sold FROM order_items oi WHERE oi.product_id = p.product_id
+) b
+WHERE p.product_id <> $1 AND p.active AND p.in_stock
+ORDER BY bought_with DESC,
+         (SELECT count(*) FROM jsonb_each(a.attributes) e WHERE p.attributes -> e.key = e.value)
+             DESC,
+         b.sold DESC, p.product_id
+LIMIT $2
 """
 
-LIKE_ORDERS = 1_000
+LIKE_ORDERS = 200
 """The asked product's latest orders its co-purchases are counted in (`CATALOGUE_LIKE`)."""
 
 
-async def catalogue_like(
-    pool: asyncpg.Pool, product_id: str, since: datetime, limit: int
-) -> list[asyncpg.Record]:
-    """(product_id, category, attributes, bought_with, buyers, of_category, of_attributes)
+async def catalogue_like(pool: asyncpg.Pool, product_id: str, limit: int) -> list[asyncpg.Record]:
+    """(product_id, category, attributes, bought_with, sold, of_category, of_attributes)
     of the catalogue's products like `product_id` (see CATALOGUE_LIKE)."""
-    rows: list[asyncpg.Record] = await pool.fetch(
-        CATALOGUE_LIKE, product_id, since, limit, LIKE_ORDERS
-    )
+    rows: list[asyncpg.Record] = await pool.fetch(CATALOGUE_LIKE, product_id, limit, LIKE_ORDERS)
     return rows
 
 

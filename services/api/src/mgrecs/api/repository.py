@@ -241,12 +241,11 @@ class Repository:
         )
 
     async def catalogue_like(
-        self, product_id: str, since: datetime, limit: int
+        self, product_id: str, limit: int
     ) -> tuple[list[CatalogueCandidate], str | None, dict[str, Any]]:
-        """Catalogue products on sale bought with `product_id` or of its category (buyers
-        counted since `since`), best first, and its category and attributes
-        (`content.catalogue_like`)."""
-        rows = await products.catalogue_like(self._pool, product_id, since, limit)
+        """Catalogue products on sale bought with `product_id` or of its category, best
+        first, and its category and attributes (`content.catalogue_like`)."""
+        rows = await products.catalogue_like(self._pool, product_id, limit)
         if not rows:
             return [], None, {}
         return (
@@ -255,7 +254,7 @@ class Repository:
                     row["product_id"],
                     row["category"],
                     _attributes(row["attributes"]),
-                    buyers=row["buyers"],
+                    sold=row["sold"],
                     bought_with=row["bought_with"],
                 )
                 for row in rows

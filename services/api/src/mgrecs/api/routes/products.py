@@ -2,7 +2,6 @@
 time, then the catalogue)."""
 
 from dataclasses import asdict
-from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
@@ -22,7 +21,6 @@ from mgrecs.api.schemas.products import (
     SimilarSource,
 )
 from mgrecs.api.schemas.shared import ErrorMessage, RecommendedItem
-from mgrecs.common.settings import Settings
 from mgrecs.engine.content import catalogue_like
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
@@ -81,7 +79,7 @@ async def similar_products(
     now = clock()
     rules = keeper.applicable(None, now)
     asked = rules.candidates(limit, settings.rules_extra_candidates)
-    answer = await _similar(product_id, repository, engine, settings, now, asked)
+    answer = await _similar(product_id, repository, engine, asked)
     items = await similar_items_with_new(repository, settings, now, product_id, answer.items, asked)
     if not (rules.empty and asked == limit):
         items = apply_items(items, limit, rules, exclude=(product_id,))
@@ -89,12 +87,7 @@ async def similar_products(
 
 
 async def _similar(
-    product_id: str,
-    repository: Repository,
-    engine: Engine,
-    settings: Settings,
-    now: datetime,
-    limit: int,
+    product_id: str, repository: Repository, engine: Engine, limit: int
 ) -> SimilarProducts:
     """The similar items of the cache, the engine or the catalogue (see `similar_products`)."""
     cached = await repository.similar_cache(product_id)
@@ -107,11 +100,11 @@ async def _similar(
     except EngineUnavailable:
         if cached is not None:
             return _cached_answer(product_id, cached, limit)
-        return await _catalogue_answer(product_id, repository, settings, now, limit)
+        return await _catalogue_answer(product_id, repository, limit)
     if not items and cached is not None:
         return _cached_answer(product_id, cached, limit)
     if not items:
-        return await _catalogue_answer(product_id, repository, settings, now, limit)
+        return await _catalogue_answer(product_id, repository, limit)
     SOURCES.labels("similar", "realtime").inc()
     return SimilarProducts(product_id=product_id, source="realtime", updated_at=None, items=items)
 
@@ -127,14 +120,10 @@ def _cached_answer(product_id: str, cached: CachedList, limit: int) -> SimilarPr
     )
 
 
-async def _catalogue_answer(
-    product_id: str, repository: Repository, settings: Settings, now: datetime, limit: int
-) -> SimilarProducts:
-    """The products like `product_id` from the catalogue (`content.catalogue_like`; buyers
-    counted over `active_days`), source `catalogue`; an empty list with source `none` when
-    there is none."""
-    since = now - timedelta(days=settings.active_days)
-    candidates, category, attributes = await repository.catalogue_like(product_id, since, limit)
+async def _catalogue_answer(product_id: str, repository: Repository, limit: int) -> SimilarProducts:
+    """The products like `product_id` from the catalogue (`content.catalogue_like`), source
+    `catalogue`; an empty list with source `none` when there is none."""
+    candidates, category, attributes = await repository.catalogue_like(product_id, limit)
     like = catalogue_like(product_id, category, attributes, candidates, limit)
     source: SimilarSource = "catalogue" if like else "none"
     SOURCES.labels("similar", source).inc()
