@@ -132,7 +132,7 @@ async def test_never_sold_product_gets_its_category_by_shared_attributes(
     ]
     scores = [i["score"] for i in body["items"]]
     assert scores == sorted(scores, reverse=True) and all(0 < s <= 0.1 for s in scores)
-    assert [r["itemId"] for r in engine.requests] == ["asked"]
+    assert engine.requests == []  # never sold: the catalogue knows better
 
 
 async def test_inactive_out_of_stock_and_other_categories_are_never_listed(
@@ -152,6 +152,7 @@ async def test_first_co_purchases_come_first(
         ("t-popular", "same brand as n-first"),
         ("t-quiet", "same category as n-first"),  # sold once, before those never sold
     ]
+    assert [r["itemId"] for r in engine.requests] == ["n-first"]  # sold: the engine first
 
 
 async def test_the_limit_bounds_the_answer(
@@ -161,11 +162,24 @@ async def test_the_limit_bounds_the_answer(
     assert [i["product_id"] for i in body["items"]] == ["t-both", "t-brand"]
 
 
-async def test_a_product_the_engine_knows_keeps_its_answer(
+async def test_a_sold_product_the_engine_knows_keeps_its_answer(
     shop: None, client: httpx.AsyncClient, engine: ModelRuntime
 ) -> None:
-    body = await similar(client, "t-both", limit=2)
+    body = await similar(client, "t-popular", limit=2)
     assert body["source"] == "realtime"
+
+
+async def test_a_product_never_sold_gets_the_catalogue_even_if_the_engine_knows_it(
+    shop: None, client: httpx.AsyncClient, engine: ModelRuntime
+) -> None:
+    """The engine's back-off knows its category, price and name, the catalogue its
+    attributes: t-both (in the engine's catalogue at the last retrain) shares asked's."""
+    body = await similar(client, "t-both", limit=1)
+    assert body["source"] == "catalogue"
+    assert [(i["product_id"], i["reason"]) for i in body["items"]] == [
+        ("asked", "same brand, size as t-both")
+    ]
+    assert engine.requests == []
 
 
 async def test_a_cached_list_keeps_its_answer(

@@ -66,6 +66,18 @@ async def product_exists(pool: asyncpg.Pool, product_id: str) -> bool:
     return bool(await pool.fetchval(PRODUCT_EXISTS, product_id))
 
 
+PRODUCT_SOLD = """
+SELECT EXISTS (SELECT 1 FROM order_items i WHERE i.product_id = p.product_id)
+FROM products p WHERE p.product_id = $1
+"""
+
+
+async def product_sold(pool: asyncpg.Pool, product_id: str) -> bool | None:
+    """Whether any order names `product_id`; None when the catalogue does not know it."""
+    sold: bool | None = await pool.fetchval(PRODUCT_SOLD, product_id)
+    return sold
+
+
 # Which of these products ($1) are in one of these categories ($2).
 IN_CATEGORIES = """
 SELECT product_id FROM products

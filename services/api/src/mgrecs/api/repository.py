@@ -183,6 +183,10 @@ class Repository:
     async def product_exists(self, product_id: str) -> bool:
         return await products.product_exists(self._pool, product_id)
 
+    async def product_sold(self, product_id: str) -> bool | None:
+        """Whether any order names it; None for an id the catalogue does not know."""
+        return await products.product_sold(self._pool, product_id)
+
     async def search_products(
         self, query: str | None, categories: list[str] | None, limit: int
     ) -> list[products.FoundProduct]:

@@ -66,11 +66,11 @@ async def similar_products(
 ) -> SimilarProducts:
     """The nightly cached list; for products without one, or when the cache is stale (past
     `cache_ttl_hours`), the engine in real time. When the engine is down: the stale cached
-    list (`stale: true`). A product with no cached list that the engine has nothing for
-    (never sold, launched since the last retrain, or the engine down) is answered from the
-    catalogue (source `catalogue`): the products first bought together with it, then those
-    of its category sharing most of its attributes, then the most bought of them; else an
-    empty list with source `none`.
+    list (`stale: true`). A product with no cached list that never sold, or that the engine
+    has nothing for (launched since the last retrain, or the engine down), is answered from
+    the catalogue (source `catalogue`): the products first bought together with it, then
+    those of its category sharing most of its attributes, then the most sold of them; else
+    an empty list with source `none`.
 
     Products launched since the last retrain take `new_items_share` of the slots: those
     first bought together with this product, then those of its category sharing most of its
@@ -93,18 +93,25 @@ async def _similar(
     cached = await repository.similar_cache(product_id)
     if cached is not None and not (cached.age and cached.age.stale):
         return _cached_answer(product_id, cached, limit)
-    if cached is None and not await repository.product_exists(product_id):
-        raise HTTPException(status_code=404, detail=f"unknown product {product_id}")
+    like: list[RecommendedItem] | None = None  # the catalogue's answer, once read
+    if cached is None:
+        sold = await repository.product_sold(product_id)
+        if sold is None:
+            raise HTTPException(status_code=404, detail=f"unknown product {product_id}")
+        if not sold:  # no co-purchase to learn from: its attributes say more than the engine
+            like = await _catalogue_items(product_id, repository, limit)
+            if like:
+                return _catalogue_answer(product_id, like)
     try:
         items = await engine.similar_to(product_id, limit)
     except EngineUnavailable:
-        if cached is not None:
-            return _cached_answer(product_id, cached, limit)
-        return await _catalogue_answer(product_id, repository, limit)
+        items = []
     if not items and cached is not None:
         return _cached_answer(product_id, cached, limit)
     if not items:
-        return await _catalogue_answer(product_id, repository, limit)
+        if like is None:
+            like = await _catalogue_items(product_id, repository, limit)
+        return _catalogue_answer(product_id, like)
     SOURCES.labels("similar", "realtime").inc()
     return SimilarProducts(product_id=product_id, source="realtime", updated_at=None, items=items)
 
@@ -120,19 +127,19 @@ def _cached_answer(product_id: str, cached: CachedList, limit: int) -> SimilarPr
     )
 
 
-async def _catalogue_answer(product_id: str, repository: Repository, limit: int) -> SimilarProducts:
-    """The products like `product_id` from the catalogue (`content.catalogue_like`), source
-    `catalogue`; an empty list with source `none` when there is none."""
+async def _catalogue_items(
+    product_id: str, repository: Repository, limit: int
+) -> list[RecommendedItem]:
+    """The products like `product_id` from the catalogue (`content.catalogue_like`)."""
     candidates, category, attributes = await repository.catalogue_like(product_id, limit)
-    like = catalogue_like(product_id, category, attributes, candidates, limit)
-    source: SimilarSource = "catalogue" if like else "none"
+    return [
+        RecommendedItem(product_id=s.item_id, score=s.score, reason=s.reason or None)
+        for s in catalogue_like(product_id, category, attributes, candidates, limit)
+    ]
+
+
+def _catalogue_answer(product_id: str, items: list[RecommendedItem]) -> SimilarProducts:
+    """The catalogue's answer, source `catalogue`; source `none` when it is empty."""
+    source: SimilarSource = "catalogue" if items else "none"
     SOURCES.labels("similar", source).inc()
-    return SimilarProducts(
-        product_id=product_id,
-        source=source,
-        updated_at=None,
-        items=[
-            RecommendedItem(product_id=s.item_id, score=s.score, reason=s.reason or None)
-            for s in like
-        ],
-    )
+    return SimilarProducts(product_id=product_id, source=source, updated_at=None, items=items)
