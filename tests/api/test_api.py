@@ -256,11 +256,30 @@ async def test_product_without_cache_row_gets_the_engine_answer(
     ]
 
 
-async def test_similar_with_engine_down_is_empty(shop: None, client: httpx.AsyncClient) -> None:
+async def test_similar_with_engine_down_and_no_cache_comes_from_the_catalogue(
+    shop: None, client: httpx.AsyncClient
+) -> None:
+    """p2 has no cached list and the engine is down: the catalogue answers (p1 was bought
+    with it; the products have no category, so nothing else is like it)."""
     response = await client.get("/v1/products/p2/similar")
     assert response.status_code == 200
     assert response.json() == {
         "product_id": "p2",
+        "source": "catalogue",
+        "updated_at": None,
+        "items": [{"product_id": "p1", "score": 0.1, "reason": "bought together with p2"}],
+        "stale": False,
+        "cache_age_seconds": None,
+    }
+
+
+async def test_similar_with_engine_down_and_nothing_alike_is_empty(
+    shop: None, client: httpx.AsyncClient
+) -> None:
+    response = await client.get("/v1/products/p4/similar")
+    assert response.status_code == 200
+    assert response.json() == {
+        "product_id": "p4",
         "source": "none",
         "updated_at": None,
         "items": [],

@@ -58,14 +58,6 @@ async def count_catalogue(pool: asyncpg.Pool) -> int:
     return int(await pool.fetchval(CATALOGUE_COUNT))
 
 
-PRODUCT_EXISTS = "SELECT EXISTS (SELECT 1 FROM products WHERE product_id = $1)"
-
-
-async def product_exists(pool: asyncpg.Pool, product_id: str) -> bool:
-    """Whether the catalogue knows `product_id`."""
-    return bool(await pool.fetchval(PRODUCT_EXISTS, product_id))
-
-
 PRODUCT_NAMES = """
 SELECT product_id, name FROM products
 WHERE product_id = ANY($1::text[]) AND name IS NOT NULL AND name <> ''
@@ -76,6 +68,18 @@ async def product_names(pool: asyncpg.Pool, product_ids: list[str]) -> dict[str,
     """The catalogue names of those of `product_ids` that have one (one query)."""
     rows = await pool.fetch(PRODUCT_NAMES, product_ids)
     return {row["product_id"]: row["name"] for row in rows}
+
+
+PRODUCT_SOLD = """
+SELECT EXISTS (SELECT 1 FROM order_items i WHERE i.product_id = p.product_id)
+FROM products p WHERE p.product_id = $1
+"""
+
+
+async def product_sold(pool: asyncpg.Pool, product_id: str) -> bool | None:
+    """Whether any order names `product_id`; None when the catalogue does not know it."""
+    sold: bool | None = await pool.fetchval(PRODUCT_SOLD, product_id)
+    return sold
 
 
 # Which of these products ($1) are in one of these categories ($2).
@@ -214,6 +218,61 @@ async def new_like(
     rows: list[asyncpg.Record] = await pool.fetch(
         NEW_LIKE, product_id, recipe, max_days, now, limit
     )
+    return rows
+
+
+# The catalogue's products like product $1 when no model knows it (docs/concepts.md, New
+# products): on sale and in stock, bought together with it (`bought_with`: orders holding
+# both, counted in its latest $3 orders only, so a best seller costs no more than a new
+# product) or of its category, with `sold` (its order lines, an index-only count: no scan
+# of the orders) and the asked product's category and attributes (`of_category`,
+# `of_attributes`, on every row). The best $2 by the order of `content.catalogue_like`
+# (attributes shared: same name, same value).
+CATALOGUE_LIKE = """
+WITH asked AS (SELECT category, attributes FROM products WHERE product_id = $1),
+asked_orders AS (
+    SELECT oi.order_id
+    FROM order_items oi JOIN orders o ON o.order_id = oi.order_id
+    WHERE oi.product_id = $1
+    ORDER BY o.ordered_at DESC
+    LIMIT $3
+),
+together AS (
+    SELECT oi.product_id, count(DISTINCT oi.order_id)::int AS bought_with
+    FROM asked_orders a JOIN order_items oi ON oi.order_id = a.order_id
+    WHERE oi.product_id <> $1
+    GROUP BY oi.product_id
+),
+related AS (
+    SELECT p.product_id FROM products p, asked a WHERE p.category = a.category
+    UNION
+    SELECT product_id FROM together
+)
+SELECT p.product_id, p.category, p.attributes, coalesce(t.bought_with, 0) AS bought_with,
+       b.sold, a.category AS of_category, a.attributes AS of_attributes
+FROM related r
+JOIN products p ON p.product_id = r.product_id
+CROSS JOIN asked a
+LEFT JOIN together t ON t.product_id = p.product_id
+CROSS JOIN LATERAL (
+    SELECT count(*)::int AS sold FROM order_items oi WHERE oi.product_id = p.product_id
+) b
+WHERE p.product_id <> $1 AND p.active AND p.in_stock
+ORDER BY bought_with DESC,
+         (SELECT count(*) FROM jsonb_each(a.attributes) e WHERE p.attributes -> e.key = e.value)
+             DESC,
+         b.sold DESC, p.product_id
+LIMIT $2
+"""
+
+LIKE_ORDERS = 200
+"""The asked product's latest orders its co-purchases are counted in (`CATALOGUE_LIKE`)."""
+
+
+async def catalogue_like(pool: asyncpg.Pool, product_id: str, limit: int) -> list[asyncpg.Record]:
+    """(product_id, category, attributes, bought_with, sold, of_category, of_attributes)
+    of the catalogue's products like `product_id` (see CATALOGUE_LIKE)."""
+    rows: list[asyncpg.Record] = await pool.fetch(CATALOGUE_LIKE, product_id, limit, LIKE_ORDERS)
     return rows
 
 

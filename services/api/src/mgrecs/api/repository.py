@@ -10,6 +10,7 @@ import numpy as np
 
 from mgrecs.common.quality import QualityReport
 from mgrecs.engine.arrays import Float64Array
+from mgrecs.engine.content import CatalogueCandidate
 from mgrecs.engine.new_items import NewProduct
 from mgrecs.engine.repurchase import DEFAULT_INTERVAL_DAYS, BuyAgainParams
 from mgrecs.engine.visitors import ProductActivity
@@ -179,8 +180,9 @@ class Repository:
         row = await customers.customer(self._pool, customer_id)
         return None if row is None else Customer(row["customer_id"], row["region"])
 
-    async def product_exists(self, product_id: str) -> bool:
-        return await products.product_exists(self._pool, product_id)
+    async def product_sold(self, product_id: str) -> bool | None:
+        """Whether any order names it; None for an id the catalogue does not know."""
+        return await products.product_sold(self._pool, product_id)
 
     async def search_products(
         self, query: str | None, categories: list[str] | None, limit: int
@@ -237,11 +239,33 @@ class Repository:
         )
         if not rows:
             return [], None, {}
-        attributes = rows[0]["of_attributes"]
         return (
             [_new_product(row) for row in rows],
             rows[0]["of_category"],
-            attributes if isinstance(attributes, dict) else {},
+            _attributes(rows[0]["of_attributes"]),
+        )
+
+    async def catalogue_like(
+        self, product_id: str, limit: int
+    ) -> tuple[list[CatalogueCandidate], str | None, dict[str, Any]]:
+        """Catalogue products on sale bought with `product_id` or of its category, best
+        first, and its category and attributes (`content.catalogue_like`)."""
+        rows = await products.catalogue_like(self._pool, product_id, limit)
+        if not rows:
+            return [], None, {}
+        return (
+            [
+                CatalogueCandidate(
+                    row["product_id"],
+                    row["category"],
+                    _attributes(row["attributes"]),
+                    sold=row["sold"],
+                    bought_with=row["bought_with"],
+                )
+                for row in rows
+            ],
+            rows[0]["of_category"],
+            _attributes(rows[0]["of_attributes"]),
         )
 
     async def region_activity(
@@ -371,13 +395,17 @@ def _product_count(row: asyncpg.Record) -> ProductCount:
     )
 
 
+def _attributes(value: Any) -> dict[str, Any]:
+    """A product's stored attributes; anything but a JSON object is none."""
+    return value if isinstance(value, dict) else {}
+
+
 def _new_product(row: asyncpg.Record) -> NewProduct:
-    attributes = row["attributes"]
     return NewProduct(
         row["product_id"],
         row["category"],
         row["launched_at"],
         buyers=row["buyers"],
-        attributes=attributes if isinstance(attributes, dict) else {},
+        attributes=_attributes(row["attributes"]),
         bought_with=row["bought_with"],
     )

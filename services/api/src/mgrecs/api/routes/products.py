@@ -1,5 +1,5 @@
 """Products: the catalogue search, and similar products (cache, then the engine in real
-time)."""
+time, then the catalogue)."""
 
 from dataclasses import asdict
 from typing import Annotated
@@ -19,8 +19,10 @@ from mgrecs.api.schemas.products import (
     ProductNames,
     ProductSearch,
     SimilarProducts,
+    SimilarSource,
 )
-from mgrecs.api.schemas.shared import ErrorMessage
+from mgrecs.api.schemas.shared import ErrorMessage, RecommendedItem
+from mgrecs.engine.content import catalogue_like
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
 
@@ -72,18 +74,21 @@ async def similar_products(
 ) -> SimilarProducts:
     """The nightly cached list; for products without one, or when the cache is stale (past
     `cache_ttl_hours`), the engine in real time. When the engine is down: the stale cached
-    list (`stale: true`), else an empty list with source `none`.
+    list (`stale: true`). A product with no cached list that never sold, or that the engine
+    has nothing for (launched since the last retrain, or the engine down), is answered from
+    the catalogue (source `catalogue`): the products first bought together with it, then
+    those of its category sharing most of its attributes, then the most sold of them; else
+    an empty list with source `none`.
 
     Products launched since the last retrain take `new_items_share` of the slots: those
     first bought together with this product, then those of its category sharing most of its
     attributes (docs/concepts.md, New products). The business rules not scoped to a region
     apply (never inserting the product itself)."""
-    rules = keeper.applicable(None, clock())
+    now = clock()
+    rules = keeper.applicable(None, now)
     asked = rules.candidates(limit, settings.rules_extra_candidates)
     answer = await _similar(product_id, repository, engine, asked)
-    items = await similar_items_with_new(
-        repository, settings, clock(), product_id, answer.items, asked
-    )
+    items = await similar_items_with_new(repository, settings, now, product_id, answer.items, asked)
     if not (rules.empty and asked == limit):
         items = apply_items(items, limit, rules, exclude=(product_id,))
     return answer if items is answer.items else answer.model_copy(update={"items": items})
@@ -92,21 +97,29 @@ async def similar_products(
 async def _similar(
     product_id: str, repository: Repository, engine: Engine, limit: int
 ) -> SimilarProducts:
-    """The similar items of the cache or the engine (see `similar_products`)."""
+    """The similar items of the cache, the engine or the catalogue (see `similar_products`)."""
     cached = await repository.similar_cache(product_id)
     if cached is not None and not (cached.age and cached.age.stale):
         return _cached_answer(product_id, cached, limit)
-    if cached is None and not await repository.product_exists(product_id):
-        raise HTTPException(status_code=404, detail=f"unknown product {product_id}")
+    like: list[RecommendedItem] | None = None  # the catalogue's answer, once read
+    if cached is None:
+        sold = await repository.product_sold(product_id)
+        if sold is None:
+            raise HTTPException(status_code=404, detail=f"unknown product {product_id}")
+        if not sold:  # no co-purchase to learn from: its attributes say more than the engine
+            like = await _catalogue_items(product_id, repository, limit)
+            if like:
+                return _catalogue_answer(product_id, like)
     try:
         items = await engine.similar_to(product_id, limit)
     except EngineUnavailable:
-        if cached is not None:
-            return _cached_answer(product_id, cached, limit)
-        SOURCES.labels("similar", "none").inc()
-        return SimilarProducts(product_id=product_id, source="none", updated_at=None, items=[])
+        items = []
     if not items and cached is not None:
         return _cached_answer(product_id, cached, limit)
+    if not items:
+        if like is None:
+            like = await _catalogue_items(product_id, repository, limit)
+        return _catalogue_answer(product_id, like)
     SOURCES.labels("similar", "realtime").inc()
     return SimilarProducts(product_id=product_id, source="realtime", updated_at=None, items=items)
 
@@ -120,3 +133,21 @@ def _cached_answer(product_id: str, cached: CachedList, limit: int) -> SimilarPr
         items=cached_items(cached.items, limit),
         **freshness(cached.age),
     )
+
+
+async def _catalogue_items(
+    product_id: str, repository: Repository, limit: int
+) -> list[RecommendedItem]:
+    """The products like `product_id` from the catalogue (`content.catalogue_like`)."""
+    candidates, category, attributes = await repository.catalogue_like(product_id, limit)
+    return [
+        RecommendedItem(product_id=s.item_id, score=s.score, reason=s.reason or None)
+        for s in catalogue_like(product_id, category, attributes, candidates, limit)
+    ]
+
+
+def _catalogue_answer(product_id: str, items: list[RecommendedItem]) -> SimilarProducts:
+    """The catalogue's answer, source `catalogue`; source `none` when it is empty."""
+    source: SimilarSource = "catalogue" if items else "none"
+    SOURCES.labels("similar", source).inc()
+    return SimilarProducts(product_id=product_id, source=source, updated_at=None, items=items)

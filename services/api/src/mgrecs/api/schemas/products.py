@@ -1,11 +1,13 @@
 """The answers of `routes.products`: the similar items of a product, a catalogue search."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from mgrecs.api.schemas.shared import CacheFreshness, RecommendedItem, Source, with_examples
+from mgrecs.api.schemas.shared import CacheFreshness, RecommendedItem, with_examples
+
+SimilarSource = Literal["cache", "realtime", "catalogue", "none"]
 
 
 class SimilarProducts(CacheFreshness):
@@ -21,7 +23,10 @@ class SimilarProducts(CacheFreshness):
     )
 
     product_id: str
-    source: Source = Field(description="cache, realtime (the engine) or none (engine down)")
+    source: SimilarSource = Field(
+        description="cache, realtime (the engine), catalogue (a product no model knows: "
+        "same category and attributes) or none (nothing to say)"
+    )
     updated_at: datetime | None = Field(description="when the cached row was written (UTC)")
     items: list[RecommendedItem]
 
