@@ -103,7 +103,7 @@ cells = st.one_of(
 
 
 @hypothesis_settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(rows=st.lists(st.lists(cells, min_size=1, max_size=8), min_size=1, max_size=20))
 async def test_any_csv_lines_are_published_or_dead_lettered_every_one(

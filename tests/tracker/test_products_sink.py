@@ -246,9 +246,9 @@ PRODUCT_EXAMPLE = {
 
 
 @hypothesis_settings(
-    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(raw=st.lists(raw_documents(PRODUCT_EXAMPLE), min_size=5, max_size=30))
+    max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)  # each example starts a sink (seconds): few examples, many records each
+@given(raw=st.lists(raw_documents(PRODUCT_EXAMPLE), min_size=10, max_size=60))
 async def test_any_bytes_on_products_are_written_or_dead_lettered_and_the_sink_goes_on(
     settings: Settings, pool: asyncpg.Pool, raw: list[bytes]
 ) -> None:
