@@ -16,10 +16,14 @@ FEEDBACK = "feedback"
 """Impressions, clicks, add-to-carts and purchases the frontend reports (`POST /v1/feedback`)."""
 FEEDBACK_DLQ = "feedback.dlq"
 ENGINE_EVENTS = "engine-events"
+"""Events any engine replica's PutEvents accepted; every replica reads all of it (no group)."""
 PRODUCTS = "products"
 """The product catalogue from the company (`ProductEvent`, keyed by product id)."""
 PRODUCTS_DLQ = "products.dlq"
-"""Events any engine replica's PutEvents accepted; every replica reads all of it (no group)."""
+SERVED = "served"
+"""What the api answered (`ServedList`, keyed by customer or visitor): impact and online
+accuracy are measured against it."""
+SERVED_DLQ = "served.dlq"
 
 TRACKER_DB_GROUP = "mgrecs-tracker-db"
 """Consumer group of the tracker's sink writing `orders` to PostgreSQL."""
@@ -29,6 +33,8 @@ TRACKER_FEEDBACK_GROUP = "mgrecs-tracker-feedback"
 """Consumer group of the tracker's sink writing `feedback` to PostgreSQL."""
 TRACKER_PRODUCTS_GROUP = "mgrecs-tracker-products"
 """Consumer group of the tracker's sink writing `products` (the catalogue) to PostgreSQL."""
+TRACKER_SERVED_GROUP = "mgrecs-tracker-served"
+"""Consumer group of the tracker's sink writing `served` to PostgreSQL."""
 TRACKER_ORDER_GROUPS = (TRACKER_DB_GROUP, TRACKER_EVENTS_GROUP)
 """The groups consuming `orders` (their lag is what the status page shows)."""
 BATCH_GROUP = "mgrecs-batch"
@@ -49,6 +55,8 @@ ALL_TOPICS = (
     ENGINE_EVENTS,
     PRODUCTS,
     PRODUCTS_DLQ,
+    SERVED,
+    SERVED_DLQ,
 )
 PARTITIONS = {
     ORDERS: 6,
@@ -63,6 +71,8 @@ PARTITIONS = {
     ENGINE_EVENTS: 6,
     PRODUCTS: 3,
     PRODUCTS_DLQ: 1,
+    SERVED: 6,
+    SERVED_DLQ: 1,
 }
 _DAY_MS = 24 * 3600 * 1000
 RETENTION_MS = {
@@ -77,6 +87,8 @@ RETENTION_MS = {
     FEEDBACK_DLQ: 30 * _DAY_MS,
     PRODUCTS: 7 * _DAY_MS,  # like orders: PostgreSQL is the record
     PRODUCTS_DLQ: 30 * _DAY_MS,
+    SERVED: 2 * _DAY_MS,  # PostgreSQL is the record; two days cover a sink outage
+    SERVED_DLQ: 30 * _DAY_MS,
 }
 """How long the broker keeps each topic's messages (`retention.ms`, set on creation);
 `engine-events` is a setting (`retention_ms`)."""
