@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mgrecs.batch import activation
+from mgrecs.batch.public import activation
 from mgrecs.common.db import create_pool
 from mgrecs.common.settings import get_settings
 from mgrecs.store import model_versions
