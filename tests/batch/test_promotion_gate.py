@@ -6,8 +6,10 @@ import asyncio
 from typing import Any
 
 import asyncpg
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from mgrecs.api.app import create_app
@@ -169,6 +171,15 @@ def test_decide_promotes_exactly_above_both_bars(
     assert f"{chosen:.4f}" in decision.reason and f"{popularity:.4f}" in decision.reason
     if chosen > popularity:
         assert f"{active:.4f}" in decision.reason and f"{bar:.4f}" in decision.reason
+
+
+@given(margin=st.floats(allow_nan=False, allow_infinity=False))
+def test_the_margin_setting_is_a_share_between_0_and_1(margin: float) -> None:
+    if 0 <= margin <= 1:
+        assert Settings(promotion_margin=margin).promotion_margin == margin
+    else:
+        with pytest.raises(ValidationError, match="promotion_margin"):
+            Settings(promotion_margin=margin)
 
 
 @given(candidate=figures, active=figures, margin=figures)
