@@ -20,6 +20,8 @@ from mgrecs.batch.dataset import load_lines
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.cli.embedded import free_port
 from mgrecs.cli.main import app
+from mgrecs.common import topics
+from mgrecs.common.schemas import ScheduleTick
 from mgrecs.common.settings import Settings, get_settings
 from mgrecs.store import rules
 from support.fake_personalize import (
@@ -28,7 +30,7 @@ from support.fake_personalize import (
     USER_PERSONALIZATION_RECIPE,
     FakePersonalize,
 )
-from support.helpers import asgi_client, eventually, running, serve
+from support.helpers import asgi_client, eventually, read_topic, running, serve
 from support.s3 import s3_bucket
 from support.shop import ACTIVE_CUSTOMERS, BOUGHT_PRODUCTS, check_cache_list
 from support.ticks import finished, publish, tick
@@ -261,11 +263,14 @@ async def test_the_cli_lists_and_rolls_back_aws_versions(
     aws: tuple[Settings, FakePersonalize],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings, _ = aws
+    settings, fake = aws
     first = await aws_training.retrain(pool, settings)
+    fake.ndcg_at_10 = 0.3  # beats the first's 0.25 by more than the margin
     second = await aws_training.retrain(pool, settings)
     assert await pool.fetchval("SELECT version FROM model_versions WHERE active") == second.version
     monkeypatch.setenv("MGRECS_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("MGRECS_KAFKA_BOOTSTRAP", settings.kafka_bootstrap)
+    monkeypatch.setenv("MGRECS_TOPIC_PREFIX", settings.topic_prefix)
     monkeypatch.setenv("MGRECS_BATCH_MODE", "aws")
     get_settings.cache_clear()
     try:
@@ -279,6 +284,45 @@ async def test_the_cli_lists_and_rolls_back_aws_versions(
     assert rolled.exit_code == 0, rolled.output
     active = await pool.fetchrow("SELECT version, recipe FROM model_versions WHERE active")
     assert (active["version"], active["recipe"]) == (first.version, "aws-personalize")
+    records = await read_topic(
+        settings.kafka_bootstrap, topics.topic(topics.SCHEDULE_TICKS, settings)
+    )
+    [infer] = [ScheduleTick.model_validate_json(r.value) for r in records]
+    assert infer.kind == "infer" and infer.tick_id in rolled.output
+
+
+async def test_the_aws_gate_refuses_a_worse_solution_version(
+    purchases: None,
+    pool: asyncpg.Pool,
+    aws: tuple[Settings, FakePersonalize],
+) -> None:
+    settings, fake = aws
+    fake.ndcg_at_10 = 0.9
+    good = await aws_training.retrain(pool, settings)
+    fake.ndcg_at_10 = 0.3
+    worse = await aws_training.retrain(pool, settings)
+    fake.ndcg_at_10 = 0.9 * (1 + settings.promotion_margin)  # exactly at the bar
+    level = await aws_training.retrain(pool, settings)
+    fake.ndcg_at_10 = None  # Personalize gave no figure: no evidence against the active one
+    unmeasured = await aws_training.retrain(pool, settings)
+    fake.ndcg_at_10 = 0.5  # a refresh is the active solution on newer data: it serves
+    refreshed = await aws_training.refresh(pool, settings)
+
+    rows = await pool.fetch("SELECT version, active, decision FROM model_versions")
+    state = {row["version"]: (row["active"], row["decision"]) for row in rows}
+    assert state[good.version][1] == "retrain: first model: Personalize NDCG@10 0.9000"
+    assert not state[worse.version][0]
+    assert state[worse.version][1].startswith(
+        f"retrain: does not beat the active version by the margin: Personalize NDCG@10 0.3000"
+        f" vs active {good.version} 0.9000"
+    )
+    assert state[level.version][1].startswith("retrain: beats the active version")
+    assert not state[unmeasured.version][0]
+    assert "no NDCG@10 from Personalize" in state[unmeasured.version][1]
+    assert refreshed.promoted and state[refreshed.model.version][0]
+    assert state[refreshed.model.version][1].startswith(
+        f"refresh: the active solution on newer data: NDCG@10 0.5000, active {level.version}"
+    )
 
 
 async def test_the_worker_runs_aws_ticks_and_a_failed_job_keeps_the_cache_serving(

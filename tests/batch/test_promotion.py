@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 from typer.testing import CliRunner
 
-from mgrecs.batch.promotion import decide
+from mgrecs.batch.promotion import Incumbent, Source, decide
 from mgrecs.batch.training import retrain
 from mgrecs.cli.main import app
 from mgrecs.common.settings import Settings
@@ -22,11 +22,24 @@ def metrics(chosen: float | None, popularity: float = 0.2) -> dict[str, Any]:
     return {"validation": {"chosen": {"ndcg@10": chosen}, "popularity": {"ndcg@10": popularity}}}
 
 
+def active(ndcg: float | None, source: Source = "same period") -> Incumbent:
+    return Incumbent("v1", ndcg, source)
+
+
 @pytest.mark.parametrize(
-    ("new", "active", "promote", "says"),
+    ("new", "incumbent", "promote", "says"),
     [
         (metrics(0.3), None, True, "beats popularity: NDCG@10 0.3000 vs popularity 0.2000"),
-        (metrics(0.3), metrics(0.9), True, "beats popularity"),
+        (
+            metrics(0.3),
+            active(0.9, "stored"),  # the case: a 0.3 model no longer replaces a 0.9
+            False,
+            "does not beat the active version by the margin: NDCG@10 0.3000 vs popularity"
+            " 0.2000; active v1 0.9000 (stored), needed 0.9000 (margin 0 %)",
+        ),
+        (metrics(0.3), active(0.25), True, "beats the active version and popularity"),
+        (metrics(0.3), active(None), True, "the active v1 was not validated"),
+        (metrics(0.3), active(0.3, "same model"), True, "the active recipe and parameters"),
         (metrics(0.1), None, True, "first model, although it does not beat popularity"),
         (
             {**metrics(0.2), "recipe": "popularity"},  # retrain's floor: nothing beat it
@@ -34,16 +47,14 @@ def metrics(chosen: float | None, popularity: float = 0.2) -> dict[str, Any]:
             True,
             "first model: popularity, no recipe beat it: NDCG@10 0.2000 vs popularity 0.2000",
         ),
-        (metrics(0.2), metrics(0.3), False, "does not beat popularity"),
+        (metrics(0.2), active(0.1), False, "does not beat popularity"),
         (metrics(None), None, True, "the freshest model serves"),
-        (metrics(None), metrics(None), True, "the freshest model serves"),
-        (metrics(None), metrics(0.3), False, "the validated active one stays"),
+        (metrics(None), active(None, "stored"), True, "the freshest model serves"),
+        (metrics(None), active(0.3, "stored"), False, "the validated active one stays"),
     ],
 )
-def test_decide(
-    new: dict[str, Any], active: dict[str, Any] | None, promote: bool, says: str
-) -> None:
-    decision = decide(new, active)
+def test_decide(new: dict[str, Any], incumbent: Incumbent | None, promote: bool, says: str) -> None:
+    decision = decide(new, incumbent)
     assert decision.promote is promote
     assert says in decision.reason
 

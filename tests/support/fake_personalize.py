@@ -86,6 +86,8 @@ class FakePersonalize:
         self.outputs: dict[str, list[dict[str, Any]]] = {}
         """Output lines written, by batch inference job ARN."""
         self.fail: dict[str, str] = {}
+        self.ndcg_at_10: float | None = 0.25
+        """The NDCG@10 GetSolutionMetrics reports for any solution version (None: left out)."""
         self.app = FastAPI()
         self.app.post("/")(self._handle)
 
@@ -226,10 +228,10 @@ class FakePersonalize:
 
     async def op_GetSolutionMetrics(self, body: dict[str, Any]) -> dict[str, Any]:
         job = self._get(self.solution_versions, body["solutionVersionArn"])
-        return {
-            "solutionVersionArn": job.arn,
-            "metrics": {"coverage": 0.5, "normalized_discounted_cumulative_gain_at_10": 0.25},
-        }
+        metrics: dict[str, float] = {"coverage": 0.5}
+        if self.ndcg_at_10 is not None:
+            metrics["normalized_discounted_cumulative_gain_at_10"] = self.ndcg_at_10
+        return {"solutionVersionArn": job.arn, "metrics": metrics}
 
     # -- batch inference jobs --------------------------------------------------------------
 

@@ -149,6 +149,7 @@ def _wait_for_tick(demo: Demo, kind: str, after: int) -> None:
 
 ACTIVE = "SELECT version FROM model_versions WHERE active"
 NEWEST = "SELECT version FROM model_versions ORDER BY trained_at DESC LIMIT 1"
+CACHED_VERSION = "SELECT model_version FROM cache_generations WHERE state = 'current'"
 TICKS = "SELECT count(*) FROM processed_ticks WHERE kind = '{}' AND finished_at IS NOT NULL"
 
 
@@ -240,14 +241,16 @@ def test_the_guides_commands_work_against_the_demo_stack(demo: Demo) -> None:
     _wait_for_tick(demo, "retrain", retrains)
     newest = _sql(demo, NEWEST)
     assert newest != first_version
-    step("mgrecs promote VERSION", VERSION=newest)
+    assert "infer tick" in step("mgrecs promote VERSION", VERSION=newest)
     assert _sql(demo, ACTIVE) == newest
-    step("mgrecs rollback")
+    assert "infer tick" in step("mgrecs rollback")
     assert _sql(demo, ACTIVE) == first_version
+    _wait_for_tick(demo, "infer", infers + 1)  # the promote's infer and the rollback's
+    assert _sql(demo, CACHED_VERSION) == first_version
     step("mgrecs tick infer")
-    _wait_for_tick(demo, "infer", infers)
+    _wait_for_tick(demo, "infer", infers + 2)
     step("mgrecs cache invalidate --all --refresh")
-    _wait_for_tick(demo, "infer", infers + 1)
+    _wait_for_tick(demo, "infer", infers + 3)
     assert "current" in step("mgrecs cache status")
 
     # Merchandising rules: a filter added, listed, disabled.

@@ -131,7 +131,7 @@ SCHEDULE_TICKS = Producer(
     topics.SCHEDULE_TICKS,
     ScheduleTick,
     "Ticks asking for a retrain, refresh or infer job, published by the scheduler (and "
-    "`mgrecs tick`).",
+    "`mgrecs tick`; `mgrecs promote` and `mgrecs rollback` publish an infer).",
 )
 INFER_SHARDS = Producer(
     topics.INFER_SHARDS,

@@ -264,6 +264,12 @@ class Settings(BaseSettings):
     separated (docs/recipes.md, Which recipe serves)."""
     train_budget_seconds: float = 60.0
     """Seconds the retrain's tuning of those recipes may take."""
+    promotion_margin: float = Field(default=0.02, ge=0, le=1)
+    """Share by which a new version's validation NDCG@10 must beat the active version's,
+    measured on the same recent purchases, to replace it (docs/concepts.md, Which model
+    serves; AWS mode: Personalize's solution metrics). 0.02: one seed's figure moves by about
+    2.5 % by chance (bench/RESULTS.md), so a smaller gain is noise and not worth a new
+    cache. Waived for the active recipe with its parameters (a refresh: newer data)."""
 
     # Scheduler (`mgrecs-scheduler`): when each tick is published, as 5-field cron
     # expressions in UTC; an empty one disables that tick.

@@ -281,10 +281,12 @@ def measure_recipe(
     params: dict[str, Any],
     *,
     catalog: Catalog | None = None,
+    repeat: bool = False,
 ) -> Selection:
     """Recipe `name` with `params` as they are (no search), measured next to popularity on
-    the most recent purchases like a selected one: a refresh keeps the active recipe, and
-    the promotion gate still needs that evidence."""
+    the most recent purchases like a selected one (`repeat` as `select_recipe`'s: the same
+    period): a refresh keeps the active recipe, and the promotion gate still needs that
+    evidence; the gate measures the active recipe on a new version's period too."""
     catalog = catalog or default_catalog()
     if name not in catalog.names:
         raise ValueError(f"unknown recipe {name!r}")
@@ -292,7 +294,7 @@ def measure_recipe(
     validation: dict[str, Any] | None = None
     fallback: str | None = None
     try:
-        validation = _validation(catalog, name, params, validation_split(interactions))
+        validation = _validation(catalog, name, params, validation_split(interactions, repeat))
     except InsufficientData as error:
         fallback = str(error)
     return Selection(

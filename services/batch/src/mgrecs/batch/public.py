@@ -2,6 +2,7 @@
 import. Everything else in `mgrecs.batch` is internal and may change without notice.
 """
 
+from mgrecs.batch import activation
 from mgrecs.batch.drift import check_drift
 
-__all__ = ["check_drift"]
+__all__ = ["activation", "check_drift"]

@@ -6,9 +6,10 @@ Steps, recorded with their seconds (`Steps`): export (read the purchases and the
 and export the three Personalize datasets to the artifact store),
 quality (the data-quality report), evaluate (the recipe measured next to popularity on the
 latest purchases; a retrain searches the candidates here), train (fit on everything, save),
-promote (the gate, the registry), buy-again (repurchase parameters and per-product statistics
-stored with the version, for the api's buy-again list), and for a refresh infer. One of these
-jobs runs at a time across every batch instance (`mgrecs.store.jobs.retrain_lock`).
+promote (the gate, `mgrecs.batch.promotion`: the active version's recipe measured on the same
+period; the registry), buy-again (repurchase parameters and per-product statistics stored
+with the version, for the api's buy-again list), and for a refresh infer. One of these jobs
+runs at a time across every batch instance (`mgrecs.store.jobs.retrain_lock`).
 """
 
 import asyncio
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -25,9 +27,10 @@ from mgrecs.batch.buy_again import store_buy_again
 from mgrecs.batch.dataset import check_order_lines, load_lines, load_products
 from mgrecs.batch.evaluation import choose_recipe
 from mgrecs.batch.export import export_datasets
+from mgrecs.batch.incumbent import measure_incumbent
 from mgrecs.batch.inference import Dispatch, InferenceSummary, infer
 from mgrecs.batch.metrics import JOB_SECONDS, MODEL_NDCG
-from mgrecs.batch.promotion import decide
+from mgrecs.batch.promotion import Incumbent, decide
 from mgrecs.batch.steps import Steps
 from mgrecs.common.artifacts import FileStore, open_store
 from mgrecs.common.logging import get_logger
@@ -38,7 +41,7 @@ from mgrecs.engine.records import ProductInfo
 from mgrecs.engine.selection import Selection, measure_recipe
 from mgrecs.store import products as product_store
 from mgrecs.store.jobs import retrain_lock
-from mgrecs.store.model_versions import RECIPE, ModelVersion, active_metrics, active_model, register
+from mgrecs.store.model_versions import RECIPE, ModelVersion, active_model, find_active, register
 from mgrecs.store.reports import save_report
 
 log = get_logger(__name__)
@@ -91,6 +94,17 @@ async def check_quality(pool: asyncpg.Pool, settings: Settings, catalogue: list[
         )
 
 
+async def _incumbent(
+    pool: asyncpg.Pool, settings: Settings, lines: Lines, metrics: dict[str, Any]
+) -> Incumbent | None:
+    """The active version with its figure on the new version's period (None: none active)."""
+    active = await find_active(pool, RECIPE)
+    if active is None:
+        return None
+    repeat = not settings.exclude_purchased
+    return await asyncio.to_thread(measure_incumbent, active, lines, metrics, repeat)
+
+
 Choose = Callable[[Lines], Selection]
 """How a job picks its recipe from the purchases (CPU-bound: runs in a thread)."""
 
@@ -130,7 +144,10 @@ async def _train(
         if refresh_of is not None:
             metrics["refresh_of"] = refresh_of
         async with steps.step("promote"):
-            decision = decide(metrics, await active_metrics(pool))
+            incumbent = await _incumbent(pool, settings, lines, metrics)
+            if incumbent is not None:
+                metrics["gate"] = incumbent.record(settings.promotion_margin)
+            decision = decide(metrics, incumbent, settings.promotion_margin)
             reason = decision.reason if refresh_of is None else f"refresh: {decision.reason}"
             registered = await register(
                 pool,
@@ -214,7 +231,9 @@ async def refresh(
             pool,
             settings,
             steps,
-            lambda lines: measure_recipe(lines, recipe, params),
+            lambda lines: measure_recipe(
+                lines, recipe, params, repeat=not settings.exclude_purchased
+            ),
             refresh_of=active.version,
         )
         promoted = (await active_model(pool)).version == model.version

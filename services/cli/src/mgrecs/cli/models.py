@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mgrecs.batch.public import activation
 from mgrecs.common.db import create_pool
 from mgrecs.common.settings import get_settings
 from mgrecs.store import model_versions
@@ -57,25 +58,39 @@ def models(limit: int = 20) -> None:
     console.print(table)
 
 
+def _report(done: activation.Activated, said: str) -> None:
+    """Say what serves now and which infer follows it; exit 1 when no infer could start."""
+    console.print(f"[green]{said}[/green]")
+    if done.infer is not None:
+        console.print(f"infer tick {done.infer.tick_id} published: the cache follows it")
+        return
+    console.print(
+        f"[red]no infer started ({done.error}): the old cache serves until the next"
+        " infer; run `mgrecs tick infer`[/red]"
+    )
+    raise typer.Exit(code=1)
+
+
 def promote(version: Annotated[str, typer.Argument(help="a version from `mgrecs models`")]) -> None:
-    """Make VERSION the model that serves (the engine and the next infer pick it up)."""
+    """Make VERSION the model that serves, and start an infer (the engine and the cache
+    follow it)."""
+    settings = get_settings()
     try:
-        recipe = model_versions.mode_recipe(get_settings())
-        with_pool(
-            lambda pool: model_versions.promote(pool, version, "promoted by an operator", recipe)
+        done = with_pool(
+            lambda pool: activation.promote(pool, settings, version, "promoted by an operator")
         )
     except model_versions.UnknownVersion as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error
-    console.print(f"[green]{version} is now active[/green]")
+    _report(done, f"{version} is now active")
 
 
 def rollback() -> None:
-    """Re-activate the version that served before the current one."""
+    """Re-activate the version that served before the current one, and start an infer."""
+    settings = get_settings()
     try:
-        recipe = model_versions.mode_recipe(get_settings())
-        version = with_pool(lambda pool: model_versions.rollback(pool, recipe))
+        done = with_pool(lambda pool: activation.rollback(pool, settings))
     except model_versions.UnknownVersion as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error
-    console.print(f"[green]rolled back: {version} is active again[/green]")
+    _report(done, f"rolled back: {done.version} is active again")

@@ -5,12 +5,13 @@ registered as one model version in `model_versions` (recipe `aws-personalize`).
 Both solutions are checked first (they exist, in the configured dataset group), so a wrong
 ARN costs no export. Steps: export (the datasets written to S3 while the purchases are read,
 as self-hosted), quality (the same report as self-hosted), import (every import job ACTIVE),
-train (every solution version ACTIVE), promote, buy-again (the repurchase parameters and
+train (every solution version ACTIVE), promote (the gate), buy-again (the repurchase parameters and
 per-product statistics of the same purchases stored with the version, as self-hosted: the
 api's buy-again list scores alike in both modes), and for a refresh infer.
-A solution version that Personalize trained is promoted: Personalize has measured it
-already, and its metrics are recorded with it. One retrain or refresh at a time across
-instances (`mgrecs.store.jobs.retrain_lock`).
+The gate (`promotion.decide_personalize`): a retrain's version serves when Personalize's
+NDCG@10 for it reaches the active version's by `MGRECS_PROMOTION_MARGIN`; a refresh (UPDATE
+of the active solution) serves; the metrics are recorded with the version either way.
+One retrain or refresh at a time across instances (`mgrecs.store.jobs.retrain_lock`).
 """
 
 import asyncio
@@ -33,13 +34,20 @@ from mgrecs.batch.buy_again import store_buy_again
 from mgrecs.batch.dataset import load_lines, load_products
 from mgrecs.batch.export import ExportedDataset, export_datasets
 from mgrecs.batch.metrics import JOB_SECONDS
+from mgrecs.batch.promotion import decide_personalize, solution_ndcg
 from mgrecs.batch.steps import Steps
 from mgrecs.batch.training import NoTrainingData, Refreshed, check_quality, new_version
 from mgrecs.common.logging import get_logger
 from mgrecs.common.personalize import control_client
 from mgrecs.common.settings import Settings
 from mgrecs.store.jobs import retrain_lock
-from mgrecs.store.model_versions import AWS_RECIPE, ModelVersion, active_model, register
+from mgrecs.store.model_versions import (
+    AWS_RECIPE,
+    ModelVersion,
+    active_model,
+    find_active,
+    register,
+)
 
 log = get_logger(__name__)
 
@@ -139,6 +147,13 @@ async def _train(
         if refresh_of is not None:
             metrics["refresh_of"] = refresh_of.version
         async with steps.step("promote"):
+            active = refresh_of or await find_active(pool, AWS_RECIPE)
+            decision = decide_personalize(
+                solution_ndcg(metrics),
+                None if active is None else (active.version, solution_ndcg(active.metrics)),
+                settings.promotion_margin,
+                refresh=refresh_of is not None,
+            )
             registered = await register(
                 pool,
                 ModelVersion(
@@ -150,8 +165,8 @@ async def _train(
                     n_interactions=datasets["interactions"].rows,
                     metrics=metrics,
                 ),
-                promote=True,
-                reason=f"{job}: AWS Personalize solution versions active",
+                promote=decision.promote,
+                reason=f"{job}: {decision.reason}",
             )
         async with steps.step("buy-again"):
             await store_buy_again(pool, version, lines)
@@ -160,6 +175,8 @@ async def _train(
         version=version,
         user_solution_version=user_arn,
         similar_solution_version=similar_arn,
+        promoted=decision.promote,
+        decision=decision.reason,
         steps=steps.done,
         seconds=round(time.perf_counter() - started, 3),
     )
@@ -170,7 +187,8 @@ async def retrain(
     pool: asyncpg.Pool, settings: Settings, steps: Steps | None = None
 ) -> ModelVersion:
     """Import everything and train both solutions anew (trainingMode FULL); the new version
-    becomes active. Raises AnotherRetrainRunning when a retrain or refresh runs elsewhere."""
+    becomes active if it passes the gate. Raises AnotherRetrainRunning when a retrain or
+    refresh runs elsewhere."""
     async with retrain_lock(pool):
         return await _train(pool, settings, steps or Steps(pool), None)
 
@@ -182,6 +200,7 @@ async def refresh(pool: asyncpg.Pool, settings: Settings, steps: Steps | None = 
     async with retrain_lock(pool):
         active = await active_model(pool, AWS_RECIPE)
         model = await _train(pool, settings, steps, active)
+        promoted = (await active_model(pool, AWS_RECIPE)).version == model.version
     async with steps.step("infer"):
         inference = await infer(pool, settings)
-    return Refreshed(model, True, inference)
+    return Refreshed(model, promoted, inference)

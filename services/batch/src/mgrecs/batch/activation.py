@@ -1,0 +1,55 @@
+"""Promote and roll back, each followed at once by an infer tick: the cache then follows the
+active model within one infer run instead of at the next scheduled infer (up to
+`MGRECS_SCHEDULE_INFER`'s interval, 6 hours by default). Until that infer has written its
+generation the old version's cached lists keep serving, and their answers say so
+(`model_version` is the cache generation's).
+
+The CLI's `mgrecs promote` and `mgrecs rollback` go through here, as should anything else
+that changes the active version outside a retrain (an automatic rollback).
+"""
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from mgrecs.common.channels import publish_tick
+from mgrecs.common.schemas import ScheduleTick
+from mgrecs.common.settings import Settings
+from mgrecs.store import model_versions
+
+
+@dataclass(frozen=True)
+class Activated:
+    version: str
+    """The version now active."""
+    infer: ScheduleTick | None
+    """The infer tick published for it; None when publishing failed (`error` says why)."""
+    error: str | None = None
+
+
+async def start_infer(settings: Settings) -> ScheduleTick:
+    """Ask the batch service for an infer now (a fresh tick id: it runs once)."""
+    return await publish_tick(settings, "infer")
+
+
+async def _then_infer(settings: Settings, version: str) -> Activated:
+    """The version is active already: a broker that is down must not hide that."""
+    try:
+        return Activated(version, await start_infer(settings))
+    except Exception as error:  # the promotion stands; the caller reports the missing infer
+        return Activated(version, None, f"{type(error).__name__}: {error}")
+
+
+async def promote(pool: asyncpg.Pool, settings: Settings, version: str, reason: str) -> Activated:
+    """Make `version` of the mode's lineage active, then start an infer. Raises
+    UnknownVersion."""
+    recipe = model_versions.mode_recipe(settings)
+    await model_versions.promote(pool, version, reason, recipe)
+    return await _then_infer(settings, version)
+
+
+async def rollback(pool: asyncpg.Pool, settings: Settings) -> Activated:
+    """Re-activate the version active before the current one, then start an infer. Raises
+    UnknownVersion."""
+    version = await model_versions.rollback(pool, model_versions.mode_recipe(settings))
+    return await _then_infer(settings, version)
