@@ -133,8 +133,54 @@ class ExperimentReport(BaseModel):
                         "low": 0.157,
                         "high": 0.2386,
                     },
+                    "revenue_per_customer": {"value": 2.19, "low": 1.71, "high": 2.67},
+                    "served_from": {"realtime": 8950, "popular": 50},
+                    "sample_size": {
+                        "ctr": {"observed": 9000, "required": 6700, "still_needed": 0},
+                        "conversion": {"observed": 9000, "required": 16320, "still_needed": 7320},
+                        "revenue_per_customer": {
+                            "observed": 812,
+                            "required": 5210,
+                            "still_needed": 4398,
+                        },
+                    },
                 }
             ],
+            "baseline": "control",
+            "comparisons": [
+                {
+                    "arm": "treatment",
+                    "baseline": "control",
+                    "ctr": {
+                        "value": 0.009,
+                        "low": 0.0025,
+                        "high": 0.0155,
+                        "p_value": 0.0068,
+                        "significant": True,
+                    },
+                    "conversion": {
+                        "value": 0.001,
+                        "low": -0.0019,
+                        "high": 0.0039,
+                        "p_value": 0.4953,
+                        "significant": False,
+                    },
+                    "revenue_per_customer": {
+                        "value": 0.31,
+                        "low": -0.35,
+                        "high": 0.98,
+                        "p_value": 0.362,
+                        "significant": False,
+                    },
+                }
+            ],
+            "mde": 0.1,
+            "alpha": 0.05,
+            "power": 0.8,
+            "warning": "sample too small, differences are not conclusive yet: control "
+            "conversion: 7320 more impressions; …",
+            "served_alike": True,
+            "serving_warning": None,
         }
     )
 
