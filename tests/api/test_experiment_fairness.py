@@ -5,12 +5,10 @@ the arms were served alike; holdout arms are served popularity or nothing."""
 import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import httpx
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -21,17 +19,14 @@ from mgrecs.api.app import create_app
 from mgrecs.api.experiment_serving import assign
 from mgrecs.api.experiment_stats import sample_size_proportion
 from mgrecs.common.experiments import Arm, Experiment
-from mgrecs.common.feedback import FeedbackEvent, FeedbackSource
 from mgrecs.common.settings import Settings
 from mgrecs.store.customers import StoredCustomer, insert_customers
-from mgrecs.store.feedback import write_feedback
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
-from support.experiments import EXPERIMENT
+from support.experiments import EXPERIMENT, plant
 from support.helpers import asgi_client
 
 ADMIN_KEY = "admin-key"
-AT = datetime(2026, 11, 26, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -40,48 +35,6 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with asgi_client(create_app(ab)) as http:
         http.headers["X-API-Key"] = ADMIN_KEY
         yield http
-
-
-async def plant(
-    pool: asyncpg.Pool,
-    arm: str,
-    customers: int,
-    ctr: float,
-    conversion: float,
-    seed: int,
-    source: FeedbackSource = "realtime",
-    shown: int = 4,
-) -> None:
-    """Each of `customers` customers sees `shown` recommendations; each is clicked with
-    probability `ctr` and bought with probability `conversion` (for 20 to 60)."""
-    rng = np.random.default_rng(seed)
-    events: list[FeedbackEvent] = []
-
-    def add(customer: str, n: int, kind: Any, revenue: Decimal | None = None) -> None:
-        events.append(
-            FeedbackEvent(
-                event_id=f"{arm}-{source}-{customer}-{n}-{kind}",
-                customer_id=customer,
-                product_id=f"p{n}",
-                kind=kind,
-                occurred_at=AT,
-                model_version=EXPERIMENT.arm(arm).model_version,  # type: ignore[union-attr]
-                source=source if kind == "impression" else None,
-                experiment_id=EXPERIMENT.id,
-                arm=arm,
-                revenue=revenue,
-            )
-        )
-
-    for c in range(customers):
-        customer = f"{arm}-{c}"
-        for n in range(shown):
-            add(customer, n, "impression")
-            if rng.random() < ctr:
-                add(customer, n, "click")
-            if rng.random() < conversion:
-                add(customer, n, "purchase", Decimal(f"{rng.uniform(20, 60):.2f}"))
-    await write_feedback(pool, events)
 
 
 async def report(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
