@@ -278,3 +278,35 @@ def test_assignment_to_a_holdout_is_stable_and_follows_the_share() -> None:
     assert all(
         math.isclose(counts[arm.name] / 6000, arm.share, abs_tol=0.03) for arm in WITH_HOLDOUTS.arms
     ), counts
+
+
+async def test_an_arm_served_nothing_is_left_out_of_the_feedback_report(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """No list, no feedback: its comparison and sample sizes are null and it raises no
+    warning; the popularity holdout is compared as any arm."""
+    await plant(pool, "model", 2000, ctr=0.05, conversion=0.02, seed=14, experiment=WITH_HOLDOUTS)
+    await plant(
+        pool,
+        "popular",
+        2000,
+        ctr=0.03,
+        conversion=0.01,
+        seed=15,
+        experiment=WITH_HOLDOUTS,
+        source="popular",
+    )
+    held = settings.model_copy(update={"experiments": [WITH_HOLDOUTS], "api_admin_keys": "k"})
+    async with asgi_client(create_app(held)) as http:
+        response = await http.get(
+            "/v1/experiments/held", headers={"X-API-Key": "k"}, params={"mde": 1}
+        )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    popular, nothing = body["comparisons"]
+    assert popular["arm"] == "popular" and popular["ctr"]["significant"]
+    assert popular["ctr"]["value"] < 0  # the model beats popularity on CTR
+    assert nothing["arm"] == "nothing" and all(nothing[m] is None for m in MEASURES)
+    assert body["arms"][2]["sample_size"] == {m: None for m in MEASURES}
+    assert body["warning"] is None  # 2,000 customers each suffice to see a doubling
+    assert body["served_alike"]  # the holdout's popular source is by design

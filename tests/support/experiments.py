@@ -32,9 +32,10 @@ async def plant(
     seed: int,
     source: FeedbackSource = "realtime",
     shown: int = 4,
+    experiment: Experiment = EXPERIMENT,
 ) -> None:
-    """Each of `customers` customers sees `shown` recommendations; each is clicked with
-    probability `ctr` and bought with probability `conversion` (for 20 to 60)."""
+    """Each of `customers` customers of `arm` sees `shown` recommendations; each is clicked
+    with probability `ctr` and bought with probability `conversion` (for 20 to 60)."""
     rng = np.random.default_rng(seed)
     events: list[FeedbackEvent] = []
 
@@ -46,9 +47,9 @@ async def plant(
                 product_id=f"p{n}",
                 kind=kind,
                 occurred_at=AT,
-                model_version=EXPERIMENT.arm(arm).model_version,  # type: ignore[union-attr]
+                model_version=experiment.arm(arm).model_version,  # type: ignore[union-attr]
                 source=source if kind == "impression" else None,
-                experiment_id=EXPERIMENT.id,
+                experiment_id=experiment.id,
                 arm=arm,
                 revenue=revenue,
             )

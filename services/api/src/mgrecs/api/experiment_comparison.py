@@ -38,9 +38,10 @@ class Plan:
 
 
 def measures(arm: Arm, base: Arm) -> tuple[Measure, ...]:
-    """The measures that apply to both arms: an arm served nothing has no impressions."""
+    """The measures that apply to both arms: none with an arm served nothing (no list, so
+    no feedback: the impact report measures it on real orders)."""
     if "nothing" in (arm.serves, base.serves):
-        return ("revenue_per_customer",)
+        return ()
     return ("ctr", "conversion", "revenue_per_customer")
 
 

@@ -37,8 +37,8 @@ class SampleSize(BaseModel):
 
 
 class ArmSampleSizes(BaseModel):
-    """Per measure (null where it does not apply: a holdout served nothing has no
-    impressions): CTR and conversion count impressions, revenue per customer customers."""
+    """Per measure (null where it does not apply: with a holdout served nothing, which has
+    no feedback): CTR and conversion count impressions, revenue per customer customers."""
 
     ctr: SampleSize | None = None
     conversion: SampleSize | None = None
