@@ -277,6 +277,15 @@ async def test_the_dashboard_shows_what_the_api_answers(stack: str) -> None:
             "trs => trs.map(tr => tr.cells[7].textContent)",
         )
         assert offline == ["0.210", "0.270"]
+        compared = await page.eval_on_selector_all(
+            "#experiments table.comparison tbody tr",
+            "trs => trs.map(tr => [tr.cells[0].textContent, tr.cells[1].textContent])",
+        )
+        assert compared == [["candidate", "–"]]  # no feedback yet: nothing to compare
+        warnings = await page.eval_on_selector_all(
+            "#experiments p.warning", "ps => ps.map(p => p.textContent)"
+        )
+        assert len(warnings) == 1 and warnings[0].startswith("sample too small")
         await page.screenshot(path=ARTIFACTS / "dashboard-sample.png", full_page=True)
 
         await page.select_option("#region-mode", "exact")

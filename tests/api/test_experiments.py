@@ -233,7 +233,12 @@ async def test_the_configured_experiments_are_listed(client: httpx.AsyncClient) 
         {
             "id": "ab1",
             "arms": [
-                {"name": arm.name, "model_version": arm.model_version, "share": arm.share}
+                {
+                    "name": arm.name,
+                    "model_version": arm.model_version,
+                    "share": arm.share,
+                    "serves": "model",
+                }
                 for arm in EXPERIMENT.arms
             ],
         }
@@ -287,11 +292,12 @@ async def test_the_engine_serves_a_pinned_version(
     assert unloadable.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
-async def test_each_arm_is_served_its_model_version(
+async def test_each_arm_is_served_its_model_version_the_same_way(
     engine_with_two_versions: None, client: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:
-    """The cache was scored with v1: the control arm gets it, the treatment arm gets v2 from
-    the engine in real time, though it has a cached row too."""
+    """The cache was scored with v1, and both customers have a cached row: still every arm
+    is served in real time from the engine, each its own version, so that the arms differ
+    by their model only."""
     by_arm = {assign(EXPERIMENT, f"x{n}").name: f"x{n}" for n in range(10)}
     control, treatment = by_arm["control"], by_arm["treatment"]
     await pool.execute("UPDATE cache_generations SET model_version = 'v1' WHERE state = 'current'")
@@ -300,13 +306,14 @@ async def test_each_arm_is_served_its_model_version(
     )
     for customer in by_arm.values():
         await put_current(pool, USERS, customer, [{"product_id": "cached", "score": 0.5}])
-    served = (await client.get(f"/v1/users/{control}/recommendations")).json()
-    assert (served["source"], served["model_version"]) == ("cache", "v1")
+    served = (await client.get(f"/v1/users/{control}/recommendations?limit=2")).json()
+    assert (served["source"], served["model_version"]) == ("realtime", "v1")
     assert served["experiment"] == {"experiment_id": "ab1", "arm": "control"}
-    assert [item["product_id"] for item in served["items"]] == ["cached"]
+    assert [item["product_id"] for item in served["items"]] == ["A", "B"]
     other = (await client.get(f"/v1/users/{treatment}/recommendations?limit=2")).json()
     assert (other["source"], other["model_version"]) == ("realtime", "v2")
     assert other["experiment"] == {"experiment_id": "ab1", "arm": "treatment"}
     assert [item["product_id"] for item in other["items"]] == ["A", "C"]
+    assert served["source"] == other["source"]  # the same kind of serving for both arms
     unknown = await client.get("/v1/users/nobody/recommendations")
     assert unknown.status_code == 404

@@ -3,7 +3,7 @@ parses and validates it (so it lives beside the settings; the API's `experiment_
 splits customers between the arms).
 """
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -11,19 +11,37 @@ from mgrecs.common.schemas import ID_PATTERN
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
 SHARE_TOLERANCE = 1e-6
+Serves = Literal["model", "popularity", "nothing"]
+"""What an arm's customers get: its model version's list, or (a holdout) the regional
+popularity list or no list at all."""
 
 
 class Arm(BaseModel):
-    """One group of customers and the model version that serves them."""
+    """One group of customers and what serves them: a model version, or for a holdout arm
+    popularity or nothing (then no `model_version`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: Name
-    model_version: Name
+    model_version: Name | None = None
     share: float = Field(gt=0, le=1, description="fraction of the customers in this arm")
+    serves: Serves = "model"
     campaign_arn: str | None = None
     """Where the engine serves `model_version` in real time; by default the user campaign
     pinned to it (`<user_campaign_arn>/<model_version>`, which the self-hosted engine takes)."""
+
+    @model_validator(mode="after")
+    def _model_or_holdout(self) -> "Arm":
+        if self.serves == "model" and self.model_version is None:
+            raise ValueError(f"arm {self.name}: a model arm needs a model_version")
+        if self.holdout and (self.model_version is not None or self.campaign_arn is not None):
+            raise ValueError(f"arm {self.name}: a holdout arm has no model_version or campaign")
+        return self
+
+    @property
+    def holdout(self) -> bool:
+        """Served popularity or nothing: the customers the recommender is held out from."""
+        return self.serves != "model"
 
 
 class Experiment(BaseModel):

@@ -62,3 +62,38 @@ async def arm_totals(pool: asyncpg.Pool, experiment_id: str) -> list[asyncpg.Rec
     add_to_carts, purchases, revenue, revenue_squares)."""
     rows: list[asyncpg.Record] = await pool.fetch(ARM_TOTALS, experiment_id)
     return rows
+
+
+ARM_SOURCES = """
+SELECT arm, coalesce(source, 'unknown') AS source, count(*) AS impressions
+FROM feedback_events
+WHERE experiment_id = $1 AND kind = 'impression'
+GROUP BY arm, coalesce(source, 'unknown')
+"""
+
+
+async def arm_sources(pool: asyncpg.Pool, experiment_id: str) -> dict[str, dict[str, int]]:
+    """Per arm, its impressions by the source that served them ("unknown" when the event did
+    not say): whether the arms were served the same way."""
+    found: dict[str, dict[str, int]] = {}
+    for row in await pool.fetch(ARM_SOURCES, experiment_id):
+        found.setdefault(row["arm"], {})[row["source"]] = row["impressions"]
+    return found
+
+
+CUSTOMER_REVENUES = """
+SELECT arm, array_agg(revenue) AS revenues
+FROM (SELECT arm, customer_id,
+             coalesce(sum(revenue) FILTER (WHERE kind = 'purchase'), 0)::float8 AS revenue
+      FROM feedback_events
+      WHERE experiment_id = $1
+      GROUP BY arm, customer_id) AS per_customer
+GROUP BY arm
+"""
+
+
+async def customer_revenues(pool: asyncpg.Pool, experiment_id: str) -> dict[str, list[float]]:
+    """Per arm, the purchase revenue of each customer with feedback in it (0 for those who
+    bought nothing): the sample the revenue-per-customer bootstrap resamples."""
+    rows = await pool.fetch(CUSTOMER_REVENUES, experiment_id)
+    return {row["arm"]: list(row["revenues"]) for row in rows}

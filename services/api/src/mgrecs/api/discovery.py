@@ -9,7 +9,7 @@ from fastapi import HTTPException
 
 from mgrecs.api.deps import Serving
 from mgrecs.api.engine import EngineUnavailable
-from mgrecs.api.experiment_serving import arm_campaign, cache_model_version, serving_arm
+from mgrecs.api.experiment_serving import arm_campaign, serving_arm
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.new_items import customer_items_with_new
 from mgrecs.api.recommendations import cached_in_categories, freshness, popular_items
@@ -17,6 +17,7 @@ from mgrecs.api.repository import CachedList
 from mgrecs.api.rule_book import apply_items
 from mgrecs.api.schemas.experiments import ExperimentTag
 from mgrecs.api.schemas.users import UserRecommendations
+from mgrecs.common.experiments import Serves
 from mgrecs.engine.business_rules import Applicable
 
 
@@ -52,8 +53,8 @@ async def discovery(
         rules = dataclasses.replace(rules, promoted=(), share=0.0, pins=())
     asked = rules.candidates(limit, serving.settings.rules_extra_candidates)
     answer = await _arm_answer(serving, user_id, asked, category, endpoint, cached)
-    if rules.empty and asked == limit:
-        return answer
+    if (rules.empty and asked == limit) or answer.source == "none":
+        return answer  # "none": a holdout arm served nothing, and gets nothing added
     return answer.model_copy(update={"items": apply_items(answer.items, limit, rules)})
 
 
@@ -75,13 +76,19 @@ async def _arm_answer(
     endpoint: str,
     cached: CachedList | None | NotFetched,
 ) -> UserRecommendations:
-    """The list before the business rules: of the customer's experiment arm, if any."""
+    """The list before the business rules: of the customer's experiment arm, if any. Every
+    model arm is served in real time (never the cache, which holds one version only), so
+    that arms differ by their model alone (`experiment_serving`); a holdout arm gets
+    popularity or nothing."""
     assigned = serving_arm(serving.settings, user_id)
     if assigned is None:
         answer = await _recommendations(serving, user_id, limit, category, endpoint, cached)
         return await _finalised(serving, user_id, answer, limit, category)
     experiment, arm = assigned
-    cache_version = await cache_model_version(serving.pool)
+    tag = ExperimentTag(experiment_id=experiment.id, arm=arm.name)
+    if arm.holdout:
+        answer = await _holdout_answer(serving, user_id, limit, category, endpoint, arm.serves)
+        return answer.model_copy(update={"experiment": tag})
     answer = await _recommendations(
         serving,
         user_id,
@@ -91,11 +98,37 @@ async def _arm_answer(
         cached,
         campaign_arn=arm_campaign(arm, serving.settings),
         realtime_version=arm.model_version,
-        serve_cache=arm.model_version == cache_version,
+        serve_cache=False,
     )
-    tag = ExperimentTag(experiment_id=experiment.id, arm=arm.name)
     answer = await _finalised(serving, user_id, answer, limit, category)
     return answer.model_copy(update={"experiment": tag})
+
+
+async def _holdout_answer(
+    serving: Serving,
+    user_id: str,
+    limit: int,
+    category: list[str] | None,
+    endpoint: str,
+    serves: Serves,
+) -> UserRecommendations:
+    """A held-out customer's list: regional popularity, or none (`serves` "nothing"); the
+    customer must be known, as for every list (404)."""
+    customer = await serving.repository.customer(user_id)
+    if customer is None:
+        raise HTTPException(status_code=404, detail=f"unknown user {user_id}")
+    if serves == "nothing":
+        SOURCES.labels(endpoint, "none").inc()
+        return UserRecommendations(user_id=user_id, source="none", updated_at=None, items=[])
+    SOURCES.labels(endpoint, "popular").inc()
+    return UserRecommendations(
+        user_id=user_id,
+        source="popular",
+        updated_at=None,
+        items=await popular_items(
+            serving.repository, serving.settings, customer.region, limit, category
+        ),
+    )
 
 
 async def _finalised(

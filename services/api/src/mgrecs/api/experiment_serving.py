@@ -1,11 +1,13 @@
 """Which model version serves a customer in an experiment (docs/concepts.md,
 Feedback and experiments).
 
-The first configured experiment serves: its arm for the customer decides the model version.
-When that is the version the current cache generation was scored with, the cache serves as
-usual; otherwise the engine answers in real time from the arm's campaign (the user campaign
-pinned to the version). Later experiments in the list are only reported (finished ones
-kept for their report).
+The first configured experiment serves: its arm for the customer decides what serves. Every
+model arm is served the same way, so that the comparison measures the models and not the
+way they were served: the engine answers in real time from the arm's campaign (the user
+campaign pinned to the arm's version), the cache is never read (it holds one version's lists
+only), and when the engine has no answer every arm falls back to popularity alike. A holdout
+arm gets popularity or nothing. Later experiments in the list are only reported (finished
+ones kept for their report).
 
 A customer's arm depends only on the experiment id and the customer id (a stable hash), so
 every API instance, on every request, puts a customer in the same arm without storing it.
@@ -13,11 +15,8 @@ every API instance, on every request, puts a customer in the same arm without st
 
 import hashlib
 
-import asyncpg
-
 from mgrecs.common.experiments import Arm, Experiment
 from mgrecs.common.settings import Settings
-from mgrecs.store import cache
 
 
 def serving_arm(settings: Settings, customer_id: str) -> tuple[Experiment, Arm] | None:
@@ -52,10 +51,6 @@ def pinned_campaign_arn(user_campaign_arn: str, model_version: str) -> str:
 
 
 def arm_campaign(arm: Arm, settings: Settings) -> str:
-    """Where the engine serves the arm's model version in real time."""
+    """Where the engine serves the arm's model version in real time (a model arm's)."""
+    assert arm.model_version is not None, f"arm {arm.name} is a holdout"
     return arm.campaign_arn or pinned_campaign_arn(settings.user_campaign_arn, arm.model_version)
-
-
-async def cache_model_version(pool: asyncpg.Pool) -> str | None:
-    """The model version the current cache generation was scored with (None: none current)."""
-    return await cache.current_model_version(pool)

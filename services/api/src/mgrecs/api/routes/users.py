@@ -38,9 +38,10 @@ async def user_recommendations(
     fewer than `limit`: it was cut at `recommendations_per_user` before filtering), the
     engine's through its category filter, or the popular ones of those categories.
 
-    A customer in an experiment gets its arm's model version: the cache when the cache was
-    scored with it, else the engine in real time from the arm's campaign; the answer names
-    the experiment and arm (`experiment`), to be echoed in feedback."""
+    A customer in an experiment gets its arm's model version from the engine in real time
+    (every arm alike, never the cache; popularity when the engine is down), or for a
+    holdout arm popularity or nothing; the answer names the experiment and arm
+    (`experiment`), to be echoed in feedback with its `source`."""
     return await discovery(serving(request), user_id, limit, category)
 
 

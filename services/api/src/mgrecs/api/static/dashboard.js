@@ -217,12 +217,29 @@ async function showExperiments() {
   $("experiments").replaceChildren(...reports.map((report) => el("div", {},
     el("h4", {}, report.experiment_id),
     el("table", { class: "experiment" },
-      el("thead", {}, el("tr", {}, ...["Arm", "Model", "Share", "Customers", "Impressions", "CTR", "Conversion", "NDCG@10 (offline)"].map((h) => el("th", {}, h)))),
+      el("thead", {}, el("tr", {}, ...["Arm", "Model", "Share", "Customers", "Impressions", "CTR", "Conversion", "NDCG@10 (offline)", "Revenue / customer", "Served from"].map((h) => el("th", {}, h)))),
       el("tbody", {}, ...report.arms.map((a) => el("tr", {},
-        el("td", {}, a.arm), el("td", {}, a.model_version), el("td", {}, `${(a.share * 100).toFixed(0)} %`),
+        el("td", {}, a.arm), el("td", {}, a.model_version ?? `holdout: ${a.serves}`), el("td", {}, `${(a.share * 100).toFixed(0)} %`),
         el("td", {}, a.customers), el("td", {}, a.impressions),
         el("td", {}, estimate(a.ctr)), el("td", {}, estimate(a.conversion)),
-        el("td", {}, fmt(a.offline_figures["ndcg@10"])))))))));
+        el("td", {}, fmt(a.offline_figures["ndcg@10"])),
+        el("td", {}, estimate(a.revenue_per_customer)),
+        el("td", {}, Object.entries(a.served_from).map(([s, n]) => `${s}: ${n}`).join(" · ") || "–"))))),
+    comparisonsTable(report),
+    ...[report.warning, report.serving_warning].filter(Boolean).map((w) => el("p", { class: "warning" }, w)))));
+}
+
+function comparisonsTable(report) {
+  return el("table", { class: "comparison" },
+    el("thead", {}, el("tr", {}, ...[`vs ${report.baseline}`, "CTR Δ", "Conversion Δ", "Revenue / customer Δ"].map((h) => el("th", {}, h)))),
+    el("tbody", {}, ...report.comparisons.map((c) => el("tr", {}, el("td", {}, c.arm),
+      ...["ctr", "conversion", "revenue_per_customer"].map((m) => el("td", {}, difference(c[m], report.warning)))))));
+}
+
+function difference(d, warning) {
+  if (!d) return "–";
+  const verdict = !d.significant ? "no clear difference" : warning ? "significant, sample still small" : d.value > 0 ? "better" : "worse";
+  return `${fmt(d.value)} (${fmt(d.low)}–${fmt(d.high)}) p=${d.p_value.toFixed(3)} · ${verdict}`;
 }
 
 const estimate = (e) => (e ? `${fmt(e.value)} (${fmt(e.low)}–${fmt(e.high)})` : "–");
