@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from mgrecs.cli import cache, models, rules
 from mgrecs.cli.drift import drift
 from mgrecs.cli.evaluate import evaluate
+from mgrecs.cli.impact import impact
 from mgrecs.cli.jobs import jobs
 from mgrecs.cli.quality import quality
 from mgrecs.common import topics
@@ -45,6 +46,7 @@ app.command()(evaluate)
 app.command()(quality)
 app.command()(jobs)
 app.command()(drift)
+app.command()(impact)
 app.add_typer(cache.app, name="cache")
 app.add_typer(rules.app, name="rules")
 for command in (models.models, models.promote, models.rollback):
