@@ -51,15 +51,21 @@ customer in the window $3 before it (none: not influenced). The lateral read wal
 
 GROUPED = """
 WITH l AS ({lines})
-SELECT {keys}, l.influenced,
+SELECT {keys}, l.influenced, GROUPING({first}) = 1 AS total,
        coalesce(sum(l.revenue), 0)::float8 AS revenue,
        count(DISTINCT l.order_id) AS orders,
        coalesce(sum(l.quantity), 0)::bigint AS items,
        count(DISTINCT l.customer_id) AS customers
 FROM l
-GROUP BY {keys}, l.influenced
-ORDER BY {keys}, l.influenced DESC
+GROUP BY GROUPING SETS (({keys}, l.influenced), (l.influenced))
+ORDER BY total, {keys}, l.influenced DESC
 """
+"""Per group and influenced flag, and (rows `total`) per influenced flag over all groups: one
+pass over the lines, distinct counts exact in both."""
+
+NO_JIT = "SET LOCAL jit = off"
+"""The lateral read's estimated cost sets off JIT compilation, which takes longer (about 2 s
+per statement, bench/impact.py) than the statement runs without it."""
 
 PER_CUSTOMER = """
 WITH shown AS (
@@ -115,6 +121,7 @@ class GroupTotals:
 
     key: tuple[str | None, ...]
     influenced: bool
+    total: bool
     revenue: float
     orders: int
     items: int
@@ -146,24 +153,25 @@ def _window(days: float) -> timedelta:
 
 
 async def grouped(
-    pool: asyncpg.Pool,
+    conn: asyncpg.Connection,
     start: datetime,
     end: datetime,
     window_days: float,
     group_by: Sequence[Dimension],
 ) -> list[GroupTotals]:
-    """Revenue, orders, items and customers of [start, end) per group and influenced flag.
-    `group_by` must name dimensions of DIMENSIONS (checked: the statement is built from
-    their fixed expressions)."""
+    """Revenue, orders, items and customers of [start, end) per group and influenced flag,
+    then the totals. `group_by` must name dimensions of DIMENSIONS (checked: the statement is
+    built from their fixed expressions)."""
     if not group_by or any(d not in KEYS for d in group_by):
         raise ValueError(f"group_by: one or more of {', '.join(DIMENSIONS)}")
     keys = ", ".join(KEYS[d] for d in group_by)
-    statement = GROUPED.format(lines=LINES, keys=keys)
-    rows = await pool.fetch(statement, start, end, _window(window_days))
+    statement = GROUPED.format(lines=LINES, keys=keys, first=KEYS[group_by[0]])
+    rows = await conn.fetch(statement, start, end, _window(window_days))
     return [
         GroupTotals(
             key=tuple(row[i] for i in range(len(group_by))),
             influenced=row["influenced"],
+            total=row["total"],
             revenue=row["revenue"],
             orders=row["orders"],
             items=row["items"],
@@ -174,22 +182,22 @@ async def grouped(
 
 
 async def customer_rates(
-    pool: asyncpg.Pool, start: datetime, end: datetime, window_days: float
+    conn: asyncpg.Connection, start: datetime, end: datetime, window_days: float
 ) -> list[CustomerRates]:
     """Per customer served: shown, bought shown (influenced), bought other (`PER_CUSTOMER`)."""
-    rows = await pool.fetch(PER_CUSTOMER.format(lines=LINES), start, end, _window(window_days))
+    rows = await conn.fetch(PER_CUSTOMER.format(lines=LINES), start, end, _window(window_days))
     return [CustomerRates(**dict(row)) for row in rows]
 
 
 async def arm_spend(
-    pool: asyncpg.Pool, start: datetime, end: datetime, window_days: float
+    conn: asyncpg.Connection, start: datetime, end: datetime, window_days: float
 ) -> list[ArmSpend]:
     """Per experiment arm: customers served in it and their revenue in the period."""
-    rows = await pool.fetch(ARMS, start, end, _window(window_days))
+    rows = await conn.fetch(ARMS, start, end, _window(window_days))
     return [ArmSpend(**dict(row)) for row in rows]
 
 
-async def catalogue_size(pool: asyncpg.Pool) -> int:
+async def catalogue_size(conn: asyncpg.Connection) -> int:
     """Products known (the denominator of the not-shown purchase rate)."""
-    count: int = await pool.fetchval("SELECT count(*) FROM products")
+    count: int = await conn.fetchval("SELECT count(*) FROM products")
     return count

@@ -151,15 +151,15 @@ def _assemble(totals: Sequence[impact.GroupTotals], group_by: Sequence[str]) -> 
     """One Group per key, attributed and baseline side by side."""
     by_key: dict[tuple[str | None, ...], dict[bool, Measures]] = {}
     for row in totals:
+        if row.total:
+            continue
         key = tuple(
             NOT_SERVED
             if value is None and not row.influenced and name in ("model_version", "source", "arm")
             else value
             for name, value in zip(group_by, row.key, strict=True)
         )
-        by_key.setdefault(key, {})[row.influenced] = Measures(
-            row.revenue, row.orders, row.items, row.customers
-        )
+        by_key.setdefault(key, {})[row.influenced] = _measures(row)
     return [
         Group(
             dict(zip(group_by, key, strict=True)),
@@ -170,15 +170,14 @@ def _assemble(totals: Sequence[impact.GroupTotals], group_by: Sequence[str]) -> 
     ]
 
 
-def _total(totals: Sequence[impact.GroupTotals], influenced: bool) -> Measures:
-    """Sums over groups (orders and customers: upper bounds when a group splits them)."""
-    rows = [row for row in totals if row.influenced == influenced]
-    return Measures(
-        math.fsum(row.revenue for row in rows),
-        sum(row.orders for row in rows),
-        sum(row.items for row in rows),
-        sum(row.customers for row in rows),
-    )
+def _measures(row: impact.GroupTotals) -> Measures:
+    return Measures(row.revenue, row.orders, row.items, row.customers)
+
+
+def _total(totals: Sequence[impact.GroupTotals]) -> Group:
+    """The totals rows, attributed and baseline (exact distinct counts)."""
+    found = {row.influenced: _measures(row) for row in totals if row.total}
+    return Group({}, found.get(True, Measures()), found.get(False, Measures()))
 
 
 async def impact_report(
@@ -189,19 +188,20 @@ async def impact_report(
     group_by: Sequence[Dimension],
     holdout_arm: str = "holdout",
 ) -> ImpactReport:
-    """The whole report of placed orders in [start, end)."""
-    totals = await impact.grouped(pool, start, end, window_days, group_by)
-    day_totals = await impact.grouped(pool, start, end, window_days, ["day"])
-    rates = await impact.customer_rates(pool, start, end, window_days)
-    catalogue = await impact.catalogue_size(pool)
-    spends = await impact.arm_spend(pool, start, end, window_days)
+    """The whole report of placed orders in [start, end): three reads of one snapshot."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute(impact.NO_JIT)
+        totals = await impact.grouped(conn, start, end, window_days, group_by)
+        rates = await impact.customer_rates(conn, start, end, window_days)
+        catalogue = await impact.catalogue_size(conn)
+        spends = await impact.arm_spend(conn, start, end, window_days)
     return ImpactReport(
         start=start,
         end=end,
         window_days=window_days,
         group_by=list(group_by),
         groups=_assemble(totals, group_by),
-        total=Group({}, _total(day_totals, True), _total(day_totals, False)),
+        total=_total(totals),
         uplift=uplift(rates, catalogue),
         arms=arm_comparisons(spends, holdout_arm),
     )
