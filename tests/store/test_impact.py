@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, given, strategies
+from hypothesis import settings as hypothesis_settings
 
 from mgrecs.common.served import ServedList
 from mgrecs.store.impact_report import NOT_SERVED, impact_report
@@ -164,3 +166,77 @@ async def test_the_uplift_recovers_a_planted_effect(pool: asyncpg.Pool, extra: f
     if extra:
         assert difference.low > 0
     assert report.uplift.other_rate == pytest.approx(0.03, abs=0.01)
+
+
+@hypothesis_settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    answers=strategies.lists(
+        strategies.tuples(
+            strategies.sampled_from(["C1", "C2"]),
+            strategies.integers(min_value=-12, max_value=2),  # days from T0
+            strategies.lists(strategies.sampled_from(["P1", "P2", "P3"]), max_size=3),
+            strategies.sampled_from(["v1", "v2"]),
+        ),
+        max_size=6,
+    ),
+    lines=strategies.lists(
+        strategies.tuples(
+            strategies.sampled_from(["C1", "C2"]),
+            strategies.integers(min_value=-2, max_value=2),  # hours from T0
+            strategies.sampled_from(["P1", "P2", "P3"]),
+            strategies.booleans(),  # placed
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    window=strategies.sampled_from([1.0, 7.0]),
+)
+async def test_attribution_matches_its_definition(
+    pool: asyncpg.Pool,
+    answers: list[tuple[str, int, list[str], str]],
+    lines: list[tuple[str, int, str, bool]],
+    window: float,
+) -> None:
+    """Any answers and orders: each placed line goes to the latest answer that served its
+    product to its customer within the window before it, or to the baseline."""
+    await pool.execute(
+        "DELETE FROM served; DELETE FROM order_items; DELETE FROM orders; DELETE FROM products"
+    )
+    await insert_products(pool, [StoredProduct(p) for p in ("P1", "P2", "P3")])
+    planted = [
+        served(f"s{n}", c, T0 + timedelta(days=d, minutes=n), products, version=v)
+        for n, (c, d, products, v) in enumerate(answers)
+    ]
+    await write_served(pool, planted)
+    orders = [order(f"o{n}", c, T0 + timedelta(hours=h), p) for n, (c, h, p, _) in enumerate(lines)]
+    await insert_orders(pool, orders)
+    cancelled = [f"o{n}" for n, line in enumerate(lines) if not line[3]]
+    await pool.execute(
+        "UPDATE orders SET status = 'cancelled' WHERE order_id = ANY($1::text[])", cancelled
+    )
+
+    report = await impact_report(pool, START, END, window, ["model_version"])
+
+    expected: dict[str, float] = {}
+    for c, h, product, placed in lines:
+        if not placed:
+            continue
+        at = T0 + timedelta(hours=h)
+        candidates = [
+            a
+            for a in planted
+            if a.customer_id == c
+            and product in a.product_ids
+            and at - timedelta(days=window) <= a.served_at <= at
+        ]
+        latest = max(candidates, key=lambda a: (a.served_at, a.served_id), default=None)
+        key = NOT_SERVED if latest is None else str(latest.model_version)
+        expected[key] = expected.get(key, 0.0) + 10.0
+    found = {
+        str(g.key["model_version"]): g.attributed.revenue + g.baseline.revenue
+        for g in report.groups
+    }
+    assert found == expected
+    assert report.total.baseline.revenue == expected.get(NOT_SERVED, 0.0)
