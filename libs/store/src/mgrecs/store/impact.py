@@ -9,12 +9,27 @@ baseline. Definitions and limits: docs/concepts.md, Impact.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 import asyncpg
 
 Dimension = Literal["model_version", "source", "arm", "region", "category", "day"]
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
+
+MAX_DIMENSIONS = 2
+
+
+def parse_dimensions(value: str) -> list[Dimension]:
+    """`model_version`, or up to MAX_DIMENSIONS distinct dimensions separated by commas
+    (`model_version,day`); ValueError saying what is wrong otherwise."""
+    names = [part.strip() for part in value.split(",")]
+    if not 1 <= len(names) <= MAX_DIMENSIONS or len(set(names)) != len(names):
+        raise ValueError(f"one or {MAX_DIMENSIONS} distinct dimensions, comma-separated")
+    for name in names:
+        if name not in DIMENSIONS:
+            raise ValueError(f"{name[:40]!r} is not one of {', '.join(DIMENSIONS)}")
+    return [cast(Dimension, name) for name in names]
+
 
 KEYS: dict[str, str] = {
     "model_version": "l.model_version",

@@ -13,20 +13,17 @@ from rich.table import Table
 
 from mgrecs.cli.models import with_pool
 from mgrecs.common.settings import get_settings
-from mgrecs.store.impact import DIMENSIONS, Dimension
+from mgrecs.store.impact import DIMENSIONS, Dimension, parse_dimensions
 from mgrecs.store.impact_report import ImpactReport, impact_report
 
 console = Console()
 
 
 def _dimensions(value: str) -> list[Dimension]:
-    names = [part.strip() for part in value.split(",")]
-    if not 1 <= len(names) <= 2 or len(set(names)) != len(names):
-        raise typer.BadParameter("one or two distinct dimensions, comma-separated")
-    unknown = [name for name in names if name not in DIMENSIONS]
-    if unknown:
-        raise typer.BadParameter(f"{unknown[0]!r} is not one of {', '.join(DIMENSIONS)}")
-    return names  # type: ignore[return-value]
+    try:
+        return parse_dimensions(value)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
 
 
 def _utc(moment: datetime | None) -> datetime | None:

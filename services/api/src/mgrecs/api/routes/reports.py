@@ -9,13 +9,12 @@ from fastapi import APIRouter, HTTPException, Query
 from mgrecs.api.deps import ClockDep, RepositoryDep, SettingsDep
 from mgrecs.api.schemas.reports import ImpactReport
 from mgrecs.api.schemas.shared import ErrorMessage
-from mgrecs.store.impact import DIMENSIONS, Dimension
+from mgrecs.store.impact import Dimension, parse_dimensions
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
 MAX_PERIOD_DAYS = 366
 DEFAULT_PERIOD_DAYS = 7
-MAX_DIMENSIONS = 2
 
 
 def unprocessable(message: str) -> HTTPException:
@@ -23,17 +22,11 @@ def unprocessable(message: str) -> HTTPException:
 
 
 def dimensions(value: str) -> list[Dimension]:
-    """`model_version`, or two dimensions separated by a comma (`model_version,day`);
-    HTTPException 422 otherwise."""
-    names = [part.strip() for part in value.split(",")]
-    if not 1 <= len(names) <= MAX_DIMENSIONS or len(set(names)) != len(names):
-        raise unprocessable(
-            f"group_by: one or {MAX_DIMENSIONS} distinct dimensions, comma-separated"
-        )
-    for name in names:
-        if name not in DIMENSIONS:
-            raise unprocessable(f"group_by: {name[:40]!r} is not one of {', '.join(DIMENSIONS)}")
-    return names  # type: ignore[return-value]
+    """`group_by` parsed (`mgrecs.store.impact.parse_dimensions`); HTTPException 422."""
+    try:
+        return parse_dimensions(value)
+    except ValueError as error:
+        raise unprocessable(f"group_by: {error}") from error
 
 
 GroupBy = Annotated[

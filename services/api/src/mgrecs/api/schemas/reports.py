@@ -34,15 +34,17 @@ class Estimate(BaseModel):
     n: int
 
     @classmethod
-    def of(cls, estimate: report.Estimate | None) -> "Estimate | None":
-        if estimate is None:
-            return None
+    def of(cls, estimate: report.Estimate) -> "Estimate":
         return cls(
             value=round(estimate.value, 6),
             low=round(estimate.low, 6),
             high=round(estimate.high, 6),
             n=estimate.n,
         )
+
+    @classmethod
+    def maybe(cls, estimate: report.Estimate | None) -> "Estimate | None":
+        return None if estimate is None else cls.of(estimate)
 
 
 class ImpactGroup(BaseModel):
@@ -134,15 +136,15 @@ class ImpactReport(BaseModel):
             else Uplift(
                 shown_rate=round(uplift.shown_rate, 6),
                 other_rate=round(uplift.other_rate, 6),
-                difference=Estimate.of(uplift.difference),  # type: ignore[arg-type]
+                difference=Estimate.of(uplift.difference),
             ),
             arms=[
                 ArmComparison(
                     experiment_id=a.experiment_id,
                     arm=a.arm,
                     customers=a.customers,
-                    revenue_per_customer=Estimate.of(a.revenue_per_customer),
-                    versus_holdout=Estimate.of(a.versus_holdout),
+                    revenue_per_customer=Estimate.maybe(a.revenue_per_customer),
+                    versus_holdout=Estimate.maybe(a.versus_holdout),
                 )
                 for a in found.arms
             ],
