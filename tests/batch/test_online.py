@@ -147,3 +147,28 @@ async def test_too_few_customers_give_no_alert(pool: asyncpg.Pool, settings: Set
     assert check is not None and check.metrics.customers == 4 and check.alert is None
     assert (await find_active(pool)) is not None
     assert check.rolled_back_to is None
+
+
+async def test_the_drift_check_refreshes_the_impact_gauges(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await _version(pool, "v1", 5)
+    await _serve_and_buy(pool, "v1", hit=True)  # 4 lines of p0 served 2 days before: 4.0
+    await insert_orders(
+        pool, [StoredOrder("x", "c9", NOW - timedelta(hours=2), [StoredLine(0, "p7")])]
+    )
+
+    _, report = await check_drift(pool, settings)
+
+    assert report.online is not None and report.online["customers"] == 4
+    revenue = REGISTRY.get_sample_value("mgrecs_attributed_revenue", {"model_version": "v1"})
+    orders = REGISTRY.get_sample_value("mgrecs_attributed_orders", {"model_version": "v1"})
+    assert (revenue, orders) == (4.0, 4.0)
+    # not influenced: x, and c1's order placed before it was served
+    assert REGISTRY.get_sample_value("mgrecs_baseline_revenue") == 2.0
+    assert (
+        REGISTRY.get_sample_value(
+            "mgrecs_online_metric", {"model_version": "v1", "metric": "ndcg@10"}
+        )
+        == 1.0
+    )
