@@ -177,6 +177,19 @@ class Settings(BaseSettings):
     """Relative drop of the active version's validation NDCG@10 from its predecessors'."""
     drift_retrain: bool = False
     """Publish a retrain tick when drift is flagged."""
+    attribution_window_days: float = Field(default=7.0, gt=0, le=90)
+    """An order line counts as recommendation-influenced when its customer was served its
+    product this many days before ordering, or less (docs/concepts.md, Impact)."""
+    impact_holdout_arm: str = "holdout"
+    """The experiment arm the impact report compares the other arms with (when an experiment
+    has an arm of this name)."""
+    online_alert_share: float = Field(default=0.8, gt=0, le=1)
+    """Alert when the active version's online NDCG@10 falls below this share of the previous
+    version's."""
+    online_min_customers: int = Field(default=50, ge=1)
+    """Served customers who bought since needed before online accuracy is judged."""
+    auto_rollback: bool = False
+    """Roll back to the previous version (and refill the cache) when the online alert fires."""
     recommendations_per_user: int = 25
     """Length of a customer's cached list."""
     similar_per_product: int = 20

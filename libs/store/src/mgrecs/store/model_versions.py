@@ -150,8 +150,8 @@ async def promote(pool: asyncpg.Pool, version: str, reason: str, recipe: str = R
         await _activate(conn, recipe, version, reason)
 
 
-async def rollback(pool: asyncpg.Pool, recipe: str = RECIPE) -> str:
-    """Re-activate the version that was active before the current one; returns it."""
+async def previous_version(pool: asyncpg.Pool, recipe: str = RECIPE) -> str | None:
+    """The version that was active before the current one (the one a rollback returns to)."""
     previous = await pool.fetchval(
         """
         SELECT version FROM model_versions
@@ -160,10 +160,18 @@ async def rollback(pool: asyncpg.Pool, recipe: str = RECIPE) -> str:
         """,
         recipe,
     )
+    return None if previous is None else str(previous)
+
+
+async def rollback(
+    pool: asyncpg.Pool, recipe: str = RECIPE, reason: str = "rolled back by an operator"
+) -> str:
+    """Re-activate the version that was active before the current one; returns it."""
+    previous = await previous_version(pool, recipe)
     if previous is None:
         raise UnknownVersion("no earlier active version to roll back to")
-    await promote(pool, previous, "rolled back by an operator", recipe)
-    return str(previous)
+    await promote(pool, previous, reason, recipe)
+    return previous
 
 
 async def versions(

@@ -1,6 +1,7 @@
 """API keys and rate limits of the API, as one pure ASGI middleware.
 
-`/v1/admin/`, `/v1/status` and the reports (`/v1/quality/`, `/v1/experiments/{id}`) always
+`/v1/admin/`, `/v1/status` and the reports (`/v1/quality/`, `/v1/experiments/{id}`,
+`/v1/reports/`) always
 need an admin key (403 while none is configured); the other `/v1/` paths, feedback included,
 need a read or admin key when `api_read_keys` is set (always, outside `env=development`: the
 API does not start without read keys there). Health, readiness,
@@ -25,7 +26,7 @@ from mgrecs.common.settings import Settings
 log = get_logger(__name__)
 
 GUARDED_PREFIX = "/v1/"
-ADMIN_PREFIXES = ("/v1/admin/", "/v1/quality/", "/v1/experiments/")
+ADMIN_PREFIXES = ("/v1/admin/", "/v1/quality/", "/v1/experiments/", "/v1/reports/")
 """Administration, and the reports (data quality, an experiment's results): operators'
 pages, never the frontend's. The list of experiments (`/v1/experiments`) is a read."""
 ADMIN_PATHS = ("/v1/status",)

@@ -16,6 +16,8 @@ from mgrecs.engine.repurchase import DEFAULT_INTERVAL_DAYS, BuyAgainParams
 from mgrecs.engine.visitors import ProductActivity
 from mgrecs.store import cache, customers, model_versions, order_reads, products, repurchase
 from mgrecs.store.health import ping
+from mgrecs.store.impact import Dimension
+from mgrecs.store.impact_report import ImpactReport, impact_report
 from mgrecs.store.model_versions import RECIPE
 from mgrecs.store.reports import latest_reports
 
@@ -144,6 +146,17 @@ class Repository:
     async def quality_reports(self, limit: int) -> list[tuple[int, QualityReport]]:
         """The newest data-quality reports, newest first."""
         return await latest_reports(self._pool, limit)
+
+    async def impact(
+        self,
+        start: datetime,
+        end: datetime,
+        window_days: float,
+        group_by: list[Dimension],
+        holdout_arm: str,
+    ) -> ImpactReport:
+        """What recommendations earned in [start, end) (`mgrecs.store.impact_report`)."""
+        return await impact_report(self._pool, start, end, window_days, group_by, holdout_arm)
 
     async def user_cache(self, user_id: str) -> CachedList | None:
         row = await cache.user_list(self._pool, user_id)

@@ -21,7 +21,7 @@ from mgrecs.api.schemas.status import (
     Status,
 )
 from mgrecs.common.settings import Settings
-from mgrecs.store import model_versions
+from mgrecs.store import model_versions, online_metrics
 from mgrecs.store.cache import SIMILAR, USERS, current_summary
 from mgrecs.store.jobs import recent as recent_jobs
 from mgrecs.store.reports import latest_drift_flags, latest_reports
@@ -37,6 +37,7 @@ async def gather(pool: asyncpg.Pool, settings: Settings) -> Status:
     try:
         cache = await _cache(pool, settings.cache_ttl_hours)
         models = await model_versions.every_recipe(pool, MODEL_VERSIONS)
+        online = await online_metrics.latest(pool, [row["version"] for row in models])
         reports = await latest_reports(pool, 1)
         drift = await latest_drift_flags(pool)
         jobs = await recent_jobs(pool, JOBS)
@@ -48,7 +49,11 @@ async def gather(pool: asyncpg.Pool, settings: Settings) -> Status:
     return Status(
         cache=cache,
         models=[
-            ModelVersionStatus(**dict(row), figures=offline_figures(row["metrics"]))
+            ModelVersionStatus(
+                **dict(row),
+                figures=offline_figures(row["metrics"]),
+                online=online[row["version"]].as_dict() if row["version"] in online else None,
+            )
             for row in models
         ],
         quality=quality,

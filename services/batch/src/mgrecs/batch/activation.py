@@ -48,8 +48,10 @@ async def promote(pool: asyncpg.Pool, settings: Settings, version: str, reason: 
     return await _then_infer(settings, version)
 
 
-async def rollback(pool: asyncpg.Pool, settings: Settings) -> Activated:
+async def rollback(
+    pool: asyncpg.Pool, settings: Settings, reason: str = "rolled back by an operator"
+) -> Activated:
     """Re-activate the version active before the current one, then start an infer. Raises
     UnknownVersion."""
-    version = await model_versions.rollback(pool, model_versions.mode_recipe(settings))
+    version = await model_versions.rollback(pool, model_versions.mode_recipe(settings), reason)
     return await _then_infer(settings, version)

@@ -11,7 +11,9 @@ purchases before it:
   buys them any more (top products, not every product: with a few hundred recent lines over
   thousands of products, a per-product distance is mostly sampling noise);
 - metrics over time: the active version's validation NDCG@10 against the median of the
-  versions before it.
+  versions before it;
+- online accuracy (`mgrecs.batch.online`): its NDCG@10 on what customers bought after it
+  served them, against the previous version's (flagged below `online_alert_share` of it).
 
 Each measure over its `drift_*` limit is a flag; any flag marks the report drifted, which the
 status shows and, with `drift_retrain`, publishes a retrain tick.
@@ -19,13 +21,15 @@ status shows and, with `drift_retrain`, publishes a retrain tick.
 
 import statistics
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from aiokafka.errors import KafkaError
 
+from mgrecs.batch.impact_gauges import refresh_impact_gauges
 from mgrecs.batch.metrics import DRIFT_FLAGGED
+from mgrecs.batch.online import check_online
 from mgrecs.common.channels import publish_tick
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
@@ -49,6 +53,11 @@ class DriftReport:
     popularity_shift: float | None = None
     ndcg: float | None = None
     previous_ndcg_median: float | None = None
+    online: dict[str, Any] | None = None
+    """Online accuracy (customers, precision@10, recall@10, ndcg@10) of the active version."""
+    previous_online_ndcg: float | None = None
+    rolled_back_to: str | None = None
+    """The version `auto_rollback` re-activated after the online alert."""
     flags: list[str] = field(default_factory=list)
     judged: bool = True
     """False when there were fewer than `drift_min_lines` recent lines."""
@@ -120,14 +129,27 @@ def _judge_metrics(
 
 
 async def check_drift(pool: asyncpg.Pool, settings: Settings) -> tuple[int, DriftReport]:
-    """Measure, store the report, and ask for a retrain when drifted and configured to."""
+    """Measure (data and online accuracy), store the report, and ask for a retrain when
+    drifted and configured to (unless the online alert rolled the version back)."""
     report = await measure_drift(pool, settings)
+    now = datetime.now(UTC)
+    online = await check_online(pool, settings, now)
+    if online is not None and online.model_version == report.model_version:
+        report.online = online.metrics.as_dict()
+        report.previous_online_ndcg = online.previous_ndcg
+        report.rolled_back_to = online.rolled_back_to
+        if online.alert:
+            report.flags.append(online.alert)
     row = await reports.save_drift(pool, report.model_version, report.drifted, report.as_json())
     DRIFT_FLAGGED.set(1 if report.drifted else 0)
     if report.drifted:
         log.warning("drift_flagged", version=report.model_version, flags=report.flags)
-        if settings.drift_retrain:
+        if settings.drift_retrain and report.rolled_back_to is None:
             await _request_retrain(settings, row["id"])
+    try:
+        await refresh_impact_gauges(pool, settings, now)
+    except asyncpg.PostgresError as exc:
+        log.warning("impact_gauges_failed", error=repr(exc))
     return row["id"], report
 
 

@@ -38,6 +38,37 @@ STEP_SECONDS = Histogram(
 DRIFT_FLAGGED = Gauge(
     "mgrecs_drift_flagged", "1 when the last drift check flagged the active model, else 0"
 )
+ONLINE_METRIC = Gauge(
+    "mgrecs_online_metric",
+    "Online accuracy of the active version: its served lists against what the customers"
+    " bought next (precision@10, recall@10, ndcg@10)",
+    ["model_version", "metric"],
+)
+ONLINE_ALERT = Gauge(
+    "mgrecs_online_accuracy_alert",
+    "1 when the active version's online NDCG@10 is below online_alert_share of the previous"
+    " version's, else 0",
+)
+ATTRIBUTED_REVENUE = Gauge(
+    "mgrecs_attributed_revenue",
+    "Revenue of order lines attributed to recommendations over the last attribution window,"
+    " by the model version that served them",
+    ["model_version"],
+)
+ATTRIBUTED_ORDERS = Gauge(
+    "mgrecs_attributed_orders",
+    "Orders with a line attributed to recommendations over the last attribution window",
+    ["model_version"],
+)
+BASELINE_REVENUE = Gauge(
+    "mgrecs_baseline_revenue",
+    "Revenue of order lines not attributed to recommendations over the last attribution window",
+)
+UPLIFT = Gauge(
+    "mgrecs_recommendation_uplift",
+    "Purchase rate of the products customers were shown minus that of the others (last"
+    " attribution window; docs/concepts.md, Impact)",
+)
 TICKS_PUBLISHED = Counter(
     "mgrecs_scheduler_ticks_published_total", "Schedule ticks the scheduler published", ["kind"]
 )

@@ -13,6 +13,7 @@ from mgrecs.cli import cache, models, rules
 from mgrecs.cli.drift import drift
 from mgrecs.cli.evaluate import evaluate
 from mgrecs.cli.experiment import experiment
+from mgrecs.cli.impact import impact
 from mgrecs.cli.jobs import jobs
 from mgrecs.cli.quality import quality
 from mgrecs.common import topics
@@ -47,6 +48,7 @@ app.command()(quality)
 app.command()(jobs)
 app.command()(drift)
 app.command()(experiment)
+app.command()(impact)
 app.add_typer(cache.app, name="cache")
 app.add_typer(rules.app, name="rules")
 for command in (models.models, models.promote, models.rollback):

@@ -56,6 +56,11 @@ class ModelVersionStatus(BaseModel):
         description="its offline precision@10, recall@10, ndcg@10, mrr and coverage, those it "
         "has (a trained version's validation.chosen, an AWS version's solution metrics)",
     )
+    online: dict[str, float | int | None] | None = Field(
+        default=None,
+        description="its newest online accuracy (customers, precision@10, recall@10, ndcg@10: "
+        "the lists it served against what the customers bought next); null: never measured",
+    )
 
 
 class DriftStatus(BaseModel):

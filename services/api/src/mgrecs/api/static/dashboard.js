@@ -9,6 +9,8 @@ const METRICS = [
   ["precision@10", "#2f6fde"], ["recall@10", "#19a463"], ["ndcg@10", "#d9822b"], ["coverage", "#8e44ad"],
 ];
 
+const ONLINE_COLOUR = "#c0392b";
+
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs = {}, ...children) {
@@ -197,7 +199,14 @@ function modelsChart(models) {
     measured.forEach(([m], j) => svg.append(el("svg:circle", { class: "point", cx: points[j][0], cy: points[j][1], r: 3.5, fill: colour, "data-version": m.version, "data-metric": key, "data-value": m.figures[key] },
       el("svg:title", {}, `${m.version} ${key}: ${fmt(m.figures[key])}`))));
   }
-  const legend = el("div", { class: "legend" }, ...METRICS.map(([k, c]) => el("span", {}, swatch(c), k)));
+  // Online NDCG@10 (the lists a version served against what customers bought next), dashed
+  // beside the offline one: the same scale, so the two can be compared per version.
+  const online = versions.map((m, i) => [m, i]).filter(([m]) => m.online && typeof m.online["ndcg@10"] === "number");
+  const onlinePoints = online.map(([m, i]) => [x(i), y(m.online["ndcg@10"])]);
+  svg.append(el("svg:polyline", { points: onlinePoints.map((p) => p.join(",")).join(" "), fill: "none", stroke: ONLINE_COLOUR, "stroke-width": 2, "stroke-dasharray": "5 3" }));
+  online.forEach(([m], j) => svg.append(el("svg:circle", { class: "online-point", cx: onlinePoints[j][0], cy: onlinePoints[j][1], r: 3.5, fill: ONLINE_COLOUR, "data-version": m.version, "data-value": m.online["ndcg@10"] },
+    el("svg:title", {}, `${m.version} online ndcg@10: ${fmt(m.online["ndcg@10"])} (${m.online.customers} customers)`))));
+  const legend = el("div", { class: "legend" }, ...METRICS.map(([k, c]) => el("span", {}, swatch(c), k)), el("span", {}, swatch(ONLINE_COLOUR), "ndcg@10 online"));
   return el("div", {}, svg, legend);
 }
 
@@ -207,7 +216,68 @@ function showModels(models) {
     el("td", {}, m.version), el("td", {}, m.recipe), el("td", {}, when(m.trained_at)),
     el("td", {}, el("span", { class: `badge ${m.active ? "on" : "off"}` }, m.active ? "active" : "no")),
     el("td", {}, m.decision || "–"),
-    ...METRICS.map(([k]) => el("td", {}, fmt(m.figures[k]))))));
+    ...METRICS.map(([k]) => el("td", {}, fmt(m.figures[k]))),
+    el("td", {}, fmt(m.online ? m.online["ndcg@10"] : null)),
+    el("td", {}, m.online ? String(m.online.customers) : "–"))));
+}
+
+// What recommendations earned: attributed revenue per day, one line per model version
+// (GET /v1/reports/impact?group_by=model_version,day), and the period's totals per version.
+const PALETTE = ["#2f6fde", "#19a463", "#d9822b", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d"];
+const NOT_SERVED = "(not served)";
+
+function impactChart(report, days) {
+  const series = new Map();
+  for (const g of report.groups) {
+    const version = g.key.model_version;
+    if (version === NOT_SERVED || !g.attributed.revenue) continue;
+    if (!series.has(version)) series.set(version, new Map());
+    series.get(version).set(g.key.day, g.attributed.revenue);
+  }
+  const width = 640, height = 220, left = 56, bottom = 30, top = 10;
+  const ymax = Math.max(1, ...[...series.values()].flatMap((m) => [...m.values()])) * 1.1;
+  const x = (i) => left + 10 + (days.length === 1 ? 0 : (i * (width - left - 30)) / (days.length - 1));
+  const y = (v) => top + (1 - v / ymax) * (height - top - bottom);
+  const svg = el("svg:svg", { width, height, id: "impact-svg", role: "img", "aria-label": "attributed revenue per day and model version" });
+  for (let t = 0; t <= 4; t++) {
+    const v = (ymax * t) / 4;
+    svg.append(el("svg:line", { x1: left, x2: width, y1: y(v), y2: y(v), stroke: "#e3e5ea" }),
+      el("svg:text", { x: 2, y: y(v) + 4, "font-size": 10, fill: "#556" }, fmt(v, 0)));
+  }
+  [0, days.length - 1].forEach((i) => svg.append(el("svg:text", { x: x(i), y: height - 10, "font-size": 10, "text-anchor": i ? "end" : "start", fill: "#556" }, days[i])));
+  const legend = [];
+  [...series.keys()].sort().forEach((version, n) => {
+    const colour = PALETTE[n % PALETTE.length];
+    const values = days.map((day) => series.get(version).get(day) || 0);
+    svg.append(el("svg:polyline", { points: values.map((v, i) => `${x(i)},${y(v)}`).join(" "), fill: "none", stroke: colour, "stroke-width": 2 }));
+    values.forEach((v, i) => { if (v) svg.append(el("svg:circle", { class: "point", cx: x(i), cy: y(v), r: 3, fill: colour, "data-version": version, "data-day": days[i], "data-value": v }, el("svg:title", {}, `${version} ${days[i]}: ${fmt(v, 2)}`))); });
+    legend.push(el("span", {}, swatch(colour), version));
+  });
+  return el("div", {}, svg, el("div", { class: "legend" }, ...legend));
+}
+
+async function showImpact() {
+  const periodDays = Number($("impact-days").value);
+  const end = new Date();
+  const start = new Date(end.getTime() - periodDays * 86400000);
+  const params = new URLSearchParams({ start: start.toISOString(), end: end.toISOString(), group_by: "model_version,day" });
+  const report = await api(`/v1/reports/impact?${params}`);
+  const days = [];
+  for (let t = Date.UTC(start.getUTCFullYear(), start.getUTCMonth(), start.getUTCDate()); t < end.getTime(); t += 86400000) days.push(new Date(t).toISOString().slice(0, 10));
+  const totals = new Map();
+  for (const g of report.groups) {
+    const version = g.key.model_version;
+    if (version === NOT_SERVED) continue;
+    const sum = totals.get(version) || { revenue: 0, orders: 0, items: 0 };
+    for (const k of Object.keys(sum)) sum[k] += g.attributed[k];
+    totals.set(version, sum);
+  }
+  const total = report.total;
+  const uplift = report.uplift ? `; shown products bought ${fmt(report.uplift.shown_rate * 100, 2)} % vs others ${fmt(report.uplift.other_rate * 100, 2)} %, uplift ${estimate(report.uplift.difference)}` : "";
+  $("impact-meta").textContent = `attributed ${fmt(total.attributed.revenue, 2)} of ${fmt(total.attributed.revenue + total.baseline.revenue, 2)} revenue (window ${report.window_days} days)${uplift}`;
+  $("impact-chart").replaceChildren(totals.size ? impactChart(report, days) : el("p", { class: "meta" }, "no attributed order in this period"));
+  $("impact-table").tBodies[0].replaceChildren(...[...totals.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([version, t]) => el("tr", {},
+    el("td", {}, version), el("td", {}, fmt(t.revenue, 2)), el("td", {}, String(t.orders)), el("td", {}, String(t.items)))));
 }
 
 async function showExperiments() {
@@ -432,6 +502,7 @@ function loadAll() {
   guarded("region-error", async () => { await loadRegions(); await showRegion(); });
   guarded("models-error", loadStatus).then(() => { $("health-error").textContent = $("models-error").textContent; });
   guarded("experiments-error", showExperiments);
+  guarded("impact-error", showImpact);
 }
 
 function on(formId, errorId, work) {
@@ -454,4 +525,5 @@ on("rule-form", "rules-error", createRule);
 on("preview-form", "rules-error", () => showPreview(false));
 $("rule-preview").addEventListener("click", () => guarded("rules-error", () => showPreview(true)));
 on("catalogue-form", "catalogue-error", showCatalogue);
+$("impact-days").addEventListener("change", () => guarded("impact-error", showImpact));
 loadAll();
