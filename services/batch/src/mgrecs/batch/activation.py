@@ -27,15 +27,16 @@ class Activated:
     error: str | None = None
 
 
-async def start_infer(settings: Settings) -> ScheduleTick:
-    """Ask the batch service for an infer now (a fresh tick id: it runs once)."""
-    return await publish_tick(settings, "infer")
+async def start_infer(settings: Settings, tick_id: str | None = None) -> ScheduleTick:
+    """Ask the batch service for an infer now (a tick id runs once: a fresh one unless the
+    caller names it, so a retried caller asks once)."""
+    return await publish_tick(settings, "infer", tick_id=tick_id)
 
 
-async def _then_infer(settings: Settings, version: str) -> Activated:
+async def _then_infer(settings: Settings, version: str, tick_id: str | None = None) -> Activated:
     """The version is active already: a broker that is down must not hide that."""
     try:
-        return Activated(version, await start_infer(settings))
+        return Activated(version, await start_infer(settings, tick_id))
     except Exception as error:  # the promotion stands; the caller reports the missing infer
         return Activated(version, None, f"{type(error).__name__}: {error}")
 
@@ -49,9 +50,12 @@ async def promote(pool: asyncpg.Pool, settings: Settings, version: str, reason: 
 
 
 async def rollback(
-    pool: asyncpg.Pool, settings: Settings, reason: str = "rolled back by an operator"
+    pool: asyncpg.Pool,
+    settings: Settings,
+    reason: str = "rolled back by an operator",
+    tick_id: str | None = None,
 ) -> Activated:
-    """Re-activate the version active before the current one, then start an infer. Raises
-    UnknownVersion."""
+    """Re-activate the version active before the current one, then start an infer (tick
+    `tick_id`, fresh if None). Raises UnknownVersion."""
     version = await model_versions.rollback(pool, model_versions.mode_recipe(settings), reason)
-    return await _then_infer(settings, version)
+    return await _then_infer(settings, version, tick_id)

@@ -109,7 +109,10 @@ def _judge(check: OnlineCheck, settings: Settings) -> None:
 async def _roll_back(pool: asyncpg.Pool, settings: Settings, check: OnlineCheck) -> None:
     """Re-activate the previous version, then ask for an infer (its cache lists)."""
     activated = await activation.rollback(
-        pool, settings, reason=f"rolled back automatically: {check.alert}"
+        pool,
+        settings,
+        reason=f"rolled back automatically: {check.alert}",
+        tick_id=f"infer-rollback-{check.model_version}",
     )
     check.rolled_back_to = activated.version
     log.warning("online_rollback", version=check.model_version, to=activated.version)
