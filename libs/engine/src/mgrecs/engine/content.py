@@ -100,7 +100,8 @@ def catalogue_like(
     never itself: those bought together with it (most orders first), then those of its
     category, most shared attributes first; then the most sold, the lowest id (a
     candidate listed twice counts once, its last entry). Scores fall down the list in the
-    content band (`bands.content_band`), never above a co-purchase of a trained model."""
+    content band (`bands.content_band`) by place alone, so a shorter read scores its items as
+    a longer one does, never above a co-purchase of a trained model."""
     if count <= 0:
         return []
     kept = [
@@ -115,7 +116,7 @@ def catalogue_like(
     return [
         Scored(
             c.product_id,
-            round(content_band((len(chosen) - place) / len(chosen)), 6),
+            round(content_band(1 / (1 + place)), 6),
             like_reason(product_id, c, shared[c.product_id]),
         )
         for place, c in enumerate(chosen)
