@@ -193,7 +193,11 @@ class FakePersonalize:
             csv.DictReader(io.StringIO(await self._read(job.request["dataSource"]["dataLocation"])))
         )
         if rows and {"USER_ID", "ITEM_ID"} <= set(rows[0]):
-            self.interactions = [(row["USER_ID"], row["ITEM_ID"]) for row in rows]
+            imported = [(row["USER_ID"], row["ITEM_ID"]) for row in rows]
+            if job.request.get("importMode") == "INCREMENTAL":
+                self.interactions = self.interactions + imported
+            else:
+                self.interactions = imported
 
     async def op_DescribeDatasetImportJob(self, body: dict[str, Any]) -> dict[str, Any]:
         job = self._get(self.imports, body["datasetImportJobArn"])

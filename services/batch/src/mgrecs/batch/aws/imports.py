@@ -43,7 +43,8 @@ async def import_sources(
     until: datetime,
 ) -> tuple[str, dict[str, str]]:
     """The import mode and each dataset's file: FULL and the export when `since` is None,
-    else INCREMENTAL with `interactions-increment.csv` (written here) for the interactions."""
+    else INCREMENTAL with `interactions-increment.csv` (written here) for the interactions,
+    or no interactions import when no order came in since."""
     uris = {name: dataset.uri for name, dataset in datasets.items()}
     if since is None:
         return "FULL", uris
@@ -51,6 +52,9 @@ async def import_sources(
     log.info(
         "aws_increment_exported", version=version, since=since.isoformat(), rows=increment.rows
     )
+    if increment.rows == 0:  # no new orders: nothing to add (an empty import would fail)
+        del uris["interactions"]
+        return "INCREMENTAL", uris
     return "INCREMENTAL", {**uris, "interactions": increment.uri}
 
 
@@ -60,17 +64,15 @@ async def import_datasets(
     """One import job per dataset, all waited for (each logs its ARN and status changes);
     their ARNs by dataset."""
     jobs = {}
-    for name, setting in DATASETS.items():
+    for name, uri in sources.items():
         created = await client.create_dataset_import_job(
             jobName=f"mgrecs-{version}-{name}",
-            datasetArn=getattr(settings, setting),
-            dataSource={"dataLocation": sources[name]},
+            datasetArn=getattr(settings, DATASETS[name]),
+            dataSource={"dataLocation": uri},
             roleArn=settings.personalize_role_arn,
             importMode=mode,
         )
         jobs[name] = str(created["datasetImportJobArn"])
-        log.info(
-            "aws_import_started", arn=jobs[name], dataset=name, mode=mode, source=sources[name]
-        )
+        log.info("aws_import_started", arn=jobs[name], dataset=name, mode=mode, source=uri)
     await together(*(wait_import(client, arn, settings) for arn in jobs.values()))
     return jobs
