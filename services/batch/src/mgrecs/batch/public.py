@@ -2,6 +2,7 @@
 import. Everything else in `mgrecs.batch` is internal and may change without notice.
 """
 
+from mgrecs.batch.aws.provision import Provisioning, check_name, provision
 from mgrecs.batch.drift import check_drift
 
-__all__ = ["check_drift"]
+__all__ = ["Provisioning", "check_drift", "check_name", "provision"]
