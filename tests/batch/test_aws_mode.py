@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import structlog
 from typer.testing import CliRunner
 
 from mgrecs.api.app import create_app
@@ -348,9 +349,28 @@ async def test_a_failed_training_registers_nothing(
 ) -> None:
     settings, fake = aws
     fake.fail["CreateSolutionVersion"] = "Not enough interactions"
-    with pytest.raises(PersonalizeJobFailed, match="ended CREATE FAILED: Not enough interactions"):
+    with (
+        structlog.testing.capture_logs() as logs,
+        pytest.raises(PersonalizeJobFailed, match="ended CREATE FAILED: Not enough interactions"),
+    ):
         await aws_training.retrain(pool, settings)
     assert await pool.fetchval("SELECT count(*) FROM model_versions") == 0
+
+    # What an operator follows (docs/operations.md, AWS mode): each job's ARN when it starts,
+    # each status change once, and the failure with Personalize's reason.
+    failed = next(job for job in fake.solution_versions.values() if job.failure)
+    about = [entry for entry in logs if entry.get("arn") == failed.arn]
+    assert [(e["event"], e.get("status")) for e in about] == [
+        ("aws_solution_version_started", None),
+        ("aws_job_status", "CREATE IN_PROGRESS"),
+        ("aws_job_status", "CREATE FAILED"),
+        ("aws_job_failed", "CREATE FAILED"),
+    ]
+    assert about[-1]["failure_reason"] == "Not enough interactions"
+    assert about[-1]["job"] == "solution version" and about[-1]["log_level"] == "error"
+    for job in fake.imports.values():
+        statuses = [e.get("status") for e in logs if e.get("arn") == job.arn]
+        assert statuses == [None, "CREATE IN_PROGRESS", "ACTIVE"]  # started, then changes
 
 
 async def test_aws_mode_refuses_missing_settings_a_local_store_and_another_group(
