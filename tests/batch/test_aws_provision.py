@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mgrecs.batch.aws.control import wait_active, wait_solution_version
-from mgrecs.batch.aws.provision import FILTERS, RECIPES, check_name, provision
+from mgrecs.batch.aws.provision import (
+    FILTERS,
+    RECIPES,
+    check_name,
+    provision,
+    schema_difference,
+)
 from mgrecs.batch.export import SCHEMAS
 from mgrecs.cli.embedded import free_port
 from mgrecs.cli.main import app
@@ -274,3 +280,35 @@ def test_a_name_is_taken_only_as_personalize_takes_names(name: str) -> None:
 def test_the_cli_refuses_a_name_personalize_would_not_take() -> None:
     ran = CliRunner().invoke(app, ["aws", "provision", "--name", "bad name!"])
     assert ran.exit_code == 2 and "letters, digits" in ran.output
+
+
+async def test_a_resource_that_fails_stops_the_run_with_aws_reason(
+    fake: tuple[Settings, FakePersonalize],
+) -> None:
+    _, personalize = fake
+    personalize.fail["CreateDatasetGroup"] = "KMS key not usable"
+    ran = await asyncio.to_thread(_cli)
+    assert ran.exit_code == 1, ran.output
+    assert "stopped: PersonalizeJobFailed: dataset group" in ran.stdout
+    assert "KMS key not usable" in ran.stdout
+    assert creates(personalize) == ["CreateDatasetGroup"]
+
+
+@given(st.permutations(range(5)), st.sampled_from(sorted(SCHEMAS)), st.booleans())
+def test_a_schema_differs_only_by_its_fields_names_and_types(
+    order: list[int], kind: str, rename: bool
+) -> None:
+    """Field order and a union's order do not matter (Personalize maps CSV columns by name);
+    a renamed field is named on both sides."""
+    fields = [dict(f) for f in SCHEMAS[kind]["fields"]]
+    fields = [fields[i] for i in order if i < len(fields)]
+    for item in fields:
+        if isinstance(item["type"], list):
+            item["type"] = list(reversed(item["type"]))
+    if rename:
+        fields[0] = {**fields[0], "name": "OTHER"}
+    difference = schema_difference(json.dumps({**SCHEMAS[kind], "fields": fields}), kind)
+    if rename:
+        assert "unexpected OTHER" in difference and "missing" in difference
+    else:
+        assert difference == ""

@@ -31,6 +31,8 @@ def report(done: Provisioning, dry_run: bool) -> list[str]:
             f"{len(done.mismatches)} resource(s) do not match: reported, not replaced"
             " (docs/aws.md, Provisioning)"
         )
+    if done.error:
+        lines.append(f"stopped: {done.error}")
     if dry_run:
         lines.append("dry run: nothing was created")
     if done.settings:
@@ -52,9 +54,10 @@ def provision_command(
     """Create or adopt, idempotently, the dataset group, schemas, datasets, event tracker,
     filters, solutions and campaigns AWS mode needs; print what was created or found and
     the settings to use. A resource that exists with another schema, expression or recipe
-    is reported, not replaced, and the command exits 1."""
+    is reported, not replaced, and the command exits 1 (as when AWS refuses a call or a
+    resource fails)."""
     done = asyncio.run(provision(get_settings(), _name(name), dry_run=dry_run))
     for line in report(done, dry_run):
         typer.echo(line)
-    if done.mismatches:
+    if done.mismatches or done.error:
         raise typer.Exit(1)

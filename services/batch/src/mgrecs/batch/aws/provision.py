@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from mgrecs.batch.aws.control import wait_active, wait_campaign
+from mgrecs.batch.aws.control import PersonalizeJobFailed, wait_active, wait_campaign
 from mgrecs.batch.export import SCHEMAS
 from mgrecs.common.logging import get_logger
 from mgrecs.common.personalize import control_client
@@ -94,6 +94,8 @@ class Provisioning:
     resources: list[Resource] = field(default_factory=list)
     settings: dict[str, str] = field(default_factory=dict)
     """MGRECS_ name -> value."""
+    error: str = ""
+    """Why the run stopped (a refused call, a resource that failed), if it did."""
 
     @property
     def mismatches(self) -> list[Resource]:
@@ -474,4 +476,11 @@ async def provision(
 ) -> Provisioning:
     """Create or adopt every resource AWS mode needs (see the module's docstring)."""
     async with control_client(settings) as client:
-        return await Provisioner(client, settings, name, dry_run).run()
+        provisioner = Provisioner(client, settings, name, dry_run)
+        try:
+            return await provisioner.run()
+        except (ClientError, BotoCoreError, PersonalizeJobFailed) as exc:
+            # What was done so far stays reported; AWS's own words say what stopped it.
+            provisioner.done.error = f"{type(exc).__name__}: {exc}"
+            log.error("aws_provision_failed", error=provisioner.done.error)
+            return provisioner.done
