@@ -26,6 +26,7 @@ from mgrecs.cli.embedded import free_port
 from mgrecs.cli.main import app
 from mgrecs.common.personalize import control_client
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.engine.filters import parse_filter
 from support.fake_personalize import ARN, FakePersonalize
 from support.helpers import serve
 
@@ -264,6 +265,13 @@ async def test_a_filter_or_solution_of_the_name_unlike_mgrecss_is_reported(
     assert "MGRECS_CATEGORY_FILTER_ARN" not in again.settings
     assert "MGRECS_PERSONALIZE_RANKING_SOLUTION_ARN" not in again.settings
     assert "Create" not in "".join(personalize.calls[calls:])
+
+
+def test_the_provisioned_filters_mean_the_same_to_the_self_hosted_engine() -> None:
+    """Both expressions parse with the engine's own filter language: a filter ARN set in
+    AWS mode names what the self-hosted engine would do with the same expression."""
+    assert parse_filter(FILTERS["category"]).parameters == ["CATEGORY"]
+    assert parse_filter(FILTERS["exclude-purchased"]).parameters == []
 
 
 @given(st.text(max_size=80))
