@@ -264,6 +264,10 @@ async def test_a_filter_or_solution_of_the_name_unlike_mgrecss_is_reported(
     }
     assert "MGRECS_CATEGORY_FILTER_ARN" not in again.settings
     assert "MGRECS_PERSONALIZE_RANKING_SOLUTION_ARN" not in again.settings
+    (campaign,) = [
+        r for r in again.resources if r.name == "mgrecs-ranking" and r.kind == "campaign"
+    ]
+    assert campaign.outcome == "skipped" and "MGRECS_RANKING_CAMPAIGN_ARN" not in again.settings
     assert "Create" not in "".join(personalize.calls[calls:])
 
 

@@ -306,7 +306,7 @@ class Provisioner:
             return arn
 
         if group is None or schema is None:
-            self._record("dataset", kind, Resource("dataset", name, "would create"))
+            self._record("dataset", kind, self._unbuilt("dataset", name, "group or schema"))
             return None
         return await self._build("dataset", kind, name, create)
 
@@ -409,7 +409,7 @@ class Provisioner:
     async def campaign(self, key: str, solution: str | None) -> None:
         name = f"{self.name}-{key}"
         if solution is None:
-            self._record("campaign", key, Resource("campaign", name, "would create"))
+            self._record("campaign", key, self._unbuilt("campaign", name, "solution"))
             return
         found = await self._find(
             "list_campaigns", "campaigns", self._named(name), solutionArn=solution
@@ -443,6 +443,13 @@ class Provisioner:
             return arn
 
         await self._build("campaign", key, name, create)
+
+    def _unbuilt(self, kind: str, name: str, parent: str) -> Resource:
+        """A resource whose parent does not exist: planned in a dry run, else left out
+        (its parent was reported as a mismatch)."""
+        if self.dry_run:
+            return Resource(kind, name, "would create")
+        return Resource(kind, name, "skipped", detail=f"its {parent} is not usable")
 
     @staticmethod
     def _named(name: str) -> Callable[[dict[str, Any]], bool]:
