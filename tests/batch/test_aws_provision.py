@@ -129,6 +129,9 @@ async def test_provision_from_nothing_creates_everything_and_prints_the_settings
 
     printed = printed_settings(ran.stdout)
     assert printed == expected_settings(tracker.request["trackingId"])
+    # The bucket and the role are the operator's to make: named until they are set.
+    assert "#   MGRECS_ARTIFACT_STORE_URL" in ran.stdout
+    assert "#   MGRECS_PERSONALIZE_ROLE_ARN" in ran.stdout
     assert all(name.removeprefix("MGRECS_").lower() in Settings.model_fields for name in printed)
 
 
@@ -139,12 +142,21 @@ async def test_provision_again_changes_nothing_and_a_trained_solution_gets_its_c
     first = await provision(settings)
     before = len(personalize.calls)
 
+    role = "arn:aws:iam::000000000000:role/mgrecs-personalize"
+    settings = settings.model_copy(
+        update={"personalize_role_arn": role, "artifact_store_url": "s3://acme/prod"}
+    )
     again = await provision(settings)
 
     assert creates(personalize)[-1] == "CreateSolution"  # nothing created since the first run
     assert "Create" not in "".join(personalize.calls[before:])
     assert {r.outcome for r in again.resources} == {"found", "pending"}
-    assert again.settings == first.settings
+    assert again.settings == {
+        **first.settings,
+        "MGRECS_PERSONALIZE_ROLE_ARN": role,
+        "MGRECS_ARTIFACT_STORE_URL": "s3://acme/prod",
+    }
+    assert first.also_needed and not again.also_needed
 
     # Once each solution has a trained version, a run creates its campaign under the ARN
     # the pending run printed.
@@ -159,7 +171,7 @@ async def test_provision_again_changes_nothing_and_a_trained_solution_gets_its_c
     campaigns = [r for r in third.resources if r.kind == "campaign"]
     assert {r.outcome for r in campaigns} == {"created"}
     assert {job.status for job in personalize.campaigns.values()} == {"ACTIVE"}
-    assert third.settings == first.settings
+    assert third.settings == again.settings
     assert {r.outcome for r in (await provision(settings)).resources} == {"found"}
 
 

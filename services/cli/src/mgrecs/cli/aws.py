@@ -39,6 +39,9 @@ def report(done: Provisioning, dry_run: bool) -> list[str]:
         lines.append("")
         lines.append("# settings to use" + (" (those known so far)" if dry_run else ""))
         lines.extend(f"{name}={value}" for name, value in done.settings.items())
+    if done.also_needed:
+        lines.append("# also needed (docs/aws.md, From an empty account):")
+        lines.extend(f"#   {name}" for name in done.also_needed)
     return lines
 
 

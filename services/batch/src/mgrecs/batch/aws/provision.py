@@ -96,6 +96,9 @@ class Provisioning:
     """MGRECS_ name -> value."""
     error: str = ""
     """Why the run stopped (a refused call, a resource that failed), if it did."""
+    also_needed: list[str] = field(default_factory=list)
+    """Settings AWS mode needs that provisioning does not make (the bucket, the role) and
+    that are not set yet."""
 
     @property
     def mismatches(self) -> list[Resource]:
@@ -473,9 +476,27 @@ class Provisioner:
             self.done.settings = {
                 "MGRECS_BATCH_MODE": "aws",
                 "MGRECS_PERSONALIZE_ENDPOINT_URL": "",
+                **self._given(),
                 **self.done.settings,
             }
         return self.done
+
+    def _given(self) -> dict[str, str]:
+        """The bucket and the role, as set now (AWS mode needs them; provisioning does not
+        make them): each unset one is named in `also_needed`."""
+        given = {}
+        store, role = self.settings.artifact_store_url, self.settings.personalize_role_arn
+        if store.startswith("s3://"):
+            given["MGRECS_ARTIFACT_STORE_URL"] = store
+        else:
+            self.done.also_needed.append("MGRECS_ARTIFACT_STORE_URL (an s3:// bucket)")
+        if role:
+            given["MGRECS_PERSONALIZE_ROLE_ARN"] = role
+        else:
+            self.done.also_needed.append(
+                "MGRECS_PERSONALIZE_ROLE_ARN (the role Personalize assumes)"
+            )
+        return given
 
 
 async def provision(
