@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import structlog
 from typer.testing import CliRunner
 
 from mgrecs.api.app import create_app
@@ -29,10 +30,11 @@ from support.fake_personalize import (
     SIMILAR_ITEMS_RECIPE,
     USER_PERSONALIZATION_RECIPE,
     FakePersonalize,
+    Job,
 )
 from support.helpers import asgi_client, eventually, read_topic, running, serve
 from support.s3 import s3_bucket
-from support.shop import ACTIVE_CUSTOMERS, BOUGHT_PRODUCTS, check_cache_list
+from support.shop import ACTIVE_CUSTOMERS, BOUGHT_PRODUCTS, check_cache_list, insert_orders
 from support.ticks import finished, publish, tick
 
 GROUP = f"{ARN}:dataset-group/mgrecs"
@@ -225,9 +227,27 @@ async def test_a_refresh_updates_the_user_solution_and_refills_the_cache(
 ) -> None:
     settings, fake = aws
     first = await aws_training.retrain(pool, settings)
+    assert {job.request["importMode"] for job in fake.imports.values()} == {"FULL"}
+    retrained = list(fake.interactions)
+    # An order ingested after the retrain's export: the refresh adds its line, and only it.
+    await insert_orders(pool, [("o9", "c2", "north", 0.5, ["p7"])], [], set())
+    # The exclude-purchased filter `mgrecs aws provision` creates, configured.
+    purchased = f"{ARN}:filter/mgrecs-exclude-purchased"
+    fake.filters[purchased] = Job(purchased, {"datasetGroupArn": GROUP}, status="ACTIVE")
+    settings = settings.model_copy(update={"exclude_purchased_filter_arn": purchased})
     refreshed = await aws_training.refresh(pool, settings)
 
     assert len(fake.imports) == 6
+    added = list(fake.imports.values())[3:]
+    assert {job.request["importMode"] for job in added} == {"INCREMENTAL"}
+    folder = first.metrics["datasets"]["interactions"]["uri"].rsplit("/", 2)[0]
+    assert {job.request["dataSource"]["dataLocation"] for job in added} == {
+        f"{folder}/{refreshed.model.version}/{name}.csv"
+        for name in ("interactions-increment", "items", "users")
+    }
+    assert fake.interactions == [*retrained, ("c2", "p7")]  # nothing imported twice
+    assert refreshed.model.metrics["import_mode"] == "INCREMENTAL"
+    assert refreshed.model.metrics["interactions_until"] > first.metrics["interactions_until"]
     update = list(fake.solution_versions.values())[-1]
     assert (update.request["solutionArn"], update.request["trainingMode"]) == (
         USER_SOLUTION,
@@ -249,6 +269,14 @@ async def test_a_refresh_updates_the_user_solution_and_refills_the_cache(
         c: output["recommendedItems"] for c, output in personal.items()
     }
     assert refreshed.inference.version == model.version
+    # The users' batch job leaves out what they bought; the products' has no customer to.
+    assert {
+        job.request["jobInput"]["s3DataSource"]["path"].rsplit("/", 1)[1]: job.request.get(
+            "filterArn"
+        )
+        for job in fake.batch_jobs.values()
+    } == {"users.jsonl": purchased, "items.jsonl": None}
+    assert aws_inference.user_filter(settings.model_copy(update={"exclude_purchased": False})) == ""
     stored = await pool.fetch("SELECT model_version FROM repurchase_params")
     assert {r["model_version"] for r in stored} == {first.version, model.version}
 
@@ -365,9 +393,28 @@ async def test_a_failed_training_registers_nothing(
 ) -> None:
     settings, fake = aws
     fake.fail["CreateSolutionVersion"] = "Not enough interactions"
-    with pytest.raises(PersonalizeJobFailed, match="ended CREATE FAILED: Not enough interactions"):
+    with (
+        structlog.testing.capture_logs() as logs,
+        pytest.raises(PersonalizeJobFailed, match="ended CREATE FAILED: Not enough interactions"),
+    ):
         await aws_training.retrain(pool, settings)
     assert await pool.fetchval("SELECT count(*) FROM model_versions") == 0
+
+    # What an operator follows (docs/operations.md, AWS mode): each job's ARN when it starts,
+    # each status change once, and the failure with Personalize's reason.
+    failed = next(job for job in fake.solution_versions.values() if job.failure)
+    about = [entry for entry in logs if entry.get("arn") == failed.arn]
+    assert [(e["event"], e.get("status")) for e in about] == [
+        ("aws_solution_version_started", None),
+        ("aws_job_status", "CREATE IN_PROGRESS"),
+        ("aws_job_status", "CREATE FAILED"),
+        ("aws_job_failed", "CREATE FAILED"),
+    ]
+    assert about[-1]["failure_reason"] == "Not enough interactions"
+    assert about[-1]["job"] == "solution version" and about[-1]["log_level"] == "error"
+    for job in fake.imports.values():
+        statuses = [e.get("status") for e in logs if e.get("arn") == job.arn]
+        assert statuses == [None, "CREATE IN_PROGRESS", "ACTIVE"]  # started, then changes
 
 
 async def test_aws_mode_refuses_missing_settings_a_local_store_and_another_group(

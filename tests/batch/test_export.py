@@ -38,9 +38,24 @@ def _check(files: dict[str, list[dict[str, str]]]) -> None:
     assert {(row["USER_ID"], row["ITEM_ID"]) for row in interactions} == {
         (customer, product) for _, customer, _, _, products in ORDERS for product in products
     }
+    # The quantity bought is the EVENT_VALUE (the shop's line n has quantity 1 + n).
+    assert sorted(float(row["EVENT_VALUE"]) for row in interactions) == sorted(
+        float(1 + n) for *_, products in ORDERS for n, _ in enumerate(products)
+    )
     assert [row["ITEM_ID"] for row in files["items"]] == [f"p{i}" for i in range(1, 8)]
+    assert [row["PRODUCT_NAME"] for row in files["items"]] == [f"product p{i}" for i in range(1, 8)]
     users = {row["USER_ID"]: row for row in files["users"]}
-    assert users["c4"]["REGION"] == "south" and users["c7"]["AGE"] == ""
+    assert users["c4"]["LOCATION"] == "south" and users["c7"]["AGE"] == ""
+
+
+def test_the_schemas_are_the_old_pipelines() -> None:
+    """Field for field, in order, what the old pipeline's dataset group holds (issue 21):
+    an adopted group imports the export as it is."""
+    assert {name: [f["name"] for f in schema["fields"]] for name, schema in SCHEMAS.items()} == {
+        "interactions": ["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE"],
+        "items": ["ITEM_ID", "PRODUCT_NAME", "CATEGORY", "PRICE"],
+        "users": ["USER_ID", "AGE", "GENDER", "LOCATION"],
+    }
 
 
 async def test_a_retrain_exports_the_datasets_to_the_directory_store(

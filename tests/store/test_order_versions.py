@@ -99,7 +99,7 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, Any]:
             )
         ],
         "interactions": sorted(tuple(row) for row in await pool.fetch(INTERACTIONS)),
-        "export": [tuple(row) for row in await pool.fetch(INTERACTIONS_CSV)],
+        "export": [tuple(row) for row in await pool.fetch(INTERACTIONS_CSV, None, None)],
         "training": training,
     }
 

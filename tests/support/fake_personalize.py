@@ -1,6 +1,9 @@
 """A fake of the AWS Personalize control plane (which moto does not serve), for AWS mode's
 tests: the JSON 1.1 protocol botocore speaks (`POST /`, `X-Amz-Target:
-AmazonPersonalize.<Operation>`), for the calls AWS mode makes.
+AmazonPersonalize.<Operation>`), for the calls AWS mode makes, `mgrecs aws provision`'s
+included (dataset groups, schemas, datasets, event trackers, filters, solutions, campaigns:
+each Create answers as AWS does, ResourceAlreadyExistsException for a name taken, and each
+resource goes CREATE PENDING → CREATE IN_PROGRESS → ACTIVE over its Describe calls).
 
 Jobs start CREATE PENDING and move one status per Describe call (CREATE IN_PROGRESS, then
 ACTIVE, or CREATE FAILED when a failure was asked for). They do real work against S3 (the
@@ -29,6 +32,7 @@ from mgrecs.common.settings import Settings
 ARN = "arn:aws:personalize:us-east-1:000000000000"
 SIMILAR_ITEMS_RECIPE = "arn:aws:personalize:::recipe/aws-similar-items"
 USER_PERSONALIZATION_RECIPE = "arn:aws:personalize:::recipe/aws-user-personalization"
+PERSONALIZED_RANKING_RECIPE = "arn:aws:personalize:::recipe/aws-personalized-ranking"
 
 Interactions = list[tuple[str, str]]
 """(user, item) pairs, one per purchase line."""
@@ -88,6 +92,16 @@ class FakePersonalize:
         self.fail: dict[str, str] = {}
         self.ndcg_at_10: float | None = 0.25
         """The NDCG@10 GetSolutionMetrics reports for any solution version (None: left out)."""
+        # What `mgrecs aws provision` creates, by ARN; schemas have no status (ACTIVE at once).
+        self.groups: dict[str, Job] = {}
+        self.schemas: dict[str, Job] = {}
+        self.datasets: dict[str, Job] = {}
+        self.trackers: dict[str, Job] = {}
+        self.filters: dict[str, Job] = {}
+        self.created_solutions: dict[str, Job] = {}
+        self.campaigns: dict[str, Job] = {}
+        self.calls: list[str] = []
+        """Every operation called, in order."""
         self.app = FastAPI()
         self.app.post("/")(self._handle)
 
@@ -114,6 +128,7 @@ class FakePersonalize:
 
     async def _handle(self, request: Request) -> JSONResponse:
         operation = request.headers.get("x-amz-target", "").removeprefix("AmazonPersonalize.")
+        self.calls.append(operation)
         handler = getattr(self, f"op_{operation}", None)
         if handler is None:
             return self._error("UnknownOperationException", f"the fake has no {operation}")
@@ -171,6 +186,10 @@ class FakePersonalize:
 
     async def op_DescribeSolution(self, body: dict[str, Any]) -> dict[str, Any]:
         arn = body["solutionArn"]
+        if arn in self.created_solutions:
+            job = self.created_solutions[arn]
+            await self._advance(job, self._nothing)
+            return {"solution": self._described(job, "solutionArn")}
         if arn not in self.solutions:
             raise FakeError("ResourceNotFoundException", f"{arn} does not exist")
         group, recipe = self.solutions[arn]
@@ -182,6 +201,179 @@ class FakePersonalize:
                 "status": "ACTIVE",
             }
         }
+
+    async def op_CreateSolution(self, body: dict[str, Any]) -> dict[str, Any]:
+        group = self._active_group(body["datasetGroupArn"])
+        if not self._of_group(self.datasets, group.arn):
+            raise FakeError("InvalidInputException", f"{group.arn} has no interactions dataset")
+        arn = self._unique(self.created_solutions, f"{ARN}:solution/{body['name']}")
+        self._new(self.created_solutions, "CreateSolution", arn, body)
+        self.solutions[arn] = (group.arn, body["recipeArn"])
+        return {"solutionArn": arn}
+
+    async def op_ListSolutions(self, body: dict[str, Any]) -> dict[str, Any]:
+        found = self._of_group(self.created_solutions, body.get("datasetGroupArn"))
+        return {
+            "solutions": [self._summary(job, "solutionArn", "recipeArn", "status") for job in found]
+        }
+
+    async def op_ListSolutionVersions(self, body: dict[str, Any]) -> dict[str, Any]:
+        versions = [
+            job
+            for job in self.solution_versions.values()
+            if job.request["solutionArn"] == body.get("solutionArn")
+        ]
+        return {
+            "solutionVersions": [
+                self._summary(job, "solutionVersionArn", "status", "trainingMode")
+                for job in versions
+            ]
+        }
+
+    # -- what provisioning creates ---------------------------------------------------------
+
+    @staticmethod
+    async def _nothing(job: Job) -> None:
+        """A resource has no work to do as it turns ACTIVE."""
+
+    @staticmethod
+    def _unique(resources: dict[str, Job], arn: str) -> str:
+        if arn in resources:
+            raise FakeError("ResourceAlreadyExistsException", f"{arn} already exists")
+        return arn
+
+    @staticmethod
+    def _summary(job: Job, arn_key: str, *keys: str) -> dict[str, Any]:
+        """A List call's summary: the name, the ARN, the dates and `keys` of the request
+        (or the status)."""
+        summary = {
+            "name": job.request.get("name"),
+            arn_key: job.arn,
+            "creationDateTime": job.created,
+            "lastUpdatedDateTime": job.created,
+        }
+        for key in keys:
+            summary[key] = job.status if key == "status" else job.request.get(key)
+        return summary
+
+    @staticmethod
+    def _of_group(resources: dict[str, Job], group: str | None) -> list[Job]:
+        return [job for job in resources.values() if job.request["datasetGroupArn"] == group]
+
+    def _active_group(self, arn: str) -> Job:
+        group = self._get(self.groups, arn)
+        if group.status != "ACTIVE":
+            raise FakeError("ResourceInUseException", f"{arn} is {group.status}")
+        return group
+
+    async def _describe(
+        self, resources: dict[str, Job], body: dict[str, Any], arn_key: str, out: str
+    ) -> dict[str, Any]:
+        job = self._get(resources, body[arn_key])
+        await self._advance(job, self._nothing)
+        return {out: self._described(job, arn_key)}
+
+    async def op_CreateDatasetGroup(self, body: dict[str, Any]) -> dict[str, Any]:
+        arn = self._unique(self.groups, f"{ARN}:dataset-group/{body['name']}")
+        self._new(self.groups, "CreateDatasetGroup", arn, body)
+        return {"datasetGroupArn": arn}
+
+    async def op_DescribeDatasetGroup(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._describe(self.groups, body, "datasetGroupArn", "datasetGroup")
+
+    async def op_ListDatasetGroups(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "datasetGroups": [
+                self._summary(job, "datasetGroupArn", "status") for job in self.groups.values()
+            ]
+        }
+
+    async def op_CreateSchema(self, body: dict[str, Any]) -> dict[str, Any]:
+        arn = self._unique(self.schemas, f"{ARN}:schema/{body['name']}")
+        try:
+            json.loads(body["schema"])
+        except ValueError as exc:
+            raise FakeError("InvalidInputException", f"the schema is not JSON: {exc}") from exc
+        self._new(self.schemas, "CreateSchema", arn, body).status = "ACTIVE"
+        return {"schemaArn": arn}
+
+    async def op_DescribeSchema(self, body: dict[str, Any]) -> dict[str, Any]:
+        job = self._get(self.schemas, body["schemaArn"])
+        return {"schema": {**job.request, "schemaArn": job.arn, "creationDateTime": job.created}}
+
+    async def op_ListSchemas(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"schemas": [self._summary(job, "schemaArn") for job in self.schemas.values()]}
+
+    async def op_CreateDataset(self, body: dict[str, Any]) -> dict[str, Any]:
+        group = self._active_group(body["datasetGroupArn"])
+        self._get(self.schemas, body["schemaArn"])
+        kind = body["datasetType"].upper()
+        arn = self._unique(self.datasets, f"{ARN}:dataset/{group.request['name']}/{kind}")
+        self._new(self.datasets, "CreateDataset", arn, body)
+        return {"datasetArn": arn}
+
+    async def op_DescribeDataset(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._describe(self.datasets, body, "datasetArn", "dataset")
+
+    async def op_ListDatasets(self, body: dict[str, Any]) -> dict[str, Any]:
+        found = self._of_group(self.datasets, body.get("datasetGroupArn"))
+        return {
+            "datasets": [self._summary(job, "datasetArn", "datasetType", "status") for job in found]
+        }
+
+    async def op_CreateEventTracker(self, body: dict[str, Any]) -> dict[str, Any]:
+        group = self._active_group(body["datasetGroupArn"])
+        if self._of_group(self.trackers, group.arn):
+            raise FakeError("ResourceAlreadyExistsException", f"{group.arn} has a tracker")
+        tracking_id = f"tracking-{len(self.trackers) + 1}"
+        arn = f"{ARN}:event-tracker/{tracking_id}"
+        job = self._new(self.trackers, "CreateEventTracker", arn, body)
+        job.request = {**body, "trackingId": tracking_id, "accountId": "000000000000"}
+        return {"eventTrackerArn": arn, "trackingId": tracking_id}
+
+    async def op_DescribeEventTracker(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._describe(self.trackers, body, "eventTrackerArn", "eventTracker")
+
+    async def op_ListEventTrackers(self, body: dict[str, Any]) -> dict[str, Any]:
+        found = self._of_group(self.trackers, body.get("datasetGroupArn"))
+        return {"eventTrackers": [self._summary(job, "eventTrackerArn", "status") for job in found]}
+
+    async def op_CreateFilter(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._active_group(body["datasetGroupArn"])
+        arn = self._unique(self.filters, f"{ARN}:filter/{body['name']}")
+        self._new(self.filters, "CreateFilter", arn, body)
+        return {"filterArn": arn}
+
+    async def op_DescribeFilter(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._describe(self.filters, body, "filterArn", "filter")
+
+    async def op_ListFilters(self, body: dict[str, Any]) -> dict[str, Any]:
+        found = self._of_group(self.filters, body.get("datasetGroupArn"))
+        return {
+            "Filters": [
+                self._summary(job, "filterArn", "datasetGroupArn", "status") for job in found
+            ]
+        }
+
+    async def op_CreateCampaign(self, body: dict[str, Any]) -> dict[str, Any]:
+        version = self._get(self.solution_versions, body["solutionVersionArn"])
+        if version.status != "ACTIVE":
+            raise FakeError("ResourceInUseException", f"{version.arn} is {version.status}")
+        arn = self._unique(self.campaigns, f"{ARN}:campaign/{body['name']}")
+        self._new(self.campaigns, "CreateCampaign", arn, body)
+        return {"campaignArn": arn}
+
+    async def op_DescribeCampaign(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._describe(self.campaigns, body, "campaignArn", "campaign")
+
+    async def op_ListCampaigns(self, body: dict[str, Any]) -> dict[str, Any]:
+        found = [
+            job
+            for job in self.campaigns.values()
+            if self.solution_versions[job.request["solutionVersionArn"]].request["solutionArn"]
+            == body.get("solutionArn")
+        ]
+        return {"campaigns": [self._summary(job, "campaignArn", "status") for job in found]}
 
     # -- dataset import jobs ---------------------------------------------------------------
 
@@ -195,7 +387,11 @@ class FakePersonalize:
             csv.DictReader(io.StringIO(await self._read(job.request["dataSource"]["dataLocation"])))
         )
         if rows and {"USER_ID", "ITEM_ID"} <= set(rows[0]):
-            self.interactions = [(row["USER_ID"], row["ITEM_ID"]) for row in rows]
+            imported = [(row["USER_ID"], row["ITEM_ID"]) for row in rows]
+            if job.request.get("importMode") == "INCREMENTAL":
+                self.interactions = self.interactions + imported
+            else:
+                self.interactions = imported
 
     async def op_DescribeDatasetImportJob(self, body: dict[str, Any]) -> dict[str, Any]:
         job = self._get(self.imports, body["datasetImportJobArn"])
@@ -239,6 +435,8 @@ class FakePersonalize:
         version = self._get(self.solution_versions, body["solutionVersionArn"])
         if version.status != "ACTIVE":
             raise FakeError("ResourceInUseException", f"{version.arn} is {version.status}")
+        if "filterArn" in body and self._get(self.filters, body["filterArn"]).status != "ACTIVE":
+            raise FakeError("ResourceInUseException", f"{body['filterArn']} is not ACTIVE")
         arn = f"{ARN}:batch-inference-job/{body['jobName']}"
         job = self._new(self.batch_jobs, "CreateBatchInferenceJob", arn, body)
         job.interactions = version.interactions

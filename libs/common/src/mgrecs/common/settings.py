@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     """The personalized-ranking campaign (GetPersonalizedRanking)."""
     category_filter_arn: str = "arn:aws:personalize:us-east-1:000000000000:filter/mgrecs-category"
     """The filter the API's `category` parameter uses, with its values as `$CATEGORY`."""
+    exclude_purchased_filter_arn: str = ""
+    """AWS mode: the filter AWS Personalize leaves out what the customer bought with
+    (`mgrecs aws provision` creates it); with `exclude_purchased`, the user-personalization
+    batch inference job uses it. Empty: the batch jobs get no filter."""
 
     # AWS mode (docs/aws.md): the batch jobs drive AWS Personalize (dataset imports,
     # solution versions, batch inference jobs) instead of training and scoring themselves.
@@ -92,6 +96,8 @@ class Settings(BaseSettings):
     """A user-personalization solution: its versions fill `offline_user_recommendations`."""
     personalize_similar_solution_arn: str = ""
     """A similar-items solution: its versions fill `offline_similar_items`."""
+    personalize_ranking_solution_arn: str = ""
+    """A personalized-ranking solution: its versions serve `ranking_campaign_arn`."""
     personalize_poll_seconds: float = 30.0
     """First wait between two Describe calls; it doubles up to `personalize_poll_max_seconds`."""
     personalize_poll_max_seconds: float = 300.0

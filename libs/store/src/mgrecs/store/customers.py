@@ -132,9 +132,9 @@ async def count_customers_like(pool: asyncpg.Pool, pattern: str) -> int:
 
 
 USERS_CSV = """
-SELECT customer_id AS "USER_ID", age AS "AGE", gender AS "GENDER", region AS "REGION"
+SELECT customer_id AS "USER_ID", age AS "AGE", gender AS "GENDER", region AS "LOCATION"
 FROM customers ORDER BY customer_id"""
-"""The Personalize users dataset's columns."""
+"""The Personalize users dataset's columns (the customer's region is the LOCATION)."""
 
 
 async def export_users(pool: asyncpg.Pool, output: Path) -> int:

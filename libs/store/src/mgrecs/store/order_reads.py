@@ -62,16 +62,33 @@ def order_lines(pool: asyncpg.Pool, rows: int) -> AsyncGenerator[list[asyncpg.Re
 
 
 INTERACTIONS_CSV = """
-SELECT o.customer_id AS "USER_ID", oi.product_id AS "ITEM_ID", 'purchase' AS "EVENT_TYPE",
-       floor(extract(epoch FROM o.ordered_at))::bigint AS "TIMESTAMP"
+SELECT o.customer_id AS "USER_ID", oi.product_id AS "ITEM_ID",
+       floor(extract(epoch FROM o.ordered_at))::bigint AS "TIMESTAMP",
+       'purchase' AS "EVENT_TYPE", oi.quantity::float8 AS "EVENT_VALUE"
 FROM order_items oi JOIN orders o ON o.order_id = oi.order_id
+WHERE ($1::timestamptz IS NULL OR o.ingested_at > $1)
+  AND ($2::timestamptz IS NULL OR o.ingested_at <= $2)
 ORDER BY o.ordered_at, o.order_id, oi.line_no"""
-"""The Personalize interactions dataset's columns."""
+"""The Personalize interactions dataset's columns (the quantity is the EVENT_VALUE), of the
+orders ingested after $1 and by $2 (either NULL: no bound)."""
 
 
-async def export_interactions(pool: asyncpg.Pool, output: Path) -> int:
-    """Every line as a Personalize interaction, CSV at `output`; how many."""
-    return await copy_csv(pool, INTERACTIONS_CSV, output)
+async def export_interactions(
+    pool: asyncpg.Pool,
+    output: Path,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    """Every line (of the orders ingested after `since` and by `until`) as a Personalize
+    interaction, CSV at `output`; how many."""
+    return await copy_csv(pool, INTERACTIONS_CSV, output, since, until)
+
+
+async def database_now(pool: asyncpg.Pool) -> datetime:
+    """The database's clock: an export's cut-off compares with `orders.ingested_at`, which
+    that clock set."""
+    now: datetime = await pool.fetchval("SELECT now()")
+    return now
 
 
 HISTORIES = """

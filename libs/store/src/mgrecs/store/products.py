@@ -98,7 +98,8 @@ async def in_categories(
 
 
 ITEMS_CSV = """
-SELECT product_id AS "ITEM_ID", category AS "CATEGORY", price AS "PRICE"
+SELECT product_id AS "ITEM_ID", name AS "PRODUCT_NAME", category AS "CATEGORY",
+       price AS "PRICE"
 FROM products ORDER BY product_id"""
 """The Personalize items dataset's columns."""
 

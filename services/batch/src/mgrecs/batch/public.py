@@ -3,6 +3,7 @@ import. Everything else in `mgrecs.batch` is internal and may change without not
 """
 
 from mgrecs.batch import activation
+from mgrecs.batch.aws.provision import Provisioning, check_name, provision
 from mgrecs.batch.drift import check_drift
 
-__all__ = ["activation", "check_drift"]
+__all__ = ["Provisioning", "activation", "check_drift", "check_name", "provision"]

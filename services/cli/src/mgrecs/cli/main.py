@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mgrecs.cli import cache, models, rules
+from mgrecs.cli import aws, cache, models, rules
 from mgrecs.cli.drift import drift
 from mgrecs.cli.evaluate import evaluate
 from mgrecs.cli.experiment import experiment
@@ -51,6 +51,7 @@ app.command()(experiment)
 app.command()(impact)
 app.add_typer(cache.app, name="cache")
 app.add_typer(rules.app, name="rules")
+app.add_typer(aws.app, name="aws")
 for command in (models.models, models.promote, models.rollback):
     app.command()(command)
 

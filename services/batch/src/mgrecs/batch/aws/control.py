@@ -72,26 +72,53 @@ Describe = Callable[[], Awaitable[dict[str, Any]]]
 """One Describe call, returning the job's description (with its `status`)."""
 
 
-async def wait_active(describe: Describe, what: str, settings: Settings) -> dict[str, Any]:
+async def wait_active(
+    describe: Describe,
+    kind: str,
+    arn: str,
+    settings: Settings,
+    status_of: Callable[[dict[str, Any]], str] = lambda job: str(job["status"]),
+) -> dict[str, Any]:
     """Poll until the job is ACTIVE and return its description; the wait doubles after each
     poll, up to `personalize_poll_max_seconds`. Raises PersonalizeJobFailed when it fails or
-    is still running after `personalize_job_timeout_hours`."""
+    is still running after `personalize_job_timeout_hours`.
+
+    Logs what an operator follows a job by (docs/operations.md, AWS mode): `aws_job_status`
+    at each status change (the first one included) with the job's kind and ARN, and
+    `aws_job_failed` with Personalize's `failureReason`, or on the timeout."""
     delay = settings.personalize_poll_seconds
-    deadline = time.monotonic() + settings.personalize_job_timeout_hours * 3600
+    started = time.monotonic()
+    deadline = started + settings.personalize_job_timeout_hours * 3600
+    previous: str | None = None
     while True:
         job = await describe()
-        status = job["status"]
+        status = status_of(job)
+        if status != previous:
+            log.info(
+                "aws_job_status",
+                job=kind,
+                arn=arn,
+                status=status,
+                previous=previous,
+                seconds=round(time.monotonic() - started, 1),
+            )
+            previous = status
         if status == "ACTIVE":
-            log.info("personalize_job_active", job=what)
             return job
         if status in FAILED:
-            reason = job.get("failureReason") or "no reason given"
-            raise PersonalizeJobFailed(f"{what} ended {status}: {reason}")
+            reason = str(job.get("failureReason") or "no reason given")
+            log.error("aws_job_failed", job=kind, arn=arn, status=status, failure_reason=reason)
+            raise PersonalizeJobFailed(f"{kind} {arn} ended {status}: {reason}")
         if time.monotonic() + delay > deadline:
-            raise PersonalizeJobFailed(
-                f"{what} still {status} after {settings.personalize_job_timeout_hours} hours"
+            hours = settings.personalize_job_timeout_hours
+            log.error(
+                "aws_job_failed",
+                job=kind,
+                arn=arn,
+                status=status,
+                failure_reason=f"still {status} after {hours} hours",
             )
-        log.info("personalize_job_waiting", job=what, status=status, next_poll_seconds=delay)
+            raise PersonalizeJobFailed(f"{kind} {arn} still {status} after {hours} hours")
         await asyncio.sleep(delay)
         delay = min(delay * 2, settings.personalize_poll_max_seconds)
 
@@ -101,7 +128,7 @@ async def wait_import(client: Any, arn: str, settings: Settings) -> dict[str, An
         found = await client.describe_dataset_import_job(datasetImportJobArn=arn)
         return dict(found["datasetImportJob"])
 
-    return await wait_active(describe, f"dataset import job {arn}", settings)
+    return await wait_active(describe, "dataset import job", arn, settings)
 
 
 async def wait_solution_version(client: Any, arn: str, settings: Settings) -> dict[str, Any]:
@@ -109,7 +136,7 @@ async def wait_solution_version(client: Any, arn: str, settings: Settings) -> di
         found = await client.describe_solution_version(solutionVersionArn=arn)
         return dict(found["solutionVersion"])
 
-    return await wait_active(describe, f"solution version {arn}", settings)
+    return await wait_active(describe, "solution version", arn, settings)
 
 
 async def wait_batch_job(client: Any, arn: str, settings: Settings) -> dict[str, Any]:
@@ -117,4 +144,23 @@ async def wait_batch_job(client: Any, arn: str, settings: Settings) -> dict[str,
         found = await client.describe_batch_inference_job(batchInferenceJobArn=arn)
         return dict(found["batchInferenceJob"])
 
-    return await wait_active(describe, f"batch inference job {arn}", settings)
+    return await wait_active(describe, "batch inference job", arn, settings)
+
+
+def _campaign_status(campaign: dict[str, Any]) -> str:
+    """A campaign being updated stays ACTIVE itself: its update's status tells."""
+    update = campaign.get("latestCampaignUpdate")
+    if update and update.get("status") != "ACTIVE":
+        campaign["failureReason"] = update.get("failureReason")
+        return str(update["status"])
+    return str(campaign["status"])
+
+
+async def wait_campaign(client: Any, arn: str, settings: Settings) -> dict[str, Any]:
+    """A campaign created or updated (UpdateCampaign), until it serves the new version."""
+
+    async def describe() -> dict[str, Any]:
+        found = await client.describe_campaign(campaignArn=arn)
+        return dict(found["campaign"])
+
+    return await wait_active(describe, "campaign", arn, settings, _campaign_status)

@@ -95,6 +95,8 @@ class BatchJob:
     solution_version_arn: str
     ids: list[str]
     num_results: int
+    filter_arn: str = ""
+    """The Personalize filter the job applies (empty: none)."""
 
 
 async def _run(
@@ -115,13 +117,28 @@ async def _run(
             jobInput={"s3DataSource": {"path": input_uri}},
             jobOutput={"s3DataDestination": {"path": f"{store.url}/{folder}/{job.name}-out/"}},
             roleArn=settings.personalize_role_arn,
+            **({"filterArn": job.filter_arn} if job.filter_arn else {}),
         )
         arn = str(created["batchInferenceJobArn"])
-        log.info("aws_batch_job_started", job=arn, name=job.name, inputs=len(job.ids))
+        log.info(
+            "aws_batch_job_started",
+            arn=arn,
+            name=job.name,
+            inputs=len(job.ids),
+            solution_version=job.solution_version_arn,
+            filter=job.filter_arn or None,
+        )
         await wait_batch_job(client, arn, settings)
         output = Path(workdir) / "output.jsonl"
         await store.get(f"{folder}/{job.name}-out/{job.name}.jsonl.out", output)
         return await asyncio.to_thread(parse_output, output, job.key)
+
+
+def user_filter(settings: Settings) -> str:
+    """The user-personalization job's filter: what the customer bought left out, as the
+    self-hosted cache does, when `exclude_purchased` and the filter is configured. The
+    similar-items job gets none: its input names a product, no customer to filter for."""
+    return settings.exclude_purchased_filter_arn if settings.exclude_purchased else ""
 
 
 async def _score(
@@ -138,6 +155,7 @@ async def _score(
         model.metrics["user_solution_version_arn"],
         sorted(regions),
         filters.candidates(settings.recommendations_per_user),
+        user_filter(settings),
     )
     items = BatchJob(
         "items",

@@ -22,17 +22,16 @@ from typing import Any
 import asyncpg
 
 from mgrecs.batch.aws.control import (
-    DATASETS,
     AwsModeMisconfigured,
     s3_store,
     together,
-    wait_import,
     wait_solution_version,
 )
+from mgrecs.batch.aws.imports import cut_off, import_datasets, import_sources, last_cut_off
 from mgrecs.batch.aws.inference import infer
 from mgrecs.batch.buy_again import store_buy_again
 from mgrecs.batch.dataset import load_lines, load_products
-from mgrecs.batch.export import ExportedDataset, export_datasets
+from mgrecs.batch.export import export_datasets
 from mgrecs.batch.metrics import JOB_SECONDS
 from mgrecs.batch.promotion import decide_personalize, solution_ndcg
 from mgrecs.batch.steps import Steps
@@ -69,27 +68,10 @@ async def _check_solutions(client: Any, settings: Settings) -> str:
     return recipes[0]
 
 
-async def _import(
-    client: Any, settings: Settings, version: str, datasets: dict[str, ExportedDataset]
-) -> dict[str, str]:
-    """One import job per dataset (replacing its data), all waited for; their ARNs."""
-    jobs = {}
-    for name, setting in DATASETS.items():
-        created = await client.create_dataset_import_job(
-            jobName=f"mgrecs-{version}-{name}",
-            datasetArn=getattr(settings, setting),
-            dataSource={"dataLocation": datasets[name].uri},
-            roleArn=settings.personalize_role_arn,
-            importMode="FULL",
-        )
-        jobs[name] = str(created["datasetImportJobArn"])
-    await together(*(wait_import(client, arn, settings) for arn in jobs.values()))
-    return jobs
-
-
 async def _solution_version(client: Any, settings: Settings, solution_arn: str, mode: str) -> str:
     created = await client.create_solution_version(solutionArn=solution_arn, trainingMode=mode)
     arn = str(created["solutionVersionArn"])
+    log.info("aws_solution_version_started", arn=arn, solution=solution_arn, mode=mode)
     await wait_solution_version(client, arn, settings)
     return arn
 
@@ -107,8 +89,9 @@ async def _train(
         async with control_client(settings) as client:
             recipe = await _check_solutions(client, settings)
             async with steps.step("export"):
+                until = await cut_off(pool)
                 datasets, lines = await asyncio.gather(
-                    export_datasets(pool, store, version), load_lines(pool)
+                    export_datasets(pool, store, version, until), load_lines(pool)
                 )
             if datasets["interactions"].rows == 0:
                 raise NoTrainingData("no purchases in the database yet: nothing to train on")
@@ -116,7 +99,9 @@ async def _train(
                 catalogue = [p.product_id for p in await load_products(pool)]
                 await check_quality(pool, settings, catalogue)
             async with steps.step("import"):
-                imports = await _import(client, settings, version, datasets)
+                since = None if refresh_of is None else await last_cut_off(pool)
+                mode, sources = await import_sources(pool, store, version, datasets, since, until)
+                imports = await import_datasets(client, settings, version, sources, mode)
             async with steps.step("train"):
                 if refresh_of is None:
                     user_arn, similar_arn = await together(
@@ -142,6 +127,9 @@ async def _train(
             "solution_metrics": solution_metrics.get("metrics", {}),
             "dataset_group_arn": settings.personalize_dataset_group_arn,
             "dataset_import_jobs": imports,
+            "import_mode": mode,
+            "imported": sources,
+            "interactions_until": until.isoformat(),
             "datasets": {name: asdict(dataset) for name, dataset in datasets.items()},
         }
         if refresh_of is not None:
