@@ -176,5 +176,5 @@ async def test_first_co_purchases_put_a_new_product_among_similar_items(
     listed = await items(client, "/v1/products/p3/similar", limit=2)
     assert [(i["product_id"], i["reason"]) for i in listed] == [
         ("p5", None),
-        ("n-tea", "new, bought together with p3"),
+        ("n-tea", "new, bought together with product p3"),
     ]

@@ -351,6 +351,12 @@ async def test_a_merchandiser_previews_and_creates_a_rule_and_sees_it_served(sta
         await wait_until(page, "document.querySelectorAll('#rules-table tbody tr').length === 1")
         listed = await table(page, "#rules-table")
         assert listed[0][1] == "filter" and listed[0][7].endswith("by ann")
+        # The target by name, the id on hover (not the raw JSON of ids).
+        target = await page.eval_on_selector(
+            "#rules-table tbody tr td.target",
+            "td => [td.textContent, td.querySelector('span')?.title]",
+        )
+        assert target == [f"product {first}", first]
         await page.screenshot(path=ARTIFACTS / "dashboard-rules.png", full_page=True)
 
         async with httpx.AsyncClient(base_url=stack) as api:

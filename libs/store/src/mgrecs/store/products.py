@@ -70,6 +70,18 @@ async def product_names(pool: asyncpg.Pool, product_ids: list[str]) -> dict[str,
     return {row["product_id"]: row["name"] for row in rows}
 
 
+KNOWN_NAMES = """
+SELECT product_id, nullif(name, '') AS name FROM products WHERE product_id = ANY($1::text[])
+"""
+
+
+async def known_names(pool: asyncpg.Pool, product_ids: list[str]) -> dict[str, str | None]:
+    """Those of `product_ids` that are products, each with its catalogue name (None: it has
+    none), in one query: an id missing from the answer is no product."""
+    rows = await pool.fetch(KNOWN_NAMES, product_ids)
+    return {row["product_id"]: row["name"] for row in rows}
+
+
 PRODUCT_SOLD = """
 SELECT EXISTS (SELECT 1 FROM order_items i WHERE i.product_id = p.product_id)
 FROM products p WHERE p.product_id = $1

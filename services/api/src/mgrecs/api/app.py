@@ -20,6 +20,7 @@ from mgrecs.api.engine_replicas import runtime_clients
 from mgrecs.api.feedback import FeedbackPublisher
 from mgrecs.api.guard import ApiGuard
 from mgrecs.api.metrics import HTTP, refresh_serving_gauges
+from mgrecs.api.product_names import NameMemo
 from mgrecs.api.repository import Repository
 from mgrecs.api.routes import (
     admin,
@@ -85,8 +86,15 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                 settings.rules_catalogue_refresh_seconds,
                 settings.margin_weight,
             )
+            app.state.names = NameMemo(pool, settings.rules_catalogue_refresh_seconds)
             app.state.serving = Serving(
-                app.state.repository, app.state.engine, settings, pool, clock, app.state.rules
+                app.state.repository,
+                app.state.engine,
+                settings,
+                pool,
+                clock,
+                app.state.rules,
+                app.state.names,
             )
             try:
                 await app.state.repository.ping()

@@ -91,6 +91,11 @@ class BuyAgainItem(BaseModel):
         "discovery list's score. 0.0-1.0, higher is better within a slot"
     )
     reason: str | None = None
+    reason_product_ids: list[str] = Field(
+        default_factory=list,
+        description="the products `reason` names, by id, in its order (the text shows "
+        "their names; docs/api.md, Reasons)",
+    )
     slot: Slot = Field(
         description="buy-again: from the customer's own orders; cache, realtime or popular: "
         "the discovery list that completed the answer (as /recommendations' `source`)"
