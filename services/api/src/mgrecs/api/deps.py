@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 
 from mgrecs.api.answer_cache import AnswerCache
 from mgrecs.api.engine import Engine
+from mgrecs.api.new_items import NewProductsKeeper
 from mgrecs.api.product_names import NameMemo
 from mgrecs.api.repository import Repository
 from mgrecs.api.rule_book import RuleKeeper
@@ -71,6 +72,7 @@ class Serving:
     clock: Clock
     rules: RuleKeeper
     names: NameMemo
+    new_products: NewProductsKeeper
 
 
 def serving(request: Request) -> Serving:

@@ -107,7 +107,7 @@ async def _finalised(
 ) -> UserRecommendations:
     """The list as served, whatever its source: with the "new in your categories" slot."""
     items = await customer_items_with_new(
-        serving.repository,
+        serving.new_products,
         serving.settings,
         serving.clock(),
         user_id,

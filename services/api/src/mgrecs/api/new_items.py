@@ -1,15 +1,119 @@
 """New products in the lists served: the "new in your categories" slot of a customer's list
 and the new products among a product's similar items, added to whatever source answered
 (cache, real time, popularity), since no model built before their launch knows them.
-The choice and the placement are `mgrecs.engine.new_items`'; `new_items_share` sets the slots."""
+The choice and the placement are `mgrecs.engine.new_items`'; `new_items_share` sets the slots.
 
+The new products themselves (few: launched since the last retrain) are kept in memory by
+`NewProductsKeeper`, read again every `new_items_refresh_seconds`, so a customer's list
+costs no query for them: none at all when no new product is of the asked categories, else
+one small one for what is the customer's own (their categories, which new ones they bought).
+"""
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
-from mgrecs.api.repository import Repository
+import asyncpg
+
+from mgrecs.api.repository import Repository, new_product
 from mgrecs.api.schemas.shared import RecommendedItem
+from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
-from mgrecs.engine.new_items import new_for_customer, new_like, new_slot_count, place_new
+from mgrecs.engine.new_items import (
+    NewProduct,
+    new_for_customer,
+    new_like,
+    new_slot_count,
+    place_new,
+)
 from mgrecs.engine.records import Scored
+from mgrecs.store import products
+
+log = get_logger(__name__)
+
+SECONDS_PER_DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class NewProducts:
+    """The new products as last read, and when the active model was trained (epoch
+    seconds; None before the first retrain)."""
+
+    products: tuple[NewProduct, ...] = ()
+    trained_at: float | None = None
+
+
+class NewProductsKeeper:
+    """The current `NewProducts` (`current`), kept fresh by `run` (a task of the lifespan)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        recipe: str,
+        max_days: int,
+        refresh_seconds: float,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._pool = pool
+        self._recipe = recipe
+        self._max_days = max_days
+        self._refresh = refresh_seconds
+        self._clock = clock
+        self.current = NewProducts()
+        self.customer_reads = 0
+        """Queries made for a customer's categories (tests and figures count them)."""
+
+    async def refresh(self) -> None:
+        rows, trained_at = await products.new_products(
+            self._pool, self._recipe, self._max_days, self._clock()
+        )
+        self.current = NewProducts(tuple(new_product(row) for row in rows), trained_at)
+
+    async def run(self) -> None:
+        """Refresh forever (errors logged, the products kept)."""
+        while True:
+            await asyncio.sleep(self._refresh)
+            try:
+                await self.refresh()
+            except Exception as exc:  # noqa: BLE001 - the new products stay as they were
+                log.warning("new_products_not_refreshed", error=str(exc))
+
+    def new_at(self, now: datetime, categories: list[str] | None) -> list[NewProduct]:
+        """The new products at `now` (launched after the active model's training, or within
+        `new_items_days` before any, and not after `now`), of `categories` when given."""
+        found = self.current
+        end = now.timestamp()
+        start = (
+            found.trained_at
+            if found.trained_at is not None
+            else (end - self._max_days * SECONDS_PER_DAY)
+        )
+        return [
+            p
+            for p in found.products
+            if start < p.launched_at <= end
+            and p.category is not None
+            and (categories is None or p.category in categories)
+        ]
+
+    async def for_customer(
+        self, customer_id: str, now: datetime, categories: list[str] | None
+    ) -> tuple[list[NewProduct], dict[str, int], set[str]]:
+        """The new products of `categories` (any when None), `customer_id`'s weight of each
+        of their categories and those of them they bought; no query when there is none."""
+        candidates = self.new_at(now, categories)
+        if not candidates:
+            return [], {}, set()
+        self.customer_reads += 1
+        weights, bought = await products.customer_categories(
+            self._pool,
+            customer_id,
+            sorted({p.category for p in candidates if p.category}),
+            [p.product_id for p in candidates],
+        )
+        return candidates, weights, bought
+
 
 LIKE_CANDIDATES = 100
 """New products read per similar-items request beyond those listed: ranked by shared
@@ -28,7 +132,7 @@ def _items(scored: list[Scored]) -> list[RecommendedItem]:
 
 
 async def customer_items_with_new(
-    repository: Repository,
+    keeper: NewProductsKeeper,
     settings: Settings,
     now: datetime,
     user_id: str,
@@ -44,10 +148,8 @@ async def customer_items_with_new(
     if slots == 0:
         return items
     listed = {i.product_id for i in items}
-    candidates, weights = await repository.new_for_customer(
-        user_id, now, settings.new_items_days, categories, slots + len(listed)
-    )
-    new = new_for_customer(candidates, weights, listed, slots)
+    candidates, weights, bought = await keeper.for_customer(user_id, now, categories)
+    new = new_for_customer(candidates, weights, listed | bought, slots)
     if not new:
         return items
     return _items(place_new(_scored(items), new, limit, share))

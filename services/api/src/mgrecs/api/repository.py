@@ -213,22 +213,6 @@ class Repository:
         rows = await order_reads.popular(self._pool, since, region, limit, categories)
         return [ProductCount(row["product_id"], row["buyers"]) for row in rows]
 
-    async def new_for_customer(
-        self,
-        customer_id: str,
-        now: datetime,
-        max_days: int,
-        categories: list[str] | None,
-        limit: int,
-    ) -> tuple[list[NewProduct], dict[str, int]]:
-        """Products launched since the served model was trained in `customer_id`'s
-        categories (of `categories` when given), not bought by them, best first, and the
-        customer's weight of each of their categories (`new_items.new_for_customer`)."""
-        rows = await products.new_for_customer(
-            self._pool, customer_id, self._served_recipe, max_days, now, categories, limit
-        )
-        return [_new_product(row) for row in rows], {r["category"]: r["weight"] for r in rows}
-
     async def new_like(
         self, product_id: str, now: datetime, max_days: int, limit: int
     ) -> tuple[list[NewProduct], str | None, dict[str, Any]]:
@@ -240,7 +224,7 @@ class Repository:
         if not rows:
             return [], None, {}
         return (
-            [_new_product(row) for row in rows],
+            [new_product(row) for row in rows],
             rows[0]["of_category"],
             _attributes(rows[0]["of_attributes"]),
         )
@@ -400,7 +384,8 @@ def _attributes(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _new_product(row: asyncpg.Record) -> NewProduct:
+def new_product(row: asyncpg.Record) -> NewProduct:
+    """A new product as `mgrecs.store.products` reads it."""
     return NewProduct(
         row["product_id"],
         row["category"],
