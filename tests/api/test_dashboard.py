@@ -258,8 +258,15 @@ async def test_the_dashboard_shows_what_the_api_answers(stack: str) -> None:
             for item in user["items"]
         ]
         assert [row[1:] for row in await table(page, "#product-table")] == [
-            [f"{item['score']:.3f}"] for item in similar["items"]
+            [f"{item['score']:.3f}", item["reason"] or "–"] for item in similar["items"]
         ]
+        # The reasons come named from the API; the page shows each product's id on hover.
+        hovers = await page.eval_on_selector_all(
+            "#product-table tbody tr",
+            "trs => trs.map(tr => [...tr.cells[2].querySelectorAll('.named')].map(s => s.title))",
+        )
+        assert hovers == [item["reason_product_ids"] for item in similar["items"]]
+        assert any(hovers)  # the shop's similar items cite p1
         assert await named(page, "#product-table") == [
             [f"product {item['product_id']}", item["product_id"], item["product_id"]]
             for item in similar["items"]

@@ -60,7 +60,7 @@ class NameMemo:
         try:
             self.reads += 1
             known = await products.known_names(self._pool, product_ids)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except Exception as exc:  # noqa: BLE001 - the ids serve as they are
             log.warning("product_names_not_read", error=str(exc))
             return {}
         if len(self._entries) + len(product_ids) > self._max:

@@ -3,8 +3,8 @@ together with P0042`, `new, bought together with P0042`, `same brand as P0042`) 
 the products' names (`bought Family Cushion 95, Oak Lamp`), the ids kept apart.
 
 The engine and the nightly cache write reasons with ids (stable, and what batch inference
-can afford for 25 million of them); the API names them as it answers (docs/api.md,
-Reasons). Only the parts of a known reason's form that are products are named: `bought
+can afford for 25 million of them); the API names them as it answers (docs/api.md, Scores
+and reasons). Only the parts of a known reason's form that are products are named: `bought
 twice, last 3 weeks ago` or `popular in north` stay as they are. A product without a name
 keeps its id in the text.
 """

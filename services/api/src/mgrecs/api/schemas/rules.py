@@ -67,7 +67,7 @@ class PreviewItem(BaseModel):
     reason_product_ids: list[str] = Field(
         default_factory=list,
         description="the products `reason` names, by id, in its order (the text shows "
-        "their names; docs/api.md, Reasons)",
+        "their names; docs/api.md, Scores and reasons)",
     )
 
 

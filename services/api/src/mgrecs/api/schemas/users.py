@@ -99,7 +99,7 @@ class BuyAgainItem(BaseModel):
     reason_product_ids: list[str] = Field(
         default_factory=list,
         description="the products `reason` names, by id, in its order (the text shows "
-        "their names; docs/api.md, Reasons)",
+        "their names; docs/api.md, Scores and reasons)",
     )
     slot: Slot = Field(
         description="buy-again: from the customer's own orders; cache, realtime or popular: "

@@ -150,11 +150,11 @@ async function showUser() {
 async function showProduct() {
   const id = $("product-id").value.trim();
   const body = await api(`/v1/products/${encodeURIComponent(id)}/similar`);
-  await nameProducts([id, ...body.items.map((item) => item.product_id)]);
+  await nameProducts([id, ...body.items.map((item) => item.product_id), ...reasonIds(body.items)]);
   const asked = NAMES.get(id);
   $("product-meta").textContent = `${asked ? `${asked} (${id})` : id} · source: ${body.source} · updated ${when(body.updated_at)}`;
   $("product-table").tBodies[0].replaceChildren(...body.items.map((item) =>
-    el("tr", {}, productCell(item.product_id), el("td", {}, fmt(item.score)))));
+    el("tr", {}, productCell(item.product_id), el("td", {}, fmt(item.score)), el("td", {}, reasonText(item)))));
 }
 
 // The catalogue: products by name or id, sold or not (a product the company announced is
