@@ -56,6 +56,12 @@ class NameMemo:
             found.update(await self._read(missing, now))
         return found
 
+    def remember(self, names: dict[str, str | None]) -> None:
+        """Keep `names` (products, with their names) as if read now (benchmarks, warm-up)."""
+        expires = time.monotonic() + self._ttl
+        for product_id, name in names.items():
+            self._entries[product_id] = (expires, True, name)
+
     async def _read(self, product_ids: list[str], now: float) -> dict[str, str | None]:
         try:
             self.reads += 1
