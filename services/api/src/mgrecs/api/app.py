@@ -108,10 +108,14 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
             try:
                 await app.state.repository.ping()
                 await app.state.rules.refresh()
-                await app.state.new_products.refresh()
+                if settings.new_items_share > 0:
+                    await app.state.new_products.refresh()
             except Exception as exc:
                 log.error("database_unreachable_at_start", error=str(exc))
-            for keeper in (app.state.rules, app.state.new_products):
+            keepers = [app.state.rules]
+            if settings.new_items_share > 0:  # 0: no slot, nothing to keep
+                keepers.append(app.state.new_products)
+            for keeper in keepers:
                 stack.push_async_callback(_cancelled, asyncio.create_task(keeper.run()))
             # What exists now lives as long as the process: kept out of the collector's
             # sight, a full collection (about 100 ms over the ~150,000 objects of the loaded
