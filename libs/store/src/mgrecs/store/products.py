@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 
 from mgrecs.common.catalogue import ProductEvent
+from mgrecs.store.cache import USER_LIST
 from mgrecs.store.csv_copy import copy_csv
 from mgrecs.store.model_versions import ACTIVE_OF
 
@@ -215,33 +216,69 @@ async def new_products(
     return rows, await pool.fetchval(NEW_PRODUCTS_TRAINED, recipe)
 
 
-# Customer $1's weight of each of the categories $2 (distinct products bought in it), and
-# which of the products $3 they bought: what `new_items.new_for_customer` needs of them.
+# Customer $1's weight of each of the categories $2 (distinct products bought in it; by
+# category) and which of the products $3 they bought, in one row: what
+# `new_items.new_for_customer` needs of them.
 CUSTOMER_CATEGORIES = """
 WITH bought AS (
     SELECT DISTINCT oi.product_id
     FROM orders o JOIN order_items oi ON oi.order_id = o.order_id
     WHERE o.customer_id = $1
+),
+counted AS (
+    SELECT p.category, count(*)::int AS weight
+    FROM bought b JOIN products p ON p.product_id = b.product_id
+    WHERE p.category = ANY($2::text[])
+    GROUP BY p.category
 )
-SELECT p.category, count(*)::int AS weight,
-       coalesce(array_agg(b.product_id) FILTER (WHERE b.product_id = ANY($3::text[])), '{}')
-           AS bought_new
-FROM bought b JOIN products p ON p.product_id = b.product_id
-WHERE p.category = ANY($2::text[])
-GROUP BY p.category
+SELECT coalesce((SELECT array_agg(category ORDER BY category) FROM counted), '{}')
+           AS new_categories,
+       coalesce((SELECT array_agg(weight ORDER BY category) FROM counted), '{}') AS new_weights,
+       coalesce((SELECT array_agg(product_id) FROM bought WHERE product_id = ANY($3::text[])),
+                '{}') AS new_bought
 """
+
+# The customer's cached list (cache.USER_LIST) and CUSTOMER_CATEGORIES in one round trip:
+# the slot costs the cached list no query of its own.
+USER_LIST_WITH_CATEGORIES = f"""
+SELECT u.*, n.* FROM ({USER_LIST}) u CROSS JOIN LATERAL ({CUSTOMER_CATEGORIES}) n
+"""
+
+
+@dataclass(frozen=True)
+class CustomerCategories:
+    """A customer's weight of some categories (distinct products bought in each; those they
+    never bought in are left out) and which of some products they bought."""
+
+    weights: dict[str, int]
+    bought: frozenset[str]
+
+
+def customer_part(row: asyncpg.Record) -> CustomerCategories:
+    """`CustomerCategories` from a row with CUSTOMER_CATEGORIES' columns."""
+    return CustomerCategories(
+        dict(zip(row["new_categories"], row["new_weights"], strict=True)),
+        frozenset(row["new_bought"]),
+    )
 
 
 async def customer_categories(
     pool: asyncpg.Pool, customer_id: str, categories: list[str], product_ids: list[str]
-) -> tuple[dict[str, int], set[str]]:
-    """`customer_id`'s weight of each of `categories` they bought in, and those of
-    `product_ids` they bought (one query)."""
-    rows = await pool.fetch(CUSTOMER_CATEGORIES, customer_id, categories, product_ids)
-    return (
-        {row["category"]: row["weight"] for row in rows},
-        {p for row in rows for p in row["bought_new"]},
+) -> CustomerCategories:
+    """`customer_id`'s weight of each of `categories` and which of `product_ids` they
+    bought (one query)."""
+    row = await pool.fetchrow(CUSTOMER_CATEGORIES, customer_id, categories, product_ids)
+    return customer_part(row)
+
+
+async def user_list_with_categories(
+    pool: asyncpg.Pool, customer_id: str, categories: list[str], product_ids: list[str]
+) -> asyncpg.Record | None:
+    """The customer's cached list with CUSTOMER_CATEGORIES' columns (None: no cached list)."""
+    row: asyncpg.Record | None = await pool.fetchrow(
+        USER_LIST_WITH_CATEGORIES, customer_id, categories, product_ids
     )
+    return row
 
 
 async def new_like(

@@ -11,13 +11,14 @@ from mgrecs.api.deps import Serving
 from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.experiment_serving import arm_campaign, cache_model_version, serving_arm
 from mgrecs.api.metrics import SOURCES
-from mgrecs.api.new_items import customer_items_with_new
+from mgrecs.api.new_items import customer_items_with_new, slot_candidates
 from mgrecs.api.recommendations import cached_in_categories, freshness, popular_items
 from mgrecs.api.repository import CachedList
 from mgrecs.api.rule_book import apply_items
 from mgrecs.api.schemas.experiments import ExperimentTag
 from mgrecs.api.schemas.users import UserRecommendations
 from mgrecs.engine.business_rules import Applicable
+from mgrecs.engine.new_items import NewProduct
 
 
 class NotFetched(enum.Enum):
@@ -76,12 +77,16 @@ async def _arm_answer(
     cached: CachedList | None | NotFetched,
 ) -> UserRecommendations:
     """The list before the business rules: of the customer's experiment arm, if any."""
+    new = slot_candidates(serving.new_products, serving.settings, serving.clock(), limit, category)
     assigned = serving_arm(serving.settings, user_id)
     if assigned is None:
+        cached = await _read_cache(serving, user_id, cached, new)
         answer = await _recommendations(serving, user_id, limit, category, endpoint, cached)
-        return await _finalised(serving, user_id, answer, limit, category)
+        return await _finalised(serving, user_id, answer, limit, new, cached)
     experiment, arm = assigned
     cache_version = await cache_model_version(serving.pool)
+    serve_cache = arm.model_version == cache_version
+    cached = await _read_cache(serving, user_id, cached if serve_cache else None, new)
     answer = await _recommendations(
         serving,
         user_id,
@@ -91,11 +96,23 @@ async def _arm_answer(
         cached,
         campaign_arn=arm_campaign(arm, serving.settings),
         realtime_version=arm.model_version,
-        serve_cache=arm.model_version == cache_version,
     )
     tag = ExperimentTag(experiment_id=experiment.id, arm=arm.name)
-    answer = await _finalised(serving, user_id, answer, limit, category)
+    answer = await _finalised(serving, user_id, answer, limit, new, cached)
     return answer.model_copy(update={"experiment": tag})
+
+
+async def _read_cache(
+    serving: Serving,
+    user_id: str,
+    cached: CachedList | None | NotFetched,
+    new: list[NewProduct],
+) -> CachedList | None:
+    """The customer's cached list (as the caller read it, else read now, with the
+    customer's part of the new-products slot when there are `new` products)."""
+    if isinstance(cached, NotFetched):
+        return await serving.repository.user_cache(user_id, new)
+    return cached
 
 
 async def _finalised(
@@ -103,17 +120,18 @@ async def _finalised(
     user_id: str,
     answer: UserRecommendations,
     limit: int,
-    category: list[str] | None,
+    new: list[NewProduct],
+    cached: CachedList | None,
 ) -> UserRecommendations:
     """The list as served, whatever its source: with the "new in your categories" slot."""
     items = await customer_items_with_new(
         serving.new_products,
         serving.settings,
-        serving.clock(),
         user_id,
         answer.items,
         limit,
-        category,
+        new,
+        cached.customer if cached is not None else None,
     )
     return answer if items is answer.items else answer.model_copy(update={"items": items})
 
@@ -124,21 +142,17 @@ async def _recommendations(
     limit: int,
     category: list[str] | None,
     endpoint: str,
-    cached: CachedList | None | NotFetched,
+    cached: CachedList | None,
     campaign_arn: str | None = None,
     realtime_version: str | None = None,
-    serve_cache: bool = True,
 ) -> UserRecommendations:
-    """Cache (unless `serve_cache` is off), engine (`campaign_arn` serving `realtime_version`,
-    else the user campaign serving the active version), popularity: the first that has an
-    answer. A cached list older than one of the customer's orders, or of a stale generation
-    (past `cache_ttl_hours`), yields to the engine, which knows the order (the tracker sent
-    it); it still serves, as the best there is, when the engine has no answer."""
+    """Cache (`cached`: None when there is none or it may not serve), engine (`campaign_arn`
+    serving `realtime_version`, else the user campaign serving the active version),
+    popularity: the first that has an answer. A cached list older than one of the customer's
+    orders, or of a stale generation (past `cache_ttl_hours`), yields to the engine, which
+    knows the order (the tracker sent it); it still serves, as the best there is, when the
+    engine has no answer."""
     repository = serving.repository
-    if not serve_cache:
-        cached = None
-    elif isinstance(cached, NotFetched):
-        cached = await repository.user_cache(user_id)
     if cached is not None and not cached.outdated and not (cached.age and cached.age.stale):
         return await _cached_answer(serving, user_id, cached, limit, category, endpoint)
     customer = await repository.customer(user_id)

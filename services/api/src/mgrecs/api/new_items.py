@@ -6,11 +6,12 @@ The choice and the placement are `mgrecs.engine.new_items`'; `new_items_share` s
 The new products themselves (few: launched since the last retrain) are kept in memory by
 `NewProductsKeeper`, read again every `new_items_refresh_seconds`, so a customer's list
 costs no query for them: none at all when no new product is of the asked categories, else
-one small one for what is the customer's own (their categories, which new ones they bought).
+what is the customer's own (their categories, which new ones they bought) comes with the
+cached list's read, or in one small query when the list is not read from the cache.
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,6 +30,7 @@ from mgrecs.engine.new_items import (
 )
 from mgrecs.engine.records import Scored
 from mgrecs.store import products
+from mgrecs.store.products import CustomerCategories
 
 log = get_logger(__name__)
 
@@ -97,22 +99,32 @@ class NewProductsKeeper:
             and (categories is None or p.category in categories)
         ]
 
-    async def for_customer(
-        self, customer_id: str, now: datetime, categories: list[str] | None
-    ) -> tuple[list[NewProduct], dict[str, int], set[str]]:
-        """The new products of `categories` (any when None), `customer_id`'s weight of each
-        of their categories and those of them they bought; no query when there is none."""
-        candidates = self.new_at(now, categories)
-        if not candidates:
-            return [], {}, set()
+    async def customer_part(
+        self, customer_id: str, candidates: Sequence[NewProduct]
+    ) -> CustomerCategories:
+        """`customer_id`'s weight of each of the `candidates`' categories and which of them
+        they bought (one query; the cached list's read brings it along when it can)."""
         self.customer_reads += 1
-        weights, bought = await products.customer_categories(
+        return await products.customer_categories(
             self._pool,
             customer_id,
             sorted({p.category for p in candidates if p.category}),
             [p.product_id for p in candidates],
         )
-        return candidates, weights, bought
+
+
+def slot_candidates(
+    keeper: NewProductsKeeper,
+    settings: Settings,
+    now: datetime,
+    limit: int,
+    categories: list[str] | None,
+) -> list[NewProduct]:
+    """The new products a customer's list of `limit` may place now (none when the slot
+    has no room: `new_items_share` 0)."""
+    if new_slot_count(limit, settings.new_items_share, limit) == 0:
+        return []
+    return keeper.new_at(now, categories)
 
 
 LIKE_CANDIDATES = 100
@@ -134,22 +146,24 @@ def _items(scored: list[Scored]) -> list[RecommendedItem]:
 async def customer_items_with_new(
     keeper: NewProductsKeeper,
     settings: Settings,
-    now: datetime,
     user_id: str,
     items: list[RecommendedItem],
     limit: int,
-    categories: list[str] | None,
+    candidates: Sequence[NewProduct],
+    customer: CustomerCategories | None = None,
 ) -> list[RecommendedItem]:
-    """`items` (a customer's list, best first) with the new products of the customer's
-    categories (of `categories` when asked) at their `new_items_share` of the `limit`
-    slots, reason `new in <category>`; as they were when there is none or the share is 0."""
+    """`items` (a customer's list, best first) with those of `candidates` (`slot_candidates`)
+    of the customer's categories at their `new_items_share` of the `limit` slots, reason `new
+    in <category>`; as they were when there is none or the share is 0. `customer`: the
+    customer's part when already read (else one query, only when there are candidates)."""
     share = settings.new_items_share
     slots = new_slot_count(limit, share, limit)
-    if slots == 0:
+    if slots == 0 or not candidates:
         return items
+    if customer is None:
+        customer = await keeper.customer_part(user_id, candidates)
     listed = {i.product_id for i in items}
-    candidates, weights, bought = await keeper.for_customer(user_id, now, categories)
-    new = new_for_customer(candidates, weights, listed | bought, slots)
+    new = new_for_customer(list(candidates), customer.weights, listed | customer.bought, slots)
     if not new:
         return items
     return _items(place_new(_scored(items), new, limit, share))

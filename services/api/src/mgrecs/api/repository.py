@@ -1,6 +1,8 @@
 """Data access for the API: every read the routes need, over one asyncpg pool."""
 
 import asyncio
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -17,6 +19,7 @@ from mgrecs.engine.visitors import ProductActivity
 from mgrecs.store import cache, customers, model_versions, order_reads, products, repurchase
 from mgrecs.store.health import ping
 from mgrecs.store.model_versions import RECIPE
+from mgrecs.store.products import CustomerCategories
 from mgrecs.store.reports import latest_reports
 
 PING_TIMEOUT_SECONDS = 2.0
@@ -43,6 +46,8 @@ class CachedList:
     """The customer has orders that reached the database after the row was written."""
     age: CacheAge | None = None
     """How old the generation the row belongs to is."""
+    customer: CustomerCategories | None = None
+    """The customer's part of the "new in your categories" slot, when read with the row."""
 
 
 @dataclass(frozen=True)
@@ -145,9 +150,22 @@ class Repository:
         """The newest data-quality reports, newest first."""
         return await latest_reports(self._pool, limit)
 
-    async def user_cache(self, user_id: str) -> CachedList | None:
-        row = await cache.user_list(self._pool, user_id)
-        return None if row is None else self._user_list(row, "model_version")
+    async def user_cache(self, user_id: str, new: Sequence[NewProduct] = ()) -> CachedList | None:
+        """The customer's cached list; with `new` (new products), with the customer's part
+        of their slot (`CachedList.customer`) in the same round trip."""
+        if not new:
+            row = await cache.user_list(self._pool, user_id)
+            return None if row is None else self._user_list(row, "model_version")
+        row = await products.user_list_with_categories(
+            self._pool,
+            user_id,
+            sorted({p.category for p in new if p.category}),
+            [p.product_id for p in new],
+        )
+        if row is None:
+            return None
+        found = self._user_list(row, "model_version")
+        return dataclasses.replace(found, customer=products.customer_part(row))
 
     def _user_list(self, row: asyncpg.Record, version_column: str) -> CachedList:
         """A customer's cached list from a row with `cache.USER_LIST`'s columns (the
