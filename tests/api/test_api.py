@@ -89,8 +89,14 @@ async def test_cached_user_recommendations(shop: None, client: httpx.AsyncClient
         "source": "cache",
         "updated_at": UPDATED_AT.isoformat(),
         "items": [
-            {"product_id": "p3", "score": 0.9, "reason": "bought together with p1"},
-            {"product_id": "p4", "score": 0.5, "reason": None},
+            # the cached reason names p1 by id; the answer by name, the id apart
+            {
+                "product_id": "p3",
+                "score": 0.9,
+                "reason": "bought together with product 1",
+                "reason_product_ids": ["p1"],
+            },
+            {"product_id": "p4", "score": 0.5, "reason": None, "reason_product_ids": []},
         ],
         "model_version": None,  # known for customers in an experiment (test_experiments.py)
         "experiment": None,
@@ -107,9 +113,9 @@ async def test_user_without_cache_row_gets_the_engine_answer(
     assert body["source"] == "realtime"
     assert body["updated_at"] is None
     assert body["items"] == [
-        {"product_id": "rt-c2-0", "score": 1.0, "reason": "fresh"},
-        {"product_id": "rt-c2-1", "score": 0.9, "reason": None},
-        {"product_id": "rt-c2-2", "score": 0.8, "reason": None},
+        {"product_id": "rt-c2-0", "score": 1.0, "reason": "fresh", "reason_product_ids": []},
+        {"product_id": "rt-c2-1", "score": 0.9, "reason": None, "reason_product_ids": []},
+        {"product_id": "rt-c2-2", "score": 0.8, "reason": None, "reason_product_ids": []},
     ]
     assert engine.requests == [
         {"campaignArn": settings.user_campaign_arn, "userId": "c2", "numResults": 3}
@@ -117,9 +123,19 @@ async def test_user_without_cache_row_gets_the_engine_answer(
 
 
 POPULAR_IN_NORTH = [
-    {"product_id": "p1", "score": 1.0, "reason": "popular in north"},
-    {"product_id": "p3", "score": round(2 / 3, 4), "reason": "popular in north"},
-    {"product_id": "p2", "score": round(1 / 3, 4), "reason": "popular in north"},
+    {"product_id": "p1", "score": 1.0, "reason": "popular in north", "reason_product_ids": []},
+    {
+        "product_id": "p3",
+        "score": round(2 / 3, 4),
+        "reason": "popular in north",
+        "reason_product_ids": [],
+    },
+    {
+        "product_id": "p2",
+        "score": round(1 / 3, 4),
+        "reason": "popular in north",
+        "reason_product_ids": [],
+    },
 ]
 
 
@@ -237,8 +253,8 @@ async def test_cached_similar_products(shop: None, client: httpx.AsyncClient) ->
         "source": "cache",
         "updated_at": UPDATED_AT.isoformat(),
         "items": [
-            {"product_id": "p3", "score": 0.8, "reason": None},
-            {"product_id": "p2", "score": 0.4, "reason": None},
+            {"product_id": "p3", "score": 0.8, "reason": None, "reason_product_ids": []},
+            {"product_id": "p2", "score": 0.4, "reason": None, "reason_product_ids": []},
         ],
         "stale": False,
     }
@@ -267,7 +283,14 @@ async def test_similar_with_engine_down_and_no_cache_comes_from_the_catalogue(
         "product_id": "p2",
         "source": "catalogue",
         "updated_at": None,
-        "items": [{"product_id": "p1", "score": 0.1, "reason": "bought together with p2"}],
+        "items": [
+            {
+                "product_id": "p1",
+                "score": 0.1,
+                "reason": "bought together with product 2",
+                "reason_product_ids": ["p2"],
+            }
+        ],
         "stale": False,
         "cache_age_seconds": None,
     }

@@ -124,11 +124,11 @@ async def test_never_sold_product_gets_its_category_by_shared_attributes(
     body = await similar(client, "asked")
     assert body["source"] == "catalogue"
     assert [(i["product_id"], i["reason"]) for i in body["items"]] == [
-        ("t-both", "same brand, size as asked"),
-        ("t-brand", "same brand as asked"),
-        ("t-popular", "same category as asked"),  # sold twice
-        ("n-first", "same category as asked"),  # once
-        ("t-quiet", "same category as asked"),  # once, and a later id
+        ("t-both", "same brand, size as product asked"),
+        ("t-brand", "same brand as product asked"),
+        ("t-popular", "same category as product asked"),  # sold twice
+        ("n-first", "same category as product asked"),  # once
+        ("t-quiet", "same category as product asked"),  # once, and a later id
     ]
     scores = [i["score"] for i in body["items"]]
     assert scores == sorted(scores, reverse=True) and all(0 < s <= 0.1 for s in scores)
@@ -148,9 +148,9 @@ async def test_first_co_purchases_come_first(
     body = await similar(client, "n-first", limit=3)
     assert body["source"] == "catalogue"
     assert [(i["product_id"], i["reason"]) for i in body["items"]] == [
-        ("s-snack", "bought together with n-first"),  # another category, bought with it
-        ("t-popular", "same brand as n-first"),
-        ("t-quiet", "same category as n-first"),  # sold once, before those never sold
+        ("s-snack", "bought together with product n-first"),  # another category, bought with it
+        ("t-popular", "same brand as product n-first"),
+        ("t-quiet", "same category as product n-first"),  # sold once, before those never sold
     ]
     assert [r["itemId"] for r in engine.requests] == ["n-first"]  # sold: the engine first
 
@@ -177,7 +177,7 @@ async def test_a_product_never_sold_gets_the_catalogue_even_if_the_engine_knows_
     body = await similar(client, "t-both", limit=1)
     assert body["source"] == "catalogue"
     assert [(i["product_id"], i["reason"]) for i in body["items"]] == [
-        ("asked", "same brand, size as t-both")
+        ("asked", "same brand, size as product t-both")
     ]
     assert engine.requests == []
 

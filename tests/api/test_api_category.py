@@ -108,9 +108,19 @@ async def test_category_narrows_the_popularity_fallback(
     response = await client.get("/v1/users/c2/recommendations", params={"category": "tea"})
     assert response.json()["source"] == "popular"
     assert response.json()["items"] == [
-        {"product_id": "p1", "score": 1.0, "reason": "popular in north"},
-        {"product_id": "p2", "score": round(1 / 3, 4), "reason": "popular in north"},
-        {"product_id": "p4", "score": round(1 / 3, 4), "reason": "popular in north"},
+        {"product_id": "p1", "score": 1.0, "reason": "popular in north", "reason_product_ids": []},
+        {
+            "product_id": "p2",
+            "score": round(1 / 3, 4),
+            "reason": "popular in north",
+            "reason_product_ids": [],
+        },
+        {
+            "product_id": "p4",
+            "score": round(1 / 3, 4),
+            "reason": "popular in north",
+            "reason_product_ids": [],
+        },
     ]
 
 

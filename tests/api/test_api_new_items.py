@@ -2,7 +2,9 @@
 your categories" slot of a customer's list (whatever its source) and appear among a
 product's similar items (bought with it, or of its category), on the real database."""
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -82,6 +84,9 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+USER_PATH = "/v1/users/c1/recommendations"
+
+
 async def items(client: httpx.AsyncClient, path: str, **params: object) -> list[dict[str, object]]:
     response = await client.get(path, params=params)
     assert response.status_code == 200, response.text
@@ -130,14 +135,62 @@ async def test_share_zero_turns_the_slot_off(shop: None, settings: Settings) -> 
     assert [i["product_id"] for i in listed] == ["p3", "p4", "p5"]
 
 
+async def served_within(
+    client: httpx.AsyncClient, path: str, done: Callable[[list[str]], bool]
+) -> list[str]:
+    """The product ids `path` lists once `done` says so (the API reads the new products
+    again every `new_items_refresh_seconds`), or after 10 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        listed = [str(i["product_id"]) for i in await items(client, path)]
+        if done(listed) or time.monotonic() > deadline:
+            return listed
+        await asyncio.sleep(0.1)
+
+
 async def test_a_retrain_after_the_launch_makes_it_no_longer_new(
-    shop: None, pool: asyncpg.Pool, client: httpx.AsyncClient
+    shop: None, pool: asyncpg.Pool, settings: Settings
 ) -> None:
-    trained = ModelVersion("v1", RECIPE, "/nowhere", 3, 5, 7, trained_at=NOW - timedelta(hours=36))
-    await register(pool, trained, promote=True, reason="test")
-    listed = [i["product_id"] for i in await items(client, "/v1/users/c1/recommendations")]
+    async with client_with(settings, new_items_share=0.5, new_items_refresh_seconds=0.2) as http:
+        assert "n-tea-2" in [i["product_id"] for i in await items(http, USER_PATH)]
+        trained = ModelVersion(
+            "v1", RECIPE, "/nowhere", 3, 5, 7, trained_at=NOW - timedelta(hours=36)
+        )
+        await register(pool, trained, promote=True, reason="test")
+        listed = await served_within(http, USER_PATH, lambda ids: "n-tea-2" not in ids)
     assert "n-tea" in listed  # launched a day ago: after the retrain
     assert "n-tea-2" not in listed  # two days ago: the model was trained after it
+
+
+async def test_a_launch_shows_within_the_refresh_without_a_query_per_request(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """The new products are kept in memory: with none of the customer's categories, a list
+    costs no query for them; one launched later shows within the refresh."""
+    await insert_products(
+        pool, [StoredProduct(p, f"product {p}", c) for p, c in CATEGORIES.items()]
+    )
+    await insert_customers(pool, [StoredCustomer("c1", "north")])
+    await insert_orders(
+        pool, [StoredOrder("o-c1", "c1", NOW - timedelta(days=3), [StoredLine(0, "p1")])]
+    )
+    await put_current(pool, USERS, "c1", [{"product_id": "p3", "score": 0.9}])
+    app = create_app(
+        settings.model_copy(update={"new_items_share": 0.5, "new_items_refresh_seconds": 0.2})
+    )
+    async with asgi_client(app) as http:
+        for _ in range(3):
+            assert [i["product_id"] for i in await items(http, USER_PATH)] == ["p3"]
+        assert app.state.new_products.customer_reads == 0  # nothing new: no query
+        await add_new_products(pool)
+        listed = await served_within(http, USER_PATH, lambda ids: "n-tea" in ids)
+        assert listed == ["p3", "n-tea", "n-tea-2"]  # tea only: c1 bought tea
+        # c1's part came with its cached list's read: still no query of the slot's own
+        assert app.state.new_products.customer_reads == 0
+        # no cached list to bring it along: one query
+        await pool.execute("DELETE FROM offline_user_recommendations WHERE user_id = 'c1'")
+        listed = [i["product_id"] for i in await items(http, USER_PATH)]
+        assert "n-tea" in listed and app.state.new_products.customer_reads == 1
 
 
 async def test_unknown_customer_keeps_its_404(shop: None, client: httpx.AsyncClient) -> None:
@@ -176,5 +229,5 @@ async def test_first_co_purchases_put_a_new_product_among_similar_items(
     listed = await items(client, "/v1/products/p3/similar", limit=2)
     assert [(i["product_id"], i["reason"]) for i in listed] == [
         ("p5", None),
-        ("n-tea", "new, bought together with p3"),
+        ("n-tea", "new, bought together with product p3"),
     ]

@@ -63,9 +63,9 @@ async def test_rank_through_the_engine(
         "user_id": "c1",
         "source": "realtime",
         "items": [
-            {"product_id": "p3", "score": 1.0, "reason": None},
-            {"product_id": "p2", "score": 0.9, "reason": None},
-            {"product_id": "p1", "score": 0.8, "reason": None},
+            {"product_id": "p3", "score": 1.0, "reason": None, "reason_product_ids": []},
+            {"product_id": "p2", "score": 0.9, "reason": None, "reason_product_ids": []},
+            {"product_id": "p1", "score": 0.8, "reason": None, "reason_product_ids": []},
         ],
     }
     assert fake.requests == [

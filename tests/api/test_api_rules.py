@@ -395,7 +395,12 @@ async def test_preview_shows_a_customer_and_a_region_before_and_after(
     drafted = (await client.post(f"{URL}/preview", json=draft, headers=ADMIN)).json()
     assert [i["product_id"] for i in drafted["customer"]["before"]] == ["p2", "p3", "p4"]
     assert [i["product_id"] for i in drafted["customer"]["after"]] == ["p8", "p2", "p3"]
-    assert drafted["region"]["after"][0] == {"product_id": "p8", "score": 0.0, "reason": "pinned"}
+    assert drafted["region"]["after"][0] == {
+        "product_id": "p8",
+        "score": 0.0,
+        "reason": "pinned",
+        "reason_product_ids": [],
+    }
     assert len((await client.get(URL, headers=ADMIN)).json()["rules"]) == 1
     unknown = {"customer": "c1", "rule": {"kind": "pin", "target": {"products": ["x"]}, "slot": 1}}
     refused = await client.post(f"{URL}/preview", json=unknown, headers=ADMIN)

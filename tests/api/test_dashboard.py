@@ -258,8 +258,15 @@ async def test_the_dashboard_shows_what_the_api_answers(stack: str) -> None:
             for item in user["items"]
         ]
         assert [row[1:] for row in await table(page, "#product-table")] == [
-            [f"{item['score']:.3f}"] for item in similar["items"]
+            [f"{item['score']:.3f}", item["reason"] or "–"] for item in similar["items"]
         ]
+        # The reasons come named from the API; the page shows each product's id on hover.
+        hovers = await page.eval_on_selector_all(
+            "#product-table tbody tr",
+            "trs => trs.map(tr => [...tr.cells[2].querySelectorAll('.named')].map(s => s.title))",
+        )
+        assert hovers == [item["reason_product_ids"] for item in similar["items"]]
+        assert any(hovers)  # the shop's similar items cite p1
         assert await named(page, "#product-table") == [
             [f"product {item['product_id']}", item["product_id"], item["product_id"]]
             for item in similar["items"]
@@ -360,6 +367,12 @@ async def test_a_merchandiser_previews_and_creates_a_rule_and_sees_it_served(sta
         await wait_until(page, "document.querySelectorAll('#rules-table tbody tr').length === 1")
         listed = await table(page, "#rules-table")
         assert listed[0][1] == "filter" and listed[0][7].endswith("by ann")
+        # The target by name, the id on hover (not the raw JSON of ids).
+        target = await page.eval_on_selector(
+            "#rules-table tbody tr td.target",
+            "td => [td.textContent, td.querySelector('span')?.title]",
+        )
+        assert target == [f"product {first}", first]
         await page.screenshot(path=ARTIFACTS / "dashboard-rules.png", full_page=True)
 
         async with httpx.AsyncClient(base_url=stack) as api:

@@ -214,6 +214,9 @@ class Settings(BaseSettings):
     categories", reason `new in <category>`. 0 turns the slot off."""
     new_items_days: int = Field(default=30, ge=1)
     """Before the first retrain, a product launched within this many days counts as new."""
+    new_items_refresh_seconds: float = Field(default=2.0, gt=0, le=60)
+    """How often an API process reads the new products again (kept in memory, so that a
+    customer's list costs no query for them): a launch or a retrain shows within this."""
     visitor_trending_share: float = Field(default=0.3, ge=0.0, le=1.0)
     """Share of a visitor's list (`/v1/visitors/recommendations`) given to products trending
     in the region; the rest is its most popular products."""
@@ -268,7 +271,8 @@ class Settings(BaseSettings):
     within this (plus the answer cache's seconds for the region page at most)."""
     rules_catalogue_refresh_seconds: float = Field(default=60.0, gt=0)
     """How often the API resolves the rules' targets against the catalogue again even when
-    no rule changed (a product out of stock, a new product of a filtered category)."""
+    no rule changed (a product out of stock, a new product of a filtered category), and how
+    long it keeps a product's name for the reasons it serves (a rename shows within this)."""
     rules_extra_candidates: float = Field(default=1.0, ge=0, le=10)
     """While a filter or a boost is in force, a list of N asks its source (the engine, the
     popular products) for N x (1 + this) candidates, so that filters do not shorten it."""

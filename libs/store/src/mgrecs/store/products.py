@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 
 from mgrecs.common.catalogue import ProductEvent
+from mgrecs.store.cache import USER_LIST
 from mgrecs.store.csv_copy import copy_csv
 from mgrecs.store.model_versions import ACTIVE_OF
 
@@ -67,6 +68,18 @@ WHERE product_id = ANY($1::text[]) AND name IS NOT NULL AND name <> ''
 async def product_names(pool: asyncpg.Pool, product_ids: list[str]) -> dict[str, str]:
     """The catalogue names of those of `product_ids` that have one (one query)."""
     rows = await pool.fetch(PRODUCT_NAMES, product_ids)
+    return {row["product_id"]: row["name"] for row in rows}
+
+
+KNOWN_NAMES = """
+SELECT product_id, nullif(name, '') AS name FROM products WHERE product_id = ANY($1::text[])
+"""
+
+
+async def known_names(pool: asyncpg.Pool, product_ids: list[str]) -> dict[str, str | None]:
+    """Those of `product_ids` that are products, each with its catalogue name (None: it has
+    none), in one query: an id missing from the answer is no product."""
+    rows = await pool.fetch(KNOWN_NAMES, product_ids)
     return {row["product_id"]: row["name"] for row in rows}
 
 
@@ -127,37 +140,6 @@ new AS (
       AND p.active AND p.in_stock
 )"""
 
-# The new products in the categories of customer $1's purchases (of the categories $5 when
-# given), not bought by them, with the customer's `weight` of their category (products
-# bought in it); the best $6 by the order of `new_items.new_for_customer`.
-NEW_FOR_CUSTOMER = f"""
-WITH {NEW_SINCE},
-bought AS (
-    SELECT DISTINCT oi.product_id
-    FROM orders o JOIN order_items oi ON oi.order_id = o.order_id
-    WHERE o.customer_id = $1
-),
-weights AS (
-    SELECT p.category, count(*)::int AS weight
-    FROM bought b JOIN products p ON p.product_id = b.product_id
-    WHERE p.category IS NOT NULL
-    GROUP BY p.category
-),
-candidates AS (
-    SELECT n.*, w.weight,
-           (SELECT count(DISTINCT o.customer_id) FROM order_items oi
-            JOIN orders o ON o.order_id = oi.order_id
-            WHERE oi.product_id = n.product_id)::int AS buyers
-    FROM new n JOIN weights w ON w.category = n.category
-    WHERE ($5::text[] IS NULL OR n.category = ANY($5::text[]))
-      AND n.product_id NOT IN (SELECT product_id FROM bought)
-)
-SELECT product_id, category, attributes, launched_at, weight, buyers, 0 AS bought_with
-FROM candidates
-ORDER BY weight DESC, buyers DESC, launched_at DESC, product_id
-LIMIT $6
-"""
-
 # The new products like product $1: bought together with it (`bought_with`: orders holding
 # both) or of its category; with its category and attributes (`of_category`,
 # `of_attributes`, on every row). At most $5, those bought with it and of its category first.
@@ -194,21 +176,110 @@ LIMIT $5
 """
 
 
-async def new_for_customer(
-    pool: asyncpg.Pool,
-    customer_id: str,
-    recipe: str,
-    max_days: int,
-    now: datetime,
-    categories: list[str] | None,
-    limit: int,
-) -> list[asyncpg.Record]:
-    """(product_id, category, attributes, launched_at, weight, buyers, bought_with) of the
-    new products in `customer_id`'s categories (see NEW_SINCE, NEW_FOR_CUSTOMER)."""
-    rows: list[asyncpg.Record] = await pool.fetch(
-        NEW_FOR_CUSTOMER, customer_id, recipe, max_days, now, categories, limit
+# Every new product (NEW_SINCE at $3, the reader's time: with no active model, launched in
+# the $2 days before it), with `buyers` (distinct customers since launch) and `trained_at`
+# (epoch seconds of the active model of lineage $1's training, null before any) on every
+# row; launched after $3 too (the reader's memo applies NEW_SINCE's upper end per request).
+NEW_PRODUCTS = f"""
+WITH trained AS (
+    SELECT extract(epoch FROM max(trained_at))::float8 AS t
+    FROM model_versions WHERE {ACTIVE_OF.format(recipe="$1")}
+)
+SELECT p.product_id, p.category, p.attributes,
+       extract(epoch FROM p.launched_at)::float8 AS launched_at,
+       (SELECT count(DISTINCT o.customer_id) FROM order_items oi
+        JOIN orders o ON o.order_id = oi.order_id
+        WHERE oi.product_id = p.product_id)::int AS buyers,
+       0 AS bought_with, (SELECT t FROM trained) AS trained_at
+FROM products p
+WHERE p.launched_at > coalesce(
+        to_timestamp((SELECT t FROM trained)), $3::timestamptz - make_interval(days => $2::int)
+      )
+  AND p.active AND p.in_stock
+ORDER BY p.product_id
+"""
+
+NEW_PRODUCTS_TRAINED = f"""
+SELECT extract(epoch FROM max(trained_at))::float8
+FROM model_versions WHERE {ACTIVE_OF.format(recipe="$1")}
+"""
+
+
+async def new_products(
+    pool: asyncpg.Pool, recipe: str, max_days: int, now: datetime
+) -> tuple[list[asyncpg.Record], float | None]:
+    """(product_id, category, attributes, launched_at, buyers, bought_with) of every new
+    product (NEW_PRODUCTS), and when the active model of `recipe` was trained (epoch
+    seconds; None before any), in one query."""
+    rows: list[asyncpg.Record] = await pool.fetch(NEW_PRODUCTS, recipe, max_days, now)
+    if rows:
+        return rows, rows[0]["trained_at"]
+    return rows, await pool.fetchval(NEW_PRODUCTS_TRAINED, recipe)
+
+
+# Customer $1's weight of each of the categories $2 (distinct products bought in it; by
+# category) and which of the products $3 they bought, in one row: what
+# `new_items.new_for_customer` needs of them.
+CUSTOMER_CATEGORIES = """
+WITH bought AS (
+    SELECT DISTINCT oi.product_id
+    FROM orders o JOIN order_items oi ON oi.order_id = o.order_id
+    WHERE o.customer_id = $1
+),
+counted AS (
+    SELECT p.category, count(*)::int AS weight
+    FROM bought b JOIN products p ON p.product_id = b.product_id
+    WHERE p.category = ANY($2::text[])
+    GROUP BY p.category
+)
+SELECT coalesce((SELECT array_agg(category ORDER BY category) FROM counted), '{}')
+           AS new_categories,
+       coalesce((SELECT array_agg(weight ORDER BY category) FROM counted), '{}') AS new_weights,
+       coalesce((SELECT array_agg(product_id) FROM bought WHERE product_id = ANY($3::text[])),
+                '{}') AS new_bought
+"""
+
+# The customer's cached list (cache.USER_LIST) and CUSTOMER_CATEGORIES in one round trip:
+# the slot costs the cached list no query of its own.
+USER_LIST_WITH_CATEGORIES = f"""
+SELECT u.*, n.* FROM ({USER_LIST}) u CROSS JOIN LATERAL ({CUSTOMER_CATEGORIES}) n
+"""
+
+
+@dataclass(frozen=True)
+class CustomerCategories:
+    """A customer's weight of some categories (distinct products bought in each; those they
+    never bought in are left out) and which of some products they bought."""
+
+    weights: dict[str, int]
+    bought: frozenset[str]
+
+
+def customer_part(row: asyncpg.Record) -> CustomerCategories:
+    """`CustomerCategories` from a row with CUSTOMER_CATEGORIES' columns."""
+    return CustomerCategories(
+        dict(zip(row["new_categories"], row["new_weights"], strict=True)),
+        frozenset(row["new_bought"]),
     )
-    return rows
+
+
+async def customer_categories(
+    pool: asyncpg.Pool, customer_id: str, categories: list[str], product_ids: list[str]
+) -> CustomerCategories:
+    """`customer_id`'s weight of each of `categories` and which of `product_ids` they
+    bought (one query)."""
+    row = await pool.fetchrow(CUSTOMER_CATEGORIES, customer_id, categories, product_ids)
+    return customer_part(row)
+
+
+async def user_list_with_categories(
+    pool: asyncpg.Pool, customer_id: str, categories: list[str], product_ids: list[str]
+) -> asyncpg.Record | None:
+    """The customer's cached list with CUSTOMER_CATEGORIES' columns (None: no cached list)."""
+    row: asyncpg.Record | None = await pool.fetchrow(
+        USER_LIST_WITH_CATEGORIES, customer_id, categories, product_ids
+    )
+    return row
 
 
 async def new_like(

@@ -20,6 +20,8 @@ from mgrecs.api.engine_replicas import runtime_clients
 from mgrecs.api.feedback import FeedbackPublisher
 from mgrecs.api.guard import ApiGuard
 from mgrecs.api.metrics import HTTP, refresh_serving_gauges
+from mgrecs.api.new_items import NewProductsKeeper
+from mgrecs.api.product_names import NameMemo
 from mgrecs.api.repository import Repository
 from mgrecs.api.routes import (
     admin,
@@ -86,16 +88,36 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                 settings.rules_catalogue_refresh_seconds,
                 settings.margin_weight,
             )
+            app.state.names = NameMemo(pool, settings.rules_catalogue_refresh_seconds)
+            app.state.new_products = NewProductsKeeper(
+                pool,
+                model_versions.mode_recipe(settings),
+                settings.new_items_days,
+                settings.new_items_refresh_seconds,
+                clock,
+            )
             app.state.serving = Serving(
-                app.state.repository, app.state.engine, settings, pool, clock, app.state.rules
+                app.state.repository,
+                app.state.engine,
+                settings,
+                pool,
+                clock,
+                app.state.rules,
+                app.state.names,
+                app.state.new_products,
             )
             try:
                 await app.state.repository.ping()
                 await app.state.rules.refresh()
+                if settings.new_items_share > 0:
+                    await app.state.new_products.refresh()
             except Exception as exc:
                 log.error("database_unreachable_at_start", error=str(exc))
-            refresher = asyncio.create_task(app.state.rules.run())
-            stack.push_async_callback(_cancelled, refresher)
+            keepers = [app.state.rules]
+            if settings.new_items_share > 0:  # 0: no slot, nothing to keep
+                keepers.append(app.state.new_products)
+            for keeper in keepers:
+                stack.push_async_callback(_cancelled, asyncio.create_task(keeper.run()))
             # What exists now lives as long as the process: kept out of the collector's
             # sight, a full collection (about 100 ms over the ~150,000 objects of the loaded
             # libraries) no longer stalls the requests that happen to trigger one.

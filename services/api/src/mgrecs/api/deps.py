@@ -15,6 +15,8 @@ from fastapi import Depends, Request
 
 from mgrecs.api.answer_cache import AnswerCache
 from mgrecs.api.engine import Engine
+from mgrecs.api.new_items import NewProductsKeeper
+from mgrecs.api.product_names import NameMemo
 from mgrecs.api.repository import Repository
 from mgrecs.api.rule_book import RuleKeeper
 from mgrecs.api.sampling import SampleMemo
@@ -69,6 +71,8 @@ class Serving:
     pool: asyncpg.Pool
     clock: Clock
     rules: RuleKeeper
+    names: NameMemo
+    new_products: NewProductsKeeper
 
 
 def serving(request: Request) -> Serving:
@@ -80,6 +84,11 @@ def serving(request: Request) -> Serving:
 async def get_answers(request: Request) -> AnswerCache:
     answers: AnswerCache = request.app.state.answers
     return answers
+
+
+async def get_names(request: Request) -> NameMemo:
+    memo: NameMemo = request.app.state.names
+    return memo
 
 
 async def get_rules(request: Request) -> RuleKeeper:
@@ -95,3 +104,4 @@ PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 AnswerCacheDep = Annotated[AnswerCache, Depends(get_answers)]
 RulesDep = Annotated[RuleKeeper, Depends(get_rules)]
+NamesDep = Annotated[NameMemo, Depends(get_names)]

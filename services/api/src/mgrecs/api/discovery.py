@@ -11,7 +11,7 @@ from mgrecs.api.deps import Serving
 from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.experiment_serving import arm_campaign, serving_arm
 from mgrecs.api.metrics import SOURCES
-from mgrecs.api.new_items import customer_items_with_new
+from mgrecs.api.new_items import customer_items_with_new, slot_candidates
 from mgrecs.api.recommendations import cached_in_categories, freshness, popular_items
 from mgrecs.api.repository import CachedList
 from mgrecs.api.rule_book import apply_items
@@ -19,6 +19,7 @@ from mgrecs.api.schemas.experiments import ExperimentTag
 from mgrecs.api.schemas.users import UserRecommendations
 from mgrecs.common.experiments import Serves
 from mgrecs.engine.business_rules import Applicable
+from mgrecs.engine.new_items import NewProduct
 
 
 class NotFetched(enum.Enum):
@@ -82,8 +83,10 @@ async def _arm_answer(
     popularity or nothing."""
     assigned = serving_arm(serving.settings, user_id)
     if assigned is None:
+        new = _new_candidates(serving, limit, category)
+        cached = await _read_cache(serving, user_id, cached, new)
         answer = await _recommendations(serving, user_id, limit, category, endpoint, cached)
-        return await _finalised(serving, user_id, answer, limit, category)
+        return await _finalised(serving, user_id, answer, limit, new, cached)
     experiment, arm = assigned
     tag = ExperimentTag(experiment_id=experiment.id, arm=arm.name)
     if arm.holdout:
@@ -95,13 +98,18 @@ async def _arm_answer(
         limit,
         category,
         endpoint,
-        cached,
+        None,
         campaign_arn=arm_campaign(arm, serving.settings),
         realtime_version=arm.model_version,
-        serve_cache=False,
     )
-    answer = await _finalised(serving, user_id, answer, limit, category)
+    new = _new_candidates(serving, limit, category)
+    answer = await _finalised(serving, user_id, answer, limit, new, None)
     return answer.model_copy(update={"experiment": tag})
+
+
+def _new_candidates(serving: Serving, limit: int, category: list[str] | None) -> list[NewProduct]:
+    """The new products that may fill the customer's "new in your categories" slot."""
+    return slot_candidates(serving.new_products, serving.settings, serving.clock(), limit, category)
 
 
 async def _holdout_answer(
@@ -131,22 +139,36 @@ async def _holdout_answer(
     )
 
 
+async def _read_cache(
+    serving: Serving,
+    user_id: str,
+    cached: CachedList | None | NotFetched,
+    new: list[NewProduct],
+) -> CachedList | None:
+    """The customer's cached list (as the caller read it, else read now, with the
+    customer's part of the new-products slot when there are `new` products)."""
+    if isinstance(cached, NotFetched):
+        return await serving.repository.user_cache(user_id, new)
+    return cached
+
+
 async def _finalised(
     serving: Serving,
     user_id: str,
     answer: UserRecommendations,
     limit: int,
-    category: list[str] | None,
+    new: list[NewProduct],
+    cached: CachedList | None,
 ) -> UserRecommendations:
     """The list as served, whatever its source: with the "new in your categories" slot."""
     items = await customer_items_with_new(
-        serving.repository,
+        serving.new_products,
         serving.settings,
-        serving.clock(),
         user_id,
         answer.items,
         limit,
-        category,
+        new,
+        cached.customer if cached is not None else None,
     )
     return answer if items is answer.items else answer.model_copy(update={"items": items})
 
@@ -157,21 +179,17 @@ async def _recommendations(
     limit: int,
     category: list[str] | None,
     endpoint: str,
-    cached: CachedList | None | NotFetched,
+    cached: CachedList | None,
     campaign_arn: str | None = None,
     realtime_version: str | None = None,
-    serve_cache: bool = True,
 ) -> UserRecommendations:
-    """Cache (unless `serve_cache` is off), engine (`campaign_arn` serving `realtime_version`,
-    else the user campaign serving the active version), popularity: the first that has an
-    answer. A cached list older than one of the customer's orders, or of a stale generation
-    (past `cache_ttl_hours`), yields to the engine, which knows the order (the tracker sent
-    it); it still serves, as the best there is, when the engine has no answer."""
+    """Cache (`cached`: None when there is none or it may not serve), engine (`campaign_arn`
+    serving `realtime_version`, else the user campaign serving the active version),
+    popularity: the first that has an answer. A cached list older than one of the customer's
+    orders, or of a stale generation (past `cache_ttl_hours`), yields to the engine, which
+    knows the order (the tracker sent it); it still serves, as the best there is, when the
+    engine has no answer."""
     repository = serving.repository
-    if not serve_cache:
-        cached = None
-    elif isinstance(cached, NotFetched):
-        cached = await repository.user_cache(user_id)
     if cached is not None and not cached.outdated and not (cached.age and cached.age.stale):
         return await _cached_answer(serving, user_id, cached, limit, category, endpoint)
     customer = await repository.customer(user_id)

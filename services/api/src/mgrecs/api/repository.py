@@ -1,6 +1,8 @@
 """Data access for the API: every read the routes need, over one asyncpg pool."""
 
 import asyncio
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -19,6 +21,7 @@ from mgrecs.store.health import ping
 from mgrecs.store.impact import Dimension
 from mgrecs.store.impact_report import ImpactReport, impact_report
 from mgrecs.store.model_versions import RECIPE
+from mgrecs.store.products import CustomerCategories
 from mgrecs.store.reports import latest_reports
 
 PING_TIMEOUT_SECONDS = 2.0
@@ -45,6 +48,8 @@ class CachedList:
     """The customer has orders that reached the database after the row was written."""
     age: CacheAge | None = None
     """How old the generation the row belongs to is."""
+    customer: CustomerCategories | None = None
+    """The customer's part of the "new in your categories" slot, when read with the row."""
 
 
 @dataclass(frozen=True)
@@ -158,9 +163,22 @@ class Repository:
         """What recommendations earned in [start, end) (`mgrecs.store.impact_report`)."""
         return await impact_report(self._pool, start, end, window_days, group_by, holdout_arm)
 
-    async def user_cache(self, user_id: str) -> CachedList | None:
-        row = await cache.user_list(self._pool, user_id)
-        return None if row is None else self._user_list(row, "model_version")
+    async def user_cache(self, user_id: str, new: Sequence[NewProduct] = ()) -> CachedList | None:
+        """The customer's cached list; with `new` (new products), with the customer's part
+        of their slot (`CachedList.customer`) in the same round trip."""
+        if not new:
+            row = await cache.user_list(self._pool, user_id)
+            return None if row is None else self._user_list(row, "model_version")
+        row = await products.user_list_with_categories(
+            self._pool,
+            user_id,
+            sorted({p.category for p in new if p.category}),
+            [p.product_id for p in new],
+        )
+        if row is None:
+            return None
+        found = self._user_list(row, "model_version")
+        return dataclasses.replace(found, customer=products.customer_part(row))
 
     def _user_list(self, row: asyncpg.Record, version_column: str) -> CachedList:
         """A customer's cached list from a row with `cache.USER_LIST`'s columns (the
@@ -226,22 +244,6 @@ class Repository:
         rows = await order_reads.popular(self._pool, since, region, limit, categories)
         return [ProductCount(row["product_id"], row["buyers"]) for row in rows]
 
-    async def new_for_customer(
-        self,
-        customer_id: str,
-        now: datetime,
-        max_days: int,
-        categories: list[str] | None,
-        limit: int,
-    ) -> tuple[list[NewProduct], dict[str, int]]:
-        """Products launched since the served model was trained in `customer_id`'s
-        categories (of `categories` when given), not bought by them, best first, and the
-        customer's weight of each of their categories (`new_items.new_for_customer`)."""
-        rows = await products.new_for_customer(
-            self._pool, customer_id, self._served_recipe, max_days, now, categories, limit
-        )
-        return [_new_product(row) for row in rows], {r["category"]: r["weight"] for r in rows}
-
     async def new_like(
         self, product_id: str, now: datetime, max_days: int, limit: int
     ) -> tuple[list[NewProduct], str | None, dict[str, Any]]:
@@ -253,7 +255,7 @@ class Repository:
         if not rows:
             return [], None, {}
         return (
-            [_new_product(row) for row in rows],
+            [new_product(row) for row in rows],
             rows[0]["of_category"],
             _attributes(rows[0]["of_attributes"]),
         )
@@ -413,7 +415,8 @@ def _attributes(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _new_product(row: asyncpg.Record) -> NewProduct:
+def new_product(row: asyncpg.Record) -> NewProduct:
+    """A new product as `mgrecs.store.products` reads it."""
     return NewProduct(
         row["product_id"],
         row["category"],

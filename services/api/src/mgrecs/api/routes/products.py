@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from mgrecs.api.deps import ClockDep, EngineDep, RepositoryDep, RulesDep, SettingsDep
+from mgrecs.api.deps import ClockDep, EngineDep, NamesDep, RepositoryDep, RulesDep, SettingsDep
 from mgrecs.api.engine import Engine, EngineUnavailable
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.new_items import similar_items_with_new
@@ -53,7 +53,7 @@ async def search_products(
 @router.get("/names", response_model=ProductNames, summary="The names of some products")
 async def product_names(repository: RepositoryDep, ids: ProductIds) -> ProductNames:
     """`?id=P0015&id=P0039`: each product's catalogue name, in one query (the dashboard
-    names the products of an answer with it; the recommendation answers stay ids only)."""
+    names the products of an answer with it; the answers' reasons are named already)."""
     return ProductNames(names=await repository.product_names(ids))
 
 
@@ -70,6 +70,7 @@ async def similar_products(
     keeper: RulesDep,
     settings: SettingsDep,
     clock: ClockDep,
+    names: NamesDep,
     limit: Limit = 10,
 ) -> SimilarProducts:
     """The nightly cached list; for products without one, or when the cache is stale (past
@@ -91,7 +92,7 @@ async def similar_products(
     items = await similar_items_with_new(repository, settings, now, product_id, answer.items, asked)
     if not (rules.empty and asked == limit):
         items = apply_items(items, limit, rules, exclude=(product_id,))
-    return answer if items is answer.items else answer.model_copy(update={"items": items})
+    return answer.model_copy(update={"items": await names.name_items(items)})
 
 
 async def _similar(

@@ -197,10 +197,11 @@ async def preview(body: PreviewRequest, request: Request) -> Preview:
             )
             for book in (before_book, after_book)
         ]
+        named = [await found.names.name_items(listed.items) for listed in lists]
         answer.customer = PreviewList(
             source=lists[1].source,
-            before=[PreviewItem(**i.model_dump()) for i in lists[0].items],
-            after=[PreviewItem(**i.model_dump()) for i in lists[1].items],
+            before=[PreviewItem(**i.model_dump()) for i in named[0]],
+            after=[PreviewItem(**i.model_dump()) for i in named[1]],
         )
     if body.region is not None:
         settings = found.settings

@@ -6,7 +6,15 @@ import dataclasses
 from fastapi import APIRouter, HTTPException, Request
 
 from mgrecs.api.buy_again import buy_again
-from mgrecs.api.deps import ClockDep, EngineDep, RepositoryDep, RulesDep, SettingsDep, serving
+from mgrecs.api.deps import (
+    ClockDep,
+    EngineDep,
+    NamesDep,
+    RepositoryDep,
+    RulesDep,
+    SettingsDep,
+    serving,
+)
 from mgrecs.api.discovery import discovery
 from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.metrics import SOURCES
@@ -42,7 +50,9 @@ async def user_recommendations(
     (every arm alike, never the cache; popularity when the engine is down), or for a
     holdout arm popularity or nothing; the answer names the experiment and arm
     (`experiment`), to be echoed in feedback with its `source`."""
-    return await discovery(serving(request), user_id, limit, category)
+    found = serving(request)
+    answer = await discovery(found, user_id, limit, category)
+    return answer.model_copy(update={"items": await found.names.name_items(answer.items)})
 
 
 @router.get(
@@ -61,7 +71,8 @@ async def user_buy_again(user_id: UserId, request: Request, limit: Limit = 10) -
     `slot` says which part each item comes from. Unknown customer: 404, as
     `/recommendations`."""
     found = serving(request)
-    return await buy_again(found, user_id, limit, found.clock())
+    answer = await buy_again(found, user_id, limit, found.clock())
+    return answer.model_copy(update={"items": await found.names.name_items(answer.items)})
 
 
 @router.post(
@@ -78,6 +89,7 @@ async def rank_for_user(
     settings: SettingsDep,
     keeper: RulesDep,
     clock: ClockDep,
+    names: NamesDep,
 ) -> UserRanking:
     """The engine's personalized ranking (GetPersonalizedRanking) of the given products; when
     the engine is down, the same products by popularity (`source: popular`). The business
@@ -100,9 +112,9 @@ async def rank_for_user(
         items = []
     if items:
         SOURCES.labels("rank", "realtime").inc()
-        items = apply_items(items, len(items), rules)
+        items = await names.name_items(apply_items(items, len(items), rules))
         return UserRanking(user_id=user_id, source="realtime", items=items)
     SOURCES.labels("rank", "popular").inc()
     items = await ranked_by_popularity(repository, settings, body.product_ids)
-    items = apply_items(items, len(items), rules)
+    items = await names.name_items(apply_items(items, len(items), rules))
     return UserRanking(user_id=user_id, source="popular", items=items)

@@ -64,6 +64,11 @@ class PreviewItem(BaseModel):
     product_id: str
     score: float
     reason: str | None = None
+    reason_product_ids: list[str] = Field(
+        default_factory=list,
+        description="the products `reason` names, by id, in its order (the text shows "
+        "their names; docs/api.md, Scores and reasons)",
+    )
 
 
 class PreviewList(BaseModel):

@@ -23,7 +23,15 @@ class RecommendedItem(BaseModel):
 
     product_id: str
     score: float
-    reason: str | None = None
+    reason: str | None = Field(
+        default=None,
+        description="why, in words, products by name: `bought Family Cushion 95, Oak Lamp`",
+    )
+    reason_product_ids: list[str] = Field(
+        default_factory=list,
+        description="the products `reason` names, by id, in its order (the text shows "
+        "their names; docs/api.md, Scores and reasons)",
+    )
 
 
 class CacheFreshness(BaseModel):

@@ -24,8 +24,13 @@ class UserRecommendations(CacheFreshness):
             "source": "cache",
             "updated_at": "2026-11-26T03:00:00",
             "items": [
-                {"product_id": "P0007", "score": 0.93, "reason": "bought together"},
-                {"product_id": "P0012", "score": 0.71},
+                {
+                    "product_id": "P0007",
+                    "score": 0.93,
+                    "reason": "bought Family Cushion 95, Oak Lamp",
+                    "reason_product_ids": ["P0015", "P0039"],
+                },
+                {"product_id": "P0012", "score": 0.71, "reason": None, "reason_product_ids": []},
             ],
             "model_version": "20261122T030000Z-3f9a1c",
             "stale": False,
@@ -91,6 +96,11 @@ class BuyAgainItem(BaseModel):
         "discovery list's score. 0.0-1.0, higher is better within a slot"
     )
     reason: str | None = None
+    reason_product_ids: list[str] = Field(
+        default_factory=list,
+        description="the products `reason` names, by id, in its order (the text shows "
+        "their names; docs/api.md, Scores and reasons)",
+    )
     slot: Slot = Field(
         description="buy-again: from the customer's own orders; cache, realtime or popular: "
         "the discovery list that completed the answer (as /recommendations' `source`)"
@@ -114,6 +124,7 @@ class BuyAgainList(CacheFreshness):
                     "product_id": "P0042",
                     "score": 1.0,
                     "reason": "bought 5 times, last 3 weeks ago",
+                    "reason_product_ids": [],
                     "slot": "buy-again",
                     "orders": 5,
                     "last_ordered_at": "2026-11-15T09:12:00Z",
@@ -121,7 +132,8 @@ class BuyAgainList(CacheFreshness):
                 {
                     "product_id": "P0007",
                     "score": 0.93,
-                    "reason": "bought together with P0042",
+                    "reason": "bought together with Family Cushion 95",
+                    "reason_product_ids": ["P0042"],
                     "slot": "cache",
                     "orders": None,
                     "last_ordered_at": None,

@@ -99,7 +99,7 @@ async function showRegion() {
 }
 
 // Product names, looked up once per product (GET /v1/products/names, 100 ids a request):
-// the recommendation answers carry ids only, people read names.
+// the answers carry product ids (their reasons are named already), people read names.
 const NAMES = new Map();
 
 async function nameProducts(ids) {
@@ -121,37 +121,42 @@ function productCell(id, ...extra) {
     ...(name ? [el("strong", {}, name), el("br"), el("small", {}, id)] : [id]), ...extra);
 }
 
-// A reason's words that may be product ids ("bought P0015, P0039", "bought together with
-// P0042"): looked up with the products, named where the catalogue names them.
-// Only words that can be ids (GET /v1/products/names refuses the whole request otherwise).
-const UNSEEN = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u200b-\u200d\u2060\ufeff]/;
-const reasonWords = (items) => items.flatMap((item) => (item.reason ? item.reason.split(/[\s,]+/)
-  .filter((word) => word && word.length <= 255 && !UNSEEN.test(word)) : []));
+// A reason as the API words it ("bought Family Cushion 95, Oak Lamp"): the products it
+// names are in `reason_product_ids`; each named one shows its id on hover.
+const reasonIds = (items) => items.flatMap((item) => item.reason_product_ids || []);
 
-function reasonText(reason) {
-  if (!reason) return "–";
-  return el("span", { class: "reason" }, ...reason.split(/([\s,]+)/).map((part) => (NAMES.get(part)
-    ? el("span", { class: "named", title: part, "data-product": part }, NAMES.get(part)) : part)));
+function reasonText(item) {
+  if (!item || !item.reason) return "–";
+  const parts = [];
+  let rest = item.reason;
+  for (const id of item.reason_product_ids || []) {
+    const name = NAMES.get(id);
+    const at = rest.indexOf(name || id);
+    if (at < 0) continue;
+    parts.push(rest.slice(0, at), name ? el("span", { class: "named", title: id, "data-product": id }, name) : id);
+    rest = rest.slice(at + (name || id).length);
+  }
+  return el("span", { class: "reason" }, ...parts, rest);
 }
 
 async function showUser() {
   const id = $("user-id").value.trim();
   const body = await api(`/v1/users/${encodeURIComponent(id)}/recommendations`);
   const extra = [body.model_version && `model ${body.model_version}`, body.experiment && `experiment ${body.experiment.experiment_id}/${body.experiment.arm}`].filter(Boolean);
-  await nameProducts([...body.items.map((item) => item.product_id), ...reasonWords(body.items)]);
+  await nameProducts([...body.items.map((item) => item.product_id), ...reasonIds(body.items)]);
   $("user-meta").textContent = [`source: ${body.source}`, `updated ${when(body.updated_at)}`, ...extra].join(" · ");
   $("user-table").tBodies[0].replaceChildren(...body.items.map((item) =>
-    el("tr", {}, productCell(item.product_id), el("td", {}, fmt(item.score)), el("td", {}, reasonText(item.reason)))));
+    el("tr", {}, productCell(item.product_id), el("td", {}, fmt(item.score)), el("td", {}, reasonText(item)))));
 }
 
 async function showProduct() {
   const id = $("product-id").value.trim();
   const body = await api(`/v1/products/${encodeURIComponent(id)}/similar`);
-  await nameProducts([id, ...body.items.map((item) => item.product_id)]);
+  await nameProducts([id, ...body.items.map((item) => item.product_id), ...reasonIds(body.items)]);
   const asked = NAMES.get(id);
   $("product-meta").textContent = `${asked ? `${asked} (${id})` : id} · source: ${body.source} · updated ${when(body.updated_at)}`;
   $("product-table").tBodies[0].replaceChildren(...body.items.map((item) =>
-    el("tr", {}, productCell(item.product_id), el("td", {}, fmt(item.score)))));
+    el("tr", {}, productCell(item.product_id), el("td", {}, fmt(item.score)), el("td", {}, reasonText(item)))));
 }
 
 // The catalogue: products by name or id, sold or not (a product the company announced is
@@ -451,8 +456,24 @@ function ruleValue(rule) {
   return { boost: `× ${rule.factor}`, pin: `slot ${rule.slot}`, promotion: `${(rule.share * 100).toFixed(0)} % of slots` }[rule.kind] || "";
 }
 
+// A rule's target as a merchandiser reads it: products by name (id on hover), then the
+// categories, price range, stock, sale and attributes it also asks for.
+function targetText(target) {
+  const parts = [];
+  for (const id of target.products || []) {
+    parts.push(NAMES.get(id) ? el("span", { class: "named", title: id, "data-product": id }, NAMES.get(id)) : id);
+  }
+  if (target.categories) parts.push(`category ${target.categories.join(" or ")}`);
+  if (target.min_price != null || target.max_price != null) parts.push(`price ${target.min_price ?? "0"}–${target.max_price ?? "∞"}`);
+  if (target.out_of_stock) parts.push("out of stock");
+  if (target.inactive) parts.push("inactive");
+  if (target.attributes) parts.push(Object.entries(target.attributes).map(([k, v]) => `${k}: ${v}`).join(", "));
+  return parts.flatMap((part, i) => (i ? [", ", part] : [part]));
+}
+
 async function showRules() {
   const body = await api("/v1/admin/rules?include_disabled=false");
+  await nameProducts(body.rules.flatMap((rule) => rule.target.products || []));
   $("rules-table").tBodies[0].replaceChildren(...body.rules.map((rule) => {
     const disable = el("button", { type: "button", class: "rule-disable", "data-rule": rule.rule_id }, "Disable");
     disable.addEventListener("click", () => guarded("rules-error", async () => {
@@ -460,7 +481,7 @@ async function showRules() {
       await showRules();
     }));
     return el("tr", { "data-rule": rule.rule_id }, el("td", {}, rule.rule_id), el("td", {}, rule.kind), el("td", {}, rule.name || "–"),
-      el("td", {}, rule.region || "all"), el("td", {}, JSON.stringify(rule.target)), el("td", {}, ruleValue(rule)),
+      el("td", {}, rule.region || "all"), el("td", { class: "target" }, ...targetText(rule.target)), el("td", {}, ruleValue(rule)),
       el("td", {}, rule.starts_at || rule.ends_at ? `${when(rule.starts_at)} → ${when(rule.ends_at)}` : "always"),
       el("td", {}, `${when(rule.updated_at)} by ${rule.updated_by}`), el("td", {}, disable));
   }));
@@ -473,7 +494,7 @@ function previewTable(title, list) {
   const named = (id) => (id && NAMES.get(id) ? el("span", { title: id, "data-product": id }, NAMES.get(id)) : id || "");
   const rows = Array.from({ length: Math.max(before.length, after.length) }, (_, i) => el("tr", {},
     el("td", {}, i + 1), el("td", {}, named(before[i])),
-    el("td", { class: before[i] === after[i] ? "" : "changed" }, named(after[i]), list.after[i] && list.after[i].reason ? el("small", {}, " ", reasonText(list.after[i].reason)) : "")));
+    el("td", { class: before[i] === after[i] ? "" : "changed" }, named(after[i]), list.after[i] && list.after[i].reason ? el("small", {}, " ", reasonText(list.after[i])) : "")));
   return el("div", { class: "preview-list" }, el("h4", {}, `${title} (${list.source})`),
     el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "#"), el("th", {}, "before"), el("th", {}, "after"))), el("tbody", {}, ...rows)));
 }
@@ -486,7 +507,7 @@ async function showPreview(withDraft) {
   const body = await api("/v1/admin/rules/preview", request);
   const lists = [body.customer, body.region].filter(Boolean);
   await nameProducts(lists.flatMap((list) => [...list.before, ...list.after].map((i) => i.product_id))
-    .concat(lists.flatMap((list) => reasonWords(list.after))));
+    .concat(lists.flatMap((list) => reasonIds(list.after))));
   $("preview").replaceChildren(...[["Customer", body.customer], ["Region", body.region]]
     .filter(([, list]) => list).map(([title, list]) => previewTable(title, list)));
 }
