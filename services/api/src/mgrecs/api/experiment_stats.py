@@ -50,7 +50,7 @@ def two_proportions(
     pooled_se = math.sqrt(pooled * (1 - pooled) * (1 / trials + 1 / base_trials))
     p_value = 1.0 if pooled_se == 0 else float(2 * stats.norm.sf(abs(difference) / pooled_se))
     se = math.sqrt(p1 * (1 - p1) / trials + p0 * (1 - p0) / base_trials)
-    half = float(stats.norm.ppf(1 - alpha / 2)) * se
+    half = float(stats.norm.isf(alpha / 2)) * se
     return Difference(difference, difference - half, difference + half, p_value)
 
 
@@ -94,7 +94,7 @@ def _difference_of_means(
 
 
 def _z_sum(alpha: float, power: float) -> tuple[float, float]:
-    return float(stats.norm.ppf(1 - alpha / 2)), float(stats.norm.ppf(power))
+    return float(stats.norm.isf(alpha / 2)), float(stats.norm.ppf(power))
 
 
 def sample_size_proportion(
@@ -102,8 +102,8 @@ def sample_size_proportion(
 ) -> int | None:
     """Trials each arm needs for the two-proportion test to detect `base_rate` becoming
     `base_rate · (1 + mde)`: n = (z₁₋α/₂·√(2·p̄(1−p̄)) + z_power·√(p₀(1−p₀) + p₁(1−p₁)))² ⁄
-    (p₁ − p₀)², p̄ their mean. None when the baseline rate is 0 (nothing to lift yet) or the
-    lifted rate would reach 1."""
+    (p₁ − p₀)², p̄ their mean. None when the baseline rate is 0 (nothing to lift yet), the
+    lifted rate would reach 1, or the lift is too small for any sample."""
     p0 = base_rate
     p1 = base_rate * (1 + mde)
     if p0 <= 0 or p1 >= 1:
@@ -113,7 +113,7 @@ def sample_size_proportion(
     root = z_alpha * math.sqrt(2 * mean * (1 - mean)) + z_power * math.sqrt(
         p0 * (1 - p0) + p1 * (1 - p1)
     )
-    return math.ceil(root * root / ((p1 - p0) ** 2))
+    return _whole(root * root, (p1 - p0) ** 2)
 
 
 def sample_size_mean(
@@ -121,8 +121,21 @@ def sample_size_mean(
 ) -> int | None:
     """Customers each arm needs to detect the mean `base_mean` becoming `base_mean · (1 +
     mde)` for values of standard deviation `sd`: n = 2·(z₁₋α/₂ + z_power)²·sd² ⁄ (mde ·
-    base_mean)². None when the baseline mean is 0 or nothing varies."""
+    base_mean)². None when the baseline mean is 0, nothing varies, or the lift is too small for
+    any sample."""
     if base_mean <= 0 or sd <= 0:
         return None
     z_alpha, z_power = _z_sum(alpha, power)
-    return math.ceil(2 * (z_alpha + z_power) ** 2 * sd * sd / (mde * base_mean) ** 2)
+    return _whole(2 * (z_alpha + z_power) ** 2 * sd * sd, (mde * base_mean) ** 2)
+
+
+MAX_SAMPLE = 10**15
+"""Past this, a sample size says only "never": the effect asked for is too small to measure."""
+
+
+def _whole(numerator: float, denominator: float) -> int | None:
+    """⌈numerator ⁄ denominator⌉, or None when it is beyond any sample (a lift so small that
+    its square underflows, or a size past `MAX_SAMPLE`)."""
+    if denominator <= 0 or numerator / denominator > MAX_SAMPLE:
+        return None
+    return math.ceil(numerator / denominator)

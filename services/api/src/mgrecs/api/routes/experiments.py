@@ -21,7 +21,15 @@ Mde = Annotated[
     float,
     Query(gt=0, le=10, description="minimum detectable effect: a relative lift (0.1: +10 %)"),
 ]
-Alpha = Annotated[float, Query(gt=0, le=0.5, description="significance level, two-sided")]
+Alpha = Annotated[
+    float,
+    Query(
+        ge=0.0001,
+        le=0.5,
+        description="significance level, two-sided (from 0.0001: below, the interval's bounds "
+        "are past what a float resolves)",
+    ),
+]
 Power = Annotated[float, Query(ge=0.5, lt=1, description="chance to detect a lift of `mde`")]
 
 
