@@ -476,14 +476,33 @@ def _first_calls(base: str, paths: dict[str, Path], pinned: str) -> str:
     raise RuntimeError(f"{pinned} is in every probed customer's list")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of process `pid` and its descendants (the workers), from
+    /proc: a per-request cost that holds on a shared machine, where latency does not."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = [
+            int(child)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()
+        ]
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_cpu_seconds(child) for child in children)
+
+
 def _cell(steps: list[dict[str, object]], key: str) -> float:
     return statistics.median(float(step[key]) for step in steps)  # type: ignore[arg-type]
 
 
 def _rules_table(results: dict[tuple[str, bool], list[dict[str, object]]], count: int) -> None:
     """p50 / p95 / p99 (median over the rounds), each round's p99, and the difference."""
-    print("\n| endpoint | rules | p50 ms | p95 ms | p99 ms | p99 of each round | errors |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "\n| endpoint | rules | p50 ms | p95 ms | p99 ms | p99 of each round "
+        "| API CPU ms/request | errors |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for endpoint in ("region", "user"):
         for enabled in (False, True):
             steps = results[(endpoint, enabled)]
@@ -491,7 +510,8 @@ def _rules_table(results: dict[tuple[str, bool], list[dict[str, object]]], count
             errors = sum(int(s["errors"]) for s in steps)  # type: ignore[call-overload]
             print(
                 f"| {endpoint} | {count if enabled else 'none'} | {_cell(steps, 'p50'):.2f} "
-                f"| {_cell(steps, 'p95'):.2f} | {_cell(steps, 'p99'):.2f} | {each} | {errors} |"
+                f"| {_cell(steps, 'p95'):.2f} | {_cell(steps, 'p99'):.2f} | {each} "
+                f"| {_cell(steps, 'cpu_ms'):.3f} | {errors} |"
             )
         off, on = results[(endpoint, False)], results[(endpoint, True)]
         paired = [float(b["p99"]) - float(a["p99"]) for a, b in zip(off, on, strict=True)]  # type: ignore[arg-type]
@@ -499,7 +519,8 @@ def _rules_table(results: dict[tuple[str, bool], list[dict[str, object]]], count
             f"| {endpoint} | difference | {_cell(on, 'p50') - _cell(off, 'p50'):+.2f} "
             f"| {_cell(on, 'p95') - _cell(off, 'p95'):+.2f} "
             f"| {_cell(on, 'p99') - _cell(off, 'p99'):+.2f} "
-            f"| per round {', '.join(f'{d:+.2f}' for d in paired)} | |"
+            f"| per round {', '.join(f'{d:+.2f}' for d in paired)} "
+            f"| {_cell(on, 'cpu_ms') - _cell(off, 'cpu_ms'):+.3f} | |"
         )
 
 
@@ -528,6 +549,8 @@ async def measure_rules(
     try:
         base = f"http://127.0.0.1:{port}"
         await asyncio.to_thread(wait_healthy, f"{base}/healthz", api)
+        assert api.process is not None
+        pid = api.process.pid
         plural = "s" if workers > 1 else ""
         print(f"\n== API ({workers} worker{plural}): {args.rules} rules, off and on")
         probe = await asyncio.to_thread(_first_calls, base, paths, args.pinned_first)
@@ -537,12 +560,18 @@ async def measure_rules(
             for enabled in (False, True) if round_ % 2 == 0 else (True, False):
                 await _rules_state(url, base, args, probe, enabled)
                 for endpoint in ("region", "user"):
+                    cpu = _cpu_seconds(pid)
                     step = await asyncio.to_thread(
                         _offer, base, paths[endpoint], args.rate, args.seconds
                     )
+                    answered = sum(step["statuses"].values())  # type: ignore[attr-defined]
+                    step["cpu_ms"] = 1000 * (_cpu_seconds(pid) - cpu) / max(1, answered)
                     results.setdefault((endpoint, enabled), []).append(step)
                     label = f"round {round_ + 1} {endpoint} {'rules' if enabled else 'none'}"
-                    _line(label, step, f"  p95 {float(step['p95']):.2f} ms")  # type: ignore[arg-type]
+                    extra = (
+                        f"  p95 {float(step['p95']):.2f} ms  API CPU {step['cpu_ms']:.3f} ms/req"  # type: ignore[arg-type]
+                    )
+                    _line(label, step, extra)
         _rules_table(results, len(args.rule_ids))
     finally:
         stop_all([api])

@@ -81,6 +81,7 @@ def rule_set(data: SampleData, count: int, now: datetime) -> RuleSet:
     reserved = set(safe[:20]) | set(safe[40:45])  # pinned, promoted: no filter or bury
     others = [p for p in popular if p not in reserved] or popular
     regions: list[str | None] = [*sorted({c.region for c in data.customers if c.region})] or [None]
+    short = sorted({entries[p].category for p in popular if entries[p].stock == 0})
     brands = sorted({v for e in entries.values() for k, v in e.attributes if k == "brand"})
 
     def pick(pool: list[str], start: int, n: int) -> list[str]:
@@ -107,7 +108,9 @@ def rule_set(data: SampleData, count: int, now: datetime) -> RuleSet:
                 {"products": pick(others, 2 * j, 2)},
                 {"categories": [hidden[j % len(hidden)]]} if hidden else {"out_of_stock": True},
                 {"min_price": expensive},
-                {"out_of_stock": True, "categories": [categories[j % len(categories)]]},
+                {"out_of_stock": True, "categories": [short[j % len(short)]]}
+                if short
+                else {"out_of_stock": True},
             ]
             scoped = variant in (1, 2) or j >= 4
             written.append(
@@ -127,7 +130,7 @@ def rule_set(data: SampleData, count: int, now: datetime) -> RuleSet:
                 category = categories[j % len(categories)]
                 rule |= {"region": region, "target": {"categories": [category]}, "factor": 1.3}
             elif variant == 2:
-                rule |= {"target": {"products": pick(others, 5 * j, 5)}, "factor": 0.5}
+                rule |= {"target": {"products": pick(others, 2 + j, 5)}, "factor": 0.5}
             else:
                 rule |= {
                     "target": {"attributes": {"brand": brands[j % len(brands)]}}
