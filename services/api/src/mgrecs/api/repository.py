@@ -43,6 +43,8 @@ class CachedList:
     """The customer has orders that reached the database after the row was written."""
     age: CacheAge | None = None
     """How old the generation the row belongs to is."""
+    region: str | None = None
+    """The customer's region, read with the row (None: none known)."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ class Repository:
             row[version_column],
             row["outdated"],
             self._age(row["age_seconds"]),
+            row["region"],
         )
 
     async def active_model_version(self) -> str | None:
