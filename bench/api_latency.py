@@ -34,7 +34,8 @@ boosts and buries, pins, a promotion, over the products the lists hold), and one
 is measured with them disabled and enabled in turn (`--rounds` of each, the order alternating,
 the API's `RuleKeeper` seen to load each state through a pinned product first): a table of the
 region and user endpoints' p50 / p95 / p99 at `--rate`, without and with the rules, and the
-difference. Only that comparison runs.
+difference, and the API process's CPU per request (the figure that holds on a shared machine);
+with `--compare-with REV`, REV's API first, the same way. Only that comparison runs.
 
 Uses the embedded PostgreSQL unless MGRECS_BENCH_DATABASE_URL names a server.
 """
@@ -525,10 +526,16 @@ def _rules_table(results: dict[tuple[str, bool], list[dict[str, object]]], count
 
 
 async def measure_rules(
-    url: str, paths: dict[str, Path], args: argparse.Namespace, workers: int
+    url: str,
+    paths: dict[str, Path],
+    args: argparse.Namespace,
+    workers: int,
+    label: str = "this checkout",
+    source: Path | None = None,
 ) -> None:
-    """One API process, the bench's rules disabled and enabled in turn (`--rounds` each, the
-    order alternating); the region and user endpoints at `--rate` each time."""
+    """One API process (of `source`, else this checkout), the bench's rules disabled and
+    enabled in turn (`--rounds` each, the order alternating); the region and user endpoints
+    at `--rate` each time."""
     port = free_port()
     env = {
         "MGRECS_ENV": "development",
@@ -538,6 +545,8 @@ async def measure_rules(
     }
     if workers > 1:
         env["MGRECS_API_WORKERS"] = str(workers)
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     pool = await create_pool(url)
     try:
         await set_enabled(pool, args.rule_ids, False)
@@ -552,7 +561,7 @@ async def measure_rules(
         assert api.process is not None
         pid = api.process.pid
         plural = "s" if workers > 1 else ""
-        print(f"\n== API ({workers} worker{plural}): {args.rules} rules, off and on")
+        print(f"\n== API {label} ({workers} worker{plural}): {args.rules} rules, off and on")
         probe = await asyncio.to_thread(_first_calls, base, paths, args.pinned_first)
         await asyncio.to_thread(_offer, base, paths["user"], 500, 2)  # warm-up
         results: dict[tuple[str, bool], list[dict[str, object]]] = {}
@@ -584,6 +593,9 @@ async def run(args: argparse.Namespace) -> None:
         paths = await prepare(args, url, paths_dir, args.artifact_dir)
         if args.rules:
             for workers in args.workers:
+                if args.compare_with:
+                    source = api_source(args.compare_with)
+                    await measure_rules(url, paths, args, workers, args.compare_with, source)
                 await measure_rules(url, paths, args, workers)
             return
         if args.engine_misses > 0:
