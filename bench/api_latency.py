@@ -26,6 +26,17 @@ separated (it calls them round robin, as a service name spreads connections when
 and only the user endpoint's rate is stepped up (with the answers' sources and each
 replica's calls). The default run (no misses) is unchanged.
 
+    make bench-api BENCH_ARGS="--rules 50 --workers 1"   # issue 19's figure
+
+With `--rules N` the catalogue's stock, cost and attributes are written too, N business rules
+are created through the rules store as `/v1/admin/rules` does (bench/rule_set.py: filters,
+boosts and buries, pins, a promotion, over the products the lists hold), and one API process
+is measured with them disabled and enabled in turn (`--rounds` of each, the order alternating,
+the API's `RuleKeeper` seen to load each state through a pinned product first): a table of the
+region and user endpoints' p50 / p95 / p99 at `--rate`, without and with the rules, and the
+difference, and the API process's CPU per request (the figure that holds on a shared machine);
+with `--compare-with REV`, REV's API first, the same way. Only that comparison runs.
+
 Uses the embedded PostgreSQL unless MGRECS_BENCH_DATABASE_URL names a server.
 """
 
@@ -34,15 +45,18 @@ import asyncio
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from rule_set import catalogue_events, create_rules, rule_set, set_enabled
 
 from mgrecs.batch.inference import infer
 from mgrecs.batch.training import retrain
@@ -53,6 +67,7 @@ from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.sample_data import generate
 from mgrecs.store.orders import write_orders
+from mgrecs.store.products import write_catalogue
 from support import migrated_database
 
 WRITE_CHUNK = 500
@@ -375,8 +390,18 @@ async def prepare(
                 await write_orders(pool, data.orders[start : start + WRITE_CHUNK])
 
         await _timed("write orders (tracker store)", write_all)
+        if args.rules:
+            events = catalogue_events(data)
+            await _timed(
+                "write catalogue (stock, attributes)", lambda: write_catalogue(pool, events)
+            )
         await _timed("retrain (batch)", lambda: retrain(pool, settings))
         await _timed("infer: fill both cache tables", lambda: infer(pool, settings))
+        if args.rules:
+            ruled = rule_set(data, args.rules, datetime.now(UTC))
+            args.rule_ids = await create_rules(pool, ruled.rules)
+            args.pinned_first = ruled.pinned_first
+            print(f"rules created: {len(args.rule_ids)}, {_kinds(ruled.rules)}")
         users = [r[0] for r in await pool.fetch("SELECT user_id FROM offline_user_recommendations")]
         if args.engine_misses > 0:
             random.Random(7).shuffle(users)
@@ -410,11 +435,169 @@ async def prepare(
     return written
 
 
+def _kinds(rules: list[object]) -> str:
+    counts: dict[str, int] = {}
+    for rule in rules:
+        kind = str(getattr(rule, "kind", "?"))
+        counts[kind] = counts.get(kind, 0) + 1
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+
+
+def _pin_shown(base: str, probe: str, pinned: str) -> bool:
+    """Whether the probe's answer has the rules' slot-1 pin first."""
+    items = httpx.get(base + probe, timeout=30).json()["items"]
+    return bool(items) and items[0]["product_id"] == pinned
+
+
+async def _rules_state(
+    url: str, base: str, args: argparse.Namespace, probe: str, enabled: bool
+) -> None:
+    """Enable or disable the bench's rules, then wait until the API serves that state."""
+    pool = await create_pool(url)
+    try:
+        await set_enabled(pool, args.rule_ids, enabled)
+    finally:
+        await pool.close()
+    for _ in range(600):
+        if await asyncio.to_thread(_pin_shown, base, probe, args.pinned_first) == enabled:
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"rules {'enabled' if enabled else 'disabled'}: not served within 60 s")
+
+
+def _first_calls(base: str, paths: dict[str, Path], pinned: str) -> str:
+    """Every region path asked once (draws the samples); a user path whose answer does not
+    hold `pinned` without the rules (the probe that shows them loaded)."""
+    for path in paths["region"].read_text().split():
+        httpx.get(base + path, timeout=30).raise_for_status()
+    for path in paths["user"].read_text().split()[:200]:
+        items = httpx.get(base + path, timeout=30).json()["items"]
+        if pinned not in [item["product_id"] for item in items]:
+            return path
+    raise RuntimeError(f"{pinned} is in every probed customer's list")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of process `pid` and its descendants (the workers), from
+    /proc: a per-request cost that holds on a shared machine, where latency does not."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = [
+            int(child)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()
+        ]
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_cpu_seconds(child) for child in children)
+
+
+def _cell(steps: list[dict[str, object]], key: str) -> float:
+    return statistics.median(float(step[key]) for step in steps)  # type: ignore[arg-type]
+
+
+def _rules_table(results: dict[tuple[str, bool], list[dict[str, object]]], count: int) -> None:
+    """p50 / p95 / p99 (median over the rounds), each round's p99, and the difference."""
+    print(
+        "\n| endpoint | rules | p50 ms | p95 ms | p99 ms | p99 of each round "
+        "| API CPU ms/request | errors |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for endpoint in ("region", "user"):
+        for enabled in (False, True):
+            steps = results[(endpoint, enabled)]
+            each = ", ".join(f"{float(s['p99']):.2f}" for s in steps)  # type: ignore[arg-type]
+            errors = sum(int(s["errors"]) for s in steps)  # type: ignore[call-overload]
+            print(
+                f"| {endpoint} | {count if enabled else 'none'} | {_cell(steps, 'p50'):.2f} "
+                f"| {_cell(steps, 'p95'):.2f} | {_cell(steps, 'p99'):.2f} | {each} "
+                f"| {_cell(steps, 'cpu_ms'):.3f} | {errors} |"
+            )
+        off, on = results[(endpoint, False)], results[(endpoint, True)]
+        paired = [float(b["p99"]) - float(a["p99"]) for a, b in zip(off, on, strict=True)]  # type: ignore[arg-type]
+        print(
+            f"| {endpoint} | difference | {_cell(on, 'p50') - _cell(off, 'p50'):+.2f} "
+            f"| {_cell(on, 'p95') - _cell(off, 'p95'):+.2f} "
+            f"| {_cell(on, 'p99') - _cell(off, 'p99'):+.2f} "
+            f"| per round {', '.join(f'{d:+.2f}' for d in paired)} "
+            f"| {_cell(on, 'cpu_ms') - _cell(off, 'cpu_ms'):+.3f} | |"
+        )
+
+
+async def measure_rules(
+    url: str,
+    paths: dict[str, Path],
+    args: argparse.Namespace,
+    workers: int,
+    label: str = "this checkout",
+    source: Path | None = None,
+) -> None:
+    """One API process (of `source`, else this checkout), the bench's rules disabled and
+    enabled in turn (`--rounds` each, the order alternating); the region and user endpoints
+    at `--rate` each time."""
+    port = free_port()
+    env = {
+        "MGRECS_ENV": "development",
+        "MGRECS_DATABASE_URL": url,
+        "MGRECS_API_PORT": str(port),
+        "MGRECS_LOG_LEVEL": "WARNING",
+    }
+    if workers > 1:
+        env["MGRECS_API_WORKERS"] = str(workers)
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
+    pool = await create_pool(url)
+    try:
+        await set_enabled(pool, args.rule_ids, False)
+    finally:
+        await pool.close()
+    logs = Path(tempfile.mkdtemp(prefix="mgapi")) / "log"
+    api = ServiceProcess("api", ["mgrecs-api"], env, logs)
+    api.start()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await asyncio.to_thread(wait_healthy, f"{base}/healthz", api)
+        assert api.process is not None
+        pid = api.process.pid
+        plural = "s" if workers > 1 else ""
+        print(f"\n== API {label} ({workers} worker{plural}): {args.rules} rules, off and on")
+        probe = await asyncio.to_thread(_first_calls, base, paths, args.pinned_first)
+        await asyncio.to_thread(_offer, base, paths["user"], 500, 2)  # warm-up
+        results: dict[tuple[str, bool], list[dict[str, object]]] = {}
+        for round_ in range(args.rounds):
+            for enabled in (False, True) if round_ % 2 == 0 else (True, False):
+                await _rules_state(url, base, args, probe, enabled)
+                for endpoint in ("region", "user"):
+                    cpu = _cpu_seconds(pid)
+                    step = await asyncio.to_thread(
+                        _offer, base, paths[endpoint], args.rate, args.seconds
+                    )
+                    answered = sum(step["statuses"].values())  # type: ignore[attr-defined]
+                    step["cpu_ms"] = 1000 * (_cpu_seconds(pid) - cpu) / max(1, answered)
+                    results.setdefault((endpoint, enabled), []).append(step)
+                    label = f"round {round_ + 1} {endpoint} {'rules' if enabled else 'none'}"
+                    extra = (
+                        f"  p95 {float(step['p95']):.2f} ms  API CPU {step['cpu_ms']:.3f} ms/req"  # type: ignore[arg-type]
+                    )
+                    _line(label, step, extra)
+        _rules_table(results, len(args.rule_ids))
+    finally:
+        stop_all([api])
+
+
 async def run(args: argparse.Namespace) -> None:
     paths_dir = Path(tempfile.mkdtemp(prefix="mgload"))
     args.artifact_dir = tempfile.mkdtemp(prefix="mgart")
     async with migrated_database("mgrecs_bench") as url:
         paths = await prepare(args, url, paths_dir, args.artifact_dir)
+        if args.rules:
+            for workers in args.workers:
+                if args.compare_with:
+                    source = api_source(args.compare_with)
+                    await measure_rules(url, paths, args, workers, args.compare_with, source)
+                await measure_rules(url, paths, args, workers)
+            return
         if args.engine_misses > 0:
             broker = EmbeddedBroker().start()
             try:
@@ -472,6 +655,17 @@ def main() -> None:
         type=lambda text: [int(n) for n in text.split(",")],
         default=[1],
         help="engine replica counts to measure with --engine-misses (comma separated)",
+    )
+    parser.add_argument(
+        "--rules",
+        type=int,
+        default=0,
+        metavar="N",
+        help="create N business rules (bench/rule_set.py) and measure the region and user "
+        "endpoints without and with them, in one API process per --workers (only that)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="with --rules: measurements of each side"
     )
     asyncio.run(run(parser.parse_args()))
 

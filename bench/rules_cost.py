@@ -2,7 +2,8 @@
 (20 filters of 200 products, 20 boosts and buries of 500, 9 region pins, a promotion) over a
 10,000-product catalogue, 20 candidates ruled down to 10, against no rules. Process CPU time,
 so the figure holds on a shared machine. Run: `.venv/bin/python bench/rules_cost.py`.
-The issue's end-to-end figure (bench-api p99 with and without 50 rules) is not measured here.
+The issue's end-to-end figure (bench-api p99 with and without 50 rules) is
+`bench/api_latency.py --rules 50`'s.
 """
 
 import random

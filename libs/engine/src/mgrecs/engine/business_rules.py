@@ -220,7 +220,9 @@ def apply(
     never to insert (the product whose similar items these are)."""
     if rules.empty:
         return list(items[:k])
-    never = set(exclude) | rules.excluded
+    # Not `set(exclude) | rules.excluded`: that copied every excluded product (thousands
+    # with a category or price filter) on every list served.
+    excluded, own = rules.excluded, set(exclude)
     kept = [s for s in items if s.item_id not in rules.excluded]
     if rules.factors:
         factors = rules.factors
@@ -233,10 +235,10 @@ def apply(
     if rules.margin_weight > 0:
         kept = rerank(kept, rules.margins, rules.margin_weight)
     if rules.promoted and rules.share > 0:
-        promoted = [p for p in rules.promoted if p not in never]
+        promoted = [p for p in rules.promoted if p not in excluded and p not in own]
         kept = insert_promoted(kept, promoted, k, rules.share)
     if rules.pins:
-        pins = [(s, p) for s, p in rules.pins if p not in never]
+        pins = [(s, p) for s, p in rules.pins if p not in excluded and p not in own]
         # Promoted items keep their slots too (unless a pin took it): pinned after the pins.
         taken = {s for s, _ in pins} | {p for _, p in pins}
         pins += [

@@ -106,16 +106,18 @@ async def current_model_version(pool: asyncpg.Pool) -> str | None:
 
 # --- the api's reads of the cached lists ---------------------------------------------------
 
-# With the generation's model version and age, and whether an order of the customer reached
+# With the generation's model version and age, whether an order of the customer reached
 # the database, or was corrected or cancelled, after the row was written (the list does not
-# know it).
+# know it), and the customer's region (the business rules scoped to a region need it: read
+# here, it costs no second round trip).
 USER_LIST = f"""
 SELECT r.recommendations, r.updated_at, g.model_version, g.age_seconds,
        EXISTS (
            SELECT 1 FROM orders o
            WHERE o.customer_id = $1
              AND GREATEST(o.ingested_at, o.revised_at) > r.updated_at AT TIME ZONE 'UTC'
-       ) AS outdated
+       ) AS outdated,
+       (SELECT c.region FROM customers c WHERE c.customer_id = $1) AS region
 FROM offline_user_recommendations r CROSS JOIN {CURRENT_ROW} g
 WHERE r.user_id = $1
 """

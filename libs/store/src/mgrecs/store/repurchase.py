@@ -77,7 +77,7 @@ history AS (
 SELECT h.product_ids, h.orders, h.last_at, h.repeat_rates, h.interval_days,
        p.model_version, p.params, p.default_repeat_rate, p.default_interval_days,
        c.cached, c.recommendations, c.updated_at, c.model_version AS cache_model_version,
-       c.age_seconds, c.outdated
+       c.age_seconds, c.outdated, c.region
 FROM history h
 LEFT JOIN params p ON TRUE
 LEFT JOIN (SELECT TRUE AS cached, u.* FROM ({USER_LIST}) u) c ON TRUE

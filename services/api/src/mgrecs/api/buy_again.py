@@ -58,7 +58,7 @@ async def buy_again(serving: Serving, user_id: str, limit: int, now: datetime) -
     """The customer's re-buys, then their discovery list's products (those not already in
     it) up to `limit`. Unknown customer: what discovery says (HTTP 404)."""
     history, cached = await serving.repository.buy_again_inputs(user_id)
-    rules = await rules_for_customer(serving, user_id)
+    rules = await rules_for_customer(serving, user_id, cached)
     if rules.excluded:  # the business rules' filters apply to the customer's own products
         ranked = ranked_purchases(history, now, len(history.product_ids))
         items = [i for i in ranked if i.product_id not in rules.excluded][:limit]

@@ -49,7 +49,10 @@ async def discovery(
     boost is in force, so that the list keeps its length. With `category`, only filters and
     boosts apply (a pinned or promoted product may be of another category)."""
     if rules is None:
-        rules = await rules_for_customer(serving, user_id)
+        if serving.rules.scoped and isinstance(cached, NotFetched):
+            new = _new_candidates(serving, limit, category)  # read with it, as below
+            cached = await serving.repository.user_cache(user_id, new)  # it has the region
+        rules = await rules_for_customer(serving, user_id, cached)
     if category:
         rules = dataclasses.replace(rules, promoted=(), share=0.0, pins=())
     asked = rules.candidates(limit, serving.settings.rules_extra_candidates)
@@ -59,13 +62,19 @@ async def discovery(
     return answer.model_copy(update={"items": apply_items(answer.items, limit, rules)})
 
 
-async def rules_for_customer(serving: Serving, user_id: str) -> Applicable:
+async def rules_for_customer(
+    serving: Serving, user_id: str, cached: CachedList | None | NotFetched = NOT_FETCHED
+) -> Applicable:
     """The business rules in force now for a customer's lists (their region's, when a rule
-    is scoped to a region: then the customer is looked up)."""
+    is scoped to a region: from their cached row `cached` when there is one, else the
+    customer is looked up)."""
     region = None
     if serving.rules.scoped:
-        customer = await serving.repository.customer(user_id)
-        region = customer.region if customer else None
+        if isinstance(cached, CachedList):
+            region = cached.region
+        else:
+            customer = await serving.repository.customer(user_id)
+            region = customer.region if customer else None
     return serving.rules.applicable(region, serving.clock())
 
 

@@ -50,6 +50,8 @@ class CachedList:
     """How old the generation the row belongs to is."""
     customer: CustomerCategories | None = None
     """The customer's part of the "new in your categories" slot, when read with the row."""
+    region: str | None = None
+    """The customer's region, read with the row (None: none known)."""
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,7 @@ class Repository:
             row[version_column],
             row["outdated"],
             self._age(row["age_seconds"]),
+            row["region"],
         )
 
     async def active_model_version(self) -> str | None:
