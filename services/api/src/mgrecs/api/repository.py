@@ -191,7 +191,7 @@ class Repository:
             row[version_column],
             row["outdated"],
             self._age(row["age_seconds"]),
-            row["region"],
+            region=row["region"],
         )
 
     async def active_model_version(self) -> str | None:
