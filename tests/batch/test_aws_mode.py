@@ -300,6 +300,9 @@ async def test_the_cli_lists_and_rolls_back_aws_versions(
     monkeypatch.setenv("MGRECS_KAFKA_BOOTSTRAP", settings.kafka_bootstrap)
     monkeypatch.setenv("MGRECS_TOPIC_PREFIX", settings.topic_prefix)
     monkeypatch.setenv("MGRECS_BATCH_MODE", "aws")
+    # The rollback points the campaigns back: the CLI talks to the fake control plane.
+    for name in ("personalize_control_endpoint_url", "personalize_poll_seconds"):
+        monkeypatch.setenv(f"MGRECS_{name.upper()}", str(getattr(settings, name)))
     get_settings.cache_clear()
     try:
         listed = await asyncio.to_thread(_cli, "models")
@@ -312,6 +315,7 @@ async def test_the_cli_lists_and_rolls_back_aws_versions(
     assert rolled.exit_code == 0, rolled.output
     active = await pool.fetchrow("SELECT version, recipe FROM model_versions WHERE active")
     assert (active["version"], active["recipe"]) == (first.version, "aws-personalize")
+    assert fake.serving(settings.user_campaign_arn) == first.artifact_uri
     records = await read_topic(
         settings.kafka_bootstrap, topics.topic(topics.SCHEDULE_TICKS, settings)
     )
