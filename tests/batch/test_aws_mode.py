@@ -307,6 +307,8 @@ async def test_the_cli_lists_and_rolls_back_aws_versions(
     try:
         listed = await asyncio.to_thread(_cli, "models")
         rolled = await asyncio.to_thread(_cli, "rollback")
+        fake.fail["UpdateCampaign"] = "Insufficient provisioned TPS quota"
+        refused = await asyncio.to_thread(_cli, "promote", second.version)
     finally:
         get_settings.cache_clear()
     assert listed.exit_code == 0, listed.output
@@ -321,6 +323,12 @@ async def test_the_cli_lists_and_rolls_back_aws_versions(
     )
     [infer] = [ScheduleTick.model_validate_json(r.value) for r in records]
     assert infer.kind == "infer" and infer.tick_id in rolled.output
+    # A campaign that cannot take the version: the promotion is refused, nothing changes.
+    assert refused.exit_code == 1, refused.output
+    assert "Insufficient provisioned TPS quota" in refused.output
+    assert "the active version is unchanged" in refused.output
+    assert await pool.fetchval("SELECT version FROM model_versions WHERE active") == first.version
+    assert fake.serving(settings.user_campaign_arn) == first.artifact_uri
 
 
 async def test_the_aws_gate_refuses_a_worse_solution_version(
