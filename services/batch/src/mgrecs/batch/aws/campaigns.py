@@ -34,6 +34,9 @@ SOLUTION_VERSIONS = {
 }
 """Each campaign's setting and the key of a version's metrics naming its solution version."""
 
+ACTIVATION_LOCK = "aws-campaigns"
+"""The advisory lock (session level, waited for) an activation holds while it moves them."""
+
 
 class CampaignUpdateFailed(Exception):
     """A campaign did not come to serve the version (its reason is in the message)."""
@@ -125,13 +128,20 @@ async def activate(
 ) -> None:
     """Make `model` the active AWS version once the campaigns serve it (`deploy`, falling back
     to the active version's). When they do not, `model` is not marked active, its decision
-    says why, and the error is raised."""
-    fallback = await model_versions.find_active(pool, model.recipe)
-    try:
-        await deploy(settings, model, fallback)
-    except (CampaignUpdateFailed, AwsModeMisconfigured) as error:
-        await model_versions.set_decision(
-            pool, model.version, f"{reason}; not promoted: {error}", model.recipe
-        )
-        raise
-    await model_versions.promote(pool, model.version, reason, model.recipe)
+    says why, and the error is raised. One activation at a time across instances (a retrain's
+    promotion, a rollback): the next waits, then moves the campaigns from what is active then
+    (two at once would have a campaign's second update refused while the first runs)."""
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", ACTIVATION_LOCK)
+        try:
+            fallback = await model_versions.find_active(pool, model.recipe)
+            try:
+                await deploy(settings, model, fallback)
+            except (CampaignUpdateFailed, AwsModeMisconfigured) as error:
+                await model_versions.set_decision(
+                    pool, model.version, f"{reason}; not promoted: {error}", model.recipe
+                )
+                raise
+            await model_versions.promote(pool, model.version, reason, model.recipe)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", ACTIVATION_LOCK)
