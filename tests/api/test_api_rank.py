@@ -9,11 +9,13 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
 from mgrecs.store.customers import StoredCustomer, insert_customers
+from mgrecs.store.model_versions import AWS_RECIPE, RECIPE, ModelVersion, register
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
-from support.helpers import serve
+from support.helpers import asgi_client, serve
 
 
 class FakeRanking:
@@ -67,6 +69,7 @@ async def test_rank_through_the_engine(
             {"product_id": "p2", "score": 0.9, "reason": None, "reason_product_ids": []},
             {"product_id": "p1", "score": 0.8, "reason": None, "reason_product_ids": []},
         ],
+        "model_version": None,  # nothing trained yet
     }
     assert fake.requests == [
         {
@@ -83,12 +86,28 @@ async def test_rank_by_popularity_when_the_engine_is_down(
     response = await client.post("/v1/users/c1/rank", json={"product_ids": ["p2", "p1", "p3"]})
     assert response.status_code == 200
     body = response.json()
-    assert body["source"] == "popular"
+    assert body["source"] == "popular" and body["model_version"] is None
     assert [(i["product_id"], i["score"]) for i in body["items"]] == [
         ("p3", 1.0),
         ("p1", 0.3333),
         ("p2", 0.0),
     ]
+
+
+async def test_a_ranking_names_the_version_the_mode_serves(
+    shop: None, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """In AWS mode the ranking campaign serves the active aws-personalize version (the
+    campaigns follow it): the answer names it; self-hosted, the engine's active version."""
+    for version, recipe in (("v-engine", RECIPE), ("v-aws", AWS_RECIPE)):
+        await register(pool, ModelVersion(version, recipe, "-", 3, 3, 5), promote=True, reason="t")
+    fake = FakeRanking()
+    async with serve(fake.app, settings.engine_port):
+        for mode, expected in (("aws", "v-aws"), ("self-hosted", "v-engine")):
+            app = create_app(settings.model_copy(update={"batch_mode": mode}))
+            async with asgi_client(app) as client:
+                response = await client.post("/v1/users/c1/rank", json={"product_ids": ["p1"]})
+            assert response.json()["model_version"] == expected
 
 
 async def test_rank_for_an_unknown_customer_is_404(shop: None, client: httpx.AsyncClient) -> None:

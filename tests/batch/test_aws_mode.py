@@ -300,10 +300,15 @@ async def test_the_cli_lists_and_rolls_back_aws_versions(
     monkeypatch.setenv("MGRECS_KAFKA_BOOTSTRAP", settings.kafka_bootstrap)
     monkeypatch.setenv("MGRECS_TOPIC_PREFIX", settings.topic_prefix)
     monkeypatch.setenv("MGRECS_BATCH_MODE", "aws")
+    # The rollback points the campaigns back: the CLI talks to the fake control plane.
+    for name in ("personalize_control_endpoint_url", "personalize_poll_seconds"):
+        monkeypatch.setenv(f"MGRECS_{name.upper()}", str(getattr(settings, name)))
     get_settings.cache_clear()
     try:
         listed = await asyncio.to_thread(_cli, "models")
         rolled = await asyncio.to_thread(_cli, "rollback")
+        fake.fail["UpdateCampaign"] = "Insufficient provisioned TPS quota"
+        refused = await asyncio.to_thread(_cli, "promote", second.version)
     finally:
         get_settings.cache_clear()
     assert listed.exit_code == 0, listed.output
@@ -312,11 +317,18 @@ async def test_the_cli_lists_and_rolls_back_aws_versions(
     assert rolled.exit_code == 0, rolled.output
     active = await pool.fetchrow("SELECT version, recipe FROM model_versions WHERE active")
     assert (active["version"], active["recipe"]) == (first.version, "aws-personalize")
+    assert fake.serving(settings.user_campaign_arn) == first.artifact_uri
     records = await read_topic(
         settings.kafka_bootstrap, topics.topic(topics.SCHEDULE_TICKS, settings)
     )
     [infer] = [ScheduleTick.model_validate_json(r.value) for r in records]
     assert infer.kind == "infer" and infer.tick_id in rolled.output
+    # A campaign that cannot take the version: the promotion is refused, nothing changes.
+    assert refused.exit_code == 1, refused.output
+    assert "Insufficient provisioned TPS quota" in refused.output
+    assert "the active version is unchanged" in refused.output
+    assert await pool.fetchval("SELECT version FROM model_versions WHERE active") == first.version
+    assert fake.serving(settings.user_campaign_arn) == first.artifact_uri
 
 
 async def test_the_aws_gate_refuses_a_worse_solution_version(

@@ -3,7 +3,9 @@ tests: the JSON 1.1 protocol botocore speaks (`POST /`, `X-Amz-Target:
 AmazonPersonalize.<Operation>`), for the calls AWS mode makes, `mgrecs aws provision`'s
 included (dataset groups, schemas, datasets, event trackers, filters, solutions, campaigns:
 each Create answers as AWS does, ResourceAlreadyExistsException for a name taken, and each
-resource goes CREATE PENDING → CREATE IN_PROGRESS → ACTIVE over its Describe calls).
+resource goes CREATE PENDING → CREATE IN_PROGRESS → ACTIVE over its Describe calls), and
+UpdateCampaign (its `latestCampaignUpdate` goes the same way; `fail["UpdateCampaign"]`
+makes the next one end CREATE FAILED, the campaign staying on its solution version).
 
 Jobs start CREATE PENDING and move one status per Describe call (CREATE IN_PROGRESS, then
 ACTIVE, or CREATE FAILED when a failure was asked for). They do real work against S3 (the
@@ -100,6 +102,8 @@ class FakePersonalize:
         self.filters: dict[str, Job] = {}
         self.created_solutions: dict[str, Job] = {}
         self.campaigns: dict[str, Job] = {}
+        self.campaign_updates: dict[str, Job] = {}
+        """The latest UpdateCampaign of each campaign, by campaign ARN."""
         self.calls: list[str] = []
         """Every operation called, in order."""
         self.app = FastAPI()
@@ -364,7 +368,55 @@ class FakePersonalize:
         return {"campaignArn": arn}
 
     async def op_DescribeCampaign(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._describe(self.campaigns, body, "campaignArn", "campaign")
+        """The campaign, and its latest update (`latestCampaignUpdate`) once it had one: an
+        update goes CREATE PENDING → CREATE IN_PROGRESS → ACTIVE (or CREATE FAILED) over the
+        Describe calls, and the campaign serves its solution version as it turns ACTIVE."""
+        job = self._get(self.campaigns, body["campaignArn"])
+        await self._advance(job, self._nothing)
+        described = self._described(job, "campaignArn")
+        update = self.campaign_updates.get(job.arn)
+        if update is not None:
+            await self._advance(update, self._switch)
+            latest = {
+                key: value
+                for key, value in self._described(update, "campaignArn").items()
+                if key not in {"campaignArn", "name"}
+            }
+            described["latestCampaignUpdate"] = latest
+        return {"campaign": described}
+
+    async def _switch(self, update: Job) -> None:
+        """A campaign update done: the campaign serves the new solution version."""
+        self.campaigns[update.arn].request["solutionVersionArn"] = update.request[
+            "solutionVersionArn"
+        ]
+
+    async def op_UpdateCampaign(self, body: dict[str, Any]) -> dict[str, Any]:
+        """As AWS: the campaign must be ACTIVE with no update under way, and the solution
+        version ACTIVE and of the campaign's solution."""
+        campaign = self._get(self.campaigns, body["campaignArn"])
+        update = self.campaign_updates.get(campaign.arn)
+        busy = update is not None and update.status not in {"ACTIVE", "CREATE FAILED"}
+        if campaign.status != "ACTIVE" or busy:
+            raise FakeError("ResourceInUseException", f"{campaign.arn} is being created or updated")
+        version = self._get(self.solution_versions, body["solutionVersionArn"])
+        if version.status != "ACTIVE":
+            raise FakeError("ResourceInUseException", f"{version.arn} is {version.status}")
+        serving = self.solution_versions[campaign.request["solutionVersionArn"]]
+        if version.request["solutionArn"] != serving.request["solutionArn"]:
+            raise FakeError(
+                "InvalidInputException",
+                f"{version.arn} is not a version of {serving.request['solutionArn']}",
+            )
+        request = {**campaign.request, **body, "solutionVersionArn": version.arn}
+        self.campaign_updates[campaign.arn] = Job(
+            campaign.arn, request, failure=self.fail.pop("UpdateCampaign", None)
+        )
+        return {"campaignArn": campaign.arn}
+
+    def serving(self, campaign_arn: str) -> str:
+        """The solution version a campaign serves now."""
+        return str(self.campaigns[campaign_arn].request["solutionVersionArn"])
 
     async def op_ListCampaigns(self, body: dict[str, Any]) -> dict[str, Any]:
         found = [

@@ -150,6 +150,16 @@ async def promote(pool: asyncpg.Pool, version: str, reason: str, recipe: str = R
         await _activate(conn, recipe, version, reason)
 
 
+async def set_decision(pool: asyncpg.Pool, version: str, reason: str, recipe: str) -> None:
+    """Replace a version's recorded decision (a promotion that could not be carried out)."""
+    await pool.execute(
+        "UPDATE model_versions SET decision = $3 WHERE recipe = $1 AND version = $2",
+        recipe,
+        version,
+        reason,
+    )
+
+
 async def previous_version(pool: asyncpg.Pool, recipe: str = RECIPE) -> str | None:
     """The version that was active before the current one (the one a rollback returns to)."""
     previous = await pool.fetchval(

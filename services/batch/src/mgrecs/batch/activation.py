@@ -6,16 +6,24 @@ generation the old version's cached lists keep serving, and their answers say so
 
 The CLI's `mgrecs promote` and `mgrecs rollback` go through here, as should anything else
 that changes the active version outside a retrain (an automatic rollback).
+
+In AWS mode the campaigns serve the active version too: the version becomes active only once
+every campaign serves its solution versions (`mgrecs.batch.aws.campaigns.activate`); when one
+does not, nothing changes and CampaignUpdateFailed is raised.
 """
 
 from dataclasses import dataclass
 
 import asyncpg
 
+from mgrecs.batch.aws import campaigns
+from mgrecs.batch.aws.campaigns import CampaignUpdateFailed
 from mgrecs.common.channels import publish_tick
 from mgrecs.common.schemas import ScheduleTick
 from mgrecs.common.settings import Settings
 from mgrecs.store import model_versions
+
+__all__ = ["Activated", "CampaignUpdateFailed", "promote", "rollback", "start_infer"]
 
 
 @dataclass(frozen=True)
@@ -41,11 +49,22 @@ async def _then_infer(settings: Settings, version: str, tick_id: str | None = No
         return Activated(version, None, f"{type(error).__name__}: {error}")
 
 
+async def _activate(pool: asyncpg.Pool, settings: Settings, version: str, reason: str) -> None:
+    """Make `version` of the mode's lineage active (in AWS mode, its campaigns first)."""
+    recipe = model_versions.mode_recipe(settings)
+    if recipe != model_versions.AWS_RECIPE:
+        await model_versions.promote(pool, version, reason, recipe)
+        return
+    model = await model_versions.find(pool, version, recipe)
+    if model is None:
+        raise model_versions.UnknownVersion(f"no {recipe} model version {version!r}")
+    await campaigns.activate(pool, settings, model, reason)
+
+
 async def promote(pool: asyncpg.Pool, settings: Settings, version: str, reason: str) -> Activated:
     """Make `version` of the mode's lineage active, then start an infer. Raises
     UnknownVersion."""
-    recipe = model_versions.mode_recipe(settings)
-    await model_versions.promote(pool, version, reason, recipe)
+    await _activate(pool, settings, version, reason)
     return await _then_infer(settings, version)
 
 
@@ -57,5 +76,8 @@ async def rollback(
 ) -> Activated:
     """Re-activate the version active before the current one, then start an infer (tick
     `tick_id`, fresh if None). Raises UnknownVersion."""
-    version = await model_versions.rollback(pool, model_versions.mode_recipe(settings), reason)
+    version = await model_versions.previous_version(pool, model_versions.mode_recipe(settings))
+    if version is None:
+        raise model_versions.UnknownVersion("no earlier active version to roll back to")
+    await _activate(pool, settings, version, reason)
     return await _then_infer(settings, version, tick_id)

@@ -82,6 +82,9 @@ def promote(version: Annotated[str, typer.Argument(help="a version from `mgrecs 
     except model_versions.UnknownVersion as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error
+    except activation.CampaignUpdateFailed as error:
+        console.print(f"[red]{error}: the active version is unchanged[/red]")
+        raise typer.Exit(code=1) from error
     _report(done, f"{version} is now active")
 
 
@@ -93,4 +96,7 @@ def rollback() -> None:
     except model_versions.UnknownVersion as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error
+    except activation.CampaignUpdateFailed as error:
+        console.print(f"[red]{error}: the active version is unchanged[/red]")
+        raise typer.Exit(code=1) from error
     _report(done, f"rolled back: {done.version} is active again")

@@ -113,7 +113,8 @@ async def rank_for_user(
     if items:
         SOURCES.labels("rank", "realtime").inc()
         items = await names.name_items(apply_items(items, len(items), rules))
-        return UserRanking(user_id=user_id, source="realtime", items=items)
+        version = await repository.active_model_version()
+        return UserRanking(user_id=user_id, source="realtime", items=items, model_version=version)
     SOURCES.labels("rank", "popular").inc()
     items = await ranked_by_popularity(repository, settings, body.product_ids)
     items = await names.name_items(apply_items(items, len(items), rules))

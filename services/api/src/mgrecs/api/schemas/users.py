@@ -82,6 +82,11 @@ class UserRanking(BaseModel):
     user_id: str
     source: Source = Field(description="realtime: the engine; popular: it was down")
     items: list[RecommendedItem]
+    model_version: str | None = Field(
+        default=None,
+        description="realtime: the model version the engine serves (in AWS mode the active "
+        "one, which the ranking campaign serves); null for popularity",
+    )
 
 
 Slot = Literal["buy-again", "cache", "realtime", "popular"]

@@ -1,16 +1,22 @@
 """AWS-mode retrain and refresh: the datasets exported to S3, imported into their Personalize
-datasets, a version of each solution trained (FULL for a retrain, UPDATE for a refresh), both
-registered as one model version in `model_versions` (recipe `aws-personalize`).
+datasets, a version of each solution trained (a retrain: user-personalization, similar-items
+and, when configured, personalized-ranking, FULL; a refresh: user-personalization, UPDATE,
+the others kept), registered as one model version in `model_versions` (recipe
+`aws-personalize`).
 
-Both solutions are checked first (they exist, in the configured dataset group), so a wrong
+The solutions are checked first (they exist, in the configured dataset group), so a wrong
 ARN costs no export. Steps: export (the datasets written to S3 while the purchases are read,
 as self-hosted), quality (the same report as self-hosted), import (every import job ACTIVE),
-train (every solution version ACTIVE), promote (the gate), buy-again (the repurchase parameters and
-per-product statistics of the same purchases stored with the version, as self-hosted: the
-api's buy-again list scores alike in both modes), and for a refresh infer.
+train (every solution version ACTIVE), promote (the gate; the version registered),
+buy-again (the repurchase parameters and per-product statistics of the same purchases stored
+with the version, as self-hosted: the api's buy-again list scores alike in both modes),
+campaigns (a version the gate passes: every campaign moved to its solution versions, then
+the version marked active, `campaigns.activate`), and for a refresh infer.
 The gate (`promotion.decide_personalize`): a retrain's version serves when Personalize's
-NDCG@10 for it reaches the active version's by `MGRECS_PROMOTION_MARGIN`; a refresh (UPDATE
-of the active solution) serves; the metrics are recorded with the version either way.
+NDCG@10 for its user-personalization solution version reaches the active version's by
+`MGRECS_PROMOTION_MARGIN` (the three solution versions are one model version: similar-items
+and ranking follow that decision, their metrics recorded); a refresh (UPDATE of the active
+solution) serves; the metrics are recorded with the version either way.
 One retrain or refresh at a time across instances (`mgrecs.store.jobs.retrain_lock`).
 """
 
@@ -21,6 +27,7 @@ from typing import Any
 
 import asyncpg
 
+from mgrecs.batch.aws import campaigns
 from mgrecs.batch.aws.control import (
     AwsModeMisconfigured,
     s3_store,
@@ -51,13 +58,23 @@ from mgrecs.store.model_versions import (
 log = get_logger(__name__)
 
 
+SOLUTIONS = (
+    "personalize_user_solution_arn",
+    "personalize_similar_solution_arn",
+    "personalize_ranking_solution_arn",
+)
+"""The solutions a retrain trains (the ranking one when configured)."""
+
+
 async def _check_solutions(client: Any, settings: Settings) -> str:
-    """Both solutions exist and train on the configured dataset group: a wrong ARN fails
+    """The solutions exist and train on the configured dataset group: a wrong ARN fails
     here, before anything is imported or trained. Returns the user-personalization
     solution's recipe (its name, e.g. aws-user-personalization)."""
     recipes = []
-    for setting in ("personalize_user_solution_arn", "personalize_similar_solution_arn"):
+    for setting in SOLUTIONS:
         arn = getattr(settings, setting)
+        if not arn:
+            continue  # only the ranking solution is optional (control.REQUIRED)
         solution = (await client.describe_solution(solutionArn=arn))["solution"]
         if solution.get("datasetGroupArn") != settings.personalize_dataset_group_arn:
             raise AwsModeMisconfigured(
@@ -104,27 +121,37 @@ async def _train(
                 imports = await import_datasets(client, settings, version, sources, mode)
             async with steps.step("train"):
                 if refresh_of is None:
-                    user_arn, similar_arn = await together(
-                        _solution_version(
-                            client, settings, settings.personalize_user_solution_arn, "FULL"
-                        ),
-                        _solution_version(
-                            client, settings, settings.personalize_similar_solution_arn, "FULL"
-                        ),
+                    solutions = [getattr(settings, name) for name in SOLUTIONS]
+                    trained = await together(
+                        *(
+                            _solution_version(client, settings, arn, "FULL")
+                            for arn in solutions
+                            if arn
+                        )
                     )
+                    user_arn, similar_arn = trained[:2]
+                    ranking_arn = trained[2] if len(trained) > 2 else None
                 else:
                     user_arn = await _solution_version(
                         client, settings, settings.personalize_user_solution_arn, "UPDATE"
                     )
                     similar_arn = refresh_of.metrics["similar_solution_version_arn"]
+                    ranking_arn = refresh_of.metrics.get("ranking_solution_version_arn")
                 solution_metrics = await client.get_solution_metrics(solutionVersionArn=user_arn)
+                other_metrics = {
+                    key: (await client.get_solution_metrics(solutionVersionArn=arn))["metrics"]
+                    for key, arn in (("similar", similar_arn), ("ranking", ranking_arn))
+                    if arn and refresh_of is None
+                }
         metrics: dict[str, Any] = {
             "mode": "aws",
             "recipe": recipe,
             "training_mode": "FULL" if refresh_of is None else "UPDATE",
             "user_solution_version_arn": user_arn,
             "similar_solution_version_arn": similar_arn,
+            "ranking_solution_version_arn": ranking_arn,
             "solution_metrics": solution_metrics.get("metrics", {}),
+            "other_solution_metrics": other_metrics,
             "dataset_group_arn": settings.personalize_dataset_group_arn,
             "dataset_import_jobs": imports,
             "import_mode": mode,
@@ -142,6 +169,7 @@ async def _train(
                 settings.promotion_margin,
                 refresh=refresh_of is not None,
             )
+            reason = f"{job}: {decision.reason}"
             registered = await register(
                 pool,
                 ModelVersion(
@@ -153,16 +181,20 @@ async def _train(
                     n_interactions=datasets["interactions"].rows,
                     metrics=metrics,
                 ),
-                promote=decision.promote,
-                reason=f"{job}: {decision.reason}",
+                promote=False,
+                reason=reason,
             )
         async with steps.step("buy-again"):
             await store_buy_again(pool, version, lines)
+        if decision.promote:
+            async with steps.step("campaigns"):
+                await campaigns.activate(pool, settings, registered, reason)
     log.info(
         f"aws_{job}_done",
         version=version,
         user_solution_version=user_arn,
         similar_solution_version=similar_arn,
+        ranking_solution_version=ranking_arn,
         promoted=decision.promote,
         decision=decision.reason,
         steps=steps.done,
