@@ -39,6 +39,8 @@ from mgrecs.api.routes import (
 from mgrecs.api.rule_book import RuleKeeper
 from mgrecs.api.sampling import SampleMemo
 from mgrecs.api.security_headers import SecurityHeaders
+from mgrecs.api.served_recorder import ServedRecorder
+from mgrecs.common import channels
 from mgrecs.common.body_limit import BodyLimit
 from mgrecs.common.correlation import RequestIdMiddleware
 from mgrecs.common.db import DATABASE_UNREACHABLE, create_pool
@@ -71,6 +73,16 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
             app.state.region_samples = SampleMemo()
             app.state.feedback = FeedbackPublisher(settings)
             stack.push_async_callback(app.state.feedback.close)
+            app.state.served = ServedRecorder(
+                settings,
+                clock,
+                channels.publisher(app.state.feedback.broker, settings, channels.SERVED),
+                app.state.feedback.connect,
+            )
+            if app.state.served.enabled:  # stopped before the broker: what is queued is sent
+                recording = asyncio.create_task(app.state.served.run())
+                stack.push_async_callback(app.state.served.close)
+                stack.push_async_callback(_cancelled, recording)
             app.state.answers = AnswerCache(pool, settings.api_answer_cache_seconds)
             app.state.engine = Engine(
                 client,
@@ -86,7 +98,13 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                 settings.margin_weight,
             )
             app.state.serving = Serving(
-                app.state.repository, app.state.engine, settings, pool, clock, app.state.rules
+                app.state.repository,
+                app.state.engine,
+                settings,
+                pool,
+                clock,
+                app.state.rules,
+                app.state.served,
             )
             try:
                 await app.state.repository.ping()

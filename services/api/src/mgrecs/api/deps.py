@@ -18,6 +18,7 @@ from mgrecs.api.engine import Engine
 from mgrecs.api.repository import Repository
 from mgrecs.api.rule_book import RuleKeeper
 from mgrecs.api.sampling import SampleMemo
+from mgrecs.api.served_recorder import ServedRecorder
 from mgrecs.common.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -69,6 +70,8 @@ class Serving:
     pool: asyncpg.Pool
     clock: Clock
     rules: RuleKeeper
+    served: ServedRecorder
+    """Records what the lists answered (topic `served`)."""
 
 
 def serving(request: Request) -> Serving:
@@ -80,6 +83,11 @@ def serving(request: Request) -> Serving:
 async def get_answers(request: Request) -> AnswerCache:
     answers: AnswerCache = request.app.state.answers
     return answers
+
+
+async def get_served(request: Request) -> ServedRecorder:
+    recorder: ServedRecorder = request.app.state.served
+    return recorder
 
 
 async def get_rules(request: Request) -> RuleKeeper:
@@ -95,3 +103,4 @@ PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 AnswerCacheDep = Annotated[AnswerCache, Depends(get_answers)]
 RulesDep = Annotated[RuleKeeper, Depends(get_rules)]
+ServedDep = Annotated[ServedRecorder, Depends(get_served)]

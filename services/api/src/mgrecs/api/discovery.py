@@ -60,11 +60,17 @@ async def discovery(
 async def rules_for_customer(serving: Serving, user_id: str) -> Applicable:
     """The business rules in force now for a customer's lists (their region's, when a rule
     is scoped to a region: then the customer is looked up)."""
+    return (await customer_rules(serving, user_id))[1]
+
+
+async def customer_rules(serving: Serving, user_id: str) -> tuple[str | None, Applicable]:
+    """`rules_for_customer`, with the customer's region when it was looked up (None when no
+    rule is scoped to a region: then it is not needed, and not read)."""
     region = None
     if serving.rules.scoped:
         customer = await serving.repository.customer(user_id)
         region = customer.region if customer else None
-    return serving.rules.applicable(region, serving.clock())
+    return region, serving.rules.applicable(region, serving.clock())
 
 
 async def _arm_answer(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from mgrecs.api.deps import ClockDep, EngineDep, RepositoryDep, RulesDep, SettingsDep
+from mgrecs.api.deps import ClockDep, EngineDep, RepositoryDep, RulesDep, ServedDep, SettingsDep
 from mgrecs.api.engine import Engine, EngineUnavailable
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.new_items import similar_items_with_new
@@ -70,6 +70,7 @@ async def similar_products(
     keeper: RulesDep,
     settings: SettingsDep,
     clock: ClockDep,
+    served: ServedDep,
     limit: Limit = 10,
 ) -> SimilarProducts:
     """The nightly cached list; for products without one, or when the cache is stale (past
@@ -91,7 +92,10 @@ async def similar_products(
     items = await similar_items_with_new(repository, settings, now, product_id, answer.items, asked)
     if not (rules.empty and asked == limit):
         items = apply_items(items, limit, rules, exclude=(product_id,))
-    return answer if items is answer.items else answer.model_copy(update={"items": items})
+    if items is not answer.items:
+        answer = answer.model_copy(update={"items": items})
+    served.record("similar", answer.items, answer.source, product_id=product_id, rule_ids=rules.key)
+    return answer
 
 
 async def _similar(

@@ -5,9 +5,17 @@ import dataclasses
 
 from fastapi import APIRouter, HTTPException, Request
 
-from mgrecs.api.buy_again import buy_again
-from mgrecs.api.deps import ClockDep, EngineDep, RepositoryDep, RulesDep, SettingsDep, serving
-from mgrecs.api.discovery import discovery
+from mgrecs.api.buy_again import buy_again, buy_again_source
+from mgrecs.api.deps import (
+    ClockDep,
+    EngineDep,
+    RepositoryDep,
+    RulesDep,
+    ServedDep,
+    SettingsDep,
+    serving,
+)
+from mgrecs.api.discovery import customer_rules, discovery
 from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.recommendations import ranked_by_popularity
@@ -41,7 +49,20 @@ async def user_recommendations(
     A customer in an experiment gets its arm's model version: the cache when the cache was
     scored with it, else the engine in real time from the arm's campaign; the answer names
     the experiment and arm (`experiment`), to be echoed in feedback."""
-    return await discovery(serving(request), user_id, limit, category)
+    found = serving(request)
+    region, rules = await customer_rules(found, user_id)
+    answer = await discovery(found, user_id, limit, category, rules=rules)
+    found.served.record(
+        "user",
+        answer.items,
+        answer.source,
+        customer_id=user_id,
+        region=region,
+        model_version=answer.model_version,
+        experiment=answer.experiment,
+        rule_ids=rules.key,
+    )
+    return answer
 
 
 @router.get(
@@ -60,7 +81,19 @@ async def user_buy_again(user_id: UserId, request: Request, limit: Limit = 10) -
     `slot` says which part each item comes from. Unknown customer: 404, as
     `/recommendations`."""
     found = serving(request)
-    return await buy_again(found, user_id, limit, found.clock())
+    region, rules = await customer_rules(found, user_id)
+    answer = await buy_again(found, user_id, limit, found.clock(), rules)
+    found.served.record(
+        "buy_again",
+        answer.items,
+        buy_again_source(answer.discovery_source),
+        customer_id=user_id,
+        region=region,
+        model_version=answer.model_version,
+        experiment=answer.experiment,
+        rule_ids=rules.key,
+    )
+    return answer
 
 
 @router.post(
@@ -77,6 +110,7 @@ async def rank_for_user(
     settings: SettingsDep,
     keeper: RulesDep,
     clock: ClockDep,
+    served: ServedDep,
 ) -> UserRanking:
     """The engine's personalized ranking (GetPersonalizedRanking) of the given products; when
     the engine is down, the same products by popularity (`source: popular`). The business
@@ -99,9 +133,21 @@ async def rank_for_user(
         items = []
     if items:
         SOURCES.labels("rank", "realtime").inc()
-        items = apply_items(items, len(items), rules)
-        return UserRanking(user_id=user_id, source="realtime", items=items)
-    SOURCES.labels("rank", "popular").inc()
-    items = await ranked_by_popularity(repository, settings, body.product_ids)
-    items = apply_items(items, len(items), rules)
-    return UserRanking(user_id=user_id, source="popular", items=items)
+        answer = UserRanking(
+            user_id=user_id, source="realtime", items=apply_items(items, len(items), rules)
+        )
+    else:
+        SOURCES.labels("rank", "popular").inc()
+        items = await ranked_by_popularity(repository, settings, body.product_ids)
+        answer = UserRanking(
+            user_id=user_id, source="popular", items=apply_items(items, len(items), rules)
+        )
+    served.record(
+        "ranking",
+        answer.items,
+        answer.source,
+        customer_id=user_id,
+        region=customer.region,
+        rule_ids=rules.key,
+    )
+    return answer

@@ -6,7 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from mgrecs.api.deps import AnswerCacheDep, ClockDep, RepositoryDep, RulesDep, SettingsDep
+from mgrecs.api.deps import (
+    AnswerCacheDep,
+    ClockDep,
+    RepositoryDep,
+    RulesDep,
+    ServedDep,
+    SettingsDep,
+)
 from mgrecs.api.routes.params import Categories, Limit
 from mgrecs.api.schemas.shared import ErrorMessage
 from mgrecs.api.schemas.visitors import VisitorRecommendations
@@ -39,6 +46,7 @@ async def visitor_recommendations_route(
     clock: ClockDep,
     answers: AnswerCacheDep,
     keeper: RulesDep,
+    served: ServedDep,
     region: VisitorRegion = None,
     limit: Limit = 10,
     category: Categories = None,
@@ -63,4 +71,6 @@ async def visitor_recommendations_route(
     answer: VisitorRecommendations = await answers.get(
         "visitors", (region, tuple(category or ()), asked), compute
     )
-    return finalise_visitor_list(answer, limit, rules)
+    answer = finalise_visitor_list(answer, limit, rules)
+    served.record("visitor", answer.items, answer.source, region=region, rule_ids=rules.key)
+    return answer

@@ -1,0 +1,227 @@
+"""Recording what the api answered on topic `served` (docs/concepts.md, Impact) without
+slowing the answers.
+
+On the request path `record` appends one tuple to a bounded in-memory queue: no validation,
+no I/O, nothing awaited. A queue at `served_queue_size` drops the answer and counts it
+(`mgrecs_served_dropped_total{reason="queue_full"}`). A background task (`run`, started by
+the lifespan) takes up to `served_batch_size` answers, or what came within
+`served_batch_seconds` of the first, builds their `ServedList` messages (an id each) and
+publishes them through the api's broker connection (the one feedback uses), keyed by
+customer, else region, else product. A batch the broker does not take within
+`SEND_TIMEOUT_SECONDS` (down, unreachable) is dropped and counted (`reason="broker"`); while
+the broker cannot be connected to, a new attempt is made at most every
+`RECONNECT_SECONDS` and the batches in between are dropped the same way.
+"""
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from aiokafka.errors import KafkaError
+from faststream.kafka.publisher.usecase import DefaultPublisher
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+from mgrecs.api.schemas.experiments import ExperimentTag
+from mgrecs.common.logging import get_logger
+from mgrecs.common.served import ServedEndpoint, ServedList
+from mgrecs.common.settings import Settings
+
+log = get_logger(__name__)
+
+SEND_TIMEOUT_SECONDS = 5.0
+"""How long the broker has to take one batch (and to be connected to) before it is dropped."""
+RECONNECT_SECONDS = 5.0
+"""After a failed connection, batches are dropped without trying for this long."""
+
+RECORDED = Counter(
+    "mgrecs_served_recorded_total", "Answers the broker took on topic `served`", ["endpoint"]
+)
+DROPPED = Counter(
+    "mgrecs_served_dropped_total",
+    "Answers not recorded on `served`: queue_full (the queue was at served_queue_size), "
+    "broker (the broker did not take their batch), invalid (not a valid ServedList)",
+    ["reason"],
+)
+for _reason in ("queue_full", "broker", "invalid"):
+    DROPPED.labels(_reason)  # shown at 0 from the start: "0 dropped" is a figure
+
+
+class HasProductId(Protocol):
+    @property
+    def product_id(self) -> str: ...
+
+
+Entry = tuple[
+    datetime,
+    ServedEndpoint,
+    str | None,
+    str | None,
+    str | None,
+    Sequence[HasProductId],
+    str,
+    str | None,
+    ExperimentTag | None,
+    tuple[int, ...],
+]
+"""One answer as `record` queues it (the message is built in the background)."""
+
+
+class ServedRecorder:
+    """The api process's recorder: `record` on the request path, `run` in the background,
+    `close` at shutdown (what is queued then is sent, within the send timeout)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        publisher: DefaultPublisher,
+        connect: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.enabled = settings.served_recording
+        self._clock = clock
+        self._publisher = publisher
+        self._connect = connect
+        self._limit = settings.served_queue_size
+        self._batch_size = settings.served_batch_size
+        self._batch_seconds = settings.served_batch_seconds
+        self._queue: deque[Entry] = deque()
+        self._wake = asyncio.Event()
+        self._down_until = float("-inf")
+
+    def record(
+        self,
+        endpoint: ServedEndpoint,
+        items: Sequence[HasProductId],
+        source: str,
+        *,
+        customer_id: str | None = None,
+        region: str | None = None,
+        product_id: str | None = None,
+        model_version: str | None = None,
+        experiment: ExperimentTag | None = None,
+        rule_ids: tuple[int, ...] = (),
+    ) -> None:
+        """Queue one answer (`items` in slot order, read later: answers are not changed once
+        served); never waits, never raises for a full queue (it counts the drop)."""
+        if not self.enabled:
+            return
+        queue = self._queue
+        if len(queue) >= self._limit:
+            DROPPED.labels("queue_full").inc()
+            return
+        queue.append(
+            (
+                self._clock(),
+                endpoint,
+                customer_id,
+                region,
+                product_id,
+                items,
+                source,
+                model_version,
+                experiment,
+                rule_ids,
+            )
+        )
+        if len(queue) == 1 or len(queue) >= self._batch_size:
+            self._wake.set()
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    async def run(self) -> None:
+        """Send batches until cancelled."""
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            if len(self._queue) < self._batch_size:
+                await self._fill()
+            await self.send(self._take())
+
+    async def _fill(self) -> None:
+        """Until the batch is full or `served_batch_seconds` passed."""
+        try:
+            async with asyncio.timeout(self._batch_seconds):
+                while len(self._queue) < self._batch_size:
+                    self._wake.clear()
+                    await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    def _take(self) -> list[Entry]:
+        queue = self._queue
+        return [queue.popleft() for _ in range(min(len(queue), self._batch_size))]
+
+    async def send(self, entries: Iterable[Entry]) -> None:
+        """Publish `entries` as `ServedList` messages; what the broker does not take is
+        dropped and counted, never raised."""
+        messages = list(_messages(entries))
+        if not messages:
+            return
+        if time.monotonic() < self._down_until:
+            DROPPED.labels("broker").inc(len(messages))
+            return
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                await self._connect()
+                sent = [
+                    await self._publisher.publish(body, key=key, no_confirm=True)
+                    for _, key, body in messages
+                ]
+                await asyncio.gather(*sent)
+        except (KafkaError, TimeoutError, OSError) as exc:
+            self._down_until = time.monotonic() + RECONNECT_SECONDS
+            DROPPED.labels("broker").inc(len(messages))
+            log.warning("served_not_recorded", answers=len(messages), error=repr(exc))
+            return
+        counts: dict[str, int] = {}
+        for endpoint, _, _ in messages:
+            counts[endpoint] = counts.get(endpoint, 0) + 1
+        for endpoint, count in counts.items():
+            RECORDED.labels(endpoint).inc(count)
+
+    async def close(self) -> None:
+        """Send what is still queued (at shutdown)."""
+        while self._queue:
+            await self.send(self._take())
+
+
+def _messages(entries: Iterable[Entry]) -> Iterable[tuple[str, bytes | None, bytes]]:
+    """(endpoint, key, JSON) of each entry that makes a valid `ServedList`."""
+    for entry in entries:
+        try:
+            served = served_list(entry)
+        except ValidationError as exc:
+            DROPPED.labels("invalid").inc()
+            log.warning("served_invalid", endpoint=entry[1], error=str(exc))
+            continue
+        key = served.customer_id or served.region or served.product_id
+        yield served.endpoint, key.encode() if key else None, served.model_dump_json().encode()
+
+
+def served_list(entry: Entry) -> ServedList:
+    """The message of one queued answer (a fresh `served_id`)."""
+    (at, endpoint, customer, region, product, items, source, version, tag, rules) = entry
+    fields: dict[str, Any] = {
+        "served_id": uuid.uuid4().hex,
+        "served_at": at,
+        "endpoint": endpoint,
+        "customer_id": customer,
+        "region": region,
+        "product_id": product,
+        "product_ids": [item.product_id for item in items],
+        "source": source,
+        "model_version": version,
+        "rule_ids": list(rules),
+    }
+    if tag is not None:
+        fields["experiment_id"] = tag.experiment_id
+        fields["arm"] = tag.arm
+    return ServedList.model_validate(fields)
