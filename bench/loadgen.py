@@ -153,6 +153,7 @@ async def load(
         "offered": rate,
         "rps": round(len(latencies) / wall, 1),
         "p50": round(cuts[49], 2),
+        "p95": round(cuts[94], 2),
         "p99": round(cuts[98], 2),
         "max": round(max(latencies), 2),
         "errors": sum(n for status, n in statuses.items() if status != "200"),

@@ -36,7 +36,10 @@ log = get_logger(__name__)
 SEND_TIMEOUT_SECONDS = 5.0
 """How long the broker has to take one batch (and to be connected to) before it is dropped."""
 RECONNECT_SECONDS = 5.0
-"""After a failed connection, batches are dropped without trying for this long."""
+"""After a failed send, batches are dropped without trying for this long."""
+YIELD_EVERY = 16
+"""Answers built and handed to the producer between two returns to the event loop (about
+0.5 ms of CPU: bench/RESULTS.md, issue 20)."""
 
 RECORDED = Counter(
     "mgrecs_served_recorded_total", "Answers the broker took on topic `served`", ["endpoint"]
@@ -161,29 +164,36 @@ class ServedRecorder:
 
     async def send(self, entries: Iterable[Entry]) -> None:
         """Publish `entries` as `ServedList` messages; what the broker does not take is
-        dropped and counted, never raised."""
-        messages = list(_messages(entries))
-        if not messages:
+        dropped and counted, never raised. Gives the event loop back every `YIELD_EVERY`
+        answers: the requests being served wait for a slice of a batch, never a whole one."""
+        entries = list(entries)
+        if not entries:
             return
         if time.monotonic() < self._down_until:
-            DROPPED.labels("broker").inc(len(messages))
+            DROPPED.labels("broker").inc(len(entries))
             return
+        counts: dict[str, int] = {}
+        invalid = 0
         try:
             async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
                 await self._connect()
-                sent = [
-                    await self._publisher.publish(body, key=key, no_confirm=True)
-                    for _, key, body in messages
-                ]
+                sent = []
+                for n, entry in enumerate(entries, 1):
+                    message = _message(entry)
+                    if message is None:
+                        invalid += 1
+                    else:
+                        endpoint, key, body = message
+                        sent.append(await self._publisher.publish(body, key=key, no_confirm=True))
+                        counts[endpoint] = counts.get(endpoint, 0) + 1
+                    if n % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
                 await asyncio.gather(*sent)
         except (KafkaError, TimeoutError, OSError) as exc:
             self._down_until = time.monotonic() + RECONNECT_SECONDS
-            DROPPED.labels("broker").inc(len(messages))
-            log.warning("served_not_recorded", answers=len(messages), error=repr(exc))
+            DROPPED.labels("broker").inc(len(entries) - invalid)
+            log.warning("served_not_recorded", answers=len(entries) - invalid, error=repr(exc))
             return
-        counts: dict[str, int] = {}
-        for endpoint, _, _ in messages:
-            counts[endpoint] = counts.get(endpoint, 0) + 1
         for endpoint, count in counts.items():
             RECORDED.labels(endpoint).inc(count)
 
@@ -193,17 +203,17 @@ class ServedRecorder:
             await self.send(self._take())
 
 
-def _messages(entries: Iterable[Entry]) -> Iterable[tuple[str, bytes | None, bytes]]:
-    """(endpoint, key, JSON) of each entry that makes a valid `ServedList`."""
-    for entry in entries:
-        try:
-            served = served_list(entry)
-        except ValidationError as exc:
-            DROPPED.labels("invalid").inc()
-            log.warning("served_invalid", endpoint=entry[1], error=str(exc))
-            continue
-        key = served.customer_id or served.region or served.product_id
-        yield served.endpoint, key.encode() if key else None, served.model_dump_json().encode()
+def _message(entry: Entry) -> tuple[str, bytes | None, bytes] | None:
+    """(endpoint, key, JSON) of an entry; None (counted, logged) when it is not a valid
+    `ServedList`."""
+    try:
+        served = served_list(entry)
+    except ValidationError as exc:
+        DROPPED.labels("invalid").inc()
+        log.warning("served_invalid", endpoint=entry[1], error=str(exc))
+        return None
+    key = served.customer_id or served.region or served.product_id
+    return served.endpoint, key.encode() if key else None, served.model_dump_json().encode()
 
 
 def served_list(entry: Entry) -> ServedList:
