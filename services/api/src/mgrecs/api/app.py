@@ -79,10 +79,8 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                 channels.publisher(app.state.feedback.broker, settings, channels.SERVED),
                 app.state.feedback.connect,
             )
-            if app.state.served.enabled:  # stopped before the broker: what is queued is sent
-                recording = asyncio.create_task(app.state.served.run())
-                stack.push_async_callback(app.state.served.close)
-                stack.push_async_callback(_cancelled, recording)
+            app.state.served.start()
+            stack.push_async_callback(app.state.served.close)  # before the broker stops
             app.state.answers = AnswerCache(pool, settings.api_answer_cache_seconds)
             app.state.engine = Engine(
                 client,

@@ -4,7 +4,7 @@ slowing the answers.
 On the request path `record` appends one tuple to a bounded in-memory queue: no validation,
 no I/O, nothing awaited. A queue at `served_queue_size` drops the answer and counts it
 (`mgrecs_served_dropped_total{reason="queue_full"}`). A background task (`run`, started by
-the lifespan) takes up to `served_batch_size` answers, or what came within
+the lifespan: `start`) takes up to `served_batch_size` answers, or what came within
 `served_batch_seconds` of the first, builds their `ServedList` messages (an id each) and
 publishes them through the api's broker connection (the one feedback uses), keyed by
 customer, else region, else product. A batch the broker does not take within
@@ -14,6 +14,7 @@ the broker cannot be connected to, a new attempt is made at most every
 """
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import deque
@@ -75,8 +76,8 @@ Entry = tuple[
 
 
 class ServedRecorder:
-    """The api process's recorder: `record` on the request path, `run` in the background,
-    `close` at shutdown (what is queued then is sent, within the send timeout)."""
+    """The api process's recorder: `record` on the request path, `start` (`run` in the
+    background), `close` at shutdown (what is queued then is sent, within the send timeout)."""
 
     def __init__(
         self,
@@ -95,6 +96,8 @@ class ServedRecorder:
         self._queue: deque[Entry] = deque()
         self._wake = asyncio.Event()
         self._down_until = float("-inf")
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
 
     def record(
         self,
@@ -138,21 +141,27 @@ class ServedRecorder:
     def queued(self) -> int:
         return len(self._queue)
 
+    def start(self) -> None:
+        """Start sending in the background (the lifespan's; `close` ends it)."""
+        if self.enabled and self._task is None:
+            self._task = asyncio.create_task(self.run())
+
     async def run(self) -> None:
-        """Send batches until cancelled."""
-        while True:
+        """Send batches until `close`."""
+        while not self._closing:
             if not self._queue:
                 self._wake.clear()
                 await self._wake.wait()
+                continue
             if len(self._queue) < self._batch_size:
                 await self._fill()
             await self.send(self._take())
 
     async def _fill(self) -> None:
-        """Until the batch is full or `served_batch_seconds` passed."""
+        """Until the batch is full, `served_batch_seconds` passed or the recorder closes."""
         try:
             async with asyncio.timeout(self._batch_seconds):
-                while len(self._queue) < self._batch_size:
+                while len(self._queue) < self._batch_size and not self._closing:
                     self._wake.clear()
                     await self._wake.wait()
         except TimeoutError:
@@ -198,7 +207,14 @@ class ServedRecorder:
             RECORDED.labels(endpoint).inc(count)
 
     async def close(self) -> None:
-        """Send what is still queued (at shutdown)."""
+        """At shutdown: let the batch being sent finish, then send what is still queued
+        (each send bounded by `SEND_TIMEOUT_SECONDS`)."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError):  # then wait_for cancelled it
+                await asyncio.wait_for(self._task, SEND_TIMEOUT_SECONDS + 1)
+            self._task = None
         while self._queue:
             await self.send(self._take())
 
