@@ -38,9 +38,10 @@ SEND_TIMEOUT_SECONDS = 5.0
 """How long the broker has to take one batch (and to be connected to) before it is dropped."""
 RECONNECT_SECONDS = 5.0
 """After a failed send, batches are dropped without trying for this long."""
-YIELD_EVERY = 16
-"""Answers built and handed to the producer between two returns to the event loop (about
-0.5 ms of CPU: bench/RESULTS.md, issue 20)."""
+YIELD_EVERY = 8
+"""Answers built and handed to the producer between two returns to the event loop: about
+0.25 ms of CPU (some 30 µs each, bench/RESULTS.md, issue 20), the most a request can wait
+for the recorder."""
 
 RECORDED = Counter(
     "mgrecs_served_recorded_total", "Answers the broker took on topic `served`", ["endpoint"]
