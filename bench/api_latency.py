@@ -397,6 +397,59 @@ async def _messages_on(settings: Settings, topic: str) -> int:
         await consumer.stop()
 
 
+def _answered(step: dict[str, object]) -> int:
+    """Requests of a step that got an answer (whatever its status)."""
+    statuses: dict[str, int] = step["statuses"]  # type: ignore[assignment]
+    return sum(n for status, n in statuses.items() if status != "timeout")
+
+
+def _served_rounds(
+    apis: dict[str, tuple[ServiceProcess, str]],
+    paths: dict[str, Path],
+    args: argparse.Namespace,
+    rate: float,
+) -> None:
+    """`--served-rounds` rounds at `rate`: each endpoint offered to the API without
+    recording, then with; the table of their latencies and CPU per 1,000 answers."""
+    print(f"\n== served-list recording off and on, {rate:g} requests/s each")
+    steps: dict[tuple[str, str], list[dict[str, object]]] = {}
+    cpu: dict[tuple[str, str], float] = {}
+    before = _served_counters(apis["on"][1])
+    for round_ in range(1, args.served_rounds + 1):
+        for endpoint in ("user", "region"):
+            for label, (api, base) in apis.items():
+                assert api.process is not None
+                started = _cpu_seconds(api.process.pid)
+                step = _offer(base, paths[endpoint], rate, args.seconds)
+                used = _cpu_seconds(api.process.pid) - started
+                steps.setdefault((endpoint, label), []).append(step)
+                cpu[(endpoint, label)] = cpu.get((endpoint, label), 0.0) + used
+                failed = f"  {step['statuses']}" if step["errors"] else ""
+                _line(
+                    f"  round {round_} {endpoint:<6} {label:<3}",
+                    step,
+                    f"  cpu {used:.2f} s{failed}",
+                )
+    time.sleep(2 * Settings().served_batch_seconds + 1)  # the last batch leaves
+    after = _served_counters(apis["on"][1])
+    print(f"\n{rate:g} requests/s:")
+    print("| endpoint | recording | p50 ms | p95 ms | p99 ms | CPU ms / 1,000 answers |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for (endpoint, label), runs in steps.items():
+        answered = sum(_answered(s) for s in runs)
+        cells = [
+            " / ".join(f"{float(s[q]):.2f}" for s in runs)  # type: ignore[arg-type]
+            for q in ("p50", "p95", "p99")
+        ]
+        per_thousand = 1e6 * cpu[(endpoint, label)] / answered if answered else 0.0
+        print(f"| {endpoint} | {label} | {' | '.join(cells)} | {per_thousand:.0f} |")
+    delta = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    print(
+        "\nrecording API over the rounds: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in sorted(delta.items()))
+    )
+
+
 def measure_served_recording(
     url: str, paths: dict[str, Path], args: argparse.Namespace, bootstrap: str
 ) -> None:
@@ -423,37 +476,8 @@ def measure_served_recording(
             for path in paths["region"].read_text().split():
                 httpx.get(base + path, timeout=30).raise_for_status()
             _offer(base, paths["user"], 500, 2)  # warm-up: connections, prepared statements
-        print(f"\n== served-list recording off and on, {args.rate:g} requests/s each")
-        steps: dict[tuple[str, str], list[dict[str, object]]] = {}
-        cpu: dict[tuple[str, str], float] = {}
-        before = _served_counters(apis["on"][1])
-        for round_ in range(1, args.served_rounds + 1):
-            for endpoint in ("user", "region"):
-                for label, (api, base) in apis.items():
-                    assert api.process is not None
-                    started = _cpu_seconds(api.process.pid)
-                    step = _offer(base, paths[endpoint], args.rate, args.seconds)
-                    used = _cpu_seconds(api.process.pid) - started
-                    steps.setdefault((endpoint, label), []).append(step)
-                    cpu[(endpoint, label)] = cpu.get((endpoint, label), 0.0) + used
-                    _line(f"  round {round_} {endpoint:<6} {label:<3}", step, f"  cpu {used:.2f} s")
-        time.sleep(2 * Settings().served_batch_seconds + 1)  # the last batch leaves
-        after = _served_counters(apis["on"][1])
-        print("\n| endpoint | recording | p50 ms | p95 ms | p99 ms | CPU ms / 1,000 answers |")
-        print("| --- | --- | --- | --- | --- | --- |")
-        for (endpoint, label), runs in steps.items():
-            answered = sum(float(s["rps"]) * args.seconds for s in runs)  # type: ignore[arg-type]
-            cells = [
-                " / ".join(f"{float(s[q]):.2f}" for s in runs)  # type: ignore[arg-type]
-                for q in ("p50", "p95", "p99")
-            ]
-            per_thousand = 1e6 * cpu[(endpoint, label)] / answered if answered else 0.0
-            print(f"| {endpoint} | {label} | {' | '.join(cells)} | {per_thousand:.0f} |")
-        delta = {k: v - before.get(k, 0.0) for k, v in after.items()}
-        print(
-            "\nrecording API over the rounds: "
-            + ", ".join(f"{k} {v:.0f}" for k, v in sorted(delta.items()))
-        )
+        for rate in args.served_rates:
+            _served_rounds(apis, paths, args, rate)
         settings = Settings(kafka_bootstrap=bootstrap)
         on_topic = asyncio.run(_messages_on(settings, "served"))
         print(f"messages on topic `served` (warm-up included): {on_topic}")
@@ -597,6 +621,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--served-rounds", type=int, default=3, help="rounds of --served-recording (off, on)"
+    )
+    parser.add_argument(
+        "--served-rates",
+        type=lambda text: [float(n) for n in text.split(",")],
+        default=[TARGET_RATE],
+        help="offered rates of --served-recording (comma separated)",
     )
     asyncio.run(run(parser.parse_args()))
 
