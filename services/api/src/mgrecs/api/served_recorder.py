@@ -40,8 +40,8 @@ RECONNECT_SECONDS = 5.0
 """After a failed send, batches are dropped without trying for this long."""
 YIELD_EVERY = 8
 """Answers built and handed to the producer between two returns to the event loop: about
-0.25 ms of CPU (some 30 µs each, bench/RESULTS.md, issue 20), the most a request can wait
-for the recorder."""
+0.25 ms of CPU (some 30 µs each: bench/RESULTS.md, issue 20), the most a request waits for
+the recorder."""
 
 RECORDED = Counter(
     "mgrecs_served_recorded_total", "Answers the broker took on topic `served`", ["endpoint"]
@@ -76,8 +76,8 @@ Entry = tuple[
 ]
 """One answer as `record` queues it (the message is built in the background): times, texts
 and tuples of them only, which the garbage collector stops tracking, so a queue of answers
-costs its collections nothing (holding the answers' item objects kept them alive past the
-young collections: bench/RESULTS.md, issue 20)."""
+costs its collections nothing (the answers' item objects would stay alive, and be walked,
+until their batch is sent)."""
 
 
 class ServedRecorder:
