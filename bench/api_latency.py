@@ -37,6 +37,15 @@ region and user endpoints' p50 / p95 / p99 at `--rate`, without and with the rul
 difference, and the API process's CPU per request (the figure that holds on a shared machine);
 with `--compare-with REV`, REV's API first, the same way. Only that comparison runs.
 
+    make bench-api BENCH_ARGS="--served-recording --no-ceilings"   # issue 20's figure
+
+With `--served-recording` two APIs run side by side on the same data, one recording what it
+answers on topic `served` (an embedded broker), one not (`MGRECS_SERVED_RECORDING`); the user
+and region endpoints are offered `--rate` to each in turn, `--served-rounds` times, and the
+table gives p50/p95/p99 and the API process's CPU per 1,000 answers of each, with the
+recording API's dropped and recorded counts and the messages on the topic. The default run
+is unchanged.
+
 Uses the embedded PostgreSQL unless MGRECS_BENCH_DATABASE_URL names a server.
 """
 
@@ -370,6 +379,127 @@ def measure_engine_misses(
         stop_all([api] + [engine for engine, _ in replicas])
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _served_counters(base: str) -> dict[str, float]:
+    """The recording API's `mgrecs_served_*` counters (dropped by reason, recorded)."""
+    text = httpx.get(f"{base}/metrics", timeout=120).text
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "mgrecs_served_dropped_total":
+                found[f"dropped {sample.labels['reason']}"] = sample.value
+            elif sample.name == "mgrecs_served_recorded_total":
+                found["recorded"] = found.get("recorded", 0.0) + sample.value
+    return found
+
+
+async def _messages_on(settings: Settings, topic: str) -> int:
+    """Messages on `topic` (the sum of its partitions' end offsets)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
+
+
+def _answered(step: dict[str, object]) -> int:
+    """Requests of a step that got an answer (whatever its status)."""
+    statuses: dict[str, int] = step["statuses"]  # type: ignore[assignment]
+    return sum(n for status, n in statuses.items() if status != "timeout")
+
+
+def _served_rounds(
+    apis: dict[str, tuple[ServiceProcess, str]],
+    paths: dict[str, Path],
+    args: argparse.Namespace,
+    rate: float,
+) -> None:
+    """`--served-rounds` rounds at `rate`: each endpoint offered to the API without
+    recording, then with; the table of their latencies and CPU per 1,000 answers."""
+    print(f"\n== served-list recording off and on, {rate:g} requests/s each")
+    steps: dict[tuple[str, str], list[dict[str, object]]] = {}
+    cpu: dict[tuple[str, str], float] = {}
+    before = _served_counters(apis["on"][1])
+    for round_ in range(1, args.served_rounds + 1):
+        for endpoint in ("user", "region"):
+            for label, (api, base) in apis.items():
+                assert api.process is not None
+                started = _cpu_seconds(api.process.pid)
+                step = _offer(base, paths[endpoint], rate, args.seconds)
+                used = _cpu_seconds(api.process.pid) - started
+                steps.setdefault((endpoint, label), []).append(step)
+                cpu[(endpoint, label)] = cpu.get((endpoint, label), 0.0) + used
+                failed = f"  {step['statuses']}" if step["errors"] else ""
+                _line(
+                    f"  round {round_} {endpoint:<6} {label:<3}",
+                    step,
+                    f"  cpu {used:.2f} s{failed}",
+                )
+    time.sleep(2 * Settings().served_batch_seconds + 1)  # the last batch leaves
+    after = _served_counters(apis["on"][1])
+    print(f"\n{rate:g} requests/s:")
+    print("| endpoint | recording | p50 ms | p95 ms | p99 ms | CPU ms / 1,000 answers |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for (endpoint, label), runs in steps.items():
+        answered = sum(_answered(s) for s in runs)
+        cells = [
+            " / ".join(f"{float(s[q]):.2f}" for s in runs)  # type: ignore[arg-type]
+            for q in ("p50", "p95", "p99")
+        ]
+        per_thousand = 1e6 * cpu[(endpoint, label)] / answered if answered else 0.0
+        print(f"| {endpoint} | {label} | {' | '.join(cells)} | {per_thousand:.0f} |")
+    delta = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    print(
+        "\nrecording API over the rounds: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in sorted(delta.items()))
+    )
+
+
+def measure_served_recording(
+    url: str, paths: dict[str, Path], args: argparse.Namespace, bootstrap: str
+) -> None:
+    """The user and region endpoints with served-list recording off and on (two API
+    processes, the same data, offered load in turn)."""
+    logs = Path(tempfile.mkdtemp(prefix="mgapiserved"))
+    apis: dict[str, tuple[ServiceProcess, str]] = {}
+    for label in ("off", "on"):
+        port = free_port()
+        env = {
+            "MGRECS_ENV": "development",
+            "MGRECS_DATABASE_URL": url,
+            "MGRECS_KAFKA_BOOTSTRAP": bootstrap,
+            "MGRECS_API_PORT": str(port),
+            "MGRECS_LOG_LEVEL": "WARNING",
+            "MGRECS_SERVED_RECORDING": "true" if label == "on" else "false",
+        }
+        api = ServiceProcess(f"api-{label}", ["mgrecs-api"], env, logs / f"api-{label}.log")
+        api.start()
+        apis[label] = (api, f"http://127.0.0.1:{port}")
+    try:
+        for api, base in apis.values():
+            wait_healthy(f"{base}/healthz", api)
+            for path in paths["region"].read_text().split():
+                httpx.get(base + path, timeout=30).raise_for_status()
+            _offer(base, paths["user"], 500, 2)  # warm-up: connections, prepared statements
+        for rate in args.served_rates:
+            _served_rounds(apis, paths, args, rate)
+        settings = Settings(kafka_bootstrap=bootstrap)
+        on_topic = asyncio.run(_messages_on(settings, "served"))
+        print(f"messages on topic `served` (warm-up included): {on_topic}")
+    finally:
+        stop_all([api for api, _ in apis.values()])
+
+
 async def prepare(
     args: argparse.Namespace, url: str, paths_dir: Path, artifact_dir: str
 ) -> dict[str, Path]:
@@ -609,6 +739,16 @@ async def run(args: argparse.Namespace) -> None:
             finally:
                 broker.stop()
             return
+        if args.served_recording:
+            broker = EmbeddedBroker().start()
+            try:
+                await ensure_topics(Settings(database_url=url, kafka_bootstrap=broker.bootstrap))
+                await asyncio.to_thread(
+                    measure_served_recording, url, paths, args, broker.bootstrap
+                )
+            finally:
+                broker.stop()
+            return
         if not args.no_ceilings:
             generator_ceiling(paths_dir, args.step_seconds)
         if args.compare_with:
@@ -666,6 +806,21 @@ def main() -> None:
     )
     parser.add_argument(
         "--rounds", type=int, default=3, help="with --rules: measurements of each side"
+    )
+    parser.add_argument(
+        "--served-recording",
+        action="store_true",
+        help="compare the user and region endpoints with served-list recording off and on "
+        "(two APIs, an embedded broker); only that",
+    )
+    parser.add_argument(
+        "--served-rounds", type=int, default=3, help="rounds of --served-recording (off, on)"
+    )
+    parser.add_argument(
+        "--served-rates",
+        type=lambda text: [float(n) for n in text.split(",")],
+        default=[TARGET_RATE],
+        help="offered rates of --served-recording (comma separated)",
     )
     asyncio.run(run(parser.parse_args()))
 

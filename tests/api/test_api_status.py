@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from mgrecs.api.app import create_app
+from mgrecs.api.consumer_lag import LAGGED
 from mgrecs.cli.embedded import free_port
 from mgrecs.common import topics
 from mgrecs.common.quality import Coverage, QualityReport
@@ -24,6 +25,7 @@ from mgrecs.store.model_versions import RECIPE, ModelVersion, register
 from mgrecs.store.reports import save_drift, save_report
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
+from mgrecs.tracker.served_sink import ServedSink
 from support.helpers import asgi_client
 
 ADMIN = {"X-API-Key": "admin-secret"}
@@ -205,6 +207,7 @@ async def test_consumer_lag_of_the_tracker_groups(
         "groups": [
             {"group": "mgrecs-tracker-db", "lag": 3, "committed": True},
             {"group": "mgrecs-tracker-events", "lag": 5, "committed": False},
+            {"group": "mgrecs-tracker-served", "lag": 0, "committed": False},
         ],
         "dead_letters": {
             "orders.dlq": 1,
@@ -213,6 +216,7 @@ async def test_consumer_lag_of_the_tracker_groups(
             "infer-shards.dlq": 0,
             "feedback.dlq": 0,
             "products.dlq": 0,
+            "served.dlq": 0,
         },
         "error": None,
     }
@@ -251,6 +255,7 @@ async def test_status_is_disabled_without_admin_keys(settings: Settings) -> None
 
 def test_the_lag_is_measured_for_the_tracker_sinks_groups() -> None:
     assert {DbSink.group, EventsSink.group} == set(topics.TRACKER_ORDER_GROUPS)
+    assert (topics.SERVED, (ServedSink.group,)) in LAGGED
 
 
 async def test_openapi_documents_the_status(client: httpx.AsyncClient) -> None:

@@ -22,6 +22,7 @@ from mgrecs.common.consume import make_broker, raw_body
 from mgrecs.common.engine_events import AcceptedEvents
 from mgrecs.common.feedback import FeedbackEvent
 from mgrecs.common.schemas import DeadLetter, InferShard, OrderEvent, ScheduleTick, TickKind
+from mgrecs.common.served import ServedList
 from mgrecs.common.settings import Settings
 
 
@@ -81,6 +82,15 @@ TRACKER_PRODUCTS = Consumer(
     topics.PRODUCTS_DLQ,
     "Catalogue records no consumer could parse or validate, with the reason.",
 )
+TRACKER_SERVED = Consumer(
+    topics.TRACKER_SERVED_GROUP,
+    topics.SERVED,
+    ServedList,
+    "The tracker writes each valid served list into PostgreSQL (table `served`, a partition "
+    "per day; a redelivered one changes nothing), then acknowledges the batch.",
+    topics.SERVED_DLQ,
+    "Served lists no consumer could parse or validate, with the reason.",
+)
 BATCH_TICKS = Consumer(
     topics.BATCH_GROUP,
     topics.SCHEDULE_TICKS,
@@ -104,6 +114,7 @@ CONSUMERS = (
     TRACKER_EVENTS,
     TRACKER_FEEDBACK,
     TRACKER_PRODUCTS,
+    TRACKER_SERVED,
     BATCH_TICKS,
     BATCH_SHARDS,
 )
@@ -127,6 +138,14 @@ FEEDBACK = Producer(
     "Impressions, clicks, add-to-carts and purchases the frontend reports, published by the "
     "api (`POST /v1/feedback`).",
 )
+SERVED = Producer(
+    topics.SERVED,
+    ServedList,
+    "What the api answered (a customer's list, a visitor's, a region page, similar items, a "
+    "ranking), one message per answer, keyed by customer id (else region, else product id), "
+    "published by the api in batches when `served_recording` is on. Consumed by the mgrecs "
+    "tracker.",
+)
 SCHEDULE_TICKS = Producer(
     topics.SCHEDULE_TICKS,
     ScheduleTick,
@@ -146,7 +165,7 @@ ENGINE_EVENTS = Producer(
     "before it answers. Every engine replica reads all partitions without a consumer group "
     "(from its served model's training time on) into its real-time history.",
 )
-PRODUCERS = (ORDERS, PRODUCTS, FEEDBACK, SCHEDULE_TICKS, INFER_SHARDS, ENGINE_EVENTS)
+PRODUCERS = (ORDERS, PRODUCTS, FEEDBACK, SERVED, SCHEDULE_TICKS, INFER_SHARDS, ENGINE_EVENTS)
 
 Handler = Callable[..., Coroutine[Any, Any, None]]
 

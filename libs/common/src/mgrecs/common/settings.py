@@ -261,6 +261,21 @@ class Settings(BaseSettings):
     api_workers: int = 1
     """uvicorn worker processes of `mgrecs-api` (one per core is the usual choice); each
     keeps its own answer cache and rate-limit buckets."""
+    served_recording: bool = True
+    """The api records what it answered on topic `served` (docs/concepts.md, Impact): off, it
+    records nothing (attribution and online accuracy then have nothing to measure)."""
+    served_queue_size: int = Field(default=10_000, ge=1)
+    """Answers an api process holds while the broker takes the previous batch; past it, an
+    answer is not recorded (`mgrecs_served_dropped_total{reason="queue_full"}`), never
+    waited for."""
+    served_batch_size: int = Field(default=500, ge=1, le=10_000)
+    """At most this many answers per batch sent to `served`."""
+    served_batch_seconds: float = Field(default=0.2, gt=0, le=10)
+    """A batch leaves when it is full or this long after its first answer."""
+    served_retention_days: int = Field(default=90, ge=1)
+    """Days of `served` the tracker's served sink keeps in PostgreSQL: older day partitions
+    are dropped at its start and every hour after (attribution looks back at most this
+    far)."""
     api_answer_cache_seconds: float = 5.0
     """How long an API process reuses an answer that is fixed by design (the region page for
     a region, its parameters, window and cache generation) before computing it again; 0 turns

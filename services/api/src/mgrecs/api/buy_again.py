@@ -12,6 +12,7 @@ from mgrecs.api.metrics import SOURCES
 from mgrecs.api.repository import PurchaseHistory
 from mgrecs.api.schemas.shared import Source
 from mgrecs.api.schemas.users import BuyAgainItem, BuyAgainList, Slot
+from mgrecs.engine.business_rules import Applicable
 from mgrecs.engine.repurchase import SECONDS_PER_DAY, bought_reason, buy_again_scores
 
 ENDPOINT = "buy-again"
@@ -22,6 +23,12 @@ DISCOVERY_SLOTS: dict[Source, Slot] = {
     "realtime": "realtime",
     "popular": "popular",
 }
+
+
+def buy_again_source(discovery_source: Source | None) -> str:
+    """What a buy-again answer was served from, as recorded on `served`: `history` (the
+    customer's own products only), else `history+` the discovery source that completed it."""
+    return "history" if discovery_source is None else f"history+{discovery_source}"
 
 
 def ranked_purchases(history: PurchaseHistory, now: datetime, limit: int) -> list[BuyAgainItem]:
@@ -54,11 +61,15 @@ def ranked_purchases(history: PurchaseHistory, now: datetime, limit: int) -> lis
     ]
 
 
-async def buy_again(serving: Serving, user_id: str, limit: int, now: datetime) -> BuyAgainList:
+async def buy_again(
+    serving: Serving, user_id: str, limit: int, now: datetime, rules: Applicable | None = None
+) -> BuyAgainList:
     """The customer's re-buys, then their discovery list's products (those not already in
-    it) up to `limit`. Unknown customer: what discovery says (HTTP 404)."""
+    it) up to `limit`. Unknown customer: what discovery says (HTTP 404). `rules`: the
+    business rules in force for the customer, when the caller already has them."""
     history, cached = await serving.repository.buy_again_inputs(user_id)
-    rules = await rules_for_customer(serving, user_id, cached)
+    if rules is None:
+        rules = await rules_for_customer(serving, user_id, cached)
     if rules.excluded:  # the business rules' filters apply to the customer's own products
         ranked = ranked_purchases(history, now, len(history.product_ids))
         items = [i for i in ranked if i.product_id not in rules.excluded][:limit]

@@ -1,9 +1,8 @@
-"""Consumer lag of the tracker's groups: the orders each sink has yet to take, from the
-groups' committed offsets against the end offsets of topic `orders`; and the records held by
-each dead-letter topic (end minus beginning offsets: retention may have dropped older ones).
-Asked of the broker on
-each status request (admin only, so rare) under a timeout: an unreachable broker is
-reported in the answer, never raised."""
+"""Consumer lag of the tracker's groups: the orders (and served lists) each sink has yet to
+take, from the groups' committed offsets against the end offsets of its topic; and the
+records held by each dead-letter topic (end minus beginning offsets: retention may have
+dropped older ones). Asked of the broker on each status request (admin only, so rare)
+under a timeout: an unreachable broker is reported in the answer, never raised."""
 
 import asyncio
 from dataclasses import dataclass
@@ -22,7 +21,13 @@ DEAD_LETTER_TOPICS = (
     topics.INFER_SHARDS_DLQ,
     topics.FEEDBACK_DLQ,
     topics.PRODUCTS_DLQ,
+    topics.SERVED_DLQ,
 )
+LAGGED = (
+    (topics.ORDERS, topics.TRACKER_ORDER_GROUPS),
+    (topics.SERVED, (topics.TRACKER_SERVED_GROUP,)),
+)
+"""The groups whose lag is reported, by the topic they read."""
 TIMEOUT_SECONDS = 3.0
 
 
@@ -59,12 +64,14 @@ async def _measure(settings: Settings) -> LagReport:
         await admin.start()
         await consumer.start()
         await consumer.topics()  # fetches the cluster metadata
-        partitions = _partitions(consumer, topics.topic(topics.ORDERS, settings))
         lags = []
-        if partitions:
+        for topic, groups in LAGGED:
+            partitions = _partitions(consumer, topics.topic(topic, settings))
+            if not partitions:
+                continue
             starts = await consumer.beginning_offsets(partitions)
             ends = await consumer.end_offsets(partitions)
-            for name in topics.TRACKER_ORDER_GROUPS:
+            for name in groups:
                 group = topics.group_id(name, settings)
                 offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
                 committed = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}

@@ -20,6 +20,7 @@ from mgrecs.api.product_names import NameMemo
 from mgrecs.api.repository import Repository
 from mgrecs.api.rule_book import RuleKeeper
 from mgrecs.api.sampling import SampleMemo
+from mgrecs.api.served_recorder import ServedRecorder
 from mgrecs.common.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -73,6 +74,8 @@ class Serving:
     rules: RuleKeeper
     names: NameMemo
     new_products: NewProductsKeeper
+    served: ServedRecorder
+    """Records what the lists answered (topic `served`)."""
 
 
 def serving(request: Request) -> Serving:
@@ -91,6 +94,11 @@ async def get_names(request: Request) -> NameMemo:
     return memo
 
 
+async def get_served(request: Request) -> ServedRecorder:
+    recorder: ServedRecorder = request.app.state.served
+    return recorder
+
+
 async def get_rules(request: Request) -> RuleKeeper:
     keeper: RuleKeeper = request.app.state.rules
     return keeper
@@ -105,3 +113,4 @@ ClockDep = Annotated[Clock, Depends(get_clock)]
 AnswerCacheDep = Annotated[AnswerCache, Depends(get_answers)]
 RulesDep = Annotated[RuleKeeper, Depends(get_rules)]
 NamesDep = Annotated[NameMemo, Depends(get_names)]
+ServedDep = Annotated[ServedRecorder, Depends(get_served)]

@@ -31,6 +31,16 @@ class NotFetched(enum.Enum):
 NOT_FETCHED = NotFetched.TOKEN
 
 
+@dataclasses.dataclass(frozen=True)
+class Discovered:
+    """A discovery list with what explains it: the customer's region, when it was read, and
+    the business rules applied."""
+
+    answer: UserRecommendations
+    region: str | None
+    rules: Applicable
+
+
 async def discovery(
     serving: Serving,
     user_id: str,
@@ -40,6 +50,20 @@ async def discovery(
     cached: CachedList | None | NotFetched = NOT_FETCHED,
     rules: Applicable | None = None,
 ) -> UserRecommendations:
+    """The list of `/v1/users/{id}/recommendations` (`discovered` says how)."""
+    found = await discovered(serving, user_id, limit, category, endpoint, cached, rules)
+    return found.answer
+
+
+async def discovered(
+    serving: Serving,
+    user_id: str,
+    limit: int,
+    category: list[str] | None,
+    endpoint: str = "users",
+    cached: CachedList | None | NotFetched = NOT_FETCHED,
+    rules: Applicable | None = None,
+) -> Discovered:
     """The list of `/v1/users/{id}/recommendations` (its docstring says what serves when);
     answers are counted in `SOURCES` under `endpoint`. Unknown customer: HTTP 404. `cached`:
     the customer's cached list when the caller already read it (`repository.user_cache`).
@@ -48,18 +72,20 @@ async def discovery(
     to whichever list answers; the source is asked for extra candidates while a filter or a
     boost is in force, so that the list keeps its length. With `category`, only filters and
     boosts apply (a pinned or promoted product may be of another category)."""
+    region = None
     if rules is None:
         if serving.rules.scoped and isinstance(cached, NotFetched):
             new = _new_candidates(serving, limit, category)  # read with it, as below
             cached = await serving.repository.user_cache(user_id, new)  # it has the region
-        rules = await rules_for_customer(serving, user_id, cached)
+        region, rules = await customer_rules(serving, user_id, cached)
     if category:
         rules = dataclasses.replace(rules, promoted=(), share=0.0, pins=())
     asked = rules.candidates(limit, serving.settings.rules_extra_candidates)
     answer = await _arm_answer(serving, user_id, asked, category, endpoint, cached)
-    if (rules.empty and asked == limit) or answer.source == "none":
-        return answer  # "none": a holdout arm served nothing, and gets nothing added
-    return answer.model_copy(update={"items": apply_items(answer.items, limit, rules)})
+    if not ((rules.empty and asked == limit) or answer.source == "none"):
+        # "none": a holdout arm served nothing, and gets nothing added
+        answer = answer.model_copy(update={"items": apply_items(answer.items, limit, rules)})
+    return Discovered(answer, region, rules)
 
 
 async def rules_for_customer(
@@ -68,6 +94,14 @@ async def rules_for_customer(
     """The business rules in force now for a customer's lists (their region's, when a rule
     is scoped to a region: from their cached row `cached` when there is one, else the
     customer is looked up)."""
+    return (await customer_rules(serving, user_id, cached))[1]
+
+
+async def customer_rules(
+    serving: Serving, user_id: str, cached: CachedList | None | NotFetched = NOT_FETCHED
+) -> tuple[str | None, Applicable]:
+    """`rules_for_customer`, with the customer's region when it was read (None when no rule
+    is scoped to a region: then it is not needed, and not read)."""
     region = None
     if serving.rules.scoped:
         if isinstance(cached, CachedList):
@@ -75,7 +109,7 @@ async def rules_for_customer(
         else:
             customer = await serving.repository.customer(user_id)
             region = customer.region if customer else None
-    return serving.rules.applicable(region, serving.clock())
+    return region, serving.rules.applicable(region, serving.clock())
 
 
 async def _arm_answer(

@@ -4,7 +4,7 @@ it in PostgreSQL).
 The broker connects on the first feedback request, not with the API: the recommendation
 endpoints must serve while the broker is away, and only `POST /v1/feedback` answers 503 then.
 It publishes through the FastStream publisher `channels` declares for `feedback` (the AsyncAPI
-document's).
+document's); the served-list recorder (`served_recorder`) publishes on the same connection.
 """
 
 import asyncio
@@ -30,8 +30,8 @@ class FeedbackPublisher:
     """One broker connection per API process, made on first use and closed with the app."""
 
     def __init__(self, settings: Settings) -> None:
-        self._broker = make_broker(settings, batching=True)
-        self._events = channels.publisher(self._broker, settings, channels.FEEDBACK)
+        self.broker = make_broker(settings, batching=True)
+        self._events = channels.publisher(self.broker, settings, channels.FEEDBACK)
         self._connected = False
         self._starting = asyncio.Lock()
 
@@ -39,7 +39,7 @@ class FeedbackPublisher:
         """Every event on the topic (acks=all), keyed by customer id, or FeedbackUnavailable."""
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
-                await self._connect()
+                await self.connect()
                 headers = publish_headers()  # the feedback sink logs the request's id
                 sent = [
                     await self._events.publish(
@@ -54,18 +54,18 @@ class FeedbackPublisher:
         except (KafkaError, TimeoutError, OSError) as exc:
             raise FeedbackUnavailable(str(exc) or type(exc).__name__) from exc
 
-    async def _connect(self) -> None:
+    async def connect(self) -> None:
         """Connect the broker once; a failed attempt is undone, so the next request retries."""
         async with self._starting:
             if not self._connected:
                 try:
-                    await self._broker.start()
+                    await self.broker.start()
                 except BaseException:
-                    await self._broker.stop()
+                    await self.broker.stop()
                     raise
                 self._connected = True
 
     async def close(self) -> None:
         if self._connected:
-            await self._broker.stop()
+            await self.broker.stop()
             self._connected = False

@@ -1,4 +1,5 @@
-"""`mgrecs-tracker [--sink db|events|feedback|products|all]`: run the sinks until SIGTERM/SIGINT."""
+"""`mgrecs-tracker [--sink db|events|feedback|products|served|all]`: run the sinks until
+SIGTERM/SIGINT."""
 
 import argparse
 import asyncio
@@ -16,6 +17,7 @@ from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
 from mgrecs.tracker.feedback_sink import FeedbackSink
 from mgrecs.tracker.products_sink import ProductsSink
+from mgrecs.tracker.served_sink import ServedSink
 from mgrecs.tracker.worker import ConsumerWorker
 
 SINKS: dict[str, tuple[type[ConsumerWorker[Any]], ...]] = {
@@ -23,7 +25,8 @@ SINKS: dict[str, tuple[type[ConsumerWorker[Any]], ...]] = {
     "events": (EventsSink,),
     "feedback": (FeedbackSink,),
     "products": (ProductsSink,),
-    "all": (DbSink, EventsSink, FeedbackSink, ProductsSink),
+    "served": (ServedSink,),
+    "all": (DbSink, EventsSink, FeedbackSink, ProductsSink, ServedSink),
 }
 
 

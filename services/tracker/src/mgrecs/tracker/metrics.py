@@ -41,3 +41,8 @@ END_TO_END_SECONDS = Histogram(
     ["sink"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+SERVED_PARTITIONS_DROPPED = Counter(
+    "mgrecs_tracker_served_partitions_dropped_total",
+    "Day partitions of `served` dropped by retention (served_retention_days)",
+    ["sink"],
+)

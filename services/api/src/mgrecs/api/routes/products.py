@@ -6,7 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from mgrecs.api.deps import ClockDep, EngineDep, NamesDep, RepositoryDep, RulesDep, SettingsDep
+from mgrecs.api.deps import (
+    ClockDep,
+    EngineDep,
+    NamesDep,
+    RepositoryDep,
+    RulesDep,
+    ServedDep,
+    SettingsDep,
+)
 from mgrecs.api.engine import Engine, EngineUnavailable
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.new_items import similar_items_with_new
@@ -71,6 +79,7 @@ async def similar_products(
     settings: SettingsDep,
     clock: ClockDep,
     names: NamesDep,
+    served: ServedDep,
     limit: Limit = 10,
 ) -> SimilarProducts:
     """The nightly cached list; for products without one, or when the cache is stale (past
@@ -92,7 +101,10 @@ async def similar_products(
     items = await similar_items_with_new(repository, settings, now, product_id, answer.items, asked)
     if not (rules.empty and asked == limit):
         items = apply_items(items, limit, rules, exclude=(product_id,))
-    return answer.model_copy(update={"items": await names.name_items(items)})
+    if items is not answer.items:
+        answer = answer.model_copy(update={"items": items})
+    served.record("similar", answer.items, answer.source, product_id=product_id, rule_ids=rules.key)
+    return answer.model_copy(update={"items": await names.name_items(answer.items)})
 
 
 async def _similar(

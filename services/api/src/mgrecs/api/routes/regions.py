@@ -15,6 +15,7 @@ from mgrecs.api.deps import (
     RepositoryDep,
     RulesDep,
     SampleMemoDep,
+    ServedDep,
     SettingsDep,
 )
 from mgrecs.api.recommendations import freshness
@@ -77,6 +78,7 @@ async def region_recommendations(
     clock: ClockDep,
     answers: AnswerCacheDep,
     keeper: RulesDep,
+    served: ServedDep,
     limit: Limit = 20,
     sample_size: SampleSize = None,
     category: Categories = None,
@@ -114,6 +116,7 @@ async def region_recommendations(
     # the rules: computed once per API process, not per request.
     key = (region, mode, size, tuple(category or ()), limit, window, keeper.book.version, rules.key)
     answer: RegionRecommendations = await answers.get("region", key, compute)
+    served.record("region", answer.items, answer.source, region=region, rule_ids=rules.key)
     return answer
 
 

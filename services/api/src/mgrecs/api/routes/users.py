@@ -5,17 +5,18 @@ import dataclasses
 
 from fastapi import APIRouter, HTTPException, Request
 
-from mgrecs.api.buy_again import buy_again
+from mgrecs.api.buy_again import buy_again, buy_again_source
 from mgrecs.api.deps import (
     ClockDep,
     EngineDep,
     NamesDep,
     RepositoryDep,
     RulesDep,
+    ServedDep,
     SettingsDep,
     serving,
 )
-from mgrecs.api.discovery import discovery
+from mgrecs.api.discovery import customer_rules, discovered
 from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.recommendations import ranked_by_popularity
@@ -51,7 +52,18 @@ async def user_recommendations(
     holdout arm popularity or nothing; the answer names the experiment and arm
     (`experiment`), to be echoed in feedback with its `source`."""
     found = serving(request)
-    answer = await discovery(found, user_id, limit, category)
+    explained = await discovered(found, user_id, limit, category)
+    answer = explained.answer
+    found.served.record(
+        "user",
+        answer.items,
+        answer.source,
+        customer_id=user_id,
+        region=explained.region,
+        model_version=answer.model_version,
+        experiment=answer.experiment,
+        rule_ids=explained.rules.key,
+    )
     return answer.model_copy(update={"items": await found.names.name_items(answer.items)})
 
 
@@ -71,7 +83,18 @@ async def user_buy_again(user_id: UserId, request: Request, limit: Limit = 10) -
     `slot` says which part each item comes from. Unknown customer: 404, as
     `/recommendations`."""
     found = serving(request)
-    answer = await buy_again(found, user_id, limit, found.clock())
+    region, rules = await customer_rules(found, user_id)
+    answer = await buy_again(found, user_id, limit, found.clock(), rules)
+    found.served.record(
+        "buy_again",
+        answer.items,
+        buy_again_source(answer.discovery_source),
+        customer_id=user_id,
+        region=region,
+        model_version=answer.model_version,
+        experiment=answer.experiment,
+        rule_ids=rules.key,
+    )
     return answer.model_copy(update={"items": await found.names.name_items(answer.items)})
 
 
@@ -90,6 +113,7 @@ async def rank_for_user(
     keeper: RulesDep,
     clock: ClockDep,
     names: NamesDep,
+    served: ServedDep,
 ) -> UserRanking:
     """The engine's personalized ranking (GetPersonalizedRanking) of the given products; when
     the engine is down, the same products by popularity (`source: popular`). The business
@@ -112,10 +136,25 @@ async def rank_for_user(
         items = []
     if items:
         SOURCES.labels("rank", "realtime").inc()
-        items = await names.name_items(apply_items(items, len(items), rules))
-        version = await repository.active_model_version()
-        return UserRanking(user_id=user_id, source="realtime", items=items, model_version=version)
-    SOURCES.labels("rank", "popular").inc()
-    items = await ranked_by_popularity(repository, settings, body.product_ids)
-    items = await names.name_items(apply_items(items, len(items), rules))
-    return UserRanking(user_id=user_id, source="popular", items=items)
+        answer = UserRanking(
+            user_id=user_id,
+            source="realtime",
+            items=apply_items(items, len(items), rules),
+            model_version=await repository.active_model_version(),
+        )
+    else:
+        SOURCES.labels("rank", "popular").inc()
+        items = await ranked_by_popularity(repository, settings, body.product_ids)
+        answer = UserRanking(
+            user_id=user_id, source="popular", items=apply_items(items, len(items), rules)
+        )
+    served.record(
+        "ranking",
+        answer.items,
+        answer.source,
+        customer_id=user_id,
+        region=customer.region,
+        model_version=answer.model_version,
+        rule_ids=rules.key,
+    )
+    return answer.model_copy(update={"items": await names.name_items(answer.items)})

@@ -12,6 +12,7 @@ from mgrecs.api.deps import (
     NamesDep,
     RepositoryDep,
     RulesDep,
+    ServedDep,
     SettingsDep,
 )
 from mgrecs.api.routes.params import Categories, Limit
@@ -47,6 +48,7 @@ async def visitor_recommendations_route(
     answers: AnswerCacheDep,
     keeper: RulesDep,
     names: NamesDep,
+    served: ServedDep,
     region: VisitorRegion = None,
     limit: Limit = 10,
     category: Categories = None,
@@ -72,4 +74,5 @@ async def visitor_recommendations_route(
         "visitors", (region, tuple(category or ()), asked), compute
     )
     answer = finalise_visitor_list(answer, limit, rules)
+    served.record("visitor", answer.items, answer.source, region=region, rule_ids=rules.key)
     return answer.model_copy(update={"items": await names.name_items(answer.items)})

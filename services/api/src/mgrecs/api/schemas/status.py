@@ -149,6 +149,7 @@ class Status(BaseModel):
                 "groups": [
                     {"group": topics.TRACKER_DB_GROUP, "lag": 0, "committed": True},
                     {"group": topics.TRACKER_EVENTS_GROUP, "lag": 12, "committed": True},
+                    {"group": topics.TRACKER_SERVED_GROUP, "lag": 140, "committed": True},
                 ],
                 "dead_letters": {
                     topics.ORDERS_DLQ: 3,
@@ -156,6 +157,8 @@ class Status(BaseModel):
                     topics.SCHEDULE_TICKS_DLQ: 0,
                     topics.INFER_SHARDS_DLQ: 0,
                     topics.FEEDBACK_DLQ: 0,
+                    topics.PRODUCTS_DLQ: 0,
+                    topics.SERVED_DLQ: 0,
                 },
                 "error": None,
             },

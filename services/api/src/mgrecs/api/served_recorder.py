@@ -1,0 +1,261 @@
+"""Recording what the api answered on topic `served` (docs/concepts.md, Impact) without
+slowing the answers.
+
+On the request path `record` appends one tuple to a bounded in-memory queue: no validation,
+no I/O, nothing awaited. A queue at `served_queue_size` drops the answer and counts it
+(`mgrecs_served_dropped_total{reason="queue_full"}`). A background task (`run`, started by
+the lifespan: `start`) takes up to `served_batch_size` answers, or what came within
+`served_batch_seconds` of the first, builds their `ServedList` messages (an id each) and
+publishes them through the api's broker connection (the one feedback uses), keyed by
+customer, else region, else product. A batch the broker does not take within
+`SEND_TIMEOUT_SECONDS` (down, unreachable) is dropped and counted (`reason="broker"`); while
+the broker cannot be connected to, a new attempt is made at most every
+`RECONNECT_SECONDS` and the batches in between are dropped the same way.
+"""
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from aiokafka.errors import KafkaError
+from faststream.kafka.publisher.usecase import DefaultPublisher
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+from mgrecs.api.schemas.experiments import ExperimentTag
+from mgrecs.common.logging import get_logger
+from mgrecs.common.served import ServedEndpoint, ServedList
+from mgrecs.common.settings import Settings
+
+log = get_logger(__name__)
+
+SEND_TIMEOUT_SECONDS = 5.0
+"""How long the broker has to take one batch (and to be connected to) before it is dropped."""
+RECONNECT_SECONDS = 5.0
+"""After a failed send, batches are dropped without trying for this long."""
+YIELD_EVERY = 8
+"""Answers built and handed to the producer between two returns to the event loop: about
+0.25 ms of CPU (some 30 µs each: bench/RESULTS.md, issue 20), the most a request waits for
+the recorder."""
+
+RECORDED = Counter(
+    "mgrecs_served_recorded_total", "Answers the broker took on topic `served`", ["endpoint"]
+)
+DROPPED = Counter(
+    "mgrecs_served_dropped_total",
+    "Answers not recorded on `served`: queue_full (the queue was at served_queue_size), "
+    "broker (the broker did not take their batch), invalid (not a valid ServedList)",
+    ["reason"],
+)
+for _reason in ("queue_full", "broker", "invalid"):
+    DROPPED.labels(_reason)  # shown at 0 from the start: "0 dropped" is a figure
+
+
+class HasProductId(Protocol):
+    @property
+    def product_id(self) -> str: ...
+
+
+Entry = tuple[
+    datetime,
+    ServedEndpoint,
+    str | None,
+    str | None,
+    str | None,
+    tuple[str, ...],
+    str,
+    str | None,
+    str | None,
+    str | None,
+    tuple[int, ...],
+]
+"""One answer as `record` queues it (the message is built in the background): times, texts
+and tuples of them only, which the garbage collector stops tracking, so a queue of answers
+costs its collections nothing (the answers' item objects would stay alive, and be walked,
+until their batch is sent)."""
+
+
+class ServedRecorder:
+    """The api process's recorder: `record` on the request path, `start` (`run` in the
+    background), `close` at shutdown (what is queued then is sent, within the send timeout)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        publisher: DefaultPublisher,
+        connect: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.enabled = settings.served_recording
+        self._clock = clock
+        self._publisher = publisher
+        self._connect = connect
+        self._limit = settings.served_queue_size
+        self._batch_size = settings.served_batch_size
+        self._batch_seconds = settings.served_batch_seconds
+        self._queue: deque[Entry] = deque()
+        self._wake = asyncio.Event()
+        self._down_until = float("-inf")
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    def record(
+        self,
+        endpoint: ServedEndpoint,
+        items: Sequence[HasProductId],
+        source: str,
+        *,
+        customer_id: str | None = None,
+        region: str | None = None,
+        product_id: str | None = None,
+        model_version: str | None = None,
+        experiment: ExperimentTag | None = None,
+        rule_ids: tuple[int, ...] = (),
+    ) -> None:
+        """Queue one answer (`items` in slot order); never waits, never raises for a full
+        queue (it counts the drop)."""
+        if not self.enabled:
+            return
+        queue = self._queue
+        if len(queue) >= self._limit:
+            DROPPED.labels("queue_full").inc()
+            return
+        queue.append(
+            (
+                self._clock(),
+                endpoint,
+                customer_id,
+                region,
+                product_id,
+                tuple([item.product_id for item in items]),
+                source,
+                model_version,
+                experiment.experiment_id if experiment else None,
+                experiment.arm if experiment else None,
+                rule_ids,
+            )
+        )
+        if len(queue) == 1 or len(queue) >= self._batch_size:
+            self._wake.set()
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def start(self) -> None:
+        """Start sending in the background (the lifespan's; `close` ends it)."""
+        if self.enabled and self._task is None:
+            self._task = asyncio.create_task(self.run())
+
+    async def run(self) -> None:
+        """Send batches until `close`."""
+        while not self._closing:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if len(self._queue) < self._batch_size:
+                await self._fill()
+            await self.send(self._take())
+
+    async def _fill(self) -> None:
+        """Until the batch is full, `served_batch_seconds` passed or the recorder closes."""
+        try:
+            async with asyncio.timeout(self._batch_seconds):
+                while len(self._queue) < self._batch_size and not self._closing:
+                    self._wake.clear()
+                    await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    def _take(self) -> list[Entry]:
+        queue = self._queue
+        return [queue.popleft() for _ in range(min(len(queue), self._batch_size))]
+
+    async def send(self, entries: Iterable[Entry]) -> None:
+        """Publish `entries` as `ServedList` messages; what the broker does not take is
+        dropped and counted, never raised. Gives the event loop back every `YIELD_EVERY`
+        answers: the requests being served wait for a slice of a batch, never a whole one."""
+        entries = list(entries)
+        if not entries:
+            return
+        if time.monotonic() < self._down_until:
+            DROPPED.labels("broker").inc(len(entries))
+            return
+        counts: dict[str, int] = {}
+        invalid = 0
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                await self._connect()
+                sent = []
+                for n, entry in enumerate(entries, 1):
+                    message = _message(entry)
+                    if message is None:
+                        invalid += 1
+                    else:
+                        endpoint, key, body = message
+                        sent.append(await self._publisher.publish(body, key=key, no_confirm=True))
+                        counts[endpoint] = counts.get(endpoint, 0) + 1
+                    if n % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
+                await asyncio.gather(*sent)
+        except (KafkaError, TimeoutError, OSError) as exc:
+            self._down_until = time.monotonic() + RECONNECT_SECONDS
+            DROPPED.labels("broker").inc(len(entries) - invalid)
+            log.warning("served_not_recorded", answers=len(entries) - invalid, error=repr(exc))
+            return
+        for endpoint, count in counts.items():
+            RECORDED.labels(endpoint).inc(count)
+
+    async def close(self) -> None:
+        """At shutdown: let the batch being sent finish, then send what is still queued
+        (each send bounded by `SEND_TIMEOUT_SECONDS`)."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError):  # then wait_for cancelled it
+                await asyncio.wait_for(self._task, SEND_TIMEOUT_SECONDS + 1)
+            self._task = None
+        while self._queue:
+            await self.send(self._take())
+
+
+def _message(entry: Entry) -> tuple[str, bytes | None, bytes] | None:
+    """(endpoint, key, JSON) of an entry; None (counted, logged) when it is not a valid
+    `ServedList`."""
+    try:
+        served = served_list(entry)
+    except ValidationError as exc:
+        DROPPED.labels("invalid").inc()
+        log.warning("served_invalid", endpoint=entry[1], error=str(exc))
+        return None
+    key = served.customer_id or served.region or served.product_id
+    return served.endpoint, key.encode() if key else None, served.model_dump_json().encode()
+
+
+def served_list(entry: Entry) -> ServedList:
+    """The message of one queued answer (a fresh `served_id`)."""
+    (at, endpoint, customer, region, product, products, source, version, experiment, arm, rules) = (
+        entry
+    )
+    return ServedList.model_validate(
+        {
+            "served_id": uuid.uuid4().hex,
+            "served_at": at,
+            "endpoint": endpoint,
+            "customer_id": customer,
+            "region": region,
+            "product_id": product,
+            "product_ids": products,
+            "source": source,
+            "model_version": version,
+            "experiment_id": experiment,
+            "arm": arm,
+            "rule_ids": rules,
+        }
+    )
