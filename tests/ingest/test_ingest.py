@@ -28,6 +28,7 @@ from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
 from mgrecs.tracker.feedback_sink import FeedbackSink
 from mgrecs.tracker.products_sink import ProductsSink
+from mgrecs.tracker.served_sink import ServedSink
 from support.helpers import eventually, read_topic, running, serve
 from support.orders_topic import dead_letters
 from support.paths import REPO_ROOT
@@ -379,7 +380,7 @@ def test_the_contract_shows_every_topic_with_its_consumer_groups() -> None:
     received = {name for name, operation in operations if operation["action"] == "receive"}
     sinks = {
         f"{sink.channel.topic}:{sink.group}"
-        for sink in (DbSink, EventsSink, FeedbackSink, ProductsSink)
+        for sink in (DbSink, EventsSink, FeedbackSink, ProductsSink, ServedSink)
     }
     batch = {"schedule-ticks:mgrecs-batch", "infer-shards:mgrecs-batch-shards"}
     assert received == sinks | batch
