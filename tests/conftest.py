@@ -22,13 +22,19 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from mgrecs.cli.embedded import EmbeddedBroker, EmbeddedPostgres, ObjectStore, free_port
 from mgrecs.common.db import create_pool
-from mgrecs.common.kafka import ensure_topics, make_admin
+from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.settings import Settings
 from mgrecs.store.databases import create_database, drop_database
 from mgrecs.store.schema import migrate_async
+
+for _size in ("COLUMNS", "LINES"):
+    os.environ.pop(_size, None)
+"""pytest-xdist's workers start with COLUMNS=80 and LINES=24: the CLI's consoles, created on
+import, would keep that size whatever COLUMNS a test gives the command."""
 
 os.environ.setdefault("MGRECS_ENV", "development")
 """Services the tests start as processes inherit it: open reads and the default engine key
@@ -149,18 +155,17 @@ async def settings(
     )
     test_settings.personalize_endpoint_url = f"http://127.0.0.1:{test_settings.engine_port}"
     await ensure_topics(test_settings)
+    prefix = test_settings.topic_prefix  # a test may point its settings elsewhere
     yield test_settings
-    await delete_topics(test_settings)
+    await delete_topics(kafka_bootstrap, prefix)
 
 
-async def delete_topics(settings: Settings) -> None:
-    """Delete every topic under the settings' prefix (the platform's and any other)."""
-    admin = make_admin(settings)
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete every topic named with `prefix` (the platform's and any other)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        names = [
-            name for name in await admin.list_topics() if name.startswith(settings.topic_prefix)
-        ]
+        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
         if names:
             await admin.delete_topics(names)
     finally:
