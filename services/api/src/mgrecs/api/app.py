@@ -46,7 +46,9 @@ from mgrecs.common.db import DATABASE_UNREACHABLE, create_pool
 from mgrecs.common.logging import get_logger
 from mgrecs.common.metrics import MetricsMiddleware, add_metrics_route
 from mgrecs.common.settings import Settings
+from mgrecs.common.usage import mode_of
 from mgrecs.store import model_versions
+from mgrecs.store.usage import metering
 
 log = get_logger(__name__)
 
@@ -94,6 +96,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                 await app.state.rules.refresh()
             except Exception as exc:
                 log.error("database_unreachable_at_start", error=str(exc))
+            await stack.enter_async_context(metering(settings, mode_of(settings), "api", pool))
             refresher = asyncio.create_task(app.state.rules.run())
             stack.push_async_callback(_cancelled, refresher)
             # What exists now lives as long as the process: kept out of the collector's
