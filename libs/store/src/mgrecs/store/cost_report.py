@@ -6,9 +6,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+import asyncpg
+
 from mgrecs.common import usage
 from mgrecs.common.prices import BillLine, Prices, Totals, estimate
-from mgrecs.store.usage import UsageRow
+from mgrecs.store.usage import UsageRow, usage_between
 
 CALLS = (usage.GET_RECOMMENDATIONS, usage.GET_PERSONALIZED_RANKING)
 HOUR = timedelta(hours=1)
@@ -157,3 +159,16 @@ def cost_report(
         hours = sum(h for _, _, h in days)
         report.months.append(_period(month, mode, month_rows, totals, hours, prices, 0.0))
     return report
+
+
+async def load_cost_report(
+    pool: asyncpg.Pool,
+    prices: Prices,
+    daily_budget: float,
+    first: date,
+    last: date,
+    now: datetime,
+) -> CostReport:
+    """The report of the UTC days `first` to `last`, both included."""
+    rows = await usage_between(pool, day_start(first), day_start(last) + timedelta(days=1))
+    return cost_report(rows, prices, daily_budget, now)

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from mgrecs.api import openapi
 from mgrecs.api.answer_cache import AnswerCache
+from mgrecs.api.cost_gauges import refresh_cost_gauges
 from mgrecs.api.deps import Clock, Serving, utc_now
 from mgrecs.api.engine import Engine
 from mgrecs.api.engine_replicas import runtime_clients
@@ -23,6 +24,7 @@ from mgrecs.api.metrics import HTTP, refresh_serving_gauges
 from mgrecs.api.repository import Repository
 from mgrecs.api.routes import (
     admin,
+    cost,
     dashboard,
     docs,
     experiments,
@@ -138,6 +140,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         experiments,
         quality,
         reports,
+        cost,
         health,
         admin,
         rules,
@@ -146,7 +149,12 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         app.include_router(module.router)
     dashboard.mount(app)
     docs.mount(app)
-    add_metrics_route(app, lambda: refresh_serving_gauges(app.state.pool))
+
+    async def before_scrape() -> None:
+        await refresh_serving_gauges(app.state.pool)
+        await refresh_cost_gauges(app.state.pool, settings, app.state.clock())
+
+    add_metrics_route(app, before_scrape)
     _install_error_handlers(app)
     openapi.install(app)
     return app
