@@ -1,11 +1,12 @@
 """The answer of `GET /v1/reports/cost`: what each mode consumed and what AWS bills for it
 (docs/cost.md)."""
 
+import math
 from dataclasses import asdict
 
 from pydantic import BaseModel, Field
 
-from mgrecs.common.prices import Prices
+from mgrecs.common.prices import Prices, Tiers
 from mgrecs.store import cost_report as report
 
 
@@ -49,13 +50,19 @@ class Period(BaseModel):
         )
 
 
+def _tiers(tiers: Tiers) -> list[tuple[float | None, float]]:
+    return [(None if math.isinf(up_to) else up_to, price) for up_to, price in tiers]
+
+
 class PriceTable(BaseModel):
     taken: str = Field(description="the day the prices were taken (MGRECS_PRICE_DATE)")
     ingest_per_gb: float
     training_hour: float
-    tps_hour: list[tuple[float, float]] = Field(description="(up to TPS-hours, USD) tiers")
-    batch_per_1000: list[tuple[float, float]] = Field(
-        description="(up to recommendations, USD per 1,000) tiers"
+    tps_hour: list[tuple[float | None, float]] = Field(
+        description="(up to TPS-hours a month, USD per TPS-hour) tiers; null: no limit"
+    )
+    batch_per_1000: list[tuple[float | None, float]] = Field(
+        description="(up to recommendations a month, USD per 1,000) tiers; null: no limit"
     )
     s3_gb_month: float
     min_provisioned_tps: float
@@ -73,7 +80,13 @@ class CostReport(BaseModel):
     def of(cls, found: report.CostReport) -> "CostReport":
         prices: Prices = found.prices
         return cls(
-            prices=PriceTable(**asdict(prices)),
+            prices=PriceTable(
+                **{
+                    **asdict(prices),
+                    "tps_hour": _tiers(prices.tps_hour),
+                    "batch_per_1000": _tiers(prices.batch_per_1000),
+                }
+            ),
             daily_budget=found.daily_budget,
             days=[Period.of(p) for p in found.days],
             months=[Period.of(p) for p in found.months],
