@@ -101,7 +101,8 @@ def _period(
         aws_usd=aws_usd,
         machine_hours=machine_hours,
         machine_usd=machine_hours * prices.machine_hour,
-        over_budget=len(name) == 10 and budget > 0 and aws_usd > budget,
+        # A budget is what AWS mode pays; self-hosted mode's estimate is what it would.
+        over_budget=mode == "aws" and len(name) == 10 and 0 < budget < aws_usd,
     )
 
 
