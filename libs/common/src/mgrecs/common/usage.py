@@ -91,20 +91,21 @@ class Meter:
 
     def take(self, service: str) -> Taken:
         """`service`'s counts and peaks since the last take, which start again from zero
-        (a peak's current second and window carry on)."""
+        (a second or window under way keeps counting: its next call reports it whole)."""
         taken = Taken()
         for key in [k for k in self._counts if k[0] == service]:
             taken.counts[(key[1], key[2])] = self._counts.pop(key)
         for (owner, campaign), rate in self._rates.items():
-            if owner != service or not rate.peak_second:
+            if owner != service:
                 continue
             for metric, peak in (
                 (PEAK_TPS, float(rate.peak_second)),
                 (PEAK_TPS_5MIN, rate.peak_window / WINDOW_SECONDS),
             ):
                 pair = (metric, campaign)
-                taken.counts[pair] = max(taken.counts.get(pair, 0.0), peak)
-            rate.peak_second, rate.peak_window = rate.in_second, rate.in_window
+                if peak > 0:
+                    taken.counts[pair] = max(taken.counts.get(pair, 0.0), peak)
+            rate.peak_second = rate.peak_window = 0  # the next call raises them again
         return taken
 
     def put_back(self, service: str, taken: Taken) -> None:
