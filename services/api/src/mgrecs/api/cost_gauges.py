@@ -21,6 +21,7 @@ TODAY_USD = Gauge(
 )
 BUDGET_USD = Gauge("mgrecs_cost_daily_budget_usd", "MGRECS_DAILY_BUDGET (0: no budget)")
 QUERY_TIMEOUT_SECONDS = 2.0
+MODES = ("aws", "self-hosted")
 _warned: set[tuple[str, str]] = set()
 
 
@@ -35,8 +36,9 @@ async def refresh_cost_gauges(pool: asyncpg.Pool, settings: Settings, now: datet
             )
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
         return
+    estimates = dict.fromkeys(MODES, 0.0)  # a mode with no row today has no bill yet
     for day in found.days:
-        TODAY_USD.labels(day.mode).set(day.aws_usd)
+        estimates[day.mode] = day.aws_usd
         if day.over_budget and (day.period, day.mode) not in _warned:
             _warned.add((day.period, day.mode))
             log.warning(
@@ -46,3 +48,5 @@ async def refresh_cost_gauges(pool: asyncpg.Pool, settings: Settings, now: datet
                 estimate_usd=round(day.aws_usd, 2),
                 budget_usd=settings.daily_budget,
             )
+    for mode, usd in estimates.items():
+        TODAY_USD.labels(mode).set(usd)
