@@ -22,6 +22,9 @@ from mgrecs.common.usage import CPU_SECONDS, METER, PEAKS, Meter, Taken
 
 log = get_logger(__name__)
 
+FLUSH_TIMEOUT_SECONDS = 5.0
+"""A flush waits no longer for the database (a service stopping while it is away)."""
+
 ADD = """
 INSERT INTO usage_hourly (hour, mode, service, metric, campaign, value)
 SELECT $1, $2, $3, m, c, v FROM unnest($4::text[], $5::text[], $6::float8[]) AS t(m, c, v)
@@ -89,7 +92,9 @@ class Flusher:
         self._cpu = now_cpu
         taken = self.meter.take(self.service)
         try:
-            await add_usage(self.pool, hour_of(datetime.now(UTC)), self.mode, self.service, taken)
+            async with asyncio.timeout(FLUSH_TIMEOUT_SECONDS):
+                hour = hour_of(datetime.now(UTC))
+                await add_usage(self.pool, hour, self.mode, self.service, taken)
         except Exception as exc:  # the database away: keep the counts for the next flush
             self.meter.put_back(self.service, taken)
             log.warning("usage_flush_failed", service=self.service, error=str(exc))
