@@ -92,3 +92,8 @@ def test_counts_put_back_after_a_failed_flush_are_taken_again() -> None:
     meter.add("tracker", "events", 3)
     meter.put_back("tracker", taken)
     assert meter.take("tracker").counts == {("events", ""): 10}
+
+
+def test_a_malformed_tier_setting_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="price_tps_hour_tiers"):
+        Settings(_env_file=None, price_tps_hour_tiers="20000:0.2")  # type: ignore[call-arg]

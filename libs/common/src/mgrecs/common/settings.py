@@ -395,6 +395,16 @@ class Settings(BaseSettings):
     busiest 5-minute average."""
     price_event_bytes: int = Field(default=260, ge=1)
     """Bytes one PutEvents event weighs when ingested (the tracker's events average ~260)."""
+
+    @field_validator("price_tps_hour_tiers", "price_batch_per_1000_tiers")
+    @classmethod
+    def _tiers(cls, value: str) -> str:
+        """A malformed tier table stops the service at start, not the report later."""
+        from mgrecs.common.prices import parse_tiers  # prices reads these settings
+
+        parse_tiers(value)
+        return value
+
     machine_hour_price: float = Field(default=0.096, ge=0)
     """Self-hosted mode: USD per hour of the machine(s) mgrecs runs on (default: one
     2-vCPU, 8-GiB on-demand instance, m6i.large in us-east-1), set to what yours cost."""
