@@ -21,13 +21,15 @@ from mgrecs.batch.dataset import load_lines
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.cli.embedded import free_port
 from mgrecs.cli.main import app
-from mgrecs.common import topics
+from mgrecs.common import topics, usage
 from mgrecs.common.schemas import ScheduleTick
 from mgrecs.common.settings import Settings, get_settings
+from mgrecs.common.usage import METER
 from mgrecs.store import rules
 from support.fake_personalize import (
     ARN,
     SIMILAR_ITEMS_RECIPE,
+    TRAINING_HOURS,
     USER_PERSONALIZATION_RECIPE,
     FakePersonalize,
     Job,
@@ -467,3 +469,23 @@ async def test_an_aws_infer_leaves_the_filtered_products_out(
         assert "p4" not in [i["product_id"] for i in items]
         assert len(items) <= settings.recommendations_per_user
     assert [i["product_id"] for i in users["c1"]][:2] == ["p5", "p6"]
+
+
+async def test_an_aws_retrain_and_infer_count_what_personalize_bills(
+    purchases: None,
+    pool: asyncpg.Pool,
+    aws: tuple[Settings, FakePersonalize],
+) -> None:
+    """Training hours as Personalize reports them, each batch job and its inputs, the bytes
+    exported and written to S3 (the cost report, docs/cost.md)."""
+    settings, fake = aws
+    METER.take("batch")  # what other tests left in this process's meter
+    await aws_training.retrain(pool, settings)
+    await aws_inference.infer(pool, settings)
+
+    counted = METER.take("batch").counts
+    assert counted[(usage.TRAINING_HOURS, "")] == 2 * TRAINING_HOURS  # user and similar
+    assert counted[(usage.BATCH_JOBS, "")] == len(fake.batch_jobs) == 2
+    inputs = sum(len(fake.outputs[arn]) for arn in fake.batch_jobs)
+    assert counted[(usage.BATCH_INPUTS, "")] == inputs == len(ACTIVE_CUSTOMERS) + len(PRODUCTS)
+    assert 0 < counted[(usage.DATASET_BYTES, "")] < counted[(usage.STORED_BYTES, "")]

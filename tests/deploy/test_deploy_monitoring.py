@@ -81,6 +81,7 @@ def test_alert_rules_cover_issue_8_with_real_metrics() -> None:
         "ConnectorDown",
         "ConnectorWatermarkStalled",
         "OnlineAccuracyLow",
+        "CostOverBudget",
     }
     known = defined_metrics()
     for name, expr in rules.items():
@@ -110,7 +111,7 @@ def test_dashboard_covers_the_pipeline_with_real_metrics() -> None:
 def test_promtool_accepts_the_config_and_its_rules() -> None:
     result = promtool("check", "config", "prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 9 rules found" in result.stdout
+    assert "SUCCESS: 10 rules found" in result.stdout
 
 
 def test_every_alert_fires_when_it_should_and_not_before() -> None:

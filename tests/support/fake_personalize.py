@@ -46,6 +46,10 @@ class FakeError(Exception):
         self.kind = kind
 
 
+TRAINING_HOURS = 0.75
+"""The `trainingHours` every solution version reports once active."""
+
+
 @dataclass
 class Job:
     arn: str
@@ -472,6 +476,8 @@ class FakePersonalize:
         described["datasetGroupArn"], described["recipeArn"] = self.solutions[
             job.request["solutionArn"]
         ]
+        if job.status == "ACTIVE":  # what Personalize bills for it
+            described["trainingHours"] = TRAINING_HOURS
         return {"solutionVersion": described}
 
     async def op_GetSolutionMetrics(self, body: dict[str, Any]) -> dict[str, Any]:

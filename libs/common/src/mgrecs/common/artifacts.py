@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlparse
 import aioboto3
 
 from mgrecs.common.settings import Settings
+from mgrecs.common.usage import METER, STORED_BYTES
 
 
 class ArtifactStore(Protocol):
@@ -39,12 +40,18 @@ class FileStore:
         self.url = self.root.as_uri()
 
     async def put(self, local: Path, name: str) -> str:
+        _count_stored(local)
         target = self.root / name
         await asyncio.to_thread(_copy, local, target)
         return target.as_uri()
 
     async def get(self, name: str, local: Path) -> None:
         await asyncio.to_thread(_copy, self.root / name, local)
+
+
+def _count_stored(local: Path) -> None:
+    """The file's bytes, for the cost report's S3 storage (the batch writes artifacts)."""
+    METER.add("batch", STORED_BYTES, local.stat().st_size)
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -72,6 +79,7 @@ class S3Store:
         return session.client("s3", endpoint_url=settings.s3_endpoint_url or None)
 
     async def put(self, local: Path, name: str) -> str:
+        _count_stored(local)
         async with self._client() as s3:
             await s3.upload_file(str(local), self.bucket, self._key(name))
         return f"s3://{self.bucket}/{self._key(name)}"

@@ -389,6 +389,48 @@ class Settings(BaseSettings):
     """How often a standby connector tries to take the puller lock, and the leader checks
     that its lock connection still answers (docs/connector.md, One puller)."""
 
+    # Cost (docs/cost.md): what each mode consumes, and AWS's list prices to turn it into a
+    # bill. The defaults are Amazon Personalize's and S3's published us-east-1 list prices as
+    # known on `price_date`: check them against https://aws.amazon.com/personalize/pricing/.
+    usage_flush_seconds: float = Field(default=10.0, gt=0, le=3600)
+    """How often each service adds its usage counts to `usage_hourly` (a crash loses at most
+    this long's counts)."""
+    price_date: str = "2026-12-07"
+    """The day the price defaults below were taken (shown beside every estimate)."""
+    price_ingest_per_gb: float = Field(default=0.05, ge=0)
+    """USD per GB ingested by Personalize (PutEvents and dataset imports)."""
+    price_training_hour: float = Field(default=0.24, ge=0)
+    """USD per training hour (4 vCPU, 8 GiB)."""
+    price_tps_hour_tiers: str = "20000:0.2,200000:0.1,inf:0.05"
+    """USD per TPS-hour of real-time recommendations, tiered by the month's TPS-hours:
+    `up_to:price,...` (the first 20,000 at 0.20, up to 200,000 at 0.10, beyond at 0.05)."""
+    price_batch_per_1000_tiers: str = "20000000:0.067,200000000:0.058,inf:0.05"
+    """USD per 1,000 batch recommendations (one per input user or item), tiered by the
+    month's count: `up_to:price,...`."""
+    price_s3_gb_month: float = Field(default=0.023, ge=0)
+    """USD per GB-month of S3 Standard; each byte written is counted as stored a month."""
+    price_min_provisioned_tps: float = Field(default=1.0, ge=1)
+    """Each campaign's minProvisionedTPS: an hour bills the greater of it and the hour's
+    busiest 5-minute average."""
+    price_event_bytes: int = Field(default=260, ge=1)
+    """Bytes one PutEvents event weighs when ingested (the tracker's events average ~260)."""
+
+    @field_validator("price_tps_hour_tiers", "price_batch_per_1000_tiers")
+    @classmethod
+    def _tiers(cls, value: str) -> str:
+        """A malformed tier table stops the service at start, not the report later."""
+        from mgrecs.common.prices import parse_tiers  # prices reads these settings
+
+        parse_tiers(value)
+        return value
+
+    machine_hour_price: float = Field(default=0.096, ge=0)
+    """Self-hosted mode: USD per hour of the machine(s) mgrecs runs on (default: one
+    2-vCPU, 8-GiB on-demand instance, m6i.large in us-east-1), set to what yours cost."""
+    daily_budget: float = Field(default=0.0, ge=0)
+    """USD: a day's estimated AWS bill above it raises the CostOverBudget alert and logs a
+    warning; 0: off."""
+
     log_level: str = "INFO"
     """Level of the structured logs."""
     log_json: bool = True

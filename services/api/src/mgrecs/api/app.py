@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from mgrecs.api import openapi
 from mgrecs.api.answer_cache import AnswerCache
+from mgrecs.api.cost_gauges import refresh_cost_gauges
 from mgrecs.api.deps import Clock, Serving, utc_now
 from mgrecs.api.engine import Engine
 from mgrecs.api.engine_replicas import runtime_clients
@@ -25,6 +26,7 @@ from mgrecs.api.product_names import NameMemo
 from mgrecs.api.repository import Repository
 from mgrecs.api.routes import (
     admin,
+    cost,
     dashboard,
     docs,
     experiments,
@@ -50,7 +52,9 @@ from mgrecs.common.db import DATABASE_UNREACHABLE, create_pool
 from mgrecs.common.logging import get_logger
 from mgrecs.common.metrics import MetricsMiddleware, add_metrics_route
 from mgrecs.common.settings import Settings
+from mgrecs.common.usage import mode_of
 from mgrecs.store import model_versions
+from mgrecs.store.usage import metering
 
 log = get_logger(__name__)
 
@@ -124,6 +128,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                     await app.state.new_products.refresh()
             except Exception as exc:
                 log.error("database_unreachable_at_start", error=str(exc))
+            await stack.enter_async_context(metering(settings, mode_of(settings), "api", pool))
             keepers = [app.state.rules]
             if settings.new_items_share > 0:  # 0: no slot, nothing to keep
                 keepers.append(app.state.new_products)
@@ -168,6 +173,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         experiments,
         quality,
         reports,
+        cost,
         health,
         admin,
         rules,
@@ -176,7 +182,12 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         app.include_router(module.router)
     dashboard.mount(app)
     docs.mount(app)
-    add_metrics_route(app, lambda: refresh_serving_gauges(app.state.pool))
+
+    async def before_scrape() -> None:
+        await refresh_serving_gauges(app.state.pool)
+        await refresh_cost_gauges(app.state.pool, settings, app.state.clock())
+
+    add_metrics_route(app, before_scrape)
     _install_error_handlers(app)
     openapi.install(app)
     return app

@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mgrecs.api.schemas.shared import RecommendedItem
 from mgrecs.common.logging import get_logger
+from mgrecs.common.usage import METER
 
 ENGINE_TIMEOUT_SECONDS = 2.0
 """Budget for one real-time call, retries included: past it the frontend gets a fallback."""
@@ -98,6 +99,8 @@ class Engine:
         """One runtime call; every failure is EngineUnavailable (and may mark it down)."""
         if time.monotonic() < self._down_until:
             raise EngineUnavailable("engine marked down, cooling off")
+        # Counted for the cost report whatever the answer: AWS bills the calls it receives.
+        METER.call("api", operation, request["campaignArn"])
         try:
             async with asyncio.timeout(ENGINE_TIMEOUT_SECONDS):
                 response: dict[str, Any] = await getattr(self._client, operation)(**request)

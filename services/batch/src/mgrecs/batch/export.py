@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from mgrecs.common.artifacts import ArtifactStore
+from mgrecs.common.usage import DATASET_BYTES, METER
 from mgrecs.store import customers, order_reads, products
 
 SCHEMA_NAMESPACE = "com.amazonaws.personalize.schema"
@@ -94,6 +95,7 @@ async def export_datasets(
             else:
                 rows = await export(pool, local)
             uri = await store.put(local, f"datasets/{run}/{name}.csv")
+            METER.add("batch", DATASET_BYTES, local.stat().st_size)  # what an import ingests
             exported[name] = ExportedDataset(uri, rows)
         schemas = Path(workdir) / "schemas.json"
         schemas.write_text(json.dumps(SCHEMAS, indent=2))
@@ -110,4 +112,5 @@ async def export_increment(
         local = Path(workdir) / "interactions-increment.csv"
         rows = await order_reads.export_interactions(pool, local, since=since, until=until)
         uri = await store.put(local, f"datasets/{run}/interactions-increment.csv")
+        METER.add("batch", DATASET_BYTES, local.stat().st_size)
     return ExportedDataset(uri, rows)

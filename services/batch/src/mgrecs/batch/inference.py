@@ -22,6 +22,7 @@ from mgrecs.batch.steps import Steps
 from mgrecs.common.logging import get_logger
 from mgrecs.common.schemas import InferShard
 from mgrecs.common.settings import Settings
+from mgrecs.common.usage import BATCH_INPUTS, BATCH_JOBS, METER
 from mgrecs.store import cache_generations
 from mgrecs.store.cache_generations import Generation
 from mgrecs.store.model_versions import active_model
@@ -129,4 +130,7 @@ async def infer(
             await check_drift_logged(pool, settings)
     summary = InferenceSummary.of(built, built.model_version or "", time.perf_counter() - started)
     log.info("infer_done", state=built.state, **asdict(summary))
+    # What AWS would bill: a job per recipe, a batch recommendation per user and product.
+    METER.add("batch", BATCH_JOBS, 2)
+    METER.add("batch", BATCH_INPUTS, built.users + built.products)
     return summary

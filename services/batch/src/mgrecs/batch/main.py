@@ -10,6 +10,7 @@ from mgrecs.common.settings import Settings, get_settings
 from mgrecs.common.signals import stop_on_signals
 from mgrecs.common.startup_secrets import require_secrets
 from mgrecs.store.health import database_check
+from mgrecs.store.usage import metering
 
 
 async def serve(settings: Settings) -> None:
@@ -17,7 +18,10 @@ async def serve(settings: Settings) -> None:
     worker = BatchWorker(settings)
     checks = {"kafka": worker.ready, "database": database_check(settings.database_url)}
     with stop_on_signals(worker.stop):
-        async with serving_probes(settings.host, settings.batch_metrics_port, checks):
+        async with (
+            serving_probes(settings.host, settings.batch_metrics_port, checks),
+            metering(settings, settings.batch_mode, "batch"),
+        ):
             await worker.run()
 
 

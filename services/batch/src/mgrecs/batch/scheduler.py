@@ -22,6 +22,7 @@ from mgrecs.common.schemas import ScheduleTick
 from mgrecs.common.settings import Settings, get_settings
 from mgrecs.common.signals import stop_on_signals
 from mgrecs.common.startup_secrets import require_secrets
+from mgrecs.store.usage import metering
 
 Clock = Callable[[], datetime]
 
@@ -87,8 +88,11 @@ async def serve(settings: Settings) -> None:
     scheduler metrics port."""
     scheduler = Scheduler(settings)
     with stop_on_signals(scheduler.stop):
-        async with serving_probes(
-            settings.host, settings.scheduler_metrics_port, {"kafka": scheduler.ready}
+        async with (
+            serving_probes(
+                settings.host, settings.scheduler_metrics_port, {"kafka": scheduler.ready}
+            ),
+            metering(settings, settings.batch_mode, "scheduler"),
         ):
             await scheduler.run()
 

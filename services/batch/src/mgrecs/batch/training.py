@@ -35,6 +35,7 @@ from mgrecs.batch.steps import Steps
 from mgrecs.common.artifacts import FileStore, open_store
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
+from mgrecs.common.usage import METER, TRAINING_HOURS
 from mgrecs.engine.dataset import Lines
 from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.records import ProductInfo
@@ -137,7 +138,10 @@ async def _train(
             selection = await asyncio.to_thread(choose, lines)
         path = (Path(settings.artifact_dir) / f"{RECIPE}-{version}.npz").resolve()
         async with steps.step("train"):
+            fit_started = time.perf_counter()
             model = await asyncio.to_thread(_fit_and_save, lines, products, selection, path)
+            # A training hour is AWS's unit (4 vCPU): the fit's wall time on this machine.
+            METER.add("batch", TRAINING_HOURS, (time.perf_counter() - fit_started) / 3600)
             artifact_uri = await shared_copy(settings, path)
         metrics = selection.to_metrics()
         metrics["datasets"] = {name: asdict(dataset) for name, dataset in datasets.items()}

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mgrecs.cli import aws, cache, models, rules
+from mgrecs.cli.cost import cost
 from mgrecs.cli.drift import drift
 from mgrecs.cli.evaluate import evaluate
 from mgrecs.cli.experiment import experiment
@@ -49,6 +50,7 @@ app.command()(jobs)
 app.command()(drift)
 app.command()(experiment)
 app.command()(impact)
+app.command()(cost)
 app.add_typer(cache.app, name="cache")
 app.add_typer(rules.app, name="rules")
 app.add_typer(aws.app, name="aws")

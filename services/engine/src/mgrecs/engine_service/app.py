@@ -20,6 +20,7 @@ from mgrecs.engine_service.errors import AwsError, error_response, handle_aws_er
 from mgrecs.engine_service.registry import ServedModel
 from mgrecs.engine_service.routes import router
 from mgrecs.engine_service.state import EngineState
+from mgrecs.store.usage import metering
 
 log = get_logger(__name__)
 
@@ -62,7 +63,9 @@ def create_app(settings: Settings) -> FastAPI:
             filters=state.filters.arns,
         )
         try:
-            yield
+            # The engine's own CPU seconds (self-hosted mode's cost; docs/cost.md).
+            async with metering(settings, "self-hosted", "engine", state.pool):
+                yield
         finally:
             for task in (poller, feed):
                 task.cancel()

@@ -18,6 +18,7 @@ from mgrecs.common.logging import get_logger
 from mgrecs.common.metrics import MetricsMiddleware, add_metrics_route
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
+from mgrecs.common.usage import mode_of
 from mgrecs.ingest.contract import asyncapi_document
 from mgrecs.ingest.dedup import drop_repeats
 from mgrecs.ingest.guard import PushGuard, api_keys, too_large
@@ -30,6 +31,7 @@ from mgrecs.ingest.metrics import (
     REQUESTS_REJECTED,
 )
 from mgrecs.ingest.publisher import BrokerUnavailableError, OrderPublisher
+from mgrecs.store.usage import metering
 
 log = get_logger(__name__)
 
@@ -93,7 +95,10 @@ def create_app(settings: Settings) -> FastAPI:
                 detail="MGRECS_INGEST_API_KEYS is empty: POST /v1/orders and /v1/products "
                 "accept any caller",
             )
-        async with open_resolver(settings) as opened:
+        async with (
+            open_resolver(settings) as opened,
+            metering(settings, mode_of(settings), "ingest"),
+        ):
             resolver = opened
             await publisher.start()
             yield

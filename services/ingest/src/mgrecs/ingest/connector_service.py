@@ -17,6 +17,7 @@ from mgrecs.common.probes import Check, serving_probes
 from mgrecs.common.settings import Settings, get_settings
 from mgrecs.common.signals import stop_on_signals
 from mgrecs.common.startup_secrets import require_secrets
+from mgrecs.common.usage import mode_of
 from mgrecs.ingest.connector import OrderConnector
 from mgrecs.ingest.identity import open_resolver
 from mgrecs.ingest.leadership import PullerLock
@@ -24,6 +25,7 @@ from mgrecs.ingest.mapping import FieldMapping, MappingError, load_mapping
 from mgrecs.ingest.metrics import CONNECTOR_LEADER, CONNECTOR_SYNC_ERRORS
 from mgrecs.ingest.publisher import OrderPublisher
 from mgrecs.store.health import ping
+from mgrecs.store.usage import metering
 
 log = get_logger(__name__)
 STOP_GRACE_SECONDS = 20.0
@@ -126,7 +128,10 @@ async def run_connector(settings: Settings) -> None:
     mapping = load_mapping(settings.connector_mapping_file)  # refuse a bad file up front
     service = ConnectorService(settings, mapping)
     with stop_on_signals(service.stop):
-        async with serving_probes(settings.host, settings.connector_metrics_port, service.checks()):
+        async with (
+            serving_probes(settings.host, settings.connector_metrics_port, service.checks()),
+            metering(settings, mode_of(settings), "connector"),
+        ):
             await service.run()
 
 

@@ -33,6 +33,7 @@ from mgrecs.common.correlation import message_id
 from mgrecs.common.personalize import events_client
 from mgrecs.common.records import Unsent, read_message
 from mgrecs.common.schemas import OrderEvent
+from mgrecs.common.usage import EVENTS, METER, PUT_EVENTS_CALLS
 from mgrecs.tracker.breaker import CircuitBreaker
 from mgrecs.tracker.bulk import UNKNOWN_OPERATION, Bulk, BulkClient, bulks
 from mgrecs.tracker.events import put_events_calls
@@ -189,7 +190,7 @@ class EventsSink(ConsumerWorker[Batch]):
 
     async def _deliver_bulk(self, client: BulkClient, bulk: Bulk) -> None:
         """Send `bulk` until taken; refused or out of attempts, its calls one by one."""
-        failed = await self._send(lambda: client.send(bulk), bulk.events)
+        failed = await self._send(lambda: client.send(bulk), bulk.events, len(bulk.calls))
         if failed is None:
             return
         self.log.warning("bulk_sent_per_call", events=bulk.events, reason=failed.reason)
@@ -215,16 +216,19 @@ class EventsSink(ConsumerWorker[Batch]):
     async def _deliver(self, call: dict[str, Any]) -> None:
         """Send one call until it is taken, refused, or out of attempts (then dead-lettered)."""
         events = len(call["eventList"])
-        failed = await self._send(lambda: self._client.put_events(**call), events)
+        failed = await self._send(lambda: self._client.put_events(**call), events, 1)
         if failed is None:
             return
         if failed.refused:
             REJECTED.labels(self.sink).inc(events)
         await self._dead_letter(call, failed.reason)
 
-    async def _send(self, send: Callable[[], Awaitable[Any]], events: int) -> Failed | None:
-        """Call `send` until the target takes it (None), refuses it, or fails it
-        `events_max_attempts` times; while the target is down it waits, spending nothing."""
+    async def _send(
+        self, send: Callable[[], Awaitable[Any]], events: int, calls: int
+    ) -> Failed | None:
+        """Call `send` (`calls` PutEvents calls, `events` events) until the target takes it
+        (None), refuses it, or fails it `events_max_attempts` times; while the target is down
+        it waits, spending nothing. Taken, its calls and events count for the cost report."""
         attempts, delay = 0, BACKOFF_START
         while True:
             if not await self._breaker.closed(self.stopping):
@@ -236,6 +240,8 @@ class EventsSink(ConsumerWorker[Batch]):
             else:
                 self._breaker.success()
                 FORWARDED.labels(self.sink).inc(events)
+                METER.add("tracker", PUT_EVENTS_CALLS, calls)
+                METER.add("tracker", EVENTS, events)
                 return None
             if _error_code(error) in REJECTED_CODES:
                 self._breaker.success()  # the target answered: it is up

@@ -13,6 +13,8 @@ from mgrecs.common.probes import Check, serving_probes
 from mgrecs.common.settings import Settings, get_settings
 from mgrecs.common.signals import stop_on_signals
 from mgrecs.common.startup_secrets import require_secrets
+from mgrecs.common.usage import mode_of
+from mgrecs.store.usage import metering
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.events_sink import EventsSink
 from mgrecs.tracker.feedback_sink import FeedbackSink
@@ -42,7 +44,10 @@ async def run_sinks(settings: Settings, sink: str = "all") -> None:
         for worker in SINKS[sink]
         for _ in range(settings.tracker_db_consumers if worker is DbSink else 1)
     ]
-    async with serving_probes(settings.host, settings.tracker_metrics_port, _checks(workers)):
+    async with (
+        serving_probes(settings.host, settings.tracker_metrics_port, _checks(workers)),
+        metering(settings, mode_of(settings), "tracker"),
+    ):
         await _run(workers)
 
 

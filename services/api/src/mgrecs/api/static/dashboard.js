@@ -518,12 +518,36 @@ async function createRule() {
   await showPreview(false);
 }
 
+// Each mode's days and months (GET /v1/reports/cost): AWS mode's estimated bill, and for
+// self-hosted mode what AWS would have cost beside its machine hours.
+async function showCost() {
+  const days = Number($("cost-days").value);
+  const end = new Date();
+  const start = new Date(end.getTime() - (days - 1) * 86400000);
+  const params = new URLSearchParams({ start: start.toISOString().slice(0, 10), end: end.toISOString().slice(0, 10) });
+  const report = await api(`/v1/reports/cost?${params}`);
+  const budget = report.daily_budget > 0 ? `; daily budget ${fmt(report.daily_budget, 2)} USD` : "";
+  $("cost-meta").textContent = `prices as of ${report.prices.taken}${budget}`;
+  const n = (value) => fmt(value || 0, 0);
+  const cpu = (p) => Object.values(p.cpu_seconds).reduce((a, b) => a + b, 0);
+  $("cost-table").tBodies[0].replaceChildren(...report.days.slice().reverse().map((p) => el("tr", p.over_budget ? { class: "over-budget" } : {},
+    el("td", {}, p.period), el("td", {}, p.mode), el("td", {}, n(p.counts.put_events_calls)), el("td", {}, n(p.counts.events)),
+    el("td", {}, n(p.counts.get_recommendations)), el("td", {}, n(p.counts.get_personalized_ranking)), el("td", {}, n(p.counts.peak_tps)),
+    el("td", {}, fmt(p.counts.training_hours || 0, 3)), el("td", {}, n(p.counts.batch_inference_inputs)),
+    el("td", {}, fmt(p.aws_usd, 2) + (p.over_budget ? " (over budget)" : "")), el("td", {}, fmt(p.machine_hours, 0)),
+    el("td", {}, fmt(p.machine_usd, 2)), el("td", {}, fmt(cpu(p), 0)))));
+  $("cost-months").tBodies[0].replaceChildren(...report.months.map((p) => el("tr", {},
+    el("td", {}, p.period), el("td", {}, p.mode), el("td", {}, fmt(p.aws_usd, 2)), el("td", {}, fmt(p.machine_usd, 2)),
+    el("td", {}, p.lines.filter((l) => l.usd > 0).map((l) => `${l.item} ${fmt(l.usd, 2)}`).join("; ") || "–"))));
+}
+
 function loadAll() {
   guarded("rules-error", showRules);
   guarded("region-error", async () => { await loadRegions(); await showRegion(); });
   guarded("models-error", loadStatus).then(() => { $("health-error").textContent = $("models-error").textContent; });
   guarded("experiments-error", showExperiments);
   guarded("impact-error", showImpact);
+  guarded("cost-error", showCost);
 }
 
 function on(formId, errorId, work) {
@@ -547,4 +571,5 @@ on("preview-form", "rules-error", () => showPreview(false));
 $("rule-preview").addEventListener("click", () => guarded("rules-error", () => showPreview(true)));
 on("catalogue-form", "catalogue-error", showCatalogue);
 $("impact-days").addEventListener("change", () => guarded("impact-error", showImpact));
+$("cost-days").addEventListener("change", () => guarded("cost-error", showCost));
 loadAll();

@@ -34,6 +34,7 @@ from mgrecs.common.artifacts import S3Store
 from mgrecs.common.logging import get_logger
 from mgrecs.common.personalize import control_client
 from mgrecs.common.settings import Settings
+from mgrecs.common.usage import BATCH_INPUTS, BATCH_JOBS, METER
 from mgrecs.engine.records import Scored
 from mgrecs.engine.user_lists import PERSONAL_REASON
 from mgrecs.store import cache_generations
@@ -120,6 +121,8 @@ async def _run(
             **({"filterArn": job.filter_arn} if job.filter_arn else {}),
         )
         arn = str(created["batchInferenceJobArn"])
+        METER.add("batch", BATCH_JOBS)
+        METER.add("batch", BATCH_INPUTS, len(job.ids))
         log.info(
             "aws_batch_job_started",
             arn=arn,

@@ -46,6 +46,7 @@ from mgrecs.batch.training import NoTrainingData, Refreshed, check_quality, new_
 from mgrecs.common.logging import get_logger
 from mgrecs.common.personalize import control_client
 from mgrecs.common.settings import Settings
+from mgrecs.common.usage import METER, TRAINING_HOURS
 from mgrecs.store.jobs import retrain_lock
 from mgrecs.store.model_versions import (
     AWS_RECIPE,
@@ -89,7 +90,13 @@ async def _solution_version(client: Any, settings: Settings, solution_arn: str, 
     created = await client.create_solution_version(solutionArn=solution_arn, trainingMode=mode)
     arn = str(created["solutionVersionArn"])
     log.info("aws_solution_version_started", arn=arn, solution=solution_arn, mode=mode)
-    await wait_solution_version(client, arn, settings)
+    started = time.perf_counter()
+    described = await wait_solution_version(client, arn, settings)
+    # Personalize's billed training hours when it says them, else the wall time.
+    hours = described.get("trainingHours")
+    if not isinstance(hours, int | float):
+        hours = (time.perf_counter() - started) / 3600
+    METER.add("batch", TRAINING_HOURS, float(hours))
     return arn
 
 
