@@ -2,14 +2,11 @@
 the real database: each mode's day, AWS mode's bill over budget marked, self-hosted mode's
 machine hours beside what AWS would have cost."""
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from playwright.async_api import Page, async_playwright
 
 from mgrecs.api.app import create_app
 from mgrecs.cli.embedded import free_port
@@ -17,18 +14,10 @@ from mgrecs.common import usage
 from mgrecs.common.settings import Settings
 from mgrecs.common.usage import Meter
 from mgrecs.store.usage import add_usage, hour_of
+from support.browser import dashboard, wait_until
 from support.helpers import serve
 
-CHROMIUM = "/usr/bin/chromium"
 ADMIN_KEY = "cost-admin-key"
-
-
-async def wait_until(page: Page, expression: str, timeout: float = 30.0) -> None:
-    """Poll a JS expression until it is truthy (the page's CSP refuses `eval`)."""
-    deadline = time.monotonic() + timeout
-    while not await page.evaluate(expression):
-        assert time.monotonic() < deadline, f"never true: {expression}"
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -51,14 +40,7 @@ async def stack(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[str]:
 
 
 async def test_the_panel_shows_each_modes_day(stack: str) -> None:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
-        page = await browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        await page.goto(f"{stack}/dashboard")
-        await page.fill("#api-key", ADMIN_KEY)
-        await page.click("#key-form button")
+    async with dashboard(stack, ADMIN_KEY) as (page, errors):
         await wait_until(page, "document.querySelectorAll('#cost-table tbody tr').length === 2")
         rows = await page.eval_on_selector_all(
             "#cost-table tbody tr",
@@ -75,5 +57,4 @@ async def test_the_panel_shows_each_modes_day(stack: str) -> None:
             "#cost-months tbody tr", "trs => trs.map(tr => tr.cells[4].textContent)"
         )
         assert "training 2.40" in months
-        await browser.close()
         assert errors == []

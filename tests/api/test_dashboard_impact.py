@@ -1,14 +1,11 @@
 """The dashboard's "What recommendations earned" panel and the online accuracy beside the
 offline one, in a real browser (headless Chromium) over the real database."""
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from playwright.async_api import Page, async_playwright
 
 from mgrecs.api.app import create_app
 from mgrecs.cli.embedded import free_port
@@ -20,19 +17,11 @@ from mgrecs.store.online_metrics import OnlineMetrics
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
 from mgrecs.store.served import write_served
+from support.browser import dashboard, wait_until
 from support.helpers import serve
 
-CHROMIUM = "/usr/bin/chromium"
 ADMIN_KEY = "impact-admin-key"
 NOW = datetime.now(UTC)
-
-
-async def wait_until(page: Page, expression: str, timeout: float = 30.0) -> None:
-    """Poll a JS expression until it is truthy (the page's CSP refuses `eval`)."""
-    deadline = time.monotonic() + timeout
-    while not await page.evaluate(expression):
-        assert time.monotonic() < deadline, f"never true: {expression}"
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -74,14 +63,7 @@ async def stack(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[str]:
 
 
 async def test_the_panels_draw_attributed_revenue_and_online_accuracy(stack: str) -> None:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
-        page = await browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        await page.goto(f"{stack}/dashboard")
-        await page.fill("#api-key", ADMIN_KEY)
-        await page.click("#key-form button")
+    async with dashboard(stack, ADMIN_KEY) as (page, errors):
         await wait_until(page, "document.querySelectorAll('#impact-table tbody tr').length === 2")
         cells = await page.eval_on_selector_all(
             "#impact-table tbody tr",
@@ -110,5 +92,4 @@ async def test_the_panels_draw_attributed_revenue_and_online_accuracy(stack: str
             " tr.cells[9].textContent, tr.cells[10].textContent])",
         )
         assert rows == [["v2", "0.150", "60"], ["v1", "–", "–"]]
-        await browser.close()
         assert errors == []

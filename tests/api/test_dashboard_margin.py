@@ -1,23 +1,20 @@
 """The dashboard's "Margin against relevance" panel in a real browser (headless Chromium):
 the active model's `margin_curve` (measured at its retrain) drawn point by point."""
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from playwright.async_api import Page, async_playwright
 
 from mgrecs.api.app import create_app
 from mgrecs.cli.embedded import free_port
 from mgrecs.common.settings import Settings
 from mgrecs.engine.margin import WEIGHTS
 from mgrecs.store.model_versions import RECIPE, ModelVersion, register
+from support.browser import dashboard, wait_until
 from support.helpers import serve
 
-CHROMIUM = "/usr/bin/chromium"
 ADMIN_KEY = "margin-admin-key"
 CURVE = {
     "recipe": "itemknn",
@@ -32,14 +29,6 @@ CURVE = {
 }
 
 
-async def wait_until(page: Page, expression: str, timeout: float = 30.0) -> None:
-    """Poll a JS expression until it is truthy (the page's CSP refuses `eval`)."""
-    deadline = time.monotonic() + timeout
-    while not await page.evaluate(expression):
-        assert time.monotonic() < deadline, f"never true: {expression}"
-        await asyncio.sleep(0.1)
-
-
 @pytest.fixture
 async def stack(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[str]:
     """An active model whose metrics carry a margin curve; the API on a port."""
@@ -52,14 +41,7 @@ async def stack(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[str]:
 
 
 async def test_the_panel_draws_the_active_models_curve(stack: str) -> None:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
-        page = await browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        await page.goto(f"{stack}/dashboard")
-        await page.fill("#api-key", ADMIN_KEY)
-        await page.click("#key-form button")
+    async with dashboard(stack, ADMIN_KEY) as (page, errors):
         await wait_until(page, "document.querySelectorAll('#margin-svg circle.point').length")
         points = await page.eval_on_selector_all(
             "#margin-svg circle.point",
@@ -72,5 +54,4 @@ async def test_the_panel_draws_the_active_models_curve(stack: str) -> None:
         )
         assert cells == [f"{w:g}" for w in WEIGHTS]
         assert "v-margin (itemknn)" in (await page.text_content("#margin-meta") or "")
-        await browser.close()
         assert errors == []
