@@ -262,6 +262,12 @@ def test_the_guides_commands_work_against_the_demo_stack(demo: Demo) -> None:
         "mgrecs rules disable ID", ID=rule_id.group(1)
     )
 
+    # What it costs: the demo's services have metered their CPU seconds by now.
+    assert "prices as of" in step("mgrecs cost")
+    # AWS mode's commands need an AWS account: tests/batch/test_aws_provision.py runs them
+    # against the fake control plane.
+    seen.update({"mgrecs aws provision", "mgrecs aws provision --dry-run"})
+
     assert seen == guide, f"the guide's commands this test does not run: {guide - seen}"
 
 
