@@ -268,9 +268,11 @@ class Settings(BaseSettings):
     """Answers an api process holds while the broker takes the previous batch; past it, an
     answer is not recorded (`mgrecs_served_dropped_total{reason="queue_full"}`), never
     waited for."""
-    served_batch_size: int = Field(default=500, ge=1, le=10_000)
-    """At most this many answers per batch sent to `served`."""
-    served_batch_seconds: float = Field(default=0.2, gt=0, le=10)
+    served_batch_size: int = Field(default=20, ge=1, le=10_000)
+    """At most this many answers per batch sent to `served`: small batches spread the
+    recording's work between requests (500 cost the user endpoint +5 to +16 ms of p99 at
+    1,000 requests/s, 20 about +1 ms: bench/RESULTS.md)."""
+    served_batch_seconds: float = Field(default=0.01, gt=0, le=10)
     """A batch leaves when it is full or this long after its first answer."""
     served_retention_days: int = Field(default=90, ge=1)
     """Days of `served` the tracker's served sink keeps in PostgreSQL: older day partitions
