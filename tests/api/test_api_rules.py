@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -18,12 +17,10 @@ from hypothesis import strategies as st
 
 from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
-from mgrecs.store.cache import SIMILAR, USERS, put_current
-from mgrecs.store.customers import StoredCustomer, insert_customers
-from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
 from support.fake_runtime import FakeRuntime
 from support.helpers import asgi_client, serve
+from support.shop import insert_three_customers
 
 ADMIN = {"X-API-Key": "admin-secret"}
 URL = "/v1/admin/rules"
@@ -53,32 +50,7 @@ async def shop(pool: asyncpg.Pool) -> None:
     await pool.execute(
         "UPDATE products SET attributes = '{\"brand\": \"Acme\"}' WHERE product_id = 'p6'"
     )
-    await insert_customers(
-        pool,
-        [
-            StoredCustomer("c1", "north"),
-            StoredCustomer("c2", "north"),
-            StoredCustomer("c9", "south"),
-        ],
-    )
-    now = datetime.now(UTC)
-    await insert_orders(
-        pool,
-        [
-            StoredOrder(
-                f"o{n}",
-                customer,
-                now - timedelta(days=2),
-                [StoredLine(0, pid)],
-                ingested_at=now - timedelta(days=2),
-            )
-            for n, (customer, pid) in enumerate([("c1", "p1"), ("c2", "p2"), ("c9", "p5")])
-        ],
-    )
-    written = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=1)
-    cached = [{"product_id": f"p{n}", "score": round(1 - n / 10, 2)} for n in range(1, 7)]
-    await put_current(pool, USERS, "c1", cached, written)
-    await put_current(pool, SIMILAR, "p1", cached[1:], written)
+    await insert_three_customers(pool)
 
 
 async def ids(client: httpx.AsyncClient, url: str, **params: Any) -> list[str]:

@@ -4,7 +4,7 @@ sink into table `served`; with the broker down answers are served and the record
 and counted; a full queue drops and counts."""
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -18,13 +18,11 @@ from mgrecs.common import channels, topics
 from mgrecs.common.consume import make_broker
 from mgrecs.common.served import ServedList
 from mgrecs.common.settings import Settings
-from mgrecs.store.cache import SIMILAR, USERS, put_current
-from mgrecs.store.customers import StoredCustomer, insert_customers
-from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.products import StoredProduct, insert_products
 from mgrecs.tracker.served_sink import ServedSink
 from support.experiments import EXPERIMENT
 from support.helpers import asgi_client, eventually, read_topic, running
+from support.shop import insert_three_customers
 
 ADMIN = {"X-API-Key": "admin-secret"}
 
@@ -35,32 +33,7 @@ async def shop(pool: asyncpg.Pool) -> None:
     await insert_products(
         pool, [StoredProduct(f"p{n}", f"product {n}", "tea", 10.0 * n) for n in range(1, 9)]
     )
-    await insert_customers(
-        pool,
-        [
-            StoredCustomer("c1", "north"),
-            StoredCustomer("c2", "north"),
-            StoredCustomer("c9", "south"),
-        ],
-    )
-    now = datetime.now(UTC)
-    await insert_orders(
-        pool,
-        [
-            StoredOrder(
-                f"o{n}",
-                customer,
-                now - timedelta(days=2),
-                [StoredLine(0, pid)],
-                ingested_at=now - timedelta(days=2),
-            )
-            for n, (customer, pid) in enumerate([("c1", "p1"), ("c2", "p2"), ("c9", "p5")])
-        ],
-    )
-    written = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=1)
-    cached = [{"product_id": f"p{n}", "score": round(1 - n / 10, 2)} for n in range(1, 7)]
-    await put_current(pool, USERS, "c1", cached, written)
-    await put_current(pool, SIMILAR, "p1", cached[1:], written)
+    await insert_three_customers(pool)
 
 
 def counted(name: str, **labels: str) -> float:

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from mgrecs.store.cache import SIMILAR, USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.orders import StoredLine, StoredOrder
 from mgrecs.store.orders import insert_orders as store_orders
@@ -91,3 +92,35 @@ async def insert_pairs(pool: asyncpg.Pool, fillers: int = 0) -> None:
     products = [f"{x}{n}" for x in "ab" for n in range(5)] + [f"0f{c:02d}" for c in range(fillers)]
     customers = {(customer, region) for _, customer, region, _, _ in orders}
     await insert_orders(pool, orders, products, customers)
+
+
+async def insert_three_customers(pool: asyncpg.Pool) -> None:
+    """The served lists' shop (api rules and recording tests; products p1..p6 must exist):
+    c1 (north) with a cached list of p1..p6, c2 (north) and c9 (south) without, one order each
+    two days ago; similar items of p1: p2..p6."""
+    await insert_customers(
+        pool,
+        [
+            StoredCustomer("c1", "north"),
+            StoredCustomer("c2", "north"),
+            StoredCustomer("c9", "south"),
+        ],
+    )
+    now = datetime.now(UTC)
+    await store_orders(
+        pool,
+        [
+            StoredOrder(
+                f"o{n}",
+                customer,
+                now - timedelta(days=2),
+                [StoredLine(0, pid)],
+                ingested_at=now - timedelta(days=2),
+            )
+            for n, (customer, pid) in enumerate([("c1", "p1"), ("c2", "p2"), ("c9", "p5")])
+        ],
+    )
+    written = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=1)
+    cached = [{"product_id": f"p{n}", "score": round(1 - n / 10, 2)} for n in range(1, 7)]
+    await put_current(pool, USERS, "c1", cached, written)
+    await put_current(pool, SIMILAR, "p1", cached[1:], written)
