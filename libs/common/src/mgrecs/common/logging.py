@@ -8,13 +8,21 @@ import structlog
 
 class _Stderr:
     """Whatever `sys.stderr` is when a line is written (a test runner swaps it, then closes
-    its stand-in: a logger holding the stand-in would fail on every later line)."""
+    its stand-in: a logger holding the stand-in would fail on every later line). A stand-in
+    closed between the lookup and the write (a CLI run in another thread ending just then)
+    sends the line to the process's own stderr instead of raising into the caller."""
 
     def write(self, text: str) -> int:
-        return sys.stderr.write(text)
+        try:
+            return sys.stderr.write(text)
+        except ValueError:  # "I/O operation on closed file"
+            return sys.__stderr__.write(text) if sys.__stderr__ else len(text)
 
     def flush(self) -> None:
-        sys.stderr.flush()
+        try:
+            sys.stderr.flush()
+        except ValueError:
+            pass
 
 
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
