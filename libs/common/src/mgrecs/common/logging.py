@@ -1,5 +1,6 @@
 """Structured logging: JSON lines by default, readable console output when asked."""
 
+import contextlib
 import logging
 import sys
 
@@ -19,10 +20,8 @@ class _Stderr:
             return sys.__stderr__.write(text) if sys.__stderr__ else len(text)
 
     def flush(self) -> None:
-        try:
+        with contextlib.suppress(ValueError):
             sys.stderr.flush()
-        except ValueError:
-            pass
 
 
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
