@@ -77,6 +77,14 @@ def control_client(settings: Settings) -> AbstractAsyncContextManager[Any]:
     return _client(settings, "personalize", settings.personalize_control_endpoint_url)
 
 
+def account_client(settings: Settings, service: str) -> AbstractAsyncContextManager[Any]:
+    """An `s3`, `iam` or `sts` client, for the bucket and the role `mgrecs aws provision`
+    makes: S3 at `s3_endpoint_url` (as the artifact store), the others at AWS (or where
+    botocore's own `AWS_ENDPOINT_URL_<SERVICE>` points them: a moto server in tests)."""
+    endpoint = settings.s3_endpoint_url if service == "s3" else None
+    return _client(settings, service, endpoint)
+
+
 def signed_headers(settings: Settings, method: str, url: str, body: bytes = b"") -> dict[str, str]:
     """SigV4 headers for a plain HTTP call to the engine (its `/stats`), signed with the
     key the clients above use: what `curl --aws-sigv4 aws:amz:<region>:personalize` sends."""

@@ -1,4 +1,4 @@
-"""`mgrecs aws`: AWS mode's Personalize resources (docs/aws.md)."""
+"""`mgrecs aws`: the AWS resources AWS mode runs on (docs/aws.md)."""
 
 import asyncio
 from typing import Annotated
@@ -8,7 +8,7 @@ import typer
 from mgrecs.batch.public import Provisioning, check_name, provision
 from mgrecs.common.settings import get_settings
 
-app = typer.Typer(help="AWS mode: the AWS Personalize resources it runs on (docs/aws.md).")
+app = typer.Typer(help="AWS mode: the AWS resources it runs on (docs/aws.md).")
 
 
 def _name(value: str) -> str:
@@ -39,9 +39,6 @@ def report(done: Provisioning, dry_run: bool) -> list[str]:
         lines.append("")
         lines.append("# settings to use" + (" (those known so far)" if dry_run else ""))
         lines.extend(f"{name}={value}" for name, value in done.settings.items())
-    if done.also_needed:
-        lines.append("# also needed (docs/aws.md, From an empty account):")
-        lines.extend(f"#   {name}" for name in done.also_needed)
     return lines
 
 
@@ -51,14 +48,18 @@ def provision_command(
         bool, typer.Option("--dry-run", help="Show the plan: look up, create nothing.")
     ] = False,
     name: Annotated[
-        str, typer.Option(help="The dataset group's name, and every resource's prefix.")
+        str,
+        typer.Option(
+            help="The dataset group's name, and every resource's prefix (the default bucket's"
+            " too, with the account and the region)."
+        ),
     ] = "mgrecs",
 ) -> None:
-    """Create or adopt, idempotently, the dataset group, schemas, datasets, event tracker,
-    filters, solutions and campaigns AWS mode needs; print what was created or found and
-    the settings to use. A resource that exists with another schema, expression or recipe
-    is reported, not replaced, and the command exits 1 (as when AWS refuses a call or a
-    resource fails)."""
+    """Create or adopt, idempotently, the S3 bucket and IAM role Personalize uses, the
+    dataset group, schemas, datasets, event tracker, filters, solutions and campaigns AWS
+    mode needs; print what was created or found and the settings to use. A resource that
+    exists with another schema, expression, recipe or policy is reported, not replaced, and
+    the command exits 1 (as when AWS refuses a call or a resource fails)."""
     done = asyncio.run(provision(get_settings(), _name(name), dry_run=dry_run))
     for line in report(done, dry_run):
         typer.echo(line)

@@ -1,7 +1,11 @@
-"""`mgrecs aws provision`: the AWS Personalize resources AWS mode runs on, created or
-adopted, idempotently (docs/aws.md, Provisioning).
+"""`mgrecs aws provision`: the AWS resources AWS mode runs on, created or adopted,
+idempotently (docs/aws.md, Provisioning).
 
-In order: the dataset group, the three datasets with their schemas
+In order: the S3 bucket Personalize reads the exports from and writes batch output to (the
+artifact store's, else one named after `--name`, the account and the region), with its
+public access blocked and a policy letting Personalize use it; the IAM role Personalize
+assumes (`personalize_role_arn`'s, else `<name>-personalize`), with a policy for that bucket
+(`mgrecs.batch.aws.access`); the dataset group, the three datasets with their schemas
 (`mgrecs.batch.export.SCHEMAS`, the old pipeline's; a schema is looked up or created only
 for a dataset to create), the event tracker, the filters (`FILTERS`), the solutions
 (`RECIPES`, no automatic training: the batch's retrains train them) and their campaigns.
@@ -10,7 +14,10 @@ when it matches and reported as a mismatch when it does not (a schema's fields, 
 expression, a solution's recipe): nothing is ever replaced or deleted. A mismatched schema
 or dataset stops the run before anything is built on it. A campaign needs an ACTIVE
 solution version: before the first retrain it is reported pending, with the ARN it will
-have, and the next run creates it. With `dry_run` only Describe and List calls are made.
+have, and the next run creates it. An existing bucket or role is adopted as it is, given
+only what it lacks outright (a bucket policy, a public access block, mgrecs's inline policy
+on the role); one whose region or policies do not let Personalize use it is a mismatch. With
+`dry_run` only Describe, List, Get and Head calls are made.
 """
 
 import json
@@ -18,13 +25,26 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mgrecs.batch.aws.access import (
+    ASSUME,
+    BLOCK_PUBLIC_ACCESS,
+    PERSONALIZE,
+    bucket_arn,
+    bucket_grants,
+    bucket_policy,
+    default_bucket,
+    missing_grants,
+    role_policy,
+    trust_policy,
+)
 from mgrecs.batch.aws.control import PersonalizeJobFailed, wait_active, wait_campaign
 from mgrecs.batch.export import SCHEMAS
 from mgrecs.common.logging import get_logger
-from mgrecs.common.personalize import control_client
+from mgrecs.common.personalize import account_client, control_client
 from mgrecs.common.settings import Settings
 
 log = get_logger(__name__)
@@ -96,9 +116,6 @@ class Provisioning:
     """MGRECS_ name -> value."""
     error: str = ""
     """Why the run stopped (a refused call, a resource that failed), if it did."""
-    also_needed: list[str] = field(default_factory=list)
-    """Settings AWS mode needs that provisioning does not make (the bucket, the role) and
-    that are not set yet."""
 
     @property
     def mismatches(self) -> list[Resource]:
@@ -143,11 +160,27 @@ class _Taken(Exception):
     """A name Personalize says is taken, by a resource the lookup did not find."""
 
 
-class Provisioner:
-    """One run: `client` the Personalize control plane (aioboto3)."""
+@dataclass(frozen=True)
+class Account:
+    """The account's other clients (aioboto3) a run makes the bucket and the role with."""
 
-    def __init__(self, client: Any, settings: Settings, name: str, dry_run: bool) -> None:
+    s3: Any
+    iam: Any
+    sts: Any
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class Provisioner:
+    """One run: `client` the Personalize control plane (aioboto3), `account` the rest."""
+
+    def __init__(
+        self, client: Any, account: Account, settings: Settings, name: str, dry_run: bool
+    ) -> None:
         self.client = client
+        self.account = account
         self.settings = settings
         self.name = check_name(name)
         self.dry_run = dry_run
@@ -217,6 +250,155 @@ class Provisioner:
         return arn
 
     # -- the resources, in order -----------------------------------------------------------
+
+    async def _store(self) -> tuple[str, str]:
+        """The bucket and the key prefix: the s3:// artifact store's, else the default
+        bucket (`access.default_bucket`), whole."""
+        store = urlparse(self.settings.artifact_store_url)
+        if store.scheme == "s3" and store.netloc:
+            return store.netloc, store.path.strip("/")
+        account = str((await self.account.sts.get_caller_identity())["Account"])
+        return default_bucket(self.name, account, self.settings.aws_region), ""
+
+    async def bucket(self) -> tuple[str, str] | None:
+        """The bucket and the store's prefix in it; None when the bucket is not usable
+        (taken, in another region, a policy not letting Personalize in)."""
+        s3, region = self.account.s3, self.settings.aws_region
+        bucket, prefix = await self._store()
+        url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+        arn = bucket_arn(bucket)
+        try:
+            await s3.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 404:
+                detail = f"name taken by another account, or not readable with these keys ({exc})"
+                self._record("bucket", "", Resource("bucket", bucket, "mismatch", arn, detail))
+                return None
+
+            async def create() -> str:
+                where = {"CreateBucketConfiguration": {"LocationConstraint": region}}
+                await s3.create_bucket(Bucket=bucket, **({} if region == "us-east-1" else where))
+                await s3.put_public_access_block(
+                    Bucket=bucket, PublicAccessBlockConfiguration=BLOCK_PUBLIC_ACCESS
+                )
+                await s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(bucket_policy(bucket)))
+                return arn
+
+            created = await self._build("bucket", "", bucket, create)
+            if created is not None:
+                self.done.settings["MGRECS_ARTIFACT_STORE_URL"] = url
+            return bucket, prefix
+        location = (await s3.get_bucket_location(Bucket=bucket)).get("LocationConstraint")
+        location = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
+        if location != region:
+            detail = f"in {location}: Personalize uses buckets of its own region, {region}"
+            self._record("bucket", "", Resource("bucket", bucket, "mismatch", arn, detail))
+            return None
+        difference, notes = await self._bucket_access(bucket, prefix)
+        outcome: Outcome = "mismatch" if difference else "found"
+        detail = difference or "; ".join(notes)
+        self._record("bucket", "", Resource("bucket", bucket, outcome, arn, detail))
+        if difference:
+            return None
+        self.done.settings["MGRECS_ARTIFACT_STORE_URL"] = url
+        return bucket, prefix
+
+    async def _bucket_access(self, bucket: str, prefix: str) -> tuple[str, list[str]]:
+        """An existing bucket's policy and public access block: how the policy differs from
+        what Personalize needs (a mismatch: the bucket is then left as it is), and notes
+        (public access not wholly blocked; what was added where there was none)."""
+        s3 = self.account.s3
+        try:
+            policy: str | None = (await s3.get_bucket_policy(Bucket=bucket))["Policy"]
+        except ClientError as exc:
+            if _code(exc) != "NoSuchBucketPolicy":
+                raise
+            policy = None
+        if policy is not None:
+            missing = missing_grants(policy, bucket_grants(bucket, prefix), PERSONALIZE)
+            if missing:
+                return f"its bucket policy does not allow {PERSONALIZE} {', '.join(missing)}", []
+        try:
+            found = await s3.get_public_access_block(Bucket=bucket)
+            block: dict[str, Any] | None = found["PublicAccessBlockConfiguration"]
+        except ClientError as exc:
+            if _code(exc) != "NoSuchPublicAccessBlockConfiguration":
+                raise
+            block = None
+        add = "would add" if self.dry_run else "added"
+        notes = []
+        if policy is None:
+            if not self.dry_run:
+                await s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(bucket_policy(bucket)))
+            notes.append(f"{add} its bucket policy")
+        if block is None:
+            if not self.dry_run:
+                await s3.put_public_access_block(
+                    Bucket=bucket, PublicAccessBlockConfiguration=BLOCK_PUBLIC_ACCESS
+                )
+            notes.append(f"{add} its public access block")
+        elif off := sorted(k for k in BLOCK_PUBLIC_ACCESS if not block.get(k)):
+            notes.append(f"public access not blocked: {', '.join(off)} off")
+        return "", notes
+
+    async def role(self, store: tuple[str, str] | None) -> None:
+        """The role Personalize assumes, with mgrecs's inline policy for the store's bucket
+        (none while the bucket is not usable)."""
+        iam = self.account.iam
+        configured = self.settings.personalize_role_arn
+        name = configured.rsplit("/", 1)[-1] if configured else f"{self.name}-personalize"
+        policy_name = f"{self.name}-bucket"
+        try:
+            role = (await iam.get_role(RoleName=name))["Role"]
+        except ClientError as exc:
+            if _code(exc) != "NoSuchEntity":
+                raise
+
+            async def create() -> str:
+                created = await iam.create_role(
+                    RoleName=name,
+                    AssumeRolePolicyDocument=json.dumps(trust_policy()),
+                    Description="Assumed by AWS Personalize to use mgrecs's bucket",
+                )
+                if store is not None:
+                    await iam.put_role_policy(
+                        RoleName=name,
+                        PolicyName=policy_name,
+                        PolicyDocument=json.dumps(role_policy(store[0])),
+                    )
+                return str(created["Role"]["Arn"])
+
+            arn = await self._build("role", "", name, create)
+            if arn is not None:
+                self.done.settings["MGRECS_PERSONALIZE_ROLE_ARN"] = arn
+            return
+        arn = str(role["Arn"])
+        if missing_grants(role["AssumeRolePolicyDocument"], ASSUME, PERSONALIZE):
+            detail = f"its trust policy does not let {PERSONALIZE} assume it"
+            self._record("role", "", Resource("role", name, "mismatch", arn, detail))
+            return
+        detail = ""
+        if store is not None:
+            try:
+                policy = await iam.get_role_policy(RoleName=name, PolicyName=policy_name)
+            except ClientError as exc:
+                if _code(exc) != "NoSuchEntity":
+                    raise
+                if not self.dry_run:
+                    await iam.put_role_policy(
+                        RoleName=name,
+                        PolicyName=policy_name,
+                        PolicyDocument=json.dumps(role_policy(store[0])),
+                    )
+                detail = f"{'would add' if self.dry_run else 'added'} its policy {policy_name}"
+            else:
+                missing = missing_grants(policy["PolicyDocument"], bucket_grants(*store))
+                if missing:
+                    detail = f"its policy {policy_name} does not allow {', '.join(missing)}"
+                    self._record("role", "", Resource("role", name, "mismatch", arn, detail))
+                    return
+        self._record("role", "", Resource("role", name, "found", arn, detail))
+        self.done.settings["MGRECS_PERSONALIZE_ROLE_ARN"] = arn
 
     async def group(self) -> str | None:
         found = await self._find("list_dataset_groups", "datasetGroups", self._named(self.name))
@@ -459,10 +641,11 @@ class Provisioner:
         return lambda summary: summary.get("name") == name
 
     async def run(self) -> Provisioning:
+        await self.role(await self.bucket())
         group = await self.group()
         for kind in DATASET_TYPES:
             await self.dataset(kind, group)
-        if self.done.mismatches:
+        if any(r.kind in ("schema", "dataset") for r in self.done.mismatches):
             detail = "a schema or dataset does not match: fix it, then run again"
             self.done.resources.append(Resource("the rest", "-", "skipped", detail=detail))
             return self.done
@@ -476,35 +659,23 @@ class Provisioner:
             self.done.settings = {
                 "MGRECS_BATCH_MODE": "aws",
                 "MGRECS_PERSONALIZE_ENDPOINT_URL": "",
-                **self._given(),
+                "MGRECS_AWS_REGION": self.settings.aws_region,
                 **self.done.settings,
             }
         return self.done
-
-    def _given(self) -> dict[str, str]:
-        """The bucket and the role, as set now (AWS mode needs them; provisioning does not
-        make them): each unset one is named in `also_needed`."""
-        given = {}
-        store, role = self.settings.artifact_store_url, self.settings.personalize_role_arn
-        if store.startswith("s3://"):
-            given["MGRECS_ARTIFACT_STORE_URL"] = store
-        else:
-            self.done.also_needed.append("MGRECS_ARTIFACT_STORE_URL (an s3:// bucket)")
-        if role:
-            given["MGRECS_PERSONALIZE_ROLE_ARN"] = role
-        else:
-            self.done.also_needed.append(
-                "MGRECS_PERSONALIZE_ROLE_ARN (the role Personalize assumes)"
-            )
-        return given
 
 
 async def provision(
     settings: Settings, name: str = "mgrecs", dry_run: bool = False
 ) -> Provisioning:
     """Create or adopt every resource AWS mode needs (see the module's docstring)."""
-    async with control_client(settings) as client:
-        provisioner = Provisioner(client, settings, name, dry_run)
+    async with (
+        control_client(settings) as client,
+        account_client(settings, "s3") as s3,
+        account_client(settings, "iam") as iam,
+        account_client(settings, "sts") as sts,
+    ):
+        provisioner = Provisioner(client, Account(s3, iam, sts), settings, name, dry_run)
         try:
             return await provisioner.run()
         except (ClientError, BotoCoreError, PersonalizeJobFailed) as exc:
