@@ -1,9 +1,11 @@
 """AWS mode's campaigns follow the active version: a retrain's promoted version reaches them
 (UpdateCampaign, waited on) before it is marked active, the gate's refusal leaves them alone,
-a rollback or promote points them at that version's solution versions, and a failed update
-leaves the active version and its campaigns as they were. Against the fake control plane
+a rollback or promote points them at that version's solution versions, one activation waits
+for another's (the advisory lock), and a failed update leaves the active version and its
+campaigns as they were. Against the fake control plane
 (botocore validates every request) and moto's S3; PostgreSQL and the broker are real."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -13,11 +15,12 @@ import structlog
 from batch.test_aws_mode import GROUP, aws  # noqa: F401  (the fixture)
 from mgrecs.batch import activation
 from mgrecs.batch.aws import training as aws_training
-from mgrecs.batch.aws.campaigns import CampaignUpdateFailed
+from mgrecs.batch.aws.campaigns import ACTIVATION_LOCK, CampaignUpdateFailed
 from mgrecs.batch.aws.control import AwsModeMisconfigured
 from mgrecs.common.settings import Settings
 from mgrecs.store.model_versions import ModelVersion
 from support.fake_personalize import ARN, PERSONALIZED_RANKING_RECIPE, FakePersonalize
+from support.helpers import eventually
 
 RANKING_SOLUTION = f"{ARN}:solution/mgrecs-ranking"
 CAMPAIGNS = {
@@ -172,3 +175,41 @@ async def test_a_campaign_created_under_another_arn_than_configured_is_refused(
     with pytest.raises(AwsModeMisconfigured, match="set its MGRECS_\\*_CAMPAIGN_ARN"):
         await aws_training.retrain(pool, settings)
     assert await pool.fetchval("SELECT count(*) FROM model_versions WHERE active") == 0
+
+
+async def test_an_activation_waits_while_another_instance_moves_the_campaigns(
+    purchases: None, pool: asyncpg.Pool, ranked: tuple[Settings, FakePersonalize]
+) -> None:
+    """AWS refuses a campaign update while one is under way: while another instance holds
+    the activation lock, a promote calls nothing and changes nothing; once it is released,
+    the promote moves the campaigns and only then marks its version active."""
+    settings, fake = ranked
+    first = await aws_training.retrain(pool, settings)
+    fake.ndcg_at_10 = 0.3
+    second = await aws_training.retrain(pool, settings)
+    async with pool.acquire() as other:
+        await other.execute("SELECT pg_advisory_lock(hashtext($1))", ACTIVATION_LOCK)
+        calls = len(fake.calls)
+        promoting = asyncio.create_task(
+            activation.promote(pool, settings, first.version, "promoted by an operator")
+        )
+
+        async def waiting_for_the_lock() -> bool:
+            return bool(
+                await pool.fetchval(
+                    "SELECT count(*) FROM pg_locks JOIN pg_database d ON d.oid = database"
+                    " WHERE locktype = 'advisory' AND NOT granted"
+                    " AND d.datname = current_database()"
+                )
+            )
+
+        await eventually(waiting_for_the_lock)
+        assert fake.calls[calls:] == []
+        assert serving(settings, fake) == versions_of(second)
+        assert await active(pool) == second.version
+        await other.execute("SELECT pg_advisory_unlock(hashtext($1))", ACTIVATION_LOCK)
+    await promoting
+
+    assert fake.calls.count("UpdateCampaign") == 6
+    assert serving(settings, fake) == versions_of(first)
+    assert await active(pool) == first.version
