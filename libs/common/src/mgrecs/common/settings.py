@@ -83,7 +83,8 @@ class Settings(BaseSettings):
     personalize_control_endpoint_url: str | None = None
     """The Personalize control plane (a fake in tests); empty means AWS."""
     personalize_role_arn: str = ""
-    """The IAM role Personalize assumes to read and write the artifact store's bucket."""
+    """The IAM role Personalize assumes to read and write the artifact store's bucket
+    (`mgrecs aws provision` creates it, or adopts this one)."""
     personalize_dataset_group_arn: str = ""
     """The dataset group the solutions train on (checked on every solution version)."""
     personalize_interactions_dataset_arn: str = ""
