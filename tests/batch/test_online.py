@@ -21,7 +21,7 @@ from mgrecs.common.schemas import ScheduleTick
 from mgrecs.common.served import ServedList
 from mgrecs.common.settings import Settings
 from mgrecs.store import online_metrics
-from mgrecs.store.model_versions import RECIPE, ModelVersion, find_active, register
+from mgrecs.store.model_versions import AWS_RECIPE, RECIPE, ModelVersion, find_active, register
 from mgrecs.store.online_metrics import OnlineMetrics, ServedThenBought
 from mgrecs.store.orders import StoredLine, StoredOrder, insert_orders
 from mgrecs.store.served import write_served
@@ -47,9 +47,9 @@ def test_the_score_is_the_offline_evaluations_on_a_hand_built_case() -> None:
     assert score([]).ndcg is None
 
 
-async def _version(pool: asyncpg.Pool, version: str, days_ago: float) -> None:
+async def _version(pool: asyncpg.Pool, version: str, days_ago: float, recipe: str = RECIPE) -> None:
     trained_at = NOW - timedelta(days=days_ago)
-    model = ModelVersion(version, RECIPE, "x", 1, 1, 1, {}, trained_at)
+    model = ModelVersion(version, recipe, "x", 1, 1, 1, {}, trained_at)
     await register(pool, model, promote=True, reason="")
 
 
@@ -269,6 +269,22 @@ async def test_the_online_ticks_job_alerts_and_rolls_back_as_the_drift_check_doe
     assert active is not None and active.version == "v1"
     ticks = [ScheduleTick.model_validate_json(r.value) for r in await _ticks(watched)]
     assert [(t.kind, t.tick_id) for t in ticks] == [("infer", "infer-rollback-v2")]
+
+
+async def test_in_aws_mode_the_online_tick_scores_the_aws_version(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """AWS mode's lineage (its campaigns serve it): the tick reads only PostgreSQL."""
+    await _version(pool, "aws-v1", 5, AWS_RECIPE)
+    await _serve_and_buy(pool, "aws-v1", hit=True)
+
+    await _run_online_ticks(pool, settings.model_copy(update={"batch_mode": "aws"}), "online-aws")
+
+    detail = await finished(pool, "online-aws")
+    assert detail is not None and detail["status"] == "ok", detail
+    assert detail["check"]["model_version"] == "aws-v1"
+    stored = await online_metrics.latest(pool, ["aws-v1"])
+    assert stored["aws-v1"] == OnlineMetrics(4, 0.1, 1.0, 1.0)
 
 
 async def test_an_online_tick_before_any_model_does_nothing(
