@@ -3,6 +3,7 @@ against what the customers bought next, stored per day; below the share of the p
 version's NDCG@10 it alerts, and with auto_rollback the previous version serves again and an
 infer is asked for; the daily `online` tick does it whether or not a cache fill ran."""
 
+import asyncio
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,16 +11,18 @@ from typing import Any
 import asyncpg
 import pytest
 from prometheus_client import REGISTRY
+from typer.testing import CliRunner
 
 from mgrecs.batch.drift import check_drift
 from mgrecs.batch.online import check_online, run_online, score
 from mgrecs.batch.scheduler import Scheduler
 from mgrecs.batch.steps import Steps
 from mgrecs.batch.worker import BatchWorker
+from mgrecs.cli.main import app
 from mgrecs.common import topics
 from mgrecs.common.schemas import ScheduleTick
 from mgrecs.common.served import ServedList
-from mgrecs.common.settings import Settings
+from mgrecs.common.settings import Settings, get_settings
 from mgrecs.store import online_metrics
 from mgrecs.store.model_versions import AWS_RECIPE, RECIPE, ModelVersion, find_active, register
 from mgrecs.store.online_metrics import OnlineMetrics, ServedThenBought
@@ -188,10 +191,10 @@ async def _run_online_ticks(pool: asyncpg.Pool, settings: Settings, *tick_ids: s
 
 
 async def test_the_scheduled_online_tick_scores_the_day_without_a_cache_fill(
-    pool: asyncpg.Pool, settings: Settings
+    pool: asyncpg.Pool, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Only the online schedule is on: its slot's tick, published by the scheduler, stores
-    the day's figures; no other job ran."""
+    the day's figures; no other job ran; `mgrecs jobs` says what it found."""
     await _version(pool, "v1", 5)
     await _serve_and_buy(pool, "v1", hit=True)
     settings.schedule_retrain = settings.schedule_refresh = settings.schedule_infer = ""
@@ -211,6 +214,14 @@ async def test_the_scheduled_online_tick_scores_the_day_without_a_cache_fill(
     assert [tuple(row) for row in rows] == [("v1", NOW.date(), 4)]
     kinds = await pool.fetch("SELECT kind FROM processed_ticks")
     assert [row["kind"] for row in kinds] == ["online"]
+    monkeypatch.setenv("MGRECS_DATABASE_URL", settings.database_url)
+    get_settings.cache_clear()
+    try:
+        listed = await asyncio.to_thread(CliRunner().invoke, app, ["jobs"], env={"COLUMNS": "300"})
+    finally:
+        get_settings.cache_clear()
+    assert listed.exit_code == 0, listed.output
+    assert "v1 online NDCG@10 1.0000 (4 customers)" in listed.output
 
 
 async def test_online_ticks_are_idempotent_per_day(pool: asyncpg.Pool, settings: Settings) -> None:
