@@ -232,11 +232,15 @@ class ProductLikeNew:
     bought_with: dict[str, int]
 
 
-def product_like_new_part(row: asyncpg.Record) -> ProductLikeNew | None:
-    """`ProductLikeNew` from a row with PRODUCT_LIKE_NEW's columns (None: not in the
-    catalogue, its columns null)."""
+NOTHING_LIKE = ProductLikeNew(None, {}, {})
+"""The part of a product the catalogue does not hold: no new product is like it."""
+
+
+def product_like_new_part(row: asyncpg.Record) -> ProductLikeNew:
+    """`ProductLikeNew` from a row with PRODUCT_LIKE_NEW's columns (null when the product is
+    not in the catalogue: NOTHING_LIKE)."""
     if row["new_bought_with"] is None:
-        return None
+        return NOTHING_LIKE
     attributes = row["of_attributes"]
     return ProductLikeNew(
         row["of_category"],
@@ -247,11 +251,11 @@ def product_like_new_part(row: asyncpg.Record) -> ProductLikeNew | None:
 
 async def product_like_new(
     pool: asyncpg.Pool, product_id: str, new_ids: list[str]
-) -> ProductLikeNew | None:
-    """`product_id`'s part of its similar items' new products (PRODUCT_LIKE_NEW; None: not
-    in the catalogue), one query."""
+) -> ProductLikeNew:
+    """`product_id`'s part of its similar items' new products (PRODUCT_LIKE_NEW), one
+    query."""
     row = await pool.fetchrow(PRODUCT_LIKE_NEW, product_id, new_ids)
-    return None if row is None else product_like_new_part(row)
+    return NOTHING_LIKE if row is None else product_like_new_part(row)
 
 
 async def similar_list_like_new(

@@ -200,8 +200,6 @@ async def similar_items_with_new(
         return items
     if product is None:
         product = await repository.product_like_new(product_id, candidates)
-        if product is None:  # not in the catalogue: nothing is like it
-            return items
     counted = [
         dataclasses.replace(c, bought_with=product.bought_with.get(c.product_id, 0))
         for c in candidates

@@ -266,9 +266,7 @@ class Repository:
         rows = await order_reads.popular(self._pool, since, region, limit, categories)
         return [ProductCount(row["product_id"], row["buyers"]) for row in rows]
 
-    async def product_like_new(
-        self, product_id: str, new: Sequence[NewProduct]
-    ) -> ProductLikeNew | None:
+    async def product_like_new(self, product_id: str, new: Sequence[NewProduct]) -> ProductLikeNew:
         """`product_id`'s part of the new products among its similar items, when no cached
         list brought it (`mgrecs.store.products.product_like_new`)."""
         return await products.product_like_new(self._pool, product_id, [p.product_id for p in new])
