@@ -196,9 +196,10 @@ SELECT u.*, n.* FROM ({USER_LIST}) u CROSS JOIN LATERAL ({CUSTOMER_CATEGORIES}) 
 
 # Product $1's category and attributes and, per product of $2 (new products: the api keeps
 # them in memory), the orders holding both it and $1, in one row (no row: $1 is not in the
-# catalogue): what `new_items.new_like` needs beyond the new products themselves. Counted
-# from the new products' own lines (few: they are new), never from $1's (a best seller has
-# thousands).
+# catalogue): what `new_items.new_like` needs beyond the new products themselves. The
+# planner joins the new products' lines (few: they are new) with $1's: next to nothing for
+# most products, a few ms for a best seller's thousands (bench/similar_new_items.py; probing
+# each new line's order instead costs about 2 ms for every product, so it is not forced).
 PRODUCT_LIKE_NEW = """
 SELECT p.category AS of_category, p.attributes AS of_attributes,
        coalesce((
