@@ -212,6 +212,11 @@ async def test_answers_name_the_model_version_that_made_them(
     realtime = (await client.get("/v1/users/c2/recommendations")).json()
     assert (cached["source"], cached["model_version"]) == ("cache", "v-cache")
     assert (realtime["source"], realtime["model_version"]) == ("realtime", "v-active")
+    # similar items alike: p1 has a cached list, p2 is answered by the engine
+    cached = (await client.get("/v1/products/p1/similar")).json()
+    realtime = (await client.get("/v1/products/p2/similar")).json()
+    assert (cached["source"], cached["model_version"]) == ("cache", "v-cache")
+    assert (realtime["source"], realtime["model_version"]) == ("realtime", "v-active")
 
 
 @hypothesis_settings(
@@ -256,6 +261,7 @@ async def test_cached_similar_products(shop: None, client: httpx.AsyncClient) ->
             {"product_id": "p3", "score": 0.8, "reason": None, "reason_product_ids": []},
             {"product_id": "p2", "score": 0.4, "reason": None, "reason_product_ids": []},
         ],
+        "model_version": None,  # the test's generation names none
         "stale": False,
     }
 
@@ -291,6 +297,7 @@ async def test_similar_with_engine_down_and_no_cache_comes_from_the_catalogue(
                 "reason_product_ids": ["p2"],
             }
         ],
+        "model_version": None,  # the catalogue's: no model made it
         "stale": False,
         "cache_age_seconds": None,
     }
@@ -306,6 +313,7 @@ async def test_similar_with_engine_down_and_nothing_alike_is_empty(
         "source": "none",
         "updated_at": None,
         "items": [],
+        "model_version": None,
         "stale": False,
         "cache_age_seconds": None,
     }

@@ -4,8 +4,10 @@ product's similar items (bought with it, or of its category), on the real databa
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import httpx
@@ -13,6 +15,7 @@ import pytest
 
 from mgrecs.api.app import create_app
 from mgrecs.common.settings import Settings
+from mgrecs.store import products as store_products
 from mgrecs.store.cache import SIMILAR, USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
 from mgrecs.store.model_versions import RECIPE, ModelVersion, register
@@ -191,6 +194,46 @@ async def test_a_launch_shows_within_the_refresh_without_a_query_per_request(
         await pool.execute("DELETE FROM offline_user_recommendations WHERE user_id = 'c1'")
         listed = [i["product_id"] for i in await items(http, USER_PATH)]
         assert "n-tea" in listed and app.state.new_products.customer_reads == 1
+
+
+SIMILAR_PATH = "/v1/products/p1/similar"
+
+
+async def test_similar_items_take_a_launch_from_memory_without_a_query_per_request(
+    pool: asyncpg.Pool, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no new product, a product's cached similar items cost the single cache read; a
+    launch shows within the refresh, its product part read with the cached list; without a
+    cached list (the engine down: the catalogue answers) one small query more."""
+    calls: Counter[str] = Counter()
+    for name in ("product_like_new", "similar_list_like_new"):
+        real = getattr(store_products, name)
+
+        async def spy(*args: Any, _real: Any = real, _name: str = name) -> Any:
+            calls[_name] += 1
+            return await _real(*args)
+
+        monkeypatch.setattr(store_products, name, spy)
+    await insert_products(
+        pool, [StoredProduct(p, f"product {p}", c) for p, c in CATEGORIES.items()]
+    )
+    await put_current(pool, SIMILAR, "p1", [{"product_id": "p2", "score": 0.8}])
+    app = create_app(
+        settings.model_copy(update={"new_items_share": 0.5, "new_items_refresh_seconds": 0.2})
+    )
+    async with asgi_client(app) as http:
+        for _ in range(3):
+            assert [i["product_id"] for i in await items(http, SIMILAR_PATH, limit=2)] == ["p2"]
+        assert calls == {}  # nothing new: the cache read alone
+        await add_new_products(pool)
+        listed = await served_within(http, SIMILAR_PATH, lambda ids: "n-tea" in ids)
+        assert listed[:2] == ["p2", "n-tea"]
+        assert calls["product_like_new"] == 0 and calls["similar_list_like_new"] >= 1
+        await pool.execute("DELETE FROM offline_similar_items WHERE product_id = 'p1'")
+        await insert_orders(pool, [StoredOrder("o-p1", "c9", NOW, [StoredLine(0, "p1")])])
+        body = (await http.get(SIMILAR_PATH, params={"limit": 2})).json()
+        assert body["source"] == "catalogue" and "n-tea" in [i["product_id"] for i in body["items"]]
+        assert calls["product_like_new"] == 1
 
 
 async def test_unknown_customer_keeps_its_404(shop: None, client: httpx.AsyncClient) -> None:

@@ -58,6 +58,9 @@ async def test_every_answer_is_recorded_with_its_fields_and_lands_in_served(
     settings: Settings, pool: asyncpg.Pool
 ) -> None:
     await shop(pool)
+    await pool.execute(
+        "UPDATE cache_generations SET model_version = 'v-cache' WHERE state = 'current'"
+    )
     settings.api_admin_keys = "admin-secret"
     settings.api_answer_cache_seconds = 0
     app = create_app(settings)
@@ -108,6 +111,7 @@ async def test_every_answer_is_recorded_with_its_fields_and_lands_in_served(
     assert region.rule_ids == sorted([pin_id, promotion_id])
     similar = by_endpoint["similar"]
     assert (similar.product_id, similar.source, similar.rule_ids) == ("p1", "cache", [promotion_id])
+    assert similar.model_version == "v-cache"  # the generation's, as the answer says
     ranking = by_endpoint["ranking"]
     assert (ranking.customer_id, ranking.region, ranking.source) == ("c9", "south", "popular")
     assert len({served.served_id for served in recorded}) == len(recorded)

@@ -30,6 +30,7 @@ DEFAULTS = [
     Schedule("retrain", "0 3 * * 0"),
     Schedule("refresh", "0 4 * * *"),
     Schedule("infer", "0 */6 * * *"),
+    Schedule("online", "30 5 * * *"),
 ]
 
 
@@ -38,7 +39,10 @@ def test_the_defaults_are_weekly_daily_and_six_hourly() -> None:
 
 
 def test_an_empty_expression_disables_its_tick_and_a_bad_one_is_refused() -> None:
-    assert schedules(Settings(schedule_refresh="", schedule_infer=" ")) == DEFAULTS[:1]
+    assert (
+        schedules(Settings(schedule_refresh="", schedule_infer=" ", schedule_online=""))
+        == DEFAULTS[:1]
+    )
     with pytest.raises(InvalidSchedule, match="MGRECS_SCHEDULE_INFER='every hour'"):
         schedules(Settings(schedule_infer="every hour"))
 
@@ -70,13 +74,14 @@ def test_tick_ids_are_the_kind_and_the_slot() -> None:
 
 
 def test_on_start_each_schedules_latest_slot_is_due() -> None:
-    """Started Sunday 05:10: the missed retrain (03:00), refresh (04:00) and infer (00:00)
-    are caught up once each; nothing older is replayed."""
+    """Started Sunday 05:10: the missed retrain (03:00), refresh (04:00), infer (00:00) and
+    online (Saturday 05:30) are caught up once each; nothing older is replayed."""
     now = SUNDAY_3AM + timedelta(hours=2, minutes=10)
     assert [t.tick_id for t in due(DEFAULTS, now, since=None)] == [
         "retrain-2026-11-29T03:00:00+00:00",
         "refresh-2026-11-29T04:00:00+00:00",
         "infer-2026-11-29T00:00:00+00:00",
+        "online-2026-11-28T05:30:00+00:00",
     ]
 
 
@@ -86,7 +91,7 @@ def test_later_checks_publish_only_slots_reached_since_the_last_one() -> None:
     at_four = due(DEFAULTS, SUNDAY_3AM + timedelta(hours=1), since=start)
     assert [t.tick_id for t in at_four] == ["refresh-2026-11-29T04:00:00+00:00"]
     # Asleep through two infer slots (06:00, 12:00): only the latest is published.
-    late = due(DEFAULTS[2:], SUNDAY_3AM + timedelta(hours=10), since=start)
+    late = due(DEFAULTS[2:3], SUNDAY_3AM + timedelta(hours=10), since=start)
     assert [t.tick_id for t in late] == ["infer-2026-11-29T12:00:00+00:00"]
 
 
@@ -101,7 +106,7 @@ async def test_a_slot_published_twice_runs_its_job_once(
     pool: asyncpg.Pool, settings: Settings
 ) -> None:
     await insert_shop(pool, products=6)
-    settings.schedule_refresh = settings.schedule_infer = ""
+    settings.schedule_refresh = settings.schedule_infer = settings.schedule_online = ""
     clock = SUNDAY_3AM + timedelta(seconds=20)
     slot_id = "retrain-2026-11-29T03:00:00+00:00"
 
@@ -130,10 +135,11 @@ async def _at_least(settings: Settings, count: int) -> list[ScheduleTick] | None
 async def test_the_scheduler_stops_promptly_while_waiting(settings: Settings) -> None:
     scheduler = Scheduler(settings)
     task = asyncio.create_task(scheduler.run())
-    await eventually(lambda: _at_least(settings, 3), timeout=30)
+    await eventually(lambda: _at_least(settings, 4), timeout=30)
     await scheduler.stop()
     await asyncio.wait_for(task, timeout=5)
-    assert {t.kind for t in await published(settings)} == {"retrain", "refresh", "infer"}
+    kinds = {t.kind for t in await published(settings)}
+    assert kinds == {"retrain", "refresh", "infer", "online"}
 
 
 async def test_the_scheduler_is_ready_only_while_connected(settings: Settings) -> None:

@@ -90,20 +90,21 @@ def test_tick_publishes_a_schedule_tick(cli_env: Settings) -> None:
     assert ticks[0].tick_id in result.output
 
 
-def test_tick_publishes_a_refresh_tick(cli_env: Settings) -> None:
-    result = runner.invoke(app, ["tick", "refresh"])
+@pytest.mark.parametrize("kind", ["refresh", "online"])
+def test_tick_publishes_a_tick_of_each_kind(cli_env: Settings, kind: str) -> None:
+    result = runner.invoke(app, ["tick", kind])
     assert result.exit_code == 0, result.output
     ticks = [
         ScheduleTick.model_validate_json(record.value)
         for record in _records(cli_env, topics.SCHEDULE_TICKS)
     ]
-    assert [tick.kind for tick in ticks] == ["refresh"]
+    assert [tick.kind for tick in ticks] == [kind]
 
 
 def test_tick_rejects_an_unknown_kind() -> None:
     result = runner.invoke(app, ["tick", "dance"])
     assert result.exit_code == 2
-    assert "retrain" in result.output
+    assert "retrain, refresh, infer, online" in result.output
 
 
 def test_migrate_builds_the_schema_on_an_empty_database(

@@ -3,6 +3,8 @@ issues 8, 15, 18 and 20, and only metric names the code registers."""
 
 import json
 import subprocess
+from pathlib import Path
+from typing import Any
 
 from mgrecs.common.settings import Settings
 from support.deploy_files import (
@@ -93,19 +95,59 @@ def test_alert_rules_cover_issue_8_with_real_metrics() -> None:
     )
 
 
+def dashboard() -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(
+        (DEPLOY / "grafana" / "dashboards" / "mgrecs.json").read_text()
+    )
+    return found
+
+
+def rows(board: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Each row's title and the panels below it, up to the next row."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    current: list[dict[str, Any]] = []
+    for panel in board["panels"]:
+        if panel["type"] == "row":
+            current = found.setdefault(panel["title"], [])
+        else:
+            current.append(panel)
+    return found
+
+
 def test_dashboard_covers_the_pipeline_with_real_metrics() -> None:
-    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "mgrecs.json").read_text())
-    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    board = dashboard()
+    panels = [p for p in board["panels"] if p["type"] != "row"]
     used = set().union(*(metrics_in(t["expr"]) for p in panels for t in p["targets"]))
     assert used <= defined_metrics()
     prefixes = {name.split("_")[1] for name in used}
     assert {"ingest", "connector", "tracker", "batch", "api", "cache", "model", "drift"} <= prefixes
     assert {"mgrecs_attributed_revenue", "mgrecs_online_metric"} <= used
-    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+    cost = rows(board)["Cost"]
+    in_cost = set().union(*(metrics_in(t["expr"]) for p in cost for t in p["targets"]))
+    assert {"mgrecs_cost_estimate_today_usd", "mgrecs_cost_daily_budget_usd"} <= in_cost
+    assert len({p["id"] for p in board["panels"]}) == len(board["panels"])
     provisioning = load_yaml(DEPLOY / "grafana" / "provisioning" / "dashboards" / "mgrecs.yml")
     mounts = compose()["services"]["grafana"]["volumes"]
     (provider,) = provisioning["providers"]
     assert f"./grafana/dashboards:{provider['options']['path']}:ro" in mounts
+
+
+def test_promtool_parses_every_dashboard_query(tmp_path: Path) -> None:
+    """Each panel's PromQL as a recording rule: promtool refuses one that does not parse."""
+    exprs = [t["expr"] for p in dashboard()["panels"] for t in p.get("targets", [])]
+    rules = {
+        "groups": [
+            {
+                "name": "dashboard",
+                "rules": [{"record": f"dashboard:q{n}", "expr": e} for n, e in enumerate(exprs)],
+            }
+        ]
+    }
+    path = tmp_path / "dashboard.rules.yml"
+    path.write_text(json.dumps(rules))  # JSON is YAML
+    result = promtool("check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(exprs)} rules found" in result.stdout
 
 
 def test_promtool_accepts_the_config_and_its_rules() -> None:

@@ -151,6 +151,10 @@ ACTIVE = "SELECT version FROM model_versions WHERE active"
 NEWEST = "SELECT version FROM model_versions ORDER BY trained_at DESC LIMIT 1"
 CACHED_VERSION = "SELECT model_version FROM cache_generations WHERE state = 'current'"
 TICKS = "SELECT count(*) FROM processed_ticks WHERE kind = '{}' AND finished_at IS NOT NULL"
+LAST_ONLINE = (
+    "SELECT (detail ->> 'status') || ' ' || (detail -> 'check' ->> 'model_version')"
+    " FROM processed_ticks WHERE kind = 'online' ORDER BY finished_at DESC NULLS LAST LIMIT 1"
+)
 
 
 def test_the_guides_commands_work_against_the_demo_stack(demo: Demo) -> None:
@@ -174,6 +178,10 @@ def test_the_guides_commands_work_against_the_demo_stack(demo: Demo) -> None:
     regions = json.loads(step("curl http://<api>/v1/regions", **{"<api>": api}))
     assert sum(region["active_customers"] for region in regions["regions"]) > 0
     assert f"model {first_version}: " in step("mgrecs drift")
+    onlines = int(_sql(demo, TICKS.format("online")))
+    step("mgrecs tick online")  # OnlineAccuracyLow's "measures again"
+    _wait_for_tick(demo, "online", onlines)
+    assert _sql(demo, LAST_ONLINE) == f"ok {first_version}"
     reports = json.loads(
         step(
             "curl -H 'X-API-Key: <admin key>' http://<api>/v1/quality/reports",

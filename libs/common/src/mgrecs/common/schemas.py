@@ -194,7 +194,7 @@ class OrderEvent(Message):
         return self.customer.customer_id.encode()
 
 
-TickKind = Literal["retrain", "refresh", "infer"]
+TickKind = Literal["retrain", "refresh", "infer", "online"]
 
 
 MAX_TICK_ID_LENGTH = 64

@@ -320,6 +320,9 @@ class Settings(BaseSettings):
     """New customers, products and purchases folded in with the active recipe (daily)."""
     schedule_infer: str = "0 */6 * * *"
     """The cache tables refilled from the active model (every 6 hours)."""
+    schedule_online: str = "30 5 * * *"
+    """The active version's online accuracy scored and stored for the day, with its alert
+    and `auto_rollback` (daily 05:30; each cache fill's drift check scores it too)."""
 
     # Cache generations (docs/concepts.md, The cache): an infer run is split into shards that
     # any batch worker takes; the new generation serves once every shard is written.

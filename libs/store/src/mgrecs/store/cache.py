@@ -123,7 +123,7 @@ WHERE r.user_id = $1
 """
 
 SIMILAR_LIST = f"""
-SELECT s.similar_products, s.updated_at, g.age_seconds
+SELECT s.similar_products, s.updated_at, g.age_seconds, g.model_version
 FROM offline_similar_items s CROSS JOIN {CURRENT_ROW} g
 WHERE s.product_id = $1
 """
@@ -181,7 +181,8 @@ async def user_list(pool: asyncpg.Pool, user_id: str) -> asyncpg.Record | None:
 
 
 async def similar_list(pool: asyncpg.Pool, product_id: str) -> asyncpg.Record | None:
-    """The product's cached similar items with its generation's age (SIMILAR_LIST)."""
+    """The product's cached similar items with its generation's age and model version
+    (SIMILAR_LIST)."""
     row: asyncpg.Record | None = await pool.fetchrow(SIMILAR_LIST, product_id)
     return row
 

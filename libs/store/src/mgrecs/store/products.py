@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
 from mgrecs.common.catalogue import ProductEvent
-from mgrecs.store.cache import USER_LIST
+from mgrecs.store.cache import SIMILAR_LIST, USER_LIST
 from mgrecs.store.csv_copy import copy_csv
 from mgrecs.store.model_versions import ACTIVE_OF
 
@@ -122,64 +123,11 @@ async def export_items(pool: asyncpg.Pool, output: Path) -> int:
     return await copy_csv(pool, ITEMS_CSV, output)
 
 
-# "New" products (docs/concepts.md, New products): launched after the active model of
-# lineage $2 was trained (before any: within the last $3 days before $4, the request time),
-# and not after $4; on sale and in stock. `buyers`: distinct customers since launch.
-NEW_SINCE = f"""
-since AS (
-    SELECT coalesce(
-        (SELECT max(trained_at) FROM model_versions WHERE {ACTIVE_OF.format(recipe="$2")}),
-        $4::timestamptz - make_interval(days => $3::int)
-    ) AS t
-),
-new AS (
-    SELECT p.product_id, p.category, p.attributes,
-           extract(epoch FROM p.launched_at)::float8 AS launched_at
-    FROM products p
-    WHERE p.launched_at > (SELECT t FROM since) AND p.launched_at <= $4::timestamptz
-      AND p.active AND p.in_stock
-)"""
-
-# The new products like product $1: bought together with it (`bought_with`: orders holding
-# both) or of its category; with its category and attributes (`of_category`,
-# `of_attributes`, on every row). At most $5, those bought with it and of its category first.
-# Counted from the new products' own lines (few: they are new), never from $1's (a best
-# seller has thousands).
-NEW_LIKE = f"""
-WITH {NEW_SINCE},
-asked AS (SELECT category, attributes FROM products WHERE product_id = $1),
-new_lines AS (
-    SELECT oi.product_id, oi.order_id, o.customer_id
-    FROM new n
-    JOIN order_items oi ON oi.product_id = n.product_id
-    JOIN orders o ON o.order_id = oi.order_id
-    WHERE n.product_id <> $1
-),
-counts AS (
-    SELECT l.product_id,
-           count(DISTINCT l.customer_id)::int AS buyers,
-           (count(DISTINCT l.order_id) FILTER (WHERE EXISTS (
-               SELECT 1 FROM order_items b WHERE b.order_id = l.order_id AND b.product_id = $1
-           )))::int AS bought_with
-    FROM new_lines l
-    GROUP BY l.product_id
-)
-SELECT n.product_id, n.category, n.attributes, n.launched_at,
-       coalesce(c.buyers, 0) AS buyers, coalesce(c.bought_with, 0) AS bought_with,
-       0 AS weight, a.category AS of_category, a.attributes AS of_attributes
-FROM new n
-CROSS JOIN asked a
-LEFT JOIN counts c ON c.product_id = n.product_id
-WHERE n.product_id <> $1 AND (coalesce(c.bought_with, 0) > 0 OR n.category = a.category)
-ORDER BY bought_with DESC, buyers DESC, n.launched_at DESC, n.product_id
-LIMIT $5
-"""
-
-
-# Every new product (NEW_SINCE at $3, the reader's time: with no active model, launched in
-# the $2 days before it), with `buyers` (distinct customers since launch) and `trained_at`
-# (epoch seconds of the active model of lineage $1's training, null before any) on every
-# row; launched after $3 too (the reader's memo applies NEW_SINCE's upper end per request).
+# Every new product (docs/concepts.md, New products): launched after the active model of
+# lineage $1 was trained (before any: within the last $2 days before $3, the reader's time),
+# on sale and in stock, with `buyers` (distinct customers since launch) and `trained_at`
+# (epoch seconds of that training, null before any) on every row; launched after $3 too
+# (the reader's memo applies the upper end, the request time, per request).
 NEW_PRODUCTS = f"""
 WITH trained AS (
     SELECT extract(epoch FROM max(trained_at))::float8 AS t
@@ -246,6 +194,80 @@ SELECT u.*, n.* FROM ({USER_LIST}) u CROSS JOIN LATERAL ({CUSTOMER_CATEGORIES}) 
 """
 
 
+# Product $1's category and attributes and, per product of $2 (new products: the api keeps
+# them in memory), the orders holding both it and $1, in one row (no row: $1 is not in the
+# catalogue): what `new_items.new_like` needs beyond the new products themselves. The
+# planner joins the new products' lines (few: they are new) with $1's: next to nothing for
+# most products, a few ms for a best seller's thousands (bench/similar_new_items.py; probing
+# each new line's order instead costs about 2 ms for every product, so it is not forced).
+PRODUCT_LIKE_NEW = """
+SELECT p.category AS of_category, p.attributes AS of_attributes,
+       coalesce((
+           SELECT jsonb_object_agg(c.product_id, c.orders) FROM (
+               SELECT n.product_id, count(DISTINCT n.order_id)::int AS orders
+               FROM order_items n
+               JOIN order_items b ON b.order_id = n.order_id AND b.product_id = $1
+               WHERE n.product_id = ANY($2::text[]) AND n.product_id <> $1
+               GROUP BY n.product_id
+           ) c
+       ), '{}'::jsonb) AS new_bought_with
+FROM products p
+WHERE p.product_id = $1
+"""
+
+# The product's cached similar items (cache.SIMILAR_LIST) and PRODUCT_LIKE_NEW in one round
+# trip (its columns null when the product is not in the catalogue): the new products cost
+# the cached list no query of their own.
+SIMILAR_LIST_LIKE_NEW = f"""
+SELECT s.*, n.* FROM ({SIMILAR_LIST}) s LEFT JOIN LATERAL ({PRODUCT_LIKE_NEW}) n ON true
+"""
+
+
+@dataclass(frozen=True)
+class ProductLikeNew:
+    """A product's category and attributes, and how many orders hold both it and each of
+    some new products (those never bought with it are left out)."""
+
+    category: str | None
+    attributes: dict[str, Any]
+    bought_with: dict[str, int]
+
+
+NOTHING_LIKE = ProductLikeNew(None, {}, {})
+"""The part of a product the catalogue does not hold: no new product is like it."""
+
+
+def product_like_new_part(row: asyncpg.Record) -> ProductLikeNew:
+    """`ProductLikeNew` from a row with PRODUCT_LIKE_NEW's columns (null when the product is
+    not in the catalogue: NOTHING_LIKE)."""
+    if row["new_bought_with"] is None:
+        return NOTHING_LIKE
+    attributes = row["of_attributes"]
+    return ProductLikeNew(
+        row["of_category"],
+        attributes if isinstance(attributes, dict) else {},
+        dict(row["new_bought_with"]),
+    )
+
+
+async def product_like_new(
+    pool: asyncpg.Pool, product_id: str, new_ids: list[str]
+) -> ProductLikeNew:
+    """`product_id`'s part of its similar items' new products (PRODUCT_LIKE_NEW), one
+    query."""
+    row = await pool.fetchrow(PRODUCT_LIKE_NEW, product_id, new_ids)
+    return NOTHING_LIKE if row is None else product_like_new_part(row)
+
+
+async def similar_list_like_new(
+    pool: asyncpg.Pool, product_id: str, new_ids: list[str]
+) -> asyncpg.Record | None:
+    """The product's cached similar items with PRODUCT_LIKE_NEW's columns (None: no cached
+    list)."""
+    row: asyncpg.Record | None = await pool.fetchrow(SIMILAR_LIST_LIKE_NEW, product_id, new_ids)
+    return row
+
+
 @dataclass(frozen=True)
 class CustomerCategories:
     """A customer's weight of some categories (distinct products bought in each; those they
@@ -280,17 +302,6 @@ async def user_list_with_categories(
         USER_LIST_WITH_CATEGORIES, customer_id, categories, product_ids
     )
     return row
-
-
-async def new_like(
-    pool: asyncpg.Pool, product_id: str, recipe: str, max_days: int, now: datetime, limit: int
-) -> list[asyncpg.Record]:
-    """(product_id, category, attributes, launched_at, buyers, bought_with, of_category,
-    of_attributes) of the new products like `product_id` (see NEW_SINCE, NEW_LIKE)."""
-    rows: list[asyncpg.Record] = await pool.fetch(
-        NEW_LIKE, product_id, recipe, max_days, now, limit
-    )
-    return rows
 
 
 # The catalogue's products like product $1 when no model knows it (docs/concepts.md, New

@@ -99,6 +99,11 @@ async def get_served(request: Request) -> ServedRecorder:
     return recorder
 
 
+async def get_new_products(request: Request) -> NewProductsKeeper:
+    keeper: NewProductsKeeper = request.app.state.new_products
+    return keeper
+
+
 async def get_rules(request: Request) -> RuleKeeper:
     keeper: RuleKeeper = request.app.state.rules
     return keeper
@@ -114,3 +119,4 @@ AnswerCacheDep = Annotated[AnswerCache, Depends(get_answers)]
 RulesDep = Annotated[RuleKeeper, Depends(get_rules)]
 NamesDep = Annotated[NameMemo, Depends(get_names)]
 ServedDep = Annotated[ServedRecorder, Depends(get_served)]
+NewProductsDep = Annotated[NewProductsKeeper, Depends(get_new_products)]

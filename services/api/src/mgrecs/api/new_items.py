@@ -7,10 +7,14 @@ The new products themselves (few: launched since the last retrain) are kept in m
 `NewProductsKeeper`, read again every `new_items_refresh_seconds`, so a customer's list
 costs no query for them: none at all when no new product is of the asked categories, else
 what is the customer's own (their categories, which new ones they bought) comes with the
-cached list's read, or in one small query when the list is not read from the cache.
+cached list's read, or in one small query when the list is not read from the cache. A
+product's similar items alike: no query without new products, else the product's own part
+(its category and attributes, the orders holding it with each new product) comes with its
+cached similar items, or in one small query.
 """
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +34,7 @@ from mgrecs.engine.new_items import (
 )
 from mgrecs.engine.records import Scored
 from mgrecs.store import products
-from mgrecs.store.products import CustomerCategories
+from mgrecs.store.products import CustomerCategories, ProductLikeNew
 
 log = get_logger(__name__)
 
@@ -81,9 +85,9 @@ class NewProductsKeeper:
             except Exception as exc:  # noqa: BLE001 - the new products stay as they were
                 log.warning("new_products_not_refreshed", error=str(exc))
 
-    def new_at(self, now: datetime, categories: list[str] | None) -> list[NewProduct]:
-        """The new products at `now` (launched after the active model's training, or within
-        `new_items_days` before any, and not after `now`), of `categories` when given."""
+    def launched(self, now: datetime) -> list[NewProduct]:
+        """The new products at `now`: launched after the active model's training, or within
+        `new_items_days` before any, and not after `now` (with a category or not)."""
         found = self.current
         end = now.timestamp()
         start = (
@@ -91,12 +95,14 @@ class NewProductsKeeper:
             if found.trained_at is not None
             else (end - self._max_days * SECONDS_PER_DAY)
         )
+        return [p for p in found.products if start < p.launched_at <= end]
+
+    def new_at(self, now: datetime, categories: list[str] | None) -> list[NewProduct]:
+        """The new products at `now` with a category, of `categories` when given."""
         return [
             p
-            for p in found.products
-            if start < p.launched_at <= end
-            and p.category is not None
-            and (categories is None or p.category in categories)
+            for p in self.launched(now)
+            if p.category is not None and (categories is None or p.category in categories)
         ]
 
     async def customer_part(
@@ -125,11 +131,6 @@ def slot_candidates(
     if new_slot_count(limit, settings.new_items_share, limit) == 0:
         return []
     return keeper.new_at(now, categories)
-
-
-LIKE_CANDIDATES = 100
-"""New products read per similar-items request beyond those listed: ranked by shared
-attributes among them (the database orders by co-purchases and buyers only)."""
 
 
 def _scored(items: list[RecommendedItem]) -> list[Scored]:
@@ -169,25 +170,42 @@ async def customer_items_with_new(
     return _items(place_new(_scored(items), new, limit, share))
 
 
+def similar_candidates(
+    keeper: NewProductsKeeper, settings: Settings, now: datetime, limit: int
+) -> list[NewProduct]:
+    """The new products a product's similar items of `limit` may place now (none when the
+    slot has no room: `new_items_share` 0)."""
+    if new_slot_count(limit, settings.new_items_share, limit) == 0:
+        return []
+    return keeper.launched(now)
+
+
 async def similar_items_with_new(
     repository: Repository,
     settings: Settings,
-    now: datetime,
     product_id: str,
     items: list[RecommendedItem],
     limit: int,
+    candidates: Sequence[NewProduct],
+    product: ProductLikeNew | None = None,
 ) -> list[RecommendedItem]:
-    """`items` (a product's similar items, best first) with the new products bought with
-    it or of its category at their `new_items_share` of the `limit` slots."""
+    """`items` (a product's similar items, best first) with those of `candidates`
+    (`similar_candidates`) bought with it or of its category at their `new_items_share` of
+    the `limit` slots; as they were when there is none or the share is 0. `product`: the
+    product's part when already read with its cached list (else one query, only when there
+    are candidates)."""
     share = settings.new_items_share
     slots = new_slot_count(limit, share, limit)
-    if slots == 0:
+    if slots == 0 or not candidates:
         return items
+    if product is None:
+        product = await repository.product_like_new(product_id, candidates)
+    counted = [
+        dataclasses.replace(c, bought_with=product.bought_with.get(c.product_id, 0))
+        for c in candidates
+    ]
     listed = {i.product_id for i in items}
-    candidates, category, attributes = await repository.new_like(
-        product_id, now, settings.new_items_days, slots + len(listed) + LIKE_CANDIDATES
-    )
-    new = new_like(product_id, category, attributes, candidates, listed, slots)
+    new = new_like(product_id, product.category, product.attributes, counted, listed, slots)
     if not new:
         return items
     return _items(place_new(_scored(items), new, limit, share))

@@ -21,7 +21,7 @@ from mgrecs.store.health import ping
 from mgrecs.store.impact import Dimension
 from mgrecs.store.impact_report import ImpactReport, impact_report
 from mgrecs.store.model_versions import RECIPE
-from mgrecs.store.products import CustomerCategories
+from mgrecs.store.products import CustomerCategories, ProductLikeNew
 from mgrecs.store.reports import latest_reports
 
 PING_TIMEOUT_SECONDS = 2.0
@@ -52,6 +52,8 @@ class CachedList:
     """The customer's part of the "new in your categories" slot, when read with the row."""
     region: str | None = None
     """The customer's region, read with the row (None: none known)."""
+    product: ProductLikeNew | None = None
+    """A similar-items row's product part of the new products' slot, when read with it."""
 
 
 @dataclass(frozen=True)
@@ -204,11 +206,28 @@ class Repository:
         cached = self._user_list(row, "cache_model_version") if row["cached"] else None
         return _history(row), cached
 
-    async def similar_cache(self, product_id: str) -> CachedList | None:
-        row = await cache.similar_list(self._pool, product_id)
+    async def similar_cache(
+        self, product_id: str, new: Sequence[NewProduct] = ()
+    ) -> CachedList | None:
+        """The product's cached similar items with its generation's model version; with
+        `new` (new products), with the product's part of their slot (`CachedList.product`)
+        in the same round trip."""
+        if not new:
+            row = await cache.similar_list(self._pool, product_id)
+        else:
+            ids = [p.product_id for p in new]
+            row = await products.similar_list_like_new(self._pool, product_id, ids)
         if row is None:
             return None
-        return CachedList(_as_list(row[0]), row[1], age=self._age(row["age_seconds"]))
+        found = CachedList(
+            _as_list(row["similar_products"]),
+            row["updated_at"],
+            row["model_version"],
+            age=self._age(row["age_seconds"]),
+        )
+        if not new:
+            return found
+        return dataclasses.replace(found, product=products.product_like_new_part(row))
 
     async def customer(self, customer_id: str) -> Customer | None:
         row = await customers.customer(self._pool, customer_id)
@@ -247,21 +266,10 @@ class Repository:
         rows = await order_reads.popular(self._pool, since, region, limit, categories)
         return [ProductCount(row["product_id"], row["buyers"]) for row in rows]
 
-    async def new_like(
-        self, product_id: str, now: datetime, max_days: int, limit: int
-    ) -> tuple[list[NewProduct], str | None, dict[str, Any]]:
-        """Products launched since the served model was trained bought with `product_id`
-        or of its category, and its category and attributes (`new_items.new_like`)."""
-        rows = await products.new_like(
-            self._pool, product_id, self._served_recipe, max_days, now, limit
-        )
-        if not rows:
-            return [], None, {}
-        return (
-            [new_product(row) for row in rows],
-            rows[0]["of_category"],
-            _attributes(rows[0]["of_attributes"]),
-        )
+    async def product_like_new(self, product_id: str, new: Sequence[NewProduct]) -> ProductLikeNew:
+        """`product_id`'s part of the new products among its similar items, when no cached
+        list brought it (`mgrecs.store.products.product_like_new`)."""
+        return await products.product_like_new(self._pool, product_id, [p.product_id for p in new])
 
     async def catalogue_like(
         self, product_id: str, limit: int

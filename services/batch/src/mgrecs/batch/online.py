@@ -1,10 +1,12 @@
 """Online accuracy: is the active version right about what customers buy after it served them?
 
-After each cache fill (with the drift check, so at least daily) the active version is scored on
-the lists it served (`served`, endpoint `user`) since it was trained: each customer's first
+Every day on its own `online` tick (MGRECS_SCHEDULE_ONLINE, whether or not a cache fill ran)
+and after each cache fill (with the drift check) the active version is scored on the lists it
+served (`served`, endpoint `user`) since it was trained: each customer's first
 such list, its top 10, against the distinct products of their placed orders after it;
 precision, recall and NDCG@10 (binary relevance, as the offline evaluation) averaged over the
-customers who bought. Stored per version and day (`online_metrics`). Below
+customers who bought. Stored per version and day (`online_metrics`: a second run the same
+day replaces that day's figures, so the check is idempotent per day). Below
 `online_alert_share` of the previous version's online NDCG@10 (with at least
 `online_min_customers` customers), it alerts; with `auto_rollback` it rolls back to that
 version and asks for an infer so that the cache follows.
@@ -12,12 +14,13 @@ version and asks for an infer so that the cache follows.
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 import asyncpg
 
 from mgrecs.batch import activation
 from mgrecs.batch.metrics import ONLINE_ALERT, ONLINE_METRIC
+from mgrecs.batch.steps import Steps
 from mgrecs.common.logging import get_logger
 from mgrecs.common.settings import Settings
 from mgrecs.store import model_versions, online_metrics
@@ -40,6 +43,25 @@ class OnlineCheck:
     @property
     def judged(self) -> bool:
         return self.metrics.ndcg is not None
+
+
+@dataclass
+class OnlineRun:
+    """What an `online` tick did (its detail in `processed_ticks`, `mgrecs jobs`): the day
+    scored, and the check (None without an active version: nothing to score yet)."""
+
+    day: date
+    check: OnlineCheck | None
+
+
+async def run_online(pool: asyncpg.Pool, settings: Settings, steps: Steps) -> OnlineRun:
+    """The `online` tick's job: `check_online` now, whatever the cache fills did."""
+    now = datetime.now(UTC)
+    async with steps.step("online"):
+        check = await check_online(pool, settings, now)
+    if check is None:
+        log.info("online_no_active_version")
+    return OnlineRun(now.date(), check)
 
 
 def score(lists: list[ServedThenBought], k: int = K) -> OnlineMetrics:

@@ -30,6 +30,7 @@ def schedules(settings: Settings) -> list[Schedule]:
         "retrain": settings.schedule_retrain,
         "refresh": settings.schedule_refresh,
         "infer": settings.schedule_infer,
+        "online": settings.schedule_online,
     }
     enabled = []
     for kind, expression in configured.items():

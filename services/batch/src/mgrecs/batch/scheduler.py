@@ -1,4 +1,4 @@
-"""`mgrecs-scheduler`: publishes `retrain`, `refresh` and `infer` ticks on the cron
+"""`mgrecs-scheduler`: publishes `retrain`, `refresh`, `infer` and `online` ticks on the cron
 expressions of the settings (MGRECS_SCHEDULE_*), until SIGTERM/SIGINT.
 
 It needs only the broker, and publishes through the FastStream publisher `channels` declares

@@ -9,7 +9,8 @@ worker in a loop. A record that is not a valid tick, whatever the reason, goes t
 `schedule-ticks.dlq`; a database that is unreachable pauses the worker, which retries the
 same tick.
 An infer tick publishes its shard tasks and waits until every shard is written (by this
-worker or others).
+worker or others). An online tick scores the active version's online accuracy (in either
+batch mode: it reads only PostgreSQL).
 """
 
 import asyncio
@@ -29,6 +30,7 @@ from mgrecs.batch.aws import inference as aws_inference
 from mgrecs.batch.aws import training as aws_training
 from mgrecs.batch.inference import infer
 from mgrecs.batch.metrics import DEAD_LETTERS, TICKS
+from mgrecs.batch.online import run_online
 from mgrecs.batch.shard_worker import ShardWorker
 from mgrecs.batch.steps import Steps
 from mgrecs.batch.training import refresh, retrain
@@ -126,6 +128,8 @@ class BatchWorker:
     def _job(self, pool: asyncpg.Pool, tick: ScheduleTick) -> Callable[[], Awaitable[Any]]:
         steps = Steps(pool, tick.tick_id, tick.kind)
         dispatch = self._dispatch
+        if tick.kind == "online":
+            return functools.partial(run_online, pool, self.settings, steps)
         if self.settings.batch_mode == "aws":
             return self._aws_job(pool, tick, steps)
         if tick.kind == "retrain":

@@ -29,11 +29,30 @@ def _steps(steps: list[dict[str, Any]]) -> str:
 
 
 def _outcome(detail: dict[str, Any]) -> str:
-    """What the job produced or why it did not: version, reason or error."""
+    """What the job produced or why it did not: version, reason or error (an online tick:
+    the version's online NDCG@10, and its alert)."""
     if "error" in detail or "reason" in detail:
         return str(detail.get("error") or detail.get("reason"))
+    if "check" in detail:
+        return _online_outcome(detail["check"])
     model = detail.get("model", detail)
     return str(model.get("version", ""))
+
+
+def _online_outcome(check: dict[str, Any] | None) -> str:
+    """An online tick's check in a line: what it scored, and the alert and rollback."""
+    if check is None:
+        return "no active version"
+    metrics = check["metrics"]
+    ndcg = metrics["ndcg"]
+    found = f"{check['model_version']} online NDCG@10 " + (
+        "-" if ndcg is None else f"{ndcg:.4f} ({metrics['customers']} customers)"
+    )
+    if check.get("alert"):
+        found += f"; ALERT: {check['alert']}"
+    if check.get("rolled_back_to"):
+        found += f"; rolled back to {check['rolled_back_to']}"
+    return found
 
 
 def jobs(limit: int = 20) -> None:

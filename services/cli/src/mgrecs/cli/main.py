@@ -78,10 +78,10 @@ def create_topics() -> None:
 
 
 @app.command()
-def tick(kind: Annotated[str, typer.Argument(help="retrain | refresh | infer")]) -> None:
+def tick(kind: Annotated[str, typer.Argument(help=" | ".join(TICK_KINDS))]) -> None:
     """Ask the batch service to run a job now (publishes to `schedule-ticks`)."""
     if kind not in TICK_KINDS:
-        raise typer.BadParameter("KIND must be 'retrain', 'refresh' or 'infer'")
+        raise typer.BadParameter(f"KIND must be one of {', '.join(TICK_KINDS)}")
     sent = asyncio.run(publish_tick(get_settings(), kind))  # type: ignore[arg-type]
     console.print(f"published {sent.kind} tick {sent.tick_id}")
 

@@ -10,6 +10,7 @@ from mgrecs.api.deps import (
     ClockDep,
     EngineDep,
     NamesDep,
+    NewProductsDep,
     RepositoryDep,
     RulesDep,
     ServedDep,
@@ -17,7 +18,7 @@ from mgrecs.api.deps import (
 )
 from mgrecs.api.engine import Engine, EngineUnavailable
 from mgrecs.api.metrics import SOURCES
-from mgrecs.api.new_items import similar_items_with_new
+from mgrecs.api.new_items import similar_candidates, similar_items_with_new
 from mgrecs.api.recommendations import cached_items, freshness
 from mgrecs.api.repository import CachedList, Repository
 from mgrecs.api.routes.params import Categories, Limit, ProductId, ProductIds
@@ -80,6 +81,7 @@ async def similar_products(
     clock: ClockDep,
     names: NamesDep,
     served: ServedDep,
+    new_products: NewProductsDep,
     limit: Limit = 10,
 ) -> SimilarProducts:
     """The nightly cached list; for products without one, or when the cache is stale (past
@@ -92,26 +94,44 @@ async def similar_products(
 
     Products launched since the last retrain take `new_items_share` of the slots: those
     first bought together with this product, then those of its category sharing most of its
-    attributes (docs/concepts.md, New products). The business rules not scoped to a region
-    apply (never inserting the product itself)."""
+    attributes (docs/concepts.md, New products; kept in memory, so they cost no query of
+    their own when there are none). The business rules not scoped to a region apply (never
+    inserting the product itself). `model_version` names the version that made the list
+    (the cache generation's, or the one the engine serves; null from the catalogue)."""
     now = clock()
     rules = keeper.applicable(None, now)
     asked = rules.candidates(limit, settings.rules_extra_candidates)
-    answer = await _similar(product_id, repository, engine, asked)
-    items = await similar_items_with_new(repository, settings, now, product_id, answer.items, asked)
+    new = similar_candidates(new_products, settings, now, asked)
+    cached = await repository.similar_cache(product_id, new)
+    answer = await _similar(product_id, cached, repository, engine, asked)
+    part = None if cached is None else cached.product
+    items = await similar_items_with_new(
+        repository, settings, product_id, answer.items, asked, new, part
+    )
     if not (rules.empty and asked == limit):
         items = apply_items(items, limit, rules, exclude=(product_id,))
     if items is not answer.items:
         answer = answer.model_copy(update={"items": items})
-    served.record("similar", answer.items, answer.source, product_id=product_id, rule_ids=rules.key)
+    served.record(
+        "similar",
+        answer.items,
+        answer.source,
+        product_id=product_id,
+        model_version=answer.model_version,
+        rule_ids=rules.key,
+    )
     return answer.model_copy(update={"items": await names.name_items(answer.items)})
 
 
 async def _similar(
-    product_id: str, repository: Repository, engine: Engine, limit: int
+    product_id: str,
+    cached: CachedList | None,
+    repository: Repository,
+    engine: Engine,
+    limit: int,
 ) -> SimilarProducts:
-    """The similar items of the cache, the engine or the catalogue (see `similar_products`)."""
-    cached = await repository.similar_cache(product_id)
+    """The similar items of the cache (`cached`, already read), the engine or the catalogue
+    (see `similar_products`)."""
     if cached is not None and not (cached.age and cached.age.stale):
         return _cached_answer(product_id, cached, limit)
     like: list[RecommendedItem] | None = None  # the catalogue's answer, once read
@@ -134,7 +154,13 @@ async def _similar(
             like = await _catalogue_items(product_id, repository, limit)
         return _catalogue_answer(product_id, like)
     SOURCES.labels("similar", "realtime").inc()
-    return SimilarProducts(product_id=product_id, source="realtime", updated_at=None, items=items)
+    return SimilarProducts(
+        product_id=product_id,
+        source="realtime",
+        updated_at=None,
+        items=items,
+        model_version=await repository.active_model_version(),
+    )
 
 
 def _cached_answer(product_id: str, cached: CachedList, limit: int) -> SimilarProducts:
@@ -144,6 +170,7 @@ def _cached_answer(product_id: str, cached: CachedList, limit: int) -> SimilarPr
         source="cache",
         updated_at=cached.updated_at,
         items=cached_items(cached.items, limit),
+        model_version=cached.model_version,
         **freshness(cached.age),
     )
 

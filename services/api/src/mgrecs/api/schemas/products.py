@@ -17,6 +17,7 @@ class SimilarProducts(CacheFreshness):
             "source": "cache",
             "updated_at": "2026-11-26T03:00:00",
             "items": [{"product_id": "P0002", "score": 0.88}],
+            "model_version": "20261122T030000Z-3f9a1c",
             "stale": True,
             "cache_age_seconds": 26510.0,
         }
@@ -29,6 +30,11 @@ class SimilarProducts(CacheFreshness):
     )
     updated_at: datetime | None = Field(description="when the cached row was written (UTC)")
     items: list[RecommendedItem]
+    model_version: str | None = Field(
+        default=None,
+        description="the model version that made the list: the one the cache generation was "
+        "scored with, or the one the engine serves; null from the catalogue or none",
+    )
 
 
 class CatalogueProduct(BaseModel):

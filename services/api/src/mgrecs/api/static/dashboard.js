@@ -154,7 +154,8 @@ async function showProduct() {
   const body = await api(`/v1/products/${encodeURIComponent(id)}/similar`);
   await nameProducts([id, ...body.items.map((item) => item.product_id), ...reasonIds(body.items)]);
   const asked = NAMES.get(id);
-  $("product-meta").textContent = `${asked ? `${asked} (${id})` : id} · source: ${body.source} · updated ${when(body.updated_at)}`;
+  const model = body.model_version ? ` · model ${body.model_version}` : "";
+  $("product-meta").textContent = `${asked ? `${asked} (${id})` : id} · source: ${body.source} · updated ${when(body.updated_at)}${model}`;
   $("product-table").tBodies[0].replaceChildren(...body.items.map((item) =>
     el("tr", {}, productCell(item.product_id), el("td", {}, fmt(item.score)), el("td", {}, reasonText(item)))));
 }
