@@ -350,6 +350,54 @@ async def test_any_body_is_answered_with_2xx_or_a_4xx_message(
     assert served.status_code == 200
 
 
+@st.composite
+def previews(draw: st.DrawFn) -> tuple[Any, bool]:
+    """A preview body, and whether it is plainly valid (known customer and region, a limit
+    of 1-100, a valid draft or none): those must be answered 200."""
+    body = draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "customer": st.sampled_from(["c1", "c2", "c9", "nobody"]) | json_values,
+                "region": st.sampled_from(["north", "south", "nowhere"]) | json_values,
+                "limit": st.integers(-2, 120) | json_values,
+            },
+        )
+    )
+    draft = draw(st.sampled_from(["none", "valid", "other"]))
+    if draft != "none":
+        body["rule"] = draw(valid if draft == "valid" else near_valid | rule_like | json_values)
+    plain = (
+        body.get("customer", "c1") in ("c1", "c2", "c9")
+        and body.get("region", "north") in ("north", "south")
+        and type(body.get("limit", 10)) is int
+        and 1 <= body.get("limit", 10) <= 100
+        and draft != "other"
+    )
+    if draw(st.integers(0, 9)) == 0:
+        return draw(json_values), False
+    return body, plain
+
+
+@hypothesis_settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(preview=previews())
+async def test_any_preview_body_is_answered_or_refused_with_a_message(
+    shop: None, client: httpx.AsyncClient, preview: tuple[Any, bool]
+) -> None:
+    body, plain = preview
+    headers = {**ADMIN, "Content-Type": "application/json"}
+    answer = await client.post(f"{URL}/preview", content=json.dumps(body), headers=headers)
+    event(f"preview answered {answer.status_code}")
+    assert answer.status_code == 200 if plain else answer.status_code in (200, 404, 422), (
+        body,
+        answer.text,
+    )
+    if answer.status_code != 200:
+        assert answer.json()["detail"], answer.text
+
+
 async def test_preview_shows_a_customer_and_a_region_before_and_after(
     shop: None, client: httpx.AsyncClient
 ) -> None:

@@ -12,7 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from playwright.async_api import async_playwright
 
 from mgrecs.api.app import create_app
-from mgrecs.api.routes.params import ID
+from mgrecs.api.routes.params import CONTROL, ID
 from mgrecs.cli.embedded import free_port
 from mgrecs.common.catalogue import ProductEvent
 from mgrecs.common.settings import Settings
@@ -219,3 +219,59 @@ async def test_any_ids_are_named_or_refused_never_failed(
         return
     assert response.status_code == 200
     assert response.json()["names"] == {a: catalogue[a] for a in asked if catalogue.get(a)}
+
+
+search_text = strategies.sampled_from(["lamp", "LAMP", "%", "_", "\\", "100%", "n-", " p1 "]) | (
+    strategies.text(
+        alphabet=strategies.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12
+    )
+)
+
+
+@hypothesis_settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    q=strategies.none() | search_text,
+    categories=strategies.lists(
+        strategies.sampled_from(["home-garden", "apparel", "a,b"]) | search_text, max_size=3
+    ),
+    limit=strategies.none() | strategies.integers(min_value=-2, max_value=120),
+)
+async def test_any_search_is_answered_or_refused_never_failed(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    q: str | None,
+    categories: list[str],
+    limit: int | None,
+) -> None:
+    """Whatever the text, categories and limit: a 200 listing at most `limit` products whose
+    id or name holds the text (LIKE's wildcards taken literally), or a 422 saying why."""
+    if not await pool.fetchval("SELECT count(*) FROM products"):
+        await seed(pool)
+    params: list[tuple[str, str | int]] = [("category", c) for c in categories]
+    if q is not None:
+        params.append(("q", q))
+    if limit is not None:
+        params.append(("limit", limit))
+    async with asgi_client(create_app(settings)) as api:
+        response = await api.get("/v1/products", params=params)
+    names = [part.strip() for c in categories for part in c.split(",")]
+    valid = (
+        (q is None or (len(q) <= 200 and "\x00" not in q))
+        and all(name and len(name) <= 255 and not CONTROL.search(name) for name in names)
+        and len(set(names)) <= 10
+        and (limit is None or 1 <= limit <= 100)
+    )
+    assert response.status_code == (200 if valid else 422), (params, response.text)
+    if response.status_code == 422:
+        assert response.json()["detail"]
+        return
+    items = response.json()["items"]
+    assert len(items) <= (limit or 20)
+    text = (q or "").strip()
+    if text.isascii():
+        for item in items:
+            assert text.lower() in f"{item['product_id']} {item['name'] or ''}".lower(), item

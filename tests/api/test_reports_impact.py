@@ -2,12 +2,12 @@
 key needed, and any query either answered or refused with a 422 saying why."""
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import asyncpg
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, strategies
+from hypothesis import HealthCheck, example, given, strategies
 from hypothesis import settings as hypothesis_settings
 
 from mgrecs.api.app import create_app
@@ -112,6 +112,21 @@ async def test_bad_parameters_are_refused_with_a_reason(
     assert says in answer.json()["detail"]
 
 
+def in_utc(moment: datetime) -> datetime | None:
+    """What the report reads `moment` as (UTC without a zone); None when UTC has no such
+    time."""
+    try:
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:
+        return None
+
+
+OFFSETS = strategies.integers(min_value=-23 * 60, max_value=23 * 60).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+"""Zones ISO 8601 can write: whole minutes."""
+
+
 @hypothesis_settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -119,19 +134,41 @@ async def test_bad_parameters_are_refused_with_a_reason(
     group_by=strategies.lists(
         strategies.sampled_from(DIMENSIONS) | strategies.text(max_size=12), max_size=3
     ).map(",".join),
-    start=strategies.none() | strategies.datetimes(timezones=strategies.just(UTC)),
+    start=strategies.none()
+    | strategies.datetimes(timezones=strategies.none() | strategies.just(UTC) | OFFSETS),
     days=strategies.floats(min_value=-5, max_value=400),
+    only_end=strategies.booleans(),
 )
+# Times at the ends of what a datetime holds: an offset past them in UTC, and the default
+# start a week before an `end` in year 1 (all were a 500).
+@example(
+    group_by="day",
+    start=datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))),
+    days=1,
+    only_end=False,
+)
+@example(
+    group_by="day",
+    start=datetime(9999, 12, 31, 20, tzinfo=timezone(-timedelta(hours=5))),
+    days=0.1,
+    only_end=False,
+)
+@example(group_by="day", start=datetime(1, 1, 2, tzinfo=UTC), days=0, only_end=True)
 async def test_any_query_is_answered_or_refused_never_failed(
-    admin_settings: Settings, group_by: str, start: datetime | None, days: float
+    admin_settings: Settings, group_by: str, start: datetime | None, days: float, only_end: bool
 ) -> None:
     params = {"group_by": group_by}
+    end = None
     if start is not None:
-        params["start"] = start.isoformat()
         try:
-            params["end"] = (start + timedelta(days=days)).isoformat()
+            end = start + timedelta(days=days)
         except OverflowError:
-            params["end"] = start.isoformat()
+            end = start
+        if only_end:
+            start = None
+        else:
+            params["start"] = start.isoformat()
+        params["end"] = end.isoformat()
     async with asgi_client(create_app(admin_settings)) as http:
         answer = await http.get(
             "/v1/reports/impact", params=params, headers={"X-API-Key": ADMIN_KEY}
@@ -142,8 +179,18 @@ async def test_any_query_is_answered_or_refused_never_failed(
         and len(set(names)) == len(names)
         and all(name in DIMENSIONS for name in names)
     )
-    assert answer.status_code in (200, 422), answer.text
-    if not valid_group:
-        assert answer.status_code == 422
+    since, until = (in_utc(m) if m else None for m in (start, end))
+    if start is not None and end is not None:
+        valid_period = since is not None and until is not None and 0 < days <= 366
+    elif end is not None:
+        valid_period = until is not None and until > datetime.min.replace(tzinfo=UTC)
+    else:
+        valid_period = True
+    assert answer.status_code == (200 if valid_group and valid_period else 422), (
+        params,
+        answer.text,
+    )
     if answer.status_code == 200:
         assert answer.json()["group_by"] == names
+    else:
+        assert answer.json()["detail"], answer.text

@@ -4,15 +4,19 @@ records to `products.dlq`; and the tracker then writes them."""
 
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 import pytest
+from hypothesis import example, given
+from hypothesis import settings as hypothesis_settings
 
 from mgrecs.cli.embedded import free_port
 from mgrecs.common import topics
 from mgrecs.common.catalogue import ProductEvent
-from mgrecs.common.schemas import DeadLetter
+from mgrecs.common.schemas import MAX_AHEAD, DeadLetter
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.company_client import ApiUnavailableError
 from mgrecs.ingest.connector import PRODUCTS_SOURCE_SUFFIX, OrderConnector
@@ -22,13 +26,20 @@ from mgrecs.ingest.fake_company_api import (
     generate_orders,
     generate_products,
 )
-from mgrecs.ingest.mapping import FieldMapping, load_mapping
+from mgrecs.ingest.mapping import (
+    FieldMapping,
+    MalformedRecordError,
+    load_mapping,
+    map_product,
+    product_position,
+)
 from mgrecs.ingest.publisher import OrderPublisher
 from mgrecs.store.watermarks import load_watermark
 from mgrecs.tracker.products_sink import ProductsSink
 from support.helpers import eventually, read_topic, running, serve
 from support.orders_topic import caught_up
 from support.paths import REPO_ROOT
+from support.poison_inputs import json_values, near_valid
 
 MAPPING_FILE = REPO_ROOT / "deploy" / "company-api-mapping.json"
 PRODUCTS = 45
@@ -123,18 +134,44 @@ async def test_mapped_fields_and_malformed_records(
 ) -> None:
     api.faults.malformed_ids.add("SKU-0007")
     api.products.append({"sku": "SKU-NOSTAMP", "title": "bad stamp", "updated_at": "yesterday"})
+    # A time UTC cannot hold (it stopped the connector with an OverflowError).
+    api.products.append({"sku": "SKU-YEAR1", "updated_at": "0001-01-01T00:00:00+01:00"})
     async with connector(api_settings, mapping, pool) as syncer:
         report = await syncer.sync_once()
     assert report.products is not None
-    assert (report.products.published, report.products.dead_lettered) == (PRODUCTS - 1, 2)
+    assert (report.products.published, report.products.dead_lettered) == (PRODUCTS - 1, 3)
     dead = {letter.key: letter.reason for letter in await letters(api_settings)}
     assert "price" in dead["SKU-0007"]
     assert "updated_at" in dead["SKU-NOSTAMP"]
+    assert "out of range" in dead["SKU-YEAR1"]
     raw = next(p for p in api.products if p["sku"] == "SKU-0001")
     product = next(p for p in await published(api_settings) if p.product_id == "SKU-0001")
     assert product.name == raw["title"] and str(product.cost) == raw["cost"]
     assert product.attributes == raw["specs"]
     assert product.in_stock == (raw["stock"] > 0)
+
+
+async def test_a_record_from_the_far_future_leaves_the_watermark_where_it_was(
+    api_settings: Settings, api: FakeCompanyApi, mapping: FieldMapping, pool: asyncpg.Pool
+) -> None:
+    """Dead-lettered, and not a position: the watermark it would set (year 9999) would ask
+    the API for nothing newer ever again, so every later change would be lost. It comes
+    again at each pass while upstream keeps it."""
+    api.products.append({"sku": "SKU-FUTURE", "updated_at": "9999-12-31T23:59:59Z"})
+    async with connector(api_settings, mapping, pool) as syncer:
+        first = await syncer.sync_once()
+        assert first.products is not None
+        assert (first.products.published, first.products.dead_lettered) == (PRODUCTS, 1)
+        changed = next(p for p in api.products if p["sku"] == "SKU-0003")
+        changed["price"] = "1.99"
+        changed["updated_at"] = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+        second = await syncer.sync_once()
+    assert second.products is not None
+    assert (second.products.published, second.products.dead_lettered) == (1, 1)
+    newest = [p for p in await published(api_settings) if p.product_id == "SKU-0003"][-1]
+    assert newest.price == Decimal("1.99")
+    dead = [letter for letter in await letters(api_settings) if letter.key == "SKU-FUTURE"]
+    assert dead and "future" in dead[0].reason
 
 
 async def test_faults_are_retried_and_a_wrong_token_is_refused(
@@ -164,3 +201,24 @@ async def test_pulled_products_reach_the_products_table(
     row = await pool.fetchrow("SELECT cost, attributes FROM products WHERE product_id = 'SKU-0002'")
     raw = next(p for p in api.products if p["sku"] == "SKU-0002")
     assert str(row["cost"]) == raw["cost"] and row["attributes"] == raw["specs"]
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(record=near_valid(generate_products(1)[0]) | json_values)
+@example(record={**generate_products(1)[0], "updated_at": "0001-01-01T00:00:00+01:00"})
+@example(record={**generate_products(1)[0], "updated_at": "9999-12-31T23:00:00-05:00"})
+@example(record={**generate_products(1)[0], "updated_at": "9999-12-31T23:59:59Z"})
+def test_any_company_record_is_a_product_or_malformed(record: Any) -> None:
+    """Whatever the company API sends as a product: a position and a `ProductEvent` that
+    reads back the same from the topic, or MalformedRecordError (a dead letter), never
+    another exception (it would stop the connector on the same page at every pass)."""
+    fields = load_mapping(MAPPING_FILE).products
+    assert fields is not None
+    with contextlib.suppress(MalformedRecordError):
+        position = product_position(record, fields)
+        assert position.updated_at <= datetime.now(UTC) + MAX_AHEAD  # the watermark stays sane
+    try:
+        product = map_product(record, fields)
+    except MalformedRecordError:
+        return
+    assert ProductEvent.model_validate_json(product.model_dump_json()) == product

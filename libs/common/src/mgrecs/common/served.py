@@ -64,8 +64,10 @@ class ServedList(Message):
     model_version: Id | None = None
     experiment_id: Id | None = None
     arm: Id | None = None
-    rule_ids: list[Annotated[int, Field(ge=1)]] = Field(
-        default_factory=list, max_length=1000, description="the business rules applied"
+    rule_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="the business rules applied (their ids: PostgreSQL bigints)",
     )
 
     @model_validator(mode="after")

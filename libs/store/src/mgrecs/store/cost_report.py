@@ -171,5 +171,8 @@ async def load_cost_report(
     now: datetime,
 ) -> CostReport:
     """The report of the UTC days `first` to `last`, both included."""
-    rows = await usage_between(pool, day_start(first), day_start(last) + timedelta(days=1))
+    after = (
+        day_start(last + timedelta(days=1)) if last < date.max else datetime.max.replace(tzinfo=UTC)
+    )
+    rows = await usage_between(pool, day_start(first), after)
     return cost_report(rows, prices, daily_budget, now)

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mgrecs.common.catalogue import ProductEvent
-from mgrecs.common.schemas import OrderEvent, OrderStatus
+from mgrecs.common.schemas import MAX_AHEAD, OrderEvent, OrderStatus
 from mgrecs.store.watermarks import Position
 
 DOTTED = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
@@ -247,7 +247,14 @@ def _timestamp(value: Any, name: str) -> datetime:
         raise MalformedRecordError(f"{name} is not an ISO timestamp: {value!r}") from exc
     if stamp.tzinfo is None:
         raise MalformedRecordError(f"{name} has no timezone: {value!r}")
-    return stamp.astimezone(UTC)
+    try:
+        utc = stamp.astimezone(UTC)
+    except OverflowError as exc:  # an offset past year 1 or 9999
+        raise MalformedRecordError(f"{name} is out of range in UTC: {value!r}") from exc
+    if utc > datetime.now(UTC) + MAX_AHEAD:
+        # As a position it would move the watermark past every record still to come.
+        raise MalformedRecordError(f"{name} is more than a day in the future: {value!r}")
+    return utc
 
 
 def position_of(record: Any, mapping: FieldMapping) -> Position:

@@ -39,7 +39,7 @@ async def cost(
     would have cost on AWS, beside its machine hours. Prices: the `MGRECS_PRICE_*` table."""
     now = clock()
     last = end if end is not None else now.date()
-    first = start if start is not None else last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+    first = start if start is not None else _days_before(last, DEFAULT_PERIOD_DAYS - 1)
     if first > last:
         raise HTTPException(status_code=422, detail="start: must not be after end")
     if (last - first).days >= MAX_PERIOD_DAYS:
@@ -50,3 +50,8 @@ async def cost(
         pool, prices_from(settings), settings.daily_budget, first, last, now
     )
     return CostReport.of(found)
+
+
+def _days_before(day: date, days: int) -> date:
+    """`days` before `day`, or the first day there is."""
+    return day - timedelta(days=min(days, (day - date.min).days))

@@ -63,8 +63,8 @@ async def impact(
     answer. With the baseline (lines not influenced), the uplift of being shown a product
     and, per experiment arm, revenue per customer against the holdout arm."""
     grouped = dimensions(group_by)
-    until = _aware(end) if end is not None else clock()
-    since = _aware(start) if start is not None else until - timedelta(days=DEFAULT_PERIOD_DAYS)
+    until = _utc(end, "end") if end is not None else clock()
+    since = _utc(start, "start") if start is not None else _days_before(until, DEFAULT_PERIOD_DAYS)
     if since >= until:
         raise unprocessable("start: must be before end")
     if until - since > timedelta(days=MAX_PERIOD_DAYS):
@@ -79,6 +79,20 @@ async def impact(
     return ImpactReport.of(found)
 
 
-def _aware(moment: datetime) -> datetime:
-    """A time without a zone is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def _utc(moment: datetime, name: str) -> datetime:
+    """`moment` in UTC (a time without a zone is UTC); 422 when UTC has no such time (the
+    first or last hours of years 1 and 9999 with an offset)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as error:
+        raise unprocessable(f"{name}: out of range once in UTC (years 1 to 9999)") from error
+
+
+def _days_before(moment: datetime, days: int) -> datetime:
+    """`days` before `moment`, or the earliest time there is."""
+    return moment - min(timedelta(days=days), moment - EARLIEST)
