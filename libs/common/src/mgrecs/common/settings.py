@@ -269,9 +269,9 @@ class Settings(BaseSettings):
     answer is not recorded (`mgrecs_served_dropped_total{reason="queue_full"}`), never
     waited for."""
     served_batch_size: int = Field(default=100, ge=1, le=10_000)
-    """At most this many answers per batch sent to `served`. A batch is built 16 answers at a
-    time between requests (about 0.2 ms each slice) and handed over as one record batch
-    per partition, so its size bounds only that last step (about 0.15 ms for 100)."""
+    """At most this many answers per batch sent to `served`. A batch is built 4 answers at a
+    time between requests (about 0.05 ms each slice) and handed over as one record batch
+    per partition, so its size bounds only that last step (some 0.15 ms for 50)."""
     served_batch_seconds: float = Field(default=0.05, gt=0, le=10)
     """A batch leaves when it is full or this long after its first answer. Each batch is one
     produce request, whose fixed cost (the producer's and the broker's) was most of the

@@ -42,10 +42,12 @@ SEND_TIMEOUT_SECONDS = 5.0
 """How long the broker has to take one batch (and to be connected to) before it is dropped."""
 RECONNECT_SECONDS = 5.0
 """After a failed send, batches are dropped without trying for this long."""
-YIELD_EVERY = 16
-"""Answers built between two returns to the event loop: about 0.2 ms of CPU (some 12 µs
-each, nearly all of it pydantic's validation and JSON), about the most a request waits for
-the recorder (handing a batch of 100 to the producer is some 0.15 ms more)."""
+YIELD_EVERY = 4
+"""Answers built between two returns to the event loop: about 0.05 ms of CPU (some 12 µs
+each, nearly all of it pydantic's validation and JSON). A request that becomes ready during
+one slice waits for it and the next (`sleep(0)` queues the recorder before it), so slices
+are kept short; handing a batch to the producer (some 0.15 ms for 50 answers) is its own
+step."""
 
 RECORDED = Counter(
     "mgrecs_served_recorded_total", "Answers the broker took on topic `served`", ["endpoint"]
@@ -180,8 +182,8 @@ class ServedRecorder:
     async def send(self, entries: Iterable[Entry]) -> None:
         """Publish `entries` as `ServedList` messages, one record batch per partition; what
         the broker does not take is dropped and counted, never raised. Gives the event loop
-        back every `YIELD_EVERY` answers built: the requests being served wait for a slice
-        of a batch, never a whole one."""
+        back every `YIELD_EVERY` answers built and before handing them over: the requests
+        being served wait for a slice of a batch, never a whole one."""
         entries = list(entries)
         if not entries:
             return
@@ -195,16 +197,16 @@ class ServedRecorder:
                 producer = await self._connected()
                 partitions = sorted(await producer.partitions_for(self._topic))
                 keyed = []
-                for n, entry in enumerate(entries, 1):
-                    message = _message(entry)
-                    if message is None:
-                        invalid += 1
-                    else:
+                for start in range(0, len(entries), YIELD_EVERY):
+                    for entry in entries[start : start + YIELD_EVERY]:
+                        message = _message(entry)
+                        if message is None:
+                            invalid += 1
+                            continue
                         endpoint, key, body = message
                         keyed.append(Keyed(partition_of(key, partitions), key, body))
                         counts[endpoint] = counts.get(endpoint, 0) + 1
-                    if n % YIELD_EVERY == 0:
-                        await asyncio.sleep(0)
+                    await asyncio.sleep(0)  # the requests waiting go first
                 await asyncio.gather(*await send_batched(producer, self._topic, keyed))
         except (KafkaError, TimeoutError, OSError) as exc:
             self._down_until = time.monotonic() + RECONNECT_SECONDS
