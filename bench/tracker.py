@@ -42,10 +42,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from mgrecs.cli.embedded import EmbeddedBroker, free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common import topics
-from mgrecs.common.kafka import ensure_topics
+from mgrecs.common.kafka import Keyed, ensure_topics, partition_of, send_batched
 from mgrecs.common.personalize import signed_headers
 from mgrecs.common.settings import Settings
-from mgrecs.ingest.publisher import Keyed, partition_of, send_batched
 from mgrecs.ingest.sample_data import generate
 from support import migrated_database
 

@@ -14,8 +14,8 @@ from prometheus_client import REGISTRY
 from mgrecs.api.app import create_app
 from mgrecs.api.schemas.shared import RecommendedItem
 from mgrecs.api.served_recorder import ServedRecorder
-from mgrecs.common import channels, topics
-from mgrecs.common.consume import make_broker
+from mgrecs.common import topics
+from mgrecs.common.kafka import partition_of, partitions_of
 from mgrecs.common.served import ServedList
 from mgrecs.common.settings import Settings
 from mgrecs.store.products import StoredProduct, insert_products
@@ -184,9 +184,7 @@ async def test_a_full_queue_drops_and_counts_and_what_is_queued_is_sent_at_close
     settings: Settings,
 ) -> None:
     settings.served_queue_size = 3
-    broker = make_broker(settings, batching=True)
-    publisher = channels.publisher(broker, settings, channels.SERVED)
-    recorder = ServedRecorder(settings, lambda: datetime.now(UTC), publisher, broker.start)
+    recorder = ServedRecorder(settings, lambda: datetime.now(UTC))
     before = dropped("queue_full")
     items = [
         RecommendedItem(product_id="p1", score=1.0),
@@ -196,14 +194,60 @@ async def test_a_full_queue_drops_and_counts_and_what_is_queued_is_sent_at_close
         recorder.record("user", items, "cache", customer_id=f"c{n}")
     assert dropped("queue_full") - before == 2
     assert recorder.queued == 3
-    try:
-        await recorder.close()  # at shutdown, what is queued is sent
-        recorded = await eventually(lambda: _all_of(on_topic(settings), 3), timeout=20)
-    finally:
-        await broker.stop()
+    await recorder.close()  # at shutdown, what is queued is sent
+    recorded = await eventually(lambda: _all_of(on_topic(settings), 3), timeout=20)
     assert recorder.queued == 0
     assert sorted(served.customer_id or "" for served in recorded) == ["c0", "c1", "c2"]
     assert all(served.product_ids == ["p1", "p2"] for served in recorded)
+
+
+async def test_a_batch_of_answers_is_one_record_each_keyed_and_in_order_per_key(
+    settings: Settings,
+) -> None:
+    """A batch goes out as one record batch per partition: every answer is still its own
+    record, keyed by customer (else region, else product) on the partition that key maps to,
+    and one customer's answers stay in the order they were served."""
+    settings.served_batch_size = 100
+    settings.served_batch_seconds = 5  # all of them in one batch, sent at close
+    recorder = ServedRecorder(settings, lambda: datetime.now(UTC))
+    answers: list[tuple[str, str | None]] = []  # (first product, expected key)
+    for n in range(60):
+        first = f"p{n}"
+        items = [RecommendedItem(product_id=first, score=1.0)]
+        if n % 3 == 0:
+            recorder.record("region", items, "aggregates", region="north")
+            answers.append((first, "north"))
+        elif n % 3 == 1:
+            recorder.record("similar", items, "cache", product_id="p1")
+            answers.append((first, "p1"))
+        else:
+            recorder.record("user", items, "cache", customer_id=f"c{n % 5}", region="south")
+            answers.append((first, f"c{n % 5}"))
+    assert recorder.queued == 60
+    await recorder.close()
+    topic = topics.topic(topics.SERVED, settings)
+    records = await eventually(
+        lambda: _records(read_topic(settings.kafka_bootstrap, topic), 60), timeout=20
+    )
+
+    partitions = await partitions_of(settings, topic)
+    assert len(records) == 60
+    by_key: dict[str, list[str]] = {}
+    for record in sorted(records, key=lambda record: (record.partition, record.offset)):
+        served = ServedList.model_validate_json(record.value)
+        key = record.key.decode()
+        assert key == (served.customer_id or served.region or served.product_id)
+        assert record.partition == partition_of(record.key, partitions)
+        by_key.setdefault(key, []).append(served.product_ids[0])
+    expected: dict[str, list[str]] = {}
+    for first, key in answers:
+        expected.setdefault(key, []).append(first)
+    assert by_key == expected  # every answer once, each key's in the order served
+
+
+async def _records(found: Any, count: int) -> list[Any] | None:
+    records: list[Any] = await found
+    return records if len(records) >= count else None
 
 
 async def test_recording_off_records_nothing(settings: Settings, pool: asyncpg.Pool) -> None:

@@ -4,16 +4,21 @@ Every aiokafka client is made here (`make_producer`, `make_consumer`, `make_admi
 connects the same way: TLS and SASL (PLAIN, SCRAM-SHA-256/512) as the settings say.
 """
 
+import asyncio
 import contextlib
 import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
+from aiokafka.partitioner import DefaultPartitioner
 
 from mgrecs.common import topics
+from mgrecs.common.correlation import kafka_headers
 from mgrecs.common.settings import Settings
 
 
@@ -103,3 +108,47 @@ BATCHING = Batching(linger_ms=5, max_batch_size=256 * 1024)
 def make_producer(settings: Settings) -> AIOKafkaProducer:
     """A producer that waits for the broker to own each write (acks=all)."""
     return AIOKafkaProducer(**connection_options(settings), acks="all", **BATCHING)
+
+
+_PARTITIONER = DefaultPartitioner()
+
+
+@dataclass
+class Keyed:
+    """A message with its key and the partition that key maps to."""
+
+    partition: int
+    key: bytes | None
+    value: bytes
+
+
+def partition_of(key: bytes | None, partitions: list[int]) -> int:
+    """The partition a keyed `send` would choose (murmur2, as the Java client): every way in
+    puts a customer's messages on the same partition, so they stay in order (no key: one at
+    random, as `send` does)."""
+    return int(_PARTITIONER(key, partitions, partitions))
+
+
+async def send_batched(
+    producer: AIOKafkaProducer, topic: str, messages: Iterable[Keyed]
+) -> list["asyncio.Future[Any]"]:
+    """Send `messages` as one record batch per partition (a new one when a batch is full):
+    far less work per message than one `send` each. Returns the batches' ack futures. Each
+    message carries the current request's id as a header (the consumers log it)."""
+    headers = kafka_headers()
+    batches: dict[int, Any] = {}
+    acks = []
+    for message in messages:
+        batch = batches.get(message.partition)
+        if batch is None:
+            batch = batches[message.partition] = producer.create_batch()
+        if (
+            batch.append(key=message.key, value=message.value, timestamp=None, headers=headers)
+            is None
+        ):
+            acks.append(await producer.send_batch(batch, topic, partition=message.partition))
+            batch = batches[message.partition] = producer.create_batch()
+            batch.append(key=message.key, value=message.value, timestamp=None, headers=headers)
+    for partition, batch in batches.items():
+        acks.append(await producer.send_batch(batch, topic, partition=partition))
+    return acks

@@ -269,12 +269,15 @@ class Settings(BaseSettings):
     """Answers an api process holds while the broker takes the previous batch; past it, an
     answer is not recorded (`mgrecs_served_dropped_total{reason="queue_full"}`), never
     waited for."""
-    served_batch_size: int = Field(default=20, ge=1, le=10_000)
-    """At most this many answers per batch sent to `served`: small batches spread the
-    recording's work between requests (500 cost the user endpoint +5 to +16 ms of p99 at
-    1,000 requests/s, 20 about +1 ms: bench/RESULTS.md)."""
-    served_batch_seconds: float = Field(default=0.01, gt=0, le=10)
-    """A batch leaves when it is full or this long after its first answer."""
+    served_batch_size: int = Field(default=100, ge=1, le=10_000)
+    """At most this many answers per batch sent to `served`. A batch is built 4 answers at a
+    time between requests (about 0.05 ms each slice) and handed over as one record batch
+    per partition, so its size bounds only that last step (some 0.15 ms for 50)."""
+    served_batch_seconds: float = Field(default=0.05, gt=0, le=10)
+    """A batch leaves when it is full or this long after its first answer. Each batch is one
+    produce request, whose fixed cost (the producer's and the broker's) was most of the
+    recording's CPU at 0.01 s and 1,000 answers/s (100 requests a second: bench/RESULTS.md,
+    issue 20)."""
     served_retention_days: int = Field(default=90, ge=1)
     """Days of `served` the tracker's served sink keeps in PostgreSQL: older day partitions
     are dropped at its start and every hour after (attribution looks back at most this

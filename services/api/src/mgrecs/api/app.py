@@ -45,7 +45,6 @@ from mgrecs.api.rule_book import RuleKeeper
 from mgrecs.api.sampling import SampleMemo
 from mgrecs.api.security_headers import SecurityHeaders
 from mgrecs.api.served_recorder import ServedRecorder
-from mgrecs.common import channels
 from mgrecs.common.body_limit import BodyLimit
 from mgrecs.common.correlation import RequestIdMiddleware
 from mgrecs.common.db import DATABASE_UNREACHABLE, create_pool
@@ -80,14 +79,9 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
             app.state.region_samples = SampleMemo()
             app.state.feedback = FeedbackPublisher(settings)
             stack.push_async_callback(app.state.feedback.close)
-            app.state.served = ServedRecorder(
-                settings,
-                clock,
-                channels.publisher(app.state.feedback.broker, settings, channels.SERVED),
-                app.state.feedback.connect,
-            )
+            app.state.served = ServedRecorder(settings, clock)
             app.state.served.start()
-            stack.push_async_callback(app.state.served.close)  # before the broker stops
+            stack.push_async_callback(app.state.served.close)
             app.state.answers = AnswerCache(pool, settings.api_answer_cache_seconds)
             app.state.engine = Engine(
                 client,

@@ -4,7 +4,7 @@ it in PostgreSQL).
 The broker connects on the first feedback request, not with the API: the recommendation
 endpoints must serve while the broker is away, and only `POST /v1/feedback` answers 503 then.
 It publishes through the FastStream publisher `channels` declares for `feedback` (the AsyncAPI
-document's); the served-list recorder (`served_recorder`) publishes on the same connection.
+document's).
 """
 
 import asyncio

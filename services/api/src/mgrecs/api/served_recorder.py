@@ -5,29 +5,33 @@ On the request path `record` appends one tuple to a bounded in-memory queue: no 
 no I/O, nothing awaited. A queue at `served_queue_size` drops the answer and counts it
 (`mgrecs_served_dropped_total{reason="queue_full"}`). A background task (`run`, started by
 the lifespan: `start`) takes up to `served_batch_size` answers, or what came within
-`served_batch_seconds` of the first, builds their `ServedList` messages (an id each) and
-publishes them through the api's broker connection (the one feedback uses), keyed by
-customer, else region, else product. A batch the broker does not take within
-`SEND_TIMEOUT_SECONDS` (down, unreachable) is dropped and counted (`reason="broker"`); while
-the broker cannot be connected to, a new attempt is made at most every
-`RECONNECT_SECONDS` and the batches in between are dropped the same way.
+`served_batch_seconds` of the first, builds their `ServedList` messages (an id each), keyed by
+customer, else region, else product, and hands them to a plain aiokafka producer of the
+recorder's own as one record batch per partition (`kafka.send_batched`, as ingest does): a
+FastStream publish per answer was most of the recording's cost (bench/RESULTS.md, issue 20).
+A batch the broker does not take within `SEND_TIMEOUT_SECONDS` (down, unreachable) is
+dropped and counted (`reason="broker"`); while the broker cannot be connected to, a new
+attempt is made at most every `RECONNECT_SECONDS` and the batches in between are dropped the
+same way.
 """
 
 import asyncio
 import contextlib
+import os
 import time
-import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from faststream.kafka.publisher.usecase import DefaultPublisher
 from prometheus_client import Counter
 from pydantic import ValidationError
 
 from mgrecs.api.schemas.experiments import ExperimentTag
+from mgrecs.common import topics
+from mgrecs.common.kafka import Keyed, make_producer, partition_of, send_batched
 from mgrecs.common.logging import get_logger
 from mgrecs.common.served import ServedEndpoint, ServedList
 from mgrecs.common.settings import Settings
@@ -38,10 +42,12 @@ SEND_TIMEOUT_SECONDS = 5.0
 """How long the broker has to take one batch (and to be connected to) before it is dropped."""
 RECONNECT_SECONDS = 5.0
 """After a failed send, batches are dropped without trying for this long."""
-YIELD_EVERY = 8
-"""Answers built and handed to the producer between two returns to the event loop: about
-0.25 ms of CPU (some 30 µs each: bench/RESULTS.md, issue 20), the most a request waits for
-the recorder."""
+YIELD_EVERY = 4
+"""Answers built between two returns to the event loop: about 0.05 ms of CPU (some 12 µs
+each, nearly all of it pydantic's validation and JSON). A request that becomes ready during
+one slice waits for it and the next (`sleep(0)` queues the recorder before it), so slices
+are kept short; handing a batch to the producer (some 0.15 ms for 50 answers) is its own
+step."""
 
 RECORDED = Counter(
     "mgrecs_served_recorded_total", "Answers the broker took on topic `served`", ["endpoint"]
@@ -82,19 +88,15 @@ until their batch is sent)."""
 
 class ServedRecorder:
     """The api process's recorder: `record` on the request path, `start` (`run` in the
-    background), `close` at shutdown (what is queued then is sent, within the send timeout)."""
+    background), `close` at shutdown (what is queued then is sent, within the send timeout;
+    then the producer stops)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        clock: Callable[[], datetime],
-        publisher: DefaultPublisher,
-        connect: Callable[[], Awaitable[None]],
-    ) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], datetime]) -> None:
         self.enabled = settings.served_recording
+        self._settings = settings
         self._clock = clock
-        self._publisher = publisher
-        self._connect = connect
+        self._topic = topics.topic(topics.SERVED, settings)
+        self._producer: AIOKafkaProducer | None = None
         self._limit = settings.served_queue_size
         self._batch_size = settings.served_batch_size
         self._batch_seconds = settings.served_batch_seconds
@@ -178,9 +180,10 @@ class ServedRecorder:
         return [queue.popleft() for _ in range(min(len(queue), self._batch_size))]
 
     async def send(self, entries: Iterable[Entry]) -> None:
-        """Publish `entries` as `ServedList` messages; what the broker does not take is
-        dropped and counted, never raised. Gives the event loop back every `YIELD_EVERY`
-        answers: the requests being served wait for a slice of a batch, never a whole one."""
+        """Publish `entries` as `ServedList` messages, one record batch per partition; what
+        the broker does not take is dropped and counted, never raised. Gives the event loop
+        back every `YIELD_EVERY` answers built and before handing them over: the requests
+        being served wait for a slice of a batch, never a whole one."""
         entries = list(entries)
         if not entries:
             return
@@ -191,19 +194,20 @@ class ServedRecorder:
         invalid = 0
         try:
             async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-                await self._connect()
-                sent = []
-                for n, entry in enumerate(entries, 1):
-                    message = _message(entry)
-                    if message is None:
-                        invalid += 1
-                    else:
+                producer = await self._connected()
+                partitions = sorted(await producer.partitions_for(self._topic))
+                keyed = []
+                for start in range(0, len(entries), YIELD_EVERY):
+                    for entry in entries[start : start + YIELD_EVERY]:
+                        message = _message(entry)
+                        if message is None:
+                            invalid += 1
+                            continue
                         endpoint, key, body = message
-                        sent.append(await self._publisher.publish(body, key=key, no_confirm=True))
+                        keyed.append(Keyed(partition_of(key, partitions), key, body))
                         counts[endpoint] = counts.get(endpoint, 0) + 1
-                    if n % YIELD_EVERY == 0:
-                        await asyncio.sleep(0)
-                await asyncio.gather(*sent)
+                    await asyncio.sleep(0)  # the requests waiting go first
+                await asyncio.gather(*await send_batched(producer, self._topic, keyed))
         except (KafkaError, TimeoutError, OSError) as exc:
             self._down_until = time.monotonic() + RECONNECT_SECONDS
             DROPPED.labels("broker").inc(len(entries) - invalid)
@@ -212,9 +216,22 @@ class ServedRecorder:
         for endpoint, count in counts.items():
             RECORDED.labels(endpoint).inc(count)
 
+    async def _connected(self) -> AIOKafkaProducer:
+        """The producer, started on first use; a failed start is undone, so a later batch
+        tries again."""
+        if self._producer is None:
+            producer = make_producer(self._settings)
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
     async def close(self) -> None:
         """At shutdown: let the batch being sent finish, then send what is still queued
-        (each send bounded by `SEND_TIMEOUT_SECONDS`)."""
+        (each send bounded by `SEND_TIMEOUT_SECONDS`), then stop the producer."""
         self._closing = True
         self._wake.set()
         if self._task is not None:
@@ -223,6 +240,9 @@ class ServedRecorder:
             self._task = None
         while self._queue:
             await self.send(self._take())
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
 
 
 def _message(entry: Entry) -> tuple[str, bytes | None, bytes] | None:
@@ -239,13 +259,13 @@ def _message(entry: Entry) -> tuple[str, bytes | None, bytes] | None:
 
 
 def served_list(entry: Entry) -> ServedList:
-    """The message of one queued answer (a fresh `served_id`)."""
+    """The message of one queued answer (a fresh `served_id`: 128 random bits, in hex)."""
     (at, endpoint, customer, region, product, products, source, version, experiment, arm, rules) = (
         entry
     )
     return ServedList.model_validate(
         {
-            "served_id": uuid.uuid4().hex,
+            "served_id": os.urandom(16).hex(),
             "served_at": at,
             "endpoint": endpoint,
             "customer_id": customer,

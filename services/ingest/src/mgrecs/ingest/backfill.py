@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 
 from mgrecs.common import topics
 from mgrecs.common.db import create_pool
-from mgrecs.common.kafka import make_producer
+from mgrecs.common.kafka import Keyed, make_producer, partition_of, send_batched
 from mgrecs.common.quality import QualityReport
 from mgrecs.common.quality_checks import QualityAccumulator
 from mgrecs.common.schemas import DeadLetter, OrderEvent
@@ -32,7 +32,7 @@ from mgrecs.ingest.identity_rules import IdentityRules
 from mgrecs.ingest.memory import return_big_blocks_on_free
 from mgrecs.ingest.metrics import BACKFILL_LINES_REJECTED, ORDERS_ACCEPTED
 from mgrecs.ingest.order_files import FileFormat, FileOrder, detect_format, read_orders
-from mgrecs.ingest.publisher import Keyed, order_bytes, partition_of, send_batched
+from mgrecs.ingest.publisher import order_bytes
 from mgrecs.store.identities import CustomerKeys
 from mgrecs.store.reports import save_report
 

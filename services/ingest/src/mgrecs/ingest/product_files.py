@@ -27,12 +27,11 @@ from pydantic import ValidationError
 
 from mgrecs.common import topics
 from mgrecs.common.catalogue import ProductEvent
-from mgrecs.common.kafka import make_producer
+from mgrecs.common.kafka import Keyed, make_producer, partition_of, send_batched
 from mgrecs.common.schemas import DeadLetter
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.metrics import PRODUCTS_ACCEPTED
 from mgrecs.ingest.order_files import FileFormat, detect_format
-from mgrecs.ingest.publisher import Keyed, partition_of, send_batched
 
 CHUNK_LINES = 5000
 MAX_EXAMPLE_ERRORS = 10

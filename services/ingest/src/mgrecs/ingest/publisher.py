@@ -1,9 +1,10 @@
 """Publishing orders (and catalogue records) to Kafka and waiting for the broker's acks.
 
-Ingest's hot path, so a plain aiokafka producer (as `kafka.make_producer` builds it), the one
-exception to publishing through FastStream: a FastStream batch publisher cost about 11 % of
-`make bench-ingest`'s backfill throughput (bench/RESULTS.md, "2026-12-06, issue 17"). Topic
-`orders` is declared in the AsyncAPI document all the same (`channels.ORDERS`).
+Ingest's hot path, so a plain aiokafka producer (as `kafka.make_producer` builds it) and
+`kafka.send_batched`, not a FastStream publisher (the api's served-list recorder does the
+same): a FastStream batch publisher cost about 11 % of `make bench-ingest`'s backfill
+throughput (bench/RESULTS.md, "2026-12-06, issue 17"). Topic `orders` is declared in the
+AsyncAPI document all the same (`channels.ORDERS`).
 
 The producer starts lazily and is replaced after a failed start, so the ingest service comes up
 (and answers 503) while the broker is down, and recovers by itself when it is back.
@@ -11,18 +12,14 @@ The producer starts lazily and is replaced after a failed start, so the ingest s
 
 import asyncio
 import functools
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 
 from mgrecs.common import topics
 from mgrecs.common.catalogue import ProductEvent
-from mgrecs.common.correlation import kafka_headers
-from mgrecs.common.kafka import make_producer
+from mgrecs.common.kafka import Keyed, make_producer, partition_of, send_batched
 from mgrecs.common.logging import get_logger
 from mgrecs.common.records import send_dead_letter
 from mgrecs.common.schemas import DeadLetter, OrderEvent
@@ -32,51 +29,8 @@ PUBLISH_TIMEOUT_SECONDS = 15.0
 log = get_logger(__name__)
 
 
-_PARTITIONER = DefaultPartitioner()
-
-
-@dataclass
-class Keyed:
-    """A message with its key and the partition that key maps to."""
-
-    partition: int
-    key: bytes
-    value: bytes
-
-
-def partition_of(key: bytes, partitions: list[int]) -> int:
-    """The partition a keyed `send` would choose (murmur2, as the Java client): every way in
-    puts a customer's orders on the same partition, so they stay in order."""
-    return int(_PARTITIONER(key, partitions, partitions))
-
-
 def order_bytes(order: OrderEvent) -> bytes:
     return order.model_dump_json().encode()
-
-
-async def send_batched(
-    producer: AIOKafkaProducer, topic: str, messages: Iterable[Keyed]
-) -> list["asyncio.Future[Any]"]:
-    """Send `messages` as one record batch per partition (a new one when a batch is full):
-    far less work per message than one `send` each. Returns the batches' ack futures. Each
-    message carries the current request's id as a header (the consumers log it)."""
-    headers = kafka_headers()
-    batches: dict[int, Any] = {}
-    acks = []
-    for message in messages:
-        batch = batches.get(message.partition)
-        if batch is None:
-            batch = batches[message.partition] = producer.create_batch()
-        if (
-            batch.append(key=message.key, value=message.value, timestamp=None, headers=headers)
-            is None
-        ):
-            acks.append(await producer.send_batch(batch, topic, partition=message.partition))
-            batch = batches[message.partition] = producer.create_batch()
-            batch.append(key=message.key, value=message.value, timestamp=None, headers=headers)
-    for partition, batch in batches.items():
-        acks.append(await producer.send_batch(batch, topic, partition=partition))
-    return acks
 
 
 class BrokerUnavailableError(RuntimeError):
