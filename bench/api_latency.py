@@ -41,9 +41,11 @@ with `--compare-with REV`, REV's API first, the same way. Only that comparison r
 
 With `--served-recording` two APIs run side by side on the same data, one recording what it
 answers on topic `served` (an embedded broker), one not (`MGRECS_SERVED_RECORDING`); the user
-and region endpoints are offered `--rate` to each in turn, `--served-rounds` times, and the
-table gives p50/p95/p99 and the API process's CPU per 1,000 answers of each, with the
-recording API's dropped and recorded counts and the messages on the topic. The default run
+and region endpoints are offered `--rate` to each in turn, `--served-rounds` times (the
+order alternating), and the table gives p50/p95/p99 and the API process's CPU per 1,000
+answers of each, then each round's p99 cost of recording and their median (one stall of the
+shared machine moves a round's p99 by tens of ms either way), with the recording API's
+dropped and recorded counts and the messages on the topic. The default run
 is unchanged.
 
 Uses the embedded PostgreSQL unless MGRECS_BENCH_DATABASE_URL names a server.
@@ -432,7 +434,8 @@ def _served_rounds(
     before = _served_counters(apis["on"][1])
     for round_ in range(1, args.served_rounds + 1):
         for endpoint in ("user", "region"):
-            for label, (api, base) in apis.items():
+            order = list(apis.items()) if round_ % 2 else list(reversed(apis.items()))
+            for label, (api, base) in order:
                 assert api.process is not None
                 started = _cpu_seconds(api.process.pid)
                 step = _offer(base, paths[endpoint], rate, args.seconds)
@@ -458,6 +461,16 @@ def _served_rounds(
         ]
         per_thousand = 1e6 * cpu[(endpoint, label)] / answered if answered else 0.0
         print(f"| {endpoint} | {label} | {' | '.join(cells)} | {per_thousand:.0f} |")
+    for endpoint in ("user", "region"):
+        costs = [
+            float(on["p99"]) - float(off["p99"])  # type: ignore[arg-type]
+            for off, on in zip(steps[(endpoint, "off")], steps[(endpoint, "on")], strict=True)
+        ]
+        print(
+            f"{endpoint} p99 cost of recording per round: "
+            + " / ".join(f"{c:+.2f}" for c in costs)
+            + f" ms; median {statistics.median(costs):+.2f} ms"
+        )
     delta = {k: v - before.get(k, 0.0) for k, v in after.items()}
     print(
         "\nrecording API over the rounds: "
@@ -814,7 +827,10 @@ def main() -> None:
         "(two APIs, an embedded broker); only that",
     )
     parser.add_argument(
-        "--served-rounds", type=int, default=3, help="rounds of --served-recording (off, on)"
+        "--served-rounds",
+        type=int,
+        default=5,
+        help="rounds of --served-recording (off and on, the order alternating)",
     )
     parser.add_argument(
         "--served-rates",
