@@ -115,34 +115,26 @@ orders = st.lists(
 )
 
 
-@hypothesis_settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    products=st.lists(product, min_size=1, max_size=12),
-    bought=orders,
-    trained_days_ago=st.none() | st.integers(0, 40),
-    asked=st.none() | st.lists(st.sampled_from(CATEGORIES), min_size=1, unique=True),
-    slots=st.integers(1, 5),
-)
-async def test_the_memory_chooses_what_the_query_chose(
+async def write_shop(
     pool: asyncpg.Pool,
     products: list[tuple[str | None, int | None, bool, bool]],
     bought: list[tuple[str, list[int]]],
     trained_days_ago: int | None,
-    asked: list[str] | None,
-    slots: int,
+    brands: list[str | None] | None = None,
 ) -> None:
+    """The drawn catalogue (`p<n>`, with `brands[n]` when given), orders of a day ago, and
+    an active version trained `trained_days_ago` (none when None), on an empty shop."""
     await pool.execute("TRUNCATE order_items, orders, customers, products, model_versions CASCADE")
     for n, (category, days, active, in_stock) in enumerate(products):
         await pool.execute(
-            "INSERT INTO products (product_id, category, launched_at, active, in_stock)"
-            " VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO products (product_id, category, launched_at, active, in_stock,"
+            " attributes) VALUES ($1, $2, $3, $4, $5, $6)",
             f"p{n}",
             category,
             None if days is None else NOW - timedelta(days=days, hours=n),
             active,
             in_stock,
+            {} if brands is None or brands[n] is None else {"brand": brands[n]},
         )
     await insert_customers(pool, [StoredCustomer(c, "north") for c in ("c1", "c2", "c3")])
     await insert_orders(
@@ -165,6 +157,27 @@ async def test_the_memory_chooses_what_the_query_chose(
         trained = NOW - timedelta(days=trained_days_ago, hours=5)
         model = ModelVersion("v1", RECIPE, "/nowhere", 1, 1, 1, trained_at=trained)
         await register(pool, model, promote=True, reason="test")
+
+
+@hypothesis_settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    products=st.lists(product, min_size=1, max_size=12),
+    bought=orders,
+    trained_days_ago=st.none() | st.integers(0, 40),
+    asked=st.none() | st.lists(st.sampled_from(CATEGORIES), min_size=1, unique=True),
+    slots=st.integers(1, 5),
+)
+async def test_the_memory_chooses_what_the_query_chose(
+    pool: asyncpg.Pool,
+    products: list[tuple[str | None, int | None, bool, bool]],
+    bought: list[tuple[str, list[int]]],
+    trained_days_ago: int | None,
+    asked: list[str] | None,
+    slots: int,
+) -> None:
+    await write_shop(pool, products, bought, trained_days_ago)
 
     rows = await pool.fetch(PER_REQUEST, "c1", RECIPE, MAX_DAYS, NOW, asked, 1000)
     weights = {r["category"]: r["weight"] for r in rows}
@@ -207,39 +220,7 @@ async def test_similar_items_from_memory_choose_what_the_query_chose(
     slots: int,
 ) -> None:
     """Product `p<asked>` (`p12`: not in the catalogue) asks for its similar items."""
-    await pool.execute("TRUNCATE order_items, orders, customers, products, model_versions CASCADE")
-    for n, (category, days, active, in_stock) in enumerate(products):
-        await pool.execute(
-            "INSERT INTO products (product_id, category, launched_at, active, in_stock,"
-            " attributes) VALUES ($1, $2, $3, $4, $5, $6)",
-            f"p{n}",
-            category,
-            None if days is None else NOW - timedelta(days=days, hours=n),
-            active,
-            in_stock,
-            {} if brands[n] is None else {"brand": brands[n]},
-        )
-    await insert_customers(pool, [StoredCustomer(c, "north") for c in ("c1", "c2", "c3")])
-    await insert_orders(
-        pool,
-        [
-            StoredOrder(
-                f"o{n}",
-                customer,
-                NOW - timedelta(days=1),
-                [
-                    StoredLine(line, f"p{index}")
-                    for line, index in enumerate(dict.fromkeys(i % len(products) for i in lines))
-                ],
-            )
-            for n, (customer, lines) in enumerate(bought)
-            if lines
-        ],
-    )
-    if trained_days_ago is not None:
-        trained = NOW - timedelta(days=trained_days_ago, hours=5)
-        model = ModelVersion("v1", RECIPE, "/nowhere", 1, 1, 1, trained_at=trained)
-        await register(pool, model, promote=True, reason="test")
+    await write_shop(pool, products, bought, trained_days_ago, brands)
     product_id = f"p{asked}" if asked < len(products) else "p12"
 
     rows = await pool.fetch(PER_REQUEST_LIKE, product_id, RECIPE, MAX_DAYS, NOW, 1000)

@@ -21,7 +21,8 @@ from mgrecs.common.settings import Settings
 from mgrecs.store.products import search_products, write_catalogue
 from mgrecs.tracker.db_sink import DbSink
 from mgrecs.tracker.products_sink import ProductsSink
-from support.helpers import eventually, read_topic, running
+from support.dead_letters import read_dead_letters, valid_and_each_poison_dead_lettered_once
+from support.helpers import eventually, running
 from support.orders_topic import as_messages, caught_up
 from support.orders_topic import publish as publish_orders
 from support.poison_inputs import raw_documents
@@ -65,10 +66,9 @@ async def products_caught_up(settings: Settings) -> bool:
 
 
 async def dead_letters(settings: Settings) -> list[DeadLetter]:
-    records = await read_topic(
+    return await read_dead_letters(
         settings.kafka_bootstrap, topics.topic(topics.PRODUCTS_DLQ, settings)
     )
-    return [DeadLetter.model_validate_json(record.value) for record in records]
 
 
 async def stored(pool: asyncpg.Pool, product_id: str) -> asyncpg.Record:
@@ -249,15 +249,6 @@ PRODUCT_EXAMPLE = {
 }
 
 
-async def letters_of(settings: Settings, positions: set[tuple[int, int]]) -> list[DeadLetter]:
-    """The dead letters of the records at `positions` (their source partition and offset)."""
-    return [
-        letter
-        for letter in await dead_letters(settings)
-        if (letter.partition, letter.offset) in positions
-    ]
-
-
 @hypothesis_settings(
     max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )  # each example starts a sink (seconds): few examples, many records each
@@ -271,24 +262,12 @@ async def test_any_bytes_on_products_are_written_or_dead_lettered_and_the_sink_g
     async with running(ProductsSink(settings)) as sink:
         await eventually(lambda: products_caught_up(settings))
         assert sink.stopping.error is None
-    valid: list[ProductEvent] = []
-    poison: list[tuple[int, int]] = []
-    for value, position in zip(raw, sent, strict=False):
-        try:
-            valid.append(ProductEvent.model_validate_json(value))
-        except ValueError:
-            poison.append(position)
-    # Each poison record dead-lettered once, with its reason, and nothing else of this run's:
-    # letters are told apart by their source position (the DLQ's end offset read by the
-    # embedded broker may lag, so counting from the letters seen before is not exact).
-    letters: list[DeadLetter] = []
-
-    async def all_read() -> bool:
-        letters[:] = await letters_of(settings, set(sent))
-        return len(letters) >= len(poison)
-
-    await eventually(all_read)
-    assert sorted((letter.partition, letter.offset) for letter in letters) == sorted(poison)
-    assert all(letter.reason for letter in letters)
+    valid = await valid_and_each_poison_dead_lettered_once(
+        settings.kafka_bootstrap,
+        topics.topic(topics.PRODUCTS_DLQ, settings),
+        ProductEvent,
+        raw,
+        sent,
+    )
     for event in [*valid, marker]:
         assert await stored(pool, event.product_id) is not None

@@ -17,7 +17,8 @@ from mgrecs.common.served import ServedList
 from mgrecs.common.settings import Settings
 from mgrecs.store.served import partition_name, write_served
 from mgrecs.tracker.served_sink import ServedSink
-from support.helpers import eventually, read_topic, running
+from support.dead_letters import read_dead_letters, valid_and_each_poison_dead_lettered_once
+from support.helpers import eventually, running
 from support.orders_topic import caught_up
 from support.poison_inputs import raw_documents
 
@@ -59,8 +60,9 @@ async def served_caught_up(settings: Settings) -> bool:
 
 
 async def dead_letters(settings: Settings) -> list[DeadLetter]:
-    records = await read_topic(settings.kafka_bootstrap, topics.topic(topics.SERVED_DLQ, settings))
-    return [DeadLetter.model_validate_json(record.value) for record in records]
+    return await read_dead_letters(
+        settings.kafka_bootstrap, topics.topic(topics.SERVED_DLQ, settings)
+    )
 
 
 async def stored_ids(pool: asyncpg.Pool) -> list[str]:
@@ -155,15 +157,6 @@ SERVED_EXAMPLE = {
 }
 
 
-async def letters_of(settings: Settings, positions: set[tuple[int, int]]) -> list[DeadLetter]:
-    """The dead letters of the records at `positions` (their source partition and offset)."""
-    return [
-        letter
-        for letter in await dead_letters(settings)
-        if (letter.partition, letter.offset) in positions
-    ]
-
-
 @hypothesis_settings(
     max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )  # each example starts a sink (seconds): few examples, many records each
@@ -178,25 +171,9 @@ async def test_any_bytes_on_served_are_written_or_dead_lettered_and_the_sink_goe
     async with running(ServedSink(settings)) as sink:
         await eventually(lambda: served_caught_up(settings))
         assert sink.stopping.error is None
-    valid: list[ServedList] = []
-    poison: list[tuple[int, int]] = []
-    for value, position in zip(raw, sent, strict=False):
-        try:
-            valid.append(ServedList.model_validate_json(value))
-        except ValueError:
-            poison.append(position)
-    # Each poison record dead-lettered once, with its reason, and nothing else of this run's:
-    # letters are told apart by their source position (the DLQ's end offset read by the
-    # embedded broker may lag, so counting from the letters seen before is not exact).
-    letters: list[DeadLetter] = []
-
-    async def all_read() -> bool:
-        letters[:] = await letters_of(settings, set(sent))
-        return len(letters) >= len(poison)
-
-    await eventually(all_read)
-    assert sorted((letter.partition, letter.offset) for letter in letters) == sorted(poison)
-    assert all(letter.reason for letter in letters)
+    valid = await valid_and_each_poison_dead_lettered_once(
+        settings.kafka_bootstrap, topics.topic(topics.SERVED_DLQ, settings), ServedList, raw, sent
+    )
     stored = set(await stored_ids(pool))
     for served in [*valid, marker]:
         assert served.served_id in stored
