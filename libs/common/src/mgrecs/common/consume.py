@@ -32,6 +32,12 @@ UNBATCHED = Batching(linger_ms=0, max_batch_size=16 * 1024)
 
 log = get_logger(__name__)
 
+BROKER_LOG = logging.getLogger("mgrecs.broker")
+"""FastStream's lines go through the process's logging (`configure_logging`: stderr as it is
+when written). Without a logger of ours FastStream adds a handler on whatever `sys.stdout`
+is when a broker starts, and keeps it: a stand-in that is closed later (a CLI run by a test
+runner) then fails every line of every broker in the process."""
+
 
 def security(settings: Settings) -> BaseSecurity | None:
     """The settings' TLS and SASL, as FastStream takes them (as `kafka.connection_options`
@@ -62,6 +68,7 @@ def make_broker(
         acks="all",
         allow_auto_create_topics=False,  # `kafka.ensure_topics` makes them, as configured
         graceful_timeout=graceful_timeout,
+        logger=BROKER_LOG,
         log_level=logging.DEBUG,
         description=BROKER_DESCRIPTION,
         **(BATCHING if batching else UNBATCHED),

