@@ -20,6 +20,7 @@ from mgrecs.cli.embedded import free_port
 from mgrecs.common.experiments import Arm, Experiment
 from mgrecs.common.settings import Settings
 from mgrecs.store.model_versions import RECIPE, ModelVersion, register
+from support.browser import wait_until
 from support.helpers import asgi_client, serve
 from support.paths import REPO_ROOT
 from support.shop import insert_shop
@@ -74,15 +75,6 @@ async def stack(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[str]:
     ]
     async with serve(create_app(settings), free_port()) as base:
         yield base
-
-
-async def wait_until(page: Page, expression: str, timeout: float = 30.0) -> None:
-    """Poll a JS expression until it is truthy. Not `page.wait_for_function`: that evaluates
-    its predicate with `eval` inside the page, which the API's CSP (rightly) refuses."""
-    deadline = time.monotonic() + timeout
-    while not await page.evaluate(expression):
-        assert time.monotonic() < deadline, f"never true: {expression}"
-        await asyncio.sleep(0.1)
 
 
 async def rows(page: Page) -> list[dict[str, Any]]:

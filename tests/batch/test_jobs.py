@@ -14,7 +14,7 @@ from mgrecs.batch.training import retrain
 from mgrecs.batch.worker import BatchWorker
 from mgrecs.cli.main import app
 from mgrecs.common.db import create_pool
-from mgrecs.common.settings import Settings, get_settings
+from mgrecs.common.settings import Settings
 from mgrecs.store.jobs import AnotherRetrainRunning, retrain_lock
 from mgrecs.store.model_versions import ModelVersion
 from mgrecs.store.orders import StoredLine, StoredOrder
@@ -142,7 +142,7 @@ async def test_a_retrain_tick_during_another_retrain_is_recorded_as_skipped(
 
 
 async def test_retrain_steps_are_recorded_with_their_seconds_and_listed(
-    pool: asyncpg.Pool, settings: Settings, monkeypatch: Any
+    pool: asyncpg.Pool, settings: Settings, cli_env: Settings
 ) -> None:
     await purchases(pool)
     retrain_id, infer_id = await run_ticks(pool, settings, "retrain", "infer")
@@ -151,12 +151,7 @@ async def test_retrain_steps_are_recorded_with_their_seconds_and_listed(
     assert all(s["status"] == "ok" and s["seconds"] >= 0 for s in steps)
     assert [s["step"] for s in await steps_of(pool, infer_id)] == ["start", "shards", "drift"]
 
-    monkeypatch.setenv("MGRECS_DATABASE_URL", settings.database_url)
-    get_settings.cache_clear()
-    try:
-        listed = await asyncio.to_thread(CliRunner().invoke, app, ["jobs"], env={"COLUMNS": "300"})
-    finally:
-        get_settings.cache_clear()
+    listed = await asyncio.to_thread(CliRunner().invoke, app, ["jobs"], env={"COLUMNS": "300"})
     assert listed.exit_code == 0, listed.output
     assert retrain_id in listed.output and infer_id in listed.output
     assert "export " in listed.output and "promote " in listed.output

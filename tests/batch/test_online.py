@@ -22,7 +22,7 @@ from mgrecs.cli.main import app
 from mgrecs.common import topics
 from mgrecs.common.schemas import ScheduleTick
 from mgrecs.common.served import ServedList
-from mgrecs.common.settings import Settings, get_settings
+from mgrecs.common.settings import Settings
 from mgrecs.store import online_metrics
 from mgrecs.store.model_versions import AWS_RECIPE, RECIPE, ModelVersion, find_active, register
 from mgrecs.store.online_metrics import OnlineMetrics, ServedThenBought
@@ -191,7 +191,7 @@ async def _run_online_ticks(pool: asyncpg.Pool, settings: Settings, *tick_ids: s
 
 
 async def test_the_scheduled_online_tick_scores_the_day_without_a_cache_fill(
-    pool: asyncpg.Pool, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    pool: asyncpg.Pool, settings: Settings, cli_env: Settings
 ) -> None:
     """Only the online schedule is on: its slot's tick, published by the scheduler, stores
     the day's figures; no other job ran; `mgrecs jobs` says what it found."""
@@ -214,12 +214,7 @@ async def test_the_scheduled_online_tick_scores_the_day_without_a_cache_fill(
     assert [tuple(row) for row in rows] == [("v1", NOW.date(), 4)]
     kinds = await pool.fetch("SELECT kind FROM processed_ticks")
     assert [row["kind"] for row in kinds] == ["online"]
-    monkeypatch.setenv("MGRECS_DATABASE_URL", settings.database_url)
-    get_settings.cache_clear()
-    try:
-        listed = await asyncio.to_thread(CliRunner().invoke, app, ["jobs"], env={"COLUMNS": "300"})
-    finally:
-        get_settings.cache_clear()
+    listed = await asyncio.to_thread(CliRunner().invoke, app, ["jobs"], env={"COLUMNS": "300"})
     assert listed.exit_code == 0, listed.output
     assert "v1 online NDCG@10 1.0000 (4 customers)" in listed.output
 
