@@ -41,6 +41,11 @@ DENSE_BLEND = [
     {"recipe": "ease", "params": {"l2": 50.0}, "weight": 1.0},
     {"recipe": "regional-popularity", "params": {}, "weight": 2.0},
 ]
+SEGMENTED = {
+    "edges": [4.0, 9.0],
+    "weights": [[0.1, 0.5, 1.0, 0.5, 1.0], [1.0, 0.5, 0.25, 0.1, 0.5], [2.0, 0.0, 0.0, 0.0, 0.25]],
+}
+"""Light, medium and heavy buyers' weights of SPARSE_BLEND's components."""
 
 
 def demo_lines(customers: int = 500, products: int = 200, orders: int = 4000) -> list[Interaction]:
@@ -130,11 +135,18 @@ def test_a_blend_is_sparse_exactly_when_every_component_can_be() -> None:
         make_recipe("blend", components=[{"recipe": "blend", "weight": 1.0}])
 
 
-@pytest.mark.parametrize("components", [SPARSE_BLEND, DENSE_BLEND])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"components": SPARSE_BLEND},
+        {"components": DENSE_BLEND},
+        {"components": SPARSE_BLEND, "segments": SEGMENTED},
+    ],
+)
 def test_a_blend_round_trips_through_its_state(
-    components: list[dict[str, Any]], data: TrainingData, tmp_path: Path
+    spec: dict[str, Any], data: TrainingData, tmp_path: Path
 ) -> None:
-    recipe = make_recipe("blend", components=components).fit(data)
+    recipe = make_recipe("blend", **spec).fit(data)
     np.savez_compressed(tmp_path / "blend.npz", **recipe.state())
     with np.load(tmp_path / "blend.npz", allow_pickle=False) as arrays:
         stored = {key: arrays[key] for key in arrays.files}
@@ -172,8 +184,12 @@ def test_sparse_blend_scores_are_the_dense_ones_on_its_candidates(data: Training
 def test_a_served_blend_survives_a_model_file_and_batch_equals_single(
     lines: list[Interaction], tmp_path: Path
 ) -> None:
-    for components in (SPARSE_BLEND, DENSE_BLEND):
-        model = RecommenderModel.fit(lines, recipe=make_recipe("blend", components=components))
+    for spec in (
+        {"components": SPARSE_BLEND},
+        {"components": DENSE_BLEND},
+        {"components": SPARSE_BLEND, "segments": SEGMENTED},
+    ):
+        model = RecommenderModel.fit(lines, recipe=make_recipe("blend", **spec))
         model.save(tmp_path / "model.npz")
         loaded = RecommenderModel.load(tmp_path / "model.npz")
         assert loaded.recipe.params() == model.recipe.params()
@@ -183,6 +199,74 @@ def test_a_served_blend_survives_a_model_file_and_batch_equals_single(
         for customer in sample:
             single = model.recommend(model.history(customer), model.region_of(customer), 10)
             assert batch[customer] == single
+
+
+def test_each_customer_takes_the_weights_of_their_history_size(data: TrainingData) -> None:
+    """Light buyers scored by popularity alone, heavy ones by rp3beta alone: each row scores
+    as the one-component blend of its segment, densely and sparsely, and the blend differs
+    from the same components without segments."""
+    both = [
+        {"recipe": "rp3beta", "params": {}, "weight": 1.0},
+        {"recipe": "popularity", "params": {}, "weight": 1.0},
+    ]
+    counts = np.diff(data.matrix.indptr)
+    edge = float(np.median(counts))
+    segmented = make_recipe(
+        "blend", components=both, segments={"edges": [edge], "weights": [[0.0, 1.0], [1.0, 0.0]]}
+    ).fit(data)
+    assert isinstance(segmented, SparseScoring)
+    plain = make_recipe("blend", components=both).fit(data)
+    alone = [make_recipe("blend", components=[c]).fit(data) for c in both]
+    rows = np.arange(0, data.matrix.shape[0], 3)
+    heavy = counts[rows] > edge
+    assert heavy.any() and not heavy.all()
+    dense = segmented.score(data.matrix[rows])
+    np.testing.assert_array_equal(dense[heavy], alone[0].score(data.matrix[rows[heavy]]))
+    np.testing.assert_array_equal(dense[~heavy], alone[1].score(data.matrix[rows[~heavy]]))
+    assert not np.array_equal(dense, plain.score(data.matrix[rows]))
+    candidates = segmented.score_sparse(data.matrix[rows])
+    owner, column = candidates.nonzero()
+    stored = np.asarray(candidates[owner, column]).ravel()
+    np.testing.assert_allclose(stored, dense[owner, column], rtol=1e-5)
+
+
+def test_segments_of_the_components_own_weights_score_as_no_segments(data: TrainingData) -> None:
+    """Old parameters (no segments) stay as they were; segments that repeat the components'
+    weights change nothing, on either path."""
+    plain = make_recipe("blend", components=SPARSE_BLEND).fit(data)
+    assert "segments" not in plain.params()
+    same = [float(c["weight"]) for c in SPARSE_BLEND]
+    segmented = make_recipe(
+        "blend", components=SPARSE_BLEND, segments={"edges": [4.0, 9.0], "weights": [same] * 3}
+    ).fit(data)
+    assert segmented.params()["segments"]["weights"] == [same] * 3
+    rows = np.arange(0, data.matrix.shape[0], 3)
+    context = regions_of(data, rows)
+    np.testing.assert_array_equal(
+        segmented.score_context(data.matrix[rows], context),
+        plain.score_context(data.matrix[rows], context),
+    )
+    np.testing.assert_array_equal(
+        segmented.score_sparse_context(data.matrix[rows], context).toarray(),
+        plain.score_sparse_context(data.matrix[rows], context).toarray(),
+    )
+
+
+@pytest.mark.parametrize(
+    "segments",
+    [
+        {"edges": [], "weights": [[1.0]]},
+        {"edges": [5.0, 3.0], "weights": [[1.0], [1.0], [1.0]]},
+        {"edges": [3.0], "weights": [[1.0]]},
+        {"edges": [3.0], "weights": [[1.0], [0.0]]},
+        {"edges": [3.0], "weights": [[1.0], [-1.0]]},
+        {"edges": [3.0], "weights": [[1.0], [1.0, 2.0]]},
+        {"edges": [3.0], "weights": [[1.0], [1.0]], "by": "orders"},
+    ],
+)
+def test_malformed_segments_are_refused(segments: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="blend segments are"):
+        make_recipe("blend", components=[{"recipe": "rp3beta", "weight": 1.0}], segments=segments)
 
 
 def test_the_region_reaches_a_served_sparse_blend(lines: list[Interaction]) -> None:
@@ -387,6 +471,24 @@ def test_a_slow_component_fit_leaves_the_weight_search_its_budget(split: Split) 
     assert not tuning.budget_exhausted
     assert len(tuning.trials) == len(quick.trials) > len(pool)
     assert tuning.params == quick.params
+
+
+def test_segment_weights_are_never_below_the_global_ones_on_validation(
+    split: Split, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-segment search starts from the global weights and keeps strict gains only;
+    on the demo's few validation customers segments are left out unless allowed smaller."""
+    pool = [("rp3beta", {}), ("itemknn", {}), ("popularity", {}), ("regional-popularity", {})]
+    flat = tune_blend(pool, split, make, budget_seconds=30, seed=3, segments=False)
+    assert tune_blend(pool, split, make, budget_seconds=30, seed=3).params == flat.params
+    monkeypatch.setattr(blending, "SEGMENT_MIN_CUSTOMERS", 5)
+    tuning = tune_blend(pool, split, make, budget_seconds=30, seed=3)
+    assert tuning.metrics.ndcg > flat.metrics.ndcg
+    segments = tuning.params["segments"]
+    assert len(segments["weights"]) == len(segments["edges"]) + 1 == 3
+    assert max(t.ndcg for t in tuning.trials) == tuning.metrics.ndcg
+    blend = make(blending.BLEND, tuning.params)
+    assert blend.params()["segments"] == segments
 
 
 def test_the_weight_search_stops_at_max_trials(

@@ -10,6 +10,12 @@ the blend it returns is never below its best component on validation. The budget
 from the end of the components' fits: a slow component (EASE on a large catalogue) used to
 eat it, so the same data gave a different blend on a busy machine than on a quiet one.
 
+Then, when the validation slice has enough customers, the same search runs once per segment
+of customers by history size (terciles of the training customers' distinct products), each
+from the global weights and measured on that segment's customers only, so the segmented
+blend is never below the global one on validation; it serves when it is strictly better.
+Light buyers lean on what sells, heavy ones on the collaborative components.
+
 The cached figures treat a product outside a component's CANDIDATES best as scoring 0 in
 it: a close approximation of the blend's full scores (exact for a single component whose
 10th best score is positive), cheap enough for catalogues of any size.
@@ -59,6 +65,12 @@ CANDIDATES = 100
 MAX_TRIALS = 2_000
 """Weight trials at most, whatever the budget: the search's own bound, which does not depend
 on the machine's load (each trial is a weighted sum and a top-10 over the cache)."""
+SEGMENT_QUANTILES = (1 / 3, 2 / 3)
+"""Segment edges, as quantiles of the validation training customers' distinct products: light,
+medium and heavy buyers (per-segment weights beat global ones on two validation slices of
+three data sets: bench/RESULTS.md, issue 16 midday)."""
+SEGMENT_MIN_CUSTOMERS = 100
+"""Validation customers each segment needs to get its own weights: fewer would fit noise."""
 MAX_USERS = 10_000
 """Validation customers measured at most (a seeded sample beyond): bounds the cache (a few
 hundred MB at most: candidates x components per customer)."""
@@ -77,7 +89,8 @@ class BlendTuning:
     trials: list[Trial] = field(default_factory=list)
     budget_exhausted: bool = False
     weights: list[float] = field(default_factory=list)
-    """The chosen weight of each pool member, in pool order (0: left out)."""
+    """The chosen weight of each pool member, in pool order (0: left out; with segments, its
+    largest segment weight)."""
     recipes: list[Recipe] = field(default_factory=list, repr=False)
     """Each pool member fitted on the validation split's training part, in pool order."""
     scales: list[float] = field(default_factory=list)
@@ -93,6 +106,9 @@ class _Cache:
     columns: IntArray
     values: list[Float32Array]
     padding: BoolArray
+
+    def take(self, rows: IntArray) -> "_Cache":
+        return _Cache(self.columns[rows], [v[rows] for v in self.values], self.padding[rows])
 
 
 def blend_pool(
@@ -117,13 +133,15 @@ def tune_blend(
     seed: int = 7,
     weights: Sequence[float] = WEIGHTS,
     fitted: Sequence[Recipe | None] = (),
+    segments: bool = True,
 ) -> BlendTuning:
     """The weights of the `pool`'s components (name, tuned params) with the best validation
     NDCG@10, by steepest ascent from the best single component (each round tries every
     component at every weight and keeps the best change), within MAX_TRIALS and the budget,
     which starts once every component is fitted (each is fitted once whatever the budget,
     unless `fitted` gives it: the pool member's recipe already fitted on the validation
-    split's training part, as its tuning left it). `seed`
+    split's training part, as its tuning left it). With `segments`, then per segment of
+    customers by history size (`SEGMENT_QUANTILES`), from those weights. `seed`
     orders the tries (which of equal changes wins) and samples the customers when there are
     more than MAX_USERS."""
     if not pool:
@@ -141,62 +159,168 @@ def tune_blend(
     cache, scales = _cache(recipes, [r is None for r in given], validation, users)
     started = time.perf_counter()
 
-    def measure(point: Float64Array) -> Metrics:
-        return _metrics(cache, point, truth, validation.n_items)
+    def spent(count: int) -> bool:
+        return count >= MAX_TRIALS or time.perf_counter() - started > budget_seconds
 
     trials: list[Trial] = []
 
     def trial(point: Float64Array) -> Metrics:
         began = time.perf_counter()
-        metrics = measure(point)
+        metrics = _metrics(cache, point, truth, validation.n_items)
         trials.append(Trial(_params(pool, point), metrics.ndcg, time.perf_counter() - began))
         return metrics
 
     single_metrics = [trial(np.eye(len(pool))[n]) for n in range(len(pool))]
     singles = [m.ndcg for m in single_metrics]
     first = int(np.argmax(singles))  # the first of equals
-    best, best_metrics = np.eye(len(pool))[first], single_metrics[first]
+    best, best_metrics, exhausted = _ascend(
+        np.eye(len(pool))[first],
+        single_metrics[first],
+        trial,
+        lambda: spent(len(trials)),
+        rng,
+        weights,
+    )
+    params, chosen = _params(pool, best), best
+    if segments and not exhausted:
+        counts = _distinct(validation.train.matrix)
+        found = _segment_weights(
+            cache,
+            truth,
+            validation.n_items,
+            best,
+            counts,
+            counts[validation.users[users]],
+            spent,
+            rng,
+            weights,
+        )
+        if found is not None:
+            edges, lines, segment = found
+            began = time.perf_counter()
+            metrics = _metrics(cache, lines[segment], truth, validation.n_items)
+            if metrics.ndcg > best_metrics.ndcg:
+                params, chosen = _params(pool, lines.max(axis=0), (edges, lines)), lines.max(axis=0)
+                best_metrics = metrics
+                trials.append(Trial(params, metrics.ndcg, time.perf_counter() - began))
+    return BlendTuning(
+        params,
+        best_metrics,
+        singles,
+        trials,
+        exhausted,
+        chosen.tolist(),
+        recipes,
+        scales,
+    )
+
+
+def _ascend(
+    best: Float64Array,
+    best_metrics: Metrics,
+    measure: Callable[[Float64Array], Metrics],
+    spent: Callable[[], bool],
+    rng: np.random.Generator,
+    weights: Sequence[float],
+) -> tuple[Float64Array, Metrics, bool]:
+    """Steepest ascent from `best`: each round tries every component (in a random order) at
+    every weight and keeps the best strict improvement; stops when a round finds none or
+    when `spent` (then also says so)."""
     exhausted = False
-    improved = len(pool) > 1
-    while improved and not exhausted:  # steepest ascent: the best single change per round
+    improved = best.size > 1
+    while improved and not exhausted:
         improved = False
         step, step_metrics = best, best_metrics
-        for component in rng.permutation(len(pool)).tolist():
+        for component in rng.permutation(best.size).tolist():
             for weight in weights:
-                if len(trials) >= MAX_TRIALS or time.perf_counter() - started > budget_seconds:
+                if spent():
                     exhausted = True
                     break
                 point = best.copy()
                 point[component] = weight
                 if np.array_equal(point, best) or not point.any():
                     continue
-                metrics = trial(point)
+                metrics = measure(point)
                 if metrics.ndcg > step_metrics.ndcg:
                     step, step_metrics, improved = point, metrics, True
             if exhausted:
                 break
         best, best_metrics = step, step_metrics
-    return BlendTuning(
-        _params(pool, best),
-        best_metrics,
-        singles,
-        trials,
-        exhausted,
-        best.tolist(),
-        recipes,
-        scales,
-    )
+    return best, best_metrics, exhausted
 
 
-def _params(pool: Sequence[tuple[str, dict[str, Any]]], point: Float64Array) -> dict[str, Any]:
-    """Blend parameters of the weights `point`, components of weight 0 left out."""
-    return {
+def _distinct(matrix: Any) -> IntArray:
+    """Each row's count of distinct products (positive entries), as `Segments` counts."""
+    return np.asarray((matrix > 0).sum(axis=1), dtype=np.int64).ravel()
+
+
+def _segment_weights(
+    cache: _Cache,
+    truth: Any,
+    n_items: int,
+    start: Float64Array,
+    counts: IntArray,
+    user_counts: IntArray,
+    spent: Callable[[int], bool],
+    rng: np.random.Generator,
+    weights: Sequence[float],
+) -> tuple[Float64Array, Float64Array, IntArray] | None:
+    """Segment edges (quantiles of `counts`), each segment's weights (rows; by ascent from
+    `start` on its customers) and each cached customer's segment; None when a segment would
+    have fewer than SEGMENT_MIN_CUSTOMERS."""
+    edges = np.unique(np.quantile(counts, SEGMENT_QUANTILES)) if counts.size else np.zeros(0)
+    segment = np.searchsorted(edges, user_counts, side="left").astype(np.int64)
+    sizes = np.bincount(segment, minlength=edges.size + 1)
+    if edges.size == 0 or sizes.min() < SEGMENT_MIN_CUSTOMERS:
+        return None
+    lines = [
+        _segment_ascent(cache.take(rows), truth[rows], n_items, start, spent, rng, weights)
+        for rows in (np.flatnonzero(segment == part) for part in range(edges.size + 1))
+    ]
+    return edges.astype(np.float64), np.asarray(lines), segment
+
+
+def _segment_ascent(
+    cache: _Cache,
+    truth: Any,
+    n_items: int,
+    start: Float64Array,
+    spent: Callable[[int], bool],
+    rng: np.random.Generator,
+    weights: Sequence[float],
+) -> Float64Array:
+    """The weights of one segment's customers (`cache`, `truth`), by ascent from `start`."""
+    count = 0
+
+    def measure(point: Float64Array) -> Metrics:
+        nonlocal count
+        count += 1
+        return _metrics(cache, point, truth, n_items)
+
+    point, _, _ = _ascend(start, measure(start), measure, lambda: spent(count), rng, weights)
+    return point
+
+
+def _params(
+    pool: Sequence[tuple[str, dict[str, Any]]],
+    point: Float64Array,
+    segments: tuple[Float64Array, Float64Array] | None = None,
+) -> dict[str, Any]:
+    """Blend parameters of the weights `point`, components of weight 0 left out; with
+    `segments` (edges, one weight line per segment), the kept components' segment weights."""
+    kept = [n for n, weight in enumerate(point.tolist()) if weight > 0]
+    params: dict[str, Any] = {
         "components": [
-            Component(name, dict(params), float(weight)).as_dict()
-            for (name, params), weight in zip(pool, point.tolist(), strict=True)
-            if weight > 0
+            Component(pool[n][0], dict(pool[n][1]), float(point[n])).as_dict() for n in kept
         ]
     }
+    if segments is not None:
+        edges, lines = segments
+        params["segments"] = {
+            "edges": edges.tolist(),
+            "weights": [[float(line[n]) for n in kept] for line in lines],
+        }
+    return params
 
 
 def _cache(
@@ -263,11 +387,14 @@ def _align(tops: list[tuple[IntArray, Float32Array]], n_rows: int) -> _Cache:
 
 
 def _metrics(cache: _Cache, point: Float64Array, truth: Any, n_items: int) -> Metrics:
-    """Validation metrics of the blend with weights `point`, from the cache."""
+    """Validation metrics of the blend with weights `point` (one per component, or one line
+    per cached customer), from the cache."""
     total = np.zeros(cache.columns.shape, dtype=np.float32)
-    for value, weight in zip(cache.values, point.tolist(), strict=True):
-        if weight:
-            total += np.float32(weight) * value
+    for n, value in enumerate(cache.values):
+        if point.ndim == 2:  # per customer
+            total += point[:, n].astype(np.float32)[:, np.newaxis] * value
+        elif point[n]:
+            total += np.float32(point[n]) * value
     total[cache.padding] = -np.inf
     positions = top_k(total, TUNING_K, None)
     chosen = np.take_along_axis(cache.columns, np.maximum(positions, 0), axis=1)

@@ -13,6 +13,10 @@ and the like: the top TABLE_CANDIDATES products of their weighted sum join the c
 the blend scores sparsely too, so batch inference over a million customers ranks a few
 hundred candidates each, as fast as the neighbour graph alone; on the stored candidates its
 scores are the dense ones (up to float rounding).
+
+Optional `segments` give each customer the weights of their history size's segment (how
+many distinct products their row holds, against ascending `edges`): a customer with few
+purchases leans more on what sells, one with many on the collaborative components.
 """
 
 from collections.abc import Mapping, Sequence
@@ -85,6 +89,45 @@ class Component:
         return {"recipe": self.recipe, "params": self.params, "weight": self.weight}
 
 
+@dataclass(frozen=True)
+class Segments:
+    """Per-segment weights: a customer whose row holds n distinct products is in segment
+    "how many `edges` are below n", and their components' weights are `weights[segment]`
+    (one per component, >= 0, in the components' order)."""
+
+    edges: tuple[float, ...]
+    weights: tuple[tuple[float, ...], ...]
+
+    @classmethod
+    def of(cls, spec: Mapping[str, Any], n_components: int) -> "Segments":
+        """From `{"edges": [e1, ...], "weights": [[w, ...], ...]}` (ascending edges, one
+        weight list per segment, one weight per component, every list some weight > 0)."""
+        edges = tuple(float(e) for e in spec.get("edges") or ())
+        weights = tuple(tuple(float(w) for w in line) for line in spec.get("weights") or ())
+        if (
+            set(spec) != {"edges", "weights"}
+            or not edges
+            or list(edges) != sorted(set(edges))
+            or len(weights) != len(edges) + 1
+            or any(len(line) != n_components for line in weights)
+            or not all(np.isfinite(w) and w >= 0 for line in weights for w in line)
+            or not all(any(w > 0 for w in line) for line in weights)
+        ):
+            raise ValueError(
+                'blend segments are {"edges": [ascending], "weights": [[w per component] per '
+                f"segment]}} with {n_components} non-negative weights each; got {dict(spec)!r}"
+            )
+        return cls(edges, weights)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"edges": list(self.edges), "weights": [list(line) for line in self.weights]}
+
+    def of_rows(self, rows: sparse.csr_matrix) -> IntArray:
+        """Each row's segment, by its count of distinct products (positive entries)."""
+        counts = np.asarray((sparse.csr_matrix(rows) > 0).sum(axis=1)).ravel()
+        return np.searchsorted(np.asarray(self.edges), counts, side="left").astype(np.int64)
+
+
 def describe(components: Sequence[Mapping[str, Any]]) -> str:
     """A blend's components in a table cell: "rp3beta x1 + popularity x0.5"."""
     return " + ".join(f"{c['recipe']} x{float(c['weight']):g}" for c in components)
@@ -154,13 +197,23 @@ class BlendRecipe:
 
     name: ClassVar[str] = "blend"
 
-    def __new__(cls, *, components: Sequence[Mapping[str, Any]] = DEFAULT_COMPONENTS) -> Any:
+    def __new__(
+        cls,
+        *,
+        components: Sequence[Mapping[str, Any]] = DEFAULT_COMPONENTS,
+        segments: Mapping[str, Any] | None = None,
+    ) -> Any:
         parsed = [Component.of(spec) for spec in components]
         if cls is BlendRecipe and parsed and _sparse_capable(parsed):
             return super().__new__(SparseBlendRecipe)
         return super().__new__(cls)
 
-    def __init__(self, *, components: Sequence[Mapping[str, Any]] = DEFAULT_COMPONENTS) -> None:
+    def __init__(
+        self,
+        *,
+        components: Sequence[Mapping[str, Any]] = DEFAULT_COMPONENTS,
+        segments: Mapping[str, Any] | None = None,
+    ) -> None:
         from mgrecs.engine.recipes import make_recipe
 
         parsed = [Component.of(spec) for spec in components]
@@ -168,6 +221,7 @@ class BlendRecipe:
             raise ValueError("a blend needs at least one component")
         self._parts: list[Recipe] = [make_recipe(c.recipe, **c.params) for c in parsed]
         self._weights = [c.weight for c in parsed]
+        self._segments = None if segments is None else Segments.of(segments, len(parsed))
         self._scales: Float32Array | None = None
         self._n_items: int | None = None
 
@@ -182,12 +236,15 @@ class BlendRecipe:
         return any(uses_history(part) for part in self._parts)
 
     def params(self) -> dict[str, Any]:
-        return {
+        params: dict[str, Any] = {
             "components": [
                 Component(part.name, dict(part.params()), weight).as_dict()
                 for part, weight in zip(self._parts, self._weights, strict=True)
             ]
         }
+        if self._segments is not None:
+            params["segments"] = self._segments.as_dict()
+        return params
 
     def fit(self, data: TrainingData) -> "BlendRecipe":
         """Fit every component, then measure its scale on the training customers."""
@@ -211,10 +268,19 @@ class BlendRecipe:
         self._n_items = n_items
         return self
 
-    def _factors(self) -> list[np.float32]:
-        """weight / scale of each component, as the float32 both score paths multiply by."""
-        scales = fitted(self._scales, self.name)
-        return [np.float32(w / s) for w, s in zip(self._weights, scales.tolist(), strict=True)]
+    def _factors(self) -> Float32Array:
+        """weight / scale of each component (columns) per segment (rows; one row without
+        segments), as the float32 both score paths multiply by."""
+        scales = fitted(self._scales, self.name).astype(np.float64)
+        weights = [self._weights] if self._segments is None else self._segments.weights
+        return np.asarray(
+            [[w / s for w, s in zip(line, scales.tolist(), strict=True)] for line in weights],
+            dtype=np.float32,
+        )
+
+    def _segment_of(self, rows: sparse.csr_matrix) -> IntArray | None:
+        """Each row's segment; None without segments (every row takes the one weight line)."""
+        return None if self._segments is None else self._segments.of_rows(rows)
 
     def score_context(self, rows: sparse.csr_matrix, context: ScoringContext) -> Float32Array:
         return self._dense(rows, context)
@@ -225,8 +291,10 @@ class BlendRecipe:
 
     def _dense(self, rows: sparse.csr_matrix, context: ScoringContext | None) -> Float32Array:
         factors = self._factors()
+        segment = self._segment_of(rows)
         total: Float32Array | None = None
-        for part, factor in zip(self._parts, factors, strict=True):
+        for n, part in enumerate(self._parts):
+            factor = factors[0, n] if segment is None else factors[segment, n][:, np.newaxis]
             term = factor * np.asarray(score_rows(part, rows, context), dtype=np.float32)
             total = term if total is None else total + term
         assert total is not None
@@ -278,20 +346,26 @@ class SparseBlendRecipe(BlendRecipe):
         n_items = fitted(self._n_items, self.name)
         rows = as_rows(rows, n_items)
         n_rows = rows.shape[0]
+        factors = self._factors()
+        segment = self._segment_of(rows)
         personal = sparse.csr_matrix((n_rows, n_items), dtype=np.float32)
-        tables: list[tuple[np.float32, Float32Array, IntArray]] = []
-        for part, factor in zip(self._parts, self._factors(), strict=True):
+        tables: list[tuple[Float32Array, Float32Array, IntArray]] = []
+        for n, part in enumerate(self._parts):
             if isinstance(part, TableScoring):
                 table, line = part.score_table(rows, context)
-                tables.append((factor, table, line))
+                tables.append((factors[:, n], table, line))
             else:
                 assert isinstance(part, SparseScoring)
                 scores = sparse.csr_matrix(sparse_scores(part, rows, context), dtype=np.float32)
-                personal = personal + scores * factor
+                if segment is None:
+                    personal = personal + scores * factors[0, n]
+                else:
+                    personal = personal + sparse.diags(factors[segment, n]) @ scores
         personal = sparse.csr_matrix(personal)
         if not tables:
             return personal
-        combined, group = _combined_tables(tables, n_items)
+        segments = np.zeros(n_rows, dtype=np.int64) if segment is None else segment
+        combined, group = _combined_tables(tables, segments, n_items)
         owner = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(personal.indptr))
         personal.data = personal.data + combined[group[owner], personal.indices]
         popular = _table_candidates(combined, group, n_items)
@@ -300,15 +374,16 @@ class SparseBlendRecipe(BlendRecipe):
 
 
 def _combined_tables(
-    tables: list[tuple[np.float32, Float32Array, IntArray]], n_items: int
+    tables: list[tuple[Float32Array, Float32Array, IntArray]], segment: IntArray, n_items: int
 ) -> tuple[Float32Array, IntArray]:
-    """The weighted sum of the table components, one line per distinct combination of
-    their lines among the rows (a region, mostly), and each row's line of it."""
-    lines = np.column_stack([line for _, _, line in tables])
+    """The weighted sum of the table components (each with its factor per segment), one
+    line per distinct combination of their lines and the segment among the rows (a region,
+    mostly), and each row's line of it."""
+    lines = np.column_stack([*(line for _, _, line in tables), segment])
     distinct, group = np.unique(lines.astype(np.int64), axis=0, return_inverse=True)
     combined = np.zeros((distinct.shape[0], n_items), dtype=np.float32)
     for n, (factor, table, _) in enumerate(tables):
-        combined += factor * table[distinct[:, n]]
+        combined += factor[distinct[:, -1]][:, np.newaxis] * table[distinct[:, n]]
     return combined, group.ravel().astype(np.int64)
 
 
