@@ -171,7 +171,7 @@ def print_report(case: Case, report: EvaluationReport, read_seconds: float) -> l
     for result in report.results:
         m = result.metrics
         params = (
-            describe(result.params["components"])
+            describe(result.params["components"], result.params.get("segments"))
             if "components" in result.params
             else ", ".join(f"{k}={v}" for k, v in result.params.items() if k != "random_state")
         )

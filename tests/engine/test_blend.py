@@ -23,7 +23,7 @@ from mgrecs.engine.evaluation.tuning import TUNING_K
 from mgrecs.engine.model import RecommenderModel
 from mgrecs.engine.recipes import RECIPES, Recipe, SparseScoring, TrainingData, make_recipe
 from mgrecs.engine.recipes.base import ScoringContext
-from mgrecs.engine.recipes.blend import TABLE_CANDIDATES, BlendRecipe
+from mgrecs.engine.recipes.blend import TABLE_CANDIDATES, BlendRecipe, describe
 from mgrecs.engine.recipes.rp3beta import RP3BetaRecipe
 from mgrecs.engine.records import Interaction
 from mgrecs.engine.selection import SEED, select_recipe, validation_split
@@ -489,6 +489,7 @@ def test_segment_weights_are_never_below_the_global_ones_on_validation(
     assert max(t.ndcg for t in tuning.trials) == tuning.metrics.ndcg
     blend = make(blending.BLEND, tuning.params)
     assert blend.params()["segments"] == segments
+    assert describe(tuning.params["components"], segments).startswith("3 segments: rp3beta x")
 
 
 def test_the_weight_search_stops_at_max_trials(

@@ -54,7 +54,7 @@ def _params(params: dict[str, Any]) -> str:
     from mgrecs.engine.recipes.blend import describe
 
     if "components" in params:
-        return describe(params["components"])
+        return describe(params["components"], params.get("segments"))
     return ", ".join(f"{key}={value}" for key, value in params.items()) or "-"
 
 

@@ -128,9 +128,13 @@ class Segments:
         return np.searchsorted(np.asarray(self.edges), counts, side="left").astype(np.int64)
 
 
-def describe(components: Sequence[Mapping[str, Any]]) -> str:
-    """A blend's components in a table cell: "rp3beta x1 + popularity x0.5"."""
-    return " + ".join(f"{c['recipe']} x{float(c['weight']):g}" for c in components)
+def describe(
+    components: Sequence[Mapping[str, Any]], segments: Mapping[str, Any] | None = None
+) -> str:
+    """A blend's components in a table cell: "rp3beta x1 + popularity x0.5", after "3
+    segments: " when it has segments (the weights shown are then each one's largest)."""
+    described = " + ".join(f"{c['recipe']} x{float(c['weight']):g}" for c in components)
+    return f"{len(segments['weights'])} segments: {described}" if segments else described
 
 
 def _sparse_capable(components: Sequence[Component]) -> bool:
