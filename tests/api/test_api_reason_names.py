@@ -108,6 +108,18 @@ async def test_similar_items_and_buy_again_are_named_too(
     assert again[1]["reason_product_ids"] == ["P0015", "P0039", "P0168"]
 
 
+async def test_buy_again_completes_with_the_discovery_items_as_recommendations_names_them(
+    shop: None, client: httpx.AsyncClient
+) -> None:
+    """The discovery products that complete a buy-again list carry the reasons and ids
+    `/recommendations` serves for them (named, unnamed, no product, no reason alike)."""
+    listed = (await client.get("/v1/users/c1/recommendations")).json()["items"]
+    again = (await client.get("/v1/users/c1/buy-again", params={"limit": 6})).json()["items"]
+    assert [i["slot"] for i in again] == ["buy-again"] + ["cache"] * 5
+    fields = ("product_id", "score", "reason", "reason_product_ids")
+    assert [{f: i[f] for f in fields} for i in again[1:]] == listed
+
+
 async def test_known_names_cost_no_query_and_a_rename_shows_after_the_ttl(
     shop: None, pool: asyncpg.Pool, settings: Settings
 ) -> None:

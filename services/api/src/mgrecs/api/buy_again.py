@@ -10,7 +10,7 @@ from mgrecs.api.deps import Serving
 from mgrecs.api.discovery import discovery, rules_for_customer
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.repository import PurchaseHistory
-from mgrecs.api.schemas.shared import Source
+from mgrecs.api.schemas.shared import RecommendedItem, Source
 from mgrecs.api.schemas.users import BuyAgainItem, BuyAgainList, Slot
 from mgrecs.engine.business_rules import Applicable
 from mgrecs.engine.repurchase import SECONDS_PER_DAY, bought_reason, buy_again_scores
@@ -65,8 +65,10 @@ async def buy_again(
     serving: Serving, user_id: str, limit: int, now: datetime, rules: Applicable | None = None
 ) -> BuyAgainList:
     """The customer's re-buys, then their discovery list's products (those not already in
-    it) up to `limit`. Unknown customer: what discovery says (HTTP 404). `rules`: the
-    business rules in force for the customer, when the caller already has them."""
+    it) up to `limit`, as served: the discovery products' reasons name products by name (the
+    re-buys' reasons, `bought twice, last 3 weeks ago`, name none). Unknown customer: what
+    discovery says (HTTP 404). `rules`: the business rules in force for the customer, when
+    the caller already has them."""
     history, cached = await serving.repository.buy_again_inputs(user_id)
     if rules is None:
         rules = await rules_for_customer(serving, user_id, cached)
@@ -87,21 +89,9 @@ async def buy_again(
     found = await discovery(
         serving, user_id, limit, None, endpoint=ENDPOINT, cached=cached, rules=rules
     )
-    listed = {item.product_id for item in items}
     slot = DISCOVERY_SLOTS.get(found.source)
-    for item in found.items:
-        if len(items) == limit or slot is None:
-            break
-        if item.product_id not in listed:
-            listed.add(item.product_id)
-            items.append(
-                BuyAgainItem(
-                    product_id=item.product_id,
-                    score=item.score,
-                    reason=item.reason,
-                    slot=slot,
-                )
-            )
+    if slot is not None:
+        items += await _completion(serving, found.items, items, limit, slot)
     return BuyAgainList(
         user_id=user_id,
         items=items,
@@ -112,3 +102,34 @@ async def buy_again(
         stale=found.stale,
         cache_age_seconds=found.cache_age_seconds,
     )
+
+
+async def _completion(
+    serving: Serving,
+    discovered: list[RecommendedItem],
+    items: list[BuyAgainItem],
+    limit: int,
+    slot: Slot,
+) -> list[BuyAgainItem]:
+    """The `discovered` products that complete `items` up to `limit` (those not in it, in
+    order), their reasons named: each item built once, named (not built, then copied with
+    its names)."""
+    listed = {item.product_id for item in items}
+    added: list[RecommendedItem] = []
+    for item in discovered:
+        if len(items) + len(added) == limit:
+            break
+        if item.product_id not in listed:
+            listed.add(item.product_id)
+            added.append(item)
+    named = await serving.names.named_reasons([item.reason for item in added])
+    return [
+        BuyAgainItem(
+            product_id=item.product_id,
+            score=item.score,
+            reason=item.reason if found is None else found.text,
+            reason_product_ids=[] if found is None else found.product_ids,
+            slot=slot,
+        )
+        for item, found in zip(added, named, strict=True)
+    ]

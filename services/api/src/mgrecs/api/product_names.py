@@ -14,7 +14,7 @@ from typing import TypeVar
 import asyncpg
 from pydantic import BaseModel
 
-from mgrecs.api.reason_names import named_reason, reason_candidates
+from mgrecs.api.reason_names import NamedReason, named_reason, reason_candidates
 from mgrecs.common.logging import get_logger
 from mgrecs.store import products
 
@@ -76,25 +76,22 @@ class NameMemo:
             self._entries[product_id] = (expires, product_id in known, known.get(product_id))
         return known
 
+    async def named_reasons(self, reasons: Sequence[str | None]) -> list[NamedReason | None]:
+        """Each of `reasons` with the product ids in it replaced by names (None for none: no
+        reason), at most one query, none when every id is known."""
+        wanted = [c for r in reasons if r for c in reason_candidates(r)]
+        names = await self.names(wanted) if wanted else {}
+        return [named_reason(r, names) if r else None for r in reasons]
+
     async def name_items(self, items: Sequence[Item]) -> list[Item]:
         """`items` with the product ids of their reasons replaced by names, the ids in
-        `reason_product_ids` (at most one query, none when every id is known)."""
-        reasons: list[str | None] = [getattr(i, "reason", None) for i in items]
-        wanted = [c for r in reasons if r for c in reason_candidates(r)]
-        if not wanted:
-            return list(items)
-        names = await self.names(wanted)
-        named: list[Item] = []
-        for item, reason in zip(items, reasons, strict=True):
-            if not reason:
-                named.append(item)
-                continue
-            found = named_reason(reason, names)
-            named.append(
-                item
-                if not found.product_ids
-                else item.model_copy(
-                    update={"reason": found.text, "reason_product_ids": found.product_ids}
-                )
+        `reason_product_ids` (`named_reasons`)."""
+        named = await self.named_reasons([getattr(i, "reason", None) for i in items])
+        return [
+            item
+            if found is None or not found.product_ids
+            else item.model_copy(
+                update={"reason": found.text, "reason_product_ids": found.product_ids}
             )
-        return named
+            for item, found in zip(items, named, strict=True)
+        ]

@@ -95,7 +95,7 @@ async def user_buy_again(user_id: UserId, request: Request, limit: Limit = 10) -
         experiment=answer.experiment,
         rule_ids=rules.key,
     )
-    return answer.model_copy(update={"items": await found.names.name_items(answer.items)})
+    return answer
 
 
 @router.post(
