@@ -381,12 +381,6 @@ def measure_engine_misses(
         stop_all([api] + [engine for engine, _ in replicas])
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process `pid` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _served_counters(base: str) -> dict[str, float]:
     """The recording API's `mgrecs_served_*` counters (dropped by reason, recorded)."""
     text = httpx.get(f"{base}/metrics", timeout=120).text
