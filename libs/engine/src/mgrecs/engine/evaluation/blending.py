@@ -34,7 +34,12 @@ from mgrecs.engine.evaluation.metrics import Metrics, ranking_metrics
 from mgrecs.engine.evaluation.split import Split
 from mgrecs.engine.evaluation.tuning import TUNING_K
 from mgrecs.engine.recipes.base import ContextScoring, Recipe
-from mgrecs.engine.recipes.blend import Component, ScaleSample, component_scale
+from mgrecs.engine.recipes.blend import (
+    Component,
+    ScaleSample,
+    component_scale,
+    distinct_products,
+)
 from mgrecs.engine.recipes.support import history_context, score_rows
 
 BLEND = "blend"
@@ -183,7 +188,7 @@ def tune_blend(
     )
     params, chosen = _params(pool, best), best
     if segments and not exhausted:
-        counts = _distinct(validation.train.matrix)
+        counts = distinct_products(validation.train.matrix)
         found = _segment_weights(
             cache,
             truth,
@@ -247,11 +252,6 @@ def _ascend(
                 break
         best, best_metrics = step, step_metrics
     return best, best_metrics, exhausted
-
-
-def _distinct(matrix: Any) -> IntArray:
-    """Each row's count of distinct products (positive entries), as `Segments` counts."""
-    return np.asarray((matrix > 0).sum(axis=1), dtype=np.int64).ravel()
 
 
 def _segment_weights(

@@ -124,8 +124,14 @@ class Segments:
 
     def of_rows(self, rows: sparse.csr_matrix) -> IntArray:
         """Each row's segment, by its count of distinct products (positive entries)."""
-        counts = np.asarray((sparse.csr_matrix(rows) > 0).sum(axis=1)).ravel()
+        counts = distinct_products(rows)
         return np.searchsorted(np.asarray(self.edges), counts, side="left").astype(np.int64)
+
+
+def distinct_products(rows: sparse.csr_matrix) -> IntArray:
+    """Each row's count of distinct products (positive entries): what places a customer in a
+    segment, at tuning and at scoring alike."""
+    return np.asarray((sparse.csr_matrix(rows) > 0).sum(axis=1), dtype=np.int64).ravel()
 
 
 def describe(
