@@ -501,3 +501,35 @@ def test_the_weight_search_stops_at_max_trials(
     assert tuning.budget_exhausted
     assert len(tuning.trials) == 5
     assert tuning.metrics.ndcg >= max(tuning.singles)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+
+
+@given(
+    segments=st.one_of(
+        JSON_VALUES,
+        st.fixed_dictionaries({"edges": JSON_VALUES, "weights": JSON_VALUES}),
+        st.fixed_dictionaries(
+            {
+                "edges": st.lists(st.floats() | st.integers(), max_size=3),
+                "weights": st.lists(st.lists(st.floats() | st.integers(), max_size=2), max_size=4),
+            }
+        ),
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_any_segments_make_a_blend_or_a_clear_error(segments: Any) -> None:
+    """Segments come from stored parameters: whatever they hold, a blend or a ValueError
+    saying what segments are, never another exception."""
+    components = [{"recipe": "rp3beta", "weight": 1.0}, {"recipe": "popularity", "weight": 0.1}]
+    try:
+        blend = make_recipe("blend", components=components, segments=segments)
+    except ValueError as error:
+        assert "segments" in str(error) or "bad parameters" in str(error)
+    else:
+        assert segments is None or blend.params()["segments"]["edges"]

@@ -102,20 +102,25 @@ class Segments:
     def of(cls, spec: Mapping[str, Any], n_components: int) -> "Segments":
         """From `{"edges": [e1, ...], "weights": [[w, ...], ...]}` (ascending edges, one
         weight list per segment, one weight per component, every list some weight > 0)."""
-        edges = tuple(float(e) for e in spec.get("edges") or ())
-        weights = tuple(tuple(float(w) for w in line) for line in spec.get("weights") or ())
-        if (
-            set(spec) != {"edges", "weights"}
-            or not edges
-            or list(edges) != sorted(set(edges))
-            or len(weights) != len(edges) + 1
-            or any(len(line) != n_components for line in weights)
-            or not all(np.isfinite(w) and w >= 0 for line in weights for w in line)
-            or not all(any(w > 0 for w in line) for line in weights)
-        ):
+        try:
+            edges = tuple(float(e) for e in spec.get("edges") or ())
+            weights = tuple(tuple(float(w) for w in line) for line in spec.get("weights") or ())
+            valid = (
+                set(spec) == {"edges", "weights"}
+                and bool(edges)
+                and all(np.isfinite(e) for e in edges)
+                and list(edges) == sorted(set(edges))
+                and len(weights) == len(edges) + 1
+                and all(len(line) == n_components for line in weights)
+                and all(np.isfinite(w) and w >= 0 for line in weights for w in line)
+                and all(any(w > 0 for w in line) for line in weights)
+            )
+        except (AttributeError, TypeError, ValueError, OverflowError):  # not numbers, lists
+            valid = False
+        if not valid:
             raise ValueError(
                 'blend segments are {"edges": [ascending], "weights": [[w per component] per '
-                f"segment]}} with {n_components} non-negative weights each; got {dict(spec)!r}"
+                f"segment]}} with {n_components} non-negative weights each; got {spec!r}"
             )
         return cls(edges, weights)
 
