@@ -125,6 +125,9 @@ def test_dashboard_covers_the_pipeline_with_real_metrics() -> None:
     cost = rows(board)["Cost"]
     in_cost = set().union(*(metrics_in(t["expr"]) for p in cost for t in p["targets"]))
     assert {"mgrecs_cost_estimate_today_usd", "mgrecs_cost_daily_budget_usd"} <= in_cost
+    # A share of a budget of 0 is no number: the panel says why it is empty.
+    (share,) = [p for p in cost if "mgrecs_cost_daily_budget_usd) > 0)" in p["targets"][0]["expr"]]
+    assert "MGRECS_DAILY_BUDGET" in share["fieldConfig"]["defaults"]["noValue"]
     assert len({p["id"] for p in board["panels"]}) == len(board["panels"])
     provisioning = load_yaml(DEPLOY / "grafana" / "provisioning" / "dashboards" / "mgrecs.yml")
     mounts = compose()["services"]["grafana"]["volumes"]
