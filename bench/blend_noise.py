@@ -7,7 +7,9 @@ signals:
   slice and the one before it, each scored by components fitted on what precedes it);
 - finer: after the ascent over `blending.WEIGHTS`, another over a finer grid;
 - restarts: the ascent from each of the three best single components, the best end kept;
-- bagging: each slice's choice, every weight line normalised to sum 1, averaged.
+- bagging: each slice's choice, every weight line normalised to sum 1, averaged;
+- segments pooled: global weights from the latest slice, segment weights on two;
+- shrunk: each segment's weight line (normalised) halfway to the global one.
 
 Slices ("folds"), all by time: fold 0 is the test period, fold 1 the validation slice
 `evaluate_all` uses, fold k+1 the slice of the same length before fold k (trained on what
@@ -19,7 +21,10 @@ same one fold earlier (choose from fold 3 on, measure fold 2). "test" chooses fr
 Segment edges are the terciles of the most recent chosen slice's training customers'
 distinct products (what the blend's parameters would carry), applied to every slice.
 
-Usage: python bench/blend_noise.py [--data-dir DIR] [--only NAME,...]
+Each variant's gain over today's procedure comes with a paired bootstrap interval (2,000
+draws over the measured slice's customers). Results: bench/RESULTS.md, issue 16 afternoon.
+
+Usage: python bench/blend_noise.py [--data-dir DIR] [--only NAME,...] [--variants WORD,...]
 """
 
 import argparse
@@ -79,14 +84,9 @@ Choice = tuple[np.ndarray, np.ndarray]
 """Segment edges and one weight line per segment (one line and no edges: global weights)."""
 
 
-def ndcg(fold: Fold, choice: Choice, rows: Any = None) -> float:
-    """NDCG@10 on `fold` (its `rows` only if given) of a choice, each customer by segment."""
-    edges, lines = choice
-    segment = np.searchsorted(edges, fold.user_counts, side="left")
-    point = lines[np.minimum(segment, lines.shape[0] - 1)]
-    if rows is None:
-        return _metrics(fold.cache, point, fold.truth, fold.n_items).ndcg
-    return _metrics(fold.cache.take(rows), point[rows], fold.truth[rows], fold.n_items).ndcg
+def ndcg(fold: Fold, choice: Choice) -> float:
+    """NDCG@10 on `fold` of a choice, each customer weighted by their segment's line."""
+    return float(per_customer(fold, choice).mean()) if fold.size else 0.0
 
 
 Part = tuple[_Cache, Any, int]
@@ -338,8 +338,8 @@ def run(
                 )
             else:
                 edges = np.unique(np.quantile(chosen[0].train_counts, SEGMENT_QUANTILES))
-                each = [choose([f], finer=finer, restarts=restarts) for f in chosen]
-                choice = bag(each, edges if any(c[0].size for c in each) else np.zeros(0))
+                apart = [choose([f], finer=finer, restarts=restarts) for f in chosen]
+                choice = bag(apart, edges if any(c[0].size for c in apart) else np.zeros(0))
             table[variant][check] = ndcg(folds[first - 1], choice)
             each[variant, check] = per_customer(folds[first - 1], choice)
             table[variant][check + " segments"] = float(choice[1].shape[0])
