@@ -1,6 +1,8 @@
-"""Orders and their lines (`orders`, `order_items`): the tracker's idempotent batch writer,
-the tests' plain writer, and an order line's event id. Every read of them is in
-`mgrecs.store.order_reads`.
+"""Orders and their lines (`orders`, `order_items`) and what each customer bought
+(`customer_products`, migration 0019): the tracker's idempotent batch writer, the tests' plain
+writer, and an order line's event id. Every read of the order tables is in
+`mgrecs.store.order_reads`; `customer_products` is read by the buy-again list
+(`mgrecs.store.repurchase`).
 
 The batch writer: a batch is COPYed into temporary staging tables and merged from there with
 `INSERT ... SELECT ... ON CONFLICT`: a handful of round trips per batch, whatever its size.
@@ -12,9 +14,15 @@ every reader here sees purchases only.
 
 Customers and products are merged per batch (later non-null values win) and written sorted by
 id, so two tracker replicas touching the same products lock them in the same order.
+
+`customer_products` is a summary of the two order tables, kept exact in the transaction that
+changes them: both writers recompute each (customer, product) pair whose lines they added or
+removed (the replaced version's customer for the lines it loses) from `orders` and
+`order_items`, under a lock per customer, so two writers of one customer's orders cannot each
+miss the other's lines.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -105,7 +113,8 @@ fields (`mgrecs.store.products.write_catalogue`) are never clobbered by an order
 # New orders and newer versions go in; the rest (older or the same version) is left out
 # of RETURNING, so their staged lines are not written (a stored `updated_at` NULL means
 # `ordered_at`, see migration 0011). `revised_at` tells a replaced order
-# (its old lines go) from a new one.
+# (its old lines go) from a new one; `was_customer` is the replaced version's customer (a
+# subquery sees the table as it was before the statement), whose purchases lose its lines.
 UPSERT_ORDERS = """
 INSERT INTO orders AS o (
     order_id, customer_id, ordered_at, region, status, updated_at, content_hash)
@@ -122,10 +131,15 @@ ON CONFLICT (order_id) DO UPDATE SET
     revised_at = now()
 WHERE (EXCLUDED.updated_at, EXCLUDED.content_hash)
     > (COALESCE(o.updated_at, o.ordered_at), o.content_hash)
-RETURNING order_id, revised_at IS NOT NULL AS revised
+RETURNING order_id, revised_at IS NOT NULL AS revised,
+    CASE WHEN revised_at IS NOT NULL
+         THEN (SELECT was.customer_id FROM orders was WHERE was.order_id = o.order_id) END
+         AS was_customer
 """
 
-DELETE_REPLACED_ITEMS = "DELETE FROM order_items WHERE order_id = ANY($1::varchar[])"
+DELETE_REPLACED_ITEMS = """
+DELETE FROM order_items WHERE order_id = ANY($1::varchar[]) RETURNING order_id, product_id
+"""
 
 # A join, not `= ANY($1)`: that compares every staged line with every written order id.
 INSERT_ITEMS = """
@@ -133,6 +147,47 @@ INSERT INTO order_items (order_id, line_no, product_id, quantity, price)
 SELECT s.order_id, s.line_no, s.product_id, s.quantity, s.price
 FROM stage_order_items s JOIN unnest($1::varchar[]) AS w (order_id) USING (order_id)
 """
+
+LOCK_CUSTOMERS = """
+SELECT pg_advisory_xact_lock(hashtextextended('mgrecs:customer-products:' || c, 0))
+FROM unnest($1::varchar[]) AS c
+"""
+"""Held until commit, taken in the order given (sorted: no deadlock between writers); a
+statement that runs after it sees what earlier holders committed."""
+
+SUMMARISE = """
+WITH touched AS (
+    SELECT t.customer_id, t.product_id, b.orders, b.last_ordered_at
+    FROM unnest($1::varchar[], $2::varchar[]) AS t (customer_id, product_id)
+    CROSS JOIN LATERAL (
+        SELECT count(DISTINCT o.order_id)::int AS orders, max(o.ordered_at) AS last_ordered_at
+        FROM orders o JOIN order_items oi ON oi.order_id = o.order_id
+        WHERE o.customer_id = t.customer_id AND oi.product_id = t.product_id
+    ) b
+),
+gone AS (
+    DELETE FROM customer_products cp USING touched t
+    WHERE t.orders = 0 AND cp.customer_id = t.customer_id AND cp.product_id = t.product_id
+)
+INSERT INTO customer_products AS cp (customer_id, product_id, orders, last_ordered_at)
+SELECT customer_id, product_id, orders, last_ordered_at FROM touched WHERE orders > 0
+ON CONFLICT (customer_id, product_id) DO UPDATE SET
+    orders = EXCLUDED.orders, last_ordered_at = EXCLUDED.last_ordered_at
+WHERE (cp.orders, cp.last_ordered_at) IS DISTINCT FROM (EXCLUDED.orders, EXCLUDED.last_ordered_at)
+"""
+"""`customer_products` of the pairs ($1[i], $2[i]) as `orders` and `order_items` now say: in
+how many distinct orders, when last (a pair bought no more leaves). Each pair is an index
+probe of the customer's orders and their lines, never a scan (`LATERAL`)."""
+
+
+async def summarise(conn: asyncpg.Connection, pairs: Collection[tuple[str, str]]) -> None:
+    """Recompute `customer_products` for the (customer, product) `pairs` whose lines this
+    transaction changed, under their customers' locks."""
+    if not pairs:
+        return
+    ordered = sorted(pairs)
+    await conn.execute(LOCK_CUSTOMERS, sorted({customer for customer, _ in ordered}))
+    await conn.execute(SUMMARISE, [c for c, _ in ordered], [p for _, p in ordered])
 
 
 def _merge(rows: dict[str, tuple[Any, ...]], key: str, values: tuple[Any, ...]) -> None:
@@ -202,10 +257,17 @@ async def write_orders(pool: asyncpg.Pool, orders: Sequence[OrderEvent]) -> None
         await conn.execute(UPSERT_CUSTOMERS)
         await conn.execute(UPSERT_PRODUCTS)
         written = await conn.fetch(UPSERT_ORDERS)
-        replaced = [row["order_id"] for row in written if row["revised"]]
-        if replaced:
-            await conn.execute(DELETE_REPLACED_ITEMS, replaced)
-        await conn.execute(INSERT_ITEMS, [row["order_id"] for row in written])
+        was = {row["order_id"]: row["was_customer"] for row in written if row["revised"]}
+        touched: set[tuple[str, str]] = set()
+        if was:
+            removed = await conn.fetch(DELETE_REPLACED_ITEMS, list(was))
+            touched.update((was[row["order_id"]], row["product_id"]) for row in removed)
+        written_ids = [row["order_id"] for row in written]
+        await conn.execute(INSERT_ITEMS, written_ids)
+        customer_of = {o.order_id: o.customer.customer_id for o, _ in versions}
+        new_lines = set(written_ids)
+        touched.update((customer_of[r[0]], r[2]) for r in item_rows if r[0] in new_lines)
+        await summarise(conn, touched)
 
 
 @dataclass(frozen=True)
@@ -243,7 +305,8 @@ VALUES ($1, $2, $3, $4, $5)
 
 async def insert_orders(pool: asyncpg.Pool, orders: Sequence[StoredOrder]) -> None:
     """Insert orders as they are, unversioned (fixtures and backfills of known rows; the
-    tracker's versioned path is `write_orders`). Their customers must exist."""
+    tracker's versioned path is `write_orders`), with what their customers bought. Their
+    customers must exist."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.executemany(
             INSERT_ORDER,
@@ -257,3 +320,4 @@ async def insert_orders(pool: asyncpg.Pool, orders: Sequence[StoredOrder]) -> No
                 for line in o.lines
             ],
         )
+        await summarise(conn, {(o.customer_id, line.product_id) for o in orders for line in o.lines})

@@ -1,6 +1,7 @@
 """`repurchase_params` and `repurchase_stats` (migration 0012): the buy-again parameters and
 per-product statistics each model version was fitted with, and the buy-again list's inputs
-(a customer's purchase history, scored with those of the served version)."""
+(a customer's purchase history from `customer_products`, scored with those of the served
+version)."""
 
 from collections.abc import Iterable
 from typing import Any
@@ -40,8 +41,11 @@ WHERE model_version NOT IN (
 # last in epoch seconds, and the repurchase statistics of the served model version, NULL
 # where it stored none: the defaults serve), that version's parameters (NULL before the
 # first), and their cached discovery list (cache.USER_LIST, `cached` NULL without one), which
-# completes a short list. Cancelled and returned lines are not in order_items (the tracker
-# removes them), as for every other reader. The product and statistics lookups are LATERAL
+# completes a short list. The purchases are the customer's rows of `customer_products`
+# (migration 0019: distinct orders and the last order's time per product, which the tracker
+# keeps as `orders` and `order_items` say, so cancelled and returned lines do not count, as
+# for every other reader): an index range, not an aggregate of their orders and lines
+# (bench/RESULTS.md, 2026-12-07 afternoon). The product and statistics lookups are LATERAL
 # with LIMIT so that they stay index probes of the few products one customer bought, never
 # a scan of the products or statistics tables.
 BUY_AGAIN = f"""
@@ -51,11 +55,9 @@ WITH params AS (
     WHERE p.model_version = ({SERVED_VERSION.format(recipe="$2")})
 ),
 bought AS (
-    SELECT oi.product_id, count(DISTINCT o.order_id)::int AS orders, max(o.ordered_at) AS last_at
-    FROM orders o
-    JOIN order_items oi ON oi.order_id = o.order_id
-    WHERE o.customer_id = $1
-    GROUP BY oi.product_id
+    SELECT cp.product_id, cp.orders, cp.last_ordered_at AS last_at
+    FROM customer_products cp
+    WHERE cp.customer_id = $1
 ),
 history AS (
     SELECT array_agg(b.product_id) AS product_ids,
