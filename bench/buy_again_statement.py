@@ -85,7 +85,9 @@ def backend_cpu(pid: int) -> float:
 
 
 async def per_execution(
-    conn: asyncpg.Connection, pid: int, statement: asyncpg.prepared_stmt.PreparedStatement,
+    conn: asyncpg.Connection,
+    pid: int,
+    statement: asyncpg.prepared_stmt.PreparedStatement,
     params: list[tuple[Any, ...]],
 ) -> float:
     """µs of backend CPU per execution of `statement` over `params`."""
@@ -144,7 +146,9 @@ async def run(args: argparse.Namespace) -> None:
         for round_ in range(args.rounds):
             for name in names if round_ % 2 == 0 else names[::-1]:
                 figures[name].append(await per_execution(conn, pid, prepared[name], params[name]))
-        print(f"µs of backend CPU per execution, {args.executions} executions x {args.rounds} rounds")
+        print(
+            f"µs of backend CPU per execution, {args.executions} executions x {args.rounds} rounds"
+        )
         for name, values in figures.items():
             rounds = ", ".join(f"{v:.0f}" for v in values)
             print(f"  {name}: median {statistics.median(values):.0f} ({rounds})")

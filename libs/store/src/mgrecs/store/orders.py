@@ -320,4 +320,6 @@ async def insert_orders(pool: asyncpg.Pool, orders: Sequence[StoredOrder]) -> No
                 for line in o.lines
             ],
         )
-        await summarise(conn, {(o.customer_id, line.product_id) for o in orders for line in o.lines})
+        await summarise(
+            conn, {(o.customer_id, line.product_id) for o in orders for line in o.lines}
+        )
