@@ -12,8 +12,15 @@ on one connection, over the customers in turn, `--rounds` rounds with the order 
 and prints the backend's CPU time (`/proc/<pg_backend_pid()>/stat`: the server must be on
 this machine) per execution. With `--compare-with REV` the `BUY_AGAIN` of git revision REV
 (libs/store/src/mgrecs/store/repurchase.py) is measured too, and its rows are compared with
-this checkout's for every customer (the same purchases, orders, dates and statistics, the
-arrays' order aside: the ranking does not depend on it).
+this checkout's for every customer (the columns both have: the same purchases, orders and
+dates, the arrays' order aside: the ranking does not depend on it).
+
+With `--compare-with REV --api-rounds N`, two api processes (one worker each) then serve the
+same database: REV's (its services/api/src and libs/store/src) and this checkout's. The
+buy-again answers of `--answers` customers are compared (the JSON, less the cached list's
+age, which the clock moves), then each API is offered buy-again and `/recommendations` at
+`--rate` for `--seconds`, N rounds, the order alternating, with the API process's CPU time
+per answer.
 """
 
 import argparse
@@ -21,14 +28,19 @@ import asyncio
 import os
 import statistics
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
+from api_latency import _answered, _cpu_seconds, _offer
 
 from mgrecs.batch.inference import infer
 from mgrecs.batch.training import retrain
+from mgrecs.cli.embedded import free_port
+from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common.db import create_pool
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.sample_data import generate
@@ -97,12 +109,93 @@ async def per_execution(
     return (backend_cpu(pid) - before) * 1e6 / len(params)
 
 
-def as_compared(row: asyncpg.Record) -> tuple[Any, ...]:
-    """A row with its aligned arrays as a sorted list of tuples (their order is free), less
-    the cached list's age (the clock moves)."""
-    arrays = [row[name] or [] for name in ARRAYS]
-    rest = tuple(v for k, v in row.items() if k not in (*ARRAYS, "age_seconds"))
+def as_compared(row: asyncpg.Record, columns: set[str]) -> tuple[Any, ...]:
+    """`columns` of a row (those two statements share), its aligned purchase arrays as a
+    sorted list of tuples (their order is free), less the cached list's age (the clock
+    moves) and when the figures were fitted (one statement names them, one holds them)."""
+    arrays = [row[name] or [] for name in ARRAYS if name in columns]
+    skipped = {*ARRAYS, "age_seconds", "fitted_at"}
+    rest = tuple(row[k] for k in sorted(columns - skipped))
     return (sorted(zip(*arrays, strict=True)), rest)
+
+
+def sources_of(revision: str) -> str:
+    """A PYTHONPATH holding revision `revision`'s api and store code (unpacked from git)."""
+    target = Path(tempfile.mkdtemp(prefix="mgrev"))
+    trees = ["services/api/src", "libs/store/src"]
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", revision, *trees], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return os.pathsep.join(str(target / tree) for tree in trees)
+
+
+def start_api(url: str, pythonpath: str | None) -> tuple[ServiceProcess, str]:
+    port = free_port()
+    env = {
+        "MGRECS_ENV": "development",
+        "MGRECS_DATABASE_URL": url,
+        "MGRECS_API_PORT": str(port),
+        "MGRECS_LOG_LEVEL": "WARNING",
+        **({"PYTHONPATH": pythonpath} if pythonpath else {}),
+    }
+    api = ServiceProcess("api", ["mgrecs-api"], env, Path(tempfile.mkdtemp(prefix="mgapi")) / "log")
+    api.start()
+    base = f"http://127.0.0.1:{port}"
+    wait_healthy(f"{base}/healthz", api)
+    return api, base
+
+
+def answer(base: str, customer: str) -> object:
+    """A buy-again answer's JSON, less what the clock moves."""
+    body = httpx.get(f"{base}/v1/users/{customer}/buy-again", timeout=30).json()
+    body.pop("cache_age_seconds", None)
+    return body
+
+
+def compare_apis(url: str, customers: list[str], args: argparse.Namespace) -> None:
+    """REV's api and this checkout's, side by side: the same answers? CPU per answer?"""
+    apis = {
+        f"at {args.compare_with}": start_api(url, sources_of(args.compare_with)),
+        "this checkout": start_api(url, None),
+    }
+    try:
+        sample = customers[: args.answers]
+        (_, old), (_, new) = apis.values()
+        differing = [c for c in sample if answer(old, c) != answer(new, c)]
+        print(f"answers compared: {len(sample)}, differing: {len(differing)} {differing[:5]}")
+        paths_dir = Path(tempfile.mkdtemp(prefix="mgload"))
+        paths = {}
+        for endpoint, suffix in (("buy-again", "buy-again"), ("user", "recommendations")):
+            paths[endpoint] = paths_dir / f"{endpoint}.txt"
+            lines = [f"/v1/users/{c}/{suffix}" for c in customers]
+            paths[endpoint].write_text("\n".join(lines) + "\n")
+        for _, base in apis.values():  # warm: connections, prepared statements
+            for path in paths.values():
+                _offer(base, path, args.rate / 2, 2)
+        cpu: dict[tuple[str, str], list[float]] = {}
+        for round_ in range(args.api_rounds):
+            for endpoint, path in paths.items():
+                order = list(apis.items()) if round_ % 2 == 0 else list(apis.items())[::-1]
+                for label, (api, base) in order:
+                    assert api.process is not None
+                    started = _cpu_seconds(api.process.pid)
+                    step = _offer(base, path, args.rate, args.seconds)
+                    used = _cpu_seconds(api.process.pid) - started
+                    cpu.setdefault((endpoint, label), []).append(1e3 * used / _answered(step))
+                    print(
+                        f"  round {round_ + 1} {endpoint:<9} {label:<16} rps {step['rps']:7.1f}"
+                        f"  p50 {step['p50']:6.2f} ms  p99 {step['p99']:7.2f} ms"
+                        f"  errors {step['errors']}  CPU {cpu[(endpoint, label)][-1]:.3f} ms"
+                        f"/answer  load {os.getloadavg()[0]:.1f}",
+                        flush=True,
+                    )
+        print("API CPU ms per answer (median of the rounds):")
+        for (endpoint, label), values in cpu.items():
+            rounds = ", ".join(f"{v:.3f}" for v in values)
+            print(f"  {endpoint} {label}: {statistics.median(values):.3f} ({rounds})")
+    finally:
+        stop_all([api for api, _ in apis.values()])
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -124,11 +217,12 @@ async def run(args: argparse.Namespace) -> None:
         prepared = {name: await conn.prepare(text) for name, text in statements.items()}
         if args.compare_with:
             old, new = prepared[f"buy-again at {args.compare_with}"], prepared["buy-again"]
+            shared = {a.name for a in old.get_attributes()} & {a.name for a in new.get_attributes()}
             differing = [
                 c
                 for c in customers
-                if as_compared(await old.fetchrow(c, RECIPE))
-                != as_compared(await new.fetchrow(c, RECIPE))
+                if as_compared(await old.fetchrow(c, RECIPE), shared)
+                != as_compared(await new.fetchrow(c, RECIPE), shared)
             ]
             print(f"rows compared: {len(customers)}, differing: {len(differing)} {differing[:5]}")
         params = {
@@ -155,6 +249,8 @@ async def run(args: argparse.Namespace) -> None:
         print(f"load {os.getloadavg()[0]:.1f}")
     finally:
         await conn.close()
+    if args.compare_with and args.api_rounds:
+        await asyncio.to_thread(compare_apis, url, customers, args)
 
 
 def main() -> None:
@@ -167,6 +263,10 @@ def main() -> None:
     parser.add_argument("--executions", type=int, default=3_000)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--compare-with", help="git revision whose BUY_AGAIN to measure too")
+    parser.add_argument("--api-rounds", type=int, default=0, help="compare the two APIs too")
+    parser.add_argument("--answers", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=500)
+    parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--artifact-dir", default="/tmp/mgrecs-bench-buy-again")
     asyncio.run(run(parser.parse_args()))
 
