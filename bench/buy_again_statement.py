@@ -21,6 +21,11 @@ buy-again answers of `--answers` customers are compared (the JSON, less the cach
 age, which the clock moves), then each API is offered buy-again and `/recommendations` at
 `--rate` for `--seconds`, N rounds, the order alternating, with the API process's CPU time
 per answer.
+
+With `--compare-with REV --writes`, the cost of keeping `customer_products` is measured
+instead: the shop's orders are written twice, in chunks of 500 as the tracker batches them,
+into two fresh databases, one by REV's `write_orders` and one by this checkout's, chunk by
+chunk alternately; the backend's and this process's CPU time per chunk.
 """
 
 import argparse
@@ -30,6 +35,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +48,7 @@ from mgrecs.batch.training import retrain
 from mgrecs.cli.embedded import free_port
 from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
 from mgrecs.common.db import create_pool
+from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.ingest.sample_data import generate
 from mgrecs.store.cache import USER_LIST
@@ -117,6 +124,58 @@ def as_compared(row: asyncpg.Record, columns: set[str]) -> tuple[Any, ...]:
     skipped = {*ARRAYS, "age_seconds", "fitted_at"}
     rest = tuple(row[k] for k in sorted(columns - skipped))
     return (sorted(zip(*arrays, strict=True)), rest)
+
+
+def writer_of(revision: str) -> Callable[[asyncpg.Pool, Sequence[OrderEvent]], Awaitable[None]]:
+    """`write_orders` as revision `revision` defines it (run against this checkout's imports)."""
+    source = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{revision}:libs/store/src/mgrecs/store/orders.py"],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"{revision}:orders.py", "exec"), namespace)
+    return namespace["write_orders"]  # type: ignore[no-any-return]
+
+
+async def compare_writes(server_url: str, args: argparse.Namespace) -> None:
+    """REV's writer and this checkout's, the same chunks alternately into two databases."""
+    data = generate(seed=11, customers=args.customers, products=args.products, orders=args.orders)
+    writers = {
+        f"at {args.compare_with}": writer_of(args.compare_with),
+        "this checkout": write_orders,
+    }
+    pools: dict[str, tuple[asyncpg.Pool, int]] = {}
+    for n, label in enumerate(writers):
+        url = await create_database(server_url, f"{args.database}_writes{n}")
+        await migrate_async(url)
+        pool = await create_pool(url, max_size=1)  # one backend: its CPU time is the writes'
+        pools[label] = (pool, await pool.fetchval("SELECT pg_backend_pid()"))
+    server: dict[str, float] = dict.fromkeys(writers, 0.0)
+    client: dict[str, float] = dict.fromkeys(writers, 0.0)
+    wall: dict[str, float] = dict.fromkeys(writers, 0.0)
+    try:
+        for number, start in enumerate(range(0, len(data.orders), WRITE_CHUNK)):
+            chunk = data.orders[start : start + WRITE_CHUNK]
+            labels = list(writers) if number % 2 == 0 else list(writers)[::-1]
+            for label in labels:
+                pool, pid = pools[label]
+                before = (backend_cpu(pid), time.process_time(), time.perf_counter())
+                await writers[label](pool, chunk)
+                server[label] += backend_cpu(pid) - before[0]
+                client[label] += time.process_time() - before[1]
+                wall[label] += time.perf_counter() - before[2]
+    finally:
+        for pool, _ in pools.values():
+            await pool.close()
+    chunks = -(-len(data.orders) // WRITE_CHUNK)
+    print(f"{len(data.orders)} orders in {chunks} chunks of {WRITE_CHUNK}, ms per chunk:")
+    for label in writers:
+        print(
+            f"  {label}: PostgreSQL CPU {1e3 * server[label] / chunks:.1f}, this process's CPU"
+            f" {1e3 * client[label] / chunks:.1f}, wall {1e3 * wall[label] / chunks:.1f}"
+        )
 
 
 def sources_of(revision: str) -> str:
@@ -200,6 +259,9 @@ def compare_apis(url: str, customers: list[str], args: argparse.Namespace) -> No
 
 async def run(args: argparse.Namespace) -> None:
     server_url = os.environ["MGRECS_BENCH_DATABASE_URL"]
+    if args.writes:
+        await compare_writes(server_url, args)
+        return
     if args.reuse:
         url = server_url.rsplit("/", 1)[0] + "/" + args.database
     else:
@@ -263,6 +325,7 @@ def main() -> None:
     parser.add_argument("--executions", type=int, default=3_000)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--compare-with", help="git revision whose BUY_AGAIN to measure too")
+    parser.add_argument("--writes", action="store_true", help="compare the order writers")
     parser.add_argument("--api-rounds", type=int, default=0, help="compare the two APIs too")
     parser.add_argument("--answers", type=int, default=500)
     parser.add_argument("--rate", type=float, default=500)
