@@ -119,6 +119,19 @@ async def test_an_older_version_or_a_resend_changes_nothing(pool: asyncpg.Pool) 
     assert [row[:3] for row in before] == [("c0", "p1", 1), ("c0", "p2", 1)]  # one order
 
 
+async def test_a_new_order_and_a_correction_of_the_same_pair_in_one_batch_count_once(
+    pool: asyncpg.Pool,
+) -> None:
+    """The correction's pairs are recomputed from the tables, the new order's lines already
+    in them: its count is not added on top."""
+    await write_orders(pool, [order("o1", [("p1", 1)], updated=0)])
+    await write_orders(
+        pool, [order("o1", [("p1", 2), ("p2", 1)], updated=5), order("o2", [("p1", 1)], ordered=9)]
+    )
+    summary = await assert_summary_exact(pool)
+    assert [row[:3] for row in summary] == [("c0", "p1", 2), ("c0", "p2", 1)]
+
+
 async def test_writers_racing_on_one_customer_leave_the_summary_exact(
     pool: asyncpg.Pool,
 ) -> None:

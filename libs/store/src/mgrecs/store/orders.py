@@ -16,13 +16,13 @@ Customers and products are merged per batch (later non-null values win) and writ
 id, so two tracker replicas touching the same products lock them in the same order.
 
 `customer_products` is a summary of the two order tables, kept exact in the transaction that
-changes them: both writers recompute each (customer, product) pair whose lines they added or
-removed (the replaced version's customer for the lines it loses) from `orders` and
-`order_items`, under a lock per customer, so two writers of one customer's orders cannot each
-miss the other's lines.
+changes them (`summarise`): a new order adds one to each of its products' counts; a replaced
+version's (customer, product) pairs, the old customer's for the lines it loses and the new
+one's, are recomputed from `orders` and `order_items`. Under a lock per customer, so that a
+recomputation never misses the lines of another writer's transaction.
 """
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -155,14 +155,33 @@ FROM unnest($1::varchar[]) AS c
 """Held until commit, taken in the order given (sorted: no deadlock between writers); a
 statement that runs after it sees what earlier holders committed."""
 
+ADD_ORDERS = """
+INSERT INTO customer_products AS cp (customer_id, product_id, orders, last_ordered_at)
+SELECT customer_id, product_id, count(*), max(ordered_at)
+FROM unnest($1::varchar[], $2::varchar[], $3::timestamptz[])
+    AS n (customer_id, product_id, ordered_at)
+GROUP BY customer_id, product_id
+ORDER BY customer_id, product_id
+ON CONFLICT (customer_id, product_id) DO UPDATE SET
+    orders = cp.orders + EXCLUDED.orders,
+    last_ordered_at = GREATEST(cp.last_ordered_at, EXCLUDED.last_ordered_at)
+"""
+"""New orders into `customer_products`: one row per (new order, product it holds) in the
+arrays, added to the pair's figures (an order not stored before counted nowhere yet)."""
+
 SUMMARISE = """
 WITH touched AS (
     SELECT t.customer_id, t.product_id, b.orders, b.last_ordered_at
     FROM unnest($1::varchar[], $2::varchar[]) AS t (customer_id, product_id)
     CROSS JOIN LATERAL (
-        SELECT count(DISTINCT o.order_id)::int AS orders, max(o.ordered_at) AS last_ordered_at
-        FROM orders o JOIN order_items oi ON oi.order_id = o.order_id
-        WHERE o.customer_id = t.customer_id AND oi.product_id = t.product_id
+        SELECT count(*)::int AS orders, max(o.ordered_at) AS last_ordered_at
+        FROM orders o
+        CROSS JOIN LATERAL (
+            SELECT 1 FROM order_items oi
+            WHERE oi.order_id = o.order_id AND oi.product_id = t.product_id
+            LIMIT 1
+        ) holds
+        WHERE o.customer_id = t.customer_id
     ) b
 ),
 gone AS (
@@ -175,19 +194,36 @@ ON CONFLICT (customer_id, product_id) DO UPDATE SET
     orders = EXCLUDED.orders, last_ordered_at = EXCLUDED.last_ordered_at
 WHERE (cp.orders, cp.last_ordered_at) IS DISTINCT FROM (EXCLUDED.orders, EXCLUDED.last_ordered_at)
 """
-"""`customer_products` of the pairs ($1[i], $2[i]) as `orders` and `order_items` now say: in
-how many distinct orders, when last (a pair bought no more leaves). Each pair is an index
-probe of the customer's orders and their lines, never a scan (`LATERAL`)."""
+"""`customer_products` of the pairs ($1[i], $2[i]) recomputed from `orders` and `order_items`:
+in how many of the customer's orders the product is, the last one's time (a pair bought no
+more leaves). Each pair reads the customer's orders and probes each one's lines by key
+(`LATERAL ... LIMIT 1`): never a scan of a popular product's lines."""
 
 
-async def summarise(conn: asyncpg.Connection, pairs: Collection[tuple[str, str]]) -> None:
-    """Recompute `customer_products` for the (customer, product) `pairs` whose lines this
-    transaction changed, under their customers' locks."""
-    if not pairs:
+async def summarise(
+    conn: asyncpg.Connection,
+    new_lines: Iterable[tuple[str, str, str, datetime]],
+    changed: Collection[tuple[str, str]],
+) -> None:
+    """Bring `customer_products` up to date with this transaction's order writes: the
+    `new_lines` (order, customer, product, ordered_at) of orders it created are added to
+    their pairs' figures; the (customer, product) pairs in `changed` (lines replaced or
+    removed) are recomputed from the order tables, their new orders' lines included. Under
+    the customers' locks, taken after the lines were written."""
+    added = sorted({line for line in new_lines if line[1:3] not in changed})
+    customers = {line[1] for line in added} | {customer for customer, _ in changed}
+    if not customers:
         return
-    ordered = sorted(pairs)
-    await conn.execute(LOCK_CUSTOMERS, sorted({customer for customer, _ in ordered}))
-    await conn.execute(SUMMARISE, [c for c, _ in ordered], [p for _, p in ordered])
+    await conn.execute(LOCK_CUSTOMERS, sorted(customers))
+    if added:
+        _, buyers, products, times = zip(*added, strict=True)
+        await conn.execute(ADD_ORDERS, buyers, products, times)
+    if changed:
+        # Recomputing a large batch's corrections passes the JIT's cost threshold; compiling
+        # would cost more than the probes it speeds up.
+        await conn.execute("SET LOCAL jit = off")
+        pairs = sorted(changed)
+        await conn.execute(SUMMARISE, [c for c, _ in pairs], [p for _, p in pairs])
 
 
 def _merge(rows: dict[str, tuple[Any, ...]], key: str, values: tuple[Any, ...]) -> None:
@@ -258,16 +294,22 @@ async def write_orders(pool: asyncpg.Pool, orders: Sequence[OrderEvent]) -> None
         await conn.execute(UPSERT_PRODUCTS)
         written = await conn.fetch(UPSERT_ORDERS)
         was = {row["order_id"]: row["was_customer"] for row in written if row["revised"]}
-        touched: set[tuple[str, str]] = set()
+        changed: set[tuple[str, str]] = set()
         if was:
             removed = await conn.fetch(DELETE_REPLACED_ITEMS, list(was))
-            touched.update((was[row["order_id"]], row["product_id"]) for row in removed)
-        written_ids = [row["order_id"] for row in written]
-        await conn.execute(INSERT_ITEMS, written_ids)
-        customer_of = {o.order_id: o.customer.customer_id for o, _ in versions}
-        new_lines = set(written_ids)
-        touched.update((customer_of[r[0]], r[2]) for r in item_rows if r[0] in new_lines)
-        await summarise(conn, touched)
+            changed.update((was[row["order_id"]], row["product_id"]) for row in removed)
+        await conn.execute(INSERT_ITEMS, [row["order_id"] for row in written])
+        stored = {o.order_id: o for o, _ in versions}
+        new_lines: list[tuple[str, str, str, datetime]] = []
+        for row in written:
+            o = stored[row["order_id"]]
+            bought = {line.product_id for _, line in o.live_lines()}
+            customer = o.customer.customer_id
+            if row["revised"]:
+                changed.update((customer, product) for product in bought)
+            else:
+                new_lines.extend((o.order_id, customer, p, o.ordered_at) for p in bought)
+        await summarise(conn, new_lines, changed)
 
 
 @dataclass(frozen=True)
@@ -320,6 +362,9 @@ async def insert_orders(pool: asyncpg.Pool, orders: Sequence[StoredOrder]) -> No
                 for line in o.lines
             ],
         )
-        await summarise(
-            conn, {(o.customer_id, line.product_id) for o in orders for line in o.lines}
-        )
+        new_lines = [
+            (o.order_id, o.customer_id, line.product_id, o.ordered_at)
+            for o in orders
+            for line in o.lines
+        ]
+        await summarise(conn, new_lines, ())
