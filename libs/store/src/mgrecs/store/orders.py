@@ -210,13 +210,13 @@ async def summarise(
     their pairs' figures; the (customer, product) pairs in `changed` (lines replaced or
     removed) are recomputed from the order tables, their new orders' lines included. Under
     the customers' locks, taken after the lines were written."""
-    added = sorted({line for line in new_lines if line[1:3] not in changed})
+    added = {line for line in new_lines if line[1:3] not in changed}  # an order's product once
     customers = {line[1] for line in added} | {customer for customer, _ in changed}
     if not customers:
         return
     await conn.execute(LOCK_CUSTOMERS, sorted(customers))
     if added:
-        _, buyers, products, times = zip(*added, strict=True)
+        _, buyers, products, times = zip(*added, strict=True)  # ADD_ORDERS sorts its rows
         await conn.execute(ADD_ORDERS, buyers, products, times)
     if changed:
         # Recomputing a large batch's corrections passes the JIT's cost threshold; compiling
@@ -299,16 +299,14 @@ async def write_orders(pool: asyncpg.Pool, orders: Sequence[OrderEvent]) -> None
             removed = await conn.fetch(DELETE_REPLACED_ITEMS, list(was))
             changed.update((was[row["order_id"]], row["product_id"]) for row in removed)
         await conn.execute(INSERT_ITEMS, [row["order_id"] for row in written])
-        stored = {o.order_id: o for o, _ in versions}
+        stored = {row["order_id"] for row in written}
+        placed = {o.order_id: (o.customer.customer_id, o.ordered_at) for o, _ in versions}
         new_lines: list[tuple[str, str, str, datetime]] = []
-        for row in written:
-            o = stored[row["order_id"]]
-            bought = {line.product_id for _, line in o.live_lines()}
-            customer = o.customer.customer_id
-            if row["revised"]:
-                changed.update((customer, product) for product in bought)
-            else:
-                new_lines.extend((o.order_id, customer, p, o.ordered_at) for p in bought)
+        for order_id, _, product_id, _, _ in item_rows:
+            if order_id in was:
+                changed.add((placed[order_id][0], product_id))
+            elif order_id in stored:
+                new_lines.append((order_id, placed[order_id][0], product_id, placed[order_id][1]))
         await summarise(conn, new_lines, changed)
 
 
