@@ -171,33 +171,42 @@ arrays, added to the pair's figures (an order not stored before counted nowhere 
 
 SUMMARISE = """
 WITH touched AS (
-    SELECT t.customer_id, t.product_id, b.orders, b.last_ordered_at
+    SELECT DISTINCT customer_id, product_id
     FROM unnest($1::varchar[], $2::varchar[]) AS t (customer_id, product_id)
+),
+bought AS (
+    SELECT b.customer_id, l.product_id, count(DISTINCT o.order_id)::int AS orders,
+           max(o.ordered_at) AS last_ordered_at
+    FROM (SELECT DISTINCT customer_id FROM touched) b
     CROSS JOIN LATERAL (
-        SELECT count(*)::int AS orders, max(o.ordered_at) AS last_ordered_at
-        FROM orders o
-        CROSS JOIN LATERAL (
-            SELECT 1 FROM order_items oi
-            WHERE oi.order_id = o.order_id AND oi.product_id = t.product_id
-            LIMIT 1
-        ) holds
-        WHERE o.customer_id = t.customer_id
-    ) b
+        SELECT order_id, ordered_at FROM orders WHERE customer_id = b.customer_id OFFSET 0
+    ) o
+    CROSS JOIN LATERAL (
+        SELECT product_id FROM order_items WHERE order_id = o.order_id OFFSET 0
+    ) l
+    GROUP BY b.customer_id, l.product_id
+),
+fresh AS (
+    SELECT t.customer_id, t.product_id, b.orders, b.last_ordered_at
+    FROM touched t
+    LEFT JOIN bought b ON b.customer_id = t.customer_id AND b.product_id = t.product_id
 ),
 gone AS (
-    DELETE FROM customer_products cp USING touched t
-    WHERE t.orders = 0 AND cp.customer_id = t.customer_id AND cp.product_id = t.product_id
+    DELETE FROM customer_products cp USING fresh f
+    WHERE f.orders IS NULL AND cp.customer_id = f.customer_id AND cp.product_id = f.product_id
 )
 INSERT INTO customer_products AS cp (customer_id, product_id, orders, last_ordered_at)
-SELECT customer_id, product_id, orders, last_ordered_at FROM touched WHERE orders > 0
+SELECT customer_id, product_id, orders, last_ordered_at FROM fresh WHERE orders IS NOT NULL
+ORDER BY customer_id, product_id
 ON CONFLICT (customer_id, product_id) DO UPDATE SET
     orders = EXCLUDED.orders, last_ordered_at = EXCLUDED.last_ordered_at
 WHERE (cp.orders, cp.last_ordered_at) IS DISTINCT FROM (EXCLUDED.orders, EXCLUDED.last_ordered_at)
 """
 """`customer_products` of the pairs ($1[i], $2[i]) recomputed from `orders` and `order_items`:
 in how many of the customer's orders the product is, the last one's time (a pair bought no
-more leaves). Each pair reads the customer's orders and probes each one's lines by key
-(`LATERAL ... LIMIT 1`): never a scan of a popular product's lines."""
+more leaves). Each customer's orders are read once for all their pairs, each order's lines
+by key (`LATERAL ... OFFSET 0` keeps them index probes: never a scan or a hash of a popular
+product's lines)."""
 
 
 async def summarise(
