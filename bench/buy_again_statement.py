@@ -25,17 +25,21 @@ per answer.
 With `--compare-with REV --writes`, the cost of keeping `customer_products` is measured
 instead: the shop's orders are written twice, in chunks of 500 as the tracker batches them,
 into two fresh databases, one by REV's `write_orders` and one by this checkout's, chunk by
-chunk alternately; the backend's and this process's CPU time per chunk.
+chunk alternately; the backend's and this process's CPU time per chunk. With
+`--corrected SHARE` that share of the orders is then sent again, corrected (a line fewer,
+or cancelled, a day later), and the corrections are measured apart.
 """
 
 import argparse
 import asyncio
 import os
+import random
 import statistics
 import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +146,14 @@ def writer_of(revision: str) -> Callable[[asyncpg.Pool, Sequence[OrderEvent]], A
 async def compare_writes(server_url: str, args: argparse.Namespace) -> None:
     """REV's writer and this checkout's, the same chunks alternately into two databases."""
     data = generate(seed=11, customers=args.customers, products=args.products, orders=args.orders)
+    rng = random.Random(5)
+    corrections = [
+        order.model_copy(
+            update={"updated_at": order.ordered_at + timedelta(days=1)}
+            | ({"lines": order.lines[:-1]} if len(order.lines) > 1 else {"status": "cancelled"})
+        )
+        for order in rng.sample(data.orders, round(args.corrected * len(data.orders)))
+    ]
     writers = {
         f"at {args.compare_with}": writer_of(args.compare_with),
         "this checkout": write_orders,
@@ -152,25 +164,36 @@ async def compare_writes(server_url: str, args: argparse.Namespace) -> None:
         await migrate_async(url)
         pool = await create_pool(url, max_size=1)  # one backend: its CPU time is the writes'
         pools[label] = (pool, await pool.fetchval("SELECT pg_backend_pid()"))
-    server: dict[str, float] = dict.fromkeys(writers, 0.0)
-    client: dict[str, float] = dict.fromkeys(writers, 0.0)
-    wall: dict[str, float] = dict.fromkeys(writers, 0.0)
     try:
-        for number, start in enumerate(range(0, len(data.orders), WRITE_CHUNK)):
-            chunk = data.orders[start : start + WRITE_CHUNK]
-            labels = list(writers) if number % 2 == 0 else list(writers)[::-1]
-            for label in labels:
-                pool, pid = pools[label]
-                before = (backend_cpu(pid), time.process_time(), time.perf_counter())
-                await writers[label](pool, chunk)
-                server[label] += backend_cpu(pid) - before[0]
-                client[label] += time.process_time() - before[1]
-                wall[label] += time.perf_counter() - before[2]
+        for kind, messages in (("orders", data.orders), ("corrections", corrections)):
+            if messages:
+                await write_alternately(writers, pools, kind, messages)
     finally:
         for pool, _ in pools.values():
             await pool.close()
-    chunks = -(-len(data.orders) // WRITE_CHUNK)
-    print(f"{len(data.orders)} orders in {chunks} chunks of {WRITE_CHUNK}, ms per chunk:")
+
+
+async def write_alternately(
+    writers: dict[str, Callable[[asyncpg.Pool, Sequence[OrderEvent]], Awaitable[None]]],
+    pools: dict[str, tuple[asyncpg.Pool, int]],
+    kind: str,
+    messages: Sequence[OrderEvent],
+) -> None:
+    """`messages` in chunks, each by every writer, the order alternating; CPU per chunk."""
+    server: dict[str, float] = dict.fromkeys(writers, 0.0)
+    client: dict[str, float] = dict.fromkeys(writers, 0.0)
+    wall: dict[str, float] = dict.fromkeys(writers, 0.0)
+    for number, start in enumerate(range(0, len(messages), WRITE_CHUNK)):
+        chunk = messages[start : start + WRITE_CHUNK]
+        for label in list(writers) if number % 2 == 0 else list(writers)[::-1]:
+            pool, pid = pools[label]
+            before = (backend_cpu(pid), time.process_time(), time.perf_counter())
+            await writers[label](pool, chunk)
+            server[label] += backend_cpu(pid) - before[0]
+            client[label] += time.process_time() - before[1]
+            wall[label] += time.perf_counter() - before[2]
+    chunks = -(-len(messages) // WRITE_CHUNK)
+    print(f"{len(messages)} {kind} in {chunks} chunks of {WRITE_CHUNK}, ms per chunk:")
     for label in writers:
         print(
             f"  {label}: PostgreSQL CPU {1e3 * server[label] / chunks:.1f}, this process's CPU"
@@ -326,6 +349,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--compare-with", help="git revision whose BUY_AGAIN to measure too")
     parser.add_argument("--writes", action="store_true", help="compare the order writers")
+    parser.add_argument("--corrected", type=float, default=0.0, help="with --writes")
     parser.add_argument("--api-rounds", type=int, default=0, help="compare the two APIs too")
     parser.add_argument("--answers", type=int, default=500)
     parser.add_argument("--rate", type=float, default=500)
