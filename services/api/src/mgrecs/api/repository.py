@@ -153,7 +153,7 @@ class Repository:
         self._ttl_seconds = cache_ttl_hours * 3600
         """A generation older than this is stale (0: never)."""
         self._figures: RepurchaseFigures | None = None
-        """The served version's repurchase figures, as last read (`_repurchase_figures`)."""
+        """The served version's repurchase figures, as last read (`_repurchase`)."""
         self._figures_read = asyncio.Lock()
         """One read of new figures at a time: requests that wait for it use its result."""
 

@@ -4,8 +4,9 @@ distinct orders and when last, as `orders` and `order_items` say.
 The buy-again list (`mgrecs.store.repurchase.BUY_AGAIN`) reads one customer's rows, an index
 range, where it aggregated their orders and lines on every request (bench/RESULTS.md,
 2026-12-07 afternoon, buy-again's statement). The tracker's writer (`mgrecs.store.orders`)
-keeps it exact in the transaction that writes the orders: it recomputes the (customer,
-product) pairs a batch touched from the two tables. Filled here from the rows already there.
+keeps it exact in the transaction that writes the orders: a new order adds to its pairs, a
+correction's pairs are recomputed from the two tables. Filled here from the rows already
+there.
 No foreign keys, as for the order tables (migration 0015).
 
 Revision ID: 0019
