@@ -30,7 +30,7 @@ from mgrecs.engine.repurchase import (
 )
 from mgrecs.store.cache import USERS, put_current
 from mgrecs.store.customers import StoredCustomer, insert_customers
-from mgrecs.store.model_versions import RECIPE, ModelVersion, register
+from mgrecs.store.model_versions import RECIPE, ModelVersion, promote, register
 from mgrecs.store.orders import write_orders
 from support.helpers import asgi_client
 
@@ -204,6 +204,49 @@ async def test_the_active_versions_statistics_and_parameters_score_the_history(
     assert body["repurchase_version"] == "v-active"
     assert [i["product_id"] for i in body["items"]][:2] == ["p2", "p3"]
     assert body["items"][0]["reason"] == "bought once, yesterday"
+
+
+# -- the figures the api holds ---------------------------------------------------------------
+
+FIGURES_PRODUCTS = ["p1", "p2", "p3", "p4"]
+P2_FIRST = RepurchaseStats(np.array([0.01, 1.0, 0.5, 0.5]), np.array([60.0, 1.0, 9, 9]))
+"""p2 re-bought by everyone every day, p1 by nobody: yesterday's p2 comes first."""
+P1_FIRST = RepurchaseStats(np.array([1.0, 0.01, 0.5, 0.5]), np.array([21.0, 60.0, 9, 9]))
+"""p1 re-bought by everyone every 3 weeks (it was last bought 3 weeks ago), p2 by nobody."""
+FAST = BuyAgainParams(half_life_days=7.0, repeat_weight=1.0, due_weight=1.0)
+
+
+async def fit_figures(pool: asyncpg.Pool, version: str, stats: RepurchaseStats) -> None:
+    async with pool.acquire() as conn:
+        await save_buy_again(conn, version, BuyAgainFit(FAST, stats, FIGURES_PRODUCTS))
+
+
+async def first_item(client: httpx.AsyncClient) -> tuple[str | None, str]:
+    body = (await buy_again(client, "c1", 4)).json()
+    return body["repurchase_version"], body["items"][0]["product_id"]
+
+
+async def test_each_answer_scores_with_the_served_versions_latest_figures(
+    shop: None, client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    """The api holds the repurchase figures between requests: each answer still scores with
+    the served version's as last fitted, whatever happened since the previous one (a
+    promotion, a rollback, the same version fitted again, its figures pruned)."""
+    assert await first_item(client) == (None, "p1")  # no version: the defaults, most orders first
+    for version in ("v1", "v2"):
+        await register(pool, ModelVersion(version, RECIPE, "x", 1, 1, 1), promote=False, reason="")
+    await fit_figures(pool, "v1", P2_FIRST)
+    await fit_figures(pool, "v2", P1_FIRST)
+    await promote(pool, "v1", "")
+    assert await first_item(client) == ("v1", "p2")
+    await promote(pool, "v2", "")
+    assert await first_item(client) == ("v2", "p1")
+    await promote(pool, "v1", "")  # a rollback
+    assert await first_item(client) == ("v1", "p2")
+    await fit_figures(pool, "v1", P1_FIRST)  # the same version fitted again
+    assert await first_item(client) == ("v1", "p1")
+    await pool.execute("DELETE FROM repurchase_params WHERE model_version = 'v1'")  # pruned
+    assert await first_item(client) == (None, "p1")
 
 
 async def test_keys_are_required_when_configured(shop: None, settings: Settings) -> None:

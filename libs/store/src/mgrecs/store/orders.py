@@ -1,6 +1,8 @@
-"""Orders and their lines (`orders`, `order_items`): the tracker's idempotent batch writer,
-the tests' plain writer, and an order line's event id. Every read of them is in
-`mgrecs.store.order_reads`.
+"""Orders and their lines (`orders`, `order_items`) and what each customer bought
+(`customer_products`, migration 0019): the tracker's idempotent batch writer, the tests' plain
+writer, and an order line's event id. Every read of the order tables is in
+`mgrecs.store.order_reads`; `customer_products` is read by the buy-again list
+(`mgrecs.store.repurchase`).
 
 The batch writer: a batch is COPYed into temporary staging tables and merged from there with
 `INSERT ... SELECT ... ON CONFLICT`: a handful of round trips per batch, whatever its size.
@@ -12,9 +14,15 @@ every reader here sees purchases only.
 
 Customers and products are merged per batch (later non-null values win) and written sorted by
 id, so two tracker replicas touching the same products lock them in the same order.
+
+`customer_products` is a summary of the two order tables, kept exact in the transaction that
+changes them (`summarise`): a new order adds one to each of its products' counts; a replaced
+version's (customer, product) pairs, the old customer's for the lines it loses and the new
+one's, are recomputed from `orders` and `order_items`. Under a lock per customer, so that a
+recomputation never misses the lines of another writer's transaction.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -105,7 +113,8 @@ fields (`mgrecs.store.products.write_catalogue`) are never clobbered by an order
 # New orders and newer versions go in; the rest (older or the same version) is left out
 # of RETURNING, so their staged lines are not written (a stored `updated_at` NULL means
 # `ordered_at`, see migration 0011). `revised_at` tells a replaced order
-# (its old lines go) from a new one.
+# (its old lines go) from a new one; `was_customer` is the replaced version's customer (a
+# subquery sees the table as it was before the statement), whose purchases lose its lines.
 UPSERT_ORDERS = """
 INSERT INTO orders AS o (
     order_id, customer_id, ordered_at, region, status, updated_at, content_hash)
@@ -122,10 +131,15 @@ ON CONFLICT (order_id) DO UPDATE SET
     revised_at = now()
 WHERE (EXCLUDED.updated_at, EXCLUDED.content_hash)
     > (COALESCE(o.updated_at, o.ordered_at), o.content_hash)
-RETURNING order_id, revised_at IS NOT NULL AS revised
+RETURNING order_id, revised_at IS NOT NULL AS revised,
+    CASE WHEN revised_at IS NOT NULL
+         THEN (SELECT was.customer_id FROM orders was WHERE was.order_id = o.order_id) END
+         AS was_customer
 """
 
-DELETE_REPLACED_ITEMS = "DELETE FROM order_items WHERE order_id = ANY($1::varchar[])"
+DELETE_REPLACED_ITEMS = """
+DELETE FROM order_items WHERE order_id = ANY($1::varchar[]) RETURNING order_id, product_id
+"""
 
 # A join, not `= ANY($1)`: that compares every staged line with every written order id.
 INSERT_ITEMS = """
@@ -133,6 +147,92 @@ INSERT INTO order_items (order_id, line_no, product_id, quantity, price)
 SELECT s.order_id, s.line_no, s.product_id, s.quantity, s.price
 FROM stage_order_items s JOIN unnest($1::varchar[]) AS w (order_id) USING (order_id)
 """
+
+LOCK_CUSTOMERS = """
+SELECT pg_advisory_xact_lock(hashtextextended('mgrecs:customer-products:' || c, 0))
+FROM unnest($1::varchar[]) AS c
+"""
+"""Held until commit, taken in the order given (sorted: no deadlock between writers); a
+statement that runs after it sees what earlier holders committed."""
+
+ADD_ORDERS = """
+INSERT INTO customer_products AS cp (customer_id, product_id, orders, last_ordered_at)
+SELECT customer_id, product_id, count(*), max(ordered_at)
+FROM unnest($1::varchar[], $2::varchar[], $3::timestamptz[])
+    AS n (customer_id, product_id, ordered_at)
+GROUP BY customer_id, product_id
+ORDER BY customer_id, product_id
+ON CONFLICT (customer_id, product_id) DO UPDATE SET
+    orders = cp.orders + EXCLUDED.orders,
+    last_ordered_at = GREATEST(cp.last_ordered_at, EXCLUDED.last_ordered_at)
+"""
+"""New orders into `customer_products`: one row per (new order, product it holds) in the
+arrays, added to the pair's figures (an order not stored before counted nowhere yet)."""
+
+SUMMARISE = """
+WITH touched AS (
+    SELECT DISTINCT customer_id, product_id
+    FROM unnest($1::varchar[], $2::varchar[]) AS t (customer_id, product_id)
+),
+bought AS (
+    SELECT b.customer_id, l.product_id, count(DISTINCT o.order_id)::int AS orders,
+           max(o.ordered_at) AS last_ordered_at
+    FROM (SELECT DISTINCT customer_id FROM touched) b
+    CROSS JOIN LATERAL (
+        SELECT order_id, ordered_at FROM orders WHERE customer_id = b.customer_id OFFSET 0
+    ) o
+    CROSS JOIN LATERAL (
+        SELECT product_id FROM order_items WHERE order_id = o.order_id OFFSET 0
+    ) l
+    GROUP BY b.customer_id, l.product_id
+),
+fresh AS (
+    SELECT t.customer_id, t.product_id, b.orders, b.last_ordered_at
+    FROM touched t
+    LEFT JOIN bought b ON b.customer_id = t.customer_id AND b.product_id = t.product_id
+),
+gone AS (
+    DELETE FROM customer_products cp USING fresh f
+    WHERE f.orders IS NULL AND cp.customer_id = f.customer_id AND cp.product_id = f.product_id
+)
+INSERT INTO customer_products AS cp (customer_id, product_id, orders, last_ordered_at)
+SELECT customer_id, product_id, orders, last_ordered_at FROM fresh WHERE orders IS NOT NULL
+ORDER BY customer_id, product_id
+ON CONFLICT (customer_id, product_id) DO UPDATE SET
+    orders = EXCLUDED.orders, last_ordered_at = EXCLUDED.last_ordered_at
+WHERE (cp.orders, cp.last_ordered_at) IS DISTINCT FROM (EXCLUDED.orders, EXCLUDED.last_ordered_at)
+"""
+"""`customer_products` of the pairs ($1[i], $2[i]) recomputed from `orders` and `order_items`:
+in how many of the customer's orders the product is, the last one's time (a pair bought no
+more leaves). Each customer's orders are read once for all their pairs, each order's lines
+by key (`LATERAL ... OFFSET 0` keeps them index probes: never a scan or a hash of a popular
+product's lines)."""
+
+
+async def summarise(
+    conn: asyncpg.Connection,
+    new_lines: Iterable[tuple[str, str, str, datetime]],
+    changed: Collection[tuple[str, str]],
+) -> None:
+    """Bring `customer_products` up to date with this transaction's order writes: the
+    `new_lines` (order, customer, product, ordered_at) of orders it created are added to
+    their pairs' figures; the (customer, product) pairs in `changed` (lines replaced or
+    removed) are recomputed from the order tables, their new orders' lines included. Under
+    the customers' locks, taken after the lines were written."""
+    added = {line for line in new_lines if line[1:3] not in changed}  # an order's product once
+    customers = {line[1] for line in added} | {customer for customer, _ in changed}
+    if not customers:
+        return
+    await conn.execute(LOCK_CUSTOMERS, sorted(customers))
+    if added:
+        _, buyers, products, times = zip(*added, strict=True)  # ADD_ORDERS sorts its rows
+        await conn.execute(ADD_ORDERS, buyers, products, times)
+    if changed:
+        # Recomputing a large batch's corrections passes the JIT's cost threshold; compiling
+        # would cost more than the probes it speeds up.
+        await conn.execute("SET LOCAL jit = off")
+        pairs = sorted(changed)
+        await conn.execute(SUMMARISE, [c for c, _ in pairs], [p for _, p in pairs])
 
 
 def _merge(rows: dict[str, tuple[Any, ...]], key: str, values: tuple[Any, ...]) -> None:
@@ -202,10 +302,21 @@ async def write_orders(pool: asyncpg.Pool, orders: Sequence[OrderEvent]) -> None
         await conn.execute(UPSERT_CUSTOMERS)
         await conn.execute(UPSERT_PRODUCTS)
         written = await conn.fetch(UPSERT_ORDERS)
-        replaced = [row["order_id"] for row in written if row["revised"]]
-        if replaced:
-            await conn.execute(DELETE_REPLACED_ITEMS, replaced)
+        was = {row["order_id"]: row["was_customer"] for row in written if row["revised"]}
+        changed: set[tuple[str, str]] = set()
+        if was:
+            removed = await conn.fetch(DELETE_REPLACED_ITEMS, list(was))
+            changed.update((was[row["order_id"]], row["product_id"]) for row in removed)
         await conn.execute(INSERT_ITEMS, [row["order_id"] for row in written])
+        stored = {row["order_id"] for row in written}
+        placed = {o.order_id: (o.customer.customer_id, o.ordered_at) for o, _ in versions}
+        new_lines: list[tuple[str, str, str, datetime]] = []
+        for order_id, _, product_id, _, _ in item_rows:
+            if order_id in was:
+                changed.add((placed[order_id][0], product_id))
+            elif order_id in stored:
+                new_lines.append((order_id, placed[order_id][0], product_id, placed[order_id][1]))
+        await summarise(conn, new_lines, changed)
 
 
 @dataclass(frozen=True)
@@ -243,7 +354,8 @@ VALUES ($1, $2, $3, $4, $5)
 
 async def insert_orders(pool: asyncpg.Pool, orders: Sequence[StoredOrder]) -> None:
     """Insert orders as they are, unversioned (fixtures and backfills of known rows; the
-    tracker's versioned path is `write_orders`). Their customers must exist."""
+    tracker's versioned path is `write_orders`), with what their customers bought. Their
+    customers must exist."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.executemany(
             INSERT_ORDER,
@@ -257,3 +369,9 @@ async def insert_orders(pool: asyncpg.Pool, orders: Sequence[StoredOrder]) -> No
                 for line in o.lines
             ],
         )
+        new_lines = [
+            (o.order_id, o.customer_id, line.product_id, o.ordered_at)
+            for o in orders
+            for line in o.lines
+        ]
+        await summarise(conn, new_lines, ())

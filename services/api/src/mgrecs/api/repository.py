@@ -127,6 +127,20 @@ def _as_list(value: Any) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict) and "product_id" in item]
 
 
+@dataclass(frozen=True)
+class RepurchaseFigures:
+    """A model version's buy-again parameters and per-product (repeat rate, interval days),
+    as fitted at `fitted_at`: the api holds the served version's, read once per version and
+    fitting rather than per request."""
+
+    version: str
+    fitted_at: datetime
+    params: BuyAgainParams
+    assumed: tuple[float, float]
+    """The (repeat rate, interval days) of a product the version never saw."""
+    stats: dict[str, tuple[float, float]]
+
+
 class Repository:
     """Reads of the cache and source tables; no HTTP knowledge here."""
 
@@ -138,6 +152,10 @@ class Repository:
         """The lineage real-time answers come from (`model_versions.mode_recipe`)."""
         self._ttl_seconds = cache_ttl_hours * 3600
         """A generation older than this is stale (0: never)."""
+        self._figures: RepurchaseFigures | None = None
+        """The served version's repurchase figures, as last read (`_repurchase`)."""
+        self._figures_read = asyncio.Lock()
+        """One read of new figures at a time: requests that wait for it use its result."""
 
     async def ping(self) -> None:
         """Raise unless the database answers within PING_TIMEOUT_SECONDS."""
@@ -204,7 +222,44 @@ class Repository:
         """The customer's purchase history and their cached list, in one round trip."""
         row = await repurchase.buy_again(self._pool, user_id, self._served_recipe)
         cached = self._user_list(row, "cache_model_version") if row["cached"] else None
-        return _history(row), cached
+        version = row["model_version"]
+        figures = None if version is None else await self._repurchase(version, row["fitted_at"])
+        return _history(row, figures), cached
+
+    def _held(self, version: str, fitted_at: datetime) -> RepurchaseFigures | None:
+        """The figures held, when they are `version`'s as fitted at `fitted_at` or later."""
+        held = self._figures
+        if held is not None and held.version == version and held.fitted_at >= fitted_at:
+            return held
+        return None
+
+    async def _repurchase(self, version: str, fitted_at: datetime) -> RepurchaseFigures | None:
+        """`version`'s figures as fitted at `fitted_at` (or later): those held, else read
+        (after a promotion or a new fit: `BUY_AGAIN` names both). None: pruned since."""
+        held = self._held(version, fitted_at)
+        if held is not None:
+            return held
+        async with self._figures_read:
+            held = self._held(version, fitted_at)
+            if held is not None:
+                return held
+            row = await repurchase.figures(self._pool, version)
+            if row is None:
+                return None
+            self._figures = RepurchaseFigures(
+                version,
+                row["fitted_at"],
+                _params(row["params"]),
+                (row["default_repeat_rate"], row["default_interval_days"]),
+                dict(
+                    zip(
+                        row["product_ids"] or [],
+                        zip(row["repeat_rates"] or [], row["interval_days"] or [], strict=True),
+                        strict=True,
+                    )
+                ),
+            )
+            return self._figures
 
     async def similar_cache(
         self, product_id: str, new: Sequence[NewProduct] = ()
@@ -377,27 +432,25 @@ class Repository:
         ]
 
 
-def _history(row: asyncpg.Record) -> PurchaseHistory:
-    """`repurchase.BUY_AGAIN`'s purchases; statistics the version lacks (or, without a
-    version, all of them) are its defaults (or the assumed ones)."""
-    stored = row["model_version"] is not None
-    rate = row["default_repeat_rate"] if stored else NO_STATS_REPEAT_RATE
-    interval = row["default_interval_days"] if stored else DEFAULT_INTERVAL_DAYS
+def _history(row: asyncpg.Record, figures: RepurchaseFigures | None) -> PurchaseHistory:
+    """`repurchase.BUY_AGAIN`'s purchases scored with `figures`: statistics the version lacks
+    are its assumed ones; without figures (no version stored any), `NO_STATS_REPEAT_RATE`
+    and `DEFAULT_INTERVAL_DAYS` for every product, and the default parameters."""
+    ids: list[str] = row["product_ids"] or []
+    if figures is None:
+        stats = np.array([(NO_STATS_REPEAT_RATE, DEFAULT_INTERVAL_DAYS)] * len(ids))
+    else:
+        stats = np.array([figures.stats.get(p, figures.assumed) for p in ids])
+    stats = stats.reshape(-1, 2).astype(np.float64)
     return PurchaseHistory(
-        row["product_ids"] or [],
+        ids,
         np.array(row["orders"] or [], dtype=np.float64),
         np.array(row["last_at"] or [], dtype=np.float64),
-        _filled(row["repeat_rates"], rate),
-        _filled(row["interval_days"], interval),
-        _params(row["params"]) if stored else BuyAgainParams(),
-        row["model_version"],
+        stats[:, 0],
+        stats[:, 1],
+        BuyAgainParams() if figures is None else figures.params,
+        None if figures is None else figures.version,
     )
-
-
-def _filled(values: list[float | None] | None, default: float) -> Float64Array:
-    """`values` as an array, NULLs (no statistics for that product) replaced by `default`."""
-    array = np.array(values or [], dtype=np.float64)  # None -> nan
-    return np.where(np.isnan(array), default, array)
 
 
 def _params(stored: Any) -> BuyAgainParams:
