@@ -50,10 +50,8 @@ class NameMemo:
         self._clock = clock
         self._entries: dict[str, tuple[float, bool, str | None]] = {}
         """id -> (expires, is a product, name)."""
-        self._reasons: dict[str, tuple[float, str, tuple[str, ...]]] = {}
-        """reason -> (expires: its ids' first, named text, the ids it names): texts in
-        tuples, which the garbage collector stops tracking, so that a memo of many reasons
-        costs its collections nothing."""
+        self._reasons: dict[str, tuple[float, NamedReason]] = {}
+        """reason -> (expires: its ids' first, named)."""
         self.reads = 0
         """Queries made (tests and figures count them)."""
 
@@ -104,7 +102,7 @@ class NameMemo:
             if reason and reason not in named and reason not in todo:
                 kept = self._reasons.get(reason)
                 if kept is not None and kept[0] > now:
-                    named[reason] = NamedReason(kept[1], list(kept[2]))
+                    named[reason] = kept[1]
                 else:
                     todo[reason] = reason_candidates(reason)
         if todo:
@@ -127,7 +125,7 @@ class NameMemo:
             expires = min(expires, entry[0])
         if len(self._reasons) >= self._max:
             self._reasons.clear()
-        self._reasons[reason] = (expires, found.text, tuple(found.product_ids))
+        self._reasons[reason] = (expires, found)
 
     async def name_items(self, items: Sequence[Item]) -> list[Item]:
         """`items` with the product ids of their reasons replaced by names, the ids in
