@@ -5,16 +5,10 @@ An id is looked up once (one batched query per answer for the ids it has not see
 after) and kept `ttl_seconds` (a renamed product shows its new name within that); an id
 that is no product is remembered as such too. A failed read names nothing (the ids stay,
 logged): an answer never waits on a name.
-
-A reason's named form is remembered too, until the first of its ids' entries expires (so a
-rename shows no later than without it): a customer's list asked again costs no parsing of
-its reasons, only a lookup each (naming was a fifth of the user endpoint's CPU). A reason
-is named from its own ids' entries only, never from the products other reasons of the same
-answer cite, so that what it reads is the same whichever answer it is in.
 """
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 import asyncpg
@@ -27,8 +21,7 @@ from mgrecs.store import products
 log = get_logger(__name__)
 
 MAX_ENTRIES = 200_000
-"""Ids remembered at most (about 30 MB); past it the memo starts again empty. Named reasons
-alike, apart (about 60 MB more at most)."""
+"""Ids remembered at most (about 30 MB); past it the memo starts again empty."""
 
 Item = TypeVar("Item", bound=BaseModel)
 """An answer's item with `reason: str | None` and `reason_product_ids: list[str]`."""
@@ -38,26 +31,19 @@ class NameMemo:
     """Product id -> name (None: no name), read from `products` on first use."""
 
     def __init__(
-        self,
-        pool: asyncpg.Pool,
-        ttl_seconds: float,
-        max_entries: int = MAX_ENTRIES,
-        clock: Callable[[], float] = time.monotonic,
+        self, pool: asyncpg.Pool, ttl_seconds: float, max_entries: int = MAX_ENTRIES
     ) -> None:
         self._pool = pool
         self._ttl = ttl_seconds
         self._max = max_entries
-        self._clock = clock
         self._entries: dict[str, tuple[float, bool, str | None]] = {}
         """id -> (expires, is a product, name)."""
-        self._reasons: dict[str, tuple[float, NamedReason]] = {}
-        """reason -> (expires: its ids' first, named)."""
         self.reads = 0
         """Queries made (tests and figures count them)."""
 
     async def names(self, product_ids: Iterable[str]) -> dict[str, str | None]:
         """Those of `product_ids` that are products, with their names (None: none)."""
-        now = self._clock()
+        now = time.monotonic()
         found: dict[str, str | None] = {}
         missing: list[str] = []
         for product_id in dict.fromkeys(product_ids):
@@ -72,8 +58,7 @@ class NameMemo:
 
     def remember(self, names: dict[str, str | None]) -> None:
         """Keep `names` (products, with their names) as if read now (benchmarks, warm-up)."""
-        self._reasons.clear()  # named with the names these may replace
-        expires = self._clock() + self._ttl
+        expires = time.monotonic() + self._ttl
         for product_id, name in names.items():
             self._entries[product_id] = (expires, True, name)
 
@@ -93,39 +78,10 @@ class NameMemo:
 
     async def named_reasons(self, reasons: Sequence[str | None]) -> list[NamedReason | None]:
         """Each of `reasons` with the product ids in it replaced by names (None for none: no
-        reason), at most one query, none when every id is known; a reason named before is
-        looked up, not parsed, while its ids' entries hold."""
-        now = self._clock()
-        named: dict[str, NamedReason] = {}
-        todo: dict[str, list[str]] = {}
-        for reason in reasons:
-            if reason and reason not in named and reason not in todo:
-                kept = self._reasons.get(reason)
-                if kept is not None and kept[0] > now:
-                    named[reason] = kept[1]
-                else:
-                    todo[reason] = reason_candidates(reason)
-        if todo:
-            wanted = [c for candidates in todo.values() for c in candidates]
-            names = await self.names(wanted) if wanted else {}
-            for reason, candidates in todo.items():
-                own = {c: names[c] for c in candidates if c in names}
-                named[reason] = found = named_reason(reason, own)
-                self._keep(reason, found, candidates, now)
-        return [named[r] if r else None for r in reasons]
-
-    def _keep(self, reason: str, found: NamedReason, candidates: list[str], now: float) -> None:
-        """Remember `reason` named as `found` until the first of its ids' entries expires
-        (not at all when one of them was not read: a failed read is tried again)."""
-        expires = now + self._ttl
-        for candidate in candidates:
-            entry = self._entries.get(candidate)
-            if entry is None:
-                return
-            expires = min(expires, entry[0])
-        if len(self._reasons) >= self._max:
-            self._reasons.clear()
-        self._reasons[reason] = (expires, found)
+        reason), at most one query, none when every id is known."""
+        wanted = [c for r in reasons if r for c in reason_candidates(r)]
+        names = await self.names(wanted) if wanted else {}
+        return [named_reason(r, names) if r else None for r in reasons]
 
     async def name_items(self, items: Sequence[Item]) -> list[Item]:
         """`items` with the product ids of their reasons replaced by names, the ids in
