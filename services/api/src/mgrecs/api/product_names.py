@@ -79,9 +79,13 @@ class NameMemo:
     async def named_reasons(self, reasons: Sequence[str | None]) -> list[NamedReason | None]:
         """Each of `reasons` with the product ids in it replaced by names (None for none: no
         reason), at most one query, none when every id is known."""
-        wanted = [c for r in reasons if r for c in reason_candidates(r)]
+        candidates = [reason_candidates(r) if r else [] for r in reasons]
+        wanted = [c for found in candidates for c in found]
         names = await self.names(wanted) if wanted else {}
-        return [named_reason(r, names) if r else None for r in reasons]
+        return [
+            None if not r else named_reason(r, names) if found else NamedReason(r, [])
+            for r, found in zip(reasons, candidates, strict=True)
+        ]  # a reason with no candidate is of no form that names a product: not parsed again
 
     async def name_items(self, items: Sequence[Item]) -> list[Item]:
         """`items` with the product ids of their reasons replaced by names, the ids in
