@@ -13,7 +13,8 @@ offers load from a separate process (bench/loadgen.py: open loop at a fixed rate
 - each endpoint's highest rate with p99 under 50 ms, the offered rate stepped up.
 `--rate` offers another rate to the target checks and `--no-ceilings` skips the stepped rates
 (a short run on a shared machine). With `--compare-with REV` the API code of git revision REV
-(services/api/src only, same dependencies and data) is measured first, in the same run (an
+(its services/api/src and libs/store/src, the statements its api was written for;
+the same dependencies and data) is measured first, in the same run (an
 endpoint it does not have is skipped).
 
     make bench-api BENCH_ARGS="--engine-misses 0.5 --engines 1,2"   # issue 18's figure
@@ -61,7 +62,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -214,16 +215,50 @@ def generator_ceiling(paths_dir: Path, seconds: float) -> None:
         server.wait()
 
 
-def api_source(revision: str) -> Path:
-    """services/api/src of `revision`, unpacked into a temporary directory."""
+API_TREES = ("services/api/src", "libs/store/src")
+"""What `--compare-with` runs of a revision: its api and the statements it was written for
+(a revision's api on this checkout's store would read columns it does not know)."""
+
+
+def revision_sources(revision: str, trees: Sequence[str] = API_TREES) -> str:
+    """A PYTHONPATH holding those of the source `trees` that `revision` has, unpacked from git
+    into a temporary directory."""
     target = Path(tempfile.mkdtemp(prefix="mgapi-rev"))
+    present = [
+        tree
+        for tree in trees
+        if subprocess.run(
+            ["git", "-C", str(REPO), "cat-file", "-e", f"{revision}:{tree}"], capture_output=True
+        ).returncode
+        == 0
+    ]
     archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", revision, "services/api/src"],
-        capture_output=True,
-        check=True,
+        ["git", "-C", str(REPO), "archive", revision, *present], capture_output=True, check=True
     )
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
-    return target / "services" / "api" / "src"
+    return os.pathsep.join(str(target / tree) for tree in present)
+
+
+def start_api(url: str, pythonpath: str | None, workers: int = 1) -> tuple[ServiceProcess, str]:
+    """`mgrecs-api` on `url` (the code on `pythonpath` when given), healthy; it and its URL."""
+    port = free_port()
+    env = {
+        "MGRECS_ENV": "development",
+        "MGRECS_DATABASE_URL": url,
+        "MGRECS_API_PORT": str(port),
+        "MGRECS_LOG_LEVEL": "WARNING",
+        **({"PYTHONPATH": pythonpath} if pythonpath else {}),
+        **({"MGRECS_API_WORKERS": str(workers)} if workers > 1 else {}),
+    }
+    api = ServiceProcess("api", ["mgrecs-api"], env, Path(tempfile.mkdtemp(prefix="mgapi")) / "log")
+    api.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(f"{base}/healthz", api)
+    except BaseException:
+        stop_all([api])
+        raise
+    return api, base
 
 
 def measure_api(
@@ -231,25 +266,11 @@ def measure_api(
     url: str,
     paths: dict[str, Path],
     args: argparse.Namespace,
-    source: Path | None,
+    source: str | None,
     workers: int = 1,
 ) -> None:
-    port = free_port()
-    env = {
-        "MGRECS_ENV": "development",
-        "MGRECS_DATABASE_URL": url,
-        "MGRECS_API_PORT": str(port),
-        "MGRECS_LOG_LEVEL": "WARNING",
-    }
-    if source is not None:
-        env["PYTHONPATH"] = str(source)
-    if workers > 1:
-        env["MGRECS_API_WORKERS"] = str(workers)
-    api = ServiceProcess("api", ["mgrecs-api"], env, Path(tempfile.mkdtemp(prefix="mgapi")) / "log")
-    api.start()
+    api, base = start_api(url, source, workers)
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_healthy(f"{base}/healthz", api)
         print(f"\n== API: {label}")
         first = paths["region"].read_text().split()
         started = time.perf_counter()
@@ -668,7 +689,7 @@ async def measure_rules(
     args: argparse.Namespace,
     workers: int,
     label: str = "this checkout",
-    source: Path | None = None,
+    source: str | None = None,
 ) -> None:
     """One API process (of `source`, else this checkout), the bench's rules disabled and
     enabled in turn (`--rounds` each, the order alternating); the region and user endpoints
@@ -731,7 +752,7 @@ async def run(args: argparse.Namespace) -> None:
         if args.rules:
             for workers in args.workers:
                 if args.compare_with:
-                    source = api_source(args.compare_with)
+                    source = revision_sources(args.compare_with)
                     await measure_rules(url, paths, args, workers, args.compare_with, source)
                 await measure_rules(url, paths, args, workers)
             return
@@ -765,7 +786,7 @@ async def run(args: argparse.Namespace) -> None:
                 url,
                 paths,
                 args,
-                api_source(args.compare_with),
+                revision_sources(args.compare_with),
             )
         for workers in args.workers:
             label = f"this checkout, {workers} worker{'s' if workers > 1 else ''}"

@@ -45,12 +45,11 @@ from typing import Any
 
 import asyncpg
 import httpx
-from api_latency import _answered, _cpu_seconds, _offer
+from api_latency import _answered, _cpu_seconds, _offer, revision_sources, start_api
 
 from mgrecs.batch.inference import infer
 from mgrecs.batch.training import retrain
-from mgrecs.cli.embedded import free_port
-from mgrecs.cli.processes import ServiceProcess, stop_all, wait_healthy
+from mgrecs.cli.processes import stop_all
 from mgrecs.common.db import create_pool
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
@@ -67,18 +66,23 @@ WRITE_CHUNK = 500
 ARRAYS = ("product_ids", "orders", "last_at", "repeat_rates", "interval_days")
 
 
-def statement_of(revision: str) -> str:
-    """`BUY_AGAIN` as revision `revision` defines it (its module run against this checkout's
+def module_of(revision: str, path: str) -> dict[str, Any]:
+    """The names module `path` defines at revision `revision` (run against this checkout's
     imports, which it shares)."""
     source = subprocess.run(
-        ["git", "-C", str(REPO), "show", f"{revision}:libs/store/src/mgrecs/store/repurchase.py"],
+        ["git", "-C", str(REPO), "show", f"{revision}:{path}"],
         capture_output=True,
         check=True,
         text=True,
     ).stdout
     namespace: dict[str, Any] = {}
-    exec(compile(source, f"{revision}:repurchase.py", "exec"), namespace)
-    return str(namespace["BUY_AGAIN"])
+    exec(compile(source, f"{revision}:{path}", "exec"), namespace)
+    return namespace
+
+
+def statement_of(revision: str) -> str:
+    """`BUY_AGAIN` as revision `revision` defines it."""
+    return str(module_of(revision, "libs/store/src/mgrecs/store/repurchase.py")["BUY_AGAIN"])
 
 
 async def build(server_url: str, name: str, args: argparse.Namespace) -> str:
@@ -101,12 +105,6 @@ async def build(server_url: str, name: str, args: argparse.Namespace) -> str:
     return url
 
 
-def backend_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of PostgreSQL backend `pid`."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def per_execution(
     conn: asyncpg.Connection,
     pid: int,
@@ -114,10 +112,10 @@ async def per_execution(
     params: list[tuple[Any, ...]],
 ) -> float:
     """µs of backend CPU per execution of `statement` over `params`."""
-    before = backend_cpu(pid)
+    before = _cpu_seconds(pid)
     for args in params:
         await statement.fetch(*args)
-    return (backend_cpu(pid) - before) * 1e6 / len(params)
+    return (_cpu_seconds(pid) - before) * 1e6 / len(params)
 
 
 def as_compared(row: asyncpg.Record, columns: set[str]) -> tuple[Any, ...]:
@@ -131,16 +129,8 @@ def as_compared(row: asyncpg.Record, columns: set[str]) -> tuple[Any, ...]:
 
 
 def writer_of(revision: str) -> Callable[[asyncpg.Pool, Sequence[OrderEvent]], Awaitable[None]]:
-    """`write_orders` as revision `revision` defines it (run against this checkout's imports)."""
-    source = subprocess.run(
-        ["git", "-C", str(REPO), "show", f"{revision}:libs/store/src/mgrecs/store/orders.py"],
-        capture_output=True,
-        check=True,
-        text=True,
-    ).stdout
-    namespace: dict[str, Any] = {}
-    exec(compile(source, f"{revision}:orders.py", "exec"), namespace)
-    return namespace["write_orders"]  # type: ignore[no-any-return]
+    """`write_orders` as revision `revision` defines it."""
+    return module_of(revision, "libs/store/src/mgrecs/store/orders.py")["write_orders"]  # type: ignore[no-any-return]
 
 
 async def compare_writes(server_url: str, args: argparse.Namespace) -> None:
@@ -187,9 +177,9 @@ async def write_alternately(
         chunk = messages[start : start + WRITE_CHUNK]
         for label in list(writers) if number % 2 == 0 else list(writers)[::-1]:
             pool, pid = pools[label]
-            before = (backend_cpu(pid), time.process_time(), time.perf_counter())
+            before = (_cpu_seconds(pid), time.process_time(), time.perf_counter())
             await writers[label](pool, chunk)
-            server[label] += backend_cpu(pid) - before[0]
+            server[label] += _cpu_seconds(pid) - before[0]
             client[label] += time.process_time() - before[1]
             wall[label] += time.perf_counter() - before[2]
     chunks = -(-len(messages) // WRITE_CHUNK)
@@ -199,33 +189,6 @@ async def write_alternately(
             f"  {label}: PostgreSQL CPU {1e3 * server[label] / chunks:.1f}, this process's CPU"
             f" {1e3 * client[label] / chunks:.1f}, wall {1e3 * wall[label] / chunks:.1f}"
         )
-
-
-def sources_of(revision: str) -> str:
-    """A PYTHONPATH holding revision `revision`'s api and store code (unpacked from git)."""
-    target = Path(tempfile.mkdtemp(prefix="mgrev"))
-    trees = ["services/api/src", "libs/store/src"]
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", revision, *trees], capture_output=True, check=True
-    )
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
-    return os.pathsep.join(str(target / tree) for tree in trees)
-
-
-def start_api(url: str, pythonpath: str | None) -> tuple[ServiceProcess, str]:
-    port = free_port()
-    env = {
-        "MGRECS_ENV": "development",
-        "MGRECS_DATABASE_URL": url,
-        "MGRECS_API_PORT": str(port),
-        "MGRECS_LOG_LEVEL": "WARNING",
-        **({"PYTHONPATH": pythonpath} if pythonpath else {}),
-    }
-    api = ServiceProcess("api", ["mgrecs-api"], env, Path(tempfile.mkdtemp(prefix="mgapi")) / "log")
-    api.start()
-    base = f"http://127.0.0.1:{port}"
-    wait_healthy(f"{base}/healthz", api)
-    return api, base
 
 
 def answer(base: str, customer: str) -> object:
@@ -238,7 +201,7 @@ def answer(base: str, customer: str) -> object:
 def compare_apis(url: str, customers: list[str], args: argparse.Namespace) -> None:
     """REV's api and this checkout's, side by side: the same answers? CPU per answer?"""
     apis = {
-        f"at {args.compare_with}": start_api(url, sources_of(args.compare_with)),
+        f"at {args.compare_with}": start_api(url, revision_sources(args.compare_with)),
         "this checkout": start_api(url, None),
     }
     try:
