@@ -694,28 +694,13 @@ async def measure_rules(
     """One API process (of `source`, else this checkout), the bench's rules disabled and
     enabled in turn (`--rounds` each, the order alternating); the region and user endpoints
     at `--rate` each time."""
-    port = free_port()
-    env = {
-        "MGRECS_ENV": "development",
-        "MGRECS_DATABASE_URL": url,
-        "MGRECS_API_PORT": str(port),
-        "MGRECS_LOG_LEVEL": "WARNING",
-    }
-    if workers > 1:
-        env["MGRECS_API_WORKERS"] = str(workers)
-    if source is not None:
-        env["PYTHONPATH"] = str(source)
     pool = await create_pool(url)
     try:
         await set_enabled(pool, args.rule_ids, False)
     finally:
         await pool.close()
-    logs = Path(tempfile.mkdtemp(prefix="mgapi")) / "log"
-    api = ServiceProcess("api", ["mgrecs-api"], env, logs)
-    api.start()
+    api, base = await asyncio.to_thread(start_api, url, source, workers)
     try:
-        base = f"http://127.0.0.1:{port}"
-        await asyncio.to_thread(wait_healthy, f"{base}/healthz", api)
         assert api.process is not None
         pid = api.process.pid
         plural = "s" if workers > 1 else ""
