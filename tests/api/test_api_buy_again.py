@@ -17,8 +17,14 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from mgrecs.api.app import create_app
-from mgrecs.api.buy_again import ranked_purchases
+from mgrecs.api.buy_again import (
+    SHORT_HISTORY,
+    ranked_in_numpy,
+    ranked_in_python,
+    ranked_purchases,
+)
 from mgrecs.api.repository import PurchaseHistory
+from mgrecs.api.schemas.users import BuyAgainItem
 from mgrecs.batch.buy_again import BuyAgainFit, save_buy_again
 from mgrecs.common.schemas import OrderEvent, OrderStatus
 from mgrecs.common.settings import Settings
@@ -356,21 +362,99 @@ def test_any_history_ranks_into_a_valid_list(
     """Whatever the orders, ages (a clock behind an order included), rates and intervals:
     at most `limit` distinct products, best first (ties: more orders, more recent, by id),
     scores in [0, 1], each with its reason."""
-    ids = [f"p{n}" for n in range(len(purchases))]
-    columns = np.array(purchases, dtype=np.float64).reshape(-1, 4).T
-    orders, ages, rates, intervals = columns
-    params = BuyAgainParams(half_life_days=half_life)
-    last_at = NOW.timestamp() - ages * SECONDS_PER_DAY
-    history = PurchaseHistory(ids, orders, last_at, rates, intervals, params, None)
+    history = _history_of(purchases, BuyAgainParams(half_life_days=half_life))
     items = ranked_purchases(history, NOW, limit)
+    orders = np.array(history.orders, dtype=np.float64)
     # The ages as the ranking sees them: read back from the timestamps (float rounding).
-    days = (NOW.timestamp() - last_at) / SECONDS_PER_DAY
-    raw = buy_again_scores(orders, days, rates, intervals, params)
+    days = (NOW.timestamp() - np.array(history.last_at)) / SECONDS_PER_DAY
+    rates, intervals = np.array(history.repeat_rates), np.array(history.interval_days)
+    raw = buy_again_scores(orders, days, rates, intervals, history.params)
+    ids = history.product_ids
     expected = sorted(range(len(ids)), key=lambda n: (-raw[n], -orders[n], days[n], ids[n]))
-    assert [i.product_id for i in items] == [ids[n] for n in expected[:limit]]
+    assert [i["product_id"] for i in items] == [ids[n] for n in expected[:limit]]
     assert len(items) == min(limit, len(purchases))
-    assert len({i.product_id for i in items}) == len(items)
-    scores = [i.score for i in items]
+    assert len({i["product_id"] for i in items}) == len(items)
+    scores = [i["score"] for i in items]
     assert scores == sorted(scores, reverse=True)
     assert all(0.0 <= score <= 1.0 for score in scores)
-    assert all(i.reason and i.reason.startswith("bought ") for i in items)
+    assert all(i["reason"].startswith("bought ") for i in items)
+
+
+def _history_of(
+    purchases: list[tuple[int, float, float, float]], params: BuyAgainParams
+) -> PurchaseHistory:
+    """(orders, days ago, repeat rate, interval days) per product as the api holds them."""
+    last_at = [NOW.timestamp() - ago * SECONDS_PER_DAY for _, ago, _, _ in purchases]
+    return PurchaseHistory(
+        [f"p{n}" for n in range(len(purchases))],
+        [orders for orders, _, _, _ in purchases],
+        last_at,
+        [rate for _, _, rate, _ in purchases],
+        [interval for _, _, _, interval in purchases],
+        params,
+        None,
+    )
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    purchases=st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=500),
+            st.one_of(st.floats(min_value=-2, max_value=5000), st.integers(0, 30)),
+            st.floats(min_value=0, max_value=1),
+            st.floats(min_value=0, max_value=400),
+        ),
+        max_size=SHORT_HISTORY,
+    ),
+    params=st.builds(
+        BuyAgainParams,
+        half_life_days=st.one_of(st.none(), st.floats(min_value=0.01, max_value=1000)),
+        repeat_weight=st.floats(min_value=0, max_value=1),
+        due_weight=st.floats(min_value=0, max_value=1),
+        frequency_power=st.floats(min_value=0, max_value=3),
+    ),
+)
+def test_a_short_history_ranks_in_python_as_numpy_does(
+    purchases: list[tuple[int, float, float, float]], params: BuyAgainParams
+) -> None:
+    """The plain-Python ranking of a short history (ties included: whole days, equal
+    orders) is numpy's: the same order and the very same scores."""
+    history = _history_of(purchases, params)
+    days = [(NOW.timestamp() - last) / SECONDS_PER_DAY for last in history.last_at]
+    assert ranked_in_python(history, days) == ranked_in_numpy(history, days)
+
+
+def test_a_long_history_ranks_with_numpy_as_a_short_one_would() -> None:
+    """Past SHORT_HISTORY products the list comes from numpy, ranked as in Python."""
+    purchases = [(1 + n % 7, float(n % 40), (n % 10) / 10, 10.0 + n % 30) for n in range(200)]
+    history = _history_of(purchases, BuyAgainParams(half_life_days=30.0, due_weight=0.3))
+    days = [(NOW.timestamp() - last) / SECONDS_PER_DAY for last in history.last_at]
+    order, scores = ranked_in_python(history, days)
+    items = ranked_purchases(history, NOW, 50)
+    assert [i["product_id"] for i in items] == [history.product_ids[n] for n in order[:50]]
+    assert items[0]["score"] == 1.0
+    assert [i["score"] for i in items] == [
+        round(scores[n] / scores[order[0]], 4) for n in order[:50]
+    ]
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_a_score_past_floats_range_ranks_as_numpy_has_it() -> None:
+    """Where `orders ** frequency_power` overflows a float, the list is numpy's (inf)."""
+    history = _history_of([(500, 1.0, 0.5, 10.0), (2, 1.0, 0.5, 10.0)], BuyAgainParams())
+    huge = PurchaseHistory(**{**history.__dict__, "params": BuyAgainParams(frequency_power=200)})
+    assert [i["product_id"] for i in ranked_purchases(huge, NOW, 2)] == ["p0", "p1"]
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(microseconds=st.integers(min_value=0, max_value=4_102_444_800 * 10**6))
+def test_an_epoch_time_serialises_as_its_utc_datetime(microseconds: int) -> None:
+    """The items carry epoch seconds (`extract(epoch ...)::float8` of a timestamp, to the
+    microsecond) that validation turns into the time: the JSON of
+    `datetime.fromtimestamp(seconds, UTC)`, as served before."""
+    seconds = microseconds / 10**6
+    fields = {"product_id": "p", "score": 1.0, "slot": "buy-again", "orders": 1}
+    served = BuyAgainItem.model_validate({**fields, "last_ordered_at": seconds})
+    expected = BuyAgainItem(**fields, last_ordered_at=datetime.fromtimestamp(seconds, UTC))
+    assert served.model_dump_json() == expected.model_dump_json()

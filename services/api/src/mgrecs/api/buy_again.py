@@ -2,7 +2,9 @@
 (the one the `buy-again` recipe is measured with) with the reason, completed up to the limit
 by their discovery list, so the frontend always gets a full row."""
 
-from datetime import UTC, datetime
+from contextlib import suppress
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -11,9 +13,14 @@ from mgrecs.api.discovery import discovery, rules_for_customer
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.repository import PurchaseHistory
 from mgrecs.api.schemas.shared import RecommendedItem, Source
-from mgrecs.api.schemas.users import BuyAgainItem, BuyAgainList, Slot
+from mgrecs.api.schemas.users import BuyAgainList, Slot
 from mgrecs.engine.business_rules import Applicable
-from mgrecs.engine.repurchase import SECONDS_PER_DAY, bought_reason, buy_again_scores
+from mgrecs.engine.repurchase import (
+    SECONDS_PER_DAY,
+    bought_reason,
+    buy_again_score,
+    buy_again_scores,
+)
 
 ENDPOINT = "buy-again"
 """Its answers in `mgrecs_api_answers_total`: `history` when the customer's own products
@@ -31,34 +38,66 @@ def buy_again_source(discovery_source: Source | None) -> str:
     return "history" if discovery_source is None else f"history+{discovery_source}"
 
 
-def ranked_purchases(history: PurchaseHistory, now: datetime, limit: int) -> list[BuyAgainItem]:
+ItemFields = dict[str, Any]
+"""A `BuyAgainItem`'s fields: the answer's items are validated once, with the list (a model
+per item costs twice as much, `model_construct` more still: bench/RESULTS.md)."""
+
+SHORT_HISTORY = 64
+"""Histories up to this many products rank in plain Python, longer ones with numpy (whose
+per-call overhead only pays off on long arrays: bench/RESULTS.md, 2026-12-07 evening)."""
+
+
+def ranked_purchases(history: PurchaseHistory, now: datetime, limit: int) -> list[ItemFields]:
     """The `limit` likeliest re-buys, best first (ties: more orders, more recent, by id);
     scores relative to the first."""
     if not history.product_ids:
         return []
-    days = (now.timestamp() - history.last_at) / SECONDS_PER_DAY
-    scores = buy_again_scores(
-        history.orders, days, history.repeat_rates, history.interval_days, history.params
-    )
-    ids = np.array(history.product_ids)
-    # lexsort's last key sorts first.
-    order = np.lexsort((ids, days, -history.orders, -scores))[:limit].tolist()
-    # Python floats from here: indexing an array makes a numpy scalar per read.
-    score, orders, ago, last_at = (
-        a.tolist() for a in (scores, history.orders, days, history.last_at)
-    )
-    top = score[order[0]]
+    now_seconds = now.timestamp()
+    days = [(now_seconds - last) / SECONDS_PER_DAY for last in history.last_at]
+    ranked = None
+    if len(days) <= SHORT_HISTORY:
+        with suppress(OverflowError):  # numpy's infinite scores then
+            ranked = ranked_in_python(history, days)
+    order, scores = ranked or ranked_in_numpy(history, days)
+    top = scores[order[0]]
+    orders, last_at, ids = history.orders, history.last_at, history.product_ids
     return [
-        BuyAgainItem(
-            product_id=history.product_ids[n],
-            score=round(score[n] / top, 4) if top > 0 else 0.0,
-            reason=bought_reason(int(orders[n]), ago[n]),
-            slot="buy-again",
-            orders=int(orders[n]),
-            last_ordered_at=datetime.fromtimestamp(last_at[n], UTC),
-        )
-        for n in order
+        {
+            "product_id": ids[n],
+            "score": round(scores[n] / top, 4) if top > 0 else 0.0,
+            "reason": bought_reason(orders[n], days[n]),
+            "slot": "buy-again",
+            "orders": orders[n],
+            "last_ordered_at": last_at[n],  # epoch seconds: the validation makes it a UTC time
+        }
+        for n in order[:limit]
     ]
+
+
+def ranked_in_python(history: PurchaseHistory, days: list[float]) -> tuple[list[int], list[float]]:
+    """The entries best first, and their scores (`buy_again_score`, as `ranked_in_numpy`)."""
+    params, orders, ids = history.params, history.orders, history.product_ids
+    scores = [
+        buy_again_score(*entry, params)
+        for entry in zip(orders, days, history.repeat_rates, history.interval_days, strict=True)
+    ]
+    order = sorted(range(len(ids)), key=lambda n: (-scores[n], -orders[n], days[n], ids[n]))
+    return order, scores
+
+
+def ranked_in_numpy(history: PurchaseHistory, days: list[float]) -> tuple[list[int], list[float]]:
+    """The entries best first, and their scores (`buy_again_scores`)."""
+    orders, ages = np.array(history.orders, dtype=np.float64), np.array(days)
+    scores = buy_again_scores(
+        orders,
+        ages,
+        np.array(history.repeat_rates, dtype=np.float64),
+        np.array(history.interval_days, dtype=np.float64),
+        history.params,
+    )
+    # lexsort's last key sorts first.
+    order = np.lexsort((np.array(history.product_ids), ages, -orders, -scores))
+    return order.tolist(), scores.tolist()
 
 
 async def buy_again(
@@ -74,16 +113,18 @@ async def buy_again(
         rules = await rules_for_customer(serving, user_id, cached)
     if rules.excluded:  # the business rules' filters apply to the customer's own products
         ranked = ranked_purchases(history, now, len(history.product_ids))
-        items = [i for i in ranked if i.product_id not in rules.excluded][:limit]
+        items = [i for i in ranked if i["product_id"] not in rules.excluded][:limit]
     else:
         items = ranked_purchases(history, now, limit)
     if len(items) >= limit:
         SOURCES.labels(ENDPOINT, "history").inc()
-        return BuyAgainList(
-            user_id=user_id,
-            items=items,
-            repurchase_version=history.version,
-            discovery_source=None,
+        return BuyAgainList.model_validate(
+            {
+                "user_id": user_id,
+                "items": items,
+                "repurchase_version": history.version,
+                "discovery_source": None,
+            }
         )
     # Asking for `limit` is enough: at most len(items) of them are already in the list.
     found = await discovery(
@@ -92,29 +133,31 @@ async def buy_again(
     slot = DISCOVERY_SLOTS.get(found.source)
     if slot is not None:
         items += await _completion(serving, found.items, items, limit, slot)
-    return BuyAgainList(
-        user_id=user_id,
-        items=items,
-        repurchase_version=history.version,
-        discovery_source=found.source,
-        model_version=found.model_version,
-        experiment=found.experiment,
-        stale=found.stale,
-        cache_age_seconds=found.cache_age_seconds,
+    return BuyAgainList.model_validate(
+        {
+            "user_id": user_id,
+            "items": items,
+            "repurchase_version": history.version,
+            "discovery_source": found.source,
+            "model_version": found.model_version,
+            "experiment": found.experiment,
+            "stale": found.stale,
+            "cache_age_seconds": found.cache_age_seconds,
+        }
     )
 
 
 async def _completion(
     serving: Serving,
     discovered: list[RecommendedItem],
-    items: list[BuyAgainItem],
+    items: list[ItemFields],
     limit: int,
     slot: Slot,
-) -> list[BuyAgainItem]:
+) -> list[ItemFields]:
     """The `discovered` products that complete `items` up to `limit` (those not in it, in
     order), their reasons named: each item built once, named (not built, then copied with
     its names)."""
-    listed = {item.product_id for item in items}
+    listed = {item["product_id"] for item in items}
     added: list[RecommendedItem] = []
     for item in discovered:
         if len(items) + len(added) == limit:
@@ -124,12 +167,12 @@ async def _completion(
             added.append(item)
     named = await serving.names.named_reasons([item.reason for item in added])
     return [
-        BuyAgainItem(
-            product_id=item.product_id,
-            score=item.score,
-            reason=item.reason if found is None else found.text,
-            reason_product_ids=[] if found is None else found.product_ids,
-            slot=slot,
-        )
+        {
+            "product_id": item.product_id,
+            "score": item.score,
+            "reason": item.reason if found is None else found.text,
+            "reason_product_ids": [] if found is None else found.product_ids,
+            "slot": slot,
+        }
         for item, found in zip(added, named, strict=True)
     ]

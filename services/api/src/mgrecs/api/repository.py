@@ -8,10 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-import numpy as np
 
 from mgrecs.common.quality import QualityReport
-from mgrecs.engine.arrays import Float64Array
 from mgrecs.engine.content import CatalogueCandidate
 from mgrecs.engine.new_items import NewProduct
 from mgrecs.engine.repurchase import DEFAULT_INTERVAL_DAYS, BuyAgainParams
@@ -64,15 +62,16 @@ class Customer:
 
 @dataclass(frozen=True)
 class PurchaseHistory:
-    """A customer's purchases of products on sale, one entry per product in aligned arrays
+    """A customer's purchases of products on sale, one entry per product in aligned lists
     (in how many distinct orders, when last in epoch seconds, and the repurchase statistics:
-    the version's, or the assumed ones when it never saw the product), and how to score them."""
+    the version's, or the assumed ones when it never saw the product), and how to score them.
+    Plain lists: a customer has a few products, which numpy arrays would only slow down."""
 
     product_ids: list[str]
-    orders: Float64Array
-    last_at: Float64Array
-    repeat_rates: Float64Array
-    interval_days: Float64Array
+    orders: list[int]
+    last_at: list[float]
+    repeat_rates: list[float]
+    interval_days: list[float]
     params: BuyAgainParams
     version: str | None
     """The model version that stored the statistics and parameters (None: the defaults)."""
@@ -438,16 +437,19 @@ def _history(row: asyncpg.Record, figures: RepurchaseFigures | None) -> Purchase
     and `DEFAULT_INTERVAL_DAYS` for every product, and the default parameters."""
     ids: list[str] = row["product_ids"] or []
     if figures is None:
-        stats = np.array([(NO_STATS_REPEAT_RATE, DEFAULT_INTERVAL_DAYS)] * len(ids))
+        rates = [NO_STATS_REPEAT_RATE] * len(ids)
+        intervals = [DEFAULT_INTERVAL_DAYS] * len(ids)
     else:
-        stats = np.array([figures.stats.get(p, figures.assumed) for p in ids])
-    stats = stats.reshape(-1, 2).astype(np.float64)
+        get, assumed = figures.stats.get, figures.assumed
+        stats = [get(p, assumed) for p in ids]
+        rates = [rate for rate, _ in stats]
+        intervals = [interval for _, interval in stats]
     return PurchaseHistory(
         ids,
-        np.array(row["orders"] or [], dtype=np.float64),
-        np.array(row["last_at"] or [], dtype=np.float64),
-        stats[:, 0],
-        stats[:, 1],
+        row["orders"] or [],
+        row["last_at"] or [],
+        rates,
+        intervals,
         BuyAgainParams() if figures is None else figures.params,
         None if figures is None else figures.version,
     )
