@@ -42,9 +42,9 @@ ItemFields = dict[str, Any]
 """A `BuyAgainItem`'s fields: the answer's items are validated once, with the list (a model
 per item costs twice as much, `model_construct` more still: bench/RESULTS.md)."""
 
-SHORT_HISTORY = 64
-"""Histories up to this many products rank in plain Python, longer ones with numpy (whose
-per-call overhead only pays off on long arrays: bench/RESULTS.md, 2026-12-07 evening)."""
+SHORT_HISTORY = 15
+"""Histories up to this many products rank in plain Python, longer ones with numpy, whose
+per-call overhead pays off from about 16 entries (bench/RESULTS.md, 2026-12-07 evening)."""
 
 
 def ranked_purchases(history: PurchaseHistory, now: datetime, limit: int) -> list[ItemFields]:
