@@ -127,6 +127,8 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                 app.state.names,
                 app.state.new_products,
                 app.state.served,
+                app.state.region_samples,
+                app.state.answers,
             )
             try:
                 await app.state.repository.ping()
