@@ -11,6 +11,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 
 from mgrecs.api import openapi
 from mgrecs.api.answer_cache import AnswerCache
@@ -63,6 +64,11 @@ hold more than 700 objects at once, so at 700 a queue alone triggered ~140 young
 and ~1 full collection a second (that one 40 ms, over ~50,000 unfrozen objects), ~13 % of the
 CPU of a worker trying to drain it. At 50,000: no collection in most 10 s windows at
 1,000 requests/s, rarely one of 15 ms; the user endpoint's p99 better in 5 of 5 rounds."""
+
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+"""FastAPI's own OpenTelemetry off: the API exports none (its metrics are Prometheus'), and
+left on, FastAPI asks the OpenTelemetry providers on every request whether one was
+configured (os.environ reads included; bench/RESULTS.md, the api's floor)."""
 
 
 def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
@@ -121,6 +127,8 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                 app.state.names,
                 app.state.new_products,
                 app.state.served,
+                app.state.region_samples,
+                app.state.answers,
             )
             try:
                 await app.state.repository.ping()
@@ -152,6 +160,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # routes/docs.py serves it without a CDN
         redoc_url=None,
+        telemetry=NO_TELEMETRY,
     )
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(ApiGuard, settings=settings)

@@ -1,9 +1,10 @@
 """FastAPI dependencies: the process-wide objects the lifespan put on `app.state`.
 
 Async on purpose: FastAPI runs plain `def` dependencies in its thread pool, a thread hop per
-dependency per request for what is an attribute read. The per-customer routes (the hot ones)
-take the request and call `serving` instead: each `Depends` costs FastAPI a resolution of
-its own per request, a tenth of the buy-again endpoint's CPU for two attribute reads."""
+dependency per request for what is an attribute read. The per-customer routes and the region
+page (the hot ones) take the request and call `serving` instead: each `Depends` costs FastAPI
+a resolution of its own per request, a tenth of the buy-again endpoint's CPU for two
+attribute reads."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,8 +64,8 @@ async def get_engine(request: Request) -> Engine:
 
 @dataclass(frozen=True)
 class Serving:
-    """What a customer's list is served from (the per-customer routes need all of it), made
-    once by the lifespan."""
+    """What the lists are served from (the per-customer routes and the region page need
+    nearly all of it), made once by the lifespan."""
 
     repository: Repository
     engine: Engine
@@ -76,6 +77,8 @@ class Serving:
     new_products: NewProductsKeeper
     served: ServedRecorder
     """Records what the lists answered (topic `served`)."""
+    region_samples: SampleMemo
+    answers: AnswerCache
 
 
 def serving(request: Request) -> Serving:

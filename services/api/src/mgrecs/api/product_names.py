@@ -14,7 +14,7 @@ from typing import TypeVar
 import asyncpg
 from pydantic import BaseModel
 
-from mgrecs.api.reason_names import NamedReason, named_reason, reason_candidates
+from mgrecs.api.reason_names import NamedReason, cited, named_cited
 from mgrecs.common.logging import get_logger
 from mgrecs.store import products
 
@@ -79,13 +79,13 @@ class NameMemo:
     async def named_reasons(self, reasons: Sequence[str | None]) -> list[NamedReason | None]:
         """Each of `reasons` with the product ids in it replaced by names (None for none: no
         reason), at most one query, none when every id is known."""
-        candidates = [reason_candidates(r) if r else [] for r in reasons]
-        wanted = [c for found in candidates for c in found]
+        found = [cited(r or "") for r in reasons]
+        wanted = [c for f in found for c in f.candidates]
         names = await self.names(wanted) if wanted else {}
         return [
-            None if not r else named_reason(r, names) if found else NamedReason(r, [])
-            for r, found in zip(reasons, candidates, strict=True)
-        ]  # a reason with no candidate is of no form that names a product: not parsed again
+            None if not r else named_cited(r, f, names) if f.candidates else NamedReason(r, [])
+            for r, f in zip(reasons, found, strict=True)
+        ]  # each reason parsed once; one with no candidate names no product
 
     async def name_items(self, items: Sequence[Item]) -> list[Item]:
         """`items` with the product ids of their reasons replaced by names, the ids in

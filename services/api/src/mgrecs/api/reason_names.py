@@ -47,25 +47,40 @@ def _one_product(reason: str) -> int:
     return 0
 
 
-def reason_candidates(reason: str) -> list[str]:
-    """The parts of `reason` that may be product ids (whether they are is the catalogue's
-    to say)."""
+class Cited(NamedTuple):
+    """The parts of a reason that may be product ids (whether they are is the catalogue's to
+    say): `start`, where a one-product form's id starts (0: of no such form), and the
+    candidates. Told apart once: naming takes them as they are (`named_cited`)."""
+
+    start: int
+    candidates: list[str]
+
+
+def cited(reason: str) -> Cited:
+    """What `reason` may cite (no candidates: of no form that names a product)."""
     if start := _one_product(reason):
-        return [reason[start:]]
+        return Cited(start, [reason[start:]])
     if reason.startswith(_BOUGHT):
-        return reason[len(_BOUGHT) :].split(_AFTER)
-    return []
+        return Cited(0, reason[len(_BOUGHT) :].split(_AFTER))
+    return Cited(0, [])
 
 
 def named_reason(reason: str, names: Mapping[str, str | None]) -> NamedReason:
     """`reason` with each product id of it that is in `names` (a product: its name, or
     None when it has none) replaced by the name; those ids, in order of appearance."""
-    start = _one_product(reason)
-    if start and (product_id := reason[start:]) in names:
-        return NamedReason(reason[:start] + (names[product_id] or product_id), [product_id])
-    if reason.startswith(_BOUGHT):
-        parts = reason[len(_BOUGHT) :].split(_AFTER)
-        ids = [p for p in parts if p in names]
-        if ids:
-            return NamedReason(_BOUGHT + _AFTER.join([names.get(p) or p for p in parts]), ids)
+    return named_cited(reason, cited(reason), names)
+
+
+def named_cited(reason: str, found: Cited, names: Mapping[str, str | None]) -> NamedReason:
+    """`named_reason` of a reason whose candidates were found already (`cited(reason)`)."""
+    start, parts = found
+    if start:
+        if (product_id := parts[0]) in names:
+            return NamedReason(reason[:start] + (names[product_id] or product_id), [product_id])
+        if not reason.startswith(_BOUGHT):
+            return NamedReason(reason, [])
+        parts = reason[len(_BOUGHT) :].split(_AFTER)  # `bought together with` a non-product
+    ids = [p for p in parts if p in names]
+    if ids:
+        return NamedReason(_BOUGHT + _AFTER.join([names.get(p) or p for p in parts]), ids)
     return NamedReason(reason, [])

@@ -5,19 +5,11 @@ import dataclasses
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 
 from mgrecs.api import region_stats
-from mgrecs.api.deps import (
-    AnswerCacheDep,
-    ClockDep,
-    RepositoryDep,
-    RulesDep,
-    SampleMemoDep,
-    ServedDep,
-    SettingsDep,
-)
+from mgrecs.api.deps import ClockDep, RepositoryDep, SettingsDep, serving
 from mgrecs.api.recommendations import freshness
 from mgrecs.api.repository import CacheAge, ProductCount, Repository
 from mgrecs.api.routes.params import Categories, Limit, Region
@@ -72,13 +64,7 @@ async def regions(repository: RepositoryDep, settings: SettingsDep, clock: Clock
 )
 async def region_recommendations(
     region: Region,
-    repository: RepositoryDep,
-    samples: SampleMemoDep,
-    settings: SettingsDep,
-    clock: ClockDep,
-    answers: AnswerCacheDep,
-    keeper: RulesDep,
-    served: ServedDep,
+    request: Request,
     limit: Limit = 20,
     sample_size: SampleSize = None,
     category: Categories = None,
@@ -98,10 +84,13 @@ async def region_recommendations(
     The business rules in force for the region apply (match rate is the score boosts
     multiply; a pinned or promoted product the customers did not get shows with 0 %, its
     `reason` saying why); with `category`, only filters and boosts."""
+    found = serving(request)
+    repository, settings, keeper = found.repository, found.settings, found.rules
+    samples = found.region_samples
     size = _bounded_sample_size(
         sample_size, settings.region_sample_size, settings.region_max_sample_size
     )
-    now = clock()
+    now = found.clock()
     window = region_stats.window_index(now, settings.region_window_hours)
     rules = keeper.applicable(region, now)
     if category:
@@ -115,8 +104,8 @@ async def region_recommendations(
     # Fixed by design for a window, a cache generation (the cache adds the generation) and
     # the rules: computed once per API process, not per request.
     key = (region, mode, size, tuple(category or ()), limit, window, keeper.book.version, rules.key)
-    answer: RegionRecommendations = await answers.get("region", key, compute)
-    served.record("region", answer.items, answer.source, region=region, rule_ids=rules.key)
+    answer: RegionRecommendations = await found.answers.get("region", key, compute)
+    found.served.record("region", answer.items, answer.source, region=region, rule_ids=rules.key)
     return answer
 
 
