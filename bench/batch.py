@@ -9,7 +9,8 @@ customer, top-25 similar per product) + writing every row in <= 15 min, peak <= 
 Stages, each measured in its own process (peak RSS is the process's VmHWM / ru_maxrss):
 - load: `train_scale.generate`'s matrix (Zipf popularity, taste groups) becomes customers,
   products, orders (a customer's lines in baskets of BASKET lines over the last LOAD_DAYS, so
-  every customer is active) and order lines; binary COPY of integer columns into a staging
+  every customer is active), order lines and what each customer bought (`customer_products`,
+  aggregated from the two as migration 0019 does); binary COPY of integer columns into a staging
   table, then INSERT ... SELECT on the server (foreign-key triggers off for the load only).
 - retrain: `mgrecs.batch.training.retrain` as a tick runs it (export, quality, evaluate,
   train, promote), with MGRECS_TRAIN_RECIPES and MGRECS_TRAIN_BUDGET_SECONDS from --recipes
@@ -135,6 +136,13 @@ LOAD_SQL = [
        SELECT 'o' || customer || '-' || basket, line_no, 'p' || lpad(item::text, 6, '0'),
               quantity, 1 + (item % 200)
        FROM bench_lines""",
+    # What each customer bought, as the order writers keep it (mgrecs.store.orders) and
+    # migration 0019 fills it: the database is the one production would have.
+    """INSERT INTO customer_products (customer_id, product_id, orders, last_ordered_at)
+       SELECT o.customer_id, oi.product_id, count(DISTINCT o.order_id), max(o.ordered_at)
+       FROM orders o JOIN order_items oi ON oi.order_id = o.order_id
+       GROUP BY o.customer_id, oi.product_id
+       ORDER BY o.customer_id, oi.product_id""",
 ]
 
 
@@ -163,10 +171,12 @@ async def load(url: str, customers: int, products: int, interactions: int, seed:
             await c.execute(LOAD_SQL[2], CATEGORIES, products)
             await c.execute(LOAD_SQL[3], REGIONS)
             await c.execute(LOAD_SQL[4])
+            await c.execute(LOAD_SQL[5])
         await c.execute("DROP TABLE bench_lines")
         await c.execute("ANALYZE")
         orders = await c.fetchval("SELECT count(*) FROM orders")
         lines = await c.fetchval("SELECT count(*) FROM order_items")
+        purchases = await c.fetchval("SELECT count(*) FROM customer_products")
     await conn.close()
     report(
         {
@@ -175,6 +185,7 @@ async def load(url: str, customers: int, products: int, interactions: int, seed:
             "copy_seconds": copied - generated,
             "orders": orders,
             "lines": lines,
+            "purchases": purchases,
         }
     )
 
@@ -378,7 +389,8 @@ async def run(args: argparse.Namespace, url: str, env: dict[str, str], logs: Pat
         "load: generate, COPY, INSERT ... SELECT",
         loaded["seconds"],
         loaded["peak_gib"],
-        f"{loaded['orders']:,} orders, {loaded['lines']:,} lines "
+        f"{loaded['orders']:,} orders, {loaded['lines']:,} lines, "
+        f"{loaded['purchases']:,} customer_products "
         f"(generate {loaded['generate_seconds']:.0f} s, COPY {loaded['copy_seconds']:.0f} s)",
     )
     trained = run_stage("retrain", url, env=env)
