@@ -39,11 +39,25 @@ async def clear(pool: asyncpg.Pool) -> None:
     await pool.execute("TRUNCATE order_items, orders, customers, products, customer_products")
 
 
-def dated(message: OrderEvent, minutes: int) -> OrderEvent:
-    """`message` placed `minutes` later (a correction of the order's date)."""
-    return message.model_copy(
-        update={"ordered_at": message.ordered_at + timedelta(minutes=minutes)}
-    )
+CORRECTIONS = ["drawn", "drawn", "customer kept", "more lines", "quantities"]
+"""How a version relates to its order's first: as `histories` drew it; its lines with the
+first's customer; the first's lines and customer, and its lines too; the first's lines and
+customer, other quantities (the writer's fast paths: a pair kept with the same customer and
+date changes nothing, one added costs an addition)."""
+
+
+def corrected(message: OrderEvent, first: OrderEvent, kind: str, minutes: int) -> OrderEvent:
+    """`message` as a correction of `first` of `kind` (`CORRECTIONS`), placed `minutes` later."""
+    update: dict[str, object] = {"ordered_at": message.ordered_at + timedelta(minutes=minutes)}
+    if kind != "drawn":
+        update["customer"] = first.customer
+    if kind == "more lines":
+        update["lines"] = [*first.lines, *message.lines]
+    elif kind == "quantities":
+        update["lines"] = [
+            line.model_copy(update={"quantity": line.quantity + 1}) for line in first.lines
+        ]
+    return message.model_copy(update=update)
 
 
 fixture_orders_st = st.lists(
@@ -70,10 +84,20 @@ async def test_any_orders_and_corrections_leave_the_summary_equal_to_the_order_t
     data: st.DataObject,
 ) -> None:
     """`histories` draws each order in versions with other lines, statuses and customers;
-    some versions here also move the order's date. Checked after every batch."""
+    here some versions keep the first's customer, lines or both, and some move the order's
+    date. Checked after every batch."""
     await clear(pool)
+    first = {}
+    for message in reversed(messages):
+        first[message.order_id] = message
     moved = [
-        dated(m, data.draw(st.sampled_from([0, 0, -30, 45]), label="date moved")) for m in messages
+        corrected(
+            m,
+            first[m.order_id],
+            data.draw(st.sampled_from(CORRECTIONS), label="correction"),
+            data.draw(st.sampled_from([0, 0, -30, 45]), label="date moved"),
+        )
+        for m in messages
     ]
     shuffled = data.draw(st.permutations(moved))
     batch = data.draw(st.integers(1, 5), label="batch")
