@@ -52,11 +52,6 @@ async def get_pool(request: Request) -> asyncpg.Pool:
     return pool
 
 
-async def get_sample_memo(request: Request) -> SampleMemo:
-    memo: SampleMemo = request.app.state.region_samples
-    return memo
-
-
 async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
@@ -115,7 +110,6 @@ async def get_rules(request: Request) -> RuleKeeper:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RepositoryDep = Annotated[Repository, Depends(get_repository)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
-SampleMemoDep = Annotated[SampleMemo, Depends(get_sample_memo)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 AnswerCacheDep = Annotated[AnswerCache, Depends(get_answers)]
