@@ -6,6 +6,7 @@ import pytest
 from jsonschema import Draft201909Validator, ValidationError
 
 from mgrecs.common.settings import Settings
+from mgrecs.tracker.worker import MAX_RECORDS
 from support.deploy_files import (
     DEPLOY,
     REPO_ROOT,
@@ -202,6 +203,41 @@ def test_api_engine_and_trackers_scale_horizontally() -> None:
     assert {"api", "engine", "tracker-db", "tracker-events"} <= set(scaled) <= deployments
     for spec in scaled.values():
         assert 2 <= spec["minReplicas"] < spec["maxReplicas"]
+
+
+def _server_settings(args: list[str]) -> dict[str, int]:
+    """The `-c name=value` settings a PostgreSQL server is started with."""
+    pairs = (args[i + 1].split("=", 1) for i, arg in enumerate(args[:-1]) if arg == "-c")
+    return {name: int(value) for name, value in pairs}
+
+
+def test_postgres_has_room_for_every_tracker_replicas_customer_locks() -> None:
+    """A tracker-db batch holds one advisory lock per customer (up to `MAX_RECORDS`) until
+    it commits; PostgreSQL's shared lock table holds max_locks_per_transaction x
+    max_connections of them. With the default 64 x 100, 5 full batches at once fit and the
+    8th fails with "out of shared memory": every replica's batch must fit, twice over."""
+    objects = kubernetes_objects()
+    hpa = next(
+        o["spec"]
+        for o in objects
+        if o["kind"] == "HorizontalPodAutoscaler" and o["metadata"]["name"] == "tracker-db"
+    )
+    postgres = next(
+        o["spec"]["template"]["spec"]["containers"][0]
+        for o in objects
+        if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "postgres"
+    )
+    services = compose()["services"]
+    deployed = {
+        "kubernetes": (_server_settings(postgres["args"]), hpa["maxReplicas"]),
+        "compose": (
+            _server_settings(services["postgres"]["command"][1:]),
+            services["tracker-db"]["deploy"]["replicas"],
+        ),
+    }
+    for where, (settings, replicas) in deployed.items():
+        room = settings["max_locks_per_transaction"] * settings.get("max_connections", 100)
+        assert room >= 2 * replicas * MAX_RECORDS, (where, settings, replicas)
 
 
 def test_every_pod_runs_read_only_without_privileges() -> None:
