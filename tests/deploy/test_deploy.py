@@ -214,8 +214,8 @@ def _server_settings(args: list[str]) -> dict[str, int]:
 def test_postgres_has_room_for_every_tracker_replicas_customer_locks() -> None:
     """A tracker-db batch holds one advisory lock per customer (up to `MAX_RECORDS`) until
     it commits; PostgreSQL's shared lock table holds max_locks_per_transaction x
-    max_connections of them. With the default 64 x 100, 5 full batches at once fit and the
-    8th fails with "out of shared memory": every replica's batch must fit, twice over."""
+    max_connections of them. With the default 64 x 100, six full batches fit at once and a
+    seventh fails with "out of shared memory": every replica's batch must fit, twice over."""
     objects = kubernetes_objects()
     hpa = next(
         o["spec"]
