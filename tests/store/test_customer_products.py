@@ -8,6 +8,7 @@ import asyncio
 from datetime import timedelta
 
 import asyncpg
+import pytest
 from alembic import command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -174,6 +175,52 @@ async def test_writers_racing_on_one_customer_leave_the_summary_exact(
         await assert_summary_exact(pool)
     summary = await assert_summary_exact(pool)
     assert [row[:3] for row in summary] == [("c0", "p1", 12 + 7 * 6), ("c0", "p2", 12 + 7 * 6)]
+
+
+LOCK_WAITERS = """
+SELECT count(*) FROM pg_stat_activity
+WHERE wait_event_type = 'Lock' AND position($1 IN query) > 0
+"""
+
+
+async def wait_until_blocked(pool: asyncpg.Pool, statement: str) -> None:
+    """Until a session waits on a lock in a statement containing `statement`."""
+    for _ in range(500):
+        if await pool.fetchval(LOCK_WAITERS, statement):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no session blocked in {statement!r}")
+
+
+@pytest.mark.parametrize("stored_before", [True, False], ids=["stored", "new"])
+async def test_two_versions_moving_one_order_at_once_leave_the_summary_exact(
+    pool: asyncpg.Pool, stored_before: bool
+) -> None:
+    """Two tracker replicas (a rebalance) write two versions of one order at once, each
+    giving it another customer: the later one waits on the earlier's row, and must take the
+    customer that the earlier left on it out of the summary, not the one stored (or none)
+    when the later statement started."""
+    known = [order("o0", [("p1", 1)], customer=3)]  # p1 stored: the writers race on o1 alone
+    if stored_before:
+        known.append(order("o1", [("p1", 1)], customer=0, updated=0))
+    await write_orders(pool, known)
+    async with pool.acquire() as gate, gate.transaction():
+        # The first writer stops after its upsert, on its customers' summary locks.
+        await gate.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('mgrecs:customer-products:' || $1, 0))",
+            "c1",
+        )
+        first = asyncio.create_task(
+            write_orders(pool, [order("o1", [("p1", 1)], customer=1, updated=1)])
+        )
+        await wait_until_blocked(pool, "pg_advisory_xact_lock")
+        later = asyncio.create_task(
+            write_orders(pool, [order("o1", [("p1", 1)], customer=2, updated=2)])
+        )
+        await wait_until_blocked(pool, "INSERT INTO orders")
+    await asyncio.gather(first, later)
+    summary = [row[:3] for row in await assert_summary_exact(pool)]
+    assert summary == [("c2", "p1", 1), ("c3", "p1", 1)]
 
 
 async def test_the_migration_fills_it_from_the_orders_already_there(

@@ -113,8 +113,9 @@ fields (`mgrecs.store.products.write_catalogue`) are never clobbered by an order
 # New orders and newer versions go in; the rest (older or the same version) is left out
 # of RETURNING, so their staged lines are not written (a stored `updated_at` NULL means
 # `ordered_at`, see migration 0011). `revised_at` tells a replaced order
-# (its old lines go) from a new one; `was_customer` is the replaced version's customer (a
-# subquery sees the table as it was before the statement), whose purchases lose its lines.
+# (its old lines go) from a new one; `was_customer` is the replaced version's customer,
+# whose purchases lose its lines: taken in `SET`, which sees the row as locked, also when
+# another writer committed it while this statement waited (migration 0020).
 UPSERT_ORDERS = """
 INSERT INTO orders AS o (
     order_id, customer_id, ordered_at, region, status, updated_at, content_hash)
@@ -128,13 +129,11 @@ ON CONFLICT (order_id) DO UPDATE SET
     status = EXCLUDED.status,
     updated_at = EXCLUDED.updated_at,
     content_hash = EXCLUDED.content_hash,
-    revised_at = now()
+    revised_at = now(),
+    replaced_customer_id = o.customer_id
 WHERE (EXCLUDED.updated_at, EXCLUDED.content_hash)
     > (COALESCE(o.updated_at, o.ordered_at), o.content_hash)
-RETURNING order_id, revised_at IS NOT NULL AS revised,
-    CASE WHEN revised_at IS NOT NULL
-         THEN (SELECT was.customer_id FROM orders was WHERE was.order_id = o.order_id) END
-         AS was_customer
+RETURNING order_id, revised_at IS NOT NULL AS revised, replaced_customer_id AS was_customer
 """
 
 DELETE_REPLACED_ITEMS = """
