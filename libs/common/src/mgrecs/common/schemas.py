@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from mgrecs.common.ticks import TickKind as TickKind  # re-exported: the tick's contract
+
 UNSEEN = (
     r"\x00-\x1f\x7f-\x9f"  # C0 and C1 control characters, DEL
     r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidirectional marks and overrides
@@ -192,9 +194,6 @@ class OrderEvent(Message):
     def key(self) -> bytes:
         """The Kafka key: orders of one customer stay in order on one partition."""
         return self.customer.customer_id.encode()
-
-
-TickKind = Literal["retrain", "refresh", "infer", "online"]
 
 
 MAX_TICK_ID_LENGTH = 64

@@ -9,9 +9,10 @@ baseline. Definitions and limits: docs/concepts.md, Impact.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, cast, get_args
+from typing import TYPE_CHECKING, Literal, cast, get_args
 
-import asyncpg
+if TYPE_CHECKING:  # `mgrecs --help` names DIMENSIONS without loading the driver
+    import asyncpg
 
 Dimension = Literal["model_version", "source", "arm", "region", "category", "day"]
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
@@ -168,7 +169,7 @@ def _window(days: float) -> timedelta:
 
 
 async def grouped(
-    conn: asyncpg.Connection,
+    conn: "asyncpg.Connection",
     start: datetime,
     end: datetime,
     window_days: float,
@@ -197,7 +198,7 @@ async def grouped(
 
 
 async def customer_rates(
-    conn: asyncpg.Connection, start: datetime, end: datetime, window_days: float
+    conn: "asyncpg.Connection", start: datetime, end: datetime, window_days: float
 ) -> list[CustomerRates]:
     """Per customer served: shown, bought shown (influenced), bought other (`PER_CUSTOMER`)."""
     rows = await conn.fetch(PER_CUSTOMER.format(lines=LINES), start, end, _window(window_days))
@@ -205,14 +206,14 @@ async def customer_rates(
 
 
 async def arm_spend(
-    conn: asyncpg.Connection, start: datetime, end: datetime, window_days: float
+    conn: "asyncpg.Connection", start: datetime, end: datetime, window_days: float
 ) -> list[ArmSpend]:
     """Per experiment arm: customers served in it and their revenue in the period."""
     rows = await conn.fetch(ARMS, start, end, _window(window_days))
     return [ArmSpend(**dict(row)) for row in rows]
 
 
-async def catalogue_size(conn: asyncpg.Connection) -> int:
+async def catalogue_size(conn: "asyncpg.Connection") -> int:
     """Products known (the denominator of the not-shown purchase rate)."""
     count: int = await conn.fetchval("SELECT count(*) FROM products")
     return count

@@ -1,24 +1,26 @@
 """`mgrecs aws`: the AWS resources AWS mode runs on (docs/aws.md)."""
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mgrecs.batch.public import Provisioning, check_name, provision
-from mgrecs.common.settings import get_settings
+if TYPE_CHECKING:  # aioboto3 and the batch service, imported by the command that runs
+    from mgrecs.batch.public import Provisioning
 
 app = typer.Typer(help="AWS mode: the AWS resources it runs on (docs/aws.md).")
 
 
 def _name(value: str) -> str:
+    from mgrecs.batch.public import check_name
+
     try:
         return check_name(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
 
-def report(done: Provisioning, dry_run: bool) -> list[str]:
+def report(done: "Provisioning", dry_run: bool) -> list[str]:
     """What a run prints: one line per resource, then the settings to use (plain lines, to
     copy into the environment)."""
     lines = [
@@ -60,6 +62,9 @@ def provision_command(
     mode needs; print what was created or found and the settings to use. A resource that
     exists with another schema, expression, recipe or policy is reported, not replaced, and
     the command exits 1 (as when AWS refuses a call or a resource fails)."""
+    from mgrecs.batch.public import provision
+    from mgrecs.common.settings import get_settings
+
     done = asyncio.run(provision(get_settings(), _name(name), dry_run=dry_run))
     for line in report(done, dry_run):
         typer.echo(line)

@@ -8,9 +8,6 @@ from rich.console import Console
 from rich.table import Table
 
 from mgrecs.cli.models import with_pool
-from mgrecs.common.settings import get_settings
-from mgrecs.store import cache as cache_store
-from mgrecs.store.cache_generations import recent
 
 app = typer.Typer(help="The recommendation cache: generations and invalidation.")
 console = Console()
@@ -19,6 +16,8 @@ console = Console()
 @app.command()
 def status(limit: int = 10) -> None:
     """List the newest cache generations: state, shards done, rows, model version."""
+    from mgrecs.store.cache_generations import recent
+
     rows = with_pool(lambda pool: recent(pool, limit))
     table = Table(title="cache generations (newest first)")
     for column in ("generation", "state", "shards", "users", "products", "model", "created"):
@@ -47,6 +46,8 @@ def invalidate(
     generation; with --refresh, ask for that generation now."""
     if [everything, region is not None, customer is not None].count(True) != 1:
         raise typer.BadParameter("give exactly one of --all, --region, --customer")
+    from mgrecs.store import cache as cache_store
+
     done = with_pool(
         lambda pool: cache_store.invalidate(
             pool, everything=everything, region=region, customer=customer
@@ -61,6 +62,7 @@ def invalidate(
         )
     if refresh:
         from mgrecs.common.channels import publish_tick
+        from mgrecs.common.settings import get_settings
 
         sent = asyncio.run(publish_tick(get_settings(), "infer"))
         console.print(f"published infer tick {sent.tick_id}")

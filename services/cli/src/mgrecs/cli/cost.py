@@ -5,16 +5,16 @@ import json
 import math
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from mgrecs.cli.models import with_pool
-from mgrecs.common.prices import prices_from
-from mgrecs.common.settings import get_settings
-from mgrecs.store.cost_report import CostReport, Period, load_cost_report
+
+if TYPE_CHECKING:
+    from mgrecs.store.cost_report import CostReport, Period
 
 console = Console()
 
@@ -30,6 +30,10 @@ def cost(
 ) -> None:
     """Per day and month and per mode: the counts, the estimated AWS bill (self-hosted mode:
     what AWS would have cost) and the machine hours, at the MGRECS_PRICE_* table."""
+    from mgrecs.common.prices import prices_from
+    from mgrecs.common.settings import get_settings
+    from mgrecs.store.cost_report import load_cost_report
+
     settings = get_settings()
     now = datetime.now(UTC)
     last: date = end.date() if end is not None else now.date()
@@ -57,7 +61,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _table(title: str, periods: list[Period]) -> Table:
+def _table(title: str, periods: "list[Period]") -> Table:
     table = Table(title=title)
     for column in ("period", "mode", "events", "calls", "AWS USD", "machine h", "machine USD"):
         table.add_column(column)
@@ -75,7 +79,7 @@ def _table(title: str, periods: list[Period]) -> Table:
     return table
 
 
-def _print(report: CostReport) -> None:
+def _print(report: "CostReport") -> None:
     console.print(f"prices as of {report.prices.taken}; daily budget {report.daily_budget:g} USD")
     console.print(_table("days", report.days))
     console.print(_table("months", report.months))

@@ -7,11 +7,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from mgrecs.batch.public import check_drift
-from mgrecs.common.db import create_pool
-from mgrecs.common.settings import get_settings
-from mgrecs.store.model_versions import NoActiveModel
-
 console = Console()
 
 
@@ -20,6 +15,11 @@ def drift(
 ) -> None:
     """Check now whether recent purchases drifted from the active model's (stored;
     docs/concepts.md, Model health (drift))."""
+    from mgrecs.batch.public import check_drift
+    from mgrecs.common.db import create_pool
+    from mgrecs.common.settings import get_settings
+    from mgrecs.store.model_versions import NoActiveModel
+
     settings = get_settings()
 
     async def run() -> dict[str, Any]:

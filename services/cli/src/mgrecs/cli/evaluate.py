@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -233,6 +232,8 @@ def evaluate(
     ] = None,
 ) -> None:
     """Evaluate every recipe and the popularity baselines on ORDERS (time split)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from mgrecs.engine.evaluation import (
         BASELINES,
         REPEAT_BASELINE,

@@ -4,12 +4,9 @@ JSON. Asked of the API, which owns the report, with the first of `MGRECS_API_ADM
 import json
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
-
-from mgrecs.common.settings import get_settings
 
 console = Console()
 MEASURES = ("ctr", "conversion", "revenue_per_customer")
@@ -66,6 +63,10 @@ def experiment(
     """Print an experiment's report: each arm's figures, the arms against the baseline with
     intervals and p-values, and the warnings (docs/concepts.md, Reading an experiment's
     report)."""
+    import httpx
+
+    from mgrecs.common.settings import get_settings
+
     settings = get_settings()
     keys = [key.strip() for key in settings.api_admin_keys.split(",") if key.strip()]
     base = api or f"http://127.0.0.1:{settings.api_port}"

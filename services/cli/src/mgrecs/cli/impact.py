@@ -5,21 +5,25 @@ dimension, against the baseline (docs/concepts.md, Impact). The same report as
 import json
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from mgrecs.cli.models import with_pool
-from mgrecs.common.settings import get_settings
-from mgrecs.store.impact import DIMENSIONS, Dimension, parse_dimensions
-from mgrecs.store.impact_report import ImpactReport, impact_report
+from mgrecs.store.impact import DIMENSIONS
+
+if TYPE_CHECKING:
+    from mgrecs.store.impact import Dimension
+    from mgrecs.store.impact_report import ImpactReport
 
 console = Console()
 
 
-def _dimensions(value: str) -> list[Dimension]:
+def _dimensions(value: str) -> "list[Dimension]":
+    from mgrecs.store.impact import parse_dimensions
+
     try:
         return parse_dimensions(value)
     except ValueError as error:
@@ -44,6 +48,9 @@ def impact(
 ) -> None:
     """Attributed revenue, orders and items per group, the baseline, the uplift of being
     shown a product (95 % interval) and experiment arms against the holdout."""
+    from mgrecs.common.settings import get_settings
+    from mgrecs.store.impact_report import impact_report
+
     dimensions = _dimensions(group_by)
     settings = get_settings()
     until = _utc(end) or datetime.now(UTC)
@@ -66,7 +73,7 @@ def impact(
     _print(report)
 
 
-def _print(report: ImpactReport) -> None:
+def _print(report: "ImpactReport") -> None:
     table = Table(
         title=f"impact {report.start:%Y-%m-%d %H:%M} - {report.end:%Y-%m-%d %H:%M} "
         f"(window {report.window_days:g} days)"

@@ -7,7 +7,6 @@ from rich.console import Console
 from rich.table import Table
 
 from mgrecs.cli.models import with_pool
-from mgrecs.store.jobs import recent
 
 console = Console()
 STATUS_STYLE = {"ok": "green", "failed": "red", "skipped": "yellow"}
@@ -57,6 +56,8 @@ def _online_outcome(check: dict[str, Any] | None) -> str:
 
 def jobs(limit: int = 20) -> None:
     """List the latest batch jobs (one per tick): status, seconds and the steps' seconds."""
+    from mgrecs.store.jobs import recent
+
     rows = with_pool(lambda pool: recent(pool, limit))
     table = Table(title="batch jobs (newest first)")
     for column in ("tick", "kind", "started", "status", "seconds", "steps", "outcome"):

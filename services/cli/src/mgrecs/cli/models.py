@@ -1,26 +1,28 @@
 """`mgrecs models`, `mgrecs promote`, `mgrecs rollback`: see and steer which model serves
 (the self-hosted versions, or AWS Personalize's with `MGRECS_BATCH_MODE=aws`)."""
 
-import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import asyncpg
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from mgrecs.batch.public import activation
-from mgrecs.common.db import create_pool
-from mgrecs.common.settings import get_settings
-from mgrecs.store import model_versions
+if TYPE_CHECKING:  # imported where used: `mgrecs --help` starts without them
+    import asyncpg
+
+    from mgrecs.batch.public import activation
 
 T = TypeVar("T")
 console = Console()
 
 
-def with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+def with_pool(work: Callable[["asyncpg.Pool"], Awaitable[T]]) -> T:
     """Run `work` with a small pool of its own (a CLI command is one short session)."""
+    import asyncio
+
+    from mgrecs.common.db import create_pool
+    from mgrecs.common.settings import get_settings
 
     async def run() -> T:
         pool = await create_pool(get_settings().database_url, max_size=2)
@@ -39,6 +41,9 @@ def _ndcg(metrics: dict[str, Any], who: str) -> str:
 
 def models(limit: int = 20) -> None:
     """List model versions: which serves, why, and their validation NDCG@10."""
+    from mgrecs.common.settings import get_settings
+    from mgrecs.store import model_versions
+
     recipe = model_versions.mode_recipe(get_settings())
     rows = with_pool(lambda pool: model_versions.versions(pool, limit, recipe))
     table = Table(title="model versions (newest first)")
@@ -58,7 +63,7 @@ def models(limit: int = 20) -> None:
     console.print(table)
 
 
-def _report(done: activation.Activated, said: str) -> None:
+def _report(done: "activation.Activated", said: str) -> None:
     """Say what serves now and which infer follows it; exit 1 when no infer could start."""
     console.print(f"[green]{said}[/green]")
     if done.infer is not None:
@@ -74,6 +79,10 @@ def _report(done: activation.Activated, said: str) -> None:
 def promote(version: Annotated[str, typer.Argument(help="a version from `mgrecs models`")]) -> None:
     """Make VERSION the model that serves, and start an infer (the engine and the cache
     follow it)."""
+    from mgrecs.batch.public import activation
+    from mgrecs.common.settings import get_settings
+    from mgrecs.store import model_versions
+
     settings = get_settings()
     try:
         done = with_pool(
@@ -90,6 +99,10 @@ def promote(version: Annotated[str, typer.Argument(help="a version from `mgrecs 
 
 def rollback() -> None:
     """Re-activate the version that served before the current one, and start an infer."""
+    from mgrecs.batch.public import activation
+    from mgrecs.common.settings import get_settings
+    from mgrecs.store import model_versions
+
     settings = get_settings()
     try:
         done = with_pool(lambda pool: activation.rollback(pool, settings))

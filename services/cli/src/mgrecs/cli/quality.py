@@ -2,21 +2,23 @@
 
 import asyncio
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from mgrecs.common.db import create_pool
-from mgrecs.common.quality import QualityReport
-from mgrecs.common.settings import get_settings
-from mgrecs.store.reports import latest_reports
+if TYPE_CHECKING:
+    from mgrecs.common.quality import QualityReport
 
 console = Console()
 
 
-async def _load(limit: int, source: str | None) -> list[tuple[int, QualityReport]]:
+async def _load(limit: int, source: str | None) -> "list[tuple[int, QualityReport]]":
+    from mgrecs.common.db import create_pool
+    from mgrecs.common.settings import get_settings
+    from mgrecs.store.reports import latest_reports
+
     pool = await create_pool(get_settings().database_url, max_size=1)
     try:
         return await latest_reports(pool, limit, source)

@@ -5,17 +5,16 @@ process applies a change within `rules_refresh_seconds`."""
 import getpass
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import asyncpg
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from mgrecs.cli.models import with_pool
-from mgrecs.common.rules import RuleFields
-from mgrecs.store import rules as store
+
+if TYPE_CHECKING:
+    import asyncpg
 
 app = typer.Typer(help="Business rules: filters, boosts and buries, pins, promotions.")
 console = Console()
@@ -89,8 +88,13 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-async def _save(pool: asyncpg.Pool, written: dict[str, Any], rule_id: int | None, by: str) -> str:
+async def _save(pool: "asyncpg.Pool", written: dict[str, Any], rule_id: int | None, by: str) -> str:
     """Validate, check the catalogue, store; what to print."""
+    from pydantic import ValidationError
+
+    from mgrecs.common.rules import RuleFields
+    from mgrecs.store import rules as store
+
     try:
         fields = RuleFields.model_validate(written)
     except ValidationError as exc:
@@ -114,6 +118,8 @@ def list_rules(
     as_json: Annotated[bool, typer.Option("--json", help="As JSON lines.")] = False,
 ) -> None:
     """The rules, oldest first."""
+    from mgrecs.store import rules as store
+
     rows = with_pool(lambda pool: store.rules(pool, include_disabled=all_rules))
     if as_json:
         for row in rows:
@@ -200,8 +206,9 @@ def update(
     by: By = None,
 ) -> None:
     """Change the given fields of a rule (a target option replaces the whole target)."""
+    from mgrecs.store import rules as store
 
-    async def run(pool: asyncpg.Pool) -> str:
+    async def run(pool: "asyncpg.Pool") -> str:
         found = await store.rule(pool, rule_id)
         if found is None:
             raise typer.BadParameter(f"no rule {rule_id}")
@@ -227,8 +234,9 @@ def update(
 @app.command()
 def disable(rule_id: Annotated[int, typer.Argument(help="The rule's id.")], by: By = None) -> None:
     """Stop applying a rule (it is kept; `update --enable` applies it again)."""
+    from mgrecs.store import rules as store
 
-    async def run(pool: asyncpg.Pool) -> str:
+    async def run(pool: "asyncpg.Pool") -> str:
         found = await store.rule(pool, rule_id)
         if found is None:
             raise typer.BadParameter(f"no rule {rule_id}")
