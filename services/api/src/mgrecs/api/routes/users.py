@@ -20,12 +20,13 @@ from mgrecs.api.discovery import customer_rules, discovered
 from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.metrics import SOURCES
 from mgrecs.api.recommendations import ranked_by_popularity
+from mgrecs.api.routes.lean import LeanRoute
 from mgrecs.api.routes.params import Categories, Limit, UserId
 from mgrecs.api.rule_book import apply_items
 from mgrecs.api.schemas.shared import ErrorMessage
 from mgrecs.api.schemas.users import BuyAgainList, RankRequest, UserRanking, UserRecommendations
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = APIRouter(prefix="/v1/users", tags=["users"], route_class=LeanRoute)
 
 
 @router.get(

@@ -1,0 +1,157 @@
+"""A route class for the hot GET routes: their path and query parameters validated by the
+parameters' own pydantic fields and the endpoint called, without FastAPI's per-request
+dependency solving (a fifth of a per-customer request's CPU; bench/RESULTS.md, the api's
+per-request floor). Whatever the lean path is not sure of, a missing or invalid parameter
+above all, goes to FastAPI's own handler, so 422 bodies, defaults and errors stay FastAPI's."""
+
+import inspect
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import params, routing
+from fastapi._compat import ModelField, field_annotation_is_sequence
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.dependencies.utils import _get_param_model
+from fastapi.exceptions import ResponseValidationError
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+IMMUTABLE = (int, float, str, bool, bytes, type(None))
+
+
+@dataclass(frozen=True)
+class Param:
+    """A path or query parameter read as FastAPI reads it (`_get_multidict_value`)."""
+
+    field: ModelField
+    name: str
+    alias: str
+    loc: tuple[str, str]
+    many: bool
+    """A list parameter (`?category=a&category=b`): all its values, else the last."""
+
+
+class LeanRoute(APIRoute):
+    """An `APIRoute` whose GET handler skips FastAPI's dependency solving when the endpoint
+    is an async function of path and query parameters (and the request) answering a
+    response model; other routes of its router keep FastAPI's handler."""
+
+    def get_route_handler(self) -> Handler:
+        full = super().get_route_handler()
+        # Under `include_router`, FastAPI builds the handler of the included route with
+        # that inclusion's view of it (its dependant, response field) in a context variable.
+        context = routing._effective_route_context_var.get()
+        route = context if context is not None and context.original_route is self else self
+        return _lean_handler(route, full) or full
+
+
+def _lean_handler(route: Any, full: Handler) -> Handler | None:
+    """The lean handler of `route`, None when it does not qualify (then `full` serves)."""
+    dependant = route.dependant
+    field = route.response_field
+    call = dependant.call
+    if (
+        field is None
+        or not isinstance(route.response_class, DefaultPlaceholder)
+        or route.methods != {"GET"}
+        or route.body_field is not None
+        or route.stream_item_field is not None
+        or getattr(route, "is_json_stream", False)
+        or dependant.dependencies
+        or dependant.header_params
+        or dependant.cookie_params
+        or dependant.body_params
+        or dependant.response_param_name
+        or dependant.background_tasks_param_name
+        or dependant.websocket_param_name
+        or dependant.http_connection_param_name
+        or dependant.security_scopes_param_name
+        or not inspect.iscoroutinefunction(call)
+        or route.status_code is not None
+        or route.response_model_include is not None
+        or route.response_model_exclude is not None
+    ):
+        return None
+    path_params = [_param(f) for f in dependant.path_params]
+    query_params = [_param(f) for f in dependant.query_params]
+    if any(p is None for p in [*path_params, *query_params]):
+        return None
+    path = [p for p in path_params if p is not None]
+    query = [p for p in query_params if p is not None]
+    request_name = dependant.request_param_name
+    dump = {
+        "by_alias": route.response_model_by_alias,
+        "exclude_unset": route.response_model_exclude_unset,
+        "exclude_defaults": route.response_model_exclude_defaults,
+        "exclude_none": route.response_model_exclude_none,
+    }
+
+    async def handler(request: Request) -> Response:
+        values = _values(path, request.path_params)
+        if values is None:
+            return await full(request)
+        if query:
+            found = _values(query, request.query_params)
+            if found is None:
+                return await full(request)
+            values.update(found)
+        if request_name:
+            values[request_name] = request
+        raw = await call(**values)
+        if isinstance(raw, Response):
+            return raw
+        value, errors = field.validate(raw, {}, loc=("response",))
+        if errors:  # as FastAPI's handler raises it
+            context = routing._extract_endpoint_context(call)
+            mount = request.scope.get("root_path", "").rstrip("/")
+            context["path"] = f"{request.method} {mount}{dependant.path}"
+            raise ResponseValidationError(errors=errors, body=raw, endpoint_ctx=context)
+        return Response(content=field.serialize_json(value, **dump), media_type="application/json")
+
+    return handler
+
+
+def _param(field: ModelField) -> Param | None:
+    """`field` as a `Param`, None when FastAPI reads it in a way not done here (a model of
+    parameters, an alias choice, a JSON or required sequence, a validated default)."""
+    info = field.field_info
+    if not isinstance(info, params.Path | params.Query):
+        return None
+    if (
+        info.validation_alias is not None
+        or any(type(item).__name__ == "Json" for item in info.metadata)
+        or info.validate_default
+        or (not info.is_required() and not isinstance(field.default, IMMUTABLE))
+    ):
+        return None
+    many = field_annotation_is_sequence(info.annotation)
+    if _get_param_model(field) is not None or (many and isinstance(info, params.Path)):
+        return None
+    alias = field.alias or field.name
+    return Param(field, field.name, alias, (info.in_.value, alias), many)
+
+
+def _values(fields: list[Param], received: Any) -> dict[str, Any] | None:
+    """The fields' values as FastAPI validates them, or None when one is missing (and
+    required) or invalid: FastAPI's handler then says why (422)."""
+    values: dict[str, Any] = {}
+    for param in fields:
+        if param.many:
+            raw = received.getlist(param.alias)
+            missing = not raw
+        else:
+            raw = received.get(param.alias)
+            missing = raw is None
+        if missing:
+            if param.field.field_info.is_required():
+                return None
+            values[param.name] = param.field.default  # immutable (`_param`)
+            continue
+        value, errors = param.field.validate(raw, values, loc=param.loc)
+        if errors:
+            return None
+        values[param.name] = value
+    return values
