@@ -10,7 +10,7 @@ import numpy as np
 
 from mgrecs.api.deps import Serving
 from mgrecs.api.discovery import discovery, rules_for_customer
-from mgrecs.api.metrics import SOURCES
+from mgrecs.api.metrics import count_answer
 from mgrecs.api.repository import PurchaseHistory
 from mgrecs.api.schemas.shared import RecommendedItem, Source
 from mgrecs.api.schemas.users import BuyAgainList, Slot
@@ -117,7 +117,7 @@ async def buy_again(
     else:
         items = ranked_purchases(history, now, limit)
     if len(items) >= limit:
-        SOURCES.labels(ENDPOINT, "history").inc()
+        count_answer(ENDPOINT, "history")
         return BuyAgainList.model_validate(
             {
                 "user_id": user_id,

@@ -10,7 +10,7 @@ from fastapi import HTTPException
 from mgrecs.api.deps import Serving
 from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.experiment_serving import arm_campaign, serving_arm
-from mgrecs.api.metrics import SOURCES
+from mgrecs.api.metrics import count_answer
 from mgrecs.api.new_items import customer_items_with_new, slot_candidates
 from mgrecs.api.recommendations import cached_in_categories, freshness, popular_items
 from mgrecs.api.repository import CachedList
@@ -169,9 +169,9 @@ async def _holdout_answer(
     if customer is None:
         raise HTTPException(status_code=404, detail=f"unknown user {user_id}")
     if serves == "nothing":
-        SOURCES.labels(endpoint, "none").inc()
+        count_answer(endpoint, "none")
         return UserRecommendations(user_id=user_id, source="none", updated_at=None, items=[])
-    SOURCES.labels(endpoint, "popular").inc()
+    count_answer(endpoint, "popular")
     return UserRecommendations(
         user_id=user_id,
         source="popular",
@@ -243,7 +243,7 @@ async def _recommendations(
     except EngineUnavailable:
         items = []
     if items:
-        SOURCES.labels(endpoint, "realtime").inc()
+        count_answer(endpoint, "realtime")
         return UserRecommendations(
             user_id=user_id,
             source="realtime",
@@ -254,7 +254,7 @@ async def _recommendations(
     if cached is not None:
         return await _cached_answer(serving, user_id, cached, limit, category, endpoint)
     assert customer is not None  # no cached row either: the 404 above
-    SOURCES.labels(endpoint, "popular").inc()
+    count_answer(endpoint, "popular")
     return UserRecommendations(
         user_id=user_id,
         source="popular",
@@ -271,7 +271,7 @@ async def _cached_answer(
     category: list[str] | None,
     endpoint: str,
 ) -> UserRecommendations:
-    SOURCES.labels(endpoint, "cache").inc()
+    count_answer(endpoint, "cache")
     return UserRecommendations(
         user_id=user_id,
         source="cache",

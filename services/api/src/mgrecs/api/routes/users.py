@@ -18,7 +18,7 @@ from mgrecs.api.deps import (
 )
 from mgrecs.api.discovery import customer_rules, discovered
 from mgrecs.api.engine import EngineUnavailable
-from mgrecs.api.metrics import SOURCES
+from mgrecs.api.metrics import count_answer
 from mgrecs.api.recommendations import ranked_by_popularity
 from mgrecs.api.routes.lean import LeanRoute
 from mgrecs.api.routes.params import Categories, Limit, UserId
@@ -136,7 +136,7 @@ async def rank_for_user(
     except EngineUnavailable:
         items = []
     if items:
-        SOURCES.labels("rank", "realtime").inc()
+        count_answer("rank", "realtime")
         answer = UserRanking(
             user_id=user_id,
             source="realtime",
@@ -144,7 +144,7 @@ async def rank_for_user(
             model_version=await repository.active_model_version(),
         )
     else:
-        SOURCES.labels("rank", "popular").inc()
+        count_answer("rank", "popular")
         items = await ranked_by_popularity(repository, settings, body.product_ids)
         answer = UserRanking(
             user_id=user_id, source="popular", items=apply_items(items, len(items), rules)
