@@ -42,6 +42,7 @@ from mgrecs.api.routes import (
     users,
     visitors,
 )
+from mgrecs.api.routes.lean import flat_routes
 from mgrecs.api.rule_book import RuleKeeper
 from mgrecs.api.sampling import SampleMemo
 from mgrecs.api.security_headers import HEADERS
@@ -174,8 +175,8 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
             expose_headers=["Retry-After", "X-Request-ID"],
         )
+    flat_routes(app, users.router)  # the per-customer lists: the hot routes, lean
     for module in (
-        users,
         visitors,
         products,
         regions,

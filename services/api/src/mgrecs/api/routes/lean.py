@@ -1,24 +1,26 @@
 """A route class for the hot GET routes: their path and query parameters validated by the
 parameters' own pydantic fields and the endpoint called, without FastAPI's per-request
-dependency solving (a fifth of a per-customer request's CPU; bench/RESULTS.md, the api's
-per-request floor). Whatever the lean path is not sure of, a missing or invalid parameter
-above all, goes to FastAPI's own handler, so 422 bodies, defaults and errors stay FastAPI's."""
+dependency solving and handler wrappers (bench/RESULTS.md, the api's per-request floor,
+third pass). Whatever the lean path is not sure of, a missing or invalid parameter above
+all, goes to FastAPI's own handling, so 422 bodies, defaults and errors stay FastAPI's."""
 
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import params, routing
+from fastapi import APIRouter, FastAPI, params, routing
 from fastapi._compat import ModelField, field_annotation_is_sequence
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.utils import _get_param_model
 from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+NO_QUERY = QueryParams("")
 IMMUTABLE = (int, float, str, bool, bytes, type(None))
 
 
@@ -35,21 +37,31 @@ class Param:
 
 
 class LeanRoute(APIRoute):
-    """An `APIRoute` whose GET handler skips FastAPI's dependency solving when the endpoint
-    is an async function of path and query parameters (and the request) answering a
-    response model; other routes of its router keep FastAPI's handler."""
+    """An `APIRoute` that, when its endpoint is an async function of path and query
+    parameters (and the request) answering a response model, answers GETs as an ASGI app of
+    its own: no dependency solving, no exit stacks per request (no dependency has any). Its
+    errors (404s raised by the endpoint) reach the app's `ExceptionMiddleware`, whose
+    handlers are the ones FastAPI's route wrapper would have used. Other routes of its router
+    keep FastAPI's handling. Lean only as the app's own route (`flat_routes`): through
+    `include_router`, FastAPI 0.165 serves an included route with a handler of its own."""
 
-    def get_route_handler(self) -> Handler:
-        full = super().get_route_handler()
-        # Under `include_router`, FastAPI builds the handler of the included route with
-        # that inclusion's view of it (its dependant, response field) in a context variable.
-        context = routing._effective_route_context_var.get()
-        route = context if context is not None and context.original_route is self else self
-        return _lean_handler(route, full) or full
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        lean = _lean_app(self, self.app)
+        self.lean = lean is not None
+        if lean is not None:
+            self.app = lean
 
 
-def _lean_handler(route: Any, full: Handler) -> Handler | None:
-    """The lean handler of `route`, None when it does not qualify (then `full` serves)."""
+def flat_routes(app: FastAPI, router: APIRouter) -> None:
+    """`router`'s routes as `app`'s own, in the place `include_router` would put them (the
+    OpenAPI document is the same), matched without an included router's prefix check and
+    per-request route view: for a router included without options of its own."""
+    app.router.routes.extend(router.routes)
+
+
+def _lean_app(route: APIRoute, full: ASGIApp) -> ASGIApp | None:
+    """The lean ASGI app of `route`, None when it does not qualify (then `full` serves)."""
     dependant = route.dependant
     field = route.response_field
     call = dependant.call
@@ -59,7 +71,8 @@ def _lean_handler(route: Any, full: Handler) -> Handler | None:
         or route.methods != {"GET"}
         or route.body_field is not None
         or route.stream_item_field is not None
-        or getattr(route, "is_json_stream", False)
+        or route.is_json_stream
+        or getattr(route, "max_body_size", None) is not None
         or dependant.dependencies
         or dependant.header_params
         or dependant.cookie_params
@@ -82,36 +95,47 @@ def _lean_handler(route: Any, full: Handler) -> Handler | None:
     path = [p for p in path_params if p is not None]
     query = [p for p in query_params if p is not None]
     request_name = dependant.request_param_name
-    dump = {
-        "by_alias": route.response_model_by_alias,
-        "exclude_unset": route.response_model_exclude_unset,
-        "exclude_defaults": route.response_model_exclude_defaults,
-        "exclude_none": route.response_model_exclude_none,
-    }
+    by_alias, exclude_unset = route.response_model_by_alias, route.response_model_exclude_unset
+    exclude_defaults = route.response_model_exclude_defaults
+    exclude_none = route.response_model_exclude_none
 
-    async def handler(request: Request) -> Response:
-        values = _values(path, request.path_params)
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "GET":  # 405, as FastAPI says it
+            await full(scope, receive, send)
+            return
+        values = _values(path, scope["path_params"])
         if values is None:
-            return await full(request)
+            await full(scope, receive, send)
+            return
+        request = Request(scope, receive, send)
         if query:
-            found = _values(query, request.query_params)
+            found = _values(query, request.query_params if scope["query_string"] else NO_QUERY)
             if found is None:
-                return await full(request)
+                await full(scope, receive, send)
+                return
             values.update(found)
         if request_name:
             values[request_name] = request
         raw = await call(**values)
         if isinstance(raw, Response):
-            return raw
+            await raw(scope, receive, send)
+            return
         value, errors = field.validate(raw, {}, loc=("response",))
         if errors:  # as FastAPI's handler raises it
             context = routing._extract_endpoint_context(call)
-            mount = request.scope.get("root_path", "").rstrip("/")
-            context["path"] = f"{request.method} {mount}{dependant.path}"
+            mount = scope.get("root_path", "").rstrip("/")
+            context["path"] = f"GET {mount}{dependant.path}"
             raise ResponseValidationError(errors=errors, body=raw, endpoint_ctx=context)
-        return Response(content=field.serialize_json(value, **dump), media_type="application/json")
+        body = field.serialize_json(
+            value,
+            by_alias=by_alias,
+            exclude_unset=exclude_unset,
+            exclude_defaults=exclude_defaults,
+            exclude_none=exclude_none,
+        )
+        await Response(content=body, media_type="application/json")(scope, receive, send)
 
-    return handler
+    return app
 
 
 def _param(field: ModelField) -> Param | None:
