@@ -88,20 +88,13 @@ async def discovered(
     return Discovered(answer, region, rules)
 
 
-async def rules_for_customer(
-    serving: Serving, user_id: str, cached: CachedList | None | NotFetched = NOT_FETCHED
-) -> Applicable:
-    """The business rules in force now for a customer's lists (their region's, when a rule
-    is scoped to a region: from their cached row `cached` when there is one, else the
-    customer is looked up)."""
-    return (await customer_rules(serving, user_id, cached))[1]
-
-
 async def customer_rules(
     serving: Serving, user_id: str, cached: CachedList | None | NotFetched = NOT_FETCHED
 ) -> tuple[str | None, Applicable]:
-    """`rules_for_customer`, with the customer's region when it was read (None when no rule
-    is scoped to a region: then it is not needed, and not read)."""
+    """The customer's region and the business rules in force now for their lists (their
+    region's, when a rule is scoped to a region: from their cached row `cached` when there
+    is one, else the customer is looked up; None when no rule is scoped to a region: then
+    it is not needed, and not read)."""
     region = None
     if serving.rules.scoped:
         if isinstance(cached, CachedList):

@@ -16,7 +16,7 @@ from mgrecs.api.deps import (
     SettingsDep,
     serving,
 )
-from mgrecs.api.discovery import customer_rules, discovered
+from mgrecs.api.discovery import discovered
 from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.metrics import count_answer
 from mgrecs.api.recommendations import ranked_by_popularity
@@ -84,8 +84,7 @@ async def user_buy_again(user_id: UserId, request: Request, limit: Limit = 10) -
     `slot` says which part each item comes from. Unknown customer: 404, as
     `/recommendations`."""
     found = serving(request)
-    region, rules = await customer_rules(found, user_id)
-    answer = await buy_again(found, user_id, limit, found.clock(), rules)
+    answer, region, rules = await buy_again(found, user_id, limit, found.clock())
     found.served.record(
         "buy_again",
         answer.items,
