@@ -15,6 +15,7 @@ from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.utils import _get_param_model
 from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
+from pydantic import Json
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
@@ -109,7 +110,7 @@ def _lean_app(route: APIRoute, full: ASGIApp) -> ASGIApp | None:
             return
         request = Request(scope, receive, send)
         if query:
-            found = _values(query, request.query_params if scope["query_string"] else NO_QUERY)
+            found = _values(query, request.query_params if scope.get("query_string") else NO_QUERY)
             if found is None:
                 await full(scope, receive, send)
                 return
@@ -140,13 +141,13 @@ def _lean_app(route: APIRoute, full: ASGIApp) -> ASGIApp | None:
 
 def _param(field: ModelField) -> Param | None:
     """`field` as a `Param`, None when FastAPI reads it in a way not done here (a model of
-    parameters, an alias choice, a JSON or required sequence, a validated default)."""
+    parameters, a validation alias, JSON, a validated or mutable default)."""
     info = field.field_info
     if not isinstance(info, params.Path | params.Query):
         return None
     if (
         info.validation_alias is not None
-        or any(type(item).__name__ == "Json" for item in info.metadata)
+        or any(type(item) is Json for item in info.metadata)
         or info.validate_default
         or (not info.is_required() and not isinstance(field.default, IMMUTABLE))
     ):
