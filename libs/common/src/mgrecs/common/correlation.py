@@ -2,13 +2,10 @@
 service it reaches (as a Kafka header `request_id` between processes)."""
 
 import re
-import uuid
 from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 
-import structlog
 from aiokafka.structs import ConsumerRecord
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = "X-Request-ID"
 HEADER_NAME = HEADER.lower().encode()
@@ -51,45 +48,15 @@ def message_ids(records: Iterable[ConsumerRecord[bytes, bytes]], limit: int = 20
     return list(ids)
 
 
-class RequestIdMiddleware:
-    """Takes the request's `X-Request-ID` (or makes one), binds it as `request_id` in the log
-    context and the `request_id` variable for the request, and echoes it in the response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = _header(scope["headers"], HEADER_NAME)
-        current = incoming if incoming and VALID.fullmatch(incoming) else uuid.uuid4().hex
-        echoed = (HEADER_NAME, current.encode("latin-1"))
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = _with_header(message["headers"], echoed)
-            await send(message)
-
-        token = request_id.set(current)
-        # Tokens, not `bound_contextvars`: that one copies the whole context to save what it
-        # replaces, on every request; a token restores the same.
-        bound = structlog.contextvars.bind_contextvars(request_id=current)
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            structlog.contextvars.reset_contextvars(**bound)
-            request_id.reset(token)
-
-
-def _header(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> str | None:
+def header_value(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The first `name` header's value (latin-1, as ASGI servers decode), None without one."""
     for key, value in headers:
         if key == name:
             return value.decode("latin-1")
     return None
 
 
-def _with_header(
+def with_header(
     headers: Sequence[tuple[bytes, bytes]], header: tuple[bytes, bytes]
 ) -> list[tuple[bytes, bytes]]:
     """`headers` with `header` set, as starlette's `MutableHeaders` sets one (in the place

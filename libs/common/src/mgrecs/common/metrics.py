@@ -1,7 +1,6 @@
 """Prometheus helpers: every service serves `/metrics`; HTTP services count and time their
-requests with `MetricsMiddleware`; every dead letter is counted here, per topic."""
+requests with `http_edge.HttpEdge`; every dead letter is counted here, per topic."""
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -16,7 +15,6 @@ from prometheus_client import (
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
 DEAD_LETTERS = Counter(
@@ -83,44 +81,3 @@ def http_metrics(service: str) -> HttpMetrics:
             buckets=LATENCY_BUCKETS,
         ),
     )
-
-
-class MetricsMiddleware:
-    """Counts and times every HTTP request, labelled by route template (bounded labels).
-
-    Each label set's counter and histogram are looked up once and kept (`_bound`): a
-    `labels()` call costs a lock and a tuple of strings, twice a request otherwise. The
-    label sets are as many as the series, which no one removes."""
-
-    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-        self._bound: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            method = scope["method"]
-            key = (method, route, status)
-            bound = self._bound.get(key)
-            if bound is None:
-                bound = self._bound[key] = (
-                    self.metrics.requests.labels(method, route, str(status)),
-                    self.metrics.latency.labels(method, route),
-                )
-            bound[0].inc()
-            bound[1].observe(time.perf_counter() - start)

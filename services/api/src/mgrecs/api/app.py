@@ -42,15 +42,16 @@ from mgrecs.api.routes import (
     users,
     visitors,
 )
+from mgrecs.api.routes.lean import flat_routes
 from mgrecs.api.rule_book import RuleKeeper
 from mgrecs.api.sampling import SampleMemo
-from mgrecs.api.security_headers import SecurityHeaders
+from mgrecs.api.security_headers import HEADERS
 from mgrecs.api.served_recorder import ServedRecorder
 from mgrecs.common.body_limit import BodyLimit
-from mgrecs.common.correlation import RequestIdMiddleware
 from mgrecs.common.db import DATABASE_UNREACHABLE, create_pool
+from mgrecs.common.http_edge import HttpEdge
 from mgrecs.common.logging import get_logger
-from mgrecs.common.metrics import MetricsMiddleware, add_metrics_route
+from mgrecs.common.metrics import add_metrics_route
 from mgrecs.common.settings import Settings
 from mgrecs.common.usage import mode_of
 from mgrecs.store import model_versions
@@ -164,9 +165,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     )
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(ApiGuard, settings=settings)
-    app.add_middleware(MetricsMiddleware, metrics=HTTP)
-    app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(HttpEdge, metrics=HTTP, headers=HEADERS)
     if origins := [o.strip() for o in settings.api_cors_origins.split(",") if o.strip()]:
         # Outermost, so that preflights and refusals (401, 429) carry the CORS headers too.
         app.add_middleware(
@@ -176,8 +175,8 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
             expose_headers=["Retry-After", "X-Request-ID"],
         )
+    flat_routes(app, users.router)  # the per-customer lists: the hot routes, lean
     for module in (
-        users,
         visitors,
         products,
         regions,

@@ -4,14 +4,14 @@ by their discovery list, so the frontend always gets a full row."""
 
 from contextlib import suppress
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from mgrecs.api.deps import Serving
-from mgrecs.api.discovery import discovery, rules_for_customer
-from mgrecs.api.metrics import SOURCES
-from mgrecs.api.repository import PurchaseHistory
+from mgrecs.api.discovery import customer_rules, discovery
+from mgrecs.api.metrics import count_answer
+from mgrecs.api.repository import CachedList, PurchaseHistory
 from mgrecs.api.schemas.shared import RecommendedItem, Source
 from mgrecs.api.schemas.users import BuyAgainList, Slot
 from mgrecs.engine.business_rules import Applicable
@@ -100,24 +100,46 @@ def ranked_in_numpy(history: PurchaseHistory, days: list[float]) -> tuple[list[i
     return order.tolist(), scores.tolist()
 
 
-async def buy_again(
-    serving: Serving, user_id: str, limit: int, now: datetime, rules: Applicable | None = None
-) -> BuyAgainList:
+class ExplainedBuyAgain(NamedTuple):
+    """A buy-again list with the customer's region (None when not read) and the business
+    rules applied, for the served-list record."""
+
+    answer: BuyAgainList
+    region: str | None
+    rules: Applicable
+
+
+async def buy_again(serving: Serving, user_id: str, limit: int, now: datetime) -> ExplainedBuyAgain:
     """The customer's re-buys, then their discovery list's products (those not already in
     it) up to `limit`, as served: the discovery products' reasons name products by name (the
     re-buys' reasons, `bought twice, last 3 weeks ago`, name none). Unknown customer: what
-    discovery says (HTTP 404). `rules`: the business rules in force for the customer, when
-    the caller already has them."""
+    discovery says (HTTP 404). The business rules in force for the customer apply; their
+    region comes from the cached row the history is read with (one statement, one pool
+    round trip), looked up apart only for a customer without one."""
     history, cached = await serving.repository.buy_again_inputs(user_id)
-    if rules is None:
-        rules = await rules_for_customer(serving, user_id, cached)
+    region, rules = await customer_rules(serving, user_id, cached)
+    return ExplainedBuyAgain(
+        await _answer(serving, user_id, limit, now, history, cached, rules), region, rules
+    )
+
+
+async def _answer(
+    serving: Serving,
+    user_id: str,
+    limit: int,
+    now: datetime,
+    history: PurchaseHistory,
+    cached: CachedList | None,
+    rules: Applicable,
+) -> BuyAgainList:
+    """`buy_again`'s list, from what it read."""
     if rules.excluded:  # the business rules' filters apply to the customer's own products
         ranked = ranked_purchases(history, now, len(history.product_ids))
         items = [i for i in ranked if i["product_id"] not in rules.excluded][:limit]
     else:
         items = ranked_purchases(history, now, limit)
     if len(items) >= limit:
-        SOURCES.labels(ENDPOINT, "history").inc()
+        count_answer(ENDPOINT, "history")
         return BuyAgainList.model_validate(
             {
                 "user_id": user_id,

@@ -10,7 +10,7 @@ from fastapi import HTTPException
 from mgrecs.api.deps import Serving
 from mgrecs.api.engine import EngineUnavailable
 from mgrecs.api.experiment_serving import arm_campaign, serving_arm
-from mgrecs.api.metrics import SOURCES
+from mgrecs.api.metrics import count_answer
 from mgrecs.api.new_items import customer_items_with_new, slot_candidates
 from mgrecs.api.recommendations import cached_in_categories, freshness, popular_items
 from mgrecs.api.repository import CachedList
@@ -88,20 +88,13 @@ async def discovered(
     return Discovered(answer, region, rules)
 
 
-async def rules_for_customer(
-    serving: Serving, user_id: str, cached: CachedList | None | NotFetched = NOT_FETCHED
-) -> Applicable:
-    """The business rules in force now for a customer's lists (their region's, when a rule
-    is scoped to a region: from their cached row `cached` when there is one, else the
-    customer is looked up)."""
-    return (await customer_rules(serving, user_id, cached))[1]
-
-
 async def customer_rules(
     serving: Serving, user_id: str, cached: CachedList | None | NotFetched = NOT_FETCHED
 ) -> tuple[str | None, Applicable]:
-    """`rules_for_customer`, with the customer's region when it was read (None when no rule
-    is scoped to a region: then it is not needed, and not read)."""
+    """The customer's region and the business rules in force now for their lists (their
+    region's, when a rule is scoped to a region: from their cached row `cached` when there
+    is one, else the customer is looked up; None when no rule is scoped to a region: then
+    it is not needed, and not read)."""
     region = None
     if serving.rules.scoped:
         if isinstance(cached, CachedList):
@@ -169,9 +162,9 @@ async def _holdout_answer(
     if customer is None:
         raise HTTPException(status_code=404, detail=f"unknown user {user_id}")
     if serves == "nothing":
-        SOURCES.labels(endpoint, "none").inc()
+        count_answer(endpoint, "none")
         return UserRecommendations(user_id=user_id, source="none", updated_at=None, items=[])
-    SOURCES.labels(endpoint, "popular").inc()
+    count_answer(endpoint, "popular")
     return UserRecommendations(
         user_id=user_id,
         source="popular",
@@ -243,7 +236,7 @@ async def _recommendations(
     except EngineUnavailable:
         items = []
     if items:
-        SOURCES.labels(endpoint, "realtime").inc()
+        count_answer(endpoint, "realtime")
         return UserRecommendations(
             user_id=user_id,
             source="realtime",
@@ -254,7 +247,7 @@ async def _recommendations(
     if cached is not None:
         return await _cached_answer(serving, user_id, cached, limit, category, endpoint)
     assert customer is not None  # no cached row either: the 404 above
-    SOURCES.labels(endpoint, "popular").inc()
+    count_answer(endpoint, "popular")
     return UserRecommendations(
         user_id=user_id,
         source="popular",
@@ -271,7 +264,7 @@ async def _cached_answer(
     category: list[str] | None,
     endpoint: str,
 ) -> UserRecommendations:
-    SOURCES.labels(endpoint, "cache").inc()
+    count_answer(endpoint, "cache")
     return UserRecommendations(
         user_id=user_id,
         source="cache",

@@ -10,10 +10,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from mgrecs.common.body_limit import BodyLimit
-from mgrecs.common.correlation import RequestIdMiddleware
 from mgrecs.common.db import create_pool
+from mgrecs.common.http_edge import HttpEdge
 from mgrecs.common.logging import get_logger
-from mgrecs.common.metrics import MetricsMiddleware, add_metrics_route
+from mgrecs.common.metrics import add_metrics_route
 from mgrecs.common.settings import Settings
 from mgrecs.engine_service import metrics
 from mgrecs.engine_service.errors import AwsError, error_response, handle_aws_error, too_large
@@ -83,8 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(router)
     add_metrics_route(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes, refuse=too_large)
-    app.add_middleware(MetricsMiddleware, metrics=metrics.HTTP)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HttpEdge, metrics=metrics.HTTP)
     app.add_exception_handler(AwsError, handle_aws_error)
 
     @app.exception_handler(Exception)

@@ -13,9 +13,9 @@ from pydantic import BaseModel, Field
 
 from mgrecs.common.body_limit import BodyLimit
 from mgrecs.common.catalogue import ProductEvent
-from mgrecs.common.correlation import RequestIdMiddleware
+from mgrecs.common.http_edge import HttpEdge
 from mgrecs.common.logging import get_logger
-from mgrecs.common.metrics import MetricsMiddleware, add_metrics_route
+from mgrecs.common.metrics import add_metrics_route
 from mgrecs.common.schemas import OrderEvent
 from mgrecs.common.settings import Settings
 from mgrecs.common.usage import mode_of
@@ -114,8 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
     add_metrics_route(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes, refuse=too_large)
     app.add_middleware(PushGuard, settings=settings, paths=["/v1/orders", "/v1/products"])
-    app.add_middleware(MetricsMiddleware, metrics=HTTP)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HttpEdge, metrics=HTTP)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -17,7 +17,7 @@ from mgrecs.api.deps import (
     SettingsDep,
 )
 from mgrecs.api.engine import Engine, EngineUnavailable
-from mgrecs.api.metrics import SOURCES
+from mgrecs.api.metrics import count_answer
 from mgrecs.api.new_items import similar_candidates, similar_items_with_new
 from mgrecs.api.recommendations import cached_items, freshness
 from mgrecs.api.repository import CachedList, Repository
@@ -153,7 +153,7 @@ async def _similar(
         if like is None:
             like = await _catalogue_items(product_id, repository, limit)
         return _catalogue_answer(product_id, like)
-    SOURCES.labels("similar", "realtime").inc()
+    count_answer("similar", "realtime")
     return SimilarProducts(
         product_id=product_id,
         source="realtime",
@@ -164,7 +164,7 @@ async def _similar(
 
 
 def _cached_answer(product_id: str, cached: CachedList, limit: int) -> SimilarProducts:
-    SOURCES.labels("similar", "cache").inc()
+    count_answer("similar", "cache")
     return SimilarProducts(
         product_id=product_id,
         source="cache",
@@ -189,5 +189,5 @@ async def _catalogue_items(
 def _catalogue_answer(product_id: str, items: list[RecommendedItem]) -> SimilarProducts:
     """The catalogue's answer, source `catalogue`; source `none` when it is empty."""
     source: SimilarSource = "catalogue" if items else "none"
-    SOURCES.labels("similar", source).inc()
+    count_answer("similar", source)
     return SimilarProducts(product_id=product_id, source=source, updated_at=None, items=items)

@@ -16,16 +16,17 @@ from mgrecs.api.deps import (
     SettingsDep,
     serving,
 )
-from mgrecs.api.discovery import customer_rules, discovered
+from mgrecs.api.discovery import discovered
 from mgrecs.api.engine import EngineUnavailable
-from mgrecs.api.metrics import SOURCES
+from mgrecs.api.metrics import count_answer
 from mgrecs.api.recommendations import ranked_by_popularity
+from mgrecs.api.routes.lean import LeanRoute
 from mgrecs.api.routes.params import Categories, Limit, UserId
 from mgrecs.api.rule_book import apply_items
 from mgrecs.api.schemas.shared import ErrorMessage
 from mgrecs.api.schemas.users import BuyAgainList, RankRequest, UserRanking, UserRecommendations
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = APIRouter(prefix="/v1/users", tags=["users"], route_class=LeanRoute)
 
 
 @router.get(
@@ -83,8 +84,7 @@ async def user_buy_again(user_id: UserId, request: Request, limit: Limit = 10) -
     `slot` says which part each item comes from. Unknown customer: 404, as
     `/recommendations`."""
     found = serving(request)
-    region, rules = await customer_rules(found, user_id)
-    answer = await buy_again(found, user_id, limit, found.clock(), rules)
+    answer, region, rules = await buy_again(found, user_id, limit, found.clock())
     found.served.record(
         "buy_again",
         answer.items,
@@ -135,7 +135,7 @@ async def rank_for_user(
     except EngineUnavailable:
         items = []
     if items:
-        SOURCES.labels("rank", "realtime").inc()
+        count_answer("rank", "realtime")
         answer = UserRanking(
             user_id=user_id,
             source="realtime",
@@ -143,7 +143,7 @@ async def rank_for_user(
             model_version=await repository.active_model_version(),
         )
     else:
-        SOURCES.labels("rank", "popular").inc()
+        count_answer("rank", "popular")
         items = await ranked_by_popularity(repository, settings, body.product_ids)
         answer = UserRanking(
             user_id=user_id, source="popular", items=apply_items(items, len(items), rules)
