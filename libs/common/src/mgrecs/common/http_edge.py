@@ -8,22 +8,17 @@ import uuid
 from collections.abc import Sequence
 
 import structlog
-from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mgrecs.common.correlation import HEADER_NAME, VALID, header_value, request_id, with_header
-from mgrecs.common.metrics import HttpMetrics
+from mgrecs.common.metrics import Children, HttpMetrics
 
 
 class HttpEdge:
     """Takes the request's `X-Request-ID` (or makes one), binds it as `request_id` in the log
     context and the `request_id` variable for the request, and echoes it in the response,
     followed by `headers`; counts and times every HTTP request in `metrics`, labelled by
-    route template (bounded labels).
-
-    Each label set's counter and histogram are looked up once and kept (`_bound`): a
-    `labels()` call costs a lock and a tuple of strings, twice a request otherwise. The
-    label sets are as many as the series, which no one removes."""
+    route template (bounded labels)."""
 
     def __init__(
         self, app: ASGIApp, metrics: HttpMetrics, headers: Sequence[tuple[bytes, bytes]] = ()
@@ -31,7 +26,8 @@ class HttpEdge:
         self.app = app
         self.metrics = metrics
         self.headers = list(headers)
-        self._bound: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._requests = Children(metrics.requests)
+        self._latency = Children(metrics.latency)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,12 +65,5 @@ class HttpEdge:
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         route = getattr(scope.get("route"), "path", "unmatched")
         method = scope["method"]
-        key = (method, route, status)
-        bound = self._bound.get(key)
-        if bound is None:
-            bound = self._bound[key] = (
-                self.metrics.requests.labels(method, route, str(status)),
-                self.metrics.latency.labels(method, route),
-            )
-        bound[0].inc()
-        bound[1].observe(seconds)
+        self._requests(method, route, str(status)).inc()
+        self._latency(method, route).observe(seconds)
