@@ -151,6 +151,7 @@ async def settings(
         engine_port=free_port(),
         ingest_port=free_port(),
         api_port=free_port(),
+        api_pool_size=2,  # opened at each app's start: the default's 10 would slow every test
         log_json=False,
     )
     test_settings.personalize_endpoint_url = f"http://127.0.0.1:{test_settings.engine_port}"

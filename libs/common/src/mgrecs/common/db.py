@@ -3,6 +3,7 @@
 The schema and every statement live in `mgrecs.store`."""
 
 import json
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -42,18 +43,40 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """No reset query on release (an open transaction is still rolled back by asyncpg)."""
 
 
+ConnectionSetup = Callable[[asyncpg.Connection], Awaitable[None]]
+"""What runs on each new connection once its codecs are set, before anyone uses it."""
+
+IDLE_CLOSE_SECONDS = 300.0
+"""asyncpg's default: a connection idle this long is closed."""
+
+
 async def create_pool(
-    dsn: str, min_size: int = 1, max_size: int = 10, reset_sessions: bool = True
+    dsn: str,
+    min_size: int = 1,
+    max_size: int = 10,
+    reset_sessions: bool = True,
+    setup: ConnectionSetup | None = None,
+    keep_idle: bool = False,
 ) -> asyncpg.Pool:
     """`reset_sessions=False` skips asyncpg's reset query (advisory unlocks, `RESET ALL`,
     ...) when a connection returns to the pool: a second round trip per query, pointless
-    for a pool whose users never change session state (the API's reads)."""
+    for a pool whose users never change session state (the API's reads). `setup` readies
+    each new connection (the API prepares its hot statements). `keep_idle` keeps every
+    connection opened until the pool closes (no idle timer armed on each release): for a
+    pool whose connections are costly to open and ready again (the API's)."""
+
+    async def init(conn: asyncpg.Connection) -> None:
+        await _init_connection(conn)
+        if setup is not None:
+            await setup(conn)
+
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
-        init=_init_connection,
+        init=init,
         reset=None if reset_sessions else _keep_session,
+        max_inactive_connection_lifetime=0 if keep_idle else IDLE_CLOSE_SECONDS,
     )
     assert pool is not None
     return pool

@@ -259,6 +259,10 @@ class Settings(BaseSettings):
             raise ValueError("experiment ids must be distinct")
         return experiments
 
+    api_pool_size: int = Field(default=10, ge=1, le=100)
+    """Connections to PostgreSQL per api process (per uvicorn worker), opened and readied
+    (the hot statements prepared) at start and kept: no request pays for opening one.
+    PostgreSQL's `max_connections` must hold every replica's (docs/operations.md, Scale)."""
     api_workers: int = 1
     """uvicorn worker processes of `mgrecs-api` (one per core is the usual choice); each
     keeps its own answer cache and rate-limit buckets."""

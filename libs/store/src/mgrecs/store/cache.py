@@ -174,7 +174,7 @@ LIMIT $2
 """
 
 
-async def user_list(pool: asyncpg.Pool, user_id: str) -> asyncpg.Record | None:
+async def user_list(pool: asyncpg.Pool | asyncpg.Connection, user_id: str) -> asyncpg.Record | None:
     """The customer's cached list with its generation's model version and age (USER_LIST)."""
     row: asyncpg.Record | None = await pool.fetchrow(USER_LIST, user_id)
     return row
@@ -194,7 +194,9 @@ async def sampled_lists(
     return list(await pool.fetch(SAMPLED_LISTS, user_ids, limit, categories))
 
 
-async def region_generation(pool: asyncpg.Pool, region: str) -> asyncpg.Record | None:
+async def region_generation(
+    pool: asyncpg.Pool | asyncpg.Connection, region: str
+) -> asyncpg.Record | None:
     """The current generation with its age and the region's active customers in it."""
     row: asyncpg.Record | None = await pool.fetchrow(REGION_GENERATION, region)
     return row

@@ -216,7 +216,9 @@ async def active_model(pool: asyncpg.Pool, recipe: str = RECIPE) -> ModelVersion
     return model
 
 
-async def served_version(pool: asyncpg.Pool, recipe: str = RECIPE) -> str | None:
+async def served_version(
+    pool: asyncpg.Pool | asyncpg.Connection, recipe: str = RECIPE
+) -> str | None:
     """The version real-time answers come from: the active one of `recipe` (the engine's by
     default; AWS mode's campaigns serve AWS_RECIPE's). None before the first retrain."""
     row = await pool.fetchrow(ACTIVE, recipe)

@@ -295,7 +295,10 @@ async def customer_categories(
 
 
 async def user_list_with_categories(
-    pool: asyncpg.Pool, customer_id: str, categories: list[str], product_ids: list[str]
+    pool: asyncpg.Pool | asyncpg.Connection,
+    customer_id: str,
+    categories: list[str],
+    product_ids: list[str],
 ) -> asyncpg.Record | None:
     """The customer's cached list with CUSTOMER_CATEGORIES' columns (None: no cached list)."""
     row: asyncpg.Record | None = await pool.fetchrow(

@@ -109,7 +109,9 @@ async def save(
         await conn.execute(PRUNE, keep_versions)
 
 
-async def buy_again(pool: asyncpg.Pool, customer_id: str, recipe: str = RECIPE) -> asyncpg.Record:
+async def buy_again(
+    pool: asyncpg.Pool | asyncpg.Connection, customer_id: str, recipe: str = RECIPE
+) -> asyncpg.Record:
     """`BUY_AGAIN`'s row for one customer (always one: empty arrays are NULL), naming the
     figures of `recipe`'s active version (the engine's, or AWS mode's:
     `model_versions.mode_recipe`)."""

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import functools
 import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -13,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
 
-from mgrecs.api import openapi
+from mgrecs.api import hot_statements, openapi
 from mgrecs.api.answer_cache import AnswerCache
 from mgrecs.api.cost_gauges import refresh_cost_gauges
 from mgrecs.api.deps import Clock, Serving, utc_now
@@ -77,19 +78,25 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             # min_size=0: the API starts (and /readyz says 503) while the database is down.
+            # When it answers, `hot_statements.fill` opens the connections now (else requests
+            # open them); every one is readied by `hot_statements.prepare`, and kept.
             # No session reset on release: the API never changes session state (only reads,
             # and transaction-scoped locks in invalidation), so it saves a round trip a query.
+            served_recipe = model_versions.mode_recipe(settings)
             pool = await create_pool(
-                settings.database_url, min_size=0, max_size=20, reset_sessions=False
+                settings.database_url,
+                min_size=0,
+                max_size=settings.api_pool_size,
+                reset_sessions=False,
+                setup=functools.partial(hot_statements.prepare, served_recipe=served_recipe),
+                keep_idle=True,
             )
             stack.push_async_callback(pool.close)
             client = await stack.enter_async_context(runtime_clients(settings))
             app.state.settings = settings
             app.state.clock = clock
             app.state.pool = pool
-            app.state.repository = Repository(
-                pool, settings.cache_ttl_hours, model_versions.mode_recipe(settings)
-            )
+            app.state.repository = Repository(pool, settings.cache_ttl_hours, served_recipe)
             app.state.region_samples = SampleMemo()
             app.state.feedback = FeedbackPublisher(settings)
             stack.push_async_callback(app.state.feedback.close)
@@ -133,6 +140,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
             )
             try:
                 await app.state.repository.ping()
+                await hot_statements.fill(pool, settings.api_pool_size)
                 await app.state.rules.refresh()
                 if settings.new_items_share > 0:
                     await app.state.new_products.refresh()
