@@ -1,14 +1,25 @@
 """deploy/compose.yml, deploy/docker/*.Dockerfile and deploy/k8s: valid, and naming only real things
 (console scripts, CLI commands, settings, services). No Docker engine here: static checks."""
 
+import ast
+import math
+import re
+
 import kubernetes_validate
 import pytest
 from jsonschema import Draft201909Validator, ValidationError
 
+from mgrecs.batch.worker import BATCH_POOL_SIZE
 from mgrecs.common.settings import Settings
+from mgrecs.engine_service.app import ENGINE_POOL_SIZE
+from mgrecs.ingest.connector import CONNECTOR_POOL_SIZE
+from mgrecs.ingest.identity import RESOLVER_POOL_SIZE
+from mgrecs.store.usage import METERING_POOL_SIZE
+from mgrecs.tracker.db_sink import SINK_POOL_SIZE
 from mgrecs.tracker.worker import MAX_RECORDS
 from support.deploy_files import (
     DEPLOY,
+    GUIDE,
     REPO_ROOT,
     cli_commands,
     compose,
@@ -238,6 +249,156 @@ def test_postgres_has_room_for_every_tracker_replicas_customer_locks() -> None:
     for where, (settings, replicas) in deployed.items():
         room = settings["max_locks_per_transaction"] * settings.get("max_connections", 100)
         assert room >= 2 * replicas * MAX_RECORDS, (where, settings, replicas)
+
+
+CONNECTION_HEADROOM = 20
+"""Slots beyond the services' pools: PostgreSQL's superuser_reserved_connections (3), the
+migrate job (1), two of the largest CLI commands at once (`mgrecs sync`: 6) and a few psql
+sessions."""
+
+ONE_SHOT_CONNECTIONS = {
+    "libs/store/src/mgrecs/store/databases.py",  # create/drop database: embedded stack, tests
+    "libs/store/src/mgrecs/store/migrations/env.py",  # mgrecs migrate
+    "services/cli/src/mgrecs/cli/demo.py",
+    "services/cli/src/mgrecs/cli/drift.py",
+    "services/cli/src/mgrecs/cli/models.py",
+    "services/cli/src/mgrecs/cli/quality.py",
+    "services/ingest/src/mgrecs/ingest/backfill.py",  # mgrecs backfill
+    "services/ingest/src/mgrecs/ingest/connector.py",  # mgrecs sync (one pass)
+}
+"""Where a CLI command or a job connects: in CONNECTION_HEADROOM, not in a service's count."""
+
+SERVICE_CONNECTIONS = {
+    "libs/common/src/mgrecs/common/db.py",  # create_pool itself
+    "libs/store/src/mgrecs/store/health.py",  # database_check: the probe's connection
+    "libs/store/src/mgrecs/store/usage.py",
+    "services/api/src/mgrecs/api/app.py",
+    "services/batch/src/mgrecs/batch/worker.py",
+    "services/engine/src/mgrecs/engine_service/app.py",
+    "services/ingest/src/mgrecs/ingest/connector_service.py",
+    "services/ingest/src/mgrecs/ingest/identity.py",
+    "services/ingest/src/mgrecs/ingest/leadership.py",  # the puller lock's connection
+    "services/tracker/src/mgrecs/tracker/db_sink.py",
+}
+"""Where a long-running service connects: each counted by `_connections_per_replica`."""
+
+
+def _connections_per_replica(service: str, env: dict[str, str]) -> int:
+    """The most connections one replica of `service` can hold at once: its pools' sizes in
+    the code, with its settings as deployed (`env`, else their defaults)."""
+
+    def setting(name: str) -> int:
+        return int(env.get(f"MGRECS_{name.upper()}", Settings.model_fields[name].default))
+
+    probe = 1  # database_check: each readiness probe on a connection of its own
+    meter = METERING_POOL_SIZE  # usage flushed on a pool of its own (api, engine: theirs)
+    sink = SINK_POOL_SIZE + meter + probe
+    return {
+        "api": setting("api_pool_size") * setting("api_workers"),
+        "engine": ENGINE_POOL_SIZE,
+        "tracker-db": setting("tracker_db_consumers") * SINK_POOL_SIZE + meter + probe,
+        "tracker-events": meter,
+        "tracker-feedback": sink,
+        "tracker-products": sink,
+        "tracker-served": sink,
+        "batch": BATCH_POOL_SIZE + meter + probe,
+        "scheduler": meter,
+        "ingest": RESOLVER_POOL_SIZE + meter,
+        "connector": CONNECTOR_POOL_SIZE + RESOLVER_POOL_SIZE + 1 + meter,  # 1: the lock
+    }[service]
+
+
+def _suggested_compose_scale() -> dict[str, int]:
+    """The `--scale NAME=N` the Scale table of docs/operations.md suggests, for every service
+    its row names."""
+    section = GUIDE.read_text().split("\n## Scale\n", 1)[1].split("\n## ", 1)[0]
+    scale: dict[str, int] = {}
+    for names, how in re.findall(r"^\| ([a-z, -]+) \| ([^|]*) \|", section, re.MULTILINE):
+        found = re.search(r"--scale [a-z-]+=(\d+)", how)
+        if found:
+            scale |= dict.fromkeys(names.split(", "), int(found.group(1)))
+    return scale
+
+
+def _surge(deployment: dict, replicas: int) -> int:  # type: ignore[type-arg]
+    """The pods a rolling update starts beyond `replicas` (Kubernetes' default: 25 %)."""
+    rolling = deployment["spec"].get("strategy", {}).get("rollingUpdate", {})
+    surge = str(rolling.get("maxSurge", "25%"))
+    return math.ceil(replicas * int(surge[:-1]) / 100) if surge.endswith("%") else int(surge)
+
+
+def test_postgres_has_a_connection_for_every_replicas_pools() -> None:
+    """Each replica's pools at the most replicas it can have: the autoscaler's maximum plus a
+    rolling update's surge (Kubernetes), the scale docs/operations.md suggests (Compose);
+    with PostgreSQL's default max_connections, 100, the api alone at 10 replicas takes them
+    all and the next connection fails with "too many clients already"."""
+    objects = kubernetes_objects()
+    maxima = {
+        o["spec"]["scaleTargetRef"]["name"]: o["spec"]["maxReplicas"]
+        for o in objects
+        if o["kind"] == "HorizontalPodAutoscaler"
+    }
+    config = next(o["data"] for o in objects if o["kind"] == "ConfigMap")
+    postgres = next(
+        o["spec"]["template"]["spec"]["containers"][0]
+        for o in objects
+        if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "postgres"
+    )
+    kubernetes_need = CONNECTION_HEADROOM
+    for deployment in (o for o in objects if o["kind"] == "Deployment"):
+        name = deployment["metadata"]["name"]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        env = config | {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+        replicas = maxima.get(name, deployment["spec"]["replicas"])
+        replicas += _surge(deployment, replicas)
+        kubernetes_need += replicas * _connections_per_replica(name, env)
+    services = compose()["services"]
+    env_file = dict(
+        line.split("=", 1)
+        for line in (DEPLOY / "example.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    suggested = _suggested_compose_scale()
+    compose_need = CONNECTION_HEADROOM
+    for name, service in services.items():
+        if image_of(service) in SERVICE_IMAGES:
+            replicas = max(service.get("deploy", {}).get("replicas", 1), suggested.get(name, 0))
+            env = env_file | service.get("environment", {})
+            compose_need += replicas * _connections_per_replica(name, env)
+    assert suggested["api"] > 1 and maxima["api"] > 1  # the table and the HPAs were read
+    deployed = {
+        "kubernetes": (_server_settings(postgres["args"]), kubernetes_need),
+        "compose": (_server_settings(services["postgres"]["command"][1:]), compose_need),
+    }
+    for where, (settings, need) in deployed.items():
+        assert settings.get("max_connections", 100) >= need, (where, settings, need)
+
+
+def _opens(call: ast.Call) -> str | None:
+    """ "pool" for a `create_pool(...)` call, "connection" for `asyncpg.connect(...)`."""
+    func = call.func
+    if isinstance(func, ast.Name | ast.Attribute):
+        name = func.id if isinstance(func, ast.Name) else func.attr
+        if name == "create_pool":
+            return "pool"
+        if isinstance(func, ast.Attribute) and ast.unparse(func) == "asyncpg.connect":
+            return "connection"
+    return None
+
+
+def test_every_connection_the_code_opens_is_in_the_budget() -> None:
+    """A new pool or connection in a service must be counted in `_connections_per_replica`
+    (or be a one-shot command's, in the headroom); a pool names its size, never asyncpg's
+    default (10) by accident."""
+    found: set[str] = set()
+    for path in sorted(REPO_ROOT.glob("*/*/src/**/*.py")):
+        for call in (n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)):
+            opens = _opens(call)
+            if opens is not None:
+                found.add(str(path.relative_to(REPO_ROOT)))
+            if opens == "pool":
+                assert "max_size" in {k.arg for k in call.keywords}, (path, call.lineno)
+    assert found == SERVICE_CONNECTIONS | ONE_SHOT_CONNECTIONS
 
 
 def test_every_pod_runs_read_only_without_privileges() -> None:

@@ -22,6 +22,10 @@ from mgrecs.common.usage import CPU_SECONDS, METER, PEAKS, Meter, Taken
 
 log = get_logger(__name__)
 
+METERING_POOL_SIZE = 1
+"""The connection a service without a pool of its own flushes its usage on (opened when
+first used, kept)."""
+
 FLUSH_TIMEOUT_SECONDS = 5.0
 """A flush waits no longer for the database (a service stopping while it is away)."""
 
@@ -113,7 +117,9 @@ async def metering(
     its end; with no `pool`, one of its own (a single connection, opened lazily)."""
     own = None
     if pool is None:
-        pool = own = await create_pool(settings.database_url, min_size=0, max_size=1)
+        pool = own = await create_pool(
+            settings.database_url, min_size=0, max_size=METERING_POOL_SIZE
+        )
     flusher = Flusher(pool, mode, service)
     task = asyncio.create_task(flusher.run(settings.usage_flush_seconds))
     try:

@@ -48,6 +48,11 @@ from mgrecs.store.jobs import AnotherRetrainRunning
 MAX_JOB_MS = 6 * 3600 * 1000
 """How long a job may keep the consumer from polling before the group evicts it (and how
 long a stop waits for the job in progress)."""
+BATCH_POOL_SIZE = 10
+"""Connections to PostgreSQL per batch worker, shared by the job and the infer shard in
+progress (a retrain reads its inputs at once). PostgreSQL's `max_connections` holds every
+worker's (docs/operations.md, Scale)."""
+
 BACKOFF_START = 0.2
 BACKOFF_MAX = 30.0
 """Seconds between tries while the database is unreachable (doubling up to the max)."""
@@ -84,7 +89,7 @@ class BatchWorker:
         """Both subscribers until `stop()`; if one of them fails, the other stops too and the
         error ends the run."""
         await ensure_topics(self.settings)
-        self._pool = await create_pool(self.settings.database_url)
+        self._pool = await create_pool(self.settings.database_url, max_size=BATCH_POOL_SIZE)
         self._shards.pool = self._pool
         brokers = (self.broker, self._shards.broker)
         try:

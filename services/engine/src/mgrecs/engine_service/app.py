@@ -24,6 +24,11 @@ from mgrecs.store.usage import metering
 
 log = get_logger(__name__)
 
+ENGINE_POOL_SIZE = 4
+"""Connections to PostgreSQL per engine replica: model lookups (a pinned version, the
+registry's poll), `/readyz` and usage metering, never more than a few at once. PostgreSQL's
+`max_connections` holds every replica's (docs/operations.md, Scale)."""
+
 CONNECT_WAIT_SECONDS = 10.0
 """How long the start waits for the broker before serving anyway (PutEvents answering 503
 until it comes)."""
@@ -43,7 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # min_size=0: the engine starts (and answers) while the database is down.
-        state.pool = await create_pool(settings.database_url, min_size=0, max_size=4)
+        state.pool = await create_pool(settings.database_url, min_size=0, max_size=ENGINE_POOL_SIZE)
         try:
             if await state.registry.refresh(state.pool) and state.registry.current:
                 swapped(state.registry.current)  # serve the active model from the start

@@ -66,6 +66,10 @@ from mgrecs.store.watermarks import Position, load_watermark, save_watermark
 
 log = get_logger(__name__)
 MAX_EXAMPLE_ERRORS = 10
+CONNECTOR_POOL_SIZE = 2
+"""Connections to PostgreSQL per connector (its watermarks and quality reports; the puller
+lock has its own). PostgreSQL's `max_connections` holds every replica's (docs/operations.md,
+Scale)."""
 SYNC_FAILURES: tuple[tuple[str, tuple[type[BaseException], ...]], ...] = (
     ("api", (ApiUnavailableError,)),
     ("broker", (BrokerUnavailableError,)),
@@ -439,7 +443,7 @@ async def run_sync(settings: Settings) -> SyncReport:
     from mgrecs.ingest.mapping import load_mapping
 
     mapping = load_mapping(settings.connector_mapping_file)  # refuse a bad file up front
-    pool = await create_pool(settings.database_url, max_size=2)
+    pool = await create_pool(settings.database_url, max_size=CONNECTOR_POOL_SIZE)
     publisher = OrderPublisher(settings)
     try:
         async with open_resolver(settings) as resolver:

@@ -18,7 +18,7 @@ from mgrecs.common.settings import Settings, get_settings
 from mgrecs.common.signals import stop_on_signals
 from mgrecs.common.startup_secrets import require_secrets
 from mgrecs.common.usage import mode_of
-from mgrecs.ingest.connector import OrderConnector
+from mgrecs.ingest.connector import CONNECTOR_POOL_SIZE, OrderConnector
 from mgrecs.ingest.identity import open_resolver
 from mgrecs.ingest.leadership import PullerLock
 from mgrecs.ingest.mapping import FieldMapping, MappingError, load_mapping
@@ -79,7 +79,7 @@ class ConnectorService:
     async def run(self) -> None:
         """Stand by, lead while holding the lock, stand by again if it is lost; until stop."""
         CONNECTOR_LEADER.set(0)
-        self._pool = await create_pool(self.settings.database_url, max_size=2)
+        self._pool = await create_pool(self.settings.database_url, max_size=CONNECTOR_POOL_SIZE)
         publisher = OrderPublisher(self.settings)
         try:
             async with open_resolver(self.settings) as resolver:

@@ -17,6 +17,11 @@ from mgrecs.common.settings import Settings
 from mgrecs.ingest.identity_rules import IdentityRules, InMemoryResolver, customer_keys
 from mgrecs.store.identities import CustomerKeys, IdentityResolver
 
+RESOLVER_POOL_SIZE = 4
+"""Connections to PostgreSQL of the identity mapping per process (ingest, connector), for
+the pushes resolved at once. PostgreSQL's `max_connections` holds every replica's
+(docs/operations.md, Scale)."""
+
 
 class Resolver(Protocol):
     """`StoredResolver` (PostgreSQL) or `InMemoryResolver`: rules plus the mapping."""
@@ -86,7 +91,7 @@ async def open_resolver(settings: Settings) -> AsyncIterator[Resolver | None]:
     if not rules.merge_by:
         yield InMemoryResolver(rules)
         return
-    pool = await create_pool(settings.database_url, max_size=4)
+    pool = await create_pool(settings.database_url, max_size=RESOLVER_POOL_SIZE)
     try:
         yield StoredResolver(pool, rules)
     finally:

@@ -26,6 +26,13 @@ from mgrecs.tracker.worker import ConsumerWorker, Record
 
 M = TypeVar("M", bound=BaseModel)
 
+SINK_POOL_SIZE = 2
+"""Connections to PostgreSQL per sink consumer: its batches are written one after the other,
+each on one connection; the second serves a chore beside them (the served sink's
+retention). A pool opens no more than are used at once, but PostgreSQL's `max_connections`
+must hold every consumer's maximum (docs/operations.md, Scale): asyncpg's default, 10,
+asked for eight that are never used, per consumer."""
+
 REJECTED_BY_DB = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 """Deterministic: retrying the same order would fail forever (e.g. a constraint the
 schema does not know)."""
@@ -57,7 +64,9 @@ class PostgresSink(ConsumerWorker[Parsed[M]], Generic[M]):
 
     async def open(self, stack: AsyncExitStack) -> None:
         self._pool: asyncpg.Pool = await self.retrying(
-            lambda: create_pool(self.settings.database_url), TRANSIENT_DB_ERRORS, "connect"
+            lambda: create_pool(self.settings.database_url, max_size=SINK_POOL_SIZE),
+            TRANSIENT_DB_ERRORS,
+            "connect",
         )
         stack.push_async_callback(self._pool.close)
 
