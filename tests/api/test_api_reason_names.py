@@ -4,7 +4,7 @@ a product without a name, and look names up without a query per answer (real dat
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -16,7 +16,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from mgrecs.api.app import create_app
+from mgrecs.api.product_names import NameMemo
 from mgrecs.api.reason_names import named_reason
+from mgrecs.common.db import create_pool
 from mgrecs.common.settings import Settings
 from mgrecs.engine.content import CatalogueCandidate, like_reason
 from mgrecs.engine.new_items import bought_with_reason
@@ -142,6 +144,60 @@ async def test_known_names_cost_no_query_and_a_rename_shows_after_the_ttl(
                 break
             await asyncio.sleep(0.2)
         assert items[1]["reason"] == "bought together with Oak Lamp XL"
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "not within the time allowed"
+        await asyncio.sleep(0.02)
+
+
+async def test_an_expired_name_is_served_while_one_background_read_renews_it(
+    shop: None, pool: asyncpg.Pool
+) -> None:
+    memo = NameMemo(pool, ttl_seconds=0.2)
+    try:
+        assert await memo.names(["P0039", "P0015"]) == {
+            "P0039": "Oak Lamp",
+            "P0015": "Family Cushion 95",
+        }
+        assert memo.reads == 1
+        await pool.execute("UPDATE products SET name = 'Oak Lamp XL' WHERE product_id = 'P0039'")
+        await asyncio.sleep(0.25)  # both expired
+        # Many answers asking for expired names: each served the name it had, at once (no
+        # query of its own), and one background read, GATHER_SECONDS later, takes them all.
+        for _ in range(20):
+            assert await memo.names(["P0039"]) == {"P0039": "Oak Lamp"}
+            assert await memo.names(["P0015", "P0039"]) == {
+                "P0015": "Family Cushion 95",
+                "P0039": "Oak Lamp",
+            }
+        assert memo.reads == 1
+        await _until(lambda: memo.reads == 2)
+        await memo.renewed()
+        assert await memo.names(["P0039"]) == {"P0039": "Oak Lamp XL"}
+        assert memo.reads == 2
+        # An id never seen is still read in the answer that asks for it.
+        assert await memo.names(["P0168"]) == {"P0168": "Tea, green"}
+        assert memo.reads == 3
+    finally:
+        await memo.close()
+
+
+async def test_a_failed_background_read_keeps_the_names(shop: None, settings: Settings) -> None:
+    own = await create_pool(settings.database_url, min_size=0, max_size=1)
+    memo = NameMemo(own, ttl_seconds=0.1)
+    try:
+        assert await memo.names(["P0039"]) == {"P0039": "Oak Lamp"}
+        await own.close()  # the database out of reach from here on
+        await asyncio.sleep(0.15)
+        assert await memo.names(["P0039"]) == {"P0039": "Oak Lamp"}
+        await _until(lambda: memo.reads == 2)
+        await memo.renewed()
+        assert await memo.names(["P0039"]) == {"P0039": "Oak Lamp"}  # the read failed
+    finally:
+        await memo.close()
 
 
 async def test_visitors_lists_carry_the_field_empty(shop: None, client: httpx.AsyncClient) -> None:

@@ -297,7 +297,8 @@ class Settings(BaseSettings):
     rules_catalogue_refresh_seconds: float = Field(default=60.0, gt=0)
     """How often the API resolves the rules' targets against the catalogue again even when
     no rule changed (a product out of stock, a new product of a filtered category), and how
-    long it keeps a product's name for the reasons it serves (a rename shows within this)."""
+    long it keeps a product's name for the reasons it serves before reading it again in the
+    background (a rename shows within this and about a second)."""
     rules_extra_candidates: float = Field(default=1.0, ge=0, le=10)
     """While a filter or a boost is in force, a list of N asks its source (the engine, the
     popular products) for N x (1 + this) candidates, so that filters do not shorten it."""

@@ -118,6 +118,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                 settings.margin_weight,
             )
             app.state.names = NameMemo(pool, settings.rules_catalogue_refresh_seconds)
+            stack.push_async_callback(app.state.names.close)
             app.state.new_products = NewProductsKeeper(
                 pool,
                 model_versions.mode_recipe(settings),

@@ -2,11 +2,18 @@
 answer's reasons (`mgrecs.api.reason_names`) costs no query once they are known.
 
 An id is looked up once (one batched query per answer for the ids it has not seen, none
-after) and kept `ttl_seconds` (a renamed product shows its new name within that); an id
-that is no product is remembered as such too. A failed read names nothing (the ids stay,
-logged): an answer never waits on a name.
+after); an id that is no product is remembered as such too. After `ttl_seconds` an entry is
+read again, but not by the answer that finds it expired: that answer is served the name it
+had, and one background read takes every expired id asked for meanwhile (a renamed product
+shows its new name within `ttl_seconds` and one read after). Read in the answers, entries
+read together expired together and every answer re-read its own: right after a mass expiry
+about 120 reads per 1,000 answers, 630 with a 1-s ttl (bench/RESULTS.md, names read again
+in the background). A failed read names nothing new (the ids stay, logged): an answer
+never waits on a name it had.
 """
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
@@ -19,6 +26,12 @@ from mgrecs.common.logging import get_logger
 from mgrecs.store import products
 
 log = get_logger(__name__)
+
+GATHER_SECONDS = 0.5
+"""A background read takes the expired ids asked for during this long: one query for them
+all (back to back, each round took the ids of about one answer: as many reads as before)."""
+RETRY_SECONDS = 5.0
+"""After a failed background read, its ids are tried again this much later (at most the ttl)."""
 
 MAX_ENTRIES = 200_000
 """Ids remembered at most (about 30 MB); past it the memo starts again empty."""
@@ -38,8 +51,12 @@ class NameMemo:
         self._max = max_entries
         self._entries: dict[str, tuple[float, bool, str | None]] = {}
         """id -> (expires, is a product, name)."""
+        self._due: set[str] = set()
+        """Expired ids asked for since the last background read."""
+        self._reading: asyncio.Task[None] | None = None
+        """The background read of `_due`, while it runs."""
         self.reads = 0
-        """Queries made (tests and figures count them)."""
+        """Queries made, in answers and in the background (tests and figures count them)."""
 
     async def names(self, product_ids: Iterable[str]) -> dict[str, str | None]:
         """Those of `product_ids` that are products, with their names (None: none)."""
@@ -48,13 +65,52 @@ class NameMemo:
         missing: list[str] = []
         for product_id in dict.fromkeys(product_ids):
             entry = self._entries.get(product_id)
-            if entry is None or entry[0] <= now:
+            if entry is None:
                 missing.append(product_id)
-            elif entry[1]:
+                continue
+            if entry[0] <= now:
+                self._due.add(product_id)
+            if entry[1]:
                 found[product_id] = entry[2]
+        if self._due and self._reading is None:
+            self._reading = asyncio.create_task(self._read_due())
         if missing:
-            found.update(await self._read(missing, now))
+            found.update(await self._read(missing, now) or {})
         return found
+
+    async def _read_due(self) -> None:
+        """Read every expired id asked for, until none is left: one query per round, each
+        round taking what was asked for in the GATHER_SECONDS before it. The ids of a round
+        are due again only `ttl_seconds` after it, or RETRY_SECONDS after a
+        failed read (answers keep the names they had), never while it runs."""
+        try:
+            while self._due:
+                await asyncio.sleep(GATHER_SECONDS)
+                due, self._due = list(self._due), set()
+                now = time.monotonic()
+                self._postpone(due, now + self._ttl)
+                if await self._read(due, now) is None:
+                    self._postpone(due, now + min(self._ttl, RETRY_SECONDS))
+        finally:
+            self._reading = None
+
+    def _postpone(self, product_ids: list[str], expires: float) -> None:
+        for product_id in product_ids:
+            entry = self._entries.get(product_id)
+            if entry is not None:
+                self._entries[product_id] = (expires, entry[1], entry[2])
+
+    async def renewed(self) -> None:
+        """Return once no background read is running (tests and benchmarks wait on it)."""
+        while self._reading is not None:
+            await asyncio.wait([self._reading])
+
+    async def close(self) -> None:
+        """Stop a background read (the lifespan's end)."""
+        if self._reading is not None:
+            self._reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reading
 
     def remember(self, names: dict[str, str | None]) -> None:
         """Keep `names` (products, with their names) as if read now (benchmarks, warm-up)."""
@@ -62,13 +118,15 @@ class NameMemo:
         for product_id, name in names.items():
             self._entries[product_id] = (expires, True, name)
 
-    async def _read(self, product_ids: list[str], now: float) -> dict[str, str | None]:
+    async def _read(self, product_ids: list[str], now: float) -> dict[str, str | None] | None:
+        """Those of `product_ids` that are products, with their names, remembered until
+        `now` + `ttl_seconds`; None when the read failed (logged)."""
         try:
             self.reads += 1
             known = await products.known_names(self._pool, product_ids)
         except Exception as exc:  # noqa: BLE001 - the ids serve as they are
             log.warning("product_names_not_read", error=str(exc))
-            return {}
+            return None
         if len(self._entries) + len(product_ids) > self._max:
             self._entries.clear()
         expires = now + self._ttl
