@@ -121,7 +121,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
             stack.push_async_callback(app.state.names.close)
             app.state.new_products = NewProductsKeeper(
                 pool,
-                model_versions.mode_recipe(settings),
+                served_recipe,
                 settings.new_items_days,
                 settings.new_items_refresh_seconds,
                 clock,

@@ -81,8 +81,8 @@ class NameMemo:
     async def _read_due(self) -> None:
         """Read every expired id asked for, until none is left: one query per round, each
         round taking what was asked for in the GATHER_SECONDS before it. The ids of a round
-        are due again only `ttl_seconds` after it, or RETRY_SECONDS after a
-        failed read (answers keep the names they had), never while it runs."""
+        are due again only `ttl_seconds` after it, or RETRY_SECONDS after a failed read
+        (answers keep the names they had), never while it runs."""
         try:
             while self._due:
                 await asyncio.sleep(GATHER_SECONDS)
@@ -101,7 +101,7 @@ class NameMemo:
                 self._entries[product_id] = (expires, entry[1], entry[2])
 
     async def renewed(self) -> None:
-        """Return once no background read is running (tests and benchmarks wait on it)."""
+        """Return once no background read is running (tests wait on it)."""
         while self._reading is not None:
             await asyncio.wait([self._reading])
 
