@@ -203,6 +203,24 @@ def test_memory_limits_sit_above_the_measured_peaks() -> None:
         assert limit >= HEADROOM * peak, (name, limit, peak)
 
 
+def test_every_kubernetes_container_has_requests_and_a_memory_limit() -> None:
+    """A container without requests makes its pod BestEffort, the first the kubelet evicts
+    when the node runs short of memory (PostgreSQL and Kafka included); without a memory
+    limit one leaking process takes the node's memory from the others."""
+    pods = [
+        (o["metadata"]["name"], o["spec"]["template"]["spec"])
+        for o in kubernetes_objects()
+        if "template" in o.get("spec", {})
+    ]
+    assert {"postgres", "kafka", "migrate", "topics", "api"} <= {name for name, _ in pods}
+    for name, pod in pods:
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            resources = container.get("resources", {})
+            assert {"cpu", "memory"} <= set(resources.get("requests", {})), name
+            limit = _gib(resources.get("limits", {}).get("memory", "0Mi"))
+            assert limit >= _gib(resources["requests"]["memory"]) > 0, name
+
+
 def test_api_engine_and_trackers_scale_horizontally() -> None:
     objects = kubernetes_objects()
     deployments = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
