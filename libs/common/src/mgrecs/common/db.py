@@ -46,9 +46,6 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 ConnectionSetup = Callable[[asyncpg.Connection], Awaitable[None]]
 """What runs on each new connection once its codecs are set, before anyone uses it."""
 
-IDLE_CLOSE_SECONDS = 300.0
-"""asyncpg's default: a connection idle this long is closed."""
-
 
 async def create_pool(
     dsn: str,
@@ -76,7 +73,8 @@ async def create_pool(
         max_size=max_size,
         init=init,
         reset=None if reset_sessions else _keep_session,
-        max_inactive_connection_lifetime=0 if keep_idle else IDLE_CLOSE_SECONDS,
+        # 0: no idle timer; otherwise asyncpg's default (a connection idle 300 s is closed)
+        **({"max_inactive_connection_lifetime": 0} if keep_idle else {}),
     )
     assert pool is not None
     return pool
