@@ -4,8 +4,10 @@
     .venv/bin/python bench/api_latency.py --compare-with 4c7c574   # and an older API, same run
 
 Writes, trains and infers a generated shop (customers who bought get a cached list), starts the
-API as its own process (`mgrecs-api` as deployed; with 1, then 2 uvicorn workers), then
-offers load from a separate process (bench/loadgen.py: open loop at a fixed rate over loopback):
+API as its own process (`mgrecs-api` as deployed; with 1, then 2 uvicorn workers; recording
+what it answers on topic `served` of an embedded broker, as deployed, and printing how many
+lists it recorded), then offers load from a separate process (bench/loadgen.py: open loop at a
+fixed rate over loopback):
 - the generator's own ceiling, against a near-free server;
 - the targets: the region endpoint at 1,000 requests/s (p99 <= 20 ms), the user endpoint at
   the same rate (p99 <= 10 ms), zero errors, cache hit rate >= 95 %; the buy-again endpoint
@@ -241,12 +243,17 @@ def revision_sources(revision: str, trees: Sequence[str] = API_TREES) -> str:
     return os.pathsep.join(str(target / tree) for tree in present)
 
 
-def start_api(url: str, pythonpath: str | None, workers: int = 1) -> tuple[ServiceProcess, str]:
-    """`mgrecs-api` on `url` (the code on `pythonpath` when given), healthy; it and its URL."""
+def start_api(
+    url: str, pythonpath: str | None, workers: int = 1, bootstrap: str | None = None
+) -> tuple[ServiceProcess, str]:
+    """`mgrecs-api` on `url` (the code on `pythonpath` when given), healthy; it and its URL.
+    With `bootstrap` it records what it answers on that broker's topic `served`, as deployed
+    (without, its recorder finds no broker and drops every batch unbuilt)."""
     port = free_port()
     env = {
         "MGRECS_ENV": "development",
         "MGRECS_DATABASE_URL": url,
+        **({"MGRECS_KAFKA_BOOTSTRAP": bootstrap} if bootstrap else {}),
         "MGRECS_API_PORT": str(port),
         "MGRECS_LOG_LEVEL": "WARNING",
         **({"PYTHONPATH": pythonpath} if pythonpath else {}),
@@ -270,8 +277,10 @@ def measure_api(
     args: argparse.Namespace,
     source: str | None,
     workers: int = 1,
+    bootstrap: str | None = None,
 ) -> None:
-    api, base = start_api(url, source, workers)
+    api, base = start_api(url, source, workers, bootstrap)
+    recorded = _topic_messages(bootstrap)
     try:
         print(f"\n== API: {label}")
         first = paths["region"].read_text().split()
@@ -304,6 +313,12 @@ def measure_api(
                 f"  cache hits {rate}  api CPU {cpu_ms:.3f} ms/answer"
                 f"  -> {verdict} p99 <= {TARGET_P99_MS[endpoint]:g} ms",
             )
+        if bootstrap:
+            time.sleep(2 * Settings().served_batch_seconds + 1)  # the last batch leaves
+            counts = ", ".join(f"{k} {v:g}" for k, v in sorted(_served_counters(base).items()))
+            on_topic = _topic_messages(bootstrap) - recorded  # read last: it holds the counted
+            whose = "the api's" if workers == 1 else "one worker's"  # /metrics is per process
+            print(f"served lists on topic `served`: {on_topic} ({whose} counters: {counts})")
         for endpoint in () if args.no_ceilings else ("region", "user", "buy-again"):
             print(f"{endpoint}: stepping the rate up, {args.step_seconds:g} s per step")
             best = _ramp(endpoint, base, paths[endpoint], RAMP, args.step_seconds)
@@ -421,17 +436,35 @@ def _served_counters(base: str) -> dict[str, float]:
 
 
 async def _messages_on(settings: Settings, topic: str) -> int:
-    """Messages on `topic` (the sum of its partitions' end offsets)."""
+    """Messages on `topic`, counted by reading them all: the embedded broker (Tansu 0.6)
+    gives a partition's end offset as its last record batch's first offset + 1, so end
+    offsets undercount by the rest of each partition's last batch."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     try:
         await consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return sum((await consumer.end_offsets(partitions)).values())
+        consumer.assign(
+            [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        )
+        count = 0
+        while batches := await consumer.getmany(timeout_ms=2000, max_records=10_000):
+            count += sum(len(records) for records in batches.values())
+        return count
     finally:
         await consumer.stop()
+
+
+def _topic_messages(bootstrap: str | None) -> int:
+    """Messages on topic `served` of the broker at `bootstrap` (0 without one)."""
+    if not bootstrap:
+        return 0
+    return asyncio.run(_messages_on(Settings(kafka_bootstrap=bootstrap), "served"))
 
 
 def _answered(step: dict[str, object]) -> int:
@@ -769,18 +802,27 @@ async def run(args: argparse.Namespace) -> None:
             return
         if not args.no_ceilings:
             generator_ceiling(paths_dir, args.step_seconds)
-        if args.compare_with:
-            await asyncio.to_thread(
-                measure_api,
-                f"before ({args.compare_with})",
-                url,
-                paths,
-                args,
-                revision_sources(args.compare_with),
-            )
-        for workers in args.workers:
-            label = f"this checkout, {workers} worker{'s' if workers > 1 else ''}"
-            await asyncio.to_thread(measure_api, label, url, paths, args, None, workers)
+        broker = EmbeddedBroker().start()  # the api records what it serves, as deployed
+        try:
+            await ensure_topics(Settings(database_url=url, kafka_bootstrap=broker.bootstrap))
+            if args.compare_with:
+                await asyncio.to_thread(
+                    measure_api,
+                    f"before ({args.compare_with})",
+                    url,
+                    paths,
+                    args,
+                    revision_sources(args.compare_with),
+                    1,
+                    broker.bootstrap,
+                )
+            for workers in args.workers:
+                label = f"this checkout, {workers} worker{'s' if workers > 1 else ''}"
+                await asyncio.to_thread(
+                    measure_api, label, url, paths, args, None, workers, broker.bootstrap
+                )
+        finally:
+            broker.stop()
 
 
 def main() -> None:
