@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import schemathesis
@@ -107,7 +108,7 @@ async def api_url(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[str]:
     name = f"mgrecs_t_{uuid.uuid4().hex[:12]}"
-    template = template_database.rsplit("/", 1)[-1].split("?")[0]
+    template = urlsplit(template_database).path.lstrip("/")  # also ?host=/socket/dir URLs
     url = await create_database(postgres_server_url, name, template=template)
     try:
         await _seed(url)
