@@ -88,3 +88,22 @@ async def test_fill_gives_back_what_it_held_when_a_connection_fails(settings: Se
             assert await conn.fetchval("SELECT 1") == 1
     finally:
         await pool.close()
+
+
+async def test_the_api_sessions_run_without_jit_and_other_pools_keep_the_server_setting(
+    settings: Settings,
+) -> None:
+    """PostgreSQL JIT-compiles a statement it estimates costly on every run: the api's
+    new-products read took 13 ms with it, 0.8 ms without (bench/RESULTS.md)."""
+    settings.api_pool_size = 2
+    app = create_app(settings)
+    async with asgi_client(app), every_connection(app.state.pool) as connections:
+        assert [await conn.fetchval("SHOW jit") for conn in connections] == ["off", "off"]
+    plain = await asyncpg.connect(settings.database_url)
+    pool = await create_pool(settings.database_url, min_size=1, max_size=1)
+    try:
+        server_setting = await plain.fetchval("SHOW jit")
+        assert await pool.fetchval("SHOW jit") == server_setting
+    finally:
+        await pool.close()
+        await plain.close()

@@ -54,13 +54,17 @@ async def create_pool(
     reset_sessions: bool = True,
     setup: ConnectionSetup | None = None,
     keep_idle: bool = False,
+    jit: bool = True,
 ) -> asyncpg.Pool:
     """`reset_sessions=False` skips asyncpg's reset query (advisory unlocks, `RESET ALL`,
     ...) when a connection returns to the pool: a second round trip per query, pointless
     for a pool whose users never change session state (the API's reads). `setup` readies
     each new connection (the API prepares its hot statements). `keep_idle` keeps every
     connection opened until the pool closes (no idle timer armed on each release): for a
-    pool whose connections are costly to open and ready again (the API's)."""
+    pool whose connections are costly to open and ready again (the API's). `jit=False`
+    turns PostgreSQL's JIT compilation off for the pool's sessions: for a pool of short
+    statements, where the server compiles any statement it estimates costly on every run
+    (the API's new-products read: 13 ms with JIT, 0.8 ms without; bench/RESULTS.md)."""
 
     async def init(conn: asyncpg.Connection) -> None:
         await _init_connection(conn)
@@ -75,6 +79,7 @@ async def create_pool(
         reset=None if reset_sessions else _keep_session,
         # 0: no idle timer; otherwise asyncpg's default (a connection idle 300 s is closed)
         **({"max_inactive_connection_lifetime": 0} if keep_idle else {}),
+        **({} if jit else {"server_settings": {"jit": "off"}}),
     )
     assert pool is not None
     return pool

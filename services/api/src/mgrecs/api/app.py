@@ -82,6 +82,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
             # open them); every one is readied by `hot_statements.prepare`, and kept.
             # No session reset on release: the API never changes session state (only reads,
             # and transaction-scoped locks in invalidation), so it saves a round trip a query.
+            # No JIT: its statements are short, and compiling one costs more than it runs.
             served_recipe = model_versions.mode_recipe(settings)
             pool = await create_pool(
                 settings.database_url,
@@ -90,6 +91,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> FastAPI:
                 reset_sessions=False,
                 setup=functools.partial(hot_statements.prepare, served_recipe=served_recipe),
                 keep_idle=True,
+                jit=False,
             )
             stack.push_async_callback(pool.close)
             client = await stack.enter_async_context(runtime_clients(settings))
