@@ -8,7 +8,7 @@ its TTL (still served, marked stale; the api stays ready)."""
 import asyncio
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -490,11 +490,8 @@ async def test_a_shard_whose_database_goes_away_waits_and_completes(
     """The database goes away (connections cut, new ones refused for 3 s) while a shard is
     between scoring and writing, as a restart looks to the worker: the shard waits and runs
     again, and the generation completes instead of failing."""
-    target = urlsplit(settings.database_url)
-    proxy = await TcpProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
-    through_proxy = settings.model_copy(
-        update={"database_url": urlunsplit(target._replace(netloc=_netloc(target, proxy.port)))}
-    )
+    proxy, proxied_url = await _database_proxy(settings.database_url)
+    through_proxy = settings.model_copy(update={"database_url": proxied_url})
     through_proxy.infer_shards = 2
     through_proxy.infer_shard_pause_seconds = 1.5
     infer_tick, infer_bytes = tick("infer")
@@ -516,7 +513,15 @@ async def test_a_shard_whose_database_goes_away_waits_and_completes(
     assert await current(pool) == done["generation"] > served
 
 
-def _netloc(url: SplitResult, port: int) -> str:
-    """`url`'s user and password at 127.0.0.1:`port`."""
-    credentials = url.netloc.rpartition("@")[0]
-    return f"{credentials}@127.0.0.1:{port}" if credentials else f"127.0.0.1:{port}"
+async def _database_proxy(url: str) -> tuple[TcpProxy, str]:
+    """A started proxy to the server of `url` (TCP, or the Unix socket of a `?host=/dir`
+    URL, as the embedded PostgreSQL gives) and `url` through it."""
+    target = urlsplit(url)
+    query = parse_qs(target.query)
+    socket_dir = next((h for h in query.pop("host", []) if h.startswith("/")), None)
+    port = target.port or 5432
+    socket = f"{socket_dir}/.s.PGSQL.{port}" if socket_dir else None
+    proxy = await TcpProxy(target.hostname or "127.0.0.1", port, unix_path=socket).start()
+    credentials = target.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@127.0.0.1:{proxy.port}" if credentials else f"127.0.0.1:{proxy.port}"
+    return proxy, urlunsplit(target._replace(netloc=netloc, query=urlencode(query, doseq=True)))

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -112,9 +113,14 @@ def query(url: str, read: Callable[..., object], *args: object) -> object:
 
 @pytest.fixture
 def empty_database(postgres_server_url: str) -> Iterator[str]:
-    """A database nobody migrated: the compose `migrate` job must."""
+    """A database nobody migrated: the compose `migrate` job must. Its URL without an empty
+    password (the embedded PostgreSQL's `postgres:@`), which the services refuse outside
+    development as an unset secret; the server trusts its local user either way."""
     name = f"mgrecs_compose_{uuid.uuid4().hex[:8]}"
-    yield asyncio.run(create_database(postgres_server_url, name))
+    url = urlsplit(asyncio.run(create_database(postgres_server_url, name)))
+    if url.password == "":
+        url = url._replace(netloc=url.netloc.replace(":@", "@", 1))
+    yield urlunsplit(url)
     asyncio.run(drop_database(postgres_server_url, name))
 
 

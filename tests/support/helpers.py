@@ -120,8 +120,10 @@ class TcpProxy:
     new ones refused) and restored: a server outage as its clients see it, without stopping
     a server other tests share."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, unix_path: str | None = None) -> None:
         self.target = (target_host, target_port)
+        self.unix_path = unix_path
+        """Forward to this Unix socket instead (the embedded PostgreSQL listens on one)."""
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -133,7 +135,11 @@ class TcpProxy:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+            upstream_reader, upstream_writer = await (
+                asyncio.open_unix_connection(self.unix_path)
+                if self.unix_path
+                else asyncio.open_connection(*self.target)
+            )
         except OSError:
             writer.close()
             return
