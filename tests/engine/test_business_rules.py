@@ -65,6 +65,20 @@ def test_pins_sit_at_their_slot_and_win_over_order() -> None:
     assert out[1].reason == PINNED_REASON and out[0].reason == "model"
 
 
+def test_a_candidate_pinned_past_the_served_slots_leaves_an_earlier_pin_at_its_slot() -> None:
+    """Found by the property below: `b` pinned to slot 3 of a 2-long list was held back for
+    it, so nothing was left to fill slot 1 and `a` slid out of its slot 2."""
+    rules = merge(
+        [
+            BusinessRule(1, "pin", frozenset({"a"}), ("a",), slot=2),
+            BusinessRule(2, "pin", frozenset({"b"}), ("b",), slot=3),
+        ]
+    )
+    assert ids(apply(ranked("a", "b"), 2, rules)) == ["b", "a"]
+    # Not a candidate: a pin past the end of a shorter list still puts it last.
+    assert ids(apply(ranked("a"), 2, rules)) == ["a", "b"]
+
+
 def test_a_promotion_takes_its_share_with_reason_promoted() -> None:
     rules = merge([BusinessRule(1, "promotion", frozenset({"p", "q"}), ("p", "q"), share=0.2)])
     out = apply(ranked(*"abcdefghij"), 10, rules)

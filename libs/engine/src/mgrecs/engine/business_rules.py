@@ -19,7 +19,8 @@ Order of application, on a list of candidates best first:
 4. pins: each pinned product (not excluded) sits at its slot, promoted items keep theirs
    (unless a pin took it), the other items keep their order around them; two pins on one
    slot: the older rule wins, the other is not placed; a slot past the end of a shorter
-   list puts the product last;
+   list puts the product last, and a slot past the k served leaves a product that is a
+   candidate where its score puts it;
 5. the first k are served. Scores stay in 0.0-1.0 (a boost past 1.0 is shown as 1.0, the
    order is the boosted one); an inserted item takes the score of the item it displaces.
 
@@ -252,9 +253,13 @@ def apply(
 
 def _pin(items: list[Scored], pins: list[tuple[int, str]], k: int) -> list[Scored]:
     """`items` with each pinned product at its 0-based slot (one past the end when the list
-    is shorter), the others in their order around them."""
+    is shorter), the others in their order around them. A candidate pinned past the k
+    served slots stays where its score puts it: held back for a slot nobody sees, it would
+    leave a gap that pulls the pins before it out of their slots."""
     if not pins:
         return items
+    candidates = {s.item_id for s in items}
+    pins = [(slot, p) for slot, p in pins if slot < k or p not in candidates]
     pinned = {p for _, p in pins}
     own = {s.item_id: s for s in items if s.item_id in pinned}
     rest = [s for s in items if s.item_id not in pinned]
