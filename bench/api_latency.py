@@ -559,9 +559,7 @@ def measure_served_recording(
             _offer(base, paths["user"], 500, 2)  # warm-up: connections, prepared statements
         for rate in args.served_rates:
             _served_rounds(apis, paths, args, rate)
-        settings = Settings(kafka_bootstrap=bootstrap)
-        on_topic = asyncio.run(_messages_on(settings, "served"))
-        print(f"messages on topic `served` (warm-up included): {on_topic}")
+        print(f"messages on topic `served` (warm-up included): {_topic_messages(bootstrap)}")
     finally:
         stop_all([api for api, _ in apis.values()])
 

@@ -258,8 +258,9 @@ def _pin(items: list[Scored], pins: list[tuple[int, str]], k: int) -> list[Score
     leave a gap that pulls the pins before it out of their slots."""
     if not pins:
         return items
-    candidates = {s.item_id for s in items}
-    pins = [(slot, p) for slot, p in pins if slot < k or p not in candidates]
+    if any(slot >= k for slot, _ in pins):  # rare: no set of the candidates otherwise
+        candidates = {s.item_id for s in items}
+        pins = [(slot, p) for slot, p in pins if slot < k or p not in candidates]
     pinned = {p for _, p in pins}
     own = {s.item_id: s for s in items if s.item_id in pinned}
     rest = [s for s in items if s.item_id not in pinned]
